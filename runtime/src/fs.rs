@@ -1,0 +1,139 @@
+//! Spool files: the bytes of a message being received, written through io_uring and made
+//! durable with `fdatasync` before any account is asked to store the message (the first
+//! step of the delivery write order, see docs/architecture.md).
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use glommio::io::{BufferedFile, OpenOptions};
+
+/// Bytes gathered in memory before a write is issued. Most mail is smaller, so a typical
+/// message is one write and one fdatasync; larger ones stream in 64 KiB writes.
+pub const SPOOL_WRITE_BYTES_MAX: usize = 64 * 1024;
+
+/// A spool file being written.
+pub struct SpoolFile {
+    file: BufferedFile,
+    path: PathBuf,
+    buffer: Vec<u8>,
+    written: u64,
+}
+
+impl SpoolFile {
+    /// Creates `path` (which must not exist), mode 0600.
+    pub async fn create(path: &Path) -> io::Result<SpoolFile> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .buffered_open(path)
+            .await
+            .map_err(io::Error::from)?;
+        Ok(SpoolFile { file, path: path.to_path_buf(), buffer: Vec::new(), written: 0 })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Bytes appended so far.
+    pub fn len(&self) -> u64 {
+        self.written + self.buffer.len() as u64
+    }
+
+    /// Whether nothing was appended yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends `data`.
+    pub async fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        self.buffer.extend_from_slice(data);
+        if self.buffer.len() >= SPOOL_WRITE_BYTES_MAX {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        let mut pending = std::mem::take(&mut self.buffer);
+        while !pending.is_empty() {
+            let length = pending.len();
+            let written = self.file.write_at(pending.clone(), self.written).await.map_err(io::Error::from)?;
+            if written == 0 {
+                return Err(io::Error::new(io::ErrorKind::WriteZero, "spool write wrote nothing"));
+            }
+            self.written += written as u64;
+            pending = if written < length { pending.split_off(written) } else { Vec::new() };
+        }
+        Ok(())
+    }
+
+    /// Writes what is buffered, makes the data durable (fdatasync) and closes the file.
+    /// Returns the file's length.
+    pub async fn finish(mut self) -> io::Result<u64> {
+        self.flush().await?;
+        self.file.fdatasync().await.map_err(io::Error::from)?;
+        let length = self.written;
+        self.file.close().await.map_err(io::Error::from)?;
+        Ok(length)
+    }
+
+    /// Closes and removes the file (the message was refused or the client went away).
+    pub async fn discard(self) -> io::Result<()> {
+        let path = self.path.clone();
+        self.file.close().await.map_err(io::Error::from)?;
+        remove_file(path).await
+    }
+}
+
+/// Removes a file without blocking the executor.
+pub async fn remove_file(path: PathBuf) -> io::Result<()> {
+    crate::offload(move || std::fs::remove_file(path))
+        .await
+        .map_err(|panic| io::Error::other(panic.to_string()))?
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::{RuntimeConfig, run};
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn write_sync_and_discard() {
+        let dir = std::env::temp_dir().join(format!("moxide-spool-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dir_in = dir.clone();
+        let config = RuntimeConfig { pin_to_cpus: false, ..RuntimeConfig::default() };
+        run(&config, vec![()], move |_, ()| {
+            let dir = dir_in.clone();
+            async move {
+                let path = dir.join("a");
+                let mut spool = SpoolFile::create(&path).await.unwrap();
+                let chunk: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+                for _ in 0..3 {
+                    spool.append(&chunk).await.unwrap();
+                }
+                assert_eq!(spool.len(), 300_000);
+                assert_eq!(spool.finish().await.unwrap(), 300_000);
+                let on_disk = std::fs::read(&path).unwrap();
+                assert_eq!(on_disk.len(), 300_000);
+                assert_eq!(&on_disk[100_000..200_000], &chunk[..]);
+                let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600);
+                assert!(SpoolFile::create(&path).await.is_err(), "create must not clobber");
+
+                let other = dir.join("b");
+                let mut spool = SpoolFile::create(&other).await.unwrap();
+                spool.append(b"partial").await.unwrap();
+                spool.discard().await.unwrap();
+                assert!(!other.exists());
+            }
+        })
+        .unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,37 @@
+//! moxide-runtime: the thread-per-core runtime every other moxide crate runs on.
+//!
+//! # Design overview
+//!
+//! One executor per core, each pinned to a CPU, runs connection and actor tasks that never
+//! move between threads (`Rc`, `RefCell` and `!Send` futures are fine inside a core). The
+//! executor is glommio 0.9, and this crate is the only one that names it: no glommio type
+//! appears in the public API, so the executor can be replaced (compio, or an io_uring loop
+//! of our own) without touching the rest of the workspace.
+//!
+//! - [`executor`]: starts the executors ([`run`]) and says which core a task is on.
+//! - [`net`]: listeners bound once per core with `SO_REUSEPORT` (the kernel spreads
+//!   accepts), TCP streams with `TCP_NODELAY` set, a connection limit.
+//! - [`mesh`]: a typed cross-core channel mesh (send a value to core N).
+//! - [`offload`]: blocking work (fsync, LMDB commits, password hashing) on helper threads
+//!   so no executor ever blocks.
+//! - [`fs`]: spool files written and synced through io_uring.
+//! - [`time`]: timers and timeouts.
+//! - [`task`]: spawning tasks on the current core.
+//! - [`memlock`]: the RLIMIT_MEMLOCK check glommio needs at startup.
+//!
+//! Architecture invariant: every function that can block for longer than a memory access
+//! either goes through io_uring or through [`offload`]; nothing here calls `fsync`,
+//! `sendfile` or a lock that another core holds for long on an executor thread.
+
+pub mod executor;
+pub mod fs;
+pub mod memlock;
+pub mod mesh;
+pub mod net;
+pub mod offload;
+pub mod task;
+pub mod time;
+
+pub use executor::{CoreContext, RuntimeConfig, RuntimeError, current_core, online_cpus, run};
+pub use offload::{OffloadPanic, offload};
+pub use task::{JoinHandle, spawn, spawn_detached, yield_now};
