@@ -1,0 +1,28 @@
+//! SMTP server side, sans-IO: the session state machine and what it is made of.
+//!
+//! - [`server`]: [`ServerSession`], bytes in, [`Event`]s and reply bytes out;
+//! - [`command`]: one command line to a command (RFC 5321 §4.1, RFC 1870, RFC 6152,
+//!   RFC 6531, RFC 3030);
+//! - [`address`]: paths and mailboxes (RFC 5321 §4.1.2, RFC 6531 §3.3);
+//! - `data`: the DATA body decoder with the smuggling rules (RFC 5321 §4.5.2, §2.3.8);
+//! - [`reply`]: replies and their wire form (RFC 5321 §4.2, RFC 2034, RFC 3463);
+//! - [`received`]: the `Received:` trace header (RFC 5321 §4.4) and RFC 5322 dates;
+//! - [`limits`]: every limit with its reason.
+//!
+//! STARTTLS and AUTH are not implemented yet: both verbs get `500 5.5.1` and neither is
+//! advertised. The EHLO capability list is built in one function so they slot in.
+
+pub mod address;
+pub mod command;
+mod data;
+pub mod limits;
+pub mod received;
+pub mod reply;
+pub mod server;
+
+pub use address::{AddressError, Domain, ForwardPath, Mailbox, ReversePath};
+pub use command::{BodyType, MailFrom};
+pub use limits::*;
+pub use received::{ReceivedTrace, received_header, rfc5322_date};
+pub use reply::{EnhancedCode, Reply};
+pub use server::{AbortReason, Event, ServerConfig, ServerSession, Transaction, Verdict};
