@@ -1,0 +1,113 @@
+//! [`StoreCache`]: the process-wide set of open account stores. Stores open lazily on
+//! first use; the least recently used ones close when more than `open_max` are open, and
+//! idle ones close on [`StoreCache::close_idle`].
+//!
+//! Invariants: at most one open store per account in the process (heed refuses a second
+//! open anyway); a store is closed only when the cache holds its last `Arc`, so nobody
+//! ever uses a closed environment. Each open environment costs 3 descriptors, ~3 mmaps
+//! and its map's address space, which is what `open_max` bounds.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::datadir::DataDir;
+use crate::error::StorageError;
+use crate::store::{AccountStore, StoreOptions};
+
+struct Entry {
+    store: Arc<AccountStore>,
+    last_used: Instant,
+}
+
+/// Open account stores, shared. `Send + Sync`; one per process.
+pub struct StoreCache {
+    data: DataDir,
+    options: StoreOptions,
+    open_max: usize,
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+impl std::fmt::Debug for StoreCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreCache")
+            .field("root", &self.data.root())
+            .field("open_max", &self.open_max)
+            .field("open", &self.open_count())
+            .finish()
+    }
+}
+
+impl StoreCache {
+    /// A cache opening stores under `data` with `options`, keeping at most `open_max`
+    /// (at least 1) open while nobody else holds them.
+    pub fn new(data: DataDir, options: StoreOptions, open_max: usize) -> Self {
+        StoreCache { data, options, open_max: open_max.max(1), entries: Mutex::new(HashMap::new()) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        // A panic while holding the lock cannot leave the map half-updated: every
+        // mutation is a single insert or remove.
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Returns the account's open store, opening it if needed (blocking: may create
+    /// files; the cache is locked meanwhile, which is short for existing accounts). When
+    /// more than `open_max` are open, closes the least recently used ones that nobody
+    /// else holds; if all are held, the cache stays over the limit until they are let go.
+    pub fn get(&self, account: &str) -> Result<Arc<AccountStore>, StorageError> {
+        let now = Instant::now();
+        let mut entries = self.lock();
+        if let Some(entry) = entries.get_mut(account) {
+            entry.last_used = now;
+            return Ok(Arc::clone(&entry.store));
+        }
+        let store = Arc::new(AccountStore::open(&self.data, account, &self.options)?);
+        entries.insert(account.to_string(), Entry { store: Arc::clone(&store), last_used: now });
+        let closed = evict_lru(&mut entries, self.open_max);
+        drop(entries);
+        // Environments close here, outside the lock.
+        drop(closed);
+        Ok(store)
+    }
+
+    /// Closes the stores not used for `idle` that nobody else holds; returns how many.
+    pub fn close_idle(&self, idle: Duration) -> usize {
+        let now = Instant::now();
+        let mut entries = self.lock();
+        let names: Vec<String> = entries
+            .iter()
+            .filter(|(_, entry)| {
+                now.duration_since(entry.last_used) >= idle && Arc::strong_count(&entry.store) == 1
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        let closed: Vec<Entry> = names.iter().filter_map(|name| entries.remove(name)).collect();
+        drop(entries);
+        closed.len()
+    }
+
+    /// How many stores are open.
+    pub fn open_count(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+/// Removes least recently used, unheld entries until at most `open_max` remain (or none
+/// can go); returns them so they close after the lock is released.
+fn evict_lru(entries: &mut HashMap<String, Entry>, open_max: usize) -> Vec<Entry> {
+    let mut closed = Vec::new();
+    while entries.len() > open_max {
+        let victim = entries
+            .iter()
+            .filter(|(_, entry)| Arc::strong_count(&entry.store) == 1)
+            .min_by_key(|(_, entry)| entry.last_used)
+            .map(|(name, _)| name.clone());
+        let Some(victim) = victim.and_then(|name| entries.remove(&name)) else {
+            break;
+        };
+        tracing::debug!(account = victim.store.account(), "closing least recently used store");
+        closed.push(victim);
+    }
+    closed
+}

@@ -1,0 +1,207 @@
+//! Error types of the storage API: [`StorageError`] for a whole call, [`DeliveryError`]
+//! for one message of a delivery batch (the others go on).
+//!
+//! heed's error type stays inside: LMDB failures become [`StorageError::Lmdb`] with the
+//! message, except those a caller acts on (MDB_MAP_FULL at the maximum map size, an
+//! environment already open in this process).
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::ids::MailboxId;
+
+/// What went wrong in a storage call. Nothing was changed unless the variant says so.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// A file or directory operation failed.
+    #[error("I/O error on {}: {source}", path.display())]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// LMDB failed (message from LMDB); the transaction was aborted.
+    #[error("LMDB error: {message}")]
+    Lmdb {
+        /// LMDB's description of the failure.
+        message: String,
+    },
+    /// The map reached [`crate::StoreOptions::map_size_max_bytes`]; the transaction was
+    /// aborted.
+    #[error("LMDB map is full at its maximum size")]
+    MapFull,
+    /// Stored data failed validation (an rkyv check, a bad key or length, a record that
+    /// contradicts its key).
+    #[error("corrupt store: {what}")]
+    Corrupt {
+        /// What was found, for the log.
+        what: String,
+    },
+    /// A record could not be serialized (a bug, or memory exhaustion).
+    #[error("cannot encode record: {message}")]
+    Encoding {
+        /// rkyv's description.
+        message: String,
+    },
+    /// The environment was written by a newer moxide; it is left untouched.
+    #[error("schema version {found} is newer than this build supports ({supported})")]
+    SchemaTooNew {
+        /// Version in the environment.
+        found: u32,
+        /// [`crate::SCHEMA_VERSION`].
+        supported: u32,
+    },
+    /// The environment predates the oldest version we can migrate; it is left untouched.
+    #[error("schema version {found} is older than the oldest migratable version ({oldest})")]
+    SchemaTooOld {
+        /// Version in the environment.
+        found: u32,
+        /// [`crate::SCHEMA_VERSION_OLDEST`].
+        oldest: u32,
+    },
+    /// The account name is not a safe path component (see [`crate::DataDir::account_dir`]).
+    #[error("invalid account name {0:?}")]
+    InvalidAccountName(String),
+    /// The account's environment is already open in this process (use one
+    /// [`crate::StoreCache`] per process).
+    #[error("account {account:?} is already open in this process")]
+    AlreadyOpen {
+        /// The account.
+        account: String,
+    },
+    /// A message file's length differs from its record: reported, never served.
+    #[error("message file {} has {found} bytes, record says {expected}", path.display())]
+    MessageFileMismatch {
+        /// The message file.
+        path: PathBuf,
+        /// Size in the record.
+        expected: u64,
+        /// Size on disk.
+        found: u64,
+    },
+    /// A message file that the index refers to does not exist: reported, never served.
+    #[error("message file {} is missing", path.display())]
+    MessageFileMissing {
+        /// The message file.
+        path: PathBuf,
+    },
+    /// No mailbox with that id.
+    #[error("no such mailbox")]
+    NoSuchMailbox,
+    /// A mailbox with that name exists already (RFC 9051 §6.3.4 CREATE).
+    #[error("mailbox exists")]
+    MailboxExists,
+    /// The mailbox name is empty, too long, has control characters or empty levels.
+    #[error("invalid mailbox name {name:?}")]
+    InvalidMailboxName {
+        /// The name as given.
+        name: String,
+    },
+    /// Flag bits other than the system flags of [`crate::Flags`].
+    #[error("unknown flag bits {bits:#x}")]
+    InvalidFlags {
+        /// The bits as given.
+        bits: u32,
+    },
+    /// A keyword that is not an IMAP atom (RFC 9051 §9 `flag-keyword`) or is too long.
+    #[error("invalid keyword {keyword:?}")]
+    InvalidKeyword {
+        /// The keyword as given.
+        keyword: String,
+    },
+    /// More keywords on one message than [`crate::KEYWORDS_PER_MESSAGE_MAX`].
+    #[error("{count} keywords on one message, at most {max}")]
+    TooManyKeywords {
+        /// Keywords the message would have.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A delivery batch longer than [`crate::DELIVERY_BATCH_MAX`].
+    #[error("delivery batch of {count} messages, at most {max}")]
+    BatchTooLarge {
+        /// Messages in the batch.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The mailbox used UID 2^32-1; it needs a new UIDVALIDITY (RFC 9051 §2.3.1.1).
+    #[error("mailbox {mailbox} has used all UIDs")]
+    UidsExhausted {
+        /// The mailbox.
+        mailbox: MailboxId,
+    },
+    /// A password longer than [`crate::PASSWORD_BYTES_MAX`].
+    #[error("password longer than {max} bytes")]
+    PasswordTooLong {
+        /// The limit.
+        max: usize,
+    },
+    /// argon2 failed, or the stored hash is not a PHC string it can read.
+    #[error("password hash: {message}")]
+    PasswordHash {
+        /// argon2's description.
+        message: String,
+    },
+}
+
+/// Why one message of a delivery batch was not delivered; the rest of the batch was.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeliveryError {
+    /// The spool file does not exist.
+    #[error("spool file missing")]
+    SpoolMissing,
+    /// The spool file's length is not the announced size (truncated or overwritten).
+    #[error("spool file has {found} bytes, expected {expected}")]
+    SpoolMismatch {
+        /// [`crate::NewMessage::size`].
+        expected: u64,
+        /// Length found.
+        found: u64,
+    },
+    /// The target mailbox does not exist.
+    #[error("no such mailbox")]
+    NoSuchMailbox,
+    /// Reading the spool file failed.
+    #[error("spool file: {0}")]
+    Io(#[source] io::Error),
+    /// The prefix is longer than [`crate::PREFIX_BYTES_MAX`].
+    #[error("header prefix of {size} bytes, at most {max}")]
+    PrefixTooLarge {
+        /// Prefix length.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The prefix does not end in CRLF (each added header line must).
+    #[error("header prefix does not end with CRLF")]
+    PrefixNotCrlf,
+    /// Unknown flag bits, or a keyword that is invalid or one too many.
+    #[error("invalid flags: {0}")]
+    InvalidFlags(#[source] Box<StorageError>),
+}
+
+impl From<heed::Error> for StorageError {
+    fn from(error: heed::Error) -> Self {
+        match error {
+            heed::Error::Mdb(heed::MdbError::MapFull) => StorageError::MapFull,
+            other => StorageError::Lmdb { message: other.to_string() },
+        }
+    }
+}
+
+impl StorageError {
+    /// Wraps an I/O error with the path it concerns.
+    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        StorageError::Io { path: path.into(), source }
+    }
+
+    /// A validation failure of stored data.
+    pub(crate) fn corrupt(what: impl Into<String>) -> Self {
+        StorageError::Corrupt { what: what.into() }
+    }
+}

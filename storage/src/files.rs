@@ -1,0 +1,109 @@
+//! File-system helpers with the modes and durability steps the store relies on:
+//! directories 0700, message files 0600, directory fsync after linking, hard link with
+//! copy fallback.
+//!
+//! Invariant: a message file is only ever created at an id the index has not allocated,
+//! so replacing a file found there (an orphan of a crash) never touches indexed data.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, ErrorKind};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+
+use crate::error::{DeliveryError, StorageError};
+
+/// Mode of directories we create: only the server's user may list them.
+pub(crate) const DIR_MODE: u32 = 0o700;
+/// Mode of message files we create (copies): only the server's user may read them.
+pub(crate) const FILE_MODE: u32 = 0o600;
+
+/// Creates `dir` (mode 0700) if missing; returns whether it was created.
+pub(crate) fn ensure_dir(dir: &Path) -> Result<bool, StorageError> {
+    match DirBuilder::new().mode(DIR_MODE).create(dir) {
+        Ok(()) => Ok(true),
+        Err(error) if error.kind() == ErrorKind::AlreadyExists && dir.is_dir() => Ok(false),
+        Err(error) => Err(StorageError::io(dir, error)),
+    }
+}
+
+/// Makes the entries of `dir` durable (a new link or file name survives a crash only
+/// once its directory is synced).
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+    File::open(dir).and_then(|handle| handle.sync_all()).map_err(|error| StorageError::io(dir, error))
+}
+
+/// Removes a file; a missing file is fine.
+pub(crate) fn remove_if_exists(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(error) if error.kind() != ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
+    }
+}
+
+/// Gives the spool file `source` (of `size` bytes, fsynced by the caller) the name
+/// `target`: a hard link, or a copy + fsync where links cannot be made. An existing
+/// `target` is an orphan and is replaced. The outer error fails the batch (the target
+/// side); the inner one only this message (the spool side).
+pub(crate) fn link_message(
+    source: &Path,
+    target: &Path,
+    size: u64,
+) -> Result<Result<(), DeliveryError>, StorageError> {
+    let mut replaced = false;
+    loop {
+        match fs::hard_link(source, target) {
+            Ok(()) => return Ok(Ok(())),
+            Err(error) if error.kind() == ErrorKind::AlreadyExists && !replaced => {
+                tracing::warn!(path = %target.display(), "replacing orphan message file");
+                fs::remove_file(target).map_err(|error| StorageError::io(target, error))?;
+                replaced = true;
+            }
+            // EXDEV: spool on another filesystem; EMLINK: too many links to one spool
+            // file; EPERM: a filesystem without hard links.
+            Err(error)
+                if error.kind() == ErrorKind::CrossesDevices
+                    || error.raw_os_error() == Some(libc::EMLINK)
+                    || error.raw_os_error() == Some(libc::EPERM) =>
+            {
+                return copy_message(source, target, size);
+            }
+            Err(error) if error.kind() == ErrorKind::NotFound && !source.exists() => {
+                return Ok(Err(DeliveryError::SpoolMissing));
+            }
+            Err(error) => return Err(StorageError::io(target, error)),
+        }
+    }
+}
+
+/// Copies the spool file to `target` (mode 0600) and fsyncs it; checks the length.
+fn copy_message(source: &Path, target: &Path, size: u64) -> Result<Result<(), DeliveryError>, StorageError> {
+    let mut input = match File::open(source) {
+        Ok(input) => input,
+        Err(error) if error.kind() == ErrorKind::NotFound => {
+            return Ok(Err(DeliveryError::SpoolMissing));
+        }
+        Err(error) => return Ok(Err(DeliveryError::Io(error))),
+    };
+    remove_if_exists(target).map_err(|error| StorageError::io(target, error))?;
+    let mut output = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(target)
+        .map_err(|error| StorageError::io(target, error))?;
+    let copied = match io::copy(&mut input, &mut output) {
+        Ok(copied) => copied,
+        Err(error) => {
+            drop(output);
+            remove_if_exists(target).map_err(|error| StorageError::io(target, error))?;
+            return Err(StorageError::io(target, error));
+        }
+    };
+    if copied != size {
+        drop(output);
+        remove_if_exists(target).map_err(|error| StorageError::io(target, error))?;
+        return Ok(Err(DeliveryError::SpoolMismatch { expected: size, found: copied }));
+    }
+    output.sync_all().map_err(|error| StorageError::io(target, error))?;
+    Ok(Ok(()))
+}

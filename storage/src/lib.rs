@@ -1,0 +1,129 @@
+//! moxide's account store: one LMDB environment (heed) per account holding the index of
+//! mailboxes and messages as rkyv records, plus one plain file per message.
+//!
+//! # Design overview
+//!
+//! ```text
+//! data/accounts/<account>/index/          LMDB env (data.mdb, lock.mdb), see "Schema"
+//! data/accounts/<account>/msg/<hi>/<id>   message file: the original bytes, hi = id >> 12
+//! data/tmp/                               spool, on the same filesystem so links work
+//! ```
+//!
+//! Everything here blocks: the actors crate calls the write methods (one writer per
+//! account, the account actor) and opens from a blocking-offload thread, and the read
+//! methods from any thread. Reads run in MDB_NOTLS read transactions
+//! ([`AccountStore::read`]), so many tasks may share one thread.
+//!
+//! ## Write order and crash safety
+//!
+//! [`AccountStore::deliver`]: the caller fsynced the spool file; we hard-link it to
+//! `msg/<hi>/<id>` (copy + fsync across filesystems), fsync each touched directory once,
+//! then write every record of the batch in one LMDB transaction whose commit is durable.
+//! A crash before the commit leaves at worst an orphan file whose id was never indexed; it
+//! is reported by [`AccountStore::check_consistency`] and replaced when its id is
+//! allocated again. [`AccountStore::expunge`] does the reverse: index first, unlink after
+//! the commit. There is never an index entry without its file.
+//!
+//! Directory entries are made durable before a commit relies on them: a new `msg/<hi>`
+//! is followed by an fsync of `msg/` (retried by later batches if it failed), and the
+//! first write of each open store fsyncs `msg/`, `index/`, the account directory,
+//! `accounts/` and the root, which a run that died right after creating them may have
+//! left unsynced.
+//!
+//! ## Schema (the database names are part of it)
+//!
+//! Schema version [`SCHEMA_VERSION`]. All integers in keys are big-endian so that LMDB's
+//! byte order is numeric order.
+//!
+//! | database        | key                                  | value |
+//! |-----------------|--------------------------------------|-------|
+//! | `meta`          | ASCII name                           | `schema_version` u32, `next_message_id` u64, `next_mailbox_id` u32, `next_uidvalidity` u32, `highest_modseq` u64 (all BE), `password` (PHC string) |
+//! | `mailboxes`     | MailboxId                            | version byte + rkyv `MailboxRecord` |
+//! | `mailbox_names` | UTF-8 name (`INBOX` upper case)      | MailboxId |
+//! | `messages`      | MessageId                            | version byte + rkyv [`MessageRecord`] |
+//! | `uids`          | (MailboxId, Uid)                     | MessageId |
+//! | `modseqs`       | (MailboxId, ModSeq, Uid)             | empty |
+//! | `tombstones`    | (MailboxId, Uid) of expunged message | ModSeq of the expunge |
+//!
+//! Records are rkyv 0.8 archives built with the `unaligned` feature (LMDB values have no
+//! alignment) and are read in place after validation (`rkyv::access`, never the unchecked
+//! variant). Each value starts with a record version byte outside the archive, so a later
+//! version can pick another archived type before touching the bytes. Data added later
+//! (cached envelopes, body structures) goes into new databases keyed by MessageId.
+//!
+//! ## Counters
+//!
+//! One modseq counter per account (`highest_modseq`, starts at 1; every change takes the
+//! next value); each mailbox's highest modseq is the largest one among its changes.
+//! UIDVALIDITY comes from an account counter seeded from the clock, so a mailbox deleted
+//! and created again never reuses one (RFC 9051 §2.3.1.1).
+//!
+//! ## Map size
+//!
+//! Environments start small ([`StoreOptions::map_size_initial_bytes`]) and double on
+//! MDB_MAP_FULL up to [`StoreOptions::map_size_max_bytes`]. Resizing needs no live
+//! transaction in the process: every read transaction holds a shared gate that the
+//! resize takes exclusively (so a read may wait for the longest running one, once per
+//! doubling).
+//!
+//! ## Open stores
+//!
+//! [`StoreCache`] opens stores lazily and closes the least recently used (and idle) ones
+//! nobody holds, bounding descriptors and address space.
+//!
+//! # Architecture invariants
+//!
+//! No async, no runtime, no sockets. heed types stay inside: the public API speaks in the
+//! newtypes of [`ids`] and the types below.
+
+#![deny(unsafe_code)]
+
+mod cache;
+mod change;
+mod consistency;
+mod datadir;
+mod deliver;
+mod error;
+mod files;
+pub mod flags;
+pub mod ids;
+mod keys;
+mod lmdb;
+mod mailbox;
+mod names;
+mod password;
+mod records;
+mod schema;
+mod store;
+mod view;
+
+#[cfg(test)]
+mod tests;
+
+pub use cache::StoreCache;
+pub use change::{Expunged, FlagOp, FlagsChanged};
+pub use consistency::ConsistencyReport;
+pub use datadir::DataDir;
+pub use deliver::{DELIVERY_BATCH_MAX, Delivered, MailboxTarget, NewMessage, PREFIX_BYTES_MAX};
+pub use error::{DeliveryError, StorageError};
+pub use flags::{Flags, SpecialUse};
+pub use ids::{MailboxId, MessageId, ModSeq, Uid, UidValidity};
+pub use lmdb::MAP_SIZE_MIN_BYTES;
+pub use mailbox::{DEFAULT_MAILBOXES, MailboxInfo};
+pub use names::{
+    ACCOUNT_NAME_BYTES_MAX, KEYWORD_BYTES_MAX, KEYWORDS_PER_MESSAGE_MAX, MAILBOX_NAME_BYTES_MAX,
+    is_valid_account_name,
+};
+pub use password::PASSWORD_BYTES_MAX;
+pub use records::{ArchivedMessageRecord, MessageInfo, MessageRecord};
+pub use schema::{SCHEMA_VERSION, SCHEMA_VERSION_OLDEST};
+pub use store::{AccountStore, StoreOptions};
+pub use view::ReadView;
+
+// Shared across threads as the actors crate expects.
+const _: () = {
+    const fn shared<T: Send + Sync>() {}
+    shared::<AccountStore>();
+    shared::<StoreCache>();
+    shared::<DataDir>();
+};

@@ -1,0 +1,226 @@
+//! The databases of an account environment, the schema version, first-time setup
+//! (counters and default mailboxes) and the migration hook.
+//!
+//! Opening never writes to an environment whose version it cannot handle: a newer one is
+//! [`StorageError::SchemaTooNew`], one older than [`SCHEMA_VERSION_OLDEST`] is
+//! [`StorageError::SchemaTooOld`]. Version 0 was never written by a release; a
+//! hand-made version-0 environment is refused that way (tested), not migrated.
+
+use heed::types::Bytes;
+use heed::{CommitOrAbort, Database, DatabaseOpener, RoTxn, RwTxn, WithoutTls};
+
+use crate::error::StorageError;
+use crate::keys;
+use crate::lmdb::{GROW_ROUNDS_MAX, Lmdb, WriterGuard};
+use crate::mailbox::{DEFAULT_MAILBOXES, insert_mailbox};
+use crate::names::INBOX;
+
+/// Schema version this build writes. Bump it with every change to database names, key
+/// layouts or record versions, and add the migration step (`schema.rs`).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Oldest schema version the migrations can bring up to [`SCHEMA_VERSION`].
+pub const SCHEMA_VERSION_OLDEST: u32 = 1;
+const _: () = assert!(SCHEMA_VERSION_OLDEST <= SCHEMA_VERSION);
+
+/// A database of raw bytes; keys and values are encoded by `keys` and `records`.
+pub(crate) type Db = Database<'static, Bytes, Bytes>;
+
+/// Names of the databases, in the order of [`Databases::from_array`]. Part of the schema.
+const DATABASE_NAMES: [&str; 7] =
+    ["meta", "mailboxes", "mailbox_names", "messages", "uids", "modseqs", "tombstones"];
+
+/// The databases of schema version 1 (see the table in lib.rs).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Databases {
+    pub(crate) meta: Db,
+    pub(crate) mailboxes: Db,
+    pub(crate) mailbox_names: Db,
+    pub(crate) messages: Db,
+    pub(crate) uids: Db,
+    pub(crate) modseqs: Db,
+    pub(crate) tombstones: Db,
+}
+
+impl Databases {
+    fn from_array(dbs: [Db; 7]) -> Self {
+        let [meta, mailboxes, mailbox_names, messages, uids, modseqs, tombstones] = dbs;
+        Databases { meta, mailboxes, mailbox_names, messages, uids, modseqs, tombstones }
+    }
+}
+
+/// What the read-only look at an environment found.
+enum Probe {
+    /// Current version, every database present.
+    Ready(Databases),
+    /// Empty, half set up, or older but migratable: needs a write.
+    NeedsSetup,
+}
+
+/// Opens the databases of `lmdb`, setting up a new environment or migrating an old one.
+/// Returns whether a setup or migration ran.
+pub(crate) fn open_databases(lmdb: &Lmdb) -> Result<(Databases, bool), StorageError> {
+    if let Probe::Ready(dbs) = probe(lmdb)? {
+        return Ok((dbs, false));
+    }
+    let writer = lmdb.lock_writer();
+    let dbs = create_databases(lmdb, &writer)?;
+    lmdb.write(&writer, |wtxn| set_up(wtxn, &dbs))?;
+    Ok((dbs, true))
+}
+
+/// Looks at the environment in a read transaction; writes nothing.
+fn probe(lmdb: &Lmdb) -> Result<Probe, StorageError> {
+    let rtxn = lmdb.env().read_txn()?;
+    let outcome = lmdb.env().open_databases_and_commit(rtxn, |opener, rtxn| {
+        let mut opened = Vec::with_capacity(DATABASE_NAMES.len());
+        for name in DATABASE_NAMES {
+            opened.push(opener.open_database::<Bytes, Bytes>(rtxn, Some(name))?);
+        }
+        let Some(Some(meta)) = opened.first().copied() else {
+            return Ok(CommitOrAbort::Abort(()));
+        };
+        let Some(version) = stored_version(&meta, rtxn)? else {
+            return Ok(CommitOrAbort::Abort(()));
+        };
+        check_version(version)?;
+        if version < SCHEMA_VERSION {
+            return Ok(CommitOrAbort::Abort(()));
+        }
+        let all: Option<Vec<_>> = opened.into_iter().collect();
+        match all.and_then(|all| <[_; 7]>::try_from(all).ok()) {
+            Some(all) => Ok(CommitOrAbort::Commit(all)),
+            None => Err(StorageError::corrupt("schema version is current but a database is missing")),
+        }
+    })?;
+    Ok(match outcome {
+        CommitOrAbort::Commit(all) => Probe::Ready(Databases::from_array(all)),
+        CommitOrAbort::Abort(()) => Probe::NeedsSetup,
+    })
+}
+
+/// Refuses versions we cannot handle.
+fn check_version(version: u32) -> Result<(), StorageError> {
+    if version > SCHEMA_VERSION {
+        return Err(StorageError::SchemaTooNew { found: version, supported: SCHEMA_VERSION });
+    }
+    if version < SCHEMA_VERSION_OLDEST {
+        return Err(StorageError::SchemaTooOld { found: version, oldest: SCHEMA_VERSION_OLDEST });
+    }
+    Ok(())
+}
+
+fn stored_version(meta: &Database<'_, Bytes, Bytes>, txn: &RoTxn<'_>) -> Result<Option<u32>, StorageError> {
+    meta.get(txn, keys::META_SCHEMA_VERSION)?
+        .map(|bytes| keys::decode_u32(bytes, "schema version"))
+        .transpose()
+}
+
+/// Creates (or opens) every database in its own committed transaction.
+fn create_databases(lmdb: &Lmdb, writer: &WriterGuard<'_>) -> Result<Databases, StorageError> {
+    let env = lmdb.env();
+    // create_databases_and_commit consumes its transaction, so the MapFull retry of
+    // `Lmdb::write` is done here by hand.
+    for _ in 0..GROW_ROUNDS_MAX {
+        let wtxn = env.write_txn()?;
+        let result = env.create_databases_and_commit(wtxn, |opener, wtxn| {
+            create_all(opener, wtxn).map(CommitOrAbort::<_, ()>::Commit)
+        });
+        match result {
+            Ok(CommitOrAbort::Commit(all)) => return Ok(Databases::from_array(all)),
+            Ok(CommitOrAbort::Abort(())) => {
+                return Err(StorageError::corrupt("database creation aborted"));
+            }
+            Err(StorageError::MapFull) => lmdb.grow(writer)?,
+            Err(error) => return Err(error),
+        }
+    }
+    Err(StorageError::MapFull)
+}
+
+fn create_all<'e>(
+    opener: &DatabaseOpener<'e, WithoutTls>,
+    wtxn: &mut RwTxn<'e>,
+) -> Result<[Database<'e, Bytes, Bytes>; 7], StorageError> {
+    let mut create = |name| opener.create_database::<Bytes, Bytes>(wtxn, Some(name));
+    Ok([
+        create(DATABASE_NAMES[0])?,
+        create(DATABASE_NAMES[1])?,
+        create(DATABASE_NAMES[2])?,
+        create(DATABASE_NAMES[3])?,
+        create(DATABASE_NAMES[4])?,
+        create(DATABASE_NAMES[5])?,
+        create(DATABASE_NAMES[6])?,
+    ])
+}
+
+/// In one write transaction: a new environment gets version, counters and the default
+/// mailboxes; an old one is migrated. Re-checks the version (another process may have
+/// set it up meanwhile).
+fn set_up(wtxn: &mut RwTxn<'_>, dbs: &Databases) -> Result<(), StorageError> {
+    match stored_version(&dbs.meta, wtxn)? {
+        None => initialize(wtxn, dbs),
+        Some(version) => {
+            check_version(version)?;
+            migrate(wtxn, dbs, version)
+        }
+    }
+}
+
+/// First-time setup. Refuses an environment that has data but no version.
+fn initialize(wtxn: &mut RwTxn<'_>, dbs: &Databases) -> Result<(), StorageError> {
+    let all =
+        [dbs.meta, dbs.mailboxes, dbs.mailbox_names, dbs.messages, dbs.uids, dbs.modseqs, dbs.tombstones];
+    for db in all {
+        if !db.is_empty(wtxn)? {
+            return Err(StorageError::corrupt("no schema version, but data present"));
+        }
+    }
+    let put_u32 = |wtxn: &mut RwTxn<'_>, key, value: u32| dbs.meta.put(wtxn, key, &value.to_be_bytes());
+    let put_u64 = |wtxn: &mut RwTxn<'_>, key, value: u64| dbs.meta.put(wtxn, key, &value.to_be_bytes());
+    put_u32(wtxn, keys::META_SCHEMA_VERSION, SCHEMA_VERSION)?;
+    put_u64(wtxn, keys::META_NEXT_MESSAGE_ID, 1)?;
+    put_u32(wtxn, keys::META_NEXT_MAILBOX_ID, 1)?;
+    put_u32(wtxn, keys::META_NEXT_UIDVALIDITY, uidvalidity_seed())?;
+    put_u64(wtxn, keys::META_HIGHEST_MODSEQ, 1)?;
+    insert_mailbox(wtxn, dbs, INBOX, None)?;
+    for (name, special_use) in DEFAULT_MAILBOXES {
+        insert_mailbox(wtxn, dbs, name, Some(special_use))?;
+    }
+    Ok(())
+}
+
+/// First UIDVALIDITY of an account: the current time in seconds, as RFC 9051 §2.3.1.1
+/// suggests, so an account removed and created again does not repeat old values.
+fn uidvalidity_seed() -> u32 {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or(1);
+    // Leaves 2^31 values of room below u32::MAX; wraps (harmlessly) only after 2038.
+    u32::try_from(seconds % (1 << 31)).unwrap_or(1).max(1)
+}
+
+/// One migration step: rewrites version `n` data into version `n + 1`, inside the
+/// caller's transaction.
+type MigrationStep = fn(&mut RwTxn<'_>, &Databases) -> Result<(), StorageError>;
+
+/// The migration hook: `(n, step)` brings version `n` to `n + 1`. Empty while version 1
+/// is the only one; the next schema change adds `(1, migrate_1_to_2)`.
+const MIGRATIONS: &[(u32, MigrationStep)] = &[];
+
+/// Brings `from` up to [`SCHEMA_VERSION`] step by step, then records the version.
+fn migrate(wtxn: &mut RwTxn<'_>, dbs: &Databases, from: u32) -> Result<(), StorageError> {
+    let mut version = from;
+    while version < SCHEMA_VERSION {
+        let Some((_, step)) = MIGRATIONS.iter().find(|(step_from, _)| *step_from == version) else {
+            return Err(StorageError::SchemaTooOld { found: from, oldest: SCHEMA_VERSION_OLDEST });
+        };
+        step(wtxn, dbs)?;
+        version += 1;
+        tracing::info!(version, "migrated account schema");
+    }
+    assert_eq!(version, SCHEMA_VERSION);
+    dbs.meta.put(wtxn, keys::META_SCHEMA_VERSION, &version.to_be_bytes())?;
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! [`AccountStore`]: one account's environment and message files, opened (and set up
+//! when new) by [`AccountStore::open`]. The write operations live in `deliver`, `change`,
+//! `mailbox` and `password`; reads go through [`AccountStore::read`].
+//!
+//! Invariant: one `AccountStore` per account per process (heed refuses a second open of
+//! the same environment: [`StorageError::AlreadyOpen`]); share it as `Arc<AccountStore>`.
+
+use std::fmt;
+use std::fs::File;
+use std::io::ErrorKind;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::datadir::DataDir;
+use crate::error::StorageError;
+use crate::files::{ensure_dir, sync_dir};
+use crate::ids::MessageId;
+use crate::lmdb::Lmdb;
+use crate::lmdb::WriterGuard;
+use crate::schema::{Databases, open_databases};
+use crate::view::ReadView;
+
+/// Directory of the LMDB environment inside an account directory.
+const INDEX_DIR: &str = "index";
+/// Directory of the message files inside an account directory.
+const MESSAGE_DIR: &str = "msg";
+
+/// Tuning of an account environment. LMDB options not here are fixed in `lmdb.rs`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Map size when the environment opens (rounded up to 64 KiB, at least
+    /// [`crate::MAP_SIZE_MIN_BYTES`]). Default 16 MiB: an account of a few thousand
+    /// messages never grows, and address space is reserved, not memory.
+    pub map_size_initial_bytes: usize,
+    /// The map doubles on demand up to this (rounded down to 64 KiB). Default 64 GiB:
+    /// about 200 million messages' records; address space is only taken as it grows.
+    pub map_size_max_bytes: usize,
+    /// LMDB reader slots (concurrent read transactions, across processes). Default 1024:
+    /// every IMAP session may hold one for the length of a command.
+    pub readers_max: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { map_size_initial_bytes: 16 << 20, map_size_max_bytes: 64 << 30, readers_max: 1024 }
+    }
+}
+
+/// One account's store. `Send + Sync`: share it as `Arc<AccountStore>`. Writes are
+/// serialized internally (the account actor is the one writer by design); reads run
+/// concurrently from any thread.
+pub struct AccountStore {
+    pub(crate) account: String,
+    pub(crate) account_dir: PathBuf,
+    /// The directories whose entries must be durable before a commit relies on them,
+    /// innermost first: `msg/`, `index/`, the account's, `accounts/`, the data root.
+    durable_dirs: [PathBuf; 5],
+    pub(crate) message_dir: PathBuf,
+    pub(crate) lmdb: Lmdb,
+    pub(crate) dbs: Databases,
+    /// Set once `durable_dirs` were fsynced by this process (first write after open).
+    dirs_synced: AtomicBool,
+    /// Set when a `msg/<hi>` directory was created and `msg/` not fsynced since.
+    pub(crate) message_dir_dirty: AtomicBool,
+}
+
+impl fmt::Debug for AccountStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccountStore")
+            .field("account", &self.account)
+            .field("account_dir", &self.account_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AccountStore {
+    /// Opens the account's store, creating what is missing: directories (0700), the
+    /// environment, schema version, counters and the default mailboxes (INBOX and
+    /// [`crate::DEFAULT_MAILBOXES`] with their special use). An environment with a newer
+    /// schema is refused ([`StorageError::SchemaTooNew`]) and one older than
+    /// [`crate::SCHEMA_VERSION_OLDEST`] too ([`StorageError::SchemaTooOld`]), both
+    /// untouched; older migratable ones are migrated in one transaction. Blocking: may
+    /// create files and fsync.
+    pub fn open(data: &DataDir, account: &str, options: &StoreOptions) -> Result<AccountStore, StorageError> {
+        let account_dir = data.account_dir(account)?;
+        let index_dir = account_dir.join(INDEX_DIR);
+        let message_dir = account_dir.join(MESSAGE_DIR);
+        for dir in [&account_dir, &index_dir, &message_dir] {
+            ensure_dir(dir)?;
+        }
+        let lmdb = Lmdb::open(
+            &index_dir,
+            account,
+            options.map_size_initial_bytes,
+            options.map_size_max_bytes,
+            options.readers_max,
+        )?;
+        let (dbs, set_up) = open_databases(&lmdb)?;
+        if set_up {
+            tracing::info!(account, "account store set up");
+        }
+        Ok(AccountStore {
+            account: account.to_string(),
+            durable_dirs: [
+                message_dir.clone(),
+                index_dir,
+                account_dir.clone(),
+                data.accounts_dir(),
+                data.root().to_path_buf(),
+            ],
+            account_dir,
+            message_dir,
+            lmdb,
+            dbs,
+            dirs_synced: AtomicBool::new(false),
+            message_dir_dirty: AtomicBool::new(false),
+        })
+    }
+
+    /// Becomes the one writer. The first time in this process, fsyncs the directories
+    /// whose entries the commit will rely on (`data.mdb`'s name, `msg/`'s): they may
+    /// have been created by a run that died before syncing them. Once per open store,
+    /// and only for stores that write.
+    pub(crate) fn begin_write(&self) -> Result<WriterGuard<'_>, StorageError> {
+        let writer = self.lmdb.lock_writer();
+        if !self.dirs_synced.load(Ordering::Acquire) {
+            for dir in &self.durable_dirs {
+                sync_dir(dir)?;
+            }
+            self.dirs_synced.store(true, Ordering::Release);
+        }
+        Ok(writer)
+    }
+
+    /// The account name.
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// The current LMDB map size (it grows on demand), for metrics.
+    pub fn map_size_bytes(&self) -> usize {
+        self.lmdb.map_size_bytes()
+    }
+
+    /// Runs `f` inside one read transaction (MDB_NOTLS, so any thread, many per thread);
+    /// the view and what it lends cannot escape the closure. Keep `f` short: a live read
+    /// transaction delays map growth and pins old pages. Do not call write methods of
+    /// this store, nor `read` again, from inside `f`.
+    pub fn read<R>(
+        &self,
+        f: impl FnOnce(&ReadView<'_>) -> Result<R, StorageError>,
+    ) -> Result<R, StorageError> {
+        let txn = self.lmdb.read_txn(None)?;
+        let view = ReadView::new(txn.txn(), &self.dbs);
+        f(&view)
+    }
+
+    /// Where message `id`'s file is: `msg/<id >> 12>/<id>`.
+    pub fn message_path(&self, id: MessageId) -> PathBuf {
+        self.message_dir.join(id.dir_index().to_string()).join(id.0.to_string())
+    }
+
+    /// Opens message `id`'s file for reading and checks that its length is `size` (the
+    /// record's): a shorter or longer file is [`StorageError::MessageFileMismatch`] and a
+    /// missing one [`StorageError::MessageFileMissing`], to be reported, never served.
+    pub fn open_message_file(&self, id: MessageId, size: u64) -> Result<File, StorageError> {
+        let path = self.message_path(id);
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == ErrorKind::NotFound => {
+                return Err(StorageError::MessageFileMissing { path });
+            }
+            Err(error) => return Err(StorageError::io(path, error)),
+        };
+        let found = file.metadata().map_err(|error| StorageError::io(&path, error))?.len();
+        if found != size {
+            tracing::error!(path = %path.display(), expected = size, found, "message file size mismatch");
+            return Err(StorageError::MessageFileMismatch { path, expected: size, found });
+        }
+        Ok(file)
+    }
+}
