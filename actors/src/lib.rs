@@ -1,0 +1,38 @@
+//! moxide-actors: the actor kernel, the account actor, the directory, and the session
+//! actors that glue protocols to accounts.
+//!
+//! # Design overview
+//!
+//! Every core runs a [`node::Node`]. Connection tasks (SMTP sessions today) run on the
+//! core that accepted them; they read the directory snapshot and the account stores on
+//! their own core, and send every write as a typed request to the account's actor, which
+//! lives on the account's home core (`hash(account) % cores`, see [`kernel::home_core`]).
+//! The actor is its account's only writer; it group-commits (one LMDB transaction and
+//! one round of fsyncs for everything queued while the previous commit ran), replies, then
+//! publishes [`change::Change`]s to every core with subscribed sessions.
+//!
+//! ```text
+//!  SmtpSession (core 0) --Deliver--> Node(core 0) --mesh--> Node(core 1) --> AccountActor "alice"
+//!        ^                                                                     |  offload: link files,
+//!        +----------------------- reply (durable) <----------------------------+  fsync dirs, 1 txn
+//!                                                      Change events --> subscribed cores --> sessions
+//! ```
+//!
+//! Architecture invariants: no type here touches glommio (only `moxide-runtime` does);
+//! no executor thread blocks (commits, opens and removes go through `offload`); an
+//! acknowledged delivery is durable; an actor's request enum is its whole API.
+
+#![forbid(unsafe_code)]
+
+pub mod account;
+pub mod change;
+pub mod clock;
+pub mod directory;
+pub mod kernel;
+pub mod node;
+pub mod smtp;
+
+pub use account::{AccountError, AccountRequest, AccountResponse};
+pub use change::{Change, ChangeBatch, Notification, Subscription};
+pub use directory::{AccountSpec, Directory, DirectoryError, DirectorySpec, DomainSpec, Lookup};
+pub use node::{Node, NodeSeed, NodeServices, NodeStats, node_seeds};

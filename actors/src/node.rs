@@ -1,0 +1,422 @@
+//! A core's node: everything one executor needs to reach accounts on any core.
+//!
+//! Each core runs one [`Node`]. It owns:
+//! - the core's end of the runtime mesh, with request/reply on top (correlation ids and a
+//!   table of pending replies; one channel per core pair, never one per request);
+//! - the account actors homed on this core (started on first request, stopped when idle);
+//! - the local subscribers to account changes, grouped per account, so an actor sends one
+//!   message per subscribed core, not one per session;
+//! - the core's snapshot of the directory, and the process-wide store cache.
+//!
+//! A request to an account homed here goes straight into its actor's inbox; one homed
+//! elsewhere crosses the mesh once each way.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::poll_fn;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use moxide_runtime::CoreContext;
+use moxide_runtime::mesh::{self, Mesh, MeshSeed};
+use moxide_runtime::spawn_detached;
+use moxide_storage::{
+    Delivered, Expunged, FlagOp, Flags, FlagsChanged, MailboxId, NewMessage, StoreCache, Uid,
+};
+
+use crate::account::{
+    ACCOUNT_INBOX_MAX, AccountActor, AccountError, AccountRequest, AccountResponse, Envelope,
+};
+use crate::change::{Change, ChangeBatch, Slot, Subscription};
+use crate::directory::Directory;
+use crate::kernel::{home_core, mailbox, oneshot};
+
+/// An account actor with no requests and no subscribers for this long stops (its store
+/// stays in the cache until the LRU closes it).
+pub const ACCOUNT_IDLE_DEFAULT: Duration = Duration::from_secs(60);
+
+/// What crosses the mesh between nodes. Opaque outside this crate.
+pub struct CoreMessage(Message);
+
+enum Message {
+    Call { id: u64, account: Arc<str>, request: AccountRequest },
+    Reply { id: u64, response: Result<AccountResponse, AccountError> },
+    Changes(ChangeBatch),
+}
+
+/// One core's unconnected mesh ends; `Send`, made before the executors start.
+pub struct NodeSeed(MeshSeed<CoreMessage>);
+
+/// Seeds for `cores` nodes (element N for core N).
+pub fn node_seeds(cores: usize) -> Vec<NodeSeed> {
+    mesh::mesh(cores).into_iter().map(NodeSeed).collect()
+}
+
+/// Shared services a node is started with.
+#[derive(Clone)]
+pub struct NodeServices {
+    /// The process-wide cache of open account stores.
+    pub stores: Arc<StoreCache>,
+    /// The directory (each node keeps its own snapshot of it).
+    pub directory: Arc<Directory>,
+    /// Idle time after which an account actor stops.
+    pub account_idle: Duration,
+}
+
+/// This core's node; cheap to clone.
+#[derive(Clone)]
+pub struct Node {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    core: CoreContext,
+    mesh: RefCell<Option<Mesh<CoreMessage>>>,
+    next_call_id: Cell<u64>,
+    pending: RefCell<HashMap<u64, oneshot::Sender<Result<AccountResponse, AccountError>>>>,
+    /// Running actors homed here.
+    actors: RefCell<HashMap<Arc<str>, ActorEntry>>,
+    next_actor_generation: Cell<u64>,
+    subscribers: RefCell<HashMap<Arc<str>, LocalSubscribers>>,
+    directory: RefCell<Rc<Directory>>,
+    stores: Arc<StoreCache>,
+    account_idle: Duration,
+    stats: Cell<NodeStats>,
+}
+
+/// Counters of the account actors on one core (for metrics and tests).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    /// Batches committed (one write transaction each).
+    pub commits: u64,
+    /// Write requests those batches carried.
+    pub writes: u64,
+}
+
+/// A running actor: a generation number (so a stopping actor removes only its own
+/// entry) and its inbox.
+type ActorEntry = (u64, mailbox::Sender<Envelope>);
+
+/// The sessions on this core subscribed to one account.
+struct LocalSubscribers {
+    slots: Vec<Weak<RefCell<Slot>>>,
+    /// Set once the home actor acknowledged this core's subscription.
+    ready: Rc<Latch>,
+}
+
+impl Node {
+    /// Connects this core to the mesh (waits for every other core) and returns its node.
+    pub async fn start(core: CoreContext, seed: NodeSeed, services: NodeServices) -> Node {
+        let inner = Rc::new(Inner {
+            core,
+            mesh: RefCell::new(None),
+            next_call_id: Cell::new(1),
+            pending: RefCell::new(HashMap::new()),
+            actors: RefCell::new(HashMap::new()),
+            next_actor_generation: Cell::new(1),
+            subscribers: RefCell::new(HashMap::new()),
+            directory: RefCell::new(Rc::new(Directory::clone(&services.directory))),
+            stores: services.stores,
+            account_idle: services.account_idle,
+            stats: Cell::new(NodeStats::default()),
+        });
+        let node = Node { inner };
+        let handler_node = node.clone();
+        let mesh = seed
+            .0
+            .connect(move |mesh, from, CoreMessage(message)| handler_node.on_message(mesh, from, message))
+            .await;
+        *node.inner.mesh.borrow_mut() = Some(mesh);
+        node
+    }
+
+    /// Where this node runs.
+    pub fn core(&self) -> CoreContext {
+        self.inner.core
+    }
+
+    /// This core's directory snapshot.
+    pub fn directory(&self) -> Rc<Directory> {
+        Rc::clone(&self.inner.directory.borrow())
+    }
+
+    /// The process-wide store cache (reads go straight to it, on this core).
+    pub fn stores(&self) -> &Arc<StoreCache> {
+        &self.inner.stores
+    }
+
+    /// Asks `account`'s actor to store a spooled message; returns once it is durable.
+    pub async fn deliver(&self, account: &Arc<str>, message: NewMessage) -> Result<Delivered, AccountError> {
+        match self.call(account, AccountRequest::Deliver(message)).await? {
+            AccountResponse::Delivered(result) => result,
+            _ => Err(AccountError::UnexpectedReply),
+        }
+    }
+
+    /// Changes flags through `account`'s actor.
+    pub async fn store_flags(
+        &self,
+        account: &Arc<str>,
+        mailbox: MailboxId,
+        uids: Vec<Uid>,
+        op: FlagOp,
+        flags: Flags,
+        keywords: Vec<String>,
+    ) -> Result<Vec<FlagsChanged>, AccountError> {
+        let request = AccountRequest::StoreFlags { mailbox, uids, op, flags, keywords };
+        match self.call(account, request).await? {
+            AccountResponse::FlagsStored(result) => result,
+            _ => Err(AccountError::UnexpectedReply),
+        }
+    }
+
+    /// Expunges messages through `account`'s actor.
+    pub async fn expunge(
+        &self,
+        account: &Arc<str>,
+        mailbox: MailboxId,
+        uids: Vec<Uid>,
+    ) -> Result<Vec<Expunged>, AccountError> {
+        match self.call(account, AccountRequest::Expunge { mailbox, uids }).await? {
+            AccountResponse::Expunged(result) => result,
+            _ => Err(AccountError::UnexpectedReply),
+        }
+    }
+
+    /// Subscribes to `account`'s changes. Returns once the subscription is in place:
+    /// every change committed after this returns will be delivered to it.
+    pub async fn subscribe(&self, account: &Arc<str>) -> Result<Subscription, AccountError> {
+        let slot = Slot::new_shared();
+        let (ready, first) = {
+            let mut subscribers = self.inner.subscribers.borrow_mut();
+            let local = subscribers
+                .entry(Arc::clone(account))
+                .or_insert_with(|| LocalSubscribers { slots: Vec::new(), ready: Rc::new(Latch::default()) });
+            local.slots.push(Rc::downgrade(&slot));
+            (Rc::clone(&local.ready), local.slots.len() == 1)
+        };
+        let weak_node = Rc::downgrade(&self.inner);
+        let account_for_drop = Arc::clone(account);
+        let subscription = Subscription {
+            slot,
+            on_drop: Some(Box::new(move |slot| {
+                if let Some(inner) = weak_node.upgrade() {
+                    Node { inner }.unsubscribe_one(account_for_drop, slot);
+                }
+            })),
+        };
+        if first {
+            let core = self.inner.core.index;
+            let result = self.call(account, AccountRequest::Subscribe { core }).await;
+            ready.set(result.is_ok());
+            result?;
+        } else if !ready.wait().await {
+            return Err(AccountError::Unavailable);
+        }
+        Ok(subscription)
+    }
+
+    fn unsubscribe_one(&self, account: Arc<str>, leaving: &Rc<RefCell<Slot>>) {
+        let leaving = Rc::downgrade(leaving);
+        let now_empty = {
+            let mut subscribers = self.inner.subscribers.borrow_mut();
+            let Some(local) = subscribers.get_mut(&account) else { return };
+            local.slots.retain(|slot| slot.strong_count() > 0 && !slot.ptr_eq(&leaving));
+            let empty = local.slots.is_empty();
+            if empty {
+                subscribers.remove(&account);
+            }
+            empty
+        };
+        if now_empty {
+            let node = self.clone();
+            let core = self.inner.core.index;
+            spawn_detached(async move {
+                // The home actor counts subscriptions per core, so this may arrive after a
+                // newer Subscribe from this core without losing it.
+                let _ = node.call(&account, AccountRequest::Unsubscribe { core }).await;
+            });
+        }
+    }
+
+    /// Sends a request to `account`'s actor, wherever it lives, and awaits the reply.
+    async fn call(
+        &self,
+        account: &Arc<str>,
+        request: AccountRequest,
+    ) -> Result<AccountResponse, AccountError> {
+        let home = home_core(account, self.inner.core.count);
+        if home == self.inner.core.index {
+            return self.call_local(account, request).await;
+        }
+        let id = self.inner.next_call_id.get();
+        self.inner.next_call_id.set(id + 1);
+        let (reply, response) = oneshot::channel();
+        self.inner.pending.borrow_mut().insert(id, reply);
+        let message = CoreMessage(Message::Call { id, account: Arc::clone(account), request });
+        if self.mesh().send(home, message).await.is_err() {
+            self.inner.pending.borrow_mut().remove(&id);
+            return Err(AccountError::Unavailable);
+        }
+        response.await.map_err(|_| AccountError::Unavailable)?
+    }
+
+    async fn call_local(
+        &self,
+        account: &Arc<str>,
+        request: AccountRequest,
+    ) -> Result<AccountResponse, AccountError> {
+        let (reply, response) = oneshot::channel();
+        let mut envelope = Envelope { request, reply };
+        // A second round covers the actor that stopped (idle) between lookup and send.
+        for _ in 0..2 {
+            let inbox = self.actor_inbox(account);
+            match inbox.send(envelope).await {
+                Ok(()) => return response.await.map_err(|_| AccountError::Unavailable),
+                Err(mailbox::Closed(returned)) => {
+                    self.forget_actor(account);
+                    envelope = returned;
+                }
+            }
+        }
+        Err(AccountError::Unavailable)
+    }
+
+    fn actor_inbox(&self, account: &Arc<str>) -> mailbox::Sender<Envelope> {
+        if let Some((_, inbox)) = self.inner.actors.borrow().get(account) {
+            return inbox.clone();
+        }
+        let generation = self.inner.next_actor_generation.get();
+        self.inner.next_actor_generation.set(generation + 1);
+        let (inbox, receiver) = mailbox::channel(ACCOUNT_INBOX_MAX);
+        self.inner.actors.borrow_mut().insert(Arc::clone(account), (generation, inbox.clone()));
+        let actor = AccountActor::new(
+            Arc::clone(account),
+            generation,
+            self.clone(),
+            receiver,
+            self.inner.account_idle,
+        );
+        spawn_detached(actor.run());
+        inbox
+    }
+
+    /// Drops a registry entry whose actor is gone (its inbox closed).
+    fn forget_actor(&self, account: &Arc<str>) {
+        let mut actors = self.inner.actors.borrow_mut();
+        if actors.get(account).is_some_and(|(_, inbox)| !inbox.is_open()) {
+            actors.remove(account);
+        }
+    }
+
+    /// A stopping actor removes its own entry (and only its own: a newer actor of the same
+    /// account may have been registered if this one stopped after a failure).
+    pub(crate) fn actor_stopped(&self, account: &Arc<str>, generation: u64) {
+        let mut actors = self.inner.actors.borrow_mut();
+        if actors.get(account).is_some_and(|(current, _)| *current == generation) {
+            actors.remove(account);
+        }
+    }
+
+    /// Counters of this core's account actors.
+    pub fn stats(&self) -> NodeStats {
+        self.inner.stats.get()
+    }
+
+    pub(crate) fn count_commit(&self, writes: usize) {
+        let mut stats = self.inner.stats.get();
+        stats.commits += 1;
+        stats.writes += writes as u64;
+        self.inner.stats.set(stats);
+    }
+
+    /// Number of account actors running on this core.
+    pub fn actor_count(&self) -> usize {
+        self.inner.actors.borrow().len()
+    }
+
+    /// Sends a commit's changes to every subscribed core (in order, one message per core).
+    pub(crate) async fn publish(
+        &self,
+        account: &Arc<str>,
+        cores: impl Iterator<Item = usize>,
+        changes: Vec<Change>,
+    ) {
+        let batch = ChangeBatch { account: Arc::clone(account), changes: Arc::from(changes) };
+        for core in cores {
+            if core == self.inner.core.index {
+                self.dispatch_local(&batch);
+            } else if self.mesh().send(core, CoreMessage(Message::Changes(batch.clone()))).await.is_err() {
+                tracing::warn!(core, account = %account, "could not publish changes to core");
+            }
+        }
+    }
+
+    fn dispatch_local(&self, batch: &ChangeBatch) {
+        let subscribers = self.inner.subscribers.borrow();
+        if let Some(local) = subscribers.get(&batch.account) {
+            for slot in local.slots.iter().filter_map(Weak::upgrade) {
+                slot.borrow_mut().push(batch);
+            }
+        }
+    }
+
+    fn mesh(&self) -> Mesh<CoreMessage> {
+        // Set in `start` before the node is returned; only mesh handlers run earlier, and
+        // they get the mesh as an argument.
+        self.inner.mesh.borrow().clone().unwrap_or_else(|| unreachable!("node used before start returned"))
+    }
+
+    fn on_message(&self, mesh: &Mesh<CoreMessage>, from: usize, message: Message) {
+        match message {
+            Message::Call { id, account, request } => {
+                let node = self.clone();
+                let mesh = mesh.clone();
+                spawn_detached(async move {
+                    let response = node.call_local(&account, request).await;
+                    if let Err(error) = &response {
+                        tracing::warn!(%account, %error, "call from core {from} failed");
+                    }
+                    if mesh.send(from, CoreMessage(Message::Reply { id, response })).await.is_err() {
+                        tracing::warn!(%account, "core {from} is gone; reply dropped");
+                    }
+                });
+            }
+            Message::Reply { id, response } => {
+                if let Some(reply) = self.inner.pending.borrow_mut().remove(&id) {
+                    reply.send(response);
+                }
+            }
+            Message::Changes(batch) => self.dispatch_local(&batch),
+        }
+    }
+}
+
+/// A result set once that tasks on this core can wait for.
+#[derive(Default)]
+struct Latch {
+    outcome: Cell<Option<bool>>,
+    waiters: RefCell<Vec<Waker>>,
+}
+
+impl Latch {
+    fn set(&self, ok: bool) {
+        self.outcome.set(Some(ok));
+        for waker in self.waiters.borrow_mut().drain(..) {
+            waker.wake();
+        }
+    }
+
+    async fn wait(&self) -> bool {
+        poll_fn(|cx| match self.outcome.get() {
+            Some(ok) => Poll::Ready(ok),
+            None => {
+                self.waiters.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}

@@ -1,0 +1,117 @@
+//! Delivering a spooled message to its recipients' accounts.
+//!
+//! The spool file is already durable (fdatasync'd). Each distinct recipient account gets a
+//! `Deliver` request, all in parallel, each with its own `Received:` header (RFC 5321
+//! §4.4) naming that account's recipient when there is exactly one. `250` is answered only
+//! when every account replied that the message is durable. If any account failed, the
+//! copies already stored elsewhere are expunged again and the client gets `451`: it will
+//! retry the whole message, and no account ends up with a copy the client was told failed
+//! (no partial delivery, no duplicate on retry).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use moxide_protocols::smtp::{ForwardPath, MailFrom, ReceivedTrace, Verdict, received_header};
+use moxide_storage::{Flags, MailboxTarget, NewMessage};
+
+use super::SmtpSettings;
+use super::session::temporary_failure;
+use crate::kernel::join_all;
+use crate::node::Node;
+
+/// One accepted recipient and the account it maps to.
+#[derive(Debug, Clone)]
+pub struct Recipient {
+    /// The path as the client gave it.
+    pub path: ForwardPath,
+    /// The account that receives it.
+    pub account: Arc<str>,
+}
+
+/// The transaction's envelope.
+pub struct Envelope {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The name the client gave in HELO/EHLO.
+    pub helo: Option<String>,
+    /// EHLO (not HELO) was used (RFC 3848 "with" keyword ESMTP vs SMTP).
+    pub esmtp: bool,
+    /// MAIL FROM.
+    pub mail_from: Option<MailFrom>,
+    /// Accepted recipients, in RCPT order.
+    pub recipients: Vec<Recipient>,
+}
+
+/// Stores the spooled message in every recipient account; the verdict for the client.
+pub(crate) async fn deliver_spooled(
+    node: &Node,
+    settings: &SmtpSettings,
+    envelope: &Envelope,
+    spool: &Path,
+    size: u64,
+) -> Verdict {
+    let received_ms = crate::clock::now_unix_ms();
+    let message_id = spool.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let accounts = distinct_accounts(&envelope.recipients);
+    let requests = accounts
+        .iter()
+        .map(|(account, only_recipient)| {
+            let trace = ReceivedTrace {
+                helo_name: envelope.helo.as_deref().unwrap_or("unknown"),
+                peer_ip: envelope.peer.ip(),
+                peer_host: None,
+                by_host: &settings.protocol.hostname,
+                esmtp: envelope.esmtp,
+                smtputf8: envelope.mail_from.as_ref().is_some_and(|m| m.smtputf8),
+                tls: false,
+                authenticated: false,
+                id: Some(&message_id),
+                for_path: only_recipient.as_ref(),
+                unix_secs: received_ms.div_euclid(1000),
+            };
+            let message = NewMessage {
+                spool_path: spool.to_path_buf(),
+                size,
+                prefix: received_header(&trace).into_bytes(),
+                mailbox: MailboxTarget::Inbox,
+                received_ms,
+                flags: Flags::empty(),
+                keywords: Vec::new(),
+            };
+            node.deliver(account, message)
+        })
+        .collect();
+    let results = join_all(requests).await;
+    if results.iter().all(Result::is_ok) {
+        tracing::info!(id = %message_id, size, accounts = accounts.len(), peer = %envelope.peer, "message delivered");
+        return Verdict::AcceptWith(format!("message accepted as {message_id}"));
+    }
+    for ((account, _), result) in accounts.iter().zip(results) {
+        match result {
+            Ok(delivered) => {
+                // Take back the copy: the client is told to retry the whole message.
+                if let Err(error) = node.expunge(account, delivered.mailbox, vec![delivered.uid]).await {
+                    tracing::error!(%account, %error, id = %message_id, "could not take back a partial delivery");
+                }
+            }
+            Err(error) => tracing::error!(%account, %error, id = %message_id, "delivery failed"),
+        }
+    }
+    Verdict::Reject(temporary_failure())
+}
+
+/// Each account once, in first-recipient order, with its recipient when it has only one.
+fn distinct_accounts(recipients: &[Recipient]) -> Vec<(Arc<str>, Option<ForwardPath>)> {
+    let mut accounts: Vec<(Arc<str>, Option<ForwardPath>, usize)> = Vec::new();
+    for recipient in recipients {
+        match accounts.iter_mut().find(|(account, _, _)| *account == recipient.account) {
+            Some(entry) => entry.2 += 1,
+            None => accounts.push((Arc::clone(&recipient.account), Some(recipient.path.clone()), 1)),
+        }
+    }
+    accounts
+        .into_iter()
+        .map(|(account, path, count)| (account, if count == 1 { path } else { None }))
+        .collect()
+}

@@ -1,0 +1,255 @@
+//! Account actors on the real runtime: group commit under concurrent deliveries, change
+//! events reaching subscribers on another core, failures answered instead of hanging.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use moxide_actors::kernel::{home_core, join_all};
+use moxide_actors::{
+    AccountError, AccountSpec, Change, Directory, DirectorySpec, DomainSpec, Node, NodeServices,
+    Notification, node_seeds,
+};
+use moxide_runtime::{RuntimeConfig, run};
+use moxide_storage::{DataDir, FlagOp, Flags, MailboxTarget, NewMessage, StoreCache, StoreOptions, Uid};
+
+fn directory() -> Arc<Directory> {
+    let accounts = ["alice", "bob", "carol"]
+        .iter()
+        .map(|name| AccountSpec { name: (*name).into(), addresses: vec![format!("{name}@example.org")] })
+        .collect();
+    let spec = DirectorySpec {
+        domains: vec![DomainSpec { name: "example.org".into(), localpart_separators: vec![] }],
+        accounts,
+        postmaster_account: "alice".into(),
+    };
+    Arc::new(Directory::new(&spec).unwrap())
+}
+
+/// Runs `test` on core 0 of a `cores`-core runtime with nodes on every core; the other
+/// cores serve until the test is done.
+fn with_nodes<F, Fut>(cores: usize, data: &Path, test: F)
+where
+    F: Fn(Node) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    with_nodes_idle(cores, data, Duration::from_secs(60), test);
+}
+
+fn with_nodes_idle<F, Fut>(cores: usize, data: &Path, account_idle: Duration, test: F)
+where
+    F: Fn(Node) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    let data = DataDir::open(data).unwrap();
+    let services = NodeServices {
+        stores: Arc::new(StoreCache::new(data, StoreOptions::default(), 100)),
+        directory: directory(),
+        account_idle,
+    };
+    let done = Arc::new(AtomicBool::new(false));
+    let test = Arc::new(test);
+    let config = RuntimeConfig { pin_to_cpus: false, ..RuntimeConfig::default() };
+    run(&config, node_seeds(cores), move |core, seed| {
+        let services = services.clone();
+        let done = Arc::clone(&done);
+        let test = Arc::clone(&test);
+        async move {
+            let node = Node::start(core, seed, services).await;
+            if core.index == 0 {
+                test(node).await;
+                done.store(true, Ordering::SeqCst);
+            } else {
+                while !done.load(Ordering::SeqCst) {
+                    moxide_runtime::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        }
+    })
+    .unwrap();
+}
+
+fn spool(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join("tmp").join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn new_message(path: PathBuf, size: u64) -> NewMessage {
+    NewMessage {
+        spool_path: path,
+        size,
+        prefix: b"Received: test\r\n".to_vec(),
+        mailbox: MailboxTarget::Inbox,
+        received_ms: 0,
+        flags: Flags::empty(),
+        keywords: Vec::new(),
+    }
+}
+
+/// An account not homed on core 0, so requests cross the mesh.
+fn remote_account(cores: usize) -> Arc<str> {
+    let name = ["alice", "bob", "carol"].into_iter().find(|a| home_core(a, cores) != 0).unwrap();
+    Arc::from(name)
+}
+
+#[test]
+fn concurrent_deliveries_across_cores_get_contiguous_uids() {
+    const DELIVERIES: usize = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    with_nodes(2, dir.path(), move |node| {
+        let root = root.clone();
+        async move {
+            let account = remote_account(2);
+            let path = spool(&root, "m", b"Subject: hi\r\n\r\nbody\r\n");
+            let requests: Vec<_> =
+                (0..DELIVERIES).map(|_| node.deliver(&account, new_message(path.clone(), 21))).collect();
+            let mut uids: Vec<u32> = join_all(requests).await.into_iter().map(|r| r.unwrap().uid.0).collect();
+            uids.sort_unstable();
+            assert_eq!(uids, (1..=DELIVERIES as u32).collect::<Vec<_>>());
+            let store = node.stores().get(&account).unwrap();
+            let inbox = store.read(|v| Ok(v.mailbox_by_name("INBOX")?.unwrap())).unwrap();
+            assert_eq!(inbox.messages as usize, DELIVERIES);
+            assert_eq!(inbox.uidnext, Uid(DELIVERIES as u32 + 1));
+            assert!(store.check_consistency().unwrap().is_ok());
+        }
+    });
+}
+
+#[test]
+fn group_commit_batches_on_one_core() {
+    const DELIVERIES: usize = 300;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    with_nodes(1, dir.path(), move |node| {
+        let root = root.clone();
+        async move {
+            let account: Arc<str> = Arc::from("alice");
+            let path = spool(&root, "m", b"x\r\n");
+            let requests: Vec<_> =
+                (0..DELIVERIES).map(|_| node.deliver(&account, new_message(path.clone(), 3))).collect();
+            for result in join_all(requests).await {
+                result.unwrap();
+            }
+            let stats = node.stats();
+            assert_eq!(stats.writes as usize, DELIVERIES);
+            // 300 concurrent requests must not cost 300 transactions: while one commits,
+            // the rest queue and go together.
+            assert!(stats.commits * 10 <= DELIVERIES as u64, "{stats:?}");
+        }
+    });
+}
+
+#[test]
+fn subscribers_on_another_core_see_changes_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    with_nodes(2, dir.path(), move |node| {
+        let root = root.clone();
+        async move {
+            let account = remote_account(2);
+            let subscription = node.subscribe(&account).await.unwrap();
+            let second = node.subscribe(&account).await.unwrap();
+            let path = spool(&root, "m", b"a\r\n");
+            for _ in 0..3 {
+                node.deliver(&account, new_message(path.clone(), 3)).await.unwrap();
+            }
+            let mut added = Vec::new();
+            while added.len() < 3 {
+                match subscription.next().await {
+                    Notification::Changes(batch) => {
+                        assert_eq!(&*batch.account, &*account);
+                        for change in batch.changes.iter() {
+                            match change {
+                                Change::Added { uid, size, .. } => {
+                                    assert_eq!(*size, 3 + "Received: test\r\n".len() as u64);
+                                    added.push(uid.0);
+                                }
+                                other => panic!("unexpected {other:?}"),
+                            }
+                        }
+                    }
+                    Notification::Overflowed => panic!("no overflow expected"),
+                }
+            }
+            assert_eq!(added, vec![1, 2, 3]);
+            let inbox = node
+                .stores()
+                .get(&account)
+                .unwrap()
+                .read(|v| Ok(v.mailbox_by_name("INBOX")?.unwrap()))
+                .unwrap();
+            node.store_flags(&account, inbox.id, vec![Uid(2)], FlagOp::Add, Flags::SEEN, vec![])
+                .await
+                .unwrap();
+            node.expunge(&account, inbox.id, vec![Uid(1), Uid(3)]).await.unwrap();
+            let mut rest = Vec::new();
+            while rest.len() < 2 {
+                if let Notification::Changes(batch) = subscription.next().await {
+                    rest.extend(batch.changes.iter().cloned());
+                }
+            }
+            assert!(
+                matches!(&rest[0], Change::Flags { uid: Uid(2), flags, .. } if flags.contains(Flags::SEEN))
+            );
+            assert!(matches!(&rest[1], Change::Expunged { uids, .. } if uids == &vec![Uid(1), Uid(3)]));
+            // The second subscriber on this core got the same stream.
+            let mut count = 0;
+            while let Some(Notification::Changes(batch)) = second.try_next() {
+                count += batch.changes.len();
+            }
+            assert_eq!(count, 5);
+        }
+    });
+}
+
+#[test]
+fn failures_are_answered_not_hung() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    with_nodes(2, dir.path(), move |node| {
+        let root = root.clone();
+        async move {
+            // A spool file shorter than announced: that delivery fails, the store goes on.
+            let account = remote_account(2);
+            let path = spool(&root, "short", b"abc");
+            let error = node.deliver(&account, new_message(path.clone(), 10)).await.unwrap_err();
+            assert!(matches!(error, AccountError::Delivery(_)), "{error:?}");
+            node.deliver(&account, new_message(path, 3)).await.unwrap();
+            // An account whose store cannot be opened (invalid name): an error, not a hang.
+            let bad: Arc<str> = Arc::from("../escape");
+            let error = node.deliver(&bad, new_message(root.join("tmp/none"), 1)).await.unwrap_err();
+            assert!(matches!(error, AccountError::Storage(_)), "{error:?}");
+        }
+    });
+}
+
+#[test]
+fn idle_actors_stop_and_restart_on_demand() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    with_nodes_idle(1, dir.path(), Duration::from_millis(30), move |node| {
+        let root = root.clone();
+        async move {
+            let account: Arc<str> = Arc::from("bob");
+            let path = spool(&root, "m", b"a\r\n");
+            node.deliver(&account, new_message(path.clone(), 3)).await.unwrap();
+            assert_eq!(node.actor_count(), 1);
+            moxide_runtime::time::sleep(Duration::from_millis(200)).await;
+            assert_eq!(node.actor_count(), 0, "an idle actor without subscribers stops");
+            let subscription = node.subscribe(&account).await.unwrap();
+            moxide_runtime::time::sleep(Duration::from_millis(200)).await;
+            assert_eq!(node.actor_count(), 1, "a subscribed account's actor stays");
+            let delivered = node.deliver(&account, new_message(path, 3)).await.unwrap();
+            assert_eq!(delivered.uid, Uid(2));
+            assert!(matches!(subscription.next().await, Notification::Changes(_)));
+            drop(subscription);
+            moxide_runtime::time::sleep(Duration::from_millis(300)).await;
+            assert_eq!(node.actor_count(), 0, "unsubscribed, it stops again");
+        }
+    });
+}
