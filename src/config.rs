@@ -1,0 +1,343 @@
+//! Configuration files: the static file (listeners, data dir, limits) and the domains file
+//! (domains, accounts, addresses). Both TOML. Passwords are never in either: the account
+//! store keeps argon2id hashes (`moxide setaccountpassword`).
+//!
+//! Relative paths in the static file are relative to the directory holding it, so a config
+//! directory can be moved as a whole.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use moxide_actors::{AccountSpec, Directory, DirectoryError, DirectorySpec, DomainSpec};
+use moxide_protocols::smtp::ServerConfig;
+use serde::{Deserialize, Serialize};
+
+/// The static configuration file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StaticConfig {
+    /// Host name in greetings and trace headers.
+    pub(crate) hostname: String,
+    /// Data directory (accounts, spool).
+    pub(crate) data_dir: PathBuf,
+    /// Domains and accounts file.
+    pub(crate) domains_file: PathBuf,
+    /// Executors to run; 0: one per online CPU.
+    #[serde(default)]
+    pub(crate) cores: usize,
+    /// Pin each executor to a CPU.
+    #[serde(default = "default_true")]
+    pub(crate) pin_cores: bool,
+    /// Protocol limits.
+    #[serde(default)]
+    pub(crate) limits: Limits,
+    /// Where to listen.
+    #[serde(default)]
+    pub(crate) listeners: Vec<Listener>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Limits, defaulting to the protocol crates' named constants.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Limits {
+    /// Largest message accepted (SIZE), bytes.
+    pub(crate) message_bytes_max: u64,
+    /// Recipients per transaction (LIMITS RCPTMAX).
+    pub(crate) recipients_max: u32,
+    /// Concurrent connections per listener (all cores together).
+    pub(crate) connections_max: usize,
+    /// Errors per SMTP session before 421.
+    pub(crate) errors_max: u32,
+    /// SMTP idle timeout between commands, seconds (RFC 5321 §4.5.3.2.7: at least 300).
+    pub(crate) command_timeout_secs: u64,
+    /// SMTP idle timeout while receiving message data, seconds.
+    pub(crate) data_timeout_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let protocol = ServerConfig::default();
+        Limits {
+            message_bytes_max: protocol.message_bytes_max,
+            recipients_max: protocol.recipients_max,
+            connections_max: CONNECTIONS_MAX_DEFAULT,
+            errors_max: protocol.errors_max,
+            command_timeout_secs: protocol.command_timeout_ms / 1000,
+            data_timeout_secs: protocol.data_timeout_ms / 1000,
+        }
+    }
+}
+
+/// Concurrent connections per listener by default: well above what one host's clients
+/// open, well below the process's descriptor limit.
+pub(crate) const CONNECTIONS_MAX_DEFAULT: usize = 10_000;
+
+/// A listening address and what it speaks.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Listener {
+    /// Protocol on this address.
+    pub(crate) protocol: ListenerProtocol,
+    /// Address and port (port 0: the kernel picks one; it is printed at startup).
+    pub(crate) address: SocketAddr,
+}
+
+/// What a listener speaks.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ListenerProtocol {
+    /// SMTP for incoming mail (port 25): local recipients only, no relaying.
+    Smtp,
+}
+
+impl ListenerProtocol {
+    /// Name used in logs and the startup announcement.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ListenerProtocol::Smtp => "smtp",
+        }
+    }
+}
+
+/// The domains file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DomainsFile {
+    /// Account receiving postmaster mail.
+    pub(crate) postmaster_account: String,
+    /// Local domains by name.
+    #[serde(default)]
+    pub(crate) domains: std::collections::BTreeMap<String, DomainEntry>,
+    /// Accounts by name.
+    #[serde(default)]
+    pub(crate) accounts: std::collections::BTreeMap<String, AccountEntry>,
+}
+
+/// A domain's settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct DomainEntry {
+    /// Characters ending the account part of a local-part, e.g. `["+"]`.
+    pub(crate) localpart_separators: Vec<char>,
+}
+
+/// An account's settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct AccountEntry {
+    /// Addresses (`user@domain`, or `@domain` for a catch-all).
+    pub(crate) addresses: Vec<String>,
+}
+
+/// Both files, loaded and checked.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    /// The static file.
+    pub(crate) static_config: StaticConfig,
+    /// The domains file.
+    pub(crate) domains: DomainsFile,
+    /// The directory built from the domains file.
+    pub(crate) directory: Directory,
+}
+
+/// A configuration problem.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConfigError {
+    /// A file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// A file is not valid TOML or has unknown/missing keys.
+    #[error("parsing {path}: {source}")]
+    Parse {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: Box<toml::de::Error>,
+    },
+    /// The domains file is inconsistent.
+    #[error("{path}: {source}")]
+    Directory {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: DirectoryError,
+    },
+    /// Something else is wrong in the static file.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// File.
+        path: PathBuf,
+        /// What.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Loads and checks the static file at `path` and the domains file it names.
+    pub(crate) fn load(path: &Path) -> Result<Config, ConfigError> {
+        let mut static_config: StaticConfig = read_toml(path)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        static_config.data_dir = base.join(&static_config.data_dir);
+        static_config.domains_file = base.join(&static_config.domains_file);
+        check_static(path, &static_config)?;
+        let domains: DomainsFile = read_toml(&static_config.domains_file)?;
+        let directory = Directory::new(&directory_spec(&domains))
+            .map_err(|source| ConfigError::Directory { path: static_config.domains_file.clone(), source })?;
+        for account in directory.accounts() {
+            if !moxide_storage::is_valid_account_name(account) {
+                return Err(ConfigError::Invalid {
+                    path: static_config.domains_file.clone(),
+                    message: format!(
+                        "account name {account:?} must be 1-64 of A-Z a-z 0-9 . _ - and not start with '.'"
+                    ),
+                });
+            }
+        }
+        Ok(Config { static_config, domains, directory })
+    }
+
+    /// Protocol settings for SMTP sessions.
+    pub(crate) fn smtp_protocol(&self) -> ServerConfig {
+        let limits = &self.static_config.limits;
+        ServerConfig {
+            hostname: self.static_config.hostname.clone(),
+            message_bytes_max: limits.message_bytes_max,
+            recipients_max: limits.recipients_max,
+            errors_max: limits.errors_max,
+            command_timeout_ms: limits.command_timeout_secs.saturating_mul(1000),
+            data_timeout_ms: limits.data_timeout_secs.saturating_mul(1000),
+            ..ServerConfig::default()
+        }
+    }
+}
+
+fn check_static(path: &Path, config: &StaticConfig) -> Result<(), ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid { path: path.to_path_buf(), message };
+    if config.hostname.is_empty() || config.hostname.contains(char::is_whitespace) {
+        return Err(invalid(format!("hostname {:?} is not a host name", config.hostname)));
+    }
+    if config.cores > moxide_runtime::executor::CORES_MAX {
+        return Err(invalid(format!(
+            "cores = {} is more than {}",
+            config.cores,
+            moxide_runtime::executor::CORES_MAX
+        )));
+    }
+    let limits = &config.limits;
+    if limits.recipients_max < 100 {
+        // RFC 5321 §4.5.3.1.8: servers must accept at least 100 recipients.
+        return Err(invalid("limits.recipients_max must be at least 100 (RFC 5321 §4.5.3.1.8)".into()));
+    }
+    if limits.connections_max == 0 || limits.errors_max == 0 || limits.message_bytes_max == 0 {
+        return Err(invalid(
+            "limits.connections_max, errors_max and message_bytes_max must be above 0".into(),
+        ));
+    }
+    if limits.command_timeout_secs == 0 || limits.data_timeout_secs == 0 {
+        return Err(invalid("limits timeouts must be above 0 seconds".into()));
+    }
+    for (i, a) in config.listeners.iter().enumerate() {
+        if config.listeners[..i].iter().any(|b| b.address == a.address && a.address.port() != 0) {
+            return Err(invalid(format!("two listeners on {}", a.address)));
+        }
+    }
+    Ok(())
+}
+
+fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    toml::from_str(&text)
+        .map_err(|source| ConfigError::Parse { path: path.to_path_buf(), source: Box::new(source) })
+}
+
+/// The directory specification a domains file describes.
+pub(crate) fn directory_spec(domains: &DomainsFile) -> DirectorySpec {
+    DirectorySpec {
+        domains: domains
+            .domains
+            .iter()
+            .map(|(name, entry)| DomainSpec {
+                name: name.clone(),
+                localpart_separators: entry.localpart_separators.clone(),
+            })
+            .collect(),
+        accounts: domains
+            .accounts
+            .iter()
+            .map(|(name, entry)| AccountSpec { name: name.clone(), addresses: entry.addresses.clone() })
+            .collect(),
+        postmaster_account: domains.postmaster_account.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    const DOMAINS: &str = r#"
+postmaster_account = "alice"
+[domains."example.org"]
+localpart_separators = ["+"]
+[accounts.alice]
+addresses = ["alice@example.org", "@example.org"]
+"#;
+
+    #[test]
+    fn loads_with_defaults_and_relative_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "domains.toml", DOMAINS);
+        let path = write(
+            dir.path(),
+            "moxide.toml",
+            "hostname = \"mx.example.org\"\ndata_dir = \"data\"\ndomains_file = \"domains.toml\"\n\
+             [[listeners]]\nprotocol = \"smtp\"\naddress = \"127.0.0.1:2525\"\n",
+        );
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.static_config.data_dir, dir.path().join("data"));
+        assert_eq!(config.static_config.limits, Limits::default());
+        assert!(config.static_config.pin_cores);
+        assert_eq!(config.smtp_protocol().hostname, "mx.example.org");
+        assert!(config.directory.has_account("alice"));
+    }
+
+    #[test]
+    fn mistakes_are_reported_with_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "domains.toml", DOMAINS);
+        let base = "hostname = \"mx\"\ndata_dir = \"d\"\ndomains_file = \"domains.toml\"\n";
+        let unknown_key = write(dir.path(), "a.toml", &format!("{base}colour = 1\n"));
+        let error = Config::load(&unknown_key).unwrap_err().to_string();
+        assert!(error.contains("a.toml") && error.contains("colour"), "{error}");
+
+        let low = write(dir.path(), "b.toml", &format!("{base}[limits]\nrecipients_max = 5\n"));
+        assert!(Config::load(&low).unwrap_err().to_string().contains("at least 100"));
+
+        write(dir.path(), "bad-domains.toml", "postmaster_account = \"x\"\n");
+        let bad = write(
+            dir.path(),
+            "c.toml",
+            "hostname = \"mx\"\ndata_dir = \"d\"\ndomains_file = \"bad-domains.toml\"\n",
+        );
+        assert!(Config::load(&bad).unwrap_err().to_string().contains("postmaster account"));
+
+        let missing = dir.path().join("nope.toml");
+        assert!(matches!(Config::load(&missing), Err(ConfigError::Read { .. })));
+    }
+}

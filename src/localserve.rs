@@ -1,0 +1,114 @@
+//! `moxide localserve`: a complete server on loopback with no configuration to write, for
+//! trying moxide and for testing tools against it. Compatible with mox's localserve:
+//! SMTP on 1025, account `mox` with address `mox@localhost` and password `moxmoxmox`,
+//! and every `*@localhost` delivered to it.
+//!
+//! Static settings come from the command line. Domains and accounts are read from
+//! `<dir>/config/domains.toml`, written with the defaults on first start so they can be
+//! edited; data lives in `<dir>/data`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use moxide_storage::{AccountStore, DataDir, StoreOptions};
+
+use crate::config::{Config, Limits, Listener, ListenerProtocol, StaticConfig};
+
+/// The test account, as in mox.
+pub(crate) const ACCOUNT: &str = "mox";
+/// Its address.
+pub(crate) const ADDRESS: &str = "mox@localhost";
+/// Its password, set on first start.
+pub(crate) const PASSWORD: &str = "moxmoxmox";
+/// SMTP port, as in mox's localserve.
+pub(crate) const SMTP_PORT: u16 = 1025;
+
+const DOMAINS_TOML: &str = r#"# moxide localserve: domains and accounts. Written on first start; edit freely.
+postmaster_account = "mox"
+
+[domains.localhost]
+localpart_separators = ["+"]
+
+[accounts.mox]
+# "@localhost" is the catch-all: every address at localhost delivers here.
+addresses = ["mox@localhost", "@localhost"]
+"#;
+
+/// Command-line choices for localserve.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    /// Directory for config and data.
+    pub(crate) dir: PathBuf,
+    /// Loopback address to bind.
+    pub(crate) ip: IpAddr,
+    /// SMTP port (0: kernel's choice).
+    pub(crate) smtp_port: u16,
+    /// Executors (0: one per CPU).
+    pub(crate) cores: usize,
+}
+
+/// Creates the directory layout and default domains file if missing, sets the test
+/// account's password if it has none, and returns the configuration to run.
+pub(crate) fn prepare(options: &Options) -> Result<Config, Box<dyn std::error::Error>> {
+    if !options.ip.is_loopback() {
+        return Err(format!("localserve binds loopback addresses only, not {}", options.ip).into());
+    }
+    let config_dir = options.dir.join("config");
+    std::fs::create_dir_all(&config_dir).map_err(|e| format!("creating {}: {e}", config_dir.display()))?;
+    let domains_file = config_dir.join("domains.toml");
+    if !domains_file.exists() {
+        std::fs::write(&domains_file, DOMAINS_TOML)
+            .map_err(|e| format!("writing {}: {e}", domains_file.display()))?;
+    }
+    let static_config = StaticConfig {
+        hostname: "localhost".to_string(),
+        data_dir: options.dir.join("data"),
+        domains_file: domains_file.clone(),
+        cores: options.cores,
+        pin_cores: false,
+        limits: Limits::default(),
+        listeners: vec![Listener {
+            protocol: ListenerProtocol::Smtp,
+            address: SocketAddr::new(options.ip, options.smtp_port),
+        }],
+    };
+    let static_path = config_dir.join("moxide.toml");
+    // Written for reference (what `serve --config` would need); localserve itself always
+    // runs from its command line.
+    let text = toml::to_string(&relative_to(&static_config, &config_dir))?;
+    let header = "# What `moxide localserve` runs with, for reference; it is rewritten on each start.\n";
+    std::fs::write(&static_path, format!("{header}{text}"))
+        .map_err(|e| format!("writing {}: {e}", static_path.display()))?;
+    let config = Config::load(&static_path)?;
+    ensure_password(&config)?;
+    Ok(config)
+}
+
+fn relative_to(config: &StaticConfig, base: &Path) -> StaticConfig {
+    let strip = |path: &Path| -> PathBuf {
+        match path.strip_prefix(base) {
+            Ok(relative) => relative.to_path_buf(),
+            Err(_) => match path.strip_prefix(base.parent().unwrap_or(base)) {
+                Ok(relative) => Path::new("..").join(relative),
+                Err(_) => path.to_path_buf(),
+            },
+        }
+    };
+    StaticConfig {
+        data_dir: strip(&config.data_dir),
+        domains_file: strip(&config.domains_file),
+        ..config.clone()
+    }
+}
+
+fn ensure_password(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    if !config.directory.has_account(ACCOUNT) {
+        return Ok(());
+    }
+    let data = DataDir::open(&config.static_config.data_dir)?;
+    let store = AccountStore::open(&data, ACCOUNT, &StoreOptions::default())?;
+    if !store.has_password()? {
+        store.set_password(PASSWORD)?;
+    }
+    Ok(())
+}

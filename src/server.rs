@@ -1,0 +1,126 @@
+//! Starting the server from a loaded configuration: data directory, stores, listeners,
+//! executors, nodes. Shared by `serve` and `localserve`.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use moxide_actors::node::ACCOUNT_IDLE_DEFAULT;
+use moxide_actors::smtp::{SmtpSettings, listener};
+use moxide_actors::{Node, NodeSeed, NodeServices, node_seeds};
+use moxide_runtime::net::{ConnectionLimiter, ListenerSocket, bind_per_core};
+use moxide_runtime::{RuntimeConfig, online_cpus, spawn_detached};
+use moxide_storage::{DataDir, StoreCache, StoreOptions};
+
+use crate::config::{Config, ListenerProtocol};
+
+/// Account stores kept open at once; each costs 3 descriptors and its map's address
+/// space (CRATE-NOTES: ~6k fit a 20k descriptor limit), so stay well below.
+pub(crate) const OPEN_STORES_MAX: usize = 1000;
+
+/// Why the server did not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ServerError {
+    /// The data directory could not be opened or cleaned.
+    #[error("data directory: {0}")]
+    Storage(#[from] moxide_storage::StorageError),
+    /// A listener could not be bound.
+    #[error("listening on {address} ({protocol}): {source}")]
+    Bind {
+        /// Address.
+        address: std::net::SocketAddr,
+        /// Protocol.
+        protocol: &'static str,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The runtime failed.
+    #[error(transparent)]
+    Runtime(#[from] moxide_runtime::RuntimeError),
+}
+
+/// What each core receives before it starts.
+struct CoreSeed {
+    node: NodeSeed,
+    listeners: Vec<(ListenerProtocol, ListenerSocket)>,
+}
+
+/// Prepared server: listeners bound, ready to run.
+pub(crate) struct Server {
+    runtime: RuntimeConfig,
+    seeds: Vec<CoreSeed>,
+    services: NodeServices,
+    limiters: Vec<ConnectionLimiter>,
+    smtp: Arc<moxide_protocols::smtp::ServerConfig>,
+    data: DataDir,
+    /// Addresses actually bound, in listener order.
+    pub(crate) bound: Vec<(ListenerProtocol, std::net::SocketAddr)>,
+}
+
+impl Server {
+    /// Opens the data directory, clears the spool of a previous run, binds every listener.
+    pub(crate) fn prepare(config: &Config, pin_cores: bool) -> Result<Server, ServerError> {
+        let static_config = &config.static_config;
+        let cores = match static_config.cores {
+            0 => online_cpus(),
+            n => n,
+        };
+        let data = DataDir::open(&static_config.data_dir)?;
+        for (path, length) in data.clean_spool()? {
+            // A crash left it; its client never got 250, so it will retry. Not trusted.
+            tracing::warn!(path = %path.display(), length, "removed unacknowledged spool file from a previous run");
+        }
+        let stores = Arc::new(StoreCache::new(data.clone(), StoreOptions::default(), OPEN_STORES_MAX));
+        let mut seeds: Vec<CoreSeed> =
+            node_seeds(cores).into_iter().map(|node| CoreSeed { node, listeners: Vec::new() }).collect();
+        let mut bound = Vec::new();
+        let mut limiters = Vec::new();
+        for listener in &static_config.listeners {
+            let (address, sockets) = bind_per_core(listener.address, cores).map_err(|source| {
+                ServerError::Bind { address: listener.address, protocol: listener.protocol.name(), source }
+            })?;
+            for (seed, socket) in seeds.iter_mut().zip(sockets) {
+                seed.listeners.push((listener.protocol, socket));
+            }
+            bound.push((listener.protocol, address));
+            limiters.push(ConnectionLimiter::new(static_config.limits.connections_max));
+        }
+        let services = NodeServices {
+            stores,
+            directory: Arc::new(config.directory.clone()),
+            account_idle: ACCOUNT_IDLE_DEFAULT,
+        };
+        let runtime = RuntimeConfig { pin_to_cpus: pin_cores, ..RuntimeConfig::default() };
+        Ok(Server { runtime, seeds, services, limiters, smtp: Arc::new(config.smtp_protocol()), data, bound })
+    }
+
+    /// Runs until the process ends.
+    pub(crate) fn run(self) -> Result<(), ServerError> {
+        let Server { runtime, seeds, services, limiters, smtp, data, bound: _ } = self;
+        let spool_dir = data.spool_dir();
+        moxide_runtime::run(&runtime, seeds, move |core, seed| {
+            let services = services.clone();
+            let limiters = limiters.clone();
+            let smtp = Arc::clone(&smtp);
+            let spool_dir = spool_dir.clone();
+            async move {
+                let node = Node::start(core, seed.node, services).await;
+                let settings = Rc::new(SmtpSettings::new(smtp, spool_dir));
+                for ((protocol, socket), limiter) in seed.listeners.into_iter().zip(limiters) {
+                    let listener = socket.into_listener();
+                    match protocol {
+                        ListenerProtocol::Smtp => {
+                            spawn_detached(listener::serve(
+                                node.clone(),
+                                Rc::clone(&settings),
+                                listener,
+                                limiter,
+                            ));
+                        }
+                    }
+                }
+                std::future::pending::<()>().await;
+            }
+        })?;
+        Ok(())
+    }
+}

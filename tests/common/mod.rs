@@ -1,0 +1,320 @@
+//! Shared pieces of the integration tests: start the real `moxide` binary on loopback with
+//! a kernel-chosen port, a minimal SMTP client on std sockets, and reading what the server
+//! stored straight from its data directory (after it stopped).
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use moxide_storage::{AccountStore, DataDir, MessageInfo, StoreOptions};
+
+/// How long a server may take to print "ready" (a debug build on a loaded 2-core box).
+pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running `moxide localserve`.
+pub struct Server {
+    child: Option<Child>,
+    pub dir: PathBuf,
+    pub smtp: SocketAddr,
+    stdout_lines: Vec<String>,
+}
+
+impl Server {
+    /// Starts `moxide localserve --dir <dir> --smtp-port 0 --cores <cores>`.
+    pub fn start(dir: &Path, cores: usize) -> Server {
+        Self::start_with(dir, cores, &[])
+    }
+
+    pub fn start_with(dir: &Path, cores: usize, env: &[(&str, &str)]) -> Server {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("server.log")).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_moxide"));
+        command
+            .args(["localserve", "--dir"])
+            .arg(dir)
+            .args(["--smtp-port", "0", "--cores", &cores.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log));
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("start moxide");
+        let stdout = child.stdout.take().unwrap();
+        let (lines_tx, lines_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut stdout_lines = Vec::new();
+        let mut smtp = None;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match lines_rx.recv_timeout(left) {
+                Ok(line) => line,
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("server did not become ready; stdout {stdout_lines:?}; log:\n{}", read_log(dir));
+                }
+            };
+            if let Some(address) = line.strip_prefix("moxide: listening smtp ") {
+                smtp = Some(address.parse().unwrap());
+            }
+            let ready = line == "moxide: ready";
+            stdout_lines.push(line);
+            if ready {
+                break;
+            }
+        }
+        Server {
+            child: Some(child),
+            dir: dir.to_path_buf(),
+            smtp: smtp.expect("smtp address printed"),
+            stdout_lines,
+        }
+    }
+
+    pub fn stdout(&self) -> &[String] {
+        &self.stdout_lines
+    }
+
+    /// SIGKILL, as a crash or power cut would (no cleanup runs).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => child.try_wait().unwrap().is_none(),
+            None => false,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        read_log(&self.dir)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn read_log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
+}
+
+/// One SMTP reply: code and text lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub code: u16,
+    pub lines: Vec<String>,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        self.lines.join("\n")
+    }
+}
+
+/// A small blocking SMTP client for tests (raw enough to pipeline and misbehave).
+pub struct Client {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Client {
+    pub fn connect(address: SocketAddr) -> std::io::Result<Client> {
+        let stream = TcpStream::connect_timeout(&address, Duration::from_secs(10))?;
+        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        stream.set_nodelay(true)?;
+        let writer = stream.try_clone()?;
+        Ok(Client { reader: BufReader::new(stream), writer })
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.writer.write_all(bytes)
+    }
+
+    pub fn reply(&mut self) -> std::io::Result<Reply> {
+        let mut lines = Vec::new();
+        loop {
+            let mut line = String::new();
+            if self.reader.read_line(&mut line)? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            let line = line.trim_end_matches(['\r', '\n']);
+            if line.len() < 3 {
+                return Err(std::io::Error::other(format!("short reply line {line:?}")));
+            }
+            let code: u16 =
+                line[..3].parse().map_err(|_| std::io::Error::other(format!("bad reply {line:?}")))?;
+            lines.push(line.get(4..).unwrap_or("").to_string());
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return Ok(Reply { code, lines });
+            }
+        }
+    }
+
+    pub fn command(&mut self, line: &str) -> std::io::Result<Reply> {
+        self.send(format!("{line}\r\n").as_bytes())?;
+        self.reply()
+    }
+
+    /// Greeting + EHLO.
+    pub fn hello(&mut self) -> std::io::Result<Reply> {
+        let greeting = self.reply()?;
+        assert_eq!(greeting.code, 220, "{greeting:?}");
+        self.command("EHLO client.example")
+    }
+
+    /// One transaction with DATA; `message` is the raw message (CRLF lines). Returns the
+    /// final reply to the message.
+    pub fn deliver(&mut self, from: &str, to: &[&str], message: &[u8]) -> std::io::Result<Reply> {
+        let reply = self.command(&format!("MAIL FROM:<{from}>"))?;
+        if reply.code != 250 {
+            return Ok(reply);
+        }
+        for rcpt in to {
+            let reply = self.command(&format!("RCPT TO:<{rcpt}>"))?;
+            if reply.code != 250 {
+                return Ok(reply);
+            }
+        }
+        let reply = self.command("DATA")?;
+        if reply.code != 354 {
+            return Ok(reply);
+        }
+        self.send(&dot_stuff(message))?;
+        self.send(b".\r\n")?;
+        self.reply()
+    }
+}
+
+/// RFC 5321 §4.5.2 transparency, and a final CRLF if the message lacks one.
+pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + 64);
+    let mut at_line_start = true;
+    for &byte in message {
+        if at_line_start && byte == b'.' {
+            out.push(b'.');
+        }
+        out.push(byte);
+        at_line_start = byte == b'\n';
+    }
+    if !message.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// A stored message: its record and the full bytes as served (prefix + file).
+#[derive(Debug)]
+pub struct Stored {
+    pub info: MessageInfo,
+    pub file: Vec<u8>,
+}
+
+/// Reads every message of an account's Inbox from a stopped server's data dir.
+pub fn stored_messages(dir: &Path, account: &str) -> Vec<Stored> {
+    let data = DataDir::open(dir.join("data")).unwrap();
+    let store = AccountStore::open(&data, account, &StoreOptions::default()).unwrap();
+    let infos = store
+        .read(|view| {
+            let inbox = view.mailbox_by_name("INBOX")?.expect("inbox exists");
+            view.messages(inbox.id, moxide_storage::Uid(1), moxide_storage::Uid(u32::MAX))
+        })
+        .unwrap();
+    infos
+        .into_iter()
+        .map(|info| {
+            let mut file = Vec::new();
+            store.open_message_file(info.id, info.size).unwrap().read_to_end(&mut file).unwrap();
+            Stored { info, file }
+        })
+        .collect()
+}
+
+/// Runs `moxide verifydata` on a stopped server's data dir; returns (success, output).
+pub fn verifydata(dir: &Path) -> (bool, String) {
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_moxide")).arg("verifydata").arg(dir.join("data")).output().unwrap();
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
+}
+
+/// A deterministic pseudo-random generator (xorshift64*), seedable for replay.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    /// Seed from the environment variable `name`, or from the clock (printed for replay).
+    pub fn from_env_or_time(name: &str) -> (Rng, u64) {
+        let seed = std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+        });
+        (Rng::new(seed), seed)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+/// A test message whose body is determined by `id`, so a stored copy can be checked byte
+/// for byte. `size` is roughly the body size.
+pub fn message_for(id: &str, size: usize) -> Vec<u8> {
+    let mut message = format!(
+        "From: <sender@example.org>\r\nTo: <mox@localhost>\r\nSubject: test {id}\r\nMessage-ID: <{id}@test>\r\n\r\n"
+    )
+    .into_bytes();
+    let mut line_number = 0usize;
+    while message.len() < size {
+        // Lines starting with a dot exercise transparency; the id makes content unique.
+        let line = format!(
+            "{}{id} line {line_number} {}\r\n",
+            if line_number.is_multiple_of(7) { "." } else { "" },
+            "x".repeat(line_number % 60)
+        );
+        message.extend_from_slice(line.as_bytes());
+        line_number += 1;
+    }
+    message
+}
+
+/// The `Message-ID` local part of a stored test message (the id given to `message_for`).
+pub fn message_id_of(bytes: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let start = text.find("Message-ID: <")? + "Message-ID: <".len();
+    let end = text[start..].find("@test>")? + start;
+    Some(text[start..end].to_string())
+}
