@@ -3,6 +3,7 @@
 
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 use moxide_actors::node::ACCOUNT_IDLE_DEFAULT;
 use moxide_actors::smtp::{SmtpSettings, listener};
@@ -16,6 +17,13 @@ use crate::config::{Config, ListenerProtocol};
 /// Account stores kept open at once; each costs 3 descriptors and its map's address
 /// space (CRATE-NOTES: ~6k fit a 20k descriptor limit), so stay well below.
 pub(crate) const OPEN_STORES_MAX: usize = 1000;
+
+/// A store nobody used for this long is closed (its descriptors and mappings freed);
+/// the next request reopens it in about a millisecond.
+pub(crate) const STORE_IDLE: Duration = Duration::from_secs(300);
+
+/// How often core 0 looks for idle stores.
+pub(crate) const STORE_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Why the server did not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +112,9 @@ impl Server {
             let spool_dir = spool_dir.clone();
             async move {
                 let node = Node::start(core, seed.node, services).await;
+                if core.index == 0 {
+                    spawn_detached(close_idle_stores(node.clone()));
+                }
                 let settings = Rc::new(SmtpSettings::new(smtp, spool_dir));
                 for ((protocol, socket), limiter) in seed.listeners.into_iter().zip(limiters) {
                     let listener = socket.into_listener();
@@ -122,5 +133,19 @@ impl Server {
             }
         })?;
         Ok(())
+    }
+}
+
+/// Closes account stores idle for [`STORE_IDLE`] (the LRU bounds the count; this frees
+/// the rest over time). Runs on core 0; the closing itself is blocking, so offloaded.
+async fn close_idle_stores(node: Node) {
+    loop {
+        moxide_runtime::time::sleep(STORE_SWEEP_INTERVAL).await;
+        let stores = Arc::clone(node.stores());
+        match moxide_runtime::offload(move || stores.close_idle(STORE_IDLE)).await {
+            Ok(0) => {}
+            Ok(closed) => tracing::debug!(closed, "closed idle account stores"),
+            Err(panic) => tracing::error!(%panic, "closing idle stores panicked"),
+        }
     }
 }

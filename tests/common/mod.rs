@@ -31,15 +31,17 @@ impl Server {
     }
 
     pub fn start_with(dir: &Path, cores: usize, env: &[(&str, &str)]) -> Server {
+        let dir_arg = dir.display().to_string();
+        let cores_arg = cores.to_string();
+        let args = ["localserve", "--dir", &dir_arg, "--smtp-port", "0", "--cores", &cores_arg];
+        Self::start_args(dir, &args, env)
+    }
+
+    /// Starts the binary with `args`; `dir` holds its log (`server.log`).
+    pub fn start_args(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("server.log")).unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_moxide"));
-        command
-            .args(["localserve", "--dir"])
-            .arg(dir)
-            .args(["--smtp-port", "0", "--cores", &cores.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log));
+        command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::from(log));
         for (key, value) in env {
             command.env(key, value);
         }
@@ -229,7 +231,8 @@ pub struct Stored {
     pub file: Vec<u8>,
 }
 
-/// Reads every message of an account's Inbox from a stopped server's data dir.
+/// Reads every message of an account's Inbox from a stopped server's data dir
+/// (`<dir>/data`).
 pub fn stored_messages(dir: &Path, account: &str) -> Vec<Stored> {
     let data = DataDir::open(dir.join("data")).unwrap();
     let store = AccountStore::open(&data, account, &StoreOptions::default()).unwrap();
