@@ -23,13 +23,26 @@ pub struct SmtpSettings {
     pub protocol: Arc<ServerConfig>,
     /// Where spool files are written (same filesystem as the accounts).
     pub spool_dir: PathBuf,
-    /// Spool files created on this core so far (makes names unique with the core index).
-    pub(crate) spool_counter: Cell<u64>,
 }
 
 impl SmtpSettings {
     /// Settings for a listener.
     pub fn new(protocol: Arc<ServerConfig>, spool_dir: PathBuf) -> Self {
-        SmtpSettings { protocol, spool_dir, spool_counter: Cell::new(0) }
+        SmtpSettings { protocol, spool_dir }
     }
+}
+
+thread_local! {
+    /// Spool files created on this core (thread) so far.
+    static SPOOL_COUNTER: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A spool file name unique in this data directory: creation time, core, per-core counter.
+/// (Spool files are created with O_EXCL, so a clash would be an error, never an overwrite.)
+pub(crate) fn spool_name(core: usize) -> String {
+    let counter = SPOOL_COUNTER.with(|c| {
+        c.set(c.get() + 1);
+        c.get()
+    });
+    format!("{:x}-{core}-{counter}", crate::clock::now_unix_ms())
 }

@@ -168,10 +168,7 @@ impl Connection {
     }
 
     async fn on_message_start(&mut self) -> Verdict {
-        let counter = self.settings.spool_counter.get() + 1;
-        self.settings.spool_counter.set(counter);
-        let name = format!("{:x}-{}-{counter}", crate::clock::now_unix_ms(), self.node.core().index);
-        let path = self.settings.spool_dir.join(name);
+        let path = self.settings.spool_dir.join(super::spool_name(self.node.core().index));
         match SpoolFile::create(&path).await {
             Ok(spool) => {
                 self.transaction.spool = Some(spool);
