@@ -1,6 +1,6 @@
 //! Changes to existing messages: flags (RFC 9051 §6.4.6 STORE, with RFC 7162 §3.1
-//! mod-sequences) and expunge (RFC 9051 §6.4.3, with RFC 7162 §3.2 tombstones for
-//! QRESYNC).
+//! mod-sequences and RFC 7162 §3.1.3 UNCHANGEDSINCE) and expunge (RFC 9051 §6.4.3, with
+//! RFC 7162 §3.2 tombstones for QRESYNC).
 //!
 //! Invariants: every changed or expunged message takes the next account modseq, and its
 //! mailbox's highest modseq follows; counts (messages, unseen, deleted, size) are updated
@@ -9,7 +9,6 @@
 use heed::RwTxn;
 
 use crate::error::StorageError;
-use crate::files::remove_if_exists;
 use crate::flags::Flags;
 use crate::ids::{MailboxId, MessageId, ModSeq, Uid};
 use crate::keys;
@@ -17,7 +16,9 @@ use crate::names::{checked_keywords, keywords_added, keywords_removed};
 use crate::records::{MailboxRecord, encode_message};
 use crate::schema::Databases;
 use crate::store::AccountStore;
-use crate::view::{mailbox_record, message_record_by_uid, meta_u64, put_mailbox, put_meta_u64};
+use crate::view::{
+    mailbox_record, message_record_by_uid, meta_u64, put_mailbox, put_meta_u64, sorted_unique,
+};
 
 /// How STORE combines the given flags with a message's (RFC 9051 §6.4.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,12 +44,23 @@ pub struct FlagsChanged {
     pub modseq: ModSeq,
 }
 
-/// A message removed by expunge.
+/// What a conditional STORE did (RFC 7162 §3.1.3).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlagsStored {
+    /// Messages whose flags or keywords changed, in UID order, each with its new modseq.
+    pub changed: Vec<FlagsChanged>,
+    /// Messages left alone because their modseq was above UNCHANGEDSINCE, in UID order
+    /// (the UIDs of the MODIFIED response code).
+    pub failed: Vec<Uid>,
+}
+
+/// A message removed by expunge, or from the source mailbox by MOVE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Expunged {
     /// Its UID (now in the tombstones).
     pub uid: Uid,
-    /// Its id (the file is gone).
+    /// Its id: after EXPUNGE the file is gone; after MOVE the message lives on under
+    /// this id in the target mailbox.
     pub id: MessageId,
     /// The mod-sequence of the expunge.
     pub modseq: ModSeq,
@@ -71,7 +83,7 @@ fn apply_op(
 
 impl AccountStore {
     /// Changes flags and keywords of the messages `uids` of `mailbox` in one transaction.
-    /// Each message that actually changes gets a new modseq and is returned (in `uids`
+    /// Each message that actually changes gets a new modseq and is returned (in UID
     /// order); unknown UIDs and unchanged messages are skipped. Keywords compare without
     /// case. Errors: [`StorageError::NoSuchMailbox`], invalid flags or keywords, or more
     /// than [`crate::KEYWORDS_PER_MESSAGE_MAX`] keywords on a message (nothing changed).
@@ -83,16 +95,40 @@ impl AccountStore {
         flags: Flags,
         keywords: &[String],
     ) -> Result<Vec<FlagsChanged>, StorageError> {
+        let stored = self.store_flags_conditional(mailbox, uids, op, flags, keywords, None)?;
+        assert!(stored.failed.is_empty());
+        Ok(stored.changed)
+    }
+
+    /// [`AccountStore::store_flags`] with RFC 7162 §3.1.3 UNCHANGEDSINCE: a message whose
+    /// modseq is above `unchanged_since` is not changed and is listed in
+    /// [`FlagsStored::failed`] (so `Some(ModSeq(0))` fails every message). A message at
+    /// or below it whose flags would not change passes: it is in neither list and keeps
+    /// its modseq. `uids` are handled in UID order, each once.
+    pub fn store_flags_conditional(
+        &self,
+        mailbox: MailboxId,
+        uids: &[Uid],
+        op: FlagOp,
+        flags: Flags,
+        keywords: &[String],
+        unchanged_since: Option<ModSeq>,
+    ) -> Result<FlagsStored, StorageError> {
         if !flags.is_valid() {
             return Err(StorageError::InvalidFlags { bits: flags.0 });
         }
         let keywords = checked_keywords(keywords)?;
+        let uids = sorted_unique(uids);
+        let request = StoreRequest { op, given: (flags, &keywords), unchanged_since };
         let writer = self.begin_write()?;
-        let changed = self
-            .lmdb
-            .write(&writer, |wtxn| store_flags_in(wtxn, &self.dbs, mailbox, uids, op, (flags, &keywords)))?;
-        assert_modseqs_increase(changed.iter().map(|change| change.modseq));
-        Ok(changed)
+        let stored =
+            self.lmdb.write(&writer, |wtxn| store_flags_in(wtxn, &self.dbs, mailbox, &uids, &request))?;
+        drop(writer);
+        assert_modseqs_increase(stored.changed.iter().map(|change| change.modseq));
+        if let Some(limit) = unchanged_since {
+            assert!(stored.changed.iter().all(|change| change.modseq > limit));
+        }
+        Ok(stored)
     }
 
     /// Expunges the messages `uids` of `mailbox` in one transaction: records and index
@@ -104,15 +140,17 @@ impl AccountStore {
         let writer = self.begin_write()?;
         let expunged = self.lmdb.write(&writer, |wtxn| expunge_in(wtxn, &self.dbs, mailbox, uids))?;
         assert_modseqs_increase(expunged.iter().map(|gone| gone.modseq));
-        for gone in &expunged {
-            let path = self.message_path(gone.id);
-            if let Err(error) = remove_if_exists(&path) {
-                tracing::warn!(path = %path.display(), %error, "cannot remove expunged message file");
-            }
-        }
+        self.remove_message_files(expunged.iter().map(|gone| gone.id));
         drop(writer);
         Ok(expunged)
     }
+}
+
+/// What one STORE asks for.
+struct StoreRequest<'k> {
+    op: FlagOp,
+    given: (Flags, &'k [String]),
+    unchanged_since: Option<ModSeq>,
 }
 
 fn store_flags_in(
@@ -120,19 +158,23 @@ fn store_flags_in(
     dbs: &Databases,
     mailbox: MailboxId,
     uids: &[Uid],
-    op: FlagOp,
-    given: (Flags, &[String]),
-) -> Result<Vec<FlagsChanged>, StorageError> {
+    request: &StoreRequest<'_>,
+) -> Result<FlagsStored, StorageError> {
     let mut counts = mailbox_record(wtxn, dbs, mailbox)?.ok_or(StorageError::NoSuchMailbox)?;
     let mut modseq = meta_u64(wtxn, dbs, keys::META_HIGHEST_MODSEQ)?;
     let mut changed = Vec::new();
+    let mut failed = Vec::new();
     for &uid in uids {
-        let Some(archived) = message_record_by_uid(wtxn, dbs, mailbox, uid)? else {
+        let Some(stored) = message_record_by_uid(wtxn, dbs, mailbox, uid)? else {
             continue;
         };
-        let mut record = archived.to_record();
+        if request.unchanged_since.is_some_and(|limit| stored.modseq() > limit) {
+            failed.push(uid);
+            continue;
+        }
+        let mut record = stored.to_record();
         let old_flags = Flags(record.flags);
-        let (new_flags, new_keywords) = apply_op(op, (old_flags, &record.keywords), given)?;
+        let (new_flags, new_keywords) = apply_op(request.op, (old_flags, &record.keywords), request.given)?;
         if new_flags == old_flags && new_keywords == record.keywords {
             continue;
         }
@@ -161,7 +203,7 @@ fn store_flags_in(
         });
     }
     finish(wtxn, dbs, &counts, modseq, !changed.is_empty())?;
-    Ok(changed)
+    Ok(FlagsStored { changed, failed })
 }
 
 fn expunge_in(
@@ -174,11 +216,11 @@ fn expunge_in(
     let mut modseq = meta_u64(wtxn, dbs, keys::META_HIGHEST_MODSEQ)?;
     let mut expunged = Vec::new();
     for &uid in uids {
-        let Some(archived) = message_record_by_uid(wtxn, dbs, mailbox, uid)? else {
+        let Some(stored) = message_record_by_uid(wtxn, dbs, mailbox, uid)? else {
             continue;
         };
-        let (id, old_modseq) = (archived.id(), archived.modseq());
-        let (flags, served_size) = (archived.flags(), archived.served_size());
+        let (id, old_modseq) = (stored.id(), stored.modseq());
+        let (flags, served_size) = (stored.flags(), stored.served_size());
         modseq = next_modseq(modseq)?;
         let uid_key = keys::uid_key(mailbox, uid);
         let gone = [
@@ -191,6 +233,7 @@ fn expunge_in(
                 "message {id} ({mailbox}, {uid}) lacks an index entry"
             )));
         }
+        dbs.summaries.delete(wtxn, &keys::message_key(id))?;
         dbs.tombstones.put(wtxn, &uid_key, &modseq.to_be_bytes())?;
         counts.count_out(flags, served_size)?;
         counts.highest_modseq = modseq;
@@ -200,7 +243,7 @@ fn expunge_in(
     Ok(expunged)
 }
 
-fn next_modseq(modseq: u64) -> Result<u64, StorageError> {
+pub(crate) fn next_modseq(modseq: u64) -> Result<u64, StorageError> {
     modseq.checked_add(1).ok_or_else(|| StorageError::corrupt("modseq exhausted"))
 }
 
@@ -220,7 +263,7 @@ fn finish(
 }
 
 /// Each change of one transaction has its own, larger modseq.
-fn assert_modseqs_increase(modseqs: impl Iterator<Item = ModSeq>) {
+pub(crate) fn assert_modseqs_increase(modseqs: impl Iterator<Item = ModSeq>) {
     let mut previous = ModSeq(0);
     for modseq in modseqs {
         assert!(modseq > previous);

@@ -4,7 +4,9 @@
 //! Checked: counters (ids, modseqs) bound what they count; mailboxes ⇔ names; per
 //! mailbox, counts equal its messages and every UID is below UIDNEXT; every record has
 //! its uid and modseq index entries and each index entry its record; tombstones are not
-//! live UIDs; each record has a file of its size; files without record are orphans.
+//! live UIDs; each record has a file of its size; files without record are orphans;
+//! each summary belongs to a record (a record without summary is fine: delivered without
+//! one, or older than schema 2). Subscriptions are not checked: they may name anything.
 //! The check only reads; it holds the writer lock so no delivery is in flight (a file
 //! linked but not yet indexed would look like an orphan).
 
@@ -194,6 +196,7 @@ fn check_index(
     check_uid_index(txn, dbs, problems)?;
     check_modseq_index(txn, dbs, problems)?;
     check_tombstones(txn, dbs, &counters, &mailboxes, problems)?;
+    check_summaries(txn, dbs, &files, problems)?;
     Ok(files)
 }
 
@@ -376,6 +379,24 @@ fn check_tombstones(
         };
         if uid.0 >= owner.uidnext || modseq > owner.highest_modseq || modseq > counters.highest_modseq {
             problems.add(format!("tombstone ({mailbox}, {uid}) at {modseq}: beyond the counters"));
+        }
+    }
+    Ok(())
+}
+
+/// Every summary belongs to a message record.
+fn check_summaries(
+    txn: &RoTxn<'_>,
+    dbs: &Databases,
+    files: &MessageSizes,
+    problems: &mut Problems,
+) -> Result<(), StorageError> {
+    for entry in dbs.summaries.iter(txn)? {
+        let (key, _) = entry?;
+        match keys::decode_message_key(key) {
+            Ok(id) if files.contains_key(&id) => {}
+            Ok(id) => problems.add(format!("summary of message {id}, which has no record")),
+            Err(_) => problems.add(format!("summary key {key:?} malformed")),
         }
     }
     Ok(())

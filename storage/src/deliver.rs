@@ -11,17 +11,16 @@
 //! directory fsync per touched `msg/<hi>` (usually one), whatever its length; 100
 //! messages per batch is ~50 µs of fsync each instead of ~3 ms.
 
+use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, ErrorKind};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 
 use heed::{RoTxn, RwTxn};
 
 use crate::error::{DeliveryError, StorageError};
-use crate::files::{ensure_dir, link_message, remove_if_exists, sync_dir};
+use crate::files::{link_message, remove_if_exists};
 use crate::flags::Flags;
 use crate::ids::{MailboxId, MessageId, ModSeq, Uid};
 use crate::keys;
@@ -41,6 +40,12 @@ pub const DELIVERY_BATCH_MAX: usize = 1024;
 /// ARC sets). 64 KiB is far above what we add (~2-4 KiB) and keeps records small.
 pub const PREFIX_BYTES_MAX: usize = 64 * 1024;
 
+/// Longest summary stored (see [`NewMessage::summary`]). Envelope, body structure and
+/// preview of ordinary mail take 1-4 KiB; thousands of recipients or MIME parts reach
+/// tens of KiB. A longer summary is not stored (logged, the message is delivered): the
+/// summary is a cache, and IMAP parses the file when a message has none.
+pub const SUMMARY_BYTES_MAX: usize = 256 * 1024;
+
 /// A spooled message to deliver to this account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMessage {
@@ -58,6 +63,13 @@ pub struct NewMessage {
     pub flags: Flags,
     /// Initial keywords.
     pub keywords: Vec<String>,
+    /// RFC 8514 SAVEDATE, Unix milliseconds; `None`: the same as `received_ms`.
+    pub saved_ms: Option<i64>,
+    /// Opaque bytes stored beside the record in the same transaction (the IMAP side puts
+    /// `MessageSummary::encode` output here: envelope, body structure); storage never
+    /// looks inside. Read back with [`crate::ReadView::summary`]. Longer than
+    /// [`SUMMARY_BYTES_MAX`]: not stored.
+    pub summary: Option<Vec<u8>>,
 }
 
 /// The mailbox a message is delivered to.
@@ -204,7 +216,8 @@ impl AccountStore {
         let mut linked = vec![false; planned.len()];
         let mut result = self.link_each(batch, planned, &mut linked, outcomes);
         if result.is_ok() {
-            result = self.sync_message_dirs(planned, &linked);
+            let paths = planned.iter().zip(&linked).filter(|(_, linked)| **linked);
+            result = self.sync_message_dirs(paths.map(|(message, _)| message.path.as_path()));
         }
         let mut linked = linked.into_iter();
         planned.retain(|_| linked.next().unwrap_or(false));
@@ -223,34 +236,11 @@ impl AccountStore {
     ) -> Result<(), StorageError> {
         for (position, message) in planned.iter().enumerate() {
             let new_message = &batch[message.index];
-            if let Some(dir) = message.path.parent()
-                && ensure_dir(dir)?
-            {
-                self.message_dir_dirty.store(true, Ordering::Release);
-            }
+            self.ensure_message_dir(&message.path)?;
             match link_message(&new_message.spool_path, &message.path, new_message.size)? {
                 Ok(()) => linked[position] = true,
                 Err(error) => outcomes[message.index] = Some(Err(error)),
             }
-        }
-        Ok(())
-    }
-
-    /// fsyncs each `msg/<hi>` holding a new link once, and `msg/` when a `<hi>` was
-    /// created and `msg/` not synced since (also after an earlier batch failed).
-    fn sync_message_dirs(&self, planned: &[Planned], linked: &[bool]) -> Result<(), StorageError> {
-        let dirs: BTreeSet<&Path> = planned
-            .iter()
-            .zip(linked)
-            .filter(|(_, linked)| **linked)
-            .filter_map(|(message, _)| message.path.parent())
-            .collect();
-        for dir in dirs {
-            sync_dir(dir)?;
-        }
-        if self.message_dir_dirty.load(Ordering::Acquire) {
-            sync_dir(&self.message_dir)?;
-            self.message_dir_dirty.store(false, Ordering::Release);
         }
         Ok(())
     }
@@ -380,9 +370,7 @@ fn index_message(
     mailbox: &mut MailboxRecord,
     modseq: ModSeq,
 ) -> Result<Delivered, StorageError> {
-    let uid = Uid(mailbox.uidnext);
-    mailbox.uidnext =
-        mailbox.uidnext.checked_add(1).ok_or(StorageError::UidsExhausted { mailbox: planned.mailbox })?;
+    let uid = mailbox.take_uid()?;
     let record = MessageRecord {
         id: planned.id.0,
         mailbox: planned.mailbox.0,
@@ -393,9 +381,17 @@ fn index_message(
         flags: message.flags.0,
         keywords: planned.keywords.clone(),
         prefix: message.prefix.clone(),
+        saved_ms: message.saved_ms.unwrap_or(message.received_ms),
     };
     let id_key = keys::message_key(planned.id);
     dbs.messages.put(wtxn, &id_key, &encode_message(&record)?)?;
+    match &message.summary {
+        Some(summary) if summary.len() <= SUMMARY_BYTES_MAX => dbs.summaries.put(wtxn, &id_key, summary)?,
+        Some(summary) => {
+            tracing::warn!(id = %planned.id, bytes = summary.len(), "summary too large, not stored");
+        }
+        None => {}
+    }
     dbs.uids.put(wtxn, &keys::uid_key(planned.mailbox, uid), &id_key)?;
     dbs.modseqs.put(wtxn, &keys::modseq_key(planned.mailbox, modseq, uid), &[])?;
     mailbox.count_in(message.flags, record.served_size())?;

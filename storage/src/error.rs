@@ -91,15 +91,24 @@ pub enum StorageError {
     /// No mailbox with that id.
     #[error("no such mailbox")]
     NoSuchMailbox,
-    /// A mailbox with that name exists already (RFC 9051 §6.3.4 CREATE).
+    /// A mailbox with that name exists already (RFC 9051 §6.3.4 CREATE, §6.3.6 RENAME:
+    /// the target or one of the renamed children's new names).
     #[error("mailbox exists")]
     MailboxExists,
-    /// The mailbox name is empty, too long, has control characters or empty levels.
+    /// The mailbox name is empty, too long, has control characters or empty levels; or
+    /// a RENAME would move a mailbox below itself, or make a child's name too long.
     #[error("invalid mailbox name {name:?}")]
     InvalidMailboxName {
-        /// The name as given.
+        /// The name as given (or the child name that would be too long).
         name: String,
     },
+    /// INBOX cannot be deleted (RFC 9051 §6.3.5).
+    #[error("INBOX cannot be deleted")]
+    CannotDeleteInbox,
+    /// The mailbox has children and is not deleted (RFC 9051 §6.3.5, response code
+    /// HASCHILDREN, RFC 9051 §7.1).
+    #[error("mailbox has children")]
+    HasChildren,
     /// Flag bits other than the system flags of [`crate::Flags`].
     #[error("unknown flag bits {bits:#x}")]
     InvalidFlags {

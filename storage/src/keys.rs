@@ -44,6 +44,17 @@ pub(crate) fn modseq_key(mailbox: MailboxId, modseq: ModSeq, uid: Uid) -> [u8; 1
     key
 }
 
+/// Inclusive bounds of the `N`-byte keys that start with `mailbox` (the keys of `uids`
+/// and `tombstones` have 8 bytes, those of `modseqs` 16): all of one mailbox's entries.
+pub(crate) fn mailbox_key_bounds<const N: usize>(mailbox: MailboxId) -> ([u8; N], [u8; N]) {
+    const { assert!(N >= 4) };
+    let mut first = [0; N];
+    let mut last = [0xff; N];
+    first[..4].copy_from_slice(&mailbox.0.to_be_bytes());
+    last[..4].copy_from_slice(&mailbox.0.to_be_bytes());
+    (first, last)
+}
+
 fn fixed<const N: usize>(bytes: &[u8], what: &str) -> Result<[u8; N], StorageError> {
     bytes
         .try_into()

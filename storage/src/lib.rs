@@ -23,6 +23,9 @@
 //! is reported by [`AccountStore::check_consistency`] and replaced when its id is
 //! allocated again. [`AccountStore::expunge`] does the reverse: index first, unlink after
 //! the commit. There is never an index entry without its file.
+//! [`AccountStore::copy_messages`] follows delivery (link the source files to new ids,
+//! fsync, one transaction); [`AccountStore::move_messages`] changes only the index (the
+//! message keeps its id and file); [`AccountStore::delete_mailbox`] follows expunge.
 //!
 //! Directory entries are made durable before a commit relies on them: a new `msg/<hi>`
 //! is followed by an fsync of `msg/` (retried by later batches if it failed), and the
@@ -40,16 +43,32 @@
 //! | `meta`          | ASCII name                           | `schema_version` u32, `next_message_id` u64, `next_mailbox_id` u32, `next_uidvalidity` u32, `highest_modseq` u64 (all BE), `password` (PHC string) |
 //! | `mailboxes`     | MailboxId                            | version byte + rkyv `MailboxRecord` |
 //! | `mailbox_names` | UTF-8 name (`INBOX` upper case)      | MailboxId |
-//! | `messages`      | MessageId                            | version byte + rkyv [`MessageRecord`] |
+//! | `messages`      | MessageId                            | version byte + rkyv [`MessageRecord`] (v2; v1 read too) |
 //! | `uids`          | (MailboxId, Uid)                     | MessageId |
 //! | `modseqs`       | (MailboxId, ModSeq, Uid)             | empty |
 //! | `tombstones`    | (MailboxId, Uid) of expunged message | ModSeq of the expunge |
+//! | `summaries`     | MessageId                            | opaque bytes ([`NewMessage::summary`]), optional per message |
+//! | `subscriptions` | UTF-8 mailbox name (canonical)       | empty |
 //!
 //! Records are rkyv 0.8 archives built with the `unaligned` feature (LMDB values have no
 //! alignment) and are read in place after validation (`rkyv::access`, never the unchecked
 //! variant). Each value starts with a record version byte outside the archive, so a later
 //! version can pick another archived type before touching the bytes. Data added later
-//! (cached envelopes, body structures) goes into new databases keyed by MessageId.
+//! goes into new databases keyed by MessageId, as the summaries did.
+//!
+//! Schema history: version 1 had the first seven databases and message records v1.
+//! Version 2 added `summaries`, `subscriptions` and message records v2 (`saved_ms`,
+//! RFC 8514 SAVEDATE). The 1 → 2 migration only creates the databases: v1 records stay
+//! and read with `saved_ms = received_ms`; a change rewrites them as v2. A schema-1
+//! environment written by the schema-1 code is kept in `tests/fixtures/schema1/` and
+//! opened by the tests.
+//!
+//! ## Mailbox names
+//!
+//! Hierarchy delimiter `/`; `INBOX` (and the `INBOX/` prefix) in any case is stored upper
+//! case, other names are case-sensitive. CREATE and RENAME create missing ancestors;
+//! DELETE refuses a mailbox with children. Names are UTF-8 (the IMAP layer converts
+//! modified UTF-7).
 //!
 //! ## Counters
 //!
@@ -81,6 +100,7 @@
 mod cache;
 mod change;
 mod consistency;
+mod copy;
 mod datadir;
 mod deliver;
 mod error;
@@ -93,6 +113,7 @@ mod mailbox;
 mod names;
 mod password;
 mod records;
+mod rename;
 mod schema;
 mod store;
 mod view;
@@ -101,10 +122,13 @@ mod view;
 mod tests;
 
 pub use cache::StoreCache;
-pub use change::{Expunged, FlagOp, FlagsChanged};
+pub use change::{Expunged, FlagOp, FlagsChanged, FlagsStored};
 pub use consistency::ConsistencyReport;
+pub use copy::Copied;
 pub use datadir::DataDir;
-pub use deliver::{DELIVERY_BATCH_MAX, Delivered, MailboxTarget, NewMessage, PREFIX_BYTES_MAX};
+pub use deliver::{
+    DELIVERY_BATCH_MAX, Delivered, MailboxTarget, NewMessage, PREFIX_BYTES_MAX, SUMMARY_BYTES_MAX,
+};
 pub use error::{DeliveryError, StorageError};
 pub use flags::{Flags, SpecialUse};
 pub use ids::{MailboxId, MessageId, ModSeq, Uid, UidValidity};

@@ -27,8 +27,8 @@ pub const MAP_SIZE_MIN_BYTES: usize = MAP_SIZE_STEP_BYTES;
 /// map, so 64 rounds exceed any address space; the bound only guards against a bug.
 pub(crate) const GROW_ROUNDS_MAX: u32 = 64;
 
-/// Most named databases per environment: 7 in schema 1, room for the ones later versions
-/// add (threads, subscriptions, envelope cache, ...). LMDB scans this table linearly.
+/// Most named databases per environment: 9 in schema 2, room for the ones later versions
+/// add (threads, search index, ...). LMDB scans this table linearly.
 const DATABASES_MAX: u32 = 32;
 
 /// Proof that the caller is the one writer (see [`Lmdb::lock_writer`]).

@@ -1,17 +1,18 @@
 //! Mailboxes: the caller's [`MailboxInfo`], the default set every account starts with,
-//! and CREATE (RFC 9051 §6.3.4) with special-use attributes (RFC 6154 §2, and RFC 6154 §3
-//! CREATE-SPECIAL-USE).
+//! CREATE (RFC 9051 §6.3.4) with special-use attributes (RFC 6154 §2, and RFC 6154 §3
+//! CREATE-SPECIAL-USE) and missing parents, and subscriptions (RFC 9051 §6.3.7, §6.3.8).
+//! RENAME and DELETE are in `rename.rs`.
 //!
 //! Invariants: names are unique (INBOX stored as `INBOX`); ids and UIDVALIDITY values come
 //! from account counters and are never reused; `mailboxes` and `mailbox_names` agree.
 
-use heed::RwTxn;
+use heed::{RoTxn, RwTxn};
 
 use crate::error::StorageError;
 use crate::flags::SpecialUse;
 use crate::ids::{MailboxId, ModSeq, Uid, UidValidity};
 use crate::keys;
-use crate::names::canonical_mailbox_name;
+use crate::names::{ancestors, canonical_mailbox_name, children_prefix};
 use crate::records::{MailboxRecord, encode_mailbox};
 use crate::schema::Databases;
 use crate::store::AccountStore;
@@ -85,12 +86,37 @@ pub(crate) fn insert_mailbox(
     Ok(record)
 }
 
+/// Creates the missing ancestors of `name` (`a` and `a/b` for `a/b/c`), outermost
+/// first, without special use (RFC 9051 §6.3.4: the server SHOULD create them).
+pub(crate) fn insert_parents(
+    wtxn: &mut RwTxn<'_>,
+    dbs: &Databases,
+    name: &str,
+) -> Result<Vec<MailboxRecord>, StorageError> {
+    let mut created = Vec::new();
+    for parent in ancestors(name) {
+        if dbs.mailbox_names.get(wtxn, parent.as_bytes())?.is_none() {
+            created.push(insert_mailbox(wtxn, dbs, parent, None)?);
+        }
+    }
+    Ok(created)
+}
+
+/// True when some mailbox is named `name/...`.
+pub(crate) fn has_children(txn: &RoTxn<'_>, dbs: &Databases, name: &str) -> Result<bool, StorageError> {
+    let prefix = children_prefix(name);
+    Ok(dbs.mailbox_names.prefix_iter(txn, prefix.as_bytes())?.next().transpose()?.is_some())
+}
+
 impl AccountStore {
     /// RFC 9051 §6.3.4 CREATE: a new, empty mailbox with a fresh UIDVALIDITY from the
     /// account counter (so a name deleted and created again gets a different one).
-    /// Names are case-sensitive except INBOX, which always exists. Intermediate levels
-    /// are not created. Errors: [`StorageError::InvalidMailboxName`],
-    /// [`StorageError::MailboxExists`].
+    /// Names are case-sensitive except INBOX (and the `INBOX/` prefix), which always
+    /// exists. Missing ancestors are created too (`a` and `a/b` for `a/b/c`, without
+    /// special use), in the same transaction; the leaf is returned. A trailing `/` is
+    /// refused: the IMAP layer strips the delimiter RFC 9051 §6.3.4 lets clients add.
+    /// Errors: [`StorageError::InvalidMailboxName`], [`StorageError::MailboxExists`] (the
+    /// leaf exists; nothing is created).
     pub fn create_mailbox(
         &self,
         name: &str,
@@ -98,7 +124,32 @@ impl AccountStore {
     ) -> Result<MailboxInfo, StorageError> {
         let name = canonical_mailbox_name(name)?;
         let writer = self.begin_write()?;
-        let record = self.lmdb.write(&writer, |wtxn| insert_mailbox(wtxn, &self.dbs, name, special_use))?;
+        let record = self.lmdb.write(&writer, |wtxn| {
+            if self.dbs.mailbox_names.get(wtxn, name.as_bytes())?.is_some() {
+                return Err(StorageError::MailboxExists);
+            }
+            insert_parents(wtxn, &self.dbs, &name)?;
+            insert_mailbox(wtxn, &self.dbs, &name, special_use)
+        })?;
+        drop(writer);
+        assert_eq!(record.name, name);
         record.to_info()
+    }
+
+    /// RFC 9051 §6.3.7 SUBSCRIBE / §6.3.8 UNSUBSCRIBE: adds or removes `name` (in its
+    /// canonical form) from the subscriptions. The name need not exist as a mailbox, and
+    /// subscriptions are never removed by DELETE or RENAME (RFC 9051 §6.3.7). Idempotent.
+    /// Errors: [`StorageError::InvalidMailboxName`].
+    pub fn set_subscribed(&self, name: &str, subscribed: bool) -> Result<(), StorageError> {
+        let name = canonical_mailbox_name(name)?;
+        let writer = self.begin_write()?;
+        self.lmdb.write(&writer, |wtxn| {
+            if subscribed {
+                self.dbs.subscriptions.put(wtxn, name.as_bytes(), &[])?;
+            } else {
+                self.dbs.subscriptions.delete(wtxn, name.as_bytes())?;
+            }
+            Ok(())
+        })
     }
 }

@@ -3,6 +3,8 @@
 //!
 //! Invariant: every name stored in an environment or used in a path passed these checks.
 
+use std::borrow::Cow;
+
 use crate::error::StorageError;
 
 /// Longest account name. It is a path component under `accounts/`; 64 bytes is plenty
@@ -49,10 +51,12 @@ pub(crate) fn check_account_name(account: &str) -> Result<(), StorageError> {
     if valid { Ok(()) } else { Err(StorageError::InvalidAccountName(account.to_string())) }
 }
 
-/// Returns the stored form of a mailbox name: `INBOX` for any case of it, else the name
-/// as given. Refuses empty names, names longer than [`MAILBOX_NAME_BYTES_MAX`], control
-/// characters, and empty hierarchy levels (`a//b`, `/a`, `a/`).
-pub(crate) fn canonical_mailbox_name(name: &str) -> Result<&str, StorageError> {
+/// Returns the stored form of a mailbox name: `INBOX` for any case of it, and `INBOX/`
+/// for any case of that prefix (so `inbox/a` and `INBOX/a` are one mailbox, as INBOX is
+/// one mailbox, RFC 9051 §5.1); other names as given. Refuses empty names, names longer
+/// than [`MAILBOX_NAME_BYTES_MAX`], control characters, and empty hierarchy levels
+/// (`a//b`, `/a`, `a/`).
+pub(crate) fn canonical_mailbox_name(name: &str) -> Result<Cow<'_, str>, StorageError> {
     let invalid = || StorageError::InvalidMailboxName { name: name.to_string() };
     if name.is_empty() || name.len() > MAILBOX_NAME_BYTES_MAX {
         return Err(invalid());
@@ -63,10 +67,21 @@ pub(crate) fn canonical_mailbox_name(name: &str) -> Result<&str, StorageError> {
     if name.split(HIERARCHY_DELIMITER).any(str::is_empty) {
         return Err(invalid());
     }
-    if name.eq_ignore_ascii_case(INBOX) {
-        return Ok(INBOX);
+    let first_level = name.split(HIERARCHY_DELIMITER).next().unwrap_or(name);
+    if first_level.eq_ignore_ascii_case(INBOX) && first_level != INBOX {
+        return Ok(Cow::Owned(format!("{INBOX}{}", &name[first_level.len()..])));
     }
-    Ok(name)
+    Ok(Cow::Borrowed(name))
+}
+
+/// The names above `name` in the hierarchy, outermost first: `a/b/c` gives `a`, `a/b`.
+pub(crate) fn ancestors(name: &str) -> impl Iterator<Item = &str> {
+    name.match_indices(HIERARCHY_DELIMITER).map(move |(at, _)| &name[..at])
+}
+
+/// What the names of `name`'s children (and their children) start with: `name/`.
+pub(crate) fn children_prefix(name: &str) -> String {
+    format!("{name}{HIERARCHY_DELIMITER}")
 }
 
 /// True for bytes allowed in an IMAP atom (RFC 9051 §9 `ATOM-CHAR`: any CHAR except

@@ -17,7 +17,10 @@ use crate::names::INBOX;
 
 /// Schema version this build writes. Bump it with every change to database names, key
 /// layouts or record versions, and add the migration step (`schema.rs`).
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// Version 2 added the `summaries` and `subscriptions` databases and message records of
+/// version 2 (with `saved_ms`); version-1 records stay valid.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Oldest schema version the migrations can bring up to [`SCHEMA_VERSION`].
 pub const SCHEMA_VERSION_OLDEST: u32 = 1;
@@ -26,11 +29,24 @@ const _: () = assert!(SCHEMA_VERSION_OLDEST <= SCHEMA_VERSION);
 /// A database of raw bytes; keys and values are encoded by `keys` and `records`.
 pub(crate) type Db = Database<'static, Bytes, Bytes>;
 
-/// Names of the databases, in the order of [`Databases::from_array`]. Part of the schema.
-const DATABASE_NAMES: [&str; 7] =
-    ["meta", "mailboxes", "mailbox_names", "messages", "uids", "modseqs", "tombstones"];
+/// How many databases the schema has.
+const DATABASE_COUNT: usize = 9;
 
-/// The databases of schema version 1 (see the table in lib.rs).
+/// Names of the databases, in the order of [`Databases::from_array`]. Part of the schema.
+/// The first seven are schema 1's; `meta` must stay first (the probe reads it).
+const DATABASE_NAMES: [&str; DATABASE_COUNT] = [
+    "meta",
+    "mailboxes",
+    "mailbox_names",
+    "messages",
+    "uids",
+    "modseqs",
+    "tombstones",
+    "summaries",
+    "subscriptions",
+];
+
+/// The databases of schema version 2 (see the table in lib.rs).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Databases {
     pub(crate) meta: Db,
@@ -40,12 +56,40 @@ pub(crate) struct Databases {
     pub(crate) uids: Db,
     pub(crate) modseqs: Db,
     pub(crate) tombstones: Db,
+    pub(crate) summaries: Db,
+    pub(crate) subscriptions: Db,
 }
 
 impl Databases {
-    fn from_array(dbs: [Db; 7]) -> Self {
-        let [meta, mailboxes, mailbox_names, messages, uids, modseqs, tombstones] = dbs;
-        Databases { meta, mailboxes, mailbox_names, messages, uids, modseqs, tombstones }
+    fn from_array(dbs: [Db; DATABASE_COUNT]) -> Self {
+        let [meta, mailboxes, mailbox_names, messages, uids, modseqs, tombstones, summaries, subscriptions] =
+            dbs;
+        Databases {
+            meta,
+            mailboxes,
+            mailbox_names,
+            messages,
+            uids,
+            modseqs,
+            tombstones,
+            summaries,
+            subscriptions,
+        }
+    }
+
+    /// Every database, in [`DATABASE_NAMES`] order.
+    fn all(&self) -> [Db; DATABASE_COUNT] {
+        [
+            self.meta,
+            self.mailboxes,
+            self.mailbox_names,
+            self.messages,
+            self.uids,
+            self.modseqs,
+            self.tombstones,
+            self.summaries,
+            self.subscriptions,
+        ]
     }
 }
 
@@ -88,7 +132,7 @@ fn probe(lmdb: &Lmdb) -> Result<Probe, StorageError> {
             return Ok(CommitOrAbort::Abort(()));
         }
         let all: Option<Vec<_>> = opened.into_iter().collect();
-        match all.and_then(|all| <[_; 7]>::try_from(all).ok()) {
+        match all.and_then(|all| <[_; DATABASE_COUNT]>::try_from(all).ok()) {
             Some(all) => Ok(CommitOrAbort::Commit(all)),
             None => Err(StorageError::corrupt("schema version is current but a database is missing")),
         }
@@ -141,17 +185,13 @@ fn create_databases(lmdb: &Lmdb, writer: &WriterGuard<'_>) -> Result<Databases, 
 fn create_all<'e>(
     opener: &DatabaseOpener<'e, WithoutTls>,
     wtxn: &mut RwTxn<'e>,
-) -> Result<[Database<'e, Bytes, Bytes>; 7], StorageError> {
-    let mut create = |name| opener.create_database::<Bytes, Bytes>(wtxn, Some(name));
-    Ok([
-        create(DATABASE_NAMES[0])?,
-        create(DATABASE_NAMES[1])?,
-        create(DATABASE_NAMES[2])?,
-        create(DATABASE_NAMES[3])?,
-        create(DATABASE_NAMES[4])?,
-        create(DATABASE_NAMES[5])?,
-        create(DATABASE_NAMES[6])?,
-    ])
+) -> Result<[Database<'e, Bytes, Bytes>; DATABASE_COUNT], StorageError> {
+    let mut created = Vec::with_capacity(DATABASE_COUNT);
+    for name in DATABASE_NAMES {
+        created.push(opener.create_database::<Bytes, Bytes>(wtxn, Some(name))?);
+    }
+    <[_; DATABASE_COUNT]>::try_from(created)
+        .map_err(|_| StorageError::corrupt("database creation returned the wrong count"))
 }
 
 /// In one write transaction: a new environment gets version, counters and the default
@@ -169,9 +209,7 @@ fn set_up(wtxn: &mut RwTxn<'_>, dbs: &Databases) -> Result<(), StorageError> {
 
 /// First-time setup. Refuses an environment that has data but no version.
 fn initialize(wtxn: &mut RwTxn<'_>, dbs: &Databases) -> Result<(), StorageError> {
-    let all =
-        [dbs.meta, dbs.mailboxes, dbs.mailbox_names, dbs.messages, dbs.uids, dbs.modseqs, dbs.tombstones];
-    for db in all {
+    for db in dbs.all() {
         if !db.is_empty(wtxn)? {
             return Err(StorageError::corrupt("no schema version, but data present"));
         }
@@ -205,9 +243,21 @@ fn uidvalidity_seed() -> u32 {
 /// caller's transaction.
 type MigrationStep = fn(&mut RwTxn<'_>, &Databases) -> Result<(), StorageError>;
 
-/// The migration hook: `(n, step)` brings version `n` to `n + 1`. Empty while version 1
-/// is the only one; the next schema change adds `(1, migrate_1_to_2)`.
-const MIGRATIONS: &[(u32, MigrationStep)] = &[];
+/// The migration hook: `(n, step)` brings version `n` to `n + 1`.
+const MIGRATIONS: &[(u32, MigrationStep)] = &[(1, migrate_1_to_2)];
+
+/// Schema 1 to 2: `summaries` and `subscriptions` were created (empty) by
+/// `create_databases` before this step. Message records stay version 1 and are read as
+/// such (`saved_ms` = `received_ms`, no summary): rewriting them would make opening a
+/// large account one huge transaction. Their next change writes version 2.
+fn migrate_1_to_2(wtxn: &mut RwTxn<'_>, dbs: &Databases) -> Result<(), StorageError> {
+    for db in [dbs.summaries, dbs.subscriptions] {
+        if !db.is_empty(wtxn)? {
+            return Err(StorageError::corrupt("schema 1 environment with schema 2 data"));
+        }
+    }
+    Ok(())
+}
 
 /// Brings `from` up to [`SCHEMA_VERSION`] step by step, then records the version.
 fn migrate(wtxn: &mut RwTxn<'_>, dbs: &Databases, from: u32) -> Result<(), StorageError> {

@@ -5,15 +5,16 @@
 //! Invariant: one `AccountStore` per account per process (heed refuses a second open of
 //! the same environment: [`StorageError::AlreadyOpen`]); share it as `Arc<AccountStore>`.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::fs::File;
 use std::io::ErrorKind;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::datadir::DataDir;
 use crate::error::StorageError;
-use crate::files::{ensure_dir, sync_dir};
+use crate::files::{ensure_dir, remove_if_exists, sync_dir};
 use crate::ids::MessageId;
 use crate::lmdb::Lmdb;
 use crate::lmdb::WriterGuard;
@@ -130,6 +131,47 @@ impl AccountStore {
             self.dirs_synced.store(true, Ordering::Release);
         }
         Ok(writer)
+    }
+
+    /// Creates the `msg/<hi>` directory of a message file path if missing, and notes that
+    /// `msg/` then needs an fsync ([`AccountStore::sync_message_dirs`]).
+    pub(crate) fn ensure_message_dir(&self, path: &Path) -> Result<(), StorageError> {
+        if let Some(dir) = path.parent()
+            && ensure_dir(dir)?
+        {
+            self.message_dir_dirty.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Makes new message file names durable: fsyncs each `msg/<hi>` holding one of
+    /// `paths` once, and `msg/` when a `<hi>` was created and `msg/` not synced since
+    /// (also after an earlier batch failed). Before the commit that indexes them.
+    pub(crate) fn sync_message_dirs<'p>(
+        &self,
+        paths: impl Iterator<Item = &'p Path>,
+    ) -> Result<(), StorageError> {
+        let dirs: BTreeSet<&Path> = paths.filter_map(Path::parent).collect();
+        for dir in dirs {
+            sync_dir(dir)?;
+        }
+        if self.message_dir_dirty.load(Ordering::Acquire) {
+            sync_dir(&self.message_dir)?;
+            self.message_dir_dirty.store(false, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Removes the files of messages whose records a committed transaction removed
+    /// (expunge, mailbox delete). Best effort: a file left behind is an orphan, which
+    /// [`AccountStore::check_consistency`] reports.
+    pub(crate) fn remove_message_files(&self, ids: impl Iterator<Item = MessageId>) {
+        for id in ids {
+            let path = self.message_path(id);
+            if let Err(error) = remove_if_exists(&path) {
+                tracing::warn!(path = %path.display(), %error, "cannot remove message file");
+            }
+        }
     }
 
     /// The account name.

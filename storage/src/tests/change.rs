@@ -1,4 +1,4 @@
-//! Flag changes, expunge, tombstones, mailbox creation.
+//! Flag changes (plain and UNCHANGEDSINCE), expunge, tombstones, mailbox creation.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::ops::ControlFlow;
@@ -192,5 +192,66 @@ fn create_mailbox_names_and_uidvalidity() {
     let delivered = deliver_one(&fixture, &store, &body(1), MailboxTarget::Id(work.id));
     assert_eq!(delivered.mailbox, work.id);
     assert_eq!(delivered.uid, Uid(1));
+    assert_consistent(&store);
+}
+
+#[test]
+fn conditional_store_fails_newer_messages_and_spares_unchanged_ones() {
+    let fixture = fixture();
+    let store = fixture.open("fred");
+    let inbox = inbox(&store);
+    for n in 0..4 {
+        deliver_one(&fixture, &store, &body(n), MailboxTarget::Inbox);
+    }
+    // Modseqs now: uid n has n + 1. Change uid 3 so it is newer than what a client saw.
+    let seen = store.read(|view| view.highest_modseq()).unwrap();
+    assert_eq!(seen, ModSeq(5));
+    store.store_flags(inbox, &[Uid(3)], FlagOp::Add, Flags::FLAGGED, &[]).unwrap();
+    store.store_flags(inbox, &[Uid(2)], FlagOp::Add, Flags::SEEN, &[]).unwrap();
+    let uid2_modseq = store.read(|view| view.message_by_uid(inbox, Uid(2))).unwrap().unwrap().modseq;
+
+    // UNCHANGEDSINCE 5: uids 2 and 3 changed since (modseq 7, 6) and fail. uid 1 changes.
+    // uid 4 gets \Seen... it has none: changes too. uid 9 does not exist: neither list.
+    let stored = store
+        .store_flags_conditional(
+            inbox,
+            &[Uid(4), Uid(3), Uid(1), Uid(2), Uid(9)],
+            FlagOp::Add,
+            Flags::SEEN,
+            &[],
+            Some(seen),
+        )
+        .unwrap();
+    assert_eq!(stored.failed, vec![Uid(2), Uid(3)]);
+    assert_eq!(stored.changed.iter().map(|c| c.uid).collect::<Vec<_>>(), [Uid(1), Uid(4)]);
+    assert_eq!(stored.changed.iter().map(|c| c.modseq).collect::<Vec<_>>(), [ModSeq(8), ModSeq(9)]);
+    let uid2 = store.read(|view| view.message_by_uid(inbox, Uid(2))).unwrap().unwrap();
+    assert_eq!((uid2.flags, uid2.modseq), (Flags::SEEN, uid2_modseq));
+    let uid3 = store.read(|view| view.message_by_uid(inbox, Uid(3))).unwrap().unwrap();
+    assert_eq!(uid3.flags, Flags::FLAGGED);
+
+    // A message at or below UNCHANGEDSINCE whose flags would not change passes: in
+    // neither list, modseq kept, account modseq kept.
+    let highest = store.read(|view| view.highest_modseq()).unwrap();
+    let noop = store
+        .store_flags_conditional(inbox, &[Uid(1), Uid(4)], FlagOp::Add, Flags::SEEN, &[], Some(highest))
+        .unwrap();
+    assert!(noop.changed.is_empty() && noop.failed.is_empty());
+    assert_eq!(store.read(|view| view.highest_modseq()).unwrap(), highest);
+    assert_eq!(store.read(|view| view.message_by_uid(inbox, Uid(1))).unwrap().unwrap().modseq, ModSeq(8));
+
+    // UNCHANGEDSINCE 0 fails every message (RFC 7162 §3.1.3), even a no-op.
+    let zero = store
+        .store_flags_conditional(inbox, &[Uid(1), Uid(2)], FlagOp::Add, Flags::SEEN, &[], Some(ModSeq(0)))
+        .unwrap();
+    assert_eq!((zero.changed.len(), zero.failed), (0, vec![Uid(1), Uid(2)]));
+    // Duplicates are handled once: the second sight does not fail on the first's modseq.
+    let twice = store
+        .store_flags_conditional(inbox, &[Uid(1), Uid(1)], FlagOp::Remove, Flags::SEEN, &[], Some(highest))
+        .unwrap();
+    assert_eq!((twice.changed.len(), twice.failed.len()), (1, 0));
+    let mailbox = store.read(|view| view.mailbox(inbox)).unwrap().unwrap();
+    assert_eq!(mailbox.unseen, 2, "uid 1 lost \\Seen again, uid 3 never had it");
+    assert_eq!(mailbox.highest_modseq, twice.changed[0].modseq);
     assert_consistent(&store);
 }

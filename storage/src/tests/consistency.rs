@@ -82,3 +82,18 @@ fn finds_index_disagreements() {
     // Reads through the broken entry report it instead of serving.
     assert_eq!(store.read(|view| view.message_by_uid(inbox, Uid(2))).unwrap(), None);
 }
+
+#[test]
+fn finds_summaries_without_records() {
+    let fixture = fixture();
+    let store = fixture.open("carl");
+    deliver_one(&fixture, &store, &body(1), MailboxTarget::Inbox);
+    let writer = store.lmdb.lock_writer();
+    store
+        .lmdb
+        .write(&writer, |wtxn| Ok(store.dbs.summaries.put(wtxn, &keys::message_key(MessageId(77)), b"x")?))
+        .unwrap();
+    drop(writer);
+    let report = store.check_consistency().unwrap();
+    assert_eq!(report.problems, vec!["summary of message 77, which has no record".to_string()]);
+}

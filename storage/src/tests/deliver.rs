@@ -1,4 +1,5 @@
-//! Delivery: round trip, batches, per-message failures, orphan replacement, restart.
+//! Delivery: round trip, batches, per-message failures, orphan replacement, restart,
+//! summaries.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs;
@@ -6,7 +7,7 @@ use std::fs;
 use super::{assert_consistent, body, deliver_one, file_bytes, fixture, inbox, new_message};
 use crate::{
     DELIVERY_BATCH_MAX, DeliveryError, Flags, MailboxId, MailboxTarget, MessageId, ModSeq, PREFIX_BYTES_MAX,
-    SpecialUse, StorageError, Uid,
+    SUMMARY_BYTES_MAX, SpecialUse, StorageError, Uid,
 };
 
 #[test]
@@ -241,4 +242,37 @@ fn same_spool_to_two_accounts_and_twice_to_one() {
         }
         assert_consistent(store);
     }
+}
+
+#[test]
+fn summaries_round_trip_and_go_with_their_message() {
+    let fixture = fixture();
+    let store = fixture.open("hank");
+    let inbox = inbox(&store);
+    let bytes = body(1);
+    let with = |summary: Option<Vec<u8>>| {
+        let mut message = new_message(fixture.spool(&bytes), &bytes, MailboxTarget::Inbox);
+        message.summary = summary;
+        message
+    };
+    let big = vec![7u8; SUMMARY_BYTES_MAX + 1];
+    let largest = vec![8u8; SUMMARY_BYTES_MAX];
+    let batch =
+        [with(Some(b"\x00binary\xff".to_vec())), with(None), with(Some(big)), with(Some(largest.clone()))];
+    let delivered: Vec<_> = store.deliver(&batch).unwrap().into_iter().map(Result::unwrap).collect();
+    let summary = |id| store.read(|view| view.summary(id).map(|s| s.map(<[u8]>::to_vec))).unwrap();
+    assert_eq!(summary(delivered[0].id).as_deref(), Some(&b"\x00binary\xff"[..]));
+    assert_eq!(summary(delivered[1].id), None);
+    assert_eq!(summary(delivered[2].id), None, "too large: delivered without summary");
+    assert_eq!(summary(delivered[3].id), Some(largest));
+    assert_eq!(summary(MessageId(99)), None);
+    // Borrowed in place from the transaction, usable for the length of the read.
+    let length = store.read(|view| Ok(view.summary(delivered[0].id)?.map_or(0, <[u8]>::len))).unwrap();
+    assert_eq!(length, 8);
+    let info = store.read(|view| view.message(delivered[0].id)).unwrap().unwrap();
+    assert_eq!(info.saved_ms, info.received_ms, "saved_ms None means received_ms");
+    assert_consistent(&store);
+    store.expunge(inbox, &[delivered[0].uid]).unwrap();
+    assert_eq!(summary(delivered[0].id), None);
+    assert_consistent(&store);
 }

@@ -2,11 +2,14 @@
 //! its own temporary data directory; stores are checked with `check_consistency`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod big;
 mod cache;
 mod change;
 mod consistency;
+mod copy;
 mod datadir;
 mod deliver;
+mod mailboxes;
 mod map;
 mod names;
 mod password;
@@ -65,6 +68,8 @@ pub(super) fn new_message(spool: PathBuf, bytes: &[u8], mailbox: MailboxTarget) 
         received_ms: 1_700_000_000_000,
         flags: Flags::empty(),
         keywords: Vec::new(),
+        saved_ms: None,
+        summary: None,
     }
 }
 

@@ -2,7 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::names::{
-    canonical_mailbox_name, check_keyword, checked_keywords, keywords_added, keywords_removed,
+    ancestors, canonical_mailbox_name, check_keyword, checked_keywords, children_prefix, keywords_added,
+    keywords_removed,
 };
 use crate::{Flags, KEYWORD_BYTES_MAX, KEYWORDS_PER_MESSAGE_MAX, SpecialUse, StorageError};
 
@@ -10,6 +11,12 @@ use crate::{Flags, KEYWORD_BYTES_MAX, KEYWORDS_PER_MESSAGE_MAX, SpecialUse, Stor
 fn mailbox_names() {
     assert_eq!(canonical_mailbox_name("inbox").unwrap(), "INBOX");
     assert_eq!(canonical_mailbox_name("INBOX/sub").unwrap(), "INBOX/sub");
+    assert_eq!(canonical_mailbox_name("inBox/sub/x").unwrap(), "INBOX/sub/x");
+    assert_eq!(canonical_mailbox_name("Inboxes/sub").unwrap(), "Inboxes/sub");
+    assert_eq!(canonical_mailbox_name("a/inbox").unwrap(), "a/inbox");
+    assert_eq!(ancestors("a/b/c").collect::<Vec<_>>(), ["a", "a/b"]);
+    assert_eq!(ancestors("a").count(), 0);
+    assert_eq!(children_prefix("a/b"), "a/b/");
     assert_eq!(canonical_mailbox_name("Entwürfe").unwrap(), "Entwürfe");
     assert!(canonical_mailbox_name(&"a".repeat(crate::MAILBOX_NAME_BYTES_MAX)).is_ok());
     for bad in ["", "/", "a//b", "a/", "\u{7f}", "a\r\nb", &"a".repeat(crate::MAILBOX_NAME_BYTES_MAX + 1)] {

@@ -5,7 +5,8 @@ use proptest::prelude::*;
 
 use crate::keys;
 use crate::records::{
-    MailboxRecord, MessageRecord, access_message, decode_mailbox, encode_mailbox, encode_message,
+    MailboxRecord, MessageRecord, MessageRecordV1, StoredMessage, access_message, decode_mailbox,
+    encode_mailbox, encode_message, encode_message_v1,
 };
 use crate::{Flags, MailboxId, MessageId, ModSeq, StorageError, Uid};
 
@@ -20,6 +21,7 @@ fn record(id: u64, keywords: Vec<String>, prefix: Vec<u8>) -> MessageRecord {
         flags: (Flags::SEEN | Flags::DRAFT).0,
         keywords,
         prefix,
+        saved_ms: 42,
     }
 }
 
@@ -33,6 +35,7 @@ fn records_read_in_place_at_every_alignment() {
         buffer.extend_from_slice(&value);
         let archived = access_message(MessageId(7), &buffer[offset..]).unwrap();
         assert_eq!(archived.to_record(), original, "offset {offset}");
+        assert_eq!(archived.saved_ms(), 42);
         assert_eq!(archived.uid(), Uid(17));
         assert_eq!(archived.modseq(), ModSeq(99));
         assert_eq!(archived.received_ms(), -5);
@@ -61,11 +64,57 @@ fn records_read_in_place_at_every_alignment() {
 }
 
 #[test]
+fn version_1_records_read_in_place_and_upgrade() {
+    let v1 = MessageRecordV1 {
+        id: 9,
+        mailbox: 3,
+        uid: 4,
+        modseq: 5,
+        received_ms: 1_600_000_000_000,
+        size: 77,
+        flags: Flags::ANSWERED.0,
+        keywords: vec!["$Label1".into()],
+        prefix: b"Received: y\r\n".to_vec(),
+    };
+    let value = encode_message_v1(&v1).unwrap();
+    assert_eq!(value[0], 1);
+    for offset in 0..9 {
+        let mut buffer = vec![0u8; offset];
+        buffer.extend_from_slice(&value);
+        let stored = access_message(MessageId(9), &buffer[offset..]).unwrap();
+        assert!(matches!(stored, StoredMessage::V1(_)));
+        assert_eq!(stored.saved_ms(), 1_600_000_000_000);
+        assert_eq!(stored.served_size(), 77 + 13);
+        let upgraded = stored.to_record();
+        assert_eq!(upgraded.saved_ms, upgraded.received_ms);
+        assert_eq!(
+            (upgraded.id, upgraded.keywords.clone(), upgraded.prefix.clone()),
+            (9, v1.keywords.clone(), v1.prefix.clone())
+        );
+        // The callback view is the current layout with the same content.
+        let info = stored.with_current(|record| record.to_info()).unwrap();
+        assert_eq!(info, stored.to_info());
+        assert_eq!(info.saved_ms, info.received_ms);
+        // Written back, it is a version-2 record.
+        let rewritten = encode_message(&upgraded).unwrap();
+        assert_eq!(rewritten[0], 2);
+        assert!(matches!(access_message(MessageId(9), &rewritten).unwrap(), StoredMessage::Current(_)));
+    }
+    // A v1 value is not accepted under the v2 version byte, nor the reverse.
+    let mut relabeled = value.clone();
+    relabeled[0] = 2;
+    assert!(matches!(access_message(MessageId(9), &relabeled), Err(StorageError::Corrupt { .. })));
+    let mut relabeled = encode_message(&record(9, vec![], vec![])).unwrap();
+    relabeled[0] = 1;
+    assert!(matches!(access_message(MessageId(9), &relabeled), Err(StorageError::Corrupt { .. })));
+}
+
+#[test]
 fn wrong_key_version_or_bytes_are_corrupt() {
     let value = encode_message(&record(7, vec![], vec![])).unwrap();
     assert!(matches!(access_message(MessageId(8), &value), Err(StorageError::Corrupt { .. })));
     let mut newer = value.clone();
-    newer[0] = 2;
+    newer[0] = 3;
     assert!(matches!(access_message(MessageId(7), &newer), Err(StorageError::Corrupt { .. })));
     assert!(matches!(access_message(MessageId(7), &[]), Err(StorageError::Corrupt { .. })));
     assert!(matches!(
