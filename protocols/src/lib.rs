@@ -1,4 +1,4 @@
-//! Sans-IO protocol logic for moxide: SMTP today; IMAP, SASL, DNS and message
+//! Sans-IO protocol logic for moxide: SMTP, IMAP and MIME today; SASL, DNS and message
 //! authentication later.
 //!
 //! # Design overview
@@ -22,8 +22,19 @@
 //! - every parser is fuzzed (`fuzz/`), and sessions are tested with client/server
 //!   transcripts that run the same input whole and one byte at a time.
 //!
-//! Modules: [`smtp`] (server session: commands, paths, DATA/BDAT, replies, trace header).
+//! Modules:
+//! - [`smtp`]: server session (commands, paths, DATA/BDAT, replies, trace header);
+//! - [`imap`]: streaming command reader (literals, APPEND streamed, IDLE and SASL modes),
+//!   command types, response writer, modified UTF-7;
+//! - [`mime`]: message summaries computed once per message (envelope, body structure
+//!   with byte ranges), section ranges, BINARY decoding and SEARCH matching.
+//!
+//! The IMAP reader does not use the SMTP session's event/answer shape: IMAP commands are
+//! self-contained, so it yields whole commands; only APPEND, whose message is streamed,
+//! has events that need the session's decision (accept or refuse) before more input.
 
 #![forbid(unsafe_code)]
 
+pub mod imap;
+pub mod mime;
 pub mod smtp;

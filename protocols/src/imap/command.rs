@@ -1,0 +1,178 @@
+//! A parsed IMAP command (RFC 9051 §6, RFC 3501 §6 and the extensions listed in
+//! [`super`]). APPEND is not here: its messages are streamed through
+//! [`ReadEvent`](super::ReadEvent)s instead of being buffered into a command.
+//!
+//! Invariant: mailbox names are UTF-8 strings exactly as the client sent them (only
+//! `INBOX` is normalized, RFC 9051 §5.1: it is case-insensitive); modified UTF-7 is not
+//! decoded here, because whether it applies depends on the session's UTF-8 mode.
+
+use super::types::{
+    FetchAttr, FetchModifier, Flag, ListCommand, SearchCommand, SelectParams, SequenceSet, StatusAttr,
+    StoreMode, Tag,
+};
+
+/// One command with its tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    /// The client's tag, echoed in the tagged answer.
+    pub tag: Tag,
+    /// What the command asks for.
+    pub body: CommandBody,
+}
+
+/// The commands the reader produces (APPEND excepted; see [`super::ReadEvent`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandBody {
+    /// `CAPABILITY`.
+    Capability,
+    /// `NOOP`.
+    Noop,
+    /// `LOGOUT`.
+    Logout,
+    /// `ID (...)` or `ID NIL` (RFC 2971): field/value pairs; `None` for NIL.
+    Id(Option<Vec<(String, Option<String>)>>),
+    /// `STARTTLS`. The session must discard input buffered after this command before the
+    /// TLS handshake (command injection, `docs/security.md`).
+    StartTls,
+    /// `AUTHENTICATE mechanism [initial-response]` (RFC 9051 §6.2.2, SASL-IR RFC 4959).
+    Authenticate {
+        /// The SASL mechanism name as sent (compare without case).
+        mechanism: String,
+        /// The base64-decoded initial response; `=` gives `Some(empty)`.
+        initial_response: Option<Vec<u8>>,
+    },
+    /// `LOGIN user password`.
+    Login {
+        /// The user name.
+        username: String,
+        /// The password.
+        password: String,
+    },
+    /// `ENABLE cap ...` (RFC 5161), capability names as sent.
+    Enable(Vec<String>),
+    /// `SELECT mailbox [(params)]`.
+    Select {
+        /// The mailbox.
+        mailbox: String,
+        /// CONDSTORE / QRESYNC parameters (RFC 7162).
+        params: SelectParams,
+    },
+    /// `EXAMINE mailbox [(params)]`.
+    Examine {
+        /// The mailbox.
+        mailbox: String,
+        /// CONDSTORE / QRESYNC parameters (RFC 7162).
+        params: SelectParams,
+    },
+    /// `CREATE mailbox [(USE (\Sent ...))]` (RFC 6154 §3).
+    Create {
+        /// The mailbox.
+        mailbox: String,
+        /// Special-use attributes requested, e.g. `\Sent`, as sent.
+        special_use: Vec<String>,
+    },
+    /// `DELETE mailbox`.
+    Delete {
+        /// The mailbox.
+        mailbox: String,
+    },
+    /// `RENAME from to`.
+    Rename {
+        /// The existing mailbox.
+        from: String,
+        /// The new name.
+        to: String,
+    },
+    /// `SUBSCRIBE mailbox`.
+    Subscribe {
+        /// The mailbox.
+        mailbox: String,
+    },
+    /// `UNSUBSCRIBE mailbox`.
+    Unsubscribe {
+        /// The mailbox.
+        mailbox: String,
+    },
+    /// `LIST ...` with LIST-EXTENDED options (RFC 5258).
+    List(ListCommand),
+    /// `LSUB reference pattern` (IMAP4rev1).
+    Lsub {
+        /// The reference name.
+        reference: String,
+        /// The pattern.
+        pattern: String,
+    },
+    /// `NAMESPACE` (RFC 2342).
+    Namespace,
+    /// `STATUS mailbox (attrs)`.
+    Status {
+        /// The mailbox.
+        mailbox: String,
+        /// Requested items, in order, never empty.
+        attrs: Vec<StatusAttr>,
+    },
+    /// `IDLE` (RFC 2177): the session answers `+ idling` and switches the reader to
+    /// [`ReadMode::IdleDone`](super::ReadMode::IdleDone).
+    Idle,
+    /// `CHECK` (IMAP4rev1).
+    Check,
+    /// `CLOSE`.
+    Close,
+    /// `UNSELECT` (RFC 3691).
+    Unselect,
+    /// `EXPUNGE`.
+    Expunge,
+    /// `UID EXPUNGE set` (RFC 4315 §2.1).
+    UidExpunge(SequenceSet),
+    /// `SEARCH` or `UID SEARCH`.
+    Search {
+        /// `UID SEARCH`.
+        uid: bool,
+        /// Charset, return options and keys.
+        search: SearchCommand,
+    },
+    /// `FETCH` or `UID FETCH`.
+    Fetch {
+        /// `UID FETCH` (the answer then includes UID, RFC 9051 §6.4.9).
+        uid: bool,
+        /// The messages.
+        set: SequenceSet,
+        /// Data items, macros expanded, in the order sent.
+        attrs: Vec<FetchAttr>,
+        /// `(CHANGEDSINCE n VANISHED)` (RFC 7162).
+        modifiers: Vec<FetchModifier>,
+    },
+    /// `STORE` or `UID STORE`.
+    Store {
+        /// `UID STORE`.
+        uid: bool,
+        /// The messages.
+        set: SequenceSet,
+        /// `FLAGS`, `+FLAGS` or `-FLAGS`.
+        mode: StoreMode,
+        /// `.SILENT`.
+        silent: bool,
+        /// The flags (possibly empty: `FLAGS ()` clears all).
+        flags: Vec<Flag>,
+        /// `(UNCHANGEDSINCE n)` (RFC 7162 §3.1.3).
+        unchanged_since: Option<u64>,
+    },
+    /// `COPY` or `UID COPY`.
+    Copy {
+        /// `UID COPY`.
+        uid: bool,
+        /// The messages.
+        set: SequenceSet,
+        /// The destination.
+        mailbox: String,
+    },
+    /// `MOVE` or `UID MOVE` (RFC 6851).
+    Move {
+        /// `UID MOVE`.
+        uid: bool,
+        /// The messages.
+        set: SequenceSet,
+        /// The destination.
+        mailbox: String,
+    },
+}
