@@ -49,6 +49,8 @@ pub enum Change {
         /// Keywords now set.
         keywords: Vec<String>,
     },
+    /// Mailboxes were created, deleted or renamed (LIST results may differ).
+    Mailboxes,
     /// Messages were expunged from a mailbox.
     Expunged {
         /// Their mailbox.
@@ -95,6 +97,18 @@ pub struct Subscription {
     pub(crate) slot: Rc<RefCell<Slot>>,
     /// Runs when the subscription is dropped, given its own slot (still alive then).
     pub(crate) on_drop: Option<OnDrop>,
+}
+
+impl Change {
+    /// The mailbox the change is about (None for mailbox-list changes).
+    pub fn mailbox(&self) -> Option<MailboxId> {
+        match self {
+            Change::Added { mailbox, .. }
+            | Change::Flags { mailbox, .. }
+            | Change::Expunged { mailbox, .. } => Some(*mailbox),
+            Change::Mailboxes => None,
+        }
+    }
 }
 
 impl Slot {

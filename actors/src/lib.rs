@@ -28,9 +28,12 @@ pub mod account;
 pub mod change;
 pub mod clock;
 pub mod directory;
+pub mod imap;
 pub mod kernel;
+pub mod listen;
 pub mod node;
 pub mod smtp;
+mod summary;
 
 pub use account::{AccountError, AccountRequest, AccountResponse};
 pub use change::{Change, ChangeBatch, Notification, Subscription};

@@ -23,7 +23,8 @@ use moxide_runtime::CoreContext;
 use moxide_runtime::mesh::{self, Mesh, MeshSeed};
 use moxide_runtime::spawn_detached;
 use moxide_storage::{
-    Delivered, Expunged, FlagOp, Flags, FlagsChanged, MailboxId, NewMessage, StoreCache, Uid,
+    Copied, Delivered, Expunged, FlagOp, Flags, FlagsStored, MailboxId, MailboxInfo, ModSeq, NewMessage,
+    SpecialUse, StoreCache, Uid,
 };
 
 use crate::account::{
@@ -155,7 +156,20 @@ impl Node {
         }
     }
 
-    /// Changes flags through `account`'s actor.
+    /// Stores several spooled messages, all or nothing (IMAP APPEND).
+    pub async fn append(
+        &self,
+        account: &Arc<str>,
+        messages: Vec<NewMessage>,
+    ) -> Result<Vec<Delivered>, AccountError> {
+        match self.call(account, AccountRequest::Append(messages)).await? {
+            AccountResponse::Appended(result) => result,
+            _ => Err(AccountError::UnexpectedReply),
+        }
+    }
+
+    /// Changes flags through `account`'s actor (CONDSTORE's UNCHANGEDSINCE optional).
+    #[expect(clippy::too_many_arguments, reason = "mirrors the STORE command's parts one to one")]
     pub async fn store_flags(
         &self,
         account: &Arc<str>,
@@ -164,8 +178,9 @@ impl Node {
         op: FlagOp,
         flags: Flags,
         keywords: Vec<String>,
-    ) -> Result<Vec<FlagsChanged>, AccountError> {
-        let request = AccountRequest::StoreFlags { mailbox, uids, op, flags, keywords };
+        unchanged_since: Option<ModSeq>,
+    ) -> Result<FlagsStored, AccountError> {
+        let request = AccountRequest::StoreFlags { mailbox, uids, op, flags, keywords, unchanged_since };
         match self.call(account, request).await? {
             AccountResponse::FlagsStored(result) => result,
             _ => Err(AccountError::UnexpectedReply),
@@ -181,6 +196,85 @@ impl Node {
     ) -> Result<Vec<Expunged>, AccountError> {
         match self.call(account, AccountRequest::Expunge { mailbox, uids }).await? {
             AccountResponse::Expunged(result) => result,
+            _ => Err(AccountError::UnexpectedReply),
+        }
+    }
+
+    /// Copies messages between mailboxes.
+    pub async fn copy(
+        &self,
+        account: &Arc<str>,
+        from: MailboxId,
+        uids: Vec<Uid>,
+        to: MailboxId,
+    ) -> Result<Copied, AccountError> {
+        match self.call(account, AccountRequest::Copy { from, uids, to }).await? {
+            AccountResponse::Copied(result) => result,
+            _ => Err(AccountError::UnexpectedReply),
+        }
+    }
+
+    /// Moves messages between mailboxes.
+    pub async fn move_messages(
+        &self,
+        account: &Arc<str>,
+        from: MailboxId,
+        uids: Vec<Uid>,
+        to: MailboxId,
+    ) -> Result<(Copied, Vec<Expunged>), AccountError> {
+        match self.call(account, AccountRequest::Move { from, uids, to }).await? {
+            AccountResponse::Moved(result) => result,
+            _ => Err(AccountError::UnexpectedReply),
+        }
+    }
+
+    /// Creates a mailbox.
+    pub async fn create_mailbox(
+        &self,
+        account: &Arc<str>,
+        name: String,
+        special_use: Option<SpecialUse>,
+    ) -> Result<MailboxInfo, AccountError> {
+        match self.call(account, AccountRequest::CreateMailbox { name, special_use }).await? {
+            AccountResponse::MailboxCreated(result) => result,
+            _ => Err(AccountError::UnexpectedReply),
+        }
+    }
+
+    /// Deletes a mailbox.
+    pub async fn delete_mailbox(
+        &self,
+        account: &Arc<str>,
+        name: String,
+    ) -> Result<MailboxInfo, AccountError> {
+        match self.call(account, AccountRequest::DeleteMailbox { name }).await? {
+            AccountResponse::MailboxDeleted(result) => result,
+            _ => Err(AccountError::UnexpectedReply),
+        }
+    }
+
+    /// Renames a mailbox (and its children).
+    pub async fn rename_mailbox(
+        &self,
+        account: &Arc<str>,
+        from: String,
+        to: String,
+    ) -> Result<Vec<MailboxInfo>, AccountError> {
+        match self.call(account, AccountRequest::RenameMailbox { from, to }).await? {
+            AccountResponse::MailboxRenamed(result) => result,
+            _ => Err(AccountError::UnexpectedReply),
+        }
+    }
+
+    /// Subscribes or unsubscribes a mailbox name.
+    pub async fn set_subscribed(
+        &self,
+        account: &Arc<str>,
+        name: String,
+        subscribed: bool,
+    ) -> Result<(), AccountError> {
+        match self.call(account, AccountRequest::SetSubscribed { name, subscribed }).await? {
+            AccountResponse::SubscriptionSet(result) => result,
             _ => Err(AccountError::UnexpectedReply),
         }
     }

@@ -87,6 +87,8 @@ fn new_message(path: PathBuf, size: u64) -> NewMessage {
         received_ms: 0,
         flags: Flags::empty(),
         keywords: Vec::new(),
+        summary: None,
+        saved_ms: None,
     }
 }
 
@@ -183,7 +185,7 @@ fn subscribers_on_another_core_see_changes_in_order() {
                 .unwrap()
                 .read(|v| Ok(v.mailbox_by_name("INBOX")?.unwrap()))
                 .unwrap();
-            node.store_flags(&account, inbox.id, vec![Uid(2)], FlagOp::Add, Flags::SEEN, vec![])
+            node.store_flags(&account, inbox.id, vec![Uid(2)], FlagOp::Add, Flags::SEEN, vec![], None)
                 .await
                 .unwrap();
             node.expunge(&account, inbox.id, vec![Uid(1), Uid(3)]).await.unwrap();

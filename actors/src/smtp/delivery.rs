@@ -54,6 +54,8 @@ pub(crate) async fn deliver_spooled(
     let received_ms = crate::clock::now_unix_ms();
     let message_id = spool.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let accounts = distinct_accounts(&envelope.recipients);
+    // Parsed once for all accounts; stored beside each copy so IMAP never reparses it.
+    let summary = crate::summary::summarize_spool(spool.to_path_buf()).await;
     let requests = accounts
         .iter()
         .map(|(account, only_recipient)| {
@@ -78,6 +80,8 @@ pub(crate) async fn deliver_spooled(
                 received_ms,
                 flags: Flags::empty(),
                 keywords: Vec::new(),
+                summary: summary.clone(),
+                saved_ms: None,
             };
             node.deliver(account, message)
         })

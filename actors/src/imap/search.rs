@@ -1,0 +1,380 @@
+//! SEARCH and UID SEARCH (RFC 9051 §6.4.4) with ESEARCH return options (RFC 4731),
+//! SEARCHRES (RFC 5182), CONDSTORE's MODSEQ key (RFC 7162 §3.1.5), WITHIN (RFC 5032) and
+//! SAVEDATE keys (RFC 8514).
+//!
+//! Evaluation has two phases. In one read transaction every message is judged on what
+//! its index record knows (flags, keywords, sizes, dates, UID, modseq): each key is true,
+//! false or "needs the content". Only the undecided messages are then read, on a helper
+//! thread, in chunks: headers for address/subject/header keys, the whole message for
+//! BODY/TEXT. A flag-only search over 100k messages never opens a file.
+
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use moxide_protocols::imap::{SearchCommand, SearchKey, SearchReturn, SequenceSet, Tag, format_uid_set};
+use moxide_protocols::mime::{self, MessageSummary};
+use moxide_storage::{AccountStore, ArchivedMessageRecord, Flags, MessageId, Uid};
+
+use super::session::{CommandError, CommandResult, Done, Session};
+
+/// Undecided messages read per helper-thread call.
+const CONTENT_CHUNK_MAX: usize = 256;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// A key's verdict on one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Yes,
+    No,
+    NeedsContent,
+}
+
+impl Verdict {
+    fn from_bool(value: bool) -> Verdict {
+        if value { Verdict::Yes } else { Verdict::No }
+    }
+}
+
+/// What the index knows of a message.
+#[derive(Debug, Clone)]
+struct Facts {
+    seq: u32,
+    uid: u32,
+    flags: Flags,
+    keywords: Vec<String>,
+    received_ms: i64,
+    saved_ms: i64,
+    served_size: u64,
+    modseq: u64,
+}
+
+impl Facts {
+    fn of(seq: u32, record: &ArchivedMessageRecord) -> Facts {
+        Facts {
+            seq,
+            uid: record.uid().0,
+            flags: record.flags(),
+            keywords: record.keywords().map(str::to_string).collect(),
+            received_ms: record.received_ms(),
+            saved_ms: record.saved_ms(),
+            served_size: record.served_size(),
+            modseq: record.modseq().0,
+        }
+    }
+}
+
+/// The mailbox-wide context of an evaluation.
+#[derive(Debug, Clone)]
+struct Scope {
+    count: u32,
+    max_uid: u32,
+    saved: HashSet<u32>,
+    now_ms: i64,
+}
+
+/// A message that needs its content read.
+struct Undecided {
+    facts: Facts,
+    id: MessageId,
+    size: u64,
+    prefix: Vec<u8>,
+    summary: Option<Vec<u8>>,
+}
+
+/// A message's content, loaded as far as the key needs.
+struct Content<'a> {
+    header: &'a [u8],
+    whole: &'a [u8],
+    summary: &'a MessageSummary,
+}
+
+impl Session {
+    pub(crate) async fn search(&mut self, uid_mode: bool, tag: &Tag, search: SearchCommand) -> CommandResult {
+        if let Some(charset) = &search.charset
+            && !charset.eq_ignore_ascii_case("UTF-8")
+            && !charset.eq_ignore_ascii_case("US-ASCII")
+        {
+            return Err(CommandError::No(
+                Some(moxide_protocols::imap::ResponseCode::BadCharset(vec!["UTF-8".into()])),
+                "only UTF-8 searches are supported".into(),
+            ));
+        }
+        let store = Arc::clone(&self.login_ref()?.store);
+        let Some(selected) = self.selected.as_ref() else {
+            return Err(CommandError::Bad("no mailbox selected".into()));
+        };
+        let scope = Arc::new(Scope {
+            count: selected.count(),
+            max_uid: selected.max_uid(),
+            saved: selected.saved.iter().copied().collect(),
+            now_ms: crate::clock::now_unix_ms(),
+        });
+        let mut matched: Vec<(u32, u32, u64)> = Vec::new();
+        let mut undecided = Vec::new();
+        let mailbox = selected.mailbox;
+        let uids = selected.uids();
+        store.read(|view| {
+            view.for_each_message(mailbox, Uid(1), Uid(u32::MAX), |record| {
+                let Ok(index) = uids.binary_search(&record.uid().0) else { return ControlFlow::Continue(()) };
+                let facts = Facts::of(index as u32 + 1, record);
+                match judge(&search.key, &facts, &scope, None) {
+                    Verdict::Yes => matched.push((facts.seq, facts.uid, facts.modseq)),
+                    Verdict::No => {}
+                    Verdict::NeedsContent => undecided.push(Undecided {
+                        facts,
+                        id: record.id(),
+                        size: record.size(),
+                        prefix: record.prefix().to_vec(),
+                        summary: None,
+                    }),
+                }
+                ControlFlow::Continue(())
+            })?;
+            for message in &mut undecided {
+                message.summary = view.summary(message.id)?.map(<[u8]>::to_vec);
+            }
+            Ok(())
+        })?;
+        let key = Arc::new(search.key.clone());
+        let mut undecided = undecided.into_iter().peekable();
+        while undecided.peek().is_some() {
+            let chunk: Vec<Undecided> = undecided.by_ref().take(CONTENT_CHUNK_MAX).collect();
+            let (chunk_store, chunk_key, chunk_scope) =
+                (Arc::clone(&store), Arc::clone(&key), Arc::clone(&scope));
+            let hits =
+                moxide_runtime::offload(move || judge_content(&chunk_store, &chunk_key, &chunk_scope, chunk))
+                    .await
+                    .map_err(|panic| CommandError::Internal(panic.to_string()))?;
+            matched.extend(hits);
+        }
+        matched.sort_unstable();
+        self.write_search(uid_mode, tag, &search, &matched);
+        Ok(Done::ok("SEARCH completed"))
+    }
+
+    fn write_search(
+        &mut self,
+        uid_mode: bool,
+        tag: &Tag,
+        search: &SearchCommand,
+        matched: &[(u32, u32, u64)],
+    ) {
+        let numbers: Vec<u32> =
+            matched.iter().map(|&(seq, uid, _)| if uid_mode { uid } else { seq }).collect();
+        let modseq = uses_modseq(&search.key).then(|| matched.iter().map(|m| m.2).max().unwrap_or(0));
+        if uses_modseq(&search.key) {
+            self.enabled.condstore = true;
+        }
+        let Some(options) = &search.return_opts else {
+            let mut line = b"* SEARCH".to_vec();
+            for n in &numbers {
+                line.extend_from_slice(format!(" {n}").as_bytes());
+            }
+            if let Some(modseq) = modseq.filter(|_| !numbers.is_empty()) {
+                line.extend_from_slice(format!(" (MODSEQ {modseq})").as_bytes());
+            }
+            line.extend_from_slice(b"\r\n");
+            self.out.buf().extend_from_slice(&line);
+            return;
+        };
+        let all = options.is_empty() || options.contains(&SearchReturn::All);
+        let (min, max, count) = (
+            options.contains(&SearchReturn::Min),
+            options.contains(&SearchReturn::Max),
+            options.contains(&SearchReturn::Count),
+        );
+        if options.contains(&SearchReturn::Save) {
+            // RFC 5182 §2.4: with MIN/MAX (and no ALL/COUNT) only those are saved.
+            let uids: Vec<u32> = matched.iter().map(|m| m.1).collect();
+            let saved = if (min || max) && !all && !count {
+                let mut picked = Vec::new();
+                if min && let Some(first) = uids.first() {
+                    picked.push(*first);
+                }
+                if max
+                    && let Some(last) = uids.last()
+                    && !picked.contains(last)
+                {
+                    picked.push(*last);
+                }
+                picked
+            } else {
+                uids
+            };
+            if let Some(selected) = self.selected.as_mut() {
+                selected.saved = saved;
+            }
+            if !(all || min || max || count) || (options.len() == 1) {
+                return; // SAVE alone: no ESEARCH response (RFC 5182 §2.1).
+            }
+        }
+        let mut line = format!("* ESEARCH (TAG \"{}\")", tag.0).into_bytes();
+        if uid_mode {
+            line.extend_from_slice(b" UID");
+        }
+        if min && let Some(first) = numbers.first() {
+            line.extend_from_slice(format!(" MIN {first}").as_bytes());
+        }
+        if max && let Some(last) = numbers.last() {
+            line.extend_from_slice(format!(" MAX {last}").as_bytes());
+        }
+        if all && !numbers.is_empty() {
+            let mut sorted = numbers.clone();
+            sorted.sort_unstable();
+            line.extend_from_slice(format!(" ALL {}", format_uid_set(&sorted)).as_bytes());
+        }
+        if count {
+            line.extend_from_slice(format!(" COUNT {}", numbers.len()).as_bytes());
+        }
+        if let Some(modseq) = modseq.filter(|_| !numbers.is_empty()) {
+            line.extend_from_slice(format!(" MODSEQ {modseq}").as_bytes());
+        }
+        line.extend_from_slice(b"\r\n");
+        self.out.buf().extend_from_slice(&line);
+    }
+}
+
+fn uses_modseq(key: &SearchKey) -> bool {
+    match key {
+        SearchKey::ModSeq { .. } => true,
+        SearchKey::Not(inner) => uses_modseq(inner),
+        SearchKey::Or(a, b) => uses_modseq(a) || uses_modseq(b),
+        SearchKey::And(keys) => keys.iter().any(uses_modseq),
+        _ => false,
+    }
+}
+
+fn in_set(set: &SequenceSet, n: u32, star: u32, saved: &HashSet<u32>, uid: u32) -> bool {
+    match set {
+        SequenceSet::Saved => saved.contains(&uid),
+        set => set.contains(n, star),
+    }
+}
+
+/// Judges a message. Without content, keys that need it answer NeedsContent; with it,
+/// every key is decided. Bounded recursion: the parser limits nesting.
+fn judge(key: &SearchKey, facts: &Facts, scope: &Scope, content: Option<&Content<'_>>) -> Verdict {
+    use SearchKey as K;
+    let flags = facts.flags;
+    let day = |ms: i64| ms.div_euclid(DAY_MS);
+    let has_keyword = |k: &str| facts.keywords.iter().any(|have| have.eq_ignore_ascii_case(k));
+    match key {
+        K::All | K::SaveDateSupported | K::Old => Verdict::Yes,
+        K::New | K::Recent => Verdict::No,
+        K::Answered => Verdict::from_bool(flags.contains(Flags::ANSWERED)),
+        K::Deleted => Verdict::from_bool(flags.contains(Flags::DELETED)),
+        K::Draft => Verdict::from_bool(flags.contains(Flags::DRAFT)),
+        K::Flagged => Verdict::from_bool(flags.contains(Flags::FLAGGED)),
+        K::Seen => Verdict::from_bool(flags.contains(Flags::SEEN)),
+        K::Unanswered => Verdict::from_bool(!flags.contains(Flags::ANSWERED)),
+        K::Undeleted => Verdict::from_bool(!flags.contains(Flags::DELETED)),
+        K::Undraft => Verdict::from_bool(!flags.contains(Flags::DRAFT)),
+        K::Unflagged => Verdict::from_bool(!flags.contains(Flags::FLAGGED)),
+        K::Unseen => Verdict::from_bool(!flags.contains(Flags::SEEN)),
+        K::Keyword(k) => Verdict::from_bool(has_keyword(k)),
+        K::Unkeyword(k) => Verdict::from_bool(!has_keyword(k)),
+        // RFC 9051 §6.4.4: dates compare by day, disregarding time.
+        K::Before(date) => Verdict::from_bool(day(facts.received_ms) < date.days_since_epoch()),
+        K::On(date) => Verdict::from_bool(day(facts.received_ms) == date.days_since_epoch()),
+        K::Since(date) => Verdict::from_bool(day(facts.received_ms) >= date.days_since_epoch()),
+        K::SavedBefore(date) => Verdict::from_bool(day(facts.saved_ms) < date.days_since_epoch()),
+        K::SavedOn(date) => Verdict::from_bool(day(facts.saved_ms) == date.days_since_epoch()),
+        K::SavedSince(date) => Verdict::from_bool(day(facts.saved_ms) >= date.days_since_epoch()),
+        K::Larger(n) => Verdict::from_bool(facts.served_size > *n),
+        K::Smaller(n) => Verdict::from_bool(facts.served_size < *n),
+        K::Younger(secs) => Verdict::from_bool(
+            scope.now_ms - facts.received_ms <= i64::try_from(*secs).unwrap_or(i64::MAX / 1000) * 1000,
+        ),
+        K::Older(secs) => Verdict::from_bool(
+            scope.now_ms - facts.received_ms > i64::try_from(*secs).unwrap_or(i64::MAX / 1000) * 1000,
+        ),
+        K::Uid(set) => Verdict::from_bool(in_set(set, facts.uid, scope.max_uid, &scope.saved, facts.uid)),
+        K::Seq(set) => Verdict::from_bool(in_set(set, facts.seq, scope.count, &scope.saved, facts.uid)),
+        // RFC 7162 §3.1.5: messages with a modseq at or above the value.
+        K::ModSeq { modseq, .. } => Verdict::from_bool(facts.modseq >= *modseq),
+        K::Not(inner) => match judge(inner, facts, scope, content) {
+            Verdict::Yes => Verdict::No,
+            Verdict::No => Verdict::Yes,
+            Verdict::NeedsContent => Verdict::NeedsContent,
+        },
+        K::Or(a, b) => match (judge(a, facts, scope, content), judge(b, facts, scope, content)) {
+            (Verdict::Yes, _) | (_, Verdict::Yes) => Verdict::Yes,
+            (Verdict::No, Verdict::No) => Verdict::No,
+            _ => Verdict::NeedsContent,
+        },
+        K::And(keys) => {
+            let mut verdict = Verdict::Yes;
+            for key in keys {
+                match judge(key, facts, scope, content) {
+                    Verdict::No => return Verdict::No,
+                    Verdict::NeedsContent => verdict = Verdict::NeedsContent,
+                    Verdict::Yes => {}
+                }
+            }
+            verdict
+        }
+        content_key => match content {
+            None => Verdict::NeedsContent,
+            Some(content) => Verdict::from_bool(judge_content_key(content_key, content)),
+        },
+    }
+}
+
+fn judge_content_key(key: &SearchKey, content: &Content<'_>) -> bool {
+    use SearchKey as K;
+    let sent_day = content.summary.date_unix_secs.map(|s| s.div_euclid(86_400));
+    match key {
+        K::From(needle) => mime::address_matches(content.header, "From", needle),
+        K::To(needle) => mime::address_matches(content.header, "To", needle),
+        K::Cc(needle) => mime::address_matches(content.header, "Cc", needle),
+        K::Bcc(needle) => mime::address_matches(content.header, "Bcc", needle),
+        K::Subject(needle) => mime::header_matches(content.header, "Subject", needle),
+        K::Header(name, needle) => mime::header_matches(content.header, name, needle),
+        K::Body(needle) => mime::body_matches(content.whole, content.summary, needle),
+        K::Text(needle) => mime::text_matches(content.whole, content.summary, needle),
+        K::SentBefore(date) => sent_day.is_some_and(|d| d < date.days_since_epoch()),
+        K::SentOn(date) => sent_day.is_some_and(|d| d == date.days_since_epoch()),
+        K::SentSince(date) => sent_day.is_some_and(|d| d >= date.days_since_epoch()),
+        _ => false,
+    }
+}
+
+/// The content phase, on a helper thread: (seq, uid, modseq) of the messages that match.
+fn judge_content(
+    store: &AccountStore,
+    key: &SearchKey,
+    scope: &Scope,
+    chunk: Vec<Undecided>,
+) -> Vec<(u32, u32, u64)> {
+    let mut hits = Vec::new();
+    for message in chunk {
+        let bytes = match store.open_message_file(message.id, message.size) {
+            Ok(mut file) => {
+                let mut bytes = Vec::new();
+                if let Err(error) = std::io::Read::read_to_end(&mut file, &mut bytes) {
+                    tracing::error!(%error, uid = message.facts.uid, "search: reading message file failed");
+                    continue;
+                }
+                bytes
+            }
+            Err(error) => {
+                // A missing or damaged file is reported, and the message does not match.
+                tracing::error!(%error, uid = message.facts.uid, "search: message file unreadable");
+                continue;
+            }
+        };
+        let Ok(summary) = crate::summary::summary_of(message.summary.as_deref(), || Ok(bytes.clone())) else {
+            continue;
+        };
+        let header_end = usize::try_from(summary.root.header.end).unwrap_or(usize::MAX).min(bytes.len());
+        let mut header = message.prefix;
+        header.extend_from_slice(&bytes[..header_end]);
+        let content = Content { header: &header, whole: &bytes, summary: &summary };
+        if judge(key, &message.facts, scope, Some(&content)) == Verdict::Yes {
+            hits.push((message.facts.seq, message.facts.uid, message.facts.modseq));
+        }
+    }
+    hits
+}

@@ -1,0 +1,707 @@
+//! One IMAP connection: the read loop, the session states (RFC 9051 §3), authentication,
+//! and the commands that fit in a few lines. Commands by area live in sibling modules.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use moxide_protocols::imap::{
+    Command, CommandBody, CommandReader, ReadErrorKind, ReadEvent, ReadMode, ResponseCode, Status, Tag,
+    write_capability, write_continuation, write_tagged, write_untagged_status,
+};
+use moxide_runtime::net::TcpStream;
+use moxide_storage::{AccountStore, StorageError};
+
+use super::append::Append;
+use super::output::Output;
+use super::selected::{Selected, Updates};
+use super::{CAPABILITIES, ImapSettings};
+use crate::account::AccountError;
+use crate::directory::Lookup;
+use crate::node::Node;
+
+/// Bytes read from the socket at a time.
+const READ_BUFFER_BYTES: usize = 16 * 1024;
+
+/// Delay before answering a failed login: slows password guessing without a lockout
+/// (rate limits per network come with the authentication issue).
+const LOGIN_FAILURE_DELAY: Duration = Duration::from_millis(500);
+
+/// A write making no progress for this long ends the connection.
+pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How a command ended, when it did not fail.
+pub(crate) struct Done {
+    pub(crate) code: Option<ResponseCode>,
+    pub(crate) text: String,
+}
+
+impl Done {
+    pub(crate) fn ok(text: &str) -> Done {
+        Done { code: None, text: text.to_string() }
+    }
+
+    pub(crate) fn with(code: ResponseCode, text: &str) -> Done {
+        Done { code: Some(code), text: text.to_string() }
+    }
+}
+
+/// How a command failed: the error class decides the status (STYLE.md rule 6).
+#[derive(Debug)]
+pub(crate) enum CommandError {
+    /// The client's mistake in syntax or state: BAD.
+    Bad(String),
+    /// A refusal: NO with an optional response code.
+    No(Option<ResponseCode>, String),
+    /// Our failure: NO [SERVERBUG]; the cause goes to the log only.
+    Internal(String),
+}
+
+pub(crate) type CommandResult = Result<Done, CommandError>;
+
+impl From<StorageError> for CommandError {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::NoSuchMailbox => {
+                CommandError::No(Some(ResponseCode::NonExistent), "no such mailbox".into())
+            }
+            StorageError::MailboxExists => {
+                CommandError::No(Some(ResponseCode::AlreadyExists), "mailbox already exists".into())
+            }
+            StorageError::HasChildren => CommandError::No(
+                Some(ResponseCode::HasChildren),
+                "mailbox has children; delete them first".into(),
+            ),
+            StorageError::CannotDeleteInbox => {
+                CommandError::No(Some(ResponseCode::Cannot), "INBOX cannot be deleted".into())
+            }
+            StorageError::InvalidMailboxName { name } => {
+                CommandError::No(Some(ResponseCode::Cannot), format!("invalid mailbox name {name:?}"))
+            }
+            StorageError::InvalidKeyword { keyword } => {
+                CommandError::Bad(format!("invalid keyword {keyword:?}"))
+            }
+            StorageError::TooManyKeywords { max, .. } => {
+                CommandError::No(Some(ResponseCode::Limit), format!("at most {max} keywords per message"))
+            }
+            other => CommandError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<AccountError> for CommandError {
+    fn from(error: AccountError) -> Self {
+        match error {
+            AccountError::Storage(storage) => match Arc::try_unwrap(storage) {
+                Ok(storage) => storage.into(),
+                Err(shared) => CommandError::Internal(shared.to_string()),
+            },
+            other => CommandError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Extensions the client enabled (RFC 5161) or that were turned on by use.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Enabled {
+    pub(crate) utf8: bool,
+    pub(crate) condstore: bool,
+    pub(crate) qresync: bool,
+    pub(crate) rev2: bool,
+}
+
+/// The logged-in account.
+pub(crate) struct Login {
+    pub(crate) account: Arc<str>,
+    pub(crate) store: Arc<AccountStore>,
+}
+
+/// The socket side of a session.
+pub(crate) struct Io {
+    pub(crate) stream: TcpStream,
+    buffer: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+pub(crate) struct Session {
+    pub(crate) io: Io,
+    pub(crate) node: Node,
+    pub(crate) settings: Rc<ImapSettings>,
+    pub(crate) peer: SocketAddr,
+    pub(crate) out: Output,
+    pub(crate) login: Option<Login>,
+    pub(crate) selected: Option<Selected>,
+    pub(crate) enabled: Enabled,
+    errors: u32,
+    pub(crate) append: Option<Append>,
+    /// AUTHENTICATE waiting for the client's response line.
+    sasl_pending: Option<Tag>,
+    closing: bool,
+}
+
+/// Serves one connection until LOGOUT, EOF, autologout or an IO error.
+pub(crate) async fn run_session(node: Node, settings: Rc<ImapSettings>, stream: TcpStream, peer: SocketAddr) {
+    tracing::debug!(%peer, "imap connection");
+    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    let io = Io { stream, buffer: vec![0; READ_BUFFER_BYTES], start: 0, end: 0 };
+    let mut session = Session {
+        io,
+        node,
+        settings,
+        peer,
+        out: Output::default(),
+        login: None,
+        selected: None,
+        enabled: Enabled::default(),
+        errors: 0,
+        append: None,
+        sasl_pending: None,
+        closing: false,
+    };
+    if let Err(error) = session.serve().await {
+        tracing::debug!(%peer, %error, "imap connection ended with an error");
+    }
+    session.abandon_append().await;
+    let _ = session.io.stream.close().await;
+}
+
+impl Session {
+    /// Writes out everything queued.
+    pub(crate) async fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush(&mut self.io.stream, WRITE_TIMEOUT).await
+    }
+
+    async fn serve(&mut self) -> std::io::Result<()> {
+        let mut reader = CommandReader::new(self.settings.reader.clone());
+        let mut greeting = Vec::new();
+        let code = ResponseCode::Capability(capabilities(false, &self.settings));
+        write_untagged_status(
+            &mut greeting,
+            Status::Ok,
+            Some(&code),
+            &format!("{} moxide IMAP ready", self.settings.hostname),
+        );
+        self.out.buf().extend_from_slice(&greeting);
+        loop {
+            let progressed = self.step(&mut reader).await?;
+            if self.closing {
+                return self.flush().await;
+            }
+            if progressed {
+                if self.out.wants_flush() {
+                    self.flush().await?;
+                }
+                continue;
+            }
+            self.flush().await?;
+            if !self.read_more().await? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Feeds buffered input to the reader and handles at most one event. Returns whether
+    /// anything happened (false: more input is needed).
+    async fn step(&mut self, reader: &mut CommandReader) -> std::io::Result<bool> {
+        let (used, event) = reader.feed(&self.io.buffer[self.io.start..self.io.end]);
+        let event = match event {
+            None => {
+                self.io.start += used;
+                return Ok(used > 0);
+            }
+            Some(ReadEvent::AppendData(bytes)) => {
+                // Field-level borrows: `bytes` may point into io.buffer.
+                super::append::write_data(&mut self.append, bytes).await;
+                self.io.start += used;
+                return Ok(true);
+            }
+            Some(ReadEvent::Command(command)) => Event::Command(command),
+            Some(ReadEvent::Continue) => Event::Continue,
+            Some(ReadEvent::AppendMessage { tag, mailbox, flags, date, size, binary, index }) => {
+                Event::AppendMessage(tag, mailbox, flags, date, size, binary, index)
+            }
+            Some(ReadEvent::AppendMessageEnd) => Event::AppendMessageEnd,
+            Some(ReadEvent::AppendEnd { tag, rejected }) => Event::AppendEnd(tag, rejected),
+            Some(ReadEvent::IdleDone) => Event::Unexpected,
+            Some(ReadEvent::SaslResponse(response)) => Event::Sasl(Some(response)),
+            Some(ReadEvent::SaslCancel) => Event::Sasl(None),
+            Some(ReadEvent::Error(error)) => Event::Error(error.tag, error.kind, error.detail),
+        };
+        self.io.start += used;
+        match event {
+            Event::Command(command) => self.command(command, reader).await?,
+            Event::Continue => write_continuation(self.out.buf(), "go ahead"),
+            Event::AppendMessage(tag, mailbox, flags, date, size, binary, index) => {
+                let accepted = self.append_begin(tag, mailbox, flags, date, size, binary, index).await;
+                if accepted {
+                    reader.append_accept();
+                } else {
+                    reader.append_reject();
+                }
+            }
+            Event::AppendMessageEnd => self.append_message_end().await,
+            Event::AppendEnd(tag, rejected) => self.append_end(tag, rejected).await,
+            Event::Sasl(response) => {
+                reader.set_mode(ReadMode::Command);
+                self.sasl_response(response).await;
+            }
+            Event::Error(tag, kind, detail) => self.read_error(tag, kind, &detail),
+            Event::Unexpected => {}
+        }
+        Ok(true)
+    }
+
+    /// Reads more input; false at end of stream or after an autologout.
+    async fn read_more(&mut self) -> std::io::Result<bool> {
+        let io = &mut self.io;
+        io.buffer.copy_within(io.start..io.end, 0);
+        io.end -= io.start;
+        io.start = 0;
+        if io.end == io.buffer.len() {
+            // The reader consumes over-long lines itself; a full buffer it does not touch
+            // would be a bug: close rather than spin.
+            tracing::error!(peer = %self.peer, "imap reader made no progress on a full buffer");
+            return Ok(false);
+        }
+        let timeout =
+            if self.login.is_some() { self.settings.autologout } else { self.settings.login_timeout };
+        io.stream.set_read_timeout(Some(timeout))?;
+        match io.stream.read(&mut io.buffer[io.end..]).await {
+            Ok(0) => Ok(false),
+            Ok(n) => {
+                io.end += n;
+                Ok(true)
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {
+                write_untagged_status(self.out.buf(), Status::Bye, None, "autologout: idle for too long");
+                self.flush().await?;
+                Ok(false)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    fn read_error(&mut self, tag: Option<Tag>, kind: ReadErrorKind, detail: &str) {
+        let (status, code) = match kind {
+            ReadErrorKind::LiteralTooBig | ReadErrorKind::AppendTooBig => {
+                (Status::No, Some(ResponseCode::TooBig))
+            }
+            _ => (Status::Bad, None),
+        };
+        match &tag {
+            Some(tag) => write_tagged(self.out.buf(), tag, status, code.as_ref(), detail),
+            None => write_untagged_status(self.out.buf(), status, code.as_ref(), detail),
+        }
+        if status == Status::Bad {
+            self.count_error();
+        }
+    }
+
+    fn count_error(&mut self) {
+        self.errors += 1;
+        if self.errors > self.settings.errors_max {
+            write_untagged_status(self.out.buf(), Status::Bye, None, "too many protocol errors");
+            self.closing = true;
+        }
+    }
+
+    async fn command(&mut self, command: Command, reader: &mut CommandReader) -> std::io::Result<()> {
+        let Command { tag, body } = command;
+        if let CommandBody::Idle = body {
+            return self.idle(tag, reader).await;
+        }
+        if let CommandBody::Authenticate { mechanism, initial_response } = body {
+            self.authenticate(tag, &mechanism, initial_response, reader).await;
+            return Ok(());
+        }
+        let allow_expunge = !matches!(
+            body,
+            CommandBody::Fetch { uid: false, .. }
+                | CommandBody::Store { uid: false, .. }
+                | CommandBody::Search { uid: false, .. }
+        );
+        let result = self.execute(&tag, body).await;
+        if let Err(error) = self.sync_selected(allow_expunge) {
+            tracing::error!(peer = %self.peer, %error, "reading mailbox changes failed");
+        }
+        self.finish(&tag, result);
+        Ok(())
+    }
+
+    /// Writes the tagged response of a command.
+    pub(crate) fn finish(&mut self, tag: &Tag, result: CommandResult) {
+        match result {
+            Ok(done) => {
+                self.errors = 0;
+                write_tagged(self.out.buf(), tag, Status::Ok, done.code.as_ref(), &done.text);
+            }
+            Err(CommandError::Bad(text)) => {
+                write_tagged(self.out.buf(), tag, Status::Bad, None, &text);
+                self.count_error();
+            }
+            Err(CommandError::No(code, text)) => {
+                write_tagged(self.out.buf(), tag, Status::No, code.as_ref(), &text)
+            }
+            Err(CommandError::Internal(cause)) => {
+                tracing::error!(peer = %self.peer, %cause, "imap command failed");
+                write_tagged(
+                    self.out.buf(),
+                    tag,
+                    Status::No,
+                    Some(&ResponseCode::ServerBug),
+                    "internal error",
+                );
+            }
+        }
+    }
+
+    /// Tells the client about changes to the selected mailbox, as far as allowed now.
+    pub(crate) fn sync_selected(&mut self, allow_expunge: bool) -> Result<(), StorageError> {
+        let Session { selected, login, out, enabled, .. } = self;
+        let (Some(selected), Some(login)) = (selected.as_mut(), login.as_ref()) else { return Ok(()) };
+        let updates = Updates { allow_expunge, qresync: enabled.qresync, condstore: enabled.condstore };
+        selected.sync(&login.store, out.buf(), updates)
+    }
+
+    async fn execute(&mut self, tag: &Tag, body: CommandBody) -> CommandResult {
+        use CommandBody as C;
+        match body {
+            C::Capability => {
+                let caps = capabilities(self.login.is_some(), &self.settings);
+                let caps: Vec<&str> = caps.iter().map(String::as_str).collect();
+                write_capability(self.out.buf(), &caps);
+                Ok(Done::ok("capabilities listed"))
+            }
+            C::Noop | C::Check => Ok(Done::ok("done")),
+            C::Logout => {
+                write_untagged_status(self.out.buf(), Status::Bye, None, "logging out");
+                self.closing = true;
+                Ok(Done::ok("logged out"))
+            }
+            C::Id(_) => {
+                let line =
+                    format!("* ID (\"name\" \"moxide\" \"version\" \"{}\")\r\n", env!("CARGO_PKG_VERSION"));
+                self.out.buf().extend_from_slice(line.as_bytes());
+                Ok(Done::ok("ID completed"))
+            }
+            C::StartTls => Err(CommandError::Bad("STARTTLS is not available on this listener".into())),
+            C::Login { username, password } => self.login(&username, &password).await,
+            C::Authenticate { .. } | C::Idle => unreachable!("handled before execute"),
+            body => {
+                let Some(_) = self.login else {
+                    return Err(CommandError::Bad("log in first".into()));
+                };
+                self.execute_authenticated(tag, body).await
+            }
+        }
+    }
+
+    async fn execute_authenticated(&mut self, tag: &Tag, body: CommandBody) -> CommandResult {
+        use CommandBody as C;
+        match body {
+            C::Enable(names) => Ok(self.enable(&names)),
+            C::Namespace => {
+                self.out.buf().extend_from_slice(b"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
+                Ok(Done::ok("NAMESPACE completed"))
+            }
+            C::Select { mailbox, params } => self.select(&mailbox, params, false).await,
+            C::Examine { mailbox, params } => self.select(&mailbox, params, true).await,
+            C::Create { mailbox, special_use } => self.create(&mailbox, &special_use).await,
+            C::Delete { mailbox } => self.delete(&mailbox).await,
+            C::Rename { from, to } => self.rename(&from, &to).await,
+            C::Subscribe { mailbox } => self.subscribe(&mailbox, true).await,
+            C::Unsubscribe { mailbox } => self.subscribe(&mailbox, false).await,
+            C::List(list) => self.list(&list),
+            C::Lsub { reference, pattern } => self.lsub(&reference, &pattern),
+            C::Status { mailbox, attrs } => self.status(&mailbox, &attrs),
+            body => {
+                if self.selected.is_none() {
+                    return Err(CommandError::Bad("select a mailbox first".into()));
+                }
+                self.execute_selected(tag, body).await
+            }
+        }
+    }
+
+    async fn execute_selected(&mut self, tag: &Tag, body: CommandBody) -> CommandResult {
+        use CommandBody as C;
+        match body {
+            C::Close => self.close(true).await,
+            C::Unselect => self.close(false).await,
+            C::Expunge => self.expunge(None).await,
+            C::UidExpunge(set) => self.expunge(Some(set)).await,
+            C::Search { uid, search } => self.search(uid, tag, search).await,
+            C::Fetch { uid, set, attrs, modifiers } => self.fetch(uid, &set, attrs, &modifiers).await,
+            C::Store { uid, set, mode, silent, flags, unchanged_since } => {
+                self.store(uid, &set, mode, silent, &flags, unchanged_since).await
+            }
+            C::Copy { uid, set, mailbox } => self.copy_or_move(uid, &set, &mailbox, false).await,
+            C::Move { uid, set, mailbox } => self.copy_or_move(uid, &set, &mailbox, true).await,
+            _ => Err(CommandError::Bad("command not valid in this state".into())),
+        }
+    }
+
+    fn enable(&mut self, names: &[String]) -> Done {
+        let mut enabled = Vec::new();
+        for name in names {
+            let upper = name.to_ascii_uppercase();
+            let newly = match upper.as_str() {
+                "CONDSTORE" => !std::mem::replace(&mut self.enabled.condstore, true),
+                "QRESYNC" => {
+                    // RFC 7162 §3.2.3: QRESYNC implies CONDSTORE.
+                    self.enabled.condstore = true;
+                    !std::mem::replace(&mut self.enabled.qresync, true)
+                }
+                "UTF8=ACCEPT" => !std::mem::replace(&mut self.enabled.utf8, true),
+                "IMAP4REV2" => !std::mem::replace(&mut self.enabled.rev2, true),
+                _ => false,
+            };
+            if newly {
+                enabled.push(upper);
+            }
+        }
+        let mut line = b"* ENABLED".to_vec();
+        for name in &enabled {
+            line.push(b' ');
+            line.extend_from_slice(name.as_bytes());
+        }
+        line.extend_from_slice(b"\r\n");
+        self.out.buf().extend_from_slice(&line);
+        Done::ok("ENABLE completed")
+    }
+
+    /// The account a login name names: any address of the account (as mox), or the
+    /// account name itself.
+    fn account_for(&self, username: &str) -> Option<Arc<str>> {
+        let directory = self.node.directory();
+        if let Some((localpart, domain)) = username.rsplit_once('@')
+            && let Lookup::Account(account) = directory.lookup(localpart, domain)
+        {
+            return Some(account);
+        }
+        directory.accounts().iter().find(|a| ***a == *username).cloned()
+    }
+
+    async fn login(&mut self, username: &str, password: &str) -> CommandResult {
+        if self.login.is_some() {
+            return Err(CommandError::Bad("already logged in".into()));
+        }
+        let failed = || {
+            CommandError::No(Some(ResponseCode::AuthenticationFailed), "invalid user name or password".into())
+        };
+        let Some(account) = self.account_for(username) else {
+            moxide_runtime::time::sleep(LOGIN_FAILURE_DELAY).await;
+            return Err(failed());
+        };
+        let stores = Arc::clone(self.node.stores());
+        let name = account.to_string();
+        let password = password.to_string();
+        let checked = moxide_runtime::offload(move || {
+            let store = stores.get(&name)?;
+            let ok = store.verify_password(&password)?;
+            Ok::<_, StorageError>((store, ok))
+        })
+        .await
+        .map_err(|panic| CommandError::Internal(panic.to_string()))?;
+        let (store, ok) = checked?;
+        if !ok {
+            tracing::info!(peer = %self.peer, %account, "imap login failed");
+            moxide_runtime::time::sleep(LOGIN_FAILURE_DELAY).await;
+            return Err(failed());
+        }
+        tracing::info!(peer = %self.peer, %account, "imap login");
+        self.login = Some(Login { account, store });
+        let code = ResponseCode::Capability(capabilities(true, &self.settings));
+        Ok(Done { code: Some(code), text: "logged in".into() })
+    }
+
+    /// AUTHENTICATE PLAIN (RFC 4616), with SASL-IR (RFC 4959) or a continuation.
+    async fn authenticate(
+        &mut self,
+        tag: Tag,
+        mechanism: &str,
+        initial: Option<Vec<u8>>,
+        reader: &mut CommandReader,
+    ) {
+        if self.login.is_some() {
+            self.finish(&tag, Err(CommandError::Bad("already logged in".into())));
+            return;
+        }
+        if !mechanism.eq_ignore_ascii_case("PLAIN") {
+            self.finish(
+                &tag,
+                Err(CommandError::No(Some(ResponseCode::Cannot), "unsupported mechanism".into())),
+            );
+            return;
+        }
+        match initial {
+            Some(response) => {
+                let result = self.plain(&response).await;
+                self.finish(&tag, result);
+            }
+            None => {
+                write_continuation(self.out.buf(), "");
+                reader.set_mode(ReadMode::SaslResponse);
+                self.sasl_pending = Some(tag);
+            }
+        }
+    }
+
+    async fn sasl_response(&mut self, response: Option<Vec<u8>>) {
+        let Some(tag) = self.sasl_pending.take() else { return };
+        let result = match response {
+            None => Err(CommandError::Bad("authentication cancelled".into())),
+            Some(response) => self.plain(&response).await,
+        };
+        self.finish(&tag, result);
+    }
+
+    async fn plain(&mut self, response: &[u8]) -> CommandResult {
+        let mut parts = response.split(|&b| b == 0);
+        let (Some(authzid), Some(authcid), Some(password), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(CommandError::Bad("malformed PLAIN response".into()));
+        };
+        let (Ok(authzid), Ok(authcid), Ok(password)) =
+            (std::str::from_utf8(authzid), std::str::from_utf8(authcid), std::str::from_utf8(password))
+        else {
+            return Err(CommandError::Bad("PLAIN response is not UTF-8".into()));
+        };
+        if !authzid.is_empty() && authzid != authcid {
+            return Err(CommandError::No(
+                Some(ResponseCode::AuthorizationFailed),
+                "cannot act as another user".into(),
+            ));
+        }
+        self.login(authcid, password).await
+    }
+
+    async fn idle(&mut self, tag: Tag, reader: &mut CommandReader) -> std::io::Result<()> {
+        if self.login.is_none() {
+            self.finish(&tag, Err(CommandError::Bad("log in first".into())));
+            return Ok(());
+        }
+        write_continuation(self.out.buf(), "idling");
+        reader.set_mode(ReadMode::IdleDone);
+        loop {
+            let (used, event) = reader.feed(&self.io.buffer[self.io.start..self.io.end]);
+            let event = match event {
+                Some(ReadEvent::IdleDone) => Some(Ok(())),
+                Some(ReadEvent::Error(error)) => Some(Err(error.detail)),
+                Some(_) | None => None,
+            };
+            self.io.start += used;
+            match event {
+                Some(Ok(())) => break,
+                Some(Err(detail)) => {
+                    reader.set_mode(ReadMode::Command);
+                    self.finish(&tag, Err(CommandError::Bad(detail)));
+                    return Ok(());
+                }
+                None if used > 0 => continue,
+                None => {}
+            }
+            if let Err(error) = self.sync_selected(true) {
+                tracing::error!(peer = %self.peer, %error, "reading mailbox changes failed");
+            }
+            self.flush().await?;
+            if !self.idle_wait().await? {
+                self.closing = true;
+                return Ok(());
+            }
+        }
+        reader.set_mode(ReadMode::Command);
+        self.finish(&tag, Ok(Done::ok("IDLE terminated")));
+        Ok(())
+    }
+
+    /// Waits for input or a change to the selected mailbox. False at end of stream.
+    async fn idle_wait(&mut self) -> std::io::Result<bool> {
+        let Session { io, selected, .. } = self;
+        io.buffer.copy_within(io.start..io.end, 0);
+        io.end -= io.start;
+        io.start = 0;
+        if io.end == io.buffer.len() {
+            return Ok(false);
+        }
+        io.stream.set_read_timeout(Some(self.settings.autologout))?;
+        let read = async { Some(io.stream.read(&mut io.buffer[io.end..]).await) };
+        let changed = async {
+            match selected {
+                Some(selected) => selected.changed().await,
+                None => std::future::pending::<()>().await,
+            }
+            None
+        };
+        match futures_lite::future::or(read, changed).await {
+            None => Ok(true),
+            Some(Ok(0)) => Ok(false),
+            Some(Ok(n)) => {
+                io.end += n;
+                Ok(true)
+            }
+            Some(Err(error)) if error.kind() == std::io::ErrorKind::TimedOut => {
+                write_untagged_status(self.out.buf(), Status::Bye, None, "autologout: idle for too long");
+                let _ = self.flush().await;
+                Ok(false)
+            }
+            Some(Err(error)) => Err(error),
+        }
+    }
+
+    /// The mailbox name a client sent, in our UTF-8 form (RFC 9051 §5.1: modified UTF-7
+    /// unless UTF8=ACCEPT/IMAP4rev2 is enabled; INBOX in any case is INBOX).
+    pub(crate) fn mailbox_name(&self, sent: &str) -> Result<String, CommandError> {
+        let name = if self.enabled.utf8 || self.enabled.rev2 || !sent.contains('&') {
+            sent.to_string()
+        } else {
+            moxide_protocols::imap::utf7::decode(sent).map_err(|_| {
+                CommandError::Bad(format!("mailbox name {sent:?} is not valid modified UTF-7"))
+            })?
+        };
+        if name.eq_ignore_ascii_case("INBOX") {
+            return Ok("INBOX".to_string());
+        }
+        if name.get(..6).is_some_and(|prefix| prefix.eq_ignore_ascii_case("INBOX/")) {
+            return Ok(format!("INBOX/{}", &name[6..]));
+        }
+        Ok(name)
+    }
+
+    pub(crate) fn login_ref(&self) -> Result<&Login, CommandError> {
+        self.login.as_ref().ok_or_else(|| CommandError::Bad("log in first".into()))
+    }
+}
+
+enum Event {
+    Command(Command),
+    Continue,
+    AppendMessage(
+        Tag,
+        String,
+        Vec<moxide_protocols::imap::Flag>,
+        Option<moxide_protocols::imap::DateTime>,
+        u64,
+        bool,
+        u32,
+    ),
+    AppendMessageEnd,
+    AppendEnd(Tag, bool),
+    Sasl(Option<Vec<u8>>),
+    Error(Option<Tag>, ReadErrorKind, String),
+    Unexpected,
+}
+
+/// The capability list for the current state (RFC 9051 §7.2.2).
+pub(crate) fn capabilities(logged_in: bool, settings: &ImapSettings) -> Vec<String> {
+    let mut caps: Vec<String> = CAPABILITIES.iter().map(|c| (*c).to_string()).collect();
+    caps.push(format!("APPENDLIMIT={}", settings.append_limit()));
+    if logged_in {
+        caps.retain(|c| !c.starts_with("AUTH=") && c != "SASL-IR");
+    }
+    caps
+}

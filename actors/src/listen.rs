@@ -1,0 +1,65 @@
+//! The accept loop every protocol listener shares: connection limit, one task per
+//! connection, panics contained to their connection.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_lite::{AsyncWriteExt, FutureExt};
+use moxide_runtime::net::{ConnectionLimiter, TcpListener, TcpStream};
+use moxide_runtime::spawn_detached;
+
+/// Pause after a failed accept (EMFILE and friends) instead of spinning on it.
+const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(50);
+
+/// Accepts forever. Over the limit, the client gets `refusal` (the protocol's "busy, go
+/// away" line) and is closed; otherwise `session(stream, peer)` runs as its own task.
+pub async fn accept_loop<F, Fut>(
+    protocol: &'static str,
+    listener: TcpListener,
+    limiter: ConnectionLimiter,
+    refusal: Rc<[u8]>,
+    session: F,
+) where
+    F: Fn(TcpStream, SocketAddr) -> Fut,
+    Fut: Future<Output = ()> + 'static,
+{
+    loop {
+        let stream = match listener.accept().await {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::warn!(protocol, %error, "accept failed");
+                moxide_runtime::time::sleep(ACCEPT_RETRY_DELAY).await;
+                continue;
+            }
+        };
+        let peer = stream.peer_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let Some(permit) = limiter.try_acquire() else {
+            tracing::info!(protocol, %peer, "connection refused: limit reached");
+            spawn_detached(refuse(stream, Rc::clone(&refusal)));
+            continue;
+        };
+        let connection = std::panic::AssertUnwindSafe(session(stream, peer));
+        spawn_detached(async move {
+            if let Err(panic) = connection.catch_unwind().await {
+                tracing::error!(protocol, %peer, panic = %panic_text(panic.as_ref()), "session panicked; connection dropped");
+            }
+            drop(permit);
+        });
+    }
+}
+
+async fn refuse(mut stream: TcpStream, line: Rc<[u8]>) {
+    let _ = stream.write_all(&line).await;
+    let _ = stream.close().await;
+}
+
+/// The message of a panic payload, when it has one.
+pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_string())
+}
