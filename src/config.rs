@@ -92,6 +92,8 @@ pub(crate) struct Listener {
 pub(crate) enum ListenerProtocol {
     /// SMTP for incoming mail (port 25): local recipients only, no relaying.
     Smtp,
+    /// IMAP4rev2/rev1 (port 143).
+    Imap,
 }
 
 impl ListenerProtocol {
@@ -99,6 +101,7 @@ impl ListenerProtocol {
     pub(crate) fn name(self) -> &'static str {
         match self {
             ListenerProtocol::Smtp => "smtp",
+            ListenerProtocol::Imap => "imap",
         }
     }
 }

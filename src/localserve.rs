@@ -22,6 +22,8 @@ pub(crate) const ADDRESS: &str = "mox@localhost";
 pub(crate) const PASSWORD: &str = "moxmoxmox";
 /// SMTP port, as in mox's localserve.
 pub(crate) const SMTP_PORT: u16 = 1025;
+/// IMAP port, as in mox's localserve.
+pub(crate) const IMAP_PORT: u16 = 1143;
 
 const DOMAINS_TOML: &str = r#"# moxide localserve: domains and accounts. Written on first start; edit freely.
 postmaster_account = "mox"
@@ -43,6 +45,8 @@ pub(crate) struct Options {
     pub(crate) ip: IpAddr,
     /// SMTP port (0: kernel's choice).
     pub(crate) smtp_port: u16,
+    /// IMAP port (0: kernel's choice).
+    pub(crate) imap_port: u16,
     /// Executors (0: one per CPU).
     pub(crate) cores: usize,
 }
@@ -67,10 +71,16 @@ pub(crate) fn prepare(options: &Options) -> Result<Config, Box<dyn std::error::E
         cores: options.cores,
         pin_cores: false,
         limits: Limits::default(),
-        listeners: vec![Listener {
-            protocol: ListenerProtocol::Smtp,
-            address: SocketAddr::new(options.ip, options.smtp_port),
-        }],
+        listeners: vec![
+            Listener {
+                protocol: ListenerProtocol::Smtp,
+                address: SocketAddr::new(options.ip, options.smtp_port),
+            },
+            Listener {
+                protocol: ListenerProtocol::Imap,
+                address: SocketAddr::new(options.ip, options.imap_port),
+            },
+        ],
     };
     let static_path = config_dir.join("moxide.toml");
     // Written for reference (what `serve --config` would need); localserve itself always

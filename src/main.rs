@@ -45,6 +45,9 @@ enum Command {
         /// SMTP port (0: let the kernel pick; the port is printed).
         #[arg(long, default_value_t = localserve::SMTP_PORT)]
         smtp_port: u16,
+        /// IMAP port (0: let the kernel pick; the port is printed).
+        #[arg(long, default_value_t = localserve::IMAP_PORT)]
+        imap_port: u16,
         /// Executors to run (0: one per CPU).
         #[arg(long, default_value_t = 0)]
         cores: usize,
@@ -110,8 +113,8 @@ fn run(command: Command) -> Result<ExitCode, Error> {
             let pin = config.static_config.pin_cores;
             start(&config, pin, None)
         }
-        Command::Localserve { dir, ip, smtp_port, cores } => {
-            let options = localserve::Options { dir, ip, smtp_port, cores };
+        Command::Localserve { dir, ip, smtp_port, imap_port, cores } => {
+            let options = localserve::Options { dir, ip, smtp_port, imap_port, cores };
             let config = localserve::prepare(&options)?;
             start(&config, false, Some(&options))
         }

@@ -5,6 +5,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use moxide_actors::imap::{ImapSettings, listener as imap_listener};
 use moxide_actors::node::ACCOUNT_IDLE_DEFAULT;
 use moxide_actors::smtp::{SmtpSettings, listener};
 use moxide_actors::{Node, NodeSeed, NodeServices, node_seeds};
@@ -115,7 +116,8 @@ impl Server {
                 if core.index == 0 {
                     spawn_detached(close_idle_stores(node.clone()));
                 }
-                let settings = Rc::new(SmtpSettings::new(smtp, spool_dir));
+                let settings = Rc::new(SmtpSettings::new(Arc::clone(&smtp), spool_dir.clone()));
+                let imap = Rc::new(ImapSettings::new(smtp.hostname.clone(), spool_dir));
                 for ((protocol, socket), limiter) in seed.listeners.into_iter().zip(limiters) {
                     let listener = socket.into_listener();
                     match protocol {
@@ -123,6 +125,14 @@ impl Server {
                             spawn_detached(listener::serve(
                                 node.clone(),
                                 Rc::clone(&settings),
+                                listener,
+                                limiter,
+                            ));
+                        }
+                        ListenerProtocol::Imap => {
+                            spawn_detached(imap_listener::serve(
+                                node.clone(),
+                                Rc::clone(&imap),
                                 listener,
                                 limiter,
                             ));

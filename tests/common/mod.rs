@@ -21,6 +21,7 @@ pub struct Server {
     child: Option<Child>,
     pub dir: PathBuf,
     pub smtp: SocketAddr,
+    pub imap: Option<SocketAddr>,
     stdout_lines: Vec<String>,
 }
 
@@ -33,7 +34,8 @@ impl Server {
     pub fn start_with(dir: &Path, cores: usize, env: &[(&str, &str)]) -> Server {
         let dir_arg = dir.display().to_string();
         let cores_arg = cores.to_string();
-        let args = ["localserve", "--dir", &dir_arg, "--smtp-port", "0", "--cores", &cores_arg];
+        let args =
+            ["localserve", "--dir", &dir_arg, "--smtp-port", "0", "--imap-port", "0", "--cores", &cores_arg];
         Self::start_args(dir, &args, env)
     }
 
@@ -59,6 +61,7 @@ impl Server {
         let deadline = Instant::now() + START_TIMEOUT;
         let mut stdout_lines = Vec::new();
         let mut smtp = None;
+        let mut imap = None;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = match lines_rx.recv_timeout(left) {
@@ -71,6 +74,9 @@ impl Server {
             if let Some(address) = line.strip_prefix("moxide: listening smtp ") {
                 smtp = Some(address.parse().unwrap());
             }
+            if let Some(address) = line.strip_prefix("moxide: listening imap ") {
+                imap = Some(address.parse().unwrap());
+            }
             let ready = line == "moxide: ready";
             stdout_lines.push(line);
             if ready {
@@ -81,6 +87,7 @@ impl Server {
             child: Some(child),
             dir: dir.to_path_buf(),
             smtp: smtp.expect("smtp address printed"),
+            imap,
             stdout_lines,
         }
     }

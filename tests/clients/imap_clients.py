@@ -1,0 +1,336 @@
+#!/usr/bin/env python3
+"""Real-client IMAP checks driven by the Rust integration tests (tests/imap_clients.rs),
+using Python's imaplib (and smtplib to deliver while IMAP sessions watch).
+
+Usage:
+  imap_clients.py basic IMAP_PORT SMTP_PORT
+  imap_clients.py idle IMAP_PORT SMTP_PORT
+  imap_clients.py twosessions IMAP_PORT
+  imap_clients.py status IMAP_PORT               prints "UIDVALIDITY <n>" of INBOX
+  imap_clients.py bigbox IMAP_PORT COUNT         checks a mailbox of COUNT messages
+
+Exits 0 on success; an AssertionError says what went wrong.
+"""
+import imaplib
+import re
+import smtplib
+import socket
+import sys
+import time
+
+USER, PASSWORD = "mox@localhost", "moxmoxmox"
+
+
+def connect(port):
+    imap = imaplib.IMAP4("127.0.0.1", port, timeout=60)
+    return imap
+
+
+def ok(result, what=""):
+    typ, data = result
+    assert typ == "OK", (what, typ, data)
+    return data
+
+
+def mutf7(name):
+    """RFC 3501 5.1.3 modified UTF-7 (imaplib does not encode mailbox names)."""
+    out, buf = [], []
+
+    def flush():
+        if buf:
+            import base64
+            b = base64.b64encode("".join(buf).encode("utf-16-be")).decode().rstrip("=").replace("/", ",")
+            out.append("&" + b + "-")
+            buf.clear()
+
+    for ch in name:
+        if 0x20 <= ord(ch) <= 0x7E:
+            flush()
+            out.append("&-" if ch == "&" else ch)
+        else:
+            buf.append(ch)
+    flush()
+    return "".join(out)
+
+
+def q(name):
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+NESTED = (
+    b"From: Alice <alice@example.org>\r\n"
+    b"To: Bob <bob@example.org>\r\n"
+    b"Subject: nested structure\r\n"
+    b"Date: Mon, 02 Jan 2023 10:00:00 +0100\r\n"
+    b"Message-ID: <nested@example.org>\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="outer"\r\n'
+    b"\r\n"
+    b"--outer\r\n"
+    b'Content-Type: multipart/alternative; boundary="inner"\r\n'
+    b"\r\n"
+    b"--inner\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"\r\n"
+    b"plain body findme\r\n"
+    b"--inner\r\n"
+    b"Content-Type: text/html; charset=utf-8\r\n"
+    b"\r\n"
+    b"<p>html body</p>\r\n"
+    b"--inner--\r\n"
+    b"--outer\r\n"
+    b"Content-Type: application/octet-stream; name=data.bin\r\n"
+    b"Content-Transfer-Encoding: base64\r\n"
+    b"Content-Disposition: attachment; filename=data.bin\r\n"
+    b"\r\n"
+    b"AAECAwQFBgcICQ==\r\n"
+    b"--outer--\r\n"
+)
+
+
+def simple(subject, body="hello"):
+    return (
+        "From: Carol <carol@example.org>\r\nTo: mox@localhost\r\nSubject: %s\r\n"
+        "Date: Tue, 03 Jan 2023 11:00:00 +0000\r\nMessage-ID: <%s@example.org>\r\n\r\n%s\r\n"
+        % (subject, subject.replace(" ", "-"), body)
+    ).encode()
+
+
+def fetch_one(imap, uid, item):
+    data = ok(imap.uid("FETCH", str(uid), item), item)
+    for part in data:
+        if isinstance(part, tuple):
+            return part[1]
+    raise AssertionError("no literal in %r" % (data,))
+
+
+def basic(port, smtp_port):
+    imap = connect(port)
+    try:
+        imap.login(USER, "wrong")
+        raise AssertionError("wrong password accepted")
+    except imaplib.IMAP4.error:
+        pass
+    ok(imap.login(USER, PASSWORD))
+    caps = imap.capabilities
+    for cap in ["IMAP4REV2", "IDLE", "MOVE", "UIDPLUS", "CONDSTORE", "QRESYNC", "ESEARCH", "LITERAL+", "SPECIAL-USE"]:
+        assert cap in caps, (cap, caps)
+
+    # LIST with special-use attributes.
+    listing = b"\n".join(ok(imap.list('""', "*")))
+    for name, attr in [(b"INBOX", None), (b"Sent", b"\\Sent"), (b"Drafts", b"\\Drafts"), (b"Archive", b"\\Archive"), (b"Trash", b"\\Trash"), (b"Junk", b"\\Junk")]:
+        line = [l for l in listing.split(b"\n") if l.endswith(b'"' + name + b'"') or l.endswith(b" " + name)]
+        assert line, (name, listing)
+        if attr:
+            assert attr in line[0], (attr, line)
+
+    # CREATE / RENAME / DELETE with non-ASCII names.
+    parent, child = "Tëst", "Tëst/Ünter"
+    ok(imap.create(q(mutf7(child))), "create child (and parent)")
+    listing = b"\n".join(ok(imap.list('""', "*")))
+    assert mutf7(child).encode() in listing and mutf7(parent).encode() in listing, listing
+    typ, _ = imap.delete(q(mutf7(parent)))
+    assert typ == "NO", "deleting a mailbox with children must fail"
+    ok(imap.rename(q(mutf7(child)), q(mutf7("Tëst/Neü"))))
+    listing = b"\n".join(ok(imap.list('""', q(mutf7("Tëst") + "/*"))))
+    assert mutf7("Tëst/Neü").encode() in listing and mutf7(child).encode() not in listing, listing
+    ok(imap.delete(q(mutf7("Tëst/Neü"))))
+    ok(imap.delete(q(mutf7(parent))))
+    ok(imap.create("Work"))
+    ok(imap.subscribe("Work"))
+    assert b'"Work"' in b"".join(ok(imap.lsub('""', "*"))) or b" Work" in b"".join(ok(imap.lsub('""', "*")))
+
+    # APPEND with flags and date; fetch back byte-identical.
+    date = imaplib.Time2Internaldate(time.mktime((2023, 1, 2, 9, 30, 0, 0, 1, -1)))
+    typ, data = imap.append("Work", r"(\Flagged $Junk)", date, NESTED)
+    assert typ == "OK" and b"APPENDUID" in data[0], data
+    appended_uid = int(re.search(rb"APPENDUID \d+ (\d+)", data[0]).group(1))
+    ok(imap.select("Work"))
+    assert fetch_one(imap, appended_uid, "(BODY.PEEK[])") == NESTED
+    flags = b" ".join(ok(imap.uid("FETCH", str(appended_uid), "(FLAGS INTERNALDATE RFC822.SIZE)")))
+    assert b"\\Flagged" in flags and b"$Junk" in flags and b"\\Seen" not in flags, flags
+    assert (b"RFC822.SIZE %d" % len(NESTED)) in flags, flags
+    assert b'"02-Jan-2023' in flags, flags
+
+    # BODYSTRUCTURE on a nested multipart; sections; partial fetch.
+    bs = b" ".join(x if isinstance(x, bytes) else b"".join(x) for x in ok(imap.uid("FETCH", str(appended_uid), "(BODYSTRUCTURE)")))
+    for piece in [b'"ALTERNATIVE"', b'"MIXED"', b'"PLAIN"', b'"HTML"', b'"APPLICATION" "OCTET-STREAM"', b'"BASE64"', b'"attachment"']:
+        assert piece.lower() in bs.lower(), (piece, bs)
+    assert fetch_one(imap, appended_uid, "(BODY.PEEK[1.1])") == b"plain body findme"
+    assert fetch_one(imap, appended_uid, "(BODY.PEEK[2])") == b"AAECAwQFBgcICQ=="
+    assert fetch_one(imap, appended_uid, "(BINARY.PEEK[2])") == bytes(range(10))
+    assert fetch_one(imap, appended_uid, "(BODY.PEEK[]<10.20>)") == NESTED[10:30]
+    subject = fetch_one(imap, appended_uid, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert subject == b"Subject: nested structure\r\n\r\n", subject
+    env = b" ".join(x if isinstance(x, bytes) else b"".join(x) for x in ok(imap.uid("FETCH", str(appended_uid), "(ENVELOPE)")))
+    assert b'"nested structure"' in env and b'"alice" "example.org"' in env, env
+    # Non-PEEK fetch sets \Seen.
+    fetch_one(imap, appended_uid, "(BODY[TEXT])")
+    assert b"\\Seen" in b" ".join(ok(imap.uid("FETCH", str(appended_uid), "(FLAGS)")))
+
+    # More messages, STORE and SEARCH variants.
+    for i in range(5):
+        ok(imap.append("Work", None, None, simple("search me %d" % i, "body%d alpha" % i)))
+    ok(imap.select("Work"))
+    ok(imap.store("2:3", "+FLAGS", r"(\Flagged)"))
+    found = ok(imap.search(None, "FLAGGED"))[0].split()
+    assert found == [b"1", b"2", b"3"], found
+    found = ok(imap.search(None, "UNFLAGGED"))[0].split()
+    assert found == [b"4", b"5", b"6"], found
+    found = ok(imap.search(None, 'SUBJECT "search me 3"'))[0].split()
+    assert found == [b"5"], found
+    found = ok(imap.search(None, 'BODY "findme"'))[0].split()
+    assert found == [b"1"], found
+    found = ok(imap.search(None, 'OR FLAGGED BODY "body4"'))[0].split()
+    assert found == [b"1", b"2", b"3", b"6"], found
+    found = ok(imap.search(None, 'NOT FROM "carol"'))[0].split()
+    assert found == [b"1"], found
+    found = ok(imap.search(None, 'SENTBEFORE 03-Jan-2023'))[0].split()
+    assert found == [b"1"], found
+    found = ok(imap.uid("SEARCH", "UNSEEN"))[0].split()
+    assert len(found) == 5, found
+    typ, data = imap._simple_command("SEARCH", "RETURN", "(MIN MAX COUNT)", "ALL")
+    assert typ == "OK", data
+    esearch = imap.untagged_responses.pop("ESEARCH", [b""])[0]
+    assert b"MIN 1" in esearch and b"MAX 6" in esearch and b"COUNT 6" in esearch, esearch
+
+    # COPY and MOVE with COPYUID.
+    typ, data = imap.copy("1:2", "Archive")
+    assert typ == "OK" and b"COPYUID" in data[0], data
+    typ, data = imap._simple_command("MOVE", "3", "Trash")
+    assert typ == "OK", data
+    copyuid = imap.untagged_responses.pop("OK", [b""])
+    assert any(b"COPYUID" in c for c in copyuid), copyuid
+    expunged = imap.untagged_responses.pop("EXPUNGE", [])
+    assert expunged == [b"3"], expunged
+    ok(imap.select("Archive"))
+    assert ok(imap.search(None, "ALL"))[0].split() == [b"1", b"2"]
+    ok(imap.select("Trash"))
+    assert fetch_one(imap, 1, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])").startswith(b"Subject: search me 1")
+
+    # EXPUNGE and UID EXPUNGE.
+    ok(imap.select("Work"))
+    ok(imap.store("1,3", "+FLAGS", r"(\Deleted)"))
+    typ, data = imap.expunge()
+    assert typ == "OK" and data == [b"3", b"1"], data
+    uids = ok(imap.uid("SEARCH", "ALL"))[0].split()
+    ok(imap.uid("STORE", b",".join(uids[:2]).decode(), "+FLAGS", r"(\Deleted)"))
+    typ, data = imap._simple_command("UID", "EXPUNGE", uids[0].decode())
+    assert typ == "OK", data
+    remaining = ok(imap.uid("SEARCH", "ALL"))[0].split()
+    assert remaining == uids[1:], (remaining, uids)
+    assert ok(imap.search(None, "DELETED"))[0].split() == [b"1"]
+
+    # STATUS with SIZE and HIGHESTMODSEQ.
+    status = ok(imap.status("Work", "(MESSAGES UIDNEXT UNSEEN SIZE HIGHESTMODSEQ)"))[0]
+    assert b"MESSAGES 2" in status and b"SIZE " in status and b"HIGHESTMODSEQ " in status, status
+    imap.logout()
+
+
+def read_until(sock, pattern, timeout):
+    sock.settimeout(timeout)
+    data = b""
+    deadline = time.time() + timeout
+    while not re.search(pattern, data):
+        if time.time() > deadline:
+            raise AssertionError("timeout waiting for %r, got %r" % (pattern, data))
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError("connection closed, got %r" % data)
+        data += chunk
+    return data
+
+
+def idle(port, smtp_port):
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    read_until(sock, rb"\* OK", 10)
+    sock.sendall(b"a LOGIN mox@localhost moxmoxmox\r\n")
+    read_until(sock, rb"a OK", 10)
+    sock.sendall(b"b SELECT INBOX\r\n")
+    data = read_until(sock, rb"b OK", 10)
+    exists = int(re.search(rb"\* (\d+) EXISTS", data).group(1))
+    sock.sendall(b"c IDLE\r\n")
+    read_until(sock, rb"\+ ", 10)
+    start = time.time()
+    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as smtp:
+        smtp.sendmail("idle@example.org", ["mox@localhost"], simple("idle wakeup"))
+    data = read_until(sock, rb"\* %d EXISTS" % (exists + 1), 10)
+    waited = time.time() - start
+    sock.sendall(b"DONE\r\n")
+    read_until(sock, rb"c OK", 10)
+    sock.sendall(b"d LOGOUT\r\n")
+    read_until(sock, rb"d OK", 10)
+    print("idle wakeup after SMTP 250: %.1f ms" % (waited * 1000))
+
+
+def twosessions(port):
+    a, b = connect(port), connect(port)
+    ok(a.login(USER, PASSWORD))
+    ok(b.login(USER, PASSWORD))
+    ok(a.append("INBOX", None, None, simple("shared view")))
+    ok(a.select("INBOX"))
+    ok(b.select("INBOX"))
+    count = int(ok(b.search(None, "ALL"))[0].split()[-1])
+    ok(a.store(str(count), "+FLAGS", r"(\Answered)"))
+    typ, data = b.noop()
+    fetches = b.untagged_responses.pop("FETCH", [])
+    assert any(b"\\Answered" in f for f in fetches), (fetches, data)
+    ok(a.store(str(count), "+FLAGS", r"(\Deleted)"))
+    ok(a.expunge())
+    b.noop()
+    expunged = b.untagged_responses.pop("EXPUNGE", [])
+    assert expunged == [str(count).encode()], expunged
+    a.logout()
+    b.logout()
+
+
+def status(port):
+    imap = connect(port)
+    ok(imap.login(USER, PASSWORD))
+    data = ok(imap.status("INBOX", "(UIDVALIDITY MESSAGES)"))[0]
+    print("UIDVALIDITY", re.search(rb"UIDVALIDITY (\d+)", data).group(1).decode())
+    imap.logout()
+
+
+def bigbox(port, count):
+    imap = connect(port)
+    ok(imap.login(USER, PASSWORD))
+    start = time.time()
+    typ, data = imap.select("INBOX")
+    assert typ == "OK" and int(data[0]) == count, data
+    typ, data = imap.fetch("1:*", "(FLAGS)")
+    assert typ == "OK", typ
+    assert len(data) == count, (len(data), count)
+    assert data[0].startswith(b"1 (FLAGS ()"), data[0]
+    assert data[-1].startswith(b"%d (FLAGS ()" % count), data[-1]
+    ok(imap.store("1:%d" % (count // 2), "+FLAGS.SILENT", r"(\Seen)"))
+    typ, _ = imap._simple_command("SEARCH", "RETURN", "(COUNT MIN MAX)", "UNSEEN")
+    esearch = imap.untagged_responses.pop("ESEARCH", [b""])[0]
+    assert b"COUNT %d" % (count - count // 2) in esearch, esearch
+    assert b"MIN %d" % (count // 2 + 1) in esearch, esearch
+    typ, data = imap.uid("FETCH", "%d:*" % (count - 5), "(UID RFC822.SIZE FLAGS)")
+    assert typ == "OK" and len(data) == 6, data
+    found = ok(imap.uid("SEARCH", "UID %d:* SUBJECT \"odd\"" % (count - 9)))[0].split()
+    assert found == [str(u).encode() for u in range(count - 9, count + 1) if u % 2 == 0], found
+    print("bigbox: %d messages checked in %.1f s" % (count, time.time() - start))
+    imap.logout()
+
+
+def main():
+    mode, port = sys.argv[1], int(sys.argv[2])
+    if mode == "basic":
+        basic(port, int(sys.argv[3]))
+    elif mode == "idle":
+        idle(port, int(sys.argv[3]))
+    elif mode == "twosessions":
+        twosessions(port)
+    elif mode == "status":
+        status(port)
+    elif mode == "bigbox":
+        bigbox(port, int(sys.argv[3]))
+    else:
+        raise SystemExit("unknown mode " + mode)
+
+
+if __name__ == "__main__":
+    main()
