@@ -48,6 +48,8 @@ fn imaplib_flows() {
     let idle = python(&["idle", &port, &smtp]);
     eprintln!("{}", idle.trim());
     python(&["twosessions", &port]);
+    python(&["qresync", &port]);
+    python(&["rev2", &port]);
 }
 
 #[test]

@@ -284,6 +284,62 @@ def twosessions(port):
     b.logout()
 
 
+def raw_session(port):
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    read_until(sock, rb"\* OK", 10)
+    counter = [0]
+
+    def cmd(line):
+        counter[0] += 1
+        tag = b"t%d" % counter[0]
+        sock.sendall(tag + b" " + line.encode() + b"\r\n")
+        data = read_until(sock, rb"(?m)^" + tag + rb" (OK|NO|BAD)[^\r]*\r\n", 20)
+        assert re.search(rb"(?m)^" + tag + rb" OK", data), (line, data)
+        return data
+
+    cmd("LOGIN mox@localhost moxmoxmox")
+    return sock, cmd
+
+
+def qresync(port):
+    """RFC 7162: a client that knows (UIDVALIDITY, MODSEQ) resynchronizes in SELECT."""
+    sock, cmd = raw_session(port)
+    cmd("ENABLE QRESYNC")
+    cmd("CREATE Resync")
+    for i in range(4):
+        cmd("APPEND Resync {%d+}\r\n%s" % (len(simple("resync %d" % i)), simple("resync %d" % i).decode()))
+    data = cmd("SELECT Resync")
+    uidvalidity = int(re.search(rb"UIDVALIDITY (\d+)", data).group(1))
+    modseq = int(re.search(rb"HIGHESTMODSEQ (\d+)", data).group(1))
+    cmd("UID STORE 2 +FLAGS (\\Flagged)")
+    cmd("UID STORE 3 +FLAGS (\\Deleted)")
+    data = cmd("UID EXPUNGE 3")
+    assert b"* VANISHED 3" in data, data
+    cmd("UNSELECT")
+    data = cmd("SELECT Resync (QRESYNC (%d %d 1:4))" % (uidvalidity, modseq))
+    assert b"* VANISHED (EARLIER) 3" in data, data
+    assert re.search(rb"\* 2 FETCH \(UID 2 FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)", data), data
+    assert b"UID 1 " not in data and b"UID 4 " not in data, data
+    data = cmd("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)" % modseq)
+    assert b"* VANISHED (EARLIER) 3" in data and b"UID 2 " in data and b"UID 4 " not in data, data
+    sock.close()
+
+
+def rev2(port):
+    """RFC 9051: an IMAP4rev2 client gets ESEARCH, a LIST in SELECT and no RECENT."""
+    sock, cmd = raw_session(port)
+    data = cmd("ENABLE IMAP4rev2")
+    assert b"* ENABLED IMAP4REV2" in data, data
+    data = cmd("SELECT INBOX")
+    assert b"RECENT" not in data and b'* LIST () "/" INBOX' in data, data
+    data = cmd("SEARCH ALL")
+    assert b"* ESEARCH (TAG " in data and b"* SEARCH" not in data, data
+    data = cmd('CREATE "Ünïcødé"')
+    data = cmd('LIST "" "Ü*"')
+    assert '"Ünïcødé"'.encode() in data or "Ünïcødé".encode() in data, data
+    sock.close()
+
+
 def status(port):
     imap = connect(port)
     ok(imap.login(USER, PASSWORD))
@@ -324,6 +380,10 @@ def main():
         idle(port, int(sys.argv[3]))
     elif mode == "twosessions":
         twosessions(port)
+    elif mode == "qresync":
+        qresync(port)
+    elif mode == "rev2":
+        rev2(port)
     elif mode == "status":
         status(port)
     elif mode == "bigbox":

@@ -167,7 +167,14 @@ impl Session {
         if uses_modseq(&search.key) {
             self.enabled.condstore = true;
         }
-        let Some(options) = &search.return_opts else {
+        // RFC 9051 §7.3.4: IMAP4rev2 replaced the SEARCH response with ESEARCH.
+        let rev2_default = Vec::new();
+        let options = match &search.return_opts {
+            Some(options) => Some(options),
+            None if self.enabled.rev2 => Some(&rev2_default),
+            None => None,
+        };
+        let Some(options) = options else {
             let mut line = b"* SEARCH".to_vec();
             for n in &numbers {
                 line.extend_from_slice(format!(" {n}").as_bytes());
