@@ -26,7 +26,6 @@ enum Chunk {
 #[derive(Default)]
 pub(crate) struct Output {
     chunks: VecDeque<Chunk>,
-    buffered: usize,
 }
 
 impl Output {
@@ -52,8 +51,7 @@ impl Output {
     pub(crate) fn wants_flush(&self) -> bool {
         let queued: usize =
             self.chunks.iter().map(|c| if let Chunk::Bytes(b) = c { b.len() } else { 0 }).sum();
-        queued + self.buffered >= OUTPUT_FLUSH_BYTES
-            || self.chunks.iter().any(|c| matches!(c, Chunk::File { .. }))
+        queued >= OUTPUT_FLUSH_BYTES || self.chunks.iter().any(|c| matches!(c, Chunk::File { .. }))
     }
 
     /// Writes everything queued. A write that makes no progress for `timeout` fails.
@@ -79,7 +77,6 @@ impl Output {
                 }
             }
         }
-        self.buffered = 0;
         stream.flush().await
     }
 }

@@ -248,7 +248,11 @@ impl Session {
                 reader.set_mode(ReadMode::Command);
                 self.sasl_response(response).await;
             }
-            Event::Error(tag, kind, detail) => self.read_error(tag, kind, &detail),
+            Event::Error(tag, kind, detail) => {
+                // An error in the middle of an APPEND ends it: its spooled messages go.
+                self.abandon_append().await;
+                self.read_error(tag, kind, &detail);
+            }
             Event::Unexpected => {}
         }
         Ok(true)
