@@ -6,7 +6,9 @@
 //! its uid and modseq index entries and each index entry its record; tombstones are not
 //! live UIDs; each record has a file of its size; files without record are orphans;
 //! each summary belongs to a record (a record without summary is fine: delivered without
-//! one, or older than schema 2). Subscriptions are not checked: they may name anything.
+//! one, or older than schema 2); the credentials pass their checks and the schema-2
+//! `password` key is gone once they are set. Subscriptions are not checked: they may
+//! name anything.
 //! The check only reads; it holds the writer lock so no delivery is in flight (a file
 //! linked but not yet indexed would look like an orphan).
 
@@ -17,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use heed::RoTxn;
 
+use crate::credentials::credential_problems;
 use crate::error::StorageError;
 use crate::flags::Flags;
 use crate::ids::{MailboxId, MessageId, ModSeq, Uid};
@@ -197,6 +200,9 @@ fn check_index(
     check_modseq_index(txn, dbs, problems)?;
     check_tombstones(txn, dbs, &counters, &mailboxes, problems)?;
     check_summaries(txn, dbs, &files, problems)?;
+    for problem in credential_problems(txn, dbs)? {
+        problems.add(problem);
+    }
     Ok(files)
 }
 

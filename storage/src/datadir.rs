@@ -1,4 +1,5 @@
-//! The data directory: `accounts/<account>/` per account and `tmp/` for the spool.
+//! The data directory: `accounts/<account>/` per account, `global/` for the global store
+//! ([`crate::GlobalStore`], created when it first opens) and `tmp/` for the spool.
 //!
 //! Invariant: `tmp/` and `accounts/` are on one filesystem (both under the root), so a
 //! spool file can be hard-linked into an account; account names are checked before they
@@ -13,6 +14,9 @@ use crate::names::check_account_name;
 
 /// Directory under the root holding one directory per account.
 const ACCOUNTS_DIR: &str = "accounts";
+/// Directory under the root holding the global store's environment. Beside
+/// `accounts/`, so it never looks like an account.
+const GLOBAL_DIR: &str = "global";
 /// Directory under the root holding spool files.
 const SPOOL_DIR: &str = "tmp";
 
@@ -47,6 +51,11 @@ impl DataDir {
     /// root/accounts.
     pub(crate) fn accounts_dir(&self) -> PathBuf {
         self.root.join(ACCOUNTS_DIR)
+    }
+
+    /// root/global.
+    pub(crate) fn global_dir(&self) -> PathBuf {
+        self.root.join(GLOBAL_DIR)
     }
 
     /// `root/accounts/<account>`, after checking the name: non-empty, at most

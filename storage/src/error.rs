@@ -46,20 +46,24 @@ pub enum StorageError {
         /// rkyv's description.
         message: String,
     },
-    /// The environment was written by a newer moxide; it is left untouched.
+    /// The environment (an account's or the global one) was written by a newer moxide;
+    /// it is left untouched.
     #[error("schema version {found} is newer than this build supports ({supported})")]
     SchemaTooNew {
         /// Version in the environment.
         found: u32,
-        /// [`crate::SCHEMA_VERSION`].
+        /// [`crate::SCHEMA_VERSION`], or [`crate::GLOBAL_SCHEMA_VERSION`] for the global
+        /// store.
         supported: u32,
     },
-    /// The environment predates the oldest version we can migrate; it is left untouched.
+    /// The environment (an account's or the global one) predates the oldest version we
+    /// can migrate; it is left untouched.
     #[error("schema version {found} is older than the oldest migratable version ({oldest})")]
     SchemaTooOld {
         /// Version in the environment.
         found: u32,
-        /// [`crate::SCHEMA_VERSION_OLDEST`].
+        /// [`crate::SCHEMA_VERSION_OLDEST`], or [`crate::GLOBAL_SCHEMA_VERSION_OLDEST`]
+        /// for the global store.
         oldest: u32,
     },
     /// The account name is not a safe path component (see [`crate::DataDir::account_dir`]).
@@ -72,6 +76,10 @@ pub enum StorageError {
         /// The account.
         account: String,
     },
+    /// The global store is already open in this process (open one
+    /// [`crate::GlobalStore`] per process and share it).
+    #[error("the global store is already open in this process")]
+    GlobalStoreAlreadyOpen,
     /// A message file's length differs from its record: reported, never served.
     #[error("message file {} has {found} bytes, record says {expected}", path.display())]
     MessageFileMismatch {
@@ -149,11 +157,37 @@ pub enum StorageError {
         /// The limit.
         max: usize,
     },
-    /// argon2 failed, or the stored hash is not a PHC string it can read.
+    /// argon2 failed, or the stored hash is not an argon2id PHC string it can read.
     #[error("password hash: {message}")]
     PasswordHash {
         /// argon2's description.
         message: String,
+    },
+    /// Credentials given to [`crate::AccountStore::set_credentials`] break a rule of
+    /// [`crate::StoredCredentials`] (a SCRAM key of the wrong length, no salt, zero
+    /// iterations, an over-long hash). Nothing was stored.
+    #[error("invalid credentials: {reason}")]
+    InvalidCredentials {
+        /// The rule broken.
+        reason: &'static str,
+    },
+    /// A TLS public key given to [`crate::GlobalStore::add_tls_public_key`] breaks a
+    /// rule of [`crate::TlsPublicKey`] (bad account name, empty or over-long fields,
+    /// control characters). Nothing was stored.
+    #[error("invalid TLS public key: {reason}")]
+    InvalidTlsPublicKey {
+        /// The rule broken.
+        reason: &'static str,
+    },
+    /// The fingerprint is registered already (to this or another account); the stored
+    /// key is unchanged.
+    #[error("a TLS public key with this fingerprint is registered already")]
+    KeyExists,
+    /// The account has [`crate::TLS_PUBLIC_KEYS_PER_ACCOUNT_MAX`] keys already.
+    #[error("account has {max} TLS public keys already")]
+    TooManyTlsPublicKeys {
+        /// The limit.
+        max: usize,
     },
 }
 

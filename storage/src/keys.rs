@@ -16,8 +16,12 @@ pub(crate) const META_NEXT_MAILBOX_ID: &[u8] = b"next_mailbox_id";
 pub(crate) const META_NEXT_UIDVALIDITY: &[u8] = b"next_uidvalidity";
 /// Meta key: the account's modseq counter (highest assigned), u64.
 pub(crate) const META_HIGHEST_MODSEQ: &[u8] = b"highest_modseq";
-/// Meta key: argon2id PHC string of the account password.
+/// Meta key of schema 2 and older: argon2id PHC string of the account password. Read
+/// (as credentials with only that hash) until the next set replaces it by
+/// [`META_CREDENTIALS`].
 pub(crate) const META_PASSWORD: &[u8] = b"password";
+/// Meta key (schema 3): version byte + rkyv credentials record (`credentials.rs`).
+pub(crate) const META_CREDENTIALS: &[u8] = b"credentials";
 
 pub(crate) fn mailbox_key(mailbox: MailboxId) -> [u8; 4] {
     mailbox.0.to_be_bytes()

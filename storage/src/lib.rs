@@ -1,11 +1,14 @@
 //! moxide's account store: one LMDB environment (heed) per account holding the index of
-//! mailboxes and messages as rkyv records, plus one plain file per message.
+//! mailboxes and messages as rkyv records, plus one plain file per message; and one
+//! small global environment ([`GlobalStore`]) for what is found by something other than
+//! an account name (TLS client public keys).
 //!
 //! # Design overview
 //!
 //! ```text
 //! data/accounts/<account>/index/          LMDB env (data.mdb, lock.mdb), see "Schema"
 //! data/accounts/<account>/msg/<hi>/<id>   message file: the original bytes, hi = id >> 12
+//! data/global/                            LMDB env of the GlobalStore (own schema version)
 //! data/tmp/                               spool, on the same filesystem so links work
 //! ```
 //!
@@ -40,7 +43,7 @@
 //!
 //! | database        | key                                  | value |
 //! |-----------------|--------------------------------------|-------|
-//! | `meta`          | ASCII name                           | `schema_version` u32, `next_message_id` u64, `next_mailbox_id` u32, `next_uidvalidity` u32, `highest_modseq` u64 (all BE), `password` (PHC string) |
+//! | `meta`          | ASCII name                           | `schema_version` u32, `next_message_id` u64, `next_mailbox_id` u32, `next_uidvalidity` u32, `highest_modseq` u64 (all BE), `credentials` (version byte + rkyv record, [`StoredCredentials`]), `password` (PHC string, schema 2; replaced by `credentials` on the next set) |
 //! | `mailboxes`     | MailboxId                            | version byte + rkyv `MailboxRecord` |
 //! | `mailbox_names` | UTF-8 name (`INBOX` upper case)      | MailboxId |
 //! | `messages`      | MessageId                            | version byte + rkyv [`MessageRecord`] (v2; v1 read too) |
@@ -61,7 +64,11 @@
 //! RFC 8514 SAVEDATE). The 1 → 2 migration only creates the databases: v1 records stay
 //! and read with `saved_ms = received_ms`; a change rewrites them as v2. A schema-1
 //! environment written by the schema-1 code is kept in `tests/fixtures/schema1/` and
-//! opened by the tests.
+//! opened by the tests. Version 3 added the `credentials` meta record (argon2id, SCRAM
+//! and CRAM-MD5 secrets). The 2 → 3 migration rewrites nothing: a schema-2 `password`
+//! key reads as credentials with only the argon2id hash, and the next set of a password
+//! or credentials replaces it. A schema-2 environment is kept in
+//! `tests/fixtures/schema2/` and opened by the tests.
 //!
 //! ## Mailbox names
 //!
@@ -85,6 +92,14 @@
 //! resize takes exclusively (so a read may wait for the longest running one, once per
 //! doubling).
 //!
+//! ## The global store
+//!
+//! [`GlobalStore`] is one environment per data directory in `data/global/`, beside
+//! `accounts/` (so [`DataDir::account_names`] never lists it), with the account
+//! environments' locking and crash rules and its own schema version
+//! ([`GLOBAL_SCHEMA_VERSION`]). It maps the SHA-256 of a TLS client certificate's
+//! SubjectPublicKeyInfo to the account and address it logs in as ([`TlsPublicKey`]).
+//!
 //! ## Open stores
 //!
 //! [`StoreCache`] opens stores lazily and closes the least recently used (and idle) ones
@@ -101,11 +116,13 @@ mod cache;
 mod change;
 mod consistency;
 mod copy;
+mod credentials;
 mod datadir;
 mod deliver;
 mod error;
 mod files;
 pub mod flags;
+mod global;
 pub mod ids;
 mod keys;
 mod lmdb;
@@ -116,6 +133,7 @@ mod records;
 mod rename;
 mod schema;
 mod store;
+mod tls_keys;
 mod view;
 
 #[cfg(test)]
@@ -125,12 +143,14 @@ pub use cache::StoreCache;
 pub use change::{Expunged, FlagOp, FlagsChanged, FlagsStored};
 pub use consistency::ConsistencyReport;
 pub use copy::Copied;
+pub use credentials::{SCRAM_SALT_BYTES_MAX, ScramRecord, StoredCredentials};
 pub use datadir::DataDir;
 pub use deliver::{
     DELIVERY_BATCH_MAX, Delivered, MailboxTarget, NewMessage, PREFIX_BYTES_MAX, SUMMARY_BYTES_MAX,
 };
 pub use error::{DeliveryError, StorageError};
 pub use flags::{Flags, SpecialUse};
+pub use global::{GLOBAL_SCHEMA_VERSION, GLOBAL_SCHEMA_VERSION_OLDEST, GlobalStore};
 pub use ids::{MailboxId, MessageId, ModSeq, Uid, UidValidity};
 pub use lmdb::MAP_SIZE_MIN_BYTES;
 pub use mailbox::{DEFAULT_MAILBOXES, MailboxInfo};
@@ -138,10 +158,14 @@ pub use names::{
     ACCOUNT_NAME_BYTES_MAX, KEYWORD_BYTES_MAX, KEYWORDS_PER_MESSAGE_MAX, MAILBOX_NAME_BYTES_MAX,
     is_valid_account_name,
 };
-pub use password::PASSWORD_BYTES_MAX;
+pub use password::{PASSWORD_BYTES_MAX, hash_password, verify_password_hash};
 pub use records::{ArchivedMessageRecord, MessageInfo, MessageRecord};
 pub use schema::{SCHEMA_VERSION, SCHEMA_VERSION_OLDEST};
 pub use store::{AccountStore, StoreOptions};
+pub use tls_keys::{
+    LOGIN_ADDRESS_BYTES_MAX, SPKI_BYTES_MAX, TLS_PUBLIC_KEY_NAME_BYTES_MAX, TLS_PUBLIC_KEYS_PER_ACCOUNT_MAX,
+    TlsPublicKey,
+};
 pub use view::ReadView;
 
 // Shared across threads as the actors crate expects.
@@ -150,4 +174,5 @@ const _: () = {
     shared::<AccountStore>();
     shared::<StoreCache>();
     shared::<DataDir>();
+    shared::<GlobalStore>();
 };

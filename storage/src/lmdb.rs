@@ -27,8 +27,8 @@ pub const MAP_SIZE_MIN_BYTES: usize = MAP_SIZE_STEP_BYTES;
 /// map, so 64 rounds exceed any address space; the bound only guards against a bug.
 pub(crate) const GROW_ROUNDS_MAX: u32 = 64;
 
-/// Most named databases per environment: 9 in schema 2, room for the ones later versions
-/// add (threads, search index, ...). LMDB scans this table linearly.
+/// Most named databases per environment: 9 in account schema 3, room for the ones later
+/// versions add (threads, search index, ...). LMDB scans this table linearly.
 const DATABASES_MAX: u32 = 32;
 
 /// Proof that the caller is the one writer (see [`Lmdb::lock_writer`]).
@@ -64,11 +64,12 @@ fn round_down_to_step(bytes: usize) -> usize {
 }
 
 impl Lmdb {
-    /// Opens the environment in `dir` (which exists). `AlreadyOpen` names `account`.
+    /// Opens the environment in `dir` (which exists). `label` names it in logs and in
+    /// `AlreadyOpen` (the account name; the global store maps that error to its own).
     #[expect(unsafe_code, reason = "heed's EnvOpenOptions::open is unsafe")]
     pub(crate) fn open(
         dir: &Path,
-        account: &str,
+        label: &str,
         map_size_initial_bytes: usize,
         map_size_max_bytes: usize,
         readers_max: u32,
@@ -87,14 +88,14 @@ impl Lmdb {
         // local filesystem, we set no unsafe flags, and heed refuses to open one path
         // twice in a process.
         let env = unsafe { options.open(dir) }.map_err(|error| match error {
-            heed::Error::EnvAlreadyOpened => StorageError::AlreadyOpen { account: account.to_string() },
+            heed::Error::EnvAlreadyOpened => StorageError::AlreadyOpen { account: label.to_string() },
             heed::Error::Io(source) => StorageError::io(dir, source),
             other => StorageError::from(other),
         })?;
         // Reader slots of a crashed process would pin old pages forever.
         let stale = env.clear_stale_readers()?;
         if stale > 0 {
-            tracing::info!(account, stale, "cleared stale LMDB reader slots");
+            tracing::info!(env = label, stale, "cleared stale LMDB reader slots");
         }
         Ok(Lmdb { env, gate: RwLock::new(()), writer: Mutex::new(()), map_size_max_bytes })
     }

@@ -1,5 +1,7 @@
 //! rkyv records stored as LMDB values: [`MessageRecord`] (in `messages`) and
 //! `MailboxRecord` (in `mailboxes`), and the owned [`MessageInfo`] handed to callers.
+//! The credentials and TLS key records (`credentials.rs`, `tls_keys.rs`) use the same
+//! value layout through `encode` and `archive_bytes`.
 //!
 //! Value layout: one record-version byte, then the rkyv archive (crate feature
 //! `unaligned`: LMDB values have no alignment, the archive needs none). Reads validate the
@@ -330,7 +332,7 @@ impl MailboxRecord {
     }
 }
 
-fn encode<T>(version: u8, record: &T) -> Result<Vec<u8>, StorageError>
+pub(crate) fn encode<T>(version: u8, record: &T) -> Result<Vec<u8>, StorageError>
 where
     T: for<'a> Serialize<
         rkyv::api::high::HighSerializer<
@@ -349,7 +351,7 @@ where
 }
 
 /// Splits off and checks the version byte.
-fn archive_bytes<'v>(value: &'v [u8], version: u8, what: &str) -> Result<&'v [u8], StorageError> {
+pub(crate) fn archive_bytes<'v>(value: &'v [u8], version: u8, what: &str) -> Result<&'v [u8], StorageError> {
     match value.split_first() {
         Some((&found, archive)) if found == version => Ok(archive),
         Some((&found, _)) => {

@@ -1,5 +1,7 @@
 //! The databases of an account environment, the schema version, first-time setup
-//! (counters and default mailboxes) and the migration hook.
+//! (counters and default mailboxes) and the migration hook; plus the schema-neutral
+//! pieces (probe, database creation, version checks) that the global store
+//! (`global.rs`) shares.
 //!
 //! Opening never writes to an environment whose version it cannot handle: a newer one is
 //! [`StorageError::SchemaTooNew`], one older than [`SCHEMA_VERSION_OLDEST`] is
@@ -19,12 +21,39 @@ use crate::names::INBOX;
 /// layouts or record versions, and add the migration step (`schema.rs`).
 ///
 /// Version 2 added the `summaries` and `subscriptions` databases and message records of
-/// version 2 (with `saved_ms`); version-1 records stay valid.
-pub const SCHEMA_VERSION: u32 = 2;
+/// version 2 (with `saved_ms`); version-1 records stay valid. Version 3 moved the
+/// password into the `credentials` meta record (argon2id plus SCRAM and CRAM-MD5
+/// secrets); a version-2 `password` key stays valid until the next set replaces it.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Oldest schema version the migrations can bring up to [`SCHEMA_VERSION`].
 pub const SCHEMA_VERSION_OLDEST: u32 = 1;
 const _: () = assert!(SCHEMA_VERSION_OLDEST <= SCHEMA_VERSION);
+
+/// The versions of one schema (an account's, or the global store's) this build handles.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Versions {
+    /// The version this build writes.
+    pub(crate) current: u32,
+    /// The oldest version the migrations bring up to `current`.
+    pub(crate) oldest: u32,
+}
+
+/// The account schema's versions.
+const ACCOUNT_VERSIONS: Versions = Versions { current: SCHEMA_VERSION, oldest: SCHEMA_VERSION_OLDEST };
+
+impl Versions {
+    /// Refuses versions we cannot handle.
+    pub(crate) fn check(self, version: u32) -> Result<(), StorageError> {
+        if version > self.current {
+            return Err(StorageError::SchemaTooNew { found: version, supported: self.current });
+        }
+        if version < self.oldest {
+            return Err(StorageError::SchemaTooOld { found: version, oldest: self.oldest });
+        }
+        Ok(())
+    }
+}
 
 /// A database of raw bytes; keys and values are encoded by `keys` and `records`.
 pub(crate) type Db = Database<'static, Bytes, Bytes>;
@@ -93,32 +122,31 @@ impl Databases {
     }
 }
 
-/// What the read-only look at an environment found.
-enum Probe {
-    /// Current version, every database present.
-    Ready(Databases),
-    /// Empty, half set up, or older but migratable: needs a write.
-    NeedsSetup,
-}
-
 /// Opens the databases of `lmdb`, setting up a new environment or migrating an old one.
 /// Returns whether a setup or migration ran.
 pub(crate) fn open_databases(lmdb: &Lmdb) -> Result<(Databases, bool), StorageError> {
-    if let Probe::Ready(dbs) = probe(lmdb)? {
-        return Ok((dbs, false));
+    if let Some(all) = probe(lmdb, &DATABASE_NAMES, ACCOUNT_VERSIONS)? {
+        return Ok((Databases::from_array(all), false));
     }
     let writer = lmdb.lock_writer();
-    let dbs = create_databases(lmdb, &writer)?;
+    let dbs = Databases::from_array(create_databases(lmdb, &writer, &DATABASE_NAMES)?);
     lmdb.write(&writer, |wtxn| set_up(wtxn, &dbs))?;
     Ok((dbs, true))
 }
 
-/// Looks at the environment in a read transaction; writes nothing.
-fn probe(lmdb: &Lmdb) -> Result<Probe, StorageError> {
+/// Looks at the environment in a read transaction; writes nothing. `Some`: the version
+/// is `versions.current` and every database of `names` (`meta` first) is there. `None`:
+/// empty, half set up, or older but migratable, so it needs a write. A version outside
+/// `versions` is refused.
+pub(crate) fn probe<const N: usize>(
+    lmdb: &Lmdb,
+    names: &[&str; N],
+    versions: Versions,
+) -> Result<Option<[Db; N]>, StorageError> {
     let rtxn = lmdb.env().read_txn()?;
     let outcome = lmdb.env().open_databases_and_commit(rtxn, |opener, rtxn| {
-        let mut opened = Vec::with_capacity(DATABASE_NAMES.len());
-        for name in DATABASE_NAMES {
+        let mut opened = Vec::with_capacity(N);
+        for name in names {
             opened.push(opener.open_database::<Bytes, Bytes>(rtxn, Some(name))?);
         }
         let Some(Some(meta)) = opened.first().copied() else {
@@ -127,51 +155,48 @@ fn probe(lmdb: &Lmdb) -> Result<Probe, StorageError> {
         let Some(version) = stored_version(&meta, rtxn)? else {
             return Ok(CommitOrAbort::Abort(()));
         };
-        check_version(version)?;
-        if version < SCHEMA_VERSION {
+        versions.check(version)?;
+        if version < versions.current {
             return Ok(CommitOrAbort::Abort(()));
         }
         let all: Option<Vec<_>> = opened.into_iter().collect();
-        match all.and_then(|all| <[_; DATABASE_COUNT]>::try_from(all).ok()) {
+        match all.and_then(|all| <[_; N]>::try_from(all).ok()) {
             Some(all) => Ok(CommitOrAbort::Commit(all)),
             None => Err(StorageError::corrupt("schema version is current but a database is missing")),
         }
     })?;
     Ok(match outcome {
-        CommitOrAbort::Commit(all) => Probe::Ready(Databases::from_array(all)),
-        CommitOrAbort::Abort(()) => Probe::NeedsSetup,
+        CommitOrAbort::Commit(all) => Some(all),
+        CommitOrAbort::Abort(()) => None,
     })
 }
 
-/// Refuses versions we cannot handle.
-fn check_version(version: u32) -> Result<(), StorageError> {
-    if version > SCHEMA_VERSION {
-        return Err(StorageError::SchemaTooNew { found: version, supported: SCHEMA_VERSION });
-    }
-    if version < SCHEMA_VERSION_OLDEST {
-        return Err(StorageError::SchemaTooOld { found: version, oldest: SCHEMA_VERSION_OLDEST });
-    }
-    Ok(())
-}
-
-fn stored_version(meta: &Database<'_, Bytes, Bytes>, txn: &RoTxn<'_>) -> Result<Option<u32>, StorageError> {
+/// The `schema_version` entry of `meta`, if set.
+pub(crate) fn stored_version(
+    meta: &Database<'_, Bytes, Bytes>,
+    txn: &RoTxn<'_>,
+) -> Result<Option<u32>, StorageError> {
     meta.get(txn, keys::META_SCHEMA_VERSION)?
         .map(|bytes| keys::decode_u32(bytes, "schema version"))
         .transpose()
 }
 
-/// Creates (or opens) every database in its own committed transaction.
-fn create_databases(lmdb: &Lmdb, writer: &WriterGuard<'_>) -> Result<Databases, StorageError> {
+/// Creates (or opens) every database of `names` in its own committed transaction.
+pub(crate) fn create_databases<const N: usize>(
+    lmdb: &Lmdb,
+    writer: &WriterGuard<'_>,
+    names: &[&str; N],
+) -> Result<[Db; N], StorageError> {
     let env = lmdb.env();
     // create_databases_and_commit consumes its transaction, so the MapFull retry of
     // `Lmdb::write` is done here by hand.
     for _ in 0..GROW_ROUNDS_MAX {
         let wtxn = env.write_txn()?;
         let result = env.create_databases_and_commit(wtxn, |opener, wtxn| {
-            create_all(opener, wtxn).map(CommitOrAbort::<_, ()>::Commit)
+            create_all(opener, wtxn, names).map(CommitOrAbort::<_, ()>::Commit)
         });
         match result {
-            Ok(CommitOrAbort::Commit(all)) => return Ok(Databases::from_array(all)),
+            Ok(CommitOrAbort::Commit(all)) => return Ok(all),
             Ok(CommitOrAbort::Abort(())) => {
                 return Err(StorageError::corrupt("database creation aborted"));
             }
@@ -182,16 +207,28 @@ fn create_databases(lmdb: &Lmdb, writer: &WriterGuard<'_>) -> Result<Databases, 
     Err(StorageError::MapFull)
 }
 
-fn create_all<'e>(
+fn create_all<'e, const N: usize>(
     opener: &DatabaseOpener<'e, WithoutTls>,
     wtxn: &mut RwTxn<'e>,
-) -> Result<[Database<'e, Bytes, Bytes>; DATABASE_COUNT], StorageError> {
-    let mut created = Vec::with_capacity(DATABASE_COUNT);
-    for name in DATABASE_NAMES {
+    names: &[&str; N],
+) -> Result<[Database<'e, Bytes, Bytes>; N], StorageError> {
+    let mut created = Vec::with_capacity(N);
+    for name in names {
         created.push(opener.create_database::<Bytes, Bytes>(wtxn, Some(name))?);
     }
-    <[_; DATABASE_COUNT]>::try_from(created)
+    <[_; N]>::try_from(created)
         .map_err(|_| StorageError::corrupt("database creation returned the wrong count"))
+}
+
+/// Refuses an environment that has data but no version (first-time setup must find
+/// every database empty).
+pub(crate) fn check_empty(wtxn: &RwTxn<'_>, dbs: &[Db]) -> Result<(), StorageError> {
+    for db in dbs {
+        if !db.is_empty(wtxn)? {
+            return Err(StorageError::corrupt("no schema version, but data present"));
+        }
+    }
+    Ok(())
 }
 
 /// In one write transaction: a new environment gets version, counters and the default
@@ -201,7 +238,7 @@ fn set_up(wtxn: &mut RwTxn<'_>, dbs: &Databases) -> Result<(), StorageError> {
     match stored_version(&dbs.meta, wtxn)? {
         None => initialize(wtxn, dbs),
         Some(version) => {
-            check_version(version)?;
+            ACCOUNT_VERSIONS.check(version)?;
             migrate(wtxn, dbs, version)
         }
     }
@@ -209,11 +246,7 @@ fn set_up(wtxn: &mut RwTxn<'_>, dbs: &Databases) -> Result<(), StorageError> {
 
 /// First-time setup. Refuses an environment that has data but no version.
 fn initialize(wtxn: &mut RwTxn<'_>, dbs: &Databases) -> Result<(), StorageError> {
-    for db in dbs.all() {
-        if !db.is_empty(wtxn)? {
-            return Err(StorageError::corrupt("no schema version, but data present"));
-        }
-    }
+    check_empty(wtxn, &dbs.all())?;
     let put_u32 = |wtxn: &mut RwTxn<'_>, key, value: u32| dbs.meta.put(wtxn, key, &value.to_be_bytes());
     let put_u64 = |wtxn: &mut RwTxn<'_>, key, value: u64| dbs.meta.put(wtxn, key, &value.to_be_bytes());
     put_u32(wtxn, keys::META_SCHEMA_VERSION, SCHEMA_VERSION)?;
@@ -244,7 +277,7 @@ fn uidvalidity_seed() -> u32 {
 type MigrationStep = fn(&mut RwTxn<'_>, &Databases) -> Result<(), StorageError>;
 
 /// The migration hook: `(n, step)` brings version `n` to `n + 1`.
-const MIGRATIONS: &[(u32, MigrationStep)] = &[(1, migrate_1_to_2)];
+const MIGRATIONS: &[(u32, MigrationStep)] = &[(1, migrate_1_to_2), (2, migrate_2_to_3)];
 
 /// Schema 1 to 2: `summaries` and `subscriptions` were created (empty) by
 /// `create_databases` before this step. Message records stay version 1 and are read as
@@ -255,6 +288,17 @@ fn migrate_1_to_2(wtxn: &mut RwTxn<'_>, dbs: &Databases) -> Result<(), StorageEr
         if !db.is_empty(wtxn)? {
             return Err(StorageError::corrupt("schema 1 environment with schema 2 data"));
         }
+    }
+    Ok(())
+}
+
+/// Schema 2 to 3: credentials moved from the `password` meta key (a PHC string) to the
+/// `credentials` record. Nothing is rewritten here: the old key reads as credentials
+/// with only the argon2id hash, and the next `set_credentials` or `set_password`
+/// replaces it (in one transaction), which keeps the step free of password handling.
+fn migrate_2_to_3(wtxn: &mut RwTxn<'_>, dbs: &Databases) -> Result<(), StorageError> {
+    if dbs.meta.get(wtxn, keys::META_CREDENTIALS)?.is_some() {
+        return Err(StorageError::corrupt("schema 2 environment with schema 3 credentials"));
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! [`AccountStore`]: one account's environment and message files, opened (and set up
 //! when new) by [`AccountStore::open`]. The write operations live in `deliver`, `change`,
-//! `mailbox` and `password`; reads go through [`AccountStore::read`].
+//! `mailbox`, `password` and `credentials`; reads go through [`AccountStore::read`].
 //!
 //! Invariant: one `AccountStore` per account per process (heed refuses a second open of
 //! the same environment: [`StorageError::AlreadyOpen`]); share it as `Arc<AccountStore>`.

@@ -9,6 +9,7 @@ use std::ops::{Bound, ControlFlow};
 
 use heed::{RoTxn, RwTxn};
 
+use crate::credentials::{StoredCredentials, read_credentials};
 use crate::error::StorageError;
 use crate::ids::{MailboxId, MessageId, ModSeq, Uid};
 use crate::keys;
@@ -203,16 +204,9 @@ impl<'t> ReadView<'t> {
         ReadView { txn, dbs }
     }
 
-    /// The stored PHC string of the account password, if one is set.
-    pub(crate) fn password_hash(&self) -> Result<Option<String>, StorageError> {
-        self.dbs
-            .meta
-            .get(self.txn, keys::META_PASSWORD)?
-            .map(|bytes| {
-                String::from_utf8(bytes.to_vec())
-                    .map_err(|_| StorageError::corrupt("password hash is not UTF-8"))
-            })
-            .transpose()
+    /// The account's credentials (see [`crate::AccountStore::credentials`]).
+    pub(crate) fn credentials(&self) -> Result<Option<StoredCredentials>, StorageError> {
+        read_credentials(self.txn, self.dbs)
     }
 
     /// The account's modseq counter: the highest mod-sequence ever assigned (1 when

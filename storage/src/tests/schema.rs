@@ -117,21 +117,23 @@ fn current_version_opens_without_writing() {
     assert_eq!(fs::read(&data_file).unwrap(), before);
 }
 
+/// Copies the directory tree `from` to `to` (fixtures into a test's data directory).
+pub(super) fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 /// Copies the committed schema-1 account (see tests/fixtures/schema1/README.md) into the
 /// fixture's data directory as account `v1`; the committed files are never opened.
 fn install_schema1_fixture(fixture: &super::Fixture) {
-    fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
-        fs::create_dir_all(to).unwrap();
-        for entry in fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            let target = to.join(entry.file_name());
-            if entry.file_type().unwrap().is_dir() {
-                copy_tree(&entry.path(), &target);
-            } else {
-                fs::copy(entry.path(), &target).unwrap();
-            }
-        }
-    }
     let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema1/accounts/v1");
     copy_tree(&source, &fixture.data.account_dir("v1").unwrap());
 }
