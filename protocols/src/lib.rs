@@ -37,4 +37,5 @@
 
 pub mod imap;
 pub mod mime;
+pub mod sasl;
 pub mod smtp;

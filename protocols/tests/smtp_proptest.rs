@@ -1,11 +1,13 @@
 //! Property tests of the SMTP server session: arbitrary input never panics, the output
 //! is always well-formed reply lines (RFC 5321 §4.2), and how the input is cut into
-//! reads never changes replies or events.
+//! reads never changes replies or events, with or without TLS and AUTH. STARTTLS is the
+//! one command whose outcome depends on the cuts (input behind it refuses the upgrade,
+//! RFC 3207); for it the property is that nothing is ever used after a refusal.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use common::{config, drive};
+use common::{Start, config, drive, drive_from, tls_config};
 use moxide_protocols::smtp::ServerConfig;
 use proptest::prelude::*;
 
@@ -43,6 +45,16 @@ fn token() -> impl Strategy<Value = Vec<u8>> {
         b"\n",
         b"REJECTME\r\n",
         b"\0\xff garbage",
+        b"AUTH PLAIN AGJvYgBzZWNyZXQ=\r\n",
+        b"AUTH PLAIN AGJvYgB3cm9uZw==\r\n",
+        b"AUTH PLAIN\r\n",
+        b"AUTH LOGIN\r\n",
+        b"AUTH CRAM-MD5\r\n",
+        b"AUTH PLAIN AGJvYgBzZWNyZXQ\r\n",
+        b"Ym9i\r\n",
+        b"c2VjcmV0\r\n",
+        b"*\r\n",
+        b"MAIL FROM:<a@b.example> REQUIRETLS AUTH=<>\r\n",
     ];
     prop_oneof![
         40 => proptest::sample::select(fixed).prop_map(<[u8]>::to_vec),
@@ -107,6 +119,16 @@ fn cuts_for(len: usize, raw: &[usize]) -> Vec<usize> {
     cuts
 }
 
+/// Traffic with STARTTLS commands mixed in.
+fn traffic_with_starttls() -> impl Strategy<Value = Vec<u8>> {
+    let segment = prop_oneof![
+        2 => transaction(),
+        3 => token(),
+        1 => Just(b"STARTTLS\r\n".to_vec()),
+    ];
+    proptest::collection::vec(segment, 0..20).prop_map(|segments| segments.concat())
+}
+
 fn small_limits() -> ServerConfig {
     ServerConfig {
         message_bytes_max: 64,
@@ -128,6 +150,39 @@ proptest! {
         let whole = drive(&config(), &input, &[input.len()]);
         let pieces = drive(&config(), &input, &cuts_for(input.len(), &raw_cuts));
         prop_assert_eq!(pieces, whole);
+    }
+
+    #[test]
+    fn tls_and_auth_traffic_is_independent_of_read_boundaries(
+        input in traffic(),
+        raw_cuts in proptest::collection::vec(any::<usize>(), 0..12),
+    ) {
+        let submission = ServerConfig { submission: true, errors_max: 30, ..tls_config() };
+        let runs = [
+            (tls_config(), Start::ImplicitTls),
+            (submission.clone(), Start::ImplicitTls),
+            (ServerConfig { auth_requires_tls: false, ..submission }, Start::Plain),
+        ];
+        for (config, start) in runs {
+            let whole = drive_from(&config, start, &input, &[input.len()]);
+            let pieces = drive_from(&config, start, &input, &cuts_for(input.len(), &raw_cuts));
+            prop_assert_eq!(&pieces, &whole);
+        }
+    }
+
+    #[test]
+    fn nothing_is_used_after_a_refused_starttls(
+        input in traffic_with_starttls(),
+        raw_cuts in proptest::collection::vec(any::<usize>(), 0..12),
+    ) {
+        // `drive` itself asserts that a handshake only starts with no plaintext buffered.
+        let t = drive(&tls_config(), &input, &cuts_for(input.len(), &raw_cuts));
+        if let Some(at) = t.events.iter().position(|e| e == "starttls pipelined") {
+            prop_assert_eq!(at, t.events.len() - 1);
+            prop_assert!(t.closed);
+            prop_assert!(!t.tls);
+            prop_assert!(!t.leftover.is_empty());
+        }
     }
 
     #[test]

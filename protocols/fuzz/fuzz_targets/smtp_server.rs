@@ -1,10 +1,13 @@
-//! Fuzz target: the whole SMTP server session (RFC 5321 and extensions) on arbitrary
-//! client bytes. The input is fed in two reads split at a point the fuzzer picks (from
-//! the first byte, which stays part of the traffic so that real transcripts work as
-//! seeds); every event that needs an answer is answered, alternating accept and reject
-//! by a fuzzer-chosen pattern. Checks: no panic, output made of well-formed reply
-//! lines, every Body within its size bound, and the session never reports using more
-//! bytes than it was given.
+//! Fuzz target: the whole SMTP server session (RFC 5321 and extensions, STARTTLS
+//! RFC 3207, AUTH RFC 4954) on arbitrary client bytes. The input is fed in two reads
+//! split at a point the fuzzer picks (from the first byte, which stays part of the
+//! traffic so that real transcripts work as seeds; its low bits also pick implicit TLS
+//! and submission mode); every event that needs an answer is answered, alternating
+//! accept and reject by a fuzzer-chosen pattern, and AUTH steps alternate challenge,
+//! success and failure the same way. Checks: no panic, output made of well-formed reply
+//! lines, every Body within its size bound, the session never reports using more bytes
+//! than it was given, a STARTTLS handshake only ever starts with no plaintext left
+//! over, and nothing happens after a refused STARTTLS.
 #![no_main]
 
 use std::sync::Arc;
@@ -28,9 +31,19 @@ fuzz_target!(|data: &[u8]| {
         recipients_max: 3,
         errors_max: 50,
         commands_without_mail_max: 50,
+        starttls: true,
+        submission: first & 2 != 0,
+        auth_mechanisms: vec!["PLAIN".to_owned(), "LOGIN".to_owned()],
+        auth_requires_tls: first & 4 != 0,
+        requiretls: true,
         ..ServerConfig::default()
     };
-    let mut session = ServerSession::new(Arc::new(config));
+    let mut session = if first & 1 != 0 {
+        ServerSession::new_tls(Arc::new(config))
+    } else {
+        ServerSession::new(Arc::new(config))
+    };
+    let mut refused_starttls = false;
     let mut buffer = data[..split].to_vec();
     let mut rest = &data[split..];
     let mut output = Vec::new();
@@ -42,6 +55,7 @@ fuzz_target!(|data: &[u8]| {
         let mut progressed = used > 0;
         while let Some(event) = session.poll_event() {
             progressed = true;
+            assert!(!refused_starttls, "event after a refused STARTTLS");
             let needs_answer = match event {
                 Event::Body(bytes) => {
                     assert!(!bytes.is_empty() && bytes.len() <= BODY_CHUNK_BYTES_MAX);
@@ -49,6 +63,26 @@ fuzz_target!(|data: &[u8]| {
                 }
                 Event::MailFrom(_) | Event::RcptTo(_) | Event::MessageStart => true,
                 Event::MessageEnd => true,
+                Event::StartTls { pipelined: true } => {
+                    assert!(session.wants_close());
+                    refused_starttls = true;
+                    false
+                }
+                Event::StartTls { pipelined: false } => {
+                    // The session saw all the plaintext there was.
+                    assert!(buffer.is_empty());
+                    session.tls_started();
+                    false
+                }
+                Event::Auth { .. } | Event::AuthResponse(_) => {
+                    answers = answers.wrapping_add(1);
+                    match u32::from(first).wrapping_add(answers) % 3 {
+                        0 => session.auth_challenge(b"more"),
+                        1 => session.auth_success("user"),
+                        _ => session.auth_failure(Reply::new(535, Some(EnhancedCode(5, 7, 8)), "no")),
+                    }
+                    false
+                }
                 _ => false,
             };
             if needs_answer {

@@ -1,10 +1,16 @@
-//! SMTP command-line parser: one line (CRLF already removed) to a `Command`.
+//! SMTP command-line parser: one line (CRLF already removed) to a `Command`, and one
+//! SASL response line to an `AuthResponse`.
 //!
 //! RFC 5321 §4.1.1 commands; MAIL parameters SIZE (RFC 1870), BODY (RFC 6152, RFC 3030
-//! §3) and SMTPUTF8 (RFC 6531); BDAT (RFC 3030 §2). Verbs and keywords match without
-//! regard to case (RFC 5321 §2.4). Lines with control characters or invalid UTF-8 are
-//! refused before any verb is looked at. Parse errors map to replies in one place,
-//! `CommandError::reply`.
+//! §3), SMTPUTF8 (RFC 6531), AUTH (RFC 4954 §5, accepted and ignored) and REQUIRETLS
+//! (RFC 8689); BDAT (RFC 3030 §2); STARTTLS (RFC 3207 §4); AUTH and its responses
+//! (RFC 4954 §4). Verbs and keywords match without regard to case (RFC 5321 §2.4). Lines
+//! with control characters or invalid UTF-8 are refused before any verb is looked at.
+//! Base64 is strict (padding required, no whitespace), so one response has one meaning.
+//! Parse errors map to replies in one place, `CommandError::reply`.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 
 use super::address::parse_reverse_path;
 use super::address::{AddressError, ForwardPath, ReversePath, parse_forward_path};
@@ -35,9 +41,13 @@ pub struct MailFrom {
     pub body: BodyType,
     /// Whether `SMTPUTF8` was given (RFC 6531 §3.4).
     pub smtputf8: bool,
+    /// Whether `REQUIRETLS` was given (RFC 8689): the message must travel onward only
+    /// over verified TLS. Accepted only on a TLS session that advertised it.
+    pub requiretls: bool,
 }
 
-/// One SMTP command.
+/// One SMTP command. `Auth::initial` is the decoded initial response; `=` gives
+/// `Some(empty)` (RFC 4954 §4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Command {
     Helo(String),
@@ -52,6 +62,17 @@ pub(crate) enum Command {
     Vrfy,
     Expn,
     Help,
+    StartTls,
+    Auth { mechanism: String, initial: Option<Vec<u8>> },
+}
+
+/// One client line during an AUTH exchange (RFC 4954 §4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AuthResponse {
+    /// `*`: the client cancels the exchange.
+    Cancel,
+    /// The decoded response (empty for an empty line).
+    Data(Vec<u8>),
 }
 
 /// Why a command line was refused.
@@ -78,6 +99,12 @@ pub(crate) enum CommandError {
     /// A known parameter with a bad value, or given twice.
     #[error("{0}")]
     InvalidParameter(&'static str),
+    /// A command that takes no arguments got some (RFC 3207 §4 for STARTTLS).
+    #[error("{0} takes no arguments")]
+    NoArguments(&'static str),
+    /// An AUTH initial response or SASL response that is not base64 (RFC 4954 §4).
+    #[error("invalid base64")]
+    BadBase64,
 }
 
 impl CommandError {
@@ -93,7 +120,9 @@ impl CommandError {
             Self::BadRecipient(_) => (501, EnhancedCode(5, 1, 3)),
             // RFC 5321 §4.1.1.11: 555 for MAIL/RCPT parameters not recognized.
             Self::UnknownParameter => (555, EnhancedCode(5, 5, 4)),
-            Self::InvalidParameter(_) => (501, EnhancedCode(5, 5, 4)),
+            Self::InvalidParameter(_) | Self::NoArguments(_) => (501, EnhancedCode(5, 5, 4)),
+            // RFC 4954 §6: 501 5.5.2 for client responses that cannot be decoded.
+            Self::BadBase64 => (501, EnhancedCode(5, 5, 2)),
         };
         Reply::new(code, Some(enhanced), self.to_string())
     }
@@ -123,6 +152,8 @@ pub(crate) fn parse_command(line: &[u8]) -> Result<Command, CommandError> {
         Ok(Command::Rcpt(parse_rcpt(args)?))
     } else if verb_is("BDAT") {
         parse_bdat(args)
+    } else if verb_is("AUTH") {
+        parse_auth(args)
     } else {
         parse_simple(verb, args)
     }
@@ -149,6 +180,8 @@ fn parse_simple(verb: &str, args: &str) -> Result<Command, CommandError> {
         Ok(Command::Expn)
     } else if verb_is("HELP") {
         Ok(Command::Help)
+    } else if verb_is("STARTTLS") {
+        if args.is_empty() { Ok(Command::StartTls) } else { Err(CommandError::NoArguments("STARTTLS")) }
     } else {
         Err(CommandError::UnknownCommand)
     }
@@ -171,8 +204,10 @@ fn parse_mail(args: &str) -> Result<MailFrom, CommandError> {
     // Interop: many clients send "MAIL FROM: <a@b>"; RFC 5321 has no space there.
     let rest = rest.trim_start_matches(' ');
     let (path, rest) = parse_reverse_path(rest).map_err(CommandError::BadSender)?;
-    let mut mail = MailFrom { path, size_bytes: None, body: BodyType::SevenBit, smtputf8: false };
+    let mut mail =
+        MailFrom { path, size_bytes: None, body: BodyType::SevenBit, smtputf8: false, requiretls: false };
     let mut seen_body = false;
+    let mut seen_auth = false;
     for (keyword, value) in parameters(rest, USAGE)? {
         if keyword.eq_ignore_ascii_case("SIZE") {
             if mail.size_bytes.is_some() {
@@ -190,6 +225,19 @@ fn parse_mail(args: &str) -> Result<MailFrom, CommandError> {
                 return Err(CommandError::InvalidParameter("bad SMTPUTF8"));
             }
             mail.smtputf8 = true;
+        } else if keyword.eq_ignore_ascii_case("REQUIRETLS") {
+            if value.is_some() || mail.requiretls {
+                return Err(CommandError::InvalidParameter("bad REQUIRETLS"));
+            }
+            mail.requiretls = true;
+        } else if keyword.eq_ignore_ascii_case("AUTH") {
+            // RFC 4954 §5: a server that offers AUTH must accept the parameter; it names
+            // who submitted the message at an earlier hop. We trust no such claim, which
+            // the RFC allows (it is then as if `AUTH=<>` was given), so the value is
+            // checked for form only and dropped.
+            if value.is_none() || std::mem::replace(&mut seen_auth, true) {
+                return Err(CommandError::InvalidParameter("bad AUTH"));
+            }
         } else {
             return Err(CommandError::UnknownParameter);
         }
@@ -224,6 +272,38 @@ fn parse_bdat(args: &str) -> Result<Command, CommandError> {
         return Err(CommandError::Syntax(USAGE));
     }
     Ok(Command::Bdat { size, last })
+}
+
+/// `AUTH SP sasl-mech [SP initial-response]` (RFC 4954 §4); the mechanism is checked
+/// against the offered ones by the session.
+fn parse_auth(args: &str) -> Result<Command, CommandError> {
+    const USAGE: &str = "AUTH mechanism [initial-response]";
+    let mut words = args.split(' ');
+    let mechanism = words.next().filter(|word| !word.is_empty()).ok_or(CommandError::Syntax(USAGE))?;
+    let initial = match words.next() {
+        None => None,
+        Some("") => return Err(CommandError::Syntax(USAGE)),
+        // RFC 4954 §4: "=" stands for an empty initial response.
+        Some("=") => Some(Vec::new()),
+        Some(text) => Some(decode_base64(text.as_bytes())?),
+    };
+    if words.next().is_some() {
+        return Err(CommandError::Syntax(USAGE));
+    }
+    Ok(Command::Auth { mechanism: mechanism.to_owned(), initial })
+}
+
+/// One line of an AUTH exchange, without its CRLF: `*` cancels (RFC 4954 §4), anything
+/// else must be base64, the empty line being the empty response.
+pub(crate) fn parse_auth_response(line: &[u8]) -> Result<AuthResponse, CommandError> {
+    if line == b"*" {
+        return Ok(AuthResponse::Cancel);
+    }
+    decode_base64(line).map(AuthResponse::Data)
+}
+
+fn decode_base64(text: &[u8]) -> Result<Vec<u8>, CommandError> {
+    STANDARD.decode(text).map_err(|_| CommandError::BadBase64)
 }
 
 /// Splits `[SP esmtp-param *(SP esmtp-param)]` (RFC 5321 §4.1.2) into keyword and
@@ -327,7 +407,8 @@ mod tests {
     #[test]
     fn bad_lines() {
         assert_eq!(parse("FOO"), Err(CommandError::UnknownCommand));
-        assert_eq!(parse("STARTTLS"), Err(CommandError::UnknownCommand));
+        assert_eq!(parse("STARTTLS"), Ok(Command::StartTls));
+        assert_eq!(parse("starttls now"), Err(CommandError::NoArguments("STARTTLS")));
         assert!(matches!(parse(""), Err(CommandError::BadLine(_))));
         assert!(matches!(parse("NO\0OP"), Err(CommandError::BadLine(_))));
         assert!(matches!(parse("NOOP\r"), Err(CommandError::BadLine(_))));
@@ -381,6 +462,50 @@ mod tests {
     }
 
     #[test]
+    fn mail_auth_and_requiretls_parameters() {
+        let m = mail("MAIL FROM:<a@b.example> AUTH=<> REQUIRETLS");
+        assert!(m.requiretls);
+        assert!(!mail("MAIL FROM:<a@b.example> AUTH=e+3Dmc2@example.com").requiretls);
+        let cases = [
+            ("MAIL FROM:<> AUTH", CommandError::InvalidParameter("bad AUTH")),
+            ("MAIL FROM:<> AUTH=<> AUTH=<>", CommandError::InvalidParameter("bad AUTH")),
+            ("MAIL FROM:<> REQUIRETLS=YES", CommandError::InvalidParameter("bad REQUIRETLS")),
+            ("MAIL FROM:<> REQUIRETLS requiretls", CommandError::InvalidParameter("bad REQUIRETLS")),
+        ];
+        for (line, want) in cases {
+            assert_eq!(parse(line), Err(want), "{line}");
+        }
+    }
+
+    #[test]
+    fn auth_command() {
+        let auth = |mechanism: &str, initial: Option<&[u8]>| {
+            Ok(Command::Auth { mechanism: mechanism.to_owned(), initial: initial.map(<[u8]>::to_vec) })
+        };
+        assert_eq!(parse("AUTH PLAIN"), auth("PLAIN", None));
+        assert_eq!(parse("auth login dXNlcg=="), auth("login", Some(b"user")));
+        assert_eq!(parse("AUTH PLAIN ="), auth("PLAIN", Some(b"")));
+        assert_eq!(parse("AUTH PLAIN AGJvYgBzZWNyZXQ="), auth("PLAIN", Some(b"\0bob\0secret")));
+        for bad in ["AUTH", "AUTH  PLAIN", "AUTH PLAIN  eA==", "AUTH PLAIN eA== x"] {
+            assert!(matches!(parse(bad), Err(CommandError::Syntax(_))), "{bad}");
+        }
+        // Strict base64: padding required, no foreign characters.
+        for bad in ["AUTH PLAIN eA", "AUTH PLAIN e!==", "AUTH PLAIN =="] {
+            assert_eq!(parse(bad), Err(CommandError::BadBase64), "{bad}");
+        }
+    }
+
+    #[test]
+    fn auth_responses() {
+        assert_eq!(parse_auth_response(b"*"), Ok(AuthResponse::Cancel));
+        assert_eq!(parse_auth_response(b""), Ok(AuthResponse::Data(Vec::new())));
+        assert_eq!(parse_auth_response(b"dXNlcg=="), Ok(AuthResponse::Data(b"user".to_vec())));
+        for bad in [&b"**"[..], b" dXNlcg==", b"dXNlcg", b"dXNl\x00cg==", b"="] {
+            assert_eq!(parse_auth_response(bad), Err(CommandError::BadBase64), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn size_digits_at_n_and_n_plus_one() {
         let max = "1".repeat(SIZE_DIGITS_MAX);
         assert!(matches!(parse(&format!("BDAT {max}")), Ok(Command::Bdat { .. })));
@@ -408,6 +533,8 @@ mod tests {
         assert_eq!(code(CommandError::BadLine("x")), (500, "5.5.2".into()));
         assert_eq!(code(CommandError::Syntax("x")), (501, "5.5.2".into()));
         assert_eq!(code(CommandError::UnknownParameter), (555, "5.5.4".into()));
+        assert_eq!(code(CommandError::NoArguments("STARTTLS")), (501, "5.5.4".into()));
+        assert_eq!(code(CommandError::BadBase64), (501, "5.5.2".into()));
         assert_eq!(code(CommandError::BadSender(AddressError::InvalidDomain)), (501, "5.1.7".into()));
         assert_eq!(code(CommandError::BadRecipient(AddressError::InvalidDomain)), (501, "5.1.3".into()));
     }

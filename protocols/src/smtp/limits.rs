@@ -68,3 +68,12 @@ pub const DOMAIN_LABEL_BYTES_MAX: usize = 63;
 /// Most digits in a `SIZE=` value or `BDAT` chunk size: RFC 1870 §3 allows 20 digits,
 /// which is also the most a `u64` holds.
 pub const SIZE_DIGITS_MAX: usize = 20;
+
+/// Longest SASL response line during AUTH, CRLF included, and longest AUTH command line
+/// when AUTH is offered (its initial response can be as long as a response). RFC 4954 §4
+/// names 12288 octets of base64 as enough for deployed mechanisms; SCRAM messages with
+/// long nonces and channel binding data, and OAuth bearer tokens, fit. A longer response
+/// line gets `500 5.5.6` and ends the exchange; the rest of the line is skipped, never
+/// buffered. The caller's read buffer must hold at least this many bytes.
+pub const SASL_LINE_BYTES_MAX: usize = 12_288 + 2;
+const _: () = assert!(SASL_LINE_BYTES_MAX >= COMMAND_LINE_BYTES_MAX);

@@ -9,8 +9,10 @@
 //! - [`received`]: the `Received:` trace header (RFC 5321 §4.4) and RFC 5322 dates;
 //! - [`limits`]: every limit with its reason.
 //!
-//! STARTTLS and AUTH are not implemented yet: both verbs get `500 5.5.1` and neither is
-//! advertised. The EHLO capability list is built in one function so they slot in.
+//! STARTTLS (RFC 3207) and AUTH (RFC 4954) are part of the session: the caller runs the
+//! TLS handshake and the SASL exchange and reports the outcome; the session decides
+//! what is offered, when, and what is forgotten after TLS starts. A submission listener
+//! (RFC 6409) requires AUTH before MAIL.
 
 pub mod address;
 pub mod command;

@@ -1,5 +1,9 @@
 //! The `Received:` trace header (RFC 5321 §4.4) and RFC 5322 §3.3 dates.
 //!
+//! With TLS, the protocol name gets RFC 3848's `S` suffix and the TLS version and
+//! cipher suite follow the `with` clause as a comment, as RFC 8314 §7 suggests:
+//! `with ESMTPS (version=TLSv1.3 cipher=TLS13_AES_128_GCM_SHA256)`.
+//!
 //! Pure functions: the caller passes the time and the peer's details. Invariants of the
 //! header produced: it is one header field ending in CRLF, folded (RFC 5322 §2.2.3) so
 //! that lines stay within 78 characters where a clause allows it, and it contains no
@@ -14,6 +18,11 @@ use super::limits::DOMAIN_BYTES_MAX;
 
 /// Preferred header line length (RFC 5322 §2.1.1: SHOULD be at most 78 characters).
 const HEADER_LINE_CHARS_MAX: usize = 78;
+
+/// Longest TLS version or cipher suite name kept in the header. IANA cipher suite names
+/// are under 50 characters; the bound only stops a broken caller from making the
+/// comment unfoldable.
+const TLS_NAME_CHARS_MAX: usize = 64;
 
 /// What goes into a `Received:` header.
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +43,10 @@ pub struct ReceivedTrace<'a> {
     pub tls: bool,
     /// The client authenticated (RFC 3848 `A` suffix).
     pub authenticated: bool,
+    /// The TLS version, e.g. `TLSv1.3`; shown only when `tls` is set.
+    pub tls_version: Option<&'a str>,
+    /// The TLS cipher suite, e.g. `TLS13_AES_128_GCM_SHA256`; shown only when `tls` is set.
+    pub tls_cipher: Option<&'a str>,
     /// Our id for the message or session (an Atom), if any.
     pub id: Option<&'a str>,
     /// The recipient, given only when there is exactly one (RFC 5321 §7.6: naming
@@ -59,6 +72,9 @@ pub fn received_header(trace: &ReceivedTrace<'_>) -> String {
         format!("by {}", domain_chars(trace.by_host)),
         format!("with {}", protocol(trace)),
     ];
+    if let Some(comment) = tls_comment(trace) {
+        clauses.push(comment);
+    }
     if let Some(id) = trace.id {
         clauses.push(format!("id {}", atom_chars(id)));
     }
@@ -81,6 +97,29 @@ fn protocol(trace: &ReceivedTrace<'_>) -> String {
     let tls = if trace.tls { "S" } else { "" };
     let auth = if trace.authenticated { "A" } else { "" };
     format!("{base}{tls}{auth}")
+}
+
+/// `(version=... cipher=...)` with what the caller knows, or `None` without TLS details.
+fn tls_comment(trace: &ReceivedTrace<'_>) -> Option<String> {
+    if !trace.tls {
+        return None;
+    }
+    let parts: Vec<String> = [("version", trace.tls_version), ("cipher", trace.tls_cipher)]
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|value| format!("{name}={}", tls_name_chars(value))))
+        .collect();
+    (!parts.is_empty()).then(|| format!("({})", parts.join(" ")))
+}
+
+/// Keeps the characters TLS version and IANA cipher suite names use, so that the
+/// comment cannot be closed early, nested or broken into lines.
+fn tls_name_chars(text: &str) -> String {
+    let cleaned: String = text
+        .chars()
+        .take(TLS_NAME_CHARS_MAX)
+        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '?' })
+        .collect();
+    if cleaned.is_empty() { "unknown".to_owned() } else { cleaned }
 }
 
 /// Joins clauses with a space, folding before a clause that would pass the line limit.
@@ -230,6 +269,8 @@ mod tests {
             smtputf8: false,
             tls: false,
             authenticated: false,
+            tls_version: None,
+            tls_cipher: None,
             id: Some("abc123"),
             for_path: None,
             unix_secs: 0,
@@ -271,6 +312,46 @@ mod tests {
         assert!(plain.contains("with SMTP id"), "{plain}");
         let tls = received_header(&ReceivedTrace { tls: true, ..trace() });
         assert!(tls.contains("with ESMTPS id"), "{tls}");
+    }
+
+    #[test]
+    fn tls_version_and_cipher_follow_the_with_clause() {
+        let header = received_header(&ReceivedTrace {
+            tls: true,
+            authenticated: true,
+            tls_version: Some("TLSv1.3"),
+            tls_cipher: Some("TLS13_AES_128_GCM_SHA256"),
+            ..trace()
+        });
+        assert_eq!(
+            header,
+            "Received: from client.example (host.client.example [192.0.2.1]) by mx.example\r\n\
+             \twith ESMTPSA (version=TLSv1.3 cipher=TLS13_AES_128_GCM_SHA256) id abc123;\r\n\
+             \tThu, 01 Jan 1970 00:00:00 +0000\r\n"
+        );
+        let only_version =
+            received_header(&ReceivedTrace { tls: true, tls_version: Some("TLSv1.2"), ..trace() });
+        assert!(only_version.contains("with ESMTPS (version=TLSv1.2) id abc123"), "{only_version}");
+        // Without TLS the details are not shown, whatever the caller passed.
+        let plain = received_header(&ReceivedTrace { tls_version: Some("TLSv1.3"), ..trace() });
+        assert!(!plain.contains("version="), "{plain}");
+        let no_details = received_header(&ReceivedTrace { tls: true, ..trace() });
+        assert!(no_details.contains("with ESMTPS id abc123"), "{no_details}");
+    }
+
+    #[test]
+    fn hostile_tls_names_cannot_inject() {
+        let header = received_header(&ReceivedTrace {
+            tls: true,
+            tls_version: Some("TLS) (x\r\nX-Injected: 1"),
+            tls_cipher: Some(""),
+            ..trace()
+        });
+        assert_eq!(header.matches("\r\n").count(), header.matches("\r\n\t").count() + 1);
+        assert!(header.contains("(version=TLS???x??X-Injected??1 cipher=unknown)"), "{header}");
+        let long = "A".repeat(1000);
+        let header = received_header(&ReceivedTrace { tls: true, tls_cipher: Some(&long), ..trace() });
+        assert!(header.contains(&format!("cipher={})", "A".repeat(TLS_NAME_CHARS_MAX))), "{header}");
     }
 
     #[test]

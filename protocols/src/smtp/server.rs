@@ -1,6 +1,8 @@
 //! The SMTP server session: bytes in, events and reply bytes out (RFC 5321 with SIZE
 //! RFC 1870, 8BITMIME RFC 6152, SMTPUTF8 RFC 6531, ENHANCEDSTATUSCODES RFC 2034/3463,
-//! PIPELINING RFC 2920, CHUNKING and BINARYMIME RFC 3030, LIMITS RFC 9422).
+//! PIPELINING RFC 2920, CHUNKING and BINARYMIME RFC 3030, LIMITS RFC 9422, STARTTLS
+//! RFC 3207 and implicit TLS RFC 8314, AUTH RFC 4954, submission RFC 6409, REQUIRETLS
+//! RFC 8689). STARTTLS lives in `starttls`, AUTH in `auth`.
 //!
 //! The caller owns the socket and the clock. It feeds bytes to
 //! [`ServerSession::handle_input`], drains [`ServerSession::poll_event`], answers the
@@ -16,7 +18,11 @@
 //! - buffers are bounded: no command line over the limit is held, body bytes are handed
 //!   out in pieces of [`BODY_CHUNK_BYTES_MAX`], output stops growing past
 //!   [`OUTPUT_BYTES_MAX`] until the caller flushes;
-//! - once closing (QUIT or 421), no more input is read and no answer is expected.
+//! - once closing (QUIT or 421), no more input is read and no answer is expected;
+//! - no byte that arrived together with a STARTTLS command is ever used after it: such
+//!   input refuses the upgrade and closes the session (see `starttls`);
+//! - during an AUTH exchange client lines are SASL responses, never commands, and the
+//!   session reads none until the caller took its step on the previous one.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -24,7 +30,7 @@ use std::sync::Arc;
 use memchr::memchr;
 
 use super::address::ForwardPath;
-use super::command::{BodyType, Command, MailFrom, is_bdat_line, parse_command};
+use super::command::{BodyType, Command, CommandError, MailFrom, is_bdat_line, parse_command};
 use super::data::DataDecoder;
 use super::limits::{
     BODY_CHUNK_BYTES_MAX, COMMAND_LINE_BYTES_MAX, COMMAND_LINE_BYTES_MIN, COMMAND_TIMEOUT_MS,
@@ -32,6 +38,9 @@ use super::limits::{
     RECIPIENTS_MAX,
 };
 use super::reply::{EnhancedCode, Reply};
+
+mod auth;
+mod starttls;
 
 /// Events queued at once: a command yields at most two (e.g. `MessageAborted` + `Quit`,
 /// `Reset` + `Helo`, `Body` + `MessageEnd`) and an external close adds one.
@@ -58,6 +67,21 @@ pub struct ServerConfig {
     pub command_timeout_ms: u64,
     /// Idle timeout while receiving message bytes, ms.
     pub data_timeout_ms: u64,
+    /// Offer STARTTLS (RFC 3207) on plain connections; set when a certificate is
+    /// configured for this listener.
+    pub starttls: bool,
+    /// An RFC 6409 submission listener: MAIL needs an authenticated client, else
+    /// `530 5.7.0`.
+    pub submission: bool,
+    /// SASL mechanism names advertised after `AUTH` in the EHLO reply, in this order
+    /// (RFC 4954 §3); empty: AUTH is neither offered nor accepted.
+    pub auth_mechanisms: Vec<String>,
+    /// Offer and accept AUTH only once TLS is active: on a plain connection AUTH is not
+    /// advertised and gets `538 5.7.11`. Keeps passwords off the wire in the clear.
+    pub auth_requires_tls: bool,
+    /// Advertise REQUIRETLS (RFC 8689) once TLS is active, and accept its MAIL parameter
+    /// then. The caller must then relay such messages only over verified TLS.
+    pub requiretls: bool,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +95,11 @@ impl Default for ServerConfig {
             commands_without_mail_max: COMMANDS_WITHOUT_MAIL_MAX,
             command_timeout_ms: COMMAND_TIMEOUT_MS,
             data_timeout_ms: DATA_TIMEOUT_MS,
+            starttls: false,
+            submission: false,
+            auth_mechanisms: Vec::new(),
+            auth_requires_tls: true,
+            requiretls: false,
         }
     }
 }
@@ -112,6 +141,34 @@ pub enum Event<'a> {
     Reset,
     /// QUIT received and `221` queued: close once the output is flushed.
     Quit,
+    /// STARTTLS accepted (RFC 3207 §4). With `pipelined: false`, `220 2.0.0` is queued
+    /// and the session waits: flush the output completely, then run the TLS handshake on
+    /// the raw socket (no plaintext read buffer may survive it) and call
+    /// [`ServerSession::tls_started`] or [`ServerSession::tls_failed`]; if you hold
+    /// plaintext the session did not see, call [`ServerSession::tls_refused_injection`]
+    /// instead. With `pipelined: true`, the client sent more bytes behind STARTTLS in the
+    /// same input (a command injection attempt, CVE-2011-0411 class): the session has
+    /// already queued `554 5.5.1` and is closing. Never start TLS then; drop your buffer.
+    StartTls {
+        /// Input followed the STARTTLS line when it was handled.
+        pipelined: bool,
+    },
+    /// AUTH (RFC 4954 §4) with an offered mechanism. Needs
+    /// [`ServerSession::auth_challenge`], [`ServerSession::auth_success`] or
+    /// [`ServerSession::auth_failure`], driven by the caller's SASL exchange.
+    Auth {
+        /// The mechanism as spelled in [`ServerConfig::auth_mechanisms`].
+        mechanism: String,
+        /// The decoded initial response, if given; `Some(empty)` for `=`.
+        initial: Option<Vec<u8>>,
+    },
+    /// The client's decoded answer to the last challenge. Needs the same calls as `Auth`.
+    AuthResponse(Vec<u8>),
+    /// The exchange ended without a result and the session replied: the client sent
+    /// `*` (`501 5.0.0`), a response that is not base64 (`501 5.5.2`) or a line over
+    /// [`SASL_LINE_BYTES_MAX`](super::SASL_LINE_BYTES_MAX) (`500 5.5.6`). Drop the
+    /// SASL state.
+    AuthCancel,
 }
 
 /// Why the session dropped a message.
@@ -163,9 +220,15 @@ enum Queued {
     MessageAborted(AbortReason),
     Reset,
     Quit,
+    StartTls { pipelined: bool },
+    Auth { mechanism: String, initial: Option<Vec<u8>> },
+    AuthResponse(Vec<u8>),
+    AuthCancel,
 }
 
-/// The question an outstanding event asked.
+/// The question an outstanding event asked. `Tls` waits for `tls_started`,
+/// `tls_failed` or `tls_refused_injection`; `AuthStep` for `auth_challenge`,
+/// `auth_success` or `auth_failure`; the others for `answer`.
 #[derive(Debug)]
 enum Awaiting {
     Mail(MailFrom),
@@ -173,6 +236,15 @@ enum Awaiting {
     DataStart,
     BdatStart { size: u64, last: bool },
     MessageEnd,
+    Tls,
+    AuthStep,
+}
+
+impl Awaiting {
+    /// True for the questions [`ServerSession::answer`] answers.
+    fn takes_verdict(&self) -> bool {
+        !matches!(self, Self::Tls | Self::AuthStep)
+    }
 }
 
 /// What the next input bytes are.
@@ -180,8 +252,11 @@ enum Awaiting {
 enum Phase {
     /// Command lines.
     Command,
-    /// The rest of an overlong command line, dropped up to its LF.
-    SkipLine,
+    /// The rest of an overlong line, dropped up to its LF; `auth` when it was a SASL
+    /// response, which ends the exchange.
+    SkipLine { auth: bool },
+    /// One SASL response line, after a `334` challenge.
+    AuthResponse,
     /// A DATA body; `failed` is set once the message is known to be dropped (bare CR
     /// or LF, or too large): the rest is read and dropped up to the terminator.
     Data { decoder: DataDecoder, bytes: u64, failed: bool },
@@ -219,6 +294,30 @@ pub struct ServerSession {
     closing: bool,
     /// `shutdown` came while a MessageEnd answer was due: close right after it.
     shutdown_after_answer: bool,
+    /// TLS is active: implicit TLS (RFC 8314 §3) or a completed STARTTLS.
+    tls: bool,
+    /// The identity the caller's SASL exchange authenticated.
+    authenticated: Option<String>,
+}
+
+/// One step of line reading.
+enum LineRead<'a> {
+    /// No LF yet and still under the limit: wait for more input.
+    Incomplete,
+    /// No LF within the limit: this many bytes are dropped, the rest is skipped.
+    Overlong(usize),
+    /// A line and the bytes it used; `None` when it ended in a bare LF.
+    Line { line: Option<&'a [u8]>, used: usize },
+}
+
+/// Finds the next line in `input`, looking at most `line_max` bytes ahead.
+fn next_line(input: &[u8], line_max: usize) -> LineRead<'_> {
+    let window = &input[..input.len().min(line_max)];
+    let Some(lf) = memchr(b'\n', window) else {
+        return if window.len() < line_max { LineRead::Incomplete } else { LineRead::Overlong(window.len()) };
+    };
+    // RFC 5321 §2.3.8: lines end in CRLF; a bare LF is refused, not guessed at.
+    LineRead::Line { line: window[..lf].strip_suffix(b"\r"), used: lf + 1 }
 }
 
 fn code(class: u8, subject: u16, detail: u16) -> Option<EnhancedCode> {
@@ -244,6 +343,8 @@ impl ServerSession {
             commands_without_mail: 0,
             closing: false,
             shutdown_after_answer: false,
+            tls: false,
+            authenticated: None,
         };
         let greeting = format!("{} ESMTP moxide", session.config.hostname);
         session.write(Reply::new(220, None, greeting));
@@ -262,7 +363,8 @@ impl ServerSession {
             let rest = &input[used..];
             let step = match self.phase {
                 Phase::Command => self.read_command(rest),
-                Phase::SkipLine => self.skip_line(rest),
+                Phase::SkipLine { auth } => self.skip_line(rest, auth),
+                Phase::AuthResponse => self.read_auth_response(rest),
                 Phase::Data { .. } => self.read_data(rest),
                 Phase::Chunk { .. } => self.read_chunk(rest),
             };
@@ -286,6 +388,10 @@ impl ServerSession {
             Queued::MessageAborted(reason) => Event::MessageAborted(reason),
             Queued::Reset => Event::Reset,
             Queued::Quit => Event::Quit,
+            Queued::StartTls { pipelined } => Event::StartTls { pipelined },
+            Queued::Auth { mechanism, initial } => Event::Auth { mechanism, initial },
+            Queued::AuthResponse(response) => Event::AuthResponse(response),
+            Queued::AuthCancel => Event::AuthCancel,
         };
         Some(event)
     }
@@ -293,9 +399,13 @@ impl ServerSession {
     /// Answers the event that needs it (MailFrom, RcptTo, MessageStart, MessageEnd).
     /// Without such an event this is a programmer error (debug assertion, else
     /// ignored), except after the session started closing, when it is ignored.
+    /// StartTls and the AUTH events have calls of their own.
     pub fn answer(&mut self, verdict: Verdict) {
+        if !self.awaiting.as_ref().is_some_and(Awaiting::takes_verdict) {
+            debug_assert!(self.closing, "answer() without an event awaiting a verdict");
+            return;
+        }
         let Some(awaiting) = self.awaiting.take() else {
-            debug_assert!(self.closing, "answer() without an event awaiting one");
             return;
         };
         match awaiting {
@@ -304,7 +414,16 @@ impl ServerSession {
             Awaiting::DataStart => self.answer_data_start(verdict),
             Awaiting::BdatStart { size, last } => self.answer_bdat_start(size, last, verdict),
             Awaiting::MessageEnd => self.answer_message_end(verdict),
+            Awaiting::Tls | Awaiting::AuthStep => {}
         }
+    }
+
+    /// Replaces the configuration, e.g. after a TLS handshake when the mechanisms on
+    /// offer depend on the negotiated TLS version (SCRAM -PLUS needs TLS 1.3 here). Takes
+    /// effect from the next command; the caller calls it between `tls_started()` and the
+    /// client's next EHLO.
+    pub fn replace_config(&mut self, config: Arc<ServerConfig>) {
+        self.config = config;
     }
 
     /// Reply bytes not yet written to the peer.
@@ -328,7 +447,7 @@ impl ServerSession {
     pub fn timeout_ms(&self) -> u64 {
         match self.phase {
             Phase::Data { .. } | Phase::Chunk { .. } => self.config.data_timeout_ms,
-            Phase::Command | Phase::SkipLine => self.config.command_timeout_ms,
+            Phase::Command | Phase::SkipLine { .. } | Phase::AuthResponse => self.config.command_timeout_ms,
         }
     }
 
@@ -360,6 +479,16 @@ impl ServerSession {
         self.esmtp
     }
 
+    /// True while TLS is active: implicit TLS or after [`Self::tls_started`].
+    pub fn tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The identity given to [`Self::auth_success`], until STARTTLS resets the session.
+    pub fn authenticated(&self) -> Option<&str> {
+        self.authenticated.as_deref()
+    }
+
     /// The transaction in progress, if any; it stays available until MessageEnd is
     /// answered.
     pub fn transaction(&self) -> Option<&Transaction> {
@@ -377,22 +506,20 @@ impl ServerSession {
 
     /// Takes one complete command line, or starts skipping an overlong one.
     fn read_command(&mut self, input: &[u8]) -> usize {
-        let line_max = self.config.command_line_bytes_max.max(COMMAND_LINE_BYTES_MIN);
-        let window = &input[..input.len().min(line_max)];
-        let Some(lf) = memchr(b'\n', window) else {
-            if window.len() < line_max {
-                return 0; // incomplete: wait for more
+        let (line, used) = match next_line(input, self.command_line_max(input)) {
+            LineRead::Incomplete => return 0,
+            LineRead::Overlong(used) => {
+                self.phase = Phase::SkipLine { auth: false };
+                return used;
             }
-            self.phase = Phase::SkipLine;
-            return window.len();
-        };
-        // RFC 5321 §2.3.8: lines end in CRLF; a bare LF is refused, not guessed at.
-        let Some(line) = window[..lf].strip_suffix(b"\r") else {
-            self.reply_error(Reply::new(500, code(5, 5, 2), "command line must end with CRLF"));
-            return lf + 1;
+            LineRead::Line { line: None, used } => {
+                self.reply_error(Reply::new(500, code(5, 5, 2), "command line must end with CRLF"));
+                return used;
+            }
+            LineRead::Line { line: Some(line), used } => (line, used),
         };
         match parse_command(line) {
-            Ok(command) => self.execute(command),
+            Ok(command) => self.execute(command, input.len() > used),
             Err(error) => {
                 if is_bdat_line(line) && self.message_open {
                     self.abort_message(AbortReason::BdatFailed);
@@ -400,16 +527,32 @@ impl ServerSession {
                 self.reply_error(error.reply());
             }
         }
-        lf + 1
+        used
     }
 
-    /// Drops the rest of an overlong command line.
-    fn skip_line(&mut self, input: &[u8]) -> usize {
+    /// The line limit for the command starting at `input`. RFC 4954 §4 lets an initial
+    /// response make AUTH lines long, so they get the SASL limit where AUTH is offered.
+    /// Decided from the first bytes, which are there whenever the limit matters: below
+    /// [`COMMAND_LINE_BYTES_MIN`] bytes no line is ever cut.
+    fn command_line_max(&self, input: &[u8]) -> usize {
+        let configured = self.config.command_line_bytes_max.max(COMMAND_LINE_BYTES_MIN);
+        let is_auth = input.get(..5).is_some_and(|verb| verb.eq_ignore_ascii_case(b"AUTH "));
+        if is_auth && self.auth_offered() { configured.max(super::SASL_LINE_BYTES_MAX) } else { configured }
+    }
+
+    /// Drops the rest of an overlong line.
+    fn skip_line(&mut self, input: &[u8], auth: bool) -> usize {
         let Some(lf) = memchr(b'\n', input) else {
             return input.len();
         };
         self.phase = Phase::Command;
-        self.reply_error(Reply::new(500, code(5, 5, 2), "line too long"));
+        if auth {
+            // RFC 4954 §4: a response longer than our buffer fails AUTH with 500 5.5.6.
+            let text = "authentication exchange line too long";
+            self.end_auth_exchange(Reply::new(500, code(5, 5, 6), text));
+        } else {
+            self.reply_error(Reply::new(500, code(5, 5, 2), "line too long"));
+        }
         lf + 1
     }
 
@@ -486,7 +629,8 @@ impl ServerSession {
 
     // ----- commands -----
 
-    fn execute(&mut self, command: Command) {
+    /// Runs one command; `input_follows` tells whether more input came behind its line.
+    fn execute(&mut self, command: Command, input_follows: bool) {
         match command {
             Command::Helo(name) => self.cmd_helo(name, false),
             Command::Ehlo(name) => self.cmd_helo(name, true),
@@ -521,6 +665,8 @@ impl ServerSession {
                 }
             }
             Command::Quit => self.cmd_quit(),
+            Command::StartTls => self.cmd_starttls(input_follows),
+            Command::Auth { mechanism, initial } => self.cmd_auth(&mechanism, initial),
         }
     }
 
@@ -542,10 +688,10 @@ impl ServerSession {
         self.push(Queued::Helo { name, extended });
     }
 
-    /// The EHLO reply: one place builds the capability list, so STARTTLS (when offered
-    /// and TLS is not active yet) and AUTH (when allowed on this connection) slot in here.
+    /// The EHLO reply: one place builds the capability list. STARTTLS only before TLS,
+    /// REQUIRETLS only with it (RFC 8689), AUTH where this connection may authenticate.
     fn ehlo_reply(&self) -> Reply {
-        let capabilities = [
+        let mut capabilities = vec![
             self.config.hostname.clone(),
             "PIPELINING".to_owned(),
             format!("SIZE {}", self.config.message_bytes_max),
@@ -556,12 +702,28 @@ impl ServerSession {
             "BINARYMIME".to_owned(),
             format!("LIMITS RCPTMAX={}", self.config.recipients_max),
         ];
+        if self.starttls_offered() {
+            capabilities.push("STARTTLS".to_owned());
+        }
+        if self.requiretls_offered() {
+            capabilities.push("REQUIRETLS".to_owned());
+        }
+        if self.auth_offered() {
+            capabilities.push(format!("AUTH {}", self.config.auth_mechanisms.join(" ")));
+        }
         Reply::new(250, None, capabilities.join("\n"))
     }
 
     fn cmd_mail(&mut self, mail: MailFrom) {
         let refusal = if self.helo_name.is_none() {
             Some(Reply::new(503, code(5, 5, 1), "send HELO or EHLO first"))
+        } else if self.config.submission && self.authenticated.is_none() {
+            // RFC 6409 §4.3: a submission server authenticates its clients; RFC 4954 §6
+            // gives the reply.
+            Some(Reply::new(530, code(5, 7, 0), "authentication required"))
+        } else if mail.requiretls && !self.requiretls_offered() {
+            // RFC 5321 §4.1.1.11: a parameter of an extension we did not offer here.
+            Some(CommandError::UnknownParameter.reply())
         } else if self.transaction.is_some() {
             Some(Reply::new(503, code(5, 5, 1), "nested MAIL command"))
         } else if mail.size_bytes.is_some_and(|size| size > self.config.message_bytes_max) {

@@ -3,7 +3,14 @@
 //!
 //! Every `check` runs the input three ways (whole, one byte at a time, in 7-byte
 //! pieces) and requires identical replies, events (bodies merged) and leftover input:
-//! the session's behaviour must not depend on how TCP cut the stream.
+//! the session's behaviour must not depend on how TCP cut the stream. A script may come
+//! in several flights: the client sends the next one only after the session used
+//! everything before it (as a client waits for `220` after STARTTLS).
+//!
+//! The driver plays the caller's part in STARTTLS (the handshake "succeeds" at once;
+//! plaintext still buffered refuses it) and in AUTH, with a toy SASL: PLAIN and LOGIN
+//! check for the password `secret`, user `tempfail...` gets a temporary failure, and any
+//! other mechanism is "too weak".
 #![allow(dead_code, reason = "shared by several test crates, each using a part of it")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,8 +21,11 @@ use moxide_protocols::smtp::{
     ServerConfig, ServerSession, Verdict,
 };
 
-/// Stands for the whole multi-line EHLO reply in expected transcripts.
+/// Stands for the whole multi-line EHLO reply on a plain connection.
 pub(crate) const EHLO: &str = "S: <EHLO reply>";
+
+/// Stands for the whole multi-line EHLO reply once TLS is active.
+pub(crate) const EHLO_TLS: &str = "S: <EHLO reply with TLS>";
 
 /// The configuration most tests use: small limits that are quick to reach.
 pub(crate) fn config() -> ServerConfig {
@@ -27,19 +37,54 @@ pub(crate) fn config() -> ServerConfig {
     }
 }
 
-/// The EHLO reply lines for `config`.
-pub(crate) fn ehlo_lines(config: &ServerConfig) -> Vec<String> {
-    vec![
-        format!("S: 250-{}", config.hostname),
-        "S: 250-PIPELINING".to_owned(),
-        format!("S: 250-SIZE {}", config.message_bytes_max),
-        "S: 250-8BITMIME".to_owned(),
-        "S: 250-SMTPUTF8".to_owned(),
-        "S: 250-ENHANCEDSTATUSCODES".to_owned(),
-        "S: 250-CHUNKING".to_owned(),
-        "S: 250-BINARYMIME".to_owned(),
-        format!("S: 250 LIMITS RCPTMAX={}", config.recipients_max),
-    ]
+/// [`config`] for a listener with a certificate and AUTH PLAIN and LOGIN (only over
+/// TLS), REQUIRETLS on.
+pub(crate) fn tls_config() -> ServerConfig {
+    ServerConfig {
+        starttls: true,
+        auth_mechanisms: vec!["PLAIN".to_owned(), "LOGIN".to_owned()],
+        requiretls: true,
+        ..config()
+    }
+}
+
+/// The EHLO reply lines for `config`, before (`tls: false`) or after TLS started.
+pub(crate) fn ehlo_lines(config: &ServerConfig, tls: bool) -> Vec<String> {
+    let mut capabilities = vec![
+        config.hostname.clone(),
+        "PIPELINING".to_owned(),
+        format!("SIZE {}", config.message_bytes_max),
+        "8BITMIME".to_owned(),
+        "SMTPUTF8".to_owned(),
+        "ENHANCEDSTATUSCODES".to_owned(),
+        "CHUNKING".to_owned(),
+        "BINARYMIME".to_owned(),
+        format!("LIMITS RCPTMAX={}", config.recipients_max),
+    ];
+    if config.starttls && !tls {
+        capabilities.push("STARTTLS".to_owned());
+    }
+    if config.requiretls && tls {
+        capabilities.push("REQUIRETLS".to_owned());
+    }
+    if !config.auth_mechanisms.is_empty() && (tls || !config.auth_requires_tls) {
+        capabilities.push(format!("AUTH {}", config.auth_mechanisms.join(" ")));
+    }
+    let last = capabilities.len() - 1;
+    capabilities
+        .iter()
+        .enumerate()
+        .map(|(i, capability)| format!("S: 250{}{capability}", if i == last { ' ' } else { '-' }))
+        .collect()
+}
+
+/// How a run's session starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// A plain connection: [`ServerSession::new`].
+    Plain,
+    /// Implicit TLS: [`ServerSession::new_tls`].
+    ImplicitTls,
 }
 
 /// What a run produced.
@@ -53,6 +98,28 @@ pub(crate) struct Transcript {
     pub(crate) leftover: Vec<u8>,
     /// Whether the session asked to close.
     pub(crate) closed: bool,
+    /// Whether TLS was active at the end.
+    pub(crate) tls: bool,
+    /// Who was authenticated at the end.
+    pub(crate) authenticated: Option<String>,
+}
+
+/// What the caller does after an event.
+enum Action {
+    Nothing,
+    Answer(Verdict),
+    TlsHandshake,
+    TlsRefuse,
+    Challenge(Vec<u8>),
+    AuthOk(String),
+    AuthFail(Reply),
+}
+
+/// Where the toy SASL exchange stands.
+enum Sasl {
+    Plain,
+    LoginUser,
+    LoginPassword(String),
 }
 
 /// The client side's answers: reject sender `spammer@...`, recipients `unknown...@`
@@ -64,6 +131,7 @@ struct Script {
     message: Vec<u8>,
     pending_body: Vec<u8>,
     events: Vec<String>,
+    sasl: Option<Sasl>,
 }
 
 impl Script {
@@ -88,6 +156,9 @@ impl Script {
         if mail.smtputf8 {
             line.push_str(" smtputf8");
         }
+        if mail.requiretls {
+            line.push_str(" requiretls");
+        }
         self.record(line);
         self.sender = match &mail.path {
             ReversePath::Null => String::new(),
@@ -96,18 +167,18 @@ impl Script {
         if self.sender == "spammer" { reject(550, (5, 7, 1), "sender refused") } else { Verdict::Accept }
     }
 
-    fn react(&mut self, event: Event<'_>) -> Option<Verdict> {
+    fn react(&mut self, event: Event<'_>) -> Action {
         match event {
             Event::Helo { name, extended } => {
                 let verb = if extended { "EHLO" } else { "HELO" };
                 self.record(format!("helo {verb} {name}"));
-                None
+                Action::Nothing
             }
-            Event::MailFrom(mail) => Some(self.on_mail(&mail)),
+            Event::MailFrom(mail) => Action::Answer(self.on_mail(&mail)),
             Event::RcptTo(path) => {
                 let text = path.to_string();
                 self.record(format!("rcpt <{text}>"));
-                Some(if text.starts_with("unknown") {
+                Action::Answer(if text.starts_with("unknown") {
                     reject(550, (5, 1, 1), "no such user")
                 } else if text.starts_with("busy") {
                     reject(451, (4, 3, 0), "try again later")
@@ -118,7 +189,7 @@ impl Script {
             Event::MessageStart => {
                 self.record("start".to_owned());
                 self.message.clear();
-                Some(if self.sender == "nodata" {
+                Action::Answer(if self.sender == "nodata" {
                     reject(554, (5, 7, 1), "not from you")
                 } else {
                     Verdict::Accept
@@ -129,12 +200,12 @@ impl Script {
                 assert!(bytes.len() <= BODY_CHUNK_BYTES_MAX, "Body event too large");
                 self.pending_body.extend_from_slice(bytes);
                 self.message.extend_from_slice(bytes);
-                None
+                Action::Nothing
             }
             Event::MessageEnd => {
                 self.record("end".to_owned());
                 let rejected = self.message.windows(8).any(|w| w == b"REJECTME");
-                Some(if rejected {
+                Action::Answer(if rejected {
                     reject(554, (5, 6, 0), "content refused")
                 } else {
                     Verdict::AcceptWith("queued as Q1".to_owned())
@@ -145,17 +216,99 @@ impl Script {
                 // many arrived before the session noticed depends on input chunking.
                 self.pending_body.clear();
                 self.record(format!("aborted {reason:?}"));
-                None
+                Action::Nothing
             }
             Event::Reset => {
                 self.record("reset".to_owned());
-                None
+                Action::Nothing
             }
             Event::Quit => {
                 self.record("quit".to_owned());
-                None
+                Action::Nothing
             }
+            other => self.react_tls_auth(other),
         }
+    }
+
+    fn react_tls_auth(&mut self, event: Event<'_>) -> Action {
+        match event {
+            Event::StartTls { pipelined: false } => {
+                self.record("starttls".to_owned());
+                Action::TlsHandshake
+            }
+            Event::StartTls { pipelined: true } => {
+                self.record("starttls pipelined".to_owned());
+                // The session refused by itself; a caller written to refuse here too
+                // must be harmless.
+                Action::TlsRefuse
+            }
+            Event::Auth { mechanism, initial } => {
+                let shown = initial.as_deref().map_or("-".to_owned(), escape);
+                self.record(format!("auth {mechanism} {shown}"));
+                self.start_sasl(&mechanism, initial)
+            }
+            Event::AuthResponse(response) => {
+                self.record(format!("auth-response {}", escape(&response)));
+                self.continue_sasl(response)
+            }
+            Event::AuthCancel => {
+                self.record("auth-cancel".to_owned());
+                self.sasl = None;
+                Action::Nothing
+            }
+            other => panic!("event not handled: {other:?}"),
+        }
+    }
+
+    fn start_sasl(&mut self, mechanism: &str, initial: Option<Vec<u8>>) -> Action {
+        assert!(self.sasl.is_none(), "AUTH during an exchange");
+        match (mechanism, initial) {
+            ("PLAIN", Some(message)) => check_plain(&message),
+            ("PLAIN", None) => {
+                self.sasl = Some(Sasl::Plain);
+                Action::Challenge(Vec::new())
+            }
+            ("LOGIN", Some(user)) => {
+                self.sasl = Some(Sasl::LoginPassword(String::from_utf8_lossy(&user).into_owned()));
+                Action::Challenge(b"Password:".to_vec())
+            }
+            ("LOGIN", None) => {
+                self.sasl = Some(Sasl::LoginUser);
+                Action::Challenge(b"Username:".to_vec())
+            }
+            _ => Action::AuthFail(Reply::new(534, Some(EnhancedCode(5, 7, 9)), "mechanism too weak")),
+        }
+    }
+
+    fn continue_sasl(&mut self, response: Vec<u8>) -> Action {
+        match self.sasl.take().expect("response without an exchange") {
+            Sasl::Plain => check_plain(&response),
+            Sasl::LoginUser => {
+                self.sasl = Some(Sasl::LoginPassword(String::from_utf8_lossy(&response).into_owned()));
+                Action::Challenge(b"Password:".to_vec())
+            }
+            Sasl::LoginPassword(user) => verify(&user, &response),
+        }
+    }
+}
+
+/// RFC 4616 message: authzid NUL authcid NUL password.
+fn check_plain(message: &[u8]) -> Action {
+    match message.split(|&b| b == 0).collect::<Vec<_>>()[..] {
+        [_, user, password] => verify(&String::from_utf8_lossy(user), password),
+        _ => Action::AuthFail(Reply::new(501, Some(EnhancedCode(5, 5, 2)), "malformed PLAIN message")),
+    }
+}
+
+fn verify(user: &str, password: &[u8]) -> Action {
+    if user.starts_with("tempfail") {
+        let text = "temporary authentication failure";
+        Action::AuthFail(Reply::new(454, Some(EnhancedCode(4, 7, 0)), text))
+    } else if password == b"secret" {
+        Action::AuthOk(user.to_owned())
+    } else {
+        let text = "authentication credentials invalid";
+        Action::AuthFail(Reply::new(535, Some(EnhancedCode(5, 7, 8)), text))
     }
 }
 
@@ -168,10 +321,19 @@ pub(crate) fn escape(bytes: &[u8]) -> String {
     bytes.escape_ascii().to_string()
 }
 
+/// Runs `input` through a fresh plain session; see [`drive_from`].
+pub(crate) fn drive(config: &ServerConfig, input: &[u8], cuts: &[usize]) -> Transcript {
+    drive_from(config, Start::Plain, input, cuts)
+}
+
 /// Runs `input` through a fresh session; `cuts` are the input lengths made available
 /// to the session, in increasing order (the last should be `input.len()`).
-pub(crate) fn drive(config: &ServerConfig, input: &[u8], cuts: &[usize]) -> Transcript {
-    let mut session = ServerSession::new(Arc::new(config.clone()));
+pub(crate) fn drive_from(config: &ServerConfig, start: Start, input: &[u8], cuts: &[usize]) -> Transcript {
+    let config = Arc::new(config.clone());
+    let mut session = match start {
+        Start::Plain => ServerSession::new(config),
+        Start::ImplicitTls => ServerSession::new_tls(config),
+    };
     let mut script = Script::default();
     let mut output = Vec::new();
     let mut buffer: Vec<u8> = Vec::new();
@@ -185,9 +347,8 @@ pub(crate) fn drive(config: &ServerConfig, input: &[u8], cuts: &[usize]) -> Tran
         let mut progressed = used > 0;
         while let Some(event) = session.poll_event() {
             progressed = true;
-            if let Some(verdict) = script.react(event) {
-                session.answer(verdict);
-            }
+            let action = script.react(event);
+            apply(&mut session, action, &buffer);
         }
         let pending = session.pending_output();
         progressed |= !pending.is_empty();
@@ -223,6 +384,25 @@ pub(crate) fn drive(config: &ServerConfig, input: &[u8], cuts: &[usize]) -> Tran
         events: script.events,
         leftover: buffer,
         closed: session.wants_close(),
+        tls: session.tls(),
+        authenticated: session.authenticated().map(str::to_owned),
+    }
+}
+
+/// Does what the caller decided; `buffer` is the plaintext it holds unread.
+fn apply(session: &mut ServerSession, action: Action, buffer: &[u8]) {
+    match action {
+        Action::Nothing => {}
+        Action::Answer(verdict) => session.answer(verdict),
+        Action::TlsHandshake => {
+            // The session saw all of the buffer, so it refused if anything was there.
+            assert!(buffer.is_empty(), "StartTls without `pipelined` but plaintext buffered");
+            session.tls_started();
+        }
+        Action::TlsRefuse => session.tls_refused_injection(),
+        Action::Challenge(challenge) => session.auth_challenge(&challenge),
+        Action::AuthOk(identity) => session.auth_success(identity),
+        Action::AuthFail(reply) => session.auth_failure(reply),
     }
 }
 
@@ -252,20 +432,43 @@ pub(crate) fn client_bytes(script: &[u8]) -> Vec<u8> {
 /// three agree and that the replies after the greeting are `expected` (where
 /// [`EHLO`] stands for the EHLO reply). Returns the transcript.
 pub(crate) fn check_with(config: &ServerConfig, script: impl AsRef<[u8]>, expected: &[&str]) -> Transcript {
-    let input = client_bytes(script.as_ref());
-    let whole = drive(config, &input, &[input.len()]);
+    check_flights(config, Start::Plain, &[script.as_ref()], expected)
+}
+
+/// [`check_with`] for a script in flights: each flight reaches the session only once it
+/// used everything before (every feeding mode cuts at the flight boundaries).
+/// [`EHLO_TLS`] stands for the EHLO reply with TLS active.
+pub(crate) fn check_flights(
+    config: &ServerConfig,
+    start: Start,
+    flights: &[&[u8]],
+    expected: &[&str],
+) -> Transcript {
+    let mut input = Vec::new();
+    let mut boundaries = Vec::new();
+    for flight in flights {
+        input.extend(client_bytes(flight));
+        boundaries.push(input.len());
+    }
+    let with_boundaries = |mut cuts: Vec<usize>| {
+        cuts.extend(&boundaries);
+        cuts.sort_unstable();
+        cuts.dedup();
+        cuts
+    };
+    let whole = drive_from(config, start, &input, &with_boundaries(vec![input.len()]));
     for step in [1, 7] {
-        let pieces = drive(config, &input, &steps(input.len(), step));
+        let pieces = drive_from(config, start, &input, &with_boundaries(steps(input.len(), step)));
         assert_eq!(pieces, whole, "feeding in pieces of {step} changed the result");
     }
     let greeting = format!("S: 220 {} ESMTP moxide", config.hostname);
     assert_eq!(whole.replies.first(), Some(&greeting));
     let mut want = Vec::new();
     for line in expected {
-        if *line == EHLO {
-            want.extend(ehlo_lines(config));
-        } else {
-            want.push((*line).to_owned());
+        match *line {
+            EHLO => want.extend(ehlo_lines(config, false)),
+            EHLO_TLS => want.extend(ehlo_lines(config, true)),
+            line => want.push(line.to_owned()),
         }
     }
     assert_eq!(whole.replies[1..], want[..], "replies differ");
