@@ -15,6 +15,9 @@
 //! - [`offload`]: blocking work (fsync, LMDB commits, password hashing) on helper threads
 //!   so no executor ever blocks.
 //! - [`fs`]: spool files written and synced through io_uring.
+//! - [`tls`]: server TLS (rustls, ring provider): certificates by SNI with reload,
+//!   ALPN, client certificates by public key, channel binding, self-signed certificates.
+//! - [`stream`]: [`Stream`], a connection that is plain or TLS, with the STARTTLS upgrade.
 //! - [`time`]: timers and timeouts.
 //! - [`task`]: spawning tasks on the current core.
 //! - [`memlock`]: the RLIMIT_MEMLOCK check glommio needs at startup.
@@ -29,9 +32,13 @@ pub mod memlock;
 pub mod mesh;
 pub mod net;
 pub mod offload;
+pub mod random;
+pub mod stream;
 pub mod task;
 pub mod time;
+pub mod tls;
 
 pub use executor::{CoreContext, RuntimeConfig, RuntimeError, current_core, online_cpus, run};
 pub use offload::{OffloadPanic, offload};
+pub use stream::Stream;
 pub use task::{JoinHandle, spawn, spawn_detached, yield_now};
