@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 pub mod account;
+pub mod auth;
 pub mod change;
 pub mod clock;
 pub mod directory;
@@ -32,6 +33,7 @@ pub mod imap;
 pub mod kernel;
 pub mod listen;
 pub mod node;
+pub mod ratelimit;
 pub mod smtp;
 mod summary;
 

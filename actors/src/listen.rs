@@ -2,23 +2,70 @@
 //! connection, panics contained to their connection.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_lite::{AsyncWriteExt, FutureExt};
 use moxide_runtime::net::{ConnectionLimiter, TcpListener, TcpStream};
 use moxide_runtime::spawn_detached;
 
+use crate::ratelimit::Limiter;
+
 /// Pause after a failed accept (EMFILE and friends) instead of spinning on it.
 const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(50);
 
-/// Accepts forever. Over the limit, the client gets `refusal` (the protocol's "busy, go
+/// Per-client-network limits on new and open connections (shared by every listener and
+/// core; see [`crate::ratelimit`]).
+pub struct IpLimits {
+    /// New connections per window.
+    pub rate: Limiter,
+    /// Open connections (released when they close).
+    pub open: Limiter,
+    /// Addresses the limits do not apply to.
+    pub exempt: Vec<IpAddr>,
+}
+
+impl IpLimits {
+    /// Admits a connection from `ip`: counts it against both limiters, or refuses.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<IpPermit> {
+        if self.exempt.contains(&ip) {
+            return Some(IpPermit { limits: None, ip });
+        }
+        let now = crate::clock::now_unix_ms();
+        if !self.rate.add(ip, now, 1) {
+            return None;
+        }
+        if !self.open.add(ip, now, 1) {
+            return None;
+        }
+        Some(IpPermit { limits: Some(Arc::clone(self)), ip })
+    }
+}
+
+/// An admitted connection's place in the open-connection count.
+struct IpPermit {
+    limits: Option<Arc<IpLimits>>,
+    ip: IpAddr,
+}
+
+impl Drop for IpPermit {
+    fn drop(&mut self) {
+        if let Some(limits) = &self.limits {
+            limits.open.release(self.ip, crate::clock::now_unix_ms(), 1);
+        }
+    }
+}
+
+/// Accepts forever. Over a limit (the listener's connection count, or the per-network
+/// rate and open-connection limits), the client gets `refusal` (the protocol's "busy, go
 /// away" line) and is closed; otherwise `session(stream, peer)` runs as its own task.
 pub async fn accept_loop<F, Fut>(
     protocol: &'static str,
     listener: TcpListener,
     limiter: ConnectionLimiter,
+    ip_limits: Arc<IpLimits>,
     refusal: Rc<[u8]>,
     session: F,
 ) where
@@ -40,12 +87,18 @@ pub async fn accept_loop<F, Fut>(
             spawn_detached(refuse(stream, Rc::clone(&refusal)));
             continue;
         };
+        let Some(ip_permit) = ip_limits.admit(peer.ip()) else {
+            tracing::info!(protocol, %peer, "connection refused: too many connections from this network");
+            spawn_detached(refuse(stream, Rc::clone(&refusal)));
+            continue;
+        };
         let connection = std::panic::AssertUnwindSafe(session(stream, peer));
         spawn_detached(async move {
             if let Err(panic) = connection.catch_unwind().await {
                 tracing::error!(protocol, %peer, panic = %panic_text(panic.as_ref()), "session panicked; connection dropped");
             }
             drop(permit);
+            drop(ip_permit);
         });
     }
 }

@@ -15,6 +15,7 @@ pub mod listener;
 mod append;
 mod fetch;
 mod flags;
+mod login;
 mod mailboxes;
 mod output;
 mod search;
@@ -23,20 +24,22 @@ mod session;
 mod write;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use moxide_protocols::imap::ReaderConfig;
+use moxide_runtime::tls::TlsAcceptor;
 
-/// What we advertise (RFC 9051 §7.2.2). Every one of them works fully; STARTTLS, other
-/// SASL mechanisms and LOGINDISABLED come with the TLS and authentication issue.
+use crate::auth::AuthServices;
+
+/// What we advertise in every state (RFC 9051 §7.2.2); STARTTLS, LOGINDISABLED, SASL-IR
+/// and the AUTH= mechanisms are added per connection state. Every one of them works fully.
 pub const CAPABILITIES: &[&str] = &[
     "IMAP4rev2",
     "IMAP4rev1",
     "ENABLE",
     "LITERAL+",
     "IDLE",
-    "SASL-IR",
-    "AUTH=PLAIN",
     "BINARY",
     "UNSELECT",
     "UIDPLUS",
@@ -74,6 +77,15 @@ pub struct ImapSettings {
     pub login_timeout: Duration,
     /// Protocol errors (BAD) in a row before the server says BYE.
     pub errors_max: u32,
+    /// Certificates, when this listener offers TLS.
+    pub tls: Option<TlsAcceptor>,
+    /// TLS from the first byte (RFC 8314, port 993) rather than STARTTLS.
+    pub implicit_tls: bool,
+    /// LOGIN and password mechanisms allowed without TLS (loopback listeners by default;
+    /// otherwise LOGINDISABLED until STARTTLS, RFC 9051 §6.2.3).
+    pub plaintext_auth: bool,
+    /// Authentication state shared by the server.
+    pub auth: Arc<AuthServices>,
 }
 
 /// Autologout timer once authenticated: RFC 9051 §5.4 says at least 30 minutes.
@@ -85,8 +97,8 @@ pub const LOGIN_TIMEOUT_DEFAULT: Duration = Duration::from_secs(60);
 pub const ERRORS_MAX_DEFAULT: u32 = 10;
 
 impl ImapSettings {
-    /// Settings with the defaults.
-    pub fn new(hostname: String, spool_dir: PathBuf) -> Self {
+    /// Settings with the defaults, plaintext, no TLS.
+    pub fn new(hostname: String, spool_dir: PathBuf, auth: Arc<AuthServices>) -> Self {
         ImapSettings {
             hostname,
             reader: ReaderConfig::default(),
@@ -94,6 +106,10 @@ impl ImapSettings {
             autologout: AUTOLOGOUT_DEFAULT,
             login_timeout: LOGIN_TIMEOUT_DEFAULT,
             errors_max: ERRORS_MAX_DEFAULT,
+            tls: None,
+            implicit_tls: false,
+            plaintext_auth: false,
+            auth,
         }
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_lite::AsyncWriteExt;
-use moxide_runtime::net::TcpStream;
+use moxide_runtime::Stream;
 
 /// Longest a single sendfile step may wait for socket space before returning to the
 /// executor (it then retries); bounds how long a slow reader holds a helper thread.
@@ -55,7 +55,7 @@ impl Output {
     }
 
     /// Writes everything queued. A write that makes no progress for `timeout` fails.
-    pub(crate) async fn flush(&mut self, stream: &mut TcpStream, timeout: Duration) -> std::io::Result<()> {
+    pub(crate) async fn flush(&mut self, stream: &mut Stream, timeout: Duration) -> std::io::Result<()> {
         while let Some(chunk) = self.chunks.pop_front() {
             match chunk {
                 Chunk::Bytes(bytes) => stream.write_all(&bytes).await?,

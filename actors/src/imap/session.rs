@@ -11,23 +11,19 @@ use moxide_protocols::imap::{
     Command, CommandBody, CommandReader, ReadErrorKind, ReadEvent, ReadMode, ResponseCode, Status, Tag,
     write_capability, write_continuation, write_tagged, write_untagged_status,
 };
+use moxide_runtime::Stream;
 use moxide_runtime::net::TcpStream;
 use moxide_storage::{AccountStore, StorageError};
 
+use super::ImapSettings;
 use super::append::Append;
 use super::output::Output;
 use super::selected::{Selected, Updates};
-use super::{CAPABILITIES, ImapSettings};
 use crate::account::AccountError;
-use crate::directory::Lookup;
 use crate::node::Node;
 
 /// Bytes read from the socket at a time.
 const READ_BUFFER_BYTES: usize = 16 * 1024;
-
-/// Delay before answering a failed login: slows password guessing without a lockout
-/// (rate limits per network come with the authentication issue).
-const LOGIN_FAILURE_DELAY: Duration = Duration::from_millis(500);
 
 /// A write making no progress for this long ends the connection.
 pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -120,10 +116,11 @@ pub(crate) struct Login {
 
 /// The socket side of a session.
 pub(crate) struct Io {
-    pub(crate) stream: TcpStream,
+    /// None only while a STARTTLS handshake holds it.
+    pub(crate) stream: Option<Stream>,
     buffer: Vec<u8>,
-    start: usize,
-    end: usize,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
 }
 
 pub(crate) struct Session {
@@ -135,18 +132,28 @@ pub(crate) struct Session {
     pub(crate) login: Option<Login>,
     pub(crate) selected: Option<Selected>,
     pub(crate) enabled: Enabled,
-    errors: u32,
+    pub(crate) errors: u32,
     pub(crate) append: Option<Append>,
     /// AUTHENTICATE waiting for the client's response line.
-    sasl_pending: Option<Tag>,
-    closing: bool,
+    pub(crate) sasl: Option<super::login::SaslState>,
+    pub(crate) closing: bool,
 }
 
 /// Serves one connection until LOGOUT, EOF, autologout or an IO error.
 pub(crate) async fn run_session(node: Node, settings: Rc<ImapSettings>, stream: TcpStream, peer: SocketAddr) {
     tracing::debug!(%peer, "imap connection");
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-    let io = Io { stream, buffer: vec![0; READ_BUFFER_BYTES], start: 0, end: 0 };
+    let stream = match (&settings.tls, settings.implicit_tls) {
+        (Some(acceptor), true) => match acceptor.accept(stream).await {
+            Ok(tls) => Stream::from(tls),
+            Err(error) => {
+                tracing::debug!(%peer, %error, "tls handshake failed");
+                return;
+            }
+        },
+        _ => Stream::from(stream),
+    };
+    let io = Io { stream: Some(stream), buffer: vec![0; READ_BUFFER_BYTES], start: 0, end: 0 };
     let mut session = Session {
         io,
         node,
@@ -158,33 +165,29 @@ pub(crate) async fn run_session(node: Node, settings: Rc<ImapSettings>, stream: 
         enabled: Enabled::default(),
         errors: 0,
         append: None,
-        sasl_pending: None,
+        sasl: None,
         closing: false,
     };
     if let Err(error) = session.serve().await {
         tracing::debug!(%peer, %error, "imap connection ended with an error");
     }
     session.abandon_append().await;
-    let _ = session.io.stream.close().await;
+    if let Some(mut stream) = session.io.stream.take() {
+        let _ = stream.close().await;
+    }
 }
 
 impl Session {
     /// Writes out everything queued.
     pub(crate) async fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush(&mut self.io.stream, WRITE_TIMEOUT).await
+        let stream =
+            self.io.stream.as_mut().ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))?;
+        self.out.flush(stream, WRITE_TIMEOUT).await
     }
 
     async fn serve(&mut self) -> std::io::Result<()> {
         let mut reader = CommandReader::new(self.settings.reader.clone());
-        let mut greeting = Vec::new();
-        let code = ResponseCode::Capability(capabilities(false, &self.settings));
-        write_untagged_status(
-            &mut greeting,
-            Status::Ok,
-            Some(&code),
-            &format!("{} moxide IMAP ready", self.settings.hostname),
-        );
-        self.out.buf().extend_from_slice(&greeting);
+        self.greet().await;
         loop {
             let progressed = self.step(&mut reader).await?;
             if self.closing {
@@ -244,10 +247,7 @@ impl Session {
             }
             Event::AppendMessageEnd => self.append_message_end().await,
             Event::AppendEnd(tag, rejected) => self.append_end(tag, rejected).await,
-            Event::Sasl(response) => {
-                reader.set_mode(ReadMode::Command);
-                self.sasl_response(response).await;
-            }
+            Event::Sasl(response) => self.sasl_response(response, reader).await,
             Event::Error(tag, kind, detail) => {
                 // An error in the middle of an APPEND ends it: its spooled messages go.
                 self.abandon_append().await;
@@ -272,8 +272,10 @@ impl Session {
         }
         let timeout =
             if self.login.is_some() { self.settings.autologout } else { self.settings.login_timeout };
-        io.stream.set_read_timeout(Some(timeout))?;
-        match io.stream.read(&mut io.buffer[io.end..]).await {
+        let stream =
+            io.stream.as_mut().ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))?;
+        stream.set_read_timeout(Some(timeout))?;
+        match stream.read(&mut io.buffer[io.end..]).await {
             Ok(0) => Ok(false),
             Ok(n) => {
                 io.end += n;
@@ -320,6 +322,9 @@ impl Session {
         if let CommandBody::Authenticate { mechanism, initial_response } = body {
             self.authenticate(tag, &mechanism, initial_response, reader).await;
             return Ok(());
+        }
+        if let CommandBody::StartTls = body {
+            return self.starttls(tag, reader).await;
         }
         let allow_expunge = !matches!(
             body,
@@ -374,7 +379,7 @@ impl Session {
         use CommandBody as C;
         match body {
             C::Capability => {
-                let caps = capabilities(self.login.is_some(), &self.settings);
+                let caps = self.capabilities();
                 let caps: Vec<&str> = caps.iter().map(String::as_str).collect();
                 write_capability(self.out.buf(), &caps);
                 Ok(Done::ok("capabilities listed"))
@@ -391,7 +396,7 @@ impl Session {
                 self.out.buf().extend_from_slice(line.as_bytes());
                 Ok(Done::ok("ID completed"))
             }
-            C::StartTls => Err(CommandError::Bad("STARTTLS is not available on this listener".into())),
+            C::StartTls => unreachable!("handled before execute"),
             C::Login { username, password } => self.login(&username, &password).await,
             C::Authenticate { .. } | C::Idle => unreachable!("handled before execute"),
             body => {
@@ -477,113 +482,6 @@ impl Session {
         Done::ok("ENABLE completed")
     }
 
-    /// The account a login name names: any address of the account (as mox), or the
-    /// account name itself.
-    fn account_for(&self, username: &str) -> Option<Arc<str>> {
-        let directory = self.node.directory();
-        if let Some((localpart, domain)) = username.rsplit_once('@')
-            && let Lookup::Account(account) = directory.lookup(localpart, domain)
-        {
-            return Some(account);
-        }
-        directory.accounts().iter().find(|a| ***a == *username).cloned()
-    }
-
-    async fn login(&mut self, username: &str, password: &str) -> CommandResult {
-        if self.login.is_some() {
-            return Err(CommandError::Bad("already logged in".into()));
-        }
-        let failed = || {
-            CommandError::No(Some(ResponseCode::AuthenticationFailed), "invalid user name or password".into())
-        };
-        let Some(account) = self.account_for(username) else {
-            moxide_runtime::time::sleep(LOGIN_FAILURE_DELAY).await;
-            return Err(failed());
-        };
-        let stores = Arc::clone(self.node.stores());
-        let name = account.to_string();
-        let password = password.to_string();
-        let checked = moxide_runtime::offload(move || {
-            let store = stores.get(&name)?;
-            let ok = store.verify_password(&password)?;
-            Ok::<_, StorageError>((store, ok))
-        })
-        .await
-        .map_err(|panic| CommandError::Internal(panic.to_string()))?;
-        let (store, ok) = checked?;
-        if !ok {
-            tracing::info!(peer = %self.peer, %account, "imap login failed");
-            moxide_runtime::time::sleep(LOGIN_FAILURE_DELAY).await;
-            return Err(failed());
-        }
-        tracing::info!(peer = %self.peer, %account, "imap login");
-        self.login = Some(Login { account, store });
-        let code = ResponseCode::Capability(capabilities(true, &self.settings));
-        Ok(Done { code: Some(code), text: "logged in".into() })
-    }
-
-    /// AUTHENTICATE PLAIN (RFC 4616), with SASL-IR (RFC 4959) or a continuation.
-    async fn authenticate(
-        &mut self,
-        tag: Tag,
-        mechanism: &str,
-        initial: Option<Vec<u8>>,
-        reader: &mut CommandReader,
-    ) {
-        if self.login.is_some() {
-            self.finish(&tag, Err(CommandError::Bad("already logged in".into())));
-            return;
-        }
-        if !mechanism.eq_ignore_ascii_case("PLAIN") {
-            self.finish(
-                &tag,
-                Err(CommandError::No(Some(ResponseCode::Cannot), "unsupported mechanism".into())),
-            );
-            return;
-        }
-        match initial {
-            Some(response) => {
-                let result = self.plain(&response).await;
-                self.finish(&tag, result);
-            }
-            None => {
-                write_continuation(self.out.buf(), "");
-                reader.set_mode(ReadMode::SaslResponse);
-                self.sasl_pending = Some(tag);
-            }
-        }
-    }
-
-    async fn sasl_response(&mut self, response: Option<Vec<u8>>) {
-        let Some(tag) = self.sasl_pending.take() else { return };
-        let result = match response {
-            None => Err(CommandError::Bad("authentication cancelled".into())),
-            Some(response) => self.plain(&response).await,
-        };
-        self.finish(&tag, result);
-    }
-
-    async fn plain(&mut self, response: &[u8]) -> CommandResult {
-        let mut parts = response.split(|&b| b == 0);
-        let (Some(authzid), Some(authcid), Some(password), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(CommandError::Bad("malformed PLAIN response".into()));
-        };
-        let (Ok(authzid), Ok(authcid), Ok(password)) =
-            (std::str::from_utf8(authzid), std::str::from_utf8(authcid), std::str::from_utf8(password))
-        else {
-            return Err(CommandError::Bad("PLAIN response is not UTF-8".into()));
-        };
-        if !authzid.is_empty() && authzid != authcid {
-            return Err(CommandError::No(
-                Some(ResponseCode::AuthorizationFailed),
-                "cannot act as another user".into(),
-            ));
-        }
-        self.login(authcid, password).await
-    }
-
     async fn idle(&mut self, tag: Tag, reader: &mut CommandReader) -> std::io::Result<()> {
         if self.login.is_none() {
             self.finish(&tag, Err(CommandError::Bad("log in first".into())));
@@ -632,8 +530,10 @@ impl Session {
         if io.end == io.buffer.len() {
             return Ok(false);
         }
-        io.stream.set_read_timeout(Some(self.settings.autologout))?;
-        let read = async { Some(io.stream.read(&mut io.buffer[io.end..]).await) };
+        let stream =
+            io.stream.as_mut().ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))?;
+        stream.set_read_timeout(Some(self.settings.autologout))?;
+        let read = async { Some(stream.read(&mut io.buffer[io.end..]).await) };
         let changed = async {
             match selected {
                 Some(selected) => selected.changed().await,
@@ -698,14 +598,4 @@ enum Event {
     Sasl(Option<Vec<u8>>),
     Error(Option<Tag>, ReadErrorKind, String),
     Unexpected,
-}
-
-/// The capability list for the current state (RFC 9051 §7.2.2).
-pub(crate) fn capabilities(logged_in: bool, settings: &ImapSettings) -> Vec<String> {
-    let mut caps: Vec<String> = CAPABILITIES.iter().map(|c| (*c).to_string()).collect();
-    caps.push(format!("APPENDLIMIT={}", settings.append_limit()));
-    if logged_in {
-        caps.retain(|c| !c.starts_with("AUTH=") && c != "SASL-IR");
-    }
-    caps
 }

@@ -37,6 +37,10 @@ pub struct Envelope {
     pub helo: Option<String>,
     /// EHLO (not HELO) was used (RFC 3848 "with" keyword ESMTP vs SMTP).
     pub esmtp: bool,
+    /// TLS details, when the message came over TLS.
+    pub tls: Option<moxide_runtime::tls::TlsInfo>,
+    /// The client authenticated (submission).
+    pub authenticated: bool,
     /// MAIL FROM.
     pub mail_from: Option<MailFrom>,
     /// Accepted recipients, in RCPT order.
@@ -54,6 +58,7 @@ pub(crate) async fn deliver_spooled(
     let received_ms = crate::clock::now_unix_ms();
     let message_id = spool.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let accounts = distinct_accounts(&envelope.recipients);
+    let tls_version = envelope.tls.as_ref().map(|t| t.version.to_string());
     // Parsed once for all accounts; stored beside each copy so IMAP never reparses it.
     let summary = crate::summary::summarize_spool(spool.to_path_buf()).await;
     let requests = accounts
@@ -66,8 +71,10 @@ pub(crate) async fn deliver_spooled(
                 by_host: &settings.protocol.hostname,
                 esmtp: envelope.esmtp,
                 smtputf8: envelope.mail_from.as_ref().is_some_and(|m| m.smtputf8),
-                tls: false,
-                authenticated: false,
+                tls: envelope.tls.is_some(),
+                authenticated: envelope.authenticated,
+                tls_version: tls_version.as_deref(),
+                tls_cipher: envelope.tls.as_ref().map(|t| t.cipher.as_str()),
                 id: Some(&message_id),
                 for_path: only_recipient.as_ref(),
                 unix_secs: received_ms.div_euclid(1000),

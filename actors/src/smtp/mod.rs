@@ -16,19 +16,42 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use moxide_protocols::smtp::ServerConfig;
+use moxide_runtime::tls::TlsAcceptor;
+
+use crate::auth::AuthServices;
 
 /// How an SMTP listener behaves; shared by the sessions of one listener on one core.
 pub struct SmtpSettings {
-    /// Protocol settings (hostname, limits, timeouts).
+    /// Protocol settings (hostname, limits, timeouts, submission). STARTTLS and the AUTH
+    /// mechanisms are filled in per connection from the fields below.
     pub protocol: Arc<ServerConfig>,
     /// Where spool files are written (same filesystem as the accounts).
     pub spool_dir: PathBuf,
+    /// Certificates, when this listener offers TLS.
+    pub tls: Option<TlsAcceptor>,
+    /// TLS from the first byte (RFC 8314, port 465) rather than STARTTLS.
+    pub implicit_tls: bool,
+    /// Password mechanisms allowed without TLS (loopback listeners by default).
+    pub plaintext_auth: bool,
+    /// Authentication state shared by the server.
+    pub auth: Arc<AuthServices>,
+    /// Submission only: deliver every recipient to this account (localserve, as mox's
+    /// localserve does, since there is no outbound queue to send with).
+    pub local_catchall: Option<Arc<str>>,
 }
 
 impl SmtpSettings {
-    /// Settings for a listener.
-    pub fn new(protocol: Arc<ServerConfig>, spool_dir: PathBuf) -> Self {
-        SmtpSettings { protocol, spool_dir }
+    /// Settings for a plaintext listener without authentication (port 25 without TLS).
+    pub fn new(protocol: Arc<ServerConfig>, spool_dir: PathBuf, auth: Arc<AuthServices>) -> Self {
+        SmtpSettings {
+            protocol,
+            spool_dir,
+            tls: None,
+            implicit_tls: false,
+            plaintext_auth: false,
+            auth,
+            local_catchall: None,
+        }
     }
 }
 

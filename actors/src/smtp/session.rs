@@ -1,9 +1,13 @@
 //! One SMTP connection: read bytes, feed the sans-IO session, act on its events (directory
-//! lookups, spooling, delivery), write its replies.
+//! lookups, spooling, delivery, STARTTLS, AUTH), write its replies.
 //!
 //! Replies are flushed when the session needs more input (RFC 2920 §3.2: a server flushes
 //! when its input buffer is empty) or when enough has accumulated, so a pipelined
 //! transaction costs one write per client flight.
+//!
+//! STARTTLS (RFC 3207): the handshake starts only when neither the protocol session nor
+//! our read buffer holds plaintext received after the STARTTLS line; otherwise the upgrade
+//! is refused and the connection closed, so injected commands are never executed.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -11,19 +15,27 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use moxide_protocols::smtp::{Event, ForwardPath, MailFrom, Reply, ServerSession, Verdict};
+use moxide_protocols::sasl::Mechanism;
+use moxide_protocols::smtp::{
+    EnhancedCode, Event, ForwardPath, MailFrom, Reply, ReversePath, ServerConfig, ServerSession, Verdict,
+};
+use moxide_runtime::Stream;
 use moxide_runtime::fs::SpoolFile;
 use moxide_runtime::net::TcpStream;
 
 use super::SmtpSettings;
 use super::delivery::{Recipient, deliver_spooled};
+use crate::auth::{
+    AuthConnection, AuthFailure, AuthProgress, Authenticated, Authenticator, offered_mechanisms,
+};
 use crate::directory::Lookup;
 use crate::node::Node;
 
-/// Bytes read from the socket at a time. Must hold a whole command line so the session can
-/// tell a long line from a short read.
+/// Bytes read from the socket at a time. Must hold a whole command line (and a whole SASL
+/// response line) so the session can tell a long line from a short read.
 pub const READ_BUFFER_BYTES: usize = 32 * 1024;
 const _: () = assert!(READ_BUFFER_BYTES >= moxide_protocols::smtp::COMMAND_LINE_BYTES_MAX);
+const _: () = assert!(READ_BUFFER_BYTES >= moxide_protocols::smtp::SASL_LINE_BYTES_MAX);
 
 /// Replies queued before we write them even though input remains (a long pipelined burst).
 pub const OUTPUT_FLUSH_BYTES: usize = 16 * 1024;
@@ -45,66 +57,274 @@ struct Connection {
     node: Node,
     settings: Rc<SmtpSettings>,
     peer: SocketAddr,
+    stream: Option<Stream>,
+    buffer: Vec<u8>,
+    start: usize,
+    end: usize,
     helo: Option<String>,
     esmtp: bool,
     transaction: Transaction,
+    authenticator: Option<Authenticator>,
+    /// SCRAM: success is reported after the client acknowledged the server's final message.
+    pending_success: Option<Authenticated>,
+    authenticated: Option<Authenticated>,
 }
 
 /// Serves one connection until QUIT, EOF, timeout or an IO error.
-pub async fn run_session(node: Node, settings: Rc<SmtpSettings>, mut stream: TcpStream, peer: SocketAddr) {
+pub async fn run_session(node: Node, settings: Rc<SmtpSettings>, stream: TcpStream, peer: SocketAddr) {
     tracing::debug!(%peer, "smtp connection");
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-    let mut session = ServerSession::new(Arc::clone(&settings.protocol));
-    let mut connection =
-        Connection { node, settings, peer, helo: None, esmtp: false, transaction: Transaction::default() };
-    if let Err(error) = connection.serve(&mut session, &mut stream).await {
+    let stream = match (&settings.tls, settings.implicit_tls) {
+        (Some(acceptor), true) => match acceptor.accept(stream).await {
+            Ok(tls) => Stream::from(tls),
+            Err(error) => {
+                tracing::debug!(%peer, %error, "tls handshake failed");
+                return;
+            }
+        },
+        _ => Stream::from(stream),
+    };
+    let tls = stream.is_tls();
+    let config = connection_config(&settings, &stream, &AuthConnection::of(&stream, &settings, peer));
+    let mut session = if tls { ServerSession::new_tls(config) } else { ServerSession::new(config) };
+    let mut connection = Connection {
+        node,
+        settings,
+        peer,
+        stream: Some(stream),
+        buffer: vec![0u8; READ_BUFFER_BYTES],
+        start: 0,
+        end: 0,
+        helo: None,
+        esmtp: false,
+        transaction: Transaction::default(),
+        authenticator: None,
+        pending_success: None,
+        authenticated: None,
+    };
+    if let Err(error) = connection.serve(&mut session).await {
         tracing::debug!(%peer, %error, "smtp connection ended with an error");
     }
     connection.abandon_transaction().await;
-    let _ = stream.close().await;
+    if let Some(mut stream) = connection.stream.take() {
+        let _ = stream.close().await;
+    }
+}
+
+impl AuthConnection {
+    fn of(stream: &Stream, settings: &SmtpSettings, peer: SocketAddr) -> AuthConnection {
+        AuthConnection {
+            ip: peer.ip(),
+            tls: stream.tls_info(),
+            channel_binding: stream.channel_binding(),
+            plaintext_allowed: settings.plaintext_auth,
+        }
+    }
+}
+
+/// The protocol configuration for a connection in its current state: STARTTLS offered on
+/// plaintext connections of TLS listeners; AUTH mechanisms (submission only) as allowed on
+/// this connection, strongest first.
+fn connection_config(settings: &SmtpSettings, stream: &Stream, auth: &AuthConnection) -> Arc<ServerConfig> {
+    let mut config = ServerConfig::clone(&settings.protocol);
+    config.starttls = settings.tls.is_some() && !stream.is_tls();
+    config.requiretls = true;
+    config.auth_requires_tls = !settings.plaintext_auth;
+    config.auth_mechanisms = if config.submission {
+        offered_mechanisms(auth, settings.auth.global.is_some())
+            .iter()
+            .map(|m| m.name().to_string())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Arc::new(config)
 }
 
 impl Connection {
-    async fn serve(&mut self, session: &mut ServerSession, stream: &mut TcpStream) -> std::io::Result<()> {
-        let mut buffer = vec![0u8; READ_BUFFER_BYTES];
-        let (mut start, mut end) = (0usize, 0usize);
+    fn stream(&mut self) -> std::io::Result<&mut Stream> {
+        self.stream.as_mut().ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))
+    }
+
+    async fn serve(&mut self, session: &mut ServerSession) -> std::io::Result<()> {
         loop {
             let mut progressed = false;
             while let Some(event) = session.poll_event() {
                 progressed = true;
-                if let Some(verdict) = self.on_event(event).await {
-                    session.answer(verdict);
+                match event {
+                    Event::StartTls { pipelined } => self.start_tls(session, pipelined).await?,
+                    Event::Auth { mechanism, initial } => {
+                        self.auth_start(session, &mechanism, initial.as_deref()).await
+                    }
+                    Event::AuthResponse(response) => self.auth_respond(session, &response).await,
+                    Event::AuthCancel => {
+                        self.authenticator = None;
+                        self.pending_success = None;
+                    }
+                    event => {
+                        if let Some(verdict) = self.on_event(event).await {
+                            session.answer(verdict);
+                        }
+                    }
                 }
             }
             if session.wants_close() {
-                return flush(session, stream).await;
+                return self.flush(session).await;
             }
-            let used = session.handle_input(&buffer[start..end]);
-            start += used;
+            let used = session.handle_input(&self.buffer[self.start..self.end]);
+            self.start += used;
             if used > 0 || progressed {
                 if session.pending_output().len() >= OUTPUT_FLUSH_BYTES {
-                    flush(session, stream).await?;
+                    self.flush(session).await?;
                 }
                 continue;
             }
-            flush(session, stream).await?;
-            buffer.copy_within(start..end, 0);
-            end -= start;
-            start = 0;
-            if end == buffer.len() {
-                // The session consumes over-long lines itself; a full buffer it will not
-                // touch means it is stuck, which would be a bug: close rather than spin.
-                tracing::error!(peer = %self.peer, "smtp session made no progress on a full buffer");
+            self.flush(session).await?;
+            if !self.read_more(session).await? {
                 return Ok(());
             }
-            stream.set_read_timeout(Some(Duration::from_millis(session.timeout_ms())))?;
-            match stream.read(&mut buffer[end..]).await {
-                Ok(0) => return Ok(()),
-                Ok(n) => end += n,
-                Err(error) if error.kind() == std::io::ErrorKind::TimedOut => session.timed_out(),
-                Err(error) => return Err(error),
+        }
+    }
+
+    /// Reads more input; false at end of stream.
+    async fn read_more(&mut self, session: &mut ServerSession) -> std::io::Result<bool> {
+        self.buffer.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        if self.end == self.buffer.len() {
+            // The session consumes over-long lines itself; a full buffer it will not
+            // touch means it is stuck, which would be a bug: close rather than spin.
+            tracing::error!(peer = %self.peer, "smtp session made no progress on a full buffer");
+            return Ok(false);
+        }
+        let timeout = Duration::from_millis(session.timeout_ms());
+        let Connection { stream, buffer, end, .. } = self;
+        let stream = stream.as_mut().ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))?;
+        stream.set_read_timeout(Some(timeout))?;
+        match stream.read(&mut buffer[*end..]).await {
+            Ok(0) => Ok(false),
+            Ok(n) => {
+                *end += n;
+                Ok(true)
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {
+                session.timed_out();
+                Ok(true)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn flush(&mut self, session: &mut ServerSession) -> std::io::Result<()> {
+        let stream = self.stream()?;
+        while !session.pending_output().is_empty() {
+            let written = stream.write(session.pending_output()).await?;
+            if written == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            session.advance_output(written);
+        }
+        stream.flush().await
+    }
+
+    /// RFC 3207 §4: send 220, then the handshake; all state is reset afterwards.
+    async fn start_tls(&mut self, session: &mut ServerSession, pipelined: bool) -> std::io::Result<()> {
+        if pipelined {
+            return Ok(()); // the session refused (554) and is closing
+        }
+        if self.start < self.end {
+            // Plaintext after STARTTLS that the session has not seen yet: the same attack.
+            tracing::info!(peer = %self.peer, "pipelined data after STARTTLS; refusing the upgrade");
+            session.tls_refused_injection();
+            return Ok(());
+        }
+        let Some(acceptor) = self.settings.tls.clone() else {
+            session.tls_failed();
+            return Ok(());
+        };
+        self.flush(session).await?;
+        let Some(plain) = self.stream.take() else { return Ok(()) };
+        match plain.start_tls(&acceptor).await {
+            Ok(tls) => {
+                let auth = AuthConnection::of(&tls, &self.settings, self.peer);
+                session.tls_started();
+                session.replace_config(connection_config(&self.settings, &tls, &auth));
+                self.stream = Some(tls);
+                self.helo = None;
+                self.authenticated = None;
+                Ok(())
+            }
+            Err(error) => {
+                tracing::debug!(peer = %self.peer, %error, "starttls handshake failed");
+                session.tls_failed();
+                Err(std::io::Error::other(error.to_string()))
             }
         }
+    }
+
+    async fn auth_start(&mut self, session: &mut ServerSession, mechanism: &str, initial: Option<&[u8]>) {
+        let Some(stream) = self.stream.as_ref() else { return };
+        let connection = AuthConnection::of(stream, &self.settings, self.peer);
+        let Some(mechanism) = Mechanism::from_name(mechanism) else {
+            session.auth_failure(Reply::new(504, Some(EnhancedCode(5, 5, 4)), "mechanism not supported"));
+            return;
+        };
+        let hostname = self.settings.protocol.hostname.clone();
+        match Authenticator::new(
+            self.node.clone(),
+            Arc::clone(&self.settings.auth),
+            &connection,
+            mechanism,
+            &hostname,
+        ) {
+            Ok(mut authenticator) => {
+                let progress = authenticator.start(initial).await;
+                self.authenticator = Some(authenticator);
+                self.auth_progress(session, progress);
+            }
+            Err(failure) => session.auth_failure(failure_reply(&failure, connection.tls.is_some())),
+        }
+    }
+
+    async fn auth_respond(&mut self, session: &mut ServerSession, response: &[u8]) {
+        if let Some(done) = self.pending_success.take() {
+            // RFC 4954 §4: the client acknowledged our final SCRAM message (empty response).
+            if response.is_empty() {
+                self.succeed(session, done);
+            } else {
+                session.auth_failure(Reply::new(
+                    501,
+                    Some(EnhancedCode(5, 5, 2)),
+                    "expected an empty response",
+                ));
+            }
+            return;
+        }
+        let Some(authenticator) = self.authenticator.as_mut() else { return };
+        let progress = authenticator.respond(response).await;
+        self.auth_progress(session, progress);
+    }
+
+    fn auth_progress(&mut self, session: &mut ServerSession, progress: AuthProgress) {
+        match progress {
+            AuthProgress::Challenge(challenge) => session.auth_challenge(&challenge),
+            AuthProgress::Success(done, Some(final_message)) => {
+                session.auth_challenge(&final_message);
+                self.pending_success = Some(done);
+            }
+            AuthProgress::Success(done, None) => self.succeed(session, done),
+            AuthProgress::Failure(failure) => {
+                self.authenticator = None;
+                let tls = self.stream.as_ref().is_some_and(Stream::is_tls);
+                session.auth_failure(failure_reply(&failure, tls));
+            }
+        }
+    }
+
+    fn succeed(&mut self, session: &mut ServerSession, done: Authenticated) {
+        self.authenticator = None;
+        session.auth_success(done.account.to_string());
+        self.authenticated = Some(done);
     }
 
     async fn on_event(&mut self, event: Event<'_>) -> Option<Verdict> {
@@ -117,6 +337,9 @@ impl Connection {
             Event::Quit => None,
             Event::MailFrom(mail_from) => {
                 self.abandon_transaction().await;
+                if let Some(refusal) = self.check_sender(&mail_from) {
+                    return Some(Verdict::Reject(refusal));
+                }
                 self.transaction.mail_from = Some(mail_from);
                 Some(Verdict::Accept)
             }
@@ -136,10 +359,29 @@ impl Connection {
                 self.abandon_transaction().await;
                 None
             }
+            Event::StartTls { .. } | Event::Auth { .. } | Event::AuthResponse(_) | Event::AuthCancel => None,
+        }
+    }
+
+    /// Submission: the sender must be an address of the authenticated account (as mox
+    /// requires), so an account cannot send as another. localserve accepts any sender.
+    fn check_sender(&self, mail_from: &MailFrom) -> Option<Reply> {
+        let authenticated = self.authenticated.as_ref()?;
+        if self.settings.local_catchall.is_some() {
+            return None;
+        }
+        let ReversePath::Mailbox(mailbox) = &mail_from.path else { return None };
+        match self.node.directory().lookup(&mailbox.localpart, &mailbox.domain.to_string()) {
+            Lookup::Account(account) if account == authenticated.account => None,
+            _ => Some(Reply::new(550, Some(EnhancedCode(5, 7, 1)), "not allowed to send as that address")),
         }
     }
 
     fn on_rcpt(&mut self, path: ForwardPath) -> Verdict {
+        if let (Some(_), Some(account)) = (&self.authenticated, &self.settings.local_catchall) {
+            self.transaction.recipients.push(Recipient { path, account: Arc::clone(account) });
+            return Verdict::Accept;
+        }
         let directory = self.node.directory();
         let lookup = match &path {
             ForwardPath::Postmaster => Lookup::Account(Arc::clone(directory.postmaster())),
@@ -153,15 +395,18 @@ impl Connection {
                 Verdict::Accept
             }
             // RFC 5321 §3.6.2 / RFC 3463: no such mailbox.
-            Lookup::UnknownUser => Verdict::Reject(Reply::new(
+            Lookup::UnknownUser => {
+                Verdict::Reject(Reply::new(550, Some(EnhancedCode(5, 1, 1)), "no such user here"))
+            }
+            Lookup::NotLocal if self.authenticated.is_some() => Verdict::Reject(Reply::new(
                 550,
-                Some(moxide_protocols::smtp::EnhancedCode(5, 1, 1)),
-                "no such user here",
+                Some(EnhancedCode(5, 3, 0)),
+                "delivery to other domains needs the outbound queue, which this version does not have",
             )),
-            // No relaying on this listener: the domain is not ours (RFC 5321 §3.6.2).
+            // No relaying for unauthenticated clients (RFC 5321 §3.6.2).
             Lookup::NotLocal => Verdict::Reject(Reply::new(
                 550,
-                Some(moxide_protocols::smtp::EnhancedCode(5, 7, 1)),
+                Some(EnhancedCode(5, 7, 1)),
                 "relaying denied: not a local domain",
             )),
         }
@@ -209,10 +454,13 @@ impl Connection {
                 return Verdict::Reject(temporary_failure());
             }
         };
+        let tls = self.stream.as_ref().and_then(Stream::tls_info);
         let envelope = super::delivery::Envelope {
             peer: self.peer,
             helo: self.helo.clone(),
             esmtp: self.esmtp,
+            tls,
+            authenticated: self.authenticated.is_some(),
             mail_from: transaction.mail_from,
             recipients: transaction.recipients,
         };
@@ -237,22 +485,35 @@ impl Connection {
     }
 }
 
-async fn flush(session: &mut ServerSession, stream: &mut TcpStream) -> std::io::Result<()> {
-    while !session.pending_output().is_empty() {
-        let written = stream.write(session.pending_output()).await?;
-        if written == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
+/// The SMTP reply for a failed authentication (RFC 4954 §6).
+fn failure_reply(failure: &AuthFailure, tls: bool) -> Reply {
+    match failure {
+        AuthFailure::BadCredentials => {
+            Reply::new(535, Some(EnhancedCode(5, 7, 8)), "authentication credentials invalid")
         }
-        session.advance_output(written);
+        AuthFailure::RateLimited => {
+            Reply::new(454, Some(EnhancedCode(4, 7, 0)), "too many authentication failures; try again later")
+        }
+        AuthFailure::MechanismUnavailable if !tls => {
+            Reply::new(538, Some(EnhancedCode(5, 7, 11)), "encryption required for this mechanism")
+        }
+        AuthFailure::MechanismUnavailable => {
+            Reply::new(504, Some(EnhancedCode(5, 5, 4)), "mechanism not available")
+        }
+        AuthFailure::Malformed => {
+            Reply::new(501, Some(EnhancedCode(5, 5, 2)), "malformed authentication exchange")
+        }
+        AuthFailure::Temporary => {
+            Reply::new(454, Some(EnhancedCode(4, 7, 0)), "temporary authentication failure")
+        }
     }
-    stream.flush().await
 }
 
 /// RFC 5321 §4.2.2 451 with RFC 3463 4.3.0: our problem, the client should retry later.
 pub(crate) fn temporary_failure() -> Reply {
     Reply::new(
         451,
-        Some(moxide_protocols::smtp::EnhancedCode(4, 3, 0)),
+        Some(EnhancedCode(4, 3, 0)),
         "temporary local problem, message not accepted; try again later",
     )
 }
