@@ -31,6 +31,9 @@ pub(crate) struct StaticConfig {
     /// Protocol limits.
     #[serde(default)]
     pub(crate) limits: Limits,
+    /// Certificates for TLS listeners.
+    #[serde(default)]
+    pub(crate) tls: TlsConfig,
     /// Where to listen.
     #[serde(default)]
     pub(crate) listeners: Vec<Listener>,
@@ -56,6 +59,18 @@ pub(crate) struct Limits {
     pub(crate) command_timeout_secs: u64,
     /// SMTP idle timeout while receiving message data, seconds.
     pub(crate) data_timeout_secs: u64,
+    /// New connections per minute per client network level (/32, /26, /21 for IPv4;
+    /// /64, /48, /32 for IPv6).
+    pub(crate) connection_rate_per_minute: [u64; 3],
+    /// Open connections per client network level.
+    pub(crate) connections_per_ip: [u64; 3],
+    /// Failed authentications per minute per client network level.
+    pub(crate) auth_failures_per_minute: [u64; 3],
+    /// Failed authentications per day per client network level.
+    pub(crate) auth_failures_per_day: [u64; 3],
+    /// Client addresses the per-IP limits do not apply to. Loopback is not exempt unless
+    /// listed here.
+    pub(crate) ratelimit_exempt: Vec<std::net::IpAddr>,
 }
 
 impl Default for Limits {
@@ -68,6 +83,11 @@ impl Default for Limits {
             errors_max: protocol.errors_max,
             command_timeout_secs: protocol.command_timeout_ms / 1000,
             data_timeout_secs: protocol.data_timeout_ms / 1000,
+            connection_rate_per_minute: [300, 900, 2700],
+            connections_per_ip: [30, 90, 270],
+            auth_failures_per_minute: [10, 30, 90],
+            auth_failures_per_day: [50, 150, 450],
+            ratelimit_exempt: Vec::new(),
         }
     }
 }
@@ -84,6 +104,55 @@ pub(crate) struct Listener {
     pub(crate) protocol: ListenerProtocol,
     /// Address and port (port 0: the kernel picks one; it is printed at startup).
     pub(crate) address: SocketAddr,
+    /// TLS on this listener.
+    #[serde(default)]
+    pub(crate) tls: ListenerTls,
+    /// Allow password authentication (PLAIN, LOGIN, IMAP LOGIN) without TLS. Default: only
+    /// when the listener's address is loopback (mox's NoRequireSTARTTLS).
+    #[serde(default)]
+    pub(crate) plaintext_auth: Option<bool>,
+}
+
+impl Listener {
+    /// Whether password logins are allowed without TLS here.
+    pub(crate) fn plaintext_auth_allowed(&self) -> bool {
+        self.plaintext_auth.unwrap_or_else(|| self.address.ip().is_loopback())
+    }
+}
+
+/// How a listener uses TLS.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ListenerTls {
+    /// STARTTLS when certificates are configured, plaintext otherwise.
+    #[default]
+    Auto,
+    /// Plaintext only.
+    None,
+    /// Plaintext with STARTTLS (RFC 3207, RFC 9051 §6.2.1).
+    StartTls,
+    /// TLS from the first byte (RFC 8314): ports 465 and 993.
+    Implicit,
+}
+
+/// Certificates (PEM files) offered on TLS listeners; the first is the default, others are
+/// chosen by SNI. Files are re-read when they change.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TlsConfig {
+    /// Certificate chain and key pairs.
+    #[serde(default)]
+    pub(crate) certificates: Vec<CertificatePaths>,
+}
+
+/// One certificate: chain and private key, PEM.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CertificatePaths {
+    /// Certificate chain (leaf first).
+    pub(crate) chain: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub(crate) key: PathBuf,
 }
 
 /// What a listener speaks.
@@ -92,6 +161,8 @@ pub(crate) struct Listener {
 pub(crate) enum ListenerProtocol {
     /// SMTP for incoming mail (port 25): local recipients only, no relaying.
     Smtp,
+    /// SMTP submission (RFC 6409, ports 587 and 465): authentication required.
+    Submission,
     /// IMAP4rev2/rev1 (port 143).
     Imap,
 }
@@ -101,6 +172,7 @@ impl ListenerProtocol {
     pub(crate) fn name(self) -> &'static str {
         match self {
             ListenerProtocol::Smtp => "smtp",
+            ListenerProtocol::Submission => "submission",
             ListenerProtocol::Imap => "imap",
         }
     }
@@ -191,6 +263,10 @@ impl Config {
         let base = path.parent().unwrap_or(Path::new("."));
         static_config.data_dir = base.join(&static_config.data_dir);
         static_config.domains_file = base.join(&static_config.domains_file);
+        for certificate in &mut static_config.tls.certificates {
+            certificate.chain = base.join(&certificate.chain);
+            certificate.key = base.join(&certificate.key);
+        }
         check_static(path, &static_config)?;
         let domains: DomainsFile = read_toml(&static_config.domains_file)?;
         let directory = Directory::new(&directory_spec(&domains))
@@ -247,6 +323,16 @@ fn check_static(path: &Path, config: &StaticConfig) -> Result<(), ConfigError> {
     }
     if limits.command_timeout_secs == 0 || limits.data_timeout_secs == 0 {
         return Err(invalid("limits timeouts must be above 0 seconds".into()));
+    }
+    for listener in &config.listeners {
+        let wants_tls = matches!(listener.tls, ListenerTls::StartTls | ListenerTls::Implicit);
+        if wants_tls && config.tls.certificates.is_empty() {
+            return Err(invalid(format!(
+                "listener {} ({}) wants TLS but no [[tls.certificates]] are configured",
+                listener.address,
+                listener.protocol.name()
+            )));
+        }
     }
     for (i, a) in config.listeners.iter().enumerate() {
         if config.listeners[..i].iter().any(|b| b.address == a.address && a.address.port() != 0) {

@@ -3,6 +3,11 @@
 //! SMTP on 1025, account `mox` with address `mox@localhost` and password `moxmoxmox`,
 //! and every `*@localhost` delivered to it.
 //!
+//! Listeners, all on loopback: SMTP 1025 (STARTTLS), submission 1587 (STARTTLS; plaintext
+//! login allowed, loopback) and 1465 (TLS), IMAP 1143 (STARTTLS) and 1993 (TLS), with a
+//! self-signed certificate made on first start in `<dir>/config/tls/`. Submitted mail to
+//! any address is delivered to the test account, as mox's localserve does.
+//!
 //! Static settings come from the command line. Domains and accounts are read from
 //! `<dir>/config/domains.toml`, written with the defaults on first start so they can be
 //! edited; data lives in `<dir>/data`.
@@ -12,7 +17,9 @@ use std::path::{Path, PathBuf};
 
 use moxide_storage::{AccountStore, DataDir, StoreOptions};
 
-use crate::config::{Config, Limits, Listener, ListenerProtocol, StaticConfig};
+use crate::config::{
+    CertificatePaths, Config, Limits, Listener, ListenerProtocol, ListenerTls, StaticConfig, TlsConfig,
+};
 
 /// The test account, as in mox.
 pub(crate) const ACCOUNT: &str = "mox";
@@ -22,8 +29,14 @@ pub(crate) const ADDRESS: &str = "mox@localhost";
 pub(crate) const PASSWORD: &str = "moxmoxmox";
 /// SMTP port, as in mox's localserve.
 pub(crate) const SMTP_PORT: u16 = 1025;
+/// Submission port with STARTTLS (plaintext login allowed: loopback), as in mox's localserve.
+pub(crate) const SUBMISSION_PORT: u16 = 1587;
+/// Submission port with implicit TLS, as in mox's localserve.
+pub(crate) const SUBMISSIONS_PORT: u16 = 1465;
 /// IMAP port, as in mox's localserve.
 pub(crate) const IMAP_PORT: u16 = 1143;
+/// IMAP port with implicit TLS, as in mox's localserve.
+pub(crate) const IMAPS_PORT: u16 = 1993;
 
 const DOMAINS_TOML: &str = r#"# moxide localserve: domains and accounts. Written on first start; edit freely.
 postmaster_account = "mox"
@@ -45,8 +58,16 @@ pub(crate) struct Options {
     pub(crate) ip: IpAddr,
     /// SMTP port (0: kernel's choice).
     pub(crate) smtp_port: u16,
+    /// Submission (STARTTLS) port.
+    pub(crate) submission_port: u16,
+    /// Submission (implicit TLS) port.
+    pub(crate) submissions_port: u16,
     /// IMAP port (0: kernel's choice).
     pub(crate) imap_port: u16,
+    /// IMAP (implicit TLS) port.
+    pub(crate) imaps_port: u16,
+    /// Addresses exempt from the per-IP rate limits (none by default, loopback included).
+    pub(crate) ratelimit_exempt: Vec<IpAddr>,
     /// Executors (0: one per CPU).
     pub(crate) cores: usize,
 }
@@ -64,22 +85,29 @@ pub(crate) fn prepare(options: &Options) -> Result<Config, Box<dyn std::error::E
         std::fs::write(&domains_file, DOMAINS_TOML)
             .map_err(|e| format!("writing {}: {e}", domains_file.display()))?;
     }
+    // A self-signed certificate, made once and kept: clients can pin it.
+    let tls_dir = config_dir.join("tls");
+    let names = ["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let certificate = moxide_runtime::tls::ensure_self_signed(&tls_dir, &names)?;
+    let at = |port: u16| SocketAddr::new(options.ip, port);
+    let listener =
+        |protocol, port, tls| Listener { protocol, address: at(port), tls, plaintext_auth: Some(true) };
     let static_config = StaticConfig {
         hostname: "localhost".to_string(),
         data_dir: options.dir.join("data"),
         domains_file: domains_file.clone(),
         cores: options.cores,
         pin_cores: false,
-        limits: Limits::default(),
+        limits: Limits { ratelimit_exempt: options.ratelimit_exempt.clone(), ..Limits::default() },
+        tls: TlsConfig {
+            certificates: vec![CertificatePaths { chain: certificate.chain, key: certificate.key }],
+        },
         listeners: vec![
-            Listener {
-                protocol: ListenerProtocol::Smtp,
-                address: SocketAddr::new(options.ip, options.smtp_port),
-            },
-            Listener {
-                protocol: ListenerProtocol::Imap,
-                address: SocketAddr::new(options.ip, options.imap_port),
-            },
+            listener(ListenerProtocol::Smtp, options.smtp_port, ListenerTls::StartTls),
+            listener(ListenerProtocol::Submission, options.submission_port, ListenerTls::StartTls),
+            listener(ListenerProtocol::Submission, options.submissions_port, ListenerTls::Implicit),
+            listener(ListenerProtocol::Imap, options.imap_port, ListenerTls::StartTls),
+            listener(ListenerProtocol::Imap, options.imaps_port, ListenerTls::Implicit),
         ],
     };
     let static_path = config_dir.join("moxide.toml");
@@ -117,8 +145,10 @@ fn ensure_password(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     }
     let data = DataDir::open(&config.static_config.data_dir)?;
     let store = AccountStore::open(&data, ACCOUNT, &StoreOptions::default())?;
-    if !store.has_password()? {
-        store.set_password(PASSWORD)?;
+    // Derived secrets for every mechanism (SCRAM, CRAM-MD5), not only the argon2id hash.
+    let complete = store.credentials()?.is_some_and(|c| c.scram_sha256.is_some() && c.cram_md5.is_some());
+    if !complete {
+        store.set_credentials(&moxide_actors::auth::derive_credentials(PASSWORD)?)?;
     }
     Ok(())
 }

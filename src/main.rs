@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use moxide_storage::{AccountStore, DataDir, StoreOptions};
+use moxide_storage::{AccountStore, DataDir, GlobalStore, StoreOptions, TlsPublicKey};
 
 use crate::config::Config;
 use crate::server::Server;
@@ -45,9 +45,22 @@ enum Command {
         /// SMTP port (0: let the kernel pick; the port is printed).
         #[arg(long, default_value_t = localserve::SMTP_PORT)]
         smtp_port: u16,
+        /// Submission port with STARTTLS.
+        #[arg(long, default_value_t = localserve::SUBMISSION_PORT)]
+        submission_port: u16,
+        /// Submission port with implicit TLS.
+        #[arg(long, default_value_t = localserve::SUBMISSIONS_PORT)]
+        submissions_port: u16,
         /// IMAP port (0: let the kernel pick; the port is printed).
         #[arg(long, default_value_t = localserve::IMAP_PORT)]
         imap_port: u16,
+        /// IMAP port with implicit TLS.
+        #[arg(long, default_value_t = localserve::IMAPS_PORT)]
+        imaps_port: u16,
+        /// Client address exempt from the per-IP rate limits (repeatable; loopback is not
+        /// exempt by default).
+        #[arg(long = "ratelimit-exempt")]
+        ratelimit_exempt: Vec<IpAddr>,
         /// Executors to run (0: one per CPU).
         #[arg(long, default_value_t = 0)]
         cores: usize,
@@ -83,6 +96,53 @@ enum ConfigCommand {
         #[arg(long)]
         config: PathBuf,
     },
+    /// TLS client certificates that log an account in without a password (SASL
+    /// EXTERNAL, IMAP PREAUTH): only the certificate's public key counts, no CA.
+    Tlspubkey {
+        #[command(subcommand)]
+        command: TlsPubkeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TlsPubkeyCommand {
+    /// Registers the public key of a certificate (PEM or DER file) for an account.
+    Add {
+        /// The static configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Account name.
+        account: String,
+        /// Certificate file.
+        certificate: PathBuf,
+        /// A name for the device.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Address the login is as (default: the account's first address).
+        #[arg(long)]
+        login_address: Option<String>,
+        /// Don't log in with IMAP PREAUTH at connect; the client will AUTHENTICATE EXTERNAL.
+        #[arg(long)]
+        no_imap_preauth: bool,
+    },
+    /// Removes a registered key by its fingerprint (hex SHA-256 of the public key).
+    Rm {
+        /// The static configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Account name.
+        account: String,
+        /// Fingerprint (64 hex digits), as `list` prints it.
+        fingerprint: String,
+    },
+    /// Lists registered keys (of one account, or all).
+    List {
+        /// The static configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Account name.
+        account: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -97,9 +157,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// Logging to stderr, filtered by `RUST_LOG` (default `info`). The `traceauth` target,
+/// which may show authentication exchange details, stays off unless `RUST_LOG` names it
+/// explicitly: `RUST_LOG=trace` alone never shows it.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_string());
+    let mut filter = tracing_subscriber::EnvFilter::new(&directives);
+    if !directives.contains("traceauth")
+        && let Ok(off) = "traceauth=off".parse()
+    {
+        filter = filter.add_directive(off);
+    }
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
 }
@@ -113,8 +181,28 @@ fn run(command: Command) -> Result<ExitCode, Error> {
             let pin = config.static_config.pin_cores;
             start(&config, pin, None)
         }
-        Command::Localserve { dir, ip, smtp_port, imap_port, cores } => {
-            let options = localserve::Options { dir, ip, smtp_port, imap_port, cores };
+        Command::Localserve {
+            dir,
+            ip,
+            smtp_port,
+            submission_port,
+            submissions_port,
+            imap_port,
+            imaps_port,
+            ratelimit_exempt,
+            cores,
+        } => {
+            let options = localserve::Options {
+                dir,
+                ip,
+                smtp_port,
+                submission_port,
+                submissions_port,
+                imap_port,
+                imaps_port,
+                ratelimit_exempt,
+                cores,
+            };
             let config = localserve::prepare(&options)?;
             start(&config, false, Some(&options))
         }
@@ -133,19 +221,23 @@ fn run(command: Command) -> Result<ExitCode, Error> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Config { command: ConfigCommand::Tlspubkey { command } } => tls_pubkey(command),
         Command::Setaccountpassword { config, account } => set_password(&config, &account),
         Command::Verifydata { data_dir } => verify_data(&data_dir),
     }
 }
 
 fn start(config: &Config, pin: bool, localserve: Option<&localserve::Options>) -> Result<ExitCode, Error> {
-    let server = Server::prepare(config, pin)?;
+    let catchall = localserve.map(|_| std::sync::Arc::from(localserve::ACCOUNT));
+    let server = Server::prepare(config, pin, catchall)?;
     let mut out = std::io::stdout().lock();
     if let Some(options) = localserve {
         writeln!(out, "moxide localserve: data and config in {}", options.dir.display())?;
     }
-    for (protocol, address) in &server.bound {
-        writeln!(out, "moxide: listening {} {address}", protocol.name())?;
+    for (protocol, tls, address) in &server.bound {
+        // "imaps"/"submissions" for implicit TLS, so tools can tell the ports apart.
+        let suffix = if *tls == config::ListenerTls::Implicit { "s" } else { "" };
+        writeln!(out, "moxide: listening {}{suffix} {address}", protocol.name())?;
     }
     if localserve.is_some() {
         writeln!(
@@ -177,7 +269,9 @@ fn set_password(config: &Path, account: &str) -> Result<ExitCode, Error> {
         return Err("empty password on standard input".into());
     }
     let data = DataDir::open(&config.static_config.data_dir)?;
-    AccountStore::open(&data, account, &StoreOptions::default())?.set_password(password)?;
+    // argon2id for PLAIN/LOGIN, SCRAM secrets, CRAM-MD5 states: never the plaintext.
+    let credentials = moxide_actors::auth::derive_credentials(password)?;
+    AccountStore::open(&data, account, &StoreOptions::default())?.set_credentials(&credentials)?;
     println!("password set for account {account}");
     Ok(ExitCode::SUCCESS)
 }
@@ -202,4 +296,89 @@ fn verify_data(data_dir: &Path) -> Result<ExitCode, Error> {
         }
     }
     Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn tls_pubkey(command: TlsPubkeyCommand) -> Result<ExitCode, Error> {
+    let open = |path: &Path| -> Result<(Config, GlobalStore), Error> {
+        let config = Config::load(path)?;
+        let data = DataDir::open(&config.static_config.data_dir)?;
+        let global = GlobalStore::open(&data, &StoreOptions::default())?;
+        Ok((config, global))
+    };
+    match command {
+        TlsPubkeyCommand::Add { config, account, certificate, name, login_address, no_imap_preauth } => {
+            let (config, global) = open(&config)?;
+            let login_address = match login_address {
+                Some(address) => address,
+                None => config
+                    .domains
+                    .accounts
+                    .get(&account)
+                    .and_then(|a| a.addresses.iter().find(|a| !a.starts_with('@')).cloned())
+                    .ok_or_else(|| format!("no account {account:?} with an address"))?,
+            };
+            let owner =
+                login_address.rsplit_once('@').map(|(local, domain)| config.directory.lookup(local, domain));
+            if owner != Some(moxide_actors::Lookup::Account(std::sync::Arc::from(account.as_str()))) {
+                return Err(format!("{login_address} is not an address of account {account}").into());
+            }
+            let bytes =
+                std::fs::read(&certificate).map_err(|e| format!("reading {}: {e}", certificate.display()))?;
+            let (spki, fingerprint) = moxide_runtime::tls::certificate_public_key(&bytes)?;
+            let created_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            global.add_tls_public_key(&TlsPublicKey {
+                fingerprint,
+                account: account.clone(),
+                login_address,
+                name,
+                no_imap_preauth,
+                spki,
+                created_ms,
+            })?;
+            println!("{} added for account {account}", hex(&fingerprint));
+        }
+        TlsPubkeyCommand::Rm { config, account, fingerprint } => {
+            let (_, global) = open(&config)?;
+            let bytes = unhex(&fingerprint).ok_or("a fingerprint is 64 hex digits")?;
+            match global.tls_public_key(&bytes)? {
+                Some(key) if key.account == account => {
+                    global.remove_tls_public_key(&bytes)?;
+                    println!("{fingerprint} removed");
+                }
+                _ => return Err(format!("no key {fingerprint} for account {account}").into()),
+            }
+        }
+        TlsPubkeyCommand::List { config, account } => {
+            let (_, global) = open(&config)?;
+            for key in global.tls_public_keys(account.as_deref())? {
+                println!(
+                    "{} account={} login={} name={:?} imap_preauth={}",
+                    hex(&key.fingerprint),
+                    key.account,
+                    key.login_address,
+                    key.name,
+                    !key.no_imap_preauth
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<[u8; 32]> {
+    let text = text.trim();
+    if text.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(out)
 }

@@ -1,19 +1,24 @@
-//! Starting the server from a loaded configuration: data directory, stores, listeners,
-//! executors, nodes. Shared by `serve` and `localserve`.
+//! Starting the server from a loaded configuration: data directory, stores, TLS,
+//! authentication and rate-limit state, listeners, executors, nodes. Shared by `serve`
+//! and `localserve`.
 
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use moxide_actors::auth::AuthServices;
 use moxide_actors::imap::{ImapSettings, listener as imap_listener};
+use moxide_actors::listen::IpLimits;
 use moxide_actors::node::ACCOUNT_IDLE_DEFAULT;
-use moxide_actors::smtp::{SmtpSettings, listener};
+use moxide_actors::ratelimit::{Limiter, WindowLimit};
+use moxide_actors::smtp::{SmtpSettings, listener as smtp_listener};
 use moxide_actors::{Node, NodeSeed, NodeServices, node_seeds};
 use moxide_runtime::net::{ConnectionLimiter, ListenerSocket, bind_per_core};
+use moxide_runtime::tls::{CertificateFiles, TlsAcceptor, TlsSettings};
 use moxide_runtime::{RuntimeConfig, online_cpus, spawn_detached};
-use moxide_storage::{DataDir, StoreCache, StoreOptions};
+use moxide_storage::{DataDir, GlobalStore, StoreCache, StoreOptions};
 
-use crate::config::{Config, ListenerProtocol};
+use crate::config::{Config, Limits, ListenerProtocol, ListenerTls};
 
 /// Account stores kept open at once; each costs 3 descriptors and its map's address
 /// space (CRATE-NOTES: ~6k fit a 20k descriptor limit), so stay well below.
@@ -23,8 +28,8 @@ pub(crate) const OPEN_STORES_MAX: usize = 1000;
 /// the next request reopens it in about a millisecond.
 pub(crate) const STORE_IDLE: Duration = Duration::from_secs(300);
 
-/// How often core 0 looks for idle stores.
-pub(crate) const STORE_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// How often core 0 looks for idle stores and changed certificate files.
+pub(crate) const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Why the server did not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -42,32 +47,72 @@ pub(crate) enum ServerError {
         /// Cause.
         source: std::io::Error,
     },
+    /// The certificates could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(#[from] moxide_runtime::tls::TlsError),
     /// The runtime failed.
     #[error(transparent)]
     Runtime(#[from] moxide_runtime::RuntimeError),
 }
 
+/// How one listener runs; `Send`, cloned into every core.
+#[derive(Clone)]
+struct ListenerPlan {
+    protocol: ListenerProtocol,
+    tls: Option<TlsAcceptor>,
+    implicit_tls: bool,
+    plaintext_auth: bool,
+    limiter: ConnectionLimiter,
+}
+
 /// What each core receives before it starts.
 struct CoreSeed {
     node: NodeSeed,
-    listeners: Vec<(ListenerProtocol, ListenerSocket)>,
+    sockets: Vec<ListenerSocket>,
+}
+
+/// State every core shares.
+#[derive(Clone)]
+struct Shared {
+    services: NodeServices,
+    smtp: Arc<moxide_protocols::smtp::ServerConfig>,
+    auth: Arc<AuthServices>,
+    ip_limits: Arc<IpLimits>,
+    plans: Vec<ListenerPlan>,
+    acceptors: Vec<TlsAcceptor>,
+    spool_dir: std::path::PathBuf,
+    local_catchall: Option<Arc<str>>,
 }
 
 /// Prepared server: listeners bound, ready to run.
 pub(crate) struct Server {
     runtime: RuntimeConfig,
     seeds: Vec<CoreSeed>,
-    services: NodeServices,
-    limiters: Vec<ConnectionLimiter>,
-    smtp: Arc<moxide_protocols::smtp::ServerConfig>,
-    data: DataDir,
-    /// Addresses actually bound, in listener order.
-    pub(crate) bound: Vec<(ListenerProtocol, std::net::SocketAddr)>,
+    shared: Shared,
+    /// Addresses actually bound, with protocol and TLS mode, in listener order.
+    pub(crate) bound: Vec<(ListenerProtocol, ListenerTls, std::net::SocketAddr)>,
+}
+
+fn limiter(windows: &[(Duration, [u64; 3])]) -> Limiter {
+    Limiter::new(windows.iter().map(|&(window, limits)| WindowLimit { window, limits }).collect())
+}
+
+fn ip_limits(limits: &Limits) -> IpLimits {
+    IpLimits {
+        rate: limiter(&[(Duration::from_secs(60), limits.connection_rate_per_minute)]),
+        open: limiter(&[(Duration::MAX, limits.connections_per_ip)]),
+        exempt: limits.ratelimit_exempt.clone(),
+    }
 }
 
 impl Server {
-    /// Opens the data directory, clears the spool of a previous run, binds every listener.
-    pub(crate) fn prepare(config: &Config, pin_cores: bool) -> Result<Server, ServerError> {
+    /// Opens the data directory, clears the spool of a previous run, loads certificates,
+    /// binds every listener.
+    pub(crate) fn prepare(
+        config: &Config,
+        pin_cores: bool,
+        local_catchall: Option<Arc<str>>,
+    ) -> Result<Server, ServerError> {
         let static_config = &config.static_config;
         let cores = match static_config.cores {
             0 => online_cpus(),
@@ -79,19 +124,61 @@ impl Server {
             tracing::warn!(path = %path.display(), length, "removed unacknowledged spool file from a previous run");
         }
         let stores = Arc::new(StoreCache::new(data.clone(), StoreOptions::default(), OPEN_STORES_MAX));
+        let global = Arc::new(GlobalStore::open(&data, &StoreOptions::default())?);
+        let mut decoy_key = [0u8; 32];
+        moxide_runtime::random::fill(&mut decoy_key);
+        let limits = &static_config.limits;
+        let auth = Arc::new(AuthServices {
+            failures: limiter(&[
+                (Duration::from_secs(60), limits.auth_failures_per_minute),
+                (Duration::from_secs(86_400), limits.auth_failures_per_day),
+            ]),
+            global: Some(global),
+            exempt: limits.ratelimit_exempt.clone(),
+            decoy_key,
+        });
+        let certificates: Vec<CertificateFiles> = static_config
+            .tls
+            .certificates
+            .iter()
+            .map(|c| CertificateFiles { chain: c.chain.clone(), key: c.key.clone() })
+            .collect();
         let mut seeds: Vec<CoreSeed> =
-            node_seeds(cores).into_iter().map(|node| CoreSeed { node, listeners: Vec::new() }).collect();
+            node_seeds(cores).into_iter().map(|node| CoreSeed { node, sockets: Vec::new() }).collect();
         let mut bound = Vec::new();
-        let mut limiters = Vec::new();
+        let mut plans = Vec::new();
+        let mut acceptors = Vec::new();
         for listener in &static_config.listeners {
+            let mode = match listener.tls {
+                ListenerTls::Auto if certificates.is_empty() => ListenerTls::None,
+                ListenerTls::Auto => ListenerTls::StartTls,
+                other => other,
+            };
+            let tls = if mode == ListenerTls::None {
+                None
+            } else {
+                let mut settings = TlsSettings::new(certificates.clone());
+                let alpn: &[u8] = if listener.protocol == ListenerProtocol::Imap { b"imap" } else { b"smtp" };
+                settings.alpn = vec![alpn.to_vec()];
+                settings.request_client_certificate = listener.protocol != ListenerProtocol::Smtp;
+                let acceptor = TlsAcceptor::new(settings)?;
+                acceptors.push(acceptor.clone());
+                Some(acceptor)
+            };
             let (address, sockets) = bind_per_core(listener.address, cores).map_err(|source| {
                 ServerError::Bind { address: listener.address, protocol: listener.protocol.name(), source }
             })?;
             for (seed, socket) in seeds.iter_mut().zip(sockets) {
-                seed.listeners.push((listener.protocol, socket));
+                seed.sockets.push(socket);
             }
-            bound.push((listener.protocol, address));
-            limiters.push(ConnectionLimiter::new(static_config.limits.connections_max));
+            bound.push((listener.protocol, mode, address));
+            plans.push(ListenerPlan {
+                protocol: listener.protocol,
+                tls,
+                implicit_tls: mode == ListenerTls::Implicit,
+                plaintext_auth: listener.plaintext_auth_allowed(),
+                limiter: ConnectionLimiter::new(limits.connections_max),
+            });
         }
         let services = NodeServices {
             stores,
@@ -99,42 +186,52 @@ impl Server {
             account_idle: ACCOUNT_IDLE_DEFAULT,
         };
         let runtime = RuntimeConfig { pin_to_cpus: pin_cores, ..RuntimeConfig::default() };
-        Ok(Server { runtime, seeds, services, limiters, smtp: Arc::new(config.smtp_protocol()), data, bound })
+        let shared = Shared {
+            services,
+            smtp: Arc::new(config.smtp_protocol()),
+            auth,
+            ip_limits: Arc::new(ip_limits(limits)),
+            plans,
+            acceptors,
+            spool_dir: data.spool_dir(),
+            local_catchall,
+        };
+        Ok(Server { runtime, seeds, shared, bound })
     }
 
     /// Runs until the process ends.
     pub(crate) fn run(self) -> Result<(), ServerError> {
-        let Server { runtime, seeds, services, limiters, smtp, data, bound: _ } = self;
-        let spool_dir = data.spool_dir();
+        let Server { runtime, seeds, shared, bound: _ } = self;
         moxide_runtime::run(&runtime, seeds, move |core, seed| {
-            let services = services.clone();
-            let limiters = limiters.clone();
-            let smtp = Arc::clone(&smtp);
-            let spool_dir = spool_dir.clone();
+            let shared = shared.clone();
             async move {
-                let node = Node::start(core, seed.node, services).await;
+                let node = Node::start(core, seed.node, shared.services.clone()).await;
                 if core.index == 0 {
-                    spawn_detached(close_idle_stores(node.clone()));
+                    spawn_detached(sweep(node.clone(), shared.acceptors.clone()));
                 }
-                let settings = Rc::new(SmtpSettings::new(Arc::clone(&smtp), spool_dir.clone()));
-                let imap = Rc::new(ImapSettings::new(smtp.hostname.clone(), spool_dir));
-                for ((protocol, socket), limiter) in seed.listeners.into_iter().zip(limiters) {
+                for (plan, socket) in shared.plans.iter().zip(seed.sockets) {
                     let listener = socket.into_listener();
-                    match protocol {
-                        ListenerProtocol::Smtp => {
-                            spawn_detached(listener::serve(
+                    let limiter = plan.limiter.clone();
+                    let ip_limits = Arc::clone(&shared.ip_limits);
+                    match plan.protocol {
+                        ListenerProtocol::Smtp | ListenerProtocol::Submission => {
+                            let settings = Rc::new(smtp_settings(&shared, plan));
+                            spawn_detached(smtp_listener::serve(
                                 node.clone(),
-                                Rc::clone(&settings),
+                                settings,
                                 listener,
                                 limiter,
+                                ip_limits,
                             ));
                         }
                         ListenerProtocol::Imap => {
+                            let settings = Rc::new(imap_settings(&shared, plan));
                             spawn_detached(imap_listener::serve(
                                 node.clone(),
-                                Rc::clone(&imap),
+                                settings,
                                 listener,
                                 limiter,
+                                ip_limits,
                             ));
                         }
                     }
@@ -146,16 +243,49 @@ impl Server {
     }
 }
 
-/// Closes account stores idle for [`STORE_IDLE`] (the LRU bounds the count; this frees
-/// the rest over time). Runs on core 0; the closing itself is blocking, so offloaded.
-async fn close_idle_stores(node: Node) {
+fn smtp_settings(shared: &Shared, plan: &ListenerPlan) -> SmtpSettings {
+    let submission = plan.protocol == ListenerProtocol::Submission;
+    let mut protocol = moxide_protocols::smtp::ServerConfig::clone(&shared.smtp);
+    protocol.submission = submission;
+    let mut settings =
+        SmtpSettings::new(Arc::new(protocol), shared.spool_dir.clone(), Arc::clone(&shared.auth));
+    settings.tls = plan.tls.clone();
+    settings.implicit_tls = plan.implicit_tls;
+    settings.plaintext_auth = plan.plaintext_auth;
+    settings.local_catchall = if submission { shared.local_catchall.clone() } else { None };
+    settings
+}
+
+fn imap_settings(shared: &Shared, plan: &ListenerPlan) -> ImapSettings {
+    let mut settings =
+        ImapSettings::new(shared.smtp.hostname.clone(), shared.spool_dir.clone(), Arc::clone(&shared.auth));
+    settings.tls = plan.tls.clone();
+    settings.implicit_tls = plan.implicit_tls;
+    settings.plaintext_auth = plan.plaintext_auth;
+    settings
+}
+
+/// Periodic housekeeping on core 0: closes account stores idle for [`STORE_IDLE`] (the
+/// LRU bounds the count; this frees the rest over time) and reloads certificate files
+/// that changed. Both are blocking, so offloaded.
+async fn sweep(node: Node, acceptors: Vec<TlsAcceptor>) {
     loop {
-        moxide_runtime::time::sleep(STORE_SWEEP_INTERVAL).await;
+        moxide_runtime::time::sleep(SWEEP_INTERVAL).await;
         let stores = Arc::clone(node.stores());
         match moxide_runtime::offload(move || stores.close_idle(STORE_IDLE)).await {
             Ok(0) => {}
             Ok(closed) => tracing::debug!(closed, "closed idle account stores"),
             Err(panic) => tracing::error!(%panic, "closing idle stores panicked"),
+        }
+        let acceptors = acceptors.clone();
+        let reloaded = moxide_runtime::offload(move || {
+            acceptors.iter().filter(|a| matches!(a.reload_if_changed(), Ok(true))).count()
+        })
+        .await;
+        if let Ok(count) = reloaded
+            && count > 0
+        {
+            tracing::info!(count, "reloaded changed TLS certificates");
         }
     }
 }

@@ -22,6 +22,9 @@ pub struct Server {
     pub dir: PathBuf,
     pub smtp: SocketAddr,
     pub imap: Option<SocketAddr>,
+    /// Every listener printed at startup: ("smtp" | "submission" | "submissions" |
+    /// "imap" | "imaps", address).
+    pub listeners: Vec<(String, SocketAddr)>,
     stdout_lines: Vec<String>,
 }
 
@@ -34,8 +37,11 @@ impl Server {
     pub fn start_with(dir: &Path, cores: usize, env: &[(&str, &str)]) -> Server {
         let dir_arg = dir.display().to_string();
         let cores_arg = cores.to_string();
-        let args =
-            ["localserve", "--dir", &dir_arg, "--smtp-port", "0", "--imap-port", "0", "--cores", &cores_arg];
+        let mut args = vec!["localserve", "--dir", &dir_arg, "--cores", &cores_arg];
+        for port in ["--smtp-port", "--submission-port", "--submissions-port", "--imap-port", "--imaps-port"]
+        {
+            args.extend([port, "0"]);
+        }
         Self::start_args(dir, &args, env)
     }
 
@@ -62,6 +68,7 @@ impl Server {
         let mut stdout_lines = Vec::new();
         let mut smtp = None;
         let mut imap = None;
+        let mut listeners = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = match lines_rx.recv_timeout(left) {
@@ -77,6 +84,11 @@ impl Server {
             if let Some(address) = line.strip_prefix("moxide: listening imap ") {
                 imap = Some(address.parse().unwrap());
             }
+            if let Some((name, address)) =
+                line.strip_prefix("moxide: listening ").and_then(|l| l.split_once(' '))
+            {
+                listeners.push((name.to_string(), address.parse().unwrap()));
+            }
             let ready = line == "moxide: ready";
             stdout_lines.push(line);
             if ready {
@@ -88,8 +100,18 @@ impl Server {
             dir: dir.to_path_buf(),
             smtp: smtp.expect("smtp address printed"),
             imap,
+            listeners,
             stdout_lines,
         }
+    }
+
+    /// The address of the listener printed as `name`.
+    pub fn listener(&self, name: &str) -> SocketAddr {
+        self.listeners
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| panic!("no {name} listener"))
     }
 
     pub fn stdout(&self) -> &[String] {
