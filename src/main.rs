@@ -7,7 +7,7 @@ mod config;
 mod localserve;
 mod server;
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,6 +17,9 @@ use moxide_storage::{AccountStore, DataDir, GlobalStore, StoreOptions, TlsPublic
 
 use crate::config::Config;
 use crate::server::Server;
+
+/// Where the static configuration is looked for when `--config` is not given.
+const DEFAULT_CONFIG: &str = "config/moxide.toml";
 
 #[derive(Parser)]
 #[command(name = "moxide", version, about = "A modern, full-featured, secure mail server")]
@@ -72,10 +75,11 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
-    /// Sets an account's password, read from standard input (first line).
+    /// Sets an account's password, read from standard input (first line; typed without
+    /// echo on a terminal).
     Setaccountpassword {
         /// The static configuration file.
-        #[arg(long)]
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// Account name.
         account: String,
@@ -93,7 +97,7 @@ enum ConfigCommand {
     /// Loads and checks the configuration files, then exits.
     Check {
         /// The static configuration file.
-        #[arg(long)]
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
     /// TLS client certificates that log an account in without a password (SASL
@@ -109,7 +113,7 @@ enum TlsPubkeyCommand {
     /// Registers the public key of a certificate (PEM or DER file) for an account.
     Add {
         /// The static configuration file.
-        #[arg(long)]
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// Account name.
         account: String,
@@ -128,7 +132,7 @@ enum TlsPubkeyCommand {
     /// Removes a registered key by its fingerprint (hex SHA-256 of the public key).
     Rm {
         /// The static configuration file.
-        #[arg(long)]
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// Account name.
         account: String,
@@ -138,7 +142,7 @@ enum TlsPubkeyCommand {
     /// Lists registered keys (of one account, or all).
     List {
         /// The static configuration file.
-        #[arg(long)]
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// Account name.
         account: Option<String>,
@@ -262,9 +266,8 @@ fn set_password(config: &Path, account: &str) -> Result<ExitCode, Error> {
             format!("no account {account:?} in {}", config.static_config.domains_file.display()).into()
         );
     }
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    let password = line.trim_end_matches(['\r', '\n']);
+    let password = moxide_runtime::terminal::read_secret_line("password: ")?;
+    let password = password.as_str();
     if password.is_empty() {
         return Err("empty password on standard input".into());
     }

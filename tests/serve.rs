@@ -25,7 +25,8 @@ fn write_config(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
     let path = dir.join("moxide.toml");
     let text = format!(
         "hostname = \"mx.example.org\"\ndata_dir = \"data\"\ndomains_file = \"domains.toml\"\ncores = 2\npin_cores = false\n\
-         {extra}\n[[listeners]]\nprotocol = \"smtp\"\naddress = \"127.0.0.1:0\"\n"
+         {extra}\n[[listeners]]\nprotocol = \"smtp\"\naddress = \"127.0.0.1:0\"\n\
+         [[listeners]]\nprotocol = \"imap\"\naddress = \"127.0.0.1:0\"\n"
     );
     std::fs::write(&path, text).unwrap();
     path
@@ -41,7 +42,7 @@ fn config_check_reports_ok_and_mistakes() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(String::from_utf8_lossy(&output.stdout).contains("ok (1 listeners, 1 domains, 2 accounts)"));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("ok (2 listeners, 1 domains, 2 accounts)"));
 
     std::fs::write(
         dir.path().join("domains.toml"),
@@ -105,4 +106,44 @@ fn serve_delivers_times_out_idle_clients_and_limits_connections() {
     let bob_prefix = String::from_utf8_lossy(&bob[0].info.prefix).to_string();
     assert!(alice_prefix.contains("for <ALICE@example.org>"), "{alice_prefix}");
     assert!(bob_prefix.contains("for <anyone@example.org>"), "{bob_prefix}");
+}
+
+/// `setaccountpassword` reads the password from standard input and stores derived secrets;
+/// the account can then log in over IMAP with it (and not with anything else).
+#[test]
+fn setaccountpassword_then_login() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_moxide"))
+        .args(["setaccountpassword", "--config"])
+        .arg(&path)
+        .arg("alice")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"correct horse battery\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    let config = path.display().to_string();
+    let server = Server::start_args(dir.path(), &["serve", "--config", &config], &[]);
+    let login = |password: &str| {
+        let stream = std::net::TcpStream::connect(server.listener("imap")).unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        (&stream).write_all(format!("a LOGIN alice@example.org \"{password}\"\r\n").as_bytes()).unwrap();
+        loop {
+            line.clear();
+            reader.read_line(&mut line).unwrap();
+            if line.starts_with("a ") {
+                return line;
+            }
+        }
+    };
+    assert!(login("correct horse battery").starts_with("a OK"));
+    assert!(login("wrong").starts_with("a NO"));
 }

@@ -35,6 +35,7 @@ pub mod offload;
 pub mod random;
 pub mod stream;
 pub mod task;
+pub mod terminal;
 pub mod time;
 pub mod tls;
 
