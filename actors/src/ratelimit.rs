@@ -8,10 +8,15 @@
 //! | 2 | /26 | /48 |
 //! | 3 | /21 | /32 |
 //!
-//! A limiter has one or more fixed windows (per minute, per day, or "forever" for counts
-//! that are released, such as open connections), each with a limit per level. An event is
+//! A limiter has one or more windows (per minute, per day, or "forever" for counts that
+//! are released, such as open connections), each with a limit per level. An event is
 //! admitted only when every level of every window stays within its limit; then it is
-//! counted everywhere. One limiter is shared by all cores (a mutex around small maps; one
+//! counted everywhere.
+//!
+//! Windows slide: the count is the current fixed window's plus the previous one's,
+//! weighted by how much of the previous window still overlaps the last window length. A
+//! plain fixed window would forget everything at its boundary, so a guesser who hit the
+//! limit a second before the minute turned could start again at once. One limiter is shared by all cores (a mutex around small maps; one
 //! uncontended lock per connection or login is noise next to the syscalls around it).
 
 use std::collections::HashMap;
@@ -38,8 +43,36 @@ pub struct Limiter {
     state: Mutex<Vec<Counts>>,
 }
 
-/// Per window: (level, masked address) -> (window index, count).
-type Counts = HashMap<(u8, u128), (i64, u64)>;
+/// Per window: (level, masked address) -> counts of a window index and the one before.
+type Counts = HashMap<(u8, u128), Slot>;
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    index: i64,
+    count: u64,
+    previous: u64,
+}
+
+impl Slot {
+    /// Moves the slot to window `index`, carrying the count over when it was the window
+    /// right before.
+    fn roll(&mut self, index: i64) {
+        if self.index == index {
+            return;
+        }
+        self.previous = if self.index + 1 == index { self.count } else { 0 };
+        self.count = 0;
+        self.index = index;
+    }
+
+    /// The sliding count at `index`, with `overlap` (0..=1) of the previous window counted.
+    fn estimate(self, index: i64, overlap: f64) -> u64 {
+        let mut slot = self;
+        slot.roll(index);
+        // Rounded up: a partial event still counts.
+        slot.count + (slot.previous as f64 * overlap).ceil() as u64
+    }
+}
 
 /// The three keys of an address: (level, masked address).
 fn keys(ip: IpAddr) -> [(u8, u128); 3] {
@@ -75,12 +108,15 @@ impl Limiter {
         &self.windows
     }
 
-    fn window_index(window: Duration, now_ms: i64) -> i64 {
+    /// The fixed window `now_ms` falls in, and how much of the previous window still
+    /// overlaps a window length back from now (1 at the start of a window, 0 at its end).
+    fn position(window: Duration, now_ms: i64) -> (i64, f64) {
         if window == Duration::MAX {
-            return 0;
+            return (0, 0.0);
         }
         let length = i64::try_from(window.as_millis()).unwrap_or(i64::MAX).max(1);
-        now_ms.div_euclid(length)
+        let elapsed = now_ms.rem_euclid(length) as f64 / length as f64;
+        (now_ms.div_euclid(length), 1.0 - elapsed)
     }
 
     /// Counts `n` events from `ip` at `now_ms` if that keeps every limit; returns whether
@@ -98,9 +134,9 @@ impl Limiter {
         let keys = keys(ip);
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         for (window, counts) in self.windows.iter().zip(state.iter()) {
-            let index = Self::window_index(window.window, now_ms);
+            let (index, overlap) = Self::position(window.window, now_ms);
             for (level, key) in keys.iter().enumerate() {
-                let used = counts.get(key).filter(|(i, _)| *i == index).map_or(0, |(_, c)| *c);
+                let used = counts.get(key).map_or(0, |slot| slot.estimate(index, overlap));
                 if used.saturating_add(n) > window.limits[level] {
                     return false;
                 }
@@ -108,16 +144,15 @@ impl Limiter {
         }
         if count {
             for (window, counts) in self.windows.iter().zip(state.iter_mut()) {
-                let index = Self::window_index(window.window, now_ms);
+                let (index, _) = Self::position(window.window, now_ms);
                 if counts.len() >= ENTRIES_SWEEP_MIN {
-                    counts.retain(|_, (i, c)| *i == index && *c > 0);
+                    // Slots two windows old count for nothing any more.
+                    counts.retain(|_, slot| slot.index + 1 >= index && (slot.count > 0 || slot.previous > 0));
                 }
                 for key in keys {
-                    let entry = counts.entry(key).or_insert((index, 0));
-                    if entry.0 != index {
-                        *entry = (index, 0);
-                    }
-                    entry.1 += n;
+                    let slot = counts.entry(key).or_insert(Slot { index, count: 0, previous: 0 });
+                    slot.roll(index);
+                    slot.count += n;
                 }
             }
         }
@@ -130,13 +165,13 @@ impl Limiter {
         let keys = keys(ip);
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         for (window, counts) in self.windows.iter().zip(state.iter_mut()) {
-            let index = Self::window_index(window.window, now_ms);
+            let (index, _) = Self::position(window.window, now_ms);
             for key in keys {
-                if let Some(entry) = counts.get_mut(&key)
-                    && entry.0 == index
+                if let Some(slot) = counts.get_mut(&key)
+                    && slot.index == index
                 {
-                    entry.1 = entry.1.saturating_sub(n);
-                    if entry.1 == 0 {
+                    slot.count = slot.count.saturating_sub(n);
+                    if slot.count == 0 && slot.previous == 0 {
                         counts.remove(&key);
                     }
                 }
@@ -175,7 +210,7 @@ mod tests {
     #[test]
     fn levels_and_windows() {
         let limiter = Limiter::new(vec![WindowLimit { window: Duration::from_secs(60), limits: [2, 3, 4] }]);
-        let t = 1_000_000;
+        let t = 1_200_000; // the start of a minute
         assert!(limiter.add(ip("10.0.0.1"), t, 1));
         assert!(limiter.add(ip("10.0.0.1"), t, 1));
         assert!(!limiter.add(ip("10.0.0.1"), t, 1), "level 1 (/32) full at 2");
@@ -184,7 +219,24 @@ mod tests {
         assert!(limiter.add(ip("10.0.0.64"), t, 1), "another /26 in the same /21");
         assert!(!limiter.add(ip("10.0.1.1"), t, 1), "/21 full at 4");
         assert!(limiter.add(ip("10.0.8.1"), t, 1), "another /21");
-        assert!(limiter.add(ip("10.0.0.1"), t + 60_000, 1), "the next window starts from zero");
+        assert!(!limiter.add(ip("10.0.0.1"), t + 60_000, 1), "a window later the old events still weigh in");
+        assert!(limiter.add(ip("10.0.0.1"), t + 120_000, 1), "two windows later they are gone");
+    }
+
+    #[test]
+    fn the_window_slides_across_its_boundary() {
+        let limiter =
+            Limiter::new(vec![WindowLimit { window: Duration::from_secs(60), limits: [10, 100, 100] }]);
+        // Ten events in the last second of a minute...
+        let late = 59_000;
+        for _ in 0..10 {
+            assert!(limiter.add(ip("192.0.2.9"), late, 1));
+        }
+        // ...still count a second into the next one (a fixed window would forget them).
+        assert!(!limiter.add(ip("192.0.2.9"), 61_000, 1));
+        // Half a minute on, about half of them still weigh in.
+        assert!(limiter.can_add(ip("192.0.2.9"), 90_000, 4));
+        assert!(!limiter.can_add(ip("192.0.2.9"), 90_000, 6));
     }
 
     #[test]
@@ -216,9 +268,10 @@ mod tests {
         let limiter = Limiter::new(auth_failures_default());
         let minute = 60_000;
         let mut admitted = 0;
+        // One burst every two minutes (so the sliding minute has emptied each time).
         for m in 0..10 {
             for _ in 0..10 {
-                if limiter.add(ip("198.51.100.1"), m * minute, 1) {
+                if limiter.add(ip("198.51.100.1"), m * 2 * minute, 1) {
                     admitted += 1;
                 }
             }
