@@ -136,6 +136,7 @@ impl Server {
             global: Some(global),
             exempt: limits.ratelimit_exempt.clone(),
             decoy_key,
+            verified: moxide_actors::auth::VerifiedPasswords::new(),
         });
         let certificates: Vec<CertificateFiles> = static_config
             .tls

@@ -45,6 +45,71 @@ pub struct AuthServices {
     /// Key for the decoy salts SCRAM shows for unknown users, so probing cannot tell
     /// them from real ones (random per process).
     pub decoy_key: [u8; 32],
+    /// Recently verified passwords, so a client that logs in again and again (IMAP
+    /// clients open several connections; some reconnect per check) costs a MAC, not an
+    /// argon2id run.
+    pub verified: VerifiedPasswords,
+}
+
+/// How long a verified password is remembered. A password change invalidates at once
+/// (the stored hash is part of the key); this bounds the memory held and how long a
+/// remembered login skips the slow hash.
+pub const VERIFIED_PASSWORD_TTL: Duration = Duration::from_secs(300);
+
+/// Most remembered logins; past it the cache starts over (a simple bound, not an LRU:
+/// a full cache only costs argon2 runs).
+pub const VERIFIED_PASSWORDS_MAX: usize = 100_000;
+
+/// A cache of (account, stored hash, password) → verified, holding only an HMAC of them
+/// under a random per-process key (never the password), as Dovecot's auth cache does.
+pub struct VerifiedPasswords {
+    key: [u8; 32],
+    entries: std::sync::Mutex<std::collections::HashMap<[u8; 32], i64>>,
+}
+
+impl VerifiedPasswords {
+    /// An empty cache with a fresh random key.
+    pub fn new() -> VerifiedPasswords {
+        let mut key = [0u8; 32];
+        moxide_runtime::random::fill(&mut key);
+        VerifiedPasswords { key, entries: std::sync::Mutex::new(std::collections::HashMap::new()) }
+    }
+
+    fn mac(&self, account: &str, phc: &str, password: &str) -> [u8; 32] {
+        use hmac::Mac as _;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("any key length works"));
+        for part in [account, phc, password] {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part.as_bytes());
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    fn check(&self, account: &str, phc: &str, password: &str, now_ms: i64) -> bool {
+        let mac = self.mac(account, phc, password);
+        let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries.get(&mac).is_some_and(|expires| *expires > now_ms)
+    }
+
+    fn remember(&self, account: &str, phc: &str, password: &str, now_ms: i64) {
+        let mac = self.mac(account, phc, password);
+        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if entries.len() >= VERIFIED_PASSWORDS_MAX {
+            entries.retain(|_, expires| *expires > now_ms);
+            if entries.len() >= VERIFIED_PASSWORDS_MAX {
+                entries.clear();
+            }
+        }
+        let ttl = i64::try_from(VERIFIED_PASSWORD_TTL.as_millis()).unwrap_or(i64::MAX);
+        entries.insert(mac, now_ms.saturating_add(ttl));
+    }
+}
+
+impl Default for VerifiedPasswords {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl AuthServices {
@@ -262,13 +327,20 @@ impl Authenticator {
     async fn verify_password(&self, login: &str, password: String) -> Result<bool, AuthFailure> {
         let Some(account) = self.account_for(login) else { return Ok(false) };
         let stores = Arc::clone(self.node.stores());
+        let services = Arc::clone(&self.services);
+        let now_ms = crate::clock::now_unix_ms();
         let result = moxide_runtime::offload(move || -> Result<bool, moxide_storage::StorageError> {
             let Ok(prepared) = moxide_protocols::sasl::prepare_password(&password) else { return Ok(false) };
             let store = stores.get(&account)?;
-            match store.credentials()? {
-                Some(credentials) => moxide_storage::verify_password_hash(&credentials.argon2id, &prepared),
-                None => Ok(false),
+            let Some(credentials) = store.credentials()? else { return Ok(false) };
+            if services.verified.check(&account, &credentials.argon2id, &prepared, now_ms) {
+                return Ok(true);
             }
+            let ok = moxide_storage::verify_password_hash(&credentials.argon2id, &prepared)?;
+            if ok {
+                services.verified.remember(&account, &credentials.argon2id, &prepared, now_ms);
+            }
+            Ok(ok)
         })
         .await;
         match result {
@@ -371,4 +443,21 @@ pub fn derive_credentials(password: &str) -> Result<StoredCredentials, String> {
         scram_sha256: Some(record(sha256)),
         cram_md5: Some(cram_state),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verified_passwords_expire_and_follow_the_stored_hash() {
+        let cache = VerifiedPasswords::new();
+        let ttl = i64::try_from(VERIFIED_PASSWORD_TTL.as_millis()).unwrap_or(i64::MAX);
+        cache.remember("alice", "$argon2id$one", "secret", 0);
+        assert!(cache.check("alice", "$argon2id$one", "secret", 1));
+        assert!(!cache.check("alice", "$argon2id$one", "Secret", 1), "another password");
+        assert!(!cache.check("bob", "$argon2id$one", "secret", 1), "another account");
+        assert!(!cache.check("alice", "$argon2id$two", "secret", 1), "the password was changed");
+        assert!(!cache.check("alice", "$argon2id$one", "secret", ttl), "expired");
+    }
 }
