@@ -364,6 +364,9 @@ def bigbox(port, count):
     esearch = imap.untagged_responses.pop("ESEARCH", [b""])[0]
     assert b"COUNT %d" % (count - count // 2) in esearch, esearch
     assert b"MIN %d" % (count // 2 + 1) in esearch, esearch
+    # A set out of order and with a repeat: every named message once.
+    typ, data = imap.fetch("%d,1:2,2" % count, "(FLAGS)")
+    assert typ == "OK" and sorted(int(d.split()[0]) for d in data) == [1, 2, count], data
     typ, data = imap.uid("FETCH", "%d:*" % (count - 5), "(UID RFC822.SIZE FLAGS)")
     assert typ == "OK" and len(data) == 6, data
     found = ok(imap.uid("SEARCH", "UID %d:* SUBJECT \"odd\"" % (count - 9)))[0].split()

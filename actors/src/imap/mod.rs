@@ -21,6 +21,7 @@ mod output;
 mod search;
 mod selected;
 mod session;
+mod uids;
 mod write;
 
 use std::path::PathBuf;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use moxide_protocols::imap::{SearchCommand, SearchKey, SearchReturn, SequenceSet, Tag, format_uid_set};
 use moxide_protocols::mime::{self, MessageSummary};
-use moxide_storage::{AccountStore, ArchivedMessageRecord, Flags, MessageId, Uid};
+use moxide_storage::{AccountStore, ArchivedMessageRecord, Flags, MessageId, StorageError, Uid};
 
 use super::session::{CommandError, CommandResult, Done, Session};
 
@@ -114,11 +114,10 @@ impl Session {
         let mut matched: Vec<(u32, u32, u64)> = Vec::new();
         let mut undecided = Vec::new();
         let mailbox = selected.mailbox;
-        let uids = selected.uids();
         store.read(|view| {
             view.for_each_message(mailbox, Uid(1), Uid(u32::MAX), |record| {
-                let Ok(index) = uids.binary_search(&record.uid().0) else { return ControlFlow::Continue(()) };
-                let facts = Facts::of(index as u32 + 1, record);
+                let Some(seq) = selected.seq_of(record.uid().0) else { return ControlFlow::Continue(()) };
+                let facts = Facts::of(seq, record);
                 match judge(&search.key, &facts, &scope, None) {
                     Verdict::Yes => matched.push((facts.seq, facts.uid, facts.modseq)),
                     Verdict::No => {}
@@ -337,7 +336,7 @@ fn judge_content_key(key: &SearchKey, content: &Content<'_>) -> bool {
         K::To(needle) => mime::address_matches(content.header, "To", needle),
         K::Cc(needle) => mime::address_matches(content.header, "Cc", needle),
         K::Bcc(needle) => mime::address_matches(content.header, "Bcc", needle),
-        K::Subject(needle) => mime::header_matches(content.header, "Subject", needle),
+        K::Subject(needle) => subject_matches(content.summary, needle),
         K::Header(name, needle) => mime::header_matches(content.header, name, needle),
         K::Body(needle) => mime::body_matches(content.whole, content.summary, needle),
         K::Text(needle) => mime::text_matches(content.whole, content.summary, needle),
@@ -348,40 +347,105 @@ fn judge_content_key(key: &SearchKey, content: &Content<'_>) -> bool {
     }
 }
 
+/// SUBJECT from the stored envelope's raw Subject value (RFC 2047 words decoded by the
+/// matcher), without reading the file.
+fn subject_matches(summary: &MessageSummary, needle: &str) -> bool {
+    let Some(subject) = &summary.envelope.subject else { return false };
+    let mut field = b"Subject: ".to_vec();
+    field.extend_from_slice(subject);
+    field.extend_from_slice(b"\r\n\r\n");
+    mime::header_matches(&field, "Subject", needle)
+}
+
+/// How much of a message the content keys of a search need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Need {
+    /// The stored summary (SUBJECT from the envelope, SENT* from the Date).
+    Summary,
+    /// The header block (addresses, HEADER).
+    Header,
+    /// The whole message (BODY, TEXT).
+    Whole,
+}
+
+fn need_of(key: &SearchKey) -> Need {
+    match key {
+        SearchKey::Body(_) | SearchKey::Text(_) => Need::Whole,
+        SearchKey::From(_)
+        | SearchKey::To(_)
+        | SearchKey::Cc(_)
+        | SearchKey::Bcc(_)
+        | SearchKey::Header(..) => Need::Header,
+        SearchKey::Not(inner) => need_of(inner),
+        SearchKey::Or(a, b) => need_of(a).max(need_of(b)),
+        SearchKey::And(keys) => keys.iter().map(need_of).max().unwrap_or(Need::Summary),
+        _ => Need::Summary,
+    }
+}
+
 /// The content phase, on a helper thread: (seq, uid, modseq) of the messages that match.
+/// Reads only what the key needs: nothing beyond the stored summary for SUBJECT and SENT*,
+/// the header block for address and HEADER keys, the whole file for BODY and TEXT.
 fn judge_content(
     store: &AccountStore,
     key: &SearchKey,
     scope: &Scope,
     chunk: Vec<Undecided>,
 ) -> Vec<(u32, u32, u64)> {
+    let need = need_of(key);
     let mut hits = Vec::new();
     for message in chunk {
-        let bytes = match store.open_message_file(message.id, message.size) {
-            Ok(mut file) => {
-                let mut bytes = Vec::new();
-                if let Err(error) = std::io::Read::read_to_end(&mut file, &mut bytes) {
-                    tracing::error!(%error, uid = message.facts.uid, "search: reading message file failed");
+        let uid = message.facts.uid;
+        let stored = message.summary.as_deref().and_then(|bytes| MessageSummary::decode(bytes).ok());
+        // Without a stored summary, the whole file is read to make one.
+        let read_whole = need == Need::Whole || stored.is_none();
+        let read_header = need == Need::Header && !read_whole;
+        let mut file_bytes = Vec::new();
+        if read_whole || read_header {
+            let length = match (&stored, read_header) {
+                (Some(summary), true) => summary.root.header.end.min(message.size),
+                _ => message.size,
+            };
+            match read_prefix_of_file(store, message.id, message.size, length) {
+                Ok(bytes) => file_bytes = bytes,
+                Err(error) => {
+                    // A missing or damaged file is reported, and the message does not match.
+                    tracing::error!(%error, uid, "search: message file unreadable");
                     continue;
                 }
-                bytes
             }
-            Err(error) => {
-                // A missing or damaged file is reported, and the message does not match.
-                tracing::error!(%error, uid = message.facts.uid, "search: message file unreadable");
-                continue;
-            }
+        }
+        let summary = match stored {
+            Some(summary) => summary,
+            None => mime::summarize(&file_bytes),
         };
-        let Ok(summary) = crate::summary::summary_of(message.summary.as_deref(), || Ok(bytes.clone())) else {
-            continue;
-        };
-        let header_end = usize::try_from(summary.root.header.end).unwrap_or(usize::MAX).min(bytes.len());
         let mut header = message.prefix;
-        header.extend_from_slice(&bytes[..header_end]);
-        let content = Content { header: &header, whole: &bytes, summary: &summary };
+        if !file_bytes.is_empty() {
+            let header_end =
+                usize::try_from(summary.root.header.end).unwrap_or(usize::MAX).min(file_bytes.len());
+            header.extend_from_slice(&file_bytes[..header_end]);
+        }
+        let content = Content { header: &header, whole: &file_bytes, summary: &summary };
         if judge(key, &message.facts, scope, Some(&content)) == Verdict::Yes {
-            hits.push((message.facts.seq, message.facts.uid, message.facts.modseq));
+            hits.push((message.facts.seq, uid, message.facts.modseq));
         }
     }
     hits
+}
+
+/// The first `length` bytes of a message file (the file's size is checked against the
+/// record, as for every read).
+fn read_prefix_of_file(
+    store: &AccountStore,
+    id: MessageId,
+    size: u64,
+    length: u64,
+) -> Result<Vec<u8>, StorageError> {
+    use std::os::unix::fs::FileExt as _;
+    let file = store.open_message_file(id, size)?;
+    // `length` is at most the file's size, which the record says is a real file's size.
+    let mut bytes = vec![0u8; usize::try_from(length).unwrap_or(usize::MAX)];
+    file.read_exact_at(&mut bytes, 0)
+        .map_err(|source| StorageError::Io { path: store.message_path(id), source })?;
+    Ok(bytes)
 }

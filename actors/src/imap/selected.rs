@@ -8,8 +8,9 @@
 //! writes EXPUNGE/VANISHED, EXISTS and FETCH responses. Reading by modseq makes a lost or
 //! overflowed event harmless: the next sync finds every change anyway.
 //!
-//! Invariants: `uids` is strictly increasing; `last_modseq` only advances once expunges up
-//! to it were reported (expunges may be withheld during FETCH/STORE/SEARCH, RFC 9051 §7.5.1).
+//! Invariants: `uids` is strictly increasing (a run-length [`UidList`], so an idle session
+//! costs bytes, not 4 bytes per message); `last_modseq` only advances once expunges up to
+//! it were reported (expunges may be withheld during FETCH/STORE/SEARCH, RFC 9051 §7.5.1).
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -20,6 +21,7 @@ use moxide_protocols::imap::{
 use moxide_storage::{AccountStore, MailboxId, MailboxInfo, ModSeq, StorageError, Uid};
 
 use super::flags;
+use super::uids::UidList;
 use crate::change::{Notification, Subscription};
 
 /// What the session has enabled that changes how updates are written.
@@ -36,7 +38,7 @@ pub(crate) struct Updates {
 pub(crate) struct Selected {
     pub(crate) mailbox: MailboxId,
     pub(crate) read_only: bool,
-    uids: Vec<u32>,
+    uids: UidList,
     last_modseq: u64,
     subscription: Subscription,
     dirty: bool,
@@ -56,7 +58,7 @@ impl Selected {
         read_only: bool,
     ) -> Result<Selected, StorageError> {
         let (uids, modseq) = store.read(|view| {
-            let uids: Vec<u32> = view.uids(info.id)?.into_iter().map(|u| u.0).collect();
+            let uids = UidList::from_sorted(view.uids(info.id)?.into_iter().map(|u| u.0));
             let modseq = view.mailbox(info.id)?.map_or(info.highest_modseq.0, |m| m.highest_modseq.0);
             Ok((uids, modseq))
         })?;
@@ -73,15 +75,11 @@ impl Selected {
     }
 
     pub(crate) fn count(&self) -> u32 {
-        self.uids.len() as u32
-    }
-
-    pub(crate) fn uids(&self) -> &[u32] {
-        &self.uids
+        self.uids.len()
     }
 
     pub(crate) fn max_uid(&self) -> u32 {
-        self.uids.last().copied().unwrap_or(0)
+        self.uids.last().unwrap_or(0)
     }
 
     pub(crate) fn last_modseq(&self) -> u64 {
@@ -89,7 +87,7 @@ impl Selected {
     }
 
     pub(crate) fn seq_of(&self, uid: u32) -> Option<u32> {
-        self.uids.binary_search(&uid).ok().map(|i| i as u32 + 1)
+        self.uids.seq_of(uid)
     }
 
     /// (seq, uid) of the messages a sequence set names, in sequence order. Numbers past the
@@ -100,11 +98,7 @@ impl Selected {
         }
         let mut out = Vec::new();
         for range in set.resolve(self.count()) {
-            let first = (*range.start()).max(1);
-            let last = (*range.end()).min(self.count());
-            for seq in first..=last {
-                out.push((seq, self.uids[seq as usize - 1]));
-            }
+            out.extend(self.uids.by_seq(range));
         }
         out
     }
@@ -116,13 +110,7 @@ impl Selected {
         }
         let mut out = Vec::new();
         for range in set.resolve(self.max_uid()) {
-            let start = self.uids.partition_point(|&u| u < *range.start());
-            for (i, &uid) in self.uids[start..].iter().enumerate() {
-                if uid > *range.end() {
-                    break;
-                }
-                out.push((start as u32 + i as u32 + 1, uid));
-            }
+            out.extend(self.uids.by_uid(range));
         }
         out
     }
@@ -141,16 +129,16 @@ impl Selected {
         }
         if qresync {
             write_vanished(out, false, &format_uid_set(gone));
-            self.uids.retain(|u| gone.binary_search(u).is_err());
         } else {
-            // Highest first, so each number is right when the client reads it.
+            // Highest first, so each number is right when the client reads it: removing a
+            // higher message does not renumber a lower one.
             for &uid in gone.iter().rev() {
                 if let Some(seq) = self.seq_of(uid) {
                     write_expunge(out, seq);
-                    self.uids.remove(seq as usize - 1);
                 }
             }
         }
+        self.uids.remove(gone);
         self.saved.retain(|u| gone.binary_search(u).is_err());
     }
 
@@ -218,11 +206,11 @@ impl Selected {
                     .expunged_since(mailbox, since)?
                     .into_iter()
                     .map(|(uid, _)| uid.0)
-                    .filter(|uid| known.binary_search(uid).is_ok())
+                    .filter(|uid| known.seq_of(*uid).is_some())
                     .collect();
                 expunged.sort_unstable();
                 for (uid, modseq) in view.changed_since(mailbox, since)? {
-                    if known.binary_search(&uid.0).is_err() {
+                    if known.seq_of(uid.0).is_none() {
                         continue;
                     }
                     if let Some(info) = view.message_by_uid(mailbox, uid)? {

@@ -23,7 +23,15 @@ use crate::account::AccountError;
 use crate::node::Node;
 
 /// Bytes read from the socket at a time.
-const READ_BUFFER_BYTES: usize = 16 * 1024;
+/// Read buffer of an idle connection: small, because tens of thousands of IMAP
+/// connections sit in IDLE (STYLE.md's budget is 16 KiB per idle connection, everything
+/// included). The reader keeps partial commands itself, so a small buffer only means
+/// more reads, never a refused command.
+const READ_BUFFER_BYTES_MIN: usize = 2 * 1024;
+
+/// The buffer doubles while reads fill it (an APPEND upload, a pipelined burst), up to
+/// this; it shrinks back once drained.
+const READ_BUFFER_BYTES_MAX: usize = 64 * 1024;
 
 /// A write making no progress for this long ends the connection.
 pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -153,7 +161,7 @@ pub(crate) async fn run_session(node: Node, settings: Rc<ImapSettings>, stream: 
         },
         _ => Stream::from(stream),
     };
-    let io = Io { stream: Some(stream), buffer: vec![0; READ_BUFFER_BYTES], start: 0, end: 0 };
+    let io = Io { stream: Some(stream), buffer: vec![0; READ_BUFFER_BYTES_MIN], start: 0, end: 0 };
     let mut session = Session {
         io,
         node,
@@ -174,6 +182,24 @@ pub(crate) async fn run_session(node: Node, settings: Rc<ImapSettings>, stream: 
     session.abandon_append().await;
     if let Some(mut stream) = session.io.stream.take() {
         let _ = stream.close().await;
+    }
+}
+
+impl Io {
+    /// Moves unread bytes to the front and sizes the buffer for the next read: doubled
+    /// when the last read filled it, back to the minimum when it is empty. False when it
+    /// is full at its maximum (nothing can be read).
+    fn make_room(&mut self) -> bool {
+        let filled = self.end == self.buffer.len();
+        self.buffer.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        if self.end == 0 && self.buffer.len() > READ_BUFFER_BYTES_MIN {
+            self.buffer = vec![0; READ_BUFFER_BYTES_MIN];
+        } else if filled && self.buffer.len() < READ_BUFFER_BYTES_MAX {
+            self.buffer.resize((self.buffer.len() * 2).min(READ_BUFFER_BYTES_MAX), 0);
+        }
+        self.end < self.buffer.len()
     }
 }
 
@@ -261,10 +287,7 @@ impl Session {
     /// Reads more input; false at end of stream or after an autologout.
     async fn read_more(&mut self) -> std::io::Result<bool> {
         let io = &mut self.io;
-        io.buffer.copy_within(io.start..io.end, 0);
-        io.end -= io.start;
-        io.start = 0;
-        if io.end == io.buffer.len() {
+        if !io.make_room() {
             // The reader consumes over-long lines itself; a full buffer it does not touch
             // would be a bug: close rather than spin.
             tracing::error!(peer = %self.peer, "imap reader made no progress on a full buffer");
@@ -524,10 +547,7 @@ impl Session {
     /// Waits for input or a change to the selected mailbox. False at end of stream.
     async fn idle_wait(&mut self) -> std::io::Result<bool> {
         let Session { io, selected, .. } = self;
-        io.buffer.copy_within(io.start..io.end, 0);
-        io.end -= io.start;
-        io.start = 0;
-        if io.end == io.buffer.len() {
+        if !io.make_room() {
             return Ok(false);
         }
         let stream =
