@@ -7,7 +7,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-const CRATE_SOURCES: &[&str] = &["runtime/src", "protocols/src", "storage/src", "actors/src", "src"];
+const CRATE_SOURCES: &[&str] =
+    &["runtime/src", "protocols/src", "storage/src", "actors/src", "src", "benches/src", "loadtests/src"];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -89,7 +90,9 @@ fn every_module_opens_with_a_doc_comment() {
 
 #[test]
 fn unsafe_only_where_allowed_and_justified() {
-    for crate_lib in ["protocols/src/lib.rs", "actors/src/lib.rs"] {
+    for crate_lib in
+        ["protocols/src/lib.rs", "actors/src/lib.rs", "benches/src/lib.rs", "loadtests/src/main.rs"]
+    {
         let text = std::fs::read_to_string(root().join(crate_lib)).unwrap();
         assert!(text.contains("#![forbid(unsafe_code)]"), "{crate_lib} must forbid unsafe code");
     }

@@ -1,0 +1,306 @@
+//! End-to-end: every scenario against a real `moxide localserve` on kernel-chosen ports,
+//! with small counts, asserting zero errors, exact counts where the scenario has them
+//! (smtp --verify-imap), and the exit status contract (0 passed, 1 failed, 2 usage).
+//!
+//! The moxide binary comes from `MOXIDE_BIN`, else from this target directory (where
+//! `cargo test --workspace` builds it), else it is built here with `cargo build -p moxide`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// How long a debug-build server may take to print "ready" on a loaded 2-core machine.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The moxide binary, built if needed (once per test process).
+fn moxide_binary() -> PathBuf {
+    static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BINARY.get_or_init(locate_or_build).clone()
+}
+
+fn locate_or_build() -> PathBuf {
+    if let Some(path) = std::env::var_os("MOXIDE_BIN") {
+        return PathBuf::from(path);
+    }
+    // target/<profile>/deps/<test binary> → target/<profile>/moxide
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let binary = profile_dir.join("moxide");
+    if binary.exists() {
+        return binary;
+    }
+    let target_dir = profile_dir.parent().unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let mut command = Command::new(cargo);
+    command.args(["build", "-p", "moxide"]).env("CARGO_TARGET_DIR", target_dir);
+    // What cargo sets for this test process describes moxide-load; build scripts (ring)
+    // rerun when it changes, which would rebuild them here and again in the next build.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let ours = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_BIN_", "CARGO_CRATE_", "CARGO_PRIMARY_PACKAGE"]
+            .iter()
+            .any(|prefix| key.starts_with(prefix));
+        if ours || key == "OUT_DIR" || key == "CARGO_TARGET_TMPDIR" || key == "CARGO_RUSTC_CURRENT_DIR" {
+            command.env_remove(key.as_ref());
+        }
+    }
+    if profile_dir.file_name().is_some_and(|name| name == "release") {
+        command.arg("--release");
+    }
+    let status = command.status().expect("run cargo build -p moxide");
+    assert!(status.success(), "cargo build -p moxide failed");
+    assert!(binary.exists(), "{} missing after the build", binary.display());
+    binary
+}
+
+/// A running `moxide localserve`, killed on drop.
+struct Server {
+    child: Child,
+    smtp: String,
+    imap: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+        let mut command = Command::new(moxide_binary());
+        command.args(["localserve", "--dir"]).arg(dir.path()).args(["--cores", "1"]);
+        for port in ["--smtp-port", "--submission-port", "--submissions-port", "--imap-port", "--imaps-port"]
+        {
+            command.args([port, "0"]);
+        }
+        // The per-IP limits would otherwise refuse a load generator on loopback.
+        command.args(["--ratelimit-exempt", "127.0.0.1"]);
+        let mut child = command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log).spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (lines, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (mut smtp, mut imap) = (None, None);
+        loop {
+            let line = match receiver.recv_timeout(START_TIMEOUT) {
+                Ok(line) => line,
+                Err(_) => {
+                    let _ = child.kill();
+                    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+                    panic!("moxide localserve did not become ready; log:\n{log}");
+                }
+            };
+            if let Some(address) = line.strip_prefix("moxide: listening smtp ") {
+                smtp = Some(address.to_string());
+            }
+            if let Some(address) = line.strip_prefix("moxide: listening imap ") {
+                imap = Some(address.to_string());
+            }
+            if line == "moxide: ready" {
+                break;
+            }
+        }
+        Server { child, smtp: smtp.unwrap(), imap: imap.unwrap(), _dir: dir }
+    }
+
+    fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    /// Runs moxide-load with `args` plus this server's addresses.
+    fn load(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_moxide-load"))
+            .args(args)
+            .args(["--smtp", &self.smtp, "--imap", &self.imap])
+            .output()
+            .unwrap()
+    }
+
+    /// Runs moxide-load with `--json`, checks it passed, returns the report.
+    fn load_json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let output = self.load(&all);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let report: Value = serde_json::from_str(stdout.trim())
+            .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr)));
+        assert_eq!(report["errors"], 0, "{args:?}: {report:#}");
+        assert_eq!(report["passed"], true, "{args:?}: {report:#}");
+        assert!(output.status.success(), "{args:?}: {report:#}");
+        report
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn smtp_deliveries_are_verified_exactly() {
+    let server = Server::start();
+    let pid = server.pid();
+    let report = server.load_json(&[
+        "smtp",
+        "--messages",
+        "60",
+        "--connections",
+        "3",
+        "--duration",
+        "60",
+        "--verify-imap",
+        "--server-pid",
+        &pid,
+    ]);
+    assert_eq!(report["ok"], 60);
+    assert_eq!(report["latency_ms"]["transaction"]["count"], 60);
+    let verify = &report["smtp"]["verify"];
+    assert_eq!((verify["expected"].as_u64(), verify["found"].as_u64()), (Some(60), Some(60)));
+    assert_eq!((verify["missing"].as_u64(), verify["duplicates"].as_u64()), (Some(0), Some(0)));
+    assert!(verify["e2e_seconds"].as_f64().unwrap() > 0.0);
+    assert!(report["server"]["rss_peak_kib"].as_u64().unwrap() > 1000);
+    assert!(report["server"]["cpu_seconds"].as_f64().unwrap() > 0.0);
+
+    // Pipelining and BDAT, when the server offers them (moxide does).
+    let report = server.load_json(&[
+        "smtp",
+        "--messages",
+        "30",
+        "--connections",
+        "2",
+        "--pipelining",
+        "--chunking",
+        "--verify-imap",
+        "--size",
+        "20000",
+    ]);
+    assert_eq!(report["smtp"]["pipelining"], true);
+    assert_eq!(report["smtp"]["chunking"], true);
+    assert_eq!(report["smtp"]["verify"]["found"], 30);
+    assert_eq!(report["smtp"]["bytes_accepted"], 30 * 20000);
+
+    // A corpus with bare-LF files and dot-lines; each message sent exactly once.
+    let corpus = tempfile::tempdir().unwrap();
+    std::fs::write(corpus.path().join("1.eml"), "Subject: one\nMessage-ID: <x@y>\n\n.dot line\nbody\n")
+        .unwrap();
+    std::fs::write(corpus.path().join("2.eml"), "Subject: two\r\n\r\n..\r\n.\r\nend\r\n").unwrap();
+    let corpus_path = corpus.path().to_str().unwrap();
+    let report =
+        server.load_json(&["smtp", "--messages", "12", "--size-corpus", corpus_path, "--verify-imap"]);
+    assert_eq!(report["smtp"]["verify"]["found"], 12);
+    assert_eq!(report["smtp"]["corpus_files"], 2);
+}
+
+#[test]
+fn imap_mix_and_login_churn_run_clean() {
+    let server = Server::start();
+    let report = server.load_json(&["imap", "--ops", "150", "--connections", "3", "--duration", "60"]);
+    assert_eq!(report["ok"], 150);
+    assert!(report["imap"]["mailbox_messages"].as_u64().unwrap() >= 100);
+    let latency = report["latency_ms"].as_object().unwrap();
+    for op in
+        ["select", "fetch_flags", "fetch_envelope", "fetch_body", "store", "search", "append", "expunge"]
+    {
+        assert!(latency.contains_key(op), "{op} never ran: {report:#}");
+    }
+
+    let report = server.load_json(&["imap", "--ops", "20", "--connections", "2", "--login-churn"]);
+    assert_eq!(report["ok"], 20);
+    assert_eq!(report["latency_ms"]["login_session"]["count"], 20);
+
+    // The table form, for people.
+    let output = server.load(&["imap", "--ops", "10", "--mix", "fetch_flags=1,idle=1"]);
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{table}");
+    assert!(table.starts_with("moxide-load imap: 10 ok, 0 errors"), "{table}");
+    assert!(table.contains("p99 ms"), "{table}");
+}
+
+#[test]
+fn idle_connections_see_every_probe() {
+    let server = Server::start();
+    let pid = server.pid();
+    let report = server.load_json(&[
+        "idle",
+        "--connections",
+        "25",
+        "--sources",
+        "127.0.0.1",
+        "--probes",
+        "2",
+        "--server-pid",
+        &pid,
+        "--duration",
+        "60",
+    ]);
+    assert_eq!(report["ok"], 25);
+    let idle = &report["idle"];
+    assert_eq!(idle["connections_idle"], 25);
+    assert_eq!(idle["probes_delivered"], 2);
+    assert_eq!(idle["notifications_expected"], 50);
+    assert_eq!(idle["notifications_received"], 50);
+    assert_eq!(report["latency_ms"]["exists"]["count"], 50);
+    assert!(idle["memory_per_connection_bytes"].is_u64(), "{report:#}");
+    assert!(idle["rss_idle_kib"].as_u64().unwrap() >= idle["rss_before_kib"].as_u64().unwrap() / 2);
+}
+
+#[test]
+fn bigbox_fills_then_times_whole_mailbox_operations() {
+    let server = Server::start();
+    let report = server.load_json(&["bigbox", "--messages", "300", "--rounds", "2", "--duration", "120"]);
+    let bigbox = &report["bigbox"];
+    assert_eq!(bigbox["appended"], 300);
+    assert_eq!(bigbox["messages_in_mailbox"], 300);
+    assert_eq!(bigbox["rounds"], 2);
+    assert_eq!(bigbox["multiappend"], true);
+    assert_eq!(bigbox["condstore"], true);
+    assert!(bigbox["search_matches"].as_u64().unwrap() > 0, "{report:#}");
+    assert!(bigbox["changedsince_results"].as_u64().unwrap() > 0, "{report:#}");
+    for kind in ["select", "fetch_all_flags", "fetch_bodies", "search_body", "store", "fetch_changedsince"] {
+        assert_eq!(report["latency_ms"][kind]["count"], 2, "{kind}: {report:#}");
+    }
+    // A second run finds the mailbox full and appends nothing.
+    let report = server.load_json(&["bigbox", "--messages", "300", "--rounds", "1"]);
+    assert_eq!(report["bigbox"]["appended"], 0);
+}
+
+#[test]
+fn exit_status_follows_the_outcome() {
+    let server = Server::start();
+    // A wrong password: the run cannot start; status 1 and a fatal message in the JSON.
+    let output = server.load(&["imap", "--ops", "5", "--password", "wrong", "--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["passed"], false);
+    assert!(report["fatal"].as_str().unwrap().contains("login"), "{report:#}");
+    // Mail to an address the server refuses: errors counted, status 1.
+    let output = server.load(&["smtp", "--messages", "3", "--rcpt", "nobody@elsewhere.example", "--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["errors"], 3, "{report:#}");
+    assert_eq!(report["ok"], 0);
+}
+
+#[test]
+fn remote_targets_are_refused_without_allow_remote() {
+    let output = Command::new(env!("CARGO_BIN_EXE_moxide-load"))
+        .args(["smtp", "--smtp", "192.0.2.1:25", "--messages", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--allow-remote") && stderr.contains("192.0.2.1"), "{stderr}");
+    assert!(output.stdout.is_empty());
+}
