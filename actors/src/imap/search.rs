@@ -4,16 +4,18 @@
 //!
 //! Evaluation has two phases. In one read transaction every message is judged on what
 //! its index record knows (flags, keywords, sizes, dates, UID, modseq): each key is true,
-//! false or "needs the content". Only the undecided messages are then read, on a helper
-//! thread, in chunks: headers for address/subject/header keys, the whole message for
-//! BODY/TEXT. A flag-only search over 100k messages never opens a file.
+//! false or "needs the content". Keys the stored summary answers (SUBJECT, SENT*) are
+//! decided in the same pass from a [`Glance`] at the summary's bytes in place. Only the
+//! messages still undecided are then read, on a helper thread, in chunks: the header
+//! block for address/HEADER keys, the whole message for BODY/TEXT. A search on flags,
+//! dates and subjects over 100k messages never opens a file.
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use moxide_protocols::imap::{SearchCommand, SearchKey, SearchReturn, SequenceSet, Tag, format_uid_set};
-use moxide_protocols::mime::{self, MessageSummary};
+use moxide_protocols::mime::{self, Glance, MessageSummary};
 use moxide_storage::{AccountStore, ArchivedMessageRecord, Flags, MessageId, StorageError, Uid};
 
 use super::session::{CommandError, CommandResult, Done, Session};
@@ -85,9 +87,13 @@ struct Undecided {
 
 /// A message's content, loaded as far as the key needs.
 struct Content<'a> {
+    glance: Glance<'a>,
+    /// Empty unless the key needs the header block or more.
     header: &'a [u8],
+    /// Empty unless the key needs the whole message.
     whole: &'a [u8],
-    summary: &'a MessageSummary,
+    /// Decoded only when the key needs the whole message.
+    summary: Option<&'a MessageSummary>,
 }
 
 impl Session {
@@ -114,11 +120,23 @@ impl Session {
         let mut matched: Vec<(u32, u32, u64)> = Vec::new();
         let mut undecided = Vec::new();
         let mailbox = selected.mailbox;
+        let from_summary = need_of(&search.key) == Need::Summary;
         store.read(|view| {
             view.for_each_message(mailbox, Uid(1), Uid(u32::MAX), |record| {
                 let Some(seq) = selected.seq_of(record.uid().0) else { return ControlFlow::Continue(()) };
                 let facts = Facts::of(seq, record);
-                match judge(&search.key, &facts, &scope, None) {
+                let mut verdict = judge(&search.key, &facts, &scope, None);
+                if verdict == Verdict::NeedsContent && from_summary {
+                    // A summary that is missing or unreadable leaves the message to the
+                    // content phase, which rebuilds it from the file.
+                    if let Ok(Some(bytes)) = view.summary(record.id())
+                        && let Ok(glance) = Glance::of(bytes)
+                    {
+                        let content = Content { glance, header: &[], whole: &[], summary: None };
+                        verdict = judge(&search.key, &facts, &scope, Some(&content));
+                    }
+                }
+                match verdict {
                     Verdict::Yes => matched.push((facts.seq, facts.uid, facts.modseq)),
                     Verdict::No => {}
                     Verdict::NeedsContent => undecided.push(Undecided {
@@ -330,31 +348,28 @@ fn judge(key: &SearchKey, facts: &Facts, scope: &Scope, content: Option<&Content
 
 fn judge_content_key(key: &SearchKey, content: &Content<'_>) -> bool {
     use SearchKey as K;
-    let sent_day = content.summary.date_unix_secs.map(|s| s.div_euclid(86_400));
+    let sent_day = content.glance.date_unix_secs.map(|s| s.div_euclid(86_400));
     match key {
         K::From(needle) => mime::address_matches(content.header, "From", needle),
         K::To(needle) => mime::address_matches(content.header, "To", needle),
         K::Cc(needle) => mime::address_matches(content.header, "Cc", needle),
         K::Bcc(needle) => mime::address_matches(content.header, "Bcc", needle),
-        K::Subject(needle) => subject_matches(content.summary, needle),
+        // The stored envelope's Subject, RFC 2047 words decoded by the matcher.
+        K::Subject(needle) => {
+            content.glance.subject.is_some_and(|subject| mime::value_matches(subject, needle))
+        }
         K::Header(name, needle) => mime::header_matches(content.header, name, needle),
-        K::Body(needle) => mime::body_matches(content.whole, content.summary, needle),
-        K::Text(needle) => mime::text_matches(content.whole, content.summary, needle),
+        K::Body(needle) => {
+            content.summary.is_some_and(|summary| mime::body_matches(content.whole, summary, needle))
+        }
+        K::Text(needle) => {
+            content.summary.is_some_and(|summary| mime::text_matches(content.whole, summary, needle))
+        }
         K::SentBefore(date) => sent_day.is_some_and(|d| d < date.days_since_epoch()),
         K::SentOn(date) => sent_day.is_some_and(|d| d == date.days_since_epoch()),
         K::SentSince(date) => sent_day.is_some_and(|d| d >= date.days_since_epoch()),
         _ => false,
     }
-}
-
-/// SUBJECT from the stored envelope's raw Subject value (RFC 2047 words decoded by the
-/// matcher), without reading the file.
-fn subject_matches(summary: &MessageSummary, needle: &str) -> bool {
-    let Some(subject) = &summary.envelope.subject else { return false };
-    let mut field = b"Subject: ".to_vec();
-    field.extend_from_slice(subject);
-    field.extend_from_slice(b"\r\n\r\n");
-    mime::header_matches(&field, "Subject", needle)
 }
 
 /// How much of a message the content keys of a search need.
@@ -425,7 +440,12 @@ fn judge_content(
                 usize::try_from(summary.root.header.end).unwrap_or(usize::MAX).min(file_bytes.len());
             header.extend_from_slice(&file_bytes[..header_end]);
         }
-        let content = Content { header: &header, whole: &file_bytes, summary: &summary };
+        let content = Content {
+            glance: Glance::of_summary(&summary),
+            header: &header,
+            whole: &file_bytes,
+            summary: Some(&summary),
+        };
         if judge(key, &message.facts, scope, Some(&content)) == Verdict::Yes {
             hits.push((message.facts.seq, uid, message.facts.modseq));
         }

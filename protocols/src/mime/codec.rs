@@ -72,6 +72,45 @@ impl MessageSummary {
     }
 }
 
+/// What SEARCH SUBJECT and SENT* need of a stored summary, borrowed from its bytes
+/// without decoding the rest (a SEARCH over a large mailbox reads one per message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Glance<'a> {
+    /// As [`MessageSummary::date_unix_secs`].
+    pub date_unix_secs: Option<i64>,
+    /// The envelope's raw Subject value.
+    pub subject: Option<&'a [u8]>,
+}
+
+impl<'a> Glance<'a> {
+    /// Reads the leading fields of a summary written by [`MessageSummary::encode`]; the
+    /// rest is not checked (a full [`MessageSummary::decode`] does that).
+    ///
+    /// # Errors
+    /// [`SummaryError`] when the leading fields are not well-formed.
+    pub fn of(bytes: &'a [u8]) -> Result<Glance<'a>, SummaryError> {
+        let (&version, rest) = bytes.split_first().ok_or(SummaryError::Empty)?;
+        if version != FORMAT_VERSION {
+            return Err(SummaryError::UnsupportedVersion { version });
+        }
+        let mut reader = Reader { bytes: rest, parts: 0 };
+        let date_unix_secs = match reader.byte()? {
+            0 => None,
+            1 => Some(unzigzag(reader.varint()?)),
+            _ => return Err(SummaryError::Invalid { what: "date flag" }),
+        };
+        let _date = reader.optional_slice()?;
+        let subject = reader.optional_slice()?;
+        Ok(Glance { date_unix_secs, subject })
+    }
+
+    /// The same fields of a decoded summary.
+    #[must_use]
+    pub fn of_summary(summary: &'a MessageSummary) -> Glance<'a> {
+        Glance { date_unix_secs: summary.date_unix_secs, subject: summary.envelope.subject.as_deref() }
+    }
+}
+
 fn zigzag(value: i64) -> u64 {
     ((value << 1) ^ (value >> 63)).cast_unsigned()
 }
@@ -217,7 +256,7 @@ struct Reader<'a> {
     parts: usize,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
     fn byte(&mut self) -> Result<u8, SummaryError> {
         let (&byte, rest) = self.bytes.split_first().ok_or(SummaryError::Truncated)?;
         self.bytes = rest;
@@ -259,10 +298,18 @@ impl Reader<'_> {
     }
 
     fn bytes(&mut self) -> Result<Vec<u8>, SummaryError> {
+        self.slice().map(<[u8]>::to_vec)
+    }
+
+    fn slice(&mut self) -> Result<&'a [u8], SummaryError> {
         let length = self.count()?;
         let (taken, rest) = self.bytes.split_at(length);
         self.bytes = rest;
-        Ok(taken.to_vec())
+        Ok(taken)
+    }
+
+    fn optional_slice(&mut self) -> Result<Option<&'a [u8]>, SummaryError> {
+        if self.flag("optional flag")? { self.slice().map(Some) } else { Ok(None) }
     }
 
     fn optional(&mut self) -> Result<Option<Vec<u8>>, SummaryError> {
@@ -396,6 +443,18 @@ mod tests {
         let mut reader =
             Reader { bytes: &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02], parts: 0 };
         assert!(reader.varint().is_err());
+    }
+
+    #[test]
+    fn glance_reads_date_and_subject_in_place() {
+        let mut summary = MessageSummary { date_unix_secs: Some(-5), ..MessageSummary::default() };
+        summary.envelope.subject = Some(b"=?utf-8?q?Gr=C3=BC=C3=9Fe?=".to_vec());
+        summary.envelope.date = Some(b"Mon, 1 Jan 2024 00:00:00 +0000".to_vec());
+        let bytes = summary.encode();
+        assert_eq!(Glance::of(&bytes).unwrap(), Glance::of_summary(&summary));
+        assert_eq!(Glance::of(&MessageSummary::default().encode()).unwrap(), Glance::default());
+        assert_eq!(Glance::of(&bytes[..4]), Err(SummaryError::Truncated));
+        assert_eq!(Glance::of(&[]), Err(SummaryError::Empty));
     }
 
     #[test]

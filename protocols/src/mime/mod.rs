@@ -54,9 +54,10 @@ mod write;
 
 use std::ops::Range;
 
+pub use codec::Glance;
 pub use error::{DecodeError, SummaryError};
 pub use header::header_fields;
-pub use search::{address_matches, body_matches, header_matches, text_matches};
+pub use search::{address_matches, body_matches, header_matches, text_matches, value_matches};
 pub use section::{SectionKind, section_part, section_range};
 pub use structure::summarize;
 pub use transfer::decode_body;

@@ -24,6 +24,15 @@ pub fn header_matches(header_block: &[u8], name: &str, needle: &str) -> bool {
         .any(|field| needle.is_empty() || fold(&decode_text_field(field.value)).contains(&needle))
 }
 
+/// True if a raw (unfolded) field value contains `needle` once its encoded words are
+/// decoded, as [`header_matches`] does for each field it finds; SUBJECT uses it on the
+/// stored envelope's Subject without reading the message.
+#[must_use]
+pub fn value_matches(raw_value: &[u8], needle: &str) -> bool {
+    let needle = fold(needle);
+    needle.is_empty() || fold(&decode_text_field(raw_value)).contains(&needle)
+}
+
 /// FROM/TO/CC/BCC: true if a field called `field` contains `needle` in an address's
 /// decoded display name, in its address, or anywhere in the decoded field text (so a
 /// needle spanning name and address, or a group name, matches too).
