@@ -187,6 +187,16 @@ def basic(port, smtp_port):
     assert found == [b"1"], found
     found = ok(imap.search(None, 'SENTBEFORE 03-Jan-2023'))[0].split()
     assert found == [b"1"], found
+    # SUBJECT decodes RFC 2047 words and folds case; mixed with a header key.
+    ok(imap.append("Work", None, None, simple("=?utf-8?q?Gr=C3=BC=C3=9Fe_aus_K=C3=B6ln?=")))
+    found = ok(imap.search("UTF-8", b'SUBJECT "K\xc3\x96LN"'.decode("unicode_escape").encode("latin-1")))[0].split()
+    assert found == [b"7"], found
+    found = ok(imap.search(None, 'OR SUBJECT "search me 1" FROM "alice"'))[0].split()
+    assert found == [b"1", b"3"], found
+    found = ok(imap.search(None, 'NOT SUBJECT "search" SENTON 03-Jan-2023'))[0].split()
+    assert found == [b"7"], found
+    ok(imap.store("7", "+FLAGS.SILENT", r"(\Deleted)"))
+    ok(imap.expunge())
     found = ok(imap.uid("SEARCH", "UNSEEN"))[0].split()
     assert len(found) == 5, found
     typ, data = imap._simple_command("SEARCH", "RETURN", "(MIN MAX COUNT)", "ALL")

@@ -148,6 +148,17 @@ impl Selected {
         self.dirty = true;
     }
 
+    /// Looks at storage for changes (one lookup): a poll does not wait for the change
+    /// event, which may still be travelling from the account's core.
+    pub(crate) fn poll(&mut self, store: &AccountStore) -> Result<(), StorageError> {
+        let mailbox = self.mailbox;
+        let highest = store.read(|view| Ok(view.mailbox(mailbox)?.map(|m| m.highest_modseq.0)))?;
+        if highest != Some(self.last_modseq) {
+            self.dirty = true;
+        }
+        Ok(())
+    }
+
     /// This session's STORE reported `uid` at `modseq`; don't report it again.
     pub(crate) fn note_reported(&mut self, uid: u32, modseq: u64) {
         self.reported.insert(uid, modseq);

@@ -407,7 +407,14 @@ impl Session {
                 write_capability(self.out.buf(), &caps);
                 Ok(Done::ok("capabilities listed"))
             }
-            C::Noop | C::Check => Ok(Done::ok("done")),
+            C::Noop | C::Check => {
+                // RFC 9051 §6.1.2: clients poll with NOOP, so it must show every change
+                // committed before it, even one whose event is still on its way here.
+                if let (Some(selected), Some(login)) = (self.selected.as_mut(), self.login.as_ref()) {
+                    selected.poll(&login.store)?;
+                }
+                Ok(Done::ok("done"))
+            }
             C::Logout => {
                 write_untagged_status(self.out.buf(), Status::Bye, None, "logging out");
                 self.closing = true;
