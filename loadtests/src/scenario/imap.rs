@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use crate::cli::{Mix, Op, Settings};
 use crate::imap::client::append_uids;
-use crate::imap::{ImapConnection, ImapError, Untagged, Value};
+use crate::imap::{ImapConnection, ImapError, Untagged};
 use crate::message::{self, Rng, RunId};
 use crate::progress::{self, Progress};
 use crate::report::{ImapDetails, Report};
@@ -256,21 +256,29 @@ fn window(shared: &Shared<'_>, rng: &mut Rng) -> (String, u32) {
     (format!("{start}:{}", start + size - 1), size)
 }
 
-/// Runs `command` and checks that it returned `expected` FETCH responses.
-fn fetch_counted(connection: &mut ImapConnection, command: &str, expected: u32) -> Result<(), ImapError> {
-    let mut got = 0u32;
+/// Runs `command` and checks that it returned `expected` FETCH responses carrying `item`
+/// (non-empty for `BODY[]`). Other FETCH responses are the server's unsolicited news of
+/// flag changes by other sessions (RFC 9051 §7.5.2) and are not counted.
+fn fetch_counted(
+    connection: &mut ImapConnection,
+    command: &str,
+    expected: u32,
+    item: &str,
+) -> Result<(), ImapError> {
+    let mut seen = std::collections::HashSet::new();
     let mut empty_body = false;
     connection.run(command, |untagged| {
-        if let Untagged::Fetch(fetch) = untagged {
-            got += 1;
-            if command.contains("BODY.PEEK[]")
-                && fetch.get("BODY[]").and_then(Value::bytes).is_none_or(<[u8]>::is_empty)
-            {
+        if let Untagged::Fetch(fetch) = untagged
+            && let Some(value) = fetch.get(item)
+        {
+            seen.insert(fetch.seq);
+            if item == "BODY[]" && value.bytes().is_none_or(<[u8]>::is_empty) {
                 empty_body = true;
             }
         }
     })?;
-    if got < expected || empty_body {
+    let got = seen.len();
+    if got < expected as usize || empty_body {
         return Err(ImapError::Incomplete(format!("{command:?}: {got} of {expected} messages returned")));
     }
     Ok(())
@@ -288,15 +296,20 @@ fn perform(
         Op::Select => connection.select(&shared.settings.mailbox, false).map(drop),
         Op::FetchFlags => {
             let (set, count) = window(shared, rng);
-            fetch_counted(connection, &format!("FETCH {set} (FLAGS)"), count)
+            fetch_counted(connection, &format!("FETCH {set} (FLAGS)"), count, "FLAGS")
         }
         Op::FetchEnvelope => {
             let (set, count) = window(shared, rng);
-            fetch_counted(connection, &format!("FETCH {set} (UID RFC822.SIZE FLAGS ENVELOPE)"), count)
+            fetch_counted(
+                connection,
+                &format!("FETCH {set} (UID RFC822.SIZE FLAGS ENVELOPE)"),
+                count,
+                "ENVELOPE",
+            )
         }
         Op::FetchBody => {
             let seq = 1 + rng.below(u64::from(shared.base));
-            fetch_counted(connection, &format!("FETCH {seq} (BODY.PEEK[])"), 1)
+            fetch_counted(connection, &format!("FETCH {seq} (BODY.PEEK[])"), 1, "BODY[]")
         }
         Op::Store => {
             let seq = 1 + rng.below(u64::from(shared.base));
