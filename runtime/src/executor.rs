@@ -118,6 +118,7 @@ where
     Fut: Future<Output = ()> + 'static,
 {
     check_memlock()?;
+    crate::memory::pin_mmap_threshold();
     let count = seeds.len();
     if count == 0 || count > CORES_MAX {
         return Err(RuntimeError::CoreCount { requested: count });

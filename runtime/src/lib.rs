@@ -29,6 +29,7 @@
 pub mod executor;
 pub mod fs;
 pub mod memlock;
+pub mod memory;
 pub mod mesh;
 pub mod net;
 pub mod offload;
