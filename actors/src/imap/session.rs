@@ -152,7 +152,7 @@ pub(crate) async fn run_session(node: Node, settings: Rc<ImapSettings>, stream: 
     tracing::debug!(%peer, "imap connection");
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     let stream = match (&settings.tls, settings.implicit_tls) {
-        (Some(acceptor), true) => match acceptor.accept(stream).await {
+        (Some(acceptor), true) => match Box::pin(acceptor.accept(stream)).await {
             Ok(tls) => Stream::from(tls),
             Err(error) => {
                 tracing::debug!(%peer, %error, "tls handshake failed");
@@ -243,7 +243,7 @@ impl Session {
             }
             Some(ReadEvent::AppendData(bytes)) => {
                 // Field-level borrows: `bytes` may point into io.buffer.
-                super::append::write_data(&mut self.append, bytes).await;
+                Box::pin(super::append::write_data(&mut self.append, bytes)).await;
                 self.io.start += used;
                 return Ok(true);
             }
@@ -264,19 +264,20 @@ impl Session {
             Event::Command(command) => self.command(command, reader).await?,
             Event::Continue => write_continuation(self.out.buf(), "go ahead"),
             Event::AppendMessage(tag, mailbox, flags, date, size, binary, index) => {
-                let accepted = self.append_begin(tag, mailbox, flags, date, size, binary, index).await;
+                let accepted =
+                    Box::pin(self.append_begin(tag, mailbox, flags, date, size, binary, index)).await;
                 if accepted {
                     reader.append_accept();
                 } else {
                     reader.append_reject();
                 }
             }
-            Event::AppendMessageEnd => self.append_message_end().await,
-            Event::AppendEnd(tag, rejected) => self.append_end(tag, rejected).await,
-            Event::Sasl(response) => self.sasl_response(response, reader).await,
+            Event::AppendMessageEnd => Box::pin(self.append_message_end()).await,
+            Event::AppendEnd(tag, rejected) => Box::pin(self.append_end(tag, rejected)).await,
+            Event::Sasl(response) => Box::pin(self.sasl_response(response, reader)).await,
             Event::Error(tag, kind, detail) => {
                 // An error in the middle of an APPEND ends it: its spooled messages go.
-                self.abandon_append().await;
+                Box::pin(self.abandon_append()).await;
                 self.read_error(tag, kind, &detail);
             }
             Event::Unexpected => {}
@@ -343,11 +344,11 @@ impl Session {
             return self.idle(tag, reader).await;
         }
         if let CommandBody::Authenticate { mechanism, initial_response } = body {
-            self.authenticate(tag, &mechanism, initial_response, reader).await;
+            Box::pin(self.authenticate(tag, &mechanism, initial_response, reader)).await;
             return Ok(());
         }
         if let CommandBody::StartTls = body {
-            return self.starttls(tag, reader).await;
+            return Box::pin(self.starttls(tag, reader)).await;
         }
         let allow_expunge = !matches!(
             body,
@@ -355,7 +356,9 @@ impl Session {
                 | CommandBody::Store { uid: false, .. }
                 | CommandBody::Search { uid: false, .. }
         );
-        let result = self.execute(&tag, body).await;
+        // Boxed, as every command but IDLE: a session's task is as large as its largest
+        // state, and a session spends its life idle; the box lives only while a command runs.
+        let result = Box::pin(self.execute(&tag, body)).await;
         if let Err(error) = self.sync_selected(allow_expunge) {
             tracing::error!(peer = %self.peer, %error, "reading mailbox changes failed");
         }
