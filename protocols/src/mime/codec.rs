@@ -53,16 +53,7 @@ impl MessageSummary {
     /// # Errors
     /// [`SummaryError`] when the bytes are not a complete summary of a known version.
     pub fn decode(bytes: &[u8]) -> Result<MessageSummary, SummaryError> {
-        let (&version, rest) = bytes.split_first().ok_or(SummaryError::Empty)?;
-        if version != FORMAT_VERSION {
-            return Err(SummaryError::UnsupportedVersion { version });
-        }
-        let mut reader = Reader { bytes: rest, parts: 0 };
-        let date_unix_secs = match reader.byte()? {
-            0 => None,
-            1 => Some(unzigzag(reader.varint()?)),
-            _ => return Err(SummaryError::Invalid { what: "date flag" }),
-        };
+        let (mut reader, date_unix_secs) = Reader::start(bytes)?;
         let envelope = reader.envelope()?;
         let root = reader.part(0)?;
         if !reader.bytes.is_empty() {
@@ -89,16 +80,7 @@ impl<'a> Glance<'a> {
     /// # Errors
     /// [`SummaryError`] when the leading fields are not well-formed.
     pub fn of(bytes: &'a [u8]) -> Result<Glance<'a>, SummaryError> {
-        let (&version, rest) = bytes.split_first().ok_or(SummaryError::Empty)?;
-        if version != FORMAT_VERSION {
-            return Err(SummaryError::UnsupportedVersion { version });
-        }
-        let mut reader = Reader { bytes: rest, parts: 0 };
-        let date_unix_secs = match reader.byte()? {
-            0 => None,
-            1 => Some(unzigzag(reader.varint()?)),
-            _ => return Err(SummaryError::Invalid { what: "date flag" }),
-        };
+        let (mut reader, date_unix_secs) = Reader::start(bytes)?;
         let _date = reader.optional_slice()?;
         let subject = reader.optional_slice()?;
         Ok(Glance { date_unix_secs, subject })
@@ -257,6 +239,21 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// Checks the version and reads the date: the fields before the envelope.
+    fn start(bytes: &'a [u8]) -> Result<(Reader<'a>, Option<i64>), SummaryError> {
+        let (&version, rest) = bytes.split_first().ok_or(SummaryError::Empty)?;
+        if version != FORMAT_VERSION {
+            return Err(SummaryError::UnsupportedVersion { version });
+        }
+        let mut reader = Reader { bytes: rest, parts: 0 };
+        let date_unix_secs = match reader.byte()? {
+            0 => None,
+            1 => Some(unzigzag(reader.varint()?)),
+            _ => return Err(SummaryError::Invalid { what: "date flag" }),
+        };
+        Ok((reader, date_unix_secs))
+    }
+
     fn byte(&mut self) -> Result<u8, SummaryError> {
         let (&byte, rest) = self.bytes.split_first().ok_or(SummaryError::Truncated)?;
         self.bytes = rest;
