@@ -19,7 +19,8 @@
 //! - [`stats`] (histograms per operation kind, merged once per run), [`procstat`] (server
 //!   RSS/CPU from `/proc`, descendants included), [`report`] (table and JSON),
 //!   [`progress`] (stderr line, terminals only), [`message`] (test messages with
-//!   `Message-ID: <load-RUNID-N@moxide-load>`), [`target`] (resolving, sources, sockets).
+//!   `Message-ID: <load-RUNID-N@moxide-load>`), [`target`] (resolving, sources, sockets),
+//!   [`input`] (the clients' read buffer).
 //!
 //! Invariants: every run is bounded in count and in time (`--duration`), every socket
 //! operation by `--timeout`; the exit status is 0 exactly when the report's `passed` is
@@ -74,6 +75,7 @@
 
 mod cli;
 mod imap;
+mod input;
 mod message;
 mod poller;
 mod procstat;

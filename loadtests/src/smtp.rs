@@ -6,10 +6,11 @@
 //! every line of a reply, and stay under [`REPLY_LINE_BYTES_MAX`]; anything else is an
 //! error, because a load test must notice a misbehaving server rather than paper over it.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::Duration;
 
+use crate::input::Input;
 use memchr::memchr;
 
 /// Longest reply line we accept, CRLF included. RFC 5321 §4.5.3.1.5 sets 512 octets;
@@ -196,8 +197,7 @@ pub(crate) struct SendMode {
 #[derive(Debug)]
 pub(crate) struct SmtpConnection {
     stream: TcpStream,
-    buffer: Vec<u8>,
-    start: usize,
+    input: Input,
     /// What EHLO announced.
     pub(crate) extensions: Extensions,
 }
@@ -211,12 +211,8 @@ impl SmtpConnection {
         helo_name: &str,
     ) -> Result<SmtpConnection, SmtpError> {
         let stream = crate::target::connect_blocking(target, source, timeout)?;
-        let mut connection = SmtpConnection {
-            stream,
-            buffer: Vec::with_capacity(READ_CHUNK_BYTES),
-            start: 0,
-            extensions: Extensions::default(),
-        };
+        let mut connection =
+            SmtpConnection { stream, input: Input::new(READ_CHUNK_BYTES), extensions: Extensions::default() };
         connection.expect(220, "greeting")?;
         connection.stream.write_all(format!("EHLO {helo_name}\r\n").as_bytes())?;
         let ehlo = connection.expect(250, "EHLO")?;
@@ -227,25 +223,12 @@ impl SmtpConnection {
     /// Reads the next reply.
     pub(crate) fn read_reply(&mut self) -> Result<Reply, SmtpError> {
         loop {
-            if let Some((reply, used)) = parse_reply(&self.buffer[self.start..])? {
-                self.start += used;
-                if self.start == self.buffer.len() {
-                    self.buffer.clear();
-                    self.start = 0;
-                }
+            if let Some((reply, used)) = parse_reply(self.input.unconsumed())? {
+                self.input.consume(used);
                 return Ok(reply);
             }
-            if self.start > 0 {
-                self.buffer.drain(..self.start);
-                self.start = 0;
-            }
-            let filled = self.buffer.len();
-            self.buffer.resize(filled + READ_CHUNK_BYTES, 0);
-            let read = self.stream.read(&mut self.buffer[filled..]);
-            self.buffer.truncate(filled + *read.as_ref().unwrap_or(&0));
-            match read? {
-                0 => return Err(SmtpError::Closed),
-                _ => continue,
+            if self.input.fill(&mut self.stream)? == 0 {
+                return Err(SmtpError::Closed);
             }
         }
     }
@@ -350,7 +333,7 @@ fn check(reply: &Reply, stage: &'static str) -> Result<(), SmtpError> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use std::io::{BufRead, BufReader};
+    use std::io::{BufRead, BufReader, Read};
 
     #[test]
     fn single_and_multi_line_replies() {

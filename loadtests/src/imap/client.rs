@@ -6,11 +6,12 @@
 //! `EXPUNGE` responses, whichever command they arrive with, so scenarios always pick
 //! valid sequence numbers.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use super::parse::{self, Condition, ParseError, Response, Status, Untagged};
+use crate::input::Input;
 
 /// Bytes read from the socket at a time.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
@@ -78,9 +79,7 @@ pub(crate) struct Selected {
 #[derive(Debug)]
 pub(crate) struct ImapConnection {
     stream: TcpStream,
-    buffer: Vec<u8>,
-    /// Start of unparsed data in `buffer`.
-    start: usize,
+    input: Input,
     tag_counter: u64,
     /// Capabilities as last announced, upper-cased.
     pub(crate) capabilities: Vec<String>,
@@ -98,8 +97,7 @@ impl ImapConnection {
         let stream = crate::target::connect_blocking(target, source, timeout)?;
         let mut connection = ImapConnection {
             stream,
-            buffer: Vec::with_capacity(READ_CHUNK_BYTES),
-            start: 0,
+            input: Input::new(READ_CHUNK_BYTES),
             tag_counter: 0,
             capabilities: Vec::new(),
             exists: 0,
@@ -345,14 +343,9 @@ impl ImapConnection {
     /// [`ImapError::Closed`] on the next read.
     pub(crate) fn read_response(&mut self) -> Result<Response, ImapError> {
         loop {
-            if let Some(length) = parse::response_length(&self.buffer[self.start..])? {
-                let end = self.start + length;
-                let response = parse::parse_response(&self.buffer[self.start..end])?;
-                self.start = end;
-                if self.start == self.buffer.len() {
-                    self.buffer.clear();
-                    self.start = 0;
-                }
+            if let Some(length) = parse::response_length(self.input.unconsumed())? {
+                let response = parse::parse_response(&self.input.unconsumed()[..length])?;
+                self.input.consume(length);
                 self.track(&response);
                 return Ok(response);
             }
@@ -370,22 +363,7 @@ impl ImapConnection {
     }
 
     fn fill(&mut self) -> Result<(), ImapError> {
-        if self.start > 0 {
-            self.buffer.drain(..self.start);
-            self.start = 0;
-        }
-        let filled = self.buffer.len();
-        self.buffer.resize(filled + READ_CHUNK_BYTES, 0);
-        let read = self.stream.read(&mut self.buffer[filled..]);
-        let read = match read {
-            Ok(n) => n,
-            Err(error) => {
-                self.buffer.truncate(filled);
-                return Err(error.into());
-            }
-        };
-        self.buffer.truncate(filled + read);
-        if read == 0 { Err(ImapError::Closed) } else { Ok(()) }
+        if self.input.fill(&mut self.stream)? == 0 { Err(ImapError::Closed) } else { Ok(()) }
     }
 }
 
