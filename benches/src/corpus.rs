@@ -189,20 +189,10 @@ fn pseudo_random_bytes(count: usize) -> Vec<u8> {
     bytes
 }
 
-/// `message` as sent after DATA (RFC 5321 §4.5.2): a dot doubled at the start of every
-/// line, then the `.` CRLF terminator. `message` must end in CRLF.
+/// `message` as sent after DATA (RFC 5321 §4.5.2), by the protocol crate's client half.
 pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
-    assert!(message.ends_with(b"\r\n"), "a DATA message ends with CRLF before the terminator");
-    let mut wire = Vec::with_capacity(message.len() + message.len() / 64 + 3);
-    let mut line_start = true;
-    for &byte in message {
-        if line_start && byte == b'.' {
-            wire.push(b'.');
-        }
-        wire.push(byte);
-        line_start = byte == b'\n';
-    }
-    wire.extend_from_slice(b".\r\n");
+    let mut wire = Vec::with_capacity(message.len() + message.len() / 64 + 5);
+    moxide_protocols::smtp::dot_stuff(message, &mut wire);
     wire
 }
 

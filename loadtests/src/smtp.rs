@@ -166,23 +166,7 @@ impl Extensions {
     }
 }
 
-/// Appends `message` dot-stuffed for DATA (RFC 5321 §4.5.2) and the end-of-data line to
-/// `out`. `message` must use CRLF line ends; a missing final CRLF is added.
-pub(crate) fn dot_stuff(message: &[u8], out: &mut Vec<u8>) {
-    out.reserve(message.len() + message.len() / 64 + 5);
-    let mut at_line_start = true;
-    for &byte in message {
-        if at_line_start && byte == b'.' {
-            out.push(b'.');
-        }
-        out.push(byte);
-        at_line_start = byte == b'\n';
-    }
-    if !message.is_empty() && !message.ends_with(b"\r\n") {
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b".\r\n");
-}
+pub(crate) use moxide_protocols::smtp::dot_stuff;
 
 /// How a transaction sends its message.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

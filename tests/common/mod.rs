@@ -230,27 +230,11 @@ impl Client {
         if reply.code != 354 {
             return Ok(reply);
         }
-        self.send(&dot_stuff(message))?;
-        self.send(b".\r\n")?;
+        let mut wire = Vec::new();
+        moxide_protocols::smtp::dot_stuff(message, &mut wire);
+        self.send(&wire)?;
         self.reply()
     }
-}
-
-/// RFC 5321 §4.5.2 transparency, and a final CRLF if the message lacks one.
-pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(message.len() + 64);
-    let mut at_line_start = true;
-    for &byte in message {
-        if at_line_start && byte == b'.' {
-            out.push(b'.');
-        }
-        out.push(byte);
-        at_line_start = byte == b'\n';
-    }
-    if !message.ends_with(b"\r\n") {
-        out.extend_from_slice(b"\r\n");
-    }
-    out
 }
 
 /// A stored message: its record and the full bytes as served (prefix + file).

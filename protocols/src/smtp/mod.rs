@@ -21,6 +21,7 @@ pub mod limits;
 pub mod received;
 pub mod reply;
 pub mod server;
+pub mod transparency;
 
 pub use address::{AddressError, Domain, ForwardPath, Mailbox, ReversePath};
 pub use command::{BodyType, MailFrom};
@@ -28,3 +29,4 @@ pub use limits::*;
 pub use received::{ReceivedTrace, received_header, rfc5322_date};
 pub use reply::{EnhancedCode, Reply};
 pub use server::{AbortReason, Event, ServerConfig, ServerSession, Transaction, Verdict};
+pub use transparency::dot_stuff;
