@@ -49,26 +49,36 @@ localpart_separators = ["+"]
 addresses = ["mox@localhost", "@localhost"]
 "#;
 
-/// Command-line choices for localserve.
-#[derive(Debug, Clone)]
+/// Command-line choices for localserve (the `moxide localserve` flags).
+#[derive(Debug, Clone, clap::Args)]
 pub(crate) struct Options {
-    /// Directory for config and data.
+    /// Directory for configuration and data; created if missing.
+    #[arg(long, default_value = "moxide-localserve")]
     pub(crate) dir: PathBuf,
-    /// Loopback address to bind.
+    /// Loopback address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
     pub(crate) ip: IpAddr,
-    /// SMTP port (0: kernel's choice).
+    /// SMTP port (0: let the kernel pick; the port is printed).
+    #[arg(long, default_value_t = SMTP_PORT)]
     pub(crate) smtp_port: u16,
-    /// Submission (STARTTLS) port.
+    /// Submission port with STARTTLS.
+    #[arg(long, default_value_t = SUBMISSION_PORT)]
     pub(crate) submission_port: u16,
-    /// Submission (implicit TLS) port.
+    /// Submission port with implicit TLS.
+    #[arg(long, default_value_t = SUBMISSIONS_PORT)]
     pub(crate) submissions_port: u16,
-    /// IMAP port (0: kernel's choice).
+    /// IMAP port (0: let the kernel pick; the port is printed).
+    #[arg(long, default_value_t = IMAP_PORT)]
     pub(crate) imap_port: u16,
-    /// IMAP (implicit TLS) port.
+    /// IMAP port with implicit TLS.
+    #[arg(long, default_value_t = IMAPS_PORT)]
     pub(crate) imaps_port: u16,
-    /// Addresses exempt from the per-IP rate limits (none by default, loopback included).
+    /// Client address exempt from the per-IP rate limits (repeatable; loopback is not
+    /// exempt by default).
+    #[arg(long = "ratelimit-exempt")]
     pub(crate) ratelimit_exempt: Vec<IpAddr>,
-    /// Executors (0: one per CPU).
+    /// Executors to run (0: one per CPU).
+    #[arg(long, default_value_t = 0)]
     pub(crate) cores: usize,
 }
 

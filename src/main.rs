@@ -8,7 +8,6 @@ mod localserve;
 mod server;
 
 use std::io::Write;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -38,36 +37,7 @@ enum Command {
     },
     /// Runs a complete server on loopback with no configuration (account mox, password
     /// moxmoxmox, every *@localhost delivered to it).
-    Localserve {
-        /// Directory for configuration and data; created if missing.
-        #[arg(long, default_value = "moxide-localserve")]
-        dir: PathBuf,
-        /// Loopback address to listen on.
-        #[arg(long, default_value = "127.0.0.1")]
-        ip: IpAddr,
-        /// SMTP port (0: let the kernel pick; the port is printed).
-        #[arg(long, default_value_t = localserve::SMTP_PORT)]
-        smtp_port: u16,
-        /// Submission port with STARTTLS.
-        #[arg(long, default_value_t = localserve::SUBMISSION_PORT)]
-        submission_port: u16,
-        /// Submission port with implicit TLS.
-        #[arg(long, default_value_t = localserve::SUBMISSIONS_PORT)]
-        submissions_port: u16,
-        /// IMAP port (0: let the kernel pick; the port is printed).
-        #[arg(long, default_value_t = localserve::IMAP_PORT)]
-        imap_port: u16,
-        /// IMAP port with implicit TLS.
-        #[arg(long, default_value_t = localserve::IMAPS_PORT)]
-        imaps_port: u16,
-        /// Client address exempt from the per-IP rate limits (repeatable; loopback is not
-        /// exempt by default).
-        #[arg(long = "ratelimit-exempt")]
-        ratelimit_exempt: Vec<IpAddr>,
-        /// Executors to run (0: one per CPU).
-        #[arg(long, default_value_t = 0)]
-        cores: usize,
-    },
+    Localserve(localserve::Options),
     /// Prints the version.
     Version,
     /// Configuration tools.
@@ -185,28 +155,7 @@ fn run(command: Command) -> Result<ExitCode, Error> {
             let pin = config.static_config.pin_cores;
             start(&config, pin, None)
         }
-        Command::Localserve {
-            dir,
-            ip,
-            smtp_port,
-            submission_port,
-            submissions_port,
-            imap_port,
-            imaps_port,
-            ratelimit_exempt,
-            cores,
-        } => {
-            let options = localserve::Options {
-                dir,
-                ip,
-                smtp_port,
-                submission_port,
-                submissions_port,
-                imap_port,
-                imaps_port,
-                ratelimit_exempt,
-                cores,
-            };
+        Command::Localserve(options) => {
             let config = localserve::prepare(&options)?;
             start(&config, false, Some(&options))
         }
