@@ -8,7 +8,8 @@
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, ErrorKind};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{DeliveryError, StorageError};
 
@@ -30,6 +31,39 @@ pub(crate) fn ensure_dir(dir: &Path) -> Result<bool, StorageError> {
 /// once its directory is synced).
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
     File::open(dir).and_then(|handle| handle.sync_all()).map_err(|error| StorageError::io(dir, error))
+}
+
+/// The directories whose entries a store's commits rely on (its database file's name,
+/// its message directory's): a run that died before syncing them may have left them
+/// undurable, so each open store fsyncs them once, before its first write.
+#[derive(Debug)]
+pub(crate) struct DurableDirs {
+    /// Innermost first.
+    dirs: Vec<PathBuf>,
+    synced: AtomicBool,
+}
+
+impl DurableDirs {
+    pub(crate) fn new(dirs: Vec<PathBuf>) -> DurableDirs {
+        DurableDirs { dirs, synced: AtomicBool::new(false) }
+    }
+
+    /// The innermost directory (the store's own).
+    pub(crate) fn first(&self) -> Option<&Path> {
+        self.dirs.first().map(PathBuf::as_path)
+    }
+
+    /// Fsyncs the directories the first time it is called; later calls do nothing.
+    /// Callers hold the store's write lock, so two writers never race here.
+    pub(crate) fn sync_once(&self) -> Result<(), StorageError> {
+        if !self.synced.load(Ordering::Acquire) {
+            for dir in &self.dirs {
+                sync_dir(dir)?;
+            }
+            self.synced.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
 }
 
 /// Removes a file; a missing file is fine.

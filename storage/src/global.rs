@@ -25,14 +25,12 @@
 //! Schema history: version 1 is the first.
 
 use std::fmt;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use heed::RwTxn;
 
 use crate::datadir::DataDir;
 use crate::error::StorageError;
-use crate::files::{ensure_dir, sync_dir};
+use crate::files::{DurableDirs, ensure_dir};
 use crate::keys;
 use crate::lmdb::{Lmdb, WriterGuard};
 use crate::schema::{Db, Versions, check_empty, create_databases, probe, stored_version};
@@ -81,14 +79,12 @@ pub struct GlobalStore {
     pub(crate) dbs: GlobalDatabases,
     /// `global/` and the data root: their entries must be durable before a commit
     /// relies on them.
-    durable_dirs: [PathBuf; 2],
-    /// Set once `durable_dirs` were fsynced by this process (first write after open).
-    dirs_synced: AtomicBool,
+    durable_dirs: DurableDirs,
 }
 
 impl fmt::Debug for GlobalStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GlobalStore").field("dir", &self.durable_dirs[0]).finish_non_exhaustive()
+        f.debug_struct("GlobalStore").field("dir", &self.durable_dirs.first()).finish_non_exhaustive()
     }
 }
 
@@ -122,24 +118,14 @@ impl GlobalStore {
                 dbs
             }
         };
-        Ok(GlobalStore {
-            lmdb,
-            dbs,
-            durable_dirs: [dir, data.root().to_path_buf()],
-            dirs_synced: AtomicBool::new(false),
-        })
+        Ok(GlobalStore { lmdb, dbs, durable_dirs: DurableDirs::new(vec![dir, data.root().to_path_buf()]) })
     }
 
     /// Becomes the one writer; the first time in this process, fsyncs the directories
     /// whose entries the commit will rely on (see the module doc).
     pub(crate) fn begin_write(&self) -> Result<WriterGuard<'_>, StorageError> {
         let writer = self.lmdb.lock_writer();
-        if !self.dirs_synced.load(Ordering::Acquire) {
-            for dir in &self.durable_dirs {
-                sync_dir(dir)?;
-            }
-            self.dirs_synced.store(true, Ordering::Release);
-        }
+        self.durable_dirs.sync_once()?;
         Ok(writer)
     }
 }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::datadir::DataDir;
 use crate::error::StorageError;
-use crate::files::{ensure_dir, remove_if_exists, sync_dir};
+use crate::files::{DurableDirs, ensure_dir, remove_if_exists, sync_dir};
 use crate::ids::MessageId;
 use crate::lmdb::Lmdb;
 use crate::lmdb::WriterGuard;
@@ -55,12 +55,10 @@ pub struct AccountStore {
     pub(crate) account_dir: PathBuf,
     /// The directories whose entries must be durable before a commit relies on them,
     /// innermost first: `msg/`, `index/`, the account's, `accounts/`, the data root.
-    durable_dirs: [PathBuf; 5],
+    durable_dirs: DurableDirs,
     pub(crate) message_dir: PathBuf,
     pub(crate) lmdb: Lmdb,
     pub(crate) dbs: Databases,
-    /// Set once `durable_dirs` were fsynced by this process (first write after open).
-    dirs_synced: AtomicBool,
     /// Set when a `msg/<hi>` directory was created and `msg/` not fsynced since.
     pub(crate) message_dir_dirty: AtomicBool,
 }
@@ -102,18 +100,17 @@ impl AccountStore {
         }
         Ok(AccountStore {
             account: account.to_string(),
-            durable_dirs: [
+            durable_dirs: DurableDirs::new(vec![
                 message_dir.clone(),
                 index_dir,
                 account_dir.clone(),
                 data.accounts_dir(),
                 data.root().to_path_buf(),
-            ],
+            ]),
             account_dir,
             message_dir,
             lmdb,
             dbs,
-            dirs_synced: AtomicBool::new(false),
             message_dir_dirty: AtomicBool::new(false),
         })
     }
@@ -124,12 +121,7 @@ impl AccountStore {
     /// and only for stores that write.
     pub(crate) fn begin_write(&self) -> Result<WriterGuard<'_>, StorageError> {
         let writer = self.lmdb.lock_writer();
-        if !self.dirs_synced.load(Ordering::Acquire) {
-            for dir in &self.durable_dirs {
-                sync_dir(dir)?;
-            }
-            self.dirs_synced.store(true, Ordering::Release);
-        }
+        self.durable_dirs.sync_once()?;
         Ok(writer)
     }
 
