@@ -66,6 +66,16 @@ pub enum StorageError {
         /// for the global store.
         oldest: u32,
     },
+    /// Another process holds the data directory's lock ([`crate::DataDirLock`]): a
+    /// server runs on it, or a command that writes it. Nothing was changed.
+    #[error("data directory {} is in use by another moxide process{}; stop that process first",
+        dir.display(), holder_pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default())]
+    DataDirInUse {
+        /// The data directory.
+        dir: PathBuf,
+        /// The process id its holder recorded, if it had written it yet.
+        holder_pid: Option<u32>,
+    },
     /// The account name is not a safe path component (see [`crate::DataDir::account_dir`]).
     #[error("invalid account name {0:?}")]
     InvalidAccountName(String),

@@ -126,6 +126,7 @@ mod global;
 pub mod ids;
 mod keys;
 mod lmdb;
+mod lock;
 mod mailbox;
 mod names;
 mod password;
@@ -153,6 +154,7 @@ pub use flags::{Flags, SpecialUse};
 pub use global::{GLOBAL_SCHEMA_VERSION, GLOBAL_SCHEMA_VERSION_OLDEST, GlobalStore};
 pub use ids::{MailboxId, MessageId, ModSeq, Uid, UidValidity};
 pub use lmdb::MAP_SIZE_MIN_BYTES;
+pub use lock::{DataDirLock, LOCK_FILE_NAME};
 pub use mailbox::{DEFAULT_MAILBOXES, MailboxInfo};
 pub use names::{
     ACCOUNT_NAME_BYTES_MAX, KEYWORD_BYTES_MAX, KEYWORDS_PER_MESSAGE_MAX, MAILBOX_NAME_BYTES_MAX,
