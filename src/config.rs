@@ -258,9 +258,14 @@ pub(crate) enum ConfigError {
 
 impl Config {
     /// Loads and checks the static file at `path` and the domains file it names.
+    ///
+    /// Every path in the result is absolute: relative ones in the file are joined to the
+    /// file's own directory, itself made absolute here from the working directory.
     pub(crate) fn load(path: &Path) -> Result<Config, ConfigError> {
+        let path = &std::path::absolute(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         let mut static_config: StaticConfig = read_toml(path)?;
-        let base = path.parent().unwrap_or(Path::new("."));
+        let base = path.parent().unwrap_or(Path::new("/"));
         static_config.data_dir = base.join(&static_config.data_dir);
         static_config.domains_file = base.join(&static_config.domains_file);
         for certificate in &mut static_config.tls.certificates {

@@ -15,7 +15,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use moxide_storage::{AccountStore, DataDir, StoreOptions};
+use moxide_storage::{AccountStore, DataDir, DataDirLock, StoreOptions};
 
 use crate::config::{
     CertificatePaths, Config, Limits, Listener, ListenerProtocol, ListenerTls, StaticConfig, TlsConfig,
@@ -82,13 +82,35 @@ pub(crate) struct Options {
     pub(crate) cores: usize,
 }
 
+/// What `prepare` hands the server: the configuration and the data directory's lock,
+/// taken before anything in the directory was written.
+pub(crate) struct Prepared {
+    /// The configuration to run.
+    pub(crate) config: Config,
+    /// Held for the life of the server.
+    pub(crate) lock: DataDirLock,
+    /// `--dir`, made absolute.
+    pub(crate) dir: PathBuf,
+}
+
 /// Creates the directory layout and default domains file if missing, sets the test
 /// account's password if it has none, and returns the configuration to run.
-pub(crate) fn prepare(options: &Options) -> Result<Config, Box<dyn std::error::Error>> {
+///
+/// `--dir` is made absolute here, once: every path after this point is absolute, so the
+/// working directory matters only to how `--dir` itself is read (relative, absolute, a
+/// symlink or a name with spaces all work), and the reference config written in
+/// `<dir>/config/moxide.toml` holds paths relative to itself.
+pub(crate) fn prepare(options: &Options) -> Result<Prepared, Box<dyn std::error::Error>> {
     if !options.ip.is_loopback() {
         return Err(format!("localserve binds loopback addresses only, not {}", options.ip).into());
     }
-    let config_dir = options.dir.join("config");
+    let dir = std::path::absolute(&options.dir)
+        .map_err(|e| format!("resolving --dir {}: {e}", options.dir.display()))?;
+    let data_dir = dir.join("data");
+    std::fs::create_dir_all(&data_dir).map_err(|e| format!("creating {}: {e}", data_dir.display()))?;
+    // Before anything else is written: a second localserve on this directory stops here.
+    let lock = DataDirLock::acquire(&data_dir)?;
+    let config_dir = dir.join("config");
     std::fs::create_dir_all(&config_dir).map_err(|e| format!("creating {}: {e}", config_dir.display()))?;
     let domains_file = config_dir.join("domains.toml");
     if !domains_file.exists() {
@@ -104,7 +126,7 @@ pub(crate) fn prepare(options: &Options) -> Result<Config, Box<dyn std::error::E
         |protocol, port, tls| Listener { protocol, address: at(port), tls, plaintext_auth: Some(true) };
     let static_config = StaticConfig {
         hostname: "localhost".to_string(),
-        data_dir: options.dir.join("data"),
+        data_dir,
         domains_file: domains_file.clone(),
         cores: options.cores,
         pin_cores: false,
@@ -121,30 +143,40 @@ pub(crate) fn prepare(options: &Options) -> Result<Config, Box<dyn std::error::E
         ],
     };
     let static_path = config_dir.join("moxide.toml");
-    // Written for reference (what `serve --config` would need); localserve itself always
-    // runs from its command line.
+    // Written for reference (what `serve --config` would need), with paths relative to the
+    // file so it stays valid wherever `serve` is started and when the directory moves.
+    // localserve reads it back, so the round trip is exercised on every start.
     let text = toml::to_string(&relative_to(&static_config, &config_dir))?;
     let header = "# What `moxide localserve` runs with, for reference; it is rewritten on each start.\n";
     std::fs::write(&static_path, format!("{header}{text}"))
         .map_err(|e| format!("writing {}: {e}", static_path.display()))?;
     let config = Config::load(&static_path)?;
     ensure_password(&config)?;
-    Ok(config)
+    Ok(Prepared { config, lock, dir })
 }
 
+/// `config` with every path under `base`'s parent made relative to `base` (the config
+/// directory): `data_dir` becomes `../data`, the certificate files `tls/...`.
 fn relative_to(config: &StaticConfig, base: &Path) -> StaticConfig {
     let strip = |path: &Path| -> PathBuf {
         match path.strip_prefix(base) {
             Ok(relative) => relative.to_path_buf(),
-            Err(_) => match path.strip_prefix(base.parent().unwrap_or(base)) {
-                Ok(relative) => Path::new("..").join(relative),
-                Err(_) => path.to_path_buf(),
+            Err(_) => match base.parent().map(|parent| path.strip_prefix(parent)) {
+                Some(Ok(relative)) => Path::new("..").join(relative),
+                _ => path.to_path_buf(),
             },
         }
     };
+    let certificates = config
+        .tls
+        .certificates
+        .iter()
+        .map(|c| CertificatePaths { chain: strip(&c.chain), key: strip(&c.key) })
+        .collect();
     StaticConfig {
         data_dir: strip(&config.data_dir),
         domains_file: strip(&config.domains_file),
+        tls: TlsConfig { certificates },
         ..config.clone()
     }
 }

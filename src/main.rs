@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use moxide_storage::{AccountStore, DataDir, GlobalStore, StoreOptions, TlsPublicKey};
+use moxide_storage::{AccountStore, DataDir, DataDirLock, GlobalStore, StoreOptions, TlsPublicKey};
 
 use crate::config::Config;
 use crate::server::Server;
@@ -152,12 +152,13 @@ fn run(command: Command) -> Result<ExitCode, Error> {
     match command {
         Command::Serve { config } => {
             let config = Config::load(&config)?;
+            let lock = lock_data_dir(&config.static_config.data_dir, true)?;
             let pin = config.static_config.pin_cores;
-            start(&config, pin, None)
+            start(&config, lock, pin, None)
         }
         Command::Localserve(options) => {
-            let config = localserve::prepare(&options)?;
-            start(&config, false, Some(&options))
+            let prepared = localserve::prepare(&options)?;
+            start(&prepared.config, prepared.lock, false, Some(&prepared.dir))
         }
         Command::Version => {
             println!("moxide {}", env!("CARGO_PKG_VERSION"));
@@ -180,12 +181,29 @@ fn run(command: Command) -> Result<ExitCode, Error> {
     }
 }
 
-fn start(config: &Config, pin: bool, localserve: Option<&localserve::Options>) -> Result<ExitCode, Error> {
+/// Takes the data directory's lock before anything in it is touched (see
+/// `moxide_storage::DataDirLock`). `create`: make the directory first if it is missing
+/// (a server's first start); otherwise a missing directory is an error.
+fn lock_data_dir(data_dir: &Path, create: bool) -> Result<DataDirLock, Error> {
+    if create {
+        std::fs::create_dir_all(data_dir).map_err(|e| format!("creating {}: {e}", data_dir.display()))?;
+    } else if !data_dir.is_dir() {
+        return Err(format!("no data directory {}", data_dir.display()).into());
+    }
+    Ok(DataDirLock::acquire(data_dir)?)
+}
+
+fn start(
+    config: &Config,
+    lock: DataDirLock,
+    pin: bool,
+    localserve: Option<&Path>,
+) -> Result<ExitCode, Error> {
     let catchall = localserve.map(|_| std::sync::Arc::from(localserve::ACCOUNT));
-    let server = Server::prepare(config, pin, catchall)?;
+    let server = Server::prepare(config, lock, pin, catchall)?;
     let mut out = std::io::stdout().lock();
-    if let Some(options) = localserve {
-        writeln!(out, "moxide localserve: data and config in {}", options.dir.display())?;
+    if let Some(dir) = localserve {
+        writeln!(out, "moxide localserve: data and config in {}", dir.display())?;
     }
     for (protocol, tls, address) in &server.bound {
         // "imaps"/"submissions" for implicit TLS, so tools can tell the ports apart.
@@ -215,6 +233,7 @@ fn set_password(config: &Path, account: &str) -> Result<ExitCode, Error> {
             format!("no account {account:?} in {}", config.static_config.domains_file.display()).into()
         );
     }
+    let _lock = lock_data_dir(&config.static_config.data_dir, true)?;
     let password = moxide_runtime::terminal::read_secret_line("password: ")?;
     let password = password.as_str();
     if password.is_empty() {
@@ -229,6 +248,9 @@ fn set_password(config: &Path, account: &str) -> Result<ExitCode, Error> {
 }
 
 fn verify_data(data_dir: &Path) -> Result<ExitCode, Error> {
+    // Opening a store may migrate it, and a running server's in-progress files would look
+    // like orphans: never beside a server.
+    let _lock = lock_data_dir(data_dir, false)?;
     let data = DataDir::open(data_dir)?;
     let mut bad = 0usize;
     for account in data.account_names()? {
@@ -251,15 +273,18 @@ fn verify_data(data_dir: &Path) -> Result<ExitCode, Error> {
 }
 
 fn tls_pubkey(command: TlsPubkeyCommand) -> Result<ExitCode, Error> {
-    let open = |path: &Path| -> Result<(Config, GlobalStore), Error> {
+    // `write`: take the data directory's lock (add, rm); `list` only reads, beside a
+    // running server if there is one (LMDB readers need no lock).
+    let open = |path: &Path, write: bool| -> Result<(Config, GlobalStore, Option<DataDirLock>), Error> {
         let config = Config::load(path)?;
+        let lock = if write { Some(lock_data_dir(&config.static_config.data_dir, true)?) } else { None };
         let data = DataDir::open(&config.static_config.data_dir)?;
         let global = GlobalStore::open(&data, &StoreOptions::default())?;
-        Ok((config, global))
+        Ok((config, global, lock))
     };
     match command {
         TlsPubkeyCommand::Add { config, account, certificate, name, login_address, no_imap_preauth } => {
-            let (config, global) = open(&config)?;
+            let (config, global, _lock) = open(&config, true)?;
             let login_address = match login_address {
                 Some(address) => address,
                 None => config
@@ -292,7 +317,7 @@ fn tls_pubkey(command: TlsPubkeyCommand) -> Result<ExitCode, Error> {
             println!("{} added for account {account}", hex(&fingerprint));
         }
         TlsPubkeyCommand::Rm { config, account, fingerprint } => {
-            let (_, global) = open(&config)?;
+            let (_, global, _lock) = open(&config, true)?;
             let bytes = unhex(&fingerprint).ok_or("a fingerprint is 64 hex digits")?;
             match global.tls_public_key(&bytes)? {
                 Some(key) if key.account == account => {
@@ -303,7 +328,7 @@ fn tls_pubkey(command: TlsPubkeyCommand) -> Result<ExitCode, Error> {
             }
         }
         TlsPubkeyCommand::List { config, account } => {
-            let (_, global) = open(&config)?;
+            let (_, global, _) = open(&config, false)?;
             for key in global.tls_public_keys(account.as_deref())? {
                 println!(
                     "{} account={} login={} name={:?} imap_preauth={}",

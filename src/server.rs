@@ -16,7 +16,7 @@ use moxide_actors::{Node, NodeSeed, NodeServices, node_seeds};
 use moxide_runtime::net::{ConnectionLimiter, ListenerSocket, bind_per_core};
 use moxide_runtime::tls::{CertificateFiles, TlsAcceptor, TlsSettings};
 use moxide_runtime::{RuntimeConfig, online_cpus, spawn_detached};
-use moxide_storage::{DataDir, GlobalStore, StoreCache, StoreOptions};
+use moxide_storage::{DataDir, DataDirLock, GlobalStore, StoreCache, StoreOptions};
 
 use crate::config::{Config, Limits, ListenerProtocol, ListenerTls};
 
@@ -91,6 +91,8 @@ pub(crate) struct Server {
     shared: Shared,
     /// Addresses actually bound, with protocol and TLS mode, in listener order.
     pub(crate) bound: Vec<(ListenerProtocol, ListenerTls, std::net::SocketAddr)>,
+    /// One server per data directory, for as long as it runs.
+    lock: DataDirLock,
 }
 
 fn limiter(windows: &[(Duration, [u64; 3])]) -> Limiter {
@@ -107,9 +109,11 @@ fn ip_limits(limits: &Limits) -> IpLimits {
 
 impl Server {
     /// Opens the data directory, clears the spool of a previous run, loads certificates,
-    /// binds every listener.
+    /// binds every listener. `lock` is the data directory's, taken by the caller before it
+    /// touched anything; it is held until the server stops.
     pub(crate) fn prepare(
         config: &Config,
+        lock: DataDirLock,
         pin_cores: bool,
         local_catchall: Option<Arc<str>>,
     ) -> Result<Server, ServerError> {
@@ -197,12 +201,12 @@ impl Server {
             spool_dir: data.spool_dir(),
             local_catchall,
         };
-        Ok(Server { runtime, seeds, shared, bound })
+        Ok(Server { runtime, seeds, shared, bound, lock })
     }
 
     /// Runs until the process ends.
     pub(crate) fn run(self) -> Result<(), ServerError> {
-        let Server { runtime, seeds, shared, bound: _ } = self;
+        let Server { runtime, seeds, shared, bound: _, lock } = self;
         moxide_runtime::run(&runtime, seeds, move |core, seed| {
             let shared = shared.clone();
             async move {
@@ -240,6 +244,7 @@ impl Server {
                 std::future::pending::<()>().await;
             }
         })?;
+        drop(lock);
         Ok(())
     }
 }

@@ -47,9 +47,17 @@ impl Server {
 
     /// Starts the binary with `args`; `dir` holds its log (`server.log`).
     pub fn start_args(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::start_args_in(None, dir, args, env)
+    }
+
+    /// As [`Server::start_args`], in working directory `cwd` (default: the test's).
+    pub fn start_args_in(cwd: Option<&Path>, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("server.log")).unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_moxide"));
         command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::from(log));
+        if let Some(cwd) = cwd {
+            command.current_dir(cwd);
+        }
         for (key, value) in env {
             command.env(key, value);
         }
@@ -126,6 +134,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         match self.child.as_mut() {
@@ -175,6 +188,15 @@ impl Client {
         stream.set_nodelay(true)?;
         let writer = stream.try_clone()?;
         Ok(Client { reader: BufReader::new(stream), writer })
+    }
+
+    /// One line as received, CRLF removed (for IMAP, or anything line-based).
+    pub fn line(&mut self) -> std::io::Result<String> {
+        let mut line = String::new();
+        if self.reader.read_line(&mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(line.trim_end_matches(['\r', '\n']).to_string())
     }
 
     pub fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
