@@ -14,8 +14,11 @@ use common::{Client, Server, message_for};
 
 fn python(args: &[&str]) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/imap_clients.py");
-    let output =
-        Command::new("python3").arg(script).args(args).output().expect("python3 is installed (.ci/run)");
+    let output = Command::new("python3")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 is installed (scripts/test installs it)");
     let text =
         format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "imap_clients.py {args:?} failed:\n{text}");

@@ -14,8 +14,11 @@ use common::{Server, message_for, stored_messages};
 
 fn python(args: &[&str]) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/smtp_clients.py");
-    let output =
-        Command::new("python3").arg(script).args(args).output().expect("python3 is installed (.ci/run)");
+    let output = Command::new("python3")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 is installed (scripts/test installs it)");
     assert!(
         output.status.success(),
         "smtp_clients.py {args:?} failed:\n{}{}",
@@ -31,7 +34,7 @@ fn swaks(port: u16, extra: &[&str], body_file: &Path) -> String {
         .arg(format!("@{}", body_file.display()))
         .args(extra)
         .output()
-        .expect("swaks is installed (.ci/run)");
+        .expect("swaks is installed (scripts/test installs it)");
     let transcript =
         format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "swaks {extra:?} failed:\n{transcript}");

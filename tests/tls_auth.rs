@@ -21,8 +21,11 @@ use sha2::{Digest, Sha256};
 
 fn python(args: &[&str]) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/tls_clients.py");
-    let output =
-        Command::new("python3").arg(script).args(args).output().expect("python3 is installed (.ci/run)");
+    let output = Command::new("python3")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 is installed (scripts/test installs it)");
     let text =
         format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "tls_clients.py {args:?} failed:\n{text}");
@@ -70,7 +73,7 @@ fn swaks(port: &str, tls: &str, auth: &str, ca: &str) -> String {
         .args(["--auth-user", "mox@localhost", "--auth-password", "moxmoxmox"])
         .args(["--from", "mox@localhost", "--to", "someone@example.com", "--helo", "swaks.example"])
         .output()
-        .expect("swaks is installed (.ci/run)");
+        .expect("swaks is installed (scripts/test installs it)");
     let text =
         format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "swaks {tls} --auth {auth} failed:\n{text}");
