@@ -208,7 +208,8 @@ fn shell(command: &str) -> String {
 /// The README's curl line with its mailbox URL narrowed to one message.
 fn curl_fetch(readme_curl: &str, uid: u32) -> String {
     let url = readme_curl.split_whitespace().find(|word| word.starts_with("imap://")).unwrap();
-    shell(&readme_curl.replace(url, &format!("{url}/;UID={uid}")))
+    // Quoted: the `;` would end the command at a shell.
+    shell(&readme_curl.replace(url, &format!("'{url}/;UID={uid}'")))
 }
 
 fn port_of(command: &str) -> u16 {
