@@ -151,11 +151,14 @@ fn swaks_curl_and_openssl() {
 }
 
 /// A client certificate registered for the account logs in without a password: PREAUTH
-/// at connect, or SASL EXTERNAL when the registration asks for it.
+/// at connect, or SASL EXTERNAL when the registration asks for it. Keys are registered
+/// while the server is stopped: `tlspubkey add` writes the data directory, so it takes the
+/// directory's lock (tests/datadir_lock.rs).
 #[test]
 fn client_certificate_logins() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), 2);
+    // The first start writes config/moxide.toml and the certificate.
+    Server::start(dir.path(), 2).kill();
     let ca = ca(dir.path());
     let make_cert = |name: &str| -> PathBuf {
         let certs = dir.path().join(name);
@@ -178,6 +181,7 @@ fn client_certificate_logins() {
     register(&phone, &["--name", "phone"]);
     let laptop = make_cert("laptop");
     register(&laptop, &["--name", "laptop", "--no-imap-preauth"]);
+    let server = Server::start(dir.path(), 2);
     let imaps = port(&server, "imaps");
     let submissions = port(&server, "submissions");
     let args = |certs: &Path, mode: &'static str| {
