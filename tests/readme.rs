@@ -166,8 +166,9 @@ impl Running {
     }
 
     fn terminate(mut self) {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        // The shell's builtin: a fresh Debian may have no /bin/kill (procps).
+        let kill = format!("kill -TERM {}", self.child.id());
+        assert!(Command::new("sh").args(["-c", &kill]).status().unwrap().success());
         let deadline = Instant::now() + STOP_TIMEOUT;
         while self.child.try_wait().unwrap().is_none() {
             assert!(
