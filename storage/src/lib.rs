@@ -120,6 +120,7 @@ mod credentials;
 mod datadir;
 mod deliver;
 mod error;
+pub mod fault;
 mod files;
 pub mod flags;
 mod global;
@@ -129,6 +130,7 @@ mod lmdb;
 mod lock;
 mod mailbox;
 mod names;
+mod orphans;
 mod password;
 mod records;
 mod rename;
@@ -160,6 +162,7 @@ pub use names::{
     ACCOUNT_NAME_BYTES_MAX, KEYWORD_BYTES_MAX, KEYWORDS_PER_MESSAGE_MAX, MAILBOX_NAME_BYTES_MAX,
     is_valid_account_name,
 };
+pub use orphans::OrphanSweep;
 pub use password::{PASSWORD_BYTES_MAX, hash_password, verify_password_hash};
 pub use records::{ArchivedMessageRecord, MessageInfo, MessageRecord};
 pub use schema::{SCHEMA_VERSION, SCHEMA_VERSION_OLDEST};
