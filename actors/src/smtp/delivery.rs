@@ -4,9 +4,9 @@
 //! `Deliver` request, all in parallel, each with its own `Received:` header (RFC 5321
 //! §4.4) naming that account's recipient when there is exactly one. `250` is answered only
 //! when every account replied that the message is durable. If any account failed, the
-//! copies already stored elsewhere are expunged again and the client gets `451`: it will
-//! retry the whole message, and no account ends up with a copy the client was told failed
-//! (no partial delivery, no duplicate on retry).
+//! copies already stored elsewhere are expunged again and the client gets `451` (`452
+//! 4.3.1` when the disk is full): it will retry the whole message, and no account ends up
+//! with a copy the client was told failed (no partial delivery, no duplicate on retry).
 
 use std::net::SocketAddr;
 use std::path::Path;
