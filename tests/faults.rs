@@ -204,3 +204,37 @@ fn check_store(dir: &Path, sent: &BTreeMap<String, Vec<u8>>, acknowledged: &BTre
     assert!(ok, "verifydata: {report}");
     assert!(!report.contains("orphan file"), "the startup sweep left orphans: {report}");
 }
+
+/// `verifydata --fix` moves orphan files aside (after checking the index) and leaves
+/// indexed messages alone.
+#[test]
+fn verifydata_fix_moves_orphans_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), 1);
+    let mut smtp = Client::connect(server.smtp).unwrap();
+    smtp.hello().unwrap();
+    let message = message_for("kept", 800);
+    assert_eq!(smtp.deliver("fix@example.org", &["mox@localhost"], &message).unwrap().code, 250);
+    server.kill();
+    // id 999999 lives in msg/244 (id >> 12); the index has no record for it.
+    let orphan_dir = dir.path().join("data/accounts/mox/msg/244");
+    std::fs::create_dir_all(&orphan_dir).unwrap();
+    std::fs::write(orphan_dir.join("999999"), b"left by a crash").unwrap();
+    let (ok, report) = common::verifydata(dir.path());
+    assert!(ok && report.contains("orphan file"), "{report}");
+    let data = dir.path().join("data");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_moxide"))
+        .args(["verifydata", "--fix"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success() && text.contains("moved orphan"), "{text}");
+    let moved = data.join("accounts/mox/orphans/999999-0");
+    assert_eq!(std::fs::read(moved).unwrap(), b"left by a crash");
+    let (ok, report) = common::verifydata(dir.path());
+    assert!(ok && !report.contains("orphan file"), "{report}");
+    let stored = stored_messages(dir.path(), "mox");
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].file.ends_with(&message));
+}
