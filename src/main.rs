@@ -55,10 +55,15 @@ enum Command {
         account: String,
     },
     /// Checks every account store in a data directory: index consistency, a message file of
-    /// the right size for every message; lists orphan files. Exits 1 on any problem.
+    /// the right size for every message; lists orphan files (message files no index entry
+    /// refers to). Exits 1 on any problem; orphans alone are not a problem.
     Verifydata {
         /// The data directory.
         data_dir: PathBuf,
+        /// Moves orphan files aside to `accounts/<account>/orphans/` (after checking the
+        /// index again), as the server's startup sweep does.
+        #[arg(long)]
+        fix: bool,
     },
 }
 
@@ -177,7 +182,7 @@ fn run(command: Command) -> Result<ExitCode, Error> {
         }
         Command::Config { command: ConfigCommand::Tlspubkey { command } } => tls_pubkey(command),
         Command::Setaccountpassword { config, account } => set_password(&config, &account),
-        Command::Verifydata { data_dir } => verify_data(&data_dir),
+        Command::Verifydata { data_dir, fix } => verify_data(&data_dir, fix),
     }
 }
 
@@ -247,7 +252,7 @@ fn set_password(config: &Path, account: &str) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn verify_data(data_dir: &Path) -> Result<ExitCode, Error> {
+fn verify_data(data_dir: &Path, fix: bool) -> Result<ExitCode, Error> {
     // Opening a store may migrate it, and a running server's in-progress files would look
     // like orphans: never beside a server.
     let _lock = lock_data_dir(data_dir, false)?;
@@ -260,10 +265,15 @@ fn verify_data(data_dir: &Path) -> Result<ExitCode, Error> {
         for problem in &report.problems {
             println!("  problem: {problem}");
         }
-        // Orphans are what a crash between linking a file and committing its index entry
-        // leaves (file first, index second); harmless, reused when the id is allocated again.
+        // Orphans are what a crash (or a commit of unknown outcome) between linking a file
+        // and committing its index entry leaves (file first, index second); harmless.
         for orphan in &report.orphan_files {
             println!("  orphan file (no index entry, harmless): {}", orphan.display());
+        }
+        if fix && !report.orphan_files.is_empty() {
+            for (from, to) in store.sweep_orphans()?.moved {
+                println!("  moved orphan {} to {}", from.display(), to.display());
+            }
         }
         if !report.problems.is_empty() {
             bad += 1;

@@ -122,6 +122,9 @@ impl Server {
             0 => online_cpus(),
             n => n,
         };
+        if moxide_storage::fault::FAULT_INJECTION_BUILT {
+            tracing::warn!("test build: storage fault injection is compiled in (never ship this binary)");
+        }
         let data = DataDir::open(&static_config.data_dir)?;
         for (path, length) in data.clean_spool()? {
             // A crash left it; its client never got 250, so it will retry. Not trusted.
@@ -207,6 +210,7 @@ impl Server {
     /// Runs until the process ends.
     pub(crate) fn run(self) -> Result<(), ServerError> {
         let Server { runtime, seeds, shared, bound: _, lock } = self;
+        start_orphan_sweep(Arc::clone(&shared.services.stores));
         moxide_runtime::run(&runtime, seeds, move |core, seed| {
             let shared = shared.clone();
             async move {
@@ -269,6 +273,22 @@ fn imap_settings(shared: &Shared, plan: &ListenerPlan) -> ImapSettings {
     settings.implicit_tls = plan.implicit_tls;
     settings.plaintext_auth = plan.plaintext_auth;
     settings
+}
+
+/// The startup orphan sweep: every account's message files that its index does not
+/// refer to (left by a crash or a commit of unknown outcome) are moved aside, on a thread
+/// of its own while the server runs (it takes each store's writer lock one directory at a
+/// time, so deliveries go on).
+fn start_orphan_sweep(stores: Arc<StoreCache>) {
+    let spawned =
+        std::thread::Builder::new().name("orphan-sweep".into()).spawn(move || match stores.sweep_orphans() {
+            Ok(0) => tracing::debug!("orphan sweep found nothing"),
+            Ok(moved) => tracing::warn!(moved, "orphan sweep moved files aside"),
+            Err(error) => tracing::error!(%error, "orphan sweep failed"),
+        });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "cannot start the orphan sweep");
+    }
 }
 
 /// Periodic housekeeping on core 0: closes account stores idle for [`STORE_IDLE`] (the

@@ -14,6 +14,7 @@ use moxide_actors::{
     Notification, node_seeds,
 };
 use moxide_runtime::{RuntimeConfig, run};
+use moxide_storage::fault::{FaultAction, FaultPoint};
 use moxide_storage::{DataDir, FlagOp, Flags, MailboxTarget, NewMessage, StoreCache, StoreOptions, Uid};
 
 fn directory() -> Arc<Directory> {
@@ -254,4 +255,81 @@ fn idle_actors_stop_and_restart_on_demand() {
             assert_eq!(node.actor_count(), 0, "unsubscribed, it stops again");
         }
     });
+}
+
+/// Issue 10: a write that panics later in a batch used to fail every request of the
+/// batch, deliveries whose transaction had committed included (SMTP answered 451 for
+/// stored mail, the sender retried, the user got it twice) and their change events were
+/// skipped. Committed means answered as committed, and published.
+#[test]
+fn a_panic_later_in_the_batch_does_not_fail_committed_deliveries() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    with_nodes(1, dir.path(), move |node| {
+        let root = root.clone();
+        async move {
+            let account: Arc<str> = Arc::from("alice");
+            let path = spool(&root, "m", b"x\r\n");
+            node.deliver(&account, new_message(path.clone(), 3)).await.unwrap();
+            let subscription = node.subscribe(&account).await.unwrap();
+            let inbox = node
+                .stores()
+                .get(&account)
+                .unwrap()
+                .read(|v| Ok(v.mailbox_by_name("INBOX")?.unwrap()))
+                .unwrap();
+            let commits = node.stats().commits;
+            // The batch's first commit (the delivery) passes; the second (STORE) panics.
+            moxide_storage::fault::arm(&root, FaultPoint::Commit, FaultAction::Panic, 1);
+            let delivered = node.deliver(&account, new_message(path.clone(), 3));
+            let flagged =
+                node.store_flags(&account, inbox.id, vec![Uid(1)], FlagOp::Add, Flags::SEEN, vec![], None);
+            let (delivered, flagged) = futures_join(delivered, flagged).await;
+            moxide_storage::fault::disarm();
+            assert_eq!(node.stats().commits, commits + 1, "both requests in one batch");
+            let delivered = delivered.expect("the committed delivery is answered as committed");
+            assert_eq!(delivered.uid, Uid(2));
+            assert!(matches!(flagged, Err(AccountError::Panicked(_))), "{flagged:?}");
+            let Notification::Changes(batch) = subscription.next().await else { panic!("overflow") };
+            assert!(matches!(batch.changes[0], Change::Added { uid: Uid(2), .. }), "{:?}", batch.changes);
+            let report = node.stores().get(&account).unwrap().check_consistency().unwrap();
+            assert!(report.is_ok(), "{report:?}");
+        }
+    });
+}
+
+/// RFC 3502: a MULTIAPPEND with one bad message stores nothing, in one transaction: no
+/// UID used, no tombstone, no modseq spent (it used to deliver the others and expunge them
+/// again, which a crash in between left half done).
+#[test]
+fn multiappend_is_one_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    with_nodes(1, dir.path(), move |node| {
+        let root = root.clone();
+        async move {
+            let account: Arc<str> = Arc::from("alice");
+            let good = spool(&root, "good", b"abc\r\n");
+            let short = spool(&root, "short", b"ab");
+            let store = node.stores().get(&account).unwrap();
+            let before = store.read(|v| Ok(v.mailbox_by_name("INBOX")?.unwrap())).unwrap();
+            let messages =
+                vec![new_message(good.clone(), 5), new_message(short, 9), new_message(good.clone(), 5)];
+            let error = node.append(&account, messages).await.unwrap_err();
+            assert!(matches!(error, AccountError::Delivery(_)), "{error:?}");
+            let after = store.read(|v| Ok(v.mailbox_by_name("INBOX")?.unwrap())).unwrap();
+            assert_eq!(before, after, "a refused MULTIAPPEND leaves no trace");
+            let done = node
+                .append(&account, vec![new_message(good.clone(), 5), new_message(good, 5)])
+                .await
+                .unwrap();
+            assert_eq!(done.iter().map(|d| d.uid.0).collect::<Vec<_>>(), vec![1, 2]);
+            assert!(store.check_consistency().unwrap().is_ok());
+        }
+    });
+}
+
+/// Both futures polled together (so both requests reach the actor in one batch).
+async fn futures_join<A: std::future::Future, B: std::future::Future>(a: A, b: B) -> (A::Output, B::Output) {
+    futures_lite::future::zip(a, b).await
 }

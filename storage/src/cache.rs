@@ -4,7 +4,9 @@
 //!
 //! Invariants: at most one open store per account in the process (heed refuses a second
 //! open anyway); a store is closed only when the cache holds its last `Arc`, so nobody
-//! ever uses a closed environment. Each open environment costs 3 descriptors, ~3 mmaps
+//! ever uses a closed environment; and it is closed before the cache's lock is released,
+//! so no `get` can open an account whose previous environment is still closing. Closing
+//! (munmap and three `close`s) is short; opening already happens under the lock. Each open environment costs 3 descriptors, ~3 mmaps
 //! and its map's address space, which is what `open_max` bounds.
 
 use std::collections::HashMap;
@@ -64,10 +66,11 @@ impl StoreCache {
         }
         let store = Arc::new(AccountStore::open(&self.data, account, &self.options)?);
         entries.insert(account.to_string(), Entry { store: Arc::clone(&store), last_used: now });
-        let closed = evict_lru(&mut entries, self.open_max);
+        // The evicted environments close here, under the lock: closed outside it, a `get`
+        // of an evicted account in between would find no entry, open the environment
+        // again while the old one is still open, and fail ("already open").
+        drop(evict_lru(&mut entries, self.open_max));
         drop(entries);
-        // Environments close here, outside the lock.
-        drop(closed);
         Ok(store)
     }
 
@@ -83,8 +86,25 @@ impl StoreCache {
             .map(|(name, _)| name.clone())
             .collect();
         let closed: Vec<Entry> = names.iter().filter_map(|name| entries.remove(name)).collect();
+        let count = closed.len();
+        // Closed under the lock, for the reason given in `get`.
+        drop(closed);
         drop(entries);
-        closed.len()
+        count
+    }
+
+    /// Runs [`AccountStore::sweep_orphans`] on every account of the data directory, one
+    /// at a time; returns how many files were moved aside. An account that fails is
+    /// logged and skipped.
+    pub fn sweep_orphans(&self) -> Result<usize, StorageError> {
+        let mut moved = 0;
+        for account in self.data.account_names()? {
+            match self.get(&account).and_then(|store| store.sweep_orphans()) {
+                Ok(sweep) => moved += sweep.moved.len(),
+                Err(error) => tracing::error!(account, %error, "orphan sweep of account failed"),
+            }
+        }
+        Ok(moved)
     }
 
     /// How many stores are open.
@@ -94,7 +114,7 @@ impl StoreCache {
 }
 
 /// Removes least recently used, unheld entries until at most `open_max` remain (or none
-/// can go); returns them so they close after the lock is released.
+/// can go); returns them for the caller to close while it still holds the lock.
 fn evict_lru(entries: &mut HashMap<String, Entry>, open_max: usize) -> Vec<Entry> {
     let mut closed = Vec::new();
     while entries.len() > open_max {

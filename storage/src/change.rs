@@ -121,13 +121,16 @@ impl AccountStore {
         let uids = sorted_unique(uids);
         let request = StoreRequest { op, given: (flags, &keywords), unchanged_since };
         let writer = self.begin_write()?;
-        let stored =
-            self.lmdb.write(&writer, |wtxn| store_flags_in(wtxn, &self.dbs, mailbox, &uids, &request))?;
+        let stored = self.lmdb.write(&writer, |wtxn| {
+            let stored = store_flags_in(wtxn, &self.dbs, mailbox, &uids, &request)?;
+            // Before the commit, so that no panic follows one.
+            assert_modseqs_increase(stored.changed.iter().map(|change| change.modseq));
+            if let Some(limit) = unchanged_since {
+                assert!(stored.changed.iter().all(|change| change.modseq > limit));
+            }
+            Ok(stored)
+        })?;
         drop(writer);
-        assert_modseqs_increase(stored.changed.iter().map(|change| change.modseq));
-        if let Some(limit) = unchanged_since {
-            assert!(stored.changed.iter().all(|change| change.modseq > limit));
-        }
         Ok(stored)
     }
 
@@ -138,8 +141,12 @@ impl AccountStore {
     /// caller decides which messages go (`\Deleted` ones for EXPUNGE, any for MOVE).
     pub fn expunge(&self, mailbox: MailboxId, uids: &[Uid]) -> Result<Vec<Expunged>, StorageError> {
         let writer = self.begin_write()?;
-        let expunged = self.lmdb.write(&writer, |wtxn| expunge_in(wtxn, &self.dbs, mailbox, uids))?;
-        assert_modseqs_increase(expunged.iter().map(|gone| gone.modseq));
+        let expunged = self.lmdb.write(&writer, |wtxn| {
+            let expunged = expunge_in(wtxn, &self.dbs, mailbox, uids)?;
+            // Before the commit, so that no panic follows one.
+            assert_modseqs_increase(expunged.iter().map(|gone| gone.modseq));
+            Ok(expunged)
+        })?;
         self.remove_message_files(expunged.iter().map(|gone| gone.id));
         drop(writer);
         Ok(expunged)

@@ -70,7 +70,8 @@ impl AccountStore {
     ///
     /// Errors: [`StorageError::NoSuchMailbox`] for either mailbox; a source file that is
     /// missing ([`StorageError::MessageFileMissing`]) fails the whole copy. On `Err`
-    /// nothing was indexed and the links made are removed.
+    /// nothing was indexed and the links made are removed, except after
+    /// [`StorageError::CommitUnknown`], when they stay for the orphan sweep.
     pub fn copy_messages(
         &self,
         from: MailboxId,
@@ -85,15 +86,22 @@ impl AccountStore {
             remove_copies(&plan.copies);
             return Err(error);
         }
-        let copied = match self.lmdb.write(&writer, |wtxn| copy_in(wtxn, &self.dbs, &plan, to, now_ms)) {
+        let copied = self.lmdb.write(&writer, |wtxn| {
+            let copied = copy_in(wtxn, &self.dbs, &plan, to, now_ms)?;
+            // Before the commit, so that no panic follows one.
+            assert_copied(&plan, &copied);
+            Ok(copied)
+        });
+        let copied = match copied {
             Ok(copied) => copied,
+            // The index may refer to the new links: leave them to the orphan sweep.
+            Err(error @ StorageError::CommitUnknown { .. }) => return Err(error),
             Err(error) => {
                 remove_copies(&plan.copies);
                 return Err(error);
             }
         };
         drop(writer);
-        assert_copied(&plan, &copied);
         Ok(copied)
     }
 

@@ -119,6 +119,15 @@ struct Plan {
 /// One result per batch position, filled in as the phases decide.
 type Outcomes = Vec<Option<Result<Delivered, DeliveryError>>>;
 
+/// Whether one refused message fails the whole batch.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Each message alone (SMTP deliveries grouped by the account actor).
+    Each,
+    /// All or nothing (IMAP MULTIAPPEND, RFC 3502 §6.3.11).
+    All,
+}
+
 impl AccountStore {
     /// Delivers a batch in one LMDB write transaction. Per message: the spool file's
     /// length must be `size` (else [`DeliveryError::SpoolMismatch`], and the others go
@@ -128,11 +137,41 @@ impl AccountStore {
     /// counters are committed together. The spool file is left in place (the caller may
     /// deliver it to other accounts and removes it afterwards).
     ///
-    /// On `Err` nothing was indexed and the files linked by this batch are removed
-    /// (best-effort; a leftover is a harmless orphan). Results are in batch order.
+    /// On `Err` nothing was indexed, except for [`StorageError::CommitUnknown`] (the
+    /// commit may have landed). Files linked by this batch are removed only when the
+    /// index is known not to refer to them (the error came before the commit started);
+    /// otherwise they stay, and the orphan sweep removes those the index lacks. Results
+    /// are in batch order. Nothing after a successful commit can fail or panic: every
+    /// check of what the batch made true runs inside the transaction, before it commits.
     pub fn deliver(
         &self,
         batch: &[NewMessage],
+    ) -> Result<Vec<Result<Delivered, DeliveryError>>, StorageError> {
+        self.deliver_in(batch, Mode::Each)
+    }
+
+    /// Delivers a batch all or nothing, in one LMDB write transaction (RFC 3502
+    /// MULTIAPPEND: "If the server is unable to append all messages, it must not append
+    /// any"): the first refused message fails the batch with
+    /// [`StorageError::MessageRefused`] and nothing is indexed. Because it is a single
+    /// transaction, a crash also leaves all or none of them. Otherwise as
+    /// [`AccountStore::deliver`].
+    pub fn deliver_all(&self, batch: &[NewMessage]) -> Result<Vec<Delivered>, StorageError> {
+        let results = self.deliver_in(batch, Mode::All)?;
+        let mut delivered = Vec::with_capacity(results.len());
+        for (index, result) in results.into_iter().enumerate() {
+            // Unreachable in practice: `Mode::All` refuses the batch before committing.
+            delivered.push(
+                result.map_err(|error| StorageError::MessageRefused { index, source: Box::new(error) })?,
+            );
+        }
+        Ok(delivered)
+    }
+
+    fn deliver_in(
+        &self,
+        batch: &[NewMessage],
+        mode: Mode,
     ) -> Result<Vec<Result<Delivered, DeliveryError>>, StorageError> {
         if batch.len() > DELIVERY_BATCH_MAX {
             return Err(StorageError::BatchTooLarge { count: batch.len(), max: DELIVERY_BATCH_MAX });
@@ -140,30 +179,45 @@ impl AccountStore {
         let writer = self.begin_write()?;
         let mut outcomes: Outcomes = batch.iter().map(|_| None).collect();
         let mut plan = self.plan_delivery(&writer, batch, &mut outcomes)?;
+        if mode == Mode::All {
+            refuse_partial(&mut outcomes)?;
+        }
         self.link_files(batch, &mut plan.planned, &mut outcomes)?;
+        if mode == Mode::All
+            && let Err(error) = refuse_partial(&mut outcomes)
+        {
+            // Nothing was committed: the index refers to none of these files.
+            remove_linked(&plan.planned);
+            return Err(error);
+        }
         if !plan.planned.is_empty() {
-            let indexed = self.lmdb.write(&writer, |wtxn| index_batch(wtxn, &self.dbs, batch, &plan));
+            let indexed = self.lmdb.write(&writer, |wtxn| {
+                let delivered = index_batch(wtxn, &self.dbs, batch, &plan)?;
+                // Checked before the commit: a failed assertion aborts the transaction,
+                // so a panic never follows a commit.
+                assert_delivered(&plan, &delivered);
+                assert_decided(&outcomes, &plan.planned);
+                Ok(delivered)
+            });
             let delivered = match indexed {
                 Ok(delivered) => delivered,
+                Err(error @ StorageError::CommitUnknown { .. }) => {
+                    // The index may refer to them: never remove them here.
+                    return Err(error);
+                }
                 Err(error) => {
                     remove_linked(&plan.planned);
                     return Err(error);
                 }
             };
-            assert_delivered(&plan, &delivered);
             for (planned, delivered) in plan.planned.iter().zip(delivered) {
                 outcomes[planned.index] = Some(Ok(delivered));
             }
         }
         drop(writer);
-        Ok(outcomes
-            .into_iter()
-            .enumerate()
-            .map(|(index, outcome)| match outcome {
-                Some(outcome) => outcome,
-                None => panic!("delivery result {index} was never decided"),
-            })
-            .collect())
+        // Every position was decided (asserted before the commit, or no commit at all
+        // when nothing was planned); a hole would be a refused message.
+        Ok(outcomes.into_iter().map(|outcome| outcome.unwrap_or(Err(DeliveryError::Undecided))).collect())
     }
 
     /// Phase 1: checks every message and picks ids, in one read transaction.
@@ -311,6 +365,24 @@ fn check_spool(path: &Path, size: u64) -> Result<(), DeliveryError> {
         return Err(DeliveryError::SpoolMismatch { expected: size, found: metadata.len() });
     }
     Ok(())
+}
+
+/// All or nothing: the first refused message (in batch order) fails the batch.
+fn refuse_partial(outcomes: &mut Outcomes) -> Result<(), StorageError> {
+    let refused = outcomes.iter_mut().enumerate().find(|(_, outcome)| matches!(outcome, Some(Err(_))));
+    if let Some((index, outcome)) = refused
+        && let Some(Err(error)) = outcome.take()
+    {
+        return Err(StorageError::MessageRefused { index, source: Box::new(error) });
+    }
+    Ok(())
+}
+
+/// Every batch position is refused or planned.
+fn assert_decided(outcomes: &Outcomes, planned: &[Planned]) {
+    for (index, outcome) in outcomes.iter().enumerate() {
+        assert!(outcome.is_some() || planned.iter().any(|message| message.index == index));
+    }
 }
 
 /// Removes the files of a batch that will not be indexed; they would be orphans.

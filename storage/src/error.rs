@@ -29,6 +29,34 @@ pub enum StorageError {
         /// LMDB's description of the failure.
         message: String,
     },
+    /// The filesystem is full (ENOSPC) or the user's disk quota is used up (EDQUOT);
+    /// nothing was changed. Freeing space is enough to go on.
+    #[error("no space left: {what}")]
+    NoSpace {
+        /// The operation or path that failed, for the log.
+        what: String,
+    },
+    /// An LMDB commit failed after it started writing: the transaction may or may not be
+    /// durable (LMDB may have written its meta page and failed on the fsync after it).
+    /// Files the transaction may refer to were left in place; any that the index does
+    /// not reference are orphans for the sweep ([`crate::AccountStore::sweep_orphans`]).
+    /// Report a temporary failure: never claim success, never undo.
+    #[error("commit outcome unknown: {source}")]
+    CommitUnknown {
+        /// The error the commit returned.
+        #[source]
+        source: Box<StorageError>,
+    },
+    /// One message of an all-or-nothing batch ([`crate::AccountStore::deliver_all`]) was
+    /// refused; nothing of the batch was stored.
+    #[error("message {index} of the batch refused: {source}")]
+    MessageRefused {
+        /// Its position in the batch.
+        index: usize,
+        /// Why.
+        #[source]
+        source: Box<DeliveryError>,
+    },
     /// The map reached [`crate::StoreOptions::map_size_max_bytes`]; the transaction was
     /// aborted.
     #[error("LMDB map is full at its maximum size")]
@@ -201,6 +229,17 @@ pub enum StorageError {
     },
 }
 
+impl DeliveryError {
+    /// True when the spool side failed for a full disk or quota.
+    pub fn is_no_space(&self) -> bool {
+        match self {
+            DeliveryError::Io(error) => is_no_space(error),
+            DeliveryError::InvalidFlags(error) => error.is_no_space(),
+            _ => false,
+        }
+    }
+}
+
 /// Why one message of a delivery batch was not delivered; the rest of the batch was.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -236,21 +275,49 @@ pub enum DeliveryError {
     /// Unknown flag bits, or a keyword that is invalid or one too many.
     #[error("invalid flags: {0}")]
     InvalidFlags(#[source] Box<StorageError>),
+    /// No outcome was decided for the message (a bug; never expected).
+    #[error("delivery outcome undecided")]
+    Undecided,
 }
 
 impl From<heed::Error> for StorageError {
     fn from(error: heed::Error) -> Self {
         match error {
             heed::Error::Mdb(heed::MdbError::MapFull) => StorageError::MapFull,
+            heed::Error::Io(error) if is_no_space(&error) => {
+                StorageError::NoSpace { what: format!("LMDB: {error}") }
+            }
             other => StorageError::Lmdb { message: other.to_string() },
         }
     }
 }
 
+/// ENOSPC or EDQUOT: the disk (or the quota) is full.
+fn is_no_space(error: &io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+}
+
 impl StorageError {
-    /// Wraps an I/O error with the path it concerns.
+    /// Wraps an I/O error with the path it concerns ([`StorageError::NoSpace`] for a
+    /// full disk or quota, so callers can tell the client to retry later).
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
-        StorageError::Io { path: path.into(), source }
+        let path = path.into();
+        if is_no_space(&source) {
+            return StorageError::NoSpace { what: format!("{}: {source}", path.display()) };
+        }
+        StorageError::Io { path, source }
+    }
+
+    /// True when the failure is a full disk or quota (possibly behind an unknown
+    /// commit outcome or a refused message): SMTP `452 4.3.1`, IMAP `NO [OVERQUOTA]`.
+    pub fn is_no_space(&self) -> bool {
+        match self {
+            StorageError::NoSpace { .. } => true,
+            StorageError::CommitUnknown { source } => source.is_no_space(),
+            StorageError::MessageRefused { source, .. } => source.is_no_space(),
+            StorageError::Io { source, .. } => is_no_space(source),
+            _ => false,
+        }
     }
 
     /// A validation failure of stored data.

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{DeliveryError, StorageError};
+use crate::fault::{self, FaultPoint};
 
 /// Mode of directories we create: only the server's user may list them.
 pub(crate) const DIR_MODE: u32 = 0o700;
@@ -30,7 +31,9 @@ pub(crate) fn ensure_dir(dir: &Path) -> Result<bool, StorageError> {
 /// Makes the entries of `dir` durable (a new link or file name survives a crash only
 /// once its directory is synced).
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
-    File::open(dir).and_then(|handle| handle.sync_all()).map_err(|error| StorageError::io(dir, error))
+    File::open(dir)
+        .and_then(|handle| fault::around(FaultPoint::Fsync, dir, || handle.sync_all()))
+        .map_err(|error| StorageError::io(dir, error))
 }
 
 /// The directories whose entries a store's commits rely on (its database file's name,
@@ -85,7 +88,7 @@ pub(crate) fn link_message(
 ) -> Result<Result<(), DeliveryError>, StorageError> {
     let mut replaced = false;
     loop {
-        match fs::hard_link(source, target) {
+        match fault::around(FaultPoint::Link, target, || fs::hard_link(source, target)) {
             Ok(()) => return Ok(Ok(())),
             Err(error) if error.kind() == ErrorKind::AlreadyExists && !replaced => {
                 tracing::warn!(path = %target.display(), "replacing orphan message file");
@@ -138,6 +141,7 @@ fn copy_message(source: &Path, target: &Path, size: u64) -> Result<Result<(), De
         remove_if_exists(target).map_err(|error| StorageError::io(target, error))?;
         return Ok(Err(DeliveryError::SpoolMismatch { expected: size, found: copied }));
     }
-    output.sync_all().map_err(|error| StorageError::io(target, error))?;
+    fault::around(FaultPoint::Fsync, target, || output.sync_all())
+        .map_err(|error| StorageError::io(target, error))?;
     Ok(Ok(()))
 }

@@ -26,6 +26,16 @@
 //! is reported by [`AccountStore::check_consistency`] and replaced when its id is
 //! allocated again. [`AccountStore::expunge`] does the reverse: index first, unlink after
 //! the commit. There is never an index entry without its file.
+//!
+//! A commit error is resolved before the write returns (`lmdb.rs`): a transaction that is
+//! visible in the map and survives a forced sync counts as committed; otherwise the write
+//! fails with [`StorageError::CommitUnknown`] and keeps every file it linked, because the
+//! index may refer to them. Files are removed only when the index is known not to refer to
+//! them. [`AccountStore::sweep_orphans`] moves files without a record aside, checking the
+//! index under the writer lock (server start, `verifydata --fix`). Every assertion of what
+//! a write made true runs inside its transaction, so nothing fails or panics after a
+//! commit: a committed write is always reported as committed. [`fault`] injects failures
+//! into these steps in test builds.
 //! [`AccountStore::copy_messages`] follows delivery (link the source files to new ids,
 //! fsync, one transaction); [`AccountStore::move_messages`] changes only the index (the
 //! message keeps its id and file); [`AccountStore::delete_mailbox`] follows expunge.
@@ -120,6 +130,7 @@ mod credentials;
 mod datadir;
 mod deliver;
 mod error;
+pub mod fault;
 mod files;
 pub mod flags;
 mod global;
@@ -129,6 +140,7 @@ mod lmdb;
 mod lock;
 mod mailbox;
 mod names;
+mod orphans;
 mod password;
 mod records;
 mod rename;
@@ -160,6 +172,7 @@ pub use names::{
     ACCOUNT_NAME_BYTES_MAX, KEYWORD_BYTES_MAX, KEYWORDS_PER_MESSAGE_MAX, MAILBOX_NAME_BYTES_MAX,
     is_valid_account_name,
 };
+pub use orphans::OrphanSweep;
 pub use password::{PASSWORD_BYTES_MAX, hash_password, verify_password_hash};
 pub use records::{ArchivedMessageRecord, MessageInfo, MessageRecord};
 pub use schema::{SCHEMA_VERSION, SCHEMA_VERSION_OLDEST};

@@ -9,11 +9,13 @@
 //!   while it holds `gate`.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 
 use heed::{Env, EnvOpenOptions, MdbError, RoTxn, RwTxn, WithoutTls};
 
 use crate::error::StorageError;
+use crate::fault::{self, FaultPoint};
 
 /// Map sizes are multiples of this: it is a multiple of every Linux page size (4, 16 and
 /// 64 KiB), which LMDB requires of a map size.
@@ -53,6 +55,10 @@ pub(crate) struct Lmdb {
     gate: RwLock<()>,
     writer: Mutex<()>,
     map_size_max_bytes: usize,
+    /// Set when a commit's outcome stayed unknown ([`StorageError::CommitUnknown`]):
+    /// what this process sees of the index may not be what is on disk, so files are
+    /// left alone until a restart (see `AccountStore::sweep_orphans`).
+    commit_unknown: AtomicBool,
 }
 
 pub(crate) fn round_up_to_step(bytes: usize) -> usize {
@@ -97,11 +103,22 @@ impl Lmdb {
         if stale > 0 {
             tracing::info!(env = label, stale, "cleared stale LMDB reader slots");
         }
-        Ok(Lmdb { env, gate: RwLock::new(()), writer: Mutex::new(()), map_size_max_bytes })
+        Ok(Lmdb {
+            env,
+            gate: RwLock::new(()),
+            writer: Mutex::new(()),
+            map_size_max_bytes,
+            commit_unknown: AtomicBool::new(false),
+        })
     }
 
     pub(crate) fn env(&self) -> &Env<WithoutTls> {
         &self.env
+    }
+
+    /// Whether a commit's outcome stayed unknown since the environment opened.
+    pub(crate) fn had_unknown_commit(&self) -> bool {
+        self.commit_unknown.load(Ordering::Acquire)
     }
 
     /// Current map size.
@@ -166,8 +183,49 @@ impl Lmdb {
             other => other?,
         };
         let result = op(&mut wtxn)?;
-        wtxn.commit()?;
-        Ok(result)
+        let txn_id_before = self.env.info().last_txn_id;
+        let injected = fault::hit(FaultPoint::Commit, self.env.path());
+        let committed = match injected.before() {
+            // Dropping the transaction aborts it: an injected failure before the commit.
+            Err(error) => {
+                drop(wtxn);
+                Err(heed::Error::Io(error))
+            }
+            Ok(()) => wtxn.commit(),
+        };
+        let committed = committed.and_then(|()| injected.after().map_err(heed::Error::Io));
+        match committed {
+            Ok(()) => Ok(result),
+            Err(error) => self.resolve_commit_error(error, txn_id_before).map(|()| result),
+        }
+    }
+
+    /// A commit returned an error. Errors before LMDB wrote anything that matters (a
+    /// full map) are returned as they are. Otherwise the outcome is unknown to the
+    /// caller: LMDB may have written its meta page (the transaction is then visible in
+    /// the map, and later transactions build on it) and failed only on the fsync after
+    /// it. If the transaction is visible, one forced sync decides: when it succeeds the
+    /// commit is durable and counts as done. In every other case the error is
+    /// [`StorageError::CommitUnknown`]: the caller must not undo file operations the
+    /// transaction may refer to (files stay; the orphan sweep checks the index later).
+    fn resolve_commit_error(&self, error: heed::Error, txn_id_before: usize) -> Result<(), StorageError> {
+        let error = StorageError::from(error);
+        let visible = self.env.info().last_txn_id > txn_id_before;
+        if !visible && matches!(error, StorageError::MapFull) {
+            return Err(error);
+        }
+        if visible {
+            match self.env.force_sync() {
+                Ok(()) => {
+                    tracing::warn!(%error, "commit reported an error but its transaction landed; synced again");
+                    return Ok(());
+                }
+                Err(sync) => tracing::error!(%error, %sync, "commit landed but cannot be made durable"),
+            }
+        }
+        tracing::error!(%error, visible, "commit outcome unknown");
+        self.commit_unknown.store(true, Ordering::Release);
+        Err(StorageError::CommitUnknown { source: Box::new(error) })
     }
 
     /// Doubles the map (up to the maximum). The caller's write transaction has ended.

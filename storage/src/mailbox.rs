@@ -124,16 +124,18 @@ impl AccountStore {
     ) -> Result<MailboxInfo, StorageError> {
         let name = canonical_mailbox_name(name)?;
         let writer = self.begin_write()?;
-        let record = self.lmdb.write(&writer, |wtxn| {
+        let info = self.lmdb.write(&writer, |wtxn| {
             if self.dbs.mailbox_names.get(wtxn, name.as_bytes())?.is_some() {
                 return Err(StorageError::MailboxExists);
             }
             insert_parents(wtxn, &self.dbs, &name)?;
-            insert_mailbox(wtxn, &self.dbs, &name, special_use)
+            let record = insert_mailbox(wtxn, &self.dbs, &name, special_use)?;
+            // Before the commit, so that neither a panic nor an error follows one.
+            assert_eq!(record.name, name);
+            record.to_info()
         })?;
         drop(writer);
-        assert_eq!(record.name, name);
-        record.to_info()
+        Ok(info)
     }
 
     /// RFC 9051 §6.3.7 SUBSCRIBE / §6.3.8 UNSUBSCRIBE: adds or removes `name` (in its

@@ -43,19 +43,21 @@ impl AccountStore {
     pub fn rename_mailbox(&self, from: &str, to: &str) -> Result<Vec<MailboxInfo>, StorageError> {
         let to = canonical_mailbox_name(to)?;
         let writer = self.begin_write()?;
-        let records = self.lmdb.write(&writer, |wtxn| {
+        let infos = self.lmdb.write(&writer, |wtxn| {
             let id = mailbox_id_by_name(wtxn, &self.dbs, from)?.ok_or(StorageError::NoSuchMailbox)?;
             let record = mailbox_record(wtxn, &self.dbs, id)?.ok_or_else(|| {
                 StorageError::corrupt(format!("mailbox name {from:?} -> {id} without record"))
             })?;
-            if record.name == INBOX {
-                rename_inbox_in(wtxn, &self.dbs, record, &to)
+            let records = if record.name == INBOX {
+                rename_inbox_in(wtxn, &self.dbs, record, &to)?
             } else {
-                rename_in(wtxn, &self.dbs, record, &to)
-            }
+                rename_in(wtxn, &self.dbs, record, &to)?
+            };
+            // Inside the transaction, so that no error follows the commit.
+            records.iter().map(MailboxRecord::to_info).collect::<Result<Vec<_>, _>>()
         })?;
         drop(writer);
-        records.iter().map(MailboxRecord::to_info).collect()
+        Ok(infos)
     }
 
     /// DELETE: removes the mailbox `name` with its messages (records, index entries,
@@ -66,10 +68,14 @@ impl AccountStore {
     /// response code is HASCHILDREN).
     pub fn delete_mailbox(&self, name: &str) -> Result<MailboxInfo, StorageError> {
         let writer = self.begin_write()?;
-        let (record, removed) = self.lmdb.write(&writer, |wtxn| delete_in(wtxn, &self.dbs, name))?;
+        let (info, removed) = self.lmdb.write(&writer, |wtxn| {
+            let (record, removed) = delete_in(wtxn, &self.dbs, name)?;
+            // Inside the transaction, so that no error follows the commit.
+            Ok((record.to_info()?, removed))
+        })?;
         self.remove_message_files(removed.iter().copied());
         drop(writer);
-        record.to_info()
+        Ok(info)
     }
 }
 

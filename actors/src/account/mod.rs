@@ -9,7 +9,10 @@
 //! next batch: this is the group commit that makes many concurrent deliveries cost one
 //! fsync round.
 //!
-//! Invariants: no reply before the commit it depends on returned; no change published
+//! Invariants: no reply before the commit it depends on returned; every write that
+//! committed is answered as committed and its changes are published, even when a later
+//! write of the same batch panics or fails (each outcome is recorded as soon as its
+//! storage call returns, [`write::Ledger`]); no change published
 //! before its reply (a session never sees an event for a write it has not been told of);
 //! the actor never holds a write transaction across an `.await` (the whole batch runs inside
 //! one blocking closure, [`write::commit_batch`]).
@@ -178,6 +181,16 @@ pub enum AccountError {
 }
 
 impl AccountError {
+    /// True when the write failed because the disk (or quota) is full: the client
+    /// should retry later (SMTP `452 4.3.1`, IMAP `NO [OVERQUOTA]`).
+    pub fn is_no_space(&self) -> bool {
+        match self {
+            AccountError::Storage(error) => error.is_no_space(),
+            AccountError::Delivery(error) => error.is_no_space(),
+            _ => false,
+        }
+    }
+
     /// The storage error behind this one, if any (to map refusals such as "mailbox
     /// exists" to protocol replies).
     pub fn storage(&self) -> Option<&StorageError> {
@@ -281,23 +294,32 @@ impl AccountActor {
         }
         self.node.count_commit(requests.len());
         let kinds: Vec<write::RequestKind> = requests.iter().map(write::RequestKind::of).collect();
+        let ledger: Arc<write::Ledger> =
+            Arc::new(std::sync::Mutex::new(requests.iter().map(|_| None).collect()));
         let store = Arc::clone(store);
         let now_ms = crate::clock::now_unix_ms();
-        let committed = offload(move || write::commit_batch(&store, requests, now_ms)).await;
+        let batch_ledger = Arc::clone(&ledger);
+        let ran = offload(move || write::commit_batch(&store, requests, now_ms, &batch_ledger)).await;
+        let mut failure = None;
+        if let Err(panic) = ran {
+            tracing::error!(account = %self.name, panic = %panic.0, "commit batch panicked");
+            failure = Some(AccountError::Panicked(panic.0));
+        }
+        // Committed means answered as committed: every outcome the batch recorded is
+        // replied and published, whatever happened after it.
+        let outcomes = std::mem::take(&mut *ledger.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let mut outcomes = outcomes.into_iter();
         let mut changes = Vec::new();
-        match committed {
-            Ok(results) => {
-                assert_eq!(results.len(), replies.len(), "one result per request");
-                for (reply, (response, mut changed)) in replies.into_iter().zip(results) {
+        for (reply, kind) in replies.into_iter().zip(kinds) {
+            match outcomes.next().flatten() {
+                Some((response, mut changed)) => {
                     changes.append(&mut changed);
                     reply.send(response);
                 }
-            }
-            Err(panic) => {
-                tracing::error!(account = %self.name, panic = %panic.0, "commit panicked");
-                let error = AccountError::Panicked(panic.0);
-                for (reply, kind) in replies.into_iter().zip(kinds) {
-                    reply.send(kind.failed(error.clone()));
+                None => {
+                    let error =
+                        failure.clone().unwrap_or(AccountError::Panicked("no outcome recorded".into()));
+                    reply.send(kind.failed(error));
                 }
             }
         }

@@ -3,8 +3,11 @@
 //!
 //! All `Deliver` requests of a batch go into one `deliver` call (one transaction, one
 //! round of fsyncs); the other writes follow in request order, each its own transaction.
+//! Each step's outcome goes into the [`Ledger`] as soon as its storage call returns, so
+//! a panic later in the batch cannot turn a committed write into a reported failure.
 //! Kept free of actor state so nothing `!Send` crosses into the helper thread.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use moxide_storage::{
@@ -75,13 +78,33 @@ fn storage(error: StorageError) -> AccountError {
     AccountError::Storage(Arc::new(error))
 }
 
-/// Applies a batch; one (response, changes) per request, in order.
+/// One request's outcome: its response and the changes to publish.
+pub(super) type Outcome = (AccountResponse, Vec<Change>);
+
+/// Where each request's outcome is written as soon as it is known, shared with the
+/// actor: a panic later in the batch (in another request, or in this glue) cannot take
+/// back what was committed before it. A slot left empty means the request's storage
+/// call never returned, and storage never fails or panics after a commit (its checks
+/// run inside the transaction), so nothing of that request was committed.
+pub(super) type Ledger = std::sync::Mutex<Vec<Option<Outcome>>>;
+
+fn record(ledger: &Ledger, slot: usize, outcome: Outcome) {
+    let mut slots = ledger.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(entry) = slots.get_mut(slot) {
+        *entry = Some(outcome);
+    }
+}
+
+/// Applies a batch, writing one outcome per request (by position) into `ledger`: all
+/// deliveries first in one transaction, then the other requests in order, each alone.
+/// A panic in one step fails only that step (its transaction was aborted by the unwind);
+/// the steps before it keep their outcomes and the steps after it still run.
 pub(super) fn commit_batch(
     store: &AccountStore,
     requests: Vec<AccountRequest>,
     now_ms: i64,
-) -> Vec<(AccountResponse, Vec<Change>)> {
-    let mut results: Vec<Option<(AccountResponse, Vec<Change>)>> = requests.iter().map(|_| None).collect();
+    ledger: &Ledger,
+) {
     let mut deliveries = Vec::new();
     let mut delivery_slots = Vec::new();
     let mut others = Vec::new();
@@ -95,34 +118,63 @@ pub(super) fn commit_batch(
         }
     }
     if !deliveries.is_empty() {
-        for (slot, result) in delivery_slots.into_iter().zip(deliver(store, &deliveries)) {
-            results[slot] = Some(result);
+        match catch_unwind(AssertUnwindSafe(|| deliver(store, &deliveries))) {
+            Ok(outcomes) => {
+                for (&slot, outcome) in delivery_slots.iter().zip(outcomes) {
+                    record(ledger, slot, outcome);
+                }
+            }
+            Err(panic) => {
+                let error = AccountError::Panicked(panic_text(panic.as_ref()));
+                tracing::error!(account = store.account(), %error, "delivery panicked before its commit");
+                for &slot in &delivery_slots {
+                    record(ledger, slot, (AccountResponse::Delivered(Err(error.clone())), vec![]));
+                }
+            }
         }
     }
     for (slot, request) in others {
-        results[slot] = Some(apply(store, request, now_ms));
+        let kind = RequestKind::of(&request);
+        let outcome = match catch_unwind(AssertUnwindSafe(|| apply(store, request, now_ms))) {
+            Ok(outcome) => outcome,
+            Err(panic) => {
+                let error = AccountError::Panicked(panic_text(panic.as_ref()));
+                tracing::error!(account = store.account(), %error, "write panicked before its commit");
+                (kind.failed(error), vec![])
+            }
+        };
+        record(ledger, slot, outcome);
     }
-    results
-        .into_iter()
-        .map(|result| result.unwrap_or_else(|| unreachable!("every request of the batch got a result")))
-        .collect()
 }
 
-fn deliver(store: &AccountStore, messages: &[NewMessage]) -> Vec<(AccountResponse, Vec<Change>)> {
+/// The message of a caught panic.
+pub(super) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        (*text).to_string()
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "panic".to_string()
+    }
+}
+
+/// One outcome per message, in order (a missing result, which storage never gives, is
+/// answered as a failure of that message alone).
+fn deliver(store: &AccountStore, messages: &[NewMessage]) -> Vec<Outcome> {
     match store.deliver(messages) {
         Ok(results) => {
-            assert_eq!(results.len(), messages.len(), "one delivery result per message");
-            results
-                .into_iter()
-                .zip(messages)
-                .map(|(result, message)| match result {
-                    Ok(done) => {
+            let mut results = results.into_iter();
+            messages
+                .iter()
+                .map(|message| match results.next() {
+                    Some(Ok(done)) => {
                         let change = added(&done, message);
                         (AccountResponse::Delivered(Ok(done)), vec![change])
                     }
-                    Err(error) => {
+                    Some(Err(error)) => {
                         (AccountResponse::Delivered(Err(AccountError::Delivery(Arc::new(error)))), vec![])
                     }
+                    None => (AccountResponse::Delivered(Err(AccountError::UnexpectedReply)), vec![]),
                 })
                 .collect()
         }
@@ -143,7 +195,7 @@ fn added(done: &Delivered, message: &NewMessage) -> Change {
     }
 }
 
-fn apply(store: &AccountStore, request: AccountRequest, now_ms: i64) -> (AccountResponse, Vec<Change>) {
+fn apply(store: &AccountStore, request: AccountRequest, now_ms: i64) -> Outcome {
     match request {
         AccountRequest::Append(messages) => append(store, &messages),
         AccountRequest::StoreFlags { mailbox, uids, op, flags, keywords, unchanged_since } => {
@@ -201,30 +253,19 @@ fn apply(store: &AccountStore, request: AccountRequest, now_ms: i64) -> (Account
     }
 }
 
-/// All or nothing: if any message fails, the ones stored are expunged again.
-fn append(store: &AccountStore, messages: &[NewMessage]) -> (AccountResponse, Vec<Change>) {
-    let results = match store.deliver(messages) {
-        Ok(results) => results,
-        Err(error) => return (AccountResponse::Appended(Err(storage(error))), vec![]),
-    };
-    let mut done = Vec::new();
-    let mut failure = None;
-    for result in results {
-        match result {
-            Ok(delivered) => done.push(delivered),
-            Err(error) => failure = failure.or(Some(AccountError::Delivery(Arc::new(error)))),
+/// All or nothing in one transaction (RFC 3502 §6.3.11): a refused message fails the
+/// whole command and nothing is stored, also across a crash.
+fn append(store: &AccountStore, messages: &[NewMessage]) -> Outcome {
+    match store.deliver_all(messages) {
+        Ok(done) => {
+            let changes = done.iter().zip(messages).map(|(d, m)| added(d, m)).collect();
+            (AccountResponse::Appended(Ok(done)), changes)
         }
-    }
-    if let Some(error) = failure {
-        for delivered in &done {
-            if let Err(undo) = store.expunge(delivered.mailbox, &[delivered.uid]) {
-                tracing::error!(%undo, "could not take back a partial append");
-            }
+        Err(StorageError::MessageRefused { source, .. }) => {
+            (AccountResponse::Appended(Err(AccountError::Delivery(Arc::from(source)))), vec![])
         }
-        return (AccountResponse::Appended(Err(error)), vec![]);
+        Err(error) => (AccountResponse::Appended(Err(storage(error))), vec![]),
     }
-    let changes = done.iter().zip(messages).map(|(d, m)| added(d, m)).collect();
-    (AccountResponse::Appended(Ok(done)), changes)
 }
 
 fn flag_changes(mailbox: MailboxId, stored: &FlagsStored) -> Vec<Change> {

@@ -11,7 +11,7 @@ use moxide_runtime::fs::SpoolFile;
 use moxide_storage::{Flags, MailboxId, MailboxTarget, NewMessage};
 
 use super::flags;
-use super::session::{CommandError, Done, Session};
+use super::session::{CommandError, Done, Session, io_failure};
 
 struct Spooled {
     path: PathBuf,
@@ -40,7 +40,7 @@ pub(crate) async fn write_data(append: &mut Option<Append>, bytes: &[u8]) {
     if let Some((spool, ..)) = append.current.as_mut()
         && let Err(error) = spool.append(bytes).await
     {
-        append.failed = Some(CommandError::Internal(format!("spool write failed: {error}")));
+        append.failed = Some(io_failure("spool write failed", &error));
     }
 }
 
@@ -92,7 +92,7 @@ impl Session {
                 true
             }
             Err(error) => {
-                append.failed = Some(CommandError::Internal(format!("cannot create spool file: {error}")));
+                append.failed = Some(io_failure("cannot create spool file", &error));
                 false
             }
         }
@@ -120,7 +120,7 @@ impl Session {
             Ok(size) => append.done.push(Spooled { path, size, flags, keywords, received_ms }),
             Err(error) => {
                 let _ = moxide_runtime::fs::remove_file(path).await;
-                append.failed = Some(CommandError::Internal(format!("spool sync failed: {error}")));
+                append.failed = Some(io_failure("spool sync failed", &error));
             }
         }
     }

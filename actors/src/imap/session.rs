@@ -90,14 +90,33 @@ impl From<StorageError> for CommandError {
             StorageError::TooManyKeywords { max, .. } => {
                 CommandError::No(Some(ResponseCode::Limit), format!("at most {max} keywords per message"))
             }
+            // RFC 5530 §3 OVERQUOTA: a full disk is reported as a quota (as Dovecot does);
+            // the client may retry once space is freed.
+            other if other.is_no_space() => {
+                CommandError::No(Some(ResponseCode::OverQuota), "not enough disk space".into())
+            }
             other => CommandError::Internal(other.to_string()),
         }
+    }
+}
+
+/// A failed file operation of a command: `NO [OVERQUOTA]` for a full disk (RFC 5530 §3),
+/// otherwise our failure.
+pub(crate) fn io_failure(what: &str, error: &std::io::Error) -> CommandError {
+    match error.kind() {
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+            CommandError::No(Some(ResponseCode::OverQuota), "not enough disk space".into())
+        }
+        _ => CommandError::Internal(format!("{what}: {error}")),
     }
 }
 
 impl From<AccountError> for CommandError {
     fn from(error: AccountError) -> Self {
         match error {
+            error if error.is_no_space() => {
+                CommandError::No(Some(ResponseCode::OverQuota), "not enough disk space".into())
+            }
             AccountError::Storage(storage) => match Arc::try_unwrap(storage) {
                 Ok(storage) => storage.into(),
                 Err(shared) => CommandError::Internal(shared.to_string()),

@@ -4,9 +4,9 @@
 //! `Deliver` request, all in parallel, each with its own `Received:` header (RFC 5321
 //! §4.4) naming that account's recipient when there is exactly one. `250` is answered only
 //! when every account replied that the message is durable. If any account failed, the
-//! copies already stored elsewhere are expunged again and the client gets `451`: it will
-//! retry the whole message, and no account ends up with a copy the client was told failed
-//! (no partial delivery, no duplicate on retry).
+//! copies already stored elsewhere are expunged again and the client gets `451` (`452
+//! 4.3.1` when the disk is full): it will retry the whole message, and no account ends up
+//! with a copy the client was told failed (no partial delivery, no duplicate on retry).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -16,7 +16,8 @@ use moxide_protocols::smtp::{ForwardPath, MailFrom, ReceivedTrace, Verdict, rece
 use moxide_storage::{Flags, MailboxTarget, NewMessage};
 
 use super::SmtpSettings;
-use super::session::temporary_failure;
+use super::session::local_failure;
+use crate::account::AccountError;
 use crate::kernel::join_all;
 use crate::node::Node;
 
@@ -98,6 +99,7 @@ pub(crate) async fn deliver_spooled(
         tracing::info!(id = %message_id, size, accounts = accounts.len(), peer = %envelope.peer, "message delivered");
         return Verdict::AcceptWith(format!("message accepted as {message_id}"));
     }
+    let no_space = results.iter().any(|result| result.as_ref().is_err_and(AccountError::is_no_space));
     for ((account, _), result) in accounts.iter().zip(results) {
         match result {
             Ok(delivered) => {
@@ -109,7 +111,7 @@ pub(crate) async fn deliver_spooled(
             Err(error) => tracing::error!(%account, %error, id = %message_id, "delivery failed"),
         }
     }
-    Verdict::Reject(temporary_failure())
+    Verdict::Reject(local_failure(no_space))
 }
 
 /// Each account once, in first-recipient order, with its recipient when it has only one.

@@ -51,6 +51,8 @@ struct Transaction {
     recipients: Vec<Recipient>,
     spool: Option<SpoolFile>,
     spool_failed: bool,
+    /// The spool write failed for a full disk (answered 452 4.3.1).
+    spool_no_space: bool,
 }
 
 struct Connection {
@@ -422,7 +424,7 @@ impl Connection {
             }
             Err(error) => {
                 tracing::error!(path = %path.display(), %error, "cannot create spool file");
-                Verdict::Reject(temporary_failure())
+                Verdict::Reject(local_failure(is_no_space(&error)))
             }
         }
     }
@@ -435,6 +437,7 @@ impl Connection {
         if let Err(error) = spool.append(bytes).await {
             tracing::error!(path = %spool.path().display(), %error, "spool write failed");
             self.transaction.spool_failed = true;
+            self.transaction.spool_no_space = is_no_space(&error);
         }
     }
 
@@ -443,7 +446,7 @@ impl Connection {
         let Some(spool) = transaction.spool else { return Verdict::Reject(temporary_failure()) };
         if transaction.spool_failed {
             let _ = spool.discard().await;
-            return Verdict::Reject(temporary_failure());
+            return Verdict::Reject(local_failure(transaction.spool_no_space));
         }
         let path = spool.path().to_path_buf();
         let size = match spool.finish().await {
@@ -451,7 +454,7 @@ impl Connection {
             Err(error) => {
                 tracing::error!(path = %path.display(), %error, "spool sync failed");
                 let _ = moxide_runtime::fs::remove_file(path).await;
-                return Verdict::Reject(temporary_failure());
+                return Verdict::Reject(local_failure(is_no_space(&error)));
             }
         };
         let tls = self.stream.as_ref().and_then(Stream::tls_info);
@@ -507,6 +510,22 @@ fn failure_reply(failure: &AuthFailure, tls: bool) -> Reply {
             Reply::new(454, Some(EnhancedCode(4, 7, 0)), "temporary authentication failure")
         }
     }
+}
+
+/// RFC 5321 §4.2.2 452 with RFC 3463 4.3.1 (mail system full): the disk is full; the
+/// client should retry later, once space is freed.
+pub(crate) fn insufficient_storage() -> Reply {
+    Reply::new(452, Some(EnhancedCode(4, 3, 1)), "insufficient system storage; try again later")
+}
+
+/// A local failure: 452 4.3.1 when the disk is full, else 451 4.3.0.
+pub(crate) fn local_failure(no_space: bool) -> Reply {
+    if no_space { insufficient_storage() } else { temporary_failure() }
+}
+
+/// ENOSPC or EDQUOT.
+fn is_no_space(error: &std::io::Error) -> bool {
+    matches!(error.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
 }
 
 /// RFC 5321 §4.2.2 451 with RFC 3463 4.3.0: our problem, the client should retry later.

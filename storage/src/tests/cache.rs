@@ -57,3 +57,40 @@ fn held_stores_are_not_closed() {
     assert!(cache.get("bad name").is_err());
     assert_eq!(cache.open_count(), 0);
 }
+
+/// Issue 10: an evicted environment used to be closed after the cache's lock was
+/// released, so a `get` of that account in between opened it while it was still open
+/// and failed with "already open" (a transient 451 or `NO` to a client). Many threads
+/// getting and dropping a few accounts through a cache of one keep eviction and reopening
+/// racing; every `get` must succeed.
+#[test]
+fn get_never_races_the_close_of_an_evicted_store() {
+    const THREADS: usize = 8;
+    const ROUNDS: usize = 300;
+    let fixture = fixture();
+    let cache = Arc::new(StoreCache::new(fixture.data.clone(), StoreOptions::default(), 1));
+    for n in 0..3 {
+        drop(cache.get(&format!("racer{n}")).unwrap());
+    }
+    let workers: Vec<_> = (0..THREADS)
+        .map(|thread| {
+            let cache = Arc::clone(&cache);
+            std::thread::spawn(move || {
+                for round in 0..ROUNDS {
+                    let account = format!("racer{}", (thread + round) % 3);
+                    match cache.get(&account) {
+                        Ok(store) => drop(store),
+                        Err(error) => panic!("get {account} (thread {thread}, round {round}): {error}"),
+                    }
+                    if round % 7 == 0 {
+                        cache.close_idle(Duration::ZERO);
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    assert!(cache.open_count() <= 3);
+}

@@ -10,6 +10,7 @@ mod copy;
 mod credentials;
 mod datadir;
 mod deliver;
+mod faults;
 mod global;
 mod mailboxes;
 mod map;
