@@ -663,6 +663,27 @@ mod tests {
     }
 
     #[test]
+    fn details_list_every_kind_and_merge_workers() {
+        let mut one = Tally { sessions: 2, commands: 9, ..Tally::default() };
+        one.violations.insert(Kind::AfterLogout, 3);
+        one.samples.insert(Kind::AfterLogout, "first".into());
+        let mut two = Tally { sessions: 1, commands: 4, ..Tally::default() };
+        two.violations.insert(Kind::AfterLogout, 1);
+        two.samples.insert(Kind::AfterLogout, "second".into());
+        two.excused.insert("store_wrong_flags".into(), 5);
+        one.merge(two);
+        let plan =
+            StressPlan { accounts: 3, keywords: keyword_pool(4), session_ops: 2, corpus: None, rev2: true };
+        let details = details(&plan, &one);
+        assert_eq!((details.sessions, details.commands, details.violations), (3, 13, 4));
+        assert_eq!(details.violations_by_kind.len(), Kind::ALL.len());
+        assert_eq!(details.violations_by_kind["after_logout"], 4);
+        assert_eq!(details.violations_by_kind["malformed"], 0);
+        assert_eq!(details.samples["after_logout"], "first");
+        assert_eq!(details.excused["store_wrong_flags"], 5);
+    }
+
+    #[test]
     fn sessions_crowd_into_hot_accounts() {
         let mut rng = Rng::new(3);
         let picks: Vec<usize> = (0..10_000).map(|_| pick_account(&mut rng, 100)).collect();
