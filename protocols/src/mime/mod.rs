@@ -41,6 +41,7 @@
 //! - no IO and no clock.
 
 mod address;
+mod body_search;
 mod codec;
 mod envelope;
 mod error;
@@ -58,6 +59,9 @@ mod write;
 
 use std::ops::Range;
 
+pub use body_search::{
+    ContentSearch, PartMatcher, SEARCH_BUFFERED_BYTES_MAX, SEARCH_PIECE_BYTES_MAX, SearchScope, TextMatcher,
+};
 pub use codec::Glance;
 pub use error::{DecodeError, SummaryError};
 pub use header::header_fields;

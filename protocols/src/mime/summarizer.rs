@@ -520,4 +520,4 @@ impl Summarizer {
 
 #[cfg(test)]
 #[path = "summarizer_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -95,7 +95,7 @@ fn delimiter_edge_cases() {
 
 /// The `.eml` files of the mail-parser crate's source (real mail from many clients, RFC
 /// examples, malformed mail), and any directory in `MOXIDE_MIME_CORPUS`.
-fn corpus_files() -> Vec<std::path::PathBuf> {
+pub(crate) fn corpus_files() -> Vec<std::path::PathBuf> {
     let mut roots = Vec::new();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = std::process::Command::new(cargo)
