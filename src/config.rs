@@ -71,6 +71,11 @@ pub(crate) struct Limits {
     /// Client addresses the per-IP limits do not apply to. Loopback is not exempt unless
     /// listed here.
     pub(crate) ratelimit_exempt: Vec<std::net::IpAddr>,
+    /// Mailboxes per account, INBOX and parents made by CREATE included (IMAP
+    /// `NO [LIMIT]` past it).
+    pub(crate) mailboxes_max: u32,
+    /// Levels per mailbox name (`a/b/c` has 3).
+    pub(crate) mailbox_depth_max: u32,
 }
 
 impl Default for Limits {
@@ -88,6 +93,8 @@ impl Default for Limits {
             auth_failures_per_minute: [10, 30, 90],
             auth_failures_per_day: [50, 150, 450],
             ratelimit_exempt: Vec::new(),
+            mailboxes_max: moxide_storage::MAILBOXES_MAX,
+            mailbox_depth_max: moxide_storage::MAILBOX_DEPTH_MAX,
         }
     }
 }
@@ -289,6 +296,18 @@ impl Config {
         Ok(Config { static_config, domains, directory })
     }
 
+    /// Account store settings: the defaults, with the configured mailbox limits.
+    pub(crate) fn store_options(&self) -> moxide_storage::StoreOptions {
+        let limits = &self.static_config.limits;
+        moxide_storage::StoreOptions {
+            mailbox_limits: moxide_storage::MailboxLimits {
+                mailboxes_max: limits.mailboxes_max,
+                depth_max: limits.mailbox_depth_max,
+            },
+            ..moxide_storage::StoreOptions::default()
+        }
+    }
+
     /// Protocol settings for SMTP sessions.
     pub(crate) fn smtp_protocol(&self) -> ServerConfig {
         let limits = &self.static_config.limits;
@@ -328,6 +347,13 @@ fn check_static(path: &Path, config: &StaticConfig) -> Result<(), ConfigError> {
     }
     if limits.command_timeout_secs == 0 || limits.data_timeout_secs == 0 {
         return Err(invalid("limits timeouts must be above 0 seconds".into()));
+    }
+    // Every account starts with INBOX and the default mailboxes, and INBOX/x must fit.
+    let defaults = u32::try_from(moxide_storage::DEFAULT_MAILBOXES.len() + 1).unwrap_or(u32::MAX);
+    if limits.mailboxes_max < defaults || limits.mailbox_depth_max < 2 {
+        return Err(invalid(format!(
+            "limits.mailboxes_max must be at least {defaults} and limits.mailbox_depth_max at least 2"
+        )));
     }
     for listener in &config.listeners {
         let wants_tls = matches!(listener.tls, ListenerTls::StartTls | ListenerTls::Implicit);

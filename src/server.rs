@@ -130,7 +130,7 @@ impl Server {
             // A crash left it; its client never got 250, so it will retry. Not trusted.
             tracing::warn!(path = %path.display(), length, "removed unacknowledged spool file from a previous run");
         }
-        let stores = Arc::new(StoreCache::new(data.clone(), StoreOptions::default(), OPEN_STORES_MAX));
+        let stores = Arc::new(StoreCache::new(data.clone(), config.store_options(), OPEN_STORES_MAX));
         let global = Arc::new(GlobalStore::open(&data, &StoreOptions::default())?);
         let mut decoy_key = [0u8; 32];
         moxide_runtime::random::fill(&mut decoy_key);

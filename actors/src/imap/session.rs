@@ -87,6 +87,9 @@ impl From<StorageError> for CommandError {
             StorageError::InvalidKeyword { keyword } => {
                 CommandError::Bad(format!("invalid keyword {keyword:?}"))
             }
+            StorageError::MailboxLimit { .. } => {
+                CommandError::No(Some(ResponseCode::Limit), error.to_string())
+            }
             StorageError::TooManyKeywords { max, .. } => {
                 CommandError::No(Some(ResponseCode::Limit), format!("at most {max} keywords per message"))
             }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use moxide_protocols::mime::Summarizer;
 use moxide_protocols::sasl::Mechanism;
 use moxide_protocols::smtp::{
     EnhancedCode, Event, ForwardPath, MailFrom, Reply, ReversePath, ServerConfig, ServerSession, Verdict,
@@ -53,6 +54,9 @@ struct Transaction {
     spool_failed: bool,
     /// The spool write failed for a full disk (answered 452 4.3.1).
     spool_no_space: bool,
+    /// The message's summary, built from the same bytes as they reach the spool
+    /// (memory bounded whatever the message's size, `moxide_protocols::mime::Summarizer`).
+    summarizer: Option<Summarizer>,
 }
 
 struct Connection {
@@ -420,6 +424,7 @@ impl Connection {
             Ok(spool) => {
                 self.transaction.spool = Some(spool);
                 self.transaction.spool_failed = false;
+                self.transaction.summarizer = Some(Summarizer::new());
                 Verdict::Accept
             }
             Err(error) => {
@@ -430,6 +435,9 @@ impl Connection {
     }
 
     async fn on_body(&mut self, bytes: &[u8]) {
+        if let Some(summarizer) = self.transaction.summarizer.as_mut() {
+            summarizer.feed(bytes);
+        }
         let Some(spool) = self.transaction.spool.as_mut() else { return };
         if self.transaction.spool_failed {
             return;
@@ -467,7 +475,8 @@ impl Connection {
             mail_from: transaction.mail_from,
             recipients: transaction.recipients,
         };
-        let verdict = deliver_spooled(&self.node, &self.settings, &envelope, &path, size).await;
+        let summary = transaction.summarizer.map(|summarizer| summarizer.finish().encode());
+        let verdict = deliver_spooled(&self.node, &self.settings, &envelope, &path, size, summary).await;
         if let Err(error) = moxide_runtime::fs::remove_file(path.clone()).await {
             tracing::warn!(path = %path.display(), %error, "could not remove spool file");
         }
