@@ -77,3 +77,7 @@ pub const SIZE_DIGITS_MAX: usize = 20;
 /// buffered. The caller's read buffer must hold at least this many bytes.
 pub const SASL_LINE_BYTES_MAX: usize = 12_288 + 2;
 const _: () = assert!(SASL_LINE_BYTES_MAX >= COMMAND_LINE_BYTES_MAX);
+
+/// Longest local part of a path, in octets as written: RFC 5321 §4.5.3.1.1. Longer ones
+/// get `501` (RFC 5321 §4.5.3.1.10 names 501 for a path too long).
+pub const LOCALPART_BYTES_MAX: usize = 64;
