@@ -55,10 +55,15 @@ pub(crate) struct Limits {
     pub(crate) connections_max: usize,
     /// Errors per SMTP session before 421.
     pub(crate) errors_max: u32,
-    /// SMTP idle timeout between commands, seconds (RFC 5321 §4.5.3.2.7: at least 300).
+    /// Time an SMTP command line may take to arrive, idle time before it included,
+    /// seconds (RFC 5321 §4.5.3.2.7: at least 300); plus byte credit at the minimum rate.
     pub(crate) command_timeout_secs: u64,
-    /// SMTP idle timeout while receiving message data, seconds.
+    /// Time a DATA body or BDAT chunk may take before byte credit, and the longest
+    /// silence while message bytes arrive, seconds.
     pub(crate) data_timeout_secs: u64,
+    /// Slowest SMTP input waited for: each byte of a command line, DATA body or BDAT
+    /// chunk adds 1/rate seconds to its deadline.
+    pub(crate) input_rate_bytes_per_second_min: u64,
     /// New connections per minute per client network level (/32, /26, /21 for IPv4;
     /// /64, /48, /32 for IPv6).
     pub(crate) connection_rate_per_minute: [u64; 3],
@@ -83,6 +88,7 @@ impl Default for Limits {
             errors_max: protocol.errors_max,
             command_timeout_secs: protocol.command_timeout_ms / 1000,
             data_timeout_secs: protocol.data_timeout_ms / 1000,
+            input_rate_bytes_per_second_min: protocol.input_rate_bytes_per_second_min,
             connection_rate_per_minute: [300, 900, 2700],
             connections_per_ip: [30, 90, 270],
             auth_failures_per_minute: [10, 30, 90],
@@ -299,6 +305,7 @@ impl Config {
             errors_max: limits.errors_max,
             command_timeout_ms: limits.command_timeout_secs.saturating_mul(1000),
             data_timeout_ms: limits.data_timeout_secs.saturating_mul(1000),
+            input_rate_bytes_per_second_min: limits.input_rate_bytes_per_second_min,
             ..ServerConfig::default()
         }
     }
@@ -328,6 +335,9 @@ fn check_static(path: &Path, config: &StaticConfig) -> Result<(), ConfigError> {
     }
     if limits.command_timeout_secs == 0 || limits.data_timeout_secs == 0 {
         return Err(invalid("limits timeouts must be above 0 seconds".into()));
+    }
+    if limits.input_rate_bytes_per_second_min == 0 {
+        return Err(invalid("limits.input_rate_bytes_per_second_min must be above 0".into()));
     }
     for listener in &config.listeners {
         let wants_tls = matches!(listener.tls, ListenerTls::StartTls | ListenerTls::Implicit);
@@ -422,6 +432,9 @@ addresses = ["alice@example.org", "@example.org"]
 
         let low = write(dir.path(), "b.toml", &format!("{base}[limits]\nrecipients_max = 5\n"));
         assert!(Config::load(&low).unwrap_err().to_string().contains("at least 100"));
+        let rate =
+            write(dir.path(), "r.toml", &format!("{base}[limits]\ninput_rate_bytes_per_second_min = 0\n"));
+        assert!(Config::load(&rate).unwrap_err().to_string().contains("input_rate_bytes_per_second_min"));
 
         write(dir.path(), "bad-domains.toml", "postmaster_account = \"x\"\n");
         let bad = write(

@@ -8,6 +8,9 @@
 //! STARTTLS (RFC 3207): the handshake starts only when neither the protocol session nor
 //! our read buffer holds plaintext received after the STARTTLS line; otherwise the upgrade
 //! is refused and the connection closed, so injected commands are never executed.
+//!
+//! Time: the protocol session keeps the request deadlines and decides when the client ran
+//! out of time; this loop passes it the monotonic clock and wakes it at its deadline.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -142,10 +145,6 @@ fn connection_config(settings: &SmtpSettings, stream: &Stream, auth: &AuthConnec
 }
 
 impl Connection {
-    fn stream(&mut self) -> std::io::Result<&mut Stream> {
-        self.stream.as_mut().ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))
-    }
-
     async fn serve(&mut self, session: &mut ServerSession) -> std::io::Result<()> {
         loop {
             let mut progressed = false;
@@ -171,9 +170,10 @@ impl Connection {
             if session.wants_close() {
                 return self.flush(session).await;
             }
-            let used = session.handle_input(&self.buffer[self.start..self.end]);
+            let now_ms = crate::clock::now_monotonic_ms();
+            let used = session.handle_input(&self.buffer[self.start..self.end], now_ms);
             self.start += used;
-            if used > 0 || progressed {
+            if used > 0 || progressed || session.wants_close() {
                 if session.pending_output().len() >= OUTPUT_FLUSH_BYTES {
                     self.flush(session).await?;
                 }
@@ -186,7 +186,8 @@ impl Connection {
         }
     }
 
-    /// Reads more input; false at end of stream.
+    /// Reads more input; false at end of stream. Also returns (true, nothing read) at the
+    /// session's deadline, so the session can decide.
     async fn read_more(&mut self, session: &mut ServerSession) -> std::io::Result<bool> {
         self.buffer.copy_within(self.start..self.end, 0);
         self.end -= self.start;
@@ -197,26 +198,33 @@ impl Connection {
             tracing::error!(peer = %self.peer, "smtp session made no progress on a full buffer");
             return Ok(false);
         }
-        let timeout = Duration::from_millis(session.timeout_ms());
+        let now_ms = crate::clock::now_monotonic_ms();
+        let fallback_ms = now_ms.saturating_add(self.settings.protocol.command_timeout_ms);
+        let wait =
+            Duration::from_millis(session.deadline_ms().unwrap_or(fallback_ms).saturating_sub(now_ms).max(1));
         let Connection { stream, buffer, end, .. } = self;
         let stream = stream.as_mut().ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))?;
-        stream.set_read_timeout(Some(timeout))?;
-        match stream.read(&mut buffer[*end..]).await {
-            Ok(0) => Ok(false),
-            Ok(n) => {
+        let read = async { Some(stream.read(&mut buffer[*end..]).await) };
+        let wake = async {
+            moxide_runtime::time::sleep(wait).await;
+            None
+        };
+        // Dropping a pending read loses no bytes: the runtime's streams read only
+        // when polled ready.
+        match futures_lite::future::or(read, wake).await {
+            None => Ok(true),
+            Some(Ok(0)) => Ok(false),
+            Some(Ok(n)) => {
                 *end += n;
                 Ok(true)
             }
-            Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {
-                session.timed_out();
-                Ok(true)
-            }
-            Err(error) => Err(error),
+            Some(Err(error)) => Err(error),
         }
     }
 
     async fn flush(&mut self, session: &mut ServerSession) -> std::io::Result<()> {
-        let stream = self.stream()?;
+        let stream =
+            self.stream.as_mut().ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))?;
         while !session.pending_output().is_empty() {
             let written = stream.write(session.pending_output()).await?;
             if written == 0 {
