@@ -11,6 +11,12 @@
 //!
 //! Time: the protocol session keeps the request deadlines and decides when the client ran
 //! out of time; this loop passes it the monotonic clock and wakes it at its deadline.
+//!
+//! Submission: the message's `From:` must be an address of the authenticated account
+//! (RFC 6409 §6.3, as mox requires). It is found while the message streams to the spool
+//! (only that one field is kept) and checked at the end of the data, before anything is
+//! stored: `550 5.7.1` for another's address, `554 5.6.0` when there is not exactly one
+//! author mailbox.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -20,7 +26,8 @@ use std::time::Duration;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use moxide_protocols::sasl::Mechanism;
 use moxide_protocols::smtp::{
-    EnhancedCode, Event, ForwardPath, MailFrom, Reply, ReversePath, ServerConfig, ServerSession, Verdict,
+    EnhancedCode, Event, ForwardPath, FromField, FromScanner, MailFrom, Reply, ReversePath, ServerConfig,
+    ServerSession, Verdict,
 };
 use moxide_runtime::Stream;
 use moxide_runtime::fs::SpoolFile;
@@ -54,6 +61,8 @@ struct Transaction {
     recipients: Vec<Recipient>,
     spool: Option<SpoolFile>,
     spool_failed: bool,
+    /// The message's author, found as it streams in (submission only).
+    author: Option<FromScanner>,
 }
 
 struct Connection {
@@ -373,15 +382,59 @@ impl Connection {
 
     /// Submission: the sender must be an address of the authenticated account (as mox
     /// requires), so an account cannot send as another. localserve accepts any sender.
+    /// The null reverse path is accepted: RFC 6409 §3.2 says it is no reason on its own to
+    /// refuse a submission (user agents send disposition notifications with it); the
+    /// message's `From:` is checked all the same (see [`Self::check_author`]).
     fn check_sender(&self, mail_from: &MailFrom) -> Option<Reply> {
         let authenticated = self.authenticated.as_ref()?;
         if self.settings.local_catchall.is_some() {
             return None;
         }
         let ReversePath::Mailbox(mailbox) = &mail_from.path else { return None };
-        match self.node.directory().lookup(&mailbox.localpart, &mailbox.domain.to_string()) {
-            Lookup::Account(account) if account == authenticated.account => None,
-            _ => Some(Reply::new(550, Some(EnhancedCode(5, 7, 1)), "not allowed to send as that address")),
+        if self.owns_address(authenticated, &mailbox.localpart, &mailbox.domain.to_string()) {
+            None
+        } else {
+            Some(Reply::new(550, Some(EnhancedCode(5, 7, 1)), "not allowed to send as that address"))
+        }
+    }
+
+    /// Whether `localpart@domain` delivers to the authenticated account.
+    fn owns_address(&self, authenticated: &Authenticated, localpart: &str, domain: &str) -> bool {
+        matches!(self.node.directory().lookup(localpart, domain), Lookup::Account(account) if account == authenticated.account)
+    }
+
+    /// Whether this message's author must be checked: submission, as an account (not in
+    /// localserve, which accepts any sender as mox's does).
+    fn author_checked(&self) -> bool {
+        self.settings.protocol.submission
+            && self.authenticated.is_some()
+            && self.settings.local_catchall.is_none()
+    }
+
+    /// Submission (RFC 6409 §6.3): the message's `From:` must be an address of the
+    /// authenticated account; `None` when it is (or the check does not apply).
+    fn check_author(&self, author: Option<&FromScanner>) -> Option<Reply> {
+        let authenticated = self.authenticated.as_ref()?;
+        let author = author?;
+        match author.finish() {
+            FromField::Mailbox { localpart, domain }
+                if self.owns_address(authenticated, &localpart, &domain) =>
+            {
+                None
+            }
+            FromField::Mailbox { localpart, domain } => {
+                tracing::info!(peer = %self.peer, account = %authenticated.account, from = %format!("{localpart}@{domain}"), "submission refused: From is not the account's");
+                Some(Reply::new(
+                    550,
+                    Some(EnhancedCode(5, 7, 1)),
+                    "message From address must belong to the authenticated account",
+                ))
+            }
+            FromField::Invalid(reason) => {
+                tracing::info!(peer = %self.peer, account = %authenticated.account, reason, "submission refused: bad From");
+                // RFC 6409 §6.3: 554 for syntactic problems in the data.
+                Some(Reply::new(554, Some(EnhancedCode(5, 6, 0)), "message needs exactly one From address"))
+            }
         }
     }
 
@@ -426,6 +479,7 @@ impl Connection {
             Ok(spool) => {
                 self.transaction.spool = Some(spool);
                 self.transaction.spool_failed = false;
+                self.transaction.author = self.author_checked().then(FromScanner::new);
                 Verdict::Accept
             }
             Err(error) => {
@@ -436,6 +490,11 @@ impl Connection {
     }
 
     async fn on_body(&mut self, bytes: &[u8]) {
+        if let Some(author) = self.transaction.author.as_mut()
+            && !author.is_done()
+        {
+            author.feed(bytes);
+        }
         let Some(spool) = self.transaction.spool.as_mut() else { return };
         if self.transaction.spool_failed {
             return;
@@ -452,6 +511,10 @@ impl Connection {
         if transaction.spool_failed {
             let _ = spool.discard().await;
             return Verdict::Reject(temporary_failure());
+        }
+        if let Some(refusal) = self.check_author(transaction.author.as_ref()) {
+            let _ = spool.discard().await;
+            return Verdict::Reject(refusal);
         }
         let path = spool.path().to_path_buf();
         let size = match spool.finish().await {

@@ -90,6 +90,13 @@ pub const SIZE_DIGITS_MAX: usize = 20;
 pub const SASL_LINE_BYTES_MAX: usize = 12_288 + 2;
 const _: () = assert!(SASL_LINE_BYTES_MAX >= COMMAND_LINE_BYTES_MAX);
 
+/// Longest `From:` field kept while a submitted message streams in (unfolded, in
+/// octets): its one mailbox is checked against the authenticated account. RFC 5322 §2.1.1
+/// limits a line to 998 octets, and folding lets a field run longer; 8 KiB covers a long
+/// display name with encoded words many times over. A longer field is refused, never
+/// buffered further.
+pub const FROM_FIELD_BYTES_MAX: usize = 8 * 1024;
+
 /// Longest local part of a path, in octets as written: RFC 5321 §4.5.3.1.1. Longer ones
 /// get `501` (RFC 5321 §4.5.3.1.10 names 501 for a path too long).
 pub const LOCALPART_BYTES_MAX: usize = 64;
