@@ -64,6 +64,10 @@ pub(crate) struct Limits {
     /// Slowest SMTP input waited for: each byte of a command line, DATA body or BDAT
     /// chunk adds 1/rate seconds to its deadline.
     pub(crate) input_rate_bytes_per_second_min: u64,
+    /// Graceful shutdown: time sessions in the middle of a command get to finish it
+    /// after SIGTERM/SIGINT, seconds. The process exits within this plus
+    /// [`crate::server::SHUTDOWN_CLOSING_MAX`].
+    pub(crate) shutdown_grace_secs: u64,
     /// New connections per minute per client network level (/32, /26, /21 for IPv4;
     /// /64, /48, /32 for IPv6).
     pub(crate) connection_rate_per_minute: [u64; 3],
@@ -89,6 +93,7 @@ impl Default for Limits {
             command_timeout_secs: protocol.command_timeout_ms / 1000,
             data_timeout_secs: protocol.data_timeout_ms / 1000,
             input_rate_bytes_per_second_min: protocol.input_rate_bytes_per_second_min,
+            shutdown_grace_secs: SHUTDOWN_GRACE_SECS_DEFAULT,
             connection_rate_per_minute: [300, 900, 2700],
             connections_per_ip: [30, 90, 270],
             auth_failures_per_minute: [10, 30, 90],
@@ -97,6 +102,14 @@ impl Default for Limits {
         }
     }
 }
+
+/// Graceful shutdown grace by default, seconds: a message of a few megabytes on an
+/// ordinary link and any commit under way finish well within it, and an operator (or
+/// systemd, whose default stop timeout is 90 s) waits at most this plus 5 s.
+pub(crate) const SHUTDOWN_GRACE_SECS_DEFAULT: u64 = 10;
+
+/// Most grace allowed, seconds: the stop must stay bounded for service managers.
+pub(crate) const SHUTDOWN_GRACE_SECS_MAX: u64 = 600;
 
 /// Concurrent connections per listener by default: well above what one host's clients
 /// open, well below the process's descriptor limit.
@@ -339,6 +352,9 @@ fn check_static(path: &Path, config: &StaticConfig) -> Result<(), ConfigError> {
     if limits.input_rate_bytes_per_second_min == 0 {
         return Err(invalid("limits.input_rate_bytes_per_second_min must be above 0".into()));
     }
+    if limits.shutdown_grace_secs > SHUTDOWN_GRACE_SECS_MAX {
+        return Err(invalid(format!("limits.shutdown_grace_secs must be at most {SHUTDOWN_GRACE_SECS_MAX}")));
+    }
     for listener in &config.listeners {
         let wants_tls = matches!(listener.tls, ListenerTls::StartTls | ListenerTls::Implicit);
         if wants_tls && config.tls.certificates.is_empty() {
@@ -435,6 +451,8 @@ addresses = ["alice@example.org", "@example.org"]
         let rate =
             write(dir.path(), "r.toml", &format!("{base}[limits]\ninput_rate_bytes_per_second_min = 0\n"));
         assert!(Config::load(&rate).unwrap_err().to_string().contains("input_rate_bytes_per_second_min"));
+        let grace = write(dir.path(), "g.toml", &format!("{base}[limits]\nshutdown_grace_secs = 601\n"));
+        assert!(Config::load(&grace).unwrap_err().to_string().contains("shutdown_grace_secs"));
 
         write(dir.path(), "bad-domains.toml", "postmaster_account = \"x\"\n");
         let bad = write(

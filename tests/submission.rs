@@ -11,6 +11,7 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use common::{Server, set_password, stored_messages, write_serve_config};
 
@@ -53,7 +54,8 @@ fn submission_checks_the_author_and_authzid_and_paths_their_length() {
     assert!(!output.status.success(), "swaks forged From accepted:\n{transcript}");
     assert!(transcript.contains("<** 550 5.7.1"), "{transcript}");
 
-    server.kill();
+    let (status, _) = server.terminate(Duration::from_secs(30));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
     let stored: Vec<String> =
         stored_messages(dir.path(), "bob").iter().filter_map(|m| common::message_id_of(&m.file)).collect();
     assert_eq!(stored, ["own", "own-null"], "only the messages from alice's own addresses");

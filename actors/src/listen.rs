@@ -1,5 +1,10 @@
 //! The accept loop every protocol listener shares: connection limit, one task per
-//! connection, panics contained to their connection.
+//! connection, panics contained to their connection, and the end of accepting when the
+//! core starts shutting down.
+//!
+//! Invariant: a connection's [`ConnectionPermit`](moxide_runtime::net::ConnectionLimiter)
+//! is held until its session task has ended, so a listener's open count reaching zero
+//! means its sessions are gone, which the graceful shutdown waits for.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -58,9 +63,11 @@ impl Drop for IpPermit {
     }
 }
 
-/// Accepts forever. Over a limit (the listener's connection count, or the per-network
-/// rate and open-connection limits), the client gets `refusal` (the protocol's "busy, go
-/// away" line) and is closed; otherwise `session(stream, peer)` runs as its own task.
+/// Accepts until this core starts shutting down (then the listening socket is closed
+/// and the loop returns). Over a limit (the listener's connection count, or the
+/// per-network rate and open-connection limits), the client gets `refusal` (the
+/// protocol's "busy, go away" line) and is closed; otherwise `session(stream, peer)`
+/// runs as its own task.
 pub async fn accept_loop<F, Fut>(
     protocol: &'static str,
     listener: TcpListener,
@@ -72,8 +79,15 @@ pub async fn accept_loop<F, Fut>(
     F: Fn(TcpStream, SocketAddr) -> Fut,
     Fut: Future<Output = ()> + 'static,
 {
+    let shutdown = moxide_runtime::shutdown::notice();
     loop {
-        let stream = match listener.accept().await {
+        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
+            shutdown.draining().await;
+            None
+        })
+        .await;
+        let Some(accepted) = accepted else { break };
+        let stream = match accepted {
             Ok(stream) => stream,
             Err(error) => {
                 tracing::warn!(protocol, %error, "accept failed");
@@ -101,6 +115,8 @@ pub async fn accept_loop<F, Fut>(
             drop(ip_permit);
         });
     }
+    drop(listener);
+    tracing::debug!(protocol, "listener closed for shutdown");
 }
 
 async fn refuse(mut stream: TcpStream, line: Rc<[u8]>) {

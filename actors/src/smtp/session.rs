@@ -11,6 +11,10 @@
 //!
 //! Time: the protocol session keeps the request deadlines and decides when the client ran
 //! out of time; this loop passes it the monotonic clock and wakes it at its deadline.
+//! Shutdown: when the core starts draining, the protocol session is told (with the time
+//! left of the grace) and decides whether it is idle (`421 4.3.2` now) or finishes the
+//! request under way first. A delivery already handed to the account actors is always
+//! awaited, never cancelled, so its answer is the true outcome.
 //!
 //! Submission: the message's `From:` must be an address of the authenticated account
 //! (RFC 6409 §6.3, as mox requires). It is found while the message streams to the spool
@@ -32,6 +36,7 @@ use moxide_protocols::smtp::{
 use moxide_runtime::Stream;
 use moxide_runtime::fs::SpoolFile;
 use moxide_runtime::net::TcpStream;
+use moxide_runtime::shutdown::Shutdown;
 
 use super::SmtpSettings;
 use super::delivery::{Recipient, deliver_spooled};
@@ -53,6 +58,10 @@ pub const OUTPUT_FLUSH_BYTES: usize = 16 * 1024;
 /// A write that makes no progress for this long ends the connection (a client that does not
 /// read its replies holds no memory forever).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Once the shutdown's grace is over, what is left to write (a final reply and the 421)
+/// must go out within this; a client that does not read them is cut off.
+pub const CLOSING_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What one transaction (MAIL … end of message) has gathered.
 #[derive(Default)]
@@ -80,19 +89,23 @@ struct Connection {
     /// SCRAM: success is reported after the client acknowledged the server's final message.
     pending_success: Option<Authenticated>,
     authenticated: Option<Authenticated>,
+    /// This core's shutdown notice.
+    shutdown: Shutdown,
 }
 
 /// Serves one connection until QUIT, EOF, timeout or an IO error.
 pub async fn run_session(node: Node, settings: Rc<SmtpSettings>, stream: TcpStream, peer: SocketAddr) {
     tracing::debug!(%peer, "smtp connection");
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    let shutdown = moxide_runtime::shutdown::notice();
     let stream = match (&settings.tls, settings.implicit_tls) {
-        (Some(acceptor), true) => match acceptor.accept(stream).await {
-            Ok(tls) => Stream::from(tls),
-            Err(error) => {
+        (Some(acceptor), true) => match until_closing(&shutdown, acceptor.accept(stream)).await {
+            Some(Ok(tls)) => Stream::from(tls),
+            Some(Err(error)) => {
                 tracing::debug!(%peer, %error, "tls handshake failed");
                 return;
             }
+            None => return,
         },
         _ => Stream::from(stream),
     };
@@ -113,6 +126,7 @@ pub async fn run_session(node: Node, settings: Rc<SmtpSettings>, stream: TcpStre
         authenticator: None,
         pending_success: None,
         authenticated: None,
+        shutdown,
     };
     if let Err(error) = connection.serve(&mut session).await {
         tracing::debug!(%peer, %error, "smtp connection ended with an error");
@@ -179,6 +193,7 @@ impl Connection {
             if session.wants_close() {
                 return self.flush(session).await;
             }
+            self.follow_shutdown(session);
             let now_ms = crate::clock::now_monotonic_ms();
             let used = session.handle_input(&self.buffer[self.start..self.end], now_ms);
             self.start += used;
@@ -195,8 +210,20 @@ impl Connection {
         }
     }
 
+    /// Tells the protocol session once that the core is shutting down, with the time
+    /// left of the grace; it decides what that means for the request under way.
+    fn follow_shutdown(&self, session: &mut ServerSession) {
+        if session.is_draining() {
+            return;
+        }
+        if let Some(grace) = self.shutdown.grace_left() {
+            let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+            session.drain(crate::clock::now_monotonic_ms(), grace_ms);
+        }
+    }
+
     /// Reads more input; false at end of stream. Also returns (true, nothing read) at the
-    /// session's deadline, so the session can decide.
+    /// session's deadline or when the shutdown starts, so the session can decide.
     async fn read_more(&mut self, session: &mut ServerSession) -> std::io::Result<bool> {
         self.buffer.copy_within(self.start..self.end, 0);
         self.end -= self.start;
@@ -211,11 +238,16 @@ impl Connection {
         let fallback_ms = now_ms.saturating_add(self.settings.protocol.command_timeout_ms);
         let wait =
             Duration::from_millis(session.deadline_ms().unwrap_or(fallback_ms).saturating_sub(now_ms).max(1));
-        let Connection { stream, buffer, end, .. } = self;
+        let watch_shutdown = !session.is_draining();
+        let Connection { stream, buffer, end, shutdown, .. } = self;
         let stream = stream.as_mut().ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))?;
         let read = async { Some(stream.read(&mut buffer[*end..]).await) };
         let wake = async {
-            moxide_runtime::time::sleep(wait).await;
+            if watch_shutdown {
+                futures_lite::future::or(shutdown.draining(), moxide_runtime::time::sleep(wait)).await;
+            } else {
+                moxide_runtime::time::sleep(wait).await;
+            }
             None
         };
         // Dropping a pending read loses no bytes: the runtime's streams read only
@@ -232,16 +264,25 @@ impl Connection {
     }
 
     async fn flush(&mut self, session: &mut ServerSession) -> std::io::Result<()> {
-        let stream =
-            self.stream.as_mut().ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))?;
-        while !session.pending_output().is_empty() {
-            let written = stream.write(session.pending_output()).await?;
-            if written == 0 {
-                return Err(std::io::ErrorKind::WriteZero.into());
+        let Connection { stream, shutdown, .. } = self;
+        let stream = stream.as_mut().ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))?;
+        let write = async {
+            while !session.pending_output().is_empty() {
+                let written = stream.write(session.pending_output()).await?;
+                if written == 0 {
+                    return Err(std::io::ErrorKind::WriteZero.into());
+                }
+                session.advance_output(written);
             }
-            session.advance_output(written);
-        }
-        stream.flush().await
+            stream.flush().await
+        };
+        // Past the grace, a client that does not read cannot hold the shutdown up.
+        let bound = async {
+            shutdown.closing().await;
+            moxide_runtime::time::sleep(CLOSING_WRITE_TIMEOUT).await;
+            Err(std::io::ErrorKind::TimedOut.into())
+        };
+        futures_lite::future::or(write, bound).await
     }
 
     /// RFC 3207 §4: send 220, then the handshake; all state is reset afterwards.
@@ -261,7 +302,11 @@ impl Connection {
         };
         self.flush(session).await?;
         let Some(plain) = self.stream.take() else { return Ok(()) };
-        match plain.start_tls(&acceptor).await {
+        let Some(handshake) = until_closing(&self.shutdown, plain.start_tls(&acceptor)).await else {
+            session.tls_failed();
+            return Ok(());
+        };
+        match handshake {
             Ok(tls) => {
                 let auth = AuthConnection::of(&tls, &self.settings, self.peer);
                 session.tls_started();
@@ -554,6 +599,16 @@ impl Connection {
         self.discard_spool().await;
         self.transaction = Transaction::default();
     }
+}
+
+/// Runs `future` unless the shutdown's grace ends first (`None`): for TLS handshakes,
+/// whose own timeout is longer than the grace.
+async fn until_closing<T>(shutdown: &Shutdown, future: impl std::future::Future<Output = T>) -> Option<T> {
+    futures_lite::future::or(async { Some(future.await) }, async {
+        shutdown.closing().await;
+        None
+    })
+    .await
 }
 
 /// The SMTP reply for a failed authentication (RFC 4954 §6).
