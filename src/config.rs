@@ -55,10 +55,19 @@ pub(crate) struct Limits {
     pub(crate) connections_max: usize,
     /// Errors per SMTP session before 421.
     pub(crate) errors_max: u32,
-    /// SMTP idle timeout between commands, seconds (RFC 5321 §4.5.3.2.7: at least 300).
+    /// Time an SMTP command line may take to arrive, idle time before it included,
+    /// seconds (RFC 5321 §4.5.3.2.7: at least 300); plus byte credit at the minimum rate.
     pub(crate) command_timeout_secs: u64,
-    /// SMTP idle timeout while receiving message data, seconds.
+    /// Time a DATA body or BDAT chunk may take before byte credit, and the longest
+    /// silence while message bytes arrive, seconds.
     pub(crate) data_timeout_secs: u64,
+    /// Slowest SMTP input waited for: each byte of a command line, DATA body or BDAT
+    /// chunk adds 1/rate seconds to its deadline.
+    pub(crate) input_rate_bytes_per_second_min: u64,
+    /// Graceful shutdown: time sessions in the middle of a command get to finish it
+    /// after SIGTERM/SIGINT, seconds. The process exits within this plus
+    /// [`crate::server::SHUTDOWN_CLOSING_MAX`].
+    pub(crate) shutdown_grace_secs: u64,
     /// New connections per minute per client network level (/32, /26, /21 for IPv4;
     /// /64, /48, /32 for IPv6).
     pub(crate) connection_rate_per_minute: [u64; 3],
@@ -88,6 +97,8 @@ impl Default for Limits {
             errors_max: protocol.errors_max,
             command_timeout_secs: protocol.command_timeout_ms / 1000,
             data_timeout_secs: protocol.data_timeout_ms / 1000,
+            input_rate_bytes_per_second_min: protocol.input_rate_bytes_per_second_min,
+            shutdown_grace_secs: SHUTDOWN_GRACE_SECS_DEFAULT,
             connection_rate_per_minute: [300, 900, 2700],
             connections_per_ip: [30, 90, 270],
             auth_failures_per_minute: [10, 30, 90],
@@ -98,6 +109,14 @@ impl Default for Limits {
         }
     }
 }
+
+/// Graceful shutdown grace by default, seconds: a message of a few megabytes on an
+/// ordinary link and any commit under way finish well within it, and an operator (or
+/// systemd, whose default stop timeout is 90 s) waits at most this plus 5 s.
+pub(crate) const SHUTDOWN_GRACE_SECS_DEFAULT: u64 = 10;
+
+/// Most grace allowed, seconds: the stop must stay bounded for service managers.
+pub(crate) const SHUTDOWN_GRACE_SECS_MAX: u64 = 600;
 
 /// Concurrent connections per listener by default: well above what one host's clients
 /// open, well below the process's descriptor limit.
@@ -318,6 +337,7 @@ impl Config {
             errors_max: limits.errors_max,
             command_timeout_ms: limits.command_timeout_secs.saturating_mul(1000),
             data_timeout_ms: limits.data_timeout_secs.saturating_mul(1000),
+            input_rate_bytes_per_second_min: limits.input_rate_bytes_per_second_min,
             ..ServerConfig::default()
         }
     }
@@ -354,6 +374,12 @@ fn check_static(path: &Path, config: &StaticConfig) -> Result<(), ConfigError> {
         return Err(invalid(format!(
             "limits.mailboxes_max must be at least {defaults} and limits.mailbox_depth_max at least 2"
         )));
+    }
+    if limits.input_rate_bytes_per_second_min == 0 {
+        return Err(invalid("limits.input_rate_bytes_per_second_min must be above 0".into()));
+    }
+    if limits.shutdown_grace_secs > SHUTDOWN_GRACE_SECS_MAX {
+        return Err(invalid(format!("limits.shutdown_grace_secs must be at most {SHUTDOWN_GRACE_SECS_MAX}")));
     }
     for listener in &config.listeners {
         let wants_tls = matches!(listener.tls, ListenerTls::StartTls | ListenerTls::Implicit);
@@ -448,6 +474,11 @@ addresses = ["alice@example.org", "@example.org"]
 
         let low = write(dir.path(), "b.toml", &format!("{base}[limits]\nrecipients_max = 5\n"));
         assert!(Config::load(&low).unwrap_err().to_string().contains("at least 100"));
+        let rate =
+            write(dir.path(), "r.toml", &format!("{base}[limits]\ninput_rate_bytes_per_second_min = 0\n"));
+        assert!(Config::load(&rate).unwrap_err().to_string().contains("input_rate_bytes_per_second_min"));
+        let grace = write(dir.path(), "g.toml", &format!("{base}[limits]\nshutdown_grace_secs = 601\n"));
+        assert!(Config::load(&grace).unwrap_err().to_string().contains("shutdown_grace_secs"));
 
         write(dir.path(), "bad-domains.toml", "postmaster_account = \"x\"\n");
         let bad = write(

@@ -21,6 +21,8 @@
 //! - [`time`]: timers and timeouts.
 //! - [`task`]: spawning tasks on the current core.
 //! - [`memlock`]: the RLIMIT_MEMLOCK check glommio needs at startup.
+//! - [`shutdown`]: SIGTERM/SIGINT caught once and told to every core, which stops in
+//!   stages (draining, then closing), with a forced exit as the bound.
 //!
 //! Architecture invariant: every function that can block for longer than a memory access
 //! either goes through io_uring or through [`offload`]; nothing here calls `fsync`,
@@ -34,6 +36,7 @@ pub mod mesh;
 pub mod net;
 pub mod offload;
 pub mod random;
+pub mod shutdown;
 pub mod stream;
 pub mod task;
 pub mod terminal;
