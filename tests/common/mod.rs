@@ -151,11 +151,12 @@ impl Server {
 
     /// Sends a signal by name (`TERM`, `INT`, ...) with kill(1).
     pub fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.pid().to_string())
+        // The shell's builtin: a fresh Debian may have no /bin/kill (procps).
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(format!("kill -{name} {}", self.pid()))
             .status()
-            .expect("kill(1)");
+            .expect("sh -c kill");
         assert!(status.success(), "kill -{name} failed");
     }
 
