@@ -54,6 +54,9 @@ impl AccountStore {
                 rename_in(wtxn, &self.dbs, record, &to)
             }
         })?;
+        // Renaming INBOX moves its messages, which keeps their INBOX records for the
+        // sessions showing INBOX (`expunged.rs`); the next purge looks for them.
+        self.note_kept(crate::ids::ModSeq(1));
         drop(writer);
         records.iter().map(MailboxRecord::to_info).collect()
     }
