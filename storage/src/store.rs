@@ -50,6 +50,13 @@ impl Default for StoreOptions {
     }
 }
 
+/// The wall clock in Unix milliseconds (0 before 1970, which only a broken clock gives).
+fn now_unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// One account's store. `Send + Sync`: share it as `Arc<AccountStore>`. Writes are
 /// serialized internally (the account actor is the one writer by design); reads run
 /// concurrently from any thread.
@@ -124,7 +131,7 @@ impl AccountStore {
             lmdb,
             dbs,
             message_dir_dirty: AtomicBool::new(false),
-            views: Arc::new(Views::default()),
+            views: Arc::new(Views::new(now_unix_ms())),
             oldest_expunged: AtomicU64::new(oldest_expunged),
         })
     }

@@ -27,6 +27,9 @@ use crate::ids::{MailboxId, ModSeq, Uid};
 #[derive(Debug, Default)]
 pub struct Views {
     inner: Mutex<Inner>,
+    /// When the store opened, Unix milliseconds: messages saved before are old (not
+    /// `\Recent`) in this process.
+    opened_ms: i64,
 }
 
 #[derive(Debug, Default)]
@@ -54,6 +57,16 @@ pub struct View {
 }
 
 impl Views {
+    /// The views of a store opened at `opened_ms` (Unix milliseconds).
+    pub(crate) fn new(opened_ms: i64) -> Views {
+        Views { inner: Mutex::default(), opened_ms }
+    }
+
+    /// When the store opened: messages saved before count as old for `\Recent`.
+    pub fn opened_ms(&self) -> i64 {
+        self.opened_ms
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // Every mutation below is a single map operation: a panic cannot leave a half
         // update behind, so a poisoned lock is still consistent.
@@ -76,17 +89,18 @@ impl Views {
     }
 
     /// UID ranges of `mailbox` whose messages are recent in some session or would be
-    /// for the next one (above the mark): what STATUS RECENT counts. Empty when no
-    /// session looked at the mailbox since the store opened (everything is then old).
-    pub fn recent_ranges(&self, mailbox: MailboxId) -> Vec<(Uid, Uid)> {
+    /// for the next one (above the mark): what STATUS RECENT counts. `None` when no
+    /// session looked at the mailbox since the store opened: then the messages saved
+    /// since [`Views::opened_ms`] are the recent ones.
+    pub fn recent_ranges(&self, mailbox: MailboxId) -> Option<Vec<(Uid, Uid)>> {
         let inner = self.lock();
-        let Some(recent) = inner.recent.get(&mailbox) else { return Vec::new() };
+        let recent = inner.recent.get(&mailbox)?;
         let mut ranges: Vec<(Uid, Uid)> =
             recent.held.iter().map(|&(_, first, last)| (Uid(first), Uid(last))).collect();
         if recent.mark < u32::MAX {
             ranges.push((Uid(recent.mark + 1), Uid(u32::MAX)));
         }
-        ranges
+        Some(ranges)
     }
 }
 
@@ -170,16 +184,16 @@ mod tests {
         let inbox = MailboxId(1);
         let a = views.open(ModSeq(1));
         let b = views.open(ModSeq(1));
-        assert!(views.recent_ranges(inbox).is_empty());
+        assert_eq!(views.recent_ranges(inbox), None);
         assert_eq!(a.claim_recent(inbox, Uid(5), || Uid(3)), Some((Uid(4), Uid(5))));
         assert_eq!(b.claim_recent(inbox, Uid(5), || unreachable!("mark set once")), None);
         assert_eq!(b.claim_recent(inbox, Uid(7), || Uid(0)), Some((Uid(6), Uid(7))));
         assert_eq!(
             views.recent_ranges(inbox),
-            vec![(Uid(4), Uid(5)), (Uid(6), Uid(7)), (Uid(8), Uid(u32::MAX))]
+            Some(vec![(Uid(4), Uid(5)), (Uid(6), Uid(7)), (Uid(8), Uid(u32::MAX))])
         );
         a.release_recent(inbox);
         drop(b);
-        assert_eq!(views.recent_ranges(inbox), vec![(Uid(8), Uid(u32::MAX))]);
+        assert_eq!(views.recent_ranges(inbox), Some(vec![(Uid(8), Uid(u32::MAX))]));
     }
 }
