@@ -4,14 +4,15 @@
 //! assembles data responses from: strings, mailbox names, flags, dates, and small
 //! writers for EXISTS, EXPUNGE, VANISHED (RFC 7162 §3.2.10), CAPABILITY, ENABLED
 //! (RFC 5161), LIST/LSUB (RFC 5258 extended items), STATUS, SEARCH, ESEARCH (RFC 4731),
-//! ID (RFC 2971) and NAMESPACE (RFC 2342).
+//! ID (RFC 2971), NAMESPACE (RFC 2342), FLAGS, RECENT (RFC 3501 §7.3.2) and FETCH items
+//! (RFC 9051 §7.5.2). Every byte the server session sends is written here.
 //!
 //! Invariant: nothing a caller passes can break the framing. Human-readable text has
 //! CR, LF and NUL replaced by spaces; strings are written as atoms, quoted strings or
 //! literals, whichever represents them exactly (a literal `{n}` carries any bytes).
 
 use super::datetime::DateTime;
-use super::types::{Flag, StatusAttr, Tag, is_atom_char};
+use super::types::{Flag, Section, SectionText, StatusAttr, Tag, is_atom_char};
 use super::utf7;
 
 /// The status of a status response (RFC 9051 §7.1).
@@ -674,5 +675,114 @@ fn write_mailbox_string(out: &mut Vec<u8>, name: &str, utf8: bool) {
         write_quoted(out, name.as_bytes());
     } else {
         write_literal(out, name.as_bytes());
+    }
+}
+
+/// `* FLAGS (flags)` (RFC 9051 §7.3.5).
+pub fn write_flags_response(out: &mut Vec<u8>, flags: &[Flag]) {
+    out.extend_from_slice(b"* FLAGS ");
+    write_flags(out, flags);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `* n RECENT` (RFC 3501 §7.3.2, IMAP4rev1 only).
+pub fn write_recent(out: &mut Vec<u8>, n: u32) {
+    out.extend_from_slice(format!("* {n} RECENT\r\n").as_bytes());
+}
+
+/// `* seq FETCH (`: the start of a FETCH response (RFC 9051 §7.5.2). Items follow,
+/// separated by a space, each written by a `write_fetch_*` function (or, for message
+/// data, a literal header then the data); [`write_fetch_close`] ends it.
+pub fn write_fetch_open(out: &mut Vec<u8>, seq: u32) {
+    out.extend_from_slice(format!("* {seq} FETCH (").as_bytes());
+}
+
+/// `)` CRLF: the end of a FETCH response.
+pub fn write_fetch_close(out: &mut Vec<u8>) {
+    out.extend_from_slice(b")\r\n");
+}
+
+/// `UID n`.
+pub fn write_fetch_uid(out: &mut Vec<u8>, uid: u32) {
+    out.extend_from_slice(format!("UID {uid}").as_bytes());
+}
+
+/// `FLAGS (...)`.
+pub fn write_fetch_flags(out: &mut Vec<u8>, flags: &[Flag]) {
+    out.extend_from_slice(b"FLAGS ");
+    write_flags(out, flags);
+}
+
+/// `MODSEQ (n)` (RFC 7162 §3.1.4.1).
+pub fn write_fetch_modseq(out: &mut Vec<u8>, modseq: u64) {
+    out.extend_from_slice(format!("MODSEQ ({modseq})").as_bytes());
+}
+
+/// A number item: `RFC822.SIZE n`, `BINARY.SIZE[1] n`.
+pub fn write_fetch_number(out: &mut Vec<u8>, name: &[u8], n: u64) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(format!(" {n}").as_bytes());
+}
+
+/// A date item: `INTERNALDATE "..."`, `SAVEDATE "..."`.
+pub fn write_fetch_date(out: &mut Vec<u8>, name: &[u8], date: &DateTime) {
+    out.extend_from_slice(name);
+    out.push(b' ');
+    write_datetime(out, date);
+}
+
+/// The name of an item and the header of its literal: `BODY[1] {n}` CRLF, or for
+/// literal8 (RFC 3516 §4.3, data with NUL) `BINARY[1] ~{n}` CRLF. The caller writes the
+/// `length` octets next. Message data always goes as a literal, even when empty
+/// (`BODY[1] {0}`): some clients cannot parse a quoted string there.
+pub fn write_fetch_literal_header(out: &mut Vec<u8>, name: &[u8], length: u64, binary: bool) {
+    out.extend_from_slice(name);
+    out.push(b' ');
+    write_literal_header(out, length, binary);
+}
+
+/// A section item's name as echoed in the response (RFC 9051 §7.5.2): `BODY[1.2.TEXT]`,
+/// `BODY[HEADER.FIELDS (From To)]<0>`, `BINARY[1]`, `BINARY.SIZE[]`. `origin` is the
+/// partial's offset (the length is not echoed).
+pub fn write_section_name(out: &mut Vec<u8>, item: &str, section: &Section, origin: Option<u32>) {
+    out.extend_from_slice(item.as_bytes());
+    out.push(b'[');
+    let write_part = |out: &mut Vec<u8>, part: &[u32]| {
+        for (i, number) in part.iter().enumerate() {
+            if i > 0 {
+                out.push(b'.');
+            }
+            out.extend_from_slice(number.to_string().as_bytes());
+        }
+    };
+    let write_text = |out: &mut Vec<u8>, text: &SectionText| match text {
+        SectionText::Header => out.extend_from_slice(b"HEADER"),
+        SectionText::Text => out.extend_from_slice(b"TEXT"),
+        SectionText::Mime => out.extend_from_slice(b"MIME"),
+        SectionText::HeaderFields(names) | SectionText::HeaderFieldsNot(names) => {
+            let not = matches!(text, SectionText::HeaderFieldsNot(_));
+            out.extend_from_slice(if not { b"HEADER.FIELDS.NOT (" } else { b"HEADER.FIELDS (" });
+            for (i, name) in names.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                write_astring(out, name);
+            }
+            out.push(b')');
+        }
+    };
+    match section {
+        Section::Full => {}
+        Section::Text(text) => write_text(out, text),
+        Section::Part(part, None) => write_part(out, part),
+        Section::Part(part, Some(text)) => {
+            write_part(out, part);
+            out.push(b'.');
+            write_text(out, text);
+        }
+    }
+    out.push(b']');
+    if let Some(origin) = origin {
+        out.extend_from_slice(format!("<{origin}>").as_bytes());
     }
 }

@@ -463,7 +463,8 @@ pub enum StoreMode {
     Remove,
 }
 
-/// A STATUS data item (RFC 9051 §6.3.11; RFC 8438 SIZE; RFC 7162 HIGHESTMODSEQ).
+/// A STATUS data item (RFC 9051 §6.3.11; RFC 8438 SIZE; RFC 7162 HIGHESTMODSEQ; RFC 7889
+/// APPENDLIMIT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StatusAttr {
     /// `MESSAGES`.
@@ -482,6 +483,8 @@ pub enum StatusAttr {
     Size,
     /// `HIGHESTMODSEQ` (RFC 7162 §3.1.6).
     HighestModSeq,
+    /// `APPENDLIMIT` (RFC 7889 §3): the largest message APPEND takes into the mailbox.
+    AppendLimit,
 }
 
 impl StatusAttr {
@@ -496,6 +499,7 @@ impl StatusAttr {
             Self::Deleted => "DELETED",
             Self::Size => "SIZE",
             Self::HighestModSeq => "HIGHESTMODSEQ",
+            Self::AppendLimit => "APPENDLIMIT",
         }
     }
 }

@@ -55,6 +55,7 @@ mod write;
 use std::ops::Range;
 
 pub use codec::Glance;
+pub use envelope::sent_day;
 pub use error::{DecodeError, SummaryError};
 pub use header::header_fields;
 pub use search::{address_matches, body_matches, header_matches, text_matches, value_matches};
