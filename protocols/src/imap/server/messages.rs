@@ -254,8 +254,12 @@ impl Session {
                 message.facts.keywords.iter().copied(),
             );
         }
-        if let Err(error) = write_message(out, &job.plan, message, context) {
-            job.error = Some(error);
+        selected.saw_modseq(message.facts.modseq);
+        // Written aside first: a failing item must not leave half a response behind.
+        let mut response = super::output::OutputQueue::default();
+        match write_message(&mut response, &job.plan, message, context) {
+            Ok(()) => out.append(response),
+            Err(error) => job.error = Some(error),
         }
     }
 
@@ -348,6 +352,12 @@ impl Session {
         let StoreOutcome { changed, failed, unchanged } = outcome;
         for change in &changed {
             selected.note_reported(change.uid, change.modseq);
+        }
+        for fact in &unchanged {
+            selected.saw_modseq(fact.modseq);
+        }
+        for fact in &unchanged {
+            selected.saw_modseq(fact.modseq);
         }
         let out = self.out.buf();
         if job.silent {

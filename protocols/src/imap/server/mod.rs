@@ -824,7 +824,7 @@ impl Session {
                 {
                     // RFC 7162 §3.1: the command that enabled CONDSTORE reports the
                     // mailbox's highest modseq.
-                    let highest = ResponseCode::HighestModSeq(selected.last_modseq);
+                    let highest = ResponseCode::HighestModSeq(selected.highest_seen);
                     if code.is_none() {
                         code = Some(highest);
                     } else {

@@ -91,6 +91,17 @@ impl OutputQueue {
         }
     }
 
+    /// Moves everything queued in `other` to the end of this queue; bytes join the
+    /// last byte segment, so the caller still writes large pieces.
+    pub(crate) fn append(&mut self, other: OutputQueue) {
+        for segment in other.segments {
+            match segment {
+                Segment::Bytes(bytes, written) => self.buf().extend_from_slice(&bytes[written..]),
+                file => self.segments.push_back(file),
+            }
+        }
+    }
+
     /// True when the caller must write before the session produces more FETCH output.
     pub(crate) fn over_budget(&mut self) -> bool {
         self.recount();

@@ -49,6 +49,9 @@ pub(crate) struct Selected {
     /// UIDs that are `\Recent` in this session (IMAP4rev1).
     pub(crate) recent: UidList,
     pub(crate) last_modseq: u64,
+    /// The highest modseq this session has seen (reported or shown): what HIGHESTMODSEQ
+    /// tells a client that just enabled CONDSTORE.
+    pub(crate) highest_seen: u64,
     /// A change may be waiting in storage.
     pub(crate) dirty: bool,
     /// Flag changes this session's own STORE already reported: uid → modseq.
@@ -66,6 +69,7 @@ impl Selected {
             uids,
             recent: UidList::default(),
             last_modseq: modseq,
+            highest_seen: modseq,
             dirty: false,
             reported: HashMap::new(),
             saved: UidList::default(),
@@ -146,6 +150,12 @@ impl Selected {
     /// This session's STORE reported `uid` at `modseq`; a later sync must not repeat it.
     pub(crate) fn note_reported(&mut self, uid: u32, modseq: u64) {
         self.reported.insert(uid, modseq);
+        self.saw_modseq(modseq);
+    }
+
+    /// The session showed a message at `modseq`.
+    pub(crate) fn saw_modseq(&mut self, modseq: u64) {
+        self.highest_seen = self.highest_seen.max(modseq);
     }
 
     /// Writes an unsolicited (or STORE's) flags FETCH: `* seq FETCH (UID u FLAGS (..)
@@ -208,6 +218,7 @@ impl Selected {
         }
         self.reported.clear();
         self.last_modseq = self.last_modseq.max(highest_modseq);
+        self.saw_modseq(self.last_modseq);
         self.dirty = false;
     }
 }
