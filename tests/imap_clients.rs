@@ -1,7 +1,8 @@
 //! Real IMAP clients against the real `moxide localserve` binary: Python's imaplib (login,
 //! mailbox management with non-ASCII names, APPEND/FETCH byte-identical, BODYSTRUCTURE,
 //! sections and partials, STORE, SEARCH, COPY/MOVE, EXPUNGE, IDLE woken by SMTP, two
-//! sessions seeing each other's changes), curl, and mbsync syncing to a Maildir.
+//! sessions seeing each other's changes, several connections expunging, fetching,
+//! storing and appending on one mailbox at once), curl, and mbsync syncing to a Maildir.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -53,6 +54,21 @@ fn imaplib_flows() {
     python(&["twosessions", &port]);
     python(&["qresync", &port]);
     python(&["rev2", &port]);
+}
+
+/// Several imaplib connections on one mailbox at once: each fetches messages others may
+/// be expunging (the data must still come, RFC 9051 §7.5.1), stores random keywords (each
+/// announced with FLAGS before a FETCH shows it), expunges and appends. No command may
+/// fail, and the server may log no error (a message file missing under a FETCH was one).
+#[test]
+fn concurrent_expunge_fetch_store_and_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), 2);
+    let output = python(&["stress", &imap_port(&server), "6", "8", "strict"]);
+    eprintln!("{}", output.trim());
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+    let errors: Vec<&str> = log.lines().filter(|line| line.contains("ERROR")).collect();
+    assert!(errors.is_empty(), "the server logged errors:\n{}", errors.join("\n"));
 }
 
 #[test]

@@ -35,12 +35,15 @@
 //!   should parse in a few µs: a busy client sends tens of commands per second, so
 //!   parsing is noise next to the work they ask for; a regression here shows up as
 //!   latency on every command of every session.
-//! - **`fetch_write`** — `flags_uid_size_1000`: `* n FETCH (UID FLAGS RFC822.SIZE)` for
-//!   1000 messages with the IMAP response writers: the mailbox-sync FETCH every client
-//!   sends on SELECT. Target ~0.3 µs per message, 0.3 ms per 1000 (a 100k mailbox's
-//!   first sync then costs ~30 ms of CPU, next to ~6 MB of output). `envelope_structure`:
-//!   decode a stored summary and write ENVELOPE + BODYSTRUCTURE, the real per-message
-//!   path of a header-list FETCH (~1-3 µs; 10k messages ≈ 25 ms).
+//! - **`fetch_write`** — FETCH through the real server session
+//!   ([`moxide_protocols::imap::server::Session`], with the in-memory storage side
+//!   answering its requests, [`imap::FetchBench`]): `flags_uid_size_1000` is `FETCH
+//!   1:1000 (UID FLAGS RFC822.SIZE)`, the mailbox-sync FETCH every client sends on
+//!   SELECT, from parsing the command to the last response byte. Target ~0.3-1 µs per
+//!   message, under 1 ms per 1000 (a 100k mailbox's first sync then costs well under a
+//!   second of CPU, next to ~6 MB of output). `envelope_structure`: `FETCH 1 (UID
+//!   ENVELOPE BODYSTRUCTURE)` of one message, the per-message path of a header-list
+//!   FETCH (the stored summary's decoding is `mime_summarize`'s `decode`; ~2-5 µs).
 //! - **`mime_summarize`** — `summarize` of a 4 KiB text mail and a 200 KiB
 //!   multipart/mixed with a base64 PDF, and `encode`/`decode` of the summary. Runs once
 //!   per delivery: at 1000 deliveries/s and ~10 µs each it is ~1% of a core; bodies are
@@ -55,17 +58,17 @@
 //!   batch 100, until the per-message work (link, record, ~20-50 µs) dominates. This is
 //!   the number that justifies group commit in the account actor. Runs with few
 //!   samples: each iteration really syncs the disk.
-//! - **`search_10k`** — SEARCH building blocks over a store of 10,000 messages (filled
-//!   once per run, ~10 commits of 1000). `flag_unseen`: the index pass
-//!   ([`moxide_storage::ReadView::for_each_message`] reading each archived record in
-//!   place and checking `\Seen`), ~76 ns per record (CRATE-NOTES) → ~1 ms per 10k.
-//!   `header_in_memory`: [`moxide_protocols::mime::header_matches`] on 10k stored header
-//!   blocks (delivery prefix + the message's header) already in memory: the matching
-//!   cost alone, ~1-3 µs per message. `header_from_files`: the whole content pass as the
-//!   session runs it (records and summaries in one read transaction, then each file
-//!   read and its header matched): the open+read per file (~5-10 µs warm) should
-//!   dominate, ~100 ms per 10k. The IMAP session's search code is private to the actors
-//!   crate; these run the same public building blocks in the same order.
+//! - **`search_10k`** — SEARCH over a store of 10,000 messages (filled once per run,
+//!   ~10 commits of 1000), with the program the real session makes
+//!   ([`store::search_program`]) run in the glue's two phases. `flag_unseen`: the index
+//!   pass ([`moxide_storage::ReadView::for_each_message`] reading each archived record
+//!   in place, `SEARCH UNSEEN` judged on it), ~76 ns per record (CRATE-NOTES) plus the
+//!   judging → ~1-3 ms per 10k. `header_in_memory`:
+//!   [`moxide_protocols::mime::header_matches`] on 10k stored header blocks (delivery
+//!   prefix + the message's header) already in memory: the matching cost alone, ~1-3 µs
+//!   per message. `header_from_files`: `SEARCH HEADER Subject invoice` whole (records and
+//!   summaries in one read transaction, then each file read and its header judged): the
+//!   open+read per file (~5-10 µs warm) should dominate, ~100 ms per 10k.
 //!
 //! # First measurements
 //!
