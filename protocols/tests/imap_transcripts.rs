@@ -986,3 +986,34 @@ fn utf8_names_after_enable() {
         ],
     );
 }
+
+#[test]
+fn envelope_address_lists_with_groups() {
+    // RFC 3501 §7.4.2: a group is a start marker (NIL NIL name NIL), its members and an
+    // end marker; an empty group is the two markers; an empty addr-spec is no address.
+    let setup = || {
+        let mut account = Account::new(USER, PASSWORD);
+        let message = b"From: a@b.example\r\nTo: undisclosed-recipients:;\r\n\
+                        Cc: G: x@y.example, <>, \"Name\" <>;\r\nBcc: <>\r\nSubject: groups\r\n\r\nbody\r\n";
+        account.deliver("INBOX", message, SystemFlags::SEEN, &[]);
+        account.shared()
+    };
+    check_with(
+        setup,
+        "C: a1 EXAMINE INBOX\r\nC: a2 FETCH 1 ENVELOPE\r\n",
+        &[
+            FLAGS,
+            "S: * OK [PERMANENTFLAGS ()] flags permitted",
+            "S: * 1 EXISTS",
+            "S: * 1 RECENT",
+            "S: * OK [UIDVALIDITY 1001] UIDs valid",
+            "S: * OK [UIDNEXT 2] predicted next UID",
+            "S: * OK [HIGHESTMODSEQ 2] highest",
+            "S: a1 OK [READ-ONLY] EXAMINE completed",
+            "S: * 1 FETCH (ENVELOPE (NIL \"groups\" ((NIL NIL \"a\" \"b.example\")) ((NIL NIL \"a\" \"b.example\")) \
+             ((NIL NIL \"a\" \"b.example\")) ((NIL NIL \"undisclosed-recipients\" NIL)(NIL NIL NIL NIL)) \
+             ((NIL NIL \"G\" NIL)(NIL NIL \"x\" \"y.example\")(NIL NIL NIL NIL)) NIL NIL NIL))",
+            "S: a2 OK FETCH completed",
+        ],
+    );
+}
