@@ -487,7 +487,7 @@ fn append_refusals() {
         "C: a1 APPEND Nothing {5+}\r\nC: hello\r\nC: a2 APPEND INBOX (\\Bogus) {5+}\r\nC: hello\r\n\
          C: a3 APPEND INBOX {20000}\r\nC: a4 APPEND INBOX {5}\r\nC: hello\r\nC: a5 NOOP\r\n",
         &[
-            "S: a1 NO [TRYCREATE] no such mailbox",
+            "S: a1 NO [TRYCREATE] no mailbox \"Nothing\"",
             "S: a2 BAD flag \\Bogus cannot be set",
             "S: a3 NO [TOOBIG] message larger than APPENDLIMIT",
             "S: + go ahead",
@@ -862,7 +862,7 @@ fn copy_and_move() {
             "S: * OK [COPYUID 1005 2 1] moved",
             "S: * 2 EXPUNGE",
             "S: a3 OK MOVE completed",
-            "S: a4 NO [TRYCREATE] no such mailbox",
+            "S: a4 NO [TRYCREATE] no mailbox \"Nothing\"",
             "S: a5 OK COPY completed",
             "S: * STATUS Trash (MESSAGES 1)",
             "S: a6 OK STATUS completed",

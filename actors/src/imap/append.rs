@@ -5,7 +5,6 @@
 
 use std::path::PathBuf;
 
-use moxide_protocols::imap::ResponseCode;
 use moxide_protocols::imap::server::{Answer, AppendOutcome, CommandError, SystemFlags};
 use moxide_runtime::fs::SpoolFile;
 use moxide_storage::{MailboxId, MailboxTarget, NewMessage};
@@ -93,12 +92,7 @@ impl Conn {
             };
             match store.read(|view| view.mailbox_by_name(name)) {
                 Ok(Some(info)) => self.append.target = Some((info.id, info.uidvalidity.0)),
-                Ok(None) => {
-                    return Answer::Failed(CommandError::no(
-                        ResponseCode::TryCreate,
-                        format!("no mailbox {name:?}"),
-                    ));
-                }
+                Ok(None) => return Answer::Failed(CommandError::no_such_mailbox(name)),
                 Err(error) => return Answer::Failed(storage_error(error)),
             }
         }

@@ -4,7 +4,6 @@
 
 use std::ops::{ControlFlow, RangeInclusive};
 
-use moxide_protocols::imap::ResponseCode;
 use moxide_protocols::imap::server::{Answer, CommandError, CopyOutcome, StoreOutcome, SystemFlags};
 use moxide_protocols::imap::types::StoreMode;
 use moxide_storage::{Flags, ModSeq, Uid};
@@ -75,13 +74,7 @@ impl Conn {
         let from = selected.mailbox;
         let target = match store.read(|view| view.mailbox_by_name(name)) {
             Ok(Some(target)) => target,
-            // RFC 9051 §6.4.7: TRYCREATE when the destination does not exist.
-            Ok(None) => {
-                return Answer::Failed(CommandError::no(
-                    ResponseCode::TryCreate,
-                    format!("no mailbox {name:?}"),
-                ));
-            }
+            Ok(None) => return Answer::Failed(CommandError::no_such_mailbox(name)),
             Err(error) => return Answer::Failed(storage_error(error)),
         };
         let uids: Vec<Uid> = uids.into_iter().map(Uid).collect();

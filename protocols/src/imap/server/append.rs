@@ -104,7 +104,7 @@ impl Session {
                 self.reader.append_accept();
             }
             (AppendPhase::Message, Answer::Failed(error)) => {
-                job.failed = Some(error);
+                job.failed = Some(super::messages::try_create(error));
                 job.phase = AppendPhase::Data;
                 self.set_job(Job::Append(job));
                 self.reader.append_reject();
@@ -120,7 +120,7 @@ impl Session {
                 let error = job.failed.unwrap_or_else(|| CommandError::No(None, "APPEND refused".into()));
                 self.finish(Err(error));
             }
-            (_, Answer::Failed(error)) => self.finish(Err(error)),
+            (_, Answer::Failed(error)) => self.finish(Err(super::messages::try_create(error))),
             _ => self.finish(Err(CommandError::Internal)),
         }
     }

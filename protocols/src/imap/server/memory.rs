@@ -414,10 +414,7 @@ impl Connection {
             Event::Expunge { within } => Some(self.expunge(&within)),
             Event::AppendMessage { mailbox, flags, keywords, date_ms, .. } => {
                 if self.account.borrow().index(&mailbox).is_none() {
-                    return Some(Answer::Failed(CommandError::no(
-                        ResponseCode::TryCreate,
-                        "no such mailbox",
-                    )));
+                    return Some(Answer::Failed(CommandError::no_such_mailbox(&mailbox)));
                 }
                 self.append_target = Some(mailbox);
                 self.append_current = Some((Vec::new(), flags, keywords, date_ms));
@@ -751,7 +748,7 @@ impl Connection {
         let Some(from) = self.selected else { return Answer::Failed(CommandError::Internal) };
         let mut account = self.account.borrow_mut();
         let Some(to) = account.index(target) else {
-            return Answer::Failed(CommandError::no(ResponseCode::TryCreate, "no such mailbox"));
+            return Answer::Failed(CommandError::no_such_mailbox(target));
         };
         let mut outcome =
             CopyOutcome { uidvalidity: account.mailboxes[to].uidvalidity, ..CopyOutcome::default() };
@@ -797,7 +794,7 @@ impl Connection {
         }
         let mut account = self.account.borrow_mut();
         let Some(index) = target.and_then(|name| account.index(&name)) else {
-            return Answer::Failed(CommandError::no(ResponseCode::TryCreate, "no such mailbox"));
+            return Answer::Failed(CommandError::no(ResponseCode::NonExistent, "no such mailbox"));
         };
         let mut outcome =
             AppendOutcome { uidvalidity: account.mailboxes[index].uidvalidity, uids: Vec::new() };

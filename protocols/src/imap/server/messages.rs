@@ -410,7 +410,7 @@ impl Session {
     pub(crate) fn copy_answered(&mut self, job: CopyJob, answer: Answer) {
         let outcome = match answer {
             Answer::Copied(outcome) => outcome,
-            Answer::Failed(error) => return self.finish(Err(error)),
+            Answer::Failed(error) => return self.finish(Err(try_create(error))),
             _ => return self.finish(Err(CommandError::Internal)),
         };
         let text = if job.is_move { "MOVE completed" } else { "COPY completed" };
@@ -478,6 +478,17 @@ impl Session {
             return self.finish(Ok(Done::with(ResponseCode::HighestModSeq(highest), "EXPUNGE completed")));
         }
         self.finish(Ok(Done::ok("EXPUNGE completed")))
+    }
+}
+
+/// RFC 9051 §6.4.7, §6.3.12: a destination that does not exist is `NO [TRYCREATE]`, so
+/// the client may CREATE it and retry.
+pub(crate) fn try_create(error: CommandError) -> CommandError {
+    match error {
+        CommandError::No(Some(ResponseCode::NonExistent), text) => {
+            CommandError::No(Some(ResponseCode::TryCreate), text)
+        }
+        other => other,
     }
 }
 
