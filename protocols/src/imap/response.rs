@@ -11,6 +11,8 @@
 //! CR, LF and NUL replaced by spaces; strings are written as atoms, quoted strings or
 //! literals, whichever represents them exactly (a literal `{n}` carries any bytes).
 
+use std::fmt::Write as _;
+
 use super::datetime::DateTime;
 use super::types::{Flag, Section, SectionText, StatusAttr, Tag, is_atom_char};
 use super::utf7;
@@ -193,7 +195,7 @@ impl ResponseCode {
         }
         match self {
             Self::AppendUid { uidvalidity, uids } => {
-                out.extend_from_slice(format!("APPENDUID {uidvalidity} ").as_bytes());
+                fmt_to(out, format_args!("APPENDUID {uidvalidity} "));
                 write_set_text(out, uids);
             }
             Self::BadCharset(charsets) => {
@@ -217,14 +219,12 @@ impl ResponseCode {
                 }
             }
             Self::CopyUid { uidvalidity, source, destination } => {
-                out.extend_from_slice(format!("COPYUID {uidvalidity} ").as_bytes());
+                fmt_to(out, format_args!("COPYUID {uidvalidity} "));
                 write_set_text(out, source);
                 out.push(b' ');
                 write_set_text(out, destination);
             }
-            Self::HighestModSeq(modseq) => {
-                out.extend_from_slice(format!("HIGHESTMODSEQ {modseq}").as_bytes())
-            }
+            Self::HighestModSeq(modseq) => fmt_to(out, format_args!("HIGHESTMODSEQ {modseq}")),
             Self::Modified(set) => {
                 out.extend_from_slice(b"MODIFIED ");
                 write_set_text(out, set);
@@ -233,9 +233,9 @@ impl ResponseCode {
                 out.extend_from_slice(b"PERMANENTFLAGS ");
                 write_flags(out, flags);
             }
-            Self::UidNext(n) => out.extend_from_slice(format!("UIDNEXT {n}").as_bytes()),
-            Self::UidValidity(n) => out.extend_from_slice(format!("UIDVALIDITY {n}").as_bytes()),
-            Self::Unseen(n) => out.extend_from_slice(format!("UNSEEN {n}").as_bytes()),
+            Self::UidNext(n) => fmt_to(out, format_args!("UIDNEXT {n}")),
+            Self::UidValidity(n) => fmt_to(out, format_args!("UIDVALIDITY {n}")),
+            Self::Unseen(n) => fmt_to(out, format_args!("UNSEEN {n}")),
             _ => {}
         }
     }
@@ -372,16 +372,21 @@ pub fn write_literal_header(out: &mut Vec<u8>, length: u64, binary: bool) {
     if binary {
         out.push(b'~');
     }
-    out.extend_from_slice(format!("{{{length}}}\r\n").as_bytes());
+    fmt_to(out, format_args!("{{{length}}}\r\n"));
 }
 
 /// `(\Seen $Junk)`; flags that would not survive as atoms are left out.
 pub fn write_flags(out: &mut Vec<u8>, flags: &[Flag]) {
+    write_flag_names(out, flags.iter().map(Flag::as_str));
+}
+
+/// `(\Seen $Junk)` from flag texts, without building [`Flag`]s (FETCH writes one list
+/// per message); texts that would not survive as atoms are left out.
+pub fn write_flag_names<'a>(out: &mut Vec<u8>, names: impl IntoIterator<Item = &'a str>) {
     out.push(b'(');
     let mut first = true;
-    for flag in flags {
-        let text = flag.to_string();
-        let body = text.strip_prefix('\\').unwrap_or(&text);
+    for text in names {
+        let body = text.strip_prefix('\\').unwrap_or(text);
         let valid = body == "*" || (!body.is_empty() && body.bytes().all(is_atom_char));
         if !valid {
             continue;
@@ -404,12 +409,12 @@ pub fn write_datetime(out: &mut Vec<u8>, dt: &DateTime) {
 
 /// `* n EXISTS`.
 pub fn write_exists(out: &mut Vec<u8>, n: u32) {
-    out.extend_from_slice(format!("* {n} EXISTS\r\n").as_bytes());
+    fmt_to(out, format_args!("* {n} EXISTS\r\n"));
 }
 
 /// `* seq EXPUNGE`.
 pub fn write_expunge(out: &mut Vec<u8>, seq: u32) {
-    out.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes());
+    fmt_to(out, format_args!("* {seq} EXPUNGE\r\n"));
 }
 
 /// `* VANISHED [(EARLIER) ]uid-set` (RFC 7162 §3.2.10). `uid_set` from
@@ -537,7 +542,7 @@ pub fn write_status(out: &mut Vec<u8>, name: &str, utf8: bool, items: &[(StatusA
         if i > 0 {
             out.push(b' ');
         }
-        out.extend_from_slice(format!("{} {value}", attr.name()).as_bytes());
+        fmt_to(out, format_args!("{} {value}", attr.name()));
     }
     out.extend_from_slice(b")\r\n");
 }
@@ -546,10 +551,10 @@ pub fn write_status(out: &mut Vec<u8>, name: &str, utf8: bool, items: &[(StatusA
 pub fn write_search(out: &mut Vec<u8>, numbers: &[u32], modseq: Option<u64>) {
     out.extend_from_slice(b"* SEARCH");
     for n in numbers {
-        out.extend_from_slice(format!(" {n}").as_bytes());
+        fmt_to(out, format_args!(" {n}"));
     }
     if let Some(modseq) = modseq {
-        out.extend_from_slice(format!(" (MODSEQ {modseq})").as_bytes());
+        fmt_to(out, format_args!(" (MODSEQ {modseq})"));
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -585,20 +590,20 @@ pub fn write_esearch(out: &mut Vec<u8>, response: &EsearchResponse<'_>) {
         out.extend_from_slice(b" UID");
     }
     if let Some(min) = response.min {
-        out.extend_from_slice(format!(" MIN {min}").as_bytes());
+        fmt_to(out, format_args!(" MIN {min}"));
     }
     if let Some(max) = response.max {
-        out.extend_from_slice(format!(" MAX {max}").as_bytes());
+        fmt_to(out, format_args!(" MAX {max}"));
     }
     if let Some(all) = response.all.filter(|all| !all.is_empty()) {
         out.extend_from_slice(b" ALL ");
         write_set_text(out, all);
     }
     if let Some(count) = response.count {
-        out.extend_from_slice(format!(" COUNT {count}").as_bytes());
+        fmt_to(out, format_args!(" COUNT {count}"));
     }
     if let Some(modseq) = response.modseq {
-        out.extend_from_slice(format!(" MODSEQ {modseq}").as_bytes());
+        fmt_to(out, format_args!(" MODSEQ {modseq}"));
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -687,14 +692,14 @@ pub fn write_flags_response(out: &mut Vec<u8>, flags: &[Flag]) {
 
 /// `* n RECENT` (RFC 3501 §7.3.2, IMAP4rev1 only).
 pub fn write_recent(out: &mut Vec<u8>, n: u32) {
-    out.extend_from_slice(format!("* {n} RECENT\r\n").as_bytes());
+    fmt_to(out, format_args!("* {n} RECENT\r\n"));
 }
 
 /// `* seq FETCH (`: the start of a FETCH response (RFC 9051 §7.5.2). Items follow,
 /// separated by a space, each written by a `write_fetch_*` function (or, for message
 /// data, a literal header then the data); [`write_fetch_close`] ends it.
 pub fn write_fetch_open(out: &mut Vec<u8>, seq: u32) {
-    out.extend_from_slice(format!("* {seq} FETCH (").as_bytes());
+    fmt_to(out, format_args!("* {seq} FETCH ("));
 }
 
 /// `)` CRLF: the end of a FETCH response.
@@ -704,7 +709,7 @@ pub fn write_fetch_close(out: &mut Vec<u8>) {
 
 /// `UID n`.
 pub fn write_fetch_uid(out: &mut Vec<u8>, uid: u32) {
-    out.extend_from_slice(format!("UID {uid}").as_bytes());
+    fmt_to(out, format_args!("UID {uid}"));
 }
 
 /// `FLAGS (...)`.
@@ -715,13 +720,13 @@ pub fn write_fetch_flags(out: &mut Vec<u8>, flags: &[Flag]) {
 
 /// `MODSEQ (n)` (RFC 7162 §3.1.4.1).
 pub fn write_fetch_modseq(out: &mut Vec<u8>, modseq: u64) {
-    out.extend_from_slice(format!("MODSEQ ({modseq})").as_bytes());
+    fmt_to(out, format_args!("MODSEQ ({modseq})"));
 }
 
 /// A number item: `RFC822.SIZE n`, `BINARY.SIZE[1] n`.
 pub fn write_fetch_number(out: &mut Vec<u8>, name: &[u8], n: u64) {
     out.extend_from_slice(name);
-    out.extend_from_slice(format!(" {n}").as_bytes());
+    fmt_to(out, format_args!(" {n}"));
 }
 
 /// A date item: `INTERNALDATE "..."`, `SAVEDATE "..."`.
@@ -783,6 +788,19 @@ pub fn write_section_name(out: &mut Vec<u8>, item: &str, section: &Section, orig
     }
     out.push(b']');
     if let Some(origin) = origin {
-        out.extend_from_slice(format!("<{origin}>").as_bytes());
+        fmt_to(out, format_args!("<{origin}>"));
     }
+}
+
+/// Formats into the output without an intermediate string (FETCH writes numbers for
+/// every message). Writing to a `Vec` cannot fail.
+fn fmt_to(out: &mut Vec<u8>, args: std::fmt::Arguments<'_>) {
+    struct Bytes<'o>(&'o mut Vec<u8>);
+    impl std::fmt::Write for Bytes<'_> {
+        fn write_str(&mut self, text: &str) -> std::fmt::Result {
+            self.0.extend_from_slice(text.as_bytes());
+            Ok(())
+        }
+    }
+    let _ = Bytes(out).write_fmt(args);
 }

@@ -19,15 +19,14 @@
 use std::ops::Range;
 
 use super::error::CommandError;
-use super::facts::FetchMessage;
-use super::flags::join;
+use super::facts::{FetchMessage, SystemFlags};
 use super::output::OutputQueue;
 use crate::imap::datetime::DateTime;
 use crate::imap::response::{
-    ResponseCode, write_fetch_close, write_fetch_date, write_fetch_flags, write_fetch_literal_header,
-    write_fetch_modseq, write_fetch_number, write_fetch_open, write_fetch_uid, write_section_name,
+    ResponseCode, write_fetch_close, write_fetch_date, write_fetch_literal_header, write_fetch_modseq,
+    write_fetch_number, write_fetch_open, write_fetch_uid, write_flag_names, write_section_name,
 };
-use crate::imap::types::{FetchAttr, Partial, Section, SectionText};
+use crate::imap::types::{FetchAttr, Flag, Partial, Section, SectionText};
 use crate::mime::{self, MessageSummary, SectionKind};
 
 /// Message files up to this size are read whole into memory when a FETCH needs any of
@@ -306,8 +305,14 @@ pub(crate) fn write_message(
 
 fn write_flags_item(out: &mut OutputQueue, message: &FetchMessage<'_>, context: MessageContext) {
     let facts = &message.facts;
-    let flags = join(facts.flags, context.recent, facts.keywords.iter().copied());
-    write_fetch_flags(out.buf(), &flags);
+    let system =
+        SystemFlags::named().into_iter().filter(|(bit, _)| facts.flags.contains(*bit)).map(|(_, flag)| flag);
+    let system: Vec<Flag> = system.collect();
+    let recent = context.recent.then_some("\\Recent");
+    let names = system.iter().map(Flag::as_str).chain(recent).chain(facts.keywords.iter().copied());
+    let out = out.buf();
+    out.extend_from_slice(b"FLAGS ");
+    write_flag_names(out, names);
 }
 
 fn date(ms: i64) -> DateTime {

@@ -653,16 +653,13 @@ impl Connection {
 
     fn fetch_chunk(&mut self, session: &mut Session, plan: &super::FetchPlan, uids: &[u32]) {
         let Some(index) = self.selected else { return };
-        let messages: Vec<(u32, Message)> = {
-            let account = self.account.borrow();
-            let mailbox = &account.mailboxes[index];
-            uids.iter()
-                .filter_map(|uid| {
-                    mailbox.messages.get(uid).or_else(|| mailbox.kept.get(uid)).map(|m| (*uid, m.clone()))
-                })
-                .collect()
-        };
-        for (uid, message) in messages {
+        let account = Rc::clone(&self.account);
+        let account = account.borrow();
+        let mailbox = &account.mailboxes[index];
+        for &uid in uids {
+            let Some(message) = mailbox.messages.get(&uid).or_else(|| mailbox.kept.get(&uid)) else {
+                continue;
+            };
             let keywords: Vec<&str> = message.keywords.iter().map(String::as_str).collect();
             let summary = plan.needs_summary().then_some(message.summary.as_ref());
             let reads = plan.reads(message.bytes.len() as u64, summary);
@@ -675,7 +672,7 @@ impl Connection {
                 })
                 .collect();
             let fetched = FetchMessage {
-                facts: facts_of(uid, &message, &keywords),
+                facts: facts_of(uid, message, &keywords),
                 summary,
                 loaded: &loaded,
                 file: message.id,

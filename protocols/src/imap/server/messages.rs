@@ -255,6 +255,13 @@ impl Session {
             );
         }
         selected.saw_modseq(message.facts.modseq);
+        if job.plan.index_only() {
+            // Index items cannot fail: written in place.
+            if let Err(error) = write_message(out, &job.plan, message, context) {
+                job.error = Some(error);
+            }
+            return;
+        }
         // Written aside first: a failing item must not leave half a response behind.
         let mut response = super::output::OutputQueue::default();
         match write_message(&mut response, &job.plan, message, context) {
