@@ -702,6 +702,25 @@ pub fn write_fetch_open(out: &mut Vec<u8>, seq: u32) {
     fmt_to(out, format_args!("* {seq} FETCH ("));
 }
 
+/// The space between two FETCH items.
+pub fn write_fetch_separator(out: &mut Vec<u8>) {
+    out.push(b' ');
+}
+
+/// `ENVELOPE (...)` (RFC 9051 §7.5.2), the structure written by
+/// [`crate::mime::write_envelope`].
+pub fn write_fetch_envelope(out: &mut Vec<u8>, envelope: &crate::mime::Envelope) {
+    out.extend_from_slice(b"ENVELOPE ");
+    crate::mime::write_envelope(out, envelope);
+}
+
+/// `BODYSTRUCTURE (...)` or, without extension data, `BODY (...)` (RFC 9051 §7.5.2),
+/// written by [`crate::mime::write_body_structure`].
+pub fn write_fetch_body_structure(out: &mut Vec<u8>, root: &crate::mime::Part, extension_data: bool) {
+    out.extend_from_slice(if extension_data { b"BODYSTRUCTURE " } else { b"BODY " });
+    crate::mime::write_body_structure(out, root, extension_data);
+}
+
 /// `)` CRLF: the end of a FETCH response.
 pub fn write_fetch_close(out: &mut Vec<u8>) {
     out.extend_from_slice(b")\r\n");
@@ -714,8 +733,13 @@ pub fn write_fetch_uid(out: &mut Vec<u8>, uid: u32) {
 
 /// `FLAGS (...)`.
 pub fn write_fetch_flags(out: &mut Vec<u8>, flags: &[Flag]) {
+    write_fetch_flag_names(out, flags.iter().map(Flag::as_str));
+}
+
+/// `FLAGS (...)` from flag texts (see [`write_flag_names`]).
+pub fn write_fetch_flag_names<'a>(out: &mut Vec<u8>, names: impl IntoIterator<Item = &'a str>) {
     out.extend_from_slice(b"FLAGS ");
-    write_flags(out, flags);
+    write_flag_names(out, names);
 }
 
 /// `MODSEQ (n)` (RFC 7162 §3.1.4.1).

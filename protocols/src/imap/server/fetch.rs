@@ -23,8 +23,9 @@ use super::facts::{FetchMessage, SystemFlags};
 use super::output::OutputQueue;
 use crate::imap::datetime::DateTime;
 use crate::imap::response::{
-    ResponseCode, write_fetch_close, write_fetch_date, write_fetch_literal_header, write_fetch_modseq,
-    write_fetch_number, write_fetch_open, write_fetch_uid, write_flag_names, write_section_name,
+    ResponseCode, write_fetch_body_structure, write_fetch_close, write_fetch_date, write_fetch_envelope,
+    write_fetch_flag_names, write_fetch_literal_header, write_fetch_modseq, write_fetch_number,
+    write_fetch_open, write_fetch_separator, write_fetch_uid, write_section_name,
 };
 use crate::imap::types::{FetchAttr, Flag, Partial, Section, SectionText};
 use crate::mime::{self, MessageSummary, SectionKind};
@@ -247,7 +248,7 @@ pub(crate) fn write_message(
     let mut first = true;
     let mut separate = |out: &mut OutputQueue| {
         if !std::mem::take(&mut first) {
-            out.buf().push(b' ');
+            write_fetch_separator(out.buf());
         }
     };
     let flags_asked = plan.attrs.contains(&FetchAttr::Flags);
@@ -266,14 +267,10 @@ pub(crate) fn write_message(
             }
             FetchAttr::SaveDate => write_fetch_date(out.buf(), b"SAVEDATE", &date(facts.save_date_ms)),
             FetchAttr::Rfc822Size => write_fetch_number(out.buf(), b"RFC822.SIZE", facts.served_size()),
-            FetchAttr::Envelope => {
-                out.buf().extend_from_slice(b"ENVELOPE ");
-                mime::write_envelope(out.buf(), &summary(message)?.envelope);
-            }
+            FetchAttr::Envelope => write_fetch_envelope(out.buf(), &summary(message)?.envelope),
             FetchAttr::Body | FetchAttr::BodyStructure => {
                 let extension = matches!(attr, FetchAttr::BodyStructure);
-                out.buf().extend_from_slice(if extension { b"BODYSTRUCTURE " } else { b"BODY " });
-                mime::write_body_structure(out.buf(), &summary(message)?.root, extension);
+                write_fetch_body_structure(out.buf(), &summary(message)?.root, extension);
             }
             FetchAttr::Rfc822 => write_section(out, message, b"RFC822", &Section::Full, None)?,
             FetchAttr::Rfc822Header => {
@@ -310,9 +307,7 @@ fn write_flags_item(out: &mut OutputQueue, message: &FetchMessage<'_>, context: 
     let system: Vec<Flag> = system.collect();
     let recent = context.recent.then_some("\\Recent");
     let names = system.iter().map(Flag::as_str).chain(recent).chain(facts.keywords.iter().copied());
-    let out = out.buf();
-    out.extend_from_slice(b"FLAGS ");
-    write_flag_names(out, names);
+    write_fetch_flag_names(out.buf(), names);
 }
 
 fn date(ms: i64) -> DateTime {

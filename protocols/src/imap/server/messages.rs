@@ -15,8 +15,8 @@ use super::search::{SearchProgram, uses_modseq, write_answer};
 use super::uids::UidList;
 use super::{Answer, Event, Job, Session};
 use crate::imap::response::{
-    ResponseCode, Status, write_fetch_close, write_fetch_modseq, write_fetch_open, write_fetch_uid,
-    write_untagged_status, write_vanished,
+    ResponseCode, Status, write_fetch_close, write_fetch_modseq, write_fetch_open, write_fetch_separator,
+    write_fetch_uid, write_untagged_status, write_vanished,
 };
 use crate::imap::types::{
     FetchAttr, FetchModifier, Flag, SearchCommand, SequenceSet, StoreMode, format_uid_set,
@@ -376,7 +376,7 @@ impl Session {
                     write_fetch_open(out, seq);
                     if job.uid {
                         write_fetch_uid(out, change.uid);
-                        out.push(b' ');
+                        write_fetch_separator(out);
                     }
                     write_fetch_modseq(out, change.modseq);
                     write_fetch_close(out);

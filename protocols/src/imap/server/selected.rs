@@ -23,7 +23,7 @@ use super::flags::{Announced, join};
 use super::uids::UidList;
 use crate::imap::response::{
     write_exists, write_expunge, write_fetch_close, write_fetch_flags, write_fetch_modseq, write_fetch_open,
-    write_fetch_uid, write_recent, write_vanished,
+    write_fetch_separator, write_fetch_uid, write_recent, write_vanished,
 };
 use crate::imap::types::{SequenceSet, format_uid_set};
 
@@ -173,11 +173,11 @@ impl Selected {
         write_fetch_open(out, seq);
         if uid_item {
             write_fetch_uid(out, fact.uid);
-            out.push(b' ');
+            write_fetch_separator(out);
         }
         write_fetch_flags(out, &join(fact.flags, recent, fact.keywords.iter().map(String::as_str)));
         if updates.condstore {
-            out.push(b' ');
+            write_fetch_separator(out);
             write_fetch_modseq(out, fact.modseq);
         }
         write_fetch_close(out);
