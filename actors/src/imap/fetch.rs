@@ -189,7 +189,6 @@ fn load_chunk(
     plan: &FetchPlan,
     stored: Vec<Stored>,
 ) -> Result<Vec<Loaded>, StorageError> {
-    let big = moxide_protocols::imap::server::FETCH_INLINE_BYTES_MAX;
     let mut loaded = Vec::with_capacity(stored.len());
     for (info, summary_bytes) in stored {
         // The file is opened only when an item reads it or no summary was stored.
@@ -197,7 +196,7 @@ fn load_chunk(
         if plan.needs_file() || summary_bytes.is_none() {
             file = Some(store.open_message_file(info.id, info.size)?);
         }
-        let summary = match (&file, plan.needs_summary() || (plan.needs_file() && info.size > big)) {
+        let summary = match (&file, plan.needs_summary_for(info.size)) {
             (_, false) => None,
             (Some(file), true) => Some(summary_or_file(store, &info, summary_bytes.as_deref(), file)?),
             (None, true) => summary_bytes.as_deref().and_then(|bytes| MessageSummary::decode(bytes).ok()),

@@ -84,6 +84,13 @@ impl FetchPlan {
         self.needs_summary
     }
 
+    /// Whether a message with a file of `file_bytes` needs its summary: for the items
+    /// that show the structure, and to find the ranges [`FetchPlan::reads`] takes from
+    /// a file too large to load whole.
+    pub fn needs_summary_for(&self, file_bytes: u64) -> bool {
+        self.needs_summary || (self.needs_file && file_bytes > FETCH_INLINE_BYTES_MAX)
+    }
+
     /// CHANGEDSINCE (RFC 7162 §3.1.4.1): only messages with a larger modseq are written.
     pub fn changed_since(&self) -> Option<u64> {
         self.changed_since

@@ -115,6 +115,10 @@ pub const COMMAND_DURATION_MS_MIN: u64 = 30_000;
 /// [`COMMAND_DURATION_MS_MIN`]: 1 KiB/s, slower than any working link.
 pub const COMMAND_RATE_BYTES_PER_SECOND_MIN: u64 = 1024;
 
+/// Capacity of the APPEND data buffer kept after a command (see [`Event::AppendData`]):
+/// an idle session holds little (STYLE.md: 16 KiB per idle IMAP connection).
+const IDLE_APPEND_CHUNK_BYTES_MAX: usize = 4096;
+
 /// How a session behaves. Limits default to the consts of this module and of
 /// [`super::limits`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -814,6 +818,10 @@ impl Session {
     fn write_tagged(&mut self, result: CommandResult) {
         let Some(running) = self.running.take() else { return };
         self.awaiting = false;
+        if self.append_chunk.capacity() > IDLE_APPEND_CHUNK_BYTES_MAX {
+            // An APPEND is over: an idle session keeps no 64 KiB buffer.
+            self.append_chunk = Vec::new();
+        }
         let tag = running.tag;
         match result {
             Ok(done) => {
