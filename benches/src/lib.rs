@@ -12,9 +12,11 @@
 //! `moxide-protocols` the way the session actors drive them ([`smtp`], [`imap`]), and
 //! through `moxide-storage` on a temporary data directory ([`store`]). Nothing here
 //! needs the runtime: what the actors add on top (socket reads, executor hops, the
-//! helper-thread offload) is the load tests' business. Where the measured code is private
-//! to the actors crate (FETCH item building, SEARCH evaluation), the fixtures assemble
-//! the same public building blocks in the same order, and their docs say so.
+//! helper-thread offload) is the load tests' business. The IMAP benches run the real
+//! server session (`moxide_protocols::imap::server`): FETCH with the in-memory storage
+//! side answering its requests, SEARCH with the program the session makes, run over a
+//! real store in the two phases the actors' glue runs (a loop of a few lines around
+//! `for_each_message`, the only part written here again).
 //!
 //! # The benchmarks
 //!
