@@ -228,9 +228,13 @@ impl AccountActor {
             let first = match timeout(self.idle, self.inbox.recv()).await {
                 Ok(Some(envelope)) => envelope,
                 Ok(None) => break,
-                Err(_) if self.subscribed_cores.is_empty() && self.inbox.is_empty() => break,
                 Err(_) => {
+                    // Idle: expunged messages no session shows any more go now, before
+                    // the actor may stop (the check below follows the last await).
                     self.purge_expunged(&store).await;
+                    if self.subscribed_cores.is_empty() && self.inbox.is_empty() {
+                        break;
+                    }
                     continue;
                 }
             };
