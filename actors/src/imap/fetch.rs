@@ -43,11 +43,27 @@ impl Conn {
 
     /// FETCH's implicit `\Seen` (RFC 9051 §6.4.5) through the account actor.
     pub(crate) async fn fetch_seen(&mut self, uids: Vec<u32>) -> Answer {
-        let (account, _, mailbox) = match self.selected_mailbox() {
+        let (account, store, mailbox) = match self.selected_mailbox() {
             Ok(selected) => selected,
             Err(error) => return Answer::Failed(error),
         };
-        let uids = uids.into_iter().map(Uid).collect();
+        // Only messages without \Seen go to the actor; a chunk of read mail costs a read.
+        let unseen = store.read(|view| {
+            let wanted: Vec<Uid> = uids.iter().map(|&uid| Uid(uid)).collect();
+            let mut unseen = Vec::new();
+            view.for_each_uid(mailbox, &wanted, |record| {
+                if !record.flags().contains(Flags::SEEN) {
+                    unseen.push(record.uid());
+                }
+                ControlFlow::Continue(())
+            })?;
+            Ok(unseen)
+        });
+        let uids = match unseen {
+            Ok(unseen) if unseen.is_empty() => return Answer::Stored(StoreOutcome::default()),
+            Ok(unseen) => unseen,
+            Err(error) => return Answer::Failed(storage_error(error)),
+        };
         match self.node.store_flags(&account, mailbox, uids, FlagOp::Add, Flags::SEEN, Vec::new(), None).await
         {
             Ok(stored) => Answer::Stored(StoreOutcome {
