@@ -721,12 +721,11 @@ impl Session {
             }
             return;
         }
-        if let (Job::Idle, Answer::Changes(changes)) = (&running.job, &answer) {
-            let changes = changes.clone();
-            self.apply_changes(changes);
-            return;
+        match (&running.job, answer) {
+            // IDLE: updates as they come; the command goes on.
+            (Job::Idle, Answer::Changes(changes)) => self.apply_changes(changes),
+            (_, answer) => self.continue_job(answer),
         }
-        self.continue_job(answer);
     }
 
     /// Routes an answer to its command.
