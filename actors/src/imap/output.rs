@@ -10,7 +10,8 @@ use futures_lite::AsyncWriteExt;
 use moxide_protocols::imap::server::{Output, Session};
 use moxide_runtime::Stream;
 
-use super::session::WRITE_TIMEOUT;
+/// A write making no progress for this long ends the connection.
+pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Longest a single sendfile step may wait for socket space before returning to the
 /// executor (it then retries); bounds how long a slow reader holds a helper thread.

@@ -21,6 +21,7 @@ use moxide_storage::{AccountStore, MailboxId, View};
 
 use super::ImapSettings;
 use super::append::Appending;
+use super::output::WRITE_TIMEOUT;
 use crate::auth::Authenticator;
 use crate::change::{Notification, Subscription};
 use crate::node::Node;
@@ -34,9 +35,6 @@ const READ_BUFFER_BYTES_MIN: usize = 2 * 1024;
 /// The buffer doubles while reads fill it (an APPEND upload, a pipelined burst), up to
 /// this; it shrinks back once drained.
 const READ_BUFFER_BYTES_MAX: usize = 64 * 1024;
-
-/// A write making no progress for this long ends the connection.
-pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The logged-in account.
 pub(crate) struct Login {
