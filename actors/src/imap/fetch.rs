@@ -223,8 +223,9 @@ fn load_chunk(
                 pieces.push((range.start, read_range(store, file, &info, range)?));
             }
         }
-        let whole = pieces.iter().any(|(start, bytes)| *start == 0 && bytes.len() as u64 == info.size);
-        let file = file.filter(|_| plan.needs_file() && !whole).map(Arc::new);
+        // Kept open even when loaded whole: past the output budget the session sends
+        // repeated items from the file.
+        let file = file.filter(|_| plan.needs_file()).map(Arc::new);
         loaded.push(Loaded { info, summary, pieces, file });
     }
     Ok(loaded)

@@ -20,7 +20,7 @@ use std::ops::Range;
 
 use super::error::CommandError;
 use super::facts::{FetchMessage, SystemFlags};
-use super::output::OutputQueue;
+use super::output::{OUTPUT_BUDGET_BYTES, OutputQueue};
 use crate::imap::datetime::DateTime;
 use crate::imap::response::{
     ResponseCode, write_fetch_body_structure, write_fetch_close, write_fetch_date, write_fetch_envelope,
@@ -32,8 +32,9 @@ use crate::mime::{self, MessageSummary, SectionKind};
 
 /// Message files up to this size are read whole into memory when a FETCH needs any of
 /// their content, and their data written from there: one read per message instead of a
-/// sendfile round trip per item. Larger ones are sent from the file. 64 KiB holds most
-/// mail; a chunk of [`FETCH_CHUNK_MAX`] such messages is at most 4 MiB in flight.
+/// sendfile round trip per item (past the output budget, repeated items still go out
+/// from the file). Larger ones are sent from the file. 64 KiB holds most mail; a chunk
+/// of [`FETCH_CHUNK_MAX`] such messages is at most 4 MiB in flight.
 pub const FETCH_INLINE_BYTES_MAX: u64 = 64 * 1024;
 
 /// Messages the storage side loads per FETCH chunk (records, summaries, small files):
@@ -416,7 +417,8 @@ fn apply_partial(pieces: Vec<Piece<'_>>, partial: Option<Partial>) -> Vec<Piece<
 }
 
 /// Writes `name {n}` CRLF and the pieces: memory as bytes, file ranges from the loaded
-/// file when the caller has it in memory, else as file segments.
+/// file when the caller has it in memory (within the output budget), else as file
+/// segments.
 fn write_pieces(
     out: &mut OutputQueue,
     message: &FetchMessage<'_>,
@@ -430,9 +432,15 @@ fn write_pieces(
         match piece {
             Piece::Memory(bytes) => out.buf().extend_from_slice(&bytes),
             Piece::Slice(bytes) => out.buf().extend_from_slice(bytes),
+            // Loaded bytes are copied while the response stays within the output budget;
+            // past it (the same section asked for again and again) they go out from the
+            // file like any large range, so one message's response holds at most about
+            // the budget in memory.
             Piece::File(range) => match loaded(message, &range) {
-                Some(bytes) => out.buf().extend_from_slice(bytes),
-                None => out.file(message.file, range.start, range.end - range.start),
+                Some(bytes) if out.queued_bytes() + bytes.len() <= OUTPUT_BUDGET_BYTES => {
+                    out.buf().extend_from_slice(bytes);
+                }
+                _ => out.file(message.file, range.start, range.end - range.start),
             },
         }
     }
@@ -519,4 +527,53 @@ fn binary_size(message: &FetchMessage<'_>, part: &[u32]) -> Result<u64, CommandE
         Decoded::Unchanged(range, _) => range.end - range.start,
         Decoded::Bytes(bytes) => bytes.len() as u64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imap::server::facts::{MessageFacts, SystemFlags};
+
+    #[test]
+    fn a_section_asked_again_and_again_stays_within_the_budget() {
+        // issue 10: `FETCH n (BODY.PEEK[] BODY.PEEK[] ...)` must not copy the message once
+        // per item into memory.
+        let body = vec![b'x'; 40 * 1024];
+        let item = FetchAttr::BodySection { peek: true, section: Section::Full, partial: None };
+        let plan = FetchPlan::new(vec![item; 100], None, true);
+        assert_eq!(plan.reads(body.len() as u64, None), vec![0..body.len() as u64]);
+        let loaded = [(0, body.as_slice())];
+        let message = FetchMessage {
+            facts: MessageFacts {
+                uid: 1,
+                modseq: 1,
+                flags: SystemFlags::default(),
+                keywords: &[],
+                internal_date_ms: 0,
+                save_date_ms: 0,
+                file_bytes: body.len() as u64,
+                prefix: &[],
+            },
+            summary: None,
+            loaded: &loaded,
+            file: 7,
+        };
+        let mut out = OutputQueue::default();
+        let context = MessageContext { seq: 1, recent: false, seen_now: false };
+        assert!(write_message(&mut out, &plan, &message, context).is_ok());
+        assert!(out.queued_bytes() <= OUTPUT_BUDGET_BYTES + 100 * 32, "{} bytes held", out.queued_bytes());
+        let mut sent = 0u64;
+        while let Some(output) = out.pending() {
+            let n = match output {
+                super::super::Output::Bytes(bytes) => bytes.len() as u64,
+                super::super::Output::File { file, length, .. } => {
+                    assert_eq!(file, 7);
+                    length
+                }
+            };
+            sent += n;
+            out.advance(n);
+        }
+        assert!(sent > 100 * 40 * 1024, "every item is sent whole");
+    }
 }

@@ -74,14 +74,18 @@ impl OutputQueue {
 
     /// Counts bytes appended through [`OutputQueue::buf`] since the last call.
     fn recount(&mut self) {
-        self.queued_bytes = self
-            .segments
+        self.queued_bytes = self.queued_bytes();
+    }
+
+    /// Unwritten response bytes queued (file ranges not counted).
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.segments
             .iter()
             .map(|segment| match segment {
                 Segment::Bytes(bytes, written) => bytes.len() - written,
                 Segment::File { .. } => 0,
             })
-            .sum();
+            .sum()
     }
 
     /// Queues a file range; empty ranges are dropped.
