@@ -70,7 +70,8 @@ impl AccountStore {
             let kept = crate::expunged::file_owners(read.txn(), &self.dbs)?;
             let mut orphans = Vec::new();
             for (id, path) in numbered_files(dir)? {
-                if message_record(read.txn(), &self.dbs, MessageId(id))?.is_none() && !kept.contains(&MessageId(id))
+                if message_record(read.txn(), &self.dbs, MessageId(id))?.is_none()
+                    && !kept.contains(&MessageId(id))
                 {
                     orphans.push((id, path));
                 }

@@ -16,9 +16,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::facts::{MailboxFacts, MailboxList};
-use crate::imap::wildcard::Pattern;
 use crate::imap::response::{ListExtendedItem, write_list, write_lsub, write_status};
 use crate::imap::types::{ListCommand, StatusAttr};
+use crate::imap::wildcard::Pattern;
 
 /// Hierarchy delimiter (RFC 9051 §5.1.1).
 pub(crate) const DELIMITER: char = '/';
@@ -102,7 +102,8 @@ pub(crate) fn write_list_responses(
     candidates.extend(subscribed.iter().copied());
     let with_ancestors: Vec<&str> = candidates.iter().flat_map(|name| ancestors(name)).collect();
     candidates.extend(with_ancestors);
-    let names: BTreeMap<&str, bool> = candidates.into_iter().map(|name| (name, compiled.matches(name))).collect();
+    let names: BTreeMap<&str, bool> =
+        candidates.into_iter().map(|name| (name, compiled.matches(name))).collect();
     let mut entries: Vec<(&str, Entry<'_>)> = Vec::new();
     for (&name, &matched) in &names {
         if !matched {
@@ -111,7 +112,8 @@ pub(crate) fn write_list_responses(
         let facts = mailboxes.get(name).copied();
         let selected = meets(name) && (facts.is_some() || list.select_subscribed);
         let child_info = list.select_recursive_match
-            && descendants(&names, name).any(|below| meets(below) && !names.get(below).copied().unwrap_or(false));
+            && descendants(&names, name)
+                .any(|below| meets(below) && !names.get(below).copied().unwrap_or(false));
         // RFC 9051 §6.3.9: a plain LIST shows a parent that does not exist when `%` stops
         // at it and it has children (as \NonExistent here).
         let bare_parent = !list.select_subscribed
