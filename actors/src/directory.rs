@@ -1,8 +1,10 @@
 //! The directory: which domains are local, which addresses belong to which account.
 //!
-//! Built once from configuration and validated as a whole; each core's node keeps its own
-//! immutable snapshot (lookups never cross cores or take locks). A reload builds a new
-//! snapshot and swaps it in.
+//! Built from configuration and validated as a whole; each core's node keeps its own
+//! immutable snapshot (lookups never cross cores or take locks). A change (admin API,
+//! CLI, reload of the domains file) is a [`DirectoryChange`] applied to the
+//! [`DirectorySpec`], validated by building a new [`Directory`], and swapped into every
+//! node (`Node::publish_directory`); an invalid change builds nothing and changes nothing.
 //!
 //! Lookup rules (RFC 5321 §2.4: the local-part is the receiving server's business):
 //! - domains compare case-insensitively, a trailing dot ignored;
@@ -86,6 +88,169 @@ pub enum DirectoryError {
     /// The postmaster account is not configured.
     #[error("postmaster account {0:?} is not a configured account")]
     UnknownPostmaster(String),
+    /// A change names a domain that is not configured.
+    #[error("no domain {0:?}")]
+    NoSuchDomain(String),
+    /// A change names an account that is not configured.
+    #[error("no account {0:?}")]
+    NoSuchAccount(String),
+    /// A change removes an address the account does not have.
+    #[error("account {account:?} has no address {address:?}")]
+    NoSuchAddress {
+        /// Account.
+        account: String,
+        /// Address.
+        address: String,
+    },
+    /// A domain cannot be removed while addresses use it.
+    #[error("domain {domain:?} is still used by address {address:?} of account {account:?}")]
+    DomainInUse {
+        /// Domain.
+        domain: String,
+        /// An account with an address there.
+        account: String,
+        /// That address.
+        address: String,
+    },
+    /// The postmaster account cannot be removed.
+    #[error("account {0:?} receives postmaster mail and cannot be removed")]
+    PostmasterAccount(String),
+    /// A domain or account name is not acceptable.
+    #[error("{0}")]
+    InvalidName(String),
+}
+
+/// Longest domain name (RFC 1035 §2.3.4: 255 octets on the wire, 253 as text).
+pub const DOMAIN_NAME_BYTES_MAX: usize = 253;
+
+/// One edit of the directory (the admin API and the CLI verbs). Applied to a
+/// [`DirectorySpec`] with [`DirectorySpec::apply`], then validated as a whole by
+/// [`Directory::new`]: a change that would leave an inconsistent directory changes
+/// nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirectoryChange {
+    /// A new local domain.
+    AddDomain(DomainSpec),
+    /// Removes a domain no address uses.
+    RemoveDomain(String),
+    /// A new account with its addresses.
+    AddAccount(AccountSpec),
+    /// Removes an account (not the postmaster account).
+    RemoveAccount(String),
+    /// Gives an account another address (`user@domain` or `@domain`).
+    AddAddress {
+        /// Account.
+        account: String,
+        /// Address.
+        address: String,
+    },
+    /// Takes an address from an account.
+    RemoveAddress {
+        /// Account.
+        account: String,
+        /// Address.
+        address: String,
+    },
+}
+
+impl DirectorySpec {
+    /// The spec with `change` made, validated as a whole.
+    pub fn apply(&self, change: &DirectoryChange) -> Result<(DirectorySpec, Directory), DirectoryError> {
+        let mut spec = self.clone();
+        match change {
+            DirectoryChange::AddDomain(domain) => {
+                check_domain_name(&domain.name)?;
+                let name = normalize_domain(&domain.name);
+                spec.domains.push(DomainSpec { name, ..domain.clone() });
+            }
+            DirectoryChange::RemoveDomain(name) => {
+                let name = normalize_domain(name);
+                let before = spec.domains.len();
+                spec.domains.retain(|d| normalize_domain(&d.name) != name);
+                if spec.domains.len() == before {
+                    return Err(DirectoryError::NoSuchDomain(name));
+                }
+                for account in &spec.accounts {
+                    let used = account.addresses.iter().find(|a| {
+                        a.rsplit_once('@').is_some_and(|(_, domain)| normalize_domain(domain) == name)
+                    });
+                    if let Some(address) = used {
+                        return Err(DirectoryError::DomainInUse {
+                            domain: name,
+                            account: account.name.clone(),
+                            address: address.clone(),
+                        });
+                    }
+                }
+            }
+            DirectoryChange::AddAccount(account) => spec.accounts.push(account.clone()),
+            DirectoryChange::RemoveAccount(name) => {
+                if *name == spec.postmaster_account {
+                    return Err(DirectoryError::PostmasterAccount(name.clone()));
+                }
+                let before = spec.accounts.len();
+                spec.accounts.retain(|a| a.name != *name);
+                if spec.accounts.len() == before {
+                    return Err(DirectoryError::NoSuchAccount(name.clone()));
+                }
+            }
+            DirectoryChange::AddAddress { account, address } => {
+                let entry = spec.account_mut(account)?;
+                entry.addresses.push(address.clone());
+            }
+            DirectoryChange::RemoveAddress { account, address } => {
+                let entry = spec.account_mut(account)?;
+                let before = entry.addresses.len();
+                entry.addresses.retain(|a| !a.eq_ignore_ascii_case(address));
+                if entry.addresses.len() == before {
+                    return Err(DirectoryError::NoSuchAddress {
+                        account: account.clone(),
+                        address: address.clone(),
+                    });
+                }
+            }
+        }
+        let directory = spec.build()?;
+        Ok((spec, directory))
+    }
+
+    /// Validates the whole spec (account names included) and builds its directory.
+    pub fn build(&self) -> Result<Directory, DirectoryError> {
+        if let Some(bad) = self.accounts.iter().find(|a| !moxide_storage::is_valid_account_name(&a.name)) {
+            return Err(DirectoryError::InvalidName(format!(
+                "account name {:?} must be 1-64 of A-Z a-z 0-9 . _ - and not start with '.'",
+                bad.name
+            )));
+        }
+        Directory::new(self)
+    }
+
+    fn account_mut(&mut self, name: &str) -> Result<&mut AccountSpec, DirectoryError> {
+        self.accounts
+            .iter_mut()
+            .find(|a| a.name == name)
+            .ok_or_else(|| DirectoryError::NoSuchAccount(name.to_string()))
+    }
+}
+
+/// A domain name as the admin API accepts it: ASCII letters, digits, hyphens, dots
+/// between non-empty labels (internationalized names in their A-label form).
+fn check_domain_name(name: &str) -> Result<(), DirectoryError> {
+    let trimmed = name.trim_end_matches('.');
+    let valid = !trimmed.is_empty()
+        && trimmed.len() <= DOMAIN_NAME_BYTES_MAX
+        && trimmed.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(DirectoryError::InvalidName(format!("{name:?} is not a domain name (use the A-label form)")))
+    }
 }
 
 /// Result of looking up a recipient.
@@ -214,6 +379,11 @@ impl Directory {
     pub fn has_account(&self, name: &str) -> bool {
         self.accounts.iter().any(|a| **a == *name)
     }
+
+    /// The account's name as the directory holds it (shared), if it exists.
+    pub fn account(&self, name: &str) -> Option<&Arc<str>> {
+        self.accounts.iter().find(|a| ***a == *name)
+    }
 }
 
 fn normalize_domain(domain: &str) -> String {
@@ -291,5 +461,45 @@ mod tests {
         let mut s = spec();
         s.accounts.push(s.accounts[0].clone());
         assert!(matches!(Directory::new(&s), Err(DirectoryError::DuplicateAccount(_))));
+    }
+
+    #[test]
+    fn changes_are_validated_as_a_whole() {
+        let s = spec();
+        let add = DirectoryChange::AddDomain(DomainSpec {
+            name: "New.example.".into(),
+            localpart_separators: vec![],
+        });
+        let (s2, d2) = s.apply(&add).unwrap();
+        assert!(d2.is_local_domain("new.example"));
+        let carol = AccountSpec { name: "carol".into(), addresses: vec!["carol@new.example".into()] };
+        let (s3, d3) = s2.apply(&DirectoryChange::AddAccount(carol.clone())).unwrap();
+        assert_eq!(d3.lookup("carol", "new.example"), account("carol"));
+        assert!(matches!(
+            s3.apply(&DirectoryChange::RemoveDomain("new.example".into())),
+            Err(DirectoryError::DomainInUse { .. })
+        ));
+        assert!(matches!(
+            s3.apply(&DirectoryChange::AddAccount(carol)),
+            Err(DirectoryError::DuplicateAccount(_))
+        ));
+        let steal =
+            DirectoryChange::AddAddress { account: "carol".into(), address: "ALICE@example.org".into() };
+        assert!(matches!(s3.apply(&steal), Err(DirectoryError::DuplicateAddress { .. })));
+        let (s4, d4) = s3.apply(&DirectoryChange::RemoveAccount("carol".into())).unwrap();
+        assert_eq!(d4.lookup("carol", "new.example"), Lookup::UnknownUser);
+        let (_, d5) = s4.apply(&DirectoryChange::RemoveDomain("NEW.example".into())).unwrap();
+        assert!(!d5.is_local_domain("new.example"));
+        assert!(matches!(
+            s.apply(&DirectoryChange::RemoveAccount("alice".into())),
+            Err(DirectoryError::PostmasterAccount(_))
+        ));
+        let bad =
+            DirectoryChange::AddDomain(DomainSpec { name: "a..b".into(), localpart_separators: vec![] });
+        assert!(matches!(s.apply(&bad), Err(DirectoryError::InvalidName(_))));
+        let bad = DirectoryChange::AddAccount(AccountSpec { name: "../x".into(), addresses: vec![] });
+        assert!(matches!(s.apply(&bad), Err(DirectoryError::InvalidName(_))));
+        let gone = DirectoryChange::RemoveAddress { account: "bob".into(), address: "x@example.org".into() };
+        assert!(matches!(s.apply(&gone), Err(DirectoryError::NoSuchAddress { .. })));
     }
 }

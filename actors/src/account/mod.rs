@@ -299,7 +299,9 @@ impl AccountActor {
         let store = Arc::clone(store);
         let now_ms = crate::clock::now_unix_ms();
         let batch_ledger = Arc::clone(&ledger);
+        let started = std::time::Instant::now();
         let ran = offload(move || write::commit_batch(&store, requests, now_ms, &batch_ledger)).await;
+        crate::metrics::metrics().commit_seconds.observe(started.elapsed().as_secs_f64());
         let mut failure = None;
         if let Err(panic) = ran {
             tracing::error!(account = %self.name, panic = %panic.0, "commit batch panicked");

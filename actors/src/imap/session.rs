@@ -387,7 +387,10 @@ impl Session {
         );
         // Boxed, as every command but IDLE: a session's task is as large as its largest
         // state, and a session spends its life idle; the box lives only while a command runs.
+        let label = command_label(&body);
+        let started = std::time::Instant::now();
         let result = Box::pin(self.execute(&tag, body)).await;
+        count_command(label, &result, started.elapsed());
         if let Err(error) = self.sync_selected(allow_expunge) {
             tracing::error!(peer = %self.peer, %error, "reading mailbox changes failed");
         }
@@ -700,3 +703,63 @@ impl Session {
 
 /// How long the `* BYE` of a shutdown may take to write.
 const SHUTDOWN_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The metric label of a command (a closed set: see `crate::metrics`).
+fn command_label(body: &CommandBody) -> &'static str {
+    use CommandBody as C;
+    match body {
+        C::Capability => "capability",
+        C::Noop => "noop",
+        C::Logout => "logout",
+        C::Id(_) => "id",
+        C::StartTls => "starttls",
+        C::Authenticate { .. } => "authenticate",
+        C::Login { .. } => "login",
+        C::Enable(_) => "enable",
+        C::Select { .. } => "select",
+        C::Examine { .. } => "examine",
+        C::Create { .. } => "create",
+        C::Delete { .. } => "delete",
+        C::Rename { .. } => "rename",
+        C::Subscribe { .. } => "subscribe",
+        C::Unsubscribe { .. } => "unsubscribe",
+        C::List(_) => "list",
+        C::Lsub { .. } => "lsub",
+        C::Namespace => "namespace",
+        C::Status { .. } => "status",
+        C::Idle => "idle",
+        C::Check => "check",
+        C::Close => "close",
+        C::Unselect => "unselect",
+        C::Expunge => "expunge",
+        C::UidExpunge(_) => "uid expunge",
+        C::Search { uid: true, .. } => "uid search",
+        C::Search { .. } => "search",
+        C::Fetch { uid: true, .. } => "uid fetch",
+        C::Fetch { .. } => "fetch",
+        C::Store { uid: true, .. } => "uid store",
+        C::Store { .. } => "store",
+        C::Copy { uid: true, .. } => "uid copy",
+        C::Copy { .. } => "copy",
+        C::Move { uid: true, .. } => "uid move",
+        C::Move { .. } => "move",
+        #[allow(unreachable_patterns, reason = "commands added later count as other until named")]
+        _ => "other",
+    }
+}
+
+/// Counts a command by name and result, and its latency.
+fn count_command(command: &'static str, result: &CommandResult, elapsed: std::time::Duration) {
+    let result = match result {
+        Ok(_) => "ok",
+        Err(CommandError::Bad(_)) => "bad",
+        Err(CommandError::No(..)) => "no",
+        Err(CommandError::Internal(_)) => "error",
+    };
+    let metrics = crate::metrics::metrics();
+    metrics.imap_commands.get_or_create(&crate::metrics::CommandLabels { command, result }).inc();
+    metrics
+        .imap_command_seconds
+        .get_or_create(&crate::metrics::CommandNameLabels { command })
+        .observe(elapsed.as_secs_f64());
+}
