@@ -6,13 +6,13 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use moxide_actors::{AccountSpec, DirectoryChange, DomainSpec};
+use moxide_actors::{AccountSpec, AliasSpec, DirectoryChange, DomainSpec};
 use moxide_storage::{AccountStore, DataDir, GlobalStore, StoreOptions};
 use serde_json::{Value, json};
 
 use crate::config::{Config, TomlDomainsFile};
 use crate::control::{self, Target};
-use crate::{AccountCommand, AddressCommand, DomainCommand, Error, TlsPubkeyCommand};
+use crate::{AccountCommand, AddressCommand, AliasCommand, DomainCommand, Error, TlsPubkeyCommand};
 
 /// A path segment with everything but unreserved characters and `@` percent-encoded.
 pub(crate) fn segment(text: &str) -> String {
@@ -47,7 +47,8 @@ pub(crate) fn account(command: AccountCommand) -> Result<ExitCode, Error> {
                     control::call(&socket, "POST", "/api/v0/admin/accounts", Some(&body))?;
                 }
                 Target::Offline(_lock) => {
-                    let spec = AccountSpec { name: account.clone(), addresses: vec![address] };
+                    let spec =
+                        AccountSpec { name: account.clone(), addresses: vec![address], quota_bytes: None };
                     change_offline(&config, &DirectoryChange::AddAccount(spec))?;
                     let data = DataDir::open(&config.static_config.data_dir)?;
                     AccountStore::open(&data, &account, &config.store_options())?.clear_credentials()?;
@@ -81,6 +82,66 @@ pub(crate) fn account(command: AccountCommand) -> Result<ExitCode, Error> {
             let config = Config::load(&config)?;
             for (name, entry) in &config.domains.accounts {
                 println!("{name}\t{}", entry.addresses.join(" "));
+            }
+        }
+        AccountCommand::Quota { config, account, bytes } => {
+            let config = Config::load(&config)?;
+            let quota_bytes = (bytes > 0).then_some(bytes);
+            match control::target(&config.static_config.data_dir)? {
+                Target::Server(socket) => {
+                    let path = format!("/api/v0/admin/accounts/{}/quota", segment(&account));
+                    control::call(&socket, "PUT", &path, Some(&json!({ "quota_bytes": quota_bytes })))?;
+                }
+                Target::Offline(_lock) => {
+                    change_offline(
+                        &config,
+                        &DirectoryChange::SetQuota { account: account.clone(), quota_bytes },
+                    )?;
+                }
+            }
+            match quota_bytes {
+                Some(bytes) => println!("account {account} may store {bytes} bytes"),
+                None => println!("account {account} has no quota"),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `moxide alias ...`.
+pub(crate) fn alias(command: AliasCommand) -> Result<ExitCode, Error> {
+    match command {
+        AliasCommand::Set { config, address, members } => {
+            let config = Config::load(&config)?;
+            match control::target(&config.static_config.data_dir)? {
+                Target::Server(socket) => {
+                    let path = format!("/api/v0/admin/aliases/{}", segment(&address));
+                    control::call(&socket, "PUT", &path, Some(&json!({ "members": members })))?;
+                }
+                Target::Offline(_lock) => {
+                    let alias = AliasSpec { address: address.clone(), members: members.clone() };
+                    change_offline(&config, &DirectoryChange::SetAlias(alias))?;
+                }
+            }
+            println!("alias {address} delivers to {}", members.join(" "));
+        }
+        AliasCommand::Rm { config, address } => {
+            let config = Config::load(&config)?;
+            match control::target(&config.static_config.data_dir)? {
+                Target::Server(socket) => {
+                    let path = format!("/api/v0/admin/aliases/{}", segment(&address));
+                    control::call(&socket, "DELETE", &path, None)?;
+                }
+                Target::Offline(_lock) => {
+                    change_offline(&config, &DirectoryChange::RemoveAlias(address.clone()))?;
+                }
+            }
+            println!("alias {address} removed");
+        }
+        AliasCommand::List { config } => {
+            let config = Config::load(&config)?;
+            for (address, entry) in &config.domains.aliases {
+                println!("{address}\t{}", entry.members.join(" "));
             }
         }
     }

@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use moxide_actors::{AccountSpec, Directory, DirectoryError, DirectorySpec, DomainSpec};
+use moxide_actors::{AccountSpec, AliasSpec, Directory, DirectoryError, DirectorySpec, DomainSpec};
 use moxide_protocols::smtp::ServerConfig;
 use serde::{Deserialize, Serialize};
 
@@ -223,6 +223,17 @@ pub(crate) struct DomainsFile {
     /// Accounts by name.
     #[serde(default)]
     pub(crate) accounts: std::collections::BTreeMap<String, AccountEntry>,
+    /// Aliases by address.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub(crate) aliases: std::collections::BTreeMap<String, AliasEntry>,
+}
+
+/// An alias's settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct AliasEntry {
+    /// Addresses of local accounts that receive the alias's mail.
+    pub(crate) members: Vec<String>,
 }
 
 /// A domain's settings.
@@ -239,6 +250,9 @@ pub(crate) struct DomainEntry {
 pub(crate) struct AccountEntry {
     /// Addresses (`user@domain`, or `@domain` for a catch-all).
     pub(crate) addresses: Vec<String>,
+    /// Bytes its messages may take in all; absent: no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) quota_bytes: Option<u64>,
 }
 
 /// Both files, loaded and checked.
@@ -432,7 +446,14 @@ pub(crate) fn domains_file_of(spec: &DirectorySpec) -> DomainsFile {
         accounts: spec
             .accounts
             .iter()
-            .map(|a| (a.name.clone(), AccountEntry { addresses: a.addresses.clone() }))
+            .map(|a| {
+                (a.name.clone(), AccountEntry { addresses: a.addresses.clone(), quota_bytes: a.quota_bytes })
+            })
+            .collect(),
+        aliases: spec
+            .aliases
+            .iter()
+            .map(|a| (a.address.clone(), AliasEntry { members: a.members.clone() }))
             .collect(),
     }
 }
@@ -490,7 +511,16 @@ pub(crate) fn directory_spec(domains: &DomainsFile) -> DirectorySpec {
         accounts: domains
             .accounts
             .iter()
-            .map(|(name, entry)| AccountSpec { name: name.clone(), addresses: entry.addresses.clone() })
+            .map(|(name, entry)| AccountSpec {
+                name: name.clone(),
+                addresses: entry.addresses.clone(),
+                quota_bytes: entry.quota_bytes,
+            })
+            .collect(),
+        aliases: domains
+            .aliases
+            .iter()
+            .map(|(address, entry)| AliasSpec { address: address.clone(), members: entry.members.clone() })
             .collect(),
         postmaster_account: domains.postmaster_account.clone(),
     }

@@ -66,6 +66,11 @@ enum Command {
         #[command(subcommand)]
         command: AddressCommand,
     },
+    /// Aliases (mail to one address goes to several accounts): set, remove, list.
+    Alias {
+        #[command(subcommand)]
+        command: AliasCommand,
+    },
     /// Local domains: add, remove, list.
     Domain {
         #[command(subcommand)]
@@ -121,6 +126,46 @@ enum AccountCommand {
         account: String,
     },
     /// Lists accounts and their addresses.
+    List {
+        /// The static configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Sets the bytes an account's messages may take (0: no limit).
+    Quota {
+        /// The static configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Account name.
+        account: String,
+        /// Bytes; 0 removes the limit.
+        bytes: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum AliasCommand {
+    /// Creates an alias delivering to the members (addresses of local accounts), or
+    /// replaces the members of an existing one.
+    Set {
+        /// The static configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The alias's address.
+        address: String,
+        /// Member addresses.
+        #[arg(required = true)]
+        members: Vec<String>,
+    },
+    /// Removes an alias.
+    Rm {
+        /// The static configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The alias's address.
+        address: String,
+    },
+    /// Lists aliases and their members.
     List {
         /// The static configuration file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
@@ -319,6 +364,7 @@ fn run(command: Command) -> Result<ExitCode, Error> {
         Command::Account { command } => admin::account(command),
         Command::Address { command } => admin::address(command),
         Command::Domain { command } => admin::domain(command),
+        Command::Alias { command } => admin::alias(command),
         Command::Setadminpassword { config } => admin::set_admin_password(&config),
         Command::Setaccountpassword { config, account } => set_password(&config, &account),
         Command::Verifydata { data_dir, fix } => verify_data(&data_dir, fix),

@@ -149,6 +149,15 @@ fn cli_and_reload() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("configured twice"), "{refused:?}");
     let listed = ok(&moxide(&["account", "list", "--config", config], None));
     assert!(listed.contains("bob\tbob@example.com robert@example.com"), "{listed}");
+    ok(&moxide(
+        &["alias", "set", "--config", config, "team@example.com", "bob@example.com", "mox@localhost"],
+        None,
+    ));
+    let listed = ok(&moxide(&["alias", "list", "--config", config], None));
+    assert!(listed.contains("team@example.com\tbob@example.com mox@localhost"), "{listed}");
+    ok(&moxide(&["account", "quota", "--config", config, "bob", "1000000"], None));
+    let domains_text = std::fs::read_to_string(dir.path().join("config/domains.toml")).unwrap();
+    assert!(domains_text.contains("quota_bytes = 1000000"), "{domains_text}");
     let mut imap = common::Client::connect(server.imap.unwrap()).unwrap();
     assert!(imap.line().unwrap().starts_with("* OK"));
     imap.send(b"a LOGIN robert@example.com bob-password\r\n").unwrap();
@@ -177,6 +186,7 @@ fn cli_and_reload() {
         assert!(Instant::now() < deadline, "SIGHUP did not reload\n{}", server.log());
         std::thread::sleep(Duration::from_millis(100));
     }
+    ok(&moxide(&["alias", "rm", "--config", config, "team@example.com"], None));
     ok(&moxide(&["address", "rm", "--config", config, "robert@example.com"], None));
     ok(&moxide(&["account", "rm", "--config", config, "bob"], None));
     ok(&moxide(&["domain", "rm", "--config", config, "example.com"], None));

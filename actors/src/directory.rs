@@ -13,6 +13,10 @@
 //!   the part before it (`user+tag@` → `user@`); then the domain's catch-all (`@domain`);
 //! - `postmaster` at any local domain, and the bare `<Postmaster>` of RFC 5321 §4.5.1,
 //!   reach the postmaster account unless an explicit address says otherwise.
+//!
+//! An alias is an address of its own whose mail goes to each of its members (addresses
+//! of local accounts, each account once). An account may have a quota: the bytes its
+//! messages may take (checked by `Node::deliver` and `Node::append`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,7 +38,23 @@ pub struct AccountSpec {
     pub name: String,
     /// Its addresses: `user@domain`, or `@domain` for the domain's catch-all.
     pub addresses: Vec<String>,
+    /// Bytes its messages may take in all; `None`: no limit.
+    pub quota_bytes: Option<u64>,
 }
+
+/// An alias (a small mailing list): mail to `address` goes to every member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasSpec {
+    /// The alias's own address, `user@domain` in a local domain.
+    pub address: String,
+    /// Addresses of local accounts (exact addresses, not catch-alls).
+    pub members: Vec<String>,
+}
+
+/// Members an alias may have: each RCPT to an alias adds up to this many accounts to a
+/// transaction, and a message is stored once per account. Larger lists need a list
+/// manager, which this is not.
+pub const ALIAS_MEMBERS_MAX: usize = 100;
 
 /// Everything the directory is built from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +63,8 @@ pub struct DirectorySpec {
     pub domains: Vec<DomainSpec>,
     /// Accounts.
     pub accounts: Vec<AccountSpec>,
+    /// Aliases.
+    pub aliases: Vec<AliasSpec>,
     /// Account receiving postmaster mail (RFC 5321 §4.5.1 requires it to exist).
     pub postmaster_account: String,
 }
@@ -118,6 +140,17 @@ pub enum DirectoryError {
     /// A domain or account name is not acceptable.
     #[error("{0}")]
     InvalidName(String),
+    /// An alias is not acceptable (its address, a member, or its size); the text says why.
+    #[error("alias {address:?}: {reason}")]
+    InvalidAlias {
+        /// The alias's address.
+        address: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A change names an alias that is not configured.
+    #[error("no alias {0:?}")]
+    NoSuchAlias(String),
 }
 
 /// Longest domain name (RFC 1035 §2.3.4: 255 octets on the wire, 253 as text).
@@ -151,6 +184,17 @@ pub enum DirectoryChange {
         /// Address.
         address: String,
     },
+    /// Sets or clears an account's quota.
+    SetQuota {
+        /// Account.
+        account: String,
+        /// Bytes, or `None` for no limit.
+        quota_bytes: Option<u64>,
+    },
+    /// Creates an alias, or replaces the members of an existing one.
+    SetAlias(AliasSpec),
+    /// Removes an alias.
+    RemoveAlias(String),
 }
 
 impl DirectorySpec {
@@ -169,6 +213,14 @@ impl DirectorySpec {
                 spec.domains.retain(|d| normalize_domain(&d.name) != name);
                 if spec.domains.len() == before {
                     return Err(DirectoryError::NoSuchDomain(name));
+                }
+                if let Some(alias) = spec.aliases.iter().find(|a| {
+                    a.address.rsplit_once('@').is_some_and(|(_, domain)| normalize_domain(domain) == name)
+                }) {
+                    return Err(DirectoryError::InvalidAlias {
+                        address: alias.address.clone(),
+                        reason: format!("is in domain {name:?}; remove the alias first"),
+                    });
                 }
                 for account in &spec.accounts {
                     let used = account.addresses.iter().find(|a| {
@@ -207,6 +259,22 @@ impl DirectorySpec {
                         account: account.clone(),
                         address: address.clone(),
                     });
+                }
+            }
+            DirectoryChange::SetQuota { account, quota_bytes } => {
+                spec.account_mut(account)?.quota_bytes = *quota_bytes;
+            }
+            DirectoryChange::SetAlias(alias) => {
+                match spec.aliases.iter_mut().find(|a| a.address.eq_ignore_ascii_case(&alias.address)) {
+                    Some(existing) => existing.members.clone_from(&alias.members),
+                    None => spec.aliases.push(alias.clone()),
+                }
+            }
+            DirectoryChange::RemoveAlias(address) => {
+                let before = spec.aliases.len();
+                spec.aliases.retain(|a| !a.address.eq_ignore_ascii_case(address));
+                if spec.aliases.len() == before {
+                    return Err(DirectoryError::NoSuchAlias(address.clone()));
                 }
             }
         }
@@ -258,6 +326,8 @@ fn check_domain_name(name: &str) -> Result<(), DirectoryError> {
 pub enum Lookup {
     /// Delivers to this account.
     Account(Arc<str>),
+    /// An alias: delivers to each of these accounts (at least one, each once).
+    Alias(Arc<[Arc<str>]>),
     /// The domain is local but has no such address (RFC 5321 550 5.1.1).
     UnknownUser,
     /// The domain is not ours (relaying is not offered here).
@@ -270,7 +340,9 @@ pub struct Directory {
     domains: HashMap<String, DomainSpec>,
     addresses: HashMap<String, Arc<str>>,
     catchalls: HashMap<String, Arc<str>>,
+    aliases: HashMap<String, Arc<[Arc<str>]>>,
     accounts: Vec<Arc<str>>,
+    quotas: HashMap<Arc<str>, u64>,
     postmaster: Arc<str>,
 }
 
@@ -289,11 +361,16 @@ impl Directory {
             domains,
             addresses: HashMap::new(),
             catchalls: HashMap::new(),
+            aliases: HashMap::new(),
             accounts: Vec::new(),
+            quotas: HashMap::new(),
             postmaster: Arc::from(spec.postmaster_account.as_str()),
         };
         for account in &spec.accounts {
             directory.add_account(account)?;
+        }
+        for alias in &spec.aliases {
+            directory.add_alias(alias)?;
         }
         if !directory.accounts.iter().any(|a| **a == *spec.postmaster_account) {
             return Err(DirectoryError::UnknownPostmaster(spec.postmaster_account.clone()));
@@ -334,7 +411,47 @@ impl Directory {
                 });
             }
         }
+        if let Some(quota) = account.quota_bytes {
+            self.quotas.insert(Arc::clone(&name), quota);
+        }
         self.accounts.push(name);
+        Ok(())
+    }
+
+    fn add_alias(&mut self, alias: &AliasSpec) -> Result<(), DirectoryError> {
+        let invalid =
+            |reason: String| DirectoryError::InvalidAlias { address: alias.address.clone(), reason };
+        let (localpart, domain) = alias
+            .address
+            .rsplit_once('@')
+            .filter(|(localpart, domain)| !localpart.is_empty() && !domain.is_empty())
+            .ok_or_else(|| invalid("not localpart@domain".into()))?;
+        let domain = normalize_domain(domain);
+        if !self.domains.contains_key(&domain) {
+            return Err(invalid(format!("domain {domain:?} is not configured")));
+        }
+        let key = format!("{}@{domain}", localpart.to_lowercase());
+        if let Some(owner) = self.addresses.get(&key) {
+            return Err(invalid(format!("the address belongs to account {owner:?}")));
+        }
+        if alias.members.is_empty() || alias.members.len() > ALIAS_MEMBERS_MAX {
+            return Err(invalid(format!("needs 1 to {ALIAS_MEMBERS_MAX} members")));
+        }
+        let mut accounts: Vec<Arc<str>> = Vec::new();
+        for member in &alias.members {
+            let account = member
+                .rsplit_once('@')
+                .and_then(|(localpart, domain)| {
+                    self.addresses.get(&format!("{}@{}", localpart.to_lowercase(), normalize_domain(domain)))
+                })
+                .ok_or_else(|| invalid(format!("member {member:?} is not an address of an account")))?;
+            if !accounts.contains(account) {
+                accounts.push(Arc::clone(account));
+            }
+        }
+        if self.aliases.insert(key, Arc::from(accounts)).is_some() {
+            return Err(invalid("configured twice".into()));
+        }
         Ok(())
     }
 
@@ -343,13 +460,13 @@ impl Directory {
         let domain = normalize_domain(domain);
         let Some(spec) = self.domains.get(&domain) else { return Lookup::NotLocal };
         let localpart = localpart.to_lowercase();
-        if let Some(account) = self.addresses.get(&format!("{localpart}@{domain}")) {
-            return Lookup::Account(Arc::clone(account));
+        if let Some(found) = self.exact(&format!("{localpart}@{domain}")) {
+            return found;
         }
         if let Some(cut) = localpart.find(|c| spec.localpart_separators.contains(&c))
-            && let Some(account) = self.addresses.get(&format!("{}@{domain}", &localpart[..cut]))
+            && let Some(found) = self.exact(&format!("{}@{domain}", &localpart[..cut]))
         {
-            return Lookup::Account(Arc::clone(account));
+            return found;
         }
         if let Some(account) = self.catchalls.get(&domain) {
             return Lookup::Account(Arc::clone(account));
@@ -358,6 +475,19 @@ impl Directory {
             return Lookup::Account(Arc::clone(&self.postmaster));
         }
         Lookup::UnknownUser
+    }
+
+    /// An account's address or an alias, by its normalized `localpart@domain`.
+    fn exact(&self, key: &str) -> Option<Lookup> {
+        if let Some(account) = self.addresses.get(key) {
+            return Some(Lookup::Account(Arc::clone(account)));
+        }
+        self.aliases.get(key).map(|members| Lookup::Alias(Arc::clone(members)))
+    }
+
+    /// The account's quota in bytes, if it has one.
+    pub fn quota(&self, account: &str) -> Option<u64> {
+        self.quotas.get(account).copied()
     }
 
     /// The account that receives postmaster mail.
@@ -405,12 +535,22 @@ mod tests {
                 AccountSpec {
                     name: "alice".into(),
                     addresses: vec!["alice@example.org".into(), "Sales@example.org".into()],
+                    quota_bytes: Some(1000),
                 },
                 AccountSpec {
                     name: "bob".into(),
                     addresses: vec!["bob@example.org".into(), "@other.example".into()],
+                    quota_bytes: None,
                 },
             ],
+            aliases: vec![AliasSpec {
+                address: "Team@example.org".into(),
+                members: vec![
+                    "alice@example.org".into(),
+                    "sales@EXAMPLE.org".into(),
+                    "bob@example.org".into(),
+                ],
+            }],
             postmaster_account: "alice".into(),
         }
     }
@@ -434,6 +574,49 @@ mod tests {
         assert_eq!(d.lookup("postmaster", "example.org"), account("alice"));
         assert!(d.is_local_domain("OTHER.example"));
         assert_eq!(d.accounts().len(), 2);
+        assert_eq!(d.quota("alice"), Some(1000));
+        assert_eq!(d.quota("bob"), None);
+    }
+
+    #[test]
+    fn aliases_deliver_to_each_member_account_once() {
+        let d = Directory::new(&spec()).unwrap();
+        let members: Arc<[Arc<str>]> = Arc::from(vec![Arc::from("alice"), Arc::from("bob")]);
+        assert_eq!(d.lookup("TEAM", "example.org"), Lookup::Alias(Arc::clone(&members)));
+        assert_eq!(d.lookup("team+x", "example.org"), Lookup::Alias(members), "separator applies");
+        let s = spec();
+        let change = |alias: AliasSpec| s.apply(&DirectoryChange::SetAlias(alias));
+        let alias = |address: &str, members: &[&str]| AliasSpec {
+            address: address.into(),
+            members: members.iter().map(|m| (*m).to_string()).collect(),
+        };
+        let (replaced, d2) = change(alias("team@example.org", &["bob@example.org"])).unwrap();
+        assert_eq!(replaced.aliases.len(), 1);
+        assert_eq!(d2.lookup("team", "example.org"), Lookup::Alias(Arc::from(vec![Arc::from("bob")])));
+        for bad in [
+            alias("alice@example.org", &["bob@example.org"]),
+            alias("x@nowhere.example", &["bob@example.org"]),
+            alias("x@example.org", &["nobody@example.org"]),
+            alias("x@example.org", &["@other.example"]),
+            alias("x@example.org", &[]),
+            alias("@example.org", &["bob@example.org"]),
+        ] {
+            assert!(matches!(change(bad), Err(DirectoryError::InvalidAlias { .. })));
+        }
+        let many: Vec<String> = (0..=ALIAS_MEMBERS_MAX).map(|_| "bob@example.org".to_string()).collect();
+        assert!(change(AliasSpec { address: "x@example.org".into(), members: many }).is_err());
+        // A member's address or the alias's domain cannot go while the alias uses it.
+        let drop_bob =
+            DirectoryChange::RemoveAddress { account: "bob".into(), address: "bob@example.org".into() };
+        assert!(matches!(s.apply(&drop_bob), Err(DirectoryError::InvalidAlias { .. })));
+        let (s2, d3) = s.apply(&DirectoryChange::RemoveAlias("TEAM@example.org".into())).unwrap();
+        assert_eq!(d3.lookup("team", "example.org"), Lookup::UnknownUser);
+        assert!(matches!(
+            s2.apply(&DirectoryChange::RemoveAlias("team@example.org".into())),
+            Err(DirectoryError::NoSuchAlias(_))
+        ));
+        let quota = DirectoryChange::SetQuota { account: "bob".into(), quota_bytes: Some(5) };
+        assert_eq!(s.apply(&quota).unwrap().1.quota("bob"), Some(5));
     }
 
     #[test]
@@ -472,7 +655,11 @@ mod tests {
         });
         let (s2, d2) = s.apply(&add).unwrap();
         assert!(d2.is_local_domain("new.example"));
-        let carol = AccountSpec { name: "carol".into(), addresses: vec!["carol@new.example".into()] };
+        let carol = AccountSpec {
+            name: "carol".into(),
+            addresses: vec!["carol@new.example".into()],
+            quota_bytes: None,
+        };
         let (s3, d3) = s2.apply(&DirectoryChange::AddAccount(carol.clone())).unwrap();
         assert_eq!(d3.lookup("carol", "new.example"), account("carol"));
         assert!(matches!(
@@ -497,7 +684,11 @@ mod tests {
         let bad =
             DirectoryChange::AddDomain(DomainSpec { name: "a..b".into(), localpart_separators: vec![] });
         assert!(matches!(s.apply(&bad), Err(DirectoryError::InvalidName(_))));
-        let bad = DirectoryChange::AddAccount(AccountSpec { name: "../x".into(), addresses: vec![] });
+        let bad = DirectoryChange::AddAccount(AccountSpec {
+            name: "../x".into(),
+            addresses: vec![],
+            quota_bytes: None,
+        });
         assert!(matches!(s.apply(&bad), Err(DirectoryError::InvalidName(_))));
         let gone = DirectoryChange::RemoveAddress { account: "bob".into(), address: "x@example.org".into() };
         assert!(matches!(s.apply(&gone), Err(DirectoryError::NoSuchAddress { .. })));

@@ -41,6 +41,7 @@ mod summary;
 pub use account::{AccountError, AccountRequest, AccountResponse};
 pub use change::{Change, ChangeBatch, Notification, Subscription};
 pub use directory::{
-    AccountSpec, Directory, DirectoryChange, DirectoryError, DirectorySpec, DomainSpec, Lookup,
+    ALIAS_MEMBERS_MAX, AccountSpec, AliasSpec, Directory, DirectoryChange, DirectoryError, DirectorySpec,
+    DomainSpec, Lookup,
 };
 pub use node::{Node, NodeSeed, NodeServices, NodeStats, node_seeds};

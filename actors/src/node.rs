@@ -215,10 +215,13 @@ impl Node {
     /// Asks `account`'s actor to store a spooled message; returns once it is durable.
     pub async fn deliver(&self, account: &Arc<str>, message: NewMessage) -> Result<Delivered, AccountError> {
         let started = std::time::Instant::now();
-        let result = match self.call(account, AccountRequest::Deliver(message)).await {
-            Ok(AccountResponse::Delivered(result)) => result,
-            Ok(_) => Err(AccountError::UnexpectedReply),
+        let result = match self.check_quota(account, message.size + message.prefix.len() as u64).await {
             Err(error) => Err(error),
+            Ok(()) => match self.call(account, AccountRequest::Deliver(message)).await {
+                Ok(AccountResponse::Delivered(result)) => result,
+                Ok(_) => Err(AccountError::UnexpectedReply),
+                Err(error) => Err(error),
+            },
         };
         let metrics = crate::metrics::metrics();
         metrics.delivery_seconds.observe(started.elapsed().as_secs_f64());
@@ -233,6 +236,8 @@ impl Node {
         account: &Arc<str>,
         messages: Vec<NewMessage>,
     ) -> Result<Vec<Delivered>, AccountError> {
+        let size = messages.iter().map(|message| message.size + message.prefix.len() as u64).sum();
+        self.check_quota(account, size).await?;
         match self.call(account, AccountRequest::Append(messages)).await? {
             AccountResponse::Appended(result) => result,
             _ => Err(AccountError::UnexpectedReply),
@@ -271,6 +276,25 @@ impl Node {
         }
     }
 
+    /// Refuses `adding` more bytes to an account with a quota that they would exceed.
+    /// The usage is read here, not by the account's actor: deliveries in flight at the
+    /// same moment may each pass, so the quota is soft by at most those messages (as
+    /// other servers' quotas are); the next one is refused.
+    pub async fn check_quota(&self, account: &Arc<str>, adding: u64) -> Result<(), AccountError> {
+        let Some(quota_bytes) = self.directory().quota(account) else { return Ok(()) };
+        let stores = Arc::clone(self.stores());
+        let name = Arc::clone(account);
+        let used = moxide_runtime::offload(move || stores.get(&name)?.usage_bytes())
+            .await
+            .map_err(|panic| AccountError::Panicked(panic.to_string()))?
+            .map_err(|error| AccountError::Storage(Arc::new(error)))?;
+        if used.saturating_add(adding) > quota_bytes {
+            tracing::info!(%account, used, adding, quota_bytes, "refused: over quota");
+            return Err(AccountError::OverQuota { quota_bytes });
+        }
+        Ok(())
+    }
+
     /// Copies messages between mailboxes.
     pub async fn copy(
         &self,
@@ -279,6 +303,9 @@ impl Node {
         uids: Vec<Uid>,
         to: MailboxId,
     ) -> Result<Copied, AccountError> {
+        // The copies' size is known only to the actor: a copy is refused once the account
+        // is at its quota, so it overshoots by at most one COPY.
+        self.check_quota(account, 1).await?;
         match self.call(account, AccountRequest::Copy { from, uids, to }).await? {
             AccountResponse::Copied(result) => result,
             _ => Err(AccountError::UnexpectedReply),

@@ -97,6 +97,7 @@ def live(http, smtp, imap):
 
     status, details = call(http, "GET", "/api/v0/admin/accounts/alice", token=admin)
     expect(status == 200 and details["usage"]["messages"] == 2 and details["password_set"], f"details: {details}")
+    aliases_and_quota(http, smtp, imap, admin)
 
     account = login(http, "alice@example.org", "first-password")
     status, own = call(http, "GET", "/api/v0/account", token=account)
@@ -110,6 +111,12 @@ def live(http, smtp, imap):
     expect(client is not None, "the new password works")
     client.logout()
 
+    status, body = call(http, "DELETE", "/api/v0/admin/accounts/alice", token=admin)
+    expect(status == 400 and "alias" in body["message"], f"account rm while an alias has it: {status} {body}")
+    status, body = call(http, "DELETE", "/api/v0/admin/aliases/team@example.org", token=admin)
+    expect(status == 204, f"alias rm: {status} {body}")
+    status, body = call(http, "DELETE", "/api/v0/admin/accounts/bob", token=admin)
+    expect(status == 204, f"account rm bob: {status} {body}")
     status, body = call(http, "DELETE", "/api/v0/admin/accounts/alice", token=admin)
     expect(status == 204, f"account rm: {status} {body}")
     try:
@@ -129,16 +136,58 @@ def live(http, smtp, imap):
     delivered = metric(text, 'moxide_smtp_transactions_total{result="delivered"}')
     refused = metric(text, 'moxide_smtp_transactions_total{result="refused"}')
     deliveries = metric(text, 'moxide_deliveries_total{result="delivered"}')
-    expect(delivered == 2 and deliveries == 2, f"2 transactions and deliveries counted, got {delivered} {deliveries}")
-    expect(metric(text, "moxide_delivery_seconds_count") == 2, "delivery latency observed twice")
+    failed = metric(text, 'moxide_smtp_transactions_total{result="failed"}')
+    # Two to alice, one to the alias (two accounts), one refused by the quota, one to bob.
+    expect((delivered, deliveries, failed) == (4, 5, 1), f"transactions and deliveries: {delivered} {deliveries} {failed}")
+    expect(metric(text, 'moxide_deliveries_total{result="failed"}') == 1, "the delivery over quota counted")
+    expect(metric(text, "moxide_delivery_seconds_count") == 6, "delivery latency observed each time")
     expect(refused == 0, f"a refused RCPT is not a transaction: {refused}")
     expect(metric(text, 'moxide_imap_commands_total{command="login",result="ok"}') >= 2, "IMAP logins counted")
     expect(metric(text, 'moxide_imap_commands_total{command="login",result="no"}') >= 1, "the failed IMAP login counted")
     expect(metric(text, 'moxide_logins_total{mechanism="password",result="ok"}') >= 2, "API logins counted")
     expect('moxide_executor_busy_seconds_total{core="1"}' in text, "busy time of each core")
     expect("moxide_store_cache_hits_total" in text, "store cache hits")
-    expect(metric(text, 'moxide_connections_total{protocol="smtp"}') == 3, "three SMTP connections")
+    expect(metric(text, 'moxide_connections_total{protocol="smtp"}') == 6, "six SMTP connections")
     print("live ok")
+
+
+def aliases_and_quota(http, smtp, imap, admin):
+    """An alias delivers to each member's account; a quota refuses what would exceed it."""
+    status, body = call(http, "POST", "/api/v0/admin/accounts",
+                        {"name": "bob", "addresses": ["bob@example.org"], "password": "bob-password"}, admin)
+    expect(status == 201 and body["quota_bytes"] is None, f"account bob: {status} {body}")
+    members = {"members": ["alice@example.org", "bob@example.org", "sales@example.org"]}
+    status, body = call(http, "PUT", "/api/v0/admin/aliases/team@example.org", members, admin)
+    expect(status == 200 and body["address"] == "team@example.org", f"alias set: {status} {body}")
+    status, body = call(http, "PUT", "/api/v0/admin/aliases/team@example.org", {"members": ["nobody@example.org"]}, admin)
+    expect(status == 400 and body["code"] == "bad_request", f"alias with an unknown member: {status} {body}")
+    status, body = call(http, "GET", "/api/v0/admin/aliases", token=admin)
+    expect(status == 200 and body == [{"address": "team@example.org", **members}], f"aliases: {body}")
+    send(smtp, "team@example.org", "to the team")
+    for user, password, count in (("alice@example.org", "first-password", b"3"), ("bob@example.org", "bob-password", b"1")):
+        client = imap_login(imap, user, password)
+        status, data = client.select("INBOX")
+        expect(data[0] == count, f"{user} has {count} messages: {data}")
+        client.logout()
+
+    status, details = call(http, "GET", "/api/v0/admin/accounts/bob", token=admin)
+    used = details["usage"]["size_bytes"]
+    status, body = call(http, "PUT", "/api/v0/admin/accounts/bob/quota", {"quota_bytes": used + 10}, admin)
+    expect(status == 204, f"quota set: {status} {body}")
+    status, details = call(http, "GET", "/api/v0/admin/accounts/bob", token=admin)
+    expect(details["quota_bytes"] == used + 10, f"quota shown: {details}")
+    try:
+        send(smtp, "bob@example.org", "over quota")
+        sys.exit("FAILED: a message past the quota was accepted")
+    except smtplib.SMTPDataError as error:
+        expect(error.smtp_code == 452 and b"4.2.2" in error.smtp_error, f"over quota: {error}")
+    client = imap_login(imap, "bob@example.org", "bob-password")
+    status, data = client.append("INBOX", None, None, b"Subject: appended\r\n\r\nmore than ten bytes of body\r\n")
+    expect(status == "NO" and b"OVERQUOTA" in data[0], f"APPEND over quota: {status} {data}")
+    client.logout()
+    status, body = call(http, "PUT", "/api/v0/admin/accounts/bob/quota", {"quota_bytes": None}, admin)
+    expect(status == 204, f"quota removed: {status} {body}")
+    send(smtp, "bob@example.org", "room again")
 
 
 def auth(http):

@@ -143,17 +143,34 @@ async fn admin_route(
         (&Method::DELETE, ["accounts", account, "tlspubkeys", fingerprint]) => {
             tls_key_remove(ctx, &existing(ctx, account)?, fingerprint).await
         }
+        (&Method::PUT, ["accounts", account, "quota"]) => {
+            let set: QuotaSet = read_json(body).await?;
+            let change =
+                DirectoryChange::SetQuota { account: account.to_string(), quota_bytes: set.quota_bytes };
+            live::apply(&ctx.node, &ctx.services.live, change).await?;
+            Ok(no_content())
+        }
+        (&Method::GET, ["aliases"]) => aliases_list(ctx),
+        (&Method::PUT, ["aliases", address]) => alias_set(ctx, address, read_json(body).await?).await,
+        (&Method::DELETE, ["aliases", address]) => {
+            live::apply(&ctx.node, &ctx.services.live, DirectoryChange::RemoveAlias(address.to_string()))
+                .await?;
+            Ok(no_content())
+        }
         (&Method::POST, ["config", "reload"]) => config_reload(ctx).await,
         (&Method::PUT, ["password"]) => admin_password(ctx, read_json(body).await?).await,
         (&Method::GET, ["tokens"]) => tokens_list(ctx),
         (&Method::POST, ["tokens"]) => token_add(ctx, read_json(body).await?).await,
         (&Method::DELETE, ["tokens", id]) => token_remove(ctx, id).await,
-        (_, ["domains" | "accounts" | "tokens"] | ["domains" | "tokens", _] | ["accounts", _]) => {
-            Err(ApiError::method_not_allowed())
-        }
         (
             _,
-            ["accounts", _, "password" | "addresses" | "tlspubkeys"]
+            ["domains" | "accounts" | "tokens" | "aliases"]
+            | ["domains" | "tokens" | "aliases", _]
+            | ["accounts", _],
+        ) => Err(ApiError::method_not_allowed()),
+        (
+            _,
+            ["accounts", _, "password" | "quota" | "addresses" | "tlspubkeys"]
             | ["accounts", _, "addresses" | "tlspubkeys", _],
         ) => Err(ApiError::method_not_allowed()),
         (_, ["config", "reload"] | ["password"]) => Err(ApiError::method_not_allowed()),
@@ -478,7 +495,7 @@ pub(crate) fn accounts_list(ctx: &Ctx) -> Result<Reply, ApiError> {
         .spec()
         .accounts
         .into_iter()
-        .map(|a| AccountSummary { name: a.name, addresses: a.addresses })
+        .map(|a| AccountSummary { name: a.name, addresses: a.addresses, quota_bytes: a.quota_bytes })
         .collect();
     Ok(json(StatusCode::OK, &accounts))
 }
@@ -492,7 +509,11 @@ pub(crate) async fn account_add(ctx: &Ctx, create: AccountCreate) -> Result<Repl
         Some(password) => Some(derive(password).await?),
         None => None,
     };
-    let spec = AccountSpec { name: create.name.clone(), addresses: create.addresses.clone() };
+    let spec = AccountSpec {
+        name: create.name.clone(),
+        addresses: create.addresses.clone(),
+        quota_bytes: create.quota_bytes,
+    };
     live::apply(&ctx.node, &ctx.services.live, DirectoryChange::AddAccount(spec)).await?;
     let stores = Arc::clone(ctx.node.stores());
     let name = create.name.clone();
@@ -507,7 +528,9 @@ pub(crate) async fn account_add(ctx: &Ctx, create: AccountCreate) -> Result<Repl
     })
     .await?
     .map_err(ApiError::internal)?;
-    Ok(json(StatusCode::CREATED, &AccountSummary { name: create.name, addresses: create.addresses }))
+    let summary =
+        AccountSummary { name: create.name, addresses: create.addresses, quota_bytes: create.quota_bytes };
+    Ok(json(StatusCode::CREATED, &summary))
 }
 
 async fn derive(password: String) -> Result<moxide_storage::StoredCredentials, ApiError> {
@@ -533,14 +556,14 @@ pub(crate) async fn account_get(ctx: &Ctx, account: Arc<str>) -> Result<Reply, A
 }
 
 async fn account_details(ctx: &Ctx, account: Arc<str>) -> Result<AccountDetails, ApiError> {
-    let addresses = ctx
+    let (addresses, quota_bytes) = ctx
         .services
         .live
         .spec()
         .accounts
         .into_iter()
         .find(|a| *a.name == *account)
-        .map(|a| a.addresses)
+        .map(|a| (a.addresses, a.quota_bytes))
         .unwrap_or_default();
     let stores = Arc::clone(ctx.node.stores());
     let global = ctx.services.auth.global.clone();
@@ -567,6 +590,7 @@ async fn account_details(ctx: &Ctx, account: Arc<str>) -> Result<AccountDetails,
         addresses,
         password_set,
         usage,
+        quota_bytes,
         tls_public_keys: u32::try_from(keys).unwrap_or(u32::MAX),
     })
 }
@@ -600,6 +624,45 @@ pub(crate) async fn account_remove(ctx: &Ctx, account: &str) -> Result<Reply, Ap
     responses((status = 204, description = "Password set"), CommonErrors))]
 #[allow(dead_code, reason = "documents the route handled inline in admin_route")]
 pub(crate) fn account_password_doc() {}
+
+/// Sets or clears an account's quota; applies to the next delivery.
+#[utoipa::path(put, path = "/api/v0/admin/accounts/{account}/quota", tag = "admin", security(("bearer" = [])),
+    params(("account" = String, Path, description = "Account name")), request_body = QuotaSet,
+    responses((status = 204, description = "Quota set"), CommonErrors))]
+#[allow(dead_code, reason = "documents the route handled inline in admin_route")]
+pub(crate) fn account_quota_doc() {}
+
+/// Lists the aliases and their members.
+#[utoipa::path(get, path = "/api/v0/admin/aliases", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = [Alias]), CommonErrors))]
+pub(crate) fn aliases_list(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let aliases: Vec<Alias> = ctx
+        .services
+        .live
+        .spec()
+        .aliases
+        .into_iter()
+        .map(|a| Alias { address: a.address, members: a.members })
+        .collect();
+    Ok(json(StatusCode::OK, &aliases))
+}
+
+/// Creates an alias (mail to it goes to each member's account), or replaces its members.
+#[utoipa::path(put, path = "/api/v0/admin/aliases/{address}", tag = "admin", security(("bearer" = [])),
+    params(("address" = String, Path, description = "The alias's address")), request_body = AliasSet,
+    responses((status = 200, body = Alias), CommonErrors))]
+pub(crate) async fn alias_set(ctx: &Ctx, address: &str, set: AliasSet) -> Result<Reply, ApiError> {
+    let alias = moxide_actors::AliasSpec { address: address.to_string(), members: set.members };
+    live::apply(&ctx.node, &ctx.services.live, DirectoryChange::SetAlias(alias.clone())).await?;
+    Ok(json(StatusCode::OK, &Alias { address: alias.address, members: alias.members }))
+}
+
+/// Removes an alias.
+#[utoipa::path(delete, path = "/api/v0/admin/aliases/{address}", tag = "admin", security(("bearer" = [])),
+    params(("address" = String, Path, description = "The alias's address")),
+    responses((status = 204, description = "Removed"), CommonErrors))]
+#[allow(dead_code, reason = "documents the route handled inline in admin_route")]
+pub(crate) fn alias_remove_doc() {}
 
 /// Adds an address (or `@domain` catch-all) to an account.
 #[utoipa::path(post, path = "/api/v0/admin/accounts/{account}/addresses", tag = "admin", security(("bearer" = [])),

@@ -113,7 +113,8 @@ impl From<DirectoryError> for ApiError {
         match error {
             DirectoryError::NoSuchDomain(_)
             | DirectoryError::NoSuchAccount(_)
-            | DirectoryError::NoSuchAddress { .. } => ApiError::not_found(message),
+            | DirectoryError::NoSuchAddress { .. }
+            | DirectoryError::NoSuchAlias(_) => ApiError::not_found(message),
             DirectoryError::DuplicateAddress { .. }
             | DirectoryError::DuplicateAccount(_)
             | DirectoryError::DuplicateDomain(_)

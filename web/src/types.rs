@@ -79,6 +79,8 @@ pub struct AccountSummary {
     pub name: String,
     /// Its addresses (`@domain` is a catch-all).
     pub addresses: Vec<String>,
+    /// Bytes its messages may take; null: no limit.
+    pub quota_bytes: Option<u64>,
 }
 
 /// An account to add.
@@ -93,6 +95,35 @@ pub struct AccountCreate {
     /// Its password (optional; set later with `PUT .../password`).
     #[serde(default)]
     pub password: Option<String>,
+    /// Bytes its messages may take (optional; absent or null: no limit).
+    #[serde(default)]
+    pub quota_bytes: Option<u64>,
+}
+
+/// An account's quota.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSet {
+    /// Bytes its messages may take; null: no limit. Deliveries and APPENDs that would
+    /// exceed it are refused (SMTP `452 4.2.2`, IMAP `NO [OVERQUOTA]`).
+    pub quota_bytes: Option<u64>,
+}
+
+/// An alias: mail to its address goes to each member's account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Alias {
+    /// The alias's address.
+    pub address: String,
+    /// Member addresses (addresses of local accounts).
+    pub members: Vec<String>,
+}
+
+/// An alias's members, to create it or replace them.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AliasSet {
+    /// Addresses of local accounts, 1 to 100.
+    pub members: Vec<String>,
 }
 
 /// What an account stores.
@@ -117,6 +148,8 @@ pub struct AccountDetails {
     pub password_set: bool,
     /// What it stores.
     pub usage: Usage,
+    /// Bytes its messages may take; null: no limit.
+    pub quota_bytes: Option<u64>,
     /// Registered TLS client public keys.
     pub tls_public_keys: u32,
 }

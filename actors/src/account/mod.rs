@@ -178,6 +178,12 @@ pub enum AccountError {
     /// The reply did not match the request (a bug; logged).
     #[error("unexpected reply from account actor")]
     UnexpectedReply,
+    /// The account's messages would exceed its quota; nothing was stored.
+    #[error("the account is over its quota of {quota_bytes} bytes")]
+    OverQuota {
+        /// The quota.
+        quota_bytes: u64,
+    },
 }
 
 impl AccountError {

@@ -510,6 +510,17 @@ impl Connection {
                 self.transaction.recipients.push(Recipient { path, account });
                 Verdict::Accept
             }
+            // Each member account once per transaction: the recipients stay bounded by
+            // the accounts, however many RCPTs name the alias.
+            Lookup::Alias(members) => {
+                for account in members.iter() {
+                    if !self.transaction.recipients.iter().any(|r| r.account == *account) {
+                        let account = Arc::clone(account);
+                        self.transaction.recipients.push(Recipient { path: path.clone(), account });
+                    }
+                }
+                Verdict::Accept
+            }
             // RFC 5321 §3.6.2 / RFC 3463: no such mailbox.
             Lookup::UnknownUser => {
                 Verdict::Reject(Reply::new(550, Some(EnhancedCode(5, 1, 1)), "no such user here"))
