@@ -211,9 +211,24 @@ pub(crate) fn domain(command: DomainCommand) -> Result<ExitCode, Error> {
                     print_records(&created["dns_records"]);
                 }
                 Target::Offline(_lock) => {
-                    let spec = DomainSpec { name: domain.clone(), localpart_separators };
-                    change_offline(&config, &DirectoryChange::AddDomain(spec))?;
-                    println!("domain {domain} added");
+                    let now_secs = moxide_actors::clock::now_unix_ms().div_euclid(1000);
+                    let selector = moxide_web::dkim::selector_for(now_secs);
+                    let spec = DomainSpec {
+                        name: domain.trim_end_matches('.').to_lowercase(),
+                        localpart_separators,
+                        dkim_selectors: vec![selector.clone()],
+                    };
+                    let change = DirectoryChange::AddDomain(spec.clone());
+                    let file = TomlDomainsFile { path: config.static_config.domains_file.clone() };
+                    // Validated before the key is made: the name becomes a directory name.
+                    file.load()?.apply(&change)?;
+                    let data_dir = &config.static_config.data_dir;
+                    moxide_web::dkim::generate(data_dir, &spec.name, &selector)?;
+                    change_offline(&config, &change)?;
+                    println!("domain {domain} added; publish these DNS records:");
+                    let records =
+                        moxide_web::api::dns_records(data_dir, &spec, &config.static_config.hostname);
+                    print_records(&serde_json::to_value(records)?);
                 }
             }
         }

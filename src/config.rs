@@ -242,6 +242,9 @@ pub(crate) struct AliasEntry {
 pub(crate) struct DomainEntry {
     /// Characters ending the account part of a local-part, e.g. `["+"]`.
     pub(crate) localpart_separators: Vec<char>,
+    /// DKIM selectors of the domain's keys in `data/dkim/<domain>/`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) dkim_selectors: Vec<String>,
 }
 
 /// An account's settings.
@@ -441,7 +444,13 @@ pub(crate) fn domains_file_of(spec: &DirectorySpec) -> DomainsFile {
         domains: spec
             .domains
             .iter()
-            .map(|d| (d.name.clone(), DomainEntry { localpart_separators: d.localpart_separators.clone() }))
+            .map(|d| {
+                let entry = DomainEntry {
+                    localpart_separators: d.localpart_separators.clone(),
+                    dkim_selectors: d.dkim_selectors.clone(),
+                };
+                (d.name.clone(), entry)
+            })
             .collect(),
         accounts: spec
             .accounts
@@ -506,6 +515,7 @@ pub(crate) fn directory_spec(domains: &DomainsFile) -> DirectorySpec {
             .map(|(name, entry)| DomainSpec {
                 name: name.clone(),
                 localpart_separators: entry.localpart_separators.clone(),
+                dkim_selectors: entry.dkim_selectors.clone(),
             })
             .collect(),
         accounts: domains

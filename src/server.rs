@@ -359,6 +359,7 @@ fn web_services(
         requests: limiter(&[(Duration::from_secs(60), limits.http_requests_per_minute)]),
         exempt: limits.ratelimit_exempt.clone(),
         hostname: static_config.hostname.clone(),
+        data_dir: static_config.data_dir.clone(),
         registry: moxide_web::registry(Arc::clone(stores)),
     }))
 }

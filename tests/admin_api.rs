@@ -139,6 +139,9 @@ fn cli_and_reload() {
     let config = config.as_str();
     let added = ok(&moxide(&["domain", "add", "--config", config, "example.com"], None));
     assert!(added.contains("MX 10 localhost."), "{added}");
+    assert!(added.contains("e._domainkey.example.com. TXT \"v=DKIM1; k=ed25519;"), "{added}");
+    let key_dir = dir.path().join("data/dkim/example.com");
+    assert_eq!(std::fs::read_dir(&key_dir).unwrap().count(), 1, "one key in {}", key_dir.display());
     let socket = std::fs::metadata(dir.path().join("data/ctl.sock")).unwrap();
     assert_eq!(std::os::unix::fs::PermissionsExt::mode(&socket.permissions()) & 0o777, 0o600);
     ok(&moxide(&["account", "add", "--config", config, "bob", "bob@example.com"], None));
@@ -195,7 +198,8 @@ fn cli_and_reload() {
     assert!(!dir.path().join("data/ctl.sock").exists(), "the socket is removed at exit");
 
     // No server: the same verbs work under the lock.
-    ok(&moxide(&["domain", "add", "--config", config, "offline.example"], None));
+    let added = ok(&moxide(&["domain", "add", "--config", config, "offline.example"], None));
+    assert!(added.contains("e._domainkey.offline.example. TXT"), "{added}");
     ok(&moxide(&["account", "add", "--config", config, "carol", "carol@offline.example"], None));
     ok(&moxide(&["setaccountpassword", "--config", config, "carol"], Some("carol-password\n")));
     let server = start(dir.path(), true);

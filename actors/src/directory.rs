@@ -29,6 +29,8 @@ pub struct DomainSpec {
     /// Characters that end the account-identifying part of a local-part (`+` makes
     /// `user+tag` deliver to `user`). Empty: none.
     pub localpart_separators: Vec<char>,
+    /// DKIM selectors of the domain's keys (RFC 6376 §3.1), newest last.
+    pub dkim_selectors: Vec<String>,
 }
 
 /// An account as configured.
@@ -352,6 +354,11 @@ impl Directory {
         let mut domains = HashMap::new();
         for domain in &spec.domains {
             let name = normalize_domain(&domain.name);
+            if let Some(bad) = domain.dkim_selectors.iter().find(|s| !is_selector(s)) {
+                return Err(DirectoryError::InvalidName(format!(
+                    "DKIM selector {bad:?} of domain {name:?} must be 1-63 of a-z 0-9 -"
+                )));
+            }
             let normalized = DomainSpec { name: name.clone(), ..domain.clone() };
             if domains.insert(name.clone(), normalized).is_some() {
                 return Err(DirectoryError::DuplicateDomain(name));
@@ -516,6 +523,13 @@ impl Directory {
     }
 }
 
+/// A DKIM selector as moxide makes them: one DNS label of lower-case letters, digits and
+/// hyphens (it names a key file too, so nothing else is let through).
+fn is_selector(selector: &str) -> bool {
+    (1..=63).contains(&selector.len())
+        && selector.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 fn normalize_domain(domain: &str) -> String {
     domain.trim_end_matches('.').to_lowercase()
 }
@@ -528,8 +542,16 @@ mod tests {
     fn spec() -> DirectorySpec {
         DirectorySpec {
             domains: vec![
-                DomainSpec { name: "Example.org".into(), localpart_separators: vec!['+'] },
-                DomainSpec { name: "other.example".into(), localpart_separators: vec![] },
+                DomainSpec {
+                    name: "Example.org".into(),
+                    localpart_separators: vec!['+'],
+                    dkim_selectors: vec![],
+                },
+                DomainSpec {
+                    name: "other.example".into(),
+                    localpart_separators: vec![],
+                    dkim_selectors: vec![],
+                },
             ],
             accounts: vec![
                 AccountSpec {
@@ -638,7 +660,11 @@ mod tests {
         assert_eq!(Directory::new(&s).unwrap_err(), DirectoryError::UnknownPostmaster("carol".into()));
 
         let mut s = spec();
-        s.domains.push(DomainSpec { name: "example.ORG".into(), localpart_separators: vec![] });
+        s.domains.push(DomainSpec {
+            name: "example.ORG".into(),
+            localpart_separators: vec![],
+            dkim_selectors: vec![],
+        });
         assert!(matches!(Directory::new(&s), Err(DirectoryError::DuplicateDomain(_))));
 
         let mut s = spec();
@@ -652,6 +678,7 @@ mod tests {
         let add = DirectoryChange::AddDomain(DomainSpec {
             name: "New.example.".into(),
             localpart_separators: vec![],
+            dkim_selectors: vec!["20261206e".into()],
         });
         let (s2, d2) = s.apply(&add).unwrap();
         assert!(d2.is_local_domain("new.example"));
@@ -681,8 +708,17 @@ mod tests {
             s.apply(&DirectoryChange::RemoveAccount("alice".into())),
             Err(DirectoryError::PostmasterAccount(_))
         ));
-        let bad =
-            DirectoryChange::AddDomain(DomainSpec { name: "a..b".into(), localpart_separators: vec![] });
+        let bad = DirectoryChange::AddDomain(DomainSpec {
+            name: "a..b".into(),
+            localpart_separators: vec![],
+            dkim_selectors: vec![],
+        });
+        assert!(matches!(s.apply(&bad), Err(DirectoryError::InvalidName(_))));
+        let bad = DirectoryChange::AddDomain(DomainSpec {
+            name: "b.example".into(),
+            localpart_separators: vec![],
+            dkim_selectors: vec!["../key".into()],
+        });
         assert!(matches!(s.apply(&bad), Err(DirectoryError::InvalidName(_))));
         let bad = DirectoryChange::AddAccount(AccountSpec {
             name: "../x".into(),

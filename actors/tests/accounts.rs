@@ -28,7 +28,11 @@ fn directory() -> Arc<Directory> {
         .chain([AccountSpec { name: "dave".into(), addresses: vec![], quota_bytes: Some(QUOTA_BYTES) }])
         .collect();
     let spec = DirectorySpec {
-        domains: vec![DomainSpec { name: "example.org".into(), localpart_separators: vec![] }],
+        domains: vec![DomainSpec {
+            name: "example.org".into(),
+            localpart_separators: vec![],
+            dkim_selectors: vec![],
+        }],
         accounts,
         aliases: vec![],
         postmaster_account: "alice".into(),

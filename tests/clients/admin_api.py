@@ -77,6 +77,11 @@ def live(http, smtp, imap):
     status, created = call(http, "POST", "/api/v0/admin/domains", {"name": "example.org", "localpart_separators": ["+"]}, admin)
     expect(status == 201, f"domain add: {status} {created}")
     expect(any(r["type"] == "MX" for r in created["dns_records"]), f"MX record: {created}")
+    selector = created["domain"]["dkim_selectors"][0]
+    dkim = [r for r in created["dns_records"] if r["name"] == f"{selector}._domainkey.example.org."]
+    expect(len(dkim) == 1 and dkim[0]["value"].startswith('"v=DKIM1; k=ed25519; h=sha256; p='), f"DKIM record: {created}")
+    status, records = call(http, "GET", "/api/v0/admin/domains/example.org/records", token=admin)
+    expect(status == 200 and records == created["dns_records"], f"records again: {status} {records}")
     status, body = call(http, "POST", "/api/v0/admin/accounts",
                         {"name": "alice", "addresses": ["alice@example.org"], "password": "first-password"}, admin)
     expect(status == 201, f"account add: {status} {body}")

@@ -113,6 +113,7 @@ async fn admin_route(
         (&Method::GET, ["domains"]) => domains_list(ctx),
         (&Method::POST, ["domains"]) => domain_add(ctx, read_json(body).await?).await,
         (&Method::DELETE, ["domains", domain]) => domain_remove(ctx, domain).await,
+        (&Method::GET, ["domains", domain, "records"]) => domain_records(ctx, domain).await,
         (&Method::GET, ["accounts"]) => accounts_list(ctx),
         (&Method::POST, ["accounts"]) => account_add(ctx, read_json(body).await?).await,
         (&Method::GET, ["accounts", account]) => account_get(ctx, existing(ctx, account)?).await,
@@ -171,6 +172,7 @@ async fn admin_route(
         (
             _,
             ["accounts", _, "password" | "quota" | "addresses" | "tlspubkeys"]
+            | ["domains", _, "records"]
             | ["accounts", _, "addresses" | "tlspubkeys", _],
         ) => Err(ApiError::method_not_allowed()),
         (_, ["config", "reload"] | ["password"]) => Err(ApiError::method_not_allowed()),
@@ -404,10 +406,11 @@ fn domain_of(spec: &DomainSpec) -> Domain {
     Domain {
         name: spec.name.clone(),
         localpart_separators: spec.localpart_separators.iter().map(char::to_string).collect(),
+        dkim_selectors: spec.dkim_selectors.clone(),
     }
 }
 
-/// Adds a local domain; answers the DNS records to publish for it.
+/// Adds a local domain with a new DKIM key; answers the DNS records to publish for it.
 #[utoipa::path(post, path = "/api/v0/admin/domains", tag = "admin", security(("bearer" = [])), request_body = DomainCreate,
     responses((status = 201, body = DomainCreated), CommonErrors))]
 pub(crate) async fn domain_add(ctx: &Ctx, create: DomainCreate) -> Result<Reply, ApiError> {
@@ -425,17 +428,67 @@ pub(crate) async fn domain_add(ctx: &Ctx, create: DomainCreate) -> Result<Reply,
             }
         }
     }
+    let selector = crate::dkim::selector_for(moxide_actors::clock::now_unix_ms().div_euclid(1000));
     let spec = DomainSpec {
         name: create.name.trim_end_matches('.').to_lowercase(),
         localpart_separators: separators,
+        dkim_selectors: vec![selector.clone()],
     };
-    live::apply(&ctx.node, &ctx.services.live, DirectoryChange::AddDomain(spec.clone())).await?;
-    let dns_records = dns_records(&spec.name, &ctx.services.hostname);
+    let change = DirectoryChange::AddDomain(spec.clone());
+    // Validated before the key is made: the name becomes a directory name.
+    ctx.services.live.spec().apply(&change)?;
+    let data_dir = ctx.services.data_dir.clone();
+    let (name, hostname) = (spec.name.clone(), ctx.services.hostname.clone());
+    blocking(move || crate::dkim::generate(&data_dir, &name, &selector))
+        .await?
+        .map_err(ApiError::internal)?;
+    live::apply(&ctx.node, &ctx.services.live, change).await?;
+    let data_dir = ctx.services.data_dir.clone();
+    let domain = spec.clone();
+    let dns_records = blocking(move || dns_records(&data_dir, &domain, &hostname)).await?;
     Ok(json(StatusCode::CREATED, &DomainCreated { domain: domain_of(&spec), dns_records }))
 }
 
-/// What a domain needs in DNS to receive mail here and let clients find the server.
-fn dns_records(domain: &str, hostname: &str) -> Vec<DnsRecord> {
+/// The DNS records to publish for a domain (its DKIM keys included).
+#[utoipa::path(get, path = "/api/v0/admin/domains/{domain}/records", tag = "admin", security(("bearer" = [])),
+    params(("domain" = String, Path, description = "Domain name")),
+    responses((status = 200, body = [DnsRecord]), CommonErrors))]
+pub(crate) async fn domain_records(ctx: &Ctx, domain: &str) -> Result<Reply, ApiError> {
+    let wanted = domain.trim_end_matches('.').to_lowercase();
+    let spec = ctx
+        .services
+        .live
+        .spec()
+        .domains
+        .into_iter()
+        .find(|d| d.name == wanted)
+        .ok_or_else(|| ApiError::not_found(format!("no domain {domain:?}")))?;
+    let data_dir = ctx.services.data_dir.clone();
+    let hostname = ctx.services.hostname.clone();
+    let records = blocking(move || dns_records(&data_dir, &spec, &hostname)).await?;
+    Ok(json(StatusCode::OK, &records))
+}
+
+/// Blocking (reads the DKIM keys): what a domain needs in DNS to receive mail here,
+/// let receivers check its signatures, and let clients find the server. A key file
+/// that cannot be read is logged and left out.
+pub fn dns_records(data_dir: &std::path::Path, domain: &DomainSpec, hostname: &str) -> Vec<DnsRecord> {
+    let mut records = base_records(&domain.name, hostname);
+    for selector in &domain.dkim_selectors {
+        match crate::dkim::record_value(data_dir, &domain.name, selector) {
+            Ok(value) => records.push(DnsRecord {
+                name: format!("{selector}._domainkey.{}.", domain.name),
+                record_type: "TXT".into(),
+                value,
+                purpose: "DKIM public key (RFC 6376, Ed25519 by RFC 8463): receivers verify the domain's signatures".into(),
+            }),
+            Err(error) => tracing::warn!(%error, "DKIM key left out of the DNS records"),
+        }
+    }
+    records
+}
+
+fn base_records(domain: &str, hostname: &str) -> Vec<DnsRecord> {
     let record = |name: String, record_type: &str, value: String, purpose: &str| DnsRecord {
         name,
         record_type: record_type.into(),

@@ -28,6 +28,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod dkim;
 pub mod error;
 pub mod io;
 pub mod live;
@@ -65,6 +66,8 @@ pub struct WebServices {
     pub exempt: Vec<IpAddr>,
     /// The server's host name (for DNS records).
     pub hostname: String,
+    /// The data directory (DKIM keys live in `dkim/`).
+    pub data_dir: std::path::PathBuf,
     /// Metrics to render at `/metrics`.
     pub registry: Registry,
 }

@@ -21,7 +21,7 @@ use crate::api;
     ),
     paths(
         api::metrics, api::openapi, api::login, api::logout,
-        api::domains_list, api::domain_add, api::domain_remove,
+        api::domains_list, api::domain_add, api::domain_remove, api::domain_records,
         api::accounts_list, api::account_add, api::account_get, api::account_remove,
         api::account_password_doc, api::account_quota_doc, api::address_add_doc, api::address_remove_doc,
         api::aliases_list, api::alias_set, api::alias_remove_doc,

@@ -36,6 +36,8 @@ pub struct Domain {
     pub name: String,
     /// Characters ending the account part of a local part (`+`: `user+tag@` is `user@`).
     pub localpart_separators: Vec<String>,
+    /// Selectors of its DKIM keys (`<selector>._domainkey.<domain>` in DNS).
+    pub dkim_selectors: Vec<String>,
 }
 
 /// A domain to add.
