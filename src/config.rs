@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use moxide_actors::{AccountSpec, Directory, DirectoryError, DirectorySpec, DomainSpec};
+use moxide_actors::{AccountSpec, AliasSpec, Directory, DirectoryError, DirectorySpec, DomainSpec};
 use moxide_protocols::smtp::ServerConfig;
 use serde::{Deserialize, Serialize};
 
@@ -80,6 +80,8 @@ pub(crate) struct Limits {
     /// Client addresses the per-IP limits do not apply to. Loopback is not exempt unless
     /// listed here.
     pub(crate) ratelimit_exempt: Vec<std::net::IpAddr>,
+    /// HTTP requests per minute per client network level (admin and account API).
+    pub(crate) http_requests_per_minute: [u64; 3],
     /// Mailboxes per account, INBOX and parents made by CREATE included (IMAP
     /// `NO [LIMIT]` past it).
     pub(crate) mailboxes_max: u32,
@@ -104,6 +106,7 @@ impl Default for Limits {
             auth_failures_per_minute: [10, 30, 90],
             auth_failures_per_day: [50, 150, 450],
             ratelimit_exempt: Vec::new(),
+            http_requests_per_minute: [600, 1800, 5400],
             mailboxes_max: moxide_storage::MAILBOXES_MAX,
             mailbox_depth_max: moxide_storage::MAILBOX_DEPTH_MAX,
         }
@@ -191,6 +194,9 @@ pub(crate) enum ListenerProtocol {
     Submission,
     /// IMAP4rev2/rev1 (port 143).
     Imap,
+    /// HTTP: the admin and account JSON API and `/metrics` (`tls = "implicit"` for
+    /// HTTPS; STARTTLS does not exist in HTTP).
+    Http,
 }
 
 impl ListenerProtocol {
@@ -200,6 +206,7 @@ impl ListenerProtocol {
             ListenerProtocol::Smtp => "smtp",
             ListenerProtocol::Submission => "submission",
             ListenerProtocol::Imap => "imap",
+            ListenerProtocol::Http => "http",
         }
     }
 }
@@ -216,6 +223,17 @@ pub(crate) struct DomainsFile {
     /// Accounts by name.
     #[serde(default)]
     pub(crate) accounts: std::collections::BTreeMap<String, AccountEntry>,
+    /// Aliases by address.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub(crate) aliases: std::collections::BTreeMap<String, AliasEntry>,
+}
+
+/// An alias's settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct AliasEntry {
+    /// Addresses of local accounts that receive the alias's mail.
+    pub(crate) members: Vec<String>,
 }
 
 /// A domain's settings.
@@ -224,6 +242,9 @@ pub(crate) struct DomainsFile {
 pub(crate) struct DomainEntry {
     /// Characters ending the account part of a local-part, e.g. `["+"]`.
     pub(crate) localpart_separators: Vec<char>,
+    /// DKIM selectors of the domain's keys in `data/dkim/<domain>/`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) dkim_selectors: Vec<String>,
 }
 
 /// An account's settings.
@@ -232,6 +253,9 @@ pub(crate) struct DomainEntry {
 pub(crate) struct AccountEntry {
     /// Addresses (`user@domain`, or `@domain` for a catch-all).
     pub(crate) addresses: Vec<String>,
+    /// Bytes its messages may take in all; absent: no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) quota_bytes: Option<u64>,
 }
 
 /// Both files, loaded and checked.
@@ -382,6 +406,12 @@ fn check_static(path: &Path, config: &StaticConfig) -> Result<(), ConfigError> {
         return Err(invalid(format!("limits.shutdown_grace_secs must be at most {SHUTDOWN_GRACE_SECS_MAX}")));
     }
     for listener in &config.listeners {
+        if listener.protocol == ListenerProtocol::Http && listener.tls == ListenerTls::StartTls {
+            return Err(invalid(format!(
+                "listener {} (http): HTTP has no STARTTLS; use tls = \"implicit\" or \"none\"",
+                listener.address
+            )));
+        }
         let wants_tls = matches!(listener.tls, ListenerTls::StartTls | ListenerTls::Implicit);
         if wants_tls && config.tls.certificates.is_empty() {
             return Err(invalid(format!(
@@ -406,6 +436,76 @@ fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigErr
         .map_err(|source| ConfigError::Parse { path: path.to_path_buf(), source: Box::new(source) })
 }
 
+/// The domains file a directory specification is written as (the reverse of
+/// [`directory_spec`]).
+pub(crate) fn domains_file_of(spec: &DirectorySpec) -> DomainsFile {
+    DomainsFile {
+        postmaster_account: spec.postmaster_account.clone(),
+        domains: spec
+            .domains
+            .iter()
+            .map(|d| {
+                let entry = DomainEntry {
+                    localpart_separators: d.localpart_separators.clone(),
+                    dkim_selectors: d.dkim_selectors.clone(),
+                };
+                (d.name.clone(), entry)
+            })
+            .collect(),
+        accounts: spec
+            .accounts
+            .iter()
+            .map(|a| {
+                (a.name.clone(), AccountEntry { addresses: a.addresses.clone(), quota_bytes: a.quota_bytes })
+            })
+            .collect(),
+        aliases: spec
+            .aliases
+            .iter()
+            .map(|a| (a.address.clone(), AliasEntry { members: a.members.clone() }))
+            .collect(),
+    }
+}
+
+/// The domains file as the running server reads and rewrites it (live configuration).
+pub(crate) struct TomlDomainsFile {
+    /// Where it is.
+    pub(crate) path: PathBuf,
+}
+
+/// The first line of a domains file written by moxide.
+const DOMAINS_FILE_HEADER: &str = "# Domains and accounts. moxide rewrites this file when the admin API or CLI changes\n\
+# them (comments are not kept); edit it by hand too, then run `moxide config reload`.\n";
+
+impl TomlDomainsFile {
+    /// Reads and validates the file.
+    pub(crate) fn load(&self) -> Result<DirectorySpec, ConfigError> {
+        let file: DomainsFile = read_toml(&self.path)?;
+        Ok(directory_spec(&file))
+    }
+
+    /// Replaces the file atomically with `spec`.
+    pub(crate) fn store(&self, spec: &DirectorySpec) -> Result<(), String> {
+        let text = toml::to_string(&domains_file_of(spec)).map_err(|e| e.to_string())?;
+        moxide_web::auth::write_atomically(
+            &self.path,
+            format!("{DOMAINS_FILE_HEADER}{text}").as_bytes(),
+            0o644,
+        )
+        .map_err(|e| format!("writing {}: {e}", self.path.display()))
+    }
+}
+
+impl moxide_web::DomainsFile for TomlDomainsFile {
+    fn read(&self) -> Result<DirectorySpec, String> {
+        self.load().map_err(|e| e.to_string())
+    }
+
+    fn write(&self, spec: &DirectorySpec) -> Result<(), String> {
+        self.store(spec)
+    }
+}
+
 /// The directory specification a domains file describes.
 pub(crate) fn directory_spec(domains: &DomainsFile) -> DirectorySpec {
     DirectorySpec {
@@ -415,12 +515,22 @@ pub(crate) fn directory_spec(domains: &DomainsFile) -> DirectorySpec {
             .map(|(name, entry)| DomainSpec {
                 name: name.clone(),
                 localpart_separators: entry.localpart_separators.clone(),
+                dkim_selectors: entry.dkim_selectors.clone(),
             })
             .collect(),
         accounts: domains
             .accounts
             .iter()
-            .map(|(name, entry)| AccountSpec { name: name.clone(), addresses: entry.addresses.clone() })
+            .map(|(name, entry)| AccountSpec {
+                name: name.clone(),
+                addresses: entry.addresses.clone(),
+                quota_bytes: entry.quota_bytes,
+            })
+            .collect(),
+        aliases: domains
+            .aliases
+            .iter()
+            .map(|(address, entry)| AliasSpec { address: address.clone(), members: entry.members.clone() })
             .collect(),
         postmaster_account: domains.postmaster_account.clone(),
     }
@@ -461,6 +571,12 @@ addresses = ["alice@example.org", "@example.org"]
         assert!(config.static_config.pin_cores);
         assert_eq!(config.smtp_protocol().hostname, "mx.example.org");
         assert!(config.directory.has_account("alice"));
+        // The domains file round-trips through the form the live configuration writes.
+        let file = TomlDomainsFile { path: dir.path().join("domains.toml") };
+        let spec = file.load().unwrap();
+        file.store(&spec).unwrap();
+        assert_eq!(file.load().unwrap(), spec);
+        assert!(std::fs::read_to_string(&file.path).unwrap().starts_with("# Domains and accounts."));
     }
 
     #[test]
@@ -472,6 +588,14 @@ addresses = ["alice@example.org", "@example.org"]
         let error = Config::load(&unknown_key).unwrap_err().to_string();
         assert!(error.contains("a.toml") && error.contains("colour"), "{error}");
 
+        let https = write(
+            dir.path(),
+            "h.toml",
+            &format!(
+                "{base}[[listeners]]\nprotocol = \"http\"\naddress = \"127.0.0.1:0\"\ntls = \"starttls\"\n"
+            ),
+        );
+        assert!(Config::load(&https).unwrap_err().to_string().contains("STARTTLS"));
         let low = write(dir.path(), "b.toml", &format!("{base}[limits]\nrecipients_max = 5\n"));
         assert!(Config::load(&low).unwrap_err().to_string().contains("at least 100"));
         let rate =

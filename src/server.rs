@@ -29,7 +29,17 @@ use moxide_runtime::tls::{CertificateFiles, TlsAcceptor, TlsSettings};
 use moxide_runtime::{RuntimeConfig, online_cpus, spawn_detached};
 use moxide_storage::{DataDir, DataDirLock, GlobalStore, StoreCache, StoreOptions};
 
-use crate::config::{Config, Limits, ListenerProtocol, ListenerTls};
+use crate::config::{Config, Limits, ListenerProtocol, ListenerTls, TomlDomainsFile};
+
+/// The control socket's name in the data directory (HTTP, owner only; the CLI's way to
+/// the running server).
+pub(crate) const CONTROL_SOCKET: &str = "ctl.sock";
+
+/// Concurrent control-socket connections (one CLI command each).
+const CONTROL_CONNECTIONS_MAX: usize = 16;
+
+/// How often each core adds its executor busy time to the metrics.
+const BUSY_SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Account stores kept open at once; each costs 3 descriptors and its map's address
 /// space (CRATE-NOTES: ~6k fit a 20k descriptor limit), so stay well below.
@@ -76,6 +86,9 @@ pub(crate) enum ServerError {
     /// The signal handlers could not be installed.
     #[error("installing signal handlers: {0}")]
     Signals(std::io::Error),
+    /// The admin credentials file could not be read.
+    #[error("admin credentials: {0}")]
+    Admin(String),
 }
 
 /// How one listener runs; `Send`, cloned into every core.
@@ -107,6 +120,14 @@ struct Shared {
     local_catchall: Option<Arc<str>>,
     /// Graceful shutdown grace.
     shutdown_grace: Duration,
+    /// The HTTP plane's shared state.
+    web: Arc<moxide_web::WebServices>,
+    /// Where the control socket goes.
+    control_path: std::path::PathBuf,
+    /// Open control-socket connections (the shutdown waits for them too).
+    control_limiter: ConnectionLimiter,
+    /// SIGHUP, for core 0 (taken once).
+    hangup: Arc<std::sync::Mutex<Option<moxide_runtime::hangup::HangupSeed>>>,
 }
 
 /// Prepared server: listeners bound, ready to run.
@@ -183,6 +204,7 @@ impl Server {
         let mut acceptors = Vec::new();
         for listener in &static_config.listeners {
             let mode = match listener.tls {
+                ListenerTls::Auto if listener.protocol == ListenerProtocol::Http => ListenerTls::None,
                 ListenerTls::Auto if certificates.is_empty() => ListenerTls::None,
                 ListenerTls::Auto => ListenerTls::StartTls,
                 other => other,
@@ -191,9 +213,13 @@ impl Server {
                 None
             } else {
                 let mut settings = TlsSettings::new(certificates.clone());
-                let alpn: &[u8] = if listener.protocol == ListenerProtocol::Imap { b"imap" } else { b"smtp" };
-                settings.alpn = vec![alpn.to_vec()];
-                settings.request_client_certificate = listener.protocol != ListenerProtocol::Smtp;
+                settings.alpn = match listener.protocol {
+                    ListenerProtocol::Imap => vec![b"imap".to_vec()],
+                    ListenerProtocol::Http => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+                    ListenerProtocol::Smtp | ListenerProtocol::Submission => vec![b"smtp".to_vec()],
+                };
+                settings.request_client_certificate =
+                    matches!(listener.protocol, ListenerProtocol::Submission | ListenerProtocol::Imap);
                 let acceptor = TlsAcceptor::new(settings)?;
                 acceptors.push(acceptor.clone());
                 Some(acceptor)
@@ -219,6 +245,7 @@ impl Server {
             account_idle: ACCOUNT_IDLE_DEFAULT,
         };
         let runtime = RuntimeConfig { pin_to_cpus: pin_cores, ..RuntimeConfig::default() };
+        let web = web_services(config, &auth, &services.stores)?;
         let shared = Shared {
             services,
             smtp: Arc::new(config.smtp_protocol()),
@@ -229,6 +256,10 @@ impl Server {
             spool_dir: data.spool_dir(),
             local_catchall,
             shutdown_grace: Duration::from_secs(limits.shutdown_grace_secs),
+            web,
+            control_path: static_config.data_dir.join(CONTROL_SOCKET),
+            control_limiter: ConnectionLimiter::new(CONTROL_CONNECTIONS_MAX),
+            hangup: Arc::new(std::sync::Mutex::new(None)),
         };
         Ok(Server { runtime, seeds, shared, bound, lock })
     }
@@ -243,6 +274,8 @@ impl Server {
         };
         let signals =
             moxide_runtime::shutdown::catch_signals(seeds.len(), plan).map_err(ServerError::Signals)?;
+        let hangup = moxide_runtime::hangup::catch_hangup().map_err(ServerError::Signals)?;
+        *shared.hangup.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(hangup);
         let seeds: Vec<(CoreSeed, ShutdownSeed)> = seeds.into_iter().zip(signals).collect();
         moxide_runtime::run(&runtime, seeds, move |core, (seed, signal)| {
             let shared = shared.clone();
@@ -251,10 +284,17 @@ impl Server {
                 let node = Node::start(core, seed.node, shared.services.clone()).await;
                 if core.index == 0 {
                     spawn_detached(sweep(node.clone(), shared.acceptors.clone()));
+                    start_control(&shared, &node);
                 }
+                spawn_detached(moxide_actors::metrics::sample_executor_busy(
+                    core.index,
+                    BUSY_SAMPLE_INTERVAL,
+                ));
                 start_listeners(&shared, &node, seed.sockets);
                 shutdown.draining().await;
-                while shared.plans.iter().any(|plan| plan.limiter.open() > 0) {
+                while shared.plans.iter().any(|plan| plan.limiter.open() > 0)
+                    || shared.control_limiter.open() > 0
+                {
                     moxide_runtime::time::sleep(SHUTDOWN_POLL_INTERVAL).await;
                 }
                 if core.index == 0 {
@@ -283,7 +323,73 @@ fn start_listeners(shared: &Shared, node: &Node, sockets: Vec<ListenerSocket>) {
                 let settings = Rc::new(imap_settings(shared, plan));
                 spawn_detached(imap_listener::serve(node.clone(), settings, listener, limiter, ip_limits));
             }
+            ListenerProtocol::Http => {
+                let web = Arc::clone(&shared.web);
+                let tls = plan.tls.clone();
+                spawn_detached(moxide_web::server::serve(
+                    node.clone(),
+                    web,
+                    tls,
+                    listener,
+                    limiter,
+                    ip_limits,
+                ));
+            }
         }
+    }
+}
+
+/// The HTTP plane's shared state: live configuration over the domains file, the admin
+/// credentials in the data directory, the request limiter, the metrics registry.
+fn web_services(
+    config: &Config,
+    auth: &Arc<AuthServices>,
+    stores: &Arc<StoreCache>,
+) -> Result<Arc<moxide_web::WebServices>, ServerError> {
+    let static_config = &config.static_config;
+    let file = TomlDomainsFile { path: static_config.domains_file.clone() };
+    let live = moxide_web::LiveConfig::new(crate::config::directory_spec(&config.domains), Box::new(file));
+    let admin = moxide_web::AdminStore::open(&static_config.data_dir).map_err(ServerError::Admin)?;
+    let limits = &static_config.limits;
+    Ok(Arc::new(moxide_web::WebServices {
+        auth: Arc::clone(auth),
+        live: Arc::new(live),
+        admin,
+        sessions: moxide_web::Sessions::default(),
+        requests: limiter(&[(Duration::from_secs(60), limits.http_requests_per_minute)]),
+        exempt: limits.ratelimit_exempt.clone(),
+        hostname: static_config.hostname.clone(),
+        data_dir: static_config.data_dir.clone(),
+        registry: moxide_web::registry(Arc::clone(stores)),
+    }))
+}
+
+/// Core 0: the control socket (the CLI's way in) and SIGHUP (reload the domains file).
+fn start_control(shared: &Shared, node: &Node) {
+    match moxide_runtime::unix::UnixListener::bind_private(&shared.control_path) {
+        Ok(listener) => spawn_detached(moxide_web::server::serve_control(
+            node.clone(),
+            Arc::clone(&shared.web),
+            listener,
+            shared.control_limiter.clone(),
+        )),
+        Err(error) => {
+            tracing::error!(path = %shared.control_path.display(), %error, "cannot listen on the control socket; CLI commands cannot reach this server");
+        }
+    }
+    let hangup = shared.hangup.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+    if let Some(hangup) = hangup {
+        let node = node.clone();
+        let live = Arc::clone(&shared.web.live);
+        spawn_detached(async move {
+            let mut hangups = hangup.start();
+            while hangups.next().await {
+                tracing::info!("SIGHUP: reloading the domains file");
+                if let Err(error) = moxide_web::live::reload(&node, &live).await {
+                    tracing::error!(error = %error.message, "reload refused; the running configuration is unchanged");
+                }
+            }
+        });
     }
 }
 

@@ -32,6 +32,7 @@ pub mod directory;
 pub mod imap;
 pub mod kernel;
 pub mod listen;
+pub mod metrics;
 pub mod node;
 pub mod ratelimit;
 pub mod smtp;
@@ -39,5 +40,8 @@ mod summary;
 
 pub use account::{AccountError, AccountRequest, AccountResponse};
 pub use change::{Change, ChangeBatch, Notification, Subscription};
-pub use directory::{AccountSpec, Directory, DirectoryError, DirectorySpec, DomainSpec, Lookup};
+pub use directory::{
+    ALIAS_MEMBERS_MAX, AccountSpec, AliasSpec, Directory, DirectoryChange, DirectoryError, DirectorySpec,
+    DomainSpec, Lookup,
+};
 pub use node::{Node, NodeSeed, NodeServices, NodeStats, node_seeds};

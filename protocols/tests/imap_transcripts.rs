@@ -44,6 +44,27 @@ fn selected(more: &[&'static str]) -> Vec<&'static str> {
 // ----- not authenticated -----
 
 #[test]
+fn each_command_reports_its_name_result_and_start() {
+    use moxide_protocols::imap::server::Outcome;
+    let account = account();
+    let mut client = Client::connect(&account, &Arc::new(config()));
+    client.take_output();
+    let steps = [
+        (format!("a1 LOGIN {USER} wrong\r\n"), "login", Outcome::No),
+        (format!("a2 LOGIN {USER} {PASSWORD}\r\n"), "login", Outcome::Ok),
+        ("a3 UID FETCH 1 FLAGS\r\n".to_owned(), "uid fetch", Outcome::Bad),
+        ("a4 SELECT INBOX\r\n".to_owned(), "select", Outcome::Ok),
+        ("a5 UID FETCH 1:* FLAGS\r\n".to_owned(), "uid fetch", Outcome::Ok),
+    ];
+    for (at, (line, command, outcome)) in (100u64..).zip(steps) {
+        client.feed(line.as_bytes(), 0, at);
+        let completed = client.session.take_completed().expect("a completed command");
+        assert_eq!((completed.command, completed.outcome, completed.started_ms), (command, outcome, at));
+        assert_eq!(client.session.take_completed(), None, "taken once");
+    }
+}
+
+#[test]
 fn greeting_capability_and_commands_before_login() {
     let account = account();
     let mut client = Client::connect(&account, &Arc::new(config()));

@@ -38,8 +38,14 @@ impl Server {
         let dir_arg = dir.display().to_string();
         let cores_arg = cores.to_string();
         let mut args = vec!["localserve", "--dir", &dir_arg, "--cores", &cores_arg];
-        for port in ["--smtp-port", "--submission-port", "--submissions-port", "--imap-port", "--imaps-port"]
-        {
+        for port in [
+            "--smtp-port",
+            "--submission-port",
+            "--submissions-port",
+            "--imap-port",
+            "--imaps-port",
+            "--http-port",
+        ] {
             args.extend([port, "0"]);
         }
         Self::start_args(dir, &args, env)

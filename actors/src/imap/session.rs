@@ -161,6 +161,7 @@ impl Conn {
             }
             let input = &self.io.buffer[self.io.start..self.io.end];
             let used = session.handle_input(input, now_ms());
+            count_completed(session);
             self.io.start += used;
             if used > 0 || session.has_work() {
                 continue;
@@ -184,6 +185,7 @@ impl Conn {
             };
             if let Some(event) = event {
                 Box::pin(self.handle(session, event)).await?;
+                count_completed(session);
             }
             self.absorb_changes(session);
             if session.output_blocked() {
@@ -353,6 +355,25 @@ impl Conn {
             None => idle,
         }
     }
+}
+
+/// Counts the command that just ended, if one did, by name and result, and its latency
+/// (at the session clock's millisecond resolution).
+fn count_completed(session: &mut Session) {
+    let Some(completed) = session.take_completed() else { return };
+    let metrics = crate::metrics::metrics();
+    let command = completed.command;
+    metrics
+        .imap_commands
+        .get_or_create(&crate::metrics::CommandLabels { command, result: completed.outcome.label() })
+        .inc();
+    let elapsed_ms = now_ms().saturating_sub(completed.started_ms);
+    #[allow(clippy::cast_precision_loss, reason = "milliseconds far below 2^52")]
+    let seconds = elapsed_ms as f64 / 1000.0;
+    metrics
+        .imap_command_seconds
+        .get_or_create(&crate::metrics::CommandNameLabels { command })
+        .observe(seconds);
 }
 
 /// Whether a notification may concern `mailbox`.

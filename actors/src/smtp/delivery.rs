@@ -7,12 +7,16 @@
 //! copies already stored elsewhere are expunged again and the client gets `451` (`452
 //! 4.3.1` when the disk is full): it will retry the whole message, and no account ends up
 //! with a copy the client was told failed (no partial delivery, no duplicate on retry).
+//! An account over its quota fails the message the same way, with `452 4.2.2` (RFC 3463
+//! mailbox full): temporary, so nothing is lost while its owner makes room.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use moxide_protocols::smtp::{ForwardPath, MailFrom, ReceivedTrace, Verdict, received_header};
+use moxide_protocols::smtp::{
+    EnhancedCode, ForwardPath, MailFrom, ReceivedTrace, Reply, Verdict, received_header,
+};
 use moxide_storage::{Flags, MailboxTarget, NewMessage};
 
 use super::SmtpSettings;
@@ -103,6 +107,7 @@ pub(crate) async fn deliver_spooled(
         return Verdict::AcceptWith(format!("message accepted as {message_id}"));
     }
     let no_space = results.iter().any(|result| result.as_ref().is_err_and(AccountError::is_no_space));
+    let over_quota = results.iter().any(|result| matches!(result, Err(AccountError::OverQuota { .. })));
     for ((account, _), result) in accounts.iter().zip(results) {
         match result {
             Ok(delivered) => {
@@ -111,8 +116,18 @@ pub(crate) async fn deliver_spooled(
                     tracing::error!(%account, %error, id = %message_id, "could not take back a partial delivery");
                 }
             }
+            Err(error @ AccountError::OverQuota { .. }) => {
+                tracing::info!(%account, %error, id = %message_id, "delivery refused");
+            }
             Err(error) => tracing::error!(%account, %error, id = %message_id, "delivery failed"),
         }
+    }
+    if over_quota && !no_space {
+        return Verdict::Reject(Reply::new(
+            452,
+            Some(EnhancedCode(4, 2, 2)),
+            "mailbox full; try again later",
+        ));
     }
     Verdict::Reject(local_failure(no_space))
 }

@@ -417,7 +417,11 @@ impl Connection {
                 self.on_body(bytes).await;
                 None
             }
-            Event::MessageEnd => Some(self.on_message_end().await),
+            Event::MessageEnd => {
+                let verdict = self.on_message_end().await;
+                count_transaction(&verdict);
+                Some(verdict)
+            }
             Event::MessageAborted(reason) => {
                 tracing::debug!(peer = %self.peer, ?reason, "message aborted");
                 self.discard_spool().await;
@@ -504,6 +508,17 @@ impl Connection {
         match lookup {
             Lookup::Account(account) => {
                 self.transaction.recipients.push(Recipient { path, account });
+                Verdict::Accept
+            }
+            // Each member account once per transaction: the recipients stay bounded by
+            // the accounts, however many RCPTs name the alias.
+            Lookup::Alias(members) => {
+                for account in members.iter() {
+                    if !self.transaction.recipients.iter().any(|r| r.account == *account) {
+                        let account = Arc::clone(account);
+                        self.transaction.recipients.push(Recipient { path: path.clone(), account });
+                    }
+                }
                 Verdict::Accept
             }
             // RFC 5321 §3.6.2 / RFC 3463: no such mailbox.
@@ -670,4 +685,15 @@ pub(crate) fn temporary_failure() -> Reply {
         Some(EnhancedCode(4, 3, 0)),
         "temporary local problem, message not accepted; try again later",
     )
+}
+
+/// Counts a finished SMTP transaction by its answer: `delivered` (2xx), `refused` (5xx),
+/// `failed` (4xx: the client retries).
+fn count_transaction(verdict: &Verdict) {
+    let result = match verdict {
+        Verdict::Accept | Verdict::AcceptWith(_) => "delivered",
+        Verdict::Reject(reply) if reply.code >= 500 => "refused",
+        Verdict::Reject(_) => "failed",
+    };
+    crate::metrics::metrics().smtp_transactions.get_or_create(&crate::metrics::ResultLabels { result }).inc();
 }

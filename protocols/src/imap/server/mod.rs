@@ -52,7 +52,7 @@ mod uids;
 
 use std::sync::Arc;
 
-pub use error::CommandError;
+pub use error::{CommandError, Completed, Outcome};
 pub use facts::{
     AppendOutcome, AuthFailure, CopyOutcome, FetchMessage, FlagFact, MailboxChanges, MailboxFacts,
     MailboxList, MailboxSnapshot, MessageFacts, QresyncFacts, SearchHit, StoreOutcome, SystemFlags,
@@ -466,6 +466,10 @@ pub(crate) enum Job {
 #[derive(Debug)]
 pub(crate) struct Running {
     pub(crate) tag: Tag,
+    /// The command's name ([`CommandBody::name`](crate::imap::command::CommandBody::name)).
+    pub(crate) name: &'static str,
+    /// The caller's clock when the command was read.
+    pub(crate) started_ms: u64,
     pub(crate) job: Job,
     /// Expunges may be reported at the command's end (RFC 9051 §7.5.1).
     pub(crate) allow_expunge: bool,
@@ -506,6 +510,8 @@ pub struct Session {
     /// When the command being read started, and its bytes so far (before login).
     pub(crate) command_started_ms: Option<u64>,
     pub(crate) command_bytes: u64,
+    /// The last command that ended, until the caller takes it (for its metrics).
+    pub(crate) completed: Option<Completed>,
 }
 
 impl Session {
@@ -533,6 +539,7 @@ impl Session {
             now_ms: 0,
             command_started_ms: None,
             command_bytes: 0,
+            completed: None,
         }
     }
 
@@ -550,6 +557,14 @@ impl Session {
             (Status::Ok, format!("{} moxide IMAP ready", self.config.hostname))
         };
         write_untagged_status(self.out.buf(), status, Some(&code), &text);
+    }
+
+    /// The last command that ended since the previous call: its name, how it ended
+    /// and when it started (the caller's clock), for the caller's metrics. Call after
+    /// each [`Session::handle_input`] and [`Session::answer`]: a later command replaces an
+    /// untaken one.
+    pub fn take_completed(&mut self) -> Option<Completed> {
+        self.completed.take()
     }
 
     /// Whether the client is logged in.
@@ -741,12 +756,9 @@ impl Session {
 
     /// Routes an answer to its command.
     fn continue_job(&mut self, answer: Answer) {
-        let Some(running) = self.running.take() else { return };
-        let Running { tag, job, allow_expunge, force_sync, condstore_enabled, result } = running;
+        let Some(running) = self.running.as_mut() else { return };
         // Each handler sets the job it waits for next, or finishes.
-        let rest =
-            Running { tag, job: Job::Simple("done"), allow_expunge, force_sync, condstore_enabled, result };
-        self.running = Some(rest);
+        let job = std::mem::replace(&mut running.job, Job::Simple("done"));
         match job {
             Job::Simple(text) => self.finish(answer_done(answer, text)),
             Job::Delete(mailbox) => self.delete_answered(&mailbox, answer),
@@ -833,6 +845,11 @@ impl Session {
             self.append_chunk = Vec::new();
         }
         let tag = running.tag;
+        self.completed = Some(Completed {
+            command: running.name,
+            outcome: Outcome::of(&result),
+            started_ms: running.started_ms,
+        });
         match result {
             Ok(done) => {
                 self.bad_in_a_row = 0;
@@ -879,10 +896,12 @@ impl Session {
         }
     }
 
-    /// Starts a command with `tag`.
-    pub(crate) fn begin(&mut self, tag: Tag, allow_expunge: bool, force_sync: bool) {
+    /// Starts command `name` with `tag`.
+    pub(crate) fn begin(&mut self, tag: Tag, name: &'static str, allow_expunge: bool, force_sync: bool) {
         self.running = Some(Running {
             tag,
+            name,
+            started_ms: self.now_ms,
             job: Job::Simple("done"),
             allow_expunge,
             force_sync,
