@@ -30,7 +30,8 @@
 //!   with byte ranges), section ranges, BINARY decoding and SEARCH matching;
 //! - [`dns`]: names, the DNS message codec, the stub resolver's exchange state machine
 //!   and the [`Resolver`](dns::Resolver) trait the checks ask through;
-//! - [`auth`]: incoming mail authentication (SPF, DKIM).
+//! - [`auth`]: incoming mail authentication (SPF, DKIM, DMARC, iprev, ARC) and the
+//!   Authentication-Results header.
 //!
 //! The IMAP reader does not use the SMTP session's event/answer shape: IMAP commands are
 //! self-contained, so it yields whole commands; only APPEND, whose message is streamed,

@@ -4,17 +4,25 @@
 //! simple and relaxed for header and body; with and without `l=`), through
 //! `tests/dkim/dkimpy_sign.py`. Every one must pass when fed whole and in small chunks;
 //! tampered copies must fail (a changed body, a changed signed header), except that text
-//! appended past `l=` still passes, as RFC 6376 §3.5 intends. `scripts/test` installs
-//! dkimpy and pynacl.
+//! appended past `l=` still passes, as RFC 6376 §3.5 intends. dkimpy also seals a message
+//! with ARC over one and two hops: our chain verification (RFC 8617 §5.2) must pass both
+//! and fail them once changed. `scripts/test` installs dkimpy, pynacl and authres.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
 
 use base64::Engine as _;
+use moxide_protocols::auth::arc::{self, ArcResult};
 use moxide_protocols::auth::dkim::{self, DkimStatus};
 use moxide_protocols::auth::intake::Intake;
 use moxide_protocols::dns::memory::MemoryResolver;
+
+struct Interop {
+    zone: MemoryResolver,
+    signed: Vec<Signed>,
+    arc: Vec<Vec<u8>>,
+}
 
 struct Signed {
     name: String,
@@ -22,7 +30,7 @@ struct Signed {
     message: Vec<u8>,
 }
 
-fn dkimpy_messages() -> (MemoryResolver, Vec<Signed>) {
+fn dkimpy_messages() -> Interop {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dkim/dkimpy_sign.py");
     let output = Command::new("python3").arg(script).output().expect("python3 runs");
     assert!(
@@ -47,7 +55,13 @@ fn dkimpy_messages() -> (MemoryResolver, Vec<Signed>) {
                 .unwrap(),
         })
         .collect();
-    (zone, messages)
+    let arc = json["arc"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| base64::engine::general_purpose::STANDARD.decode(m.as_str().unwrap()).unwrap())
+        .collect();
+    Interop { zone, signed: messages, arc }
 }
 
 fn verify(zone: &MemoryResolver, message: &[u8], chunk: usize) -> Vec<dkim::DkimResult> {
@@ -80,7 +94,7 @@ fn with_changed_subject(message: &[u8]) -> Vec<u8> {
 
 #[test]
 fn dkimpy_signatures_verify_and_tampering_fails() {
-    let (zone, messages) = dkimpy_messages();
+    let Interop { zone, signed: messages, .. } = dkimpy_messages();
     assert_eq!(messages.len(), 160);
     let mut failures = Vec::new();
     for signed in &messages {
@@ -116,4 +130,91 @@ fn dkimpy_signatures_verify_and_tampering_fails() {
         }
     }
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+fn arc_result(zone: &MemoryResolver, message: &[u8]) -> arc::ArcOutcome {
+    let mut intake = Intake::new();
+    for piece in message.chunks(100) {
+        intake.update(piece);
+    }
+    futures_lite::future::block_on(arc::verify(zone, &intake.finish(), 1_700_000_000))
+}
+
+#[test]
+fn dkimpy_arc_chains_verify_and_tampering_fails() {
+    let Interop { zone, arc, .. } = dkimpy_messages();
+    assert_eq!(arc.len(), 2);
+    for (hops, message) in arc.iter().enumerate() {
+        let outcome = arc_result(&zone, message);
+        assert_eq!(outcome.result, ArcResult::Pass, "{} hop(s): {:?}", hops + 1, outcome.reason);
+        assert_eq!(outcome.instance as usize, hops + 1);
+        let changed_body = with_changed_body(message);
+        assert_eq!(arc_result(&zone, &changed_body).result, ArcResult::Fail);
+        let text = String::from_utf8(message.clone()).unwrap();
+        let changed_results = text.replacen("spf=pass smtp.mailfrom", "spf=fail smtp.mailfrom", 1);
+        assert_eq!(arc_result(&zone, changed_results.as_bytes()).result, ArcResult::Fail, "AAR is sealed");
+    }
+    // No ARC headers: none.
+    assert_eq!(arc_result(&zone, b"From: a@b.example\r\n\r\nbody\r\n").result, ArcResult::None);
+    // Instance 2 without instance 1: fail.
+    let second = String::from_utf8(arc[1].clone()).unwrap();
+    let without_first: String = second
+        .split_inclusive("\r\n")
+        .scan(false, |skipping, line| {
+            if line.starts_with("ARC-") {
+                *skipping = line.contains("i=1;");
+            } else if !line.starts_with(' ') && !line.starts_with('\t') {
+                *skipping = false;
+            }
+            Some(if *skipping { "" } else { line })
+        })
+        .collect();
+    assert_eq!(arc_result(&zone, without_first.as_bytes()).result, ArcResult::Fail);
+}
+
+#[test]
+fn all_checks_together_write_the_header() {
+    let Interop { mut zone, signed, .. } = dkimpy_messages();
+    zone.add_txt("dkimpy.example", "v=spf1 ip4:192.0.2.0/24 -all");
+    zone.add_txt("_dmarc.dkimpy.example", "v=DMARC1; p=reject");
+    let message =
+        &signed.iter().find(|s| s.name == "plain rsa-sha256 rsa2048 relaxed/relaxed").unwrap().message;
+    let run = |message: &[u8], ip: &str| {
+        let mut intake = Intake::new();
+        intake.update(message);
+        let collected = intake.finish();
+        let transaction = moxide_protocols::auth::Transaction {
+            ip: ip.parse().unwrap(),
+            helo: "mail.dkimpy.example",
+            mail_from: Some(("alice", "dkimpy.example")),
+            receiver: "mx.moxide.example",
+            now_secs: 1_700_000_000,
+            pct_draw: 0,
+        };
+        let verdict =
+            futures_lite::future::block_on(moxide_protocols::auth::check(&zone, &transaction, &collected));
+        (verdict.dmarc_disposition(), verdict.header_fields(&transaction))
+    };
+    let (disposition, header) = run(message, "192.0.2.1");
+    assert_eq!(disposition, moxide_protocols::auth::dmarc::Policy::None);
+    for expected in [
+        "Authentication-Results: mx.moxide.example;",
+        "iprev=fail",
+        "spf=pass smtp.mailfrom=alice@dkimpy.example",
+        "dkim=pass",
+        "header.d=dkimpy.example",
+        "dmarc=pass header.from=dkimpy.example",
+        "arc=none",
+        "Received-SPF: pass",
+    ] {
+        assert!(header.contains(expected), "{expected:?} missing in\n{header}");
+    }
+    let (disposition, header) = run(&with_changed_body(message), "198.51.100.1");
+    assert_eq!(disposition, moxide_protocols::auth::dmarc::Policy::Reject);
+    assert!(
+        header.contains("spf=fail")
+            && header.contains("dkim=fail")
+            && header.contains("dmarc=fail (p=reject dis=reject)"),
+        "{header}"
+    );
 }

@@ -3,8 +3,9 @@
 
 Makes fresh keys (RSA 2048 and 1024 with openssl, Ed25519 with PyNaCl), signs each test
 message with every algorithm and canonicalization pair moxide verifies, with and without
-l=, and prints one JSON object: the key records by DNS name and the signed messages
-(base64). Needs the dkimpy and pynacl packages and the openssl command.
+l=, seals one message with ARC over one and two hops, and prints one JSON object: the key
+records by DNS name, the signed messages and the ARC-sealed ones (base64). Needs the
+dkimpy, pynacl and authres packages and the openssl command.
 """
 import base64
 import json
@@ -86,7 +87,20 @@ def main():
                         "message": base64.b64encode(header + message).decode(),
                     })
     records = {"%s._domainkey.%s" % (s, DOMAIN.decode()): k[0] for s, k in keys.items()}
-    json.dump({"keys": records, "messages": signed}, sys.stdout)
+    for hop in ("hop1.example", "hop2.example"):
+        records["arc._domainkey." + hop] = keys["rsa2048"][0]
+    arc = arc_messages(rsa2048)
+    json.dump({"keys": records, "messages": signed, "arc": arc}, sys.stdout)
+
+
+def arc_messages(private):
+    """One message sealed by one hop, then by a second hop (cv=pass)."""
+    message = (b"Authentication-Results: hop1.example; spf=pass smtp.mailfrom=alice@dkimpy.example\r\n"
+               + MESSAGES["whitespace"])
+    first = b"".join(dkim.arc_sign(message, b"arc", b"hop1.example", private, b"hop1.example")) + message
+    second_input = b"Authentication-Results: hop2.example; arc=pass\r\n" + first
+    second = b"".join(dkim.arc_sign(second_input, b"arc", b"hop2.example", private, b"hop2.example")) + second_input
+    return [base64.b64encode(first).decode(), base64.b64encode(second).decode()]
 
 
 if __name__ == "__main__":
