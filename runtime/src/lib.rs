@@ -21,11 +21,14 @@
 //! - [`time`]: timers and timeouts.
 //! - [`task`]: spawning tasks on the current core.
 //! - [`memlock`]: the RLIMIT_MEMLOCK check glommio needs at startup.
+//! - [`udp`]: UDP sockets (the DNS stub resolver's queries).
+//! - [`exchange`]: one length-prefixed request/reply over TCP (DNS over TCP).
 //!
 //! Architecture invariant: every function that can block for longer than a memory access
 //! either goes through io_uring or through [`offload`]; nothing here calls `fsync`,
 //! `sendfile` or a lock that another core holds for long on an executor thread.
 
+pub mod exchange;
 pub mod executor;
 pub mod fs;
 pub mod memlock;
@@ -39,6 +42,7 @@ pub mod task;
 pub mod terminal;
 pub mod time;
 pub mod tls;
+pub mod udp;
 
 pub use executor::{CoreContext, RuntimeConfig, RuntimeError, current_core, online_cpus, run};
 pub use offload::{OffloadPanic, offload};

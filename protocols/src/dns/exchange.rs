@@ -143,6 +143,9 @@ pub enum ResolveError {
     /// The name could not be asked about (invalid after macro expansion, too long).
     #[error("invalid DNS name")]
     InvalidName,
+    /// Too many questions are already waiting for answers; try later.
+    #[error("DNS resolver overloaded")]
+    Overloaded,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
