@@ -55,10 +55,19 @@ pub(crate) struct Limits {
     pub(crate) connections_max: usize,
     /// Errors per SMTP session before 421.
     pub(crate) errors_max: u32,
-    /// SMTP idle timeout between commands, seconds (RFC 5321 §4.5.3.2.7: at least 300).
+    /// Time an SMTP command line may take to arrive, idle time before it included,
+    /// seconds (RFC 5321 §4.5.3.2.7: at least 300); plus byte credit at the minimum rate.
     pub(crate) command_timeout_secs: u64,
-    /// SMTP idle timeout while receiving message data, seconds.
+    /// Time a DATA body or BDAT chunk may take before byte credit, and the longest
+    /// silence while message bytes arrive, seconds.
     pub(crate) data_timeout_secs: u64,
+    /// Slowest SMTP input waited for: each byte of a command line, DATA body or BDAT
+    /// chunk adds 1/rate seconds to its deadline.
+    pub(crate) input_rate_bytes_per_second_min: u64,
+    /// Graceful shutdown: time sessions in the middle of a command get to finish it
+    /// after SIGTERM/SIGINT, seconds. The process exits within this plus
+    /// [`crate::server::SHUTDOWN_CLOSING_MAX`].
+    pub(crate) shutdown_grace_secs: u64,
     /// New connections per minute per client network level (/32, /26, /21 for IPv4;
     /// /64, /48, /32 for IPv6).
     pub(crate) connection_rate_per_minute: [u64; 3],
@@ -71,6 +80,11 @@ pub(crate) struct Limits {
     /// Client addresses the per-IP limits do not apply to. Loopback is not exempt unless
     /// listed here.
     pub(crate) ratelimit_exempt: Vec<std::net::IpAddr>,
+    /// Mailboxes per account, INBOX and parents made by CREATE included (IMAP
+    /// `NO [LIMIT]` past it).
+    pub(crate) mailboxes_max: u32,
+    /// Levels per mailbox name (`a/b/c` has 3).
+    pub(crate) mailbox_depth_max: u32,
 }
 
 impl Default for Limits {
@@ -83,14 +97,26 @@ impl Default for Limits {
             errors_max: protocol.errors_max,
             command_timeout_secs: protocol.command_timeout_ms / 1000,
             data_timeout_secs: protocol.data_timeout_ms / 1000,
+            input_rate_bytes_per_second_min: protocol.input_rate_bytes_per_second_min,
+            shutdown_grace_secs: SHUTDOWN_GRACE_SECS_DEFAULT,
             connection_rate_per_minute: [300, 900, 2700],
             connections_per_ip: [30, 90, 270],
             auth_failures_per_minute: [10, 30, 90],
             auth_failures_per_day: [50, 150, 450],
             ratelimit_exempt: Vec::new(),
+            mailboxes_max: moxide_storage::MAILBOXES_MAX,
+            mailbox_depth_max: moxide_storage::MAILBOX_DEPTH_MAX,
         }
     }
 }
+
+/// Graceful shutdown grace by default, seconds: a message of a few megabytes on an
+/// ordinary link and any commit under way finish well within it, and an operator (or
+/// systemd, whose default stop timeout is 90 s) waits at most this plus 5 s.
+pub(crate) const SHUTDOWN_GRACE_SECS_DEFAULT: u64 = 10;
+
+/// Most grace allowed, seconds: the stop must stay bounded for service managers.
+pub(crate) const SHUTDOWN_GRACE_SECS_MAX: u64 = 600;
 
 /// Concurrent connections per listener by default: well above what one host's clients
 /// open, well below the process's descriptor limit.
@@ -289,6 +315,18 @@ impl Config {
         Ok(Config { static_config, domains, directory })
     }
 
+    /// Account store settings: the defaults, with the configured mailbox limits.
+    pub(crate) fn store_options(&self) -> moxide_storage::StoreOptions {
+        let limits = &self.static_config.limits;
+        moxide_storage::StoreOptions {
+            mailbox_limits: moxide_storage::MailboxLimits {
+                mailboxes_max: limits.mailboxes_max,
+                depth_max: limits.mailbox_depth_max,
+            },
+            ..moxide_storage::StoreOptions::default()
+        }
+    }
+
     /// Protocol settings for SMTP sessions.
     pub(crate) fn smtp_protocol(&self) -> ServerConfig {
         let limits = &self.static_config.limits;
@@ -299,6 +337,7 @@ impl Config {
             errors_max: limits.errors_max,
             command_timeout_ms: limits.command_timeout_secs.saturating_mul(1000),
             data_timeout_ms: limits.data_timeout_secs.saturating_mul(1000),
+            input_rate_bytes_per_second_min: limits.input_rate_bytes_per_second_min,
             ..ServerConfig::default()
         }
     }
@@ -328,6 +367,19 @@ fn check_static(path: &Path, config: &StaticConfig) -> Result<(), ConfigError> {
     }
     if limits.command_timeout_secs == 0 || limits.data_timeout_secs == 0 {
         return Err(invalid("limits timeouts must be above 0 seconds".into()));
+    }
+    // Every account starts with INBOX and the default mailboxes, and INBOX/x must fit.
+    let defaults = u32::try_from(moxide_storage::DEFAULT_MAILBOXES.len() + 1).unwrap_or(u32::MAX);
+    if limits.mailboxes_max < defaults || limits.mailbox_depth_max < 2 {
+        return Err(invalid(format!(
+            "limits.mailboxes_max must be at least {defaults} and limits.mailbox_depth_max at least 2"
+        )));
+    }
+    if limits.input_rate_bytes_per_second_min == 0 {
+        return Err(invalid("limits.input_rate_bytes_per_second_min must be above 0".into()));
+    }
+    if limits.shutdown_grace_secs > SHUTDOWN_GRACE_SECS_MAX {
+        return Err(invalid(format!("limits.shutdown_grace_secs must be at most {SHUTDOWN_GRACE_SECS_MAX}")));
     }
     for listener in &config.listeners {
         let wants_tls = matches!(listener.tls, ListenerTls::StartTls | ListenerTls::Implicit);
@@ -422,6 +474,11 @@ addresses = ["alice@example.org", "@example.org"]
 
         let low = write(dir.path(), "b.toml", &format!("{base}[limits]\nrecipients_max = 5\n"));
         assert!(Config::load(&low).unwrap_err().to_string().contains("at least 100"));
+        let rate =
+            write(dir.path(), "r.toml", &format!("{base}[limits]\ninput_rate_bytes_per_second_min = 0\n"));
+        assert!(Config::load(&rate).unwrap_err().to_string().contains("input_rate_bytes_per_second_min"));
+        let grace = write(dir.path(), "g.toml", &format!("{base}[limits]\nshutdown_grace_secs = 601\n"));
+        assert!(Config::load(&grace).unwrap_err().to_string().contains("shutdown_grace_secs"));
 
         write(dir.path(), "bad-domains.toml", "postmaster_account = \"x\"\n");
         let bad = write(

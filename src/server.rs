@@ -1,6 +1,16 @@
 //! Starting the server from a loaded configuration: data directory, stores, TLS,
 //! authentication and rate-limit state, listeners, executors, nodes. Shared by `serve`
 //! and `localserve`.
+//!
+//! Stopping: SIGTERM or SIGINT starts a graceful shutdown (see
+//! `moxide_runtime::shutdown`). Every core stops accepting; sessions between commands
+//! close at once (SMTP `421 4.3.2`, IMAP `* BYE`); a session in the middle of a command
+//! finishes it within `limits.shutdown_grace_secs`, a delivery being committed is
+//! answered with its true outcome. A core returns once no session is open on any
+//! listener (every session awaits its own account requests, so no commit is left in
+//! flight), and the process exits 0. A second signal, or [`SHUTDOWN_CLOSING_MAX`] past
+//! the grace, ends it at once with exit code 1 (as safe as a crash: acknowledged mail is
+//! durable).
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -14,6 +24,7 @@ use moxide_actors::ratelimit::{Limiter, WindowLimit};
 use moxide_actors::smtp::{SmtpSettings, listener as smtp_listener};
 use moxide_actors::{Node, NodeSeed, NodeServices, node_seeds};
 use moxide_runtime::net::{ConnectionLimiter, ListenerSocket, bind_per_core};
+use moxide_runtime::shutdown::{ShutdownPlan, ShutdownSeed};
 use moxide_runtime::tls::{CertificateFiles, TlsAcceptor, TlsSettings};
 use moxide_runtime::{RuntimeConfig, online_cpus, spawn_detached};
 use moxide_storage::{DataDir, DataDirLock, GlobalStore, StoreCache, StoreOptions};
@@ -30,6 +41,15 @@ pub(crate) const STORE_IDLE: Duration = Duration::from_secs(300);
 
 /// How often core 0 looks for idle stores and changed certificate files.
 pub(crate) const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// After the shutdown grace: time for sessions to write their last reply and close, and
+/// for a commit under way to finish (fsyncs take milliseconds to a second), before the
+/// process is ended anyway. The stop is bounded by the grace plus this.
+pub(crate) const SHUTDOWN_CLOSING_MAX: Duration = Duration::from_secs(5);
+
+/// How often a stopping core checks whether sessions are still open (on any core; the
+/// listeners' counters are shared). Only runs during shutdown.
+const SHUTDOWN_POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Why the server did not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +73,9 @@ pub(crate) enum ServerError {
     /// The runtime failed.
     #[error(transparent)]
     Runtime(#[from] moxide_runtime::RuntimeError),
+    /// The signal handlers could not be installed.
+    #[error("installing signal handlers: {0}")]
+    Signals(std::io::Error),
 }
 
 /// How one listener runs; `Send`, cloned into every core.
@@ -82,6 +105,8 @@ struct Shared {
     acceptors: Vec<TlsAcceptor>,
     spool_dir: std::path::PathBuf,
     local_catchall: Option<Arc<str>>,
+    /// Graceful shutdown grace.
+    shutdown_grace: Duration,
 }
 
 /// Prepared server: listeners bound, ready to run.
@@ -130,7 +155,7 @@ impl Server {
             // A crash left it; its client never got 250, so it will retry. Not trusted.
             tracing::warn!(path = %path.display(), length, "removed unacknowledged spool file from a previous run");
         }
-        let stores = Arc::new(StoreCache::new(data.clone(), StoreOptions::default(), OPEN_STORES_MAX));
+        let stores = Arc::new(StoreCache::new(data.clone(), config.store_options(), OPEN_STORES_MAX));
         let global = Arc::new(GlobalStore::open(&data, &StoreOptions::default())?);
         let mut decoy_key = [0u8; 32];
         moxide_runtime::random::fill(&mut decoy_key);
@@ -203,53 +228,62 @@ impl Server {
             acceptors,
             spool_dir: data.spool_dir(),
             local_catchall,
+            shutdown_grace: Duration::from_secs(limits.shutdown_grace_secs),
         };
         Ok(Server { runtime, seeds, shared, bound, lock })
     }
 
-    /// Runs until the process ends.
+    /// Runs until a graceful shutdown completes (see the module docs).
     pub(crate) fn run(self) -> Result<(), ServerError> {
         let Server { runtime, seeds, shared, bound: _, lock } = self;
         start_orphan_sweep(Arc::clone(&shared.services.stores));
-        moxide_runtime::run(&runtime, seeds, move |core, seed| {
+        let plan = ShutdownPlan {
+            grace: shared.shutdown_grace,
+            force_after: shared.shutdown_grace + SHUTDOWN_CLOSING_MAX,
+        };
+        let signals =
+            moxide_runtime::shutdown::catch_signals(seeds.len(), plan).map_err(ServerError::Signals)?;
+        let seeds: Vec<(CoreSeed, ShutdownSeed)> = seeds.into_iter().zip(signals).collect();
+        moxide_runtime::run(&runtime, seeds, move |core, (seed, signal)| {
             let shared = shared.clone();
             async move {
+                let shutdown = signal.start();
                 let node = Node::start(core, seed.node, shared.services.clone()).await;
                 if core.index == 0 {
                     spawn_detached(sweep(node.clone(), shared.acceptors.clone()));
                 }
-                for (plan, socket) in shared.plans.iter().zip(seed.sockets) {
-                    let listener = socket.into_listener();
-                    let limiter = plan.limiter.clone();
-                    let ip_limits = Arc::clone(&shared.ip_limits);
-                    match plan.protocol {
-                        ListenerProtocol::Smtp | ListenerProtocol::Submission => {
-                            let settings = Rc::new(smtp_settings(&shared, plan));
-                            spawn_detached(smtp_listener::serve(
-                                node.clone(),
-                                settings,
-                                listener,
-                                limiter,
-                                ip_limits,
-                            ));
-                        }
-                        ListenerProtocol::Imap => {
-                            let settings = Rc::new(imap_settings(&shared, plan));
-                            spawn_detached(imap_listener::serve(
-                                node.clone(),
-                                settings,
-                                listener,
-                                limiter,
-                                ip_limits,
-                            ));
-                        }
-                    }
+                start_listeners(&shared, &node, seed.sockets);
+                shutdown.draining().await;
+                while shared.plans.iter().any(|plan| plan.limiter.open() > 0) {
+                    moxide_runtime::time::sleep(SHUTDOWN_POLL_INTERVAL).await;
                 }
-                std::future::pending::<()>().await;
+                if core.index == 0 {
+                    tracing::info!("all sessions closed");
+                }
             }
         })?;
         drop(lock);
+        tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Starts this core's accept loop for every listener.
+fn start_listeners(shared: &Shared, node: &Node, sockets: Vec<ListenerSocket>) {
+    for (plan, socket) in shared.plans.iter().zip(sockets) {
+        let listener = socket.into_listener();
+        let limiter = plan.limiter.clone();
+        let ip_limits = Arc::clone(&shared.ip_limits);
+        match plan.protocol {
+            ListenerProtocol::Smtp | ListenerProtocol::Submission => {
+                let settings = Rc::new(smtp_settings(shared, plan));
+                spawn_detached(smtp_listener::serve(node.clone(), settings, listener, limiter, ip_limits));
+            }
+            ListenerProtocol::Imap => {
+                let settings = Rc::new(imap_settings(shared, plan));
+                spawn_detached(imap_listener::serve(node.clone(), settings, listener, limiter, ip_limits));
+            }
+        }
     }
 }
 

@@ -170,14 +170,19 @@ impl Running {
         let kill = format!("kill -TERM {}", self.child.id());
         assert!(Command::new("sh").args(["-c", &kill]).status().unwrap().success());
         let deadline = Instant::now() + STOP_TIMEOUT;
-        while self.child.try_wait().unwrap().is_none() {
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
             assert!(
                 Instant::now() < deadline,
                 "still running {STOP_TIMEOUT:?} after SIGTERM:\n{}",
                 tail(&self.log)
             );
             std::thread::sleep(Duration::from_millis(50));
-        }
+        };
+        // A graceful stop (docs/operations.md): exit status 0, not death by the signal.
+        assert!(status.success(), "stopped with {status} after SIGTERM:\n{}", tail(&self.log));
     }
 }
 

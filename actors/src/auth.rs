@@ -3,7 +3,10 @@
 //! registry and the failed-authentication rate limiter.
 //!
 //! Rules (RFC 4954 §4, RFC 9051 §6.2.2, and mox's behaviour):
-//! - a login name is any address of the account or the account name;
+//! - a login name is any address of the account or the account name; an authorization
+//!   identity (SASL authzid), when given, must name the same account (RFC 4422 §3.4.1:
+//!   the server decides whom the client may act as; acting as another account is
+//!   refused like a wrong password);
 //! - mechanisms that send the password (PLAIN, LOGIN) are offered only over TLS unless the
 //!   listener allows plaintext (loopback by default);
 //! - an IP (and its networks) with too many recent failures is refused before its
@@ -187,6 +190,8 @@ pub struct Authenticator {
     tls_key: Option<[u8; 32]>,
     exchange: ServerExchange,
     authcid: Option<String>,
+    /// The identity the client asked to act as, when it named one.
+    authzid: Option<String>,
 }
 
 impl Authenticator {
@@ -216,6 +221,7 @@ impl Authenticator {
             tls_key: connection.tls.as_ref().and_then(|t| t.client_spki_sha256),
             exchange,
             authcid: None,
+            authzid: None,
         })
     }
 
@@ -242,9 +248,10 @@ impl Authenticator {
         loop {
             step = match step {
                 Step::Challenge(challenge) => return AuthProgress::Challenge(challenge),
-                Step::NeedSecrets { authcid, authzid: _ } => {
+                Step::NeedSecrets { authcid, authzid } => {
                     let credentials = self.credentials_of(&authcid).await;
                     self.authcid = Some(authcid);
+                    self.authzid = authzid;
                     match credentials {
                         Err(failure) => return self.fail(failure).await,
                         Ok(None) => self.exchange.with_secrets(None),
@@ -259,9 +266,10 @@ impl Authenticator {
                         }
                     }
                 }
-                Step::VerifyPassword { authcid, authzid: _, password } => {
+                Step::VerifyPassword { authcid, authzid, password } => {
                     let verified = self.verify_password(&authcid, password).await;
                     self.authcid = Some(authcid);
+                    self.authzid = authzid;
                     match verified {
                         Err(failure) => return self.fail(failure).await,
                         Ok(ok) => self.exchange.password_verified(ok),
@@ -275,6 +283,10 @@ impl Authenticator {
                     let Some(account) = self.account_for(&authcid) else {
                         return self.fail(AuthFailure::BadCredentials).await;
                     };
+                    if !self.may_act_as(&account) {
+                        tracing::info!(ip = %self.ip, %account, "authorization identity of another account refused");
+                        return self.fail(AuthFailure::BadCredentials).await;
+                    }
                     tracing::info!(ip = %self.ip, %account, "authenticated");
                     return AuthProgress::Success(Authenticated { account, login: authcid }, final_message);
                 }
@@ -305,6 +317,15 @@ impl Authenticator {
 
     fn account_for(&self, login: &str) -> Option<Arc<str>> {
         account_for_login(&self.node, login)
+    }
+
+    /// Whether the requested authorization identity, if any, is a name of `account`
+    /// (any of its addresses, or its name, as for logins).
+    fn may_act_as(&self, account: &Arc<str>) -> bool {
+        match &self.authzid {
+            None => true,
+            Some(authzid) => self.account_for(authzid).is_some_and(|other| other == *account),
+        }
     }
 
     async fn credentials_of(&self, login: &str) -> Result<Option<StoredCredentials>, AuthFailure> {

@@ -86,7 +86,7 @@ pub fn drive(session: &mut ServerSession, input: &[u8]) -> Result<Outcome, Drive
             return Ok(outcome);
         }
         let window = &input[used..input.len().min(used + READ_BYTES)];
-        let step = session.handle_input(window);
+        let step = session.handle_input(window, 0);
         used += step;
         if step == 0 && !handled {
             return Err(DriveError::Stuck { used, len: input.len() });

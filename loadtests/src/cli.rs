@@ -58,6 +58,9 @@ pub(crate) enum ScenarioArgs {
     Idle(IdleArgs),
     /// Fill a mailbox to --messages, then time whole-mailbox operations.
     Bigbox(BigboxArgs),
+    /// Check IMAP conformance under concurrency: clients over shared mailboxes, every
+    /// protocol violation reported by kind.
+    Stress(StressArgs),
 }
 
 /// Options every scenario takes.
@@ -81,10 +84,10 @@ pub(crate) struct CommonArgs {
     /// SMTP sender.
     #[arg(long, value_name = "ADDRESS", default_value = "load@example.org")]
     pub(crate) from: String,
-    /// Concurrent connections (default: smtp 10, imap 10, idle 1000, bigbox 1).
+    /// Concurrent connections (default: smtp 10, imap 10, idle 1000, bigbox 1, stress 20).
     #[arg(long, value_name = "N")]
     pub(crate) connections: Option<u32>,
-    /// Stop after this many seconds (default: smtp/imap 60, idle 300, bigbox 600).
+    /// Stop after this many seconds (default: smtp/imap/stress 60, idle 300, bigbox 600).
     #[arg(long, value_name = "SECS")]
     pub(crate) duration: Option<f64>,
     /// Print one JSON object instead of the table.
@@ -179,6 +182,63 @@ pub(crate) struct BigboxArgs {
     /// Times the sequence of timed operations runs.
     #[arg(long, value_name = "R", default_value_t = 3)]
     pub(crate) rounds: u64,
+}
+
+/// `stress` options.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct StressArgs {
+    #[command(flatten)]
+    pub(crate) common: CommonArgs,
+    /// Accounts: `{n}` in --user is replaced by 1..=M (e.g. --user 'load{n}@localhost').
+    #[arg(long, value_name = "M", default_value_t = 100)]
+    pub(crate) accounts: u32,
+    /// Keywords in the pool STORE and APPEND pick from.
+    #[arg(long, value_name = "K", default_value_t = 40)]
+    pub(crate) keywords: u32,
+    /// Operations per session between SELECT and LOGOUT.
+    #[arg(long, value_name = "OPS", default_value_t = 8)]
+    pub(crate) session_ops: u32,
+    /// Append files from this directory (picked at random) instead of generated MIME mail.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) corpus: Option<PathBuf>,
+    /// Never ENABLE IMAP4rev2 (by default every other session does when it is offered).
+    #[arg(long)]
+    pub(crate) no_rev2: bool,
+}
+
+/// Most accounts the stress scenario spreads over.
+pub(crate) const ACCOUNTS_MAX: u32 = 100_000;
+
+/// Most keywords in the stress scenario's pool: each may end up in every mailbox's FLAGS
+/// list, and servers cap keywords per mailbox (often at a few hundred).
+pub(crate) const KEYWORDS_MAX: u32 = 200;
+
+/// Most operations per stress session.
+pub(crate) const SESSION_OPS_MAX: u32 = 10_000;
+
+/// Checks the stress options that are not common: the account count and its `{n}`.
+pub(crate) fn check_stress(args: &StressArgs) -> Result<(), UsageError> {
+    let invalid = |option, reason: String| UsageError::Invalid { option, reason };
+    if args.accounts == 0 || args.accounts > ACCOUNTS_MAX {
+        return Err(invalid("--accounts", format!("must be 1..={ACCOUNTS_MAX}")));
+    }
+    if args.accounts > 1 && !args.common.user.contains("{n}") {
+        return Err(invalid(
+            "--user",
+            format!(
+                "must contain {{n}} (replaced by the account number) for --accounts {}, e.g. \
+                 'load{{n}}@localhost'; or pass --accounts 1",
+                args.accounts
+            ),
+        ));
+    }
+    if args.keywords > KEYWORDS_MAX {
+        return Err(invalid("--keywords", format!("at most {KEYWORDS_MAX}")));
+    }
+    if args.session_ops > SESSION_OPS_MAX {
+        return Err(invalid("--session-ops", format!("at most {SESSION_OPS_MAX}")));
+    }
+    Ok(())
 }
 
 /// An IMAP operation of the imap scenario's mix.
@@ -456,6 +516,7 @@ mod tests {
             ScenarioArgs::Imap(a) => &a.common,
             ScenarioArgs::Idle(a) => &a.common,
             ScenarioArgs::Bigbox(a) => &a.common,
+            ScenarioArgs::Stress(a) => &a.common,
         }
     }
 
@@ -529,6 +590,8 @@ mod tests {
         parse(&["idle", "--connections", "50000", "--sources", "127.0.0.2-127.0.0.200", "--probes", "2"])
             .unwrap();
         parse(&["bigbox", "--messages", "100", "--rounds", "1"]).unwrap();
+        parse(&["stress", "--accounts", "3", "--keywords", "5", "--session-ops", "2", "--no-rev2"]).unwrap();
+        parse(&["stress", "--corpus", "/tmp"]).unwrap();
         assert!(parse(&["smtp", "--size", "5", "--size-corpus", "/tmp"]).is_err());
         assert!(parse(&["nonsense"]).is_err());
     }
@@ -569,6 +632,23 @@ mod tests {
         assert!(check_count("--messages", COUNT_MAX + 1, false).is_err());
         assert!(check_size(Some(0)).is_err());
         assert_eq!(check_size(None).unwrap(), SIZE_DEFAULT);
+    }
+
+    #[test]
+    fn stress_accounts_need_a_numbered_user() {
+        let stress = |args: &[&str]| match parse(args).unwrap().scenario {
+            ScenarioArgs::Stress(stress) => stress,
+            _ => panic!(),
+        };
+        let defaults = stress(&["stress"]);
+        assert_eq!((defaults.accounts, defaults.keywords, defaults.session_ops), (100, 40, 8));
+        let error = check_stress(&defaults).unwrap_err();
+        assert!(error.to_string().contains("{n}"), "{error}");
+        check_stress(&stress(&["stress", "--user", "load{n}@localhost"])).unwrap();
+        check_stress(&stress(&["stress", "--accounts", "1"])).unwrap();
+        for bad in [&["stress", "--accounts", "0"][..], &["stress", "--accounts", "1", "--keywords", "201"]] {
+            assert!(check_stress(&stress(bad)).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

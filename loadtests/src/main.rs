@@ -9,13 +9,15 @@
 //! - [`smtp`], [`imap`]: our own minimal, strict clients. Reply and response parsing is
 //!   sans-IO and unit-tested on byte transcripts; the blocking connections on top are used
 //!   by the thread-per-connection scenarios.
-//! - [`scenario`]: `smtp`, `imap` and `bigbox` run one OS thread per connection (tens of
-//!   connections; blocking IO keeps the timing simple and exact); `idle` holds up to
-//!   hundreds of thousands of connections on one thread with an epoll loop ([`poller`], on
-//!   rustix's safe epoll API),
-//!   because it must bind chosen source addresses (`--sources`), which our runtime's
-//!   connect cannot, and because a load generator should not share the executor it
-//!   measures.
+//! - [`scenario`]: `smtp`, `imap`, `bigbox` and `stress` run one OS thread per connection
+//!   (tens of connections; blocking IO keeps the timing simple and exact); `idle` holds up
+//!   to hundreds of thousands of connections on one thread with an epoll loop ([`poller`],
+//!   on rustix's safe epoll API), because it must bind chosen source addresses
+//!   (`--sources`), which our runtime's connect cannot, and because a load generator
+//!   should not share the executor it measures. `stress` is a conformance check more than
+//!   a load: a sans-IO model of each session's view (`scenario/stress/model.rs`, tested on
+//!   transcripts) judges every response, and a journal of the sessions' concurrent
+//!   changes excuses what concurrency makes legitimate.
 //! - [`stats`] (histograms per operation kind, merged once per run), [`procstat`] (server
 //!   RSS/CPU from `/proc`, descendants included), [`report`] (table and JSON),
 //!   [`progress`] (stderr line, terminals only), [`message`] (test messages with
@@ -24,7 +26,8 @@
 //!
 //! Invariants: every run is bounded in count and in time (`--duration`), every socket
 //! operation by `--timeout`; the exit status is 0 exactly when the report's `passed` is
-//! true (no errors, verification passed), 1 otherwise, 2 for a command line that cannot run.
+//! true (no errors, verification passed, no protocol violations), 1 otherwise, 2 for a
+//! command line that cannot run.
 //!
 //! # Scenarios
 //!
@@ -34,6 +37,7 @@
 //! | imap | operations of the mix (or sessions with `--login-churn`) | one per mix name, `session_setup`, `login_session` |
 //! | idle | connections that reached IDLE (`seconds` = setup time) | `idle_setup` (connect → `+ idling`), `probe_smtp`, `exists` (SMTP 250 → `* n EXISTS`), `idle` (errors only) |
 //! | bigbox | timed operations | `select`, `fetch_all_flags`, `fetch_bodies`, `search_body`, `store`, `fetch_changedsince`, `append` (filling, per command) |
+//! | stress | sessions from connect to the server's close without an error | `session`, `connect`, `login`, `capability`, `enable`, `select`, `fetch`, `fetch_body`, `store`, `expunge`, `append`, `noop`, `logout` (per command) |
 //!
 //! # JSON output (`--json`)
 //!
@@ -41,8 +45,8 @@
 //!
 //! ```text
 //! {
-//!   "scenario": "smtp" | "imap" | "idle" | "bigbox",
-//!   "passed": bool,              // no errors, verification (if any) passed
+//!   "scenario": "smtp" | "imap" | "idle" | "bigbox" | "stress",
+//!   "passed": bool,              // no errors, verification (if any) passed, no violations
 //!   "ok": u64, "errors": u64,    // see the table above
 //!   "seconds": f64,              // measured phase, wall clock
 //!   "rate_per_sec": f64,         // ok / seconds
@@ -64,9 +68,23 @@
 //!               "memory_per_connection_bytes" },      // the last three null without --server-pid
 //!   "bigbox": { "messages_requested", "messages_in_mailbox", "appended", "fill_seconds",
 //!               "fill_rate_per_sec", "multiappend", "condstore", "rounds",
-//!               "search_matches", "changedsince_results" }
+//!               "search_matches", "changedsince_results" },
+//!   "stress": { "accounts", "keywords", "session_ops", "sessions", "rev2_sessions", "commands",
+//!               "appended", "expunged",
+//!               "violations": u64,                         // 0 for the run to pass
+//!               "violations_by_kind": { "<kind>": u64 },   // every kind, 0 included
+//!               "samples": { "<kind>": "<transcript>" },   // first of each kind seen
+//!               "excused": { "<kind>": u64 } }             // legitimate under concurrency
 //! }
 //! ```
+//!
+//! `stress` kinds: `seq_out_of_range`, `expunge_out_of_range`, `exists_decreased`,
+//! `uid_mismatch`, `unannounced_keyword`, `fetch_failed`, `fetch_incomplete`,
+//! `store_wrong_flags`, `expunge_not_reported`, `select_incomplete`, `after_logout`,
+//! `logout_without_bye`, `untagged_not_allowed`, `malformed` (each defined in
+//! `scenario/stress/model.rs`). A sample is the session's last lines (`C:` client, `S:`
+//! server, literal data as `<n bytes>`), then `!! <kind>: <detail>`. `excused` also counts
+//! `store_refused`: a STORE refused for a message another session expunged.
 //!
 //! Only the object of the scenario that ran is present. `server.cpu_seconds` and the RSS
 //! figures cover the named processes and all their descendants (Postfix and Dovecot fork).
@@ -179,6 +197,25 @@ fn run(scenario: ScenarioArgs) -> Result<(Report, bool), UsageError> {
                 rounds: cli::check_count("--rounds", args.rounds, false)?,
             };
             Ok((scenario::bigbox::run(&settings, &plan), settings.json))
+        }
+        ScenarioArgs::Stress(args) => {
+            cli::check_stress(&args)?;
+            let settings = cli::validate_common(&args.common, threads(false, true, 20, 60.0))?;
+            let corpus = match &args.corpus {
+                Some(directory) => Some(
+                    message::Corpus::load(directory)
+                        .map_err(|e| UsageError::Invalid { option: "--corpus", reason: e.to_string() })?,
+                ),
+                None => None,
+            };
+            let plan = scenario::stress::StressPlan {
+                accounts: args.accounts,
+                keywords: scenario::stress::keyword_pool(args.keywords),
+                session_ops: args.session_ops,
+                corpus,
+                rev2: !args.no_rev2,
+            };
+            Ok((scenario::stress::run(&settings, &plan), settings.json))
         }
     }
 }

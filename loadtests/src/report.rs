@@ -13,7 +13,7 @@ use crate::stats::{KindSummary, Recorder};
 /// A run's result.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Report {
-    /// `smtp`, `imap`, `idle` or `bigbox`.
+    /// `smtp`, `imap`, `idle`, `bigbox` or `stress`.
     pub(crate) scenario: &'static str,
     /// True when there were no errors, verification (if any) passed and nothing was fatal;
     /// the exit status is 0 exactly then.
@@ -49,6 +49,9 @@ pub(crate) struct Report {
     /// Details of a bigbox run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) bigbox: Option<BigboxDetails>,
+    /// Details of a stress run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) stress: Option<StressDetails>,
 }
 
 /// The `smtp` object.
@@ -158,6 +161,37 @@ pub(crate) struct BigboxDetails {
     pub(crate) changedsince_results: u64,
 }
 
+/// The `stress` object.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub(crate) struct StressDetails {
+    /// `--accounts`.
+    pub(crate) accounts: u32,
+    /// Keywords in the pool (`--keywords`).
+    pub(crate) keywords: u64,
+    /// `--session-ops`.
+    pub(crate) session_ops: u32,
+    /// Sessions that ran from connect to the server's close without an error (= `ok`).
+    pub(crate) sessions: u64,
+    /// Of those started, how many enabled IMAP4rev2.
+    pub(crate) rev2_sessions: u64,
+    /// Commands sent.
+    pub(crate) commands: u64,
+    /// Messages appended.
+    pub(crate) appended: u64,
+    /// Messages this run expunged (and saw leave the view).
+    pub(crate) expunged: u64,
+    /// Protocol violations in total; the run passes only with 0.
+    pub(crate) violations: u64,
+    /// Violations per kind, every kind listed (0 included).
+    pub(crate) violations_by_kind: BTreeMap<String, u64>,
+    /// For each kind seen, the first occurrence: the session's last lines (`C:` client,
+    /// `S:` server, literals as `<n bytes>`) and a `!! kind: detail` line.
+    pub(crate) samples: BTreeMap<String, String>,
+    /// Findings that concurrency made legitimate (another session changed or expunged
+    /// the same message meanwhile), per kind: counted, not violations.
+    pub(crate) excused: BTreeMap<String, u64>,
+}
+
 impl Report {
     /// A report for `scenario` with the recorder's latencies and errors; the caller fills
     /// in `ok` (and `passed` is computed by [`Report::finish`]).
@@ -178,6 +212,7 @@ impl Report {
             imap: None,
             idle: None,
             bigbox: None,
+            stress: None,
         }
     }
 
@@ -247,6 +282,14 @@ impl Report {
             let _ = writeln!(out, "{}:", self.scenario);
             flatten_into(&mut out, "", object);
         }
+        if let Some(stress) = &self.stress {
+            for (kind, sample) in &stress.samples {
+                let _ = writeln!(out, "first {kind}:");
+                for line in sample.lines() {
+                    let _ = writeln!(out, "  | {line}");
+                }
+            }
+        }
         if !self.error_messages.is_empty() {
             let _ = writeln!(out, "errors:");
             for (message, count) in &self.error_messages {
@@ -261,7 +304,10 @@ impl Report {
 fn flatten_into(out: &mut String, prefix: &str, value: &serde_json::Value) {
     match value {
         serde_json::Value::Object(map) => {
-            for (key, value) in map {
+            // Transcript samples are printed as blocks after the details.
+            for (key, value) in
+                map.iter().filter(|(key, _)| !(prefix.is_empty() && key.as_str() == "samples"))
+            {
                 let name = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
                 flatten_into(out, &name, value);
             }
@@ -325,6 +371,25 @@ mod tests {
         let fatal = Report::fatal("imap", "login refused".into()).finish(0, true);
         assert!(!fatal.passed);
         assert!(fatal.to_json().contains("\"fatal\":\"login refused\""));
+    }
+
+    #[test]
+    fn stress_samples_print_as_blocks() {
+        let mut report = Report::new("stress", &Recorder::default(), 1.0, 2);
+        let mut details = StressDetails { violations: 1, ..StressDetails::default() };
+        details.violations_by_kind.insert("after_logout".into(), 1);
+        details
+            .samples
+            .insert("after_logout".into(), "C: a1 LOGOUT\nS: * 1 EXISTS\n!! after_logout: x\n".into());
+        report.stress = Some(details);
+        let report = report.finish(3, false);
+        assert!(!report.passed);
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(json["stress"]["violations_by_kind"]["after_logout"], 1);
+        let table = report.to_table();
+        assert!(table.contains("  violations_by_kind.after_logout: 1\n"), "{table}");
+        assert!(!table.contains("samples."), "{table}");
+        assert!(table.contains("first after_logout:\n  | C: a1 LOGOUT\n  | S: * 1 EXISTS\n"), "{table}");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! End-to-end: every scenario against a real `moxide localserve` on kernel-chosen ports,
 //! with small counts, asserting zero errors, exact counts where the scenario has them
-//! (smtp --verify-imap), and the exit status contract (0 passed, 1 failed, 2 usage).
+//! (smtp --verify-imap), and the exit status contract (0 passed, 1 failed, 2 usage). The
+//! stress scenario's violations are asserted by kind: 0 of every kind but those listed in
+//! [`MOXIDE_KNOWN_STRESS_VIOLATIONS`] (known bugs, tracked by issue 11).
 //!
 //! The moxide binary comes from `MOXIDE_BIN`, else from this target directory (where
 //! `cargo test --workspace` builds it), else it is built here with `cargo build -p moxide`.
@@ -64,13 +66,56 @@ struct Server {
     child: Child,
     smtp: String,
     imap: String,
-    _dir: tempfile::TempDir,
+    /// The data and config directory (`None` once [`Server::stop`] took it).
+    dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
     fn start() -> Server {
+        Server::start_with_accounts(0)
+    }
+
+    /// A server with `accounts` more accounts, `load1@localhost` .. `loadN@localhost`, all
+    /// with password `moxmoxmox`. They go into `config/domains.toml` before the first start;
+    /// their passwords are set with `moxide setaccountpassword` (which needs the server
+    /// stopped) after a first start has written `config/moxide.toml`.
+    fn start_with_accounts(accounts: u32) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+        if accounts == 0 {
+            return Server::spawn(dir);
+        }
+        let config = dir.path().join("config");
+        std::fs::create_dir_all(&config).unwrap();
+        let mut domains = String::from(
+            "postmaster_account = \"mox\"\n[domains.localhost]\nlocalpart_separators = [\"+\"]\n\
+             [accounts.mox]\naddresses = [\"mox@localhost\", \"@localhost\"]\n",
+        );
+        for n in 1..=accounts {
+            domains.push_str(&format!("[accounts.load{n}]\naddresses = [\"load{n}@localhost\"]\n"));
+        }
+        std::fs::write(config.join("domains.toml"), domains).unwrap();
+        let first = Server::spawn(dir);
+        let dir = first.stop();
+        for n in 1..=accounts {
+            let mut child = Command::new(moxide_binary())
+                .args(["setaccountpassword", "--config"])
+                .arg(dir.path().join("config/moxide.toml"))
+                .arg(format!("load{n}"))
+                .env("RUST_LOG", "warn")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
+            std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"moxmoxmox\n").unwrap();
+            assert!(child.wait().unwrap().success(), "setaccountpassword load{n}");
+        }
+        Server::spawn(dir)
+    }
+
+    /// Starts `moxide localserve` on `dir` and waits until it is ready.
+    fn spawn(dir: tempfile::TempDir) -> Server {
+        let log =
+            std::fs::File::options().create(true).append(true).open(dir.path().join("server.log")).unwrap();
         let mut command = Command::new(moxide_binary());
         command.args(["localserve", "--dir"]).arg(dir.path()).args(["--cores", "1"]);
         for port in ["--smtp-port", "--submission-port", "--submissions-port", "--imap-port", "--imaps-port"]
@@ -110,7 +155,15 @@ impl Server {
                 break;
             }
         }
-        Server { child, smtp: smtp.unwrap(), imap: imap.unwrap(), _dir: dir }
+        Server { child, smtp: smtp.unwrap(), imap: imap.unwrap(), dir: Some(dir) }
+    }
+
+    /// Stops the server (it releases its data directory lock when it exits) and returns
+    /// the directory.
+    fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.dir.take().unwrap()
     }
 
     fn pid(&self) -> String {
@@ -276,6 +329,84 @@ fn bigbox_fills_then_times_whole_mailbox_operations() {
     assert_eq!(report["bigbox"]["appended"], 0);
 }
 
+/// Kinds of `stress` violations today's moxide is known to produce: bugs tracked by issue 11
+/// ("IMAP as a sans-IO session, and Dovecot-level conformance under concurrency"). The test
+/// tolerates these and demands 0 of every other kind; remove a kind once it is fixed. With
+/// the list empty it demands a clean run (0 violations, exit status 0).
+const MOXIDE_KNOWN_STRESS_VIOLATIONS: &[&str] = &[
+    // Behaviour 1: FLAGS never lists the mailbox's keywords, and no FLAGS update comes when
+    // a STORE or APPEND brings a new one.
+    "unannounced_keyword",
+    // Behaviour 2: a FETCH of a message another session expunged gets NO [SERVERBUG] ...
+    "fetch_failed",
+    // ... or no data at all for that message.
+    "fetch_incomplete",
+    // Behaviour 3: pending FETCH/EXPUNGE updates are sent after * BYE.
+    "after_logout",
+];
+
+#[test]
+fn stress_finds_no_violations_but_the_known_ones() {
+    let server = Server::start_with_accounts(4);
+    let output = server.load(&[
+        "stress",
+        "--user",
+        "load{n}@localhost",
+        "--password",
+        "moxmoxmox",
+        "--accounts",
+        "4",
+        "--connections",
+        "6",
+        "--duration",
+        "8",
+        "--json",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr)));
+    assert_eq!(report["scenario"], "stress");
+    assert_eq!(report["errors"], 0, "{report:#}");
+    let stress = &report["stress"];
+    let sessions = stress["sessions"].as_u64().unwrap();
+    assert!(sessions > 0 && report["ok"].as_u64() == Some(sessions), "{report:#}");
+    assert!(stress["commands"].as_u64().unwrap() > sessions * 3, "{report:#}");
+    assert!(
+        stress["appended"].as_u64().unwrap() > 0 && stress["expunged"].as_u64().unwrap() > 0,
+        "{report:#}"
+    );
+    // moxide offers IMAP4rev2: every other session enables it.
+    assert!(stress["rev2_sessions"].as_u64().unwrap() > 0, "{report:#}");
+    let by_kind = stress["violations_by_kind"].as_object().unwrap();
+    for kind in
+        MOXIDE_KNOWN_STRESS_VIOLATIONS.iter().chain(&["seq_out_of_range", "store_wrong_flags", "malformed"])
+    {
+        assert!(by_kind.contains_key(*kind), "{kind} missing from {by_kind:?}");
+    }
+    let total: u64 = by_kind.values().map(|count| count.as_u64().unwrap()).sum();
+    assert_eq!(stress["violations"].as_u64(), Some(total));
+    let samples = stress["samples"].as_object().unwrap();
+    for (kind, count) in by_kind {
+        let count = count.as_u64().unwrap();
+        let sample = samples.get(kind).and_then(Value::as_str);
+        if count == 0 {
+            assert!(sample.is_none(), "{kind}: sample without violations");
+            continue;
+        }
+        let sample = sample.unwrap_or_else(|| panic!("{kind}: {count} violations, no sample"));
+        assert!(sample.contains(&format!("!! {kind}: ")) && sample.contains("S: "), "{sample}");
+        assert!(
+            MOXIDE_KNOWN_STRESS_VIOLATIONS.contains(&kind.as_str()),
+            "{count} {kind} violations (not a known bug); first:\n{sample}"
+        );
+    }
+    assert_eq!(report["passed"], total == 0, "{report:#}");
+    assert_eq!(output.status.code(), Some(if total == 0 { 0 } else { 1 }), "{report:#}");
+    if MOXIDE_KNOWN_STRESS_VIOLATIONS.is_empty() {
+        assert_eq!(report["passed"], true, "{report:#}");
+    }
+}
+
 #[test]
 fn exit_status_follows_the_outcome() {
     let server = Server::start();
@@ -303,4 +434,11 @@ fn remote_targets_are_refused_without_allow_remote() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--allow-remote") && stderr.contains("192.0.2.1"), "{stderr}");
     assert!(output.stdout.is_empty());
+    // Several accounts need a numbered login name.
+    let output = Command::new(env!("CARGO_BIN_EXE_moxide-load"))
+        .args(["stress", "--accounts", "5", "--user", "mox@localhost"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("{n}"));
 }

@@ -8,15 +8,16 @@
 //! calls:
 //!
 //! ```text
-//!   bytes ──> handle_input(&[u8]) -> used ──> poll_event() -> Event ──> answer(Verdict)
+//!   bytes ──> handle_input(&[u8], now) -> used ──> poll_event() -> Event ──> answer(Verdict)
 //!                                                                         │
 //!   socket <── pending_output() / advance_output(n) <── replies ──────────┘
 //! ```
 //!
 //! Architecture invariants:
 //! - no dependency on an IO runtime, storage or network crate; no `unsafe`; time comes
-//!   in as arguments (timeouts are reported by the caller, dates are formatted from
-//!   seconds it passes);
+//!   in as arguments (the SMTP session keeps its request deadlines on the monotonic
+//!   milliseconds the caller passes and says when to wake it; dates are formatted from
+//!   seconds the caller passes);
 //! - no panics on peer bytes: parsers return typed errors, which map to wire replies in
 //!   one place per protocol; limits are named `_MAX` consts with their reasons;
 //! - every parser is fuzzed (`fuzz/`), and sessions are tested with client/server

@@ -65,8 +65,14 @@ fn plain_authzid_empty_equal_or_different() {
     assert_eq!(e.start(Some(b"tim\0tim\0tanstaaf")), verify("tim", Some("tim"), "tanstaaf"));
     assert_eq!(e.password_verified(false), Step::Failure(SaslError::BadCredentials));
 
+    // Another authzid is handed on: the caller decides whether tim may act as admin.
     let mut e = exchange(Mechanism::Plain);
-    assert_eq!(e.start(Some(b"admin\0tim\0tanstaaf")), Step::Failure(SaslError::AuthzidMismatch));
+    assert_eq!(e.start(Some(b"admin\0tim\0tanstaaf")), verify("tim", Some("admin"), "tanstaaf"));
+    assert_eq!(e.password_verified(true), success("tim"));
+
+    // One that PRECIS refuses can be nobody.
+    let mut e = exchange(Mechanism::Plain);
+    assert_eq!(e.start(Some(b"ad\x07min\0tim\0tanstaaf")), Step::Failure(SaslError::AuthzidMismatch));
     assert!(e.is_over());
 }
 

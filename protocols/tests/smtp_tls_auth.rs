@@ -142,15 +142,15 @@ fn pipelined_commands_after_starttls_are_refused_and_never_executed() {
 #[test]
 fn plaintext_held_by_the_caller_refuses_the_upgrade() {
     let mut session = ServerSession::new(Arc::new(tls_config()));
-    assert_eq!(session.handle_input(b"STARTTLS\r\n"), 10);
+    assert_eq!(session.handle_input(b"STARTTLS\r\n", 0), 10);
     assert_eq!(session.poll_event(), Some(Event::StartTls { pipelined: false }));
     session.advance_output(session.pending_output().len());
     // Nothing is read while the handshake is due.
-    assert_eq!(session.handle_input(b"NOOP\r\n"), 0);
+    assert_eq!(session.handle_input(b"NOOP\r\n", 0), 0);
     session.tls_refused_injection();
     assert_eq!(session.pending_output(), b"554 5.5.1 pipelined commands after STARTTLS are not allowed\r\n");
     assert!(session.wants_close());
-    assert_eq!(session.handle_input(b"MAIL FROM:<a@b.example>\r\n"), 0);
+    assert_eq!(session.handle_input(b"MAIL FROM:<a@b.example>\r\n", 0), 0);
     // A late handshake report changes nothing.
     session.tls_started();
     assert!(!session.tls());
@@ -160,7 +160,7 @@ fn plaintext_held_by_the_caller_refuses_the_upgrade() {
 #[test]
 fn failed_handshake_closes_without_a_reply() {
     let mut session = ServerSession::new(Arc::new(tls_config()));
-    session.handle_input(b"STARTTLS\r\n");
+    session.handle_input(b"STARTTLS\r\n", 0);
     assert_eq!(session.poll_event(), Some(Event::StartTls { pipelined: false }));
     assert!(session.pending_output().ends_with(b"220 2.0.0 ready to start TLS\r\n"));
     session.advance_output(session.pending_output().len());
@@ -168,7 +168,7 @@ fn failed_handshake_closes_without_a_reply() {
     assert!(session.wants_close());
     assert!(session.pending_output().is_empty());
     assert!(!session.tls());
-    assert_eq!(session.handle_input(b"EHLO c\r\n"), 0);
+    assert_eq!(session.handle_input(b"EHLO c\r\n", 0), 0);
 }
 
 #[test]
@@ -411,20 +411,20 @@ fn sasl_response_line_at_n_and_n_plus_one() {
 #[test]
 fn a_200_kb_response_line_is_skipped_not_buffered() {
     let mut session = ServerSession::new_tls(Arc::new(tls_config()));
-    session.handle_input(b"EHLO c\r\n");
+    session.handle_input(b"EHLO c\r\n", 0);
     session.poll_event();
-    session.handle_input(b"AUTH LOGIN\r\n");
+    session.handle_input(b"AUTH LOGIN\r\n", 0);
     assert!(matches!(session.poll_event(), Some(Event::Auth { .. })));
     session.auth_challenge(b"Username:");
     let junk = vec![b'A'; 200 * 1024];
     // Each call takes what it can decide about; no call waits on more than a line's worth.
     let mut used = 0;
     while used < junk.len() {
-        let step = session.handle_input(&junk[used..]);
+        let step = session.handle_input(&junk[used..], 0);
         assert!(step > 0, "stuck at {used}");
         used += step;
     }
-    assert_eq!(session.handle_input(b"\r\nNOOP\r\n"), 2);
+    assert_eq!(session.handle_input(b"\r\nNOOP\r\n", 0), 2);
     assert_eq!(session.poll_event(), Some(Event::AuthCancel));
     assert!(session.pending_output().ends_with(b"500 5.5.6 authentication exchange line too long\r\n"));
 }
@@ -482,15 +482,15 @@ fn submission_requires_auth_before_mail() {
 fn the_caller_sees_who_authenticated_at_mail() {
     let config = ServerConfig { submission: true, ..tls_config() };
     let mut session = ServerSession::new_tls(Arc::new(config));
-    session.handle_input(b"EHLO c\r\n");
+    session.handle_input(b"EHLO c\r\n", 0);
     session.poll_event();
-    session.handle_input(b"AUTH PLAIN\r\n");
+    session.handle_input(b"AUTH PLAIN\r\n", 0);
     assert_eq!(session.poll_event(), Some(Event::Auth { mechanism: "PLAIN".to_owned(), initial: None }));
     session.auth_challenge(b"");
-    session.handle_input(b"AGJvYgBzZWNyZXQ=\r\n");
+    session.handle_input(b"AGJvYgBzZWNyZXQ=\r\n", 0);
     assert_eq!(session.poll_event(), Some(Event::AuthResponse(b"\0bob\0secret".to_vec())));
     session.auth_success("bob@mx.example");
-    session.handle_input(b"MAIL FROM:<bob@mx.example>\r\n");
+    session.handle_input(b"MAIL FROM:<bob@mx.example>\r\n", 0);
     assert!(matches!(session.poll_event(), Some(Event::MailFrom(_))));
     assert_eq!(session.authenticated(), Some("bob@mx.example"));
 }
@@ -498,9 +498,9 @@ fn the_caller_sees_who_authenticated_at_mail() {
 #[test]
 fn timeout_during_an_exchange_closes() {
     let mut session = ServerSession::new_tls(Arc::new(tls_config()));
-    session.handle_input(b"EHLO c\r\n");
+    session.handle_input(b"EHLO c\r\n", 0);
     session.poll_event();
-    session.handle_input(b"AUTH LOGIN\r\n");
+    session.handle_input(b"AUTH LOGIN\r\n", 0);
     assert!(matches!(session.poll_event(), Some(Event::Auth { .. })));
     session.auth_challenge(b"Username:");
     session.advance_output(session.pending_output().len());

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use common::{EHLO, check, check_with, client_bytes, config, drive, steps};
 use moxide_protocols::smtp::{
-    AbortReason, BODY_CHUNK_BYTES_MAX, COMMAND_LINE_BYTES_MAX, Event, OUTPUT_BYTES_MAX, ServerConfig,
-    ServerSession, Verdict,
+    BODY_CHUNK_BYTES_MAX, COMMAND_LINE_BYTES_MAX, Event, OUTPUT_BYTES_MAX, ServerConfig, ServerSession,
+    Verdict,
 };
 
 const MAIL_OK: &str = "S: 250 2.1.0 ok";
@@ -64,11 +64,11 @@ fn ehlo_advertises_extensions_and_helo_gets_one_line() {
 #[test]
 fn helo_name_and_esmtp_are_remembered() {
     let mut session = ServerSession::new(Arc::new(config()));
-    assert_eq!(session.handle_input(b"EHLO c.example\r\n"), 16);
+    assert_eq!(session.handle_input(b"EHLO c.example\r\n", 0), 16);
     assert!(session.poll_event().is_some());
     assert_eq!(session.helo_name(), Some("c.example"));
     assert!(session.esmtp());
-    session.handle_input(b"HELO d.example\r\n");
+    session.handle_input(b"HELO d.example\r\n", 0);
     assert!(session.poll_event().is_some());
     assert_eq!(session.helo_name(), Some("d.example"));
     assert!(!session.esmtp());
@@ -186,7 +186,7 @@ fn transaction_is_visible_until_the_message_is_answered() {
     let mut used = 0;
     let mut saw_end = false;
     while !saw_end {
-        used += session.handle_input(&input[used..]);
+        used += session.handle_input(&input[used..], 0);
         while let Some(event) = session.poll_event() {
             match event {
                 Event::MessageEnd => saw_end = true,
@@ -469,9 +469,9 @@ fn a_200_kb_line_is_skipped_not_buffered() {
     // partial line as soon as it sees it is too long.
     let mut session = ServerSession::new(Arc::new(config()));
     let partial = vec![b'a'; 3 * COMMAND_LINE_BYTES_MAX];
-    assert_eq!(session.handle_input(&partial), partial.len());
-    assert_eq!(session.handle_input(&partial[..10]), 10);
-    assert_eq!(session.handle_input(b"\r\nNO"), 2);
+    assert_eq!(session.handle_input(&partial, 0), partial.len());
+    assert_eq!(session.handle_input(&partial[..10], 0), 10);
+    assert_eq!(session.handle_input(b"\r\nNO", 0), 2);
 }
 
 #[test]
@@ -505,13 +505,13 @@ fn output_limit_pauses_reading_until_flushed() {
     let config = ServerConfig { commands_without_mail_max: u32::MAX, ..config() };
     let mut session = ServerSession::new(Arc::new(config));
     let input = "NOOP\r\n".repeat(10_000);
-    let used = session.handle_input(input.as_bytes());
+    let used = session.handle_input(input.as_bytes(), 0);
     assert!(used < input.len(), "read everything without a flush");
     let pending = session.pending_output().len();
     assert!(pending > OUTPUT_BYTES_MAX && pending < OUTPUT_BYTES_MAX + 100);
-    assert_eq!(session.handle_input(&input.as_bytes()[used..]), 0);
+    assert_eq!(session.handle_input(&input.as_bytes()[used..], 0), 0);
     session.advance_output(pending);
-    assert!(session.handle_input(&input.as_bytes()[used..]) > 0);
+    assert!(session.handle_input(&input.as_bytes()[used..], 0) > 0);
 }
 
 // ----- pipelining -----
@@ -525,37 +525,37 @@ fn pipelined_transaction_is_answered_in_order() {
     );
     let mut session = ServerSession::new(Arc::new(config()));
     session.advance_output(session.pending_output().len());
-    let mut used = session.handle_input(&input);
+    let mut used = session.handle_input(&input, 0);
     // Every event stops reading until it is polled, so the caller sees them in order.
     assert_eq!(&input[..used], b"EHLO client.example\r\n");
     assert!(matches!(session.poll_event(), Some(Event::Helo { .. })));
-    used += session.handle_input(&input[used..]);
+    used += session.handle_input(&input[used..], 0);
     // Stops right after MAIL: its answer is outstanding.
     assert!(input[..used].ends_with(b"MAIL FROM:<alice@client.example>\r\n"));
     assert!(matches!(session.poll_event(), Some(Event::MailFrom(_))));
     assert!(session.poll_event().is_none());
-    assert_eq!(session.handle_input(&input[used..]), 0, "read past an unanswered MAIL");
+    assert_eq!(session.handle_input(&input[used..], 0), 0, "read past an unanswered MAIL");
     session.answer(Verdict::Accept);
-    used += session.handle_input(&input[used..]);
+    used += session.handle_input(&input[used..], 0);
     assert!(matches!(session.poll_event(), Some(Event::RcptTo(_))));
     session.answer(Verdict::Accept);
-    used += session.handle_input(&input[used..]);
+    used += session.handle_input(&input[used..], 0);
     assert!(matches!(session.poll_event(), Some(Event::RcptTo(_))));
     session.answer(Verdict::Reject(moxide_protocols::smtp::Reply::new(
         550,
         Some(moxide_protocols::smtp::EnhancedCode(5, 1, 1)),
         "no",
     )));
-    used += session.handle_input(&input[used..]);
+    used += session.handle_input(&input[used..], 0);
     assert_eq!(session.poll_event(), Some(Event::MessageStart));
-    assert_eq!(session.handle_input(&input[used..]), 0, "body read before 354");
+    assert_eq!(session.handle_input(&input[used..], 0), 0, "body read before 354");
     session.answer(Verdict::Accept);
-    used += session.handle_input(&input[used..]);
+    used += session.handle_input(&input[used..], 0);
     assert_eq!(session.poll_event(), Some(Event::Body(b"hi\r\n")));
     assert_eq!(session.poll_event(), Some(Event::MessageEnd));
-    assert_eq!(session.handle_input(&input[used..]), 0, "QUIT read before the 250");
+    assert_eq!(session.handle_input(&input[used..], 0), 0, "QUIT read before the 250");
     session.answer(Verdict::AcceptWith("id 7".to_owned()));
-    used += session.handle_input(&input[used..]);
+    used += session.handle_input(&input[used..], 0);
     assert_eq!(session.poll_event(), Some(Event::Quit));
     assert_eq!(used, input.len());
     assert_eq!(
@@ -653,7 +653,7 @@ fn large_body_arrives_intact_in_bounded_pieces() {
     let mut message = Vec::new();
     let mut bodies = 0;
     while used < input.len() {
-        used += session.handle_input(&input[used..]);
+        used += session.handle_input(&input[used..], 0);
         while let Some(event) = session.poll_event() {
             match event {
                 Event::Body(bytes) => {
@@ -815,32 +815,7 @@ fn rcpt_after_bdat_data_is_out_of_sequence() {
     );
 }
 
-// ----- timeouts and shutdown -----
-
-#[test]
-fn timeouts_follow_the_phase() {
-    let config = ServerConfig { command_timeout_ms: 111, data_timeout_ms: 222, ..config() };
-    let mut session = ServerSession::new(Arc::new(config));
-    assert_eq!(session.timeout_ms(), 111);
-    let input = client_bytes(script(&[ENVELOPE, "C: DATA\r\nC: partial"]).as_bytes());
-    let mut used = 0;
-    for _ in 0..10 {
-        used += session.handle_input(&input[used..]);
-        while let Some(event) = session.poll_event() {
-            if !matches!(event, Event::Helo { .. } | Event::Body(_)) {
-                session.answer(Verdict::Accept);
-            }
-        }
-    }
-    assert_eq!(used, input.len());
-    assert_eq!(session.timeout_ms(), 222);
-    session.advance_output(session.pending_output().len());
-    session.timed_out();
-    assert_eq!(session.pending_output(), b"421 4.4.2 mx.example timeout\r\n");
-    assert!(session.wants_close());
-    assert_eq!(session.poll_event(), Some(Event::MessageAborted(AbortReason::Closed)));
-    assert_eq!(session.handle_input(b"\r\n.\r\n"), 0);
-}
+// ----- shutdown (deadlines and draining: smtp_deadlines.rs) -----
 
 #[test]
 fn shutdown_waits_for_a_message_being_committed() {
@@ -854,7 +829,7 @@ fn shutdown_waits_for_a_message_being_committed() {
     let mut used = 0;
     let mut at_end = false;
     while !at_end {
-        used += session.handle_input(&input[used..]);
+        used += session.handle_input(&input[used..], 0);
         while let Some(event) = session.poll_event() {
             match event {
                 Event::MessageEnd => at_end = true,

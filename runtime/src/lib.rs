@@ -21,6 +21,8 @@
 //! - [`time`]: timers and timeouts.
 //! - [`task`]: spawning tasks on the current core.
 //! - [`memlock`]: the RLIMIT_MEMLOCK check glommio needs at startup.
+//! - [`shutdown`]: SIGTERM/SIGINT caught once and told to every core, which stops in
+//!   stages (draining, then closing), with a forced exit as the bound.
 //! - [`udp`]: UDP sockets (the DNS stub resolver's queries).
 //! - [`exchange`]: one length-prefixed request/reply over TCP (DNS over TCP).
 //!
@@ -37,6 +39,7 @@ pub mod mesh;
 pub mod net;
 pub mod offload;
 pub mod random;
+pub mod shutdown;
 pub mod stream;
 pub mod task;
 pub mod terminal;

@@ -148,6 +148,15 @@ pub enum StorageError {
         /// The name as given (or the child name that would be too long).
         name: String,
     },
+    /// CREATE or RENAME would pass one of the account's [`crate::MailboxLimits`]; nothing
+    /// was changed (IMAP `NO [LIMIT]`, RFC 9051 §7.1).
+    #[error("{} limit reached: at most {max}", match limit { MailboxLimit::Count => "mailbox count", MailboxLimit::Depth => "mailbox hierarchy depth" })]
+    MailboxLimit {
+        /// Which limit.
+        limit: MailboxLimit,
+        /// Its value.
+        max: u32,
+    },
     /// INBOX cannot be deleted (RFC 9051 §6.3.5).
     #[error("INBOX cannot be deleted")]
     CannotDeleteInbox,
@@ -238,6 +247,16 @@ impl DeliveryError {
             _ => false,
         }
     }
+}
+
+/// Which of [`crate::MailboxLimits`] a CREATE or RENAME would pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MailboxLimit {
+    /// Mailboxes per account ([`crate::MailboxLimits::mailboxes_max`]).
+    Count,
+    /// Levels per name ([`crate::MailboxLimits::depth_max`]).
+    Depth,
 }
 
 /// Why one message of a delivery batch was not delivered; the rest of the batch was.

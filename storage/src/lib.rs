@@ -161,13 +161,13 @@ pub use datadir::DataDir;
 pub use deliver::{
     DELIVERY_BATCH_MAX, Delivered, MailboxTarget, NewMessage, PREFIX_BYTES_MAX, SUMMARY_BYTES_MAX,
 };
-pub use error::{DeliveryError, StorageError};
+pub use error::{DeliveryError, MailboxLimit, StorageError};
 pub use flags::{Flags, SpecialUse};
 pub use global::{GLOBAL_SCHEMA_VERSION, GLOBAL_SCHEMA_VERSION_OLDEST, GlobalStore};
 pub use ids::{MailboxId, MessageId, ModSeq, Uid, UidValidity};
 pub use lmdb::MAP_SIZE_MIN_BYTES;
 pub use lock::{DataDirLock, LOCK_FILE_NAME};
-pub use mailbox::{DEFAULT_MAILBOXES, MailboxInfo};
+pub use mailbox::{DEFAULT_MAILBOXES, MAILBOX_DEPTH_MAX, MAILBOXES_MAX, MailboxInfo, MailboxLimits};
 pub use names::{
     ACCOUNT_NAME_BYTES_MAX, KEYWORD_BYTES_MAX, KEYWORDS_PER_MESSAGE_MAX, MAILBOX_NAME_BYTES_MAX,
     is_valid_account_name,

@@ -3,16 +3,21 @@
 //! CREATE-SPECIAL-USE) and missing parents, and subscriptions (RFC 9051 §6.3.7, §6.3.8).
 //! RENAME and DELETE are in `rename.rs`.
 //!
+//! Limits ([`MailboxLimits`]): CREATE and RENAME refuse to take an account past its
+//! number of mailboxes (parents CREATE makes count too) or a name past its hierarchy
+//! depth, with [`StorageError::MailboxLimit`] (IMAP `NO [LIMIT]`); existing mailboxes are
+//! never touched by a lowered limit.
+//!
 //! Invariants: names are unique (INBOX stored as `INBOX`); ids and UIDVALIDITY values come
 //! from account counters and are never reused; `mailboxes` and `mailbox_names` agree.
 
 use heed::{RoTxn, RwTxn};
 
-use crate::error::StorageError;
+use crate::error::{MailboxLimit, StorageError};
 use crate::flags::SpecialUse;
 use crate::ids::{MailboxId, ModSeq, Uid, UidValidity};
 use crate::keys;
-use crate::names::{ancestors, canonical_mailbox_name, children_prefix};
+use crate::names::{HIERARCHY_DELIMITER, ancestors, canonical_mailbox_name, children_prefix};
 use crate::records::{MailboxRecord, encode_mailbox};
 use crate::schema::Databases;
 use crate::store::AccountStore;
@@ -26,6 +31,62 @@ pub const DEFAULT_MAILBOXES: [(&str, SpecialUse); 5] = [
     ("Trash", SpecialUse::Trash),
     ("Junk", SpecialUse::Junk),
 ];
+
+/// Mailboxes one account may have, INBOX and the default ones included. Every mailbox
+/// costs each LIST a pattern match and a line of output, and one `CREATE a/b/c/...` of 255
+/// bytes makes 128 of them; Dovecot counts no limit by default, Exchange Online stops at
+/// 10 000 folders, and real hierarchies have tens to hundreds. 10 000 keeps a LIST of
+/// everything in the tens of milliseconds.
+pub const MAILBOXES_MAX: u32 = 10_000;
+
+/// Levels in one mailbox name (`a/b/c` has 3). Dovecot allowed 16 until 2.2.25; clients
+/// rarely show more than a handful. Bounds the parents one CREATE makes and the work
+/// LIST does per name for its parents.
+pub const MAILBOX_DEPTH_MAX: u32 = 16;
+
+const _: () = assert!(MAILBOXES_MAX as usize > DEFAULT_MAILBOXES.len() + 1);
+const _: () = assert!(MAILBOX_DEPTH_MAX >= 2);
+
+/// Per-account mailbox limits, from the configuration ([`crate::StoreOptions`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailboxLimits {
+    /// At most this many mailboxes (default [`MAILBOXES_MAX`]).
+    pub mailboxes_max: u32,
+    /// At most this many levels per name (default [`MAILBOX_DEPTH_MAX`]).
+    pub depth_max: u32,
+}
+
+impl Default for MailboxLimits {
+    fn default() -> Self {
+        MailboxLimits { mailboxes_max: MAILBOXES_MAX, depth_max: MAILBOX_DEPTH_MAX }
+    }
+}
+
+impl MailboxLimits {
+    /// Refuses a name deeper than [`MailboxLimits::depth_max`].
+    pub(crate) fn check_depth(&self, name: &str) -> Result<(), StorageError> {
+        let levels = name.matches(HIERARCHY_DELIMITER).count().saturating_add(1);
+        if u32::try_from(levels).unwrap_or(u32::MAX) > self.depth_max {
+            return Err(StorageError::MailboxLimit { limit: MailboxLimit::Depth, max: self.depth_max });
+        }
+        Ok(())
+    }
+
+    /// Refuses a transaction that took the count from `before` to above the limit; one
+    /// that adds nothing passes even on an account over a lowered limit.
+    pub(crate) fn check_count(
+        &self,
+        wtxn: &RwTxn<'_>,
+        dbs: &Databases,
+        before: u64,
+    ) -> Result<(), StorageError> {
+        let after = dbs.mailbox_names.len(wtxn)?;
+        if after > before && after > u64::from(self.mailboxes_max) {
+            return Err(StorageError::MailboxLimit { limit: MailboxLimit::Count, max: self.mailboxes_max });
+        }
+        Ok(())
+    }
+}
 
 /// One mailbox as callers see it: what SELECT and STATUS report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,20 +177,25 @@ impl AccountStore {
     /// special use), in the same transaction; the leaf is returned. A trailing `/` is
     /// refused: the IMAP layer strips the delimiter RFC 9051 §6.3.4 lets clients add.
     /// Errors: [`StorageError::InvalidMailboxName`], [`StorageError::MailboxExists`] (the
-    /// leaf exists; nothing is created).
+    /// leaf exists; nothing is created), [`StorageError::MailboxLimit`] (the name is too
+    /// deep, or it and its missing parents would pass the account's number of mailboxes;
+    /// nothing is created).
     pub fn create_mailbox(
         &self,
         name: &str,
         special_use: Option<SpecialUse>,
     ) -> Result<MailboxInfo, StorageError> {
         let name = canonical_mailbox_name(name)?;
+        self.mailbox_limits.check_depth(&name)?;
         let writer = self.begin_write()?;
         let info = self.lmdb.write(&writer, |wtxn| {
             if self.dbs.mailbox_names.get(wtxn, name.as_bytes())?.is_some() {
                 return Err(StorageError::MailboxExists);
             }
+            let before = self.dbs.mailbox_names.len(wtxn)?;
             insert_parents(wtxn, &self.dbs, &name)?;
             let record = insert_mailbox(wtxn, &self.dbs, &name, special_use)?;
+            self.mailbox_limits.check_count(wtxn, &self.dbs, before)?;
             // Before the commit, so that neither a panic nor an error follows one.
             assert_eq!(record.name, name);
             record.to_info()

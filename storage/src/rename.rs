@@ -18,7 +18,7 @@ use crate::copy::move_in;
 use crate::error::StorageError;
 use crate::ids::{MailboxId, MessageId, Uid};
 use crate::keys;
-use crate::mailbox::{MailboxInfo, has_children, insert_mailbox, insert_parents};
+use crate::mailbox::{MailboxInfo, MailboxLimits, has_children, insert_mailbox, insert_parents};
 use crate::names::{INBOX, canonical_mailbox_name, children_prefix};
 use crate::records::MailboxRecord;
 use crate::schema::Databases;
@@ -39,20 +39,25 @@ impl AccountStore {
     /// now. Errors: [`StorageError::NoSuchMailbox`] (`from`), [`StorageError::MailboxExists`]
     /// (`to`, or a child's new name, exists; `to` is INBOX),
     /// [`StorageError::InvalidMailboxName`] (`to` is invalid, lies under `from`, or makes a
-    /// child's name too long). One transaction: on error nothing changed.
+    /// child's name too long), [`StorageError::MailboxLimit`] (`to` or a child's new name
+    /// is too deep, or the parents to create would pass the number of mailboxes). One
+    /// transaction: on error nothing changed.
     pub fn rename_mailbox(&self, from: &str, to: &str) -> Result<Vec<MailboxInfo>, StorageError> {
         let to = canonical_mailbox_name(to)?;
+        self.mailbox_limits.check_depth(&to)?;
         let writer = self.begin_write()?;
         let infos = self.lmdb.write(&writer, |wtxn| {
             let id = mailbox_id_by_name(wtxn, &self.dbs, from)?.ok_or(StorageError::NoSuchMailbox)?;
             let record = mailbox_record(wtxn, &self.dbs, id)?.ok_or_else(|| {
                 StorageError::corrupt(format!("mailbox name {from:?} -> {id} without record"))
             })?;
+            let before = self.dbs.mailbox_names.len(wtxn)?;
             let records = if record.name == INBOX {
                 rename_inbox_in(wtxn, &self.dbs, record, &to)?
             } else {
-                rename_in(wtxn, &self.dbs, record, &to)?
+                rename_in(wtxn, &self.dbs, record, &to, &self.mailbox_limits)?
             };
+            self.mailbox_limits.check_count(wtxn, &self.dbs, before)?;
             // Inside the transaction, so that no error follows the commit.
             records.iter().map(MailboxRecord::to_info).collect::<Result<Vec<_>, _>>()
         })?;
@@ -85,6 +90,7 @@ fn rename_in(
     dbs: &Databases,
     record: MailboxRecord,
     to: &str,
+    limits: &MailboxLimits,
 ) -> Result<Vec<MailboxRecord>, StorageError> {
     let from = record.name.clone();
     if to == INBOX || to == from {
@@ -104,6 +110,7 @@ fn rename_in(
     for mailbox in &mut subtree {
         let new_name = format!("{to}{}", &mailbox.name[from.len()..]);
         canonical_mailbox_name(&new_name)?;
+        limits.check_depth(&new_name)?;
         dbs.mailbox_names.delete(wtxn, mailbox.name.as_bytes())?;
         mailbox.name = new_name;
     }

@@ -18,6 +18,7 @@ use crate::files::{DurableDirs, ensure_dir, remove_if_exists, sync_dir};
 use crate::ids::MessageId;
 use crate::lmdb::Lmdb;
 use crate::lmdb::WriterGuard;
+use crate::mailbox::MailboxLimits;
 use crate::schema::{Databases, open_databases};
 use crate::view::ReadView;
 
@@ -39,11 +40,18 @@ pub struct StoreOptions {
     /// LMDB reader slots (concurrent read transactions, across processes). Default 1024:
     /// every IMAP session may hold one for the length of a command.
     pub readers_max: u32,
+    /// Mailboxes per account and levels per name that CREATE and RENAME may reach.
+    pub mailbox_limits: MailboxLimits,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { map_size_initial_bytes: 16 << 20, map_size_max_bytes: 64 << 30, readers_max: 1024 }
+        StoreOptions {
+            map_size_initial_bytes: 16 << 20,
+            map_size_max_bytes: 64 << 30,
+            readers_max: 1024,
+            mailbox_limits: MailboxLimits::default(),
+        }
     }
 }
 
@@ -61,6 +69,8 @@ pub struct AccountStore {
     pub(crate) dbs: Databases,
     /// Set when a `msg/<hi>` directory was created and `msg/` not fsynced since.
     pub(crate) message_dir_dirty: AtomicBool,
+    /// What CREATE and RENAME may reach.
+    pub(crate) mailbox_limits: MailboxLimits,
 }
 
 impl fmt::Debug for AccountStore {
@@ -112,6 +122,7 @@ impl AccountStore {
             lmdb,
             dbs,
             message_dir_dirty: AtomicBool::new(false),
+            mailbox_limits: options.mailbox_limits,
         })
     }
 

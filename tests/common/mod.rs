@@ -139,6 +139,44 @@ impl Server {
         self.child.as_ref().expect("server running").id()
     }
 
+    /// Sends SIGTERM (a service manager's stop) and waits up to `timeout` for the process
+    /// to exit; returns its exit status (`None`: still running at the timeout, then
+    /// killed) and how long it took.
+    pub fn terminate(&mut self, timeout: Duration) -> (Option<std::process::ExitStatus>, Duration) {
+        self.signal("TERM");
+        let started = Instant::now();
+        let status = self.wait_exit(timeout);
+        (status, started.elapsed())
+    }
+
+    /// Sends a signal by name (`TERM`, `INT`, ...) with kill(1).
+    pub fn signal(&self, name: &str) {
+        // The shell's builtin: a fresh Debian may have no /bin/kill (procps).
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(format!("kill -{name} {}", self.pid()))
+            .status()
+            .expect("sh -c kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself; kills it past that.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        let child = self.child.as_mut()?;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                self.kill();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         match self.child.as_mut() {
@@ -182,6 +220,11 @@ pub struct Client {
 }
 
 impl Client {
+    /// The underlying socket (to set timeouts or shut down one direction).
+    pub fn socket(&self) -> &TcpStream {
+        &self.writer
+    }
+
     pub fn connect(address: SocketAddr) -> std::io::Result<Client> {
         let stream = TcpStream::connect_timeout(&address, Duration::from_secs(10))?;
         stream.set_read_timeout(Some(Duration::from_secs(60)))?;
@@ -355,4 +398,40 @@ pub fn message_id_of(bytes: &[u8]) -> Option<String> {
     let start = text.find("Message-ID: <")? + "Message-ID: <".len();
     let end = text[start..].find("@test>")? + start;
     Some(text[start..end].to_string())
+}
+
+/// Writes a `serve` configuration in `dir`: `moxide.toml` (host mx.example.org, data in
+/// `data`, 2 cores unpinned, `limits` as the `[limits]` table's lines, `listeners` as
+/// (protocol, extra TOML lines) on 127.0.0.1:0) and `domains.toml` with `domains`.
+/// Returns the path of `moxide.toml`.
+pub fn write_serve_config(dir: &Path, limits: &str, listeners: &[(&str, &str)], domains: &str) -> PathBuf {
+    std::fs::write(dir.join("domains.toml"), domains).unwrap();
+    let mut text = String::from(
+        "hostname = \"mx.example.org\"\ndata_dir = \"data\"\ndomains_file = \"domains.toml\"\ncores = 2\npin_cores = false\n",
+    );
+    text.push_str(&format!("[limits]\n{limits}\n"));
+    for (protocol, extra) in listeners {
+        text.push_str(&format!(
+            "[[listeners]]\nprotocol = \"{protocol}\"\naddress = \"127.0.0.1:0\"\n{extra}\n"
+        ));
+    }
+    let path = dir.join("moxide.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Sets `account`'s password with `moxide setaccountpassword` (the server must not run).
+pub fn set_password(config: &Path, account: &str, password: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_moxide"))
+        .args(["setaccountpassword", "--config"])
+        .arg(config)
+        .arg(account)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use moxide_protocols::dns::{Answer, Exchange, ExchangeConfig, Question, ResolveError, Step, Transport};
 use moxide_runtime::udp::UdpSocket;
 
-use crate::clock::monotonic_ms;
+use crate::clock::now_monotonic_ms;
 
 /// Receive buffer for one UDP answer: we advertise a 1232-octet EDNS payload, so a
 /// conforming answer fits with room to spare; a longer datagram is cut, fails to decode,
@@ -33,7 +33,7 @@ pub(super) async fn exchange(
     let mut socket: Option<UdpSocket> = None;
     let mut buffer = vec![0u8; UDP_RECEIVE_BYTES];
     loop {
-        let now = monotonic_ms();
+        let now = now_monotonic_ms();
         match exchange.poll(now, random_id()) {
             Step::Done(result) => return result.map(Arc::new),
             Step::Send(transmit) if transmit.transport == Transport::Udp => {

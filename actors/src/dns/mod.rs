@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use moxide_protocols::dns::{ExchangeConfig, Lookup, Question, ResolveError, Resolver};
 
-use crate::clock::monotonic_ms;
+use crate::clock::now_monotonic_ms;
 use crate::kernel::oneshot;
 
 pub use cache::{CacheStats, ENTRIES_MAX_DEFAULT};
@@ -100,7 +100,7 @@ impl Dns {
     }
 
     async fn resolve(&self, question: Question) -> Lookup {
-        if let Some(cached) = self.inner.cache.borrow_mut().get(&question, monotonic_ms()) {
+        if let Some(cached) = self.inner.cache.borrow_mut().get(&question, now_monotonic_ms()) {
             return cached;
         }
         let (sender, receiver) = oneshot::channel();
@@ -127,7 +127,7 @@ impl Dns {
 async fn run_exchange(dns: Dns, question: Question) {
     let lookup = driver::exchange(question.clone(), Arc::clone(&dns.inner.settings.exchange)).await;
     tracing::trace!(name = %question.name, kind = question.record_type.as_str(), ok = lookup.is_ok(), "dns exchange");
-    dns.inner.cache.borrow_mut().insert(question.clone(), &lookup, monotonic_ms());
+    dns.inner.cache.borrow_mut().insert(question.clone(), &lookup, now_monotonic_ms());
     let waiters = dns.inner.inflight.borrow_mut().remove(&question).unwrap_or_default();
     for waiter in waiters {
         waiter.send(lookup.clone());

@@ -421,53 +421,7 @@ fn is_child(name: &str, parent: &str) -> bool {
 /// LIST pattern matching (RFC 9051 §6.3.9): `*` matches anything, `%` anything but the
 /// delimiter; INBOX matches case-insensitively.
 pub(crate) fn matches(pattern: &str, name: &str) -> bool {
-    let pattern: Vec<char> = pattern.chars().collect();
-    let name: Vec<char> = name.chars().collect();
-    let inbox_case = name.len() >= 5 && name[..5].iter().collect::<String>() == "INBOX";
-    wildcard(&pattern, &name, inbox_case)
-}
-
-/// Iterative wildcard matching with backtracking over the last star (no recursion on
-/// peer input; `%` handled by refusing to cross the delimiter).
-fn wildcard(pattern: &[char], name: &[char], inbox_case: bool) -> bool {
-    let equal = |p: char, n: char, at: usize| p == n || (inbox_case && at < 5 && p.eq_ignore_ascii_case(&n));
-    // Dynamic programming over (pattern index, name index): bounded by |pattern|·|name|,
-    // both at most a mailbox name's length.
-    let mut reachable = vec![false; name.len() + 1];
-    reachable[0] = true;
-    for &p in pattern {
-        let mut next = vec![false; name.len() + 1];
-        match p {
-            '*' => {
-                let mut any = false;
-                for i in 0..=name.len() {
-                    any |= reachable[i];
-                    next[i] = any;
-                }
-            }
-            '%' => {
-                for i in 0..=name.len() {
-                    if reachable[i] {
-                        next[i] = true;
-                        let mut j = i;
-                        while j < name.len() && name[j] != DELIMITER {
-                            j += 1;
-                            next[j] = true;
-                        }
-                    }
-                }
-            }
-            _ => {
-                for i in 0..name.len() {
-                    if reachable[i] && equal(p, name[i], i) {
-                        next[i + 1] = true;
-                    }
-                }
-            }
-        }
-        reachable = next;
-    }
-    reachable[name.len()]
+    moxide_protocols::imap::wildcard::matches(pattern, name, DELIMITER as u8)
 }
 
 /// UIDs of \Deleted messages in the view (optionally only those in `restrict`).

@@ -87,6 +87,9 @@ impl From<StorageError> for CommandError {
             StorageError::InvalidKeyword { keyword } => {
                 CommandError::Bad(format!("invalid keyword {keyword:?}"))
             }
+            StorageError::MailboxLimit { .. } => {
+                CommandError::No(Some(ResponseCode::Limit), error.to_string())
+            }
             StorageError::TooManyKeywords { max, .. } => {
                 CommandError::No(Some(ResponseCode::Limit), format!("at most {max} keywords per message"))
             }
@@ -245,7 +248,8 @@ impl Session {
                 continue;
             }
             self.flush().await?;
-            if !self.read_more().await? {
+            let idle = between_commands(self, &reader);
+            if !self.read_more(idle).await? {
                 return Ok(());
             }
         }
@@ -304,8 +308,9 @@ impl Session {
         Ok(true)
     }
 
-    /// Reads more input; false at end of stream or after an autologout.
-    async fn read_more(&mut self) -> std::io::Result<bool> {
+    /// Reads more input; false at end of stream, after an autologout, or when the
+    /// shutdown ends the session (`idle`: it is between commands).
+    async fn read_more(&mut self, idle: bool) -> std::io::Result<bool> {
         let io = &mut self.io;
         if !io.make_room() {
             // The reader consumes over-long lines itself; a full buffer it does not touch
@@ -318,7 +323,12 @@ impl Session {
         let stream =
             io.stream.as_mut().ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))?;
         stream.set_read_timeout(Some(timeout))?;
-        match stream.read(&mut io.buffer[io.end..]).await {
+        let read = async { Some(stream.read(&mut io.buffer[io.end..]).await) };
+        // The shutdown goes first: a client that keeps sending cannot outrun it.
+        let Some(read) = futures_lite::future::or(shutdown_due(idle), read).await else {
+            return self.shutdown_bye().await;
+        };
+        match read {
             Ok(0) => Ok(false),
             Ok(n) => {
                 io.end += n;
@@ -590,7 +600,11 @@ impl Session {
             }
             None
         };
-        match futures_lite::future::or(read, changed).await {
+        let waiting = async { Some(futures_lite::future::or(read, changed).await) };
+        let Some(woken) = futures_lite::future::or(shutdown_due(true), waiting).await else {
+            return self.shutdown_bye().await;
+        };
+        match woken {
             None => Ok(true),
             Some(Ok(0)) => Ok(false),
             Some(Ok(n)) => {
@@ -648,3 +662,41 @@ enum Event {
     Error(Option<Tag>, ReadErrorKind, String),
     Unexpected,
 }
+
+// ----- graceful shutdown (issue 10): the IMAP session's only shutdown code -----
+//
+// A session between commands (or in IDLE) ends with `* BYE` as soon as the core starts
+// draining; one in the middle of a command finishes it and ends at its next read, or at
+// the end of the grace at the latest (RFC 9051 §7.1.5: BYE when the server closes).
+
+/// Between commands: nothing of a command read yet, no APPEND or AUTHENTICATE under way.
+fn between_commands(session: &Session, reader: &CommandReader) -> bool {
+    reader.is_idle()
+        && session.io.start == session.io.end
+        && session.append.is_none()
+        && session.sasl.is_none()
+}
+
+/// Completes (with `None`) when the shutdown ends this session: once draining if it is
+/// `idle`, else once the grace is over. Raced against the session's reads.
+async fn shutdown_due<T>(idle: bool) -> Option<T> {
+    let shutdown = moxide_runtime::shutdown::notice();
+    if idle {
+        shutdown.draining().await;
+    } else {
+        shutdown.closing().await;
+    }
+    None
+}
+
+impl Session {
+    /// Says `* BYE` for the shutdown (best effort, briefly) and ends the session.
+    async fn shutdown_bye(&mut self) -> std::io::Result<bool> {
+        write_untagged_status(self.out.buf(), Status::Bye, None, "server shutting down");
+        let _ = moxide_runtime::time::timeout(SHUTDOWN_WRITE_TIMEOUT, self.flush()).await;
+        Ok(false)
+    }
+}
+
+/// How long the `* BYE` of a shutdown may take to write.
+const SHUTDOWN_WRITE_TIMEOUT: Duration = Duration::from_secs(2);

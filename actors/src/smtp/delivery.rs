@@ -49,19 +49,22 @@ pub struct Envelope {
 }
 
 /// Stores the spooled message in every recipient account; the verdict for the client.
+/// `summary` is the message's encoded MIME summary, computed while it streamed into the
+/// spool (`None` if that failed: the store then computes it when first needed).
 pub(crate) async fn deliver_spooled(
     node: &Node,
     settings: &SmtpSettings,
     envelope: &Envelope,
     spool: &Path,
     size: u64,
+    summary: Option<Vec<u8>>,
 ) -> Verdict {
     let received_ms = crate::clock::now_unix_ms();
     let message_id = spool.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let accounts = distinct_accounts(&envelope.recipients);
     let tls_version = envelope.tls.as_ref().map(|t| t.version.to_string());
-    // Parsed once for all accounts; stored beside each copy so IMAP never reparses it.
-    let summary = crate::summary::summarize_spool(spool.to_path_buf()).await;
+    // Made once for all accounts while the message streamed in; stored beside each copy
+    // so IMAP never reparses it.
     let requests = accounts
         .iter()
         .map(|(account, only_recipient)| {

@@ -8,6 +8,19 @@
 //! STARTTLS (RFC 3207): the handshake starts only when neither the protocol session nor
 //! our read buffer holds plaintext received after the STARTTLS line; otherwise the upgrade
 //! is refused and the connection closed, so injected commands are never executed.
+//!
+//! Time: the protocol session keeps the request deadlines and decides when the client ran
+//! out of time; this loop passes it the monotonic clock and wakes it at its deadline.
+//! Shutdown: when the core starts draining, the protocol session is told (with the time
+//! left of the grace) and decides whether it is idle (`421 4.3.2` now) or finishes the
+//! request under way first. A delivery already handed to the account actors is always
+//! awaited, never cancelled, so its answer is the true outcome.
+//!
+//! Submission: the message's `From:` must be an address of the authenticated account
+//! (RFC 6409 §6.3, as mox requires). It is found while the message streams to the spool
+//! (only that one field is kept) and checked at the end of the data, before anything is
+//! stored: `550 5.7.1` for another's address, `554 5.6.0` when there is not exactly one
+//! author mailbox.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -15,13 +28,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use moxide_protocols::mime::Summarizer;
 use moxide_protocols::sasl::Mechanism;
 use moxide_protocols::smtp::{
-    EnhancedCode, Event, ForwardPath, MailFrom, Reply, ReversePath, ServerConfig, ServerSession, Verdict,
+    EnhancedCode, Event, ForwardPath, FromField, FromScanner, MailFrom, Reply, ReversePath, ServerConfig,
+    ServerSession, Verdict,
 };
 use moxide_runtime::Stream;
 use moxide_runtime::fs::SpoolFile;
 use moxide_runtime::net::TcpStream;
+use moxide_runtime::shutdown::Shutdown;
 
 use super::SmtpSettings;
 use super::delivery::{Recipient, deliver_spooled};
@@ -44,6 +60,10 @@ pub const OUTPUT_FLUSH_BYTES: usize = 16 * 1024;
 /// read its replies holds no memory forever).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// Once the shutdown's grace is over, what is left to write (a final reply and the 421)
+/// must go out within this; a client that does not read them is cut off.
+pub const CLOSING_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// What one transaction (MAIL … end of message) has gathered.
 #[derive(Default)]
 struct Transaction {
@@ -53,6 +73,11 @@ struct Transaction {
     spool_failed: bool,
     /// The spool write failed for a full disk (answered 452 4.3.1).
     spool_no_space: bool,
+    /// The message's summary, built from the same bytes as they reach the spool
+    /// (memory bounded whatever the message's size, `moxide_protocols::mime::Summarizer`).
+    summarizer: Option<Summarizer>,
+    /// The message's author, found as it streams in (submission only).
+    author: Option<FromScanner>,
 }
 
 struct Connection {
@@ -70,19 +95,23 @@ struct Connection {
     /// SCRAM: success is reported after the client acknowledged the server's final message.
     pending_success: Option<Authenticated>,
     authenticated: Option<Authenticated>,
+    /// This core's shutdown notice.
+    shutdown: Shutdown,
 }
 
 /// Serves one connection until QUIT, EOF, timeout or an IO error.
 pub async fn run_session(node: Node, settings: Rc<SmtpSettings>, stream: TcpStream, peer: SocketAddr) {
     tracing::debug!(%peer, "smtp connection");
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    let shutdown = moxide_runtime::shutdown::notice();
     let stream = match (&settings.tls, settings.implicit_tls) {
-        (Some(acceptor), true) => match acceptor.accept(stream).await {
-            Ok(tls) => Stream::from(tls),
-            Err(error) => {
+        (Some(acceptor), true) => match until_closing(&shutdown, acceptor.accept(stream)).await {
+            Some(Ok(tls)) => Stream::from(tls),
+            Some(Err(error)) => {
                 tracing::debug!(%peer, %error, "tls handshake failed");
                 return;
             }
+            None => return,
         },
         _ => Stream::from(stream),
     };
@@ -103,6 +132,7 @@ pub async fn run_session(node: Node, settings: Rc<SmtpSettings>, stream: TcpStre
         authenticator: None,
         pending_success: None,
         authenticated: None,
+        shutdown,
     };
     if let Err(error) = connection.serve(&mut session).await {
         tracing::debug!(%peer, %error, "smtp connection ended with an error");
@@ -144,10 +174,6 @@ fn connection_config(settings: &SmtpSettings, stream: &Stream, auth: &AuthConnec
 }
 
 impl Connection {
-    fn stream(&mut self) -> std::io::Result<&mut Stream> {
-        self.stream.as_mut().ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))
-    }
-
     async fn serve(&mut self, session: &mut ServerSession) -> std::io::Result<()> {
         loop {
             let mut progressed = false;
@@ -173,9 +199,11 @@ impl Connection {
             if session.wants_close() {
                 return self.flush(session).await;
             }
-            let used = session.handle_input(&self.buffer[self.start..self.end]);
+            self.follow_shutdown(session);
+            let now_ms = crate::clock::now_monotonic_ms();
+            let used = session.handle_input(&self.buffer[self.start..self.end], now_ms);
             self.start += used;
-            if used > 0 || progressed {
+            if used > 0 || progressed || session.wants_close() {
                 if session.pending_output().len() >= OUTPUT_FLUSH_BYTES {
                     self.flush(session).await?;
                 }
@@ -188,7 +216,20 @@ impl Connection {
         }
     }
 
-    /// Reads more input; false at end of stream.
+    /// Tells the protocol session once that the core is shutting down, with the time
+    /// left of the grace; it decides what that means for the request under way.
+    fn follow_shutdown(&self, session: &mut ServerSession) {
+        if session.is_draining() {
+            return;
+        }
+        if let Some(grace) = self.shutdown.grace_left() {
+            let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+            session.drain(crate::clock::now_monotonic_ms(), grace_ms);
+        }
+    }
+
+    /// Reads more input; false at end of stream. Also returns (true, nothing read) at the
+    /// session's deadline or when the shutdown starts, so the session can decide.
     async fn read_more(&mut self, session: &mut ServerSession) -> std::io::Result<bool> {
         self.buffer.copy_within(self.start..self.end, 0);
         self.end -= self.start;
@@ -199,34 +240,55 @@ impl Connection {
             tracing::error!(peer = %self.peer, "smtp session made no progress on a full buffer");
             return Ok(false);
         }
-        let timeout = Duration::from_millis(session.timeout_ms());
-        let Connection { stream, buffer, end, .. } = self;
+        let now_ms = crate::clock::now_monotonic_ms();
+        let fallback_ms = now_ms.saturating_add(self.settings.protocol.command_timeout_ms);
+        let wait =
+            Duration::from_millis(session.deadline_ms().unwrap_or(fallback_ms).saturating_sub(now_ms).max(1));
+        let watch_shutdown = !session.is_draining();
+        let Connection { stream, buffer, end, shutdown, .. } = self;
         let stream = stream.as_mut().ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))?;
-        stream.set_read_timeout(Some(timeout))?;
-        match stream.read(&mut buffer[*end..]).await {
-            Ok(0) => Ok(false),
-            Ok(n) => {
+        let read = async { Some(stream.read(&mut buffer[*end..]).await) };
+        let wake = async {
+            if watch_shutdown {
+                futures_lite::future::or(shutdown.draining(), moxide_runtime::time::sleep(wait)).await;
+            } else {
+                moxide_runtime::time::sleep(wait).await;
+            }
+            None
+        };
+        // Dropping a pending read loses no bytes: the runtime's streams read only
+        // when polled ready.
+        match futures_lite::future::or(read, wake).await {
+            None => Ok(true),
+            Some(Ok(0)) => Ok(false),
+            Some(Ok(n)) => {
                 *end += n;
                 Ok(true)
             }
-            Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {
-                session.timed_out();
-                Ok(true)
-            }
-            Err(error) => Err(error),
+            Some(Err(error)) => Err(error),
         }
     }
 
     async fn flush(&mut self, session: &mut ServerSession) -> std::io::Result<()> {
-        let stream = self.stream()?;
-        while !session.pending_output().is_empty() {
-            let written = stream.write(session.pending_output()).await?;
-            if written == 0 {
-                return Err(std::io::ErrorKind::WriteZero.into());
+        let Connection { stream, shutdown, .. } = self;
+        let stream = stream.as_mut().ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))?;
+        let write = async {
+            while !session.pending_output().is_empty() {
+                let written = stream.write(session.pending_output()).await?;
+                if written == 0 {
+                    return Err(std::io::ErrorKind::WriteZero.into());
+                }
+                session.advance_output(written);
             }
-            session.advance_output(written);
-        }
-        stream.flush().await
+            stream.flush().await
+        };
+        // Past the grace, a client that does not read cannot hold the shutdown up.
+        let bound = async {
+            shutdown.closing().await;
+            moxide_runtime::time::sleep(CLOSING_WRITE_TIMEOUT).await;
+            Err(std::io::ErrorKind::TimedOut.into())
+        };
+        futures_lite::future::or(write, bound).await
     }
 
     /// RFC 3207 §4: send 220, then the handshake; all state is reset afterwards.
@@ -246,7 +308,11 @@ impl Connection {
         };
         self.flush(session).await?;
         let Some(plain) = self.stream.take() else { return Ok(()) };
-        match plain.start_tls(&acceptor).await {
+        let Some(handshake) = until_closing(&self.shutdown, plain.start_tls(&acceptor)).await else {
+            session.tls_failed();
+            return Ok(());
+        };
+        match handshake {
             Ok(tls) => {
                 let auth = AuthConnection::of(&tls, &self.settings, self.peer);
                 session.tls_started();
@@ -367,15 +433,59 @@ impl Connection {
 
     /// Submission: the sender must be an address of the authenticated account (as mox
     /// requires), so an account cannot send as another. localserve accepts any sender.
+    /// The null reverse path is accepted: RFC 6409 §3.2 says it is no reason on its own to
+    /// refuse a submission (user agents send disposition notifications with it); the
+    /// message's `From:` is checked all the same (see [`Self::check_author`]).
     fn check_sender(&self, mail_from: &MailFrom) -> Option<Reply> {
         let authenticated = self.authenticated.as_ref()?;
         if self.settings.local_catchall.is_some() {
             return None;
         }
         let ReversePath::Mailbox(mailbox) = &mail_from.path else { return None };
-        match self.node.directory().lookup(&mailbox.localpart, &mailbox.domain.to_string()) {
-            Lookup::Account(account) if account == authenticated.account => None,
-            _ => Some(Reply::new(550, Some(EnhancedCode(5, 7, 1)), "not allowed to send as that address")),
+        if self.owns_address(authenticated, &mailbox.localpart, &mailbox.domain.to_string()) {
+            None
+        } else {
+            Some(Reply::new(550, Some(EnhancedCode(5, 7, 1)), "not allowed to send as that address"))
+        }
+    }
+
+    /// Whether `localpart@domain` delivers to the authenticated account.
+    fn owns_address(&self, authenticated: &Authenticated, localpart: &str, domain: &str) -> bool {
+        matches!(self.node.directory().lookup(localpart, domain), Lookup::Account(account) if account == authenticated.account)
+    }
+
+    /// Whether this message's author must be checked: submission, as an account (not in
+    /// localserve, which accepts any sender as mox's does).
+    fn author_checked(&self) -> bool {
+        self.settings.protocol.submission
+            && self.authenticated.is_some()
+            && self.settings.local_catchall.is_none()
+    }
+
+    /// Submission (RFC 6409 §6.3): the message's `From:` must be an address of the
+    /// authenticated account; `None` when it is (or the check does not apply).
+    fn check_author(&self, author: Option<&FromScanner>) -> Option<Reply> {
+        let authenticated = self.authenticated.as_ref()?;
+        let author = author?;
+        match author.finish() {
+            FromField::Mailbox { localpart, domain }
+                if self.owns_address(authenticated, &localpart, &domain) =>
+            {
+                None
+            }
+            FromField::Mailbox { localpart, domain } => {
+                tracing::info!(peer = %self.peer, account = %authenticated.account, from = %format!("{localpart}@{domain}"), "submission refused: From is not the account's");
+                Some(Reply::new(
+                    550,
+                    Some(EnhancedCode(5, 7, 1)),
+                    "message From address must belong to the authenticated account",
+                ))
+            }
+            FromField::Invalid(reason) => {
+                tracing::info!(peer = %self.peer, account = %authenticated.account, reason, "submission refused: bad From");
+                // RFC 6409 §6.3: 554 for syntactic problems in the data.
+                Some(Reply::new(554, Some(EnhancedCode(5, 6, 0)), "message needs exactly one From address"))
+            }
         }
     }
 
@@ -420,6 +530,8 @@ impl Connection {
             Ok(spool) => {
                 self.transaction.spool = Some(spool);
                 self.transaction.spool_failed = false;
+                self.transaction.summarizer = Some(Summarizer::new());
+                self.transaction.author = self.author_checked().then(FromScanner::new);
                 Verdict::Accept
             }
             Err(error) => {
@@ -430,6 +542,14 @@ impl Connection {
     }
 
     async fn on_body(&mut self, bytes: &[u8]) {
+        if let Some(summarizer) = self.transaction.summarizer.as_mut() {
+            summarizer.feed(bytes);
+        }
+        if let Some(author) = self.transaction.author.as_mut()
+            && !author.is_done()
+        {
+            author.feed(bytes);
+        }
         let Some(spool) = self.transaction.spool.as_mut() else { return };
         if self.transaction.spool_failed {
             return;
@@ -447,6 +567,10 @@ impl Connection {
         if transaction.spool_failed {
             let _ = spool.discard().await;
             return Verdict::Reject(local_failure(transaction.spool_no_space));
+        }
+        if let Some(refusal) = self.check_author(transaction.author.as_ref()) {
+            let _ = spool.discard().await;
+            return Verdict::Reject(refusal);
         }
         let path = spool.path().to_path_buf();
         let size = match spool.finish().await {
@@ -467,7 +591,8 @@ impl Connection {
             mail_from: transaction.mail_from,
             recipients: transaction.recipients,
         };
-        let verdict = deliver_spooled(&self.node, &self.settings, &envelope, &path, size).await;
+        let summary = transaction.summarizer.map(|summarizer| summarizer.finish().encode());
+        let verdict = deliver_spooled(&self.node, &self.settings, &envelope, &path, size, summary).await;
         if let Err(error) = moxide_runtime::fs::remove_file(path.clone()).await {
             tracing::warn!(path = %path.display(), %error, "could not remove spool file");
         }
@@ -486,6 +611,16 @@ impl Connection {
         self.discard_spool().await;
         self.transaction = Transaction::default();
     }
+}
+
+/// Runs `future` unless the shutdown's grace ends first (`None`): for TLS handshakes,
+/// whose own timeout is longer than the grace.
+async fn until_closing<T>(shutdown: &Shutdown, future: impl std::future::Future<Output = T>) -> Option<T> {
+    futures_lite::future::or(async { Some(future.await) }, async {
+        shutdown.closing().await;
+        None
+    })
+    .await
 }
 
 /// The SMTP reply for a failed authentication (RFC 4954 §6).

@@ -107,6 +107,16 @@ pub(crate) enum Status {
     Bad,
 }
 
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Ok => "OK",
+            Status::No => "NO",
+            Status::Bad => "BAD",
+        })
+    }
+}
+
 /// The condition of an untagged status response (RFC 9051 §7.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Condition {
@@ -255,7 +265,7 @@ pub(crate) fn response_length(buffer: &[u8]) -> Result<Option<usize>, ParseError
 
 /// `Some(n)` if the line ends in a literal announcement `{n}` (RFC 9051 §4.3; servers
 /// never send the non-synchronizing `{n+}` form, so it is refused).
-fn literal_announcement(line: &[u8]) -> Result<Option<u64>, ParseError> {
+pub(crate) fn literal_announcement(line: &[u8]) -> Result<Option<u64>, ParseError> {
     let Some(body) = line.strip_suffix(b"}") else { return Ok(None) };
     let Some(open) = body.iter().rposition(|&b| b == b'{') else { return Ok(None) };
     let digits = &body[open + 1..];

@@ -1,10 +1,11 @@
-//! The four scenarios and what they share: logging in over IMAP, watching the server's
+//! The five scenarios and what they share: logging in over IMAP, watching the server's
 //! processes, per-worker seeds, filling a mailbox.
 
 pub(crate) mod bigbox;
 pub(crate) mod idle;
 pub(crate) mod imap;
 pub(crate) mod smtp;
+pub(crate) mod stress;
 
 use std::time::Instant;
 

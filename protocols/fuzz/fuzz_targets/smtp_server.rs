@@ -7,7 +7,9 @@
 //! success and failure the same way. Checks: no panic, output made of well-formed reply
 //! lines, every Body within its size bound, the session never reports using more bytes
 //! than it was given, a STARTTLS handshake only ever starts with no plaintext left
-//! over, and nothing happens after a refused STARTTLS.
+//! over, and nothing happens after a refused STARTTLS. The clock advances by the first
+//! byte's value in seconds each round (so request deadlines fire on some inputs), and
+//! with its bit 3 set the session is drained when the second read arrives.
 #![no_main]
 
 use std::sync::Arc;
@@ -48,8 +50,10 @@ fuzz_target!(|data: &[u8]| {
     let mut rest = &data[split..];
     let mut output = Vec::new();
     let mut answers = 0u32;
+    let mut now_ms = 0u64;
     for _ in 0..ROUNDS_MAX {
-        let used = session.handle_input(&buffer);
+        now_ms += u64::from(first) * 1000;
+        let used = session.handle_input(&buffer, now_ms);
         assert!(used <= buffer.len());
         buffer.drain(..used);
         let mut progressed = used > 0;
@@ -110,6 +114,9 @@ fuzz_target!(|data: &[u8]| {
             }
             buffer.extend_from_slice(rest);
             rest = &[];
+            if first & 8 != 0 {
+                session.drain(now_ms, 10_000);
+            }
         }
     }
     check_replies(&output);

@@ -16,7 +16,8 @@
 //! - [`response`]: status responses, response codes and data response pieces;
 //! - [`utf7`]: modified UTF-7 mailbox names; [`datetime`]: IMAP dates;
 //! - [`error`]: [`ReadError`] and its mapping to `BAD` / `NO [TOOBIG]`;
-//! - [`limits`]: every limit with its reason.
+//! - [`limits`]: every limit with its reason;
+//! - [`wildcard`]: LIST patterns, matched without backtracking.
 //!
 //! The session (in `moxide-actors`) owns the connection state (authenticated,
 //! selected, UTF-8 mode) and decides what each command means; nothing here does IO.
@@ -30,6 +31,7 @@ pub mod reader;
 pub mod response;
 pub mod types;
 pub mod utf7;
+pub mod wildcard;
 
 pub use command::{Command, CommandBody};
 pub use datetime::{Date, DateTime};

@@ -23,18 +23,25 @@ pub(crate) struct Field<'a> {
 /// Length of the header block at the start of `bytes`, the ending empty line included;
 /// `bytes.len()` when there is no empty line.
 pub(crate) fn header_len(bytes: &[u8]) -> usize {
+    header_extent(bytes).1
+}
+
+/// The header block at the start of `bytes` as (length of its fields, length with the
+/// ending empty line): the empty line is `\n` or `\r\n`; without one, both are
+/// `bytes.len()`.
+pub(crate) fn header_extent(bytes: &[u8]) -> (usize, usize) {
     let mut position = 0;
     while position < bytes.len() {
         let Some(newline) = memchr::memchr(b'\n', &bytes[position..]) else {
-            return bytes.len();
+            return (bytes.len(), bytes.len());
         };
         let line = &bytes[position..position + newline];
         if line.is_empty() || line == b"\r" {
-            return position + newline + 1;
+            return (position, position + newline + 1);
         }
         position += newline + 1;
     }
-    bytes.len()
+    (bytes.len(), bytes.len())
 }
 
 /// Iterator over the fields of a header block; stops at the empty line.

@@ -41,26 +41,38 @@
 //! - no IO and no clock.
 
 mod address;
+mod body_search;
 mod codec;
 mod envelope;
 mod error;
 mod header;
 mod params;
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod reference;
 mod search;
 mod section;
 mod structure;
+mod summarizer;
 mod transfer;
 mod write;
 
 use std::ops::Range;
 
+pub use body_search::{
+    ContentSearch, PartMatcher, SEARCH_BUFFERED_BYTES_MAX, SEARCH_PIECE_BYTES_MAX, SearchScope, TextMatcher,
+};
 pub use codec::Glance;
 pub use error::{DecodeError, SummaryError};
 pub use header::header_fields;
 pub use search::{address_matches, body_matches, header_matches, text_matches, value_matches};
 pub use section::{SectionKind, section_part, section_range};
 pub use structure::summarize;
-pub use transfer::decode_body;
+pub use summarizer::Summarizer;
+pub use transfer::{
+    DecodeProgress, DecodedSize, PartialDecoder, QUOTED_PRINTABLE_SPACE_BYTES_MAX, TransferDecoder,
+    TransferEncoding, decode_body,
+};
 pub use write::{write_body_structure, write_envelope};
 
 /// Deepest MIME nesting summarized. Each multipart and each message/rfc822 adds a level;
@@ -94,7 +106,25 @@ pub const PARAMS_MAX: usize = 64;
 /// about 100 bytes plus its strings).
 pub const ADDRESSES_MAX: usize = 1_000;
 
+/// Bytes of one header block whose fields are considered for the summary (ENVELOPE, MIME
+/// fields). Postfix keeps 100 KiB of a message header (`header_size_limit`) and discards
+/// the rest; real headers, DKIM and ARC seals and long recipient lists included, stay well
+/// below that. Fields past the limit are ignored as those past [`HEADER_FIELDS_MAX`] are (a
+/// line crossing it is left out whole); the header keeps its byte range. This is the most
+/// a [`Summarizer`] buffers of a header.
+pub const HEADER_BYTES_MAX: usize = 128 * 1024;
+
+/// Header bytes considered over all header blocks of one message (its own, each MIME
+/// part's, each embedded message's), in document order; a header block gets what is left
+/// of this, up to [`HEADER_BYTES_MAX`]. It bounds the summary, whose strings all come from
+/// considered bytes, whatever the number of parts: a digest of 200 forwarded messages with
+/// 4 KiB headers each fits. Past it, later parts are summarized with their defaults
+/// (text/plain, or message/rfc822 in a digest).
+pub const SUMMARY_HEADER_BYTES_MAX: usize = 1024 * 1024;
+
 const _: () = assert!(PART_DEPTH_MAX >= 8); // real forwards nest several levels
+const _: () = assert!(HEADER_BYTES_MAX <= SUMMARY_HEADER_BYTES_MAX);
+const _: () = assert!(HEADER_BYTES_MAX >= 100 * 1024); // all Postfix keeps of a header
 const _: () = assert!(PARTS_MAX > PART_DEPTH_MAX); // a maximal chain must fit
 const _: () = assert!(PARAMS_MAX >= 8);
 

@@ -122,7 +122,7 @@ fn line(value: &[u8]) -> Vec<u8> {
 }
 
 /// A field value unfolded, RFC 2047 words decoded, white space runs collapsed.
-fn decode_text_field(value: &[u8]) -> String {
+pub(crate) fn decode_text_field(value: &[u8]) -> String {
     let buffer = line(value);
     match MessageStream::new(&buffer).parse_unstructured() {
         HeaderValue::Text(text) => text.into_owned(),
@@ -152,7 +152,7 @@ pub(crate) fn fold(text: &str) -> String {
     text.chars().map(fold_char).collect()
 }
 
-fn fold_char(character: char) -> char {
+pub(crate) fn fold_char(character: char) -> char {
     if character.is_ascii() {
         return character.to_ascii_lowercase();
     }

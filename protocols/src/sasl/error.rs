@@ -17,8 +17,9 @@ pub enum SaslError {
     /// one variant on purpose: a client must not learn which of them it was.
     #[error("invalid credentials")]
     BadCredentials,
-    /// The client asked to act as someone other than itself; we do no proxy
-    /// authorization (the authzid must be empty or the authcid).
+    /// The client asked to act as someone it may not: a name no account can have, or
+    /// (for EXTERNAL, decided here) another identity than its certificate's. Other
+    /// authzids are authorized by the caller, which refuses those of another account.
     #[error("authorization identity differs from the authentication identity")]
     AuthzidMismatch,
     /// The SCRAM `c=` attribute does not match the gs2 header and our channel binding

@@ -29,11 +29,12 @@ pub enum Step {
     /// Send this challenge (raw bytes; the caller base64-encodes for the wire).
     Challenge(Vec<u8>),
     /// Look up the user and call `with_secrets` (SCRAM, CRAM-MD5). Names are prepared
-    /// with RFC 8265 OpaqueString; `authzid` is `None` or equal to `authcid`.
+    /// with RFC 8265 OpaqueString.
     NeedSecrets {
         /// The user to look up.
         authcid: String,
-        /// What the client asked to act as, when it said so (always the authcid).
+        /// What the client asked to act as, when it said so. Not checked here: the
+        /// caller authorizes it once the exchange succeeds (RFC 4422 §3.4.1).
         authzid: Option<String>,
     },
     /// Verify this password (PLAIN, LOGIN) against the stored argon2id hash (slow: the
@@ -41,7 +42,8 @@ pub enum Step {
     VerifyPassword {
         /// The user, OpaqueString-prepared.
         authcid: String,
-        /// What the client asked to act as, when it said so (always the authcid).
+        /// What the client asked to act as, when it said so, prepared; the caller
+        /// authorizes it (RFC 4422 §3.4.1).
         authzid: Option<String>,
         /// The password, OpaqueString-prepared (the form the stored hash is made from).
         password: String,

@@ -13,8 +13,9 @@
 //!
 //! Architecture invariants: no IO, no clock, randomness only from the caller (the nonce);
 //! secrets are compared in constant time (`subtle`); an unknown user fails at the same
-//! step and with the same error as a wrong password (`BadCredentials`); the authzid is
-//! empty or the authcid (no proxy authorization); an exchange is single-use.
+//! step and with the same error as a wrong password (`BadCredentials`); an authzid is
+//! handed to the caller, which authorizes it (for moxide: another name of the same
+//! account; no proxy authorization); an exchange is single-use.
 
 pub mod error;
 pub mod exchange;

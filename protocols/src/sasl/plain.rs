@@ -10,8 +10,10 @@
 //! the profile refuses cannot match any account and fails as `BadCredentials` (LOGIN
 //! still asks for the password first, so the failure comes at the usual place).
 //!
-//! Invariant: `VerifyPassword` carries prepared strings only, and the authzid it carries
-//! is `None` or equal to the authcid.
+//! Invariant: `VerifyPassword` carries prepared strings only. An authzid (the identity
+//! the client asks to act as) is passed on prepared, or `None` when empty; whether the
+//! authcid may act as it is the caller's decision (RFC 4422 §3.4.1: the server
+//! authorizes), since only the caller knows which names belong to one account.
 
 use super::error::SaslError;
 use super::exchange::Step;
@@ -27,8 +29,9 @@ fn verify_step(authzid: Option<&str>, authcid: &str, password: &str) -> Result<S
     let authzid = match authzid {
         None | Some("") => None,
         Some(wanted) => match prepare_username(wanted) {
-            Ok(prepared) if prepared == authcid => Some(prepared),
-            _ => return Err(SaslError::AuthzidMismatch),
+            Ok(prepared) => Some(prepared),
+            // A name the profile refuses can be no account's.
+            Err(_) => return Err(SaslError::AuthzidMismatch),
         },
     };
     let password = match prepare_password(password) {

@@ -12,12 +12,13 @@
 //! Non-ASCII is parsed here but *permitted* only by the session, which knows whether the
 //! transaction uses SMTPUTF8 (RFC 6531 §3.4); see [`Mailbox::is_ascii`].
 //! The parser is a single forward scan without recursion; input is bounded by the command
-//! line limit and domains by [`DOMAIN_BYTES_MAX`].
+//! line limit, local parts by [`LOCALPART_BYTES_MAX`] and domains by
+//! [`DOMAIN_BYTES_MAX`].
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::limits::{DOMAIN_BYTES_MAX, DOMAIN_LABEL_BYTES_MAX};
+use super::limits::{DOMAIN_BYTES_MAX, DOMAIN_LABEL_BYTES_MAX, LOCALPART_BYTES_MAX};
 
 /// Why an address did not parse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -32,6 +33,9 @@ pub enum AddressError {
     /// The local part is empty or contains characters not allowed unquoted.
     #[error("invalid local part")]
     InvalidLocalpart,
+    /// The local part is longer than RFC 5321 §4.5.3.1.1 allows.
+    #[error("local part longer than 64 octets")]
+    LocalpartTooLong,
     /// No `@domain` after the local part.
     #[error("missing @domain")]
     MissingDomain,
@@ -231,8 +235,13 @@ fn skip_source_route(cursor: &mut Cursor<'_>) -> Result<(), AddressError> {
 
 /// `Mailbox = Local-part "@" ( Domain / address-literal )`.
 fn parse_mailbox(cursor: &mut Cursor<'_>) -> Result<Mailbox, AddressError> {
+    let start = cursor.pos;
     let localpart =
         if cursor.peek() == Some(b'"') { parse_quoted_string(cursor)? } else { parse_dot_string(cursor)? };
+    // RFC 5321 §4.5.3.1.1: at most 64 octets, counted as sent (quotes included).
+    if cursor.pos - start > LOCALPART_BYTES_MAX {
+        return Err(AddressError::LocalpartTooLong);
+    }
     if !cursor.eat(b'@') {
         return Err(if cursor.at_end() || cursor.peek() == Some(b'>') {
             AddressError::MissingDomain
@@ -515,6 +524,19 @@ mod tests {
         assert_eq!(name.len(), DOMAIN_BYTES_MAX);
         assert!(Mailbox::parse(&format!("u@{name}")).is_ok());
         assert_eq!(Mailbox::parse(&format!("u@a{name}")), Err(AddressError::DomainTooLong));
+    }
+
+    #[test]
+    fn localpart_limit_at_n_and_n_plus_one() {
+        let local = "a".repeat(LOCALPART_BYTES_MAX);
+        assert!(Mailbox::parse(&format!("{local}@b.example")).is_ok());
+        assert_eq!(Mailbox::parse(&format!("{local}a@b.example")), Err(AddressError::LocalpartTooLong));
+        // Counted as sent: the quotes of a quoted local part count too.
+        let quoted = format!("\"{}\"", "a".repeat(LOCALPART_BYTES_MAX - 2));
+        assert!(Mailbox::parse(&format!("{quoted}@b.example")).is_ok());
+        let quoted = format!("\"{}\"", "a".repeat(LOCALPART_BYTES_MAX - 1));
+        assert_eq!(Mailbox::parse(&format!("{quoted}@b.example")), Err(AddressError::LocalpartTooLong));
+        assert_eq!(parse_forward_path(&format!("<{local}a@b.example>")), Err(AddressError::LocalpartTooLong));
     }
 
     #[test]

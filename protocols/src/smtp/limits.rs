@@ -35,14 +35,26 @@ pub const ERRORS_MAX: u32 = 20;
 /// a handful; a hundred only wastes a connection slot.
 pub const COMMANDS_WITHOUT_MAIL_MAX: u32 = 100;
 
-/// Idle timeout while waiting for a command, in milliseconds: RFC 5321 §4.5.3.2.7 asks
-/// servers to wait at least 5 minutes.
+/// Time a command line may take to arrive, in milliseconds, counted from when the
+/// session is ready for it (the idle time before it included), before byte credit at
+/// [`INPUT_RATE_BYTES_PER_SECOND_MIN`]. RFC 5321 §4.5.3.2.7 asks servers to wait at least
+/// 5 minutes for a command; a whole line rather than each byte must arrive in that time,
+/// so a client trickling one byte a second is closed after about 5 minutes too.
 pub const COMMAND_TIMEOUT_MS: u64 = 300_000;
 
-/// Idle timeout while receiving DATA or BDAT bytes, in milliseconds. RFC 5321 §4.5.3.2.6
-/// gives clients 3 minutes per data block; the server waits 5 (§4.5.3.2.7) so it never
-/// gives up before the client does.
+/// Time a DATA body or BDAT chunk may take before byte credit, and the longest silence
+/// while message bytes arrive, in milliseconds. RFC 5321 §4.5.3.2.6 gives clients 3
+/// minutes per data block; the server waits 5 (§4.5.3.2.7) so it never gives up before
+/// the client does.
 pub const DATA_TIMEOUT_MS: u64 = 300_000;
+
+/// Slowest input the session waits for, in bytes per second: every byte of a request
+/// adds 2 ms to its deadline, never more than the phase's timeout ahead of now. 500 is
+/// Postfix's `smtpd_min_data_rate`: 4 kbit/s, slower than any link that carries mail
+/// today, so only a client stalling on purpose falls below it. At this rate a 100 MiB
+/// message may take up to 58 hours, which is the most one message can hold a connection.
+pub const INPUT_RATE_BYTES_PER_SECOND_MIN: u64 = 500;
+const _: () = assert!(INPUT_RATE_BYTES_PER_SECOND_MIN > 0);
 
 /// Most message bytes handed out in one [`Event::Body`](super::Event::Body): 64 KiB,
 /// a good size for one spool-file write, and the bound on the session's body buffer.
@@ -77,3 +89,14 @@ pub const SIZE_DIGITS_MAX: usize = 20;
 /// buffered. The caller's read buffer must hold at least this many bytes.
 pub const SASL_LINE_BYTES_MAX: usize = 12_288 + 2;
 const _: () = assert!(SASL_LINE_BYTES_MAX >= COMMAND_LINE_BYTES_MAX);
+
+/// Longest `From:` field kept while a submitted message streams in (unfolded, in
+/// octets): its one mailbox is checked against the authenticated account. RFC 5322 §2.1.1
+/// limits a line to 998 octets, and folding lets a field run longer; 8 KiB covers a long
+/// display name with encoded words many times over. A longer field is refused, never
+/// buffered further.
+pub const FROM_FIELD_BYTES_MAX: usize = 8 * 1024;
+
+/// Longest local part of a path, in octets as written: RFC 5321 §4.5.3.1.1. Longer ones
+/// get `501` (RFC 5321 §4.5.3.1.10 names 501 for a path too long).
+pub const LOCALPART_BYTES_MAX: usize = 64;

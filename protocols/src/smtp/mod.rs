@@ -7,6 +7,8 @@
 //! - `data`: the DATA body decoder with the smuggling rules (RFC 5321 §4.5.2, §2.3.8);
 //! - [`reply`]: replies and their wire form (RFC 5321 §4.2, RFC 2034, RFC 3463);
 //! - [`received`]: the `Received:` trace header (RFC 5321 §4.4) and RFC 5322 dates;
+//! - [`from_header`]: the message's `From:` found while it streams in, for submission's
+//!   author check (RFC 6409 §6.3);
 //! - [`limits`]: every limit with its reason.
 //!
 //! STARTTLS (RFC 3207) and AUTH (RFC 4954) are part of the session: the caller runs the
@@ -17,6 +19,7 @@
 pub mod address;
 pub mod command;
 mod data;
+pub mod from_header;
 pub mod limits;
 pub mod received;
 pub mod reply;
@@ -25,6 +28,7 @@ pub mod transparency;
 
 pub use address::{AddressError, Domain, ForwardPath, Mailbox, ReversePath};
 pub use command::{BodyType, MailFrom};
+pub use from_header::{FromField, FromScanner};
 pub use limits::*;
 pub use received::{ReceivedTrace, received_header, rfc5322_date};
 pub use reply::{EnhancedCode, Reply};

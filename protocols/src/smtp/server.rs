@@ -22,7 +22,11 @@
 //! - no byte that arrived together with a STARTTLS command is ever used after it: such
 //!   input refuses the upgrade and closes the session (see `starttls`);
 //! - during an AUTH exchange client lines are SASL responses, never commands, and the
-//!   session reads none until the caller took its step on the previous one.
+//!   session reads none until the caller took its step on the previous one;
+//! - every request (command line, SASL response, DATA body, BDAT chunk) must arrive by a
+//!   deadline that grows with its size at a minimum rate, not an idle timeout that any
+//!   byte restarts (see `deadline`); a graceful shutdown lets the request under way
+//!   finish and then closes with `421 4.3.2`.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -34,12 +38,13 @@ use super::command::{BodyType, Command, CommandError, MailFrom, is_bdat_line, pa
 use super::data::DataDecoder;
 use super::limits::{
     BODY_CHUNK_BYTES_MAX, COMMAND_LINE_BYTES_MAX, COMMAND_LINE_BYTES_MIN, COMMAND_TIMEOUT_MS,
-    COMMANDS_WITHOUT_MAIL_MAX, DATA_TIMEOUT_MS, ERRORS_MAX, MESSAGE_BYTES_MAX, OUTPUT_BYTES_MAX,
-    RECIPIENTS_MAX,
+    COMMANDS_WITHOUT_MAIL_MAX, DATA_TIMEOUT_MS, ERRORS_MAX, INPUT_RATE_BYTES_PER_SECOND_MIN,
+    MESSAGE_BYTES_MAX, OUTPUT_BYTES_MAX, RECIPIENTS_MAX,
 };
 use super::reply::{EnhancedCode, Reply};
 
 mod auth;
+mod deadline;
 mod starttls;
 
 /// Events queued at once: a command yields at most two (e.g. `MessageAborted` + `Quit`,
@@ -63,10 +68,15 @@ pub struct ServerConfig {
     pub errors_max: u32,
     /// Commands moving no mail allowed since the last accepted MAIL, before `421`.
     pub commands_without_mail_max: u32,
-    /// Idle timeout waiting for a command, ms.
+    /// Time a command or SASL response line may take to arrive, counted from when the
+    /// session is ready for it, before byte credit (see `deadline`), ms.
     pub command_timeout_ms: u64,
-    /// Idle timeout while receiving message bytes, ms.
+    /// Time a DATA body or BDAT chunk may take before byte credit, and the longest
+    /// silence while message bytes arrive, ms.
     pub data_timeout_ms: u64,
+    /// Slowest input the session waits for: each byte of a request adds
+    /// `1000 / input_rate_bytes_per_second_min` ms to its deadline (0 counts as 1).
+    pub input_rate_bytes_per_second_min: u64,
     /// Offer STARTTLS (RFC 3207) on plain connections; set when a certificate is
     /// configured for this listener.
     pub starttls: bool,
@@ -95,6 +105,7 @@ impl Default for ServerConfig {
             commands_without_mail_max: COMMANDS_WITHOUT_MAIL_MAX,
             command_timeout_ms: COMMAND_TIMEOUT_MS,
             data_timeout_ms: DATA_TIMEOUT_MS,
+            input_rate_bytes_per_second_min: INPUT_RATE_BYTES_PER_SECOND_MIN,
             starttls: false,
             submission: false,
             auth_mechanisms: Vec::new(),
@@ -294,6 +305,13 @@ pub struct ServerSession {
     closing: bool,
     /// `shutdown` came while a MessageEnd answer was due: close right after it.
     shutdown_after_answer: bool,
+    /// The deadline of the request being received (monotonic ms, the caller's clock);
+    /// `None` between requests and while an answer is outstanding.
+    deadline_ms: Option<u64>,
+    /// `drain` was called: close at the next request boundary.
+    draining: bool,
+    /// When a draining session closes whatever it is doing.
+    shutdown_deadline_ms: Option<u64>,
     /// TLS is active: implicit TLS (RFC 8314 §3) or a completed STARTTLS.
     tls: bool,
     /// The identity the caller's SASL exchange authenticated.
@@ -343,6 +361,9 @@ impl ServerSession {
             commands_without_mail: 0,
             closing: false,
             shutdown_after_answer: false,
+            deadline_ms: None,
+            draining: false,
+            shutdown_deadline_ms: None,
             tls: false,
             authenticated: None,
         };
@@ -356,11 +377,21 @@ impl ServerSession {
     /// when an event waits to be polled, an answer is outstanding, the session is
     /// closing, or pending output passed [`OUTPUT_BYTES_MAX`]. Command lines are used
     /// only when complete; an overlong line is consumed and dropped up to its end, then
-    /// answered `500 5.5.2`. Never panics on any input.
-    pub fn handle_input(&mut self, input: &[u8]) -> usize {
+    /// answered `500 5.5.2`. `now_ms` is the caller's monotonic clock: it starts and
+    /// extends request deadlines, and a session whose deadline passed while it waits for
+    /// input closes with `421` (call again with no input at [`Self::deadline_ms`]).
+    /// Never panics on any input.
+    pub fn handle_input(&mut self, input: &[u8], now_ms: u64) -> usize {
         let mut used = 0;
-        while used < input.len() && self.ready_for_input() {
+        while self.ready_for_input() {
             let rest = &input[used..];
+            if self.close_if_drained(rest) {
+                break;
+            }
+            self.arm_deadline(now_ms);
+            if rest.is_empty() {
+                break;
+            }
             let step = match self.phase {
                 Phase::Command => self.read_command(rest),
                 Phase::SkipLine { auth } => self.skip_line(rest, auth),
@@ -371,7 +402,11 @@ impl ServerSession {
             if step == 0 {
                 break;
             }
+            self.credit_deadline(step, now_ms);
             used += step;
+        }
+        if self.ready_for_input() {
+            self.check_deadlines(now_ms);
         }
         used
     }
@@ -442,31 +477,24 @@ impl ServerSession {
         self.closing
     }
 
-    /// Idle timeout for the current state in ms: the data timeout while message bytes
-    /// are being received, otherwise the command timeout (RFC 5321 §4.5.3.2).
-    pub fn timeout_ms(&self) -> u64 {
-        match self.phase {
-            Phase::Data { .. } | Phase::Chunk { .. } => self.config.data_timeout_ms,
-            Phase::Command | Phase::SkipLine { .. } | Phase::AuthResponse => self.config.command_timeout_ms,
-        }
-    }
-
-    /// The caller's read timed out: queues `421 4.4.2 <host> timeout` and closes.
+    /// The caller gave up waiting for the client on its own (a transport-level timeout):
+    /// queues `421 4.4.2 <host> timeout` and closes. Deadlines the session keeps itself
+    /// need no call: `handle_input` checks them.
     pub fn timed_out(&mut self) {
         let text = format!("{} timeout", self.config.hostname);
         self.close_with(Reply::new(421, code(4, 4, 2), text));
     }
 
-    /// The server is shutting down: queues `421 4.3.2 <host> shutting down` and closes.
-    /// When a message waits for its final answer, the 421 follows that answer, so a
-    /// message being committed is still acknowledged.
+    /// The server stops now: queues `421 4.3.2 <host> shutting down` and closes,
+    /// dropping a message being received. When a message waits for its final answer,
+    /// the 421 follows that answer, so a message being committed is still acknowledged.
+    /// [`Self::drain`] is the gentler form that lets the request under way finish.
     pub fn shutdown(&mut self) {
         if matches!(self.awaiting, Some(Awaiting::MessageEnd)) {
             self.shutdown_after_answer = true;
             return;
         }
-        let text = format!("{} shutting down", self.config.hostname);
-        self.close_with(Reply::new(421, code(4, 3, 2), text));
+        self.close_shutting_down();
     }
 
     /// The HELO/EHLO name the client gave, if any.
@@ -513,11 +541,13 @@ impl ServerSession {
                 return used;
             }
             LineRead::Line { line: None, used } => {
+                self.request_done();
                 self.reply_error(Reply::new(500, code(5, 5, 2), "command line must end with CRLF"));
                 return used;
             }
             LineRead::Line { line: Some(line), used } => (line, used),
         };
+        self.request_done();
         match parse_command(line) {
             Ok(command) => self.execute(command, input.len() > used),
             Err(error) => {
@@ -546,6 +576,7 @@ impl ServerSession {
             return input.len();
         };
         self.phase = Phase::Command;
+        self.request_done();
         if auth {
             // RFC 4954 §4: a response longer than our buffer fails AUTH with 500 5.5.6.
             let text = "authentication exchange line too long";
@@ -576,6 +607,7 @@ impl ServerSession {
         }
         if decoded.ended {
             self.phase = Phase::Command;
+            self.request_done();
             self.finish_data(failure);
         }
         decoded.used
@@ -618,6 +650,7 @@ impl ServerSession {
             self.push(Queued::Body);
         }
         if chunk_done {
+            self.request_done();
             match std::mem::replace(&mut self.phase, Phase::Command) {
                 Phase::Chunk { sink: ChunkSink::Discard(reply), .. } => self.reply_error(reply),
                 Phase::Chunk { size, last, .. } => self.finish_chunk(size, last),
@@ -974,6 +1007,7 @@ impl ServerSession {
         self.end_transaction(AbortReason::Closed);
         self.awaiting = None;
         self.phase = Phase::Command;
+        self.deadline_ms = None;
         self.write(reply);
         self.closing = true;
     }

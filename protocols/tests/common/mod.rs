@@ -341,7 +341,7 @@ pub(crate) fn drive_from(config: &ServerConfig, start: Start, input: &[u8], cuts
     let mut cuts = cuts.iter().copied();
     let rounds_max = 4 * input.len() + 10_000;
     for _ in 0..rounds_max {
-        let used = session.handle_input(&buffer);
+        let used = session.handle_input(&buffer, 0);
         assert!(used <= buffer.len());
         buffer.drain(..used);
         let mut progressed = used > 0;

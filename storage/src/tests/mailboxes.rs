@@ -308,3 +308,78 @@ fn subscriptions_are_names_not_mailboxes() {
     assert!(store.read(|view| view.subscriptions()).unwrap().contains(&"Drafts".to_string()));
     assert_consistent(&store);
 }
+
+fn limited(fixture: &Fixture, account: &str, mailboxes_max: u32, depth_max: u32) -> AccountStore {
+    let options = crate::StoreOptions {
+        mailbox_limits: crate::MailboxLimits { mailboxes_max, depth_max },
+        ..crate::StoreOptions::default()
+    };
+    AccountStore::open(&fixture.data, account, &options).unwrap()
+}
+
+fn is_limit(
+    result: Result<impl std::fmt::Debug, StorageError>,
+    limit: crate::MailboxLimit,
+    max: u32,
+) -> bool {
+    matches!(result, Err(StorageError::MailboxLimit { limit: found, max: found_max }) if found == limit && found_max == max)
+}
+
+#[test]
+fn create_stops_at_the_mailbox_count_with_parents_counted() {
+    let fixture = fixture();
+    // INBOX and the 5 default mailboxes: room for 4 more.
+    let store = limited(&fixture, "carol", 10, 16);
+    assert_eq!(names(&store).len(), 6);
+    // 4 new mailboxes (3 parents and the leaf) fit exactly: N.
+    store.create_mailbox("a/b/c/d", None).unwrap();
+    assert_eq!(names(&store).len(), 10);
+    // One more: N + 1, refused, nothing created.
+    assert!(is_limit(store.create_mailbox("e", None), crate::MailboxLimit::Count, 10));
+    // A leaf that would bring parents along is refused whole.
+    store.delete_mailbox("a/b/c/d").unwrap();
+    let before = names(&store);
+    assert!(is_limit(store.create_mailbox("x/y", None), crate::MailboxLimit::Count, 10));
+    assert_eq!(names(&store), before);
+    store.create_mailbox("x", None).unwrap();
+    assert_consistent(&store);
+}
+
+#[test]
+fn create_and_rename_stop_at_the_depth() {
+    let fixture = fixture();
+    let store = limited(&fixture, "dave", 100, 3);
+    store.create_mailbox("a/b/c", None).unwrap();
+    assert!(is_limit(store.create_mailbox("a/b/c/d", None), crate::MailboxLimit::Depth, 3));
+    // RENAME of a subtree: the deepest child's new name counts.
+    store.create_mailbox("p/q", None).unwrap();
+    assert!(is_limit(store.rename_mailbox("p", "a/b/p"), crate::MailboxLimit::Depth, 3));
+    assert!(is_limit(store.rename_mailbox("Sent", "a/b/c/Sent"), crate::MailboxLimit::Depth, 3));
+    assert!(is_limit(store.rename_mailbox("INBOX", "a/b/c/Old"), crate::MailboxLimit::Depth, 3));
+    store.rename_mailbox("p", "a/p").unwrap();
+    assert!(by_name(&store, "a/p/q").is_some());
+    // One CREATE of 255 bytes would make 128 mailboxes: refused before any is made.
+    let long = vec!["a"; 128].join("/");
+    assert!(is_limit(store.create_mailbox(&long, None), crate::MailboxLimit::Depth, 3));
+    assert_consistent(&store);
+}
+
+#[test]
+fn rename_counts_the_parents_it_creates() {
+    let fixture = fixture();
+    let store = limited(&fixture, "erin", 8, 16);
+    store.create_mailbox("w", None).unwrap();
+    assert_eq!(names(&store).len(), 7);
+    // Moving `w` below a new parent adds one mailbox: 8 fits.
+    store.rename_mailbox("w", "n/w").unwrap();
+    // Two new parents would make 10.
+    assert!(is_limit(store.rename_mailbox("n/w", "m/o/w"), crate::MailboxLimit::Count, 8));
+    // Renaming INBOX creates the target (and here a parent).
+    assert!(is_limit(store.rename_mailbox("INBOX", "q/Old"), crate::MailboxLimit::Count, 8));
+    // A rename that adds nothing works even when the account is over a lowered limit.
+    drop(store);
+    let store = limited(&fixture, "erin", 4, 16);
+    store.rename_mailbox("Junk", "Spam").unwrap();
+    assert!(is_limit(store.create_mailbox("z", None), crate::MailboxLimit::Count, 4));
+    assert_consistent(&store);
+}

@@ -79,6 +79,7 @@ fn map_full_at_maximum_is_an_error_and_changes_nothing() {
         map_size_initial_bytes: MAP_SIZE_MIN_BYTES,
         map_size_max_bytes: 2 * MAP_SIZE_MIN_BYTES,
         readers_max: 8,
+        ..StoreOptions::default()
     };
     let store = AccountStore::open(&fixture.data, "small", &options).unwrap();
     let inbox = super::inbox(&store);

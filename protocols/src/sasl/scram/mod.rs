@@ -132,11 +132,13 @@ impl Scram {
             // A name PRECIS refuses cannot be a user: go on as for an unknown one.
             Err(_) => return self.server_first(first, None),
         };
+        // RFC 5802 §5.1: the authzid is the identity to act as; the caller authorizes it
+        // (the client proof covers it, as part of the gs2 header).
         let authzid = match &first.authzid {
             None => None,
             Some(wanted) => match prepare_username(wanted) {
-                Ok(prepared) if prepared == authcid => Some(prepared),
-                _ => return Step::Failure(SaslError::AuthzidMismatch),
+                Ok(prepared) => Some(prepared),
+                Err(_) => return Step::Failure(SaslError::AuthzidMismatch),
             },
         };
         self.phase = Phase::Secrets { first, authcid: authcid.clone() };
