@@ -17,10 +17,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use moxide_actors::auth::AuthServices;
+use moxide_actors::dns::Dns;
 use moxide_actors::imap::{ImapSettings, listener as imap_listener};
 use moxide_actors::listen::IpLimits;
 use moxide_actors::node::ACCOUNT_IDLE_DEFAULT;
 use moxide_actors::ratelimit::{Limiter, WindowLimit};
+use moxide_actors::smtp::inbound::InboundAuth;
 use moxide_actors::smtp::{SmtpSettings, listener as smtp_listener};
 use moxide_actors::{Node, NodeSeed, NodeServices, node_seeds};
 use moxide_runtime::net::{ConnectionLimiter, ListenerSocket, bind_per_core};
@@ -107,6 +109,16 @@ struct Shared {
     local_catchall: Option<Arc<str>>,
     /// Graceful shutdown grace.
     shutdown_grace: Duration,
+    /// Inbound checks on SMTP listeners: `None` when off. Inside, the DNS client's
+    /// settings (`None`: no lookups) and the domains that mark DMARC rejects.
+    inbound: Option<InboundPlan>,
+}
+
+/// What each core needs to check incoming mail.
+#[derive(Clone)]
+struct InboundPlan {
+    dns: Option<moxide_actors::dns::DnsSettings>,
+    dmarc_reject_mark: Arc<std::collections::HashSet<String>>,
 }
 
 /// Prepared server: listeners bound, ready to run.
@@ -229,6 +241,7 @@ impl Server {
             spool_dir: data.spool_dir(),
             local_catchall,
             shutdown_grace: Duration::from_secs(limits.shutdown_grace_secs),
+            inbound: inbound_plan(config),
         };
         Ok(Server { runtime, seeds, shared, bound, lock })
     }
@@ -252,7 +265,12 @@ impl Server {
                 if core.index == 0 {
                     spawn_detached(sweep(node.clone(), shared.acceptors.clone()));
                 }
-                start_listeners(&shared, &node, seed.sockets);
+                // One DNS client (cache) per core, shared by its SMTP listeners.
+                let inbound = shared.inbound.as_ref().map(|plan| InboundAuth {
+                    dns: plan.dns.clone().map(Dns::new),
+                    dmarc_reject_mark: Arc::clone(&plan.dmarc_reject_mark),
+                });
+                start_listeners(&shared, &node, seed.sockets, inbound.as_ref());
                 shutdown.draining().await;
                 while shared.plans.iter().any(|plan| plan.limiter.open() > 0) {
                     moxide_runtime::time::sleep(SHUTDOWN_POLL_INTERVAL).await;
@@ -268,15 +286,50 @@ impl Server {
     }
 }
 
+/// The inbound checks' plan: DNS settings from the config or /etc/resolv.conf.
+fn inbound_plan(config: &Config) -> Option<InboundPlan> {
+    let static_config = &config.static_config;
+    if !static_config.inbound_checks {
+        return None;
+    }
+    let resolv_conf = match std::fs::read_to_string(crate::config::RESOLV_CONF_PATH) {
+        Ok(text) => Some(text),
+        Err(error) if static_config.dns.resolvers.is_empty() && static_config.dns.use_resolv_conf => {
+            tracing::warn!(%error, "cannot read {}; asking 127.0.0.1:53", crate::config::RESOLV_CONF_PATH);
+            None
+        }
+        Err(_) => None,
+    };
+    let dns = static_config.dns.settings(resolv_conf.as_deref());
+    match &dns {
+        Some(settings) => {
+            let servers: Vec<String> =
+                settings.exchange.servers.iter().map(|s| s.address.to_string()).collect();
+            tracing::info!(resolvers = %servers.join(" "), "inbound checks on");
+        }
+        None => tracing::info!("inbound checks on without DNS: results are \"none\""),
+    }
+    Some(InboundPlan { dns, dmarc_reject_mark: Arc::new(config.dmarc_reject_mark()) })
+}
+
 /// Starts this core's accept loop for every listener.
-fn start_listeners(shared: &Shared, node: &Node, sockets: Vec<ListenerSocket>) {
+fn start_listeners(
+    shared: &Shared,
+    node: &Node,
+    sockets: Vec<ListenerSocket>,
+    inbound: Option<&InboundAuth>,
+) {
     for (plan, socket) in shared.plans.iter().zip(sockets) {
         let listener = socket.into_listener();
         let limiter = plan.limiter.clone();
         let ip_limits = Arc::clone(&shared.ip_limits);
         match plan.protocol {
             ListenerProtocol::Smtp | ListenerProtocol::Submission => {
-                let settings = Rc::new(smtp_settings(shared, plan));
+                let mut settings = smtp_settings(shared, plan);
+                if plan.protocol == ListenerProtocol::Smtp {
+                    settings.inbound = inbound.cloned();
+                }
+                let settings = Rc::new(settings);
                 spawn_detached(smtp_listener::serve(node.clone(), settings, listener, limiter, ip_limits));
             }
             ListenerProtocol::Imap => {

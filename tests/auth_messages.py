@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Makes what tests/inbound_auth.rs sends: a zone file (SPF, DKIM key, DMARC policies,
+reverse names for 127.0.0.1) and messages signed by dkimpy (PyPI) with a fresh RSA key.
+
+Usage: auth_messages.py OUTDIR   (writes OUTDIR/zone and OUTDIR/<name>.eml)
+"""
+import base64
+import os
+import subprocess
+import sys
+
+import dkim
+
+
+def openssl(args, data=None):
+    return subprocess.run(["openssl"] + args, input=data, capture_output=True, check=True).stdout
+
+
+def txt(text):
+    """A TXT value as quoted character-strings of at most 255 octets each."""
+    return " ".join('"%s"' % text[i:i + 250] for i in range(0, len(text), 250))
+
+
+def message(sender, subject, extra=b""):
+    return (b"From: Sender <" + sender + b">\r\nTo: mox@localhost\r\nSubject: " + subject + b"\r\n"
+            b"Date: Mon, 01 Jan 2024 10:00:00 +0000\r\nMessage-ID: <" + subject.replace(b" ", b"-") + b"@test>\r\n"
+            + extra + b"\r\nHello from the authentication test.\r\n")
+
+
+def main():
+    out = sys.argv[1]
+    pem = openssl(["genrsa", "-traditional", "2048"])
+    public = base64.b64encode(openssl(["rsa", "-pubout", "-outform", "DER"], pem)).decode()
+    zone = "\n".join([
+        "$TTL 300",
+        "good.example. IN SOA ns.good.example. hostmaster.good.example. ( 1 3600 600 86400 60 )",
+        'good.example. IN TXT "v=spf1 ip4:127.0.0.1 -all"',
+        "sel._domainkey.good.example. IN TXT " + txt("v=DKIM1; k=rsa; p=" + public),
+        '_dmarc.good.example. IN TXT "v=DMARC1; p=reject"',
+        'reject.example. IN TXT "v=spf1 -all"',
+        '_dmarc.reject.example. IN TXT "v=DMARC1; p=reject"',
+        '_dmarc.quarantine.example. IN TXT "v=DMARC1; p=quarantine"',
+        "1.0.0.127.in-addr.arpa. IN PTR mail.good.example.",
+        "mail.good.example. IN A 127.0.0.1",
+        "",
+    ])
+    with open(os.path.join(out, "zone"), "w") as f:
+        f.write(zone)
+
+    def signed(body):
+        return dkim.sign(body, b"sel", b"good.example", pem, canonicalize=(b"relaxed", b"relaxed")) + body
+
+    good = signed(message(b"alice@good.example", b"signed"))
+    forged = (b"Authentication-Results: localhost; dkim=pass header.d=bank.example\r\n"
+              + signed(message(b"alice@good.example", b"forged results")))
+    messages = {
+        "good": good,
+        "forged": forged,
+        "reject": message(b"ceo@reject.example", b"spoofed reject"),
+        "quarantine": message(b"ceo@quarantine.example", b"spoofed quarantine"),
+    }
+    for name, body in messages.items():
+        with open(os.path.join(out, name + ".eml"), "wb") as f:
+            f.write(body)
+
+
+if __name__ == "__main__":
+    main()

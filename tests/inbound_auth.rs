@@ -1,0 +1,146 @@
+//! Incoming mail authentication through the real binary: `moxide localserve
+//! --dns-resolver` pointed at `tests/dns_server.py` (dnslib) serving a zone made by
+//! `tests/auth_messages.py`, with messages signed by dkimpy and sent with swaks.
+//!
+//! - a signed message from an SPF-authorized host: Authentication-Results with iprev,
+//!   spf, dkim and dmarc pass (and Received-SPF), stored in INBOX;
+//! - an Authentication-Results field forged under our host name is gone from the stored
+//!   copy, the rest of the message untouched;
+//! - a DMARC `p=reject` failure gets `550 5.7.1` and nothing is stored; the same message
+//!   to a domain configured with `dmarc_reject = "mark"` goes to Junk;
+//! - a `p=quarantine` failure goes to Junk;
+//! - the second message from the same domain is checked from the DNS cache;
+//! - without `--dns-resolver`, no lookup is made and the header says `none`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{DnsServer, Server, stored_messages, stored_messages_in};
+
+const DOMAINS: &str = r#"postmaster_account = "mox"
+
+[domains.localhost]
+localpart_separators = ["+"]
+
+[domains."marked.test"]
+dmarc_reject = "mark"
+
+[accounts.mox]
+addresses = ["mox@localhost", "@localhost", "@marked.test"]
+"#;
+
+/// swaks' transcript and whether it exited 0.
+fn swaks(port: u16, from: &str, to: &str, message: &Path) -> (bool, String) {
+    let output = Command::new("swaks")
+        .args(["--server", "127.0.0.1", "--port", &port.to_string(), "--to", to, "--from", from])
+        .args(["--helo", "mail.good.example", "--data"])
+        .arg(format!("@{}", message.display()))
+        .output()
+        .expect("swaks is installed (scripts/test installs it)");
+    let transcript =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), transcript)
+}
+
+fn localserve(dir: &Path, resolver: Option<std::net::SocketAddr>) -> Server {
+    std::fs::create_dir_all(dir.join("config")).unwrap();
+    std::fs::write(dir.join("config/domains.toml"), DOMAINS).unwrap();
+    let dir_arg = dir.display().to_string();
+    let resolver_arg = resolver.map(|r| r.to_string());
+    let mut args = vec!["localserve", "--dir", &dir_arg, "--cores", "1"];
+    for port in ["--smtp-port", "--submission-port", "--submissions-port", "--imap-port", "--imaps-port"] {
+        args.extend([port, "0"]);
+    }
+    if let Some(resolver) = &resolver_arg {
+        args.extend(["--dns-resolver", resolver]);
+    }
+    Server::start_args(dir, &args, &[])
+}
+
+fn prefix_text(stored: &common::Stored) -> String {
+    String::from_utf8_lossy(&stored.info.prefix).into_owned()
+}
+
+#[test]
+fn checks_results_and_dmarc_decisions() {
+    let work = tempfile::tempdir().unwrap();
+    let status = Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/auth_messages.py"))
+        .arg(work.path())
+        .status()
+        .expect("python3 runs tests/auth_messages.py");
+    assert!(status.success(), "auth_messages.py failed (scripts/test installs dkimpy)");
+    let dns = DnsServer::start(&work.path().join("zone"));
+    let dir = work.path().join("server");
+    let mut server = localserve(&dir, Some(dns.address));
+    let port = server.smtp.port();
+    let eml = |name: &str| work.path().join(format!("{name}.eml"));
+
+    let (ok, transcript) = swaks(port, "alice@good.example", "mox@localhost", &eml("good"));
+    assert!(ok, "{transcript}");
+    let asked_once = dns.queries().len();
+    let (ok, transcript) = swaks(port, "alice@good.example", "mox@localhost", &eml("forged"));
+    assert!(ok, "{transcript}");
+    let asked_twice = dns.queries().len();
+    let (ok, transcript) = swaks(port, "attacker@elsewhere.example", "mox@localhost", &eml("reject"));
+    assert!(!ok && transcript.contains("550 5.7.1"), "{transcript}");
+    let (ok, transcript) = swaks(port, "attacker@elsewhere.example", "mox@marked.test", &eml("reject"));
+    assert!(ok, "{transcript}");
+    let (ok, transcript) = swaks(port, "attacker@elsewhere.example", "mox@localhost", &eml("quarantine"));
+    assert!(ok, "{transcript}");
+    server.kill();
+
+    // The second message from good.example needed no new DNS questions but its own
+    // (nothing: same SPF record, same key, same policy, same reverse name).
+    assert_eq!(asked_once, asked_twice, "second message answered from the cache: {:?}", dns.queries());
+
+    let inbox = stored_messages(&dir, "mox");
+    assert_eq!(inbox.len(), 2, "good and forged in INBOX");
+    let good = prefix_text(&inbox[0]);
+    for expected in [
+        "Authentication-Results: localhost;",
+        "iprev=pass policy.iprev=127.0.0.1 (mail.good.example)",
+        "spf=pass smtp.mailfrom=alice@good.example",
+        "dkim=pass",
+        "header.d=good.example",
+        "dmarc=pass header.from=good.example",
+        "arc=none",
+        "Received-SPF: pass",
+    ] {
+        assert!(good.contains(expected), "{expected:?} missing in:\n{good}");
+    }
+    assert!(good.find("Authentication-Results").unwrap() < good.find("Received: ").unwrap());
+    let forged = &inbox[1];
+    let forged_file = String::from_utf8_lossy(&forged.file);
+    assert!(!forged_file.contains("bank.example"), "the forged field is gone:\n{forged_file}");
+    assert!(forged_file.starts_with("DKIM-Signature:"), "{forged_file}");
+    assert!(prefix_text(forged).contains("dkim=pass"), "the signature still verifies after the removal");
+
+    let junk = stored_messages_in(&dir, "mox", "Junk");
+    assert_eq!(junk.len(), 2, "the marked reject and the quarantine in Junk");
+    for message in &junk {
+        let prefix = prefix_text(message);
+        assert!(prefix.contains("dmarc=fail"), "{prefix}");
+    }
+    assert!(prefix_text(&junk[0]).contains("header.from=reject.example"));
+    assert!(prefix_text(&junk[1]).contains("(p=quarantine dis=quarantine)"));
+}
+
+#[test]
+fn localserve_without_a_resolver_makes_no_lookups() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("server");
+    let mut server = localserve(&dir, None);
+    let message = work.path().join("m.eml");
+    std::fs::write(&message, "From: a@good.example\r\nSubject: x\r\n\r\nbody\r\n").unwrap();
+    let (ok, transcript) = swaks(server.smtp.port(), "a@good.example", "mox@localhost", &message);
+    assert!(ok, "{transcript}");
+    server.kill();
+    let stored = stored_messages(&dir, "mox");
+    assert_eq!(stored.len(), 1);
+    assert!(prefix_text(&stored[0]).starts_with("Authentication-Results: localhost; none\r\n"));
+}
