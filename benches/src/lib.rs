@@ -66,6 +66,15 @@
 //!   read and its header matched): the open+read per file (~5-10 µs warm) should
 //!   dominate, ~100 ms per 10k. The IMAP session's search code is private to the actors
 //!   crate; these run the same public building blocks in the same order.
+//! - **`auth`** — the checks of incoming mail with every DNS answer in memory (a warm
+//!   cache). `spf/include_chain`: `check_host` through three includes, parsing four
+//!   records: a few µs. `dkim/verify_rsa2048`: a 4 KiB message through the intake plus
+//!   one RSA-2048 verification (~30-60 µs on this CPU class, the public-key operation
+//!   dominates); `dkim/verify_ed25519`: the same with Ed25519 (~50-70 µs: verification is
+//!   slower than RSA's with e=65537). Against an SMTP rate of ~1,000 messages/s per core
+//!   that is 5-10% of a core for one signature per message. `dns_cache/hit`: one hash
+//!   lookup and an `Arc` clone (~50-100 ns); `dns_cache/insert_full`: an insert that
+//!   evicts the entry expiring soonest (B-tree pop, two map updates, ~0.5 µs).
 //!
 //! # First measurements
 //!
@@ -106,6 +115,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod corpus;
 pub mod imap;
 pub mod smtp;
