@@ -310,6 +310,11 @@ pub(crate) struct DomainEntry {
     /// What happens to mail for this domain that fails DMARC under the sender's
     /// `p=reject`.
     pub(crate) dmarc_reject: DmarcReject,
+    /// Local part whose mail holds DMARC aggregate reports about this domain (the address
+    /// published in `rua=`): delivered as usual, and the reports parsed and kept.
+    pub(crate) dmarc_reports: Option<String>,
+    /// Local part whose mail holds SMTP TLS reports (the `rua=` of `_smtp._tls`).
+    pub(crate) tls_reports: Option<String>,
 }
 
 /// The answer to a DMARC `p=reject` failure.
@@ -432,6 +437,17 @@ impl Config {
             .filter(|(_, entry)| entry.dmarc_reject == DmarcReject::Mark)
             .map(|(name, _)| name.to_ascii_lowercase())
             .collect()
+    }
+
+    /// Report addresses (lower case): `dmarc_reports@domain`, `tls_reports@domain`.
+    pub(crate) fn report_addresses(&self) -> std::collections::HashSet<String> {
+        let mut addresses = std::collections::HashSet::new();
+        for (domain, entry) in &self.domains.domains {
+            for localpart in entry.dmarc_reports.iter().chain(entry.tls_reports.iter()) {
+                addresses.insert(format!("{localpart}@{domain}").to_ascii_lowercase());
+            }
+        }
+        addresses
     }
 
     /// Protocol settings for SMTP sessions.

@@ -119,6 +119,8 @@ struct Shared {
 struct InboundPlan {
     dns: Option<moxide_actors::dns::DnsSettings>,
     dmarc_reject_mark: Arc<std::collections::HashSet<String>>,
+    report_addresses: Arc<std::collections::HashSet<String>>,
+    reports: moxide_storage::ReportStore,
 }
 
 /// Prepared server: listeners bound, ready to run.
@@ -241,7 +243,7 @@ impl Server {
             spool_dir: data.spool_dir(),
             local_catchall,
             shutdown_grace: Duration::from_secs(limits.shutdown_grace_secs),
-            inbound: inbound_plan(config),
+            inbound: inbound_plan(config, &data),
         };
         Ok(Server { runtime, seeds, shared, bound, lock })
     }
@@ -269,6 +271,8 @@ impl Server {
                 let inbound = shared.inbound.as_ref().map(|plan| InboundAuth {
                     dns: plan.dns.clone().map(Dns::new),
                     dmarc_reject_mark: Arc::clone(&plan.dmarc_reject_mark),
+                    report_addresses: Arc::clone(&plan.report_addresses),
+                    reports: Some(plan.reports.clone()),
                 });
                 start_listeners(&shared, &node, seed.sockets, inbound.as_ref());
                 shutdown.draining().await;
@@ -287,7 +291,7 @@ impl Server {
 }
 
 /// The inbound checks' plan: DNS settings from the config or /etc/resolv.conf.
-fn inbound_plan(config: &Config) -> Option<InboundPlan> {
+fn inbound_plan(config: &Config, data: &DataDir) -> Option<InboundPlan> {
     let static_config = &config.static_config;
     if !static_config.inbound_checks {
         return None;
@@ -309,7 +313,12 @@ fn inbound_plan(config: &Config) -> Option<InboundPlan> {
         }
         None => tracing::info!("inbound checks on without DNS: results are \"none\""),
     }
-    Some(InboundPlan { dns, dmarc_reject_mark: Arc::new(config.dmarc_reject_mark()) })
+    Some(InboundPlan {
+        dns,
+        dmarc_reject_mark: Arc::new(config.dmarc_reject_mark()),
+        report_addresses: Arc::new(config.report_addresses()),
+        reports: moxide_storage::ReportStore::new(data),
+    })
 }
 
 /// Starts this core's accept loop for every listener.

@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """Makes what tests/inbound_auth.rs sends: a zone file (SPF, DKIM key, DMARC policies,
-reverse names for 127.0.0.1) and messages signed by dkimpy (PyPI) with a fresh RSA key.
+reverse names for 127.0.0.1), messages signed by dkimpy (PyPI) with a fresh RSA key, and
+a DMARC aggregate report (gzip) and a TLS report (application/tlsrpt+gzip) as reporters
+send them, built with Python's email package.
 
 Usage: auth_messages.py OUTDIR   (writes OUTDIR/zone and OUTDIR/<name>.eml)
 """
 import base64
+import gzip
 import os
+from email.message import EmailMessage
 import subprocess
 import sys
 
@@ -25,6 +29,31 @@ def message(sender, subject, extra=b""):
     return (b"From: Sender <" + sender + b">\r\nTo: mox@localhost\r\nSubject: " + subject + b"\r\n"
             b"Date: Mon, 01 Jan 2024 10:00:00 +0000\r\nMessage-ID: <" + subject.replace(b" ", b"-") + b"@test>\r\n"
             + extra + b"\r\nHello from the authentication test.\r\n")
+
+
+DMARC_XML = b"""<?xml version="1.0"?><feedback><report_metadata><org_name>receiver.example</org_name>
+<email>dmarc@receiver.example</email><report_id>agg-1</report_id>
+<date_range><begin>1700000000</begin><end>1700086399</end></date_range></report_metadata>
+<policy_published><domain>localhost</domain><p>none</p></policy_published>
+<record><row><source_ip>192.0.2.1</source_ip><count>4</count><policy_evaluated><disposition>none</disposition>
+<dkim>pass</dkim><spf>fail</spf></policy_evaluated></row><identifiers><header_from>localhost</header_from></identifiers>
+</record></feedback>"""
+
+TLS_JSON = b"""{"organization-name": "receiver.example", "report-id": "r1",
+"date-range": {"start-datetime": "2023-11-14T00:00:00Z", "end-datetime": "2023-11-14T23:59:59Z"},
+"policies": [{"policy": {"policy-type": "no-policy-found", "policy-domain": "localhost"},
+"summary": {"total-successful-session-count": 3, "total-failure-session-count": 0}}]}"""
+
+
+def report_message(maintype, subtype, filename, data):
+    report = EmailMessage()
+    report["From"] = "reports@receiver.example"
+    report["To"] = "dmarc-reports@localhost"
+    report["Subject"] = "Report " + filename
+    report["Message-ID"] = "<%s@receiver.example>" % filename.replace("!", ".")
+    report.set_content("A report is attached.")
+    report.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return report.as_bytes(policy=report.policy.clone(linesep="\r\n"))
 
 
 def main():
@@ -59,6 +88,10 @@ def main():
         "reject": message(b"ceo@reject.example", b"spoofed reject"),
         "quarantine": message(b"ceo@quarantine.example", b"spoofed quarantine"),
     }
+    messages["dmarc-report"] = report_message(
+        "application", "gzip", "receiver.example!localhost!1700000000!1700086399.xml.gz", gzip.compress(DMARC_XML))
+    messages["tls-report"] = report_message(
+        "application", "tlsrpt+gzip", "receiver.example!localhost!1700000000!r1.json.gz", gzip.compress(TLS_JSON))
     for name, body in messages.items():
         with open(os.path.join(out, name + ".eml"), "wb") as f:
             f.write(body)

@@ -10,6 +10,8 @@
 //!   to a domain configured with `dmarc_reject = "mark"` goes to Junk;
 //! - a `p=quarantine` failure goes to Junk;
 //! - the second message from the same domain is checked from the DNS cache;
+//! - a DMARC aggregate report (gzip) and a TLS report (`application/tlsrpt+gzip`) sent
+//!   to the configured report addresses are delivered and kept under `data/reports/`;
 //! - without `--dns-resolver`, no lookup is made and the header says `none`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -25,6 +27,8 @@ const DOMAINS: &str = r#"postmaster_account = "mox"
 
 [domains.localhost]
 localpart_separators = ["+"]
+dmarc_reports = "dmarc-reports"
+tls_reports = "tls-reports"
 
 [domains."marked.test"]
 dmarc_reject = "mark"
@@ -81,25 +85,42 @@ fn checks_results_and_dmarc_decisions() {
     let eml = |name: &str| work.path().join(format!("{name}.eml"));
 
     let (ok, transcript) = swaks(port, "alice@good.example", "mox@localhost", &eml("good"));
-    assert!(ok, "{transcript}");
+    assert!(ok, "{transcript}\n{}", server.log());
     let asked_once = dns.queries().len();
     let (ok, transcript) = swaks(port, "alice@good.example", "mox@localhost", &eml("forged"));
-    assert!(ok, "{transcript}");
+    assert!(ok, "{transcript}\n{}", server.log());
     let asked_twice = dns.queries().len();
     let (ok, transcript) = swaks(port, "attacker@elsewhere.example", "mox@localhost", &eml("reject"));
-    assert!(!ok && transcript.contains("550 5.7.1"), "{transcript}");
+    assert!(!ok && transcript.contains("550 5.7.1"), "{transcript}\n{}", server.log());
     let (ok, transcript) = swaks(port, "attacker@elsewhere.example", "mox@marked.test", &eml("reject"));
-    assert!(ok, "{transcript}");
+    assert!(ok, "{transcript}\n{}", server.log());
     let (ok, transcript) = swaks(port, "attacker@elsewhere.example", "mox@localhost", &eml("quarantine"));
-    assert!(ok, "{transcript}");
+    assert!(ok, "{transcript}\n{}", server.log());
+    let (ok, transcript) =
+        swaks(port, "reports@receiver.example", "dmarc-reports@localhost", &eml("dmarc-report"));
+    assert!(ok, "{transcript}\n{}", server.log());
+    let (ok, transcript) =
+        swaks(port, "reports@receiver.example", "tls-reports@localhost", &eml("tls-report"));
+    assert!(ok, "{transcript}\n{}", server.log());
     server.kill();
+
+    let listed = |kind: &str| -> Vec<String> {
+        std::fs::read_dir(dir.join("data/reports").join(kind))
+            .map(|entries| entries.map(|e| e.unwrap().file_name().into_string().unwrap()).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        listed("dmarc"),
+        vec!["receiver.example_localhost_1700000000_1700086399_agg-1.xml".to_string()]
+    );
+    assert_eq!(listed("tlsrpt").len(), 1, "{:?}", listed("tlsrpt"));
 
     // The second message from good.example needed no new DNS questions but its own
     // (nothing: same SPF record, same key, same policy, same reverse name).
     assert_eq!(asked_once, asked_twice, "second message answered from the cache: {:?}", dns.queries());
 
     let inbox = stored_messages(&dir, "mox");
-    assert_eq!(inbox.len(), 2, "good and forged in INBOX");
+    assert_eq!(inbox.len(), 4, "good, forged and the two reports in INBOX");
     let good = prefix_text(&inbox[0]);
     for expected in [
         "Authentication-Results: localhost;",
@@ -138,7 +159,7 @@ fn localserve_without_a_resolver_makes_no_lookups() {
     let message = work.path().join("m.eml");
     std::fs::write(&message, "From: a@good.example\r\nSubject: x\r\n\r\nbody\r\n").unwrap();
     let (ok, transcript) = swaks(server.smtp.port(), "a@good.example", "mox@localhost", &message);
-    assert!(ok, "{transcript}");
+    assert!(ok, "{transcript}\n{}", server.log());
     server.kill();
     let stored = stored_messages(&dir, "mox");
     assert_eq!(stored.len(), 1);

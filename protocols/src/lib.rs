@@ -44,5 +44,6 @@ pub mod auth;
 pub mod dns;
 pub mod imap;
 pub mod mime;
+pub mod reports;
 pub mod sasl;
 pub mod smtp;

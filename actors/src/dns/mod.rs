@@ -104,19 +104,24 @@ impl Dns {
             return cached;
         }
         let (sender, receiver) = oneshot::channel();
-        {
+        let start = {
             let mut inflight = self.inner.inflight.borrow_mut();
             if let Some(waiters) = inflight.get_mut(&question) {
                 waiters.push(sender);
                 self.inner.joined.set(self.inner.joined.get() + 1);
+                false
             } else if inflight.len() >= INFLIGHT_QUESTIONS_MAX {
                 self.inner.overloaded.set(self.inner.overloaded.get() + 1);
                 return Err(ResolveError::Overloaded);
             } else {
                 inflight.insert(question.clone(), vec![sender]);
                 self.inner.exchanges.set(self.inner.exchanges.get() + 1);
-                moxide_runtime::spawn_detached(run_exchange(self.clone(), question));
+                true
             }
+        };
+        // Spawned with no borrow held: the executor may poll the new task at once.
+        if start {
+            moxide_runtime::spawn_detached(run_exchange(self.clone(), question));
         }
         // The exchange task always answers; a canceled slot means it panicked.
         receiver.await.unwrap_or(Err(ResolveError::Timeout))

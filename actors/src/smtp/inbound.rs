@@ -24,7 +24,9 @@ use moxide_protocols::auth::dmarc::Policy;
 use moxide_protocols::auth::intake::Collected;
 use moxide_protocols::auth::results::authserv_id;
 use moxide_protocols::auth::{Transaction, check};
+use moxide_protocols::reports::{self, ReportKind};
 use moxide_protocols::smtp::{EnhancedCode, ForwardPath, Reply, ReversePath};
+use moxide_storage::ReportStore;
 
 use super::delivery::Envelope;
 use crate::dns::Dns;
@@ -44,6 +46,61 @@ pub struct InboundAuth {
     /// Recipient domains (lower case) whose users take mail that fails DMARC under
     /// `p=reject`: delivered to Junk and marked, instead of refused with `550 5.7.1`.
     pub dmarc_reject_mark: Arc<HashSet<String>>,
+    /// Addresses (lower case) that receive DMARC aggregate and TLS reports: messages to
+    /// them are delivered as usual and their reports parsed and kept in `reports`.
+    pub report_addresses: Arc<HashSet<String>>,
+    /// Where parsed reports are kept.
+    pub reports: Option<ReportStore>,
+}
+
+/// Whether a delivered message went to a report address: the store to keep its reports.
+pub(crate) fn report_store<'a>(inbound: &'a InboundAuth, envelope: &Envelope) -> Option<&'a ReportStore> {
+    let store = inbound.reports.as_ref()?;
+    let to_reports = envelope.recipients.iter().any(|recipient| match &recipient.path {
+        ForwardPath::Mailbox(mailbox) => {
+            let address = format!("{}@{}", mailbox.localpart, mailbox.domain).to_ascii_lowercase();
+            inbound.report_addresses.contains(&address)
+        }
+        ForwardPath::Postmaster => false,
+    });
+    to_reports.then_some(store)
+}
+
+/// Parses the reports in a delivered message (RFC 7489 §7.2, RFC 8460 §4) and keeps the
+/// valid ones; on a helper thread, before the spool file is removed. Problems are logged:
+/// the message itself was delivered.
+pub(crate) async fn store_reports(store: ReportStore, spool: PathBuf) {
+    let outcome = moxide_runtime::offload(move || -> Result<Vec<String>, String> {
+        let bytes = std::fs::read(&spool).map_err(|e| e.to_string())?;
+        let documents = reports::extract(&bytes).map_err(|e| e.to_string())?;
+        let mut stored = Vec::new();
+        for document in documents {
+            let (kind, name) = match document.kind {
+                ReportKind::Dmarc => {
+                    let report = reports::dmarc::parse(&document.bytes).map_err(|e| e.to_string())?;
+                    let name = format!(
+                        "{}!{}!{}!{}!{}.xml",
+                        report.org_name, report.domain, report.begin, report.end, report.report_id
+                    );
+                    ("dmarc", name)
+                }
+                ReportKind::TlsRpt => {
+                    let report = reports::tlsrpt::parse(&document.bytes).map_err(|e| e.to_string())?;
+                    ("tlsrpt", format!("{}!{}!{}.json", report.organization, report.start, report.report_id))
+                }
+            };
+            if store.put(kind, &name, &document.bytes).map_err(|e| e.to_string())? {
+                stored.push(format!("{kind}/{name}"));
+            }
+        }
+        Ok(stored)
+    })
+    .await;
+    match outcome {
+        Ok(Ok(stored)) => tracing::info!(reports = ?stored, "stored reports"),
+        Ok(Err(error)) => tracing::info!(%error, "message to a report address holds no usable report"),
+        Err(panic) => tracing::error!(%panic, "report parsing panicked"),
+    }
 }
 
 /// What the checks decided for one message.

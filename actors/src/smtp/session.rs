@@ -615,6 +615,15 @@ impl Connection {
             };
         let verdict =
             deliver_spooled(&self.node, &self.settings, &envelope, &path, size, summary, &annotations).await;
+        let delivered = !matches!(verdict, Verdict::Reject(_));
+        let reports = self
+            .settings
+            .inbound
+            .as_ref()
+            .and_then(|inbound| super::inbound::report_store(inbound, &envelope));
+        if let (true, Some(store)) = (delivered, reports) {
+            super::inbound::store_reports(store.clone(), path.clone()).await;
+        }
         if let Err(error) = moxide_runtime::fs::remove_file(path.clone()).await {
             tracing::warn!(path = %path.display(), %error, "could not remove spool file");
         }
