@@ -4,7 +4,10 @@ reverse names for 127.0.0.1), messages signed by dkimpy (PyPI) with a fresh RSA 
 a DMARC aggregate report (gzip) and a TLS report (application/tlsrpt+gzip) as reporters
 send them, built with Python's email package.
 
-Usage: auth_messages.py OUTDIR   (writes OUTDIR/zone and OUTDIR/<name>.eml)
+Usage: auth_messages.py OUTDIR [CORPUS_COUNT]
+  writes OUTDIR/zone and OUTDIR/<name>.eml; with CORPUS_COUNT also OUTDIR/corpus/ with
+  that many signed 4 KiB messages for moxide-load (`scripts/auth-perf`), signed without
+  Message-ID in h= because moxide-load replaces it.
 """
 import base64
 import gzip
@@ -95,6 +98,18 @@ def main():
     for name, body in messages.items():
         with open(os.path.join(out, name + ".eml"), "wb") as f:
             f.write(body)
+    if len(sys.argv) > 2:
+        corpus = os.path.join(out, "corpus")
+        os.makedirs(corpus, exist_ok=True)
+        for n in range(int(sys.argv[2])):
+            text = b"".join(b"Line %03d of message %d, some ordinary text to sign.\r\n" % (i, n) for i in range(75))
+            body = (b"From: Alice <alice@good.example>\r\nTo: mox@localhost\r\nSubject: load %d\r\n"
+                    b"Date: Mon, 01 Jan 2024 10:00:00 +0000\r\nMessage-ID: <load%d@good.example>\r\n\r\n" % (n, n)
+                    + text)
+            signature = dkim.sign(body, b"sel", b"good.example", pem, canonicalize=(b"relaxed", b"relaxed"),
+                                  include_headers=[b"from", b"to", b"subject", b"date"])
+            with open(os.path.join(corpus, "%03d.eml" % n), "wb") as f:
+                f.write(signature + body)
 
 
 if __name__ == "__main__":
