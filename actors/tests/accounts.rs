@@ -287,7 +287,8 @@ fn a_panic_later_in_the_batch_does_not_fail_committed_deliveries() {
             let (delivered, flagged) = futures_join(delivered, flagged).await;
             moxide_storage::fault::disarm();
             assert_eq!(node.stats().commits, commits + 1, "both requests in one batch");
-            let delivered = delivered.expect("the committed delivery is answered as committed");
+            let delivered = delivered
+                .unwrap_or_else(|e| panic!("the committed delivery is answered as committed: {e:?}"));
             assert_eq!(delivered.uid, Uid(2));
             assert!(matches!(flagged, Err(AccountError::Panicked(_))), "{flagged:?}");
             let Notification::Changes(batch) = subscription.next().await else { panic!("overflow") };
@@ -332,4 +333,40 @@ fn multiappend_is_one_transaction() {
 /// Both futures polled together (so both requests reach the actor in one batch).
 async fn futures_join<A: std::future::Future, B: std::future::Future>(a: A, b: B) -> (A::Output, B::Output) {
     futures_lite::future::zip(a, b).await
+}
+
+/// Deferred removal: an expunged message's file stays while an open view (an IMAP
+/// session that has not reported the expunge) may show it, and the actor removes it
+/// with its next batch once no view does.
+#[test]
+fn expunged_files_stay_until_no_view_shows_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    with_nodes(1, dir.path(), move |node| {
+        let root = root.clone();
+        async move {
+            let account: Arc<str> = Arc::from("alice");
+            let path = spool(&root, "kept", b"Subject: kept\r\n\r\nbody\r\n");
+            let delivered = node.deliver(&account, new_message(path, 23)).await.unwrap();
+            let store = node.stores().get(&account).unwrap();
+            let view = store.open_view().unwrap();
+            node.expunge(&account, delivered.mailbox, vec![delivered.uid]).await.unwrap();
+            let file = store.message_path(delivered.id);
+            assert!(file.exists(), "kept for the view that still shows it");
+            let kept = store.read(|v| v.expunged_message(delivered.mailbox, delivered.uid)).unwrap();
+            assert_eq!(kept.map(|info| info.id), Some(delivered.id));
+            // The view reports the expunge; the next batch purges.
+            view.advance(store.read(|v| v.highest_modseq()).unwrap());
+            node.set_subscribed(&account, "Other".into(), true).await.unwrap();
+            // The purge follows the batch's replies.
+            for _ in 0..500 {
+                if !file.exists() {
+                    break;
+                }
+                moxide_runtime::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert!(!file.exists(), "removed once no view shows it");
+            assert!(store.check_consistency().unwrap().is_ok());
+        }
+    });
 }

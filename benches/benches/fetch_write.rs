@@ -1,7 +1,8 @@
-//! `fetch_write`: building FETCH responses (RFC 9051 §7.5.2). FLAGS/UID/RFC822.SIZE for
-//! 1000 messages with the IMAP response writers, and ENVELOPE + BODYSTRUCTURE from a
-//! stored (encoded) MIME summary: decode, then write, the per-message path of a
-//! header-list FETCH. See the crate doc of `moxide-benches`.
+//! `fetch_write`: FETCH through the real IMAP server session (RFC 9051 §7.5.2), from the
+//! command line to the last response byte, with the in-memory storage side answering its
+//! requests: UID FLAGS RFC822.SIZE for 1000 messages (the sync every client sends after
+//! SELECT), and ENVELOPE + BODYSTRUCTURE of one message (the per-message path of a
+//! header-list FETCH). See the crate doc of `moxide-benches`.
 
 #![allow(clippy::expect_used, reason = "bench setup: a broken fixture must stop the run loudly")]
 
@@ -9,40 +10,28 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use moxide_benches::corpus::{TEXT_MESSAGE_BYTES, multipart_message, text_message};
-use moxide_benches::imap::{mailbox_infos, write_fetch_flags, write_fetch_structure};
-use moxide_protocols::mime;
+use moxide_benches::imap::FetchBench;
 
 /// Messages per FETCH in the flags bench: a mailbox page a client syncs at once.
 const FETCH_MESSAGES: u32 = 1000;
 
 fn flags(c: &mut Criterion) {
-    let infos = mailbox_infos(FETCH_MESSAGES);
+    let mut bench = FetchBench::new((0..FETCH_MESSAGES).map(|n| text_message(n, TEXT_MESSAGE_BYTES)));
+    let command = format!("a1 FETCH 1:{FETCH_MESSAGES} (UID FLAGS RFC822.SIZE)\r\n").into_bytes();
+    assert!(bench.run(&command).ends_with(b"a1 OK FETCH completed\r\n"), "the bench FETCH works");
     let mut group = c.benchmark_group("fetch_write");
     group.throughput(Throughput::Elements(u64::from(FETCH_MESSAGES)));
-    let mut out = Vec::with_capacity(64 * 1024);
-    group.bench_function("flags_uid_size_1000", |b| {
-        b.iter(|| {
-            out.clear();
-            for (seq, info) in (1..).zip(black_box(&infos)) {
-                write_fetch_flags(&mut out, seq, info);
-            }
-            out.len()
-        });
-    });
+    group.bench_function("flags_uid_size_1000", |b| b.iter(|| bench.run(black_box(&command)).len()));
+    group.throughput(Throughput::Elements(1));
     let messages = [
         ("envelope_structure_text_4k", text_message(3, TEXT_MESSAGE_BYTES)),
         ("envelope_structure_multipart_200k", multipart_message()),
     ];
-    group.throughput(Throughput::Elements(1));
-    for (name, message) in &messages {
-        let stored = mime::summarize(message).encode();
-        group.bench_function(*name, |b| {
-            b.iter(|| {
-                out.clear();
-                write_fetch_structure(&mut out, 1, 1001, black_box(&stored)).expect("the summary decodes");
-                out.len()
-            });
-        });
+    for (name, message) in messages {
+        let mut bench = FetchBench::new([message]);
+        let command = b"a2 FETCH 1 (UID ENVELOPE BODYSTRUCTURE)\r\n";
+        assert!(bench.run(command).ends_with(b"a2 OK FETCH completed\r\n"), "the bench FETCH works");
+        group.bench_function(name, |b| b.iter(|| bench.run(black_box(command)).len()));
     }
     group.finish();
 }

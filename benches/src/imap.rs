@@ -1,16 +1,13 @@
 //! IMAP fixtures: typical client commands for the reader benches, a reader driver that
-//! acts like the session (accepting APPEND messages), and the FETCH response building
-//! of the IMAP session for the items answered from the index and the stored summary
-//! (RFC 9051 §7.5.2: UID, FLAGS, RFC822.SIZE, ENVELOPE, BODYSTRUCTURE).
-//!
-//! The session's own FETCH code is private to `moxide-actors` (and needs the runtime);
-//! [`write_fetch_flags`] and [`write_fetch_structure`] put together the same public
-//! writers in the same order, so they cost what the session's per-message path costs
-//! short of the store read.
+//! acts like the session (accepting APPEND messages), and [`FetchBench`]: the real
+//! server session (`moxide_protocols::imap::server::Session`) with a mailbox selected
+//! on the in-memory storage side, for FETCH (RFC 9051 §7.5.2).
 
-use moxide_protocols::imap::{CommandReader, Flag, ReadError, ReadEvent, ReaderConfig, write_flags};
-use moxide_protocols::mime::{self, MessageSummary, SummaryError};
-use moxide_storage::{Flags, MailboxId, MessageId, MessageInfo, ModSeq, Uid};
+use std::sync::Arc;
+
+use moxide_protocols::imap::server::memory::{Account, Connection};
+use moxide_protocols::imap::server::{ServerConfig, Session, SystemFlags};
+use moxide_protocols::imap::{CommandReader, ReadError, ReadEvent, ReaderConfig};
 
 use crate::corpus::text_message;
 
@@ -129,87 +126,67 @@ pub fn read_all(reader: &mut CommandReader, input: &[u8]) -> Result<ReadOutcome,
     Err(ReadFailure::Stuck { used, len: input.len() })
 }
 
-/// The IMAP flag list of a message, system flags first, as the session builds it.
-pub fn flag_list(flags: Flags, keywords: &[String]) -> Vec<Flag> {
-    let mut list = Vec::with_capacity(5 + keywords.len());
-    for (bit, flag) in [
-        (Flags::SEEN, Flag::Seen),
-        (Flags::ANSWERED, Flag::Answered),
-        (Flags::FLAGGED, Flag::Flagged),
-        (Flags::DELETED, Flag::Deleted),
-        (Flags::DRAFT, Flag::Draft),
-    ] {
-        if flags.contains(bit) {
-            list.push(flag);
+/// A session with a mailbox selected, on the in-memory storage side
+/// (`moxide_protocols::imap::server::memory`): FETCH benches feed it commands and time
+/// the real session, from parsing the command to the last response byte.
+pub struct FetchBench {
+    session: Session,
+    connection: Connection,
+}
+
+impl FetchBench {
+    /// A logged-in IMAP4rev2 session with INBOX selected, INBOX holding `messages` in order, with
+    /// the flags and keywords of ordinary mail ([`mail_state`]).
+    pub fn new(messages: impl IntoIterator<Item = Vec<u8>>) -> FetchBench {
+        let mut account = Account::new("bench@example.org", "bench");
+        for (n, message) in (1..).zip(messages) {
+            let (flags, keywords) = mail_state(n);
+            account.deliver("INBOX", &message, flags, &keywords);
         }
+        let config = ServerConfig { plaintext_auth: true, ..ServerConfig::default() };
+        let mut session = Session::new(Arc::new(config), false, Vec::new());
+        session.start(true);
+        let mut bench = FetchBench { session, connection: Connection::new(account.shared()) };
+        // An IMAP4rev2 client: no \\Recent in the flags.
+        bench.run(b"s0 ENABLE IMAP4rev2\r\ns1 SELECT INBOX\r\n");
+        bench
     }
-    list.extend(keywords.iter().map(|keyword| Flag::Keyword(keyword.clone())));
-    list
+
+    /// Feeds `command`, answers every event, and returns the output it produced.
+    pub fn run(&mut self, command: &[u8]) -> Vec<u8> {
+        let mut input = command;
+        for _ in 0..ROUNDS_MAX {
+            self.connection.drive(&mut self.session);
+            let used = self.session.handle_input(input, 0);
+            input = &input[used..];
+            if used == 0 && !self.session.has_work() {
+                break;
+            }
+        }
+        self.connection.write_out(&mut self.session);
+        std::mem::take(&mut self.connection.written)
+    }
 }
 
-/// `* seq FETCH (UID u FLAGS (...) RFC822.SIZE n)` CRLF: a UID FETCH of flags and size,
-/// each item built as the session builds it.
-pub fn write_fetch_flags(out: &mut Vec<u8>, seq: u32, info: &MessageInfo) {
-    out.extend_from_slice(format!("* {seq} FETCH (").as_bytes());
-    out.extend_from_slice(format!("UID {}", info.uid.0).as_bytes());
-    out.extend_from_slice(b" FLAGS ");
-    write_flags(out, &flag_list(info.flags, &info.keywords));
-    let served_size = info.prefix.len() as u64 + info.size;
-    out.extend_from_slice(format!(" RFC822.SIZE {served_size}").as_bytes());
-    out.extend_from_slice(b")\r\n");
-}
-
-/// `* seq FETCH (UID u ENVELOPE (...) BODYSTRUCTURE (...))` CRLF from a stored (encoded)
-/// summary: decode, then write, as the session does per message.
-pub fn write_fetch_structure(
-    out: &mut Vec<u8>,
-    seq: u32,
-    uid: u32,
-    stored: &[u8],
-) -> Result<(), SummaryError> {
-    let summary = MessageSummary::decode(stored)?;
-    out.extend_from_slice(format!("* {seq} FETCH (UID {uid} ENVELOPE ").as_bytes());
-    mime::write_envelope(out, &summary.envelope);
-    out.extend_from_slice(b" BODYSTRUCTURE ");
-    mime::write_body_structure(out, &summary.root, true);
-    out.extend_from_slice(b")\r\n");
-    Ok(())
-}
-
-/// `count` index records as a mailbox of ordinary mail has them: most read, some
-/// answered or flagged, a few with keywords; sizes of 2-60 KiB plus a delivery prefix.
-pub fn mailbox_infos(count: u32) -> Vec<MessageInfo> {
-    (1..=count)
-        .map(|n| {
-            let mut flags = Flags::empty();
-            if n % 10 != 0 {
-                flags = flags.union(Flags::SEEN);
-            }
-            if n % 7 == 0 {
-                flags = flags.union(Flags::ANSWERED);
-            }
-            if n % 23 == 0 {
-                flags = flags.union(Flags::FLAGGED);
-            }
-            let keywords = match n % 50 {
-                0 => vec!["$Forwarded".to_owned()],
-                1 => vec!["$NotJunk".to_owned(), "project-x".to_owned()],
-                _ => Vec::new(),
-            };
-            MessageInfo {
-                id: MessageId(u64::from(n)),
-                mailbox: MailboxId(1),
-                uid: Uid(n + 1000),
-                modseq: ModSeq(u64::from(n) + 1),
-                received_ms: 1_760_433_163_000 + i64::from(n) * 60_000,
-                saved_ms: 1_760_433_163_000 + i64::from(n) * 60_000,
-                size: 2_048 + u64::from(n % 29) * 2_048,
-                flags,
-                keywords,
-                prefix: vec![b'x'; 600],
-            }
-        })
-        .collect()
+/// System flags and keywords of message `n` of a mailbox of ordinary mail: most read,
+/// some answered or flagged, a few with keywords.
+pub fn mail_state(n: u32) -> (SystemFlags, Vec<&'static str>) {
+    let mut flags = SystemFlags::default();
+    if !n.is_multiple_of(10) {
+        flags = flags.union(SystemFlags::SEEN);
+    }
+    if n.is_multiple_of(7) {
+        flags = flags.union(SystemFlags::ANSWERED);
+    }
+    if n.is_multiple_of(23) {
+        flags = flags.union(SystemFlags::FLAGGED);
+    }
+    let keywords = match n % 50 {
+        0 => vec!["$Forwarded"],
+        1 => vec!["$NotJunk", "project-x"],
+        _ => Vec::new(),
+    };
+    (flags, keywords)
 }
 
 #[cfg(test)]
@@ -242,33 +219,25 @@ mod tests {
     }
 
     #[test]
-    fn fetch_flags_line_matches_the_imap_syntax() {
-        let infos = mailbox_infos(50);
-        let mut out = Vec::new();
-        write_fetch_flags(&mut out, 49, &infos[48]);
-        assert_eq!(out, b"* 49 FETCH (UID 1049 FLAGS (\\Seen \\Answered) RFC822.SIZE 43608)\r\n");
-        out.clear();
-        write_fetch_flags(&mut out, 50, &infos[49]);
-        assert_eq!(out, b"* 50 FETCH (UID 1050 FLAGS ($Forwarded) RFC822.SIZE 45656)\r\n");
+    fn fetch_flags_lines_come_from_the_session() {
+        let mut bench = FetchBench::new((0..50).map(|n| text_message(n, TEXT_MESSAGE_BYTES)));
+        let out = String::from_utf8(bench.run(b"a1 FETCH 49:50 (UID FLAGS RFC822.SIZE)\r\n")).unwrap();
+        assert_eq!(
+            out,
+            "* 49 FETCH (UID 49 FLAGS (\\Seen \\Answered) RFC822.SIZE 4096)\r\n\
+             * 50 FETCH (UID 50 FLAGS ($Forwarded) RFC822.SIZE 4096)\r\n\
+             a1 OK FETCH completed\r\n"
+        );
     }
 
     #[test]
     fn fetch_structure_writes_envelope_and_bodystructure() {
-        for message in [text_message(3, TEXT_MESSAGE_BYTES), multipart_message()] {
-            let stored = mime::summarize(&message).encode();
-            let mut out = Vec::new();
-            write_fetch_structure(&mut out, 1, 7, &stored).unwrap();
-            let text = String::from_utf8(out).unwrap();
-            assert!(text.starts_with("* 1 FETCH (UID 7 ENVELOPE (\"Tue, "), "{text}");
-            assert!(text.contains(" BODYSTRUCTURE ("), "{text}");
-            assert!(text.ends_with(")\r\n"));
-        }
-        let multipart = mime::summarize(&multipart_message()).encode();
-        let mut out = Vec::new();
-        write_fetch_structure(&mut out, 1, 7, &multipart).unwrap();
-        let text = String::from_utf8(out).unwrap();
-        assert!(text.contains("\"mixed\""), "{text}");
-        assert!(text.contains("\"application\" \"pdf\""), "{text}");
-        assert!(write_fetch_structure(&mut Vec::new(), 1, 7, b"\xff").is_err());
+        let mut bench = FetchBench::new([text_message(3, TEXT_MESSAGE_BYTES), multipart_message()]);
+        let out = String::from_utf8(bench.run(b"a1 FETCH 1:2 (UID ENVELOPE BODYSTRUCTURE)\r\n")).unwrap();
+        assert!(out.starts_with("* 1 FETCH (UID 1 ENVELOPE (\"Tue, "), "{out}");
+        assert!(out.contains(" BODYSTRUCTURE ("), "{out}");
+        assert!(out.contains("\"mixed\""), "{out}");
+        assert!(out.contains("\"application\" \"pdf\""), "{out}");
+        assert!(out.ends_with("a1 OK FETCH completed\r\n"), "{out}");
     }
 }

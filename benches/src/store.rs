@@ -1,7 +1,8 @@
 //! Account stores for the storage benches: a temporary data directory with one account,
 //! spool files, delivery the way the account actor does it ([`AccountStore::deliver`]
-//! with the summary computed beforehand), and the two search building blocks of the IMAP
-//! session (index pass over the records, content pass over the message headers).
+//! with the summary computed beforehand), and SEARCH over it with the real session's
+//! program ([`search_program`]) in the two phases the server's glue runs (the index pass
+//! over the records in place, the content pass over the message headers).
 //!
 //! The data directory lives under `$MOXIDE_BENCH_DIR` ([`BENCH_DIR_ENV`]) when set, else
 //! under the system temp directory: set it to the filesystem of a real data directory
@@ -10,8 +11,13 @@
 use std::io::Read as _;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use moxide_protocols::imap::server::{
+    Answer, Event, MailboxSnapshot, MessageFacts, SearchContent, SearchProgram, ServerConfig, Session,
+    SystemFlags, UidList, Verdict,
+};
 use moxide_protocols::mime::{self, MessageSummary, SummaryError};
 use moxide_storage::{
     AccountStore, DELIVERY_BATCH_MAX, DataDir, DeliveryError, Flags, MailboxId, MailboxTarget, MessageId,
@@ -199,23 +205,33 @@ pub fn new_message(
     }
 }
 
-/// The index pass of `SEARCH UNSEEN` over every record of `mailbox`: each archived
-/// record is read in place and its flags checked; the UIDs that match are collected.
-pub fn search_unseen(store: &AccountStore, mailbox: MailboxId) -> Result<Vec<u32>, StorageError> {
-    let mut matched = Vec::new();
-    store.read(|view| {
-        view.for_each_message(mailbox, Uid(1), Uid(u32::MAX), |record| {
-            if !record.flags().contains(Flags::SEEN) {
-                matched.push(record.uid().0);
+/// The SEARCH program the real IMAP session makes for `key` (e.g. `UNSEEN`) with a view
+/// of UIDs 1..=`count`: the session parses the command and hands the program out, as it
+/// does to the server's glue. `None` when the session refused the key.
+pub fn search_program(key: &str, count: u32) -> Option<Arc<SearchProgram>> {
+    let mut session = Session::new(Arc::new(ServerConfig::default()), false, Vec::new());
+    session.start(true);
+    let mut program = None;
+    for input in [b"s1 SELECT INBOX\r\n".to_vec(), format!("s2 SEARCH {key}\r\n").into_bytes()] {
+        session.handle_input(&input, 0);
+        while let Some(event) = session.poll_event() {
+            match event {
+                Event::Select { .. } => {
+                    let uids = UidList::from_sorted(1..=count);
+                    let snapshot =
+                        MailboxSnapshot { uidvalidity: 1, uidnext: count + 1, uids, ..Default::default() };
+                    session.answer(Answer::Selected(snapshot));
+                }
+                Event::Search(found) => program = Some(found),
+                _ => {}
             }
-            ControlFlow::Continue(())
-        })
-    })?;
-    Ok(matched)
+        }
+    }
+    program
 }
 
-/// What the content pass needs of one message, copied out of the read transaction.
-struct Candidate {
+/// A message the index could not decide, copied out of the read transaction.
+struct Undecided {
     uid: u32,
     id: MessageId,
     size: u64,
@@ -223,41 +239,91 @@ struct Candidate {
     summary: Option<Vec<u8>>,
 }
 
-/// The content pass of `SEARCH HEADER name needle` over every message of `mailbox`, as
-/// the IMAP session runs it for keys the index cannot decide: one read transaction
-/// collects record facts and stored summaries, then each message file is read, its
-/// header block (delivery prefix + the file's header, found by the summary) is matched
-/// with [`mime::header_matches`]. Returns the matching UIDs.
-pub fn search_header_in_files(
+/// The index phase of SEARCH, as the server's glue runs it: every record of `mailbox`
+/// judged in place by `program`. Returns the matches and the UIDs the content decides.
+pub fn search_index(
     store: &AccountStore,
     mailbox: MailboxId,
-    name: &str,
-    needle: &str,
-) -> Result<Vec<u32>, FixtureError> {
-    let mut candidates = Vec::new();
+    program: &SearchProgram,
+) -> Result<(Vec<u32>, Vec<u32>), StorageError> {
+    let (matched, undecided) = index_phase(store, mailbox, program)?;
+    Ok((matched, undecided.iter().map(|message| message.uid).collect()))
+}
+
+fn index_phase(
+    store: &AccountStore,
+    mailbox: MailboxId,
+    program: &SearchProgram,
+) -> Result<(Vec<u32>, Vec<Undecided>), StorageError> {
+    let mut matched = Vec::new();
+    let mut undecided = Vec::new();
     store.read(|view| {
         view.for_each_message(mailbox, Uid(1), Uid(u32::MAX), |record| {
-            candidates.push(Candidate {
-                uid: record.uid().0,
-                id: record.id(),
-                size: record.size(),
-                prefix: record.prefix().to_vec(),
-                summary: None,
-            });
+            let keywords: Vec<&str> = record.keywords().collect();
+            let facts = facts(record, &keywords);
+            match program.judge(&facts, None) {
+                Verdict::Yes => matched.push(facts.uid),
+                Verdict::No => {}
+                Verdict::NeedsContent => undecided.push(Undecided {
+                    uid: facts.uid,
+                    id: record.id(),
+                    size: record.size(),
+                    prefix: record.prefix().to_vec(),
+                    summary: None,
+                }),
+            }
             ControlFlow::Continue(())
         })?;
-        for candidate in &mut candidates {
-            candidate.summary = view.summary(candidate.id)?.map(<[u8]>::to_vec);
+        for message in &mut undecided {
+            message.summary = view.summary(message.id)?.map(<[u8]>::to_vec);
         }
         Ok(())
     })?;
-    let mut matched = Vec::new();
-    for candidate in candidates {
-        let header = header_block(store, candidate.id, candidate.size, candidate.prefix, candidate.summary)?;
-        if mime::header_matches(&header, name, needle) {
-            matched.push(candidate.uid);
+    Ok((matched, undecided))
+}
+
+/// The index facts of a record, as the glue gives them to the session.
+fn facts<'a>(record: &'a moxide_storage::ArchivedMessageRecord, keywords: &'a [&'a str]) -> MessageFacts<'a> {
+    MessageFacts {
+        uid: record.uid().0,
+        modseq: record.modseq().0,
+        flags: SystemFlags((record.flags().0 & Flags::ALL.0) as u8),
+        keywords,
+        internal_date_ms: record.received_ms(),
+        save_date_ms: record.saved_ms(),
+        file_bytes: record.size(),
+        prefix: record.prefix(),
+    }
+}
+
+/// Both phases of a SEARCH whose key needs the header block (`HEADER name needle`), as
+/// the glue runs them: the index phase, then each undecided message's file read, its
+/// header block (delivery prefix + the file's header, found by the summary) given to
+/// the program. Returns the matching UIDs.
+pub fn search_headers(
+    store: &AccountStore,
+    mailbox: MailboxId,
+    program: &SearchProgram,
+) -> Result<Vec<u32>, FixtureError> {
+    let (mut matched, undecided) = index_phase(store, mailbox, program)?;
+    for message in undecided {
+        let header = header_block(store, message.id, message.size, message.prefix, message.summary)?;
+        let content = SearchContent { header: &header, ..SearchContent::default() };
+        let facts = MessageFacts {
+            uid: message.uid,
+            modseq: 1,
+            flags: SystemFlags::default(),
+            keywords: &[],
+            internal_date_ms: 0,
+            save_date_ms: 0,
+            file_bytes: message.size,
+            prefix: &[],
+        };
+        if program.judge(&facts, Some(&content)) == Verdict::Yes {
+            matched.push(message.uid);
         }
     }
+    matched.sort_unstable();
     Ok(matched)
 }
 
@@ -285,7 +351,7 @@ fn header_block(
     Ok(header)
 }
 
-/// Every message's header block ([`search_header_in_files`]'s), loaded once: the input
+/// Every message's header block ([`search_headers`]'s), loaded once: the input
 /// of the matching-only bench.
 pub fn header_blocks(store: &AccountStore, mailbox: MailboxId) -> Result<Vec<(u32, Vec<u8>)>, FixtureError> {
     let mut candidates = Vec::new();
@@ -324,11 +390,14 @@ mod tests {
         assert_eq!(report.messages, 1_200);
         assert_eq!(report.bytes, 1_200 * TEXT_MESSAGE_BYTES as u64);
         // UIDs start at 1 and follow the corpus numbers.
-        let unseen = search_unseen(&bench.store, bench.inbox).unwrap();
+        let unseen_program = search_program("UNSEEN", 1_200).unwrap();
+        let (unseen, undecided) = search_index(&bench.store, bench.inbox, &unseen_program).unwrap();
         let expected: Vec<u32> = (0..1_200).filter(|&n| is_unseen(n)).map(|n| n + 1).collect();
         assert_eq!(unseen, expected);
+        assert!(undecided.is_empty());
         let invoices: Vec<u32> = (0..1_200).filter(|&n| is_invoice(n)).map(|n| n + 1).collect();
-        let found = search_header_in_files(&bench.store, bench.inbox, "Subject", INVOICE_WORD).unwrap();
+        let header_program = search_program(&format!("HEADER Subject {INVOICE_WORD}"), 1_200).unwrap();
+        let found = search_headers(&bench.store, bench.inbox, &header_program).unwrap();
         assert_eq!(found, invoices);
         let blocks = header_blocks(&bench.store, bench.inbox).unwrap();
         assert_eq!(blocks.len(), 1_200);

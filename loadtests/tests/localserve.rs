@@ -2,7 +2,7 @@
 //! with small counts, asserting zero errors, exact counts where the scenario has them
 //! (smtp --verify-imap), and the exit status contract (0 passed, 1 failed, 2 usage). The
 //! stress scenario's violations are asserted by kind: 0 of every kind but those listed in
-//! [`MOXIDE_KNOWN_STRESS_VIOLATIONS`] (known bugs, tracked by issue 11).
+//! [`MOXIDE_KNOWN_STRESS_VIOLATIONS`] (empty since issue 11).
 //!
 //! The moxide binary comes from `MOXIDE_BIN`, else from this target directory (where
 //! `cargo test --workspace` builds it), else it is built here with `cargo build -p moxide`.
@@ -329,21 +329,12 @@ fn bigbox_fills_then_times_whole_mailbox_operations() {
     assert_eq!(report["bigbox"]["appended"], 0);
 }
 
-/// Kinds of `stress` violations today's moxide is known to produce: bugs tracked by issue 11
-/// ("IMAP as a sans-IO session, and Dovecot-level conformance under concurrency"). The test
-/// tolerates these and demands 0 of every other kind; remove a kind once it is fixed. With
-/// the list empty it demands a clean run (0 violations, exit status 0).
-const MOXIDE_KNOWN_STRESS_VIOLATIONS: &[&str] = &[
-    // Behaviour 1: FLAGS never lists the mailbox's keywords, and no FLAGS update comes when
-    // a STORE or APPEND brings a new one.
-    "unannounced_keyword",
-    // Behaviour 2: a FETCH of a message another session expunged gets NO [SERVERBUG] ...
-    "fetch_failed",
-    // ... or no data at all for that message.
-    "fetch_incomplete",
-    // Behaviour 3: pending FETCH/EXPUNGE updates are sent after * BYE.
-    "after_logout",
-];
+/// Kinds of `stress` violations moxide is known to produce, tolerated by the test below;
+/// every other kind must be 0. Issue 11 ("IMAP as a sans-IO session, and Dovecot-level
+/// conformance under concurrency") fixed the four it once held (unannounced keywords,
+/// failed or incomplete FETCH of a message another session expunged, updates after
+/// LOGOUT). With the list empty the test demands a clean run (0 violations, exit status 0).
+const MOXIDE_KNOWN_STRESS_VIOLATIONS: &[&str] = &[];
 
 #[test]
 fn stress_finds_no_violations_but_the_known_ones() {

@@ -4,11 +4,13 @@
 //!
 //! Invariants: every changed or expunged message takes the next account modseq, and its
 //! mailbox's highest modseq follows; counts (messages, unseen, deleted, size) are updated
-//! in the same transaction; message files are removed only after the expunge committed.
+//! in the same transaction; an expunged message's record is kept (with its summary and
+//! file) until no session view can show it any more (`expunged.rs`).
 
 use heed::RwTxn;
 
 use crate::error::StorageError;
+use crate::expunged;
 use crate::flags::Flags;
 use crate::ids::{MailboxId, MessageId, ModSeq, Uid};
 use crate::keys;
@@ -136,9 +138,10 @@ impl AccountStore {
 
     /// Expunges the messages `uids` of `mailbox` in one transaction: records and index
     /// entries go, each UID gets a tombstone with the new modseq of its expunge, counts
-    /// follow. The files are removed after the commit (a crash in between leaves orphans,
-    /// which [`AccountStore::check_consistency`] reports). Unknown UIDs are skipped; the
-    /// caller decides which messages go (`\Deleted` ones for EXPUNGE, any for MOVE).
+    /// follow. The old records are kept in `expunged`, and the summaries and files stay,
+    /// until [`AccountStore::purge_expunged`] finds no session view that can still show
+    /// them. Unknown UIDs are skipped; the caller decides which messages go (`\Deleted`
+    /// ones for EXPUNGE, any for MOVE).
     pub fn expunge(&self, mailbox: MailboxId, uids: &[Uid]) -> Result<Vec<Expunged>, StorageError> {
         let writer = self.begin_write()?;
         let expunged = self.lmdb.write(&writer, |wtxn| {
@@ -147,7 +150,10 @@ impl AccountStore {
             assert_modseqs_increase(expunged.iter().map(|gone| gone.modseq));
             Ok(expunged)
         })?;
-        self.remove_message_files(expunged.iter().map(|gone| gone.id));
+        // Files stay with their kept entries until `purge_expunged` (after its commit).
+        if let Some(first) = expunged.first() {
+            self.note_kept(first.modseq);
+        }
         drop(writer);
         Ok(expunged)
     }
@@ -230,6 +236,12 @@ fn expunge_in(
         let (flags, served_size) = (stored.flags(), stored.served_size());
         modseq = next_modseq(modseq)?;
         let uid_key = keys::uid_key(mailbox, uid);
+        let record_value = dbs
+            .messages
+            .get(wtxn, &keys::message_key(id))?
+            .ok_or_else(|| StorageError::corrupt(format!("message {id} vanished during expunge")))?
+            .to_vec();
+        expunged::keep(wtxn, dbs, (mailbox, uid, ModSeq(modseq)), id, true, &record_value)?;
         let gone = [
             dbs.messages.delete(wtxn, &keys::message_key(id))?,
             dbs.uids.delete(wtxn, &uid_key)?,
@@ -240,7 +252,6 @@ fn expunge_in(
                 "message {id} ({mailbox}, {uid}) lacks an index entry"
             )));
         }
-        dbs.summaries.delete(wtxn, &keys::message_key(id))?;
         dbs.tombstones.put(wtxn, &uid_key, &modseq.to_be_bytes())?;
         counts.count_out(flags, served_size)?;
         counts.highest_modseq = modseq;

@@ -4,8 +4,10 @@
 //! Checked: counters (ids, modseqs) bound what they count; mailboxes ⇔ names; per
 //! mailbox, counts equal its messages and every UID is below UIDNEXT; every record has
 //! its uid and modseq index entries and each index entry its record; tombstones are not
-//! live UIDs; each record has a file of its size; files without record are orphans;
-//! each summary belongs to a record (a record without summary is fine: delivered without
+//! live UIDs; each record has a file of its size; each expunged message kept for a
+//! session (`expunged.rs`) has its tombstone, and the ones that own their file a file of
+//! its size; files without record or kept entry are orphans; each summary belongs to a
+//! record or a kept entry (a record without summary is fine: delivered without
 //! one, or older than schema 2); the credentials pass their checks and the schema-2
 //! `password` key is gone once they are set. Subscriptions are not checked: they may
 //! name anything.
@@ -102,13 +104,13 @@ impl AccountStore {
     pub fn check_consistency(&self) -> Result<ConsistencyReport, StorageError> {
         let writer = self.lmdb.lock_writer();
         let mut problems = Problems::default();
-        let files = {
+        let (files, messages) = {
             let read = self.lmdb.read_txn(Some(&writer))?;
             check_index(read.txn(), &self.dbs, &mut problems)?
         };
         let orphan_files = self.check_files(&files, &mut problems)?;
         drop(writer);
-        Ok(ConsistencyReport { problems: problems.finish(), orphan_files, messages: files.len() as u64 })
+        Ok(ConsistencyReport { problems: problems.finish(), orphan_files, messages })
     }
 
     /// Every record's file exists with its size; returns files without record.
@@ -171,12 +173,13 @@ fn numbered_entries(dir: &Path, problems: &mut Problems) -> Result<Vec<(u64, Pat
     Ok(numbered)
 }
 
-/// Checks the databases against each other; returns (id, size) of every valid record.
+/// Checks the databases against each other; returns (id, size) of every file a valid
+/// record or kept expunged message owns, and the number of records.
 fn check_index(
     txn: &RoTxn<'_>,
     dbs: &Databases,
     problems: &mut Problems,
-) -> Result<BTreeMap<MessageId, u64>, StorageError> {
+) -> Result<(BTreeMap<MessageId, u64>, u64), StorageError> {
     let counters = Counters {
         next_message_id: meta_u64(txn, dbs, keys::META_NEXT_MESSAGE_ID)?,
         next_mailbox_id: meta_u32(txn, dbs, keys::META_NEXT_MAILBOX_ID)?,
@@ -199,11 +202,14 @@ fn check_index(
     check_uid_index(txn, dbs, problems)?;
     check_modseq_index(txn, dbs, problems)?;
     check_tombstones(txn, dbs, &counters, &mailboxes, problems)?;
+    let records = files.len() as u64;
+    let mut files = files;
+    check_expunged(txn, dbs, &counters, &mut files, problems)?;
     check_summaries(txn, dbs, &files, problems)?;
     for problem in credential_problems(txn, dbs)? {
         problems.add(problem);
     }
-    Ok(files)
+    Ok((files, records))
 }
 
 fn check_mailboxes(
@@ -390,7 +396,44 @@ fn check_tombstones(
     Ok(())
 }
 
-/// Every summary belongs to a message record.
+/// Each kept expunged message: a well-formed entry below the counters whose mailbox (if
+/// it still exists) has its tombstone at that modseq; an owning entry adds its file to
+/// `files` (so it is checked and not an orphan).
+fn check_expunged(
+    txn: &RoTxn<'_>,
+    dbs: &Databases,
+    counters: &Counters,
+    files: &mut MessageSizes,
+    problems: &mut Problems,
+) -> Result<(), StorageError> {
+    for entry in dbs.expunged.iter(txn)? {
+        let (key, value) = entry?;
+        let decoded = keys::decode_expunged_key(key)
+            .and_then(|(modseq, mailbox, uid)| Ok((modseq, mailbox, uid, crate::expunged::decode(value)?)));
+        let (modseq, mailbox, uid, (id, owns_file, record)) = match decoded {
+            Ok(decoded) => decoded,
+            Err(error) => {
+                problems.add(format!("expunged entry {key:?}: {error}"));
+                continue;
+            }
+        };
+        let here = format!("expunged message {id} ({mailbox}, {uid}) at {modseq}");
+        if record.mailbox() != mailbox || record.uid() != uid || modseq.0 > counters.highest_modseq {
+            problems.add(format!("{here}: entry contradicts its key or the counters"));
+        }
+        let tombstone = dbs.tombstones.get(txn, &keys::uid_key(mailbox, uid))?;
+        let mailbox_exists = dbs.mailboxes.get(txn, &keys::mailbox_key(mailbox))?.is_some();
+        if mailbox_exists && tombstone != Some(&modseq.0.to_be_bytes()[..]) {
+            problems.add(format!("{here}: tombstone missing or at another modseq"));
+        }
+        if owns_file && files.insert(id, record.size()).is_some() {
+            problems.add(format!("{here}: owns the file of a live message"));
+        }
+    }
+    Ok(())
+}
+
+/// Every summary belongs to a message record or a kept expunged message.
 fn check_summaries(
     txn: &RoTxn<'_>,
     dbs: &Databases,

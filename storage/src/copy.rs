@@ -20,6 +20,7 @@ use heed::RwTxn;
 use crate::change::{Expunged, assert_modseqs_increase, next_modseq};
 use crate::deliver::Delivered;
 use crate::error::{DeliveryError, StorageError};
+use crate::expunged;
 use crate::files::{link_message, remove_if_exists};
 use crate::flags::Flags;
 use crate::ids::{MailboxId, MessageId, ModSeq, Uid, UidValidity};
@@ -122,6 +123,9 @@ impl AccountStore {
         let writer = self.begin_write()?;
         let (copied, expunged) =
             self.lmdb.write(&writer, |wtxn| move_in(wtxn, &self.dbs, (from, &uids), to, Some(now_ms)))?;
+        if let Some(first) = expunged.first() {
+            self.note_kept(first.modseq);
+        }
         drop(writer);
         Ok((copied, expunged))
     }
@@ -297,6 +301,10 @@ pub(crate) fn move_in(
         };
         let mut record = stored.to_record();
         modseq = next_modseq(modseq)?;
+        // The source UID stays readable for the sessions that still show it; the
+        // message itself lives on (same id, file and summary) in the target.
+        let kept = encode_message(&record)?;
+        expunged::keep(wtxn, dbs, (from, uid, ModSeq(modseq)), MessageId(record.id), false, &kept)?;
         unlocate(wtxn, dbs, &record, modseq)?;
         let (flags, served_size) = (Flags(record.flags), record.served_size());
         source.count_out(flags, served_size)?;

@@ -48,6 +48,15 @@ pub(crate) fn modseq_key(mailbox: MailboxId, modseq: ModSeq, uid: Uid) -> [u8; 1
     key
 }
 
+/// Key of `expunged`: (expunge modseq, mailbox, uid), so a purge walks the oldest first.
+pub(crate) fn expunged_key(modseq: ModSeq, mailbox: MailboxId, uid: Uid) -> [u8; 16] {
+    let mut key = [0; 16];
+    key[..8].copy_from_slice(&modseq.0.to_be_bytes());
+    key[8..12].copy_from_slice(&mailbox.0.to_be_bytes());
+    key[12..].copy_from_slice(&uid.0.to_be_bytes());
+    key
+}
+
 /// Inclusive bounds of the `N`-byte keys that start with `mailbox` (the keys of `uids`
 /// and `tombstones` have 8 bytes, those of `modseqs` 16): all of one mailbox's entries.
 pub(crate) fn mailbox_key_bounds<const N: usize>(mailbox: MailboxId) -> ([u8; N], [u8; N]) {
@@ -93,5 +102,14 @@ pub(crate) fn decode_modseq_key(bytes: &[u8]) -> Result<(MailboxId, ModSeq, Uid)
         MailboxId(decode_u32(&key[..4], "modseq key")?),
         ModSeq(decode_u64(&key[4..12], "modseq key")?),
         Uid(decode_u32(&key[12..], "modseq key")?),
+    ))
+}
+
+pub(crate) fn decode_expunged_key(bytes: &[u8]) -> Result<(ModSeq, MailboxId, Uid), StorageError> {
+    let key = fixed::<16>(bytes, "expunged key")?;
+    Ok((
+        ModSeq(decode_u64(&key[..8], "expunged key")?),
+        MailboxId(decode_u32(&key[8..12], "expunged key")?),
+        Uid(decode_u32(&key[12..], "expunged key")?),
     ))
 }

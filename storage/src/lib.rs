@@ -24,18 +24,20 @@
 //! then write every record of the batch in one LMDB transaction whose commit is durable.
 //! A crash before the commit leaves at worst an orphan file whose id was never indexed; it
 //! is reported by [`AccountStore::check_consistency`] and replaced when its id is
-//! allocated again. [`AccountStore::expunge`] does the reverse: index first, unlink after
-//! the commit. There is never an index entry without its file.
+//! allocated again. [`AccountStore::expunge`] does the reverse: index first; the file
+//! goes with [`AccountStore::purge_expunged`], once no open session view can still show
+//! the message (`expunged.rs`, `views.rs`), after that purge's commit. There is never an
+//! index entry without its file.
 //!
 //! A commit error is resolved before the write returns (`lmdb.rs`): a transaction that is
 //! visible in the map and survives a forced sync counts as committed; otherwise the write
 //! fails with [`StorageError::CommitUnknown`] and keeps every file it linked, because the
 //! index may refer to them. Files are removed only when the index is known not to refer to
-//! them. [`AccountStore::sweep_orphans`] moves files without a record aside, checking the
-//! index under the writer lock (server start, `verifydata --fix`). Every assertion of what
-//! a write made true runs inside its transaction, so nothing fails or panics after a
-//! commit: a committed write is always reported as committed. [`fault`] injects failures
-//! into these steps in test builds.
+//! them. [`AccountStore::sweep_orphans`] moves files without a record (neither a message
+//! nor a kept expunged entry) aside, checking the index under the writer lock (server
+//! start, `verifydata --fix`). Every assertion of what a write made true runs inside its
+//! transaction, so nothing fails or panics after a commit: a committed write is always
+//! reported as committed. [`fault`] injects failures into these steps in test builds.
 //! [`AccountStore::copy_messages`] follows delivery (link the source files to new ids,
 //! fsync, one transaction); [`AccountStore::move_messages`] changes only the index (the
 //! message keeps its id and file); [`AccountStore::delete_mailbox`] follows expunge.
@@ -62,6 +64,7 @@
 //! | `tombstones`    | (MailboxId, Uid) of expunged message | ModSeq of the expunge |
 //! | `summaries`     | MessageId                            | opaque bytes ([`NewMessage::summary`]), optional per message |
 //! | `subscriptions` | UTF-8 mailbox name (canonical)       | empty |
+//! | `expunged`      | (ModSeq of the expunge, MailboxId, Uid) | MessageId, owns-file byte, the record as it was in `messages` (schema 4) |
 //!
 //! Records are rkyv 0.8 archives built with the `unaligned` feature (LMDB values have no
 //! alignment) and are read in place after validation (`rkyv::access`, never the unchecked
@@ -78,7 +81,8 @@
 //! and CRAM-MD5 secrets). The 2 → 3 migration rewrites nothing: a schema-2 `password`
 //! key reads as credentials with only the argon2id hash, and the next set of a password
 //! or credentials replaces it. A schema-2 environment is kept in
-//! `tests/fixtures/schema2/` and opened by the tests.
+//! `tests/fixtures/schema2/` and opened by the tests. Version 4 added `expunged`
+//! (deferred removal of expunged messages); the 3 → 4 step only creates it.
 //!
 //! ## Mailbox names
 //!
@@ -130,6 +134,7 @@ mod credentials;
 mod datadir;
 mod deliver;
 mod error;
+mod expunged;
 pub mod fault;
 mod files;
 pub mod flags;
@@ -149,6 +154,7 @@ mod schema;
 mod store;
 mod tls_keys;
 mod view;
+mod views;
 
 #[cfg(test)]
 mod tests;
@@ -184,6 +190,7 @@ pub use tls_keys::{
     TlsPublicKey,
 };
 pub use view::ReadView;
+pub use views::{View, Views};
 
 // Shared across threads as the actors crate expects.
 const _: () = {

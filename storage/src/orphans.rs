@@ -11,7 +11,8 @@
 //! `orphans/` before removing it.
 //!
 //! Invariants: a file is moved only while this process holds the store's writer lock and
-//! the index (read in a transaction taken under that lock) has no record for its id, so
+//! the index (read in a transaction taken under that lock) has no record for its id and
+//! no kept expunged entry owning it (a session may still read it), so
 //! a delivery in flight (linked, not yet committed) is never mistaken for an orphan; the
 //! lock is held for one `msg/<hi>` directory at a time (at most 4096 entries), so
 //! deliveries wait at most that long. A store whose commit outcome stayed unknown in this
@@ -64,9 +65,14 @@ impl AccountStore {
         let writer = self.lmdb.lock_writer();
         let orphans = {
             let read = self.lmdb.read_txn(Some(&writer))?;
+            // Files of expunged messages kept for sessions that may still show them are
+            // not orphans (`expunged.rs`); `purge_expunged` removes them.
+            let kept = crate::expunged::file_owners(read.txn(), &self.dbs)?;
             let mut orphans = Vec::new();
             for (id, path) in numbered_files(dir)? {
-                if message_record(read.txn(), &self.dbs, MessageId(id))?.is_none() {
+                if message_record(read.txn(), &self.dbs, MessageId(id))?.is_none()
+                    && !kept.contains(&MessageId(id))
+                {
                     orphans.push((id, path));
                 }
             }

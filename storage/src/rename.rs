@@ -61,6 +61,9 @@ impl AccountStore {
             // Inside the transaction, so that no error follows the commit.
             records.iter().map(MailboxRecord::to_info).collect::<Result<Vec<_>, _>>()
         })?;
+        // Renaming INBOX moves its messages, which keeps their INBOX records for the
+        // sessions showing INBOX (`expunged.rs`); the next purge looks for them.
+        self.note_kept(crate::ids::ModSeq(1));
         drop(writer);
         Ok(infos)
     }

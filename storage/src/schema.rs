@@ -24,7 +24,9 @@ use crate::names::INBOX;
 /// version 2 (with `saved_ms`); version-1 records stay valid. Version 3 moved the
 /// password into the `credentials` meta record (argon2id plus SCRAM and CRAM-MD5
 /// secrets); a version-2 `password` key stays valid until the next set replaces it.
-pub const SCHEMA_VERSION: u32 = 3;
+/// Version 4 added the `expunged` database (expunged messages kept for the sessions not
+/// told yet, `expunged.rs`).
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Oldest schema version the migrations can bring up to [`SCHEMA_VERSION`].
 pub const SCHEMA_VERSION_OLDEST: u32 = 1;
@@ -59,7 +61,7 @@ impl Versions {
 pub(crate) type Db = Database<'static, Bytes, Bytes>;
 
 /// How many databases the schema has.
-const DATABASE_COUNT: usize = 9;
+const DATABASE_COUNT: usize = 10;
 
 /// Names of the databases, in the order of [`Databases::from_array`]. Part of the schema.
 /// The first seven are schema 1's; `meta` must stay first (the probe reads it).
@@ -73,9 +75,10 @@ const DATABASE_NAMES: [&str; DATABASE_COUNT] = [
     "tombstones",
     "summaries",
     "subscriptions",
+    "expunged",
 ];
 
-/// The databases of schema version 2 (see the table in lib.rs).
+/// The databases of the current schema (see the table in lib.rs).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Databases {
     pub(crate) meta: Db,
@@ -87,12 +90,23 @@ pub(crate) struct Databases {
     pub(crate) tombstones: Db,
     pub(crate) summaries: Db,
     pub(crate) subscriptions: Db,
+    pub(crate) expunged: Db,
 }
 
 impl Databases {
     fn from_array(dbs: [Db; DATABASE_COUNT]) -> Self {
-        let [meta, mailboxes, mailbox_names, messages, uids, modseqs, tombstones, summaries, subscriptions] =
-            dbs;
+        let [
+            meta,
+            mailboxes,
+            mailbox_names,
+            messages,
+            uids,
+            modseqs,
+            tombstones,
+            summaries,
+            subscriptions,
+            expunged,
+        ] = dbs;
         Databases {
             meta,
             mailboxes,
@@ -103,6 +117,7 @@ impl Databases {
             tombstones,
             summaries,
             subscriptions,
+            expunged,
         }
     }
 
@@ -118,6 +133,7 @@ impl Databases {
             self.tombstones,
             self.summaries,
             self.subscriptions,
+            self.expunged,
         ]
     }
 }
@@ -277,7 +293,7 @@ fn uidvalidity_seed() -> u32 {
 type MigrationStep = fn(&mut RwTxn<'_>, &Databases) -> Result<(), StorageError>;
 
 /// The migration hook: `(n, step)` brings version `n` to `n + 1`.
-const MIGRATIONS: &[(u32, MigrationStep)] = &[(1, migrate_1_to_2), (2, migrate_2_to_3)];
+const MIGRATIONS: &[(u32, MigrationStep)] = &[(1, migrate_1_to_2), (2, migrate_2_to_3), (3, migrate_3_to_4)];
 
 /// Schema 1 to 2: `summaries` and `subscriptions` were created (empty) by
 /// `create_databases` before this step. Message records stay version 1 and are read as
@@ -299,6 +315,15 @@ fn migrate_1_to_2(wtxn: &mut RwTxn<'_>, dbs: &Databases) -> Result<(), StorageEr
 fn migrate_2_to_3(wtxn: &mut RwTxn<'_>, dbs: &Databases) -> Result<(), StorageError> {
     if dbs.meta.get(wtxn, keys::META_CREDENTIALS)?.is_some() {
         return Err(StorageError::corrupt("schema 2 environment with schema 3 credentials"));
+    }
+    Ok(())
+}
+
+/// Schema 3 to 4: `expunged` was created (empty) by `create_databases`; earlier
+/// versions removed expunged messages at once, so there is nothing to carry over.
+fn migrate_3_to_4(wtxn: &mut RwTxn<'_>, dbs: &Databases) -> Result<(), StorageError> {
+    if !dbs.expunged.is_empty(wtxn)? {
+        return Err(StorageError::corrupt("schema 3 environment with schema 4 data"));
     }
     Ok(())
 }

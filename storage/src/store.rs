@@ -10,17 +10,20 @@ use std::fmt;
 use std::fs::File;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::datadir::DataDir;
 use crate::error::StorageError;
 use crate::files::{DurableDirs, ensure_dir, remove_if_exists, sync_dir};
-use crate::ids::MessageId;
+use crate::ids::{MessageId, ModSeq};
 use crate::lmdb::Lmdb;
 use crate::lmdb::WriterGuard;
 use crate::mailbox::MailboxLimits;
 use crate::schema::{Databases, open_databases};
-use crate::view::ReadView;
+use crate::view::{ReadView, meta_u64};
+use crate::views::{View, Views};
+use crate::{expunged, keys};
 
 /// Directory of the LMDB environment inside an account directory.
 const INDEX_DIR: &str = "index";
@@ -55,6 +58,13 @@ impl Default for StoreOptions {
     }
 }
 
+/// The wall clock in Unix milliseconds (0 before 1970, which only a broken clock gives).
+fn now_unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// One account's store. `Send + Sync`: share it as `Arc<AccountStore>`. Writes are
 /// serialized internally (the account actor is the one writer by design); reads run
 /// concurrently from any thread.
@@ -71,6 +81,11 @@ pub struct AccountStore {
     pub(crate) message_dir_dirty: AtomicBool,
     /// What CREATE and RENAME may reach.
     pub(crate) mailbox_limits: MailboxLimits,
+    /// The live mailbox views of this account (deferred removal, \Recent).
+    pub(crate) views: Arc<Views>,
+    /// The smallest expunge modseq in `expunged` (`u64::MAX`: none), so that
+    /// [`AccountStore::purge_expunged`] costs nothing when there is nothing to purge.
+    pub(crate) oldest_expunged: AtomicU64,
 }
 
 impl fmt::Debug for AccountStore {
@@ -108,6 +123,10 @@ impl AccountStore {
         if set_up {
             tracing::info!(account, "account store set up");
         }
+        let oldest_expunged = {
+            let read = lmdb.read_txn(None)?;
+            expunged::oldest(read.txn(), &dbs)?
+        };
         Ok(AccountStore {
             account: account.to_string(),
             durable_dirs: DurableDirs::new(vec![
@@ -123,7 +142,25 @@ impl AccountStore {
             dbs,
             message_dir_dirty: AtomicBool::new(false),
             mailbox_limits: options.mailbox_limits,
+            views: Arc::new(Views::new(now_unix_ms())),
+            oldest_expunged: AtomicU64::new(oldest_expunged),
         })
+    }
+
+    /// Opens a view of this account's mailboxes for a session (see [`Views`]): pinned at
+    /// the account's current highest modseq, so every message the session reads from
+    /// now on stays readable after an expunge until the view advances past it. Open it
+    /// before reading what the session will show.
+    pub fn open_view(&self) -> Result<View, StorageError> {
+        let read = self.lmdb.read_txn(None)?;
+        let modseq = meta_u64(read.txn(), &self.dbs, keys::META_HIGHEST_MODSEQ)?;
+        drop(read);
+        Ok(self.views.open(ModSeq(modseq)))
+    }
+
+    /// The live views of this account.
+    pub fn views(&self) -> &Views {
+        &self.views
     }
 
     /// Becomes the one writer. The first time in this process, fsyncs the directories
@@ -166,7 +203,7 @@ impl AccountStore {
     }
 
     /// Removes the files of messages whose records a committed transaction removed
-    /// (expunge, mailbox delete). Best effort: a file left behind is an orphan, which
+    /// (a purge of expunged messages, mailbox delete). Best effort: a file left behind is an orphan, which
     /// [`AccountStore::check_consistency`] reports.
     pub(crate) fn remove_message_files(&self, ids: impl Iterator<Item = MessageId>) {
         for id in ids {

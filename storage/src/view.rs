@@ -275,6 +275,18 @@ impl<'t> ReadView<'t> {
         Ok(message_record_by_uid(self.txn, self.dbs, mailbox, uid)?.map(StoredMessage::to_info))
     }
 
+    /// The record of (mailbox, uid) as it was when another session expunged or moved it,
+    /// kept while some session may still show the message (deferred removal, see
+    /// [`crate::Views`]); its summary ([`ReadView::summary`]) and file are kept too.
+    /// `None` for a live message (use [`ReadView::message_by_uid`]) or one purged.
+    pub fn expunged_message(
+        &self,
+        mailbox: MailboxId,
+        uid: Uid,
+    ) -> Result<Option<MessageInfo>, StorageError> {
+        crate::expunged::message(self.txn, self.dbs, mailbox, uid)
+    }
+
     /// The summary stored with message `id` at delivery (opaque bytes, see
     /// [`crate::NewMessage::summary`]), borrowed from the transaction. `None` when the
     /// message has none (delivered without, too large, or older than schema 2) or does

@@ -8,6 +8,8 @@ Usage:
   imap_clients.py twosessions IMAP_PORT
   imap_clients.py status IMAP_PORT               prints "UIDVALIDITY <n>" of INBOX
   imap_clients.py bigbox IMAP_PORT COUNT         checks a mailbox of COUNT messages
+  imap_clients.py stress IMAP_PORT CONNS SECONDS [strict]
+                                                 concurrent EXPUNGE, FETCH, STORE, APPEND
 
 Exits 0 on success; an AssertionError says what went wrong.
 """
@@ -385,6 +387,130 @@ def bigbox(port, count):
     imap.logout()
 
 
+KEYWORD_RE = re.compile(rb"FLAGS \(([^)]*)\)")
+FETCH_RE = re.compile(rb"^(\d+) \(")
+
+
+class Tracked(imaplib.IMAP4):
+    """imaplib, keeping every untagged response in the order the server sent it
+    (imaplib itself files them by type), so a checker can follow the session's state."""
+
+    def __init__(self, *args, **kwargs):
+        self.events = []
+        super().__init__(*args, **kwargs)
+
+    def _append_untagged(self, typ, dat):
+        self.events.append((typ, dat))
+        super()._append_untagged(typ, dat)
+
+
+class View:
+    """What the client knows of the selected mailbox: its message count and the flags
+    announced. Every response is checked against it in order."""
+
+    def __init__(self, worker, errors):
+        self.worker, self.errors = worker, errors
+        self.exists, self.announced = 0, set()
+
+    def follow(self, events):
+        for typ, dat in events:
+            line = dat[0] if isinstance(dat, tuple) else dat
+            if typ == "EXISTS":
+                self.exists = int(line)
+            elif typ == "EXPUNGE":
+                if not 1 <= int(line) <= self.exists:
+                    self.error("EXPUNGE %s out of range (%d messages)" % (line, self.exists))
+                self.exists -= 1
+            elif typ == "FLAGS":
+                self.announced = set(line.strip(b"()").split())
+            elif typ == "FETCH":
+                match = FETCH_RE.match(line)
+                if match and not 1 <= int(match.group(1)) <= self.exists:
+                    self.error("FETCH %s out of range (%d messages)" % (match.group(1), self.exists))
+                for flags in KEYWORD_RE.findall(line):
+                    for flag in flags.split():
+                        if not flag.startswith(b"\\") and flag not in self.announced:
+                            self.error("keyword %r shown before FLAGS announced it" % flag)
+
+    def error(self, text):
+        self.errors.append("worker %d: %s" % (self.worker, text))
+
+
+def stress_worker(port, worker, seconds, errors, strict):
+    """One connection: loops SELECT, FETCH (flags, and the whole body of a message that
+    another session may just have expunged), STORE of flags and random keywords,
+    EXPUNGE of what it marked, APPEND of new mail. It follows the session's state from
+    the untagged responses in order: a failed command, a FETCH without its data, a
+    message number out of range, or a keyword not announced in FLAGS is an error. With
+    `strict`, a FETCH of a message expunged meanwhile must still return its data (moxide
+    keeps it until the session is told); otherwise `BODY[] NIL` is taken too (Dovecot's
+    answer when the file is gone)."""
+    import random
+    rng = random.Random(worker)
+    imap = Tracked("127.0.0.1", port, timeout=60)
+    ok(imap.login(USER, PASSWORD))
+    deadline = time.time() + seconds
+    rounds = 0
+
+    def run(what, command):
+        imap.events.clear()
+        typ, data = command()
+        view.follow(imap.events)
+        if typ != "OK":
+            view.error("%s: %s %r" % (what, typ, data))
+        return typ, data
+
+    try:
+        while time.time() < deadline and not errors:
+            rounds += 1
+            view = View(worker, errors)
+            run("SELECT", lambda: imap.select("Stress"))
+            for _ in range(8):
+                if view.exists:
+                    seq = str(rng.randint(1, view.exists))
+                    # Another session may expunge this message meanwhile: the FETCH must
+                    # still answer with its data (the expunge is reported later).
+                    typ, data = run("FETCH " + seq, lambda: imap.fetch(seq, "(UID FLAGS BODY.PEEK[])"))
+                    bodies = [item[1] for item in data if isinstance(item, tuple)]
+                    gone = any(isinstance(item, bytes) and b"BODY[] NIL" in item for item in data)
+                    if typ == "OK" and not any(b"Subject: stress" in body for body in bodies) and (strict or not gone):
+                        view.error("FETCH %s returned no message: %r" % (seq, data))
+                action = rng.random()
+                if view.exists and action < 0.4:
+                    seq, keyword = str(rng.randint(1, view.exists)), "($kw%d)" % rng.randint(1, 12)
+                    run("STORE", lambda: imap.store(seq, "+FLAGS", keyword))
+                elif view.exists and action < 0.7:
+                    seq = str(rng.randint(1, view.exists))
+                    run("STORE", lambda: imap.store(seq, "+FLAGS.SILENT", r"(\Deleted)"))
+                    run("EXPUNGE", imap.expunge)
+                else:
+                    message = simple("stress %d-%d" % (worker, rounds))
+                    run("APPEND", lambda: imap.append("Stress", None, None, message))
+                run("NOOP", imap.noop)
+        imap.logout()
+    except Exception as error:  # noqa: BLE001 - every failure is reported, not raised
+        errors.append("worker %d: %r" % (worker, error))
+
+
+def stress(port, conns, seconds, strict):
+    """Several connections on one mailbox at once; see stress_worker."""
+    import threading
+    imap = connect(port)
+    ok(imap.login(USER, PASSWORD))
+    imap.create("Stress")
+    for n in range(40):
+        ok(imap.append("Stress", None, None, simple("stress seed-%d" % n)))
+    imap.logout()
+    errors = []
+    threads = [threading.Thread(target=stress_worker, args=(port, w, seconds, errors, strict)) for w in range(conns)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, "\n".join(errors[:20])
+    print("stress: %d connections for %d s, no protocol errors" % (conns, seconds))
+
+
 def main():
     mode, port = sys.argv[1], int(sys.argv[2])
     if mode == "basic":
@@ -401,6 +527,8 @@ def main():
         status(port)
     elif mode == "bigbox":
         bigbox(port, int(sys.argv[3]))
+    elif mode == "stress":
+        stress(port, int(sys.argv[3]), int(sys.argv[4]), sys.argv[5:] == ["strict"])
     else:
         raise SystemExit("unknown mode " + mode)
 

@@ -236,21 +236,49 @@ impl AccountActor {
             Err(panic) => return self.fail_all(AccountError::Panicked(panic.0)),
         };
         tracing::debug!(account = %self.name, "account actor started");
+        self.purge_expunged(&store).await;
         loop {
             let first = match timeout(self.idle, self.inbox.recv()).await {
                 Ok(Some(envelope)) => envelope,
                 Ok(None) => break,
-                Err(_) if self.subscribed_cores.is_empty() && self.inbox.is_empty() => break,
-                Err(_) => continue,
+                Err(_) => {
+                    // Idle: expunged messages no session shows any more go now, before
+                    // the actor may stop (the check below follows the last await).
+                    self.purge_expunged(&store).await;
+                    if self.subscribed_cores.is_empty() && self.inbox.is_empty() {
+                        break;
+                    }
+                    continue;
+                }
             };
             let mut batch = vec![first];
             self.inbox.drain_into(&mut batch, ACCOUNT_BATCH_MAX - 1);
             self.serve_batch(&store, batch).await;
+            self.purge_expunged(&store).await;
         }
         // No await between the emptiness check above and this removal: nothing can be
         // queued to a stopping actor.
         self.node.actor_stopped(&self.name, self.generation);
         tracing::debug!(account = %self.name, "account actor stopped (idle)");
+    }
+
+    /// Removes expunged messages that no session can show any more (the store keeps
+    /// them for the sessions not yet told, `moxide_storage::Views`). After each batch and
+    /// when idle, so a session that caught up frees them within one idle period.
+    async fn purge_expunged(&self, store: &Arc<AccountStore>) {
+        if !store.purge_pending() {
+            return;
+        }
+        let store = Arc::clone(store);
+        match offload(move || store.purge_expunged()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => {
+                tracing::error!(account = %self.name, %error, "purging expunged messages failed")
+            }
+            Err(panic) => {
+                tracing::error!(account = %self.name, panic = %panic.0, "purging expunged messages panicked")
+            }
+        }
     }
 
     fn fail_all(self, error: AccountError) {

@@ -20,8 +20,9 @@ pub async fn serve(
     ip_limits: Arc<IpLimits>,
 ) {
     let refusal: Rc<[u8]> = Rc::from(&b"* BYE [UNAVAILABLE] too many connections, try again later\r\n"[..]);
+    let protocol = Arc::new(settings.protocol());
     accept_loop("imap", listener, limiter, ip_limits, refusal, move |stream, peer| {
-        run_session(node.clone(), Rc::clone(&settings), stream, peer)
+        run_session(node.clone(), Rc::clone(&settings), Arc::clone(&protocol), stream, peer)
     })
     .await;
 }

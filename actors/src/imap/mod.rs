@@ -1,67 +1,41 @@
-//! IMAP session actors (RFC 9051 IMAP4rev2, RFC 3501 IMAP4rev1 and the extensions in
-//! [`CAPABILITIES`]): glue between the sans-IO `moxide_protocols::imap` reader/writer, the
-//! socket, the account stores (reads, on the session's own core) and the account actors
-//! (every write).
+//! IMAP session actors: the glue between the sans-IO session
+//! (`moxide_protocols::imap::server`), the socket, the account stores (reads, on the
+//! session's own core) and the account actors (every write). No protocol decision is
+//! made here: the session decides what to answer; this module reads, writes and sends.
 //!
 //! - [`listener`]: accept loop (shared with SMTP) and connection limit.
-//! - `session`: the connection loop, states, authentication and small commands.
-//! - `selected`: the selected mailbox's view (UIDs by sequence number) and the rules for
-//!   telling the client about changes (RFC 9051 §5.2, §7.5.1).
-//! - `mailboxes`, `fetch`, `search`, `write`, `append`: the commands by area.
-//! - `output`: queued response bytes and message-file segments (sendfile on plaintext).
+//! - `session`: the connection loop (read with deadlines, feed, act on events, write
+//!   out), IDLE's wait for input or changes.
+//! - `auth`: PREAUTH by TLS client key, STARTTLS's handshake, LOGIN and AUTHENTICATE
+//!   through the shared authenticator.
+//! - `mailboxes`: SELECT's snapshot and subscription, syncs, LIST, STATUS, CREATE,
+//!   DELETE, RENAME, SUBSCRIBE.
+//! - `fetch`, `search`, `messages`, `append`: the storage side of FETCH, SEARCH, STORE/
+//!   COPY/MOVE/EXPUNGE and APPEND.
+//! - `output`: writing the session's output, message-file ranges with sendfile.
+//! - `facts`: store records to the session's storage-neutral facts.
 
 pub mod listener;
 
 mod append;
+mod auth;
+mod facts;
 mod fetch;
-mod flags;
-mod login;
 mod mailboxes;
+mod messages;
 mod output;
 mod search;
-mod selected;
 mod session;
-mod uids;
-mod write;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use moxide_protocols::imap::ReaderConfig;
+use moxide_protocols::imap::server::{BAD_COMMANDS_MAX, ServerConfig};
 use moxide_runtime::tls::TlsAcceptor;
 
 use crate::auth::AuthServices;
-
-/// What we advertise in every state (RFC 9051 §7.2.2); STARTTLS, LOGINDISABLED, SASL-IR
-/// and the AUTH= mechanisms are added per connection state. Every one of them works fully.
-pub const CAPABILITIES: &[&str] = &[
-    "IMAP4rev2",
-    "IMAP4rev1",
-    "ENABLE",
-    "LITERAL+",
-    "IDLE",
-    "BINARY",
-    "UNSELECT",
-    "UIDPLUS",
-    "ESEARCH",
-    "SEARCHRES",
-    "MOVE",
-    "UTF8=ACCEPT",
-    "LIST-EXTENDED",
-    "SPECIAL-USE",
-    "CREATE-SPECIAL-USE",
-    "LIST-STATUS",
-    "ID",
-    "NAMESPACE",
-    "CONDSTORE",
-    "QRESYNC",
-    "STATUS=SIZE",
-    "MULTIAPPEND",
-    "SAVEDATE",
-    "WITHIN",
-    "CHILDREN",
-];
 
 /// How an IMAP listener behaves.
 pub struct ImapSettings {
@@ -76,8 +50,8 @@ pub struct ImapSettings {
     pub autologout: Duration,
     /// Idle time before login.
     pub login_timeout: Duration,
-    /// Protocol errors (BAD) in a row before the server says BYE.
-    pub errors_max: u32,
+    /// Commands answered BAD in a row before the server says BYE.
+    pub bad_commands_max: u32,
     /// Certificates, when this listener offers TLS.
     pub tls: Option<TlsAcceptor>,
     /// TLS from the first byte (RFC 8314, port 993) rather than STARTTLS.
@@ -91,11 +65,9 @@ pub struct ImapSettings {
 
 /// Autologout timer once authenticated: RFC 9051 §5.4 says at least 30 minutes.
 pub const AUTOLOGOUT_DEFAULT: Duration = Duration::from_secs(30 * 60);
-/// Before authentication a client gets less patience.
+/// Before authentication a client gets less patience (per read; the whole command has
+/// its own deadline, `moxide_protocols::imap::server::COMMAND_DURATION_MS_MIN`).
 pub const LOGIN_TIMEOUT_DEFAULT: Duration = Duration::from_secs(60);
-/// Syntax errors in a row tolerated before `* BYE`: a client that sends garbage is cut
-/// off, a buggy one that sometimes errs is not.
-pub const ERRORS_MAX_DEFAULT: u32 = 10;
 
 impl ImapSettings {
     /// Settings with the defaults, plaintext, no TLS.
@@ -106,7 +78,7 @@ impl ImapSettings {
             spool_dir,
             autologout: AUTOLOGOUT_DEFAULT,
             login_timeout: LOGIN_TIMEOUT_DEFAULT,
-            errors_max: ERRORS_MAX_DEFAULT,
+            bad_commands_max: BAD_COMMANDS_MAX,
             tls: None,
             implicit_tls: false,
             plaintext_auth: false,
@@ -114,8 +86,16 @@ impl ImapSettings {
         }
     }
 
-    /// The APPENDLIMIT capability value.
-    pub(crate) fn append_limit(&self) -> u64 {
-        self.reader.append_bytes_max
+    /// The session configuration these settings make.
+    pub(crate) fn protocol(&self) -> ServerConfig {
+        ServerConfig {
+            hostname: self.hostname.clone(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            reader: self.reader.clone(),
+            bad_commands_max: self.bad_commands_max,
+            starttls: self.tls.is_some() && !self.implicit_tls,
+            plaintext_auth: self.plaintext_auth,
+            ..ServerConfig::default()
+        }
     }
 }

@@ -176,7 +176,7 @@ fn days_in_month(year: u16, month: u8) -> u8 {
 
 /// Days since 1970-01-01 of a proleptic Gregorian date. Counts in 400-year eras
 /// (146097 days each) with years starting in March, so the leap day is last.
-fn days_from_civil(year: i64, month: u8, day: u8) -> i64 {
+pub(crate) fn days_from_civil(year: i64, month: u8, day: u8) -> i64 {
     let month = i64::from(month);
     let year = if month <= 2 { year - 1 } else { year };
     let era = year.div_euclid(400);

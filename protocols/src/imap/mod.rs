@@ -29,6 +29,7 @@ pub mod limits;
 pub mod parser;
 pub mod reader;
 pub mod response;
+pub mod server;
 pub mod types;
 pub mod utf7;
 pub mod wildcard;

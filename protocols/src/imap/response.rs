@@ -4,14 +4,17 @@
 //! assembles data responses from: strings, mailbox names, flags, dates, and small
 //! writers for EXISTS, EXPUNGE, VANISHED (RFC 7162 §3.2.10), CAPABILITY, ENABLED
 //! (RFC 5161), LIST/LSUB (RFC 5258 extended items), STATUS, SEARCH, ESEARCH (RFC 4731),
-//! ID (RFC 2971) and NAMESPACE (RFC 2342).
+//! ID (RFC 2971), NAMESPACE (RFC 2342), FLAGS, RECENT (RFC 3501 §7.3.2) and FETCH items
+//! (RFC 9051 §7.5.2). Every byte the server session sends is written here.
 //!
 //! Invariant: nothing a caller passes can break the framing. Human-readable text has
 //! CR, LF and NUL replaced by spaces; strings are written as atoms, quoted strings or
 //! literals, whichever represents them exactly (a literal `{n}` carries any bytes).
 
+use std::fmt::Write as _;
+
 use super::datetime::DateTime;
-use super::types::{Flag, StatusAttr, Tag, is_atom_char};
+use super::types::{Flag, Section, SectionText, StatusAttr, Tag, is_atom_char};
 use super::utf7;
 
 /// The status of a status response (RFC 9051 §7.1).
@@ -192,7 +195,7 @@ impl ResponseCode {
         }
         match self {
             Self::AppendUid { uidvalidity, uids } => {
-                out.extend_from_slice(format!("APPENDUID {uidvalidity} ").as_bytes());
+                fmt_to(out, format_args!("APPENDUID {uidvalidity} "));
                 write_set_text(out, uids);
             }
             Self::BadCharset(charsets) => {
@@ -216,14 +219,12 @@ impl ResponseCode {
                 }
             }
             Self::CopyUid { uidvalidity, source, destination } => {
-                out.extend_from_slice(format!("COPYUID {uidvalidity} ").as_bytes());
+                fmt_to(out, format_args!("COPYUID {uidvalidity} "));
                 write_set_text(out, source);
                 out.push(b' ');
                 write_set_text(out, destination);
             }
-            Self::HighestModSeq(modseq) => {
-                out.extend_from_slice(format!("HIGHESTMODSEQ {modseq}").as_bytes())
-            }
+            Self::HighestModSeq(modseq) => fmt_to(out, format_args!("HIGHESTMODSEQ {modseq}")),
             Self::Modified(set) => {
                 out.extend_from_slice(b"MODIFIED ");
                 write_set_text(out, set);
@@ -232,9 +233,9 @@ impl ResponseCode {
                 out.extend_from_slice(b"PERMANENTFLAGS ");
                 write_flags(out, flags);
             }
-            Self::UidNext(n) => out.extend_from_slice(format!("UIDNEXT {n}").as_bytes()),
-            Self::UidValidity(n) => out.extend_from_slice(format!("UIDVALIDITY {n}").as_bytes()),
-            Self::Unseen(n) => out.extend_from_slice(format!("UNSEEN {n}").as_bytes()),
+            Self::UidNext(n) => fmt_to(out, format_args!("UIDNEXT {n}")),
+            Self::UidValidity(n) => fmt_to(out, format_args!("UIDVALIDITY {n}")),
+            Self::Unseen(n) => fmt_to(out, format_args!("UNSEEN {n}")),
             _ => {}
         }
     }
@@ -371,16 +372,21 @@ pub fn write_literal_header(out: &mut Vec<u8>, length: u64, binary: bool) {
     if binary {
         out.push(b'~');
     }
-    out.extend_from_slice(format!("{{{length}}}\r\n").as_bytes());
+    fmt_to(out, format_args!("{{{length}}}\r\n"));
 }
 
 /// `(\Seen $Junk)`; flags that would not survive as atoms are left out.
 pub fn write_flags(out: &mut Vec<u8>, flags: &[Flag]) {
+    write_flag_names(out, flags.iter().map(Flag::as_str));
+}
+
+/// `(\Seen $Junk)` from flag texts, without building [`Flag`]s (FETCH writes one list
+/// per message); texts that would not survive as atoms are left out.
+pub fn write_flag_names<'a>(out: &mut Vec<u8>, names: impl IntoIterator<Item = &'a str>) {
     out.push(b'(');
     let mut first = true;
-    for flag in flags {
-        let text = flag.to_string();
-        let body = text.strip_prefix('\\').unwrap_or(&text);
+    for text in names {
+        let body = text.strip_prefix('\\').unwrap_or(text);
         let valid = body == "*" || (!body.is_empty() && body.bytes().all(is_atom_char));
         if !valid {
             continue;
@@ -403,12 +409,12 @@ pub fn write_datetime(out: &mut Vec<u8>, dt: &DateTime) {
 
 /// `* n EXISTS`.
 pub fn write_exists(out: &mut Vec<u8>, n: u32) {
-    out.extend_from_slice(format!("* {n} EXISTS\r\n").as_bytes());
+    fmt_to(out, format_args!("* {n} EXISTS\r\n"));
 }
 
 /// `* seq EXPUNGE`.
 pub fn write_expunge(out: &mut Vec<u8>, seq: u32) {
-    out.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes());
+    fmt_to(out, format_args!("* {seq} EXPUNGE\r\n"));
 }
 
 /// `* VANISHED [(EARLIER) ]uid-set` (RFC 7162 §3.2.10). `uid_set` from
@@ -536,7 +542,7 @@ pub fn write_status(out: &mut Vec<u8>, name: &str, utf8: bool, items: &[(StatusA
         if i > 0 {
             out.push(b' ');
         }
-        out.extend_from_slice(format!("{} {value}", attr.name()).as_bytes());
+        fmt_to(out, format_args!("{} {value}", attr.name()));
     }
     out.extend_from_slice(b")\r\n");
 }
@@ -545,10 +551,10 @@ pub fn write_status(out: &mut Vec<u8>, name: &str, utf8: bool, items: &[(StatusA
 pub fn write_search(out: &mut Vec<u8>, numbers: &[u32], modseq: Option<u64>) {
     out.extend_from_slice(b"* SEARCH");
     for n in numbers {
-        out.extend_from_slice(format!(" {n}").as_bytes());
+        fmt_to(out, format_args!(" {n}"));
     }
     if let Some(modseq) = modseq {
-        out.extend_from_slice(format!(" (MODSEQ {modseq})").as_bytes());
+        fmt_to(out, format_args!(" (MODSEQ {modseq})"));
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -584,20 +590,20 @@ pub fn write_esearch(out: &mut Vec<u8>, response: &EsearchResponse<'_>) {
         out.extend_from_slice(b" UID");
     }
     if let Some(min) = response.min {
-        out.extend_from_slice(format!(" MIN {min}").as_bytes());
+        fmt_to(out, format_args!(" MIN {min}"));
     }
     if let Some(max) = response.max {
-        out.extend_from_slice(format!(" MAX {max}").as_bytes());
+        fmt_to(out, format_args!(" MAX {max}"));
     }
     if let Some(all) = response.all.filter(|all| !all.is_empty()) {
         out.extend_from_slice(b" ALL ");
         write_set_text(out, all);
     }
     if let Some(count) = response.count {
-        out.extend_from_slice(format!(" COUNT {count}").as_bytes());
+        fmt_to(out, format_args!(" COUNT {count}"));
     }
     if let Some(modseq) = response.modseq {
-        out.extend_from_slice(format!(" MODSEQ {modseq}").as_bytes());
+        fmt_to(out, format_args!(" MODSEQ {modseq}"));
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -675,4 +681,150 @@ fn write_mailbox_string(out: &mut Vec<u8>, name: &str, utf8: bool) {
     } else {
         write_literal(out, name.as_bytes());
     }
+}
+
+/// `* FLAGS (flags)` (RFC 9051 §7.3.5).
+pub fn write_flags_response(out: &mut Vec<u8>, flags: &[Flag]) {
+    out.extend_from_slice(b"* FLAGS ");
+    write_flags(out, flags);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `* n RECENT` (RFC 3501 §7.3.2, IMAP4rev1 only).
+pub fn write_recent(out: &mut Vec<u8>, n: u32) {
+    fmt_to(out, format_args!("* {n} RECENT\r\n"));
+}
+
+/// `* seq FETCH (`: the start of a FETCH response (RFC 9051 §7.5.2). Items follow,
+/// separated by a space, each written by a `write_fetch_*` function (or, for message
+/// data, a literal header then the data); [`write_fetch_close`] ends it.
+pub fn write_fetch_open(out: &mut Vec<u8>, seq: u32) {
+    fmt_to(out, format_args!("* {seq} FETCH ("));
+}
+
+/// The space between two FETCH items.
+pub fn write_fetch_separator(out: &mut Vec<u8>) {
+    out.push(b' ');
+}
+
+/// `ENVELOPE (...)` (RFC 9051 §7.5.2), the structure written by
+/// [`crate::mime::write_envelope`].
+pub fn write_fetch_envelope(out: &mut Vec<u8>, envelope: &crate::mime::Envelope) {
+    out.extend_from_slice(b"ENVELOPE ");
+    crate::mime::write_envelope(out, envelope);
+}
+
+/// `BODYSTRUCTURE (...)` or, without extension data, `BODY (...)` (RFC 9051 §7.5.2),
+/// written by [`crate::mime::write_body_structure`].
+pub fn write_fetch_body_structure(out: &mut Vec<u8>, root: &crate::mime::Part, extension_data: bool) {
+    out.extend_from_slice(if extension_data { b"BODYSTRUCTURE " } else { b"BODY " });
+    crate::mime::write_body_structure(out, root, extension_data);
+}
+
+/// `)` CRLF: the end of a FETCH response.
+pub fn write_fetch_close(out: &mut Vec<u8>) {
+    out.extend_from_slice(b")\r\n");
+}
+
+/// `UID n`.
+pub fn write_fetch_uid(out: &mut Vec<u8>, uid: u32) {
+    fmt_to(out, format_args!("UID {uid}"));
+}
+
+/// `FLAGS (...)`.
+pub fn write_fetch_flags(out: &mut Vec<u8>, flags: &[Flag]) {
+    write_fetch_flag_names(out, flags.iter().map(Flag::as_str));
+}
+
+/// `FLAGS (...)` from flag texts (see [`write_flag_names`]).
+pub fn write_fetch_flag_names<'a>(out: &mut Vec<u8>, names: impl IntoIterator<Item = &'a str>) {
+    out.extend_from_slice(b"FLAGS ");
+    write_flag_names(out, names);
+}
+
+/// `MODSEQ (n)` (RFC 7162 §3.1.4.1).
+pub fn write_fetch_modseq(out: &mut Vec<u8>, modseq: u64) {
+    fmt_to(out, format_args!("MODSEQ ({modseq})"));
+}
+
+/// A number item: `RFC822.SIZE n`, `BINARY.SIZE[1] n`.
+pub fn write_fetch_number(out: &mut Vec<u8>, name: &[u8], n: u64) {
+    out.extend_from_slice(name);
+    fmt_to(out, format_args!(" {n}"));
+}
+
+/// A date item: `INTERNALDATE "..."`, `SAVEDATE "..."`.
+pub fn write_fetch_date(out: &mut Vec<u8>, name: &[u8], date: &DateTime) {
+    out.extend_from_slice(name);
+    out.push(b' ');
+    write_datetime(out, date);
+}
+
+/// The name of an item and the header of its literal: `BODY[1] {n}` CRLF, or for
+/// literal8 (RFC 3516 §4.3, data with NUL) `BINARY[1] ~{n}` CRLF. The caller writes the
+/// `length` octets next. Message data always goes as a literal, even when empty
+/// (`BODY[1] {0}`): some clients cannot parse a quoted string there.
+pub fn write_fetch_literal_header(out: &mut Vec<u8>, name: &[u8], length: u64, binary: bool) {
+    out.extend_from_slice(name);
+    out.push(b' ');
+    write_literal_header(out, length, binary);
+}
+
+/// A section item's name as echoed in the response (RFC 9051 §7.5.2): `BODY[1.2.TEXT]`,
+/// `BODY[HEADER.FIELDS (From To)]<0>`, `BINARY[1]`, `BINARY.SIZE[]`. `origin` is the
+/// partial's offset (the length is not echoed).
+pub fn write_section_name(out: &mut Vec<u8>, item: &str, section: &Section, origin: Option<u32>) {
+    out.extend_from_slice(item.as_bytes());
+    out.push(b'[');
+    let write_part = |out: &mut Vec<u8>, part: &[u32]| {
+        for (i, number) in part.iter().enumerate() {
+            if i > 0 {
+                out.push(b'.');
+            }
+            out.extend_from_slice(number.to_string().as_bytes());
+        }
+    };
+    let write_text = |out: &mut Vec<u8>, text: &SectionText| match text {
+        SectionText::Header => out.extend_from_slice(b"HEADER"),
+        SectionText::Text => out.extend_from_slice(b"TEXT"),
+        SectionText::Mime => out.extend_from_slice(b"MIME"),
+        SectionText::HeaderFields(names) | SectionText::HeaderFieldsNot(names) => {
+            let not = matches!(text, SectionText::HeaderFieldsNot(_));
+            out.extend_from_slice(if not { b"HEADER.FIELDS.NOT (" } else { b"HEADER.FIELDS (" });
+            for (i, name) in names.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                write_astring(out, name);
+            }
+            out.push(b')');
+        }
+    };
+    match section {
+        Section::Full => {}
+        Section::Text(text) => write_text(out, text),
+        Section::Part(part, None) => write_part(out, part),
+        Section::Part(part, Some(text)) => {
+            write_part(out, part);
+            out.push(b'.');
+            write_text(out, text);
+        }
+    }
+    out.push(b']');
+    if let Some(origin) = origin {
+        fmt_to(out, format_args!("<{origin}>"));
+    }
+}
+
+/// Formats into the output without an intermediate string (FETCH writes numbers for
+/// every message). Writing to a `Vec` cannot fail.
+fn fmt_to(out: &mut Vec<u8>, args: std::fmt::Arguments<'_>) {
+    struct Bytes<'o>(&'o mut Vec<u8>);
+    impl std::fmt::Write for Bytes<'_> {
+        fn write_str(&mut self, text: &str) -> std::fmt::Result {
+            self.0.extend_from_slice(text.as_bytes());
+            Ok(())
+        }
+    }
+    let _ = Bytes(out).write_fmt(args);
 }

@@ -207,6 +207,21 @@ impl Flag {
     }
 }
 
+impl Flag {
+    /// The flag's IMAP text (`\Seen`, `$Junk`), without allocating.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Flag::Seen => "\\Seen",
+            Flag::Answered => "\\Answered",
+            Flag::Flagged => "\\Flagged",
+            Flag::Deleted => "\\Deleted",
+            Flag::Draft => "\\Draft",
+            Flag::Recent => "\\Recent",
+            Flag::Keyword(name) | Flag::Extension(name) => name,
+        }
+    }
+}
+
 impl fmt::Display for Flag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -463,7 +478,8 @@ pub enum StoreMode {
     Remove,
 }
 
-/// A STATUS data item (RFC 9051 §6.3.11; RFC 8438 SIZE; RFC 7162 HIGHESTMODSEQ).
+/// A STATUS data item (RFC 9051 §6.3.11; RFC 8438 SIZE; RFC 7162 HIGHESTMODSEQ; RFC 7889
+/// APPENDLIMIT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StatusAttr {
     /// `MESSAGES`.
@@ -482,6 +498,8 @@ pub enum StatusAttr {
     Size,
     /// `HIGHESTMODSEQ` (RFC 7162 §3.1.6).
     HighestModSeq,
+    /// `APPENDLIMIT` (RFC 7889 §3): the largest message APPEND takes into the mailbox.
+    AppendLimit,
 }
 
 impl StatusAttr {
@@ -496,6 +514,7 @@ impl StatusAttr {
             Self::Deleted => "DELETED",
             Self::Size => "SIZE",
             Self::HighestModSeq => "HIGHESTMODSEQ",
+            Self::AppendLimit => "APPENDLIMIT",
         }
     }
 }

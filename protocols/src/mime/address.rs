@@ -221,7 +221,9 @@ fn mailbox(tokens: &[Token]) -> Option<Address> {
     };
     let mailbox = join(local, true);
     let host = join(domain, false);
-    if name.is_none() && mailbox.is_empty() && host.is_empty() {
+    // An empty addr-spec (`<>`, `"Name" <>`) is no address: writing one would add an
+    // address to the list, or inside a group a member, that the header does not have.
+    if mailbox.is_empty() && host.is_empty() {
         return None;
     }
     Some(Address::Mailbox { name, adl, mailbox: Some(mailbox), host: Some(host) })

@@ -69,6 +69,9 @@ impl MessageSummary {
 pub struct Glance<'a> {
     /// As [`MessageSummary::date_unix_secs`].
     pub date_unix_secs: Option<i64>,
+    /// The envelope's raw Date value (SENT* compares its day as written, see
+    /// [`super::sent_day`]).
+    pub date: Option<&'a [u8]>,
     /// The envelope's raw Subject value.
     pub subject: Option<&'a [u8]>,
 }
@@ -81,15 +84,19 @@ impl<'a> Glance<'a> {
     /// [`SummaryError`] when the leading fields are not well-formed.
     pub fn of(bytes: &'a [u8]) -> Result<Glance<'a>, SummaryError> {
         let (mut reader, date_unix_secs) = Reader::start(bytes)?;
-        let _date = reader.optional_slice()?;
+        let date = reader.optional_slice()?;
         let subject = reader.optional_slice()?;
-        Ok(Glance { date_unix_secs, subject })
+        Ok(Glance { date_unix_secs, date, subject })
     }
 
     /// The same fields of a decoded summary.
     #[must_use]
     pub fn of_summary(summary: &'a MessageSummary) -> Glance<'a> {
-        Glance { date_unix_secs: summary.date_unix_secs, subject: summary.envelope.subject.as_deref() }
+        Glance {
+            date_unix_secs: summary.date_unix_secs,
+            date: summary.envelope.date.as_deref(),
+            subject: summary.envelope.subject.as_deref(),
+        }
     }
 }
 

@@ -103,11 +103,35 @@ impl<'a> HeaderInfo<'a> {
     }
 }
 
+/// The day a Date: field names, as written: its own year, month and day in days since
+/// 1970-01-01, whatever its time and zone (RFC 3501 §6.4.4 SENTBEFORE/SENTON/SENTSINCE
+/// compare the date "disregarding time and timezone"). `raw` is the field's value;
+/// `None` when it does not parse.
+#[must_use]
+pub fn sent_day(raw: &[u8]) -> Option<i64> {
+    let mut value = unfold(raw);
+    value.push(b'\n');
+    match mail_parser::parsers::MessageStream::new(&value).parse_date() {
+        mail_parser::HeaderValue::DateTime(date) if date.is_valid() => {
+            Some(crate::imap::datetime::days_from_civil(i64::from(date.year), date.month, date.day))
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+
+    #[test]
+    fn the_sent_day_is_the_date_as_written() {
+        // 2007-03-25 01:00 +0200 is still 24 March in UTC; SENTON judges by 25 March.
+        let day = sent_day(b" Sun, 25 Mar 2007 01:00:00 +0200").unwrap();
+        assert_eq!(day, crate::imap::datetime::days_from_civil(2007, 3, 25));
+        assert_eq!(sent_day(b"not a date"), None);
+    }
 
     #[test]
     fn first_occurrence_wins_and_names_are_case_insensitive() {

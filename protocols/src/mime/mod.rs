@@ -63,6 +63,7 @@ pub use body_search::{
     ContentSearch, PartMatcher, SEARCH_BUFFERED_BYTES_MAX, SEARCH_PIECE_BYTES_MAX, SearchScope, TextMatcher,
 };
 pub use codec::Glance;
+pub use envelope::sent_day;
 pub use error::{DecodeError, SummaryError};
 pub use header::header_fields;
 pub use search::{address_matches, body_matches, header_matches, text_matches, value_matches};

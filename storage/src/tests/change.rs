@@ -90,7 +90,7 @@ fn store_flags_refuses_bad_input_without_changes() {
 }
 
 #[test]
-fn expunge_leaves_tombstones_and_removes_files() {
+fn expunge_leaves_tombstones_and_the_purge_removes_files() {
     let fixture = fixture();
     let store = fixture.open("carol");
     let inbox = inbox(&store);
@@ -107,9 +107,19 @@ fn expunge_leaves_tombstones_and_removes_files() {
     assert_eq!(expunged[0].modseq, ModSeq(before.0 + 1));
     assert_eq!(expunged[1].modseq, ModSeq(before.0 + 2));
     for gone in &expunged {
-        assert!(!store.message_path(gone.id).exists());
+        // Kept (record, summary, file) until a purge finds no view that may show it.
+        assert!(store.message_path(gone.id).exists());
         assert_eq!(store.read(|view| view.message(gone.id)).unwrap(), None);
         assert_eq!(store.read(|view| view.message_by_uid(inbox, gone.uid)).unwrap(), None);
+        let kept = store.read(|view| view.expunged_message(inbox, gone.uid)).unwrap().unwrap();
+        assert_eq!((kept.id, kept.uid), (gone.id, gone.uid));
+    }
+    assert_consistent(&store);
+    assert_eq!(store.purge_expunged().unwrap(), 2);
+    assert_eq!(store.purge_expunged().unwrap(), 0);
+    for gone in &expunged {
+        assert!(!store.message_path(gone.id).exists());
+        assert_eq!(store.read(|view| view.expunged_message(inbox, gone.uid)).unwrap(), None);
     }
     let mailbox = store.read(|view| view.mailbox(inbox)).unwrap().unwrap();
     assert_eq!((mailbox.messages, mailbox.unseen, mailbox.deleted), (3, 3, 0));
@@ -254,4 +264,87 @@ fn conditional_store_fails_newer_messages_and_spares_unchanged_ones() {
     assert_eq!(mailbox.unseen, 2, "uid 1 lost \\Seen again, uid 3 never had it");
     assert_eq!(mailbox.highest_modseq, twice.changed[0].modseq);
     assert_consistent(&store);
+}
+
+#[test]
+fn expunged_messages_stay_readable_while_a_view_may_show_them() {
+    let fixture = fixture();
+    let store = fixture.open("erin");
+    let inbox = inbox(&store);
+    let delivered: Vec<_> =
+        (0..3).map(|n| deliver_one(&fixture, &store, &body(n), MailboxTarget::Inbox)).collect();
+    let lagging = store.open_view().unwrap();
+    let current = store.open_view().unwrap();
+    let first = store.expunge(inbox, &[Uid(1)]).unwrap();
+    current.advance(first[0].modseq);
+    // `lagging` has not reported the expunge: nothing goes.
+    assert_eq!(store.purge_expunged().unwrap(), 0);
+    let kept = store.read(|view| view.expunged_message(inbox, Uid(1))).unwrap().unwrap();
+    assert_eq!(kept.id, delivered[0].id);
+    assert!(store.open_message_file(kept.id, kept.size).is_ok());
+    lagging.advance(first[0].modseq);
+    let second = store.expunge(inbox, &[Uid(2)]).unwrap();
+    // The first is behind every pin now; the second is still ahead of both.
+    assert_eq!(store.purge_expunged().unwrap(), 1);
+    assert!(!store.message_path(delivered[0].id).exists());
+    assert!(store.message_path(delivered[1].id).exists());
+    drop(lagging);
+    current.advance(second[0].modseq);
+    assert_eq!(store.purge_expunged().unwrap(), 1);
+    assert!(!store.message_path(delivered[1].id).exists());
+    assert_consistent(&store);
+}
+
+#[test]
+fn a_store_reopened_after_a_crash_purges_what_it_kept() {
+    let fixture = fixture();
+    let id = {
+        let store = fixture.open("fay");
+        let delivered = deliver_one(&fixture, &store, &body(1), MailboxTarget::Inbox);
+        let _view = store.open_view().unwrap();
+        store.expunge(inbox(&store), &[delivered.uid]).unwrap();
+        assert_eq!(store.purge_expunged().unwrap(), 0);
+        delivered.id
+    };
+    let store = fixture.open("fay");
+    assert!(store.message_path(id).exists());
+    assert_consistent(&store);
+    assert_eq!(store.purge_expunged().unwrap(), 1);
+    assert!(!store.message_path(id).exists());
+    assert_consistent(&store);
+}
+
+/// The orphan sweep (server start, `verifydata --fix`) leaves alone the file of an
+/// expunged message kept for a session that may still show it: it has no record, but
+/// its kept entry owns it, and moving it would turn that session's FETCH into an error.
+#[test]
+fn the_orphan_sweep_leaves_kept_files_alone() {
+    let fixture = fixture();
+    let store = fixture.open("gus");
+    let inbox = inbox(&store);
+    let delivered = deliver_one(&fixture, &store, &body(1), MailboxTarget::Inbox);
+    let view = store.open_view().unwrap();
+    let gone = store.expunge(inbox, &[delivered.uid]).unwrap();
+    let sweep = store.sweep_orphans().unwrap();
+    assert!(sweep.moved.is_empty(), "{sweep:?}");
+    assert!(store.open_message_file(delivered.id, delivered.size).is_ok());
+    view.advance(gone[0].modseq);
+    assert_eq!(store.purge_expunged().unwrap(), 1);
+    assert!(!store.message_path(delivered.id).exists());
+    assert!(store.sweep_orphans().unwrap().moved.is_empty());
+    assert_consistent(&store);
+}
+
+/// With nothing kept, purging is not pending, whether or not a view is open: an empty
+/// purge would still commit (and fsync) after every batch of the account actor.
+#[test]
+fn nothing_kept_means_no_purge() {
+    let fixture = fixture();
+    let store = fixture.open("hal");
+    deliver_one(&fixture, &store, &body(1), MailboxTarget::Inbox);
+    assert!(!store.purge_pending(), "no view, nothing kept");
+    let view = store.open_view().unwrap();
+    assert!(!store.purge_pending(), "a view, nothing kept");
+    drop(view);
+    assert_eq!(store.purge_expunged().unwrap(), 0);
 }

@@ -75,6 +75,7 @@ fn copy_to_another_mailbox_links_files_and_counts() {
     assert_eq!(mailbox(&store, inbox), inbox_before, "COPY leaves the source alone");
     // Expunging the source keeps the copy's file (the other link).
     store.expunge(inbox, &[Uid(1)]).unwrap();
+    store.purge_expunged().unwrap();
     assert!(!store.message_path(sources[0].id).exists());
     let copy = &copied.created[0];
     assert_eq!(file_bytes(&store, copy.id, copy.size), body(0));
@@ -190,8 +191,15 @@ fn move_keeps_ids_and_files_and_leaves_tombstones() {
         Err(StorageError::NoSuchMailbox)
     ));
     assert_eq!(store.read(|view| view.highest_modseq()).unwrap(), modseq);
-    // A moved message expunged later loses its file and summary.
+    // The moved-out UIDs stay readable in the source for lagging sessions.
+    let kept = store.read(|view| view.expunged_message(inbox, Uid(2))).unwrap().unwrap();
+    assert_eq!((kept.id, kept.mailbox), (sources[1].id, inbox));
+    // A moved message expunged later loses its file and summary once purged; the purge
+    // of its MOVE entry (older) never takes the file.
     store.expunge(trash.id, &[Uid(1)]).unwrap();
+    assert!(store.message_path(sources[1].id).exists());
+    assert_consistent(&store);
+    store.purge_expunged().unwrap();
     assert!(!store.message_path(sources[1].id).exists());
     assert_eq!(summary(&store, sources[1].id), None);
     assert_consistent(&store);

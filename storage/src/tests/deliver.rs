@@ -273,6 +273,8 @@ fn summaries_round_trip_and_go_with_their_message() {
     assert_eq!(info.saved_ms, info.received_ms, "saved_ms None means received_ms");
     assert_consistent(&store);
     store.expunge(inbox, &[delivered[0].uid]).unwrap();
+    assert_eq!(summary(delivered[0].id).map(|bytes| bytes.len()), Some(8), "kept until purged");
+    store.purge_expunged().unwrap();
     assert_eq!(summary(delivered[0].id), None);
     assert_consistent(&store);
 }

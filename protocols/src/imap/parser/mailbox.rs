@@ -226,6 +226,7 @@ fn parse_status_attrs(c: &mut Cursor<'_>) -> ParseResult<Vec<StatusAttr>> {
             "DELETED" => StatusAttr::Deleted,
             "SIZE" => StatusAttr::Size,
             "HIGHESTMODSEQ" => StatusAttr::HighestModSeq,
+            "APPENDLIMIT" => StatusAttr::AppendLimit,
             _ => return Err(ParseError::syntax("unknown status item")),
         };
         attrs.push(attr);

@@ -1,4 +1,5 @@
-//! The selected mailbox's UIDs in sequence order, stored as runs of consecutive UIDs.
+//! [`UidList`]: the selected mailbox's UIDs in sequence order, stored as runs of
+//! consecutive UIDs.
 //!
 //! Every IMAP session with a selected mailbox keeps this list (RFC 9051 §2.3.1.2: the
 //! session's own sequence numbers). A plain `Vec<u32>` costs 4 bytes per message per
@@ -24,9 +25,9 @@ impl Run {
     }
 }
 
-/// UIDs by sequence number.
+/// UIDs by sequence number (also used as a plain set of UIDs: \Recent, saved results).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct UidList {
+pub struct UidList {
     runs: Vec<Run>,
     starts: Vec<u32>,
     count: u32,
@@ -34,7 +35,7 @@ pub(crate) struct UidList {
 
 impl UidList {
     /// From strictly increasing UIDs.
-    pub(crate) fn from_sorted(uids: impl IntoIterator<Item = u32>) -> UidList {
+    pub fn from_sorted(uids: impl IntoIterator<Item = u32>) -> UidList {
         let mut list = UidList::default();
         list.extend(uids);
         // Kept for the session's life: no spare capacity from the doubling growth.
@@ -43,16 +44,18 @@ impl UidList {
         list
     }
 
-    pub(crate) fn len(&self) -> u32 {
+    /// How many UIDs: the highest sequence number.
+    pub fn len(&self) -> u32 {
         self.count
     }
 
-    pub(crate) fn last(&self) -> Option<u32> {
+    /// The highest UID.
+    pub fn last(&self) -> Option<u32> {
         self.runs.last().map(|run| run.last())
     }
 
     /// Appends UIDs above the current last one, in increasing order (others are ignored).
-    pub(crate) fn extend(&mut self, uids: impl IntoIterator<Item = u32>) {
+    pub fn extend(&mut self, uids: impl IntoIterator<Item = u32>) {
         for uid in uids {
             match self.runs.last_mut() {
                 Some(run) if uid == run.last() + 1 => run.len += 1,
@@ -67,14 +70,14 @@ impl UidList {
     }
 
     /// The 1-based sequence number of `uid`.
-    pub(crate) fn seq_of(&self, uid: u32) -> Option<u32> {
+    pub fn seq_of(&self, uid: u32) -> Option<u32> {
         let i = self.runs.partition_point(|run| run.last() < uid);
         let run = self.runs.get(i)?;
         (uid >= run.first).then(|| self.starts[i] + (uid - run.first) + 1)
     }
 
     /// The UID at 1-based sequence number `seq`.
-    pub(crate) fn uid_at(&self, seq: u32) -> Option<u32> {
+    pub fn uid_at(&self, seq: u32) -> Option<u32> {
         let index = seq.checked_sub(1)?;
         if index >= self.count {
             return None;
@@ -84,14 +87,14 @@ impl UidList {
     }
 
     /// (seq, uid) for sequence numbers in `seqs` (clipped to the list).
-    pub(crate) fn by_seq(&self, seqs: RangeInclusive<u32>) -> impl Iterator<Item = (u32, u32)> + '_ {
+    pub fn by_seq(&self, seqs: RangeInclusive<u32>) -> impl Iterator<Item = (u32, u32)> + '_ {
         let first = (*seqs.start()).max(1);
         let last = (*seqs.end()).min(self.count);
         (first..=last).filter_map(move |seq| self.uid_at(seq).map(|uid| (seq, uid)))
     }
 
     /// (seq, uid) for the UIDs present in `uids`, in order.
-    pub(crate) fn by_uid(&self, uids: RangeInclusive<u32>) -> impl Iterator<Item = (u32, u32)> + '_ {
+    pub fn by_uid(&self, uids: RangeInclusive<u32>) -> impl Iterator<Item = (u32, u32)> + '_ {
         let (low, high) = (*uids.start(), *uids.end());
         let from = self.runs.partition_point(|run| run.last() < low);
         self.runs[from..]
@@ -106,14 +109,28 @@ impl UidList {
     }
 
     /// All UIDs in order.
-    #[cfg(test)]
-    pub(crate) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
         self.runs.iter().flat_map(|run| run.first..=run.last())
+    }
+
+    /// The runs of consecutive UIDs, in order: a compact description of the whole list.
+    pub fn ranges(&self) -> impl Iterator<Item = RangeInclusive<u32>> + '_ {
+        self.runs.iter().map(|run| run.first..=run.last())
+    }
+
+    /// True when the list holds no UID.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Whether `uid` is in the list.
+    pub fn contains(&self, uid: u32) -> bool {
+        self.seq_of(uid).is_some()
     }
 
     /// Removes `gone` (sorted; UIDs not present are ignored). Splits the runs it cuts,
     /// in O(runs + gone): an expunge in a 100k-message mailbox does not walk every UID.
-    pub(crate) fn remove(&mut self, gone: &[u32]) {
+    pub fn remove(&mut self, gone: &[u32]) {
         if gone.is_empty() {
             return;
         }

@@ -1,0 +1,130 @@
+//! STORE, COPY/MOVE and EXPUNGE, the storage side: each is one request to the account
+//! actor; STORE reads the current flags of the messages that did not change when the
+//! session reports them.
+
+use std::ops::{ControlFlow, RangeInclusive};
+
+use moxide_protocols::imap::server::{Answer, CommandError, CopyOutcome, StoreOutcome, SystemFlags};
+use moxide_protocols::imap::types::StoreMode;
+use moxide_storage::{Flags, ModSeq, Uid};
+
+use super::facts::{account_error, changed_fact, flag_fact, flag_op, storage_error, store_flags};
+use super::session::Conn;
+
+impl Conn {
+    pub(crate) async fn store(
+        &mut self,
+        uids: Vec<u32>,
+        mode: StoreMode,
+        flags: SystemFlags,
+        keywords: Vec<String>,
+        unchanged_since: Option<u64>,
+        report_unchanged: bool,
+    ) -> Answer {
+        let (Ok((account, store)), Some(selected)) = (self.account_store(), self.selected.as_ref()) else {
+            return Answer::Failed(CommandError::Internal);
+        };
+        let mailbox = selected.mailbox;
+        let asked: Vec<Uid> = uids.iter().map(|&uid| Uid(uid)).collect();
+        let stored = match self
+            .node
+            .store_flags(
+                &account,
+                mailbox,
+                asked,
+                flag_op(mode),
+                store_flags(flags),
+                keywords,
+                unchanged_since.map(ModSeq),
+            )
+            .await
+        {
+            Ok(stored) => stored,
+            Err(error) => return Answer::Failed(account_error(error)),
+        };
+        let failed: Vec<u32> = stored.failed.iter().map(|uid| uid.0).collect();
+        let changed: Vec<_> = stored.changed.into_iter().map(changed_fact).collect();
+        let mut unchanged = Vec::new();
+        if report_unchanged {
+            let passed: Vec<u32> = uids
+                .into_iter()
+                .filter(|uid| !changed.iter().any(|c| c.uid == *uid) && !failed.contains(uid))
+                .collect();
+            let read = store.read(|view| {
+                let mut current = Vec::new();
+                for uid in passed {
+                    if let Some(info) = view.message_by_uid(mailbox, Uid(uid))? {
+                        current.push(flag_fact(&info));
+                    }
+                }
+                Ok(current)
+            });
+            match read {
+                Ok(current) => unchanged = current,
+                Err(error) => return Answer::Failed(storage_error(error)),
+            }
+        }
+        Answer::Stored(StoreOutcome { changed, failed, unchanged })
+    }
+
+    pub(crate) async fn copy(&mut self, uids: Vec<u32>, name: &str, is_move: bool) -> Answer {
+        let (Ok((account, store)), Some(selected)) = (self.account_store(), self.selected.as_ref()) else {
+            return Answer::Failed(CommandError::Internal);
+        };
+        let from = selected.mailbox;
+        let target = match store.read(|view| view.mailbox_by_name(name)) {
+            Ok(Some(target)) => target,
+            Ok(None) => return Answer::Failed(CommandError::no_such_mailbox(name)),
+            Err(error) => return Answer::Failed(storage_error(error)),
+        };
+        let uids: Vec<Uid> = uids.into_iter().map(Uid).collect();
+        let result = if is_move {
+            self.node.move_messages(&account, from, uids, target.id).await
+        } else {
+            self.node.copy(&account, from, uids, target.id).await.map(|copied| (copied, Vec::new()))
+        };
+        match result {
+            Ok((copied, expunged)) => Answer::Copied(CopyOutcome {
+                uidvalidity: copied.uidvalidity.0,
+                pairs: copied.pairs.iter().map(|(source, target)| (source.0, target.0)).collect(),
+                expunged: expunged.iter().map(|gone| gone.uid.0).collect(),
+            }),
+            Err(error) => Answer::Failed(account_error(error)),
+        }
+    }
+
+    /// EXPUNGE of the `\Deleted` messages with UIDs in `within`.
+    pub(crate) async fn expunge(&mut self, within: &[RangeInclusive<u32>]) -> Answer {
+        let (Ok((account, store)), Some(selected)) = (self.account_store(), self.selected.as_ref()) else {
+            return Answer::Failed(CommandError::Internal);
+        };
+        let mailbox = selected.mailbox;
+        let read = store.read(|view| {
+            let mut deleted = Vec::new();
+            for range in within {
+                view.for_each_message(mailbox, Uid(*range.start()), Uid(*range.end()), |record| {
+                    if record.flags().contains(Flags::DELETED) {
+                        deleted.push(record.uid());
+                    }
+                    ControlFlow::Continue(())
+                })?;
+            }
+            let highest = view.mailbox(mailbox)?.map_or(0, |info| info.highest_modseq.0);
+            Ok((deleted, highest))
+        });
+        let (deleted, highest) = match read {
+            Ok(read) => read,
+            Err(error) => return Answer::Failed(storage_error(error)),
+        };
+        if deleted.is_empty() {
+            return Answer::Expunged(Vec::new(), highest);
+        }
+        match self.node.expunge(&account, mailbox, deleted).await {
+            Ok(expunged) => {
+                let highest = expunged.iter().map(|gone| gone.modseq.0).max().unwrap_or(highest);
+                Answer::Expunged(expunged.iter().map(|gone| gone.uid.0).collect(), highest)
+            }
+            Err(error) => Answer::Failed(account_error(error)),
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! How a command failed, and the one place that maps the failure to the wire (STYLE.md
+//! rule 6): the error class decides the status and response code (RFC 9051 §7.1).
+
+use crate::imap::response::ResponseCode;
+
+/// Why a command failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// The client's mistake in syntax or state: `BAD`; counts toward the limit of
+    /// consecutive errors.
+    Bad(String),
+    /// A refusal: `NO`, with a response code when one applies.
+    No(Option<ResponseCode>, String),
+    /// Our failure: `NO [SERVERBUG]` with a fixed text; the caller logs the cause.
+    Internal,
+}
+
+impl CommandError {
+    /// `NO [code] text`.
+    pub fn no(code: ResponseCode, text: impl Into<String>) -> CommandError {
+        CommandError::No(Some(code), text.into())
+    }
+
+    /// `BAD text`.
+    pub fn bad(text: impl Into<String>) -> CommandError {
+        CommandError::Bad(text.into())
+    }
+
+    /// `NO [NONEXISTENT]` for a mailbox that does not exist.
+    pub fn no_such_mailbox(name: &str) -> CommandError {
+        CommandError::no(ResponseCode::NonExistent, format!("no mailbox {name:?}"))
+    }
+}
+
+/// How a command ended well: an optional response code and the text of the tagged OK.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Done {
+    pub(crate) code: Option<ResponseCode>,
+    pub(crate) text: String,
+}
+
+impl Done {
+    pub(crate) fn ok(text: &str) -> Done {
+        Done { code: None, text: text.to_owned() }
+    }
+
+    pub(crate) fn with(code: ResponseCode, text: &str) -> Done {
+        Done { code: Some(code), text: text.to_owned() }
+    }
+}
+
+/// The result of a command.
+pub(crate) type CommandResult = Result<Done, CommandError>;

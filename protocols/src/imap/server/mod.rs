@@ -1,0 +1,936 @@
+//! The IMAP server session (RFC 9051 IMAP4rev2, RFC 3501 IMAP4rev1 and the extensions in
+//! [`CAPABILITIES`]): client bytes and storage-neutral facts in, response bytes and
+//! requests for the storage side out. No IO, no clock (times come in as arguments), no
+//! storage type.
+//!
+//! The caller owns the socket, the account's store and its actor. It feeds bytes to
+//! [`Session::handle_input`], drains [`Session::poll_event`], performs what an event asks
+//! (a read of the store, a write through the account actor, a spool file for APPEND, a
+//! SASL step) and gives the result to [`Session::answer`], writes
+//! [`Session::pending_output`] (bytes, or a range of a message file to send itself) and
+//! reports progress with [`Session::advance_output`]. It tells the session when the
+//! selected mailbox changed ([`Session::mailbox_changed`]), when TLS started
+//! ([`Session::tls_started`]), and when the client stayed silent too long
+//! ([`Session::timed_out`], see [`Session::deadline_ms`]).
+//!
+//! ```text
+//!   bytes ─> handle_input ─> poll_event ─> Event::Select / Fetch* / Store / Sync ... ─┐
+//!                                                                                    │ caller
+//!   socket <─ pending_output (bytes | file range) <─ responses <─ answer(Answer) <───┘
+//! ```
+//!
+//! Invariants:
+//! - one command at a time, answers in command order: while an event waits to be polled
+//!   or answered, no input is read (pipelined commands wait in the caller's buffer);
+//! - untagged updates about the selected mailbox go out only where RFC 9051 §7.5.1 allows
+//!   (never an EXPUNGE during FETCH, STORE or SEARCH), always before the tagged response
+//!   of the command whose end they follow, and never after LOGOUT (only `* BYE` and the
+//!   tagged OK, RFC 9051 §6.1.3);
+//! - a keyword is announced with FLAGS before any FETCH shows it (RFC 3501 §7.2.6);
+//! - every byte on the wire is written by [`crate::imap::response`];
+//! - memory is bounded: the reader's limits, one command's state, and for FETCH one
+//!   chunk of messages and the output budget ([`OUTPUT_BUDGET_BYTES`]); nothing grows
+//!   with a message's size except what HEADER.FIELDS and BINARY of an encoded part read;
+//! - never panics on peer bytes or on an answer that does not fit (that is a
+//!   `NO [SERVERBUG]`).
+
+mod append;
+mod auth;
+mod commands;
+mod error;
+mod facts;
+mod fetch;
+mod flags;
+mod list;
+mod mailbox;
+pub mod memory;
+mod messages;
+mod output;
+mod search;
+mod selected;
+mod uids;
+
+use std::sync::Arc;
+
+pub use error::CommandError;
+pub use facts::{
+    AppendOutcome, AuthFailure, CopyOutcome, FetchMessage, FlagFact, MailboxChanges, MailboxFacts,
+    MailboxList, MailboxSnapshot, MessageFacts, QresyncFacts, SearchHit, StoreOutcome, SystemFlags,
+};
+pub use fetch::{FETCH_CHUNK_MAX, FETCH_INDEX_CHUNK_MAX, FETCH_INLINE_BYTES_MAX, FetchPlan};
+pub use flags::{ANNOUNCED_KEYWORDS_MAX, WELL_KNOWN_KEYWORDS};
+pub use output::{OUTPUT_BUDGET_BYTES, Output};
+pub use search::{SearchContent, SearchNeed, SearchProgram, Verdict};
+pub use uids::UidList;
+
+use self::error::{CommandResult, Done};
+use self::output::OutputQueue;
+use self::selected::{Selected, Updates};
+use super::reader::{CommandReader, ReadEvent, ReaderConfig};
+use super::response::{ResponseCode, Status, write_tagged, write_untagged_status};
+use super::types::{SequenceSet, StoreMode, Tag};
+
+/// What we advertise in every state (RFC 9051 §7.2.2); APPENDLIMIT, STARTTLS,
+/// LOGINDISABLED, SASL-IR and the AUTH= mechanisms are added per connection and state.
+/// Every one of them works fully.
+pub const CAPABILITIES: &[&str] = &[
+    "IMAP4rev2",
+    "IMAP4rev1",
+    "ENABLE",
+    "LITERAL+",
+    "IDLE",
+    "BINARY",
+    "UNSELECT",
+    "UIDPLUS",
+    "ESEARCH",
+    "SEARCHRES",
+    "MOVE",
+    "UTF8=ACCEPT",
+    "LIST-EXTENDED",
+    "SPECIAL-USE",
+    "CREATE-SPECIAL-USE",
+    "LIST-STATUS",
+    "ID",
+    "NAMESPACE",
+    "CONDSTORE",
+    "QRESYNC",
+    "STATUS=SIZE",
+    "MULTIAPPEND",
+    "SAVEDATE",
+    "WITHIN",
+    "CHILDREN",
+];
+
+/// Commands answered BAD in a row before the session says BYE: 20, as Dovecot allows. A
+/// client that sends garbage is cut off; a buggy one that errs now and then is not.
+pub const BAD_COMMANDS_MAX: u32 = 20;
+
+/// Before login, a command must arrive whole within this much time, plus
+/// [`COMMAND_RATE_BYTES_PER_SECOND_MIN`] for its size: a client sending a byte now and
+/// then cannot hold a connection forever (the idle timeout restarts with every byte).
+/// 30 s is far more than a login line needs on any link.
+pub const COMMAND_DURATION_MS_MIN: u64 = 30_000;
+
+/// The slowest transfer rate a command before login may arrive at, once past
+/// [`COMMAND_DURATION_MS_MIN`]: 1 KiB/s, slower than any working link.
+pub const COMMAND_RATE_BYTES_PER_SECOND_MIN: u64 = 1024;
+
+/// Capacity of the APPEND data buffer kept after a command (see [`Event::AppendData`]):
+/// an idle session holds little (STYLE.md: 16 KiB per idle IMAP connection).
+const IDLE_APPEND_CHUNK_BYTES_MAX: usize = 4096;
+
+/// How a session behaves. Limits default to the consts of this module and of
+/// [`super::limits`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Our host name (greeting).
+    pub hostname: String,
+    /// The software version for ID (RFC 2971).
+    pub version: String,
+    /// Command reader limits (line, literal, APPENDLIMIT, nesting).
+    pub reader: ReaderConfig,
+    /// Consecutive BAD answers before `* BYE` ([`BAD_COMMANDS_MAX`]).
+    pub bad_commands_max: u32,
+    /// STARTTLS is offered (a certificate is configured and TLS is not implicit).
+    pub starttls: bool,
+    /// LOGIN and password mechanisms allowed without TLS (otherwise LOGINDISABLED until
+    /// STARTTLS, RFC 9051 §6.2.3).
+    pub plaintext_auth: bool,
+    /// See [`COMMAND_DURATION_MS_MIN`].
+    pub command_duration_ms_min: u64,
+    /// See [`COMMAND_RATE_BYTES_PER_SECOND_MIN`].
+    pub command_rate_bytes_per_second_min: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            hostname: "localhost".to_owned(),
+            version: String::new(),
+            reader: ReaderConfig::default(),
+            bad_commands_max: BAD_COMMANDS_MAX,
+            starttls: false,
+            plaintext_auth: false,
+            command_duration_ms_min: COMMAND_DURATION_MS_MIN,
+            command_rate_bytes_per_second_min: COMMAND_RATE_BYTES_PER_SECOND_MIN,
+        }
+    }
+}
+
+/// Whether a SELECT or sync claims `\Recent` (RFC 3501 §2.3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecentMode {
+    /// No `\Recent` (IMAP4rev2 has none).
+    None,
+    /// Report the messages no session claimed yet, without claiming them (EXAMINE).
+    Peek,
+    /// Claim new messages for this session (SELECT by an IMAP4rev1 client).
+    Claim,
+}
+
+/// What the session asks of its caller. Events marked "answer" wait for
+/// [`Session::answer`] before the session goes on; the others need no answer.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// STARTTLS accepted and its OK queued: write out all output, run the TLS handshake,
+    /// then call [`Session::tls_started`] (or drop the connection on failure). Any
+    /// plaintext the caller still holds must be dropped.
+    StartTls,
+    /// LOGIN (RFC 9051 §6.2.3). Answer `LoggedIn` or `AuthFailed`.
+    Login {
+        /// The user name as sent.
+        username: String,
+        /// The password.
+        password: String,
+    },
+    /// AUTHENTICATE (RFC 9051 §6.2.2, SASL-IR RFC 4959). Answer `AuthChallenge`,
+    /// `AuthSucceeded`, `AuthFailed` or `Failed`.
+    Authenticate {
+        /// The mechanism name as sent.
+        mechanism: String,
+        /// The decoded initial response.
+        initial: Option<Vec<u8>>,
+    },
+    /// The client's answer to the last challenge. Answer as for `Authenticate`.
+    AuthResponse(Vec<u8>),
+    /// The client cancelled the exchange (the session answered); drop the SASL state.
+    AuthCancelled,
+    /// SELECT or EXAMINE: subscribe to the account's changes and read the mailbox.
+    /// Answer `Selected` or `Failed` (`no_such_mailbox`).
+    Select {
+        /// The mailbox, as stored names go.
+        mailbox: String,
+        /// EXAMINE.
+        read_only: bool,
+        /// `\Recent` handling for this session.
+        recent: RecentMode,
+        /// QRESYNC (RFC 7162 §3.2.5): the client's UIDVALIDITY and modseq, and known
+        /// UIDs. Fill [`MailboxSnapshot::qresync`] when the UIDVALIDITY matches.
+        qresync: Option<(u32, u64, Option<SequenceSet>)>,
+    },
+    /// The selected mailbox may have changed: read what changed. Answer `Changes`.
+    Sync {
+        /// Report changes after this modseq.
+        since_modseq: u64,
+        /// Report UIDs above this one as added.
+        above_uid: u32,
+        /// Read expunges and flag changes too (else only new messages).
+        expunges: bool,
+        /// `\Recent` for the added messages.
+        recent: RecentMode,
+    },
+    /// CREATE (RFC 9051 §6.3.4, CREATE-SPECIAL-USE RFC 6154 §3). Answer `Done`/`Failed`.
+    Create {
+        /// The mailbox.
+        mailbox: String,
+        /// A special-use attribute to give it, e.g. `\Sent`.
+        special_use: Option<String>,
+    },
+    /// DELETE. Answer `Done` or `Failed`.
+    Delete {
+        /// The mailbox.
+        mailbox: String,
+    },
+    /// RENAME. Answer `Done` or `Failed`.
+    Rename {
+        /// The mailbox.
+        from: String,
+        /// Its new name.
+        to: String,
+    },
+    /// SUBSCRIBE / UNSUBSCRIBE. Answer `Done` or `Failed`.
+    Subscribe {
+        /// The name (need not exist).
+        mailbox: String,
+        /// Subscribe (true) or unsubscribe.
+        subscribed: bool,
+    },
+    /// LIST or LSUB: the account's mailboxes and subscriptions. Answer `Mailboxes`.
+    List {
+        /// Fill [`MailboxFacts::recent`] (RETURN (STATUS (RECENT))).
+        recent: bool,
+        /// Fill the counts of [`MailboxFacts`] (RETURN (STATUS ...)).
+        status: bool,
+    },
+    /// STATUS of a mailbox. Answer `Status` or `Failed`.
+    Status {
+        /// The mailbox.
+        mailbox: String,
+        /// Fill [`MailboxFacts::recent`].
+        recent: bool,
+    },
+    /// FETCH that sets `\Seen` (RFC 9051 §6.4.5): add `\Seen` to these messages of the
+    /// selected mailbox. Answer `Stored`.
+    FetchSeen(Vec<u32>),
+    /// FETCH: read these messages of the selected mailbox (in UID order) and call
+    /// [`Session::fetch_message`] for each found (the plan says what each needs), writing
+    /// out the output whenever [`Session::output_blocked`]; then answer `ChunkDone`.
+    FetchChunk {
+        /// What to load per message.
+        plan: Arc<FetchPlan>,
+        /// The UIDs, ascending.
+        uids: Vec<u32>,
+    },
+    /// UIDs of the selected mailbox expunged after `since` (VANISHED (EARLIER), RFC 7162
+    /// §3.2.6). Answer `Uids`.
+    ExpungedSince {
+        /// The modseq.
+        since: u64,
+    },
+    /// SEARCH: run the program over the selected mailbox. Answer `Searched`.
+    Search(Arc<SearchProgram>),
+    /// STORE on the selected mailbox (CONDSTORE's UNCHANGEDSINCE, RFC 7162 §3.1.3).
+    /// Answer `Stored` or `Failed`.
+    Store {
+        /// The messages.
+        uids: Vec<u32>,
+        /// Replace, add or remove.
+        mode: StoreMode,
+        /// System flags.
+        flags: SystemFlags,
+        /// Keywords.
+        keywords: Vec<String>,
+        /// Only messages whose modseq is at most this.
+        unchanged_since: Option<u64>,
+        /// Fill [`StoreOutcome::unchanged`] (not .SILENT).
+        report_unchanged: bool,
+    },
+    /// COPY or MOVE (RFC 6851) from the selected mailbox. Answer `Copied` or `Failed`
+    /// (`NO [TRYCREATE]` when the destination does not exist).
+    Copy {
+        /// The messages.
+        uids: Vec<u32>,
+        /// The destination.
+        mailbox: String,
+        /// MOVE.
+        is_move: bool,
+    },
+    /// EXPUNGE the `\Deleted` messages of the selected mailbox with UIDs in these ranges
+    /// (the view, or its intersection with UID EXPUNGE's set). Answer `Expunged`.
+    Expunge {
+        /// The UID ranges, ascending.
+        within: Vec<std::ops::RangeInclusive<u32>>,
+    },
+    /// The session left the selected mailbox (UNSELECT, CLOSE, SELECT, DELETE):
+    /// unsubscribe and forget it. No answer.
+    Deselected,
+    /// APPEND: a message begins (RFC 9051 §6.3.12, MULTIAPPEND RFC 3502). Answer
+    /// `Accepted` (a spool file is ready) or `Failed`.
+    AppendMessage {
+        /// The target mailbox.
+        mailbox: String,
+        /// System flags to set.
+        flags: SystemFlags,
+        /// Keywords to set.
+        keywords: Vec<String>,
+        /// INTERNALDATE to set, Unix milliseconds.
+        date_ms: Option<i64>,
+        /// Size in octets.
+        size: u64,
+        /// 0 for the first message of the command.
+        index: u32,
+    },
+    /// Message bytes, in order. No answer.
+    AppendData(&'a [u8]),
+    /// The current message is complete. No answer.
+    AppendMessageEnd,
+    /// The APPEND command ended. With `store`, store every message of the command all
+    /// or nothing and answer `Appended` or `Failed`; without, discard them and answer
+    /// `Done`.
+    AppendEnd {
+        /// Store the messages.
+        store: bool,
+    },
+}
+
+impl Event<'_> {
+    /// The event as an owned value, so the caller can call the session while handling
+    /// it; `None` for [`Event::AppendData`], whose bytes the session lends.
+    pub fn detach(self) -> Option<Event<'static>> {
+        Some(match self {
+            Event::AppendData(_) => return None,
+            Event::StartTls => Event::StartTls,
+            Event::Login { username, password } => Event::Login { username, password },
+            Event::Authenticate { mechanism, initial } => Event::Authenticate { mechanism, initial },
+            Event::AuthResponse(response) => Event::AuthResponse(response),
+            Event::AuthCancelled => Event::AuthCancelled,
+            Event::Select { mailbox, read_only, recent, qresync } => {
+                Event::Select { mailbox, read_only, recent, qresync }
+            }
+            Event::Sync { since_modseq, above_uid, expunges, recent } => {
+                Event::Sync { since_modseq, above_uid, expunges, recent }
+            }
+            Event::Create { mailbox, special_use } => Event::Create { mailbox, special_use },
+            Event::Delete { mailbox } => Event::Delete { mailbox },
+            Event::Rename { from, to } => Event::Rename { from, to },
+            Event::Subscribe { mailbox, subscribed } => Event::Subscribe { mailbox, subscribed },
+            Event::List { recent, status } => Event::List { recent, status },
+            Event::Status { mailbox, recent } => Event::Status { mailbox, recent },
+            Event::FetchSeen(uids) => Event::FetchSeen(uids),
+            Event::FetchChunk { plan, uids } => Event::FetchChunk { plan, uids },
+            Event::ExpungedSince { since } => Event::ExpungedSince { since },
+            Event::Search(program) => Event::Search(program),
+            Event::Store { uids, mode, flags, keywords, unchanged_since, report_unchanged } => {
+                Event::Store { uids, mode, flags, keywords, unchanged_since, report_unchanged }
+            }
+            Event::Copy { uids, mailbox, is_move } => Event::Copy { uids, mailbox, is_move },
+            Event::Expunge { within } => Event::Expunge { within },
+            Event::Deselected => Event::Deselected,
+            Event::AppendMessage { mailbox, flags, keywords, date_ms, size, index } => {
+                Event::AppendMessage { mailbox, flags, keywords, date_ms, size, index }
+            }
+            Event::AppendMessageEnd => Event::AppendMessageEnd,
+            Event::AppendEnd { store } => Event::AppendEnd { store },
+        })
+    }
+}
+
+/// The caller's result for the event that waits for one.
+#[derive(Debug)]
+pub enum Answer {
+    /// Done (CREATE, DELETE, RENAME, SUBSCRIBE, a discarded APPEND).
+    Done,
+    /// The request failed.
+    Failed(CommandError),
+    /// LOGIN or AUTHENTICATE succeeded.
+    LoggedIn,
+    /// AUTHENTICATE: send this challenge.
+    AuthChallenge(Vec<u8>),
+    /// AUTHENTICATE succeeded; with data, the server's last message (the client then
+    /// answers with an empty response).
+    AuthSucceeded(Option<Vec<u8>>),
+    /// Authentication failed.
+    AuthFailed(AuthFailure),
+    /// SELECT/EXAMINE's mailbox.
+    Selected(MailboxSnapshot),
+    /// What changed.
+    Changes(MailboxChanges),
+    /// LIST/LSUB's mailboxes.
+    Mailboxes(MailboxList),
+    /// STATUS's mailbox.
+    Status(MailboxFacts),
+    /// STORE's (or the implicit `\Seen`'s) outcome.
+    Stored(StoreOutcome),
+    /// COPY/MOVE's outcome.
+    Copied(CopyOutcome),
+    /// EXPUNGE's UIDs and the mailbox's highest modseq after it.
+    Expunged(Vec<u32>, u64),
+    /// UIDs (ExpungedSince).
+    Uids(Vec<u32>),
+    /// SEARCH's matches.
+    Searched(Vec<SearchHit>),
+    /// A FETCH chunk was fed.
+    ChunkDone,
+    /// An APPEND message's spool is ready.
+    Accepted,
+    /// APPEND stored its messages.
+    Appended(AppendOutcome),
+}
+
+/// Extensions the client enabled (RFC 5161) or turned on by use.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Enabled {
+    pub(crate) utf8: bool,
+    pub(crate) condstore: bool,
+    pub(crate) qresync: bool,
+    pub(crate) rev2: bool,
+}
+
+/// What the running command waits for.
+#[derive(Debug)]
+pub(crate) enum Job {
+    /// Done/Failed, then finish (CREATE, DELETE, RENAME, SUBSCRIBE).
+    Simple(&'static str),
+    /// DELETE of `mailbox`: deselect it when it is the selected one.
+    Delete(String),
+    Login,
+    Authenticate(auth::SaslJob),
+    Select(mailbox::SelectJob),
+    List(mailbox::ListJob),
+    Status(Vec<super::types::StatusAttr>),
+    Fetch(messages::FetchJob),
+    Search(messages::SearchJob),
+    Store(messages::StoreJob),
+    Copy(messages::CopyJob),
+    Expunge,
+    /// CLOSE: expunge silently, then deselect.
+    Close,
+    Append(append::AppendJob),
+    /// IDLE: updates flow until DONE.
+    Idle,
+    /// Waiting for the TLS handshake.
+    StartTls,
+}
+
+/// The command being executed.
+#[derive(Debug)]
+pub(crate) struct Running {
+    pub(crate) tag: Tag,
+    pub(crate) job: Job,
+    /// Expunges may be reported at the command's end (RFC 9051 §7.5.1).
+    pub(crate) allow_expunge: bool,
+    /// Look for changes at the end even when no event said so (NOOP, writes).
+    pub(crate) force_sync: bool,
+    /// This command enabled CONDSTORE (RFC 7162 §3.1): its OK carries HIGHESTMODSEQ.
+    pub(crate) condstore_enabled: bool,
+    /// The result, while the final sync runs.
+    pub(crate) result: Option<CommandResult>,
+}
+
+/// One IMAP connection's protocol state; see the module doc.
+#[derive(Debug)]
+pub struct Session {
+    pub(crate) config: Arc<ServerConfig>,
+    pub(crate) reader: CommandReader,
+    pub(crate) out: OutputQueue,
+    pub(crate) tls: bool,
+    /// SASL mechanisms offered on this connection now.
+    pub(crate) mechanisms: Vec<String>,
+    pub(crate) authenticated: bool,
+    pub(crate) enabled: Enabled,
+    pub(crate) selected: Option<Selected>,
+    pub(crate) bad_in_a_row: u32,
+    pub(crate) closing: bool,
+    pub(crate) running: Option<Running>,
+    /// The event to hand out next.
+    pub(crate) queued: Option<Event<'static>>,
+    /// An `AppendData` event waits, its bytes in `append_chunk`.
+    pub(crate) append_data: bool,
+    pub(crate) append_chunk: Vec<u8>,
+    /// The queued event needs an answer, which has not come yet.
+    pub(crate) awaiting: bool,
+    /// A [`Event::Deselected`] waits (it goes out before the queued event).
+    pub(crate) pending_deselect: bool,
+    /// The last time handle_input was called (SEARCH YOUNGER/OLDER).
+    pub(crate) now_ms: u64,
+    /// When the command being read started, and its bytes so far (before login).
+    pub(crate) command_started_ms: Option<u64>,
+    pub(crate) command_bytes: u64,
+}
+
+impl Session {
+    /// A session for a new connection; `tls` when the connection is already encrypted
+    /// (implicit TLS), `mechanisms` the SASL mechanisms offered on it. Call
+    /// [`Session::start`] to queue the greeting.
+    pub fn new(config: Arc<ServerConfig>, tls: bool, mechanisms: Vec<String>) -> Session {
+        Session {
+            reader: CommandReader::new(config.reader.clone()),
+            config,
+            out: OutputQueue::default(),
+            tls,
+            mechanisms,
+            authenticated: false,
+            enabled: Enabled::default(),
+            selected: None,
+            bad_in_a_row: 0,
+            closing: false,
+            running: None,
+            queued: None,
+            append_data: false,
+            append_chunk: Vec::new(),
+            awaiting: false,
+            pending_deselect: false,
+            now_ms: 0,
+            command_started_ms: None,
+            command_bytes: 0,
+        }
+    }
+
+    /// Queues the greeting: `* OK`, or `* PREAUTH` when the caller authenticated the
+    /// client already (a registered TLS client key, RFC 9051 §7.1.4).
+    pub fn start(&mut self, preauthenticated: bool) {
+        self.authenticated = preauthenticated;
+        let code = ResponseCode::Capability(self.capabilities());
+        let (status, text) = if preauthenticated {
+            (
+                Status::PreAuth,
+                format!("{} moxide IMAP ready, logged in by TLS client certificate", self.config.hostname),
+            )
+        } else {
+            (Status::Ok, format!("{} moxide IMAP ready", self.config.hostname))
+        };
+        write_untagged_status(self.out.buf(), status, Some(&code), &text);
+    }
+
+    /// Whether the client is logged in.
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
+
+    /// Whether a mailbox is selected.
+    pub fn is_selected(&self) -> bool {
+        self.selected.is_some()
+    }
+
+    /// Whether the session is in IDLE: the caller should wake it on changes too.
+    pub fn is_idling(&self) -> bool {
+        matches!(self.running, Some(Running { job: Job::Idle, result: None, .. }))
+            && !self.awaiting
+            && self.queued.is_none()
+    }
+
+    /// The modseq up to which the view reported expunges (the caller's pin for deferred
+    /// removal; see [`Event::Sync`]).
+    pub fn view_modseq(&self) -> Option<u64> {
+        self.selected.as_ref().map(|selected| selected.last_modseq)
+    }
+
+    /// Whether the session is done: close once the output is written.
+    pub fn wants_close(&self) -> bool {
+        self.closing && self.out.is_empty()
+    }
+
+    /// Whether an event waits to be polled or output to be written: the caller acts on
+    /// it before reading more input.
+    pub fn has_work(&self) -> bool {
+        self.queued.is_some() || self.append_data || self.pending_deselect || !self.out.is_empty()
+    }
+
+    /// What to write next, if anything.
+    pub fn pending_output(&self) -> Option<Output<'_>> {
+        self.out.pending()
+    }
+
+    /// The caller wrote `n` bytes of [`Session::pending_output`].
+    pub fn advance_output(&mut self, n: u64) {
+        self.out.advance(n);
+    }
+
+    /// True when the output must be written before the session goes on (FETCH's budget).
+    pub fn output_blocked(&mut self) -> bool {
+        self.out.over_budget()
+    }
+
+    /// When the command being read must be complete (before login only, see
+    /// [`COMMAND_DURATION_MS_MIN`]); `None` when no command is being read.
+    pub fn deadline_ms(&self) -> Option<u64> {
+        let started = self.command_started_ms?;
+        let allowance = self.config.command_duration_ms_min.saturating_add(
+            self.command_bytes.saturating_mul(1000) / self.config.command_rate_bytes_per_second_min.max(1),
+        );
+        Some(started.saturating_add(allowance))
+    }
+
+    /// The client was silent too long (the caller's idle timeout or [`Self::deadline_ms`]):
+    /// says BYE and closes.
+    pub fn timed_out(&mut self) {
+        if !self.closing {
+            write_untagged_status(self.out.buf(), Status::Bye, None, "autologout: idle for too long");
+            self.closing = true;
+        }
+    }
+
+    /// Whether the session is between commands: nothing of a command read yet, none
+    /// running (IDLE counts as between), no event or output waiting. A graceful shutdown
+    /// ends such a session at once; one in the middle of a command may finish it first.
+    pub fn is_between_commands(&self) -> bool {
+        let running_idle = match &self.running {
+            None => true,
+            Some(_) => self.is_idling(),
+        };
+        running_idle && self.reader.is_idle() && !self.has_work() && !self.awaiting
+    }
+
+    /// The server is shutting down: says BYE and closes.
+    pub fn shutdown(&mut self) {
+        if !self.closing {
+            write_untagged_status(self.out.buf(), Status::Bye, None, "server shutting down");
+            self.closing = true;
+        }
+    }
+
+    /// The selected mailbox changed (a change event for it arrived): the next point
+    /// that allows updates reads what changed; in IDLE that is now.
+    pub fn mailbox_changed(&mut self) {
+        if let Some(selected) = self.selected.as_mut() {
+            selected.dirty = true;
+        }
+        if self.is_idling() {
+            self.queue_sync(true);
+        }
+    }
+
+    /// The TLS handshake after STARTTLS succeeded; `mechanisms` are those offered now.
+    /// Everything learned before it is forgotten (RFC 9051 §6.2.1).
+    pub fn tls_started(&mut self, mechanisms: Vec<String>) {
+        self.tls = true;
+        self.mechanisms = mechanisms;
+        self.reader = CommandReader::new(self.config.reader.clone());
+        self.enabled = Enabled::default();
+        if matches!(self.running, Some(Running { job: Job::StartTls, .. })) {
+            self.running = None;
+            self.awaiting = false;
+        }
+    }
+
+    /// Uses bytes of `input` and returns how many (0 while an event waits). `now_ms`:
+    /// the caller's clock, for deadlines and SEARCH YOUNGER/OLDER.
+    pub fn handle_input(&mut self, input: &[u8], now_ms: u64) -> usize {
+        self.now_ms = now_ms;
+        if self.closing || self.awaiting || self.queued.is_some() || self.append_data || self.pending_deselect
+        {
+            return 0;
+        }
+        let (used, event) = self.reader.feed(input);
+        self.track_deadline(used, event.is_some(), now_ms);
+        let Some(event) = event else { return used };
+        let rest = input.len() - used;
+        match event {
+            ReadEvent::AppendData(bytes) => {
+                self.append_chunk.clear();
+                self.append_chunk.extend_from_slice(bytes);
+                self.append_data = true;
+            }
+            ReadEvent::Command(command) => self.command(command, rest > 0),
+            other => self.read_event(other),
+        }
+        used
+    }
+
+    fn track_deadline(&mut self, used: usize, event: bool, now_ms: u64) {
+        if self.authenticated || event || self.reader.is_idle() {
+            self.command_started_ms = None;
+            self.command_bytes = 0;
+        } else if used > 0 {
+            self.command_started_ms.get_or_insert(now_ms);
+            self.command_bytes += used as u64;
+        }
+    }
+
+    /// The next event, if one waits.
+    pub fn poll_event(&mut self) -> Option<Event<'_>> {
+        if std::mem::take(&mut self.pending_deselect) {
+            return Some(Event::Deselected);
+        }
+        if std::mem::take(&mut self.append_data) {
+            return Some(Event::AppendData(&self.append_chunk));
+        }
+        self.queued.take()
+    }
+
+    /// Queues an event; `answer`: the session waits for [`Session::answer`].
+    pub(crate) fn request(&mut self, event: Event<'static>, answer: bool) {
+        self.queued = Some(event);
+        self.awaiting = answer;
+    }
+
+    /// The caller's answer to the event waiting for one.
+    pub fn answer(&mut self, answer: Answer) {
+        if !self.awaiting {
+            return;
+        }
+        self.awaiting = false;
+        let Some(running) = self.running.as_mut() else { return };
+        if running.result.is_some() {
+            // The final sync of a command.
+            match answer {
+                Answer::Changes(changes) => self.apply_changes(changes),
+                _ => self.apply_changes(MailboxChanges::default()),
+            }
+            if let Some(result) = self.running.as_mut().and_then(|running| running.result.take()) {
+                self.write_tagged(result);
+            }
+            return;
+        }
+        match (&running.job, answer) {
+            // IDLE: updates as they come; the command goes on.
+            (Job::Idle, Answer::Changes(changes)) => self.apply_changes(changes),
+            (_, answer) => self.continue_job(answer),
+        }
+    }
+
+    /// Routes an answer to its command.
+    fn continue_job(&mut self, answer: Answer) {
+        let Some(running) = self.running.take() else { return };
+        let Running { tag, job, allow_expunge, force_sync, condstore_enabled, result } = running;
+        // Each handler sets the job it waits for next, or finishes.
+        let rest =
+            Running { tag, job: Job::Simple("done"), allow_expunge, force_sync, condstore_enabled, result };
+        self.running = Some(rest);
+        match job {
+            Job::Simple(text) => self.finish(answer_done(answer, text)),
+            Job::Delete(mailbox) => self.delete_answered(&mailbox, answer),
+            Job::Login => self.login_answered(answer),
+            Job::Authenticate(sasl) => self.auth_answered(sasl, answer),
+            Job::Select(select) => self.select_answered(select, answer),
+            Job::List(list) => self.list_answered(list, answer),
+            Job::Status(attrs) => self.status_answered(&attrs, answer),
+            Job::Fetch(fetch) => self.fetch_answered(fetch, answer),
+            Job::Search(search) => self.search_answered(search, answer),
+            Job::Store(store) => self.store_answered(store, answer),
+            Job::Copy(copy) => self.copy_answered(copy, answer),
+            Job::Expunge => self.expunge_answered(answer),
+            Job::Close => self.close_answered(answer),
+            Job::Append(append) => self.append_answered(append, answer),
+            Job::Idle | Job::StartTls => self.finish(Err(CommandError::Internal)),
+        }
+    }
+
+    /// Sets the running command's job.
+    pub(crate) fn set_job(&mut self, job: Job) {
+        if let Some(running) = self.running.as_mut() {
+            running.job = job;
+        }
+    }
+
+    /// Updates allowed now.
+    pub(crate) fn updates(&self, allow_expunge: bool) -> Updates {
+        Updates {
+            allow_expunge,
+            qresync: self.enabled.qresync,
+            condstore: self.enabled.condstore,
+            rev1: !self.enabled.rev2,
+        }
+    }
+
+    /// `\Recent` handling for syncs of the selected mailbox.
+    pub(crate) fn recent_mode(&self) -> RecentMode {
+        match &self.selected {
+            Some(selected) if !self.enabled.rev2 && !selected.read_only => RecentMode::Claim,
+            _ => RecentMode::None,
+        }
+    }
+
+    fn queue_sync(&mut self, allow_expunge: bool) {
+        let Some(selected) = &self.selected else { return };
+        let event = Event::Sync {
+            since_modseq: selected.last_modseq,
+            above_uid: selected.max_uid(),
+            expunges: allow_expunge,
+            recent: self.recent_mode(),
+        };
+        self.request(event, true);
+    }
+
+    fn apply_changes(&mut self, changes: MailboxChanges) {
+        let allow_expunge = self.running.as_ref().is_none_or(|running| running.allow_expunge);
+        let updates = self.updates(allow_expunge);
+        if let Some(selected) = self.selected.as_mut() {
+            selected.apply(changes, self.out.buf(), updates);
+        }
+    }
+
+    /// Ends the running command: syncs first when the view may be behind, then writes
+    /// the tagged response.
+    pub(crate) fn finish(&mut self, result: CommandResult) {
+        let Some(running) = self.running.as_mut() else { return };
+        let dirty = self.selected.as_ref().is_some_and(|selected| selected.dirty);
+        if self.selected.is_some() && (dirty || running.force_sync) && !self.closing {
+            running.result = Some(result);
+            let allow_expunge = running.allow_expunge;
+            self.queue_sync(allow_expunge);
+            return;
+        }
+        self.write_tagged(result);
+    }
+
+    /// Writes the tagged response of the running command and ends it.
+    fn write_tagged(&mut self, result: CommandResult) {
+        let Some(running) = self.running.take() else { return };
+        self.awaiting = false;
+        if self.append_chunk.capacity() > IDLE_APPEND_CHUNK_BYTES_MAX {
+            // An APPEND is over: an idle session keeps no 64 KiB buffer.
+            self.append_chunk = Vec::new();
+        }
+        let tag = running.tag;
+        match result {
+            Ok(done) => {
+                self.bad_in_a_row = 0;
+                let mut code = done.code;
+                if running.condstore_enabled
+                    && let Some(selected) = &self.selected
+                {
+                    // RFC 7162 §3.1: the command that enabled CONDSTORE reports the
+                    // mailbox's highest modseq.
+                    let highest = ResponseCode::HighestModSeq(selected.highest_seen);
+                    if code.is_none() {
+                        code = Some(highest);
+                    } else {
+                        write_untagged_status(self.out.buf(), Status::Ok, Some(&highest), "highest");
+                    }
+                }
+                write_tagged(self.out.buf(), &tag, Status::Ok, code.as_ref(), &done.text);
+            }
+            Err(CommandError::Bad(text)) => {
+                write_tagged(self.out.buf(), &tag, Status::Bad, None, &text);
+                self.count_bad();
+            }
+            Err(CommandError::No(code, text)) => {
+                self.bad_in_a_row = 0;
+                write_tagged(self.out.buf(), &tag, Status::No, code.as_ref(), &text);
+            }
+            Err(CommandError::Internal) => {
+                write_tagged(
+                    self.out.buf(),
+                    &tag,
+                    Status::No,
+                    Some(&ResponseCode::ServerBug),
+                    "internal error",
+                );
+            }
+        }
+    }
+
+    pub(crate) fn count_bad(&mut self) {
+        self.bad_in_a_row += 1;
+        if self.bad_in_a_row > self.config.bad_commands_max {
+            write_untagged_status(self.out.buf(), Status::Bye, None, "too many protocol errors");
+            self.closing = true;
+        }
+    }
+
+    /// Starts a command with `tag`.
+    pub(crate) fn begin(&mut self, tag: Tag, allow_expunge: bool, force_sync: bool) {
+        self.running = Some(Running {
+            tag,
+            job: Job::Simple("done"),
+            allow_expunge,
+            force_sync,
+            condstore_enabled: false,
+            result: None,
+        });
+    }
+
+    /// Turns CONDSTORE on by use (RFC 7162 §3.1); remembers that this command did.
+    pub(crate) fn enable_condstore(&mut self) {
+        if !self.enabled.condstore {
+            self.enabled.condstore = true;
+            if let Some(running) = self.running.as_mut() {
+                running.condstore_enabled = true;
+            }
+        }
+    }
+
+    /// Mailbox names in UTF-8 on the wire (IMAP4rev2 or UTF8=ACCEPT, RFC 6855 §3).
+    pub(crate) fn utf8(&self) -> bool {
+        self.enabled.utf8 || self.enabled.rev2
+    }
+
+    /// The mailbox name a client sent, as names are stored (RFC 9051 §5.1: modified
+    /// UTF-7 unless UTF-8 is enabled; INBOX in any case is INBOX). Interop: a name that
+    /// is not valid modified UTF-7 is taken as it is: every ASTRING-CHAR may appear in a
+    /// name (`&` among them), and the client then gets the name back in canonical form.
+    pub(crate) fn mailbox_name(&self, sent: &str) -> String {
+        let name = if self.utf8() || !sent.contains('&') {
+            sent.to_owned()
+        } else {
+            super::utf7::decode(sent).unwrap_or_else(|_| sent.to_owned())
+        };
+        if name.eq_ignore_ascii_case("INBOX") {
+            return "INBOX".to_owned();
+        }
+        match name.get(..6) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("INBOX/") => format!("INBOX/{}", &name[6..]),
+            _ => name,
+        }
+    }
+}
+
+/// Done or the failure, for commands that end with `Done`.
+fn answer_done(answer: Answer, text: &str) -> CommandResult {
+    match answer {
+        Answer::Done => Ok(Done::ok(text)),
+        Answer::Failed(error) => Err(error),
+        _ => Err(CommandError::Internal),
+    }
+}

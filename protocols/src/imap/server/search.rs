@@ -1,0 +1,304 @@
+//! SEARCH and UID SEARCH (RFC 9051 §6.4.4, RFC 3501 §6.4.4) with ESEARCH return options
+//! (RFC 4731), SEARCHRES (RFC 5182), CONDSTORE's MODSEQ key (RFC 7162 §3.1.5), WITHIN
+//! (RFC 5032) and SAVEDATE keys (RFC 8514): the verdicts, and the writing of the answer.
+//!
+//! The storage side runs a [`SearchProgram`] in two phases. First every message of the
+//! mailbox is judged on its index facts (flags, keywords, sizes, dates, UID, modseq): each
+//! key is true, false or "needs the content". Keys the stored summary answers (SUBJECT,
+//! SENT*) are decided in the same pass from a glance at the summary. Only the messages
+//! still undecided are then read, as far as [`SearchProgram::need`] says: the header
+//! block for address and HEADER keys, the whole message for BODY and TEXT. A search on
+//! flags, dates and subjects over 100k messages never opens a file.
+//!
+//! Invariants: only messages in the session's view match (a message the client was not
+//! told about has no number yet); the key tree is at most the parser's nesting limit
+//! deep, which bounds the recursion of [`SearchProgram::judge`].
+
+use super::facts::{MessageFacts, SearchHit, SystemFlags};
+use super::uids::UidList;
+use crate::imap::response::{EsearchResponse, write_esearch, write_search};
+use crate::imap::types::{SearchCommand, SearchKey, SearchReturn, SequenceSet, Tag, format_uid_set};
+use crate::mime::{self, MessageSummary};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// A key's verdict on one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// It matches.
+    Yes,
+    /// It does not.
+    No,
+    /// The content decides: judge again with [`SearchContent`].
+    NeedsContent,
+}
+
+impl Verdict {
+    fn from_bool(value: bool) -> Verdict {
+        if value { Verdict::Yes } else { Verdict::No }
+    }
+}
+
+/// How much of an undecided message the content phase must read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SearchNeed {
+    /// The stored summary (SUBJECT from the envelope, SENT* from the Date).
+    Summary,
+    /// The header block (addresses, HEADER).
+    Header,
+    /// The whole message (BODY, TEXT).
+    Whole,
+}
+
+/// A message's content, as far as the search needs it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SearchContent<'a> {
+    /// The raw Date value (from the summary or its glance).
+    pub date: Option<&'a [u8]>,
+    /// The raw Subject value.
+    pub subject: Option<&'a [u8]>,
+    /// The header block, the delivery prefix included; empty unless [`SearchNeed::Header`]
+    /// or more.
+    pub header: &'a [u8],
+    /// The whole message file; empty unless [`SearchNeed::Whole`].
+    pub whole: &'a [u8],
+    /// The summary of `whole` (BODY and TEXT walk its parts).
+    pub summary: Option<&'a MessageSummary>,
+}
+
+/// A search, ready to run over a mailbox's messages; see the module doc.
+#[derive(Debug, Clone)]
+pub struct SearchProgram {
+    key: SearchKey,
+    view: UidList,
+    recent: UidList,
+    saved: UidList,
+    now_ms: i64,
+    need: SearchNeed,
+}
+
+impl SearchProgram {
+    pub(crate) fn new(key: SearchKey, view: UidList, recent: UidList, saved: UidList, now_ms: i64) -> Self {
+        let need = need_of(&key);
+        SearchProgram { key, view, recent, saved, now_ms, need }
+    }
+
+    /// What the content phase reads for an undecided message.
+    pub fn need(&self) -> SearchNeed {
+        self.need
+    }
+
+    /// Whether the message is in the session's view (others never match).
+    pub fn in_view(&self, uid: u32) -> bool {
+        self.view.contains(uid)
+    }
+
+    /// Judges a message. Without content, keys that need it answer
+    /// [`Verdict::NeedsContent`]; with it, every key is decided.
+    pub fn judge(&self, facts: &MessageFacts<'_>, content: Option<&SearchContent<'_>>) -> Verdict {
+        let Some(seq) = self.view.seq_of(facts.uid) else { return Verdict::No };
+        self.judge_key(&self.key, seq, facts, content)
+    }
+
+    fn in_set(&self, set: &SequenceSet, n: u32, star: u32, uid: u32) -> bool {
+        match set {
+            SequenceSet::Saved => self.saved.contains(uid),
+            set => set.contains(n, star),
+        }
+    }
+
+    fn judge_key(
+        &self,
+        key: &SearchKey,
+        seq: u32,
+        facts: &MessageFacts<'_>,
+        content: Option<&SearchContent<'_>>,
+    ) -> Verdict {
+        use SearchKey as K;
+        let flags = facts.flags;
+        let day = |ms: i64| ms.div_euclid(DAY_MS);
+        let has = |bit: SystemFlags| flags.contains(bit);
+        let has_keyword = |k: &str| facts.keywords.iter().any(|have| have.eq_ignore_ascii_case(k));
+        let recent = self.recent.contains(facts.uid);
+        let age_ms = |secs: u64| i64::try_from(secs).unwrap_or(i64::MAX / 1000).saturating_mul(1000);
+        match key {
+            K::All | K::SaveDateSupported => Verdict::Yes,
+            // RFC 3501 §6.4.4: NEW is RECENT UNSEEN; OLD is NOT RECENT.
+            K::Recent => Verdict::from_bool(recent),
+            K::New => Verdict::from_bool(recent && !has(SystemFlags::SEEN)),
+            K::Old => Verdict::from_bool(!recent),
+            K::Answered => Verdict::from_bool(has(SystemFlags::ANSWERED)),
+            K::Deleted => Verdict::from_bool(has(SystemFlags::DELETED)),
+            K::Draft => Verdict::from_bool(has(SystemFlags::DRAFT)),
+            K::Flagged => Verdict::from_bool(has(SystemFlags::FLAGGED)),
+            K::Seen => Verdict::from_bool(has(SystemFlags::SEEN)),
+            K::Unanswered => Verdict::from_bool(!has(SystemFlags::ANSWERED)),
+            K::Undeleted => Verdict::from_bool(!has(SystemFlags::DELETED)),
+            K::Undraft => Verdict::from_bool(!has(SystemFlags::DRAFT)),
+            K::Unflagged => Verdict::from_bool(!has(SystemFlags::FLAGGED)),
+            K::Unseen => Verdict::from_bool(!has(SystemFlags::SEEN)),
+            K::Keyword(k) => Verdict::from_bool(has_keyword(k)),
+            K::Unkeyword(k) => Verdict::from_bool(!has_keyword(k)),
+            // RFC 9051 §6.4.4: dates compare by day, disregarding time.
+            K::Before(date) => Verdict::from_bool(day(facts.internal_date_ms) < date.days_since_epoch()),
+            K::On(date) => Verdict::from_bool(day(facts.internal_date_ms) == date.days_since_epoch()),
+            K::Since(date) => Verdict::from_bool(day(facts.internal_date_ms) >= date.days_since_epoch()),
+            K::SavedBefore(date) => Verdict::from_bool(day(facts.save_date_ms) < date.days_since_epoch()),
+            K::SavedOn(date) => Verdict::from_bool(day(facts.save_date_ms) == date.days_since_epoch()),
+            K::SavedSince(date) => Verdict::from_bool(day(facts.save_date_ms) >= date.days_since_epoch()),
+            K::Larger(n) => Verdict::from_bool(facts.served_size() > *n),
+            K::Smaller(n) => Verdict::from_bool(facts.served_size() < *n),
+            K::Younger(secs) => Verdict::from_bool(self.now_ms - facts.internal_date_ms <= age_ms(*secs)),
+            K::Older(secs) => Verdict::from_bool(self.now_ms - facts.internal_date_ms > age_ms(*secs)),
+            K::Uid(set) => {
+                Verdict::from_bool(self.in_set(set, facts.uid, self.view.last().unwrap_or(0), facts.uid))
+            }
+            K::Seq(set) => Verdict::from_bool(self.in_set(set, seq, self.view.len(), facts.uid)),
+            // RFC 7162 §3.1.5: messages with a modseq at or above the value.
+            K::ModSeq { modseq, .. } => Verdict::from_bool(facts.modseq >= *modseq),
+            K::Not(inner) => match self.judge_key(inner, seq, facts, content) {
+                Verdict::Yes => Verdict::No,
+                Verdict::No => Verdict::Yes,
+                Verdict::NeedsContent => Verdict::NeedsContent,
+            },
+            K::Or(a, b) => {
+                match (self.judge_key(a, seq, facts, content), self.judge_key(b, seq, facts, content)) {
+                    (Verdict::Yes, _) | (_, Verdict::Yes) => Verdict::Yes,
+                    (Verdict::No, Verdict::No) => Verdict::No,
+                    _ => Verdict::NeedsContent,
+                }
+            }
+            K::And(keys) => {
+                let mut verdict = Verdict::Yes;
+                for key in keys {
+                    match self.judge_key(key, seq, facts, content) {
+                        Verdict::No => return Verdict::No,
+                        Verdict::NeedsContent => verdict = Verdict::NeedsContent,
+                        Verdict::Yes => {}
+                    }
+                }
+                verdict
+            }
+            content_key => match content {
+                None => Verdict::NeedsContent,
+                Some(content) => Verdict::from_bool(judge_content_key(content_key, content)),
+            },
+        }
+    }
+}
+
+fn judge_content_key(key: &SearchKey, content: &SearchContent<'_>) -> bool {
+    use SearchKey as K;
+    // RFC 3501 §6.4.4: SENT* compare the Date: header's own date, disregarding time and
+    // timezone: a message dated 25 Mar 01:00 +0200 was sent on the 25th.
+    let sent_day = content.date.and_then(mime::sent_day);
+    match key {
+        K::From(needle) => mime::address_matches(content.header, "From", needle),
+        K::To(needle) => mime::address_matches(content.header, "To", needle),
+        K::Cc(needle) => mime::address_matches(content.header, "Cc", needle),
+        K::Bcc(needle) => mime::address_matches(content.header, "Bcc", needle),
+        // The stored envelope's Subject, RFC 2047 words decoded by the matcher.
+        K::Subject(needle) => content.subject.is_some_and(|subject| mime::value_matches(subject, needle)),
+        K::Header(name, needle) => mime::header_matches(content.header, name, needle),
+        K::Body(needle) => {
+            content.summary.is_some_and(|summary| mime::body_matches(content.whole, summary, needle))
+        }
+        K::Text(needle) => {
+            content.summary.is_some_and(|summary| mime::text_matches(content.whole, summary, needle))
+        }
+        K::SentBefore(date) => sent_day.is_some_and(|d| d < date.days_since_epoch()),
+        K::SentOn(date) => sent_day.is_some_and(|d| d == date.days_since_epoch()),
+        K::SentSince(date) => sent_day.is_some_and(|d| d >= date.days_since_epoch()),
+        _ => false,
+    }
+}
+
+fn need_of(key: &SearchKey) -> SearchNeed {
+    match key {
+        SearchKey::Body(_) | SearchKey::Text(_) => SearchNeed::Whole,
+        SearchKey::From(_)
+        | SearchKey::To(_)
+        | SearchKey::Cc(_)
+        | SearchKey::Bcc(_)
+        | SearchKey::Header(..) => SearchNeed::Header,
+        SearchKey::Not(inner) => need_of(inner),
+        SearchKey::Or(a, b) => need_of(a).max(need_of(b)),
+        SearchKey::And(keys) => keys.iter().map(need_of).max().unwrap_or(SearchNeed::Summary),
+        _ => SearchNeed::Summary,
+    }
+}
+
+/// Whether the key uses MODSEQ (RFC 7162 §3.1.5: then the answer carries the highest
+/// modseq of the matches, and CONDSTORE is enabled by use).
+pub(crate) fn uses_modseq(key: &SearchKey) -> bool {
+    match key {
+        SearchKey::ModSeq { .. } => true,
+        SearchKey::Not(inner) => uses_modseq(inner),
+        SearchKey::Or(a, b) => uses_modseq(a) || uses_modseq(b),
+        SearchKey::And(keys) => keys.iter().any(uses_modseq),
+        _ => false,
+    }
+}
+
+/// The answer to a SEARCH: what to write, and what to save for `$` (RFC 5182).
+pub(crate) struct SearchAnswer {
+    /// UIDs to save as the new `$`, when SAVE was asked.
+    pub(crate) saved: Option<Vec<u32>>,
+}
+
+/// Writes `* SEARCH` or `* ESEARCH` for `hits` (as (seq, uid, modseq), ascending).
+/// `rev2`: IMAP4rev2 answers ESEARCH even without RETURN (RFC 9051 §7.3.4).
+pub(crate) fn write_answer(
+    out: &mut Vec<u8>,
+    tag: &Tag,
+    search: &SearchCommand,
+    uid_mode: bool,
+    rev2: bool,
+    hits: &[(u32, SearchHit)],
+) -> SearchAnswer {
+    let numbers: Vec<u32> = hits.iter().map(|(seq, hit)| if uid_mode { hit.uid } else { *seq }).collect();
+    let modseq = uses_modseq(&search.key).then(|| hits.iter().map(|(_, hit)| hit.modseq).max()).flatten();
+    let rev2_default = Vec::new();
+    let options = match &search.return_opts {
+        Some(options) => options,
+        None if rev2 => &rev2_default,
+        None => {
+            write_search(out, &numbers, modseq.filter(|_| !numbers.is_empty()));
+            return SearchAnswer { saved: None };
+        }
+    };
+    let all = options.is_empty() || options.contains(&SearchReturn::All);
+    let (min, max, count) = (
+        options.contains(&SearchReturn::Min),
+        options.contains(&SearchReturn::Max),
+        options.contains(&SearchReturn::Count),
+    );
+    let mut saved = None;
+    if options.contains(&SearchReturn::Save) {
+        // RFC 5182 §2.4: with MIN/MAX (and no ALL/COUNT) only those are saved.
+        let uids: Vec<u32> = hits.iter().map(|(_, hit)| hit.uid).collect();
+        saved = Some(if (min || max) && !all && !count {
+            let mut picked: Vec<u32> = Vec::new();
+            picked.extend(uids.first().filter(|_| min));
+            picked.extend(uids.last().filter(|last| max && !picked.contains(last)));
+            picked
+        } else {
+            uids
+        });
+        if options.len() == 1 {
+            return SearchAnswer { saved }; // SAVE alone: no ESEARCH response (RFC 5182 §2.1).
+        }
+    }
+    let all_set = format_uid_set(&numbers);
+    let response = EsearchResponse {
+        tag: Some(tag),
+        uid: uid_mode,
+        min: numbers.first().copied().filter(|_| min),
+        max: numbers.last().copied().filter(|_| max),
+        all: (all && !numbers.is_empty()).then_some(all_set.as_str()),
+        count: count.then_some(numbers.len() as u32),
+        modseq: modseq.filter(|_| !numbers.is_empty()),
+    };
+    write_esearch(out, &response);
+    SearchAnswer { saved }
+}
