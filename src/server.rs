@@ -53,6 +53,10 @@ pub(crate) const SHUTDOWN_CLOSING_MAX: Duration = Duration::from_secs(5);
 /// listeners' counters are shared). Only runs during shutdown.
 const SHUTDOWN_POLL_INTERVAL: Duration = Duration::from_millis(20);
 
+/// How often each core logs its DNS counters (hits, misses, queries) when it asked
+/// anything: hourly keeps the log quiet while still showing the cache at work.
+const DNS_REPORT_INTERVAL: Duration = Duration::from_secs(3600);
+
 /// Why the server did not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ServerError {
@@ -274,10 +278,17 @@ impl Server {
                     report_addresses: Arc::clone(&plan.report_addresses),
                     reports: Some(plan.reports.clone()),
                 });
+                let dns = inbound.as_ref().and_then(|inbound| inbound.dns.clone());
+                if let Some(dns) = &dns {
+                    spawn_detached(report_dns(core.index, dns.clone()));
+                }
                 start_listeners(&shared, &node, seed.sockets, inbound.as_ref());
                 shutdown.draining().await;
                 while shared.plans.iter().any(|plan| plan.limiter.open() > 0) {
                     moxide_runtime::time::sleep(SHUTDOWN_POLL_INTERVAL).await;
+                }
+                if let Some(dns) = &dns {
+                    log_dns_stats(core.index, dns, "dns counters at stop");
                 }
                 if core.index == 0 {
                     tracing::info!("all sessions closed");
@@ -390,6 +401,36 @@ fn start_orphan_sweep(stores: Arc<StoreCache>) {
 /// Periodic housekeeping on core 0: closes account stores idle for [`STORE_IDLE`] (the
 /// LRU bounds the count; this frees the rest over time) and reloads certificate files
 /// that changed. Both are blocking, so offloaded.
+/// Logs one core's DNS counters every [`DNS_REPORT_INTERVAL`] when it asked anything since
+/// the last time: the cache's hit rate shows whether the resolver is being spared.
+async fn report_dns(core: usize, dns: Dns) {
+    let mut last = dns.stats();
+    loop {
+        moxide_runtime::time::sleep(DNS_REPORT_INTERVAL).await;
+        let now = dns.stats();
+        if now.cache.hits + now.cache.misses != last.cache.hits + last.cache.misses {
+            log_dns_stats(core, &dns, "dns counters");
+        }
+        last = now;
+    }
+}
+
+fn log_dns_stats(core: usize, dns: &Dns, message: &str) {
+    let stats = dns.stats();
+    tracing::info!(
+        core,
+        hits = stats.cache.hits,
+        misses = stats.cache.misses,
+        joined = stats.joined,
+        exchanges = stats.exchanges,
+        overloaded = stats.overloaded,
+        evictions = stats.cache.evictions,
+        entries = stats.cache.entries,
+        bytes = stats.cache.bytes,
+        "{message}"
+    );
+}
+
 async fn sweep(node: Node, acceptors: Vec<TlsAcceptor>) {
     loop {
         moxide_runtime::time::sleep(SWEEP_INTERVAL).await;

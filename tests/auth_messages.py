@@ -88,6 +88,9 @@ def main():
     messages = {
         "good": good,
         "forged": forged,
+        # Signed, then changed in transit: the signature fails, SPF still passes and aligns.
+        "tampered": signed(message(b"alice@good.example", b"tampered")).replace(
+            b"Hello from the authentication test.", b"Hello from someone else."),
         "reject": message(b"ceo@reject.example", b"spoofed reject"),
         "quarantine": message(b"ceo@quarantine.example", b"spoofed quarantine"),
     }

@@ -1,7 +1,8 @@
-//! The published DKIM example signatures: RFC 8463 Appendix A signs RFC 6376 Appendix A.1's
-//! example message twice, with ed25519-sha256 (selector `brisbane`, the key of Appendix
-//! A.2) and with rsa-sha256 (selector `test`, 1024 bits). Both must verify, and must fail
-//! once the message changes.
+//! The published DKIM example signatures: RFC 6376 Appendix A.2's rsa-sha256 signature
+//! (selector `brisbane` of `example.com`, Appendix C's key), and RFC 8463 Appendix A, which
+//! signs RFC 6376 Appendix A.1's example message twice, with ed25519-sha256 (selector
+//! `brisbane`, the key of Appendix A.2) and with rsa-sha256 (selector `test`, 1024 bits).
+//! All must verify, and must fail once the message changes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -56,4 +57,62 @@ fn rfc8463_example_fails_when_changed() {
     intake.update(SIGNED);
     let results = futures_lite::future::block_on(dkim::verify(&MemoryResolver::new(), &intake.finish(), 0));
     assert!(results.iter().all(|r| r.status == DkimStatus::PermError));
+}
+
+/// RFC 6376 Appendix C's public key (`brisbane._domainkey.example.com`).
+const RFC6376_KEY: &str = "v=DKIM1; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDwIRP/UC3SBsEmGqZ9ZJW3/DkMoGeLnQg1fWn7/zYtIxN2SnFCjxOCKG9v3b4jYfcTNh5ijSsq631uBItLa7od+v/RtdC2UzJ1lWT947qR+Rcac2gbto/NMqJ0fzfVjH4OuKhitdY9tf6mcwGjaNBcWToIMmPSPDdQPNUYckcQ2QIDAQAB";
+
+/// RFC 6376 Appendix A.2's signed message, laid out as the RFC prints it (continuation
+/// lines indented six spaces, the `b=` value's eight). With simple header
+/// canonicalization the folding whitespace is signed, so the layout must be exact, except
+/// inside `b=`, whose value is left out of the hash.
+const RFC6376_SIGNED: &str = "DKIM-Signature: v=1; a=rsa-sha256; s=brisbane; d=example.com;\r\n      \
+c=simple/simple; q=dns/txt; i=joe@football.example.com;\r\n      \
+h=Received : From : To : Subject : Date : Message-ID;\r\n      \
+bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=;\r\n      \
+b=AuUoFEfDxTDkHlLXSZEpZj79LICEps6eda7W3deTVFOk4yAUoqOB\r\n        \
+4nujc7YopdG5dWLSdNg6xNAZpOPr+kHxt1IrE+NahM6L/LbvaHut\r\n        \
+KVdkLLkpVaVVQPzeRDI009SO2Il5Lu7rDNH6mZckBdrIx0orEtZV\r\n        \
+4bmp/YzhwvcubU4=;\r\n\
+Received: from client1.football.example.com  [192.0.2.1]\r\n      \
+by submitserver.example.com with SUBMISSION;\r\n      \
+Fri, 11 Jul 2003 21:01:54 -0700 (PDT)\r\n\
+From: Joe SixPack <joe@football.example.com>\r\n\
+To: Suzie Q <suzie@shopping.example.net>\r\n\
+Subject: Is dinner ready?\r\n\
+Date: Fri, 11 Jul 2003 21:00:37 -0700 (PDT)\r\n\
+Message-ID: <20030712040037.46341.5F8J@football.example.com>\r\n\
+\r\n\
+Hi.\r\n\
+\r\n\
+We lost the game. Are you hungry yet?\r\n\
+\r\n\
+Joe.\r\n";
+
+fn verify_rfc6376(message: &str) -> dkim::DkimResult {
+    let mut zone = MemoryResolver::new();
+    zone.add_txt("brisbane._domainkey.example.com", RFC6376_KEY);
+    let mut intake = Intake::new();
+    for chunk in message.as_bytes().chunks(5) {
+        intake.update(chunk);
+    }
+    let mut results = futures_lite::future::block_on(dkim::verify(&zone, &intake.finish(), 1_600_000_000));
+    assert_eq!(results.len(), 1);
+    results.remove(0)
+}
+
+#[test]
+fn rfc6376_example_signature_verifies() {
+    let result = verify_rfc6376(RFC6376_SIGNED);
+    assert_eq!(result.status, DkimStatus::Pass, "{:?}", result.reason);
+    assert_eq!(result.algorithm, Some(Algorithm::RsaSha256));
+    assert_eq!(result.domain.as_ref().map(|d| d.as_str()), Some("example.com"));
+    // Simple canonicalization: a changed body, header or folding fails.
+    for changed in [
+        RFC6376_SIGNED.replace("lost the game", "won the game"),
+        RFC6376_SIGNED.replace("Suzie Q", "Suzy Q"),
+        RFC6376_SIGNED.replace("\r\n      c=simple", "\r\n  c=simple"),
+    ] {
+        assert_eq!(verify_rfc6376(&changed).status, DkimStatus::Fail);
+    }
 }
