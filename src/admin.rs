@@ -217,6 +217,7 @@ pub(crate) fn domain(command: DomainCommand) -> Result<ExitCode, Error> {
                         name: domain.trim_end_matches('.').to_lowercase(),
                         localpart_separators,
                         dkim_selectors: vec![selector.clone()],
+                        ..Default::default()
                     };
                     let change = DirectoryChange::AddDomain(spec.clone());
                     let file = TomlDomainsFile { path: config.static_config.domains_file.clone() };

@@ -37,6 +37,89 @@ pub(crate) struct StaticConfig {
     /// Where to listen.
     #[serde(default)]
     pub(crate) listeners: Vec<Listener>,
+    /// Check incoming mail on SMTP listeners (SPF, DKIM, DMARC, iprev, ARC) and record the
+    /// results in an Authentication-Results header.
+    #[serde(default = "default_true")]
+    pub(crate) inbound_checks: bool,
+    /// The DNS resolver the checks use.
+    #[serde(default)]
+    pub(crate) dns: DnsConfig,
+}
+
+/// Where DNS questions go (`[dns]`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct DnsConfig {
+    /// Recursive resolvers as `IP:port`, asked in order (at most 3). Empty: the
+    /// `nameserver` lines of /etc/resolv.conf, if `use_resolv_conf`.
+    pub(crate) resolvers: Vec<SocketAddr>,
+    /// Read /etc/resolv.conf when `resolvers` is empty. Off (localserve): no resolver, no
+    /// lookups at all; the checks report `none`.
+    pub(crate) use_resolv_conf: bool,
+    /// Believe the AD bit (DNSSEC validated) from resolvers on loopback: set it when a
+    /// validating resolver (unbound, ...) runs on this machine. Unset: resolv.conf's
+    /// `options trust-ad`. Never believed from other addresses.
+    pub(crate) trust_ad: Option<bool>,
+    /// Time one resolver gets per try, milliseconds. Unset: resolv.conf's `timeout:`, else
+    /// 3000.
+    pub(crate) attempt_timeout_ms: Option<u64>,
+    /// Rounds over all resolvers. Unset: resolv.conf's `attempts:`, else 2.
+    pub(crate) attempts: Option<u32>,
+    /// Answers cached per core.
+    pub(crate) cache_entries_max: usize,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            resolvers: Vec::new(),
+            use_resolv_conf: true,
+            trust_ad: None,
+            attempt_timeout_ms: None,
+            attempts: None,
+            cache_entries_max: moxide_actors::dns::ENTRIES_MAX_DEFAULT,
+        }
+    }
+}
+
+/// Where the system's resolvers are listed.
+pub(crate) const RESOLV_CONF_PATH: &str = "/etc/resolv.conf";
+
+impl DnsConfig {
+    /// The DNS client's settings, or `None` when no lookups are to be made. `resolv_conf`
+    /// is the text of /etc/resolv.conf (read by the caller), used when no resolvers are
+    /// configured; without nameserver lines the local machine's (127.0.0.1:53) is asked,
+    /// as the C library does.
+    pub(crate) fn settings(&self, resolv_conf: Option<&str>) -> Option<moxide_actors::dns::DnsSettings> {
+        use moxide_protocols::dns::{ExchangeConfig, NameServer, ResolvConf};
+        let system = match (&self.resolvers[..], self.use_resolv_conf) {
+            ([], false) => return None,
+            ([], true) => ResolvConf::parse(resolv_conf.unwrap_or("")),
+            _ => ResolvConf::parse(""),
+        };
+        let trust_ad = self.trust_ad.unwrap_or(system.trust_ad);
+        let addresses: Vec<SocketAddr> = if !self.resolvers.is_empty() {
+            self.resolvers.clone()
+        } else if system.nameservers.is_empty() {
+            vec![SocketAddr::from(([127, 0, 0, 1], 53))]
+        } else {
+            system.nameservers.iter().map(|&ip| SocketAddr::new(ip, 53)).collect()
+        };
+        let servers = addresses
+            .into_iter()
+            .map(|address| NameServer { address, trust_ad: trust_ad && address.ip().is_loopback() })
+            .collect();
+        let exchange = ExchangeConfig {
+            servers,
+            attempts: self.attempts.unwrap_or(system.attempts),
+            attempt_timeout_ms: self.attempt_timeout_ms.unwrap_or(system.attempt_timeout_ms),
+        }
+        .clamped();
+        Some(moxide_actors::dns::DnsSettings {
+            exchange: std::sync::Arc::new(exchange),
+            cache_entries_max: self.cache_entries_max,
+        })
+    }
 }
 
 fn default_true() -> bool {
@@ -245,6 +328,35 @@ pub(crate) struct DomainEntry {
     /// DKIM selectors of the domain's keys in `data/dkim/<domain>/`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) dkim_selectors: Vec<String>,
+    /// What happens to mail for this domain that fails DMARC under the sender's
+    /// `p=reject`.
+    #[serde(skip_serializing_if = "DmarcReject::is_default")]
+    pub(crate) dmarc_reject: DmarcReject,
+    /// Local part whose mail holds DMARC aggregate reports about this domain (the address
+    /// published in `rua=`): delivered as usual, and the reports parsed and kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) dmarc_reports: Option<String>,
+    /// Local part whose mail holds SMTP TLS reports (the `rua=` of `_smtp._tls`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tls_reports: Option<String>,
+}
+
+/// The answer to a DMARC `p=reject` failure.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum DmarcReject {
+    /// Refused at the end of DATA with `550 5.7.1`, as the sender's domain asks.
+    #[default]
+    Refuse,
+    /// Accepted and delivered to Junk, with `dmarc=fail` in Authentication-Results.
+    Mark,
+}
+
+impl DmarcReject {
+    /// Whether this is the default, which the domains file need not spell out.
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// An account's settings.
@@ -448,6 +560,9 @@ pub(crate) fn domains_file_of(spec: &DirectorySpec) -> DomainsFile {
                 let entry = DomainEntry {
                     localpart_separators: d.localpart_separators.clone(),
                     dkim_selectors: d.dkim_selectors.clone(),
+                    dmarc_reject: if d.dmarc_reject_mark { DmarcReject::Mark } else { DmarcReject::Refuse },
+                    dmarc_reports: d.dmarc_reports.clone(),
+                    tls_reports: d.tls_reports.clone(),
                 };
                 (d.name.clone(), entry)
             })
@@ -516,6 +631,9 @@ pub(crate) fn directory_spec(domains: &DomainsFile) -> DirectorySpec {
                 name: name.clone(),
                 localpart_separators: entry.localpart_separators.clone(),
                 dkim_selectors: entry.dkim_selectors.clone(),
+                dmarc_reject_mark: entry.dmarc_reject == DmarcReject::Mark,
+                dmarc_reports: entry.dmarc_reports.clone(),
+                tls_reports: entry.tls_reports.clone(),
             })
             .collect(),
         accounts: domains
@@ -551,6 +669,8 @@ mod tests {
 postmaster_account = "alice"
 [domains."example.org"]
 localpart_separators = ["+"]
+dmarc_reject = "mark"
+dmarc_reports = "dmarc-reports"
 [accounts.alice]
 addresses = ["alice@example.org", "@example.org"]
 "#;
@@ -576,6 +696,11 @@ addresses = ["alice@example.org", "@example.org"]
         let spec = file.load().unwrap();
         file.store(&spec).unwrap();
         assert_eq!(file.load().unwrap(), spec);
+        // Per-domain inbound choices survive a rewrite and reach the directory.
+        assert!(spec.domains[0].dmarc_reject_mark);
+        assert!(config.directory.marks_dmarc_rejects("Example.org"));
+        assert!(config.directory.is_report_address("DMARC-reports", "example.org"));
+        assert!(!config.directory.is_report_address("alice", "example.org"));
         assert!(std::fs::read_to_string(&file.path).unwrap().starts_with("# Domains and accounts."));
     }
 

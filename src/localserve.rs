@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use moxide_storage::{AccountStore, DataDir, DataDirLock, StoreOptions};
 
 use crate::config::{
-    CertificatePaths, Config, Limits, Listener, ListenerProtocol, ListenerTls, StaticConfig, TlsConfig,
+    CertificatePaths, Config, DnsConfig, Limits, Listener, ListenerProtocol, ListenerTls, StaticConfig,
+    TlsConfig,
 };
 
 /// The test account, as in mox.
@@ -88,6 +89,10 @@ pub(crate) struct Options {
     /// Executors to run (0: one per CPU).
     #[arg(long, default_value_t = 0)]
     pub(crate) cores: usize,
+    /// DNS resolver (`IP:port`, repeatable) for checking incoming mail (SPF, DKIM, DMARC,
+    /// iprev, ARC). Without one localserve makes no lookups and the checks say `none`.
+    #[arg(long = "dns-resolver")]
+    pub(crate) dns_resolvers: Vec<SocketAddr>,
 }
 
 /// What `prepare` hands the server: the configuration and the data directory's lock,
@@ -141,6 +146,12 @@ pub(crate) fn prepare(options: &Options) -> Result<Prepared, Box<dyn std::error:
         limits: Limits { ratelimit_exempt: options.ratelimit_exempt.clone(), ..Limits::default() },
         tls: TlsConfig {
             certificates: vec![CertificatePaths { chain: certificate.chain, key: certificate.key }],
+        },
+        inbound_checks: true,
+        dns: DnsConfig {
+            resolvers: options.dns_resolvers.clone(),
+            use_resolv_conf: false,
+            ..DnsConfig::default()
         },
         listeners: vec![
             listener(ListenerProtocol::Smtp, options.smtp_port, ListenerTls::StartTls),

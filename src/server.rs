@@ -17,10 +17,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use moxide_actors::auth::AuthServices;
+use moxide_actors::dns::Dns;
 use moxide_actors::imap::{ImapSettings, listener as imap_listener};
 use moxide_actors::listen::IpLimits;
 use moxide_actors::node::ACCOUNT_IDLE_DEFAULT;
 use moxide_actors::ratelimit::{Limiter, WindowLimit};
+use moxide_actors::smtp::inbound::InboundAuth;
 use moxide_actors::smtp::{SmtpSettings, listener as smtp_listener};
 use moxide_actors::{Node, NodeSeed, NodeServices, node_seeds};
 use moxide_runtime::net::{ConnectionLimiter, ListenerSocket, bind_per_core};
@@ -60,6 +62,10 @@ pub(crate) const SHUTDOWN_CLOSING_MAX: Duration = Duration::from_secs(5);
 /// How often a stopping core checks whether sessions are still open (on any core; the
 /// listeners' counters are shared). Only runs during shutdown.
 const SHUTDOWN_POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// How often each core logs its DNS counters (hits, misses, queries) when it asked
+/// anything: hourly keeps the log quiet while still showing the cache at work.
+const DNS_REPORT_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Why the server did not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +134,17 @@ struct Shared {
     control_limiter: ConnectionLimiter,
     /// SIGHUP, for core 0 (taken once).
     hangup: Arc<std::sync::Mutex<Option<moxide_runtime::hangup::HangupSeed>>>,
+    /// Inbound checks on SMTP listeners: `None` when off. Inside, the DNS client's
+    /// settings (`None`: no lookups) and where reports are kept. Per-domain choices
+    /// (`dmarc_reject`, report addresses) come from the live directory.
+    inbound: Option<InboundPlan>,
+}
+
+/// What each core needs to check incoming mail.
+#[derive(Clone)]
+struct InboundPlan {
+    dns: Option<moxide_actors::dns::DnsSettings>,
+    reports: moxide_storage::ReportStore,
 }
 
 /// Prepared server: listeners bound, ready to run.
@@ -260,6 +277,7 @@ impl Server {
             control_path: static_config.data_dir.join(CONTROL_SOCKET),
             control_limiter: ConnectionLimiter::new(CONTROL_CONNECTIONS_MAX),
             hangup: Arc::new(std::sync::Mutex::new(None)),
+            inbound: inbound_plan(config, &data),
         };
         Ok(Server { runtime, seeds, shared, bound, lock })
     }
@@ -290,12 +308,24 @@ impl Server {
                     core.index,
                     BUSY_SAMPLE_INTERVAL,
                 ));
-                start_listeners(&shared, &node, seed.sockets);
+                // One DNS client (cache) per core, shared by its SMTP listeners.
+                let inbound = shared.inbound.as_ref().map(|plan| InboundAuth {
+                    dns: plan.dns.clone().map(Dns::new),
+                    reports: Some(plan.reports.clone()),
+                });
+                let dns = inbound.as_ref().and_then(|inbound| inbound.dns.clone());
+                if let Some(dns) = &dns {
+                    spawn_detached(report_dns(core.index, dns.clone()));
+                }
+                start_listeners(&shared, &node, seed.sockets, inbound.as_ref());
                 shutdown.draining().await;
                 while shared.plans.iter().any(|plan| plan.limiter.open() > 0)
                     || shared.control_limiter.open() > 0
                 {
                     moxide_runtime::time::sleep(SHUTDOWN_POLL_INTERVAL).await;
+                }
+                if let Some(dns) = &dns {
+                    log_dns_stats(core.index, dns, "dns counters at stop");
                 }
                 if core.index == 0 {
                     tracing::info!("all sessions closed");
@@ -308,15 +338,50 @@ impl Server {
     }
 }
 
+/// The inbound checks' plan: DNS settings from the config or /etc/resolv.conf.
+fn inbound_plan(config: &Config, data: &DataDir) -> Option<InboundPlan> {
+    let static_config = &config.static_config;
+    if !static_config.inbound_checks {
+        return None;
+    }
+    let resolv_conf = match std::fs::read_to_string(crate::config::RESOLV_CONF_PATH) {
+        Ok(text) => Some(text),
+        Err(error) if static_config.dns.resolvers.is_empty() && static_config.dns.use_resolv_conf => {
+            tracing::warn!(%error, "cannot read {}; asking 127.0.0.1:53", crate::config::RESOLV_CONF_PATH);
+            None
+        }
+        Err(_) => None,
+    };
+    let dns = static_config.dns.settings(resolv_conf.as_deref());
+    match &dns {
+        Some(settings) => {
+            let servers: Vec<String> =
+                settings.exchange.servers.iter().map(|s| s.address.to_string()).collect();
+            tracing::info!(resolvers = %servers.join(" "), "inbound checks on");
+        }
+        None => tracing::info!("inbound checks on without DNS: results are \"none\""),
+    }
+    Some(InboundPlan { dns, reports: moxide_storage::ReportStore::new(data) })
+}
+
 /// Starts this core's accept loop for every listener.
-fn start_listeners(shared: &Shared, node: &Node, sockets: Vec<ListenerSocket>) {
+fn start_listeners(
+    shared: &Shared,
+    node: &Node,
+    sockets: Vec<ListenerSocket>,
+    inbound: Option<&InboundAuth>,
+) {
     for (plan, socket) in shared.plans.iter().zip(sockets) {
         let listener = socket.into_listener();
         let limiter = plan.limiter.clone();
         let ip_limits = Arc::clone(&shared.ip_limits);
         match plan.protocol {
             ListenerProtocol::Smtp | ListenerProtocol::Submission => {
-                let settings = Rc::new(smtp_settings(shared, plan));
+                let mut settings = smtp_settings(shared, plan);
+                if plan.protocol == ListenerProtocol::Smtp {
+                    settings.inbound = inbound.cloned();
+                }
+                let settings = Rc::new(settings);
                 spawn_detached(smtp_listener::serve(node.clone(), settings, listener, limiter, ip_limits));
             }
             ListenerProtocol::Imap => {
@@ -434,6 +499,36 @@ fn start_orphan_sweep(stores: Arc<StoreCache>) {
 /// Periodic housekeeping on core 0: closes account stores idle for [`STORE_IDLE`] (the
 /// LRU bounds the count; this frees the rest over time) and reloads certificate files
 /// that changed. Both are blocking, so offloaded.
+/// Logs one core's DNS counters every [`DNS_REPORT_INTERVAL`] when it asked anything since
+/// the last time: the cache's hit rate shows whether the resolver is being spared.
+async fn report_dns(core: usize, dns: Dns) {
+    let mut last = dns.stats();
+    loop {
+        moxide_runtime::time::sleep(DNS_REPORT_INTERVAL).await;
+        let now = dns.stats();
+        if now.cache.hits + now.cache.misses != last.cache.hits + last.cache.misses {
+            log_dns_stats(core, &dns, "dns counters");
+        }
+        last = now;
+    }
+}
+
+fn log_dns_stats(core: usize, dns: &Dns, message: &str) {
+    let stats = dns.stats();
+    tracing::info!(
+        core,
+        hits = stats.cache.hits,
+        misses = stats.cache.misses,
+        joined = stats.joined,
+        exchanges = stats.exchanges,
+        overloaded = stats.overloaded,
+        evictions = stats.cache.evictions,
+        entries = stats.cache.entries,
+        bytes = stats.cache.bytes,
+        "{message}"
+    );
+}
+
 async fn sweep(node: Node, acceptors: Vec<TlsAcceptor>) {
     loop {
         moxide_runtime::time::sleep(SWEEP_INTERVAL).await;

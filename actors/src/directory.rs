@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A local domain as configured.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DomainSpec {
     /// The domain name.
     pub name: String,
@@ -31,6 +31,14 @@ pub struct DomainSpec {
     pub localpart_separators: Vec<char>,
     /// DKIM selectors of the domain's keys (RFC 6376 §3.1), newest last.
     pub dkim_selectors: Vec<String>,
+    /// Mail for the domain failing DMARC under the sender's `p=reject` (RFC 7489 §6.3)
+    /// is accepted into Junk and marked, instead of refused with `550 5.7.1`.
+    pub dmarc_reject_mark: bool,
+    /// Local part receiving DMARC aggregate reports about the domain (its `rua=`): the
+    /// reports in mail to it are parsed and kept.
+    pub dmarc_reports: Option<String>,
+    /// Local part receiving SMTP TLS reports (RFC 8460), likewise.
+    pub tls_reports: Option<String>,
 }
 
 /// An account as configured.
@@ -359,6 +367,12 @@ impl Directory {
                     "DKIM selector {bad:?} of domain {name:?} must be 1-63 of a-z 0-9 -"
                 )));
             }
+            let report_parts = domain.dmarc_reports.iter().chain(domain.tls_reports.iter());
+            if let Some(bad) = report_parts.clone().find(|l| l.is_empty() || l.contains(['@', ' '])) {
+                return Err(DirectoryError::InvalidName(format!(
+                    "report local part {bad:?} of domain {name:?} must be a local part without @"
+                )));
+            }
             let normalized = DomainSpec { name: name.clone(), ..domain.clone() };
             if domains.insert(name.clone(), normalized).is_some() {
                 return Err(DirectoryError::DuplicateDomain(name));
@@ -507,6 +521,19 @@ impl Directory {
         self.domains.contains_key(&normalize_domain(domain))
     }
 
+    /// Whether the local `domain` takes mail failing DMARC `p=reject` into Junk.
+    pub fn marks_dmarc_rejects(&self, domain: &str) -> bool {
+        self.domains.get(&normalize_domain(domain)).is_some_and(|d| d.dmarc_reject_mark)
+    }
+
+    /// Whether `localpart@domain` is one of the domain's report addresses (DMARC
+    /// aggregate or TLS reports), whose mail has its reports parsed and kept.
+    pub fn is_report_address(&self, localpart: &str, domain: &str) -> bool {
+        self.domains.get(&normalize_domain(domain)).is_some_and(|d| {
+            d.dmarc_reports.iter().chain(d.tls_reports.iter()).any(|l| l.eq_ignore_ascii_case(localpart))
+        })
+    }
+
     /// All account names, in configuration order.
     pub fn accounts(&self) -> &[Arc<str>] {
         &self.accounts
@@ -546,11 +573,13 @@ mod tests {
                     name: "Example.org".into(),
                     localpart_separators: vec!['+'],
                     dkim_selectors: vec![],
+                    ..Default::default()
                 },
                 DomainSpec {
                     name: "other.example".into(),
                     localpart_separators: vec![],
                     dkim_selectors: vec![],
+                    ..Default::default()
                 },
             ],
             accounts: vec![
@@ -664,6 +693,7 @@ mod tests {
             name: "example.ORG".into(),
             localpart_separators: vec![],
             dkim_selectors: vec![],
+            ..Default::default()
         });
         assert!(matches!(Directory::new(&s), Err(DirectoryError::DuplicateDomain(_))));
 
@@ -679,6 +709,7 @@ mod tests {
             name: "New.example.".into(),
             localpart_separators: vec![],
             dkim_selectors: vec!["20261206e".into()],
+            ..Default::default()
         });
         let (s2, d2) = s.apply(&add).unwrap();
         assert!(d2.is_local_domain("new.example"));
@@ -712,12 +743,14 @@ mod tests {
             name: "a..b".into(),
             localpart_separators: vec![],
             dkim_selectors: vec![],
+            ..Default::default()
         });
         assert!(matches!(s.apply(&bad), Err(DirectoryError::InvalidName(_))));
         let bad = DirectoryChange::AddDomain(DomainSpec {
             name: "b.example".into(),
             localpart_separators: vec![],
             dkim_selectors: vec!["../key".into()],
+            ..Default::default()
         });
         assert!(matches!(s.apply(&bad), Err(DirectoryError::InvalidName(_))));
         let bad = DirectoryChange::AddAccount(AccountSpec {

@@ -29,6 +29,7 @@ pub mod auth;
 pub mod change;
 pub mod clock;
 pub mod directory;
+pub mod dns;
 pub mod imap;
 pub mod kernel;
 pub mod listen;

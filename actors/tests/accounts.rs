@@ -32,6 +32,7 @@ fn directory() -> Arc<Directory> {
             name: "example.org".into(),
             localpart_separators: vec![],
             dkim_selectors: vec![],
+            ..Default::default()
         }],
         accounts,
         aliases: vec![],

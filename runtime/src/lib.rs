@@ -26,11 +26,14 @@
 //! - [`hangup`]: SIGHUP as a stream of reload notices on one core.
 //! - [`unix`]: the owner-only control socket the admin CLI talks to.
 //! - [`stats`]: executor busy time per core, for metrics.
+//! - [`udp`]: UDP sockets (the DNS stub resolver's queries).
+//! - [`exchange`]: one length-prefixed request/reply over TCP (DNS over TCP).
 //!
 //! Architecture invariant: every function that can block for longer than a memory access
 //! either goes through io_uring or through [`offload`]; nothing here calls `fsync`,
 //! `sendfile` or a lock that another core holds for long on an executor thread.
 
+pub mod exchange;
 pub mod executor;
 pub mod fs;
 pub mod hangup;
@@ -47,6 +50,7 @@ pub mod task;
 pub mod terminal;
 pub mod time;
 pub mod tls;
+pub mod udp;
 pub mod unix;
 
 pub use executor::{CoreContext, RuntimeConfig, RuntimeError, current_core, online_cpus, run};

@@ -433,6 +433,7 @@ pub(crate) async fn domain_add(ctx: &Ctx, create: DomainCreate) -> Result<Reply,
         name: create.name.trim_end_matches('.').to_lowercase(),
         localpart_separators: separators,
         dkim_selectors: vec![selector.clone()],
+        ..Default::default()
     };
     let change = DirectoryChange::AddDomain(spec.clone());
     // Validated before the key is made: the name becomes a directory name.

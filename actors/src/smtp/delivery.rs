@@ -17,7 +17,7 @@ use std::sync::Arc;
 use moxide_protocols::smtp::{
     EnhancedCode, ForwardPath, MailFrom, ReceivedTrace, Reply, Verdict, received_header,
 };
-use moxide_storage::{Flags, MailboxTarget, NewMessage};
+use moxide_storage::{Flags, MailboxTarget, NewMessage, SpecialUse};
 
 use super::SmtpSettings;
 use super::session::local_failure;
@@ -52,6 +52,15 @@ pub struct Envelope {
     pub recipients: Vec<Recipient>,
 }
 
+/// What the inbound checks add to a delivery (see `inbound`).
+#[derive(Debug, Clone, Default)]
+pub struct Annotations {
+    /// Header fields stored before Received (Authentication-Results, Received-SPF).
+    pub prefix: String,
+    /// Deliver to each account's `\Junk` mailbox (DMARC quarantine).
+    pub junk: bool,
+}
+
 /// Stores the spooled message in every recipient account; the verdict for the client.
 /// `summary` is the message's encoded MIME summary, computed while it streamed into the
 /// spool (`None` if that failed: the store then computes it when first needed).
@@ -62,6 +71,7 @@ pub(crate) async fn deliver_spooled(
     spool: &Path,
     size: u64,
     summary: Option<Vec<u8>>,
+    annotations: &Annotations,
 ) -> Verdict {
     let received_ms = crate::clock::now_unix_ms();
     let message_id = spool.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -87,11 +97,18 @@ pub(crate) async fn deliver_spooled(
                 for_path: only_recipient.as_ref(),
                 unix_secs: received_ms.div_euclid(1000),
             };
+            // RFC 7208 §9.1 and RFC 8601 §5: our authentication fields above our Received.
+            let prefix = format!("{}{}", annotations.prefix, received_header(&trace)).into_bytes();
+            let mailbox = if annotations.junk {
+                MailboxTarget::SpecialUse(SpecialUse::Junk)
+            } else {
+                MailboxTarget::Inbox
+            };
             let message = NewMessage {
                 spool_path: spool.to_path_buf(),
                 size,
-                prefix: received_header(&trace).into_bytes(),
-                mailbox: MailboxTarget::Inbox,
+                prefix,
+                mailbox,
                 received_ms,
                 flags: Flags::empty(),
                 keywords: Vec::new(),

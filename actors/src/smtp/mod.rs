@@ -6,8 +6,11 @@
 //! - [`session`]: the read → protocol → act → write loop of one connection.
 //! - [`delivery`]: hands a finished spool file to each recipient account's actor and
 //!   answers only when every one of them made it durable.
+//! - [`inbound`]: SPF, DKIM, DMARC, iprev and ARC on incoming mail, the
+//!   Authentication-Results header, and the DMARC decision.
 
 pub mod delivery;
+pub mod inbound;
 pub mod listener;
 pub mod session;
 
@@ -38,6 +41,8 @@ pub struct SmtpSettings {
     /// Submission only: deliver every recipient to this account (localserve, as mox's
     /// localserve does, since there is no outbound queue to send with).
     pub local_catchall: Option<Arc<str>>,
+    /// SMTP (not submission): check incoming mail (SPF, DKIM, DMARC, iprev, ARC).
+    pub inbound: Option<inbound::InboundAuth>,
 }
 
 impl SmtpSettings {
@@ -51,6 +56,7 @@ impl SmtpSettings {
             plaintext_auth: false,
             auth,
             local_catchall: None,
+            inbound: None,
         }
     }
 }
