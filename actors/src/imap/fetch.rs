@@ -11,7 +11,6 @@
 //! session expunged but this one still shows is read from the store's kept records.
 
 use std::fs::File;
-use std::io::Read as _;
 use std::ops::{ControlFlow, Range};
 use std::os::unix::fs::FileExt as _;
 use std::sync::Arc;
@@ -231,21 +230,16 @@ fn load_chunk(
     Ok(loaded)
 }
 
-/// The stored summary, or one computed from the file when none was stored (messages
-/// older than schema 2) or it does not decode.
+/// The stored summary, or one computed from the file (read in pieces) when none was
+/// stored (messages older than schema 2) or it does not decode.
 fn summary_or_file(
     store: &AccountStore,
     info: &MessageInfo,
     stored: Option<&[u8]>,
     file: &File,
 ) -> Result<MessageSummary, StorageError> {
-    crate::summary::summary_of(stored, || {
-        let mut bytes = Vec::new();
-        let mut reader = file;
-        reader.read_to_end(&mut bytes)?;
-        Ok(bytes)
-    })
-    .map_err(|source| StorageError::Io { path: store.message_path(info.id), source })
+    crate::summary::summary_or_file(stored, file)
+        .map_err(|source| StorageError::Io { path: store.message_path(info.id), source })
 }
 
 fn read_range(
