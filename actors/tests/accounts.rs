@@ -287,7 +287,8 @@ fn a_panic_later_in_the_batch_does_not_fail_committed_deliveries() {
             let (delivered, flagged) = futures_join(delivered, flagged).await;
             moxide_storage::fault::disarm();
             assert_eq!(node.stats().commits, commits + 1, "both requests in one batch");
-            let delivered = delivered.expect("the committed delivery is answered as committed");
+            let delivered = delivered
+                .unwrap_or_else(|e| panic!("the committed delivery is answered as committed: {e:?}"));
             assert_eq!(delivered.uid, Uid(2));
             assert!(matches!(flagged, Err(AccountError::Panicked(_))), "{flagged:?}");
             let Notification::Changes(batch) = subscription.next().await else { panic!("overflow") };

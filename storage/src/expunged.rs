@@ -143,7 +143,10 @@ impl AccountStore {
     /// Whether [`AccountStore::purge_expunged`] has something to do: a check of two
     /// numbers in memory, for the caller to skip a helper-thread round trip.
     pub fn purge_pending(&self) -> bool {
-        self.oldest_expunged.load(Ordering::Acquire) <= self.views.purge_bound().0
+        // `u64::MAX` means nothing is kept; with no view open the bound is `u64::MAX` too,
+        // and a plain `<=` would run an empty purge (a commit, an fsync) after every batch.
+        let oldest = self.oldest_expunged.load(Ordering::Acquire);
+        oldest != u64::MAX && oldest <= self.views.purge_bound().0
     }
 
     /// Notes that an expunge kept entries from `modseq` on (see [`purge_expunged`]).

@@ -334,3 +334,17 @@ fn the_orphan_sweep_leaves_kept_files_alone() {
     assert!(store.sweep_orphans().unwrap().moved.is_empty());
     assert_consistent(&store);
 }
+
+/// With nothing kept, purging is not pending, whether or not a view is open: an empty
+/// purge would still commit (and fsync) after every batch of the account actor.
+#[test]
+fn nothing_kept_means_no_purge() {
+    let fixture = fixture();
+    let store = fixture.open("hal");
+    deliver_one(&fixture, &store, &body(1), MailboxTarget::Inbox);
+    assert!(!store.purge_pending(), "no view, nothing kept");
+    let view = store.open_view().unwrap();
+    assert!(!store.purge_pending(), "a view, nothing kept");
+    drop(view);
+    assert_eq!(store.purge_expunged().unwrap(), 0);
+}
