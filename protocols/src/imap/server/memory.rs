@@ -719,8 +719,7 @@ impl Connection {
                     date: message.summary.envelope.date.as_deref(),
                     subject: message.summary.envelope.subject.as_deref(),
                     header: &message.bytes[..header_end],
-                    whole: &message.bytes,
-                    summary: Some(&message.summary),
+                    texts: &program.text_verdicts(&message.bytes, &message.summary),
                 };
                 verdict = program.judge(&facts, Some(&content));
             }

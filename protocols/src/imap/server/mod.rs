@@ -68,7 +68,7 @@ pub use fetch::{
 };
 pub use flags::{ANNOUNCED_KEYWORDS_MAX, WELL_KNOWN_KEYWORDS};
 pub use output::{OUTPUT_BUDGET_BYTES, Output};
-pub use search::{SearchContent, SearchNeed, SearchProgram, Verdict};
+pub use search::{SearchContent, SearchNeed, SearchProgram, TextSearch, Verdict};
 pub use transform::TRANSFORM_READ_BYTES_MAX;
 pub use uids::UidList;
 
