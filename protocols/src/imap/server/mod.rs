@@ -8,7 +8,9 @@
 //! (a read of the store, a write through the account actor, a spool file for APPEND, a
 //! SASL step) and gives the result to [`Session::answer`], writes
 //! [`Session::pending_output`] (bytes, or a range of a message file to send itself) and
-//! reports progress with [`Session::advance_output`]. It tells the session when the
+//! reports progress with [`Session::advance_output`], or, when the output asks to read a
+//! file ([`Output::Read`]: decoded BINARY data, filtered headers), reads it and hands the
+//! bytes to [`Session::file_read`]. It tells the session when the
 //! selected mailbox changed ([`Session::mailbox_changed`]), when TLS started
 //! ([`Session::tls_started`]), and when the client stayed silent too long
 //! ([`Session::timed_out`], see [`Session::deadline_ms`]).
@@ -30,7 +32,10 @@
 //! - every byte on the wire is written by [`crate::imap::response`];
 //! - memory is bounded: the reader's limits, one command's state, and for FETCH one
 //!   chunk of messages and the output budget ([`OUTPUT_BUDGET_BYTES`]); nothing grows
-//!   with a message's size except what HEADER.FIELDS and BINARY of an encoded part read;
+//!   with a message's size: BINARY of an encoded part and HEADER.FIELDS of a large
+//!   header are made as the caller reads the file to the session ([`Output::Read`]);
+//! - work per call is bounded too: what an answer or a read brings in (a FETCH chunk, a
+//!   64 KiB piece of a file), so the caller's core is never held by one command;
 //! - never panics on peer bytes or on an answer that does not fit (that is a
 //!   `NO [SERVERBUG]`).
 
@@ -48,6 +53,7 @@ mod messages;
 mod output;
 mod search;
 mod selected;
+mod transform;
 mod uids;
 
 use std::sync::Arc;
@@ -57,10 +63,13 @@ pub use facts::{
     AppendOutcome, AuthFailure, CopyOutcome, FetchMessage, FlagFact, MailboxChanges, MailboxFacts,
     MailboxList, MailboxSnapshot, MessageFacts, QresyncFacts, SearchHit, StoreOutcome, SystemFlags,
 };
-pub use fetch::{FETCH_CHUNK_MAX, FETCH_INDEX_CHUNK_MAX, FETCH_INLINE_BYTES_MAX, FetchPlan};
+pub use fetch::{
+    FETCH_CHUNK_MAX, FETCH_INDEX_CHUNK_MAX, FETCH_INLINE_BYTES_MAX, FetchPlan, MESSAGE_WORK_BYTES_MAX,
+};
 pub use flags::{ANNOUNCED_KEYWORDS_MAX, WELL_KNOWN_KEYWORDS};
 pub use output::{OUTPUT_BUDGET_BYTES, Output};
-pub use search::{SearchContent, SearchNeed, SearchProgram, Verdict};
+pub use search::{SearchContent, SearchNeed, SearchProgram, TextSearch, Verdict};
+pub use transform::TRANSFORM_READ_BYTES_MAX;
 pub use uids::UidList;
 
 use self::error::{CommandResult, Done};
@@ -609,6 +618,12 @@ impl Session {
     /// The caller wrote `n` bytes of [`Session::pending_output`].
     pub fn advance_output(&mut self, n: u64) {
         self.out.advance(n);
+    }
+
+    /// The bytes an [`Output::Read`] asked for (fewer at the end of the file; none past
+    /// it, or when the file cannot be read and the caller goes on).
+    pub fn file_read(&mut self, bytes: &[u8]) {
+        self.out.provide(bytes);
     }
 
     /// True when the output must be written before the session goes on (FETCH's budget).
