@@ -225,7 +225,10 @@ fn schemathesis_finds_no_server_errors() {
         .unwrap();
     let token: serde_json::Value = serde_json::from_slice(&login.stdout).unwrap();
     let token = token["token"].as_str().unwrap();
-    let output = Command::new("schemathesis")
+    // Through the module, not the `schemathesis` script: pip puts scripts in
+    // /usr/local/bin, which a fresh machine's PATH may lack.
+    let output = Command::new("python3")
+        .args(["-m", "schemathesis.cli"])
         .args(["run", &format!("http://{http}/api/v0/openapi.json")])
         .args(["--header", &format!("Authorization: Bearer {token}")])
         .args([
