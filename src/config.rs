@@ -37,6 +37,39 @@ pub(crate) struct StaticConfig {
     /// Where to listen.
     #[serde(default)]
     pub(crate) listeners: Vec<Listener>,
+    /// The outbound queue.
+    #[serde(default)]
+    pub(crate) queue: QueueConfig,
+}
+
+/// The outbound queue's settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct QueueConfig {
+    /// Fixed hosts for recipient domains, tried in order, instead of their MX hosts. Until
+    /// MX lookup exists, mail to a domain without a route waits in the queue.
+    pub(crate) routes: Vec<RouteConfig>,
+    /// Use STARTTLS when a server offers it (opportunistic, certificate not verified).
+    pub(crate) starttls: bool,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig { routes: Vec::new(), starttls: true }
+    }
+}
+
+/// One fixed route: mail for `domain` goes to `address`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RouteConfig {
+    /// Recipient domain.
+    pub(crate) domain: String,
+    /// The host's name (TLS SNI, logs, DSNs); default: the address.
+    #[serde(default)]
+    pub(crate) host: Option<String>,
+    /// Where it listens.
+    pub(crate) address: SocketAddr,
 }
 
 fn default_true() -> bool {

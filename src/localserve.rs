@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 use moxide_storage::{AccountStore, DataDir, DataDirLock, StoreOptions};
 
 use crate::config::{
-    CertificatePaths, Config, Limits, Listener, ListenerProtocol, ListenerTls, StaticConfig, TlsConfig,
+    CertificatePaths, Config, Limits, Listener, ListenerProtocol, ListenerTls, QueueConfig, StaticConfig,
+    TlsConfig,
 };
 
 /// The test account, as in mox.
@@ -141,6 +142,8 @@ pub(crate) fn prepare(options: &Options) -> Result<Prepared, Box<dyn std::error:
             listener(ListenerProtocol::Imap, options.imap_port, ListenerTls::StartTls),
             listener(ListenerProtocol::Imap, options.imaps_port, ListenerTls::Implicit),
         ],
+        // Not used: localserve has no queue (everything is delivered locally).
+        queue: QueueConfig::default(),
     };
     let static_path = config_dir.join("moxide.toml");
     // Written for reference (what `serve --config` would need), with paths relative to the

@@ -5,6 +5,7 @@
 
 mod config;
 mod localserve;
+mod queue_cli;
 mod server;
 
 use std::io::Write;
@@ -53,6 +54,14 @@ enum Command {
         config: PathBuf,
         /// Account name.
         account: String,
+    },
+    /// The outbound queue: list, show, hold, release, retry, drop.
+    Queue {
+        /// The static configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: queue_cli::QueueCommand,
     },
     /// Checks every account store in a data directory: index consistency, a message file of
     /// the right size for every message; lists orphan files (message files no index entry
@@ -183,6 +192,7 @@ fn run(command: Command) -> Result<ExitCode, Error> {
         Command::Config { command: ConfigCommand::Tlspubkey { command } } => tls_pubkey(command),
         Command::Setaccountpassword { config, account } => set_password(&config, &account),
         Command::Verifydata { data_dir, fix } => verify_data(&data_dir, fix),
+        Command::Queue { config, command } => queue_cli::run(&config, command),
     }
 }
 

@@ -20,13 +20,15 @@ use moxide_actors::auth::AuthServices;
 use moxide_actors::imap::{ImapSettings, listener as imap_listener};
 use moxide_actors::listen::IpLimits;
 use moxide_actors::node::ACCOUNT_IDLE_DEFAULT;
+use moxide_actors::queue::{Host, QueueRunner, QueueSettings, StaticRoutes};
 use moxide_actors::ratelimit::{Limiter, WindowLimit};
 use moxide_actors::smtp::{SmtpSettings, listener as smtp_listener};
 use moxide_actors::{Node, NodeSeed, NodeServices, node_seeds};
 use moxide_runtime::net::{ConnectionLimiter, ListenerSocket, bind_per_core};
 use moxide_runtime::shutdown::{ShutdownPlan, ShutdownSeed};
-use moxide_runtime::tls::{CertificateFiles, TlsAcceptor, TlsSettings};
+use moxide_runtime::tls::{CertificateFiles, TlsAcceptor, TlsConnector, TlsSettings};
 use moxide_runtime::{RuntimeConfig, online_cpus, spawn_detached};
+use moxide_storage::queue::QueueStore;
 use moxide_storage::{DataDir, DataDirLock, GlobalStore, StoreCache, StoreOptions};
 
 use crate::config::{Config, Limits, ListenerProtocol, ListenerTls};
@@ -105,6 +107,11 @@ struct Shared {
     acceptors: Vec<TlsAcceptor>,
     spool_dir: std::path::PathBuf,
     local_catchall: Option<Arc<str>>,
+    /// The outbound queue (not in localserve, which delivers everything locally).
+    queue: Option<Arc<QueueStore>>,
+    /// The queue's fixed routes and STARTTLS setting.
+    queue_config: crate::config::QueueConfig,
+    hostname: String,
     /// Graceful shutdown grace.
     shutdown_grace: Duration,
 }
@@ -157,6 +164,11 @@ impl Server {
         }
         let stores = Arc::new(StoreCache::new(data.clone(), config.store_options(), OPEN_STORES_MAX));
         let global = Arc::new(GlobalStore::open(&data, &StoreOptions::default())?);
+        // localserve delivers everything locally (as mox's does): no queue, nothing leaves.
+        let queue = match local_catchall {
+            Some(_) => None,
+            None => Some(Arc::new(QueueStore::open(&data, &StoreOptions::default())?)),
+        };
         let mut decoy_key = [0u8; 32];
         moxide_runtime::random::fill(&mut decoy_key);
         let limits = &static_config.limits;
@@ -228,6 +240,9 @@ impl Server {
             acceptors,
             spool_dir: data.spool_dir(),
             local_catchall,
+            queue,
+            queue_config: static_config.queue.clone(),
+            hostname: static_config.hostname.clone(),
             shutdown_grace: Duration::from_secs(limits.shutdown_grace_secs),
         };
         Ok(Server { runtime, seeds, shared, bound, lock })
@@ -251,6 +266,7 @@ impl Server {
                 let node = Node::start(core, seed.node, shared.services.clone()).await;
                 if core.index == 0 {
                     spawn_detached(sweep(node.clone(), shared.acceptors.clone()));
+                    start_queue(&shared, &node);
                 }
                 start_listeners(&shared, &node, seed.sockets);
                 shutdown.draining().await;
@@ -287,6 +303,30 @@ fn start_listeners(shared: &Shared, node: &Node, sockets: Vec<ListenerSocket>) {
     }
 }
 
+/// Starts the outbound queue's runner on this core (core 0).
+fn start_queue(shared: &Shared, node: &Node) {
+    let Some(store) = shared.queue.clone() else { return };
+    let routes = shared.queue_config.routes.iter().map(|route| {
+        let name = route.host.clone().unwrap_or_else(|| route.address.ip().to_string());
+        (route.domain.clone(), Host { name, addresses: vec![route.address] })
+    });
+    let tls = if shared.queue_config.starttls {
+        match TlsConnector::opportunistic_unverified() {
+            Ok(connector) => Some(connector),
+            Err(error) => {
+                tracing::error!(%error, "no client TLS for the queue; sending in plaintext");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let settings =
+        QueueSettings { hostname: shared.hostname.clone(), tls, spool_dir: shared.spool_dir.clone() };
+    let runner = QueueRunner::new(store, node.clone(), settings, Rc::new(StaticRoutes::new(routes)));
+    spawn_detached(runner.run());
+}
+
 fn smtp_settings(shared: &Shared, plan: &ListenerPlan) -> SmtpSettings {
     let submission = plan.protocol == ListenerProtocol::Submission;
     let mut protocol = moxide_protocols::smtp::ServerConfig::clone(&shared.smtp);
@@ -297,6 +337,7 @@ fn smtp_settings(shared: &Shared, plan: &ListenerPlan) -> SmtpSettings {
     settings.implicit_tls = plan.implicit_tls;
     settings.plaintext_auth = plan.plaintext_auth;
     settings.local_catchall = if submission { shared.local_catchall.clone() } else { None };
+    settings.queue = if submission { shared.queue.clone() } else { None };
     settings
 }
 

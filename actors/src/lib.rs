@@ -33,6 +33,7 @@ pub mod imap;
 pub mod kernel;
 pub mod listen;
 pub mod node;
+pub mod queue;
 pub mod ratelimit;
 pub mod smtp;
 mod summary;

@@ -4,8 +4,9 @@
 //! - [`listener`]: accepts on one core's listening socket, applies the connection limit,
 //!   spawns a session per connection (a panic ends that connection only).
 //! - [`session`]: the read → protocol → act → write loop of one connection.
-//! - [`delivery`]: hands a finished spool file to each recipient account's actor and
-//!   answers only when every one of them made it durable.
+//! - [`delivery`]: hands a finished spool file to each recipient account's actor and,
+//!   for other domains (submission), to the outbound queue; answers only when every one
+//!   of them made it durable.
 
 pub mod delivery;
 pub mod listener;
@@ -36,8 +37,11 @@ pub struct SmtpSettings {
     /// Authentication state shared by the server.
     pub auth: Arc<AuthServices>,
     /// Submission only: deliver every recipient to this account (localserve, as mox's
-    /// localserve does, since there is no outbound queue to send with).
+    /// localserve does: nothing leaves a test setup).
     pub local_catchall: Option<Arc<str>>,
+    /// Submission only: the outbound queue, for recipients in other domains. `None`:
+    /// such recipients are refused (`550 5.3.0`).
+    pub queue: Option<Arc<moxide_storage::queue::QueueStore>>,
 }
 
 impl SmtpSettings {
@@ -51,6 +55,7 @@ impl SmtpSettings {
             plaintext_auth: false,
             auth,
             local_catchall: None,
+            queue: None,
         }
     }
 }

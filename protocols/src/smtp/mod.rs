@@ -10,6 +10,7 @@
 //! - [`from_header`]: the message's `From:` found while it streams in, for submission's
 //!   author check (RFC 6409 §6.3);
 //! - [`limits`]: every limit with its reason;
+//! - [`dsn`]: delivery status notifications (RFC 3464) the queue sends;
 //! - [`client`]: the client session for the outbound queue: server replies in, commands
 //!   and the dot-stuffed or chunked message out.
 //!
@@ -22,6 +23,7 @@ pub mod address;
 pub mod client;
 pub mod command;
 mod data;
+pub mod dsn;
 pub mod from_header;
 pub mod limits;
 pub mod received;

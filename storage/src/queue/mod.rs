@@ -107,7 +107,7 @@ pub struct NewQueued {
 }
 
 /// A change to one destination after an attempt (or an operator's command).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueueUpdate {
     /// Replace the destination with this one (same key).
     Put(Destination),
@@ -175,8 +175,21 @@ pub fn recipient_domain(address: &str) -> String {
 
 impl QueueStore {
     /// Opens the queue in `data/queue/`, creating what is missing, and removes message
-    /// files without a record (left by a crash; see the module doc). Blocking.
+    /// files without a record (left by a crash; see the module doc). Blocking. Only the
+    /// process holding the data directory's lock (the server) may call it: the sweep
+    /// would take the file of an enqueue under way in another process.
     pub fn open(data: &DataDir, options: &StoreOptions) -> Result<QueueStore, StorageError> {
+        let store = Self::open_shared(data, options)?;
+        let removed = store.sweep_orphans()?;
+        if removed > 0 {
+            tracing::info!(removed, "removed queue message files without a record");
+        }
+        Ok(store)
+    }
+
+    /// Opens the queue beside a running server (the `moxide queue` commands): no sweep.
+    /// LMDB's lock file serializes its writes with the server's.
+    pub fn open_shared(data: &DataDir, options: &StoreOptions) -> Result<QueueStore, StorageError> {
         let queue_dir = data.root().join("queue");
         let index_dir = queue_dir.join("index");
         let msg_dir = queue_dir.join("msg");
@@ -203,12 +216,7 @@ impl QueueStore {
         };
         let durable_dirs =
             DurableDirs::new(vec![msg_dir.clone(), index_dir, queue_dir, data.root().to_path_buf()]);
-        let store = QueueStore { lmdb, dbs, msg_dir, durable_dirs };
-        let removed = store.sweep_orphans()?;
-        if removed > 0 {
-            tracing::info!(removed, "removed queue message files without a record");
-        }
-        Ok(store)
+        Ok(QueueStore { lmdb, dbs, msg_dir, durable_dirs })
     }
 
     /// The file of a queued message.

@@ -277,9 +277,12 @@ impl ClientSession {
         taken
     }
 
-    /// The whole message was given to `body_data`.
+    /// The whole message was given to `body_data`. Does nothing outside the body (the
+    /// session failed meanwhile).
     pub fn body_end(&mut self, now_ms: u64) {
-        assert_eq!(self.phase, Phase::Body, "body_end outside the body");
+        if self.phase != Phase::Body {
+            return;
+        }
         self.phase = Phase::Running;
         let Some(transaction) = self.transaction.as_mut() else {
             return;
