@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use moxide_actors::{AccountSpec, Directory, DirectoryError, DirectorySpec, DomainSpec};
+use moxide_actors::{AccountSpec, AliasSpec, Directory, DirectoryError, DirectorySpec, DomainSpec};
 use moxide_protocols::smtp::ServerConfig;
 use serde::{Deserialize, Serialize};
 
@@ -40,22 +40,106 @@ pub(crate) struct StaticConfig {
     /// The outbound queue.
     #[serde(default)]
     pub(crate) queue: QueueConfig,
+    /// Check incoming mail on SMTP listeners (SPF, DKIM, DMARC, iprev, ARC) and record the
+    /// results in an Authentication-Results header.
+    #[serde(default = "default_true")]
+    pub(crate) inbound_checks: bool,
+    /// The DNS resolver the checks use.
+    #[serde(default)]
+    pub(crate) dns: DnsConfig,
+}
+
+/// Where DNS questions go (`[dns]`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct DnsConfig {
+    /// Recursive resolvers as `IP:port`, asked in order (at most 3). Empty: the
+    /// `nameserver` lines of /etc/resolv.conf, if `use_resolv_conf`.
+    pub(crate) resolvers: Vec<SocketAddr>,
+    /// Read /etc/resolv.conf when `resolvers` is empty. Off (localserve): no resolver, no
+    /// lookups at all; the checks report `none`.
+    pub(crate) use_resolv_conf: bool,
+    /// Believe the AD bit (DNSSEC validated) from resolvers on loopback: set it when a
+    /// validating resolver (unbound, ...) runs on this machine. Unset: resolv.conf's
+    /// `options trust-ad`. Never believed from other addresses.
+    pub(crate) trust_ad: Option<bool>,
+    /// Time one resolver gets per try, milliseconds. Unset: resolv.conf's `timeout:`, else
+    /// 3000.
+    pub(crate) attempt_timeout_ms: Option<u64>,
+    /// Rounds over all resolvers. Unset: resolv.conf's `attempts:`, else 2.
+    pub(crate) attempts: Option<u32>,
+    /// Answers cached per core.
+    pub(crate) cache_entries_max: usize,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            resolvers: Vec::new(),
+            use_resolv_conf: true,
+            trust_ad: None,
+            attempt_timeout_ms: None,
+            attempts: None,
+            cache_entries_max: moxide_actors::dns::ENTRIES_MAX_DEFAULT,
+        }
+    }
+}
+
+/// Where the system's resolvers are listed.
+pub(crate) const RESOLV_CONF_PATH: &str = "/etc/resolv.conf";
+
+impl DnsConfig {
+    /// The DNS client's settings, or `None` when no lookups are to be made. `resolv_conf`
+    /// is the text of /etc/resolv.conf (read by the caller), used when no resolvers are
+    /// configured; without nameserver lines the local machine's (127.0.0.1:53) is asked,
+    /// as the C library does.
+    pub(crate) fn settings(&self, resolv_conf: Option<&str>) -> Option<moxide_actors::dns::DnsSettings> {
+        use moxide_protocols::dns::{ExchangeConfig, NameServer, ResolvConf};
+        let system = match (&self.resolvers[..], self.use_resolv_conf) {
+            ([], false) => return None,
+            ([], true) => ResolvConf::parse(resolv_conf.unwrap_or("")),
+            _ => ResolvConf::parse(""),
+        };
+        let trust_ad = self.trust_ad.unwrap_or(system.trust_ad);
+        let addresses: Vec<SocketAddr> = if !self.resolvers.is_empty() {
+            self.resolvers.clone()
+        } else if system.nameservers.is_empty() {
+            vec![SocketAddr::from(([127, 0, 0, 1], 53))]
+        } else {
+            system.nameservers.iter().map(|&ip| SocketAddr::new(ip, 53)).collect()
+        };
+        let servers = addresses
+            .into_iter()
+            .map(|address| NameServer { address, trust_ad: trust_ad && address.ip().is_loopback() })
+            .collect();
+        let exchange = ExchangeConfig {
+            servers,
+            attempts: self.attempts.unwrap_or(system.attempts),
+            attempt_timeout_ms: self.attempt_timeout_ms.unwrap_or(system.attempt_timeout_ms),
+        }
+        .clamped();
+        Some(moxide_actors::dns::DnsSettings {
+            exchange: std::sync::Arc::new(exchange),
+            cache_entries_max: self.cache_entries_max,
+        })
+    }
 }
 
 /// The outbound queue's settings.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct QueueConfig {
-    /// Fixed hosts for recipient domains, tried in order, instead of their MX hosts. Until
-    /// MX lookup exists, mail to a domain without a route waits in the queue.
+    /// Fixed hosts for recipient domains, tried in order, instead of their MX hosts.
     pub(crate) routes: Vec<RouteConfig>,
     /// Use STARTTLS when a server offers it (opportunistic, certificate not verified).
     pub(crate) starttls: bool,
+    /// Port of the hosts found by MX lookup: 25; another only for tests.
+    pub(crate) mx_port: u16,
 }
 
 impl Default for QueueConfig {
     fn default() -> Self {
-        QueueConfig { routes: Vec::new(), starttls: true }
+        QueueConfig { routes: Vec::new(), starttls: true, mx_port: 25 }
     }
 }
 
@@ -113,6 +197,8 @@ pub(crate) struct Limits {
     /// Client addresses the per-IP limits do not apply to. Loopback is not exempt unless
     /// listed here.
     pub(crate) ratelimit_exempt: Vec<std::net::IpAddr>,
+    /// HTTP requests per minute per client network level (admin and account API).
+    pub(crate) http_requests_per_minute: [u64; 3],
     /// Mailboxes per account, INBOX and parents made by CREATE included (IMAP
     /// `NO [LIMIT]` past it).
     pub(crate) mailboxes_max: u32,
@@ -137,6 +223,7 @@ impl Default for Limits {
             auth_failures_per_minute: [10, 30, 90],
             auth_failures_per_day: [50, 150, 450],
             ratelimit_exempt: Vec::new(),
+            http_requests_per_minute: [600, 1800, 5400],
             mailboxes_max: moxide_storage::MAILBOXES_MAX,
             mailbox_depth_max: moxide_storage::MAILBOX_DEPTH_MAX,
         }
@@ -224,6 +311,9 @@ pub(crate) enum ListenerProtocol {
     Submission,
     /// IMAP4rev2/rev1 (port 143).
     Imap,
+    /// HTTP: the admin and account JSON API and `/metrics` (`tls = "implicit"` for
+    /// HTTPS; STARTTLS does not exist in HTTP).
+    Http,
 }
 
 impl ListenerProtocol {
@@ -233,6 +323,7 @@ impl ListenerProtocol {
             ListenerProtocol::Smtp => "smtp",
             ListenerProtocol::Submission => "submission",
             ListenerProtocol::Imap => "imap",
+            ListenerProtocol::Http => "http",
         }
     }
 }
@@ -249,6 +340,17 @@ pub(crate) struct DomainsFile {
     /// Accounts by name.
     #[serde(default)]
     pub(crate) accounts: std::collections::BTreeMap<String, AccountEntry>,
+    /// Aliases by address.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub(crate) aliases: std::collections::BTreeMap<String, AliasEntry>,
+}
+
+/// An alias's settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct AliasEntry {
+    /// Addresses of local accounts that receive the alias's mail.
+    pub(crate) members: Vec<String>,
 }
 
 /// A domain's settings.
@@ -257,6 +359,38 @@ pub(crate) struct DomainsFile {
 pub(crate) struct DomainEntry {
     /// Characters ending the account part of a local-part, e.g. `["+"]`.
     pub(crate) localpart_separators: Vec<char>,
+    /// DKIM selectors of the domain's keys in `data/dkim/<domain>/`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) dkim_selectors: Vec<String>,
+    /// What happens to mail for this domain that fails DMARC under the sender's
+    /// `p=reject`.
+    #[serde(skip_serializing_if = "DmarcReject::is_default")]
+    pub(crate) dmarc_reject: DmarcReject,
+    /// Local part whose mail holds DMARC aggregate reports about this domain (the address
+    /// published in `rua=`): delivered as usual, and the reports parsed and kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) dmarc_reports: Option<String>,
+    /// Local part whose mail holds SMTP TLS reports (the `rua=` of `_smtp._tls`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tls_reports: Option<String>,
+}
+
+/// The answer to a DMARC `p=reject` failure.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum DmarcReject {
+    /// Refused at the end of DATA with `550 5.7.1`, as the sender's domain asks.
+    #[default]
+    Refuse,
+    /// Accepted and delivered to Junk, with `dmarc=fail` in Authentication-Results.
+    Mark,
+}
+
+impl DmarcReject {
+    /// Whether this is the default, which the domains file need not spell out.
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// An account's settings.
@@ -265,6 +399,9 @@ pub(crate) struct DomainEntry {
 pub(crate) struct AccountEntry {
     /// Addresses (`user@domain`, or `@domain` for a catch-all).
     pub(crate) addresses: Vec<String>,
+    /// Bytes its messages may take in all; absent: no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) quota_bytes: Option<u64>,
 }
 
 /// Both files, loaded and checked.
@@ -415,6 +552,12 @@ fn check_static(path: &Path, config: &StaticConfig) -> Result<(), ConfigError> {
         return Err(invalid(format!("limits.shutdown_grace_secs must be at most {SHUTDOWN_GRACE_SECS_MAX}")));
     }
     for listener in &config.listeners {
+        if listener.protocol == ListenerProtocol::Http && listener.tls == ListenerTls::StartTls {
+            return Err(invalid(format!(
+                "listener {} (http): HTTP has no STARTTLS; use tls = \"implicit\" or \"none\"",
+                listener.address
+            )));
+        }
         let wants_tls = matches!(listener.tls, ListenerTls::StartTls | ListenerTls::Implicit);
         if wants_tls && config.tls.certificates.is_empty() {
             return Err(invalid(format!(
@@ -439,6 +582,79 @@ fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigErr
         .map_err(|source| ConfigError::Parse { path: path.to_path_buf(), source: Box::new(source) })
 }
 
+/// The domains file a directory specification is written as (the reverse of
+/// [`directory_spec`]).
+pub(crate) fn domains_file_of(spec: &DirectorySpec) -> DomainsFile {
+    DomainsFile {
+        postmaster_account: spec.postmaster_account.clone(),
+        domains: spec
+            .domains
+            .iter()
+            .map(|d| {
+                let entry = DomainEntry {
+                    localpart_separators: d.localpart_separators.clone(),
+                    dkim_selectors: d.dkim_selectors.clone(),
+                    dmarc_reject: if d.dmarc_reject_mark { DmarcReject::Mark } else { DmarcReject::Refuse },
+                    dmarc_reports: d.dmarc_reports.clone(),
+                    tls_reports: d.tls_reports.clone(),
+                };
+                (d.name.clone(), entry)
+            })
+            .collect(),
+        accounts: spec
+            .accounts
+            .iter()
+            .map(|a| {
+                (a.name.clone(), AccountEntry { addresses: a.addresses.clone(), quota_bytes: a.quota_bytes })
+            })
+            .collect(),
+        aliases: spec
+            .aliases
+            .iter()
+            .map(|a| (a.address.clone(), AliasEntry { members: a.members.clone() }))
+            .collect(),
+    }
+}
+
+/// The domains file as the running server reads and rewrites it (live configuration).
+pub(crate) struct TomlDomainsFile {
+    /// Where it is.
+    pub(crate) path: PathBuf,
+}
+
+/// The first line of a domains file written by moxide.
+const DOMAINS_FILE_HEADER: &str = "# Domains and accounts. moxide rewrites this file when the admin API or CLI changes\n\
+# them (comments are not kept); edit it by hand too, then run `moxide config reload`.\n";
+
+impl TomlDomainsFile {
+    /// Reads and validates the file.
+    pub(crate) fn load(&self) -> Result<DirectorySpec, ConfigError> {
+        let file: DomainsFile = read_toml(&self.path)?;
+        Ok(directory_spec(&file))
+    }
+
+    /// Replaces the file atomically with `spec`.
+    pub(crate) fn store(&self, spec: &DirectorySpec) -> Result<(), String> {
+        let text = toml::to_string(&domains_file_of(spec)).map_err(|e| e.to_string())?;
+        moxide_web::auth::write_atomically(
+            &self.path,
+            format!("{DOMAINS_FILE_HEADER}{text}").as_bytes(),
+            0o644,
+        )
+        .map_err(|e| format!("writing {}: {e}", self.path.display()))
+    }
+}
+
+impl moxide_web::DomainsFile for TomlDomainsFile {
+    fn read(&self) -> Result<DirectorySpec, String> {
+        self.load().map_err(|e| e.to_string())
+    }
+
+    fn write(&self, spec: &DirectorySpec) -> Result<(), String> {
+        self.store(spec)
+    }
+}
+
 /// The directory specification a domains file describes.
 pub(crate) fn directory_spec(domains: &DomainsFile) -> DirectorySpec {
     DirectorySpec {
@@ -448,12 +664,25 @@ pub(crate) fn directory_spec(domains: &DomainsFile) -> DirectorySpec {
             .map(|(name, entry)| DomainSpec {
                 name: name.clone(),
                 localpart_separators: entry.localpart_separators.clone(),
+                dkim_selectors: entry.dkim_selectors.clone(),
+                dmarc_reject_mark: entry.dmarc_reject == DmarcReject::Mark,
+                dmarc_reports: entry.dmarc_reports.clone(),
+                tls_reports: entry.tls_reports.clone(),
             })
             .collect(),
         accounts: domains
             .accounts
             .iter()
-            .map(|(name, entry)| AccountSpec { name: name.clone(), addresses: entry.addresses.clone() })
+            .map(|(name, entry)| AccountSpec {
+                name: name.clone(),
+                addresses: entry.addresses.clone(),
+                quota_bytes: entry.quota_bytes,
+            })
+            .collect(),
+        aliases: domains
+            .aliases
+            .iter()
+            .map(|(address, entry)| AliasSpec { address: address.clone(), members: entry.members.clone() })
             .collect(),
         postmaster_account: domains.postmaster_account.clone(),
     }
@@ -474,6 +703,8 @@ mod tests {
 postmaster_account = "alice"
 [domains."example.org"]
 localpart_separators = ["+"]
+dmarc_reject = "mark"
+dmarc_reports = "dmarc-reports"
 [accounts.alice]
 addresses = ["alice@example.org", "@example.org"]
 "#;
@@ -494,6 +725,17 @@ addresses = ["alice@example.org", "@example.org"]
         assert!(config.static_config.pin_cores);
         assert_eq!(config.smtp_protocol().hostname, "mx.example.org");
         assert!(config.directory.has_account("alice"));
+        // The domains file round-trips through the form the live configuration writes.
+        let file = TomlDomainsFile { path: dir.path().join("domains.toml") };
+        let spec = file.load().unwrap();
+        file.store(&spec).unwrap();
+        assert_eq!(file.load().unwrap(), spec);
+        // Per-domain inbound choices survive a rewrite and reach the directory.
+        assert!(spec.domains[0].dmarc_reject_mark);
+        assert!(config.directory.marks_dmarc_rejects("Example.org"));
+        assert!(config.directory.is_report_address("DMARC-reports", "example.org"));
+        assert!(!config.directory.is_report_address("alice", "example.org"));
+        assert!(std::fs::read_to_string(&file.path).unwrap().starts_with("# Domains and accounts."));
     }
 
     #[test]
@@ -505,6 +747,14 @@ addresses = ["alice@example.org", "@example.org"]
         let error = Config::load(&unknown_key).unwrap_err().to_string();
         assert!(error.contains("a.toml") && error.contains("colour"), "{error}");
 
+        let https = write(
+            dir.path(),
+            "h.toml",
+            &format!(
+                "{base}[[listeners]]\nprotocol = \"http\"\naddress = \"127.0.0.1:0\"\ntls = \"starttls\"\n"
+            ),
+        );
+        assert!(Config::load(&https).unwrap_err().to_string().contains("STARTTLS"));
         let low = write(dir.path(), "b.toml", &format!("{base}[limits]\nrecipients_max = 5\n"));
         assert!(Config::load(&low).unwrap_err().to_string().contains("at least 100"));
         let rate =

@@ -4,7 +4,8 @@
 //! and every `*@localhost` delivered to it.
 //!
 //! Listeners, all on loopback: SMTP 1025 (STARTTLS), submission 1587 (STARTTLS; plaintext
-//! login allowed, loopback) and 1465 (TLS), IMAP 1143 (STARTTLS) and 1993 (TLS), with a
+//! login allowed, loopback) and 1465 (TLS), IMAP 1143 (STARTTLS) and 1993 (TLS), HTTP 1080
+//! (admin API with password `moxadmin`, account API, metrics), with a
 //! self-signed certificate made on first start in `<dir>/config/tls/`. Submitted mail to
 //! any address is delivered to the test account, as mox's localserve does.
 //!
@@ -18,8 +19,8 @@ use std::path::{Path, PathBuf};
 use moxide_storage::{AccountStore, DataDir, DataDirLock, StoreOptions};
 
 use crate::config::{
-    CertificatePaths, Config, Limits, Listener, ListenerProtocol, ListenerTls, QueueConfig, StaticConfig,
-    TlsConfig,
+    CertificatePaths, Config, DnsConfig, Limits, Listener, ListenerProtocol, ListenerTls, QueueConfig,
+    StaticConfig, TlsConfig,
 };
 
 /// The test account, as in mox.
@@ -38,6 +39,10 @@ pub(crate) const SUBMISSIONS_PORT: u16 = 1465;
 pub(crate) const IMAP_PORT: u16 = 1143;
 /// IMAP port with implicit TLS, as in mox's localserve.
 pub(crate) const IMAPS_PORT: u16 = 1993;
+/// HTTP port (admin and account API, metrics), as mox's localserve's web port.
+pub(crate) const HTTP_PORT: u16 = 1080;
+/// The admin password, set on first start (as mox's localserve's `moxadmin`).
+pub(crate) const ADMIN_PASSWORD: &str = "moxadmin";
 
 const DOMAINS_TOML: &str = r#"# moxide localserve: domains and accounts. Written on first start; edit freely.
 postmaster_account = "mox"
@@ -74,6 +79,9 @@ pub(crate) struct Options {
     /// IMAP port with implicit TLS.
     #[arg(long, default_value_t = IMAPS_PORT)]
     pub(crate) imaps_port: u16,
+    /// HTTP port: admin and account API, metrics (0: let the kernel pick).
+    #[arg(long, default_value_t = HTTP_PORT)]
+    pub(crate) http_port: u16,
     /// Client address exempt from the per-IP rate limits (repeatable; loopback is not
     /// exempt by default).
     #[arg(long = "ratelimit-exempt")]
@@ -81,6 +89,10 @@ pub(crate) struct Options {
     /// Executors to run (0: one per CPU).
     #[arg(long, default_value_t = 0)]
     pub(crate) cores: usize,
+    /// DNS resolver (`IP:port`, repeatable) for checking incoming mail (SPF, DKIM, DMARC,
+    /// iprev, ARC). Without one localserve makes no lookups and the checks say `none`.
+    #[arg(long = "dns-resolver")]
+    pub(crate) dns_resolvers: Vec<SocketAddr>,
 }
 
 /// What `prepare` hands the server: the configuration and the data directory's lock,
@@ -135,12 +147,19 @@ pub(crate) fn prepare(options: &Options) -> Result<Prepared, Box<dyn std::error:
         tls: TlsConfig {
             certificates: vec![CertificatePaths { chain: certificate.chain, key: certificate.key }],
         },
+        inbound_checks: true,
+        dns: DnsConfig {
+            resolvers: options.dns_resolvers.clone(),
+            use_resolv_conf: false,
+            ..DnsConfig::default()
+        },
         listeners: vec![
             listener(ListenerProtocol::Smtp, options.smtp_port, ListenerTls::StartTls),
             listener(ListenerProtocol::Submission, options.submission_port, ListenerTls::StartTls),
             listener(ListenerProtocol::Submission, options.submissions_port, ListenerTls::Implicit),
             listener(ListenerProtocol::Imap, options.imap_port, ListenerTls::StartTls),
             listener(ListenerProtocol::Imap, options.imaps_port, ListenerTls::Implicit),
+            listener(ListenerProtocol::Http, options.http_port, ListenerTls::None),
         ],
         // Not used: localserve has no queue (everything is delivered locally).
         queue: QueueConfig::default(),
@@ -155,6 +174,10 @@ pub(crate) fn prepare(options: &Options) -> Result<Prepared, Box<dyn std::error:
         .map_err(|e| format!("writing {}: {e}", static_path.display()))?;
     let config = Config::load(&static_path)?;
     ensure_password(&config)?;
+    let admin = moxide_web::AdminStore::open(&config.static_config.data_dir)?;
+    if !admin.has_password() {
+        admin.set_password(ADMIN_PASSWORD)?;
+    }
     Ok(Prepared { config, lock, dir })
 }
 

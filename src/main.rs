@@ -3,7 +3,9 @@
 //! This binary is the command line: it parses arguments and configuration and starts the
 //! server built from the workspace crates (see docs/architecture.md).
 
+mod admin;
 mod config;
+mod control;
 mod localserve;
 mod queue_cli;
 mod server;
@@ -24,8 +26,17 @@ const DEFAULT_CONFIG: &str = "config/moxide.toml";
 #[derive(Parser)]
 #[command(name = "moxide", version, about = "A modern, full-featured, secure mail server")]
 struct Cli {
+    /// Log format on stderr: `text`, or `json` for one JSON object per line.
+    #[arg(long, global = true, default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -45,6 +56,32 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Accounts: add, remove, list (through the running server when there is one).
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+    /// Addresses of accounts: add, remove.
+    Address {
+        #[command(subcommand)]
+        command: AddressCommand,
+    },
+    /// Aliases (mail to one address goes to several accounts): set, remove, list.
+    Alias {
+        #[command(subcommand)]
+        command: AliasCommand,
+    },
+    /// Local domains: add, remove, list.
+    Domain {
+        #[command(subcommand)]
+        command: DomainCommand,
+    },
+    /// Sets the admin password of the HTTP API, read from standard input.
+    Setadminpassword {
+        /// The static configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
     },
     /// Sets an account's password, read from standard input (first line; typed without
     /// echo on a terminal).
@@ -77,9 +114,136 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum AccountCommand {
+    /// Adds an account with one address (set its password with `setaccountpassword`).
+    Add {
+        /// The static configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Account name.
+        account: String,
+        /// Its first address.
+        address: String,
+    },
+    /// Removes an account (its messages stay in the data directory; its password and
+    /// TLS keys go).
+    Rm {
+        /// The static configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Account name.
+        account: String,
+    },
+    /// Lists accounts and their addresses.
+    List {
+        /// The static configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Sets the bytes an account's messages may take (0: no limit).
+    Quota {
+        /// The static configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Account name.
+        account: String,
+        /// Bytes; 0 removes the limit.
+        bytes: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum AliasCommand {
+    /// Creates an alias delivering to the members (addresses of local accounts), or
+    /// replaces the members of an existing one.
+    Set {
+        /// The static configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The alias's address.
+        address: String,
+        /// Member addresses.
+        #[arg(required = true)]
+        members: Vec<String>,
+    },
+    /// Removes an alias.
+    Rm {
+        /// The static configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The alias's address.
+        address: String,
+    },
+    /// Lists aliases and their members.
+    List {
+        /// The static configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AddressCommand {
+    /// Adds an address (or `@domain` catch-all) to an account.
+    Add {
+        /// The static configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The address.
+        address: String,
+        /// The account.
+        account: String,
+    },
+    /// Removes an address from whichever account has it.
+    Rm {
+        /// The static configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The address.
+        address: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum DomainCommand {
+    /// Adds a local domain and prints the DNS records to publish.
+    Add {
+        /// The static configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Domain name.
+        domain: String,
+        /// A local-part separator such as `+` (repeatable).
+        #[arg(long = "localpart-separator")]
+        localpart_separators: Vec<char>,
+    },
+    /// Removes a domain no address uses.
+    Rm {
+        /// The static configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Domain name.
+        domain: String,
+    },
+    /// Lists the local domains.
+    List {
+        /// The static configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum ConfigCommand {
     /// Loads and checks the configuration files, then exits.
     Check {
+        /// The static configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Makes the running server re-read the domains file (as SIGHUP does); an invalid
+    /// file changes nothing and the error says why.
+    Reload {
         /// The static configuration file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
@@ -135,7 +299,7 @@ enum TlsPubkeyCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(cli.log_format);
     match run(cli.command) {
         Ok(code) => code,
         Err(error) => {
@@ -148,7 +312,7 @@ fn main() -> ExitCode {
 /// Logging to stderr, filtered by `RUST_LOG` (default `info`). The `traceauth` target,
 /// which may show authentication exchange details, stays off unless `RUST_LOG` names it
 /// explicitly: `RUST_LOG=trace` alone never shows it.
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_string());
     let mut filter = tracing_subscriber::EnvFilter::new(&directives);
     if !directives.contains("traceauth")
@@ -156,8 +320,11 @@ fn init_logging() {
     {
         filter = filter.add_directive(off);
     }
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+    }
 }
 
 type Error = Box<dyn std::error::Error>;
@@ -190,6 +357,24 @@ fn run(command: Command) -> Result<ExitCode, Error> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Config { command: ConfigCommand::Tlspubkey { command } } => tls_pubkey(command),
+        Command::Config { command: ConfigCommand::Reload { config } } => {
+            let config = Config::load(&config)?;
+            let socket = config.static_config.data_dir.join(server::CONTROL_SOCKET);
+            let result = control::call(&socket, "POST", "/api/v0/admin/config/reload", None)
+                .map_err(|e| format!("reload: {e} (is the server running?)"))?;
+            println!(
+                "reloaded: {} domains, {} accounts{}",
+                result["domains"],
+                result["accounts"],
+                if result["changed"] == true { "" } else { " (unchanged)" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Account { command } => admin::account(command),
+        Command::Address { command } => admin::address(command),
+        Command::Domain { command } => admin::domain(command),
+        Command::Alias { command } => admin::alias(command),
+        Command::Setadminpassword { config } => admin::set_admin_password(&config),
         Command::Setaccountpassword { config, account } => set_password(&config, &account),
         Command::Verifydata { data_dir, fix } => verify_data(&data_dir, fix),
         Command::Queue { config, command } => queue_cli::run(&config, command),
@@ -248,12 +433,26 @@ fn set_password(config: &Path, account: &str) -> Result<ExitCode, Error> {
             format!("no account {account:?} in {}", config.static_config.domains_file.display()).into()
         );
     }
-    let _lock = lock_data_dir(&config.static_config.data_dir, true)?;
+    let target = control::target(&config.static_config.data_dir)?;
     let password = moxide_runtime::terminal::read_secret_line("password: ")?;
     let password = password.as_str();
     if password.is_empty() {
         return Err("empty password on standard input".into());
     }
+    let _lock = match target {
+        control::Target::Server(socket) => {
+            let body = serde_json::json!({ "password": password });
+            control::call(
+                &socket,
+                "PUT",
+                &format!("/api/v0/admin/accounts/{}/password", admin::segment(account)),
+                Some(&body),
+            )?;
+            println!("password set for account {account}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        control::Target::Offline(lock) => lock,
+    };
     let data = DataDir::open(&config.static_config.data_dir)?;
     // argon2id for PLAIN/LOGIN, SCRAM secrets, CRAM-MD5 states: never the plaintext.
     let credentials = moxide_actors::auth::derive_credentials(password)?;
@@ -302,6 +501,9 @@ fn tls_pubkey(command: TlsPubkeyCommand) -> Result<ExitCode, Error> {
         let global = GlobalStore::open(&data, &StoreOptions::default())?;
         Ok((config, global, lock))
     };
+    if let Some(code) = admin::tls_pubkey_through_server(&command)? {
+        return Ok(code);
+    }
     match command {
         TlsPubkeyCommand::Add { config, account, certificate, name, login_address, no_imap_preauth } => {
             let (config, global, _lock) = open(&config, true)?;

@@ -17,11 +17,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use moxide_actors::auth::AuthServices;
+use moxide_actors::dns::Dns;
 use moxide_actors::imap::{ImapSettings, listener as imap_listener};
 use moxide_actors::listen::IpLimits;
 use moxide_actors::node::ACCOUNT_IDLE_DEFAULT;
+use moxide_actors::queue::mx::MxDestinations;
 use moxide_actors::queue::{Host, QueueRunner, QueueSettings, StaticRoutes};
 use moxide_actors::ratelimit::{Limiter, WindowLimit};
+use moxide_actors::smtp::inbound::InboundAuth;
 use moxide_actors::smtp::{SmtpSettings, listener as smtp_listener};
 use moxide_actors::{Node, NodeSeed, NodeServices, node_seeds};
 use moxide_runtime::net::{ConnectionLimiter, ListenerSocket, bind_per_core};
@@ -31,7 +34,17 @@ use moxide_runtime::{RuntimeConfig, online_cpus, spawn_detached};
 use moxide_storage::queue::QueueStore;
 use moxide_storage::{DataDir, DataDirLock, GlobalStore, StoreCache, StoreOptions};
 
-use crate::config::{Config, Limits, ListenerProtocol, ListenerTls};
+use crate::config::{Config, Limits, ListenerProtocol, ListenerTls, TomlDomainsFile};
+
+/// The control socket's name in the data directory (HTTP, owner only; the CLI's way to
+/// the running server).
+pub(crate) const CONTROL_SOCKET: &str = "ctl.sock";
+
+/// Concurrent control-socket connections (one CLI command each).
+const CONTROL_CONNECTIONS_MAX: usize = 16;
+
+/// How often each core adds its executor busy time to the metrics.
+const BUSY_SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Account stores kept open at once; each costs 3 descriptors and its map's address
 /// space (CRATE-NOTES: ~6k fit a 20k descriptor limit), so stay well below.
@@ -52,6 +65,10 @@ pub(crate) const SHUTDOWN_CLOSING_MAX: Duration = Duration::from_secs(5);
 /// How often a stopping core checks whether sessions are still open (on any core; the
 /// listeners' counters are shared). Only runs during shutdown.
 const SHUTDOWN_POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// How often each core logs its DNS counters (hits, misses, queries) when it asked
+/// anything: hourly keeps the log quiet while still showing the cache at work.
+const DNS_REPORT_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Why the server did not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +95,9 @@ pub(crate) enum ServerError {
     /// The signal handlers could not be installed.
     #[error("installing signal handlers: {0}")]
     Signals(std::io::Error),
+    /// The admin credentials file could not be read.
+    #[error("admin credentials: {0}")]
+    Admin(String),
 }
 
 /// How one listener runs; `Send`, cloned into every core.
@@ -111,9 +131,30 @@ struct Shared {
     queue: Option<Arc<QueueStore>>,
     /// The queue's fixed routes and STARTTLS setting.
     queue_config: crate::config::QueueConfig,
+    /// The resolver for MX lookups when the inbound checks have none of their own.
+    queue_dns: Option<moxide_actors::dns::DnsSettings>,
     hostname: String,
     /// Graceful shutdown grace.
     shutdown_grace: Duration,
+    /// The HTTP plane's shared state.
+    web: Arc<moxide_web::WebServices>,
+    /// Where the control socket goes.
+    control_path: std::path::PathBuf,
+    /// Open control-socket connections (the shutdown waits for them too).
+    control_limiter: ConnectionLimiter,
+    /// SIGHUP, for core 0 (taken once).
+    hangup: Arc<std::sync::Mutex<Option<moxide_runtime::hangup::HangupSeed>>>,
+    /// Inbound checks on SMTP listeners: `None` when off. Inside, the DNS client's
+    /// settings (`None`: no lookups) and where reports are kept. Per-domain choices
+    /// (`dmarc_reject`, report addresses) come from the live directory.
+    inbound: Option<InboundPlan>,
+}
+
+/// What each core needs to check incoming mail.
+#[derive(Clone)]
+struct InboundPlan {
+    dns: Option<moxide_actors::dns::DnsSettings>,
+    reports: moxide_storage::ReportStore,
 }
 
 /// Prepared server: listeners bound, ready to run.
@@ -195,6 +236,7 @@ impl Server {
         let mut acceptors = Vec::new();
         for listener in &static_config.listeners {
             let mode = match listener.tls {
+                ListenerTls::Auto if listener.protocol == ListenerProtocol::Http => ListenerTls::None,
                 ListenerTls::Auto if certificates.is_empty() => ListenerTls::None,
                 ListenerTls::Auto => ListenerTls::StartTls,
                 other => other,
@@ -203,9 +245,13 @@ impl Server {
                 None
             } else {
                 let mut settings = TlsSettings::new(certificates.clone());
-                let alpn: &[u8] = if listener.protocol == ListenerProtocol::Imap { b"imap" } else { b"smtp" };
-                settings.alpn = vec![alpn.to_vec()];
-                settings.request_client_certificate = listener.protocol != ListenerProtocol::Smtp;
+                settings.alpn = match listener.protocol {
+                    ListenerProtocol::Imap => vec![b"imap".to_vec()],
+                    ListenerProtocol::Http => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+                    ListenerProtocol::Smtp | ListenerProtocol::Submission => vec![b"smtp".to_vec()],
+                };
+                settings.request_client_certificate =
+                    matches!(listener.protocol, ListenerProtocol::Submission | ListenerProtocol::Imap);
                 let acceptor = TlsAcceptor::new(settings)?;
                 acceptors.push(acceptor.clone());
                 Some(acceptor)
@@ -231,6 +277,7 @@ impl Server {
             account_idle: ACCOUNT_IDLE_DEFAULT,
         };
         let runtime = RuntimeConfig { pin_to_cpus: pin_cores, ..RuntimeConfig::default() };
+        let web = web_services(config, &auth, &services.stores)?;
         let shared = Shared {
             services,
             smtp: Arc::new(config.smtp_protocol()),
@@ -242,8 +289,16 @@ impl Server {
             local_catchall,
             queue,
             queue_config: static_config.queue.clone(),
+            queue_dns: static_config
+                .dns
+                .settings(std::fs::read_to_string(crate::config::RESOLV_CONF_PATH).ok().as_deref()),
             hostname: static_config.hostname.clone(),
             shutdown_grace: Duration::from_secs(limits.shutdown_grace_secs),
+            web,
+            control_path: static_config.data_dir.join(CONTROL_SOCKET),
+            control_limiter: ConnectionLimiter::new(CONTROL_CONNECTIONS_MAX),
+            hangup: Arc::new(std::sync::Mutex::new(None)),
+            inbound: inbound_plan(config, &data),
         };
         Ok(Server { runtime, seeds, shared, bound, lock })
     }
@@ -258,6 +313,8 @@ impl Server {
         };
         let signals =
             moxide_runtime::shutdown::catch_signals(seeds.len(), plan).map_err(ServerError::Signals)?;
+        let hangup = moxide_runtime::hangup::catch_hangup().map_err(ServerError::Signals)?;
+        *shared.hangup.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(hangup);
         let seeds: Vec<(CoreSeed, ShutdownSeed)> = seeds.into_iter().zip(signals).collect();
         moxide_runtime::run(&runtime, seeds, move |core, (seed, signal)| {
             let shared = shared.clone();
@@ -266,12 +323,37 @@ impl Server {
                 let node = Node::start(core, seed.node, shared.services.clone()).await;
                 if core.index == 0 {
                     spawn_detached(sweep(node.clone(), shared.acceptors.clone()));
-                    start_queue(&shared, &node);
+                    start_control(&shared, &node);
                 }
-                start_listeners(&shared, &node, seed.sockets);
+                spawn_detached(moxide_actors::metrics::sample_executor_busy(
+                    core.index,
+                    BUSY_SAMPLE_INTERVAL,
+                ));
+                // One DNS client (cache) per core, shared by its SMTP listeners.
+                let inbound = shared.inbound.as_ref().map(|plan| InboundAuth {
+                    dns: plan.dns.clone().map(Dns::new),
+                    reports: Some(plan.reports.clone()),
+                });
+                let dns = inbound.as_ref().and_then(|inbound| inbound.dns.clone());
+                if let Some(dns) = &dns {
+                    spawn_detached(report_dns(core.index, dns.clone()));
+                }
+                if core.index == 0 {
+                    start_queue(
+                        &shared,
+                        &node,
+                        dns.clone().or_else(|| shared.queue_dns.clone().map(Dns::new)),
+                    );
+                }
+                start_listeners(&shared, &node, seed.sockets, inbound.as_ref());
                 shutdown.draining().await;
-                while shared.plans.iter().any(|plan| plan.limiter.open() > 0) {
+                while shared.plans.iter().any(|plan| plan.limiter.open() > 0)
+                    || shared.control_limiter.open() > 0
+                {
                     moxide_runtime::time::sleep(SHUTDOWN_POLL_INTERVAL).await;
+                }
+                if let Some(dns) = &dns {
+                    log_dns_stats(core.index, dns, "dns counters at stop");
                 }
                 if core.index == 0 {
                     tracing::info!("all sessions closed");
@@ -284,27 +366,75 @@ impl Server {
     }
 }
 
+/// The inbound checks' plan: DNS settings from the config or /etc/resolv.conf.
+fn inbound_plan(config: &Config, data: &DataDir) -> Option<InboundPlan> {
+    let static_config = &config.static_config;
+    if !static_config.inbound_checks {
+        return None;
+    }
+    let resolv_conf = match std::fs::read_to_string(crate::config::RESOLV_CONF_PATH) {
+        Ok(text) => Some(text),
+        Err(error) if static_config.dns.resolvers.is_empty() && static_config.dns.use_resolv_conf => {
+            tracing::warn!(%error, "cannot read {}; asking 127.0.0.1:53", crate::config::RESOLV_CONF_PATH);
+            None
+        }
+        Err(_) => None,
+    };
+    let dns = static_config.dns.settings(resolv_conf.as_deref());
+    match &dns {
+        Some(settings) => {
+            let servers: Vec<String> =
+                settings.exchange.servers.iter().map(|s| s.address.to_string()).collect();
+            tracing::info!(resolvers = %servers.join(" "), "inbound checks on");
+        }
+        None => tracing::info!("inbound checks on without DNS: results are \"none\""),
+    }
+    Some(InboundPlan { dns, reports: moxide_storage::ReportStore::new(data) })
+}
+
 /// Starts this core's accept loop for every listener.
-fn start_listeners(shared: &Shared, node: &Node, sockets: Vec<ListenerSocket>) {
+fn start_listeners(
+    shared: &Shared,
+    node: &Node,
+    sockets: Vec<ListenerSocket>,
+    inbound: Option<&InboundAuth>,
+) {
     for (plan, socket) in shared.plans.iter().zip(sockets) {
         let listener = socket.into_listener();
         let limiter = plan.limiter.clone();
         let ip_limits = Arc::clone(&shared.ip_limits);
         match plan.protocol {
             ListenerProtocol::Smtp | ListenerProtocol::Submission => {
-                let settings = Rc::new(smtp_settings(shared, plan));
+                let mut settings = smtp_settings(shared, plan);
+                if plan.protocol == ListenerProtocol::Smtp {
+                    settings.inbound = inbound.cloned();
+                }
+                let settings = Rc::new(settings);
                 spawn_detached(smtp_listener::serve(node.clone(), settings, listener, limiter, ip_limits));
             }
             ListenerProtocol::Imap => {
                 let settings = Rc::new(imap_settings(shared, plan));
                 spawn_detached(imap_listener::serve(node.clone(), settings, listener, limiter, ip_limits));
             }
+            ListenerProtocol::Http => {
+                let web = Arc::clone(&shared.web);
+                let tls = plan.tls.clone();
+                spawn_detached(moxide_web::server::serve(
+                    node.clone(),
+                    web,
+                    tls,
+                    listener,
+                    limiter,
+                    ip_limits,
+                ));
+            }
         }
     }
 }
 
-/// Starts the outbound queue's runner on this core (core 0).
-fn start_queue(shared: &Shared, node: &Node) {
+/// Starts the outbound queue's runner on this core (core 0): fixed routes first, then
+/// MX lookup through this core's DNS client.
+fn start_queue(shared: &Shared, node: &Node, dns: Option<Dns>) {
     let Some(store) = shared.queue.clone() else { return };
     let routes = shared.queue_config.routes.iter().map(|route| {
         let name = route.host.clone().unwrap_or_else(|| route.address.ip().to_string());
@@ -323,8 +453,63 @@ fn start_queue(shared: &Shared, node: &Node) {
     };
     let settings =
         QueueSettings { hostname: shared.hostname.clone(), tls, spool_dir: shared.spool_dir.clone() };
-    let runner = QueueRunner::new(store, node.clone(), settings, Rc::new(StaticRoutes::new(routes)));
+    let destinations = MxDestinations::new(dns, StaticRoutes::new(routes), shared.queue_config.mx_port);
+    let runner = QueueRunner::new(store, node.clone(), settings, Rc::new(destinations));
     spawn_detached(runner.run());
+}
+
+/// The HTTP plane's shared state: live configuration over the domains file, the admin
+/// credentials in the data directory, the request limiter, the metrics registry.
+fn web_services(
+    config: &Config,
+    auth: &Arc<AuthServices>,
+    stores: &Arc<StoreCache>,
+) -> Result<Arc<moxide_web::WebServices>, ServerError> {
+    let static_config = &config.static_config;
+    let file = TomlDomainsFile { path: static_config.domains_file.clone() };
+    let live = moxide_web::LiveConfig::new(crate::config::directory_spec(&config.domains), Box::new(file));
+    let admin = moxide_web::AdminStore::open(&static_config.data_dir).map_err(ServerError::Admin)?;
+    let limits = &static_config.limits;
+    Ok(Arc::new(moxide_web::WebServices {
+        auth: Arc::clone(auth),
+        live: Arc::new(live),
+        admin,
+        sessions: moxide_web::Sessions::default(),
+        requests: limiter(&[(Duration::from_secs(60), limits.http_requests_per_minute)]),
+        exempt: limits.ratelimit_exempt.clone(),
+        hostname: static_config.hostname.clone(),
+        data_dir: static_config.data_dir.clone(),
+        registry: moxide_web::registry(Arc::clone(stores)),
+    }))
+}
+
+/// Core 0: the control socket (the CLI's way in) and SIGHUP (reload the domains file).
+fn start_control(shared: &Shared, node: &Node) {
+    match moxide_runtime::unix::UnixListener::bind_private(&shared.control_path) {
+        Ok(listener) => spawn_detached(moxide_web::server::serve_control(
+            node.clone(),
+            Arc::clone(&shared.web),
+            listener,
+            shared.control_limiter.clone(),
+        )),
+        Err(error) => {
+            tracing::error!(path = %shared.control_path.display(), %error, "cannot listen on the control socket; CLI commands cannot reach this server");
+        }
+    }
+    let hangup = shared.hangup.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+    if let Some(hangup) = hangup {
+        let node = node.clone();
+        let live = Arc::clone(&shared.web.live);
+        spawn_detached(async move {
+            let mut hangups = hangup.start();
+            while hangups.next().await {
+                tracing::info!("SIGHUP: reloading the domains file");
+                if let Err(error) = moxide_web::live::reload(&node, &live).await {
+                    tracing::error!(error = %error.message, "reload refused; the running configuration is unchanged");
+                }
+            }
+        });
+    }
 }
 
 fn smtp_settings(shared: &Shared, plan: &ListenerPlan) -> SmtpSettings {
@@ -369,6 +554,36 @@ fn start_orphan_sweep(stores: Arc<StoreCache>) {
 /// Periodic housekeeping on core 0: closes account stores idle for [`STORE_IDLE`] (the
 /// LRU bounds the count; this frees the rest over time) and reloads certificate files
 /// that changed. Both are blocking, so offloaded.
+/// Logs one core's DNS counters every [`DNS_REPORT_INTERVAL`] when it asked anything since
+/// the last time: the cache's hit rate shows whether the resolver is being spared.
+async fn report_dns(core: usize, dns: Dns) {
+    let mut last = dns.stats();
+    loop {
+        moxide_runtime::time::sleep(DNS_REPORT_INTERVAL).await;
+        let now = dns.stats();
+        if now.cache.hits + now.cache.misses != last.cache.hits + last.cache.misses {
+            log_dns_stats(core, &dns, "dns counters");
+        }
+        last = now;
+    }
+}
+
+fn log_dns_stats(core: usize, dns: &Dns, message: &str) {
+    let stats = dns.stats();
+    tracing::info!(
+        core,
+        hits = stats.cache.hits,
+        misses = stats.cache.misses,
+        joined = stats.joined,
+        exchanges = stats.exchanges,
+        overloaded = stats.overloaded,
+        evictions = stats.cache.evictions,
+        entries = stats.cache.entries,
+        bytes = stats.cache.bytes,
+        "{message}"
+    );
+}
+
 async fn sweep(node: Node, acceptors: Vec<TlsAcceptor>) {
     loop {
         moxide_runtime::time::sleep(SWEEP_INTERVAL).await;

@@ -72,6 +72,10 @@ class CrashFS(fuse.Operations):
 
     def load(self, path, seen):
         info = os.lstat(path)
+        if not (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode)):
+            # A socket left by a killed server (the control socket) holds no data; the
+            # server makes a new one at start.
+            return None
         key = (info.st_dev, info.st_ino)
         if key in seen and not stat.S_ISDIR(info.st_mode):
             inode = seen[key]
@@ -81,6 +85,8 @@ class CrashFS(fuse.Operations):
             if stat.S_ISDIR(info.st_mode):
                 for name in os.listdir(path):
                     child = self.load(os.path.join(path, name), seen)
+                    if child is None:
+                        continue
                     inode.entries[name] = child
                     child.nlink += 1
                 inode.synced_entries = dict(inode.entries)

@@ -1,7 +1,9 @@
 //! One server per data directory: with a server in the middle of an SMTP DATA and an IMAP
-//! APPEND, a second `localserve` or `serve` on the same directory, `verifydata` and
-//! `setaccountpassword` are refused at once with an error naming the directory and the
-//! running process, and change nothing: the first server's DATA and APPEND then complete.
+//! APPEND, a second `localserve` or `serve` on the same directory and `verifydata` are
+//! refused at once with an error naming the directory and the running process, and change
+//! nothing: the first server's DATA and APPEND then complete. `setaccountpassword` beside
+//! the running server is not refused: it asks that server through its control socket, the
+//! one process writing the data, and the new password works at once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -17,14 +19,22 @@ use common::{Client, Server, message_for, stored_messages};
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(20);
 
 fn moxide(cwd: &Path, args: &[&str]) -> Output {
+    moxide_with_input(cwd, args, None)
+}
+
+fn moxide_with_input(cwd: &Path, args: &[&str], input: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_moxide"))
         .args(args)
         .current_dir(cwd)
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    if let Some(input) = input {
+        use std::io::Write as _;
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
     let deadline = Instant::now() + REFUSAL_TIMEOUT;
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
@@ -116,12 +126,34 @@ fn second_server_is_refused_and_harms_nothing() {
         pid,
         "verifydata",
     );
-    assert_refused(
-        &moxide(tmp.path(), &["setaccountpassword", "--config", config, "mox"]),
-        &data_dir,
-        pid,
-        "setaccountpassword",
+    // Through the running server: the new password works at once, the old one fails.
+    let set = moxide_with_input(
+        tmp.path(),
+        &["setaccountpassword", "--config", config, "mox"],
+        Some("changed-pw\n"),
     );
+    assert!(set.status.success(), "setaccountpassword: {}", String::from_utf8_lossy(&set.stderr));
+    let mut check = Client::connect(server.imap.unwrap()).unwrap();
+    assert!(check.line().unwrap().starts_with("* OK"));
+    check.send(b"c LOGIN mox@localhost changed-pw\r\n").unwrap();
+    let new_login = loop {
+        let line = check.line().unwrap();
+        if line.starts_with("c ") {
+            break line;
+        }
+    };
+    assert!(new_login.starts_with("c OK"), "{new_login}");
+    // The old password was verified (and remembered) by the session above: it fails now.
+    let mut old = Client::connect(server.imap.unwrap()).unwrap();
+    assert!(old.line().unwrap().starts_with("* OK"));
+    old.send(b"d LOGIN mox@localhost moxmoxmox\r\n").unwrap();
+    let old_login = loop {
+        let line = old.line().unwrap();
+        if line.starts_with("d ") {
+            break line;
+        }
+    };
+    assert!(old_login.starts_with("d NO"), "{old_login}");
     // Reading beside a running server is allowed.
     let list = moxide(tmp.path(), &["config", "tlspubkey", "list", "--config", config]);
     assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));

@@ -14,7 +14,7 @@ use std::process::Command;
 use common::{Client, Server, message_for, stored_messages};
 
 /// Every localserve port flag, set to 0.
-const PORTS_ANY: [&str; 10] = [
+const PORTS_ANY: [&str; 12] = [
     "--smtp-port",
     "0",
     "--submission-port",
@@ -24,6 +24,8 @@ const PORTS_ANY: [&str; 10] = [
     "--imap-port",
     "0",
     "--imaps-port",
+    "0",
+    "--http-port",
     "0",
 ];
 

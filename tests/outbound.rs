@@ -2,7 +2,9 @@
 //! one `moxide serve` (Python's smtplib, AUTH PLAIN) reaches a second `moxide serve` as
 //! the recipient domain's server, over STARTTLS, through a configured route; and a
 //! queued message survives `kill -9` of the sender and is delivered exactly once after
-//! the restart (`moxide queue retry` makes it due at once).
+//! the restart (`moxide queue retry` makes it due at once); and the recipient server is
+//! found by MX lookup (the test DNS server, `tests/dns_server.py`, serving a zone with
+//! the domain's MX and the host's A record), and a null MX fails at once with a DSN.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Server, set_password, stored_messages, write_serve_config};
+use common::{DnsServer, Server, set_password, stored_messages, write_serve_config};
 
 const SENDER_DOMAINS: &str = r#"
 postmaster_account = "alice"
@@ -53,7 +55,8 @@ fn receiver(dir: &Path) -> Server {
         .output()
         .unwrap();
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
-    let mut text = std::fs::read_to_string(&config).unwrap();
+    // No DNS for the receiver's own checks: not what these tests look at.
+    let mut text = format!("inbound_checks = false\n{}", std::fs::read_to_string(&config).unwrap());
     text.push_str("[[tls.certificates]]\nchain = \"cert.pem\"\nkey = \"key.pem\"\n");
     std::fs::write(&config, text).unwrap();
     let arg = config.display().to_string();
@@ -62,11 +65,20 @@ fn receiver(dir: &Path) -> Server {
 
 /// Writes the sender's configuration, routing remote.example to `route`.
 fn sender_config(dir: &Path, route: SocketAddr) -> PathBuf {
+    sender_config_with(
+        dir,
+        &format!(
+            "[queue]\n[[queue.routes]]\ndomain = \"remote.example\"\nhost = \"mx.remote.example\"\naddress = \"{route}\"\n"
+        ),
+    )
+}
+
+/// Writes the sender's configuration with `extra` TOML tables appended; the sender's own
+/// inbound checks are off (no DNS needed for them).
+fn sender_config_with(dir: &Path, extra: &str) -> PathBuf {
     let config = write_serve_config(dir, "", &[("submission", ""), ("smtp", "")], SENDER_DOMAINS);
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str(&format!(
-        "[queue]\n[[queue.routes]]\ndomain = \"remote.example\"\nhost = \"mx.remote.example\"\naddress = \"{route}\"\n"
-    ));
+    let mut text = format!("inbound_checks = false\n{}", std::fs::read_to_string(&config).unwrap());
+    text.push_str(extra);
     std::fs::write(&config, text).unwrap();
     config
 }
@@ -76,8 +88,12 @@ fn start_sender(dir: &Path, config: &Path) -> Server {
     Server::start_args(dir, &["serve", "--config", &arg], &[])
 }
 
-/// Submits one message with smtplib; returns its Message-ID.
+/// Submits one message with smtplib to `to`.
 fn submit(server: &Server, id: &str) {
+    submit_to(server, id, "bob@remote.example");
+}
+
+fn submit_to(server: &Server, id: &str, to: &str) {
     let port = server.listener("submission").port();
     let script = format!(
         r#"
@@ -85,8 +101,8 @@ import smtplib
 s = smtplib.SMTP("127.0.0.1", {port}, timeout=30)
 s.ehlo("client.example")
 s.login("alice@example.org", "{PASSWORD}")
-msg = "From: alice@example.org\r\nTo: bob@remote.example\r\nSubject: outbound\r\nMessage-ID: <{id}>\r\n\r\n.a line with a dot\r\nhello over the queue\r\n"
-refused = s.sendmail("alice@example.org", ["bob@remote.example"], msg)
+msg = "From: alice@example.org\r\nTo: {to}\r\nSubject: outbound\r\nMessage-ID: <{id}>\r\n\r\n.a line with a dot\r\nhello over the queue\r\n"
+refused = s.sendmail("alice@example.org", ["{to}"], msg)
 assert not refused, refused
 s.quit()
 "#
@@ -185,4 +201,45 @@ fn a_queued_message_survives_kill_9_and_is_delivered_once() {
     assert!(String::from_utf8_lossy(&stored[0].file).contains("Message-ID: <survivor@client.example>"));
     let leftovers = std::fs::read_dir(sending.path().join("data/queue/msg/0")).map_or(0, |d| d.count());
     assert_eq!(leftovers, 0, "no queue file left");
+}
+
+#[test]
+fn the_recipient_server_is_found_by_mx_lookup_and_a_null_mx_bounces() {
+    let receiving = tempfile::tempdir().unwrap();
+    let sending = tempfile::tempdir().unwrap();
+    let mut receiver = receiver(receiving.path());
+    let zone = sending.path().join("zone");
+    std::fs::write(
+        &zone,
+        "remote.example. 300 IN MX 10 mx.remote.example.\n\
+         mx.remote.example. 300 IN A 127.0.0.1\n\
+         nomail.example. 300 IN MX 0 .\n",
+    )
+    .unwrap();
+    let dns = DnsServer::start(&zone);
+    let config = sender_config_with(
+        sending.path(),
+        &format!("[dns]\nresolvers = [\"{}\"]\n[queue]\nmx_port = {}\n", dns.address, receiver.smtp.port()),
+    );
+    set_password(&config, "alice", PASSWORD);
+    let mut sender = start_sender(sending.path(), &config);
+    submit(&sender, "mx@client.example");
+    submit_to(&sender, "nullmx@client.example", "someone@nomail.example");
+    wait_for_log(&sender, "moxide_actors::queue: delivered id=1", Duration::from_secs(30));
+    wait_for_log(&sender, "null MX", Duration::from_secs(30));
+    wait_for_empty_queue(&config);
+    let queries = dns.queries();
+    assert!(queries.contains(&"remote.example MX".to_owned()), "{queries:?}");
+    assert!(queries.contains(&"mx.remote.example A".to_owned()), "{queries:?}");
+    assert!(sender.terminate(Duration::from_secs(30)).0.is_some_and(|s| s.success()));
+    assert!(receiver.terminate(Duration::from_secs(30)).0.is_some_and(|s| s.success()));
+    let stored = stored_messages(receiving.path(), "bob");
+    assert_eq!(stored.len(), 1);
+    assert!(String::from_utf8_lossy(&stored[0].file).contains("Message-ID: <mx@client.example>"));
+    // The null MX's failure came back to alice as a DSN.
+    let bounces = stored_messages(sending.path(), "alice");
+    assert_eq!(bounces.len(), 1);
+    let dsn = String::from_utf8_lossy(&bounces[0].file).to_string();
+    assert!(dsn.contains("Final-Recipient: rfc822; someone@nomail.example\r\nAction: failed\r\n"), "{dsn}");
+    assert!(dsn.contains("Message-ID: <nullmx@client.example>"), "original header returned: {dsn}");
 }

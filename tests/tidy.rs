@@ -7,8 +7,16 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-const CRATE_SOURCES: &[&str] =
-    &["runtime/src", "protocols/src", "storage/src", "actors/src", "src", "benches/src", "loadtests/src"];
+const CRATE_SOURCES: &[&str] = &[
+    "runtime/src",
+    "protocols/src",
+    "storage/src",
+    "actors/src",
+    "web/src",
+    "src",
+    "benches/src",
+    "loadtests/src",
+];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -59,11 +67,20 @@ fn crate_arrows_point_down() {
     let forbidden: &[(&str, &[&str])] = &[
         (
             "protocols/Cargo.toml",
-            &["glommio", "heed", "rkyv", "moxide-runtime", "moxide-storage", "moxide-actors"],
+            &["glommio", "heed", "rkyv", "moxide-runtime", "moxide-storage", "moxide-actors", "moxide-web"],
         ),
-        ("storage/Cargo.toml", &["glommio", "moxide-runtime", "moxide-protocols", "moxide-actors"]),
-        ("runtime/Cargo.toml", &["heed", "moxide-protocols", "moxide-storage", "moxide-actors"]),
-        ("actors/Cargo.toml", &["glommio", "heed"]),
+        (
+            "storage/Cargo.toml",
+            &["glommio", "moxide-runtime", "moxide-protocols", "moxide-actors", "moxide-web"],
+        ),
+        (
+            "runtime/Cargo.toml",
+            &["heed", "moxide-protocols", "moxide-storage", "moxide-actors", "moxide-web", "hyper"],
+        ),
+        ("actors/Cargo.toml", &["glommio", "heed", "moxide-web", "hyper"]),
+        // The HTTP plane: hyper on the runtime's streams, no executor of its own (no
+        // tokio runtime, no glommio), no serde in the crates below it.
+        ("web/Cargo.toml", &["glommio", "heed", "tokio", "moxide-protocols"]),
         ("Cargo.toml", &["glommio", "heed"]),
     ];
     for (manifest, names) in forbidden {
@@ -90,9 +107,13 @@ fn every_module_opens_with_a_doc_comment() {
 
 #[test]
 fn unsafe_only_where_allowed_and_justified() {
-    for crate_lib in
-        ["protocols/src/lib.rs", "actors/src/lib.rs", "benches/src/lib.rs", "loadtests/src/main.rs"]
-    {
+    for crate_lib in [
+        "protocols/src/lib.rs",
+        "actors/src/lib.rs",
+        "web/src/lib.rs",
+        "benches/src/lib.rs",
+        "loadtests/src/main.rs",
+    ] {
         let text = std::fs::read_to_string(root().join(crate_lib)).unwrap();
         assert!(text.contains("#![forbid(unsafe_code)]"), "{crate_lib} must forbid unsafe code");
     }

@@ -151,9 +151,10 @@ fn swaks_curl_and_openssl() {
 }
 
 /// A client certificate registered for the account logs in without a password: PREAUTH
-/// at connect, or SASL EXTERNAL when the registration asks for it. Keys are registered
-/// while the server is stopped: `tlspubkey add` writes the data directory, so it takes the
-/// directory's lock (tests/datadir_lock.rs).
+/// at connect, or SASL EXTERNAL when the registration asks for it. One key is registered
+/// while the server is stopped (`tlspubkey add` takes the data directory's lock), the
+/// other while it runs (the command goes through the server's control socket, and the
+/// key works at once, without a restart); `rm` beside the running server removes it.
 #[test]
 fn client_certificate_logins() {
     let dir = tempfile::tempdir().unwrap();
@@ -179,9 +180,9 @@ fn client_certificate_logins() {
     };
     let phone = make_cert("phone");
     register(&phone, &["--name", "phone"]);
+    let server = Server::start(dir.path(), 2);
     let laptop = make_cert("laptop");
     register(&laptop, &["--name", "laptop", "--no-imap-preauth"]);
-    let server = Server::start(dir.path(), 2);
     let imaps = port(&server, "imaps");
     let submissions = port(&server, "submissions");
     let args = |certs: &Path, mode: &'static str| {
@@ -206,6 +207,23 @@ fn client_certificate_logins() {
         .unwrap();
     let list = String::from_utf8_lossy(&list.stdout);
     assert!(list.contains("name=\"phone\"") && list.contains("imap_preauth=false"), "{list}");
+
+    // Removed beside the running server: gone from the list.
+    let laptop_line = list.lines().find(|l| l.contains("name=\"laptop\"")).unwrap();
+    let fingerprint = laptop_line.split_whitespace().next().unwrap();
+    let removed = Command::new(env!("CARGO_BIN_EXE_moxide"))
+        .args(["config", "tlspubkey", "rm", "--config"])
+        .arg(dir.path().join("config/moxide.toml"))
+        .args(["mox", fingerprint])
+        .output()
+        .unwrap();
+    assert!(removed.status.success(), "{}", String::from_utf8_lossy(&removed.stderr));
+    let list = Command::new(env!("CARGO_BIN_EXE_moxide"))
+        .args(["config", "tlspubkey", "list", "--config"])
+        .arg(dir.path().join("config/moxide.toml"))
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&list.stdout).contains("laptop"));
 }
 
 #[test]

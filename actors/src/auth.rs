@@ -192,6 +192,8 @@ pub struct Authenticator {
     authcid: Option<String>,
     /// The identity the client asked to act as, when it named one.
     authzid: Option<String>,
+    /// The mechanism's name, for metrics.
+    mechanism: &'static str,
 }
 
 impl Authenticator {
@@ -222,6 +224,7 @@ impl Authenticator {
             exchange,
             authcid: None,
             authzid: None,
+            mechanism: mechanism_label(mechanism),
         })
     }
 
@@ -231,6 +234,8 @@ impl Authenticator {
             && !self.services.failures.can_add(self.ip, crate::clock::now_unix_ms(), 1)
         {
             tracing::info!(ip = %self.ip, "authentication refused: too many failures from this network");
+            crate::metrics::count_ratelimit("auth");
+            crate::metrics::count_login(self.mechanism, AuthFailure::RateLimited.label());
             moxide_runtime::time::sleep(AUTH_FAILURE_DELAY).await;
             return AuthProgress::Failure(AuthFailure::RateLimited);
         }
@@ -288,6 +293,7 @@ impl Authenticator {
                         return self.fail(AuthFailure::BadCredentials).await;
                     }
                     tracing::info!(ip = %self.ip, %account, "authenticated");
+                    crate::metrics::count_login(self.mechanism, "ok");
                     return AuthProgress::Success(Authenticated { account, login: authcid }, final_message);
                 }
                 Step::Failure(error) => {
@@ -311,6 +317,7 @@ impl Authenticator {
             self.services.failures.add(self.ip, crate::clock::now_unix_ms(), 1);
         }
         tracing::info!(ip = %self.ip, login = self.authcid.as_deref().unwrap_or(""), ?failure, "authentication failed");
+        crate::metrics::count_login(self.mechanism, failure.label());
         moxide_runtime::time::sleep(AUTH_FAILURE_DELAY).await;
         AuthProgress::Failure(failure)
     }
@@ -347,36 +354,8 @@ impl Authenticator {
 
     async fn verify_password(&self, login: &str, password: String) -> Result<bool, AuthFailure> {
         let Some(account) = self.account_for(login) else { return Ok(false) };
-        let stores = Arc::clone(self.node.stores());
-        let services = Arc::clone(&self.services);
-        let now_ms = crate::clock::now_unix_ms();
-        let result = moxide_runtime::offload(move || -> Result<bool, moxide_storage::StorageError> {
-            let Ok(prepared) = moxide_protocols::sasl::prepare_password(&password) else { return Ok(false) };
-            let store = stores.get(&account)?;
-            let Some(credentials) = store.credentials()? else { return Ok(false) };
-            if services.verified.check(&account, &credentials.argon2id, &prepared, now_ms) {
-                return Ok(true);
-            }
-            let ok = moxide_storage::verify_password_hash(&credentials.argon2id, &prepared)?;
-            if ok {
-                services.verified.remember(&account, &credentials.argon2id, &prepared, now_ms);
-            }
-            Ok(ok)
-        })
-        .await;
-        match result {
-            Ok(Ok(ok)) => Ok(ok),
-            Ok(Err(error)) => {
-                tracing::error!(%error, "verifying a password failed");
-                Err(AuthFailure::Temporary)
-            }
-            Err(panic) => {
-                tracing::error!(%panic, "verifying a password panicked");
-                Err(AuthFailure::Temporary)
-            }
-        }
+        verify_account_password(&self.node, &self.services, account, password).await
     }
-
     /// SASL EXTERNAL (RFC 4422 appendix A): the TLS client key names the login; an authzid,
     /// if given, must be that login.
     async fn external_identity(&self, authzid: &str) -> Option<String> {
@@ -386,6 +365,137 @@ impl Authenticator {
             return None;
         }
         Some(registered.login_address)
+    }
+}
+
+/// Checks `password` against `account`'s stored hash (remembered verifications skip
+/// argon2id; see [`VerifiedPasswords`]), on a helper thread.
+async fn verify_account_password(
+    node: &Node,
+    services: &Arc<AuthServices>,
+    account: Arc<str>,
+    password: String,
+) -> Result<bool, AuthFailure> {
+    let stores = Arc::clone(node.stores());
+    let services = Arc::clone(services);
+    let now_ms = crate::clock::now_unix_ms();
+    let result = moxide_runtime::offload(move || -> Result<bool, moxide_storage::StorageError> {
+        let Ok(prepared) = moxide_protocols::sasl::prepare_password(&password) else { return Ok(false) };
+        let store = stores.get(&account)?;
+        let Some(credentials) = store.credentials()? else { return Ok(false) };
+        if services.verified.check(&account, &credentials.argon2id, &prepared, now_ms) {
+            return Ok(true);
+        }
+        let ok = moxide_storage::verify_password_hash(&credentials.argon2id, &prepared)?;
+        if ok {
+            services.verified.remember(&account, &credentials.argon2id, &prepared, now_ms);
+        }
+        Ok(ok)
+    })
+    .await;
+    match result {
+        Ok(Ok(ok)) => Ok(ok),
+        Ok(Err(error)) => {
+            tracing::error!(%error, "verifying a password failed");
+            Err(AuthFailure::Temporary)
+        }
+        Err(panic) => {
+            tracing::error!(%panic, "verifying a password panicked");
+            Err(AuthFailure::Temporary)
+        }
+    }
+}
+
+/// A password login outside SASL (the HTTP API's account login): the same rules as
+/// SMTP and IMAP logins. A network over the failure limit is refused before the password
+/// is looked at; a failure is counted and answered after [`AUTH_FAILURE_DELAY`].
+pub async fn password_login(
+    node: &Node,
+    services: &Arc<AuthServices>,
+    ip: IpAddr,
+    login: &str,
+    password: String,
+) -> Result<Arc<str>, AuthFailure> {
+    let exempt = services.is_exempt(ip);
+    if !exempt && !services.failures.can_add(ip, crate::clock::now_unix_ms(), 1) {
+        crate::metrics::count_ratelimit("auth");
+        crate::metrics::count_login("password", AuthFailure::RateLimited.label());
+        moxide_runtime::time::sleep(AUTH_FAILURE_DELAY).await;
+        return Err(AuthFailure::RateLimited);
+    }
+    let verified = match account_for_login(node, login) {
+        Some(account) => verify_account_password(node, services, Arc::clone(&account), password)
+            .await
+            .map(|ok| ok.then_some(account)),
+        None => Ok(None),
+    };
+    let failure = match verified {
+        Ok(Some(account)) => {
+            crate::metrics::count_login("password", "ok");
+            return Ok(account);
+        }
+        Ok(None) => AuthFailure::BadCredentials,
+        Err(failure) => failure,
+    };
+    if failure == AuthFailure::BadCredentials && !exempt {
+        services.failures.add(ip, crate::clock::now_unix_ms(), 1);
+    }
+    crate::metrics::count_login("password", failure.label());
+    tracing::info!(%ip, ?failure, "password login failed");
+    moxide_runtime::time::sleep(AUTH_FAILURE_DELAY).await;
+    Err(failure)
+}
+
+/// A failed-login check outside SASL for a secret that is not an account's (the HTTP
+/// API's admin password): refuses a network over the failure limit, or counts a failure
+/// and waits [`AUTH_FAILURE_DELAY`]. `verified`: what the caller's own check found.
+pub async fn other_login(
+    services: &AuthServices,
+    ip: IpAddr,
+    check: impl AsyncFnOnce() -> bool,
+) -> Result<(), AuthFailure> {
+    let exempt = services.is_exempt(ip);
+    if !exempt && !services.failures.can_add(ip, crate::clock::now_unix_ms(), 1) {
+        crate::metrics::count_ratelimit("auth");
+        crate::metrics::count_login("password", AuthFailure::RateLimited.label());
+        moxide_runtime::time::sleep(AUTH_FAILURE_DELAY).await;
+        return Err(AuthFailure::RateLimited);
+    }
+    if check().await {
+        crate::metrics::count_login("password", "ok");
+        return Ok(());
+    }
+    if !exempt {
+        services.failures.add(ip, crate::clock::now_unix_ms(), 1);
+    }
+    crate::metrics::count_login("password", AuthFailure::BadCredentials.label());
+    moxide_runtime::time::sleep(AUTH_FAILURE_DELAY).await;
+    Err(AuthFailure::BadCredentials)
+}
+
+fn mechanism_label(mechanism: Mechanism) -> &'static str {
+    match mechanism {
+        Mechanism::ScramSha256Plus => "scram-sha-256-plus",
+        Mechanism::ScramSha256 => "scram-sha-256",
+        Mechanism::ScramSha1Plus => "scram-sha-1-plus",
+        Mechanism::ScramSha1 => "scram-sha-1",
+        Mechanism::CramMd5 => "cram-md5",
+        Mechanism::Plain => "plain",
+        Mechanism::Login => "login",
+        Mechanism::External => "external",
+    }
+}
+
+impl AuthFailure {
+    /// The metric label of this failure.
+    pub fn label(&self) -> &'static str {
+        match self {
+            AuthFailure::BadCredentials => "bad_credentials",
+            AuthFailure::RateLimited => "rate_limited",
+            AuthFailure::MechanismUnavailable => "unavailable",
+            AuthFailure::Malformed => "malformed",
+            AuthFailure::Temporary => "temporary",
+        }
     }
 }
 

@@ -1,8 +1,10 @@
 //! The directory: which domains are local, which addresses belong to which account.
 //!
-//! Built once from configuration and validated as a whole; each core's node keeps its own
-//! immutable snapshot (lookups never cross cores or take locks). A reload builds a new
-//! snapshot and swaps it in.
+//! Built from configuration and validated as a whole; each core's node keeps its own
+//! immutable snapshot (lookups never cross cores or take locks). A change (admin API,
+//! CLI, reload of the domains file) is a [`DirectoryChange`] applied to the
+//! [`DirectorySpec`], validated by building a new [`Directory`], and swapped into every
+//! node (`Node::publish_directory`); an invalid change builds nothing and changes nothing.
 //!
 //! Lookup rules (RFC 5321 §2.4: the local-part is the receiving server's business):
 //! - domains compare case-insensitively, a trailing dot ignored;
@@ -11,18 +13,32 @@
 //!   the part before it (`user+tag@` → `user@`); then the domain's catch-all (`@domain`);
 //! - `postmaster` at any local domain, and the bare `<Postmaster>` of RFC 5321 §4.5.1,
 //!   reach the postmaster account unless an explicit address says otherwise.
+//!
+//! An alias is an address of its own whose mail goes to each of its members (addresses
+//! of local accounts, each account once). An account may have a quota: the bytes its
+//! messages may take (checked by `Node::deliver` and `Node::append`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A local domain as configured.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DomainSpec {
     /// The domain name.
     pub name: String,
     /// Characters that end the account-identifying part of a local-part (`+` makes
     /// `user+tag` deliver to `user`). Empty: none.
     pub localpart_separators: Vec<char>,
+    /// DKIM selectors of the domain's keys (RFC 6376 §3.1), newest last.
+    pub dkim_selectors: Vec<String>,
+    /// Mail for the domain failing DMARC under the sender's `p=reject` (RFC 7489 §6.3)
+    /// is accepted into Junk and marked, instead of refused with `550 5.7.1`.
+    pub dmarc_reject_mark: bool,
+    /// Local part receiving DMARC aggregate reports about the domain (its `rua=`): the
+    /// reports in mail to it are parsed and kept.
+    pub dmarc_reports: Option<String>,
+    /// Local part receiving SMTP TLS reports (RFC 8460), likewise.
+    pub tls_reports: Option<String>,
 }
 
 /// An account as configured.
@@ -32,7 +48,23 @@ pub struct AccountSpec {
     pub name: String,
     /// Its addresses: `user@domain`, or `@domain` for the domain's catch-all.
     pub addresses: Vec<String>,
+    /// Bytes its messages may take in all; `None`: no limit.
+    pub quota_bytes: Option<u64>,
 }
+
+/// An alias (a small mailing list): mail to `address` goes to every member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasSpec {
+    /// The alias's own address, `user@domain` in a local domain.
+    pub address: String,
+    /// Addresses of local accounts (exact addresses, not catch-alls).
+    pub members: Vec<String>,
+}
+
+/// Members an alias may have: each RCPT to an alias adds up to this many accounts to a
+/// transaction, and a message is stored once per account. Larger lists need a list
+/// manager, which this is not.
+pub const ALIAS_MEMBERS_MAX: usize = 100;
 
 /// Everything the directory is built from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +73,8 @@ pub struct DirectorySpec {
     pub domains: Vec<DomainSpec>,
     /// Accounts.
     pub accounts: Vec<AccountSpec>,
+    /// Aliases.
+    pub aliases: Vec<AliasSpec>,
     /// Account receiving postmaster mail (RFC 5321 §4.5.1 requires it to exist).
     pub postmaster_account: String,
 }
@@ -86,6 +120,215 @@ pub enum DirectoryError {
     /// The postmaster account is not configured.
     #[error("postmaster account {0:?} is not a configured account")]
     UnknownPostmaster(String),
+    /// A change names a domain that is not configured.
+    #[error("no domain {0:?}")]
+    NoSuchDomain(String),
+    /// A change names an account that is not configured.
+    #[error("no account {0:?}")]
+    NoSuchAccount(String),
+    /// A change removes an address the account does not have.
+    #[error("account {account:?} has no address {address:?}")]
+    NoSuchAddress {
+        /// Account.
+        account: String,
+        /// Address.
+        address: String,
+    },
+    /// A domain cannot be removed while addresses use it.
+    #[error("domain {domain:?} is still used by address {address:?} of account {account:?}")]
+    DomainInUse {
+        /// Domain.
+        domain: String,
+        /// An account with an address there.
+        account: String,
+        /// That address.
+        address: String,
+    },
+    /// The postmaster account cannot be removed.
+    #[error("account {0:?} receives postmaster mail and cannot be removed")]
+    PostmasterAccount(String),
+    /// A domain or account name is not acceptable.
+    #[error("{0}")]
+    InvalidName(String),
+    /// An alias is not acceptable (its address, a member, or its size); the text says why.
+    #[error("alias {address:?}: {reason}")]
+    InvalidAlias {
+        /// The alias's address.
+        address: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A change names an alias that is not configured.
+    #[error("no alias {0:?}")]
+    NoSuchAlias(String),
+}
+
+/// Longest domain name (RFC 1035 §2.3.4: 255 octets on the wire, 253 as text).
+pub const DOMAIN_NAME_BYTES_MAX: usize = 253;
+
+/// One edit of the directory (the admin API and the CLI verbs). Applied to a
+/// [`DirectorySpec`] with [`DirectorySpec::apply`], then validated as a whole by
+/// [`Directory::new`]: a change that would leave an inconsistent directory changes
+/// nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirectoryChange {
+    /// A new local domain.
+    AddDomain(DomainSpec),
+    /// Removes a domain no address uses.
+    RemoveDomain(String),
+    /// A new account with its addresses.
+    AddAccount(AccountSpec),
+    /// Removes an account (not the postmaster account).
+    RemoveAccount(String),
+    /// Gives an account another address (`user@domain` or `@domain`).
+    AddAddress {
+        /// Account.
+        account: String,
+        /// Address.
+        address: String,
+    },
+    /// Takes an address from an account.
+    RemoveAddress {
+        /// Account.
+        account: String,
+        /// Address.
+        address: String,
+    },
+    /// Sets or clears an account's quota.
+    SetQuota {
+        /// Account.
+        account: String,
+        /// Bytes, or `None` for no limit.
+        quota_bytes: Option<u64>,
+    },
+    /// Creates an alias, or replaces the members of an existing one.
+    SetAlias(AliasSpec),
+    /// Removes an alias.
+    RemoveAlias(String),
+}
+
+impl DirectorySpec {
+    /// The spec with `change` made, validated as a whole.
+    pub fn apply(&self, change: &DirectoryChange) -> Result<(DirectorySpec, Directory), DirectoryError> {
+        let mut spec = self.clone();
+        match change {
+            DirectoryChange::AddDomain(domain) => {
+                check_domain_name(&domain.name)?;
+                let name = normalize_domain(&domain.name);
+                spec.domains.push(DomainSpec { name, ..domain.clone() });
+            }
+            DirectoryChange::RemoveDomain(name) => {
+                let name = normalize_domain(name);
+                let before = spec.domains.len();
+                spec.domains.retain(|d| normalize_domain(&d.name) != name);
+                if spec.domains.len() == before {
+                    return Err(DirectoryError::NoSuchDomain(name));
+                }
+                if let Some(alias) = spec.aliases.iter().find(|a| {
+                    a.address.rsplit_once('@').is_some_and(|(_, domain)| normalize_domain(domain) == name)
+                }) {
+                    return Err(DirectoryError::InvalidAlias {
+                        address: alias.address.clone(),
+                        reason: format!("is in domain {name:?}; remove the alias first"),
+                    });
+                }
+                for account in &spec.accounts {
+                    let used = account.addresses.iter().find(|a| {
+                        a.rsplit_once('@').is_some_and(|(_, domain)| normalize_domain(domain) == name)
+                    });
+                    if let Some(address) = used {
+                        return Err(DirectoryError::DomainInUse {
+                            domain: name,
+                            account: account.name.clone(),
+                            address: address.clone(),
+                        });
+                    }
+                }
+            }
+            DirectoryChange::AddAccount(account) => spec.accounts.push(account.clone()),
+            DirectoryChange::RemoveAccount(name) => {
+                if *name == spec.postmaster_account {
+                    return Err(DirectoryError::PostmasterAccount(name.clone()));
+                }
+                let before = spec.accounts.len();
+                spec.accounts.retain(|a| a.name != *name);
+                if spec.accounts.len() == before {
+                    return Err(DirectoryError::NoSuchAccount(name.clone()));
+                }
+            }
+            DirectoryChange::AddAddress { account, address } => {
+                let entry = spec.account_mut(account)?;
+                entry.addresses.push(address.clone());
+            }
+            DirectoryChange::RemoveAddress { account, address } => {
+                let entry = spec.account_mut(account)?;
+                let before = entry.addresses.len();
+                entry.addresses.retain(|a| !a.eq_ignore_ascii_case(address));
+                if entry.addresses.len() == before {
+                    return Err(DirectoryError::NoSuchAddress {
+                        account: account.clone(),
+                        address: address.clone(),
+                    });
+                }
+            }
+            DirectoryChange::SetQuota { account, quota_bytes } => {
+                spec.account_mut(account)?.quota_bytes = *quota_bytes;
+            }
+            DirectoryChange::SetAlias(alias) => {
+                match spec.aliases.iter_mut().find(|a| a.address.eq_ignore_ascii_case(&alias.address)) {
+                    Some(existing) => existing.members.clone_from(&alias.members),
+                    None => spec.aliases.push(alias.clone()),
+                }
+            }
+            DirectoryChange::RemoveAlias(address) => {
+                let before = spec.aliases.len();
+                spec.aliases.retain(|a| !a.address.eq_ignore_ascii_case(address));
+                if spec.aliases.len() == before {
+                    return Err(DirectoryError::NoSuchAlias(address.clone()));
+                }
+            }
+        }
+        let directory = spec.build()?;
+        Ok((spec, directory))
+    }
+
+    /// Validates the whole spec (account names included) and builds its directory.
+    pub fn build(&self) -> Result<Directory, DirectoryError> {
+        if let Some(bad) = self.accounts.iter().find(|a| !moxide_storage::is_valid_account_name(&a.name)) {
+            return Err(DirectoryError::InvalidName(format!(
+                "account name {:?} must be 1-64 of A-Z a-z 0-9 . _ - and not start with '.'",
+                bad.name
+            )));
+        }
+        Directory::new(self)
+    }
+
+    fn account_mut(&mut self, name: &str) -> Result<&mut AccountSpec, DirectoryError> {
+        self.accounts
+            .iter_mut()
+            .find(|a| a.name == name)
+            .ok_or_else(|| DirectoryError::NoSuchAccount(name.to_string()))
+    }
+}
+
+/// A domain name as the admin API accepts it: ASCII letters, digits, hyphens, dots
+/// between non-empty labels (internationalized names in their A-label form).
+fn check_domain_name(name: &str) -> Result<(), DirectoryError> {
+    let trimmed = name.trim_end_matches('.');
+    let valid = !trimmed.is_empty()
+        && trimmed.len() <= DOMAIN_NAME_BYTES_MAX
+        && trimmed.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(DirectoryError::InvalidName(format!("{name:?} is not a domain name (use the A-label form)")))
+    }
 }
 
 /// Result of looking up a recipient.
@@ -93,6 +336,8 @@ pub enum DirectoryError {
 pub enum Lookup {
     /// Delivers to this account.
     Account(Arc<str>),
+    /// An alias: delivers to each of these accounts (at least one, each once).
+    Alias(Arc<[Arc<str>]>),
     /// The domain is local but has no such address (RFC 5321 550 5.1.1).
     UnknownUser,
     /// The domain is not ours (relaying is not offered here).
@@ -105,7 +350,9 @@ pub struct Directory {
     domains: HashMap<String, DomainSpec>,
     addresses: HashMap<String, Arc<str>>,
     catchalls: HashMap<String, Arc<str>>,
+    aliases: HashMap<String, Arc<[Arc<str>]>>,
     accounts: Vec<Arc<str>>,
+    quotas: HashMap<Arc<str>, u64>,
     postmaster: Arc<str>,
 }
 
@@ -115,6 +362,17 @@ impl Directory {
         let mut domains = HashMap::new();
         for domain in &spec.domains {
             let name = normalize_domain(&domain.name);
+            if let Some(bad) = domain.dkim_selectors.iter().find(|s| !is_selector(s)) {
+                return Err(DirectoryError::InvalidName(format!(
+                    "DKIM selector {bad:?} of domain {name:?} must be 1-63 of a-z 0-9 -"
+                )));
+            }
+            let report_parts = domain.dmarc_reports.iter().chain(domain.tls_reports.iter());
+            if let Some(bad) = report_parts.clone().find(|l| l.is_empty() || l.contains(['@', ' '])) {
+                return Err(DirectoryError::InvalidName(format!(
+                    "report local part {bad:?} of domain {name:?} must be a local part without @"
+                )));
+            }
             let normalized = DomainSpec { name: name.clone(), ..domain.clone() };
             if domains.insert(name.clone(), normalized).is_some() {
                 return Err(DirectoryError::DuplicateDomain(name));
@@ -124,11 +382,16 @@ impl Directory {
             domains,
             addresses: HashMap::new(),
             catchalls: HashMap::new(),
+            aliases: HashMap::new(),
             accounts: Vec::new(),
+            quotas: HashMap::new(),
             postmaster: Arc::from(spec.postmaster_account.as_str()),
         };
         for account in &spec.accounts {
             directory.add_account(account)?;
+        }
+        for alias in &spec.aliases {
+            directory.add_alias(alias)?;
         }
         if !directory.accounts.iter().any(|a| **a == *spec.postmaster_account) {
             return Err(DirectoryError::UnknownPostmaster(spec.postmaster_account.clone()));
@@ -169,7 +432,47 @@ impl Directory {
                 });
             }
         }
+        if let Some(quota) = account.quota_bytes {
+            self.quotas.insert(Arc::clone(&name), quota);
+        }
         self.accounts.push(name);
+        Ok(())
+    }
+
+    fn add_alias(&mut self, alias: &AliasSpec) -> Result<(), DirectoryError> {
+        let invalid =
+            |reason: String| DirectoryError::InvalidAlias { address: alias.address.clone(), reason };
+        let (localpart, domain) = alias
+            .address
+            .rsplit_once('@')
+            .filter(|(localpart, domain)| !localpart.is_empty() && !domain.is_empty())
+            .ok_or_else(|| invalid("not localpart@domain".into()))?;
+        let domain = normalize_domain(domain);
+        if !self.domains.contains_key(&domain) {
+            return Err(invalid(format!("domain {domain:?} is not configured")));
+        }
+        let key = format!("{}@{domain}", localpart.to_lowercase());
+        if let Some(owner) = self.addresses.get(&key) {
+            return Err(invalid(format!("the address belongs to account {owner:?}")));
+        }
+        if alias.members.is_empty() || alias.members.len() > ALIAS_MEMBERS_MAX {
+            return Err(invalid(format!("needs 1 to {ALIAS_MEMBERS_MAX} members")));
+        }
+        let mut accounts: Vec<Arc<str>> = Vec::new();
+        for member in &alias.members {
+            let account = member
+                .rsplit_once('@')
+                .and_then(|(localpart, domain)| {
+                    self.addresses.get(&format!("{}@{}", localpart.to_lowercase(), normalize_domain(domain)))
+                })
+                .ok_or_else(|| invalid(format!("member {member:?} is not an address of an account")))?;
+            if !accounts.contains(account) {
+                accounts.push(Arc::clone(account));
+            }
+        }
+        if self.aliases.insert(key, Arc::from(accounts)).is_some() {
+            return Err(invalid("configured twice".into()));
+        }
         Ok(())
     }
 
@@ -178,13 +481,13 @@ impl Directory {
         let domain = normalize_domain(domain);
         let Some(spec) = self.domains.get(&domain) else { return Lookup::NotLocal };
         let localpart = localpart.to_lowercase();
-        if let Some(account) = self.addresses.get(&format!("{localpart}@{domain}")) {
-            return Lookup::Account(Arc::clone(account));
+        if let Some(found) = self.exact(&format!("{localpart}@{domain}")) {
+            return found;
         }
         if let Some(cut) = localpart.find(|c| spec.localpart_separators.contains(&c))
-            && let Some(account) = self.addresses.get(&format!("{}@{domain}", &localpart[..cut]))
+            && let Some(found) = self.exact(&format!("{}@{domain}", &localpart[..cut]))
         {
-            return Lookup::Account(Arc::clone(account));
+            return found;
         }
         if let Some(account) = self.catchalls.get(&domain) {
             return Lookup::Account(Arc::clone(account));
@@ -193,6 +496,19 @@ impl Directory {
             return Lookup::Account(Arc::clone(&self.postmaster));
         }
         Lookup::UnknownUser
+    }
+
+    /// An account's address or an alias, by its normalized `localpart@domain`.
+    fn exact(&self, key: &str) -> Option<Lookup> {
+        if let Some(account) = self.addresses.get(key) {
+            return Some(Lookup::Account(Arc::clone(account)));
+        }
+        self.aliases.get(key).map(|members| Lookup::Alias(Arc::clone(members)))
+    }
+
+    /// The account's quota in bytes, if it has one.
+    pub fn quota(&self, account: &str) -> Option<u64> {
+        self.quotas.get(account).copied()
     }
 
     /// The account that receives postmaster mail.
@@ -205,6 +521,19 @@ impl Directory {
         self.domains.contains_key(&normalize_domain(domain))
     }
 
+    /// Whether the local `domain` takes mail failing DMARC `p=reject` into Junk.
+    pub fn marks_dmarc_rejects(&self, domain: &str) -> bool {
+        self.domains.get(&normalize_domain(domain)).is_some_and(|d| d.dmarc_reject_mark)
+    }
+
+    /// Whether `localpart@domain` is one of the domain's report addresses (DMARC
+    /// aggregate or TLS reports), whose mail has its reports parsed and kept.
+    pub fn is_report_address(&self, localpart: &str, domain: &str) -> bool {
+        self.domains.get(&normalize_domain(domain)).is_some_and(|d| {
+            d.dmarc_reports.iter().chain(d.tls_reports.iter()).any(|l| l.eq_ignore_ascii_case(localpart))
+        })
+    }
+
     /// All account names, in configuration order.
     pub fn accounts(&self) -> &[Arc<str>] {
         &self.accounts
@@ -214,6 +543,18 @@ impl Directory {
     pub fn has_account(&self, name: &str) -> bool {
         self.accounts.iter().any(|a| **a == *name)
     }
+
+    /// The account's name as the directory holds it (shared), if it exists.
+    pub fn account(&self, name: &str) -> Option<&Arc<str>> {
+        self.accounts.iter().find(|a| ***a == *name)
+    }
+}
+
+/// A DKIM selector as moxide makes them: one DNS label of lower-case letters, digits and
+/// hyphens (it names a key file too, so nothing else is let through).
+fn is_selector(selector: &str) -> bool {
+    (1..=63).contains(&selector.len())
+        && selector.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 fn normalize_domain(domain: &str) -> String {
@@ -228,19 +569,39 @@ mod tests {
     fn spec() -> DirectorySpec {
         DirectorySpec {
             domains: vec![
-                DomainSpec { name: "Example.org".into(), localpart_separators: vec!['+'] },
-                DomainSpec { name: "other.example".into(), localpart_separators: vec![] },
+                DomainSpec {
+                    name: "Example.org".into(),
+                    localpart_separators: vec!['+'],
+                    dkim_selectors: vec![],
+                    ..Default::default()
+                },
+                DomainSpec {
+                    name: "other.example".into(),
+                    localpart_separators: vec![],
+                    dkim_selectors: vec![],
+                    ..Default::default()
+                },
             ],
             accounts: vec![
                 AccountSpec {
                     name: "alice".into(),
                     addresses: vec!["alice@example.org".into(), "Sales@example.org".into()],
+                    quota_bytes: Some(1000),
                 },
                 AccountSpec {
                     name: "bob".into(),
                     addresses: vec!["bob@example.org".into(), "@other.example".into()],
+                    quota_bytes: None,
                 },
             ],
+            aliases: vec![AliasSpec {
+                address: "Team@example.org".into(),
+                members: vec![
+                    "alice@example.org".into(),
+                    "sales@EXAMPLE.org".into(),
+                    "bob@example.org".into(),
+                ],
+            }],
             postmaster_account: "alice".into(),
         }
     }
@@ -264,6 +625,49 @@ mod tests {
         assert_eq!(d.lookup("postmaster", "example.org"), account("alice"));
         assert!(d.is_local_domain("OTHER.example"));
         assert_eq!(d.accounts().len(), 2);
+        assert_eq!(d.quota("alice"), Some(1000));
+        assert_eq!(d.quota("bob"), None);
+    }
+
+    #[test]
+    fn aliases_deliver_to_each_member_account_once() {
+        let d = Directory::new(&spec()).unwrap();
+        let members: Arc<[Arc<str>]> = Arc::from(vec![Arc::from("alice"), Arc::from("bob")]);
+        assert_eq!(d.lookup("TEAM", "example.org"), Lookup::Alias(Arc::clone(&members)));
+        assert_eq!(d.lookup("team+x", "example.org"), Lookup::Alias(members), "separator applies");
+        let s = spec();
+        let change = |alias: AliasSpec| s.apply(&DirectoryChange::SetAlias(alias));
+        let alias = |address: &str, members: &[&str]| AliasSpec {
+            address: address.into(),
+            members: members.iter().map(|m| (*m).to_string()).collect(),
+        };
+        let (replaced, d2) = change(alias("team@example.org", &["bob@example.org"])).unwrap();
+        assert_eq!(replaced.aliases.len(), 1);
+        assert_eq!(d2.lookup("team", "example.org"), Lookup::Alias(Arc::from(vec![Arc::from("bob")])));
+        for bad in [
+            alias("alice@example.org", &["bob@example.org"]),
+            alias("x@nowhere.example", &["bob@example.org"]),
+            alias("x@example.org", &["nobody@example.org"]),
+            alias("x@example.org", &["@other.example"]),
+            alias("x@example.org", &[]),
+            alias("@example.org", &["bob@example.org"]),
+        ] {
+            assert!(matches!(change(bad), Err(DirectoryError::InvalidAlias { .. })));
+        }
+        let many: Vec<String> = (0..=ALIAS_MEMBERS_MAX).map(|_| "bob@example.org".to_string()).collect();
+        assert!(change(AliasSpec { address: "x@example.org".into(), members: many }).is_err());
+        // A member's address or the alias's domain cannot go while the alias uses it.
+        let drop_bob =
+            DirectoryChange::RemoveAddress { account: "bob".into(), address: "bob@example.org".into() };
+        assert!(matches!(s.apply(&drop_bob), Err(DirectoryError::InvalidAlias { .. })));
+        let (s2, d3) = s.apply(&DirectoryChange::RemoveAlias("TEAM@example.org".into())).unwrap();
+        assert_eq!(d3.lookup("team", "example.org"), Lookup::UnknownUser);
+        assert!(matches!(
+            s2.apply(&DirectoryChange::RemoveAlias("team@example.org".into())),
+            Err(DirectoryError::NoSuchAlias(_))
+        ));
+        let quota = DirectoryChange::SetQuota { account: "bob".into(), quota_bytes: Some(5) };
+        assert_eq!(s.apply(&quota).unwrap().1.quota("bob"), Some(5));
     }
 
     #[test]
@@ -285,11 +689,77 @@ mod tests {
         assert_eq!(Directory::new(&s).unwrap_err(), DirectoryError::UnknownPostmaster("carol".into()));
 
         let mut s = spec();
-        s.domains.push(DomainSpec { name: "example.ORG".into(), localpart_separators: vec![] });
+        s.domains.push(DomainSpec {
+            name: "example.ORG".into(),
+            localpart_separators: vec![],
+            dkim_selectors: vec![],
+            ..Default::default()
+        });
         assert!(matches!(Directory::new(&s), Err(DirectoryError::DuplicateDomain(_))));
 
         let mut s = spec();
         s.accounts.push(s.accounts[0].clone());
         assert!(matches!(Directory::new(&s), Err(DirectoryError::DuplicateAccount(_))));
+    }
+
+    #[test]
+    fn changes_are_validated_as_a_whole() {
+        let s = spec();
+        let add = DirectoryChange::AddDomain(DomainSpec {
+            name: "New.example.".into(),
+            localpart_separators: vec![],
+            dkim_selectors: vec!["20261206e".into()],
+            ..Default::default()
+        });
+        let (s2, d2) = s.apply(&add).unwrap();
+        assert!(d2.is_local_domain("new.example"));
+        let carol = AccountSpec {
+            name: "carol".into(),
+            addresses: vec!["carol@new.example".into()],
+            quota_bytes: None,
+        };
+        let (s3, d3) = s2.apply(&DirectoryChange::AddAccount(carol.clone())).unwrap();
+        assert_eq!(d3.lookup("carol", "new.example"), account("carol"));
+        assert!(matches!(
+            s3.apply(&DirectoryChange::RemoveDomain("new.example".into())),
+            Err(DirectoryError::DomainInUse { .. })
+        ));
+        assert!(matches!(
+            s3.apply(&DirectoryChange::AddAccount(carol)),
+            Err(DirectoryError::DuplicateAccount(_))
+        ));
+        let steal =
+            DirectoryChange::AddAddress { account: "carol".into(), address: "ALICE@example.org".into() };
+        assert!(matches!(s3.apply(&steal), Err(DirectoryError::DuplicateAddress { .. })));
+        let (s4, d4) = s3.apply(&DirectoryChange::RemoveAccount("carol".into())).unwrap();
+        assert_eq!(d4.lookup("carol", "new.example"), Lookup::UnknownUser);
+        let (_, d5) = s4.apply(&DirectoryChange::RemoveDomain("NEW.example".into())).unwrap();
+        assert!(!d5.is_local_domain("new.example"));
+        assert!(matches!(
+            s.apply(&DirectoryChange::RemoveAccount("alice".into())),
+            Err(DirectoryError::PostmasterAccount(_))
+        ));
+        let bad = DirectoryChange::AddDomain(DomainSpec {
+            name: "a..b".into(),
+            localpart_separators: vec![],
+            dkim_selectors: vec![],
+            ..Default::default()
+        });
+        assert!(matches!(s.apply(&bad), Err(DirectoryError::InvalidName(_))));
+        let bad = DirectoryChange::AddDomain(DomainSpec {
+            name: "b.example".into(),
+            localpart_separators: vec![],
+            dkim_selectors: vec!["../key".into()],
+            ..Default::default()
+        });
+        assert!(matches!(s.apply(&bad), Err(DirectoryError::InvalidName(_))));
+        let bad = DirectoryChange::AddAccount(AccountSpec {
+            name: "../x".into(),
+            addresses: vec![],
+            quota_bytes: None,
+        });
+        assert!(matches!(s.apply(&bad), Err(DirectoryError::InvalidName(_))));
+        let gone = DirectoryChange::RemoveAddress { account: "bob".into(), address: "x@example.org".into() };
+        assert!(matches!(s.apply(&gone), Err(DirectoryError::NoSuchAddress { .. })));
     }
 }

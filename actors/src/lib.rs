@@ -29,9 +29,11 @@ pub mod auth;
 pub mod change;
 pub mod clock;
 pub mod directory;
+pub mod dns;
 pub mod imap;
 pub mod kernel;
 pub mod listen;
+pub mod metrics;
 pub mod node;
 pub mod queue;
 pub mod ratelimit;
@@ -40,5 +42,8 @@ mod summary;
 
 pub use account::{AccountError, AccountRequest, AccountResponse};
 pub use change::{Change, ChangeBatch, Notification, Subscription};
-pub use directory::{AccountSpec, Directory, DirectoryError, DirectorySpec, DomainSpec, Lookup};
+pub use directory::{
+    ALIAS_MEMBERS_MAX, AccountSpec, AliasSpec, Directory, DirectoryChange, DirectoryError, DirectorySpec,
+    DomainSpec, Lookup,
+};
 pub use node::{Node, NodeSeed, NodeServices, NodeStats, node_seeds};

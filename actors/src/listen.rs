@@ -108,15 +108,22 @@ pub async fn accept_loop<F, Fut>(
         };
         let peer = stream.peer_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         let Some(permit) = limiter.try_acquire() else {
+            count_refusal(protocol, Refusal::ListenerFull);
             record_refusal(protocol, &refusals, Refusal::ListenerFull, peer);
             spawn_detached(refuse(stream, Rc::clone(&refusal)));
             continue;
         };
         let Some(ip_permit) = ip_limits.admit(peer.ip()) else {
+            count_refusal(protocol, Refusal::NetworkLimit);
+            crate::metrics::count_ratelimit("connection");
             record_refusal(protocol, &refusals, Refusal::NetworkLimit, peer);
             spawn_detached(refuse(stream, Rc::clone(&refusal)));
             continue;
         };
+        crate::metrics::metrics()
+            .connections
+            .get_or_create(&crate::metrics::ProtocolLabels { protocol })
+            .inc();
         let connection = std::panic::AssertUnwindSafe(session(stream, peer));
         spawn_detached(async move {
             if let Err(panic) = connection.catch_unwind().await {
@@ -131,6 +138,17 @@ pub async fn accept_loop<F, Fut>(
         summary.log(protocol);
     }
     tracing::debug!(protocol, "listener closed for shutdown");
+}
+
+fn count_refusal(protocol: &'static str, refusal: Refusal) {
+    let reason = match refusal {
+        Refusal::ListenerFull => "listener_full",
+        Refusal::NetworkLimit => "network_limit",
+    };
+    crate::metrics::metrics()
+        .connections_refused
+        .get_or_create(&crate::metrics::RefusalLabels { protocol, reason })
+        .inc();
 }
 
 /// Logs a refusal, or counts it for the window's summary (and makes sure the summary is

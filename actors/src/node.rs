@@ -42,9 +42,25 @@ pub const ACCOUNT_IDLE_DEFAULT: Duration = Duration::from_secs(60);
 pub struct CoreMessage(Message);
 
 enum Message {
-    Call { id: u64, account: Arc<str>, request: AccountRequest },
-    Reply { id: u64, response: Result<AccountResponse, AccountError> },
+    Call {
+        id: u64,
+        account: Arc<str>,
+        request: AccountRequest,
+    },
+    Reply {
+        id: u64,
+        response: Result<AccountResponse, AccountError>,
+    },
     Changes(ChangeBatch),
+    /// A new directory snapshot; answered with `DirectorySet { id }` once swapped in.
+    SetDirectory {
+        id: u64,
+        generation: u64,
+        directory: Arc<Directory>,
+    },
+    DirectorySet {
+        id: u64,
+    },
 }
 
 /// One core's unconnected mesh ends; `Send`, made before the executors start.
@@ -82,6 +98,11 @@ struct Inner {
     next_actor_generation: Cell<u64>,
     subscribers: RefCell<HashMap<Arc<str>, LocalSubscribers>>,
     directory: RefCell<Rc<Directory>>,
+    /// Generation of `directory`: a snapshot older than the one in place is ignored, so
+    /// two changes published from different cores end in the newer one everywhere.
+    directory_generation: Cell<u64>,
+    /// Cores yet to confirm a directory swap, by correlation id.
+    directory_pending: RefCell<HashMap<u64, oneshot::Sender<()>>>,
     stores: Arc<StoreCache>,
     account_idle: Duration,
     stats: Cell<NodeStats>,
@@ -119,6 +140,8 @@ impl Node {
             next_actor_generation: Cell::new(1),
             subscribers: RefCell::new(HashMap::new()),
             directory: RefCell::new(Rc::new(Directory::clone(&services.directory))),
+            directory_generation: Cell::new(0),
+            directory_pending: RefCell::new(HashMap::new()),
             stores: services.stores,
             account_idle: services.account_idle,
             stats: Cell::new(NodeStats::default()),
@@ -143,6 +166,47 @@ impl Node {
         Rc::clone(&self.inner.directory.borrow())
     }
 
+    /// Swaps `directory` in on every core (each core takes its own copy, in one step) and
+    /// returns once all have it: from then on every new lookup on any core sees it.
+    /// Sessions keep the snapshot they hold until they next ask; connections stay up.
+    /// `generation` orders changes: a core never goes back to an older one.
+    pub async fn publish_directory(
+        &self,
+        generation: u64,
+        directory: Arc<Directory>,
+    ) -> Result<(), AccountError> {
+        let mut waits = Vec::new();
+        for core in (0..self.inner.core.count).filter(|core| *core != self.inner.core.index) {
+            let id = self.next_id();
+            let (done, wait) = oneshot::channel();
+            self.inner.directory_pending.borrow_mut().insert(id, done);
+            let message = Message::SetDirectory { id, generation, directory: Arc::clone(&directory) };
+            if self.mesh().send(core, CoreMessage(message)).await.is_err() {
+                self.inner.directory_pending.borrow_mut().remove(&id);
+                return Err(AccountError::Unavailable);
+            }
+            waits.push(wait);
+        }
+        self.set_directory(generation, &directory);
+        for wait in waits {
+            wait.await.map_err(|_| AccountError::Unavailable)?;
+        }
+        Ok(())
+    }
+
+    fn set_directory(&self, generation: u64, directory: &Directory) {
+        if generation > self.inner.directory_generation.get() {
+            self.inner.directory_generation.set(generation);
+            *self.inner.directory.borrow_mut() = Rc::new(directory.clone());
+        }
+    }
+
+    fn next_id(&self) -> u64 {
+        let id = self.inner.next_call_id.get();
+        self.inner.next_call_id.set(id + 1);
+        id
+    }
+
     /// The process-wide store cache (reads go straight to it, on this core).
     pub fn stores(&self) -> &Arc<StoreCache> {
         &self.inner.stores
@@ -150,10 +214,20 @@ impl Node {
 
     /// Asks `account`'s actor to store a spooled message; returns once it is durable.
     pub async fn deliver(&self, account: &Arc<str>, message: NewMessage) -> Result<Delivered, AccountError> {
-        match self.call(account, AccountRequest::Deliver(message)).await? {
-            AccountResponse::Delivered(result) => result,
-            _ => Err(AccountError::UnexpectedReply),
-        }
+        let started = std::time::Instant::now();
+        let result = match self.check_quota(account, message.size + message.prefix.len() as u64).await {
+            Err(error) => Err(error),
+            Ok(()) => match self.call(account, AccountRequest::Deliver(message)).await {
+                Ok(AccountResponse::Delivered(result)) => result,
+                Ok(_) => Err(AccountError::UnexpectedReply),
+                Err(error) => Err(error),
+            },
+        };
+        let metrics = crate::metrics::metrics();
+        metrics.delivery_seconds.observe(started.elapsed().as_secs_f64());
+        let outcome = if result.is_ok() { "delivered" } else { "failed" };
+        metrics.deliveries.get_or_create(&crate::metrics::ResultLabels { result: outcome }).inc();
+        result
     }
 
     /// Stores several spooled messages, all or nothing (IMAP APPEND).
@@ -162,6 +236,8 @@ impl Node {
         account: &Arc<str>,
         messages: Vec<NewMessage>,
     ) -> Result<Vec<Delivered>, AccountError> {
+        let size = messages.iter().map(|message| message.size + message.prefix.len() as u64).sum();
+        self.check_quota(account, size).await?;
         match self.call(account, AccountRequest::Append(messages)).await? {
             AccountResponse::Appended(result) => result,
             _ => Err(AccountError::UnexpectedReply),
@@ -200,6 +276,25 @@ impl Node {
         }
     }
 
+    /// Refuses `adding` more bytes to an account with a quota that they would exceed.
+    /// The usage is read here, not by the account's actor: deliveries in flight at the
+    /// same moment may each pass, so the quota is soft by at most those messages (as
+    /// other servers' quotas are); the next one is refused.
+    pub async fn check_quota(&self, account: &Arc<str>, adding: u64) -> Result<(), AccountError> {
+        let Some(quota_bytes) = self.directory().quota(account) else { return Ok(()) };
+        let stores = Arc::clone(self.stores());
+        let name = Arc::clone(account);
+        let used = moxide_runtime::offload(move || stores.get(&name)?.usage_bytes())
+            .await
+            .map_err(|panic| AccountError::Panicked(panic.to_string()))?
+            .map_err(|error| AccountError::Storage(Arc::new(error)))?;
+        if used.saturating_add(adding) > quota_bytes {
+            tracing::info!(%account, used, adding, quota_bytes, "refused: over quota");
+            return Err(AccountError::OverQuota { quota_bytes });
+        }
+        Ok(())
+    }
+
     /// Copies messages between mailboxes.
     pub async fn copy(
         &self,
@@ -208,6 +303,9 @@ impl Node {
         uids: Vec<Uid>,
         to: MailboxId,
     ) -> Result<Copied, AccountError> {
+        // The copies' size is known only to the actor: a copy is refused once the account
+        // is at its quota, so it overshoots by at most one COPY.
+        self.check_quota(account, 1).await?;
         match self.call(account, AccountRequest::Copy { from, uids, to }).await? {
             AccountResponse::Copied(result) => result,
             _ => Err(AccountError::UnexpectedReply),
@@ -345,8 +443,7 @@ impl Node {
         if home == self.inner.core.index {
             return self.call_local(account, request).await;
         }
-        let id = self.inner.next_call_id.get();
-        self.inner.next_call_id.set(id + 1);
+        let id = self.next_id();
         let (reply, response) = oneshot::channel();
         self.inner.pending.borrow_mut().insert(id, reply);
         let message = CoreMessage(Message::Call { id, account: Arc::clone(account), request });
@@ -420,6 +517,7 @@ impl Node {
     }
 
     pub(crate) fn count_commit(&self, writes: usize) {
+        crate::metrics::metrics().commit_batch_writes.observe(writes as f64);
         let mut stats = self.inner.stats.get();
         stats.commits += 1;
         stats.writes += writes as u64;
@@ -484,6 +582,20 @@ impl Node {
                 }
             }
             Message::Changes(batch) => self.dispatch_local(&batch),
+            Message::SetDirectory { id, generation, directory } => {
+                self.set_directory(generation, &directory);
+                let mesh = mesh.clone();
+                spawn_detached(async move {
+                    if mesh.send(from, CoreMessage(Message::DirectorySet { id })).await.is_err() {
+                        tracing::warn!("core {from} is gone; directory confirmation dropped");
+                    }
+                });
+            }
+            Message::DirectorySet { id } => {
+                if let Some(done) = self.inner.directory_pending.borrow_mut().remove(&id) {
+                    done.send(());
+                }
+            }
         }
     }
 }

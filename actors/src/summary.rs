@@ -1,80 +1,70 @@
 //! Message summaries (`moxide_protocols::mime`): computed once when a message enters the
-//! store, so FETCH and SEARCH rarely touch the message file again.
+//! store (SMTP and IMAP APPEND feed a `Summarizer` the bytes as they arrive), so FETCH
+//! and SEARCH rarely touch the message file again. A message stored without one (older
+//! than schema 2) is summarized from its file when first needed, read in pieces.
 
-use std::io::Read as _;
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::os::unix::fs::FileExt as _;
 
-use moxide_protocols::mime::{MessageSummary, Summarizer, summarize};
+use moxide_protocols::mime::{MessageSummary, Summarizer};
 
-/// Bytes read from a spool file at a time when summarizing it: the summarizer holds no
+/// Bytes read from a message file at a time when summarizing it: the summarizer holds no
 /// more of the message than this buffer (plus its bounded header buffer).
-const SPOOL_READ_BYTES: usize = 64 * 1024;
+const FILE_READ_BYTES: usize = 64 * 1024;
 
-/// Reads a spool file in pieces and summarizes it, on a helper thread; memory stays
-/// bounded whatever the message's size. `None` when the file cannot be read (the store
-/// then computes the summary when first needed). SMTP summarizes as the message streams
-/// in instead; this serves messages already spooled (IMAP APPEND).
-pub(crate) async fn summarize_spool(path: PathBuf) -> Option<Vec<u8>> {
-    let result = moxide_runtime::offload(move || summarize_file(&path).map(|summary| summary.encode())).await;
-    match result {
-        Ok(Ok(encoded)) => Some(encoded),
-        Ok(Err(error)) => {
-            tracing::warn!(%error, "could not read spool file to summarize it");
-            None
-        }
-        Err(panic) => {
-            tracing::error!(%panic, "summarizing a message panicked");
-            None
-        }
-    }
-}
-
-/// The summary of a file's bytes, read in [`SPOOL_READ_BYTES`] pieces.
-fn summarize_file(path: &Path) -> std::io::Result<MessageSummary> {
-    let mut file = std::fs::File::open(path)?;
-    let mut buffer = vec![0u8; SPOOL_READ_BYTES];
+/// The summary of a message file, read in [`FILE_READ_BYTES`] pieces: memory stays
+/// bounded whatever the message's size. Blocking: call it on a helper thread.
+pub(crate) fn summarize_file(file: &File) -> std::io::Result<MessageSummary> {
+    let mut buffer = vec![0u8; FILE_READ_BYTES];
     let mut summarizer = Summarizer::new();
+    let mut offset = 0u64;
     loop {
-        match file.read(&mut buffer) {
+        match file.read_at(&mut buffer, offset) {
             Ok(0) => return Ok(summarizer.finish()),
-            Ok(read) => summarizer.feed(&buffer[..read]),
+            Ok(read) => {
+                summarizer.feed(&buffer[..read]);
+                offset += read as u64;
+            }
             Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
             Err(error) => return Err(error),
         }
     }
 }
 
-/// The summary of a stored message: the stored one, or computed from its bytes.
-pub(crate) fn summary_of(
-    stored: Option<&[u8]>,
-    file_bytes: impl FnOnce() -> std::io::Result<Vec<u8>>,
-) -> std::io::Result<MessageSummary> {
+/// The summary of a stored message: the stored one, or computed from its file when none
+/// was stored or it does not decode. Blocking: call it on a helper thread.
+pub(crate) fn summary_or_file(stored: Option<&[u8]>, file: &File) -> std::io::Result<MessageSummary> {
     if let Some(bytes) = stored
         && let Ok(summary) = MessageSummary::decode(bytes)
     {
         return Ok(summary);
     }
-    Ok(summarize(&file_bytes()?))
+    summarize_file(file)
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+    use moxide_protocols::mime::summarize;
+
     use super::*;
 
     #[test]
     fn a_file_read_in_pieces_is_summarized_as_a_whole() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("spool");
+        let path = dir.path().join("message");
         let mut message =
             b"Subject: big\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\n".to_vec();
-        while message.len() < 3 * SPOOL_READ_BYTES {
+        while message.len() < 3 * FILE_READ_BYTES {
             message.extend_from_slice(b"a line of text, long enough to cross the read buffer\r\n");
         }
         message.extend_from_slice(b"--b--\r\n");
         std::fs::write(&path, &message).unwrap();
-        assert_eq!(summarize_file(&path).unwrap(), summarize(&message));
-        assert!(summarize_file(&dir.path().join("missing")).is_err());
+        let file = File::open(&path).unwrap();
+        assert_eq!(summarize_file(&file).unwrap(), summarize(&message));
+        let stored = summarize(b"Subject: stored\r\n\r\n").encode();
+        assert_eq!(summary_or_file(Some(&stored), &file).unwrap().envelope.subject.unwrap(), b"stored");
+        assert_eq!(summary_or_file(Some(b"junk"), &file).unwrap(), summarize(&message));
     }
 }

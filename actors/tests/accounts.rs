@@ -20,11 +20,22 @@ use moxide_storage::{DataDir, FlagOp, Flags, MailboxTarget, NewMessage, StoreCac
 fn directory() -> Arc<Directory> {
     let accounts = ["alice", "bob", "carol"]
         .iter()
-        .map(|name| AccountSpec { name: (*name).into(), addresses: vec![format!("{name}@example.org")] })
+        .map(|name| AccountSpec {
+            name: (*name).into(),
+            addresses: vec![format!("{name}@example.org")],
+            quota_bytes: None,
+        })
+        .chain([AccountSpec { name: "dave".into(), addresses: vec![], quota_bytes: Some(QUOTA_BYTES) }])
         .collect();
     let spec = DirectorySpec {
-        domains: vec![DomainSpec { name: "example.org".into(), localpart_separators: vec![] }],
+        domains: vec![DomainSpec {
+            name: "example.org".into(),
+            localpart_separators: vec![],
+            dkim_selectors: vec![],
+            ..Default::default()
+        }],
         accounts,
+        aliases: vec![],
         postmaster_account: "alice".into(),
     };
     Arc::new(Directory::new(&spec).unwrap())
@@ -119,6 +130,33 @@ fn concurrent_deliveries_across_cores_get_contiguous_uids() {
             assert_eq!(inbox.messages as usize, DELIVERIES);
             assert_eq!(inbox.uidnext, Uid(DELIVERIES as u32 + 1));
             assert!(store.check_consistency().unwrap().is_ok());
+        }
+    });
+}
+
+/// Account dave's quota.
+const QUOTA_BYTES: u64 = 100;
+
+#[test]
+fn deliveries_and_appends_past_the_quota_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    with_nodes(2, dir.path(), move |node| {
+        let root = root.clone();
+        async move {
+            let account: Arc<str> = Arc::from("dave");
+            let path = spool(&root, "m", b"Subject: hi\r\n\r\nbody\r\n");
+            // 21 bytes and a 16-byte Received line: two fit in 100 bytes, a third does not.
+            for _ in 0..2 {
+                node.deliver(&account, new_message(path.clone(), 21)).await.unwrap();
+            }
+            let refused = node.deliver(&account, new_message(path.clone(), 21)).await.unwrap_err();
+            assert!(matches!(refused, AccountError::OverQuota { quota_bytes: QUOTA_BYTES }), "{refused}");
+            let refused = node.append(&account, vec![new_message(path.clone(), 21)]).await.unwrap_err();
+            assert!(matches!(refused, AccountError::OverQuota { .. }), "{refused}");
+            assert_eq!(node.stores().get(&account).unwrap().usage_bytes().unwrap(), 74);
+            // Others have no quota.
+            node.deliver(&Arc::from("alice"), new_message(path.clone(), 21)).await.unwrap();
         }
     });
 }

@@ -104,8 +104,13 @@ fn serve(stream: std::net::TcpStream, behavior: Peer, record: &Mutex<Vec<Vec<u8>
 
 fn directory() -> Arc<Directory> {
     let spec = DirectorySpec {
-        domains: vec![DomainSpec { name: "local.example".into(), localpart_separators: vec![] }],
-        accounts: vec![AccountSpec { name: "alice".into(), addresses: vec!["alice@local.example".into()] }],
+        domains: vec![DomainSpec { name: "local.example".into(), ..Default::default() }],
+        accounts: vec![AccountSpec {
+            name: "alice".into(),
+            addresses: vec!["alice@local.example".into()],
+            quota_bytes: None,
+        }],
+        aliases: vec![],
         postmaster_account: "alice".into(),
     };
     Arc::new(Directory::new(&spec).unwrap())

@@ -118,8 +118,14 @@ impl Server {
             std::fs::File::options().create(true).append(true).open(dir.path().join("server.log")).unwrap();
         let mut command = Command::new(moxide_binary());
         command.args(["localserve", "--dir"]).arg(dir.path()).args(["--cores", "1"]);
-        for port in ["--smtp-port", "--submission-port", "--submissions-port", "--imap-port", "--imaps-port"]
-        {
+        for port in [
+            "--smtp-port",
+            "--submission-port",
+            "--submissions-port",
+            "--imap-port",
+            "--imaps-port",
+            "--http-port",
+        ] {
             command.args([port, "0"]);
         }
         // The per-IP limits would otherwise refuse a load generator on loopback.

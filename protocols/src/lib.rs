@@ -1,5 +1,5 @@
-//! Sans-IO protocol logic for moxide: SMTP, IMAP and MIME today; SASL, DNS and message
-//! authentication later.
+//! Sans-IO protocol logic for moxide: SMTP, IMAP, SASL, MIME, DNS and message
+//! authentication.
 //!
 //! # Design overview
 //!
@@ -29,7 +29,11 @@
 //! - [`imap`]: streaming command reader (literals, APPEND streamed, IDLE and SASL modes),
 //!   command types, response writer, modified UTF-7;
 //! - [`mime`]: message summaries computed once per message (envelope, body structure
-//!   with byte ranges), section ranges, BINARY decoding and SEARCH matching.
+//!   with byte ranges), section ranges, BINARY decoding and SEARCH matching;
+//! - [`dns`]: names, the DNS message codec, the stub resolver's exchange state machine
+//!   and the [`Resolver`](dns::Resolver) trait the checks ask through;
+//! - [`auth`]: incoming mail authentication (SPF, DKIM, DMARC, iprev, ARC) and the
+//!   Authentication-Results header.
 //!
 //! The IMAP reader does not use the SMTP session's event/answer shape: IMAP commands are
 //! self-contained, so it yields whole commands; only APPEND, whose message is streamed,
@@ -37,7 +41,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod auth;
+pub mod dns;
 pub mod imap;
 pub mod mime;
+pub mod reports;
 pub mod sasl;
 pub mod smtp;

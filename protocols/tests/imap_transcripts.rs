@@ -44,6 +44,27 @@ fn selected(more: &[&'static str]) -> Vec<&'static str> {
 // ----- not authenticated -----
 
 #[test]
+fn each_command_reports_its_name_result_and_start() {
+    use moxide_protocols::imap::server::Outcome;
+    let account = account();
+    let mut client = Client::connect(&account, &Arc::new(config()));
+    client.take_output();
+    let steps = [
+        (format!("a1 LOGIN {USER} wrong\r\n"), "login", Outcome::No),
+        (format!("a2 LOGIN {USER} {PASSWORD}\r\n"), "login", Outcome::Ok),
+        ("a3 UID FETCH 1 FLAGS\r\n".to_owned(), "uid fetch", Outcome::Bad),
+        ("a4 SELECT INBOX\r\n".to_owned(), "select", Outcome::Ok),
+        ("a5 UID FETCH 1:* FLAGS\r\n".to_owned(), "uid fetch", Outcome::Ok),
+    ];
+    for (at, (line, command, outcome)) in (100u64..).zip(steps) {
+        client.feed(line.as_bytes(), 0, at);
+        let completed = client.session.take_completed().expect("a completed command");
+        assert_eq!((completed.command, completed.outcome, completed.started_ms), (command, outcome, at));
+        assert_eq!(client.session.take_completed(), None, "taken once");
+    }
+}
+
+#[test]
 fn greeting_capability_and_commands_before_login() {
     let account = account();
     let mut client = Client::connect(&account, &Arc::new(config()));
@@ -618,6 +639,50 @@ fn binary_with_and_without_a_section() {
             "S: a4 BAD no such part",
         ],
     );
+}
+
+/// issue 10: a message too large to load: BINARY decodes and HEADER.FIELDS filters as
+/// the storage side reads the file to the session, with the same answers as for a small
+/// message.
+#[test]
+fn binary_and_header_fields_of_a_large_message_stream() {
+    let mut message = b"From: a@b.example\r\nSubject: big\r\n".to_vec();
+    // A header block larger than what a FETCH loads (64 KiB), within what the summary
+    // considers (1,000 fields).
+    for i in 0..900 {
+        let filler =
+            format!("X-Filler-{i}: some header text to make it long, and longer, and longer still\r\n");
+        message.extend_from_slice(filler.as_bytes());
+    }
+    message.extend_from_slice(
+        b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n",
+    );
+    for _ in 0..3_000 {
+        message
+            .extend_from_slice(b"aGVsbG8gd29ybGQgaGVsbG8gd29ybGQgaGVsbG8gd29ybGQgaGVsbG8gd29ybGQgaGVs\r\n");
+    }
+    let decoded = b"hello world hello world hello world hello world hel".repeat(3_000);
+    assert!(message.len() > 200_000);
+    let mut account = Account::new(USER, PASSWORD);
+    account.deliver("INBOX", &message, SystemFlags::SEEN, &[]);
+    let account = account.shared();
+    for piece in [0, 7] {
+        let mut client = imap_session_common::Client::logged_in(&account);
+        client.send("a1 EXAMINE INBOX\r\n");
+        let script = b"a2 FETCH 1 (BINARY.SIZE[1] BINARY.PEEK[1]<3.9> BODY.PEEK[HEADER.FIELDS (SUBJECT mime-version)] BINARY.PEEK[1])\r\n";
+        client.feed(script, piece, 0);
+        client.connection.drive(&mut client.session);
+        let written = std::mem::take(&mut client.connection.written);
+        let mut expected = format!(
+            "* 1 FETCH (BINARY.SIZE[1] {} BINARY[1]<3> {{9}}\r\nlo world  BODY[HEADER.FIELDS (SUBJECT mime-version)] {{35}}\r\nSubject: big\r\nMIME-Version: 1.0\r\n\r\n BINARY[1] {{{}}}\r\n",
+            decoded.len(),
+            decoded.len()
+        )
+        .into_bytes();
+        expected.extend_from_slice(&decoded);
+        expected.extend_from_slice(b")\r\na2 OK FETCH completed\r\n");
+        assert!(written == expected, "{}", String::from_utf8_lossy(&written[..400.min(written.len())]));
+    }
 }
 
 #[test]

@@ -23,13 +23,20 @@
 //! - [`memlock`]: the RLIMIT_MEMLOCK check glommio needs at startup.
 //! - [`shutdown`]: SIGTERM/SIGINT caught once and told to every core, which stops in
 //!   stages (draining, then closing), with a forced exit as the bound.
+//! - [`hangup`]: SIGHUP as a stream of reload notices on one core.
+//! - [`unix`]: the owner-only control socket the admin CLI talks to.
+//! - [`stats`]: executor busy time per core, for metrics.
+//! - [`udp`]: UDP sockets (the DNS stub resolver's queries).
+//! - [`exchange`]: one length-prefixed request/reply over TCP (DNS over TCP).
 //!
 //! Architecture invariant: every function that can block for longer than a memory access
 //! either goes through io_uring or through [`offload`]; nothing here calls `fsync`,
 //! `sendfile` or a lock that another core holds for long on an executor thread.
 
+pub mod exchange;
 pub mod executor;
 pub mod fs;
+pub mod hangup;
 pub mod memlock;
 pub mod memory;
 pub mod mesh;
@@ -37,11 +44,14 @@ pub mod net;
 pub mod offload;
 pub mod random;
 pub mod shutdown;
+pub mod stats;
 pub mod stream;
 pub mod task;
 pub mod terminal;
 pub mod time;
 pub mod tls;
+pub mod udp;
+pub mod unix;
 
 pub use executor::{CoreContext, RuntimeConfig, RuntimeError, current_core, online_cpus, run};
 pub use offload::{OffloadPanic, offload};

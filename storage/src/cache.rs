@@ -10,6 +10,7 @@
 //! and its map's address space, which is what `open_max` bounds.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,9 @@ pub struct StoreCache {
     options: StoreOptions,
     open_max: usize,
     entries: Mutex<HashMap<String, Entry>>,
+    /// `get`s answered from an open store, and those that had to open one (metrics).
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 impl std::fmt::Debug for StoreCache {
@@ -44,7 +48,14 @@ impl StoreCache {
     /// A cache opening stores under `data` with `options`, keeping at most `open_max`
     /// (at least 1) open while nobody else holds them.
     pub fn new(data: DataDir, options: StoreOptions, open_max: usize) -> Self {
-        StoreCache { data, options, open_max: open_max.max(1), entries: Mutex::new(HashMap::new()) }
+        StoreCache {
+            data,
+            options,
+            open_max: open_max.max(1),
+            entries: Mutex::new(HashMap::new()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
@@ -62,8 +73,10 @@ impl StoreCache {
         let mut entries = self.lock();
         if let Some(entry) = entries.get_mut(account) {
             entry.last_used = now;
+            self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(Arc::clone(&entry.store));
         }
+        self.misses.fetch_add(1, Ordering::Relaxed);
         let store = Arc::new(AccountStore::open(&self.data, account, &self.options)?);
         entries.insert(account.to_string(), Entry { store: Arc::clone(&store), last_used: now });
         // The evicted environments close here, under the lock: closed outside it, a `get`
@@ -72,6 +85,11 @@ impl StoreCache {
         drop(evict_lru(&mut entries, self.open_max));
         drop(entries);
         Ok(store)
+    }
+
+    /// `get`s served by an already open store, and `get`s that opened one, since start.
+    pub fn hits_and_misses(&self) -> (u64, u64) {
+        (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
     }
 
     /// Closes the stores not used for `idle` that nobody else holds; returns how many.

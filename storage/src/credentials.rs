@@ -240,6 +240,18 @@ impl AccountStore {
         })
     }
 
+    /// Removes the stored credentials (the account was removed: an account later made
+    /// with the same name must not log in with the old password). Durable when it
+    /// returns; call it off the executor.
+    pub fn clear_credentials(&self) -> Result<(), StorageError> {
+        let writer = self.begin_write()?;
+        self.lmdb.write(&writer, |wtxn| {
+            self.dbs.meta.delete(wtxn, keys::META_CREDENTIALS)?;
+            self.dbs.meta.delete(wtxn, keys::META_PASSWORD)?;
+            Ok(())
+        })
+    }
+
     /// The stored credentials (from a schema-2 `password` key: only `argon2id`), or
     /// `None` when no password was ever set. [`StorageError::Corrupt`] when the stored
     /// value fails its checks.

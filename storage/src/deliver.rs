@@ -21,7 +21,7 @@ use heed::{RoTxn, RwTxn};
 
 use crate::error::{DeliveryError, StorageError};
 use crate::files::{link_message, remove_if_exists};
-use crate::flags::Flags;
+use crate::flags::{Flags, SpecialUse};
 use crate::ids::{MailboxId, MessageId, ModSeq, Uid};
 use crate::keys;
 use crate::lmdb::WriterGuard;
@@ -29,7 +29,10 @@ use crate::names::{INBOX, checked_keywords};
 use crate::records::{MailboxRecord, MessageRecord, encode_message};
 use crate::schema::Databases;
 use crate::store::AccountStore;
-use crate::view::{mailbox_id_by_name, mailbox_record, message_record, meta_u64, put_mailbox, put_meta_u64};
+use crate::view::{
+    mailbox_id_by_name, mailbox_record, mailbox_with_special_use, message_record, meta_u64, put_mailbox,
+    put_meta_u64,
+};
 
 /// Most messages in one delivery batch. The account actor group-commits whatever
 /// arrived meanwhile, up to this; 1024 records (~300 KiB of pages) keep one transaction
@@ -79,6 +82,10 @@ pub enum MailboxTarget {
     Inbox,
     /// A mailbox by id (a rule's target, APPEND).
     Id(MailboxId),
+    /// The account's mailbox with this special use (RFC 6154), e.g. `\Junk` for mail that
+    /// failed DMARC under a quarantine policy; INBOX when the account has none (special-use
+    /// mailboxes can be deleted).
+    SpecialUse(SpecialUse),
 }
 
 /// A message stored and indexed: acknowledge it.
@@ -323,6 +330,7 @@ fn check_message(
     let mailbox = match message.mailbox {
         MailboxTarget::Inbox => inbox,
         MailboxTarget::Id(id) => id,
+        MailboxTarget::SpecialUse(usage) => mailbox_with_special_use(txn, dbs, usage)?.unwrap_or(inbox),
     };
     let Some(record) = mailbox_record(txn, dbs, mailbox)? else {
         return Ok(Err(DeliveryError::NoSuchMailbox));

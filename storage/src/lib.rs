@@ -151,6 +151,7 @@ mod password;
 pub mod queue;
 mod records;
 mod rename;
+mod reports;
 mod schema;
 mod store;
 mod tls_keys;
@@ -183,6 +184,7 @@ pub use names::{
 pub use orphans::OrphanSweep;
 pub use password::{PASSWORD_BYTES_MAX, hash_password, verify_password_hash};
 pub use records::{ArchivedMessageRecord, MessageInfo, MessageRecord};
+pub use reports::{REPORT_FILES_MAX, ReportStore};
 pub use schema::{SCHEMA_VERSION, SCHEMA_VERSION_OLDEST};
 pub use store::{AccountStore, StoreOptions};
 pub use tls_keys::{

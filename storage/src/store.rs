@@ -237,6 +237,12 @@ impl AccountStore {
         f(&view)
     }
 
+    /// Bytes of all messages in all mailboxes (what a quota counts): one read of the
+    /// mailbox records, whose sizes the writes keep current.
+    pub fn usage_bytes(&self) -> Result<u64, StorageError> {
+        self.read(|view| Ok(view.mailboxes()?.iter().map(|mailbox| mailbox.size_bytes).sum()))
+    }
+
     /// Where message `id`'s file is: `msg/<id >> 12>/<id>`.
     pub fn message_path(&self, id: MessageId) -> PathBuf {
         self.message_dir.join(id.dir_index().to_string()).join(id.0.to_string())

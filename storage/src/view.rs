@@ -72,6 +72,23 @@ pub(crate) fn put_mailbox(
     Ok(dbs.mailboxes.put(wtxn, &key, &encode_mailbox(record)?)?)
 }
 
+/// The first mailbox (by id) with special use `usage`. Walks the mailbox table, which
+/// `MAILBOXES_MAX` bounds.
+pub(crate) fn mailbox_with_special_use(
+    txn: &RoTxn<'_>,
+    dbs: &Databases,
+    usage: crate::flags::SpecialUse,
+) -> Result<Option<MailboxId>, StorageError> {
+    for entry in dbs.mailboxes.iter(txn)? {
+        let (key, value) = entry?;
+        let id = keys::decode_mailbox_key(key)?;
+        if decode_mailbox(id, value)?.special_use()? == Some(usage) {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
+
 /// The id of the mailbox named `name` (INBOX and the `INBOX/` prefix in any case). A
 /// name that is not valid today is looked up as given: schema 1 stored `inbox/a` as is.
 pub(crate) fn mailbox_id_by_name(

@@ -38,8 +38,14 @@ impl Server {
         let dir_arg = dir.display().to_string();
         let cores_arg = cores.to_string();
         let mut args = vec!["localserve", "--dir", &dir_arg, "--cores", &cores_arg];
-        for port in ["--smtp-port", "--submission-port", "--submissions-port", "--imap-port", "--imaps-port"]
-        {
+        for port in [
+            "--smtp-port",
+            "--submission-port",
+            "--submissions-port",
+            "--imap-port",
+            "--imaps-port",
+            "--http-port",
+        ] {
             args.extend([port, "0"]);
         }
         Self::start_args(dir, &args, env)
@@ -312,12 +318,17 @@ pub struct Stored {
 /// Reads every message of an account's Inbox from a stopped server's data dir
 /// (`<dir>/data`).
 pub fn stored_messages(dir: &Path, account: &str) -> Vec<Stored> {
+    stored_messages_in(dir, account, "INBOX")
+}
+
+/// Reads every message of one of an account's mailboxes from a stopped server's data dir.
+pub fn stored_messages_in(dir: &Path, account: &str, mailbox: &str) -> Vec<Stored> {
     let data = DataDir::open(dir.join("data")).unwrap();
     let store = AccountStore::open(&data, account, &StoreOptions::default()).unwrap();
     let infos = store
         .read(|view| {
-            let inbox = view.mailbox_by_name("INBOX")?.expect("inbox exists");
-            view.messages(inbox.id, moxide_storage::Uid(1), moxide_storage::Uid(u32::MAX))
+            let found = view.mailbox_by_name(mailbox)?.expect("mailbox exists");
+            view.messages(found.id, moxide_storage::Uid(1), moxide_storage::Uid(u32::MAX))
         })
         .unwrap();
     infos
@@ -434,4 +445,68 @@ pub fn set_password(config: &Path, account: &str, password: &str) {
     child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// `tests/dns_server.py` (dnslib) serving a zone file on a kernel-chosen loopback port,
+/// UDP and TCP; it stops when this is dropped (its standard input closes).
+pub struct DnsServer {
+    child: Child,
+    pub address: SocketAddr,
+    /// Every question asked, one `name TYPE` line each.
+    pub log: PathBuf,
+}
+
+impl DnsServer {
+    pub fn start(zone: &Path) -> DnsServer {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dns_server.py");
+        let log = zone.with_extension("queries");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(zone)
+            .arg(&log)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs tests/dns_server.py (scripts/test installs dnslib)");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let port: u16 = line
+            .strip_prefix("port ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("dns_server.py did not start (dnslib installed?): {line:?}"));
+        DnsServer { child, address: SocketAddr::from(([127, 0, 0, 1], port)), log }
+    }
+
+    /// The questions asked so far.
+    pub fn queries(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log).unwrap_or_default().lines().map(str::to_string).collect()
+    }
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        if self.child.wait_timeout_or_kill(Duration::from_secs(5)).is_none() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+trait WaitTimeout {
+    fn wait_timeout_or_kill(&mut self, timeout: Duration) -> Option<std::process::ExitStatus>;
+}
+
+impl WaitTimeout for Child {
+    fn wait_timeout_or_kill(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
 }

@@ -178,6 +178,12 @@ pub enum AccountError {
     /// The reply did not match the request (a bug; logged).
     #[error("unexpected reply from account actor")]
     UnexpectedReply,
+    /// The account's messages would exceed its quota; nothing was stored.
+    #[error("the account is over its quota of {quota_bytes} bytes")]
+    OverQuota {
+        /// The quota.
+        quota_bytes: u64,
+    },
 }
 
 impl AccountError {
@@ -327,7 +333,9 @@ impl AccountActor {
         let store = Arc::clone(store);
         let now_ms = crate::clock::now_unix_ms();
         let batch_ledger = Arc::clone(&ledger);
+        let started = std::time::Instant::now();
         let ran = offload(move || write::commit_batch(&store, requests, now_ms, &batch_ledger)).await;
+        crate::metrics::metrics().commit_seconds.observe(started.elapsed().as_secs_f64());
         let mut failure = None;
         if let Err(panic) = ran {
             tracing::error!(account = %self.name, panic = %panic.0, "commit batch panicked");

@@ -1,11 +1,13 @@
 //! APPEND and MULTIAPPEND, the storage side: each message is streamed to a spool file
-//! as it arrives (never into memory), fdatasynced and summarized; a command's messages
-//! are stored in one request to the account actor, all or nothing, and the spool files
-//! are removed either way.
+//! as it arrives (never into memory) and summarized from the same bytes as they pass (a
+//! `Summarizer`, as SMTP does: the spool is never read back), then fdatasynced; a
+//! command's messages are stored in one request to the account actor, all or nothing,
+//! and the spool files are removed either way.
 
 use std::path::PathBuf;
 
 use moxide_protocols::imap::server::{Answer, AppendOutcome, CommandError, SystemFlags};
+use moxide_protocols::mime::Summarizer;
 use moxide_runtime::fs::SpoolFile;
 use moxide_storage::{MailboxId, MailboxTarget, NewMessage};
 
@@ -19,6 +21,17 @@ struct Spooled {
     flags: SystemFlags,
     keywords: Vec<String>,
     received_ms: i64,
+    /// The encoded summary.
+    summary: Vec<u8>,
+}
+
+/// The message being received.
+struct Receiving {
+    spool: SpoolFile,
+    summarizer: Summarizer,
+    flags: SystemFlags,
+    keywords: Vec<String>,
+    received_ms: i64,
 }
 
 /// The APPEND command in progress: its target, the message being written, the ones
@@ -26,7 +39,7 @@ struct Spooled {
 #[derive(Default)]
 pub(crate) struct Appending {
     target: Option<(MailboxId, u32)>,
-    current: Option<(SpoolFile, SystemFlags, Vec<String>, i64)>,
+    current: Option<Receiving>,
     done: Vec<Spooled>,
     /// Why the command fails (a spool file could not be written: a full disk is
     /// `NO [OVERQUOTA]`).
@@ -39,23 +52,27 @@ impl Appending {
         if self.failed.is_some() {
             return;
         }
-        if let Some((spool, ..)) = self.current.as_mut()
-            && let Err(error) = spool.append(bytes).await
-        {
-            self.failed = Some(io_failure("append: spool write failed", &error));
+        if let Some(current) = self.current.as_mut() {
+            current.summarizer.feed(bytes);
+            if let Err(error) = current.spool.append(bytes).await {
+                self.failed = Some(io_failure("append: spool write failed", &error));
+            }
         }
     }
 
     /// The current message is complete: make it durable.
     pub(crate) async fn message_end(&mut self) {
-        let Some((spool, flags, keywords, received_ms)) = self.current.take() else { return };
+        let Some(Receiving { spool, summarizer, flags, keywords, received_ms }) = self.current.take() else {
+            return;
+        };
         let path = spool.path().to_path_buf();
         if self.failed.is_some() {
             let _ = spool.discard().await;
             return;
         }
+        let summary = summarizer.finish().encode();
         match spool.finish().await {
-            Ok(size) => self.done.push(Spooled { path, size, flags, keywords, received_ms }),
+            Ok(size) => self.done.push(Spooled { path, size, flags, keywords, received_ms, summary }),
             Err(error) => {
                 let _ = moxide_runtime::fs::remove_file(path).await;
                 self.failed = Some(io_failure("append: spool sync failed", &error));
@@ -65,8 +82,8 @@ impl Appending {
 
     /// Drops everything spooled (an APPEND that failed, or a connection that ended).
     pub(crate) async fn abandon(&mut self) {
-        if let Some((spool, ..)) = self.current.take() {
-            let _ = spool.discard().await;
+        if let Some(current) = self.current.take() {
+            let _ = current.spool.discard().await;
         }
         for spooled in std::mem::take(&mut self.done) {
             let _ = moxide_runtime::fs::remove_file(spooled.path).await;
@@ -100,7 +117,8 @@ impl Conn {
         let path = self.settings.spool_dir.join(crate::smtp::spool_name(self.node.core().index));
         match SpoolFile::create(&path).await {
             Ok(spool) => {
-                self.append.current = Some((spool, flags, keywords, received_ms));
+                let summarizer = Summarizer::new();
+                self.append.current = Some(Receiving { spool, summarizer, flags, keywords, received_ms });
                 Answer::Accepted
             }
             Err(error) => Answer::Failed(io_failure("append: cannot create spool file", &error)),
@@ -128,9 +146,11 @@ impl Conn {
         if self.append.done.is_empty() {
             return Answer::Failed(CommandError::bad("APPEND without a message"));
         }
-        let mut messages = Vec::with_capacity(self.append.done.len());
-        for message in &self.append.done {
-            messages.push(NewMessage {
+        let messages = self
+            .append
+            .done
+            .iter_mut()
+            .map(|message| NewMessage {
                 spool_path: message.path.clone(),
                 size: message.size,
                 prefix: Vec::new(),
@@ -138,10 +158,10 @@ impl Conn {
                 received_ms: message.received_ms,
                 flags: store_flags(message.flags),
                 keywords: message.keywords.clone(),
-                summary: crate::summary::summarize_spool(message.path.clone()).await,
+                summary: Some(std::mem::take(&mut message.summary)),
                 saved_ms: None,
-            });
-        }
+            })
+            .collect();
         match self.node.append(&account, messages).await {
             Ok(delivered) => Answer::Appended(AppendOutcome {
                 uidvalidity,

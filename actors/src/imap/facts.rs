@@ -150,6 +150,9 @@ pub(crate) fn io_failure(what: &str, error: &std::io::Error) -> CommandError {
 pub(crate) fn account_error(error: AccountError) -> CommandError {
     match error {
         error if error.is_no_space() => no_space(),
+        AccountError::OverQuota { .. } => {
+            CommandError::no(ResponseCode::OverQuota, "the account is over its quota")
+        }
         AccountError::Storage(storage) => match std::sync::Arc::try_unwrap(storage) {
             Ok(storage) => storage_error(storage),
             Err(shared) => {

@@ -4,14 +4,15 @@
 //! A chunk whose plan needs only index facts (FLAGS, UID, sizes, dates, MODSEQ) is fed
 //! straight from the archived records inside one read transaction on this core, without
 //! copies or a helper thread: the sync pattern of every client (`FETCH 1:* (FLAGS)`).
-//! Any other chunk is loaded on a helper thread: records and stored summaries from one
-//! read transaction, then per message its summary (decoded, or computed when none was
-//! stored), the byte ranges the plan reads into memory (a small file whole), and the open
-//! file for ranges the session sends from it (sendfile on plaintext). A message another
-//! session expunged but this one still shows is read from the store's kept records.
+//! Any other chunk is loaded in batches of at most [`LOADED_SUMMARY_BYTES_MAX`] of stored
+//! summaries: records and stored summaries from one read transaction, then, on a helper
+//! thread, per message its summary (decoded, or computed from the file in pieces when
+//! none was stored), the byte ranges the plan reads into memory (a small file whole,
+//! never more than `FETCH_INLINE_BYTES_MAX`), and the open file for the ranges the session
+//! sends from it (sendfile on plaintext) or reads to decode. A message another session
+//! expunged but this one still shows is read from the store's kept records.
 
 use std::fs::File;
-use std::io::Read as _;
 use std::ops::{ControlFlow, Range};
 use std::os::unix::fs::FileExt as _;
 use std::sync::Arc;
@@ -25,6 +26,11 @@ use super::session::Conn;
 
 /// A record of a chunk and its stored summary, as read on this core.
 type Stored = (MessageInfo, Option<Vec<u8>>);
+
+/// Stored summaries loaded at once for a FETCH: a summary is about 600 bytes for
+/// ordinary mail but up to ~2 MiB for a message of 10,000 parts, so a chunk of 64 such
+/// messages is loaded a few at a time (the decoded summaries take a few times this).
+const LOADED_SUMMARY_BYTES_MAX: usize = 4 * 1024 * 1024;
 
 /// One message of a chunk, loaded.
 struct Loaded {
@@ -104,18 +110,38 @@ impl Conn {
             }
             return Ok(Answer::ChunkDone);
         }
-        let stored = match store.read(|view| stored_summaries(view, mailbox, uids, plan)) {
-            Ok(stored) => stored,
-            Err(error) => return Ok(Answer::Failed(storage_error(error))),
-        };
-        let (load_store, load_plan) = (Arc::clone(&store), Arc::clone(plan));
+        let mut rest = uids;
+        while !rest.is_empty() {
+            let read = store.read(|view| stored_summaries(view, mailbox, rest, plan));
+            let (stored, used) = match read {
+                Ok(read) => read,
+                Err(error) => return Ok(Answer::Failed(storage_error(error))),
+            };
+            rest = &rest[used..];
+            if let Some(failed) = self.feed_loaded(session, &store, plan, stored).await? {
+                return Ok(Answer::Failed(failed));
+            }
+        }
+        Ok(Answer::ChunkDone)
+    }
+
+    /// Loads a batch on a helper thread and feeds it to the session, writing out
+    /// whenever its budget is reached; the failure to answer, if any.
+    async fn feed_loaded(
+        &mut self,
+        session: &mut Session,
+        store: &Arc<AccountStore>,
+        plan: &Arc<FetchPlan>,
+        stored: Vec<Stored>,
+    ) -> std::io::Result<Option<CommandError>> {
+        let (load_store, load_plan) = (Arc::clone(store), Arc::clone(plan));
         let loaded = match moxide_runtime::offload(move || load_chunk(&load_store, &load_plan, stored)).await
         {
             Ok(Ok(loaded)) => loaded,
-            Ok(Err(error)) => return Ok(Answer::Failed(storage_error(error))),
+            Ok(Err(error)) => return Ok(Some(storage_error(error))),
             Err(panic) => {
                 tracing::error!(%panic, "loading a FETCH chunk panicked");
-                return Ok(Answer::Failed(CommandError::Internal));
+                return Ok(Some(CommandError::Internal));
             }
         };
         self.files = loaded.iter().filter_map(|m| m.file.clone().map(|file| (m.info.id.0, file))).collect();
@@ -133,7 +159,12 @@ impl Conn {
                 self.write_out_now(session).await?;
             }
         }
-        Ok(Answer::ChunkDone)
+        // The session's output may still name these files: write it out before the
+        // next batch replaces them.
+        if session.pending_output().is_some() {
+            self.write_out_now(session).await?;
+        }
+        Ok(None)
     }
 
     async fn write_out_now(&mut self, session: &mut Session) -> std::io::Result<()> {
@@ -174,15 +205,21 @@ fn feed_index(
     })
 }
 
-/// Records (live or kept) and stored summaries of a chunk, from one read transaction.
+/// Records (live or kept) and stored summaries of the first UIDs of a chunk, from one
+/// read transaction, until [`LOADED_SUMMARY_BYTES_MAX`] of summaries; and how many UIDs
+/// that took.
 fn stored_summaries(
     view: &moxide_storage::ReadView<'_>,
     mailbox: MailboxId,
     uids: &[u32],
     plan: &FetchPlan,
-) -> Result<Vec<Stored>, StorageError> {
+) -> Result<(Vec<Stored>, usize), StorageError> {
     let mut out = Vec::with_capacity(uids.len());
-    for &uid in uids {
+    let mut summary_bytes = 0;
+    for (index, &uid) in uids.iter().enumerate() {
+        if summary_bytes >= LOADED_SUMMARY_BYTES_MAX {
+            return Ok((out, index));
+        }
         let info = match view.message_by_uid(mailbox, Uid(uid))? {
             Some(info) => info,
             None => match view.expunged_message(mailbox, Uid(uid))? {
@@ -194,9 +231,10 @@ fn stored_summaries(
             continue;
         }
         let summary = view.summary(info.id)?.map(<[u8]>::to_vec);
+        summary_bytes += summary.as_ref().map_or(0, Vec::len);
         out.push((info, summary));
     }
-    Ok(out)
+    Ok((out, uids.len()))
 }
 
 /// On a helper thread: each message's summary, the ranges the plan reads, its open file.
@@ -231,21 +269,16 @@ fn load_chunk(
     Ok(loaded)
 }
 
-/// The stored summary, or one computed from the file when none was stored (messages
-/// older than schema 2) or it does not decode.
+/// The stored summary, or one computed from the file (read in pieces) when none was
+/// stored (messages older than schema 2) or it does not decode.
 fn summary_or_file(
     store: &AccountStore,
     info: &MessageInfo,
     stored: Option<&[u8]>,
     file: &File,
 ) -> Result<MessageSummary, StorageError> {
-    crate::summary::summary_of(stored, || {
-        let mut bytes = Vec::new();
-        let mut reader = file;
-        reader.read_to_end(&mut bytes)?;
-        Ok(bytes)
-    })
-    .map_err(|source| StorageError::Io { path: store.message_path(info.id), source })
+    crate::summary::summary_or_file(stored, file)
+        .map_err(|source| StorageError::Io { path: store.message_path(info.id), source })
 }
 
 fn read_range(

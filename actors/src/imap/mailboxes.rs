@@ -49,7 +49,24 @@ impl Conn {
             Ok(view) => view,
             Err(error) => return Answer::Failed(storage_error(error)),
         };
-        let snapshot = store.read(|read| snapshot(read, &store, &view, info.id, recent, qresync.as_ref()));
+        // The snapshot walks up to every record of the mailbox (UIDs, the first unseen,
+        // `\Recent`, QRESYNC's changes): on a helper thread, so a 100k-message mailbox
+        // does not hold this core.
+        let read_store = Arc::clone(&store);
+        let mailbox = info.id;
+        let read = moxide_runtime::offload(move || {
+            let snapshot =
+                read_store.read(|read| snapshot(read, &read_store, &view, mailbox, recent, qresync.as_ref()));
+            (snapshot, view)
+        })
+        .await;
+        let (snapshot, view) = match read {
+            Ok(read) => read,
+            Err(panic) => {
+                tracing::error!(%panic, "reading a mailbox snapshot panicked");
+                return Answer::Failed(CommandError::Internal);
+            }
+        };
         match snapshot {
             Ok(snapshot) => {
                 view.advance(ModSeq(snapshot.highest_modseq));
@@ -80,39 +97,48 @@ impl Conn {
         }
     }
 
-    pub(crate) fn list(&self, recent: bool, _status: bool) -> Answer {
+    /// LIST's mailboxes (at most `limits.mailboxes_max`, read from their records on this
+    /// core); with `\Recent` counts, which walk messages, on a helper thread.
+    pub(crate) async fn list(&self, recent: bool, _status: bool) -> Answer {
         let (_, store) = match self.account_store() {
             Ok(pair) => pair,
             Err(error) => return Answer::Failed(error),
         };
-        let read = store.read(|view| {
-            let mut mailboxes = Vec::new();
-            for info in view.mailboxes()? {
-                let count = if recent { recent_count(view, &store, info.id)? } else { 0 };
-                mailboxes.push(mailbox_facts(&info, count));
-            }
-            Ok(MailboxList { mailboxes, subscriptions: view.subscriptions()? })
-        });
-        match read {
+        let read = move || {
+            store.read(|view| {
+                let mut mailboxes = Vec::new();
+                for info in view.mailboxes()? {
+                    let count = if recent { recent_count(view, &store, info.id)? } else { 0 };
+                    mailboxes.push(mailbox_facts(&info, count));
+                }
+                Ok(MailboxList { mailboxes, subscriptions: view.subscriptions()? })
+            })
+        };
+        match read_off_core(recent, read).await {
             Ok(list) => Answer::Mailboxes(list),
-            Err(error) => Answer::Failed(storage_error(error)),
+            Err(error) => Answer::Failed(error),
         }
     }
 
-    pub(crate) fn status(&self, name: &str, recent: bool) -> Answer {
+    /// STATUS: the mailbox record's counters on this core; a `\Recent` count, which
+    /// walks messages, on a helper thread.
+    pub(crate) async fn status(&self, name: &str, recent: bool) -> Answer {
         let (_, store) = match self.account_store() {
             Ok(pair) => pair,
             Err(error) => return Answer::Failed(error),
         };
-        let read = store.read(|view| {
-            let Some(info) = view.mailbox_by_name(name)? else { return Ok(None) };
-            let count = if recent { recent_count(view, &store, info.id)? } else { 0 };
-            Ok(Some(mailbox_facts(&info, count)))
-        });
-        match read {
+        let name_owned = name.to_string();
+        let read = move || {
+            store.read(|view| {
+                let Some(info) = view.mailbox_by_name(&name_owned)? else { return Ok(None) };
+                let count = if recent { recent_count(view, &store, info.id)? } else { 0 };
+                Ok(Some(mailbox_facts(&info, count)))
+            })
+        };
+        match read_off_core(recent, read).await {
             Ok(Some(facts)) => Answer::Status(facts),
             Ok(None) => Answer::Failed(CommandError::no_such_mailbox(name)),
-            Err(error) => Answer::Failed(storage_error(error)),
+            Err(error) => Answer::Failed(error),
         }
     }
 
@@ -155,6 +181,24 @@ impl Conn {
         match self.node.set_subscribed(&account, name, subscribed).await {
             Ok(()) => Answer::Done,
             Err(error) => Answer::Failed(account_error(error)),
+        }
+    }
+}
+
+/// Runs `read` on a helper thread when `heavy` (work that grows with a mailbox's size),
+/// else here.
+async fn read_off_core<R: Send + 'static>(
+    heavy: bool,
+    read: impl FnOnce() -> Result<R, StorageError> + Send + 'static,
+) -> Result<R, CommandError> {
+    if !heavy {
+        return read().map_err(storage_error);
+    }
+    match moxide_runtime::offload(read).await {
+        Ok(result) => result.map_err(storage_error),
+        Err(panic) => {
+            tracing::error!(%panic, "a mailbox read panicked");
+            Err(CommandError::Internal)
         }
     }
 }

@@ -1,8 +1,11 @@
 //! STORE, COPY/MOVE and EXPUNGE, the storage side: each is one request to the account
-//! actor; STORE reads the current flags of the messages that did not change when the
-//! session reports them.
+//! actor (which commits on a helper thread); STORE reads the current flags of the
+//! messages that did not change when the session reports them, and EXPUNGE finds the
+//! `\Deleted` ones, on a helper thread too: both grow with the command's set.
 
+use std::collections::HashSet;
 use std::ops::{ControlFlow, RangeInclusive};
+use std::sync::Arc;
 
 use moxide_protocols::imap::server::{Answer, CommandError, CopyOutcome, StoreOutcome, SystemFlags};
 use moxide_protocols::imap::types::StoreMode;
@@ -46,22 +49,33 @@ impl Conn {
         let changed: Vec<_> = stored.changed.into_iter().map(changed_fact).collect();
         let mut unchanged = Vec::new();
         if report_unchanged {
-            let passed: Vec<u32> = uids
-                .into_iter()
-                .filter(|uid| !changed.iter().any(|c| c.uid == *uid) && !failed.contains(uid))
-                .collect();
-            let read = store.read(|view| {
-                let mut current = Vec::new();
-                for uid in passed {
-                    if let Some(info) = view.message_by_uid(mailbox, Uid(uid))? {
-                        current.push(flag_fact(&info));
+            let mut passed: HashSet<u32> = uids.into_iter().collect();
+            for uid in changed.iter().map(|c| c.uid).chain(failed.iter().copied()) {
+                passed.remove(&uid);
+            }
+            // As many reads as the command named messages: on a helper thread.
+            let read = moxide_runtime::offload(move || {
+                store.read(|view| {
+                    let mut current = Vec::new();
+                    for uid in passed {
+                        if let Some(info) = view.message_by_uid(mailbox, Uid(uid))? {
+                            current.push(flag_fact(&info));
+                        }
                     }
-                }
-                Ok(current)
-            });
+                    Ok(current)
+                })
+            })
+            .await;
             match read {
-                Ok(current) => unchanged = current,
-                Err(error) => return Answer::Failed(storage_error(error)),
+                Ok(Ok(mut current)) => {
+                    current.sort_unstable_by_key(|fact| fact.uid);
+                    unchanged = current;
+                }
+                Ok(Err(error)) => return Answer::Failed(storage_error(error)),
+                Err(panic) => {
+                    tracing::error!(%panic, "reading unchanged flags panicked");
+                    return Answer::Failed(CommandError::Internal);
+                }
             }
         }
         Answer::Stored(StoreOutcome { changed, failed, unchanged })
@@ -99,22 +113,31 @@ impl Conn {
             return Answer::Failed(CommandError::Internal);
         };
         let mailbox = selected.mailbox;
-        let read = store.read(|view| {
-            let mut deleted = Vec::new();
-            for range in within {
-                view.for_each_message(mailbox, Uid(*range.start()), Uid(*range.end()), |record| {
-                    if record.flags().contains(Flags::DELETED) {
-                        deleted.push(record.uid());
-                    }
-                    ControlFlow::Continue(())
-                })?;
-            }
-            let highest = view.mailbox(mailbox)?.map_or(0, |info| info.highest_modseq.0);
-            Ok((deleted, highest))
-        });
+        // A walk over up to every record of the mailbox: on a helper thread.
+        let (read_store, within) = (Arc::clone(&store), within.to_vec());
+        let read = moxide_runtime::offload(move || {
+            read_store.read(|view| {
+                let mut deleted = Vec::new();
+                for range in within {
+                    view.for_each_message(mailbox, Uid(*range.start()), Uid(*range.end()), |record| {
+                        if record.flags().contains(Flags::DELETED) {
+                            deleted.push(record.uid());
+                        }
+                        ControlFlow::Continue(())
+                    })?;
+                }
+                let highest = view.mailbox(mailbox)?.map_or(0, |info| info.highest_modseq.0);
+                Ok((deleted, highest))
+            })
+        })
+        .await;
         let (deleted, highest) = match read {
-            Ok(read) => read,
-            Err(error) => return Answer::Failed(storage_error(error)),
+            Ok(Ok(read)) => read,
+            Ok(Err(error)) => return Answer::Failed(storage_error(error)),
+            Err(panic) => {
+                tracing::error!(%panic, "finding deleted messages panicked");
+                return Answer::Failed(CommandError::Internal);
+            }
         };
         if deleted.is_empty() {
             return Answer::Expunged(Vec::new(), highest);

@@ -1,6 +1,8 @@
 //! Writing a session's output: response bytes, and message-file ranges that go to the
 //! socket with `sendfile(2)` on plaintext and in bounded reads through TLS (DESIGN:
-//! zero-copy FETCH on plaintext).
+//! zero-copy FETCH on plaintext); and the file reads the session asks for to make its
+//! output (BINARY decoding, HEADER.FIELDS filtering), one bounded piece at a time on a
+//! helper thread.
 
 use std::fs::File;
 use std::sync::Arc;
@@ -33,18 +35,54 @@ pub(crate) async fn write_all(
                 session.advance_output(n as u64);
             }
             Output::File { file, offset, length } => {
-                let Some((_, handle)) = files.iter().find(|(id, _)| *id == file) else {
-                    // The session names only files the chunk opened: a bug, not the peer's.
-                    tracing::error!(file, "imap output names a message file that is not open");
-                    return Err(std::io::Error::other("message file not open"));
-                };
-                let handle = Arc::clone(handle);
+                let handle = open_file(files, file)?;
                 send_file(stream, &handle, offset, length).await?;
                 session.advance_output(length);
+            }
+            Output::Read { file, offset, length } => {
+                let handle = open_file(files, file)?;
+                let bytes = read_piece(handle, offset, length).await?;
+                session.file_read(&bytes);
             }
         }
     }
     Ok(())
+}
+
+/// A file the output names; the session names only files the chunk opened, so a
+/// missing one is a bug, not the peer's.
+fn open_file(files: &[(u64, Arc<File>)], file: u64) -> std::io::Result<Arc<File>> {
+    match files.iter().find(|(id, _)| *id == file) {
+        Some((_, handle)) => Ok(Arc::clone(handle)),
+        None => {
+            tracing::error!(file, "imap output names a message file that is not open");
+            Err(std::io::Error::other("message file not open"))
+        }
+    }
+}
+
+/// Up to `length` bytes of `file` from `offset` (at most
+/// `moxide_protocols::imap::server::TRANSFORM_READ_BYTES_MAX`), read on a helper thread;
+/// fewer at the end of the file.
+async fn read_piece(file: Arc<File>, offset: u64, length: u64) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt as _;
+    let length = length.min(moxide_protocols::imap::server::TRANSFORM_READ_BYTES_MAX);
+    let read = moxide_runtime::offload(move || {
+        let mut bytes = vec![0u8; usize::try_from(length).unwrap_or(0)];
+        let mut filled = 0;
+        while filled < bytes.len() {
+            match file.read_at(&mut bytes[filled..], offset + filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+        bytes.truncate(filled);
+        Ok(bytes)
+    })
+    .await;
+    read.map_err(|panic| std::io::Error::other(panic.to_string()))?
 }
 
 async fn send_file(

@@ -1,152 +1,264 @@
 //! SEARCH, the storage side: runs the session's [`SearchProgram`] over the selected
-//! mailbox in two phases. In one read transaction every message is judged on its record
-//! in place (and, for SUBJECT and SENT*, a glance at its stored summary); the messages
-//! still undecided are then read on a helper thread, in chunks, only as far as the
-//! program needs (the header block, or the whole file for BODY and TEXT).
+//! mailbox in two phases. First every message is judged on its record in place (and, for
+//! SUBJECT and SENT*, a glance at its stored summary), in slices of
+//! [`SEARCH_SLICE_MESSAGES_MAX`] records, one read transaction each; a mailbox larger than
+//! one slice is judged on a helper thread, so the core stays free for other sessions. The
+//! messages still undecided are then read on a helper thread, in chunks, only as far as
+//! the program needs: the header block, or for BODY and TEXT the ranges each
+//! `ContentSearch` names, fed in [`SEARCH_READ_BYTES`] pieces (never a whole message).
+//!
+//! Memory: the hits and the undecided UIDs (4 bytes each), one slice's work, and per
+//! message being read its summary, at most [`mime::HEADER_BYTES_MAX`] of header and one
+//! read piece.
 
+use std::fs::File;
 use std::ops::ControlFlow;
+use std::os::unix::fs::FileExt as _;
 use std::sync::Arc;
 
-use moxide_protocols::imap::server::{Answer, SearchContent, SearchHit, SearchNeed, SearchProgram, Verdict};
+use moxide_protocols::imap::server::{
+    Answer, CommandError, SearchContent, SearchHit, SearchNeed, SearchProgram, Verdict,
+};
 use moxide_protocols::mime::{self, Glance, MessageSummary};
-use moxide_storage::{AccountStore, MessageId, MessageInfo, StorageError, Uid};
+use moxide_storage::{AccountStore, MailboxId, MessageInfo, StorageError, Uid};
 
 use super::facts::{info_facts, record_facts, storage_error};
 use super::session::Conn;
 
-/// Undecided messages read per helper-thread call.
+/// Records judged per read transaction in the first phase. A record judged in place costs
+/// about a microsecond (a few in a debug build), so a slice is a few milliseconds: a
+/// mailbox of at most one slice is judged on the session's core without a hop to a helper
+/// thread; a larger one (100k messages: 25 slices) goes slice by slice to helper threads,
+/// letting other blocking work of the core interleave.
+const SEARCH_SLICE_MESSAGES_MAX: usize = 4096;
+
+/// Undecided messages read per helper-thread call in the content phase.
 const CONTENT_CHUNK_MAX: usize = 256;
 
-/// A message whose verdict needs its content.
-struct Undecided {
-    info: MessageInfo,
-    summary: Option<Vec<u8>>,
+/// Bytes of a message file read at a time for BODY and TEXT: the `ContentSearch`
+/// piece size, so a search holds one piece whatever the message's size.
+const SEARCH_READ_BYTES: usize = mime::SEARCH_PIECE_BYTES_MAX;
+
+/// What one slice of the first phase found, and where the next starts.
+#[derive(Default)]
+struct Slice {
+    hits: Vec<SearchHit>,
+    undecided: Vec<u32>,
+    next: Option<u32>,
 }
 
 impl Conn {
     pub(crate) async fn search(&mut self, program: Arc<SearchProgram>) -> Answer {
         let (store, mailbox) = match (self.account_store(), self.selected.as_ref()) {
             (Ok((_, store)), Some(selected)) => (store, selected.mailbox),
-            _ => return Answer::Failed(moxide_protocols::imap::server::CommandError::Internal),
+            _ => return Answer::Failed(CommandError::Internal),
         };
+        let inline = usize::try_from(program.view_len()).unwrap_or(usize::MAX) <= SEARCH_SLICE_MESSAGES_MAX;
         let mut hits = Vec::new();
         let mut undecided = Vec::new();
-        let read = store.read(|view| {
-            view.for_each_message(mailbox, Uid(1), Uid(u32::MAX), |record| {
-                if !program.in_view(record.uid().0) {
-                    return ControlFlow::Continue(());
-                }
-                let keywords: Vec<&str> = record.keywords().collect();
-                let facts = record_facts(record, &keywords);
-                let mut verdict = program.judge(&facts, None);
-                if verdict == Verdict::NeedsContent && program.need() == SearchNeed::Summary {
-                    // A summary that is missing or unreadable leaves the message to the
-                    // content phase, which rebuilds it from the file.
-                    if let Ok(Some(bytes)) = view.summary(record.id())
-                        && let Ok(glance) = Glance::of(bytes)
-                    {
-                        let content = SearchContent {
-                            date: glance.date,
-                            subject: glance.subject,
-                            ..Default::default()
-                        };
-                        verdict = program.judge(&facts, Some(&content));
+        let mut next = Some(1);
+        while let Some(first) = next {
+            let slice = if inline {
+                judge_slice(&store, mailbox, &program, first)
+            } else {
+                let (slice_store, slice_program) = (Arc::clone(&store), Arc::clone(&program));
+                match moxide_runtime::offload(move || {
+                    judge_slice(&slice_store, mailbox, &slice_program, first)
+                })
+                .await
+                {
+                    Ok(slice) => slice,
+                    Err(panic) => {
+                        tracing::error!(%panic, "search index phase panicked");
+                        return Answer::Failed(CommandError::Internal);
                     }
                 }
-                match verdict {
-                    Verdict::Yes => hits.push(SearchHit { uid: facts.uid, modseq: facts.modseq }),
-                    Verdict::No => {}
-                    Verdict::NeedsContent => {
-                        undecided.push(Undecided { info: record.to_info(), summary: None })
-                    }
-                }
-                ControlFlow::Continue(())
-            })?;
-            for message in &mut undecided {
-                message.summary = view.summary(message.info.id)?.map(<[u8]>::to_vec);
-            }
-            Ok(())
-        });
-        if let Err(error) = read {
-            return Answer::Failed(storage_error(error));
+            };
+            let slice = match slice {
+                Ok(slice) => slice,
+                Err(error) => return Answer::Failed(storage_error(error)),
+            };
+            hits.extend(slice.hits);
+            undecided.extend(slice.undecided);
+            next = slice.next;
         }
-        let mut undecided = undecided.into_iter().peekable();
-        while undecided.peek().is_some() {
-            let chunk: Vec<Undecided> = undecided.by_ref().take(CONTENT_CHUNK_MAX).collect();
-            let (chunk_store, chunk_program) = (Arc::clone(&store), Arc::clone(&program));
-            match moxide_runtime::offload(move || judge_content(&chunk_store, &chunk_program, chunk)).await {
-                Ok(found) => hits.extend(found),
+        for chunk in undecided.chunks(CONTENT_CHUNK_MAX) {
+            let (chunk_store, chunk_program, chunk) =
+                (Arc::clone(&store), Arc::clone(&program), chunk.to_vec());
+            let judged =
+                moxide_runtime::offload(move || judge_content(&chunk_store, mailbox, &chunk_program, &chunk))
+                    .await;
+            match judged {
+                Ok(Ok(found)) => hits.extend(found),
+                Ok(Err(error)) => return Answer::Failed(storage_error(error)),
                 Err(panic) => {
                     tracing::error!(%panic, "search content phase panicked");
-                    return Answer::Failed(moxide_protocols::imap::server::CommandError::Internal);
+                    return Answer::Failed(CommandError::Internal);
                 }
             }
         }
+        hits.sort_unstable_by_key(|hit| hit.uid);
         Answer::Searched(hits)
     }
 }
 
-/// The content phase, on a helper thread: the messages of `chunk` that match. Reads only
-/// what the program needs: nothing beyond the stored summary for SUBJECT and SENT*, the
-/// header block for address and HEADER keys, the whole file for BODY and TEXT.
-fn judge_content(store: &AccountStore, program: &SearchProgram, chunk: Vec<Undecided>) -> Vec<SearchHit> {
-    let need = program.need();
-    let mut hits = Vec::new();
-    for message in chunk {
-        let info = &message.info;
-        let stored = message.summary.as_deref().and_then(|bytes| MessageSummary::decode(bytes).ok());
-        // Without a stored summary, the whole file is read to make one.
-        let read_whole = need == SearchNeed::Whole || stored.is_none();
-        let read_header = need == SearchNeed::Header && !read_whole;
-        let mut file_bytes = Vec::new();
-        if read_whole || read_header {
-            let length = match (&stored, read_header) {
-                (Some(summary), true) => summary.root.header.end.min(info.size),
-                _ => info.size,
-            };
-            match read_start_of_file(store, info.id, info.size, length) {
-                Ok(bytes) => file_bytes = bytes,
-                Err(error) => {
-                    // A missing or damaged file is reported, and the message does not match.
-                    tracing::error!(%error, uid = info.uid.0, "search: message file unreadable");
-                    continue;
+/// The first phase over the records from UID `first`, at most
+/// [`SEARCH_SLICE_MESSAGES_MAX`] of them, in one read transaction.
+fn judge_slice(
+    store: &AccountStore,
+    mailbox: MailboxId,
+    program: &SearchProgram,
+    first: u32,
+) -> Result<Slice, StorageError> {
+    store.read(|view| {
+        let mut slice = Slice::default();
+        let mut judged = 0;
+        view.for_each_message(mailbox, Uid(first), Uid(u32::MAX), |record| {
+            if judged == SEARCH_SLICE_MESSAGES_MAX {
+                slice.next = Some(record.uid().0);
+                return ControlFlow::Break(());
+            }
+            judged += 1;
+            if !program.in_view(record.uid().0) {
+                return ControlFlow::Continue(());
+            }
+            let keywords: Vec<&str> = record.keywords().collect();
+            let facts = record_facts(record, &keywords);
+            let mut verdict = program.judge(&facts, None);
+            if verdict == Verdict::NeedsContent && program.need() == SearchNeed::Summary {
+                // A summary that is missing or unreadable leaves the message to the
+                // content phase, which rebuilds it from the file.
+                if let Ok(Some(bytes)) = view.summary(record.id())
+                    && let Ok(glance) = Glance::of(bytes)
+                {
+                    let content =
+                        SearchContent { date: glance.date, subject: glance.subject, ..Default::default() };
+                    verdict = program.judge(&facts, Some(&content));
                 }
             }
-        }
-        let summary = stored.unwrap_or_else(|| mime::summarize(&file_bytes));
-        let mut header = info.prefix.clone();
-        if !file_bytes.is_empty() {
-            let end = usize::try_from(summary.root.header.end).unwrap_or(usize::MAX).min(file_bytes.len());
-            header.extend_from_slice(&file_bytes[..end]);
-        }
-        let content = SearchContent {
-            date: summary.envelope.date.as_deref(),
-            subject: summary.envelope.subject.as_deref(),
-            header: &header,
-            whole: &file_bytes,
-            summary: Some(&summary),
-        };
-        let keywords: Vec<&str> = info.keywords.iter().map(String::as_str).collect();
-        let facts = info_facts(info, &keywords);
-        if program.judge(&facts, Some(&content)) == Verdict::Yes {
-            hits.push(SearchHit { uid: info.uid.0, modseq: info.modseq.0 });
-        }
-    }
-    hits
+            match verdict {
+                Verdict::Yes => slice.hits.push(SearchHit { uid: facts.uid, modseq: facts.modseq }),
+                Verdict::No => {}
+                Verdict::NeedsContent => slice.undecided.push(facts.uid),
+            }
+            ControlFlow::Continue(())
+        })?;
+        Ok(slice)
+    })
 }
 
-/// The first `length` bytes of a message file (its size checked against the record).
-fn read_start_of_file(
+/// The content phase, on a helper thread: the messages of `uids` that match. Reads only
+/// what the program needs: nothing beyond the stored summary for SUBJECT and SENT*, the
+/// header block for address and HEADER keys, the ranges BODY and TEXT search. A message
+/// gone meanwhile does not match; one whose file cannot be read is logged and does not
+/// match either.
+fn judge_content(
     store: &AccountStore,
-    id: MessageId,
-    size: u64,
-    length: u64,
-) -> Result<Vec<u8>, StorageError> {
-    use std::os::unix::fs::FileExt as _;
-    let file = store.open_message_file(id, size)?;
-    // `length` is at most the file's size, which the record says is a real file's size.
-    let mut bytes = vec![0u8; usize::try_from(length).unwrap_or(usize::MAX)];
-    file.read_exact_at(&mut bytes, 0)
-        .map_err(|source| StorageError::Io { path: store.message_path(id), source })?;
-    Ok(bytes)
+    mailbox: MailboxId,
+    program: &SearchProgram,
+    uids: &[u32],
+) -> Result<Vec<SearchHit>, StorageError> {
+    let mut hits = Vec::new();
+    for &uid in uids {
+        // A short read transaction per message: files are read outside it.
+        let found = store.read(|view| {
+            let Some(info) = view.message_by_uid(mailbox, Uid(uid))? else { return Ok(None) };
+            let summary = view.summary(info.id)?.and_then(|bytes| MessageSummary::decode(bytes).ok());
+            Ok(Some((info, summary)))
+        })?;
+        let Some((info, stored)) = found else { continue };
+        match judge_message(store, program, &info, stored) {
+            Ok(true) => hits.push(SearchHit { uid: info.uid.0, modseq: info.modseq.0 }),
+            Ok(false) => {}
+            Err(error) => {
+                // A missing or damaged file is reported, and the message does not match.
+                tracing::error!(%error, uid = info.uid.0, "search: message file unreadable");
+            }
+        }
+    }
+    Ok(hits)
+}
+
+/// Judges one message with its content, read from its file as far as needed.
+fn judge_message(
+    store: &AccountStore,
+    program: &SearchProgram,
+    info: &MessageInfo,
+    stored: Option<MessageSummary>,
+) -> Result<bool, StorageError> {
+    let need = program.need();
+    let io_error = |source| StorageError::Io { path: store.message_path(info.id), source };
+    let file = match (need, &stored) {
+        (SearchNeed::Summary, Some(_)) => None,
+        _ => Some(store.open_message_file(info.id, info.size)?),
+    };
+    let summary = match (stored, &file) {
+        (Some(summary), _) => summary,
+        (None, Some(file)) => crate::summary::summarize_file(file).map_err(io_error)?,
+        (None, None) => return Ok(false),
+    };
+    let mut header = Vec::new();
+    let mut texts = Vec::new();
+    if let Some(file) = &file
+        && need >= SearchNeed::Header
+    {
+        header = info.prefix.clone();
+        // Fields past the first HEADER_BYTES_MAX are not searched, as the summary does not
+        // consider them either.
+        let length = summary.root.header.end.min(mime::HEADER_BYTES_MAX as u64);
+        let start = header.len();
+        header.resize(start + usize::try_from(length).unwrap_or(0), 0);
+        let read = read_full_at(file, &mut header[start..], 0).map_err(io_error)?;
+        header.truncate(start + read);
+        if need == SearchNeed::Whole {
+            texts = text_verdicts(file, program, &summary).map_err(io_error)?;
+        }
+    }
+    let content = SearchContent {
+        date: summary.envelope.date.as_deref(),
+        subject: summary.envelope.subject.as_deref(),
+        header: &header,
+        texts: &texts,
+    };
+    let keywords: Vec<&str> = info.keywords.iter().map(String::as_str).collect();
+    Ok(program.judge(&info_facts(info, &keywords), Some(&content)) == Verdict::Yes)
+}
+
+/// Each BODY and TEXT key's verdict on the message in `file`: its `ContentSearch` names
+/// the ranges, read [`SEARCH_READ_BYTES`] at a time.
+fn text_verdicts(
+    file: &File,
+    program: &SearchProgram,
+    summary: &MessageSummary,
+) -> std::io::Result<Vec<bool>> {
+    let mut buffer = vec![0u8; SEARCH_READ_BYTES];
+    let mut verdicts = Vec::with_capacity(program.texts().len());
+    for text in program.texts() {
+        let mut search = text.start(summary);
+        while let Some(range) = search.next_range() {
+            let length = usize::try_from(range.end - range.start).unwrap_or(usize::MAX).min(buffer.len());
+            let read = read_full_at(file, &mut buffer[..length], range.start)?;
+            if read == 0 {
+                // The summary names bytes past the end of the file.
+                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+            }
+            search.feed(&buffer[..read]);
+        }
+        verdicts.push(search.matched());
+    }
+    Ok(verdicts)
+}
+
+/// Fills `buffer` from `offset` as far as the file goes; how many bytes were read.
+fn read_full_at(file: &File, buffer: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match file.read_at(&mut buffer[filled..], offset + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(filled)
 }

@@ -72,6 +72,9 @@ pub(crate) struct Conn {
     pub(crate) append: Appending,
     /// Message files the output may still name (the FETCH chunk's large files).
     pub(crate) files: Vec<(u64, Arc<File>)>,
+    /// When the read under way in IDLE times out (monotonic ms): a change notification
+    /// ends one wait, and the next wait keeps its deadline rather than starting anew.
+    idle_deadline_ms: Option<u64>,
 }
 
 /// Serves one connection until LOGOUT, EOF, autologout or an IO error.
@@ -105,6 +108,7 @@ pub(crate) async fn run_session(
         sasl: None,
         append: Appending::default(),
         files: Vec::new(),
+        idle_deadline_ms: None,
     };
     let mechanisms = conn.mechanisms();
     let tls = conn.is_tls();
@@ -161,6 +165,7 @@ impl Conn {
             }
             let input = &self.io.buffer[self.io.start..self.io.end];
             let used = session.handle_input(input, now_ms());
+            count_completed(session);
             self.io.start += used;
             if used > 0 || session.has_work() {
                 continue;
@@ -184,6 +189,7 @@ impl Conn {
             };
             if let Some(event) = event {
                 Box::pin(self.handle(session, event)).await?;
+                count_completed(session);
             }
             self.absorb_changes(session);
             if session.output_blocked() {
@@ -235,8 +241,8 @@ impl Conn {
             Event::Delete { mailbox } => self.delete(mailbox).await,
             Event::Rename { from, to } => self.rename(from, to).await,
             Event::Subscribe { mailbox, subscribed } => self.subscribe(mailbox, subscribed).await,
-            Event::List { recent, status } => self.list(recent, status),
-            Event::Status { mailbox, recent } => self.status(&mailbox, recent),
+            Event::List { recent, status } => self.list(recent, status).await,
+            Event::Status { mailbox, recent } => self.status(&mailbox, recent).await,
             Event::FetchSeen(uids) => self.fetch_seen(uids).await,
             Event::ExpungedSince { since } => self.expunged_since(since),
             Event::Search(program) => self.search(program).await,
@@ -290,19 +296,34 @@ impl Conn {
             tracing::error!(peer = %self.peer, "imap reader made no progress on a full buffer");
             return Ok(false);
         }
-        let timeout = self.read_timeout(session);
-        if timeout.is_zero() {
+        let idling = session.is_idling();
+        let now_ms = crate::clock::now_monotonic_ms();
+        let deadline_ms = match self.idle_deadline_ms.take() {
+            Some(deadline_ms) if idling => deadline_ms,
+            _ => now_ms
+                .saturating_add(u64::try_from(self.read_timeout(session).as_millis()).unwrap_or(u64::MAX)),
+        };
+        if deadline_ms <= now_ms {
             session.timed_out();
             self.write_out(session).await?;
             return Ok(false);
         }
-        let idling = session.is_idling();
         let between_commands = session.is_between_commands() && self.io.start == self.io.end;
         let Conn { io, selected, .. } = self;
         let stream =
             io.stream.as_mut().ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))?;
-        stream.set_read_timeout(Some(timeout))?;
-        let read = async { Some(stream.read(&mut io.buffer[io.end..]).await) };
+        // Our own timer, not the socket's read timeout: glommio arms that once per pending
+        // read and keeps it when the read is dropped (IDLE's notifications, the shutdown),
+        // so a later read would wait with an earlier, stale deadline. Dropping a pending
+        // read loses no bytes: the runtime's streams read only when polled ready.
+        let read = async {
+            let wait = Duration::from_millis(deadline_ms - now_ms);
+            let timed_out = async {
+                moxide_runtime::time::sleep(wait).await;
+                Err(std::io::Error::from(std::io::ErrorKind::TimedOut))
+            };
+            Some(futures_lite::future::or(stream.read(&mut io.buffer[io.end..]), timed_out).await)
+        };
         let changed = async {
             match selected.as_ref().filter(|_| idling) {
                 // Changes to other mailboxes are dropped: IDLE reports the selected one.
@@ -324,6 +345,7 @@ impl Conn {
         };
         match woken {
             None => {
+                self.idle_deadline_ms = Some(deadline_ms);
                 session.mailbox_changed();
                 Ok(true)
             }
@@ -353,6 +375,25 @@ impl Conn {
             None => idle,
         }
     }
+}
+
+/// Counts the command that just ended, if one did, by name and result, and its latency
+/// (at the session clock's millisecond resolution).
+fn count_completed(session: &mut Session) {
+    let Some(completed) = session.take_completed() else { return };
+    let metrics = crate::metrics::metrics();
+    let command = completed.command;
+    metrics
+        .imap_commands
+        .get_or_create(&crate::metrics::CommandLabels { command, result: completed.outcome.label() })
+        .inc();
+    let elapsed_ms = now_ms().saturating_sub(completed.started_ms);
+    #[allow(clippy::cast_precision_loss, reason = "milliseconds far below 2^52")]
+    let seconds = elapsed_ms as f64 / 1000.0;
+    metrics
+        .imap_command_seconds
+        .get_or_create(&crate::metrics::CommandNameLabels { command })
+        .observe(seconds);
 }
 
 /// Whether a notification may concern `mailbox`.

@@ -23,33 +23,42 @@ pub(super) async fn deliver(
     let mut outcomes = Vec::with_capacity(destination.recipients.len());
     for recipient in &destination.recipients {
         let (localpart, domain) = recipient.address.rsplit_once('@').unwrap_or((&recipient.address, ""));
-        let outcome = match directory.lookup(localpart, domain) {
-            Lookup::Account(account) => {
-                let new = NewMessage {
-                    spool_path: path.clone(),
-                    size: message.size_bytes,
-                    prefix: message.prefix.clone(),
-                    mailbox: MailboxTarget::Inbox,
-                    received_ms: now_ms,
-                    flags: Flags::empty(),
-                    keywords: Vec::new(),
-                    summary: None,
-                    saved_ms: None,
-                };
-                match node.deliver(&account, new).await {
-                    Ok(_) => RecipientOutcome::Delivered,
-                    Err(error) => RecipientOutcome::Retry(local_reply(
-                        451,
-                        (4, 3, 0),
-                        &format!("local delivery: {error}"),
-                    )),
-                }
+        let accounts: Vec<std::sync::Arc<str>> = match directory.lookup(localpart, domain) {
+            Lookup::Account(account) => vec![account],
+            Lookup::Alias(members) => members.to_vec(),
+            Lookup::UnknownUser => {
+                outcomes.push(RecipientOutcome::Failed(local_reply(550, (5, 1, 1), "no such user here")));
+                continue;
             }
-            Lookup::UnknownUser => RecipientOutcome::Failed(local_reply(550, (5, 1, 1), "no such user here")),
             Lookup::NotLocal => {
-                RecipientOutcome::Retry(local_reply(451, (4, 3, 0), "domain is no longer local"))
+                outcomes.push(RecipientOutcome::Retry(local_reply(
+                    451,
+                    (4, 3, 0),
+                    "domain is no longer local",
+                )));
+                continue;
             }
         };
+        // An alias whose delivery fails for one member is retried for all: a member
+        // that got it may get it again (at least once, never lost).
+        let mut outcome = RecipientOutcome::Delivered;
+        for account in accounts {
+            let new = NewMessage {
+                spool_path: path.clone(),
+                size: message.size_bytes,
+                prefix: message.prefix.clone(),
+                mailbox: MailboxTarget::Inbox,
+                received_ms: now_ms,
+                flags: Flags::empty(),
+                keywords: Vec::new(),
+                summary: None,
+                saved_ms: None,
+            };
+            if let Err(error) = node.deliver(&account, new).await {
+                outcome =
+                    RecipientOutcome::Retry(local_reply(451, (4, 3, 0), &format!("local delivery: {error}")));
+            }
+        }
         outcomes.push(outcome);
     }
     outcomes

@@ -10,8 +10,8 @@
 //!
 //! Time and destinations are seams: [`QueueRunner::run_due`] takes the wall-clock time
 //! as an argument, so tests drive retries with a simulated clock and never sleep; the
-//! hosts of a domain come from a [`Destinations`] implementation ([`StaticRoutes`] from
-//! the configuration today, DNS MX lookup once the resolver is in).
+//! hosts of a domain come from a [`Destinations`] implementation ([`mx::MxDestinations`]:
+//! fixed routes from the configuration, else MX lookup through the core's DNS client).
 //!
 //! Guarantees: a destination's outcome and its DSN are stored together
 //! ([`QueueStore::apply`]); an attempt that a crash interrupts leaves the destination
@@ -21,6 +21,7 @@
 
 mod dsn;
 mod local;
+pub mod mx;
 pub mod remote;
 pub mod schedule;
 
@@ -69,8 +70,8 @@ pub trait Destinations {
     fn hosts<'a>(&'a self, domain: &'a str) -> HostsFuture<'a>;
 }
 
-/// Hosts per domain from the configuration (`[[queue.routes]]`). A domain without a
-/// route fails temporarily until MX lookup exists (issue 14's DNS step).
+/// Hosts per domain from the configuration (`[[queue.routes]]`); alone (tests), a domain
+/// without a route fails temporarily.
 #[derive(Debug, Clone, Default)]
 pub struct StaticRoutes {
     routes: HashMap<String, Vec<Host>>,
@@ -85,16 +86,17 @@ impl StaticRoutes {
         }
         StaticRoutes { routes: map }
     }
+
+    /// The hosts routed for `domain` (lower case), if any.
+    pub fn get(&self, domain: &str) -> Option<&[Host]> {
+        self.routes.get(domain).map(Vec::as_slice)
+    }
 }
 
 impl Destinations for StaticRoutes {
     fn hosts<'a>(&'a self, domain: &'a str) -> HostsFuture<'a> {
         let found = self.routes.get(domain).cloned();
-        Box::pin(async move {
-            found.ok_or_else(|| {
-                LookupError::Temporary(format!("no route to {domain} (MX lookup is not available yet)"))
-            })
-        })
+        Box::pin(async move { found.ok_or_else(|| LookupError::Temporary(format!("no route to {domain}"))) })
     }
 }
 

@@ -10,16 +10,19 @@
 //! Recipients in other domains (submission) are queued after the local deliveries
 //! succeeded, in one queue transaction whose commit is durable before `250`; if queueing
 //! fails, the local copies are taken back the same way.
+//! An account over its quota fails the message the same way, with `452 4.2.2` (RFC 3463
+//! mailbox full): temporary, so nothing is lost while its owner makes room.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
 use moxide_protocols::smtp::{
-    BodyType, ForwardPath, MailFrom, ReceivedTrace, ReversePath, Verdict, received_header,
+    BodyType, EnhancedCode, ForwardPath, MailFrom, ReceivedTrace, Reply, ReversePath, Verdict,
+    received_header,
 };
 use moxide_storage::queue::{NewQueued, QueueId, QueuedBody, QueuedMessage, QueuedRecipient};
-use moxide_storage::{Flags, MailboxTarget, NewMessage};
+use moxide_storage::{Flags, MailboxTarget, NewMessage, SpecialUse};
 
 use super::SmtpSettings;
 use super::session::local_failure;
@@ -56,6 +59,15 @@ pub struct Envelope {
     pub remote: Vec<String>,
 }
 
+/// What the inbound checks add to a delivery (see `inbound`).
+#[derive(Debug, Clone, Default)]
+pub struct Annotations {
+    /// Header fields stored before Received (Authentication-Results, Received-SPF).
+    pub prefix: String,
+    /// Deliver to each account's `\Junk` mailbox (DMARC quarantine).
+    pub junk: bool,
+}
+
 /// Stores the spooled message in every recipient account; the verdict for the client.
 /// `summary` is the message's encoded MIME summary, computed while it streamed into the
 /// spool (`None` if that failed: the store then computes it when first needed).
@@ -66,6 +78,7 @@ pub(crate) async fn deliver_spooled(
     spool: &Path,
     size: u64,
     summary: Option<Vec<u8>>,
+    annotations: &Annotations,
 ) -> Verdict {
     let received_ms = crate::clock::now_unix_ms();
     let message_id = spool.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -91,11 +104,18 @@ pub(crate) async fn deliver_spooled(
                 for_path: only_recipient.as_ref(),
                 unix_secs: received_ms.div_euclid(1000),
             };
+            // RFC 7208 §9.1 and RFC 8601 §5: our authentication fields above our Received.
+            let prefix = format!("{}{}", annotations.prefix, received_header(&trace)).into_bytes();
+            let mailbox = if annotations.junk {
+                MailboxTarget::SpecialUse(SpecialUse::Junk)
+            } else {
+                MailboxTarget::Inbox
+            };
             let message = NewMessage {
                 spool_path: spool.to_path_buf(),
                 size,
-                prefix: received_header(&trace).into_bytes(),
-                mailbox: MailboxTarget::Inbox,
+                prefix,
+                mailbox,
                 received_ms,
                 flags: Flags::empty(),
                 keywords: Vec::new(),
@@ -116,6 +136,7 @@ pub(crate) async fn deliver_spooled(
     }
     let no_space = results.iter().any(|result| result.as_ref().is_err_and(AccountError::is_no_space))
         || queued.as_ref().is_err_and(|failed| failed.no_space);
+    let over_quota = results.iter().any(|result| matches!(result, Err(AccountError::OverQuota { .. })));
     for ((account, _), result) in accounts.iter().zip(results) {
         match result {
             Ok(delivered) => {
@@ -124,8 +145,18 @@ pub(crate) async fn deliver_spooled(
                     tracing::error!(%account, %error, id = %message_id, "could not take back a partial delivery");
                 }
             }
+            Err(error @ AccountError::OverQuota { .. }) => {
+                tracing::info!(%account, %error, id = %message_id, "delivery refused");
+            }
             Err(error) => tracing::error!(%account, %error, id = %message_id, "delivery failed"),
         }
+    }
+    if over_quota && !no_space {
+        return Verdict::Reject(Reply::new(
+            452,
+            Some(EnhancedCode(4, 2, 2)),
+            "mailbox full; try again later",
+        ));
     }
     Verdict::Reject(local_failure(no_space))
 }

@@ -7,8 +7,11 @@
 //! - [`delivery`]: hands a finished spool file to each recipient account's actor and,
 //!   for other domains (submission), to the outbound queue; answers only when every one
 //!   of them made it durable.
+//! - [`inbound`]: SPF, DKIM, DMARC, iprev and ARC on incoming mail, the
+//!   Authentication-Results header, and the DMARC decision.
 
 pub mod delivery;
+pub mod inbound;
 pub mod listener;
 pub mod session;
 
@@ -42,6 +45,8 @@ pub struct SmtpSettings {
     /// Submission only: the outbound queue, for recipients in other domains. `None`:
     /// such recipients are refused (`550 5.3.0`).
     pub queue: Option<Arc<moxide_storage::queue::QueueStore>>,
+    /// SMTP (not submission): check incoming mail (SPF, DKIM, DMARC, iprev, ARC).
+    pub inbound: Option<inbound::InboundAuth>,
 }
 
 impl SmtpSettings {
@@ -56,6 +61,7 @@ impl SmtpSettings {
             auth,
             local_catchall: None,
             queue: None,
+            inbound: None,
         }
     }
 }

@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use moxide_protocols::auth::intake::Intake;
 use moxide_protocols::mime::Summarizer;
 use moxide_protocols::sasl::Mechanism;
 use moxide_protocols::smtp::{
@@ -40,7 +41,8 @@ use moxide_runtime::net::TcpStream;
 use moxide_runtime::shutdown::Shutdown;
 
 use super::SmtpSettings;
-use super::delivery::{Recipient, deliver_spooled};
+use super::delivery::{Annotations, Recipient, deliver_spooled};
+use super::inbound::Screened;
 use crate::auth::{
     AuthConnection, AuthFailure, AuthProgress, Authenticated, Authenticator, offered_mechanisms,
 };
@@ -80,6 +82,8 @@ struct Transaction {
     summarizer: Option<Summarizer>,
     /// The message's author, found as it streams in (submission only).
     author: Option<FromScanner>,
+    /// The message collected for the inbound authentication checks (SMTP listener only).
+    auth_intake: Option<Intake>,
 }
 
 struct Connection {
@@ -419,7 +423,11 @@ impl Connection {
                 self.on_body(bytes).await;
                 None
             }
-            Event::MessageEnd => Some(self.on_message_end().await),
+            Event::MessageEnd => {
+                let verdict = self.on_message_end().await;
+                count_transaction(&verdict);
+                Some(verdict)
+            }
             Event::MessageAborted(reason) => {
                 tracing::debug!(peer = %self.peer, ?reason, "message aborted");
                 self.discard_spool().await;
@@ -508,6 +516,17 @@ impl Connection {
                 self.transaction.recipients.push(Recipient { path, account });
                 Verdict::Accept
             }
+            // Each member account once per transaction: the recipients stay bounded by
+            // the accounts, however many RCPTs name the alias.
+            Lookup::Alias(members) => {
+                for account in members.iter() {
+                    if !self.transaction.recipients.iter().any(|r| r.account == *account) {
+                        let account = Arc::clone(account);
+                        self.transaction.recipients.push(Recipient { path: path.clone(), account });
+                    }
+                }
+                Verdict::Accept
+            }
             // RFC 5321 §3.6.2 / RFC 3463: no such mailbox.
             Lookup::UnknownUser => {
                 Verdict::Reject(Reply::new(550, Some(EnhancedCode(5, 1, 1)), "no such user here"))
@@ -540,6 +559,8 @@ impl Connection {
                 self.transaction.spool_failed = false;
                 self.transaction.summarizer = Some(Summarizer::new());
                 self.transaction.author = self.author_checked().then(FromScanner::new);
+                let checked = self.settings.inbound.is_some() && self.authenticated.is_none();
+                self.transaction.auth_intake = checked.then(Intake::new);
                 Verdict::Accept
             }
             Err(error) => {
@@ -552,6 +573,9 @@ impl Connection {
     async fn on_body(&mut self, bytes: &[u8]) {
         if let Some(summarizer) = self.transaction.summarizer.as_mut() {
             summarizer.feed(bytes);
+        }
+        if let Some(intake) = self.transaction.auth_intake.as_mut() {
+            intake.update(bytes);
         }
         if let Some(author) = self.transaction.author.as_mut()
             && !author.is_done()
@@ -600,12 +624,71 @@ impl Connection {
             recipients: transaction.recipients,
             remote: transaction.remote,
         };
-        let summary = transaction.summarizer.map(|summarizer| summarizer.finish().encode());
-        let verdict = deliver_spooled(&self.node, &self.settings, &envelope, &path, size, summary).await;
+        let mut summary = transaction.summarizer.map(|summarizer| summarizer.finish().encode());
+        let (path, size, annotations) =
+            match self.screen(transaction.auth_intake, &envelope, path, size).await {
+                Ok(Some((path, size, annotations, rewritten))) => {
+                    if rewritten {
+                        // The summary's byte ranges are of the original bytes.
+                        summary = None;
+                    }
+                    (path, size, annotations)
+                }
+                Ok(None) => return Verdict::Reject(temporary_failure()),
+                Err(reply) => return Verdict::Reject(reply),
+            };
+        let verdict =
+            deliver_spooled(&self.node, &self.settings, &envelope, &path, size, summary, &annotations).await;
+        let delivered = !matches!(verdict, Verdict::Reject(_));
+        let reports = self
+            .settings
+            .inbound
+            .as_ref()
+            .and_then(|inbound| super::inbound::report_store(inbound, &self.node.directory(), &envelope));
+        if let (true, Some(store)) = (delivered, reports) {
+            super::inbound::store_reports(store.clone(), path.clone()).await;
+        }
         if let Err(error) = moxide_runtime::fs::remove_file(path.clone()).await {
             tracing::warn!(path = %path.display(), %error, "could not remove spool file");
         }
         verdict
+    }
+
+    /// The inbound checks (`inbound`): the spool file to deliver (written again when it
+    /// held Authentication-Results claiming our name), its size and annotations; `Err`
+    /// with the refusal (spool removed); `Ok(None)` when rewriting failed (removed too).
+    async fn screen(
+        &self,
+        intake: Option<Intake>,
+        envelope: &super::delivery::Envelope,
+        path: std::path::PathBuf,
+        size: u64,
+    ) -> Result<Option<(std::path::PathBuf, u64, Annotations, bool)>, Reply> {
+        let (Some(intake), Some(inbound)) = (intake, self.settings.inbound.as_ref()) else {
+            return Ok(Some((path, size, Annotations::default(), false)));
+        };
+        let collected = intake.finish();
+        let hostname = &self.settings.protocol.hostname;
+        match super::inbound::screen(inbound, &self.node.directory(), hostname, envelope, &collected, &path)
+            .await
+        {
+            Ok(Screened::Deliver { annotations, rewritten: None }) => {
+                Ok(Some((path, size, annotations, false)))
+            }
+            Ok(Screened::Deliver { annotations, rewritten: Some((path, size)) }) => {
+                Ok(Some((path, size, annotations, true)))
+            }
+            Ok(Screened::Refuse(reply)) => {
+                tracing::info!(peer = %self.peer, reply = %reply.text, "message refused by the inbound checks");
+                let _ = moxide_runtime::fs::remove_file(path).await;
+                Err(reply)
+            }
+            Err(error) => {
+                tracing::error!(path = %path.display(), %error, "rewriting the spool file failed");
+                let _ = moxide_runtime::fs::remove_file(path).await;
+                Ok(None)
+            }
+        }
     }
 
     async fn discard_spool(&mut self) {
@@ -679,4 +762,15 @@ pub(crate) fn temporary_failure() -> Reply {
         Some(EnhancedCode(4, 3, 0)),
         "temporary local problem, message not accepted; try again later",
     )
+}
+
+/// Counts a finished SMTP transaction by its answer: `delivered` (2xx), `refused` (5xx),
+/// `failed` (4xx: the client retries).
+fn count_transaction(verdict: &Verdict) {
+    let result = match verdict {
+        Verdict::Accept | Verdict::AcceptWith(_) => "delivered",
+        Verdict::Reject(reply) if reply.code >= 500 => "refused",
+        Verdict::Reject(_) => "failed",
+    };
+    crate::metrics::metrics().smtp_transactions.get_or_create(&crate::metrics::ResultLabels { result }).inc();
 }

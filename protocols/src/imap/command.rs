@@ -176,3 +176,48 @@ pub enum CommandBody {
         mailbox: String,
     },
 }
+
+impl CommandBody {
+    /// The command's name in lower case (`uid fetch` for the UID form): a closed set of
+    /// static names, so callers may use it as a metric label.
+    pub fn name(&self) -> &'static str {
+        use CommandBody as C;
+        match self {
+            C::Capability => "capability",
+            C::Noop => "noop",
+            C::Logout => "logout",
+            C::Id(_) => "id",
+            C::StartTls => "starttls",
+            C::Authenticate { .. } => "authenticate",
+            C::Login { .. } => "login",
+            C::Enable(_) => "enable",
+            C::Select { .. } => "select",
+            C::Examine { .. } => "examine",
+            C::Create { .. } => "create",
+            C::Delete { .. } => "delete",
+            C::Rename { .. } => "rename",
+            C::Subscribe { .. } => "subscribe",
+            C::Unsubscribe { .. } => "unsubscribe",
+            C::List(_) => "list",
+            C::Lsub { .. } => "lsub",
+            C::Namespace => "namespace",
+            C::Status { .. } => "status",
+            C::Idle => "idle",
+            C::Check => "check",
+            C::Close => "close",
+            C::Unselect => "unselect",
+            C::Expunge => "expunge",
+            C::UidExpunge(_) => "uid expunge",
+            C::Search { uid: true, .. } => "uid search",
+            C::Search { .. } => "search",
+            C::Fetch { uid: true, .. } => "uid fetch",
+            C::Fetch { .. } => "fetch",
+            C::Store { uid: true, .. } => "uid store",
+            C::Store { .. } => "store",
+            C::Copy { uid: true, .. } => "uid copy",
+            C::Copy { .. } => "copy",
+            C::Move { uid: true, .. } => "uid move",
+            C::Move { .. } => "move",
+        }
+    }
+}

@@ -65,7 +65,7 @@ pub use body_search::{
 pub use codec::Glance;
 pub use envelope::sent_day;
 pub use error::{DecodeError, SummaryError};
-pub use header::header_fields;
+pub use header::{HEADER_FIELD_NAME_BYTES_MAX, HeaderFieldsFilter, header_fields};
 pub use search::{address_matches, body_matches, header_matches, text_matches, value_matches};
 pub use section::{SectionKind, section_part, section_range};
 pub use structure::summarize;

@@ -278,3 +278,19 @@ fn summaries_round_trip_and_go_with_their_message() {
     assert_eq!(summary(delivered[0].id), None);
     assert_consistent(&store);
 }
+
+#[test]
+fn special_use_target_finds_junk_or_falls_back_to_inbox() {
+    let fixture = fixture();
+    let store = fixture.open("alice");
+    let junk = store.read(|view| view.mailbox_by_name("Junk")).unwrap().unwrap();
+    assert_eq!(junk.special_use, Some(SpecialUse::Junk));
+    let delivered = deliver_one(&fixture, &store, &body(1), MailboxTarget::SpecialUse(SpecialUse::Junk));
+    assert_eq!(delivered.mailbox, junk.id);
+    // Without a \Junk mailbox the message still arrives, in INBOX.
+    store.expunge(junk.id, &[delivered.uid]).unwrap();
+    store.delete_mailbox("Junk").unwrap();
+    let delivered = deliver_one(&fixture, &store, &body(2), MailboxTarget::SpecialUse(SpecialUse::Junk));
+    assert_eq!(delivered.mailbox, inbox(&store));
+    assert_consistent(&store);
+}

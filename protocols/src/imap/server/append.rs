@@ -42,7 +42,7 @@ impl Session {
         if index == 0 {
             // RFC 9051 §6.3.12: the message goes where the command says; a change to the
             // selected mailbox shows at the command's end.
-            self.begin(tag, true, true);
+            self.begin(tag, "append", true, true);
             let failed = (!self.authenticated).then(|| CommandError::bad("log in first"));
             let mailbox = self.mailbox_name(sent);
             self.set_job(Job::Append(AppendJob { mailbox, failed, phase: AppendPhase::Data }));

@@ -66,7 +66,7 @@ impl Session {
         }
         self.finish(Ok(Done::ok("begin TLS negotiation now")));
         // The OK is queued; the session waits for the handshake.
-        self.begin(crate::imap::types::Tag(String::new()), true, false);
+        self.begin(crate::imap::types::Tag(String::new()), "starttls", true, false);
         self.set_job(Job::StartTls);
         self.request(Event::StartTls, true);
     }

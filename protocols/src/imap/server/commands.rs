@@ -34,7 +34,8 @@ impl Session {
                 | CommandBody::Expunge
                 | CommandBody::UidExpunge(_)
         );
-        self.begin(tag, allow_expunge, force_sync);
+        let name = body.name();
+        self.begin(tag, name, allow_expunge, force_sync);
         match body {
             CommandBody::Capability => {
                 let caps = self.capabilities();

@@ -52,3 +52,48 @@ impl Done {
 
 /// The result of a command.
 pub(crate) type CommandResult = Result<Done, CommandError>;
+
+/// How a command ended, by the status of its tagged response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// `OK`.
+    Ok,
+    /// `NO`, a refusal.
+    No,
+    /// `BAD`, the client's mistake.
+    Bad,
+    /// `NO [SERVERBUG]`, our failure.
+    Internal,
+}
+
+impl Outcome {
+    pub(crate) fn of(result: &CommandResult) -> Outcome {
+        match result {
+            Ok(_) => Outcome::Ok,
+            Err(CommandError::No(..)) => Outcome::No,
+            Err(CommandError::Bad(_)) => Outcome::Bad,
+            Err(CommandError::Internal) => Outcome::Internal,
+        }
+    }
+
+    /// Lower-case name: `ok`, `no`, `bad`, `error`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::No => "no",
+            Outcome::Bad => "bad",
+            Outcome::Internal => "error",
+        }
+    }
+}
+
+/// A command that ended (see `Session::take_completed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Completed {
+    /// The command's name, lower case (`uid fetch`, `append`).
+    pub command: &'static str,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The caller's clock (milliseconds) when the command was read.
+    pub started_ms: u64,
+}

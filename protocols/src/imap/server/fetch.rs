@@ -4,23 +4,28 @@
 //!
 //! A [`FetchPlan`] says what the storage side must provide per message: the index facts
 //! always, the MIME summary when an item needs it ([`FetchPlan::needs_summary`]), and
-//! which byte ranges of the file must be in memory ([`FetchPlan::reads`]: header blocks
-//! for HEADER.FIELDS, encoded part bodies for BINARY, and the whole file when it is small).
+//! which byte ranges of the file it loads into memory ([`FetchPlan::reads`]: the whole
+//! file when it is small, else the small header blocks HEADER.FIELDS filters and the
+//! small encoded bodies BINARY decodes, at most [`FETCH_INLINE_BYTES_MAX`] in all).
 //! Everything else that comes from the file is queued as a file range
-//! ([`super::Output::File`]) for the caller to send (sendfile on plaintext). One function,
-//! [`write_message`], writes every item, whatever the path.
+//! ([`super::Output::File`]) for the caller to send (sendfile on plaintext), or, when it
+//! must be decoded or filtered and is not in memory (or would not fit the output budget),
+//! as a transform ([`super::transform`]) that the caller feeds the file a piece at a
+//! time. One function, [`write_message`], writes every item, whatever the path.
 //!
 //! Invariants: message data is always a literal, empty or not (RFC 9051 §7.5.2 allows a
 //! quoted string, but some clients cannot parse one there); a literal's length is known
-//! before its header is written; memory per message is the plan's reads, which are
-//! bounded by the message's size (small files) or by what HEADER.FIELDS and BINARY of an
-//! encoded part need.
+//! before its header is written; memory per message is the plan's reads (at most
+//! [`FETCH_INLINE_BYTES_MAX`]), one output budget and one small state per item; the work
+//! done in memory per message is at most [`MESSAGE_WORK_BYTES_MAX`] of input, the rest
+//! waits as transforms for the client to read.
 
 use std::ops::Range;
 
 use super::error::CommandError;
 use super::facts::{FetchMessage, SystemFlags};
 use super::output::{OUTPUT_BUDGET_BYTES, OutputQueue};
+use super::transform::{Transform, TransformKind};
 use crate::imap::datetime::DateTime;
 use crate::imap::response::{
     ResponseCode, write_fetch_body_structure, write_fetch_close, write_fetch_date, write_fetch_envelope,
@@ -28,14 +33,25 @@ use crate::imap::response::{
     write_fetch_open, write_fetch_separator, write_fetch_uid, write_section_name,
 };
 use crate::imap::types::{FetchAttr, Flag, Partial, Section, SectionText};
-use crate::mime::{self, MessageSummary, SectionKind};
+use crate::mime::{
+    self, DecodeProgress, DecodedSize, HeaderFieldsFilter, MessageSummary, PartialDecoder, SectionKind,
+    TransferEncoding,
+};
 
 /// Message files up to this size are read whole into memory when a FETCH needs any of
 /// their content, and their data written from there: one read per message instead of a
 /// sendfile round trip per item (past the output budget, repeated items still go out
-/// from the file). Larger ones are sent from the file. 64 KiB holds most mail; a chunk
-/// of [`FETCH_CHUNK_MAX`] such messages is at most 4 MiB in flight.
+/// from the file). Larger ones are sent from the file; of those, at most this much is
+/// loaded: the header blocks and encoded bodies (each no larger than this) that
+/// HEADER.FIELDS and BINARY need. 64 KiB holds most mail; a chunk of
+/// [`FETCH_CHUNK_MAX`] messages holds at most 4 MiB of file data.
 pub const FETCH_INLINE_BYTES_MAX: u64 = 64 * 1024;
+
+/// Input decoded or filtered in memory per message while its response is written (the
+/// BINARY and HEADER.FIELDS items of loaded data); items past it become transforms,
+/// produced as the client reads. Without it, `BINARY.SIZE[1]` repeated 3,000 times would
+/// decode a loaded 64 KiB part 3,000 times in one call. One output budget's worth.
+pub const MESSAGE_WORK_BYTES_MAX: u64 = OUTPUT_BUDGET_BYTES as u64;
 
 /// Messages the storage side loads per FETCH chunk (records, summaries, small files):
 /// bounds what one FETCH holds in memory (see [`FETCH_INLINE_BYTES_MAX`]) and the files
@@ -107,10 +123,11 @@ impl FetchPlan {
         self.marks_seen
     }
 
-    /// The ranges of a message file (of `file_bytes` bytes, with `summary`) that must be
-    /// in memory: the whole file when it is at most [`FETCH_INLINE_BYTES_MAX`] and any
+    /// The ranges of a message file (of `file_bytes` bytes, with `summary`) to load into
+    /// memory: the whole file when it is at most [`FETCH_INLINE_BYTES_MAX`] and any
     /// content is needed; otherwise the header blocks HEADER.FIELDS filters and the
-    /// encoded bodies BINARY decodes. Other content goes out as file ranges.
+    /// encoded bodies BINARY decodes, each and all together at most
+    /// [`FETCH_INLINE_BYTES_MAX`]. Other content goes out as file ranges or transforms.
     pub fn reads(&self, file_bytes: u64, summary: Option<&MessageSummary>) -> Vec<Range<u64>> {
         if !self.needs_file {
             return Vec::new();
@@ -140,6 +157,15 @@ impl FetchPlan {
         }
         ranges.sort_by_key(|range| (range.start, range.end));
         ranges.dedup();
+        let mut total = 0;
+        ranges.retain(|range| {
+            let length = range.end.saturating_sub(range.start);
+            let fits = total + length <= FETCH_INLINE_BYTES_MAX;
+            if fits {
+                total += length;
+            }
+            fits
+        });
         ranges
     }
 }
@@ -253,6 +279,7 @@ pub(crate) fn write_message(
 ) -> Result<(), CommandError> {
     let facts = &message.facts;
     write_fetch_open(out.buf(), context.seq);
+    let mut items = Items { out, message, work_left: MESSAGE_WORK_BYTES_MAX };
     let mut first = true;
     let mut separate = |out: &mut OutputQueue| {
         if !std::mem::take(&mut first) {
@@ -261,11 +288,12 @@ pub(crate) fn write_message(
     };
     let flags_asked = plan.attrs.contains(&FetchAttr::Flags);
     if context.seen_now && !flags_asked {
-        separate(out);
-        write_flags_item(out, message, context);
+        separate(items.out);
+        write_flags_item(items.out, message, context);
     }
     for attr in &plan.attrs {
-        separate(out);
+        separate(items.out);
+        let out = &mut *items.out;
         match attr {
             FetchAttr::Uid => write_fetch_uid(out.buf(), facts.uid),
             FetchAttr::Flags => write_flags_item(out, message, context),
@@ -280,31 +308,23 @@ pub(crate) fn write_message(
                 let extension = matches!(attr, FetchAttr::BodyStructure);
                 write_fetch_body_structure(out.buf(), &summary(message)?.root, extension);
             }
-            FetchAttr::Rfc822 => write_section(out, message, b"RFC822", &Section::Full, None)?,
+            FetchAttr::Rfc822 => items.section(b"RFC822", &Section::Full, None)?,
             FetchAttr::Rfc822Header => {
-                write_section(out, message, b"RFC822.HEADER", &Section::Text(SectionText::Header), None)?;
+                items.section(b"RFC822.HEADER", &Section::Text(SectionText::Header), None)?;
             }
             FetchAttr::Rfc822Text => {
-                write_section(out, message, b"RFC822.TEXT", &Section::Text(SectionText::Text), None)?;
+                items.section(b"RFC822.TEXT", &Section::Text(SectionText::Text), None)?
             }
             FetchAttr::BodySection { section, partial, .. } => {
                 let mut name = Vec::new();
                 write_section_name(&mut name, "BODY", section, partial.map(|p| p.offset));
-                write_section(out, message, &name, section, *partial)?;
+                items.section(&name, section, *partial)?;
             }
-            FetchAttr::Binary { part, partial, .. } => write_binary(out, message, part, *partial)?,
-            FetchAttr::BinarySize { part } => {
-                let size = binary_size(message, part)?;
-                let mut name = Vec::new();
-                write_section_name(&mut name, "BINARY.SIZE", &Section::Part(part.clone(), None), None);
-                if part.is_empty() {
-                    name = b"BINARY.SIZE[]".to_vec();
-                }
-                write_fetch_number(out.buf(), &name, size);
-            }
+            FetchAttr::Binary { part, partial, .. } => items.binary(part, *partial)?,
+            FetchAttr::BinarySize { part } => items.binary_size(part)?,
         }
     }
-    write_fetch_close(out.buf());
+    write_fetch_close(items.out.buf());
     Ok(())
 }
 
@@ -340,9 +360,9 @@ fn loaded<'a>(message: &FetchMessage<'a>, range: &Range<u64>) -> Option<&'a [u8]
     })
 }
 
-/// The pieces answering a section (RFC 9051 §6.4.5), `None` when the part does not
-/// exist. The served message is the stored prefix followed by the file; only the
-/// top-level header includes the prefix.
+/// The pieces answering a section (RFC 9051 §6.4.5) other than HEADER.FIELDS, `None`
+/// when the part does not exist. The served message is the stored prefix followed by
+/// the file; only the top-level header includes the prefix.
 fn section_pieces<'a>(
     message: &FetchMessage<'a>,
     section: &Section,
@@ -354,15 +374,10 @@ fn section_pieces<'a>(
         Section::Text(text) => {
             let root = &summary(message)?.root;
             match text {
-                SectionText::Header => Ok(Some(vec![Piece::Slice(prefix), Piece::File(root.header.clone())])),
-                SectionText::Text => Ok(Some(vec![Piece::File(root.body.clone())])),
-                SectionText::HeaderFields(names) | SectionText::HeaderFieldsNot(names) => {
-                    let block = loaded(message, &root.header).ok_or(CommandError::Internal)?;
-                    let mut header = prefix.to_vec();
-                    header.extend_from_slice(block);
-                    let not = matches!(text, SectionText::HeaderFieldsNot(_));
-                    Ok(Some(vec![Piece::Memory(mime::header_fields(&header, names, not))]))
+                SectionText::Header | SectionText::HeaderFields(_) | SectionText::HeaderFieldsNot(_) => {
+                    Ok(Some(vec![Piece::Slice(prefix), Piece::File(root.header.clone())]))
                 }
+                SectionText::Text => Ok(Some(vec![Piece::File(root.body.clone())])),
                 SectionText::Mime => Err(CommandError::bad("MIME needs a part number")),
             }
         }
@@ -375,16 +390,20 @@ fn section_pieces<'a>(
                 Some(SectionText::Text) => SectionKind::Text,
                 Some(SectionText::Mime) => SectionKind::Mime,
             };
-            let Some(range) = mime::section_range(summary(message)?, path, kind) else { return Ok(None) };
-            match text {
-                Some(SectionText::HeaderFields(names) | SectionText::HeaderFieldsNot(names)) => {
-                    let block = loaded(message, &range).ok_or(CommandError::Internal)?;
-                    let not = matches!(text, Some(SectionText::HeaderFieldsNot(_)));
-                    Ok(Some(vec![Piece::Memory(mime::header_fields(block, names, not))]))
-                }
-                _ => Ok(Some(vec![Piece::File(range)])),
-            }
+            Ok(mime::section_range(summary(message)?, path, kind).map(|range| vec![Piece::File(range)]))
         }
+    }
+}
+
+/// HEADER.FIELDS (or .NOT) of a section: the field names, whether NOT, and whether the
+/// delivery prefix comes before the block (the message's own header).
+fn header_fields_of(section: &Section) -> Option<(&[String], bool, bool)> {
+    match section {
+        Section::Text(SectionText::HeaderFields(names)) => Some((names, false, true)),
+        Section::Text(SectionText::HeaderFieldsNot(names)) => Some((names, true, true)),
+        Section::Part(_, Some(SectionText::HeaderFields(names))) => Some((names, false, false)),
+        Section::Part(_, Some(SectionText::HeaderFieldsNot(names))) => Some((names, true, false)),
+        _ => None,
     }
 }
 
@@ -414,6 +433,11 @@ fn apply_partial(pieces: Vec<Piece<'_>>, partial: Option<Partial>) -> Vec<Piece<
         skip = 0;
     }
     out
+}
+
+/// A window as (offset, most bytes), `None` for the whole.
+fn window(partial: Option<Partial>) -> (u64, Option<u64>) {
+    partial.map_or((0, None), |partial| (u64::from(partial.offset), Some(u64::from(partial.length))))
 }
 
 /// Writes `name {n}` CRLF and the pieces: memory as bytes, file ranges from the loaded
@@ -446,93 +470,232 @@ fn write_pieces(
     }
 }
 
-fn write_section(
-    out: &mut OutputQueue,
+/// The items of one message being written: the output, the message, and the work left
+/// to do in memory ([`MESSAGE_WORK_BYTES_MAX`]).
+struct Items<'q, 'm, 'a> {
+    out: &'q mut OutputQueue,
+    message: &'m FetchMessage<'a>,
+    work_left: u64,
+}
+
+impl Items<'_, '_, '_> {
+    /// Loaded bytes of `range` to decode or filter in memory now, producing at most
+    /// `most` output bytes; `None` when they are not loaded, the work allowance is spent
+    /// or the output would pass the budget: then a transform does it.
+    fn in_memory(&mut self, range: &Range<u64>, most: u64) -> Option<&[u8]> {
+        let bytes = loaded(self.message, range)?;
+        let work = bytes.len() as u64;
+        let fits = self.out.queued_bytes() as u64 + most <= OUTPUT_BUDGET_BYTES as u64;
+        if !fits || work > self.work_left {
+            return None;
+        }
+        self.work_left -= work;
+        Some(bytes)
+    }
+
+    fn section(
+        &mut self,
+        name: &[u8],
+        section: &Section,
+        partial: Option<Partial>,
+    ) -> Result<(), CommandError> {
+        if let Some((names, not, with_prefix)) = header_fields_of(section) {
+            return self.header_fields(name, section, (names, not, with_prefix), partial);
+        }
+        // A part that does not exist is empty (RFC 9051 §6.4.5 leaves it open; an empty
+        // literal is what clients parse best).
+        let pieces = section_pieces(self.message, section)?.unwrap_or_default();
+        write_pieces(self.out, self.message, name, apply_partial(pieces, partial), false);
+        Ok(())
+    }
+
+    /// HEADER.FIELDS / HEADER.FIELDS.NOT: filtered in memory when the block is loaded
+    /// and small enough, else by a transform reading the block from the file.
+    fn header_fields(
+        &mut self,
+        name: &[u8],
+        section: &Section,
+        (names, not, with_prefix): (&[String], bool, bool),
+        partial: Option<Partial>,
+    ) -> Result<(), CommandError> {
+        let message = self.message;
+        let summary = summary(message)?;
+        let block = match section {
+            Section::Part(path, _) => mime::section_range(summary, path, SectionKind::Header),
+            _ => Some(summary.root.header.clone()),
+        };
+        let Some(block) = block else {
+            write_pieces(self.out, message, name, Vec::new(), false);
+            return Ok(());
+        };
+        let prefix = if with_prefix { message.facts.prefix } else { &[] };
+        // The filter's output is at most its input plus two line breaks.
+        let most = prefix.len() as u64 + (block.end - block.start) + 4;
+        if let Some(bytes) = self.in_memory(&block, most) {
+            let mut data = Vec::new();
+            let mut filter = HeaderFieldsFilter::new(names, not);
+            filter.feed(prefix, &mut data);
+            filter.feed(bytes, &mut data);
+            filter.finish(&mut data);
+            write_pieces(self.out, message, name, apply_partial(vec![Piece::Memory(data)], partial), false);
+            return Ok(());
+        }
+        let (offset, length) = window(partial);
+        let kind = TransformKind::Fields { name: name.to_vec(), names: names.to_vec(), not, offset, length };
+        self.out.transform(Transform::new(message.file, prefix, block, kind));
+        Ok(())
+    }
+
+    /// BINARY[part] (RFC 3516 §4.2): the part's body without its transfer encoding;
+    /// BINARY[] is the whole message as it is.
+    fn binary(&mut self, part: &[u32], partial: Option<Partial>) -> Result<(), CommandError> {
+        let message = self.message;
+        let mut name = Vec::new();
+        if part.is_empty() {
+            write_section_name(&mut name, "BINARY", &Section::Full, partial.map(|p| p.offset));
+            let pieces = vec![Piece::Slice(message.facts.prefix), Piece::File(0..message.facts.file_bytes)];
+            write_pieces(self.out, message, &name, apply_partial(pieces, partial), false);
+            return Ok(());
+        }
+        write_section_name(
+            &mut name,
+            "BINARY",
+            &Section::Part(part.to_vec(), None),
+            partial.map(|p| p.offset),
+        );
+        let (body, encoding, labelled_binary) = encoded_part(message, part)?;
+        if encoding == TransferEncoding::Identity {
+            // literal8 (RFC 3516 §4.3) when the data may hold NUL: loaded bytes are
+            // checked; a body sent from the file is 7bit/8bit (no NUL, RFC 2045 §2.7)
+            // unless labelled binary.
+            let pieces = apply_partial(vec![Piece::File(body)], partial);
+            let binary = pieces.iter().any(|piece| match piece {
+                Piece::File(range) => {
+                    loaded(message, range).map_or(labelled_binary, |bytes| bytes.contains(&0))
+                }
+                Piece::Memory(bytes) => bytes.contains(&0),
+                Piece::Slice(bytes) => bytes.contains(&0),
+            });
+            write_pieces(self.out, message, &name, pieces, binary);
+            return Ok(());
+        }
+        let (offset, length) = window(partial);
+        // Decoding never makes data longer than its encoded form.
+        let most = (body.end - body.start).min(length.unwrap_or(u64::MAX));
+        if let Some(bytes) = self.in_memory(&body, most) {
+            let mut data = Vec::new();
+            let mut decoder = PartialDecoder::new(encoding, offset, length);
+            if decoder.decode(bytes, &mut data) == DecodeProgress::NeedMore {
+                decoder.finish(&mut data);
+            }
+            let binary = data.contains(&0);
+            write_pieces(self.out, message, &name, vec![Piece::Memory(data)], binary);
+            return Ok(());
+        }
+        let kind = TransformKind::Binary { name, encoding, offset, length };
+        self.out.transform(Transform::new(message.file, &[], body, kind));
+        Ok(())
+    }
+
+    /// BINARY.SIZE[part] (RFC 3516 §4.2): the decoded size.
+    fn binary_size(&mut self, part: &[u32]) -> Result<(), CommandError> {
+        let message = self.message;
+        let mut name = Vec::new();
+        write_section_name(&mut name, "BINARY.SIZE", &Section::Part(part.to_vec(), None), None);
+        if part.is_empty() {
+            write_fetch_number(self.out.buf(), b"BINARY.SIZE[]", message.facts.served_size());
+            return Ok(());
+        }
+        let (body, encoding, _) = encoded_part(message, part)?;
+        if encoding == TransferEncoding::Identity {
+            write_fetch_number(self.out.buf(), &name, body.end - body.start);
+            return Ok(());
+        }
+        if let Some(bytes) = self.in_memory(&body, 0) {
+            let mut size = DecodedSize::new(encoding);
+            size.feed(bytes);
+            write_fetch_number(self.out.buf(), &name, size.finish());
+            return Ok(());
+        }
+        let kind = TransformKind::BinarySize { name, encoding };
+        self.out.transform(Transform::new(message.file, &[], body, kind));
+        Ok(())
+    }
+}
+
+/// A leaf part's body range, its transfer encoding, and whether it is labelled binary
+/// (RFC 3516 §4.2: BINARY of a multipart is an error; an unknown encoding is
+/// `NO [UNKNOWN-CTE]`, §4.3).
+fn encoded_part(
     message: &FetchMessage<'_>,
-    name: &[u8],
-    section: &Section,
-    partial: Option<Partial>,
-) -> Result<(), CommandError> {
-    // A part that does not exist is empty (RFC 9051 §6.4.5 leaves it open; an empty
-    // literal is what clients parse best).
-    let pieces = section_pieces(message, section)?.unwrap_or_default();
-    write_pieces(out, message, name, apply_partial(pieces, partial), false);
-    Ok(())
-}
-
-/// The bytes of a part's body without its transfer encoding, and whether they are the
-/// file's bytes unchanged (then sent from the file).
-enum Decoded {
-    /// The body range, and whether it may hold NUL (labelled `binary`).
-    Unchanged(Range<u64>, bool),
-    Bytes(Vec<u8>),
-}
-
-fn decoded_part(message: &FetchMessage<'_>, part: &[u32]) -> Result<Decoded, CommandError> {
+    part: &[u32],
+) -> Result<(Range<u64>, TransferEncoding, bool), CommandError> {
     let found =
         mime::section_part(summary(message)?, part).ok_or_else(|| CommandError::bad("no such part"))?;
     if !found.children.is_empty() {
         return Err(CommandError::bad("BINARY of a multipart part"));
     }
-    if is_identity(&found.encoding) {
-        let binary = found.encoding.trim_ascii().eq_ignore_ascii_case(b"binary");
-        return Ok(Decoded::Unchanged(found.body.clone(), binary));
-    }
-    let body = loaded(message, &found.body).ok_or(CommandError::Internal)?;
-    mime::decode_body(body, &found.encoding)
-        .map(Decoded::Bytes)
-        .map_err(|_| CommandError::no(ResponseCode::UnknownCte, "unknown content-transfer-encoding"))
-}
-
-/// BINARY[part] (RFC 3516 §4.2): the part's body without its transfer encoding;
-/// BINARY[] is the whole message as it is.
-fn write_binary(
-    out: &mut OutputQueue,
-    message: &FetchMessage<'_>,
-    part: &[u32],
-    partial: Option<Partial>,
-) -> Result<(), CommandError> {
-    let mut name = Vec::new();
-    write_section_name(&mut name, "BINARY", &Section::Part(part.to_vec(), None), partial.map(|p| p.offset));
-    if part.is_empty() {
-        name.clear();
-        write_section_name(&mut name, "BINARY", &Section::Full, partial.map(|p| p.offset));
-        let pieces = vec![Piece::Slice(message.facts.prefix), Piece::File(0..message.facts.file_bytes)];
-        write_pieces(out, message, &name, apply_partial(pieces, partial), false);
-        return Ok(());
-    }
-    let (pieces, labelled_binary) = match decoded_part(message, part)? {
-        Decoded::Unchanged(range, binary) => (vec![Piece::File(range)], binary),
-        Decoded::Bytes(bytes) => (vec![Piece::Memory(bytes)], false),
-    };
-    let pieces = apply_partial(pieces, partial);
-    // literal8 (RFC 3516 §4.3) when the data may hold NUL: bytes in memory are checked;
-    // a body sent from the file is 7bit/8bit (no NUL, RFC 2045 §2.7) unless labelled
-    // binary.
-    let binary = pieces.iter().any(|piece| match piece {
-        Piece::Memory(bytes) => bytes.contains(&0),
-        Piece::Slice(bytes) => bytes.contains(&0),
-        Piece::File(range) => loaded(message, range).map_or(labelled_binary, |bytes| bytes.contains(&0)),
-    });
-    write_pieces(out, message, &name, pieces, binary);
-    Ok(())
-}
-
-/// BINARY.SIZE[part] (RFC 3516 §4.2): the decoded size.
-fn binary_size(message: &FetchMessage<'_>, part: &[u32]) -> Result<u64, CommandError> {
-    if part.is_empty() {
-        return Ok(message.facts.served_size());
-    }
-    Ok(match decoded_part(message, part)? {
-        Decoded::Unchanged(range, _) => range.end - range.start,
-        Decoded::Bytes(bytes) => bytes.len() as u64,
-    })
+    let encoding = TransferEncoding::from_name(&found.encoding)
+        .map_err(|_| CommandError::no(ResponseCode::UnknownCte, "unknown content-transfer-encoding"))?;
+    let labelled_binary = found.encoding.trim_ascii().eq_ignore_ascii_case(b"binary");
+    Ok((found.body.clone(), encoding, labelled_binary))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::imap::server::Output;
     use crate::imap::server::facts::{MessageFacts, SystemFlags};
+
+    fn message<'a>(
+        file: &'a [u8],
+        summary: Option<&'a MessageSummary>,
+        loaded: &'a [(u64, &'a [u8])],
+    ) -> FetchMessage<'a> {
+        FetchMessage {
+            facts: MessageFacts {
+                uid: 1,
+                modseq: 1,
+                flags: SystemFlags::default(),
+                keywords: &[],
+                internal_date_ms: 0,
+                save_date_ms: 0,
+                file_bytes: file.len() as u64,
+                prefix: &[],
+            },
+            summary,
+            loaded,
+            file: 7,
+        }
+    }
+
+    /// Writes everything queued, answering reads from `file`; returns what went out and
+    /// the most response bytes the queue held at once.
+    fn drain(out: &mut OutputQueue, file: &[u8]) -> (Vec<u8>, usize) {
+        let mut sent = Vec::new();
+        let mut held = out.queued_bytes();
+        while let Some(output) = out.pending() {
+            held = held.max(out.queued_bytes());
+            match output {
+                Output::Bytes(bytes) => {
+                    let n = bytes.len() as u64;
+                    sent.extend_from_slice(bytes);
+                    out.advance(n);
+                }
+                Output::File { file: name, offset, length } => {
+                    assert_eq!(name, 7);
+                    sent.extend_from_slice(&file[offset as usize..(offset + length) as usize]);
+                    out.advance(length);
+                }
+                Output::Read { file: name, offset, length } => {
+                    assert_eq!(name, 7);
+                    let end = (offset + length).min(file.len() as u64);
+                    out.provide(&file[offset as usize..end as usize]);
+                }
+            }
+        }
+        (sent, held)
+    }
 
     #[test]
     fn a_section_asked_again_and_again_stays_within_the_budget() {
@@ -543,37 +706,125 @@ mod tests {
         let plan = FetchPlan::new(vec![item; 100], None, true);
         assert_eq!(plan.reads(body.len() as u64, None), vec![0..body.len() as u64]);
         let loaded = [(0, body.as_slice())];
-        let message = FetchMessage {
-            facts: MessageFacts {
-                uid: 1,
-                modseq: 1,
-                flags: SystemFlags::default(),
-                keywords: &[],
-                internal_date_ms: 0,
-                save_date_ms: 0,
-                file_bytes: body.len() as u64,
-                prefix: &[],
-            },
-            summary: None,
-            loaded: &loaded,
-            file: 7,
-        };
         let mut out = OutputQueue::default();
         let context = MessageContext { seq: 1, recent: false, seen_now: false };
-        assert!(write_message(&mut out, &plan, &message, context).is_ok());
+        assert!(write_message(&mut out, &plan, &message(&body, None, &loaded), context).is_ok());
         assert!(out.queued_bytes() <= OUTPUT_BUDGET_BYTES + 100 * 32, "{} bytes held", out.queued_bytes());
-        let mut sent = 0u64;
-        while let Some(output) = out.pending() {
-            let n = match output {
-                super::super::Output::Bytes(bytes) => bytes.len() as u64,
-                super::super::Output::File { file, length, .. } => {
-                    assert_eq!(file, 7);
-                    length
+        let (sent, _) = drain(&mut out, &body);
+        assert!(sent.len() > 100 * 40 * 1024, "every item is sent whole");
+    }
+
+    /// A message whose second part is `body` in base64, and its summary.
+    fn base64_message(body: &[u8]) -> (Vec<u8>, MessageSummary) {
+        use std::fmt::Write as _;
+        let mut encoded = String::new();
+        for line in body.chunks(57) {
+            let mut bits = 0u32;
+            let mut count = 0;
+            let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+            for &byte in line {
+                bits = bits << 8 | u32::from(byte);
+                count += 8;
+                while count >= 6 {
+                    count -= 6;
+                    encoded.push(alphabet[(bits >> count & 63) as usize] as char);
                 }
-            };
-            sent += n;
-            out.advance(n);
+            }
+            if count > 0 {
+                encoded.push(alphabet[(bits << (6 - count) & 63) as usize] as char);
+                encoded.push_str(if count == 2 { "==" } else { "=" });
+            }
+            let _ = write!(encoded, "\r\n");
         }
-        assert!(sent > 100 * 40 * 1024, "every item is sent whole");
+        let file = format!(
+            "Subject: b\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\r\ntext\r\n--x\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n{encoded}--x--\r\n"
+        )
+        .into_bytes();
+        let summary = mime::summarize(&file);
+        (file, summary)
+    }
+
+    #[test]
+    fn binary_items_again_and_again_are_decoded_as_the_client_reads() {
+        // issue 10: `FETCH 1 (BINARY.PEEK[2] ...)` decoded the part once per item, whole.
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let (file, summary) = base64_message(&data);
+        let binary = FetchAttr::Binary { peek: true, part: vec![2], partial: None };
+        let window =
+            FetchAttr::Binary { peek: true, part: vec![2], partial: Some(Partial { offset: 5, length: 64 }) };
+        let size = FetchAttr::BinarySize { part: vec![2] };
+        let attrs = [binary, window, size].into_iter().cycle().take(30).collect();
+        let plan = FetchPlan::new(attrs, None, true);
+        assert!(plan.reads(file.len() as u64, Some(&summary)).is_empty(), "the part is too large to load");
+        let mut out = OutputQueue::default();
+        let context = MessageContext { seq: 1, recent: false, seen_now: false };
+        let fetched = message(&file, Some(&summary), &[]);
+        assert!(write_message(&mut out, &plan, &fetched, context).is_ok());
+        let (sent, held) = drain(&mut out, &file);
+        assert!(held <= 2 * OUTPUT_BUDGET_BYTES, "{held} bytes held");
+        let mut expected = b"* 1 FETCH (".to_vec();
+        for i in 0..10 {
+            if i > 0 {
+                expected.push(b' ');
+            }
+            expected.extend_from_slice(b"BINARY[2] ~{200000}\r\n");
+            expected.extend_from_slice(&data);
+            expected.extend_from_slice(b" BINARY[2]<5> {64}\r\n");
+            expected.extend_from_slice(&data[5..69]);
+            expected.extend_from_slice(b" BINARY.SIZE[2] 200000");
+        }
+        expected.extend_from_slice(b")\r\n");
+        let differ =
+            sent.iter().zip(&expected).position(|(a, b)| a != b).unwrap_or(sent.len().min(expected.len()));
+        assert!(
+            sent == expected,
+            "differ at {differ} of {}/{}: {:?}",
+            sent.len(),
+            expected.len(),
+            String::from_utf8_lossy(&sent[differ.saturating_sub(30)..(differ + 30).min(sent.len())])
+        );
+    }
+
+    #[test]
+    fn loaded_parts_are_decoded_in_memory_only_up_to_the_work_allowance() {
+        let (file, summary) = base64_message(&vec![b'a'; 30_000]);
+        assert!(file.len() as u64 <= FETCH_INLINE_BYTES_MAX);
+        let plan = FetchPlan::new(vec![FetchAttr::BinarySize { part: vec![2] }; 50], None, true);
+        let reads = plan.reads(file.len() as u64, Some(&summary));
+        assert_eq!(reads, vec![0..file.len() as u64]);
+        let loaded = [(0, file.as_slice())];
+        let mut out = OutputQueue::default();
+        let context = MessageContext { seq: 1, recent: false, seen_now: false };
+        assert!(write_message(&mut out, &plan, &message(&file, Some(&summary), &loaded), context).is_ok());
+        // 40 KiB of base64 per item: one in memory, the rest as transforms.
+        let transforms = out.segments_waiting();
+        assert_eq!(transforms, 49);
+        let (sent, _) = drain(&mut out, &file);
+        assert_eq!(String::from_utf8_lossy(&sent).matches("BINARY.SIZE[2] 30000").count(), 50);
+    }
+
+    #[test]
+    fn header_fields_of_a_large_header_are_filtered_as_the_client_reads() {
+        let mut file = b"Subject: big\r\n".to_vec();
+        for i in 0..20_000 {
+            file.extend_from_slice(format!("X-Filler-{i}: {}\r\n", "v".repeat(40)).as_bytes());
+        }
+        file.extend_from_slice(b"To: t\r\n\r\nbody\r\n");
+        let summary = mime::summarize(&file);
+        let names = vec!["to".to_string(), "subject".to_string()];
+        let section = Section::Text(SectionText::HeaderFields(names));
+        let item = FetchAttr::BodySection { peek: true, section, partial: None };
+        let plan = FetchPlan::new(vec![item; 20], None, true);
+        assert!(plan.reads(file.len() as u64, Some(&summary)).is_empty());
+        let mut out = OutputQueue::default();
+        let context = MessageContext { seq: 1, recent: false, seen_now: false };
+        let fetched = message(&file, Some(&summary), &[]);
+        assert!(write_message(&mut out, &plan, &fetched, context).is_ok());
+        let (sent, held) = drain(&mut out, &file);
+        assert!(held <= OUTPUT_BUDGET_BYTES, "{held}");
+        let item = "BODY[HEADER.FIELDS (to subject)] {23}\r\nSubject: big\r\nTo: t\r\n\r\n";
+        let text = String::from_utf8_lossy(&sent);
+        assert_eq!(text.matches(item).count(), 20, "{}", &text[..300.min(text.len())]);
     }
 }

@@ -335,10 +335,19 @@ impl Connection {
         }
     }
 
-    /// Collects the output (file segments from the message bytes).
+    /// Collects the output (file segments from the message bytes; file reads answered
+    /// from them too).
     pub fn write_out(&mut self, session: &mut Session) {
         while let Some(output) = session.pending_output() {
             let n = match output {
+                Output::Read { file, offset, length } => {
+                    let bytes = self.file_bytes(file);
+                    let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+                    let end =
+                        usize::try_from(offset.saturating_add(length)).unwrap_or(usize::MAX).min(bytes.len());
+                    session.file_read(&bytes[start..end]);
+                    continue;
+                }
                 Output::Bytes(bytes) => {
                     self.written.extend_from_slice(bytes);
                     bytes.len() as u64
@@ -710,8 +719,7 @@ impl Connection {
                     date: message.summary.envelope.date.as_deref(),
                     subject: message.summary.envelope.subject.as_deref(),
                     header: &message.bytes[..header_end],
-                    whole: &message.bytes,
-                    summary: Some(&message.summary),
+                    texts: &program.text_verdicts(&message.bytes, &message.summary),
                 };
                 verdict = program.judge(&facts, Some(&content));
             }

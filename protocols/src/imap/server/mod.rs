@@ -8,7 +8,9 @@
 //! (a read of the store, a write through the account actor, a spool file for APPEND, a
 //! SASL step) and gives the result to [`Session::answer`], writes
 //! [`Session::pending_output`] (bytes, or a range of a message file to send itself) and
-//! reports progress with [`Session::advance_output`]. It tells the session when the
+//! reports progress with [`Session::advance_output`], or, when the output asks to read a
+//! file ([`Output::Read`]: decoded BINARY data, filtered headers), reads it and hands the
+//! bytes to [`Session::file_read`]. It tells the session when the
 //! selected mailbox changed ([`Session::mailbox_changed`]), when TLS started
 //! ([`Session::tls_started`]), and when the client stayed silent too long
 //! ([`Session::timed_out`], see [`Session::deadline_ms`]).
@@ -30,7 +32,10 @@
 //! - every byte on the wire is written by [`crate::imap::response`];
 //! - memory is bounded: the reader's limits, one command's state, and for FETCH one
 //!   chunk of messages and the output budget ([`OUTPUT_BUDGET_BYTES`]); nothing grows
-//!   with a message's size except what HEADER.FIELDS and BINARY of an encoded part read;
+//!   with a message's size: BINARY of an encoded part and HEADER.FIELDS of a large
+//!   header are made as the caller reads the file to the session ([`Output::Read`]);
+//! - work per call is bounded too: what an answer or a read brings in (a FETCH chunk, a
+//!   64 KiB piece of a file), so the caller's core is never held by one command;
 //! - never panics on peer bytes or on an answer that does not fit (that is a
 //!   `NO [SERVERBUG]`).
 
@@ -48,19 +53,23 @@ mod messages;
 mod output;
 mod search;
 mod selected;
+mod transform;
 mod uids;
 
 use std::sync::Arc;
 
-pub use error::CommandError;
+pub use error::{CommandError, Completed, Outcome};
 pub use facts::{
     AppendOutcome, AuthFailure, CopyOutcome, FetchMessage, FlagFact, MailboxChanges, MailboxFacts,
     MailboxList, MailboxSnapshot, MessageFacts, QresyncFacts, SearchHit, StoreOutcome, SystemFlags,
 };
-pub use fetch::{FETCH_CHUNK_MAX, FETCH_INDEX_CHUNK_MAX, FETCH_INLINE_BYTES_MAX, FetchPlan};
+pub use fetch::{
+    FETCH_CHUNK_MAX, FETCH_INDEX_CHUNK_MAX, FETCH_INLINE_BYTES_MAX, FetchPlan, MESSAGE_WORK_BYTES_MAX,
+};
 pub use flags::{ANNOUNCED_KEYWORDS_MAX, WELL_KNOWN_KEYWORDS};
 pub use output::{OUTPUT_BUDGET_BYTES, Output};
-pub use search::{SearchContent, SearchNeed, SearchProgram, Verdict};
+pub use search::{SearchContent, SearchNeed, SearchProgram, TextSearch, Verdict};
+pub use transform::TRANSFORM_READ_BYTES_MAX;
 pub use uids::UidList;
 
 use self::error::{CommandResult, Done};
@@ -466,6 +475,10 @@ pub(crate) enum Job {
 #[derive(Debug)]
 pub(crate) struct Running {
     pub(crate) tag: Tag,
+    /// The command's name ([`CommandBody::name`](crate::imap::command::CommandBody::name)).
+    pub(crate) name: &'static str,
+    /// The caller's clock when the command was read.
+    pub(crate) started_ms: u64,
     pub(crate) job: Job,
     /// Expunges may be reported at the command's end (RFC 9051 §7.5.1).
     pub(crate) allow_expunge: bool,
@@ -506,6 +519,8 @@ pub struct Session {
     /// When the command being read started, and its bytes so far (before login).
     pub(crate) command_started_ms: Option<u64>,
     pub(crate) command_bytes: u64,
+    /// The last command that ended, until the caller takes it (for its metrics).
+    pub(crate) completed: Option<Completed>,
 }
 
 impl Session {
@@ -533,6 +548,7 @@ impl Session {
             now_ms: 0,
             command_started_ms: None,
             command_bytes: 0,
+            completed: None,
         }
     }
 
@@ -550,6 +566,14 @@ impl Session {
             (Status::Ok, format!("{} moxide IMAP ready", self.config.hostname))
         };
         write_untagged_status(self.out.buf(), status, Some(&code), &text);
+    }
+
+    /// The last command that ended since the previous call: its name, how it ended
+    /// and when it started (the caller's clock), for the caller's metrics. Call after
+    /// each [`Session::handle_input`] and [`Session::answer`]: a later command replaces an
+    /// untaken one.
+    pub fn take_completed(&mut self) -> Option<Completed> {
+        self.completed.take()
     }
 
     /// Whether the client is logged in.
@@ -594,6 +618,12 @@ impl Session {
     /// The caller wrote `n` bytes of [`Session::pending_output`].
     pub fn advance_output(&mut self, n: u64) {
         self.out.advance(n);
+    }
+
+    /// The bytes an [`Output::Read`] asked for (fewer at the end of the file; none past
+    /// it, or when the file cannot be read and the caller goes on).
+    pub fn file_read(&mut self, bytes: &[u8]) {
+        self.out.provide(bytes);
     }
 
     /// True when the output must be written before the session goes on (FETCH's budget).
@@ -741,12 +771,9 @@ impl Session {
 
     /// Routes an answer to its command.
     fn continue_job(&mut self, answer: Answer) {
-        let Some(running) = self.running.take() else { return };
-        let Running { tag, job, allow_expunge, force_sync, condstore_enabled, result } = running;
+        let Some(running) = self.running.as_mut() else { return };
         // Each handler sets the job it waits for next, or finishes.
-        let rest =
-            Running { tag, job: Job::Simple("done"), allow_expunge, force_sync, condstore_enabled, result };
-        self.running = Some(rest);
+        let job = std::mem::replace(&mut running.job, Job::Simple("done"));
         match job {
             Job::Simple(text) => self.finish(answer_done(answer, text)),
             Job::Delete(mailbox) => self.delete_answered(&mailbox, answer),
@@ -833,6 +860,11 @@ impl Session {
             self.append_chunk = Vec::new();
         }
         let tag = running.tag;
+        self.completed = Some(Completed {
+            command: running.name,
+            outcome: Outcome::of(&result),
+            started_ms: running.started_ms,
+        });
         match result {
             Ok(done) => {
                 self.bad_in_a_row = 0;
@@ -879,10 +911,12 @@ impl Session {
         }
     }
 
-    /// Starts a command with `tag`.
-    pub(crate) fn begin(&mut self, tag: Tag, allow_expunge: bool, force_sync: bool) {
+    /// Starts command `name` with `tag`.
+    pub(crate) fn begin(&mut self, tag: Tag, name: &'static str, allow_expunge: bool, force_sync: bool) {
         self.running = Some(Running {
             tag,
+            name,
+            started_ms: self.now_ms,
             job: Job::Simple("done"),
             allow_expunge,
             force_sync,

@@ -1,13 +1,17 @@
-//! The session's output: response bytes, and ranges of message files that the caller
-//! sends itself (sendfile on plaintext, bounded reads through TLS), in one ordered queue.
+//! The session's output: response bytes, ranges of message files that the caller sends
+//! itself (sendfile on plaintext, bounded reads through TLS), and data the session makes
+//! from a file range as the caller reads it to it ([`super::transform`]: BINARY
+//! decoding, HEADER.FIELDS filtering), in one ordered queue.
 //!
 //! Invariants: segments leave in the order they were queued; a file segment is never
-//! empty; once the queued bytes reach [`OUTPUT_BUDGET_BYTES`] or a file segment waits,
-//! the session produces no more FETCH output until the caller has written it (the
-//! per-session output budget: a FETCH of any size holds about this much, not its whole
-//! response).
+//! empty; once the queued bytes reach [`OUTPUT_BUDGET_BYTES`] or a file or transform
+//! segment waits, the session produces no more FETCH output until the caller has written
+//! it (the per-session output budget: a FETCH of any size holds about this much, not its
+//! whole response).
 
 use std::collections::VecDeque;
+
+use super::transform::Transform;
 
 /// Response bytes a session queues before the caller must write them out: 64 KiB, four
 /// TLS records, enough that a FETCH of small items goes out in few writes, small enough
@@ -36,6 +40,19 @@ pub enum Output<'a> {
         /// How many bytes (never 0).
         length: u64,
     },
+    /// Not for the socket: the session needs up to `length` bytes of the message file
+    /// `file` from `offset` to make its next output (a BINARY part it decodes, a header
+    /// it filters). Read them and give them to [`super::Session::file_read`]: fewer at
+    /// the end of the file, none past it.
+    Read {
+        /// The caller's name for the file.
+        file: u64,
+        /// Where to start.
+        offset: u64,
+        /// At most this many bytes (0 when the session only needs to hear that the
+        /// range is empty: give it no bytes).
+        length: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -47,6 +64,7 @@ enum Segment {
         offset: u64,
         length: u64,
     },
+    Transform(Box<Transform>),
 }
 
 /// The queue.
@@ -84,6 +102,7 @@ impl OutputQueue {
             .map(|segment| match segment {
                 Segment::Bytes(bytes, written) => bytes.len() - written,
                 Segment::File { .. } => 0,
+                Segment::Transform(transform) => transform.ready().len(),
             })
             .sum()
     }
@@ -92,6 +111,47 @@ impl OutputQueue {
     pub(crate) fn file(&mut self, file: u64, offset: u64, length: u64) {
         if length > 0 {
             self.segments.push_back(Segment::File { file, offset, length });
+        }
+    }
+
+    /// Queues a transform (see [`super::transform`]).
+    pub(crate) fn transform(&mut self, transform: Transform) {
+        if !transform.is_finished() {
+            self.segments.push_back(Segment::Transform(Box::new(transform)));
+        }
+    }
+
+    /// The bytes a [`Output::Read`] asked for.
+    pub(crate) fn provide(&mut self, bytes: &[u8]) {
+        let front = self.segments.iter_mut().find(|segment| match segment {
+            Segment::Bytes(bytes, written) => bytes.len() > *written,
+            _ => true,
+        });
+        if let Some(Segment::Transform(transform)) = front {
+            transform.provide(bytes);
+            if transform.is_finished() {
+                self.drop_finished_front();
+            }
+        }
+    }
+
+    /// Removes drained byte segments and finished transforms from the front.
+    fn drop_finished_front(&mut self) {
+        while let Some(front) = self.segments.front() {
+            let finished = match front {
+                Segment::Bytes(bytes, written) => bytes.len() == *written,
+                Segment::Transform(transform) => transform.is_finished(),
+                Segment::File { .. } => false,
+            };
+            if !finished {
+                return;
+            }
+            if let Some(Segment::Bytes(mut bytes, _)) = self.segments.pop_front() {
+                bytes.clear();
+                if bytes.capacity() <= IDLE_OUTPUT_CAPACITY_BYTES_MAX {
+                    self.spare = bytes;
+                }
+            }
         }
     }
 
@@ -110,14 +170,20 @@ impl OutputQueue {
     pub(crate) fn over_budget(&mut self) -> bool {
         self.recount();
         self.queued_bytes >= OUTPUT_BUDGET_BYTES
-            || self.segments.iter().any(|segment| matches!(segment, Segment::File { .. }))
+            || self.segments.iter().any(|segment| !matches!(segment, Segment::Bytes(..)))
+    }
+
+    /// File and transform segments queued (tests).
+    #[cfg(test)]
+    pub(crate) fn segments_waiting(&self) -> usize {
+        self.segments.iter().filter(|segment| !matches!(segment, Segment::Bytes(..))).count()
     }
 
     /// True when nothing waits.
     pub(crate) fn is_empty(&self) -> bool {
         self.segments.iter().all(|segment| match segment {
             Segment::Bytes(bytes, written) => bytes.len() == *written,
-            Segment::File { .. } => false,
+            Segment::File { .. } | Segment::Transform(_) => false,
         })
     }
 
@@ -131,6 +197,10 @@ impl OutputQueue {
             Segment::File { file, offset, length } => {
                 Some(Output::File { file: *file, offset: *offset, length: *length })
             }
+            Segment::Transform(transform) => match transform.wanted() {
+                None => Some(Output::Bytes(transform.ready())),
+                Some((offset, length)) => Some(Output::Read { file: transform.file, offset, length }),
+            },
         })
     }
 
@@ -146,12 +216,6 @@ impl OutputQueue {
                     if *written < bytes.len() {
                         return;
                     }
-                    if let Some(Segment::Bytes(mut bytes, _)) = self.segments.pop_front() {
-                        bytes.clear();
-                        if bytes.capacity() <= IDLE_OUTPUT_CAPACITY_BYTES_MAX {
-                            self.spare = bytes;
-                        }
-                    }
                 }
                 Segment::File { offset, length, .. } => {
                     if n == 0 {
@@ -165,8 +229,16 @@ impl OutputQueue {
                         return;
                     }
                     self.segments.pop_front();
+                    continue;
+                }
+                Segment::Transform(transform) => {
+                    n -= transform.advance(n);
+                    if !transform.is_finished() {
+                        return;
+                    }
                 }
             }
+            self.drop_finished_front();
         }
     }
 }

@@ -7,8 +7,10 @@
 //! key is true, false or "needs the content". Keys the stored summary answers (SUBJECT,
 //! SENT*) are decided in the same pass from a glance at the summary. Only the messages
 //! still undecided are then read, as far as [`SearchProgram::need`] says: the header
-//! block for address and HEADER keys, the whole message for BODY and TEXT. A search on
-//! flags, dates and subjects over 100k messages never opens a file.
+//! block for address and HEADER keys, and for BODY and TEXT the ranges each of
+//! [`SearchProgram::texts`] names, fed in pieces to a [`mime::ContentSearch`]: the caller
+//! never holds a whole message. A search on flags, dates and subjects over 100k messages
+//! never opens a file.
 //!
 //! Invariants: only messages in the session's view match (a message the client was not
 //! told about has no number yet); the key tree is at most the parser's nesting limit
@@ -18,7 +20,7 @@ use super::facts::{MessageFacts, SearchHit, SystemFlags};
 use super::uids::UidList;
 use crate::imap::response::{EsearchResponse, write_esearch, write_search};
 use crate::imap::types::{SearchCommand, SearchKey, SearchReturn, SequenceSet, Tag, format_uid_set};
-use crate::mime::{self, MessageSummary};
+use crate::mime::{self, ContentSearch, MessageSummary, SearchScope};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -46,8 +48,26 @@ pub enum SearchNeed {
     Summary,
     /// The header block (addresses, HEADER).
     Header,
-    /// The whole message (BODY, TEXT).
+    /// The message's text (BODY, TEXT): the ranges [`SearchProgram::texts`] name.
     Whole,
+}
+
+/// A BODY or TEXT key of a program: what the content phase looks for in a message's
+/// file with a [`ContentSearch`] (which names the ranges to read and takes them in pieces).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextSearch {
+    /// BODY (text bodies) or TEXT (headers too).
+    pub scope: SearchScope,
+    /// The string looked for.
+    pub needle: String,
+}
+
+impl TextSearch {
+    /// A search of this key over the message `summary` describes.
+    #[must_use]
+    pub fn start<'a>(&self, summary: &'a MessageSummary) -> ContentSearch<'a> {
+        ContentSearch::new(summary, self.scope, &self.needle)
+    }
 }
 
 /// A message's content, as far as the search needs it.
@@ -60,10 +80,9 @@ pub struct SearchContent<'a> {
     /// The header block, the delivery prefix included; empty unless [`SearchNeed::Header`]
     /// or more.
     pub header: &'a [u8],
-    /// The whole message file; empty unless [`SearchNeed::Whole`].
-    pub whole: &'a [u8],
-    /// The summary of `whole` (BODY and TEXT walk its parts).
-    pub summary: Option<&'a MessageSummary>,
+    /// Whether each of [`SearchProgram::texts`] matched, in order; empty unless
+    /// [`SearchNeed::Whole`] (a missing entry does not match).
+    pub texts: &'a [bool],
 }
 
 /// A search, ready to run over a mailbox's messages; see the module doc.
@@ -75,17 +94,52 @@ pub struct SearchProgram {
     saved: UidList,
     now_ms: i64,
     need: SearchNeed,
+    texts: Vec<TextSearch>,
 }
 
 impl SearchProgram {
     pub(crate) fn new(key: SearchKey, view: UidList, recent: UidList, saved: UidList, now_ms: i64) -> Self {
         let need = need_of(&key);
-        SearchProgram { key, view, recent, saved, now_ms, need }
+        let mut texts = Vec::new();
+        text_searches(&key, &mut texts);
+        SearchProgram { key, view, recent, saved, now_ms, need, texts }
+    }
+
+    /// The BODY and TEXT keys (each once), whose verdicts the content phase gives in
+    /// [`SearchContent::texts`].
+    pub fn texts(&self) -> &[TextSearch] {
+        &self.texts
+    }
+
+    /// [`SearchContent::texts`] for a message held whole in memory (`message`, the file's
+    /// bytes, which `summary` describes): the same verdicts as the file fed in pieces.
+    pub fn text_verdicts(&self, message: &[u8], summary: &MessageSummary) -> Vec<bool> {
+        self.texts
+            .iter()
+            .map(|text| {
+                let mut search = text.start(summary);
+                while let Some(range) = search.next_range() {
+                    let start = usize::try_from(range.start).unwrap_or(usize::MAX).min(message.len());
+                    let end = usize::try_from(range.end).unwrap_or(usize::MAX).min(message.len());
+                    if start == end {
+                        // The summary names bytes past the file (a damaged file): no match.
+                        return false;
+                    }
+                    search.feed(&message[start..end]);
+                }
+                search.matched()
+            })
+            .collect()
     }
 
     /// What the content phase reads for an undecided message.
     pub fn need(&self) -> SearchNeed {
         self.need
+    }
+
+    /// How many messages the session's view holds: the most the first phase judges.
+    pub fn view_len(&self) -> u32 {
+        self.view.len()
     }
 
     /// Whether the message is in the session's view (others never match).
@@ -181,35 +235,56 @@ impl SearchProgram {
             }
             content_key => match content {
                 None => Verdict::NeedsContent,
-                Some(content) => Verdict::from_bool(judge_content_key(content_key, content)),
+                Some(content) => Verdict::from_bool(self.judge_content_key(content_key, content)),
             },
         }
     }
 }
 
-fn judge_content_key(key: &SearchKey, content: &SearchContent<'_>) -> bool {
-    use SearchKey as K;
-    // RFC 3501 §6.4.4: SENT* compare the Date: header's own date, disregarding time and
-    // timezone: a message dated 25 Mar 01:00 +0200 was sent on the 25th.
-    let sent_day = content.date.and_then(mime::sent_day);
-    match key {
-        K::From(needle) => mime::address_matches(content.header, "From", needle),
-        K::To(needle) => mime::address_matches(content.header, "To", needle),
-        K::Cc(needle) => mime::address_matches(content.header, "Cc", needle),
-        K::Bcc(needle) => mime::address_matches(content.header, "Bcc", needle),
-        // The stored envelope's Subject, RFC 2047 words decoded by the matcher.
-        K::Subject(needle) => content.subject.is_some_and(|subject| mime::value_matches(subject, needle)),
-        K::Header(name, needle) => mime::header_matches(content.header, name, needle),
-        K::Body(needle) => {
-            content.summary.is_some_and(|summary| mime::body_matches(content.whole, summary, needle))
+impl SearchProgram {
+    fn judge_content_key(&self, key: &SearchKey, content: &SearchContent<'_>) -> bool {
+        use SearchKey as K;
+        // RFC 3501 §6.4.4: SENT* compare the Date: header's own date, disregarding time and
+        // timezone: a message dated 25 Mar 01:00 +0200 was sent on the 25th.
+        let sent_day = content.date.and_then(mime::sent_day);
+        match key {
+            K::From(needle) => mime::address_matches(content.header, "From", needle),
+            K::To(needle) => mime::address_matches(content.header, "To", needle),
+            K::Cc(needle) => mime::address_matches(content.header, "Cc", needle),
+            K::Bcc(needle) => mime::address_matches(content.header, "Bcc", needle),
+            // The stored envelope's Subject, RFC 2047 words decoded by the matcher.
+            K::Subject(needle) => content.subject.is_some_and(|subject| mime::value_matches(subject, needle)),
+            K::Header(name, needle) => mime::header_matches(content.header, name, needle),
+            K::Body(needle) => self.text_verdict(SearchScope::Body, needle, content),
+            K::Text(needle) => self.text_verdict(SearchScope::Text, needle, content),
+            K::SentBefore(date) => sent_day.is_some_and(|d| d < date.days_since_epoch()),
+            K::SentOn(date) => sent_day.is_some_and(|d| d == date.days_since_epoch()),
+            K::SentSince(date) => sent_day.is_some_and(|d| d >= date.days_since_epoch()),
+            _ => false,
         }
-        K::Text(needle) => {
-            content.summary.is_some_and(|summary| mime::text_matches(content.whole, summary, needle))
+    }
+
+    fn text_verdict(&self, scope: SearchScope, needle: &str, content: &SearchContent<'_>) -> bool {
+        let index = self.texts.iter().position(|text| text.scope == scope && text.needle == needle);
+        index.and_then(|index| content.texts.get(index)).copied().unwrap_or(false)
+    }
+}
+
+/// The BODY and TEXT keys of `key`, each once, in the order of the tree.
+fn text_searches(key: &SearchKey, out: &mut Vec<TextSearch>) {
+    let text = match key {
+        SearchKey::Body(needle) => TextSearch { scope: SearchScope::Body, needle: needle.clone() },
+        SearchKey::Text(needle) => TextSearch { scope: SearchScope::Text, needle: needle.clone() },
+        SearchKey::Not(inner) => return text_searches(inner, out),
+        SearchKey::Or(a, b) => {
+            text_searches(a, out);
+            return text_searches(b, out);
         }
-        K::SentBefore(date) => sent_day.is_some_and(|d| d < date.days_since_epoch()),
-        K::SentOn(date) => sent_day.is_some_and(|d| d == date.days_since_epoch()),
-        K::SentSince(date) => sent_day.is_some_and(|d| d >= date.days_since_epoch()),
-        _ => false,
+        SearchKey::And(keys) => return keys.iter().for_each(|key| text_searches(key, out)),
+        _ => return,
+    };
+    if !out.contains(&text) {
+        out.push(text);
     }
 }
 

@@ -1,0 +1,92 @@
+//! The control socket: a Unix stream listener in the data directory that only the
+//! server's own user can connect to (the admin CLI talks to the running server through
+//! it).
+//!
+//! Permissions are right from the first moment the path exists: the socket is bound in a
+//! fresh directory of mode 0700, made 0600, and only then renamed to its final path
+//! (rename keeps the bound socket working), so no client of another user can connect in
+//! a window between bind and chmod, whatever the process umask is.
+
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_lite::io::{AsyncRead, AsyncWrite};
+
+/// A listening control socket on the current core.
+pub struct UnixListener {
+    inner: glommio::net::UnixListener,
+    path: PathBuf,
+}
+
+impl UnixListener {
+    /// Binds `path` (replacing a stale socket file left by a previous run: the caller
+    /// holds the data directory's lock, so no live server owns it) with mode 0600. Must be
+    /// called on an executor thread.
+    pub fn bind_private(path: &Path) -> io::Result<UnixListener> {
+        let parent = path.parent().ok_or_else(|| io::Error::other("socket path has no directory"))?;
+        let staging = parent.join(format!(".ctl-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&staging);
+        std::fs::DirBuilder::new().mode(0o700).create(&staging)?;
+        let staged = staging.join("s");
+        let bound = glommio::net::UnixListener::bind(&staged).map_err(io::Error::from);
+        let result = bound.and_then(|inner| {
+            std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))?;
+            match std::fs::remove_file(path) {
+                Ok(()) => {}
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => return Err(error),
+            }
+            std::fs::rename(&staged, path)?;
+            Ok(inner)
+        });
+        let _ = std::fs::remove_dir_all(&staging);
+        Ok(UnixListener { inner: result?, path: path.to_path_buf() })
+    }
+
+    /// Waits for the next connection.
+    pub async fn accept(&self) -> io::Result<UnixStream> {
+        let inner = self.inner.accept().await.map_err(io::Error::from)?;
+        Ok(UnixStream { inner })
+    }
+
+    /// Where the socket is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for UnixListener {
+    fn drop(&mut self) {
+        // The path is ours while the data directory lock is held; a CLI that finds no
+        // socket knows no server listens.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A connection on the control socket: `AsyncRead` + `AsyncWrite`.
+pub struct UnixStream {
+    inner: glommio::net::UnixStream,
+}
+
+impl AsyncRead for UnixStream {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for UnixStream {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_close(cx)
+    }
+}

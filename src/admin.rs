@@ -1,0 +1,343 @@
+//! The admin verbs of the CLI (`account`, `address`, `domain`, `setadminpassword`, and
+//! `config tlspubkey add|rm` beside a server): each goes to the running server through
+//! the control socket, or, when no server runs, makes the same change itself under the
+//! data directory's lock with the same validation (see `control`).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use moxide_actors::{AccountSpec, AliasSpec, DirectoryChange, DomainSpec};
+use moxide_storage::{AccountStore, DataDir, GlobalStore, StoreOptions};
+use serde_json::{Value, json};
+
+use crate::config::{Config, TomlDomainsFile};
+use crate::control::{self, Target};
+use crate::{AccountCommand, AddressCommand, AliasCommand, DomainCommand, Error, TlsPubkeyCommand};
+
+/// A path segment with everything but unreserved characters and `@` percent-encoded.
+pub(crate) fn segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Makes `change` with no server running: validated as a whole, the domains file
+/// rewritten atomically. The caller holds the lock.
+fn change_offline(config: &Config, change: &DirectoryChange) -> Result<(), Error> {
+    let file = TomlDomainsFile { path: config.static_config.domains_file.clone() };
+    let spec = file.load()?;
+    let (spec, _) = spec.apply(change)?;
+    file.store(&spec)?;
+    Ok(())
+}
+
+/// `moxide account ...`.
+pub(crate) fn account(command: AccountCommand) -> Result<ExitCode, Error> {
+    match command {
+        AccountCommand::Add { config, account, address } => {
+            let config = Config::load(&config)?;
+            let body = json!({ "name": account, "addresses": [address] });
+            match control::target(&config.static_config.data_dir)? {
+                Target::Server(socket) => {
+                    control::call(&socket, "POST", "/api/v0/admin/accounts", Some(&body))?;
+                }
+                Target::Offline(_lock) => {
+                    let spec =
+                        AccountSpec { name: account.clone(), addresses: vec![address], quota_bytes: None };
+                    change_offline(&config, &DirectoryChange::AddAccount(spec))?;
+                    let data = DataDir::open(&config.static_config.data_dir)?;
+                    AccountStore::open(&data, &account, &config.store_options())?.clear_credentials()?;
+                }
+            }
+            println!("account {account} added; set its password with `moxide setaccountpassword {account}`");
+        }
+        AccountCommand::Rm { config, account } => {
+            let config = Config::load(&config)?;
+            match control::target(&config.static_config.data_dir)? {
+                Target::Server(socket) => {
+                    control::call(
+                        &socket,
+                        "DELETE",
+                        &format!("/api/v0/admin/accounts/{}", segment(&account)),
+                        None,
+                    )?;
+                }
+                Target::Offline(_lock) => {
+                    change_offline(&config, &DirectoryChange::RemoveAccount(account.clone()))?;
+                    let data = DataDir::open(&config.static_config.data_dir)?;
+                    AccountStore::open(&data, &account, &config.store_options())?.clear_credentials()?;
+                    GlobalStore::open(&data, &StoreOptions::default())?
+                        .remove_account_tls_public_keys(&account)?;
+                }
+            }
+            println!("account {account} removed (its messages stay in the data directory)");
+        }
+        AccountCommand::List { config } => {
+            // Reads only: the file is what the server runs (it writes every change).
+            let config = Config::load(&config)?;
+            for (name, entry) in &config.domains.accounts {
+                println!("{name}\t{}", entry.addresses.join(" "));
+            }
+        }
+        AccountCommand::Quota { config, account, bytes } => {
+            let config = Config::load(&config)?;
+            let quota_bytes = (bytes > 0).then_some(bytes);
+            match control::target(&config.static_config.data_dir)? {
+                Target::Server(socket) => {
+                    let path = format!("/api/v0/admin/accounts/{}/quota", segment(&account));
+                    control::call(&socket, "PUT", &path, Some(&json!({ "quota_bytes": quota_bytes })))?;
+                }
+                Target::Offline(_lock) => {
+                    change_offline(
+                        &config,
+                        &DirectoryChange::SetQuota { account: account.clone(), quota_bytes },
+                    )?;
+                }
+            }
+            match quota_bytes {
+                Some(bytes) => println!("account {account} may store {bytes} bytes"),
+                None => println!("account {account} has no quota"),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `moxide alias ...`.
+pub(crate) fn alias(command: AliasCommand) -> Result<ExitCode, Error> {
+    match command {
+        AliasCommand::Set { config, address, members } => {
+            let config = Config::load(&config)?;
+            match control::target(&config.static_config.data_dir)? {
+                Target::Server(socket) => {
+                    let path = format!("/api/v0/admin/aliases/{}", segment(&address));
+                    control::call(&socket, "PUT", &path, Some(&json!({ "members": members })))?;
+                }
+                Target::Offline(_lock) => {
+                    let alias = AliasSpec { address: address.clone(), members: members.clone() };
+                    change_offline(&config, &DirectoryChange::SetAlias(alias))?;
+                }
+            }
+            println!("alias {address} delivers to {}", members.join(" "));
+        }
+        AliasCommand::Rm { config, address } => {
+            let config = Config::load(&config)?;
+            match control::target(&config.static_config.data_dir)? {
+                Target::Server(socket) => {
+                    let path = format!("/api/v0/admin/aliases/{}", segment(&address));
+                    control::call(&socket, "DELETE", &path, None)?;
+                }
+                Target::Offline(_lock) => {
+                    change_offline(&config, &DirectoryChange::RemoveAlias(address.clone()))?;
+                }
+            }
+            println!("alias {address} removed");
+        }
+        AliasCommand::List { config } => {
+            let config = Config::load(&config)?;
+            for (address, entry) in &config.domains.aliases {
+                println!("{address}\t{}", entry.members.join(" "));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `moxide address ...`.
+pub(crate) fn address(command: AddressCommand) -> Result<ExitCode, Error> {
+    match command {
+        AddressCommand::Add { config, address, account } => {
+            let config = Config::load(&config)?;
+            match control::target(&config.static_config.data_dir)? {
+                Target::Server(socket) => {
+                    let path = format!("/api/v0/admin/accounts/{}/addresses", segment(&account));
+                    control::call(&socket, "POST", &path, Some(&json!({ "address": address })))?;
+                }
+                Target::Offline(_lock) => {
+                    let change =
+                        DirectoryChange::AddAddress { account: account.clone(), address: address.clone() };
+                    change_offline(&config, &change)?;
+                }
+            }
+            println!("address {address} added to account {account}");
+        }
+        AddressCommand::Rm { config, address } => {
+            let config = Config::load(&config)?;
+            let target = control::target(&config.static_config.data_dir)?;
+            let spec = TomlDomainsFile { path: config.static_config.domains_file.clone() }.load()?;
+            let account = spec
+                .accounts
+                .iter()
+                .find(|a| a.addresses.iter().any(|a| a.eq_ignore_ascii_case(&address)))
+                .map(|a| a.name.clone())
+                .ok_or_else(|| format!("no account has address {address}"))?;
+            match target {
+                Target::Server(socket) => {
+                    let path = format!(
+                        "/api/v0/admin/accounts/{}/addresses/{}",
+                        segment(&account),
+                        segment(&address)
+                    );
+                    control::call(&socket, "DELETE", &path, None)?;
+                }
+                Target::Offline(_lock) => {
+                    let change =
+                        DirectoryChange::RemoveAddress { account: account.clone(), address: address.clone() };
+                    change_offline(&config, &change)?;
+                }
+            }
+            println!("address {address} removed from account {account}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `moxide domain ...`.
+pub(crate) fn domain(command: DomainCommand) -> Result<ExitCode, Error> {
+    match command {
+        DomainCommand::Add { config, domain, localpart_separators } => {
+            let config = Config::load(&config)?;
+            let separators: Vec<String> = localpart_separators.iter().map(char::to_string).collect();
+            let body = json!({ "name": domain, "localpart_separators": separators });
+            match control::target(&config.static_config.data_dir)? {
+                Target::Server(socket) => {
+                    let created = control::call(&socket, "POST", "/api/v0/admin/domains", Some(&body))?;
+                    println!("domain {domain} added; publish these DNS records:");
+                    print_records(&created["dns_records"]);
+                }
+                Target::Offline(_lock) => {
+                    let now_secs = moxide_actors::clock::now_unix_ms().div_euclid(1000);
+                    let selector = moxide_web::dkim::selector_for(now_secs);
+                    let spec = DomainSpec {
+                        name: domain.trim_end_matches('.').to_lowercase(),
+                        localpart_separators,
+                        dkim_selectors: vec![selector.clone()],
+                        ..Default::default()
+                    };
+                    let change = DirectoryChange::AddDomain(spec.clone());
+                    let file = TomlDomainsFile { path: config.static_config.domains_file.clone() };
+                    // Validated before the key is made: the name becomes a directory name.
+                    file.load()?.apply(&change)?;
+                    let data_dir = &config.static_config.data_dir;
+                    moxide_web::dkim::generate(data_dir, &spec.name, &selector)?;
+                    change_offline(&config, &change)?;
+                    println!("domain {domain} added; publish these DNS records:");
+                    let records =
+                        moxide_web::api::dns_records(data_dir, &spec, &config.static_config.hostname);
+                    print_records(&serde_json::to_value(records)?);
+                }
+            }
+        }
+        DomainCommand::Rm { config, domain } => {
+            let config = Config::load(&config)?;
+            match control::target(&config.static_config.data_dir)? {
+                Target::Server(socket) => {
+                    control::call(
+                        &socket,
+                        "DELETE",
+                        &format!("/api/v0/admin/domains/{}", segment(&domain)),
+                        None,
+                    )?;
+                }
+                Target::Offline(_lock) => {
+                    change_offline(&config, &DirectoryChange::RemoveDomain(domain.clone()))?
+                }
+            }
+            println!("domain {domain} removed");
+        }
+        DomainCommand::List { config } => {
+            let config = Config::load(&config)?;
+            for name in config.domains.domains.keys() {
+                println!("{name}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_records(records: &Value) {
+    for record in records.as_array().into_iter().flatten() {
+        println!(
+            "  {} {} {}",
+            record["name"].as_str().unwrap_or(""),
+            record["type"].as_str().unwrap_or(""),
+            record["value"].as_str().unwrap_or("")
+        );
+    }
+}
+
+/// `moxide setadminpassword`.
+pub(crate) fn set_admin_password(config: &Path) -> Result<ExitCode, Error> {
+    let config = Config::load(config)?;
+    let target = control::target(&config.static_config.data_dir)?;
+    let password = moxide_runtime::terminal::read_secret_line("admin password: ")?;
+    if password.is_empty() {
+        return Err("empty password on standard input".into());
+    }
+    match target {
+        Target::Server(socket) => {
+            control::call(
+                &socket,
+                "PUT",
+                "/api/v0/admin/password",
+                Some(&json!({ "password": password.as_str() })),
+            )?;
+        }
+        Target::Offline(_lock) => {
+            moxide_web::AdminStore::open(&config.static_config.data_dir)?.set_password(password.as_str())?;
+        }
+    }
+    println!("admin password set");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `config tlspubkey add|rm` beside a running server: through its API. `None`: no
+/// server runs (the caller does the work offline).
+pub(crate) fn tls_pubkey_through_server(command: &TlsPubkeyCommand) -> Result<Option<ExitCode>, Error> {
+    let config_path = match command {
+        TlsPubkeyCommand::Add { config, .. } | TlsPubkeyCommand::Rm { config, .. } => config,
+        TlsPubkeyCommand::List { .. } => return Ok(None),
+    };
+    let config = Config::load(config_path)?;
+    let Target::Server(socket) = control::target(&config.static_config.data_dir)? else { return Ok(None) };
+    match command {
+        TlsPubkeyCommand::Add { account, certificate, name, login_address, no_imap_preauth, .. } => {
+            let bytes =
+                std::fs::read(certificate).map_err(|e| format!("reading {}: {e}", certificate.display()))?;
+            let body = json!({
+                "certificate": pem(&bytes),
+                "name": name,
+                "login_address": login_address,
+                "no_imap_preauth": no_imap_preauth,
+            });
+            let path = format!("/api/v0/admin/accounts/{}/tlspubkeys", segment(account));
+            let key = control::call(&socket, "POST", &path, Some(&body))?;
+            println!("{} added for account {account}", key["fingerprint"].as_str().unwrap_or(""));
+        }
+        TlsPubkeyCommand::Rm { account, fingerprint, .. } => {
+            let path =
+                format!("/api/v0/admin/accounts/{}/tlspubkeys/{}", segment(account), segment(fingerprint));
+            control::call(&socket, "DELETE", &path, None)?;
+            println!("{fingerprint} removed");
+        }
+        TlsPubkeyCommand::List { .. } => return Ok(None),
+    }
+    Ok(Some(ExitCode::SUCCESS))
+}
+
+/// A certificate file as PEM (DER files are wrapped).
+fn pem(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    if bytes.starts_with(b"-----") {
+        return String::from_utf8_lossy(bytes).into_owned();
+    }
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let lines: Vec<&str> =
+        encoded.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap_or("")).collect();
+    format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))
+}

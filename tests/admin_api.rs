@@ -1,0 +1,245 @@
+//! The admin plane against the real binary with real clients (issue 15, "Admin HTTP JSON
+//! API, live configuration, Prometheus metrics and the CLI over them"): Python's urllib
+//! creates a domain and an account, sets passwords, and smtplib/imaplib see each change at
+//! once without a restart; every admin endpoint refuses without a token and with an
+//! account's; failed API logins are rate-limited; curl speaks HTTP/1.1 and HTTP/2; the CLI
+//! verbs go through the control socket while the server runs and work offline when it
+//! does not; the domains file is reloaded on `moxide config reload` and SIGHUP, and an
+//! invalid one changes nothing; schemathesis runs the served OpenAPI document.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Server;
+
+fn python(args: &[&str]) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/admin_api.py");
+    let output = Command::new("python3").arg(script).args(args).output().expect("python3 is installed");
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "admin_api.py {args:?} failed:\n{text}");
+    text
+}
+
+fn http(server: &Server) -> String {
+    server.listener("http").to_string()
+}
+
+/// localserve on kernel-chosen ports; `exempt`: loopback exempt from the per-IP limits.
+fn start(dir: &Path, exempt: bool) -> Server {
+    let dir_arg = dir.display().to_string();
+    let mut args = vec!["localserve", "--dir", &dir_arg, "--cores", "2"];
+    for port in [
+        "--smtp-port",
+        "--submission-port",
+        "--submissions-port",
+        "--imap-port",
+        "--imaps-port",
+        "--http-port",
+    ] {
+        args.extend([port, "0"]);
+    }
+    if exempt {
+        args.extend(["--ratelimit-exempt", "127.0.0.1"]);
+    }
+    Server::start_args(dir, &args, &[])
+}
+
+fn moxide(args: &[&str], input: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_moxide"))
+        .args(args)
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = input {
+        use std::io::Write as _;
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// The next line starting with `tag` (untagged responses skipped).
+fn tagged(client: &mut common::Client, tag: &str) -> String {
+    loop {
+        let line = client.line().unwrap();
+        if line.starts_with(tag) {
+            return line;
+        }
+    }
+}
+
+fn ok(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    stdout
+}
+
+#[test]
+fn accounts_change_live_over_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(dir.path(), true);
+    let smtp = server.smtp.to_string();
+    let imap = server.imap.unwrap().to_string();
+    python(&["live", &http(&server), &smtp, &imap]);
+
+    // curl: the document over HTTP/1.1, the API over HTTP/2 with prior knowledge.
+    let document = Command::new("curl")
+        .args(["-sS", "--fail", &format!("http://{}/api/v0/openapi.json", http(&server))])
+        .output()
+        .unwrap();
+    let document: serde_json::Value = serde_json::from_slice(&document.stdout).unwrap();
+    assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
+    let h2 = Command::new("curl")
+        .args(["-sS", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_version} %{http_code}"])
+        .arg(format!("http://{}/api/v0/admin/domains", http(&server)))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&h2.stdout), "2 401");
+
+    // An open keep-alive connection does not hold up the shutdown.
+    let idle = std::net::TcpStream::connect(server.listener("http")).unwrap();
+    let (status, took) = server.terminate(Duration::from_secs(20));
+    assert!(status.is_some_and(|s| s.success()), "exit {status:?}\n{}", server.log());
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    drop(idle);
+    let mode = std::fs::metadata(dir.path().join("data/admin.json")).unwrap();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777, 0o600);
+    assert!(!server.log().contains("first-password"), "a password reached the log");
+}
+
+#[test]
+fn admin_endpoints_refuse_without_an_admin_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), true);
+    python(&["auth", &http(&server)]);
+}
+
+#[test]
+fn failed_api_logins_are_rate_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), false);
+    python(&["ratelimit", &http(&server)]);
+}
+
+/// The CLI verbs beside a running server (through the control socket, owner only), the
+/// domains file edited by hand and reloaded, an invalid file refused, SIGHUP; then the
+/// same verbs with the server stopped (under the data directory's lock).
+#[test]
+fn cli_and_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(dir.path(), true);
+    let config = dir.path().join("config/moxide.toml").display().to_string();
+    let config = config.as_str();
+    let added = ok(&moxide(&["domain", "add", "--config", config, "example.com"], None));
+    assert!(added.contains("MX 10 localhost."), "{added}");
+    assert!(added.contains("e._domainkey.example.com. TXT \"v=DKIM1; k=ed25519;"), "{added}");
+    let key_dir = dir.path().join("data/dkim/example.com");
+    assert_eq!(std::fs::read_dir(&key_dir).unwrap().count(), 1, "one key in {}", key_dir.display());
+    let socket = std::fs::metadata(dir.path().join("data/ctl.sock")).unwrap();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&socket.permissions()) & 0o777, 0o600);
+    ok(&moxide(&["account", "add", "--config", config, "bob", "bob@example.com"], None));
+    ok(&moxide(&["setaccountpassword", "--config", config, "bob"], Some("bob-password\n")));
+    ok(&moxide(&["address", "add", "--config", config, "robert@example.com", "bob"], None));
+    let refused = moxide(&["address", "add", "--config", config, "mox@localhost", "bob"], None);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("configured twice"), "{refused:?}");
+    let listed = ok(&moxide(&["account", "list", "--config", config], None));
+    assert!(listed.contains("bob\tbob@example.com robert@example.com"), "{listed}");
+    ok(&moxide(
+        &["alias", "set", "--config", config, "team@example.com", "bob@example.com", "mox@localhost"],
+        None,
+    ));
+    let listed = ok(&moxide(&["alias", "list", "--config", config], None));
+    assert!(listed.contains("team@example.com\tbob@example.com mox@localhost"), "{listed}");
+    ok(&moxide(&["account", "quota", "--config", config, "bob", "1000000"], None));
+    let domains_text = std::fs::read_to_string(dir.path().join("config/domains.toml")).unwrap();
+    assert!(domains_text.contains("quota_bytes = 1000000"), "{domains_text}");
+    let mut imap = common::Client::connect(server.imap.unwrap()).unwrap();
+    assert!(imap.line().unwrap().starts_with("* OK"));
+    imap.send(b"a LOGIN robert@example.com bob-password\r\n").unwrap();
+    assert!(tagged(&mut imap, "a ").starts_with("a OK"));
+
+    // Edited by hand, then reloaded.
+    let domains_file = dir.path().join("config/domains.toml");
+    let text = std::fs::read_to_string(&domains_file).unwrap();
+    std::fs::write(&domains_file, format!("{text}\n[domains.\"hand.example\"]\n")).unwrap();
+    let reloaded = ok(&moxide(&["config", "reload", "--config", config], None));
+    assert!(reloaded.contains("3 domains"), "{reloaded}");
+    // An invalid file changes nothing and says why.
+    let good = std::fs::read_to_string(&domains_file).unwrap();
+    std::fs::write(&domains_file, format!("{good}\n[accounts.eve]\naddresses = [\"eve@nowhere.example\"]\n"))
+        .unwrap();
+    let invalid = moxide(&["config", "reload", "--config", config], None);
+    assert!(!invalid.status.success());
+    assert!(String::from_utf8_lossy(&invalid.stderr).contains("not configured"), "{invalid:?}");
+    let domains = python(&["domains", &http(&server)]);
+    assert!(domains.contains("hand.example") && domains.contains("example.com"), "{domains}");
+    // SIGHUP reloads too.
+    std::fs::write(&domains_file, format!("{good}\n[domains.\"hup.example\"]\n")).unwrap();
+    server.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !python(&["domains", &http(&server)]).contains("hup.example") {
+        assert!(Instant::now() < deadline, "SIGHUP did not reload\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    ok(&moxide(&["alias", "rm", "--config", config, "team@example.com"], None));
+    ok(&moxide(&["address", "rm", "--config", config, "robert@example.com"], None));
+    ok(&moxide(&["account", "rm", "--config", config, "bob"], None));
+    ok(&moxide(&["domain", "rm", "--config", config, "example.com"], None));
+    let (status, _) = server.terminate(Duration::from_secs(20));
+    assert!(status.is_some_and(|s| s.success()));
+    assert!(!dir.path().join("data/ctl.sock").exists(), "the socket is removed at exit");
+
+    // No server: the same verbs work under the lock.
+    let added = ok(&moxide(&["domain", "add", "--config", config, "offline.example"], None));
+    assert!(added.contains("e._domainkey.offline.example. TXT"), "{added}");
+    ok(&moxide(&["account", "add", "--config", config, "carol", "carol@offline.example"], None));
+    ok(&moxide(&["setaccountpassword", "--config", config, "carol"], Some("carol-password\n")));
+    let server = start(dir.path(), true);
+    let mut imap = common::Client::connect(server.imap.unwrap()).unwrap();
+    assert!(imap.line().unwrap().starts_with("* OK"));
+    imap.send(b"a LOGIN carol@offline.example carol-password\r\n").unwrap();
+    assert!(tagged(&mut imap, "a ").starts_with("a OK"));
+    let domains = python(&["domains", &http(&server)]);
+    assert!(!domains.contains("example.com\n") && domains.contains("offline.example"), "{domains}");
+}
+
+/// schemathesis (PyPI) generates requests from the served OpenAPI document: no response
+/// is a 5xx and every response matches the document.
+#[test]
+fn schemathesis_finds_no_server_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), true);
+    let http = http(&server);
+    let login = Command::new("curl")
+        .args(["-sS", "--fail", "-X", "POST", "-d", r#"{"username":"admin","password":"moxadmin"}"#])
+        .arg(format!("http://{http}/api/v0/login"))
+        .output()
+        .unwrap();
+    let token: serde_json::Value = serde_json::from_slice(&login.stdout).unwrap();
+    let token = token["token"].as_str().unwrap();
+    let output = Command::new("schemathesis")
+        .args(["run", &format!("http://{http}/api/v0/openapi.json")])
+        .args(["--header", &format!("Authorization: Bearer {token}")])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+        ])
+        .args(["--max-examples", "15", "--phases", "examples,fuzzing", "--exclude-path", "/api/v0/logout"])
+        .args(["--exclude-path", "/api/v0/admin/password", "--exclude-path", "/api/v0/admin/tokens/{id}"])
+        .env("SCHEMATHESIS_HOOKS", "")
+        // It keeps a cache in its working directory: the test's, not the repository.
+        .current_dir(dir.path())
+        .output()
+        .expect("schemathesis is installed (scripts/test installs it from PyPI)");
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "schemathesis:\n{text}\n{}", server.log());
+}

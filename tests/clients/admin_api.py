@@ -1,0 +1,248 @@
+"""Drives moxide's admin and account HTTP API with Python's urllib, as an operator's
+script would, beside smtplib and imaplib to check that changes apply at once.
+
+Usage: admin_api.py live HTTP SMTP IMAP
+       admin_api.py auth HTTP
+       admin_api.py ratelimit HTTP
+       admin_api.py domains HTTP  (prints the domain names, one a line)
+Exits non-zero with a message on the first failed check.
+"""
+
+import concurrent.futures
+import imaplib
+import json
+import smtplib
+import sys
+import urllib.error
+import urllib.request
+
+
+def call(http, method, path, body=None, token=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"http://{http}{path}", data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            text = response.read()
+            return response.status, (json.loads(text) if text and response.headers.get_content_type() == "application/json" else text)
+    except urllib.error.HTTPError as error:
+        text = error.read()
+        return error.code, (json.loads(text) if text else None)
+
+
+def expect(condition, what):
+    if not condition:
+        sys.exit(f"FAILED: {what}")
+
+
+def login(http, username, password):
+    status, body = call(http, "POST", "/api/v0/login", {"username": username, "password": password})
+    expect(status == 200, f"login {username}: {status} {body}")
+    return body["token"]
+
+
+def host_port(address):
+    host, port = address.rsplit(":", 1)
+    return host, int(port)
+
+
+def send(smtp, recipient, subject):
+    with smtplib.SMTP(*host_port(smtp), timeout=60) as client:
+        client.sendmail("sender@elsewhere.example", [recipient], f"Subject: {subject}\r\nFrom: sender@elsewhere.example\r\n\r\n{subject} body\r\n")
+
+
+def imap_login(imap, user, password):
+    client = imaplib.IMAP4(*host_port(imap), timeout=60)
+    try:
+        client.login(user, password)
+        return client
+    except imaplib.IMAP4.error:
+        client.logout()
+        return None
+
+
+def metric(text, name):
+    """The value of one sample line `name value` (labels included in name)."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def live(http, smtp, imap):
+    admin = login(http, "admin", "moxadmin")
+    status, created = call(http, "POST", "/api/v0/admin/domains", {"name": "example.org", "localpart_separators": ["+"]}, admin)
+    expect(status == 201, f"domain add: {status} {created}")
+    expect(any(r["type"] == "MX" for r in created["dns_records"]), f"MX record: {created}")
+    selector = created["domain"]["dkim_selectors"][0]
+    dkim = [r for r in created["dns_records"] if r["name"] == f"{selector}._domainkey.example.org."]
+    expect(len(dkim) == 1 and dkim[0]["value"].startswith('"v=DKIM1; k=ed25519; h=sha256; p='), f"DKIM record: {created}")
+    status, records = call(http, "GET", "/api/v0/admin/domains/example.org/records", token=admin)
+    expect(status == 200 and records == created["dns_records"], f"records again: {status} {records}")
+    status, body = call(http, "POST", "/api/v0/admin/accounts",
+                        {"name": "alice", "addresses": ["alice@example.org"], "password": "first-password"}, admin)
+    expect(status == 201, f"account add: {status} {body}")
+    status, body = call(http, "POST", "/api/v0/admin/accounts", {"name": "alice", "addresses": []}, admin)
+    expect(status == 409 and body["code"] == "conflict", f"duplicate account: {status} {body}")
+    status, body = call(http, "POST", "/api/v0/admin/accounts/alice/addresses", {"address": "sales@example.org"}, admin)
+    expect(status == 204, f"address add: {status} {body}")
+
+    send(smtp, "alice+news@example.org", "first")
+    send(smtp, "sales@example.org", "second")
+    client = imap_login(imap, "alice@example.org", "first-password")
+    expect(client is not None, "IMAP login with the password set through the API")
+    status, data = client.select("INBOX")
+    expect(status == "OK" and data[0] == b"2", f"two messages in INBOX: {status} {data}")
+    status, data = client.fetch("1", "(BODY[HEADER.FIELDS (SUBJECT)])")
+    expect(b"first" in data[0][1], f"first message: {data}")
+    client.logout()
+
+    status, details = call(http, "GET", "/api/v0/admin/accounts/alice", token=admin)
+    expect(status == 200 and details["usage"]["messages"] == 2 and details["password_set"], f"details: {details}")
+    aliases_and_quota(http, smtp, imap, admin)
+
+    account = login(http, "alice@example.org", "first-password")
+    status, own = call(http, "GET", "/api/v0/account", token=account)
+    expect(status == 200 and own["name"] == "alice", f"own account: {status} {own}")
+    status, body = call(http, "GET", "/api/v0/admin/accounts", token=account)
+    expect(status == 403, f"account token on an admin endpoint: {status} {body}")
+    status, body = call(http, "PUT", "/api/v0/account/password", {"password": "second-password"}, account)
+    expect(status == 204, f"own password: {status} {body}")
+    expect(imap_login(imap, "alice@example.org", "first-password") is None, "the old password fails at once")
+    client = imap_login(imap, "alice@example.org", "second-password")
+    expect(client is not None, "the new password works")
+    client.logout()
+
+    status, body = call(http, "DELETE", "/api/v0/admin/accounts/alice", token=admin)
+    expect(status == 400 and "alias" in body["message"], f"account rm while an alias has it: {status} {body}")
+    status, body = call(http, "DELETE", "/api/v0/admin/aliases/team@example.org", token=admin)
+    expect(status == 204, f"alias rm: {status} {body}")
+    status, body = call(http, "DELETE", "/api/v0/admin/accounts/bob", token=admin)
+    expect(status == 204, f"account rm bob: {status} {body}")
+    status, body = call(http, "DELETE", "/api/v0/admin/accounts/alice", token=admin)
+    expect(status == 204, f"account rm: {status} {body}")
+    try:
+        send(smtp, "alice@example.org", "third")
+        sys.exit("FAILED: mail to a removed account was accepted")
+    except smtplib.SMTPRecipientsRefused as refused:
+        code = refused.recipients["alice@example.org"][0]
+        expect(code == 550, f"removed account: {code}")
+    status, body = call(http, "GET", "/api/v0/account", token=account)
+    expect(status == 401, f"the removed account's session ended: {status} {body}")
+    status, body = call(http, "DELETE", "/api/v0/admin/domains/example.org", token=admin)
+    expect(status == 204, f"domain rm: {status} {body}")
+
+    status, text = call(http, "GET", "/metrics")
+    text = text.decode()
+    expect(status == 200, "metrics")
+    delivered = metric(text, 'moxide_smtp_transactions_total{result="delivered"}')
+    refused = metric(text, 'moxide_smtp_transactions_total{result="refused"}')
+    deliveries = metric(text, 'moxide_deliveries_total{result="delivered"}')
+    failed = metric(text, 'moxide_smtp_transactions_total{result="failed"}')
+    # Two to alice, one to the alias (two accounts), one refused by the quota, one to bob.
+    expect((delivered, deliveries, failed) == (4, 5, 1), f"transactions and deliveries: {delivered} {deliveries} {failed}")
+    expect(metric(text, 'moxide_deliveries_total{result="failed"}') == 1, "the delivery over quota counted")
+    expect(metric(text, "moxide_delivery_seconds_count") == 6, "delivery latency observed each time")
+    expect(refused == 0, f"a refused RCPT is not a transaction: {refused}")
+    expect(metric(text, 'moxide_imap_commands_total{command="login",result="ok"}') >= 2, "IMAP logins counted")
+    expect(metric(text, 'moxide_imap_commands_total{command="login",result="no"}') >= 1, "the failed IMAP login counted")
+    expect(metric(text, 'moxide_logins_total{mechanism="password",result="ok"}') >= 2, "API logins counted")
+    expect('moxide_executor_busy_seconds_total{core="1"}' in text, "busy time of each core")
+    expect("moxide_store_cache_hits_total" in text, "store cache hits")
+    expect(metric(text, 'moxide_connections_total{protocol="smtp"}') == 6, "six SMTP connections")
+    print("live ok")
+
+
+def aliases_and_quota(http, smtp, imap, admin):
+    """An alias delivers to each member's account; a quota refuses what would exceed it."""
+    status, body = call(http, "POST", "/api/v0/admin/accounts",
+                        {"name": "bob", "addresses": ["bob@example.org"], "password": "bob-password"}, admin)
+    expect(status == 201 and body["quota_bytes"] is None, f"account bob: {status} {body}")
+    members = {"members": ["alice@example.org", "bob@example.org", "sales@example.org"]}
+    status, body = call(http, "PUT", "/api/v0/admin/aliases/team@example.org", members, admin)
+    expect(status == 200 and body["address"] == "team@example.org", f"alias set: {status} {body}")
+    status, body = call(http, "PUT", "/api/v0/admin/aliases/team@example.org", {"members": ["nobody@example.org"]}, admin)
+    expect(status == 400 and body["code"] == "bad_request", f"alias with an unknown member: {status} {body}")
+    status, body = call(http, "GET", "/api/v0/admin/aliases", token=admin)
+    expect(status == 200 and body == [{"address": "team@example.org", **members}], f"aliases: {body}")
+    send(smtp, "team@example.org", "to the team")
+    for user, password, count in (("alice@example.org", "first-password", b"3"), ("bob@example.org", "bob-password", b"1")):
+        client = imap_login(imap, user, password)
+        status, data = client.select("INBOX")
+        expect(data[0] == count, f"{user} has {count} messages: {data}")
+        client.logout()
+
+    status, details = call(http, "GET", "/api/v0/admin/accounts/bob", token=admin)
+    used = details["usage"]["size_bytes"]
+    status, body = call(http, "PUT", "/api/v0/admin/accounts/bob/quota", {"quota_bytes": used + 10}, admin)
+    expect(status == 204, f"quota set: {status} {body}")
+    status, details = call(http, "GET", "/api/v0/admin/accounts/bob", token=admin)
+    expect(details["quota_bytes"] == used + 10, f"quota shown: {details}")
+    try:
+        send(smtp, "bob@example.org", "over quota")
+        sys.exit("FAILED: a message past the quota was accepted")
+    except smtplib.SMTPDataError as error:
+        expect(error.smtp_code == 452 and b"4.2.2" in error.smtp_error, f"over quota: {error}")
+    client = imap_login(imap, "bob@example.org", "bob-password")
+    status, data = client.append("INBOX", None, None, b"Subject: appended\r\n\r\nmore than ten bytes of body\r\n")
+    expect(status == "NO" and b"OVERQUOTA" in data[0], f"APPEND over quota: {status} {data}")
+    client.logout()
+    status, body = call(http, "PUT", "/api/v0/admin/accounts/bob/quota", {"quota_bytes": None}, admin)
+    expect(status == 204, f"quota removed: {status} {body}")
+    send(smtp, "bob@example.org", "room again")
+
+
+def auth(http):
+    """Every admin endpoint refuses without a token (401) and with an account's (403)."""
+    status, document = call(http, "GET", "/api/v0/openapi.json")
+    expect(status == 200 and document["openapi"].startswith("3.1"), f"document: {status}")
+    account = login(http, "mox@localhost", "moxmoxmox")
+    checked = 0
+    for path, operations in document["paths"].items():
+        if not path.startswith("/api/v0/admin/"):
+            continue
+        concrete = path.replace("{account}", "mox").replace("{domain}", "localhost").replace(
+            "{address}", "mox@localhost").replace("{fingerprint}", "0" * 64).replace("{id}", "x")
+        for method in operations:
+            body = {} if method in ("post", "put") else None
+            status, answer = call(http, method.upper(), concrete, body)
+            expect(status == 401 and answer["code"] == "unauthorized", f"{method} {path} without a token: {status}")
+            status, answer = call(http, method.upper(), concrete, body, "not-a-token")
+            expect(status == 401, f"{method} {path} with a bad token: {status}")
+            status, answer = call(http, method.upper(), concrete, body, account)
+            expect(status == 403 and answer["code"] == "forbidden", f"{method} {path} with an account token: {status}")
+            checked += 1
+    expect(checked >= 15, f"only {checked} admin operations")
+    print(f"auth ok: {checked} admin operations")
+
+
+def ratelimit(http):
+    """Failed logins are counted per network like SMTP and IMAP ones: after the limit,
+    even the right password is refused with 429."""
+    def wrong(_):
+        return call(http, "POST", "/api/v0/login", {"username": "admin", "password": "wrong"})[0]
+    # Concurrent attempts may all pass the check before any failure is counted (as for
+    # SMTP and IMAP); each failure is counted, so the limit holds from the next one on.
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        statuses = list(pool.map(wrong, range(12)))
+    expect(all(s in (401, 429) for s in statuses), f"statuses {statuses}")
+    expect(wrong(0) == 429, "a failed login past the limit")
+    status, body = call(http, "POST", "/api/v0/login", {"username": "admin", "password": "moxadmin"})
+    expect(status == 429 and body["code"] == "too_many_requests", f"right password over the limit: {status} {body}")
+    print("ratelimit ok")
+
+
+def domains(http):
+    admin = login(http, "admin", "moxadmin")
+    status, body = call(http, "GET", "/api/v0/admin/domains", token=admin)
+    expect(status == 200, f"domains: {status}")
+    for domain in body:
+        print(domain["name"])
+
+
+if __name__ == "__main__":
+    command, args = sys.argv[1], sys.argv[2:]
+    {"live": live, "auth": auth, "ratelimit": ratelimit, "domains": domains}[command](*args)

@@ -1,0 +1,144 @@
+//! DKIM keys for local domains (RFC 6376): made when a domain is added, kept in the data
+//! directory, and published as DNS records. Signing outgoing mail comes with the outbound
+//! queue; the keys and selectors made here are the ones it will use.
+//!
+//! Keys are Ed25519 (RFC 8463), made with ring (the process's one crypto provider): a
+//! key pair needs no parameters to choose, and its public key fits a DNS TXT string.
+//! RSA keys, which receivers that do not verify Ed25519 need, cannot be made with ring;
+//! they come with signing.
+//!
+//! Layout: `data/dkim/<domain>/<selector>.pem`, PKCS#8, mode 0600, in a 0700 directory.
+//! The selector names the day the key was made (`20261206e`: `e` for Ed25519), so a
+//! later key for the same domain gets a new selector and both can be published during
+//! a rotation.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use ring::signature::{Ed25519KeyPair, KeyPair as _};
+
+/// Why a key could not be made or read.
+#[derive(Debug, thiserror::Error)]
+pub enum DkimError {
+    /// Writing or reading the key file failed.
+    #[error("DKIM key {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The key file is not an Ed25519 PKCS#8 PEM, or the random source failed.
+    #[error("DKIM key {0}: not a usable Ed25519 key")]
+    Key(PathBuf),
+}
+
+/// Where `domain`'s key of `selector` is.
+pub fn key_path(data_dir: &Path, domain: &str, selector: &str) -> PathBuf {
+    data_dir.join("dkim").join(domain).join(format!("{selector}.pem"))
+}
+
+/// The selector for a key made at `unix_secs`: `YYYYMMDDe`.
+pub fn selector_for(unix_secs: i64) -> String {
+    let (year, month, day) = civil_from_days(unix_secs.div_euclid(86_400));
+    format!("{year:04}{month:02}{day:02}e")
+}
+
+/// Blocking: makes an Ed25519 key for `domain` and stores it under `selector`
+/// (replacing an older file of that name, which only a second key on the same day has).
+pub fn generate(data_dir: &Path, domain: &str, selector: &str) -> Result<(), DkimError> {
+    let path = key_path(data_dir, domain, selector);
+    let io = |source| DkimError::Io { path: path.clone(), source };
+    let document = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+        .map_err(|_| DkimError::Key(path.clone()))?;
+    let dir = path.parent().unwrap_or(data_dir);
+    std::fs::create_dir_all(dir).map_err(io)?;
+    // Private keys: neither the directory of all domains' keys nor a domain's is
+    // readable by others.
+    for private in [dir, dir.parent().unwrap_or(dir)] {
+        std::fs::set_permissions(private, std::os::unix::fs::PermissionsExt::from_mode(0o700)).map_err(io)?;
+    }
+    let pem = pem_encode("PRIVATE KEY", document.as_ref());
+    crate::auth::write_atomically(&path, pem.as_bytes(), 0o600).map_err(io)
+}
+
+/// Blocking: the DKIM TXT record's value for the stored key (RFC 6376 §3.6.1, RFC 8463
+/// §4: `k=ed25519`, `p=` the raw 32-byte public key in base64).
+pub fn record_value(data_dir: &Path, domain: &str, selector: &str) -> Result<String, DkimError> {
+    let path = key_path(data_dir, domain, selector);
+    let text =
+        std::fs::read_to_string(&path).map_err(|source| DkimError::Io { path: path.clone(), source })?;
+    let der = pem_decode(&text, "PRIVATE KEY").ok_or_else(|| DkimError::Key(path.clone()))?;
+    let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).map_err(|_| DkimError::Key(path.clone()))?;
+    let public = base64::engine::general_purpose::STANDARD.encode(pair.public_key().as_ref());
+    Ok(format!("\"v=DKIM1; k=ed25519; h=sha256; p={public}\""))
+}
+
+fn pem_encode(label: &str, der: &[u8]) -> String {
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = format!("-----BEGIN {label}-----\n");
+    for line in body.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str(&format!("-----END {label}-----\n"));
+    pem
+}
+
+fn pem_decode(text: &str, label: &str) -> Option<Vec<u8>> {
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let start = text.find(&begin)? + begin.len();
+    let stop = start + text[start..].find(&end)?;
+    let body: String = text[start..stop].chars().filter(|c| !c.is_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD.decode(body).ok()
+}
+
+/// (year, month, day) of a day count since 1970-01-01 in the proleptic Gregorian
+/// calendar: shift to years starting in March (the leap day last), split into 400-year
+/// eras of 146 097 days, then years of 365 days plus leap days.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let shifted = days + 719_468;
+    let era = shifted.div_euclid(146_097);
+    let day_of_era = shifted.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = u32::try_from(day_of_year - (153 * month_index + 2) / 5 + 1).unwrap_or(1);
+    let month = u32::try_from(if month_index < 10 { month_index + 3 } else { month_index - 9 }).unwrap_or(1);
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn selectors_name_the_day() {
+        assert_eq!(selector_for(0), "19700101e");
+        assert_eq!(selector_for(951_782_400), "20000229e");
+        assert_eq!(selector_for(1_798_761_599), "20261231e");
+        assert_eq!(selector_for(1_798_761_600), "20270101e");
+    }
+
+    #[test]
+    fn a_generated_key_gives_its_record_and_stays_private() {
+        let dir = tempfile::tempdir().unwrap();
+        generate(dir.path(), "example.org", "20261206e").unwrap();
+        let value = record_value(dir.path(), "example.org", "20261206e").unwrap();
+        let public =
+            value.strip_prefix("\"v=DKIM1; k=ed25519; h=sha256; p=").unwrap().strip_suffix('"').unwrap();
+        assert_eq!(base64::engine::general_purpose::STANDARD.decode(public).unwrap().len(), 32);
+        let path = key_path(dir.path(), "example.org", "20261206e");
+        let mode = |p: &Path| {
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions()) & 0o777
+        };
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        assert_eq!(mode(&dir.path().join("dkim")), 0o700);
+        std::fs::write(&path, "not a key").unwrap();
+        assert!(matches!(record_value(dir.path(), "example.org", "20261206e"), Err(DkimError::Key(_))));
+    }
+}

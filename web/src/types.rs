@@ -1,0 +1,246 @@
+//! The JSON request and response types of the API. The OpenAPI document is generated
+//! from these same types (utoipa), so the document cannot drift from what is served.
+//! Requests refuse unknown fields: a misspelt field is a 400, not silently ignored.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A login: the admin (`username` = `admin`) or an account (any of its addresses or
+/// its name).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// `admin`, or an account's address or name.
+    pub username: String,
+    /// The password.
+    pub password: String,
+}
+
+/// A session token for `Authorization: Bearer`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginResponse {
+    /// The bearer token.
+    pub token: String,
+    /// `admin` or `account`.
+    pub role: String,
+    /// The account, for an account login.
+    pub account: Option<String>,
+    /// Seconds until the session ends.
+    pub expires_in_secs: u64,
+}
+
+/// A local domain.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Domain {
+    /// Domain name (lower case, A-label form).
+    pub name: String,
+    /// Characters ending the account part of a local part (`+`: `user+tag@` is `user@`).
+    pub localpart_separators: Vec<String>,
+    /// Selectors of its DKIM keys (`<selector>._domainkey.<domain>` in DNS).
+    pub dkim_selectors: Vec<String>,
+}
+
+/// A domain to add.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DomainCreate {
+    /// Domain name.
+    pub name: String,
+    /// Local-part separators, one character each.
+    #[serde(default)]
+    pub localpart_separators: Vec<String>,
+}
+
+/// A DNS record to publish for a domain.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DnsRecord {
+    /// Owner name, fully qualified with a trailing dot.
+    pub name: String,
+    /// Record type (`MX`, `TXT`, `SRV`, `CNAME`).
+    #[serde(rename = "type")]
+    pub record_type: String,
+    /// Record data in zone-file form.
+    pub value: String,
+    /// Why it is needed.
+    pub purpose: String,
+}
+
+/// The added domain and the records to publish for it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DomainCreated {
+    /// The domain.
+    pub domain: Domain,
+    /// Records to publish in the domain's DNS zone.
+    pub dns_records: Vec<DnsRecord>,
+}
+
+/// An account and its addresses.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountSummary {
+    /// Account name.
+    pub name: String,
+    /// Its addresses (`@domain` is a catch-all).
+    pub addresses: Vec<String>,
+    /// Bytes its messages may take; null: no limit.
+    pub quota_bytes: Option<u64>,
+}
+
+/// An account to add.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountCreate {
+    /// Account name: 1-64 of `A-Z a-z 0-9 . _ -`, not starting with `.`.
+    pub name: String,
+    /// Its addresses, in configured domains.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    /// Its password (optional; set later with `PUT .../password`).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Bytes its messages may take (optional; absent or null: no limit).
+    #[serde(default)]
+    pub quota_bytes: Option<u64>,
+}
+
+/// An account's quota.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSet {
+    /// Bytes its messages may take; null: no limit. Deliveries and APPENDs that would
+    /// exceed it are refused (SMTP `452 4.2.2`, IMAP `NO [OVERQUOTA]`).
+    pub quota_bytes: Option<u64>,
+}
+
+/// An alias: mail to its address goes to each member's account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Alias {
+    /// The alias's address.
+    pub address: String,
+    /// Member addresses (addresses of local accounts).
+    pub members: Vec<String>,
+}
+
+/// An alias's members, to create it or replace them.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AliasSet {
+    /// Addresses of local accounts, 1 to 100.
+    pub members: Vec<String>,
+}
+
+/// What an account stores.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Usage {
+    /// Mailboxes.
+    pub mailboxes: u32,
+    /// Messages in all mailboxes.
+    pub messages: u64,
+    /// Their size, bytes.
+    pub size_bytes: u64,
+}
+
+/// An account in detail.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountDetails {
+    /// Account name.
+    pub name: String,
+    /// Its addresses.
+    pub addresses: Vec<String>,
+    /// Whether a password is set.
+    pub password_set: bool,
+    /// What it stores.
+    pub usage: Usage,
+    /// Bytes its messages may take; null: no limit.
+    pub quota_bytes: Option<u64>,
+    /// Registered TLS client public keys.
+    pub tls_public_keys: u32,
+}
+
+/// A new password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordSet {
+    /// The password (stored only as argon2id, SCRAM and CRAM-MD5 derivations).
+    pub password: String,
+}
+
+/// An address to add to an account.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddressAdd {
+    /// `user@domain`, or `@domain` for the domain's catch-all.
+    pub address: String,
+}
+
+/// A registered TLS client public key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TlsKey {
+    /// Hex SHA-256 of the SubjectPublicKeyInfo.
+    pub fingerprint: String,
+    /// Account it logs in.
+    pub account: String,
+    /// Address the login is as.
+    pub login_address: String,
+    /// Device name.
+    pub name: String,
+    /// Whether IMAP logs the device in at connect (PREAUTH).
+    pub imap_preauth: bool,
+    /// Registration time, Unix milliseconds.
+    pub created_ms: i64,
+}
+
+/// A TLS client certificate to register (only its public key is kept).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TlsKeyAdd {
+    /// The certificate, PEM.
+    pub certificate: String,
+    /// Device name.
+    #[serde(default)]
+    pub name: String,
+    /// Address the login is as (default: the account's first address).
+    #[serde(default)]
+    pub login_address: Option<String>,
+    /// Don't log in with IMAP PREAUTH at connect.
+    #[serde(default)]
+    pub no_imap_preauth: bool,
+}
+
+/// What a reload of the domains file did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReloadResult {
+    /// Whether the file differed from what was running.
+    pub changed: bool,
+    /// Domains now configured.
+    pub domains: u32,
+    /// Accounts now configured.
+    pub accounts: u32,
+}
+
+/// An API token (without its secret).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Token {
+    /// Id, to revoke it.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Creation time, Unix milliseconds.
+    pub created_ms: i64,
+}
+
+/// A token to make.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenCreate {
+    /// A name to recognize it by.
+    pub name: String,
+}
+
+/// A new token and its secret (shown only now).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenCreated {
+    /// The token.
+    pub token: Token,
+    /// The bearer secret.
+    pub secret: String,
+}
