@@ -6,6 +6,7 @@
 mod admin;
 mod config;
 mod control;
+mod dkim_keys;
 mod localserve;
 mod queue_cli;
 mod server;
@@ -91,6 +92,11 @@ enum Command {
         config: PathBuf,
         /// Account name.
         account: String,
+    },
+    /// DNS records to publish.
+    Dns {
+        #[command(subcommand)]
+        command: DnsCommand,
     },
     /// The outbound queue: list, show, hold, release, retry, drop.
     Queue {
@@ -230,6 +236,18 @@ enum DomainCommand {
         /// The static configuration file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum DnsCommand {
+    /// Prints every record a local domain needs (MX, SPF, DMARC, DKIM keys, SRV).
+    Records {
+        /// The static configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The domain.
+        domain: String,
     },
 }
 
@@ -378,6 +396,9 @@ fn run(command: Command) -> Result<ExitCode, Error> {
         Command::Setaccountpassword { config, account } => set_password(&config, &account),
         Command::Verifydata { data_dir, fix } => verify_data(&data_dir, fix),
         Command::Queue { config, command } => queue_cli::run(&config, command),
+        Command::Dns { command: DnsCommand::Records { config, domain } } => {
+            dkim_keys::print_records(&config, &domain)
+        }
     }
 }
 

@@ -131,6 +131,8 @@ struct Shared {
     queue: Option<Arc<QueueStore>>,
     /// The queue's fixed routes and STARTTLS setting.
     queue_config: crate::config::QueueConfig,
+    /// DKIM keys queued mail is signed with.
+    dkim: Option<Arc<moxide_actors::queue::sign::DkimKeys>>,
     /// The resolver for MX lookups when the inbound checks have none of their own.
     queue_dns: Option<moxide_actors::dns::DnsSettings>,
     hostname: String,
@@ -210,6 +212,10 @@ impl Server {
             Some(_) => None,
             None => Some(Arc::new(QueueStore::open(&data, &StoreOptions::default())?)),
         };
+        // Keys for signing queued mail, made where a domain has none.
+        let dkim = queue.as_ref().map(|_| {
+            Arc::new(crate::dkim_keys::ensure_and_load(config, moxide_actors::clock::now_unix_ms() / 1000))
+        });
         let mut decoy_key = [0u8; 32];
         moxide_runtime::random::fill(&mut decoy_key);
         let limits = &static_config.limits;
@@ -288,6 +294,7 @@ impl Server {
             spool_dir: data.spool_dir(),
             local_catchall,
             queue,
+            dkim,
             queue_config: static_config.queue.clone(),
             queue_dns: static_config
                 .dns
@@ -523,6 +530,7 @@ fn smtp_settings(shared: &Shared, plan: &ListenerPlan) -> SmtpSettings {
     settings.plaintext_auth = plan.plaintext_auth;
     settings.local_catchall = if submission { shared.local_catchall.clone() } else { None };
     settings.queue = if submission { shared.queue.clone() } else { None };
+    settings.dkim = if submission { shared.dkim.clone() } else { None };
     settings
 }
 

@@ -1,6 +1,7 @@
 //! The outbound queue end to end with real binaries on loopback: a message submitted to
 //! one `moxide serve` (Python's smtplib, AUTH PLAIN) reaches a second `moxide serve` as
-//! the recipient domain's server, over STARTTLS, through a configured route; and a
+//! the recipient domain's server, over STARTTLS, through a configured route, with a DKIM
+//! signature that dkimpy verifies against the key `moxide dns records` prints; and a
 //! queued message survives `kill -9` of the sender and is delivered exactly once after
 //! the restart (`moxide queue retry` makes it due at once); and the recipient server is
 //! found by MX lookup (the test DNS server, `tests/dns_server.py`, serving a zone with
@@ -168,9 +169,34 @@ fn submitted_mail_reaches_the_recipient_server_over_starttls() {
     let file = String::from_utf8_lossy(&stored[0].file).to_string();
     assert!(file.contains("Message-ID: <first@client.example>"), "{file}");
     assert!(file.contains("\r\n.a line with a dot\r\n"), "dot-stuffing undone: {file}");
-    assert!(file.starts_with("Received: from client.example"), "the sender's trace header: {file}");
+    assert!(file.contains("\r\nReceived: from client.example"), "the sender's trace header: {file}");
     let prefix = String::from_utf8_lossy(&stored[0].info.prefix).to_string();
     assert!(prefix.contains("with ESMTPS"), "received over TLS: {prefix}");
+    // Signed with the Ed25519 key made at the sender's first start; dkimpy verifies it
+    // against the record `moxide dns records` prints.
+    assert!(
+        file.starts_with("DKIM-Signature: v=1; a=ed25519-sha256; c=relaxed/relaxed; d=example.org;"),
+        "{file}"
+    );
+    let records = Command::new(env!("CARGO_BIN_EXE_moxide"))
+        .args(["dns", "records", "--config"])
+        .arg(&config)
+        .arg("example.org")
+        .output()
+        .unwrap();
+    let records = String::from_utf8(records.stdout).unwrap();
+    let dkim_line = records.lines().find(|l| l.contains("._domainkey.example.org. TXT")).expect(&records);
+    let value = dkim_line.split('"').nth(1).unwrap();
+    let message = sending.path().join("received.eml");
+    std::fs::write(&message, [stored[0].info.prefix.as_slice(), &stored[0].file].concat()).unwrap();
+    let script = "import sys, dkim\nmsg = open(sys.argv[1], 'rb').read()\ntxt = sys.argv[2].encode()\nok = dkim.verify(msg, dnsfunc=lambda name, timeout=5: txt)\nprint('verified' if ok else 'failed')\nsys.exit(0 if ok else 1)\n";
+    let output = Command::new("python3").args(["-c", script]).arg(&message).arg(value).output().unwrap();
+    assert!(
+        output.status.success(),
+        "dkimpy: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[test]

@@ -6,7 +6,8 @@
 //! - [`remote`]: one attempt over SMTP (connect, STARTTLS, the client session, the
 //!   message streamed from its queue file);
 //! - `local`: destinations whose domain is ours (DSNs to local senders, mainly);
-//! - `dsn`: failure and delay DSNs (RFC 3464), composed by `moxide_protocols`.
+//! - `dsn`: failure and delay DSNs (RFC 3464), composed by `moxide_protocols`;
+//! - [`sign`]: DKIM keys of the local domains and the signing of submitted mail.
 //!
 //! Time and destinations are seams: [`QueueRunner::run_due`] takes the wall-clock time
 //! as an argument, so tests drive retries with a simulated clock and never sleep; the
@@ -24,6 +25,7 @@ mod local;
 pub mod mx;
 pub mod remote;
 pub mod schedule;
+pub mod sign;
 
 use std::collections::HashMap;
 use std::fs::File;

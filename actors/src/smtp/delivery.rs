@@ -196,6 +196,14 @@ async fn queue_remote(
         for_path: None,
         unix_secs: received_ms.div_euclid(1000),
     };
+    let mut prefix = Vec::new();
+    if let (Some(keys), ReversePath::Mailbox(mailbox)) = (&settings.dkim, &mail_from.path) {
+        let domain = mailbox.domain.to_string();
+        let now_secs = received_ms.div_euclid(1000);
+        prefix =
+            crate::queue::sign::sign_spool(Arc::clone(keys), domain, spool.to_path_buf(), now_secs).await;
+    }
+    prefix.extend_from_slice(received_header(&trace).as_bytes());
     let new = NewQueued {
         spool: spool.to_path_buf(),
         message: QueuedMessage {
@@ -207,7 +215,7 @@ async fn queue_remote(
                 ReversePath::Mailbox(mailbox) => mailbox.to_string(),
             },
             size_bytes: size,
-            prefix: received_header(&trace).into_bytes(),
+            prefix,
             smtputf8: mail_from.smtputf8,
             body: match mail_from.body {
                 BodyType::SevenBit => QueuedBody::SevenBit,

@@ -45,6 +45,8 @@ pub struct SmtpSettings {
     /// Submission only: the outbound queue, for recipients in other domains. `None`:
     /// such recipients are refused (`550 5.3.0`).
     pub queue: Option<Arc<moxide_storage::queue::QueueStore>>,
+    /// Submission only: DKIM keys; queued mail from a domain with keys is signed.
+    pub dkim: Option<Arc<crate::queue::sign::DkimKeys>>,
     /// SMTP (not submission): check incoming mail (SPF, DKIM, DMARC, iprev, ARC).
     pub inbound: Option<inbound::InboundAuth>,
 }
@@ -61,6 +63,7 @@ impl SmtpSettings {
             auth,
             local_catchall: None,
             queue: None,
+            dkim: None,
             inbound: None,
         }
     }
