@@ -28,6 +28,8 @@ enum Peer {
     TempRcpt,
     PermRcpt,
     DropAfterData,
+    /// Accepts, but at most two recipients per transaction (LIMITS RCPTMAX=2).
+    TwoPerTransaction,
 }
 
 /// A peer on 127.0.0.1 that handles its connections as `script` says (the last entry
@@ -60,6 +62,9 @@ fn serve(stream: std::net::TcpStream, behavior: Peer, record: &Mutex<Vec<Vec<u8>
         }
         let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
         let reply: &[u8] = match verb.as_str() {
+            "EHLO" if behavior == Peer::TwoPerTransaction => {
+                b"250-peer.example\r\n250-PIPELINING\r\n250-LIMITS RCPTMAX=2\r\n250 8BITMIME\r\n"
+            }
             "EHLO" => b"250-peer.example\r\n250-PIPELINING\r\n250 8BITMIME\r\n",
             "MAIL" => b"250 2.1.0 ok\r\n",
             "RCPT" if behavior == Peer::TempRcpt => b"451 4.7.1 greylisted, try again\r\n",
@@ -83,6 +88,7 @@ fn serve(stream: std::net::TcpStream, behavior: Peer, record: &Mutex<Vec<Vec<u8>
                     message.extend_from_slice(data.strip_prefix(b".").unwrap_or(&data));
                 }
                 record.lock().unwrap().push(message);
+                accepted = 0;
                 if behavior == Peer::DropAfterData {
                     return Ok(());
                 }
@@ -335,6 +341,24 @@ fn requiretls_is_failed_not_sent_without_verified_tls() {
             let inbox = inbox(&node);
             assert_eq!(inbox.len(), 1);
             assert!(String::from_utf8_lossy(&inbox[0]).contains("Status: 5.7.30"));
+        }
+    });
+}
+
+#[test]
+fn recipients_past_the_peer_s_rcptmax_go_in_a_second_transaction() {
+    let temp = tempfile::tempdir().unwrap();
+    let (peer, received) = scripted_peer(vec![Peer::TwoPerTransaction]);
+    let data = temp.path().to_path_buf();
+    with_queue(temp.path(), peer, move |_node, queue| {
+        let data = data.clone();
+        let received = Arc::clone(&received);
+        async move {
+            let recipients = ["a@remote.example", "b@remote.example", "c@remote.example"];
+            let id = enqueue(&data, queue.store(), &recipients, T0);
+            assert_eq!(queue.run_due(T0).await.unwrap(), 1);
+            assert_eq!(queue.store().message(id).unwrap(), None, "all three delivered");
+            assert_eq!(received.lock().unwrap().len(), 2, "two transactions: 2 + 1 recipients");
         }
     });
 }

@@ -286,17 +286,28 @@ async fn deliver_to(
                 if outcomes.len() >= recipients.len() {
                     break;
                 }
-                return Err(HostFailure::Session(failure_reply(&failure, &host.name)));
+                let failed = failure_reply(&failure, &host.name);
+                if outcomes.is_empty() {
+                    return Err(HostFailure::Session(failed));
+                }
+                // Earlier transactions on this connection completed: their results
+                // stand (retrying them would send twice); the rest are retried.
+                outcomes.resize(recipients.len(), RecipientOutcome::Retry(failed));
+                break;
             }
         }
     }
     if outcomes.len() < recipients.len() {
-        return Err(HostFailure::Session(reply(
+        let ended = reply(
             "connection ended before every recipient was tried",
             451,
             EnhancedCode(4, 4, 2),
             &host.name,
-        )));
+        );
+        if outcomes.is_empty() {
+            return Err(HostFailure::Session(ended));
+        }
+        outcomes.resize(recipients.len(), RecipientOutcome::Retry(ended));
     }
     Ok(outcomes)
 }
