@@ -98,7 +98,7 @@ enum Command {
         #[command(subcommand)]
         command: DnsCommand,
     },
-    /// The outbound queue: list, show, hold, release, retry, drop.
+    /// The outbound queue: list, show, hold, release, retry, drop, bounce.
     Queue {
         /// The static configuration file.
         #[arg(long, default_value = DEFAULT_CONFIG)]

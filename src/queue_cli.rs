@@ -1,4 +1,5 @@
-//! `moxide queue ...`: the outbound queue for an operator. Runs beside a running server
+//! `moxide queue ...`: the outbound queue for an operator (`bounce` fails destinations
+//! with a DSN, composed here as the queue would). Runs beside a running server
 //! (the queue's LMDB environment is shared through its lock file; the server's runner
 //! looks for due work every 250 ms, so `retry` and `release` take effect at once).
 
@@ -6,8 +7,11 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Subcommand;
+use moxide_actors::queue::dsn::make_blocking;
 use moxide_protocols::smtp::rfc5322_date;
-use moxide_storage::queue::{Destination, QueueFilter, QueueId, QueueStore, QueuedMessage};
+use moxide_storage::queue::{
+    Destination, QueueFilter, QueueId, QueueStore, QueueUpdate, QueuedMessage, QueuedRecipient, StoredReply,
+};
 use moxide_storage::{DataDir, StoreOptions};
 
 use crate::config::Config;
@@ -47,6 +51,8 @@ pub(crate) enum QueueCommand {
     Retry(Selection),
     /// Removes destinations without sending a DSN.
     Drop(Selection),
+    /// Fails destinations now: removed, with a failure DSN to the sender.
+    Bounce(Selection),
 }
 
 pub(crate) fn run(config: &Path, command: QueueCommand) -> Result<ExitCode, Box<dyn std::error::Error>> {
@@ -72,8 +78,54 @@ pub(crate) fn run(config: &Path, command: QueueCommand) -> Result<ExitCode, Box<
             println!("due now {}", store.retry_now(&selection.filter(), now_ms)?)
         }
         QueueCommand::Drop(selection) => println!("dropped {}", store.remove(&selection.filter())?),
+        QueueCommand::Bounce(selection) => {
+            println!("bounced {}", bounce(&config, &data, &store, &selection.filter(), now_ms)?);
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Removes each matching destination and queues a failure DSN for its recipients, in
+/// one transaction per destination.
+fn bounce(
+    config: &Config,
+    data: &DataDir,
+    store: &QueueStore,
+    filter: &QueueFilter,
+    now_ms: i64,
+) -> Result<usize, Box<dyn std::error::Error>> {
+    let cancelled = StoredReply {
+        code: 550,
+        enhanced: Some((5, 3, 0)),
+        text: "delivery cancelled by the postmaster".into(),
+        remote_host: String::new(),
+    };
+    let mut bounced = 0;
+    for (message, destinations) in store.list()? {
+        for destination in destinations.into_iter().filter(|d| filter.matches(d)) {
+            let recipients: Vec<QueuedRecipient> = destination
+                .recipients
+                .iter()
+                .map(|r| QueuedRecipient { last_result: Some(cancelled.clone()), ..r.clone() })
+                .collect();
+            let dsn = make_blocking(
+                &config.static_config.hostname,
+                &data.spool_dir(),
+                &message,
+                &store.message_path(message.id),
+                &recipients,
+                false,
+                now_ms,
+            );
+            let result = store.apply(&[QueueUpdate::Remove(destination.key)], dsn.as_slice());
+            if let Some(dsn) = &dsn {
+                let _ = std::fs::remove_file(&dsn.spool);
+            }
+            result?;
+            bounced += 1;
+        }
+    }
+    Ok(bounced)
 }
 
 fn print_message(message: &QueuedMessage, destinations: &[Destination], details: bool) {

@@ -5,7 +5,8 @@
 //! queued message survives `kill -9` of the sender and is delivered exactly once after
 //! the restart (`moxide queue retry` makes it due at once); and the recipient server is
 //! found by MX lookup (the test DNS server, `tests/dns_server.py`, serving a zone with
-//! the domain's MX and the host's A record), and a null MX fails at once with a DSN.
+//! the domain's MX and the host's A record), and a null MX fails at once with a DSN;
+//! `moxide queue bounce` fails a queued message with a DSN to its sender.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -268,4 +269,25 @@ fn the_recipient_server_is_found_by_mx_lookup_and_a_null_mx_bounces() {
     let dsn = String::from_utf8_lossy(&bounces[0].file).to_string();
     assert!(dsn.contains("Final-Recipient: rfc822; someone@nomail.example\r\nAction: failed\r\n"), "{dsn}");
     assert!(dsn.contains("Message-ID: <nullmx@client.example>"), "original header returned: {dsn}");
+}
+
+#[test]
+fn bounce_fails_a_queued_message_with_a_dsn_to_the_sender() {
+    let sending = tempfile::tempdir().unwrap();
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let config = sender_config(sending.path(), closed);
+    set_password(&config, "alice", PASSWORD);
+    let mut sender = start_sender(sending.path(), &config);
+    submit(&sender, "bounced@client.example");
+    wait_for_log(&sender, "moxide_actors::queue: will retry", Duration::from_secs(30));
+    assert!(queue_command(&config, &["bounce", "--domain", "remote.example"]).contains("bounced 1"));
+    // The DSN is queued in the same transaction; the running server delivers it locally.
+    wait_for_empty_queue(&config);
+    assert!(sender.terminate(Duration::from_secs(30)).0.is_some_and(|s| s.success()));
+    let inbox = stored_messages(sending.path(), "alice");
+    assert_eq!(inbox.len(), 1);
+    let dsn = String::from_utf8_lossy(&inbox[0].file).to_string();
+    assert!(dsn.contains("Action: failed\r\nStatus: 5.3.0\r\n"), "{dsn}");
+    assert!(dsn.contains("delivery cancelled by the postmaster"), "{dsn}");
+    assert!(dsn.contains("Message-ID: <bounced@client.example>"), "{dsn}");
 }

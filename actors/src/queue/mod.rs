@@ -6,7 +6,7 @@
 //! - [`remote`]: one attempt over SMTP (connect, STARTTLS, the client session, the
 //!   message streamed from its queue file);
 //! - `local`: destinations whose domain is ours (DSNs to local senders, mainly);
-//! - `dsn`: failure and delay DSNs (RFC 3464), composed by `moxide_protocols`;
+//! - [`dsn`]: failure and delay DSNs (RFC 3464), composed by `moxide_protocols`;
 //! - [`sign`]: DKIM keys of the local domains and the signing of submitted mail.
 //!
 //! Time and destinations are seams: [`QueueRunner::run_due`] takes the wall-clock time
@@ -20,7 +20,7 @@
 //! before the crash may get it twice, never zero times). One domain's destinations are
 //! attempted one at a time, at most [`QUEUE_DOMAINS_CONCURRENT_MAX`] domains at once.
 
-mod dsn;
+pub mod dsn;
 mod local;
 pub mod mx;
 pub mod remote;

@@ -125,7 +125,8 @@ pub struct QueueFilter {
 }
 
 impl QueueFilter {
-    fn matches(&self, destination: &Destination) -> bool {
+    /// Whether `destination` is selected.
+    pub fn matches(&self, destination: &Destination) -> bool {
         self.message.is_none_or(|id| id == destination.key.message)
             && self.domain.as_deref().is_none_or(|d| d.eq_ignore_ascii_case(&destination.domain))
     }
