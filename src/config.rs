@@ -37,6 +37,9 @@ pub(crate) struct StaticConfig {
     /// Where to listen.
     #[serde(default)]
     pub(crate) listeners: Vec<Listener>,
+    /// The outbound queue.
+    #[serde(default)]
+    pub(crate) queue: QueueConfig,
     /// Check incoming mail on SMTP listeners (SPF, DKIM, DMARC, iprev, ARC) and record the
     /// results in an Authentication-Results header.
     #[serde(default = "default_true")]
@@ -120,6 +123,37 @@ impl DnsConfig {
             cache_entries_max: self.cache_entries_max,
         })
     }
+}
+
+/// The outbound queue's settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct QueueConfig {
+    /// Fixed hosts for recipient domains, tried in order, instead of their MX hosts.
+    pub(crate) routes: Vec<RouteConfig>,
+    /// Use STARTTLS when a server offers it (opportunistic, certificate not verified).
+    pub(crate) starttls: bool,
+    /// Port of the hosts found by MX lookup: 25; another only for tests.
+    pub(crate) mx_port: u16,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig { routes: Vec::new(), starttls: true, mx_port: 25 }
+    }
+}
+
+/// One fixed route: mail for `domain` goes to `address`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RouteConfig {
+    /// Recipient domain.
+    pub(crate) domain: String,
+    /// The host's name (TLS SNI, logs, DSNs); default: the address.
+    #[serde(default)]
+    pub(crate) host: Option<String>,
+    /// Where it listens.
+    pub(crate) address: SocketAddr,
 }
 
 fn default_true() -> bool {

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use moxide_storage::{AccountStore, DataDir, DataDirLock, StoreOptions};
 
 use crate::config::{
-    CertificatePaths, Config, DnsConfig, Limits, Listener, ListenerProtocol, ListenerTls, StaticConfig,
-    TlsConfig,
+    CertificatePaths, Config, DnsConfig, Limits, Listener, ListenerProtocol, ListenerTls, QueueConfig,
+    StaticConfig, TlsConfig,
 };
 
 /// The test account, as in mox.
@@ -161,6 +161,8 @@ pub(crate) fn prepare(options: &Options) -> Result<Prepared, Box<dyn std::error:
             listener(ListenerProtocol::Imap, options.imaps_port, ListenerTls::Implicit),
             listener(ListenerProtocol::Http, options.http_port, ListenerTls::None),
         ],
+        // Not used: localserve has no queue (everything is delivered locally).
+        queue: QueueConfig::default(),
     };
     let static_path = config_dir.join("moxide.toml");
     // Written for reference (what `serve --config` would need), with paths relative to the

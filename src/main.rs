@@ -6,7 +6,9 @@
 mod admin;
 mod config;
 mod control;
+mod dkim_keys;
 mod localserve;
+mod queue_cli;
 mod server;
 
 use std::io::Write;
@@ -90,6 +92,19 @@ enum Command {
         config: PathBuf,
         /// Account name.
         account: String,
+    },
+    /// DNS records to publish.
+    Dns {
+        #[command(subcommand)]
+        command: DnsCommand,
+    },
+    /// The outbound queue: list, show, hold, release, retry, drop, bounce.
+    Queue {
+        /// The static configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: queue_cli::QueueCommand,
     },
     /// Checks every account store in a data directory: index consistency, a message file of
     /// the right size for every message; lists orphan files (message files no index entry
@@ -221,6 +236,18 @@ enum DomainCommand {
         /// The static configuration file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum DnsCommand {
+    /// Prints every record a local domain needs (MX, SPF, DMARC, DKIM keys, SRV).
+    Records {
+        /// The static configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The domain.
+        domain: String,
     },
 }
 
@@ -368,6 +395,10 @@ fn run(command: Command) -> Result<ExitCode, Error> {
         Command::Setadminpassword { config } => admin::set_admin_password(&config),
         Command::Setaccountpassword { config, account } => set_password(&config, &account),
         Command::Verifydata { data_dir, fix } => verify_data(&data_dir, fix),
+        Command::Queue { config, command } => queue_cli::run(&config, command),
+        Command::Dns { command: DnsCommand::Records { config, domain } } => {
+            dkim_keys::print_records(&config, &domain)
+        }
     }
 }
 

@@ -21,14 +21,17 @@ use moxide_actors::dns::Dns;
 use moxide_actors::imap::{ImapSettings, listener as imap_listener};
 use moxide_actors::listen::IpLimits;
 use moxide_actors::node::ACCOUNT_IDLE_DEFAULT;
+use moxide_actors::queue::mx::MxDestinations;
+use moxide_actors::queue::{Host, QueueRunner, QueueSettings, StaticRoutes};
 use moxide_actors::ratelimit::{Limiter, WindowLimit};
 use moxide_actors::smtp::inbound::InboundAuth;
 use moxide_actors::smtp::{SmtpSettings, listener as smtp_listener};
 use moxide_actors::{Node, NodeSeed, NodeServices, node_seeds};
 use moxide_runtime::net::{ConnectionLimiter, ListenerSocket, bind_per_core};
 use moxide_runtime::shutdown::{ShutdownPlan, ShutdownSeed};
-use moxide_runtime::tls::{CertificateFiles, TlsAcceptor, TlsSettings};
+use moxide_runtime::tls::{CertificateFiles, TlsAcceptor, TlsConnector, TlsSettings};
 use moxide_runtime::{RuntimeConfig, online_cpus, spawn_detached};
+use moxide_storage::queue::QueueStore;
 use moxide_storage::{DataDir, DataDirLock, GlobalStore, StoreCache, StoreOptions};
 
 use crate::config::{Config, Limits, ListenerProtocol, ListenerTls, TomlDomainsFile};
@@ -124,6 +127,15 @@ struct Shared {
     acceptors: Vec<TlsAcceptor>,
     spool_dir: std::path::PathBuf,
     local_catchall: Option<Arc<str>>,
+    /// The outbound queue (not in localserve, which delivers everything locally).
+    queue: Option<Arc<QueueStore>>,
+    /// The queue's fixed routes and STARTTLS setting.
+    queue_config: crate::config::QueueConfig,
+    /// DKIM keys queued mail is signed with.
+    dkim: Option<Arc<moxide_actors::queue::sign::DkimKeys>>,
+    /// The resolver for MX lookups when the inbound checks have none of their own.
+    queue_dns: Option<moxide_actors::dns::DnsSettings>,
+    hostname: String,
     /// Graceful shutdown grace.
     shutdown_grace: Duration,
     /// The HTTP plane's shared state.
@@ -195,6 +207,15 @@ impl Server {
         }
         let stores = Arc::new(StoreCache::new(data.clone(), config.store_options(), OPEN_STORES_MAX));
         let global = Arc::new(GlobalStore::open(&data, &StoreOptions::default())?);
+        // localserve delivers everything locally (as mox's does): no queue, nothing leaves.
+        let queue = match local_catchall {
+            Some(_) => None,
+            None => Some(Arc::new(QueueStore::open(&data, &StoreOptions::default())?)),
+        };
+        // Keys for signing queued mail, made where a domain has none.
+        let dkim = queue.as_ref().map(|_| {
+            Arc::new(crate::dkim_keys::ensure_and_load(config, moxide_actors::clock::now_unix_ms() / 1000))
+        });
         let mut decoy_key = [0u8; 32];
         moxide_runtime::random::fill(&mut decoy_key);
         let limits = &static_config.limits;
@@ -272,6 +293,13 @@ impl Server {
             acceptors,
             spool_dir: data.spool_dir(),
             local_catchall,
+            queue,
+            dkim,
+            queue_config: static_config.queue.clone(),
+            queue_dns: static_config
+                .dns
+                .settings(std::fs::read_to_string(crate::config::RESOLV_CONF_PATH).ok().as_deref()),
+            hostname: static_config.hostname.clone(),
             shutdown_grace: Duration::from_secs(limits.shutdown_grace_secs),
             web,
             control_path: static_config.data_dir.join(CONTROL_SOCKET),
@@ -316,6 +344,13 @@ impl Server {
                 let dns = inbound.as_ref().and_then(|inbound| inbound.dns.clone());
                 if let Some(dns) = &dns {
                     spawn_detached(report_dns(core.index, dns.clone()));
+                }
+                if core.index == 0 {
+                    start_queue(
+                        &shared,
+                        &node,
+                        dns.clone().or_else(|| shared.queue_dns.clone().map(Dns::new)),
+                    );
                 }
                 start_listeners(&shared, &node, seed.sockets, inbound.as_ref());
                 shutdown.draining().await;
@@ -404,6 +439,32 @@ fn start_listeners(
     }
 }
 
+/// Starts the outbound queue's runner on this core (core 0): fixed routes first, then
+/// MX lookup through this core's DNS client.
+fn start_queue(shared: &Shared, node: &Node, dns: Option<Dns>) {
+    let Some(store) = shared.queue.clone() else { return };
+    let routes = shared.queue_config.routes.iter().map(|route| {
+        let name = route.host.clone().unwrap_or_else(|| route.address.ip().to_string());
+        (route.domain.clone(), Host { name, addresses: vec![route.address] })
+    });
+    let tls = if shared.queue_config.starttls {
+        match TlsConnector::opportunistic_unverified() {
+            Ok(connector) => Some(connector),
+            Err(error) => {
+                tracing::error!(%error, "no client TLS for the queue; sending in plaintext");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let settings =
+        QueueSettings { hostname: shared.hostname.clone(), tls, spool_dir: shared.spool_dir.clone() };
+    let destinations = MxDestinations::new(dns, StaticRoutes::new(routes), shared.queue_config.mx_port);
+    let runner = QueueRunner::new(store, node.clone(), settings, Rc::new(destinations));
+    spawn_detached(runner.run());
+}
+
 /// The HTTP plane's shared state: live configuration over the domains file, the admin
 /// credentials in the data directory, the request limiter, the metrics registry.
 fn web_services(
@@ -468,6 +529,8 @@ fn smtp_settings(shared: &Shared, plan: &ListenerPlan) -> SmtpSettings {
     settings.implicit_tls = plan.implicit_tls;
     settings.plaintext_auth = plan.plaintext_auth;
     settings.local_catchall = if submission { shared.local_catchall.clone() } else { None };
+    settings.queue = if submission { shared.queue.clone() } else { None };
+    settings.dkim = if submission { shared.dkim.clone() } else { None };
     settings
 }
 

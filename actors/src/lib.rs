@@ -35,6 +35,7 @@ pub mod kernel;
 pub mod listen;
 pub mod metrics;
 pub mod node;
+pub mod queue;
 pub mod ratelimit;
 pub mod smtp;
 mod summary;

@@ -24,7 +24,8 @@
 //!   transcripts that run the same input whole and one byte at a time.
 //!
 //! Modules:
-//! - [`smtp`]: server session (commands, paths, DATA/BDAT, replies, trace header);
+//! - [`smtp`]: server session (commands, paths, DATA/BDAT, replies, trace header) and
+//!   client session (replies read, commands and the message written, for the queue);
 //! - [`imap`]: streaming command reader (literals, APPEND streamed, IDLE and SASL modes),
 //!   command types, response writer, modified UTF-7;
 //! - [`mime`]: message summaries computed once per message (envelope, body structure

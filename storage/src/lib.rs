@@ -9,6 +9,7 @@
 //! data/accounts/<account>/index/          LMDB env (data.mdb, lock.mdb), see "Schema"
 //! data/accounts/<account>/msg/<hi>/<id>   message file: the original bytes, hi = id >> 12
 //! data/global/                            LMDB env of the GlobalStore (own schema version)
+//! data/queue/index/, data/queue/msg/       the outbound queue ([`queue::QueueStore`], own schema)
 //! data/tmp/                               spool, on the same filesystem so links work
 //! ```
 //!
@@ -147,6 +148,7 @@ mod mailbox;
 mod names;
 mod orphans;
 mod password;
+pub mod queue;
 mod records;
 mod rename;
 mod reports;

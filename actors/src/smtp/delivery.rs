@@ -7,6 +7,9 @@
 //! copies already stored elsewhere are expunged again and the client gets `451` (`452
 //! 4.3.1` when the disk is full): it will retry the whole message, and no account ends up
 //! with a copy the client was told failed (no partial delivery, no duplicate on retry).
+//! Recipients in other domains (submission) are queued after the local deliveries
+//! succeeded, in one queue transaction whose commit is durable before `250`; if queueing
+//! fails, the local copies are taken back the same way.
 //! An account over its quota fails the message the same way, with `452 4.2.2` (RFC 3463
 //! mailbox full): temporary, so nothing is lost while its owner makes room.
 
@@ -15,8 +18,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use moxide_protocols::smtp::{
-    EnhancedCode, ForwardPath, MailFrom, ReceivedTrace, Reply, Verdict, received_header,
+    BodyType, EnhancedCode, ForwardPath, MailFrom, ReceivedTrace, Reply, ReversePath, Verdict,
+    received_header,
 };
+use moxide_storage::queue::{NewQueued, QueueId, QueuedBody, QueuedMessage, QueuedRecipient};
 use moxide_storage::{Flags, MailboxTarget, NewMessage, SpecialUse};
 
 use super::SmtpSettings;
@@ -50,6 +55,8 @@ pub struct Envelope {
     pub mail_from: Option<MailFrom>,
     /// Accepted recipients, in RCPT order.
     pub recipients: Vec<Recipient>,
+    /// Accepted recipients in other domains (submission), for the outbound queue.
+    pub remote: Vec<String>,
 }
 
 /// What the inbound checks add to a delivery (see `inbound`).
@@ -119,11 +126,16 @@ pub(crate) async fn deliver_spooled(
         })
         .collect();
     let results = join_all(requests).await;
+    let mut queued = Ok(());
     if results.iter().all(Result::is_ok) {
-        tracing::info!(id = %message_id, size, accounts = accounts.len(), peer = %envelope.peer, "message delivered");
-        return Verdict::AcceptWith(format!("message accepted as {message_id}"));
+        queued = queue_remote(settings, envelope, spool, size, received_ms, &message_id).await;
+        if queued.is_ok() {
+            tracing::info!(id = %message_id, size, accounts = accounts.len(), remote = envelope.remote.len(), peer = %envelope.peer, "message delivered");
+            return Verdict::AcceptWith(format!("message accepted as {message_id}"));
+        }
     }
-    let no_space = results.iter().any(|result| result.as_ref().is_err_and(AccountError::is_no_space));
+    let no_space = results.iter().any(|result| result.as_ref().is_err_and(AccountError::is_no_space))
+        || queued.as_ref().is_err_and(|failed| failed.no_space);
     let over_quota = results.iter().any(|result| matches!(result, Err(AccountError::OverQuota { .. })));
     for ((account, _), result) in accounts.iter().zip(results) {
         match result {
@@ -147,6 +159,102 @@ pub(crate) async fn deliver_spooled(
         ));
     }
     Verdict::Reject(local_failure(no_space))
+}
+
+/// Queueing for remote recipients failed (logged where it happened).
+struct QueueingFailed {
+    no_space: bool,
+}
+
+/// Queues the message for `envelope.remote` (nothing to do without remote recipients):
+/// one transaction, durable when it returns.
+async fn queue_remote(
+    settings: &SmtpSettings,
+    envelope: &Envelope,
+    spool: &Path,
+    size: u64,
+    received_ms: i64,
+    message_id: &str,
+) -> Result<(), QueueingFailed> {
+    let Some(queue) = settings.queue.as_ref().filter(|_| !envelope.remote.is_empty()) else {
+        return Ok(());
+    };
+    let Some(mail_from) = &envelope.mail_from else { return Ok(()) };
+    let tls_version = envelope.tls.as_ref().map(|t| t.version.to_string());
+    let trace = ReceivedTrace {
+        helo_name: envelope.helo.as_deref().unwrap_or("unknown"),
+        peer_ip: envelope.peer.ip(),
+        peer_host: None,
+        by_host: &settings.protocol.hostname,
+        esmtp: envelope.esmtp,
+        smtputf8: mail_from.smtputf8,
+        tls: envelope.tls.is_some(),
+        authenticated: envelope.authenticated,
+        tls_version: tls_version.as_deref(),
+        tls_cipher: envelope.tls.as_ref().map(|t| t.cipher.as_str()),
+        id: Some(message_id),
+        for_path: None,
+        unix_secs: received_ms.div_euclid(1000),
+    };
+    let mut prefix = Vec::new();
+    if let (Some(keys), ReversePath::Mailbox(mailbox)) = (&settings.dkim, &mail_from.path) {
+        let domain = mailbox.domain.to_string();
+        let now_secs = received_ms.div_euclid(1000);
+        prefix =
+            crate::queue::sign::sign_spool(Arc::clone(keys), domain, spool.to_path_buf(), now_secs).await;
+    }
+    prefix.extend_from_slice(received_header(&trace).as_bytes());
+    let new = NewQueued {
+        spool: spool.to_path_buf(),
+        message: QueuedMessage {
+            id: QueueId(0),
+            queued_ms: received_ms,
+            sender_account: String::new(),
+            mail_from: match &mail_from.path {
+                ReversePath::Null => String::new(),
+                ReversePath::Mailbox(mailbox) => mailbox.to_string(),
+            },
+            size_bytes: size,
+            prefix,
+            smtputf8: mail_from.smtputf8,
+            body: match mail_from.body {
+                BodyType::SevenBit => QueuedBody::SevenBit,
+                BodyType::EightBitMime => QueuedBody::EightBit,
+                BodyType::BinaryMime => QueuedBody::Binary,
+            },
+            requiretls: mail_from.requiretls,
+            envid: None,
+            return_headers_only: false,
+        },
+        recipients: envelope
+            .remote
+            .iter()
+            .map(|address| QueuedRecipient {
+                address: address.clone(),
+                notify: None,
+                original: None,
+                last_result: None,
+            })
+            .collect(),
+        first_attempt_ms: received_ms,
+        held: false,
+    };
+    let queue = Arc::clone(queue);
+    let result = moxide_runtime::offload(move || queue.enqueue(&[new])).await;
+    match result {
+        Ok(Ok(ids)) => {
+            tracing::info!(id = %message_id, queued = ?ids, recipients = envelope.remote.len(), "message queued");
+            Ok(())
+        }
+        Ok(Err(error)) => {
+            tracing::error!(id = %message_id, %error, "queueing failed");
+            Err(QueueingFailed { no_space: error.is_no_space() })
+        }
+        Err(panic) => {
+            tracing::error!(id = %message_id, panic = %panic.0, "queueing panicked");
+            Err(QueueingFailed { no_space: false })
+        }
+    }
 }
 
 /// Each account once, in first-recipient order, with its recipient when it has only one.

@@ -4,8 +4,9 @@
 //! - [`listener`]: accepts on one core's listening socket, applies the connection limit,
 //!   spawns a session per connection (a panic ends that connection only).
 //! - [`session`]: the read → protocol → act → write loop of one connection.
-//! - [`delivery`]: hands a finished spool file to each recipient account's actor and
-//!   answers only when every one of them made it durable.
+//! - [`delivery`]: hands a finished spool file to each recipient account's actor and,
+//!   for other domains (submission), to the outbound queue; answers only when every one
+//!   of them made it durable.
 //! - [`inbound`]: SPF, DKIM, DMARC, iprev and ARC on incoming mail, the
 //!   Authentication-Results header, and the DMARC decision.
 
@@ -39,8 +40,13 @@ pub struct SmtpSettings {
     /// Authentication state shared by the server.
     pub auth: Arc<AuthServices>,
     /// Submission only: deliver every recipient to this account (localserve, as mox's
-    /// localserve does, since there is no outbound queue to send with).
+    /// localserve does: nothing leaves a test setup).
     pub local_catchall: Option<Arc<str>>,
+    /// Submission only: the outbound queue, for recipients in other domains. `None`:
+    /// such recipients are refused (`550 5.3.0`).
+    pub queue: Option<Arc<moxide_storage::queue::QueueStore>>,
+    /// Submission only: DKIM keys; queued mail from a domain with keys is signed.
+    pub dkim: Option<Arc<crate::queue::sign::DkimKeys>>,
     /// SMTP (not submission): check incoming mail (SPF, DKIM, DMARC, iprev, ARC).
     pub inbound: Option<inbound::InboundAuth>,
 }
@@ -56,6 +62,8 @@ impl SmtpSettings {
             plaintext_auth: false,
             auth,
             local_catchall: None,
+            queue: None,
+            dkim: None,
             inbound: None,
         }
     }

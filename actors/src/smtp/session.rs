@@ -71,6 +71,8 @@ pub const CLOSING_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 struct Transaction {
     mail_from: Option<MailFrom>,
     recipients: Vec<Recipient>,
+    /// Submission: recipients in other domains, for the outbound queue.
+    remote: Vec<String>,
     spool: Option<SpoolFile>,
     spool_failed: bool,
     /// The spool write failed for a full disk (answered 452 4.3.1).
@@ -529,10 +531,16 @@ impl Connection {
             Lookup::UnknownUser => {
                 Verdict::Reject(Reply::new(550, Some(EnhancedCode(5, 1, 1)), "no such user here"))
             }
+            Lookup::NotLocal if self.authenticated.is_some() && self.settings.queue.is_some() => {
+                // Submission: other domains go through the outbound queue.
+                let ForwardPath::Mailbox(mailbox) = &path else { return Verdict::Accept };
+                self.transaction.remote.push(mailbox.to_string());
+                Verdict::Accept
+            }
             Lookup::NotLocal if self.authenticated.is_some() => Verdict::Reject(Reply::new(
                 550,
                 Some(EnhancedCode(5, 3, 0)),
-                "delivery to other domains needs the outbound queue, which this version does not have",
+                "delivery to other domains is not configured on this server",
             )),
             // No relaying for unauthenticated clients (RFC 5321 §3.6.2).
             Lookup::NotLocal => Verdict::Reject(Reply::new(
@@ -614,6 +622,7 @@ impl Connection {
             authenticated: self.authenticated.is_some(),
             mail_from: transaction.mail_from,
             recipients: transaction.recipients,
+            remote: transaction.remote,
         };
         let mut summary = transaction.summarizer.map(|summarizer| summarizer.finish().encode());
         let (path, size, annotations) =

@@ -1,4 +1,4 @@
-//! SMTP server side, sans-IO: the session state machine and what it is made of.
+//! SMTP, sans-IO: the server session, the client session, and what they are made of.
 //!
 //! - [`server`]: [`ServerSession`], bytes in, [`Event`]s and reply bytes out;
 //! - [`command`]: one command line to a command (RFC 5321 §4.1, RFC 1870, RFC 6152,
@@ -9,7 +9,10 @@
 //! - [`received`]: the `Received:` trace header (RFC 5321 §4.4) and RFC 5322 dates;
 //! - [`from_header`]: the message's `From:` found while it streams in, for submission's
 //!   author check (RFC 6409 §6.3);
-//! - [`limits`]: every limit with its reason.
+//! - [`limits`]: every limit with its reason;
+//! - [`dsn`]: delivery status notifications (RFC 3464) the queue sends;
+//! - [`client`]: the client session for the outbound queue: server replies in, commands
+//!   and the dot-stuffed or chunked message out.
 //!
 //! STARTTLS (RFC 3207) and AUTH (RFC 4954) are part of the session: the caller runs the
 //! TLS handshake and the SASL exchange and reports the outcome; the session decides
@@ -17,8 +20,10 @@
 //! (RFC 6409) requires AUTH before MAIL.
 
 pub mod address;
+pub mod client;
 pub mod command;
 mod data;
+pub mod dsn;
 pub mod from_header;
 pub mod limits;
 pub mod received;

@@ -1,5 +1,5 @@
 //! TLS for listeners (implicit TLS, RFC 8314) and STARTTLS upgrades (RFC 3207, RFC 9051
-//! §6.2.1): rustls 0.23 with the ring provider, TLS 1.2 (RFC 5246) and 1.3 (RFC 8446)
+//! §6.2.1), and as a client for the outbound queue (`client`, opportunistic only): rustls 0.23 with the ring provider, TLS 1.2 (RFC 5246) and 1.3 (RFC 8446)
 //! only, certificates chosen by SNI (RFC 6066 §3) and reloaded when their files change,
 //! ALPN (RFC 7301), client certificates identified by public key, and RFC 9266
 //! tls-exporter channel binding.
@@ -18,6 +18,7 @@
 //!   set serving.
 
 mod certs;
+mod client;
 mod client_auth;
 mod connection;
 mod self_signed;
@@ -39,6 +40,7 @@ use certs::{CertificateResolver, CertificateSet, FileStamp};
 use client_auth::AcceptAnyClientCertificate;
 
 pub use certs::CERTIFICATE_FILE_BYTES_MAX;
+pub use client::{ClientTlsStream, TlsConnector};
 pub use client_auth::certificate_public_key;
 pub use connection::{TLS_FILE_CHUNK_BYTES_MAX, TlsStream};
 pub use self_signed::{SELF_SIGNED_CHAIN_FILE, SELF_SIGNED_KEY_FILE, ensure_self_signed};

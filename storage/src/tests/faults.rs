@@ -14,7 +14,12 @@ use crate::{AccountStore, MailboxTarget, NewMessage, StorageError, Uid};
 /// One armed fault at a time in this process: the fault tests take turns.
 static ARMED: Mutex<()> = Mutex::new(());
 
-fn armed(scope: &Path, point: FaultPoint, action: FaultAction, skip: u64) -> MutexGuard<'static, ()> {
+pub(super) fn armed(
+    scope: &Path,
+    point: FaultPoint,
+    action: FaultAction,
+    skip: u64,
+) -> MutexGuard<'static, ()> {
     let guard = ARMED.lock().unwrap_or_else(PoisonError::into_inner);
     arm(scope, point, action, skip);
     guard

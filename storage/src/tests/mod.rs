@@ -16,6 +16,7 @@ mod mailboxes;
 mod map;
 mod names;
 mod password;
+mod queue;
 mod records;
 mod schema;
 

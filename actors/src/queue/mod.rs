@@ -1,0 +1,317 @@
+//! The outbound queue's actor: finds due destinations in the [`QueueStore`], delivers
+//! each (to local accounts through their actors, to other domains over SMTP with the
+//! sans-IO client), records the results and the DSNs they cause in one transaction.
+//!
+//! - [`schedule`]: the retry schedule and what an attempt's outcomes do (pure);
+//! - [`remote`]: one attempt over SMTP (connect, STARTTLS, the client session, the
+//!   message streamed from its queue file);
+//! - `local`: destinations whose domain is ours (DSNs to local senders, mainly);
+//! - [`dsn`]: failure and delay DSNs (RFC 3464), composed by `moxide_protocols`;
+//! - [`sign`]: DKIM keys of the local domains and the signing of submitted mail.
+//!
+//! Time and destinations are seams: [`QueueRunner::run_due`] takes the wall-clock time
+//! as an argument, so tests drive retries with a simulated clock and never sleep; the
+//! hosts of a domain come from a [`Destinations`] implementation ([`mx::MxDestinations`]:
+//! fixed routes from the configuration, else MX lookup through the core's DNS client).
+//!
+//! Guarantees: a destination's outcome and its DSN are stored together
+//! ([`QueueStore::apply`]); an attempt that a crash interrupts leaves the destination
+//! as it was, so it is attempted again (at least once: a peer that took the message
+//! before the crash may get it twice, never zero times). One domain's destinations are
+//! attempted one at a time, at most [`QUEUE_DOMAINS_CONCURRENT_MAX`] domains at once.
+
+pub mod dsn;
+mod local;
+pub mod mx;
+pub mod remote;
+pub mod schedule;
+pub mod sign;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use moxide_runtime::tls::TlsConnector;
+use moxide_storage::StorageError;
+use moxide_storage::queue::{Destination, NewQueued, QUEUE_DUE_BATCH_MAX, QueueStore, StoredReply};
+
+pub use remote::Host;
+use schedule::RecipientOutcome;
+
+use crate::kernel::join_all;
+use crate::node::Node;
+
+/// Domains attempted at once: mox's 10 concurrent deliveries. One connection per
+/// domain at a time keeps us polite to each destination.
+pub const QUEUE_DOMAINS_CONCURRENT_MAX: usize = 10;
+
+/// How often the running queue looks for due work: 250 ms. A submission's first attempt
+/// waits at most this long; each look is one LMDB read.
+pub const QUEUE_POLL_INTERVAL_MS: u64 = 250;
+
+/// Why a domain has no hosts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookupError {
+    /// Try again later (DNS failure, no route yet).
+    Temporary(String),
+    /// The domain accepts no mail (null MX, RFC 7505; no such domain).
+    Permanent(String),
+}
+
+/// The future a [`Destinations`] lookup returns.
+pub type HostsFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<Host>, LookupError>> + 'a>>;
+
+/// Where a domain's mail goes: its hosts in the order to try them.
+pub trait Destinations {
+    /// The hosts for `domain` (lower case).
+    fn hosts<'a>(&'a self, domain: &'a str) -> HostsFuture<'a>;
+}
+
+/// Hosts per domain from the configuration (`[[queue.routes]]`); alone (tests), a domain
+/// without a route fails temporarily.
+#[derive(Debug, Clone, Default)]
+pub struct StaticRoutes {
+    routes: HashMap<String, Vec<Host>>,
+}
+
+impl StaticRoutes {
+    /// Routes from (domain, host) pairs; several hosts for one domain are tried in order.
+    pub fn new(routes: impl IntoIterator<Item = (String, Host)>) -> Self {
+        let mut map: HashMap<String, Vec<Host>> = HashMap::new();
+        for (domain, host) in routes {
+            map.entry(domain.to_lowercase()).or_default().push(host);
+        }
+        StaticRoutes { routes: map }
+    }
+
+    /// The hosts routed for `domain` (lower case), if any.
+    pub fn get(&self, domain: &str) -> Option<&[Host]> {
+        self.routes.get(domain).map(Vec::as_slice)
+    }
+}
+
+impl Destinations for StaticRoutes {
+    fn hosts<'a>(&'a self, domain: &'a str) -> HostsFuture<'a> {
+        let found = self.routes.get(domain).cloned();
+        Box::pin(async move { found.ok_or_else(|| LookupError::Temporary(format!("no route to {domain}"))) })
+    }
+}
+
+/// What the queue needs besides its store.
+pub struct QueueSettings {
+    /// Our host name: EHLO, DSN Reporting-MTA, trace headers.
+    pub hostname: String,
+    /// Client TLS for STARTTLS; `None`: plaintext only.
+    pub tls: Option<TlsConnector>,
+    /// Where DSNs are written before they are queued (the spool, same filesystem).
+    pub spool_dir: PathBuf,
+}
+
+/// Why a queue run failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueueError {
+    /// The store failed.
+    #[error("queue store: {0}")]
+    Storage(#[from] StorageError),
+    /// A helper thread panicked.
+    #[error("queue helper: {0}")]
+    Offload(String),
+}
+
+/// Runs blocking store work on a helper thread.
+async fn blocking<R: Send + 'static>(
+    work: impl FnOnce() -> Result<R, StorageError> + Send + 'static,
+) -> Result<R, QueueError> {
+    moxide_runtime::offload(work)
+        .await
+        .map_err(|panic| QueueError::Offload(panic.0))?
+        .map_err(QueueError::from)
+}
+
+/// The queue actor of one process (on core 0).
+pub struct QueueRunner {
+    store: Arc<QueueStore>,
+    node: Node,
+    settings: QueueSettings,
+    destinations: Rc<dyn Destinations>,
+}
+
+impl QueueRunner {
+    /// A runner over `store`, delivering locally through `node`.
+    pub fn new(
+        store: Arc<QueueStore>,
+        node: Node,
+        settings: QueueSettings,
+        destinations: Rc<dyn Destinations>,
+    ) -> Self {
+        QueueRunner { store, node, settings, destinations }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<QueueStore> {
+        &self.store
+    }
+
+    /// Attempts destinations due at `now_ms` (wall clock, Unix ms): at most
+    /// [`QUEUE_DOMAINS_CONCURRENT_MAX`] domains, concurrently, each domain's
+    /// destinations one after the other. Returns how many destinations were attempted;
+    /// call again while it returns more than 0 and work is due.
+    pub async fn run_due(&self, now_ms: i64) -> Result<usize, QueueError> {
+        let store = Arc::clone(&self.store);
+        let due = blocking(move || store.due(now_ms, QUEUE_DUE_BATCH_MAX)).await?;
+        let mut groups: Vec<(String, Vec<Destination>)> = Vec::new();
+        for destination in due {
+            let full = groups.len() >= QUEUE_DOMAINS_CONCURRENT_MAX;
+            match groups.iter_mut().find(|(domain, _)| *domain == destination.domain) {
+                Some((_, list)) => list.push(destination),
+                None if !full => groups.push((destination.domain.clone(), vec![destination])),
+                None => {}
+            }
+        }
+        let attempted = groups.iter().map(|(_, list)| list.len()).sum();
+        let runs = groups
+            .into_iter()
+            .map(|(_, list)| async move {
+                for destination in list {
+                    if let Err(error) = self.attempt(destination, now_ms).await {
+                        tracing::error!(%error, "queue attempt could not be recorded");
+                    }
+                }
+            })
+            .collect();
+        join_all(runs).await;
+        Ok(attempted)
+    }
+
+    /// Runs until the core drains: attempts due work, then looks again every
+    /// [`QUEUE_POLL_INTERVAL_MS`].
+    pub async fn run(self) {
+        let shutdown = moxide_runtime::shutdown::notice();
+        tracing::info!("queue started");
+        loop {
+            match self.run_due(crate::clock::now_unix_ms()).await {
+                Ok(attempted) if attempted > 0 => continue,
+                Ok(_) => {}
+                Err(error) => tracing::error!(%error, "queue run failed"),
+            }
+            let pause = moxide_runtime::time::sleep(Duration::from_millis(QUEUE_POLL_INTERVAL_MS));
+            let stop = futures_lite::future::or(
+                async {
+                    pause.await;
+                    false
+                },
+                async {
+                    shutdown.draining().await;
+                    true
+                },
+            )
+            .await;
+            if stop {
+                tracing::info!("queue stopped");
+                return;
+            }
+        }
+    }
+
+    /// One attempt for one destination, and its results stored.
+    async fn attempt(&self, destination: Destination, now_ms: i64) -> Result<(), QueueError> {
+        let id = destination.key.message;
+        let store = Arc::clone(&self.store);
+        let Some(message) = blocking(move || store.message(id)).await? else {
+            return Ok(()); // removed meanwhile
+        };
+        let path = self.store.message_path(id);
+        let opened = moxide_runtime::offload({
+            let path = path.clone();
+            move || File::open(path)
+        })
+        .await
+        .map_err(|panic| QueueError::Offload(panic.0))?;
+        let outcomes = match opened {
+            Ok(file) => self.outcomes(&message, &destination, path.clone(), Arc::new(file), now_ms).await,
+            Err(error) => {
+                tracing::error!(%id, %error, "queued message file cannot be opened");
+                let reply = local_reply(451, (4, 3, 0), &format!("message file: {error}"));
+                destination.recipients.iter().map(|_| RecipientOutcome::Retry(reply.clone())).collect()
+            }
+        };
+        for (recipient, outcome) in destination.recipients.iter().zip(&outcomes) {
+            match outcome {
+                RecipientOutcome::Delivered => tracing::info!(%id, to = %recipient.address, "delivered"),
+                RecipientOutcome::Failed(r) => {
+                    tracing::info!(%id, to = %recipient.address, code = r.code, text = %r.text, "failed")
+                }
+                RecipientOutcome::Retry(r) => {
+                    tracing::info!(%id, to = %recipient.address, code = r.code, text = %r.text, "will retry")
+                }
+            }
+        }
+        let planned = schedule::plan(&destination, &outcomes, now_ms);
+        let mut dsns: Vec<NewQueued> = Vec::new();
+        for (recipients, delay) in [(&planned.failed, false), (&planned.delayed, true)] {
+            if let Some(dsn) =
+                dsn::make(&self.settings, &message, path.clone(), recipients, delay, now_ms).await
+            {
+                dsns.push(dsn);
+            }
+        }
+        let store = Arc::clone(&self.store);
+        let update = planned.update.clone();
+        let batch = dsns.clone();
+        let applied = blocking(move || store.apply(&[update], &batch)).await;
+        for dsn in &dsns {
+            let spool = dsn.spool.clone();
+            let _ = moxide_runtime::offload(move || std::fs::remove_file(spool)).await;
+        }
+        applied.map(|_| ())
+    }
+
+    async fn outcomes(
+        &self,
+        message: &moxide_storage::queue::QueuedMessage,
+        destination: &Destination,
+        path: PathBuf,
+        file: Arc<File>,
+        now_ms: i64,
+    ) -> Vec<RecipientOutcome> {
+        if self.node.directory().is_local_domain(&destination.domain) {
+            return local::deliver(&self.node, message, destination, path, now_ms).await;
+        }
+        let all =
+            |outcome: RecipientOutcome| destination.recipients.iter().map(|_| outcome.clone()).collect();
+        if message.requiretls {
+            // RFC 8689 §4.2: only over TLS verified by MTA-STS or DANE, which this queue
+            // cannot do yet (its TLS is opportunistic): fail rather than send unverified.
+            let text = "REQUIRETLS needs verified TLS (MTA-STS or DANE), which is not available";
+            return all(RecipientOutcome::Failed(local_reply(550, (5, 7, 30), text)));
+        }
+        match self.destinations.hosts(&destination.domain).await {
+            Ok(hosts) => {
+                let attempt = remote::RemoteAttempt {
+                    hostname: &self.settings.hostname,
+                    tls: self.settings.tls.as_ref(),
+                    message,
+                    file,
+                };
+                remote::attempt(&attempt, destination, &hosts).await
+            }
+            Err(LookupError::Temporary(text)) => {
+                all(RecipientOutcome::Retry(local_reply(451, (4, 4, 3), &text)))
+            }
+            Err(LookupError::Permanent(text)) => {
+                all(RecipientOutcome::Failed(local_reply(550, (5, 1, 2), &text)))
+            }
+        }
+    }
+}
+
+/// A reply standing for a problem found here (no remote host said it).
+fn local_reply(code: u16, enhanced: (u8, u16, u16), text: &str) -> StoredReply {
+    StoredReply { code, enhanced: Some(enhanced), text: text.to_owned(), remote_host: String::new() }
+}

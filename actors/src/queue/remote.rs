@@ -1,0 +1,475 @@
+//! One delivery attempt to a remote destination over SMTP: connect to each address of
+//! each host in turn, run the sans-IO client session (`moxide_protocols::smtp::client`)
+//! on the connection, STARTTLS when offered (opportunistic: a failed handshake is
+//! retried once in plaintext, as Postfix's `may` level does), stream the message from
+//! its queue file, and turn the replies into one outcome per recipient.
+//!
+//! A host that cannot be reached, refuses the greeting, says `421` or drops the
+//! connection before the transaction ends is skipped for the next one (RFC 5321
+//! §5.1); the replies of a completed transaction are final for this attempt. A
+//! connection lost after the message was sent but before its reply leaves the
+//! recipients to be retried: the peer may have taken it, so a duplicate is possible
+//! (RFC 5321 §6.1 accepts duplicates over losses).
+
+use std::fs::File;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_lite::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use moxide_protocols::smtp::BodyType;
+use moxide_protocols::smtp::client::{
+    ClientConfig, ClientSession, DsnEnvelope, DsnReturn, Envelope, Event, Failure, FailureCause, Recipient,
+    TransactionResult,
+};
+use moxide_protocols::smtp::{EnhancedCode, Reply};
+use moxide_runtime::net::TcpStream;
+use moxide_runtime::tls::{ClientTlsStream, TlsConnector};
+use moxide_storage::queue::{Destination, QueuedBody, QueuedMessage, StoredReply};
+
+use super::schedule::RecipientOutcome;
+use crate::clock::now_monotonic_ms;
+
+/// Time to establish a TCP connection: 30 s, as mox and Postfix (`smtp_connect_timeout`).
+pub const CONNECT_TIMEOUT_MS: u64 = 30_000;
+
+/// Bytes read from a server at once, and message bytes read from the file per helper
+/// thread trip (64 KiB: one good socket write).
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+
+/// A host to try: its name (for SNI, logs and DSNs) and its addresses, ports included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    /// Host name (an MX target), or the address as text.
+    pub name: String,
+    /// Where it listens.
+    pub addresses: Vec<SocketAddr>,
+}
+
+/// The connection, plain or after STARTTLS.
+enum Connection {
+    Plain(TcpStream),
+    Tls(Box<ClientTlsStream>),
+}
+
+impl AsyncRead for Connection {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Connection::Plain(tcp) => Pin::new(tcp).poll_read(cx, buf),
+            Connection::Tls(tls) => Pin::new(&mut **tls).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Connection {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Connection::Plain(tcp) => Pin::new(tcp).poll_write(cx, buf),
+            Connection::Tls(tls) => Pin::new(&mut **tls).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Connection::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
+            Connection::Tls(tls) => Pin::new(&mut **tls).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Connection::Plain(tcp) => Pin::new(tcp).poll_close(cx),
+            Connection::Tls(tls) => Pin::new(&mut **tls).poll_close(cx),
+        }
+    }
+}
+
+/// What an attempt needs besides the destination.
+pub(crate) struct RemoteAttempt<'a> {
+    pub(crate) hostname: &'a str,
+    pub(crate) tls: Option<&'a TlsConnector>,
+    pub(crate) message: &'a QueuedMessage,
+    pub(crate) file: Arc<File>,
+}
+
+/// Why one connection did not complete a transaction.
+#[derive(Debug)]
+enum HostFailure {
+    /// Before or outside a transaction: try the next address.
+    Session(StoredReply),
+    /// TLS could not be set up: try this address again without it.
+    Tls(String),
+}
+
+/// Tries the hosts in order; returns one outcome per recipient of `destination`.
+pub(crate) async fn attempt(
+    attempt: &RemoteAttempt<'_>,
+    destination: &Destination,
+    hosts: &[Host],
+) -> Vec<RecipientOutcome> {
+    let mut last = reply("no host to deliver to", 451, EnhancedCode(4, 4, 4), "");
+    for host in hosts {
+        for &address in &host.addresses {
+            let mut use_tls = attempt.tls.is_some();
+            loop {
+                match deliver_to(attempt, destination, host, address, use_tls).await {
+                    Ok(outcomes) => return outcomes,
+                    Err(HostFailure::Tls(error)) if use_tls => {
+                        tracing::info!(host = %host.name, %address, %error, "TLS failed; trying again without it");
+                        use_tls = false;
+                    }
+                    Err(HostFailure::Tls(error)) => {
+                        last = reply(&error, 451, EnhancedCode(4, 4, 0), &host.name);
+                        break;
+                    }
+                    Err(HostFailure::Session(failure)) => {
+                        tracing::info!(host = %host.name, %address, code = failure.code, text = %failure.text, "host failed");
+                        last = failure;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    destination.recipients.iter().map(|_| RecipientOutcome::Retry(last.clone())).collect()
+}
+
+fn reply(text: &str, code: u16, enhanced: EnhancedCode, host: &str) -> StoredReply {
+    StoredReply {
+        code,
+        enhanced: Some((enhanced.0, enhanced.1, enhanced.2)),
+        text: text.chars().take(moxide_storage::queue::QUEUE_REPLY_TEXT_BYTES_MAX / 4).collect(),
+        remote_host: host.to_owned(),
+    }
+}
+
+fn stored(reply: &Reply, host: &str) -> StoredReply {
+    let mut text = reply.text.clone();
+    let mut end = text.len().min(moxide_storage::queue::QUEUE_REPLY_TEXT_BYTES_MAX);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    StoredReply {
+        code: reply.code,
+        enhanced: reply.enhanced.map(|e| (e.0, e.1, e.2)),
+        text,
+        remote_host: host.to_owned(),
+    }
+}
+
+fn envelope(message: &QueuedMessage, recipients: &[moxide_storage::queue::QueuedRecipient]) -> Envelope {
+    Envelope {
+        mail_from: message.mail_from.clone(),
+        recipients: recipients
+            .iter()
+            .map(|r| Recipient {
+                address: r.address.clone(),
+                notify: r.notify.clone(),
+                original: r.original.clone(),
+            })
+            .collect(),
+        size_bytes: message.prefix.len() as u64 + message.size_bytes,
+        body: match message.body {
+            QueuedBody::SevenBit => BodyType::SevenBit,
+            QueuedBody::EightBit => BodyType::EightBitMime,
+            QueuedBody::Binary => BodyType::BinaryMime,
+        },
+        smtputf8: message.smtputf8,
+        requiretls: message.requiretls,
+        dsn: DsnEnvelope {
+            ret: Some(if message.return_headers_only { DsnReturn::Headers } else { DsnReturn::Full }),
+            envid: message.envid.clone(),
+        },
+    }
+}
+
+/// One connection: the session driven to the end. Recipients beyond the server's
+/// RCPTMAX go in further transactions on the same connection.
+async fn deliver_to(
+    attempt: &RemoteAttempt<'_>,
+    destination: &Destination,
+    host: &Host,
+    address: SocketAddr,
+    use_tls: bool,
+) -> Result<Vec<RecipientOutcome>, HostFailure> {
+    let connect = TcpStream::connect(address);
+    let tcp = match moxide_runtime::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), connect).await {
+        Ok(Ok(tcp)) => tcp,
+        Ok(Err(error)) => {
+            return Err(HostFailure::Session(reply(
+                &format!("connect: {error}"),
+                451,
+                EnhancedCode(4, 4, 1),
+                &host.name,
+            )));
+        }
+        Err(_) => {
+            return Err(HostFailure::Session(reply(
+                "connect: timed out",
+                451,
+                EnhancedCode(4, 4, 1),
+                &host.name,
+            )));
+        }
+    };
+    let mut driver = Driver {
+        connection: Some(Connection::Plain(tcp)),
+        session: ClientSession::new(
+            ClientConfig { hostname: attempt.hostname.to_owned() },
+            now_monotonic_ms(),
+        ),
+        buffer: vec![0; READ_BUFFER_BYTES],
+        host: &host.name,
+    };
+    let recipients = &destination.recipients;
+    let mut outcomes: Vec<RecipientOutcome> = Vec::with_capacity(recipients.len());
+    let mut tls_tried = false;
+    loop {
+        driver.flush().await?;
+        let Some(event) = driver.session.poll_event() else {
+            if driver.session.wants_input() {
+                driver.read().await?;
+                continue;
+            }
+            if driver.session.is_done() {
+                break;
+            }
+            return Err(HostFailure::Session(reply(
+                "client session stalled",
+                451,
+                EnhancedCode(4, 3, 0),
+                &host.name,
+            )));
+        };
+        match event {
+            Event::Ready
+            | Event::StartTlsRefused(_)
+            | Event::TransactionDone(_)
+            | Event::AuthRefused(_)
+            | Event::Authenticated => {
+                if let Event::TransactionDone(result) = &event {
+                    outcomes.extend(transaction_outcomes(result, &host.name));
+                }
+                let now = now_monotonic_ms();
+                if use_tls && !tls_tried && !driver.session.is_tls() && driver.session.start_tls(now) {
+                    tls_tried = true;
+                    continue;
+                }
+                if outcomes.len() >= recipients.len() {
+                    driver.session.quit(now);
+                    continue;
+                }
+                let batch_max = driver.session.recipients_max() as usize;
+                let batch = &recipients[outcomes.len()..recipients.len().min(outcomes.len() + batch_max)];
+                if let Err(refused) = driver.session.send(&envelope(attempt.message, batch), now) {
+                    let result = stored(&refused.reply(), &host.name);
+                    let outcome = if refused.reply().code / 100 == 5 {
+                        RecipientOutcome::Failed(result)
+                    } else {
+                        RecipientOutcome::Retry(result)
+                    };
+                    outcomes.extend(batch.iter().map(|_| outcome.clone()));
+                    driver.session.quit(now);
+                }
+            }
+            Event::TlsReady => {
+                let connector = attempt.tls.ok_or_else(|| HostFailure::Tls("no TLS client".into()))?;
+                driver.start_tls(connector).await?;
+            }
+            Event::SendBody => driver.send_body(attempt).await?,
+            Event::Closed => break,
+            Event::Failed(failure) => {
+                if outcomes.len() >= recipients.len() {
+                    break;
+                }
+                let failed = failure_reply(&failure, &host.name);
+                if outcomes.is_empty() {
+                    return Err(HostFailure::Session(failed));
+                }
+                // Earlier transactions on this connection completed: their results
+                // stand (retrying them would send twice); the rest are retried.
+                outcomes.resize(recipients.len(), RecipientOutcome::Retry(failed));
+                break;
+            }
+        }
+    }
+    if outcomes.len() < recipients.len() {
+        let ended = reply(
+            "connection ended before every recipient was tried",
+            451,
+            EnhancedCode(4, 4, 2),
+            &host.name,
+        );
+        if outcomes.is_empty() {
+            return Err(HostFailure::Session(ended));
+        }
+        outcomes.resize(recipients.len(), RecipientOutcome::Retry(ended));
+    }
+    Ok(outcomes)
+}
+
+fn transaction_outcomes(result: &TransactionResult, host: &str) -> Vec<RecipientOutcome> {
+    result
+        .recipients
+        .iter()
+        .map(|reply| match reply.code / 100 {
+            2 => RecipientOutcome::Delivered,
+            5 => RecipientOutcome::Failed(stored(reply, host)),
+            _ => RecipientOutcome::Retry(stored(reply, host)),
+        })
+        .collect()
+}
+
+fn failure_reply(failure: &Failure, host: &str) -> StoredReply {
+    match &failure.cause {
+        FailureCause::Reply(reply) => {
+            // A refused greeting or EHLO is this host's answer, but other hosts of the
+            // domain may still take the message: retried, not failed (RFC 5321 §5.1).
+            let mut stored = stored(reply, host);
+            if stored.code / 100 == 5 {
+                stored.text = format!("{} (at {:?})", stored.text, failure.stage);
+            }
+            stored
+        }
+        FailureCause::Timeout => {
+            reply(&format!("timeout at {:?}", failure.stage), 451, EnhancedCode(4, 4, 2), host)
+        }
+        FailureCause::Closed => {
+            reply(&format!("connection closed at {:?}", failure.stage), 451, EnhancedCode(4, 4, 2), host)
+        }
+        other => reply(
+            &format!("protocol error at {:?}: {other:?}", failure.stage),
+            451,
+            EnhancedCode(4, 5, 0),
+            host,
+        ),
+    }
+}
+
+/// The socket side of one client session.
+struct Driver<'h> {
+    connection: Option<Connection>,
+    session: ClientSession,
+    buffer: Vec<u8>,
+    host: &'h str,
+}
+
+impl Driver<'_> {
+    fn lost(&self, what: &str, error: &io::Error) -> HostFailure {
+        HostFailure::Session(reply(&format!("{what}: {error}"), 451, EnhancedCode(4, 4, 2), self.host))
+    }
+
+    async fn flush(&mut self) -> Result<(), HostFailure> {
+        let Some(connection) = self.connection.as_mut() else { return Ok(()) };
+        while !self.session.pending_output().is_empty() {
+            let pending = self.session.pending_output();
+            let timeout =
+                Duration::from_millis(moxide_protocols::smtp::client::limits::DATA_BLOCK_TIMEOUT_MS);
+            match moxide_runtime::time::timeout(timeout, connection.write(pending)).await {
+                Ok(Ok(0)) => return Err(self.lost("write", &io::ErrorKind::WriteZero.into())),
+                Ok(Ok(n)) => self.session.advance_output(n),
+                Ok(Err(error)) => return Err(self.lost("write", &error)),
+                Err(_) => return Err(self.lost("write", &io::ErrorKind::TimedOut.into())),
+            }
+        }
+        connection.flush().await.map_err(|error| self.lost("write", &error))
+    }
+
+    async fn read(&mut self) -> Result<(), HostFailure> {
+        let Some(connection) = self.connection.as_mut() else { return Ok(()) };
+        let now = now_monotonic_ms();
+        let wait = self.session.deadline_ms().map_or(0, |deadline| deadline.saturating_sub(now));
+        match moxide_runtime::time::timeout(Duration::from_millis(wait), connection.read(&mut self.buffer))
+            .await
+        {
+            Ok(Ok(0)) => self.session.peer_closed(),
+            Ok(Ok(n)) => {
+                let used = self.session.handle_input(&self.buffer[..n], now_monotonic_ms());
+                if used < n && !self.session.is_done() {
+                    // Only after the 220 to STARTTLS does the session leave input
+                    // unused, and then it fails itself (no plaintext may follow it).
+                    self.session.peer_closed();
+                }
+            }
+            Ok(Err(_)) => self.session.peer_closed(),
+            Err(_) => self.session.handle_timeout(now_monotonic_ms()),
+        }
+        Ok(())
+    }
+
+    async fn start_tls(&mut self, connector: &TlsConnector) -> Result<(), HostFailure> {
+        let Some(Connection::Plain(tcp)) = self.connection.take() else {
+            return Err(HostFailure::Tls("STARTTLS on a TLS connection".into()));
+        };
+        let name = if self.host.parse::<std::net::IpAddr>().is_ok() { "localhost" } else { self.host };
+        match connector.connect(name, tcp).await {
+            Ok(tls) => {
+                tracing::info!(host = %self.host, version = %tls.version(), cipher = tls.cipher(), "TLS established");
+                self.connection = Some(Connection::Tls(Box::new(tls)));
+                self.session.tls_established(now_monotonic_ms());
+                Ok(())
+            }
+            Err(error) => Err(HostFailure::Tls(error.to_string())),
+        }
+    }
+
+    /// Streams the prefix, then the file in pieces read on a helper thread.
+    async fn send_body(&mut self, attempt: &RemoteAttempt<'_>) -> Result<(), HostFailure> {
+        self.feed(&attempt.message.prefix).await?;
+        let mut offset = 0u64;
+        while offset < attempt.message.size_bytes {
+            let file = Arc::clone(&attempt.file);
+            let want = usize::try_from((attempt.message.size_bytes - offset).min(READ_BUFFER_BYTES as u64))
+                .unwrap_or(READ_BUFFER_BYTES);
+            let chunk = moxide_runtime::offload(move || {
+                use std::os::unix::fs::FileExt as _;
+                let mut chunk = vec![0; want];
+                file.read_exact_at(&mut chunk, offset).map(|()| chunk)
+            })
+            .await
+            .map_err(|panic| {
+                HostFailure::Session(reply(
+                    &format!("reading the message: {panic:?}"),
+                    451,
+                    EnhancedCode(4, 3, 0),
+                    "",
+                ))
+            })?
+            .map_err(|error| {
+                HostFailure::Session(reply(
+                    &format!("reading the message: {error}"),
+                    451,
+                    EnhancedCode(4, 3, 0),
+                    "",
+                ))
+            })?;
+            self.feed(&chunk).await?;
+            offset += want as u64;
+        }
+        self.session.body_end(now_monotonic_ms());
+        Ok(())
+    }
+
+    async fn feed(&mut self, mut bytes: &[u8]) -> Result<(), HostFailure> {
+        while !bytes.is_empty() {
+            let taken = self.session.body_data(bytes, now_monotonic_ms());
+            bytes = &bytes[taken..];
+            if taken == 0 {
+                if self.session.is_done() {
+                    return Ok(());
+                }
+                if self.session.pending_output().is_empty() {
+                    // BDAT replies are due before more chunks go out.
+                    self.read().await?;
+                } else {
+                    self.flush().await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,364 @@
+//! The queue actor on the real runtime against scripted SMTP peers on loopback, with a
+//! simulated clock (`run_due(now)`; nothing sleeps for a retry): a peer answering 4xx
+//! then 2xx, one dropping the connection after DATA, a permanent refusal turned into a
+//! DSN delivered to the local sender, and the delay and failure DSNs of a destination
+//! that never answers well.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use moxide_actors::queue::schedule::{ATTEMPTS_MAX, retry_delay_ms};
+use moxide_actors::queue::{Host, QueueRunner, QueueSettings, StaticRoutes};
+use moxide_actors::{AccountSpec, Directory, DirectorySpec, DomainSpec, Node, NodeServices, node_seeds};
+use moxide_runtime::{RuntimeConfig, run};
+use moxide_storage::queue::{NewQueued, QueueId, QueueStore, QueuedBody, QueuedMessage, QueuedRecipient};
+use moxide_storage::{DataDir, StoreCache, StoreOptions, Uid};
+
+/// How a scripted peer handles one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    Accept,
+    TempRcpt,
+    PermRcpt,
+    DropAfterData,
+    /// Accepts, but at most two recipients per transaction (LIMITS RCPTMAX=2).
+    TwoPerTransaction,
+}
+
+/// A peer on 127.0.0.1 that handles its connections as `script` says (the last entry
+/// repeats) and records each message it accepted or read.
+fn scripted_peer(script: Vec<Peer>) -> (SocketAddr, Arc<Mutex<Vec<Vec<u8>>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&received);
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let behavior = *script.get(n).or(script.last()).unwrap();
+            let Ok(stream) = stream else { return };
+            let _ = serve(stream, behavior, &record);
+        }
+    });
+    (address, received)
+}
+
+fn serve(stream: std::net::TcpStream, behavior: Peer, record: &Mutex<Vec<Vec<u8>>>) -> std::io::Result<()> {
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    writer.write_all(b"220 peer.example ESMTP\r\n")?;
+    let mut line = String::new();
+    let mut accepted = 0;
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+        let reply: &[u8] = match verb.as_str() {
+            "EHLO" if behavior == Peer::TwoPerTransaction => {
+                b"250-peer.example\r\n250-PIPELINING\r\n250-LIMITS RCPTMAX=2\r\n250 8BITMIME\r\n"
+            }
+            "EHLO" => b"250-peer.example\r\n250-PIPELINING\r\n250 8BITMIME\r\n",
+            "MAIL" => b"250 2.1.0 ok\r\n",
+            "RCPT" if behavior == Peer::TempRcpt => b"451 4.7.1 greylisted, try again\r\n",
+            "RCPT" if behavior == Peer::PermRcpt => b"550 5.1.1 no such user\r\n",
+            "RCPT" => {
+                accepted += 1;
+                b"250 2.1.5 ok\r\n"
+            }
+            "DATA" if accepted == 0 => b"554 5.5.1 no valid recipients\r\n",
+            "DATA" => {
+                writer.write_all(b"354 go ahead\r\n")?;
+                let mut message = Vec::new();
+                loop {
+                    let mut data = Vec::new();
+                    if reader.read_until(b'\n', &mut data)? == 0 {
+                        return Ok(());
+                    }
+                    if data == b".\r\n" {
+                        break;
+                    }
+                    message.extend_from_slice(data.strip_prefix(b".").unwrap_or(&data));
+                }
+                record.lock().unwrap().push(message);
+                accepted = 0;
+                if behavior == Peer::DropAfterData {
+                    return Ok(());
+                }
+                b"250 2.0.0 queued\r\n"
+            }
+            "RSET" => {
+                accepted = 0;
+                b"250 2.0.0 ok\r\n"
+            }
+            "QUIT" => {
+                writer.write_all(b"221 2.0.0 bye\r\n")?;
+                return Ok(());
+            }
+            _ => b"500 5.5.1 what\r\n",
+        };
+        writer.write_all(reply)?;
+    }
+}
+
+fn directory() -> Arc<Directory> {
+    let spec = DirectorySpec {
+        domains: vec![DomainSpec { name: "local.example".into(), ..Default::default() }],
+        accounts: vec![AccountSpec {
+            name: "alice".into(),
+            addresses: vec!["alice@local.example".into()],
+            quota_bytes: None,
+        }],
+        aliases: vec![],
+        postmaster_account: "alice".into(),
+    };
+    Arc::new(Directory::new(&spec).unwrap())
+}
+
+/// Runs `test` on a one-core runtime with a node and a queue over `data`, routing
+/// `remote.example` to `peer`.
+fn with_queue<F, Fut>(data: &Path, peer: SocketAddr, test: F)
+where
+    F: Fn(Node, QueueRunner) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    let data = DataDir::open(data).unwrap();
+    let queue = Arc::new(QueueStore::open(&data, &StoreOptions::default()).unwrap());
+    let services = NodeServices {
+        stores: Arc::new(StoreCache::new(data.clone(), StoreOptions::default(), 10)),
+        directory: directory(),
+        account_idle: Duration::from_secs(60),
+    };
+    let done = Arc::new(AtomicBool::new(false));
+    let test = Arc::new(test);
+    let config = RuntimeConfig { pin_to_cpus: false, ..RuntimeConfig::default() };
+    run(&config, node_seeds(1), move |core, seed| {
+        let services = services.clone();
+        let queue = Arc::clone(&queue);
+        let spool_dir = data.spool_dir();
+        let test = Arc::clone(&test);
+        let done = Arc::clone(&done);
+        async move {
+            let node = Node::start(core, seed, services).await;
+            let routes = StaticRoutes::new([(
+                "remote.example".to_owned(),
+                Host { name: "peer.example".into(), addresses: vec![peer] },
+            )]);
+            let settings = QueueSettings { hostname: "mx.local.example".into(), tls: None, spool_dir };
+            let runner = QueueRunner::new(queue, node.clone(), settings, Rc::new(routes));
+            test(node, runner).await;
+            done.store(true, Ordering::SeqCst);
+        }
+    })
+    .unwrap();
+}
+
+const BODY: &[u8] =
+    b"From: alice@local.example\r\nTo: bob@remote.example\r\nSubject: hi\r\n\r\n.dot line\r\nhello\r\n";
+
+fn enqueue(data: &Path, store: &QueueStore, recipients: &[&str], now_ms: i64) -> QueueId {
+    enqueue_with(data, store, recipients, now_ms, false)
+}
+
+fn enqueue_with(
+    data: &Path,
+    store: &QueueStore,
+    recipients: &[&str],
+    now_ms: i64,
+    requiretls: bool,
+) -> QueueId {
+    let spool = data.join("tmp").join(format!("spool-{now_ms}-{}", recipients.len()));
+    std::fs::write(&spool, BODY).unwrap();
+    let new = NewQueued {
+        spool: spool.clone(),
+        message: QueuedMessage {
+            id: QueueId(0),
+            queued_ms: now_ms,
+            sender_account: "alice".into(),
+            mail_from: "alice@local.example".into(),
+            size_bytes: BODY.len() as u64,
+            prefix: b"Received: from test\r\n".to_vec(),
+            smtputf8: false,
+            body: QueuedBody::SevenBit,
+            requiretls,
+            envid: None,
+            return_headers_only: false,
+        },
+        recipients: recipients
+            .iter()
+            .map(|r| QueuedRecipient {
+                address: (*r).into(),
+                notify: None,
+                original: None,
+                last_result: None,
+            })
+            .collect(),
+        first_attempt_ms: now_ms,
+        held: false,
+    };
+    let id = store.enqueue(&[new]).unwrap()[0];
+    std::fs::remove_file(spool).unwrap();
+    id
+}
+
+/// Messages in alice's inbox, as bytes.
+fn inbox(node: &Node) -> Vec<Vec<u8>> {
+    let store = node.stores().get("alice").unwrap();
+    let infos = store
+        .read(|view| {
+            let inbox = view.mailbox_by_name("INBOX")?.unwrap();
+            view.messages(inbox.id, Uid(1), Uid(u32::MAX))
+        })
+        .unwrap();
+    infos.iter().map(|info| std::fs::read(store.message_path(info.id)).unwrap()).collect()
+}
+
+const T0: i64 = 1_800_000_000_000;
+
+#[test]
+fn a_temporary_refusal_is_retried_on_schedule_then_delivered() {
+    let temp = tempfile::tempdir().unwrap();
+    let (peer, received) = scripted_peer(vec![Peer::TempRcpt, Peer::Accept]);
+    let data = temp.path().to_path_buf();
+    with_queue(temp.path(), peer, move |_node, queue| {
+        let data = data.clone();
+        let received = Arc::clone(&received);
+        async move {
+            let id = enqueue(&data, queue.store(), &["bob@remote.example"], T0);
+            assert_eq!(queue.run_due(T0).await.unwrap(), 1);
+            let destination = queue.store().destinations(id).unwrap().remove(0);
+            assert_eq!(destination.attempts, 1);
+            assert_eq!(destination.next_attempt_ms, T0 + retry_delay_ms(1));
+            assert_eq!(destination.recipients[0].last_result.as_ref().unwrap().code, 451);
+            assert_eq!(queue.run_due(T0 + retry_delay_ms(1) - 1).await.unwrap(), 0, "not due yet");
+            assert_eq!(queue.run_due(T0 + retry_delay_ms(1)).await.unwrap(), 1);
+            assert_eq!(queue.store().message(id).unwrap(), None, "delivered and removed");
+            assert!(!queue.store().message_path(id).exists());
+            let received = received.lock().unwrap();
+            assert_eq!(received.len(), 1);
+            assert_eq!(received[0], [b"Received: from test\r\n".as_slice(), BODY].concat());
+        }
+    });
+}
+
+#[test]
+fn a_connection_dropped_after_data_is_retried_not_lost() {
+    let temp = tempfile::tempdir().unwrap();
+    let (peer, received) = scripted_peer(vec![Peer::DropAfterData, Peer::Accept]);
+    let data = temp.path().to_path_buf();
+    with_queue(temp.path(), peer, move |_node, queue| {
+        let data = data.clone();
+        let received = Arc::clone(&received);
+        async move {
+            let id = enqueue(&data, queue.store(), &["bob@remote.example"], T0);
+            assert_eq!(queue.run_due(T0).await.unwrap(), 1);
+            assert!(queue.store().message(id).unwrap().is_some(), "kept for a retry");
+            assert_eq!(queue.run_due(T0 + retry_delay_ms(1)).await.unwrap(), 1);
+            assert_eq!(queue.store().message(id).unwrap(), None);
+            // At least once: the peer read it twice (it never confirmed the first).
+            assert_eq!(received.lock().unwrap().len(), 2);
+        }
+    });
+}
+
+#[test]
+fn a_permanent_refusal_sends_a_dsn_to_the_local_sender() {
+    let temp = tempfile::tempdir().unwrap();
+    let (peer, _received) = scripted_peer(vec![Peer::PermRcpt]);
+    let data = temp.path().to_path_buf();
+    with_queue(temp.path(), peer, move |node, queue| {
+        let data = data.clone();
+        async move {
+            let id = enqueue(&data, queue.store(), &["bob@remote.example"], T0);
+            assert_eq!(queue.run_due(T0).await.unwrap(), 1);
+            assert_eq!(queue.store().message(id).unwrap(), None);
+            // The DSN was queued with the result; delivering it is the next run.
+            let listed = queue.store().list().unwrap();
+            assert_eq!(listed.len(), 1);
+            assert_eq!(listed[0].0.mail_from, "", "DSNs come from the null path");
+            assert_eq!(queue.run_due(T0).await.unwrap(), 1);
+            assert!(queue.store().list().unwrap().is_empty());
+            let inbox = inbox(&node);
+            assert_eq!(inbox.len(), 1);
+            let dsn = String::from_utf8(inbox[0].clone()).unwrap();
+            assert!(dsn.contains("report-type=delivery-status"), "{dsn}");
+            assert!(
+                dsn.contains("Final-Recipient: rfc822; bob@remote.example\r\nAction: failed\r\n"),
+                "{dsn}"
+            );
+            assert!(dsn.contains("Diagnostic-Code: smtp; 550 5.1.1 no such user"), "{dsn}");
+            assert!(dsn.contains("Remote-MTA: dns; peer.example"), "{dsn}");
+            assert!(dsn.contains("Subject: hi\r\n"), "the original header is returned: {dsn}");
+        }
+    });
+}
+
+#[test]
+fn a_destination_that_keeps_failing_gets_a_delay_dsn_then_a_failure_dsn() {
+    let temp = tempfile::tempdir().unwrap();
+    let (peer, _received) = scripted_peer(vec![Peer::TempRcpt]);
+    let data = temp.path().to_path_buf();
+    with_queue(temp.path(), peer, move |node, queue| {
+        let data = data.clone();
+        async move {
+            let id = enqueue(&data, queue.store(), &["bob@remote.example"], T0);
+            let mut now = T0;
+            for attempt in 1..=ATTEMPTS_MAX {
+                // Each run also delivers any DSN queued by the previous one (local).
+                assert!(queue.run_due(now).await.unwrap() >= 1, "attempt {attempt}");
+                now += retry_delay_ms(attempt);
+            }
+            assert_eq!(queue.store().message(id).unwrap(), None, "given up after {ATTEMPTS_MAX} attempts");
+            while queue.run_due(now).await.unwrap() > 0 {}
+            let inbox: Vec<String> =
+                inbox(&node).into_iter().map(|m| String::from_utf8(m).unwrap()).collect();
+            assert_eq!(inbox.len(), 2, "one delay DSN, one failure DSN");
+            assert!(inbox[0].contains("Action: delayed\r\n") && inbox[0].contains("Will-Retry-Until: "));
+            assert!(inbox[1].contains("Action: failed\r\nStatus: 4.7.1\r\n"), "{}", inbox[1]);
+        }
+    });
+}
+
+#[test]
+fn requiretls_is_failed_not_sent_without_verified_tls() {
+    let temp = tempfile::tempdir().unwrap();
+    let (peer, received) = scripted_peer(vec![Peer::Accept]);
+    let data = temp.path().to_path_buf();
+    with_queue(temp.path(), peer, move |node, queue| {
+        let data = data.clone();
+        let received = Arc::clone(&received);
+        async move {
+            enqueue_with(&data, queue.store(), &["bob@remote.example"], T0, true);
+            while queue.run_due(T0).await.unwrap() > 0 {}
+            assert!(received.lock().unwrap().is_empty(), "never sent");
+            let inbox = inbox(&node);
+            assert_eq!(inbox.len(), 1);
+            assert!(String::from_utf8_lossy(&inbox[0]).contains("Status: 5.7.30"));
+        }
+    });
+}
+
+#[test]
+fn recipients_past_the_peer_s_rcptmax_go_in_a_second_transaction() {
+    let temp = tempfile::tempdir().unwrap();
+    let (peer, received) = scripted_peer(vec![Peer::TwoPerTransaction]);
+    let data = temp.path().to_path_buf();
+    with_queue(temp.path(), peer, move |_node, queue| {
+        let data = data.clone();
+        let received = Arc::clone(&received);
+        async move {
+            let recipients = ["a@remote.example", "b@remote.example", "c@remote.example"];
+            let id = enqueue(&data, queue.store(), &recipients, T0);
+            assert_eq!(queue.run_due(T0).await.unwrap(), 1);
+            assert_eq!(queue.store().message(id).unwrap(), None, "all three delivered");
+            assert_eq!(received.lock().unwrap().len(), 2, "two transactions: 2 + 1 recipients");
+        }
+    });
+}

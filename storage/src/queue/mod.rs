@@ -1,0 +1,615 @@
+//! [`QueueStore`]: the outbound queue's LMDB environment in `data/queue/index/` and its
+//! message files in `data/queue/msg/<hi>/<id>` (hi = id >> 12).
+//!
+//! A queued message is one record (envelope, size, header prefix) plus one record per
+//! destination: its recipients grouped by recipient domain, in the order the domains
+//! first appear, each destination with its own attempt count, next attempt time, hold
+//! flag and the last result per recipient (one SMTP transaction serves a destination).
+//! A schedule index (`due`) orders destinations by their next attempt, so finding due
+//! work never scans the queue. A message's file is linked once, from the spool file the
+//! SMTP session wrote (the same inode the account deliveries link), never copied per
+//! recipient.
+//!
+//! # Write order and crash safety (as the account stores, `lib.rs`)
+//!
+//! [`QueueStore::enqueue`]: the caller fsynced each spool file; we hard-link it to its
+//! queue path, fsync the touched directories, then write every record of the batch in
+//! one LMDB transaction whose commit is durable before the call returns. Only then may
+//! the submitter be told `250`. A crash before the commit leaves at worst a file whose
+//! id has no record: [`QueueStore::open`] removes such files (nothing refers to them;
+//! the id is taken again by the next enqueue). An error before the commit removes the
+//! files this call linked; [`StorageError::CommitUnknown`] keeps them (the sweep at the
+//! next open decides). Removing a message (delivered, failed, dropped) is the reverse:
+//! its records go in a transaction, its file after the commit; a crash between leaves
+//! an orphan file, swept at the next open. So there is never a record without its file.
+//!
+//! [`QueueStore::apply`] replaces or removes destinations after an attempt and enqueues
+//! the DSNs the attempt produced in the same transaction, so a delivery result and the
+//! DSN about it are durable together or not at all.
+//!
+//! # Schema
+//!
+//! Version [`QUEUE_SCHEMA_VERSION`]; integers in keys are big-endian.
+//!
+//! | database       | key                                         | value |
+//! |----------------|---------------------------------------------|-------|
+//! | `meta`         | ASCII name                                  | `schema_version` u32, `next_queue_id` u64 |
+//! | `messages`     | QueueId u64                                 | version byte + rkyv message record |
+//! | `destinations` | (QueueId u64, index u32)                    | version byte + rkyv destination record |
+//! | `due`          | (next attempt ms u64, QueueId u64, index u32) | empty; only destinations not held |
+//!
+//! Schema history: version 1 is the first.
+
+mod records;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use heed::{RoTxn, RwTxn};
+
+pub use records::{
+    Destination, DestinationKey, QUEUE_ADDRESS_BYTES_MAX, QUEUE_DESTINATION_RECIPIENTS_MAX,
+    QUEUE_PREFIX_BYTES_MAX, QUEUE_REPLY_TEXT_BYTES_MAX, QueueId, QueuedBody, QueuedMessage, QueuedRecipient,
+    StoredReply,
+};
+use records::{
+    check_destination, check_message, decode_destination, decode_message, encode_destination, encode_message,
+};
+
+use crate::datadir::DataDir;
+use crate::error::StorageError;
+use crate::files::{DurableDirs, ensure_dir, link_message, remove_if_exists, sync_dir};
+use crate::keys;
+use crate::lmdb::{Lmdb, WriterGuard};
+use crate::schema::{Db, Versions, check_empty, create_databases, probe, stored_version};
+use crate::store::StoreOptions;
+
+/// Schema version of the queue store this build writes.
+pub const QUEUE_SCHEMA_VERSION: u32 = 1;
+const QUEUE_VERSIONS: Versions = Versions { current: QUEUE_SCHEMA_VERSION, oldest: QUEUE_SCHEMA_VERSION };
+
+/// Most destinations one [`QueueStore::due`] call returns: the queue actor takes them in
+/// rounds; 1000 destinations' records are a few hundred KiB.
+pub const QUEUE_DUE_BATCH_MAX: usize = 1000;
+
+/// Most messages one [`QueueStore::list`] returns (a listing for an operator).
+pub const QUEUE_LIST_MAX: usize = 10_000;
+
+const QUEUE_DATABASE_NAMES: [&str; 4] = ["meta", "messages", "destinations", "due"];
+const META_NEXT_QUEUE_ID: &[u8] = b"next_queue_id";
+const QUEUE_LABEL: &str = "queue";
+/// Files per `msg/<hi>` directory: 4096, as the account stores.
+const QUEUE_FILES_PER_DIR_SHIFT: u32 = 12;
+
+#[derive(Clone, Copy, Debug)]
+struct QueueDatabases {
+    meta: Db,
+    messages: Db,
+    destinations: Db,
+    due: Db,
+}
+
+/// A message to queue: its spool file (fsynced by the caller), envelope and recipients.
+#[derive(Debug, Clone)]
+pub struct NewQueued {
+    /// The spool file, linked (not moved) into the queue.
+    pub spool: PathBuf,
+    /// The envelope; `id` is ignored (the store assigns one).
+    pub message: QueuedMessage,
+    /// The recipients, in order; grouped by domain into destinations.
+    pub recipients: Vec<QueuedRecipient>,
+    /// When the first attempt is due (now, or a FUTURERELEASE time), Unix ms.
+    pub first_attempt_ms: i64,
+    /// Queue it held.
+    pub held: bool,
+}
+
+/// A change to one destination after an attempt (or an operator's command).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueUpdate {
+    /// Replace the destination with this one (same key).
+    Put(Destination),
+    /// The destination is done (every recipient delivered or failed for good).
+    Remove(DestinationKey),
+}
+
+/// Which destinations an operator's command applies to; every field given must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueFilter {
+    /// Only this message.
+    pub message: Option<QueueId>,
+    /// Only destinations of this domain (compared without case).
+    pub domain: Option<String>,
+}
+
+impl QueueFilter {
+    /// Whether `destination` is selected.
+    pub fn matches(&self, destination: &Destination) -> bool {
+        self.message.is_none_or(|id| id == destination.key.message)
+            && self.domain.as_deref().is_none_or(|d| d.eq_ignore_ascii_case(&destination.domain))
+    }
+}
+
+/// The outbound queue's store. `Send + Sync`; every method blocks.
+pub struct QueueStore {
+    lmdb: Lmdb,
+    dbs: QueueDatabases,
+    msg_dir: PathBuf,
+    durable_dirs: DurableDirs,
+}
+
+impl fmt::Debug for QueueStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueStore").field("msg_dir", &self.msg_dir).finish_non_exhaustive()
+    }
+}
+
+fn due_key(next_attempt_ms: i64, key: DestinationKey) -> [u8; 20] {
+    let mut out = [0; 20];
+    out[..8].copy_from_slice(&u64::try_from(next_attempt_ms.max(0)).unwrap_or(0).to_be_bytes());
+    out[8..16].copy_from_slice(&key.message.0.to_be_bytes());
+    out[16..].copy_from_slice(&key.index.to_be_bytes());
+    out
+}
+
+fn destination_key(key: DestinationKey) -> [u8; 12] {
+    let mut out = [0; 12];
+    out[..8].copy_from_slice(&key.message.0.to_be_bytes());
+    out[8..].copy_from_slice(&key.index.to_be_bytes());
+    out
+}
+
+fn decode_destination_key(bytes: &[u8]) -> Result<DestinationKey, StorageError> {
+    let (id, index) = bytes
+        .split_first_chunk::<8>()
+        .and_then(|(id, rest)| Some((*id, <[u8; 4]>::try_from(rest).ok()?)))
+        .ok_or_else(|| StorageError::corrupt("queue destination key of the wrong length"))?;
+    Ok(DestinationKey { message: QueueId(u64::from_be_bytes(id)), index: u32::from_be_bytes(index) })
+}
+
+/// The domain of `address` (after the last `@`), lower case: the grouping key.
+pub fn recipient_domain(address: &str) -> String {
+    address.rsplit_once('@').map_or(address, |(_, domain)| domain).to_lowercase()
+}
+
+impl QueueStore {
+    /// Opens the queue in `data/queue/`, creating what is missing, and removes message
+    /// files without a record (left by a crash; see the module doc). Blocking. Only the
+    /// process holding the data directory's lock (the server) may call it: the sweep
+    /// would take the file of an enqueue under way in another process.
+    pub fn open(data: &DataDir, options: &StoreOptions) -> Result<QueueStore, StorageError> {
+        let store = Self::open_shared(data, options)?;
+        let removed = store.sweep_orphans()?;
+        if removed > 0 {
+            tracing::info!(removed, "removed queue message files without a record");
+        }
+        Ok(store)
+    }
+
+    /// Opens the queue beside a running server (the `moxide queue` commands): no sweep.
+    /// LMDB's lock file serializes its writes with the server's.
+    pub fn open_shared(data: &DataDir, options: &StoreOptions) -> Result<QueueStore, StorageError> {
+        let queue_dir = data.root().join("queue");
+        let index_dir = queue_dir.join("index");
+        let msg_dir = queue_dir.join("msg");
+        for dir in [&queue_dir, &index_dir, &msg_dir] {
+            ensure_dir(dir)?;
+        }
+        let lmdb = Lmdb::open(
+            &index_dir,
+            QUEUE_LABEL,
+            options.map_size_initial_bytes,
+            options.map_size_max_bytes,
+            options.readers_max,
+        )?;
+        let dbs = match probe(&lmdb, &QUEUE_DATABASE_NAMES, QUEUE_VERSIONS)? {
+            Some([meta, messages, destinations, due]) => QueueDatabases { meta, messages, destinations, due },
+            None => {
+                let writer = lmdb.lock_writer();
+                let [meta, messages, destinations, due] =
+                    create_databases(&lmdb, &writer, &QUEUE_DATABASE_NAMES)?;
+                let dbs = QueueDatabases { meta, messages, destinations, due };
+                lmdb.write(&writer, |wtxn| set_up(wtxn, &dbs))?;
+                dbs
+            }
+        };
+        let durable_dirs =
+            DurableDirs::new(vec![msg_dir.clone(), index_dir, queue_dir, data.root().to_path_buf()]);
+        Ok(QueueStore { lmdb, dbs, msg_dir, durable_dirs })
+    }
+
+    /// The file of a queued message.
+    pub fn message_path(&self, id: QueueId) -> PathBuf {
+        self.msg_dir.join((id.0 >> QUEUE_FILES_PER_DIR_SHIFT).to_string()).join(id.0.to_string())
+    }
+
+    fn begin_write(&self) -> Result<WriterGuard<'_>, StorageError> {
+        let writer = self.lmdb.lock_writer();
+        self.durable_dirs.sync_once()?;
+        Ok(writer)
+    }
+
+    fn read<R>(&self, f: impl FnOnce(&RoTxn<'_>) -> Result<R, StorageError>) -> Result<R, StorageError> {
+        let txn = self.lmdb.read_txn(None)?;
+        f(txn.txn())
+    }
+
+    /// Queues a batch of messages in one transaction; returns their ids, in order.
+    /// Durable when it returns (see the module doc for the order of steps).
+    pub fn enqueue(&self, batch: &[NewQueued]) -> Result<Vec<QueueId>, StorageError> {
+        for new in batch {
+            check_new(new)?;
+        }
+        let writer = self.begin_write()?;
+        let first = self.read_next_id(&writer)?;
+        let ids: Vec<QueueId> = (0..batch.len() as u64).map(|i| QueueId(first + i)).collect();
+        let linked = self.link_all(batch, &ids)?;
+        let result = self.lmdb.write(&writer, |wtxn| {
+            self.dbs.meta.put(wtxn, META_NEXT_QUEUE_ID, &(first + batch.len() as u64).to_be_bytes())?;
+            for (new, &id) in batch.iter().zip(&ids) {
+                self.put_new(wtxn, new, id)?;
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => Ok(ids),
+            Err(error) => {
+                if !matches!(error, StorageError::CommitUnknown { .. }) {
+                    remove_files(&linked);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    fn read_next_id(&self, writer: &WriterGuard<'_>) -> Result<u64, StorageError> {
+        let txn = self.lmdb.read_txn(Some(writer))?;
+        match self.dbs.meta.get(txn.txn(), META_NEXT_QUEUE_ID)? {
+            Some(bytes) => keys::decode_u64(bytes, "next queue id"),
+            None => Ok(1),
+        }
+    }
+
+    /// Links every spool file to its queue path and fsyncs the touched directories.
+    fn link_all(&self, batch: &[NewQueued], ids: &[QueueId]) -> Result<Vec<PathBuf>, StorageError> {
+        let mut linked = Vec::with_capacity(batch.len());
+        let mut dirs = BTreeSet::new();
+        let mut new_dir = false;
+        let outcome = (|| {
+            for (new, &id) in batch.iter().zip(ids) {
+                let target = self.message_path(id);
+                if let Some(dir) = target.parent() {
+                    new_dir |= ensure_dir(dir)?;
+                    dirs.insert(dir.to_path_buf());
+                }
+                link_message(&new.spool, &target, new.message.size_bytes)?.map_err(|error| {
+                    StorageError::io(&new.spool, std::io::Error::other(error.to_string()))
+                })?;
+                linked.push(target);
+            }
+            for dir in &dirs {
+                sync_dir(dir)?;
+            }
+            if new_dir {
+                sync_dir(&self.msg_dir)?;
+            }
+            Ok(())
+        })();
+        match outcome {
+            Ok(()) => Ok(linked),
+            Err(error) => {
+                remove_files(&linked);
+                Err(error)
+            }
+        }
+    }
+
+    fn put_new(&self, wtxn: &mut RwTxn<'_>, new: &NewQueued, id: QueueId) -> Result<(), StorageError> {
+        let message = QueuedMessage { id, ..new.message.clone() };
+        self.dbs.messages.put(wtxn, &id.0.to_be_bytes(), &encode_message(&message)?)?;
+        let mut groups: Vec<(String, Vec<QueuedRecipient>)> = Vec::new();
+        for recipient in &new.recipients {
+            let domain = recipient_domain(&recipient.address);
+            match groups.iter_mut().find(|(d, _)| *d == domain) {
+                Some((_, recipients)) => recipients.push(recipient.clone()),
+                None => groups.push((domain, vec![recipient.clone()])),
+            }
+        }
+        for (index, (domain, recipients)) in groups.into_iter().enumerate() {
+            let key = DestinationKey { message: id, index: u32::try_from(index).unwrap_or(u32::MAX) };
+            let destination = Destination {
+                key,
+                domain,
+                attempts: 0,
+                next_attempt_ms: new.first_attempt_ms,
+                last_attempt_ms: None,
+                held: new.held,
+                delay_dsn_sent: false,
+                recipients,
+            };
+            self.put_destination(wtxn, &destination, None)?;
+        }
+        Ok(())
+    }
+
+    /// Writes a destination and its schedule entry; `old` is the stored one it replaces.
+    fn put_destination(
+        &self,
+        wtxn: &mut RwTxn<'_>,
+        destination: &Destination,
+        old: Option<&Destination>,
+    ) -> Result<(), StorageError> {
+        check_destination(destination)
+            .map_err(|reason| StorageError::corrupt(format!("queue destination to store: {reason}")))?;
+        if let Some(old) = old.filter(|old| !old.held) {
+            self.dbs.due.delete(wtxn, &due_key(old.next_attempt_ms, old.key))?;
+        }
+        self.dbs.destinations.put(
+            wtxn,
+            &destination_key(destination.key),
+            &encode_destination(destination)?,
+        )?;
+        if !destination.held {
+            self.dbs.due.put(wtxn, &due_key(destination.next_attempt_ms, destination.key), &[])?;
+        }
+        Ok(())
+    }
+
+    fn get_destination(
+        &self,
+        txn: &RoTxn<'_>,
+        key: DestinationKey,
+    ) -> Result<Option<Destination>, StorageError> {
+        self.dbs
+            .destinations
+            .get(txn, &destination_key(key))?
+            .map(|value| decode_destination(key, value))
+            .transpose()
+    }
+
+    /// The message's record, if queued.
+    pub fn message(&self, id: QueueId) -> Result<Option<QueuedMessage>, StorageError> {
+        self.read(|txn| {
+            self.dbs.messages.get(txn, &id.0.to_be_bytes())?.map(|v| decode_message(id, v)).transpose()
+        })
+    }
+
+    /// The message's destinations still queued.
+    pub fn destinations(&self, id: QueueId) -> Result<Vec<Destination>, StorageError> {
+        self.read(|txn| self.destinations_of(txn, id))
+    }
+
+    fn destinations_of(&self, txn: &RoTxn<'_>, id: QueueId) -> Result<Vec<Destination>, StorageError> {
+        let prefix = id.0.to_be_bytes();
+        let mut out = Vec::new();
+        for entry in self.dbs.destinations.prefix_iter(txn, &prefix)? {
+            let (key, value) = entry?;
+            out.push(decode_destination(decode_destination_key(key)?, value)?);
+        }
+        Ok(out)
+    }
+
+    /// Destinations due at `now_ms` (not held), earliest first, at most `limit` (and
+    /// [`QUEUE_DUE_BATCH_MAX`]).
+    pub fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<Destination>, StorageError> {
+        let limit = limit.min(QUEUE_DUE_BATCH_MAX);
+        let end = due_key(now_ms, DestinationKey { message: QueueId(u64::MAX), index: u32::MAX });
+        self.read(|txn| {
+            let mut out = Vec::new();
+            for entry in self.dbs.due.iter(txn)? {
+                let (key, _) = entry?;
+                if key > end.as_slice() || out.len() >= limit {
+                    break;
+                }
+                let destination_key = decode_destination_key(&key[8..])?;
+                let destination = self
+                    .get_destination(txn, destination_key)?
+                    .ok_or_else(|| StorageError::corrupt("queue schedule entry without its destination"))?;
+                out.push(destination);
+            }
+            Ok(out)
+        })
+    }
+
+    /// When the earliest destination not held is due, Unix ms.
+    pub fn next_due_ms(&self) -> Result<Option<i64>, StorageError> {
+        self.read(|txn| {
+            let Some((key, _)) = self.dbs.due.first(txn)? else { return Ok(None) };
+            let ms = keys::decode_u64(&key[..8], "queue schedule time")?;
+            Ok(Some(i64::try_from(ms).unwrap_or(i64::MAX)))
+        })
+    }
+
+    /// Applies attempt results and queues `new` messages (DSNs) in one transaction;
+    /// removes messages left without destinations (files after the commit). Returns
+    /// the new messages' ids. Durable when it returns.
+    pub fn apply(&self, updates: &[QueueUpdate], new: &[NewQueued]) -> Result<Vec<QueueId>, StorageError> {
+        for item in new {
+            check_new(item)?;
+        }
+        let writer = self.begin_write()?;
+        let first = self.read_next_id(&writer)?;
+        let ids: Vec<QueueId> = (0..new.len() as u64).map(|i| QueueId(first + i)).collect();
+        let linked = self.link_all(new, &ids)?;
+        let result = self.lmdb.write(&writer, |wtxn| {
+            if !new.is_empty() {
+                self.dbs.meta.put(wtxn, META_NEXT_QUEUE_ID, &(first + new.len() as u64).to_be_bytes())?;
+            }
+            for (item, &id) in new.iter().zip(&ids) {
+                self.put_new(wtxn, item, id)?;
+            }
+            self.apply_updates(wtxn, updates)
+        });
+        match result {
+            Ok(emptied) => {
+                let paths: Vec<PathBuf> = emptied.iter().map(|&id| self.message_path(id)).collect();
+                remove_files(&paths);
+                Ok(ids)
+            }
+            Err(error) => {
+                if !matches!(error, StorageError::CommitUnknown { .. }) {
+                    remove_files(&linked);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// The updates inside a write; returns the messages left without destinations,
+    /// whose records are deleted here.
+    fn apply_updates(
+        &self,
+        wtxn: &mut RwTxn<'_>,
+        updates: &[QueueUpdate],
+    ) -> Result<Vec<QueueId>, StorageError> {
+        let mut touched = BTreeSet::new();
+        for update in updates {
+            let key = match update {
+                QueueUpdate::Put(destination) => destination.key,
+                QueueUpdate::Remove(key) => *key,
+            };
+            let Some(old) = self.get_destination(wtxn, key)? else {
+                // Dropped meanwhile by an operator: nothing to update.
+                continue;
+            };
+            touched.insert(key.message);
+            match update {
+                QueueUpdate::Put(destination) => self.put_destination(wtxn, destination, Some(&old))?,
+                QueueUpdate::Remove(_) => {
+                    if !old.held {
+                        self.dbs.due.delete(wtxn, &due_key(old.next_attempt_ms, key))?;
+                    }
+                    self.dbs.destinations.delete(wtxn, &destination_key(key))?;
+                }
+            }
+        }
+        let mut emptied = Vec::new();
+        for id in touched {
+            if self.dbs.destinations.prefix_iter(wtxn, &id.0.to_be_bytes())?.next().is_none() {
+                self.dbs.messages.delete(wtxn, &id.0.to_be_bytes())?;
+                emptied.push(id);
+            }
+        }
+        Ok(emptied)
+    }
+
+    /// Every queued message with its destinations, by id, at most [`QUEUE_LIST_MAX`].
+    pub fn list(&self) -> Result<Vec<(QueuedMessage, Vec<Destination>)>, StorageError> {
+        self.read(|txn| {
+            let mut out = Vec::new();
+            for entry in self.dbs.messages.iter(txn)? {
+                let (key, value) = entry?;
+                let id = QueueId(keys::decode_u64(key, "queue id")?);
+                out.push((decode_message(id, value)?, self.destinations_of(txn, id)?));
+                if out.len() >= QUEUE_LIST_MAX {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Destinations matching `filter`, for an operator's command.
+    fn matching(&self, filter: &QueueFilter) -> Result<Vec<Destination>, StorageError> {
+        Ok(self.list()?.into_iter().flat_map(|(_, d)| d).filter(|d| filter.matches(d)).collect())
+    }
+
+    /// Holds (`true`) or releases destinations matching `filter`; returns how many
+    /// changed.
+    pub fn set_held(&self, filter: &QueueFilter, held: bool) -> Result<usize, StorageError> {
+        let updates: Vec<QueueUpdate> = self
+            .matching(filter)?
+            .into_iter()
+            .filter(|d| d.held != held)
+            .map(|d| QueueUpdate::Put(Destination { held, ..d }))
+            .collect();
+        self.apply(&updates, &[])?;
+        Ok(updates.len())
+    }
+
+    /// Makes destinations matching `filter` due at `now_ms` (and releases them).
+    pub fn retry_now(&self, filter: &QueueFilter, now_ms: i64) -> Result<usize, StorageError> {
+        let updates: Vec<QueueUpdate> = self
+            .matching(filter)?
+            .into_iter()
+            .map(|d| QueueUpdate::Put(Destination { held: false, next_attempt_ms: now_ms, ..d }))
+            .collect();
+        self.apply(&updates, &[])?;
+        Ok(updates.len())
+    }
+
+    /// Removes destinations matching `filter` without a DSN; returns how many.
+    pub fn remove(&self, filter: &QueueFilter) -> Result<usize, StorageError> {
+        let updates: Vec<QueueUpdate> =
+            self.matching(filter)?.into_iter().map(|d| QueueUpdate::Remove(d.key)).collect();
+        self.apply(&updates, &[])?;
+        Ok(updates.len())
+    }
+
+    /// Removes message files that have no record (see the module doc); returns how
+    /// many. Runs at open, before anything is queued.
+    fn sweep_orphans(&self) -> Result<usize, StorageError> {
+        let writer = self.begin_write()?;
+        let mut removed = 0;
+        let known: BTreeMap<u64, ()> = {
+            let txn = self.lmdb.read_txn(Some(&writer))?;
+            let mut known = BTreeMap::new();
+            for entry in self.dbs.messages.iter(txn.txn())? {
+                let (key, _) = entry?;
+                known.insert(keys::decode_u64(key, "queue id")?, ());
+            }
+            known
+        };
+        for dir in read_dir_paths(&self.msg_dir)? {
+            for file in read_dir_paths(&dir)? {
+                let id = file.file_name().and_then(|n| n.to_str()).and_then(|n| n.parse::<u64>().ok());
+                if id.is_some_and(|id| !known.contains_key(&id)) {
+                    remove_if_exists(&file).map_err(|error| StorageError::io(&file, error))?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn read_dir_paths(dir: &Path) -> Result<Vec<PathBuf>, StorageError> {
+    let entries = fs::read_dir(dir).map_err(|error| StorageError::io(dir, error))?;
+    let mut out = Vec::new();
+    for entry in entries {
+        out.push(entry.map_err(|error| StorageError::io(dir, error))?.path());
+    }
+    Ok(out)
+}
+
+fn check_new(new: &NewQueued) -> Result<(), StorageError> {
+    let invalid = |reason: &str| StorageError::corrupt(format!("message to queue: {reason}"));
+    check_message(&new.message).map_err(invalid)?;
+    if new.recipients.is_empty() || new.recipients.len() > QUEUE_DESTINATION_RECIPIENTS_MAX {
+        return Err(invalid("no recipients, or too many"));
+    }
+    Ok(())
+}
+
+fn remove_files(paths: &[PathBuf]) {
+    for path in paths {
+        if let Err(error) = remove_if_exists(path) {
+            tracing::warn!(path = %path.display(), %error, "cannot remove queue message file");
+        }
+    }
+}
+
+/// In one write transaction: a new environment gets its version; one set up meanwhile
+/// by another process is left alone.
+fn set_up(wtxn: &mut RwTxn<'_>, dbs: &QueueDatabases) -> Result<(), StorageError> {
+    match stored_version(&dbs.meta, wtxn)? {
+        None => {
+            check_empty(wtxn, &[dbs.meta, dbs.messages, dbs.destinations, dbs.due])?;
+            dbs.meta.put(wtxn, keys::META_SCHEMA_VERSION, &QUEUE_SCHEMA_VERSION.to_be_bytes())?;
+            Ok(())
+        }
+        Some(version) => QUEUE_VERSIONS.check(version),
+    }
+}

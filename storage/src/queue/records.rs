@@ -1,0 +1,326 @@
+//! The outbound queue's records: a queued message (its envelope and the bytes added in
+//! front of its file), and one destination (a recipient domain of the message, with its
+//! recipients, attempt count, schedule and last results). Values are a record-version
+//! byte then an rkyv archive of a private on-disk type, so the API types can change
+//! without changing the bytes on disk.
+//!
+//! Rules checked before a put and after every get (STYLE rule 8): addresses and domains
+//! are 1 to [`QUEUE_ADDRESS_BYTES_MAX`] bytes without control characters; a destination
+//! has 1 to [`QUEUE_DESTINATION_RECIPIENTS_MAX`] recipients; reply texts at most
+//! [`QUEUE_REPLY_TEXT_BYTES_MAX`] bytes.
+
+use rkyv::rancor::BoxedError;
+use rkyv::{Archive, Deserialize, Serialize};
+
+use crate::error::StorageError;
+use crate::records::{archive_bytes, encode};
+
+/// Longest address or domain kept: RFC 5321 §4.5.3.1.3 limits a path to 256 octets; the
+/// local part (64) and domain (255) limits allow 320 written out.
+pub const QUEUE_ADDRESS_BYTES_MAX: usize = 320;
+
+/// Most recipients in one destination: the SMTP server's recipients per transaction
+/// (1000), since one submitted transaction makes one queued message.
+pub const QUEUE_DESTINATION_RECIPIENTS_MAX: usize = 1000;
+
+/// Longest reply text kept per recipient: a reply line is at most 512 octets (RFC 5321
+/// §4.5.3.1.5); 2 KiB holds a few lines of a multi-line reply, which is what a DSN quotes.
+pub const QUEUE_REPLY_TEXT_BYTES_MAX: usize = 2048;
+
+/// Longest `prefix` (header fields added in front of the message file: Received,
+/// DKIM-Signature): 64 KiB, far more than a few trace and signature fields.
+pub const QUEUE_PREFIX_BYTES_MAX: usize = 64 * 1024;
+
+pub(crate) const MESSAGE_RECORD_VERSION: u8 = 1;
+pub(crate) const DESTINATION_RECORD_VERSION: u8 = 1;
+
+/// Identifies a queued message; also its file name under `queue/msg/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct QueueId(pub u64);
+
+impl std::fmt::Display for QueueId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A destination: the message and the index of its recipient domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DestinationKey {
+    /// The message.
+    pub message: QueueId,
+    /// Which of its destinations (in the order first seen among its recipients).
+    pub index: u32,
+}
+
+/// The body type of a queued message, for the MAIL BODY parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueuedBody {
+    /// 7-bit.
+    #[default]
+    SevenBit,
+    /// 8BITMIME.
+    EightBit,
+    /// BINARYMIME.
+    Binary,
+}
+
+/// A queued message: everything but its recipients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMessage {
+    /// Its id.
+    pub id: QueueId,
+    /// When it was queued, Unix ms.
+    pub queued_ms: i64,
+    /// The account that submitted it (DSNs go back to it); empty for DSNs and forwards.
+    pub sender_account: String,
+    /// MAIL FROM, without `<>`; empty for the null path.
+    pub mail_from: String,
+    /// Octets of the message file.
+    pub size_bytes: u64,
+    /// Header fields sent before the file's bytes (Received, DKIM-Signature).
+    pub prefix: Vec<u8>,
+    /// Needs SMTPUTF8.
+    pub smtputf8: bool,
+    /// Body type.
+    pub body: QueuedBody,
+    /// REQUIRETLS (RFC 8689).
+    pub requiretls: bool,
+    /// DSN ENVID (RFC 3461 §4.4), if given.
+    pub envid: Option<String>,
+    /// DSN RET=HDRS (else the whole message is returned).
+    pub return_headers_only: bool,
+}
+
+/// A recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedRecipient {
+    /// `localpart@domain`.
+    pub address: String,
+    /// DSN NOTIFY, if given.
+    pub notify: Option<String>,
+    /// DSN ORCPT address, if given.
+    pub original: Option<String>,
+    /// The last reply for this recipient (or what stood for one), if any attempt ran.
+    pub last_result: Option<StoredReply>,
+}
+
+/// A reply as kept in the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredReply {
+    /// Reply code.
+    pub code: u16,
+    /// Enhanced code (class, subject, detail).
+    pub enhanced: Option<(u8, u16, u16)>,
+    /// Text, cut to [`QUEUE_REPLY_TEXT_BYTES_MAX`].
+    pub text: String,
+    /// The host that gave it (or empty when none was reached).
+    pub remote_host: String,
+}
+
+/// One destination of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    /// Which.
+    pub key: DestinationKey,
+    /// The recipient domain (lower case).
+    pub domain: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When the next attempt is due, Unix ms.
+    pub next_attempt_ms: i64,
+    /// When the last attempt ran.
+    pub last_attempt_ms: Option<i64>,
+    /// Held: no attempt until released.
+    pub held: bool,
+    /// A delay DSN was sent for it.
+    pub delay_dsn_sent: bool,
+    /// The recipients still to deliver.
+    pub recipients: Vec<QueuedRecipient>,
+}
+
+#[derive(Archive, Serialize, Deserialize)]
+pub(crate) struct MessageRecordV1 {
+    queued_ms: i64,
+    sender_account: String,
+    mail_from: String,
+    size_bytes: u64,
+    prefix: Vec<u8>,
+    smtputf8: bool,
+    body: u8,
+    requiretls: bool,
+    envid: Option<String>,
+    return_headers_only: bool,
+}
+
+#[derive(Archive, Serialize, Deserialize)]
+pub(crate) struct ReplyRecordV1 {
+    code: u16,
+    enhanced: Option<(u8, u16, u16)>,
+    text: String,
+    remote_host: String,
+}
+
+#[derive(Archive, Serialize, Deserialize)]
+pub(crate) struct RecipientRecordV1 {
+    address: String,
+    notify: Option<String>,
+    original: Option<String>,
+    last_result: Option<ReplyRecordV1>,
+}
+
+#[derive(Archive, Serialize, Deserialize)]
+pub(crate) struct DestinationRecordV1 {
+    domain: String,
+    attempts: u32,
+    next_attempt_ms: i64,
+    last_attempt_ms: Option<i64>,
+    held: bool,
+    delay_dsn_sent: bool,
+    recipients: Vec<RecipientRecordV1>,
+}
+
+fn check_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= QUEUE_ADDRESS_BYTES_MAX && !name.chars().any(char::is_control)
+}
+
+pub(crate) fn check_message(message: &QueuedMessage) -> Result<(), &'static str> {
+    if !message.mail_from.is_empty() && !check_name(&message.mail_from) {
+        return Err("MAIL FROM too long or with control characters");
+    }
+    if message.prefix.len() > QUEUE_PREFIX_BYTES_MAX {
+        return Err("prefix too long");
+    }
+    Ok(())
+}
+
+pub(crate) fn check_destination(destination: &Destination) -> Result<(), &'static str> {
+    if !check_name(&destination.domain) {
+        return Err("domain empty, too long or with control characters");
+    }
+    let count = destination.recipients.len();
+    if count == 0 || count > QUEUE_DESTINATION_RECIPIENTS_MAX {
+        return Err("no recipients, or too many");
+    }
+    for recipient in &destination.recipients {
+        if !check_name(&recipient.address) {
+            return Err("recipient empty, too long or with control characters");
+        }
+        if recipient.last_result.as_ref().is_some_and(|r| r.text.len() > QUEUE_REPLY_TEXT_BYTES_MAX) {
+            return Err("reply text too long");
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn encode_message(message: &QueuedMessage) -> Result<Vec<u8>, StorageError> {
+    let record = MessageRecordV1 {
+        queued_ms: message.queued_ms,
+        sender_account: message.sender_account.clone(),
+        mail_from: message.mail_from.clone(),
+        size_bytes: message.size_bytes,
+        prefix: message.prefix.clone(),
+        smtputf8: message.smtputf8,
+        body: match message.body {
+            QueuedBody::SevenBit => 0,
+            QueuedBody::EightBit => 1,
+            QueuedBody::Binary => 2,
+        },
+        requiretls: message.requiretls,
+        envid: message.envid.clone(),
+        return_headers_only: message.return_headers_only,
+    };
+    encode(MESSAGE_RECORD_VERSION, &record)
+}
+
+pub(crate) fn decode_message(id: QueueId, value: &[u8]) -> Result<QueuedMessage, StorageError> {
+    let what = format!("queued message {id}");
+    let corrupt = |error: BoxedError| StorageError::corrupt(format!("{what}: {error}"));
+    let archive = archive_bytes(value, MESSAGE_RECORD_VERSION, &what)?;
+    let archived = rkyv::access::<ArchivedMessageRecordV1, BoxedError>(archive).map_err(corrupt)?;
+    let record = rkyv::deserialize::<MessageRecordV1, BoxedError>(archived).map_err(corrupt)?;
+    let body = match record.body {
+        0 => QueuedBody::SevenBit,
+        1 => QueuedBody::EightBit,
+        2 => QueuedBody::Binary,
+        other => return Err(StorageError::corrupt(format!("{what}: body type {other}"))),
+    };
+    let message = QueuedMessage {
+        id,
+        queued_ms: record.queued_ms,
+        sender_account: record.sender_account,
+        mail_from: record.mail_from,
+        size_bytes: record.size_bytes,
+        prefix: record.prefix,
+        smtputf8: record.smtputf8,
+        body,
+        requiretls: record.requiretls,
+        envid: record.envid,
+        return_headers_only: record.return_headers_only,
+    };
+    check_message(&message).map_err(|reason| StorageError::corrupt(format!("{what}: {reason}")))?;
+    Ok(message)
+}
+
+pub(crate) fn encode_destination(destination: &Destination) -> Result<Vec<u8>, StorageError> {
+    let recipients = destination
+        .recipients
+        .iter()
+        .map(|r| RecipientRecordV1 {
+            address: r.address.clone(),
+            notify: r.notify.clone(),
+            original: r.original.clone(),
+            last_result: r.last_result.as_ref().map(|reply| ReplyRecordV1 {
+                code: reply.code,
+                enhanced: reply.enhanced,
+                text: reply.text.clone(),
+                remote_host: reply.remote_host.clone(),
+            }),
+        })
+        .collect();
+    let record = DestinationRecordV1 {
+        domain: destination.domain.clone(),
+        attempts: destination.attempts,
+        next_attempt_ms: destination.next_attempt_ms,
+        last_attempt_ms: destination.last_attempt_ms,
+        held: destination.held,
+        delay_dsn_sent: destination.delay_dsn_sent,
+        recipients,
+    };
+    encode(DESTINATION_RECORD_VERSION, &record)
+}
+
+pub(crate) fn decode_destination(key: DestinationKey, value: &[u8]) -> Result<Destination, StorageError> {
+    let what = format!("queue destination {}/{}", key.message, key.index);
+    let corrupt = |error: BoxedError| StorageError::corrupt(format!("{what}: {error}"));
+    let archive = archive_bytes(value, DESTINATION_RECORD_VERSION, &what)?;
+    let archived = rkyv::access::<ArchivedDestinationRecordV1, BoxedError>(archive).map_err(corrupt)?;
+    let record = rkyv::deserialize::<DestinationRecordV1, BoxedError>(archived).map_err(corrupt)?;
+    let recipients = record
+        .recipients
+        .into_iter()
+        .map(|r| QueuedRecipient {
+            address: r.address,
+            notify: r.notify,
+            original: r.original,
+            last_result: r.last_result.map(|reply| StoredReply {
+                code: reply.code,
+                enhanced: reply.enhanced,
+                text: reply.text,
+                remote_host: reply.remote_host,
+            }),
+        })
+        .collect();
+    let destination = Destination {
+        key,
+        domain: record.domain,
+        attempts: record.attempts,
+        next_attempt_ms: record.next_attempt_ms,
+        last_attempt_ms: record.last_attempt_ms,
+        held: record.held,
+        delay_dsn_sent: record.delay_dsn_sent,
+        recipients,
+    };
+    check_destination(&destination).map_err(|reason| StorageError::corrupt(format!("{what}: {reason}")))?;
+    Ok(destination)
+}

@@ -1,0 +1,204 @@
+//! The outbound queue store: enqueue and reopen, grouping by domain, the schedule,
+//! attempt results with DSNs in the same transaction, hold/release/retry/remove, and
+//! crash points (injected faults; orphan files swept at open).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs;
+
+use super::faults::armed;
+use super::{Fixture, fixture};
+use crate::fault::{FaultAction, FaultPoint, disarm};
+use crate::queue::{
+    Destination, NewQueued, QueueFilter, QueueId, QueueStore, QueueUpdate, QueuedBody, QueuedMessage,
+    QueuedRecipient, StoredReply,
+};
+use crate::{StorageError, StoreOptions};
+
+fn open(fixture: &Fixture) -> QueueStore {
+    QueueStore::open(&fixture.data, &StoreOptions::default()).unwrap()
+}
+
+fn recipient(address: &str) -> QueuedRecipient {
+    QueuedRecipient { address: address.into(), notify: None, original: None, last_result: None }
+}
+
+fn new_queued(fixture: &Fixture, bytes: &[u8], recipients: &[&str], at_ms: i64) -> NewQueued {
+    NewQueued {
+        spool: fixture.spool(bytes),
+        message: QueuedMessage {
+            id: QueueId(0),
+            queued_ms: at_ms,
+            sender_account: "alice".into(),
+            mail_from: "alice@local.example".into(),
+            size_bytes: bytes.len() as u64,
+            prefix: b"DKIM-Signature: x\r\n".to_vec(),
+            smtputf8: false,
+            body: QueuedBody::SevenBit,
+            requiretls: false,
+            envid: None,
+            return_headers_only: false,
+        },
+        recipients: recipients.iter().map(|r| recipient(r)).collect(),
+        first_attempt_ms: at_ms,
+        held: false,
+    }
+}
+
+fn queue_files(fixture: &Fixture) -> usize {
+    let msg = fixture.data.root().join("queue/msg");
+    fs::read_dir(msg).unwrap().map(|dir| fs::read_dir(dir.unwrap().path()).unwrap().count()).sum()
+}
+
+#[test]
+fn enqueue_groups_by_domain_and_survives_reopen() {
+    let fixture = fixture();
+    let store = open(&fixture);
+    let new = new_queued(
+        &fixture,
+        b"Subject: a\r\n\r\nbody\r\n",
+        &["a@x.example", "b@Y.example", "c@X.EXAMPLE"],
+        1000,
+    );
+    let spool = new.spool.clone();
+    let ids = store.enqueue(std::slice::from_ref(&new)).unwrap();
+    assert_eq!(ids, [QueueId(1)]);
+    drop(store);
+    let store = open(&fixture);
+    let message = store.message(ids[0]).unwrap().unwrap();
+    assert_eq!(message.prefix, b"DKIM-Signature: x\r\n");
+    let destinations = store.destinations(ids[0]).unwrap();
+    let domains: Vec<(&str, usize)> =
+        destinations.iter().map(|d| (d.domain.as_str(), d.recipients.len())).collect();
+    assert_eq!(domains, [("x.example", 2), ("y.example", 1)]);
+    // One file shared with the spool (a hard link), not a copy per recipient.
+    let path = store.message_path(ids[0]);
+    assert_eq!(fs::read(&path).unwrap(), b"Subject: a\r\n\r\nbody\r\n");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(fs::metadata(&path).unwrap().ino(), fs::metadata(&spool).unwrap().ino());
+    assert_eq!(store.enqueue(&[new_queued(&fixture, b"x", &["d@z.example"], 0)]).unwrap(), [QueueId(2)]);
+}
+
+#[test]
+fn the_schedule_gives_due_destinations_earliest_first() {
+    let fixture = fixture();
+    let store = open(&fixture);
+    store.enqueue(&[new_queued(&fixture, b"1", &["a@x.example"], 5000)]).unwrap();
+    store.enqueue(&[new_queued(&fixture, b"2", &["a@y.example"], 2000)]).unwrap();
+    assert_eq!(store.next_due_ms().unwrap(), Some(2000));
+    assert!(store.due(1999, 10).unwrap().is_empty());
+    let due = store.due(5000, 10).unwrap();
+    let domains: Vec<&str> = due.iter().map(|d| d.domain.as_str()).collect();
+    assert_eq!(domains, ["y.example", "x.example"]);
+    assert_eq!(store.due(5000, 1).unwrap().len(), 1);
+}
+
+fn reply(code: u16, text: &str) -> StoredReply {
+    StoredReply { code, enhanced: None, text: text.into(), remote_host: "mx.x.example".into() }
+}
+
+#[test]
+fn attempt_results_and_their_dsn_commit_together() {
+    let fixture = fixture();
+    let store = open(&fixture);
+    let ids = store.enqueue(&[new_queued(&fixture, b"m", &["a@x.example", "b@x.example"], 0)]).unwrap();
+    let mut destination = store.due(0, 10).unwrap().remove(0);
+    // a was delivered, b failed temporarily: b stays, retried later.
+    destination.recipients.remove(0);
+    destination.recipients[0].last_result = Some(reply(451, "try later"));
+    destination.attempts = 1;
+    destination.last_attempt_ms = Some(0);
+    destination.next_attempt_ms = 450_000;
+    store.apply(&[QueueUpdate::Put(destination.clone())], &[]).unwrap();
+    assert!(store.due(449_999, 10).unwrap().is_empty());
+    let due = store.due(450_000, 10).unwrap();
+    assert_eq!(due, [destination.clone()]);
+    // b fails for good: the destination goes, a DSN is queued in the same transaction,
+    // and the message (record and file) is removed.
+    let dsn = new_queued(&fixture, b"dsn", &["alice@local.example"], 450_000);
+    let new_ids = store.apply(&[QueueUpdate::Remove(destination.key)], &[dsn]).unwrap();
+    assert_eq!(new_ids, [QueueId(2)]);
+    assert_eq!(store.message(ids[0]).unwrap(), None);
+    assert!(!store.message_path(ids[0]).exists());
+    assert!(store.message_path(new_ids[0]).exists());
+    assert_eq!(queue_files(&fixture), 1);
+}
+
+#[test]
+fn hold_release_retry_remove() {
+    let fixture = fixture();
+    let store = open(&fixture);
+    let ids = store.enqueue(&[new_queued(&fixture, b"m", &["a@x.example", "b@y.example"], 100_000)]).unwrap();
+    let y = QueueFilter { domain: Some("Y.example".into()), ..QueueFilter::default() };
+    assert_eq!(store.set_held(&y, true).unwrap(), 1);
+    assert_eq!(store.set_held(&y, true).unwrap(), 0, "already held");
+    let due: Vec<Destination> = store.due(i64::MAX, 10).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].domain, "x.example");
+    assert_eq!(store.set_held(&y, false).unwrap(), 1);
+    assert_eq!(store.due(i64::MAX, 10).unwrap().len(), 2);
+    assert_eq!(store.retry_now(&QueueFilter { message: Some(ids[0]), domain: None }, 5).unwrap(), 2);
+    assert_eq!(store.next_due_ms().unwrap(), Some(5));
+    assert_eq!(store.remove(&y).unwrap(), 1);
+    assert!(store.message(ids[0]).unwrap().is_some(), "x.example is still queued");
+    assert_eq!(store.remove(&QueueFilter::default()).unwrap(), 1);
+    assert_eq!(store.message(ids[0]).unwrap(), None);
+    assert_eq!(queue_files(&fixture), 0);
+    assert!(store.list().unwrap().is_empty());
+}
+
+/// A fault before the commit (link, fsync) or a failed commit: the caller is told, no
+/// record exists, and no file is left once the store opens again; a commit that
+/// landed but reported an error counts as done.
+#[test]
+fn crash_points_leave_no_record_without_its_file() {
+    for (point, action) in [
+        (FaultPoint::Link, FaultAction::Fail),
+        (FaultPoint::Fsync, FaultAction::Fail),
+        (FaultPoint::Commit, FaultAction::Fail),
+        (FaultPoint::Commit, FaultAction::FailAfter),
+    ] {
+        let fixture = fixture();
+        let store = open(&fixture);
+        let batch = [
+            new_queued(&fixture, b"a", &["a@x.example"], 0),
+            new_queued(&fixture, b"b", &["b@x.example"], 0),
+        ];
+        let skip = u64::from(point != FaultPoint::Commit);
+        let guard = armed(fixture.data.root(), point, action, skip);
+        let result = store.enqueue(&batch);
+        drop(guard);
+        disarm();
+        let listed = store.list().unwrap();
+        match result {
+            Ok(ids) => {
+                assert_eq!((point, action), (FaultPoint::Commit, FaultAction::FailAfter));
+                assert_eq!(ids.len(), 2);
+                assert_eq!(listed.len(), 2);
+            }
+            Err(error) => {
+                assert!(listed.is_empty(), "{point:?} {action:?}: {error:?}");
+                let unknown = matches!(error, StorageError::CommitUnknown { .. });
+                assert_eq!(queue_files(&fixture), if unknown { 2 } else { 0 }, "{point:?} {action:?}");
+            }
+        }
+        drop(store);
+        let store = open(&fixture);
+        let listed = store.list().unwrap();
+        assert_eq!(queue_files(&fixture), listed.len(), "{point:?} {action:?}: every file has its record");
+        for (message, _) in &listed {
+            assert!(store.message_path(message.id).exists());
+        }
+    }
+}
+
+#[test]
+fn invalid_records_are_refused_before_anything_is_written() {
+    let fixture = fixture();
+    let store = open(&fixture);
+    let mut new = new_queued(&fixture, b"m", &["a@x.example"], 0);
+    new.recipients[0].address = "a@x.example\r\nRCPT TO:<b@y>".into();
+    assert!(store.enqueue(std::slice::from_ref(&new)).is_err());
+    new.recipients.clear();
+    assert!(store.enqueue(&[new]).is_err());
+    assert_eq!(queue_files(&fixture), 0);
+}

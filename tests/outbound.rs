@@ -1,0 +1,293 @@
+//! The outbound queue end to end with real binaries on loopback: a message submitted to
+//! one `moxide serve` (Python's smtplib, AUTH PLAIN) reaches a second `moxide serve` as
+//! the recipient domain's server, over STARTTLS, through a configured route, with a DKIM
+//! signature that dkimpy verifies against the key `moxide dns records` prints; and a
+//! queued message survives `kill -9` of the sender and is delivered exactly once after
+//! the restart (`moxide queue retry` makes it due at once); and the recipient server is
+//! found by MX lookup (the test DNS server, `tests/dns_server.py`, serving a zone with
+//! the domain's MX and the host's A record), and a null MX fails at once with a DSN;
+//! `moxide queue bounce` fails a queued message with a DSN to its sender.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{DnsServer, Server, set_password, stored_messages, write_serve_config};
+
+const SENDER_DOMAINS: &str = r#"
+postmaster_account = "alice"
+[domains."example.org"]
+[accounts.alice]
+addresses = ["alice@example.org"]
+"#;
+
+const RECEIVER_DOMAINS: &str = r#"
+postmaster_account = "bob"
+[domains."remote.example"]
+[accounts.bob]
+addresses = ["bob@remote.example"]
+"#;
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A receiving server with a self-signed certificate (STARTTLS offered).
+fn receiver(dir: &Path) -> Server {
+    let config = write_serve_config(dir, "", &[("smtp", "")], RECEIVER_DOMAINS);
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=mx.remote.example",
+        ])
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    // No DNS for the receiver's own checks: not what these tests look at.
+    let mut text = format!("inbound_checks = false\n{}", std::fs::read_to_string(&config).unwrap());
+    text.push_str("[[tls.certificates]]\nchain = \"cert.pem\"\nkey = \"key.pem\"\n");
+    std::fs::write(&config, text).unwrap();
+    let arg = config.display().to_string();
+    Server::start_args(dir, &["serve", "--config", &arg], &[])
+}
+
+/// Writes the sender's configuration, routing remote.example to `route`.
+fn sender_config(dir: &Path, route: SocketAddr) -> PathBuf {
+    sender_config_with(
+        dir,
+        &format!(
+            "[queue]\n[[queue.routes]]\ndomain = \"remote.example\"\nhost = \"mx.remote.example\"\naddress = \"{route}\"\n"
+        ),
+    )
+}
+
+/// Writes the sender's configuration with `extra` TOML tables appended; the sender's own
+/// inbound checks are off (no DNS needed for them).
+fn sender_config_with(dir: &Path, extra: &str) -> PathBuf {
+    let config = write_serve_config(dir, "", &[("submission", ""), ("smtp", "")], SENDER_DOMAINS);
+    let mut text = format!("inbound_checks = false\n{}", std::fs::read_to_string(&config).unwrap());
+    text.push_str(extra);
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+fn start_sender(dir: &Path, config: &Path) -> Server {
+    let arg = config.display().to_string();
+    Server::start_args(dir, &["serve", "--config", &arg], &[])
+}
+
+/// Submits one message with smtplib to `to`.
+fn submit(server: &Server, id: &str) {
+    submit_to(server, id, "bob@remote.example");
+}
+
+fn submit_to(server: &Server, id: &str, to: &str) {
+    let port = server.listener("submission").port();
+    let script = format!(
+        r#"
+import smtplib
+s = smtplib.SMTP("127.0.0.1", {port}, timeout=30)
+s.ehlo("client.example")
+s.login("alice@example.org", "{PASSWORD}")
+msg = "From: alice@example.org\r\nTo: {to}\r\nSubject: outbound\r\nMessage-ID: <{id}>\r\n\r\n.a line with a dot\r\nhello over the queue\r\n"
+refused = s.sendmail("alice@example.org", ["{to}"], msg)
+assert not refused, refused
+s.quit()
+"#
+    );
+    let output = Command::new("python3").arg("-c").arg(script).output().unwrap();
+    assert!(
+        output.status.success(),
+        "smtplib: {}{}\nlog:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+        server.log()
+    );
+}
+
+fn wait_for_log(server: &Server, needle: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while !server.log().contains(needle) {
+        assert!(Instant::now() < deadline, "no {needle:?} in the log:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn queue_command(config: &Path, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_moxide"))
+        .args(["queue", "--config"])
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The result is stored just after the "delivered" log line: wait for it.
+fn wait_for_empty_queue(config: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed = queue_command(config, &["list"]);
+        if listed.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "still queued: {listed}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn submitted_mail_reaches_the_recipient_server_over_starttls() {
+    let receiving = tempfile::tempdir().unwrap();
+    let sending = tempfile::tempdir().unwrap();
+    let mut receiver = receiver(receiving.path());
+    let config = sender_config(sending.path(), receiver.smtp);
+    set_password(&config, "alice", PASSWORD);
+    let mut sender = start_sender(sending.path(), &config);
+    submit(&sender, "first@client.example");
+    wait_for_log(&sender, "moxide_actors::queue: delivered", Duration::from_secs(30));
+    assert!(sender.log().contains("TLS established"), "{}", sender.log());
+    wait_for_empty_queue(&config);
+    assert!(sender.terminate(Duration::from_secs(30)).0.is_some_and(|s| s.success()));
+    assert!(receiver.terminate(Duration::from_secs(30)).0.is_some_and(|s| s.success()));
+    let stored = stored_messages(receiving.path(), "bob");
+    assert_eq!(stored.len(), 1);
+    let file = String::from_utf8_lossy(&stored[0].file).to_string();
+    assert!(file.contains("Message-ID: <first@client.example>"), "{file}");
+    assert!(file.contains("\r\n.a line with a dot\r\n"), "dot-stuffing undone: {file}");
+    assert!(file.contains("\r\nReceived: from client.example"), "the sender's trace header: {file}");
+    let prefix = String::from_utf8_lossy(&stored[0].info.prefix).to_string();
+    assert!(prefix.contains("with ESMTPS"), "received over TLS: {prefix}");
+    // Signed with the Ed25519 key made at the sender's first start; dkimpy verifies it
+    // against the record `moxide dns records` prints.
+    assert!(
+        file.starts_with("DKIM-Signature: v=1; a=ed25519-sha256; c=relaxed/relaxed; d=example.org;"),
+        "{file}"
+    );
+    let records = Command::new(env!("CARGO_BIN_EXE_moxide"))
+        .args(["dns", "records", "--config"])
+        .arg(&config)
+        .arg("example.org")
+        .output()
+        .unwrap();
+    let records = String::from_utf8(records.stdout).unwrap();
+    let dkim_line = records.lines().find(|l| l.contains("._domainkey.example.org. TXT")).expect(&records);
+    let value = dkim_line.split('"').nth(1).unwrap();
+    let message = sending.path().join("received.eml");
+    std::fs::write(&message, [stored[0].info.prefix.as_slice(), &stored[0].file].concat()).unwrap();
+    let script = "import sys, dkim\nmsg = open(sys.argv[1], 'rb').read()\ntxt = sys.argv[2].encode()\nok = dkim.verify(msg, dnsfunc=lambda name, timeout=5: txt)\nprint('verified' if ok else 'failed')\nsys.exit(0 if ok else 1)\n";
+    let output = Command::new("python3").args(["-c", script]).arg(&message).arg(value).output().unwrap();
+    assert!(
+        output.status.success(),
+        "dkimpy: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn a_queued_message_survives_kill_9_and_is_delivered_once() {
+    let receiving = tempfile::tempdir().unwrap();
+    let sending = tempfile::tempdir().unwrap();
+    // First the route leads nowhere: the message stays queued.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let config = sender_config(sending.path(), closed);
+    set_password(&config, "alice", PASSWORD);
+    let mut sender = start_sender(sending.path(), &config);
+    submit(&sender, "survivor@client.example");
+    wait_for_log(&sender, "moxide_actors::queue: will retry", Duration::from_secs(30));
+    sender.kill();
+    let listed = queue_command(&config, &["list"]);
+    assert!(listed.contains("remote.example recipients 1 attempts 1"), "{listed}");
+
+    let mut receiver = receiver(receiving.path());
+    let config = sender_config(sending.path(), receiver.smtp);
+    let mut sender = start_sender(sending.path(), &config);
+    assert!(queue_command(&config, &["retry", "--domain", "remote.example"]).contains("due now 1"));
+    wait_for_log(&sender, "moxide_actors::queue: delivered", Duration::from_secs(30));
+    wait_for_empty_queue(&config);
+    assert!(sender.terminate(Duration::from_secs(30)).0.is_some_and(|s| s.success()));
+    assert!(receiver.terminate(Duration::from_secs(30)).0.is_some_and(|s| s.success()));
+    let stored = stored_messages(receiving.path(), "bob");
+    assert_eq!(stored.len(), 1, "exactly once");
+    assert!(String::from_utf8_lossy(&stored[0].file).contains("Message-ID: <survivor@client.example>"));
+    let leftovers = std::fs::read_dir(sending.path().join("data/queue/msg/0")).map_or(0, |d| d.count());
+    assert_eq!(leftovers, 0, "no queue file left");
+}
+
+#[test]
+fn the_recipient_server_is_found_by_mx_lookup_and_a_null_mx_bounces() {
+    let receiving = tempfile::tempdir().unwrap();
+    let sending = tempfile::tempdir().unwrap();
+    let mut receiver = receiver(receiving.path());
+    let zone = sending.path().join("zone");
+    std::fs::write(
+        &zone,
+        "remote.example. 300 IN MX 10 mx.remote.example.\n\
+         mx.remote.example. 300 IN A 127.0.0.1\n\
+         nomail.example. 300 IN MX 0 .\n",
+    )
+    .unwrap();
+    let dns = DnsServer::start(&zone);
+    let config = sender_config_with(
+        sending.path(),
+        &format!("[dns]\nresolvers = [\"{}\"]\n[queue]\nmx_port = {}\n", dns.address, receiver.smtp.port()),
+    );
+    set_password(&config, "alice", PASSWORD);
+    let mut sender = start_sender(sending.path(), &config);
+    submit(&sender, "mx@client.example");
+    submit_to(&sender, "nullmx@client.example", "someone@nomail.example");
+    wait_for_log(&sender, "moxide_actors::queue: delivered id=1", Duration::from_secs(30));
+    wait_for_log(&sender, "null MX", Duration::from_secs(30));
+    wait_for_empty_queue(&config);
+    let queries = dns.queries();
+    assert!(queries.contains(&"remote.example MX".to_owned()), "{queries:?}");
+    assert!(queries.contains(&"mx.remote.example A".to_owned()), "{queries:?}");
+    assert!(sender.terminate(Duration::from_secs(30)).0.is_some_and(|s| s.success()));
+    assert!(receiver.terminate(Duration::from_secs(30)).0.is_some_and(|s| s.success()));
+    let stored = stored_messages(receiving.path(), "bob");
+    assert_eq!(stored.len(), 1);
+    assert!(String::from_utf8_lossy(&stored[0].file).contains("Message-ID: <mx@client.example>"));
+    // The null MX's failure came back to alice as a DSN.
+    let bounces = stored_messages(sending.path(), "alice");
+    assert_eq!(bounces.len(), 1);
+    let dsn = String::from_utf8_lossy(&bounces[0].file).to_string();
+    assert!(dsn.contains("Final-Recipient: rfc822; someone@nomail.example\r\nAction: failed\r\n"), "{dsn}");
+    assert!(dsn.contains("Message-ID: <nullmx@client.example>"), "original header returned: {dsn}");
+}
+
+#[test]
+fn bounce_fails_a_queued_message_with_a_dsn_to_the_sender() {
+    let sending = tempfile::tempdir().unwrap();
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let config = sender_config(sending.path(), closed);
+    set_password(&config, "alice", PASSWORD);
+    let mut sender = start_sender(sending.path(), &config);
+    submit(&sender, "bounced@client.example");
+    wait_for_log(&sender, "moxide_actors::queue: will retry", Duration::from_secs(30));
+    assert!(queue_command(&config, &["bounce", "--domain", "remote.example"]).contains("bounced 1"));
+    // The DSN is queued in the same transaction; the running server delivers it locally.
+    wait_for_empty_queue(&config);
+    assert!(sender.terminate(Duration::from_secs(30)).0.is_some_and(|s| s.success()));
+    let inbox = stored_messages(sending.path(), "alice");
+    assert_eq!(inbox.len(), 1);
+    let dsn = String::from_utf8_lossy(&inbox[0].file).to_string();
+    assert!(dsn.contains("Action: failed\r\nStatus: 5.3.0\r\n"), "{dsn}");
+    assert!(dsn.contains("delivery cancelled by the postmaster"), "{dsn}");
+    assert!(dsn.contains("Message-ID: <bounced@client.example>"), "{dsn}");
+}
