@@ -62,7 +62,7 @@ use std::ops::Range;
 pub use body_search::{
     ContentSearch, PartMatcher, SEARCH_BUFFERED_BYTES_MAX, SEARCH_PIECE_BYTES_MAX, SearchScope, TextMatcher,
 };
-pub use codec::Glance;
+pub use codec::{Glance, StoredEnvelope};
 pub use envelope::sent_day;
 pub use error::{DecodeError, SummaryError};
 pub use header::header_fields;
@@ -144,7 +144,16 @@ pub struct MessageSummary {
     /// The parsed Date: header in seconds since the Unix epoch (SEARCH SENT*); `None`
     /// when absent or invalid.
     pub date_unix_secs: Option<i64>,
+    /// The top-level References: value, unfolded, at most its last
+    /// [`REFERENCES_BYTES_MAX`] bytes (THREAD=REFERENCES, RFC 5256 §2.2).
+    pub references: Option<Vec<u8>>,
 }
+
+/// Most bytes of a References: value kept in a summary: its tail, from a `<`. RFC 5322
+/// §3.6.4 lets References grow with a thread; threading needs the nearest ancestors
+/// (the last ids), and 8 KiB holds about 100 of them, while a hostile header could
+/// otherwise make every stored summary 128 KiB.
+pub const REFERENCES_BYTES_MAX: usize = 8 * 1024;
 
 /// ENVELOPE fields of one message (top-level or embedded), raw as in the header:
 /// unfolded and trimmed, RFC 2047 encoded words not decoded (IMAP returns them raw).
