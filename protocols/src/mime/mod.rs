@@ -53,6 +53,7 @@ pub mod reference;
 mod search;
 mod section;
 mod structure;
+mod subject;
 mod summarizer;
 mod transfer;
 mod write;
@@ -69,6 +70,7 @@ pub use header::header_fields;
 pub use search::{address_matches, body_matches, header_matches, text_matches, value_matches};
 pub use section::{SectionKind, section_part, section_range};
 pub use structure::summarize;
+pub use subject::{BaseSubject, decode_phrase, fold_for_sort};
 pub use summarizer::Summarizer;
 pub use transfer::{
     DecodeProgress, DecodedSize, PartialDecoder, QUOTED_PRINTABLE_SPACE_BYTES_MAX, TransferDecoder,

@@ -84,7 +84,7 @@ enum Next {
 }
 
 /// The search program, to the end of the input.
-fn parse_program(c: &mut Cursor<'_>, nesting_max: usize, lossy: bool) -> ParseResult<SearchKey> {
+pub(super) fn parse_program(c: &mut Cursor<'_>, nesting_max: usize, lossy: bool) -> ParseResult<SearchKey> {
     let mut top = Vec::new();
     let mut stack = Vec::new();
     loop {

@@ -24,6 +24,8 @@ impl Session {
             CommandBody::Fetch { uid: false, .. }
                 | CommandBody::Store { uid: false, .. }
                 | CommandBody::Search { uid: false, .. }
+                | CommandBody::Sort { uid: false, .. }
+                | CommandBody::Thread { uid: false, .. }
         );
         let force_sync = matches!(
             body,
@@ -92,6 +94,7 @@ impl Session {
             C::Expunge => self.expunge(None),
             C::UidExpunge(set) => self.expunge(Some(set)),
             C::Search { uid, search } => self.search(uid, search),
+            C::Sort { uid, sort } => self.sort(uid, sort),
             C::Fetch { uid, set, attrs, modifiers } => self.fetch(uid, &set, attrs, &modifiers),
             C::Store { uid, set, mode, silent, flags, unchanged_since } => {
                 self.store(uid, &set, mode, silent, &flags, unchanged_since);

@@ -407,6 +407,7 @@ impl Connection {
             }
             Event::ExpungedSince { since } => Some(Answer::Uids(self.expunged_since(since))),
             Event::Search(program) => Some(Answer::Searched(self.search(&program))),
+            Event::Sort { search, sort } => Some(Answer::Sorted(self.sort(&search, &sort))),
             Event::Store { uids, mode, flags, keywords, unchanged_since, report_unchanged } => {
                 Some(self.store(&uids, (mode, flags, &keywords), unchanged_since, report_unchanged))
             }
@@ -720,6 +721,23 @@ impl Connection {
             }
         }
         hits
+    }
+
+    fn sort(&self, search: &super::SearchProgram, sort: &super::SortProgram) -> Vec<SearchHit> {
+        let hits = self.search(search);
+        let Some(index) = self.selected else { return Vec::new() };
+        let account = self.account.borrow();
+        let messages = &account.mailboxes[index].messages;
+        let records = hits
+            .iter()
+            .filter_map(|hit| {
+                let message = messages.get(&hit.uid)?;
+                let keywords: Vec<&str> = message.keywords.iter().map(String::as_str).collect();
+                let facts = facts_of(hit.uid, message, &keywords);
+                Some(sort.record(&facts, message.summary.date_unix_secs, &message.summary.envelope))
+            })
+            .collect();
+        sort.order(records)
     }
 
     fn store(

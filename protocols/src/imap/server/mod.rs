@@ -48,6 +48,7 @@ mod messages;
 mod output;
 mod search;
 mod selected;
+mod sort;
 mod uids;
 
 use std::sync::Arc;
@@ -61,6 +62,7 @@ pub use fetch::{FETCH_CHUNK_MAX, FETCH_INDEX_CHUNK_MAX, FETCH_INLINE_BYTES_MAX, 
 pub use flags::{ANNOUNCED_KEYWORDS_MAX, WELL_KNOWN_KEYWORDS};
 pub use output::{OUTPUT_BUDGET_BYTES, Output};
 pub use search::{SearchContent, SearchNeed, SearchProgram, Verdict};
+pub use sort::{SortProgram, SortRecord};
 pub use uids::UidList;
 
 use self::error::{CommandResult, Done};
@@ -99,6 +101,8 @@ pub const CAPABILITIES: &[&str] = &[
     "SAVEDATE",
     "WITHIN",
     "CHILDREN",
+    "SORT",
+    "SORT=DISPLAY",
 ];
 
 /// Commands answered BAD in a row before the session says BYE: 20, as Dovecot allows. A
@@ -279,6 +283,14 @@ pub enum Event<'a> {
     },
     /// SEARCH: run the program over the selected mailbox. Answer `Searched`.
     Search(Arc<SearchProgram>),
+    /// SORT (RFC 5256): run the search, then order its matches with the sort program
+    /// (see [`SortProgram`]). Answer `Sorted`.
+    Sort {
+        /// Which messages.
+        search: Arc<SearchProgram>,
+        /// In which order.
+        sort: Arc<SortProgram>,
+    },
     /// STORE on the selected mailbox (CONDSTORE's UNCHANGEDSINCE, RFC 7162 §3.1.3).
     /// Answer `Stored` or `Failed`.
     Store {
@@ -370,6 +382,7 @@ impl Event<'_> {
             Event::FetchChunk { plan, uids } => Event::FetchChunk { plan, uids },
             Event::ExpungedSince { since } => Event::ExpungedSince { since },
             Event::Search(program) => Event::Search(program),
+            Event::Sort { search, sort } => Event::Sort { search, sort },
             Event::Store { uids, mode, flags, keywords, unchanged_since, report_unchanged } => {
                 Event::Store { uids, mode, flags, keywords, unchanged_since, report_unchanged }
             }
@@ -419,6 +432,8 @@ pub enum Answer {
     Uids(Vec<u32>),
     /// SEARCH's matches.
     Searched(Vec<SearchHit>),
+    /// SORT's matches, in order.
+    Sorted(Vec<SearchHit>),
     /// A FETCH chunk was fed.
     ChunkDone,
     /// An APPEND message's spool is ready.
@@ -450,6 +465,7 @@ pub(crate) enum Job {
     Status(Vec<super::types::StatusAttr>),
     Fetch(messages::FetchJob),
     Search(messages::SearchJob),
+    Sort(sort::SortJob),
     Store(messages::StoreJob),
     Copy(messages::CopyJob),
     Expunge,
@@ -769,6 +785,7 @@ impl Session {
             Job::Status(attrs) => self.status_answered(&attrs, answer),
             Job::Fetch(fetch) => self.fetch_answered(fetch, answer),
             Job::Search(search) => self.search_answered(search, answer),
+            Job::Sort(sort) => self.sort_answered(sort, answer),
             Job::Store(store) => self.store_answered(store, answer),
             Job::Copy(copy) => self.copy_answered(copy, answer),
             Job::Expunge => self.expunge_answered(answer),
