@@ -167,3 +167,106 @@ fn sort_errors() {
         ]),
     );
 }
+
+/// Nine messages for THREAD (UID = sequence number; arrival in UID order):
+///
+/// | # | Message-ID | refers to (References / In-Reply-To) | Subject    | Date        |
+/// |---|------------|--------------------------------------|------------|-------------|
+/// | 1 | a          |                                      | Party      | Jan 1 10:00 |
+/// | 2 | b          | a (In-Reply-To)                      | Re: Party  | Jan 1 11:00 |
+/// | 3 | c          | a b                                  | Re: Party  | Jan 1 12:00 |
+/// | 4 | d          | a                                    | Re: Party  | Jan 1 11:30 |
+/// | 5 | e          |                                      | Other      | Jan 1 09:00 |
+/// | 6 | f          | missing                              | Lost       | Jan 2       |
+/// | 7 | g          | missing                              | Re: Lost   | Jan 3       |
+/// | 8 | h          |                                      | Re: Other  | Jan 4       |
+/// | 9 | -          |                                      | Party      | Jan 5       |
+fn thread_corpus() -> SharedAccount {
+    let mut account = Account::new(USER, PASSWORD);
+    let messages = [
+        "Message-ID: <a@x>\r\nSubject: Party\r\nDate: Sun, 01 Jan 2023 10:00:00 +0000",
+        "Message-ID: <b@x>\r\nIn-Reply-To: <a@x>\r\nSubject: Re: Party\r\nDate: Sun, 01 Jan 2023 11:00:00 +0000",
+        "Message-ID: <c@x>\r\nReferences: <a@x>\r\n <b@x>\r\nSubject: Re: Party\r\nDate: Sun, 01 Jan 2023 12:00:00 +0000",
+        "Message-ID: <d@x>\r\nReferences: <a@x>\r\nSubject: Re: Party\r\nDate: Sun, 01 Jan 2023 11:30:00 +0000",
+        "Message-ID: <e@x>\r\nSubject: Other\r\nDate: Sun, 01 Jan 2023 09:00:00 +0000",
+        "Message-ID: <f@x>\r\nReferences: <missing@x>\r\nSubject: Lost\r\nDate: Mon, 02 Jan 2023 10:00:00 +0000",
+        "Message-ID: <g@x>\r\nReferences: <missing@x>\r\nSubject: Re: Lost\r\nDate: Tue, 03 Jan 2023 10:00:00 +0000",
+        "Message-ID: <h@x>\r\nSubject: Re: Other\r\nDate: Wed, 04 Jan 2023 10:00:00 +0000",
+        "Subject: Party\r\nDate: Thu, 05 Jan 2023 10:00:00 +0000",
+    ];
+    for (n, headers) in (1i64..).zip(messages) {
+        account.now_ms = JAN_1_MS + n * DAY_MS;
+        account.deliver("INBOX", &message(headers, 10), SystemFlags::default(), &[]);
+    }
+    account.shared()
+}
+
+/// [`selected`] for a mailbox of `exists` messages.
+fn selected_with(exists: &'static str, uidnext: &'static str, more: &[&'static str]) -> Vec<&'static str> {
+    let mut lines = selected(more);
+    lines[4] = exists;
+    lines[6] = uidnext;
+    lines
+}
+
+#[test]
+fn thread_references_and_ordered_subject() {
+    check_with(
+        thread_corpus,
+        &script(
+            "C: b1 THREAD REFERENCES UTF-8 ALL\r\nC: b2 THREAD ORDEREDSUBJECT UTF-8 ALL\r\n\
+             C: b3 UID THREAD REFERENCES US-ASCII NOT 9\r\nC: b4 THREAD ORDEREDSUBJECT UTF-8 SUBJECT nothing\r\n\
+             C: b5 THREAD REFS UTF-8 ALL\r\nC: b6 THREAD REFERENCES KOI8-R ALL\r\nC: b7 THREAD REFERENCES ALL\r\n",
+        ),
+        &selected_with(
+            "S: * 9 EXISTS",
+            "S: * OK [UIDNEXT 10] predicted next UID",
+            &[
+                // 1-4 by references; 9 shares 1's subject, both originals: a dummy holds
+                // both; 8 is a reply to 5's subject, so 5's child; 6 and 7 under a dummy
+                // for the missing message; threads by their first message's date.
+                "S: * THREAD (5 8)((1 (2 3)(4))(9))((6)(7))",
+                "S: b1 OK THREAD completed",
+                "S: * THREAD (5 8)(1 (2)(4)(3)(9))(6 7)",
+                "S: b2 OK THREAD completed",
+                "S: * THREAD (5 8)(1 (2 3)(4))((6)(7))",
+                "S: b3 OK THREAD completed",
+                "S: * THREAD",
+                "S: b4 OK THREAD completed",
+                "S: b5 BAD THREAD: unknown threading algorithm",
+                "S: b6 NO [BADCHARSET (UTF-8 US-ASCII)] only UTF-8 and US-ASCII are supported",
+                "S: b7 BAD ...",
+            ],
+        ),
+    );
+}
+
+/// Two messages that name each other as parent: the second link would close a cycle
+/// and is not made (RFC 5256 §2.2 step 1); a message with no id or subject stands alone.
+fn cycle_corpus() -> SharedAccount {
+    let mut account = Account::new(USER, PASSWORD);
+    let messages = [
+        "Message-ID: <x@x>\r\nReferences: <y@x>\r\nSubject: one\r\nDate: Sun, 01 Jan 2023 10:00:00 +0000",
+        "Message-ID: <y@x>\r\nReferences: <x@x>\r\nSubject: two\r\nDate: Sun, 01 Jan 2023 11:00:00 +0000",
+        "Message-ID: <x@x>\r\nDate: Sun, 01 Jan 2023 09:00:00 +0000",
+    ];
+    for (n, headers) in (1i64..).zip(messages) {
+        account.now_ms = JAN_1_MS + n * DAY_MS;
+        account.deliver("INBOX", &message(headers, 10), SystemFlags::default(), &[]);
+    }
+    account.shared()
+}
+
+#[test]
+fn thread_never_links_a_cycle() {
+    check_with(
+        cycle_corpus,
+        &script("C: b1 THREAD REFERENCES UTF-8 ALL\r\n"),
+        &selected_with(
+            "S: * 3 EXISTS",
+            "S: * OK [UIDNEXT 4] predicted next UID",
+            // The third repeats <x@x>: a duplicate id gets a container of its own.
+            &["S: * THREAD (3)(2 1)", "S: b1 OK THREAD completed"],
+        ),
+    );
+}

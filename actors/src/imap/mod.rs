@@ -12,8 +12,8 @@
 //!   DELETE, RENAME, SUBSCRIBE.
 //! - `fetch`, `search`, `messages`, `append`: the storage side of FETCH, SEARCH, STORE/
 //!   COPY/MOVE/EXPUNGE and APPEND.
-//! - `ordering`: the storage side of SORT: keys from the stored summaries, ordered on a
-//!   helper thread.
+//! - `ordering`: the storage side of SORT and THREAD: keys from the stored summaries,
+//!   ordered or threaded on a helper thread.
 //! - `output`: writing the session's output, message-file ranges with sendfile.
 //! - `facts`: store records to the session's storage-neutral facts.
 

@@ -243,6 +243,7 @@ impl Conn {
             Event::ExpungedSince { since } => self.expunged_since(since),
             Event::Search(program) => self.search(program).await,
             Event::Sort { search, sort } => self.sort(search, sort).await,
+            Event::Thread { search, thread } => self.thread(search, thread).await,
             Event::Store { uids, mode, flags, keywords, unchanged_since, report_unchanged } => {
                 self.store(uids, mode, flags, keywords, unchanged_since, report_unchanged).await
             }

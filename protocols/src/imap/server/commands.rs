@@ -95,6 +95,7 @@ impl Session {
             C::UidExpunge(set) => self.expunge(Some(set)),
             C::Search { uid, search } => self.search(uid, search),
             C::Sort { uid, sort } => self.sort(uid, sort),
+            C::Thread { uid, algorithm, search } => self.thread(uid, algorithm, &search),
             C::Fetch { uid, set, attrs, modifiers } => self.fetch(uid, &set, attrs, &modifiers),
             C::Store { uid, set, mode, silent, flags, unchanged_since } => {
                 self.store(uid, &set, mode, silent, &flags, unchanged_since);

@@ -408,6 +408,7 @@ impl Connection {
             Event::ExpungedSince { since } => Some(Answer::Uids(self.expunged_since(since))),
             Event::Search(program) => Some(Answer::Searched(self.search(&program))),
             Event::Sort { search, sort } => Some(Answer::Sorted(self.sort(&search, &sort))),
+            Event::Thread { search, thread } => Some(Answer::Threaded(self.thread(&search, thread))),
             Event::Store { uids, mode, flags, keywords, unchanged_since, report_unchanged } => {
                 Some(self.store(&uids, (mode, flags, &keywords), unchanged_since, report_unchanged))
             }
@@ -738,6 +739,28 @@ impl Connection {
             })
             .collect();
         sort.order(records)
+    }
+
+    fn thread(&self, search: &super::SearchProgram, thread: super::ThreadProgram) -> super::Threads {
+        let hits = self.search(search);
+        let Some(index) = self.selected else { return super::Threads::default() };
+        let account = self.account.borrow();
+        let messages = &account.mailboxes[index].messages;
+        let facts = hits
+            .iter()
+            .filter_map(|hit| {
+                let message = messages.get(&hit.uid)?;
+                let facts = facts_of(hit.uid, message, &[]);
+                let summary = &message.summary;
+                Some(thread.facts(
+                    &facts,
+                    summary.date_unix_secs,
+                    &summary.envelope,
+                    summary.references.as_deref(),
+                ))
+            })
+            .collect();
+        thread.thread(facts)
     }
 
     fn store(

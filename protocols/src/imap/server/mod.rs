@@ -49,6 +49,7 @@ mod output;
 mod search;
 mod selected;
 mod sort;
+mod thread;
 mod uids;
 
 use std::sync::Arc;
@@ -63,6 +64,7 @@ pub use flags::{ANNOUNCED_KEYWORDS_MAX, WELL_KNOWN_KEYWORDS};
 pub use output::{OUTPUT_BUDGET_BYTES, Output};
 pub use search::{SearchContent, SearchNeed, SearchProgram, Verdict};
 pub use sort::{SortProgram, SortRecord};
+pub use thread::{ThreadFacts, ThreadProgram, Threads};
 pub use uids::UidList;
 
 use self::error::{CommandResult, Done};
@@ -103,6 +105,8 @@ pub const CAPABILITIES: &[&str] = &[
     "CHILDREN",
     "SORT",
     "SORT=DISPLAY",
+    "THREAD=ORDEREDSUBJECT",
+    "THREAD=REFERENCES",
 ];
 
 /// Commands answered BAD in a row before the session says BYE: 20, as Dovecot allows. A
@@ -291,6 +295,14 @@ pub enum Event<'a> {
         /// In which order.
         sort: Arc<SortProgram>,
     },
+    /// THREAD (RFC 5256): run the search, then thread its matches (see
+    /// [`ThreadProgram`]). Answer `Threaded`.
+    Thread {
+        /// Which messages.
+        search: Arc<SearchProgram>,
+        /// Which algorithm.
+        thread: ThreadProgram,
+    },
     /// STORE on the selected mailbox (CONDSTORE's UNCHANGEDSINCE, RFC 7162 §3.1.3).
     /// Answer `Stored` or `Failed`.
     Store {
@@ -383,6 +395,7 @@ impl Event<'_> {
             Event::ExpungedSince { since } => Event::ExpungedSince { since },
             Event::Search(program) => Event::Search(program),
             Event::Sort { search, sort } => Event::Sort { search, sort },
+            Event::Thread { search, thread } => Event::Thread { search, thread },
             Event::Store { uids, mode, flags, keywords, unchanged_since, report_unchanged } => {
                 Event::Store { uids, mode, flags, keywords, unchanged_since, report_unchanged }
             }
@@ -434,6 +447,8 @@ pub enum Answer {
     Searched(Vec<SearchHit>),
     /// SORT's matches, in order.
     Sorted(Vec<SearchHit>),
+    /// THREAD's threads.
+    Threaded(Threads),
     /// A FETCH chunk was fed.
     ChunkDone,
     /// An APPEND message's spool is ready.
@@ -466,6 +481,7 @@ pub(crate) enum Job {
     Fetch(messages::FetchJob),
     Search(messages::SearchJob),
     Sort(sort::SortJob),
+    Thread(thread::ThreadJob),
     Store(messages::StoreJob),
     Copy(messages::CopyJob),
     Expunge,
@@ -786,6 +802,7 @@ impl Session {
             Job::Fetch(fetch) => self.fetch_answered(fetch, answer),
             Job::Search(search) => self.search_answered(search, answer),
             Job::Sort(sort) => self.sort_answered(sort, answer),
+            Job::Thread(thread) => self.thread_answered(thread, answer),
             Job::Store(store) => self.store_answered(store, answer),
             Job::Copy(copy) => self.copy_answered(copy, answer),
             Job::Expunge => self.expunge_answered(answer),
