@@ -80,7 +80,7 @@ impl Conn {
         }
     }
 
-    pub(crate) fn list(&self, recent: bool, _status: bool) -> Answer {
+    pub(crate) async fn list(&self, recent: bool, _status: bool, deleted_bytes: bool) -> Answer {
         let (_, store) = match self.account_store() {
             Ok(pair) => pair,
             Err(error) => return Answer::Failed(error),
@@ -94,12 +94,19 @@ impl Conn {
             Ok(MailboxList { mailboxes, subscriptions: view.subscriptions()? })
         });
         match read {
-            Ok(list) => Answer::Mailboxes(list),
+            Ok(mut list) => {
+                if deleted_bytes
+                    && let Err(error) = super::quota::fill_deleted_bytes(store, &mut list.mailboxes).await
+                {
+                    return Answer::Failed(error);
+                }
+                Answer::Mailboxes(list)
+            }
             Err(error) => Answer::Failed(storage_error(error)),
         }
     }
 
-    pub(crate) fn status(&self, name: &str, recent: bool) -> Answer {
+    pub(crate) async fn status(&self, name: &str, recent: bool, deleted_bytes: bool) -> Answer {
         let (_, store) = match self.account_store() {
             Ok(pair) => pair,
             Err(error) => return Answer::Failed(error),
@@ -110,7 +117,15 @@ impl Conn {
             Ok(Some(mailbox_facts(&info, count)))
         });
         match read {
-            Ok(Some(facts)) => Answer::Status(facts),
+            Ok(Some(mut facts)) => {
+                if deleted_bytes
+                    && let Err(error) =
+                        super::quota::fill_deleted_bytes(store, std::slice::from_mut(&mut facts)).await
+                {
+                    return Answer::Failed(error);
+                }
+                Answer::Status(facts)
+            }
             Ok(None) => Answer::Failed(CommandError::no_such_mailbox(name)),
             Err(error) => Answer::Failed(storage_error(error)),
         }

@@ -147,6 +147,23 @@ pub enum CommandBody {
         /// Charset and keys.
         search: SearchCommand,
     },
+    /// `GETQUOTA root` (RFC 9208 §4.2).
+    GetQuota {
+        /// The quota root's name.
+        root: String,
+    },
+    /// `GETQUOTAROOT mailbox` (RFC 9208 §4.3).
+    GetQuotaRoot {
+        /// The mailbox, as sent.
+        mailbox: String,
+    },
+    /// `SETQUOTA root (resource limit ...)` (RFC 9208 §4.1).
+    SetQuota {
+        /// The quota root's name.
+        root: String,
+        /// Resource names (upper case) and limits.
+        resources: Vec<(String, u64)>,
+    },
     /// `FETCH` or `UID FETCH`.
     Fetch {
         /// `UID FETCH` (the answer then includes UID, RFC 9051 §6.4.9).
@@ -230,6 +247,9 @@ impl CommandBody {
             C::Sort { .. } => "sort",
             C::Thread { uid: true, .. } => "uid thread",
             C::Thread { .. } => "thread",
+            C::GetQuota { .. } => "getquota",
+            C::GetQuotaRoot { .. } => "getquotaroot",
+            C::SetQuota { .. } => "setquota",
             C::Fetch { uid: true, .. } => "uid fetch",
             C::Fetch { .. } => "fetch",
             C::Store { uid: true, .. } => "uid store",

@@ -550,6 +550,8 @@ pub enum StatusAttr {
     HighestModSeq,
     /// `APPENDLIMIT` (RFC 7889 §3): the largest message APPEND takes into the mailbox.
     AppendLimit,
+    /// `DELETED-STORAGE` (RFC 9208 §4.4): what EXPUNGE would free, in KiB.
+    DeletedStorage,
 }
 
 impl StatusAttr {
@@ -565,6 +567,7 @@ impl StatusAttr {
             Self::Size => "SIZE",
             Self::HighestModSeq => "HIGHESTMODSEQ",
             Self::AppendLimit => "APPENDLIMIT",
+            Self::DeletedStorage => "DELETED-STORAGE",
         }
     }
 }

@@ -10,6 +10,7 @@ mod append;
 mod cursor;
 mod fetch;
 mod mailbox;
+mod quota;
 mod search;
 mod sort;
 
@@ -108,6 +109,9 @@ fn parse_body(c: &mut Cursor<'_>, name: &str, nesting_max: usize) -> ParseResult
         "STATUS" => mailbox::parse_status(c)?,
         "SEARCH" => search::parse_search(c, false, nesting_max)?,
         "SORT" => sort::parse_sort(c, false, nesting_max)?,
+        "GETQUOTA" => quota::parse_getquota(c)?,
+        "GETQUOTAROOT" => quota::parse_getquotaroot(c)?,
+        "SETQUOTA" => quota::parse_setquota(c)?,
         "THREAD" => sort::parse_thread(c, false, nesting_max)?,
         "FETCH" => fetch::parse_fetch(c, false)?,
         "STORE" => fetch::parse_store(c, false)?,

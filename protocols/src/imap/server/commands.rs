@@ -85,6 +85,9 @@ impl Session {
             C::List(list) => self.list(list),
             C::Lsub { reference, pattern } => self.lsub(&reference, &pattern),
             C::Status { mailbox, attrs } => self.status(&mailbox, attrs),
+            C::GetQuota { root } => self.get_quota(&root),
+            C::GetQuotaRoot { mailbox } => self.get_quota_root(&mailbox),
+            C::SetQuota { .. } => self.set_quota(),
             body if self.selected.is_none() => {
                 drop(body);
                 self.finish(Err(CommandError::bad("select a mailbox first")));

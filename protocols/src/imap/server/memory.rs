@@ -76,6 +76,8 @@ pub struct Account {
     version: u64,
     /// The clock for INTERNALDATE and SAVEDATE, Unix milliseconds.
     pub now_ms: i64,
+    /// The account's quota (RFC 9208 STORAGE), `None` for none. Reported, not enforced.
+    pub quota_bytes: Option<u64>,
 }
 
 /// An account shared by several connections (sessions on one account).
@@ -95,6 +97,7 @@ impl Account {
             next_uidvalidity: 1000,
             version: 0,
             now_ms: 1_700_000_000_000,
+            quota_bytes: None,
         };
         account.create("INBOX", None);
         for (name, special) in [
@@ -409,6 +412,7 @@ impl Connection {
             Event::Search(program) => Some(Answer::Searched(self.search(&program))),
             Event::Sort { search, sort } => Some(Answer::Sorted(self.sort(&search, &sort))),
             Event::Thread { search, thread } => Some(Answer::Threaded(self.thread(&search, thread))),
+            Event::Quota { mailbox } => Some(self.quota(mailbox.as_deref())),
             Event::Store { uids, mode, flags, keywords, unchanged_since, report_unchanged } => {
                 Some(self.store(&uids, (mode, flags, &keywords), unchanged_since, report_unchanged))
             }
@@ -627,6 +631,12 @@ impl Connection {
             uidvalidity: mailbox.uidvalidity,
             highest_modseq: mailbox.highest_modseq,
             size: mailbox.messages.values().map(|m| m.bytes.len() as u64).sum(),
+            deleted_bytes: mailbox
+                .messages
+                .values()
+                .filter(|m| m.flags.contains(SystemFlags::DELETED))
+                .map(|m| m.bytes.len() as u64)
+                .sum(),
         }
     }
 
@@ -739,6 +749,22 @@ impl Connection {
             })
             .collect();
         sort.order(records)
+    }
+
+    fn quota(&self, mailbox: Option<&str>) -> Answer {
+        let account = self.account.borrow();
+        if let Some(name) = mailbox
+            && account.index(name).is_none()
+        {
+            return Answer::Failed(CommandError::no_such_mailbox(name));
+        }
+        let used_bytes = account
+            .mailboxes
+            .iter()
+            .flat_map(|mailbox| mailbox.messages.values())
+            .map(|message| message.bytes.len() as u64)
+            .sum();
+        Answer::Quota(super::QuotaFacts { used_bytes, limit_bytes: account.quota_bytes })
     }
 
     fn thread(&self, search: &super::SearchProgram, thread: super::ThreadProgram) -> super::Threads {

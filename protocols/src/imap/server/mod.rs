@@ -46,6 +46,7 @@ mod mailbox;
 pub mod memory;
 mod messages;
 mod output;
+mod quota;
 mod search;
 mod selected;
 mod sort;
@@ -62,6 +63,7 @@ pub use facts::{
 pub use fetch::{FETCH_CHUNK_MAX, FETCH_INDEX_CHUNK_MAX, FETCH_INLINE_BYTES_MAX, FetchPlan};
 pub use flags::{ANNOUNCED_KEYWORDS_MAX, WELL_KNOWN_KEYWORDS};
 pub use output::{OUTPUT_BUDGET_BYTES, Output};
+pub use quota::{QUOTA_ROOT, QuotaFacts};
 pub use search::{SearchContent, SearchNeed, SearchProgram, Verdict};
 pub use sort::{SortProgram, SortRecord};
 pub use thread::{ThreadFacts, ThreadProgram, Threads};
@@ -107,6 +109,8 @@ pub const CAPABILITIES: &[&str] = &[
     "SORT=DISPLAY",
     "THREAD=ORDEREDSUBJECT",
     "THREAD=REFERENCES",
+    "QUOTA",
+    "QUOTA=RES-STORAGE",
 ];
 
 /// Commands answered BAD in a row before the session says BYE: 20, as Dovecot allows. A
@@ -227,6 +231,12 @@ pub enum Event<'a> {
         /// `\Recent` for the added messages.
         recent: RecentMode,
     },
+    /// GETQUOTA / GETQUOTAROOT (RFC 9208): the account's storage use and limit; with a
+    /// mailbox, only when it exists. Answer `Quota` or `Failed` (`no_such_mailbox`).
+    Quota {
+        /// GETQUOTAROOT's mailbox, as stored names go.
+        mailbox: Option<String>,
+    },
     /// CREATE (RFC 9051 §6.3.4, CREATE-SPECIAL-USE RFC 6154 §3). Answer `Done`/`Failed`.
     Create {
         /// The mailbox.
@@ -259,6 +269,8 @@ pub enum Event<'a> {
         recent: bool,
         /// Fill the counts of [`MailboxFacts`] (RETURN (STATUS ...)).
         status: bool,
+        /// Fill [`MailboxFacts::deleted_bytes`] (RETURN (STATUS (DELETED-STORAGE))).
+        deleted_bytes: bool,
     },
     /// STATUS of a mailbox. Answer `Status` or `Failed`.
     Status {
@@ -266,6 +278,8 @@ pub enum Event<'a> {
         mailbox: String,
         /// Fill [`MailboxFacts::recent`].
         recent: bool,
+        /// Fill [`MailboxFacts::deleted_bytes`].
+        deleted_bytes: bool,
     },
     /// FETCH that sets `\Seen` (RFC 9051 §6.4.5): add `\Seen` to these messages of the
     /// selected mailbox. Answer `Stored`.
@@ -388,14 +402,17 @@ impl Event<'_> {
             Event::Delete { mailbox } => Event::Delete { mailbox },
             Event::Rename { from, to } => Event::Rename { from, to },
             Event::Subscribe { mailbox, subscribed } => Event::Subscribe { mailbox, subscribed },
-            Event::List { recent, status } => Event::List { recent, status },
-            Event::Status { mailbox, recent } => Event::Status { mailbox, recent },
+            Event::List { recent, status, deleted_bytes } => Event::List { recent, status, deleted_bytes },
+            Event::Status { mailbox, recent, deleted_bytes } => {
+                Event::Status { mailbox, recent, deleted_bytes }
+            }
             Event::FetchSeen(uids) => Event::FetchSeen(uids),
             Event::FetchChunk { plan, uids } => Event::FetchChunk { plan, uids },
             Event::ExpungedSince { since } => Event::ExpungedSince { since },
             Event::Search(program) => Event::Search(program),
             Event::Sort { search, sort } => Event::Sort { search, sort },
             Event::Thread { search, thread } => Event::Thread { search, thread },
+            Event::Quota { mailbox } => Event::Quota { mailbox },
             Event::Store { uids, mode, flags, keywords, unchanged_since, report_unchanged } => {
                 Event::Store { uids, mode, flags, keywords, unchanged_since, report_unchanged }
             }
@@ -449,6 +466,8 @@ pub enum Answer {
     Sorted(Vec<SearchHit>),
     /// THREAD's threads.
     Threaded(Threads),
+    /// GETQUOTA/GETQUOTAROOT's quota.
+    Quota(QuotaFacts),
     /// A FETCH chunk was fed.
     ChunkDone,
     /// An APPEND message's spool is ready.
@@ -482,6 +501,7 @@ pub(crate) enum Job {
     Search(messages::SearchJob),
     Sort(sort::SortJob),
     Thread(thread::ThreadJob),
+    Quota(quota::QuotaJob),
     Store(messages::StoreJob),
     Copy(messages::CopyJob),
     Expunge,
@@ -803,6 +823,7 @@ impl Session {
             Job::Search(search) => self.search_answered(search, answer),
             Job::Sort(sort) => self.sort_answered(sort, answer),
             Job::Thread(thread) => self.thread_answered(thread, answer),
+            Job::Quota(quota) => self.quota_answered(quota, answer),
             Job::Store(store) => self.store_answered(store, answer),
             Job::Copy(copy) => self.copy_answered(copy, answer),
             Job::Expunge => self.expunge_answered(answer),
