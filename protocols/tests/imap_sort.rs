@@ -270,3 +270,29 @@ fn thread_never_links_a_cycle() {
         ),
     );
 }
+
+#[test]
+fn esort_return_options() {
+    check_with(
+        corpus,
+        &script(
+            "C: b1 SORT RETURN (MIN MAX COUNT) (DATE) UTF-8 ALL\r\nC: b2 UID SORT RETURN () (REVERSE ARRIVAL) UTF-8 ALL\r\n\
+             C: b3 SORT RETURN (ALL) (SUBJECT) UTF-8 SUBJECT nothing\r\nC: b4 SORT RETURN (SAVE) (DATE) UTF-8 ALL\r\n\
+             C: b5 SORT RETURN (COUNT ALL) (SIZE) UTF-8 ALL\r\nC: b6 SORT RETURN (MIN) DATE UTF-8 ALL\r\n",
+        ),
+        &selected(&[
+            // RFC 5267 §3.2: MIN and MAX are the first and last in sort order (3 2 4 1).
+            "S: * ESEARCH (TAG \"b1\") MIN 3 MAX 1 COUNT 4",
+            "S: b1 OK SORT completed",
+            // ALL keeps the sort order (4 2 3 1); only ascending runs become ranges.
+            "S: * ESEARCH (TAG \"b2\") UID ALL 4,2:3,1",
+            "S: b2 OK SORT completed",
+            "S: * ESEARCH (TAG \"b3\")",
+            "S: b3 OK SORT completed",
+            "S: b4 BAD SORT: SAVE is not supported with SORT",
+            "S: * ESEARCH (TAG \"b5\") ALL 3,1,4,2 COUNT 4",
+            "S: b5 OK SORT completed",
+            "S: b6 BAD ...",
+        ]),
+    );
+}

@@ -45,6 +45,12 @@ SORTS = [
     "(SUBJECT) UTF-8 ALL", "(SIZE) UTF-8 ALL", "(DISPLAYFROM) UTF-8 ALL", "(DISPLAYTO) UTF-8 ALL",
     "(SUBJECT DATE) UTF-8 ALL", "(SUBJECT REVERSE DATE) UTF-8 ALL", "(REVERSE SIZE) UTF-8 NOT FROM zed",
 ]
+ESORTS = [
+    ("SORT", "RETURN (MIN MAX COUNT) (DATE) UTF-8 ALL"),
+    ("UID SORT", "RETURN () (REVERSE ARRIVAL) UTF-8 ALL"),
+    ("SORT", "RETURN (ALL) (SUBJECT) UTF-8 SUBJECT nothing"),
+    ("SORT", "RETURN (COUNT ALL) (SIZE) UTF-8 ALL"),
+]
 THREADS = ["REFERENCES UTF-8 ALL", "ORDEREDSUBJECT UTF-8 ALL", "REFERENCES US-ASCII NOT 9"]
 
 
@@ -70,6 +76,26 @@ def main():
         charset, *search = rest.split(" ")
         typ, data = imap.sort(criteria + ")", charset, *search)
         results["SORT " + command] = (typ, " ".join(d.decode() for d in data if d))
+    for command, arguments in ESORTS:
+        words = arguments.replace("() ", "NONE ").split(" ")
+        args, i = [], 0
+        while i < len(words):  # re-join parenthesized lists into single arguments
+            if words[i].startswith("(") and not words[i].endswith(")"):
+                j = next(k for k in range(i, len(words)) if words[k].endswith(")"))
+                args.append(" ".join(words[i:j + 1]))
+                i = j + 1
+            else:
+                args.append("()" if words[i] == "NONE" else words[i])
+                i += 1
+        if command == "UID SORT":
+            typ, _ = imap.uid("SORT", *args)
+        else:
+            typ, _ = imap._simple_command("SORT", *args)
+        data = imap.untagged_responses.pop("ESEARCH", [])
+        # The tag differs from server to server and run to run.
+        line = " ".join(d.decode() for d in data if d)
+        line = line[line.index(")") + 1:].strip() if line.startswith("(TAG") else line
+        results[f"{command} {arguments}"] = (typ, line)
     imap.select(thread_box)
     for command in THREADS:
         algorithm, charset, *criteria = command.split(" ")
@@ -78,7 +104,7 @@ def main():
     imap.logout()
     for command in sorted(results):
         typ, line = results[command]
-        print(f"{command} => {typ} {line}")
+        print(f"{command} => {typ} {line}".rstrip())
 
 
 if __name__ == "__main__":

@@ -504,7 +504,8 @@ pub struct SortCriterion {
 pub struct SortCommand {
     /// The criteria, most significant first.
     pub criteria: Vec<SortCriterion>,
-    /// The search: charset (always sent in SORT) and keys; `return_opts` unused.
+    /// The search: charset (always sent in SORT), keys, and ESORT's return options
+    /// (RFC 5267 §3; never SAVE).
     pub search: SearchCommand,
 }
 

@@ -50,7 +50,7 @@ pub(super) fn parse_search(c: &mut Cursor<'_>, uid: bool, nesting_max: usize) ->
 }
 
 /// `"(" [search-return-opt *(SP search-return-opt)] ")"`.
-fn parse_return_opts(c: &mut Cursor<'_>) -> ParseResult<Vec<SearchReturn>> {
+pub(super) fn parse_return_opts(c: &mut Cursor<'_>) -> ParseResult<Vec<SearchReturn>> {
     c.byte(b'(', "expected ( after RETURN")?;
     let mut opts = Vec::new();
     if c.take(b')') {

@@ -1,20 +1,35 @@
-//! SORT (RFC 5256 §3 with the DISPLAYFROM/DISPLAYTO keys of RFC 5957 §3) and THREAD
-//! (RFC 5256 §3): the criteria or algorithm, the charset (mandatory in both) and the
-//! search program, parsed by [`super::search`].
+//! SORT (RFC 5256 §3 with the DISPLAYFROM/DISPLAYTO keys of RFC 5957 §3 and ESORT's
+//! return options, RFC 5267 §3) and THREAD (RFC 5256 §3): the criteria or algorithm,
+//! the charset (mandatory in both) and the search program, parsed by [`super::search`].
 
 use super::super::command::CommandBody;
 use super::super::error::{ParseError, ParseResult};
 use super::super::limits::SORT_CRITERIA_MAX;
-use super::super::types::{SearchCommand, SortCommand, SortCriterion, SortKey, ThreadAlgorithm};
+use super::super::types::{
+    SearchCommand, SearchReturn, SortCommand, SortCriterion, SortKey, ThreadAlgorithm,
+};
 use super::Cursor;
-use super::search::parse_program;
+use super::search::{parse_program, parse_return_opts};
 
-/// `SORT SP sort-criteria SP charset 1*(SP search-key)`.
+/// `SORT SP ["RETURN" SP "(" opts ")" SP] sort-criteria SP charset 1*(SP search-key)`
+/// (RFC 5267 §3.1: ESORT's return options come first).
 pub(super) fn parse_sort(c: &mut Cursor<'_>, uid: bool, nesting_max: usize) -> ParseResult<CommandBody> {
     c.sp()?;
+    let mut return_opts = None;
+    if c.keyword("RETURN") {
+        c.sp()?;
+        let opts = parse_return_opts(c)?;
+        if opts.contains(&SearchReturn::Save) {
+            // RFC 5182 defines SAVE for SEARCH; `$` holds a set, which has no order.
+            return Err(ParseError::syntax("SAVE is not supported with SORT"));
+        }
+        return_opts = Some(opts);
+        c.sp()?;
+    }
     let criteria = parse_criteria(c)?;
     c.sp()?;
-    let search = parse_charset_and_program(c, nesting_max)?;
+    let mut search = parse_charset_and_program(c, nesting_max)?;
+    search.return_opts = return_opts;
     Ok(CommandBody::Sort { uid, sort: SortCommand { criteria, search } })
 }
 

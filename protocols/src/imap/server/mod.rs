@@ -107,6 +107,7 @@ pub const CAPABILITIES: &[&str] = &[
     "CHILDREN",
     "SORT",
     "SORT=DISPLAY",
+    "ESORT",
     "THREAD=ORDEREDSUBJECT",
     "THREAD=REFERENCES",
     "QUOTA",

@@ -1,5 +1,5 @@
-//! SORT and UID SORT (RFC 5256 §3, SORT=DISPLAY RFC 5957): the session's half, and the
-//! ordering the storage side runs.
+//! SORT and UID SORT (RFC 5256 §3, SORT=DISPLAY RFC 5957, ESORT RFC 5267 §3): the
+//! session's half, and the ordering the storage side runs.
 //!
 //! The storage side answers [`Event::Sort`] by running the search program as for SEARCH,
 //! then building one [`SortRecord`] per match from the stored summary's envelope and the
@@ -19,8 +19,8 @@ use super::error::{CommandError, Done};
 use super::facts::{MessageFacts, SearchHit};
 use super::search::{SearchProgram, uses_modseq};
 use super::{Answer, Event, Job, Session};
-use crate::imap::response::{ResponseCode, write_sort};
-use crate::imap::types::{SearchCommand, SortCommand, SortCriterion, SortKey};
+use crate::imap::response::{EsearchResponse, ResponseCode, write_esearch, write_sort};
+use crate::imap::types::{SearchCommand, SearchReturn, SortCommand, SortCriterion, SortKey, format_uid_set};
 use crate::mime::{Address, BaseSubject, Envelope, decode_phrase, fold_for_sort};
 
 /// A SORT's criteria, ready for the storage side.
@@ -148,6 +148,8 @@ fn display(list: &[Address]) -> String {
 pub(crate) struct SortJob {
     uid: bool,
     modseq: bool,
+    /// ESORT's return options (RFC 5267 §3), when RETURN was given.
+    return_opts: Option<Vec<SearchReturn>>,
 }
 
 impl Session {
@@ -182,7 +184,8 @@ impl Session {
             Err(error) => return self.finish(Err(error)),
         };
         let modseq = uses_modseq(&sort.search.key);
-        self.set_job(Job::Sort(SortJob { uid, modseq }));
+        let return_opts = sort.search.return_opts.clone();
+        self.set_job(Job::Sort(SortJob { uid, modseq, return_opts }));
         let event = Event::Sort { search: Arc::new(search), sort: Arc::new(SortProgram::new(sort.criteria)) };
         self.request(event, true);
     }
@@ -205,7 +208,38 @@ impl Session {
         }
         // RFC 7162 §3.1.5: with MODSEQ, the highest modseq of the matches.
         let modseq = (job.modseq && !numbers.is_empty()).then_some(highest);
-        write_sort(self.out.buf(), &numbers, modseq);
+        match &job.return_opts {
+            None => write_sort(self.out.buf(), &numbers, modseq),
+            Some(options) => {
+                let Some(tag) = self.tag().cloned() else { return self.finish(Err(CommandError::Internal)) };
+                write_esort(self.out.buf(), &tag, job.uid, options, &numbers, modseq);
+            }
+        }
         self.finish(Ok(Done::ok("SORT completed")));
     }
+}
+
+/// The ESEARCH answer of an ESORT (RFC 5267 §3.2): MIN and MAX are the first and last
+/// messages in sort order, ALL lists them in sort order (only ascending runs become
+/// ranges), an empty RETURN () means ALL.
+fn write_esort(
+    out: &mut Vec<u8>,
+    tag: &crate::imap::types::Tag,
+    uid: bool,
+    options: &[SearchReturn],
+    numbers: &[u32],
+    modseq: Option<u64>,
+) {
+    let all = options.is_empty() || options.contains(&SearchReturn::All);
+    let all_set = if all { format_uid_set(numbers) } else { String::new() };
+    let response = EsearchResponse {
+        tag: Some(tag),
+        uid,
+        min: numbers.first().copied().filter(|_| options.contains(&SearchReturn::Min)),
+        max: numbers.last().copied().filter(|_| options.contains(&SearchReturn::Max)),
+        all: (all && !numbers.is_empty()).then_some(all_set.as_str()),
+        count: options.contains(&SearchReturn::Count).then_some(numbers.len() as u32),
+        modseq,
+    };
+    write_esearch(out, &response);
 }
