@@ -233,9 +233,42 @@ fn thread_references_and_ordered_subject() {
                 "S: b3 OK THREAD completed",
                 "S: * THREAD",
                 "S: b4 OK THREAD completed",
-                "S: b5 BAD THREAD: unknown threading algorithm",
+                // REFS: no subject merging.
+                "S: * THREAD (5)(1 (2 3)(4))((6)(7))(8)(9)",
+                "S: b5 OK THREAD completed",
                 "S: b6 NO [BADCHARSET (UTF-8 US-ASCII)] only UTF-8 and US-ASCII are supported",
                 "S: b7 BAD ...",
+            ],
+        ),
+    );
+}
+
+/// [`thread_corpus`] and a tenth message, a reply to 5 dated after all others.
+fn late_reply_corpus() -> SharedAccount {
+    let account = thread_corpus();
+    let reply = "Message-ID: <j@x>\r\nIn-Reply-To: <e@x>\r\nSubject: Re: Other\r\nDate: Fri, 06 Jan 2023 10:00:00 +0000";
+    account.borrow_mut().deliver("INBOX", &message(reply, 10), SystemFlags::default(), &[]);
+    account
+}
+
+#[test]
+fn thread_refs_orders_threads_by_their_latest_message() {
+    check_with(
+        late_reply_corpus,
+        &script(
+            "C: b1 THREAD REFS UTF-8 ALL\r\nC: b2 THREAD REFERENCES UTF-8 ALL\r\nC: b3 THREAD XYZ UTF-8 ALL\r\n",
+        ),
+        &selected_with(
+            "S: * 10 EXISTS",
+            "S: * OK [UIDNEXT 11] predicted next UID",
+            &[
+                // The reply to 5 (Jan 6) makes 5's thread the most recent: last, as in
+                // Dovecot; REFERENCES keeps it first (its first message is the oldest).
+                "S: * THREAD (1 (2 3)(4))((6)(7))(8)(9)(5 10)",
+                "S: b1 OK THREAD completed",
+                "S: * THREAD (5 (8)(10))((1 (2 3)(4))(9))((6)(7))",
+                "S: b2 OK THREAD completed",
+                "S: b3 BAD THREAD: unknown threading algorithm",
             ],
         ),
     );

@@ -516,6 +516,9 @@ pub enum ThreadAlgorithm {
     OrderedSubject,
     /// REFERENCES: by Message-ID, In-Reply-To and References, then subject.
     References,
+    /// REFS (draft-ietf-morg-inthread, as Dovecot has it): REFERENCES without the
+    /// subject merging, threads ordered by their most recent message.
+    Refs,
 }
 
 /// How STORE changes flags (RFC 9051 §6.4.6).

@@ -39,6 +39,7 @@ pub(super) fn parse_thread(c: &mut Cursor<'_>, uid: bool, nesting_max: usize) ->
     let algorithm = match c.atom()?.to_ascii_uppercase().as_str() {
         "ORDEREDSUBJECT" => ThreadAlgorithm::OrderedSubject,
         "REFERENCES" => ThreadAlgorithm::References,
+        "REFS" => ThreadAlgorithm::Refs,
         _ => return Err(ParseError::syntax("unknown threading algorithm")),
     };
     c.sp()?;

@@ -110,6 +110,7 @@ pub const CAPABILITIES: &[&str] = &[
     "ESORT",
     "THREAD=ORDEREDSUBJECT",
     "THREAD=REFERENCES",
+    "THREAD=REFS",
     "QUOTA",
     "QUOTA=RES-STORAGE",
 ];

@@ -1,6 +1,8 @@
-//! THREAD and UID THREAD (RFC 5256 §3): the session's half, the two algorithms
+//! THREAD and UID THREAD (RFC 5256 §3): the session's half, the algorithms
 //! (ORDEREDSUBJECT, RFC 5256 §2.1 base subjects then dates; REFERENCES, §2.2's
-//! Message-ID linking with subject merging) and the writer of `* THREAD`.
+//! Message-ID linking with subject merging; REFS, from the draft
+//! draft-ietf-morg-inthread as Dovecot has it: REFERENCES without the subject merging,
+//! threads ordered by their most recent message) and the writer of `* THREAD`.
 //!
 //! The storage side answers [`Event::Thread`] like SORT: the search runs, then, off the
 //! executor, one [`ThreadFacts`] per match comes from the record and the stored summary
@@ -56,7 +58,7 @@ impl ThreadProgram {
     /// Whether the facts need References (REFERENCES does; ORDEREDSUBJECT needs only
     /// subjects and dates).
     pub fn needs_references(&self) -> bool {
-        self.algorithm == ThreadAlgorithm::References
+        self.algorithm != ThreadAlgorithm::OrderedSubject
     }
 
     /// A match's facts. `date_unix_secs` and `envelope` come from the stored summary,
@@ -92,7 +94,8 @@ impl ThreadProgram {
         messages.sort_unstable_by_key(|message| message.uid);
         match self.algorithm {
             ThreadAlgorithm::OrderedSubject => ordered_subject(messages),
-            ThreadAlgorithm::References => references(messages),
+            ThreadAlgorithm::References => references(messages, Variant::References),
+            ThreadAlgorithm::Refs => references(messages, Variant::Refs),
         }
     }
 }
@@ -234,8 +237,18 @@ impl<'a> Linker<'a> {
     }
 }
 
-/// REFERENCES (RFC 5256 §2.2 steps 1 to 6).
-fn references(messages: Vec<ThreadFacts>) -> Threads {
+/// REFERENCES or REFS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    /// RFC 5256 §2.2 as written.
+    References,
+    /// Step 5 skipped; threads by their most recent message (Dovecot's THREAD=REFS:
+    /// a reply brings its thread to the end, where a client shows the newest).
+    Refs,
+}
+
+/// REFERENCES (RFC 5256 §2.2 steps 1 to 6) and REFS.
+fn references(messages: Vec<ThreadFacts>, variant: Variant) -> Threads {
     let mut linker = Linker { containers: Vec::new(), by_id: HashMap::new() };
     for (index, message) in messages.iter().enumerate() {
         linker.add(index, message);
@@ -244,9 +257,11 @@ fn references(messages: Vec<ThreadFacts>) -> Threads {
     // Steps 2 to 4: the root set, dummies pruned.
     let mut forest = prune(&containers);
     // Step 5: roots with one base subject gathered.
-    merge_subjects(&mut forest, &messages);
+    if variant == Variant::References {
+        merge_subjects(&mut forest, &messages);
+    }
     // Step 6: siblings by sent date, at every level.
-    sort_by_date(&mut forest, &messages);
+    sort_by_date(&mut forest, &messages, variant);
     forest.into_threads(&messages)
 }
 
@@ -392,9 +407,11 @@ fn merge_subjects(forest: &mut Forest, messages: &[ThreadFacts]) {
 }
 
 /// Step 6: children and roots by sent date (then mailbox order); a dummy sorts as its
-/// first child after its own children are sorted.
-fn sort_by_date(forest: &mut Forest, messages: &[ThreadFacts]) {
+/// first child after its own children are sorted. REFS orders the roots by the most
+/// recent sent date in each thread instead.
+fn sort_by_date(forest: &mut Forest, messages: &[ThreadFacts], variant: Variant) {
     let mut key: Vec<(i64, u32)> = vec![(i64::MAX, u32::MAX); forest.nodes.len()];
+    let mut latest: Vec<(i64, u32)> = vec![(i64::MIN, 0); forest.nodes.len()];
     let mut stack: Vec<(usize, bool)> = forest.roots.iter().map(|&root| (root, false)).collect();
     while let Some((node, expanded)) = stack.pop() {
         if !expanded {
@@ -408,9 +425,14 @@ fn sort_by_date(forest: &mut Forest, messages: &[ThreadFacts]) {
             Some(message) => (messages[message].sent_ms, messages[message].uid),
             None => children.first().map_or((i64::MAX, u32::MAX), |&first| key[first]),
         };
+        let own = forest.nodes[node].0.map_or((i64::MIN, 0), |m| (messages[m].sent_ms, messages[m].uid));
+        latest[node] = children.iter().map(|&child| latest[child]).fold(own, Ord::max);
         forest.nodes[node].1 = children;
     }
-    forest.roots.sort_by_key(|&root| key[root]);
+    match variant {
+        Variant::References => forest.roots.sort_by_key(|&root| key[root]),
+        Variant::Refs => forest.roots.sort_by_key(|&root| (latest[root], key[root])),
+    }
 }
 
 impl Threads {
