@@ -30,8 +30,14 @@ impl BaseSubject {
     /// The base subject of a raw Subject value (as stored in the envelope).
     #[must_use]
     pub fn of(raw: &[u8]) -> BaseSubject {
-        // Step 1: decode, tabs and continuations to spaces, runs of spaces to one.
-        let decoded = decode_text_field(raw);
+        // Step 1: decode, tabs and continuations to spaces, runs of spaces to one. Most
+        // subjects have no encoded word: they skip the decoder (a SORT of 100k messages
+        // computes 100k base subjects).
+        let decoded = if memchr::memmem::find(raw, b"=?").is_none() {
+            String::from_utf8_lossy(raw).into_owned()
+        } else {
+            decode_text_field(raw)
+        };
         let mut collapsed = String::with_capacity(decoded.len());
         for character in decoded.chars() {
             let character = if character.is_whitespace() { ' ' } else { character };
@@ -130,6 +136,9 @@ pub fn decode_phrase(raw: &[u8]) -> String {
 /// A string folded the way SORT compares strings (module docs).
 #[must_use]
 pub fn fold_for_sort(text: &str) -> String {
+    if text.is_ascii() {
+        return text.to_ascii_uppercase(); // NFKD leaves ASCII as it is
+    }
     text.chars().map(titlecase).nfkd().collect()
 }
 
