@@ -1,5 +1,6 @@
-//! A large mailbox (100k messages written in bulk into the store), then FETCH 1:* FLAGS,
-//! STORE and SEARCH over it through the real server with imaplib. Correctness only:
+//! A large mailbox (100k messages written in bulk into the store, with their summaries
+//! as delivery writes them), then FETCH 1:* FLAGS, STORE, SEARCH, SORT and THREAD over
+//! it through the real server with imaplib. Correctness only:
 //! timings belong in docs/benchmarks.md, not in test assertions.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -21,14 +22,14 @@ fn populate(dir: &Path) {
     let store = AccountStore::open(&data, "mox", &StoreOptions::default()).unwrap();
     // Two spool files, each hard-linked for half of the messages (a link per message keeps
     // the test fast; ext4 allows 65000 links per file).
-    let spools: Vec<(std::path::PathBuf, u64)> = ["even", "odd"]
+    let spools: Vec<(std::path::PathBuf, u64, Vec<u8>)> = ["even", "odd"]
         .iter()
         .map(|kind| {
             let path = data.spool_dir().join(format!("bulk-{kind}"));
             let body =
                 format!("From: <bulk@example.org>\r\nSubject: bulk {kind}\r\n\r\nbulk body {kind}\r\n");
             std::fs::write(&path, &body).unwrap();
-            (path, body.len() as u64)
+            (path, body.len() as u64, moxide_protocols::mime::summarize(body.as_bytes()).encode())
         })
         .collect();
     let started = std::time::Instant::now();
@@ -36,7 +37,7 @@ fn populate(dir: &Path) {
         let messages: Vec<NewMessage> = batch
             .iter()
             .map(|i| {
-                let (path, size) = &spools[i % 2];
+                let (path, size, summary) = &spools[i % 2];
                 NewMessage {
                     spool_path: path.clone(),
                     size: *size,
@@ -45,7 +46,7 @@ fn populate(dir: &Path) {
                     received_ms: 1_700_000_000_000 + *i as i64,
                     flags: Flags::empty(),
                     keywords: Vec::new(),
-                    summary: None,
+                    summary: Some(summary.clone()),
                     saved_ms: None,
                 }
             })
@@ -55,7 +56,7 @@ fn populate(dir: &Path) {
         }
     }
     eprintln!("bulk store of {MESSAGES} messages: {:.1} s", started.elapsed().as_secs_f64());
-    for (path, _) in spools {
+    for (path, ..) in spools {
         std::fs::remove_file(path).unwrap();
     }
 }

@@ -189,6 +189,10 @@ def aliases_and_quota(http, smtp, imap, admin):
     client = imap_login(imap, "bob@example.org", "bob-password")
     status, data = client.append("INBOX", None, None, b"Subject: appended\r\n\r\nmore than ten bytes of body\r\n")
     expect(status == "NO" and b"OVERQUOTA" in data[0], f"APPEND over quota: {status} {data}")
+    # RFC 9208: the same limit and usage in KiB, usage rounded up, the limit down.
+    status, data = client.getquotaroot("INBOX")
+    quota = f'"" (STORAGE {(used + 1023) // 1024} {(used + 10) // 1024})'.encode()
+    expect(status == "OK" and data == [[b'INBOX ""'], [quota]], f"GETQUOTAROOT: {status} {data}")
     client.logout()
     status, body = call(http, "PUT", "/api/v0/admin/accounts/bob/quota", {"quota_bytes": None}, admin)
     expect(status == 204, f"quota removed: {status} {body}")

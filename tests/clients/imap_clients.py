@@ -383,8 +383,31 @@ def bigbox(port, count):
     assert typ == "OK" and len(data) == 6, data
     found = ok(imap.uid("SEARCH", "UID %d:* SUBJECT \"odd\"" % (count - 9)))[0].split()
     assert found == [str(u).encode() for u in range(count - 9, count + 1) if u % 2 == 0], found
+    bigbox_sort_thread(imap, count)
     print("bigbox: %d messages checked in %.1f s" % (count, time.time() - start))
     imap.logout()
+
+
+def bigbox_sort_thread(imap, count):
+    """SORT and THREAD over every message: odd UIDs say "bulk even", even ones "bulk odd",
+    arrival in UID order, no Message-IDs."""
+    imaplib._MAXLINE = 10_000_000  # a THREAD of 100k messages is one line of about 800 KB
+    odd, even = list(range(1, count + 1, 2)), list(range(2, count + 1, 2))
+    started = time.time()
+    typ, data = imap.sort("(REVERSE ARRIVAL)", "UTF-8", "ALL")
+    assert typ == "OK" and data[0].split() == [str(n).encode() for n in range(count, 0, -1)], data[0][:80]
+    typ, data = imap.sort("(SUBJECT)", "UTF-8", "ALL")
+    assert typ == "OK" and data[0].split() == [str(n).encode() for n in odd + even], data[0][:80]
+    sorted_at = time.time()
+    typ, data = imap.thread("ORDEREDSUBJECT", "UTF-8", "ALL")
+    expected = "(%d %s)(%d %s)" % (
+        odd[0], "".join("(%d)" % n for n in odd[1:]), even[0], "".join("(%d)" % n for n in even[1:]))
+    assert typ == "OK" and data[0].decode() == expected, data[0][:80]
+    # REFERENCES: no ids, so one subject thread each, under a dummy.
+    typ, data = imap.thread("REFERENCES", "UTF-8", "ALL")
+    expected = "(%s)(%s)" % ("".join("(%d)" % n for n in odd), "".join("(%d)" % n for n in even))
+    assert typ == "OK" and data[0].decode() == expected, data[0][:80]
+    print("bigbox: 2 SORTs in %.2f s, 2 THREADs in %.2f s" % (sorted_at - started, time.time() - sorted_at))
 
 
 KEYWORD_RE = re.compile(rb"FLAGS \(([^)]*)\)")

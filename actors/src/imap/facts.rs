@@ -96,6 +96,7 @@ pub(crate) fn mailbox_facts(info: &MailboxInfo, recent: u32) -> MailboxFacts {
         uidvalidity: info.uidvalidity.0,
         highest_modseq: info.highest_modseq.0,
         size: info.size_bytes,
+        deleted_bytes: 0,
     }
 }
 

@@ -98,45 +98,63 @@ impl Conn {
     }
 
     /// LIST's mailboxes (at most `limits.mailboxes_max`, read from their records on this
-    /// core); with `\Recent` counts, which walk messages, on a helper thread.
-    pub(crate) async fn list(&self, recent: bool, _status: bool) -> Answer {
+    /// core); with `\Recent` counts, which walk messages, on a helper thread; with
+    /// DELETED-STORAGE sums (RFC 9208 §5.2) on a helper thread too.
+    pub(crate) async fn list(&self, recent: bool, _status: bool, deleted_bytes: bool) -> Answer {
         let (_, store) = match self.account_store() {
             Ok(pair) => pair,
             Err(error) => return Answer::Failed(error),
         };
+        let reader = Arc::clone(&store);
         let read = move || {
-            store.read(|view| {
+            reader.read(|view| {
                 let mut mailboxes = Vec::new();
                 for info in view.mailboxes()? {
-                    let count = if recent { recent_count(view, &store, info.id)? } else { 0 };
+                    let count = if recent { recent_count(view, &reader, info.id)? } else { 0 };
                     mailboxes.push(mailbox_facts(&info, count));
                 }
                 Ok(MailboxList { mailboxes, subscriptions: view.subscriptions()? })
             })
         };
         match read_off_core(recent, read).await {
-            Ok(list) => Answer::Mailboxes(list),
+            Ok(mut list) => {
+                if deleted_bytes
+                    && let Err(error) = super::quota::fill_deleted_bytes(store, &mut list.mailboxes).await
+                {
+                    return Answer::Failed(error);
+                }
+                Answer::Mailboxes(list)
+            }
             Err(error) => Answer::Failed(error),
         }
     }
 
     /// STATUS: the mailbox record's counters on this core; a `\Recent` count, which
-    /// walks messages, on a helper thread.
-    pub(crate) async fn status(&self, name: &str, recent: bool) -> Answer {
+    /// walks messages, and DELETED-STORAGE on a helper thread.
+    pub(crate) async fn status(&self, name: &str, recent: bool, deleted_bytes: bool) -> Answer {
         let (_, store) = match self.account_store() {
             Ok(pair) => pair,
             Err(error) => return Answer::Failed(error),
         };
+        let reader = Arc::clone(&store);
         let name_owned = name.to_string();
         let read = move || {
-            store.read(|view| {
+            reader.read(|view| {
                 let Some(info) = view.mailbox_by_name(&name_owned)? else { return Ok(None) };
-                let count = if recent { recent_count(view, &store, info.id)? } else { 0 };
+                let count = if recent { recent_count(view, &reader, info.id)? } else { 0 };
                 Ok(Some(mailbox_facts(&info, count)))
             })
         };
         match read_off_core(recent, read).await {
-            Ok(Some(facts)) => Answer::Status(facts),
+            Ok(Some(mut facts)) => {
+                if deleted_bytes
+                    && let Err(error) =
+                        super::quota::fill_deleted_bytes(store, std::slice::from_mut(&mut facts)).await
+                {
+                    return Answer::Failed(error);
+                }
+                Answer::Status(facts)
+            }
             Ok(None) => Answer::Failed(CommandError::no_such_mailbox(name)),
             Err(error) => Answer::Failed(error),
         }

@@ -12,6 +12,9 @@
 //!   DELETE, RENAME, SUBSCRIBE.
 //! - `fetch`, `search`, `messages`, `append`: the storage side of FETCH, SEARCH, STORE/
 //!   COPY/MOVE/EXPUNGE and APPEND.
+//! - `ordering`: the storage side of SORT and THREAD: keys from the stored summaries,
+//!   ordered or threaded on a helper thread.
+//! - `quota`: GETQUOTA/GETQUOTAROOT's limit (the directory's) and usage (the store's).
 //! - `output`: writing the session's output, message-file ranges with sendfile.
 //! - `facts`: store records to the session's storage-neutral facts.
 
@@ -23,7 +26,9 @@ mod facts;
 mod fetch;
 mod mailboxes;
 mod messages;
+mod ordering;
 mod output;
+mod quota;
 mod search;
 mod session;
 

@@ -241,11 +241,16 @@ impl Conn {
             Event::Delete { mailbox } => self.delete(mailbox).await,
             Event::Rename { from, to } => self.rename(from, to).await,
             Event::Subscribe { mailbox, subscribed } => self.subscribe(mailbox, subscribed).await,
-            Event::List { recent, status } => self.list(recent, status).await,
-            Event::Status { mailbox, recent } => self.status(&mailbox, recent).await,
+            Event::List { recent, status, deleted_bytes } => self.list(recent, status, deleted_bytes).await,
+            Event::Status { mailbox, recent, deleted_bytes } => {
+                self.status(&mailbox, recent, deleted_bytes).await
+            }
             Event::FetchSeen(uids) => self.fetch_seen(uids).await,
             Event::ExpungedSince { since } => self.expunged_since(since),
             Event::Search(program) => self.search(program).await,
+            Event::Sort { search, sort } => self.sort(search, sort).await,
+            Event::Thread { search, thread } => self.thread(search, thread).await,
+            Event::Quota { mailbox } => self.quota(mailbox.as_deref()).await,
             Event::Store { uids, mode, flags, keywords, unchanged_since, report_unchanged } => {
                 self.store(uids, mode, flags, keywords, unchanged_since, report_unchanged).await
             }

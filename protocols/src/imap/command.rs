@@ -7,8 +7,8 @@
 //! decoded here, because whether it applies depends on the session's UTF-8 mode.
 
 use super::types::{
-    FetchAttr, FetchModifier, Flag, ListCommand, SearchCommand, SelectParams, SequenceSet, StatusAttr,
-    StoreMode, Tag,
+    FetchAttr, FetchModifier, Flag, ListCommand, SearchCommand, SelectParams, SequenceSet, SortCommand,
+    StatusAttr, StoreMode, Tag, ThreadAlgorithm,
 };
 
 /// One command with its tag.
@@ -131,6 +131,39 @@ pub enum CommandBody {
         /// Charset, return options and keys.
         search: SearchCommand,
     },
+    /// `SORT` or `UID SORT` (RFC 5256 §3).
+    Sort {
+        /// `UID SORT`.
+        uid: bool,
+        /// Criteria, charset and keys.
+        sort: SortCommand,
+    },
+    /// `THREAD` or `UID THREAD` (RFC 5256 §3).
+    Thread {
+        /// `UID THREAD`.
+        uid: bool,
+        /// The algorithm.
+        algorithm: ThreadAlgorithm,
+        /// Charset and keys.
+        search: SearchCommand,
+    },
+    /// `GETQUOTA root` (RFC 9208 §4.2).
+    GetQuota {
+        /// The quota root's name.
+        root: String,
+    },
+    /// `GETQUOTAROOT mailbox` (RFC 9208 §4.3).
+    GetQuotaRoot {
+        /// The mailbox, as sent.
+        mailbox: String,
+    },
+    /// `SETQUOTA root (resource limit ...)` (RFC 9208 §4.1).
+    SetQuota {
+        /// The quota root's name.
+        root: String,
+        /// Resource names (upper case) and limits.
+        resources: Vec<(String, u64)>,
+    },
     /// `FETCH` or `UID FETCH`.
     Fetch {
         /// `UID FETCH` (the answer then includes UID, RFC 9051 §6.4.9).
@@ -210,6 +243,13 @@ impl CommandBody {
             C::UidExpunge(_) => "uid expunge",
             C::Search { uid: true, .. } => "uid search",
             C::Search { .. } => "search",
+            C::Sort { uid: true, .. } => "uid sort",
+            C::Sort { .. } => "sort",
+            C::Thread { uid: true, .. } => "uid thread",
+            C::Thread { .. } => "thread",
+            C::GetQuota { .. } => "getquota",
+            C::GetQuotaRoot { .. } => "getquotaroot",
+            C::SetQuota { .. } => "setquota",
             C::Fetch { uid: true, .. } => "uid fetch",
             C::Fetch { .. } => "fetch",
             C::Store { uid: true, .. } => "uid store",

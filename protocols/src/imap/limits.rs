@@ -61,3 +61,7 @@ const _: () = assert!(IDLE_BUFFER_BYTES_MAX <= 16 * 1024);
 /// Most field/value pairs in an ID command: RFC 2971 §3.3 says clients MUST NOT send
 /// more than 30.
 pub const ID_FIELDS_MAX: usize = 30;
+
+/// Most criteria in one SORT: RFC 5256 §3 has nine keys (RFC 5957 adds two), each useful
+/// once; 16 leaves room for repeats and keeps a sort's per-message key small.
+pub const SORT_CRITERIA_MAX: usize = 16;

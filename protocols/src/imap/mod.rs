@@ -6,7 +6,7 @@
 //! LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), SPECIAL-USE and CREATE-SPECIAL-USE
 //! (RFC 6154), ESEARCH (RFC 4731), SEARCHRES (RFC 5182), MOVE (RFC 6851), UIDPLUS
 //! (RFC 4315), CONDSTORE/QRESYNC (RFC 7162), STATUS=SIZE (RFC 8438), SAVEDATE
-//! (RFC 8514), WITHIN (RFC 5032), MULTIAPPEND (RFC 3502), APPENDLIMIT (RFC 7889),
+//! (RFC 8514), WITHIN (RFC 5032), SORT and THREAD (RFC 5256), SORT=DISPLAY (RFC 5957), MULTIAPPEND (RFC 3502), APPENDLIMIT (RFC 7889),
 //! UTF8=ACCEPT (RFC 6855), IDLE (RFC 2177), UNSELECT (RFC 3691), NAMESPACE (RFC 2342).
 //!
 //! - [`reader`]: [`CommandReader`], bytes in, [`ReadEvent`]s out (commands, literal
@@ -44,12 +44,12 @@ pub use response::{
     EsearchResponse, ListExtendedItem, Namespace, ResponseCode, Status, write_astring, write_capability,
     write_continuation, write_datetime, write_enabled, write_esearch, write_exists, write_expunge,
     write_flags, write_id, write_list, write_literal_header, write_lsub, write_mailbox, write_namespace,
-    write_nstring, write_search, write_status, write_string, write_tagged, write_untagged,
+    write_nstring, write_search, write_sort, write_status, write_string, write_tagged, write_untagged,
     write_untagged_status, write_vanished,
 };
 pub use types::{
     FetchAttr, FetchModifier, Flag, ListCommand, Partial, QresyncParams, SearchCommand, SearchKey,
-    SearchReturn, Section, SectionText, SelectParams, SeqNumber, SeqRange, SequenceSet, StatusAttr,
-    StoreMode, Tag, format_uid_set,
+    SearchReturn, Section, SectionText, SelectParams, SeqNumber, SeqRange, SequenceSet, SortCommand,
+    SortCriterion, SortKey, StatusAttr, StoreMode, Tag, ThreadAlgorithm, format_uid_set,
 };
 pub use utf7::Utf7Error;

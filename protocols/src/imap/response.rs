@@ -559,6 +559,19 @@ pub fn write_search(out: &mut Vec<u8>, numbers: &[u32], modseq: Option<u64>) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// `* SORT n...` (RFC 5256 §4), with `(MODSEQ n)` when the search used MODSEQ (RFC 7162
+/// §3.1.5).
+pub fn write_sort(out: &mut Vec<u8>, numbers: &[u32], modseq: Option<u64>) {
+    out.extend_from_slice(b"* SORT");
+    for n in numbers {
+        fmt_to(out, format_args!(" {n}"));
+    }
+    if let Some(modseq) = modseq {
+        fmt_to(out, format_args!(" (MODSEQ {modseq})"));
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
 /// The data of an ESEARCH response (RFC 4731 §3.1); absent items are left out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct EsearchResponse<'a> {

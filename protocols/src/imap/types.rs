@@ -467,6 +467,60 @@ pub struct SearchCommand {
     pub key: SearchKey,
 }
 
+/// A SORT key (RFC 5256 §3, DISPLAYFROM/DISPLAYTO RFC 5957 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SortKey {
+    /// INTERNALDATE.
+    Arrival,
+    /// The local part of the first Cc address.
+    Cc,
+    /// The Date: header in UTC, or INTERNALDATE when it has none.
+    Date,
+    /// The local part of the first From address.
+    From,
+    /// RFC822.SIZE.
+    Size,
+    /// The base subject (RFC 5256 §2.1).
+    Subject,
+    /// The local part of the first To address.
+    To,
+    /// The display name of the first From address, or its address.
+    DisplayFrom,
+    /// The display name of the first To address, or its address.
+    DisplayTo,
+}
+
+/// One SORT criterion: a key, perhaps reversed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SortCriterion {
+    /// `REVERSE` before the key.
+    pub reverse: bool,
+    /// The key.
+    pub key: SortKey,
+}
+
+/// A SORT command's arguments (RFC 5256 §3).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SortCommand {
+    /// The criteria, most significant first.
+    pub criteria: Vec<SortCriterion>,
+    /// The search: charset (always sent in SORT), keys, and ESORT's return options
+    /// (RFC 5267 §3; never SAVE).
+    pub search: SearchCommand,
+}
+
+/// A THREAD algorithm (RFC 5256 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ThreadAlgorithm {
+    /// ORDEREDSUBJECT: by base subject, then sent date.
+    OrderedSubject,
+    /// REFERENCES: by Message-ID, In-Reply-To and References, then subject.
+    References,
+    /// REFS (draft-ietf-morg-inthread, as Dovecot has it): REFERENCES without the
+    /// subject merging, threads ordered by their most recent message.
+    Refs,
+}
+
 /// How STORE changes flags (RFC 9051 §6.4.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StoreMode {
@@ -500,6 +554,8 @@ pub enum StatusAttr {
     HighestModSeq,
     /// `APPENDLIMIT` (RFC 7889 §3): the largest message APPEND takes into the mailbox.
     AppendLimit,
+    /// `DELETED-STORAGE` (RFC 9208 §4.4): what EXPUNGE would free, in KiB.
+    DeletedStorage,
 }
 
 impl StatusAttr {
@@ -515,6 +571,7 @@ impl StatusAttr {
             Self::Size => "SIZE",
             Self::HighestModSeq => "HIGHESTMODSEQ",
             Self::AppendLimit => "APPENDLIMIT",
+            Self::DeletedStorage => "DELETED-STORAGE",
         }
     }
 }

@@ -2,10 +2,12 @@
 //! decode on the FETCH path (no compression, one pass, no copies beyond the owned
 //! strings).
 //!
-//! Format version 1, all integers LEB128 varints (signed ones zigzag-encoded):
+//! Format version 2, all integers LEB128 varints (signed ones zigzag-encoded); version 1,
+//! written before THREAD=REFERENCES, lacks `references` and is still read:
 //!
 //! ```text
-//! summary  = version(=1) date envelope part
+//! summary  = version(=2) date references envelope part
+//! references = nbytes(References value)
 //! date     = 0 / 1 zigzag-varint
 //! envelope = nbytes(date) nbytes(subject) 6*addresses nbytes(in-reply-to) nbytes(message-id)
 //! addresses= count *(0 mailbox / 1 bytes(group-name) count *mailbox)
@@ -25,7 +27,10 @@
 use super::{Address, Envelope, MessageSummary, PART_DEPTH_MAX, PARTS_MAX, Params, Part, SummaryError};
 
 /// The format written by [`MessageSummary::encode`].
-const FORMAT_VERSION: u8 = 1;
+const FORMAT_VERSION: u8 = 2;
+
+/// The format before References was kept: still read, with `references: None`.
+const FORMAT_VERSION_WITHOUT_REFERENCES: u8 = 1;
 
 /// Longest LEB128 encoding of a u64.
 const VARINT_BYTES_MAX: usize = 10;
@@ -43,6 +48,7 @@ impl MessageSummary {
             }
             None => out.push(0),
         }
+        put_optional(&mut out, self.references.as_deref());
         put_envelope(&mut out, &self.envelope);
         put_part(&mut out, &self.root, 0);
         out
@@ -53,14 +59,51 @@ impl MessageSummary {
     /// # Errors
     /// [`SummaryError`] when the bytes are not a complete summary of a known version.
     pub fn decode(bytes: &[u8]) -> Result<MessageSummary, SummaryError> {
-        let (mut reader, date_unix_secs) = Reader::start(bytes)?;
+        let (mut reader, start) = Reader::start(bytes)?;
         let envelope = reader.envelope()?;
         let root = reader.part(0)?;
         if !reader.bytes.is_empty() {
             return Err(SummaryError::TrailingBytes);
         }
-        Ok(MessageSummary { envelope, root, date_unix_secs })
+        let references = start.references.map(<[u8]>::to_vec);
+        Ok(MessageSummary { envelope, root, date_unix_secs: start.date_unix_secs, references })
     }
+
+    /// Reads only the leading fields of a stored summary, up to the envelope (SORT and
+    /// THREAD need no MIME structure); the parts after them are not checked.
+    ///
+    /// # Errors
+    /// [`SummaryError`] when the leading fields are not well-formed.
+    pub fn decode_envelope(bytes: &[u8]) -> Result<StoredEnvelope, SummaryError> {
+        let (mut reader, start) = Reader::start(bytes)?;
+        Ok(StoredEnvelope {
+            date_unix_secs: start.date_unix_secs,
+            references: start.references.map(<[u8]>::to_vec),
+            references_known: start.references_known,
+            envelope: reader.envelope()?,
+        })
+    }
+}
+
+/// The leading fields of a stored summary ([`MessageSummary::decode_envelope`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StoredEnvelope {
+    /// As [`MessageSummary::date_unix_secs`].
+    pub date_unix_secs: Option<i64>,
+    /// As [`MessageSummary::references`].
+    pub references: Option<Vec<u8>>,
+    /// False for a summary written before References was kept (format version 1): the
+    /// message may have one all the same.
+    pub references_known: bool,
+    /// The envelope.
+    pub envelope: Envelope,
+}
+
+/// What [`Reader::start`] reads: the fields before the envelope.
+struct Start<'a> {
+    date_unix_secs: Option<i64>,
+    references: Option<&'a [u8]>,
+    references_known: bool,
 }
 
 /// What SEARCH SUBJECT and SENT* need of a stored summary, borrowed from its bytes
@@ -83,10 +126,10 @@ impl<'a> Glance<'a> {
     /// # Errors
     /// [`SummaryError`] when the leading fields are not well-formed.
     pub fn of(bytes: &'a [u8]) -> Result<Glance<'a>, SummaryError> {
-        let (mut reader, date_unix_secs) = Reader::start(bytes)?;
+        let (mut reader, start) = Reader::start(bytes)?;
         let date = reader.optional_slice()?;
         let subject = reader.optional_slice()?;
-        Ok(Glance { date_unix_secs, date, subject })
+        Ok(Glance { date_unix_secs: start.date_unix_secs, date, subject })
     }
 
     /// The same fields of a decoded summary.
@@ -246,10 +289,10 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    /// Checks the version and reads the date: the fields before the envelope.
-    fn start(bytes: &'a [u8]) -> Result<(Reader<'a>, Option<i64>), SummaryError> {
+    /// Checks the version and reads the fields before the envelope.
+    fn start(bytes: &'a [u8]) -> Result<(Reader<'a>, Start<'a>), SummaryError> {
         let (&version, rest) = bytes.split_first().ok_or(SummaryError::Empty)?;
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != FORMAT_VERSION_WITHOUT_REFERENCES {
             return Err(SummaryError::UnsupportedVersion { version });
         }
         let mut reader = Reader { bytes: rest, parts: 0 };
@@ -258,7 +301,9 @@ impl<'a> Reader<'a> {
             1 => Some(unzigzag(reader.varint()?)),
             _ => return Err(SummaryError::Invalid { what: "date flag" }),
         };
-        Ok((reader, date_unix_secs))
+        let references_known = version == FORMAT_VERSION;
+        let references = if references_known { reader.optional_slice()? } else { None };
+        Ok((reader, Start { date_unix_secs, references, references_known }))
     }
 
     fn byte(&mut self) -> Result<u8, SummaryError> {
@@ -464,11 +509,33 @@ mod tests {
     #[test]
     fn version_and_emptiness() {
         assert_eq!(MessageSummary::decode(&[]), Err(SummaryError::Empty));
-        assert_eq!(MessageSummary::decode(&[2]), Err(SummaryError::UnsupportedVersion { version: 2 }));
+        assert_eq!(MessageSummary::decode(&[3]), Err(SummaryError::UnsupportedVersion { version: 3 }));
         assert_eq!(MessageSummary::decode(&[1]), Err(SummaryError::Truncated));
         let mut encoded = MessageSummary::default().encode();
         assert!(MessageSummary::decode(&encoded).is_ok());
         encoded.push(0);
         assert_eq!(MessageSummary::decode(&encoded), Err(SummaryError::TrailingBytes));
+    }
+
+    #[test]
+    fn references_round_trip_and_version_1_still_reads() {
+        let mut summary = MessageSummary { references: Some(b"<a@x> <b@x>".to_vec()), ..Default::default() };
+        summary.envelope.message_id = Some(b"<c@x>".to_vec());
+        let encoded = summary.encode();
+        assert_eq!(MessageSummary::decode(&encoded).unwrap(), summary);
+        let stored = MessageSummary::decode_envelope(&encoded).unwrap();
+        assert_eq!(
+            (stored.references.as_deref(), stored.references_known),
+            (Some(&b"<a@x> <b@x>"[..]), true)
+        );
+        assert_eq!(stored.envelope, summary.envelope);
+        // Version 1: no references field after the date.
+        summary.references = None;
+        let mut version_1 = summary.encode();
+        assert_eq!(version_1.remove(2), 0);
+        version_1[0] = 1;
+        assert_eq!(MessageSummary::decode(&version_1).unwrap(), summary);
+        let stored = MessageSummary::decode_envelope(&version_1).unwrap();
+        assert_eq!((stored.references, stored.references_known), (None, false));
     }
 }

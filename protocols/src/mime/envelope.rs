@@ -6,7 +6,7 @@
 //! occurrence wins, as in most servers. At most [`HEADER_FIELDS_MAX`] fields are looked at.
 
 use super::header::{self, unfold};
-use super::{Envelope, HEADER_FIELDS_MAX, address};
+use super::{Envelope, HEADER_FIELDS_MAX, REFERENCES_BYTES_MAX, address};
 
 /// Raw values (after the colon, still folded) of the fields we use from one header.
 #[derive(Debug, Default, Clone, Copy)]
@@ -21,6 +21,7 @@ pub(crate) struct HeaderInfo<'a> {
     pub(crate) bcc: Option<&'a [u8]>,
     pub(crate) in_reply_to: Option<&'a [u8]>,
     pub(crate) message_id: Option<&'a [u8]>,
+    pub(crate) references: Option<&'a [u8]>,
     pub(crate) content_type: Option<&'a [u8]>,
     pub(crate) transfer_encoding: Option<&'a [u8]>,
     pub(crate) content_id: Option<&'a [u8]>,
@@ -61,6 +62,7 @@ impl<'a> HeaderInfo<'a> {
             b"bcc" => &mut self.bcc,
             b"in-reply-to" => &mut self.in_reply_to,
             b"message-id" => &mut self.message_id,
+            b"references" => &mut self.references,
             b"content-type" => &mut self.content_type,
             b"content-transfer-encoding" => &mut self.transfer_encoding,
             b"content-id" => &mut self.content_id,
@@ -89,6 +91,18 @@ impl<'a> HeaderInfo<'a> {
             in_reply_to: self.in_reply_to.map(unfold),
             message_id: self.message_id.map(unfold),
         }
+    }
+
+    /// The References: value, unfolded, its tail cut to [`REFERENCES_BYTES_MAX`] bytes
+    /// starting at a `<` (an id is never cut in half).
+    pub(crate) fn references(&self) -> Option<Vec<u8>> {
+        let value = unfold(self.references?);
+        if value.len() <= REFERENCES_BYTES_MAX {
+            return Some(value);
+        }
+        let tail = &value[value.len() - REFERENCES_BYTES_MAX..];
+        let start = memchr::memchr(b'<', tail)?;
+        Some(tail[start..].to_vec())
     }
 
     /// The Date: field in seconds since the Unix epoch, when it parses (RFC 5322 §3.3,

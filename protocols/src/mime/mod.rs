@@ -53,6 +53,7 @@ pub mod reference;
 mod search;
 mod section;
 mod structure;
+mod subject;
 mod summarizer;
 mod transfer;
 mod write;
@@ -62,13 +63,14 @@ use std::ops::Range;
 pub use body_search::{
     ContentSearch, PartMatcher, SEARCH_BUFFERED_BYTES_MAX, SEARCH_PIECE_BYTES_MAX, SearchScope, TextMatcher,
 };
-pub use codec::Glance;
+pub use codec::{Glance, StoredEnvelope};
 pub use envelope::sent_day;
 pub use error::{DecodeError, SummaryError};
 pub use header::{HEADER_FIELD_NAME_BYTES_MAX, HeaderFieldsFilter, header_fields};
 pub use search::{address_matches, body_matches, header_matches, text_matches, value_matches};
 pub use section::{SectionKind, section_part, section_range};
 pub use structure::summarize;
+pub use subject::{BaseSubject, decode_phrase, fold_for_sort};
 pub use summarizer::Summarizer;
 pub use transfer::{
     DecodeProgress, DecodedSize, PartialDecoder, QUOTED_PRINTABLE_SPACE_BYTES_MAX, TransferDecoder,
@@ -144,7 +146,16 @@ pub struct MessageSummary {
     /// The parsed Date: header in seconds since the Unix epoch (SEARCH SENT*); `None`
     /// when absent or invalid.
     pub date_unix_secs: Option<i64>,
+    /// The top-level References: value, unfolded, at most its last
+    /// [`REFERENCES_BYTES_MAX`] bytes (THREAD=REFERENCES, RFC 5256 §2.2).
+    pub references: Option<Vec<u8>>,
 }
+
+/// Most bytes of a References: value kept in a summary: its tail, from a `<`. RFC 5322
+/// §3.6.4 lets References grow with a thread; threading needs the nearest ancestors
+/// (the last ids), and 8 KiB holds about 100 of them, while a hostile header could
+/// otherwise make every stored summary 128 KiB.
+pub const REFERENCES_BYTES_MAX: usize = 8 * 1024;
 
 /// ENVELOPE fields of one message (top-level or embedded), raw as in the header:
 /// unfolded and trimmed, RFC 2047 encoded words not decoded (IMAP returns them raw).

@@ -88,6 +88,7 @@ impl Builder<'_> {
             Link::Root => {
                 self.summary.envelope = info.envelope();
                 self.summary.date_unix_secs = info.date_unix_secs();
+                self.summary.references = info.references();
                 None
             }
             Link::Embedded => Some(Box::new(info.envelope())),

@@ -98,6 +98,7 @@ pub struct Summarizer {
     /// The top-level message's envelope and date.
     envelope: Envelope,
     date_unix_secs: Option<i64>,
+    references: Option<Vec<u8>>,
 }
 
 /// The line being read.
@@ -193,6 +194,7 @@ impl Summarizer {
             prefix_max: None,
             envelope: Envelope::default(),
             date_unix_secs: None,
+            references: None,
         };
         summarizer.open_part(0, 0, Link::Root, false);
         summarizer
@@ -233,6 +235,7 @@ impl Summarizer {
             envelope: std::mem::take(&mut self.envelope),
             root,
             date_unix_secs: self.date_unix_secs,
+            references: self.references.take(),
         }
     }
 
@@ -442,6 +445,7 @@ impl Summarizer {
             Link::Root => {
                 self.envelope = info.envelope();
                 self.date_unix_secs = info.date_unix_secs();
+                self.references = info.references();
                 None
             }
             Link::Embedded => Some(Box::new(info.envelope())),

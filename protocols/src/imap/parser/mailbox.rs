@@ -224,6 +224,7 @@ fn parse_status_attrs(c: &mut Cursor<'_>) -> ParseResult<Vec<StatusAttr>> {
             "UIDVALIDITY" => StatusAttr::UidValidity,
             "UNSEEN" => StatusAttr::Unseen,
             "DELETED" => StatusAttr::Deleted,
+            "DELETED-STORAGE" => StatusAttr::DeletedStorage,
             "SIZE" => StatusAttr::Size,
             "HIGHESTMODSEQ" => StatusAttr::HighestModSeq,
             "APPENDLIMIT" => StatusAttr::AppendLimit,

@@ -10,7 +10,9 @@ mod append;
 mod cursor;
 mod fetch;
 mod mailbox;
+mod quota;
 mod search;
+mod sort;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -106,6 +108,11 @@ fn parse_body(c: &mut Cursor<'_>, name: &str, nesting_max: usize) -> ParseResult
         }
         "STATUS" => mailbox::parse_status(c)?,
         "SEARCH" => search::parse_search(c, false, nesting_max)?,
+        "SORT" => sort::parse_sort(c, false, nesting_max)?,
+        "GETQUOTA" => quota::parse_getquota(c)?,
+        "GETQUOTAROOT" => quota::parse_getquotaroot(c)?,
+        "SETQUOTA" => quota::parse_setquota(c)?,
+        "THREAD" => sort::parse_thread(c, false, nesting_max)?,
         "FETCH" => fetch::parse_fetch(c, false)?,
         "STORE" => fetch::parse_store(c, false)?,
         "COPY" | "MOVE" => parse_copy_move(c, false, name == "MOVE")?,
@@ -117,8 +124,8 @@ fn parse_body(c: &mut Cursor<'_>, name: &str, nesting_max: usize) -> ParseResult
     Ok(body)
 }
 
-/// `UID (COPY / MOVE / FETCH / SEARCH / STORE / EXPUNGE) ...` (RFC 9051 §6.4.9,
-/// RFC 4315 §2.1, RFC 6851 §3).
+/// `UID (COPY / MOVE / FETCH / SEARCH / STORE / EXPUNGE / SORT / THREAD) ...` (RFC 9051
+/// §6.4.9, RFC 4315 §2.1, RFC 6851 §3, RFC 5256 §4).
 fn parse_uid(c: &mut Cursor<'_>, nesting_max: usize) -> ParseResult<CommandBody> {
     c.sp()?;
     let name = c.atom()?.to_ascii_uppercase();
@@ -126,6 +133,8 @@ fn parse_uid(c: &mut Cursor<'_>, nesting_max: usize) -> ParseResult<CommandBody>
         "COPY" | "MOVE" => parse_copy_move(c, true, name == "MOVE"),
         "FETCH" => fetch::parse_fetch(c, true),
         "SEARCH" => search::parse_search(c, true, nesting_max),
+        "SORT" => sort::parse_sort(c, true, nesting_max),
+        "THREAD" => sort::parse_thread(c, true, nesting_max),
         "STORE" => fetch::parse_store(c, true),
         "EXPUNGE" => {
             c.sp()?;

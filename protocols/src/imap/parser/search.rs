@@ -50,7 +50,7 @@ pub(super) fn parse_search(c: &mut Cursor<'_>, uid: bool, nesting_max: usize) ->
 }
 
 /// `"(" [search-return-opt *(SP search-return-opt)] ")"`.
-fn parse_return_opts(c: &mut Cursor<'_>) -> ParseResult<Vec<SearchReturn>> {
+pub(super) fn parse_return_opts(c: &mut Cursor<'_>) -> ParseResult<Vec<SearchReturn>> {
     c.byte(b'(', "expected ( after RETURN")?;
     let mut opts = Vec::new();
     if c.take(b')') {
@@ -84,7 +84,7 @@ enum Next {
 }
 
 /// The search program, to the end of the input.
-fn parse_program(c: &mut Cursor<'_>, nesting_max: usize, lossy: bool) -> ParseResult<SearchKey> {
+pub(super) fn parse_program(c: &mut Cursor<'_>, nesting_max: usize, lossy: bool) -> ParseResult<SearchKey> {
     let mut top = Vec::new();
     let mut stack = Vec::new();
     loop {

@@ -24,6 +24,8 @@ impl Session {
             CommandBody::Fetch { uid: false, .. }
                 | CommandBody::Store { uid: false, .. }
                 | CommandBody::Search { uid: false, .. }
+                | CommandBody::Sort { uid: false, .. }
+                | CommandBody::Thread { uid: false, .. }
         );
         let force_sync = matches!(
             body,
@@ -83,6 +85,9 @@ impl Session {
             C::List(list) => self.list(list),
             C::Lsub { reference, pattern } => self.lsub(&reference, &pattern),
             C::Status { mailbox, attrs } => self.status(&mailbox, attrs),
+            C::GetQuota { root } => self.get_quota(&root),
+            C::GetQuotaRoot { mailbox } => self.get_quota_root(&mailbox),
+            C::SetQuota { .. } => self.set_quota(),
             body if self.selected.is_none() => {
                 drop(body);
                 self.finish(Err(CommandError::bad("select a mailbox first")));
@@ -92,6 +97,8 @@ impl Session {
             C::Expunge => self.expunge(None),
             C::UidExpunge(set) => self.expunge(Some(set)),
             C::Search { uid, search } => self.search(uid, search),
+            C::Sort { uid, sort } => self.sort(uid, sort),
+            C::Thread { uid, algorithm, search } => self.thread(uid, algorithm, &search),
             C::Fetch { uid, set, attrs, modifiers } => self.fetch(uid, &set, attrs, &modifiers),
             C::Store { uid, set, mode, silent, flags, unchanged_since } => {
                 self.store(uid, &set, mode, silent, &flags, unchanged_since);

@@ -176,6 +176,9 @@ pub struct MailboxFacts {
     pub highest_modseq: u64,
     /// SIZE (RFC 8438).
     pub size: u64,
+    /// Bytes of the `\Deleted` messages (DELETED-STORAGE, RFC 9208 §4.4); filled only
+    /// when asked for.
+    pub deleted_bytes: u64,
 }
 
 /// The mailboxes and subscriptions of the account (the answer to

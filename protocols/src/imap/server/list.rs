@@ -195,6 +195,8 @@ pub(crate) fn write_status_response(
                 StatusAttr::Size => facts.size,
                 StatusAttr::HighestModSeq => facts.highest_modseq,
                 StatusAttr::AppendLimit => append_limit,
+                // RFC 9208 §4.4: units of 1024 octets, like the STORAGE resource.
+                StatusAttr::DeletedStorage => facts.deleted_bytes.div_ceil(1024),
             };
             (attr, value)
         })

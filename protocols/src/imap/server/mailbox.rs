@@ -227,14 +227,16 @@ impl Session {
             .collect();
         let recent = list.return_status.as_ref().is_some_and(|attrs| attrs.contains(&StatusAttr::Recent));
         let status = list.return_status.is_some();
+        let deleted_bytes =
+            list.return_status.as_ref().is_some_and(|attrs| attrs.contains(&StatusAttr::DeletedStorage));
         self.set_job(Job::List(ListJob::List { list, patterns }));
-        self.request(Event::List { recent, status }, true);
+        self.request(Event::List { recent, status, deleted_bytes }, true);
     }
 
     pub(crate) fn lsub(&mut self, reference: &str, pattern: &str) {
         let pattern = self.mailbox_name(&format!("{reference}{pattern}"));
         self.set_job(Job::List(ListJob::Lsub { pattern }));
-        self.request(Event::List { recent: false, status: false }, true);
+        self.request(Event::List { recent: false, status: false, deleted_bytes: false }, true);
     }
 
     pub(crate) fn list_answered(&mut self, job: ListJob, answer: Answer) {
@@ -260,8 +262,9 @@ impl Session {
     pub(crate) fn status(&mut self, sent: &str, attrs: Vec<StatusAttr>) {
         let name = self.mailbox_name(sent);
         let recent = attrs.contains(&StatusAttr::Recent);
+        let deleted_bytes = attrs.contains(&StatusAttr::DeletedStorage);
         self.set_job(Job::Status(attrs));
-        self.request(Event::Status { mailbox: name, recent }, true);
+        self.request(Event::Status { mailbox: name, recent, deleted_bytes }, true);
     }
 
     pub(crate) fn status_answered(&mut self, attrs: &[StatusAttr], answer: Answer) {

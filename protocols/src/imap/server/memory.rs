@@ -76,6 +76,8 @@ pub struct Account {
     version: u64,
     /// The clock for INTERNALDATE and SAVEDATE, Unix milliseconds.
     pub now_ms: i64,
+    /// The account's quota (RFC 9208 STORAGE), `None` for none. Reported, not enforced.
+    pub quota_bytes: Option<u64>,
 }
 
 /// An account shared by several connections (sessions on one account).
@@ -95,6 +97,7 @@ impl Account {
             next_uidvalidity: 1000,
             version: 0,
             now_ms: 1_700_000_000_000,
+            quota_bytes: None,
         };
         account.create("INBOX", None);
         for (name, special) in [
@@ -416,6 +419,9 @@ impl Connection {
             }
             Event::ExpungedSince { since } => Some(Answer::Uids(self.expunged_since(since))),
             Event::Search(program) => Some(Answer::Searched(self.search(&program))),
+            Event::Sort { search, sort } => Some(Answer::Sorted(self.sort(&search, &sort))),
+            Event::Thread { search, thread } => Some(Answer::Threaded(self.thread(&search, thread))),
+            Event::Quota { mailbox } => Some(self.quota(mailbox.as_deref())),
             Event::Store { uids, mode, flags, keywords, unchanged_since, report_unchanged } => {
                 Some(self.store(&uids, (mode, flags, &keywords), unchanged_since, report_unchanged))
             }
@@ -634,6 +640,12 @@ impl Connection {
             uidvalidity: mailbox.uidvalidity,
             highest_modseq: mailbox.highest_modseq,
             size: mailbox.messages.values().map(|m| m.bytes.len() as u64).sum(),
+            deleted_bytes: mailbox
+                .messages
+                .values()
+                .filter(|m| m.flags.contains(SystemFlags::DELETED))
+                .map(|m| m.bytes.len() as u64)
+                .sum(),
         }
     }
 
@@ -728,6 +740,61 @@ impl Connection {
             }
         }
         hits
+    }
+
+    fn sort(&self, search: &super::SearchProgram, sort: &super::SortProgram) -> Vec<SearchHit> {
+        let hits = self.search(search);
+        let Some(index) = self.selected else { return Vec::new() };
+        let account = self.account.borrow();
+        let messages = &account.mailboxes[index].messages;
+        let records = hits
+            .iter()
+            .filter_map(|hit| {
+                let message = messages.get(&hit.uid)?;
+                let keywords: Vec<&str> = message.keywords.iter().map(String::as_str).collect();
+                let facts = facts_of(hit.uid, message, &keywords);
+                Some(sort.record(&facts, message.summary.date_unix_secs, &message.summary.envelope))
+            })
+            .collect();
+        sort.order(records)
+    }
+
+    fn quota(&self, mailbox: Option<&str>) -> Answer {
+        let account = self.account.borrow();
+        if let Some(name) = mailbox
+            && account.index(name).is_none()
+        {
+            return Answer::Failed(CommandError::no_such_mailbox(name));
+        }
+        let used_bytes = account
+            .mailboxes
+            .iter()
+            .flat_map(|mailbox| mailbox.messages.values())
+            .map(|message| message.bytes.len() as u64)
+            .sum();
+        Answer::Quota(super::QuotaFacts { used_bytes, limit_bytes: account.quota_bytes })
+    }
+
+    fn thread(&self, search: &super::SearchProgram, thread: super::ThreadProgram) -> super::Threads {
+        let hits = self.search(search);
+        let Some(index) = self.selected else { return super::Threads::default() };
+        let account = self.account.borrow();
+        let messages = &account.mailboxes[index].messages;
+        let facts = hits
+            .iter()
+            .filter_map(|hit| {
+                let message = messages.get(&hit.uid)?;
+                let facts = facts_of(hit.uid, message, &[]);
+                let summary = &message.summary;
+                Some(thread.facts(
+                    &facts,
+                    summary.date_unix_secs,
+                    &summary.envelope,
+                    summary.references.as_deref(),
+                ))
+            })
+            .collect();
+        thread.thread(facts)
     }
 
     fn store(

@@ -51,8 +51,11 @@ mod mailbox;
 pub mod memory;
 mod messages;
 mod output;
+mod quota;
 mod search;
 mod selected;
+mod sort;
+mod thread;
 mod transform;
 mod uids;
 
@@ -68,7 +71,10 @@ pub use fetch::{
 };
 pub use flags::{ANNOUNCED_KEYWORDS_MAX, WELL_KNOWN_KEYWORDS};
 pub use output::{OUTPUT_BUDGET_BYTES, Output};
+pub use quota::{QUOTA_ROOT, QuotaFacts};
 pub use search::{SearchContent, SearchNeed, SearchProgram, TextSearch, Verdict};
+pub use sort::{SortProgram, SortRecord};
+pub use thread::{ThreadFacts, ThreadProgram, Threads};
 pub use transform::TRANSFORM_READ_BYTES_MAX;
 pub use uids::UidList;
 
@@ -108,6 +114,14 @@ pub const CAPABILITIES: &[&str] = &[
     "SAVEDATE",
     "WITHIN",
     "CHILDREN",
+    "SORT",
+    "SORT=DISPLAY",
+    "ESORT",
+    "THREAD=ORDEREDSUBJECT",
+    "THREAD=REFERENCES",
+    "THREAD=REFS",
+    "QUOTA",
+    "QUOTA=RES-STORAGE",
 ];
 
 /// Commands answered BAD in a row before the session says BYE: 20, as Dovecot allows. A
@@ -228,6 +242,12 @@ pub enum Event<'a> {
         /// `\Recent` for the added messages.
         recent: RecentMode,
     },
+    /// GETQUOTA / GETQUOTAROOT (RFC 9208): the account's storage use and limit; with a
+    /// mailbox, only when it exists. Answer `Quota` or `Failed` (`no_such_mailbox`).
+    Quota {
+        /// GETQUOTAROOT's mailbox, as stored names go.
+        mailbox: Option<String>,
+    },
     /// CREATE (RFC 9051 §6.3.4, CREATE-SPECIAL-USE RFC 6154 §3). Answer `Done`/`Failed`.
     Create {
         /// The mailbox.
@@ -260,6 +280,8 @@ pub enum Event<'a> {
         recent: bool,
         /// Fill the counts of [`MailboxFacts`] (RETURN (STATUS ...)).
         status: bool,
+        /// Fill [`MailboxFacts::deleted_bytes`] (RETURN (STATUS (DELETED-STORAGE))).
+        deleted_bytes: bool,
     },
     /// STATUS of a mailbox. Answer `Status` or `Failed`.
     Status {
@@ -267,6 +289,8 @@ pub enum Event<'a> {
         mailbox: String,
         /// Fill [`MailboxFacts::recent`].
         recent: bool,
+        /// Fill [`MailboxFacts::deleted_bytes`].
+        deleted_bytes: bool,
     },
     /// FETCH that sets `\Seen` (RFC 9051 §6.4.5): add `\Seen` to these messages of the
     /// selected mailbox. Answer `Stored`.
@@ -288,6 +312,22 @@ pub enum Event<'a> {
     },
     /// SEARCH: run the program over the selected mailbox. Answer `Searched`.
     Search(Arc<SearchProgram>),
+    /// SORT (RFC 5256): run the search, then order its matches with the sort program
+    /// (see [`SortProgram`]). Answer `Sorted`.
+    Sort {
+        /// Which messages.
+        search: Arc<SearchProgram>,
+        /// In which order.
+        sort: Arc<SortProgram>,
+    },
+    /// THREAD (RFC 5256): run the search, then thread its matches (see
+    /// [`ThreadProgram`]). Answer `Threaded`.
+    Thread {
+        /// Which messages.
+        search: Arc<SearchProgram>,
+        /// Which algorithm.
+        thread: ThreadProgram,
+    },
     /// STORE on the selected mailbox (CONDSTORE's UNCHANGEDSINCE, RFC 7162 §3.1.3).
     /// Answer `Stored` or `Failed`.
     Store {
@@ -373,12 +413,17 @@ impl Event<'_> {
             Event::Delete { mailbox } => Event::Delete { mailbox },
             Event::Rename { from, to } => Event::Rename { from, to },
             Event::Subscribe { mailbox, subscribed } => Event::Subscribe { mailbox, subscribed },
-            Event::List { recent, status } => Event::List { recent, status },
-            Event::Status { mailbox, recent } => Event::Status { mailbox, recent },
+            Event::List { recent, status, deleted_bytes } => Event::List { recent, status, deleted_bytes },
+            Event::Status { mailbox, recent, deleted_bytes } => {
+                Event::Status { mailbox, recent, deleted_bytes }
+            }
             Event::FetchSeen(uids) => Event::FetchSeen(uids),
             Event::FetchChunk { plan, uids } => Event::FetchChunk { plan, uids },
             Event::ExpungedSince { since } => Event::ExpungedSince { since },
             Event::Search(program) => Event::Search(program),
+            Event::Sort { search, sort } => Event::Sort { search, sort },
+            Event::Thread { search, thread } => Event::Thread { search, thread },
+            Event::Quota { mailbox } => Event::Quota { mailbox },
             Event::Store { uids, mode, flags, keywords, unchanged_since, report_unchanged } => {
                 Event::Store { uids, mode, flags, keywords, unchanged_since, report_unchanged }
             }
@@ -428,6 +473,12 @@ pub enum Answer {
     Uids(Vec<u32>),
     /// SEARCH's matches.
     Searched(Vec<SearchHit>),
+    /// SORT's matches, in order.
+    Sorted(Vec<SearchHit>),
+    /// THREAD's threads.
+    Threaded(Threads),
+    /// GETQUOTA/GETQUOTAROOT's quota.
+    Quota(QuotaFacts),
     /// A FETCH chunk was fed.
     ChunkDone,
     /// An APPEND message's spool is ready.
@@ -459,6 +510,9 @@ pub(crate) enum Job {
     Status(Vec<super::types::StatusAttr>),
     Fetch(messages::FetchJob),
     Search(messages::SearchJob),
+    Sort(sort::SortJob),
+    Thread(thread::ThreadJob),
+    Quota(quota::QuotaJob),
     Store(messages::StoreJob),
     Copy(messages::CopyJob),
     Expunge,
@@ -784,6 +838,9 @@ impl Session {
             Job::Status(attrs) => self.status_answered(&attrs, answer),
             Job::Fetch(fetch) => self.fetch_answered(fetch, answer),
             Job::Search(search) => self.search_answered(search, answer),
+            Job::Sort(sort) => self.sort_answered(sort, answer),
+            Job::Thread(thread) => self.thread_answered(thread, answer),
+            Job::Quota(quota) => self.quota_answered(quota, answer),
             Job::Store(store) => self.store_answered(store, answer),
             Job::Copy(copy) => self.copy_answered(copy, answer),
             Job::Expunge => self.expunge_answered(answer),

@@ -1,0 +1,245 @@
+//! SORT and UID SORT (RFC 5256 §3, SORT=DISPLAY RFC 5957, ESORT RFC 5267 §3): the
+//! session's half, and the ordering the storage side runs.
+//!
+//! The storage side answers [`Event::Sort`] by running the search program as for SEARCH,
+//! then building one [`SortRecord`] per match from the stored summary's envelope and the
+//! index record ([`SortProgram::record`]), and ordering them with
+//! [`SortProgram::order`], off the executor: keys come from the summary, never from the
+//! message file. The session turns the UIDs into numbers and writes `* SORT`.
+//!
+//! Keys (RFC 5256 §3): strings compare after folding (see [`crate::mime::BaseSubject`]);
+//! a missing string is the empty string, which sorts first; DATE is the Date: header in
+//! UTC, or INTERNALDATE when it has none that parses; messages equal on every key keep
+//! their order in the mailbox.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use super::error::{CommandError, Done};
+use super::facts::{MessageFacts, SearchHit};
+use super::search::{SearchProgram, uses_modseq};
+use super::{Answer, Event, Job, Session};
+use crate::imap::response::{EsearchResponse, ResponseCode, write_esearch, write_sort};
+use crate::imap::types::{SearchCommand, SearchReturn, SortCommand, SortCriterion, SortKey, format_uid_set};
+use crate::mime::{Address, BaseSubject, Envelope, decode_phrase, fold_for_sort};
+
+/// A SORT's criteria, ready for the storage side.
+#[derive(Debug, Clone)]
+pub struct SortProgram {
+    criteria: Vec<SortCriterion>,
+}
+
+/// One key's value for one message.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum SortValue {
+    Number(i64),
+    Text(Box<str>),
+}
+
+/// One matching message with its sort keys, as [`SortProgram::record`] made it.
+#[derive(Debug, Clone)]
+pub struct SortRecord {
+    hit: SearchHit,
+    values: Vec<SortValue>,
+}
+
+impl SortProgram {
+    /// A program for `criteria` (at most [`crate::imap::SORT_CRITERIA_MAX`]).
+    pub fn new(criteria: Vec<SortCriterion>) -> SortProgram {
+        SortProgram { criteria }
+    }
+
+    /// A match's keys. `date_unix_secs` and `envelope` come from the stored summary
+    /// (`None` and an empty envelope when it has none).
+    pub fn record(
+        &self,
+        facts: &MessageFacts<'_>,
+        date_unix_secs: Option<i64>,
+        envelope: &Envelope,
+    ) -> SortRecord {
+        let values = self
+            .criteria
+            .iter()
+            .map(|criterion| match criterion.key {
+                SortKey::Arrival => SortValue::Number(facts.internal_date_ms),
+                SortKey::Date => SortValue::Number(
+                    date_unix_secs.map_or(facts.internal_date_ms, |secs| secs.saturating_mul(1000)),
+                ),
+                SortKey::Size => SortValue::Number(i64::try_from(facts.served_size()).unwrap_or(i64::MAX)),
+                SortKey::Subject => SortValue::Text(
+                    envelope
+                        .subject
+                        .as_deref()
+                        .map(|raw| BaseSubject::of(raw).text)
+                        .unwrap_or_default()
+                        .into(),
+                ),
+                SortKey::From => text(first_mailbox(&envelope.from)),
+                SortKey::To => text(first_mailbox(&envelope.to)),
+                SortKey::Cc => text(first_mailbox(&envelope.cc)),
+                SortKey::DisplayFrom => SortValue::Text(display(&envelope.from).into()),
+                SortKey::DisplayTo => SortValue::Text(display(&envelope.to).into()),
+            })
+            .collect();
+        SortRecord { hit: SearchHit { uid: facts.uid, modseq: facts.modseq }, values }
+    }
+
+    /// The matches in the requested order; ties keep mailbox (UID) order (RFC 5256 §3).
+    pub fn order(&self, mut records: Vec<SortRecord>) -> Vec<SearchHit> {
+        records.sort_unstable_by(|a, b| self.compare(a, b));
+        records.into_iter().map(|record| record.hit).collect()
+    }
+
+    fn compare(&self, a: &SortRecord, b: &SortRecord) -> Ordering {
+        for ((criterion, left), right) in self.criteria.iter().zip(&a.values).zip(&b.values) {
+            let ordering = left.cmp(right);
+            let ordering = if criterion.reverse { ordering.reverse() } else { ordering };
+            if ordering != Ordering::Equal {
+                return ordering;
+            }
+        }
+        a.hit.uid.cmp(&b.hit.uid)
+    }
+}
+
+fn text(value: Option<&[u8]>) -> SortValue {
+    let value = value.map(String::from_utf8_lossy).unwrap_or_default();
+    SortValue::Text(fold_for_sort(&value).into())
+}
+
+/// The first mailbox of a list, group members included.
+fn first_address(list: &[Address]) -> Option<&Address> {
+    list.iter()
+        .flat_map(|address| match address {
+            Address::Mailbox { .. } => std::slice::from_ref(address),
+            Address::Group { members, .. } => members.as_slice(),
+        })
+        .find(|address| matches!(address, Address::Mailbox { .. }))
+}
+
+/// RFC 5256 §3: the addr-mailbox (local part) of the first address.
+fn first_mailbox(list: &[Address]) -> Option<&[u8]> {
+    match first_address(list)? {
+        Address::Mailbox { mailbox, .. } => mailbox.as_deref(),
+        Address::Group { .. } => None,
+    }
+}
+
+/// RFC 5957 §3: the decoded display name of the first address when it has a non-empty
+/// one, otherwise its address (`mailbox@host`), folded.
+fn display(list: &[Address]) -> String {
+    let Some(Address::Mailbox { name, mailbox, host, .. }) = first_address(list) else {
+        return String::new();
+    };
+    let name = name.as_deref().map(decode_phrase).unwrap_or_default();
+    if !name.trim().is_empty() {
+        return fold_for_sort(name.trim());
+    }
+    let mut address = String::from_utf8_lossy(mailbox.as_deref().unwrap_or_default()).into_owned();
+    if let Some(host) = host.as_deref().filter(|host| !host.is_empty()) {
+        address.push('@');
+        address.push_str(&String::from_utf8_lossy(host));
+    }
+    fold_for_sort(&address)
+}
+
+/// The running SORT.
+#[derive(Debug)]
+pub(crate) struct SortJob {
+    uid: bool,
+    modseq: bool,
+    /// ESORT's return options (RFC 5267 §3), when RETURN was given.
+    return_opts: Option<Vec<SearchReturn>>,
+}
+
+impl Session {
+    /// The search program of a SORT or THREAD, after the checks SEARCH makes: UTF-8 or
+    /// US-ASCII only (RFC 5256 §3: `NO [BADCHARSET]` otherwise), MODSEQ enables CONDSTORE.
+    pub(crate) fn ordering_program(&mut self, search: &SearchCommand) -> Result<SearchProgram, CommandError> {
+        if let Some(charset) = &search.charset
+            && !charset.eq_ignore_ascii_case("UTF-8")
+            && !charset.eq_ignore_ascii_case("US-ASCII")
+        {
+            let code = ResponseCode::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()]);
+            return Err(CommandError::no(code, "only UTF-8 and US-ASCII are supported"));
+        }
+        if uses_modseq(&search.key) {
+            self.enable_condstore();
+        }
+        let Some(selected) = &self.selected else { return Err(CommandError::Internal) };
+        let now_ms = i64::try_from(self.now_ms).unwrap_or(i64::MAX);
+        Ok(SearchProgram::new(
+            search.key.clone(),
+            selected.uids.clone(),
+            selected.recent.clone(),
+            selected.saved.clone(),
+            now_ms,
+        ))
+    }
+
+    /// SORT / UID SORT.
+    pub(crate) fn sort(&mut self, uid: bool, sort: SortCommand) {
+        let search = match self.ordering_program(&sort.search) {
+            Ok(search) => search,
+            Err(error) => return self.finish(Err(error)),
+        };
+        let modseq = uses_modseq(&sort.search.key);
+        let return_opts = sort.search.return_opts.clone();
+        self.set_job(Job::Sort(SortJob { uid, modseq, return_opts }));
+        let event = Event::Sort { search: Arc::new(search), sort: Arc::new(SortProgram::new(sort.criteria)) };
+        self.request(event, true);
+    }
+
+    pub(crate) fn sort_answered(&mut self, job: SortJob, answer: Answer) {
+        let hits = match answer {
+            Answer::Sorted(hits) => hits,
+            Answer::Failed(error) => return self.finish(Err(error)),
+            _ => return self.finish(Err(CommandError::Internal)),
+        };
+        let Some(selected) = self.selected.as_ref() else { return self.finish(Err(CommandError::Internal)) };
+        let mut numbers = Vec::with_capacity(hits.len());
+        let mut highest = 0;
+        for hit in hits {
+            // Only messages the client was told about have a number.
+            if let Some(seq) = selected.seq_of(hit.uid) {
+                numbers.push(if job.uid { hit.uid } else { seq });
+                highest = highest.max(hit.modseq);
+            }
+        }
+        // RFC 7162 §3.1.5: with MODSEQ, the highest modseq of the matches.
+        let modseq = (job.modseq && !numbers.is_empty()).then_some(highest);
+        match &job.return_opts {
+            None => write_sort(self.out.buf(), &numbers, modseq),
+            Some(options) => {
+                let Some(tag) = self.tag().cloned() else { return self.finish(Err(CommandError::Internal)) };
+                write_esort(self.out.buf(), &tag, job.uid, options, &numbers, modseq);
+            }
+        }
+        self.finish(Ok(Done::ok("SORT completed")));
+    }
+}
+
+/// The ESEARCH answer of an ESORT (RFC 5267 §3.2): MIN and MAX are the first and last
+/// messages in sort order, ALL lists them in sort order (only ascending runs become
+/// ranges), an empty RETURN () means ALL.
+fn write_esort(
+    out: &mut Vec<u8>,
+    tag: &crate::imap::types::Tag,
+    uid: bool,
+    options: &[SearchReturn],
+    numbers: &[u32],
+    modseq: Option<u64>,
+) {
+    let all = options.is_empty() || options.contains(&SearchReturn::All);
+    let all_set = if all { format_uid_set(numbers) } else { String::new() };
+    let response = EsearchResponse {
+        tag: Some(tag),
+        uid,
+        min: numbers.first().copied().filter(|_| options.contains(&SearchReturn::Min)),
+        max: numbers.last().copied().filter(|_| options.contains(&SearchReturn::Max)),
+        all: (all && !numbers.is_empty()).then_some(all_set.as_str()),
+        count: options.contains(&SearchReturn::Count).then_some(numbers.len() as u32),
+        modseq,
+    };
+    write_esearch(out, &response);
+}
