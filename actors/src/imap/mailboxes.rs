@@ -78,23 +78,59 @@ impl Conn {
         }
     }
 
-    /// What changed in the selected mailbox (see [`Event::Sync`]).
-    pub(crate) fn sync(&self, event: &Event<'static>) -> Answer {
+    /// What changed in the selected mailbox (see [`Event::Sync`]). The mailbox record,
+    /// read on this core, tells whether anything did; what changed (up to every message
+    /// of the mailbox after a large delivery or expunge elsewhere) is read on a helper
+    /// thread.
+    pub(crate) async fn sync(&self, event: &Event<'static>) -> Answer {
         let &Event::Sync { since_modseq, above_uid, expunges, recent } = event else {
             return Answer::Failed(CommandError::Internal);
         };
         let (Ok((_, store)), Some(selected)) = (self.account_store(), self.selected.as_ref()) else {
             return Answer::Changes(MailboxChanges::default());
         };
-        let read =
-            store.read(|view| changes(view, &store, selected, (since_modseq, above_uid), expunges, recent));
-        match read {
-            Ok(changes) => Answer::Changes(changes),
+        let mailbox = selected.mailbox;
+        let unchanged = MailboxChanges { highest_modseq: since_modseq, ..MailboxChanges::default() };
+        let record = store.read(|view| view.mailbox(mailbox));
+        match record {
+            // Every delivery, flag change and expunge raises the mailbox's highest modseq.
+            Ok(Some(info)) if info.highest_modseq.0 > since_modseq => {}
+            Ok(_) => return Answer::Changes(unchanged),
             Err(error) => {
                 tracing::error!(peer = %self.peer, %error, "reading mailbox changes failed");
-                Answer::Changes(MailboxChanges { highest_modseq: since_modseq, ..MailboxChanges::default() })
+                return Answer::Changes(unchanged);
             }
         }
+        let read_store = Arc::clone(&store);
+        let read = moxide_runtime::offload(move || {
+            read_store.read(|view| changes(view, mailbox, (since_modseq, above_uid), expunges))
+        })
+        .await;
+        let mut changes = match read {
+            Ok(Ok(changes)) => changes,
+            Ok(Err(error)) => {
+                tracing::error!(peer = %self.peer, %error, "reading mailbox changes failed");
+                return Answer::Changes(unchanged);
+            }
+            Err(panic) => {
+                tracing::error!(peer = %self.peer, %panic, "reading mailbox changes panicked");
+                return Answer::Changes(unchanged);
+            }
+        };
+        if let (RecentMode::Claim, Some(&last)) = (recent, changes.added.last()) {
+            changes.recent = selected
+                .view
+                .claim_recent(mailbox, Uid(last), || {
+                    store
+                        .read(|read| {
+                            let uids = read.uids(mailbox)?;
+                            Ok(old_mark(read, &store, mailbox, &uids))
+                        })
+                        .unwrap_or(Uid(0))
+                })
+                .map(|(a, b)| a.0..=b.0);
+        }
+        Answer::Changes(changes)
     }
 
     /// LIST's mailboxes (at most `limits.mailboxes_max`, read from their records on this
@@ -335,29 +371,16 @@ fn qresync_facts(
 /// `expunges` the expunges and flag changes), claiming `\Recent` on the new ones.
 fn changes(
     read: &ReadView<'_>,
-    store: &AccountStore,
-    selected: &SelectedMailbox,
+    mailbox: MailboxId,
     (since, above): (u64, u32),
     expunges: bool,
-    recent: RecentMode,
 ) -> Result<MailboxChanges, StorageError> {
-    let mailbox = selected.mailbox;
     let highest_modseq = read.mailbox(mailbox)?.map_or(since, |info| info.highest_modseq.0);
     let mut added = Vec::new();
     read.for_each_message(mailbox, Uid(above.saturating_add(1)), Uid(u32::MAX), |record| {
         added.push(record.uid().0);
         ControlFlow::Continue(())
     })?;
-    let recent = match (recent, added.last()) {
-        (RecentMode::Claim, Some(&last)) => selected
-            .view
-            .claim_recent(mailbox, Uid(last), || {
-                let uids = read.uids(mailbox).unwrap_or_default();
-                old_mark(read, store, mailbox, &uids)
-            })
-            .map(|(a, b)| a.0..=b.0),
-        _ => None,
-    };
     let (mut expunged, mut changed) = (Vec::new(), Vec::new());
     if expunges && highest_modseq > since {
         expunged = read.expunged_since(mailbox, ModSeq(since))?.into_iter().map(|(uid, _)| uid.0).collect();
@@ -369,5 +392,5 @@ fn changes(
             }
         }
     }
-    Ok(MailboxChanges { highest_modseq, added, recent, expunged, changed })
+    Ok(MailboxChanges { highest_modseq, added, recent: None, expunged, changed })
 }

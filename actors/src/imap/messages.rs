@@ -1,5 +1,5 @@
 //! STORE, COPY/MOVE and EXPUNGE, the storage side: each is one request to the account
-//! actor (which commits on a helper thread); STORE reads the current flags of the
+//! actor (which commits on a helper thread), STORE one per [`STORE_BATCH_MAX`] messages; STORE reads the current flags of the
 //! messages that did not change when the session reports them, and EXPUNGE finds the
 //! `\Deleted` ones, on a helper thread too: both grow with the command's set.
 
@@ -13,6 +13,16 @@ use moxide_storage::{Flags, ModSeq, Uid};
 
 use super::facts::{account_error, changed_fact, flag_fact, flag_op, storage_error, store_flags};
 use super::session::Conn;
+
+/// Messages one STORE transaction changes. The account's write transaction holds every
+/// page it changed until its commit, so one transaction per STORE grows with the set;
+/// 4096 records are about 2 MiB of pages, and a STORE of 100k messages commits 25 times
+/// (one fsync each). Measured (debug build): a keyword added to 30,000 messages peaked
+/// at +16 MiB of RSS in one transaction, +11.6 MiB in batches (the rest is the
+/// per-message facts). RFC 9051 §6.4.6 asks no atomicity of STORE across messages:
+/// after a failure the batches before it stay stored, the client hears `NO`, and the
+/// next sync shows it their flags.
+const STORE_BATCH_MAX: usize = 4096;
 
 impl Conn {
     pub(crate) async fn store(
@@ -28,25 +38,28 @@ impl Conn {
             return Answer::Failed(CommandError::Internal);
         };
         let mailbox = selected.mailbox;
-        let asked: Vec<Uid> = uids.iter().map(|&uid| Uid(uid)).collect();
-        let stored = match self
-            .node
-            .store_flags(
-                &account,
-                mailbox,
-                asked,
-                flag_op(mode),
-                store_flags(flags),
-                keywords,
-                unchanged_since.map(ModSeq),
-            )
-            .await
-        {
-            Ok(stored) => stored,
-            Err(error) => return Answer::Failed(account_error(error)),
-        };
-        let failed: Vec<u32> = stored.failed.iter().map(|uid| uid.0).collect();
-        let changed: Vec<_> = stored.changed.into_iter().map(changed_fact).collect();
+        let (mut failed, mut changed) = (Vec::new(), Vec::new());
+        for batch in uids.chunks(STORE_BATCH_MAX) {
+            let asked: Vec<Uid> = batch.iter().map(|&uid| Uid(uid)).collect();
+            let stored = match self
+                .node
+                .store_flags(
+                    &account,
+                    mailbox,
+                    asked,
+                    flag_op(mode),
+                    store_flags(flags),
+                    keywords.clone(),
+                    unchanged_since.map(ModSeq),
+                )
+                .await
+            {
+                Ok(stored) => stored,
+                Err(error) => return Answer::Failed(account_error(error)),
+            };
+            failed.extend(stored.failed.iter().map(|uid| uid.0));
+            changed.extend(stored.changed.into_iter().map(changed_fact));
+        }
         let mut unchanged = Vec::new();
         if report_unchanged {
             let mut passed: HashSet<u32> = uids.into_iter().collect();

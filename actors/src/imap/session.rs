@@ -222,7 +222,7 @@ impl Conn {
             }
             Event::FetchChunk { plan, uids } => self.fetch_chunk(session, &plan, &uids).await?,
             Event::Sync { .. } => {
-                let answer = self.sync(&event);
+                let answer = self.sync(&event).await;
                 session.answer(answer);
                 self.advance_view(session);
                 return Ok(());

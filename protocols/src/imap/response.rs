@@ -549,10 +549,25 @@ pub fn write_status(out: &mut Vec<u8>, name: &str, utf8: bool, items: &[(StatusA
 
 /// `* SEARCH n ... [(MODSEQ m)]` (RFC 7162 §3.1.5 adds the MODSEQ part).
 pub fn write_search(out: &mut Vec<u8>, numbers: &[u32], modseq: Option<u64>) {
-    out.extend_from_slice(b"* SEARCH");
-    for n in numbers {
-        fmt_to(out, format_args!(" {n}"));
+    write_search_open(out);
+    for &n in numbers {
+        write_search_number(out, n);
     }
+    write_search_close(out, modseq);
+}
+
+/// The start of a `* SEARCH` response written in pieces (see [`write_search`]).
+pub fn write_search_open(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"* SEARCH");
+}
+
+/// One number of a `* SEARCH` response.
+pub fn write_search_number(out: &mut Vec<u8>, n: u32) {
+    fmt_to(out, format_args!(" {n}"));
+}
+
+/// The end of a `* SEARCH` response: CONDSTORE's highest modseq (RFC 7162 §3.1.5), CRLF.
+pub fn write_search_close(out: &mut Vec<u8>, modseq: Option<u64>) {
     if let Some(modseq) = modseq {
         fmt_to(out, format_args!(" (MODSEQ {modseq})"));
     }

@@ -119,9 +119,7 @@ impl Session {
             changed.sort_unstable_by_key(|fact| fact.uid);
             let updates = self.updates(true);
             let updates = super::selected::Updates { condstore: true, ..updates };
-            for fact in &changed {
-                selected.write_flags(self.out.buf(), fact, true, updates);
-            }
+            selected.queue_flags(&mut self.out, changed, true, updates);
         }
         self.selected = Some(selected);
         let (code, text) = if job.read_only {

@@ -309,7 +309,7 @@ impl Session {
             hits.into_iter().filter_map(|hit| selected.seq_of(hit.uid).map(|seq| (seq, hit))).collect();
         numbered.sort_unstable();
         numbered.dedup();
-        let answer = write_answer(self.out.buf(), &tag, &job.search, job.uid, rev2, &numbered);
+        let answer = write_answer(&mut self.out, &tag, &job.search, job.uid, rev2, &numbered);
         if let Some(mut saved) = answer.saved {
             saved.sort_unstable();
             selected.saved = UidList::from_sorted(saved);
@@ -363,11 +363,8 @@ impl Session {
         for fact in &unchanged {
             selected.saw_modseq(fact.modseq);
         }
-        for fact in &unchanged {
-            selected.saw_modseq(fact.modseq);
-        }
-        let out = self.out.buf();
         if job.silent {
+            let out = self.out.buf();
             // RFC 7162 §3.1.3: with CONDSTORE, .SILENT still reports the new modseq of
             // each message that changed; nothing else.
             if updates.condstore {
@@ -383,11 +380,9 @@ impl Session {
                 }
             }
         } else {
-            let mut reports: Vec<_> = changed.iter().chain(unchanged.iter()).collect();
+            let mut reports: Vec<_> = changed.into_iter().chain(unchanged).collect();
             reports.sort_unstable_by_key(|fact| fact.uid);
-            for fact in reports {
-                selected.write_flags(out, fact, job.uid, updates);
-            }
+            selected.queue_flags(&mut self.out, reports, job.uid, updates);
         }
         if failed.is_empty() {
             return self.finish(Ok(Done::ok("STORE completed")));
@@ -437,7 +432,7 @@ impl Session {
             }
             let qresync = self.enabled.qresync;
             if let Some(selected) = self.selected.as_mut() {
-                selected.remove_own(&outcome.expunged, self.out.buf(), qresync);
+                selected.remove_own(&outcome.expunged, &mut self.out, qresync);
             }
             return self.finish(Ok(Done::ok(text)));
         }
@@ -479,7 +474,7 @@ impl Session {
         };
         let qresync = self.enabled.qresync;
         if let Some(selected) = self.selected.as_mut() {
-            selected.remove_own(&uids, self.out.buf(), qresync);
+            selected.remove_own(&uids, &mut self.out, qresync);
         }
         if self.enabled.condstore && !uids.is_empty() {
             return self.finish(Ok(Done::with(ResponseCode::HighestModSeq(highest), "EXPUNGE completed")));

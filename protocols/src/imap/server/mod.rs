@@ -31,8 +31,9 @@
 //! - a keyword is announced with FLAGS before any FETCH shows it (RFC 3501 §7.2.6);
 //! - every byte on the wire is written by [`crate::imap::response`];
 //! - memory is bounded: the reader's limits, one command's state, and for FETCH one
-//!   chunk of messages and the output budget ([`OUTPUT_BUDGET_BYTES`]); nothing grows
-//!   with a message's size: BINARY of an encoded part and HEADER.FIELDS of a large
+//!   chunk of messages and the output budget ([`OUTPUT_BUDGET_BYTES`]); untagged
+//!   responses about many messages (EXPUNGE, FETCH FLAGS, `* SEARCH`) are made a piece
+//!   at a time as they are written (`lines`); nothing grows with a message's size: BINARY of an encoded part and HEADER.FIELDS of a large
 //!   header are made as the caller reads the file to the session ([`Output::Read`]);
 //! - work per call is bounded too: what an answer or a read brings in (a FETCH chunk, a
 //!   64 KiB piece of a file), so the caller's core is never held by one command;
@@ -46,6 +47,7 @@ mod error;
 mod facts;
 mod fetch;
 mod flags;
+mod lines;
 mod list;
 mod mailbox;
 pub mod memory;
@@ -890,7 +892,7 @@ impl Session {
         let allow_expunge = self.running.as_ref().is_none_or(|running| running.allow_expunge);
         let updates = self.updates(allow_expunge);
         if let Some(selected) = self.selected.as_mut() {
-            selected.apply(changes, self.out.buf(), updates);
+            selected.apply(changes, &mut self.out, updates);
         }
     }
 

@@ -11,13 +11,15 @@
 
 use std::collections::VecDeque;
 
+use super::lines::Lines;
 use super::transform::Transform;
 
 /// Response bytes a session queues before the caller must write them out: 64 KiB, four
 /// TLS records, enough that a FETCH of small items goes out in few writes, small enough
 /// that 10,000 sessions fetching at once hold 640 MiB at most. Only FETCH pauses at the
-/// budget (message data is the only output that grows with the data); other responses
-/// are bounded by their own limits (mailbox count, search result size).
+/// budget; responses about many messages (STORE's FETCH FLAGS, EXPUNGE, a sync's
+/// updates) are made a piece at a time as they are written ([`super::lines`]); other
+/// responses are bounded by their own limits (mailbox count).
 pub const OUTPUT_BUDGET_BYTES: usize = 64 * 1024;
 
 /// Capacity of an empty byte buffer kept between responses; a larger one is released,
@@ -65,6 +67,8 @@ enum Segment {
         length: u64,
     },
     Transform(Box<Transform>),
+    /// Untagged responses about many messages, made a piece at a time.
+    Lines(Box<Lines>),
 }
 
 /// The queue.
@@ -103,6 +107,7 @@ impl OutputQueue {
                 Segment::Bytes(bytes, written) => bytes.len() - written,
                 Segment::File { .. } => 0,
                 Segment::Transform(transform) => transform.ready().len(),
+                Segment::Lines(lines) => lines.ready().len(),
             })
             .sum()
     }
@@ -118,6 +123,13 @@ impl OutputQueue {
     pub(crate) fn transform(&mut self, transform: Transform) {
         if !transform.is_finished() {
             self.segments.push_back(Segment::Transform(Box::new(transform)));
+        }
+    }
+
+    /// Queues responses made as they are written (see [`super::lines`]).
+    pub(crate) fn lines(&mut self, lines: Lines) {
+        if !lines.is_finished() {
+            self.segments.push_back(Segment::Lines(Box::new(lines)));
         }
     }
 
@@ -141,6 +153,7 @@ impl OutputQueue {
             let finished = match front {
                 Segment::Bytes(bytes, written) => bytes.len() == *written,
                 Segment::Transform(transform) => transform.is_finished(),
+                Segment::Lines(lines) => lines.is_finished(),
                 Segment::File { .. } => false,
             };
             if !finished {
@@ -183,7 +196,7 @@ impl OutputQueue {
     pub(crate) fn is_empty(&self) -> bool {
         self.segments.iter().all(|segment| match segment {
             Segment::Bytes(bytes, written) => bytes.len() == *written,
-            Segment::File { .. } | Segment::Transform(_) => false,
+            Segment::File { .. } | Segment::Transform(_) | Segment::Lines(_) => false,
         })
     }
 
@@ -201,6 +214,7 @@ impl OutputQueue {
                 None => Some(Output::Bytes(transform.ready())),
                 Some((offset, length)) => Some(Output::Read { file: transform.file, offset, length }),
             },
+            Segment::Lines(lines) => Some(Output::Bytes(lines.ready())),
         })
     }
 
@@ -234,6 +248,12 @@ impl OutputQueue {
                 Segment::Transform(transform) => {
                     n -= transform.advance(n);
                     if !transform.is_finished() {
+                        return;
+                    }
+                }
+                Segment::Lines(lines) => {
+                    n -= lines.advance(n);
+                    if !lines.is_finished() {
                         return;
                     }
                 }

@@ -17,8 +17,10 @@
 //! deep, which bounds the recursion of [`SearchProgram::judge`].
 
 use super::facts::{MessageFacts, SearchHit, SystemFlags};
+use super::lines::Lines;
+use super::output::OutputQueue;
 use super::uids::UidList;
-use crate::imap::response::{EsearchResponse, write_esearch, write_search};
+use crate::imap::response::{EsearchResponse, write_esearch};
 use crate::imap::types::{SearchCommand, SearchKey, SearchReturn, SequenceSet, Tag, format_uid_set};
 use crate::mime::{self, ContentSearch, MessageSummary, SearchScope};
 
@@ -324,7 +326,7 @@ pub(crate) struct SearchAnswer {
 /// Writes `* SEARCH` or `* ESEARCH` for `hits` (as (seq, uid, modseq), ascending).
 /// `rev2`: IMAP4rev2 answers ESEARCH even without RETURN (RFC 9051 §7.3.4).
 pub(crate) fn write_answer(
-    out: &mut Vec<u8>,
+    out: &mut OutputQueue,
     tag: &Tag,
     search: &SearchCommand,
     uid_mode: bool,
@@ -333,12 +335,14 @@ pub(crate) fn write_answer(
 ) -> SearchAnswer {
     let numbers: Vec<u32> = hits.iter().map(|(seq, hit)| if uid_mode { hit.uid } else { *seq }).collect();
     let modseq = uses_modseq(&search.key).then(|| hits.iter().map(|(_, hit)| hit.modseq).max()).flatten();
+    let modseq = modseq.filter(|_| !numbers.is_empty());
     let rev2_default = Vec::new();
     let options = match &search.return_opts {
         Some(options) => options,
         None if rev2 => &rev2_default,
         None => {
-            write_search(out, &numbers, modseq.filter(|_| !numbers.is_empty()));
+            // One number per hit: made as it is written.
+            out.lines(Lines::search(numbers, modseq));
             return SearchAnswer { saved: None };
         }
     };
@@ -372,8 +376,8 @@ pub(crate) fn write_answer(
         max: numbers.last().copied().filter(|_| max),
         all: (all && !numbers.is_empty()).then_some(all_set.as_str()),
         count: count.then_some(numbers.len() as u32),
-        modseq: modseq.filter(|_| !numbers.is_empty()),
+        modseq,
     };
-    write_esearch(out, &response);
+    write_esearch(out.buf(), &response);
     SearchAnswer { saved }
 }

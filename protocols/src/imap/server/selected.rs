@@ -19,12 +19,11 @@ use std::collections::HashMap;
 use std::ops::RangeInclusive;
 
 use super::facts::{FlagFact, MailboxChanges};
-use super::flags::{Announced, join};
+use super::flags::Announced;
+use super::lines::{FlagLine, Lines};
+use super::output::OutputQueue;
 use super::uids::UidList;
-use crate::imap::response::{
-    write_exists, write_expunge, write_fetch_close, write_fetch_flags, write_fetch_modseq, write_fetch_open,
-    write_fetch_separator, write_fetch_uid, write_recent, write_vanished,
-};
+use crate::imap::response::{write_exists, write_recent, write_vanished};
 use crate::imap::types::{SequenceSet, format_uid_set};
 
 /// What the session has enabled that changes how updates are written.
@@ -120,27 +119,32 @@ impl Selected {
 
     /// Messages this session expunged itself: reports and removes them now (the
     /// command's own result, allowed whatever the command).
-    pub(crate) fn remove_own(&mut self, expunged: &[u32], out: &mut Vec<u8>, qresync: bool) {
+    pub(crate) fn remove_own(&mut self, expunged: &[u32], out: &mut OutputQueue, qresync: bool) {
         let mut gone: Vec<u32> = expunged.iter().copied().filter(|&u| self.uids.contains(u)).collect();
         gone.sort_unstable();
         gone.dedup();
         self.report_expunged(&gone, out, qresync);
     }
 
-    fn report_expunged(&mut self, gone: &[u32], out: &mut Vec<u8>, qresync: bool) {
+    /// Reports `gone` (sorted, in the view): one VANISHED, or an EXPUNGE each, made as
+    /// they are written ([`Lines`]), then removes them from the view.
+    fn report_expunged(&mut self, gone: &[u32], out: &mut OutputQueue, qresync: bool) {
         if gone.is_empty() {
             return;
         }
         if qresync {
-            write_vanished(out, false, &format_uid_set(gone));
+            write_vanished(out.buf(), false, &format_uid_set(gone));
         } else {
-            // Highest first, so each number is right when the client reads it: removing a
-            // higher message does not renumber a lower one.
-            for &uid in gone.iter().rev() {
-                if let Some(seq) = self.seq_of(uid) {
-                    write_expunge(out, seq);
+            // The sequence numbers before any removal, as runs: the responses go out
+            // highest first, so each number is right when the client reads it.
+            let mut seqs: Vec<RangeInclusive<u32>> = Vec::new();
+            for seq in gone.iter().filter_map(|&uid| self.seq_of(uid)) {
+                match seqs.last_mut() {
+                    Some(run) if *run.end() + 1 == seq => *run = *run.start()..=seq,
+                    _ => seqs.push(seq..=seq),
                 }
             }
+            out.lines(Lines::expunges(seqs));
         }
         self.uids.remove(gone);
         self.recent.remove(gone);
@@ -158,33 +162,30 @@ impl Selected {
         self.highest_seen = self.highest_seen.max(modseq);
     }
 
-    /// Writes an unsolicited (or STORE's) flags FETCH: `* seq FETCH (UID u FLAGS (..)
-    /// [MODSEQ (m)])`, announcing new keywords first.
-    pub(crate) fn write_flags(
+    /// Queues flags FETCH responses, unsolicited or STORE's: `* seq FETCH ([UID u ]FLAGS
+    /// (..)[ MODSEQ (m)])` for each fact in order (those not in the view are skipped),
+    /// made as they are written ([`Lines`]); new keywords are announced first.
+    pub(crate) fn queue_flags(
         &mut self,
-        out: &mut Vec<u8>,
-        fact: &FlagFact,
+        out: &mut OutputQueue,
+        facts: impl IntoIterator<Item = FlagFact>,
         uid_item: bool,
         updates: Updates,
     ) {
-        let Some(seq) = self.seq_of(fact.uid) else { return };
-        self.announced.announce(out, self.read_only, fact.keywords.iter().map(String::as_str));
-        let recent = updates.rev1 && self.recent.contains(fact.uid);
-        write_fetch_open(out, seq);
-        if uid_item {
-            write_fetch_uid(out, fact.uid);
-            write_fetch_separator(out);
+        let mut lines = Vec::new();
+        for fact in facts {
+            let Some(seq) = self.seq_of(fact.uid) else { continue };
+            self.announced.announce(out.buf(), self.read_only, fact.keywords.iter().map(String::as_str));
+            let recent = updates.rev1 && self.recent.contains(fact.uid);
+            lines.push(FlagLine { seq, fact, recent });
         }
-        write_fetch_flags(out, &join(fact.flags, recent, fact.keywords.iter().map(String::as_str)));
-        if updates.condstore {
-            write_fetch_separator(out);
-            write_fetch_modseq(out, fact.modseq);
+        if !lines.is_empty() {
+            out.lines(Lines::flags(lines, uid_item, updates.condstore));
         }
-        write_fetch_close(out);
     }
 
     /// Tells the client what changed, as far as `updates` allows (see the module doc).
-    pub(crate) fn apply(&mut self, changes: MailboxChanges, out: &mut Vec<u8>, updates: Updates) {
+    pub(crate) fn apply(&mut self, changes: MailboxChanges, out: &mut OutputQueue, updates: Updates) {
         let MailboxChanges { highest_modseq, added, recent, expunged, changed } = changes;
         if updates.allow_expunge {
             let mut gone: Vec<u32> = expunged.into_iter().filter(|&uid| self.uids.contains(uid)).collect();
@@ -197,9 +198,9 @@ impl Selected {
         self.uids.extend(added);
         if self.count() != before {
             self.add_recent(recent);
-            write_exists(out, self.count());
+            write_exists(out.buf(), self.count());
             if updates.rev1 {
-                write_recent(out, self.recent.len());
+                write_recent(out.buf(), self.recent.len());
             }
         }
         if !updates.allow_expunge {
@@ -209,14 +210,10 @@ impl Selected {
         }
         let mut changed = changed;
         changed.sort_unstable_by_key(|fact| fact.uid);
-        for fact in &changed {
-            // A message new in this sync is announced by EXISTS; its flags are fetched.
-            if fact.uid > known_max || self.reported.get(&fact.uid) == Some(&fact.modseq) {
-                continue;
-            }
-            self.write_flags(out, fact, true, updates);
-        }
-        self.reported.clear();
+        // A message new in this sync is announced by EXISTS; its flags are fetched.
+        let reported = std::mem::take(&mut self.reported);
+        changed.retain(|fact| fact.uid <= known_max && reported.get(&fact.uid) != Some(&fact.modseq));
+        self.queue_flags(out, changed, true, updates);
         self.last_modseq = self.last_modseq.max(highest_modseq);
         self.saw_modseq(self.last_modseq);
         self.dirty = false;

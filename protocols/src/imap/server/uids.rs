@@ -86,11 +86,24 @@ impl UidList {
         Some(self.runs[i].first + (index - self.starts[i]))
     }
 
-    /// (seq, uid) for sequence numbers in `seqs` (clipped to the list).
+    /// (seq, uid) for sequence numbers in `seqs` (clipped to the list): one search for
+    /// the first, then a walk along the runs (a `1:*` of 100k messages costs no search
+    /// per message).
     pub fn by_seq(&self, seqs: RangeInclusive<u32>) -> impl Iterator<Item = (u32, u32)> + '_ {
-        let first = (*seqs.start()).max(1);
-        let last = (*seqs.end()).min(self.count);
-        (first..=last).filter_map(move |seq| self.uid_at(seq).map(|uid| (seq, uid)))
+        // 0-based indexes.
+        let low = (*seqs.start()).max(1) - 1;
+        let high = (*seqs.end()).min(self.count);
+        let from =
+            if low < high { self.starts.partition_point(|&start| start <= low) - 1 } else { self.runs.len() };
+        self.runs[from..]
+            .iter()
+            .zip(&self.starts[from..])
+            .take_while(move |(_, start)| **start < high)
+            .flat_map(move |(run, &start)| {
+                let a = low.max(start);
+                let b = high.min(start + run.len);
+                (a..b).map(move |index| (index + 1, run.first + (index - start)))
+            })
     }
 
     /// (seq, uid) for the UIDs present in `uids`, in order.
@@ -231,6 +244,22 @@ mod tests {
         check_against_vec(&list, &[]);
         list.extend([7, 8]);
         check_against_vec(&list, &[7, 8]);
+    }
+
+    #[test]
+    fn by_seq_walks_the_runs() {
+        let reference: Vec<u32> = (1..=5).chain(9..=9).chain(20..=30).chain([40, 42]).collect();
+        let list = UidList::from_sorted(reference.iter().copied());
+        let count = reference.len() as u32;
+        for first in 0..=count + 2 {
+            for last in 0..=count + 2 {
+                let expected: Vec<(u32, u32)> =
+                    (first.max(1)..=last.min(count)).map(|seq| (seq, reference[seq as usize - 1])).collect();
+                assert_eq!(list.by_seq(first..=last).collect::<Vec<_>>(), expected, "{first}:{last}");
+            }
+        }
+        assert_eq!(list.by_seq(1..=u32::MAX).count(), reference.len());
+        assert_eq!(UidList::default().by_seq(1..=u32::MAX).count(), 0);
     }
 
     #[test]
