@@ -53,7 +53,15 @@ fn respond(query: &[u8], truncated: bool) -> Option<Vec<u8>> {
 }
 
 fn fake_server(mode: Mode, delay: Duration) -> FakeServer {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // DNS over TCP uses the UDP server's port; the kernel picked that port for UDP only,
+    // so another test may hold it for TCP: try again with a new port then.
+    let (socket, listener) = (0..100)
+        .find_map(|_| {
+            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let listener = TcpListener::bind(socket.local_addr().unwrap()).ok()?;
+            Some((socket, listener))
+        })
+        .expect("a port free for both UDP and TCP");
     let address = socket.local_addr().unwrap();
     let udp_queries = Arc::new(AtomicU32::new(0));
     let tcp_queries = Arc::new(AtomicU32::new(0));
@@ -71,7 +79,6 @@ fn fake_server(mode: Mode, delay: Duration) -> FakeServer {
             }
         }
     });
-    let listener = TcpListener::bind(address).unwrap();
     let counter = Arc::clone(&tcp_queries);
     std::thread::spawn(move || {
         use std::io::{Read, Write};
