@@ -33,6 +33,9 @@ pub(crate) fn export(config: &Path, account: &str, format: &str, archive: &str) 
     match control::target(&config.static_config.data_dir)? {
         Target::Server(socket) => {
             let mut stream = control::connect(&socket)?;
+            // No answer timeout: tar's first pass over a big mbox mailbox sends nothing for
+            // a while; a server that goes away closes the socket.
+            stream.set_read_timeout(None)?;
             let path = format!("/api/v0/admin/accounts/{}/export?{query}", segment(account));
             let head = format!("GET {path} HTTP/1.1\r\nHost: moxide\r\nConnection: close\r\n\r\n");
             stream.write_all(head.as_bytes())?;

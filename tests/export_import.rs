@@ -5,7 +5,8 @@
 //! are imported into another account and IMAP shows the same mailboxes, messages and
 //! flags (and a watching session sees EXISTS); a Maildir made by Python's mailbox module
 //! imports; the CLI exports through the control socket and offline; exporting a 50 MB
-//! message does not grow the server's RSS by more than 16 MiB.
+//! message does not grow the server's RSS by more than 16 MiB; a download paused past
+//! the HTTP idle timeout still completes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -91,4 +92,15 @@ fn exporting_a_50_mb_message_keeps_the_server_small() {
     let imap = server.listener("imap").to_string();
     let out = python(&["rss", &http, &imap, &server.pid().to_string()]);
     eprintln!("{out}");
+}
+
+/// A download paused for longer than the HTTP idle timeout (60 s) completes: the idle
+/// read timeout must not end a response that is being written.
+#[test]
+fn a_paused_download_outlives_the_idle_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let http = server.listener("http").to_string();
+    let imap = server.listener("imap").to_string();
+    python(&["slow", &http, &imap]);
 }

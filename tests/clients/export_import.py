@@ -4,9 +4,11 @@ readers and writers of the formats (zipfile, tarfile, mailbox) and imaplib.
 Usage: export_import.py roundtrip HTTP IMAP
        export_import.py checkarchive FILE FORMAT ARCHIVE   (an archive the CLI wrote)
        export_import.py rss HTTP IMAP PID
+       export_import.py slow HTTP IMAP   (a download paused longer than the idle timeout)
 Exits non-zero with a message on the first failed check.
 """
 
+import base64
 import imaplib
 import io
 import json
@@ -329,6 +331,28 @@ def rss(http, imap_address, pid):
     print("rss ok")
 
 
+def slow(http, imap_address):
+    """A client that pauses its download for longer than the server's 60 s idle read
+    timeout still gets the whole archive: the timeout is for idle requests, not for a
+    response being written."""
+    body = base64.encodebytes(os.urandom(15 * 1024 * 1024)).replace(b"\n", b"\r\n")
+    client = imap(imap_address, *SOURCE)
+    typ, data = client.append("INBOX", None, None, message_bytes("random", "") + body)
+    expect(typ == "OK", f"APPEND: {data}")
+    client.logout()
+    token = login(http, *SOURCE)
+    request = urllib.request.Request(f"http://{http}/api/v0/account/export?format=maildir&archive=zip")
+    request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=300) as response:
+        data = response.read(64 * 1024)
+        time.sleep(70)
+        data += response.read()
+    files = archive_files(data, "zip")
+    sizes = [len(v) for k, v in files.items() if k.startswith("INBOX/cur/")]
+    expect(sizes and max(sizes) > len(body), f"the big message after a pause: {sizes}")
+    print("slow ok")
+
+
 def main():
     command, args = sys.argv[1], sys.argv[2:]
     if command == "roundtrip":
@@ -337,6 +361,8 @@ def main():
         check_archive(*args)
     elif command == "rss":
         rss(*args)
+    elif command == "slow":
+        slow(*args)
     else:
         sys.exit(f"unknown command {command}")
 

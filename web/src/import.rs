@@ -22,6 +22,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use moxide_actors::{AccountError, Node, SummaryFeed};
@@ -187,9 +188,23 @@ pub async fn run(
 ) {
     let (sender, receiver) = flume::bounded::<Item>(IMPORT_BATCH_MESSAGES_MAX);
     let reader_archive = archive.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader_stop = Arc::clone(&stop);
+    // Spool names start with the archive's (`import-<id>`): concurrent imports never
+    // share a name.
+    let spool_prefix =
+        archive.file_stem().map_or_else(|| "import".into(), |s| s.to_string_lossy().into_owned());
     let reader = std::thread::Builder::new().name("import".into()).spawn(move || {
-        let mut reader =
-            Reader { sender, spool_dir, limits, expanded_bytes: 0, sequence: 0, keywords: HashMap::new() };
+        let mut reader = Reader {
+            sender,
+            spool_dir,
+            spool_prefix,
+            stop: reader_stop,
+            limits,
+            expanded_bytes: 0,
+            sequence: 0,
+            keywords: HashMap::new(),
+        };
         let result = reader.read_archive(&reader_archive, &mailbox);
         let _ = std::fs::remove_file(&reader_archive);
         result
@@ -204,6 +219,15 @@ pub async fn run(
     };
     let mut store = Storing { node, account, mailboxes: HashMap::new(), progress: Arc::clone(&progress) };
     let stopped = store.receive_all(&receiver).await;
+    if stopped.is_some() {
+        // Tell the reader to stop, and remove what it spooled meanwhile until it is gone.
+        stop.store(true, Ordering::Relaxed);
+        while let Ok(item) = receiver.recv_async().await {
+            if let Item::Message(message) = item {
+                let _ = moxide_runtime::fs::remove_file(message.path).await;
+            }
+        }
+    }
     drop(receiver);
     let read = moxide_runtime::offload(move || reader.join()).await;
     let state = match (stopped, read) {
@@ -362,6 +386,10 @@ fn new_message(message: Spooled, mailbox: moxide_storage::MailboxId) -> NewMessa
 struct Reader {
     sender: flume::Sender<Item>,
     spool_dir: PathBuf,
+    /// Spool file names begin with this (the import's own).
+    spool_prefix: String,
+    /// Set by the storing side when it stopped the import.
+    stop: Arc<AtomicBool>,
     limits: ImportLimits,
     expanded_bytes: u64,
     sequence: u64,
@@ -554,8 +582,11 @@ impl Reader {
         keywords: Vec<String>,
         received_ms: Option<i64>,
     ) -> Result<SpoolWriter, Stop> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Err(Stop::Hangup);
+        }
         self.sequence += 1;
-        let path = self.spool_dir.join(format!("import-{}-{}", std::process::id(), self.sequence));
+        let path = self.spool_dir.join(format!("{}-{}", self.spool_prefix, self.sequence));
         let file = File::create(&path)?;
         Ok(SpoolWriter {
             file: io::BufWriter::with_capacity(64 * 1024, file),
