@@ -65,6 +65,15 @@ fn export_and_import_round_trip_over_http_imap_and_the_cli() {
     let config = dir.path().join("config/moxide.toml").display().to_string();
     cli_export(&config, dir.path(), "maildir", "tgz");
     cli_export(&config, dir.path(), "mbox", "zip");
+    // `moxide import` through the control socket: the 5 messages of the CLI's Maildir export.
+    let archive = dir.path().join("cli-maildir.tgz").display().to_string();
+    let imported = Command::new(env!("CARGO_BIN_EXE_moxide"))
+        .args(["import", "--config", &config, "pycopy", &archive])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&imported.stdout);
+    assert!(imported.status.success(), "moxide import: {said}{}", String::from_utf8_lossy(&imported.stderr));
+    assert!(said.contains("done; 5 messages stored"), "{said}");
     let refused = Command::new(env!("CARGO_BIN_EXE_moxide"))
         .args(["export", "--config", &config, "nobody"])
         .output()
@@ -74,6 +83,11 @@ fn export_and_import_round_trip_over_http_imap_and_the_cli() {
     // Offline, under the data directory's lock.
     cli_export(&config, dir.path(), "mbox", "tgz");
     cli_export(&config, dir.path(), "maildir", "zip");
+    let offline = Command::new(env!("CARGO_BIN_EXE_moxide"))
+        .args(["import", "--config", &config, "pycopy", &archive])
+        .output()
+        .unwrap();
+    assert!(!offline.status.success(), "import without a server is refused");
     let (clean, report) = common::verifydata(dir.path());
     assert!(clean, "{report}");
     let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("data/tmp"))

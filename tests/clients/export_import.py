@@ -270,6 +270,21 @@ def roundtrip(http, imap_address):
     expect(state["INBOX"] == [("py-one", (r"\Answered", r"\Seen"))], f"python Maildir INBOX: {state}")
     expect(state.get("Lists") == [("py-two", ())], f"python Maildir folder: {state}")
 
+    # Over quota the import stops, saying why.
+    status, body = call(http, "POST", "/api/v0/admin/accounts",
+                        {"name": "small", "addresses": ["small@localhost"], "quota_bytes": 400}, token=admin)
+    expect(status in (200, 201), f"add account small: {status} {body}")
+    status, body = call(http, "POST", "/api/v0/admin/accounts/small/import", token=admin,
+                        raw=archives[("maildir", "zip")])
+    expect(status == 202, f"import into small: {status} {body}")
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        status, progress = call(http, "GET", f"/api/v0/admin/accounts/small/import/{body['id']}", token=admin)
+        if progress["state"] != "running":
+            break
+        time.sleep(0.2)
+    expect(progress["state"] == "failed" and "quota" in (progress["reason"] or ""), f"over quota: {progress}")
+
     # Status of another account's import is not visible; garbage is an error, not a crash.
     status, _ = call(http, "GET", "/api/v0/account/import/nonexistent", token=copy)
     expect(status == 404, f"unknown import: {status}")
