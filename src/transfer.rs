@@ -136,8 +136,11 @@ pub(crate) fn import(config: &Path, account: &str, mailbox: &str, file: &Path) -
         "POST {path} HTTP/1.1\r\nHost: moxide\r\nConnection: close\r\nContent-Type: application/octet-stream\r\nContent-Length: {size}\r\n\r\n"
     );
     stream.write_all(head.as_bytes())?;
-    std::io::copy(&mut input, &mut stream)?;
+    // A refusal (413) may come before the whole file is sent, and the write then fails:
+    // the server's answer says why, so it is read either way.
+    let sent = std::io::copy(&mut input, &mut stream);
     let started = control::read_answer(stream)?;
+    sent?;
     let id = started["id"].as_str().ok_or("the server gave no import id")?.to_string();
     eprintln!("import {id} started ({size} bytes)");
     loop {

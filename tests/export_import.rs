@@ -118,3 +118,45 @@ fn a_paused_download_outlives_the_idle_timeout() {
     let imap = server.listener("imap").to_string();
     python(&["slow", &http, &imap]);
 }
+
+/// `limits.import_bytes_max`: a body of exactly the limit is taken, one byte more gets
+/// 413 (through `moxide import` on the control socket), and nothing stays in `tmp/`.
+#[test]
+fn import_bodies_are_held_to_the_configured_limit() {
+    const DOMAINS: &str = r#"
+postmaster_account = "alice"
+[domains."example.org"]
+[accounts.alice]
+addresses = ["alice@example.org"]
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        common::write_serve_config(dir.path(), "import_bytes_max = 100000\n", &[("smtp", "")], DOMAINS);
+    let config = config.display().to_string();
+    let _server = Server::start_args(dir.path(), &["serve", "--config", &config], &[]);
+    let import = |bytes: usize| {
+        let path = dir.path().join(format!("body-{bytes}"));
+        let mut mbox = b"From x Thu Jan  1 00:00:00 1970\nSubject: limit\n\n".to_vec();
+        mbox.resize(bytes, b'a');
+        std::fs::write(&path, mbox).unwrap();
+        let path = path.display().to_string();
+        Command::new(env!("CARGO_BIN_EXE_moxide"))
+            .args(["import", "--config", &config, "alice", &path])
+            .output()
+            .unwrap()
+    };
+    let taken = import(100_000);
+    let said = String::from_utf8_lossy(&taken.stdout);
+    assert!(taken.status.success(), "{said}{}", String::from_utf8_lossy(&taken.stderr));
+    assert!(said.contains("done; 1 messages stored"), "{said}");
+    let refused = import(100_001);
+    assert!(!refused.status.success());
+    let error = String::from_utf8_lossy(&refused.stderr);
+    assert!(error.contains("over 100000 bytes"), "{error}");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("data/tmp"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("import-"))
+        .collect();
+    assert!(leftovers.is_empty(), "import files left in tmp/: {leftovers:?}");
+}

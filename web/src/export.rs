@@ -651,3 +651,51 @@ impl Body for ExportBody {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::io::Read as _;
+
+    use super::*;
+
+    /// Names over tar's 100 bytes go in a GNU long-name entry; sizes and padding add up.
+    #[test]
+    fn tar_entries_with_long_names_read_back() {
+        let sink = Sink::default();
+        let mut packer = Packer::new(ArchiveKind::Tgz, sink.clone());
+        let long = format!("{}/cur/1.M1P1.moxide:2,S", "deep/".repeat(40));
+        packer.directory("INBOX/", 0).unwrap();
+        packer.file(&long, 5, 0).unwrap();
+        packer.write(b"hello").unwrap();
+        packer.end_file().unwrap();
+        packer.file("INBOX.mbox", 3, 0).unwrap();
+        packer.write(b"abc").unwrap();
+        packer.end_file().unwrap();
+        packer.finish().unwrap();
+        let bytes = sink.take();
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
+        let mut seen = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let mut content = String::new();
+            entry.read_to_string(&mut content).unwrap();
+            seen.push((entry.path().unwrap().display().to_string(), content));
+        }
+        assert_eq!(
+            seen,
+            vec![
+                ("INBOX/".into(), String::new()),
+                (long, "hello".into()),
+                ("INBOX.mbox".into(), "abc".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn the_query_picks_format_and_archive() {
+        assert_eq!(parse_query(""), Ok((MailFormat::Mbox, ArchiveKind::Zip)));
+        assert_eq!(parse_query("format=maildir&archive=tgz"), Ok((MailFormat::Maildir, ArchiveKind::Tgz)));
+        assert!(parse_query("format=pst").is_err());
+    }
+}
