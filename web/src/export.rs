@@ -153,17 +153,19 @@ impl Packer {
         }
     }
 
-    /// Begins a file entry of `size` bytes (tar needs it; zip learns it at the end).
-    fn file(&mut self, name: &str, size: u64, mtime_s: i64) -> io::Result<()> {
+    /// Begins a file entry of `size` bytes (tar needs it; zip learns it at the end, and
+    /// an entry of unknown size gets zip64 fields in case it passes 4 GiB).
+    fn file(&mut self, name: &str, size: Option<u64>, mtime_s: i64) -> io::Result<()> {
         match self {
             Packer::Zip(zip) => {
                 let options = SimpleFileOptions::default()
                     .compression_method(zip::CompressionMethod::Deflated)
-                    .large_file(size >= u64::from(u32::MAX));
+                    .large_file(size.is_none_or(|size| size >= u64::from(u32::MAX)));
                 zip.start_file(name, options).map_err(io::Error::other)
             }
             Packer::Tgz { gzip, entry_bytes } => {
                 *entry_bytes = 0;
+                let size = size.ok_or_else(|| io::Error::other("a tar entry needs its size first"))?;
                 tar_header(gzip, name, size, mtime_s, tar::EntryType::Regular)
             }
         }
@@ -362,9 +364,9 @@ impl Exporter {
                         let size =
                             mbox_size(&store, mailbox.id, last_uid, &mut self.buffer, &mut self.scratch)?;
                         cursor.announced = Some(size);
-                        size
+                        Some(size)
                     }
-                    ArchiveKind::Zip => 0,
+                    ArchiveKind::Zip => None,
                 };
                 packer.file(&format!("{}.mbox", mailbox.name), size, now_s)?;
             }
@@ -374,7 +376,11 @@ impl Exporter {
                     packer.directory(&format!("{}/{sub}", mailbox.name), now_s)?;
                 }
                 let keywords = dovecot_keywords(&cursor.keywords);
-                packer.file(&format!("{}/dovecot-keywords", mailbox.name), keywords.len() as u64, now_s)?;
+                packer.file(
+                    &format!("{}/dovecot-keywords", mailbox.name),
+                    Some(keywords.len() as u64),
+                    now_s,
+                )?;
                 packer.write(keywords.as_bytes())?;
                 packer.end_file()?;
             }
@@ -423,7 +429,7 @@ impl Exporter {
                     .collect();
                 let unique = format!("{received_s}.M{}P{}.moxide", info.id.0, info.uid.0);
                 let name = format!("{}/cur/{}", cursor.folder, maildir_name(&unique, info.flags, &indexes));
-                packer.file(&name, info.prefix.len() as u64 + info.size, received_s)?;
+                packer.file(&name, Some(info.prefix.len() as u64 + info.size), received_s)?;
                 packer.write(&info.prefix)?;
             }
         }
@@ -666,10 +672,10 @@ mod tests {
         let mut packer = Packer::new(ArchiveKind::Tgz, sink.clone());
         let long = format!("{}/cur/1.M1P1.moxide:2,S", "deep/".repeat(40));
         packer.directory("INBOX/", 0).unwrap();
-        packer.file(&long, 5, 0).unwrap();
+        packer.file(&long, Some(5), 0).unwrap();
         packer.write(b"hello").unwrap();
         packer.end_file().unwrap();
-        packer.file("INBOX.mbox", 3, 0).unwrap();
+        packer.file("INBOX.mbox", Some(3), 0).unwrap();
         packer.write(b"abc").unwrap();
         packer.end_file().unwrap();
         packer.finish().unwrap();
