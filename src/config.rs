@@ -166,6 +166,8 @@ fn default_true() -> bool {
 pub(crate) struct Limits {
     /// Largest message accepted (SIZE), bytes.
     pub(crate) message_bytes_max: u64,
+    /// Largest mailbox import request body (`POST .../import`), bytes; it goes to disk.
+    pub(crate) import_bytes_max: u64,
     /// Recipients per transaction (LIMITS RCPTMAX).
     pub(crate) recipients_max: u32,
     /// Concurrent connections per listener (all cores together).
@@ -211,6 +213,7 @@ impl Default for Limits {
         let protocol = ServerConfig::default();
         Limits {
             message_bytes_max: protocol.message_bytes_max,
+            import_bytes_max: moxide_web::import::IMPORT_BYTES_MAX_DEFAULT,
             recipients_max: protocol.recipients_max,
             connections_max: CONNECTIONS_MAX_DEFAULT,
             errors_max: protocol.errors_max,
@@ -530,9 +533,14 @@ fn check_static(path: &Path, config: &StaticConfig) -> Result<(), ConfigError> {
         // RFC 5321 §4.5.3.1.8: servers must accept at least 100 recipients.
         return Err(invalid("limits.recipients_max must be at least 100 (RFC 5321 §4.5.3.1.8)".into()));
     }
-    if limits.connections_max == 0 || limits.errors_max == 0 || limits.message_bytes_max == 0 {
+    if limits.connections_max == 0
+        || limits.errors_max == 0
+        || limits.message_bytes_max == 0
+        || limits.import_bytes_max == 0
+    {
         return Err(invalid(
-            "limits.connections_max, errors_max and message_bytes_max must be above 0".into(),
+            "limits.connections_max, errors_max, message_bytes_max and import_bytes_max must be above 0"
+                .into(),
         ));
     }
     if limits.command_timeout_secs == 0 || limits.data_timeout_secs == 0 {

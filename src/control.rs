@@ -53,8 +53,40 @@ pub(crate) fn call(
     path: &str,
     body: Option<&serde_json::Value>,
 ) -> Result<serde_json::Value, Error> {
+    let mut stream = connect(socket)?;
+    let body = body.map(serde_json::Value::to_string).unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: moxide\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body.as_bytes())?;
+    read_answer(stream)
+}
+
+/// Reads a JSON answer to its end: the value (`Null` for none), or the server's message.
+pub(crate) fn read_answer(stream: UnixStream) -> Result<serde_json::Value, Error> {
+    let mut answer = Vec::new();
+    stream.take(ANSWER_BYTES_MAX).read_to_end(&mut answer)?;
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").ok_or("malformed answer from the server")?;
+    let status: u16 = String::from_utf8_lossy(&answer[..split])
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or("malformed status line from the server")?;
+    let content = &answer[split + 4..];
+    let value = if content.is_empty() { serde_json::Value::Null } else { serde_json::from_slice(content)? };
+    if status >= 400 {
+        let message = value["message"].as_str().unwrap_or("request refused").to_string();
+        return Err(message.into());
+    }
+    Ok(value)
+}
+
+/// Connects to the control socket, waiting a while for a server that is still starting.
+pub(crate) fn connect(socket: &Path) -> Result<UnixStream, Error> {
     let started = std::time::Instant::now();
-    let mut stream = loop {
+    let stream = loop {
         match UnixStream::connect(socket) {
             Ok(stream) => break stream,
             Err(error) if started.elapsed() < CONNECT_WAIT => {
@@ -71,26 +103,5 @@ pub(crate) fn call(
         }
     };
     stream.set_read_timeout(Some(ANSWER_TIMEOUT))?;
-    let body = body.map(serde_json::Value::to_string).unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: moxide\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body.as_bytes())?;
-    let mut answer = Vec::new();
-    stream.take(ANSWER_BYTES_MAX).read_to_end(&mut answer)?;
-    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").ok_or("malformed answer from the server")?;
-    let status: u16 = String::from_utf8_lossy(&answer[..split])
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .ok_or("malformed status line from the server")?;
-    let content = &answer[split + 4..];
-    let value = if content.is_empty() { serde_json::Value::Null } else { serde_json::from_slice(content)? };
-    if status >= 400 {
-        let message = value["message"].as_str().unwrap_or("request refused").to_string();
-        return Err(message.into());
-    }
-    Ok(value)
+    Ok(stream)
 }

@@ -10,6 +10,7 @@ mod dkim_keys;
 mod localserve;
 mod queue_cli;
 mod server;
+mod transfer;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -83,6 +84,36 @@ enum Command {
         /// The static configuration file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+    },
+    /// Writes an archive of an account's mailboxes to standard output: mbox files or
+    /// Maildir folders, in a zip or tar.gz (through the running server, or directly
+    /// when none runs).
+    Export {
+        /// The static configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// `mbox` (one mboxrd file per mailbox) or `maildir`.
+        #[arg(long, default_value = "mbox")]
+        format: String,
+        /// `zip` or `tgz`.
+        #[arg(long, default_value = "zip")]
+        archive: String,
+        /// Account name.
+        account: String,
+    },
+    /// Imports an mbox file, or a zip or tar.gz of mbox files and Maildir folders, into an
+    /// account through the running server, and waits for it to finish.
+    Import {
+        /// The static configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Mailbox for a bare mbox file.
+        #[arg(long, default_value = "INBOX")]
+        mailbox: String,
+        /// Account name.
+        account: String,
+        /// The file to import.
+        file: PathBuf,
     },
     /// Sets an account's password, read from standard input (first line; typed without
     /// echo on a terminal).
@@ -393,6 +424,12 @@ fn run(command: Command) -> Result<ExitCode, Error> {
         Command::Domain { command } => admin::domain(command),
         Command::Alias { command } => admin::alias(command),
         Command::Setadminpassword { config } => admin::set_admin_password(&config),
+        Command::Export { config, format, archive, account } => {
+            transfer::export(&config, &account, &format, &archive)
+        }
+        Command::Import { config, mailbox, account, file } => {
+            transfer::import(&config, &account, &mailbox, &file)
+        }
         Command::Setaccountpassword { config, account } => set_password(&config, &account),
         Command::Verifydata { data_dir, fix } => verify_data(&data_dir, fix),
         Command::Queue { config, command } => queue_cli::run(&config, command),

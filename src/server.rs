@@ -487,6 +487,9 @@ fn web_services(
         hostname: static_config.hostname.clone(),
         data_dir: static_config.data_dir.clone(),
         registry: moxide_web::registry(Arc::clone(stores)),
+        imports: moxide_web::import::Imports::default(),
+        import_bytes_max: limits.import_bytes_max,
+        message_bytes_max: limits.message_bytes_max,
     }))
 }
 

@@ -47,3 +47,4 @@ pub use directory::{
     DomainSpec, Lookup,
 };
 pub use node::{Node, NodeSeed, NodeServices, NodeStats, node_seeds};
+pub use summary::SummaryFeed;

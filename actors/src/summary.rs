@@ -31,6 +31,35 @@ pub(crate) fn summarize_file(file: &File) -> std::io::Result<MessageSummary> {
     }
 }
 
+/// A message summary computed from bytes as they pass, for code outside this crate that
+/// stores messages (mailbox import): the encoded form is what `NewMessage::summary`
+/// takes. It holds no more of the message than the summarizer's bounded header buffer.
+#[derive(Default)]
+pub struct SummaryFeed(Summarizer);
+
+impl SummaryFeed {
+    /// A summary of nothing yet.
+    pub fn new() -> SummaryFeed {
+        SummaryFeed(Summarizer::new())
+    }
+
+    /// The message's next bytes.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.0.feed(bytes);
+    }
+
+    /// The encoded summary of everything fed.
+    pub fn finish(self) -> Vec<u8> {
+        self.0.finish().encode()
+    }
+}
+
+impl std::fmt::Debug for SummaryFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SummaryFeed").finish_non_exhaustive()
+    }
+}
+
 /// The summary of a stored message: the stored one, or computed from its file when none
 /// was stored or it does not decode. Blocking: call it on a helper thread.
 pub(crate) fn summary_or_file(stored: Option<&[u8]>, file: &File) -> std::io::Result<MessageSummary> {

@@ -46,7 +46,52 @@ pub struct Ctx {
     pub services: Arc<WebServices>,
 }
 
-type Reply = Response<Full<Bytes>>;
+/// A response body: whole (JSON, text) or streamed (an export, made on this core as it
+/// is sent; not `Send`, hence no boxed body).
+pub enum ReplyBody {
+    /// The whole body.
+    Full(Full<Bytes>),
+    /// An export archive.
+    Export(Box<crate::export::ExportBody>),
+}
+
+impl hyper::body::Body for ReplyBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        match self.get_mut() {
+            ReplyBody::Full(full) => std::pin::Pin::new(full)
+                .poll_frame(cx)
+                .map(|frame| frame.map(|f| f.map_err(|never| match never {}))),
+            ReplyBody::Export(export) => std::pin::Pin::new(export.as_mut()).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ReplyBody::Full(full) => full.is_end_stream(),
+            ReplyBody::Export(_) => false,
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            ReplyBody::Full(full) => full.size_hint(),
+            ReplyBody::Export(_) => hyper::body::SizeHint::default(),
+        }
+    }
+}
+
+type Reply = Response<ReplyBody>;
+
+/// A whole body.
+fn full(bytes: impl Into<Bytes>) -> ReplyBody {
+    ReplyBody::Full(Full::new(bytes.into()))
+}
 
 /// Answers one request.
 pub async fn handle(ctx: Rc<Ctx>, origin: Origin, request: Request<Incoming>) -> Reply {
@@ -108,8 +153,16 @@ async fn admin_route(
     rest: &[&str],
     request: Request<Incoming>,
 ) -> Result<Reply, ApiError> {
+    let query = request.uri().query().unwrap_or("").to_string();
     let body = request.into_body();
     match (method, rest) {
+        (&Method::GET, ["accounts", account, "export"]) => export(ctx, existing(ctx, account)?, &query).await,
+        (&Method::POST, ["accounts", account, "import"]) => {
+            crate::transfer::import_start(ctx, existing(ctx, account)?, &query, body).await
+        }
+        (&Method::GET, ["accounts", account, "import", id]) => {
+            crate::transfer::import_status(ctx, &existing(ctx, account)?, id)
+        }
         (&Method::GET, ["domains"]) => domains_list(ctx),
         (&Method::POST, ["domains"]) => domain_add(ctx, read_json(body).await?).await,
         (&Method::DELETE, ["domains", domain]) => domain_remove(ctx, domain).await,
@@ -171,7 +224,8 @@ async fn admin_route(
         ) => Err(ApiError::method_not_allowed()),
         (
             _,
-            ["accounts", _, "password" | "quota" | "addresses" | "tlspubkeys"]
+            ["accounts", _, "password" | "quota" | "addresses" | "tlspubkeys" | "export" | "import"]
+            | ["accounts", _, "import", _]
             | ["domains", _, "records"]
             | ["accounts", _, "addresses" | "tlspubkeys", _],
         ) => Err(ApiError::method_not_allowed()),
@@ -189,16 +243,22 @@ async fn account_route(
 ) -> Result<Reply, ApiError> {
     // The account may have been removed since its session began.
     let account = existing(ctx, account)?;
+    let query = request.uri().query().unwrap_or("").to_string();
     let body = request.into_body();
     match (method, rest) {
         (&Method::GET, []) => own_account(ctx, account).await,
+        (&Method::GET, ["export"]) => export(ctx, account, &query).await,
+        (&Method::POST, ["import"]) => crate::transfer::import_start(ctx, account, &query, body).await,
+        (&Method::GET, ["import", id]) => crate::transfer::import_status(ctx, &account, id),
         (&Method::PUT, ["password"]) => own_password(ctx, &account, read_json(body).await?).await,
         (&Method::GET, ["tlspubkeys"]) => own_tls_keys(ctx, &account).await,
         (&Method::POST, ["tlspubkeys"]) => own_tls_key_add(ctx, &account, read_json(body).await?).await,
         (&Method::DELETE, ["tlspubkeys", fingerprint]) => {
             own_tls_key_remove(ctx, &account, fingerprint).await
         }
-        (_, [] | ["password"] | ["tlspubkeys"] | ["tlspubkeys", _]) => Err(ApiError::method_not_allowed()),
+        (_, [] | ["password" | "tlspubkeys" | "export" | "import"] | ["tlspubkeys" | "import", _]) => {
+            Err(ApiError::method_not_allowed())
+        }
         _ => Err(ApiError::not_found("no such account path")),
     }
 }
@@ -249,16 +309,16 @@ async fn read_json<T: DeserializeOwned>(body: Incoming) -> Result<T, ApiError> {
         .map_err(|error| ApiError::bad_request(format!("JSON body: {error}")))
 }
 
-fn json(status: StatusCode, value: &impl Serialize) -> Reply {
+pub(crate) fn json(status: StatusCode, value: &impl Serialize) -> Reply {
     let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
-    let mut reply = Response::new(Full::new(Bytes::from(body)));
+    let mut reply = Response::new(full(body));
     *reply.status_mut() = status;
     reply.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     reply
 }
 
 fn no_content() -> Reply {
-    let mut reply = Response::new(Full::new(Bytes::new()));
+    let mut reply = Response::new(full(Bytes::new()));
     *reply.status_mut() = StatusCode::NO_CONTENT;
     reply
 }
@@ -272,7 +332,7 @@ fn error_reply(error: &ApiError) -> Reply {
 }
 
 /// `%XX` escapes decoded (an address in a path is `alice%40example.org` or plain).
-fn percent_decode(segment: &str) -> String {
+pub(crate) fn percent_decode(segment: &str) -> String {
     let bytes = segment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -292,7 +352,14 @@ fn percent_decode(segment: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+/// Streams an export of `account` (see `crate::transfer`).
+async fn export(ctx: &Ctx, account: Arc<str>, query: &str) -> Result<Reply, ApiError> {
+    crate::transfer::export(ctx, account, query).await
+}
+
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
     moxide_runtime::offload(work).await.map_err(ApiError::internal)
 }
 
@@ -304,7 +371,7 @@ pub(crate) fn metrics(ctx: &Ctx) -> Result<Reply, ApiError> {
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &ctx.services.registry)
         .map_err(ApiError::internal)?;
-    let mut reply = Response::new(Full::new(Bytes::from(text)));
+    let mut reply = Response::new(full(text));
     reply.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
@@ -316,7 +383,7 @@ pub(crate) fn metrics(ctx: &Ctx) -> Result<Reply, ApiError> {
 #[utoipa::path(get, path = "/api/v0/openapi.json", tag = "meta",
     responses((status = 200, description = "The OpenAPI 3.1 document", body = Object)))]
 pub(crate) fn openapi() -> Result<Reply, ApiError> {
-    let mut reply = Response::new(Full::new(Bytes::from(crate::openapi::document())));
+    let mut reply = Response::new(full(crate::openapi::document()));
     reply.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(reply)
 }

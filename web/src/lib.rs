@@ -18,6 +18,9 @@
 //! - [`api`]: routing and handlers; [`types`]: the JSON types; [`openapi`]: the document.
 //! - [`auth`]: admin password, API tokens, login sessions.
 //! - [`live`]: live configuration (the directory changed, persisted, swapped in).
+//! - [`export`], [`import`], [`archive`]: mailbox export (streamed zip/tar.gz of mbox or
+//!   Maildir) and import (stored to `tmp/`, then read on a helper thread and stored
+//!   through the account actor), with progress.
 //!
 //! Architecture invariants: no glommio and no `unsafe` here (`#![forbid(unsafe_code)]`);
 //! serde types live only in this crate (actor messages stay plain); every blocking step
@@ -27,13 +30,17 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod archive;
 pub mod auth;
 pub mod dkim;
 pub mod error;
+pub mod export;
+pub mod import;
 pub mod io;
 pub mod live;
 pub mod openapi;
 pub mod server;
+mod transfer;
 pub mod types;
 
 use std::net::IpAddr;
@@ -70,6 +77,12 @@ pub struct WebServices {
     pub data_dir: std::path::PathBuf,
     /// Metrics to render at `/metrics`.
     pub registry: Registry,
+    /// Mailbox imports running and finished.
+    pub imports: import::Imports,
+    /// Largest import request body (`limits.import_bytes_max`).
+    pub import_bytes_max: u64,
+    /// Largest message an import stores (`limits.message_bytes_max`).
+    pub message_bytes_max: u64,
 }
 
 /// The metrics registry: every series of `moxide_actors::metrics` plus the store cache.

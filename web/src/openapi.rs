@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api;
+use crate::{api, transfer};
 
 /// The API's document.
 #[derive(OpenApi)]
@@ -28,6 +28,8 @@ use crate::api;
         api::tls_keys, api::tls_key_add, api::tls_key_remove,
         api::config_reload, api::admin_password, api::tokens_list, api::token_add, api::token_remove,
         api::own_account, api::own_password, api::own_tls_keys, api::own_tls_key_add, api::own_tls_key_remove,
+        transfer::own_export_doc, transfer::export_doc, transfer::own_import_doc, transfer::import_doc,
+        transfer::own_import_status_doc, transfer::import_status_doc,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth),
@@ -75,6 +77,8 @@ mod tests {
             "/api/v0/admin/domains",
             "/api/v0/admin/accounts/{account}/password",
             "/api/v0/account",
+            "/api/v0/account/export",
+            "/api/v0/admin/accounts/{account}/import/{id}",
             "/metrics",
         ] {
             assert!(paths.contains_key(path), "{path} missing");

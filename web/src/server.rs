@@ -129,7 +129,11 @@ where
         async move { Ok::<_, std::convert::Infallible>(handle(ctx, origin, request).await) }
     });
     let mut builder = auto::Builder::new(LocalExec);
-    builder.http1().max_buf_size(HEADER_BYTES_MAX).header_read_timeout(None);
+    // half_close: while a response is being written (a long export), hyper would
+    // otherwise keep a read pending to notice the client leaving, and the idle read
+    // timeout would end a healthy download after HTTP_IDLE_TIMEOUT; a client that goes
+    // away still ends it (the next write fails).
+    builder.http1().max_buf_size(HEADER_BYTES_MAX).header_read_timeout(None).half_close(true);
     builder
         .http2()
         .max_header_list_size(u32::try_from(HEADER_BYTES_MAX).unwrap_or(u32::MAX))

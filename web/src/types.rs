@@ -244,3 +244,33 @@ pub struct TokenCreated {
     /// The bearer secret.
     pub secret: String,
 }
+
+/// An import accepted: its archive is stored and its messages are being stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportStarted {
+    /// Ask `GET .../import/{id}` for its progress.
+    pub id: String,
+    /// Bytes of the archive received.
+    pub bytes: u64,
+}
+
+/// The progress of an import.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportStatus {
+    /// The import's id.
+    pub id: String,
+    /// The account imported into.
+    pub account: String,
+    /// `running`, `done` (every message read; see `errors`) or `failed` (stopped early).
+    pub state: String,
+    /// Why it stopped, when `failed`.
+    pub reason: Option<String>,
+    /// Messages stored so far.
+    pub messages: u64,
+    /// Mailboxes created.
+    pub mailboxes_created: u32,
+    /// Messages or archive entries that could not be stored.
+    pub errors: u64,
+    /// The first failures, for people.
+    pub error_messages: Vec<String>,
+}
