@@ -96,27 +96,7 @@ fn submit(server: &Server, id: &str) {
 }
 
 fn submit_to(server: &Server, id: &str, to: &str) {
-    let port = server.listener("submission").port();
-    let script = format!(
-        r#"
-import smtplib
-s = smtplib.SMTP("127.0.0.1", {port}, timeout=30)
-s.ehlo("client.example")
-s.login("alice@example.org", "{PASSWORD}")
-msg = "From: alice@example.org\r\nTo: {to}\r\nSubject: outbound\r\nMessage-ID: <{id}>\r\n\r\n.a line with a dot\r\nhello over the queue\r\n"
-refused = s.sendmail("alice@example.org", ["{to}"], msg)
-assert not refused, refused
-s.quit()
-"#
-    );
-    let output = Command::new("python3").arg("-c").arg(script).output().unwrap();
-    assert!(
-        output.status.success(),
-        "smtplib: {}{}\nlog:\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-        server.log()
-    );
+    common::submit_with_smtplib(server, "alice@example.org", PASSWORD, to, id);
 }
 
 fn wait_for_log(server: &Server, needle: &str, timeout: Duration) {

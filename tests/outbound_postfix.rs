@@ -107,30 +107,9 @@ impl Drop for Postfix {
 }
 
 fn submit(server: &Server, id: &str) {
-    let port = server.listener("submission").port();
-    let script = format!(
-        r#"
-import smtplib
-s = smtplib.SMTP("127.0.0.1", {port}, timeout=30)
-s.ehlo("client.example")
-s.login("alice@example.org", "{PASSWORD}")
-msg = "From: alice@example.org\r\nTo: bob@remote.example\r\nSubject: to postfix\r\nMessage-ID: <{id}>\r\n\r\n.a line with a dot\r\nhello, postfix\r\n"
-refused = s.sendmail("alice@example.org", ["bob@remote.example"], msg)
-assert not refused, refused
-s.quit()
-"#
-    );
-    let output = Command::new("python3").arg("-c").arg(script).output().unwrap();
-    assert!(
-        output.status.success(),
-        "smtplib: {}{}\nlog:\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-        server.log()
-    );
+    common::submit_with_smtplib(server, "alice@example.org", PASSWORD, "bob@remote.example", id);
 }
 
-/// Verifies `message`'s DKIM signature with dkimpy, answering its key query with `txt`.
 fn dkimpy_verifies(message: &Path, txt: &str) -> (bool, String) {
     let script = "import sys, dkim\nmsg = open(sys.argv[1], 'rb').read()\ntxt = sys.argv[2].encode()\nok = dkim.verify(msg, dnsfunc=lambda name, timeout=5: txt)\nprint('verified' if ok else 'failed')\nsys.exit(0 if ok else 1)\n";
     let output = Command::new("python3").args(["-c", script]).arg(message).arg(txt).output().unwrap();

@@ -510,3 +510,29 @@ impl WaitTimeout for Child {
         None
     }
 }
+
+/// Submits one message through `server`'s submission listener with Python's smtplib (AUTH
+/// as `user`), from `user` to `to`. The body starts with a line that needs dot-stuffing.
+pub fn submit_with_smtplib(server: &Server, user: &str, password: &str, to: &str, id: &str) {
+    let port = server.listener("submission").port();
+    let script = format!(
+        r#"
+import smtplib
+s = smtplib.SMTP("127.0.0.1", {port}, timeout=30)
+s.ehlo("client.example")
+s.login("{user}", "{password}")
+msg = "From: {user}\r\nTo: {to}\r\nSubject: submitted\r\nMessage-ID: <{id}>\r\n\r\n.a line with a dot\r\nhello over the queue\r\n"
+refused = s.sendmail("{user}", ["{to}"], msg)
+assert not refused, refused
+s.quit()
+"#
+    );
+    let output = std::process::Command::new("python3").arg("-c").arg(script).output().unwrap();
+    assert!(
+        output.status.success(),
+        "smtplib: {}{}\nlog:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+        server.log()
+    );
+}
