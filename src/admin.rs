@@ -36,6 +36,25 @@ fn change_offline(config: &Config, change: &DirectoryChange) -> Result<(), Error
     Ok(())
 }
 
+/// Makes one directory change: through the running server's API (`method`, `path`,
+/// `body`) when a server holds the data directory, else in the domains file under the
+/// data directory's lock.
+fn change_directory(
+    config: &Config,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+    change: DirectoryChange,
+) -> Result<(), Error> {
+    match control::target(&config.static_config.data_dir)? {
+        Target::Server(socket) => {
+            control::call(&socket, method, path, body)?;
+        }
+        Target::Offline(_lock) => change_offline(config, &change)?,
+    }
+    Ok(())
+}
+
 /// `moxide account ...`.
 pub(crate) fn account(command: AccountCommand) -> Result<ExitCode, Error> {
     match command {
@@ -87,18 +106,13 @@ pub(crate) fn account(command: AccountCommand) -> Result<ExitCode, Error> {
         AccountCommand::Quota { config, account, bytes } => {
             let config = Config::load(&config)?;
             let quota_bytes = (bytes > 0).then_some(bytes);
-            match control::target(&config.static_config.data_dir)? {
-                Target::Server(socket) => {
-                    let path = format!("/api/v0/admin/accounts/{}/quota", segment(&account));
-                    control::call(&socket, "PUT", &path, Some(&json!({ "quota_bytes": quota_bytes })))?;
-                }
-                Target::Offline(_lock) => {
-                    change_offline(
-                        &config,
-                        &DirectoryChange::SetQuota { account: account.clone(), quota_bytes },
-                    )?;
-                }
-            }
+            change_directory(
+                &config,
+                "PUT",
+                &format!("/api/v0/admin/accounts/{}/quota", segment(&account)),
+                Some(&json!({ "quota_bytes": quota_bytes })),
+                DirectoryChange::SetQuota { account: account.clone(), quota_bytes },
+            )?;
             match quota_bytes {
                 Some(bytes) => println!("account {account} may store {bytes} bytes"),
                 None => println!("account {account} has no quota"),
@@ -113,29 +127,24 @@ pub(crate) fn alias(command: AliasCommand) -> Result<ExitCode, Error> {
     match command {
         AliasCommand::Set { config, address, members } => {
             let config = Config::load(&config)?;
-            match control::target(&config.static_config.data_dir)? {
-                Target::Server(socket) => {
-                    let path = format!("/api/v0/admin/aliases/{}", segment(&address));
-                    control::call(&socket, "PUT", &path, Some(&json!({ "members": members })))?;
-                }
-                Target::Offline(_lock) => {
-                    let alias = AliasSpec { address: address.clone(), members: members.clone() };
-                    change_offline(&config, &DirectoryChange::SetAlias(alias))?;
-                }
-            }
+            change_directory(
+                &config,
+                "PUT",
+                &format!("/api/v0/admin/aliases/{}", segment(&address)),
+                Some(&json!({ "members": members })),
+                DirectoryChange::SetAlias(AliasSpec { address: address.clone(), members: members.clone() }),
+            )?;
             println!("alias {address} delivers to {}", members.join(" "));
         }
         AliasCommand::Rm { config, address } => {
             let config = Config::load(&config)?;
-            match control::target(&config.static_config.data_dir)? {
-                Target::Server(socket) => {
-                    let path = format!("/api/v0/admin/aliases/{}", segment(&address));
-                    control::call(&socket, "DELETE", &path, None)?;
-                }
-                Target::Offline(_lock) => {
-                    change_offline(&config, &DirectoryChange::RemoveAlias(address.clone()))?;
-                }
-            }
+            change_directory(
+                &config,
+                "DELETE",
+                &format!("/api/v0/admin/aliases/{}", segment(&address)),
+                None,
+                DirectoryChange::RemoveAlias(address.clone()),
+            )?;
             println!("alias {address} removed");
         }
         AliasCommand::List { config } => {
@@ -153,22 +162,17 @@ pub(crate) fn address(command: AddressCommand) -> Result<ExitCode, Error> {
     match command {
         AddressCommand::Add { config, address, account } => {
             let config = Config::load(&config)?;
-            match control::target(&config.static_config.data_dir)? {
-                Target::Server(socket) => {
-                    let path = format!("/api/v0/admin/accounts/{}/addresses", segment(&account));
-                    control::call(&socket, "POST", &path, Some(&json!({ "address": address })))?;
-                }
-                Target::Offline(_lock) => {
-                    let change =
-                        DirectoryChange::AddAddress { account: account.clone(), address: address.clone() };
-                    change_offline(&config, &change)?;
-                }
-            }
+            change_directory(
+                &config,
+                "POST",
+                &format!("/api/v0/admin/accounts/{}/addresses", segment(&account)),
+                Some(&json!({ "address": address })),
+                DirectoryChange::AddAddress { account: account.clone(), address: address.clone() },
+            )?;
             println!("address {address} added to account {account}");
         }
         AddressCommand::Rm { config, address } => {
             let config = Config::load(&config)?;
-            let target = control::target(&config.static_config.data_dir)?;
             let spec = TomlDomainsFile { path: config.static_config.domains_file.clone() }.load()?;
             let account = spec
                 .accounts
@@ -176,21 +180,13 @@ pub(crate) fn address(command: AddressCommand) -> Result<ExitCode, Error> {
                 .find(|a| a.addresses.iter().any(|a| a.eq_ignore_ascii_case(&address)))
                 .map(|a| a.name.clone())
                 .ok_or_else(|| format!("no account has address {address}"))?;
-            match target {
-                Target::Server(socket) => {
-                    let path = format!(
-                        "/api/v0/admin/accounts/{}/addresses/{}",
-                        segment(&account),
-                        segment(&address)
-                    );
-                    control::call(&socket, "DELETE", &path, None)?;
-                }
-                Target::Offline(_lock) => {
-                    let change =
-                        DirectoryChange::RemoveAddress { account: account.clone(), address: address.clone() };
-                    change_offline(&config, &change)?;
-                }
-            }
+            change_directory(
+                &config,
+                "DELETE",
+                &format!("/api/v0/admin/accounts/{}/addresses/{}", segment(&account), segment(&address)),
+                None,
+                DirectoryChange::RemoveAddress { account: account.clone(), address: address.clone() },
+            )?;
             println!("address {address} removed from account {account}");
         }
     }
