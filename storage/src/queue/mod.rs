@@ -77,6 +77,25 @@ pub const QUEUE_DUE_BATCH_MAX: usize = 1000;
 /// Most messages one [`QueueStore::list`] returns (a listing for an operator).
 pub const QUEUE_LIST_MAX: usize = 10_000;
 
+/// Most messages one [`QueueStore::page`] returns: a screenful for an operator or an
+/// API client; 500 messages with their destinations are some hundred KiB of JSON.
+pub const QUEUE_PAGE_MAX: usize = 500;
+
+/// Most messages one [`QueueStore::page`] examines (filters may skip most of them):
+/// bounds the read transaction and the helper thread's time per request (10,000
+/// records are a few ms); the caller continues after the last one examined.
+pub const QUEUE_PAGE_SCAN_MAX: usize = 10_000;
+
+/// One page of the queue (see [`QueueStore::page`]).
+#[derive(Debug, Default)]
+pub struct QueuePage {
+    /// Messages selected, by id, with their destinations.
+    pub messages: Vec<(QueuedMessage, Vec<Destination>)>,
+    /// Where the next page starts (after this id), when messages remain unexamined.
+    pub next_after: Option<QueueId>,
+    last_seen: Option<QueueId>,
+}
+
 const QUEUE_DATABASE_NAMES: [&str; 4] = ["meta", "messages", "destinations", "due"];
 const META_NEXT_QUEUE_ID: &[u8] = b"next_queue_id";
 const QUEUE_LABEL: &str = "queue";
@@ -476,6 +495,12 @@ impl QueueStore {
             };
             touched.insert(key.message);
             match update {
+                // An operator's hold made while the attempt ran stands: the attempt's
+                // copy was read before it.
+                QueueUpdate::Put(destination) if old.held && !destination.held => {
+                    let held = Destination { held: true, ..destination.clone() };
+                    self.put_destination(wtxn, &held, Some(&old))?
+                }
                 QueueUpdate::Put(destination) => self.put_destination(wtxn, destination, Some(&old))?,
                 QueueUpdate::Remove(_) => {
                     if !old.held {
@@ -511,39 +536,92 @@ impl QueueStore {
         })
     }
 
-    /// Destinations matching `filter`, for an operator's command.
-    fn matching(&self, filter: &QueueFilter) -> Result<Vec<Destination>, StorageError> {
-        Ok(self.list()?.into_iter().flat_map(|(_, d)| d).filter(|d| filter.matches(d)).collect())
+    /// A page of queued messages with ids after `after`, by id: at most `limit` (and
+    /// [`QUEUE_PAGE_MAX`]) that `keep` selects, looking at no more than
+    /// [`QUEUE_PAGE_SCAN_MAX`] messages. Returns the page and, when messages remain
+    /// unexamined, the id to continue after.
+    pub fn page(
+        &self,
+        after: Option<QueueId>,
+        limit: usize,
+        keep: impl Fn(&QueuedMessage, &[Destination]) -> bool,
+    ) -> Result<QueuePage, StorageError> {
+        let limit = limit.clamp(1, QUEUE_PAGE_MAX);
+        let start = after.map_or(0, |id| id.0.saturating_add(1));
+        self.read(|txn| {
+            let mut page = QueuePage::default();
+            let start_key = start.to_be_bytes();
+            let range = (std::ops::Bound::Included(&start_key[..]), std::ops::Bound::Unbounded);
+            for (scanned, entry) in self.dbs.messages.range(txn, &range)?.enumerate() {
+                let (key, value) = entry?;
+                let id = QueueId(keys::decode_u64(key, "queue id")?);
+                if page.messages.len() >= limit || scanned >= QUEUE_PAGE_SCAN_MAX {
+                    page.next_after = page.last_seen;
+                    break;
+                }
+                page.last_seen = Some(id);
+                let message = decode_message(id, value)?;
+                let destinations = self.destinations_of(txn, id)?;
+                if keep(&message, &destinations) {
+                    page.messages.push((message, destinations));
+                }
+            }
+            Ok(page)
+        })
+    }
+
+    /// Changes, in one write transaction, each destination matching `filter` that
+    /// `change` returns a new version of; returns how many changed. Each destination
+    /// is read inside the transaction, so an attempt's results stored meanwhile are
+    /// never overwritten with an older copy.
+    fn modify_matching(
+        &self,
+        filter: &QueueFilter,
+        change: impl Fn(&Destination) -> Option<Destination>,
+    ) -> Result<usize, StorageError> {
+        let keys: Vec<DestinationKey> = self
+            .list()?
+            .into_iter()
+            .flat_map(|(_, d)| d)
+            .filter(|d| filter.matches(d))
+            .map(|d| d.key)
+            .collect();
+        let writer = self.begin_write()?;
+        self.lmdb.write(&writer, |wtxn| {
+            let mut changed = 0;
+            for key in &keys {
+                let Some(old) = self.get_destination(wtxn, *key)? else { continue };
+                if let Some(new) = change(&old) {
+                    self.put_destination(wtxn, &new, Some(&old))?;
+                    changed += 1;
+                }
+            }
+            Ok(changed)
+        })
     }
 
     /// Holds (`true`) or releases destinations matching `filter`; returns how many
     /// changed.
     pub fn set_held(&self, filter: &QueueFilter, held: bool) -> Result<usize, StorageError> {
-        let updates: Vec<QueueUpdate> = self
-            .matching(filter)?
-            .into_iter()
-            .filter(|d| d.held != held)
-            .map(|d| QueueUpdate::Put(Destination { held, ..d }))
-            .collect();
-        self.apply(&updates, &[])?;
-        Ok(updates.len())
+        self.modify_matching(filter, |d| (d.held != held).then(|| Destination { held, ..d.clone() }))
     }
 
     /// Makes destinations matching `filter` due at `now_ms` (and releases them).
     pub fn retry_now(&self, filter: &QueueFilter, now_ms: i64) -> Result<usize, StorageError> {
-        let updates: Vec<QueueUpdate> = self
-            .matching(filter)?
-            .into_iter()
-            .map(|d| QueueUpdate::Put(Destination { held: false, next_attempt_ms: now_ms, ..d }))
-            .collect();
-        self.apply(&updates, &[])?;
-        Ok(updates.len())
+        self.modify_matching(filter, |d| {
+            Some(Destination { held: false, next_attempt_ms: now_ms, ..d.clone() })
+        })
     }
 
     /// Removes destinations matching `filter` without a DSN; returns how many.
     pub fn remove(&self, filter: &QueueFilter) -> Result<usize, StorageError> {
-        let updates: Vec<QueueUpdate> =
-            self.matching(filter)?.into_iter().map(|d| QueueUpdate::Remove(d.key)).collect();
+        let updates: Vec<QueueUpdate> = self
+            .list()?
+            .into_iter()
+            .flat_map(|(_, d)| d)
+            .filter(|d| filter.matches(d))
+            .map(|d| QueueUpdate::Remove(d.key))
+            .collect();
         self.apply(&updates, &[])?;
         Ok(updates.len())
     }

@@ -146,6 +146,55 @@ fn hold_release_retry_remove() {
     assert!(store.list().unwrap().is_empty());
 }
 
+/// Pages by id with a filter; the cursor continues where the page stopped.
+#[test]
+fn pages_by_id_with_a_filter() {
+    let fixture = fixture();
+    let store = open(&fixture);
+    for i in 0..7 {
+        let domain = if i % 2 == 0 { "even.example" } else { "odd.example" };
+        store.enqueue(&[new_queued(&fixture, b"m", &[&format!("r{i}@{domain}")], 0)]).unwrap();
+    }
+    let even = |_: &QueuedMessage, d: &[Destination]| d.iter().any(|d| d.domain == "even.example");
+    let first = store.page(None, 2, even).unwrap();
+    let ids: Vec<u64> = first.messages.iter().map(|(m, _)| m.id.0).collect();
+    assert_eq!(ids, [1, 3]);
+    assert_eq!(first.next_after, Some(QueueId(3)));
+    let second = store.page(first.next_after, 2, even).unwrap();
+    let ids: Vec<u64> = second.messages.iter().map(|(m, _)| m.id.0).collect();
+    assert_eq!(ids, [5, 7]);
+    assert_eq!(second.next_after, None, "the queue was read to its end");
+    let past = store.page(Some(QueueId(7)), 2, even).unwrap();
+    assert!(past.messages.is_empty() && past.next_after.is_none(), "{past:?}");
+    let all = store.page(None, usize::MAX, |_, _| true).unwrap();
+    assert_eq!((all.messages.len(), all.next_after), (7, None));
+}
+
+/// An operator's change never brings back what an attempt stored meanwhile, and a hold
+/// made during an attempt survives the attempt's results.
+#[test]
+fn operator_changes_and_attempt_results_do_not_overwrite_each_other() {
+    let fixture = fixture();
+    let store = open(&fixture);
+    store.enqueue(&[new_queued(&fixture, b"m", &["a@x.example", "b@x.example"], 0)]).unwrap();
+    let attempt_copy = store.due(0, 10).unwrap().remove(0);
+    // The operator holds it while the attempt runs; the attempt delivered a.
+    assert_eq!(store.set_held(&QueueFilter::default(), true).unwrap(), 1);
+    let mut result = attempt_copy.clone();
+    result.recipients.remove(0);
+    result.attempts = 1;
+    result.next_attempt_ms = 1000;
+    store.apply(&[QueueUpdate::Put(result)], &[]).unwrap();
+    let now = store.destinations(attempt_copy.key.message).unwrap().remove(0);
+    assert!(now.held, "the hold stands");
+    assert!(store.due(i64::MAX, 10).unwrap().is_empty());
+    // Retry now releases it and keeps the attempt's recipients (a is not sent again).
+    assert_eq!(store.retry_now(&QueueFilter::default(), 5).unwrap(), 1);
+    let now = store.destinations(attempt_copy.key.message).unwrap().remove(0);
+    let left: Vec<&str> = now.recipients.iter().map(|r| r.address.as_str()).collect();
+    assert_eq!((left, now.attempts, now.held, now.next_attempt_ms), (vec!["b@x.example"], 1, false, 5));
+}
+
 /// A fault before the commit (link, fsync) or a failed commit: the caller is told, no
 /// record exists, and no file is left once the store opens again; a commit that
 /// landed but reported an error counts as done.
