@@ -1,20 +1,22 @@
-//! `moxide queue ...`: the outbound queue for an operator (`bounce` fails destinations
-//! with a DSN, composed here as the queue would). Runs beside a running server
-//! (the queue's LMDB environment is shared through its lock file; the server's runner
-//! looks for due work every 250 ms, so `retry` and `release` take effect at once).
+//! `moxide queue ...`: the outbound queue for an operator. While a server holds the data
+//! directory the commands go through its admin API on the control socket (the server
+//! makes the change, and its queue runner sees it within its 250 ms poll); with no
+//! server they take the data directory's lock and work on the queue store themselves,
+//! through the same functions the API runs (`moxide_web::queue`).
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use moxide_actors::queue::dsn::make_blocking;
 use moxide_protocols::smtp::rfc5322_date;
-use moxide_storage::queue::{
-    Destination, QueueFilter, QueueId, QueueStore, QueueUpdate, QueuedMessage, QueuedRecipient, StoredReply,
-};
+use moxide_storage::queue::QueueStore;
 use moxide_storage::{DataDir, StoreOptions};
+use moxide_web::queue::{BounceContext, QueueAction, QueueQuery};
+use moxide_web::types::{QueueListing, QueueMessage, QueueSelection};
 
+use crate::Error;
 use crate::config::Config;
+use crate::control::{self, Target};
 
 /// Which destinations a command applies to.
 #[derive(clap::Args)]
@@ -27,17 +29,25 @@ pub(crate) struct Selection {
     domain: Option<String>,
 }
 
-impl Selection {
-    fn filter(&self) -> QueueFilter {
-        QueueFilter { message: self.id.map(QueueId), domain: self.domain.clone() }
-    }
+/// What `list` shows.
+#[derive(clap::Args)]
+pub(crate) struct ListFilter {
+    /// Only messages with a destination of this recipient domain.
+    #[arg(long)]
+    domain: Option<String>,
+    /// Only messages from this MAIL FROM address.
+    #[arg(long)]
+    from: Option<String>,
+    /// Only messages with a held destination.
+    #[arg(long)]
+    held: bool,
 }
 
 /// The queue commands.
 #[derive(Subcommand)]
 pub(crate) enum QueueCommand {
     /// Lists queued messages and their destinations.
-    List,
+    List(ListFilter),
     /// Shows one message's envelope and each recipient's last result.
     Show {
         /// The message id.
@@ -55,80 +65,118 @@ pub(crate) enum QueueCommand {
     Bounce(Selection),
 }
 
-pub(crate) fn run(config: &Path, command: QueueCommand) -> Result<ExitCode, Box<dyn std::error::Error>> {
+/// Where the commands run: the server's API, or the store under the lock.
+enum Queue {
+    Server(std::path::PathBuf),
+    Offline {
+        store: Box<QueueStore>,
+        hostname: String,
+        spool_dir: std::path::PathBuf,
+        _lock: moxide_storage::DataDirLock,
+    },
+}
+
+pub(crate) fn run(config: &Path, command: QueueCommand) -> Result<ExitCode, Error> {
     let config = Config::load(config)?;
-    let data = DataDir::open(&config.static_config.data_dir)?;
-    let store = QueueStore::open_shared(&data, &StoreOptions::default())?;
-    let now_ms = moxide_actors::clock::now_unix_ms();
+    let queue = match control::target(&config.static_config.data_dir)? {
+        Target::Server(socket) => Queue::Server(socket),
+        Target::Offline(lock) => {
+            let data = DataDir::open(&config.static_config.data_dir)?;
+            let store = Box::new(QueueStore::open_shared(&data, &StoreOptions::default())?);
+            let hostname = config.static_config.hostname.clone();
+            Queue::Offline { store, hostname, spool_dir: data.spool_dir(), _lock: lock }
+        }
+    };
     match command {
-        QueueCommand::List => {
-            for (message, destinations) in store.list()? {
-                print_message(&message, &destinations, false);
+        QueueCommand::List(filter) => {
+            let mut query = QueueQuery {
+                domain: filter.domain,
+                from: filter.from,
+                held: filter.held.then_some(true),
+                ..QueueQuery::default()
+            };
+            loop {
+                let page = queue.list(&query)?;
+                for message in &page.messages {
+                    print_message(message, false);
+                }
+                match page.next_after {
+                    Some(after) => query.after = Some(after),
+                    None => break,
+                }
             }
         }
-        QueueCommand::Show { id } => match store.message(QueueId(id))? {
-            Some(message) => print_message(&message, &store.destinations(QueueId(id))?, true),
-            None => return Err(format!("no queued message {id}").into()),
-        },
-        QueueCommand::Hold(selection) => println!("held {}", store.set_held(&selection.filter(), true)?),
-        QueueCommand::Release(selection) => {
-            println!("released {}", store.set_held(&selection.filter(), false)?)
-        }
-        QueueCommand::Retry(selection) => {
-            println!("due now {}", store.retry_now(&selection.filter(), now_ms)?)
-        }
-        QueueCommand::Drop(selection) => println!("dropped {}", store.remove(&selection.filter())?),
-        QueueCommand::Bounce(selection) => {
-            println!("bounced {}", bounce(&config, &data, &store, &selection.filter(), now_ms)?);
-        }
+        QueueCommand::Show { id } => print_message(&queue.show(id)?, true),
+        QueueCommand::Hold(s) => println!("held {}", queue.act(QueueAction::Hold, s)?),
+        QueueCommand::Release(s) => println!("released {}", queue.act(QueueAction::Release, s)?),
+        QueueCommand::Retry(s) => println!("due now {}", queue.act(QueueAction::Retry, s)?),
+        QueueCommand::Drop(s) => println!("dropped {}", queue.act(QueueAction::Drop, s)?),
+        QueueCommand::Bounce(s) => println!("bounced {}", queue.act(QueueAction::Bounce, s)?),
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Removes each matching destination and queues a failure DSN for its recipients, in
-/// one transaction per destination.
-fn bounce(
-    config: &Config,
-    data: &DataDir,
-    store: &QueueStore,
-    filter: &QueueFilter,
-    now_ms: i64,
-) -> Result<usize, Box<dyn std::error::Error>> {
-    let cancelled = StoredReply {
-        code: 550,
-        enhanced: Some((5, 3, 0)),
-        text: "delivery cancelled by the postmaster".into(),
-        remote_host: String::new(),
-    };
-    let mut bounced = 0;
-    for (message, destinations) in store.list()? {
-        for destination in destinations.into_iter().filter(|d| filter.matches(d)) {
-            let recipients: Vec<QueuedRecipient> = destination
-                .recipients
-                .iter()
-                .map(|r| QueuedRecipient { last_result: Some(cancelled.clone()), ..r.clone() })
-                .collect();
-            let dsn = make_blocking(
-                &config.static_config.hostname,
-                &data.spool_dir(),
-                &message,
-                &store.message_path(message.id),
-                &recipients,
-                false,
-                now_ms,
-            );
-            let result = store.apply(&[QueueUpdate::Remove(destination.key)], dsn.as_slice());
-            if let Some(dsn) = &dsn {
-                let _ = std::fs::remove_file(&dsn.spool);
+impl Queue {
+    fn list(&self, query: &QueueQuery) -> Result<QueueListing, Error> {
+        match self {
+            Queue::Server(socket) => {
+                let mut pairs = Vec::new();
+                if let Some(after) = query.after {
+                    pairs.push(format!("after={after}"));
+                }
+                if let Some(domain) = &query.domain {
+                    pairs.push(format!("domain={}", crate::admin::segment(domain)));
+                }
+                if let Some(from) = &query.from {
+                    pairs.push(format!("from={}", crate::admin::segment(from)));
+                }
+                if let Some(held) = query.held {
+                    pairs.push(format!("held={held}"));
+                }
+                pairs.push(format!("limit={}", moxide_storage::queue::QUEUE_PAGE_MAX));
+                let path = format!("/api/v0/admin/queue?{}", pairs.join("&"));
+                Ok(serde_json::from_value(control::call(socket, "GET", &path, None)?)?)
             }
-            result?;
-            bounced += 1;
+            Queue::Offline { store, .. } => {
+                let query =
+                    QueueQuery { limit: Some(moxide_storage::queue::QUEUE_PAGE_MAX), ..query.clone() };
+                Ok(moxide_web::queue::list(store, &query)?)
+            }
         }
     }
-    Ok(bounced)
+
+    fn show(&self, id: u64) -> Result<QueueMessage, Error> {
+        match self {
+            Queue::Server(socket) => Ok(serde_json::from_value(control::call(
+                socket,
+                "GET",
+                &format!("/api/v0/admin/queue/{id}"),
+                None,
+            )?)?),
+            Queue::Offline { store, .. } => {
+                moxide_web::queue::show(store, id)?.ok_or_else(|| format!("no queued message {id}").into())
+            }
+        }
+    }
+
+    fn act(&self, action: QueueAction, selection: Selection) -> Result<usize, Error> {
+        let selection = QueueSelection { id: selection.id, domain: selection.domain };
+        match self {
+            Queue::Server(socket) => {
+                let path = format!("/api/v0/admin/queue/{}", action.name());
+                let answer = control::call(socket, "POST", &path, Some(&serde_json::to_value(&selection)?))?;
+                Ok(answer["destinations"].as_u64().and_then(|n| usize::try_from(n).ok()).unwrap_or(0))
+            }
+            Queue::Offline { store, hostname, spool_dir, .. } => {
+                let context = BounceContext { hostname, spool_dir };
+                let now_ms = moxide_actors::clock::now_unix_ms();
+                Ok(moxide_web::queue::act(store, action, &selection, &context, now_ms)?)
+            }
+        }
+    }
 }
 
-fn print_message(message: &QueuedMessage, destinations: &[Destination], details: bool) {
+fn print_message(message: &QueueMessage, details: bool) {
     let from = if message.mail_from.is_empty() { "<>" } else { message.mail_from.as_str() };
     println!(
         "{} from {from} size {} queued {}",
@@ -136,7 +184,7 @@ fn print_message(message: &QueuedMessage, destinations: &[Destination], details:
         message.size_bytes,
         rfc5322_date(message.queued_ms.div_euclid(1000))
     );
-    for destination in destinations {
+    for destination in &message.destinations {
         let state = if destination.held {
             "held".to_owned()
         } else {

@@ -283,7 +283,7 @@ impl Server {
             account_idle: ACCOUNT_IDLE_DEFAULT,
         };
         let runtime = RuntimeConfig { pin_to_cpus: pin_cores, ..RuntimeConfig::default() };
-        let web = web_services(config, &auth, &services.stores)?;
+        let web = web_services(config, &auth, &services.stores, queue.as_ref(), &data)?;
         let shared = Shared {
             services,
             smtp: Arc::new(config.smtp_protocol()),
@@ -471,6 +471,8 @@ fn web_services(
     config: &Config,
     auth: &Arc<AuthServices>,
     stores: &Arc<StoreCache>,
+    queue: Option<&Arc<QueueStore>>,
+    data: &DataDir,
 ) -> Result<Arc<moxide_web::WebServices>, ServerError> {
     let static_config = &config.static_config;
     let file = TomlDomainsFile { path: static_config.domains_file.clone() };
@@ -490,6 +492,8 @@ fn web_services(
         imports: moxide_web::import::Imports::default(),
         import_bytes_max: limits.import_bytes_max,
         message_bytes_max: limits.message_bytes_max,
+        queue: queue.cloned(),
+        reports: moxide_storage::ReportStore::new(data),
     }))
 }
 

@@ -121,6 +121,15 @@ fn admin_endpoints_refuse_without_an_admin_token() {
     python(&["auth", &http(&server)]);
 }
 
+/// Received DMARC and TLS reports through the admin API: paged lists, parsed reports,
+/// unknown names and kinds refused, accounts refused.
+#[test]
+fn reports_are_listed_and_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), true);
+    python(&["reports", &http(&server), &dir.path().join("data").display().to_string()]);
+}
+
 #[test]
 fn failed_api_logins_are_rate_limited() {
     let dir = tempfile::tempdir().unwrap();

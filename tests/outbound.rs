@@ -6,7 +6,9 @@
 //! the restart (`moxide queue retry` makes it due at once); and the recipient server is
 //! found by MX lookup (the test DNS server, `tests/dns_server.py`, serving a zone with
 //! the domain's MX and the host's A record), and a null MX fails at once with a DSN;
-//! `moxide queue bounce` fails a queued message with a DSN to its sender.
+//! `moxide queue bounce` fails a queued message with a DSN to its sender; the admin
+//! API's queue endpoints (curl over the control socket) list with filters and pages,
+//! show, hold, release, retry, drop and bounce, and the running queue acts on each.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -270,4 +272,103 @@ fn bounce_fails_a_queued_message_with_a_dsn_to_the_sender() {
     assert!(dsn.contains("Action: failed\r\nStatus: 5.3.0\r\n"), "{dsn}");
     assert!(dsn.contains("delivery cancelled by the postmaster"), "{dsn}");
     assert!(dsn.contains("Message-ID: <bounced@client.example>"), "{dsn}");
+}
+
+/// One admin API call over the control socket with curl; (status, JSON answer).
+fn api(dir: &Path, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+    let socket = dir.join("data/ctl.sock");
+    let mut command = Command::new("curl");
+    command.args(["-sS", "-X", method, "-w", "\n%{http_code}", "--unix-socket"]).arg(&socket);
+    if let Some(body) = body {
+        command.args(["-H", "Content-Type: application/json", "-d", body]);
+    }
+    let output = command.arg(format!("http://moxide{path}")).output().unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    let (json, status) = text.rsplit_once('\n').unwrap();
+    let value = if json.is_empty() { serde_json::Value::Null } else { serde_json::from_str(json).unwrap() };
+    (status.parse().unwrap(), value)
+}
+
+fn attempts(dir: &Path, id: u64) -> u64 {
+    let (status, message) = api(dir, "GET", &format!("/api/v0/admin/queue/{id}"), None);
+    assert_eq!(status, 200, "{message}");
+    message["destinations"][0]["attempts"].as_u64().unwrap()
+}
+
+#[test]
+fn the_admin_api_lists_and_changes_the_queue() {
+    let sending = tempfile::tempdir().unwrap();
+    let dir = sending.path();
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let config = sender_config(dir, closed);
+    set_password(&config, "alice", PASSWORD);
+    let mut sender = start_sender(dir, &config);
+    submit(&sender, "one@client.example");
+    submit(&sender, "two@client.example");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sender.log().matches("moxide_actors::queue: will retry").count() < 2 {
+        assert!(Instant::now() < deadline, "{}", sender.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Pages by id, with filters.
+    let (status, page) = api(dir, "GET", "/api/v0/admin/queue?limit=1", None);
+    assert_eq!(status, 200, "{page}");
+    let first = page["messages"][0]["id"].as_u64().unwrap();
+    assert_eq!(page["next_after"].as_u64(), Some(first), "{page}");
+    let (_, rest) = api(dir, "GET", &format!("/api/v0/admin/queue?after={first}"), None);
+    let second = rest["messages"][0]["id"].as_u64().unwrap();
+    assert!(
+        second > first && rest["next_after"].is_null() && rest["messages"].as_array().unwrap().len() == 1
+    );
+    let count = |query: &str| {
+        api(dir, "GET", &format!("/api/v0/admin/queue?{query}"), None).1["messages"].as_array().unwrap().len()
+    };
+    assert_eq!(count("domain=Remote.example"), 2);
+    assert_eq!(count("domain=other.example"), 0);
+    assert_eq!(count("from=alice%40example.org"), 2);
+    assert_eq!(count("held=true"), 0);
+    let (_, shown) = api(dir, "GET", &format!("/api/v0/admin/queue/{first}"), None);
+    let recipient = &shown["destinations"][0]["recipients"][0];
+    assert_eq!(recipient["address"], "bob@remote.example");
+    assert!(recipient["last_result"]["code"].as_u64().unwrap() >= 400, "{shown}");
+
+    // Hold: the runner leaves it; retry releases it and the runner attempts it at once.
+    let selection = format!("{{\"id\": {first}}}");
+    let (status, changed) = api(dir, "POST", "/api/v0/admin/queue/hold", Some(&selection));
+    assert_eq!((status, changed["destinations"].as_u64()), (200, Some(1)));
+    assert_eq!(count("held=true"), 1);
+    assert!(queue_command(&config, &["list", "--held"]).contains(&format!("{first} from alice@example.org")));
+    let (_, changed) = api(dir, "POST", "/api/v0/admin/queue/release", Some(&selection));
+    assert_eq!(changed["destinations"].as_u64(), Some(1));
+    let before = attempts(dir, first);
+    let (_, changed) = api(dir, "POST", "/api/v0/admin/queue/retry", Some(&selection));
+    assert_eq!(changed["destinations"].as_u64(), Some(1));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while attempts(dir, first) == before {
+        assert!(Instant::now() < deadline, "retry did not run:\n{}", sender.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Drop one without a DSN, bounce the other with one.
+    let (_, changed) = api(dir, "POST", "/api/v0/admin/queue/drop", Some(&format!("{{\"id\": {second}}}")));
+    assert_eq!(changed["destinations"].as_u64(), Some(1));
+    assert_eq!(api(dir, "GET", &format!("/api/v0/admin/queue/{second}"), None).0, 404);
+    let (_, changed) =
+        api(dir, "POST", "/api/v0/admin/queue/bounce", Some(r#"{"domain": "remote.example"}"#));
+    assert_eq!(changed["destinations"].as_u64(), Some(1));
+    wait_for_empty_queue(&config);
+
+    // Refusals.
+    assert_eq!(api(dir, "POST", "/api/v0/admin/queue/explode", Some("{}")).0, 404);
+    assert_eq!(api(dir, "POST", "/api/v0/admin/queue/hold", Some(r#"{"bogus": 1}"#)).0, 400);
+    assert_eq!(api(dir, "GET", "/api/v0/admin/queue/abc", None).0, 400);
+    assert_eq!(api(dir, "GET", "/api/v0/admin/queue?limit=0", None).0, 400);
+    assert_eq!(api(dir, "DELETE", "/api/v0/admin/queue", None).0, 405);
+
+    assert!(sender.terminate(Duration::from_secs(30)).0.is_some_and(|s| s.success()));
+    let inbox = stored_messages(dir, "alice");
+    assert_eq!(inbox.len(), 1, "one DSN, for the bounced message only");
+    let dsn = String::from_utf8_lossy(&inbox[0].file).to_string();
+    assert!(dsn.contains("Message-ID: <one@client.example>"), "{dsn}");
 }

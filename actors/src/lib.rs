@@ -37,6 +37,7 @@ pub mod metrics;
 pub mod node;
 pub mod queue;
 pub mod ratelimit;
+pub mod reports;
 pub mod smtp;
 mod summary;
 

@@ -77,6 +77,12 @@ impl ReportStore {
         Ok(names)
     }
 
+    /// A stored report's size in bytes.
+    pub fn size(&self, kind: &str, name: &str) -> Result<u64, StorageError> {
+        let path = self.root.join(clean_name(kind)).join(clean_name(name));
+        fs::metadata(&path).map(|m| m.len()).map_err(|error| StorageError::io(&path, error))
+    }
+
     /// A stored report's bytes.
     pub fn read(&self, kind: &str, name: &str) -> Result<Vec<u8>, StorageError> {
         let path = self.root.join(clean_name(kind)).join(clean_name(name));

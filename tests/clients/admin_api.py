@@ -11,6 +11,7 @@ Exits non-zero with a message on the first failed check.
 import concurrent.futures
 import imaplib
 import json
+import os
 import smtplib
 import sys
 import urllib.error
@@ -209,7 +210,8 @@ def auth(http):
         if not path.startswith("/api/v0/admin/"):
             continue
         concrete = path.replace("{account}", "mox").replace("{domain}", "localhost").replace(
-            "{address}", "mox@localhost").replace("{fingerprint}", "0" * 64).replace("{id}", "x")
+            "{address}", "mox@localhost").replace("{fingerprint}", "0" * 64).replace("{id}", "x").replace(
+            "{kind}", "dmarc").replace("{name}", "x.xml")
         for method in operations:
             body = {} if method in ("post", "put") else None
             status, answer = call(http, method.upper(), concrete, body)
@@ -247,6 +249,58 @@ def domains(http):
         print(domain["name"])
 
 
+DMARC_XML = """<?xml version="1.0"?><feedback><report_metadata><org_name>google.com</org_name>
+<email>noreply-dmarc-support@google.com</email><report_id>{id}</report_id>
+<date_range><begin>1700000000</begin><end>1700086399</end></date_range></report_metadata>
+<policy_published><domain>localhost</domain><p>none</p></policy_published>
+<record><row><source_ip>192.0.2.1</source_ip><count>2</count><policy_evaluated><disposition>none</disposition>
+<dkim>pass</dkim><spf>fail</spf></policy_evaluated></row><identifiers><header_from>localhost</header_from></identifiers></record>
+</feedback>"""
+
+TLS_JSON = """{"organization-name":"Company-X","report-id":"r1",
+"date-range":{"start-datetime":"2016-04-01T00:00:00Z","end-datetime":"2016-04-01T23:59:59Z"},
+"policies":[{"policy":{"policy-type":"sts","policy-domain":"localhost"},
+"summary":{"total-successful-session-count":10,"total-failure-session-count":1},
+"failure-details":[{"result-type":"certificate-expired","failed-session-count":1}]}]}"""
+
+
+def reports(http, data_dir):
+    """Stored DMARC and TLS reports: listed a page at a time and read parsed."""
+    admin = login(http, "admin", "moxadmin")
+    os.makedirs(os.path.join(data_dir, "reports", "dmarc"), exist_ok=True)
+    os.makedirs(os.path.join(data_dir, "reports", "tlsrpt"), exist_ok=True)
+    for i in range(3):
+        name = f"google.com_localhost_1700000000_1700086399_{i}.xml"
+        with open(os.path.join(data_dir, "reports", "dmarc", name), "w") as f:
+            f.write(DMARC_XML.format(id=i))
+    with open(os.path.join(data_dir, "reports", "tlsrpt", "Company-X_2016_r1.json"), "w") as f:
+        f.write(TLS_JSON)
+    status, page = call(http, "GET", "/api/v0/admin/reports/dmarc?limit=2", token=admin)
+    expect(status == 200 and len(page["reports"]) == 2 and page["next_after"] == page["reports"][1]["name"], f"page 1: {page}")
+    status, rest = call(http, "GET", "/api/v0/admin/reports/dmarc?limit=2&after=" + page["next_after"], token=admin)
+    expect(status == 200 and len(rest["reports"]) == 1 and rest["next_after"] is None, f"page 2: {rest}")
+    name = rest["reports"][0]["name"]
+    expect(name.endswith("_2.xml") and rest["reports"][0]["size_bytes"] > 100, f"listed: {rest}")
+    status, report = call(http, "GET", "/api/v0/admin/reports/dmarc/" + name, token=admin)
+    expect(status == 200 and report["report_id"] == "2" and report["domain"] == "localhost", f"report: {report}")
+    row = report["rows"][0]
+    expect((row["source_ip"], row["count"], row["dkim"], row["spf"]) == ("192.0.2.1", 2, "pass", "fail"), f"row: {row}")
+    status, listed = call(http, "GET", "/api/v0/admin/reports/tlsrpt", token=admin)
+    expect(status == 200 and [r["name"] for r in listed["reports"]] == ["Company-X_2016_r1.json"], f"tlsrpt: {listed}")
+    status, tls = call(http, "GET", "/api/v0/admin/reports/tlsrpt/Company-X_2016_r1.json", token=admin)
+    policy = tls["policies"][0]
+    expect(status == 200 and tls["organization"] == "Company-X", f"tls report: {tls}")
+    expect((policy["successful"], policy["failed"], policy["failure_types"]) == (10, 1, ["certificate-expired"]), f"policy: {policy}")
+    for path, code in (("/api/v0/admin/reports/dmarc/nothing.xml", 404), ("/api/v0/admin/reports/spam", 404),
+                       ("/api/v0/admin/reports/dmarc?limit=0", 400), ("/api/v0/admin/reports/dmarc/..%2F..%2Fadmin.json", 404)):
+        status, body = call(http, "GET", path, token=admin)
+        expect(status == code, f"{path}: {status} {body}")
+    account = login(http, "mox@localhost", "moxmoxmox")
+    status, body = call(http, "GET", "/api/v0/admin/reports/dmarc", token=account)
+    expect(status == 403, f"an account reads reports: {status}")
+    print("reports ok")
+
+
 if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
-    {"live": live, "auth": auth, "ratelimit": ratelimit, "domains": domains}[command](*args)
+    {"live": live, "auth": auth, "ratelimit": ratelimit, "domains": domains, "reports": reports}[command](*args)

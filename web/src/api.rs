@@ -86,7 +86,7 @@ impl hyper::body::Body for ReplyBody {
     }
 }
 
-type Reply = Response<ReplyBody>;
+pub(crate) type Reply = Response<ReplyBody>;
 
 /// A whole body.
 fn full(bytes: impl Into<Bytes>) -> ReplyBody {
@@ -163,6 +163,14 @@ async fn admin_route(
         (&Method::GET, ["accounts", account, "import", id]) => {
             crate::transfer::import_status(ctx, &existing(ctx, account)?, id)
         }
+        (&Method::GET, ["queue"]) => crate::queue::queue_list(ctx, &query).await,
+        (&Method::GET, ["queue", id]) => crate::queue::queue_show(ctx, id).await,
+        (&Method::POST, ["queue", action]) => {
+            crate::queue::queue_act(ctx, action, read_json(body).await?).await
+        }
+        (&Method::GET, ["reports", kind]) => crate::reports::reports_list(ctx, kind, &query).await,
+        (&Method::GET, ["reports", "dmarc", name]) => crate::reports::dmarc_report(ctx, name).await,
+        (&Method::GET, ["reports", "tlsrpt", name]) => crate::reports::tls_report(ctx, name).await,
         (&Method::GET, ["domains"]) => domains_list(ctx),
         (&Method::POST, ["domains"]) => domain_add(ctx, read_json(body).await?).await,
         (&Method::DELETE, ["domains", domain]) => domain_remove(ctx, domain).await,
@@ -230,6 +238,9 @@ async fn admin_route(
             | ["accounts", _, "addresses" | "tlspubkeys", _],
         ) => Err(ApiError::method_not_allowed()),
         (_, ["config", "reload"] | ["password"]) => Err(ApiError::method_not_allowed()),
+        (_, ["queue"] | ["queue", _] | ["reports", _] | ["reports", "dmarc" | "tlsrpt", _]) => {
+            Err(ApiError::method_not_allowed())
+        }
         _ => Err(ApiError::not_found("no such admin path")),
     }
 }
@@ -297,7 +308,7 @@ fn existing(ctx: &Ctx, name: &str) -> Result<Arc<str>, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("no account {name:?}")))
 }
 
-async fn read_json<T: DeserializeOwned>(body: Incoming) -> Result<T, ApiError> {
+pub(crate) async fn read_json<T: DeserializeOwned>(body: Incoming) -> Result<T, ApiError> {
     let collected = Limited::new(body, API_BODY_BYTES_MAX).collect().await.map_err(|error| {
         if error.is::<http_body_util::LengthLimitError>() {
             ApiError::payload_too_large(API_BODY_BYTES_MAX)

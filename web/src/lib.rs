@@ -18,6 +18,8 @@
 //! - [`api`]: routing and handlers; [`types`]: the JSON types; [`openapi`]: the document.
 //! - [`auth`]: admin password, API tokens, login sessions.
 //! - [`live`]: live configuration (the directory changed, persisted, swapped in).
+//! - [`queue`]: the outbound queue for the operator (list, show, hold, release, retry,
+//!   drop, bounce); [`reports`]: received DMARC and TLS reports.
 //! - [`export`], [`import`], [`archive`]: mailbox export (streamed zip/tar.gz of mbox or
 //!   Maildir) and import (stored to `tmp/`, then read on a helper thread and stored
 //!   through the account actor), with progress.
@@ -39,6 +41,8 @@ pub mod import;
 pub mod io;
 pub mod live;
 pub mod openapi;
+pub mod queue;
+pub mod reports;
 pub mod server;
 mod transfer;
 pub mod types;
@@ -83,6 +87,11 @@ pub struct WebServices {
     pub import_bytes_max: u64,
     /// Largest message an import stores (`limits.message_bytes_max`).
     pub message_bytes_max: u64,
+    /// The outbound queue (`None` in localserve, which has none: the queue endpoints
+    /// then show an empty queue).
+    pub queue: Option<Arc<moxide_storage::queue::QueueStore>>,
+    /// Received DMARC and TLS reports.
+    pub reports: moxide_storage::ReportStore,
 }
 
 /// The metrics registry: every series of `moxide_actors::metrics` plus the store cache.

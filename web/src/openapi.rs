@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{api, transfer};
+use crate::{api, queue, reports, transfer};
 
 /// The API's document.
 #[derive(OpenApi)]
@@ -30,6 +30,9 @@ use crate::{api, transfer};
         api::own_account, api::own_password, api::own_tls_keys, api::own_tls_key_add, api::own_tls_key_remove,
         transfer::own_export_doc, transfer::export_doc, transfer::own_import_doc, transfer::import_doc,
         transfer::own_import_status_doc, transfer::import_status_doc,
+        queue::queue_list, queue::queue_show, queue::queue_hold_doc, queue::queue_release_doc,
+        queue::queue_retry_doc, queue::queue_drop_doc, queue::queue_bounce_doc,
+        reports::reports_list, reports::dmarc_report, reports::tls_report,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth),
@@ -79,6 +82,12 @@ mod tests {
             "/api/v0/account",
             "/api/v0/account/export",
             "/api/v0/admin/accounts/{account}/import/{id}",
+            "/api/v0/admin/queue",
+            "/api/v0/admin/queue/{id}",
+            "/api/v0/admin/queue/bounce",
+            "/api/v0/admin/reports/{kind}",
+            "/api/v0/admin/reports/dmarc/{name}",
+            "/api/v0/admin/reports/tlsrpt/{name}",
             "/metrics",
         ] {
             assert!(paths.contains_key(path), "{path} missing");

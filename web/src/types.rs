@@ -274,3 +274,184 @@ pub struct ImportStatus {
     /// The first failures, for people.
     pub error_messages: Vec<String>,
 }
+
+/// A page of the outbound queue.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct QueueListing {
+    /// Messages on this page, by id.
+    pub messages: Vec<QueueMessage>,
+    /// Pass as `after` for the next page; absent when the queue was read to its end.
+    pub next_after: Option<u64>,
+}
+
+/// A queued message and its destinations.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct QueueMessage {
+    /// Its id.
+    pub id: u64,
+    /// When it was queued, Unix ms.
+    pub queued_ms: i64,
+    /// MAIL FROM; empty for the null reverse path (a DSN).
+    pub mail_from: String,
+    /// The account that submitted it; empty for DSNs.
+    pub sender_account: String,
+    /// Octets of the message.
+    pub size_bytes: u64,
+    /// The message needs REQUIRETLS (RFC 8689).
+    pub requiretls: bool,
+    /// The message needs SMTPUTF8.
+    pub smtputf8: bool,
+    /// Its destinations still queued, one per recipient domain.
+    pub destinations: Vec<QueueDestination>,
+}
+
+/// One recipient domain of a queued message.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct QueueDestination {
+    /// The recipient domain.
+    pub domain: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When the next attempt is due, Unix ms.
+    pub next_attempt_ms: i64,
+    /// When the last attempt ran, Unix ms.
+    pub last_attempt_ms: Option<i64>,
+    /// Held: no attempt until released.
+    pub held: bool,
+    /// Its recipients still to deliver.
+    pub recipients: Vec<QueueRecipient>,
+}
+
+/// A recipient still queued.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct QueueRecipient {
+    /// The address.
+    pub address: String,
+    /// The last reply for it, if an attempt ran.
+    pub last_result: Option<QueueReply>,
+}
+
+/// An SMTP reply as the queue kept it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct QueueReply {
+    /// Reply code.
+    pub code: u16,
+    /// Enhanced status code (`4.4.1`), if given.
+    pub enhanced: Option<String>,
+    /// The reply's text.
+    pub text: String,
+    /// The host that gave it; empty when none was reached.
+    pub remote_host: String,
+}
+
+/// Which destinations an operation applies to; every field given must match, and no
+/// field selects the whole queue.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSelection {
+    /// Only this queued message.
+    #[serde(default)]
+    pub id: Option<u64>,
+    /// Only destinations of this recipient domain.
+    #[serde(default)]
+    pub domain: Option<String>,
+}
+
+/// How many destinations an operation changed.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct QueueChanged {
+    /// Destinations changed (held, released, made due, dropped or bounced).
+    pub destinations: u32,
+}
+
+/// A stored report, as listed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportEntry {
+    /// Its name (pass it to read the report): reporter, domain or period and report id.
+    pub name: String,
+    /// Octets of the stored document.
+    pub size_bytes: u64,
+}
+
+/// A page of stored reports.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportListing {
+    /// Reports on this page, by name.
+    pub reports: Vec<ReportEntry>,
+    /// Pass as `after` for the next page; absent at the end.
+    pub next_after: Option<String>,
+}
+
+/// One row of a DMARC aggregate report: messages from one source with one outcome.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DmarcRow {
+    /// Sending IP address.
+    pub source_ip: String,
+    /// Messages.
+    pub count: u64,
+    /// What the receiver did (`none`, `quarantine`, `reject`).
+    pub disposition: String,
+    /// DKIM's DMARC result (`pass`, `fail`).
+    pub dkim: String,
+    /// SPF's DMARC result (`pass`, `fail`).
+    pub spf: String,
+    /// The From header's domain.
+    pub header_from: String,
+}
+
+/// A DMARC aggregate report (RFC 7489 appendix C), parsed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DmarcReport {
+    /// The stored report's name.
+    pub name: String,
+    /// The reporting organization.
+    pub org_name: String,
+    /// Its contact address.
+    pub email: String,
+    /// Its report id.
+    pub report_id: String,
+    /// Period start, Unix seconds.
+    pub begin: u64,
+    /// Period end, Unix seconds.
+    pub end: u64,
+    /// The domain the report is about.
+    pub domain: String,
+    /// The published policy (`p=`).
+    pub policy: String,
+    /// The rows kept.
+    pub rows: Vec<DmarcRow>,
+    /// Rows past the parser's limit, not kept.
+    pub rows_dropped: u64,
+}
+
+/// One policy's results in an SMTP TLS report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TlsPolicyResult {
+    /// `sts`, `tlsa` or `no-policy-found`.
+    pub policy_type: String,
+    /// The policy's domain.
+    pub domain: String,
+    /// Sessions that succeeded.
+    pub successful: u64,
+    /// Sessions that failed.
+    pub failed: u64,
+    /// The failure types reported.
+    pub failure_types: Vec<String>,
+}
+
+/// An SMTP TLS report (RFC 8460), parsed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TlsReportDetails {
+    /// The stored report's name.
+    pub name: String,
+    /// The reporting organization.
+    pub organization: String,
+    /// Its report id.
+    pub report_id: String,
+    /// Period start (a date-time, as the report gives it).
+    pub start: String,
+    /// Period end (a date-time, as the report gives it).
+    pub end: String,
+    /// Results per policy.
+    pub policies: Vec<TlsPolicyResult>,
+}
