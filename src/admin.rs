@@ -125,14 +125,22 @@ pub(crate) fn account(command: AccountCommand) -> Result<ExitCode, Error> {
 /// `moxide alias ...`.
 pub(crate) fn alias(command: AliasCommand) -> Result<ExitCode, Error> {
     match command {
-        AliasCommand::Set { config, address, members } => {
+        AliasCommand::Set { config, address, members, public, allowed_senders } => {
             let config = Config::load(&config)?;
+            let body =
+                json!({ "members": members, "post_public": public, "allowed_senders": allowed_senders });
+            let alias = AliasSpec {
+                address: address.clone(),
+                members: members.clone(),
+                post_public: public,
+                allowed_senders,
+            };
             change_directory(
                 &config,
                 "PUT",
                 &format!("/api/v0/admin/aliases/{}", segment(&address)),
-                Some(&json!({ "members": members })),
-                DirectoryChange::SetAlias(AliasSpec { address: address.clone(), members: members.clone() }),
+                Some(&body),
+                DirectoryChange::SetAlias(alias),
             )?;
             println!("alias {address} delivers to {}", members.join(" "));
         }
@@ -150,7 +158,8 @@ pub(crate) fn alias(command: AliasCommand) -> Result<ExitCode, Error> {
         AliasCommand::List { config } => {
             let config = Config::load(&config)?;
             for (address, entry) in &config.domains.aliases {
-                println!("{address}\t{}", entry.members.join(" "));
+                let public = if entry.post_public { " (anyone may post)" } else { "" };
+                println!("{address}\t{}{public}", entry.members.join(" "));
             }
         }
     }

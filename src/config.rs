@@ -354,6 +354,12 @@ pub(crate) struct DomainsFile {
 pub(crate) struct AliasEntry {
     /// Addresses of local accounts that receive the alias's mail.
     pub(crate) members: Vec<String>,
+    /// Anyone may send to it (default: only members and `allowed_senders`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) post_public: bool,
+    /// Other senders allowed to post: addresses, or `@domain`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) allowed_senders: Vec<String>,
 }
 
 /// A domain's settings.
@@ -619,7 +625,14 @@ pub(crate) fn domains_file_of(spec: &DirectorySpec) -> DomainsFile {
         aliases: spec
             .aliases
             .iter()
-            .map(|a| (a.address.clone(), AliasEntry { members: a.members.clone() }))
+            .map(|a| {
+                let entry = AliasEntry {
+                    members: a.members.clone(),
+                    post_public: a.post_public,
+                    allowed_senders: a.allowed_senders.clone(),
+                };
+                (a.address.clone(), entry)
+            })
             .collect(),
     }
 }
@@ -690,7 +703,12 @@ pub(crate) fn directory_spec(domains: &DomainsFile) -> DirectorySpec {
         aliases: domains
             .aliases
             .iter()
-            .map(|(address, entry)| AliasSpec { address: address.clone(), members: entry.members.clone() })
+            .map(|(address, entry)| AliasSpec {
+                address: address.clone(),
+                members: entry.members.clone(),
+                post_public: entry.post_public,
+                allowed_senders: entry.allowed_senders.clone(),
+            })
             .collect(),
         postmaster_account: domains.postmaster_account.clone(),
     }

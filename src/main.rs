@@ -202,6 +202,12 @@ enum AliasCommand {
         /// Member addresses.
         #[arg(required = true)]
         members: Vec<String>,
+        /// Anyone may send to the alias (without it: only members and allowed senders).
+        #[arg(long)]
+        public: bool,
+        /// A sender outside the members who may post (an address, or @domain); repeatable.
+        #[arg(long = "allow")]
+        allowed_senders: Vec<String>,
     },
     /// Removes an alias.
     Rm {

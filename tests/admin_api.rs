@@ -166,7 +166,22 @@ fn cli_and_reload() {
         None,
     ));
     let listed = ok(&moxide(&["alias", "list", "--config", config], None));
-    assert!(listed.contains("team@example.com\tbob@example.com mox@localhost"), "{listed}");
+    assert!(listed.contains("team@example.com\tbob@example.com mox@localhost\n"), "{listed}");
+    ok(&moxide(
+        &[
+            "alias",
+            "set",
+            "--config",
+            config,
+            "team@example.com",
+            "bob@example.com",
+            "mox@localhost",
+            "--public",
+        ],
+        None,
+    ));
+    let listed = ok(&moxide(&["alias", "list", "--config", config], None));
+    assert!(listed.contains("team@example.com\tbob@example.com mox@localhost (anyone may post)"), "{listed}");
     ok(&moxide(&["account", "quota", "--config", config, "bob", "1000000"], None));
     let domains_text = std::fs::read_to_string(dir.path().join("config/domains.toml")).unwrap();
     assert!(domains_text.contains("quota_bytes = 1000000"), "{domains_text}");

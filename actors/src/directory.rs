@@ -59,6 +59,33 @@ pub struct AliasSpec {
     pub address: String,
     /// Addresses of local accounts (exact addresses, not catch-alls).
     pub members: Vec<String>,
+    /// Anyone may post to it; otherwise only its members and `allowed_senders` (mox's
+    /// `PostPublic`, off by default: an alias is a list of its members).
+    pub post_public: bool,
+    /// Senders outside the members who may post: addresses, or `@domain` for a whole
+    /// domain (at most [`ALIAS_ALLOWED_SENDERS_MAX`]).
+    pub allowed_senders: Vec<String>,
+}
+
+/// Senders other than its members an alias may name: each RCPT to a closed alias
+/// compares the sender with them, so the list stays short.
+pub const ALIAS_ALLOWED_SENDERS_MAX: usize = 100;
+
+/// Who sends a message, for an alias's posting rule.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Poster<'a> {
+    /// The account the client authenticated as (submission).
+    pub account: Option<&'a str>,
+    /// The envelope sender (MAIL FROM), `localpart@domain`; `None` for the null path.
+    pub mail_from: Option<(&'a str, &'a str)>,
+}
+
+/// An alias's posting rule, as built.
+#[derive(Debug, Clone)]
+struct AliasRule {
+    post_public: bool,
+    /// Lower case addresses, and `@domain` entries.
+    allowed_senders: Vec<String>,
 }
 
 /// Members an alias may have: each RCPT to an alias adds up to this many accounts to a
@@ -276,7 +303,9 @@ impl DirectorySpec {
             }
             DirectoryChange::SetAlias(alias) => {
                 match spec.aliases.iter_mut().find(|a| a.address.eq_ignore_ascii_case(&alias.address)) {
-                    Some(existing) => existing.members.clone_from(&alias.members),
+                    Some(existing) => {
+                        *existing = AliasSpec { address: existing.address.clone(), ..alias.clone() }
+                    }
                     None => spec.aliases.push(alias.clone()),
                 }
             }
@@ -351,6 +380,7 @@ pub struct Directory {
     addresses: HashMap<String, Arc<str>>,
     catchalls: HashMap<String, Arc<str>>,
     aliases: HashMap<String, Arc<[Arc<str>]>>,
+    alias_rules: HashMap<String, AliasRule>,
     accounts: Vec<Arc<str>>,
     quotas: HashMap<Arc<str>, u64>,
     postmaster: Arc<str>,
@@ -383,6 +413,7 @@ impl Directory {
             addresses: HashMap::new(),
             catchalls: HashMap::new(),
             aliases: HashMap::new(),
+            alias_rules: HashMap::new(),
             accounts: Vec::new(),
             quotas: HashMap::new(),
             postmaster: Arc::from(spec.postmaster_account.as_str()),
@@ -470,10 +501,63 @@ impl Directory {
                 accounts.push(Arc::clone(account));
             }
         }
-        if self.aliases.insert(key, Arc::from(accounts)).is_some() {
+        if alias.allowed_senders.len() > ALIAS_ALLOWED_SENDERS_MAX {
+            return Err(invalid(format!("at most {ALIAS_ALLOWED_SENDERS_MAX} allowed senders")));
+        }
+        let mut allowed_senders = Vec::new();
+        for sender in &alias.allowed_senders {
+            match sender.rsplit_once('@') {
+                Some((localpart, domain)) if !domain.is_empty() && !domain.contains(['@', ' ']) => {
+                    allowed_senders.push(format!("{}@{}", localpart.to_lowercase(), normalize_domain(domain)))
+                }
+                _ => return Err(invalid(format!("allowed sender {sender:?} is not an address or @domain"))),
+            }
+        }
+        let rule = AliasRule { post_public: alias.post_public, allowed_senders };
+        if self.aliases.insert(key.clone(), Arc::from(accounts)).is_some() {
             return Err(invalid("configured twice".into()));
         }
+        self.alias_rules.insert(key, rule);
         Ok(())
+    }
+
+    /// Whether `poster` may send to the alias `localpart@domain` (true for anything
+    /// that is not a closed alias): a member account authenticated, or, unauthenticated,
+    /// a MAIL FROM that is an address of a member account; or a MAIL FROM among the
+    /// alias's allowed senders (an address or its `@domain`).
+    pub fn may_post(&self, localpart: &str, domain: &str, poster: Poster<'_>) -> bool {
+        let domain = normalize_domain(domain);
+        let Some(spec) = self.domains.get(&domain) else { return true };
+        let localpart = localpart.to_lowercase();
+        let mut key = format!("{localpart}@{domain}");
+        if self.addresses.contains_key(&key) {
+            return true;
+        }
+        if !self.alias_rules.contains_key(&key)
+            && let Some(cut) = localpart.find(|c| spec.localpart_separators.contains(&c))
+        {
+            key = format!("{}@{domain}", &localpart[..cut]);
+        }
+        let (Some(rule), Some(members)) = (self.alias_rules.get(&key), self.aliases.get(&key)) else {
+            return true;
+        };
+        if rule.post_public {
+            return true;
+        }
+        let member = |account: &str| members.iter().any(|m| &**m == account);
+        if let Some(account) = poster.account {
+            return member(account);
+        }
+        let Some((from_localpart, from_domain)) = poster.mail_from else { return false };
+        if let Lookup::Account(account) = self.lookup(from_localpart, from_domain)
+            && member(account.as_ref())
+        {
+            return true;
+        }
+        let from_domain = normalize_domain(from_domain);
+        let address = format!("{}@{from_domain}", from_localpart.to_lowercase());
+        let whole_domain = format!("@{from_domain}");
+        rule.allowed_senders.iter().any(|allowed| *allowed == address || *allowed == whole_domain)
     }
 
     /// Finds the account for `localpart@domain`.
@@ -601,6 +685,8 @@ mod tests {
                     "sales@EXAMPLE.org".into(),
                     "bob@example.org".into(),
                 ],
+                post_public: true,
+                allowed_senders: Vec::new(),
             }],
             postmaster_account: "alice".into(),
         }
@@ -608,6 +694,32 @@ mod tests {
 
     fn account(name: &str) -> Lookup {
         Lookup::Account(Arc::from(name))
+    }
+
+    #[test]
+    fn closed_aliases_take_posts_from_members_and_allowed_senders_only() {
+        let mut closed = spec();
+        closed.aliases[0].post_public = false;
+        closed.aliases[0].allowed_senders = vec!["Boss@Partner.example".into(), "@friends.example".into()];
+        let d = Directory::new(&closed).unwrap();
+        let post = |account: Option<&str>, from: Option<(&str, &str)>| {
+            d.may_post("team+x", "EXAMPLE.org", Poster { account, mail_from: from })
+        };
+        assert!(post(Some("bob"), None), "an authenticated member");
+        assert!(!post(Some("carol"), Some(("alice", "example.org"))), "authenticated, not a member");
+        assert!(post(None, Some(("Sales", "example.org"))), "a member's address");
+        assert!(post(None, Some(("anyone", "other.example"))), "bob's catch-all domain");
+        assert!(post(None, Some(("boss", "partner.example"))));
+        assert!(post(None, Some(("x", "Friends.example"))));
+        assert!(!post(None, Some(("stranger", "elsewhere.example"))));
+        assert!(!post(None, None), "the null sender");
+        assert!(d.may_post("alice", "example.org", Poster::default()), "not an alias");
+        assert!(
+            Directory::new(&spec()).unwrap().may_post("team", "example.org", Poster::default()),
+            "public"
+        );
+        closed.aliases[0].allowed_senders = vec!["nobody".into()];
+        assert!(Directory::new(&closed).is_err(), "an allowed sender must be an address or @domain");
     }
 
     #[test]
@@ -640,9 +752,14 @@ mod tests {
         let alias = |address: &str, members: &[&str]| AliasSpec {
             address: address.into(),
             members: members.iter().map(|m| (*m).to_string()).collect(),
+            post_public: true,
+            allowed_senders: Vec::new(),
         };
-        let (replaced, d2) = change(alias("team@example.org", &["bob@example.org"])).unwrap();
+        let closed = AliasSpec { post_public: false, ..alias("team@example.org", &["bob@example.org"]) };
+        let (replaced, d2) = change(closed).unwrap();
         assert_eq!(replaced.aliases.len(), 1);
+        assert!(!replaced.aliases[0].post_public, "every setting replaced, not only the members");
+        assert!(!d2.may_post("team", "example.org", Poster::default()));
         assert_eq!(d2.lookup("team", "example.org"), Lookup::Alias(Arc::from(vec![Arc::from("bob")])));
         for bad in [
             alias("alice@example.org", &["bob@example.org"]),
@@ -655,7 +772,15 @@ mod tests {
             assert!(matches!(change(bad), Err(DirectoryError::InvalidAlias { .. })));
         }
         let many: Vec<String> = (0..=ALIAS_MEMBERS_MAX).map(|_| "bob@example.org".to_string()).collect();
-        assert!(change(AliasSpec { address: "x@example.org".into(), members: many }).is_err());
+        assert!(
+            change(AliasSpec {
+                address: "x@example.org".into(),
+                members: many,
+                post_public: true,
+                allowed_senders: Vec::new(),
+            })
+            .is_err()
+        );
         // A member's address or the alias's domain cannot go while the alias uses it.
         let drop_bob =
             DirectoryChange::RemoveAddress { account: "bob".into(), address: "bob@example.org".into() };

@@ -45,7 +45,7 @@ pub use account::{AccountError, AccountRequest, AccountResponse};
 pub use change::{Change, ChangeBatch, Notification, Subscription};
 pub use directory::{
     ALIAS_MEMBERS_MAX, AccountSpec, AliasSpec, Directory, DirectoryChange, DirectoryError, DirectorySpec,
-    DomainSpec, Lookup,
+    DomainSpec, Lookup, Poster,
 };
 pub use node::{Node, NodeSeed, NodeServices, NodeStats, node_seeds};
 pub use summary::SummaryFeed;

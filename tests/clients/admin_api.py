@@ -153,7 +153,7 @@ def live(http, smtp, imap):
     expect(metric(text, 'moxide_logins_total{mechanism="password",result="ok"}') >= 2, "API logins counted")
     expect('moxide_executor_busy_seconds_total{core="1"}' in text, "busy time of each core")
     expect("moxide_store_cache_hits_total" in text, "store cache hits")
-    expect(metric(text, 'moxide_connections_total{protocol="smtp"}') == 6, "six SMTP connections")
+    expect(metric(text, 'moxide_connections_total{protocol="smtp"}') == 7, "seven SMTP connections (one refused at RCPT)")
     print("live ok")
 
 
@@ -168,7 +168,18 @@ def aliases_and_quota(http, smtp, imap, admin):
     status, body = call(http, "PUT", "/api/v0/admin/aliases/team@example.org", {"members": ["nobody@example.org"]}, admin)
     expect(status == 400 and body["code"] == "bad_request", f"alias with an unknown member: {status} {body}")
     status, body = call(http, "GET", "/api/v0/admin/aliases", token=admin)
-    expect(status == 200 and body == [{"address": "team@example.org", **members}], f"aliases: {body}")
+    closed = {"address": "team@example.org", **members, "post_public": False, "allowed_senders": []}
+    expect(status == 200 and body == [closed], f"aliases: {body}")
+    # Only members may post to an alias unless it is public: refused at RCPT with 5.7.1.
+    try:
+        send(smtp, "team@example.org", "from a stranger")
+        sys.exit("FAILED: a stranger posted to a members-only alias")
+    except smtplib.SMTPRecipientsRefused as error:
+        code, text = error.recipients["team@example.org"]
+        expect(code == 550 and text.startswith(b"5.7.1") and b"members" in text, f"stranger to the alias: {code} {text}")
+    allowed = {**members, "allowed_senders": ["@Elsewhere.example"]}
+    status, body = call(http, "PUT", "/api/v0/admin/aliases/team@example.org", allowed, admin)
+    expect(status == 200 and body["allowed_senders"] == ["@Elsewhere.example"], f"allowed senders: {status} {body}")
     send(smtp, "team@example.org", "to the team")
     for user, password, count in (("alice@example.org", "first-password", b"3"), ("bob@example.org", "bob-password", b"1")):
         client = imap_login(imap, user, password)

@@ -774,7 +774,12 @@ pub(crate) fn aliases_list(ctx: &Ctx) -> Result<Reply, ApiError> {
         .spec()
         .aliases
         .into_iter()
-        .map(|a| Alias { address: a.address, members: a.members })
+        .map(|a| Alias {
+            address: a.address,
+            members: a.members,
+            post_public: a.post_public,
+            allowed_senders: a.allowed_senders,
+        })
         .collect();
     Ok(json(StatusCode::OK, &aliases))
 }
@@ -784,9 +789,20 @@ pub(crate) fn aliases_list(ctx: &Ctx) -> Result<Reply, ApiError> {
     params(("address" = String, Path, description = "The alias's address")), request_body = AliasSet,
     responses((status = 200, body = Alias), CommonErrors))]
 pub(crate) async fn alias_set(ctx: &Ctx, address: &str, set: AliasSet) -> Result<Reply, ApiError> {
-    let alias = moxide_actors::AliasSpec { address: address.to_string(), members: set.members };
+    let alias = moxide_actors::AliasSpec {
+        address: address.to_string(),
+        members: set.members,
+        post_public: set.post_public,
+        allowed_senders: set.allowed_senders,
+    };
     live::apply(&ctx.node, &ctx.services.live, DirectoryChange::SetAlias(alias.clone())).await?;
-    Ok(json(StatusCode::OK, &Alias { address: alias.address, members: alias.members }))
+    let answer = Alias {
+        address: alias.address,
+        members: alias.members,
+        post_public: alias.post_public,
+        allowed_senders: alias.allowed_senders,
+    };
+    Ok(json(StatusCode::OK, &answer))
 }
 
 /// Removes an alias.

@@ -118,6 +118,11 @@ pub struct Alias {
     pub address: String,
     /// Member addresses (addresses of local accounts).
     pub members: Vec<String>,
+    /// Anyone may send to it; otherwise only its members and `allowed_senders`
+    /// (others are refused at RCPT with `550 5.7.1`).
+    pub post_public: bool,
+    /// Senders outside the members who may post: addresses, or `@domain`.
+    pub allowed_senders: Vec<String>,
 }
 
 /// An alias's members, to create it or replace them.
@@ -126,6 +131,12 @@ pub struct Alias {
 pub struct AliasSet {
     /// Addresses of local accounts, 1 to 100.
     pub members: Vec<String>,
+    /// Anyone may send to it (default false: only members and `allowed_senders`).
+    #[serde(default)]
+    pub post_public: bool,
+    /// Senders outside the members who may post (addresses, or `@domain`; at most 100).
+    #[serde(default)]
+    pub allowed_senders: Vec<String>,
 }
 
 /// What an account stores.

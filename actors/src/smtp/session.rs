@@ -46,7 +46,7 @@ use super::inbound::Screened;
 use crate::auth::{
     AuthConnection, AuthFailure, AuthProgress, Authenticated, Authenticator, offered_mechanisms,
 };
-use crate::directory::Lookup;
+use crate::directory::{Lookup, Poster};
 use crate::node::Node;
 
 /// Bytes read from the socket at a time. Must hold a whole command line (and a whole SASL
@@ -499,6 +499,28 @@ impl Connection {
         }
     }
 
+    /// A closed alias (not `post_public`) takes mail only from its members and allowed
+    /// senders: the authenticated account on submission, else the envelope sender
+    /// (which the inbound checks' SPF and DMARC judge). Refused at RCPT with `550 5.7.1`
+    /// (RFC 3463: delivery not authorized), so the sender learns it at once and nothing
+    /// is stored.
+    fn check_alias_poster(&self, path: &ForwardPath) -> Option<Reply> {
+        let ForwardPath::Mailbox(alias) = path else { return None };
+        let mail_from = self.transaction.mail_from.as_ref().and_then(|m| match &m.path {
+            ReversePath::Mailbox(mailbox) => Some((mailbox.localpart.as_str(), mailbox.domain.to_string())),
+            _ => None,
+        });
+        let poster = Poster {
+            account: self.authenticated.as_ref().map(|a| &*a.account),
+            mail_from: mail_from.as_ref().map(|(localpart, domain)| (*localpart, domain.as_str())),
+        };
+        if self.node.directory().may_post(&alias.localpart, &alias.domain.to_string(), poster) {
+            return None;
+        }
+        tracing::info!(peer = %self.peer, alias = %alias, "refused: not allowed to post to the alias");
+        Some(Reply::new(550, Some(EnhancedCode(5, 7, 1)), "only members may send to this alias"))
+    }
+
     fn on_rcpt(&mut self, path: ForwardPath) -> Verdict {
         if let (Some(_), Some(account)) = (&self.authenticated, &self.settings.local_catchall) {
             self.transaction.recipients.push(Recipient { path, account: Arc::clone(account) });
@@ -519,6 +541,9 @@ impl Connection {
             // Each member account once per transaction: the recipients stay bounded by
             // the accounts, however many RCPTs name the alias.
             Lookup::Alias(members) => {
+                if let Some(refusal) = self.check_alias_poster(&path) {
+                    return Verdict::Reject(refusal);
+                }
                 for account in members.iter() {
                     if !self.transaction.recipients.iter().any(|r| r.account == *account) {
                         let account = Arc::clone(account);
