@@ -155,9 +155,10 @@ pub(crate) fn import(config: &Path, account: &str, mailbox: &str, file: &Path) -
             continue;
         }
         println!(
-            "import {id}: {}; {} messages stored, {} mailboxes created, {} errors",
+            "import {id}: {}; {} messages stored, {} already there, {} mailboxes created, {} errors",
             status["state"].as_str().unwrap_or("?"),
             status["messages"],
+            status["skipped"],
             status["mailboxes_created"],
             status["errors"]
         );

@@ -48,4 +48,4 @@ pub use directory::{
     DomainSpec, Lookup, Poster,
 };
 pub use node::{Node, NodeSeed, NodeServices, NodeStats, node_seeds};
-pub use summary::SummaryFeed;
+pub use summary::{SummaryFeed, summary_message_id};

@@ -54,6 +54,12 @@ impl SummaryFeed {
     }
 }
 
+/// The Message-ID of an encoded summary (as `NewMessage::summary` and the store keep
+/// it), `None` when the message has none or the summary does not decode.
+pub fn summary_message_id(encoded: &[u8]) -> Option<Vec<u8>> {
+    MessageSummary::decode_envelope(encoded).ok()?.envelope.message_id
+}
+
 impl std::fmt::Debug for SummaryFeed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SummaryFeed").finish_non_exhaustive()

@@ -34,8 +34,12 @@ const FROM_: &[u8] = b"From ";
 
 /// Export side: store bytes (CRLF) to mboxrd body bytes (LF, `>*From ` quoted), fed in
 /// pieces of any size.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MboxQuoter {
+    /// Drops the flag fields of the message's own header.
+    header: MboxHeaderFilter,
+    /// Bytes the header filter let through, to quote (at most a held line start).
+    passed: Vec<u8>,
     /// At the start of a line, reading its leading `>`s and then `From `.
     line_start: bool,
     /// `>`s seen at this line's start (not yet written).
@@ -46,10 +50,23 @@ pub struct MboxQuoter {
     carriage_return: bool,
 }
 
+impl Default for MboxQuoter {
+    fn default() -> Self {
+        MboxQuoter::new()
+    }
+}
+
 impl MboxQuoter {
     /// A quoter at the start of a message.
     pub fn new() -> MboxQuoter {
-        MboxQuoter { line_start: true, ..MboxQuoter::default() }
+        MboxQuoter {
+            header: MboxHeaderFilter::new(),
+            passed: Vec::with_capacity(MBOX_FLAG_FIELD_BYTES_MAX + 1),
+            line_start: true,
+            quotes: 0,
+            matched: 0,
+            carriage_return: false,
+        }
     }
 
     /// Appends the quoted form of `input` to `out`.
@@ -58,33 +75,49 @@ impl MboxQuoter {
             if self.carriage_return {
                 self.carriage_return = false;
                 if byte != b'\n' {
-                    self.pending(out);
-                    out.push(b'\r');
+                    self.filtered(b'\r', out);
                 }
             }
             if byte == b'\r' {
                 self.carriage_return = true;
                 continue;
             }
-            if self.line_start {
-                if byte == b'>' && self.matched == 0 {
-                    self.quotes += 1;
-                    continue;
-                }
-                if FROM_.get(self.matched) == Some(&byte) {
-                    self.matched += 1;
-                    if self.matched == FROM_.len() {
-                        out.push(b'>');
-                        self.pending(out);
-                    }
-                    continue;
-                }
-                self.pending(out);
+            self.filtered(byte, out);
+        }
+    }
+
+    /// Passes one byte (line ends already LF) through the header filter, then quotes
+    /// what it let through.
+    fn filtered(&mut self, byte: u8, out: &mut Vec<u8>) {
+        let mut passed = std::mem::take(&mut self.passed);
+        self.header.push(byte, &mut passed);
+        for &byte in &passed {
+            self.quote(byte, out);
+        }
+        passed.clear();
+        self.passed = passed;
+    }
+
+    /// Quotes one byte of a message whose line ends are LF.
+    fn quote(&mut self, byte: u8, out: &mut Vec<u8>) {
+        if self.line_start {
+            if byte == b'>' && self.matched == 0 {
+                self.quotes += 1;
+                return;
             }
-            out.push(byte);
-            if byte == b'\n' {
-                self.line_start = true;
+            if FROM_.get(self.matched) == Some(&byte) {
+                self.matched += 1;
+                if self.matched == FROM_.len() {
+                    out.push(b'>');
+                    self.pending(out);
+                }
+                return;
             }
+            self.pending(out);
+        }
+        out.push(byte);
+        if byte == b'\n' {
+            self.line_start = true;
         }
     }
 
@@ -102,6 +135,11 @@ impl MboxQuoter {
     /// Ends the message: what is held back, and a final LF if the message lacks one,
     /// then the empty line that separates messages.
     pub fn finish(mut self, out: &mut Vec<u8>) {
+        let mut held = Vec::new();
+        self.header.flush(&mut held);
+        for &byte in &held {
+            self.quote(byte, out);
+        }
         let ended_in_newline = self.line_start && self.quotes == 0 && self.matched == 0;
         self.pending(out);
         if self.carriage_return {
@@ -111,6 +149,184 @@ impl MboxQuoter {
             out.push(b'\n');
         }
         out.push(b'\n');
+    }
+}
+
+/// Header fields that carry mbox flags (and `Content-Length`, which a changed message
+/// would make wrong): the export drops them from a message's header and writes its own,
+/// as mox does; the import reads them (and Thunderbird's `X-Mozilla-Status`).
+const MBOX_FLAG_FIELDS: [&[u8]; 4] = [b"status", b"x-status", b"x-keywords", b"content-length"];
+
+/// Longest name of [`MBOX_FLAG_FIELDS`] plus its colon: the header filter holds at most
+/// this much of a line before it knows whether the line goes.
+const MBOX_FLAG_FIELD_BYTES_MAX: usize = 15;
+
+/// The flag header fields written after a message's `From ` line: `Status: RO` (or
+/// `O`: read, old), `X-Status:` with `A` answered, `F` flagged, `T` draft, `D` deleted,
+/// and `X-Keywords:` with the keywords, comma separated (the forms mutt, Dovecot and
+/// mox read and write).
+pub fn mbox_flag_headers(flags: Flags, keywords: &[String]) -> String {
+    let mut out = String::new();
+    out.push_str(if flags.contains(Flags::SEEN) { "Status: RO\n" } else { "Status: O\n" });
+    let letters: String =
+        [(Flags::ANSWERED, 'A'), (Flags::FLAGGED, 'F'), (Flags::DRAFT, 'T'), (Flags::DELETED, 'D')]
+            .iter()
+            .filter(|(flag, _)| flags.contains(*flag))
+            .map(|(_, letter)| *letter)
+            .collect();
+    if !letters.is_empty() {
+        out.push_str(&format!("X-Status: {letters}\n"));
+    }
+    if !keywords.is_empty() {
+        out.push_str(&format!("X-Keywords: {}\n", keywords.join(",")));
+    }
+    out
+}
+
+/// Header fields an mbox file keeps about a message rather than in it (flags, and a
+/// length the quoting makes wrong): the import reads the flags from them and leaves
+/// them out of the stored message, as Dovecot hides them from IMAP clients.
+const MBOX_METADATA_FIELDS: [&[u8]; 7] = [
+    b"status",
+    b"x-status",
+    b"x-keywords",
+    b"x-mozilla-status",
+    b"x-mozilla-status2",
+    b"x-mozilla-keys",
+    b"content-length",
+];
+
+/// Reads one header line of an imported mbox message for flags: `Status:` (`R`: seen),
+/// `X-Status:` (`A`, `F`, `T`, `D`), `X-Keywords:` (comma or space separated) and
+/// `X-Mozilla-Status:` (hex: 1 read, 2 replied, 4 marked, 8 deleted). Keywords past
+/// `keywords_max`, or not valid IMAP atoms, are left out. Returns whether the line is
+/// one of the mbox metadata fields (which the stored message leaves out).
+pub fn mbox_read_flags(
+    line: &[u8],
+    flags: &mut Flags,
+    keywords: &mut Vec<String>,
+    keywords_max: usize,
+) -> bool {
+    let Some(colon) = line.iter().position(|&b| b == b':') else { return false };
+    let name = line[..colon].to_ascii_lowercase();
+    let metadata = MBOX_METADATA_FIELDS.contains(&name.as_slice());
+    let Ok(value) = std::str::from_utf8(&line[colon + 1..]) else { return metadata };
+    let value = value.trim();
+    let mut add = |flag: Flags| *flags = flags.union(flag);
+    match name.as_slice() {
+        b"status" if value.contains('R') => add(Flags::SEEN),
+        b"x-status" => {
+            for (letter, flag) in
+                [('A', Flags::ANSWERED), ('F', Flags::FLAGGED), ('T', Flags::DRAFT), ('D', Flags::DELETED)]
+            {
+                if value.contains(letter) {
+                    add(flag);
+                }
+            }
+        }
+        b"x-mozilla-status" => {
+            let bits = u32::from_str_radix(value, 16).unwrap_or(0);
+            for (bit, flag) in
+                [(1, Flags::SEEN), (2, Flags::ANSWERED), (4, Flags::FLAGGED), (8, Flags::DELETED)]
+            {
+                if bits & bit != 0 {
+                    add(flag);
+                }
+            }
+        }
+        b"x-keywords" => {
+            for keyword in value.split([',', ' ', '\t']).filter(|k| !k.is_empty()) {
+                let atom = keyword.len() <= moxide_storage::KEYWORD_BYTES_MAX
+                    && !keyword.starts_with('\\')
+                    && keyword.bytes().all(|b| b.is_ascii_graphic() && !b"(){%*\"\\]".contains(&b));
+                if atom
+                    && keywords.len() < keywords_max
+                    && !keywords.iter().any(|k| k.eq_ignore_ascii_case(keyword))
+                {
+                    keywords.push(keyword.to_string());
+                }
+            }
+        }
+        _ => {}
+    }
+    metadata
+}
+
+/// Export side, in front of [`MboxQuoter`]: drops the header lines of
+/// [`MBOX_FLAG_FIELDS`] (and their continuation lines) from a message, holding at most
+/// [`MBOX_FLAG_FIELD_BYTES_MAX`] bytes of a line until it knows. Fed LF-ended lines.
+#[derive(Debug)]
+struct MboxHeaderFilter {
+    /// Still in the header.
+    in_header: bool,
+    /// At the start of a line.
+    line_start: bool,
+    /// Dropping the current line (and its continuation lines).
+    dropping: bool,
+    /// The start of the line, held until the field name is known.
+    held: Vec<u8>,
+    /// Deciding the current line (its start is in `held`).
+    deciding: bool,
+}
+
+impl MboxHeaderFilter {
+    fn new() -> MboxHeaderFilter {
+        MboxHeaderFilter {
+            in_header: true,
+            line_start: true,
+            dropping: false,
+            held: Vec::new(),
+            deciding: false,
+        }
+    }
+
+    /// Passes `byte` on (into `out`), holds it, or drops it.
+    fn push(&mut self, byte: u8, out: &mut Vec<u8>) {
+        if !self.in_header {
+            out.push(byte);
+            return;
+        }
+        if self.line_start {
+            self.line_start = false;
+            if byte == b'\n' {
+                self.in_header = false;
+                out.push(byte);
+                return;
+            }
+            if byte == b' ' || byte == b'\t' {
+                // A continuation line goes with its field.
+                if !self.dropping {
+                    out.push(byte);
+                }
+                self.line_start = byte == b'\n';
+                return;
+            }
+            self.dropping = false;
+            self.deciding = true;
+        }
+        if self.deciding {
+            self.held.push(byte);
+            if byte == b':' || byte == b'\n' || self.held.len() > MBOX_FLAG_FIELD_BYTES_MAX {
+                self.deciding = false;
+                let name = self.held.strip_suffix(b":").map(<[u8]>::to_ascii_lowercase);
+                self.dropping = name.is_some_and(|name| MBOX_FLAG_FIELDS.contains(&name.as_slice()));
+                if !self.dropping {
+                    out.append(&mut self.held);
+                }
+                self.held.clear();
+            }
+        } else if !self.dropping {
+            out.push(byte);
+        }
+        if byte == b'\n' {
+            self.line_start = true;
+        }
+    }
+
+    /// Releases what is held (a message that ended inside a field name).
+    fn flush(&mut self, out: &mut Vec<u8>) {
+        out.append(&mut self.held);
+        self.deciding = false;
     }
 }
 
@@ -375,6 +591,39 @@ mod tests {
         assert_eq!(messages.len(), 2);
         assert_eq!(messages[0], message);
         assert_eq!(messages[1], b"a\r\n\r\n\r\nb\r\n");
+    }
+
+    /// The message's own flag fields (and Content-Length) leave its header, in any
+    /// piece size; the same names in the body, and other fields, stay.
+    #[test]
+    fn flag_fields_leave_the_header_only() {
+        let message = b"Status: RO\r\nSubject: s\r\nX-Keywords: a,\r\n b\r\nContent-Length: 9\r\n\
+From: x\r\nX-Statusbar: y\r\n\r\nStatus: body\r\nFrom me\r\n";
+        let expected = b"Subject: s\nFrom: x\nX-Statusbar: y\n\nStatus: body\n>From me\n\n";
+        for piece in [1, 2, 5, 100] {
+            assert_eq!(quote_in_pieces(message, piece), expected, "piece {piece}");
+        }
+        assert_eq!(quote_in_pieces(b"Status", 3), b"Status\n\n", "a message that ends in a field name");
+    }
+
+    #[test]
+    fn flags_written_and_read_back() {
+        let flags = Flags::SEEN.union(Flags::ANSWERED).union(Flags::DRAFT).union(Flags::DELETED);
+        let keywords = vec!["$Forwarded".to_string(), "work".to_string()];
+        let headers = mbox_flag_headers(flags, &keywords);
+        assert_eq!(headers, "Status: RO\nX-Status: ATD\nX-Keywords: $Forwarded,work\n");
+        assert_eq!(mbox_flag_headers(Flags(0), &[]), "Status: O\n");
+        let (mut read, mut read_keywords) = (Flags(0), Vec::new());
+        for line in headers.lines() {
+            assert!(mbox_read_flags(line.as_bytes(), &mut read, &mut read_keywords, 10), "{line}");
+        }
+        assert!(!mbox_read_flags(b"Subject: Status: R", &mut read, &mut read_keywords, 10));
+        assert_eq!((read, read_keywords), (flags, keywords));
+        let (mut read, mut read_keywords) = (Flags(0), Vec::new());
+        mbox_read_flags(b"X-Mozilla-Status: 0005", &mut read, &mut read_keywords, 10);
+        mbox_read_flags(b"x-keywords: one two (bad) \\Seen one three", &mut read, &mut read_keywords, 2);
+        assert_eq!(read, Flags::SEEN.union(Flags::FLAGGED));
+        assert_eq!(read_keywords, ["one", "two"]);
     }
 
     #[test]

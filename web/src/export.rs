@@ -13,7 +13,13 @@
 //! is found by a first pass over its messages; messages expunged between the passes
 //! leave the file short, so it is padded with empty lines (which mbox readers skip),
 //! and messages delivered between the passes are beyond the first pass's last UID and
-//! left out.
+//! left out. Flags changed between the passes change a message's flag fields: a file
+//! that grew fails the export (it is retried), one that shrank is padded.
+//!
+//! Flags travel with the messages: in Maildir as the file name's info (`:2,FRS...`,
+//! keywords as letters of the folder's `dovecot-keywords`), in mbox as `Status:`,
+//! `X-Status:` and `X-Keywords:` fields after the `From ` line (mox's and mutt's
+//! convention; the message's own such fields are dropped so they cannot contradict).
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -31,7 +37,9 @@ use hyper::body::{Body, Frame};
 use moxide_storage::{AccountStore, MailboxId, MailboxInfo, MessageInfo, StorageError, Uid};
 use zip::write::{SimpleFileOptions, StreamWriter, ZipWriter};
 
-use crate::archive::{MAILDIR_KEYWORDS_MAX, MboxQuoter, dovecot_keywords, maildir_name, mbox_from_line};
+use crate::archive::{
+    MAILDIR_KEYWORDS_MAX, MboxQuoter, dovecot_keywords, maildir_name, mbox_flag_headers, mbox_from_line,
+};
 
 /// About how many archive bytes one step yields: large enough that the hop to a helper
 /// thread per piece costs little (about 0.1 ms per 64 KiB), small enough to keep memory
@@ -412,11 +420,8 @@ impl Exporter {
         let mut quoter = None;
         match self.format {
             MailFormat::Mbox => {
-                let from = mbox_from_line(info.received_ms);
-                let mut q = MboxQuoter::new();
                 self.scratch.clear();
-                self.scratch.extend_from_slice(from.as_bytes());
-                q.feed(&info.prefix, &mut self.scratch);
+                let q = mbox_message_start(&info, &mut self.scratch);
                 packer.write(&self.scratch)?;
                 cursor.written += self.scratch.len() as u64;
                 quoter = Some(q);
@@ -522,7 +527,7 @@ fn read_batch(
 }
 
 /// Visits every record of `mailbox` up to `last`, a batch at a time.
-fn for_each_record(
+pub(crate) fn for_each_record(
     store: &AccountStore,
     mailbox: MailboxId,
     last: Uid,
@@ -559,6 +564,17 @@ fn mailbox_keywords(store: &AccountStore, mailbox: MailboxId, last: Uid) -> io::
     Ok(keywords)
 }
 
+/// Starts a message of an mbox file in `out`: its `From ` line, its flags as header
+/// fields (the message's own flag fields are dropped by the quoter), and its delivery
+/// prefix quoted; returns the quoter for the rest.
+fn mbox_message_start(info: &MessageInfo, out: &mut Vec<u8>) -> MboxQuoter {
+    out.extend_from_slice(mbox_from_line(info.received_ms).as_bytes());
+    out.extend_from_slice(mbox_flag_headers(info.flags, &info.keywords).as_bytes());
+    let mut quoter = MboxQuoter::new();
+    quoter.feed(&info.prefix, out);
+    quoter
+}
+
 /// The size of a mailbox's mbox file: its messages quoted, counted, not kept.
 fn mbox_size(
     store: &AccountStore,
@@ -574,10 +590,8 @@ fn mbox_size(
             Err(StorageError::MessageFileMissing { .. }) => return Ok(()),
             Err(error) => return Err(io::Error::other(error)),
         };
-        let mut quoter = MboxQuoter::new();
         scratch.clear();
-        scratch.extend_from_slice(mbox_from_line(info.received_ms).as_bytes());
-        quoter.feed(&info.prefix, scratch);
+        let quoter = mbox_message_start(info, scratch);
         let mut message = OpenMessage { file, offset: 0, size: info.size, quoter: Some(quoter) };
         total += scratch.len() as u64;
         loop {

@@ -18,7 +18,7 @@
 //! [`IMPORTS_KEPT_MAX`] imports. Archive names only name mailboxes (never files), and
 //! names with `..` are skipped.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -28,7 +28,9 @@ use std::sync::{Arc, Mutex};
 use moxide_actors::{AccountError, Node, SummaryFeed};
 use moxide_storage::{Flags, MailboxTarget, NewMessage};
 
-use crate::archive::{EntryKind, MboxLine, MboxLines, classify_entry, maildir_flags, parse_dovecot_keywords};
+use crate::archive::{
+    EntryKind, MboxLine, MboxLines, classify_entry, maildir_flags, mbox_read_flags, parse_dovecot_keywords,
+};
 
 /// Default of `limits.import_bytes_max`: the largest import request body, 1 GiB (a
 /// mailbox archive of a typical account; the body goes to disk, never to memory).
@@ -56,6 +58,11 @@ pub const IMPORTS_RUNNING_MAX: usize = 2;
 
 /// Error texts kept per import (the count goes on).
 pub const IMPORT_ERRORS_KEPT_MAX: usize = 20;
+
+/// Messages of one mailbox whose identity an import keeps to skip duplicates (16 bytes
+/// each: 16 MiB at most). Past it the mailbox's remaining messages are not checked, and
+/// an import run again may store those twice; the log says so.
+pub const IMPORT_KNOWN_MESSAGES_MAX: usize = 1_000_000;
 
 /// Largest `dovecot-keywords` file read (26 keywords fit in a few KiB).
 const KEYWORDS_FILE_BYTES_MAX: u64 = 64 * 1024;
@@ -85,6 +92,8 @@ pub struct ImportProgress {
     pub state: ImportState,
     /// Messages stored.
     pub messages: u64,
+    /// Messages already in their mailbox, not stored again.
+    pub skipped: u64,
     /// Mailboxes created.
     pub mailboxes_created: u32,
     /// Messages (or archive entries) that failed.
@@ -130,6 +139,7 @@ impl Imports {
             account: account.to_string(),
             state: ImportState::Running,
             messages: 0,
+            skipped: 0,
             mailboxes_created: 0,
             errors: 0,
             error_messages: Vec::new(),
@@ -218,6 +228,7 @@ pub async fn run(
         }
     };
     let mut store = Storing { node, account, mailboxes: HashMap::new(), progress: Arc::clone(&progress) };
+
     let stopped = store.receive_all(&receiver).await;
     if stopped.is_some() {
         // Tell the reader to stop, and remove what it spooled meanwhile until it is gone.
@@ -249,8 +260,9 @@ fn set_state(progress: &Mutex<ImportProgress>, state: ImportState) {
 struct Storing {
     node: Node,
     account: Arc<str>,
-    /// Mailbox ids by name (at most the account's mailbox limit of them).
-    mailboxes: HashMap<String, moxide_storage::MailboxId>,
+    /// Mailbox ids by name (at most the account's mailbox limit of them), and the
+    /// identities of the messages each holds (see [`MessageKey`]).
+    mailboxes: HashMap<String, (moxide_storage::MailboxId, HashSet<MessageKey>)>,
     progress: Arc<Mutex<ImportProgress>>,
 }
 
@@ -303,18 +315,34 @@ impl Storing {
         }
     }
 
-    /// Stores `batch` (all one mailbox) and removes its spool files either way.
+    /// Stores `batch` (all one mailbox), skipping messages the mailbox already holds,
+    /// and removes its spool files either way.
     async fn store(&mut self, batch: &mut Vec<Spooled>) -> Option<String> {
         let first = batch.first()?;
         let name = first.mailbox.clone();
         let paths: Vec<PathBuf> = batch.iter().map(|m| m.path.clone()).collect();
-        let count = batch.len() as u64;
         let result = match self.mailbox(&name).await {
             Ok(id) => {
-                let messages = batch.drain(..).map(|m| new_message(m, id)).collect();
-                self.node.append(&self.account, messages).await.map(|_| ())
+                let (fresh, keys, skipped) = self.new_ones(&name, batch);
+                if let Ok(mut progress) = self.progress.lock() {
+                    progress.skipped += skipped;
+                }
+                let count = fresh.len() as u64;
+                let messages: Vec<NewMessage> = fresh.into_iter().map(|m| new_message(m, id)).collect();
+                let stored = if messages.is_empty() {
+                    Ok(())
+                } else {
+                    self.node.append(&self.account, messages).await.map(|_| ())
+                };
+                if stored.is_ok()
+                    && let Some((_, known)) = self.mailboxes.get_mut(&name)
+                {
+                    known
+                        .extend(keys.into_iter().take(IMPORT_KNOWN_MESSAGES_MAX.saturating_sub(known.len())));
+                }
+                stored.map(|()| count).map_err(|error| (error, count))
             }
-            Err(error) => Err(error),
+            Err(error) => Err((error, batch.len() as u64)),
         };
         batch.clear();
         for path in paths {
@@ -322,50 +350,122 @@ impl Storing {
         }
         let Ok(mut progress) = self.progress.lock() else { return Some("progress lost".into()) };
         match result {
-            Ok(()) => {
+            Ok(count) => {
                 progress.messages += count;
                 None
             }
-            Err(
+            Err((
                 error @ (AccountError::OverQuota { .. }
                 | AccountError::Storage(_)
                 | AccountError::Panicked(_)),
-            ) => {
+                count,
+            )) => {
                 progress.error(count, format!("{name}: {error}"));
                 Some(format!("stopped: {error}"))
             }
-            Err(error) => {
+            Err((error, count)) => {
                 progress.error(count, format!("{name}: {error}"));
                 None
             }
         }
     }
 
-    /// The id of mailbox `name`, created if needed.
+    /// Takes the messages of `batch` that mailbox `name` does not hold yet (nor the
+    /// batch before them); returns them, their keys, and how many were skipped.
+    fn new_ones(&self, name: &str, batch: &mut Vec<Spooled>) -> (Vec<Spooled>, Vec<MessageKey>, u64) {
+        let known = self.mailboxes.get(name).map(|(_, known)| known);
+        let mut fresh = Vec::with_capacity(batch.len());
+        let mut keys: Vec<MessageKey> = Vec::with_capacity(batch.len());
+        let mut skipped = 0;
+        for message in batch.drain(..) {
+            let key = MessageKey::of(message.size, message.received_ms, &message.summary);
+            if known.is_some_and(|known| known.contains(&key)) || keys.contains(&key) {
+                skipped += 1;
+            } else {
+                keys.push(key);
+                fresh.push(message);
+            }
+        }
+        (fresh, keys, skipped)
+    }
+
+    /// The id of mailbox `name`, created if needed; an existing mailbox's messages are
+    /// read first (on a helper thread) for the keys that skip duplicates.
     async fn mailbox(&mut self, name: &str) -> Result<moxide_storage::MailboxId, AccountError> {
-        if let Some(id) = self.mailboxes.get(name) {
+        if let Some((id, _)) = self.mailboxes.get(name) {
             return Ok(*id);
         }
         let stores = Arc::clone(self.node.stores());
         let (account, wanted) = (Arc::clone(&self.account), name.to_string());
-        let found =
-            moxide_runtime::offload(move || stores.get(&account)?.read(|view| view.mailbox_by_name(&wanted)))
-                .await
-                .map_err(|panic| AccountError::Panicked(panic.to_string()))?
-                .map_err(|error| AccountError::Storage(Arc::new(error)))?;
-        let id = match found {
-            Some(info) => info.id,
+        let found = moxide_runtime::offload(move || -> Result<_, moxide_storage::StorageError> {
+            let store = stores.get(&account)?;
+            let Some(info) = store.read(|view| view.mailbox_by_name(&wanted))? else { return Ok(None) };
+            Ok(Some((info.id, known_messages(&store, &info)?)))
+        })
+        .await
+        .map_err(|panic| AccountError::Panicked(panic.to_string()))?
+        .map_err(|error| AccountError::Storage(Arc::new(error)))?;
+        let (id, known) = match found {
+            Some(found) => found,
             None => {
                 let info = self.node.create_mailbox(&self.account, name.to_string(), None).await?;
                 if let Ok(mut progress) = self.progress.lock() {
                     progress.mailboxes_created += 1;
                 }
-                info.id
+                (info.id, HashSet::new())
             }
         };
-        self.mailboxes.insert(name.to_string(), id);
+        self.mailboxes.insert(name.to_string(), (id, known));
         Ok(id)
     }
+}
+
+/// A message's identity for skipping duplicates: SHA-256 (cut to 128 bits) of its size,
+/// its received time and its Message-ID. An import computes the same size (line ends
+/// made CRLF) and time (the `From ` line, the Maildir name, the zip entry) for the same
+/// archive every time, so a message an interrupted import stored is recognized when
+/// the archive is imported again. Messages without a Message-ID are told apart by size
+/// and time alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct MessageKey(u128);
+
+impl MessageKey {
+    fn of(size: u64, received_ms: i64, summary: &[u8]) -> MessageKey {
+        use sha2::Digest as _;
+        let mut hash = sha2::Sha256::new();
+        hash.update(size.to_be_bytes());
+        hash.update(received_ms.to_be_bytes());
+        if let Some(id) = moxide_actors::summary_message_id(summary) {
+            hash.update(&id);
+        }
+        let digest = hash.finalize();
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&digest[..16]);
+        MessageKey(u128::from_be_bytes(first))
+    }
+}
+
+/// Blocking: the keys of the messages of a mailbox, a batch of records at a time, at most
+/// [`IMPORT_KNOWN_MESSAGES_MAX`].
+fn known_messages(
+    store: &moxide_storage::AccountStore,
+    mailbox: &moxide_storage::MailboxInfo,
+) -> Result<HashSet<MessageKey>, moxide_storage::StorageError> {
+    let mut known = HashSet::new();
+    let last = moxide_storage::Uid(mailbox.uidnext.0.saturating_sub(1));
+    let walked = crate::export::for_each_record(store, mailbox.id, last, |info| {
+        if known.len() >= IMPORT_KNOWN_MESSAGES_MAX {
+            return Err(io::Error::other("mailbox too large to check every message"));
+        }
+        let summary =
+            store.read(|view| Ok(view.summary(info.id)?.map(<[u8]>::to_vec))).map_err(io::Error::other)?;
+        known.insert(MessageKey::of(info.size, info.received_ms, summary.as_deref().unwrap_or_default()));
+        Ok(())
+    });
+    if let Err(error) = walked {
+        tracing::warn!(mailbox = %mailbox.name, %error, "import: not every message checked for duplicates");
+    }
+    Ok(known)
 }
 
 fn new_message(message: Spooled, mailbox: moxide_storage::MailboxId) -> NewMessage {
@@ -519,6 +619,10 @@ impl Reader {
         let mut current: Option<SpoolWriter> = None;
         let mut line = Vec::new();
         let mut at_line_start = true;
+        // In the current message's header, where its flag fields are (`Status:` ...).
+        let mut in_header = false;
+        // Leaving the current header field out (an mbox metadata field).
+        let mut dropping = false;
         loop {
             line.clear();
             let read = input.by_ref().take(LINE_PIECE_BYTES_MAX).read_until(b'\n', &mut line)?;
@@ -532,10 +636,25 @@ impl Reader {
                     }
                     let received_ms = mbox_time_ms(&line);
                     current = Some(self.begin(mailbox.to_string(), Flags(0), Vec::new(), received_ms)?);
+                    in_header = true;
+                    dropping = false;
                 }
                 MboxLine::Body(bytes) => {
                     if let Some(writer) = current.as_mut() {
-                        writer.write(&bytes, &mut self.expanded_bytes, self.limits)?;
+                        if in_header && at_line_start {
+                            if line == b"\n" || line == b"\r\n" {
+                                in_header = false;
+                            } else if line.starts_with(b" ") || line.starts_with(b"\t") {
+                                // A continuation line goes with its field.
+                            } else {
+                                let keywords_max = moxide_storage::KEYWORDS_PER_MESSAGE_MAX;
+                                let (flags, keywords) = (&mut writer.flags, &mut writer.keywords);
+                                dropping = mbox_read_flags(&line, flags, keywords, keywords_max);
+                            }
+                        }
+                        if !(in_header && dropping) {
+                            writer.write(&bytes, &mut self.expanded_bytes, self.limits)?;
+                        }
                     }
                 }
                 MboxLine::Outside => {}

@@ -141,6 +141,7 @@ pub(crate) fn import_status(
             state: state.to_string(),
             reason,
             messages: progress.messages,
+            skipped: progress.skipped,
             mailboxes_created: progress.mailboxes_created,
             errors: progress.errors,
             error_messages: progress.error_messages,

@@ -278,6 +278,10 @@ pub struct ImportStatus {
     pub reason: Option<String>,
     /// Messages stored so far.
     pub messages: u64,
+    /// Messages skipped because the mailbox already held them (same Message-ID, size
+    /// and date): what an interrupted import stored before, when the same archive is
+    /// imported again.
+    pub skipped: u64,
     /// Mailboxes created.
     pub mailboxes_created: u32,
     /// Messages or archive entries that could not be stored.
