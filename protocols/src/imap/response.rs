@@ -14,7 +14,7 @@
 use std::fmt::Write as _;
 
 use super::datetime::DateTime;
-use super::types::{Flag, Section, SectionText, StatusAttr, Tag, is_atom_char};
+use super::types::{Flag, PartialRange, Section, SectionText, StatusAttr, Tag, is_atom_char};
 use super::utf7;
 
 /// The status of a status response (RFC 9051 §7.1).
@@ -604,6 +604,9 @@ pub struct EsearchResponse<'a> {
     pub count: Option<u32>,
     /// `MODSEQ n` (RFC 7162 §3.1.5).
     pub modseq: Option<u64>,
+    /// `PARTIAL (range set)` (RFC 9394 §3.1): the range as asked and the set in it
+    /// (empty: `NIL`).
+    pub partial: Option<(PartialRange, &'a str)>,
 }
 
 /// `* ESEARCH [(TAG "t")] [UID] [MIN n] [MAX n] [ALL set] [COUNT n] [MODSEQ n]`.
@@ -632,6 +635,15 @@ pub fn write_esearch(out: &mut Vec<u8>, response: &EsearchResponse<'_>) {
     }
     if let Some(modseq) = response.modseq {
         fmt_to(out, format_args!(" MODSEQ {modseq}"));
+    }
+    if let Some((range, set)) = response.partial {
+        fmt_to(out, format_args!(" PARTIAL ({range} "));
+        if set.is_empty() {
+            out.extend_from_slice(b"NIL");
+        } else {
+            write_set_text(out, set);
+        }
+        out.push(b')');
     }
     out.extend_from_slice(b"\r\n");
 }

@@ -119,6 +119,7 @@ pub const CAPABILITIES: &[&str] = &[
     "SORT",
     "SORT=DISPLAY",
     "ESORT",
+    "PARTIAL",
     "THREAD=ORDEREDSUBJECT",
     "THREAD=REFERENCES",
     "THREAD=REFS",
