@@ -456,6 +456,8 @@ pub enum SearchReturn {
     Save,
     /// `PARTIAL range` (RFC 9394 §3.1): a window of the result, by position.
     Partial(PartialRange),
+    /// `UPDATE` (RFC 5267 §4.2): keep the result and report how it changes.
+    Update,
 }
 
 /// A PARTIAL range (RFC 9394 §3.1): 1-based positions in an ordered result, counted from

@@ -63,6 +63,7 @@ pub(super) fn parse_return_opts(c: &mut Cursor<'_>) -> ParseResult<Vec<SearchRet
             "ALL" => SearchReturn::All,
             "COUNT" => SearchReturn::Count,
             "SAVE" => SearchReturn::Save,
+            "UPDATE" => SearchReturn::Update,
             "PARTIAL" => {
                 c.sp()?;
                 SearchReturn::Partial(parse_partial_range(c)?)
@@ -101,6 +102,26 @@ pub(super) fn parse_partial_range(c: &mut Cursor<'_>) -> ParseResult<PartialRang
     let second = c.nz_number()?;
     Ok(PartialRange { low: first.min(second), high: first.max(second), from_end })
 }
+
+/// `CANCELUPDATE SP tag-string *(SP tag-string)` (RFC 5267 §4.3); `tag-string` is a
+/// `string`. At most [`CANCEL_TAGS_MAX`] tags.
+pub(super) fn parse_cancel_update(c: &mut Cursor<'_>) -> ParseResult<CommandBody> {
+    let mut tags = Vec::new();
+    while c.take(b' ') {
+        if tags.len() >= CANCEL_TAGS_MAX {
+            return Err(ParseError::syntax("too many tags"));
+        }
+        tags.push(String::from_utf8_lossy(&c.string()?).into_owned());
+    }
+    if tags.is_empty() {
+        return Err(ParseError::syntax("expected a tag"));
+    }
+    Ok(CommandBody::CancelUpdate(tags))
+}
+
+/// Tags one CANCELUPDATE may name: no session holds more contexts than the session's
+/// limit (8), so 64 is plenty and keeps the command's memory small.
+const CANCEL_TAGS_MAX: usize = 64;
 
 /// What to do after a key was folded into the stack.
 enum Next {

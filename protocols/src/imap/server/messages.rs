@@ -19,7 +19,8 @@ use crate::imap::response::{
     write_fetch_uid, write_untagged_status, write_vanished,
 };
 use crate::imap::types::{
-    FetchAttr, FetchModifier, Flag, PartialRange, SearchCommand, SequenceSet, StoreMode, format_uid_set,
+    FetchAttr, FetchModifier, Flag, PartialRange, SearchCommand, SearchReturn, SequenceSet, StoreMode,
+    format_uid_set,
 };
 
 /// Walks the messages a set names, in ascending order, a chunk at a time, without
@@ -139,6 +140,8 @@ enum FetchPhase {
 pub(crate) struct SearchJob {
     search: SearchCommand,
     uid: bool,
+    /// RETURN (UPDATE) and a context may be kept (RFC 5267 §4.2).
+    update: bool,
 }
 
 /// A STORE in progress.
@@ -322,6 +325,9 @@ impl Session {
             // RFC 7162 §3.1: SEARCH MODSEQ enables CONDSTORE.
             self.enable_condstore();
         }
+        let asks_update =
+            search.return_opts.as_ref().is_some_and(|opts| opts.contains(&SearchReturn::Update));
+        let update = asks_update && self.context_allowed(&search.key);
         let Some(selected) = &self.selected else { return self.finish(Err(CommandError::Internal)) };
         let now_ms = i64::try_from(self.now_ms).unwrap_or(i64::MAX);
         let program = SearchProgram::new(
@@ -331,7 +337,7 @@ impl Session {
             selected.saved.clone(),
             now_ms,
         );
-        self.set_job(Job::Search(SearchJob { search, uid }));
+        self.set_job(Job::Search(SearchJob { search, uid, update }));
         self.request(Event::Search(Arc::new(program)), true);
     }
 
@@ -353,6 +359,10 @@ impl Session {
         if let Some(mut saved) = answer.saved {
             saved.sort_unstable();
             selected.saved = UidList::from_sorted(saved);
+        }
+        if job.update {
+            let uids: Vec<u32> = numbered.iter().map(|(_, hit)| hit.uid).collect();
+            self.add_context(job.uid, job.search.key, &uids);
         }
         self.finish(Ok(Done::ok("SEARCH completed")));
     }

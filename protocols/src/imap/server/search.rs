@@ -356,7 +356,16 @@ pub(crate) fn write_answer(
     let modseq = uses_modseq(&search.key).then(|| hits.iter().map(|(_, hit)| hit.modseq).max()).flatten();
     let modseq = modseq.filter(|_| !numbers.is_empty());
     let rev2_default = Vec::new();
+    let without_update: Vec<SearchReturn>;
     let options = match &search.return_opts {
+        Some(options) if options.contains(&SearchReturn::Update) => {
+            // RFC 5267 §4.2: UPDATE alone asks for no result now, only the updates.
+            without_update = options.iter().copied().filter(|o| *o != SearchReturn::Update).collect();
+            if without_update.is_empty() {
+                return SearchAnswer { saved: None };
+            }
+            &without_update
+        }
         Some(options) => options,
         None if rev2 => &rev2_default,
         None => {
