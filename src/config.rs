@@ -47,6 +47,10 @@ pub(crate) struct StaticConfig {
     /// The DNS resolver the checks use.
     #[serde(default)]
     pub(crate) dns: DnsConfig,
+    /// Refuse SMTP deliveries over a recipient's quota with `552 5.2.2` (for good)
+    /// instead of `452 4.2.2` (try again later).
+    #[serde(default)]
+    pub(crate) over_quota_permanent: bool,
 }
 
 /// Where DNS questions go (`[dns]`).
@@ -405,6 +409,9 @@ pub(crate) struct AccountEntry {
     /// Bytes its messages may take in all; absent: no limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) quota_bytes: Option<u64>,
+    /// How many messages it may hold in all (RFC 9208 MESSAGE); absent: no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) quota_messages: Option<u64>,
 }
 
 /// Both files, loaded and checked.
@@ -613,7 +620,12 @@ pub(crate) fn domains_file_of(spec: &DirectorySpec) -> DomainsFile {
             .accounts
             .iter()
             .map(|a| {
-                (a.name.clone(), AccountEntry { addresses: a.addresses.clone(), quota_bytes: a.quota_bytes })
+                let entry = AccountEntry {
+                    addresses: a.addresses.clone(),
+                    quota_bytes: a.quota_bytes,
+                    quota_messages: spec.quota_messages.get(&a.name).copied(),
+                };
+                (a.name.clone(), entry)
             })
             .collect(),
         aliases: spec
@@ -693,6 +705,11 @@ pub(crate) fn directory_spec(domains: &DomainsFile) -> DirectorySpec {
             .map(|(address, entry)| AliasSpec { address: address.clone(), members: entry.members.clone() })
             .collect(),
         postmaster_account: domains.postmaster_account.clone(),
+        quota_messages: domains
+            .accounts
+            .iter()
+            .filter_map(|(name, entry)| Some((name.clone(), entry.quota_messages?)))
+            .collect(),
     }
 }
 
@@ -715,6 +732,7 @@ dmarc_reject = "mark"
 dmarc_reports = "dmarc-reports"
 [accounts.alice]
 addresses = ["alice@example.org", "@example.org"]
+quota_messages = 5000
 "#;
 
     #[test]
@@ -743,6 +761,10 @@ addresses = ["alice@example.org", "@example.org"]
         assert!(config.directory.marks_dmarc_rejects("Example.org"));
         assert!(config.directory.is_report_address("DMARC-reports", "example.org"));
         assert!(!config.directory.is_report_address("alice", "example.org"));
+        // The message-count limit survives the rewrite too.
+        assert_eq!(spec.quota_messages.get("alice"), Some(&5000));
+        assert_eq!(config.directory.quota_messages("alice"), Some(5000));
+        assert!(!config.static_config.over_quota_permanent);
         assert!(std::fs::read_to_string(&file.path).unwrap().starts_with("# Domains and accounts."));
     }
 

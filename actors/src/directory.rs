@@ -77,6 +77,10 @@ pub struct DirectorySpec {
     pub aliases: Vec<AliasSpec>,
     /// Account receiving postmaster mail (RFC 5321 §4.5.1 requires it to exist).
     pub postmaster_account: String,
+    /// Message-count limits (RFC 9208 MESSAGE) by account name; accounts not named have
+    /// none. Kept beside [`AccountSpec`] rather than in it, so the specs' other users
+    /// need no change for a limit most accounts lack.
+    pub quota_messages: std::collections::BTreeMap<String, u64>,
 }
 
 /// A configuration mistake, found when the directory is built.
@@ -255,6 +259,7 @@ impl DirectorySpec {
                 if spec.accounts.len() == before {
                     return Err(DirectoryError::NoSuchAccount(name.clone()));
                 }
+                spec.quota_messages.remove(name);
             }
             DirectoryChange::AddAddress { account, address } => {
                 let entry = spec.account_mut(account)?;
@@ -353,6 +358,7 @@ pub struct Directory {
     aliases: HashMap<String, Arc<[Arc<str>]>>,
     accounts: Vec<Arc<str>>,
     quotas: HashMap<Arc<str>, u64>,
+    quota_messages: HashMap<String, u64>,
     postmaster: Arc<str>,
 }
 
@@ -385,10 +391,17 @@ impl Directory {
             aliases: HashMap::new(),
             accounts: Vec::new(),
             quotas: HashMap::new(),
+            quota_messages: HashMap::new(),
             postmaster: Arc::from(spec.postmaster_account.as_str()),
         };
         for account in &spec.accounts {
             directory.add_account(account)?;
+        }
+        for (account, limit) in &spec.quota_messages {
+            if !spec.accounts.iter().any(|a| a.name == *account) {
+                return Err(DirectoryError::NoSuchAccount(account.clone()));
+            }
+            directory.quota_messages.insert(account.clone(), *limit);
         }
         for alias in &spec.aliases {
             directory.add_alias(alias)?;
@@ -511,6 +524,11 @@ impl Directory {
         self.quotas.get(account).copied()
     }
 
+    /// The account's limit on its number of messages, if it has one.
+    pub fn quota_messages(&self, account: &str) -> Option<u64> {
+        self.quota_messages.get(account).copied()
+    }
+
     /// The account that receives postmaster mail.
     pub fn postmaster(&self) -> &Arc<str> {
         &self.postmaster
@@ -603,6 +621,7 @@ mod tests {
                 ],
             }],
             postmaster_account: "alice".into(),
+            quota_messages: [("bob".to_owned(), 2)].into(),
         }
     }
 
@@ -627,6 +646,8 @@ mod tests {
         assert_eq!(d.accounts().len(), 2);
         assert_eq!(d.quota("alice"), Some(1000));
         assert_eq!(d.quota("bob"), None);
+        assert_eq!(d.quota_messages("bob"), Some(2));
+        assert_eq!(d.quota_messages("alice"), None);
     }
 
     #[test]

@@ -118,6 +118,7 @@ fn directory() -> Arc<Directory> {
         }],
         aliases: vec![],
         postmaster_account: "alice".into(),
+        quota_messages: Default::default(),
     };
     Arc::new(Directory::new(&spec).unwrap())
 }

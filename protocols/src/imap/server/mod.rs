@@ -128,6 +128,7 @@ pub const CAPABILITIES: &[&str] = &[
     "THREAD=REFS",
     "QUOTA",
     "QUOTA=RES-STORAGE",
+    "QUOTA=RES-MESSAGE",
 ];
 
 /// Commands answered BAD in a row before the session says BYE: 20, as Dovecot allows. A
