@@ -412,6 +412,9 @@ pub(crate) struct AccountEntry {
     /// How many messages it may hold in all (RFC 9208 MESSAGE); absent: no limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) quota_messages: Option<u64>,
+    /// IMAP capabilities to leave out of CAPABILITY lists after login.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) imap_hidden_capabilities: Vec<String>,
 }
 
 /// Both files, loaded and checked.
@@ -624,6 +627,11 @@ pub(crate) fn domains_file_of(spec: &DirectorySpec) -> DomainsFile {
                     addresses: a.addresses.clone(),
                     quota_bytes: a.quota_bytes,
                     quota_messages: spec.quota_messages.get(&a.name).copied(),
+                    imap_hidden_capabilities: spec
+                        .hidden_capabilities
+                        .get(&a.name)
+                        .cloned()
+                        .unwrap_or_default(),
                 };
                 (a.name.clone(), entry)
             })
@@ -710,6 +718,12 @@ pub(crate) fn directory_spec(domains: &DomainsFile) -> DirectorySpec {
             .iter()
             .filter_map(|(name, entry)| Some((name.clone(), entry.quota_messages?)))
             .collect(),
+        hidden_capabilities: domains
+            .accounts
+            .iter()
+            .filter(|(_, entry)| !entry.imap_hidden_capabilities.is_empty())
+            .map(|(name, entry)| (name.clone(), entry.imap_hidden_capabilities.clone()))
+            .collect(),
     }
 }
 
@@ -733,6 +747,7 @@ dmarc_reports = "dmarc-reports"
 [accounts.alice]
 addresses = ["alice@example.org", "@example.org"]
 quota_messages = 5000
+imap_hidden_capabilities = ["THREAD", "PARTIAL"]
 "#;
 
     #[test]
@@ -764,6 +779,8 @@ quota_messages = 5000
         // The message-count limit survives the rewrite too.
         assert_eq!(spec.quota_messages.get("alice"), Some(&5000));
         assert_eq!(config.directory.quota_messages("alice"), Some(5000));
+        assert_eq!(spec.hidden_capabilities.get("alice").map(Vec::len), Some(2));
+        assert_eq!(config.directory.hidden_capabilities("alice").len(), 2);
         assert!(!config.static_config.over_quota_permanent);
         assert!(std::fs::read_to_string(&file.path).unwrap().starts_with("# Domains and accounts."));
     }

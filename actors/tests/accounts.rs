@@ -41,6 +41,7 @@ fn directory() -> Arc<Directory> {
         aliases: vec![],
         postmaster_account: "alice".into(),
         quota_messages: [("erin".to_owned(), QUOTA_MESSAGES)].into(),
+        hidden_capabilities: Default::default(),
     };
     Arc::new(Directory::new(&spec).unwrap())
 }

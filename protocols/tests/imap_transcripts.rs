@@ -1082,3 +1082,22 @@ fn envelope_address_lists_with_groups() {
         ],
     );
 }
+
+#[test]
+fn an_account_may_hide_capabilities_from_its_clients() {
+    let account = account();
+    let mut client = Client::logged_in(&account);
+    client.session.hide_capabilities(&[
+        "thread".to_owned(),
+        "QUOTA=RES-MESSAGE".to_owned(),
+        "SORT".to_owned(),
+    ]);
+    client.feed(b"a1 CAPABILITY\r\na2 SELECT INBOX\r\na3 THREAD REFS UTF-8 ALL\r\n", 0, 0);
+    let lines = client.take_output();
+    // `thread` hides every THREAD=, SORT hides SORT=DISPLAY too; the commands still work.
+    assert_eq!(
+        lines[0],
+        "S: * CAPABILITY IMAP4rev2 IMAP4rev1 ENABLE LITERAL+ IDLE BINARY UNSELECT UIDPLUS ESEARCH SEARCHRES MOVE UTF8=ACCEPT LIST-EXTENDED SPECIAL-USE CREATE-SPECIAL-USE LIST-STATUS ID NAMESPACE CONDSTORE QRESYNC STATUS=SIZE MULTIAPPEND SAVEDATE WITHIN CHILDREN ESORT PARTIAL CONTEXT=SEARCH QUOTA QUOTA=RES-STORAGE APPENDLIMIT=10000"
+    );
+    assert!(lines.iter().any(|line| line == "S: * THREAD (1)(2)(3)"), "{lines:?}");
+}

@@ -64,6 +64,7 @@ mod uids;
 
 use std::sync::Arc;
 
+pub use auth::HIDDEN_CAPABILITIES_MAX;
 pub use context::SEARCH_CONTEXTS_MAX;
 pub use error::{CommandError, Completed, Outcome};
 pub use facts::{
@@ -584,6 +585,8 @@ pub struct Session {
     pub(crate) completed: Option<Completed>,
     /// The SEARCH context whose search runs again (RFC 5267 §4), see [`context`].
     pub(crate) refreshing: Option<usize>,
+    /// Capabilities the logged-in account keeps out of CAPABILITY lists.
+    pub(crate) hidden_capabilities: Vec<String>,
 }
 
 impl Session {
@@ -613,6 +616,7 @@ impl Session {
             command_bytes: 0,
             completed: None,
             refreshing: None,
+            hidden_capabilities: Vec::new(),
         }
     }
 
