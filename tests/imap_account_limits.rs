@@ -2,7 +2,8 @@
 //! `quota_messages` (RFC 9208 MESSAGE) refuses the delivery past it with `452 4.2.2`
 //! (SMTP) and an APPEND with `NO [OVERQUOTA]`, and GETQUOTAROOT reports it, seen by
 //! Python's imaplib; `imap_hidden_capabilities` leaves capabilities out of the lists the
-//! account's sessions see after login, while the commands keep working.
+//! account's sessions see after login, while the commands keep working; with
+//! `over_quota_permanent` (static configuration) the refusal is `552 5.2.2`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -75,4 +76,29 @@ fn message_quota_and_hidden_capabilities_from_the_domains_file() {
          APPEND NO [OVERQUOTA]\n\
          THREAD OK (1)(2)\n"
     );
+}
+
+/// `over_quota_permanent = true` in the static configuration (`moxide serve`): the
+/// delivery past the limit is refused for good, `552 5.2.2`.
+#[test]
+fn over_quota_permanent_answers_552() {
+    let dir = tempfile::tempdir().unwrap();
+    let domains = "postmaster_account = \"alice\"\n[domains.\"example.org\"]\n\
+        [accounts.alice]\naddresses = [\"alice@example.org\"]\nquota_messages = 1\n";
+    std::fs::write(dir.path().join("domains.toml"), domains).unwrap();
+    let config = dir.path().join("moxide.toml");
+    let text = "hostname = \"mx.example.org\"\ndata_dir = \"data\"\ndomains_file = \"domains.toml\"\n\
+        cores = 1\npin_cores = false\ninbound_checks = false\nover_quota_permanent = true\n\
+        [[listeners]]\nprotocol = \"smtp\"\naddress = \"127.0.0.1:0\"\n";
+    std::fs::write(&config, text).unwrap();
+    let config = config.display().to_string();
+    let server = Server::start_args(dir.path(), &["serve", "--config", &config], &[]);
+    let mut smtp = Client::connect(server.smtp).unwrap();
+    smtp.hello().unwrap();
+    let message = b"From: a@example.net\r\nSubject: hi\r\n\r\nbody\r\n";
+    let first = smtp.deliver("a@example.net", &["alice@example.org"], message).unwrap();
+    assert_eq!(first.code, 250, "{first:?}");
+    let second = smtp.deliver("a@example.net", &["alice@example.org"], message).unwrap();
+    assert_eq!(second.code, 552, "{second:?}");
+    assert!(second.text().contains("5.2.2"), "{second:?}");
 }
