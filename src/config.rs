@@ -47,6 +47,10 @@ pub(crate) struct StaticConfig {
     /// The DNS resolver the checks use.
     #[serde(default)]
     pub(crate) dns: DnsConfig,
+    /// Refuse SMTP deliveries over a recipient's quota with `552 5.2.2` (for good)
+    /// instead of `452 4.2.2` (try again later).
+    #[serde(default)]
+    pub(crate) over_quota_permanent: bool,
 }
 
 /// Where DNS questions go (`[dns]`).
@@ -411,6 +415,12 @@ pub(crate) struct AccountEntry {
     /// Bytes its messages may take in all; absent: no limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) quota_bytes: Option<u64>,
+    /// How many messages it may hold in all (RFC 9208 MESSAGE); absent: no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) quota_messages: Option<u64>,
+    /// IMAP capabilities to leave out of CAPABILITY lists after login.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) imap_hidden_capabilities: Vec<String>,
 }
 
 /// Both files, loaded and checked.
@@ -619,7 +629,17 @@ pub(crate) fn domains_file_of(spec: &DirectorySpec) -> DomainsFile {
             .accounts
             .iter()
             .map(|a| {
-                (a.name.clone(), AccountEntry { addresses: a.addresses.clone(), quota_bytes: a.quota_bytes })
+                let entry = AccountEntry {
+                    addresses: a.addresses.clone(),
+                    quota_bytes: a.quota_bytes,
+                    quota_messages: spec.quota_messages.get(&a.name).copied(),
+                    imap_hidden_capabilities: spec
+                        .hidden_capabilities
+                        .get(&a.name)
+                        .cloned()
+                        .unwrap_or_default(),
+                };
+                (a.name.clone(), entry)
             })
             .collect(),
         aliases: spec
@@ -711,6 +731,17 @@ pub(crate) fn directory_spec(domains: &DomainsFile) -> DirectorySpec {
             })
             .collect(),
         postmaster_account: domains.postmaster_account.clone(),
+        quota_messages: domains
+            .accounts
+            .iter()
+            .filter_map(|(name, entry)| Some((name.clone(), entry.quota_messages?)))
+            .collect(),
+        hidden_capabilities: domains
+            .accounts
+            .iter()
+            .filter(|(_, entry)| !entry.imap_hidden_capabilities.is_empty())
+            .map(|(name, entry)| (name.clone(), entry.imap_hidden_capabilities.clone()))
+            .collect(),
     }
 }
 
@@ -733,6 +764,8 @@ dmarc_reject = "mark"
 dmarc_reports = "dmarc-reports"
 [accounts.alice]
 addresses = ["alice@example.org", "@example.org"]
+quota_messages = 5000
+imap_hidden_capabilities = ["THREAD", "PARTIAL"]
 "#;
 
     #[test]
@@ -761,6 +794,12 @@ addresses = ["alice@example.org", "@example.org"]
         assert!(config.directory.marks_dmarc_rejects("Example.org"));
         assert!(config.directory.is_report_address("DMARC-reports", "example.org"));
         assert!(!config.directory.is_report_address("alice", "example.org"));
+        // The message-count limit survives the rewrite too.
+        assert_eq!(spec.quota_messages.get("alice"), Some(&5000));
+        assert_eq!(config.directory.quota_messages("alice"), Some(5000));
+        assert_eq!(spec.hidden_capabilities.get("alice").map(Vec::len), Some(2));
+        assert_eq!(config.directory.hidden_capabilities("alice").len(), 2);
+        assert!(!config.static_config.over_quota_permanent);
         assert!(std::fs::read_to_string(&file.path).unwrap().starts_with("# Domains and accounts."));
     }
 

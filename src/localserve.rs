@@ -148,6 +148,7 @@ pub(crate) fn prepare(options: &Options) -> Result<Prepared, Box<dyn std::error:
             certificates: vec![CertificatePaths { chain: certificate.chain, key: certificate.key }],
         },
         inbound_checks: true,
+        over_quota_permanent: false,
         dns: DnsConfig {
             resolvers: options.dns_resolvers.clone(),
             use_resolv_conf: false,

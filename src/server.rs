@@ -150,6 +150,8 @@ struct Shared {
     /// settings (`None`: no lookups) and where reports are kept. Per-domain choices
     /// (`dmarc_reject`, report addresses) come from the live directory.
     inbound: Option<InboundPlan>,
+    /// SMTP deliveries over quota get `552 5.2.2` rather than `452 4.2.2`.
+    over_quota_permanent: bool,
 }
 
 /// What each core needs to check incoming mail.
@@ -306,6 +308,7 @@ impl Server {
             control_limiter: ConnectionLimiter::new(CONTROL_CONNECTIONS_MAX),
             hangup: Arc::new(std::sync::Mutex::new(None)),
             inbound: inbound_plan(config, &data),
+            over_quota_permanent: static_config.over_quota_permanent,
         };
         Ok(Server { runtime, seeds, shared, bound, lock })
     }
@@ -538,6 +541,7 @@ fn smtp_settings(shared: &Shared, plan: &ListenerPlan) -> SmtpSettings {
     settings.local_catchall = if submission { shared.local_catchall.clone() } else { None };
     settings.queue = if submission { shared.queue.clone() } else { None };
     settings.dkim = if submission { shared.dkim.clone() } else { None };
+    settings.over_quota_permanent = shared.over_quota_permanent;
     settings
 }
 

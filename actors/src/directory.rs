@@ -104,6 +104,13 @@ pub struct DirectorySpec {
     pub aliases: Vec<AliasSpec>,
     /// Account receiving postmaster mail (RFC 5321 §4.5.1 requires it to exist).
     pub postmaster_account: String,
+    /// Message-count limits (RFC 9208 MESSAGE) by account name; accounts not named have
+    /// none. Kept beside [`AccountSpec`] rather than in it, so the specs' other users
+    /// need no change for a limit most accounts lack.
+    pub quota_messages: std::collections::BTreeMap<String, u64>,
+    /// IMAP capabilities each account keeps out of CAPABILITY lists after login (an
+    /// interop setting for a client that misuses one), by account name.
+    pub hidden_capabilities: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// A configuration mistake, found when the directory is built.
@@ -282,6 +289,8 @@ impl DirectorySpec {
                 if spec.accounts.len() == before {
                     return Err(DirectoryError::NoSuchAccount(name.clone()));
                 }
+                spec.quota_messages.remove(name);
+                spec.hidden_capabilities.remove(name);
             }
             DirectoryChange::AddAddress { account, address } => {
                 let entry = spec.account_mut(account)?;
@@ -383,6 +392,8 @@ pub struct Directory {
     alias_rules: HashMap<String, AliasRule>,
     accounts: Vec<Arc<str>>,
     quotas: HashMap<Arc<str>, u64>,
+    quota_messages: HashMap<String, u64>,
+    hidden_capabilities: HashMap<String, Arc<[String]>>,
     postmaster: Arc<str>,
 }
 
@@ -416,10 +427,24 @@ impl Directory {
             alias_rules: HashMap::new(),
             accounts: Vec::new(),
             quotas: HashMap::new(),
+            quota_messages: HashMap::new(),
+            hidden_capabilities: HashMap::new(),
             postmaster: Arc::from(spec.postmaster_account.as_str()),
         };
         for account in &spec.accounts {
             directory.add_account(account)?;
+        }
+        for (account, limit) in &spec.quota_messages {
+            if !spec.accounts.iter().any(|a| a.name == *account) {
+                return Err(DirectoryError::NoSuchAccount(account.clone()));
+            }
+            directory.quota_messages.insert(account.clone(), *limit);
+        }
+        for (account, names) in &spec.hidden_capabilities {
+            if !spec.accounts.iter().any(|a| a.name == *account) {
+                return Err(DirectoryError::NoSuchAccount(account.clone()));
+            }
+            directory.hidden_capabilities.insert(account.clone(), names.clone().into());
         }
         for alias in &spec.aliases {
             directory.add_alias(alias)?;
@@ -595,6 +620,16 @@ impl Directory {
         self.quotas.get(account).copied()
     }
 
+    /// The IMAP capabilities the account hides (empty for most).
+    pub fn hidden_capabilities(&self, account: &str) -> Arc<[String]> {
+        self.hidden_capabilities.get(account).cloned().unwrap_or_else(|| Arc::from([]))
+    }
+
+    /// The account's limit on its number of messages, if it has one.
+    pub fn quota_messages(&self, account: &str) -> Option<u64> {
+        self.quota_messages.get(account).copied()
+    }
+
     /// The account that receives postmaster mail.
     pub fn postmaster(&self) -> &Arc<str> {
         &self.postmaster
@@ -689,6 +724,8 @@ mod tests {
                 allowed_senders: Vec::new(),
             }],
             postmaster_account: "alice".into(),
+            quota_messages: [("bob".to_owned(), 2)].into(),
+            hidden_capabilities: [("bob".to_owned(), vec!["THREAD".to_owned()])].into(),
         }
     }
 
@@ -739,6 +776,10 @@ mod tests {
         assert_eq!(d.accounts().len(), 2);
         assert_eq!(d.quota("alice"), Some(1000));
         assert_eq!(d.quota("bob"), None);
+        assert_eq!(d.quota_messages("bob"), Some(2));
+        assert_eq!(d.quota_messages("alice"), None);
+        assert_eq!(&*d.hidden_capabilities("bob"), ["THREAD".to_owned()]);
+        assert!(d.hidden_capabilities("alice").is_empty());
     }
 
     #[test]

@@ -215,7 +215,7 @@ impl Node {
     /// Asks `account`'s actor to store a spooled message; returns once it is durable.
     pub async fn deliver(&self, account: &Arc<str>, message: NewMessage) -> Result<Delivered, AccountError> {
         let started = std::time::Instant::now();
-        let result = match self.check_quota(account, message.size + message.prefix.len() as u64).await {
+        let result = match self.check_quota(account, message.size + message.prefix.len() as u64, 1).await {
             Err(error) => Err(error),
             Ok(()) => match self.call(account, AccountRequest::Deliver(message)).await {
                 Ok(AccountResponse::Delivered(result)) => result,
@@ -237,7 +237,7 @@ impl Node {
         messages: Vec<NewMessage>,
     ) -> Result<Vec<Delivered>, AccountError> {
         let size = messages.iter().map(|message| message.size + message.prefix.len() as u64).sum();
-        self.check_quota(account, size).await?;
+        self.check_quota(account, size, messages.len() as u64).await?;
         match self.call(account, AccountRequest::Append(messages)).await? {
             AccountResponse::Appended(result) => result,
             _ => Err(AccountError::UnexpectedReply),
@@ -276,21 +276,39 @@ impl Node {
         }
     }
 
-    /// Refuses `adding` more bytes to an account with a quota that they would exceed.
+    /// Refuses `adding` more bytes and `adding_messages` more messages to an account
+    /// with a quota (bytes, RFC 9208 STORAGE; messages, MESSAGE) they would exceed.
     /// The usage is read here, not by the account's actor: deliveries in flight at the
     /// same moment may each pass, so the quota is soft by at most those messages (as
     /// other servers' quotas are); the next one is refused.
-    pub async fn check_quota(&self, account: &Arc<str>, adding: u64) -> Result<(), AccountError> {
-        let Some(quota_bytes) = self.directory().quota(account) else { return Ok(()) };
+    pub async fn check_quota(
+        &self,
+        account: &Arc<str>,
+        adding: u64,
+        adding_messages: u64,
+    ) -> Result<(), AccountError> {
+        let directory = self.directory();
+        let (quota_bytes, quota_messages) = (directory.quota(account), directory.quota_messages(account));
+        if quota_bytes.is_none() && quota_messages.is_none() {
+            return Ok(());
+        }
         let stores = Arc::clone(self.stores());
         let name = Arc::clone(account);
-        let used = moxide_runtime::offload(move || stores.get(&name)?.usage_bytes())
+        let (used, used_messages) = moxide_runtime::offload(move || stores.get(&name)?.usage())
             .await
             .map_err(|panic| AccountError::Panicked(panic.to_string()))?
             .map_err(|error| AccountError::Storage(Arc::new(error)))?;
-        if used.saturating_add(adding) > quota_bytes {
+        if let Some(quota_bytes) = quota_bytes
+            && used.saturating_add(adding) > quota_bytes
+        {
             tracing::info!(%account, used, adding, quota_bytes, "refused: over quota");
-            return Err(AccountError::OverQuota { quota_bytes });
+            return Err(AccountError::OverQuota { resource: "bytes", limit: quota_bytes });
+        }
+        if let Some(quota_messages) = quota_messages
+            && used_messages.saturating_add(adding_messages) > quota_messages
+        {
+            tracing::info!(%account, used_messages, adding_messages, quota_messages, "refused: over message quota");
+            return Err(AccountError::OverQuota { resource: "messages", limit: quota_messages });
         }
         Ok(())
     }
@@ -304,8 +322,8 @@ impl Node {
         to: MailboxId,
     ) -> Result<Copied, AccountError> {
         // The copies' size is known only to the actor: a copy is refused once the account
-        // is at its quota, so it overshoots by at most one COPY.
-        self.check_quota(account, 1).await?;
+        // is at its quota, so it overshoots by at most one COPY. Their number is known.
+        self.check_quota(account, 1, uids.len() as u64).await?;
         match self.call(account, AccountRequest::Copy { from, uids, to }).await? {
             AccountResponse::Copied(result) => result,
             _ => Err(AccountError::UnexpectedReply),

@@ -25,7 +25,10 @@ fn directory() -> Arc<Directory> {
             addresses: vec![format!("{name}@example.org")],
             quota_bytes: None,
         })
-        .chain([AccountSpec { name: "dave".into(), addresses: vec![], quota_bytes: Some(QUOTA_BYTES) }])
+        .chain([
+            AccountSpec { name: "dave".into(), addresses: vec![], quota_bytes: Some(QUOTA_BYTES) },
+            AccountSpec { name: "erin".into(), addresses: vec![], quota_bytes: None },
+        ])
         .collect();
     let spec = DirectorySpec {
         domains: vec![DomainSpec {
@@ -37,6 +40,8 @@ fn directory() -> Arc<Directory> {
         accounts,
         aliases: vec![],
         postmaster_account: "alice".into(),
+        quota_messages: [("erin".to_owned(), QUOTA_MESSAGES)].into(),
+        hidden_capabilities: Default::default(),
     };
     Arc::new(Directory::new(&spec).unwrap())
 }
@@ -151,12 +156,49 @@ fn deliveries_and_appends_past_the_quota_are_refused() {
                 node.deliver(&account, new_message(path.clone(), 21)).await.unwrap();
             }
             let refused = node.deliver(&account, new_message(path.clone(), 21)).await.unwrap_err();
-            assert!(matches!(refused, AccountError::OverQuota { quota_bytes: QUOTA_BYTES }), "{refused}");
+            assert!(
+                matches!(refused, AccountError::OverQuota { resource: "bytes", limit: QUOTA_BYTES }),
+                "{refused}"
+            );
             let refused = node.append(&account, vec![new_message(path.clone(), 21)]).await.unwrap_err();
             assert!(matches!(refused, AccountError::OverQuota { .. }), "{refused}");
             assert_eq!(node.stores().get(&account).unwrap().usage_bytes().unwrap(), 74);
             // Others have no quota.
             node.deliver(&Arc::from("alice"), new_message(path.clone(), 21)).await.unwrap();
+        }
+    });
+}
+
+/// Account erin's message-count limit (RFC 9208 MESSAGE).
+const QUOTA_MESSAGES: u64 = 3;
+
+#[test]
+fn deliveries_appends_and_copies_past_the_message_limit_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    with_nodes(2, dir.path(), move |node| {
+        let root = root.clone();
+        async move {
+            let account: Arc<str> = Arc::from("erin");
+            let path = spool(&root, "m", b"Subject: hi\r\n\r\nbody\r\n");
+            node.deliver(&account, new_message(path.clone(), 21)).await.unwrap();
+            node.deliver(&account, new_message(path.clone(), 21)).await.unwrap();
+            // Two more in one APPEND would make four: all or nothing, so none.
+            let two = vec![new_message(path.clone(), 21), new_message(path.clone(), 21)];
+            let refused = node.append(&account, two).await.unwrap_err();
+            assert!(
+                matches!(refused, AccountError::OverQuota { resource: "messages", limit: 3 }),
+                "{refused}"
+            );
+            let delivered = node.deliver(&account, new_message(path.clone(), 21)).await.unwrap();
+            assert_eq!(node.stores().get(&account).unwrap().usage().unwrap().1, QUOTA_MESSAGES);
+            let refused = node.deliver(&account, new_message(path.clone(), 21)).await.unwrap_err();
+            assert!(matches!(refused, AccountError::OverQuota { resource: "messages", .. }), "{refused}");
+            let refused = node
+                .copy(&account, delivered.mailbox, vec![delivered.uid], delivered.mailbox)
+                .await
+                .unwrap_err();
+            assert!(matches!(refused, AccountError::OverQuota { resource: "messages", .. }), "{refused}");
         }
     });
 }

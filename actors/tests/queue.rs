@@ -118,6 +118,8 @@ fn directory() -> Arc<Directory> {
         }],
         aliases: vec![],
         postmaster_account: "alice".into(),
+        quota_messages: Default::default(),
+        hidden_capabilities: Default::default(),
     };
     Arc::new(Directory::new(&spec).unwrap())
 }

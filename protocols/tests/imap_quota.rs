@@ -1,5 +1,5 @@
-//! Transcript tests of QUOTA (RFC 9208) with the STORAGE resource: one quota root, `""`,
-//! when the account has a limit; SETQUOTA refused.
+//! Transcript tests of QUOTA (RFC 9208) with the STORAGE and MESSAGE resources: one
+//! quota root, `""`, when the account has a limit; SETQUOTA refused.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod imap_session_common;
@@ -43,6 +43,33 @@ fn quota_root_usage_and_limit() {
             "S: * QUOTA \"\" (STORAGE 1 10)",
             "S: a8 OK GETQUOTAROOT completed",
         ],
+    );
+}
+
+#[test]
+fn message_limits_are_reported_beside_storage() {
+    let with = |bytes: Option<u64>, messages: Option<u64>| {
+        move || {
+            let account = account_with(bytes);
+            account.borrow_mut().quota_messages = messages;
+            account
+        }
+    };
+    check_with(
+        with(None, Some(5)),
+        "C: a1 GETQUOTAROOT INBOX\r\nC: a2 GETQUOTA \"\"\r\n",
+        &[
+            "S: * QUOTAROOT INBOX \"\"",
+            "S: * QUOTA \"\" (MESSAGE 3 5)",
+            "S: a1 OK GETQUOTAROOT completed",
+            "S: * QUOTA \"\" (MESSAGE 3 5)",
+            "S: a2 OK GETQUOTA completed",
+        ],
+    );
+    check_with(
+        with(Some(2048), Some(3)),
+        "C: a1 GETQUOTA \"\"\r\n",
+        &["S: * QUOTA \"\" (STORAGE 1 2 MESSAGE 3 3)", "S: a1 OK GETQUOTA completed"],
     );
 }
 

@@ -260,6 +260,7 @@ fn esearch() {
         all: Some("2,10:11"),
         count: Some(3),
         modseq: Some(9),
+        partial: None,
     };
     assert_eq!(
         out(|o| write_esearch(o, &all)),

@@ -240,7 +240,18 @@ impl AccountStore {
     /// Bytes of all messages in all mailboxes (what a quota counts): one read of the
     /// mailbox records, whose sizes the writes keep current.
     pub fn usage_bytes(&self) -> Result<u64, StorageError> {
-        self.read(|view| Ok(view.mailboxes()?.iter().map(|mailbox| mailbox.size_bytes).sum()))
+        self.usage().map(|(bytes, _)| bytes)
+    }
+
+    /// The account's usage as quotas count it: the bytes and the number of the messages
+    /// of all its mailboxes, from the mailbox records (no walk over messages).
+    pub fn usage(&self) -> Result<(u64, u64), StorageError> {
+        self.read(|view| {
+            let mailboxes = view.mailboxes()?;
+            let bytes = mailboxes.iter().map(|mailbox| mailbox.size_bytes).sum();
+            let messages = mailboxes.iter().map(|mailbox| u64::from(mailbox.messages)).sum();
+            Ok((bytes, messages))
+        })
     }
 
     /// Where message `id`'s file is: `msg/<id >> 12>/<id>`.

@@ -179,10 +179,12 @@ pub enum AccountError {
     #[error("unexpected reply from account actor")]
     UnexpectedReply,
     /// The account's messages would exceed its quota; nothing was stored.
-    #[error("the account is over its quota of {quota_bytes} bytes")]
+    #[error("the account is over its quota of {limit} {resource}")]
     OverQuota {
+        /// What the quota counts: `bytes` or `messages` (RFC 9208 STORAGE, MESSAGE).
+        resource: &'static str,
         /// The quota.
-        quota_bytes: u64,
+        limit: u64,
     },
 }
 

@@ -1,5 +1,6 @@
 //! GETQUOTA and GETQUOTAROOT (RFC 9208), the storage side: the account's limit from the
-//! directory (the `quota_bytes` that delivery, APPEND and COPY enforce) and its usage as
+//! directory (the `quota_bytes` and `quota_messages` that delivery, APPEND and COPY
+//! enforce) and its usage as
 //! the store counts it for those checks (the mailbox records' sizes, read on a helper
 //! thread as the quota check does); and STATUS DELETED-STORAGE's sums.
 
@@ -26,8 +27,11 @@ impl Conn {
             }
         }
         let limit_bytes = self.node.directory().quota(&account);
-        match moxide_runtime::offload(move || store.usage_bytes()).await {
-            Ok(Ok(used_bytes)) => Answer::Quota(QuotaFacts { used_bytes, limit_bytes }),
+        let limit_messages = self.node.directory().quota_messages(&account);
+        match moxide_runtime::offload(move || store.usage()).await {
+            Ok(Ok((used_bytes, used_messages))) => {
+                Answer::Quota(QuotaFacts { used_bytes, limit_bytes, used_messages, limit_messages })
+            }
             Ok(Err(error)) => Answer::Failed(storage_error(error)),
             Err(panic) => {
                 tracing::error!(%panic, "quota usage panicked");

@@ -114,6 +114,9 @@ pub(crate) async fn run_session(
     let tls = conn.is_tls();
     let mut session = Session::new(protocol, tls, mechanisms);
     let preauth = conn.preauth().await;
+    if let Some(login) = conn.login.as_ref().filter(|_| preauth) {
+        session.hide_capabilities(&conn.node.directory().hidden_capabilities(&login.account));
+    }
     session.start(preauth);
     if let Err(error) = Box::pin(conn.serve(&mut session)).await {
         tracing::debug!(%peer, %error, "imap connection ended by an IO error");
@@ -229,6 +232,12 @@ impl Conn {
             }
             event => self.answer(event).await,
         };
+        if !session.is_authenticated()
+            && let Some(login) = &self.login
+        {
+            // The login's tagged OK lists capabilities: without those the account hides.
+            session.hide_capabilities(&self.node.directory().hidden_capabilities(&login.account));
+        }
         session.answer(answer);
         Ok(())
     }

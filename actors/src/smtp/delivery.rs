@@ -152,11 +152,10 @@ pub(crate) async fn deliver_spooled(
         }
     }
     if over_quota && !no_space {
-        return Verdict::Reject(Reply::new(
-            452,
-            Some(EnhancedCode(4, 2, 2)),
-            "mailbox full; try again later",
-        ));
+        return Verdict::Reject(match settings.over_quota_permanent {
+            true => Reply::new(552, Some(EnhancedCode(5, 2, 2)), "mailbox full"),
+            false => Reply::new(452, Some(EnhancedCode(4, 2, 2)), "mailbox full; try again later"),
+        });
     }
     Verdict::Reject(local_failure(no_space))
 }

@@ -49,6 +49,10 @@ pub struct SmtpSettings {
     pub dkim: Option<Arc<crate::queue::sign::DkimKeys>>,
     /// SMTP (not submission): check incoming mail (SPF, DKIM, DMARC, iprev, ARC).
     pub inbound: Option<inbound::InboundAuth>,
+    /// A delivery over a recipient's quota is refused for good (`552 5.2.2`, RFC 3463:
+    /// mailbox full) rather than for now (`452 4.2.2`, the default: the sender retries
+    /// and the mail arrives once the owner made room).
+    pub over_quota_permanent: bool,
 }
 
 impl SmtpSettings {
@@ -65,6 +69,7 @@ impl SmtpSettings {
             queue: None,
             dkim: None,
             inbound: None,
+            over_quota_permanent: false,
         }
     }
 }

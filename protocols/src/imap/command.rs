@@ -157,6 +157,8 @@ pub enum CommandBody {
         /// The mailbox, as sent.
         mailbox: String,
     },
+    /// `CANCELUPDATE tag *(SP tag)` (RFC 5267 §4.3): end these SEARCH contexts.
+    CancelUpdate(Vec<String>),
     /// `SETQUOTA root (resource limit ...)` (RFC 9208 §4.1).
     SetQuota {
         /// The quota root's name.
@@ -250,6 +252,7 @@ impl CommandBody {
             C::GetQuota { .. } => "getquota",
             C::GetQuotaRoot { .. } => "getquotaroot",
             C::SetQuota { .. } => "setquota",
+            C::CancelUpdate(_) => "cancelupdate",
             C::Fetch { uid: true, .. } => "uid fetch",
             C::Fetch { .. } => "fetch",
             C::Store { uid: true, .. } => "uid store",

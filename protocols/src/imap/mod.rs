@@ -48,8 +48,8 @@ pub use response::{
     write_untagged_status, write_vanished,
 };
 pub use types::{
-    FetchAttr, FetchModifier, Flag, ListCommand, Partial, QresyncParams, SearchCommand, SearchKey,
-    SearchReturn, Section, SectionText, SelectParams, SeqNumber, SeqRange, SequenceSet, SortCommand,
-    SortCriterion, SortKey, StatusAttr, StoreMode, Tag, ThreadAlgorithm, format_uid_set,
+    FetchAttr, FetchModifier, Flag, ListCommand, Partial, PartialRange, QresyncParams, SearchCommand,
+    SearchKey, SearchReturn, Section, SectionText, SelectParams, SeqNumber, SeqRange, SequenceSet,
+    SortCommand, SortCriterion, SortKey, StatusAttr, StoreMode, Tag, ThreadAlgorithm, format_uid_set,
 };
 pub use utf7::Utf7Error;

@@ -14,7 +14,7 @@
 use std::fmt::Write as _;
 
 use super::datetime::DateTime;
-use super::types::{Flag, Section, SectionText, StatusAttr, Tag, is_atom_char};
+use super::types::{Flag, PartialRange, Section, SectionText, StatusAttr, Tag, is_atom_char};
 use super::utf7;
 
 /// The status of a status response (RFC 9051 §7.1).
@@ -110,6 +110,8 @@ pub enum ResponseCode {
     Limit,
     /// `MODIFIED set` (RFC 7162 §3.1.3).
     Modified(String),
+    /// `NOUPDATE "tag"` (RFC 5267 §4.2): the SEARCH of that tag got no UPDATE context.
+    NoUpdate(String),
     /// `NOMODSEQ` (RFC 7162 §3.1.2.2).
     NoModSeq,
     /// `NONEXISTENT`.
@@ -236,6 +238,10 @@ impl ResponseCode {
             Self::UidNext(n) => fmt_to(out, format_args!("UIDNEXT {n}")),
             Self::UidValidity(n) => fmt_to(out, format_args!("UIDVALIDITY {n}")),
             Self::Unseen(n) => fmt_to(out, format_args!("UNSEEN {n}")),
+            Self::NoUpdate(tag) => {
+                out.extend_from_slice(b"NOUPDATE ");
+                write_string(out, tag.as_bytes());
+            }
             _ => {}
         }
     }
@@ -604,6 +610,9 @@ pub struct EsearchResponse<'a> {
     pub count: Option<u32>,
     /// `MODSEQ n` (RFC 7162 §3.1.5).
     pub modseq: Option<u64>,
+    /// `PARTIAL (range set)` (RFC 9394 §3.1): the range as asked and the set in it
+    /// (empty: `NIL`).
+    pub partial: Option<(PartialRange, &'a str)>,
 }
 
 /// `* ESEARCH [(TAG "t")] [UID] [MIN n] [MAX n] [ALL set] [COUNT n] [MODSEQ n]`.
@@ -632,6 +641,34 @@ pub fn write_esearch(out: &mut Vec<u8>, response: &EsearchResponse<'_>) {
     }
     if let Some(modseq) = response.modseq {
         fmt_to(out, format_args!(" MODSEQ {modseq}"));
+    }
+    if let Some((range, set)) = response.partial {
+        fmt_to(out, format_args!(" PARTIAL ({range} "));
+        if set.is_empty() {
+            out.extend_from_slice(b"NIL");
+        } else {
+            write_set_text(out, set);
+        }
+        out.push(b')');
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `* ESEARCH (TAG "t") [UID] [REMOVEFROM (0 set)] [ADDTO (0 set)]` (RFC 5267 §4.3): how
+/// an unsorted UPDATE context's result changed (position 0); empty sets are left out.
+pub fn write_esearch_update(out: &mut Vec<u8>, tag: &str, uid: bool, removed: &str, added: &str) {
+    out.extend_from_slice(b"* ESEARCH (TAG ");
+    write_string(out, tag.as_bytes());
+    out.push(b')');
+    if uid {
+        out.extend_from_slice(b" UID");
+    }
+    for (name, set) in [("REMOVEFROM", removed), ("ADDTO", added)] {
+        if !set.is_empty() {
+            fmt_to(out, format_args!(" {name} (0 "));
+            write_set_text(out, set);
+            out.push(b')');
+        }
     }
     out.extend_from_slice(b"\r\n");
 }

@@ -337,6 +337,8 @@ pub enum FetchModifier {
     ChangedSince(u64),
     /// `VANISHED` (QRESYNC, UID FETCH with CHANGEDSINCE only; the parser checks).
     Vanished,
+    /// `PARTIAL range` (RFC 9394 §3.2): only the messages at these positions of the set.
+    Partial(PartialRange),
 }
 
 /// A SEARCH key (RFC 9051 §6.4.4, RFC 3501 §6.4.4, RFC 7162 §3.1.5, RFC 8514 §5,
@@ -452,6 +454,46 @@ pub enum SearchReturn {
     Count,
     /// `SAVE` (RFC 5182).
     Save,
+    /// `PARTIAL range` (RFC 9394 §3.1): a window of the result, by position.
+    Partial(PartialRange),
+    /// `UPDATE` (RFC 5267 §4.2): keep the result and report how it changes.
+    Update,
+}
+
+/// A PARTIAL range (RFC 9394 §3.1): 1-based positions in an ordered result, counted from
+/// its first item, or from its last when `from_end` (`-1` is the last). `low <= high`:
+/// the parser orders the two ends as sequence ranges are (`10:1` is `1:10`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PartialRange {
+    /// The end nearer the start (or, with `from_end`, nearer the end) of the result.
+    pub low: u32,
+    /// The other end.
+    pub high: u32,
+    /// Negative positions, counted back from the last item.
+    pub from_end: bool,
+}
+
+impl PartialRange {
+    /// The 0-based indexes this range covers in a result of `total` items (clipped to
+    /// it); `None` when none.
+    #[must_use]
+    pub fn window(&self, total: u32) -> Option<std::ops::Range<u32>> {
+        let (start, end) = if self.from_end {
+            // -k is index total - k.
+            (total.saturating_sub(self.high), total.saturating_add(1).saturating_sub(self.low.max(1)))
+        } else {
+            (self.low.max(1) - 1, self.high.min(total))
+        };
+        (start < end).then_some(start..end)
+    }
+}
+
+impl std::fmt::Display for PartialRange {
+    /// As the client wrote it, ends ordered: `1:10` or `-1:-10`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let minus = if self.from_end { "-" } else { "" };
+        write!(f, "{minus}{}:{minus}{}", self.low, self.high)
+    }
 }
 
 /// A SEARCH command's arguments.

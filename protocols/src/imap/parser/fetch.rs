@@ -159,7 +159,8 @@ fn parse_partial(c: &mut Cursor<'_>) -> ParseResult<Option<Partial>> {
     Ok(Some(Partial { offset, length }))
 }
 
-/// `"(" fetch-modifier *(SP fetch-modifier) ")"` (RFC 7162 §3.1.4.1, §3.2.6).
+/// `"(" fetch-modifier *(SP fetch-modifier) ")"` (RFC 7162 §3.1.4.1, §3.2.6, PARTIAL
+/// RFC 9394 §3.2).
 fn parse_fetch_modifiers(c: &mut Cursor<'_>, uid: bool) -> ParseResult<Vec<FetchModifier>> {
     c.byte(b'(', "expected fetch modifiers")?;
     let mut modifiers = Vec::new();
@@ -174,6 +175,10 @@ fn parse_fetch_modifiers(c: &mut Cursor<'_>, uid: bool) -> ParseResult<Vec<Fetch
             }
             "VANISHED" if !modifiers.contains(&FetchModifier::Vanished) => {
                 modifiers.push(FetchModifier::Vanished);
+            }
+            "PARTIAL" if !modifiers.iter().any(|m| matches!(m, FetchModifier::Partial(_))) => {
+                c.sp()?;
+                modifiers.push(FetchModifier::Partial(super::search::parse_partial_range(c)?));
             }
             _ => return Err(ParseError::syntax("unknown or repeated fetch modifier")),
         }

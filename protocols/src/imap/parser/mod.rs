@@ -112,6 +112,7 @@ fn parse_body(c: &mut Cursor<'_>, name: &str, nesting_max: usize) -> ParseResult
         "GETQUOTA" => quota::parse_getquota(c)?,
         "GETQUOTAROOT" => quota::parse_getquotaroot(c)?,
         "SETQUOTA" => quota::parse_setquota(c)?,
+        "CANCELUPDATE" => search::parse_cancel_update(c)?,
         "THREAD" => sort::parse_thread(c, false, nesting_max)?,
         "FETCH" => fetch::parse_fetch(c, false)?,
         "STORE" => fetch::parse_store(c, false)?,

@@ -9,7 +9,7 @@
 
 use super::super::command::CommandBody;
 use super::super::error::{ParseError, ParseResult, ReadErrorKind};
-use super::super::types::{SearchCommand, SearchKey, SearchReturn};
+use super::super::types::{PartialRange, SearchCommand, SearchKey, SearchReturn};
 use super::Cursor;
 
 /// An unfinished compound key on the parser's stack.
@@ -63,17 +63,65 @@ pub(super) fn parse_return_opts(c: &mut Cursor<'_>) -> ParseResult<Vec<SearchRet
             "ALL" => SearchReturn::All,
             "COUNT" => SearchReturn::Count,
             "SAVE" => SearchReturn::Save,
+            "UPDATE" => SearchReturn::Update,
+            "PARTIAL" => {
+                c.sp()?;
+                SearchReturn::Partial(parse_partial_range(c)?)
+            }
             _ => return Err(ParseError::syntax("unknown return option")),
         };
+        if let SearchReturn::Partial(_) = opt
+            && opts.iter().any(|have| matches!(have, SearchReturn::Partial(_)))
+        {
+            return Err(ParseError::syntax("PARTIAL given twice"));
+        }
         if !opts.contains(&opt) {
             opts.push(opt);
         }
         if c.take(b')') {
+            let partial = opts.iter().any(|opt| matches!(opt, SearchReturn::Partial(_)));
+            if partial && opts.contains(&SearchReturn::All) {
+                // RFC 9394 §3.1: ALL and PARTIAL are mutually exclusive.
+                return Err(ParseError::syntax("ALL and PARTIAL together"));
+            }
             return Ok(opts);
         }
         c.sp()?;
     }
 }
+
+/// `partial-range = partial-range-first / partial-range-last`: `nz-number ":" nz-number`
+/// or `"-" nz-number ":" "-" nz-number` (RFC 9394 §5); both ends of one sign.
+pub(super) fn parse_partial_range(c: &mut Cursor<'_>) -> ParseResult<PartialRange> {
+    let from_end = c.take(b'-');
+    let first = c.nz_number()?;
+    c.byte(b':', "expected : in partial range")?;
+    if c.take(b'-') != from_end {
+        return Err(ParseError::syntax("partial range ends of different signs"));
+    }
+    let second = c.nz_number()?;
+    Ok(PartialRange { low: first.min(second), high: first.max(second), from_end })
+}
+
+/// `CANCELUPDATE SP tag-string *(SP tag-string)` (RFC 5267 §4.3); `tag-string` is a
+/// `string`. At most [`CANCEL_TAGS_MAX`] tags.
+pub(super) fn parse_cancel_update(c: &mut Cursor<'_>) -> ParseResult<CommandBody> {
+    let mut tags = Vec::new();
+    while c.take(b' ') {
+        if tags.len() >= CANCEL_TAGS_MAX {
+            return Err(ParseError::syntax("too many tags"));
+        }
+        tags.push(String::from_utf8_lossy(&c.string()?).into_owned());
+    }
+    if tags.is_empty() {
+        return Err(ParseError::syntax("expected a tag"));
+    }
+    Ok(CommandBody::CancelUpdate(tags))
+}
+
+/// Tags one CANCELUPDATE may name: no session holds more contexts than the session's
+/// limit (8), so 64 is plenty and keeps the command's memory small.
+const CANCEL_TAGS_MAX: usize = 64;
 
 /// What to do after a key was folded into the stack.
 enum Next {

@@ -21,12 +21,17 @@ pub(crate) struct SaslJob {
     pub(crate) success_pending: bool,
 }
 
+/// Capabilities one account may hide: more than every capability we offer would be
+/// pointless, so the list a session keeps stays small.
+pub const HIDDEN_CAPABILITIES_MAX: usize = 64;
+
 impl Session {
     /// The capability list for the current state (RFC 9051 §7.2.2).
     pub(crate) fn capabilities(&self) -> Vec<String> {
         let mut caps: Vec<String> = CAPABILITIES.iter().map(|c| (*c).to_owned()).collect();
         caps.push(format!("APPENDLIMIT={}", self.config.reader.append_bytes_max));
         if self.authenticated {
+            caps.retain(|cap| !self.is_hidden(cap));
             return caps;
         }
         if self.config.starttls && !self.tls {
@@ -40,6 +45,22 @@ impl Session {
         }
         caps.extend(self.mechanisms.iter().map(|m| format!("AUTH={m}")));
         caps
+    }
+
+    /// Whether the account asked to keep `cap` out of CAPABILITY: a hidden name hides
+    /// itself and, as `NAME`, every `NAME=...` (`THREAD` hides all THREAD algorithms).
+    fn is_hidden(&self, cap: &str) -> bool {
+        self.hidden_capabilities.iter().any(|hidden| {
+            let family = cap.split_once('=').map_or(cap, |(name, _)| name);
+            hidden.eq_ignore_ascii_case(cap) || hidden.eq_ignore_ascii_case(family)
+        })
+    }
+
+    /// The account's capabilities to leave out of CAPABILITY lists once logged in (an
+    /// interop setting for clients that misuse an extension; the commands still work).
+    /// At most [`HIDDEN_CAPABILITIES_MAX`] are kept. Call before answering the login.
+    pub fn hide_capabilities(&mut self, names: &[String]) {
+        self.hidden_capabilities = names.iter().take(HIDDEN_CAPABILITIES_MAX).cloned().collect();
     }
 
     /// STARTTLS: refused after login, with TLS already on, without a certificate, and

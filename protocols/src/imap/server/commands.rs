@@ -97,6 +97,7 @@ impl Session {
             C::Expunge => self.expunge(None),
             C::UidExpunge(set) => self.expunge(Some(set)),
             C::Search { uid, search } => self.search(uid, search),
+            C::CancelUpdate(tags) => self.cancel_update(&tags),
             C::Sort { uid, sort } => self.sort(uid, sort),
             C::Thread { uid, algorithm, search } => self.thread(uid, algorithm, &search),
             C::Fetch { uid, set, attrs, modifiers } => self.fetch(uid, &set, attrs, &modifiers),
@@ -157,7 +158,7 @@ impl Session {
         write_continuation(self.out.buf(), "idling");
         self.reader.set_mode(ReadMode::IdleDone);
         self.set_job(Job::Idle);
-        if self.selected.as_ref().is_some_and(|selected| selected.dirty) {
+        if self.selected.as_ref().is_some_and(|selected| selected.dirty || selected.contexts_stale) {
             self.mailbox_changed();
         }
     }

@@ -78,6 +78,9 @@ pub struct Account {
     pub now_ms: i64,
     /// The account's quota (RFC 9208 STORAGE), `None` for none. Reported, not enforced.
     pub quota_bytes: Option<u64>,
+    /// The account's message-count limit (RFC 9208 MESSAGE), `None` for none. Reported,
+    /// not enforced.
+    pub quota_messages: Option<u64>,
 }
 
 /// An account shared by several connections (sessions on one account).
@@ -98,6 +101,7 @@ impl Account {
             version: 0,
             now_ms: 1_700_000_000_000,
             quota_bytes: None,
+            quota_messages: None,
         };
         account.create("INBOX", None);
         for (name, special) in [
@@ -766,13 +770,14 @@ impl Connection {
         {
             return Answer::Failed(CommandError::no_such_mailbox(name));
         }
-        let used_bytes = account
-            .mailboxes
-            .iter()
-            .flat_map(|mailbox| mailbox.messages.values())
-            .map(|message| message.bytes.len() as u64)
-            .sum();
-        Answer::Quota(super::QuotaFacts { used_bytes, limit_bytes: account.quota_bytes })
+        let messages = || account.mailboxes.iter().flat_map(|mailbox| mailbox.messages.values());
+        let used_bytes = messages().map(|message| message.bytes.len() as u64).sum();
+        Answer::Quota(super::QuotaFacts {
+            used_bytes,
+            limit_bytes: account.quota_bytes,
+            used_messages: messages().count() as u64,
+            limit_messages: account.quota_messages,
+        })
     }
 
     fn thread(&self, search: &super::SearchProgram, thread: super::ThreadProgram) -> super::Threads {

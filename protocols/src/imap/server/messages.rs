@@ -19,7 +19,8 @@ use crate::imap::response::{
     write_fetch_uid, write_untagged_status, write_vanished,
 };
 use crate::imap::types::{
-    FetchAttr, FetchModifier, Flag, SearchCommand, SequenceSet, StoreMode, format_uid_set,
+    FetchAttr, FetchModifier, Flag, PartialRange, SearchCommand, SearchReturn, SequenceSet, StoreMode,
+    format_uid_set,
 };
 
 /// Walks the messages a set names, in ascending order, a chunk at a time, without
@@ -45,6 +46,39 @@ impl Cursor {
                 Cursor { ranges: set.resolve(star), uid_mode, index: 0, next: 0 }
             }
         }
+    }
+
+    /// Keeps only the messages at the positions `range` names among those the set
+    /// names, in order (RFC 9394 §3.2). The set's ranges become sequence ranges (a search
+    /// per range, no walk over messages), which are then cut to the window.
+    fn windowed(self, view: &UidList, range: &PartialRange) -> Cursor {
+        let mut seqs: Vec<RangeInclusive<u32>> = Vec::with_capacity(self.ranges.len());
+        for set_range in &self.ranges {
+            let (low, high) = if self.uid_mode {
+                let below_end = view.rank(*set_range.end()) + u32::from(view.contains(*set_range.end()));
+                (view.rank(*set_range.start()) + 1, below_end)
+            } else {
+                (*set_range.start(), (*set_range.end()).min(view.len()))
+            };
+            if low <= high {
+                seqs.push(low..=high);
+            }
+        }
+        let total: u64 = seqs.iter().map(|seq| u64::from(seq.end() - seq.start()) + 1).sum();
+        let window = range.window(u32::try_from(total).unwrap_or(u32::MAX)).unwrap_or(0..0);
+        let mut ranges = Vec::new();
+        let mut position = 0u32; // 0-based position of the current range's first message
+        for seq in seqs {
+            let length = seq.end() - seq.start() + 1;
+            let from = window.start.max(position);
+            let to = window.end.min(position.saturating_add(length));
+            if from < to {
+                let first = seq.start() + (from - position);
+                ranges.push(first..=first + (to - from - 1));
+            }
+            position = position.saturating_add(length);
+        }
+        Cursor { ranges, uid_mode: false, index: 0, next: 0 }
     }
 
     /// The next (seq, uid) pairs, at most `n`.
@@ -106,6 +140,8 @@ enum FetchPhase {
 pub(crate) struct SearchJob {
     search: SearchCommand,
     uid: bool,
+    /// RETURN (UPDATE) and a context may be kept (RFC 5267 §4.2).
+    update: bool,
 }
 
 /// A STORE in progress.
@@ -131,10 +167,12 @@ impl Session {
     ) {
         let mut changed_since = None;
         let mut vanished = false;
+        let mut partial = None;
         for modifier in modifiers {
             match modifier {
                 FetchModifier::ChangedSince(modseq) => changed_since = Some(*modseq),
                 FetchModifier::Vanished => vanished = true,
+                FetchModifier::Partial(range) => partial = Some(*range),
             }
         }
         if vanished && !(uid && self.enabled.qresync && changed_since.is_some()) {
@@ -156,7 +194,12 @@ impl Session {
         }
         let Some(selected) = &self.selected else { return self.finish(Err(CommandError::Internal)) };
         let plan = Arc::new(FetchPlan::new(attrs, changed_since, selected.read_only));
-        let cursor = Cursor::new(set, uid, &selected.uids, &selected.saved);
+        let mut cursor = Cursor::new(set, uid, &selected.uids, &selected.saved);
+        if let Some(range) = &partial {
+            // RFC 9394 §3.2: the positions count the messages the set names, before
+            // CHANGEDSINCE filters them.
+            cursor = cursor.windowed(&selected.uids, range);
+        }
         let job = FetchJob {
             plan,
             cursor,
@@ -282,6 +325,9 @@ impl Session {
             // RFC 7162 §3.1: SEARCH MODSEQ enables CONDSTORE.
             self.enable_condstore();
         }
+        let asks_update =
+            search.return_opts.as_ref().is_some_and(|opts| opts.contains(&SearchReturn::Update));
+        let update = asks_update && self.context_allowed(&search.key);
         let Some(selected) = &self.selected else { return self.finish(Err(CommandError::Internal)) };
         let now_ms = i64::try_from(self.now_ms).unwrap_or(i64::MAX);
         let program = SearchProgram::new(
@@ -291,7 +337,7 @@ impl Session {
             selected.saved.clone(),
             now_ms,
         );
-        self.set_job(Job::Search(SearchJob { search, uid }));
+        self.set_job(Job::Search(SearchJob { search, uid, update }));
         self.request(Event::Search(Arc::new(program)), true);
     }
 
@@ -313,6 +359,10 @@ impl Session {
         if let Some(mut saved) = answer.saved {
             saved.sort_unstable();
             selected.saved = UidList::from_sorted(saved);
+        }
+        if job.update {
+            let uids: Vec<u32> = numbered.iter().map(|(_, hit)| hit.uid).collect();
+            self.add_context(job.uid, job.search.key, &uids);
         }
         self.finish(Ok(Done::ok("SEARCH completed")));
     }

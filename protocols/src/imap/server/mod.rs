@@ -43,6 +43,7 @@
 mod append;
 mod auth;
 mod commands;
+mod context;
 mod error;
 mod facts;
 mod fetch;
@@ -63,6 +64,8 @@ mod uids;
 
 use std::sync::Arc;
 
+pub use auth::HIDDEN_CAPABILITIES_MAX;
+pub use context::SEARCH_CONTEXTS_MAX;
 pub use error::{CommandError, Completed, Outcome};
 pub use facts::{
     AppendOutcome, AuthFailure, CopyOutcome, FetchMessage, FlagFact, MailboxChanges, MailboxFacts,
@@ -119,11 +122,14 @@ pub const CAPABILITIES: &[&str] = &[
     "SORT",
     "SORT=DISPLAY",
     "ESORT",
+    "PARTIAL",
+    "CONTEXT=SEARCH",
     "THREAD=ORDEREDSUBJECT",
     "THREAD=REFERENCES",
     "THREAD=REFS",
     "QUOTA",
     "QUOTA=RES-STORAGE",
+    "QUOTA=RES-MESSAGE",
 ];
 
 /// Commands answered BAD in a row before the session says BYE: 20, as Dovecot allows. A
@@ -577,6 +583,10 @@ pub struct Session {
     pub(crate) command_bytes: u64,
     /// The last command that ended, until the caller takes it (for its metrics).
     pub(crate) completed: Option<Completed>,
+    /// The SEARCH context whose search runs again (RFC 5267 §4), see [`context`].
+    pub(crate) refreshing: Option<usize>,
+    /// Capabilities the logged-in account keeps out of CAPABILITY lists.
+    pub(crate) hidden_capabilities: Vec<String>,
 }
 
 impl Session {
@@ -605,6 +615,8 @@ impl Session {
             command_started_ms: None,
             command_bytes: 0,
             completed: None,
+            refreshing: None,
+            hidden_capabilities: Vec::new(),
         }
     }
 
@@ -806,12 +818,18 @@ impl Session {
             return;
         }
         self.awaiting = false;
+        if let Some(index) = self.refreshing.take() {
+            return self.context_searched(index, answer);
+        }
         let Some(running) = self.running.as_mut() else { return };
         if running.result.is_some() {
             // The final sync of a command.
             match answer {
                 Answer::Changes(changes) => self.apply_changes(changes),
                 _ => self.apply_changes(MailboxChanges::default()),
+            }
+            if self.refresh_contexts() {
+                return; // the tagged response waits for the contexts' updates
             }
             if let Some(result) = self.running.as_mut().and_then(|running| running.result.take()) {
                 self.write_tagged(result);
@@ -820,7 +838,10 @@ impl Session {
         }
         match (&running.job, answer) {
             // IDLE: updates as they come; the command goes on.
-            (Job::Idle, Answer::Changes(changes)) => self.apply_changes(changes),
+            (Job::Idle, Answer::Changes(changes)) => {
+                self.apply_changes(changes);
+                self.refresh_contexts();
+            }
             (_, answer) => self.continue_job(answer),
         }
     }
@@ -900,7 +921,11 @@ impl Session {
     /// the tagged response.
     pub(crate) fn finish(&mut self, result: CommandResult) {
         let Some(running) = self.running.as_mut() else { return };
-        let dirty = self.selected.as_ref().is_some_and(|selected| selected.dirty);
+        // Stale contexts (RFC 5267 §4) are brought up to date where updates may go out.
+        let dirty = self
+            .selected
+            .as_ref()
+            .is_some_and(|selected| selected.dirty || (selected.contexts_stale && running.allow_expunge));
         if self.selected.is_some() && (dirty || running.force_sync) && !self.closing {
             running.result = Some(result);
             let allow_expunge = running.allow_expunge;

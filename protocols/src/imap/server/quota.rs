@@ -1,7 +1,9 @@
-//! QUOTA (RFC 9208) with the STORAGE resource: one quota root, `""`, per account, its
-//! limit the account's `quota_bytes` from the domains file (the same limit delivery,
-//! APPEND and COPY enforce), its usage the bytes of all the account's messages. An
-//! account without a limit has no quota root. SETQUOTA is for the administrator: `NO`.
+//! QUOTA (RFC 9208) with the STORAGE and MESSAGE resources: one quota root, `""`, per
+//! account, its limits the account's `quota_bytes` and `quota_messages` from the domains
+//! file (the same limits delivery, APPEND and COPY enforce), its usage the bytes and the
+//! number of all the account's messages. An account without a limit has no quota root;
+//! the QUOTA response lists the resources that have one. SETQUOTA is for the
+//! administrator: `NO`.
 
 use super::error::{CommandError, Done};
 use super::{Answer, Event, Job, Session};
@@ -15,8 +17,12 @@ pub const QUOTA_ROOT: &str = "";
 pub struct QuotaFacts {
     /// Bytes of all messages in all mailboxes.
     pub used_bytes: u64,
-    /// The limit; `None`: the account has no quota.
+    /// The limit; `None`: the account has no storage quota.
     pub limit_bytes: Option<u64>,
+    /// Messages in all mailboxes.
+    pub used_messages: u64,
+    /// The message-count limit; `None`: none.
+    pub limit_messages: Option<u64>,
 }
 
 /// The running GETQUOTA / GETQUOTAROOT.
@@ -59,27 +65,33 @@ impl Session {
         if let Some(mailbox) = &job.mailbox {
             out.extend_from_slice(b"* QUOTAROOT ");
             write_mailbox(out, mailbox, utf8);
-            if facts.limit_bytes.is_some() {
+            if facts.limit_bytes.is_some() || facts.limit_messages.is_some() {
                 out.push(b' ');
                 write_string(out, QUOTA_ROOT.as_bytes());
             }
             out.extend_from_slice(b"\r\n");
         }
-        let Some(limit_bytes) = facts.limit_bytes else {
+        if facts.limit_bytes.is_none() && facts.limit_messages.is_none() {
             return match job.mailbox {
                 Some(_) => self.finish(Ok(Done::ok("GETQUOTAROOT completed"))),
                 None => {
                     self.finish(Err(CommandError::no(ResponseCode::NonExistent, "this account has no quota")))
                 }
             };
-        };
-        // RFC 9208 §5.1: STORAGE counts units of 1024 octets; usage rounds up, so a
-        // client never sees room that is not there.
-        let used = facts.used_bytes.div_ceil(1024);
-        let limit = limit_bytes / 1024;
+        }
         out.extend_from_slice(b"* QUOTA ");
         write_string(out, QUOTA_ROOT.as_bytes());
-        out.extend_from_slice(format!(" (STORAGE {used} {limit})\r\n").as_bytes());
+        let mut resources = Vec::new();
+        if let Some(limit_bytes) = facts.limit_bytes {
+            // RFC 9208 §5.1: STORAGE counts units of 1024 octets; usage rounds up, so a
+            // client never sees room that is not there.
+            resources.push(format!("STORAGE {} {}", facts.used_bytes.div_ceil(1024), limit_bytes / 1024));
+        }
+        if let Some(limit_messages) = facts.limit_messages {
+            // RFC 9208 §5.2: MESSAGE counts the messages of all mailboxes under the root.
+            resources.push(format!("MESSAGE {} {limit_messages}", facts.used_messages));
+        }
+        out.extend_from_slice(format!(" ({})\r\n", resources.join(" ")).as_bytes());
         let text = if job.mailbox.is_some() { "GETQUOTAROOT completed" } else { "GETQUOTA completed" };
         self.finish(Ok(Done::ok(text)));
     }

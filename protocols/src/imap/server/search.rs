@@ -21,7 +21,9 @@ use super::lines::Lines;
 use super::output::OutputQueue;
 use super::uids::UidList;
 use crate::imap::response::{EsearchResponse, write_esearch};
-use crate::imap::types::{SearchCommand, SearchKey, SearchReturn, SequenceSet, Tag, format_uid_set};
+use crate::imap::types::{
+    PartialRange, SearchCommand, SearchKey, SearchReturn, SequenceSet, Tag, format_uid_set,
+};
 use crate::mime::{self, ContentSearch, MessageSummary, SearchScope};
 
 const DAY_MS: i64 = 86_400_000;
@@ -317,6 +319,23 @@ pub(crate) fn uses_modseq(key: &SearchKey) -> bool {
     }
 }
 
+/// The PARTIAL return option among `options`, if any (RFC 9394 §3.1).
+pub(crate) fn partial_of(options: &[SearchReturn]) -> Option<PartialRange> {
+    options.iter().find_map(|option| match option {
+        SearchReturn::Partial(range) => Some(*range),
+        _ => None,
+    })
+}
+
+/// The numbers in the window of `range`, as a set (in the result's order; empty when
+/// none: written `NIL`).
+pub(crate) fn window_of(range: &PartialRange, numbers: &[u32]) -> String {
+    match range.window(numbers.len() as u32) {
+        Some(window) => format_uid_set(&numbers[window.start as usize..window.end as usize]),
+        None => String::new(),
+    }
+}
+
 /// The answer to a SEARCH: what to write, and what to save for `$` (RFC 5182).
 pub(crate) struct SearchAnswer {
     /// UIDs to save as the new `$`, when SAVE was asked.
@@ -337,7 +356,16 @@ pub(crate) fn write_answer(
     let modseq = uses_modseq(&search.key).then(|| hits.iter().map(|(_, hit)| hit.modseq).max()).flatten();
     let modseq = modseq.filter(|_| !numbers.is_empty());
     let rev2_default = Vec::new();
+    let without_update: Vec<SearchReturn>;
     let options = match &search.return_opts {
+        Some(options) if options.contains(&SearchReturn::Update) => {
+            // RFC 5267 §4.2: UPDATE alone asks for no result now, only the updates.
+            without_update = options.iter().copied().filter(|o| *o != SearchReturn::Update).collect();
+            if without_update.is_empty() {
+                return SearchAnswer { saved: None };
+            }
+            &without_update
+        }
         Some(options) => options,
         None if rev2 => &rev2_default,
         None => {
@@ -352,11 +380,16 @@ pub(crate) fn write_answer(
         options.contains(&SearchReturn::Max),
         options.contains(&SearchReturn::Count),
     );
+    let partial = partial_of(options);
+    let window = partial.map(|range| window_of(&range, &numbers));
     let mut saved = None;
     if options.contains(&SearchReturn::Save) {
-        // RFC 5182 §2.4: with MIN/MAX (and no ALL/COUNT) only those are saved.
+        // RFC 5182 §2.4: with MIN/MAX (and no ALL/COUNT) only those are saved; with
+        // PARTIAL (RFC 9394 §3.1) the messages of the window.
         let uids: Vec<u32> = hits.iter().map(|(_, hit)| hit.uid).collect();
-        saved = Some(if (min || max) && !all && !count {
+        saved = Some(if let Some(range) = partial {
+            uids[range.window(uids.len() as u32).map_or(0..0, |w| w.start as usize..w.end as usize)].to_vec()
+        } else if (min || max) && !all && !count {
             let mut picked: Vec<u32> = Vec::new();
             picked.extend(uids.first().filter(|_| min));
             picked.extend(uids.last().filter(|last| max && !picked.contains(last)));
@@ -368,7 +401,7 @@ pub(crate) fn write_answer(
             return SearchAnswer { saved }; // SAVE alone: no ESEARCH response (RFC 5182 §2.1).
         }
     }
-    let all_set = format_uid_set(&numbers);
+    let all_set = if all { format_uid_set(&numbers) } else { String::new() };
     let response = EsearchResponse {
         tag: Some(tag),
         uid: uid_mode,
@@ -377,6 +410,7 @@ pub(crate) fn write_answer(
         all: (all && !numbers.is_empty()).then_some(all_set.as_str()),
         count: count.then_some(numbers.len() as u32),
         modseq,
+        partial: partial.zip(window.as_deref()),
     };
     write_esearch(out.buf(), &response);
     SearchAnswer { saved }

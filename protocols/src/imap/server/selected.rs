@@ -18,6 +18,7 @@
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
 
+use super::context::{SearchContext, remove_expunged};
 use super::facts::{FlagFact, MailboxChanges};
 use super::flags::Announced;
 use super::lines::{FlagLine, Lines};
@@ -58,6 +59,10 @@ pub(crate) struct Selected {
     /// SEARCHRES saved result (RFC 5182), as UIDs.
     pub(crate) saved: UidList,
     pub(crate) announced: Announced,
+    /// SEARCH contexts with UPDATE (RFC 5267 §4), see [`super::context`].
+    pub(crate) contexts: Vec<SearchContext>,
+    /// Messages arrived or changed since the contexts' results were made.
+    pub(crate) contexts_stale: bool,
 }
 
 impl Selected {
@@ -73,6 +78,8 @@ impl Selected {
             reported: HashMap::new(),
             saved: UidList::default(),
             announced: Announced::default(),
+            contexts: Vec::new(),
+            contexts_stale: false,
         }
     }
 
@@ -132,6 +139,9 @@ impl Selected {
         if gone.is_empty() {
             return;
         }
+        // RFC 5267 §4.3: a context's REMOVEFROM goes before the EXPUNGE that removes
+        // the message, so its numbers are those the client still has.
+        remove_expunged(self, gone, out.buf());
         if qresync {
             write_vanished(out.buf(), false, &format_uid_set(gone));
         } else {
@@ -197,6 +207,7 @@ impl Selected {
         let known_max = self.max_uid();
         self.uids.extend(added);
         if self.count() != before {
+            self.contexts_stale |= !self.contexts.is_empty();
             self.add_recent(recent);
             write_exists(out.buf(), self.count());
             if updates.rev1 {
@@ -209,6 +220,7 @@ impl Selected {
             return;
         }
         let mut changed = changed;
+        self.contexts_stale |= !self.contexts.is_empty() && !changed.is_empty();
         changed.sort_unstable_by_key(|fact| fact.uid);
         // A message new in this sync is announced by EXISTS; its flags are fetched.
         let reported = std::mem::take(&mut self.reported);

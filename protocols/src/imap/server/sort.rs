@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use super::error::{CommandError, Done};
 use super::facts::{MessageFacts, SearchHit};
-use super::search::{SearchProgram, uses_modseq};
+use super::search::{SearchProgram, partial_of, uses_modseq, window_of};
 use super::{Answer, Event, Job, Session};
 use crate::imap::response::{EsearchResponse, ResponseCode, write_esearch, write_sort};
 use crate::imap::types::{SearchCommand, SearchReturn, SortCommand, SortCriterion, SortKey, format_uid_set};
@@ -232,6 +232,9 @@ fn write_esort(
 ) {
     let all = options.is_empty() || options.contains(&SearchReturn::All);
     let all_set = if all { format_uid_set(numbers) } else { String::new() };
+    // RFC 9394 §3.1 (RFC 5267 §4.4): PARTIAL's positions are in sort order.
+    let partial = partial_of(options);
+    let window = partial.map(|range| window_of(&range, numbers));
     let response = EsearchResponse {
         tag: Some(tag),
         uid,
@@ -240,6 +243,7 @@ fn write_esort(
         all: (all && !numbers.is_empty()).then_some(all_set.as_str()),
         count: options.contains(&SearchReturn::Count).then_some(numbers.len() as u32),
         modseq,
+        partial: partial.zip(window.as_deref()),
     };
     write_esearch(out, &response);
 }

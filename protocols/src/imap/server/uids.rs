@@ -76,6 +76,15 @@ impl UidList {
         (uid >= run.first).then(|| self.starts[i] + (uid - run.first) + 1)
     }
 
+    /// How many UIDs of the list are below `uid` (one search, not a walk).
+    pub fn rank(&self, uid: u32) -> u32 {
+        let i = self.runs.partition_point(|run| run.last() < uid);
+        match self.runs.get(i) {
+            Some(run) => self.starts[i] + uid.saturating_sub(run.first),
+            None => self.count,
+        }
+    }
+
     /// The UID at 1-based sequence number `seq`.
     pub fn uid_at(&self, seq: u32) -> Option<u32> {
         let index = seq.checked_sub(1)?;

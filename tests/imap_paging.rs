@@ -1,0 +1,49 @@
+//! PARTIAL (RFC 9394) and CONTEXT=SEARCH (RFC 5267 §4) through the real `moxide
+//! localserve` binary with Python's imaplib (`tests/clients/paging.py`): paged SEARCH,
+//! SORT and FETCH on a mailbox with a gap in its UIDs, and an UPDATE context that
+//! reports another connection's append, flag change and expunge at the next NOOP
+//! (REMOVEFROM for the expunged message before its EXPUNGE, then the search run again).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::Server;
+
+/// What the script prints, worked out by hand: the view is UIDs 1 2 3 6 7 8 9 10 at
+/// sequence numbers 1 to 8; UIDs 1 3 7 9 are unseen.
+const EXPECTED: &str = "\
+CAPABILITY => PARTIAL CONTEXT=SEARCH
+UID SEARCH RETURN (PARTIAL 1:3) ALL => OK UID PARTIAL (1:3 1:3)
+SEARCH RETURN (COUNT PARTIAL -1:-2) ALL => OK COUNT 8 PARTIAL (-1:-2 7:8)
+SEARCH RETURN (PARTIAL 20:30) ALL => OK PARTIAL (20:30 NIL)
+SORT RETURN (PARTIAL 1:2) (REVERSE ARRIVAL) UTF-8 ALL => OK PARTIAL (1:2 8,7)
+UID FETCH 1:* (UID) (PARTIAL -1:-3) => OK 8 9 10
+FETCH 1:* (UID) (PARTIAL 2:3) => OK 2 3
+UID SEARCH RETURN (UPDATE) UNSEEN => OK
+NOOP => OK UID REMOVEFROM (0 9) | UID REMOVEFROM (0 1) ADDTO (0 11)
+CANCELUPDATE => OK
+";
+
+#[test]
+fn partial_paging_and_update_contexts_with_imaplib() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), 2);
+    let port = server.imap.expect("imap listener printed").port().to_string();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/paging.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .args(["127.0.0.1", &port, "mox@localhost", "moxmoxmox"])
+        .output()
+        .expect("python3 is installed (scripts/test installs it)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "paging.py failed:\n{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(stdout, EXPECTED);
+}
