@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use moxide_actors::directory::SendLimits;
 use moxide_actors::{AccountSpec, AliasSpec, Directory, DirectoryError, DirectorySpec, DomainSpec};
 use moxide_protocols::smtp::ServerConfig;
 use serde::{Deserialize, Serialize};
@@ -405,6 +406,13 @@ pub(crate) struct AccountEntry {
     /// Bytes its messages may take in all; absent: no limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) quota_bytes: Option<u64>,
+    /// Messages (each recipient counted) it may queue for other domains in 24 hours;
+    /// absent: 1000.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) outgoing_messages_per_day_max: Option<u32>,
+    /// Recipients it never sent to before it may queue for in 24 hours; absent: 200.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) first_time_recipients_per_day_max: Option<u32>,
 }
 
 /// Both files, loaded and checked.
@@ -613,7 +621,19 @@ pub(crate) fn domains_file_of(spec: &DirectorySpec) -> DomainsFile {
             .accounts
             .iter()
             .map(|a| {
-                (a.name.clone(), AccountEntry { addresses: a.addresses.clone(), quota_bytes: a.quota_bytes })
+                let limits = spec.send_limits.get(&a.name);
+                let defaults = SendLimits::default();
+                let entry = AccountEntry {
+                    addresses: a.addresses.clone(),
+                    quota_bytes: a.quota_bytes,
+                    outgoing_messages_per_day_max: limits
+                        .map(|l| l.messages_per_day_max)
+                        .filter(|&n| n != defaults.messages_per_day_max),
+                    first_time_recipients_per_day_max: limits
+                        .map(|l| l.first_time_recipients_per_day_max)
+                        .filter(|&n| n != defaults.first_time_recipients_per_day_max),
+                };
+                (a.name.clone(), entry)
             })
             .collect(),
         aliases: spec
@@ -693,6 +713,25 @@ pub(crate) fn directory_spec(domains: &DomainsFile) -> DirectorySpec {
             .map(|(address, entry)| AliasSpec { address: address.clone(), members: entry.members.clone() })
             .collect(),
         postmaster_account: domains.postmaster_account.clone(),
+        send_limits: domains
+            .accounts
+            .iter()
+            .filter(|(_, e)| {
+                e.outgoing_messages_per_day_max.is_some() || e.first_time_recipients_per_day_max.is_some()
+            })
+            .map(|(name, entry)| {
+                let defaults = SendLimits::default();
+                let limits = SendLimits {
+                    messages_per_day_max: entry
+                        .outgoing_messages_per_day_max
+                        .unwrap_or(defaults.messages_per_day_max),
+                    first_time_recipients_per_day_max: entry
+                        .first_time_recipients_per_day_max
+                        .unwrap_or(defaults.first_time_recipients_per_day_max),
+                };
+                (name.clone(), limits)
+            })
+            .collect(),
     }
 }
 

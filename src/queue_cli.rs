@@ -2,6 +2,9 @@
 //! with a DSN, composed here as the queue would). Runs beside a running server
 //! (the queue's LMDB environment is shared through its lock file; the server's runner
 //! looks for due work every 250 ms, so `retry` and `release` take effect at once).
+//! `suppress` manages the accounts' suppression lists and `holdrules` the hold rules
+//! (both in the queue's environment; the server reads them at each submission and
+//! enqueue).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -10,7 +13,8 @@ use clap::Subcommand;
 use moxide_actors::queue::dsn::make_blocking;
 use moxide_protocols::smtp::rfc5322_date;
 use moxide_storage::queue::{
-    Destination, QueueFilter, QueueId, QueueStore, QueueUpdate, QueuedMessage, QueuedRecipient, StoredReply,
+    Destination, HoldRule, QueueFilter, QueueId, QueueStore, QueueUpdate, QueuedMessage, QueuedRecipient,
+    StoredReply, Suppression,
 };
 use moxide_storage::{DataDir, StoreOptions};
 
@@ -53,6 +57,64 @@ pub(crate) enum QueueCommand {
     Drop(Selection),
     /// Fails destinations now: removed, with a failure DSN to the sender.
     Bounce(Selection),
+    /// The accounts' suppression lists (addresses that bounced hard).
+    #[command(subcommand)]
+    Suppress(SuppressCommand),
+    /// Hold rules: matching messages are queued held.
+    #[command(subcommand)]
+    Holdrules(HoldRulesCommand),
+}
+
+/// `moxide queue suppress ...`.
+#[derive(Subcommand)]
+pub(crate) enum SuppressCommand {
+    /// Lists suppressed addresses (of one account, or all).
+    List {
+        /// Only this account's list.
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Suppresses an address for an account: its submissions to it are refused.
+    Add {
+        /// The account.
+        account: String,
+        /// The recipient address.
+        address: String,
+        /// Why (kept with the entry).
+        #[arg(long, default_value = "added by the postmaster")]
+        reason: String,
+    },
+    /// Removes an address from an account's list.
+    Remove {
+        /// The account.
+        account: String,
+        /// The recipient address.
+        address: String,
+    },
+}
+
+/// `moxide queue holdrules ...`.
+#[derive(Subcommand)]
+pub(crate) enum HoldRulesCommand {
+    /// Lists the hold rules.
+    List,
+    /// Adds a rule; messages queued from now on that match every field given are held.
+    Add {
+        /// Only messages submitted by this account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Only messages from this sender domain.
+        #[arg(long)]
+        sender_domain: Option<String>,
+        /// Only destinations in this recipient domain.
+        #[arg(long)]
+        recipient_domain: Option<String>,
+    },
+    /// Removes a rule by its id (as `list` prints it).
+    Remove {
+        /// The rule's id.
+        id: u64,
+    },
 }
 
 pub(crate) fn run(config: &Path, command: QueueCommand) -> Result<ExitCode, Box<dyn std::error::Error>> {
@@ -81,8 +143,74 @@ pub(crate) fn run(config: &Path, command: QueueCommand) -> Result<ExitCode, Box<
         QueueCommand::Bounce(selection) => {
             println!("bounced {}", bounce(&config, &data, &store, &selection.filter(), now_ms)?);
         }
+        QueueCommand::Suppress(command) => suppress(&store, command, now_ms)?,
+        QueueCommand::Holdrules(command) => hold_rules(&store, command)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn suppress(
+    store: &QueueStore,
+    command: SuppressCommand,
+    now_ms: i64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    match command {
+        SuppressCommand::List { account } => {
+            for entry in store.suppressions(account.as_deref())? {
+                println!(
+                    "{} {} added {} reason {}",
+                    entry.account,
+                    entry.address,
+                    rfc5322_date(entry.added_ms.div_euclid(1000)),
+                    entry.reason
+                );
+            }
+        }
+        SuppressCommand::Add { account, address, reason } => {
+            store.suppress(&[Suppression {
+                account,
+                address: address.to_lowercase(),
+                added_ms: now_ms,
+                reason,
+            }])?;
+            println!("suppressed");
+        }
+        SuppressCommand::Remove { account, address } => {
+            if !store.unsuppress(&account, &address)? {
+                return Err(format!("{address} is not on {account}'s suppression list").into());
+            }
+            println!("removed");
+        }
+    }
+    Ok(())
+}
+
+fn hold_rules(store: &QueueStore, command: HoldRulesCommand) -> Result<(), Box<dyn std::error::Error>> {
+    match command {
+        HoldRulesCommand::List => {
+            for rule in store.hold_rules()? {
+                let any = || "any".to_owned();
+                println!(
+                    "{} account {} sender-domain {} recipient-domain {}",
+                    rule.id,
+                    rule.account.clone().unwrap_or_else(any),
+                    rule.sender_domain.clone().unwrap_or_else(any),
+                    rule.recipient_domain.clone().unwrap_or_else(any)
+                );
+            }
+        }
+        HoldRulesCommand::Add { account, sender_domain, recipient_domain } => {
+            let id = store.add_hold_rule(&HoldRule { id: 0, account, sender_domain, recipient_domain })?;
+            println!("added {id}");
+        }
+        HoldRulesCommand::Remove { id } => {
+            if !store.remove_hold_rule(id)? {
+                return Err(format!("no hold rule {id}").into());
+            }
+            println!("removed");
+        }
+    }
+    Ok(())
 }
 
 /// Removes each matching destination and queues a failure DSN for its recipients, in

@@ -532,7 +532,9 @@ fn smtp_settings(shared: &Shared, plan: &ListenerPlan) -> SmtpSettings {
     settings.implicit_tls = plan.implicit_tls;
     settings.plaintext_auth = plan.plaintext_auth;
     settings.local_catchall = if submission { shared.local_catchall.clone() } else { None };
-    settings.queue = if submission { shared.queue.clone() } else { None };
+    // Every listener: submission queues other domains, and any listener queues local
+    // retries for accounts that fail temporarily.
+    settings.queue = shared.queue.clone();
     settings.dkim = if submission { shared.dkim.clone() } else { None };
     settings
 }

@@ -37,6 +37,7 @@ fn directory() -> Arc<Directory> {
         accounts,
         aliases: vec![],
         postmaster_account: "alice".into(),
+        send_limits: Default::default(),
     };
     Arc::new(Directory::new(&spec).unwrap())
 }

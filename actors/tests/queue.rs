@@ -118,6 +118,7 @@ fn directory() -> Arc<Directory> {
         }],
         aliases: vec![],
         postmaster_account: "alice".into(),
+        send_limits: Default::default(),
     };
     Arc::new(Directory::new(&spec).unwrap())
 }
@@ -190,6 +191,7 @@ fn enqueue_with(
             requiretls,
             envid: None,
             return_headers_only: false,
+            to_junk: false,
         },
         recipients: recipients
             .iter()
@@ -198,6 +200,7 @@ fn enqueue_with(
                 notify: None,
                 original: None,
                 last_result: None,
+                account: None,
             })
             .collect(),
         first_attempt_ms: now_ms,

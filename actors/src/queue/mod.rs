@@ -5,7 +5,8 @@
 //! - [`schedule`]: the retry schedule and what an attempt's outcomes do (pure);
 //! - [`remote`]: one attempt over SMTP (connect, STARTTLS, the client session, the
 //!   message streamed from its queue file);
-//! - `local`: destinations whose domain is ours (DSNs to local senders, mainly);
+//! - `local`: destinations whose domain is ours (DSNs to local senders) and local
+//!   retries (recipients pinned to an account that failed at reception);
 //! - [`dsn`]: failure and delay DSNs (RFC 3464), composed by `moxide_protocols`;
 //! - [`sign`]: DKIM keys of the local domains and the signing of submitted mail.
 //!
@@ -261,10 +262,14 @@ impl QueueRunner {
                 dsns.push(dsn);
             }
         }
+        let suppressions = schedule::hard_bounces(&message, &planned.failed, now_ms);
+        for entry in &suppressions {
+            tracing::info!(%id, account = %entry.account, address = %entry.address, "suppressed after a hard bounce");
+        }
         let store = Arc::clone(&self.store);
         let update = planned.update.clone();
         let batch = dsns.clone();
-        let applied = blocking(move || store.apply(&[update], &batch)).await;
+        let applied = blocking(move || store.apply_with(&[update], &batch, &suppressions)).await;
         for dsn in &dsns {
             let spool = dsn.spool.clone();
             let _ = moxide_runtime::offload(move || std::fs::remove_file(spool)).await;
@@ -280,7 +285,8 @@ impl QueueRunner {
         file: Arc<File>,
         now_ms: i64,
     ) -> Vec<RecipientOutcome> {
-        if self.node.directory().is_local_domain(&destination.domain) {
+        let pinned = destination.recipients.iter().any(|r| r.account.is_some());
+        if pinned || self.node.directory().is_local_domain(&destination.domain) {
             return local::deliver(&self.node, message, destination, path, now_ms).await;
         }
         let all =

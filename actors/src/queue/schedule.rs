@@ -8,7 +8,9 @@
 //! (about 1 h 52 min). Unlike mox, no random jitter is added: the retries of one
 //! destination are already spread by when its messages arrived.
 
-use moxide_storage::queue::{Destination, QueueUpdate, QueuedRecipient, StoredReply};
+use moxide_storage::queue::{
+    Destination, QueueUpdate, QueuedMessage, QueuedRecipient, StoredReply, Suppression,
+};
 
 /// Wait after the first failed attempt: 7.5 minutes (RFC 5321 §4.5.4.1 asks for at
 /// least 30 minutes between retries to one destination in general, but allows
@@ -88,6 +90,43 @@ pub fn plan(destination: &Destination, outcomes: &[RecipientOutcome], now_ms: i6
     Planned { update: QueueUpdate::Put(updated), failed, delayed }
 }
 
+/// Whether a reply is a hard bounce, one that puts its recipient on the submitting
+/// account's suppression list: a permanent failure given by a remote server about the
+/// address itself (RFC 3463 class 5, subject 1: addressing status, e.g. 5.1.1 bad
+/// mailbox, 5.1.2 bad domain), or a 550/551/553 without an enhanced code. Policy or
+/// content refusals (5.7.x) and our own failures (no remote host) do not count: they
+/// say nothing about whether the address exists.
+pub fn is_hard_bounce(reply: &StoredReply) -> bool {
+    if reply.remote_host.is_empty() || !(500..600).contains(&reply.code) {
+        return false;
+    }
+    match reply.enhanced {
+        Some((class, subject, _)) => class == 5 && subject == 1,
+        None => matches!(reply.code, 550 | 551 | 553),
+    }
+}
+
+/// The suppressions an attempt's permanent failures add (only for mail an account
+/// submitted; DSNs and forwards have no account).
+pub fn hard_bounces(message: &QueuedMessage, failed: &[QueuedRecipient], now_ms: i64) -> Vec<Suppression> {
+    if message.sender_account.is_empty() {
+        return Vec::new();
+    }
+    failed
+        .iter()
+        .filter(|r| r.account.is_none())
+        .filter_map(|r| {
+            let reply = r.last_result.as_ref().filter(|reply| is_hard_bounce(reply))?;
+            Some(Suppression {
+                account: message.sender_account.clone(),
+                address: r.address.to_lowercase(),
+                added_ms: now_ms,
+                reason: format!("{} {}", reply.code, reply.text),
+            })
+        })
+        .collect()
+}
+
 /// Whether a recipient's NOTIFY (RFC 3461 §4.1) asks for a DSN of this kind; without
 /// NOTIFY, failures are reported and delays too (RFC 3461 §4.1 leaves delays to the MTA,
 /// and mox reports them).
@@ -120,6 +159,7 @@ mod tests {
                     notify: None,
                     original: None,
                     last_result: None,
+                    account: None,
                 })
                 .collect(),
         }
@@ -167,6 +207,21 @@ mod tests {
         let planned = plan(&destination(7, &["a@x.example"]), &[RecipientOutcome::Retry(reply(451))], 0);
         assert_eq!(planned.update, QueueUpdate::Remove(DestinationKey { message: QueueId(1), index: 0 }));
         assert_eq!(planned.failed.len(), 1);
+    }
+
+    #[test]
+    fn only_remote_address_failures_are_hard_bounces() {
+        let remote = |code, enhanced| StoredReply {
+            code,
+            enhanced,
+            text: "x".into(),
+            remote_host: "mx.x.example".into(),
+        };
+        assert!(is_hard_bounce(&remote(550, Some((5, 1, 1)))));
+        assert!(is_hard_bounce(&remote(550, None)));
+        assert!(!is_hard_bounce(&remote(550, Some((5, 7, 1)))), "policy");
+        assert!(!is_hard_bounce(&remote(451, Some((4, 1, 1)))), "temporary");
+        assert!(!is_hard_bounce(&reply(550)), "ours, not the remote host's");
     }
 
     #[test]

@@ -19,7 +19,13 @@ fn open(fixture: &Fixture) -> QueueStore {
 }
 
 fn recipient(address: &str) -> QueuedRecipient {
-    QueuedRecipient { address: address.into(), notify: None, original: None, last_result: None }
+    QueuedRecipient {
+        address: address.into(),
+        notify: None,
+        original: None,
+        last_result: None,
+        account: None,
+    }
 }
 
 fn new_queued(fixture: &Fixture, bytes: &[u8], recipients: &[&str], at_ms: i64) -> NewQueued {
@@ -37,6 +43,7 @@ fn new_queued(fixture: &Fixture, bytes: &[u8], recipients: &[&str], at_ms: i64) 
             requiretls: false,
             envid: None,
             return_headers_only: false,
+            to_junk: false,
         },
         recipients: recipients.iter().map(|r| recipient(r)).collect(),
         first_attempt_ms: at_ms,
