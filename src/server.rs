@@ -458,8 +458,12 @@ fn start_queue(shared: &Shared, node: &Node, dns: Option<Dns>) {
     } else {
         None
     };
-    let settings =
-        QueueSettings { hostname: shared.hostname.clone(), tls, spool_dir: shared.spool_dir.clone() };
+    let settings = QueueSettings {
+        hostname: shared.hostname.clone(),
+        tls,
+        spool_dir: shared.spool_dir.clone(),
+        retry_jitter_permille_max: moxide_actors::queue::schedule::RETRY_JITTER_PERMILLE_MAX,
+    };
     let destinations = MxDestinations::new(dns, StaticRoutes::new(routes), shared.queue_config.mx_port);
     let runner = QueueRunner::new(store, node.clone(), settings, Rc::new(destinations));
     spawn_detached(runner.run());

@@ -152,7 +152,12 @@ where
                 "remote.example".to_owned(),
                 Host { name: "peer.example".into(), addresses: vec![peer] },
             )]);
-            let settings = QueueSettings { hostname: "mx.local.example".into(), tls: None, spool_dir };
+            let settings = QueueSettings {
+                hostname: "mx.local.example".into(),
+                tls: None,
+                spool_dir,
+                retry_jitter_permille_max: 0,
+            };
             let runner = QueueRunner::new(queue, node.clone(), settings, Rc::new(routes));
             test(node, runner).await;
             done.store(true, Ordering::SeqCst);

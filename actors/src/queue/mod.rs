@@ -111,6 +111,10 @@ pub struct QueueSettings {
     pub tls: Option<TlsConnector>,
     /// Where DSNs are written before they are queued (the spool, same filesystem).
     pub spool_dir: PathBuf,
+    /// Most random jitter added to retry waits, thousandths
+    /// ([`schedule::RETRY_JITTER_PERMILLE_MAX`] in the server; 0 in tests that check
+    /// the schedule to the millisecond).
+    pub retry_jitter_permille_max: u16,
 }
 
 /// Why a queue run failed.
@@ -253,7 +257,10 @@ impl QueueRunner {
                 }
             }
         }
-        let planned = schedule::plan(&destination, &outcomes, now_ms);
+        let mut draw = [0u8; 2];
+        moxide_runtime::random::fill(&mut draw);
+        let jitter = u16::from_be_bytes(draw) % self.settings.retry_jitter_permille_max.saturating_add(1);
+        let planned = schedule::plan_with_jitter(&destination, &outcomes, now_ms, jitter);
         let mut dsns: Vec<NewQueued> = Vec::new();
         for (recipients, delay) in [(&planned.failed, false), (&planned.delayed, true)] {
             if let Some(dsn) =

@@ -62,6 +62,8 @@ pub struct Envelope {
     pub account: Option<Arc<str>>,
     /// FUTURERELEASE (RFC 4865): when queued mail may first be attempted, Unix ms.
     pub release_ms: Option<i64>,
+    /// Submission: the domain of the message's `From:` author, the DKIM signing domain.
+    pub author_domain: Option<String>,
     /// MAIL FROM.
     pub mail_from: Option<MailFrom>,
     /// Accepted recipients, in RCPT order.
@@ -376,8 +378,11 @@ async fn remote_queued(
         unix_secs: received_ms.div_euclid(1000),
     };
     let mut prefix = Vec::new();
-    if let (Some(keys), ReversePath::Mailbox(mailbox)) = (&settings.dkim, &mail_from.path) {
-        let domain = mailbox.domain.to_string();
+    let signing_domain = envelope.author_domain.clone().or_else(|| match &mail_from.path {
+        ReversePath::Mailbox(mailbox) => Some(mailbox.domain.to_string()),
+        ReversePath::Null => None,
+    });
+    if let (Some(keys), Some(domain)) = (&settings.dkim, signing_domain) {
         let now_secs = received_ms.div_euclid(1000);
         prefix =
             crate::queue::sign::sign_spool(Arc::clone(keys), domain, spool.to_path_buf(), now_secs).await;

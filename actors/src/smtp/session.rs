@@ -747,6 +747,10 @@ impl Connection {
             authenticated: self.authenticated.is_some(),
             account: self.authenticated.as_ref().map(|a| Arc::clone(&a.account)),
             release_ms: transaction.release_ms,
+            author_domain: transaction.author.as_ref().and_then(|author| match author.finish() {
+                FromField::Mailbox { domain, .. } => Some(domain.to_ascii_lowercase()),
+                FromField::Invalid(_) => None,
+            }),
             mail_from: transaction.mail_from,
             recipients: transaction.recipients,
             remote: transaction.remote,
