@@ -397,3 +397,52 @@ pub(crate) fn decode_destination(key: DestinationKey, value: &[u8]) -> Result<De
     check_destination(&destination).map_err(|reason| StorageError::corrupt(format!("{what}: {reason}")))?;
     Ok(destination)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn version_1_records_still_read() {
+        let message = MessageRecordV1 {
+            queued_ms: 7,
+            sender_account: "alice".into(),
+            mail_from: "alice@x.example".into(),
+            size_bytes: 3,
+            prefix: b"P".to_vec(),
+            smtputf8: false,
+            body: 1,
+            requiretls: false,
+            envid: None,
+            return_headers_only: false,
+        };
+        let value = encode(MESSAGE_RECORD_VERSION_V1, &message).unwrap();
+        let decoded = decode_message(QueueId(4), &value).unwrap();
+        assert_eq!((decoded.queued_ms, decoded.body, decoded.to_junk), (7, QueuedBody::EightBit, false));
+        let recipient = RecipientRecordV1 {
+            address: "a@y.example".into(),
+            notify: Some("FAILURE".into()),
+            original: None,
+            last_result: None,
+        };
+        let destination = DestinationRecordV1 {
+            domain: "y.example".into(),
+            attempts: 2,
+            next_attempt_ms: 9,
+            last_attempt_ms: Some(8),
+            held: true,
+            delay_dsn_sent: false,
+            recipients: vec![recipient],
+        };
+        let value = encode(DESTINATION_RECORD_VERSION_V1, &destination).unwrap();
+        let key = DestinationKey { message: QueueId(4), index: 0 };
+        let decoded = decode_destination(key, &value).unwrap();
+        assert_eq!((decoded.attempts, decoded.held), (2, true));
+        assert_eq!(decoded.recipients[0].notify.as_deref(), Some("FAILURE"));
+        assert_eq!(decoded.recipients[0].account, None);
+        // Written back, it is a version-2 record that reads the same.
+        let again = decode_destination(key, &encode_destination(&decoded).unwrap()).unwrap();
+        assert_eq!(again, decoded);
+    }
+}
