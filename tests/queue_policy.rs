@@ -5,7 +5,8 @@
 //! (RFC 4865) through Python's smtplib holds a submitted message in the queue; a hard
 //! bounce from a second server puts the address on the account's suppression list, which
 //! refuses the next submission to it until `moxide queue suppress remove`; hold rules
-//! hold matching messages on entry; the per-account send limits refuse with `451 4.7.1`.
+//! hold matching messages on entry; the per-account send limits refuse with `451 4.7.1`;
+//! submitted mail is DKIM-signed for its `From:` domain, not its envelope's.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -275,4 +276,53 @@ addresses = ["bob@example.org"]
     let listed = queue_command(&config, &["list"]);
     assert_eq!(listed.lines().filter(|l| l.contains(" from ")).count(), 3, "{listed}");
     drop(server);
+}
+
+#[test]
+fn the_dkim_signing_domain_is_the_from_header_s() {
+    let receiving = tempfile::tempdir().unwrap();
+    let receiver_config = write_serve_config(receiving.path(), "", &[("smtp", "")], RECEIVER_DOMAINS);
+    let text = format!("inbound_checks = false\n{}", std::fs::read_to_string(&receiver_config).unwrap());
+    std::fs::write(&receiver_config, text).unwrap();
+    let receiver = start(receiving.path(), &receiver_config, &[]);
+    let domains = r#"
+postmaster_account = "alice"
+[domains."example.org"]
+[domains."other.example"]
+[accounts.alice]
+addresses = ["alice@example.org", "alice@other.example"]
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let route = format!(
+        "[queue]\nstarttls = false\n[[queue.routes]]\ndomain = \"remote.example\"\nhost = \"mx.remote.example\"\naddress = \"{}\"\n",
+        receiver.smtp
+    );
+    let config = config_with_domains(dir.path(), &route, domains);
+    let server = start(dir.path(), &config, &[]);
+    let port = server.listener("submission").port();
+    // The envelope is one of alice's addresses, the author another, in another domain.
+    let script = format!(
+        r#"
+import smtplib
+s = smtplib.SMTP("127.0.0.1", {port}, timeout=30)
+s.login("alice@example.org", "{PASSWORD}")
+msg = "From: alice@other.example\r\nTo: carol@remote.example\r\nSubject: aligned\r\nMessage-ID: <aligned@test>\r\n\r\nhello\r\n"
+s.sendmail("alice@example.org", ["carol@remote.example"], msg)
+s.quit()
+"#
+    );
+    let output = Command::new("python3").arg("-c").arg(script).output().unwrap();
+    assert!(output.status.success(), "smtplib: {}", String::from_utf8_lossy(&output.stderr));
+    wait_until("the queue to empty", Duration::from_secs(30), || {
+        queue_command(&config, &["list"]).is_empty()
+    });
+    drop(server);
+    drop(receiver);
+    let stored = stored_messages(receiving.path(), "carol");
+    assert_eq!(stored.len(), 1);
+    let text = String::from_utf8_lossy(&stored[0].file).into_owned();
+    let signatures: Vec<&str> = text.lines().filter(|l| l.starts_with("DKIM-Signature:")).collect();
+    assert!(!signatures.is_empty(), "signed: {text}");
+    assert!(text.contains("d=other.example;"), "d= is the From: domain: {text}");
+    assert!(!text.contains("d=example.org;"), "not the envelope's: {text}");
 }
