@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use moxide_actors::directory::SendLimits;
 use moxide_actors::{AccountSpec, AliasSpec, Directory, DirectoryError, DirectorySpec, DomainSpec};
 use moxide_protocols::smtp::ServerConfig;
 use serde::{Deserialize, Serialize};
@@ -421,6 +422,13 @@ pub(crate) struct AccountEntry {
     /// IMAP capabilities to leave out of CAPABILITY lists after login.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) imap_hidden_capabilities: Vec<String>,
+    /// Messages (each recipient counted) it may queue for other domains in 24 hours;
+    /// absent: 1000.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) outgoing_messages_per_day_max: Option<u32>,
+    /// Recipients it never sent to before it may queue for in 24 hours; absent: 200.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) first_time_recipients_per_day_max: Option<u32>,
 }
 
 /// Both files, loaded and checked.
@@ -629,6 +637,8 @@ pub(crate) fn domains_file_of(spec: &DirectorySpec) -> DomainsFile {
             .accounts
             .iter()
             .map(|a| {
+                let limits = spec.send_limits.get(&a.name);
+                let defaults = SendLimits::default();
                 let entry = AccountEntry {
                     addresses: a.addresses.clone(),
                     quota_bytes: a.quota_bytes,
@@ -638,6 +648,12 @@ pub(crate) fn domains_file_of(spec: &DirectorySpec) -> DomainsFile {
                         .get(&a.name)
                         .cloned()
                         .unwrap_or_default(),
+                    outgoing_messages_per_day_max: limits
+                        .map(|l| l.messages_per_day_max)
+                        .filter(|&n| n != defaults.messages_per_day_max),
+                    first_time_recipients_per_day_max: limits
+                        .map(|l| l.first_time_recipients_per_day_max)
+                        .filter(|&n| n != defaults.first_time_recipients_per_day_max),
                 };
                 (a.name.clone(), entry)
             })
@@ -741,6 +757,25 @@ pub(crate) fn directory_spec(domains: &DomainsFile) -> DirectorySpec {
             .iter()
             .filter(|(_, entry)| !entry.imap_hidden_capabilities.is_empty())
             .map(|(name, entry)| (name.clone(), entry.imap_hidden_capabilities.clone()))
+            .collect(),
+        send_limits: domains
+            .accounts
+            .iter()
+            .filter(|(_, e)| {
+                e.outgoing_messages_per_day_max.is_some() || e.first_time_recipients_per_day_max.is_some()
+            })
+            .map(|(name, entry)| {
+                let defaults = SendLimits::default();
+                let limits = SendLimits {
+                    messages_per_day_max: entry
+                        .outgoing_messages_per_day_max
+                        .unwrap_or(defaults.messages_per_day_max),
+                    first_time_recipients_per_day_max: entry
+                        .first_time_recipients_per_day_max
+                        .unwrap_or(defaults.first_time_recipients_per_day_max),
+                };
+                (name.clone(), limits)
+            })
             .collect(),
     }
 }

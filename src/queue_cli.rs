@@ -2,14 +2,16 @@
 //! directory the commands go through its admin API on the control socket (the server
 //! makes the change, and its queue runner sees it within its 250 ms poll); with no
 //! server they take the data directory's lock and work on the queue store themselves,
-//! through the same functions the API runs (`moxide_web::queue`).
+//! through the same functions the API runs (`moxide_web::queue`). `suppress` (the
+//! accounts' suppression lists) and `holdrules` (the hold rules) work on the queue store
+//! itself, shared with a running server through LMDB's lock file.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Subcommand;
 use moxide_protocols::smtp::rfc5322_date;
-use moxide_storage::queue::QueueStore;
+use moxide_storage::queue::{HoldRule, QueueStore, Suppression};
 use moxide_storage::{DataDir, StoreOptions};
 use moxide_web::queue::{BounceContext, QueueAction, QueueQuery};
 use moxide_web::types::{QueueListing, QueueMessage, QueueSelection};
@@ -63,6 +65,64 @@ pub(crate) enum QueueCommand {
     Drop(Selection),
     /// Fails destinations now: removed, with a failure DSN to the sender.
     Bounce(Selection),
+    /// The accounts' suppression lists (addresses that bounced hard).
+    #[command(subcommand)]
+    Suppress(SuppressCommand),
+    /// Hold rules: matching messages are queued held.
+    #[command(subcommand)]
+    Holdrules(HoldRulesCommand),
+}
+
+/// `moxide queue suppress ...`.
+#[derive(Subcommand)]
+pub(crate) enum SuppressCommand {
+    /// Lists suppressed addresses (of one account, or all).
+    List {
+        /// Only this account's list.
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Suppresses an address for an account: its submissions to it are refused.
+    Add {
+        /// The account.
+        account: String,
+        /// The recipient address.
+        address: String,
+        /// Why (kept with the entry).
+        #[arg(long, default_value = "added by the postmaster")]
+        reason: String,
+    },
+    /// Removes an address from an account's list.
+    Remove {
+        /// The account.
+        account: String,
+        /// The recipient address.
+        address: String,
+    },
+}
+
+/// `moxide queue holdrules ...`.
+#[derive(Subcommand)]
+pub(crate) enum HoldRulesCommand {
+    /// Lists the hold rules.
+    List,
+    /// Adds a rule; messages queued from now on that match every field given are held.
+    Add {
+        /// Only messages submitted by this account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Only messages from this sender domain.
+        #[arg(long)]
+        sender_domain: Option<String>,
+        /// Only destinations in this recipient domain.
+        #[arg(long)]
+        recipient_domain: Option<String>,
+    },
+    /// Removes a rule by its id (as `list` prints it).
+    Remove {
+        /// The rule's id.
+        id: u64,
+    },
 }
 
 /// Where the commands run: the server's API, or the store under the lock.
@@ -112,11 +172,27 @@ pub(crate) fn run(config: &Path, command: QueueCommand) -> Result<ExitCode, Erro
         QueueCommand::Retry(s) => println!("due now {}", queue.act(QueueAction::Retry, s)?),
         QueueCommand::Drop(s) => println!("dropped {}", queue.act(QueueAction::Drop, s)?),
         QueueCommand::Bounce(s) => println!("bounced {}", queue.act(QueueAction::Bounce, s)?),
+        QueueCommand::Suppress(command) => queue.with_store(&config, |store| suppress(store, command))?,
+        QueueCommand::Holdrules(command) => queue.with_store(&config, |store| hold_rules(store, command))?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
 impl Queue {
+    /// Runs `work` on the queue store: the one opened under the lock, or, beside a
+    /// running server, the store opened shared (LMDB's lock file orders the writers; the
+    /// server reads suppressions and hold rules at each submission and enqueue, so
+    /// there is nothing to tell it). The admin API has no endpoints for these yet.
+    fn with_store(&self, config: &Config, work: impl FnOnce(&QueueStore) -> Result<(), Error>) -> Result<(), Error> {
+        match self {
+            Queue::Offline { store, .. } => work(store),
+            Queue::Server(_) => {
+                let data = DataDir::open(&config.static_config.data_dir)?;
+                work(&QueueStore::open_shared(&data, &StoreOptions::default())?)
+            }
+        }
+    }
+
     fn list(&self, query: &QueueQuery) -> Result<QueueListing, Error> {
         match self {
             Queue::Server(socket) => {
@@ -207,4 +283,65 @@ fn print_message(message: &QueueMessage, details: bool) {
             }
         }
     }
+}
+
+fn suppress(store: &QueueStore, command: SuppressCommand) -> Result<(), Error> {
+    let now_ms = moxide_actors::clock::now_unix_ms();
+    match command {
+        SuppressCommand::List { account } => {
+            for entry in store.suppressions(account.as_deref())? {
+                println!(
+                    "{} {} added {} reason {}",
+                    entry.account,
+                    entry.address,
+                    rfc5322_date(entry.added_ms.div_euclid(1000)),
+                    entry.reason
+                );
+            }
+        }
+        SuppressCommand::Add { account, address, reason } => {
+            store.suppress(&[Suppression {
+                account,
+                address: address.to_lowercase(),
+                added_ms: now_ms,
+                reason,
+            }])?;
+            println!("suppressed");
+        }
+        SuppressCommand::Remove { account, address } => {
+            if !store.unsuppress(&account, &address)? {
+                return Err(format!("{address} is not on {account}'s suppression list").into());
+            }
+            println!("removed");
+        }
+    }
+    Ok(())
+}
+
+fn hold_rules(store: &QueueStore, command: HoldRulesCommand) -> Result<(), Error> {
+    match command {
+        HoldRulesCommand::List => {
+            for rule in store.hold_rules()? {
+                let any = || "any".to_owned();
+                println!(
+                    "{} account {} sender-domain {} recipient-domain {}",
+                    rule.id,
+                    rule.account.clone().unwrap_or_else(any),
+                    rule.sender_domain.clone().unwrap_or_else(any),
+                    rule.recipient_domain.clone().unwrap_or_else(any)
+                );
+            }
+        }
+        HoldRulesCommand::Add { account, sender_domain, recipient_domain } => {
+            let id = store.add_hold_rule(&HoldRule { id: 0, account, sender_domain, recipient_domain })?;
+            println!("added {id}");
+        }
+        HoldRulesCommand::Remove { id } => {
+            if !store.remove_hold_rule(id)? {
+                return Err(format!("no hold rule {id}").into());
+            }
+            println!("removed");
+        }
+    }
+    Ok(())
 }

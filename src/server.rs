@@ -461,8 +461,12 @@ fn start_queue(shared: &Shared, node: &Node, dns: Option<Dns>) {
     } else {
         None
     };
-    let settings =
-        QueueSettings { hostname: shared.hostname.clone(), tls, spool_dir: shared.spool_dir.clone() };
+    let settings = QueueSettings {
+        hostname: shared.hostname.clone(),
+        tls,
+        spool_dir: shared.spool_dir.clone(),
+        retry_jitter_permille_max: moxide_actors::queue::schedule::RETRY_JITTER_PERMILLE_MAX,
+    };
     let destinations = MxDestinations::new(dns, StaticRoutes::new(routes), shared.queue_config.mx_port);
     let runner = QueueRunner::new(store, node.clone(), settings, Rc::new(destinations));
     spawn_detached(runner.run());
@@ -539,7 +543,9 @@ fn smtp_settings(shared: &Shared, plan: &ListenerPlan) -> SmtpSettings {
     settings.implicit_tls = plan.implicit_tls;
     settings.plaintext_auth = plan.plaintext_auth;
     settings.local_catchall = if submission { shared.local_catchall.clone() } else { None };
-    settings.queue = if submission { shared.queue.clone() } else { None };
+    // Every listener: submission queues other domains, and any listener queues local
+    // retries for accounts that fail temporarily.
+    settings.queue = shared.queue.clone();
     settings.dkim = if submission { shared.dkim.clone() } else { None };
     settings.over_quota_permanent = shared.over_quota_permanent;
     settings

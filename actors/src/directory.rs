@@ -52,6 +52,35 @@ pub struct AccountSpec {
     pub quota_bytes: Option<u64>,
 }
 
+/// An account's send limits: what it may queue for other domains in a sliding 24-hour
+/// window (mox's `MaxOutgoingMessagesPerDay` and `MaxFirstTimeRecipientsPerDay`, with
+/// mox's defaults). They bound the damage a compromised account does to other people
+/// and to the server's reputation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendLimits {
+    /// Messages queued for other domains, each recipient counted (a message to 3
+    /// recipients counts 3, as mox counts).
+    pub messages_per_day_max: u32,
+    /// Recipients the account never sent to before.
+    pub first_time_recipients_per_day_max: u32,
+}
+
+/// mox's default: 1000 messages a day, far more than a person sends.
+pub const SEND_MESSAGES_PER_DAY_MAX: u32 = 1000;
+
+/// mox's default: 200 first-time recipients a day; a person addresses a new group of
+/// that size now and then, a spammer many more.
+pub const SEND_FIRST_TIME_RECIPIENTS_PER_DAY_MAX: u32 = 200;
+
+impl Default for SendLimits {
+    fn default() -> Self {
+        SendLimits {
+            messages_per_day_max: SEND_MESSAGES_PER_DAY_MAX,
+            first_time_recipients_per_day_max: SEND_FIRST_TIME_RECIPIENTS_PER_DAY_MAX,
+        }
+    }
+}
+
 /// An alias (a small mailing list): mail to `address` goes to every member.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AliasSpec {
@@ -111,6 +140,8 @@ pub struct DirectorySpec {
     /// IMAP capabilities each account keeps out of CAPABILITY lists after login (an
     /// interop setting for a client that misuses one), by account name.
     pub hidden_capabilities: std::collections::BTreeMap<String, Vec<String>>,
+    /// Send limits of the accounts that do not use the defaults.
+    pub send_limits: std::collections::BTreeMap<String, SendLimits>,
 }
 
 /// A configuration mistake, found when the directory is built.
@@ -291,6 +322,7 @@ impl DirectorySpec {
                 }
                 spec.quota_messages.remove(name);
                 spec.hidden_capabilities.remove(name);
+                spec.send_limits.remove(name);
             }
             DirectoryChange::AddAddress { account, address } => {
                 let entry = spec.account_mut(account)?;
@@ -394,6 +426,7 @@ pub struct Directory {
     quotas: HashMap<Arc<str>, u64>,
     quota_messages: HashMap<String, u64>,
     hidden_capabilities: HashMap<String, Arc<[String]>>,
+    send_limits: HashMap<String, SendLimits>,
     postmaster: Arc<str>,
 }
 
@@ -429,6 +462,7 @@ impl Directory {
             quotas: HashMap::new(),
             quota_messages: HashMap::new(),
             hidden_capabilities: HashMap::new(),
+            send_limits: spec.send_limits.iter().map(|(a, l)| (a.clone(), *l)).collect(),
             postmaster: Arc::from(spec.postmaster_account.as_str()),
         };
         for account in &spec.accounts {
@@ -630,6 +664,11 @@ impl Directory {
         self.quota_messages.get(account).copied()
     }
 
+    /// The account's send limits (the defaults unless configured).
+    pub fn send_limits(&self, account: &str) -> SendLimits {
+        self.send_limits.get(account).copied().unwrap_or_default()
+    }
+
     /// The account that receives postmaster mail.
     pub fn postmaster(&self) -> &Arc<str> {
         &self.postmaster
@@ -726,6 +765,7 @@ mod tests {
             postmaster_account: "alice".into(),
             quota_messages: [("bob".to_owned(), 2)].into(),
             hidden_capabilities: [("bob".to_owned(), vec!["THREAD".to_owned()])].into(),
+            send_limits: Default::default(),
         }
     }
 

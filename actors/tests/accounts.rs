@@ -42,6 +42,7 @@ fn directory() -> Arc<Directory> {
         postmaster_account: "alice".into(),
         quota_messages: [("erin".to_owned(), QUOTA_MESSAGES)].into(),
         hidden_capabilities: Default::default(),
+        send_limits: Default::default(),
     };
     Arc::new(Directory::new(&spec).unwrap())
 }

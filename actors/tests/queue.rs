@@ -120,6 +120,7 @@ fn directory() -> Arc<Directory> {
         postmaster_account: "alice".into(),
         quota_messages: Default::default(),
         hidden_capabilities: Default::default(),
+        send_limits: Default::default(),
     };
     Arc::new(Directory::new(&spec).unwrap())
 }
@@ -153,7 +154,12 @@ where
                 "remote.example".to_owned(),
                 Host { name: "peer.example".into(), addresses: vec![peer] },
             )]);
-            let settings = QueueSettings { hostname: "mx.local.example".into(), tls: None, spool_dir };
+            let settings = QueueSettings {
+                hostname: "mx.local.example".into(),
+                tls: None,
+                spool_dir,
+                retry_jitter_permille_max: 0,
+            };
             let runner = QueueRunner::new(queue, node.clone(), settings, Rc::new(routes));
             test(node, runner).await;
             done.store(true, Ordering::SeqCst);
@@ -192,6 +198,7 @@ fn enqueue_with(
             requiretls,
             envid: None,
             return_headers_only: false,
+            to_junk: false,
         },
         recipients: recipients
             .iter()
@@ -200,6 +207,7 @@ fn enqueue_with(
                 notify: None,
                 original: None,
                 last_result: None,
+                account: None,
             })
             .collect(),
         first_attempt_ms: now_ms,

@@ -1,11 +1,14 @@
 //! Destinations whose domain is ours: each recipient's account gets the queued file
 //! through its account actor (a hard link, as every delivery), with the queued prefix.
-//! Mostly DSNs to local senders; also any queued mail for a local domain.
+//! DSNs to local senders, mail for a local domain, and local retries: a recipient
+//! pinned to an account (`QueuedRecipient::account`, an account that failed
+//! temporarily at reception) goes to that account alone, to `\Junk` when the message
+//! was quarantined, and is not looked up again.
 
 use std::path::PathBuf;
 
 use moxide_storage::queue::{Destination, QueuedMessage};
-use moxide_storage::{Flags, MailboxTarget, NewMessage};
+use moxide_storage::{Flags, MailboxTarget, NewMessage, SpecialUse};
 
 use super::local_reply;
 use super::schedule::RecipientOutcome;
@@ -23,7 +26,11 @@ pub(super) async fn deliver(
     let mut outcomes = Vec::with_capacity(destination.recipients.len());
     for recipient in &destination.recipients {
         let (localpart, domain) = recipient.address.rsplit_once('@').unwrap_or((&recipient.address, ""));
-        let accounts: Vec<std::sync::Arc<str>> = match directory.lookup(localpart, domain) {
+        let lookup = match &recipient.account {
+            Some(account) => Lookup::Account(std::sync::Arc::from(account.as_str())),
+            None => directory.lookup(localpart, domain),
+        };
+        let accounts: Vec<std::sync::Arc<str>> = match lookup {
             Lookup::Account(account) => vec![account],
             Lookup::Alias(members) => members.to_vec(),
             Lookup::UnknownUser => {
@@ -47,7 +54,11 @@ pub(super) async fn deliver(
                 spool_path: path.clone(),
                 size: message.size_bytes,
                 prefix: message.prefix.clone(),
-                mailbox: MailboxTarget::Inbox,
+                mailbox: if message.to_junk {
+                    MailboxTarget::SpecialUse(SpecialUse::Junk)
+                } else {
+                    MailboxTarget::Inbox
+                },
                 received_ms: now_ms,
                 flags: Flags::empty(),
                 keywords: Vec::new(),

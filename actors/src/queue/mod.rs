@@ -5,7 +5,8 @@
 //! - [`schedule`]: the retry schedule and what an attempt's outcomes do (pure);
 //! - [`remote`]: one attempt over SMTP (connect, STARTTLS, the client session, the
 //!   message streamed from its queue file);
-//! - `local`: destinations whose domain is ours (DSNs to local senders, mainly);
+//! - `local`: destinations whose domain is ours (DSNs to local senders) and local
+//!   retries (recipients pinned to an account that failed at reception);
 //! - [`dsn`]: failure and delay DSNs (RFC 3464), composed by `moxide_protocols`;
 //! - [`sign`]: DKIM keys of the local domains and the signing of submitted mail.
 //!
@@ -110,6 +111,10 @@ pub struct QueueSettings {
     pub tls: Option<TlsConnector>,
     /// Where DSNs are written before they are queued (the spool, same filesystem).
     pub spool_dir: PathBuf,
+    /// Most random jitter added to retry waits, thousandths
+    /// ([`schedule::RETRY_JITTER_PERMILLE_MAX`] in the server; 0 in tests that check
+    /// the schedule to the millisecond).
+    pub retry_jitter_permille_max: u16,
 }
 
 /// Why a queue run failed.
@@ -252,7 +257,10 @@ impl QueueRunner {
                 }
             }
         }
-        let planned = schedule::plan(&destination, &outcomes, now_ms);
+        let mut draw = [0u8; 2];
+        moxide_runtime::random::fill(&mut draw);
+        let jitter = u16::from_be_bytes(draw) % self.settings.retry_jitter_permille_max.saturating_add(1);
+        let planned = schedule::plan_with_jitter(&destination, &outcomes, now_ms, jitter);
         let mut dsns: Vec<NewQueued> = Vec::new();
         for (recipients, delay) in [(&planned.failed, false), (&planned.delayed, true)] {
             if let Some(dsn) =
@@ -261,10 +269,14 @@ impl QueueRunner {
                 dsns.push(dsn);
             }
         }
+        let suppressions = schedule::hard_bounces(&message, &planned.failed, now_ms);
+        for entry in &suppressions {
+            tracing::info!(%id, account = %entry.account, address = %entry.address, "suppressed after a hard bounce");
+        }
         let store = Arc::clone(&self.store);
         let update = planned.update.clone();
         let batch = dsns.clone();
-        let applied = blocking(move || store.apply(&[update], &batch)).await;
+        let applied = blocking(move || store.apply_with(&[update], &batch, &suppressions)).await;
         for dsn in &dsns {
             let spool = dsn.spool.clone();
             let _ = moxide_runtime::offload(move || std::fs::remove_file(spool)).await;
@@ -280,7 +292,8 @@ impl QueueRunner {
         file: Arc<File>,
         now_ms: i64,
     ) -> Vec<RecipientOutcome> {
-        if self.node.directory().is_local_domain(&destination.domain) {
+        let pinned = destination.recipients.iter().any(|r| r.account.is_some());
+        if pinned || self.node.directory().is_local_domain(&destination.domain) {
             return local::deliver(&self.node, message, destination, path, now_ms).await;
         }
         let all =

@@ -5,8 +5,8 @@
 //! win over DNS for the domains they name.
 //!
 //! Bounded: at most [`MX_HOSTS_MAX`] hosts and [`HOST_ADDRESSES_MAX`] addresses each.
-//! Equal preferences keep the DNS order rather than being shuffled (RFC 5321 §5.1 asks for
-//! randomization to spread load; a single sender adds little).
+//! Equal preferences are tried in a random order (RFC 5321 §5.1: randomize to spread the
+//! load among them).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -65,7 +65,12 @@ impl<R: Resolver> MxDestinations<R> {
         if exchanges.iter().any(|(_, exchange)| exchange.is_none()) {
             return Err(LookupError::Permanent(format!("{domain} accepts no mail (null MX, RFC 7505)")));
         }
-        exchanges.sort_by_key(|(preference, _)| *preference);
+        let mut draws = vec![0u8; exchanges.len() * 2];
+        moxide_runtime::random::fill(&mut draws);
+        let mut keyed: Vec<_> =
+            exchanges.into_iter().zip(draws.chunks_exact(2).map(|d| [d[0], d[1]])).collect();
+        keyed.sort_by_key(|((preference, _), draw)| (*preference, *draw));
+        let exchanges: Vec<_> = keyed.into_iter().map(|(exchange, _)| exchange).collect();
         let mut hosts = Vec::new();
         let mut last_error = None;
         for exchange in exchanges.into_iter().filter_map(|(_, e)| e).take(MX_HOSTS_MAX) {

@@ -5,10 +5,14 @@
 //! 15 min, 30 min, 1 h, 2 h, 4 h and 8 h (each wait twice the one before), 8 attempts
 //! in all; a recipient still failing temporarily after the 8th attempt fails for good,
 //! about 15 h 52 min after the first. A delay DSN goes out once, after the 5th attempt
-//! (about 1 h 52 min). Unlike mox, no random jitter is added: the retries of one
-//! destination are already spread by when its messages arrived.
+//! (about 1 h 52 min). Each wait is lengthened by a random part of up to
+//! [`RETRY_JITTER_PERMILLE_MAX`] of itself (mox adds jitter too), so messages that failed
+//! together (a destination down) do not all come back in the same second; the give-up
+//! point moves by at most that share, to about 17 h 28 min.
 
-use moxide_storage::queue::{Destination, QueueUpdate, QueuedRecipient, StoredReply};
+use moxide_storage::queue::{
+    Destination, QueueUpdate, QueuedMessage, QueuedRecipient, StoredReply, Suppression,
+};
 
 /// Wait after the first failed attempt: 7.5 minutes (RFC 5321 §4.5.4.1 asks for at
 /// least 30 minutes between retries to one destination in general, but allows
@@ -21,6 +25,9 @@ pub const ATTEMPTS_MAX: u32 = 8;
 /// After this many failed attempts the sender gets a delay DSN (once).
 pub const DELAY_DSN_AFTER_ATTEMPTS: u32 = 5;
 const _: () = assert!(DELAY_DSN_AFTER_ATTEMPTS < ATTEMPTS_MAX);
+
+/// Most jitter added to a retry wait, in thousandths of the wait: 10 %.
+pub const RETRY_JITTER_PERMILLE_MAX: u16 = 100;
 
 /// What one attempt did for one recipient.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,8 +62,20 @@ pub struct Planned {
     pub delayed: Vec<QueuedRecipient>,
 }
 
-/// Applies `outcomes` (one per recipient, in order) of an attempt at `now_ms`.
+/// Applies `outcomes` (one per recipient, in order) of an attempt at `now_ms`, with no
+/// jitter.
 pub fn plan(destination: &Destination, outcomes: &[RecipientOutcome], now_ms: i64) -> Planned {
+    plan_with_jitter(destination, outcomes, now_ms, 0)
+}
+
+/// [`plan`], the next wait lengthened by `jitter_permille` thousandths (capped at
+/// [`RETRY_JITTER_PERMILLE_MAX`]; the caller draws it at random).
+pub fn plan_with_jitter(
+    destination: &Destination,
+    outcomes: &[RecipientOutcome],
+    now_ms: i64,
+    jitter_permille: u16,
+) -> Planned {
     assert_eq!(destination.recipients.len(), outcomes.len(), "one outcome per recipient");
     let attempts = destination.attempts.saturating_add(1);
     let give_up = attempts >= ATTEMPTS_MAX;
@@ -79,13 +98,55 @@ pub fn plan(destination: &Destination, outcomes: &[RecipientOutcome], now_ms: i6
     let delayed = if delay_due { remaining.clone() } else { Vec::new() };
     let updated = Destination {
         attempts,
-        next_attempt_ms: now_ms + retry_delay_ms(attempts),
+        next_attempt_ms: now_ms + with_jitter(retry_delay_ms(attempts), jitter_permille),
         last_attempt_ms: Some(now_ms),
         delay_dsn_sent: destination.delay_dsn_sent || delay_due,
         recipients: remaining,
         ..destination.clone()
     };
     Planned { update: QueueUpdate::Put(updated), failed, delayed }
+}
+
+/// `wait_ms` lengthened by `permille` thousandths of itself (at most the cap).
+pub fn with_jitter(wait_ms: i64, permille: u16) -> i64 {
+    wait_ms + wait_ms * i64::from(permille.min(RETRY_JITTER_PERMILLE_MAX)) / 1000
+}
+
+/// Whether a reply is a hard bounce, one that puts its recipient on the submitting
+/// account's suppression list: a permanent failure given by a remote server about the
+/// address itself (RFC 3463 class 5, subject 1: addressing status, e.g. 5.1.1 bad
+/// mailbox, 5.1.2 bad domain), or a 550/551/553 without an enhanced code. Policy or
+/// content refusals (5.7.x) and our own failures (no remote host) do not count: they
+/// say nothing about whether the address exists.
+pub fn is_hard_bounce(reply: &StoredReply) -> bool {
+    if reply.remote_host.is_empty() || !(500..600).contains(&reply.code) {
+        return false;
+    }
+    match reply.enhanced {
+        Some((class, subject, _)) => class == 5 && subject == 1,
+        None => matches!(reply.code, 550 | 551 | 553),
+    }
+}
+
+/// The suppressions an attempt's permanent failures add (only for mail an account
+/// submitted; DSNs and forwards have no account).
+pub fn hard_bounces(message: &QueuedMessage, failed: &[QueuedRecipient], now_ms: i64) -> Vec<Suppression> {
+    if message.sender_account.is_empty() {
+        return Vec::new();
+    }
+    failed
+        .iter()
+        .filter(|r| r.account.is_none())
+        .filter_map(|r| {
+            let reply = r.last_result.as_ref().filter(|reply| is_hard_bounce(reply))?;
+            Some(Suppression {
+                account: message.sender_account.clone(),
+                address: r.address.to_lowercase(),
+                added_ms: now_ms,
+                reason: format!("{} {}", reply.code, reply.text),
+            })
+        })
+        .collect()
 }
 
 /// Whether a recipient's NOTIFY (RFC 3461 §4.1) asks for a DSN of this kind; without
@@ -120,6 +181,7 @@ mod tests {
                     notify: None,
                     original: None,
                     last_result: None,
+                    account: None,
                 })
                 .collect(),
         }
@@ -167,6 +229,31 @@ mod tests {
         let planned = plan(&destination(7, &["a@x.example"]), &[RecipientOutcome::Retry(reply(451))], 0);
         assert_eq!(planned.update, QueueUpdate::Remove(DestinationKey { message: QueueId(1), index: 0 }));
         assert_eq!(planned.failed.len(), 1);
+    }
+
+    #[test]
+    fn jitter_lengthens_the_wait_by_at_most_a_tenth() {
+        let d = destination(0, &["a@x.example"]);
+        let planned = plan_with_jitter(&d, &[RecipientOutcome::Retry(reply(451))], 0, 50);
+        let QueueUpdate::Put(updated) = planned.update else { panic!("still queued") };
+        assert_eq!(updated.next_attempt_ms, 450_000 + 22_500);
+        assert_eq!(with_jitter(450_000, u16::MAX), 495_000, "capped at 10 %");
+        assert_eq!(with_jitter(450_000, 0), 450_000);
+    }
+
+    #[test]
+    fn only_remote_address_failures_are_hard_bounces() {
+        let remote = |code, enhanced| StoredReply {
+            code,
+            enhanced,
+            text: "x".into(),
+            remote_host: "mx.x.example".into(),
+        };
+        assert!(is_hard_bounce(&remote(550, Some((5, 1, 1)))));
+        assert!(is_hard_bounce(&remote(550, None)));
+        assert!(!is_hard_bounce(&remote(550, Some((5, 7, 1)))), "policy");
+        assert!(!is_hard_bounce(&remote(451, Some((4, 1, 1)))), "temporary");
+        assert!(!is_hard_bounce(&reply(550)), "ours, not the remote host's");
     }
 
     #[test]

@@ -2,8 +2,11 @@
 //! (loaded at start by the binary), and the signing of a spool file, read in 64 KiB
 //! pieces on a helper thread and fed to `moxide_protocols::auth::dkim::sign::Signer`,
 //! one per key (an Ed25519 and an RSA key sign side by side, as mox does).
-//! The signing domain is the MAIL FROM domain: submission already made sure it is an
-//! address of the authenticated account.
+//! The signing domain (`d=`) is the domain of the message's `From:` header (RFC 6376
+//! §3.5 lets any domain sign; DMARC, RFC 7489 §3.1.1, aligns `d=` with the `From:`
+//! domain, not the envelope's), falling back to the MAIL FROM domain when the author was
+//! not read (localserve). Submission already made sure the author is an address of the
+//! authenticated account.
 
 use std::collections::HashMap;
 use std::io::Read as _;

@@ -5,8 +5,8 @@
 //!   spawns a session per connection (a panic ends that connection only).
 //! - [`session`]: the read → protocol → act → write loop of one connection.
 //! - [`delivery`]: hands a finished spool file to each recipient account's actor and,
-//!   for other domains (submission), to the outbound queue; answers only when every one
-//!   of them made it durable.
+//!   for other domains (submission) and accounts that failed temporarily, to the
+//!   outbound queue; answers only when every one of them made it durable.
 //! - [`inbound`]: SPF, DKIM, DMARC, iprev and ARC on incoming mail, the
 //!   Authentication-Results header, and the DMARC decision.
 
@@ -42,8 +42,9 @@ pub struct SmtpSettings {
     /// Submission only: deliver every recipient to this account (localserve, as mox's
     /// localserve does: nothing leaves a test setup).
     pub local_catchall: Option<Arc<str>>,
-    /// Submission only: the outbound queue, for recipients in other domains. `None`:
-    /// such recipients are refused (`550 5.3.0`).
+    /// The outbound queue: recipients in other domains (submission; without a queue
+    /// they are refused, `550 5.3.0`) and local retries (every listener: an account
+    /// that failed temporarily while others stored the message).
     pub queue: Option<Arc<moxide_storage::queue::QueueStore>>,
     /// Submission only: DKIM keys; queued mail from a domain with keys is signed.
     pub dkim: Option<Arc<crate::queue::sign::DkimKeys>>,

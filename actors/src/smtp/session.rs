@@ -32,8 +32,8 @@ use moxide_protocols::auth::intake::Intake;
 use moxide_protocols::mime::Summarizer;
 use moxide_protocols::sasl::Mechanism;
 use moxide_protocols::smtp::{
-    EnhancedCode, Event, ForwardPath, FromField, FromScanner, MailFrom, Reply, ReversePath, ServerConfig,
-    ServerSession, Verdict,
+    EnhancedCode, Event, ForwardPath, FromField, FromScanner, MailFrom, Release, Reply, ReversePath,
+    ServerConfig, ServerSession, Verdict,
 };
 use moxide_runtime::Stream;
 use moxide_runtime::fs::SpoolFile;
@@ -66,6 +66,11 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(300);
 /// must go out within this; a client that does not read them is cut off.
 pub const CLOSING_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Longest FUTURERELEASE hold accepted (RFC 4865 `max-future-release-interval`): 60
+/// days, as mox. A held message occupies the queue that long; its file is on disk, no
+/// memory is held for it.
+pub const FUTURE_RELEASE_SECS_MAX: u64 = 60 * 24 * 3600;
+
 /// What one transaction (MAIL … end of message) has gathered.
 #[derive(Default)]
 struct Transaction {
@@ -73,6 +78,8 @@ struct Transaction {
     recipients: Vec<Recipient>,
     /// Submission: recipients in other domains, for the outbound queue.
     remote: Vec<String>,
+    /// Submission: FUTURERELEASE's release time (RFC 4865), Unix ms.
+    release_ms: Option<i64>,
     spool: Option<SpoolFile>,
     spool_failed: bool,
     /// The spool write failed for a full disk (answered 452 4.3.1).
@@ -168,6 +175,17 @@ fn connection_config(settings: &SmtpSettings, stream: &Stream, auth: &AuthConnec
     config.starttls = settings.tls.is_some() && !stream.is_tls();
     config.requiretls = true;
     config.auth_requires_tls = !settings.plaintext_auth;
+    // Submission with a queue: the release time advertised is computed now; a
+    // connection's EHLO is answered within minutes of it.
+    config.futurerelease =
+        (config.submission && settings.queue.is_some() && settings.local_catchall.is_none()).then(|| {
+            let max_secs = crate::clock::now_unix_ms().div_euclid(1000)
+                + i64::try_from(FUTURE_RELEASE_SECS_MAX).unwrap_or(i64::MAX);
+            moxide_protocols::smtp::FutureRelease {
+                interval_secs_max: FUTURE_RELEASE_SECS_MAX,
+                datetime_max: moxide_protocols::smtp::release::format_datetime(max_secs),
+            }
+        });
     config.auth_mechanisms = if config.submission {
         offered_mechanisms(auth, settings.auth.global.is_some())
             .iter()
@@ -414,10 +432,22 @@ impl Connection {
                 if let Some(refusal) = self.check_sender(&mail_from) {
                     return Some(Verdict::Reject(refusal));
                 }
+                match release_time(&mail_from, crate::clock::now_unix_ms()) {
+                    Ok(release_ms) => self.transaction.release_ms = release_ms,
+                    Err(refusal) => return Some(Verdict::Reject(refusal)),
+                }
                 self.transaction.mail_from = Some(mail_from);
                 Some(Verdict::Accept)
             }
-            Event::RcptTo(path) => Some(self.on_rcpt(path)),
+            Event::RcptTo(path) => {
+                let remote_before = self.transaction.remote.len();
+                let verdict = self.on_rcpt(path);
+                if self.transaction.remote.len() > remote_before {
+                    Some(self.check_suppressed(verdict).await)
+                } else {
+                    Some(verdict)
+                }
+            }
             Event::MessageStart => Some(self.on_message_start().await),
             Event::Body(bytes) => {
                 self.on_body(bytes).await;
@@ -576,6 +606,97 @@ impl Connection {
         }
     }
 
+    /// Submission: a recipient in another domain that the account's suppression list
+    /// holds (an earlier hard bounce, or an operator's entry) is refused; the recipient
+    /// just accepted is taken back from the transaction.
+    async fn check_suppressed(&mut self, verdict: Verdict) -> Verdict {
+        let (Verdict::Accept, Some(queue), Some(authenticated)) =
+            (&verdict, self.settings.queue.as_ref(), self.authenticated.as_ref())
+        else {
+            return verdict;
+        };
+        let Some(address) = self.transaction.remote.last().cloned() else { return verdict };
+        let queue = Arc::clone(queue);
+        let account = authenticated.account.to_string();
+        let lookup = address.clone();
+        match moxide_runtime::offload(move || queue.suppressed(&account, &lookup)).await {
+            Ok(Ok(None)) => verdict,
+            Ok(Ok(Some(entry))) => {
+                self.transaction.remote.pop();
+                tracing::info!(peer = %self.peer, account = %authenticated.account, to = %address, reason = %entry.reason, "submission refused: suppressed recipient");
+                Verdict::Reject(Reply::new(
+                    550,
+                    Some(EnhancedCode(5, 1, 1)),
+                    "recipient is on this account's suppression list after an earlier permanent failure; \
+                     an administrator can remove it",
+                ))
+            }
+            Ok(Err(error)) => {
+                self.transaction.remote.pop();
+                tracing::error!(%error, "suppression list lookup failed");
+                Verdict::Reject(temporary_failure())
+            }
+            Err(panic) => {
+                self.transaction.remote.pop();
+                tracing::error!(panic = %panic.0, "suppression list lookup panicked");
+                Verdict::Reject(temporary_failure())
+            }
+        }
+    }
+
+    /// Submission: the account's send limits (`directory::SendLimits`) over the last 24
+    /// hours, counting this message's recipients in other domains. Over a limit: `451
+    /// 4.7.1` (temporary: the window slides on), nothing stored. The counts are read
+    /// before the enqueue that records this message, so two submissions racing at the
+    /// limit may both pass (at most one message per concurrent session over it).
+    async fn check_send_limits(&self, remote: &[String]) -> Option<Reply> {
+        let queue = self.settings.queue.as_ref().filter(|_| !remote.is_empty())?;
+        let account = self.authenticated.as_ref()?.account.to_string();
+        let limits = self.node.directory().send_limits(&account);
+        let queue = Arc::clone(queue);
+        let recipients = remote.to_vec();
+        let now_ms = crate::clock::now_unix_ms();
+        let lookup = account.clone();
+        let counts = moxide_runtime::offload(move || queue.send_counts(&lookup, &recipients, now_ms)).await;
+        let (counts, first_time) = match counts {
+            Ok(Ok(counts)) => counts,
+            Ok(Err(error)) => {
+                tracing::error!(%error, "send limit lookup failed");
+                return Some(temporary_failure());
+            }
+            Err(panic) => {
+                tracing::error!(panic = %panic.0, "send limit lookup panicked");
+                return Some(temporary_failure());
+            }
+        };
+        let messages = counts.recipients + remote.len() as u64;
+        if messages > u64::from(limits.messages_per_day_max) {
+            tracing::warn!(%account, limit = limits.messages_per_day_max, "submission refused: messages per day");
+            return Some(Reply::new(
+                451,
+                Some(EnhancedCode(4, 7, 1)),
+                format!(
+                    "this account reached its limit of {} messages in 24 hours; try again later",
+                    limits.messages_per_day_max
+                ),
+            ));
+        }
+        if first_time > 0
+            && counts.first_time + first_time > u64::from(limits.first_time_recipients_per_day_max)
+        {
+            tracing::warn!(%account, limit = limits.first_time_recipients_per_day_max, "submission refused: first-time recipients per day");
+            return Some(Reply::new(
+                451,
+                Some(EnhancedCode(4, 7, 1)),
+                format!(
+                    "this account reached its limit of {} new recipients in 24 hours; try again later",
+                    limits.first_time_recipients_per_day_max
+                ),
+            ));
+        }
+        None
+    }
+
     async fn on_message_start(&mut self) -> Verdict {
         let path = self.settings.spool_dir.join(super::spool_name(self.node.core().index));
         match SpoolFile::create(&path).await {
@@ -629,6 +750,10 @@ impl Connection {
             let _ = spool.discard().await;
             return Verdict::Reject(refusal);
         }
+        if let Some(refusal) = self.check_send_limits(&transaction.remote).await {
+            let _ = spool.discard().await;
+            return Verdict::Reject(refusal);
+        }
         let path = spool.path().to_path_buf();
         let size = match spool.finish().await {
             Ok(size) => size,
@@ -645,6 +770,12 @@ impl Connection {
             esmtp: self.esmtp,
             tls,
             authenticated: self.authenticated.is_some(),
+            account: self.authenticated.as_ref().map(|a| Arc::clone(&a.account)),
+            release_ms: transaction.release_ms,
+            author_domain: transaction.author.as_ref().and_then(|author| match author.finish() {
+                FromField::Mailbox { domain, .. } => Some(domain.to_ascii_lowercase()),
+                FromField::Invalid(_) => None,
+            }),
             mail_from: transaction.mail_from,
             recipients: transaction.recipients,
             remote: transaction.remote,
@@ -727,6 +858,30 @@ impl Connection {
     async fn abandon_transaction(&mut self) {
         self.discard_spool().await;
         self.transaction = Transaction::default();
+    }
+}
+
+/// FUTURERELEASE (RFC 4865): when the message may leave, Unix ms (`None`: now). A hold
+/// longer than advertised gets `501 5.5.4`; a `HOLDUNTIL` already past releases now.
+fn release_time(mail_from: &MailFrom, now_ms: i64) -> Result<Option<i64>, Reply> {
+    let too_long = || Reply::new(501, Some(EnhancedCode(5, 5, 4)), "hold time beyond the advertised maximum");
+    let max_ms = i64::try_from(FUTURE_RELEASE_SECS_MAX).unwrap_or(i64::MAX).saturating_mul(1000);
+    match mail_from.release {
+        None => Ok(None),
+        Some(Release::For(secs)) => {
+            let hold_ms = i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000);
+            if hold_ms > max_ms {
+                return Err(too_long());
+            }
+            Ok(Some(now_ms.saturating_add(hold_ms)))
+        }
+        Some(Release::Until(secs)) => {
+            let at_ms = secs.saturating_mul(1000);
+            if at_ms > now_ms.saturating_add(max_ms) {
+                return Err(too_long());
+            }
+            Ok(Some(at_ms.max(now_ms)))
+        }
     }
 }
 

@@ -2,8 +2,8 @@
 //! SASL response line to an `AuthResponse`.
 //!
 //! RFC 5321 §4.1.1 commands; MAIL parameters SIZE (RFC 1870), BODY (RFC 6152, RFC 3030
-//! §3), SMTPUTF8 (RFC 6531), AUTH (RFC 4954 §5, accepted and ignored) and REQUIRETLS
-//! (RFC 8689); BDAT (RFC 3030 §2); STARTTLS (RFC 3207 §4); AUTH and its responses
+//! §3), SMTPUTF8 (RFC 6531), AUTH (RFC 4954 §5, accepted and ignored), REQUIRETLS
+//! (RFC 8689) and HOLDFOR/HOLDUNTIL (RFC 4865, `release`); BDAT (RFC 3030 §2); STARTTLS (RFC 3207 §4); AUTH and its responses
 //! (RFC 4954 §4). Verbs and keywords match without regard to case (RFC 5321 §2.4). Lines
 //! with control characters or invalid UTF-8 are refused before any verb is looked at.
 //! Base64 is strict (padding required, no whitespace), so one response has one meaning.
@@ -15,6 +15,7 @@ use base64::engine::general_purpose::STANDARD;
 use super::address::parse_reverse_path;
 use super::address::{AddressError, ForwardPath, ReversePath, parse_forward_path};
 use super::limits::{DOMAIN_BYTES_MAX, SIZE_DIGITS_MAX};
+use super::release::{Release, parse_holdfor, parse_holduntil};
 use super::reply::{EnhancedCode, Reply};
 
 /// The body type a MAIL command declares (RFC 6152 `BODY=8BITMIME`, RFC 3030 §3
@@ -44,6 +45,9 @@ pub struct MailFrom {
     /// Whether `REQUIRETLS` was given (RFC 8689): the message must travel onward only
     /// over verified TLS. Accepted only on a TLS session that advertised it.
     pub requiretls: bool,
+    /// `HOLDFOR` or `HOLDUNTIL` (RFC 4865): release the message later. Accepted only
+    /// where FUTURERELEASE was advertised; the caller checks the time against its limits.
+    pub release: Option<Release>,
 }
 
 /// One SMTP command. `Auth::initial` is the decoded initial response; `=` gives
@@ -204,8 +208,14 @@ fn parse_mail(args: &str) -> Result<MailFrom, CommandError> {
     // Interop: many clients send "MAIL FROM: <a@b>"; RFC 5321 has no space there.
     let rest = rest.trim_start_matches(' ');
     let (path, rest) = parse_reverse_path(rest).map_err(CommandError::BadSender)?;
-    let mut mail =
-        MailFrom { path, size_bytes: None, body: BodyType::SevenBit, smtputf8: false, requiretls: false };
+    let mut mail = MailFrom {
+        path,
+        size_bytes: None,
+        body: BodyType::SevenBit,
+        smtputf8: false,
+        requiretls: false,
+        release: None,
+    };
     let mut seen_body = false;
     let mut seen_auth = false;
     for (keyword, value) in parameters(rest, USAGE)? {
@@ -230,6 +240,17 @@ fn parse_mail(args: &str) -> Result<MailFrom, CommandError> {
                 return Err(CommandError::InvalidParameter("bad REQUIRETLS"));
             }
             mail.requiretls = true;
+        } else if keyword.eq_ignore_ascii_case("HOLDFOR") || keyword.eq_ignore_ascii_case("HOLDUNTIL") {
+            // RFC 4865 §3: one of the two, once.
+            if mail.release.is_some() {
+                return Err(CommandError::InvalidParameter("only one HOLDFOR or HOLDUNTIL"));
+            }
+            let release = if keyword.eq_ignore_ascii_case("HOLDFOR") {
+                value.and_then(parse_holdfor).map(Release::For)
+            } else {
+                value.and_then(parse_holduntil).map(Release::Until)
+            };
+            mail.release = Some(release.ok_or(CommandError::InvalidParameter("bad HOLDFOR or HOLDUNTIL"))?);
         } else if keyword.eq_ignore_ascii_case("AUTH") {
             // RFC 4954 §5: a server that offers AUTH must accept the parameter; it names
             // who submitted the message at an earlier hop. We trust no such claim, which

@@ -92,6 +92,10 @@ pub struct ServerConfig {
     /// Advertise REQUIRETLS (RFC 8689) once TLS is active, and accept its MAIL parameter
     /// then. The caller must then relay such messages only over verified TLS.
     pub requiretls: bool,
+    /// Advertise FUTURERELEASE (RFC 4865) with these limits, and accept HOLDFOR and
+    /// HOLDUNTIL; `None`: neither (a parameter of an extension not offered, RFC 5321
+    /// §4.1.1.11).
+    pub futurerelease: Option<super::release::FutureRelease>,
 }
 
 impl Default for ServerConfig {
@@ -111,6 +115,7 @@ impl Default for ServerConfig {
             auth_mechanisms: Vec::new(),
             auth_requires_tls: true,
             requiretls: false,
+            futurerelease: None,
         }
     }
 }
@@ -744,6 +749,11 @@ impl ServerSession {
         if self.auth_offered() {
             capabilities.push(format!("AUTH {}", self.config.auth_mechanisms.join(" ")));
         }
+        if let Some(release) = &self.config.futurerelease {
+            // RFC 4865 §3: FUTURERELEASE <max-future-release-interval> <max-future-release-date-time>.
+            capabilities
+                .push(format!("FUTURERELEASE {} {}", release.interval_secs_max, release.datetime_max));
+        }
         Reply::new(250, None, capabilities.join("\n"))
     }
 
@@ -756,6 +766,8 @@ impl ServerSession {
             Some(Reply::new(530, code(5, 7, 0), "authentication required"))
         } else if mail.requiretls && !self.requiretls_offered() {
             // RFC 5321 §4.1.1.11: a parameter of an extension we did not offer here.
+            Some(CommandError::UnknownParameter.reply())
+        } else if mail.release.is_some() && self.config.futurerelease.is_none() {
             Some(CommandError::UnknownParameter.reply())
         } else if self.transaction.is_some() {
             Some(Reply::new(503, code(5, 5, 1), "nested MAIL command"))

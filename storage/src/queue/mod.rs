@@ -37,9 +37,22 @@
 //! | `messages`     | QueueId u64                                 | version byte + rkyv message record |
 //! | `destinations` | (QueueId u64, index u32)                    | version byte + rkyv destination record |
 //! | `due`          | (next attempt ms u64, QueueId u64, index u32) | empty; only destinations not held |
+//! | `suppressions` | account NUL address                         | version byte + rkyv (added, reason) |
+//! | `sent`         | account NUL ms u64 QueueId u64              | recipients u32, first-time recipients u32 |
+//! | `known_recipients` | account NUL address                     | last queued ms u64 |
+//! | `hold_rules`   | rule id u64                                 | version byte + rkyv rule |
 //!
-//! Schema history: version 1 is the first.
+//! The last four are the sending policy (`policy.rs`). An enqueue writes, in its one
+//! transaction, the send record of a submitted message (so a limit check and the counts
+//! it read cannot be undone by a crash between them) and decides each destination's
+//! hold flag from the hold rules.
+//!
+//! Schema history: version 1 is the first. Version 2 added the policy databases,
+//! message records of version 2 (`to_junk`) and destination records of version 2 (each
+//! recipient's pinned `account`); version-1 records stay valid, so the migration only
+//! creates the databases.
 
+mod policy;
 mod records;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -49,6 +62,9 @@ use std::path::{Path, PathBuf};
 
 use heed::{RoTxn, RwTxn};
 
+pub use policy::{
+    HoldRule, POLICY_LIST_MAX, SEND_WINDOW_MS, SUPPRESSION_REASON_BYTES_MAX, SendCounts, Suppression,
+};
 pub use records::{
     Destination, DestinationKey, QUEUE_ADDRESS_BYTES_MAX, QUEUE_DESTINATION_RECIPIENTS_MAX,
     QUEUE_PREFIX_BYTES_MAX, QUEUE_REPLY_TEXT_BYTES_MAX, QueueId, QueuedBody, QueuedMessage, QueuedRecipient,
@@ -67,8 +83,8 @@ use crate::schema::{Db, Versions, check_empty, create_databases, probe, stored_v
 use crate::store::StoreOptions;
 
 /// Schema version of the queue store this build writes.
-pub const QUEUE_SCHEMA_VERSION: u32 = 1;
-const QUEUE_VERSIONS: Versions = Versions { current: QUEUE_SCHEMA_VERSION, oldest: QUEUE_SCHEMA_VERSION };
+pub const QUEUE_SCHEMA_VERSION: u32 = 2;
+const QUEUE_VERSIONS: Versions = Versions { current: QUEUE_SCHEMA_VERSION, oldest: 1 };
 
 /// Most destinations one [`QueueStore::due`] call returns: the queue actor takes them in
 /// rounds; 1000 destinations' records are a few hundred KiB.
@@ -96,7 +112,9 @@ pub struct QueuePage {
     last_seen: Option<QueueId>,
 }
 
-const QUEUE_DATABASE_NAMES: [&str; 4] = ["meta", "messages", "destinations", "due"];
+const QUEUE_DATABASE_NAMES: [&str; 8] =
+    ["meta", "messages", "destinations", "due", "suppressions", "sent", "known_recipients", "hold_rules"];
+const META_NEXT_HOLD_RULE_ID: &[u8] = b"next_hold_rule_id";
 const META_NEXT_QUEUE_ID: &[u8] = b"next_queue_id";
 const QUEUE_LABEL: &str = "queue";
 /// Files per `msg/<hi>` directory: 4096, as the account stores.
@@ -108,6 +126,17 @@ struct QueueDatabases {
     messages: Db,
     destinations: Db,
     due: Db,
+    suppressions: Db,
+    sent: Db,
+    known_recipients: Db,
+    hold_rules: Db,
+}
+
+impl QueueDatabases {
+    fn from_array(dbs: [Db; 8]) -> Self {
+        let [meta, messages, destinations, due, suppressions, sent, known_recipients, hold_rules] = dbs;
+        QueueDatabases { meta, messages, destinations, due, suppressions, sent, known_recipients, hold_rules }
+    }
 }
 
 /// A message to queue: its spool file (fsynced by the caller), envelope and recipients.
@@ -224,12 +253,11 @@ impl QueueStore {
             options.readers_max,
         )?;
         let dbs = match probe(&lmdb, &QUEUE_DATABASE_NAMES, QUEUE_VERSIONS)? {
-            Some([meta, messages, destinations, due]) => QueueDatabases { meta, messages, destinations, due },
+            Some(all) => QueueDatabases::from_array(all),
             None => {
                 let writer = lmdb.lock_writer();
-                let [meta, messages, destinations, due] =
-                    create_databases(&lmdb, &writer, &QUEUE_DATABASE_NAMES)?;
-                let dbs = QueueDatabases { meta, messages, destinations, due };
+                let dbs =
+                    QueueDatabases::from_array(create_databases(&lmdb, &writer, &QUEUE_DATABASE_NAMES)?);
                 lmdb.write(&writer, |wtxn| set_up(wtxn, &dbs))?;
                 dbs
             }
@@ -328,6 +356,8 @@ impl QueueStore {
     fn put_new(&self, wtxn: &mut RwTxn<'_>, new: &NewQueued, id: QueueId) -> Result<(), StorageError> {
         let message = QueuedMessage { id, ..new.message.clone() };
         self.dbs.messages.put(wtxn, &id.0.to_be_bytes(), &encode_message(&message)?)?;
+        self.record_sent(wtxn, new, id)?;
+        let rules = self.hold_rules_in(wtxn)?;
         let mut groups: Vec<(String, Vec<QueuedRecipient>)> = Vec::new();
         for recipient in &new.recipients {
             let domain = recipient_domain(&recipient.address);
@@ -338,13 +368,20 @@ impl QueueStore {
         }
         for (index, (domain, recipients)) in groups.into_iter().enumerate() {
             let key = DestinationKey { message: id, index: u32::try_from(index).unwrap_or(u32::MAX) };
+            let held = new.held
+                || rules
+                    .iter()
+                    .any(|rule| rule.matches(&new.message.sender_account, &new.message.mail_from, &domain));
+            if held && !new.held {
+                tracing::info!(id = %id, %domain, "queued held by a hold rule");
+            }
             let destination = Destination {
                 key,
                 domain,
                 attempts: 0,
                 next_attempt_ms: new.first_attempt_ms,
                 last_attempt_ms: None,
-                held: new.held,
+                held,
                 delay_dsn_sent: false,
                 recipients,
             };
@@ -445,6 +482,17 @@ impl QueueStore {
     /// removes messages left without destinations (files after the commit). Returns
     /// the new messages' ids. Durable when it returns.
     pub fn apply(&self, updates: &[QueueUpdate], new: &[NewQueued]) -> Result<Vec<QueueId>, StorageError> {
+        self.apply_with(updates, new, &[])
+    }
+
+    /// [`Self::apply`], also adding `suppressions` (hard bounces of the attempt) in the
+    /// same transaction.
+    pub fn apply_with(
+        &self,
+        updates: &[QueueUpdate],
+        new: &[NewQueued],
+        suppressions: &[Suppression],
+    ) -> Result<Vec<QueueId>, StorageError> {
         for item in new {
             check_new(item)?;
         }
@@ -459,6 +507,7 @@ impl QueueStore {
             for (item, &id) in new.iter().zip(&ids) {
                 self.put_new(wtxn, item, id)?;
             }
+            self.put_suppressions(wtxn, suppressions)?;
             self.apply_updates(wtxn, updates)
         });
         match result {
@@ -626,6 +675,178 @@ impl QueueStore {
         Ok(updates.len())
     }
 
+    /// The send record of a submitted message, in the enqueue's transaction: one `sent`
+    /// entry (recipients, first-time recipients) and each recipient as known. Entries
+    /// of the account older than the window go. Nothing for DSNs, forwards and local
+    /// retries (no submitting account, or recipients pinned to a local account).
+    fn record_sent(&self, wtxn: &mut RwTxn<'_>, new: &NewQueued, id: QueueId) -> Result<(), StorageError> {
+        let account = &new.message.sender_account;
+        let submitted: Vec<&QueuedRecipient> =
+            new.recipients.iter().filter(|r| r.account.is_none()).collect();
+        if account.is_empty() || submitted.is_empty() {
+            return Ok(());
+        }
+        let now_ms = new.message.queued_ms;
+        let mut first_time = 0u32;
+        for recipient in &submitted {
+            let key = policy::account_address_key(account, &recipient.address)?;
+            if self.dbs.known_recipients.get(wtxn, &key)?.is_none() {
+                first_time += 1;
+            }
+            let at = u64::try_from(now_ms.max(0)).unwrap_or(0).to_be_bytes();
+            self.dbs.known_recipients.put(wtxn, &key, &at)?;
+        }
+        let count = u32::try_from(submitted.len()).unwrap_or(u32::MAX);
+        let key = policy::sent_key(account, now_ms, id.0);
+        self.dbs.sent.put(wtxn, &key, &policy::encode_sent(count, first_time))?;
+        let prefix = policy::account_prefix(account);
+        let cutoff = now_ms - SEND_WINDOW_MS;
+        let mut old = Vec::new();
+        for entry in self.dbs.sent.prefix_iter(wtxn, &prefix)? {
+            let (key, _) = entry?;
+            if policy::sent_key_ms(key, prefix.len())? >= cutoff {
+                break;
+            }
+            old.push(key.to_vec());
+        }
+        for key in old {
+            self.dbs.sent.delete(wtxn, &key)?;
+        }
+        Ok(())
+    }
+
+    /// What `account` queued for other domains in the window before `now_ms`, and how
+    /// many of `recipients` it never sent to before (for the send limits).
+    pub fn send_counts(
+        &self,
+        account: &str,
+        recipients: &[String],
+        now_ms: i64,
+    ) -> Result<(SendCounts, u64), StorageError> {
+        self.read(|txn| {
+            let prefix = policy::account_prefix(account);
+            let mut counts = SendCounts::default();
+            for entry in self.dbs.sent.prefix_iter(txn, &prefix)? {
+                let (key, value) = entry?;
+                if policy::sent_key_ms(key, prefix.len())? < now_ms - SEND_WINDOW_MS {
+                    continue;
+                }
+                let (recipients, first_time) = policy::decode_sent(value)?;
+                counts.recipients += u64::from(recipients);
+                counts.first_time += u64::from(first_time);
+            }
+            let mut new_recipients = 0;
+            for address in recipients {
+                let key = policy::account_address_key(account, address)?;
+                if self.dbs.known_recipients.get(txn, &key)?.is_none() {
+                    new_recipients += 1;
+                }
+            }
+            Ok((counts, new_recipients))
+        })
+    }
+
+    /// Whether `account` has `address` on its suppression list; the entry if so.
+    pub fn suppressed(&self, account: &str, address: &str) -> Result<Option<Suppression>, StorageError> {
+        let key = policy::account_address_key(account, address)?;
+        self.read(|txn| {
+            self.dbs
+                .suppressions
+                .get(txn, &key)?
+                .map(|value| policy::decode_suppression(&key, value))
+                .transpose()
+        })
+    }
+
+    /// Adds (or replaces) suppressions; durable when it returns.
+    pub fn suppress(&self, entries: &[Suppression]) -> Result<(), StorageError> {
+        let writer = self.begin_write()?;
+        self.lmdb.write(&writer, |wtxn| self.put_suppressions(wtxn, entries))
+    }
+
+    fn put_suppressions(&self, wtxn: &mut RwTxn<'_>, entries: &[Suppression]) -> Result<(), StorageError> {
+        for entry in entries {
+            let key = policy::account_address_key(&entry.account, &entry.address)?;
+            self.dbs.suppressions.put(
+                wtxn,
+                &key,
+                &policy::encode_suppression(entry.added_ms, &entry.reason)?,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Removes `address` from `account`'s suppression list; whether it was there.
+    pub fn unsuppress(&self, account: &str, address: &str) -> Result<bool, StorageError> {
+        let key = policy::account_address_key(account, address)?;
+        let writer = self.begin_write()?;
+        self.lmdb.write(&writer, |wtxn| Ok(self.dbs.suppressions.delete(wtxn, &key)?))
+    }
+
+    /// The suppression list of `account` (every account's when `None`), at most
+    /// [`POLICY_LIST_MAX`] entries.
+    pub fn suppressions(&self, account: Option<&str>) -> Result<Vec<Suppression>, StorageError> {
+        self.read(|txn| {
+            let mut out = Vec::new();
+            // LMDB refuses an empty key, so no prefix means a plain iteration.
+            let mut push = |entry: heed::Result<(&[u8], &[u8])>| -> Result<(), StorageError> {
+                let (key, value) = entry?;
+                out.push(policy::decode_suppression(key, value)?);
+                Ok(())
+            };
+            match account {
+                Some(account) => {
+                    let prefix = policy::account_prefix(account);
+                    for entry in self.dbs.suppressions.prefix_iter(txn, &prefix)?.take(POLICY_LIST_MAX) {
+                        push(entry)?;
+                    }
+                }
+                None => {
+                    for entry in self.dbs.suppressions.iter(txn)?.take(POLICY_LIST_MAX) {
+                        push(entry)?;
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Adds a hold rule; returns its id. Applies to messages queued from now on
+    /// (`moxide queue hold` holds what is queued already).
+    pub fn add_hold_rule(&self, rule: &HoldRule) -> Result<u64, StorageError> {
+        policy::check_hold_rule(rule)?;
+        let writer = self.begin_write()?;
+        self.lmdb.write(&writer, |wtxn| {
+            let id = match self.dbs.meta.get(wtxn, META_NEXT_HOLD_RULE_ID)? {
+                Some(bytes) => keys::decode_u64(bytes, "next hold rule id")?,
+                None => 1,
+            };
+            self.dbs.meta.put(wtxn, META_NEXT_HOLD_RULE_ID, &(id + 1).to_be_bytes())?;
+            self.dbs.hold_rules.put(wtxn, &id.to_be_bytes(), &policy::encode_hold_rule(rule)?)?;
+            Ok(id)
+        })
+    }
+
+    /// Removes a hold rule; whether it existed.
+    pub fn remove_hold_rule(&self, id: u64) -> Result<bool, StorageError> {
+        let writer = self.begin_write()?;
+        self.lmdb.write(&writer, |wtxn| Ok(self.dbs.hold_rules.delete(wtxn, &id.to_be_bytes())?))
+    }
+
+    /// The hold rules, by id.
+    pub fn hold_rules(&self) -> Result<Vec<HoldRule>, StorageError> {
+        self.read(|txn| self.hold_rules_in(txn))
+    }
+
+    fn hold_rules_in(&self, txn: &RoTxn<'_>) -> Result<Vec<HoldRule>, StorageError> {
+        let mut out = Vec::new();
+        for entry in self.dbs.hold_rules.iter(txn)?.take(POLICY_LIST_MAX) {
+            let (key, value) = entry?;
+            out.push(policy::decode_hold_rule(keys::decode_u64(key, "hold rule id")?, value)?);
+        }
+        Ok(out)
+    }
+
     /// Removes message files that have no record (see the module doc); returns how
     /// many. Runs at open, before anything is queued.
     fn sweep_orphans(&self) -> Result<usize, StorageError> {
@@ -688,6 +909,15 @@ fn set_up(wtxn: &mut RwTxn<'_>, dbs: &QueueDatabases) -> Result<(), StorageError
             dbs.meta.put(wtxn, keys::META_SCHEMA_VERSION, &QUEUE_SCHEMA_VERSION.to_be_bytes())?;
             Ok(())
         }
-        Some(version) => QUEUE_VERSIONS.check(version),
+        Some(version) => {
+            QUEUE_VERSIONS.check(version)?;
+            if version < QUEUE_SCHEMA_VERSION {
+                // 1 -> 2: the policy databases, created empty above; records of both
+                // versions read.
+                dbs.meta.put(wtxn, keys::META_SCHEMA_VERSION, &QUEUE_SCHEMA_VERSION.to_be_bytes())?;
+                tracing::info!(from = version, to = QUEUE_SCHEMA_VERSION, "migrated queue schema");
+            }
+            Ok(())
+        }
     }
 }

@@ -31,8 +31,14 @@ pub const QUEUE_REPLY_TEXT_BYTES_MAX: usize = 2048;
 /// DKIM-Signature): 64 KiB, far more than a few trace and signature fields.
 pub const QUEUE_PREFIX_BYTES_MAX: usize = 64 * 1024;
 
-pub(crate) const MESSAGE_RECORD_VERSION: u8 = 1;
-pub(crate) const DESTINATION_RECORD_VERSION: u8 = 1;
+/// Version 2 added `to_junk` (a local retry for a message DMARC quarantined); version-1
+/// records still read, as `false`.
+pub(crate) const MESSAGE_RECORD_VERSION: u8 = 2;
+const MESSAGE_RECORD_VERSION_V1: u8 = 1;
+/// Version 2 added each recipient's `account` (a local retry pinned to one account);
+/// version-1 records still read, as `None`.
+pub(crate) const DESTINATION_RECORD_VERSION: u8 = 2;
+const DESTINATION_RECORD_VERSION_V1: u8 = 1;
 
 /// Identifies a queued message; also its file name under `queue/msg/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -90,6 +96,9 @@ pub struct QueuedMessage {
     pub envid: Option<String>,
     /// DSN RET=HDRS (else the whole message is returned).
     pub return_headers_only: bool,
+    /// A local retry of a message the inbound checks sent to `\Junk` (DMARC quarantine):
+    /// delivered there, not to the Inbox.
+    pub to_junk: bool,
 }
 
 /// A recipient.
@@ -103,6 +112,10 @@ pub struct QueuedRecipient {
     pub original: Option<String>,
     /// The last reply for this recipient (or what stood for one), if any attempt ran.
     pub last_result: Option<StoredReply>,
+    /// The local account this recipient was resolved to when the message was received
+    /// (a local retry after a temporary failure): delivered to that account alone, not
+    /// looked up again, so the other members of an alias do not get a second copy.
+    pub account: Option<String>,
 }
 
 /// A reply as kept in the queue.
@@ -154,6 +167,12 @@ pub(crate) struct MessageRecordV1 {
 }
 
 #[derive(Archive, Serialize, Deserialize)]
+pub(crate) struct MessageRecordV2 {
+    v1: MessageRecordV1,
+    to_junk: bool,
+}
+
+#[derive(Archive, Serialize, Deserialize)]
 pub(crate) struct ReplyRecordV1 {
     code: u16,
     enhanced: Option<(u8, u16, u16)>,
@@ -170,6 +189,12 @@ pub(crate) struct RecipientRecordV1 {
 }
 
 #[derive(Archive, Serialize, Deserialize)]
+pub(crate) struct RecipientRecordV2 {
+    v1: RecipientRecordV1,
+    account: Option<String>,
+}
+
+#[derive(Archive, Serialize, Deserialize)]
 pub(crate) struct DestinationRecordV1 {
     domain: String,
     attempts: u32,
@@ -178,6 +203,17 @@ pub(crate) struct DestinationRecordV1 {
     held: bool,
     delay_dsn_sent: bool,
     recipients: Vec<RecipientRecordV1>,
+}
+
+#[derive(Archive, Serialize, Deserialize)]
+pub(crate) struct DestinationRecordV2 {
+    domain: String,
+    attempts: u32,
+    next_attempt_ms: i64,
+    last_attempt_ms: Option<i64>,
+    held: bool,
+    delay_dsn_sent: bool,
+    recipients: Vec<RecipientRecordV2>,
 }
 
 fn check_name(name: &str) -> bool {
@@ -190,6 +226,9 @@ pub(crate) fn check_message(message: &QueuedMessage) -> Result<(), &'static str>
     }
     if message.prefix.len() > QUEUE_PREFIX_BYTES_MAX {
         return Err("prefix too long");
+    }
+    if message.sender_account.len() > QUEUE_ADDRESS_BYTES_MAX {
+        return Err("sender account too long");
     }
     Ok(())
 }
@@ -209,12 +248,15 @@ pub(crate) fn check_destination(destination: &Destination) -> Result<(), &'stati
         if recipient.last_result.as_ref().is_some_and(|r| r.text.len() > QUEUE_REPLY_TEXT_BYTES_MAX) {
             return Err("reply text too long");
         }
+        if recipient.account.as_deref().is_some_and(|a| !check_name(a)) {
+            return Err("recipient account empty, too long or with control characters");
+        }
     }
     Ok(())
 }
 
 pub(crate) fn encode_message(message: &QueuedMessage) -> Result<Vec<u8>, StorageError> {
-    let record = MessageRecordV1 {
+    let v1 = MessageRecordV1 {
         queued_ms: message.queued_ms,
         sender_account: message.sender_account.clone(),
         mail_from: message.mail_from.clone(),
@@ -230,15 +272,22 @@ pub(crate) fn encode_message(message: &QueuedMessage) -> Result<Vec<u8>, Storage
         envid: message.envid.clone(),
         return_headers_only: message.return_headers_only,
     };
-    encode(MESSAGE_RECORD_VERSION, &record)
+    encode(MESSAGE_RECORD_VERSION, &MessageRecordV2 { v1, to_junk: message.to_junk })
 }
 
 pub(crate) fn decode_message(id: QueueId, value: &[u8]) -> Result<QueuedMessage, StorageError> {
     let what = format!("queued message {id}");
     let corrupt = |error: BoxedError| StorageError::corrupt(format!("{what}: {error}"));
-    let archive = archive_bytes(value, MESSAGE_RECORD_VERSION, &what)?;
-    let archived = rkyv::access::<ArchivedMessageRecordV1, BoxedError>(archive).map_err(corrupt)?;
-    let record = rkyv::deserialize::<MessageRecordV1, BoxedError>(archived).map_err(corrupt)?;
+    let (record, to_junk) = if value.first() == Some(&MESSAGE_RECORD_VERSION_V1) {
+        let archive = archive_bytes(value, MESSAGE_RECORD_VERSION_V1, &what)?;
+        let archived = rkyv::access::<ArchivedMessageRecordV1, BoxedError>(archive).map_err(corrupt)?;
+        (rkyv::deserialize::<MessageRecordV1, BoxedError>(archived).map_err(corrupt)?, false)
+    } else {
+        let archive = archive_bytes(value, MESSAGE_RECORD_VERSION, &what)?;
+        let archived = rkyv::access::<ArchivedMessageRecordV2, BoxedError>(archive).map_err(corrupt)?;
+        let record = rkyv::deserialize::<MessageRecordV2, BoxedError>(archived).map_err(corrupt)?;
+        (record.v1, record.to_junk)
+    };
     let body = match record.body {
         0 => QueuedBody::SevenBit,
         1 => QueuedBody::EightBit,
@@ -257,6 +306,7 @@ pub(crate) fn decode_message(id: QueueId, value: &[u8]) -> Result<QueuedMessage,
         requiretls: record.requiretls,
         envid: record.envid,
         return_headers_only: record.return_headers_only,
+        to_junk,
     };
     check_message(&message).map_err(|reason| StorageError::corrupt(format!("{what}: {reason}")))?;
     Ok(message)
@@ -266,19 +316,22 @@ pub(crate) fn encode_destination(destination: &Destination) -> Result<Vec<u8>, S
     let recipients = destination
         .recipients
         .iter()
-        .map(|r| RecipientRecordV1 {
-            address: r.address.clone(),
-            notify: r.notify.clone(),
-            original: r.original.clone(),
-            last_result: r.last_result.as_ref().map(|reply| ReplyRecordV1 {
-                code: reply.code,
-                enhanced: reply.enhanced,
-                text: reply.text.clone(),
-                remote_host: reply.remote_host.clone(),
-            }),
+        .map(|r| RecipientRecordV2 {
+            v1: RecipientRecordV1 {
+                address: r.address.clone(),
+                notify: r.notify.clone(),
+                original: r.original.clone(),
+                last_result: r.last_result.as_ref().map(|reply| ReplyRecordV1 {
+                    code: reply.code,
+                    enhanced: reply.enhanced,
+                    text: reply.text.clone(),
+                    remote_host: reply.remote_host.clone(),
+                }),
+            },
+            account: r.account.clone(),
         })
         .collect();
-    let record = DestinationRecordV1 {
+    let record = DestinationRecordV2 {
         domain: destination.domain.clone(),
         attempts: destination.attempts,
         next_attempt_ms: destination.next_attempt_ms,
@@ -293,13 +346,32 @@ pub(crate) fn encode_destination(destination: &Destination) -> Result<Vec<u8>, S
 pub(crate) fn decode_destination(key: DestinationKey, value: &[u8]) -> Result<Destination, StorageError> {
     let what = format!("queue destination {}/{}", key.message, key.index);
     let corrupt = |error: BoxedError| StorageError::corrupt(format!("{what}: {error}"));
-    let archive = archive_bytes(value, DESTINATION_RECORD_VERSION, &what)?;
-    let archived = rkyv::access::<ArchivedDestinationRecordV1, BoxedError>(archive).map_err(corrupt)?;
-    let record = rkyv::deserialize::<DestinationRecordV1, BoxedError>(archived).map_err(corrupt)?;
+    let record = if value.first() == Some(&DESTINATION_RECORD_VERSION_V1) {
+        let archive = archive_bytes(value, DESTINATION_RECORD_VERSION_V1, &what)?;
+        let archived = rkyv::access::<ArchivedDestinationRecordV1, BoxedError>(archive).map_err(corrupt)?;
+        let old = rkyv::deserialize::<DestinationRecordV1, BoxedError>(archived).map_err(corrupt)?;
+        DestinationRecordV2 {
+            domain: old.domain,
+            attempts: old.attempts,
+            next_attempt_ms: old.next_attempt_ms,
+            last_attempt_ms: old.last_attempt_ms,
+            held: old.held,
+            delay_dsn_sent: old.delay_dsn_sent,
+            recipients: old
+                .recipients
+                .into_iter()
+                .map(|v1| RecipientRecordV2 { v1, account: None })
+                .collect(),
+        }
+    } else {
+        let archive = archive_bytes(value, DESTINATION_RECORD_VERSION, &what)?;
+        let archived = rkyv::access::<ArchivedDestinationRecordV2, BoxedError>(archive).map_err(corrupt)?;
+        rkyv::deserialize::<DestinationRecordV2, BoxedError>(archived).map_err(corrupt)?
+    };
     let recipients = record
         .recipients
         .into_iter()
-        .map(|r| QueuedRecipient {
+        .map(|RecipientRecordV2 { v1: r, account }| QueuedRecipient {
             address: r.address,
             notify: r.notify,
             original: r.original,
@@ -309,6 +381,7 @@ pub(crate) fn decode_destination(key: DestinationKey, value: &[u8]) -> Result<De
                 text: reply.text,
                 remote_host: reply.remote_host,
             }),
+            account,
         })
         .collect();
     let destination = Destination {
@@ -323,4 +396,53 @@ pub(crate) fn decode_destination(key: DestinationKey, value: &[u8]) -> Result<De
     };
     check_destination(&destination).map_err(|reason| StorageError::corrupt(format!("{what}: {reason}")))?;
     Ok(destination)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn version_1_records_still_read() {
+        let message = MessageRecordV1 {
+            queued_ms: 7,
+            sender_account: "alice".into(),
+            mail_from: "alice@x.example".into(),
+            size_bytes: 3,
+            prefix: b"P".to_vec(),
+            smtputf8: false,
+            body: 1,
+            requiretls: false,
+            envid: None,
+            return_headers_only: false,
+        };
+        let value = encode(MESSAGE_RECORD_VERSION_V1, &message).unwrap();
+        let decoded = decode_message(QueueId(4), &value).unwrap();
+        assert_eq!((decoded.queued_ms, decoded.body, decoded.to_junk), (7, QueuedBody::EightBit, false));
+        let recipient = RecipientRecordV1 {
+            address: "a@y.example".into(),
+            notify: Some("FAILURE".into()),
+            original: None,
+            last_result: None,
+        };
+        let destination = DestinationRecordV1 {
+            domain: "y.example".into(),
+            attempts: 2,
+            next_attempt_ms: 9,
+            last_attempt_ms: Some(8),
+            held: true,
+            delay_dsn_sent: false,
+            recipients: vec![recipient],
+        };
+        let value = encode(DESTINATION_RECORD_VERSION_V1, &destination).unwrap();
+        let key = DestinationKey { message: QueueId(4), index: 0 };
+        let decoded = decode_destination(key, &value).unwrap();
+        assert_eq!((decoded.attempts, decoded.held), (2, true));
+        assert_eq!(decoded.recipients[0].notify.as_deref(), Some("FAILURE"));
+        assert_eq!(decoded.recipients[0].account, None);
+        // Written back, it is a version-2 record that reads the same.
+        let again = decode_destination(key, &encode_destination(&decoded).unwrap()).unwrap();
+        assert_eq!(again, decoded);
+    }
 }

@@ -1,6 +1,7 @@
 //! The outbound queue store: enqueue and reopen, grouping by domain, the schedule,
 //! attempt results with DSNs in the same transaction, hold/release/retry/remove, and
-//! crash points (injected faults; orphan files swept at open).
+//! crash points (injected faults; orphan files swept at open); the sending policy (send
+//! record and its window, suppression lists, hold rules matched at enqueue).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs;
@@ -9,8 +10,8 @@ use super::faults::armed;
 use super::{Fixture, fixture};
 use crate::fault::{FaultAction, FaultPoint, disarm};
 use crate::queue::{
-    Destination, NewQueued, QueueFilter, QueueId, QueueStore, QueueUpdate, QueuedBody, QueuedMessage,
-    QueuedRecipient, StoredReply,
+    Destination, HoldRule, NewQueued, QueueFilter, QueueId, QueueStore, QueueUpdate, QueuedBody,
+    QueuedMessage, QueuedRecipient, SEND_WINDOW_MS, StoredReply, Suppression,
 };
 use crate::{StorageError, StoreOptions};
 
@@ -19,7 +20,13 @@ fn open(fixture: &Fixture) -> QueueStore {
 }
 
 fn recipient(address: &str) -> QueuedRecipient {
-    QueuedRecipient { address: address.into(), notify: None, original: None, last_result: None }
+    QueuedRecipient {
+        address: address.into(),
+        notify: None,
+        original: None,
+        last_result: None,
+        account: None,
+    }
 }
 
 fn new_queued(fixture: &Fixture, bytes: &[u8], recipients: &[&str], at_ms: i64) -> NewQueued {
@@ -37,6 +44,7 @@ fn new_queued(fixture: &Fixture, bytes: &[u8], recipients: &[&str], at_ms: i64) 
             requiretls: false,
             envid: None,
             return_headers_only: false,
+            to_junk: false,
         },
         recipients: recipients.iter().map(|r| recipient(r)).collect(),
         first_attempt_ms: at_ms,
@@ -250,4 +258,77 @@ fn invalid_records_are_refused_before_anything_is_written() {
     new.recipients.clear();
     assert!(store.enqueue(&[new]).is_err());
     assert_eq!(queue_files(&fixture), 0);
+}
+
+#[test]
+fn the_send_record_counts_submitted_recipients_in_the_window() {
+    let fixture = fixture();
+    let store = open(&fixture);
+    store.enqueue(&[new_queued(&fixture, b"1", &["a@x.example", "B@y.example"], 1000)]).unwrap();
+    let asked = ["a@x.example".to_owned(), "b@y.example".to_owned(), "c@z.example".to_owned()];
+    let (counts, new) = store.send_counts("alice", &asked, 2000).unwrap();
+    assert_eq!((counts.recipients, counts.first_time, new), (2, 2, 1), "b is known, whatever its case");
+    assert_eq!(store.send_counts("bob", &asked, 2000).unwrap().0.recipients, 0, "per account");
+    // A local retry (recipient pinned to an account) is not a submission to count.
+    let mut retry = new_queued(&fixture, b"2", &["d@x.example"], 3000);
+    retry.recipients[0].account = Some("bob".into());
+    store.enqueue(&[retry]).unwrap();
+    assert_eq!(store.send_counts("alice", &asked, 3000).unwrap().0.recipients, 2);
+    // After the window the old entry no longer counts, and a later enqueue prunes it.
+    let later = 1000 + SEND_WINDOW_MS + 1;
+    assert_eq!(store.send_counts("alice", &asked, later).unwrap().0.recipients, 0);
+    store.enqueue(&[new_queued(&fixture, b"3", &["a@x.example"], later)]).unwrap();
+    let (counts, new) = store.send_counts("alice", &asked, later).unwrap();
+    assert_eq!((counts.recipients, counts.first_time, new), (1, 0, 1));
+}
+
+#[test]
+fn suppressions_are_per_account_and_added_with_attempt_results() {
+    let fixture = fixture();
+    let store = open(&fixture);
+    let entry = |account: &str, address: &str| Suppression {
+        account: account.into(),
+        address: address.into(),
+        added_ms: 5,
+        reason: "550 5.1.1 no\r\nsuch user".into(),
+    };
+    store.suppress(&[entry("alice", "gone@x.example")]).unwrap();
+    let found = store.suppressed("alice", "Gone@X.example").unwrap().unwrap();
+    assert_eq!(found.reason, "550 5.1.1 no  such user", "control characters do not survive");
+    assert_eq!(store.suppressed("bob", "gone@x.example").unwrap(), None);
+    // An attempt's hard bounce is added in the transaction storing its result.
+    let ids = store.enqueue(&[new_queued(&fixture, b"m", &["gone2@x.example"], 0)]).unwrap();
+    let destination = store.destinations(ids[0]).unwrap().remove(0);
+    store
+        .apply_with(&[QueueUpdate::Remove(destination.key)], &[], &[entry("bob", "gone2@x.example")])
+        .unwrap();
+    assert!(store.suppressed("bob", "gone2@x.example").unwrap().is_some());
+    assert_eq!(store.suppressions(None).unwrap().len(), 2);
+    assert_eq!(store.suppressions(Some("alice")).unwrap().len(), 1);
+    assert!(store.unsuppress("alice", "GONE@x.example").unwrap());
+    assert!(!store.unsuppress("alice", "gone@x.example").unwrap());
+    assert!(store.suppressions(Some("alice")).unwrap().is_empty());
+    assert!(matches!(store.suppress(&[entry("", "a@x.example")]), Err(StorageError::Corrupt { .. })));
+}
+
+#[test]
+fn hold_rules_hold_matching_destinations_at_enqueue() {
+    let fixture = fixture();
+    let store = open(&fixture);
+    let rule = HoldRule { id: 0, recipient_domain: Some("Y.example".into()), ..HoldRule::default() };
+    assert_eq!(store.add_hold_rule(&rule).unwrap(), 1);
+    let other = HoldRule { id: 0, account: Some("bob".into()), ..HoldRule::default() };
+    assert_eq!(store.add_hold_rule(&other).unwrap(), 2);
+    let ids = store.enqueue(&[new_queued(&fixture, b"m", &["a@x.example", "b@y.example"], 0)]).unwrap();
+    let held: Vec<(String, bool)> =
+        store.destinations(ids[0]).unwrap().into_iter().map(|d| (d.domain, d.held)).collect();
+    assert_eq!(held, [("x.example".to_owned(), false), ("y.example".to_owned(), true)]);
+    assert_eq!(store.due(0, 10).unwrap().len(), 1, "the held one is not scheduled");
+    let rules = store.hold_rules().unwrap();
+    assert_eq!(rules.len(), 2);
+    assert_eq!(rules[0].recipient_domain.as_deref(), Some("y.example"));
+    assert!(store.remove_hold_rule(1).unwrap());
+    assert!(!store.remove_hold_rule(1).unwrap());
+    let ids = store.enqueue(&[new_queued(&fixture, b"n", &["b@y.example"], 0)]).unwrap();
+    assert!(!store.destinations(ids[0]).unwrap()[0].held);
 }
