@@ -22,14 +22,15 @@ use moxide_actors::imap::{ImapSettings, listener as imap_listener};
 use moxide_actors::listen::IpLimits;
 use moxide_actors::node::ACCOUNT_IDLE_DEFAULT;
 use moxide_actors::queue::mx::MxDestinations;
-use moxide_actors::queue::{Host, QueueRunner, QueueSettings, StaticRoutes};
+use moxide_actors::queue::tls_policy::{BoxedResolver, QueueTlsPolicies, TlsPolicySettings};
+use moxide_actors::queue::{Host, HostSource, QueueRunner, QueueSettings, StaticRoutes};
 use moxide_actors::ratelimit::{Limiter, WindowLimit};
 use moxide_actors::smtp::inbound::InboundAuth;
 use moxide_actors::smtp::{SmtpSettings, listener as smtp_listener};
 use moxide_actors::{Node, NodeSeed, NodeServices, node_seeds};
 use moxide_runtime::net::{ConnectionLimiter, ListenerSocket, bind_per_core};
 use moxide_runtime::shutdown::{ShutdownPlan, ShutdownSeed};
-use moxide_runtime::tls::{CertificateFiles, TlsAcceptor, TlsConnector, TlsSettings};
+use moxide_runtime::tls::{CertificateFiles, TlsAcceptor, TlsConnector, TlsSettings, TrustRoots};
 use moxide_runtime::{RuntimeConfig, online_cpus, spawn_detached};
 use moxide_storage::queue::QueueStore;
 use moxide_storage::{DataDir, DataDirLock, GlobalStore, StoreCache, StoreOptions};
@@ -445,7 +446,7 @@ fn start_queue(shared: &Shared, node: &Node, dns: Option<Dns>) {
     let Some(store) = shared.queue.clone() else { return };
     let routes = shared.queue_config.routes.iter().map(|route| {
         let name = route.host.clone().unwrap_or_else(|| route.address.ip().to_string());
-        (route.domain.clone(), Host { name, addresses: vec![route.address] })
+        (route.domain.clone(), Host { name, addresses: vec![route.address], source: HostSource::Route })
     });
     let tls = if shared.queue_config.starttls {
         match TlsConnector::opportunistic_unverified() {
@@ -458,11 +459,48 @@ fn start_queue(shared: &Shared, node: &Node, dns: Option<Dns>) {
     } else {
         None
     };
-    let settings =
-        QueueSettings { hostname: shared.hostname.clone(), tls, spool_dir: shared.spool_dir.clone() };
+    let policies = dns.clone().map(|dns| Rc::new(tls_policies(&shared.queue_config, dns)));
+    let settings = QueueSettings {
+        hostname: shared.hostname.clone(),
+        tls,
+        policies,
+        spool_dir: shared.spool_dir.clone(),
+    };
     let destinations = MxDestinations::new(dns, StaticRoutes::new(routes), shared.queue_config.mx_port);
     let runner = QueueRunner::new(store, node.clone(), settings, Rc::new(destinations));
     spawn_detached(runner.run());
+}
+
+/// DANE and MTA-STS for the queue: roots from the system bundle and the extra files
+/// (a file that cannot be read is logged and skipped; no roots at all turns MTA-STS off).
+fn tls_policies(config: &crate::config::QueueConfig, dns: Dns) -> QueueTlsPolicies {
+    let roots = if config.mta_sts {
+        let mut files: Vec<std::path::PathBuf> = config.tls_roots_extra.clone();
+        if !config.tls_roots_file.as_os_str().is_empty() {
+            files.insert(0, config.tls_roots_file.clone());
+        }
+        let readable: Vec<_> = files
+            .into_iter()
+            .filter(|file| match std::fs::metadata(file) {
+                Ok(_) => true,
+                Err(error) => {
+                    tracing::warn!(file = %file.display(), %error, "trusted roots file skipped");
+                    false
+                }
+            })
+            .collect();
+        match TrustRoots::load(&readable) {
+            Ok(roots) => Some(roots),
+            Err(error) => {
+                tracing::error!(%error, "no trusted roots; MTA-STS is off");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let settings = TlsPolicySettings { roots, dane: config.dane, mta_sts_port: config.mta_sts_port };
+    QueueTlsPolicies::new(BoxedResolver::new(dns), settings)
 }
 
 /// The HTTP plane's shared state: live configuration over the domains file, the admin

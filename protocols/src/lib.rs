@@ -32,6 +32,7 @@
 //!   with byte ranges), section ranges, BINARY decoding and SEARCH matching;
 //! - [`dns`]: names, the DNS message codec, the stub resolver's exchange state machine
 //!   and the [`Resolver`](dns::Resolver) trait the checks ask through;
+//! - [`mtasts`]: MTA-STS records, policies and their HTTP fetch (RFC 8461), sans-IO;
 //! - [`auth`]: incoming mail authentication (SPF, DKIM, DMARC, iprev, ARC) and the
 //!   Authentication-Results header.
 //!
@@ -45,6 +46,7 @@ pub mod auth;
 pub mod dns;
 pub mod imap;
 pub mod mime;
+pub mod mtasts;
 pub mod reports;
 pub mod sasl;
 pub mod smtp;

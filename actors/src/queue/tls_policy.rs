@@ -1,0 +1,652 @@
+//! The outbound TLS policy of a recipient domain and its MX hosts: DANE (RFC 7672),
+//! MTA-STS (RFC 8461), the memory of each domain's TLS capability, and the TLSRPT
+//! results (RFC 8460) the attempts produce.
+//!
+//! Per host, the first that applies (RFC 8461 §2: DANE wins over MTA-STS):
+//! - **DANE**: the host's name and addresses came from authentic DNS answers (the AD
+//!   bit of a trusted resolver, `protocols::dns`), and `_25._tcp.<host>` has usable
+//!   TLSA records (authentic too): STARTTLS is required and the certificate must match
+//!   them. A TLSA lookup that fails for an authentic host defers the host (RFC 7672
+//!   §2.2: it may be an attack on the records).
+//! - **MTA-STS enforce**: the domain has a policy in `enforce` mode: the host must match
+//!   one of its `mx` patterns and STARTTLS with a certificate that verifies (WebPKI,
+//!   for the host's name) is required.
+//! - **MTA-STS testing**: the same checks, but a failure is only recorded (TLSRPT) and
+//!   the delivery goes on opportunistically.
+//! - **Opportunistic**: STARTTLS when offered, not verified; a plaintext retry after a
+//!   failed handshake, unless the domain is remembered to have offered STARTTLS
+//!   ([`DomainTlsMemory`]), which refuses that downgrade.
+//!
+//! Policies are cached per domain ([`STS_POLICIES_MAX`] of them, each until its
+//! `max_age`); the `_mta-sts` TXT record is asked again at most every
+//! [`STS_RECORD_CHECK_INTERVAL_MS`] and a changed id fetches the policy again; a fetch
+//! that fails keeps a cached policy that has not expired (RFC 8461 §5.1). All of it
+//! lives in memory on the queue's core: a restart starts without cached policies (the
+//! next delivery fetches them again).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use futures_lite::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use moxide_protocols::dns::{DomainName, Question, RecordData, RecordType, Resolver};
+use moxide_protocols::mtasts::http::{ResponseReader, policy_request};
+use moxide_protocols::mtasts::{Mode, Policy, parse_policy, parse_records};
+use moxide_runtime::net::TcpStream;
+use moxide_runtime::tls::{CertificateFailure, TlsConnector, TlsError, TlsaRecord, TrustRoots};
+
+use super::remote::{Host, HostSource};
+
+/// Domains whose MTA-STS policy is kept: each entry is a few hundred bytes; 10,000
+/// covers the domains a busy server sends to in a policy's lifetime. When full, the
+/// entry that expires first is dropped (its domain fetches again when next needed).
+pub const STS_POLICIES_MAX: usize = 10_000;
+
+/// How often a cached policy's `_mta-sts` record is asked again to learn of a new
+/// policy id: once an hour, so a changed policy is seen within the hour (RFC 8461 §5.1
+/// asks senders to check for updates; the cache holds the policy up to `max_age`).
+pub const STS_RECORD_CHECK_INTERVAL_MS: i64 = 3_600_000;
+
+/// The whole policy fetch (connect, TLS, request, response): 30 s, as mox's and
+/// Postfix's policy resolvers allow about that. A slow policy server defers nothing:
+/// without a policy the attempt proceeds as it would without MTA-STS.
+pub const STS_FETCH_TIMEOUT_MS: u64 = 30_000;
+
+/// Domains whose TLS capability is remembered (a few dozen bytes each).
+pub const DOMAIN_TLS_MEMORY_MAX: usize = 10_000;
+
+/// How long a domain's offer of STARTTLS is remembered: 30 days. A domain that stopped
+/// offering TLS for longer gets plaintext again; within it, a missing STARTTLS is taken
+/// as a downgrade by an attacker and the delivery waits.
+pub const DOMAIN_TLS_MEMORY_MS_MAX: i64 = 30 * 24 * 3_600_000;
+
+/// Policy domains with TLSRPT results kept per day: reports go out daily, so a day's
+/// results are kept for two days at most ([`TLSRPT_DAYS_MAX`]).
+pub const TLSRPT_DOMAINS_MAX: usize = 10_000;
+
+/// Days of TLSRPT results kept: today and yesterday (the report being made).
+pub const TLSRPT_DAYS_MAX: i64 = 2;
+
+/// Distinct failure kinds per domain and day kept with their counts (RFC 8460 §4.4
+/// lists a dozen result types; times a few MX hosts).
+pub const TLSRPT_FAILURES_MAX: usize = 64;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// What an attempt must do with TLS on one host.
+#[derive(Debug, Clone)]
+pub enum HostTls {
+    /// STARTTLS required, certificate checked against these TLSA records.
+    Dane(Vec<TlsaRecord>),
+    /// STARTTLS required, WebPKI-verified for the host's name (MTA-STS enforce).
+    StsEnforce,
+    /// Verify as enforce would, but on failure record it and deliver opportunistically.
+    StsTesting,
+    /// STARTTLS when offered, unverified; `required`: the domain offered STARTTLS
+    /// before, so plaintext is refused.
+    Opportunistic {
+        /// Refuse plaintext.
+        required: bool,
+    },
+    /// Do not deliver to this host now (why, for the DSN and logs): temporary.
+    Defer(String),
+}
+
+impl HostTls {
+    /// Whether TLS on this host is verified (what REQUIRETLS needs, RFC 8689 §4.2.1).
+    pub fn is_verified(&self) -> bool {
+        matches!(self, HostTls::Dane(_) | HostTls::StsEnforce)
+    }
+
+    /// Whether a connection without TLS must not be used.
+    pub fn requires_tls(&self) -> bool {
+        matches!(self, HostTls::Dane(_) | HostTls::StsEnforce | HostTls::Opportunistic { required: true })
+    }
+
+    /// The policy domain TLSRPT results go under and the policy type.
+    fn report_kind(&self) -> Option<PolicyType> {
+        match self {
+            HostTls::Dane(_) => Some(PolicyType::Tlsa),
+            HostTls::StsEnforce | HostTls::StsTesting => Some(PolicyType::Sts),
+            _ => None,
+        }
+    }
+}
+
+/// The policy types of a TLS report (RFC 8460 §4.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PolicyType {
+    /// DANE.
+    Tlsa,
+    /// MTA-STS.
+    Sts,
+    /// Neither.
+    NoPolicyFound,
+}
+
+/// A failure's result type, as RFC 8460 §4.3 names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResultType {
+    /// The host did not offer STARTTLS.
+    StarttlsNotSupported,
+    /// The certificate is not valid for the host.
+    CertificateHostMismatch,
+    /// The certificate expired.
+    CertificateExpired,
+    /// The certificate does not chain to a trusted root.
+    CertificateNotTrusted,
+    /// Another validation failure (an MX not in the policy, a failed handshake).
+    ValidationFailure,
+    /// No TLSA record matched.
+    TlsaInvalid,
+    /// TLSA records could not be looked up for an authentic host.
+    DnssecInvalid,
+    /// The MTA-STS policy could not be fetched.
+    StsPolicyFetchError,
+    /// The MTA-STS policy was invalid.
+    StsPolicyInvalid,
+}
+
+impl ResultType {
+    /// The name in a report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResultType::StarttlsNotSupported => "starttls-not-supported",
+            ResultType::CertificateHostMismatch => "certificate-host-mismatch",
+            ResultType::CertificateExpired => "certificate-expired",
+            ResultType::CertificateNotTrusted => "certificate-not-trusted",
+            ResultType::ValidationFailure => "validation-failure",
+            ResultType::TlsaInvalid => "tlsa-invalid",
+            ResultType::DnssecInvalid => "dnssec-invalid",
+            ResultType::StsPolicyFetchError => "sts-policy-fetch-error",
+            ResultType::StsPolicyInvalid => "sts-policy-invalid",
+        }
+    }
+
+    /// The result type of a refused certificate.
+    pub fn of_certificate(failure: &CertificateFailure) -> ResultType {
+        match failure {
+            CertificateFailure::TlsaMismatch => ResultType::TlsaInvalid,
+            CertificateFailure::HostMismatch => ResultType::CertificateHostMismatch,
+            CertificateFailure::Expired => ResultType::CertificateExpired,
+            CertificateFailure::NotTrusted => ResultType::CertificateNotTrusted,
+            CertificateFailure::Other(_) => ResultType::ValidationFailure,
+        }
+    }
+}
+
+/// One day's TLSRPT results for one policy domain (RFC 8460 §4.4's summary and
+/// failure details, without the policy strings).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DayResults {
+    /// Sessions with the policy applied successfully.
+    pub successes: u64,
+    /// Failed sessions per (policy type, result type, receiving MX host).
+    pub failures: Vec<((PolicyType, ResultType, String), u64)>,
+}
+
+/// A cached MTA-STS policy.
+#[derive(Debug, Clone)]
+struct CachedPolicy {
+    id: String,
+    policy: Policy,
+    expires_ms: i64,
+    checked_ms: i64,
+}
+
+/// What a domain's MX hosts did with TLS last time.
+#[derive(Debug, Clone, Copy)]
+struct DomainTls {
+    starttls: bool,
+    verified: bool,
+    updated_ms: i64,
+}
+
+/// The settings of TLS policies.
+#[derive(Debug, Clone)]
+pub struct TlsPolicySettings {
+    /// Roots for MTA-STS (policy fetch and MX certificates); `None`: MTA-STS off.
+    pub roots: Option<TrustRoots>,
+    /// Look for DANE TLSA records of authentic MX hosts.
+    pub dane: bool,
+    /// Port of policy servers: 443; another only for tests.
+    pub mta_sts_port: u16,
+}
+
+/// Policies, memory and results for the queue (one per process, on the queue's core).
+pub struct TlsPolicies<R> {
+    resolver: R,
+    settings: TlsPolicySettings,
+    webpki: Option<TlsConnector>,
+    policies: RefCell<HashMap<String, CachedPolicy>>,
+    memory: RefCell<HashMap<String, DomainTls>>,
+    results: RefCell<HashMap<(String, i64), DayResults>>,
+}
+
+/// The MTA-STS state of a domain for one attempt.
+#[derive(Debug, Clone)]
+pub enum StsState {
+    /// No policy (no record, mode none, MTA-STS off).
+    None,
+    /// A policy in force.
+    Policy(Policy),
+    /// The record exists but no policy could be had (for TLSRPT), delivery as without.
+    FetchFailed(ResultType, String),
+}
+
+impl<R: Resolver> TlsPolicies<R> {
+    /// Policies looked up through `resolver`.
+    pub fn new(resolver: R, settings: TlsPolicySettings) -> TlsPolicies<R> {
+        let webpki = settings.roots.as_ref().and_then(|roots| match TlsConnector::webpki(roots) {
+            Ok(connector) => Some(connector),
+            Err(error) => {
+                tracing::error!(%error, "no WebPKI client TLS; MTA-STS is off");
+                None
+            }
+        });
+        TlsPolicies {
+            resolver,
+            settings,
+            webpki,
+            policies: RefCell::new(HashMap::new()),
+            memory: RefCell::new(HashMap::new()),
+            results: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// The WebPKI connector (MTA-STS), when configured.
+    pub fn webpki(&self) -> Option<&TlsConnector> {
+        self.webpki.as_ref()
+    }
+
+    /// The domain's MTA-STS policy at `now_ms` (wall clock): cached, or looked up.
+    pub async fn sts(&self, domain: &str, now_ms: i64) -> StsState {
+        if self.webpki.is_none() {
+            return StsState::None;
+        }
+        let cached = self.policies.borrow().get(domain).cloned().filter(|c| c.expires_ms > now_ms);
+        if let Some(cached) = &cached
+            && now_ms - cached.checked_ms < STS_RECORD_CHECK_INTERVAL_MS
+        {
+            return state_of(&cached.policy);
+        }
+        let id = match self.record_id(domain).await {
+            Ok(Some(id)) => id,
+            // No record (or a failed lookup): a cached policy stays in force until it
+            // expires (RFC 8461 §5.1); none means no policy.
+            Ok(None) | Err(()) => return cached.map_or(StsState::None, |c| state_of(&c.policy)),
+        };
+        if let Some(cached) = cached.as_ref().filter(|c| c.id == id) {
+            if let Some(entry) = self.policies.borrow_mut().get_mut(domain) {
+                entry.checked_ms = now_ms;
+            }
+            return state_of(&cached.policy);
+        }
+        match self.fetch(domain).await {
+            Ok(policy) => {
+                tracing::info!(%domain, mode = ?policy.mode, max_age = policy.max_age_secs, "MTA-STS policy fetched");
+                let max_age_ms = i64::try_from(policy.max_age_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+                let entry = CachedPolicy {
+                    id,
+                    policy: policy.clone(),
+                    expires_ms: now_ms.saturating_add(max_age_ms),
+                    checked_ms: now_ms,
+                };
+                self.remember_policy(domain, entry);
+                state_of(&policy)
+            }
+            Err((kind, error)) => {
+                tracing::info!(%domain, %error, "MTA-STS policy fetch failed");
+                match cached {
+                    Some(cached) => state_of(&cached.policy),
+                    None => StsState::FetchFailed(kind, error),
+                }
+            }
+        }
+    }
+
+    fn remember_policy(&self, domain: &str, entry: CachedPolicy) {
+        let mut policies = self.policies.borrow_mut();
+        if policies.len() >= STS_POLICIES_MAX && !policies.contains_key(domain) {
+            let first = policies.iter().min_by_key(|(_, c)| c.expires_ms).map(|(d, _)| d.clone());
+            if let Some(first) = first {
+                policies.remove(&first);
+            }
+        }
+        policies.insert(domain.to_owned(), entry);
+    }
+
+    /// The id of the domain's `_mta-sts` record; `Ok(None)`: no (valid) record.
+    async fn record_id(&self, domain: &str) -> Result<Option<String>, ()> {
+        let Ok(name) = DomainName::parse(&format!("_mta-sts.{domain}")) else { return Ok(None) };
+        let answer = self.resolver.lookup(&Question::new(name, RecordType::Txt)).await.map_err(|_| ())?;
+        let joined: Vec<Vec<u8>> = answer.records.iter().map(RecordData::txt_joined).collect();
+        Ok(parse_records(joined.iter().map(Vec::as_slice)).ok().map(|record| record.id))
+    }
+
+    /// Fetches `https://mta-sts.<domain>/.well-known/mta-sts.txt` (RFC 8461 §3.3).
+    async fn fetch(&self, domain: &str) -> Result<Policy, (ResultType, String)> {
+        let host = format!("mta-sts.{domain}");
+        let fetch = self.fetch_body(&host);
+        let body =
+            match moxide_runtime::time::timeout(Duration::from_millis(STS_FETCH_TIMEOUT_MS), fetch).await {
+                Ok(result) => result.map_err(|error| (ResultType::StsPolicyFetchError, error))?,
+                Err(_) => return Err((ResultType::StsPolicyFetchError, format!("{host}: timed out"))),
+            };
+        parse_policy(&body).map_err(|error| (ResultType::StsPolicyInvalid, format!("{host}: {error}")))
+    }
+
+    async fn fetch_body(&self, host: &str) -> Result<Vec<u8>, String> {
+        let connector = self.webpki.as_ref().ok_or("no WebPKI roots")?;
+        let name = DomainName::parse(host).map_err(|error| format!("{host}: {error}"))?;
+        let mut last = format!("{host}: no address");
+        for address in self.addresses(&name).await {
+            match self.fetch_from(connector, host, address).await {
+                Ok(body) => return Ok(body),
+                Err(error) => last = format!("{host} ({address}): {error}"),
+            }
+        }
+        Err(last)
+    }
+
+    async fn fetch_from(
+        &self,
+        connector: &TlsConnector,
+        host: &str,
+        address: SocketAddr,
+    ) -> Result<Vec<u8>, String> {
+        let tcp = TcpStream::connect(address).await.map_err(|error| format!("connect: {error}"))?;
+        let mut tls = connector.connect(host, tcp).await.map_err(|error| format!("TLS: {error}"))?;
+        tls.write_all(&policy_request(host)).await.map_err(|error| format!("write: {error}"))?;
+        tls.flush().await.map_err(|error| format!("write: {error}"))?;
+        let mut reader = ResponseReader::new();
+        let mut buffer = vec![0; 16 * 1024];
+        loop {
+            let n = match tls.read(&mut buffer).await {
+                Ok(n) => n,
+                // A peer that closes without close_notify ends the body all the same
+                // (the framing says whether it was complete).
+                Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => 0,
+                Err(error) => return Err(format!("read: {error}")),
+            };
+            if n == 0 {
+                break;
+            }
+            reader.feed(&buffer[..n]).map_err(|error| error.to_string())?;
+            if reader.is_complete() {
+                break;
+            }
+        }
+        reader.finish().map_err(|error| error.to_string())
+    }
+
+    /// AAAA then A addresses of `name` on the policy port.
+    async fn addresses(&self, name: &DomainName) -> Vec<SocketAddr> {
+        let mut addresses = Vec::new();
+        for record_type in [RecordType::Aaaa, RecordType::A] {
+            if let Ok(answer) = self.resolver.lookup(&Question::new(name.clone(), record_type)).await {
+                for record in &answer.records {
+                    let ip = match record {
+                        RecordData::A(ip) => IpAddr::V4(*ip),
+                        RecordData::Aaaa(ip) => IpAddr::V6(*ip),
+                        _ => continue,
+                    };
+                    if addresses.len() < super::mx::HOST_ADDRESSES_MAX {
+                        addresses.push(SocketAddr::new(ip, self.settings.mta_sts_port));
+                    }
+                }
+            }
+        }
+        addresses
+    }
+
+    /// What TLS `host` of `domain` gets, given the domain's MTA-STS state.
+    pub async fn host_tls(&self, domain: &str, host: &Host, sts: &StsState, now_ms: i64) -> HostTls {
+        if self.settings.dane && host.source == (HostSource::Mx { authentic: true }) {
+            match self.tlsa(&host.name).await {
+                Ok(records) if !records.is_empty() => return HostTls::Dane(records),
+                Ok(_) => {}
+                Err(error) => {
+                    self.record_failure(
+                        domain,
+                        PolicyType::Tlsa,
+                        ResultType::DnssecInvalid,
+                        &host.name,
+                        now_ms,
+                    );
+                    return HostTls::Defer(format!("TLSA lookup for {}: {error}", host.name));
+                }
+            }
+        }
+        match sts {
+            StsState::Policy(policy) if policy.mode == Mode::Enforce => {
+                if policy.matches(&host.name) {
+                    HostTls::StsEnforce
+                } else {
+                    self.record_failure(
+                        domain,
+                        PolicyType::Sts,
+                        ResultType::ValidationFailure,
+                        &host.name,
+                        now_ms,
+                    );
+                    HostTls::Defer(format!(
+                        "{} is not an MX host of the MTA-STS policy of {domain}",
+                        host.name
+                    ))
+                }
+            }
+            StsState::Policy(policy) if policy.mode == Mode::Testing => {
+                if !policy.matches(&host.name) {
+                    self.record_failure(
+                        domain,
+                        PolicyType::Sts,
+                        ResultType::ValidationFailure,
+                        &host.name,
+                        now_ms,
+                    );
+                }
+                HostTls::StsTesting
+            }
+            _ => HostTls::Opportunistic { required: self.starttls_remembered(domain, now_ms) },
+        }
+    }
+
+    /// The usable TLSA records of `_25._tcp.<host>` from an authentic answer; none when
+    /// the answer is not authentic (then DANE does not apply, RFC 7672 §2.2).
+    async fn tlsa(&self, host: &str) -> Result<Vec<TlsaRecord>, String> {
+        let name = DomainName::parse(&format!("_25._tcp.{host}")).map_err(|error| error.to_string())?;
+        let answer = self
+            .resolver
+            .lookup(&Question::new(name, RecordType::Tlsa))
+            .await
+            .map_err(|error| error.to_string())?;
+        if !answer.authentic {
+            return Ok(Vec::new());
+        }
+        let records: Vec<TlsaRecord> = answer
+            .records
+            .iter()
+            .filter_map(|record| match record {
+                RecordData::Tlsa(tlsa) => Some(TlsaRecord {
+                    usage: tlsa.usage,
+                    selector: tlsa.selector,
+                    matching: tlsa.matching,
+                    data: tlsa.data.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        if !records.is_empty() && !records.iter().any(TlsaRecord::is_usable) {
+            // RFC 7672 §2.2: records exist but none is usable: authenticated TLS is
+            // not possible, and the host is treated as having no TLSA records.
+            return Ok(Vec::new());
+        }
+        Ok(records.into_iter().filter(TlsaRecord::is_usable).collect())
+    }
+
+    fn starttls_remembered(&self, domain: &str, now_ms: i64) -> bool {
+        self.memory
+            .borrow()
+            .get(domain)
+            .is_some_and(|seen| seen.starttls && now_ms - seen.updated_ms < DOMAIN_TLS_MEMORY_MS_MAX)
+    }
+
+    /// Remembers what a completed session with one of `domain`'s hosts used.
+    pub fn remember_tls(&self, domain: &str, starttls: bool, verified: bool, now_ms: i64) {
+        let mut memory = self.memory.borrow_mut();
+        if memory.len() >= DOMAIN_TLS_MEMORY_MAX && !memory.contains_key(domain) {
+            let oldest = memory.iter().min_by_key(|(_, seen)| seen.updated_ms).map(|(d, _)| d.clone());
+            if let Some(oldest) = oldest {
+                memory.remove(&oldest);
+            }
+        }
+        memory.insert(domain.to_owned(), DomainTls { starttls, verified, updated_ms: now_ms });
+    }
+
+    /// Whether `domain`'s last session was over verified TLS (for operators and tests).
+    pub fn remembered_verified(&self, domain: &str) -> Option<bool> {
+        self.memory.borrow().get(domain).map(|seen| seen.verified)
+    }
+
+    /// Counts a session that applied `tls`'s policy successfully.
+    pub fn record_success(&self, domain: &str, tls: &HostTls, now_ms: i64) {
+        if tls.report_kind().is_none() {
+            return;
+        }
+        if let Some(day) = self.day_results(domain, now_ms).as_mut() {
+            day.successes += 1;
+        }
+    }
+
+    /// Counts a failed session (RFC 8460 §4.3 result types).
+    pub fn record_failure(
+        &self,
+        domain: &str,
+        policy: PolicyType,
+        result: ResultType,
+        host: &str,
+        now_ms: i64,
+    ) {
+        tracing::info!(%domain, %host, policy = ?policy, result = result.as_str(), "TLS policy failure");
+        let mut results = self.results.borrow_mut();
+        let Some(day) = day_entry(&mut results, domain, now_ms) else { return };
+        let key = (policy, result, host.to_owned());
+        if let Some((_, count)) = day.failures.iter_mut().find(|(k, _)| *k == key) {
+            *count += 1;
+        } else if day.failures.len() < TLSRPT_FAILURES_MAX {
+            day.failures.push((key, 1));
+        }
+    }
+
+    /// A result for the HostTls a session ran under.
+    pub fn record_failure_for(
+        &self,
+        domain: &str,
+        tls: &HostTls,
+        result: ResultType,
+        host: &str,
+        now_ms: i64,
+    ) {
+        if let Some(policy) = tls.report_kind() {
+            self.record_failure(domain, policy, result, host, now_ms);
+        }
+    }
+
+    fn day_results(&self, domain: &str, now_ms: i64) -> DayGuard<'_> {
+        DayGuard { results: self.results.borrow_mut(), domain: domain.to_owned(), now_ms }
+    }
+
+    /// The results recorded for `domain` on the day containing `at_ms`.
+    pub fn results(&self, domain: &str, at_ms: i64) -> Option<DayResults> {
+        self.results.borrow().get(&(domain.to_owned(), at_ms.div_euclid(DAY_MS))).cloned()
+    }
+}
+
+/// Borrow of one day's results (made on first use).
+struct DayGuard<'a> {
+    results: std::cell::RefMut<'a, HashMap<(String, i64), DayResults>>,
+    domain: String,
+    now_ms: i64,
+}
+
+impl DayGuard<'_> {
+    fn as_mut(&mut self) -> Option<&mut DayResults> {
+        day_entry(&mut self.results, &self.domain, self.now_ms)
+    }
+}
+
+/// Today's entry for `domain`; old days dropped first; none when full.
+fn day_entry<'a>(
+    results: &'a mut HashMap<(String, i64), DayResults>,
+    domain: &str,
+    now_ms: i64,
+) -> Option<&'a mut DayResults> {
+    let today = now_ms.div_euclid(DAY_MS);
+    let key = (domain.to_owned(), today);
+    if !results.contains_key(&key) {
+        results.retain(|(_, day), _| today - *day < TLSRPT_DAYS_MAX);
+        if results.len() >= TLSRPT_DOMAINS_MAX * TLSRPT_DAYS_MAX as usize {
+            return None;
+        }
+    }
+    Some(results.entry(key).or_default())
+}
+
+fn state_of(policy: &Policy) -> StsState {
+    match policy.mode {
+        Mode::None => StsState::None,
+        _ => StsState::Policy(policy.clone()),
+    }
+}
+
+/// The TLSRPT result type of a failed STARTTLS handshake.
+pub fn handshake_result(error: &TlsError) -> ResultType {
+    match error {
+        TlsError::Certificate(failure) => ResultType::of_certificate(failure),
+        _ => ResultType::ValidationFailure,
+    }
+}
+
+/// A [`Resolver`] behind a trait object, so the queue's policies need no type
+/// parameter (the server's per-core `Dns`, or records in memory in tests).
+pub struct BoxedResolver(Box<dyn DynResolver>);
+
+/// The object-safe form of [`Resolver`].
+pub trait DynResolver {
+    /// Answers one question.
+    fn lookup_boxed<'a>(
+        &'a self,
+        question: &'a Question,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = moxide_protocols::dns::Lookup> + 'a>>;
+}
+
+impl<R: Resolver> DynResolver for R {
+    fn lookup_boxed<'a>(
+        &'a self,
+        question: &'a Question,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = moxide_protocols::dns::Lookup> + 'a>> {
+        Box::pin(self.lookup(question))
+    }
+}
+
+impl BoxedResolver {
+    /// Wraps `resolver`.
+    pub fn new(resolver: impl Resolver + 'static) -> BoxedResolver {
+        BoxedResolver(Box::new(resolver))
+    }
+}
+
+impl Resolver for BoxedResolver {
+    fn lookup(
+        &self,
+        question: &Question,
+    ) -> impl std::future::Future<Output = moxide_protocols::dns::Lookup> {
+        let question = question.clone();
+        async move { self.0.lookup_boxed(&question).await }
+    }
+}
+
+/// The policies the queue holds.
+pub type QueueTlsPolicies = TlsPolicies<BoxedResolver>;
