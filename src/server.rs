@@ -33,6 +33,7 @@ use moxide_runtime::shutdown::{ShutdownPlan, ShutdownSeed};
 use moxide_runtime::tls::{CertificateFiles, TlsAcceptor, TlsConnector, TlsSettings, TrustRoots};
 use moxide_runtime::{RuntimeConfig, online_cpus, spawn_detached};
 use moxide_storage::queue::QueueStore;
+use moxide_storage::tls_policy::{StoredStsPolicy, TlsPolicyStore};
 use moxide_storage::{DataDir, DataDirLock, GlobalStore, StoreCache, StoreOptions};
 
 use crate::config::{Config, Limits, ListenerProtocol, ListenerTls, TomlDomainsFile};
@@ -130,6 +131,8 @@ struct Shared {
     local_catchall: Option<Arc<str>>,
     /// The outbound queue (not in localserve, which delivers everything locally).
     queue: Option<Arc<QueueStore>>,
+    /// Fetched MTA-STS policies kept across restarts, and those read at startup.
+    tls_policies: Option<(Arc<TlsPolicyStore>, Vec<StoredStsPolicy>)>,
     /// The queue's fixed routes and STARTTLS setting.
     queue_config: crate::config::QueueConfig,
     /// DKIM keys queued mail is signed with.
@@ -213,6 +216,17 @@ impl Server {
             Some(_) => None,
             None => Some(Arc::new(QueueStore::open(&data, &StoreOptions::default())?)),
         };
+        let tls_policies = match &queue {
+            Some(_) => {
+                let store = TlsPolicyStore::open(&data, &StoreOptions::default())?;
+                let stored = store.policies().unwrap_or_else(|error| {
+                    tracing::error!(%error, "stored MTA-STS policies unreadable; starting without them");
+                    Vec::new()
+                });
+                Some((Arc::new(store), stored))
+            }
+            None => None,
+        };
         // Keys for signing queued mail, made where a domain has none.
         let dkim = queue.as_ref().map(|_| {
             Arc::new(crate::dkim_keys::ensure_and_load(config, moxide_actors::clock::now_unix_ms() / 1000))
@@ -295,6 +309,7 @@ impl Server {
             spool_dir: data.spool_dir(),
             local_catchall,
             queue,
+            tls_policies,
             dkim,
             queue_config: static_config.queue.clone(),
             queue_dns: static_config
@@ -459,7 +474,7 @@ fn start_queue(shared: &Shared, node: &Node, dns: Option<Dns>) {
     } else {
         None
     };
-    let policies = dns.clone().map(|dns| Rc::new(tls_policies(&shared.queue_config, dns)));
+    let policies = dns.clone().map(|dns| Rc::new(tls_policies(shared, dns)));
     let settings = QueueSettings {
         hostname: shared.hostname.clone(),
         tls,
@@ -473,7 +488,8 @@ fn start_queue(shared: &Shared, node: &Node, dns: Option<Dns>) {
 
 /// DANE and MTA-STS for the queue: roots from the system bundle and the extra files
 /// (a file that cannot be read is logged and skipped; no roots at all turns MTA-STS off).
-fn tls_policies(config: &crate::config::QueueConfig, dns: Dns) -> QueueTlsPolicies {
+fn tls_policies(shared: &Shared, dns: Dns) -> QueueTlsPolicies {
+    let config = &shared.queue_config;
     let roots = if config.mta_sts {
         let mut files: Vec<std::path::PathBuf> = config.tls_roots_extra.clone();
         if !config.tls_roots_file.as_os_str().is_empty() {
@@ -499,8 +515,12 @@ fn tls_policies(config: &crate::config::QueueConfig, dns: Dns) -> QueueTlsPolici
     } else {
         None
     };
-    let settings = TlsPolicySettings { roots, dane: config.dane, mta_sts_port: config.mta_sts_port };
-    QueueTlsPolicies::new(BoxedResolver::new(dns), settings)
+    let (store, stored) = match &shared.tls_policies {
+        Some((store, stored)) => (Some(Arc::clone(store)), stored.clone()),
+        None => (None, Vec::new()),
+    };
+    let settings = TlsPolicySettings { store, roots, dane: config.dane, mta_sts_port: config.mta_sts_port };
+    QueueTlsPolicies::new(BoxedResolver::new(dns), settings, stored)
 }
 
 /// The HTTP plane's shared state: live configuration over the domains file, the admin

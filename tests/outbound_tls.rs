@@ -7,7 +7,8 @@
 //!
 //! Cases: DANE-EE matching the receiver's key delivers (RFC 7672); a TLSA record that
 //! matches nothing defers, nothing sent in plaintext; MTA-STS enforce with a certificate
-//! from an unknown CA defers (RFC 8461 §5); testing mode delivers anyway; a REQUIRETLS
+//! from an unknown CA defers (RFC 8461 §5), also after a restart with the policy server
+//! gone (the stored policy holds); testing mode delivers anyway; a REQUIRETLS
 //! message (RFC 8689) goes over DANE-verified TLS, and one to a domain with no verified
 //! TLS fails with a DSN.
 
@@ -314,7 +315,7 @@ fn a_tlsa_mismatch_defers_without_plaintext() {
 }
 
 #[test]
-fn mta_sts_enforce_with_an_untrusted_certificate_defers() {
+fn mta_sts_enforce_with_an_untrusted_certificate_defers_also_after_a_restart() {
     let pki_dir = tempfile::tempdir().unwrap();
     pki(pki_dir.path());
     let receiving = tempfile::tempdir().unwrap();
@@ -327,11 +328,28 @@ fn mta_sts_enforce_with_an_untrusted_certificate_defers() {
     );
     let record = "_mta-sts.remote.example. 300 IN TXT \"v=STSv1; id=1\"\n";
     let dns = DnsServer::start_with(&zone(sending.path(), record), false);
-    let (sender, _) = sender(sending.path(), pki_dir.path(), &dns, receiver.smtp.port(), policy.port);
+    let (sender, config) = sender(sending.path(), pki_dir.path(), &dns, receiver.smtp.port(), policy.port);
     submit(&sender, "bob@remote.example", "enforce@client.example", false);
     wait_for_log(&sender, "MTA-STS policy fetched");
     wait_for_log(&sender, "moxide_actors::queue: will retry");
     assert!(sender.log().contains("certificate-not-trusted"), "{}", sender.log());
+    stop(sender);
+    // The policy server is gone: only the stored policy can still hold the message.
+    drop(policy);
+    let arg = config.display().to_string();
+    let sender = Server::start_args(sending.path(), &["serve", "--config", &arg], &[]);
+    let retry = Command::new(env!("CARGO_BIN_EXE_moxide"))
+        .args(["queue", "--config", &arg, "retry", "--domain", "remote.example"])
+        .output()
+        .unwrap();
+    assert!(retry.status.success(), "{}", String::from_utf8_lossy(&retry.stderr));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sender.log().matches("moxide_actors::queue: will retry").count() < 2 {
+        assert!(Instant::now() < deadline, "no second attempt:\n{}", sender.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(sender.log().matches("MTA-STS policy fetched").count(), 1, "{}", sender.log());
+    assert_eq!(sender.log().matches("certificate-not-trusted").count(), 2, "{}", sender.log());
     stop(sender);
     stop(receiver);
     assert!(stored_messages(receiving.path(), "bob").is_empty(), "nothing delivered");

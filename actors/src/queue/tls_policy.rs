@@ -20,13 +20,15 @@
 //! Policies are cached per domain ([`STS_POLICIES_MAX`] of them, each until its
 //! `max_age`); the `_mta-sts` TXT record is asked again at most every
 //! [`STS_RECORD_CHECK_INTERVAL_MS`] and a changed id fetches the policy again; a fetch
-//! that fails keeps a cached policy that has not expired (RFC 8461 §5.1). All of it
-//! lives in memory on the queue's core: a restart starts without cached policies (the
-//! next delivery fetches them again).
+//! that fails keeps a cached policy that has not expired (RFC 8461 §5.1). Fetched
+//! policies are also written to `moxide_storage::tls_policy::TlsPolicyStore` and read
+//! back at startup, so a restart keeps them. The TLS memory and the TLSRPT results live
+//! in memory on the queue's core only.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_lite::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -35,6 +37,8 @@ use moxide_protocols::mtasts::http::{ResponseReader, policy_request};
 use moxide_protocols::mtasts::{Mode, Policy, parse_policy, parse_records};
 use moxide_runtime::net::TcpStream;
 use moxide_runtime::tls::{CertificateFailure, TlsConnector, TlsError, TlsaRecord, TrustRoots};
+
+use moxide_storage::tls_policy::{StoredStsPolicy, TlsPolicyStore};
 
 use super::remote::{Host, HostSource};
 
@@ -206,6 +210,8 @@ struct DomainTls {
 /// The settings of TLS policies.
 #[derive(Debug, Clone)]
 pub struct TlsPolicySettings {
+    /// Where fetched policies are kept across restarts; `None`: memory only.
+    pub store: Option<Arc<TlsPolicyStore>>,
     /// Roots for MTA-STS (policy fetch and MX certificates); `None`: MTA-STS off.
     pub roots: Option<TrustRoots>,
     /// Look for DANE TLSA records of authentic MX hosts.
@@ -236,8 +242,14 @@ pub enum StsState {
 }
 
 impl<R: Resolver> TlsPolicies<R> {
-    /// Policies looked up through `resolver`.
-    pub fn new(resolver: R, settings: TlsPolicySettings) -> TlsPolicies<R> {
+    /// Policies looked up through `resolver`, starting with `stored` (read from the
+    /// settings' store at startup; those that cannot be used are skipped).
+    pub fn new(resolver: R, settings: TlsPolicySettings, stored: Vec<StoredStsPolicy>) -> TlsPolicies<R> {
+        let policies: HashMap<String, CachedPolicy> = stored
+            .into_iter()
+            .take(STS_POLICIES_MAX)
+            .filter_map(|stored| Some((stored.domain.clone(), cached_from_stored(stored)?)))
+            .collect();
         let webpki = settings.roots.as_ref().and_then(|roots| match TlsConnector::webpki(roots) {
             Ok(connector) => Some(connector),
             Err(error) => {
@@ -249,7 +261,7 @@ impl<R: Resolver> TlsPolicies<R> {
             resolver,
             settings,
             webpki,
-            policies: RefCell::new(HashMap::new()),
+            policies: RefCell::new(policies),
             memory: RefCell::new(HashMap::new()),
             results: RefCell::new(HashMap::new()),
         }
@@ -293,7 +305,8 @@ impl<R: Resolver> TlsPolicies<R> {
                     expires_ms: now_ms.saturating_add(max_age_ms),
                     checked_ms: now_ms,
                 };
-                self.remember_policy(domain, entry);
+                self.remember_policy(domain, entry.clone());
+                self.persist(domain, Some(entry)).await;
                 state_of(&policy)
             }
             Err((kind, error)) => {
@@ -307,14 +320,51 @@ impl<R: Resolver> TlsPolicies<R> {
     }
 
     fn remember_policy(&self, domain: &str, entry: CachedPolicy) {
-        let mut policies = self.policies.borrow_mut();
-        if policies.len() >= STS_POLICIES_MAX && !policies.contains_key(domain) {
-            let first = policies.iter().min_by_key(|(_, c)| c.expires_ms).map(|(d, _)| d.clone());
-            if let Some(first) = first {
-                policies.remove(&first);
+        let mut evicted = None;
+        {
+            let mut policies = self.policies.borrow_mut();
+            if policies.len() >= STS_POLICIES_MAX && !policies.contains_key(domain) {
+                evicted = policies.iter().min_by_key(|(_, c)| c.expires_ms).map(|(d, _)| d.clone());
+                if let Some(first) = &evicted {
+                    policies.remove(first);
+                }
             }
+            policies.insert(domain.to_owned(), entry);
         }
-        policies.insert(domain.to_owned(), entry);
+        if let Some(evicted) = evicted {
+            moxide_runtime::spawn_detached({
+                let store = self.settings.store.clone();
+                async move {
+                    if let Some(store) = store {
+                        let _ = moxide_runtime::offload(move || store.remove_policy(&evicted)).await;
+                    }
+                }
+            });
+        }
+    }
+
+    /// Writes `domain`'s policy to the store (on a helper thread); a failure is logged:
+    /// the policy still applies from memory.
+    async fn persist(&self, domain: &str, entry: Option<CachedPolicy>) {
+        let (Some(store), Some(entry)) = (self.settings.store.clone(), entry) else { return };
+        let stored = StoredStsPolicy {
+            domain: domain.to_owned(),
+            id: entry.id,
+            mode: match entry.policy.mode {
+                Mode::Enforce => 0,
+                Mode::Testing => 1,
+                Mode::None => 2,
+            },
+            max_age_secs: entry.policy.max_age_secs,
+            mx: entry.policy.mx,
+            expires_ms: entry.expires_ms,
+            checked_ms: entry.checked_ms,
+        };
+        match moxide_runtime::offload(move || store.put_policy(&stored)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%domain, %error, "MTA-STS policy not stored"),
+            Err(panic) => tracing::error!(%domain, panic = %panic.0, "MTA-STS policy not stored"),
+        }
     }
 
     /// The id of the domain's `_mta-sts` record; `Ok(None)`: no (valid) record.
@@ -592,6 +642,18 @@ fn day_entry<'a>(
         }
     }
     Some(results.entry(key).or_default())
+}
+
+/// A stored policy as the cache holds it; `None` when it does not parse as a policy.
+fn cached_from_stored(stored: StoredStsPolicy) -> Option<CachedPolicy> {
+    let mode = match stored.mode {
+        0 => Mode::Enforce,
+        1 => Mode::Testing,
+        2 => Mode::None,
+        _ => return None,
+    };
+    let policy = Policy { mode, max_age_secs: stored.max_age_secs, mx: stored.mx };
+    Some(CachedPolicy { id: stored.id, policy, expires_ms: stored.expires_ms, checked_ms: stored.checked_ms })
 }
 
 fn state_of(policy: &Policy) -> StsState {
