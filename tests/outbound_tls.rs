@@ -5,7 +5,8 @@
 //! openssl, and an HTTPS server (`tests/mta_sts_server.py`, Python's ssl) serves the
 //! MTA-STS policy, the CA given to the sender as an extra root.
 //!
-//! Cases: DANE-EE matching the receiver's key delivers (RFC 7672); a TLSA record that
+//! Cases: DANE-EE matching the receiver's key delivers (RFC 7672), and so does DANE-TA
+//! naming the CA of the chain the receiver sends; a TLSA record that
 //! matches nothing defers, nothing sent in plaintext; MTA-STS enforce with a certificate
 //! from an unknown CA defers (RFC 8461 §5), also after a restart with the policy server
 //! gone (the stored policy holds); testing mode delivers anyway; a REQUIRETLS
@@ -99,10 +100,10 @@ fn issue(dir: &Path, ca: &str, host: &str) {
     std::fs::write(dir.join(format!("{host}.pem")), chain).unwrap();
 }
 
-/// SHA-256 of the SubjectPublicKeyInfo of `<host>.leaf.pem`, hex (TLSA 3 1 1 data).
-fn spki_sha256(dir: &Path, host: &str) -> String {
+/// SHA-256 of the SubjectPublicKeyInfo of certificate file `file`, hex (TLSA x 1 1 data).
+fn spki_sha256(dir: &Path, file: &str) -> String {
     let script = format!(
-        "openssl x509 -in {host}.leaf.pem -pubkey -noout | openssl pkey -pubin -outform DER | openssl dgst -sha256 -hex"
+        "openssl x509 -in {file} -pubkey -noout | openssl pkey -pubin -outform DER | openssl dgst -sha256 -hex"
     );
     let output = Command::new("sh").args(["-c", &script]).current_dir(dir).output().unwrap();
     assert!(output.status.success());
@@ -268,7 +269,7 @@ fn dane_ee_match_delivers_and_requiretls_needs_verified_tls() {
     let receiver = receiver(receiving.path(), pki_dir.path(), "mx.remote.example");
     let tlsa = format!(
         "_25._tcp.mx.remote.example. 300 IN TLSA 3 1 1 {}\n",
-        spki_sha256(pki_dir.path(), "mx.remote.example")
+        spki_sha256(pki_dir.path(), "mx.remote.example.leaf.pem")
     );
     let dns = DnsServer::start_with(&zone(sending.path(), &tlsa), true);
     let (sender, config) = sender(sending.path(), pki_dir.path(), &dns, receiver.smtp.port(), 1);
@@ -290,6 +291,24 @@ fn dane_ee_match_delivers_and_requiretls_needs_verified_tls() {
     let dsn = String::from_utf8_lossy(&bounces[0].file).to_string();
     assert!(dsn.contains("Final-Recipient: rfc822; someone@plain.example\r\nAction: failed\r\n"), "{dsn}");
     assert!(dsn.contains("Status: 5.7.30"), "{dsn}");
+}
+
+#[test]
+fn dane_ta_anchors_the_chain_the_server_sends() {
+    let pki_dir = tempfile::tempdir().unwrap();
+    pki(pki_dir.path());
+    let receiving = tempfile::tempdir().unwrap();
+    let sending = tempfile::tempdir().unwrap();
+    let receiver = receiver(receiving.path(), pki_dir.path(), "mx.remote.example");
+    let tlsa =
+        format!("_25._tcp.mx.remote.example. 300 IN TLSA 2 1 1 {}\n", spki_sha256(pki_dir.path(), "ca.pem"));
+    let dns = DnsServer::start_with(&zone(sending.path(), &tlsa), true);
+    let (sender, _) = sender(sending.path(), pki_dir.path(), &dns, receiver.smtp.port(), 1);
+    submit(&sender, "bob@remote.example", "dane-ta@client.example", true);
+    wait_for_log(&sender, "moxide_actors::queue: delivered");
+    stop(sender);
+    stop(receiver);
+    assert_eq!(stored_messages(receiving.path(), "bob").len(), 1);
 }
 
 #[test]

@@ -712,3 +712,159 @@ impl Resolver for BoxedResolver {
 
 /// The policies the queue holds.
 pub type QueueTlsPolicies = TlsPolicies<BoxedResolver>;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::HashMap;
+    use std::future::Future;
+
+    use futures_lite::future::block_on;
+    use moxide_protocols::dns::message::Tlsa;
+    use moxide_protocols::dns::{Answer, Lookup, ResolveError};
+
+    use super::*;
+
+    /// Answers from a table, authentic or not; unknown questions time out.
+    #[derive(Default)]
+    struct Table {
+        answers: HashMap<(String, RecordType), Answer>,
+    }
+
+    impl Table {
+        fn tlsa(mut self, host: &str, usage: u8, authentic: bool) -> Table {
+            let data = RecordData::Tlsa(Tlsa { usage, selector: 1, matching: 1, data: vec![1; 32] });
+            let mut answer = Answer::with_records(vec![data], 300);
+            answer.authentic = authentic;
+            self.answers.insert((format!("_25._tcp.{host}"), RecordType::Tlsa), answer);
+            self
+        }
+
+        fn empty(mut self, name: &str, record_type: RecordType) -> Table {
+            let mut answer = Answer::negative(false, 300);
+            answer.authentic = true;
+            self.answers.insert((name.to_owned(), record_type), answer);
+            self
+        }
+    }
+
+    impl Resolver for Table {
+        fn lookup(&self, question: &Question) -> impl Future<Output = Lookup> {
+            let found = self.answers.get(&(question.name.as_str().to_owned(), question.record_type)).cloned();
+            async move { found.map(Arc::new).ok_or(ResolveError::Timeout) }
+        }
+    }
+
+    fn policies(table: Table) -> TlsPolicies<Table> {
+        let settings = TlsPolicySettings { store: None, roots: None, dane: true, mta_sts_port: 443 };
+        TlsPolicies::new(table, settings, Vec::new())
+    }
+
+    fn host(name: &str, authentic: bool) -> Host {
+        Host { name: name.to_owned(), addresses: Vec::new(), source: HostSource::Mx { authentic } }
+    }
+
+    fn enforce(mode: Mode) -> StsState {
+        StsState::Policy(Policy { mode, max_age_secs: 86_400, mx: vec!["*.example.com".to_owned()] })
+    }
+
+    #[test]
+    fn dane_needs_authentic_answers_and_wins_over_mta_sts() {
+        let table = Table::default().tlsa("mx.example.com", 3, true).tlsa("mx2.example.com", 3, false);
+        let policies = policies(table);
+        let plan = block_on(policies.host_tls(
+            "example.com",
+            &host("mx.example.com", true),
+            &enforce(Mode::Enforce),
+            0,
+        ));
+        assert!(matches!(plan, HostTls::Dane(ref records) if records.len() == 1), "{plan:?}");
+        assert!(plan.is_verified());
+        // The same records, but the host's own lookups were not authentic: no DANE.
+        let plan =
+            block_on(policies.host_tls("example.com", &host("mx.example.com", false), &StsState::None, 0));
+        assert!(matches!(plan, HostTls::Opportunistic { required: false }), "{plan:?}");
+        // Authentic host, TLSA answer not authentic: no DANE, MTA-STS applies.
+        let plan = block_on(policies.host_tls(
+            "example.com",
+            &host("mx2.example.com", true),
+            &enforce(Mode::Enforce),
+            0,
+        ));
+        assert!(matches!(plan, HostTls::StsEnforce), "{plan:?}");
+    }
+
+    #[test]
+    fn a_failed_tlsa_lookup_defers_and_unusable_records_do_not_count() {
+        let table = Table::default().tlsa("pkix.example.com", 1, true);
+        let policies = policies(table);
+        // No answer for mx.example.com's TLSA (the table times out): deferred.
+        let plan =
+            block_on(policies.host_tls("example.com", &host("mx.example.com", true), &StsState::None, 0));
+        assert!(matches!(plan, HostTls::Defer(_)), "{plan:?}");
+        let day = policies.results("example.com", 0).unwrap();
+        assert_eq!(day.failures[0].0.1, ResultType::DnssecInvalid);
+        // Only a PKIX-EE record (unusable for SMTP): as without DANE.
+        let plan =
+            block_on(policies.host_tls("example.com", &host("pkix.example.com", true), &StsState::None, 0));
+        assert!(matches!(plan, HostTls::Opportunistic { .. }), "{plan:?}");
+    }
+
+    #[test]
+    fn mta_sts_enforce_defers_hosts_outside_the_policy_and_testing_does_not() {
+        let table = Table::default().empty("_25._tcp.other.example.net", RecordType::Tlsa);
+        let policies = policies(table);
+        let outside = host("other.example.net", true);
+        let plan = block_on(policies.host_tls("example.com", &outside, &enforce(Mode::Enforce), 0));
+        assert!(matches!(plan, HostTls::Defer(_)), "{plan:?}");
+        let plan = block_on(policies.host_tls("example.com", &outside, &enforce(Mode::Testing), 0));
+        assert!(matches!(plan, HostTls::StsTesting), "{plan:?}");
+        assert!(!plan.is_verified() && !plan.requires_tls());
+        let day = policies.results("example.com", 0).unwrap();
+        assert_eq!(
+            day.failures,
+            vec![((PolicyType::Sts, ResultType::ValidationFailure, outside.name.clone()), 2)]
+        );
+    }
+
+    #[test]
+    fn a_domain_that_offered_starttls_gets_no_plaintext_for_a_while() {
+        let policies = policies(Table::default());
+        let mx = host("mx.example.com", false);
+        policies.remember_tls("example.com", true, false, 1_000);
+        let plan = block_on(policies.host_tls("example.com", &mx, &StsState::None, 2_000));
+        assert!(plan.requires_tls(), "{plan:?}");
+        let later = 1_000 + DOMAIN_TLS_MEMORY_MS_MAX;
+        let plan = block_on(policies.host_tls("example.com", &mx, &StsState::None, later));
+        assert!(!plan.requires_tls(), "{plan:?}");
+        policies.remember_tls("example.com", false, false, 3_000);
+        let plan = block_on(policies.host_tls("example.com", &mx, &StsState::None, 3_000));
+        assert!(!plan.requires_tls(), "{plan:?}");
+        assert_eq!(policies.remembered_verified("example.com"), Some(false));
+    }
+
+    #[test]
+    fn tls_report_results_are_per_day_and_bounded() {
+        let policies = policies(Table::default());
+        let plan = HostTls::StsEnforce;
+        policies.record_success("example.com", &plan, 10);
+        policies.record_success("example.com", &HostTls::Opportunistic { required: false }, 10);
+        for i in 0..TLSRPT_FAILURES_MAX + 5 {
+            policies.record_failure(
+                "example.com",
+                PolicyType::Sts,
+                ResultType::ValidationFailure,
+                &format!("mx{i}"),
+                10,
+            );
+        }
+        let day = policies.results("example.com", 10).unwrap();
+        assert_eq!(day.successes, 1, "opportunistic sessions are not reported");
+        assert_eq!(day.failures.len(), TLSRPT_FAILURES_MAX);
+        // Two days later the first day is gone.
+        policies.record_success("example.com", &plan, 2 * DAY_MS + 10);
+        assert!(policies.results("example.com", 10).is_none());
+        assert_eq!(policies.results("example.com", 2 * DAY_MS).unwrap().successes, 1);
+    }
+}
