@@ -33,7 +33,7 @@ use moxide_runtime::shutdown::{ShutdownPlan, ShutdownSeed};
 use moxide_runtime::tls::{CertificateFiles, TlsAcceptor, TlsConnector, TlsSettings, TrustRoots};
 use moxide_runtime::{RuntimeConfig, online_cpus, spawn_detached};
 use moxide_storage::queue::QueueStore;
-use moxide_storage::tls_policy::{StoredStsPolicy, TlsPolicyStore};
+use moxide_storage::tls_policy::{StoredStsPolicy, StoredTlsResults, TlsPolicyStore};
 use moxide_storage::{DataDir, DataDirLock, GlobalStore, StoreCache, StoreOptions};
 
 use crate::config::{Config, Limits, ListenerProtocol, ListenerTls, TomlDomainsFile};
@@ -132,7 +132,7 @@ struct Shared {
     /// The outbound queue (not in localserve, which delivers everything locally).
     queue: Option<Arc<QueueStore>>,
     /// Fetched MTA-STS policies kept across restarts, and those read at startup.
-    tls_policies: Option<(Arc<TlsPolicyStore>, Vec<StoredStsPolicy>)>,
+    tls_policies: Option<(Arc<TlsPolicyStore>, Vec<StoredStsPolicy>, Vec<StoredTlsResults>)>,
     /// The queue's fixed routes and STARTTLS setting.
     queue_config: crate::config::QueueConfig,
     /// DKIM keys queued mail is signed with.
@@ -223,7 +223,11 @@ impl Server {
                     tracing::error!(%error, "stored MTA-STS policies unreadable; starting without them");
                     Vec::new()
                 });
-                Some((Arc::new(store), stored))
+                let results = store.results().unwrap_or_else(|error| {
+                    tracing::error!(%error, "stored TLS report results unreadable; starting without them");
+                    Vec::new()
+                });
+                Some((Arc::new(store), stored, results))
             }
             None => None,
         };
@@ -515,12 +519,12 @@ fn tls_policies(shared: &Shared, dns: Dns) -> QueueTlsPolicies {
     } else {
         None
     };
-    let (store, stored) = match &shared.tls_policies {
-        Some((store, stored)) => (Some(Arc::clone(store)), stored.clone()),
-        None => (None, Vec::new()),
+    let (store, stored, results) = match &shared.tls_policies {
+        Some((store, stored, results)) => (Some(Arc::clone(store)), stored.clone(), results.clone()),
+        None => (None, Vec::new(), Vec::new()),
     };
     let settings = TlsPolicySettings { store, roots, dane: config.dane, mta_sts_port: config.mta_sts_port };
-    QueueTlsPolicies::new(BoxedResolver::new(dns), settings, stored)
+    QueueTlsPolicies::new(BoxedResolver::new(dns), settings, stored, results)
 }
 
 /// The HTTP plane's shared state: live configuration over the domains file, the admin

@@ -1,12 +1,14 @@
 //! [`TlsPolicyStore`]: the outbound queue's cache of MTA-STS policies (RFC 8461 §5.1),
 //! an LMDB environment in `data/queue/tls/`, so a restart keeps the policies it
 //! learned: a policy protects a domain's mail only if a blocked fetch after a restart
-//! cannot erase it.
+//! cannot erase it; and the TLSRPT results (RFC 8460) counted per policy domain and day,
+//! so a restart does not lose what the day's report will say.
 //!
 //! | database       | key                 | value |
 //! |----------------|---------------------|-------|
 //! | `meta`         | ASCII name          | `schema_version` u32 BE |
 //! | `sts_policies` | domain (lower case) | version byte + rkyv `StsPolicyRecord` |
+//! | `tls_results`  | domain, 0, day (i64 BE, days since 1970) | version byte + rkyv `TlsResultsRecord` |
 //!
 //! Rules checked before a put and after every get (STYLE rule 8): the domain is 1 to
 //! 253 bytes of lower-case name characters and equals the key; the id 1 to 32 letters
@@ -34,7 +36,44 @@ pub const TLS_POLICY_SCHEMA_VERSION: u32 = 1;
 
 const VERSIONS: Versions = Versions { current: TLS_POLICY_SCHEMA_VERSION, oldest: TLS_POLICY_SCHEMA_VERSION };
 
-const DATABASE_NAMES: [&str; 2] = ["meta", "sts_policies"];
+const DATABASE_NAMES: [&str; 3] = ["meta", "sts_policies", "tls_results"];
+
+/// Most result entries [`TlsPolicyStore::results`] returns: the queue keeps results of
+/// 10,000 domains for two days.
+pub const STORED_RESULTS_MAX: usize = 20_000;
+
+/// Most failure kinds stored per domain and day (the queue keeps 64).
+pub const STORED_FAILURES_MAX: usize = 64;
+
+/// One day's TLSRPT counts for one policy domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTlsResults {
+    /// The policy domain (lower case).
+    pub domain: String,
+    /// Days since 1970-01-01 (UTC).
+    pub day: i64,
+    /// Sessions that applied a policy successfully.
+    pub successes: u64,
+    /// Failed sessions: policy type (0 tlsa, 1 sts, 2 no-policy-found), result type as
+    /// RFC 8460 §4.3 names it, receiving MX host, count.
+    pub failures: Vec<(u8, String, String, u64)>,
+}
+
+/// Version 1 of stored results. Part of the on-disk format: never change it.
+#[derive(Archive, Serialize, Deserialize)]
+struct TlsResultsRecord {
+    domain: String,
+    day: i64,
+    successes: u64,
+    failures: Vec<(u8, String, String, u64)>,
+}
+
+fn results_key(domain: &str, day: i64) -> Vec<u8> {
+    let mut key = domain.as_bytes().to_vec();
+    key.push(0);
+    key.extend_from_slice(&day.to_be_bytes());
+    key
+}
 
 /// Most MX patterns stored per policy: the policy parser keeps at most 64.
 pub const STORED_MX_PATTERNS_MAX: usize = 64;
@@ -99,6 +138,7 @@ fn check(policy: &StoredStsPolicy) -> Result<(), &'static str> {
 pub struct TlsPolicyStore {
     lmdb: Lmdb,
     policies: Db,
+    results: Db,
 }
 
 impl std::fmt::Debug for TlsPolicyStore {
@@ -121,7 +161,7 @@ impl TlsPolicyStore {
             options.map_size_max_bytes,
             options.readers_max,
         )?;
-        let [_meta, policies] = match probe(&lmdb, &DATABASE_NAMES, VERSIONS)? {
+        let [_meta, policies, results] = match probe(&lmdb, &DATABASE_NAMES, VERSIONS)? {
             Some(dbs) => dbs,
             None => {
                 let writer = lmdb.lock_writer();
@@ -130,7 +170,7 @@ impl TlsPolicyStore {
                 dbs
             }
         };
-        Ok(TlsPolicyStore { lmdb, policies })
+        Ok(TlsPolicyStore { lmdb, policies, results })
     }
 
     /// Stores (or replaces) `policy`; durable when it returns.
@@ -169,6 +209,87 @@ impl TlsPolicyStore {
     }
 }
 
+impl TlsPolicyStore {
+    /// Stores `entries` (replacing the same domain and day) and removes days before
+    /// `oldest_day`, in one durable transaction.
+    pub fn put_results(&self, entries: &[StoredTlsResults], oldest_day: i64) -> Result<(), StorageError> {
+        let mut values = Vec::with_capacity(entries.len());
+        for entry in entries {
+            check_results(entry)
+                .map_err(|reason| StorageError::corrupt(format!("results of {}: {reason}", entry.domain)))?;
+            let record = TlsResultsRecord {
+                domain: entry.domain.clone(),
+                day: entry.day,
+                successes: entry.successes,
+                failures: entry.failures.clone(),
+            };
+            values.push((results_key(&entry.domain, entry.day), encode(RECORD_VERSION, &record)?));
+        }
+        let writer = self.lmdb.lock_writer();
+        self.lmdb.write(&writer, |wtxn| {
+            let mut old = Vec::new();
+            for entry in self.results.iter(wtxn)? {
+                let (key, _) = entry?;
+                let day =
+                    key.len().checked_sub(8).and_then(|at| key[at..].try_into().ok()).map(i64::from_be_bytes);
+                if day.is_none_or(|day| day < oldest_day) {
+                    old.push(key.to_vec());
+                }
+            }
+            for key in old {
+                self.results.delete(wtxn, &key)?;
+            }
+            for (key, value) in &values {
+                self.results.put(wtxn, key, value)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The stored results, at most [`STORED_RESULTS_MAX`].
+    pub fn results(&self) -> Result<Vec<StoredTlsResults>, StorageError> {
+        let txn = self.lmdb.read_txn(None)?;
+        let mut found = Vec::new();
+        for entry in self.results.iter(txn.txn())?.take(STORED_RESULTS_MAX) {
+            let (key, value) = entry?;
+            let what = format!("TLS results {}", String::from_utf8_lossy(key));
+            let corrupt = |error: BoxedError| StorageError::corrupt(format!("{what}: {error}"));
+            let archive = archive_bytes(value, RECORD_VERSION, &what)?;
+            let archived = rkyv::access::<ArchivedTlsResultsRecord, BoxedError>(archive).map_err(corrupt)?;
+            let record = rkyv::deserialize::<TlsResultsRecord, BoxedError>(archived).map_err(corrupt)?;
+            let results = StoredTlsResults {
+                domain: record.domain,
+                day: record.day,
+                successes: record.successes,
+                failures: record.failures,
+            };
+            if results_key(&results.domain, results.day) != key {
+                return Err(StorageError::corrupt(format!("{what}: record contradicts its key")));
+            }
+            check_results(&results).map_err(|reason| StorageError::corrupt(format!("{what}: {reason}")))?;
+            found.push(results);
+        }
+        Ok(found)
+    }
+}
+
+fn check_results(results: &StoredTlsResults) -> Result<(), &'static str> {
+    let domain = &results.domain;
+    if domain.is_empty() || domain.len() > 253 || domain.bytes().any(|b| b == 0 || b.is_ascii_control()) {
+        return Err("domain empty, too long or with control characters");
+    }
+    if results.failures.len() > STORED_FAILURES_MAX {
+        return Err("too many failure kinds");
+    }
+    let bad = |(policy, result, host, _): &(u8, String, String, u64)| {
+        *policy > 2 || result.is_empty() || result.len() > 64 || host.len() > 255
+    };
+    if results.failures.iter().any(bad) {
+        return Err("malformed failure");
+    }
+    Ok(())
+}
+
 fn decode(key: &[u8], value: &[u8]) -> Result<StoredStsPolicy, StorageError> {
     let what = format!("MTA-STS policy {}", String::from_utf8_lossy(key));
     let corrupt = |error: BoxedError| StorageError::corrupt(format!("{what}: {error}"));
@@ -191,7 +312,7 @@ fn decode(key: &[u8], value: &[u8]) -> Result<StoredStsPolicy, StorageError> {
     Ok(policy)
 }
 
-fn set_up(wtxn: &mut RwTxn<'_>, dbs: &[Db; 2]) -> Result<(), StorageError> {
+fn set_up(wtxn: &mut RwTxn<'_>, dbs: &[Db; 3]) -> Result<(), StorageError> {
     match stored_version(&dbs[0], wtxn)? {
         None => {
             check_empty(wtxn, dbs)?;
@@ -231,5 +352,16 @@ mod tests {
         assert_eq!(store.policies().unwrap(), vec![policy]);
         assert!(store.remove_policy("example.com").unwrap());
         assert!(store.policies().unwrap().is_empty());
+        let today = StoredTlsResults {
+            domain: "example.com".into(),
+            day: 20_000,
+            successes: 3,
+            failures: vec![(1, "certificate-host-mismatch".into(), "mx.example.com".into(), 2)],
+        };
+        let yesterday = StoredTlsResults { day: 19_999, ..today.clone() };
+        store.put_results(&[yesterday.clone(), today.clone()], 19_999).unwrap();
+        assert_eq!(store.results().unwrap(), vec![yesterday, today.clone()]);
+        store.put_results(&[], 20_000).unwrap();
+        assert_eq!(store.results().unwrap(), vec![today]);
     }
 }

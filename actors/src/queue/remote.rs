@@ -189,10 +189,18 @@ pub(crate) async fn attempt(
         }
         for &address in &host.addresses {
             match attempt_address(attempt, destination, host, address, &plan).await {
-                Ok(outcomes) => return outcomes,
+                Ok(outcomes) => {
+                    if let Some(policies) = attempt.policies {
+                        policies.flush_results(attempt.now_ms).await;
+                    }
+                    return outcomes;
+                }
                 Err(failure) => last = failure,
             }
         }
+    }
+    if let Some(policies) = attempt.policies {
+        policies.flush_results(attempt.now_ms).await;
     }
     let outcome = if refused_for_requiretls == hosts.len() && !hosts.is_empty() {
         RecipientOutcome::Failed(last)

@@ -22,11 +22,11 @@
 //! [`STS_RECORD_CHECK_INTERVAL_MS`] and a changed id fetches the policy again; a fetch
 //! that fails keeps a cached policy that has not expired (RFC 8461 §5.1). Fetched
 //! policies are also written to `moxide_storage::tls_policy::TlsPolicyStore` and read
-//! back at startup, so a restart keeps them. The TLS memory and the TLSRPT results live
-//! in memory on the queue's core only.
+//! back at startup, so a restart keeps them; so are the TLSRPT results, after each
+//! attempt that changed them. The TLS memory lives in memory on the queue's core only.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +38,7 @@ use moxide_protocols::mtasts::{Mode, Policy, parse_policy, parse_records};
 use moxide_runtime::net::TcpStream;
 use moxide_runtime::tls::{CertificateFailure, TlsConnector, TlsError, TlsaRecord, TrustRoots};
 
-use moxide_storage::tls_policy::{StoredStsPolicy, TlsPolicyStore};
+use moxide_storage::tls_policy::{StoredStsPolicy, StoredTlsResults, TlsPolicyStore};
 
 use super::remote::{Host, HostSource};
 
@@ -153,6 +153,19 @@ pub enum ResultType {
 }
 
 impl ResultType {
+    /// Every result type.
+    pub const ALL: [ResultType; 9] = [
+        ResultType::StarttlsNotSupported,
+        ResultType::CertificateHostMismatch,
+        ResultType::CertificateExpired,
+        ResultType::CertificateNotTrusted,
+        ResultType::ValidationFailure,
+        ResultType::TlsaInvalid,
+        ResultType::DnssecInvalid,
+        ResultType::StsPolicyFetchError,
+        ResultType::StsPolicyInvalid,
+    ];
+
     /// The name in a report.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -228,6 +241,8 @@ pub struct TlsPolicies<R> {
     policies: RefCell<HashMap<String, CachedPolicy>>,
     memory: RefCell<HashMap<String, DomainTls>>,
     results: RefCell<HashMap<(String, i64), DayResults>>,
+    /// Days whose results changed since they were last stored.
+    dirty: RefCell<HashSet<(String, i64)>>,
 }
 
 /// The MTA-STS state of a domain for one attempt.
@@ -244,7 +259,17 @@ pub enum StsState {
 impl<R: Resolver> TlsPolicies<R> {
     /// Policies looked up through `resolver`, starting with `stored` (read from the
     /// settings' store at startup; those that cannot be used are skipped).
-    pub fn new(resolver: R, settings: TlsPolicySettings, stored: Vec<StoredStsPolicy>) -> TlsPolicies<R> {
+    pub fn new(
+        resolver: R,
+        settings: TlsPolicySettings,
+        stored: Vec<StoredStsPolicy>,
+        stored_results: Vec<StoredTlsResults>,
+    ) -> TlsPolicies<R> {
+        let results: HashMap<(String, i64), DayResults> = stored_results
+            .into_iter()
+            .take(TLSRPT_DOMAINS_MAX * TLSRPT_DAYS_MAX as usize)
+            .map(|stored| ((stored.domain.clone(), stored.day), day_from_stored(stored)))
+            .collect();
         let policies: HashMap<String, CachedPolicy> = stored
             .into_iter()
             .take(STS_POLICIES_MAX)
@@ -263,7 +288,8 @@ impl<R: Resolver> TlsPolicies<R> {
             webpki,
             policies: RefCell::new(policies),
             memory: RefCell::new(HashMap::new()),
-            results: RefCell::new(HashMap::new()),
+            results: RefCell::new(results),
+            dirty: RefCell::new(HashSet::new()),
         }
     }
 
@@ -567,6 +593,7 @@ impl<R: Resolver> TlsPolicies<R> {
         }
         if let Some(day) = self.day_results(domain, now_ms).as_mut() {
             day.successes += 1;
+            self.dirty.borrow_mut().insert((domain.to_owned(), now_ms.div_euclid(DAY_MS)));
         }
     }
 
@@ -582,6 +609,7 @@ impl<R: Resolver> TlsPolicies<R> {
         tracing::info!(%domain, %host, policy = ?policy, result = result.as_str(), "TLS policy failure");
         let mut results = self.results.borrow_mut();
         let Some(day) = day_entry(&mut results, domain, now_ms) else { return };
+        self.dirty.borrow_mut().insert((domain.to_owned(), now_ms.div_euclid(DAY_MS)));
         let key = (policy, result, host.to_owned());
         if let Some((_, count)) = day.failures.iter_mut().find(|(k, _)| *k == key) {
             *count += 1;
@@ -606,6 +634,39 @@ impl<R: Resolver> TlsPolicies<R> {
 
     fn day_results(&self, domain: &str, now_ms: i64) -> DayGuard<'_> {
         DayGuard { results: self.results.borrow_mut(), domain: domain.to_owned(), now_ms }
+    }
+
+    /// Stores the days whose results changed (one transaction on a helper thread), and
+    /// drops stored days older than [`TLSRPT_DAYS_MAX`]. A failure is logged; the
+    /// results stay in memory and are stored with the next change.
+    pub async fn flush_results(&self, now_ms: i64) {
+        let Some(store) = self.settings.store.clone() else { return };
+        let dirty: Vec<(String, i64)> = self.dirty.borrow_mut().drain().collect();
+        if dirty.is_empty() {
+            return;
+        }
+        let entries: Vec<StoredTlsResults> = {
+            let results = self.results.borrow();
+            dirty
+                .iter()
+                .filter_map(|(domain, day)| {
+                    let found = results.get(&(domain.clone(), *day))?;
+                    Some(stored_from_day(domain, *day, found))
+                })
+                .collect()
+        };
+        let oldest_day = now_ms.div_euclid(DAY_MS) - (TLSRPT_DAYS_MAX - 1);
+        match moxide_runtime::offload(move || store.put_results(&entries, oldest_day)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::error!(%error, "TLS report results not stored");
+                self.dirty.borrow_mut().extend(dirty);
+            }
+            Err(panic) => {
+                tracing::error!(panic = %panic.0, "TLS report results not stored");
+                self.dirty.borrow_mut().extend(dirty);
+            }
+        }
     }
 
     /// The results recorded for `domain` on the day containing `at_ms`.
@@ -642,6 +703,49 @@ fn day_entry<'a>(
         }
     }
     Some(results.entry(key).or_default())
+}
+
+fn policy_type_byte(policy: PolicyType) -> u8 {
+    match policy {
+        PolicyType::Tlsa => 0,
+        PolicyType::Sts => 1,
+        PolicyType::NoPolicyFound => 2,
+    }
+}
+
+fn stored_from_day(domain: &str, day: i64, results: &DayResults) -> StoredTlsResults {
+    StoredTlsResults {
+        domain: domain.to_owned(),
+        day,
+        successes: results.successes,
+        failures: results
+            .failures
+            .iter()
+            .map(|((policy, result, host), count)| {
+                (policy_type_byte(*policy), result.as_str().to_owned(), host.clone(), *count)
+            })
+            .collect(),
+    }
+}
+
+/// Stored results as the queue holds them; failures of unknown kinds are dropped.
+fn day_from_stored(stored: StoredTlsResults) -> DayResults {
+    let failures = stored
+        .failures
+        .into_iter()
+        .filter_map(|(policy, result, host, count)| {
+            let policy = match policy {
+                0 => PolicyType::Tlsa,
+                1 => PolicyType::Sts,
+                2 => PolicyType::NoPolicyFound,
+                _ => return None,
+            };
+            let result = ResultType::ALL.into_iter().find(|kind| kind.as_str() == result)?;
+            Some(((policy, result, host), count))
+        })
+        .take(TLSRPT_FAILURES_MAX)
+        .collect();
+    DayResults { successes: stored.successes, failures }
 }
 
 /// A stored policy as the cache holds it; `None` when it does not parse as a policy.
@@ -758,7 +862,7 @@ mod tests {
 
     fn policies(table: Table) -> TlsPolicies<Table> {
         let settings = TlsPolicySettings { store: None, roots: None, dane: true, mta_sts_port: 443 };
-        TlsPolicies::new(table, settings, Vec::new())
+        TlsPolicies::new(table, settings, Vec::new(), Vec::new())
     }
 
     fn host(name: &str, authentic: bool) -> Host {
@@ -862,6 +966,9 @@ mod tests {
         let day = policies.results("example.com", 10).unwrap();
         assert_eq!(day.successes, 1, "opportunistic sessions are not reported");
         assert_eq!(day.failures.len(), TLSRPT_FAILURES_MAX);
+        // What is stored reads back the same (a restart keeps the day's results).
+        assert_eq!(day_from_stored(stored_from_day("example.com", 0, &day)), day);
+        assert_eq!(policies.dirty.borrow().len(), 1);
         // Two days later the first day is gone.
         policies.record_success("example.com", &plan, 2 * DAY_MS + 10);
         assert!(policies.results("example.com", 10).is_none());
