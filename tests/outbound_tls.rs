@@ -7,7 +7,8 @@
 //!
 //! Cases: DANE-EE matching the receiver's key delivers (RFC 7672), and so does DANE-TA
 //! naming the CA of the chain the receiver sends; a TLSA record that
-//! matches nothing defers, nothing sent in plaintext; MTA-STS enforce with a certificate
+//! matches nothing defers, nothing sent in plaintext, and so does a DANE host without
+//! STARTTLS; MTA-STS enforce with a certificate
 //! from an unknown CA defers (RFC 8461 §5), also after a restart with the policy server
 //! gone (the stored policy holds); testing mode delivers anyway; a REQUIRETLS
 //! message (RFC 8689) goes over DANE-verified TLS, and one to a domain with no verified
@@ -108,6 +109,15 @@ fn spki_sha256(dir: &Path, file: &str) -> String {
     let output = Command::new("sh").args(["-c", &script]).current_dir(dir).output().unwrap();
     assert!(output.status.success());
     String::from_utf8(output.stdout).unwrap().rsplit(' ').next().unwrap().trim().to_owned()
+}
+
+/// The receiving server for remote.example without a certificate: no STARTTLS.
+fn receiver_without_tls(dir: &Path) -> Server {
+    let config = write_serve_config(dir, "", &[("smtp", "")], RECEIVER_DOMAINS);
+    let text = format!("inbound_checks = false\n{}", std::fs::read_to_string(&config).unwrap());
+    std::fs::write(&config, text).unwrap();
+    let arg = config.display().to_string();
+    Server::start_args(dir, &["serve", "--config", &arg], &[])
 }
 
 /// The receiving server for remote.example, with `<host>.pem`/`<host>.key` of `pki`.
@@ -331,6 +341,27 @@ fn a_tlsa_mismatch_defers_without_plaintext() {
     stop(sender);
     stop(receiver);
     assert!(stored_messages(receiving.path(), "bob").is_empty(), "nothing delivered");
+}
+
+#[test]
+fn dane_without_starttls_defers_without_plaintext() {
+    let pki_dir = tempfile::tempdir().unwrap();
+    pki(pki_dir.path());
+    let receiving = tempfile::tempdir().unwrap();
+    let sending = tempfile::tempdir().unwrap();
+    let receiver = receiver_without_tls(receiving.path());
+    let tlsa = format!(
+        "_25._tcp.mx.remote.example. 300 IN TLSA 3 1 1 {}\n",
+        spki_sha256(pki_dir.path(), "mx.remote.example.leaf.pem")
+    );
+    let dns = DnsServer::start_with(&zone(sending.path(), &tlsa), true);
+    let (sender, _) = sender(sending.path(), pki_dir.path(), &dns, receiver.smtp.port(), 1);
+    submit(&sender, "bob@remote.example", "nostarttls@client.example", false);
+    wait_for_log(&sender, "moxide_actors::queue: will retry");
+    assert!(sender.log().contains("starttls-not-supported"), "{}", sender.log());
+    stop(sender);
+    stop(receiver);
+    assert!(stored_messages(receiving.path(), "bob").is_empty(), "nothing sent in plaintext");
 }
 
 #[test]
