@@ -140,13 +140,35 @@ pub(crate) struct QueueConfig {
     pub(crate) starttls: bool,
     /// Port of the hosts found by MX lookup: 25; another only for tests.
     pub(crate) mx_port: u16,
+    /// Apply recipient domains' MTA-STS policies (RFC 8461).
+    pub(crate) mta_sts: bool,
+    /// Apply DANE (RFC 7672) to MX hosts found through authentic DNS answers.
+    pub(crate) dane: bool,
+    /// The system's trusted roots (PEM bundle) for MTA-STS; empty: none.
+    pub(crate) tls_roots_file: PathBuf,
+    /// More trusted roots (PEM files), e.g. a private CA.
+    pub(crate) tls_roots_extra: Vec<PathBuf>,
+    /// Port of MTA-STS policy servers: 443; another only for tests.
+    pub(crate) mta_sts_port: u16,
 }
 
 impl Default for QueueConfig {
     fn default() -> Self {
-        QueueConfig { routes: Vec::new(), starttls: true, mx_port: 25 }
+        QueueConfig {
+            routes: Vec::new(),
+            starttls: true,
+            mx_port: 25,
+            mta_sts: true,
+            dane: true,
+            tls_roots_file: PathBuf::from(SYSTEM_ROOTS_FILE),
+            tls_roots_extra: Vec::new(),
+            mta_sts_port: 443,
+        }
     }
 }
+
+/// Debian's bundle of the system's trusted roots (the `ca-certificates` package).
+pub(crate) const SYSTEM_ROOTS_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// One fixed route: mail for `domain` goes to `address`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -491,6 +513,9 @@ impl Config {
         let base = path.parent().unwrap_or(Path::new("/"));
         static_config.data_dir = base.join(&static_config.data_dir);
         static_config.domains_file = base.join(&static_config.domains_file);
+        for roots in &mut static_config.queue.tls_roots_extra {
+            *roots = base.join(&*roots);
+        }
         for certificate in &mut static_config.tls.certificates {
             certificate.chain = base.join(&certificate.chain);
             certificate.key = base.join(&certificate.key);

@@ -22,16 +22,18 @@ use moxide_actors::imap::{ImapSettings, listener as imap_listener};
 use moxide_actors::listen::IpLimits;
 use moxide_actors::node::ACCOUNT_IDLE_DEFAULT;
 use moxide_actors::queue::mx::MxDestinations;
-use moxide_actors::queue::{Host, QueueRunner, QueueSettings, StaticRoutes};
+use moxide_actors::queue::tls_policy::{BoxedResolver, QueueTlsPolicies, TlsPolicySettings};
+use moxide_actors::queue::{Host, HostSource, QueueRunner, QueueSettings, StaticRoutes};
 use moxide_actors::ratelimit::{Limiter, WindowLimit};
 use moxide_actors::smtp::inbound::InboundAuth;
 use moxide_actors::smtp::{SmtpSettings, listener as smtp_listener};
 use moxide_actors::{Node, NodeSeed, NodeServices, node_seeds};
 use moxide_runtime::net::{ConnectionLimiter, ListenerSocket, bind_per_core};
 use moxide_runtime::shutdown::{ShutdownPlan, ShutdownSeed};
-use moxide_runtime::tls::{CertificateFiles, TlsAcceptor, TlsConnector, TlsSettings};
+use moxide_runtime::tls::{CertificateFiles, TlsAcceptor, TlsConnector, TlsSettings, TrustRoots};
 use moxide_runtime::{RuntimeConfig, online_cpus, spawn_detached};
 use moxide_storage::queue::QueueStore;
+use moxide_storage::tls_policy::{StoredStsPolicy, StoredTlsResults, TlsPolicyStore};
 use moxide_storage::{DataDir, DataDirLock, GlobalStore, StoreCache, StoreOptions};
 
 use crate::config::{Config, Limits, ListenerProtocol, ListenerTls, TomlDomainsFile};
@@ -129,6 +131,8 @@ struct Shared {
     local_catchall: Option<Arc<str>>,
     /// The outbound queue (not in localserve, which delivers everything locally).
     queue: Option<Arc<QueueStore>>,
+    /// Fetched MTA-STS policies kept across restarts, and those read at startup.
+    tls_policies: Option<(Arc<TlsPolicyStore>, Vec<StoredStsPolicy>, Vec<StoredTlsResults>)>,
     /// The queue's fixed routes and STARTTLS setting.
     queue_config: crate::config::QueueConfig,
     /// DKIM keys queued mail is signed with.
@@ -214,6 +218,21 @@ impl Server {
             Some(_) => None,
             None => Some(Arc::new(QueueStore::open(&data, &StoreOptions::default())?)),
         };
+        let tls_policies = match &queue {
+            Some(_) => {
+                let store = TlsPolicyStore::open(&data, &StoreOptions::default())?;
+                let stored = store.policies().unwrap_or_else(|error| {
+                    tracing::error!(%error, "stored MTA-STS policies unreadable; starting without them");
+                    Vec::new()
+                });
+                let results = store.results().unwrap_or_else(|error| {
+                    tracing::error!(%error, "stored TLS report results unreadable; starting without them");
+                    Vec::new()
+                });
+                Some((Arc::new(store), stored, results))
+            }
+            None => None,
+        };
         // Keys for signing queued mail, made where a domain has none.
         let dkim = queue.as_ref().map(|_| {
             Arc::new(crate::dkim_keys::ensure_and_load(config, moxide_actors::clock::now_unix_ms() / 1000))
@@ -296,6 +315,7 @@ impl Server {
             spool_dir: data.spool_dir(),
             local_catchall,
             queue,
+            tls_policies,
             dkim,
             queue_config: static_config.queue.clone(),
             queue_dns: static_config
@@ -448,7 +468,7 @@ fn start_queue(shared: &Shared, node: &Node, dns: Option<Dns>) {
     let Some(store) = shared.queue.clone() else { return };
     let routes = shared.queue_config.routes.iter().map(|route| {
         let name = route.host.clone().unwrap_or_else(|| route.address.ip().to_string());
-        (route.domain.clone(), Host { name, addresses: vec![route.address] })
+        (route.domain.clone(), Host { name, addresses: vec![route.address], source: HostSource::Route })
     });
     let tls = if shared.queue_config.starttls {
         match TlsConnector::opportunistic_unverified() {
@@ -461,15 +481,54 @@ fn start_queue(shared: &Shared, node: &Node, dns: Option<Dns>) {
     } else {
         None
     };
+    let policies = dns.clone().map(|dns| Rc::new(tls_policies(shared, dns)));
     let settings = QueueSettings {
         hostname: shared.hostname.clone(),
         tls,
+        policies,
         spool_dir: shared.spool_dir.clone(),
         retry_jitter_permille_max: moxide_actors::queue::schedule::RETRY_JITTER_PERMILLE_MAX,
     };
     let destinations = MxDestinations::new(dns, StaticRoutes::new(routes), shared.queue_config.mx_port);
     let runner = QueueRunner::new(store, node.clone(), settings, Rc::new(destinations));
     spawn_detached(runner.run());
+}
+
+/// DANE and MTA-STS for the queue: roots from the system bundle and the extra files
+/// (a file that cannot be read is logged and skipped; no roots at all turns MTA-STS off).
+fn tls_policies(shared: &Shared, dns: Dns) -> QueueTlsPolicies {
+    let config = &shared.queue_config;
+    let roots = if config.mta_sts {
+        let mut files: Vec<std::path::PathBuf> = config.tls_roots_extra.clone();
+        if !config.tls_roots_file.as_os_str().is_empty() {
+            files.insert(0, config.tls_roots_file.clone());
+        }
+        let readable: Vec<_> = files
+            .into_iter()
+            .filter(|file| match std::fs::metadata(file) {
+                Ok(_) => true,
+                Err(error) => {
+                    tracing::warn!(file = %file.display(), %error, "trusted roots file skipped");
+                    false
+                }
+            })
+            .collect();
+        match TrustRoots::load(&readable) {
+            Ok(roots) => Some(roots),
+            Err(error) => {
+                tracing::error!(%error, "no trusted roots; MTA-STS is off");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let (store, stored, results) = match &shared.tls_policies {
+        Some((store, stored, results)) => (Some(Arc::clone(store)), stored.clone(), results.clone()),
+        None => (None, Vec::new(), Vec::new()),
+    };
+    let settings = TlsPolicySettings { store, roots, dane: config.dane, mta_sts_port: config.mta_sts_port };
+    QueueTlsPolicies::new(BoxedResolver::new(dns), settings, stored, results)
 }
 
 /// The HTTP plane's shared state: live configuration over the domains file, the admin

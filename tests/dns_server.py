@@ -8,8 +8,11 @@ Prints "port N" on stdout once both sockets listen, then answers until its stand
 closes (the test holding the pipe ended). Names in the zone answer their records (a CNAME
 is followed within the zone); a name with other types only gets NODATA, an unknown name
 NXDOMAIN, both with the zone's SOA (or a made-up one, minimum 60 s) for negative caching.
-Each question is appended to QUERYLOG as "name type" when given.
+Each question is appended to QUERYLOG as "name type" when given. With DNS_AD=1 in the
+environment every answer has the AD bit set, as a validating resolver on loopback would
+(the zone stands for DNSSEC-signed data; the tests of DANE need it).
 """
+import os
 import socket
 import sys
 import threading
@@ -20,6 +23,7 @@ from dnslib.server import BaseResolver, DNSServer
 
 class ZoneFileResolver(BaseResolver):
     def __init__(self, zone_text, query_log):
+        self.authentic = os.environ.get("DNS_AD") == "1"
         self.records = RR.fromZone(zone_text)
         self.query_log = query_log
         self.lock = threading.Lock()
@@ -29,6 +33,8 @@ class ZoneFileResolver(BaseResolver):
 
     def resolve(self, request, handler):
         reply = request.reply()
+        if self.authentic:
+            reply.header.ad = 1
         qname, qtype = request.q.qname, request.q.qtype
         if self.query_log:
             with self.lock, open(self.query_log, "a") as log:

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use moxide_actors::queue::schedule::{ATTEMPTS_MAX, retry_delay_ms};
-use moxide_actors::queue::{Host, QueueRunner, QueueSettings, StaticRoutes};
+use moxide_actors::queue::{Host, HostSource, QueueRunner, QueueSettings, StaticRoutes};
 use moxide_actors::{AccountSpec, Directory, DirectorySpec, DomainSpec, Node, NodeServices, node_seeds};
 use moxide_runtime::{RuntimeConfig, run};
 use moxide_storage::queue::{NewQueued, QueueId, QueueStore, QueuedBody, QueuedMessage, QueuedRecipient};
@@ -152,11 +152,12 @@ where
             let node = Node::start(core, seed, services).await;
             let routes = StaticRoutes::new([(
                 "remote.example".to_owned(),
-                Host { name: "peer.example".into(), addresses: vec![peer] },
+                Host { name: "peer.example".into(), addresses: vec![peer], source: HostSource::Route },
             )]);
             let settings = QueueSettings {
                 hostname: "mx.local.example".into(),
                 tls: None,
+                policies: None,
                 spool_dir,
                 retry_jitter_permille_max: 0,
             };

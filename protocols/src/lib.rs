@@ -32,6 +32,8 @@
 //!   with byte ranges), section ranges, BINARY decoding and SEARCH matching;
 //! - [`dns`]: names, the DNS message codec, the stub resolver's exchange state machine
 //!   and the [`Resolver`](dns::Resolver) trait the checks ask through;
+//! - [`tlsrpt`]: TLS reports to send (RFC 8460): the `_smtp._tls` record, the JSON report;
+//! - [`mtasts`]: MTA-STS records, policies and their HTTP fetch (RFC 8461), sans-IO;
 //! - [`auth`]: incoming mail authentication (SPF, DKIM, DMARC, iprev, ARC) and the
 //!   Authentication-Results header.
 //!
@@ -45,6 +47,8 @@ pub mod auth;
 pub mod dns;
 pub mod imap;
 pub mod mime;
+pub mod mtasts;
 pub mod reports;
 pub mod sasl;
 pub mod smtp;
+pub mod tlsrpt;

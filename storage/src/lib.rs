@@ -155,6 +155,7 @@ mod reports;
 mod schema;
 mod store;
 mod tls_keys;
+pub mod tls_policy;
 mod view;
 mod views;
 

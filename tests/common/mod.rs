@@ -458,12 +458,18 @@ pub struct DnsServer {
 
 impl DnsServer {
     pub fn start(zone: &Path) -> DnsServer {
+        DnsServer::start_with(zone, false)
+    }
+
+    /// Serves `zone`; `authentic`: every answer has the AD bit (DNSSEC validated).
+    pub fn start_with(zone: &Path, authentic: bool) -> DnsServer {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dns_server.py");
         let log = zone.with_extension("queries");
         let mut child = Command::new("python3")
             .arg(script)
             .arg(zone)
             .arg(&log)
+            .env("DNS_AD", if authentic { "1" } else { "0" })
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

@@ -8,7 +8,8 @@
 //! - `local`: destinations whose domain is ours (DSNs to local senders) and local
 //!   retries (recipients pinned to an account that failed at reception);
 //! - [`dsn`]: failure and delay DSNs (RFC 3464), composed by `moxide_protocols`;
-//! - [`sign`]: DKIM keys of the local domains and the signing of submitted mail.
+//! - [`sign`]: DKIM keys of the local domains and the signing of submitted mail;
+//! - [`tls_policy`]: DANE, MTA-STS, the memory of domains' TLS and TLSRPT results.
 //!
 //! Time and destinations are seams: [`QueueRunner::run_due`] takes the wall-clock time
 //! as an argument, so tests drive retries with a simulated clock and never sleep; the
@@ -27,6 +28,7 @@ pub mod mx;
 pub mod remote;
 pub mod schedule;
 pub mod sign;
+pub mod tls_policy;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -41,7 +43,7 @@ use moxide_runtime::tls::TlsConnector;
 use moxide_storage::StorageError;
 use moxide_storage::queue::{Destination, NewQueued, QUEUE_DUE_BATCH_MAX, QueueStore, StoredReply};
 
-pub use remote::Host;
+pub use remote::{Host, HostSource};
 use schedule::RecipientOutcome;
 
 use crate::kernel::join_all;
@@ -107,8 +109,12 @@ impl Destinations for StaticRoutes {
 pub struct QueueSettings {
     /// Our host name: EHLO, DSN Reporting-MTA, trace headers.
     pub hostname: String,
-    /// Client TLS for STARTTLS; `None`: plaintext only.
+    /// Client TLS for opportunistic STARTTLS; `None`: plaintext unless a policy asks
+    /// for verified TLS.
     pub tls: Option<TlsConnector>,
+    /// DANE and MTA-STS (RFC 7672, RFC 8461); `None`: opportunistic TLS only, and
+    /// REQUIRETLS messages to other domains fail.
+    pub policies: Option<Rc<tls_policy::QueueTlsPolicies>>,
     /// Where DSNs are written before they are queued (the spool, same filesystem).
     pub spool_dir: PathBuf,
     /// Most random jitter added to retry waits, thousandths
@@ -298,9 +304,9 @@ impl QueueRunner {
         }
         let all =
             |outcome: RecipientOutcome| destination.recipients.iter().map(|_| outcome.clone()).collect();
-        if message.requiretls {
-            // RFC 8689 §4.2: only over TLS verified by MTA-STS or DANE, which this queue
-            // cannot do yet (its TLS is opportunistic): fail rather than send unverified.
+        if message.requiretls && self.settings.policies.is_none() {
+            // RFC 8689 §4.2.1: only over TLS verified by MTA-STS or DANE, which this
+            // queue cannot do without policies: fail rather than send unverified.
             let text = "REQUIRETLS needs verified TLS (MTA-STS or DANE), which is not available";
             return all(RecipientOutcome::Failed(local_reply(550, (5, 7, 30), text)));
         }
@@ -309,8 +315,10 @@ impl QueueRunner {
                 let attempt = remote::RemoteAttempt {
                     hostname: &self.settings.hostname,
                     tls: self.settings.tls.as_ref(),
+                    policies: self.settings.policies.as_deref(),
                     message,
                     file,
+                    now_ms,
                 };
                 remote::attempt(&attempt, destination, &hosts).await
             }

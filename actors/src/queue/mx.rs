@@ -1,7 +1,8 @@
 //! A domain's hosts from DNS (RFC 5321 §5.1): its MX records by preference, each
 //! exchange's AAAA then A addresses; without MX records the domain itself (the implicit
 //! MX); a null MX (RFC 7505) or a domain that does not exist fails for good; a DNS
-//! failure is temporary. Fixed routes from the configuration ([`super::StaticRoutes`])
+//! failure is temporary. Each host says whether its MX record and its addresses came
+//! from authentic (DNSSEC-validated) answers, which DANE needs. Fixed routes from the configuration ([`super::StaticRoutes`])
 //! win over DNS for the domains they name.
 //!
 //! Bounded: at most [`MX_HOSTS_MAX`] hosts and [`HOST_ADDRESSES_MAX`] addresses each.
@@ -12,6 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use moxide_protocols::dns::{DomainName, Question, RecordData, RecordType, Resolver};
 
+use super::remote::HostSource;
 use super::{Destinations, Host, HostsFuture, LookupError, StaticRoutes};
 
 /// Most MX hosts tried per attempt: mox and Postfix try a handful; ten covers every
@@ -50,6 +52,7 @@ impl<R: Resolver> MxDestinations<R> {
         if answer.nxdomain {
             return Err(LookupError::Permanent(format!("domain {domain} does not exist")));
         }
+        let mx_authentic = answer.authentic;
         let mut exchanges: Vec<(u16, Option<DomainName>)> = answer
             .records
             .iter()
@@ -75,8 +78,10 @@ impl<R: Resolver> MxDestinations<R> {
         let mut last_error = None;
         for exchange in exchanges.into_iter().filter_map(|(_, e)| e).take(MX_HOSTS_MAX) {
             match self.addresses(resolver, &exchange).await {
-                Ok(addresses) if !addresses.is_empty() => {
-                    hosts.push(Host { name: exchange.as_str().to_owned(), addresses });
+                Ok((addresses, authentic)) if !addresses.is_empty() => {
+                    let authentic = mx_authentic && authentic;
+                    let source = HostSource::Mx { authentic };
+                    hosts.push(Host { name: exchange.as_str().to_owned(), addresses, source });
                 }
                 Ok(_) => {}
                 Err(error) => last_error = Some(error),
@@ -89,13 +94,16 @@ impl<R: Resolver> MxDestinations<R> {
         Ok(hosts)
     }
 
-    /// AAAA then A addresses of `name`.
-    async fn addresses(&self, resolver: &R, name: &DomainName) -> Result<Vec<SocketAddr>, String> {
+    /// AAAA then A addresses of `name`, and whether every answer was authentic
+    /// (DANE needs the address lookups secure too, RFC 7672 §2.2.2).
+    async fn addresses(&self, resolver: &R, name: &DomainName) -> Result<(Vec<SocketAddr>, bool), String> {
         let mut addresses = Vec::new();
         let mut failure = None;
+        let mut authentic = true;
         for record_type in [RecordType::Aaaa, RecordType::A] {
             match resolver.lookup(&Question::new(name.clone(), record_type)).await {
                 Ok(answer) => {
+                    authentic &= answer.authentic;
                     for record in &answer.records {
                         let ip = match record {
                             RecordData::A(ip) => IpAddr::V4(*ip),
@@ -112,7 +120,7 @@ impl<R: Resolver> MxDestinations<R> {
         }
         match failure {
             Some(error) if addresses.is_empty() => Err(error),
-            _ => Ok(addresses),
+            _ => Ok((addresses, authentic && failure.is_none())),
         }
     }
 }

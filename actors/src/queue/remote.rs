@@ -1,8 +1,12 @@
 //! One delivery attempt to a remote destination over SMTP: connect to each address of
 //! each host in turn, run the sans-IO client session (`moxide_protocols::smtp::client`)
-//! on the connection, STARTTLS when offered (opportunistic: a failed handshake is
-//! retried once in plaintext, as Postfix's `may` level does), stream the message from
-//! its queue file, and turn the replies into one outcome per recipient.
+//! on the connection, STARTTLS as the host's TLS policy says ([`super::tls_policy`]:
+//! DANE or MTA-STS enforce require it verified, with no plaintext fallback; MTA-STS
+//! testing verifies, records a failure and goes on unverified; otherwise opportunistic,
+//! a failed handshake retried once in plaintext as Postfix's `may` level does, unless
+//! the domain is remembered to offer STARTTLS), stream the message from its queue
+//! file, and turn the replies into one outcome per recipient. A REQUIRETLS message
+//! (RFC 8689) goes only to hosts whose TLS is verified.
 //!
 //! A host that cannot be reached, refuses the greeting, says `421` or drops the
 //! connection before the transaction ends is skipped for the next one (RFC 5321
@@ -27,10 +31,11 @@ use moxide_protocols::smtp::client::{
 };
 use moxide_protocols::smtp::{EnhancedCode, Reply};
 use moxide_runtime::net::TcpStream;
-use moxide_runtime::tls::{ClientTlsStream, TlsConnector};
+use moxide_runtime::tls::{ClientTlsStream, TlsConnector, TlsError};
 use moxide_storage::queue::{Destination, QueuedBody, QueuedMessage, StoredReply};
 
 use super::schedule::RecipientOutcome;
+use super::tls_policy::{HostTls, PolicyType, QueueTlsPolicies, ResultType, StsState, handshake_result};
 use crate::clock::now_monotonic_ms;
 
 /// Time to establish a TCP connection: 30 s, as mox and Postfix (`smtp_connect_timeout`).
@@ -47,6 +52,23 @@ pub struct Host {
     pub name: String,
     /// Where it listens.
     pub addresses: Vec<SocketAddr>,
+    /// Where the host came from, which decides the TLS policies that apply.
+    pub source: HostSource,
+}
+
+/// How a host was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostSource {
+    /// A configured route: the recipient domain's DANE and MTA-STS policies name its
+    /// MX hosts, not this one, so only opportunistic TLS applies.
+    Route,
+    /// MX lookup (or the implicit MX); `authentic`: the MX record and the host's
+    /// addresses came from authentic DNS answers (DNSSEC validated by a trusted
+    /// resolver), so DANE applies (RFC 7672 §2.2).
+    Mx {
+        /// All answers had the AD bit from a trusted resolver.
+        authentic: bool,
+    },
 }
 
 /// The connection, plain or after STARTTLS.
@@ -90,9 +112,15 @@ impl AsyncWrite for Connection {
 /// What an attempt needs besides the destination.
 pub(crate) struct RemoteAttempt<'a> {
     pub(crate) hostname: &'a str,
+    /// Opportunistic (unverified) client TLS; `None`: plaintext unless a policy
+    /// requires verified TLS.
     pub(crate) tls: Option<&'a TlsConnector>,
+    /// DANE, MTA-STS, TLS memory and TLSRPT results; `None`: opportunistic TLS only.
+    pub(crate) policies: Option<&'a QueueTlsPolicies>,
     pub(crate) message: &'a QueuedMessage,
     pub(crate) file: Arc<File>,
+    /// Wall clock, Unix ms (policy cache ages, TLSRPT days).
+    pub(crate) now_ms: i64,
 }
 
 /// Why one connection did not complete a transaction.
@@ -100,8 +128,27 @@ pub(crate) struct RemoteAttempt<'a> {
 enum HostFailure {
     /// Before or outside a transaction: try the next address.
     Session(StoredReply),
-    /// TLS could not be set up: try this address again without it.
-    Tls(String),
+    /// TLS could not be set up (handshake or certificate).
+    Tls(TlsError),
+    /// TLS is required and the server did not offer STARTTLS (or refused it).
+    NoStartTls,
+}
+
+/// How the next connection to an address uses TLS.
+enum TlsTry {
+    /// A verifying connector; `required`: no fallback (DANE, MTA-STS enforce), else
+    /// a failure is recorded and the connection repeated unverified (MTA-STS testing).
+    Verified { connector: TlsConnector, required: bool },
+    /// The opportunistic connector; `required`: no plaintext fallback.
+    Unverified { required: bool },
+    /// Plaintext.
+    Plain,
+}
+
+/// A completed session: the outcomes, and whether it ran over TLS.
+struct Delivered {
+    outcomes: Vec<RecipientOutcome>,
+    tls: bool,
 }
 
 /// Tries the hosts in order; returns one outcome per recipient of `destination`.
@@ -110,31 +157,153 @@ pub(crate) async fn attempt(
     destination: &Destination,
     hosts: &[Host],
 ) -> Vec<RecipientOutcome> {
+    let domain = destination.domain.as_str();
+    let routed = hosts.iter().all(|host| host.source == HostSource::Route);
+    let sts = match attempt.policies {
+        Some(policies) if !routed => policies.sts(domain, attempt.now_ms).await,
+        _ => StsState::None,
+    };
+    if let (Some(policies), StsState::FetchFailed(kind, _)) = (attempt.policies, &sts) {
+        policies.record_failure(domain, PolicyType::Sts, *kind, "", attempt.now_ms);
+    }
     let mut last = reply("no host to deliver to", 451, EnhancedCode(4, 4, 4), "");
+    let mut refused_for_requiretls = 0;
     for host in hosts {
+        let plan = match attempt.policies {
+            Some(policies) if host.source != HostSource::Route => {
+                policies.host_tls(domain, host, &sts, attempt.now_ms).await
+            }
+            _ => HostTls::Opportunistic { required: false },
+        };
+        if let HostTls::Defer(why) = &plan {
+            tracing::info!(host = %host.name, %why, "host deferred by TLS policy");
+            last = reply(why, 451, EnhancedCode(4, 7, 5), &host.name);
+            continue;
+        }
+        if attempt.message.requiretls && !plan.is_verified() {
+            // RFC 8689 §4.2.1: only to hosts whose TLS is verified (DANE or MTA-STS).
+            let text = "REQUIRETLS needs verified TLS (MTA-STS enforce or DANE) to this host";
+            last = reply(text, 550, EnhancedCode(5, 7, 30), &host.name);
+            refused_for_requiretls += 1;
+            continue;
+        }
         for &address in &host.addresses {
-            let mut use_tls = attempt.tls.is_some();
-            loop {
-                match deliver_to(attempt, destination, host, address, use_tls).await {
-                    Ok(outcomes) => return outcomes,
-                    Err(HostFailure::Tls(error)) if use_tls => {
-                        tracing::info!(host = %host.name, %address, %error, "TLS failed; trying again without it");
-                        use_tls = false;
+            match attempt_address(attempt, destination, host, address, &plan).await {
+                Ok(outcomes) => {
+                    if let Some(policies) = attempt.policies {
+                        policies.flush_results(attempt.now_ms).await;
                     }
-                    Err(HostFailure::Tls(error)) => {
-                        last = reply(&error, 451, EnhancedCode(4, 4, 0), &host.name);
-                        break;
-                    }
-                    Err(HostFailure::Session(failure)) => {
-                        tracing::info!(host = %host.name, %address, code = failure.code, text = %failure.text, "host failed");
-                        last = failure;
-                        break;
-                    }
+                    return outcomes;
                 }
+                Err(failure) => last = failure,
             }
         }
     }
-    destination.recipients.iter().map(|_| RecipientOutcome::Retry(last.clone())).collect()
+    if let Some(policies) = attempt.policies {
+        policies.flush_results(attempt.now_ms).await;
+    }
+    let outcome = if refused_for_requiretls == hosts.len() && !hosts.is_empty() {
+        RecipientOutcome::Failed(last)
+    } else {
+        RecipientOutcome::Retry(last)
+    };
+    destination.recipients.iter().map(|_| outcome.clone()).collect()
+}
+
+/// The first way to connect under `plan`.
+fn first_try(attempt: &RemoteAttempt<'_>, plan: &HostTls) -> Result<TlsTry, String> {
+    let webpki = || {
+        attempt
+            .policies
+            .and_then(|policies| policies.webpki().cloned())
+            .ok_or_else(|| "no WebPKI roots for MTA-STS".to_owned())
+    };
+    Ok(match plan {
+        HostTls::Dane(records) => TlsTry::Verified {
+            connector: TlsConnector::dane(records.clone()).map_err(|error| error.to_string())?,
+            required: true,
+        },
+        HostTls::StsEnforce => TlsTry::Verified { connector: webpki()?, required: true },
+        HostTls::StsTesting => match webpki() {
+            Ok(connector) => TlsTry::Verified { connector, required: false },
+            Err(_) => TlsTry::Unverified { required: false },
+        },
+        HostTls::Opportunistic { required } => TlsTry::Unverified { required: *required },
+        HostTls::Defer(why) => return Err(why.clone()),
+    })
+}
+
+/// One address under `plan`: connections until one completes or the plan allows no
+/// other; the reply that stands for the failure otherwise.
+async fn attempt_address(
+    attempt: &RemoteAttempt<'_>,
+    destination: &Destination,
+    host: &Host,
+    address: SocketAddr,
+    plan: &HostTls,
+) -> Result<Vec<RecipientOutcome>, StoredReply> {
+    let domain = destination.domain.as_str();
+    let now_ms = attempt.now_ms;
+    let mut next =
+        first_try(attempt, plan).map_err(|why| reply(&why, 451, EnhancedCode(4, 7, 5), &host.name))?;
+    loop {
+        let (connector, required) = match &next {
+            TlsTry::Verified { connector, required } => (Some(connector), *required),
+            TlsTry::Unverified { required } => (attempt.tls, *required),
+            TlsTry::Plain => (None, false),
+        };
+        let verified = matches!(next, TlsTry::Verified { .. });
+        match deliver_to(attempt, destination, host, address, connector, required).await {
+            Ok(delivered) => {
+                if let Some(policies) = attempt.policies {
+                    if verified && delivered.tls {
+                        policies.record_success(domain, plan, now_ms);
+                    } else if matches!(plan, HostTls::StsTesting) && !delivered.tls {
+                        policies.record_failure(
+                            domain,
+                            PolicyType::Sts,
+                            ResultType::StarttlsNotSupported,
+                            &host.name,
+                            now_ms,
+                        );
+                    }
+                    policies.remember_tls(domain, delivered.tls, verified && delivered.tls, now_ms);
+                }
+                return Ok(delivered.outcomes);
+            }
+            Err(HostFailure::Session(failure)) => {
+                tracing::info!(host = %host.name, %address, code = failure.code, text = %failure.text, "host failed");
+                return Err(failure);
+            }
+            Err(HostFailure::NoStartTls) => {
+                if let Some(policies) = attempt.policies {
+                    policies.record_failure_for(
+                        domain,
+                        plan,
+                        ResultType::StarttlsNotSupported,
+                        &host.name,
+                        now_ms,
+                    );
+                }
+                let text = "TLS is required for this host and it did not start TLS";
+                return Err(reply(text, 451, EnhancedCode(4, 7, 5), &host.name));
+            }
+            Err(HostFailure::Tls(error)) => {
+                tracing::info!(host = %host.name, %address, %error, "TLS failed");
+                if verified && let Some(policies) = attempt.policies {
+                    policies.record_failure_for(domain, plan, handshake_result(&error), &host.name, now_ms);
+                }
+                next = match next {
+                    TlsTry::Verified { required: false, .. } => TlsTry::Unverified { required: false },
+                    TlsTry::Unverified { required: false } => TlsTry::Plain,
+                    _ => {
+                        let text = format!("TLS to this host failed and is required: {error}");
+                        return Err(reply(&text, 451, EnhancedCode(4, 7, 5), &host.name));
+                    }
+                };
+            }
+        }
+    }
 }
 
 fn reply(text: &str, code: u16, enhanced: EnhancedCode, host: &str) -> StoredReply {
@@ -194,8 +363,9 @@ async fn deliver_to(
     destination: &Destination,
     host: &Host,
     address: SocketAddr,
-    use_tls: bool,
-) -> Result<Vec<RecipientOutcome>, HostFailure> {
+    tls: Option<&TlsConnector>,
+    tls_required: bool,
+) -> Result<Delivered, HostFailure> {
     let connect = TcpStream::connect(address);
     let tcp = match moxide_runtime::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), connect).await {
         Ok(Ok(tcp)) => tcp,
@@ -255,9 +425,15 @@ async fn deliver_to(
                     outcomes.extend(transaction_outcomes(result, &host.name));
                 }
                 let now = now_monotonic_ms();
-                if use_tls && !tls_tried && !driver.session.is_tls() && driver.session.start_tls(now) {
+                if tls.is_some() && !tls_tried && !driver.session.is_tls() && driver.session.start_tls(now) {
                     tls_tried = true;
                     continue;
+                }
+                if tls_required && !driver.session.is_tls() {
+                    // No STARTTLS offered, or refused: no plaintext under this policy.
+                    driver.session.quit(now);
+                    let _ = driver.flush().await;
+                    return Err(HostFailure::NoStartTls);
                 }
                 if outcomes.len() >= recipients.len() {
                     driver.session.quit(now);
@@ -277,7 +453,7 @@ async fn deliver_to(
                 }
             }
             Event::TlsReady => {
-                let connector = attempt.tls.ok_or_else(|| HostFailure::Tls("no TLS client".into()))?;
+                let connector = tls.ok_or(HostFailure::Tls(TlsError::Config("no TLS client".into())))?;
                 driver.start_tls(connector).await?;
             }
             Event::SendBody => driver.send_body(attempt).await?,
@@ -309,7 +485,7 @@ async fn deliver_to(
         }
         outcomes.resize(recipients.len(), RecipientOutcome::Retry(ended));
     }
-    Ok(outcomes)
+    Ok(Delivered { outcomes, tls: driver.session.is_tls() })
 }
 
 fn transaction_outcomes(result: &TransactionResult, host: &str) -> Vec<RecipientOutcome> {
@@ -403,7 +579,7 @@ impl Driver<'_> {
 
     async fn start_tls(&mut self, connector: &TlsConnector) -> Result<(), HostFailure> {
         let Some(Connection::Plain(tcp)) = self.connection.take() else {
-            return Err(HostFailure::Tls("STARTTLS on a TLS connection".into()));
+            return Err(HostFailure::Tls(TlsError::AlreadyTls));
         };
         let name = if self.host.parse::<std::net::IpAddr>().is_ok() { "localhost" } else { self.host };
         match connector.connect(name, tcp).await {
@@ -413,7 +589,7 @@ impl Driver<'_> {
                 self.session.tls_established(now_monotonic_ms());
                 Ok(())
             }
-            Err(error) => Err(HostFailure::Tls(error.to_string())),
+            Err(error) => Err(HostFailure::Tls(error)),
         }
     }
 

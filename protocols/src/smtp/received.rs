@@ -191,7 +191,7 @@ pub fn rfc5322_date(unix_secs: i64) -> String {
 /// Days since 1970-01-01 to (year, month 1..=12, day 1..=31) in the proleptic Gregorian
 /// calendar. Counts in 400-year eras of 146097 days, with years starting on March 1 so
 /// that the leap day falls at the end of the year.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let shifted = days + 719_468; // days from 0000-03-01 to 1970-01-01
     let era = shifted.div_euclid(146_097);
     let day_of_era = shifted.rem_euclid(146_097); // 0..=146096

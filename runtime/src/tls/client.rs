@@ -1,13 +1,14 @@
 //! Client-side TLS for the outbound queue: STARTTLS to other mail servers (RFC 3207)
 //! and implicit TLS to smarthosts (RFC 8314), with rustls 0.23 and the ring provider.
 //!
-//! Only opportunistic TLS exists today ([`TlsConnector::opportunistic_unverified`]): the
-//! connection is encrypted, but the server's certificate is not checked against any
-//! authority or name, so an active attacker can still intercept it (RFC 7435's
-//! opportunistic security: better than plaintext, never reported as authenticated).
-//! That is what SMTP between servers does without MTA-STS (RFC 8461) or DANE (RFC
-//! 7672); those verified modes come with them. The handshake signature is still checked
-//! against the certificate's key, and TLS 1.2 and 1.3 only are offered.
+//! Three modes: [`TlsConnector::opportunistic_unverified`] encrypts, but the server's
+//! certificate is not checked against any authority or name, so an active attacker can
+//! still intercept it (RFC 7435's opportunistic security: better than plaintext, never
+//! reported as authenticated), which is what SMTP between servers does without MTA-STS
+//! (RFC 8461) or DANE (RFC 7672); [`TlsConnector::webpki`] verifies the chain and the
+//! host name against trusted roots (MTA-STS); [`TlsConnector::dane`] verifies against
+//! TLSA records (`verify`). In every mode the handshake signature is checked against
+//! the certificate's key, and TLS 1.2 and 1.3 only are offered.
 
 use std::io;
 use std::net::SocketAddr;
@@ -24,6 +25,7 @@ use rustls::crypto::{
 use rustls::{ClientConfig, DigitallySignedStruct, ProtocolVersion, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
+use super::verify::{CertificateFailure, DaneVerifier, TlsaRecord, TrustRoots};
 use super::{HANDSHAKE_TIMEOUT_DEFAULT, TlsError, TlsVersion};
 use crate::net::TcpStream;
 
@@ -46,11 +48,34 @@ impl TlsConnector {
     pub fn opportunistic_unverified() -> Result<TlsConnector, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let verifier = AcceptAnyServerCertificate { algorithms: provider.signature_verification_algorithms };
-        let mut config = ClientConfig::builder_with_provider(Arc::clone(&provider) as Arc<CryptoProvider>)
+        TlsConnector::with_verifier(provider, Arc::new(verifier))
+    }
+
+    /// Verifies the server's chain to one of `roots` and its certificate against the
+    /// name given to [`TlsConnector::connect`] (MTA-STS, RFC 8461 §4.2; HTTPS).
+    pub fn webpki(roots: &TrustRoots) -> Result<TlsConnector, TlsError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = super::verify::webpki_verifier(roots, &provider)?;
+        TlsConnector::with_verifier(provider, verifier)
+    }
+
+    /// Verifies the server against `records`, the MX host's TLSA records (RFC 7672;
+    /// unusable records are dropped; the module `verify` says how each usage checks).
+    pub fn dane(records: Vec<TlsaRecord>) -> Result<TlsConnector, TlsError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = DaneVerifier::new(records, Arc::clone(&provider));
+        TlsConnector::with_verifier(provider, Arc::new(verifier))
+    }
+
+    fn with_verifier(
+        provider: Arc<CryptoProvider>,
+        verifier: Arc<dyn ServerCertVerifier>,
+    ) -> Result<TlsConnector, TlsError> {
+        let mut config = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .map_err(|error| TlsError::Config(error.to_string()))?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
         // No 0-RTT: replayable early data is never harmless for SMTP.
         config.enable_early_data = false;
@@ -69,7 +94,13 @@ impl TlsConnector {
         let handshake = self.inner.connect(name, stream);
         match crate::time::timeout(self.handshake_timeout, handshake).await {
             Err(crate::time::Elapsed) => Err(TlsError::Timeout),
-            Ok(Err(error)) => Err(TlsError::from_handshake(error)),
+            Ok(Err(error)) => {
+                let failure = error
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                    .and_then(CertificateFailure::from_rustls);
+                Err(failure.map_or_else(|| TlsError::from_handshake(error), TlsError::Certificate))
+            }
             Ok(Ok(inner)) => {
                 let connection = inner.get_ref().1;
                 let version = match connection.protocol_version() {

@@ -1,5 +1,5 @@
 //! TLS for listeners (implicit TLS, RFC 8314) and STARTTLS upgrades (RFC 3207, RFC 9051
-//! §6.2.1), and as a client for the outbound queue (`client`, opportunistic only): rustls 0.23 with the ring provider, TLS 1.2 (RFC 5246) and 1.3 (RFC 8446)
+//! §6.2.1), and as a client for the outbound queue (`client`: opportunistic, WebPKI-verified or DANE-verified, `verify`): rustls 0.23 with the ring provider, TLS 1.2 (RFC 5246) and 1.3 (RFC 8446)
 //! only, certificates chosen by SNI (RFC 6066 §3) and reloaded when their files change,
 //! ALPN (RFC 7301), client certificates identified by public key, and RFC 9266
 //! tls-exporter channel binding.
@@ -24,6 +24,7 @@ mod connection;
 mod self_signed;
 #[cfg(test)]
 mod tests;
+mod verify;
 
 use std::fmt;
 use std::io;
@@ -44,6 +45,7 @@ pub use client::{ClientTlsStream, TlsConnector};
 pub use client_auth::certificate_public_key;
 pub use connection::{TLS_FILE_CHUNK_BYTES_MAX, TlsStream};
 pub use self_signed::{SELF_SIGNED_CHAIN_FILE, SELF_SIGNED_KEY_FILE, ensure_self_signed};
+pub use verify::{CertificateFailure, TlsaRecord, TrustRoots};
 
 /// How long a client gets to complete the handshake when the settings don't say. A
 /// silent client otherwise holds a connection slot forever; 30 s covers a handshake over
@@ -191,6 +193,9 @@ pub enum TlsError {
     /// The settings are unusable (e.g. an empty or too long ALPN name).
     #[error("tls settings: {0}")]
     Config(String),
+    /// The server's certificate was refused by a verifying connector (WebPKI or DANE).
+    #[error("certificate: {0:?}")]
+    Certificate(CertificateFailure),
     /// rcgen could not make a self-signed certificate.
     #[error("self-signed certificate: {0}")]
     SelfSigned(String),

@@ -1,0 +1,450 @@
+//! Outbound TLS policies end to end with real peers on loopback: a sending `moxide serve`
+//! finds the recipient domain's MX through the test DNS server (`tests/dns_server.py`,
+//! with the AD bit set where DNSSEC is pretended, the resolver trusted on loopback),
+//! a receiving `moxide serve` holds a certificate issued by a private CA made with
+//! openssl, and an HTTPS server (`tests/mta_sts_server.py`, Python's ssl) serves the
+//! MTA-STS policy, the CA given to the sender as an extra root.
+//!
+//! Cases: DANE-EE matching the receiver's key delivers (RFC 7672), and so does DANE-TA
+//! naming the CA of the chain the receiver sends; a TLSA record that
+//! matches nothing defers, nothing sent in plaintext, and so does a DANE host without
+//! STARTTLS; MTA-STS enforce with a certificate
+//! from an unknown CA defers (RFC 8461 §5), also after a restart with the policy server
+//! gone (the stored policy holds); testing mode delivers anyway; a REQUIRETLS
+//! message (RFC 8689) goes over DANE-verified TLS, and one to a domain with no verified
+//! TLS fails with a DSN.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{DnsServer, Server, set_password, stored_messages, write_serve_config};
+
+const SENDER_DOMAINS: &str = r#"
+postmaster_account = "alice"
+[domains."example.org"]
+[accounts.alice]
+addresses = ["alice@example.org"]
+"#;
+
+const RECEIVER_DOMAINS: &str = r#"
+postmaster_account = "bob"
+[domains."remote.example"]
+[accounts.bob]
+addresses = ["bob@remote.example"]
+"#;
+
+const PASSWORD: &str = "correct horse battery";
+
+fn openssl(args: &[&str], dir: &Path) {
+    let output = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
+    assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// A private CA (`<name>.pem`, `<name>.key`) in `dir`.
+fn make_ca(dir: &Path, name: &str) {
+    let key = format!("{name}.key");
+    let pem = format!("{name}.pem");
+    let subject = format!("/CN={name}");
+    openssl(
+        &[
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", &subject, "-keyout",
+            &key, "-out", &pem,
+        ],
+        dir,
+    );
+}
+
+/// A certificate for `host` issued by CA `ca`: `<host>.pem` (the certificate, then the
+/// CA's) and `<host>.key`.
+fn issue(dir: &Path, ca: &str, host: &str) {
+    let san = format!("subjectAltName=DNS:{host}");
+    let subject = format!("/CN={host}");
+    let key = format!("{host}.key");
+    let csr = format!("{host}.csr");
+    let leaf = format!("{host}.leaf.pem");
+    openssl(
+        &[
+            "req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", &subject, "-addext", &san, "-keyout",
+            &key, "-out", &csr,
+        ],
+        dir,
+    );
+    let ca_pem = format!("{ca}.pem");
+    let ca_key = format!("{ca}.key");
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-copy_extensions",
+            "copy",
+            "-out",
+            &leaf,
+        ],
+        dir,
+    );
+    let chain = [std::fs::read(dir.join(&leaf)).unwrap(), std::fs::read(dir.join(&ca_pem)).unwrap()].concat();
+    std::fs::write(dir.join(format!("{host}.pem")), chain).unwrap();
+}
+
+/// SHA-256 of the SubjectPublicKeyInfo of certificate file `file`, hex (TLSA x 1 1 data).
+fn spki_sha256(dir: &Path, file: &str) -> String {
+    let script = format!(
+        "openssl x509 -in {file} -pubkey -noout | openssl pkey -pubin -outform DER | openssl dgst -sha256 -hex"
+    );
+    let output = Command::new("sh").args(["-c", &script]).current_dir(dir).output().unwrap();
+    assert!(output.status.success());
+    String::from_utf8(output.stdout).unwrap().rsplit(' ').next().unwrap().trim().to_owned()
+}
+
+/// The receiving server for remote.example without a certificate: no STARTTLS.
+fn receiver_without_tls(dir: &Path) -> Server {
+    let config = write_serve_config(dir, "", &[("smtp", "")], RECEIVER_DOMAINS);
+    let text = format!("inbound_checks = false\n{}", std::fs::read_to_string(&config).unwrap());
+    std::fs::write(&config, text).unwrap();
+    let arg = config.display().to_string();
+    Server::start_args(dir, &["serve", "--config", &arg], &[])
+}
+
+/// The receiving server for remote.example, with `<host>.pem`/`<host>.key` of `pki`.
+fn receiver(dir: &Path, pki: &Path, host: &str) -> Server {
+    let config = write_serve_config(dir, "", &[("smtp", "")], RECEIVER_DOMAINS);
+    let mut text = format!("inbound_checks = false\n{}", std::fs::read_to_string(&config).unwrap());
+    text.push_str(&format!(
+        "[[tls.certificates]]\nchain = \"{}\"\nkey = \"{}\"\n",
+        pki.join(format!("{host}.pem")).display(),
+        pki.join(format!("{host}.key")).display()
+    ));
+    std::fs::write(&config, text).unwrap();
+    let arg = config.display().to_string();
+    Server::start_args(dir, &["serve", "--config", &arg], &[])
+}
+
+/// The sending server: DNS from `dns` (AD trusted), MX and policy ports, the private CA
+/// `ca.pem` of `pki` as its only root; STARTTLS on submission with its own certificate.
+fn sender(dir: &Path, pki: &Path, dns: &DnsServer, mx_port: u16, sts_port: u16) -> (Server, PathBuf) {
+    let config = write_serve_config(dir, "", &[("submission", ""), ("smtp", "")], SENDER_DOMAINS);
+    let mut text = format!("inbound_checks = false\n{}", std::fs::read_to_string(&config).unwrap());
+    text.push_str(&format!(
+        "[dns]\nresolvers = [\"{}\"]\ntrust_ad = true\n[queue]\nmx_port = {mx_port}\nmta_sts_port = {sts_port}\ntls_roots_file = \"\"\ntls_roots_extra = [\"{}\"]\n[[tls.certificates]]\nchain = \"{}\"\nkey = \"{}\"\n",
+        dns.address,
+        pki.join("ca.pem").display(),
+        pki.join("mx.example.org.pem").display(),
+        pki.join("mx.example.org.key").display(),
+    ));
+    std::fs::write(&config, text).unwrap();
+    set_password(&config, "alice", PASSWORD);
+    let arg = config.display().to_string();
+    (Server::start_args(dir, &["serve", "--config", &arg], &[]), config)
+}
+
+/// The policy server: `policy` served over HTTPS with `<host>.pem` of `pki`.
+struct PolicyServer {
+    child: Child,
+    port: u16,
+}
+
+impl PolicyServer {
+    fn start(pki: &Path, policy: &str) -> PolicyServer {
+        let file = pki.join("policy.txt");
+        std::fs::write(&file, policy).unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mta_sts_server.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(pki.join("mta-sts.remote.example.pem"))
+            .arg(pki.join("mta-sts.remote.example.key"))
+            .arg(&file)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let port = line.trim().strip_prefix("port ").and_then(|p| p.parse().ok()).expect(&line);
+        PolicyServer { child, port }
+    }
+}
+
+impl Drop for PolicyServer {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The PKI of a test: CA `ca`, and certificates for the sender, the receiver's MX, and
+/// the policy server; `stranger`: a CA the sender does not trust, with its own
+/// certificate for the MX.
+fn pki(dir: &Path) {
+    make_ca(dir, "ca");
+    issue(dir, "ca", "mx.example.org");
+    issue(dir, "ca", "mx.remote.example");
+    issue(dir, "ca", "mta-sts.remote.example");
+    let stranger = dir.join("stranger");
+    std::fs::create_dir(&stranger).unwrap();
+    make_ca(&stranger, "ca");
+    issue(&stranger, "ca", "mx.remote.example");
+}
+
+fn zone(dir: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("zone");
+    std::fs::write(
+        &path,
+        format!(
+            "remote.example. 300 IN MX 10 mx.remote.example.\n\
+             mx.remote.example. 300 IN A 127.0.0.1\n\
+             mta-sts.remote.example. 300 IN A 127.0.0.1\n\
+             plain.example. 300 IN MX 10 mx.plain.example.\n\
+             mx.plain.example. 300 IN A 127.0.0.1\n{extra}"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn wait_for_log(server: &Server, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !server.log().contains(needle) {
+        assert!(Instant::now() < deadline, "no {needle:?} in the log:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Submits over STARTTLS (smtplib), with REQUIRETLS when asked.
+fn submit(server: &Server, to: &str, id: &str, requiretls: bool) {
+    let port = server.listener("submission").port();
+    let options = if requiretls { "[\"REQUIRETLS\"]" } else { "[]" };
+    let script = format!(
+        r#"
+import smtplib, ssl
+s = smtplib.SMTP("127.0.0.1", {port}, timeout=30)
+s.ehlo("client.example")
+s.starttls(context=ssl._create_unverified_context())
+s.ehlo("client.example")
+s.login("alice@example.org", "{PASSWORD}")
+msg = "From: alice@example.org\r\nTo: {to}\r\nSubject: tls\r\nMessage-ID: <{id}>\r\n\r\nover verified TLS\r\n"
+refused = s.sendmail("alice@example.org", ["{to}"], msg, mail_options={options})
+assert not refused, refused
+s.quit()
+"#
+    );
+    let output = Command::new("python3").args(["-c", &script]).output().unwrap();
+    assert!(output.status.success(), "smtplib: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// Waits until the sender's queue is empty (`moxide queue list`): results and DSNs stored.
+fn wait_for_empty_queue(config: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let output = Command::new(env!("CARGO_BIN_EXE_moxide"))
+            .args(["queue", "--config"])
+            .arg(config)
+            .arg("list")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        if output.stdout.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "still queued: {}", String::from_utf8_lossy(&output.stdout));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn stop(mut server: Server) {
+    assert!(server.terminate(Duration::from_secs(30)).0.is_some_and(|s| s.success()));
+}
+
+#[test]
+fn dane_ee_match_delivers_and_requiretls_needs_verified_tls() {
+    let pki_dir = tempfile::tempdir().unwrap();
+    pki(pki_dir.path());
+    let receiving = tempfile::tempdir().unwrap();
+    let sending = tempfile::tempdir().unwrap();
+    let receiver = receiver(receiving.path(), pki_dir.path(), "mx.remote.example");
+    let tlsa = format!(
+        "_25._tcp.mx.remote.example. 300 IN TLSA 3 1 1 {}\n",
+        spki_sha256(pki_dir.path(), "mx.remote.example.leaf.pem")
+    );
+    let dns = DnsServer::start_with(&zone(sending.path(), &tlsa), true);
+    let (sender, config) = sender(sending.path(), pki_dir.path(), &dns, receiver.smtp.port(), 1);
+    submit(&sender, "bob@remote.example", "dane@client.example", true);
+    submit(&sender, "someone@plain.example", "plain@client.example", true);
+    wait_for_log(&sender, "moxide_actors::queue: delivered");
+    wait_for_log(&sender, "REQUIRETLS needs verified TLS");
+    wait_for_empty_queue(&config);
+    assert!(dns.queries().contains(&"_25._tcp.mx.remote.example TLSA".to_owned()), "{:?}", dns.queries());
+    stop(sender);
+    stop(receiver);
+    let stored = stored_messages(receiving.path(), "bob");
+    assert_eq!(stored.len(), 1);
+    let prefix = String::from_utf8_lossy(&stored[0].info.prefix).to_string();
+    assert!(prefix.contains("with ESMTPS"), "received over TLS: {prefix}");
+    // The message to a domain without DANE or MTA-STS came back as a failure DSN.
+    let bounces = stored_messages(sending.path(), "alice");
+    assert_eq!(bounces.len(), 1);
+    let dsn = String::from_utf8_lossy(&bounces[0].file).to_string();
+    assert!(dsn.contains("Final-Recipient: rfc822; someone@plain.example\r\nAction: failed\r\n"), "{dsn}");
+    assert!(dsn.contains("Status: 5.7.30"), "{dsn}");
+}
+
+#[test]
+fn dane_ta_anchors_the_chain_the_server_sends() {
+    let pki_dir = tempfile::tempdir().unwrap();
+    pki(pki_dir.path());
+    let receiving = tempfile::tempdir().unwrap();
+    let sending = tempfile::tempdir().unwrap();
+    let receiver = receiver(receiving.path(), pki_dir.path(), "mx.remote.example");
+    let tlsa =
+        format!("_25._tcp.mx.remote.example. 300 IN TLSA 2 1 1 {}\n", spki_sha256(pki_dir.path(), "ca.pem"));
+    let dns = DnsServer::start_with(&zone(sending.path(), &tlsa), true);
+    let (sender, _) = sender(sending.path(), pki_dir.path(), &dns, receiver.smtp.port(), 1);
+    submit(&sender, "bob@remote.example", "dane-ta@client.example", true);
+    wait_for_log(&sender, "moxide_actors::queue: delivered");
+    stop(sender);
+    stop(receiver);
+    assert_eq!(stored_messages(receiving.path(), "bob").len(), 1);
+}
+
+#[test]
+fn a_tlsa_mismatch_defers_without_plaintext() {
+    let pki_dir = tempfile::tempdir().unwrap();
+    pki(pki_dir.path());
+    let receiving = tempfile::tempdir().unwrap();
+    let sending = tempfile::tempdir().unwrap();
+    let receiver = receiver(receiving.path(), pki_dir.path(), "mx.remote.example");
+    let tlsa = format!("_25._tcp.mx.remote.example. 300 IN TLSA 3 1 1 {}\n", "ab".repeat(32));
+    let dns = DnsServer::start_with(&zone(sending.path(), &tlsa), true);
+    let (sender, _) = sender(sending.path(), pki_dir.path(), &dns, receiver.smtp.port(), 1);
+    submit(&sender, "bob@remote.example", "mismatch@client.example", false);
+    wait_for_log(&sender, "moxide_actors::queue: will retry");
+    assert!(
+        sender.log().contains("result=\"tlsa-invalid\"") || sender.log().contains("result=tlsa-invalid"),
+        "{}",
+        sender.log()
+    );
+    stop(sender);
+    stop(receiver);
+    assert!(stored_messages(receiving.path(), "bob").is_empty(), "nothing delivered");
+}
+
+#[test]
+fn dane_without_starttls_defers_without_plaintext() {
+    let pki_dir = tempfile::tempdir().unwrap();
+    pki(pki_dir.path());
+    let receiving = tempfile::tempdir().unwrap();
+    let sending = tempfile::tempdir().unwrap();
+    let receiver = receiver_without_tls(receiving.path());
+    let tlsa = format!(
+        "_25._tcp.mx.remote.example. 300 IN TLSA 3 1 1 {}\n",
+        spki_sha256(pki_dir.path(), "mx.remote.example.leaf.pem")
+    );
+    let dns = DnsServer::start_with(&zone(sending.path(), &tlsa), true);
+    let (sender, _) = sender(sending.path(), pki_dir.path(), &dns, receiver.smtp.port(), 1);
+    submit(&sender, "bob@remote.example", "nostarttls@client.example", false);
+    wait_for_log(&sender, "moxide_actors::queue: will retry");
+    assert!(sender.log().contains("starttls-not-supported"), "{}", sender.log());
+    stop(sender);
+    stop(receiver);
+    assert!(stored_messages(receiving.path(), "bob").is_empty(), "nothing sent in plaintext");
+}
+
+#[test]
+fn mta_sts_enforce_with_an_untrusted_certificate_defers_also_after_a_restart() {
+    let pki_dir = tempfile::tempdir().unwrap();
+    pki(pki_dir.path());
+    let receiving = tempfile::tempdir().unwrap();
+    let sending = tempfile::tempdir().unwrap();
+    // The MX's certificate comes from a CA the sender does not trust.
+    let receiver = receiver(receiving.path(), &pki_dir.path().join("stranger"), "mx.remote.example");
+    let policy = PolicyServer::start(
+        pki_dir.path(),
+        "version: STSv1\r\nmode: enforce\r\nmx: mx.remote.example\r\nmax_age: 86400\r\n",
+    );
+    let record = "_mta-sts.remote.example. 300 IN TXT \"v=STSv1; id=1\"\n";
+    let dns = DnsServer::start_with(&zone(sending.path(), record), false);
+    let (sender, config) = sender(sending.path(), pki_dir.path(), &dns, receiver.smtp.port(), policy.port);
+    submit(&sender, "bob@remote.example", "enforce@client.example", false);
+    wait_for_log(&sender, "MTA-STS policy fetched");
+    wait_for_log(&sender, "moxide_actors::queue: will retry");
+    assert!(sender.log().contains("certificate-not-trusted"), "{}", sender.log());
+    stop(sender);
+    // The policy server is gone: only the stored policy can still hold the message.
+    drop(policy);
+    let arg = config.display().to_string();
+    let sender = Server::start_args(sending.path(), &["serve", "--config", &arg], &[]);
+    let retry = Command::new(env!("CARGO_BIN_EXE_moxide"))
+        .args(["queue", "--config", &arg, "retry", "--domain", "remote.example"])
+        .output()
+        .unwrap();
+    assert!(retry.status.success(), "{}", String::from_utf8_lossy(&retry.stderr));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sender.log().matches("moxide_actors::queue: will retry").count() < 2 {
+        assert!(Instant::now() < deadline, "no second attempt:\n{}", sender.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(sender.log().matches("MTA-STS policy fetched").count(), 1, "{}", sender.log());
+    assert_eq!(sender.log().matches("certificate-not-trusted").count(), 2, "{}", sender.log());
+    stop(sender);
+    stop(receiver);
+    assert!(stored_messages(receiving.path(), "bob").is_empty(), "nothing delivered");
+}
+
+#[test]
+fn mta_sts_testing_delivers_and_records_the_failure() {
+    let pki_dir = tempfile::tempdir().unwrap();
+    pki(pki_dir.path());
+    let receiving = tempfile::tempdir().unwrap();
+    let sending = tempfile::tempdir().unwrap();
+    let receiver = receiver(receiving.path(), &pki_dir.path().join("stranger"), "mx.remote.example");
+    let policy = PolicyServer::start(
+        pki_dir.path(),
+        "version: STSv1\nmode: testing\nmx: *.remote.example\nmax_age: 86400\n",
+    );
+    let record = "_mta-sts.remote.example. 300 IN TXT \"v=STSv1; id=1\"\n";
+    let dns = DnsServer::start_with(&zone(sending.path(), record), false);
+    let (sender, _) = sender(sending.path(), pki_dir.path(), &dns, receiver.smtp.port(), policy.port);
+    submit(&sender, "bob@remote.example", "testing@client.example", false);
+    wait_for_log(&sender, "moxide_actors::queue: delivered");
+    assert!(sender.log().contains("certificate-not-trusted"), "{}", sender.log());
+    stop(sender);
+    stop(receiver);
+    assert_eq!(stored_messages(receiving.path(), "bob").len(), 1);
+}
+
+#[test]
+fn mta_sts_enforce_with_a_trusted_certificate_delivers() {
+    let pki_dir = tempfile::tempdir().unwrap();
+    pki(pki_dir.path());
+    let receiving = tempfile::tempdir().unwrap();
+    let sending = tempfile::tempdir().unwrap();
+    let receiver = receiver(receiving.path(), pki_dir.path(), "mx.remote.example");
+    let policy = PolicyServer::start(
+        pki_dir.path(),
+        "version: STSv1\nmode: enforce\nmx: mx.remote.example\nmax_age: 86400\n",
+    );
+    let record = "_mta-sts.remote.example. 300 IN TXT \"v=STSv1; id=1\"\n";
+    let dns = DnsServer::start_with(&zone(sending.path(), record), false);
+    let (sender, _) = sender(sending.path(), pki_dir.path(), &dns, receiver.smtp.port(), policy.port);
+    // REQUIRETLS is honoured over MTA-STS-verified TLS too.
+    submit(&sender, "bob@remote.example", "sts@client.example", true);
+    wait_for_log(&sender, "moxide_actors::queue: delivered");
+    stop(sender);
+    stop(receiver);
+    assert_eq!(stored_messages(receiving.path(), "bob").len(), 1);
+}
