@@ -18,6 +18,7 @@ use crate::names::{checked_keywords, keywords_added, keywords_removed};
 use crate::records::{MailboxRecord, encode_message};
 use crate::schema::Databases;
 use crate::store::AccountStore;
+use crate::tombstones;
 use crate::view::{
     mailbox_record, message_record_by_uid, meta_u64, put_mailbox, put_meta_u64, sorted_unique,
 };
@@ -252,7 +253,7 @@ fn expunge_in(
                 "message {id} ({mailbox}, {uid}) lacks an index entry"
             )));
         }
-        dbs.tombstones.put(wtxn, &uid_key, &modseq.to_be_bytes())?;
+        tombstones::put(wtxn, dbs, mailbox, uid, ModSeq(modseq))?;
         counts.count_out(flags, served_size)?;
         counts.highest_modseq = modseq;
         expunged.push(Expunged { uid, id, modseq: ModSeq(modseq) });

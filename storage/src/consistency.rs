@@ -202,6 +202,7 @@ fn check_index(
     check_uid_index(txn, dbs, problems)?;
     check_modseq_index(txn, dbs, problems)?;
     check_tombstones(txn, dbs, &counters, &mailboxes, problems)?;
+    crate::tombstones::check(txn, dbs, |problem| problems.add(problem))?;
     let records = files.len() as u64;
     let mut files = files;
     check_expunged(txn, dbs, &counters, &mut files, problems)?;

@@ -29,6 +29,7 @@ use crate::lmdb::WriterGuard;
 use crate::records::{MessageRecord, encode_message};
 use crate::schema::Databases;
 use crate::store::AccountStore;
+use crate::tombstones;
 use crate::view::{
     mailbox_record, message_record, message_record_by_uid, meta_u64, put_mailbox, put_meta_u64, sorted_unique,
 };
@@ -360,7 +361,7 @@ fn unlocate(
             record.id
         )));
     }
-    dbs.tombstones.put(wtxn, &uid_key, &modseq.to_be_bytes())?;
+    tombstones::put(wtxn, dbs, mailbox, uid, ModSeq(modseq))?;
     Ok(())
 }
 

@@ -66,6 +66,7 @@
 //! | `summaries`     | MessageId                            | opaque bytes ([`NewMessage::summary`]), optional per message |
 //! | `subscriptions` | UTF-8 mailbox name (canonical)       | empty |
 //! | `expunged`      | (ModSeq of the expunge, MailboxId, Uid) | MessageId, owns-file byte, the record as it was in `messages` (schema 4) |
+//! | `vanished`      | (MailboxId, ModSeq of the expunge, Uid) | empty: `tombstones` by modseq (schema 5) |
 //!
 //! Records are rkyv 0.8 archives built with the `unaligned` feature (LMDB values have no
 //! alignment) and are read in place after validation (`rkyv::access`, never the unchecked
@@ -83,7 +84,9 @@
 //! key reads as credentials with only the argon2id hash, and the next set of a password
 //! or credentials replaces it. A schema-2 environment is kept in
 //! `tests/fixtures/schema2/` and opened by the tests. Version 4 added `expunged`
-//! (deferred removal of expunged messages); the 3 → 4 step only creates it.
+//! (deferred removal of expunged messages); the 3 → 4 step only creates it. Version 5
+//! added `vanished`, the tombstones by modseq, so "expunged since M" reads only its
+//! answer; the 4 → 5 step fills it from `tombstones` (`tombstones.rs`).
 //!
 //! ## Mailbox names
 //!
@@ -156,6 +159,7 @@ mod schema;
 mod store;
 mod tls_keys;
 pub mod tls_policy;
+mod tombstones;
 mod view;
 mod views;
 

@@ -23,6 +23,7 @@ use crate::names::{INBOX, canonical_mailbox_name, children_prefix};
 use crate::records::MailboxRecord;
 use crate::schema::Databases;
 use crate::store::AccountStore;
+use crate::tombstones;
 use crate::view::{mailbox_id_by_name, mailbox_record, message_record, put_mailbox};
 
 impl AccountStore {
@@ -209,7 +210,7 @@ fn delete_in(
     let (first, last) = keys::mailbox_key_bounds::<8>(id);
     let short = (Bound::Included(&first[..]), Bound::Included(&last[..]));
     let removed = dbs.uids.delete_range(wtxn, &short)?;
-    dbs.tombstones.delete_range(wtxn, &short)?;
+    tombstones::delete_mailbox(wtxn, dbs, id)?;
     let (first, last) = keys::mailbox_key_bounds::<16>(id);
     dbs.modseqs.delete_range(wtxn, &(Bound::Included(&first[..]), Bound::Included(&last[..])))?;
     dbs.mailboxes.delete(wtxn, &keys::mailbox_key(id))?;

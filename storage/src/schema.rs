@@ -25,8 +25,9 @@ use crate::names::INBOX;
 /// password into the `credentials` meta record (argon2id plus SCRAM and CRAM-MD5
 /// secrets); a version-2 `password` key stays valid until the next set replaces it.
 /// Version 4 added the `expunged` database (expunged messages kept for the sessions not
-/// told yet, `expunged.rs`).
-pub const SCHEMA_VERSION: u32 = 4;
+/// told yet, `expunged.rs`). Version 5 added the `vanished` database (tombstones by
+/// modseq, `tombstones.rs`).
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Oldest schema version the migrations can bring up to [`SCHEMA_VERSION`].
 pub const SCHEMA_VERSION_OLDEST: u32 = 1;
@@ -61,7 +62,7 @@ impl Versions {
 pub(crate) type Db = Database<'static, Bytes, Bytes>;
 
 /// How many databases the schema has.
-const DATABASE_COUNT: usize = 10;
+const DATABASE_COUNT: usize = 11;
 
 /// Names of the databases, in the order of [`Databases::from_array`]. Part of the schema.
 /// The first seven are schema 1's; `meta` must stay first (the probe reads it).
@@ -76,6 +77,7 @@ const DATABASE_NAMES: [&str; DATABASE_COUNT] = [
     "summaries",
     "subscriptions",
     "expunged",
+    "vanished",
 ];
 
 /// The databases of the current schema (see the table in lib.rs).
@@ -91,6 +93,7 @@ pub(crate) struct Databases {
     pub(crate) summaries: Db,
     pub(crate) subscriptions: Db,
     pub(crate) expunged: Db,
+    pub(crate) vanished: Db,
 }
 
 impl Databases {
@@ -106,6 +109,7 @@ impl Databases {
             summaries,
             subscriptions,
             expunged,
+            vanished,
         ] = dbs;
         Databases {
             meta,
@@ -118,6 +122,7 @@ impl Databases {
             summaries,
             subscriptions,
             expunged,
+            vanished,
         }
     }
 
@@ -134,6 +139,7 @@ impl Databases {
             self.summaries,
             self.subscriptions,
             self.expunged,
+            self.vanished,
         ]
     }
 }
@@ -293,7 +299,8 @@ fn uidvalidity_seed() -> u32 {
 type MigrationStep = fn(&mut RwTxn<'_>, &Databases) -> Result<(), StorageError>;
 
 /// The migration hook: `(n, step)` brings version `n` to `n + 1`.
-const MIGRATIONS: &[(u32, MigrationStep)] = &[(1, migrate_1_to_2), (2, migrate_2_to_3), (3, migrate_3_to_4)];
+const MIGRATIONS: &[(u32, MigrationStep)] =
+    &[(1, migrate_1_to_2), (2, migrate_2_to_3), (3, migrate_3_to_4), (4, migrate_4_to_5)];
 
 /// Schema 1 to 2: `summaries` and `subscriptions` were created (empty) by
 /// `create_databases` before this step. Message records stay version 1 and are read as
@@ -326,6 +333,12 @@ fn migrate_3_to_4(wtxn: &mut RwTxn<'_>, dbs: &Databases) -> Result<(), StorageEr
         return Err(StorageError::corrupt("schema 3 environment with schema 4 data"));
     }
     Ok(())
+}
+
+/// Schema 4 to 5: `vanished` was created (empty) by `create_databases`; it is filled
+/// from `tombstones` here (`tombstones.rs`).
+fn migrate_4_to_5(wtxn: &mut RwTxn<'_>, dbs: &Databases) -> Result<(), StorageError> {
+    crate::tombstones::index_all(wtxn, dbs)
 }
 
 /// Brings `from` up to [`SCHEMA_VERSION`] step by step, then records the version.

@@ -423,15 +423,6 @@ impl<'t> ReadView<'t> {
         mailbox: MailboxId,
         modseq: ModSeq,
     ) -> Result<Vec<(Uid, ModSeq)>, StorageError> {
-        let mut expunged = Vec::new();
-        for entry in self.dbs.tombstones.prefix_iter(self.txn, &keys::mailbox_key(mailbox))? {
-            let (key, value) = entry?;
-            let (_, uid) = keys::decode_uid_key(key)?;
-            let when = ModSeq(keys::decode_u64(value, "tombstone")?);
-            if when > modseq {
-                expunged.push((uid, when));
-            }
-        }
-        Ok(expunged)
+        crate::tombstones::since(self.txn, self.dbs, mailbox, modseq)
     }
 }

@@ -126,20 +126,39 @@ impl Conn {
             return Answer::Failed(CommandError::Internal);
         };
         let mailbox = selected.mailbox;
-        // A walk over up to every record of the mailbox: on a helper thread.
+        // The mailbox counts \Deleted messages: with none (the common EXPUNGE, sent by
+        // clients after every move), one record read answers, on the executor.
+        // (A mailbox deleted meanwhile has nothing to expunge, as before this check.)
+        let counted = match store.read(|view| view.mailbox(mailbox)) {
+            Ok(info) => info.map_or((0, 0), |info| (info.deleted, info.highest_modseq.0)),
+            Err(error) => return Answer::Failed(storage_error(error)),
+        };
+        if counted.0 == 0 {
+            return Answer::Expunged(Vec::new(), counted.1);
+        }
+        // A walk over up to every record of the mailbox, stopping once every \Deleted
+        // message is found: on a helper thread.
         let (read_store, within) = (Arc::clone(&store), within.to_vec());
         let read = moxide_runtime::offload(move || {
             read_store.read(|view| {
+                let info = view.mailbox(mailbox)?;
+                let (total, highest) =
+                    info.map_or((0, 0), |info| (info.deleted as usize, info.highest_modseq.0));
                 let mut deleted = Vec::new();
                 for range in within {
                     view.for_each_message(mailbox, Uid(*range.start()), Uid(*range.end()), |record| {
                         if record.flags().contains(Flags::DELETED) {
                             deleted.push(record.uid());
+                            if deleted.len() >= total {
+                                return ControlFlow::Break(());
+                            }
                         }
                         ControlFlow::Continue(())
                     })?;
+                    if deleted.len() >= total {
+                        break;
+                    }
                 }
-                let highest = view.mailbox(mailbox)?.map_or(0, |info| info.highest_modseq.0);
                 Ok((deleted, highest))
             })
         })

@@ -235,3 +235,30 @@ fn schema1_fixture_takes_new_writes_after_migration() {
     drop(store);
     assert_eq!(fs::read(&data_file).unwrap(), before);
 }
+
+#[test]
+fn schema4_tombstones_are_indexed_by_modseq_on_migration() {
+    // A schema-4 environment had tombstones only by UID: empty `vanished` and version 4
+    // make one, as that build left it.
+    let fixture = fixture();
+    let store = fixture.open("old");
+    let inbox = super::inbox(&store);
+    for n in 1..=5 {
+        deliver_one(&fixture, &store, &body(n), MailboxTarget::Inbox);
+    }
+    let first = store.expunge(inbox, &[Uid(4), Uid(2)]).unwrap();
+    let second = store.expunge(inbox, &[Uid(5)]).unwrap();
+    let between = first.last().unwrap().modseq;
+    let writer = store.lmdb.lock_writer();
+    store.lmdb.write(&writer, |wtxn| Ok(store.dbs.vanished.clear(wtxn)?)).unwrap();
+    drop(writer);
+    set_version(&store, 4);
+    drop(store);
+
+    let store = fixture.open("old");
+    let since = |modseq| store.read(|view| view.expunged_since(inbox, modseq)).unwrap();
+    let all: Vec<Uid> = since(ModSeq(0)).into_iter().map(|(uid, _)| uid).collect();
+    assert_eq!(all, vec![Uid(2), Uid(4), Uid(5)]);
+    assert_eq!(since(between), vec![(Uid(5), second[0].modseq)]);
+    assert_consistent(&store);
+}
