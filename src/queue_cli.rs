@@ -183,7 +183,11 @@ impl Queue {
     /// running server, the store opened shared (LMDB's lock file orders the writers; the
     /// server reads suppressions and hold rules at each submission and enqueue, so
     /// there is nothing to tell it). The admin API has no endpoints for these yet.
-    fn with_store(&self, config: &Config, work: impl FnOnce(&QueueStore) -> Result<(), Error>) -> Result<(), Error> {
+    fn with_store(
+        &self,
+        config: &Config,
+        work: impl FnOnce(&QueueStore) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         match self {
             Queue::Offline { store, .. } => work(store),
             Queue::Server(_) => {
