@@ -1034,5 +1034,13 @@ mod tests {
         policies.record_success("example.com", &plan, 2 * DAY_MS + 10);
         assert!(policies.results("example.com", 10).is_none());
         assert_eq!(policies.results("example.com", 2 * DAY_MS).unwrap().successes, 1);
+        // An ended day is offered for its report once; after it is queued, never again.
+        policies.record_success("example.net", &plan, 3 * DAY_MS);
+        assert_eq!(policies.results_before(3, 10).len(), 1);
+        assert_eq!(policies.results_before(3, 10)[0].0, "example.com");
+        assert_eq!(policies.results_before(4, 1).len(), 1, "bounded by the caller's max");
+        block_on(policies.forget_results("example.com", 2));
+        assert!(policies.results_before(3, 10).is_empty());
+        assert_eq!(policies.results_before(4, 10).len(), 1);
     }
 }
