@@ -5,7 +5,8 @@
 //! `rua=mailto:reports@remote.example`. The sender's test hook (the file named by
 //! `MOXIDE_TEST_TLS_REPORTS_TRIGGER`) sends the reports now, today included. The
 //! receiver's report address gets one report mail (RFC 8460 §5.3 headers), its own
-//! TLSRPT parser stores the report with the right counts, and dkimpy verifies the
+//! TLSRPT parser stores the report with the right counts (the preferred MX's TLSA
+//! record matches nothing: one `tlsa-invalid` failure, then one success on the next), and dkimpy verifies the
 //! mail's DKIM signature against the key `moxide dns records` prints for the sender.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -105,9 +106,13 @@ fn a_days_tls_report_reaches_the_rua_signed_and_parsed() {
         &zone,
         format!(
             "remote.example. 300 IN MX 10 mx.remote.example.\n\
+             remote.example. 300 IN MX 5 mx0.remote.example.\n\
              mx.remote.example. 300 IN A 127.0.0.1\n\
+             mx0.remote.example. 300 IN A 127.0.0.1\n\
+             _25._tcp.mx0.remote.example. 300 IN TLSA 3 1 1 {}\n\
              _smtp._tls.remote.example. 300 IN TXT \"v=TLSRPTv1; rua=mailto:reports@remote.example,https://r.remote.example/tlsrpt\"\n\
              _25._tcp.mx.remote.example. 300 IN TLSA 3 1 1 {}\n",
+            "ab".repeat(32),
             spki_sha256(pki.path(), "mx.remote.example.pem")
         ),
     )
@@ -191,7 +196,9 @@ fn a_days_tls_report_reaches_the_rua_signed_and_parsed() {
     assert_eq!(report.policies.len(), 1, "{report:?}");
     assert_eq!(report.policies[0].policy_type, "tlsa");
     assert_eq!(report.policies[0].domain, "remote.example");
-    assert_eq!((report.policies[0].successful, report.policies[0].failed), (1, 0), "{report:?}");
+    // The first MX's TLSA matches nothing (a failure), the second delivers (a success).
+    assert_eq!((report.policies[0].successful, report.policies[0].failed), (1, 1), "{report:?}");
+    assert_eq!(report.policies[0].failure_types, vec!["tlsa-invalid".to_owned()], "{report:?}");
 
     // DKIM-valid against the sender's published key.
     let records = Command::new(env!("CARGO_BIN_EXE_moxide"))
