@@ -150,6 +150,14 @@ pub(crate) struct QueueConfig {
     pub(crate) tls_roots_extra: Vec<PathBuf>,
     /// Port of MTA-STS policy servers: 443; another only for tests.
     pub(crate) mta_sts_port: u16,
+    /// Send the daily SMTP TLS reports (RFC 8460) to recipient domains that ask.
+    pub(crate) tls_reports: bool,
+    /// `From:` of TLS reports; default `postmaster@` our hostname's local domain.
+    pub(crate) tls_report_address: Option<String>,
+    /// The reports' `organization-name`; default the hostname.
+    pub(crate) tls_report_organization: Option<String>,
+    /// The reports' `contact-info`; default the reporting address.
+    pub(crate) tls_report_contact: Option<String>,
 }
 
 impl Default for QueueConfig {
@@ -163,6 +171,10 @@ impl Default for QueueConfig {
             tls_roots_file: PathBuf::from(SYSTEM_ROOTS_FILE),
             tls_roots_extra: Vec::new(),
             mta_sts_port: 443,
+            tls_reports: true,
+            tls_report_address: None,
+            tls_report_organization: None,
+            tls_report_contact: None,
         }
     }
 }

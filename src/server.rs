@@ -23,6 +23,7 @@ use moxide_actors::listen::IpLimits;
 use moxide_actors::node::ACCOUNT_IDLE_DEFAULT;
 use moxide_actors::queue::mx::MxDestinations;
 use moxide_actors::queue::tls_policy::{BoxedResolver, QueueTlsPolicies, TlsPolicySettings};
+use moxide_actors::queue::tls_reports::TlsReportSettings;
 use moxide_actors::queue::{Host, HostSource, QueueRunner, QueueSettings, StaticRoutes};
 use moxide_actors::ratelimit::{Limiter, WindowLimit};
 use moxide_actors::smtp::inbound::InboundAuth;
@@ -488,10 +489,45 @@ fn start_queue(shared: &Shared, node: &Node, dns: Option<Dns>) {
         policies,
         spool_dir: shared.spool_dir.clone(),
         retry_jitter_permille_max: moxide_actors::queue::schedule::RETRY_JITTER_PERMILLE_MAX,
+        tls_reports: tls_report_settings(shared, node),
     };
     let destinations = MxDestinations::new(dns, StaticRoutes::new(routes), shared.queue_config.mx_port);
     let runner = QueueRunner::new(store, node.clone(), settings, Rc::new(destinations));
     spawn_detached(runner.run());
+}
+
+/// Test hook: the file whose appearance makes the queue send the TLS reports at once,
+/// the current day included (docs/operations.md). Never set in production.
+const TLS_REPORTS_TRIGGER_ENV: &str = "MOXIDE_TEST_TLS_REPORTS_TRIGGER";
+
+/// Who sends the daily TLS reports: our hostname's local domain (the longest local
+/// domain the hostname is in, else the hostname), whose DKIM keys sign them.
+fn tls_report_settings(shared: &Shared, node: &Node) -> Option<TlsReportSettings> {
+    let config = &shared.queue_config;
+    if !config.tls_reports {
+        return None;
+    }
+    let hostname = shared.hostname.to_ascii_lowercase();
+    let mut labels = hostname.as_str();
+    let submitter = loop {
+        if node.directory().is_local_domain(labels) {
+            break labels.to_owned();
+        }
+        match labels.split_once('.') {
+            Some((_, rest)) if rest.contains('.') => labels = rest,
+            _ => break hostname.clone(),
+        }
+    };
+    let from = config.tls_report_address.clone().unwrap_or_else(|| format!("postmaster@{submitter}"));
+    let submitter = from.rsplit_once('@').map_or(submitter, |(_, domain)| domain.to_ascii_lowercase());
+    Some(TlsReportSettings {
+        organization: config.tls_report_organization.clone().unwrap_or_else(|| shared.hostname.clone()),
+        contact: config.tls_report_contact.clone().unwrap_or_else(|| from.clone()),
+        from,
+        submitter,
+        dkim: shared.dkim.clone(),
+        trigger: std::env::var_os(TLS_REPORTS_TRIGGER_ENV).map(std::path::PathBuf::from),
+    })
 }
 
 /// DANE and MTA-STS for the queue: roots from the system bundle and the extra files

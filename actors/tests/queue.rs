@@ -160,6 +160,7 @@ where
                 policies: None,
                 spool_dir,
                 retry_jitter_permille_max: 0,
+                tls_reports: None,
             };
             let runner = QueueRunner::new(queue, node.clone(), settings, Rc::new(routes));
             test(node, runner).await;

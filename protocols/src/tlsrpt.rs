@@ -1,8 +1,9 @@
 //! Sending SMTP TLS reports (RFC 8460), sans-IO: the `_smtp._tls` TXT record that says
-//! where a domain wants its reports ([`parse_record`]), and the report itself
+//! where a domain wants its reports ([`parse_record`]), the report itself
 //! ([`compose`]: the JSON document of §4.4, gzip-compressed, with the file name of
-//! §5.3). The queue counts the results and will send the reports; reading reports
-//! others send us is `reports::tlsrpt`.
+//! §5.3), and the message that carries it by mail ([`compose_message`], RFC 8460
+//! §5.3: `multipart/report; report-type="tlsrpt"`). The queue counts the results and
+//! sends the reports; reading reports others send us is `reports::tlsrpt`.
 //!
 //! Bounded: at most [`RUA_URIS_MAX`] report URIs per record; the report holds what the
 //! caller passes (the queue keeps at most 64 failure kinds per domain and day).
@@ -158,6 +159,83 @@ pub fn compose(report: &Report, sender: &str) -> (Vec<u8>, Vec<u8>, String) {
     (text, gzip, name)
 }
 
+/// What the mail carrying one report says about it (RFC 8460 §5.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportMessage<'a> {
+    /// `From:`: our reporting address, in the submitter domain (its DKIM keys sign).
+    pub from: &'a str,
+    /// `To:`: the `rua` address.
+    pub to: &'a str,
+    /// The policy domain the report is about (`TLS-Report-Domain`).
+    pub policy_domain: &'a str,
+    /// Our domain (`TLS-Report-Submitter`; the file name's sender and `From:`'s domain).
+    pub submitter: &'a str,
+    /// The report's id (letters and digits), as in the JSON and the file name.
+    pub report_id: &'a str,
+    /// `Date:` (RFC 5322 date-time).
+    pub date: &'a str,
+    /// `Message-ID:` without the angle brackets.
+    pub message_id: &'a str,
+    /// The MIME boundary (letters, digits, `-`).
+    pub boundary: &'a str,
+    /// The attachment's file name ([`compose`]'s).
+    pub file_name: &'a str,
+    /// The gzip-compressed JSON ([`compose`]'s).
+    pub gzip: &'a [u8],
+}
+
+/// Base64 line length in the attachment: RFC 2045 §6.8 allows at most 76 characters.
+const BASE64_LINE_CHARS_MAX: usize = 76;
+
+/// The report's mail (RFC 8460 §5.3): `multipart/report` with `report-type="tlsrpt"`,
+/// a short text part and the gzip'ed JSON as `application/tlsrpt+gzip`, with the
+/// `TLS-Report-Domain` and `TLS-Report-Submitter` fields the section requires and the
+/// subject its ABNF gives. CRLF line ends; the caller signs it (DKIM, required by §5.3).
+pub fn compose_message(message: &ReportMessage<'_>) -> Vec<u8> {
+    use base64::Engine as _;
+    let clean = |text: &str| -> String { text.chars().filter(|c| !c.is_control()).collect() };
+    let policy_domain = clean(message.policy_domain);
+    let submitter = clean(message.submitter);
+    let report_id = clean(message.report_id);
+    let boundary = clean(message.boundary);
+    let mut out = String::new();
+    let mut line = |text: &str| {
+        out.push_str(text);
+        out.push_str("\r\n");
+    };
+    line(&format!("From: <{}>", clean(message.from)));
+    line(&format!("To: <{}>", clean(message.to)));
+    line(&format!(
+        "Subject: Report Domain: {policy_domain} Submitter: {submitter} Report-ID: <{report_id}@{submitter}>"
+    ));
+    line(&format!("Date: {}", clean(message.date)));
+    line(&format!("Message-ID: <{}>", clean(message.message_id)));
+    line(&format!("TLS-Report-Domain: {policy_domain}"));
+    line(&format!("TLS-Report-Submitter: {submitter}"));
+    // RFC 3834 §5: generated automatically; no automatic answer wanted.
+    line("Auto-Submitted: auto-generated");
+    line("MIME-Version: 1.0");
+    line(&format!("Content-Type: multipart/report; report-type=\"tlsrpt\"; boundary=\"{boundary}\""));
+    line("");
+    line(&format!("--{boundary}"));
+    line("Content-Type: text/plain; charset=us-ascii");
+    line("");
+    line(&format!("This is an SMTP TLS report (RFC 8460) for {policy_domain} from {submitter}."));
+    line("");
+    line(&format!("--{boundary}"));
+    line("Content-Type: application/tlsrpt+gzip");
+    line("Content-Transfer-Encoding: base64");
+    line(&format!("Content-Disposition: attachment; filename=\"{}\"", clean(message.file_name)));
+    line("");
+    let encoded = base64::engine::general_purpose::STANDARD.encode(message.gzip);
+    for chunk in encoded.as_bytes().chunks(BASE64_LINE_CHARS_MAX) {
+        // Base64 output is ASCII.
+        line(std::str::from_utf8(chunk).unwrap_or_default());
+    }
+    line(&format!("--{boundary}--"));
+    out.into_bytes()
+}
+
 /// `YYYY-MM-DDTHH:MM:SSZ` for Unix seconds.
 fn rfc3339(secs: i64) -> String {
     let (year, month, day) = crate::smtp::received::civil_from_days(secs.div_euclid(86_400));
@@ -221,5 +299,30 @@ mod tests {
         // Our own reader of received reports reads it back.
         let summary = crate::reports::tlsrpt::parse(&text).unwrap();
         assert_eq!(summary.policies.len(), 1);
+        let mail = compose_message(&ReportMessage {
+            from: "postmaster@example.org",
+            to: "tls@remote.example",
+            policy_domain: "remote.example",
+            submitter: "example.org",
+            report_id: "r1",
+            date: "Fri, 4 Oct 2024 00:00:00 +0000",
+            message_id: "r1@example.org",
+            boundary: "b-1",
+            file_name: &name,
+            gzip: &gzip,
+        });
+        let mail_text = String::from_utf8(mail.clone()).unwrap();
+        assert!(mail_text.contains("\r\nTLS-Report-Domain: remote.example\r\n"), "{mail_text}");
+        assert!(mail_text.contains("\r\nTLS-Report-Submitter: example.org\r\n"), "{mail_text}");
+        assert!(
+            mail_text.contains("Subject: Report Domain: remote.example Submitter: example.org Report-ID: <r1@example.org>\r\n"),
+            "{mail_text}"
+        );
+        assert!(mail_text.lines().all(|l| l.len() <= 998));
+        // Our reader of received report mail finds the same document in it.
+        let documents = crate::reports::extract(&mail).unwrap();
+        assert_eq!(documents.len(), 1);
+        assert_eq!(documents[0].kind, crate::reports::ReportKind::TlsRpt);
+        assert_eq!(documents[0].bytes, text);
     }
 }

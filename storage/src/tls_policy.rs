@@ -246,6 +246,14 @@ impl TlsPolicyStore {
         })
     }
 
+    /// Removes the results of `domain` on `day` once their report is queued: a day
+    /// without stored results is never reported again, so a restart does not send it
+    /// twice. Durable when it returns; whether there were any.
+    pub fn remove_results(&self, domain: &str, day: i64) -> Result<bool, StorageError> {
+        let writer = self.lmdb.lock_writer();
+        self.lmdb.write(&writer, |wtxn| Ok(self.results.delete(wtxn, &results_key(domain, day))?))
+    }
+
     /// The stored results, at most [`STORED_RESULTS_MAX`].
     pub fn results(&self) -> Result<Vec<StoredTlsResults>, StorageError> {
         let txn = self.lmdb.read_txn(None)?;
@@ -361,6 +369,9 @@ mod tests {
         let yesterday = StoredTlsResults { day: 19_999, ..today.clone() };
         store.put_results(&[yesterday.clone(), today.clone()], 19_999).unwrap();
         assert_eq!(store.results().unwrap(), vec![yesterday, today.clone()]);
+        assert!(store.remove_results("example.com", 19_999).unwrap());
+        assert!(!store.remove_results("example.com", 19_999).unwrap());
+        assert_eq!(store.results().unwrap(), vec![today.clone()]);
         store.put_results(&[], 20_000).unwrap();
         assert_eq!(store.results().unwrap(), vec![today]);
     }

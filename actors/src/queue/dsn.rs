@@ -19,7 +19,7 @@ use moxide_storage::queue::{NewQueued, QueueId, QueuedBody, QueuedMessage, Queue
 use super::QueueSettings;
 use super::schedule::{last_attempt_ms, wants_dsn};
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -134,7 +134,7 @@ fn report_recipient(recipient: &QueuedRecipient) -> DsnRecipient {
     }
 }
 
-fn write_spool(spool: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(super) fn write_spool(spool: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(spool)?;
     file.write_all(bytes)?;
     file.sync_all()

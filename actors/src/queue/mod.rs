@@ -9,7 +9,8 @@
 //!   retries (recipients pinned to an account that failed at reception);
 //! - [`dsn`]: failure and delay DSNs (RFC 3464), composed by `moxide_protocols`;
 //! - [`sign`]: DKIM keys of the local domains and the signing of submitted mail;
-//! - [`tls_policy`]: DANE, MTA-STS, the memory of domains' TLS and TLSRPT results.
+//! - [`tls_policy`]: DANE, MTA-STS, the memory of domains' TLS and TLSRPT results;
+//! - [`tls_reports`]: the daily TLS reports (RFC 8460) sent from those results.
 //!
 //! Time and destinations are seams: [`QueueRunner::run_due`] takes the wall-clock time
 //! as an argument, so tests drive retries with a simulated clock and never sleep; the
@@ -29,6 +30,7 @@ pub mod remote;
 pub mod schedule;
 pub mod sign;
 pub mod tls_policy;
+pub mod tls_reports;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -121,6 +123,8 @@ pub struct QueueSettings {
     /// ([`schedule::RETRY_JITTER_PERMILLE_MAX`] in the server; 0 in tests that check
     /// the schedule to the millisecond).
     pub retry_jitter_permille_max: u16,
+    /// Daily TLS reports (RFC 8460); `None`: off. Needs `policies` (their results).
+    pub tls_reports: Option<tls_reports::TlsReportSettings>,
 }
 
 /// Why a queue run failed.
@@ -205,8 +209,18 @@ impl QueueRunner {
     pub async fn run(self) {
         let shutdown = moxide_runtime::shutdown::notice();
         tracing::info!("queue started");
+        // At startup: the ended days not reported yet (kept across the restart).
+        let mut next_reports_ms = if self.settings.tls_reports.is_some() { 0 } else { i64::MAX };
         loop {
-            match self.run_due(crate::clock::now_unix_ms()).await {
+            let now_ms = crate::clock::now_unix_ms();
+            if now_ms >= next_reports_ms {
+                self.send_tls_reports(now_ms, false).await;
+                next_reports_ms = tls_reports::next_run_ms(now_ms);
+            }
+            if self.tls_report_triggered().await {
+                self.send_tls_reports(now_ms, true).await;
+            }
+            match self.run_due(now_ms).await {
                 Ok(attempted) if attempted > 0 => continue,
                 Ok(_) => {}
                 Err(error) => tracing::error!(%error, "queue run failed"),
@@ -228,6 +242,14 @@ impl QueueRunner {
                 return;
             }
         }
+    }
+
+    /// Whether the test hook's trigger file appeared (it is removed).
+    async fn tls_report_triggered(&self) -> bool {
+        let Some(trigger) = self.settings.tls_reports.as_ref().and_then(|s| s.trigger.clone()) else {
+            return false;
+        };
+        moxide_runtime::offload(move || std::fs::remove_file(trigger).is_ok()).await.unwrap_or(false)
     }
 
     /// One attempt for one destination, and its results stored.

@@ -35,6 +35,7 @@ use futures_lite::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use moxide_protocols::dns::{DomainName, Question, RecordData, RecordType, Resolver};
 use moxide_protocols::mtasts::http::{ResponseReader, policy_request};
 use moxide_protocols::mtasts::{Mode, Policy, parse_policy, parse_records};
+use moxide_protocols::tlsrpt::ReportUri;
 use moxide_runtime::net::TcpStream;
 use moxide_runtime::tls::{CertificateFailure, TlsConnector, TlsError, TlsaRecord, TrustRoots};
 
@@ -669,6 +670,66 @@ impl<R: Resolver> TlsPolicies<R> {
         }
     }
 
+    /// Results of days before `day` (days since 1970, UTC) not reported yet, oldest
+    /// first, at most `max` of them.
+    pub fn results_before(&self, day: i64, max: usize) -> Vec<(String, i64, DayResults)> {
+        let mut found: Vec<(String, i64, DayResults)> = self
+            .results
+            .borrow()
+            .iter()
+            .filter(|((_, at), _)| *at < day)
+            .map(|((domain, at), results)| (domain.clone(), *at, results.clone()))
+            .collect();
+        found.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        found.truncate(max);
+        found
+    }
+
+    /// Forgets `domain`'s results of `day` once its report is queued, in memory and in
+    /// the store (so a restart does not report it again). A store failure is logged:
+    /// then the day may be reported twice after a restart, never lost.
+    pub async fn forget_results(&self, domain: &str, day: i64) {
+        let key = (domain.to_owned(), day);
+        self.results.borrow_mut().remove(&key);
+        self.dirty.borrow_mut().remove(&key);
+        let Some(store) = self.settings.store.clone() else { return };
+        let name = domain.to_owned();
+        match moxide_runtime::offload(move || store.remove_results(&name, day)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::error!(%domain, day, %error, "reported TLS results not removed"),
+            Err(panic) => tracing::error!(%domain, day, panic = %panic.0, "reported TLS results not removed"),
+        }
+    }
+
+    /// The `rua` URIs of `domain`'s TLSRPT record (`_smtp._tls.<domain>` TXT, RFC 8460
+    /// §3); an error says why there are none (no record, several, a failed lookup).
+    pub async fn report_uris(&self, domain: &str) -> Result<Vec<ReportUri>, String> {
+        let name = DomainName::parse(&format!("_smtp._tls.{domain}")).map_err(|error| error.to_string())?;
+        let answer = self
+            .resolver
+            .lookup(&Question::new(name, RecordType::Txt))
+            .await
+            .map_err(|error| error.to_string())?;
+        let joined: Vec<Vec<u8>> = answer.records.iter().map(RecordData::txt_joined).collect();
+        moxide_protocols::tlsrpt::parse_records(joined.iter().map(Vec::as_slice))
+            .map_err(|error| error.to_string())
+    }
+
+    /// The lines of `domain`'s cached MTA-STS policy (a report's `policy-string`).
+    pub fn sts_policy_strings(&self, domain: &str) -> Option<Vec<String>> {
+        let policies = self.policies.borrow();
+        let cached = policies.get(domain)?;
+        let mode = match cached.policy.mode {
+            Mode::Enforce => "enforce",
+            Mode::Testing => "testing",
+            Mode::None => "none",
+        };
+        let mut lines = vec!["version: STSv1".to_owned(), format!("mode: {mode}")];
+        lines.extend(cached.policy.mx.iter().map(|mx| format!("mx: {mx}")));
+        lines.push(format!("max_age: {}", cached.policy.max_age_secs));
+        Some(lines)
+    }
+
     /// The results recorded for `domain` on the day containing `at_ms`.
     pub fn results(&self, domain: &str, at_ms: i64) -> Option<DayResults> {
         self.results.borrow().get(&(domain.to_owned(), at_ms.div_euclid(DAY_MS))).cloned()
@@ -973,5 +1034,13 @@ mod tests {
         policies.record_success("example.com", &plan, 2 * DAY_MS + 10);
         assert!(policies.results("example.com", 10).is_none());
         assert_eq!(policies.results("example.com", 2 * DAY_MS).unwrap().successes, 1);
+        // An ended day is offered for its report once; after it is queued, never again.
+        policies.record_success("example.net", &plan, 3 * DAY_MS);
+        assert_eq!(policies.results_before(3, 10).len(), 1);
+        assert_eq!(policies.results_before(3, 10)[0].0, "example.com");
+        assert_eq!(policies.results_before(4, 1).len(), 1, "bounded by the caller's max");
+        block_on(policies.forget_results("example.com", 2));
+        assert!(policies.results_before(3, 10).is_empty());
+        assert_eq!(policies.results_before(4, 10).len(), 1);
     }
 }
