@@ -174,8 +174,9 @@ impl Session {
             }
             ReadEvent::SaslResponse(response) => self.sasl_response(Some(response)),
             ReadEvent::SaslCancel => self.sasl_response(None),
-            ReadEvent::AppendMessage { tag, mailbox, flags, date, size, binary: _, index } => {
-                self.append_message(tag, &mailbox, &flags, date, size, index);
+            ReadEvent::AppendMessage { tag, mailbox, flags, date, size, binary: _, index, replace } => {
+                let start = super::append::MessageStart { tag, mailbox, flags, date, size, index, replace };
+                self.append_message(start);
             }
             ReadEvent::AppendMessageEnd => self.request(super::Event::AppendMessageEnd, false),
             ReadEvent::AppendEnd { tag, rejected } => self.append_end(tag, rejected),
