@@ -1,4 +1,4 @@
-"""REPLACE (RFC 8508) with Python's imaplib.
+"""REPLACE (RFC 8508) and UIDONLY (RFC 9586) with Python's imaplib.
 
 Usage: extensions.py HOST PORT USER PASSWORD
 Prints a line per step: `command => status result`.
@@ -33,7 +33,7 @@ def main():
     host, port, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
     imap = imaplib.IMAP4(host, port)
     imap.login(user, password)
-    print("CAPABILITY =>", " ".join(c for c in ("REPLACE",) if c in imap.capabilities))
+    print("CAPABILITY =>", " ".join(c for c in ("REPLACE", "UIDONLY") if c in imap.capabilities))
     drafts = "drafts" + str(int(time.time() * 1000))
     imap.create(drafts)
     for n in range(1, 4):
@@ -54,6 +54,31 @@ def main():
     print("UID SEARCH ALL =>", typ, data[0].decode())
     typ, data = imap.uid("FETCH", "5", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
     print("UID FETCH 5 =>", typ, data[0][1].decode().strip())
+    imap.logout()
+    uidonly(host, port, user, password, drafts)
+
+
+def uidonly(host, port, user, password, drafts):
+    """ENABLE UIDONLY on a second connection to the same mailbox (UIDs 1 3 5)."""
+    imap = imaplib.IMAP4(host, port)
+    imap.login(user, password)
+    typ, _ = imap.enable("UIDONLY")
+    print("ENABLE UIDONLY =>", typ, imap.untagged_responses.pop("ENABLED", [b""])[0].decode())
+    imap.select(drafts)
+    try:
+        imap.fetch("1", "(FLAGS)")
+        print("FETCH 1 => OK")
+    except imap.error as error:
+        print("FETCH 1 => BAD", str(error).split("]")[0].split("[")[-1])
+    imap.untagged_responses.clear()
+    typ, _ = imap.uid("FETCH", "1:*", "(FLAGS)")
+    lines = [d.decode() for d in imap.untagged_responses.pop("UIDFETCH", [])]
+    print("UID FETCH 1:* =>", typ, " | ".join(lines))
+    typ, _ = imap.uid("STORE", "3", "+FLAGS.SILENT", r"(\Deleted)")
+    typ, _ = imap.expunge()
+    vanished = [d.decode() for d in imap.untagged_responses.pop("VANISHED", [])]
+    expunged = imap.untagged_responses.pop("EXPUNGE", [])
+    print("EXPUNGE =>", typ, "VANISHED", " ".join(vanished), "EXPUNGE", len(expunged))
     imap.logout()
 
 

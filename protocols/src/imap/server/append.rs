@@ -166,6 +166,9 @@ impl Session {
         let Some(selected) = &self.selected else {
             return Err(CommandError::bad("select a mailbox first"));
         };
+        if !target.uid && self.enabled.uidonly {
+            return Err(CommandError::uid_required());
+        }
         if selected.read_only {
             return Err(CommandError::no(ResponseCode::ReadOnly, "mailbox is read-only"));
         }
@@ -212,7 +215,7 @@ impl Session {
                 self.request(Event::Expunge { within: vec![uid..=uid] }, true);
             }
             (AppendPhase::ReplaceExpunge, Answer::Expunged(uids, _)) => {
-                let qresync = self.enabled.qresync;
+                let qresync = self.enabled.qresync || self.enabled.uidonly;
                 if let Some(selected) = self.selected.as_mut() {
                     selected.remove_own(&uids, &mut self.out, qresync);
                 }
