@@ -93,3 +93,18 @@ fn replace_needs_a_writable_selected_mailbox() {
     let lines = client.send("a2 REPLACE 1 INBOX {5}\r\n");
     assert_lines(&lines, &["S: a2 NO [READ-ONLY] mailbox is read-only"]);
 }
+
+#[test]
+fn the_target_mailbox_may_come_as_a_literal() {
+    let mut client = selected_client("");
+    let lines =
+        client.send("a1 uid replace 1 {7+}\r\nArchive \"14-Oct-2025 09:12:43 +0000\" {5+}\r\nhello\r\n");
+    assert_lines(
+        &lines,
+        &[
+            "S: * OK [APPENDUID 1004 1] replacement message added",
+            "S: * 1 EXPUNGE",
+            "S: a1 OK REPLACE completed",
+        ],
+    );
+}
