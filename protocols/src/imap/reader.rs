@@ -31,7 +31,7 @@ use super::limits::{
     IDLE_BUFFER_BYTES_MAX, LINE_BYTES_MAX, LITERAL_BYTES_MAX, NESTING_MAX, NUMBER_DIGITS_MAX,
 };
 use super::parser::{
-    AppendStart, is_append, parse_append_next, parse_append_start, parse_command, parse_tag,
+    AppendStart, ReplaceTarget, is_append, parse_append_next, parse_append_start, parse_command, parse_tag,
 };
 use super::types::{Flag, Tag};
 
@@ -100,6 +100,8 @@ pub enum ReadEvent<'a> {
         binary: bool,
         /// 0 for the first message, 1.. for further MULTIAPPEND messages.
         index: u32,
+        /// REPLACE (RFC 8508): the message this one replaces; its only message.
+        replace: Option<ReplaceTarget>,
     },
     /// Message bytes, in order, at most [`APPEND_CHUNK_BYTES_MAX`] at a time.
     AppendData(&'a [u8]),
@@ -203,6 +205,8 @@ struct AppendContext {
     tag: Tag,
     mailbox: String,
     index: u32,
+    /// REPLACE: one message only (RFC 8508 §6 has no MULTIAPPEND form).
+    replace: Option<ReplaceTarget>,
     /// The current message is inside `UTF8 (`: `)` follows it.
     utf8: bool,
 }
@@ -560,8 +564,8 @@ impl CommandReader {
             let prefix = self.buf.get(..self.line_start + literal.start).unwrap_or_default();
             match parse_append_start(prefix) {
                 Ok(AppendStart::MailboxLiteral) => {}
-                Ok(AppendStart::Message { tag, mailbox, header }) => {
-                    let context = AppendContext { tag, mailbox, index: 0, utf8: header.utf8 };
+                Ok(AppendStart::Message { tag, mailbox, header, replace }) => {
+                    let context = AppendContext { tag, mailbox, index: 0, utf8: header.utf8, replace };
                     return self.start_message(context, header.flags, header.date, literal);
                 }
                 Err(error) => {
@@ -601,6 +605,10 @@ impl CommandReader {
                 self.state = State::Line;
                 Some(ReadEvent::AppendEnd { tag: context.tag, rejected: false })
             }
+            Ok(Some(_)) if context.replace.is_some() => self.refuse(
+                ReadError::new(Some(context.tag), ReadErrorKind::Syntax, "REPLACE takes one message"),
+                announcement,
+            ),
             Ok(Some(header)) => match announcement {
                 Some(literal) => {
                     let next = AppendContext { index: context.index + 1, utf8: header.utf8, ..context };
@@ -652,6 +660,7 @@ impl CommandReader {
             size: literal.size,
             binary: literal.binary,
             index: context.index,
+            replace: context.replace,
         };
         self.reset_command();
         self.append = Some(context);

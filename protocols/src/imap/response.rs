@@ -136,6 +136,9 @@ pub enum ResponseCode {
     TooBig,
     /// `TRYCREATE`.
     TryCreate,
+    /// `UIDREQUIRED` (RFC 9586 §3.2): a command with message sequence numbers after
+    /// ENABLE UIDONLY.
+    UidRequired,
     /// `UIDNEXT n`.
     UidNext(u32),
     /// `UIDNOTSTICKY` (RFC 4315 §3).
@@ -180,6 +183,7 @@ impl ResponseCode {
             Self::TooBig => "TOOBIG",
             Self::TryCreate => "TRYCREATE",
             Self::UidNotSticky => "UIDNOTSTICKY",
+            Self::UidRequired => "UIDREQUIRED",
             Self::Unavailable => "UNAVAILABLE",
             Self::UnknownCte => "UNKNOWN-CTE",
             _ => return None,
@@ -765,6 +769,12 @@ pub fn write_recent(out: &mut Vec<u8>, n: u32) {
 /// data, a literal header then the data); [`write_fetch_close`] ends it.
 pub fn write_fetch_open(out: &mut Vec<u8>, seq: u32) {
     fmt_to(out, format_args!("* {seq} FETCH ("));
+}
+
+/// `* uid UIDFETCH (`: a FETCH response after ENABLE UIDONLY (RFC 9586 §3.3), which
+/// names the message by its UID; continued like [`write_fetch_open`]'s.
+pub fn write_uidfetch_open(out: &mut Vec<u8>, uid: u32) {
+    fmt_to(out, format_args!("* {uid} UIDFETCH ("));
 }
 
 /// The space between two FETCH items.

@@ -72,7 +72,7 @@ impl Recorder {
                 format!("{} {:?}", command.tag, command.body)
             }
             ReadEvent::Continue => "+".to_owned(),
-            ReadEvent::AppendMessage { tag, mailbox, flags, date, size, binary, index } => {
+            ReadEvent::AppendMessage { tag, mailbox, flags, date, size, binary, index, .. } => {
                 let accept = accepts(&mailbox, index);
                 if accept {
                     reader.append_accept();

@@ -6,6 +6,13 @@
 //!     "UTF8" SP "(" literal8 ")")) CRLF
 //! ```
 //!
+//! REPLACE and UID REPLACE (RFC 8508 §6) take the same message after a message number:
+//!
+//! ```text
+//! tag SP ["UID" SP] "REPLACE" SP (seq-number / uid) SP mailbox SP [flag-list SP]
+//!     [date-time SP] (literal / literal8 / "UTF8" SP "(" literal8 ")") CRLF
+//! ```
+//!
 //! The reader streams message bytes instead of buffering them, so it asks these
 //! functions, at each literal announcement, whether the literal is a message and with
 //! which flags and date; the announcement itself is parsed by the reader.
@@ -30,25 +37,54 @@ pub(crate) enum AppendStart {
     /// The mailbox name itself: an ordinary literal, buffered.
     MailboxLiteral,
     /// The first message.
-    Message { tag: Tag, mailbox: String, header: AppendHeader },
+    Message { tag: Tag, mailbox: String, header: AppendHeader, replace: Option<ReplaceTarget> },
 }
 
-/// Whether the command text starts with `tag SP APPEND SP`.
+/// The message a REPLACE command replaces (RFC 8508 §3.2, §3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplaceTarget {
+    /// UID REPLACE: `number` is a UID, else a message sequence number.
+    pub uid: bool,
+    /// The number as sent (never 0).
+    pub number: u32,
+}
+
+/// Whether the command text starts with `tag SP APPEND SP` or `tag SP [UID SP] REPLACE
+/// SP`: commands whose message literal is streamed.
 pub(crate) fn is_append(text: &[u8]) -> bool {
     let Some(tag) = parse_tag(text) else {
         return false;
     };
     let mut cursor = Cursor::new(text.get(tag.0.len() + 1..).unwrap_or_default());
-    cursor.keyword("APPEND") && cursor.peek() == Some(b' ')
+    command_name(&mut cursor).is_ok() && cursor.peek() == Some(b' ')
 }
 
-/// `prefix`: the APPEND command text before a literal announcement at its end.
+/// Reads `APPEND`, `REPLACE` or `UID REPLACE`; `Some(uid)` for the REPLACE forms.
+fn command_name(c: &mut Cursor<'_>) -> ParseResult<Option<bool>> {
+    if c.keyword("APPEND") {
+        return Ok(None);
+    }
+    if c.keyword("REPLACE") {
+        return Ok(Some(false));
+    }
+    if c.keyword("UID") && c.take(b' ') && c.keyword("REPLACE") {
+        return Ok(Some(true));
+    }
+    Err(ParseError::syntax("expected APPEND or REPLACE"))
+}
+
+/// `prefix`: the APPEND (or REPLACE) command text before a literal announcement at its
+/// end.
 pub(crate) fn parse_append_start(prefix: &[u8]) -> ParseResult<AppendStart> {
     let tag = parse_tag(prefix).ok_or(ParseError::syntax("invalid tag"))?;
     let mut c = Cursor::new(prefix.get(tag.0.len() + 1..).unwrap_or_default());
-    if !c.keyword("APPEND") {
-        return Err(ParseError::syntax("expected APPEND"));
-    }
+    let replace = match command_name(&mut c)? {
+        None => None,
+        Some(uid) => {
+            c.sp()?;
+            Some(ReplaceTarget { uid, number: c.nz_number()? })
+        }
+    };
     c.sp()?;
     if c.at_end() {
         return Ok(AppendStart::MailboxLiteral);
@@ -56,7 +92,7 @@ pub(crate) fn parse_append_start(prefix: &[u8]) -> ParseResult<AppendStart> {
     let mailbox = c.mailbox()?;
     c.sp()?;
     let header = parse_header(&mut c)?;
-    Ok(AppendStart::Message { tag, mailbox, header })
+    Ok(AppendStart::Message { tag, mailbox, header, replace })
 }
 
 /// `text`: what follows a message literal, up to the next literal announcement (or the

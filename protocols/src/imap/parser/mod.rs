@@ -21,6 +21,7 @@ use super::command::{Command, CommandBody};
 use super::error::{ParseError, ParseResult, ReadError, ReadErrorKind};
 use super::limits::{ID_FIELDS_MAX, TAG_BYTES_MAX};
 use super::types::Tag;
+pub use append::ReplaceTarget;
 pub(crate) use append::{AppendStart, is_append, parse_append_next, parse_append_start};
 pub(crate) use cursor::Cursor;
 use cursor::utf8;
@@ -119,7 +120,7 @@ fn parse_body(c: &mut Cursor<'_>, name: &str, nesting_max: usize) -> ParseResult
         "COPY" | "MOVE" => parse_copy_move(c, false, name == "MOVE")?,
         "UID" => parse_uid(c, nesting_max)?,
         // The reader streams APPEND; it reaches the parser only without a message.
-        "APPEND" => return Err(ParseError::syntax("expected a message literal")),
+        "APPEND" | "REPLACE" => return Err(ParseError::syntax("expected a message literal")),
         _ => return Err(ParseError::syntax("unknown command")),
     };
     Ok(body)
@@ -141,6 +142,8 @@ fn parse_uid(c: &mut Cursor<'_>, nesting_max: usize) -> ParseResult<CommandBody>
             c.sp()?;
             Ok(CommandBody::UidExpunge(c.sequence_set(true)?))
         }
+        // The reader streams UID REPLACE (RFC 8508); here it came without a message.
+        "REPLACE" => Err(ParseError::syntax("expected a message literal")),
         _ => Err(ParseError::syntax("unknown UID command")),
     }
 }

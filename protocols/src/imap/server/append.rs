@@ -2,13 +2,22 @@
 //! the session asks the caller to accept it (a spool file), hands the bytes on, and at
 //! the command's end asks for all of the command's messages to be stored at once, all or
 //! nothing. The tagged OK (with APPENDUID, RFC 4315 §3) comes only after they are stored.
+//!
+//! REPLACE and UID REPLACE (RFC 8508) are an APPEND of one message followed, once it is
+//! stored, by what `UID STORE n +FLAGS.SILENT (\Deleted)` and `UID EXPUNGE n` do (§3.3):
+//! the same requests, so the new message is durable before the old one goes. A failed
+//! append expunges nothing; a crash between the two leaves both messages, never
+//! neither. The APPENDUID goes in an untagged OK (§3.3), the expunge as EXPUNGE or
+//! VANISHED.
 
 use super::error::{CommandError, Done};
+use super::facts::SystemFlags;
 use super::flags::split;
 use super::{Answer, Event, Job, Session};
 use crate::imap::datetime::DateTime;
-use crate::imap::response::{ResponseCode, Status};
-use crate::imap::types::{Flag, Tag, format_uid_set};
+use crate::imap::parser::ReplaceTarget;
+use crate::imap::response::{ResponseCode, Status, write_untagged_status};
+use crate::imap::types::{Flag, StoreMode, Tag, format_uid_set};
 
 /// An APPEND in progress.
 #[derive(Debug)]
@@ -17,6 +26,8 @@ pub(crate) struct AppendJob {
     /// Why the command fails (a message was refused); its messages are then discarded.
     failed: Option<CommandError>,
     phase: AppendPhase,
+    /// REPLACE: the UID of the message the new one replaces, in the selected mailbox.
+    replace: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,25 +38,43 @@ enum AppendPhase {
     Data,
     /// Waiting for the caller to store or discard.
     End,
+    /// REPLACE: the new message is stored; waiting for `\Deleted` on the old one.
+    ReplaceStore,
+    /// REPLACE: waiting for the old message's expunge.
+    ReplaceExpunge,
+}
+
+/// A message of an APPEND (or REPLACE) begins: what the reader's `AppendMessage` said.
+#[derive(Debug)]
+pub(crate) struct MessageStart {
+    pub(crate) tag: Tag,
+    /// The target mailbox as sent.
+    pub(crate) mailbox: String,
+    pub(crate) flags: Vec<Flag>,
+    pub(crate) date: Option<DateTime>,
+    pub(crate) size: u64,
+    pub(crate) index: u32,
+    pub(crate) replace: Option<ReplaceTarget>,
 }
 
 impl Session {
-    pub(crate) fn append_message(
-        &mut self,
-        tag: Tag,
-        sent: &str,
-        flags: &[Flag],
-        date: Option<DateTime>,
-        size: u64,
-        index: u32,
-    ) {
+    pub(crate) fn append_message(&mut self, start: MessageStart) {
+        let MessageStart { tag, mailbox: sent, flags, date, size, index, replace } = start;
+        let sent = sent.as_str();
         if index == 0 {
             // RFC 9051 §6.3.12: the message goes where the command says; a change to the
             // selected mailbox shows at the command's end.
-            self.begin(tag, "append", true, true);
-            let failed = (!self.authenticated).then(|| CommandError::bad("log in first"));
+            self.begin(tag, if replace.is_some() { "replace" } else { "append" }, true, true);
+            let (replace, refusal) = match replace {
+                Some(target) => match self.replaced_uid(target) {
+                    Ok(uid) => (Some(uid), None),
+                    Err(error) => (None, Some(error)),
+                },
+                None => (None, None),
+            };
+            let failed = if self.authenticated { refusal } else { Some(CommandError::bad("log in first")) };
             let mailbox = self.mailbox_name(sent);
-            self.set_job(Job::Append(AppendJob { mailbox, failed, phase: AppendPhase::Data }));
+            self.set_job(Job::Append(AppendJob { mailbox, failed, phase: AppendPhase::Data, replace }));
         }
         let Some(Job::Append(job)) = self.running.as_mut().map(|running| &mut running.job) else {
             self.reader.append_reject();
@@ -55,7 +84,7 @@ impl Session {
             self.reader.append_reject();
             return;
         }
-        let (flags, keywords) = match split(flags) {
+        let (flags, keywords) = match split(&flags) {
             Ok(split) => split,
             Err(text) => {
                 job.failed = Some(CommandError::Bad(text));
@@ -114,13 +143,85 @@ impl Session {
                 uids.sort_unstable();
                 let code =
                     ResponseCode::AppendUid { uidvalidity: outcome.uidvalidity, uids: format_uid_set(&uids) };
-                self.finish(Ok(Done::with(code, "APPEND completed")));
+                match job.replace {
+                    Some(uid) => self.replace_appended(job, uid, &code),
+                    None => self.finish(Ok(Done::with(code, "APPEND completed"))),
+                }
+            }
+            (AppendPhase::ReplaceStore | AppendPhase::ReplaceExpunge, answer) => {
+                self.replace_answered(job, answer)
             }
             (AppendPhase::End, Answer::Done) => {
                 let error = job.failed.unwrap_or_else(|| CommandError::No(None, "APPEND refused".into()));
                 self.finish(Err(error));
             }
             (_, Answer::Failed(error)) => self.finish(Err(super::messages::try_create(error))),
+            _ => self.finish(Err(CommandError::Internal)),
+        }
+    }
+
+    /// REPLACE's target as a UID of the view (RFC 8508 §3.2, §3.3): the command needs
+    /// a writable selected mailbox and a message that is in it.
+    fn replaced_uid(&self, target: ReplaceTarget) -> Result<u32, CommandError> {
+        let Some(selected) = &self.selected else {
+            return Err(CommandError::bad("select a mailbox first"));
+        };
+        if !target.uid && self.enabled.uidonly {
+            return Err(CommandError::uid_required());
+        }
+        if selected.read_only {
+            return Err(CommandError::no(ResponseCode::ReadOnly, "mailbox is read-only"));
+        }
+        if target.uid {
+            return if selected.uids.contains(target.number) {
+                Ok(target.number)
+            } else {
+                Err(CommandError::No(None, "no message with that UID".into()))
+            };
+        }
+        selected.uids.uid_at(target.number).ok_or_else(|| CommandError::bad("no such message"))
+    }
+
+    /// The new message is stored: its APPENDUID goes out now, then the old message is
+    /// marked `\Deleted` (RFC 8508 §3.3).
+    fn replace_appended(&mut self, mut job: AppendJob, uid: u32, code: &ResponseCode) {
+        write_untagged_status(self.out.buf(), Status::Ok, Some(code), "replacement message added");
+        job.phase = AppendPhase::ReplaceStore;
+        self.set_job(Job::Append(job));
+        let event = Event::Store {
+            uids: vec![uid],
+            mode: StoreMode::Add,
+            flags: SystemFlags::DELETED,
+            keywords: Vec::new(),
+            unchanged_since: None,
+            report_unchanged: false,
+        };
+        self.request(event, true);
+    }
+
+    /// The old message's `\Deleted` was set, then it was expunged (reported as
+    /// EXPUNGE or VANISHED like UID EXPUNGE's).
+    fn replace_answered(&mut self, mut job: AppendJob, answer: Answer) {
+        let Some(uid) = job.replace else { return self.finish(Err(CommandError::Internal)) };
+        match (job.phase, answer) {
+            (AppendPhase::ReplaceStore, Answer::Stored(outcome)) => {
+                if let Some(selected) = self.selected.as_mut() {
+                    for change in &outcome.changed {
+                        selected.note_reported(change.uid, change.modseq);
+                    }
+                }
+                job.phase = AppendPhase::ReplaceExpunge;
+                self.set_job(Job::Append(job));
+                self.request(Event::Expunge { within: vec![uid..=uid] }, true);
+            }
+            (AppendPhase::ReplaceExpunge, Answer::Expunged(uids, _)) => {
+                let qresync = self.enabled.qresync || self.enabled.uidonly;
+                if let Some(selected) = self.selected.as_mut() {
+                    selected.remove_own(&uids, &mut self.out, qresync);
+                }
+                self.finish(Ok(Done::ok("REPLACE completed")));
+            }
+            (_, Answer::Failed(error)) => self.finish(Err(error)),
             _ => self.finish(Err(CommandError::Internal)),
         }
     }

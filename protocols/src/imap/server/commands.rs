@@ -1,6 +1,6 @@
 //! Command dispatch by state (RFC 9051 §3: not authenticated, authenticated, selected,
 //! logout) and the commands that need no storage: CAPABILITY, NOOP, CHECK, LOGOUT, ID,
-//! ENABLE (RFC 5161), NAMESPACE (RFC 2342), IDLE (RFC 2177).
+//! ENABLE (RFC 5161; UIDONLY, RFC 9586), NAMESPACE (RFC 2342), IDLE (RFC 2177).
 
 use super::error::{CommandError, Done};
 use super::{Job, Session};
@@ -10,7 +10,7 @@ use crate::imap::response::{
     Status, write_capability, write_continuation, write_enabled, write_id, write_namespace, write_tagged,
     write_untagged_status,
 };
-use crate::imap::types::Tag;
+use crate::imap::types::{SearchKey, Tag};
 
 impl Session {
     /// A complete command from the reader. `pipelined`: input followed it in the same
@@ -92,6 +92,11 @@ impl Session {
                 drop(body);
                 self.finish(Err(CommandError::bad("select a mailbox first")));
             }
+            // RFC 9586 §3.2: after ENABLE UIDONLY, sequence numbers are refused.
+            body if self.enabled.uidonly && uses_sequence_numbers(&body) => {
+                drop(body);
+                self.finish(Err(CommandError::uid_required()));
+            }
             C::Close => self.close(true),
             C::Unselect => self.close(false),
             C::Expunge => self.expunge(None),
@@ -142,6 +147,7 @@ impl Session {
                 }
                 "UTF8=ACCEPT" => !std::mem::replace(&mut self.enabled.utf8, true),
                 "IMAP4REV2" => !std::mem::replace(&mut self.enabled.rev2, true),
+                "UIDONLY" => !std::mem::replace(&mut self.enabled.uidonly, true),
                 _ => false,
             };
             if newly {
@@ -174,8 +180,9 @@ impl Session {
             }
             ReadEvent::SaslResponse(response) => self.sasl_response(Some(response)),
             ReadEvent::SaslCancel => self.sasl_response(None),
-            ReadEvent::AppendMessage { tag, mailbox, flags, date, size, binary: _, index } => {
-                self.append_message(tag, &mailbox, &flags, date, size, index);
+            ReadEvent::AppendMessage { tag, mailbox, flags, date, size, binary: _, index, replace } => {
+                let start = super::append::MessageStart { tag, mailbox, flags, date, size, index, replace };
+                self.append_message(start);
             }
             ReadEvent::AppendMessageEnd => self.request(super::Event::AppendMessageEnd, false),
             ReadEvent::AppendEnd { tag, rejected } => self.append_end(tag, rejected),
@@ -220,4 +227,37 @@ impl Session {
     pub(crate) fn write_tagged_for(&mut self, tag: &Tag, status: Status, text: &str) {
         write_tagged(self.out.buf(), tag, status, None, text);
     }
+}
+
+/// Whether a command names messages by sequence number (RFC 9586 §3.2): the non-UID
+/// forms of FETCH, STORE, COPY, MOVE, SEARCH, SORT and THREAD, and any search with a
+/// sequence-set key.
+fn uses_sequence_numbers(body: &CommandBody) -> bool {
+    use CommandBody as C;
+    match body {
+        C::Fetch { uid, .. } | C::Store { uid, .. } | C::Copy { uid, .. } | C::Move { uid, .. } => !uid,
+        C::Search { uid, search } => !uid || search_has_sequence_numbers(&search.key),
+        C::Sort { uid, sort } => !uid || search_has_sequence_numbers(&sort.search.key),
+        C::Thread { uid, search, .. } => !uid || search_has_sequence_numbers(&search.key),
+        _ => false,
+    }
+}
+
+/// Whether a search program has a sequence-set key, walked with an explicit stack (the
+/// parser bounded its nesting).
+fn search_has_sequence_numbers(key: &SearchKey) -> bool {
+    let mut stack = vec![key];
+    while let Some(key) = stack.pop() {
+        match key {
+            SearchKey::Seq(_) => return true,
+            SearchKey::Not(inner) => stack.push(inner),
+            SearchKey::Or(left, right) => {
+                stack.push(left);
+                stack.push(right);
+            }
+            SearchKey::And(keys) => stack.extend(keys.iter()),
+            _ => {}
+        }
+    }
+    false
 }

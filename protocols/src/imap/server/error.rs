@@ -10,6 +10,9 @@ pub enum CommandError {
     /// The client's mistake in syntax or state: `BAD`; counts toward the limit of
     /// consecutive errors.
     Bad(String),
+    /// The client's mistake, with a response code: `BAD [code]` (RFC 9586 §3.2's
+    /// UIDREQUIRED).
+    BadCode(ResponseCode, String),
     /// A refusal: `NO`, with a response code when one applies.
     No(Option<ResponseCode>, String),
     /// Our failure: `NO [SERVERBUG]` with a fixed text; the caller logs the cause.
@@ -25,6 +28,11 @@ impl CommandError {
     /// `BAD text`.
     pub fn bad(text: impl Into<String>) -> CommandError {
         CommandError::Bad(text.into())
+    }
+
+    /// `BAD [UIDREQUIRED]`: sequence numbers after ENABLE UIDONLY (RFC 9586 §3.2).
+    pub fn uid_required() -> CommandError {
+        CommandError::BadCode(ResponseCode::UidRequired, "UIDONLY is enabled: use UIDs".into())
     }
 
     /// `NO [NONEXISTENT]` for a mailbox that does not exist.
@@ -71,7 +79,7 @@ impl Outcome {
         match result {
             Ok(_) => Outcome::Ok,
             Err(CommandError::No(..)) => Outcome::No,
-            Err(CommandError::Bad(_)) => Outcome::Bad,
+            Err(CommandError::Bad(_) | CommandError::BadCode(..)) => Outcome::Bad,
             Err(CommandError::Internal) => Outcome::Internal,
         }
     }

@@ -30,7 +30,7 @@ use crate::imap::datetime::DateTime;
 use crate::imap::response::{
     ResponseCode, write_fetch_body_structure, write_fetch_close, write_fetch_date, write_fetch_envelope,
     write_fetch_flag_names, write_fetch_literal_header, write_fetch_modseq, write_fetch_number,
-    write_fetch_open, write_fetch_separator, write_fetch_uid, write_section_name,
+    write_fetch_open, write_fetch_separator, write_fetch_uid, write_section_name, write_uidfetch_open,
 };
 use crate::imap::types::{FetchAttr, Flag, Partial, Section, SectionText};
 use crate::mime::{
@@ -250,6 +250,9 @@ pub(crate) struct MessageContext {
     /// This FETCH just set `\Seen` on it: FLAGS goes into the response even when not
     /// asked for (RFC 9051 §6.4.5 implicit `\Seen`, RFC 3501 §6.4.5).
     pub(crate) seen_now: bool,
+    /// UIDONLY (RFC 9586 §3.3): `* uid UIDFETCH (...)`, without the UID item, which
+    /// would repeat the number.
+    pub(crate) uidfetch: Option<u32>,
 }
 
 /// A piece of item data: bytes, or a range of the message file.
@@ -278,7 +281,10 @@ pub(crate) fn write_message(
     context: MessageContext,
 ) -> Result<(), CommandError> {
     let facts = &message.facts;
-    write_fetch_open(out.buf(), context.seq);
+    match context.uidfetch {
+        Some(uid) => write_uidfetch_open(out.buf(), uid),
+        None => write_fetch_open(out.buf(), context.seq),
+    }
     let mut items = Items { out, message, work_left: MESSAGE_WORK_BYTES_MAX };
     let mut first = true;
     let mut separate = |out: &mut OutputQueue| {
@@ -292,6 +298,9 @@ pub(crate) fn write_message(
         write_flags_item(items.out, message, context);
     }
     for attr in &plan.attrs {
+        if context.uidfetch.is_some() && *attr == FetchAttr::Uid {
+            continue;
+        }
         separate(items.out);
         let out = &mut *items.out;
         match attr {
@@ -707,7 +716,7 @@ mod tests {
         assert_eq!(plan.reads(body.len() as u64, None), vec![0..body.len() as u64]);
         let loaded = [(0, body.as_slice())];
         let mut out = OutputQueue::default();
-        let context = MessageContext { seq: 1, recent: false, seen_now: false };
+        let context = MessageContext { seq: 1, recent: false, seen_now: false, uidfetch: None };
         assert!(write_message(&mut out, &plan, &message(&body, None, &loaded), context).is_ok());
         assert!(out.queued_bytes() <= OUTPUT_BUDGET_BYTES + 100 * 32, "{} bytes held", out.queued_bytes());
         let (sent, _) = drain(&mut out, &body);
@@ -758,7 +767,7 @@ mod tests {
         let plan = FetchPlan::new(attrs, None, true);
         assert!(plan.reads(file.len() as u64, Some(&summary)).is_empty(), "the part is too large to load");
         let mut out = OutputQueue::default();
-        let context = MessageContext { seq: 1, recent: false, seen_now: false };
+        let context = MessageContext { seq: 1, recent: false, seen_now: false, uidfetch: None };
         let fetched = message(&file, Some(&summary), &[]);
         assert!(write_message(&mut out, &plan, &fetched, context).is_ok());
         let (sent, held) = drain(&mut out, &file);
@@ -795,7 +804,7 @@ mod tests {
         assert_eq!(reads, vec![0..file.len() as u64]);
         let loaded = [(0, file.as_slice())];
         let mut out = OutputQueue::default();
-        let context = MessageContext { seq: 1, recent: false, seen_now: false };
+        let context = MessageContext { seq: 1, recent: false, seen_now: false, uidfetch: None };
         assert!(write_message(&mut out, &plan, &message(&file, Some(&summary), &loaded), context).is_ok());
         // 40 KiB of base64 per item: one in memory, the rest as transforms.
         let transforms = out.segments_waiting();
@@ -818,7 +827,7 @@ mod tests {
         let plan = FetchPlan::new(vec![item; 20], None, true);
         assert!(plan.reads(file.len() as u64, Some(&summary)).is_empty());
         let mut out = OutputQueue::default();
-        let context = MessageContext { seq: 1, recent: false, seen_now: false };
+        let context = MessageContext { seq: 1, recent: false, seen_now: false, uidfetch: None };
         let fetched = message(&file, Some(&summary), &[]);
         assert!(write_message(&mut out, &plan, &fetched, context).is_ok());
         let (sent, held) = drain(&mut out, &file);

@@ -15,6 +15,7 @@ use super::flags::join;
 use crate::imap::response::{
     write_expunge, write_fetch_close, write_fetch_flags, write_fetch_modseq, write_fetch_open,
     write_fetch_separator, write_fetch_uid, write_search_close, write_search_number, write_search_open,
+    write_uidfetch_open,
 };
 
 /// Response bytes made at a time: 16 KiB, a quarter of the output budget, about 1,000
@@ -38,7 +39,7 @@ enum Kind {
     /// so each number is right when the client reads it.
     Expunges(Vec<RangeInclusive<u32>>),
     /// Flags responses, written from `next`.
-    Flags { lines: Vec<FlagLine>, next: usize, uid_item: bool, modseq: bool },
+    Flags { lines: Vec<FlagLine>, next: usize, form: FlagForm, modseq: bool },
     /// One `* SEARCH` response of these numbers, written from `next` (RFC 9051 §7.3.4;
     /// RFC 7162 §3.1.5's MODSEQ at its end).
     Search { numbers: Vec<u32>, next: usize, modseq: Option<u64>, started: bool, ended: bool },
@@ -60,8 +61,8 @@ impl Lines {
     }
 
     /// `* seq FETCH ([UID u ]FLAGS (...)[ MODSEQ (m)])` for each line, in order.
-    pub(crate) fn flags(lines: Vec<FlagLine>, uid_item: bool, modseq: bool) -> Lines {
-        Lines::new(Kind::Flags { lines, next: 0, uid_item, modseq })
+    pub(crate) fn flags(lines: Vec<FlagLine>, form: FlagForm, modseq: bool) -> Lines {
+        Lines::new(Kind::Flags { lines, next: 0, form, modseq })
     }
 
     /// `* SEARCH n n ...[ (MODSEQ m)]`.
@@ -96,11 +97,11 @@ impl Lines {
                     *seqs = Vec::new();
                 }
             }
-            Kind::Flags { lines, next, uid_item, modseq } => {
+            Kind::Flags { lines, next, form, modseq } => {
                 while out.len() < LINES_PIECE_BYTES {
                     let Some(line) = lines.get(*next) else { break };
                     *next += 1;
-                    write_flag_line(out, line, *uid_item, *modseq);
+                    write_flag_line(out, line, *form, *modseq);
                 }
                 if *next == lines.len() {
                     *lines = Vec::new();
@@ -150,10 +151,25 @@ impl Lines {
     }
 }
 
-fn write_flag_line(out: &mut Vec<u8>, line: &FlagLine, uid_item: bool, modseq: bool) {
+/// How a flags line names its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FlagForm {
+    /// `* seq FETCH (FLAGS ...)`.
+    Fetch,
+    /// `* seq FETCH (UID u FLAGS ...)` (UID STORE, RFC 9051 §6.4.9).
+    FetchWithUid,
+    /// `* uid UIDFETCH (FLAGS ...)` after ENABLE UIDONLY (RFC 9586 §3.3).
+    UidFetch,
+}
+
+fn write_flag_line(out: &mut Vec<u8>, line: &FlagLine, form: FlagForm, modseq: bool) {
     let fact = &line.fact;
-    write_fetch_open(out, line.seq);
-    if uid_item {
+    if form == FlagForm::UidFetch {
+        write_uidfetch_open(out, fact.uid);
+    } else {
+        write_fetch_open(out, line.seq);
+    }
+    if form == FlagForm::FetchWithUid {
         write_fetch_uid(out, fact.uid);
         write_fetch_separator(out);
     }
@@ -228,7 +244,7 @@ mod tests {
                 recent: seq == 2,
             })
             .collect();
-        let (text, _) = drain(Lines::flags(lines, true, true));
+        let (text, _) = drain(Lines::flags(lines, FlagForm::FetchWithUid, true));
         assert_eq!(
             text,
             "* 1 FETCH (UID 11 FLAGS (x) MODSEQ (7))\r\n* 2 FETCH (UID 12 FLAGS (\\Recent x) MODSEQ (7))\r\n\

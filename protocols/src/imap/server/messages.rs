@@ -16,7 +16,7 @@ use super::uids::UidList;
 use super::{Answer, Event, Job, Session};
 use crate::imap::response::{
     ResponseCode, Status, write_fetch_close, write_fetch_modseq, write_fetch_open, write_fetch_separator,
-    write_fetch_uid, write_untagged_status, write_vanished,
+    write_fetch_uid, write_uidfetch_open, write_untagged_status, write_vanished,
 };
 use crate::imap::types::{
     FetchAttr, FetchModifier, Flag, PartialRange, SearchCommand, SearchReturn, SequenceSet, StoreMode,
@@ -277,6 +277,7 @@ impl Session {
     /// its response. Messages not in the chunk or not in the view are ignored.
     pub fn fetch_message(&mut self, message: &FetchMessage<'_>) {
         let rev1 = !self.enabled.rev2;
+        let uidonly = self.enabled.uidonly;
         let Session { running, selected, out, .. } = self;
         let (Some(running), Some(selected)) = (running.as_mut(), selected.as_mut()) else { return };
         let Job::Fetch(job) = &mut running.job else { return };
@@ -289,7 +290,12 @@ impl Session {
         }
         let Some(seq) = selected.seq_of(uid) else { return };
         let seen_now = job.seen_now.binary_search(&uid).is_ok();
-        let context = MessageContext { seq, recent: rev1 && selected.recent.contains(uid), seen_now };
+        let context = MessageContext {
+            seq,
+            recent: rev1 && selected.recent.contains(uid),
+            seen_now,
+            uidfetch: uidonly.then_some(uid),
+        };
         if seen_now || job.plan.shows_flags() {
             selected.announced.announce(
                 out.buf(),
@@ -420,8 +426,12 @@ impl Session {
             if updates.condstore {
                 for change in &changed {
                     let Some(seq) = selected.seq_of(change.uid) else { continue };
-                    write_fetch_open(out, seq);
-                    if job.uid {
+                    if updates.uidonly {
+                        write_uidfetch_open(out, change.uid);
+                    } else {
+                        write_fetch_open(out, seq);
+                    }
+                    if job.uid && !updates.uidonly {
                         write_fetch_uid(out, change.uid);
                         write_fetch_separator(out);
                     }
@@ -480,7 +490,7 @@ impl Session {
             if !pairs.is_empty() {
                 write_untagged_status(self.out.buf(), Status::Ok, Some(&code), "moved");
             }
-            let qresync = self.enabled.qresync;
+            let qresync = self.enabled.qresync || self.enabled.uidonly;
             if let Some(selected) = self.selected.as_mut() {
                 selected.remove_own(&outcome.expunged, &mut self.out, qresync);
             }
@@ -522,7 +532,7 @@ impl Session {
             Answer::Failed(error) => return self.finish(Err(error)),
             _ => return self.finish(Err(CommandError::Internal)),
         };
-        let qresync = self.enabled.qresync;
+        let qresync = self.enabled.qresync || self.enabled.uidonly;
         if let Some(selected) = self.selected.as_mut() {
             selected.remove_own(&uids, &mut self.out, qresync);
         }

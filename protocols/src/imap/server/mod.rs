@@ -130,6 +130,8 @@ pub const CAPABILITIES: &[&str] = &[
     "QUOTA",
     "QUOTA=RES-STORAGE",
     "QUOTA=RES-MESSAGE",
+    "REPLACE",
+    "UIDONLY",
 ];
 
 /// Commands answered BAD in a row before the session says BYE: 20, as Dovecot allows. A
@@ -502,6 +504,8 @@ pub(crate) struct Enabled {
     pub(crate) condstore: bool,
     pub(crate) qresync: bool,
     pub(crate) rev2: bool,
+    /// UIDONLY (RFC 9586): no sequence numbers in either direction.
+    pub(crate) uidonly: bool,
 }
 
 /// What the running command waits for.
@@ -884,8 +888,9 @@ impl Session {
     pub(crate) fn updates(&self, allow_expunge: bool) -> Updates {
         Updates {
             allow_expunge,
-            qresync: self.enabled.qresync,
+            qresync: self.enabled.qresync || self.enabled.uidonly,
             condstore: self.enabled.condstore,
+            uidonly: self.enabled.uidonly,
             rev1: !self.enabled.rev2,
         }
     }
@@ -969,6 +974,10 @@ impl Session {
             }
             Err(CommandError::Bad(text)) => {
                 write_tagged(self.out.buf(), &tag, Status::Bad, None, &text);
+                self.count_bad();
+            }
+            Err(CommandError::BadCode(code, text)) => {
+                write_tagged(self.out.buf(), &tag, Status::Bad, Some(&code), &text);
                 self.count_bad();
             }
             Err(CommandError::No(code, text)) => {

@@ -21,7 +21,7 @@ use std::ops::RangeInclusive;
 use super::context::{SearchContext, remove_expunged};
 use super::facts::{FlagFact, MailboxChanges};
 use super::flags::Announced;
-use super::lines::{FlagLine, Lines};
+use super::lines::{FlagForm, FlagLine, Lines};
 use super::output::OutputQueue;
 use super::uids::UidList;
 use crate::imap::response::{write_exists, write_recent, write_vanished};
@@ -32,10 +32,12 @@ use crate::imap::types::{SequenceSet, format_uid_set};
 pub(crate) struct Updates {
     /// EXPUNGE responses (and flag updates) may be sent now.
     pub(crate) allow_expunge: bool,
-    /// QRESYNC is enabled: VANISHED instead of EXPUNGE.
+    /// QRESYNC or UIDONLY is enabled: VANISHED instead of EXPUNGE.
     pub(crate) qresync: bool,
     /// CONDSTORE is enabled: MODSEQ in unsolicited FETCH responses.
     pub(crate) condstore: bool,
+    /// UIDONLY is enabled (RFC 9586 §3.3): UIDFETCH instead of FETCH.
+    pub(crate) uidonly: bool,
     /// An IMAP4rev1 session: RECENT responses and the `\Recent` flag.
     pub(crate) rev1: bool,
 }
@@ -190,7 +192,14 @@ impl Selected {
             lines.push(FlagLine { seq, fact, recent });
         }
         if !lines.is_empty() {
-            out.lines(Lines::flags(lines, uid_item, updates.condstore));
+            let form = if updates.uidonly {
+                FlagForm::UidFetch
+            } else if uid_item {
+                FlagForm::FetchWithUid
+            } else {
+                FlagForm::Fetch
+            };
+            out.lines(Lines::flags(lines, form, updates.condstore));
         }
     }
 
