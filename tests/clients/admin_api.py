@@ -348,6 +348,14 @@ def policy(http, submission, imap, domains_file):
     status, _ = call(http, "PATCH", "/api/v0/admin/accounts/nobody", {"quota_messages": 1}, admin)
     expect(status == 404, f"patch of no account: {status}")
     expect("quota_messages" not in open(domains_file).read(), "a refused change left the file alone")
+    status, body = call(http, "POST", "/api/v0/admin/accounts",
+                        {"name": "carol", "addresses": ["carol@example.org"], "quota_messages": 3,
+                         "first_time_recipients_per_day_max": 7}, admin)
+    expect(status == 201 and body["quota_messages"] == 3 and body["first_time_recipients_per_day_max"] == 7
+           and body["outgoing_messages_per_day_max"] == 1000, f"create with settings: {status} {body}")
+    status, body = call(http, "POST", "/api/v0/admin/accounts",
+                        {"name": "dave", "imap_hidden_capabilities": ["("]}, admin)
+    expect(status == 400, f"create with a bad setting: {status} {body}")
 
     # Suppressions: added by the admin, paged, refused at RCPT.
     for i, address in enumerate(["Gone@Remote.example", "a@remote.example", "b@remote.example"]):

@@ -708,7 +708,16 @@ pub(crate) async fn account_add(ctx: &Ctx, create: AccountCreate) -> Result<Repl
         name: create.name.clone(),
         addresses: create.addresses.clone(),
         quota_bytes: create.quota_bytes,
-        ..Default::default()
+        quota_messages: create.quota_messages,
+        hidden_capabilities: create.imap_hidden_capabilities.clone(),
+        send_limits: moxide_actors::directory::SendLimits {
+            messages_per_day_max: create
+                .outgoing_messages_per_day_max
+                .unwrap_or(moxide_actors::directory::SEND_MESSAGES_PER_DAY_MAX),
+            first_time_recipients_per_day_max: create
+                .first_time_recipients_per_day_max
+                .unwrap_or(moxide_actors::directory::SEND_FIRST_TIME_RECIPIENTS_PER_DAY_MAX),
+        },
     };
     live::apply(&ctx.node, &ctx.services.live, DirectoryChange::AddAccount(spec.clone())).await?;
     let stores = Arc::clone(ctx.node.stores());

@@ -108,6 +108,18 @@ pub struct AccountCreate {
     /// Bytes its messages may take (optional; absent or null: no limit).
     #[serde(default)]
     pub quota_bytes: Option<u64>,
+    /// Messages it may hold (optional; absent or null: no limit).
+    #[serde(default)]
+    pub quota_messages: Option<u64>,
+    /// IMAP capabilities to leave out of its CAPABILITY lists after login.
+    #[serde(default)]
+    pub imap_hidden_capabilities: Vec<String>,
+    /// Messages it may queue for other domains in 24 hours (default 1000).
+    #[serde(default)]
+    pub outgoing_messages_per_day_max: Option<u32>,
+    /// First-time recipients it may queue for in 24 hours (default 200).
+    #[serde(default)]
+    pub first_time_recipients_per_day_max: Option<u32>,
 }
 
 /// An account's quota.
