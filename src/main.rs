@@ -129,7 +129,8 @@ enum Command {
         #[command(subcommand)]
         command: DnsCommand,
     },
-    /// The outbound queue: list, show, hold, release, retry, drop, bounce.
+    /// The outbound queue: list, show, hold, release, retry, drop, bounce; suppression
+    /// lists and hold rules.
     Queue {
         /// The static configuration file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
