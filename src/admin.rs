@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use moxide_actors::{AccountSpec, AliasSpec, DirectoryChange, DomainSpec};
+use moxide_actors::{AccountSpec, AccountUpdate, AliasSpec, DirectoryChange, DomainSpec};
 use moxide_storage::{AccountStore, DataDir, GlobalStore, StoreOptions};
 use serde_json::{Value, json};
 
@@ -67,7 +67,7 @@ pub(crate) fn account(command: AccountCommand) -> Result<ExitCode, Error> {
                 }
                 Target::Offline(_lock) => {
                     let spec =
-                        AccountSpec { name: account.clone(), addresses: vec![address], quota_bytes: None };
+                        AccountSpec { name: account.clone(), addresses: vec![address], ..Default::default() };
                     change_offline(&config, &DirectoryChange::AddAccount(spec))?;
                     let data = DataDir::open(&config.static_config.data_dir)?;
                     AccountStore::open(&data, &account, &config.store_options())?.clear_credentials()?;
@@ -117,6 +117,50 @@ pub(crate) fn account(command: AccountCommand) -> Result<ExitCode, Error> {
                 Some(bytes) => println!("account {account} may store {bytes} bytes"),
                 None => println!("account {account} has no quota"),
             }
+        }
+        AccountCommand::Set {
+            config,
+            account,
+            quota_bytes,
+            quota_messages,
+            hide_imap_capabilities,
+            messages_per_day,
+            first_time_recipients_per_day,
+        } => {
+            let config = Config::load(&config)?;
+            let hidden = hide_imap_capabilities
+                .map(|names| names.into_iter().filter(|n| !n.is_empty()).collect::<Vec<_>>());
+            let update = AccountUpdate {
+                quota_bytes: quota_bytes.map(|n| (n > 0).then_some(n)),
+                quota_messages: quota_messages.map(|n| (n > 0).then_some(n)),
+                hidden_capabilities: hidden,
+                messages_per_day_max: messages_per_day,
+                first_time_recipients_per_day_max: first_time_recipients_per_day,
+            };
+            let mut body = serde_json::Map::new();
+            if let Some(value) = update.quota_bytes {
+                body.insert("quota_bytes".into(), json!(value));
+            }
+            if let Some(value) = update.quota_messages {
+                body.insert("quota_messages".into(), json!(value));
+            }
+            if let Some(value) = &update.hidden_capabilities {
+                body.insert("imap_hidden_capabilities".into(), json!(value));
+            }
+            if let Some(value) = update.messages_per_day_max {
+                body.insert("outgoing_messages_per_day_max".into(), json!(value));
+            }
+            if let Some(value) = update.first_time_recipients_per_day_max {
+                body.insert("first_time_recipients_per_day_max".into(), json!(value));
+            }
+            change_directory(
+                &config,
+                "PATCH",
+                &format!("/api/v0/admin/accounts/{}", segment(&account)),
+                Some(&Value::Object(body)),
+                DirectoryChange::UpdateAccount { account: account.clone(), update },
+            )?;
+            println!("account {account} updated");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -674,22 +674,16 @@ pub(crate) fn domains_file_of(spec: &DirectorySpec) -> DomainsFile {
             .accounts
             .iter()
             .map(|a| {
-                let limits = spec.send_limits.get(&a.name);
                 let defaults = SendLimits::default();
+                let limits = a.send_limits;
                 let entry = AccountEntry {
                     addresses: a.addresses.clone(),
                     quota_bytes: a.quota_bytes,
-                    quota_messages: spec.quota_messages.get(&a.name).copied(),
-                    imap_hidden_capabilities: spec
-                        .hidden_capabilities
-                        .get(&a.name)
-                        .cloned()
-                        .unwrap_or_default(),
-                    outgoing_messages_per_day_max: limits
-                        .map(|l| l.messages_per_day_max)
+                    quota_messages: a.quota_messages,
+                    imap_hidden_capabilities: a.hidden_capabilities.clone(),
+                    outgoing_messages_per_day_max: Some(limits.messages_per_day_max)
                         .filter(|&n| n != defaults.messages_per_day_max),
-                    first_time_recipients_per_day_max: limits
-                        .map(|l| l.first_time_recipients_per_day_max)
+                    first_time_recipients_per_day_max: Some(limits.first_time_recipients_per_day_max)
                         .filter(|&n| n != defaults.first_time_recipients_per_day_max),
                 };
                 (a.name.clone(), entry)
@@ -767,10 +761,23 @@ pub(crate) fn directory_spec(domains: &DomainsFile) -> DirectorySpec {
         accounts: domains
             .accounts
             .iter()
-            .map(|(name, entry)| AccountSpec {
-                name: name.clone(),
-                addresses: entry.addresses.clone(),
-                quota_bytes: entry.quota_bytes,
+            .map(|(name, entry)| {
+                let defaults = SendLimits::default();
+                AccountSpec {
+                    name: name.clone(),
+                    addresses: entry.addresses.clone(),
+                    quota_bytes: entry.quota_bytes,
+                    quota_messages: entry.quota_messages,
+                    hidden_capabilities: entry.imap_hidden_capabilities.clone(),
+                    send_limits: SendLimits {
+                        messages_per_day_max: entry
+                            .outgoing_messages_per_day_max
+                            .unwrap_or(defaults.messages_per_day_max),
+                        first_time_recipients_per_day_max: entry
+                            .first_time_recipients_per_day_max
+                            .unwrap_or(defaults.first_time_recipients_per_day_max),
+                    },
+                }
             })
             .collect(),
         aliases: domains
@@ -784,36 +791,6 @@ pub(crate) fn directory_spec(domains: &DomainsFile) -> DirectorySpec {
             })
             .collect(),
         postmaster_account: domains.postmaster_account.clone(),
-        quota_messages: domains
-            .accounts
-            .iter()
-            .filter_map(|(name, entry)| Some((name.clone(), entry.quota_messages?)))
-            .collect(),
-        hidden_capabilities: domains
-            .accounts
-            .iter()
-            .filter(|(_, entry)| !entry.imap_hidden_capabilities.is_empty())
-            .map(|(name, entry)| (name.clone(), entry.imap_hidden_capabilities.clone()))
-            .collect(),
-        send_limits: domains
-            .accounts
-            .iter()
-            .filter(|(_, e)| {
-                e.outgoing_messages_per_day_max.is_some() || e.first_time_recipients_per_day_max.is_some()
-            })
-            .map(|(name, entry)| {
-                let defaults = SendLimits::default();
-                let limits = SendLimits {
-                    messages_per_day_max: entry
-                        .outgoing_messages_per_day_max
-                        .unwrap_or(defaults.messages_per_day_max),
-                    first_time_recipients_per_day_max: entry
-                        .first_time_recipients_per_day_max
-                        .unwrap_or(defaults.first_time_recipients_per_day_max),
-                };
-                (name.clone(), limits)
-            })
-            .collect(),
     }
 }
 
@@ -867,9 +844,9 @@ imap_hidden_capabilities = ["THREAD", "PARTIAL"]
         assert!(config.directory.is_report_address("DMARC-reports", "example.org"));
         assert!(!config.directory.is_report_address("alice", "example.org"));
         // The message-count limit survives the rewrite too.
-        assert_eq!(spec.quota_messages.get("alice"), Some(&5000));
+        assert_eq!(spec.accounts[0].quota_messages, Some(5000));
         assert_eq!(config.directory.quota_messages("alice"), Some(5000));
-        assert_eq!(spec.hidden_capabilities.get("alice").map(Vec::len), Some(2));
+        assert_eq!(spec.accounts[0].hidden_capabilities.len(), 2);
         assert_eq!(config.directory.hidden_capabilities("alice").len(), 2);
         assert!(!config.static_config.over_quota_permanent);
         assert!(std::fs::read_to_string(&file.path).unwrap().starts_with("# Domains and accounts."));

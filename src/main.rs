@@ -129,7 +129,8 @@ enum Command {
         #[command(subcommand)]
         command: DnsCommand,
     },
-    /// The outbound queue: list, show, hold, release, retry, drop, bounce.
+    /// The outbound queue: list, show, hold, release, retry, drop, bounce; suppression
+    /// lists and hold rules.
     Queue {
         /// The static configuration file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
@@ -186,6 +187,30 @@ enum AccountCommand {
         account: String,
         /// Bytes; 0 removes the limit.
         bytes: u64,
+    },
+    /// Changes an account's settings; those not given stay as they are.
+    Set {
+        /// The static configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Account name.
+        account: String,
+        /// Bytes its messages may take (0: no limit).
+        #[arg(long)]
+        quota_bytes: Option<u64>,
+        /// Messages it may hold (0: no limit).
+        #[arg(long)]
+        quota_messages: Option<u64>,
+        /// IMAP capabilities to leave out of its CAPABILITY lists, comma-separated
+        /// (replaces the list; "" hides none).
+        #[arg(long, value_delimiter = ',')]
+        hide_imap_capabilities: Option<Vec<String>>,
+        /// Messages (each recipient counted) it may queue for other domains per day.
+        #[arg(long)]
+        messages_per_day: Option<u32>,
+        /// Recipients it never sent to before it may queue for per day.
+        #[arg(long)]
+        first_time_recipients_per_day: Option<u32>,
     },
 }
 

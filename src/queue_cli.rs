@@ -2,19 +2,23 @@
 //! directory the commands go through its admin API on the control socket (the server
 //! makes the change, and its queue runner sees it within its 250 ms poll); with no
 //! server they take the data directory's lock and work on the queue store themselves,
-//! through the same functions the API runs (`moxide_web::queue`). `suppress` (the
-//! accounts' suppression lists) and `holdrules` (the hold rules) work on the queue store
-//! itself, shared with a running server through LMDB's lock file.
+//! through the same functions the API runs (`moxide_web::queue`, and `moxide_web::policy`
+//! for `suppress`, the accounts' suppression lists, and `holdrules`, the hold rules). No
+//! verb writes the queue store beside a running server.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Subcommand;
 use moxide_protocols::smtp::rfc5322_date;
-use moxide_storage::queue::{HoldRule, QueueStore, Suppression};
+use moxide_storage::queue::{POLICY_PAGE_MAX, QueueStore, Suppression};
 use moxide_storage::{DataDir, StoreOptions};
+use moxide_web::policy::PolicyQuery;
 use moxide_web::queue::{BounceContext, QueueAction, QueueQuery};
-use moxide_web::types::{QueueListing, QueueMessage, QueueSelection};
+use moxide_web::types::{
+    HoldRuleAdd, HoldRuleListing, QueueListing, QueueMessage, QueueSelection, SuppressionAdd,
+    SuppressionListing,
+};
 
 use crate::Error;
 use crate::config::Config;
@@ -132,6 +136,8 @@ enum Queue {
         store: Box<QueueStore>,
         hostname: String,
         spool_dir: std::path::PathBuf,
+        /// The accounts, as the domains file names them.
+        directory: Box<moxide_actors::Directory>,
         _lock: moxide_storage::DataDirLock,
     },
 }
@@ -144,7 +150,8 @@ pub(crate) fn run(config: &Path, command: QueueCommand) -> Result<ExitCode, Erro
             let data = DataDir::open(&config.static_config.data_dir)?;
             let store = Box::new(QueueStore::open_shared(&data, &StoreOptions::default())?);
             let hostname = config.static_config.hostname.clone();
-            Queue::Offline { store, hostname, spool_dir: data.spool_dir(), _lock: lock }
+            let directory = Box::new(config.directory.clone());
+            Queue::Offline { store, hostname, spool_dir: data.spool_dir(), directory, _lock: lock }
         }
     };
     match command {
@@ -172,31 +179,13 @@ pub(crate) fn run(config: &Path, command: QueueCommand) -> Result<ExitCode, Erro
         QueueCommand::Retry(s) => println!("due now {}", queue.act(QueueAction::Retry, s)?),
         QueueCommand::Drop(s) => println!("dropped {}", queue.act(QueueAction::Drop, s)?),
         QueueCommand::Bounce(s) => println!("bounced {}", queue.act(QueueAction::Bounce, s)?),
-        QueueCommand::Suppress(command) => queue.with_store(&config, |store| suppress(store, command))?,
-        QueueCommand::Holdrules(command) => queue.with_store(&config, |store| hold_rules(store, command))?,
+        QueueCommand::Suppress(command) => suppress(&queue, command)?,
+        QueueCommand::Holdrules(command) => hold_rules(&queue, command)?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
 impl Queue {
-    /// Runs `work` on the queue store: the one opened under the lock, or, beside a
-    /// running server, the store opened shared (LMDB's lock file orders the writers; the
-    /// server reads suppressions and hold rules at each submission and enqueue, so
-    /// there is nothing to tell it). The admin API has no endpoints for these yet.
-    fn with_store(
-        &self,
-        config: &Config,
-        work: impl FnOnce(&QueueStore) -> Result<(), Error>,
-    ) -> Result<(), Error> {
-        match self {
-            Queue::Offline { store, .. } => work(store),
-            Queue::Server(_) => {
-                let data = DataDir::open(&config.static_config.data_dir)?;
-                work(&QueueStore::open_shared(&data, &StoreOptions::default())?)
-            }
-        }
-    }
-
     fn list(&self, query: &QueueQuery) -> Result<QueueListing, Error> {
         match self {
             Queue::Server(socket) => {
@@ -289,31 +278,78 @@ fn print_message(message: &QueueMessage, details: bool) {
     }
 }
 
-fn suppress(store: &QueueStore, command: SuppressCommand) -> Result<(), Error> {
-    let now_ms = moxide_actors::clock::now_unix_ms();
+fn suppress(queue: &Queue, command: SuppressCommand) -> Result<(), Error> {
     match command {
         SuppressCommand::List { account } => {
-            for entry in store.suppressions(account.as_deref())? {
-                println!(
-                    "{} {} added {} reason {}",
-                    entry.account,
-                    entry.address,
-                    rfc5322_date(entry.added_ms.div_euclid(1000)),
-                    entry.reason
-                );
+            let mut query = PolicyQuery { account, limit: Some(POLICY_PAGE_MAX), ..PolicyQuery::default() };
+            loop {
+                let page: SuppressionListing = match queue {
+                    Queue::Server(socket) => {
+                        let mut pairs = vec![format!("limit={POLICY_PAGE_MAX}")];
+                        if let Some(account) = &query.account {
+                            pairs.push(format!("account={}", crate::admin::segment(account)));
+                        }
+                        if let Some(after) = &query.after {
+                            pairs.push(format!("after={}", crate::admin::segment(after)));
+                        }
+                        let path = format!("/api/v0/admin/suppressions?{}", pairs.join("&"));
+                        serde_json::from_value(control::call(socket, "GET", &path, None)?)?
+                    }
+                    Queue::Offline { store, .. } => {
+                        moxide_web::policy::list_suppressions(store, query.account.as_deref(), &query)?
+                    }
+                };
+                for entry in &page.suppressions {
+                    println!(
+                        "{} {} added {} reason {}",
+                        entry.account,
+                        entry.address,
+                        rfc5322_date(entry.added_ms.div_euclid(1000)),
+                        entry.reason
+                    );
+                }
+                match page.next_after {
+                    Some(after) => query.after = Some(after),
+                    None => break,
+                }
             }
         }
         SuppressCommand::Add { account, address, reason } => {
-            store.suppress(&[Suppression {
-                account,
-                address: address.to_lowercase(),
-                added_ms: now_ms,
-                reason,
-            }])?;
+            match queue {
+                Queue::Server(socket) => {
+                    let body = SuppressionAdd { account: Some(account), address, reason: Some(reason) };
+                    control::call(
+                        socket,
+                        "POST",
+                        "/api/v0/admin/suppressions",
+                        Some(&serde_json::to_value(&body)?),
+                    )?;
+                }
+                Queue::Offline { store, directory, .. } => {
+                    if !directory.has_account(&account) {
+                        return Err(format!("no account {account:?}").into());
+                    }
+                    let address = moxide_web::policy::check_address(&address)?;
+                    let now_ms = moxide_actors::clock::now_unix_ms();
+                    store.suppress(&[Suppression { account, address, added_ms: now_ms, reason }])?;
+                }
+            }
             println!("suppressed");
         }
         SuppressCommand::Remove { account, address } => {
-            if !store.unsuppress(&account, &address)? {
+            let removed = match queue {
+                Queue::Server(socket) => {
+                    let path = format!(
+                        "/api/v0/admin/suppressions/{}/{}",
+                        crate::admin::segment(&account),
+                        crate::admin::segment(&address)
+                    );
+                    // The server's refusal says why (not on the list).
+                    control::call(socket, "DELETE", &path, None).map(|_| true)?
+                }
+                Queue::Offline { store, .. } => store.unsuppress(&account, &address)?,
+            };
+            if !removed {
                 return Err(format!("{address} is not on {account}'s suppression list").into());
             }
             println!("removed");
@@ -322,26 +358,60 @@ fn suppress(store: &QueueStore, command: SuppressCommand) -> Result<(), Error> {
     Ok(())
 }
 
-fn hold_rules(store: &QueueStore, command: HoldRulesCommand) -> Result<(), Error> {
+fn hold_rules(queue: &Queue, command: HoldRulesCommand) -> Result<(), Error> {
     match command {
         HoldRulesCommand::List => {
-            for rule in store.hold_rules()? {
-                let any = || "any".to_owned();
-                println!(
-                    "{} account {} sender-domain {} recipient-domain {}",
-                    rule.id,
-                    rule.account.clone().unwrap_or_else(any),
-                    rule.sender_domain.clone().unwrap_or_else(any),
-                    rule.recipient_domain.clone().unwrap_or_else(any)
-                );
+            let mut query = PolicyQuery { limit: Some(POLICY_PAGE_MAX), ..PolicyQuery::default() };
+            loop {
+                let page: HoldRuleListing = match queue {
+                    Queue::Server(socket) => {
+                        let mut path = format!("/api/v0/admin/holdrules?limit={POLICY_PAGE_MAX}");
+                        if let Some(after) = &query.after {
+                            path.push_str(&format!("&after={after}"));
+                        }
+                        serde_json::from_value(control::call(socket, "GET", &path, None)?)?
+                    }
+                    Queue::Offline { store, .. } => moxide_web::policy::list_hold_rules(store, &query)?,
+                };
+                for rule in &page.rules {
+                    let any = || "any".to_owned();
+                    println!(
+                        "{} account {} sender-domain {} recipient-domain {}",
+                        rule.id,
+                        rule.account.clone().unwrap_or_else(any),
+                        rule.sender_domain.clone().unwrap_or_else(any),
+                        rule.recipient_domain.clone().unwrap_or_else(any)
+                    );
+                }
+                match page.next_after {
+                    Some(after) => query.after = Some(after.to_string()),
+                    None => break,
+                }
             }
         }
         HoldRulesCommand::Add { account, sender_domain, recipient_domain } => {
-            let id = store.add_hold_rule(&HoldRule { id: 0, account, sender_domain, recipient_domain })?;
+            let add = HoldRuleAdd { account, sender_domain, recipient_domain };
+            let id = match queue {
+                Queue::Server(socket) => {
+                    let body = serde_json::to_value(&add)?;
+                    let rule = control::call(socket, "POST", "/api/v0/admin/holdrules", Some(&body))?;
+                    rule["id"].as_u64().ok_or("no rule id in the server's answer")?
+                }
+                Queue::Offline { store, .. } => {
+                    store.add_hold_rule(&moxide_web::policy::hold_rule_of(add)?)?
+                }
+            };
             println!("added {id}");
         }
         HoldRulesCommand::Remove { id } => {
-            if !store.remove_hold_rule(id)? {
+            let removed = match queue {
+                Queue::Server(socket) => {
+                    control::call(socket, "DELETE", &format!("/api/v0/admin/holdrules/{id}"), None)
+                        .map(|_| true)?
+                }
+                Queue::Offline { store, .. } => store.remove_hold_rule(id)?,
+            };
+            if !removed {
                 return Err(format!("no hold rule {id}").into());
             }
             println!("removed");

@@ -5,7 +5,8 @@
 //! account's; failed API logins are rate-limited; curl speaks HTTP/1.1 and HTTP/2; the CLI
 //! verbs go through the control socket while the server runs and work offline when it
 //! does not; the domains file is reloaded on `moxide config reload` and SIGHUP, and an
-//! invalid one changes nothing; schemathesis runs the served OpenAPI document.
+//! invalid one changes nothing; schemathesis runs the served OpenAPI document; account
+//! settings, suppression lists and hold rules are managed over the API and the CLI.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -269,4 +270,83 @@ fn schemathesis_finds_no_server_errors() {
     let text =
         format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "schemathesis:\n{text}\n{}", server.log());
+}
+
+/// Account settings, suppression lists and hold rules over the API against `serve` (which
+/// has a queue), then the CLI: `account set` and `queue suppress|holdrules` through the
+/// control socket while the server runs (the server makes and logs the change), and under
+/// the data directory's lock when it does not.
+#[test]
+fn account_settings_suppressions_and_hold_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let domains = "postmaster_account = \"alice\"\n[domains.\"example.org\"]\n\
+        [accounts.alice]\naddresses = [\"alice@example.org\"]\n\
+        [accounts.bob]\naddresses = [\"bob@example.org\"]\n";
+    let listeners = [("smtp", ""), ("submission", ""), ("imap", ""), ("http", "")];
+    let config = common::write_serve_config(dir.path(), "", &listeners, domains);
+    common::set_password(&config, "alice", "alice secret");
+    let config_arg = config.display().to_string();
+    ok(&moxide(&["setadminpassword", "--config", &config_arg], Some("admin secret\n")));
+    let mut server = Server::start_args(dir.path(), &["serve", "--config", &config_arg], &[]);
+    let domains_file = dir.path().join("domains.toml").display().to_string();
+    let (submission, imap) = (server.listener("submission").to_string(), server.listener("imap").to_string());
+    python(&["policy", &http(&server), &submission, &imap, &domains_file]);
+
+    // The CLI beside the running server goes through its API: the server logs each change.
+    let queue = |args: &[&str]| ok(&moxide(&[&["queue", "--config", &config_arg], args].concat(), None));
+    queue(&["suppress", "add", "bob", "Through@Socket.example", "--reason", "cli"]);
+    let listed = queue(&["suppress", "list", "--account", "bob"]);
+    assert!(listed.contains("bob through@socket.example") && listed.contains("reason cli"), "{listed}");
+    assert!(server.log().contains("through@socket.example"), "the server made the change:\n{}", server.log());
+    let added = queue(&["holdrules", "add", "--sender-domain", "example.org"]);
+    let id = added.trim().strip_prefix("added ").unwrap().to_string();
+    assert!(queue(&["holdrules", "list"]).contains("sender-domain example.org"));
+    let failed = moxide(&["queue", "--config", &config_arg, "holdrules", "remove", "999"], None);
+    assert!(!failed.status.success() && String::from_utf8_lossy(&failed.stderr).contains("no hold rule 999"));
+    ok(&moxide(
+        &[
+            "account",
+            "set",
+            "--config",
+            &config_arg,
+            "bob",
+            "--quota-messages",
+            "9",
+            "--hide-imap-capabilities",
+            "SORT,THREAD",
+        ],
+        None,
+    ));
+    let text = std::fs::read_to_string(&domains_file).unwrap();
+    assert!(text.contains("quota_messages = 9") && text.contains("\"SORT\""), "{text}");
+    let refused =
+        moxide(&["account", "set", "--config", &config_arg, "bob", "--hide-imap-capabilities", "A B"], None);
+    assert!(!refused.status.success(), "an invalid setting is refused");
+
+    // Offline: under the lock, on the store and the file themselves.
+    let (status, _) = server.terminate(Duration::from_secs(20));
+    assert!(status.is_some_and(|s| s.success()), "{}", server.log());
+    assert!(queue(&["suppress", "list"]).contains("bob through@socket.example"));
+    assert_eq!(queue(&["suppress", "remove", "bob", "through@socket.example"]).trim(), "removed");
+    assert!(!queue(&["suppress", "list"]).contains("through@socket.example"));
+    assert_eq!(queue(&["holdrules", "remove", &id]).trim(), "removed");
+    ok(&moxide(
+        &[
+            "account",
+            "set",
+            "--config",
+            &config_arg,
+            "bob",
+            "--quota-messages",
+            "0",
+            "--messages-per-day",
+            "3",
+        ],
+        None,
+    ));
+    let text = std::fs::read_to_string(&domains_file).unwrap();
+    assert!(
+        !text.contains("quota_messages = 9") && text.contains("outgoing_messages_per_day_max = 3"),
+        "{text}"
+    );
 }

@@ -42,7 +42,7 @@ pub struct DomainSpec {
 }
 
 /// An account as configured.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccountSpec {
     /// Account name (also its directory name in the data dir).
     pub name: String,
@@ -50,6 +50,38 @@ pub struct AccountSpec {
     pub addresses: Vec<String>,
     /// Bytes its messages may take in all; `None`: no limit.
     pub quota_bytes: Option<u64>,
+    /// How many messages it may hold in all (RFC 9208 MESSAGE); `None`: no limit.
+    pub quota_messages: Option<u64>,
+    /// IMAP capabilities kept out of its CAPABILITY lists after login (an interop
+    /// setting for a client that misuses one), at most [`HIDDEN_CAPABILITIES_MAX`].
+    pub hidden_capabilities: Vec<String>,
+    /// What it may queue for other domains per day.
+    pub send_limits: SendLimits,
+}
+
+/// Capabilities an account may hide: the IMAP session keeps no more
+/// (`moxide_protocols::imap::server::HIDDEN_CAPABILITIES_MAX`), and a real list names one
+/// or two.
+pub const HIDDEN_CAPABILITIES_MAX: usize = 64;
+
+/// Longest capability name an account may hide: the longest IMAP capability we offer is
+/// under 30 octets; 64 leaves room without letting a setting grow without bound.
+pub const HIDDEN_CAPABILITY_BYTES_MAX: usize = 64;
+
+/// A change of an account's settings: each field given replaces the setting, each field
+/// absent (`None`) leaves it as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountUpdate {
+    /// Bytes its messages may take; `Some(None)` removes the limit.
+    pub quota_bytes: Option<Option<u64>>,
+    /// Messages it may hold; `Some(None)` removes the limit.
+    pub quota_messages: Option<Option<u64>>,
+    /// IMAP capabilities to hide (replacing the list; empty hides none).
+    pub hidden_capabilities: Option<Vec<String>>,
+    /// Messages (each recipient counted) it may queue for other domains per day.
+    pub messages_per_day_max: Option<u32>,
+    /// First-time recipients it may queue for per day.
+    pub first_time_recipients_per_day_max: Option<u32>,
 }
 
 /// An account's send limits: what it may queue for other domains in a sliding 24-hour
@@ -133,15 +165,6 @@ pub struct DirectorySpec {
     pub aliases: Vec<AliasSpec>,
     /// Account receiving postmaster mail (RFC 5321 §4.5.1 requires it to exist).
     pub postmaster_account: String,
-    /// Message-count limits (RFC 9208 MESSAGE) by account name; accounts not named have
-    /// none. Kept beside [`AccountSpec`] rather than in it, so the specs' other users
-    /// need no change for a limit most accounts lack.
-    pub quota_messages: std::collections::BTreeMap<String, u64>,
-    /// IMAP capabilities each account keeps out of CAPABILITY lists after login (an
-    /// interop setting for a client that misuses one), by account name.
-    pub hidden_capabilities: std::collections::BTreeMap<String, Vec<String>>,
-    /// Send limits of the accounts that do not use the defaults.
-    pub send_limits: std::collections::BTreeMap<String, SendLimits>,
 }
 
 /// A configuration mistake, found when the directory is built.
@@ -266,6 +289,13 @@ pub enum DirectoryChange {
         /// Bytes, or `None` for no limit.
         quota_bytes: Option<u64>,
     },
+    /// Changes an account's settings (quotas, hidden IMAP capabilities, send limits).
+    UpdateAccount {
+        /// Account.
+        account: String,
+        /// The settings to change.
+        update: AccountUpdate,
+    },
     /// Creates an alias, or replaces the members of an existing one.
     SetAlias(AliasSpec),
     /// Removes an alias.
@@ -320,9 +350,6 @@ impl DirectorySpec {
                 if spec.accounts.len() == before {
                     return Err(DirectoryError::NoSuchAccount(name.clone()));
                 }
-                spec.quota_messages.remove(name);
-                spec.hidden_capabilities.remove(name);
-                spec.send_limits.remove(name);
             }
             DirectoryChange::AddAddress { account, address } => {
                 let entry = spec.account_mut(account)?;
@@ -341,6 +368,24 @@ impl DirectorySpec {
             }
             DirectoryChange::SetQuota { account, quota_bytes } => {
                 spec.account_mut(account)?.quota_bytes = *quota_bytes;
+            }
+            DirectoryChange::UpdateAccount { account, update } => {
+                let entry = spec.account_mut(account)?;
+                if let Some(quota_bytes) = update.quota_bytes {
+                    entry.quota_bytes = quota_bytes;
+                }
+                if let Some(quota_messages) = update.quota_messages {
+                    entry.quota_messages = quota_messages;
+                }
+                if let Some(hidden) = &update.hidden_capabilities {
+                    entry.hidden_capabilities.clone_from(hidden);
+                }
+                if let Some(max) = update.messages_per_day_max {
+                    entry.send_limits.messages_per_day_max = max;
+                }
+                if let Some(max) = update.first_time_recipients_per_day_max {
+                    entry.send_limits.first_time_recipients_per_day_max = max;
+                }
             }
             DirectoryChange::SetAlias(alias) => {
                 match spec.aliases.iter_mut().find(|a| a.address.eq_ignore_ascii_case(&alias.address)) {
@@ -378,6 +423,30 @@ impl DirectorySpec {
             .iter_mut()
             .find(|a| a.name == name)
             .ok_or_else(|| DirectoryError::NoSuchAccount(name.to_string()))
+    }
+}
+
+/// Hidden capabilities are IMAP atoms (RFC 9051 §9 `capability`), few and short.
+fn check_hidden_capabilities(account: &AccountSpec) -> Result<(), DirectoryError> {
+    let names = &account.hidden_capabilities;
+    if names.len() > HIDDEN_CAPABILITIES_MAX {
+        return Err(DirectoryError::InvalidName(format!(
+            "account {:?} hides {} IMAP capabilities; at most {HIDDEN_CAPABILITIES_MAX}",
+            account.name,
+            names.len()
+        )));
+    }
+    let atom = |name: &str| {
+        !name.is_empty()
+            && name.len() <= HIDDEN_CAPABILITY_BYTES_MAX
+            && name.bytes().all(|b| b.is_ascii_graphic() && !b"(){%*\"]\\".contains(&b))
+    };
+    match names.iter().find(|name| !atom(name)) {
+        Some(bad) => Err(DirectoryError::InvalidName(format!(
+            "hidden IMAP capability {bad:?} of account {:?} is not a capability name (1-{HIDDEN_CAPABILITY_BYTES_MAX} printable ASCII, no spaces or specials)",
+            account.name
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -462,23 +531,11 @@ impl Directory {
             quotas: HashMap::new(),
             quota_messages: HashMap::new(),
             hidden_capabilities: HashMap::new(),
-            send_limits: spec.send_limits.iter().map(|(a, l)| (a.clone(), *l)).collect(),
+            send_limits: HashMap::new(),
             postmaster: Arc::from(spec.postmaster_account.as_str()),
         };
         for account in &spec.accounts {
             directory.add_account(account)?;
-        }
-        for (account, limit) in &spec.quota_messages {
-            if !spec.accounts.iter().any(|a| a.name == *account) {
-                return Err(DirectoryError::NoSuchAccount(account.clone()));
-            }
-            directory.quota_messages.insert(account.clone(), *limit);
-        }
-        for (account, names) in &spec.hidden_capabilities {
-            if !spec.accounts.iter().any(|a| a.name == *account) {
-                return Err(DirectoryError::NoSuchAccount(account.clone()));
-            }
-            directory.hidden_capabilities.insert(account.clone(), names.clone().into());
         }
         for alias in &spec.aliases {
             directory.add_alias(alias)?;
@@ -524,6 +581,16 @@ impl Directory {
         }
         if let Some(quota) = account.quota_bytes {
             self.quotas.insert(Arc::clone(&name), quota);
+        }
+        if let Some(limit) = account.quota_messages {
+            self.quota_messages.insert(account.name.clone(), limit);
+        }
+        check_hidden_capabilities(account)?;
+        if !account.hidden_capabilities.is_empty() {
+            self.hidden_capabilities.insert(account.name.clone(), account.hidden_capabilities.clone().into());
+        }
+        if account.send_limits != SendLimits::default() {
+            self.send_limits.insert(account.name.clone(), account.send_limits);
         }
         self.accounts.push(name);
         Ok(())
@@ -745,11 +812,15 @@ mod tests {
                     name: "alice".into(),
                     addresses: vec!["alice@example.org".into(), "Sales@example.org".into()],
                     quota_bytes: Some(1000),
+                    ..Default::default()
                 },
                 AccountSpec {
                     name: "bob".into(),
                     addresses: vec!["bob@example.org".into(), "@other.example".into()],
                     quota_bytes: None,
+                    quota_messages: Some(2),
+                    hidden_capabilities: vec!["THREAD".to_owned()],
+                    ..Default::default()
                 },
             ],
             aliases: vec![AliasSpec {
@@ -763,9 +834,6 @@ mod tests {
                 allowed_senders: Vec::new(),
             }],
             postmaster_account: "alice".into(),
-            quota_messages: [("bob".to_owned(), 2)].into(),
-            hidden_capabilities: [("bob".to_owned(), vec!["THREAD".to_owned()])].into(),
-            send_limits: Default::default(),
         }
     }
 
@@ -877,6 +945,39 @@ mod tests {
     }
 
     #[test]
+    fn account_settings_change_alone_and_are_validated() {
+        let s = spec();
+        let update = |update: AccountUpdate| {
+            s.apply(&DirectoryChange::UpdateAccount { account: "alice".into(), update })
+        };
+        let (s2, d2) = update(AccountUpdate {
+            quota_messages: Some(Some(7)),
+            hidden_capabilities: Some(vec!["PARTIAL".into()]),
+            messages_per_day_max: Some(5),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(d2.quota_messages("alice"), Some(7));
+        assert_eq!(d2.quota("alice"), Some(1000), "fields not given stay");
+        assert_eq!(&*d2.hidden_capabilities("alice"), ["PARTIAL".to_owned()]);
+        let limits = d2.send_limits("alice");
+        assert_eq!(limits.messages_per_day_max, 5);
+        assert_eq!(limits.first_time_recipients_per_day_max, SEND_FIRST_TIME_RECIPIENTS_PER_DAY_MAX);
+        let clear =
+            AccountUpdate { quota_bytes: Some(None), quota_messages: Some(None), ..Default::default() };
+        let (_, d3) =
+            s2.apply(&DirectoryChange::UpdateAccount { account: "alice".into(), update: clear }).unwrap();
+        assert_eq!((d3.quota("alice"), d3.quota_messages("alice")), (None, None));
+        for bad in [vec![String::new()], vec!["A B".into()], vec!["x".repeat(65)], vec!["Y".into(); 65]] {
+            let result = update(AccountUpdate { hidden_capabilities: Some(bad), ..Default::default() });
+            assert!(matches!(result, Err(DirectoryError::InvalidName(_))));
+        }
+        let nobody =
+            DirectoryChange::UpdateAccount { account: "zed".into(), update: AccountUpdate::default() };
+        assert!(matches!(s.apply(&nobody), Err(DirectoryError::NoSuchAccount(_))));
+    }
+
+    #[test]
     fn configuration_mistakes_are_named() {
         let mut s = spec();
         s.accounts[1].addresses.push("ALICE@example.org".into());
@@ -922,7 +1023,7 @@ mod tests {
         let carol = AccountSpec {
             name: "carol".into(),
             addresses: vec!["carol@new.example".into()],
-            quota_bytes: None,
+            ..Default::default()
         };
         let (s3, d3) = s2.apply(&DirectoryChange::AddAccount(carol.clone())).unwrap();
         assert_eq!(d3.lookup("carol", "new.example"), account("carol"));
@@ -959,11 +1060,7 @@ mod tests {
             ..Default::default()
         });
         assert!(matches!(s.apply(&bad), Err(DirectoryError::InvalidName(_))));
-        let bad = DirectoryChange::AddAccount(AccountSpec {
-            name: "../x".into(),
-            addresses: vec![],
-            quota_bytes: None,
-        });
+        let bad = DirectoryChange::AddAccount(AccountSpec { name: "../x".into(), ..Default::default() });
         assert!(matches!(s.apply(&bad), Err(DirectoryError::InvalidName(_))));
         let gone = DirectoryChange::RemoveAddress { account: "bob".into(), address: "x@example.org".into() };
         assert!(matches!(s.apply(&gone), Err(DirectoryError::NoSuchAddress { .. })));

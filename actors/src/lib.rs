@@ -44,8 +44,8 @@ mod summary;
 pub use account::{AccountError, AccountRequest, AccountResponse};
 pub use change::{Change, ChangeBatch, Notification, Subscription};
 pub use directory::{
-    ALIAS_MEMBERS_MAX, AccountSpec, AliasSpec, Directory, DirectoryChange, DirectoryError, DirectorySpec,
-    DomainSpec, Lookup, Poster,
+    ALIAS_MEMBERS_MAX, AccountSpec, AccountUpdate, AliasSpec, Directory, DirectoryChange, DirectoryError,
+    DirectorySpec, DomainSpec, Lookup, Poster,
 };
 pub use node::{Node, NodeSeed, NodeServices, NodeStats, node_seeds};
 pub use summary::{SummaryFeed, summary_message_id};

@@ -23,11 +23,11 @@ fn directory() -> Arc<Directory> {
         .map(|name| AccountSpec {
             name: (*name).into(),
             addresses: vec![format!("{name}@example.org")],
-            quota_bytes: None,
+            ..Default::default()
         })
         .chain([
-            AccountSpec { name: "dave".into(), addresses: vec![], quota_bytes: Some(QUOTA_BYTES) },
-            AccountSpec { name: "erin".into(), addresses: vec![], quota_bytes: None },
+            AccountSpec { name: "dave".into(), quota_bytes: Some(QUOTA_BYTES), ..Default::default() },
+            AccountSpec { name: "erin".into(), quota_messages: Some(QUOTA_MESSAGES), ..Default::default() },
         ])
         .collect();
     let spec = DirectorySpec {
@@ -40,9 +40,6 @@ fn directory() -> Arc<Directory> {
         accounts,
         aliases: vec![],
         postmaster_account: "alice".into(),
-        quota_messages: [("erin".to_owned(), QUOTA_MESSAGES)].into(),
-        hidden_capabilities: Default::default(),
-        send_limits: Default::default(),
     };
     Arc::new(Directory::new(&spec).unwrap())
 }

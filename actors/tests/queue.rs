@@ -114,13 +114,10 @@ fn directory() -> Arc<Directory> {
         accounts: vec![AccountSpec {
             name: "alice".into(),
             addresses: vec!["alice@local.example".into()],
-            quota_bytes: None,
+            ..Default::default()
         }],
         aliases: vec![],
         postmaster_account: "alice".into(),
-        quota_messages: Default::default(),
-        hidden_capabilities: Default::default(),
-        send_limits: Default::default(),
     };
     Arc::new(Directory::new(&spec).unwrap())
 }

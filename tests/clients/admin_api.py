@@ -5,6 +5,7 @@ Usage: admin_api.py live HTTP SMTP IMAP
        admin_api.py auth HTTP
        admin_api.py ratelimit HTTP
        admin_api.py domains HTTP  (prints the domain names, one a line)
+       admin_api.py policy HTTP SUBMISSION IMAP DOMAINS_FILE  (a `serve` with a queue)
 Exits non-zero with a message on the first failed check.
 """
 
@@ -15,6 +16,7 @@ import os
 import smtplib
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 
 
@@ -312,6 +314,121 @@ def reports(http, data_dir):
     print("reports ok")
 
 
+def policy(http, submission, imap, domains_file):
+    """Account settings through PATCH (validated, persisted, live on IMAP), suppression
+    lists (admin and the account's own, paged; a suppressed address refused at RCPT) and
+    hold rules, against `serve` with accounts alice and bob."""
+    admin = login(http, "admin", "admin secret")
+    path = "/api/v0/admin/accounts/alice"
+    status, body = call(http, "PATCH", path, {"quota_messages": 5, "imap_hidden_capabilities": ["THREAD"],
+                                              "outgoing_messages_per_day_max": 10}, admin)
+    expect(status == 200, f"patch: {status} {body}")
+    expect(body["quota_messages"] == 5 and body["imap_hidden_capabilities"] == ["THREAD"]
+           and body["outgoing_messages_per_day_max"] == 10 and body["first_time_recipients_per_day_max"] == 200,
+           f"patched: {body}")
+    status, body = call(http, "GET", path, token=admin)
+    expect(status == 200 and body["quota_messages"] == 5 and body["usage"]["messages"] == 0, f"show: {body}")
+    status, body = call(http, "GET", "/api/v0/admin/accounts", token=admin)
+    expect([a["imap_hidden_capabilities"] for a in body if a["name"] == "alice"] == [["THREAD"]], f"list: {body}")
+    text = open(domains_file).read()
+    expect("quota_messages = 5" in text and "outgoing_messages_per_day_max = 10" in text, f"file:\n{text}")
+    # Live on every core: a new IMAP session after login no longer lists THREAD.
+    client = imap_login(imap, "alice@example.org", "alice secret")
+    typ, data = client.capability()
+    expect(b"THREAD" not in data[0] and b"IMAP4rev2" in data[0], f"capabilities: {data}")
+    client.logout()
+    # null clears a quota; fields left out stay.
+    status, body = call(http, "PATCH", path, {"quota_messages": None}, admin)
+    expect(status == 200 and body["quota_messages"] is None and body["imap_hidden_capabilities"] == ["THREAD"],
+           f"clear: {status} {body}")
+    for bad, code in [({"imap_hidden_capabilities": ["A B"]}, 400), ({"imap_hidden_capabilities": ["X"] * 65}, 400),
+                      ({"colour": 1}, 400), ({"outgoing_messages_per_day_max": -1}, 400)]:
+        status, body = call(http, "PATCH", path, bad, admin)
+        expect(status == code, f"patch {bad}: {status} {body}")
+    status, _ = call(http, "PATCH", "/api/v0/admin/accounts/nobody", {"quota_messages": 1}, admin)
+    expect(status == 404, f"patch of no account: {status}")
+    expect("quota_messages" not in open(domains_file).read(), "a refused change left the file alone")
+    status, body = call(http, "POST", "/api/v0/admin/accounts",
+                        {"name": "carol", "addresses": ["carol@example.org"], "quota_messages": 3,
+                         "first_time_recipients_per_day_max": 7}, admin)
+    expect(status == 201 and body["quota_messages"] == 3 and body["first_time_recipients_per_day_max"] == 7
+           and body["outgoing_messages_per_day_max"] == 1000, f"create with settings: {status} {body}")
+    status, body = call(http, "POST", "/api/v0/admin/accounts",
+                        {"name": "dave", "imap_hidden_capabilities": ["("]}, admin)
+    expect(status == 400, f"create with a bad setting: {status} {body}")
+
+    # Suppressions: added by the admin, paged, refused at RCPT.
+    for i, address in enumerate(["Gone@Remote.example", "a@remote.example", "b@remote.example"]):
+        status, body = call(http, "POST", "/api/v0/admin/suppressions",
+                            {"account": "alice", "address": address, "reason": f"test {i}"}, admin)
+        expect(status == 201 and body["address"] == address.lower(), f"suppress: {status} {body}")
+    status, body = call(http, "POST", "/api/v0/admin/suppressions", {"account": "bob", "address": "c@remote.example"}, admin)
+    expect(status == 201 and body["reason"] == "added by the postmaster", f"bob: {status} {body}")
+    for bad in [{"account": "alice", "address": "no-at"}, {"address": "x@y.example"}]:
+        status, body = call(http, "POST", "/api/v0/admin/suppressions", bad, admin)
+        expect(status == 400, f"suppress {bad}: {status} {body}")
+    status, _ = call(http, "POST", "/api/v0/admin/suppressions", {"account": "nobody", "address": "x@y.example"}, admin)
+    expect(status == 404, f"suppress for no account: {status}")
+    seen, after = [], None
+    while True:
+        query = "account=alice&limit=2" + (f"&after={urllib.parse.quote(after)}" if after else "")
+        status, body = call(http, "GET", f"/api/v0/admin/suppressions?{query}", token=admin)
+        expect(status == 200 and len(body["suppressions"]) <= 2, f"page: {status} {body}")
+        seen += [(e["account"], e["address"]) for e in body["suppressions"]]
+        after = body["next_after"]
+        if after is None:
+            break
+    expect(seen == [("alice", "a@remote.example"), ("alice", "b@remote.example"), ("alice", "gone@remote.example")],
+           f"alice's pages: {seen}")
+    status, body = call(http, "GET", "/api/v0/admin/suppressions", token=admin)
+    expect(len(body["suppressions"]) == 4, f"all: {body}")
+    with smtplib.SMTP(*host_port(submission), timeout=60) as client:
+        client.login("alice@example.org", "alice secret")
+        try:
+            client.sendmail("alice@example.org", ["gone@remote.example"], "Subject: x\r\nFrom: alice@example.org\r\n\r\nx\r\n")
+            expect(False, "a suppressed address was accepted")
+        except smtplib.SMTPRecipientsRefused as refused:
+            code, text = refused.recipients["gone@remote.example"]
+            expect(code == 550 and b"5.1.1" in text, f"refusal: {code} {text}")
+
+    # The account's own list: its entries only; it removes and adds its own.
+    alice = login(http, "alice@example.org", "alice secret")
+    status, body = call(http, "GET", "/api/v0/account/suppressions", token=alice)
+    expect(status == 200 and {e["account"] for e in body["suppressions"]} == {"alice"}
+           and len(body["suppressions"]) == 3, f"own: {status} {body}")
+    status, _ = call(http, "GET", "/api/v0/account/suppressions?account=bob", token=alice)
+    expect(status == 400, f"another account's list: {status}")
+    status, _ = call(http, "DELETE", "/api/v0/account/suppressions/gone@remote.example", token=alice)
+    expect(status == 204, f"own remove: {status}")
+    status, _ = call(http, "DELETE", "/api/v0/account/suppressions/gone@remote.example", token=alice)
+    expect(status == 404, f"own remove again: {status}")
+    status, _ = call(http, "DELETE", "/api/v0/account/suppressions/c@remote.example", token=alice)
+    expect(status == 404, f"bob's entry through alice: {status}")
+    status, body = call(http, "POST", "/api/v0/account/suppressions", {"address": "d@remote.example"}, alice)
+    expect(status == 201 and body["account"] == "alice" and body["reason"] == "added by the account", f"own add: {body}")
+    status, _ = call(http, "POST", "/api/v0/account/suppressions", {"account": "bob", "address": "d@remote.example"}, alice)
+    expect(status == 400, f"own add for bob: {status}")
+    status, _ = call(http, "GET", "/api/v0/admin/suppressions", token=alice)
+    expect(status == 403, f"admin list with an account token: {status}")
+    status, _ = call(http, "DELETE", "/api/v0/admin/suppressions/bob/c@remote.example", token=admin)
+    expect(status == 204, f"admin remove: {status}")
+
+    # Hold rules.
+    status, rule = call(http, "POST", "/api/v0/admin/holdrules", {"recipient_domain": "Held.example."}, admin)
+    expect(status == 201 and rule["recipient_domain"] == "held.example" and rule["account"] is None, f"rule: {rule}")
+    status, _ = call(http, "POST", "/api/v0/admin/holdrules", {"account": ""}, admin)
+    expect(status == 400, f"empty account in a rule: {status}")
+    status, body = call(http, "GET", "/api/v0/admin/holdrules", token=admin)
+    expect(status == 200 and [r["id"] for r in body["rules"]] == [rule["id"]], f"rules: {body}")
+    status, _ = call(http, "DELETE", f"/api/v0/admin/holdrules/{rule['id']}", token=admin)
+    expect(status == 204, f"rule remove: {status}")
+    for rule_id, code in [(rule["id"], 404), ("x", 400)]:
+        status, _ = call(http, "DELETE", f"/api/v0/admin/holdrules/{rule_id}", token=admin)
+        expect(status == code, f"remove rule {rule_id}: {status}")
+    print("policy ok")
+
+
 if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
-    {"live": live, "auth": auth, "ratelimit": ratelimit, "domains": domains, "reports": reports}[command](*args)
+    {"live": live, "auth": auth, "ratelimit": ratelimit, "domains": domains, "reports": reports,
+     "policy": policy}[command](*args)

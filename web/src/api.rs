@@ -179,6 +179,20 @@ async fn admin_route(
         (&Method::POST, ["accounts"]) => account_add(ctx, read_json(body).await?).await,
         (&Method::GET, ["accounts", account]) => account_get(ctx, existing(ctx, account)?).await,
         (&Method::DELETE, ["accounts", account]) => account_remove(ctx, account).await,
+        (&Method::PATCH, ["accounts", account]) => {
+            account_update(ctx, &existing(ctx, account)?, read_json(body).await?).await
+        }
+        (&Method::GET, ["suppressions"]) => crate::policy::suppressions_list(ctx, None, &query).await,
+        (&Method::POST, ["suppressions"]) => {
+            crate::policy::suppression_add(ctx, None, read_json(body).await?).await
+        }
+        // Not `existing`: entries of a removed account can still be removed.
+        (&Method::DELETE, ["suppressions", account, address]) => {
+            crate::policy::suppression_remove(ctx, &Arc::from(*account), address).await
+        }
+        (&Method::GET, ["holdrules"]) => crate::policy::hold_rules_list(ctx, &query).await,
+        (&Method::POST, ["holdrules"]) => crate::policy::hold_rule_add(ctx, read_json(body).await?).await,
+        (&Method::DELETE, ["holdrules", id]) => crate::policy::hold_rule_remove(ctx, id).await,
         (&Method::PUT, ["accounts", account, "password"]) => {
             let account = existing(ctx, account)?;
             let set: PasswordSet = read_json(body).await?;
@@ -226,8 +240,9 @@ async fn admin_route(
         (&Method::DELETE, ["tokens", id]) => token_remove(ctx, id).await,
         (
             _,
-            ["domains" | "accounts" | "tokens" | "aliases"]
-            | ["domains" | "tokens" | "aliases", _]
+            ["domains" | "accounts" | "tokens" | "aliases" | "suppressions" | "holdrules"]
+            | ["domains" | "tokens" | "aliases" | "holdrules", _]
+            | ["suppressions", _, _]
             | ["accounts", _],
         ) => Err(ApiError::method_not_allowed()),
         (
@@ -267,9 +282,21 @@ async fn account_route(
         (&Method::DELETE, ["tlspubkeys", fingerprint]) => {
             own_tls_key_remove(ctx, &account, fingerprint).await
         }
-        (_, [] | ["password" | "tlspubkeys" | "export" | "import"] | ["tlspubkeys" | "import", _]) => {
-            Err(ApiError::method_not_allowed())
+        (&Method::GET, ["suppressions"]) => {
+            crate::policy::suppressions_list(ctx, Some(&account), &query).await
         }
+        (&Method::POST, ["suppressions"]) => {
+            crate::policy::suppression_add(ctx, Some(&account), read_json(body).await?).await
+        }
+        (&Method::DELETE, ["suppressions", address]) => {
+            crate::policy::suppression_remove(ctx, &account, address).await
+        }
+        (
+            _,
+            []
+            | ["password" | "tlspubkeys" | "export" | "import" | "suppressions"]
+            | ["tlspubkeys" | "import" | "suppressions", _],
+        ) => Err(ApiError::method_not_allowed()),
         _ => Err(ApiError::not_found("no such account path")),
     }
 }
@@ -328,7 +355,7 @@ pub(crate) fn json(status: StatusCode, value: &impl Serialize) -> Reply {
     reply
 }
 
-fn no_content() -> Reply {
+pub(crate) fn no_content() -> Reply {
     let mut reply = Response::new(full(Bytes::new()));
     *reply.status_mut() = StatusCode::NO_CONTENT;
     reply
@@ -621,15 +648,52 @@ pub(crate) async fn domain_remove(ctx: &Ctx, domain: &str) -> Result<Reply, ApiE
 #[utoipa::path(get, path = "/api/v0/admin/accounts", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = [AccountSummary]), CommonErrors))]
 pub(crate) fn accounts_list(ctx: &Ctx) -> Result<Reply, ApiError> {
-    let accounts: Vec<AccountSummary> = ctx
+    let accounts: Vec<AccountSummary> =
+        ctx.services.live.spec().accounts.into_iter().map(|a| summary_of(&a)).collect();
+    Ok(json(StatusCode::OK, &accounts))
+}
+
+fn summary_of(spec: &AccountSpec) -> AccountSummary {
+    AccountSummary {
+        name: spec.name.clone(),
+        addresses: spec.addresses.clone(),
+        quota_bytes: spec.quota_bytes,
+        quota_messages: spec.quota_messages,
+        imap_hidden_capabilities: spec.hidden_capabilities.clone(),
+        outgoing_messages_per_day_max: spec.send_limits.messages_per_day_max,
+        first_time_recipients_per_day_max: spec.send_limits.first_time_recipients_per_day_max,
+    }
+}
+
+/// Changes an account's settings (quotas, hidden IMAP capabilities, send limits): the
+/// fields given replace the settings, validated, written to the domains file and applied
+/// on every core before the answer. Answers the account as it now is.
+#[utoipa::path(patch, path = "/api/v0/admin/accounts/{account}", tag = "admin", security(("bearer" = [])),
+    params(("account" = String, Path, description = "Account name")), request_body = AccountUpdate,
+    responses((status = 200, body = AccountSummary), CommonErrors))]
+pub(crate) async fn account_update(
+    ctx: &Ctx,
+    account: &Arc<str>,
+    update: AccountUpdate,
+) -> Result<Reply, ApiError> {
+    let update = moxide_actors::AccountUpdate {
+        quota_bytes: update.quota_bytes,
+        quota_messages: update.quota_messages,
+        hidden_capabilities: update.imap_hidden_capabilities,
+        messages_per_day_max: update.outgoing_messages_per_day_max,
+        first_time_recipients_per_day_max: update.first_time_recipients_per_day_max,
+    };
+    let change = DirectoryChange::UpdateAccount { account: account.to_string(), update };
+    live::apply(&ctx.node, &ctx.services.live, change).await?;
+    let spec = ctx
         .services
         .live
         .spec()
         .accounts
         .into_iter()
-        .map(|a| AccountSummary { name: a.name, addresses: a.addresses, quota_bytes: a.quota_bytes })
-        .collect();
-    Ok(json(StatusCode::OK, &accounts))
+        .find(|a| *a.name == **account)
+        .ok_or_else(|| ApiError::not_found(format!("no account {account:?}")))?;
+    Ok(json(StatusCode::OK, &summary_of(&spec)))
 }
 
 /// Adds an account (with its addresses and, optionally, its password). It receives mail
@@ -645,8 +709,18 @@ pub(crate) async fn account_add(ctx: &Ctx, create: AccountCreate) -> Result<Repl
         name: create.name.clone(),
         addresses: create.addresses.clone(),
         quota_bytes: create.quota_bytes,
+        quota_messages: create.quota_messages,
+        hidden_capabilities: create.imap_hidden_capabilities.clone(),
+        send_limits: moxide_actors::directory::SendLimits {
+            messages_per_day_max: create
+                .outgoing_messages_per_day_max
+                .unwrap_or(moxide_actors::directory::SEND_MESSAGES_PER_DAY_MAX),
+            first_time_recipients_per_day_max: create
+                .first_time_recipients_per_day_max
+                .unwrap_or(moxide_actors::directory::SEND_FIRST_TIME_RECIPIENTS_PER_DAY_MAX),
+        },
     };
-    live::apply(&ctx.node, &ctx.services.live, DirectoryChange::AddAccount(spec)).await?;
+    live::apply(&ctx.node, &ctx.services.live, DirectoryChange::AddAccount(spec.clone())).await?;
     let stores = Arc::clone(ctx.node.stores());
     let name = create.name.clone();
     // A name used before keeps no credentials or devices (removal cleared them); set the
@@ -660,9 +734,7 @@ pub(crate) async fn account_add(ctx: &Ctx, create: AccountCreate) -> Result<Repl
     })
     .await?
     .map_err(ApiError::internal)?;
-    let summary =
-        AccountSummary { name: create.name, addresses: create.addresses, quota_bytes: create.quota_bytes };
-    Ok(json(StatusCode::CREATED, &summary))
+    Ok(json(StatusCode::CREATED, &summary_of(&spec)))
 }
 
 async fn derive(password: String) -> Result<moxide_storage::StoredCredentials, ApiError> {
@@ -688,15 +760,14 @@ pub(crate) async fn account_get(ctx: &Ctx, account: Arc<str>) -> Result<Reply, A
 }
 
 async fn account_details(ctx: &Ctx, account: Arc<str>) -> Result<AccountDetails, ApiError> {
-    let (addresses, quota_bytes) = ctx
+    let spec = ctx
         .services
         .live
         .spec()
         .accounts
         .into_iter()
         .find(|a| *a.name == *account)
-        .map(|a| (a.addresses, a.quota_bytes))
-        .unwrap_or_default();
+        .unwrap_or_else(|| AccountSpec { name: account.to_string(), ..Default::default() });
     let stores = Arc::clone(ctx.node.stores());
     let global = ctx.services.auth.global.clone();
     let name = Arc::clone(&account);
@@ -719,10 +790,14 @@ async fn account_details(ctx: &Ctx, account: Arc<str>) -> Result<AccountDetails,
     .map_err(ApiError::internal)?;
     Ok(AccountDetails {
         name: account.to_string(),
-        addresses,
+        addresses: spec.addresses,
         password_set,
         usage,
-        quota_bytes,
+        quota_bytes: spec.quota_bytes,
+        quota_messages: spec.quota_messages,
+        imap_hidden_capabilities: spec.hidden_capabilities,
+        outgoing_messages_per_day_max: spec.send_limits.messages_per_day_max,
+        first_time_recipients_per_day_max: spec.send_limits.first_time_recipients_per_day_max,
         tls_public_keys: u32::try_from(keys).unwrap_or(u32::MAX),
     })
 }

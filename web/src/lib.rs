@@ -19,7 +19,8 @@
 //! - [`auth`]: admin password, API tokens, login sessions.
 //! - [`live`]: live configuration (the directory changed, persisted, swapped in).
 //! - [`queue`]: the outbound queue for the operator (list, show, hold, release, retry,
-//!   drop, bounce); [`reports`]: received DMARC and TLS reports.
+//!   drop, bounce); [`policy`]: the suppression lists and hold rules; [`reports`]:
+//!   received DMARC and TLS reports.
 //! - [`export`], [`import`], [`archive`]: mailbox export (streamed zip/tar.gz of mbox or
 //!   Maildir) and import (stored to `tmp/`, then read on a helper thread and stored
 //!   through the account actor), with progress.
@@ -41,6 +42,7 @@ pub mod import;
 pub mod io;
 pub mod live;
 pub mod openapi;
+pub mod policy;
 pub mod queue;
 pub mod reports;
 pub mod server;

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{api, queue, reports, transfer};
+use crate::{api, policy, queue, reports, transfer};
 
 /// The API's document.
 #[derive(OpenApi)]
@@ -22,7 +22,7 @@ use crate::{api, queue, reports, transfer};
     paths(
         api::metrics, api::openapi, api::login, api::logout,
         api::domains_list, api::domain_add, api::domain_remove, api::domain_records,
-        api::accounts_list, api::account_add, api::account_get, api::account_remove,
+        api::accounts_list, api::account_add, api::account_get, api::account_update, api::account_remove,
         api::account_password_doc, api::account_quota_doc, api::address_add_doc, api::address_remove_doc,
         api::aliases_list, api::alias_set, api::alias_remove_doc,
         api::tls_keys, api::tls_key_add, api::tls_key_remove,
@@ -33,6 +33,9 @@ use crate::{api, queue, reports, transfer};
         queue::queue_list, queue::queue_show, queue::queue_hold_doc, queue::queue_release_doc,
         queue::queue_retry_doc, queue::queue_drop_doc, queue::queue_bounce_doc,
         reports::reports_list, reports::dmarc_report, reports::tls_report,
+        policy::suppressions_list, policy::suppression_add, policy::suppression_remove,
+        policy::hold_rules_list, policy::hold_rule_add, policy::hold_rule_remove,
+        policy::own_suppressions_doc, policy::own_suppression_add_doc, policy::own_suppression_remove_doc,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth),
@@ -83,6 +86,12 @@ mod tests {
             "/api/v0/account/export",
             "/api/v0/admin/accounts/{account}/import/{id}",
             "/api/v0/admin/queue",
+            "/api/v0/admin/suppressions",
+            "/api/v0/admin/suppressions/{account}/{address}",
+            "/api/v0/admin/holdrules",
+            "/api/v0/admin/holdrules/{id}",
+            "/api/v0/account/suppressions",
+            "/api/v0/account/suppressions/{address}",
             "/api/v0/admin/queue/{id}",
             "/api/v0/admin/queue/bounce",
             "/api/v0/admin/reports/{kind}",

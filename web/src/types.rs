@@ -83,6 +83,14 @@ pub struct AccountSummary {
     pub addresses: Vec<String>,
     /// Bytes its messages may take; null: no limit.
     pub quota_bytes: Option<u64>,
+    /// Messages it may hold in all (RFC 9208 MESSAGE); null: no limit.
+    pub quota_messages: Option<u64>,
+    /// IMAP capabilities left out of its CAPABILITY lists after login.
+    pub imap_hidden_capabilities: Vec<String>,
+    /// Messages (each recipient counted) it may queue for other domains in 24 hours.
+    pub outgoing_messages_per_day_max: u32,
+    /// Recipients it never sent to before it may queue for in 24 hours.
+    pub first_time_recipients_per_day_max: u32,
 }
 
 /// An account to add.
@@ -100,6 +108,18 @@ pub struct AccountCreate {
     /// Bytes its messages may take (optional; absent or null: no limit).
     #[serde(default)]
     pub quota_bytes: Option<u64>,
+    /// Messages it may hold (optional; absent or null: no limit).
+    #[serde(default)]
+    pub quota_messages: Option<u64>,
+    /// IMAP capabilities to leave out of its CAPABILITY lists after login.
+    #[serde(default)]
+    pub imap_hidden_capabilities: Vec<String>,
+    /// Messages it may queue for other domains in 24 hours (default 1000).
+    #[serde(default)]
+    pub outgoing_messages_per_day_max: Option<u32>,
+    /// First-time recipients it may queue for in 24 hours (default 200).
+    #[serde(default)]
+    pub first_time_recipients_per_day_max: Option<u32>,
 }
 
 /// An account's quota.
@@ -109,6 +129,43 @@ pub struct QuotaSet {
     /// Bytes its messages may take; null: no limit. Deliveries and APPENDs that would
     /// exceed it are refused (SMTP `452 4.2.2`, IMAP `NO [OVERQUOTA]`).
     pub quota_bytes: Option<u64>,
+}
+
+/// A change of an account's settings: each field given replaces the setting, fields
+/// left out stay as they are.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountUpdate {
+    /// Bytes its messages may take; null removes the limit.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u64>)]
+    pub quota_bytes: Option<Option<u64>>,
+    /// Messages it may hold (RFC 9208 MESSAGE); null removes the limit. Deliveries and
+    /// APPENDs past it are refused as over quota.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u64>)]
+    pub quota_messages: Option<Option<u64>>,
+    /// IMAP capabilities to leave out of its CAPABILITY lists after login (replaces the
+    /// list; empty hides none): at most 64 names of printable ASCII.
+    #[serde(default)]
+    pub imap_hidden_capabilities: Option<Vec<String>>,
+    /// Messages (each recipient counted) it may queue for other domains in 24 hours
+    /// (default 1000); submissions past it get `451 4.7.1`.
+    #[serde(default)]
+    pub outgoing_messages_per_day_max: Option<u32>,
+    /// Recipients it never sent to before it may queue for in 24 hours (default 200).
+    #[serde(default)]
+    pub first_time_recipients_per_day_max: Option<u32>,
+}
+
+/// A field that is present, even as null (`Some(None)`); absent fields are `None`
+/// through `#[serde(default)]`.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// An alias: mail to its address goes to each member's account.
@@ -163,6 +220,14 @@ pub struct AccountDetails {
     pub usage: Usage,
     /// Bytes its messages may take; null: no limit.
     pub quota_bytes: Option<u64>,
+    /// Messages it may hold in all (RFC 9208 MESSAGE); null: no limit.
+    pub quota_messages: Option<u64>,
+    /// IMAP capabilities left out of its CAPABILITY lists after login.
+    pub imap_hidden_capabilities: Vec<String>,
+    /// Messages (each recipient counted) it may queue for other domains in 24 hours.
+    pub outgoing_messages_per_day_max: u32,
+    /// Recipients it never sent to before it may queue for in 24 hours.
+    pub first_time_recipients_per_day_max: u32,
     /// Registered TLS client public keys.
     pub tls_public_keys: u32,
 }
@@ -377,6 +442,81 @@ pub struct QueueSelection {
 pub struct QueueChanged {
     /// Destinations changed (held, released, made due, dropped or bounced).
     pub destinations: u32,
+}
+
+/// An address on an account's suppression list: the account's submissions to it are
+/// refused (`550 5.1.1`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SuppressionEntry {
+    /// The account.
+    pub account: String,
+    /// The suppressed recipient address (lower case).
+    pub address: String,
+    /// When it was added, Unix ms.
+    pub added_ms: i64,
+    /// Why: the hard bounce's reply, or the note given when it was added.
+    pub reason: String,
+}
+
+/// A page of suppression list entries, by account and address.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SuppressionListing {
+    /// Entries on this page.
+    pub suppressions: Vec<SuppressionEntry>,
+    /// Pass as `after` for the next page; absent when the list was read to its end.
+    pub next_after: Option<String>,
+}
+
+/// An address to suppress for an account (admin: any account).
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuppressionAdd {
+    /// The account (admin endpoint only; an account adds to its own list).
+    #[serde(default)]
+    pub account: Option<String>,
+    /// The recipient address, `localpart@domain`.
+    pub address: String,
+    /// Why (kept with the entry, at most 512 bytes).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A hold rule: messages queued from its creation on that match every field given are
+/// held until released.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct HoldRuleEntry {
+    /// Its id.
+    pub id: u64,
+    /// Only messages submitted by this account.
+    pub account: Option<String>,
+    /// Only messages whose MAIL FROM is in this domain.
+    pub sender_domain: Option<String>,
+    /// Only destinations in this domain.
+    pub recipient_domain: Option<String>,
+}
+
+/// A page of hold rules, by id.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct HoldRuleListing {
+    /// Rules on this page.
+    pub rules: Vec<HoldRuleEntry>,
+    /// Pass as `after` for the next page; absent at the end.
+    pub next_after: Option<u64>,
+}
+
+/// A hold rule to add; a rule with no field holds every message queued.
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HoldRuleAdd {
+    /// Only messages submitted by this account.
+    #[serde(default)]
+    pub account: Option<String>,
+    /// Only messages whose MAIL FROM is in this domain.
+    #[serde(default)]
+    pub sender_domain: Option<String>,
+    /// Only destinations in this domain.
+    #[serde(default)]
+    pub recipient_domain: Option<String>,
 }
 
 /// A stored report, as listed.

@@ -63,7 +63,8 @@ use std::path::{Path, PathBuf};
 use heed::{RoTxn, RwTxn};
 
 pub use policy::{
-    HoldRule, POLICY_LIST_MAX, SEND_WINDOW_MS, SUPPRESSION_REASON_BYTES_MAX, SendCounts, Suppression,
+    HoldRule, POLICY_LIST_MAX, POLICY_PAGE_MAX, SEND_WINDOW_MS, SUPPRESSION_REASON_BYTES_MAX, SendCounts,
+    Suppression,
 };
 pub use records::{
     Destination, DestinationKey, QUEUE_ADDRESS_BYTES_MAX, QUEUE_DESTINATION_RECIPIENTS_MAX,
@@ -808,6 +809,64 @@ impl QueueStore {
                 }
             }
             Ok(out)
+        })
+    }
+
+    /// A page of the suppression list of `account` (every account's when `None`), in key
+    /// order: at most `limit` (and [`POLICY_PAGE_MAX`]) entries after the entry
+    /// `after` = (account, address). Returns the entries and whether more follow.
+    pub fn suppressions_page(
+        &self,
+        account: Option<&str>,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<(Vec<Suppression>, bool), StorageError> {
+        let limit = limit.clamp(1, POLICY_PAGE_MAX);
+        let prefix = account.map(policy::account_prefix).unwrap_or_default();
+        let after = after.map(|(a, b)| policy::account_address_key(a, b)).transpose()?;
+        self.read(|txn| {
+            let start = match &after {
+                Some(key) if *key >= prefix => std::ops::Bound::Excluded(key.as_slice()),
+                // LMDB refuses an empty key: no prefix and no cursor is the whole table.
+                _ if prefix.is_empty() => std::ops::Bound::Unbounded,
+                _ => std::ops::Bound::Included(prefix.as_slice()),
+            };
+            let range = (start, std::ops::Bound::Unbounded);
+            let mut out = Vec::new();
+            for entry in self.dbs.suppressions.range(txn, &range)? {
+                let (key, value) = entry?;
+                if !key.starts_with(&prefix) {
+                    break;
+                }
+                if out.len() == limit {
+                    return Ok((out, true));
+                }
+                out.push(policy::decode_suppression(key, value)?);
+            }
+            Ok((out, false))
+        })
+    }
+
+    /// A page of the hold rules with ids after `after`, by id: at most `limit` (and
+    /// [`POLICY_PAGE_MAX`]). Returns the rules and whether more follow.
+    pub fn hold_rules_page(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<HoldRule>, bool), StorageError> {
+        let limit = limit.clamp(1, POLICY_PAGE_MAX);
+        let start = after.map_or(0, |id| id.saturating_add(1)).to_be_bytes();
+        self.read(|txn| {
+            let range = (std::ops::Bound::Included(&start[..]), std::ops::Bound::Unbounded);
+            let mut out = Vec::new();
+            for entry in self.dbs.hold_rules.range(txn, &range)? {
+                let (key, value) = entry?;
+                if out.len() == limit {
+                    return Ok((out, true));
+                }
+                out.push(policy::decode_hold_rule(keys::decode_u64(key, "hold rule id")?, value)?);
+            }
+            Ok((out, false))
         })
     }
 

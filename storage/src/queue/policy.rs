@@ -27,6 +27,10 @@ pub const SEND_WINDOW_MS: i64 = 24 * 3600 * 1000;
 /// operator's listing; the lists have no other bound than the disk).
 pub const POLICY_LIST_MAX: usize = 10_000;
 
+/// Most entries on one page of the suppression list or the hold rules (the admin API's
+/// pages): a page is built in one read transaction and answered whole.
+pub const POLICY_PAGE_MAX: usize = 500;
+
 /// Longest reason kept with a suppression: the bounce's reply text, cut.
 pub const SUPPRESSION_REASON_BYTES_MAX: usize = 512;
 

@@ -332,3 +332,49 @@ fn hold_rules_hold_matching_destinations_at_enqueue() {
     let ids = store.enqueue(&[new_queued(&fixture, b"n", &["b@y.example"], 0)]).unwrap();
     assert!(!store.destinations(ids[0]).unwrap()[0].held);
 }
+
+#[test]
+fn suppressions_and_hold_rules_are_read_in_pages() {
+    let fixture = fixture();
+    let store = open(&fixture);
+    let entry = |account: &str, address: String| Suppression {
+        account: account.into(),
+        address,
+        added_ms: 1,
+        reason: String::new(),
+    };
+    let mut entries: Vec<Suppression> = (0..5).map(|i| entry("alice", format!("a{i}@x.example"))).collect();
+    entries.extend((0..3).map(|i| entry("bob", format!("b{i}@x.example"))));
+    entries.push(entry("alicia", "c@x.example".into()));
+    store.suppress(&entries).unwrap();
+    // One account's list: "alicia" sorts after "alice\0..." and is not part of it.
+    let (page, more) = store.suppressions_page(Some("alice"), None, 2).unwrap();
+    assert_eq!((page.len(), more), (2, true));
+    let mut seen: Vec<String> = page.iter().map(|s| s.address.clone()).collect();
+    let mut after = page.last().map(|s| (s.account.clone(), s.address.clone()));
+    loop {
+        let cursor = after.as_ref().map(|(a, b)| (a.as_str(), b.as_str()));
+        let (page, more) = store.suppressions_page(Some("alice"), cursor, 2).unwrap();
+        seen.extend(page.iter().map(|s| s.address.clone()));
+        after = page.last().map(|s| (s.account.clone(), s.address.clone()));
+        if !more {
+            break;
+        }
+    }
+    assert_eq!(seen, (0..5).map(|i| format!("a{i}@x.example")).collect::<Vec<_>>());
+    // Every account's, continuing across accounts.
+    let (all, more) = store.suppressions_page(None, Some(("alice", "a4@x.example")), 500).unwrap();
+    assert!(!more);
+    let accounts: Vec<&str> = all.iter().map(|s| s.account.as_str()).collect();
+    assert_eq!(accounts, ["alicia", "bob", "bob", "bob"]);
+    let (none, more) = store.suppressions_page(Some("carol"), None, 10).unwrap();
+    assert!(none.is_empty() && !more);
+
+    for _ in 0..3 {
+        store.add_hold_rule(&HoldRule::default()).unwrap();
+    }
+    let (rules, more) = store.hold_rules_page(None, 2).unwrap();
+    assert_eq!((rules.iter().map(|r| r.id).collect::<Vec<_>>(), more), (vec![1, 2], true));
+    let (rules, more) = store.hold_rules_page(Some(2), 2).unwrap();
+    assert_eq!((rules.iter().map(|r| r.id).collect::<Vec<_>>(), more), (vec![3], false));
+}
