@@ -332,10 +332,8 @@ impl Conn {
         // read loses no bytes: the runtime's streams read only when polled ready.
         let read = async {
             let wait = Duration::from_millis(deadline_ms - now_ms);
-            // Coarse: armed and dropped around nearly every read, never fired in
-            // practice; an exact timer would cost two io_uring operations a command.
             let timed_out = async {
-                moxide_runtime::time::coarse_sleep(wait).await;
+                moxide_runtime::time::sleep(wait).await;
                 Err(std::io::Error::from(std::io::ErrorKind::TimedOut))
             };
             Some(futures_lite::future::or(stream.read(&mut io.buffer[io.end..]), timed_out).await)

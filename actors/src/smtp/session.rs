@@ -272,13 +272,11 @@ impl Connection {
         let Connection { stream, buffer, end, shutdown, .. } = self;
         let stream = stream.as_mut().ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))?;
         let read = async { Some(stream.read(&mut buffer[*end..]).await) };
-        // Coarse (up to a tick late): armed and dropped around nearly every read; an exact
-        // timer would cost two io_uring operations a command.
         let wake = async {
             if watch_shutdown {
-                futures_lite::future::or(shutdown.draining(), moxide_runtime::time::coarse_sleep(wait)).await;
+                futures_lite::future::or(shutdown.draining(), moxide_runtime::time::sleep(wait)).await;
             } else {
-                moxide_runtime::time::coarse_sleep(wait).await;
+                moxide_runtime::time::sleep(wait).await;
             }
             None
         };
