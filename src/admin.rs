@@ -92,6 +92,8 @@ pub(crate) fn account(command: AccountCommand) -> Result<ExitCode, Error> {
                     AccountStore::open(&data, &account, &config.store_options())?.clear_credentials()?;
                     GlobalStore::open(&data, &StoreOptions::default())?
                         .remove_account_tls_public_keys(&account)?;
+                    moxide_storage::queue::QueueStore::open_shared(&data, &StoreOptions::default())?
+                        .forget_account(&account)?;
                 }
             }
             println!("account {account} removed (its messages stay in the data directory)");

@@ -803,7 +803,8 @@ async fn account_details(ctx: &Ctx, account: Arc<str>) -> Result<AccountDetails,
 }
 
 /// Removes an account: it stops receiving mail and logging in at once. Its messages stay
-/// in the data directory; its password and TLS keys are removed.
+/// in the data directory; its password, TLS keys, suppression list, send record and the
+/// hold rules that name it are removed.
 #[utoipa::path(delete, path = "/api/v0/admin/accounts/{account}", tag = "admin", security(("bearer" = [])),
     params(("account" = String, Path, description = "Account name")),
     responses((status = 204, description = "Removed"), CommonErrors))]
@@ -812,11 +813,15 @@ pub(crate) async fn account_remove(ctx: &Ctx, account: &str) -> Result<Reply, Ap
     ctx.services.sessions.end_account(account);
     let stores = Arc::clone(ctx.node.stores());
     let global = ctx.services.auth.global.clone();
+    let queue = ctx.services.queue.clone();
     let name = account.to_string();
     blocking(move || -> Result<(), moxide_storage::StorageError> {
         stores.get(&name)?.clear_credentials()?;
         if let Some(global) = global {
             global.remove_account_tls_public_keys(&name)?;
+        }
+        if let Some(queue) = queue {
+            queue.forget_account(&name)?;
         }
         Ok(())
     })

@@ -892,6 +892,36 @@ impl QueueStore {
         self.lmdb.write(&writer, |wtxn| Ok(self.dbs.hold_rules.delete(wtxn, &id.to_be_bytes())?))
     }
 
+    /// Forgets a removed account's sending policy in one transaction: its suppression
+    /// list, its send record and known recipients, and the hold rules that name it, so
+    /// an account created later under the same name starts clean. Returns how many
+    /// suppressions and hold rules went.
+    pub fn forget_account(&self, account: &str) -> Result<(usize, usize), StorageError> {
+        let prefix = policy::account_prefix(account);
+        // Names hold no NUL, so `account NUL ...` keys all sort below `account 0x01`.
+        let mut end = account.as_bytes().to_vec();
+        end.push(1);
+        let range = (std::ops::Bound::Included(prefix.as_slice()), std::ops::Bound::Excluded(end.as_slice()));
+        let writer = self.begin_write()?;
+        self.lmdb.write(&writer, |wtxn| {
+            let suppressions = self.dbs.suppressions.delete_range(wtxn, &range)?;
+            self.dbs.sent.delete_range(wtxn, &range)?;
+            self.dbs.known_recipients.delete_range(wtxn, &range)?;
+            let mut naming = Vec::new();
+            for entry in self.dbs.hold_rules.iter(wtxn)? {
+                let (key, value) = entry?;
+                let rule = policy::decode_hold_rule(keys::decode_u64(key, "hold rule id")?, value)?;
+                if rule.account.as_deref() == Some(account) {
+                    naming.push(rule.id);
+                }
+            }
+            for id in &naming {
+                self.dbs.hold_rules.delete(wtxn, &id.to_be_bytes())?;
+            }
+            Ok((suppressions, naming.len()))
+        })
+    }
+
     /// The hold rules, by id.
     pub fn hold_rules(&self) -> Result<Vec<HoldRule>, StorageError> {
         self.read(|txn| self.hold_rules_in(txn))

@@ -378,3 +378,36 @@ fn suppressions_and_hold_rules_are_read_in_pages() {
     let (rules, more) = store.hold_rules_page(Some(2), 2).unwrap();
     assert_eq!((rules.iter().map(|r| r.id).collect::<Vec<_>>(), more), (vec![3], false));
 }
+
+#[test]
+fn a_removed_account_is_forgotten_and_its_neighbours_are_not() {
+    let fixture = fixture();
+    let store = open(&fixture);
+    let entry = |account: &str| Suppression {
+        account: account.into(),
+        address: "gone@x.example".into(),
+        added_ms: 1,
+        reason: String::new(),
+    };
+    store.suppress(&[entry("alice"), entry("alicia"), entry("bob")]).unwrap();
+    store.enqueue(&[new_queued(&fixture, b"1", &["a@x.example"], 1000)]).unwrap();
+    let mine = HoldRule { id: 0, account: Some("alice".into()), ..HoldRule::default() };
+    let theirs = HoldRule { id: 0, account: Some("bob".into()), ..HoldRule::default() };
+    store.add_hold_rule(&mine).unwrap();
+    store.add_hold_rule(&theirs).unwrap();
+    let asked = ["a@x.example".to_owned()];
+    assert_eq!(store.send_counts("alice", &asked, 2000).unwrap().0.recipients, 1);
+
+    assert_eq!(store.forget_account("alice").unwrap(), (1, 1));
+    assert!(store.suppressions(Some("alice")).unwrap().is_empty());
+    assert_eq!(store.suppressions(None).unwrap().len(), 2, "alicia's and bob's stay");
+    let (counts, new) = store.send_counts("alice", &asked, 2000).unwrap();
+    assert_eq!(
+        (counts.recipients, counts.first_time, new),
+        (0, 0, 1),
+        "send record and known recipients gone"
+    );
+    let rules = store.hold_rules().unwrap();
+    assert_eq!(rules.iter().map(|r| r.account.as_deref()).collect::<Vec<_>>(), [Some("bob")]);
+    assert_eq!(store.forget_account("alice").unwrap(), (0, 0));
+}
