@@ -9,9 +9,6 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
 use common::Server;
 
 /// What the script prints, worked out by hand: drafts 1..3 at UIDs 1..3; REPLACE 2 adds
@@ -34,18 +31,5 @@ EXPUNGE => OK VANISHED 3 EXPUNGE 0
 fn replace_and_uidonly_with_imaplib() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), 2);
-    let port = server.imap.expect("imap listener printed").port().to_string();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/extensions.py");
-    let output = Command::new("python3")
-        .arg(script)
-        .args(["127.0.0.1", &port, "mox@localhost", "moxmoxmox"])
-        .output()
-        .expect("python3 is installed (scripts/test installs it)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "extensions.py failed:\n{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(stdout, EXPECTED);
+    assert_eq!(common::run_imap_client_script(&server, "extensions.py"), EXPECTED);
 }

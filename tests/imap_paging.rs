@@ -8,9 +8,6 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
 use common::Server;
 
 /// What the script prints, worked out by hand: the view is UIDs 1 2 3 6 7 8 9 10 at
@@ -32,18 +29,5 @@ CANCELUPDATE => OK
 fn partial_paging_and_update_contexts_with_imaplib() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), 2);
-    let port = server.imap.expect("imap listener printed").port().to_string();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/paging.py");
-    let output = Command::new("python3")
-        .arg(script)
-        .args(["127.0.0.1", &port, "mox@localhost", "moxmoxmox"])
-        .output()
-        .expect("python3 is installed (scripts/test installs it)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "paging.py failed:\n{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(stdout, EXPECTED);
+    assert_eq!(common::run_imap_client_script(&server, "paging.py"), EXPECTED);
 }

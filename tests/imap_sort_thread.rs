@@ -8,9 +8,6 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
 use common::Server;
 
 /// Dovecot 2.3.19.1's answers (Debian bookworm's dovecot-imapd), line for line.
@@ -41,18 +38,5 @@ UID SORT RETURN () (REVERSE ARRIVAL) UTF-8 ALL => OK UID ALL 4,2:3,1
 fn sort_and_thread_answer_as_dovecot_does() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), 2);
-    let port = server.imap.expect("imap listener printed").port().to_string();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/sort_thread.py");
-    let output = Command::new("python3")
-        .arg(script)
-        .args(["127.0.0.1", &port, "mox@localhost", "moxmoxmox"])
-        .output()
-        .expect("python3 is installed (scripts/test installs it)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "sort_thread.py failed:\n{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(stdout, DOVECOT_ANSWERS);
+    assert_eq!(common::run_imap_client_script(&server, "sort_thread.py"), DOVECOT_ANSWERS);
 }

@@ -270,12 +270,17 @@ fn stop(mut server: Server) {
     assert!(server.terminate(Duration::from_secs(30)).0.is_some_and(|s| s.success()));
 }
 
-#[test]
-fn dane_ee_match_delivers_and_requiretls_needs_verified_tls() {
+/// A test's directories: the private CA and certificates (made here), the receiver's
+/// and the sender's.
+fn directories() -> (tempfile::TempDir, tempfile::TempDir, tempfile::TempDir) {
     let pki_dir = tempfile::tempdir().unwrap();
     pki(pki_dir.path());
-    let receiving = tempfile::tempdir().unwrap();
-    let sending = tempfile::tempdir().unwrap();
+    (pki_dir, tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap())
+}
+
+#[test]
+fn dane_ee_match_delivers_and_requiretls_needs_verified_tls() {
+    let (pki_dir, receiving, sending) = directories();
     let receiver = receiver(receiving.path(), pki_dir.path(), "mx.remote.example");
     let tlsa = format!(
         "_25._tcp.mx.remote.example. 300 IN TLSA 3 1 1 {}\n",
@@ -305,10 +310,7 @@ fn dane_ee_match_delivers_and_requiretls_needs_verified_tls() {
 
 #[test]
 fn dane_ta_anchors_the_chain_the_server_sends() {
-    let pki_dir = tempfile::tempdir().unwrap();
-    pki(pki_dir.path());
-    let receiving = tempfile::tempdir().unwrap();
-    let sending = tempfile::tempdir().unwrap();
+    let (pki_dir, receiving, sending) = directories();
     let receiver = receiver(receiving.path(), pki_dir.path(), "mx.remote.example");
     let tlsa =
         format!("_25._tcp.mx.remote.example. 300 IN TLSA 2 1 1 {}\n", spki_sha256(pki_dir.path(), "ca.pem"));
@@ -323,10 +325,7 @@ fn dane_ta_anchors_the_chain_the_server_sends() {
 
 #[test]
 fn a_tlsa_mismatch_defers_without_plaintext() {
-    let pki_dir = tempfile::tempdir().unwrap();
-    pki(pki_dir.path());
-    let receiving = tempfile::tempdir().unwrap();
-    let sending = tempfile::tempdir().unwrap();
+    let (pki_dir, receiving, sending) = directories();
     let receiver = receiver(receiving.path(), pki_dir.path(), "mx.remote.example");
     let tlsa = format!("_25._tcp.mx.remote.example. 300 IN TLSA 3 1 1 {}\n", "ab".repeat(32));
     let dns = DnsServer::start_with(&zone(sending.path(), &tlsa), true);
@@ -345,10 +344,7 @@ fn a_tlsa_mismatch_defers_without_plaintext() {
 
 #[test]
 fn dane_without_starttls_defers_without_plaintext() {
-    let pki_dir = tempfile::tempdir().unwrap();
-    pki(pki_dir.path());
-    let receiving = tempfile::tempdir().unwrap();
-    let sending = tempfile::tempdir().unwrap();
+    let (pki_dir, receiving, sending) = directories();
     let receiver = receiver_without_tls(receiving.path());
     let tlsa = format!(
         "_25._tcp.mx.remote.example. 300 IN TLSA 3 1 1 {}\n",
@@ -366,10 +362,7 @@ fn dane_without_starttls_defers_without_plaintext() {
 
 #[test]
 fn mta_sts_enforce_with_an_untrusted_certificate_defers_also_after_a_restart() {
-    let pki_dir = tempfile::tempdir().unwrap();
-    pki(pki_dir.path());
-    let receiving = tempfile::tempdir().unwrap();
-    let sending = tempfile::tempdir().unwrap();
+    let (pki_dir, receiving, sending) = directories();
     // The MX's certificate comes from a CA the sender does not trust.
     let receiver = receiver(receiving.path(), &pki_dir.path().join("stranger"), "mx.remote.example");
     let policy = PolicyServer::start(
@@ -407,10 +400,7 @@ fn mta_sts_enforce_with_an_untrusted_certificate_defers_also_after_a_restart() {
 
 #[test]
 fn mta_sts_testing_delivers_and_records_the_failure() {
-    let pki_dir = tempfile::tempdir().unwrap();
-    pki(pki_dir.path());
-    let receiving = tempfile::tempdir().unwrap();
-    let sending = tempfile::tempdir().unwrap();
+    let (pki_dir, receiving, sending) = directories();
     let receiver = receiver(receiving.path(), &pki_dir.path().join("stranger"), "mx.remote.example");
     let policy = PolicyServer::start(
         pki_dir.path(),
@@ -429,10 +419,7 @@ fn mta_sts_testing_delivers_and_records_the_failure() {
 
 #[test]
 fn mta_sts_enforce_with_a_trusted_certificate_delivers() {
-    let pki_dir = tempfile::tempdir().unwrap();
-    pki(pki_dir.path());
-    let receiving = tempfile::tempdir().unwrap();
-    let sending = tempfile::tempdir().unwrap();
+    let (pki_dir, receiving, sending) = directories();
     let receiver = receiver(receiving.path(), pki_dir.path(), "mx.remote.example");
     let policy = PolicyServer::start(
         pki_dir.path(),

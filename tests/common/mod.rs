@@ -542,3 +542,20 @@ s.quit()
         server.log()
     );
 }
+
+/// Runs `tests/clients/<script>` with Python against the server's IMAP listener as
+/// `mox@localhost` (the test account every `Server` has) and returns what it printed;
+/// panics with its output when it fails.
+#[allow(dead_code)]
+pub fn run_imap_client_script(server: &Server, script: &str) -> String {
+    let port = server.imap.expect("imap listener printed").port().to_string();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients").join(script);
+    let output = std::process::Command::new("python3")
+        .arg(path)
+        .args(["127.0.0.1", &port, "mox@localhost", "moxmoxmox"])
+        .output()
+        .expect("python3 is installed (scripts/test installs it)");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{script} failed:\n{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    stdout
+}
