@@ -262,3 +262,19 @@ fn schema4_tombstones_are_indexed_by_modseq_on_migration() {
     assert_eq!(since(between), vec![(Uid(5), second[0].modseq)]);
     assert_consistent(&store);
 }
+
+#[test]
+fn a_tombstone_missing_from_the_vanished_index_is_reported() {
+    let fixture = fixture();
+    let store = fixture.open("gap");
+    let inbox = super::inbox(&store);
+    deliver_one(&fixture, &store, &body(1), MailboxTarget::Inbox);
+    store.expunge(inbox, &[Uid(1)]).unwrap();
+    assert_consistent(&store);
+    let writer = store.lmdb.lock_writer();
+    store.lmdb.write(&writer, |wtxn| Ok(store.dbs.vanished.clear(wtxn)?)).unwrap();
+    drop(writer);
+    let report = store.check_consistency().unwrap();
+    assert!(!report.is_ok(), "{report:#?}");
+    assert!(format!("{report:?}").contains("not in the vanished index"), "{report:#?}");
+}
