@@ -158,6 +158,9 @@ pub(crate) struct QueueConfig {
     pub(crate) tls_report_organization: Option<String>,
     /// The reports' `contact-info`; default the reporting address.
     pub(crate) tls_report_contact: Option<String>,
+    /// Count DMARC evaluations of incoming mail and send the daily aggregate reports
+    /// (RFC 7489 §7.2) to the domains that ask; sender and organization as for TLS reports.
+    pub(crate) dmarc_reports: bool,
 }
 
 impl Default for QueueConfig {
@@ -175,6 +178,7 @@ impl Default for QueueConfig {
             tls_report_address: None,
             tls_report_organization: None,
             tls_report_contact: None,
+            dmarc_reports: true,
         }
     }
 }

@@ -21,6 +21,7 @@ use moxide_actors::dns::Dns;
 use moxide_actors::imap::{ImapSettings, listener as imap_listener};
 use moxide_actors::listen::IpLimits;
 use moxide_actors::node::ACCOUNT_IDLE_DEFAULT;
+use moxide_actors::queue::dmarc_reports::{DmarcEvaluations, DmarcReportSettings};
 use moxide_actors::queue::mx::MxDestinations;
 use moxide_actors::queue::tls_policy::{BoxedResolver, QueueTlsPolicies, TlsPolicySettings};
 use moxide_actors::queue::tls_reports::TlsReportSettings;
@@ -33,6 +34,7 @@ use moxide_runtime::net::{ConnectionLimiter, ListenerSocket, bind_per_core};
 use moxide_runtime::shutdown::{ShutdownPlan, ShutdownSeed};
 use moxide_runtime::tls::{CertificateFiles, TlsAcceptor, TlsConnector, TlsSettings, TrustRoots};
 use moxide_runtime::{RuntimeConfig, online_cpus, spawn_detached};
+use moxide_storage::dmarc_evaluations::DmarcEvalStore;
 use moxide_storage::queue::QueueStore;
 use moxide_storage::tls_policy::{StoredStsPolicy, StoredTlsResults, TlsPolicyStore};
 use moxide_storage::{DataDir, DataDirLock, GlobalStore, StoreCache, StoreOptions};
@@ -157,6 +159,9 @@ struct Shared {
     inbound: Option<InboundPlan>,
     /// SMTP deliveries over quota get `552 5.2.2` rather than `452 4.2.2`.
     over_quota_permanent: bool,
+    /// DMARC aggregate reports: the evaluations counted by every core's SMTP sessions
+    /// and their store; `None` when off (no queue, no inbound checks, or configured off).
+    dmarc: Option<(Arc<DmarcEvalStore>, DmarcEvaluations)>,
 }
 
 /// What each core needs to check incoming mail.
@@ -233,6 +238,13 @@ impl Server {
                 Some((Arc::new(store), stored, results))
             }
             None => None,
+        };
+        let dmarc = match &queue {
+            Some(_) if static_config.queue.dmarc_reports && static_config.inbound_checks => {
+                let store = DmarcEvalStore::open(&data, &StoreOptions::default())?;
+                Some((Arc::new(store), DmarcEvaluations::default()))
+            }
+            _ => None,
         };
         // Keys for signing queued mail, made where a domain has none.
         let dkim = queue.as_ref().map(|_| {
@@ -330,6 +342,7 @@ impl Server {
             hangup: Arc::new(std::sync::Mutex::new(None)),
             inbound: inbound_plan(config, &data),
             over_quota_permanent: static_config.over_quota_permanent,
+            dmarc,
         };
         Ok(Server { runtime, seeds, shared, bound, lock })
     }
@@ -347,6 +360,7 @@ impl Server {
         let hangup = moxide_runtime::hangup::catch_hangup().map_err(ServerError::Signals)?;
         *shared.hangup.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(hangup);
         let seeds: Vec<(CoreSeed, ShutdownSeed)> = seeds.into_iter().zip(signals).collect();
+        let dmarc = shared.dmarc.clone();
         moxide_runtime::run(&runtime, seeds, move |core, (seed, signal)| {
             let shared = shared.clone();
             async move {
@@ -364,6 +378,7 @@ impl Server {
                 let inbound = shared.inbound.as_ref().map(|plan| InboundAuth {
                     dns: plan.dns.clone().map(Dns::new),
                     reports: Some(plan.reports.clone()),
+                    evaluations: shared.dmarc.as_ref().map(|(_, evaluations)| evaluations.clone()),
                 });
                 let dns = inbound.as_ref().and_then(|inbound| inbound.dns.clone());
                 if let Some(dns) = &dns {
@@ -391,6 +406,11 @@ impl Server {
                 }
             }
         })?;
+        // Every session has ended: the DMARC counts of the last minute are stored now,
+        // so a graceful stop loses none.
+        if let Some((store, evaluations)) = dmarc {
+            evaluations.store_blocking(&store, moxide_actors::clock::now_unix_ms());
+        }
         drop(lock);
         tracing::info!("stopped");
         Ok(())
@@ -490,6 +510,7 @@ fn start_queue(shared: &Shared, node: &Node, dns: Option<Dns>) {
         spool_dir: shared.spool_dir.clone(),
         retry_jitter_permille_max: moxide_actors::queue::schedule::RETRY_JITTER_PERMILLE_MAX,
         tls_reports: tls_report_settings(shared, node),
+        dmarc_reports: dmarc_report_settings(shared, node, dns.clone()),
     };
     let destinations = MxDestinations::new(dns, StaticRoutes::new(routes), shared.queue_config.mx_port);
     let runner = QueueRunner::new(store, node.clone(), settings, Rc::new(destinations));
@@ -500,13 +521,14 @@ fn start_queue(shared: &Shared, node: &Node, dns: Option<Dns>) {
 /// the current day included (docs/operations.md). Never set in production.
 const TLS_REPORTS_TRIGGER_ENV: &str = "MOXIDE_TEST_TLS_REPORTS_TRIGGER";
 
-/// Who sends the daily TLS reports: our hostname's local domain (the longest local
-/// domain the hostname is in, else the hostname), whose DKIM keys sign them.
-fn tls_report_settings(shared: &Shared, node: &Node) -> Option<TlsReportSettings> {
-    let config = &shared.queue_config;
-    if !config.tls_reports {
-        return None;
-    }
+/// Test hook: the file whose appearance makes the queue send the DMARC aggregate
+/// reports at once, the current day included. Never set in production.
+const DMARC_REPORTS_TRIGGER_ENV: &str = "MOXIDE_TEST_DMARC_REPORTS_TRIGGER";
+
+/// Who sends our reports (TLS and DMARC): the configured address, else `postmaster@`
+/// our hostname's local domain (the longest local domain the hostname is in, else the
+/// hostname); and the reporting domain, the address's, whose DKIM keys sign them.
+fn report_sender(shared: &Shared, node: &Node) -> (String, String) {
     let hostname = shared.hostname.to_ascii_lowercase();
     let mut labels = hostname.as_str();
     let submitter = loop {
@@ -518,8 +540,19 @@ fn tls_report_settings(shared: &Shared, node: &Node) -> Option<TlsReportSettings
             _ => break hostname.clone(),
         }
     };
-    let from = config.tls_report_address.clone().unwrap_or_else(|| format!("postmaster@{submitter}"));
+    let from =
+        shared.queue_config.tls_report_address.clone().unwrap_or_else(|| format!("postmaster@{submitter}"));
     let submitter = from.rsplit_once('@').map_or(submitter, |(_, domain)| domain.to_ascii_lowercase());
+    (from, submitter)
+}
+
+/// Who sends the daily TLS reports.
+fn tls_report_settings(shared: &Shared, node: &Node) -> Option<TlsReportSettings> {
+    let config = &shared.queue_config;
+    if !config.tls_reports {
+        return None;
+    }
+    let (from, submitter) = report_sender(shared, node);
     Some(TlsReportSettings {
         organization: config.tls_report_organization.clone().unwrap_or_else(|| shared.hostname.clone()),
         contact: config.tls_report_contact.clone().unwrap_or_else(|| from.clone()),
@@ -527,6 +560,28 @@ fn tls_report_settings(shared: &Shared, node: &Node) -> Option<TlsReportSettings
         submitter,
         dkim: shared.dkim.clone(),
         trigger: std::env::var_os(TLS_REPORTS_TRIGGER_ENV).map(std::path::PathBuf::from),
+    })
+}
+
+/// Who sends the daily DMARC aggregate reports, and the counts they are made of;
+/// `None` without a DNS client (the records cannot be looked up).
+fn dmarc_report_settings(shared: &Shared, node: &Node, dns: Option<Dns>) -> Option<DmarcReportSettings> {
+    let (store, evaluations) = shared.dmarc.clone()?;
+    let dns = dns?;
+    let (from, submitter) = report_sender(shared, node);
+    Some(DmarcReportSettings {
+        organization: shared
+            .queue_config
+            .tls_report_organization
+            .clone()
+            .unwrap_or_else(|| shared.hostname.clone()),
+        from,
+        submitter,
+        dkim: shared.dkim.clone(),
+        evaluations,
+        store,
+        resolver: Rc::new(BoxedResolver::new(dns)),
+        trigger: std::env::var_os(DMARC_REPORTS_TRIGGER_ENV).map(std::path::PathBuf::from),
     })
 }
 

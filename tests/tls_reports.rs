@@ -15,7 +15,7 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{DnsServer, Server, set_password, stored_messages, write_serve_config};
 
@@ -65,14 +65,6 @@ fn spki_sha256(dir: &Path, file: &str) -> String {
     let output = Command::new("sh").args(["-c", &script]).current_dir(dir).output().unwrap();
     assert!(output.status.success());
     String::from_utf8(output.stdout).unwrap().rsplit(' ').next().unwrap().trim().to_owned()
-}
-
-fn wait_for(server: &Server, needle: &str, count: usize) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while server.log().matches(needle).count() < count {
-        assert!(Instant::now() < deadline, "not {count}× {needle:?} in the log:\n{}", server.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn stop(mut server: Server) {
@@ -155,11 +147,11 @@ fn a_days_tls_report_reaches_the_rua_signed_and_parsed() {
         "bob@remote.example",
         "tlsrpt@client.example",
     );
-    wait_for(&sender, "moxide_actors::queue: delivered", 1);
+    sender.wait_for_log("moxide_actors::queue: delivered", 1);
     std::fs::write(&trigger, b"").unwrap();
-    wait_for(&sender, "TLS report queued", 1);
-    wait_for(&sender, "moxide_actors::queue: delivered", 2);
-    wait_for(&receiver, "stored reports", 1);
+    sender.wait_for_log("TLS report queued", 1);
+    sender.wait_for_log("moxide_actors::queue: delivered", 2);
+    receiver.wait_for_log("stored reports", 1);
     assert!(sender.log().contains("https: TLS report URIs are not supported"), "{}", sender.log());
     assert!(!trigger.exists(), "the hook's file is consumed");
     stop(sender);

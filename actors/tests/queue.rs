@@ -158,6 +158,7 @@ where
                 spool_dir,
                 retry_jitter_permille_max: 0,
                 tls_reports: None,
+                dmarc_reports: None,
             };
             let runner = QueueRunner::new(queue, node.clone(), settings, Rc::new(routes));
             test(node, runner).await;

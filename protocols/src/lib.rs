@@ -33,6 +33,8 @@
 //! - [`dns`]: names, the DNS message codec, the stub resolver's exchange state machine
 //!   and the [`Resolver`](dns::Resolver) trait the checks ask through;
 //! - [`tlsrpt`]: TLS reports to send (RFC 8460): the `_smtp._tls` record, the JSON report;
+//! - [`dmarcrpt`]: DMARC aggregate reports to send (RFC 7489 §7.2): rows, the XML
+//!   report, its message, `rua` URIs;
 //! - [`mtasts`]: MTA-STS records, policies and their HTTP fetch (RFC 8461), sans-IO;
 //! - [`auth`]: incoming mail authentication (SPF, DKIM, DMARC, iprev, ARC) and the
 //!   Authentication-Results header.
@@ -44,6 +46,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod dmarcrpt;
 pub mod dns;
 pub mod imap;
 pub mod mime;

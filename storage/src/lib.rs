@@ -137,6 +137,7 @@ mod copy;
 mod credentials;
 mod datadir;
 mod deliver;
+pub mod dmarc_evaluations;
 mod error;
 mod expunged;
 pub mod fault;

@@ -194,6 +194,15 @@ impl Server {
     pub fn log(&self) -> String {
         read_log(&self.dir)
     }
+
+    /// Waits (up to 90 s) until `needle` appears `count` times in the log.
+    pub fn wait_for_log(&self, needle: &str, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while self.log().matches(needle).count() < count {
+            assert!(Instant::now() < deadline, "not {count}× {needle:?} in the log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for Server {

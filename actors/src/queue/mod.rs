@@ -10,7 +10,10 @@
 //! - [`dsn`]: failure and delay DSNs (RFC 3464), composed by `moxide_protocols`;
 //! - [`sign`]: DKIM keys of the local domains and the signing of submitted mail;
 //! - [`tls_policy`]: DANE, MTA-STS, the memory of domains' TLS and TLSRPT results;
-//! - [`tls_reports`]: the daily TLS reports (RFC 8460) sent from those results.
+//! - [`tls_reports`]: the daily TLS reports (RFC 8460) sent from those results;
+//! - [`dmarc_reports`]: DMARC evaluations of incoming mail counted, and the daily
+//!   aggregate reports (RFC 7489 §7.2) sent from them;
+//! - `report_mail`: the report messages spooled, signed and queued from `<>`.
 //!
 //! Time and destinations are seams: [`QueueRunner::run_due`] takes the wall-clock time
 //! as an argument, so tests drive retries with a simulated clock and never sleep; the
@@ -23,10 +26,12 @@
 //! before the crash may get it twice, never zero times). One domain's destinations are
 //! attempted one at a time, at most [`QUEUE_DOMAINS_CONCURRENT_MAX`] domains at once.
 
+pub mod dmarc_reports;
 pub mod dsn;
 mod local;
 pub mod mx;
 pub mod remote;
+mod report_mail;
 pub mod schedule;
 pub mod sign;
 pub mod tls_policy;
@@ -125,6 +130,9 @@ pub struct QueueSettings {
     pub retry_jitter_permille_max: u16,
     /// Daily TLS reports (RFC 8460); `None`: off. Needs `policies` (their results).
     pub tls_reports: Option<tls_reports::TlsReportSettings>,
+    /// Daily DMARC aggregate reports (RFC 7489 §7.2); `None`: off (and no evaluations
+    /// are counted).
+    pub dmarc_reports: Option<dmarc_reports::DmarcReportSettings>,
 }
 
 /// Why a queue run failed.
@@ -211,14 +219,29 @@ impl QueueRunner {
         tracing::info!("queue started");
         // At startup: the ended days not reported yet (kept across the restart).
         let mut next_reports_ms = if self.settings.tls_reports.is_some() { 0 } else { i64::MAX };
+        let mut next_dmarc_ms = if self.settings.dmarc_reports.is_some() { 0 } else { i64::MAX };
+        let mut next_flush_ms = 0;
         loop {
             let now_ms = crate::clock::now_unix_ms();
             if now_ms >= next_reports_ms {
                 self.send_tls_reports(now_ms, false).await;
                 next_reports_ms = tls_reports::next_run_ms(now_ms);
             }
-            if self.tls_report_triggered().await {
+            let tls_trigger = self.settings.tls_reports.as_ref().and_then(|s| s.trigger.as_ref());
+            if report_mail::triggered(tls_trigger).await {
                 self.send_tls_reports(now_ms, true).await;
+            }
+            if now_ms >= next_dmarc_ms {
+                self.send_dmarc_reports(now_ms, false).await;
+                next_dmarc_ms = dmarc_reports::next_run_ms(now_ms);
+            }
+            let dmarc_trigger = self.settings.dmarc_reports.as_ref().and_then(|s| s.trigger.as_ref());
+            if report_mail::triggered(dmarc_trigger).await {
+                self.send_dmarc_reports(now_ms, true).await;
+            }
+            if now_ms >= next_flush_ms {
+                self.flush_dmarc_evaluations(now_ms).await;
+                next_flush_ms = now_ms + dmarc_reports::DMARC_FLUSH_INTERVAL_MS;
             }
             match self.run_due(now_ms).await {
                 Ok(attempted) if attempted > 0 => continue,
@@ -242,14 +265,6 @@ impl QueueRunner {
                 return;
             }
         }
-    }
-
-    /// Whether the test hook's trigger file appeared (it is removed).
-    async fn tls_report_triggered(&self) -> bool {
-        let Some(trigger) = self.settings.tls_reports.as_ref().and_then(|s| s.trigger.clone()) else {
-            return false;
-        };
-        moxide_runtime::offload(move || std::fs::remove_file(trigger).is_ok()).await.unwrap_or(false)
     }
 
     /// One attempt for one destination, and its results stored.

@@ -23,10 +23,9 @@ use std::sync::Arc;
 
 use moxide_protocols::smtp::rfc5322_date;
 use moxide_protocols::tlsrpt::{PolicyResults, Report, ReportMessage, ReportUri, compose, compose_message};
-use moxide_storage::queue::{NewQueued, QueueId, QueuedBody, QueuedMessage, QueuedRecipient};
 
 use super::QueueRunner;
-use super::dsn::{hex, write_spool};
+use super::report_mail::{Signer, next_daily_run_ms, random_hex};
 use super::sign::DkimKeys;
 use super::tls_policy::{DayResults, PolicyType};
 
@@ -67,10 +66,7 @@ pub struct TlsReportSettings {
 /// When the next daily run is due after `now_ms`: the end of the day plus a random
 /// delay of up to [`TLS_REPORT_DELAY_MS_MAX`].
 pub(super) fn next_run_ms(now_ms: i64) -> i64 {
-    let mut draw = [0u8; 4];
-    moxide_runtime::random::fill(&mut draw);
-    let delay = i64::from(u32::from_be_bytes(draw)) % (TLS_REPORT_DELAY_MS_MAX + 1);
-    (now_ms.div_euclid(DAY_MS) + 1) * DAY_MS + delay
+    next_daily_run_ms(now_ms, TLS_REPORT_DELAY_MS_MAX)
 }
 
 /// The report's policies: the failures by policy type, and the successes under the
@@ -162,58 +158,28 @@ impl QueueRunner {
         now_ms: i64,
     ) -> Result<usize, String> {
         let (_, gzip, file_name) = compose(report, &settings.submitter);
-        let mut batch = Vec::new();
-        for address in addresses {
-            let message_id = format!("{}@{}", random_hex(12), self.settings.hostname);
-            let boundary = format!("tlsrpt-{}", random_hex(12));
-            let bytes = compose_message(&ReportMessage {
-                from: &settings.from,
-                to: address,
-                policy_domain: domain,
-                submitter: &settings.submitter,
-                report_id: &report.report_id,
-                date: &rfc5322_date(now_ms.div_euclid(1000)),
-                message_id: &message_id,
-                boundary: &boundary,
-                file_name: &file_name,
-                gzip: &gzip,
-            });
-            let spool = self.settings.spool_dir.join(format!("tlsrpt-{}", random_hex(12)));
-            let written = {
-                let (spool, bytes) = (spool.clone(), bytes.clone());
-                moxide_runtime::offload(move || write_spool(&spool, &bytes)).await
-            };
-            match written {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => return Err(format!("spool: {error}")),
-                Err(panic) => return Err(format!("spool: {}", panic.0)),
-            }
-            let prefix = match &settings.dkim {
-                Some(keys) => {
-                    super::sign::sign_spool(
-                        Arc::clone(keys),
-                        settings.submitter.clone(),
-                        spool.clone(),
-                        now_ms.div_euclid(1000),
-                    )
-                    .await
-                }
-                None => Vec::new(),
-            };
-            batch.push(new_queued(spool, &bytes, prefix, address, now_ms));
-        }
-        let store = Arc::clone(self.store());
-        let spools: Vec<PathBuf> = batch.iter().map(|new: &NewQueued| new.spool.clone()).collect();
-        let count = batch.len();
-        let enqueued = moxide_runtime::offload(move || store.enqueue(&batch)).await;
-        for spool in spools {
-            let _ = moxide_runtime::offload(move || std::fs::remove_file(spool)).await;
-        }
-        match enqueued {
-            Ok(Ok(_)) => Ok(count),
-            Ok(Err(error)) => Err(error.to_string()),
-            Err(panic) => Err(panic.0),
-        }
+        let messages = addresses
+            .iter()
+            .map(|address| {
+                let message_id = format!("{}@{}", random_hex(12), self.settings.hostname);
+                let boundary = format!("tlsrpt-{}", random_hex(12));
+                let bytes = compose_message(&ReportMessage {
+                    from: &settings.from,
+                    to: address,
+                    policy_domain: domain,
+                    submitter: &settings.submitter,
+                    report_id: &report.report_id,
+                    date: &rfc5322_date(now_ms.div_euclid(1000)),
+                    message_id: &message_id,
+                    boundary: &boundary,
+                    file_name: &file_name,
+                    gzip: &gzip,
+                });
+                (address.clone(), bytes)
+            })
+            .collect();
+        let signer = Signer { domain: &settings.submitter, keys: settings.dkim.as_ref() };
+        self.queue_report_messages("tlsrpt", signer, messages, now_ms).await
     }
 }
 
@@ -239,43 +205,6 @@ fn mailto_addresses(domain: &str, uris: Vec<ReportUri>) -> Vec<String> {
         }
     }
     addresses
-}
-
-/// A report message to queue from the null reverse path (like a DSN: a report that
-/// cannot be delivered causes no bounce, RFC 5321 §4.5.5's reasoning for automatic mail).
-fn new_queued(spool: PathBuf, bytes: &[u8], prefix: Vec<u8>, address: &str, now_ms: i64) -> NewQueued {
-    NewQueued {
-        spool,
-        message: QueuedMessage {
-            id: QueueId(0),
-            queued_ms: now_ms,
-            sender_account: String::new(),
-            mail_from: String::new(),
-            size_bytes: bytes.len() as u64,
-            prefix,
-            smtputf8: !address.is_ascii(),
-            body: QueuedBody::SevenBit,
-            requiretls: false,
-            envid: None,
-            return_headers_only: true,
-            to_junk: false,
-        },
-        recipients: vec![QueuedRecipient {
-            address: address.to_owned(),
-            notify: None,
-            original: None,
-            last_result: None,
-            account: None,
-        }],
-        first_attempt_ms: now_ms,
-        held: false,
-    }
-}
-
-fn random_hex(bytes: usize) -> String {
-    let mut random = vec![0u8; bytes];
-    moxide_runtime::random::fill(&mut random);
-    hex(&random)
 }
 
 #[cfg(test)]

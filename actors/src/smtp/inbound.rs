@@ -18,10 +18,13 @@
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use moxide_protocols::auth::dmarc::Policy;
+use moxide_protocols::auth::Verdict;
+use moxide_protocols::auth::dmarc::{DmarcResult, Policy};
 use moxide_protocols::auth::intake::Collected;
 use moxide_protocols::auth::results::authserv_id;
+use moxide_protocols::auth::spf::Identity;
 use moxide_protocols::auth::{Transaction, check};
+use moxide_protocols::dmarcrpt::{DkimAuth, ROW_DKIM_RESULTS_MAX, Row};
 use moxide_protocols::reports::{self, ReportKind};
 use moxide_protocols::smtp::{EnhancedCode, ForwardPath, Reply, ReversePath};
 use moxide_storage::ReportStore;
@@ -29,6 +32,7 @@ use moxide_storage::ReportStore;
 use super::delivery::Envelope;
 use crate::directory::Directory;
 use crate::dns::Dns;
+use crate::queue::dmarc_reports::{DmarcEvaluations, Evaluation};
 
 /// Longest time the checks of one message may take at the end of DATA. Each lookup is
 /// bounded by the resolver's tries and timeouts, but SPF alone may make 10 lookups in a
@@ -45,6 +49,8 @@ pub struct InboundAuth {
     /// Where the reports in mail to a domain's report addresses (the directory's
     /// `is_report_address`) are kept once parsed.
     pub reports: Option<ReportStore>,
+    /// Where DMARC evaluations are counted for aggregate reports; `None`: not counted.
+    pub evaluations: Option<DmarcEvaluations>,
 }
 
 /// Whether a delivered message went to a report address: the store to keep its reports.
@@ -160,13 +166,74 @@ pub(crate) async fn decide(
             .iter()
             .any(|r| domain_of(&r.path).is_some_and(|d| directory.marks_dmarc_rejects(&d)))
     };
-    match disposition {
+    let decision = match disposition {
         Policy::Reject if !marked() => {
             Decision { prefix, refuse: Some(dmarc_refusal(&verdict.dmarc)), junk: false, strip }
         }
         Policy::Reject | Policy::Quarantine => Decision { prefix, refuse: None, junk: true, strip },
         Policy::None => Decision { prefix, refuse: None, junk: false, strip },
+    };
+    if let Some(evaluations) = &inbound.evaluations
+        && let Some(evaluation) = evaluation(&verdict, envelope, &decision)
+    {
+        evaluations.record(evaluation, crate::clock::now_unix_ms());
     }
+    decision
+}
+
+/// The report row of a message evaluated under a record that asks for aggregate
+/// reports (RFC 7489 §7.2); `None` when there is no such record or DMARC could not be
+/// evaluated (temperror, permerror).
+fn evaluation(verdict: &Verdict, envelope: &Envelope, decision: &Decision) -> Option<Evaluation> {
+    let dmarc = &verdict.dmarc;
+    let record = dmarc.record.as_ref().filter(|r| !r.aggregate_reports.is_empty())?;
+    if !matches!(dmarc.result, DmarcResult::Pass | DmarcResult::Fail) {
+        return None;
+    }
+    let policy_domain = dmarc.policy_domain.as_ref()?.as_str().to_owned();
+    let header_from = dmarc.from_domain.as_ref()?.as_str().to_owned();
+    let disposition = match (decision.refuse.is_some(), decision.junk) {
+        (true, _) => Policy::Reject,
+        (false, true) => Policy::Quarantine,
+        (false, false) => Policy::None,
+    };
+    let mut reasons = Vec::new();
+    if dmarc.requested.is_some_and(|requested| requested != dmarc.disposition) {
+        reasons.push(("sampled_out".to_owned(), String::new()));
+    }
+    if dmarc.disposition == Policy::Reject && disposition == Policy::Quarantine {
+        reasons.push(("local_policy".to_owned(), "delivered to Junk instead of rejected".to_owned()));
+    }
+    let envelope_to = envelope.recipients.first().and_then(|r| domain_of(&r.path)).unwrap_or_default();
+    let spf = &verdict.spf;
+    let scope = match spf.identity {
+        Identity::Helo => "helo",
+        Identity::MailFrom => "mfrom",
+    };
+    let dkim = verdict
+        .dkim
+        .iter()
+        .filter_map(|result| {
+            Some(DkimAuth {
+                domain: result.domain.as_ref()?.as_str().to_owned(),
+                selector: result.selector.clone().unwrap_or_default(),
+                result: result.status.as_str().to_owned(),
+            })
+        })
+        .take(ROW_DKIM_RESULTS_MAX)
+        .collect();
+    let row = Row {
+        source_ip: envelope.peer.ip().to_canonical().to_string(),
+        disposition: disposition.as_str().to_owned(),
+        dkim_aligned: dmarc.dkim_aligned,
+        spf_aligned: dmarc.spf_aligned,
+        reasons,
+        envelope_to,
+        header_from,
+        dkim,
+        spf: (spf.domain.clone(), scope.to_owned(), spf.outcome.result.as_str().to_owned()),
+    };
+    Some(Evaluation { policy_domain, record: record.clone(), row })
 }
 
 fn domain_of(path: &ForwardPath) -> Option<String> {

@@ -222,11 +222,28 @@ pub struct DmarcOutcome {
     pub requested: Option<Policy>,
     /// A problem, for the header.
     pub reason: Option<String>,
+    /// Where the record was found: the From domain or its organizational domain (the
+    /// `policy_published/domain` of an aggregate report, RFC 7489 §7.2).
+    pub policy_domain: Option<DomainName>,
+    /// An aligned DKIM signature passed (`policy_evaluated/dkim`).
+    pub dkim_aligned: bool,
+    /// SPF passed for an aligned domain (`policy_evaluated/spf`).
+    pub spf_aligned: bool,
 }
 
 impl DmarcOutcome {
     fn new(result: DmarcResult, from_domain: Option<DomainName>, reason: Option<String>) -> DmarcOutcome {
-        DmarcOutcome { result, from_domain, record: None, disposition: Policy::None, requested: None, reason }
+        DmarcOutcome {
+            result,
+            from_domain,
+            record: None,
+            disposition: Policy::None,
+            requested: None,
+            reason,
+            policy_domain: None,
+            dkim_aligned: false,
+            spf_aligned: false,
+        }
     }
 }
 
@@ -277,8 +294,11 @@ pub async fn evaluate<R: Resolver>(
             return DmarcOutcome::new(DmarcResult::TempError, Some(author), Some(error.to_string()));
         }
     };
-    let (result, reason) = alignment_result(&author, &record, spf, dkim);
+    let aligned = alignment(&author, &record, spf, dkim);
+    let (result, reason) = aligned.result();
     let mut outcome = DmarcOutcome::new(result, Some(author.clone()), reason);
+    outcome.policy_domain = Some(if at_organizational { organizational.clone() } else { author.clone() });
+    (outcome.dkim_aligned, outcome.spf_aligned) = (aligned.dkim_pass, aligned.spf_pass);
     if result == DmarcResult::Fail {
         // RFC 7489 §6.6.3: sp applies when the record came from the organizational domain
         // for a subdomain author.
@@ -323,29 +343,37 @@ async fn lookup_record<R: Resolver>(
     Ok(DmarcRecord::parse(&text).ok())
 }
 
-fn alignment_result(
-    author: &DomainName,
-    record: &DmarcRecord,
-    spf: &SpfVerdict,
-    dkim: &[DkimResult],
-) -> (DmarcResult, Option<String>) {
+/// What the aligned checks said.
+struct Aligned {
+    spf_pass: bool,
+    dkim_pass: bool,
+    temporary: bool,
+}
+
+impl Aligned {
+    fn result(&self) -> (DmarcResult, Option<String>) {
+        if self.spf_pass || self.dkim_pass {
+            (DmarcResult::Pass, None)
+        } else if self.temporary {
+            // An aligned check that could not finish might have passed: not a fail to act on.
+            (DmarcResult::TempError, Some("aligned check failed temporarily".into()))
+        } else {
+            (DmarcResult::Fail, None)
+        }
+    }
+}
+
+fn alignment(author: &DomainName, record: &DmarcRecord, spf: &SpfVerdict, dkim: &[DkimResult]) -> Aligned {
     let spf_domain = DomainName::parse(&spf.domain).ok();
     let spf_aligned = spf_domain.as_ref().is_some_and(|d| aligned(d, author, record.spf_alignment));
-    if spf_aligned && spf.outcome.result == SpfResult::Pass {
-        return (DmarcResult::Pass, None);
-    }
     let dkim_aligned =
         |r: &&DkimResult| r.domain.as_ref().is_some_and(|d| aligned(d, author, record.dkim_alignment));
-    if dkim.iter().filter(dkim_aligned).any(|r| r.status == DkimStatus::Pass) {
-        return (DmarcResult::Pass, None);
+    Aligned {
+        spf_pass: spf_aligned && spf.outcome.result == SpfResult::Pass,
+        dkim_pass: dkim.iter().filter(dkim_aligned).any(|r| r.status == DkimStatus::Pass),
+        temporary: (spf_aligned && spf.outcome.result == SpfResult::TempError)
+            || dkim.iter().filter(dkim_aligned).any(|r| r.status == DkimStatus::TempError),
     }
-    // An aligned check that could not finish might have passed: not a fail to act on.
-    let temporary = (spf_aligned && spf.outcome.result == SpfResult::TempError)
-        || dkim.iter().filter(dkim_aligned).any(|r| r.status == DkimStatus::TempError);
-    if temporary {
-        return (DmarcResult::TempError, Some("aligned check failed temporarily".into()));
-    }
-    (DmarcResult::Fail, None)
 }
 
 #[cfg(test)]
