@@ -36,7 +36,7 @@ use moxide_runtime::tls::{CertificateFiles, TlsAcceptor, TlsConnector, TlsSettin
 use moxide_runtime::{RuntimeConfig, online_cpus, spawn_detached};
 use moxide_storage::dmarc_evaluations::DmarcEvalStore;
 use moxide_storage::queue::QueueStore;
-use moxide_storage::tls_policy::{StoredStsPolicy, StoredTlsResults, TlsPolicyStore};
+use moxide_storage::tls_policy::{StoredDomainTls, StoredStsPolicy, StoredTlsResults, TlsPolicyStore};
 use moxide_storage::{DataDir, DataDirLock, GlobalStore, StoreCache, StoreOptions};
 
 use crate::config::{Config, Limits, ListenerProtocol, ListenerTls, TomlDomainsFile};
@@ -135,7 +135,9 @@ struct Shared {
     /// The outbound queue (not in localserve, which delivers everything locally).
     queue: Option<Arc<QueueStore>>,
     /// Fetched MTA-STS policies kept across restarts, and those read at startup.
-    tls_policies: Option<(Arc<TlsPolicyStore>, Vec<StoredStsPolicy>, Vec<StoredTlsResults>)>,
+    #[allow(clippy::type_complexity)]
+    tls_policies:
+        Option<(Arc<TlsPolicyStore>, Vec<StoredStsPolicy>, Vec<StoredTlsResults>, Vec<StoredDomainTls>)>,
     /// The queue's fixed routes and STARTTLS setting.
     queue_config: crate::config::QueueConfig,
     /// DKIM keys queued mail is signed with.
@@ -235,7 +237,11 @@ impl Server {
                     tracing::error!(%error, "stored TLS report results unreadable; starting without them");
                     Vec::new()
                 });
-                Some((Arc::new(store), stored, results))
+                let domain_tls = store.domain_tls().unwrap_or_else(|error| {
+                    tracing::error!(%error, "stored TLS memory unreadable; starting without it");
+                    Vec::new()
+                });
+                Some((Arc::new(store), stored, results, domain_tls))
             }
             None => None,
         };
@@ -614,12 +620,14 @@ fn tls_policies(shared: &Shared, dns: Dns) -> QueueTlsPolicies {
     } else {
         None
     };
-    let (store, stored, results) = match &shared.tls_policies {
-        Some((store, stored, results)) => (Some(Arc::clone(store)), stored.clone(), results.clone()),
-        None => (None, Vec::new(), Vec::new()),
+    let (store, stored, results, domain_tls) = match &shared.tls_policies {
+        Some((store, stored, results, domain_tls)) => {
+            (Some(Arc::clone(store)), stored.clone(), results.clone(), domain_tls.clone())
+        }
+        None => (None, Vec::new(), Vec::new(), Vec::new()),
     };
     let settings = TlsPolicySettings { store, roots, dane: config.dane, mta_sts_port: config.mta_sts_port };
-    QueueTlsPolicies::new(BoxedResolver::new(dns), settings, stored, results)
+    QueueTlsPolicies::new(BoxedResolver::new(dns), settings, stored, results).with_domain_tls(domain_tls)
 }
 
 /// The HTTP plane's shared state: live configuration over the domains file, the admin

@@ -9,6 +9,7 @@
 //! | `meta`         | ASCII name          | `schema_version` u32 BE |
 //! | `sts_policies` | domain (lower case) | version byte + rkyv `StsPolicyRecord` |
 //! | `tls_results`  | domain, 0, day (i64 BE, days since 1970) | version byte + rkyv `TlsResultsRecord` |
+//! | `domain_tls`   | domain (lower case) | version byte + rkyv `DomainTlsRecord` |
 //!
 //! Rules checked before a put and after every get (STYLE rule 8): the domain is 1 to
 //! 253 bytes of lower-case name characters and equals the key; the id 1 to 32 letters
@@ -16,7 +17,12 @@
 //! 255 bytes each. The writer is the queue's core (policy fetches are rare: one write
 //! per fetched policy, on a helper thread).
 //!
-//! Schema history: version 1 is the first.
+//! `domain_tls` is the queue's memory of each recipient domain's TLS (whether its hosts
+//! offered STARTTLS, whether verified TLS was used, when last seen), so that a restart
+//! does not forget that a domain offers STARTTLS and let a downgrade through.
+//!
+//! Schema history: version 1 is the first; version 2 adds `domain_tls` (created empty
+//! when a version-1 environment is opened).
 
 use heed::RwTxn;
 use rkyv::rancor::BoxedError;
@@ -32,11 +38,36 @@ use crate::schema::{Db, Versions, check_empty, create_databases, probe, stored_v
 use crate::store::StoreOptions;
 
 /// Schema version of this store.
-pub const TLS_POLICY_SCHEMA_VERSION: u32 = 1;
+pub const TLS_POLICY_SCHEMA_VERSION: u32 = 2;
 
-const VERSIONS: Versions = Versions { current: TLS_POLICY_SCHEMA_VERSION, oldest: TLS_POLICY_SCHEMA_VERSION };
+const VERSIONS: Versions = Versions { current: TLS_POLICY_SCHEMA_VERSION, oldest: 1 };
 
-const DATABASE_NAMES: [&str; 3] = ["meta", "sts_policies", "tls_results"];
+const DATABASE_NAMES: [&str; 4] = ["meta", "sts_policies", "tls_results", "domain_tls"];
+
+/// Most domains [`TlsPolicyStore::domain_tls`] returns: the queue remembers 10,000.
+pub const STORED_DOMAIN_TLS_MAX: usize = 10_000;
+
+/// What one recipient domain's hosts did with TLS, as last seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDomainTls {
+    /// The domain (lower case).
+    pub domain: String,
+    /// Its hosts offered STARTTLS.
+    pub starttls: bool,
+    /// Verified TLS (DANE or MTA-STS) was used.
+    pub verified: bool,
+    /// When it was seen, Unix ms.
+    pub updated_ms: i64,
+}
+
+/// Version 1 of a stored domain TLS entry. Part of the on-disk format: never change it.
+#[derive(Archive, Serialize, Deserialize)]
+struct DomainTlsRecord {
+    domain: String,
+    starttls: bool,
+    verified: bool,
+    updated_ms: i64,
+}
 
 /// Most result entries [`TlsPolicyStore::results`] returns: the queue keeps results of
 /// 10,000 domains for two days.
@@ -139,6 +170,7 @@ pub struct TlsPolicyStore {
     lmdb: Lmdb,
     policies: Db,
     results: Db,
+    domain_tls: Db,
 }
 
 impl std::fmt::Debug for TlsPolicyStore {
@@ -161,7 +193,7 @@ impl TlsPolicyStore {
             options.map_size_max_bytes,
             options.readers_max,
         )?;
-        let [_meta, policies, results] = match probe(&lmdb, &DATABASE_NAMES, VERSIONS)? {
+        let [_meta, policies, results, domain_tls] = match probe(&lmdb, &DATABASE_NAMES, VERSIONS)? {
             Some(dbs) => dbs,
             None => {
                 let writer = lmdb.lock_writer();
@@ -170,7 +202,7 @@ impl TlsPolicyStore {
                 dbs
             }
         };
-        Ok(TlsPolicyStore { lmdb, policies, results })
+        Ok(TlsPolicyStore { lmdb, policies, results, domain_tls })
     }
 
     /// Stores (or replaces) `policy`; durable when it returns.
@@ -281,6 +313,67 @@ impl TlsPolicyStore {
     }
 }
 
+impl TlsPolicyStore {
+    /// Stores (or replaces) `entries` and removes the domains in `forget`, in one
+    /// durable transaction.
+    pub fn put_domain_tls(&self, entries: &[StoredDomainTls], forget: &[String]) -> Result<(), StorageError> {
+        let mut values = Vec::with_capacity(entries.len());
+        for entry in entries {
+            if !domain_ok(&entry.domain) {
+                return Err(StorageError::corrupt(format!("domain TLS of {:?}: bad domain", entry.domain)));
+            }
+            let record = DomainTlsRecord {
+                domain: entry.domain.clone(),
+                starttls: entry.starttls,
+                verified: entry.verified,
+                updated_ms: entry.updated_ms,
+            };
+            values.push((entry.domain.as_bytes(), encode(RECORD_VERSION, &record)?));
+        }
+        let writer = self.lmdb.lock_writer();
+        self.lmdb.write(&writer, |wtxn| {
+            for domain in forget {
+                self.domain_tls.delete(wtxn, domain.as_bytes())?;
+            }
+            for (key, value) in &values {
+                self.domain_tls.put(wtxn, key, value)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The remembered domains, at most [`STORED_DOMAIN_TLS_MAX`].
+    pub fn domain_tls(&self) -> Result<Vec<StoredDomainTls>, StorageError> {
+        let txn = self.lmdb.read_txn(None)?;
+        let mut found = Vec::new();
+        for entry in self.domain_tls.iter(txn.txn())?.take(STORED_DOMAIN_TLS_MAX) {
+            let (key, value) = entry?;
+            let what = format!("domain TLS {}", String::from_utf8_lossy(key));
+            let corrupt = |error: BoxedError| StorageError::corrupt(format!("{what}: {error}"));
+            let archive = archive_bytes(value, RECORD_VERSION, &what)?;
+            let archived = rkyv::access::<ArchivedDomainTlsRecord, BoxedError>(archive).map_err(corrupt)?;
+            let record = rkyv::deserialize::<DomainTlsRecord, BoxedError>(archived).map_err(corrupt)?;
+            if record.domain.as_bytes() != key || !domain_ok(&record.domain) {
+                return Err(StorageError::corrupt(format!("{what}: record contradicts its key")));
+            }
+            found.push(StoredDomainTls {
+                domain: record.domain,
+                starttls: record.starttls,
+                verified: record.verified,
+                updated_ms: record.updated_ms,
+            });
+        }
+        Ok(found)
+    }
+}
+
+/// 1 to 253 bytes of lower-case name characters.
+fn domain_ok(domain: &str) -> bool {
+    let name_byte =
+        |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.' || b == b'_';
+    !domain.is_empty() && domain.len() <= 253 && domain.bytes().all(name_byte)
+}
+
 fn check_results(results: &StoredTlsResults) -> Result<(), &'static str> {
     let domain = &results.domain;
     if domain.is_empty() || domain.len() > 253 || domain.bytes().any(|b| b == 0 || b.is_ascii_control()) {
@@ -320,14 +413,21 @@ fn decode(key: &[u8], value: &[u8]) -> Result<StoredStsPolicy, StorageError> {
     Ok(policy)
 }
 
-fn set_up(wtxn: &mut RwTxn<'_>, dbs: &[Db; 3]) -> Result<(), StorageError> {
+fn set_up(wtxn: &mut RwTxn<'_>, dbs: &[Db; 4]) -> Result<(), StorageError> {
     match stored_version(&dbs[0], wtxn)? {
         None => {
             check_empty(wtxn, dbs)?;
             dbs[0].put(wtxn, keys::META_SCHEMA_VERSION, &TLS_POLICY_SCHEMA_VERSION.to_be_bytes())?;
             Ok(())
         }
-        Some(version) => VERSIONS.check(version),
+        Some(version) => {
+            VERSIONS.check(version)?;
+            // 1 -> 2: `domain_tls` was created (empty) by `create_databases`.
+            if version < TLS_POLICY_SCHEMA_VERSION {
+                dbs[0].put(wtxn, keys::META_SCHEMA_VERSION, &TLS_POLICY_SCHEMA_VERSION.to_be_bytes())?;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -374,5 +474,38 @@ mod tests {
         assert_eq!(store.results().unwrap(), vec![today.clone()]);
         store.put_results(&[], 20_000).unwrap();
         assert_eq!(store.results().unwrap(), vec![today]);
+    }
+
+    #[test]
+    fn domain_tls_survives_reopening_and_a_version_1_store_is_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path()).unwrap();
+        let seen =
+            StoredDomainTls { domain: "example.com".into(), starttls: true, verified: false, updated_ms: 5 };
+        let other = StoredDomainTls { domain: "example.net".into(), ..seen.clone() };
+        {
+            let store = TlsPolicyStore::open(&data, &StoreOptions::default()).unwrap();
+            store.put_domain_tls(&[seen.clone(), other.clone()], &[]).unwrap();
+            store.put_domain_tls(&[], &["example.net".to_owned()]).unwrap();
+            let bad = StoredDomainTls { domain: "Not Ok".into(), ..seen.clone() };
+            assert!(store.put_domain_tls(&[bad], &[]).is_err());
+            // As a version-1 environment: the version says 1 and `domain_tls` is empty.
+            let writer = store.lmdb.lock_writer();
+            let meta = probe(&store.lmdb, &DATABASE_NAMES, VERSIONS).unwrap().unwrap()[0];
+            store
+                .lmdb
+                .write(&writer, |wtxn| {
+                    meta.put(wtxn, keys::META_SCHEMA_VERSION, &1u32.to_be_bytes())?;
+                    store.domain_tls.clear(wtxn)?;
+                    Ok(())
+                })
+                .unwrap();
+        }
+        let store = TlsPolicyStore::open(&data, &StoreOptions::default()).unwrap();
+        assert!(store.domain_tls().unwrap().is_empty());
+        store.put_domain_tls(std::slice::from_ref(&seen), &[]).unwrap();
+        drop(store);
+        let store = TlsPolicyStore::open(&data, &StoreOptions::default()).unwrap();
+        assert_eq!(store.domain_tls().unwrap(), vec![seen]);
     }
 }

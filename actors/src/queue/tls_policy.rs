@@ -23,7 +23,8 @@
 //! that fails keeps a cached policy that has not expired (RFC 8461 §5.1). Fetched
 //! policies are also written to `moxide_storage::tls_policy::TlsPolicyStore` and read
 //! back at startup, so a restart keeps them; so are the TLSRPT results, after each
-//! attempt that changed them. The TLS memory lives in memory on the queue's core only.
+//! attempt that changed them, and so is the TLS memory when an entry changes (or,
+//! unchanged, at most once every [`DOMAIN_TLS_STORE_INTERVAL_MS`]).
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -39,7 +40,7 @@ use moxide_protocols::tlsrpt::ReportUri;
 use moxide_runtime::net::TcpStream;
 use moxide_runtime::tls::{CertificateFailure, TlsConnector, TlsError, TlsaRecord, TrustRoots};
 
-use moxide_storage::tls_policy::{StoredStsPolicy, StoredTlsResults, TlsPolicyStore};
+use moxide_storage::tls_policy::{StoredDomainTls, StoredStsPolicy, StoredTlsResults, TlsPolicyStore};
 
 use super::remote::{Host, HostSource};
 
@@ -65,6 +66,11 @@ pub const DOMAIN_TLS_MEMORY_MAX: usize = 10_000;
 /// offering TLS for longer gets plaintext again; within it, a missing STARTTLS is taken
 /// as a downgrade by an attacker and the delivery waits.
 pub const DOMAIN_TLS_MEMORY_MS_MAX: i64 = 30 * 24 * 3_600_000;
+
+/// How often an unchanged domain's TLS memory is written again to refresh its time:
+/// once a day, so a domain mailed all the time costs one write a day, and the memory
+/// after a restart is at most a day older than it was (well inside the 30 days).
+pub const DOMAIN_TLS_STORE_INTERVAL_MS: i64 = 24 * 3_600_000;
 
 /// Policy domains with TLSRPT results kept per day: reports go out daily, so a day's
 /// results are kept for two days at most ([`TLSRPT_DAYS_MAX`]).
@@ -219,6 +225,8 @@ struct DomainTls {
     starttls: bool,
     verified: bool,
     updated_ms: i64,
+    /// `updated_ms` as last stored.
+    stored_ms: i64,
 }
 
 /// The settings of TLS policies.
@@ -244,6 +252,9 @@ pub struct TlsPolicies<R> {
     results: RefCell<HashMap<(String, i64), DayResults>>,
     /// Days whose results changed since they were last stored.
     dirty: RefCell<HashSet<(String, i64)>>,
+    /// Domains whose TLS memory is to be stored; and those evicted, to be removed.
+    memory_dirty: RefCell<HashSet<String>>,
+    memory_evicted: RefCell<HashSet<String>>,
 }
 
 /// The MTA-STS state of a domain for one attempt.
@@ -291,7 +302,27 @@ impl<R: Resolver> TlsPolicies<R> {
             memory: RefCell::new(HashMap::new()),
             results: RefCell::new(results),
             dirty: RefCell::new(HashSet::new()),
+            memory_dirty: RefCell::new(HashSet::new()),
+            memory_evicted: RefCell::new(HashSet::new()),
         }
+    }
+
+    /// Starts the TLS memory from `stored` (read from the settings' store at startup);
+    /// entries past [`DOMAIN_TLS_MEMORY_MS_MAX`] are dropped when they are next used.
+    pub fn with_domain_tls(self, stored: Vec<StoredDomainTls>) -> TlsPolicies<R> {
+        {
+            let mut memory = self.memory.borrow_mut();
+            for entry in stored.into_iter().take(DOMAIN_TLS_MEMORY_MAX) {
+                let seen = DomainTls {
+                    starttls: entry.starttls,
+                    verified: entry.verified,
+                    updated_ms: entry.updated_ms,
+                    stored_ms: entry.updated_ms,
+                };
+                memory.insert(entry.domain, seen);
+            }
+        }
+        self
     }
 
     /// The WebPKI connector (MTA-STS), when configured.
@@ -571,15 +602,78 @@ impl<R: Resolver> TlsPolicies<R> {
     }
 
     /// Remembers what a completed session with one of `domain`'s hosts used.
+    /// Stored with the next [`Self::flush_results`] when it changed or was last
+    /// stored more than [`DOMAIN_TLS_STORE_INTERVAL_MS`] ago.
     pub fn remember_tls(&self, domain: &str, starttls: bool, verified: bool, now_ms: i64) {
         let mut memory = self.memory.borrow_mut();
         if memory.len() >= DOMAIN_TLS_MEMORY_MAX && !memory.contains_key(domain) {
             let oldest = memory.iter().min_by_key(|(_, seen)| seen.updated_ms).map(|(d, _)| d.clone());
             if let Some(oldest) = oldest {
                 memory.remove(&oldest);
+                self.memory_dirty.borrow_mut().remove(&oldest);
+                self.memory_evicted.borrow_mut().insert(oldest);
             }
         }
-        memory.insert(domain.to_owned(), DomainTls { starttls, verified, updated_ms: now_ms });
+        let before = memory.get(domain).copied();
+        let changed = before.is_none_or(|seen| {
+            seen.starttls != starttls
+                || seen.verified != verified
+                || now_ms.saturating_sub(seen.stored_ms) >= DOMAIN_TLS_STORE_INTERVAL_MS
+        });
+        let stored_ms = before.map_or(i64::MIN, |seen| seen.stored_ms);
+        memory.insert(domain.to_owned(), DomainTls { starttls, verified, updated_ms: now_ms, stored_ms });
+        if changed {
+            self.memory_evicted.borrow_mut().remove(domain);
+            self.memory_dirty.borrow_mut().insert(domain.to_owned());
+        }
+    }
+
+    /// Stores the TLS memory entries that changed (one transaction on a helper thread).
+    /// A failure is logged and the entries are tried again with the next flush.
+    async fn flush_memory(&self) {
+        let Some(store) = self.settings.store.clone() else { return };
+        let dirty: Vec<String> = self.memory_dirty.borrow_mut().drain().collect();
+        let forget: Vec<String> = self.memory_evicted.borrow_mut().drain().collect();
+        if dirty.is_empty() && forget.is_empty() {
+            return;
+        }
+        let entries: Vec<StoredDomainTls> = {
+            let memory = self.memory.borrow();
+            dirty
+                .iter()
+                .filter_map(|domain| {
+                    let seen = memory.get(domain)?;
+                    Some(StoredDomainTls {
+                        domain: domain.clone(),
+                        starttls: seen.starttls,
+                        verified: seen.verified,
+                        updated_ms: seen.updated_ms,
+                    })
+                })
+                .collect()
+        };
+        let stored: Vec<(String, i64)> = entries.iter().map(|e| (e.domain.clone(), e.updated_ms)).collect();
+        let retry = (dirty.clone(), forget.clone());
+        let outcome = match moxide_runtime::offload(move || store.put_domain_tls(&entries, &forget)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(panic) => Err(panic.0),
+        };
+        match outcome {
+            Ok(()) => {
+                let mut memory = self.memory.borrow_mut();
+                for (domain, at) in stored {
+                    if let Some(seen) = memory.get_mut(&domain) {
+                        seen.stored_ms = seen.stored_ms.max(at);
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "TLS memory not stored");
+                self.memory_dirty.borrow_mut().extend(retry.0);
+                self.memory_evicted.borrow_mut().extend(retry.1);
+            }
+        }
     }
 
     /// Whether `domain`'s last session was over verified TLS (for operators and tests).
@@ -637,10 +731,12 @@ impl<R: Resolver> TlsPolicies<R> {
         DayGuard { results: self.results.borrow_mut(), domain: domain.to_owned(), now_ms }
     }
 
-    /// Stores the days whose results changed (one transaction on a helper thread), and
-    /// drops stored days older than [`TLSRPT_DAYS_MAX`]. A failure is logged; the
-    /// results stay in memory and are stored with the next change.
+    /// Stores the TLS memory entries that changed, then the days whose results changed
+    /// (one transaction on a helper thread each), and drops stored days older than
+    /// [`TLSRPT_DAYS_MAX`]. A failure is logged; what was not stored stays in memory
+    /// and is stored with the next change.
     pub async fn flush_results(&self, now_ms: i64) {
+        self.flush_memory().await;
         let Some(store) = self.settings.store.clone() else { return };
         let dirty: Vec<(String, i64)> = self.dirty.borrow_mut().drain().collect();
         if dirty.is_empty() {
@@ -1007,6 +1103,42 @@ mod tests {
         let plan = block_on(policies.host_tls("example.com", &mx, &StsState::None, 3_000));
         assert!(!plan.requires_tls(), "{plan:?}");
         assert_eq!(policies.remembered_verified("example.com"), Some(false));
+    }
+
+    #[test]
+    fn the_tls_memory_is_stored_when_it_changes_or_a_day_later_and_read_back() {
+        let policies = policies(Table::default());
+        let dirty = |p: &TlsPolicies<Table>| {
+            let mut domains: Vec<String> = p.memory_dirty.borrow_mut().drain().collect();
+            domains.sort();
+            domains
+        };
+        policies.remember_tls("example.com", true, false, 1_000);
+        assert_eq!(dirty(&policies), vec!["example.com"], "new");
+        // As if stored: unchanged within a day is not written again; a change is.
+        policies.memory.borrow_mut().get_mut("example.com").unwrap().stored_ms = 1_000;
+        policies.remember_tls("example.com", true, false, 2_000);
+        assert!(dirty(&policies).is_empty(), "unchanged");
+        policies.remember_tls("example.com", true, false, 1_000 + DOMAIN_TLS_STORE_INTERVAL_MS);
+        assert_eq!(dirty(&policies), vec!["example.com"], "a day later");
+        policies.remember_tls("example.com", true, true, 3_000);
+        assert_eq!(dirty(&policies), vec!["example.com"], "verified now");
+
+        // Read back at startup: the memory applies as before the restart.
+        let stored = vec![StoredDomainTls {
+            domain: "example.org".into(),
+            starttls: true,
+            verified: false,
+            updated_ms: 5_000,
+        }];
+        let restarted =
+            super::TlsPolicies::new(Table::default(), policies.settings.clone(), Vec::new(), Vec::new())
+                .with_domain_tls(stored);
+        let mx = host("mx.example.org", false);
+        let plan = block_on(restarted.host_tls("example.org", &mx, &StsState::None, 6_000));
+        assert!(plan.requires_tls(), "{plan:?}");
+        restarted.remember_tls("example.org", true, false, 7_000);
+        assert!(dirty(&restarted).is_empty(), "read back as stored");
     }
 
     #[test]
