@@ -227,6 +227,11 @@ fn wait_for_log(server: &Server, needle: &str) {
 
 /// Submits over STARTTLS (smtplib), with REQUIRETLS when asked.
 fn submit(server: &Server, to: &str, id: &str, requiretls: bool) {
+    submit_with_fields(server, to, id, requiretls, "");
+}
+
+/// [`submit`] with more header fields (`extra`: in Python escapes, each ending in `\r\n`).
+fn submit_with_fields(server: &Server, to: &str, id: &str, requiretls: bool, extra: &str) {
     let port = server.listener("submission").port();
     let options = if requiretls { "[\"REQUIRETLS\"]" } else { "[]" };
     let script = format!(
@@ -237,7 +242,7 @@ s.ehlo("client.example")
 s.starttls(context=ssl._create_unverified_context())
 s.ehlo("client.example")
 s.login("alice@example.org", "{PASSWORD}")
-msg = "From: alice@example.org\r\nTo: {to}\r\nSubject: tls\r\nMessage-ID: <{id}>\r\n\r\nover verified TLS\r\n"
+msg = "From: alice@example.org\r\nTo: {to}\r\nSubject: tls\r\nMessage-ID: <{id}>\r\n{extra}\r\nover verified TLS\r\n"
 refused = s.sendmail("alice@example.org", ["{to}"], msg, mail_options={options})
 assert not refused, refused
 s.quit()
@@ -396,6 +401,37 @@ fn mta_sts_enforce_with_an_untrusted_certificate_defers_also_after_a_restart() {
     stop(sender);
     stop(receiver);
     assert!(stored_messages(receiving.path(), "bob").is_empty(), "nothing delivered");
+}
+
+#[test]
+fn tls_required_no_delivers_despite_an_mta_sts_failure() {
+    let (pki_dir, receiving, sending) = directories();
+    let receiver = receiver(receiving.path(), &pki_dir.path().join("stranger"), "mx.remote.example");
+    let policy = PolicyServer::start(
+        pki_dir.path(),
+        "version: STSv1\r\nmode: enforce\r\nmx: mx.remote.example\r\nmax_age: 86400\r\n",
+    );
+    let record = "_mta-sts.remote.example. 300 IN TXT \"v=STSv1; id=1\"\n";
+    let dns = DnsServer::start_with(&zone(sending.path(), record), false);
+    let (sender, _) = sender(sending.path(), pki_dir.path(), &dns, receiver.smtp.port(), policy.port);
+    // RFC 8689 §5: the author lets the policy go; REQUIRETLS would win over the field.
+    submit_with_fields(
+        &sender,
+        "bob@remote.example",
+        "optional@client.example",
+        false,
+        r"TLS-Required: No\r\n",
+    );
+    wait_for_log(&sender, "moxide_actors::queue: delivered");
+    assert!(sender.log().contains("certificate-not-trusted"), "{}", sender.log());
+    // Without the field the same policy holds the next message.
+    submit(&sender, "bob@remote.example", "enforced@client.example", false);
+    wait_for_log(&sender, "moxide_actors::queue: will retry");
+    stop(sender);
+    stop(receiver);
+    let delivered = stored_messages(receiving.path(), "bob");
+    assert_eq!(delivered.len(), 1);
+    assert!(String::from_utf8_lossy(&delivered[0].file).contains("optional@client.example"));
 }
 
 #[test]

@@ -199,6 +199,7 @@ fn enqueue_with(
             envid: None,
             return_headers_only: false,
             to_junk: false,
+            tls_optional: false,
         },
         recipients: recipients
             .iter()

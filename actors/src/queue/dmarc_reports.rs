@@ -392,7 +392,7 @@ impl QueueRunner {
             messages.push((rua.address, bytes));
         }
         let signer = Signer { domain: &settings.submitter, keys: settings.dkim.as_ref() };
-        let count = self.queue_report_messages("dmarc", signer, messages, now_ms).await?;
+        let count = self.queue_report_messages("dmarc", false, signer, messages, now_ms).await?;
         tracing::info!(%domain, day = day.day, messages = count, "DMARC report queued");
         Ok(count)
     }

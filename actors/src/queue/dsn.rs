@@ -108,6 +108,7 @@ pub fn make_blocking(
             envid: None,
             return_headers_only: true,
             to_junk: false,
+            tls_optional: false,
         },
         recipients: vec![QueuedRecipient {
             address: message.mail_from.clone(),

@@ -175,7 +175,9 @@ pub(crate) async fn attempt(
             }
             _ => HostTls::Opportunistic { required: false },
         };
-        if let HostTls::Defer(why) = &plan {
+        if let HostTls::Defer(why) = &plan
+            && !attempt.message.tls_optional
+        {
             tracing::info!(host = %host.name, %why, "host deferred by TLS policy");
             last = reply(why, 451, EnhancedCode(4, 7, 5), &host.name);
             continue;
@@ -210,8 +212,12 @@ pub(crate) async fn attempt(
     destination.recipients.iter().map(|_| outcome.clone()).collect()
 }
 
-/// The first way to connect under `plan`.
+/// The first way to connect under `plan`. A message whose TLS is optional (RFC 8689 §5,
+/// RFC 8460 §5.3) tries the plan's verified TLS without requiring it: a failure falls
+/// back to unverified TLS, then plaintext, and a deferring plan connects as without a
+/// policy.
 fn first_try(attempt: &RemoteAttempt<'_>, plan: &HostTls) -> Result<TlsTry, String> {
+    let optional = attempt.message.tls_optional;
     let webpki = || {
         attempt
             .policies
@@ -219,16 +225,22 @@ fn first_try(attempt: &RemoteAttempt<'_>, plan: &HostTls) -> Result<TlsTry, Stri
             .ok_or_else(|| "no WebPKI roots for MTA-STS".to_owned())
     };
     Ok(match plan {
-        HostTls::Dane(records) => TlsTry::Verified {
-            connector: TlsConnector::dane(records.clone()).map_err(|error| error.to_string())?,
-            required: true,
+        HostTls::Dane(records) => match TlsConnector::dane(records.clone()) {
+            Ok(connector) => TlsTry::Verified { connector, required: !optional },
+            Err(_) if optional => TlsTry::Unverified { required: false },
+            Err(error) => return Err(error.to_string()),
         },
-        HostTls::StsEnforce => TlsTry::Verified { connector: webpki()?, required: true },
+        HostTls::StsEnforce => match webpki() {
+            Ok(connector) => TlsTry::Verified { connector, required: !optional },
+            Err(_) if optional => TlsTry::Unverified { required: false },
+            Err(error) => return Err(error),
+        },
         HostTls::StsTesting => match webpki() {
             Ok(connector) => TlsTry::Verified { connector, required: false },
             Err(_) => TlsTry::Unverified { required: false },
         },
-        HostTls::Opportunistic { required } => TlsTry::Unverified { required: *required },
+        HostTls::Opportunistic { required } => TlsTry::Unverified { required: *required && !optional },
+        HostTls::Defer(_) if optional => TlsTry::Unverified { required: false },
         HostTls::Defer(why) => return Err(why.clone()),
     })
 }
@@ -267,7 +279,11 @@ async fn attempt_address(
                             now_ms,
                         );
                     }
-                    policies.remember_tls(domain, delivered.tls, verified && delivered.tls, now_ms);
+                    // A TLS-optional message may have fallen back to plaintext: what it
+                    // saw must not erase the domain's STARTTLS memory (a downgrade).
+                    if !attempt.message.tls_optional {
+                        policies.remember_tls(domain, delivered.tls, verified && delivered.tls, now_ms);
+                    }
                 }
                 return Ok(delivered.outcomes);
             }

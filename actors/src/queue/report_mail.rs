@@ -22,10 +22,12 @@ pub(super) struct Signer<'a> {
 
 impl QueueRunner {
     /// Spools, signs and queues `messages` (recipient, bytes) in one transaction;
-    /// `kind` names the spool files. Returns how many were queued.
+    /// `kind` names the spool files; `tls_optional`: TLS policies may not stop delivery
+    /// (RFC 8460 §5.3 asks it for TLS reports). Returns how many were queued.
     pub(super) async fn queue_report_messages(
         &self,
         kind: &str,
+        tls_optional: bool,
         signer: Signer<'_>,
         messages: Vec<(String, Vec<u8>)>,
         now_ms: i64,
@@ -59,7 +61,9 @@ impl QueueRunner {
                 }
                 None => Vec::new(),
             };
-            batch.push(new_queued(spool, &bytes, prefix, &address, now_ms));
+            let mut new = new_queued(spool, &bytes, prefix, &address, now_ms);
+            new.message.tls_optional = tls_optional;
+            batch.push(new);
         }
         let count = batch.len();
         let enqueued = match failure {
@@ -98,6 +102,7 @@ fn new_queued(spool: PathBuf, bytes: &[u8], prefix: Vec<u8>, address: &str, now_
             envid: None,
             return_headers_only: true,
             to_junk: false,
+            tls_optional: false,
         },
         recipients: vec![QueuedRecipient {
             address: address.to_owned(),

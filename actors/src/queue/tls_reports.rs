@@ -179,7 +179,7 @@ impl QueueRunner {
             })
             .collect();
         let signer = Signer { domain: &settings.submitter, keys: settings.dkim.as_ref() };
-        self.queue_report_messages("tlsrpt", signer, messages, now_ms).await
+        self.queue_report_messages("tlsrpt", true, signer, messages, now_ms).await
     }
 }
 

@@ -64,6 +64,8 @@ pub struct Envelope {
     pub release_ms: Option<i64>,
     /// Submission: the domain of the message's `From:` author, the DKIM signing domain.
     pub author_domain: Option<String>,
+    /// Submission: the message has `TLS-Required: No` (RFC 8689 §5).
+    pub tls_required_no: bool,
     /// MAIL FROM.
     pub mail_from: Option<MailFrom>,
     /// Accepted recipients, in RCPT order.
@@ -324,6 +326,8 @@ fn queued_message(envelope: &Envelope, size: u64, received_ms: i64, prefix: Vec<
         envid: None,
         return_headers_only: false,
         to_junk: false,
+        // RFC 8689 §5: REQUIRETLS, when given, wins over the header field.
+        tls_optional: envelope.tls_required_no && !mail_from.is_some_and(|m| m.requiretls),
     }
 }
 

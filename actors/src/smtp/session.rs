@@ -776,6 +776,7 @@ impl Connection {
                 FromField::Mailbox { domain, .. } => Some(domain.to_ascii_lowercase()),
                 FromField::Invalid(_) => None,
             }),
+            tls_required_no: transaction.author.as_ref().is_some_and(FromScanner::tls_required_no),
             mail_from: transaction.mail_from,
             recipients: transaction.recipients,
             remote: transaction.remote,

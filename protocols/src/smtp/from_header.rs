@@ -10,6 +10,9 @@
 //! obsolete form), so a field a mail reader shows as the author cannot hide from the
 //! check by its spelling. The header section ends at the first empty line.
 //!
+//! It also notes a `TLS-Required: No` field (RFC 8689 §5): the author asks that the
+//! recipient domains' TLS policies (MTA-STS, DANE) not stop delivery.
+//!
 //! Exactly one `From:` with exactly one mailbox is accepted (RFC 5322 §3.6 allows one
 //! field; a list of authors would need `Sender:` and would still not say who sent it);
 //! anything else is [`FromField::Invalid`], which a submission server refuses.
@@ -44,6 +47,8 @@ enum State {
     Name { len: usize },
     /// In the value of the first `From:` field (its first line or a continuation).
     FromValue,
+    /// In the value of a `TLS-Required:` field.
+    TlsRequiredValue,
     /// In a field that is not the first `From:`, or a name too long to be one.
     OtherField,
     /// The header section has ended.
@@ -63,7 +68,14 @@ pub struct FromScanner {
     too_long: bool,
     /// The previous byte was a CR (line ends are LF or CRLF).
     after_cr: bool,
+    /// The value of the last `TLS-Required:` field, at most [`TLS_REQUIRED_BYTES_MAX`].
+    tls_required: Vec<u8>,
+    tls_required_fields: u32,
 }
+
+/// Longest `TLS-Required:` value kept: the only value defined is `No`; white space
+/// around it fits, anything longer is not `No`.
+const TLS_REQUIRED_BYTES_MAX: usize = 16;
 
 impl Default for FromScanner {
     fn default() -> Self {
@@ -82,6 +94,8 @@ impl FromScanner {
             in_from: false,
             too_long: false,
             after_cr: false,
+            tls_required: Vec::new(),
+            tls_required_fields: 0,
         }
     }
 
@@ -115,6 +129,12 @@ impl FromScanner {
         single_mailbox(&self.value)
     }
 
+    /// The header section has exactly one `TLS-Required:` field and it says `No`
+    /// (RFC 8689 §5; case does not matter).
+    pub fn tls_required_no(&self) -> bool {
+        self.tls_required_fields == 1 && self.tls_required.trim_ascii().eq_ignore_ascii_case(b"no")
+    }
+
     fn step(&mut self, byte: u8) {
         let after_cr = std::mem::replace(&mut self.after_cr, byte == b'\r');
         match self.state {
@@ -130,6 +150,12 @@ impl FromScanner {
                     }
                     self.push_value(byte);
                 }
+            },
+            State::TlsRequiredValue => match byte {
+                b'\n' => self.state = State::LineStart,
+                _ if self.tls_required.len() < TLS_REQUIRED_BYTES_MAX => self.tls_required.push(byte),
+                // Longer than any `No`: keep it long so that it does not match.
+                _ => {}
             },
             State::OtherField => {
                 if byte == b'\n' {
@@ -162,6 +188,12 @@ impl FromScanner {
         match byte {
             b':' => {
                 let name = self.name[..len].trim_ascii_end();
+                if name.eq_ignore_ascii_case(b"tls-required") {
+                    self.tls_required_fields = self.tls_required_fields.saturating_add(1);
+                    self.tls_required.clear();
+                    self.state = State::TlsRequiredValue;
+                    return;
+                }
                 if !name.eq_ignore_ascii_case(b"from") {
                     self.state = State::OtherField;
                     return;
@@ -229,6 +261,24 @@ mod tests {
 
     fn mailbox(localpart: &str, domain: &str) -> FromField {
         FromField::Mailbox { localpart: localpart.to_owned(), domain: domain.to_owned() }
+    }
+
+    #[test]
+    fn notes_tls_required_no() {
+        let no = |message: &[u8]| {
+            let mut scanner = FromScanner::new();
+            for byte in message {
+                scanner.feed(std::slice::from_ref(byte));
+            }
+            scanner.tls_required_no()
+        };
+        assert!(no(b"From: a@b.example\r\nTLS-Required: No\r\n\r\nbody"));
+        assert!(no(b"tls-required :  no \r\nFrom: a@b.example\r\n\r\n"));
+        assert!(!no(b"From: a@b.example\r\nTLS-Required: Yes\r\n\r\n"));
+        assert!(!no(b"From: a@b.example\r\nTLS-Required: No way, this is much too long\r\n\r\n"));
+        assert!(!no(b"TLS-Required: No\r\nTLS-Required: No\r\n\r\n"), "one field only");
+        assert!(!no(b"From: a@b.example\r\n\r\nTLS-Required: No\r\n"), "body lines are no fields");
+        assert_eq!(scan(b"TLS-Required: No\r\nFrom: a@b.example\r\n\r\n"), mailbox("a", "b.example"));
     }
 
     #[test]

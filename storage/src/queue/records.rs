@@ -31,9 +31,10 @@ pub const QUEUE_REPLY_TEXT_BYTES_MAX: usize = 2048;
 /// DKIM-Signature): 64 KiB, far more than a few trace and signature fields.
 pub const QUEUE_PREFIX_BYTES_MAX: usize = 64 * 1024;
 
-/// Version 2 added `to_junk` (a local retry for a message DMARC quarantined); version-1
-/// records still read, as `false`.
-pub(crate) const MESSAGE_RECORD_VERSION: u8 = 2;
+/// Version 2 added `to_junk` (a local retry for a message DMARC quarantined), version 3
+/// `tls_optional` (`TLS-Required: No`, TLS reports); older records still read, as `false`.
+pub(crate) const MESSAGE_RECORD_VERSION: u8 = 3;
+const MESSAGE_RECORD_VERSION_V2: u8 = 2;
 const MESSAGE_RECORD_VERSION_V1: u8 = 1;
 /// Version 2 added each recipient's `account` (a local retry pinned to one account);
 /// version-1 records still read, as `None`.
@@ -99,6 +100,11 @@ pub struct QueuedMessage {
     /// A local retry of a message the inbound checks sent to `\Junk` (DMARC quarantine):
     /// delivered there, not to the Inbox.
     pub to_junk: bool,
+    /// The recipient domains' TLS policies (MTA-STS, DANE, the STARTTLS memory) may not
+    /// stop delivery: verified TLS is tried, then unverified, then plaintext. Set for a
+    /// submitted message with `TLS-Required: No` (RFC 8689 §5) and for TLS reports
+    /// (RFC 8460 §5.3), which must reach a domain whose TLS is broken.
+    pub tls_optional: bool,
 }
 
 /// A recipient.
@@ -170,6 +176,12 @@ pub(crate) struct MessageRecordV1 {
 pub(crate) struct MessageRecordV2 {
     v1: MessageRecordV1,
     to_junk: bool,
+}
+
+#[derive(Archive, Serialize, Deserialize)]
+pub(crate) struct MessageRecordV3 {
+    v2: MessageRecordV2,
+    tls_optional: bool,
 }
 
 #[derive(Archive, Serialize, Deserialize)]
@@ -272,21 +284,27 @@ pub(crate) fn encode_message(message: &QueuedMessage) -> Result<Vec<u8>, Storage
         envid: message.envid.clone(),
         return_headers_only: message.return_headers_only,
     };
-    encode(MESSAGE_RECORD_VERSION, &MessageRecordV2 { v1, to_junk: message.to_junk })
+    let v2 = MessageRecordV2 { v1, to_junk: message.to_junk };
+    encode(MESSAGE_RECORD_VERSION, &MessageRecordV3 { v2, tls_optional: message.tls_optional })
 }
 
 pub(crate) fn decode_message(id: QueueId, value: &[u8]) -> Result<QueuedMessage, StorageError> {
     let what = format!("queued message {id}");
     let corrupt = |error: BoxedError| StorageError::corrupt(format!("{what}: {error}"));
-    let (record, to_junk) = if value.first() == Some(&MESSAGE_RECORD_VERSION_V1) {
+    let (record, to_junk, tls_optional) = if value.first() == Some(&MESSAGE_RECORD_VERSION_V1) {
         let archive = archive_bytes(value, MESSAGE_RECORD_VERSION_V1, &what)?;
         let archived = rkyv::access::<ArchivedMessageRecordV1, BoxedError>(archive).map_err(corrupt)?;
-        (rkyv::deserialize::<MessageRecordV1, BoxedError>(archived).map_err(corrupt)?, false)
-    } else {
-        let archive = archive_bytes(value, MESSAGE_RECORD_VERSION, &what)?;
+        (rkyv::deserialize::<MessageRecordV1, BoxedError>(archived).map_err(corrupt)?, false, false)
+    } else if value.first() == Some(&MESSAGE_RECORD_VERSION_V2) {
+        let archive = archive_bytes(value, MESSAGE_RECORD_VERSION_V2, &what)?;
         let archived = rkyv::access::<ArchivedMessageRecordV2, BoxedError>(archive).map_err(corrupt)?;
         let record = rkyv::deserialize::<MessageRecordV2, BoxedError>(archived).map_err(corrupt)?;
-        (record.v1, record.to_junk)
+        (record.v1, record.to_junk, false)
+    } else {
+        let archive = archive_bytes(value, MESSAGE_RECORD_VERSION, &what)?;
+        let archived = rkyv::access::<ArchivedMessageRecordV3, BoxedError>(archive).map_err(corrupt)?;
+        let record = rkyv::deserialize::<MessageRecordV3, BoxedError>(archived).map_err(corrupt)?;
+        (record.v2.v1, record.v2.to_junk, record.tls_optional)
     };
     let body = match record.body {
         0 => QueuedBody::SevenBit,
@@ -307,6 +325,7 @@ pub(crate) fn decode_message(id: QueueId, value: &[u8]) -> Result<QueuedMessage,
         envid: record.envid,
         return_headers_only: record.return_headers_only,
         to_junk,
+        tls_optional,
     };
     check_message(&message).map_err(|reason| StorageError::corrupt(format!("{what}: {reason}")))?;
     Ok(message)
@@ -420,6 +439,12 @@ mod tests {
         let value = encode(MESSAGE_RECORD_VERSION_V1, &message).unwrap();
         let decoded = decode_message(QueueId(4), &value).unwrap();
         assert_eq!((decoded.queued_ms, decoded.body, decoded.to_junk), (7, QueuedBody::EightBit, false));
+        let value =
+            encode(MESSAGE_RECORD_VERSION_V2, &MessageRecordV2 { v1: message, to_junk: true }).unwrap();
+        let decoded = decode_message(QueueId(4), &value).unwrap();
+        assert_eq!((decoded.queued_ms, decoded.to_junk, decoded.tls_optional), (7, true, false));
+        let reencoded = decode_message(QueueId(4), &encode_message(&decoded).unwrap()).unwrap();
+        assert_eq!(reencoded, decoded);
         let recipient = RecipientRecordV1 {
             address: "a@y.example".into(),
             notify: Some("FAILURE".into()),

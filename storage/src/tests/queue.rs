@@ -45,6 +45,7 @@ fn new_queued(fixture: &Fixture, bytes: &[u8], recipients: &[&str], at_ms: i64) 
             envid: None,
             return_headers_only: false,
             to_junk: false,
+            tls_optional: false,
         },
         recipients: recipients.iter().map(|r| recipient(r)).collect(),
         first_attempt_ms: at_ms,
