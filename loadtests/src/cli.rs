@@ -137,6 +137,40 @@ pub(crate) struct SmtpArgs {
     /// Afterwards check over IMAP that every accepted message arrived exactly once.
     #[arg(long)]
     pub(crate) verify_imap: bool,
+    /// Recipient accounts: `{n}` in --rcpt (and in --user, for --verify-imap) is
+    /// replaced by 1..=M, message k going to account k % M + 1.
+    #[arg(long, value_name = "M", default_value_t = 1)]
+    pub(crate) accounts: u32,
+    /// Messages per connection before QUIT and a new connection (0: no limit); 1 is
+    /// one message per connection, as most senders on the internet do.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub(crate) messages_per_connection: u64,
+}
+
+/// Most accounts `smtp --verify-imap` checks: one IMAP connection each.
+pub(crate) const VERIFY_ACCOUNTS_MAX: u32 = 1000;
+
+/// Checks the smtp options that are not common: the account count and its `{n}`.
+pub(crate) fn check_smtp(args: &SmtpArgs) -> Result<(), UsageError> {
+    let invalid = |option, reason: String| UsageError::Invalid { option, reason };
+    if args.accounts == 0 || args.accounts > ACCOUNTS_MAX {
+        return Err(invalid("--accounts", format!("must be 1..={ACCOUNTS_MAX}")));
+    }
+    if args.accounts > 1 && !args.common.rcpt.contains("{n}") {
+        return Err(invalid(
+            "--rcpt",
+            format!("must contain {{n}} (replaced by the account number) for --accounts {}", args.accounts),
+        ));
+    }
+    if args.accounts > 1 && args.verify_imap {
+        if !args.common.user.contains("{n}") {
+            return Err(invalid("--user", "must contain {n} to verify several accounts".to_owned()));
+        }
+        if args.accounts > VERIFY_ACCOUNTS_MAX {
+            return Err(invalid("--accounts", format!("at most {VERIFY_ACCOUNTS_MAX} with --verify-imap")));
+        }
+    }
+    Ok(())
 }
 
 /// `imap` options.

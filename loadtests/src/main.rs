@@ -59,6 +59,7 @@
 //!   "error_messages": { "<kind>: <message>": u64 },
 //!   "fatal": "<why the run could not start>",          // only when it could not
 //!   "smtp":   { "messages_requested", "bytes_accepted", "corpus_files", "pipelining", "chunking",
+//!               "accounts", "messages_per_connection",
 //!               "verify": null | { "passed", "expected", "found", "missing", "duplicates",
 //!                                  "unexpected", "e2e_seconds", "e2e_rate_per_sec" } },
 //!   "imap":   { "ops_requested", "mix": { "<op>": weight }, "login_churn", "mailbox_messages" },
@@ -141,6 +142,7 @@ fn run(scenario: ScenarioArgs) -> Result<(Report, bool), UsageError> {
     };
     match scenario {
         ScenarioArgs::Smtp(args) => {
+            cli::check_smtp(&args)?;
             let settings = cli::validate_common(&args.common, threads(true, args.verify_imap, 10, 60.0))?;
             let corpus =
                 match &args.size_corpus {
@@ -155,6 +157,8 @@ fn run(scenario: ScenarioArgs) -> Result<(Report, bool), UsageError> {
                 corpus,
                 mode: SendMode { pipelining: args.pipelining, chunking: args.chunking },
                 verify: args.verify_imap,
+                accounts: args.accounts,
+                per_connection: args.messages_per_connection,
             };
             Ok((scenario::smtp::run(&settings, &plan), settings.json))
         }

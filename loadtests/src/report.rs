@@ -67,6 +67,10 @@ pub(crate) struct SmtpDetails {
     pub(crate) pipelining: bool,
     /// BDAT was asked for and offered.
     pub(crate) chunking: bool,
+    /// `--accounts`.
+    pub(crate) accounts: u32,
+    /// `--messages-per-connection` (0: no limit).
+    pub(crate) messages_per_connection: u64,
     /// The `--verify-imap` result, `null` without it.
     pub(crate) verify: Option<VerifyDetails>,
 }

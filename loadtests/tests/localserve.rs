@@ -263,6 +263,37 @@ fn smtp_deliveries_are_verified_exactly() {
 }
 
 #[test]
+fn smtp_one_message_per_connection_over_several_accounts() {
+    let server = Server::start_with_accounts(3);
+    let report = server.load_json(&[
+        "smtp",
+        "--messages",
+        "30",
+        "--connections",
+        "2",
+        "--accounts",
+        "3",
+        "--rcpt",
+        "load{n}@localhost",
+        "--user",
+        "load{n}@localhost",
+        "--messages-per-connection",
+        "1",
+        "--verify-imap",
+    ]);
+    assert_eq!(report["ok"], 30, "{report:#}");
+    // One connection per message: every transaction had its own connect.
+    assert_eq!(report["latency_ms"]["connect"]["count"], 30, "{report:#}");
+    assert_eq!(
+        (report["smtp"]["accounts"].as_u64(), report["smtp"]["messages_per_connection"].as_u64()),
+        (Some(3), Some(1))
+    );
+    let verify = &report["smtp"]["verify"];
+    assert_eq!((verify["expected"].as_u64(), verify["found"].as_u64()), (Some(30), Some(30)), "{report:#}");
+    assert_eq!(verify["passed"], true);
+}
+
+#[test]
 fn imap_mix_and_login_churn_run_clean() {
     let server = Server::start();
     let report = server.load_json(&["imap", "--ops", "150", "--connections", "3", "--duration", "60"]);

@@ -38,9 +38,18 @@ pub(crate) fn worker_rng(settings: &Settings, index: usize) -> Rng {
 
 /// Connects to the IMAP server (from source `index`) and logs in.
 pub(crate) fn imap_login(settings: &Settings, index: usize) -> Result<ImapConnection, ImapError> {
+    imap_login_as(settings, index, &settings.user)
+}
+
+/// [`imap_login`] as `user`.
+pub(crate) fn imap_login_as(
+    settings: &Settings,
+    index: usize,
+    user: &str,
+) -> Result<ImapConnection, ImapError> {
     let mut connection =
         ImapConnection::connect(settings.imap_target(), settings.source(index), settings.io_timeout)?;
-    connection.login(&settings.user, &settings.password)?;
+    connection.login(user, &settings.password)?;
     Ok(connection)
 }
 

@@ -6,6 +6,11 @@
 //!
 //! Verification only looks at messages with UIDs from the mailbox's UIDNEXT before the run
 //! (RFC 9051 §2.3.1.1: UIDs only grow), so old mail never confuses it.
+//!
+//! With `--accounts M` message k goes to `--rcpt` with `{n}` = k % M + 1, and
+//! verification logs into each account (`--user` with the same `{n}`); with
+//! `--messages-per-connection K` each connection sends K messages, then QUITs and the
+//! worker connects again (each connect timed as `connect`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -47,6 +52,22 @@ pub(crate) struct SmtpPlan {
     pub(crate) mode: SendMode,
     /// Verify over IMAP afterwards.
     pub(crate) verify: bool,
+    /// Recipient accounts (`{n}` in the recipient and user).
+    pub(crate) accounts: u32,
+    /// Messages per connection; 0: no limit.
+    pub(crate) per_connection: u64,
+}
+
+impl SmtpPlan {
+    /// The account number (1-based) message `n` goes to.
+    fn account_of(&self, n: u64) -> u64 {
+        n % u64::from(self.accounts.max(1)) + 1
+    }
+}
+
+/// `template` with `{n}` replaced by `account`.
+fn for_account(template: &str, account: u64) -> String {
+    template.replace("{n}", &account.to_string())
 }
 
 /// What one worker did.
@@ -61,8 +82,8 @@ struct WorkerResult {
 /// Runs the scenario.
 pub(crate) fn run(settings: &Settings, plan: &SmtpPlan) -> Report {
     let run_id = RunId::new();
-    let verifier = match plan.verify.then(|| Verifier::start(settings)).transpose() {
-        Ok(verifier) => verifier,
+    let verifiers = match plan.verify.then(|| start_verifiers(settings, plan)).transpose() {
+        Ok(verifiers) => verifiers,
         Err(error) => return Report::fatal("smtp", format!("--verify-imap: {error}")),
     };
     let watch = match super::watch_server(settings) {
@@ -99,6 +120,8 @@ pub(crate) fn run(settings: &Settings, plan: &SmtpPlan) -> Report {
     let mut details = SmtpDetails {
         messages_requested: plan.messages,
         corpus_files: plan.corpus.as_ref().map(|corpus| corpus.len() as u64),
+        accounts: plan.accounts,
+        messages_per_connection: plan.per_connection,
         ..SmtpDetails::default()
     };
     let mut accepted = Vec::new();
@@ -109,9 +132,10 @@ pub(crate) fn run(settings: &Settings, plan: &SmtpPlan) -> Report {
         details.pipelining |= result.mode_used.pipelining;
         details.chunking |= result.mode_used.chunking;
     }
-    if let Some(verifier) = verifier {
+    if let Some(verifiers) = verifiers {
         let verify_deadline = Instant::now().max(deadline) + VERIFY_WAIT_MAX;
-        details.verify = Some(verifier.verify(&run_id, &accepted, started, verify_deadline, &mut recorder));
+        details.verify =
+            Some(verify_all(verifiers, plan, &run_id, &accepted, started, verify_deadline, &mut recorder));
     }
     let verified = details.verify.as_ref().is_none_or(|verify| verify.passed);
     let mut report = Report::new("smtp", &recorder, seconds, u64::from(settings.connections));
@@ -135,7 +159,24 @@ fn worker(
     let mut connection: Option<SmtpConnection> = None;
     let mut failed_connects = 0u32;
     let mut stuffed = Vec::new();
+    let mut sent_here = 0u64;
+    // The next message's number, taken before connecting so that no connection is
+    // opened once every message is taken.
+    let mut reserved: Option<u64> = None;
     while Instant::now() < deadline {
+        if reserved.is_none() {
+            let n = next.fetch_add(1, Ordering::Relaxed);
+            if n >= plan.messages {
+                break;
+            }
+            reserved = Some(n);
+        }
+        if plan.per_connection > 0
+            && sent_here >= plan.per_connection
+            && let Some(open) = connection.take()
+        {
+            open.quit();
+        }
         let Some(open) = connection.as_mut() else {
             let connect_started = Instant::now();
             match SmtpConnection::connect(
@@ -147,6 +188,7 @@ fn worker(
                 Ok(open) => {
                     result.recorder.record("connect", connect_started.elapsed());
                     failed_connects = 0;
+                    sent_here = 0;
                     connection = Some(open);
                 }
                 Err(error) => {
@@ -161,14 +203,16 @@ fn worker(
             }
             continue;
         };
-        let n = next.fetch_add(1, Ordering::Relaxed);
-        if n >= plan.messages {
-            break;
-        }
+        let Some(n) = reserved.take() else { continue };
+        let rcpt = for_account(&settings.rcpt, plan.account_of(n));
         let message = match &plan.corpus {
             Some(corpus) => corpus.pick(run_id, n, &mut rng),
-            None => message::generate(run_id, n, plan.size, &envelope, &mut rng),
+            None => {
+                let envelope = message::Envelope { to: rcpt.clone(), ..envelope.clone() };
+                message::generate(run_id, n, plan.size, &envelope, &mut rng)
+            }
         };
+        sent_here += 1;
         let chunking = plan.mode.chunking && open.extensions.chunking;
         result.mode_used.chunking |= chunking;
         result.mode_used.pipelining |= plan.mode.pipelining && open.extensions.pipelining;
@@ -177,7 +221,7 @@ fn worker(
             dot_stuff(&message, &mut stuffed);
         }
         let transaction_started = Instant::now();
-        match open.send_mail(&settings.from, &settings.rcpt, &message, &stuffed, plan.mode) {
+        match open.send_mail(&settings.from, &rcpt, &message, &stuffed, plan.mode) {
             Ok(()) => {
                 result.recorder.record("transaction", transaction_started.elapsed());
                 result.accepted.push(n);
@@ -206,9 +250,47 @@ struct Verifier {
     uid_first: u32,
 }
 
+/// One verifier per account, logged in before sending starts.
+fn start_verifiers(settings: &Settings, plan: &SmtpPlan) -> Result<Vec<Verifier>, ImapError> {
+    (1..=u64::from(plan.accounts))
+        .map(|account| Verifier::start(settings, &for_account(&settings.user, account)))
+        .collect()
+}
+
+/// Verifies every account's share of `accepted` and adds the results up; the end-to-end
+/// time is the last account's.
+fn verify_all(
+    verifiers: Vec<Verifier>,
+    plan: &SmtpPlan,
+    run: &RunId,
+    accepted: &[u64],
+    started: Instant,
+    deadline: Instant,
+    recorder: &mut Recorder,
+) -> VerifyDetails {
+    let mut total = VerifyDetails { passed: true, ..VerifyDetails::default() };
+    let mut last_seconds = 0.0f64;
+    for (index, verifier) in verifiers.into_iter().enumerate() {
+        let account = index as u64 + 1;
+        let share: Vec<u64> = accepted.iter().copied().filter(|&n| plan.account_of(n) == account).collect();
+        let details = verifier.verify(run, &share, started, deadline, recorder);
+        total.passed &= details.passed;
+        total.expected += details.expected;
+        total.found += details.found;
+        total.missing += details.missing;
+        total.duplicates += details.duplicates;
+        total.unexpected += details.unexpected;
+        last_seconds = last_seconds.max(details.e2e_seconds);
+    }
+    total.e2e_seconds = round3(last_seconds);
+    total.e2e_rate_per_sec =
+        if last_seconds > 0.0 { round3(total.expected as f64 / last_seconds) } else { 0.0 };
+    total
+}
+
 impl Verifier {
-    fn start(settings: &Settings) -> Result<Verifier, ImapError> {
-        let mut connection = super::imap_login(settings, 0)?;
+    fn start(settings: &Settings, user: &str) -> Result<Verifier, ImapError> {
+        let mut connection = super::imap_login_as(settings, 0, user)?;
         let (uid_next, _) = connection.status(&settings.mailbox)?;
         connection.select(&settings.mailbox, true)?;
         Ok(Verifier { connection, uid_first: uid_next })
