@@ -190,6 +190,31 @@ pub(crate) struct ImapArgs {
     /// Size of appended messages, bytes.
     #[arg(long, value_name = "BYTES")]
     pub(crate) size: Option<usize>,
+    /// Accounts: `{n}` in --user is replaced by 1..=M; each is filled before the run.
+    #[arg(long, value_name = "M", default_value_t = 1)]
+    pub(crate) accounts: u32,
+    /// With several accounts, operations per session before the connection logs out
+    /// and logs in to another account (the next one `--connections` further on).
+    #[arg(long, value_name = "OPS", default_value_t = 100)]
+    pub(crate) switch_after: u64,
+}
+
+/// Checks the imap options that are not common: the account count and its `{n}`.
+pub(crate) fn check_imap(args: &ImapArgs) -> Result<(), UsageError> {
+    let invalid = |option, reason: String| UsageError::Invalid { option, reason };
+    if args.accounts == 0 || args.accounts > ACCOUNTS_MAX {
+        return Err(invalid("--accounts", format!("must be 1..={ACCOUNTS_MAX}")));
+    }
+    if args.accounts > 1 && !args.common.user.contains("{n}") {
+        return Err(invalid(
+            "--user",
+            format!("must contain {{n}} (replaced by the account number) for --accounts {}", args.accounts),
+        ));
+    }
+    if args.switch_after == 0 {
+        return Err(invalid("--switch-after", "must be at least 1".to_owned()));
+    }
+    Ok(())
 }
 
 /// `idle` options.
@@ -296,11 +321,17 @@ pub(crate) enum Op {
     Expunge,
     /// IDLE, then DONE at once.
     Idle,
+    /// LIST every mailbox (`LIST "" "*"`).
+    List,
+    /// STATUS of the mailbox (MESSAGES UIDNEXT UNSEEN), as clients poll other mailboxes.
+    Status,
+    /// STORE a keyword (one of five `$label` keywords) on one message.
+    StoreKeyword,
 }
 
 impl Op {
     /// Every operation, in `--mix` order.
-    pub(crate) const ALL: [Op; 9] = [
+    pub(crate) const ALL: [Op; 12] = [
         Op::Select,
         Op::FetchFlags,
         Op::FetchEnvelope,
@@ -310,6 +341,9 @@ impl Op {
         Op::Append,
         Op::Expunge,
         Op::Idle,
+        Op::List,
+        Op::Status,
+        Op::StoreKeyword,
     ];
 
     /// The `--mix` name, also the latency kind in the report.
@@ -324,6 +358,9 @@ impl Op {
             Op::Append => "append",
             Op::Expunge => "expunge",
             Op::Idle => "idle",
+            Op::List => "list",
+            Op::Status => "status",
+            Op::StoreKeyword => "store_keyword",
         }
     }
 }

@@ -62,7 +62,8 @@
 //!               "accounts", "messages_per_connection",
 //!               "verify": null | { "passed", "expected", "found", "missing", "duplicates",
 //!                                  "unexpected", "e2e_seconds", "e2e_rate_per_sec" } },
-//!   "imap":   { "ops_requested", "mix": { "<op>": weight }, "login_churn", "mailbox_messages" },
+//!   "imap":   { "ops_requested", "mix": { "<op>": weight }, "login_churn", "mailbox_messages",
+//!               "accounts", "switch_after" },
 //!   "idle":   { "connections_requested", "connections_idle", "fd_limit", "setup_seconds",
 //!               "probes_requested", "probes_delivered", "notifications_expected",
 //!               "notifications_received", "notifications_before_ack", "rss_before_kib", "rss_idle_kib",
@@ -163,12 +164,15 @@ fn run(scenario: ScenarioArgs) -> Result<(Report, bool), UsageError> {
             Ok((scenario::smtp::run(&settings, &plan), settings.json))
         }
         ScenarioArgs::Imap(args) => {
+            cli::check_imap(&args)?;
             let settings = cli::validate_common(&args.common, threads(false, true, 10, 60.0))?;
             let plan = scenario::imap::ImapPlan {
                 ops: cli::check_count("--ops", args.ops, false)?,
                 mix: Mix::parse(&args.mix)?,
                 login_churn: args.login_churn,
                 size: cli::check_size(args.size)?,
+                accounts: args.accounts,
+                switch_after: args.switch_after,
             };
             Ok((scenario::imap::run(&settings, &plan), settings.json))
         }

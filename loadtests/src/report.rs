@@ -106,8 +106,13 @@ pub(crate) struct ImapDetails {
     pub(crate) mix: BTreeMap<String, u32>,
     /// `--login-churn`.
     pub(crate) login_churn: bool,
-    /// Messages in the mailbox when the run started (after filling to the minimum).
+    /// Messages in the mailbox when the run started (after filling to the minimum; with
+    /// several accounts, the smallest of their mailboxes).
     pub(crate) mailbox_messages: u32,
+    /// `--accounts`.
+    pub(crate) accounts: u32,
+    /// `--switch-after` (operations per session with several accounts).
+    pub(crate) switch_after: u64,
 }
 
 /// The `idle` object.

@@ -319,6 +319,40 @@ fn imap_mix_and_login_churn_run_clean() {
 }
 
 #[test]
+fn imap_mix_over_several_accounts_switches_sessions() {
+    let server = Server::start_with_accounts(3);
+    let mix = "list=2,status=2,select=1,fetch_flags=2,fetch_envelope=2,store_keyword=2,expunge=1,append=1";
+    let report = server.load_json(&[
+        "imap",
+        "--user",
+        "load{n}@localhost",
+        "--accounts",
+        "3",
+        "--switch-after",
+        "5",
+        "--ops",
+        "120",
+        "--connections",
+        "2",
+        "--mix",
+        mix,
+    ]);
+    assert_eq!(report["ok"], 120, "{report:#}");
+    assert_eq!(
+        (report["imap"]["accounts"].as_u64(), report["imap"]["switch_after"].as_u64()),
+        (Some(3), Some(5))
+    );
+    assert!(report["imap"]["mailbox_messages"].as_u64().unwrap() >= 100, "every account filled: {report:#}");
+    // 120 operations in sessions of 5: about 24 sessions, each set up once.
+    let sessions = report["latency_ms"]["session_setup"]["count"].as_u64().unwrap();
+    assert!((24..=26).contains(&sessions), "{sessions} sessions: {report:#}");
+    let latency = report["latency_ms"].as_object().unwrap();
+    for op in ["list", "status", "store_keyword"] {
+        assert!(latency.contains_key(op), "{op} never ran: {report:#}");
+    }
+}
+
+#[test]
 fn idle_connections_see_every_probe() {
     let server = Server::start();
     let pid = server.pid();

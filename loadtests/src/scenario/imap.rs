@@ -9,6 +9,11 @@
 //! expunged by other workers at any time, the base ones never are. Expunge removes only a
 //! message this worker appended itself (it appends one first if it has none).
 //! Every fetch checks that the server returned as many messages as were asked for.
+//!
+//! With `--accounts M` (`{n}` in `--user`) every account's mailbox is filled first, and
+//! worker w starts on account w % M + 1; after `--switch-after` operations it cleans up,
+//! logs out and logs in to the account `--connections` further on, so that 20 clients
+//! visit 100 accounts as a hosting server's clients do.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,6 +44,15 @@ pub(crate) struct ImapPlan {
     pub(crate) login_churn: bool,
     /// Size of appended messages.
     pub(crate) size: usize,
+    /// Accounts (`{n}` in the user).
+    pub(crate) accounts: u32,
+    /// Operations per session with several accounts.
+    pub(crate) switch_after: u64,
+}
+
+/// `--user` for account `account` (0-based).
+fn user_of(settings: &Settings, account: u32) -> String {
+    settings.user.replace("{n}", &(account + 1).to_string())
 }
 
 /// Shared, read-only state of a run.
@@ -112,20 +126,44 @@ pub(crate) fn run(settings: &Settings, plan: &ImapPlan) -> Report {
         mix: plan.mix.weights.iter().map(|(op, weight)| (op.name().to_string(), *weight)).collect(),
         login_churn: plan.login_churn,
         mailbox_messages: base,
+        accounts: plan.accounts,
+        switch_after: plan.switch_after,
     });
     report.finish(ok, true)
 }
 
-/// Fills the mailbox to the minimum; returns its message count. Checks that IDLE is
-/// offered if the mix uses it.
+/// Fills every account's mailbox to the minimum; returns the smallest message count.
 fn prepare(
     settings: &Settings,
     plan: &ImapPlan,
     run: &RunId,
     recorder: &mut Recorder,
 ) -> Result<u32, String> {
-    let mut connection = super::imap_login(settings, 0).map_err(|e| format!("login: {e}"))?;
-    if plan.mix.weights.iter().any(|(op, _)| *op == Op::Idle) && !plan.login_churn && !connection.has("IDLE")
+    let mut base = u32::MAX;
+    for account in 0..plan.accounts {
+        let user = user_of(settings, account);
+        let exists = prepare_account(settings, plan, run, recorder, &user, account == 0)
+            .map_err(|error| format!("{user}: {error}"))?;
+        base = base.min(exists);
+    }
+    Ok(base)
+}
+
+/// Fills one account's mailbox to the minimum; returns its message count. Checks that
+/// IDLE is offered if the mix uses it (`check_idle`).
+fn prepare_account(
+    settings: &Settings,
+    plan: &ImapPlan,
+    run: &RunId,
+    recorder: &mut Recorder,
+    user: &str,
+    check_idle: bool,
+) -> Result<u32, String> {
+    let mut connection = super::imap_login_as(settings, 0, user).map_err(|e| format!("login: {e}"))?;
+    if check_idle
+        && plan.mix.weights.iter().any(|(op, _)| *op == Op::Idle)
+        && !plan.login_churn
+        && !connection.has("IDLE")
     {
         return Err("the server does not offer IDLE; leave idle out of --mix".to_string());
     }
@@ -167,10 +205,15 @@ fn worker(index: usize, shared: &Shared<'_>) -> (Recorder, u64) {
     let mut recorder = Recorder::default();
     let mut ok = 0;
     let mut rng = super::worker_rng(shared.settings, index);
+    let accounts = shared.plan.accounts.max(1);
+    let step = shared.settings.connections.max(1) % accounts;
+    let mut account = index as u32 % accounts;
     if shared.plan.login_churn {
         while take_op(shared) {
             let started = Instant::now();
-            match login_session(shared.settings, index) {
+            let user = user_of(shared.settings, account);
+            account = (account + step.max(1)) % accounts;
+            match login_session(shared.settings, index, &user) {
                 Ok(()) => {
                     recorder.record("login_session", started.elapsed());
                     shared.progress.ok();
@@ -187,14 +230,25 @@ fn worker(index: usize, shared: &Shared<'_>) -> (Recorder, u64) {
     let mut connection: Option<ImapConnection> = None;
     let mut own: Vec<Own> = Vec::new();
     let mut failed_connects = 0;
+    let mut session_ops = 0u64;
     while Instant::now() < shared.deadline {
+        if accounts > 1
+            && session_ops >= shared.plan.switch_after
+            && let Some(mut open) = connection.take()
+        {
+            clean_up(&mut open, &own);
+            own.clear();
+            let _ = open.logout();
+            account = (account + step.max(1)) % accounts;
+        }
         let Some(open) = connection.as_mut() else {
             let started = Instant::now();
-            match open_session(shared.settings, index) {
+            match open_session(shared.settings, index, &user_of(shared.settings, account)) {
                 Ok(open) => {
                     recorder.record("session_setup", started.elapsed());
                     connection = Some(open);
                     failed_connects = 0;
+                    session_ops = 0;
                 }
                 Err(error) => {
                     recorder.error("session_setup", &error);
@@ -211,6 +265,7 @@ fn worker(index: usize, shared: &Shared<'_>) -> (Recorder, u64) {
             break;
         }
         let op = shared.plan.mix.pick(rng.below(shared.plan.mix.total()));
+        session_ops += 1;
         let started = Instant::now();
         match perform(op, open, shared, &mut rng, &mut own, &mut recorder) {
             Ok(()) => {
@@ -239,14 +294,14 @@ fn take_op(shared: &Shared<'_>) -> bool {
     Instant::now() < shared.deadline && shared.next.fetch_add(1, Ordering::Relaxed) < shared.plan.ops
 }
 
-fn open_session(settings: &Settings, index: usize) -> Result<ImapConnection, ImapError> {
-    let mut connection = super::imap_login(settings, index)?;
+fn open_session(settings: &Settings, index: usize, user: &str) -> Result<ImapConnection, ImapError> {
+    let mut connection = super::imap_login_as(settings, index, user)?;
     connection.select(&settings.mailbox, false)?;
     Ok(connection)
 }
 
-fn login_session(settings: &Settings, index: usize) -> Result<(), ImapError> {
-    open_session(settings, index)?.logout()
+fn login_session(settings: &Settings, index: usize, user: &str) -> Result<(), ImapError> {
+    open_session(settings, index, user)?.logout()
 }
 
 /// A window `a:b` of at most [`FETCH_WINDOW_MAX`] base messages; (set, message count).
@@ -333,6 +388,17 @@ fn perform(
         Op::Idle => {
             let tag = connection.idle_start()?;
             connection.idle_done(&tag)
+        }
+        Op::List => connection.run("LIST \"\" \"*\"", |_| {}),
+        Op::Status => {
+            let mailbox = &shared.settings.mailbox;
+            connection.run(&format!("STATUS \"{mailbox}\" (MESSAGES UIDNEXT UNSEEN)"), |_| {})
+        }
+        Op::StoreKeyword => {
+            let seq = 1 + rng.below(u64::from(shared.base));
+            let sign = if rng.below(2) == 0 { '+' } else { '-' };
+            let keyword = rng.below(5) + 1;
+            connection.run(&format!("STORE {seq} {sign}FLAGS.SILENT ($label{keyword})"), |_| {})
         }
     }
 }
