@@ -4,7 +4,8 @@
 //! unknown mechanism, COMPRESS twice, STARTTLS after it, APPEND and FETCH, IDLE woken by
 //! an SMTP delivery), a 10 MiB FETCH with the server's peak RSS read from /proc, a
 //! decompression bomb inside an over-long literal, the resident memory of compressed
-//! connections in IDLE against plain ones, and mbsync (isync), which turns COMPRESS on
+//! connections in IDLE against plain ones, a shutdown's BYE to a compressed IDLE, and
+//! mbsync (isync), which turns COMPRESS on
 //! by itself when the server offers it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -14,6 +15,7 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use common::{Client, Server};
 
@@ -179,6 +181,38 @@ fn idle_connection_kib(mode: &str) -> u64 {
         idle_kib = rss_kib(pid).0;
     });
     idle_kib.saturating_sub(before_kib) / CONNECTIONS
+}
+
+/// A graceful shutdown reaches a compressed session in IDLE: its `* BYE` is written
+/// through the compressor and flushed, and the server exits cleanly.
+#[test]
+fn shutdown_says_bye_through_the_compressor() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), 1);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/compress.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .args(["shutdown", &port(&server, "imap")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 is installed (scripts/test installs it)");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while stdout.read_line(&mut line).unwrap() > 0 && line.trim() != "READY" {
+        line.clear();
+    }
+    server.signal("TERM");
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{rest}{stderr}");
+    assert!(rest.contains("in IDLE at shutdown: * BYE"), "{rest}{stderr}");
+    let status = server.wait_exit(Duration::from_secs(30));
+    assert!(status.is_some_and(|status| status.success()), "{status:?}\n{}", server.log());
 }
 
 /// mbsync (isync 1.4) sends COMPRESS DEFLATE by itself when CAPABILITY offers it; a

@@ -60,6 +60,12 @@ pub const INFLATE_INPUT_BYTES_MAX: usize = 8 * 1024;
 /// more offload trips. Transient: freed after each step.
 pub const COMPRESS_FILE_CHUNK_BYTES_MAX: usize = 64 * 1024;
 
+/// Inflated bytes handed out before a read yields to the executor once. DEFLATE expands
+/// up to about 1032:1, so 8 KiB of input may hold 8 MiB: without a turn limit a bomb
+/// would hold the core for as long as the session's reader keeps asking. 1 MiB is a
+/// millisecond or two of inflating and skipping; the session goes on at its next turn.
+pub const INFLATE_BYTES_PER_TURN_MAX: usize = 1024 * 1024;
+
 /// DEFLATE level (0–9). 1 is the fastest that still finds matches: a core serves many
 /// connections, and on mail text level 1 gets most of level 6's reduction at a fraction
 /// of its CPU time (the level is the sender's choice; the peer decodes any).
@@ -257,6 +263,9 @@ pub struct CompressedStream {
     /// A write or flush of `inner` failed: the deflate state may be mid-block, so
     /// nothing more is written (closing skips the final flush).
     broken: bool,
+    /// Inflated bytes handed out since the last read that waited for the socket or
+    /// yielded ([`INFLATE_BYTES_PER_TURN_MAX`]).
+    inflated_this_turn: usize,
 }
 
 impl CompressedStream {
@@ -268,6 +277,7 @@ impl CompressedStream {
             deflater: Some(Box::new(Deflater::new())),
             inflater: Box::new(Inflater::new(buffered)),
             broken: false,
+            inflated_this_turn: 0,
         }
     }
 
@@ -383,9 +393,17 @@ impl AsyncRead for CompressedStream {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
+        if this.inflated_this_turn >= INFLATE_BYTES_PER_TURN_MAX {
+            // Let the core's other tasks run; nothing is lost, the bytes wait in the
+            // inflater.
+            this.inflated_this_turn = 0;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         loop {
             let (written, used) = this.inflater.read(buf)?;
             if written > 0 {
+                this.inflated_this_turn += written;
                 return Poll::Ready(Ok(written));
             }
             if this.inflater.ended() {
@@ -399,7 +417,11 @@ impl AsyncRead for CompressedStream {
                 return Poll::Ready(Err(invalid("undecodable input fills the buffer")));
             }
             // Nothing was decoded from these bytes yet; a pending read keeps them.
-            let read = ready!(Pin::new(&mut this.inner).poll_read(cx, space))?;
+            let polled = Pin::new(&mut this.inner).poll_read(cx, space);
+            if polled.is_pending() {
+                this.inflated_this_turn = 0;
+            }
+            let read = ready!(polled)?;
             if read == 0 {
                 return Poll::Ready(Ok(0));
             }

@@ -7,6 +7,7 @@ DEFLATE (zlib with wbits -15 both ways), driven by tests/imap_compress.rs.
   compress.py bigfetch PORT FILE                   FETCH BODY[] of message 1, compressed
   compress.py bomb PORT MEGABYTES                  zeros in a literal over the limit
   compress.py idlers PORT COUNT deflate|plain      COUNT connections in IDLE
+  compress.py shutdown PORT                        IDLE, compressed, while the server stops
 
 Each prints what it saw and exits non-zero on the first thing that is not as expected.
 """
@@ -247,6 +248,22 @@ def idlers(port, count, compressed):
         m.logout()
 
 
+def shutdown(port):
+    """In IDLE under compression while the server is stopped: the BYE arrives compressed."""
+    m = imaplib.IMAP4("127.0.0.1", port, timeout=60)
+    m.login(USER, PASSWORD)
+    compress(m, zlib.Z_SYNC_FLUSH)
+    m.select("INBOX")
+    tag = m._new_tag()
+    m.send(tag + b" IDLE\r\n")
+    line = m.readline()
+    expect(line.startswith(b"+"), f"IDLE continuation: {line!r}")
+    ready()  # the test stops the server now
+    line = m.readline()
+    print("in IDLE at shutdown:", line.decode().strip())
+    expect(line.startswith(b"* BYE"), f"expected BYE: {line!r}")
+
+
 def main():
     mode, args = sys.argv[1], sys.argv[2:]
     if mode == "flows":
@@ -255,6 +272,8 @@ def main():
         bigfetch(int(args[0]), args[1])
     elif mode == "idlers":
         idlers(int(args[0]), int(args[1]), args[2] == "deflate")
+    elif mode == "shutdown":
+        shutdown(int(args[0]))
     elif mode == "bomb":
         bomb(int(args[0]), int(args[1]))
     else:
