@@ -4,8 +4,9 @@
 //! unknown mechanism, COMPRESS twice, STARTTLS after it, APPEND and FETCH, IDLE woken by
 //! an SMTP delivery), a 10 MiB FETCH with the server's peak RSS read from /proc, a
 //! decompression bomb inside an over-long literal, the resident memory of compressed
-//! connections in IDLE against plain ones, a shutdown's BYE to a compressed IDLE, and
-//! mbsync (isync), which turns COMPRESS on
+//! connections in IDLE against plain ones, a compressed FETCH the client stops reading
+//! (another session's NOOPs answered meanwhile, every byte there later), a shutdown's
+//! BYE to a compressed IDLE, and mbsync (isync), which turns COMPRESS on
 //! by itself when the server offers it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -17,6 +18,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use base64::Engine as _;
 use common::{Client, Server};
 
 fn python(args: &[&str]) -> String {
@@ -181,6 +183,35 @@ fn idle_connection_kib(mode: &str) -> u64 {
         idle_kib = rss_kib(pid).0;
     });
     idle_kib.saturating_sub(before_kib) / CONNECTIONS
+}
+
+/// A client that stops reading in the middle of a compressed FETCH: the server's file
+/// steps stall against the full socket and are retried (a write cut by its step timeout
+/// loses nothing), the core stays free for another session, and once the client reads
+/// again it gets every byte.
+#[test]
+fn a_stalled_compressed_fetch_neither_holds_the_core_nor_loses_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), 1);
+    // Base64 of random bytes: DEFLATE saves only about a quarter, so the compressed
+    // response (about 6 MB) is more than the socket buffers hold.
+    let mut rng = common::Rng::new(4978);
+    let mut message = b"From: <sender@example.org>\r\nTo: <mox@localhost>\r\nSubject: noise\r\n\r\n".to_vec();
+    while message.len() < 8 * 1024 * 1024 {
+        let line = base64::engine::general_purpose::STANDARD.encode(rng.bytes(57));
+        message.extend_from_slice(line.as_bytes());
+        message.extend_from_slice(b"\r\n");
+    }
+    let mut smtp = Client::connect(server.smtp).unwrap();
+    smtp.hello().unwrap();
+    let reply = smtp.deliver("sender@example.org", &["mox@localhost"], &message).unwrap();
+    assert_eq!(reply.code, 250, "{reply:?}");
+    drop(smtp);
+    let expected = dir.path().join("noise.eml");
+    std::fs::write(&expected, &message).unwrap();
+    let seen = python(&["slowreader", &port(&server, "imap"), &expected.display().to_string()]);
+    eprintln!("{}", seen.trim());
+    assert!(!server.log().contains("ERROR"), "{}", server.log());
 }
 
 /// A graceful shutdown reaches a compressed session in IDLE: its `* BYE` is written

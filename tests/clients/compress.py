@@ -8,6 +8,7 @@ DEFLATE (zlib with wbits -15 both ways), driven by tests/imap_compress.rs.
   compress.py bomb PORT MEGABYTES                  zeros in a literal over the limit
   compress.py idlers PORT COUNT deflate|plain      COUNT connections in IDLE
   compress.py shutdown PORT                        IDLE, compressed, while the server stops
+  compress.py slowreader PORT FILE                 a compressed FETCH the client reads late
 
 Each prints what it saw and exits non-zero on the first thing that is not as expected.
 """
@@ -264,6 +265,45 @@ def shutdown(port):
     expect(line.startswith(b"* BYE"), f"expected BYE: {line!r}")
 
 
+def slowreader(port, path):
+    """A compressed FETCH of a large, barely compressible message that the client does
+    not read for seconds (the server's writes stall and time out in steps) while another
+    connection's NOOPs on the same core are answered; then it reads all of it."""
+    import time
+    with open(path, "rb") as f:
+        message = f.read()
+    slow = imaplib.IMAP4("127.0.0.1", port, timeout=120)
+    slow.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    slow.login(USER, PASSWORD)
+    wrapped = compress(slow, zlib.Z_SYNC_FLUSH)
+    slow.select("INBOX", readonly=True)
+    other = imaplib.IMAP4("127.0.0.1", port, timeout=60)
+    other.login(USER, PASSWORD)
+    tag = slow._new_tag()
+    slow.send(tag + b" FETCH 1 (BODY.PEEK[])\r\n")
+    worst = 0.0
+    for _ in range(6):
+        time.sleep(0.5)
+        started = time.monotonic()
+        typ, _ = other.noop()
+        expect(typ == "OK", "NOOP beside the stalled FETCH")
+        worst = max(worst, time.monotonic() - started)
+    print(f"slowest NOOP beside the stalled FETCH: {worst * 1000:.0f} ms")
+    expect(worst < 1.0, "the stalled FETCH held the core")
+    line = slow.readline()
+    expect(line.startswith(b"* 1 FETCH (BODY[] {"), f"FETCH line: {line[:80]!r}")
+    size = int(line[line.rindex(b"{") + 1 : line.rindex(b"}")])
+    body = slow.read(size)
+    expect(body.endswith(message), "the body read after the stall differs")
+    line = slow.readline()
+    expect(line == b")\r\n", f"after the literal: {line!r}")
+    line = slow.readline()
+    expect(line.startswith(tag + b" OK"), f"tagged: {line!r}")
+    print(f"read {size} bytes after the stall, {wrapped.wire_in} compressed")
+    other.logout()
+    slow.logout()
+
+
 def main():
     mode, args = sys.argv[1], sys.argv[2:]
     if mode == "flows":
@@ -274,6 +314,8 @@ def main():
         idlers(int(args[0]), int(args[1]), args[2] == "deflate")
     elif mode == "shutdown":
         shutdown(int(args[0]))
+    elif mode == "slowreader":
+        slowreader(int(args[0]), args[1])
     elif mode == "bomb":
         bomb(int(args[0]), int(args[1]))
     else:
