@@ -6,8 +6,8 @@
 //! decompression bomb inside an over-long literal, the resident memory of compressed
 //! connections in IDLE against plain ones, a compressed FETCH the client stops reading
 //! (another session's NOOPs answered meanwhile, every byte there later), a shutdown's
-//! BYE to a compressed IDLE, and mbsync (isync), which turns COMPRESS on
-//! by itself when the server offers it.
+//! BYE to a compressed IDLE, mbsync (isync), which turns COMPRESS on by itself when the
+//! server offers it, and offlineimap3 with `usecompression`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -310,5 +310,60 @@ fn mbsync_negotiates_compress_and_syncs() {
     }
     let second = run();
     assert!(second.contains("COMPRESS DEFLATE"), "{second}");
+    assert!(!server.log().contains("ERROR"), "{}", server.log());
+}
+
+/// offlineimap3 (Debian's `offlineimap3`, imaplib2 underneath) with `usecompression`
+/// sends COMPRESS DEFLATE after login and syncs INBOX to a Maildir through it.
+#[test]
+fn offlineimap_with_usecompression_syncs() {
+    const MESSAGES: usize = 50;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), 2);
+    let mut smtp = Client::connect(server.smtp).unwrap();
+    smtp.hello().unwrap();
+    for i in 0..MESSAGES {
+        let message = common::message_for(&format!("offlineimap-{i}"), 3000);
+        let reply = smtp.deliver("sender@example.org", &["mox@localhost"], &message).unwrap();
+        assert_eq!(reply.code, 250, "{reply:?}");
+    }
+    drop(smtp);
+    let config = dir.path().join("offlineimaprc");
+    std::fs::write(
+        &config,
+        format!(
+            "[general]\naccounts = moxide\nmetadata = {dir}/offlineimap-meta\n\n\
+             [Account moxide]\nlocalrepository = local\nremoterepository = remote\n\n\
+             [Repository local]\ntype = Maildir\nlocalfolders = {dir}/offlineimap-mail\n\n\
+             [Repository remote]\ntype = IMAP\nremotehost = 127.0.0.1\nremoteport = {port}\n\
+             remoteuser = mox@localhost\nremotepass = moxmoxmox\nssl = no\nstarttls = no\n\
+             usecompression = yes\nfolderfilter = lambda folder: folder == 'INBOX'\n",
+            dir = dir.path().display(),
+            port = port(&server, "imap"),
+        ),
+    )
+    .unwrap();
+    let output = Command::new("offlineimap")
+        .args(["-c", &config.display().to_string(), "-o", "-u", "basic", "-d", "imap"])
+        .output()
+        .expect("offlineimap (offlineimap3) is installed (scripts/test installs it)");
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "offlineimap failed:\n{text}");
+    assert!(text.contains("COMPRESS DEFLATE"), "offlineimap did not ask for compression:\n{text}");
+    let inbox = dir.path().join("offlineimap-mail/INBOX");
+    let stored: Vec<_> = ["cur", "new"]
+        .iter()
+        .flat_map(|sub| std::fs::read_dir(inbox.join(sub)).unwrap())
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(stored.len(), MESSAGES, "{text}");
+    for path in stored {
+        let bytes = std::fs::read(&path).unwrap();
+        let id = common::message_id_of(&bytes).unwrap();
+        let text = String::from_utf8(bytes).unwrap().replace("\r\n", "\n");
+        let sent = String::from_utf8(common::message_for(&id, 3000)).unwrap().replace("\r\n", "\n");
+        assert!(text.ends_with(&sent), "{id} differs");
+    }
     assert!(!server.log().contains("ERROR"), "{}", server.log());
 }
