@@ -17,7 +17,8 @@
 //! - [`fs`]: spool files written and synced through io_uring.
 //! - [`tls`]: server TLS (rustls, ring provider): certificates by SNI with reload,
 //!   ALPN, client certificates by public key, channel binding, self-signed certificates.
-//! - [`stream`]: [`Stream`], a connection that is plain or TLS, with the STARTTLS upgrade.
+//! - [`stream`]: [`Stream`], a connection that is plain or TLS, with the STARTTLS upgrade
+//!   and COMPRESS=DEFLATE on top ([`compress`]: bounded deflate/inflate halves).
 //! - [`time`]: timers and timeouts.
 //! - [`task`]: spawning tasks on the current core.
 //! - [`memlock`]: the RLIMIT_MEMLOCK check glommio needs at startup.
@@ -33,6 +34,7 @@
 //! either goes through io_uring or through [`offload`]; nothing here calls `fsync`,
 //! `sendfile` or a lock that another core holds for long on an executor thread.
 
+pub mod compress;
 pub mod exchange;
 pub mod executor;
 pub mod fs;

@@ -8,6 +8,11 @@
 //! fails the handshake). The session must drop whatever its own reader buffered before
 //! calling `start_tls`, and must have written its reply (this type does not buffer
 //! writes, so a completed write is on the socket).
+//!
+//! COMPRESS=DEFLATE (RFC 4978) wraps a plain or TLS stream ([`Stream::start_compression`]);
+//! TLS then lies under the compression. A compressed stream buffers what it writes until
+//! it is flushed, and cannot start TLS: STARTTLS is refused after login, and COMPRESS
+//! needs a login, so the order TLS-then-COMPRESS is the only one a session can reach.
 
 use std::fs::File;
 use std::io;
@@ -19,6 +24,7 @@ use std::time::Duration;
 
 use futures_lite::io::{AsyncRead, AsyncWrite};
 
+use crate::compress::CompressedStream;
 use crate::net::TcpStream;
 use crate::tls::{TlsAcceptor, TlsError, TlsInfo, TlsStream};
 
@@ -30,12 +36,45 @@ pub enum Stream {
     /// TLS: implicit (RFC 8314) or after STARTTLS. Boxed: the rustls state is large and
     /// most of a server's connections may be idle plaintext ones.
     Tls(Box<TlsStream>),
+    /// COMPRESS=DEFLATE over a plain or TLS stream. Boxed: the deflate and inflate
+    /// states are large (see [`crate::compress`]).
+    Compressed(Box<CompressedStream>),
 }
 
 impl Stream {
     /// Whether the connection is TLS.
     pub fn is_tls(&self) -> bool {
-        matches!(self, Stream::Tls(_))
+        match self {
+            Stream::Plain(_) => false,
+            Stream::Tls(_) => true,
+            Stream::Compressed(compressed) => compressed.is_tls(),
+        }
+    }
+
+    /// Whether COMPRESS=DEFLATE is on.
+    pub fn is_compressed(&self) -> bool {
+        matches!(self, Stream::Compressed(_))
+    }
+
+    /// Before a long wait (IDLE): frees a compressed stream's deflate state if all it
+    /// wrote was flushed ([`CompressedStream::release_deflate_state`]); nothing on
+    /// other streams.
+    pub fn release_idle_state(&mut self) {
+        if let Stream::Compressed(compressed) = self {
+            compressed.release_deflate_state();
+        }
+    }
+
+    /// COMPRESS=DEFLATE (RFC 4978 §3): from now on reads inflate and writes deflate.
+    /// `buffered`: bytes the caller already read after the COMPRESS command (they are
+    /// compressed ones). Write the tagged OK before calling this; flush after writes.
+    /// Compressing twice is refused with the stream unchanged (the session answers
+    /// `NO [COMPRESSIONACTIVE]` itself, without calling this).
+    pub fn start_compression(self, buffered: &[u8]) -> Result<Stream, Stream> {
+        match self {
+            Stream::Compressed(_) => Err(self),
+            inner => Ok(Stream::Compressed(Box::new(CompressedStream::new(inner, buffered)))),
+        }
     }
 
     /// What the TLS handshake negotiated; `None` on plain connections.
@@ -43,6 +82,7 @@ impl Stream {
         match self {
             Stream::Plain(_) => None,
             Stream::Tls(tls) => Some(tls.info()),
+            Stream::Compressed(compressed) => compressed.tls_info(),
         }
     }
 
@@ -52,6 +92,7 @@ impl Stream {
         match self {
             Stream::Plain(_) => None,
             Stream::Tls(tls) => tls.channel_binding(),
+            Stream::Compressed(compressed) => compressed.inner().channel_binding(),
         }
     }
 
@@ -60,6 +101,7 @@ impl Stream {
         match self {
             Stream::Plain(tcp) => tcp.peer_addr(),
             Stream::Tls(tls) => tls.peer_addr(),
+            Stream::Compressed(compressed) => compressed.peer_addr(),
         }
     }
 
@@ -68,6 +110,7 @@ impl Stream {
         match self {
             Stream::Plain(tcp) => tcp.local_addr(),
             Stream::Tls(tls) => tls.local_addr(),
+            Stream::Compressed(compressed) => compressed.inner().local_addr(),
         }
     }
 
@@ -77,6 +120,7 @@ impl Stream {
         match self {
             Stream::Plain(tcp) => tcp.set_read_timeout(timeout),
             Stream::Tls(tls) => tls.set_read_timeout(timeout),
+            Stream::Compressed(compressed) => compressed.inner().set_read_timeout(timeout),
         }
     }
 
@@ -85,6 +129,7 @@ impl Stream {
         match self {
             Stream::Plain(tcp) => tcp.set_write_timeout(timeout),
             Stream::Tls(tls) => tls.set_write_timeout(timeout),
+            Stream::Compressed(compressed) => compressed.inner().set_write_timeout(timeout),
         }
     }
 
@@ -95,7 +140,7 @@ impl Stream {
     pub async fn start_tls(self, acceptor: &TlsAcceptor) -> Result<Stream, TlsError> {
         match self {
             Stream::Plain(tcp) => Ok(Stream::Tls(Box::new(acceptor.accept(tcp).await?))),
-            Stream::Tls(_) => Err(TlsError::AlreadyTls),
+            Stream::Tls(_) | Stream::Compressed(_) => Err(TlsError::AlreadyTls),
         }
     }
 
@@ -104,7 +149,10 @@ impl Stream {
     /// Plain connections use `sendfile(2)` on a helper thread
     /// ([`TcpStream::send_file_step`]); TLS ones read the range in chunks on a helper
     /// thread and encrypt them here ([`TlsStream::send_file_step`]), sending less per
-    /// call. Either way the caller loops until done and must have flushed earlier writes.
+    /// call; compressed ones do the same through the compressor
+    /// ([`CompressedStream::send_file_step`]), which buffers, so flush after the last
+    /// step. Either way the caller loops until done and must have flushed earlier writes
+    /// (compressed streams excepted: their bytes all pass the same buffer in order).
     pub async fn send_file_step(
         &mut self,
         file: &Arc<File>,
@@ -115,6 +163,7 @@ impl Stream {
         match self {
             Stream::Plain(tcp) => tcp.send_file_step(file, offset, length, step).await,
             Stream::Tls(tls) => tls.send_file_step(file, offset, length, step).await,
+            Stream::Compressed(compressed) => compressed.send_file_step(file, offset, length, step).await,
         }
     }
 }
@@ -136,6 +185,7 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Plain(tcp) => Pin::new(tcp).poll_read(cx, buf),
             Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
+            Stream::Compressed(compressed) => Pin::new(compressed.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -145,6 +195,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(tcp) => Pin::new(tcp).poll_write(cx, buf),
             Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
+            Stream::Compressed(compressed) => Pin::new(compressed.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -152,6 +203,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
             Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
+            Stream::Compressed(compressed) => Pin::new(compressed.as_mut()).poll_flush(cx),
         }
     }
 
@@ -159,6 +211,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(tcp) => Pin::new(tcp).poll_close(cx),
             Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_close(cx),
+            Stream::Compressed(compressed) => Pin::new(compressed.as_mut()).poll_close(cx),
         }
     }
 }

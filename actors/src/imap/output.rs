@@ -1,6 +1,7 @@
 //! Writing a session's output: response bytes, and message-file ranges that go to the
-//! socket with `sendfile(2)` on plaintext and in bounded reads through TLS (DESIGN:
-//! zero-copy FETCH on plaintext); and the file reads the session asks for to make its
+//! socket with `sendfile(2)` on plaintext and in bounded reads through TLS or
+//! COMPRESS=DEFLATE (DESIGN: zero-copy FETCH on plaintext; compressed bytes must pass
+//! the compressor, 64 KiB at a time); and the file reads the session asks for to make its
 //! output (BINARY decoding, HEADER.FIELDS filtering), one bounded piece at a time on a
 //! helper thread.
 
@@ -91,7 +92,10 @@ async fn send_file(
     mut offset: u64,
     mut length: u64,
 ) -> std::io::Result<()> {
-    stream.flush().await?;
+    if !stream.is_compressed() {
+        // sendfile bypasses what the stream buffers; compressed file bytes do not.
+        stream.flush().await?;
+    }
     let mut last_progress = Instant::now();
     while length > 0 {
         let sent = stream.send_file_step(file, offset, length, SEND_FILE_STEP).await?;

@@ -144,6 +144,26 @@ impl Io {
         self.end < self.buffer.len()
     }
 
+    /// COMPRESS=DEFLATE (RFC 4978 §3) from the next byte on: what the reader holds after
+    /// the command is compressed input, handed to the inflater.
+    fn start_compression(&mut self) -> std::io::Result<()> {
+        let stream =
+            self.stream.take().ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))?;
+        let compressed = stream.start_compression(&self.buffer[self.start..self.end]);
+        self.start = self.end;
+        match compressed {
+            Ok(stream) => {
+                self.stream = Some(stream);
+                Ok(())
+            }
+            Err(stream) => {
+                // The session refuses a second COMPRESS itself; this would be a bug.
+                self.stream = Some(stream);
+                Err(std::io::Error::other("compression is already on"))
+            }
+        }
+    }
+
     pub(crate) fn stream(&mut self) -> std::io::Result<&mut Stream> {
         self.stream.as_mut().ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))
     }
@@ -154,6 +174,13 @@ fn now_ms() -> u64 {
 }
 
 impl Conn {
+    fn start_compression(&mut self, session: &mut Session) -> std::io::Result<()> {
+        self.io.start_compression()?;
+        tracing::debug!(peer = %self.peer, "imap compression on");
+        session.compression_started();
+        Ok(())
+    }
+
     pub(crate) fn is_tls(&self) -> bool {
         self.io.stream.as_ref().is_some_and(Stream::is_tls)
     }
@@ -207,6 +234,11 @@ impl Conn {
                 // The OK goes out in plaintext before the handshake.
                 self.write_out(session).await?;
                 return self.starttls(session).await;
+            }
+            Event::Compress => {
+                // The OK goes out uncompressed; everything after it is compressed.
+                self.write_out(session).await?;
+                return self.start_compression(session);
             }
             Event::Login { username, password } => self.login(&username, &password).await,
             Event::Authenticate { mechanism, initial } => self.authenticate(&mechanism, initial).await,
@@ -326,6 +358,11 @@ impl Conn {
         let Conn { io, selected, .. } = self;
         let stream =
             io.stream.as_mut().ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))?;
+        if idling {
+            // An IDLE session may wait for hours: under COMPRESS it keeps only the
+            // inflate state meanwhile (write_out flushed everything before this read).
+            stream.release_idle_state();
+        }
         // Our own timer, not the socket's read timeout: glommio arms that once per pending
         // read and keeps it when the read is dropped (IDLE's notifications, the shutdown),
         // so a later read would wait with an earlier, stale deadline. Dropping a pending

@@ -48,6 +48,11 @@ pub enum CommandBody {
         /// The password.
         password: String,
     },
+    /// `COMPRESS mechanism` (RFC 4978 §3); only `DEFLATE` exists.
+    Compress {
+        /// The mechanism name as sent (compare without case).
+        mechanism: String,
+    },
     /// `ENABLE cap ...` (RFC 5161), capability names as sent.
     Enable(Vec<String>),
     /// `SELECT mailbox [(params)]`.
@@ -225,6 +230,7 @@ impl CommandBody {
             C::StartTls => "starttls",
             C::Authenticate { .. } => "authenticate",
             C::Login { .. } => "login",
+            C::Compress { .. } => "compress",
             C::Enable(_) => "enable",
             C::Select { .. } => "select",
             C::Examine { .. } => "examine",

@@ -83,6 +83,8 @@ pub enum ResponseCode {
     ClientBug,
     /// `CLOSED` (RFC 7162 §3.2.11).
     Closed,
+    /// `COMPRESSIONACTIVE` (RFC 4978 §3): COMPRESS when compression is on already.
+    CompressionActive,
     /// `CONTACTADMIN`.
     ContactAdmin,
     /// `COPYUID uidvalidity source-set destination-set` (RFC 4315 §3).
@@ -164,6 +166,7 @@ impl ResponseCode {
             Self::Cannot => "CANNOT",
             Self::ClientBug => "CLIENTBUG",
             Self::Closed => "CLOSED",
+            Self::CompressionActive => "COMPRESSIONACTIVE",
             Self::ContactAdmin => "CONTACTADMIN",
             Self::Corruption => "CORRUPTION",
             Self::Expired => "EXPIRED",

@@ -91,6 +91,10 @@ fn parse_body(c: &mut Cursor<'_>, name: &str, nesting_max: usize) -> ParseResult
             CommandBody::Login { username, password: c.astring_utf8()? }
         }
         "ENABLE" => parse_enable(c)?,
+        "COMPRESS" => {
+            c.sp()?;
+            CommandBody::Compress { mechanism: c.atom()?.to_owned() }
+        }
         "SELECT" | "EXAMINE" => mailbox::parse_select(c, name == "EXAMINE")?,
         "CREATE" => mailbox::parse_create(c)?,
         "DELETE" | "SUBSCRIBE" | "UNSUBSCRIBE" => mailbox::parse_single_mailbox(c, name)?,

@@ -31,6 +31,10 @@ impl Session {
         let mut caps: Vec<String> = CAPABILITIES.iter().map(|c| (*c).to_owned()).collect();
         caps.push(format!("APPENDLIMIT={}", self.config.reader.append_bytes_max));
         if self.authenticated {
+            if !self.compressed {
+                // RFC 4978 §3: COMPRESS is a command of the authenticated state.
+                caps.push("COMPRESS=DEFLATE".into());
+            }
             caps.retain(|cap| !self.is_hidden(cap));
             return caps;
         }

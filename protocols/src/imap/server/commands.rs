@@ -69,6 +69,7 @@ impl Session {
         use CommandBody as C;
         match body {
             C::Enable(names) => self.enable(&names),
+            C::Compress { mechanism } => self.compress(&mechanism),
             C::Namespace => {
                 let utf8 = self.utf8();
                 write_namespace(self.out.buf(), &[("", Some('/'))], &[], &[], utf8);

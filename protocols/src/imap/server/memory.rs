@@ -389,6 +389,11 @@ impl Connection {
                 session.tls_started(vec!["PLAIN".to_owned()]);
                 None
             }
+            Event::Compress => {
+                // The bytes stay as they are: transcripts read the protocol, not DEFLATE.
+                session.compression_started();
+                None
+            }
             Event::Login { username, password } => Some(self.login(&username, &password)),
             Event::Authenticate { mechanism, initial } => Some(self.authenticate(&mechanism, initial)),
             Event::AuthResponse(response) => Some(self.authenticate("PLAIN", Some(response))),

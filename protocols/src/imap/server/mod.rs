@@ -43,6 +43,7 @@
 mod append;
 mod auth;
 mod commands;
+mod compress;
 mod context;
 mod error;
 mod facts;
@@ -209,6 +210,11 @@ pub enum Event<'a> {
     /// then call [`Session::tls_started`] (or drop the connection on failure). Any
     /// plaintext the caller still holds must be dropped.
     StartTls,
+    /// COMPRESS DEFLATE accepted and its OK queued (RFC 4978 §3): write out all output
+    /// uncompressed, then compress every byte after it in both directions (input the
+    /// caller holds after the command is compressed already), then call
+    /// [`Session::compression_started`].
+    Compress,
     /// LOGIN (RFC 9051 §6.2.3). Answer `LoggedIn` or `AuthFailed`.
     Login {
         /// The user name as sent.
@@ -409,6 +415,7 @@ impl Event<'_> {
         Some(match self {
             Event::AppendData(_) => return None,
             Event::StartTls => Event::StartTls,
+            Event::Compress => Event::Compress,
             Event::Login { username, password } => Event::Login { username, password },
             Event::Authenticate { mechanism, initial } => Event::Authenticate { mechanism, initial },
             Event::AuthResponse(response) => Event::AuthResponse(response),
@@ -591,6 +598,8 @@ pub struct Session {
     pub(crate) refreshing: Option<usize>,
     /// Capabilities the logged-in account keeps out of CAPABILITY lists.
     pub(crate) hidden_capabilities: Vec<String>,
+    /// COMPRESS=DEFLATE is on (RFC 4978).
+    pub(crate) compressed: bool,
 }
 
 impl Session {
@@ -621,6 +630,7 @@ impl Session {
             completed: None,
             refreshing: None,
             hidden_capabilities: Vec::new(),
+            compressed: false,
         }
     }
 
