@@ -53,6 +53,7 @@ mod list;
 mod mailbox;
 pub mod memory;
 mod messages;
+pub mod objectid;
 mod output;
 mod quota;
 mod search;
@@ -132,6 +133,8 @@ pub const CAPABILITIES: &[&str] = &[
     "QUOTA=RES-MESSAGE",
     "REPLACE",
     "UIDONLY",
+    "OBJECTID",
+    "PREVIEW",
 ];
 
 /// Commands answered BAD in a row before the session says BYE: 20, as Dovecot allows. A
@@ -454,6 +457,9 @@ impl Event<'_> {
 pub enum Answer {
     /// Done (CREATE, DELETE, RENAME, SUBSCRIBE, a discarded APPEND).
     Done,
+    /// CREATE made the mailbox with this key ([`objectid::mailbox_key`]): the tagged OK
+    /// carries its MAILBOXID (RFC 8474 §4.1).
+    Created(u64),
     /// The request failed.
     Failed(CommandError),
     /// LOGIN or AUTHENTICATE succeeded.
@@ -1057,6 +1063,7 @@ impl Session {
 fn answer_done(answer: Answer, text: &str) -> CommandResult {
     match answer {
         Answer::Done => Ok(Done::ok(text)),
+        Answer::Created(key) => Ok(Done::with(ResponseCode::MailboxId(objectid::mailbox_id(key)), text)),
         Answer::Failed(error) => Err(error),
         _ => Err(CommandError::Internal),
     }
