@@ -21,7 +21,8 @@ fn mailboxid_survives_rename_and_is_new_after_delete() {
          C: a6 STATUS Other (MAILBOXID)\r\n\
          C: a7 DELETE Other\r\n\
          C: a8 CREATE Projects\r\n\
-         C: a9 CREATE Other\r\n",
+         C: a9 CREATE Other\r\n\
+         C: b1 LIST \"\" Projects RETURN (STATUS (MAILBOXID))\r\n",
         &[
             "S: * FLAGS (...",
             "S: * OK [PERMANENTFLAGS ...",
@@ -46,6 +47,9 @@ fn mailboxid_survives_rename_and_is_new_after_delete() {
             // The same name again is a new mailbox; so is the renamed one's old name.
             "S: a8 OK [MAILBOXID (F000003f000000008)] CREATE completed",
             "S: a9 OK [MAILBOXID (F000003f100000009)] CREATE completed",
+            "S: * LIST (...",
+            "S: * STATUS Projects (MAILBOXID (F000003f000000008))",
+            "S: b1 OK LIST completed",
         ],
     );
 }

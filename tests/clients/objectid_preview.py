@@ -2,8 +2,10 @@
 delivered with smtplib.
 
 Usage: objectid_preview.py HOST IMAP_PORT USER PASSWORD SMTP_PORT
+       objectid_preview.py HOST IMAP_PORT USER PASSWORD old
 Prints a line per step: `what => result`; ids are printed as how they compare, never
-as values.
+as values. With `old`, INBOX holds one message stored with a summary from before
+previews were kept: PREVIEW (LAZY) is NIL for it, PREVIEW is made from the file.
 """
 
 import base64
@@ -149,8 +151,25 @@ def emails(imap):
     print("SEARCH copy's EMAILID in Moved =>", typ, repr(data[0].decode()))
 
 
+def old_summary(imap):
+    imap.select("INBOX")
+    print("PREVIEW (LAZY) old =>", json.dumps(preview(imap, 1, lazy=True)))
+    print("PREVIEW old =>", json.dumps(preview(imap, 1)))
+    print("PREVIEW (LAZY) old, again =>", json.dumps(preview(imap, 1, lazy=True)))
+    thread = objectid(item(imap, 1, "THREADID"), "THREADID")
+    typ, data = imap.search(None, "THREADID", thread)
+    print("SEARCH THREADID old =>", typ, data[0].decode())
+
+
 def main():
-    host, port, user, password, smtp_port = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+    host, port, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    if sys.argv[5] == "old":
+        imap = imaplib.IMAP4(host, port)
+        imap.login(user, password)
+        old_summary(imap)
+        imap.logout()
+        return
+    smtp_port = int(sys.argv[5])
     imaplib.Commands.setdefault("MOVE", ("SELECTED",))
     deliver(smtp_port)
     imap = imaplib.IMAP4(host, port)
