@@ -6,7 +6,8 @@
 //! Specs: RFC 9051 §7.5.2 (ENVELOPE, BODY, BODYSTRUCTURE), RFC 9051 §6.4.5 (section
 //! specs), RFC 3516 (BINARY), RFC 2045/2046 (MIME structure and transfer encodings),
 //! RFC 2047 (encoded words, decoded only for SEARCH), RFC 2231 (parameter
-//! continuations), RFC 5322 (header fields, addresses, groups).
+//! continuations), RFC 5322 (header fields, addresses, groups), RFC 8970 (the PREVIEW
+//! text, made while the message streams in: `preview`).
 //!
 //! # Design overview
 //!
