@@ -1,12 +1,14 @@
 //! Message summaries (`moxide_protocols::mime`): computed once when a message enters the
 //! store (SMTP and IMAP APPEND feed a `Summarizer` the bytes as they arrive), so FETCH
 //! and SEARCH rarely touch the message file again. A message stored without one (older
-//! than schema 2) is summarized from its file when first needed, read in pieces.
+//! than schema 2) is summarized from its file when first needed, read in pieces; one
+//! stored without a preview (summary format 2 and older) has its PREVIEW made from a
+//! bounded read of the file when a FETCH asks for it (`fill_preview`).
 
 use std::fs::File;
 use std::os::unix::fs::FileExt as _;
 
-use moxide_protocols::mime::{MessageSummary, Summarizer};
+use moxide_protocols::mime::{MessageSummary, Summarizer, preview_source, preview_text};
 
 /// Bytes read from a message file at a time when summarizing it: the summarizer holds no
 /// more of the message than this buffer (plus its bounded header buffer).
@@ -77,6 +79,32 @@ pub(crate) fn summary_or_file(stored: Option<&[u8]>, file: &File) -> std::io::Re
     summarize_file(file)
 }
 
+/// Makes the PREVIEW text (RFC 8970) of a summary stored without one (before summary
+/// format 3) from its file: one read of at most `mime::PREVIEW_SOURCE_BYTES_MAX` of the
+/// chosen part's body. Blocking: call it on a helper thread.
+pub(crate) fn fill_preview(summary: &mut MessageSummary, file: &File) -> std::io::Result<()> {
+    if summary.preview.is_some() {
+        return Ok(());
+    }
+    let mut source = Vec::new();
+    if let Some(range) = preview_source(summary) {
+        let length = usize::try_from(range.end - range.start).unwrap_or(0);
+        source.resize(length, 0);
+        let mut filled = 0;
+        while filled < length {
+            match file.read_at(&mut source[filled..], range.start + filled as u64) {
+                Ok(0) => break,
+                Ok(read) => filled += read,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+        source.truncate(filled);
+    }
+    summary.preview = Some(preview_text(summary, &source));
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -101,5 +129,20 @@ mod tests {
         let stored = summarize(b"Subject: stored\r\n\r\n").encode();
         assert_eq!(summary_or_file(Some(&stored), &file).unwrap().envelope.subject.unwrap(), b"stored");
         assert_eq!(summary_or_file(Some(b"junk"), &file).unwrap(), summarize(&message));
+    }
+
+    #[test]
+    fn a_summary_stored_without_a_preview_gets_it_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("message");
+        let message =
+            b"Subject: old\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nOld =\r\nmail.\r\n";
+        std::fs::write(&path, message).unwrap();
+        let file = File::open(&path).unwrap();
+        let mut old = summarize(message);
+        let expected = old.preview.take();
+        assert_eq!(expected.as_deref(), Some("Old mail."));
+        fill_preview(&mut old, &file).unwrap();
+        assert_eq!(old.preview, expected);
     }
 }

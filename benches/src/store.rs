@@ -293,6 +293,7 @@ fn facts<'a>(record: &'a moxide_storage::ArchivedMessageRecord, keywords: &'a [&
         save_date_ms: record.saved_ms(),
         file_bytes: record.size(),
         prefix: record.prefix(),
+        email_id: record.id().0,
     }
 }
 
@@ -318,6 +319,7 @@ pub fn search_headers(
             save_date_ms: 0,
             file_bytes: message.size,
             prefix: &[],
+            email_id: message.id.0,
         };
         if program.judge(&facts, Some(&content)) == Verdict::Yes {
             matched.push(message.uid);

@@ -39,6 +39,7 @@ const SELECT_SECOND: &[&str] = &[
     "S: * OK [UIDVALIDITY 1001] UIDs valid",
     "S: * OK [UIDNEXT 4] predicted next UID",
     "S: * OK [HIGHESTMODSEQ 4] highest",
+    "S: * OK [MAILBOXID (F...",
     "S: b1 OK [READ-WRITE] SELECT completed",
 ];
 
@@ -51,6 +52,7 @@ const SELECT_FIRST: &[&str] = &[
     "S: * OK [UIDVALIDITY 1001] UIDs valid",
     "S: * OK [UIDNEXT 4] predicted next UID",
     "S: * OK [HIGHESTMODSEQ 4] highest",
+    "S: * OK [MAILBOXID (F...",
     "S: a1 OK [READ-WRITE] SELECT completed",
 ];
 
@@ -278,6 +280,7 @@ fn qresync_sessions_get_vanished() {
                     "S: * OK [UIDVALIDITY 1001] UIDs valid",
                     "S: * OK [UIDNEXT 4] predicted next UID",
                     "S: * OK [HIGHESTMODSEQ 4] highest",
+                    "S: * OK [MAILBOXID (F...",
                     "S: a1 OK [READ-WRITE] SELECT completed",
                 ],
             ),

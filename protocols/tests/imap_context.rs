@@ -22,6 +22,7 @@ const SELECT: &[&str] = &[
     "S: * OK [UIDVALIDITY 1001] UIDs valid",
     "S: * OK [UIDNEXT 4] predicted next UID",
     "S: * OK [HIGHESTMODSEQ 4] highest",
+    "S: * OK [MAILBOXID (F...",
     "S: a1 OK [READ-WRITE] SELECT completed",
 ];
 

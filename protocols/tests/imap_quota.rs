@@ -113,6 +113,7 @@ fn status_deleted_storage_counts_what_expunge_would_free() {
             "S: * OK [UIDVALIDITY ...",
             "S: * OK [UIDNEXT 4] predicted next UID",
             "S: * OK [HIGHESTMODSEQ ...",
+            "S: * OK [MAILBOXID (F...",
             "S: a2 OK [READ-WRITE] SELECT completed",
             "S: a3 OK STORE completed",
             // Two messages of about 170 bytes: one KiB, rounded up.

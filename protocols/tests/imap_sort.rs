@@ -71,6 +71,7 @@ fn selected(more: &[&'static str]) -> Vec<&'static str> {
         "S: * OK [UIDVALIDITY ...",
         "S: * OK [UIDNEXT 5] predicted next UID",
         "S: * OK [HIGHESTMODSEQ ...",
+        "S: * OK [MAILBOXID (F...",
         "S: * LIST () \"/\" INBOX",
         "S: a1 OK [READ-WRITE] SELECT completed",
     ];

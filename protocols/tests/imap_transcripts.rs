@@ -30,6 +30,7 @@ fn select_inbox() -> Vec<&'static str> {
         "S: * OK [UIDVALIDITY 1001] UIDs valid",
         "S: * OK [UIDNEXT 4] predicted next UID",
         "S: * OK [HIGHESTMODSEQ 4] highest",
+        "S: * OK [MAILBOXID (F...",
         "S: a1 OK [READ-WRITE] SELECT completed",
     ]
 }
@@ -73,7 +74,7 @@ fn greeting_capability_and_commands_before_login() {
     assert_lines(
         &got,
         &[
-            "S: * CAPABILITY IMAP4rev2 IMAP4rev1 ENABLE LITERAL+ IDLE BINARY UNSELECT UIDPLUS ESEARCH SEARCHRES MOVE UTF8=ACCEPT LIST-EXTENDED SPECIAL-USE CREATE-SPECIAL-USE LIST-STATUS ID NAMESPACE CONDSTORE QRESYNC STATUS=SIZE MULTIAPPEND SAVEDATE WITHIN CHILDREN SORT SORT=DISPLAY ESORT PARTIAL CONTEXT=SEARCH THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE REPLACE UIDONLY APPENDLIMIT=10000 SASL-IR AUTH=PLAIN",
+            "S: * CAPABILITY IMAP4rev2 IMAP4rev1 ENABLE LITERAL+ IDLE BINARY UNSELECT UIDPLUS ESEARCH SEARCHRES MOVE UTF8=ACCEPT LIST-EXTENDED SPECIAL-USE CREATE-SPECIAL-USE LIST-STATUS ID NAMESPACE CONDSTORE QRESYNC STATUS=SIZE MULTIAPPEND SAVEDATE WITHIN CHILDREN SORT SORT=DISPLAY ESORT PARTIAL CONTEXT=SEARCH THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE REPLACE UIDONLY OBJECTID PREVIEW APPENDLIMIT=10000 SASL-IR AUTH=PLAIN",
             "S: a1 OK capabilities listed",
             "S: a2 BAD log in first",
             "S: a3 OK done",
@@ -119,7 +120,7 @@ fn login_without_tls_is_disabled_unless_allowed() {
     assert_lines(
         &got,
         &[
-            "S: * CAPABILITY IMAP4rev2 IMAP4rev1 ENABLE LITERAL+ IDLE BINARY UNSELECT UIDPLUS ESEARCH SEARCHRES MOVE UTF8=ACCEPT LIST-EXTENDED SPECIAL-USE CREATE-SPECIAL-USE LIST-STATUS ID NAMESPACE CONDSTORE QRESYNC STATUS=SIZE MULTIAPPEND SAVEDATE WITHIN CHILDREN SORT SORT=DISPLAY ESORT PARTIAL CONTEXT=SEARCH THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE REPLACE UIDONLY APPENDLIMIT=10000 SASL-IR AUTH=PLAIN",
+            "S: * CAPABILITY IMAP4rev2 IMAP4rev1 ENABLE LITERAL+ IDLE BINARY UNSELECT UIDPLUS ESEARCH SEARCHRES MOVE UTF8=ACCEPT LIST-EXTENDED SPECIAL-USE CREATE-SPECIAL-USE LIST-STATUS ID NAMESPACE CONDSTORE QRESYNC STATUS=SIZE MULTIAPPEND SAVEDATE WITHIN CHILDREN SORT SORT=DISPLAY ESORT PARTIAL CONTEXT=SEARCH THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE REPLACE UIDONLY OBJECTID PREVIEW APPENDLIMIT=10000 SASL-IR AUTH=PLAIN",
             "S: a3 OK capabilities listed",
             "S: a4 OK [CAPABILITY ...",
             "S: a5 BAD STARTTLS only before login",
@@ -240,7 +241,7 @@ fn create_delete_rename_and_subscribe() {
          C: a5 DELETE Nothing\r\nC: a6 SUBSCRIBE Work/Done\r\nC: a7 UNSUBSCRIBE Work/Done\r\nC: a8 DELETE Work/Done\r\n\
          C: a9 CREATE Sent2 (USE (\\Sent))\r\nC: b1 CREATE Other (USE (\\Important))\r\nC: b2 DELETE INBOX\r\n",
         &[
-            "S: a1 OK CREATE completed",
+            "S: a1 OK [MAILBOXID (F...",
             "S: a2 NO [ALREADYEXISTS] mailbox already exists",
             "S: a3 NO [ALREADYEXISTS] INBOX always exists",
             "S: a4 OK RENAME completed",
@@ -248,7 +249,7 @@ fn create_delete_rename_and_subscribe() {
             "S: a6 OK SUBSCRIBE completed",
             "S: a7 OK UNSUBSCRIBE completed",
             "S: a8 OK DELETE completed",
-            "S: a9 OK CREATE completed",
+            "S: a9 OK [MAILBOXID (F...",
             "S: b1 NO [CANNOT] special-use not supported",
             "S: b2 NO [CANNOT] INBOX cannot be deleted",
         ],
@@ -264,7 +265,7 @@ fn mailbox_names_may_hold_every_astring_char() {
             "C: a1 CREATE {name}\r\nC: a2 SELECT {name}\r\nC: a3 STATUS {name} (MESSAGES)\r\nC: a4 SELECT {name}x\r\n"
         ),
         &[
-            "S: a1 OK CREATE completed",
+            "S: a1 OK [MAILBOXID (F...",
             FLAGS,
             "S: * OK [PERMANENTFLAGS ...",
             "S: * 0 EXISTS",
@@ -272,6 +273,7 @@ fn mailbox_names_may_hold_every_astring_char() {
             "S: * OK [UIDVALIDITY 1007] UIDs valid",
             "S: * OK [UIDNEXT 1] predicted next UID",
             "S: * OK [HIGHESTMODSEQ 4] highest",
+            "S: * OK [MAILBOXID (F...",
             "S: a2 OK [READ-WRITE] SELECT completed",
             "S: * STATUS !#$&-'+,-.0123456789:;<=>?@^_`|}~ (MESSAGES 0)",
             "S: a3 OK STATUS completed",
@@ -288,7 +290,7 @@ fn list_patterns_and_return_options() {
          C: a5 LIST (SPECIAL-USE) \"\" * RETURN (STATUS (MESSAGES UNSEEN))\r\nC: a6 SUBSCRIBE Work\r\n\
          C: a7 LIST \"\" W* RETURN (SUBSCRIBED CHILDREN)\r\nC: a8 LIST \"\" inbox RETURN (STATUS (MESSAGES APPENDLIMIT))\r\n",
         &[
-            "S: a1 OK CREATE completed",
+            "S: a1 OK [MAILBOXID (F...",
             "S: * LIST (\\Noselect) \"/\" \"\"",
             "S: a2 OK LIST completed",
             "S: * LIST (\\HasNoChildren) \"/\" INBOX",
@@ -415,6 +417,7 @@ fn select_examine_and_unselect() {
             "S: * OK [UIDVALIDITY 1001] UIDs valid",
             "S: * OK [UIDNEXT 4] predicted next UID",
             "S: * OK [HIGHESTMODSEQ 4] highest",
+            "S: * OK [MAILBOXID (F...",
             "S: a2 OK [READ-ONLY] EXAMINE completed",
             "S: a3 OK UNSELECT completed",
             "S: a4 NO [NONEXISTENT] no mailbox \"Nothing\"",
@@ -437,6 +440,7 @@ fn examine_shows_recent_without_claiming_it() {
             "S: * OK [UIDVALIDITY 1001] UIDs valid",
             "S: * OK [UIDNEXT 4] predicted next UID",
             "S: * OK [HIGHESTMODSEQ 4] highest",
+            "S: * OK [MAILBOXID (F...",
             "S: a0 OK [READ-ONLY] EXAMINE completed",
             "S: * OK [CLOSED] previous mailbox closed",
             FLAGS,
@@ -447,6 +451,7 @@ fn examine_shows_recent_without_claiming_it() {
             "S: * OK [UIDVALIDITY 1001] UIDs valid",
             "S: * OK [UIDNEXT 4] predicted next UID",
             "S: * OK [HIGHESTMODSEQ 4] highest",
+            "S: * OK [MAILBOXID (F...",
             "S: a1 OK [READ-WRITE] SELECT completed",
         ],
     );
@@ -465,6 +470,7 @@ fn imap4rev2_sessions_get_no_recent_and_esearch() {
             "S: * OK [UIDVALIDITY 1001] UIDs valid",
             "S: * OK [UIDNEXT 4] predicted next UID",
             "S: * OK [HIGHESTMODSEQ 4] highest",
+            "S: * OK [MAILBOXID (F...",
             "S: * LIST () \"/\" INBOX",
             "S: a1 OK [READ-WRITE] SELECT completed",
             "S: * ESEARCH (TAG \"a2\") ALL 1,3",
@@ -621,6 +627,7 @@ fn binary_with_and_without_a_section() {
             "S: * OK [UIDVALIDITY 1001] UIDs valid",
             "S: * OK [UIDNEXT 2] predicted next UID",
             "S: * OK [HIGHESTMODSEQ 2] highest",
+            "S: * OK [MAILBOXID (F...",
             "S: a1 OK [READ-ONLY] EXAMINE completed",
             "S: * 1 FETCH (BINARY[1] {11}",
             "S: hello world BINARY.SIZE[1] 11 BINARY[1]<6> {5}",
@@ -716,6 +723,7 @@ fn fetch_that_reads_a_body_sets_seen_and_says_so() {
             "S: * OK [UIDVALIDITY 1001] UIDs valid",
             "S: * OK [UIDNEXT 4] predicted next UID",
             "S: * OK [HIGHESTMODSEQ 6] highest",
+            "S: * OK [MAILBOXID (F...",
             "S: a6 OK [READ-ONLY] EXAMINE completed",
         ]),
     );
@@ -801,6 +809,7 @@ fn store_silent_with_condstore_reports_only_new_modseqs() {
             "S: * OK [UIDVALIDITY 1001] UIDs valid",
             "S: * OK [UIDNEXT 4] predicted next UID",
             "S: * OK [HIGHESTMODSEQ 4] highest",
+            "S: * OK [MAILBOXID (F...",
             "S: a1 OK [READ-WRITE] SELECT completed",
             "S: * 1 FETCH (MODSEQ (5))",
             "S: a2 OK STORE completed",
@@ -824,6 +833,7 @@ fn store_in_a_read_only_mailbox_is_refused() {
             "S: * OK [UIDVALIDITY 1001] UIDs valid",
             "S: * OK [UIDNEXT 4] predicted next UID",
             "S: * OK [HIGHESTMODSEQ 4] highest",
+            "S: * OK [MAILBOXID (F...",
             "S: a1 OK [READ-ONLY] EXAMINE completed",
             "S: a2 NO [READ-ONLY] mailbox is read-only",
             "S: a3 NO [READ-ONLY] mailbox is read-only",
@@ -885,6 +895,7 @@ fn sent_dates_compare_the_date_as_written() {
             "S: * OK [UIDVALIDITY 1001] UIDs valid",
             "S: * OK [UIDNEXT 2] predicted next UID",
             "S: * OK [HIGHESTMODSEQ 2] highest",
+            "S: * OK [MAILBOXID (F...",
             "S: a1 OK [READ-ONLY] EXAMINE completed",
             "S: * SEARCH 1",
             "S: a2 OK SEARCH completed",
@@ -1025,6 +1036,7 @@ fn qresync_select_and_vanished() {
             "S: * OK [UIDVALIDITY 1001] UIDs valid",
             "S: * OK [UIDNEXT 4] predicted next UID",
             "S: * OK [HIGHESTMODSEQ 5] highest",
+            "S: * OK [MAILBOXID (F...",
             "S: * VANISHED (EARLIER) 2",
             "S: * 2 FETCH (UID 3 FLAGS (\\Recent) MODSEQ (4))",
             "S: a1 OK [READ-WRITE] SELECT completed",
@@ -1041,7 +1053,7 @@ fn utf8_names_after_enable() {
     check(
         "C: a1 CREATE &AOQ-rger\r\nC: a2 LIST \"\" &AOQ-*\r\nC: a3 ENABLE UTF8=ACCEPT\r\nC: a4 LIST \"\" \u{e4}*\r\n",
         &[
-            "S: a1 OK CREATE completed",
+            "S: a1 OK [MAILBOXID (F...",
             "S: * LIST (\\HasNoChildren) \"/\" &AOQ-rger",
             "S: a2 OK LIST completed",
             "S: * ENABLED UTF8=ACCEPT",
@@ -1074,6 +1086,7 @@ fn envelope_address_lists_with_groups() {
             "S: * OK [UIDVALIDITY 1001] UIDs valid",
             "S: * OK [UIDNEXT 2] predicted next UID",
             "S: * OK [HIGHESTMODSEQ 2] highest",
+            "S: * OK [MAILBOXID (F...",
             "S: a1 OK [READ-ONLY] EXAMINE completed",
             "S: * 1 FETCH (ENVELOPE (NIL \"groups\" ((NIL NIL \"a\" \"b.example\")) ((NIL NIL \"a\" \"b.example\")) \
              ((NIL NIL \"a\" \"b.example\")) ((NIL NIL \"undisclosed-recipients\" NIL)(NIL NIL NIL NIL)) \
@@ -1097,7 +1110,7 @@ fn an_account_may_hide_capabilities_from_its_clients() {
     // `thread` hides every THREAD=, SORT hides SORT=DISPLAY too; the commands still work.
     assert_eq!(
         lines[0],
-        "S: * CAPABILITY IMAP4rev2 IMAP4rev1 ENABLE LITERAL+ IDLE BINARY UNSELECT UIDPLUS ESEARCH SEARCHRES MOVE UTF8=ACCEPT LIST-EXTENDED SPECIAL-USE CREATE-SPECIAL-USE LIST-STATUS ID NAMESPACE CONDSTORE QRESYNC STATUS=SIZE MULTIAPPEND SAVEDATE WITHIN CHILDREN ESORT PARTIAL CONTEXT=SEARCH QUOTA QUOTA=RES-STORAGE REPLACE UIDONLY APPENDLIMIT=10000 COMPRESS=DEFLATE"
+        "S: * CAPABILITY IMAP4rev2 IMAP4rev1 ENABLE LITERAL+ IDLE BINARY UNSELECT UIDPLUS ESEARCH SEARCHRES MOVE UTF8=ACCEPT LIST-EXTENDED SPECIAL-USE CREATE-SPECIAL-USE LIST-STATUS ID NAMESPACE CONDSTORE QRESYNC STATUS=SIZE MULTIAPPEND SAVEDATE WITHIN CHILDREN ESORT PARTIAL CONTEXT=SEARCH QUOTA QUOTA=RES-STORAGE REPLACE UIDONLY OBJECTID PREVIEW APPENDLIMIT=10000 COMPRESS=DEFLATE"
     );
     assert!(lines.iter().any(|line| line == "S: * THREAD (1)(2)(3)"), "{lines:?}");
 }

@@ -49,6 +49,7 @@ pub(crate) fn record_facts<'a>(
         save_date_ms: record.saved_ms(),
         file_bytes: record.size(),
         prefix: record.prefix(),
+        email_id: record.id().0,
     }
 }
 
@@ -63,6 +64,7 @@ pub(crate) fn info_facts<'a>(info: &'a MessageInfo, keywords: &'a [&'a str]) -> 
         save_date_ms: info.saved_ms,
         file_bytes: info.size,
         prefix: &info.prefix,
+        email_id: info.id.0,
     }
 }
 
@@ -84,6 +86,12 @@ pub(crate) fn changed_fact(change: FlagsChanged) -> FlagFact {
     }
 }
 
+/// The key of a mailbox's MAILBOXID (RFC 8474 §4): its UIDVALIDITY and the store's id,
+/// both from account-wide counters that never go back.
+pub(crate) fn mailbox_key(info: &MailboxInfo) -> u64 {
+    moxide_protocols::imap::server::objectid::mailbox_key(info.uidvalidity.0, info.id.0)
+}
+
 pub(crate) fn mailbox_facts(info: &MailboxInfo, recent: u32) -> MailboxFacts {
     MailboxFacts {
         name: info.name.clone(),
@@ -97,6 +105,7 @@ pub(crate) fn mailbox_facts(info: &MailboxInfo, recent: u32) -> MailboxFacts {
         highest_modseq: info.highest_modseq.0,
         size: info.size_bytes,
         deleted_bytes: 0,
+        mailbox_key: mailbox_key(info),
     }
 }
 

@@ -9,7 +9,9 @@
 //! thread, per message its summary (decoded, or computed from the file in pieces when
 //! none was stored), the byte ranges the plan reads into memory (a small file whole,
 //! never more than `FETCH_INLINE_BYTES_MAX`), and the open file for the ranges the session
-//! sends from it (sendfile on plaintext) or reads to decode. A message another session
+//! sends from it (sendfile on plaintext) or reads to decode. PREVIEW (without LAZY) of a
+//! message whose stored summary predates previews reads the preview's source (at most
+//! `PREVIEW_SOURCE_BYTES_MAX`) from the file here too. A message another session
 //! expunged but this one still shows is read from the store's kept records.
 
 use std::fs::File;
@@ -250,11 +252,23 @@ fn load_chunk(
         if plan.needs_file() || summary_bytes.is_none() {
             file = Some(store.open_message_file(info.id, info.size)?);
         }
-        let summary = match (&file, plan.needs_summary_for(info.size)) {
+        let mut summary = match (&file, plan.needs_summary_for(info.size)) {
             (_, false) => None,
             (Some(file), true) => Some(summary_or_file(store, &info, summary_bytes.as_deref(), file)?),
             (None, true) => summary_bytes.as_deref().and_then(|bytes| MessageSummary::decode(bytes).ok()),
         };
+        if let Some(summary) =
+            summary.as_mut().filter(|summary| plan.computes_preview() && summary.preview.is_none())
+        {
+            // Stored before previews were kept (RFC 8970: only LAZY may answer NIL).
+            let opened = match file.take() {
+                Some(opened) => opened,
+                None => store.open_message_file(info.id, info.size)?,
+            };
+            crate::summary::fill_preview(summary, &opened)
+                .map_err(|source| StorageError::Io { path: store.message_path(info.id), source })?;
+            file = Some(opened);
+        }
         let mut pieces = Vec::new();
         if let Some(file) = &file {
             for range in plan.reads(info.size, summary.as_ref()) {

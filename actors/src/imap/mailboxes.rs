@@ -209,7 +209,7 @@ impl Conn {
         };
         let Ok((account, _)) = self.account_store() else { return Answer::Failed(CommandError::Internal) };
         match self.node.create_mailbox(&account, name, special).await {
-            Ok(_) => Answer::Done,
+            Ok(info) => Answer::Created(super::facts::mailbox_key(&info)),
             Err(error) => Answer::Failed(account_error(error)),
         }
     }
@@ -299,6 +299,7 @@ fn snapshot(
         _ => None,
     };
     Ok(MailboxSnapshot {
+        mailbox_key: super::facts::mailbox_key(&info),
         name: info.name,
         uidvalidity: info.uidvalidity.0,
         uidnext: info.uidnext.0,

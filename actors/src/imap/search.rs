@@ -1,6 +1,7 @@
 //! SEARCH, the storage side: runs the session's [`SearchProgram`] over the selected
-//! mailbox in two phases. First every message is judged on its record in place (and, for
-//! SUBJECT and SENT*, a glance at its stored summary), in slices of
+//! mailbox in two phases. First every message is judged on its record in place (EMAILID
+//! too: it is the record's id) and, for SUBJECT and SENT*, a glance at its stored summary
+//! (for THREADID, its stored envelope and References), in slices of
 //! [`SEARCH_SLICE_MESSAGES_MAX`] records, one read transaction each; a mailbox larger than
 //! one slice is judged on a helper thread, so the core stays free for other sessions. The
 //! messages still undecided are then read on a helper thread, in chunks, only as far as
@@ -17,7 +18,8 @@ use std::os::unix::fs::FileExt as _;
 use std::sync::Arc;
 
 use moxide_protocols::imap::server::{
-    Answer, CommandError, SearchContent, SearchHit, SearchNeed, SearchProgram, Verdict,
+    Answer, CommandError, MessageFacts, SearchContent, SearchHit, SearchNeed, SearchProgram, Verdict,
+    objectid,
 };
 use moxide_protocols::mime::{self, Glance, MessageSummary};
 use moxide_storage::{AccountStore, MailboxId, MessageInfo, StorageError, Uid};
@@ -128,12 +130,8 @@ fn judge_slice(
             if verdict == Verdict::NeedsContent && program.need() == SearchNeed::Summary {
                 // A summary that is missing or unreadable leaves the message to the
                 // content phase, which rebuilds it from the file.
-                if let Ok(Some(bytes)) = view.summary(record.id())
-                    && let Ok(glance) = Glance::of(bytes)
-                {
-                    let content =
-                        SearchContent { date: glance.date, subject: glance.subject, ..Default::default() };
-                    verdict = program.judge(&facts, Some(&content));
+                if let Ok(Some(bytes)) = view.summary(record.id()) {
+                    verdict = judge_summary(program, &facts, bytes).unwrap_or(verdict);
                 }
             }
             match verdict {
@@ -145,6 +143,26 @@ fn judge_slice(
         })?;
         Ok(slice)
     })
+}
+
+/// Judges a message from its stored summary alone (SUBJECT, SENT*, THREADID): a glance
+/// at its leading fields, or its envelope when THREADID needs the thread's root; `None`
+/// when the summary does not read.
+fn judge_summary(program: &SearchProgram, facts: &MessageFacts<'_>, bytes: &[u8]) -> Option<Verdict> {
+    if program.needs_thread_id() {
+        let stored = MessageSummary::decode_envelope(bytes).ok()?;
+        let thread = objectid::thread_id(&stored.envelope, stored.references.as_deref(), facts.email_id);
+        let content = SearchContent {
+            date: stored.envelope.date.as_deref(),
+            subject: stored.envelope.subject.as_deref(),
+            thread_id: Some(&thread),
+            ..Default::default()
+        };
+        return Some(program.judge(facts, Some(&content)));
+    }
+    let glance = Glance::of(bytes).ok()?;
+    let content = SearchContent { date: glance.date, subject: glance.subject, ..Default::default() };
+    Some(program.judge(facts, Some(&content)))
 }
 
 /// The content phase, on a helper thread: the messages of `uids` that match. Reads only
@@ -214,11 +232,15 @@ fn judge_message(
             texts = text_verdicts(file, program, &summary).map_err(io_error)?;
         }
     }
+    let thread = program
+        .needs_thread_id()
+        .then(|| objectid::thread_id(&summary.envelope, summary.references.as_deref(), info.id.0));
     let content = SearchContent {
         date: summary.envelope.date.as_deref(),
         subject: summary.envelope.subject.as_deref(),
         header: &header,
         texts: &texts,
+        thread_id: thread.as_deref(),
     };
     let keywords: Vec<&str> = info.keywords.iter().map(String::as_str).collect();
     Ok(program.judge(&info_facts(info, &keywords), Some(&content)) == Verdict::Yes)

@@ -2,14 +2,17 @@
 //! on arbitrary message bytes. Checks: no panic; every range of the summary lies inside
 //! the message with headers ending where bodies start; the stored form decodes back to
 //! the same summary; ENVELOPE/BODYSTRUCTURE output has balanced parentheses outside its
-//! strings and literals; section ranges stay inside the message; the input, read as a
-//! stored summary, decodes or fails cleanly.
+//! strings and literals; section ranges stay inside the message; the PREVIEW text (RFC
+//! 8970) is at most 256 characters without control characters or runs of white space,
+//! and the same when made again from the file range `preview_source` names (as for a
+//! summary stored without one); the input, read as a stored summary, decodes or fails
+//! cleanly.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use moxide_protocols::mime::{
-    MessageSummary, Part, SectionKind, header_fields, section_range, summarize, write_body_structure,
-    write_envelope,
+    MessageSummary, PREVIEW_CHARS_MAX, Part, SectionKind, header_fields, preview_source, preview_text,
+    section_range, summarize, write_body_structure, write_envelope,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -33,6 +36,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
+    check_preview(data, &summary);
     let header = &data[..summary.root.header.end as usize];
     let _ = header_fields(header, &["subject".to_owned(), "from".to_owned()], false);
     if let Ok(stored) = MessageSummary::decode(data) {
@@ -41,6 +45,15 @@ fuzz_target!(|data: &[u8]| {
         write_envelope(&mut out, &stored.envelope);
     }
 });
+
+fn check_preview(data: &[u8], summary: &MessageSummary) {
+    let preview = summary.preview.as_deref().expect("a new summary has a preview");
+    assert!(preview.chars().count() <= PREVIEW_CHARS_MAX);
+    assert!(!preview.chars().any(|c| c.is_control()));
+    assert!(!preview.starts_with(' ') && !preview.ends_with(' ') && !preview.contains("  "));
+    let source = preview_source(summary).map_or(&[][..], |range| &data[range.start as usize..range.end as usize]);
+    assert_eq!(preview_text(summary, source), preview);
+}
 
 fn check_ranges(data: &[u8], summary: &MessageSummary) {
     let length = data.len() as u64;

@@ -108,6 +108,8 @@ pub enum ResponseCode {
     HighestModSeq(u64),
     /// `INUSE`.
     InUse,
+    /// `MAILBOXID (objectid)` (RFC 8474 §4); the id is sanitized to object id characters.
+    MailboxId(String),
     /// `LIMIT`.
     Limit,
     /// `MODIFIED set` (RFC 7162 §3.1.3).
@@ -234,6 +236,11 @@ impl ResponseCode {
                 write_set_text(out, destination);
             }
             Self::HighestModSeq(modseq) => fmt_to(out, format_args!("HIGHESTMODSEQ {modseq}")),
+            Self::MailboxId(id) => {
+                out.extend_from_slice(b"MAILBOXID (");
+                write_objectid(out, id);
+                out.push(b')');
+            }
             Self::Modified(set) => {
                 out.extend_from_slice(b"MODIFIED ");
                 write_set_text(out, set);
@@ -555,7 +562,14 @@ pub fn write_status(out: &mut Vec<u8>, name: &str, utf8: bool, items: &[(StatusA
         if i > 0 {
             out.push(b' ');
         }
-        fmt_to(out, format_args!("{} {value}", attr.name()));
+        if *attr == StatusAttr::MailboxId {
+            // RFC 8474 §4.3: the value is `(objectid)`, made from the mailbox key.
+            out.extend_from_slice(b"MAILBOXID (");
+            write_objectid(out, &super::server::objectid::mailbox_id(*value));
+            out.push(b')');
+        } else {
+            fmt_to(out, format_args!("{} {value}", attr.name()));
+        }
     }
     out.extend_from_slice(b")\r\n");
 }
@@ -829,6 +843,32 @@ pub fn write_fetch_modseq(out: &mut Vec<u8>, modseq: u64) {
 pub fn write_fetch_number(out: &mut Vec<u8>, name: &[u8], n: u64) {
     out.extend_from_slice(name);
     fmt_to(out, format_args!(" {n}"));
+}
+
+/// An object id item (RFC 8474 §5.3): `EMAILID (M1)`, `THREADID (T...)`, or
+/// `THREADID NIL` for `None`; the id is sanitized to object id characters.
+pub fn write_fetch_objectid(out: &mut Vec<u8>, name: &[u8], id: Option<&str>) {
+    out.extend_from_slice(name);
+    match id {
+        Some(id) => {
+            out.extend_from_slice(b" (");
+            write_objectid(out, id);
+            out.push(b')');
+        }
+        None => out.extend_from_slice(b" NIL"),
+    }
+}
+
+/// `PREVIEW "text"` or `PREVIEW NIL` (RFC 8970): the text is UTF-8 (a literal when it
+/// is not plain ASCII or holds quotes).
+pub fn write_fetch_preview(out: &mut Vec<u8>, text: Option<&str>) {
+    out.extend_from_slice(b"PREVIEW ");
+    write_nstring(out, text.map(str::as_bytes));
+}
+
+/// An object id (RFC 8474 §7), dropping characters it may not hold.
+fn write_objectid(out: &mut Vec<u8>, id: &str) {
+    out.extend(id.bytes().filter(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
 }
 
 /// A date item: `INTERNALDATE "..."`, `SAVEDATE "..."`.

@@ -305,6 +305,16 @@ pub enum FetchAttr {
     ModSeq,
     /// `SAVEDATE` (RFC 8514 §4).
     SaveDate,
+    /// `EMAILID` (RFC 8474 §5.3).
+    EmailId,
+    /// `THREADID` (RFC 8474 §5.3).
+    ThreadId,
+    /// `PREVIEW` or `PREVIEW (LAZY)` (RFC 8970): with `lazy`, NIL when the preview
+    /// is not at hand.
+    Preview {
+        /// `LAZY`.
+        lazy: bool,
+    },
     /// `BODY[section]<partial>` or `BODY.PEEK[...]` (`peek`: do not set \Seen).
     BodySection {
         /// `BODY.PEEK`.
@@ -413,6 +423,10 @@ pub enum SearchKey {
     SavedSince(Date),
     /// `SAVEDATESUPPORTED` (RFC 8514 §5).
     SaveDateSupported,
+    /// `EMAILID objectid` (RFC 8474 §6).
+    EmailId(String),
+    /// `THREADID objectid` (RFC 8474 §6).
+    ThreadId(String),
     /// `LARGER n` (octets).
     Larger(u64),
     /// `SMALLER n` (octets).
@@ -598,6 +612,8 @@ pub enum StatusAttr {
     AppendLimit,
     /// `DELETED-STORAGE` (RFC 9208 §4.4): what EXPUNGE would free, in KiB.
     DeletedStorage,
+    /// `MAILBOXID` (RFC 8474 §4.3).
+    MailboxId,
 }
 
 impl StatusAttr {
@@ -614,6 +630,7 @@ impl StatusAttr {
             Self::HighestModSeq => "HIGHESTMODSEQ",
             Self::AppendLimit => "APPENDLIMIT",
             Self::DeletedStorage => "DELETED-STORAGE",
+            Self::MailboxId => "MAILBOXID",
         }
     }
 }

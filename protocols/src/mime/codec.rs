@@ -2,12 +2,15 @@
 //! decode on the FETCH path (no compression, one pass, no copies beyond the owned
 //! strings).
 //!
-//! Format version 2, all integers LEB128 varints (signed ones zigzag-encoded); version 1,
-//! written before THREAD=REFERENCES, lacks `references` and is still read:
+//! Format version 3, all integers LEB128 varints (signed ones zigzag-encoded); version 2,
+//! written before PREVIEW, lacks `preview`, and version 1, written before
+//! THREAD=REFERENCES, lacks `references` too; both are still read (with `None` for what
+//! they lack):
 //!
 //! ```text
-//! summary  = version(=2) date references envelope part
+//! summary  = version(=3) date references preview envelope part
 //! references = nbytes(References value)
+//! preview  = nbytes(preview text, UTF-8)
 //! date     = 0 / 1 zigzag-varint
 //! envelope = nbytes(date) nbytes(subject) 6*addresses nbytes(in-reply-to) nbytes(message-id)
 //! addresses= count *(0 mailbox / 1 bytes(group-name) count *mailbox)
@@ -27,7 +30,10 @@
 use super::{Address, Envelope, MessageSummary, PART_DEPTH_MAX, PARTS_MAX, Params, Part, SummaryError};
 
 /// The format written by [`MessageSummary::encode`].
-const FORMAT_VERSION: u8 = 2;
+const FORMAT_VERSION: u8 = 3;
+
+/// The format before the preview was kept: still read, with `preview: None`.
+const FORMAT_VERSION_WITHOUT_PREVIEW: u8 = 2;
 
 /// The format before References was kept: still read, with `references: None`.
 const FORMAT_VERSION_WITHOUT_REFERENCES: u8 = 1;
@@ -49,6 +55,7 @@ impl MessageSummary {
             None => out.push(0),
         }
         put_optional(&mut out, self.references.as_deref());
+        put_optional(&mut out, self.preview.as_deref().map(str::as_bytes));
         put_envelope(&mut out, &self.envelope);
         put_part(&mut out, &self.root, 0);
         out
@@ -66,7 +73,8 @@ impl MessageSummary {
             return Err(SummaryError::TrailingBytes);
         }
         let references = start.references.map(<[u8]>::to_vec);
-        Ok(MessageSummary { envelope, root, date_unix_secs: start.date_unix_secs, references })
+        let preview = start.preview.map(str::to_owned);
+        Ok(MessageSummary { envelope, root, date_unix_secs: start.date_unix_secs, references, preview })
     }
 
     /// Reads only the leading fields of a stored summary, up to the envelope (SORT and
@@ -104,6 +112,7 @@ struct Start<'a> {
     date_unix_secs: Option<i64>,
     references: Option<&'a [u8]>,
     references_known: bool,
+    preview: Option<&'a str>,
 }
 
 /// What SEARCH SUBJECT and SENT* need of a stored summary, borrowed from its bytes
@@ -292,7 +301,8 @@ impl<'a> Reader<'a> {
     /// Checks the version and reads the fields before the envelope.
     fn start(bytes: &'a [u8]) -> Result<(Reader<'a>, Start<'a>), SummaryError> {
         let (&version, rest) = bytes.split_first().ok_or(SummaryError::Empty)?;
-        if version != FORMAT_VERSION && version != FORMAT_VERSION_WITHOUT_REFERENCES {
+        let known = [FORMAT_VERSION, FORMAT_VERSION_WITHOUT_PREVIEW, FORMAT_VERSION_WITHOUT_REFERENCES];
+        if !known.contains(&version) {
             return Err(SummaryError::UnsupportedVersion { version });
         }
         let mut reader = Reader { bytes: rest, parts: 0 };
@@ -301,9 +311,18 @@ impl<'a> Reader<'a> {
             1 => Some(unzigzag(reader.varint()?)),
             _ => return Err(SummaryError::Invalid { what: "date flag" }),
         };
-        let references_known = version == FORMAT_VERSION;
+        let references_known = version >= FORMAT_VERSION_WITHOUT_PREVIEW;
         let references = if references_known { reader.optional_slice()? } else { None };
-        Ok((reader, Start { date_unix_secs, references, references_known }))
+        let preview = match version {
+            FORMAT_VERSION => match reader.optional_slice()? {
+                Some(text) => {
+                    Some(std::str::from_utf8(text).map_err(|_| SummaryError::Invalid { what: "preview" })?)
+                }
+                None => None,
+            },
+            _ => None,
+        };
+        Ok((reader, Start { date_unix_secs, references, references_known, preview }))
     }
 
     fn byte(&mut self) -> Result<u8, SummaryError> {
@@ -509,7 +528,7 @@ mod tests {
     #[test]
     fn version_and_emptiness() {
         assert_eq!(MessageSummary::decode(&[]), Err(SummaryError::Empty));
-        assert_eq!(MessageSummary::decode(&[3]), Err(SummaryError::UnsupportedVersion { version: 3 }));
+        assert_eq!(MessageSummary::decode(&[4]), Err(SummaryError::UnsupportedVersion { version: 4 }));
         assert_eq!(MessageSummary::decode(&[1]), Err(SummaryError::Truncated));
         let mut encoded = MessageSummary::default().encode();
         assert!(MessageSummary::decode(&encoded).is_ok());
@@ -529,13 +548,37 @@ mod tests {
             (Some(&b"<a@x> <b@x>"[..]), true)
         );
         assert_eq!(stored.envelope, summary.envelope);
-        // Version 1: no references field after the date.
+        // Version 1: no references field after the date (nor a preview).
         summary.references = None;
         let mut version_1 = summary.encode();
+        assert_eq!(version_1.remove(2), 0);
         assert_eq!(version_1.remove(2), 0);
         version_1[0] = 1;
         assert_eq!(MessageSummary::decode(&version_1).unwrap(), summary);
         let stored = MessageSummary::decode_envelope(&version_1).unwrap();
         assert_eq!((stored.references, stored.references_known), (None, false));
+    }
+
+    #[test]
+    fn preview_round_trips_and_version_2_reads_without_it() {
+        let mut summary = MessageSummary { preview: Some("Hi \u{e9}".to_owned()), ..Default::default() };
+        summary.references = Some(b"<a@x>".to_vec());
+        let encoded = summary.encode();
+        assert_eq!(encoded[0], 3);
+        assert_eq!(MessageSummary::decode(&encoded).unwrap(), summary);
+        assert_eq!(Glance::of(&encoded).unwrap(), Glance::of_summary(&summary));
+        // Version 2: the same without the preview field after References.
+        summary.preview = None;
+        let mut version_2 = summary.encode();
+        let preview_flag = 1 + 1 + 1 + 1 + 5; // version, date flag, references flag, length, value
+        assert_eq!(version_2.remove(preview_flag), 0);
+        version_2[0] = 2;
+        assert_eq!(MessageSummary::decode(&version_2).unwrap(), summary);
+        assert!(MessageSummary::decode_envelope(&version_2).unwrap().references_known);
+        // A preview that is not UTF-8 is refused, not passed on.
+        let mut bad = MessageSummary { preview: Some("ab".to_owned()), ..Default::default() }.encode();
+        let at = bad.iter().position(|&b| b == b'a').unwrap();
+        bad[at] = 0xff;
+        assert!(MessageSummary::decode(&bad).is_err());
     }
 }

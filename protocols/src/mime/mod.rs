@@ -6,7 +6,8 @@
 //! Specs: RFC 9051 §7.5.2 (ENVELOPE, BODY, BODYSTRUCTURE), RFC 9051 §6.4.5 (section
 //! specs), RFC 3516 (BINARY), RFC 2045/2046 (MIME structure and transfer encodings),
 //! RFC 2047 (encoded words, decoded only for SEARCH), RFC 2231 (parameter
-//! continuations), RFC 5322 (header fields, addresses, groups).
+//! continuations), RFC 5322 (header fields, addresses, groups), RFC 8970 (the PREVIEW
+//! text, made while the message streams in: `preview`).
 //!
 //! # Design overview
 //!
@@ -47,6 +48,7 @@ mod envelope;
 mod error;
 mod header;
 mod params;
+mod preview;
 #[cfg(any(test, fuzzing))]
 #[doc(hidden)]
 pub mod reference;
@@ -67,6 +69,7 @@ pub use codec::{Glance, StoredEnvelope};
 pub use envelope::sent_day;
 pub use error::{DecodeError, SummaryError};
 pub use header::{HEADER_FIELD_NAME_BYTES_MAX, HeaderFieldsFilter, header_fields};
+pub use preview::{PREVIEW_CHARS_MAX, PREVIEW_SOURCE_BYTES_MAX, preview_part, preview_source, preview_text};
 pub use search::{address_matches, body_matches, header_matches, text_matches, value_matches};
 pub use section::{SectionKind, section_part, section_range};
 pub use structure::summarize;
@@ -149,6 +152,10 @@ pub struct MessageSummary {
     /// The top-level References: value, unfolded, at most its last
     /// [`REFERENCES_BYTES_MAX`] bytes (THREAD=REFERENCES, RFC 5256 §2.2).
     pub references: Option<Vec<u8>>,
+    /// The PREVIEW text (RFC 8970, [`preview_text`]): at most [`PREVIEW_CHARS_MAX`]
+    /// characters, empty when the message has no text part; `None` in a summary stored
+    /// before previews were kept (format 2 and older), when it must be made from the file.
+    pub preview: Option<String>,
 }
 
 /// Most bytes of a References: value kept in a summary: its tail, from a `<`. RFC 5322

@@ -61,6 +61,13 @@ pub(crate) fn summarize_with(message: &[u8], limits: HeaderLimits) -> MessageSum
     }
     let mut summary = std::mem::take(&mut builder.summary);
     summary.root = assemble(builder.nodes);
+    // The preview from the whole message's bytes, as a stored summary's is made again.
+    let source = super::preview_source(&summary).map_or(&[][..], |range| {
+        let start = usize::try_from(range.start).unwrap_or(usize::MAX).min(message.len());
+        let end = usize::try_from(range.end).unwrap_or(usize::MAX).min(message.len());
+        &message[start..end]
+    });
+    summary.preview = Some(super::preview_text(&summary, source));
     summary
 }
 

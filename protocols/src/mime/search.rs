@@ -132,7 +132,7 @@ pub(crate) fn decode_text_field(value: &[u8]) -> String {
 
 /// The text of a text/* part body: transfer encoding removed (left as is when unknown),
 /// charset converted, HTML reduced to text.
-fn part_text(part: &Part, body: &[u8]) -> String {
+pub(crate) fn part_text(part: &Part, body: &[u8]) -> String {
     let decoded = decode_body(body, &part.encoding).unwrap_or_else(|_| body.to_vec());
     let decoder = part.param(b"charset").and_then(mail_parser::decoders::charsets::map::charset_decoder);
     let text = match decoder {

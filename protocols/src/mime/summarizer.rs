@@ -21,8 +21,11 @@
 //! leaves. Below the limit the result equals the whole-buffer algorithm it replaced
 //! (`reference.rs`), which the tests check.
 //!
+//! The body of one part, the preview's source ([`super::preview`]), is kept too: its first
+//! [`PREVIEW_SOURCE_BYTES_MAX`] bytes, from which `finish` makes the preview text.
+//!
 //! Memory per message in flight, whatever its size: one header buffer (at most
-//! [`HEADER_BYTES_MAX`]), one line prefix (at most a boundary plus 4 bytes, a boundary
+//! [`HEADER_BYTES_MAX`]), the preview's source (at most [`PREVIEW_SOURCE_BYTES_MAX`]), one line prefix (at most a boundary plus 4 bytes, a boundary
 //! coming from a considered header), a stack of at most [`PART_DEPTH_MAX`] + 1 open parts,
 //! and the summary itself: at most [`PARTS_MAX`] parts whose strings all come from
 //! considered header bytes, at most [`SUMMARY_HEADER_BYTES_MAX`] in all.
@@ -32,6 +35,7 @@
 //! [`HEADER_BYTES_MAX`] of it.
 
 use super::envelope::HeaderInfo;
+use super::preview::{Candidate, PREVIEW_SOURCE_BYTES_MAX, candidate, preview_of_part};
 use super::structure::{
     Link, Node, assemble, considered, counts_lines, describe, is_embedded_message, make_text_leaf,
 };
@@ -99,6 +103,29 @@ pub struct Summarizer {
     envelope: Envelope,
     date_unix_secs: Option<i64>,
     references: Option<Vec<u8>>,
+    preview: PreviewSource,
+}
+
+/// The source of the preview ([`super::preview`]) as the message streams: the first
+/// [`PREVIEW_SOURCE_BYTES_MAX`] body bytes of the part chosen so far.
+#[derive(Debug, Default)]
+struct PreviewSource {
+    /// The part whose body lines are being kept (open, in its body).
+    target: Option<usize>,
+    /// The part whose bytes `bytes` holds.
+    chosen: Option<usize>,
+    /// A text/plain part was chosen: no later part replaces it.
+    plain_found: bool,
+    bytes: Vec<u8>,
+    /// Length of `bytes` when the current line started: a delimiter line is taken back.
+    line_start: usize,
+}
+
+impl PreviewSource {
+    fn keep(&mut self, bytes: &[u8]) {
+        let room = PREVIEW_SOURCE_BYTES_MAX.saturating_sub(self.bytes.len());
+        self.bytes.extend_from_slice(&bytes[..room.min(bytes.len())]);
+    }
 }
 
 /// The line being read.
@@ -195,6 +222,7 @@ impl Summarizer {
             envelope: Envelope::default(),
             date_unix_secs: None,
             references: None,
+            preview: PreviewSource::default(),
         };
         summarizer.open_part(0, 0, Link::Root, false);
         summarizer
@@ -230,13 +258,78 @@ impl Summarizer {
         let end = End { at: self.offset, newlines: self.newlines, byte_before: self.last_byte };
         self.close_above(0, end);
         debug_assert!(self.stack.is_empty());
+        let preview = self.make_preview();
         let root = assemble(std::mem::take(&mut self.nodes));
         MessageSummary {
             envelope: std::mem::take(&mut self.envelope),
             root,
             date_unix_secs: self.date_unix_secs,
             references: self.references.take(),
+            preview: Some(preview),
         }
+    }
+
+    /// The preview from the chosen part's kept bytes, cut to its body (the line break
+    /// before a delimiter was kept, but belongs to the delimiter), as
+    /// [`super::preview_text`] makes it from the same bytes of a whole message.
+    fn make_preview(&mut self) -> String {
+        let Some(node) = self.preview.chosen.and_then(|chosen| self.nodes.get(chosen)) else {
+            return String::new();
+        };
+        let body =
+            usize::try_from(node.part.body.end.saturating_sub(node.part.body.start)).unwrap_or(usize::MAX);
+        self.preview.bytes.truncate(body);
+        preview_of_part(&node.part, &self.preview.bytes)
+    }
+
+    /// The open part whose body the current line is in, if the innermost one is.
+    fn body_node(&self) -> Option<usize> {
+        match self.stack.last() {
+            Some(Open { node, state: State::Body { .. }, .. }) => Some(*node),
+            _ => None,
+        }
+    }
+
+    /// Whether the current line's bytes go to the preview's source.
+    fn keeping_preview(&self) -> bool {
+        self.preview.target.is_some() && self.preview.target == self.body_node()
+    }
+
+    /// Whether part `node` lies inside an embedded message (its own root included).
+    fn in_embedded_message(&self, node: usize) -> bool {
+        let mut index = node;
+        // Parents come before children, so the walk ends at the root (at most
+        // PART_DEPTH_MAX + 1 steps).
+        while let Some(at) = self.nodes.get(index) {
+            if at.envelope.is_some() {
+                return true;
+            }
+            if index == 0 || at.parent >= index {
+                return false;
+            }
+            index = at.parent;
+        }
+        false
+    }
+
+    /// A leaf part was described: it may become the preview's source.
+    fn consider_for_preview(&mut self, node: usize) {
+        if self.preview.plain_found {
+            return;
+        }
+        let Some(slot) = self.nodes.get(node) else { return };
+        let wanted = match candidate(&slot.part) {
+            Candidate::Plain => true,
+            Candidate::Html => self.preview.chosen.is_none(),
+            Candidate::No => false,
+        };
+        if !wanted || self.in_embedded_message(node) {
+            return;
+        }
+        self.preview.plain_found = candidate(&slot.part) == Candidate::Plain;
+        self.preview.bytes.clear();
+        self.preview.chosen = Some(node);
+        self.preview.target = Some(node);
     }
 
     fn reading_header(&self) -> bool {
@@ -250,6 +343,8 @@ impl Summarizer {
         };
         if self.reading_header() {
             self.keep_header_bytes(bytes);
+        } else if self.keeping_preview() {
+            self.preview.keep(bytes);
         }
         let line = &mut self.line;
         if line.prefix_max > 0 {
@@ -281,10 +376,22 @@ impl Summarizer {
             self.keep_header_bytes(b"\n");
         }
         let line_end = self.offset + u64::from(has_newline);
+        let keeping_preview = self.keeping_preview();
         match self.find_delimiter() {
-            Some((multipart, closing)) => self.on_delimiter(multipart, closing, line_end),
-            None => self.on_content_line(has_newline, line_end),
+            Some((multipart, closing)) => {
+                if keeping_preview {
+                    self.preview.bytes.truncate(self.preview.line_start);
+                }
+                self.on_delimiter(multipart, closing, line_end);
+            }
+            None => {
+                if keeping_preview && has_newline {
+                    self.preview.keep(b"\n");
+                }
+                self.on_content_line(has_newline, line_end);
+            }
         }
+        self.preview.line_start = self.preview.bytes.len();
         if has_newline {
             self.held = Some(self.line_break());
             self.offset += 1;
@@ -471,6 +578,9 @@ impl Summarizer {
                 slot.envelope = envelope;
             }
         }
+        if matches!(kind, BodyKind::Leaf) {
+            self.consider_for_preview(node);
+        }
         kind
     }
 
@@ -511,6 +621,9 @@ impl Summarizer {
                 (header_end, lines)
             }
         };
+        if self.preview.target == Some(open.node) {
+            self.preview.target = None;
+        }
         let Some(node) = self.nodes.get_mut(open.node) else {
             return;
         };

@@ -39,6 +39,13 @@ impl<'a> Cursor<'a> {
         self.input.get(self.pos).copied()
     }
 
+    /// Whether the input continues with `text` (ASCII, any case), without consuming it.
+    pub(crate) fn looking_at(&self, text: &str) -> bool {
+        self.input
+            .get(self.pos..self.pos + text.len())
+            .is_some_and(|next| next.eq_ignore_ascii_case(text.as_bytes()))
+    }
+
     pub(crate) fn at_end(&self) -> bool {
         self.pos >= self.input.len()
     }

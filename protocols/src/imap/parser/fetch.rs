@@ -61,6 +61,9 @@ fn parse_fetch_att(c: &mut Cursor<'_>) -> ParseResult<FetchAttr> {
         b"UID" => FetchAttr::Uid,
         b"MODSEQ" => FetchAttr::ModSeq,
         b"SAVEDATE" => FetchAttr::SaveDate,
+        b"EMAILID" => FetchAttr::EmailId,
+        b"THREADID" => FetchAttr::ThreadId,
+        b"PREVIEW" => FetchAttr::Preview { lazy: parse_preview_modifiers(c)? },
         b"BODY" if c.peek() != Some(b'[') => FetchAttr::Body,
         b"BODY" | b"BODY.PEEK" => {
             let section = parse_section(c)?;
@@ -76,6 +79,26 @@ fn parse_fetch_att(c: &mut Cursor<'_>) -> ParseResult<FetchAttr> {
         _ => return Err(ParseError::syntax("unknown fetch item")),
     };
     Ok(attr)
+}
+
+/// `[SP "(" preview-mod *(SP preview-mod) ")"]` after PREVIEW (RFC 8970); the only
+/// modifier is `LAZY`. Whether LAZY was given. A list that does not start with LAZY is
+/// left alone: after a lone item it is the FETCH modifiers (`PREVIEW (CHANGEDSINCE 5)`).
+fn parse_preview_modifiers(c: &mut Cursor<'_>) -> ParseResult<bool> {
+    if !c.looking_at(" (LAZY") {
+        return Ok(false);
+    }
+    c.sp()?;
+    c.byte(b'(', "expected (")?;
+    loop {
+        if !c.keyword("LAZY") {
+            return Err(ParseError::syntax("unknown PREVIEW modifier"));
+        }
+        if c.take(b')') {
+            return Ok(true);
+        }
+        c.sp()?;
+    }
 }
 
 /// `section = "[" [section-spec] "]"`.

@@ -228,6 +228,7 @@ fn parse_status_attrs(c: &mut Cursor<'_>) -> ParseResult<Vec<StatusAttr>> {
             "SIZE" => StatusAttr::Size,
             "HIGHESTMODSEQ" => StatusAttr::HighestModSeq,
             "APPENDLIMIT" => StatusAttr::AppendLimit,
+            "MAILBOXID" => StatusAttr::MailboxId,
             _ => return Err(ParseError::syntax("unknown status item")),
         };
         attrs.push(attr);

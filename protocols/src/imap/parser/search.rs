@@ -1,6 +1,6 @@
 //! SEARCH: return options (RFC 4731 §3.1, RFC 5182 SAVE), CHARSET, and the search
 //! program (RFC 9051 §6.4.4 with the IMAP4rev1 keys of RFC 3501 §6.4.4, MODSEQ RFC 7162
-//! §3.1.5, SAVEDBEFORE/SAVEDON/SAVEDSINCE/SAVEDATESUPPORTED RFC 8514 §5, YOUNGER/OLDER
+//! §3.1.5, SAVEDBEFORE/SAVEDON/SAVEDSINCE/SAVEDATESUPPORTED RFC 8514 §5, EMAILID/THREADID RFC 8474 §6, YOUNGER/OLDER
 //! RFC 5032).
 //!
 //! Invariant: no recursion. `(`, `NOT` and `OR` push frames on an explicit stack whose
@@ -237,10 +237,21 @@ fn parse_simple_key(c: &mut Cursor<'_>, lossy: bool) -> ParseResult<SearchKey> {
     Ok(key)
 }
 
+/// `objectid = 1*255(ALPHA / DIGIT / "_" / "-")` (RFC 8474 §7).
+fn objectid(c: &mut Cursor<'_>) -> ParseResult<String> {
+    let id = c.atom()?;
+    if !crate::imap::server::objectid::is_objectid(id) {
+        return Err(ParseError::syntax("expected an object id"));
+    }
+    Ok(id.to_owned())
+}
+
 fn parse_key_with_argument(c: &mut Cursor<'_>, name: &str, lossy: bool) -> ParseResult<SearchKey> {
     let key = match name {
         "KEYWORD" => SearchKey::Keyword(c.atom()?.to_owned()),
         "UNKEYWORD" => SearchKey::Unkeyword(c.atom()?.to_owned()),
+        "EMAILID" => SearchKey::EmailId(objectid(c)?),
+        "THREADID" => SearchKey::ThreadId(objectid(c)?),
         "BCC" => SearchKey::Bcc(text(c, lossy)?),
         "CC" => SearchKey::Cc(text(c, lossy)?),
         "FROM" => SearchKey::From(text(c, lossy)?),

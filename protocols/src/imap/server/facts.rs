@@ -68,6 +68,9 @@ pub struct MessageFacts<'a> {
     pub file_bytes: u64,
     /// Header lines added at delivery, served before the file.
     pub prefix: &'a [u8],
+    /// The store's id of the message, from which its EMAILID is made (RFC 8474 §5.1,
+    /// [`super::objectid::email_id`]).
+    pub email_id: u64,
 }
 
 impl MessageFacts<'_> {
@@ -110,6 +113,8 @@ pub struct FlagFact {
 pub struct MailboxSnapshot {
     /// The mailbox's name as stored (for the LIST response IMAP4rev2 wants).
     pub name: String,
+    /// The key of its MAILBOXID ([`super::objectid::mailbox_key`], RFC 8474 §4).
+    pub mailbox_key: u64,
     /// UIDVALIDITY.
     pub uidvalidity: u32,
     /// UIDNEXT.
@@ -179,6 +184,8 @@ pub struct MailboxFacts {
     /// Bytes of the `\Deleted` messages (DELETED-STORAGE, RFC 9208 §4.4); filled only
     /// when asked for.
     pub deleted_bytes: u64,
+    /// The key of its MAILBOXID ([`super::objectid::mailbox_key`], RFC 8474 §4).
+    pub mailbox_key: u64,
 }
 
 /// The mailboxes and subscriptions of the account (the answer to

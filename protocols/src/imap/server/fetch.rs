@@ -24,13 +24,15 @@ use std::ops::Range;
 
 use super::error::CommandError;
 use super::facts::{FetchMessage, SystemFlags};
+use super::objectid;
 use super::output::{OUTPUT_BUDGET_BYTES, OutputQueue};
 use super::transform::{Transform, TransformKind};
 use crate::imap::datetime::DateTime;
 use crate::imap::response::{
     ResponseCode, write_fetch_body_structure, write_fetch_close, write_fetch_date, write_fetch_envelope,
     write_fetch_flag_names, write_fetch_literal_header, write_fetch_modseq, write_fetch_number,
-    write_fetch_open, write_fetch_separator, write_fetch_uid, write_section_name, write_uidfetch_open,
+    write_fetch_objectid, write_fetch_open, write_fetch_preview, write_fetch_separator, write_fetch_uid,
+    write_section_name, write_uidfetch_open,
 };
 use crate::imap::types::{FetchAttr, Flag, Partial, Section, SectionText};
 use crate::mime::{
@@ -72,6 +74,7 @@ pub struct FetchPlan {
     needs_summary: bool,
     needs_file: bool,
     index_only: bool,
+    computes_preview: bool,
 }
 
 impl FetchPlan {
@@ -82,7 +85,24 @@ impl FetchPlan {
         let needs_summary = attrs.iter().any(needs_summary);
         let needs_file = attrs.iter().any(reads_file);
         let index_only = attrs.iter().all(from_index);
-        FetchPlan { attrs, changed_since, marks_seen, needs_summary, needs_file, index_only }
+        let computes_preview = attrs.contains(&FetchAttr::Preview { lazy: false });
+        FetchPlan {
+            attrs,
+            changed_since,
+            marks_seen,
+            needs_summary,
+            needs_file,
+            index_only,
+            computes_preview,
+        }
+    }
+
+    /// PREVIEW without LAZY is asked (RFC 8970): a summary stored without a
+    /// preview (before summary format 3) must have it computed from the file
+    /// ([`mime::preview_source`], a bounded read). With LAZY only, such a message
+    /// answers NIL.
+    pub fn computes_preview(&self) -> bool {
+        self.computes_preview
     }
 
     /// Only index facts are needed: no summary, no file.
@@ -193,6 +213,7 @@ fn from_index(attr: &FetchAttr) -> bool {
             | FetchAttr::Rfc822Size
             | FetchAttr::ModSeq
             | FetchAttr::SaveDate
+            | FetchAttr::EmailId
     )
 }
 
@@ -215,7 +236,9 @@ fn needs_summary(attr: &FetchAttr) -> bool {
         | FetchAttr::Body
         | FetchAttr::BodyStructure
         | FetchAttr::Rfc822Header
-        | FetchAttr::Rfc822Text => true,
+        | FetchAttr::Rfc822Text
+        | FetchAttr::ThreadId
+        | FetchAttr::Preview { .. } => true,
         FetchAttr::BodySection { section, .. } => !matches!(section, Section::Full),
         FetchAttr::Binary { part, .. } | FetchAttr::BinarySize { part } => !part.is_empty(),
         _ => false,
@@ -312,6 +335,20 @@ pub(crate) fn write_message(
             }
             FetchAttr::SaveDate => write_fetch_date(out.buf(), b"SAVEDATE", &date(facts.save_date_ms)),
             FetchAttr::Rfc822Size => write_fetch_number(out.buf(), b"RFC822.SIZE", facts.served_size()),
+            FetchAttr::EmailId => {
+                write_fetch_objectid(out.buf(), b"EMAILID", Some(&objectid::email_id(facts.email_id)));
+            }
+            FetchAttr::ThreadId => {
+                let summary = summary(message)?;
+                let id =
+                    objectid::thread_id(&summary.envelope, summary.references.as_deref(), facts.email_id);
+                write_fetch_objectid(out.buf(), b"THREADID", Some(&id));
+            }
+            FetchAttr::Preview { lazy } => {
+                // RFC 8970: NIL only for LAZY; the caller computed every other one.
+                let preview = summary(message)?.preview.as_deref();
+                write_fetch_preview(out.buf(), if *lazy { preview } else { Some(preview.unwrap_or("")) });
+            }
             FetchAttr::Envelope => write_fetch_envelope(out.buf(), &summary(message)?.envelope),
             FetchAttr::Body | FetchAttr::BodyStructure => {
                 let extension = matches!(attr, FetchAttr::BodyStructure);
@@ -671,6 +708,7 @@ mod tests {
                 save_date_ms: 0,
                 file_bytes: file.len() as u64,
                 prefix: &[],
+                email_id: 7,
             },
             summary,
             loaded,
@@ -721,6 +759,30 @@ mod tests {
         assert!(out.queued_bytes() <= OUTPUT_BUDGET_BYTES + 100 * 32, "{} bytes held", out.queued_bytes());
         let (sent, _) = drain(&mut out, &body);
         assert!(sent.len() > 100 * 40 * 1024, "every item is sent whole");
+    }
+
+    #[test]
+    fn preview_of_a_summary_stored_without_one_is_nil_only_when_lazy() {
+        let file = b"Subject: old\r\n\r\nold text\r\n";
+        let mut summary = mime::summarize(file);
+        summary.preview = None; // as decoded from summary format 2
+        let lazy = FetchPlan::new(vec![FetchAttr::Preview { lazy: true }, FetchAttr::EmailId], None, true);
+        assert!(!lazy.computes_preview());
+        assert!(lazy.needs_summary() && !lazy.needs_file() && !lazy.index_only());
+        let eager = FetchPlan::new(vec![FetchAttr::Preview { lazy: false }], None, true);
+        assert!(eager.computes_preview());
+        let context = MessageContext { seq: 1, recent: false, seen_now: false, uidfetch: None };
+        for (plan, expected) in [
+            (lazy, &b"* 1 FETCH (PREVIEW NIL EMAILID (M7))\r\n"[..]),
+            (eager, b"* 1 FETCH (PREVIEW \"\")\r\n"),
+        ] {
+            let mut out = OutputQueue::default();
+            let mut facts = message(file, Some(&summary), &[]);
+            facts.facts.email_id = 7;
+            assert!(write_message(&mut out, &plan, &facts, context).is_ok());
+            let (sent, _) = drain(&mut out, file);
+            assert_eq!(String::from_utf8_lossy(&sent), String::from_utf8_lossy(expected));
+        }
     }
 
     /// A message whose second part is `body` in base64, and its summary.

@@ -197,6 +197,7 @@ pub(crate) fn write_status_response(
                 StatusAttr::AppendLimit => append_limit,
                 // RFC 9208 §4.4: units of 1024 octets, like the STORAGE resource.
                 StatusAttr::DeletedStorage => facts.deleted_bytes.div_ceil(1024),
+                StatusAttr::MailboxId => facts.mailbox_key,
             };
             (attr, value)
         })

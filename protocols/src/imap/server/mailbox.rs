@@ -81,6 +81,7 @@ impl Session {
         };
         let MailboxSnapshot {
             name,
+            mailbox_key,
             uidvalidity,
             uidnext,
             highest_modseq,
@@ -104,6 +105,8 @@ impl Session {
         write_untagged_status(out, Status::Ok, Some(&ResponseCode::UidValidity(uidvalidity)), "UIDs valid");
         write_untagged_status(out, Status::Ok, Some(&ResponseCode::UidNext(uidnext)), "predicted next UID");
         write_untagged_status(out, Status::Ok, Some(&ResponseCode::HighestModSeq(highest_modseq)), "highest");
+        let mailbox_id = ResponseCode::MailboxId(super::objectid::mailbox_id(mailbox_key));
+        write_untagged_status(out, Status::Ok, Some(&mailbox_id), "object id");
         if self.enabled.rev2 {
             write_list(out, &[], Some(DELIMITER), &selected.name, true, &[]);
         }

@@ -48,6 +48,8 @@ struct Message {
 /// One mailbox.
 #[derive(Debug, Clone, Default)]
 struct Mailbox {
+    /// Account-wide, never reused (the store's mailbox id).
+    id: u32,
     name: String,
     special_use: Option<&'static str>,
     uidvalidity: u32,
@@ -72,6 +74,7 @@ pub struct Account {
     modseq: u64,
     next_id: u64,
     next_uidvalidity: u32,
+    next_mailbox_id: u32,
     /// Bumped on every change, so connections notice other sessions' changes.
     version: u64,
     /// The clock for INTERNALDATE and SAVEDATE, Unix milliseconds.
@@ -98,6 +101,7 @@ impl Account {
             modseq: 1,
             next_id: 1,
             next_uidvalidity: 1000,
+            next_mailbox_id: 0,
             version: 0,
             now_ms: 1_700_000_000_000,
             quota_bytes: None,
@@ -136,7 +140,9 @@ impl Account {
             return false;
         }
         self.next_uidvalidity += 1;
+        self.next_mailbox_id += 1;
         self.mailboxes.push(Mailbox {
+            id: self.next_mailbox_id,
             name: name.to_owned(),
             special_use,
             uidvalidity: self.next_uidvalidity,
@@ -523,6 +529,7 @@ impl Connection {
         );
         Answer::Selected(MailboxSnapshot {
             name: mailbox.name.clone(),
+            mailbox_key: key_of(mailbox),
             uidvalidity: mailbox.uidvalidity,
             uidnext: mailbox.uidnext,
             highest_modseq: mailbox.highest_modseq,
@@ -596,8 +603,10 @@ impl Connection {
                 account.create(&parent, None);
             }
         }
-        if account.create(name, special) {
-            Answer::Done
+        if account.create(name, special)
+            && let Some(index) = account.index(name)
+        {
+            Answer::Created(key_of(&account.mailboxes[index]))
         } else {
             Answer::Failed(CommandError::no(ResponseCode::AlreadyExists, "mailbox already exists"))
         }
@@ -655,6 +664,7 @@ impl Connection {
                 .filter(|m| m.flags.contains(SystemFlags::DELETED))
                 .map(|m| m.bytes.len() as u64)
                 .sum(),
+            mailbox_key: key_of(mailbox),
         }
     }
 
@@ -741,6 +751,11 @@ impl Connection {
                     subject: message.summary.envelope.subject.as_deref(),
                     header: &message.bytes[..header_end],
                     texts: &program.text_verdicts(&message.bytes, &message.summary),
+                    thread_id: Some(&super::objectid::thread_id(
+                        &message.summary.envelope,
+                        message.summary.references.as_deref(),
+                        message.id,
+                    )),
                 };
                 verdict = program.judge(&facts, Some(&content));
             }
@@ -899,6 +914,11 @@ impl Connection {
     }
 }
 
+/// The MAILBOXID key of a mailbox (RFC 8474 §4).
+fn key_of(mailbox: &Mailbox) -> u64 {
+    super::objectid::mailbox_key(mailbox.uidvalidity, mailbox.id)
+}
+
 fn facts_of<'a>(uid: u32, message: &'a Message, keywords: &'a [&'a str]) -> MessageFacts<'a> {
     MessageFacts {
         uid,
@@ -909,5 +929,6 @@ fn facts_of<'a>(uid: u32, message: &'a Message, keywords: &'a [&'a str]) -> Mess
         save_date_ms: message.saved_ms,
         file_bytes: message.bytes.len() as u64,
         prefix: &[],
+        email_id: message.id,
     }
 }

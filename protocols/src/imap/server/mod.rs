@@ -54,6 +54,7 @@ mod list;
 mod mailbox;
 pub mod memory;
 mod messages;
+pub mod objectid;
 mod output;
 mod quota;
 mod search;
@@ -133,6 +134,8 @@ pub const CAPABILITIES: &[&str] = &[
     "QUOTA=RES-MESSAGE",
     "REPLACE",
     "UIDONLY",
+    "OBJECTID",
+    "PREVIEW",
 ];
 
 /// Commands answered BAD in a row before the session says BYE: 20, as Dovecot allows. A
@@ -461,6 +464,9 @@ impl Event<'_> {
 pub enum Answer {
     /// Done (CREATE, DELETE, RENAME, SUBSCRIBE, a discarded APPEND).
     Done,
+    /// CREATE made the mailbox with this key ([`objectid::mailbox_key`]): the tagged OK
+    /// carries its MAILBOXID (RFC 8474 §4.1).
+    Created(u64),
     /// The request failed.
     Failed(CommandError),
     /// LOGIN or AUTHENTICATE succeeded.
@@ -1067,6 +1073,7 @@ impl Session {
 fn answer_done(answer: Answer, text: &str) -> CommandResult {
     match answer {
         Answer::Done => Ok(Done::ok(text)),
+        Answer::Created(key) => Ok(Done::with(ResponseCode::MailboxId(objectid::mailbox_id(key)), text)),
         Answer::Failed(error) => Err(error),
         _ => Err(CommandError::Internal),
     }

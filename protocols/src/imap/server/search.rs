@@ -1,6 +1,6 @@
 //! SEARCH and UID SEARCH (RFC 9051 §6.4.4, RFC 3501 §6.4.4) with ESEARCH return options
 //! (RFC 4731), SEARCHRES (RFC 5182), CONDSTORE's MODSEQ key (RFC 7162 §3.1.5), WITHIN
-//! (RFC 5032) and SAVEDATE keys (RFC 8514): the verdicts, and the writing of the answer.
+//! (RFC 5032), SAVEDATE keys (RFC 8514) and EMAILID/THREADID (RFC 8474 §6): the verdicts, and the writing of the answer.
 //!
 //! The storage side runs a [`SearchProgram`] in two phases. First every message of the
 //! mailbox is judged on its index facts (flags, keywords, sizes, dates, UID, modseq): each
@@ -87,6 +87,9 @@ pub struct SearchContent<'a> {
     /// Whether each of [`SearchProgram::texts`] matched, in order; empty unless
     /// [`SearchNeed::Whole`] (a missing entry does not match).
     pub texts: &'a [bool],
+    /// The message's THREADID (RFC 8474 §5.2, [`super::objectid::thread_id`]), when
+    /// [`SearchProgram::needs_thread_id`].
+    pub thread_id: Option<&'a str>,
 }
 
 /// A search, ready to run over a mailbox's messages; see the module doc.
@@ -99,6 +102,7 @@ pub struct SearchProgram {
     now_ms: i64,
     need: SearchNeed,
     texts: Vec<TextSearch>,
+    needs_thread_id: bool,
 }
 
 impl SearchProgram {
@@ -106,7 +110,14 @@ impl SearchProgram {
         let need = need_of(&key);
         let mut texts = Vec::new();
         text_searches(&key, &mut texts);
-        SearchProgram { key, view, recent, saved, now_ms, need, texts }
+        let needs_thread_id = has_key(&key, &|key| matches!(key, SearchKey::ThreadId(_)));
+        SearchProgram { key, view, recent, saved, now_ms, need, texts, needs_thread_id }
+    }
+
+    /// A THREADID key is among the keys: the content must carry the message's
+    /// [`SearchContent::thread_id`], made from its stored envelope and References.
+    pub fn needs_thread_id(&self) -> bool {
+        self.needs_thread_id
     }
 
     /// The BODY and TEXT keys (each once), whose verdicts the content phase gives in
@@ -214,6 +225,7 @@ impl SearchProgram {
             K::Seq(set) => Verdict::from_bool(self.in_set(set, seq, self.view.len(), facts.uid)),
             // RFC 7162 §3.1.5: messages with a modseq at or above the value.
             K::ModSeq { modseq, .. } => Verdict::from_bool(facts.modseq >= *modseq),
+            K::EmailId(id) => Verdict::from_bool(super::objectid::parse_email_id(id) == Some(facts.email_id)),
             K::Not(inner) => match self.judge_key(inner, seq, facts, content) {
                 Verdict::Yes => Verdict::No,
                 Verdict::No => Verdict::Yes,
@@ -258,6 +270,7 @@ impl SearchProgram {
             K::Bcc(needle) => mime::address_matches(content.header, "Bcc", needle),
             // The stored envelope's Subject, RFC 2047 words decoded by the matcher.
             K::Subject(needle) => content.subject.is_some_and(|subject| mime::value_matches(subject, needle)),
+            K::ThreadId(id) => content.thread_id == Some(id.as_str()),
             K::Header(name, needle) => mime::header_matches(content.header, name, needle),
             K::Body(needle) => self.text_verdict(SearchScope::Body, needle, content),
             K::Text(needle) => self.text_verdict(SearchScope::Text, needle, content),
@@ -304,6 +317,16 @@ fn need_of(key: &SearchKey) -> SearchNeed {
         SearchKey::Or(a, b) => need_of(a).max(need_of(b)),
         SearchKey::And(keys) => keys.iter().map(need_of).max().unwrap_or(SearchNeed::Summary),
         _ => SearchNeed::Summary,
+    }
+}
+
+/// Whether `key` or a key inside it satisfies `test`.
+fn has_key(key: &SearchKey, test: &dyn Fn(&SearchKey) -> bool) -> bool {
+    match key {
+        SearchKey::Not(inner) => has_key(inner, test),
+        SearchKey::Or(a, b) => has_key(a, test) || has_key(b, test),
+        SearchKey::And(keys) => keys.iter().any(|key| has_key(key, test)),
+        key => test(key),
     }
 }
 

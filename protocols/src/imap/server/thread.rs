@@ -102,7 +102,7 @@ impl ThreadProgram {
 
 /// The ids (`<...>` with the brackets removed, white space dropped) of a Message-ID,
 /// In-Reply-To or References value, in order; empty ones are skipped.
-fn message_ids(value: &[u8]) -> Vec<Box<str>> {
+pub(crate) fn message_ids(value: &[u8]) -> Vec<Box<str>> {
     let mut ids = Vec::new();
     let mut rest = value;
     while let Some(open) = memchr::memchr(b'<', rest) {
