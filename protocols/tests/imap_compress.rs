@@ -31,6 +31,7 @@ fn compress_once_logged_in_and_only_once() {
             "S: * OK [UIDVALIDITY 1001] UIDs valid",
             "S: * OK [UIDNEXT 4] predicted next UID",
             "S: * OK [HIGHESTMODSEQ 4] highest",
+            "S: * OK [MAILBOXID (F000003e900000001)] object id",
             "S: c4 OK [READ-WRITE] SELECT completed",
             "S: c5 NO [COMPRESSIONACTIVE] compression is already active",
             "S: c6 BAD COMPRESS: expected a space",
