@@ -221,6 +221,7 @@ impl QueueRunner {
         let mut next_reports_ms = if self.settings.tls_reports.is_some() { 0 } else { i64::MAX };
         let mut next_dmarc_ms = if self.settings.dmarc_reports.is_some() { 0 } else { i64::MAX };
         let mut next_flush_ms = 0;
+        let mut next_sts_refresh_ms = 0;
         loop {
             let now_ms = crate::clock::now_unix_ms();
             if now_ms >= next_reports_ms {
@@ -238,6 +239,15 @@ impl QueueRunner {
             let dmarc_trigger = self.settings.dmarc_reports.as_ref().and_then(|s| s.trigger.as_ref());
             if report_mail::triggered(dmarc_trigger).await {
                 self.send_dmarc_reports(now_ms, true).await;
+            }
+            if now_ms >= next_sts_refresh_ms {
+                // Its own task: fetches may take 30 s each, and the queue must not wait.
+                if let Some(policies) = self.settings.policies.clone() {
+                    moxide_runtime::spawn_detached(async move {
+                        policies.refresh_expiring(now_ms).await;
+                    });
+                }
+                next_sts_refresh_ms = now_ms + tls_policy::STS_REFRESH_INTERVAL_MS;
             }
             if now_ms >= next_flush_ms {
                 self.flush_dmarc_evaluations(now_ms).await;

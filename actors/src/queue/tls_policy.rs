@@ -54,6 +54,15 @@ pub const STS_POLICIES_MAX: usize = 10_000;
 /// asks senders to check for updates; the cache holds the policy up to `max_age`).
 pub const STS_RECORD_CHECK_INTERVAL_MS: i64 = 3_600_000;
 
+/// How often the queue looks for cached policies to refresh before they expire
+/// (RFC 8461 §10.2 recommends refreshing proactively, e.g. daily): hourly.
+pub const STS_REFRESH_INTERVAL_MS: i64 = 3_600_000;
+
+/// Policies refreshed per look: each is a DNS lookup and an HTTPS fetch of at most
+/// 30 s; a hundred an hour keeps the cache of 10,000 fresh for policies of a week or
+/// more, the usual `max_age`.
+pub const STS_REFRESH_PER_RUN_MAX: usize = 100;
+
 /// The whole policy fetch (connect, TLS, request, response): 30 s, as mox's and
 /// Postfix's policy resolvers allow about that. A slow policy server defers nothing:
 /// without a policy the attempt proceeds as it would without MTA-STS.
@@ -255,6 +264,8 @@ pub struct TlsPolicies<R> {
     /// Domains whose TLS memory is to be stored; and those evicted, to be removed.
     memory_dirty: RefCell<HashSet<String>>,
     memory_evicted: RefCell<HashSet<String>>,
+    /// A proactive refresh is running (one at a time).
+    refreshing: std::cell::Cell<bool>,
 }
 
 /// The MTA-STS state of a domain for one attempt.
@@ -304,6 +315,7 @@ impl<R: Resolver> TlsPolicies<R> {
             dirty: RefCell::new(HashSet::new()),
             memory_dirty: RefCell::new(HashSet::new()),
             memory_evicted: RefCell::new(HashSet::new()),
+            refreshing: std::cell::Cell::new(false),
         }
     }
 
@@ -375,6 +387,72 @@ impl<R: Resolver> TlsPolicies<R> {
                 }
             }
         }
+    }
+
+    /// Domains whose cached policy has used up half its `max_age` and was not checked
+    /// within [`STS_RECORD_CHECK_INTERVAL_MS`], soonest to expire first, at most `max`.
+    fn refresh_due(&self, now_ms: i64, max: usize) -> Vec<String> {
+        let policies = self.policies.borrow();
+        let mut due: Vec<(i64, String)> = policies
+            .iter()
+            .filter(|(_, cached)| {
+                let max_age_ms =
+                    i64::try_from(cached.policy.max_age_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+                cached.expires_ms > now_ms
+                    && cached.expires_ms.saturating_sub(now_ms) < max_age_ms / 2
+                    && now_ms.saturating_sub(cached.checked_ms) >= STS_RECORD_CHECK_INTERVAL_MS
+            })
+            .map(|(domain, cached)| (cached.expires_ms, domain.clone()))
+            .collect();
+        due.sort();
+        due.into_iter().take(max).map(|(_, domain)| domain).collect()
+    }
+
+    /// Fetches again the cached policies that are half way to expiring (RFC 8461 §10.2),
+    /// so that a policy in use never lapses and a fetch blocked by an attacker when it
+    /// is next needed finds it still cached. A failed fetch keeps the cached policy
+    /// (and is tried again an hour later). Returns how many were renewed.
+    pub async fn refresh_expiring(&self, now_ms: i64) -> usize {
+        if self.webpki.is_none() || self.refreshing.replace(true) {
+            return 0;
+        }
+        let renewed = self.refresh_each(now_ms).await;
+        self.refreshing.set(false);
+        renewed
+    }
+
+    async fn refresh_each(&self, now_ms: i64) -> usize {
+        let mut renewed = 0;
+        for domain in self.refresh_due(now_ms, STS_REFRESH_PER_RUN_MAX) {
+            if let Some(entry) = self.policies.borrow_mut().get_mut(&domain) {
+                entry.checked_ms = now_ms;
+            }
+            let id = match self.record_id(&domain).await {
+                Ok(Some(id)) => id,
+                // Without a record the cached policy runs out at its expiry (§5.1).
+                Ok(None) | Err(()) => continue,
+            };
+            match self.fetch(&domain).await {
+                Ok(policy) => {
+                    let max_age_ms =
+                        i64::try_from(policy.max_age_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+                    let entry = CachedPolicy {
+                        id,
+                        policy,
+                        expires_ms: now_ms.saturating_add(max_age_ms),
+                        checked_ms: now_ms,
+                    };
+                    tracing::info!(%domain, "MTA-STS policy refreshed before it expires");
+                    self.remember_policy(&domain, entry.clone());
+                    self.persist(&domain, Some(entry)).await;
+                    renewed += 1;
+                }
+                Err((_, error)) => {
+                    tracing::info!(%domain, %error, "MTA-STS policy refresh failed; the cached one stays")
+                }
+            }
+        }
+        renewed
     }
 
     fn remember_policy(&self, domain: &str, entry: CachedPolicy) {
@@ -1103,6 +1181,35 @@ mod tests {
         let plan = block_on(policies.host_tls("example.com", &mx, &StsState::None, 3_000));
         assert!(!plan.requires_tls(), "{plan:?}");
         assert_eq!(policies.remembered_verified("example.com"), Some(false));
+    }
+
+    #[test]
+    fn policies_half_way_to_expiry_are_refreshed_soonest_first() {
+        let policies = policies(Table::default());
+        let day_ms = 86_400_000;
+        let cached = |expires_ms: i64, checked_ms: i64| CachedPolicy {
+            id: "1".into(),
+            policy: Policy { mode: Mode::Enforce, max_age_secs: 86_400, mx: vec!["mx.example".into()] },
+            expires_ms,
+            checked_ms,
+        };
+        let now = 10 * day_ms;
+        policies.remember_policy(
+            "fresh.example",
+            cached(now + day_ms * 3 / 4, now - 2 * STS_RECORD_CHECK_INTERVAL_MS),
+        );
+        policies
+            .remember_policy("old.example", cached(now + day_ms / 4, now - 2 * STS_RECORD_CHECK_INTERVAL_MS));
+        policies.remember_policy(
+            "older.example",
+            cached(now + day_ms / 8, now - 2 * STS_RECORD_CHECK_INTERVAL_MS),
+        );
+        policies.remember_policy("checked.example", cached(now + day_ms / 8, now - 1));
+        policies.remember_policy("expired.example", cached(now - 1, 0));
+        assert_eq!(policies.refresh_due(now, 10), vec!["older.example", "old.example"]);
+        assert_eq!(policies.refresh_due(now, 1), vec!["older.example"]);
+        // MTA-STS off (no roots): nothing is fetched.
+        assert_eq!(block_on(policies.refresh_expiring(now)), 0);
     }
 
     #[test]
