@@ -457,6 +457,11 @@ async fn deliver_to(
                 driver.start_tls(connector).await?;
             }
             Event::SendBody => driver.send_body(attempt).await?,
+            Event::AuthDerive(_) => {
+                // This driver never starts AUTH, so no derivation is ever asked for.
+                let text = "AUTH derivation asked for without AUTH";
+                return Err(HostFailure::Session(reply(text, 451, EnhancedCode(4, 3, 0), &host.name)));
+            }
             Event::Closed => break,
             Event::Failed(failure) => {
                 if outcomes.len() >= recipients.len() {
