@@ -158,6 +158,8 @@ where
                 spool_dir,
                 retry_jitter_permille_max: 0,
                 tls_reports: None,
+                routing: Default::default(),
+                verified_tls: None,
             };
             let runner = QueueRunner::new(queue, node.clone(), settings, Rc::new(routes));
             test(node, runner).await;

@@ -663,3 +663,38 @@ fn dot_stuffing_holds_across_piece_boundaries_and_output_is_bounded() {
     assert_eq!(session.body_data(&big[taken..], 0), 0);
     assert!(!session.wants_body());
 }
+
+/// The gs2 header of the AUTH line a TLS session with channel binding sends when the
+/// server's EHLO offers `offered` and the caller allows `allowed`.
+fn gs2_header_sent(offered: &str, allowed: &[Mechanism]) -> (String, String) {
+    use base64::Engine as _;
+    use moxide_protocols::sasl::{ChannelBinding, ChannelBindingKind};
+    let mut session = ClientSession::new_tls(ClientConfig { hostname: "c.example".into() }, 0);
+    session.handle_input(b"220 x\r\n", 0);
+    let _ = session.pending_output().len();
+    session.advance_output(session.pending_output().len());
+    session.handle_input(format!("250-x\r\n250 AUTH {offered}\r\n").as_bytes(), 0);
+    assert_eq!(session.poll_event(), Some(Event::Ready));
+    let binding = ChannelBinding { kind: ChannelBindingKind::TlsExporter, data: vec![9; 32] };
+    let nonce = [1u8; 24];
+    let request =
+        AuthRequest { username: "u", password: "p", allowed, channel_binding: Some(binding), nonce: &nonce };
+    let mechanism = session.authenticate(&request, 0).unwrap();
+    let line = String::from_utf8(session.pending_output().to_vec()).unwrap();
+    let encoded = line.trim_end().rsplit(' ').next().unwrap();
+    let first =
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded).unwrap()).unwrap();
+    (mechanism.name().to_owned(), first.split(",n=").next().unwrap().to_owned())
+}
+
+#[test]
+fn channel_binding_flag_follows_rfc_5802_section_6() {
+    let both = "SCRAM-SHA-256 SCRAM-SHA-256-PLUS";
+    // Binding available and offered: -PLUS, bound.
+    assert_eq!(gs2_header_sent(both, &[]), ("SCRAM-SHA-256-PLUS".into(), "p=tls-exporter,".into()));
+    // -PLUS offered but not allowed here: `n` (not `y`, which the server would take for
+    // a downgrade).
+    assert_eq!(gs2_header_sent(both, &[Mechanism::ScramSha256]), ("SCRAM-SHA-256".into(), "n,".into()));
+    // -PLUS not offered although we could bind: `y`.
+    assert_eq!(gs2_header_sent("SCRAM-SHA-256", &[]), ("SCRAM-SHA-256".into(), "y,".into()));
+}

@@ -10,7 +10,9 @@
 //! - [`dsn`]: failure and delay DSNs (RFC 3464), composed by `moxide_protocols`;
 //! - [`sign`]: DKIM keys of the local domains and the signing of submitted mail;
 //! - [`tls_policy`]: DANE, MTA-STS, the memory of domains' TLS and TLSRPT results;
-//! - [`tls_reports`]: the daily TLS reports (RFC 8460) sent from those results.
+//! - [`tls_reports`]: the daily TLS reports (RFC 8460) sent from those results;
+//! - [`transport`]: transports (direct, smarthosts) and the routes that choose one per
+//!   attempt from the sender, the recipient domain and the attempts made.
 //!
 //! Time and destinations are seams: [`QueueRunner::run_due`] takes the wall-clock time
 //! as an argument, so tests drive retries with a simulated clock and never sleep; the
@@ -31,6 +33,7 @@ pub mod schedule;
 pub mod sign;
 pub mod tls_policy;
 pub mod tls_reports;
+pub mod transport;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -75,6 +78,25 @@ pub type HostsFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<Host>, LookupE
 pub trait Destinations {
     /// The hosts for `domain` (lower case).
     fn hosts<'a>(&'a self, domain: &'a str) -> HostsFuture<'a>;
+
+    /// One named host (a smarthost) on `port`: its addresses from A/AAAA lookups, or
+    /// the address itself when `name` is an IP address. Without DNS only the latter.
+    fn host<'a>(&'a self, name: &'a str, port: u16) -> HostsFuture<'a> {
+        Box::pin(async move { literal_host(name, port) })
+    }
+}
+
+/// A host named by an IP address, or a temporary failure for a name.
+pub(crate) fn literal_host(name: &str, port: u16) -> Result<Vec<Host>, LookupError> {
+    let ip = name.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>();
+    match ip {
+        Ok(ip) => Ok(vec![Host {
+            name: name.to_owned(),
+            addresses: vec![std::net::SocketAddr::new(ip, port)],
+            source: HostSource::Route,
+        }]),
+        Err(_) => Err(LookupError::Temporary(format!("no DNS resolver to look up {name}"))),
+    }
 }
 
 /// Hosts per domain from the configuration (`[[queue.routes]]`); alone (tests), a domain
@@ -125,6 +147,11 @@ pub struct QueueSettings {
     pub retry_jitter_permille_max: u16,
     /// Daily TLS reports (RFC 8460); `None`: off. Needs `policies` (their results).
     pub tls_reports: Option<tls_reports::TlsReportSettings>,
+    /// Transports and routes; the default: everything direct.
+    pub routing: transport::Routing,
+    /// Client TLS verifying with WebPKI (the trusted roots) for smarthosts; `None`:
+    /// smarthosts that require TLS cannot be used (attempts are retried).
+    pub verified_tls: Option<TlsConnector>,
 }
 
 /// Why a queue run failed.
@@ -326,6 +353,40 @@ impl QueueRunner {
         }
         let all =
             |outcome: RecipientOutcome| destination.recipients.iter().map(|_| outcome.clone()).collect();
+        let from_domain =
+            message.mail_from.rsplit_once('@').map_or(String::new(), |(_, d)| d.to_ascii_lowercase());
+        let query = transport::RouteQuery {
+            account: &message.sender_account,
+            from_domain: &from_domain,
+            to_domain: &destination.domain,
+            attempts_made: destination.attempts,
+        };
+        let (name, chosen) = self.settings.routing.choose(&query);
+        let attempt = remote::RemoteAttempt {
+            hostname: &self.settings.hostname,
+            tls: self.settings.tls.as_ref(),
+            policies: self.settings.policies.as_deref(),
+            message,
+            file,
+            now_ms,
+        };
+        let (ipv4, ipv6) = match chosen {
+            transport::Transport::Smarthost(smarthost) => {
+                tracing::info!(id = %destination.key.message, transport = name, host = %smarthost.host, "through a smarthost");
+                return match self.destinations.host(&smarthost.host, smarthost.port).await {
+                    Ok(hosts) => {
+                        let verified = self.settings.verified_tls.as_ref();
+                        remote::attempt_smarthost(&attempt, destination, smarthost, verified, &hosts).await
+                    }
+                    Err(LookupError::Temporary(text) | LookupError::Permanent(text)) => {
+                        // The relay's name not resolving is our configuration's
+                        // problem (or DNS's): never the recipient's, so retried.
+                        all(RecipientOutcome::Retry(local_reply(451, (4, 4, 3), &text)))
+                    }
+                };
+            }
+            transport::Transport::Direct { ipv4, ipv6 } => (*ipv4, *ipv6),
+        };
         if message.requiretls && self.settings.policies.is_none() {
             // RFC 8689 §4.2.1: only over TLS verified by MTA-STS or DANE, which this
             // queue cannot do without policies: fail rather than send unverified.
@@ -333,15 +394,15 @@ impl QueueRunner {
             return all(RecipientOutcome::Failed(local_reply(550, (5, 7, 30), text)));
         }
         match self.destinations.hosts(&destination.domain).await {
-            Ok(hosts) => {
-                let attempt = remote::RemoteAttempt {
-                    hostname: &self.settings.hostname,
-                    tls: self.settings.tls.as_ref(),
-                    policies: self.settings.policies.as_deref(),
-                    message,
-                    file,
-                    now_ms,
-                };
+            Ok(mut hosts) => {
+                for host in &mut hosts {
+                    host.addresses.retain(|a| if a.is_ipv4() { ipv4 } else { ipv6 });
+                }
+                hosts.retain(|host| !host.addresses.is_empty());
+                if hosts.is_empty() {
+                    let text = "no address of an allowed family (transport leaves IPv4 or IPv6 out)";
+                    return all(RecipientOutcome::Retry(local_reply(451, (4, 4, 4), text)));
+                }
                 remote::attempt(&attempt, destination, &hosts).await
             }
             Err(LookupError::Temporary(text)) => {

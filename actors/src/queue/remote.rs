@@ -14,6 +14,14 @@
 //! connection lost after the message was sent but before its reply leaves the
 //! recipients to be retried: the peer may have taken it, so a duplicate is possible
 //! (RFC 5321 §6.1 accepts duplicates over losses).
+//!
+//! Through a smarthost ([`attempt_smarthost`]): each address of the relay in turn,
+//! TLS as its transport says (implicit or STARTTLS required, both verified with WebPKI
+//! against the relay's name; or opportunistic), then AUTH with the strongest mechanism
+//! both sides allow (PBKDF2 for SCRAM on a helper thread). A `5xx` to AUTH (RFC 4954
+//! §6: `535` credentials invalid) fails the recipients for good, with a DSN: the
+//! credentials are wrong for every attempt until an operator changes them, as mox
+//! treats a permanent AUTH error; a `4xx` (`454` temporary failure) is retried.
 
 use std::fs::File;
 use std::io;
@@ -26,8 +34,8 @@ use std::time::Duration;
 use futures_lite::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use moxide_protocols::smtp::BodyType;
 use moxide_protocols::smtp::client::{
-    ClientConfig, ClientSession, DsnEnvelope, DsnReturn, Envelope, Event, Failure, FailureCause, Recipient,
-    TransactionResult,
+    AuthRequest, ClientConfig, ClientSession, DsnEnvelope, DsnReturn, Envelope, Event, Failure, FailureCause,
+    Recipient, TransactionResult,
 };
 use moxide_protocols::smtp::{EnhancedCode, Reply};
 use moxide_runtime::net::TcpStream;
@@ -36,6 +44,7 @@ use moxide_storage::queue::{Destination, QueuedBody, QueuedMessage, StoredReply}
 
 use super::schedule::RecipientOutcome;
 use super::tls_policy::{HostTls, PolicyType, QueueTlsPolicies, ResultType, StsState, handshake_result};
+use super::transport::{Smarthost, SmarthostAuth, SmarthostTls};
 use crate::clock::now_monotonic_ms;
 
 /// Time to establish a TCP connection: 30 s, as mox and Postfix (`smtp_connect_timeout`).
@@ -132,6 +141,37 @@ enum HostFailure {
     Tls(TlsError),
     /// TLS is required and the server did not offer STARTTLS (or refused it).
     NoStartTls,
+    /// AUTH was refused (or no mechanism both sides allow): `5xx` fails the
+    /// recipients, anything else retries them.
+    Auth(StoredReply),
+}
+
+/// How one connection is made: TLS, the name TLS verifies, AUTH.
+struct Hop<'a> {
+    host: &'a Host,
+    address: SocketAddr,
+    /// The connector for STARTTLS (or implicit TLS); `None`: plaintext.
+    tls: Option<&'a TlsConnector>,
+    /// No plaintext: STARTTLS must succeed.
+    tls_required: bool,
+    /// TLS from the first byte (RFC 8314).
+    tls_implicit: bool,
+    /// The name given to TLS (SNI, and what a verifying connector checks).
+    server_name: String,
+    auth: Option<&'a SmarthostAuth>,
+}
+
+impl<'a> Hop<'a> {
+    /// A connection to an MX host (or fixed route): no AUTH; an IP-named host gets
+    /// `localhost` as SNI (opportunistic TLS does not check it).
+    fn mx(host: &'a Host, address: SocketAddr, tls: Option<&'a TlsConnector>, tls_required: bool) -> Self {
+        let server_name = if host.name.parse::<std::net::IpAddr>().is_ok() {
+            "localhost".to_owned()
+        } else {
+            host.name.clone()
+        };
+        Hop { host, address, tls, tls_required, tls_implicit: false, server_name, auth: None }
+    }
 }
 
 /// How the next connection to an address uses TLS.
@@ -210,6 +250,71 @@ pub(crate) async fn attempt(
     destination.recipients.iter().map(|_| outcome.clone()).collect()
 }
 
+/// One attempt through `smarthost` at `hosts` (its name resolved): each address in
+/// turn until one completes the session. `verified`: the WebPKI connector that
+/// required TLS uses; `attempt.tls` (unverified) serves opportunistic STARTTLS. No
+/// DANE, MTA-STS or TLSRPT: they concern the recipient domain's MX hosts.
+pub(crate) async fn attempt_smarthost(
+    attempt: &RemoteAttempt<'_>,
+    destination: &Destination,
+    smarthost: &Smarthost,
+    verified: Option<&TlsConnector>,
+    hosts: &[Host],
+) -> Vec<RecipientOutcome> {
+    let all = |outcome: RecipientOutcome| destination.recipients.iter().map(|_| outcome.clone()).collect();
+    if attempt.message.requiretls && !smarthost.tls.is_verified() {
+        // RFC 8689 §4.2.1: only over verified TLS; opportunistic STARTTLS is not.
+        let text = "REQUIRETLS needs verified TLS, and this smarthost's transport does not require it";
+        return all(RecipientOutcome::Failed(reply(text, 550, EnhancedCode(5, 7, 30), &smarthost.host)));
+    }
+    let connector = match smarthost.tls {
+        SmarthostTls::StartTlsOpportunistic => attempt.tls,
+        SmarthostTls::Implicit | SmarthostTls::StartTlsRequired => match verified {
+            Some(connector) => Some(connector),
+            None => {
+                let text = "no trusted roots to verify the smarthost's certificate";
+                return all(RecipientOutcome::Retry(reply(
+                    text,
+                    451,
+                    EnhancedCode(4, 7, 5),
+                    &smarthost.host,
+                )));
+            }
+        },
+    };
+    let mut last = reply("no address for the smarthost", 451, EnhancedCode(4, 4, 4), &smarthost.host);
+    for host in hosts {
+        for &address in &host.addresses {
+            let hop = Hop {
+                host,
+                address,
+                tls: connector,
+                tls_required: smarthost.tls.is_verified(),
+                tls_implicit: smarthost.tls == SmarthostTls::Implicit,
+                server_name: smarthost.host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+                auth: smarthost.auth.as_ref(),
+            };
+            match deliver_to(attempt, destination, &hop).await {
+                Ok(delivered) => return delivered.outcomes,
+                Err(HostFailure::Auth(refused)) if refused.code / 100 == 5 => {
+                    return all(RecipientOutcome::Failed(refused));
+                }
+                Err(HostFailure::Auth(failure) | HostFailure::Session(failure)) => last = failure,
+                Err(HostFailure::NoStartTls) => {
+                    let text = "the smarthost did not start TLS, which its transport requires";
+                    last = reply(text, 451, EnhancedCode(4, 7, 5), &host.name);
+                }
+                Err(HostFailure::Tls(error)) => {
+                    tracing::info!(host = %host.name, %address, %error, "smarthost TLS failed");
+                    let text = format!("TLS to the smarthost failed: {error}");
+                    last = reply(&text, 451, EnhancedCode(4, 7, 5), &host.name);
+                }
+            }
+        }
+    }
+    all(RecipientOutcome::Retry(last))
+}
+
 /// The first way to connect under `plan`.
 fn first_try(attempt: &RemoteAttempt<'_>, plan: &HostTls) -> Result<TlsTry, String> {
     let webpki = || {
@@ -253,7 +358,7 @@ async fn attempt_address(
             TlsTry::Plain => (None, false),
         };
         let verified = matches!(next, TlsTry::Verified { .. });
-        match deliver_to(attempt, destination, host, address, connector, required).await {
+        match deliver_to(attempt, destination, &Hop::mx(host, address, connector, required)).await {
             Ok(delivered) => {
                 if let Some(policies) = attempt.policies {
                     if verified && delivered.tls {
@@ -271,7 +376,7 @@ async fn attempt_address(
                 }
                 return Ok(delivered.outcomes);
             }
-            Err(HostFailure::Session(failure)) => {
+            Err(HostFailure::Session(failure) | HostFailure::Auth(failure)) => {
                 tracing::info!(host = %host.name, %address, code = failure.code, text = %failure.text, "host failed");
                 return Err(failure);
             }
@@ -361,12 +466,10 @@ fn envelope(message: &QueuedMessage, recipients: &[moxide_storage::queue::Queued
 async fn deliver_to(
     attempt: &RemoteAttempt<'_>,
     destination: &Destination,
-    host: &Host,
-    address: SocketAddr,
-    tls: Option<&TlsConnector>,
-    tls_required: bool,
+    hop: &Hop<'_>,
 ) -> Result<Delivered, HostFailure> {
-    let connect = TcpStream::connect(address);
+    let (host, tls, tls_required) = (hop.host, hop.tls, hop.tls_required);
+    let connect = TcpStream::connect(hop.address);
     let tcp = match moxide_runtime::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), connect).await {
         Ok(Ok(tcp)) => tcp,
         Ok(Err(error)) => {
@@ -386,18 +489,26 @@ async fn deliver_to(
             )));
         }
     };
+    let config = ClientConfig { hostname: attempt.hostname.to_owned() };
+    let (connection, session) = if hop.tls_implicit {
+        let connector = tls.ok_or(HostFailure::Tls(TlsError::Config("no TLS client".into())))?;
+        let stream = connector.connect(&hop.server_name, tcp).await.map_err(HostFailure::Tls)?;
+        tracing::info!(host = %host.name, version = %stream.version(), cipher = stream.cipher(), "TLS established");
+        (Connection::Tls(Box::new(stream)), ClientSession::new_tls(config, now_monotonic_ms()))
+    } else {
+        (Connection::Plain(tcp), ClientSession::new(config, now_monotonic_ms()))
+    };
     let mut driver = Driver {
-        connection: Some(Connection::Plain(tcp)),
-        session: ClientSession::new(
-            ClientConfig { hostname: attempt.hostname.to_owned() },
-            now_monotonic_ms(),
-        ),
+        connection: Some(connection),
+        session,
         buffer: vec![0; READ_BUFFER_BYTES],
         host: &host.name,
+        server_name: &hop.server_name,
     };
     let recipients = &destination.recipients;
     let mut outcomes: Vec<RecipientOutcome> = Vec::with_capacity(recipients.len());
     let mut tls_tried = false;
+    let mut auth_tried = false;
     loop {
         driver.flush().await?;
         let Some(event) = driver.session.poll_event() else {
@@ -416,11 +527,20 @@ async fn deliver_to(
             )));
         };
         match event {
-            Event::Ready
-            | Event::StartTlsRefused(_)
-            | Event::TransactionDone(_)
-            | Event::AuthRefused(_)
-            | Event::Authenticated => {
+            Event::AuthRefused(refused) => {
+                driver.session.quit(now_monotonic_ms());
+                let _ = driver.flush().await;
+                tracing::info!(host = %host.name, code = refused.code, text = %refused.text, "AUTH refused");
+                return Err(HostFailure::Auth(stored(&refused, &host.name)));
+            }
+            Event::AuthDerive(derivation) => {
+                let password = hop.auth.map(|auth| auth.password.clone()).unwrap_or_default();
+                let salted = moxide_runtime::offload(move || derivation.salted_password(&password))
+                    .await
+                    .unwrap_or(Err(moxide_protocols::sasl::SaslError::Aborted));
+                driver.session.auth_derived(salted, now_monotonic_ms());
+            }
+            Event::Ready | Event::StartTlsRefused(_) | Event::TransactionDone(_) | Event::Authenticated => {
                 if let Event::TransactionDone(result) = &event {
                     outcomes.extend(transaction_outcomes(result, &host.name));
                 }
@@ -434,6 +554,11 @@ async fn deliver_to(
                     driver.session.quit(now);
                     let _ = driver.flush().await;
                     return Err(HostFailure::NoStartTls);
+                }
+                if let Some(auth) = hop.auth.filter(|_| !auth_tried) {
+                    auth_tried = true;
+                    driver.authenticate(auth, now)?;
+                    continue;
                 }
                 if outcomes.len() >= recipients.len() {
                     driver.session.quit(now);
@@ -457,11 +582,6 @@ async fn deliver_to(
                 driver.start_tls(connector).await?;
             }
             Event::SendBody => driver.send_body(attempt).await?,
-            Event::AuthDerive(_) => {
-                // This driver never starts AUTH, so no derivation is ever asked for.
-                let text = "AUTH derivation asked for without AUTH";
-                return Err(HostFailure::Session(reply(text, 451, EnhancedCode(4, 3, 0), &host.name)));
-            }
             Event::Closed => break,
             Event::Failed(failure) => {
                 if outcomes.len() >= recipients.len() {
@@ -537,9 +657,47 @@ struct Driver<'h> {
     session: ClientSession,
     buffer: Vec<u8>,
     host: &'h str,
+    /// The name TLS is started with.
+    server_name: &'h str,
 }
 
 impl Driver<'_> {
+    /// Starts AUTH with the strongest mechanism both sides allow (channel binding
+    /// from the TLS connection when it has one); none: an `Auth` failure (retried:
+    /// the smarthost may offer it again, or the operator fix the list).
+    fn authenticate(&mut self, auth: &SmarthostAuth, now: u64) -> Result<(), HostFailure> {
+        let binding = match &self.connection {
+            Some(Connection::Tls(tls)) => {
+                tls.channel_binding().map(|data| moxide_protocols::sasl::ChannelBinding {
+                    kind: moxide_protocols::sasl::ChannelBindingKind::TlsExporter,
+                    data,
+                })
+            }
+            _ => None,
+        };
+        let mut nonce = [0u8; 24];
+        moxide_runtime::random::fill(&mut nonce);
+        let request = AuthRequest {
+            username: &auth.username,
+            password: &auth.password,
+            allowed: &auth.mechanisms,
+            channel_binding: binding,
+            nonce: &nonce,
+        };
+        match self.session.authenticate(&request, now) {
+            Some(mechanism) => {
+                tracing::info!(host = %self.host, %mechanism, "authenticating");
+                Ok(())
+            }
+            None => {
+                let offered = self.session.capabilities().auth_mechanisms.join(" ");
+                let text = format!("no allowed AUTH mechanism (the server offers: {offered})");
+                self.session.quit(now);
+                Err(HostFailure::Auth(reply(&text, 454, EnhancedCode(4, 7, 0), self.host)))
+            }
+        }
+    }
+
     fn lost(&self, what: &str, error: &io::Error) -> HostFailure {
         HostFailure::Session(reply(&format!("{what}: {error}"), 451, EnhancedCode(4, 4, 2), self.host))
     }
@@ -586,8 +744,7 @@ impl Driver<'_> {
         let Some(Connection::Plain(tcp)) = self.connection.take() else {
             return Err(HostFailure::Tls(TlsError::AlreadyTls));
         };
-        let name = if self.host.parse::<std::net::IpAddr>().is_ok() { "localhost" } else { self.host };
-        match connector.connect(name, tcp).await {
+        match connector.connect(self.server_name, tcp).await {
             Ok(tls) => {
                 tracing::info!(host = %self.host, version = %tls.version(), cipher = tls.cipher(), "TLS established");
                 self.connection = Some(Connection::Tls(Box::new(tls)));

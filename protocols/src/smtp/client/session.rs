@@ -208,6 +208,15 @@ impl ClientSession {
         if mechanism == Mechanism::Plain {
             return self.authenticate_plain(request.username, request.password, now_ms).then_some(mechanism);
         }
+        // RFC 5802 §6: gs2 flag `y` (we could bind) only when the server did not offer
+        // the -PLUS variant; when it did and the configuration chose the plain one, `n`,
+        // or the server would take it for a downgrade.
+        let plus_offered = |name: &str| self.caps.auth_mechanisms.iter().any(|m| m == name);
+        let binding = match mechanism {
+            Mechanism::ScramSha256 if plus_offered("SCRAM-SHA-256-PLUS") => None,
+            Mechanism::ScramSha1 if plus_offered("SCRAM-SHA-1-PLUS") => None,
+            _ => binding,
+        };
         let nonce = crate::sasl::client_nonce(request.nonce);
         let client = ScramClient::new(mechanism, request.username, &nonce, binding).ok()?;
         let line = format!("AUTH {} {}", mechanism.name(), STANDARD.encode(client.client_first()));
