@@ -2,7 +2,7 @@
 //! simulated clock (`run_due(now)`; nothing sleeps for a retry): a peer answering 4xx
 //! then 2xx, one dropping the connection after DATA, a permanent refusal turned into a
 //! DSN delivered to the local sender, and the delay and failure DSNs of a destination
-//! that never answers well.
+//! that never answers well, and two messages to one domain over one connection.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,23 +30,37 @@ enum Peer {
     DropAfterData,
     /// Accepts, but at most two recipients per transaction (LIMITS RCPTMAX=2).
     TwoPerTransaction,
+    /// Accepts one message, then closes the connection without a word.
+    CloseAfterMessage,
 }
+
+/// The messages a peer received, in order.
+type Received = Arc<Mutex<Vec<Vec<u8>>>>;
 
 /// A peer on 127.0.0.1 that handles its connections as `script` says (the last entry
 /// repeats) and records each message it accepted or read.
-fn scripted_peer(script: Vec<Peer>) -> (SocketAddr, Arc<Mutex<Vec<Vec<u8>>>>) {
+fn scripted_peer(script: Vec<Peer>) -> (SocketAddr, Received) {
+    let (address, received, _connections) = counting_peer(script);
+    (address, received)
+}
+
+/// [`scripted_peer`], also counting the connections it accepted.
+fn counting_peer(script: Vec<Peer>) -> (SocketAddr, Received, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     let received = Arc::new(Mutex::new(Vec::new()));
     let record = Arc::clone(&received);
+    let connections = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&connections);
     std::thread::spawn(move || {
         for (n, stream) in listener.incoming().enumerate() {
+            count.fetch_add(1, Ordering::SeqCst);
             let behavior = *script.get(n).or(script.last()).unwrap();
             let Ok(stream) = stream else { return };
             let _ = serve(stream, behavior, &record);
         }
     });
-    (address, received)
+    (address, received, connections)
 }
 
 fn serve(stream: std::net::TcpStream, behavior: Peer, record: &Mutex<Vec<Vec<u8>>>) -> std::io::Result<()> {
@@ -90,6 +104,10 @@ fn serve(stream: std::net::TcpStream, behavior: Peer, record: &Mutex<Vec<Vec<u8>
                 record.lock().unwrap().push(message);
                 accepted = 0;
                 if behavior == Peer::DropAfterData {
+                    return Ok(());
+                }
+                if behavior == Peer::CloseAfterMessage {
+                    writer.write_all(b"250 2.0.0 queued\r\n")?;
                     return Ok(());
                 }
                 b"250 2.0.0 queued\r\n"
@@ -255,6 +273,57 @@ fn a_temporary_refusal_is_retried_on_schedule_then_delivered() {
             let received = received.lock().unwrap();
             assert_eq!(received.len(), 1);
             assert_eq!(received[0], [b"Received: from test\r\n".as_slice(), BODY].concat());
+        }
+    });
+}
+
+#[test]
+fn two_messages_to_one_domain_share_one_connection() {
+    let temp = tempfile::tempdir().unwrap();
+    let (peer, received, connections) = counting_peer(vec![Peer::Accept]);
+    let data = temp.path().to_path_buf();
+    with_queue(temp.path(), peer, move |_node, queue| {
+        let data = data.clone();
+        let received = Arc::clone(&received);
+        let connections = Arc::clone(&connections);
+        async move {
+            let first = enqueue(&data, queue.store(), &["bob@remote.example"], T0);
+            let second = enqueue(&data, queue.store(), &["carol@remote.example", "dave@remote.example"], T0);
+            assert_eq!(queue.run_due(T0).await.unwrap(), 2);
+            assert_eq!(queue.store().message(first).unwrap(), None, "delivered");
+            assert_eq!(queue.store().message(second).unwrap(), None, "delivered");
+            assert_eq!(received.lock().unwrap().len(), 2);
+            assert_eq!(connections.load(Ordering::SeqCst), 1, "one connection, RSET between");
+            // The next run opens a new one (the kept connection ended with the run).
+            enqueue(&data, queue.store(), &["erin@remote.example"], T0 + 1);
+            assert_eq!(queue.run_due(T0 + 1).await.unwrap(), 1);
+            assert_eq!(received.lock().unwrap().len(), 3);
+            assert_eq!(connections.load(Ordering::SeqCst), 2);
+        }
+    });
+}
+
+#[test]
+fn a_kept_connection_the_peer_closed_is_replaced_at_once() {
+    let temp = tempfile::tempdir().unwrap();
+    let (peer, received, connections) = counting_peer(vec![Peer::CloseAfterMessage, Peer::Accept]);
+    let data = temp.path().to_path_buf();
+    with_queue(temp.path(), peer, move |_node, queue| {
+        let data = data.clone();
+        let received = Arc::clone(&received);
+        let connections = Arc::clone(&connections);
+        async move {
+            let first = enqueue(&data, queue.store(), &["bob@remote.example"], T0);
+            let second = enqueue(&data, queue.store(), &["carol@remote.example", "dave@remote.example"], T0);
+            assert_eq!(queue.run_due(T0).await.unwrap(), 2);
+            assert_eq!(queue.store().message(first).unwrap(), None, "delivered");
+            assert_eq!(
+                queue.store().message(second).unwrap(),
+                None,
+                "delivered on a new connection, not retried later"
+            );
+            assert_eq!(received.lock().unwrap().len(), 2, "each message once");
+            assert_eq!(connections.load(Ordering::SeqCst), 2);
         }
     });
 }

@@ -698,3 +698,20 @@ fn channel_binding_flag_follows_rfc_5802_section_6() {
     // -PLUS not offered although we could bind: `y`.
     assert_eq!(gs2_header_sent("SCRAM-SHA-256", &[]), ("SCRAM-SHA-256".into(), "y,".into()));
 }
+
+#[test]
+fn reset_before_reuse_makes_the_session_ready_or_failed() {
+    let mut session = ClientSession::new(ClientConfig { hostname: "c.example".into() }, 0);
+    session.handle_input(b"220 x\r\n250 x\r\n", 0);
+    assert_eq!(session.poll_event(), Some(Event::Ready));
+    session.advance_output(session.pending_output().len());
+    assert!(session.reset(1));
+    assert_eq!(session.pending_output(), b"RSET\r\n");
+    assert!(!session.reset(1), "not ready while RSET is answered");
+    session.handle_input(b"250 2.0.0 ok\r\n", 2);
+    assert_eq!(session.poll_event(), Some(Event::Ready));
+    session.advance_output(session.pending_output().len());
+    assert!(session.reset(3));
+    session.handle_input(b"451 4.3.0 no\r\n", 4);
+    assert!(matches!(session.poll_event(), Some(Event::Failed(f)) if f.stage == Stage::Rset));
+}

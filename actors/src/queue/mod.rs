@@ -23,7 +23,8 @@
 //! ([`QueueStore::apply`]); an attempt that a crash interrupts leaves the destination
 //! as it was, so it is attempted again (at least once: a peer that took the message
 //! before the crash may get it twice, never zero times). One domain's destinations are
-//! attempted one at a time, at most [`QUEUE_DOMAINS_CONCURRENT_MAX`] domains at once.
+//! attempted one at a time, at most [`QUEUE_DOMAINS_CONCURRENT_MAX`] domains at once,
+//! over one kept connection where the host and TLS terms allow (`remote::Kept`).
 
 pub mod dsn;
 mod local;
@@ -220,11 +221,14 @@ impl QueueRunner {
         let runs = groups
             .into_iter()
             .map(|(_, list)| async move {
+                // One domain's destinations share a connection to the same host.
+                let kept = std::cell::RefCell::new(None);
                 for destination in list {
-                    if let Err(error) = self.attempt(destination, now_ms).await {
+                    if let Err(error) = self.attempt(destination, now_ms, &kept).await {
                         tracing::error!(%error, "queue attempt could not be recorded");
                     }
                 }
+                remote::close_kept(kept.take()).await;
             })
             .collect();
         join_all(runs).await;
@@ -280,7 +284,12 @@ impl QueueRunner {
     }
 
     /// One attempt for one destination, and its results stored.
-    async fn attempt(&self, destination: Destination, now_ms: i64) -> Result<(), QueueError> {
+    async fn attempt(
+        &self,
+        destination: Destination,
+        now_ms: i64,
+        kept: &std::cell::RefCell<Option<remote::Kept>>,
+    ) -> Result<(), QueueError> {
         let id = destination.key.message;
         let store = Arc::clone(&self.store);
         let Some(message) = blocking(move || store.message(id)).await? else {
@@ -294,7 +303,10 @@ impl QueueRunner {
         .await
         .map_err(|panic| QueueError::Offload(panic.0))?;
         let outcomes = match opened {
-            Ok(file) => self.outcomes(&message, &destination, path.clone(), Arc::new(file), now_ms).await,
+            Ok(file) => {
+                let file = Arc::new(file);
+                self.outcomes(&message, &destination, (path.clone(), file), now_ms, kept).await
+            }
             Err(error) => {
                 tracing::error!(%id, %error, "queued message file cannot be opened");
                 let reply = local_reply(451, (4, 3, 0), &format!("message file: {error}"));
@@ -343,9 +355,9 @@ impl QueueRunner {
         &self,
         message: &moxide_storage::queue::QueuedMessage,
         destination: &Destination,
-        path: PathBuf,
-        file: Arc<File>,
+        (path, file): (PathBuf, Arc<File>),
         now_ms: i64,
+        kept: &std::cell::RefCell<Option<remote::Kept>>,
     ) -> Vec<RecipientOutcome> {
         let pinned = destination.recipients.iter().any(|r| r.account.is_some());
         if pinned || self.node.directory().is_local_domain(&destination.domain) {
@@ -369,6 +381,7 @@ impl QueueRunner {
             message,
             file,
             now_ms,
+            kept: Some(kept),
         };
         let (ipv4, ipv6) = match chosen {
             transport::Transport::Smarthost(smarthost) => {

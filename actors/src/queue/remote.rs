@@ -15,6 +15,14 @@
 //! recipients to be retried: the peer may have taken it, so a duplicate is possible
 //! (RFC 5321 §6.1 accepts duplicates over losses).
 //!
+//! Connections are kept between the destinations of one domain in one run
+//! ([`Kept`]): after a delivery the session stays open, and the next message to the
+//! same address under the same TLS and AUTH terms starts with RSET on it instead of a
+//! new connection; at most [`CONNECTION_MESSAGES_MAX`] messages per connection, at most
+//! [`CONNECTION_IDLE_MS_MAX`] idle, QUIT at the end of the run. A kept connection that
+//! fails before anything was sent on it (the peer closed it while idle) is replaced by
+//! a new one at once.
+//!
 //! Through a smarthost ([`attempt_smarthost`]): each address of the relay in turn,
 //! TLS as its transport says (implicit or STARTTLS required, both verified with WebPKI
 //! against the relay's name; or opportunistic), then AUTH with the strongest mechanism
@@ -23,6 +31,7 @@
 //! credentials are wrong for every attempt until an operator changes them, as mox
 //! treats a permanent AUTH error; a `4xx` (`454` temporary failure) is retried.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io;
 use std::net::SocketAddr;
@@ -130,6 +139,64 @@ pub(crate) struct RemoteAttempt<'a> {
     pub(crate) file: Arc<File>,
     /// Wall clock, Unix ms (policy cache ages, TLSRPT days).
     pub(crate) now_ms: i64,
+    /// Where a connection is kept between the destinations of one run (`None`: every
+    /// session ends with QUIT).
+    pub(crate) kept: Option<&'a RefCell<Option<Kept>>>,
+}
+
+/// Most messages one connection carries before it is closed: a bound on how long one
+/// peer holds one of our connections, and on the damage of a session that went wrong
+/// unnoticed. Postfix has no count limit by default but a 300 s time limit; 100
+/// messages of a typical size take well under that.
+pub const CONNECTION_MESSAGES_MAX: u32 = 100;
+
+/// Longest a connection stays open between two messages: 5 s. The next destination of
+/// the same domain follows at once in the same run (the DSN and the store's write in
+/// between take milliseconds), so a longer wait only holds a socket at the peer,
+/// which may close it sooner anyway (Postfix keeps its cache 2 s).
+pub const CONNECTION_IDLE_MS_MAX: u64 = 5_000;
+
+/// A connection left open after a completed delivery, ready for the next message to
+/// the same address under the same TLS and AUTH terms (`key`).
+pub struct Kept {
+    key: String,
+    connection: Connection,
+    session: ClientSession,
+    messages: u32,
+    idle_since_ms: u64,
+}
+
+impl std::fmt::Debug for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kept")
+            .field("key", &self.key)
+            .field("messages", &self.messages)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The kept connection if it matches `key` and has not idled too long; any other is
+/// closed.
+async fn take_kept(attempt: &RemoteAttempt<'_>, key: &str) -> Option<Kept> {
+    let kept = attempt.kept?.borrow_mut().take()?;
+    let fresh = now_monotonic_ms().saturating_sub(kept.idle_since_ms) <= CONNECTION_IDLE_MS_MAX;
+    if kept.key == key && fresh {
+        return Some(kept);
+    }
+    close_kept(Some(kept)).await;
+    None
+}
+
+/// Ends a kept connection with QUIT (not waiting for the `221`; at most 5 s).
+pub(crate) async fn close_kept(kept: Option<Kept>) {
+    let Some(Kept { mut connection, mut session, .. }) = kept else { return };
+    session.quit(now_monotonic_ms());
+    let quit = async {
+        let pending = session.pending_output().to_vec();
+        let _ = connection.write_all(&pending).await;
+        let _ = connection.flush().await;
+    };
+    let _ = moxide_runtime::time::timeout(Duration::from_millis(5_000), quit).await;
 }
 
 /// Why one connection did not complete a transaction.
@@ -159,6 +226,9 @@ struct Hop<'a> {
     /// The name given to TLS (SNI, and what a verifying connector checks).
     server_name: String,
     auth: Option<&'a SmarthostAuth>,
+    /// How `tls` verifies (`plain`, `opportunistic`, `verified`): a kept connection is
+    /// used again only under the same TLS terms.
+    tls_label: &'static str,
 }
 
 impl<'a> Hop<'a> {
@@ -170,7 +240,16 @@ impl<'a> Hop<'a> {
         } else {
             host.name.clone()
         };
-        Hop { host, address, tls, tls_required, tls_implicit: false, server_name, auth: None }
+        Hop { host, address, tls, tls_required, tls_implicit: false, server_name, auth: None, tls_label: "" }
+    }
+
+    /// What a kept connection must match to carry this hop's next message.
+    fn key(&self) -> String {
+        let user = self.auth.map_or("", |auth| auth.username.as_str());
+        format!(
+            "{}|{}|{}|{}|{}|{user}",
+            self.address, self.server_name, self.tls_label, self.tls_required, self.tls_implicit
+        )
     }
 }
 
@@ -293,6 +372,7 @@ pub(crate) async fn attempt_smarthost(
                 tls_implicit: smarthost.tls == SmarthostTls::Implicit,
                 server_name: smarthost.host.trim_start_matches('[').trim_end_matches(']').to_owned(),
                 auth: smarthost.auth.as_ref(),
+                tls_label: if smarthost.tls.is_verified() { "verified" } else { "opportunistic" },
             };
             match deliver_to(attempt, destination, &hop).await {
                 Ok(delivered) => return delivered.outcomes,
@@ -358,7 +438,13 @@ async fn attempt_address(
             TlsTry::Plain => (None, false),
         };
         let verified = matches!(next, TlsTry::Verified { .. });
-        match deliver_to(attempt, destination, &Hop::mx(host, address, connector, required)).await {
+        let label = match (&next, connector) {
+            (TlsTry::Verified { .. }, _) => "verified",
+            (_, Some(_)) => "opportunistic",
+            (_, None) => "plain",
+        };
+        let hop = Hop { tls_label: label, ..Hop::mx(host, address, connector, required) };
+        match deliver_to(attempt, destination, &hop).await {
             Ok(delivered) => {
                 if let Some(policies) = attempt.policies {
                     if verified && delivered.tls {
@@ -468,7 +554,75 @@ async fn deliver_to(
     destination: &Destination,
     hop: &Hop<'_>,
 ) -> Result<Delivered, HostFailure> {
-    let (host, tls, tls_required) = (hop.host, hop.tls, hop.tls_required);
+    let key = hop.key();
+    if let Some(kept) = take_kept(attempt, &key).await {
+        let mut driver = Driver::new(kept.connection, kept.session, hop);
+        let mut progress = Progress { messages: kept.messages, reused: true, ..Progress::default() };
+        match run_session(attempt, destination, hop, &mut driver, &mut progress).await {
+            Err(HostFailure::Session(failure)) if progress.is_untouched() => {
+                tracing::info!(host = %hop.host.name, text = %failure.text, "kept connection unusable; a new one");
+            }
+            result => return finish(attempt, key, driver, &progress, result),
+        }
+    }
+    let (connection, session) = connect(attempt, hop).await?;
+    let mut driver = Driver::new(connection, session, hop);
+    let mut progress = Progress::default();
+    let result = run_session(attempt, destination, hop, &mut driver, &mut progress).await;
+    finish(attempt, key, driver, &progress, result)
+}
+
+/// Keeps the connection for the next message when the session asked for it.
+fn finish(
+    attempt: &RemoteAttempt<'_>,
+    key: String,
+    driver: Driver<'_>,
+    progress: &Progress,
+    result: Result<Delivered, HostFailure>,
+) -> Result<Delivered, HostFailure> {
+    if let (Ok(_), true, Some(slot), Some(connection)) =
+        (&result, progress.keep, attempt.kept, driver.connection)
+    {
+        let kept = Kept {
+            key,
+            connection,
+            session: driver.session,
+            messages: progress.messages,
+            idle_since_ms: now_monotonic_ms(),
+        };
+        *slot.borrow_mut() = Some(kept);
+    }
+    result
+}
+
+/// What a session did so far, for the decision to keep or replace its connection.
+#[derive(Default)]
+struct Progress {
+    /// Messages sent on the connection, this one included once it completed.
+    messages: u32,
+    /// The connection was kept from an earlier delivery.
+    reused: bool,
+    /// A transaction completed, or the message body started.
+    touched: bool,
+    /// Keep the connection open for the next message.
+    keep: bool,
+}
+
+impl Progress {
+    /// A kept connection that failed before any transaction completed and before any
+    /// body byte went out: nothing can have been delivered, so a new connection may
+    /// try at once (the usual case: the server closed it while it was idle).
+    fn is_untouched(&self) -> bool {
+        self.reused && !self.touched
+    }
+}
+
+/// A TCP connection to the hop, TLS at once when the hop says so, and its session.
+async fn connect(
+    attempt: &RemoteAttempt<'_>,
+    hop: &Hop<'_>,
+) -> Result<(Connection, ClientSession), HostFailure> {
+    let (host, tls) = (hop.host, hop.tls);
     let connect = TcpStream::connect(hop.address);
     let tcp = match moxide_runtime::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), connect).await {
         Ok(Ok(tcp)) => tcp,
@@ -490,25 +644,33 @@ async fn deliver_to(
         }
     };
     let config = ClientConfig { hostname: attempt.hostname.to_owned() };
-    let (connection, session) = if hop.tls_implicit {
+    if hop.tls_implicit {
         let connector = tls.ok_or(HostFailure::Tls(TlsError::Config("no TLS client".into())))?;
         let stream = connector.connect(&hop.server_name, tcp).await.map_err(HostFailure::Tls)?;
         tracing::info!(host = %host.name, version = %stream.version(), cipher = stream.cipher(), "TLS established");
-        (Connection::Tls(Box::new(stream)), ClientSession::new_tls(config, now_monotonic_ms()))
+        Ok((Connection::Tls(Box::new(stream)), ClientSession::new_tls(config, now_monotonic_ms())))
     } else {
-        (Connection::Plain(tcp), ClientSession::new(config, now_monotonic_ms()))
-    };
-    let mut driver = Driver {
-        connection: Some(connection),
-        session,
-        buffer: vec![0; READ_BUFFER_BYTES],
-        host: &host.name,
-        server_name: &hop.server_name,
-    };
+        Ok((Connection::Plain(tcp), ClientSession::new(config, now_monotonic_ms())))
+    }
+}
+
+/// Drives one session to the end of the destination's recipients. On a kept
+/// connection it starts with RSET (`Progress::reused`: TLS and AUTH are done already).
+async fn run_session(
+    attempt: &RemoteAttempt<'_>,
+    destination: &Destination,
+    hop: &Hop<'_>,
+    driver: &mut Driver<'_>,
+    progress: &mut Progress,
+) -> Result<Delivered, HostFailure> {
+    let (host, tls, tls_required) = (hop.host, hop.tls, hop.tls_required);
     let recipients = &destination.recipients;
     let mut outcomes: Vec<RecipientOutcome> = Vec::with_capacity(recipients.len());
-    let mut tls_tried = false;
-    let mut auth_tried = false;
+    let mut tls_tried = progress.reused;
+    let mut auth_tried = progress.reused;
+    if progress.reused {
+        driver.session.reset(now_monotonic_ms());
+    }
     loop {
         driver.flush().await?;
         let Some(event) = driver.session.poll_event() else {
@@ -542,6 +704,7 @@ async fn deliver_to(
             }
             Event::Ready | Event::StartTlsRefused(_) | Event::TransactionDone(_) | Event::Authenticated => {
                 if let Event::TransactionDone(result) = &event {
+                    progress.touched = true;
                     outcomes.extend(transaction_outcomes(result, &host.name));
                 }
                 let now = now_monotonic_ms();
@@ -561,6 +724,11 @@ async fn deliver_to(
                     continue;
                 }
                 if outcomes.len() >= recipients.len() {
+                    progress.messages += 1;
+                    if attempt.kept.is_some() && progress.messages < CONNECTION_MESSAGES_MAX {
+                        progress.keep = true;
+                        break;
+                    }
                     driver.session.quit(now);
                     continue;
                 }
@@ -581,7 +749,10 @@ async fn deliver_to(
                 let connector = tls.ok_or(HostFailure::Tls(TlsError::Config("no TLS client".into())))?;
                 driver.start_tls(connector).await?;
             }
-            Event::SendBody => driver.send_body(attempt).await?,
+            Event::SendBody => {
+                progress.touched = true;
+                driver.send_body(attempt).await?;
+            }
             Event::Closed => break,
             Event::Failed(failure) => {
                 if outcomes.len() >= recipients.len() {
@@ -661,7 +832,17 @@ struct Driver<'h> {
     server_name: &'h str,
 }
 
-impl Driver<'_> {
+impl<'h> Driver<'h> {
+    fn new(connection: Connection, session: ClientSession, hop: &'h Hop<'h>) -> Self {
+        Driver {
+            connection: Some(connection),
+            session,
+            buffer: vec![0; READ_BUFFER_BYTES],
+            host: &hop.host.name,
+            server_name: &hop.server_name,
+        }
+    }
+
     /// Starts AUTH with the strongest mechanism both sides allow (channel binding
     /// from the TLS connection when it has one); none: an `Auth` failure (retried:
     /// the smarthost may offer it again, or the operator fix the list).

@@ -216,7 +216,8 @@ impl TransactionResult {
 /// What happened. Events come in the order of the replies that caused them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// Greeting and EHLO (or HELO) done, or EHLO again after TLS: the caller may act.
+    /// Greeting and EHLO (or HELO) done, EHLO again after TLS, or the `250` to the RSET
+    /// of [`ClientSession::reset`]: the caller may act.
     /// The server's extensions are in [`ClientSession::capabilities`].
     Ready,
     /// The server said `220` to STARTTLS: run the TLS handshake on the connection now,
@@ -259,9 +260,13 @@ enum Awaiting {
     Mail,
     Rcpt(usize),
     Data,
-    Bdat { last: bool },
+    Bdat {
+        last: bool,
+    },
     DataEnd,
     Rset,
+    /// RSET before a kept connection is used again.
+    Reset,
     Quit,
 }
 
@@ -278,7 +283,7 @@ impl Awaiting {
             Self::Data => Stage::Data,
             Self::Bdat { last: false } => Stage::Body,
             Self::Bdat { last: true } | Self::DataEnd => Stage::DataEnd,
-            Self::Rset => Stage::Rset,
+            Self::Rset | Self::Reset => Stage::Rset,
             Self::Quit => Stage::Quit,
         }
     }

@@ -251,6 +251,17 @@ impl ClientSession {
         self.auth = Some(AuthState::Cancelled(reason));
     }
 
+    /// RSET between transactions on a connection kept open for the next message: its
+    /// `250` is [`Event::Ready`] (the connection still works), anything else fails the
+    /// session. Only when ready.
+    pub fn reset(&mut self, now_ms: u64) -> bool {
+        if !self.is_ready() {
+            return false;
+        }
+        self.command("RSET", Awaiting::Reset, now_ms + MAIL_TIMEOUT_MS);
+        true
+    }
+
     /// Ends the session politely. Only when ready.
     pub fn quit(&mut self, now_ms: u64) -> bool {
         if !self.is_ready() {

@@ -50,6 +50,8 @@ impl ClientSession {
                 self.finish_transaction();
             }
             Awaiting::Rset => self.finish_transaction(),
+            Awaiting::Reset if positive => self.events.push_back(Event::Ready),
+            Awaiting::Reset => self.fail_with(Awaiting::Reset, reply),
             Awaiting::Quit => {
                 self.phase = Phase::Closed;
                 self.events.push_back(Event::Closed);
