@@ -6,7 +6,8 @@
 //!
 //! Cases: routes by recipient domain and by sender domain choose transports that
 //! authenticate with SCRAM-SHA-256, SCRAM-SHA-256-PLUS (TLS 1.3 channel binding) and
-//! PLAIN, and the messages arrive in the smarthost's mailbox (read over IMAP with
+//! PLAIN, and one to the relay's port 25 without AUTH (opportunistic STARTTLS), and
+//! the messages arrive in the smarthost's mailbox (read over IMAP with
 //! Python's imaplib); a wrong password (`535`) fails the message for good with a DSN
 //! naming the smarthost as Remote-MTA; a route with `minimum_attempts = 1` leaves the
 //! first attempt to direct delivery (a peer answering `451`) and takes the retry
@@ -41,10 +42,11 @@ postmaster_account = "bob"
 [domains."remote.example"]
 [domains."other.example"]
 [domains."third.example"]
+[domains."fourth.example"]
 [accounts.relay]
 addresses = ["alice@example.org"]
 [accounts.bob]
-addresses = ["bob@remote.example", "bob@other.example", "bob@third.example"]
+addresses = ["bob@remote.example", "bob@other.example", "bob@third.example", "bob@fourth.example"]
 "#;
 
 const PASSWORD: &str = "correct horse battery";
@@ -189,6 +191,12 @@ fn routes_relay_through_a_smarthost_with_scram_and_plain() {
         transport("scram", "submissions", implicit, RELAY_PASSWORD, "\"SCRAM-SHA-256\""),
         transport("plain", "submission", starttls, RELAY_PASSWORD, "\"PLAIN\""),
         transport("strongest", "submissions", implicit, RELAY_PASSWORD, ""),
+        // Port 25 of the relay, no AUTH, opportunistic STARTTLS.
+        format!(
+            "[queue.transports.port25]\nkind = \"smtp\"\nhost = \"smarthost.example\"\nport = {}\n",
+            relay.smtp.port()
+        ),
+        "[[queue.routes]]\ntransport = \"port25\"\nto_domain = [\"fourth.example\"]\n".into(),
         "[[queue.routes]]\ntransport = \"scram\"\nto_domain = [\"remote.example\"]\n".into(),
         "[[queue.routes]]\ntransport = \"plain\"\nto_domain = [\"other.example\"]\n".into(),
         "[[queue.routes]]\ntransport = \"strongest\"\nfrom_domain = [\"example.org\"]\n".into(),
@@ -198,14 +206,16 @@ fn routes_relay_through_a_smarthost_with_scram_and_plain() {
     submit(&sender, "scram@client.example", "bob@remote.example");
     submit(&sender, "plain@client.example", "bob@other.example");
     submit(&sender, "plus@client.example", "bob@third.example");
-    wait_for_log(&sender, "moxide_actors::queue: delivered", 3);
-    let mut ids = inbox_message_ids(&relay, 3);
+    submit(&sender, "port25@client.example", "bob@fourth.example");
+    wait_for_log(&sender, "moxide_actors::queue: delivered", 4);
+    let mut ids = inbox_message_ids(&relay, 4);
     ids.sort();
     assert_eq!(
         ids,
         [
             "Message-ID: <plain@client.example>",
             "Message-ID: <plus@client.example>",
+            "Message-ID: <port25@client.example>",
             "Message-ID: <scram@client.example>"
         ]
     );

@@ -374,7 +374,17 @@ pub(crate) async fn attempt_smarthost(
                 auth: smarthost.auth.as_ref(),
                 tls_label: if smarthost.tls.is_verified() { "verified" } else { "opportunistic" },
             };
-            match deliver_to(attempt, destination, &hop).await {
+            let mut result = deliver_to(attempt, destination, &hop).await;
+            if let (Err(HostFailure::Tls(error)), SmarthostTls::StartTlsOpportunistic) =
+                (&result, smarthost.tls)
+            {
+                // Opportunistic, as for MX hosts: a failed handshake once more in
+                // plaintext (PLAIN then stays unused: the client sends it only over TLS).
+                tracing::info!(host = %host.name, %address, %error, "smarthost TLS failed; plaintext");
+                let plain = Hop { tls: None, tls_label: "plain", ..hop };
+                result = deliver_to(attempt, destination, &plain).await;
+            }
+            match result {
                 Ok(delivered) => return delivered.outcomes,
                 Err(HostFailure::Auth(refused)) if refused.code / 100 == 5 => {
                     return all(RecipientOutcome::Failed(refused));
