@@ -156,6 +156,10 @@ pub const CONNECTION_MESSAGES_MAX: u32 = 100;
 /// which may close it sooner anyway (Postfix keeps its cache 2 s).
 pub const CONNECTION_IDLE_MS_MAX: u64 = 5_000;
 
+/// Longest wait for a kept connection's QUIT to be written: 5 s. The `221` is not
+/// awaited (nothing depends on it); a peer that takes no bytes is simply dropped.
+pub const KEPT_QUIT_WAIT_MS_MAX: u64 = 5_000;
+
 /// A connection left open after a completed delivery, ready for the next message to
 /// the same address under the same TLS and AUTH terms (`key`).
 pub struct Kept {
@@ -187,7 +191,8 @@ async fn take_kept(attempt: &RemoteAttempt<'_>, key: &str) -> Option<Kept> {
     None
 }
 
-/// Ends a kept connection with QUIT (not waiting for the `221`; at most 5 s).
+/// Ends a kept connection with QUIT (not waiting for the `221`; at most
+/// [`KEPT_QUIT_WAIT_MS_MAX`]).
 pub(crate) async fn close_kept(kept: Option<Kept>) {
     let Some(Kept { mut connection, mut session, .. }) = kept else { return };
     session.quit(now_monotonic_ms());
@@ -196,7 +201,7 @@ pub(crate) async fn close_kept(kept: Option<Kept>) {
         let _ = connection.write_all(&pending).await;
         let _ = connection.flush().await;
     };
-    let _ = moxide_runtime::time::timeout(Duration::from_millis(5_000), quit).await;
+    let _ = moxide_runtime::time::timeout(Duration::from_millis(KEPT_QUIT_WAIT_MS_MAX), quit).await;
 }
 
 /// Why one connection did not complete a transaction.
@@ -866,6 +871,8 @@ impl<'h> Driver<'h> {
             }
             _ => None,
         };
+        // 24 random bytes: about 156 bits of nonce (RFC 5802 §5.1 asks for a
+        // fresh, unpredictable one).
         let mut nonce = [0u8; 24];
         moxide_runtime::random::fill(&mut nonce);
         let request = AuthRequest {
