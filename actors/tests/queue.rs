@@ -2,10 +2,12 @@
 //! simulated clock (`run_due(now)`; nothing sleeps for a retry): a peer answering 4xx
 //! then 2xx, one dropping the connection after DATA, a permanent refusal turned into a
 //! DSN delivered to the local sender, and the delay and failure DSNs of a destination
-//! that never answers well, and two messages to one domain over one connection.
+//! that never answers well, two messages to one domain over one connection, and a
+//! direct transport that leaves IPv4 out.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
@@ -15,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use moxide_actors::queue::schedule::{ATTEMPTS_MAX, retry_delay_ms};
+use moxide_actors::queue::transport::{Route, Routing, Transport};
 use moxide_actors::queue::{Host, HostSource, QueueRunner, QueueSettings, StaticRoutes};
 use moxide_actors::{AccountSpec, Directory, DirectorySpec, DomainSpec, Node, NodeServices, node_seeds};
 use moxide_runtime::{RuntimeConfig, run};
@@ -147,6 +150,15 @@ where
     F: Fn(Node, QueueRunner) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
 {
+    with_queue_routed(data, peer, Routing::default(), test);
+}
+
+/// [`with_queue`] with transports and routes.
+fn with_queue_routed<F, Fut>(data: &Path, peer: SocketAddr, routing: Routing, test: F)
+where
+    F: Fn(Node, QueueRunner) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
     let data = DataDir::open(data).unwrap();
     let queue = Arc::new(QueueStore::open(&data, &StoreOptions::default()).unwrap());
     let services = NodeServices {
@@ -163,6 +175,7 @@ where
         let spool_dir = data.spool_dir();
         let test = Arc::clone(&test);
         let done = Arc::clone(&done);
+        let routing = routing.clone();
         async move {
             let node = Node::start(core, seed, services).await;
             let routes = StaticRoutes::new([(
@@ -176,7 +189,7 @@ where
                 spool_dir,
                 retry_jitter_permille_max: 0,
                 tls_reports: None,
-                routing: Default::default(),
+                routing,
                 verified_tls: None,
             };
             let runner = QueueRunner::new(queue, node.clone(), settings, Rc::new(routes));
@@ -324,6 +337,30 @@ fn a_kept_connection_the_peer_closed_is_replaced_at_once() {
             );
             assert_eq!(received.lock().unwrap().len(), 2, "each message once");
             assert_eq!(connections.load(Ordering::SeqCst), 2);
+        }
+    });
+}
+
+#[test]
+fn a_direct_transport_without_ipv4_leaves_ipv4_hosts_alone() {
+    let temp = tempfile::tempdir().unwrap();
+    let (peer, received) = scripted_peer(vec![Peer::Accept]);
+    let data = temp.path().to_path_buf();
+    let transports = HashMap::from([("v6".to_owned(), Transport::Direct { ipv4: false, ipv6: true })]);
+    let route =
+        Route { transport: "v6".into(), to_domains: vec!["remote.example".into()], ..Route::default() };
+    let routing = Routing::new(transports, HashMap::new(), HashMap::new(), vec![route]).unwrap();
+    with_queue_routed(temp.path(), peer, routing, move |_node, queue| {
+        let data = data.clone();
+        let received = Arc::clone(&received);
+        async move {
+            let id = enqueue(&data, queue.store(), &["bob@remote.example"], T0);
+            assert_eq!(queue.run_due(T0).await.unwrap(), 1);
+            let destination = queue.store().destinations(id).unwrap().remove(0);
+            let result = destination.recipients[0].last_result.clone().unwrap();
+            assert_eq!(result.code, 451, "retried");
+            assert!(result.text.contains("allowed family"), "{}", result.text);
+            assert!(received.lock().unwrap().is_empty(), "the IPv4 peer was not used");
         }
     });
 }
