@@ -11,7 +11,8 @@
 //! Python's imaplib); a wrong password (`535`) fails the message for good with a DSN
 //! naming the smarthost as Remote-MTA; a route with `minimum_attempts = 1` leaves the
 //! first attempt to direct delivery (a peer answering `451`) and takes the retry
-//! (made due with `moxide queue retry`, no sleeping) through the smarthost.
+//! (made due with `moxide queue retry`, no sleeping) through the smarthost; and
+//! `moxide config check` refuses a route naming a transport that does not exist.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -324,4 +325,29 @@ fn minimum_attempts_sends_retries_through_the_smarthost() {
     assert!(sender.log().contains("through a smarthost"), "{}", sender.log());
     assert!(sender.terminate(Duration::from_secs(30)).0.is_some_and(|s| s.success()));
     assert!(relay.terminate(Duration::from_secs(30)).0.is_some_and(|s| s.success()));
+}
+
+#[test]
+fn config_check_names_an_unknown_transport() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_serve_config(dir.path(), "", &[("smtp", "")], SENDER_DOMAINS);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("[queue]\n[[queue.routes]]\ntransport = \"provider\"\nfrom_domain = [\"example.org\"]\n");
+    std::fs::write(&config, &text).unwrap();
+    let check = || {
+        Command::new(env!("CARGO_BIN_EXE_moxide"))
+            .args(["config", "check", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    let output = check();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(!output.status.success());
+    assert!(stderr.contains("\"provider\"") && stderr.contains("not configured"), "{stderr}");
+    // Defined, it passes.
+    text.push_str("[queue.transports.provider]\nkind = \"submission\"\nhost = \"smtp.provider.example\"\n");
+    std::fs::write(&config, &text).unwrap();
+    let output = check();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 }
