@@ -3,7 +3,8 @@
 //! then 2xx, one dropping the connection after DATA, a permanent refusal turned into a
 //! DSN delivered to the local sender, and the delay and failure DSNs of a destination
 //! that never answers well, two messages to one domain over one connection, and a
-//! direct transport that leaves IPv4 out.
+//! direct transport that leaves IPv4 out; an opportunistic smarthost carries mail but
+//! not a REQUIRETLS message.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -17,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use moxide_actors::queue::schedule::{ATTEMPTS_MAX, retry_delay_ms};
-use moxide_actors::queue::transport::{Route, Routing, Transport};
+use moxide_actors::queue::transport::{Route, Routing, Smarthost, SmarthostTls, Transport};
 use moxide_actors::queue::{Host, HostSource, QueueRunner, QueueSettings, StaticRoutes};
 use moxide_actors::{AccountSpec, Directory, DirectorySpec, DomainSpec, Node, NodeServices, node_seeds};
 use moxide_runtime::{RuntimeConfig, run};
@@ -458,6 +459,44 @@ fn requiretls_is_failed_not_sent_without_verified_tls() {
             let inbox = inbox(&node);
             assert_eq!(inbox.len(), 1);
             assert!(String::from_utf8_lossy(&inbox[0]).contains("Status: 5.7.30"));
+        }
+    });
+}
+
+/// Everything through an opportunistic `smtp` smarthost at `peer` (by IP address).
+fn through_relay(peer: SocketAddr) -> Routing {
+    let relay = Smarthost {
+        host: peer.ip().to_string(),
+        port: peer.port(),
+        tls: SmarthostTls::StartTlsOpportunistic,
+        auth: None,
+    };
+    let transports = HashMap::from([("relay".to_owned(), Transport::Smarthost(relay))]);
+    let route = Route { transport: "relay".into(), ..Route::default() };
+    Routing::new(transports, HashMap::new(), HashMap::new(), vec![route]).unwrap()
+}
+
+#[test]
+fn an_unverified_smarthost_carries_mail_but_not_requiretls() {
+    let temp = tempfile::tempdir().unwrap();
+    let (relay, received) = scripted_peer(vec![Peer::Accept]);
+    // The fixed route's peer refuses everything: only the relay can deliver.
+    let (refusing, _) = scripted_peer(vec![Peer::PermRcpt]);
+    let data = temp.path().to_path_buf();
+    with_queue_routed(temp.path(), refusing, through_relay(relay), move |node, queue| {
+        let data = data.clone();
+        let received = Arc::clone(&received);
+        async move {
+            let plain = enqueue(&data, queue.store(), &["bob@remote.example"], T0);
+            enqueue_with(&data, queue.store(), &["carol@remote.example"], T0 + 1, true);
+            while queue.run_due(T0 + 1).await.unwrap() > 0 {}
+            assert_eq!(queue.store().message(plain).unwrap(), None, "delivered through the relay");
+            assert_eq!(received.lock().unwrap().len(), 1, "the REQUIRETLS message never went out");
+            let inbox = inbox(&node);
+            assert_eq!(inbox.len(), 1, "one DSN");
+            let dsn = String::from_utf8_lossy(&inbox[0]).to_string();
+            assert!(dsn.contains("Status: 5.7.30"), "{dsn}");
+            assert!(dsn.contains(&format!("Remote-MTA: dns; {}", relay.ip())), "{dsn}");
         }
     });
 }
