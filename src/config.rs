@@ -5,6 +5,7 @@
 //! Relative paths in the static file are relative to the directory holding it, so a config
 //! directory can be moved as a whole.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -134,8 +135,16 @@ impl DnsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct QueueConfig {
-    /// Fixed hosts for recipient domains, tried in order, instead of their MX hosts.
+    /// Global routes, after the account's and the sender domain's: each either a fixed
+    /// host for a recipient domain (`domain` + `address`, tried in order instead of its
+    /// MX hosts), or a `transport` chosen by conditions.
     pub(crate) routes: Vec<RouteConfig>,
+    /// Named transports (smarthosts, or direct delivery with options).
+    pub(crate) transports: BTreeMap<String, TransportConfig>,
+    /// Routes for mail from a domain (the `MAIL FROM` domain), before the global ones.
+    pub(crate) domain_routes: BTreeMap<String, Vec<RouteConfig>>,
+    /// Routes for mail an account submitted, before all others.
+    pub(crate) account_routes: BTreeMap<String, Vec<RouteConfig>>,
     /// Use STARTTLS when a server offers it (opportunistic, certificate not verified).
     pub(crate) starttls: bool,
     /// Port of the hosts found by MX lookup: 25; another only for tests.
@@ -167,6 +176,9 @@ impl Default for QueueConfig {
     fn default() -> Self {
         QueueConfig {
             routes: Vec::new(),
+            transports: BTreeMap::new(),
+            domain_routes: BTreeMap::new(),
+            account_routes: BTreeMap::new(),
             starttls: true,
             mx_port: 25,
             mta_sts: true,
@@ -186,17 +198,232 @@ impl Default for QueueConfig {
 /// Debian's bundle of the system's trusted roots (the `ca-certificates` package).
 pub(crate) const SYSTEM_ROOTS_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
-/// One fixed route: mail for `domain` goes to `address`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+/// One route. Either the fixed form, `domain` + `address` (+ `host`): mail for the
+/// recipient domain goes to that address instead of its MX hosts (direct delivery);
+/// or the transport form: `transport` with optional `from_domain`, `to_domain` and
+/// `minimum_attempts`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
 pub(crate) struct RouteConfig {
-    /// Recipient domain.
-    pub(crate) domain: String,
-    /// The host's name (TLS SNI, logs, DSNs); default: the address.
+    /// Fixed form: the recipient domain.
+    pub(crate) domain: Option<String>,
+    /// Fixed form: the host's name (TLS SNI, logs, DSNs); default: the address.
+    pub(crate) host: Option<String>,
+    /// Fixed form: where it listens.
+    pub(crate) address: Option<SocketAddr>,
+    /// Transport form: the transport's name (`direct`, or one of `queue.transports`).
+    pub(crate) transport: Option<String>,
+    /// Transport form: `MAIL FROM` domains it applies to; empty: any.
+    pub(crate) from_domain: Vec<String>,
+    /// Transport form: recipient domains it applies to; empty: any.
+    pub(crate) to_domain: Vec<String>,
+    /// Transport form: attempts already made before it applies; 0: from the first.
+    pub(crate) minimum_attempts: u32,
+}
+
+impl RouteConfig {
+    fn is_fixed(&self) -> bool {
+        self.address.is_some() || self.domain.is_some() || self.host.is_some()
+    }
+
+    fn route(&self) -> Result<moxide_actors::queue::transport::Route, String> {
+        if self.is_fixed() {
+            return Err("a route with domain/address/host is a fixed route: it takes no transport, \
+                        from_domain, to_domain or minimum_attempts, and it belongs in the global \
+                        [[queue.routes]] only"
+                .into());
+        }
+        let Some(transport) = self.transport.clone() else {
+            return Err("a route needs either transport or domain + address".into());
+        };
+        Ok(moxide_actors::queue::transport::Route {
+            from_domains: self.from_domain.clone(),
+            to_domains: self.to_domain.clone(),
+            minimum_attempts: self.minimum_attempts,
+            transport,
+        })
+    }
+}
+
+/// What kind of transport.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum TransportKind {
+    /// A smarthost with TLS from the first byte (RFC 8314), default port 465.
+    Submissions,
+    /// A smarthost with STARTTLS required (RFC 6409), default port 587.
+    Submission,
+    /// A smarthost on SMTP, default port 25: STARTTLS opportunistic unless
+    /// `require_tls`.
+    Smtp,
+    /// MX delivery, optionally without IPv4 or IPv6.
+    Direct,
+}
+
+/// A named transport (`[queue.transports.NAME]`).
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TransportConfig {
+    /// What it is.
+    pub(crate) kind: TransportKind,
+    /// Smarthost: its host name (verified against its certificate) or IP address.
     #[serde(default)]
     pub(crate) host: Option<String>,
-    /// Where it listens.
-    pub(crate) address: SocketAddr,
+    /// Smarthost: its port; default by kind (465, 587, 25).
+    #[serde(default)]
+    pub(crate) port: Option<u16>,
+    /// Smarthost: AUTH user name; with `password`.
+    #[serde(default)]
+    pub(crate) username: Option<String>,
+    /// Smarthost: AUTH password (keep this file private: mode 0600).
+    #[serde(default)]
+    pub(crate) password: Option<String>,
+    /// Smarthost: AUTH mechanisms allowed (SCRAM-SHA-256-PLUS, SCRAM-SHA-256,
+    /// SCRAM-SHA-1-PLUS, SCRAM-SHA-1, PLAIN); empty: all, strongest first.
+    #[serde(default)]
+    pub(crate) mechanisms: Vec<String>,
+    /// `smtp` smarthost: require STARTTLS, verified (default false: opportunistic).
+    #[serde(default)]
+    pub(crate) require_tls: bool,
+    /// `direct`: connect to IPv4 addresses (default true).
+    #[serde(default = "default_true")]
+    pub(crate) ipv4: bool,
+    /// `direct`: connect to IPv6 addresses (default true).
+    #[serde(default = "default_true")]
+    pub(crate) ipv6: bool,
+}
+
+impl std::fmt::Debug for TransportConfig {
+    /// The password never goes to logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransportConfig")
+            .field("kind", &self.kind)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TransportConfig {
+    fn transport(&self, name: &str) -> Result<moxide_actors::queue::transport::Transport, String> {
+        use moxide_actors::queue::transport::{Smarthost, SmarthostAuth, SmarthostTls, Transport};
+        let (tls, port) = match self.kind {
+            TransportKind::Direct => {
+                let smarthost_only = self.host.is_some()
+                    || self.port.is_some()
+                    || self.username.is_some()
+                    || self.password.is_some()
+                    || !self.mechanisms.is_empty()
+                    || self.require_tls;
+                if smarthost_only {
+                    return Err(format!(
+                        "transport {name:?} is direct: host, port, auth and require_tls are for smarthosts"
+                    ));
+                }
+                if !self.ipv4 && !self.ipv6 {
+                    return Err(format!("transport {name:?} leaves out both IPv4 and IPv6"));
+                }
+                return Ok(Transport::Direct { ipv4: self.ipv4, ipv6: self.ipv6 });
+            }
+            TransportKind::Submissions => (SmarthostTls::Implicit, 465),
+            TransportKind::Submission => (SmarthostTls::StartTlsRequired, 587),
+            TransportKind::Smtp if self.require_tls => (SmarthostTls::StartTlsRequired, 25),
+            TransportKind::Smtp => (SmarthostTls::StartTlsOpportunistic, 25),
+        };
+        if self.require_tls && self.kind != TransportKind::Smtp {
+            return Err(format!(
+                "transport {name:?}: require_tls is for kind smtp (the others always require TLS)"
+            ));
+        }
+        let Some(host) = self.host.clone().filter(|h| !h.is_empty() && !h.contains(char::is_whitespace))
+        else {
+            return Err(format!("transport {name:?} needs a host"));
+        };
+        let mut mechanisms = Vec::new();
+        for mechanism in &self.mechanisms {
+            match moxide_protocols::sasl::Mechanism::from_name(mechanism) {
+                Some(m) if moxide_protocols::smtp::client::CLIENT_MECHANISMS.contains(&m) => {
+                    mechanisms.push(m)
+                }
+                _ => {
+                    return Err(format!(
+                        "transport {name:?}: mechanism {mechanism:?} is not one of SCRAM-SHA-256-PLUS, \
+                         SCRAM-SHA-256, SCRAM-SHA-1-PLUS, SCRAM-SHA-1, PLAIN"
+                    ));
+                }
+            }
+        }
+        let auth = match (&self.username, &self.password) {
+            (Some(username), Some(password)) => {
+                Some(SmarthostAuth { username: username.clone(), password: password.clone(), mechanisms })
+            }
+            (None, None) if mechanisms.is_empty() => None,
+            _ => {
+                return Err(format!(
+                    "transport {name:?}: username and password go together (and mechanisms need them)"
+                ));
+            }
+        };
+        Ok(Transport::Smarthost(Smarthost { host, port: self.port.unwrap_or(port), tls, auth }))
+    }
+}
+
+impl QueueConfig {
+    /// Whether any transport holds a password (the file should then be private).
+    pub(crate) fn has_secrets(&self) -> bool {
+        self.transports.values().any(|t| t.password.is_some())
+    }
+
+    /// The queue's routing: transports and the transport-form routes at three levels.
+    /// The error names the route or transport that is wrong.
+    pub(crate) fn routing(&self) -> Result<moxide_actors::queue::transport::Routing, String> {
+        let mut transports = std::collections::HashMap::new();
+        for (name, config) in &self.transports {
+            transports.insert(name.clone(), config.transport(name)?);
+        }
+        let level = |label: &str, map: &BTreeMap<String, Vec<RouteConfig>>| {
+            map.iter()
+                .map(|(key, routes)| {
+                    let routes = routes
+                        .iter()
+                        .enumerate()
+                        .map(|(i, r)| r.route().map_err(|e| format!("queue.{label}.{key:?}[{i}]: {e}")))
+                        .collect::<Result<Vec<_>, String>>()?;
+                    Ok((key.clone(), routes))
+                })
+                .collect::<Result<std::collections::HashMap<_, _>, String>>()
+        };
+        let accounts = level("account_routes", &self.account_routes)?;
+        let domains = level("domain_routes", &self.domain_routes)?;
+        let mut global = Vec::new();
+        for (i, route) in self.routes.iter().enumerate() {
+            if route.is_fixed() {
+                if route.domain.is_none() || route.address.is_none() {
+                    return Err(format!("queue.routes[{i}]: a fixed route needs domain and address"));
+                }
+                if route.transport.is_some()
+                    || !route.from_domain.is_empty()
+                    || !route.to_domain.is_empty()
+                    || route.minimum_attempts != 0
+                {
+                    return Err(format!(
+                        "queue.routes[{i}]: a fixed route (domain + address) takes no transport, from_domain, \
+                         to_domain or minimum_attempts"
+                    ));
+                }
+                continue;
+            }
+            global.push(route.route().map_err(|e| format!("queue.routes[{i}]: {e}"))?);
+        }
+        moxide_actors::queue::transport::Routing::new(transports, accounts, domains, global)
+            .map_err(|e| format!("queue: {e}"))
+    }
+
+    /// The fixed routes (`domain` + `address`).
+    pub(crate) fn fixed_routes(&self) -> impl Iterator<Item = (String, Option<String>, SocketAddr)> + '_ {
+        self.routes.iter().filter_map(|r| Some((r.domain.clone()?, r.host.clone(), r.address?)))
+    }
 }
 
 fn default_true() -> bool {
@@ -550,6 +777,18 @@ impl Config {
                 });
             }
         }
+        let queue = &static_config.queue;
+        let unknown_account = queue.account_routes.keys().find(|a| !directory.has_account(a));
+        let unknown_domain = queue.domain_routes.keys().find(|d| !directory.is_local_domain(d));
+        if let Some(name) = unknown_account.or(unknown_domain) {
+            return Err(ConfigError::Invalid {
+                path: path.clone(),
+                message: format!(
+                    "queue.account_routes/domain_routes: {name:?} is not an account or domain of {}",
+                    static_config.domains_file.display()
+                ),
+            });
+        }
         Ok(Config { static_config, domains, directory })
     }
 
@@ -643,6 +882,13 @@ fn check_static(path: &Path, config: &StaticConfig) -> Result<(), ConfigError> {
     for (i, a) in config.listeners.iter().enumerate() {
         if config.listeners[..i].iter().any(|b| b.address == a.address && a.address.port() != 0) {
             return Err(invalid(format!("two listeners on {}", a.address)));
+        }
+    }
+    config.queue.routing().map_err(invalid)?;
+    if config.queue.has_secrets() {
+        use std::os::unix::fs::PermissionsExt as _;
+        if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+            tracing::warn!(file = %path.display(), "the configuration holds smarthost passwords and others can read it: chmod 600");
         }
     }
     Ok(())
@@ -888,6 +1134,59 @@ imap_hidden_capabilities = ["THREAD", "PARTIAL"]
             "hostname = \"mx\"\ndata_dir = \"d\"\ndomains_file = \"bad-domains.toml\"\n",
         );
         assert!(Config::load(&bad).unwrap_err().to_string().contains("postmaster account"));
+
+        let unknown_transport = write(
+            dir.path(),
+            "t.toml",
+            &format!("{base}[[queue.routes]]\ntransport = \"relay\"\nfrom_domain = [\"example.org\"]\n"),
+        );
+        let error = Config::load(&unknown_transport).unwrap_err().to_string();
+        assert!(
+            error.contains("t.toml") && error.contains("\"relay\"") && error.contains("not configured"),
+            "{error}"
+        );
+        let mixed = write(
+            dir.path(),
+            "m.toml",
+            &format!(
+                "{base}[[queue.routes]]\ndomain = \"x.example\"\naddress = \"127.0.0.1:25\"\ntransport = \"direct\"\n"
+            ),
+        );
+        assert!(Config::load(&mixed).unwrap_err().to_string().contains("fixed route"));
+        let no_host =
+            write(dir.path(), "n.toml", &format!("{base}[queue.transports.relay]\nkind = \"submissions\"\n"));
+        assert!(Config::load(&no_host).unwrap_err().to_string().contains("needs a host"));
+        let account = write(
+            dir.path(),
+            "u.toml",
+            &format!("{base}[[queue.account_routes.carol]]\ntransport = \"direct\"\n"),
+        );
+        assert!(Config::load(&account).unwrap_err().to_string().contains("\"carol\""));
+        let good = write(
+            dir.path(),
+            "ok.toml",
+            &format!(
+                "{base}[queue.transports.relay]\nkind = \"submission\"\nhost = \"smtp.provider.example\"\n\
+                 username = \"u\"\npassword = \"p\"\nmechanisms = [\"scram-sha-256\"]\n\
+                 [queue.transports.v6]\nkind = \"direct\"\nipv4 = false\n\
+                 [[queue.routes]]\ndomain = \"x.example\"\naddress = \"127.0.0.1:25\"\n\
+                 [[queue.routes]]\ntransport = \"relay\"\nminimum_attempts = 1\n\
+                 [[queue.account_routes.alice]]\ntransport = \"v6\"\nto_domain = [\"y.example\"]\n"
+            ),
+        );
+        let config = Config::load(&good).unwrap();
+        let routing = config.static_config.queue.routing().unwrap();
+        let query = |account, attempts_made| moxide_actors::queue::transport::RouteQuery {
+            account,
+            from_domain: "example.org",
+            to_domain: "y.example",
+            attempts_made,
+        };
+        assert_eq!(routing.choose(&query("alice", 0)).0, "v6");
+        assert_eq!(routing.choose(&query("bob", 0)).0, "direct");
+        assert_eq!(routing.choose(&query("bob", 1)).0, "relay");
+        assert!(!format!("{:?}", config.static_config.queue).contains("\"p\""));
+        assert_eq!(config.static_config.queue.fixed_routes().count(), 1);
 
         let missing = dir.path().join("nope.toml");
         assert!(matches!(Config::load(&missing), Err(ConfigError::Read { .. })));

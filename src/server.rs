@@ -493,10 +493,23 @@ fn start_listeners(
 /// MX lookup through this core's DNS client.
 fn start_queue(shared: &Shared, node: &Node, dns: Option<Dns>) {
     let Some(store) = shared.queue.clone() else { return };
-    let routes = shared.queue_config.routes.iter().map(|route| {
-        let name = route.host.clone().unwrap_or_else(|| route.address.ip().to_string());
-        (route.domain.clone(), Host { name, addresses: vec![route.address], source: HostSource::Route })
+    let routes = shared.queue_config.fixed_routes().map(|(domain, host, address)| {
+        let name = host.unwrap_or_else(|| address.ip().to_string());
+        (domain, Host { name, addresses: vec![address], source: HostSource::Route })
     });
+    // Checked when the configuration was loaded.
+    let routing = shared.queue_config.routing().unwrap_or_else(|error| {
+        tracing::error!(%error, "queue routing refused; delivering directly");
+        moxide_actors::queue::transport::Routing::default()
+    });
+    let verified_tls = match trust_roots(&shared.queue_config).map(|roots| TlsConnector::webpki(&roots)) {
+        Some(Ok(connector)) => Some(connector),
+        Some(Err(error)) => {
+            tracing::error!(%error, "no verifying client TLS; smarthosts that require TLS are not used");
+            None
+        }
+        None => None,
+    };
     let tls = if shared.queue_config.starttls {
         match TlsConnector::opportunistic_unverified() {
             Ok(connector) => Some(connector),
@@ -517,6 +530,8 @@ fn start_queue(shared: &Shared, node: &Node, dns: Option<Dns>) {
         retry_jitter_permille_max: moxide_actors::queue::schedule::RETRY_JITTER_PERMILLE_MAX,
         tls_reports: tls_report_settings(shared, node),
         dmarc_reports: dmarc_report_settings(shared, node, dns.clone()),
+        routing,
+        verified_tls,
     };
     let destinations = MxDestinations::new(dns, StaticRoutes::new(routes), shared.queue_config.mx_port);
     let runner = QueueRunner::new(store, node.clone(), settings, Rc::new(destinations));
@@ -591,35 +606,37 @@ fn dmarc_report_settings(shared: &Shared, node: &Node, dns: Option<Dns>) -> Opti
     })
 }
 
+/// The trusted roots (MTA-STS, smarthosts): the system bundle and the extra files (a
+/// file that cannot be read is logged and skipped); `None` when there are none.
+fn trust_roots(config: &crate::config::QueueConfig) -> Option<TrustRoots> {
+    let mut files: Vec<std::path::PathBuf> = config.tls_roots_extra.clone();
+    if !config.tls_roots_file.as_os_str().is_empty() {
+        files.insert(0, config.tls_roots_file.clone());
+    }
+    let readable: Vec<_> = files
+        .into_iter()
+        .filter(|file| match std::fs::metadata(file) {
+            Ok(_) => true,
+            Err(error) => {
+                tracing::warn!(file = %file.display(), %error, "trusted roots file skipped");
+                false
+            }
+        })
+        .collect();
+    match TrustRoots::load(&readable) {
+        Ok(roots) => Some(roots),
+        Err(error) => {
+            tracing::error!(%error, "no trusted roots: MTA-STS is off, and smarthosts that require TLS are not used");
+            None
+        }
+    }
+}
+
 /// DANE and MTA-STS for the queue: roots from the system bundle and the extra files
 /// (a file that cannot be read is logged and skipped; no roots at all turns MTA-STS off).
 fn tls_policies(shared: &Shared, dns: Dns) -> QueueTlsPolicies {
     let config = &shared.queue_config;
-    let roots = if config.mta_sts {
-        let mut files: Vec<std::path::PathBuf> = config.tls_roots_extra.clone();
-        if !config.tls_roots_file.as_os_str().is_empty() {
-            files.insert(0, config.tls_roots_file.clone());
-        }
-        let readable: Vec<_> = files
-            .into_iter()
-            .filter(|file| match std::fs::metadata(file) {
-                Ok(_) => true,
-                Err(error) => {
-                    tracing::warn!(file = %file.display(), %error, "trusted roots file skipped");
-                    false
-                }
-            })
-            .collect();
-        match TrustRoots::load(&readable) {
-            Ok(roots) => Some(roots),
-            Err(error) => {
-                tracing::error!(%error, "no trusted roots; MTA-STS is off");
-                None
-            }
-        }
-    } else {
-        None
-    };
+    let roots = if config.mta_sts { trust_roots(config) } else { None };
     let (store, stored, results, domain_tls) = match &shared.tls_policies {
         Some((store, stored, results, domain_tls)) => {
             (Some(Arc::clone(store)), stored.clone(), results.clone(), domain_tls.clone())

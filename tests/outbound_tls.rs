@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{DnsServer, Server, set_password, stored_messages, write_serve_config};
+use common::{DnsServer, Server, issue, make_ca, set_password, stored_messages, write_serve_config};
 
 const SENDER_DOMAINS: &str = r#"
 postmaster_account = "alice"
@@ -40,66 +40,6 @@ addresses = ["bob@remote.example"]
 "#;
 
 const PASSWORD: &str = "correct horse battery";
-
-fn openssl(args: &[&str], dir: &Path) {
-    let output = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
-    assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-}
-
-/// A private CA (`<name>.pem`, `<name>.key`) in `dir`.
-fn make_ca(dir: &Path, name: &str) {
-    let key = format!("{name}.key");
-    let pem = format!("{name}.pem");
-    let subject = format!("/CN={name}");
-    openssl(
-        &[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", &subject, "-keyout",
-            &key, "-out", &pem,
-        ],
-        dir,
-    );
-}
-
-/// A certificate for `host` issued by CA `ca`: `<host>.pem` (the certificate, then the
-/// CA's) and `<host>.key`.
-fn issue(dir: &Path, ca: &str, host: &str) {
-    let san = format!("subjectAltName=DNS:{host}");
-    let subject = format!("/CN={host}");
-    let key = format!("{host}.key");
-    let csr = format!("{host}.csr");
-    let leaf = format!("{host}.leaf.pem");
-    openssl(
-        &[
-            "req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", &subject, "-addext", &san, "-keyout",
-            &key, "-out", &csr,
-        ],
-        dir,
-    );
-    let ca_pem = format!("{ca}.pem");
-    let ca_key = format!("{ca}.key");
-    openssl(
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            &ca_pem,
-            "-CAkey",
-            &ca_key,
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-copy_extensions",
-            "copy",
-            "-out",
-            &leaf,
-        ],
-        dir,
-    );
-    let chain = [std::fs::read(dir.join(&leaf)).unwrap(), std::fs::read(dir.join(&ca_pem)).unwrap()].concat();
-    std::fs::write(dir.join(format!("{host}.pem")), chain).unwrap();
-}
 
 /// SHA-256 of the SubjectPublicKeyInfo of certificate file `file`, hex (TLSA x 1 1 data).
 fn spki_sha256(dir: &Path, file: &str) -> String {

@@ -2,19 +2,23 @@
 //! simulated clock (`run_due(now)`; nothing sleeps for a retry): a peer answering 4xx
 //! then 2xx, one dropping the connection after DATA, a permanent refusal turned into a
 //! DSN delivered to the local sender, and the delay and failure DSNs of a destination
-//! that never answers well.
+//! that never answers well, two messages to one domain over one connection, and a
+//! direct transport that leaves IPv4 out; an opportunistic smarthost carries mail but
+//! not a REQUIRETLS message.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use moxide_actors::queue::schedule::{ATTEMPTS_MAX, retry_delay_ms};
+use moxide_actors::queue::transport::{Route, Routing, Smarthost, SmarthostTls, Transport};
 use moxide_actors::queue::{Host, HostSource, QueueRunner, QueueSettings, StaticRoutes};
 use moxide_actors::{AccountSpec, Directory, DirectorySpec, DomainSpec, Node, NodeServices, node_seeds};
 use moxide_runtime::{RuntimeConfig, run};
@@ -30,23 +34,37 @@ enum Peer {
     DropAfterData,
     /// Accepts, but at most two recipients per transaction (LIMITS RCPTMAX=2).
     TwoPerTransaction,
+    /// Accepts one message, then closes the connection without a word.
+    CloseAfterMessage,
 }
+
+/// The messages a peer received, in order.
+type Received = Arc<Mutex<Vec<Vec<u8>>>>;
 
 /// A peer on 127.0.0.1 that handles its connections as `script` says (the last entry
 /// repeats) and records each message it accepted or read.
-fn scripted_peer(script: Vec<Peer>) -> (SocketAddr, Arc<Mutex<Vec<Vec<u8>>>>) {
+fn scripted_peer(script: Vec<Peer>) -> (SocketAddr, Received) {
+    let (address, received, _connections) = counting_peer(script);
+    (address, received)
+}
+
+/// [`scripted_peer`], also counting the connections it accepted.
+fn counting_peer(script: Vec<Peer>) -> (SocketAddr, Received, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     let received = Arc::new(Mutex::new(Vec::new()));
     let record = Arc::clone(&received);
+    let connections = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&connections);
     std::thread::spawn(move || {
         for (n, stream) in listener.incoming().enumerate() {
+            count.fetch_add(1, Ordering::SeqCst);
             let behavior = *script.get(n).or(script.last()).unwrap();
             let Ok(stream) = stream else { return };
             let _ = serve(stream, behavior, &record);
         }
     });
-    (address, received)
+    (address, received, connections)
 }
 
 fn serve(stream: std::net::TcpStream, behavior: Peer, record: &Mutex<Vec<Vec<u8>>>) -> std::io::Result<()> {
@@ -92,6 +110,10 @@ fn serve(stream: std::net::TcpStream, behavior: Peer, record: &Mutex<Vec<Vec<u8>
                 if behavior == Peer::DropAfterData {
                     return Ok(());
                 }
+                if behavior == Peer::CloseAfterMessage {
+                    writer.write_all(b"250 2.0.0 queued\r\n")?;
+                    return Ok(());
+                }
                 b"250 2.0.0 queued\r\n"
             }
             "RSET" => {
@@ -129,6 +151,15 @@ where
     F: Fn(Node, QueueRunner) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
 {
+    with_queue_routed(data, peer, Routing::default(), test);
+}
+
+/// [`with_queue`] with transports and routes.
+fn with_queue_routed<F, Fut>(data: &Path, peer: SocketAddr, routing: Routing, test: F)
+where
+    F: Fn(Node, QueueRunner) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
     let data = DataDir::open(data).unwrap();
     let queue = Arc::new(QueueStore::open(&data, &StoreOptions::default()).unwrap());
     let services = NodeServices {
@@ -145,6 +176,7 @@ where
         let spool_dir = data.spool_dir();
         let test = Arc::clone(&test);
         let done = Arc::clone(&done);
+        let routing = routing.clone();
         async move {
             let node = Node::start(core, seed, services).await;
             let routes = StaticRoutes::new([(
@@ -159,6 +191,8 @@ where
                 retry_jitter_permille_max: 0,
                 tls_reports: None,
                 dmarc_reports: None,
+                routing,
+                verified_tls: None,
             };
             let runner = QueueRunner::new(queue, node.clone(), settings, Rc::new(routes));
             test(node, runner).await;
@@ -260,6 +294,81 @@ fn a_temporary_refusal_is_retried_on_schedule_then_delivered() {
 }
 
 #[test]
+fn two_messages_to_one_domain_share_one_connection() {
+    let temp = tempfile::tempdir().unwrap();
+    let (peer, received, connections) = counting_peer(vec![Peer::Accept]);
+    let data = temp.path().to_path_buf();
+    with_queue(temp.path(), peer, move |_node, queue| {
+        let data = data.clone();
+        let received = Arc::clone(&received);
+        let connections = Arc::clone(&connections);
+        async move {
+            let first = enqueue(&data, queue.store(), &["bob@remote.example"], T0);
+            let second = enqueue(&data, queue.store(), &["carol@remote.example", "dave@remote.example"], T0);
+            assert_eq!(queue.run_due(T0).await.unwrap(), 2);
+            assert_eq!(queue.store().message(first).unwrap(), None, "delivered");
+            assert_eq!(queue.store().message(second).unwrap(), None, "delivered");
+            assert_eq!(received.lock().unwrap().len(), 2);
+            assert_eq!(connections.load(Ordering::SeqCst), 1, "one connection, RSET between");
+            // The next run opens a new one (the kept connection ended with the run).
+            enqueue(&data, queue.store(), &["erin@remote.example"], T0 + 1);
+            assert_eq!(queue.run_due(T0 + 1).await.unwrap(), 1);
+            assert_eq!(received.lock().unwrap().len(), 3);
+            assert_eq!(connections.load(Ordering::SeqCst), 2);
+        }
+    });
+}
+
+#[test]
+fn a_kept_connection_the_peer_closed_is_replaced_at_once() {
+    let temp = tempfile::tempdir().unwrap();
+    let (peer, received, connections) = counting_peer(vec![Peer::CloseAfterMessage, Peer::Accept]);
+    let data = temp.path().to_path_buf();
+    with_queue(temp.path(), peer, move |_node, queue| {
+        let data = data.clone();
+        let received = Arc::clone(&received);
+        let connections = Arc::clone(&connections);
+        async move {
+            let first = enqueue(&data, queue.store(), &["bob@remote.example"], T0);
+            let second = enqueue(&data, queue.store(), &["carol@remote.example", "dave@remote.example"], T0);
+            assert_eq!(queue.run_due(T0).await.unwrap(), 2);
+            assert_eq!(queue.store().message(first).unwrap(), None, "delivered");
+            assert_eq!(
+                queue.store().message(second).unwrap(),
+                None,
+                "delivered on a new connection, not retried later"
+            );
+            assert_eq!(received.lock().unwrap().len(), 2, "each message once");
+            assert_eq!(connections.load(Ordering::SeqCst), 2);
+        }
+    });
+}
+
+#[test]
+fn a_direct_transport_without_ipv4_leaves_ipv4_hosts_alone() {
+    let temp = tempfile::tempdir().unwrap();
+    let (peer, received) = scripted_peer(vec![Peer::Accept]);
+    let data = temp.path().to_path_buf();
+    let transports = HashMap::from([("v6".to_owned(), Transport::Direct { ipv4: false, ipv6: true })]);
+    let route =
+        Route { transport: "v6".into(), to_domains: vec!["remote.example".into()], ..Route::default() };
+    let routing = Routing::new(transports, HashMap::new(), HashMap::new(), vec![route]).unwrap();
+    with_queue_routed(temp.path(), peer, routing, move |_node, queue| {
+        let data = data.clone();
+        let received = Arc::clone(&received);
+        async move {
+            let id = enqueue(&data, queue.store(), &["bob@remote.example"], T0);
+            assert_eq!(queue.run_due(T0).await.unwrap(), 1);
+            let destination = queue.store().destinations(id).unwrap().remove(0);
+            let result = destination.recipients[0].last_result.clone().unwrap();
+            assert_eq!(result.code, 451, "retried");
+            assert!(result.text.contains("allowed family"), "{}", result.text);
+            assert!(received.lock().unwrap().is_empty(), "the IPv4 peer was not used");
+        }
+    });
+}
+
+#[test]
 fn a_connection_dropped_after_data_is_retried_not_lost() {
     let temp = tempfile::tempdir().unwrap();
     let (peer, received) = scripted_peer(vec![Peer::DropAfterData, Peer::Accept]);
@@ -352,6 +461,44 @@ fn requiretls_is_failed_not_sent_without_verified_tls() {
             let inbox = inbox(&node);
             assert_eq!(inbox.len(), 1);
             assert!(String::from_utf8_lossy(&inbox[0]).contains("Status: 5.7.30"));
+        }
+    });
+}
+
+/// Everything through an opportunistic `smtp` smarthost at `peer` (by IP address).
+fn through_relay(peer: SocketAddr) -> Routing {
+    let relay = Smarthost {
+        host: peer.ip().to_string(),
+        port: peer.port(),
+        tls: SmarthostTls::StartTlsOpportunistic,
+        auth: None,
+    };
+    let transports = HashMap::from([("relay".to_owned(), Transport::Smarthost(relay))]);
+    let route = Route { transport: "relay".into(), ..Route::default() };
+    Routing::new(transports, HashMap::new(), HashMap::new(), vec![route]).unwrap()
+}
+
+#[test]
+fn an_unverified_smarthost_carries_mail_but_not_requiretls() {
+    let temp = tempfile::tempdir().unwrap();
+    let (relay, received) = scripted_peer(vec![Peer::Accept]);
+    // The fixed route's peer refuses everything: only the relay can deliver.
+    let (refusing, _) = scripted_peer(vec![Peer::PermRcpt]);
+    let data = temp.path().to_path_buf();
+    with_queue_routed(temp.path(), refusing, through_relay(relay), move |node, queue| {
+        let data = data.clone();
+        let received = Arc::clone(&received);
+        async move {
+            let plain = enqueue(&data, queue.store(), &["bob@remote.example"], T0);
+            enqueue_with(&data, queue.store(), &["carol@remote.example"], T0 + 1, true);
+            while queue.run_due(T0 + 1).await.unwrap() > 0 {}
+            assert_eq!(queue.store().message(plain).unwrap(), None, "delivered through the relay");
+            assert_eq!(received.lock().unwrap().len(), 1, "the REQUIRETLS message never went out");
+            let inbox = inbox(&node);
+            assert_eq!(inbox.len(), 1, "one DSN");
+            let dsn = String::from_utf8_lossy(&inbox[0]).to_string();
+            assert!(dsn.contains("Status: 5.7.30"), "{dsn}");
+            assert!(dsn.contains(&format!("Remote-MTA: dns; {}", relay.ip())), "{dsn}");
         }
     });
 }

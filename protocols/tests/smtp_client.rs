@@ -6,12 +6,14 @@
 //! same size), and requires the same client bytes and events every time.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use moxide_protocols::sasl::Mechanism;
 use moxide_protocols::smtp::BodyType;
 use moxide_protocols::smtp::client::limits::{
     DATA_INITIATION_TIMEOUT_MS, DATA_TERMINATION_TIMEOUT_MS, GREETING_TIMEOUT_MS,
 };
 use moxide_protocols::smtp::client::{
-    ClientConfig, ClientSession, DsnEnvelope, Envelope, Event, FailureCause, Recipient, Stage, Unsendable,
+    AuthRequest, ClientConfig, ClientSession, DsnEnvelope, Envelope, Event, FailureCause, Recipient, Stage,
+    Unsendable, choose_mechanism,
 };
 
 /// What the test does when the session is ready.
@@ -20,6 +22,8 @@ enum Action {
     StartTls,
     Send(Envelope, &'static [u8]),
     Auth(&'static str, &'static str),
+    /// `authenticate` as user with password, allowed mechanisms, nonce characters.
+    Sasl(&'static str, &'static str, &'static [Mechanism], &'static str),
     Quit,
 }
 
@@ -69,6 +73,7 @@ fn render(event: &Event) -> String {
         Event::StartTlsRefused(r) => format!("starttls refused {}", r.code),
         Event::Authenticated => "authenticated".into(),
         Event::AuthRefused(r) => format!("auth refused {}", r.code),
+        Event::AuthDerive(d) => format!("derive {}", d.iterations),
         Event::SendBody => "body".into(),
         Event::TransactionDone(result) => {
             let codes: Vec<String> = result.recipients.iter().map(|r| r.code.to_string()).collect();
@@ -125,6 +130,10 @@ fn react(
                 assert!(session.tls_established(2));
             }
             Event::SendBody => stream_body(session, body.take().unwrap_or_default(), piece, client),
+            Event::AuthDerive(derivation) => {
+                // The password of the test's SCRAM action (the RFC vectors' "pencil").
+                assert!(session.auth_derived(derivation.salted_password("pencil"), 1));
+            }
             _ => {}
         }
     }
@@ -140,6 +149,16 @@ fn react(
                 }
             },
             Some(Action::Auth(user, password)) => assert!(session.authenticate_plain(user, password, 1)),
+            Some(Action::Sasl(user, password, allowed, nonce)) => {
+                let nonce = nonce_bytes(nonce);
+                let request =
+                    AuthRequest { username: user, password, allowed, channel_binding: None, nonce: &nonce };
+                let chosen = session.authenticate(&request, 1);
+                events.push(format!("auth {}", chosen.map_or("none", |m| m.name())));
+                if chosen.is_none() {
+                    continue;
+                }
+            }
             Some(Action::Quit) => assert!(session.quit(1)),
             None => {}
         }
@@ -342,6 +361,115 @@ fn starttls_then_ehlo_again_then_auth_plain() {
     );
 }
 
+/// The SCRAM nonce alphabet (RFC 5802 printable without `,`), in the order the
+/// session maps random bytes to it.
+const NONCE_ALPHABET: &str =
+    "!\"#$%&'()*+-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~";
+
+/// The random bytes that make the session's nonce exactly `nonce`.
+fn nonce_bytes(nonce: &str) -> Vec<u8> {
+    nonce.chars().map(|c| NONCE_ALPHABET.find(c).unwrap() as u8).collect()
+}
+
+fn b64(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+#[test]
+fn auth_scram_sha256_follows_the_rfc_7677_test_vector() {
+    // RFC 7677 §3: user "user", password "pencil".
+    let nonce = "rOprNGfwEbeRWgbNEkqO";
+    let server_first =
+        "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+    let client_final = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+    let server_final = "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
+    let script = format!(
+        "S: 220 smarthost.example\r\n\
+         C: EHLO client.example\r\n\
+         S: 250-smarthost.example\r\nS: 250 AUTH PLAIN SCRAM-SHA-1 SCRAM-SHA-256\r\n\
+         C: AUTH SCRAM-SHA-256 {}\r\n\
+         S: 334 {}\r\n\
+         C: {}\r\n\
+         S: 334 {}\r\n\
+         C: \r\n\
+         S: 235 2.7.0 ok\r\n\
+         C: QUIT\r\n\
+         S: 221 bye\r\n",
+        b64(&format!("n,,n=user,r={nonce}")),
+        b64(server_first),
+        b64(client_final),
+        b64(server_final),
+    );
+    check(
+        &script,
+        &[Action::Sasl("user", "pencil", &[], "rOprNGfwEbeRWgbNEkqO"), Action::Quit],
+        &["ready", "auth SCRAM-SHA-256", "derive 4096", "authenticated", "closed"],
+    );
+}
+
+#[test]
+fn auth_cancels_when_the_server_signature_is_wrong_and_reports_535() {
+    let nonce = "rOprNGfwEbeRWgbNEkqO";
+    let server_first =
+        "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+    let client_final = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+    let forged = "v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    let script = format!(
+        "S: 220 smarthost.example\r\n\
+         C: EHLO client.example\r\n\
+         S: 250-smarthost.example\r\nS: 250 AUTH SCRAM-SHA-256\r\n\
+         C: AUTH SCRAM-SHA-256 {}\r\n\
+         S: 334 {}\r\n\
+         C: {}\r\n\
+         S: 334 {}\r\n\
+         C: *\r\n\
+         S: 501 5.0.0 cancelled\r\n\
+         C: AUTH SCRAM-SHA-256 {}\r\n\
+         S: 535 5.7.8 bad credentials\r\n\
+         C: QUIT\r\n\
+         S: 221 bye\r\n",
+        b64(&format!("n,,n=user,r={nonce}")),
+        b64(server_first),
+        b64(client_final),
+        b64(forged),
+        b64(&format!("n,,n=user,r={nonce}")),
+    );
+    check(
+        &script,
+        &[
+            Action::Sasl("user", "pencil", &[], nonce),
+            Action::Sasl("user", "pencil", &[], nonce),
+            Action::Quit,
+        ],
+        &[
+            "ready",
+            "auth SCRAM-SHA-256",
+            "derive 4096",
+            "auth refused 454",
+            "auth SCRAM-SHA-256",
+            "auth refused 535",
+            "closed",
+        ],
+    );
+}
+
+#[test]
+fn mechanisms_are_chosen_strongest_first_within_what_is_allowed() {
+    let offered: Vec<String> =
+        ["PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS"]
+            .map(String::from)
+            .into();
+    assert_eq!(choose_mechanism(&offered, &[], true, true), Some(Mechanism::ScramSha256Plus));
+    assert_eq!(choose_mechanism(&offered, &[], true, false), Some(Mechanism::ScramSha256));
+    assert_eq!(choose_mechanism(&offered, &[Mechanism::ScramSha1], true, true), Some(Mechanism::ScramSha1));
+    assert_eq!(choose_mechanism(&offered, &[Mechanism::Plain], true, true), Some(Mechanism::Plain));
+    // PLAIN never without TLS, whatever is allowed.
+    assert_eq!(choose_mechanism(&offered, &[Mechanism::Plain], false, false), None);
+    assert_eq!(choose_mechanism(&["PLAIN".into(), "LOGIN".into()], &[], false, false), None);
+    assert_eq!(choose_mechanism(&["CRAM-MD5".into()], &[], true, false), None);
+}
+
 #[test]
 fn no_auth_in_plaintext() {
     let mut session = ClientSession::new(ClientConfig { hostname: "c.example".into() }, 0);
@@ -534,4 +662,56 @@ fn dot_stuffing_holds_across_piece_boundaries_and_output_is_bounded() {
     assert!(taken <= 64 * 1024 && taken > 0);
     assert_eq!(session.body_data(&big[taken..], 0), 0);
     assert!(!session.wants_body());
+}
+
+/// The gs2 header of the AUTH line a TLS session with channel binding sends when the
+/// server's EHLO offers `offered` and the caller allows `allowed`.
+fn gs2_header_sent(offered: &str, allowed: &[Mechanism]) -> (String, String) {
+    use base64::Engine as _;
+    use moxide_protocols::sasl::{ChannelBinding, ChannelBindingKind};
+    let mut session = ClientSession::new_tls(ClientConfig { hostname: "c.example".into() }, 0);
+    session.handle_input(b"220 x\r\n", 0);
+    let _ = session.pending_output().len();
+    session.advance_output(session.pending_output().len());
+    session.handle_input(format!("250-x\r\n250 AUTH {offered}\r\n").as_bytes(), 0);
+    assert_eq!(session.poll_event(), Some(Event::Ready));
+    let binding = ChannelBinding { kind: ChannelBindingKind::TlsExporter, data: vec![9; 32] };
+    let nonce = [1u8; 24];
+    let request =
+        AuthRequest { username: "u", password: "p", allowed, channel_binding: Some(binding), nonce: &nonce };
+    let mechanism = session.authenticate(&request, 0).unwrap();
+    let line = String::from_utf8(session.pending_output().to_vec()).unwrap();
+    let encoded = line.trim_end().rsplit(' ').next().unwrap();
+    let first =
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded).unwrap()).unwrap();
+    (mechanism.name().to_owned(), first.split(",n=").next().unwrap().to_owned())
+}
+
+#[test]
+fn channel_binding_flag_follows_rfc_5802_section_6() {
+    let both = "SCRAM-SHA-256 SCRAM-SHA-256-PLUS";
+    // Binding available and offered: -PLUS, bound.
+    assert_eq!(gs2_header_sent(both, &[]), ("SCRAM-SHA-256-PLUS".into(), "p=tls-exporter,".into()));
+    // -PLUS offered but not allowed here: `n` (not `y`, which the server would take for
+    // a downgrade).
+    assert_eq!(gs2_header_sent(both, &[Mechanism::ScramSha256]), ("SCRAM-SHA-256".into(), "n,".into()));
+    // -PLUS not offered although we could bind: `y`.
+    assert_eq!(gs2_header_sent("SCRAM-SHA-256", &[]), ("SCRAM-SHA-256".into(), "y,".into()));
+}
+
+#[test]
+fn reset_before_reuse_makes_the_session_ready_or_failed() {
+    let mut session = ClientSession::new(ClientConfig { hostname: "c.example".into() }, 0);
+    session.handle_input(b"220 x\r\n250 x\r\n", 0);
+    assert_eq!(session.poll_event(), Some(Event::Ready));
+    session.advance_output(session.pending_output().len());
+    assert!(session.reset(1));
+    assert_eq!(session.pending_output(), b"RSET\r\n");
+    assert!(!session.reset(1), "not ready while RSET is answered");
+    session.handle_input(b"250 2.0.0 ok\r\n", 2);
+    assert_eq!(session.poll_event(), Some(Event::Ready));
+    session.advance_output(session.pending_output().len());
+    assert!(session.reset(3));
+    session.handle_input(b"451 4.3.0 no\r\n", 4);
+    assert!(matches!(session.poll_event(), Some(Event::Failed(f)) if f.stage == Stage::Rset));
 }

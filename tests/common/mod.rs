@@ -568,3 +568,64 @@ pub fn run_imap_client_script(server: &Server, script: &str) -> String {
     assert!(output.status.success(), "{script} failed:\n{stdout}{}", String::from_utf8_lossy(&output.stderr));
     stdout
 }
+
+/// Runs openssl in `dir` (test PKI: private CAs and the certificates they issue).
+pub fn openssl(args: &[&str], dir: &Path) {
+    let output = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
+    assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// A private CA (`<name>.pem`, `<name>.key`) in `dir`.
+pub fn make_ca(dir: &Path, name: &str) {
+    let key = format!("{name}.key");
+    let pem = format!("{name}.pem");
+    let subject = format!("/CN={name}");
+    openssl(
+        &[
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", &subject, "-keyout",
+            &key, "-out", &pem,
+        ],
+        dir,
+    );
+}
+
+/// A certificate for `host` issued by CA `ca`: `<host>.pem` (the certificate, then the
+/// CA's) and `<host>.key`.
+pub fn issue(dir: &Path, ca: &str, host: &str) {
+    let san = format!("subjectAltName=DNS:{host}");
+    let subject = format!("/CN={host}");
+    let key = format!("{host}.key");
+    let csr = format!("{host}.csr");
+    let leaf = format!("{host}.leaf.pem");
+    openssl(
+        &[
+            "req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", &subject, "-addext", &san, "-keyout",
+            &key, "-out", &csr,
+        ],
+        dir,
+    );
+    let ca_pem = format!("{ca}.pem");
+    let ca_key = format!("{ca}.key");
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-copy_extensions",
+            "copy",
+            "-out",
+            &leaf,
+        ],
+        dir,
+    );
+    let chain = [std::fs::read(dir.join(&leaf)).unwrap(), std::fs::read(dir.join(&ca_pem)).unwrap()].concat();
+    std::fs::write(dir.join(format!("{host}.pem")), chain).unwrap();
+}

@@ -14,6 +14,8 @@
 //! - [`dmarc_reports`]: DMARC evaluations of incoming mail counted, and the daily
 //!   aggregate reports (RFC 7489 §7.2) sent from them;
 //! - `report_mail`: the report messages spooled, signed and queued from `<>`.
+//! - [`transport`]: transports (direct, smarthosts) and the routes that choose one per
+//!   attempt from the sender, the recipient domain and the attempts made.
 //!
 //! Time and destinations are seams: [`QueueRunner::run_due`] takes the wall-clock time
 //! as an argument, so tests drive retries with a simulated clock and never sleep; the
@@ -24,7 +26,8 @@
 //! ([`QueueStore::apply`]); an attempt that a crash interrupts leaves the destination
 //! as it was, so it is attempted again (at least once: a peer that took the message
 //! before the crash may get it twice, never zero times). One domain's destinations are
-//! attempted one at a time, at most [`QUEUE_DOMAINS_CONCURRENT_MAX`] domains at once.
+//! attempted one at a time, at most [`QUEUE_DOMAINS_CONCURRENT_MAX`] domains at once,
+//! over one kept connection where the host and TLS terms allow (`remote::Kept`).
 
 pub mod dmarc_reports;
 pub mod dsn;
@@ -36,6 +39,7 @@ pub mod schedule;
 pub mod sign;
 pub mod tls_policy;
 pub mod tls_reports;
+pub mod transport;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -80,6 +84,25 @@ pub type HostsFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<Host>, LookupE
 pub trait Destinations {
     /// The hosts for `domain` (lower case).
     fn hosts<'a>(&'a self, domain: &'a str) -> HostsFuture<'a>;
+
+    /// One named host (a smarthost) on `port`: its addresses from A/AAAA lookups, or
+    /// the address itself when `name` is an IP address. Without DNS only the latter.
+    fn host<'a>(&'a self, name: &'a str, port: u16) -> HostsFuture<'a> {
+        Box::pin(async move { literal_host(name, port) })
+    }
+}
+
+/// A host named by an IP address, or a temporary failure for a name.
+pub(crate) fn literal_host(name: &str, port: u16) -> Result<Vec<Host>, LookupError> {
+    let ip = name.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>();
+    match ip {
+        Ok(ip) => Ok(vec![Host {
+            name: name.to_owned(),
+            addresses: vec![std::net::SocketAddr::new(ip, port)],
+            source: HostSource::Route,
+        }]),
+        Err(_) => Err(LookupError::Temporary(format!("no DNS resolver to look up {name}"))),
+    }
 }
 
 /// Hosts per domain from the configuration (`[[queue.routes]]`); alone (tests), a domain
@@ -133,6 +156,11 @@ pub struct QueueSettings {
     /// Daily DMARC aggregate reports (RFC 7489 §7.2); `None`: off (and no evaluations
     /// are counted).
     pub dmarc_reports: Option<dmarc_reports::DmarcReportSettings>,
+    /// Transports and routes; the default: everything direct.
+    pub routing: transport::Routing,
+    /// Client TLS verifying with WebPKI (the trusted roots) for smarthosts; `None`:
+    /// smarthosts that require TLS cannot be used (attempts are retried).
+    pub verified_tls: Option<TlsConnector>,
 }
 
 /// Why a queue run failed.
@@ -201,11 +229,14 @@ impl QueueRunner {
         let runs = groups
             .into_iter()
             .map(|(_, list)| async move {
+                // One domain's destinations share a connection to the same host.
+                let kept = std::cell::RefCell::new(None);
                 for destination in list {
-                    if let Err(error) = self.attempt(destination, now_ms).await {
+                    if let Err(error) = self.attempt(destination, now_ms, &kept).await {
                         tracing::error!(%error, "queue attempt could not be recorded");
                     }
                 }
+                remote::close_kept(kept.take()).await;
             })
             .collect();
         join_all(runs).await;
@@ -278,7 +309,12 @@ impl QueueRunner {
     }
 
     /// One attempt for one destination, and its results stored.
-    async fn attempt(&self, destination: Destination, now_ms: i64) -> Result<(), QueueError> {
+    async fn attempt(
+        &self,
+        destination: Destination,
+        now_ms: i64,
+        kept: &std::cell::RefCell<Option<remote::Kept>>,
+    ) -> Result<(), QueueError> {
         let id = destination.key.message;
         let store = Arc::clone(&self.store);
         let Some(message) = blocking(move || store.message(id)).await? else {
@@ -292,7 +328,10 @@ impl QueueRunner {
         .await
         .map_err(|panic| QueueError::Offload(panic.0))?;
         let outcomes = match opened {
-            Ok(file) => self.outcomes(&message, &destination, path.clone(), Arc::new(file), now_ms).await,
+            Ok(file) => {
+                let file = Arc::new(file);
+                self.outcomes(&message, &destination, (path.clone(), file), now_ms, kept).await
+            }
             Err(error) => {
                 tracing::error!(%id, %error, "queued message file cannot be opened");
                 let reply = local_reply(451, (4, 3, 0), &format!("message file: {error}"));
@@ -341,9 +380,9 @@ impl QueueRunner {
         &self,
         message: &moxide_storage::queue::QueuedMessage,
         destination: &Destination,
-        path: PathBuf,
-        file: Arc<File>,
+        (path, file): (PathBuf, Arc<File>),
         now_ms: i64,
+        kept: &std::cell::RefCell<Option<remote::Kept>>,
     ) -> Vec<RecipientOutcome> {
         let pinned = destination.recipients.iter().any(|r| r.account.is_some());
         if pinned || self.node.directory().is_local_domain(&destination.domain) {
@@ -351,6 +390,41 @@ impl QueueRunner {
         }
         let all =
             |outcome: RecipientOutcome| destination.recipients.iter().map(|_| outcome.clone()).collect();
+        let from_domain =
+            message.mail_from.rsplit_once('@').map_or(String::new(), |(_, d)| d.to_ascii_lowercase());
+        let query = transport::RouteQuery {
+            account: &message.sender_account,
+            from_domain: &from_domain,
+            to_domain: &destination.domain,
+            attempts_made: destination.attempts,
+        };
+        let (name, chosen) = self.settings.routing.choose(&query);
+        let attempt = remote::RemoteAttempt {
+            hostname: &self.settings.hostname,
+            tls: self.settings.tls.as_ref(),
+            policies: self.settings.policies.as_deref(),
+            message,
+            file,
+            now_ms,
+            kept: Some(kept),
+        };
+        let (ipv4, ipv6) = match chosen {
+            transport::Transport::Smarthost(smarthost) => {
+                tracing::info!(id = %destination.key.message, transport = name, host = %smarthost.host, "through a smarthost");
+                return match self.destinations.host(&smarthost.host, smarthost.port).await {
+                    Ok(hosts) => {
+                        let verified = self.settings.verified_tls.as_ref();
+                        remote::attempt_smarthost(&attempt, destination, smarthost, verified, &hosts).await
+                    }
+                    Err(LookupError::Temporary(text) | LookupError::Permanent(text)) => {
+                        // The relay's name not resolving is our configuration's
+                        // problem (or DNS's): never the recipient's, so retried.
+                        all(RecipientOutcome::Retry(local_reply(451, (4, 4, 3), &text)))
+                    }
+                };
+            }
+            transport::Transport::Direct { ipv4, ipv6 } => (*ipv4, *ipv6),
+        };
         if message.requiretls && self.settings.policies.is_none() {
             // RFC 8689 §4.2.1: only over TLS verified by MTA-STS or DANE, which this
             // queue cannot do without policies: fail rather than send unverified.
@@ -358,15 +432,15 @@ impl QueueRunner {
             return all(RecipientOutcome::Failed(local_reply(550, (5, 7, 30), text)));
         }
         match self.destinations.hosts(&destination.domain).await {
-            Ok(hosts) => {
-                let attempt = remote::RemoteAttempt {
-                    hostname: &self.settings.hostname,
-                    tls: self.settings.tls.as_ref(),
-                    policies: self.settings.policies.as_deref(),
-                    message,
-                    file,
-                    now_ms,
-                };
+            Ok(mut hosts) => {
+                for host in &mut hosts {
+                    host.addresses.retain(|a| if a.is_ipv4() { ipv4 } else { ipv6 });
+                }
+                hosts.retain(|host| !host.addresses.is_empty());
+                if hosts.is_empty() {
+                    let text = "no address of an allowed family (transport leaves IPv4 or IPv6 out)";
+                    return all(RecipientOutcome::Retry(local_reply(451, (4, 4, 4), text)));
+                }
                 remote::attempt(&attempt, destination, &hosts).await
             }
             Err(LookupError::Temporary(text)) => {

@@ -129,4 +129,22 @@ impl<R: Resolver> Destinations for MxDestinations<R> {
     fn hosts<'a>(&'a self, domain: &'a str) -> HostsFuture<'a> {
         Box::pin(self.lookup(domain))
     }
+
+    fn host<'a>(&'a self, name: &'a str, port: u16) -> HostsFuture<'a> {
+        Box::pin(async move {
+            let (Some(resolver), Err(_)) = (&self.resolver, super::literal_host(name, port)) else {
+                return super::literal_host(name, port);
+            };
+            let domain = DomainName::parse(name)
+                .map_err(|error| LookupError::Temporary(format!("invalid host name {name}: {error}")))?;
+            match self.addresses(resolver, &domain).await {
+                Ok((addresses, _)) if !addresses.is_empty() => {
+                    let addresses = addresses.into_iter().map(|a| SocketAddr::new(a.ip(), port)).collect();
+                    Ok(vec![Host { name: name.to_owned(), addresses, source: HostSource::Route }])
+                }
+                Ok(_) => Err(LookupError::Temporary(format!("{name} has no addresses"))),
+                Err(error) => Err(LookupError::Temporary(error)),
+            }
+        })
+    }
 }

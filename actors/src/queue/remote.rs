@@ -14,7 +14,24 @@
 //! connection lost after the message was sent but before its reply leaves the
 //! recipients to be retried: the peer may have taken it, so a duplicate is possible
 //! (RFC 5321 §6.1 accepts duplicates over losses).
+//!
+//! Connections are kept between the destinations of one domain in one run
+//! ([`Kept`]): after a delivery the session stays open, and the next message to the
+//! same address under the same TLS and AUTH terms starts with RSET on it instead of a
+//! new connection; at most [`CONNECTION_MESSAGES_MAX`] messages per connection, at most
+//! [`CONNECTION_IDLE_MS_MAX`] idle, QUIT at the end of the run. A kept connection that
+//! fails before anything was sent on it (the peer closed it while idle) is replaced by
+//! a new one at once.
+//!
+//! Through a smarthost ([`attempt_smarthost`]): each address of the relay in turn,
+//! TLS as its transport says (implicit or STARTTLS required, both verified with WebPKI
+//! against the relay's name; or opportunistic), then AUTH with the strongest mechanism
+//! both sides allow (PBKDF2 for SCRAM on a helper thread). A `5xx` to AUTH (RFC 4954
+//! §6: `535` credentials invalid) fails the recipients for good, with a DSN: the
+//! credentials are wrong for every attempt until an operator changes them, as mox
+//! treats a permanent AUTH error; a `4xx` (`454` temporary failure) is retried.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io;
 use std::net::SocketAddr;
@@ -26,8 +43,8 @@ use std::time::Duration;
 use futures_lite::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use moxide_protocols::smtp::BodyType;
 use moxide_protocols::smtp::client::{
-    ClientConfig, ClientSession, DsnEnvelope, DsnReturn, Envelope, Event, Failure, FailureCause, Recipient,
-    TransactionResult,
+    AuthRequest, ClientConfig, ClientSession, DsnEnvelope, DsnReturn, Envelope, Event, Failure, FailureCause,
+    Recipient, TransactionResult,
 };
 use moxide_protocols::smtp::{EnhancedCode, Reply};
 use moxide_runtime::net::TcpStream;
@@ -36,6 +53,7 @@ use moxide_storage::queue::{Destination, QueuedBody, QueuedMessage, StoredReply}
 
 use super::schedule::RecipientOutcome;
 use super::tls_policy::{HostTls, PolicyType, QueueTlsPolicies, ResultType, StsState, handshake_result};
+use super::transport::{Smarthost, SmarthostAuth, SmarthostTls};
 use crate::clock::now_monotonic_ms;
 
 /// Time to establish a TCP connection: 30 s, as mox and Postfix (`smtp_connect_timeout`).
@@ -121,6 +139,69 @@ pub(crate) struct RemoteAttempt<'a> {
     pub(crate) file: Arc<File>,
     /// Wall clock, Unix ms (policy cache ages, TLSRPT days).
     pub(crate) now_ms: i64,
+    /// Where a connection is kept between the destinations of one run (`None`: every
+    /// session ends with QUIT).
+    pub(crate) kept: Option<&'a RefCell<Option<Kept>>>,
+}
+
+/// Most messages one connection carries before it is closed: a bound on how long one
+/// peer holds one of our connections, and on the damage of a session that went wrong
+/// unnoticed. Postfix has no count limit by default but a 300 s time limit; 100
+/// messages of a typical size take well under that.
+pub const CONNECTION_MESSAGES_MAX: u32 = 100;
+
+/// Longest a connection stays open between two messages: 5 s. The next destination of
+/// the same domain follows at once in the same run (the DSN and the store's write in
+/// between take milliseconds), so a longer wait only holds a socket at the peer,
+/// which may close it sooner anyway (Postfix keeps its cache 2 s).
+pub const CONNECTION_IDLE_MS_MAX: u64 = 5_000;
+
+/// Longest wait for a kept connection's QUIT to be written: 5 s. The `221` is not
+/// awaited (nothing depends on it); a peer that takes no bytes is simply dropped.
+pub const KEPT_QUIT_WAIT_MS_MAX: u64 = 5_000;
+
+/// A connection left open after a completed delivery, ready for the next message to
+/// the same address under the same TLS and AUTH terms (`key`).
+pub struct Kept {
+    key: String,
+    connection: Connection,
+    session: ClientSession,
+    messages: u32,
+    idle_since_ms: u64,
+}
+
+impl std::fmt::Debug for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kept")
+            .field("key", &self.key)
+            .field("messages", &self.messages)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The kept connection if it matches `key` and has not idled too long; any other is
+/// closed.
+async fn take_kept(attempt: &RemoteAttempt<'_>, key: &str) -> Option<Kept> {
+    let kept = attempt.kept?.borrow_mut().take()?;
+    let fresh = now_monotonic_ms().saturating_sub(kept.idle_since_ms) <= CONNECTION_IDLE_MS_MAX;
+    if kept.key == key && fresh {
+        return Some(kept);
+    }
+    close_kept(Some(kept)).await;
+    None
+}
+
+/// Ends a kept connection with QUIT (not waiting for the `221`; at most
+/// [`KEPT_QUIT_WAIT_MS_MAX`]).
+pub(crate) async fn close_kept(kept: Option<Kept>) {
+    let Some(Kept { mut connection, mut session, .. }) = kept else { return };
+    session.quit(now_monotonic_ms());
+    let quit = async {
+        let pending = session.pending_output().to_vec();
+        let _ = connection.write_all(&pending).await;
+        let _ = connection.flush().await;
+    };
+    let _ = moxide_runtime::time::timeout(Duration::from_millis(KEPT_QUIT_WAIT_MS_MAX), quit).await;
 }
 
 /// Why one connection did not complete a transaction.
@@ -132,6 +213,49 @@ enum HostFailure {
     Tls(TlsError),
     /// TLS is required and the server did not offer STARTTLS (or refused it).
     NoStartTls,
+    /// AUTH was refused (or no mechanism both sides allow): `5xx` fails the
+    /// recipients, anything else retries them.
+    Auth(StoredReply),
+}
+
+/// How one connection is made: TLS, the name TLS verifies, AUTH.
+struct Hop<'a> {
+    host: &'a Host,
+    address: SocketAddr,
+    /// The connector for STARTTLS (or implicit TLS); `None`: plaintext.
+    tls: Option<&'a TlsConnector>,
+    /// No plaintext: STARTTLS must succeed.
+    tls_required: bool,
+    /// TLS from the first byte (RFC 8314).
+    tls_implicit: bool,
+    /// The name given to TLS (SNI, and what a verifying connector checks).
+    server_name: String,
+    auth: Option<&'a SmarthostAuth>,
+    /// How `tls` verifies (`plain`, `opportunistic`, `verified`): a kept connection is
+    /// used again only under the same TLS terms.
+    tls_label: &'static str,
+}
+
+impl<'a> Hop<'a> {
+    /// A connection to an MX host (or fixed route): no AUTH; an IP-named host gets
+    /// `localhost` as SNI (opportunistic TLS does not check it).
+    fn mx(host: &'a Host, address: SocketAddr, tls: Option<&'a TlsConnector>, tls_required: bool) -> Self {
+        let server_name = if host.name.parse::<std::net::IpAddr>().is_ok() {
+            "localhost".to_owned()
+        } else {
+            host.name.clone()
+        };
+        Hop { host, address, tls, tls_required, tls_implicit: false, server_name, auth: None, tls_label: "" }
+    }
+
+    /// What a kept connection must match to carry this hop's next message.
+    fn key(&self) -> String {
+        let user = self.auth.map_or("", |auth| auth.username.as_str());
+        format!(
+            "{}|{}|{}|{}|{}|{user}",
+            self.address, self.server_name, self.tls_label, self.tls_required, self.tls_implicit
+        )
+    }
 }
 
 /// How the next connection to an address uses TLS.
@@ -212,6 +336,82 @@ pub(crate) async fn attempt(
     destination.recipients.iter().map(|_| outcome.clone()).collect()
 }
 
+/// One attempt through `smarthost` at `hosts` (its name resolved): each address in
+/// turn until one completes the session. `verified`: the WebPKI connector that
+/// required TLS uses; `attempt.tls` (unverified) serves opportunistic STARTTLS. No
+/// DANE, MTA-STS or TLSRPT: they concern the recipient domain's MX hosts.
+pub(crate) async fn attempt_smarthost(
+    attempt: &RemoteAttempt<'_>,
+    destination: &Destination,
+    smarthost: &Smarthost,
+    verified: Option<&TlsConnector>,
+    hosts: &[Host],
+) -> Vec<RecipientOutcome> {
+    let all = |outcome: RecipientOutcome| destination.recipients.iter().map(|_| outcome.clone()).collect();
+    if attempt.message.requiretls && !smarthost.tls.is_verified() {
+        // RFC 8689 §4.2.1: only over verified TLS; opportunistic STARTTLS is not.
+        let text = "REQUIRETLS needs verified TLS, and this smarthost's transport does not require it";
+        return all(RecipientOutcome::Failed(reply(text, 550, EnhancedCode(5, 7, 30), &smarthost.host)));
+    }
+    let connector = match smarthost.tls {
+        SmarthostTls::StartTlsOpportunistic => attempt.tls,
+        SmarthostTls::Implicit | SmarthostTls::StartTlsRequired => match verified {
+            Some(connector) => Some(connector),
+            None => {
+                let text = "no trusted roots to verify the smarthost's certificate";
+                return all(RecipientOutcome::Retry(reply(
+                    text,
+                    451,
+                    EnhancedCode(4, 7, 5),
+                    &smarthost.host,
+                )));
+            }
+        },
+    };
+    let mut last = reply("no address for the smarthost", 451, EnhancedCode(4, 4, 4), &smarthost.host);
+    for host in hosts {
+        for &address in &host.addresses {
+            let hop = Hop {
+                host,
+                address,
+                tls: connector,
+                tls_required: smarthost.tls.is_verified(),
+                tls_implicit: smarthost.tls == SmarthostTls::Implicit,
+                server_name: smarthost.host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+                auth: smarthost.auth.as_ref(),
+                tls_label: if smarthost.tls.is_verified() { "verified" } else { "opportunistic" },
+            };
+            let mut result = deliver_to(attempt, destination, &hop).await;
+            if let (Err(HostFailure::Tls(error)), SmarthostTls::StartTlsOpportunistic) =
+                (&result, smarthost.tls)
+            {
+                // Opportunistic, as for MX hosts: a failed handshake once more in
+                // plaintext (PLAIN then stays unused: the client sends it only over TLS).
+                tracing::info!(host = %host.name, %address, %error, "smarthost TLS failed; plaintext");
+                let plain = Hop { tls: None, tls_label: "plain", ..hop };
+                result = deliver_to(attempt, destination, &plain).await;
+            }
+            match result {
+                Ok(delivered) => return delivered.outcomes,
+                Err(HostFailure::Auth(refused)) if refused.code / 100 == 5 => {
+                    return all(RecipientOutcome::Failed(refused));
+                }
+                Err(HostFailure::Auth(failure) | HostFailure::Session(failure)) => last = failure,
+                Err(HostFailure::NoStartTls) => {
+                    let text = "the smarthost did not start TLS, which its transport requires";
+                    last = reply(text, 451, EnhancedCode(4, 7, 5), &host.name);
+                }
+                Err(HostFailure::Tls(error)) => {
+                    tracing::info!(host = %host.name, %address, %error, "smarthost TLS failed");
+                    let text = format!("TLS to the smarthost failed: {error}");
+                    last = reply(&text, 451, EnhancedCode(4, 7, 5), &host.name);
+                }
+            }
+        }
+    }
+    all(RecipientOutcome::Retry(last))
+}
+
 /// The first way to connect under `plan`. A message whose TLS is optional (RFC 8689 §5,
 /// RFC 8460 §5.3) tries the plan's verified TLS without requiring it: a failure falls
 /// back to unverified TLS, then plaintext, and a deferring plan connects as without a
@@ -265,7 +465,13 @@ async fn attempt_address(
             TlsTry::Plain => (None, false),
         };
         let verified = matches!(next, TlsTry::Verified { .. });
-        match deliver_to(attempt, destination, host, address, connector, required).await {
+        let label = match (&next, connector) {
+            (TlsTry::Verified { .. }, _) => "verified",
+            (_, Some(_)) => "opportunistic",
+            (_, None) => "plain",
+        };
+        let hop = Hop { tls_label: label, ..Hop::mx(host, address, connector, required) };
+        match deliver_to(attempt, destination, &hop).await {
             Ok(delivered) => {
                 if let Some(policies) = attempt.policies {
                     if verified && delivered.tls {
@@ -287,7 +493,7 @@ async fn attempt_address(
                 }
                 return Ok(delivered.outcomes);
             }
-            Err(HostFailure::Session(failure)) => {
+            Err(HostFailure::Session(failure) | HostFailure::Auth(failure)) => {
                 tracing::info!(host = %host.name, %address, code = failure.code, text = %failure.text, "host failed");
                 return Err(failure);
             }
@@ -377,12 +583,78 @@ fn envelope(message: &QueuedMessage, recipients: &[moxide_storage::queue::Queued
 async fn deliver_to(
     attempt: &RemoteAttempt<'_>,
     destination: &Destination,
-    host: &Host,
-    address: SocketAddr,
-    tls: Option<&TlsConnector>,
-    tls_required: bool,
+    hop: &Hop<'_>,
 ) -> Result<Delivered, HostFailure> {
-    let connect = TcpStream::connect(address);
+    let key = hop.key();
+    if let Some(kept) = take_kept(attempt, &key).await {
+        let mut driver = Driver::new(kept.connection, kept.session, hop);
+        let mut progress = Progress { messages: kept.messages, reused: true, ..Progress::default() };
+        match run_session(attempt, destination, hop, &mut driver, &mut progress).await {
+            Err(HostFailure::Session(failure)) if progress.is_untouched() => {
+                tracing::info!(host = %hop.host.name, text = %failure.text, "kept connection unusable; a new one");
+            }
+            result => return finish(attempt, key, driver, &progress, result),
+        }
+    }
+    let (connection, session) = connect(attempt, hop).await?;
+    let mut driver = Driver::new(connection, session, hop);
+    let mut progress = Progress::default();
+    let result = run_session(attempt, destination, hop, &mut driver, &mut progress).await;
+    finish(attempt, key, driver, &progress, result)
+}
+
+/// Keeps the connection for the next message when the session asked for it.
+fn finish(
+    attempt: &RemoteAttempt<'_>,
+    key: String,
+    driver: Driver<'_>,
+    progress: &Progress,
+    result: Result<Delivered, HostFailure>,
+) -> Result<Delivered, HostFailure> {
+    if let (Ok(_), true, Some(slot), Some(connection)) =
+        (&result, progress.keep, attempt.kept, driver.connection)
+    {
+        let kept = Kept {
+            key,
+            connection,
+            session: driver.session,
+            messages: progress.messages,
+            idle_since_ms: now_monotonic_ms(),
+        };
+        *slot.borrow_mut() = Some(kept);
+    }
+    result
+}
+
+/// What a session did so far, for the decision to keep or replace its connection.
+#[derive(Default)]
+struct Progress {
+    /// Messages sent on the connection, this one included once it completed.
+    messages: u32,
+    /// The connection was kept from an earlier delivery.
+    reused: bool,
+    /// A transaction completed, or the message body started.
+    touched: bool,
+    /// Keep the connection open for the next message.
+    keep: bool,
+}
+
+impl Progress {
+    /// A kept connection that failed before any transaction completed and before any
+    /// body byte went out: nothing can have been delivered, so a new connection may
+    /// try at once (the usual case: the server closed it while it was idle).
+    fn is_untouched(&self) -> bool {
+        self.reused && !self.touched
+    }
+}
+
+/// A TCP connection to the hop, TLS at once when the hop says so, and its session.
+async fn connect(
+    attempt: &RemoteAttempt<'_>,
+    hop: &Hop<'_>,
+) -> Result<(Connection, ClientSession), HostFailure> {
+    let (host, tls) = (hop.host, hop.tls);
+    let connect = TcpStream::connect(hop.address);
     let tcp = match moxide_runtime::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), connect).await {
         Ok(Ok(tcp)) => tcp,
         Ok(Err(error)) => {
@@ -402,18 +674,34 @@ async fn deliver_to(
             )));
         }
     };
-    let mut driver = Driver {
-        connection: Some(Connection::Plain(tcp)),
-        session: ClientSession::new(
-            ClientConfig { hostname: attempt.hostname.to_owned() },
-            now_monotonic_ms(),
-        ),
-        buffer: vec![0; READ_BUFFER_BYTES],
-        host: &host.name,
-    };
+    let config = ClientConfig { hostname: attempt.hostname.to_owned() };
+    if hop.tls_implicit {
+        let connector = tls.ok_or(HostFailure::Tls(TlsError::Config("no TLS client".into())))?;
+        let stream = connector.connect(&hop.server_name, tcp).await.map_err(HostFailure::Tls)?;
+        tracing::info!(host = %host.name, version = %stream.version(), cipher = stream.cipher(), "TLS established");
+        Ok((Connection::Tls(Box::new(stream)), ClientSession::new_tls(config, now_monotonic_ms())))
+    } else {
+        Ok((Connection::Plain(tcp), ClientSession::new(config, now_monotonic_ms())))
+    }
+}
+
+/// Drives one session to the end of the destination's recipients. On a kept
+/// connection it starts with RSET (`Progress::reused`: TLS and AUTH are done already).
+async fn run_session(
+    attempt: &RemoteAttempt<'_>,
+    destination: &Destination,
+    hop: &Hop<'_>,
+    driver: &mut Driver<'_>,
+    progress: &mut Progress,
+) -> Result<Delivered, HostFailure> {
+    let (host, tls, tls_required) = (hop.host, hop.tls, hop.tls_required);
     let recipients = &destination.recipients;
     let mut outcomes: Vec<RecipientOutcome> = Vec::with_capacity(recipients.len());
-    let mut tls_tried = false;
+    let mut tls_tried = progress.reused;
+    let mut auth_tried = progress.reused;
+    if progress.reused {
+        driver.session.reset(now_monotonic_ms());
+    }
     loop {
         driver.flush().await?;
         let Some(event) = driver.session.poll_event() else {
@@ -432,12 +720,22 @@ async fn deliver_to(
             )));
         };
         match event {
-            Event::Ready
-            | Event::StartTlsRefused(_)
-            | Event::TransactionDone(_)
-            | Event::AuthRefused(_)
-            | Event::Authenticated => {
+            Event::AuthRefused(refused) => {
+                driver.session.quit(now_monotonic_ms());
+                let _ = driver.flush().await;
+                tracing::info!(host = %host.name, code = refused.code, text = %refused.text, "AUTH refused");
+                return Err(HostFailure::Auth(stored(&refused, &host.name)));
+            }
+            Event::AuthDerive(derivation) => {
+                let password = hop.auth.map(|auth| auth.password.clone()).unwrap_or_default();
+                let salted = moxide_runtime::offload(move || derivation.salted_password(&password))
+                    .await
+                    .unwrap_or(Err(moxide_protocols::sasl::SaslError::Aborted));
+                driver.session.auth_derived(salted, now_monotonic_ms());
+            }
+            Event::Ready | Event::StartTlsRefused(_) | Event::TransactionDone(_) | Event::Authenticated => {
                 if let Event::TransactionDone(result) = &event {
+                    progress.touched = true;
                     outcomes.extend(transaction_outcomes(result, &host.name));
                 }
                 let now = now_monotonic_ms();
@@ -451,7 +749,17 @@ async fn deliver_to(
                     let _ = driver.flush().await;
                     return Err(HostFailure::NoStartTls);
                 }
+                if let Some(auth) = hop.auth.filter(|_| !auth_tried) {
+                    auth_tried = true;
+                    driver.authenticate(auth, now)?;
+                    continue;
+                }
                 if outcomes.len() >= recipients.len() {
+                    progress.messages += 1;
+                    if attempt.kept.is_some() && progress.messages < CONNECTION_MESSAGES_MAX {
+                        progress.keep = true;
+                        break;
+                    }
                     driver.session.quit(now);
                     continue;
                 }
@@ -472,7 +780,10 @@ async fn deliver_to(
                 let connector = tls.ok_or(HostFailure::Tls(TlsError::Config("no TLS client".into())))?;
                 driver.start_tls(connector).await?;
             }
-            Event::SendBody => driver.send_body(attempt).await?,
+            Event::SendBody => {
+                progress.touched = true;
+                driver.send_body(attempt).await?;
+            }
             Event::Closed => break,
             Event::Failed(failure) => {
                 if outcomes.len() >= recipients.len() {
@@ -548,9 +859,59 @@ struct Driver<'h> {
     session: ClientSession,
     buffer: Vec<u8>,
     host: &'h str,
+    /// The name TLS is started with.
+    server_name: &'h str,
 }
 
-impl Driver<'_> {
+impl<'h> Driver<'h> {
+    fn new(connection: Connection, session: ClientSession, hop: &'h Hop<'h>) -> Self {
+        Driver {
+            connection: Some(connection),
+            session,
+            buffer: vec![0; READ_BUFFER_BYTES],
+            host: &hop.host.name,
+            server_name: &hop.server_name,
+        }
+    }
+
+    /// Starts AUTH with the strongest mechanism both sides allow (channel binding
+    /// from the TLS connection when it has one); none: an `Auth` failure (retried:
+    /// the smarthost may offer it again, or the operator fix the list).
+    fn authenticate(&mut self, auth: &SmarthostAuth, now: u64) -> Result<(), HostFailure> {
+        let binding = match &self.connection {
+            Some(Connection::Tls(tls)) => {
+                tls.channel_binding().map(|data| moxide_protocols::sasl::ChannelBinding {
+                    kind: moxide_protocols::sasl::ChannelBindingKind::TlsExporter,
+                    data,
+                })
+            }
+            _ => None,
+        };
+        // 24 random bytes: about 156 bits of nonce (RFC 5802 §5.1 asks for a
+        // fresh, unpredictable one).
+        let mut nonce = [0u8; 24];
+        moxide_runtime::random::fill(&mut nonce);
+        let request = AuthRequest {
+            username: &auth.username,
+            password: &auth.password,
+            allowed: &auth.mechanisms,
+            channel_binding: binding,
+            nonce: &nonce,
+        };
+        match self.session.authenticate(&request, now) {
+            Some(mechanism) => {
+                tracing::info!(host = %self.host, %mechanism, "authenticating");
+                Ok(())
+            }
+            None => {
+                let offered = self.session.capabilities().auth_mechanisms.join(" ");
+                let text = format!("no allowed AUTH mechanism (the server offers: {offered})");
+                self.session.quit(now);
+                Err(HostFailure::Auth(reply(&text, 454, EnhancedCode(4, 7, 0), self.host)))
+            }
+        }
+    }
+
     fn lost(&self, what: &str, error: &io::Error) -> HostFailure {
         HostFailure::Session(reply(&format!("{what}: {error}"), 451, EnhancedCode(4, 4, 2), self.host))
     }
@@ -597,8 +958,7 @@ impl Driver<'_> {
         let Some(Connection::Plain(tcp)) = self.connection.take() else {
             return Err(HostFailure::Tls(TlsError::AlreadyTls));
         };
-        let name = if self.host.parse::<std::net::IpAddr>().is_ok() { "localhost" } else { self.host };
-        match connector.connect(name, tcp).await {
+        match connector.connect(self.server_name, tcp).await {
             Ok(tls) => {
                 tracing::info!(host = %self.host, version = %tls.version(), cipher = tls.cipher(), "TLS established");
                 self.connection = Some(Connection::Tls(Box::new(tls)));

@@ -1,9 +1,11 @@
 //! Fuzz target: the SMTP client session (RFC 5321 client side, PIPELINING RFC 2920,
-//! CHUNKING RFC 3030, STARTTLS RFC 3207) and its reply reader on arbitrary server bytes.
+//! CHUNKING RFC 3030, STARTTLS RFC 3207, AUTH RFC 4954 with SCRAM and PLAIN) and its
+//! reply reader on arbitrary server bytes.
 //! The first byte picks the piece size the input is fed in and whether the server
 //! supposedly offers PIPELINING/CHUNKING (through what the bytes say, not a flag): the
 //! session starts a transaction whenever it is ready, streams a fixed body when asked,
-//! asks for STARTTLS when offered, and runs the "handshake" at once. Checks: no panic,
+//! asks for STARTTLS when offered, runs the "handshake" at once, then authenticates once
+//! with whatever mechanism the server offers (the SCRAM derivation answered at once). Checks: no panic,
 //! the session never uses more bytes than given, no event after `Failed`, every
 //! transaction reports one result per recipient, and the output holds only the
 //! commands and body the session was given (every line ends in CRLF).
@@ -12,7 +14,7 @@
 use libfuzzer_sys::fuzz_target;
 use moxide_protocols::smtp::BodyType;
 use moxide_protocols::smtp::client::{
-    ClientConfig, ClientSession, DsnEnvelope, Envelope, Event, Recipient, ReplyReader,
+    AuthRequest, ClientConfig, ClientSession, DsnEnvelope, Envelope, Event, Recipient, ReplyReader,
 };
 
 /// Bounds the drive loop.
@@ -38,6 +40,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut at = 0;
     let mut failed = false;
+    let mut auth_started = false;
     for round in 0..ROUNDS_MAX {
         if at >= server.len() || session.is_done() {
             break;
@@ -68,10 +71,27 @@ fuzz_target!(|data: &[u8]| {
                     }
                 }
                 Event::TransactionDone(result) => assert_eq!(result.recipients.len(), 2),
+                Event::AuthDerive(derivation) => {
+                    // Whatever the server sent, the bounds hold (no unbounded PBKDF2).
+                    assert!(derivation.iterations <= moxide_protocols::sasl::SCRAM_ITERATIONS_MAX);
+                    session.auth_derived(Ok(vec![0; 32]), round as u64);
+                }
                 _ => {}
             }
         }
-        if session.is_ready() && !session.start_tls(round as u64) {
+        let authenticating = session.is_ready() && session.is_tls() && !auth_started && {
+            // AUTH over TLS: the server's EHLO decides the mechanism (SCRAM or PLAIN).
+            auth_started = true;
+            let request = AuthRequest {
+                username: "u",
+                password: "p",
+                allowed: &[],
+                channel_binding: None,
+                nonce: &[7; 24],
+            };
+            session.authenticate(&request, round as u64).is_some()
+        };
+        if !authenticating && session.is_ready() && !session.start_tls(round as u64) {
             let _ = session.send(&envelope, round as u64);
         }
         let output = session.pending_output();

@@ -59,6 +59,10 @@ pub enum SaslError {
     /// iterations): a problem with our data, not the client's.
     #[error("stored SASL secrets are invalid")]
     SecretsInvalid,
+    /// SCRAM client side: the server's signature (`v=`) does not match what the password
+    /// gives: the server does not know the account's keys (an impostor, or broken).
+    #[error("the server's SCRAM signature did not verify")]
+    ServerNotVerified,
 }
 
 impl SaslError {

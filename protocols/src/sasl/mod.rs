@@ -1,10 +1,11 @@
-//! SASL server mechanisms (RFC 4422), sans-IO: SCRAM-SHA-256(-PLUS), SCRAM-SHA-1(-PLUS),
+//! SASL mechanisms (RFC 4422), server side and SCRAM's client side, sans-IO: SCRAM-SHA-256(-PLUS), SCRAM-SHA-1(-PLUS),
 //! CRAM-MD5, PLAIN, LOGIN and EXTERNAL, the secrets each needs at rest, and RFC 8265
 //! password preparation. SMTP AUTH and IMAP AUTHENTICATE sessions drive a
 //! [`ServerExchange`] with base64-decoded client messages and act on its [`Step`]s.
 //!
 //! - [`exchange`]: [`ServerExchange`] and [`Step`]; EXTERNAL (RFC 4422 Appendix A);
-//! - `scram`: SCRAM (RFC 5802, RFC 7677) with channel binding (RFC 5929, RFC 9266);
+//! - `scram`: SCRAM (RFC 5802, RFC 7677) with channel binding (RFC 5929, RFC 9266), the
+//!   server side and the client side ([`ScramClient`], for SMTP AUTH to a smarthost);
 //! - `cram_md5`: CRAM-MD5 (RFC 2195) from precomputed HMAC-MD5 states;
 //! - `plain`: PLAIN (RFC 4616) and LOGIN (draft-murchison-sasl-login);
 //! - [`secrets`]: what is stored per account and how it is derived;
@@ -34,6 +35,7 @@ pub use error::SaslError;
 pub use exchange::{ServerExchange, Step};
 pub use limits::*;
 pub use precis::prepare_password;
+pub use scram::client::{Derivation, ScramClient, client_nonce};
 pub use secrets::{ScramSecrets, Secrets, derive_scram_sha1, derive_scram_sha256};
 
 /// A SASL mechanism we serve.

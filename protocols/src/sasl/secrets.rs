@@ -108,7 +108,7 @@ impl ScramHash {
     }
 
     /// `Hi(password, salt, i)`: PBKDF2 with HMAC-H and one output block (RFC 5802 §2.2).
-    fn salted_password(self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
+    pub(crate) fn salted_password(self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
         let mut out = vec![0u8; self.output_bytes()];
         match self {
             ScramHash::Sha1 => pbkdf2::pbkdf2_hmac::<Sha1>(password, salt, iterations, &mut out),

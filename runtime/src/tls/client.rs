@@ -145,6 +145,22 @@ impl ClientTlsStream {
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.inner.get_ref().0.peer_addr()
     }
+
+    /// RFC 9266 tls-exporter channel binding (SCRAM -PLUS to a smarthost), TLS 1.3
+    /// only, for the reasons `TlsStream::channel_binding` gives on the server side.
+    pub fn channel_binding(&self) -> Option<Vec<u8>> {
+        if self.version != TlsVersion::Tls13 {
+            return None;
+        }
+        let connection = self.inner.get_ref().1;
+        connection
+            .export_keying_material(
+                vec![0u8; super::CHANNEL_BINDING_BYTES],
+                super::CHANNEL_BINDING_LABEL,
+                None,
+            )
+            .ok()
+    }
 }
 
 impl AsyncRead for ClientTlsStream {

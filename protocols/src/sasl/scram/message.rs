@@ -151,8 +151,7 @@ fn decode_saslname(encoded: &str) -> Result<String, SaslError> {
     Ok(decoded)
 }
 
-/// `saslname` encoding, for the decoy path and tests: `,` and `=` escaped.
-#[cfg(test)]
+/// `saslname` encoding (the client's `n=`): `,` and `=` escaped.
 pub(crate) fn encode_saslname(name: &str) -> String {
     name.replace('=', "=3D").replace(',', "=2C")
 }

@@ -17,9 +17,13 @@
 //! else derived from the exchange nonce (then a prober comparing two attempts sees the
 //! salt change, so production callers set the key).
 //!
+//! The client side (`client`, for SMTP AUTH to a smarthost) shares the hash, HMAC and
+//! PBKDF2 primitives of `secrets` and the saslname encoding of `message`.
+//!
 //! Invariants: every comparison of secret-derived bytes is constant-time; the
 //! AuthMessage is built from the messages exactly as sent and received.
 
+pub(crate) mod client;
 mod message;
 
 use base64::Engine;

@@ -1,7 +1,8 @@
 //! The SMTP client session: server bytes in, events and command bytes out (RFC 5321
 //! §3 and §4 from the client's side, with PIPELINING RFC 2920, SIZE RFC 1870, 8BITMIME
 //! RFC 6152, SMTPUTF8 RFC 6531, CHUNKING RFC 3030, DSN RFC 3461, STARTTLS RFC 3207,
-//! AUTH PLAIN RFC 4954 and RFC 4616, LIMITS RFC 9422, REQUIRETLS RFC 8689).
+//! AUTH RFC 4954 with SCRAM-SHA-256/SHA-1 and their -PLUS variants (RFC 5802, RFC 7677,
+//! RFC 9266) and PLAIN (RFC 4616), LIMITS RFC 9422, REQUIRETLS RFC 8689).
 //!
 //! The caller owns the socket, the clock and the message file. It writes
 //! [`ClientSession::pending_output`] (then [`ClientSession::advance_output`]), feeds
@@ -24,6 +25,9 @@
 //!   any piece boundaries (RFC 5321 §4.5.2);
 //! - no server byte that arrived with the `220` to STARTTLS is used: such input fails
 //!   the session (the STARTTLS injection of RFC 3207 §6 reversed);
+//! - AUTH picks the strongest mechanism both sides allow ([`choose_mechanism`]); PLAIN
+//!   goes only over TLS; a SCRAM exchange ends in [`Event::Authenticated`] only after
+//!   the server's signature verified; PBKDF2 runs in the caller ([`Event::AuthDerive`]);
 //! - after a failure (`421`, a malformed reply, a timeout, the peer closing) the session
 //!   takes no input and emits no event after [`Event::Failed`].
 
@@ -46,7 +50,77 @@ use limits::{
 };
 pub use reply_reader::{ReplyError, ReplyReader};
 
+use crate::sasl::{ChannelBinding, Derivation, Mechanism, ScramClient};
 use crate::smtp::reply::{EnhancedCode, Reply};
+
+/// The mechanisms the client can use, strongest first: SCRAM with channel binding,
+/// SCRAM, then PLAIN (the password itself, only over TLS).
+pub const CLIENT_MECHANISMS: [Mechanism; 5] = [
+    Mechanism::ScramSha256Plus,
+    Mechanism::ScramSha256,
+    Mechanism::ScramSha1Plus,
+    Mechanism::ScramSha1,
+    Mechanism::Plain,
+];
+
+/// The strongest mechanism of [`CLIENT_MECHANISMS`] that the server `offered` (its EHLO
+/// AUTH list), that `allowed` names (empty: all), and that the connection supports:
+/// -PLUS only with channel binding data, PLAIN only over TLS.
+pub fn choose_mechanism(
+    offered: &[String],
+    allowed: &[Mechanism],
+    tls: bool,
+    binding: bool,
+) -> Option<Mechanism> {
+    CLIENT_MECHANISMS.into_iter().find(|&mechanism| {
+        let usable = match mechanism {
+            Mechanism::Plain => tls,
+            m if m.needs_channel_binding() => binding,
+            _ => true,
+        };
+        usable
+            && (allowed.is_empty() || allowed.contains(&mechanism))
+            && offered.iter().any(|name| name.eq_ignore_ascii_case(mechanism.name()))
+    })
+}
+
+/// What [`ClientSession::authenticate`] needs.
+pub struct AuthRequest<'a> {
+    /// The account name at the server.
+    pub username: &'a str,
+    /// Its password (sent itself only by PLAIN).
+    pub password: &'a str,
+    /// Mechanisms the configuration allows; empty: all of [`CLIENT_MECHANISMS`].
+    pub allowed: &'a [Mechanism],
+    /// The TLS connection's channel binding (RFC 9266 tls-exporter), if any.
+    pub channel_binding: Option<ChannelBinding>,
+    /// Random bytes for the SCRAM client nonce (18 or more).
+    pub nonce: &'a [u8],
+}
+
+impl std::fmt::Debug for AuthRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthRequest").field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+/// Where an AUTH exchange stands.
+#[derive(Debug)]
+enum AuthState {
+    /// AUTH PLAIN sent; waiting for 235.
+    Plain,
+    /// SCRAM client-first sent; waiting for server-first (334).
+    ScramFirst(Box<ScramClient>),
+    /// Waiting for the caller's salted password.
+    ScramDerive(Box<ScramClient>),
+    /// client-final sent; waiting for server-final (334).
+    ScramFinal(Box<ScramClient>),
+    /// The server proved itself; the empty response sent; waiting for 235.
+    ScramVerified,
+    /// `*` sent (RFC 4954 §4: the client cancels); the reply is ignored, this reason
+    /// is reported.
+    Cancelled(Reply),
+}
 
 /// Settings of a client session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,7 +216,8 @@ impl TransactionResult {
 /// What happened. Events come in the order of the replies that caused them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// Greeting and EHLO (or HELO) done, or EHLO again after TLS: the caller may act.
+    /// Greeting and EHLO (or HELO) done, EHLO again after TLS, or the `250` to the RSET
+    /// of [`ClientSession::reset`]: the caller may act.
     /// The server's extensions are in [`ClientSession::capabilities`].
     Ready,
     /// The server said `220` to STARTTLS: run the TLS handshake on the connection now,
@@ -152,8 +227,12 @@ pub enum Event {
     StartTlsRefused(Reply),
     /// AUTH succeeded (`235`); ready again.
     Authenticated,
-    /// AUTH was refused; ready again, unauthenticated.
+    /// AUTH was refused (or the client cancelled it: the reply then stands for our
+    /// reason, `454 4.7.0`); ready again, unauthenticated.
     AuthRefused(Reply),
+    /// SCRAM: derive the salted password ([`Derivation::salted_password`], slow: off
+    /// the executor), then call [`ClientSession::auth_derived`].
+    AuthDerive(Derivation),
     /// Stream the message now: `body_data` until it is all taken, then `body_end`.
     SendBody,
     /// The transaction is over; the session is ready for the next.
@@ -181,9 +260,13 @@ enum Awaiting {
     Mail,
     Rcpt(usize),
     Data,
-    Bdat { last: bool },
+    Bdat {
+        last: bool,
+    },
     DataEnd,
     Rset,
+    /// RSET before a kept connection is used again.
+    Reset,
     Quit,
 }
 
@@ -200,7 +283,7 @@ impl Awaiting {
             Self::Data => Stage::Data,
             Self::Bdat { last: false } => Stage::Body,
             Self::Bdat { last: true } | Self::DataEnd => Stage::DataEnd,
-            Self::Rset => Stage::Rset,
+            Self::Rset | Self::Reset => Stage::Rset,
             Self::Quit => Stage::Quit,
         }
     }
@@ -256,6 +339,7 @@ pub struct ClientSession {
     caps: Capabilities,
     tls: bool,
     transaction: Option<Transaction>,
+    auth: Option<AuthState>,
     events: VecDeque<Event>,
     out: Vec<u8>,
     out_sent: usize,

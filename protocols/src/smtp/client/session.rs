@@ -17,6 +17,7 @@ impl ClientSession {
             caps: Capabilities::default(),
             tls: false,
             transaction: None,
+            auth: None,
             events: VecDeque::new(),
             out: Vec::new(),
             out_sent: 0,
@@ -51,7 +52,10 @@ impl ClientSession {
     /// True when the caller may start something (after [`Event::Ready`] and the end of
     /// each exchange).
     pub fn is_ready(&self) -> bool {
-        self.phase == Phase::Running && self.expected.is_empty() && self.transaction.is_none()
+        self.phase == Phase::Running
+            && self.expected.is_empty()
+            && self.transaction.is_none()
+            && self.auth.is_none()
     }
 
     /// True when the session waits for server bytes.
@@ -185,6 +189,76 @@ impl ClientSession {
         let message = format!("\0{username}\0{password}");
         let line = format!("AUTH PLAIN {}", STANDARD.encode(message));
         self.command(&line, Awaiting::Auth, now_ms + MAIL_TIMEOUT_MS);
+        self.auth = Some(AuthState::Plain);
+        true
+    }
+
+    /// Starts AUTH (RFC 4954) with the strongest mechanism [`choose_mechanism`] finds;
+    /// `None` (and nothing sent) when there is none, or the session is not ready.
+    /// SCRAM goes with an initial response (client-first); the exchange then asks the
+    /// caller for the salted password ([`Event::AuthDerive`]) and ends in
+    /// [`Event::Authenticated`] or [`Event::AuthRefused`].
+    pub fn authenticate(&mut self, request: &AuthRequest<'_>, now_ms: u64) -> Option<Mechanism> {
+        if !self.is_ready() {
+            return None;
+        }
+        let binding = request.channel_binding.as_ref().filter(|_| self.tls);
+        let mechanism =
+            choose_mechanism(&self.caps.auth_mechanisms, request.allowed, self.tls, binding.is_some())?;
+        if mechanism == Mechanism::Plain {
+            return self.authenticate_plain(request.username, request.password, now_ms).then_some(mechanism);
+        }
+        // RFC 5802 §6: gs2 flag `y` (we could bind) only when the server did not offer
+        // the -PLUS variant; when it did and the configuration chose the plain one, `n`,
+        // or the server would take it for a downgrade.
+        let plus_offered = |name: &str| self.caps.auth_mechanisms.iter().any(|m| m == name);
+        let binding = match mechanism {
+            Mechanism::ScramSha256 if plus_offered("SCRAM-SHA-256-PLUS") => None,
+            Mechanism::ScramSha1 if plus_offered("SCRAM-SHA-1-PLUS") => None,
+            _ => binding,
+        };
+        let nonce = crate::sasl::client_nonce(request.nonce);
+        let client = ScramClient::new(mechanism, request.username, &nonce, binding).ok()?;
+        let line = format!("AUTH {} {}", mechanism.name(), STANDARD.encode(client.client_first()));
+        self.command(&line, Awaiting::Auth, now_ms + MAIL_TIMEOUT_MS);
+        self.auth = Some(AuthState::ScramFirst(Box::new(client)));
+        Some(mechanism)
+    }
+
+    /// The salted password the [`Event::AuthDerive`] asked for (or the derivation's
+    /// error: the exchange is cancelled). False when no derivation is due.
+    pub fn auth_derived(&mut self, salted: Result<Vec<u8>, crate::sasl::SaslError>, now_ms: u64) -> bool {
+        let Some(AuthState::ScramDerive(mut client)) = self.auth.take() else {
+            return false;
+        };
+        if self.phase != Phase::Running {
+            return false;
+        }
+        match salted.and_then(|salted| client.client_final(&salted)) {
+            Ok(last) => {
+                self.command(&STANDARD.encode(last), Awaiting::Auth, now_ms + MAIL_TIMEOUT_MS);
+                self.auth = Some(AuthState::ScramFinal(client));
+            }
+            Err(error) => self.cancel_auth(&error.to_string(), now_ms),
+        }
+        true
+    }
+
+    /// Cancels the exchange under way with `*` (RFC 4954 §4); `why` is reported.
+    pub(super) fn cancel_auth(&mut self, why: &str, now_ms: u64) {
+        self.command("*", Awaiting::Auth, now_ms + MAIL_TIMEOUT_MS);
+        let reason = Reply::new(454, Some(EnhancedCode(4, 7, 0)), format!("authentication cancelled: {why}"));
+        self.auth = Some(AuthState::Cancelled(reason));
+    }
+
+    /// RSET between transactions on a connection kept open for the next message: its
+    /// `250` is [`Event::Ready`] (the connection still works), anything else fails the
+    /// session. Only when ready.
+    pub fn reset(&mut self, now_ms: u64) -> bool {
+        if !self.is_ready() {
+            return false;
+        }
+        self.command("RSET", Awaiting::Reset, now_ms + MAIL_TIMEOUT_MS);
         true
     }
 
@@ -337,6 +411,7 @@ impl ClientSession {
         self.phase = Phase::Failed;
         self.expected.clear();
         self.transaction = None;
+        self.auth = None;
         if polite {
             // RFC 5321 §3.1: after a refused greeting the client should still QUIT.
             self.out.extend_from_slice(b"QUIT\r\n");

@@ -38,8 +38,7 @@ impl ClientSession {
                 self.events.push_back(Event::TlsReady);
             }
             Awaiting::StartTls => self.events.push_back(Event::StartTlsRefused(reply)),
-            Awaiting::Auth if reply.code == 235 => self.events.push_back(Event::Authenticated),
-            Awaiting::Auth => self.events.push_back(Event::AuthRefused(reply)),
+            Awaiting::Auth => self.on_auth(reply, now_ms),
             Awaiting::Mail => self.on_mail(reply, now_ms),
             Awaiting::Rcpt(index) => self.on_rcpt(index, reply, now_ms),
             Awaiting::Data => self.on_data(reply, now_ms),
@@ -51,10 +50,50 @@ impl ClientSession {
                 self.finish_transaction();
             }
             Awaiting::Rset => self.finish_transaction(),
+            Awaiting::Reset if positive => self.events.push_back(Event::Ready),
+            Awaiting::Reset => self.fail_with(Awaiting::Reset, reply),
             Awaiting::Quit => {
                 self.phase = Phase::Closed;
                 self.events.push_back(Event::Closed);
             }
+        }
+    }
+
+    /// A reply during AUTH, by where the exchange stands (RFC 4954 §4).
+    fn on_auth(&mut self, reply: Reply, now_ms: u64) {
+        let state = self.auth.take();
+        match (state, reply.code) {
+            (Some(AuthState::Cancelled(reason)), _) => self.events.push_back(Event::AuthRefused(reason)),
+            (Some(AuthState::Plain | AuthState::ScramVerified), 235) => {
+                self.events.push_back(Event::Authenticated);
+            }
+            (Some(AuthState::ScramFirst(mut client)), 334) => {
+                match decode_challenge(&reply).and_then(|first| client.server_first(&first)) {
+                    Ok(derivation) => {
+                        self.auth = Some(AuthState::ScramDerive(client));
+                        self.events.push_back(Event::AuthDerive(derivation));
+                    }
+                    Err(error) => self.cancel_auth(&error.to_string(), now_ms),
+                }
+            }
+            (Some(AuthState::ScramFinal(mut client)), 334) => {
+                match decode_challenge(&reply).and_then(|last| client.server_final(&last)) {
+                    Ok(()) => {
+                        self.command("", Awaiting::Auth, now_ms + MAIL_TIMEOUT_MS);
+                        self.auth = Some(AuthState::ScramVerified);
+                    }
+                    Err(error) => self.cancel_auth(&error.to_string(), now_ms),
+                }
+            }
+            (_, 334) => self.cancel_auth("unexpected challenge", now_ms),
+            (Some(AuthState::ScramFinal(_)), 235) => {
+                // Success without the server's signature: it never proved it knows the
+                // password's keys (RFC 5802 §3: the client verifies ServerSignature).
+                let text = "authentication cancelled: the server did not prove its identity (no SCRAM v=)";
+                let reason = Reply::new(454, Some(EnhancedCode(4, 7, 0)), text);
+                self.events.push_back(Event::AuthRefused(reason));
+            }
+            _ => self.events.push_back(Event::AuthRefused(reply)),
         }
     }
 
@@ -172,4 +211,11 @@ impl ClientSession {
             .collect();
         self.events.push_back(Event::TransactionDone(TransactionResult { mail, recipients }));
     }
+}
+
+/// The base64 data of a `334` challenge (RFC 4954 §4: the text after the code).
+fn decode_challenge(reply: &Reply) -> Result<Vec<u8>, crate::sasl::SaslError> {
+    STANDARD
+        .decode(reply.text.trim())
+        .map_err(|_| crate::sasl::SaslError::Malformed("AUTH challenge is not base64"))
 }
