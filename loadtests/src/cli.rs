@@ -145,6 +145,10 @@ pub(crate) struct SmtpArgs {
     /// one message per connection, as most senders on the internet do.
     #[arg(long, value_name = "K", default_value_t = 0)]
     pub(crate) messages_per_connection: u64,
+    /// AUTH PLAIN as --user/--password after EHLO on each connection (submission to
+    /// a server that relays for authenticated users).
+    #[arg(long)]
+    pub(crate) auth: bool,
 }
 
 /// Most accounts `smtp --verify-imap` checks: one IMAP connection each.
@@ -161,6 +165,9 @@ pub(crate) fn check_smtp(args: &SmtpArgs) -> Result<(), UsageError> {
             "--rcpt",
             format!("must contain {{n}} (replaced by the account number) for --accounts {}", args.accounts),
         ));
+    }
+    if args.auth && args.common.user.contains("{n}") {
+        return Err(invalid("--user", "--auth logs in as one user: no {n}".to_owned()));
     }
     if args.accounts > 1 && args.verify_imap {
         if !args.common.user.contains("{n}") {

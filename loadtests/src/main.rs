@@ -160,6 +160,7 @@ fn run(scenario: ScenarioArgs) -> Result<(Report, bool), UsageError> {
                 verify: args.verify_imap,
                 accounts: args.accounts,
                 per_connection: args.messages_per_connection,
+                auth: args.auth,
             };
             Ok((scenario::smtp::run(&settings, &plan), settings.json))
         }

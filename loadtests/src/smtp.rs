@@ -204,6 +204,14 @@ impl SmtpConnection {
         Ok(connection)
     }
 
+    /// AUTH PLAIN (RFC 4954, RFC 4616) with an initial response; 235 expected.
+    pub(crate) fn auth_plain(&mut self, user: &str, password: &str) -> Result<(), SmtpError> {
+        use base64::Engine as _;
+        let response = base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
+        self.stream.write_all(format!("AUTH PLAIN {response}\r\n").as_bytes())?;
+        self.expect(235, "AUTH").map(drop)
+    }
+
     /// Reads the next reply.
     pub(crate) fn read_reply(&mut self) -> Result<Reply, SmtpError> {
         loop {

@@ -65,6 +65,7 @@ fn locate_or_build() -> PathBuf {
 struct Server {
     child: Child,
     smtp: String,
+    submission: String,
     imap: String,
     /// The data and config directory (`None` once [`Server::stop`] took it).
     dir: Option<tempfile::TempDir>,
@@ -141,7 +142,7 @@ impl Server {
                 }
             }
         });
-        let (mut smtp, mut imap) = (None, None);
+        let (mut smtp, mut imap, mut submission) = (None, None, None);
         loop {
             let line = match receiver.recv_timeout(START_TIMEOUT) {
                 Ok(line) => line,
@@ -154,6 +155,9 @@ impl Server {
             if let Some(address) = line.strip_prefix("moxide: listening smtp ") {
                 smtp = Some(address.to_string());
             }
+            if let Some(address) = line.strip_prefix("moxide: listening submission ") {
+                submission = Some(address.to_string());
+            }
             if let Some(address) = line.strip_prefix("moxide: listening imap ") {
                 imap = Some(address.to_string());
             }
@@ -161,7 +165,13 @@ impl Server {
                 break;
             }
         }
-        Server { child, smtp: smtp.unwrap(), imap: imap.unwrap(), dir: Some(dir) }
+        Server {
+            child,
+            smtp: smtp.unwrap(),
+            submission: submission.unwrap(),
+            imap: imap.unwrap(),
+            dir: Some(dir),
+        }
     }
 
     /// Stops the server (it releases its data directory lock when it exits) and returns
@@ -178,18 +188,28 @@ impl Server {
 
     /// Runs moxide-load with `args` plus this server's addresses.
     fn load(&self, args: &[&str]) -> Output {
+        self.load_to(&self.smtp, args)
+    }
+
+    /// [`Server::load`] with SMTP at `smtp`.
+    fn load_to(&self, smtp: &str, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_moxide-load"))
             .args(args)
-            .args(["--smtp", &self.smtp, "--imap", &self.imap])
+            .args(["--smtp", smtp, "--imap", &self.imap])
             .output()
             .unwrap()
     }
 
     /// Runs moxide-load with `--json`, checks it passed, returns the report.
     fn load_json(&self, args: &[&str]) -> Value {
+        self.load_json_to(&self.smtp, args)
+    }
+
+    /// [`Server::load_json`] with SMTP at `smtp`.
+    fn load_json_to(&self, smtp: &str, args: &[&str]) -> Value {
         let mut all = args.to_vec();
         all.push("--json");
-        let output = self.load(&all);
+        let output = self.load_to(smtp, &all);
         let stdout = String::from_utf8_lossy(&output.stdout);
         let report: Value = serde_json::from_str(stdout.trim())
             .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr)));
@@ -260,6 +280,14 @@ fn smtp_deliveries_are_verified_exactly() {
         server.load_json(&["smtp", "--messages", "12", "--size-corpus", corpus_path, "--verify-imap"]);
     assert_eq!(report["smtp"]["verify"]["found"], 12);
     assert_eq!(report["smtp"]["corpus_files"], 2);
+
+    // Submission with AUTH PLAIN, as the relay benchmark submits.
+    let submission = server.submission.clone();
+    let report = server.load_json_to(
+        &submission,
+        &["smtp", "--messages", "10", "--auth", "--from", "mox@localhost", "--verify-imap"],
+    );
+    assert_eq!(report["smtp"]["verify"]["found"], 10, "{report:#}");
 }
 
 #[test]

@@ -9,7 +9,8 @@
 //!
 //! With `--accounts M` message k goes to `--rcpt` with `{n}` = k % M + 1, and
 //! verification logs into each account (`--user` with the same `{n}`); with
-//! `--messages-per-connection K` each connection sends K messages, then QUITs and the
+//! `--auth` each connection logs in (AUTH PLAIN) after EHLO, as a submission client
+//! does; with `--messages-per-connection K` each connection sends K messages, then QUITs and the
 //! worker connects again (each connect timed as `connect`).
 
 use std::collections::HashMap;
@@ -56,6 +57,8 @@ pub(crate) struct SmtpPlan {
     pub(crate) accounts: u32,
     /// Messages per connection; 0: no limit.
     pub(crate) per_connection: u64,
+    /// AUTH PLAIN after EHLO.
+    pub(crate) auth: bool,
 }
 
 impl SmtpPlan {
@@ -179,12 +182,19 @@ fn worker(
         }
         let Some(open) = connection.as_mut() else {
             let connect_started = Instant::now();
-            match SmtpConnection::connect(
+            let connected = SmtpConnection::connect(
                 settings.smtp_target(),
                 settings.source(index),
                 settings.io_timeout,
                 super::HELO_NAME,
-            ) {
+            )
+            .and_then(|mut open| {
+                if plan.auth {
+                    open.auth_plain(&settings.user, &settings.password)?;
+                }
+                Ok(open)
+            });
+            match connected {
                 Ok(open) => {
                     result.recorder.record("connect", connect_started.elapsed());
                     failed_connects = 0;
