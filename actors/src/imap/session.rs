@@ -260,6 +260,8 @@ impl Conn {
             Event::Sort { search, sort } => self.sort(search, sort).await,
             Event::Thread { search, thread } => self.thread(search, thread).await,
             Event::Quota { mailbox } => self.quota(mailbox.as_deref()).await,
+            Event::GetMetadata { mailboxes } => self.get_metadata(mailboxes).await,
+            Event::SetMetadata { mailbox, entries } => self.set_metadata(mailbox, entries).await,
             Event::Store { uids, mode, flags, keywords, unchanged_since, report_unchanged } => {
                 self.store(uids, mode, flags, keywords, unchanged_since, report_unchanged).await
             }
