@@ -108,6 +108,15 @@ pub enum ResponseCode {
     InUse,
     /// `LIMIT`.
     Limit,
+    /// `INPROGRESS ("tag" done total)` (RFC 9585): a long command's progress.
+    InProgress {
+        /// The command's tag.
+        tag: String,
+        /// Units of work done.
+        done: u64,
+        /// Units of work in all.
+        total: u64,
+    },
     /// `METADATA ...` (RFC 5464 §4.2.1, §4.3).
     Metadata(MetadataCode),
     /// `MODIFIED set` (RFC 7162 §3.1.3).
@@ -257,6 +266,11 @@ impl ResponseCode {
             Self::UidNext(n) => fmt_to(out, format_args!("UIDNEXT {n}")),
             Self::UidValidity(n) => fmt_to(out, format_args!("UIDVALIDITY {n}")),
             Self::Unseen(n) => fmt_to(out, format_args!("UNSEEN {n}")),
+            Self::InProgress { tag, done, total } => {
+                out.extend_from_slice(b"INPROGRESS (");
+                write_string(out, tag.as_bytes());
+                fmt_to(out, format_args!(" {done} {total})"));
+            }
             Self::Metadata(code) => match code {
                 MetadataCode::LongEntries(n) => fmt_to(out, format_args!("METADATA LONGENTRIES {n}")),
                 MetadataCode::MaxSize(n) => fmt_to(out, format_args!("METADATA MAXSIZE {n}")),

@@ -55,6 +55,7 @@ pub mod memory;
 mod messages;
 mod metadata;
 mod output;
+mod progress;
 mod quota;
 mod search;
 mod selected;
@@ -78,6 +79,7 @@ pub use fetch::{
 pub use flags::{ANNOUNCED_KEYWORDS_MAX, WELL_KNOWN_KEYWORDS};
 pub use metadata::{METADATA_VALUE_BYTES_MAX, MetadataEntries, SERVER_ADMIN_ENTRY};
 pub use output::{OUTPUT_BUDGET_BYTES, Output};
+pub use progress::{INPROGRESS_DELAY_MS_MIN, INPROGRESS_INTERVAL_MS_MIN};
 pub use quota::{QUOTA_ROOT, QuotaFacts};
 pub use search::{SearchContent, SearchNeed, SearchProgram, TextSearch, Verdict};
 pub use sort::{SortProgram, SortRecord};
@@ -136,6 +138,7 @@ pub const CAPABILITIES: &[&str] = &[
     "UIDONLY",
     "METADATA",
     "LIST-METADATA",
+    "INPROGRESS",
 ];
 
 /// Commands answered BAD in a row before the session says BYE: 20, as Dovecot allows. A
@@ -578,6 +581,8 @@ pub(crate) struct Running {
     pub(crate) force_sync: bool,
     /// This command enabled CONDSTORE (RFC 7162 §3.1): its OK carries HIGHESTMODSEQ.
     pub(crate) condstore_enabled: bool,
+    /// When its last INPROGRESS response went out (RFC 9585, `progress`).
+    pub(crate) progress_ms: Option<u64>,
     /// The result, while the final sync runs.
     pub(crate) result: Option<CommandResult>,
 }
@@ -1041,6 +1046,7 @@ impl Session {
             allow_expunge,
             force_sync,
             condstore_enabled: false,
+            progress_ms: None,
             result: None,
         });
     }
