@@ -98,9 +98,10 @@ fn totals(txn: &RoTxn<'_>, dbs: &Databases, scope: u32) -> Result<(u32, u64, u32
     let (mut count, mut bytes, mut in_scope) = (0u32, 0u64, 0u32);
     for entry in dbs.metadata.iter(txn)? {
         let (key, value) = entry?;
+        let (entry_scope, name) = decode_key(key)?;
         count += 1;
-        bytes += (key.len() - 4 + value.len()) as u64;
-        if decode_key(key)?.0 == scope {
+        bytes += (name.len() + value.len()) as u64;
+        if entry_scope == scope {
             in_scope += 1;
         }
     }
