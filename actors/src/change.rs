@@ -51,6 +51,14 @@ pub enum Change {
     },
     /// Mailboxes were created, deleted or renamed (LIST results may differ).
     Mailboxes,
+    /// METADATA entries of a mailbox changed (RFC 5464; what NOTIFY's
+    /// MailboxMetadataChange event reports).
+    MailboxMetadata {
+        /// The mailbox.
+        mailbox: MailboxId,
+    },
+    /// The server's METADATA entries changed (NOTIFY's ServerMetadataChange event).
+    ServerMetadata,
     /// Messages were expunged from a mailbox.
     Expunged {
         /// Their mailbox.
@@ -100,13 +108,14 @@ pub struct Subscription {
 }
 
 impl Change {
-    /// The mailbox the change is about (None for mailbox-list changes).
+    /// The mailbox whose messages the change is about (None for mailbox-list and
+    /// METADATA changes, which change no message view).
     pub fn mailbox(&self) -> Option<MailboxId> {
         match self {
             Change::Added { mailbox, .. }
             | Change::Flags { mailbox, .. }
             | Change::Expunged { mailbox, .. } => Some(*mailbox),
-            Change::Mailboxes => None,
+            Change::Mailboxes | Change::MailboxMetadata { .. } | Change::ServerMetadata => None,
         }
     }
 }

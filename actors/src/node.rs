@@ -395,6 +395,20 @@ impl Node {
         }
     }
 
+    /// Sets or removes METADATA entries (RFC 5464 §4.3) of a mailbox or (`None`) the
+    /// server, all or nothing.
+    pub async fn set_metadata(
+        &self,
+        account: &Arc<str>,
+        mailbox: Option<String>,
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    ) -> Result<(), AccountError> {
+        match self.call(account, AccountRequest::SetMetadata { mailbox, entries }).await? {
+            AccountResponse::MetadataSet(result) => result,
+            _ => Err(AccountError::UnexpectedReply),
+        }
+    }
+
     /// Subscribes to `account`'s changes. Returns once the subscription is in place:
     /// every change committed after this returns will be delivered to it.
     pub async fn subscribe(&self, account: &Arc<str>) -> Result<Subscription, AccountError> {

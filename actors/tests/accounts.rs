@@ -448,3 +448,30 @@ fn expunged_files_stay_until_no_view_shows_them() {
         }
     });
 }
+
+/// SETMETADATA goes through the account actor like every write: committed, then
+/// published as a metadata change (what NOTIFY will report), and refused whole past a
+/// limit.
+#[test]
+fn metadata_writes_are_committed_and_published() {
+    let dir = tempfile::tempdir().unwrap();
+    with_nodes(1, dir.path(), move |node| async move {
+        let account: Arc<str> = Arc::from("bob");
+        let subscription = node.subscribe(&account).await.unwrap();
+        let set = |name: &str| (name.to_owned(), Some(b"v".to_vec()));
+        node.set_metadata(&account, None, vec![set("/shared/comment")]).await.unwrap();
+        node.set_metadata(&account, Some("INBOX".to_owned()), vec![set("/private/comment")]).await.unwrap();
+        let Notification::Changes(batch) = subscription.next().await else { panic!("overflow") };
+        assert!(matches!(batch.changes[..], [Change::ServerMetadata]), "{batch:?}");
+        let Notification::Changes(batch) = subscription.next().await else { panic!("overflow") };
+        assert!(matches!(batch.changes[..], [Change::MailboxMetadata { .. }]), "{batch:?}");
+        assert_eq!(batch.changes[0].mailbox(), None, "a metadata change wakes no message view");
+        let many: Vec<_> = (0..=moxide_storage::METADATA_ENTRIES_PER_MAILBOX_MAX)
+            .map(|n| set(&format!("/shared/e{n}")))
+            .collect();
+        let error = node.set_metadata(&account, None, many).await.unwrap_err();
+        assert!(format!("{error}").contains("metadata limit"), "{error}");
+        let error = node.set_metadata(&account, Some("nosuch".to_owned()), vec![set("/shared/x")]).await;
+        assert!(error.is_err());
+    });
+}

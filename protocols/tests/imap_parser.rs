@@ -274,7 +274,7 @@ fn list_basic_and_lsub() {
 #[test]
 fn list_extended_syntax() {
     let CommandBody::List(list) = parse(
-        "a1 LIST (SUBSCRIBED RECURSIVEMATCH remote) \"\" (\"INBOX\" \"Sent*\") RETURN (CHILDREN SPECIAL-USE SUBSCRIBED STATUS (MESSAGES UNSEEN SIZE))",
+        "a1 LIST (SUBSCRIBED RECURSIVEMATCH remote) \"\" (\"INBOX\" \"Sent*\") RETURN (CHILDREN SPECIAL-USE SUBSCRIBED STATUS (MESSAGES UNSEEN SIZE) METADATA (/Shared/Comment \"/private/color\"))",
     ) else {
         panic!("not LIST");
     };
@@ -291,6 +291,7 @@ fn list_extended_syntax() {
             return_children: true,
             return_special_use: true,
             return_status: Some(vec![StatusAttr::Messages, StatusAttr::Unseen, StatusAttr::Size]),
+            return_metadata: Some(vec!["/shared/comment".to_owned(), "/private/color".to_owned()]),
             extended: true,
         }
     );

@@ -9,8 +9,9 @@
 //! its size; files without record or kept entry are orphans; each summary belongs to a
 //! record or a kept entry (a record without summary is fine: delivered without
 //! one, or older than schema 2); the credentials pass their checks and the schema-2
-//! `password` key is gone once they are set. Subscriptions are not checked: they may
-//! name anything.
+//! `password` key is gone once they are set; METADATA entries belong to the server or
+//! an existing mailbox, have valid names and values, and keep within the limits
+//! (`metadata.rs`). Subscriptions are not checked: they may name anything.
 //! The check only reads; it holds the writer lock so no delivery is in flight (a file
 //! linked but not yet indexed would look like an orphan).
 
@@ -208,6 +209,9 @@ fn check_index(
     check_expunged(txn, dbs, &counters, &mut files, problems)?;
     check_summaries(txn, dbs, &files, problems)?;
     for problem in credential_problems(txn, dbs)? {
+        problems.add(problem);
+    }
+    for problem in crate::metadata::check(txn, dbs)? {
         problems.add(problem);
     }
     Ok((files, records))

@@ -157,6 +157,20 @@ pub enum StorageError {
         /// Its value.
         max: u32,
     },
+    /// A METADATA entry name the IMAP parser would refuse, or a value over
+    /// [`crate::METADATA_VALUE_BYTES_MAX`] (RFC 5464 §3.2); nothing was changed.
+    #[error("invalid metadata entry {name:?}")]
+    InvalidMetadata {
+        /// The entry name.
+        name: String,
+    },
+    /// SETMETADATA would pass a METADATA limit; nothing was changed (IMAP
+    /// `NO [METADATA TOOMANY]`, RFC 5464 §4.3).
+    #[error("metadata limit reached: {limit:?}")]
+    MetadataLimit {
+        /// Which limit.
+        limit: MetadataLimit,
+    },
     /// INBOX cannot be deleted (RFC 9051 §6.3.5).
     #[error("INBOX cannot be deleted")]
     CannotDeleteInbox,
@@ -257,6 +271,18 @@ pub enum MailboxLimit {
     Count,
     /// Levels per name ([`crate::MailboxLimits::depth_max`]).
     Depth,
+}
+
+/// Which METADATA limit a SETMETADATA would pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MetadataLimit {
+    /// [`crate::METADATA_ENTRIES_PER_MAILBOX_MAX`].
+    EntriesPerMailbox,
+    /// [`crate::METADATA_ENTRIES_PER_ACCOUNT_MAX`].
+    EntriesPerAccount,
+    /// [`crate::METADATA_ACCOUNT_BYTES_MAX`].
+    AccountBytes,
 }
 
 /// Why one message of a delivery batch was not delivered; the rest of the batch was.

@@ -67,6 +67,7 @@
 //! | `subscriptions` | UTF-8 mailbox name (canonical)       | empty |
 //! | `expunged`      | (ModSeq of the expunge, MailboxId, Uid) | MessageId, owns-file byte, the record as it was in `messages` (schema 4) |
 //! | `vanished`      | (MailboxId, ModSeq of the expunge, Uid) | empty: `tombstones` by modseq (schema 5) |
+//! | `metadata`      | (scope u32: 0 server, else MailboxId; entry name) | the value's bytes: RFC 5464 entries (schema 6, `metadata.rs`) |
 //!
 //! Records are rkyv 0.8 archives built with the `unaligned` feature (LMDB values have no
 //! alignment) and are read in place after validation (`rkyv::access`, never the unchecked
@@ -86,7 +87,9 @@
 //! `tests/fixtures/schema2/` and opened by the tests. Version 4 added `expunged`
 //! (deferred removal of expunged messages); the 3 → 4 step only creates it. Version 5
 //! added `vanished`, the tombstones by modseq, so "expunged since M" reads only its
-//! answer; the 4 → 5 step fills it from `tombstones` (`tombstones.rs`).
+//! answer; the 4 → 5 step fills it from `tombstones` (`tombstones.rs`). Version 6 added
+//! `metadata`, the server's and mailboxes' METADATA entries (RFC 5464); the 5 → 6 step
+//! only creates it.
 //!
 //! ## Mailbox names
 //!
@@ -149,6 +152,7 @@ mod keys;
 mod lmdb;
 mod lock;
 mod mailbox;
+mod metadata;
 mod names;
 mod orphans;
 mod password;
@@ -176,13 +180,17 @@ pub use datadir::DataDir;
 pub use deliver::{
     DELIVERY_BATCH_MAX, Delivered, MailboxTarget, NewMessage, PREFIX_BYTES_MAX, SUMMARY_BYTES_MAX,
 };
-pub use error::{DeliveryError, MailboxLimit, StorageError};
+pub use error::{DeliveryError, MailboxLimit, MetadataLimit, StorageError};
 pub use flags::{Flags, SpecialUse};
 pub use global::{GLOBAL_SCHEMA_VERSION, GLOBAL_SCHEMA_VERSION_OLDEST, GlobalStore};
 pub use ids::{MailboxId, MessageId, ModSeq, Uid, UidValidity};
 pub use lmdb::MAP_SIZE_MIN_BYTES;
 pub use lock::{DataDirLock, LOCK_FILE_NAME};
 pub use mailbox::{DEFAULT_MAILBOXES, MAILBOX_DEPTH_MAX, MAILBOXES_MAX, MailboxInfo, MailboxLimits};
+pub use metadata::{
+    METADATA_ACCOUNT_BYTES_MAX, METADATA_ENTRIES_PER_ACCOUNT_MAX, METADATA_ENTRIES_PER_MAILBOX_MAX,
+    METADATA_ENTRY_NAME_BYTES_MAX, METADATA_VALUE_BYTES_MAX, MetadataEntries,
+};
 pub use names::{
     ACCOUNT_NAME_BYTES_MAX, KEYWORD_BYTES_MAX, KEYWORDS_PER_MESSAGE_MAX, MAILBOX_NAME_BYTES_MAX,
     is_valid_account_name,

@@ -70,7 +70,8 @@ impl AccountStore {
     }
 
     /// DELETE: removes the mailbox `name` with its messages (records, index entries,
-    /// summaries; the files are unlinked after the commit) and its tombstones, and returns
+    /// summaries; the files are unlinked after the commit), its tombstones and its
+    /// METADATA entries (RFC 5464 §3.2: they go with the mailbox), and returns
     /// it as it was. Subscriptions stay (RFC 9051 §6.3.7). Errors:
     /// [`StorageError::NoSuchMailbox`], [`StorageError::CannotDeleteInbox`],
     /// [`StorageError::HasChildren`] (RFC 9051 §6.3.5 lets a server refuse; the IMAP
@@ -211,6 +212,7 @@ fn delete_in(
     let short = (Bound::Included(&first[..]), Bound::Included(&last[..]));
     let removed = dbs.uids.delete_range(wtxn, &short)?;
     tombstones::delete_mailbox(wtxn, dbs, id)?;
+    crate::metadata::delete_mailbox(wtxn, dbs, id)?;
     let (first, last) = keys::mailbox_key_bounds::<16>(id);
     dbs.modseqs.delete_range(wtxn, &(Bound::Included(&first[..]), Bound::Included(&last[..])))?;
     dbs.mailboxes.delete(wtxn, &keys::mailbox_key(id))?;

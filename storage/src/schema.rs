@@ -26,8 +26,9 @@ use crate::names::INBOX;
 /// secrets); a version-2 `password` key stays valid until the next set replaces it.
 /// Version 4 added the `expunged` database (expunged messages kept for the sessions not
 /// told yet, `expunged.rs`). Version 5 added the `vanished` database (tombstones by
-/// modseq, `tombstones.rs`).
-pub const SCHEMA_VERSION: u32 = 5;
+/// modseq, `tombstones.rs`). Version 6 added the `metadata` database (RFC 5464 entries,
+/// `metadata.rs`).
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Oldest schema version the migrations can bring up to [`SCHEMA_VERSION`].
 pub const SCHEMA_VERSION_OLDEST: u32 = 1;
@@ -62,7 +63,7 @@ impl Versions {
 pub(crate) type Db = Database<'static, Bytes, Bytes>;
 
 /// How many databases the schema has.
-const DATABASE_COUNT: usize = 11;
+const DATABASE_COUNT: usize = 12;
 
 /// Names of the databases, in the order of [`Databases::from_array`]. Part of the schema.
 /// The first seven are schema 1's; `meta` must stay first (the probe reads it).
@@ -78,6 +79,7 @@ const DATABASE_NAMES: [&str; DATABASE_COUNT] = [
     "subscriptions",
     "expunged",
     "vanished",
+    "metadata",
 ];
 
 /// The databases of the current schema (see the table in lib.rs).
@@ -94,6 +96,7 @@ pub(crate) struct Databases {
     pub(crate) subscriptions: Db,
     pub(crate) expunged: Db,
     pub(crate) vanished: Db,
+    pub(crate) metadata: Db,
 }
 
 impl Databases {
@@ -110,6 +113,7 @@ impl Databases {
             subscriptions,
             expunged,
             vanished,
+            metadata,
         ] = dbs;
         Databases {
             meta,
@@ -123,6 +127,7 @@ impl Databases {
             subscriptions,
             expunged,
             vanished,
+            metadata,
         }
     }
 
@@ -140,6 +145,7 @@ impl Databases {
             self.subscriptions,
             self.expunged,
             self.vanished,
+            self.metadata,
         ]
     }
 }
@@ -299,8 +305,13 @@ fn uidvalidity_seed() -> u32 {
 type MigrationStep = fn(&mut RwTxn<'_>, &Databases) -> Result<(), StorageError>;
 
 /// The migration hook: `(n, step)` brings version `n` to `n + 1`.
-const MIGRATIONS: &[(u32, MigrationStep)] =
-    &[(1, migrate_1_to_2), (2, migrate_2_to_3), (3, migrate_3_to_4), (4, migrate_4_to_5)];
+const MIGRATIONS: &[(u32, MigrationStep)] = &[
+    (1, migrate_1_to_2),
+    (2, migrate_2_to_3),
+    (3, migrate_3_to_4),
+    (4, migrate_4_to_5),
+    (5, migrate_5_to_6),
+];
 
 /// Schema 1 to 2: `summaries` and `subscriptions` were created (empty) by
 /// `create_databases` before this step. Message records stay version 1 and are read as
@@ -339,6 +350,15 @@ fn migrate_3_to_4(wtxn: &mut RwTxn<'_>, dbs: &Databases) -> Result<(), StorageEr
 /// from `tombstones` here (`tombstones.rs`).
 fn migrate_4_to_5(wtxn: &mut RwTxn<'_>, dbs: &Databases) -> Result<(), StorageError> {
     crate::tombstones::index_all(wtxn, dbs)
+}
+
+/// Schema 5 to 6: `metadata` was created (empty) by `create_databases`; no earlier
+/// version kept METADATA entries, so there is nothing to carry over.
+fn migrate_5_to_6(wtxn: &mut RwTxn<'_>, dbs: &Databases) -> Result<(), StorageError> {
+    if !dbs.metadata.is_empty(wtxn)? {
+        return Err(StorageError::corrupt("schema 5 environment with schema 6 data"));
+    }
+    Ok(())
 }
 
 /// Brings `from` up to [`SCHEMA_VERSION`] step by step, then records the version.

@@ -212,8 +212,8 @@ pub(crate) fn sorted_unique(uids: &[Uid]) -> Cow<'_, [Uid]> {
 /// The caller's window on one read transaction (see [`crate::AccountStore::read`]). It
 /// cannot outlive the transaction, nor can anything borrowed from it.
 pub struct ReadView<'t> {
-    txn: &'t RoTxn<'t>,
-    dbs: &'t Databases,
+    pub(crate) txn: &'t RoTxn<'t>,
+    pub(crate) dbs: &'t Databases,
 }
 
 impl<'t> ReadView<'t> {

@@ -117,6 +117,14 @@ pub enum AccountRequest {
         /// Subscribe (true) or unsubscribe.
         subscribed: bool,
     },
+    /// SETMETADATA (RFC 5464 §4.3): set or (for `None`) remove entries of a mailbox, or
+    /// of the server (`mailbox: None`), in one transaction.
+    SetMetadata {
+        /// The mailbox's name; `None`: the server's entries.
+        mailbox: Option<String>,
+        /// Entry names (checked by the IMAP parser) and values.
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    },
     /// Core `core` has sessions that want this account's changes (counted: one per
     /// first local subscriber on that core).
     Subscribe {
@@ -153,6 +161,8 @@ pub enum AccountResponse {
     MailboxRenamed(Result<Vec<MailboxInfo>, AccountError>),
     /// Reply to `SetSubscribed`.
     SubscriptionSet(Result<(), AccountError>),
+    /// Reply to `SetMetadata`.
+    MetadataSet(Result<(), AccountError>),
     /// Reply to `Subscribe`.
     Subscribed,
     /// Reply to `Unsubscribe`.

@@ -30,6 +30,7 @@ pub(super) enum RequestKind {
     DeleteMailbox,
     RenameMailbox,
     SetSubscribed,
+    SetMetadata,
     Subscribe,
     Unsubscribe,
 }
@@ -47,6 +48,7 @@ impl RequestKind {
             AccountRequest::DeleteMailbox { .. } => RequestKind::DeleteMailbox,
             AccountRequest::RenameMailbox { .. } => RequestKind::RenameMailbox,
             AccountRequest::SetSubscribed { .. } => RequestKind::SetSubscribed,
+            AccountRequest::SetMetadata { .. } => RequestKind::SetMetadata,
             AccountRequest::Subscribe { .. } => RequestKind::Subscribe,
             AccountRequest::Unsubscribe { .. } => RequestKind::Unsubscribe,
         }
@@ -64,6 +66,7 @@ impl RequestKind {
             RequestKind::DeleteMailbox => AccountResponse::MailboxDeleted(Err(error)),
             RequestKind::RenameMailbox => AccountResponse::MailboxRenamed(Err(error)),
             RequestKind::SetSubscribed => AccountResponse::SubscriptionSet(Err(error)),
+            RequestKind::SetMetadata => AccountResponse::MetadataSet(Err(error)),
             RequestKind::Subscribe => AccountResponse::Subscribed,
             RequestKind::Unsubscribe => AccountResponse::Unsubscribed,
         }
@@ -245,6 +248,15 @@ fn apply(store: &AccountStore, request: AccountRequest, now_ms: i64) -> Outcome 
             let result = store.set_subscribed(&name, subscribed).map_err(storage);
             (AccountResponse::SubscriptionSet(result), vec![])
         }
+        AccountRequest::SetMetadata { mailbox, entries } => match store
+            .set_metadata(mailbox.as_deref(), &entries)
+        {
+            Ok(id) => {
+                let change = id.map_or(Change::ServerMetadata, |mailbox| Change::MailboxMetadata { mailbox });
+                (AccountResponse::MetadataSet(Ok(())), vec![change])
+            }
+            Err(error) => (AccountResponse::MetadataSet(Err(storage(error))), vec![]),
+        },
         AccountRequest::Deliver(_)
         | AccountRequest::Subscribe { .. }
         | AccountRequest::Unsubscribe { .. } => {

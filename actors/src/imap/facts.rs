@@ -1,9 +1,9 @@
 //! Store records to the session's storage-neutral facts, and the session's requests to
 //! store types. System flag bits are the same on both sides (checked below).
 
-use moxide_protocols::imap::ResponseCode;
 use moxide_protocols::imap::server::{CommandError, FlagFact, MailboxFacts, MessageFacts, SystemFlags};
 use moxide_protocols::imap::types::StoreMode;
+use moxide_protocols::imap::{MetadataCode, ResponseCode};
 use moxide_storage::{
     ArchivedMessageRecord, FlagOp, Flags, FlagsChanged, MailboxInfo, MessageInfo, StorageError,
 };
@@ -129,6 +129,13 @@ pub(crate) fn storage_error(error: StorageError) -> CommandError {
             CommandError::no(ResponseCode::Limit, format!("at most {max} keywords per message"))
         }
         error @ StorageError::MailboxLimit { .. } => CommandError::no(ResponseCode::Limit, error.to_string()),
+        // RFC 5464 §4.3: too many entries, or too many bytes of them, is TOOMANY (MAXSIZE
+        // names the limit of one value, which the session checked already).
+        StorageError::MetadataLimit { .. } => CommandError::no(
+            ResponseCode::Metadata(MetadataCode::TooMany),
+            "too many metadata entries or bytes in this account",
+        ),
+        StorageError::InvalidMetadata { name } => CommandError::bad(format!("invalid entry {name:?}")),
         // RFC 5530 §3 OVERQUOTA: a full disk is reported as a quota (as Dovecot does); the
         // client may retry once space is freed.
         other if other.is_no_space() => no_space(),

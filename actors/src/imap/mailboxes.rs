@@ -241,7 +241,7 @@ impl Conn {
 
 /// Runs `read` on a helper thread when `heavy` (work that grows with a mailbox's size),
 /// else here.
-async fn read_off_core<R: Send + 'static>(
+pub(crate) async fn read_off_core<R: Send + 'static>(
     heavy: bool,
     read: impl FnOnce() -> Result<R, StorageError> + Send + 'static,
 ) -> Result<R, CommandError> {

@@ -15,6 +15,8 @@
 //! - `ordering`: the storage side of SORT and THREAD: keys from the stored summaries,
 //!   ordered or threaded on a helper thread.
 //! - `quota`: GETQUOTA/GETQUOTAROOT's limit (the directory's) and usage (the store's).
+//! - `metadata`: GETMETADATA/SETMETADATA and LIST RETURN (METADATA): stored entries
+//!   read in a read transaction, writes through the account actor, `/shared/admin`.
 //! - `output`: writing the session's output, message-file ranges with sendfile.
 //! - `facts`: store records to the session's storage-neutral facts.
 
@@ -26,6 +28,7 @@ mod facts;
 mod fetch;
 mod mailboxes;
 mod messages;
+mod metadata;
 mod ordering;
 mod output;
 mod quota;

@@ -10,8 +10,8 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use moxide_protocols::imap::server::{
-    Answer, CommandError, SearchHit, SearchProgram, SortProgram, SortRecord, ThreadFacts, ThreadProgram,
-    Threads,
+    Answer, CommandError, SearchHit, SearchProgram, Session, SortProgram, SortRecord, ThreadFacts,
+    ThreadProgram, Threads,
 };
 use moxide_protocols::mime::{Envelope, MessageSummary, StoredEnvelope};
 use moxide_storage::{AccountStore, MailboxId, StorageError, Uid};
@@ -20,44 +20,54 @@ use super::facts::{record_facts, storage_error};
 use super::session::Conn;
 
 impl Conn {
-    pub(crate) async fn sort(&mut self, search: Arc<SearchProgram>, sort: Arc<SortProgram>) -> Answer {
-        let hits = match self.search(search).await {
+    pub(crate) async fn sort(
+        &mut self,
+        session: &mut Session,
+        search: Arc<SearchProgram>,
+        sort: Arc<SortProgram>,
+    ) -> std::io::Result<Answer> {
+        let hits = match self.search(session, search).await? {
             Answer::Searched(hits) => hits,
-            other => return other,
+            other => return Ok(other),
         };
         let (store, mailbox) = match (self.account_store(), self.selected.as_ref()) {
             (Ok((_, store)), Some(selected)) => (store, selected.mailbox),
-            _ => return Answer::Failed(CommandError::Internal),
+            _ => return Ok(Answer::Failed(CommandError::Internal)),
         };
-        match moxide_runtime::offload(move || sort_hits(&store, mailbox, &sort, &hits)).await {
+        Ok(match moxide_runtime::offload(move || sort_hits(&store, mailbox, &sort, &hits)).await {
             Ok(Ok(sorted)) => Answer::Sorted(sorted),
             Ok(Err(error)) => Answer::Failed(storage_error(error)),
             Err(panic) => {
                 tracing::error!(%panic, "sort panicked");
                 Answer::Failed(CommandError::Internal)
             }
-        }
+        })
     }
 }
 
 impl Conn {
-    pub(crate) async fn thread(&mut self, search: Arc<SearchProgram>, thread: ThreadProgram) -> Answer {
-        let hits = match self.search(search).await {
+    pub(crate) async fn thread(
+        &mut self,
+        session: &mut Session,
+        search: Arc<SearchProgram>,
+        thread: ThreadProgram,
+    ) -> std::io::Result<Answer> {
+        let hits = match self.search(session, search).await? {
             Answer::Searched(hits) => hits,
-            other => return other,
+            other => return Ok(other),
         };
         let (store, mailbox) = match (self.account_store(), self.selected.as_ref()) {
             (Ok((_, store)), Some(selected)) => (store, selected.mailbox),
-            _ => return Answer::Failed(CommandError::Internal),
+            _ => return Ok(Answer::Failed(CommandError::Internal)),
         };
-        match moxide_runtime::offload(move || thread_hits(&store, mailbox, thread, &hits)).await {
+        Ok(match moxide_runtime::offload(move || thread_hits(&store, mailbox, thread, &hits)).await {
             Ok(Ok(threads)) => Answer::Threaded(threads),
             Ok(Err(error)) => Answer::Failed(storage_error(error)),
             Err(panic) => {
                 tracing::error!(%panic, "thread panicked");
                 Answer::Failed(CommandError::Internal)
             }
-        }
+        })
     }
 }
 

@@ -8,6 +8,9 @@
 //! the program needs: the header block, or for BODY and TEXT the ranges each
 //! `ContentSearch` names, fed in [`SEARCH_READ_BYTES`] pieces (never a whole message).
 //!
+//! A search still running after a second reports its progress (INPROGRESS, RFC 9585)
+//! between slices and chunks, at most once a second (the session's rule).
+//!
 //! Memory: the hits and the undecided UIDs (4 bytes each), one slice's work, and per
 //! message being read its summary, at most [`mime::HEADER_BYTES_MAX`] of header and one
 //! read piece.
@@ -18,14 +21,14 @@ use std::os::unix::fs::FileExt as _;
 use std::sync::Arc;
 
 use moxide_protocols::imap::server::{
-    Answer, CommandError, MessageFacts, SearchContent, SearchHit, SearchNeed, SearchProgram, Verdict,
+    Answer, CommandError, MessageFacts, SearchContent, SearchHit, SearchNeed, SearchProgram, Session, Verdict,
     objectid,
 };
 use moxide_protocols::mime::{self, Glance, MessageSummary};
 use moxide_storage::{AccountStore, MailboxId, MessageInfo, StorageError, Uid};
 
 use super::facts::{info_facts, record_facts, storage_error};
-use super::session::Conn;
+use super::session::{Conn, now_ms};
 
 /// Records judged per read transaction in the first phase. A record judged in place costs
 /// about a microsecond (a few in a debug build), so a slice is a few milliseconds: a
@@ -44,46 +47,43 @@ const SEARCH_READ_BYTES: usize = mime::SEARCH_PIECE_BYTES_MAX;
 /// What one slice of the first phase found, and where the next starts.
 #[derive(Default)]
 struct Slice {
+    /// Records judged (in the view or not).
+    judged: u64,
     hits: Vec<SearchHit>,
     undecided: Vec<u32>,
     next: Option<u32>,
 }
 
 impl Conn {
-    pub(crate) async fn search(&mut self, program: Arc<SearchProgram>) -> Answer {
+    /// SEARCH (and the search of SORT and THREAD). A search that runs past a second
+    /// reports its progress between slices and content chunks (INPROGRESS, RFC 9585):
+    /// messages decided out of the view's; the session decides when a response goes
+    /// out, and it is written at once.
+    pub(crate) async fn search(
+        &mut self,
+        session: &mut Session,
+        program: Arc<SearchProgram>,
+    ) -> std::io::Result<Answer> {
         let (store, mailbox) = match (self.account_store(), self.selected.as_ref()) {
             (Ok((_, store)), Some(selected)) => (store, selected.mailbox),
-            _ => return Answer::Failed(CommandError::Internal),
+            _ => return Ok(Answer::Failed(CommandError::Internal)),
         };
+        let total = u64::from(program.view_len());
         let inline = usize::try_from(program.view_len()).unwrap_or(usize::MAX) <= SEARCH_SLICE_MESSAGES_MAX;
-        let mut hits = Vec::new();
-        let mut undecided = Vec::new();
+        let (mut hits, mut undecided, mut judged) = (Vec::new(), Vec::new(), 0u64);
         let mut next = Some(1);
         while let Some(first) = next {
-            let slice = if inline {
-                judge_slice(&store, mailbox, &program, first)
-            } else {
-                let (slice_store, slice_program) = (Arc::clone(&store), Arc::clone(&program));
-                match moxide_runtime::offload(move || {
-                    judge_slice(&slice_store, mailbox, &slice_program, first)
-                })
-                .await
-                {
-                    Ok(slice) => slice,
-                    Err(panic) => {
-                        tracing::error!(%panic, "search index phase panicked");
-                        return Answer::Failed(CommandError::Internal);
-                    }
-                }
-            };
-            let slice = match slice {
+            let slice = match slice_off_core(&store, mailbox, &program, first, inline).await {
                 Ok(slice) => slice,
-                Err(error) => return Answer::Failed(storage_error(error)),
+                Err(error) => return Ok(Answer::Failed(error)),
             };
+            judged += slice.judged;
             hits.extend(slice.hits);
             undecided.extend(slice.undecided);
             next = slice.next;
+            self.report_progress(session, judged.saturating_sub(undecided.len() as u64), total).await?;
         }
+        let mut decided = judged.saturating_sub(undecided.len() as u64);
         for chunk in undecided.chunks(CONTENT_CHUNK_MAX) {
             let (chunk_store, chunk_program, chunk) =
                 (Arc::clone(&store), Arc::clone(&program), chunk.to_vec());
@@ -92,16 +92,51 @@ impl Conn {
                     .await;
             match judged {
                 Ok(Ok(found)) => hits.extend(found),
-                Ok(Err(error)) => return Answer::Failed(storage_error(error)),
+                Ok(Err(error)) => return Ok(Answer::Failed(storage_error(error))),
                 Err(panic) => {
                     tracing::error!(%panic, "search content phase panicked");
-                    return Answer::Failed(CommandError::Internal);
+                    return Ok(Answer::Failed(CommandError::Internal));
                 }
             }
+            decided += CONTENT_CHUNK_MAX as u64;
+            self.report_progress(session, decided, total).await?;
         }
         hits.sort_unstable_by_key(|hit| hit.uid);
-        Answer::Searched(hits)
+        Ok(Answer::Searched(hits))
     }
+
+    /// Gives the session the search's progress; writes out the response it may make.
+    async fn report_progress(&mut self, session: &mut Session, done: u64, total: u64) -> std::io::Result<()> {
+        if session.progress(now_ms(), done, total) {
+            self.write_out(session).await?;
+        }
+        Ok(())
+    }
+}
+
+/// One slice of the first phase, here for a mailbox of one slice, else on a helper
+/// thread.
+async fn slice_off_core(
+    store: &Arc<AccountStore>,
+    mailbox: MailboxId,
+    program: &Arc<SearchProgram>,
+    first: u32,
+    inline: bool,
+) -> Result<Slice, CommandError> {
+    let slice = if inline {
+        judge_slice(store, mailbox, program, first)
+    } else {
+        let (slice_store, slice_program) = (Arc::clone(store), Arc::clone(program));
+        match moxide_runtime::offload(move || judge_slice(&slice_store, mailbox, &slice_program, first)).await
+        {
+            Ok(slice) => slice,
+            Err(panic) => {
+                tracing::error!(%panic, "search index phase panicked");
+                return Err(CommandError::Internal);
+            }
+        }
+    };
+    slice.map_err(storage_error)
 }
 
 /// The first phase over the records from UID `first`, at most
@@ -121,6 +156,7 @@ fn judge_slice(
                 return ControlFlow::Break(());
             }
             judged += 1;
+            slice.judged += 1;
             if !program.in_view(record.uid().0) {
                 return ControlFlow::Continue(());
             }

@@ -169,7 +169,7 @@ impl Io {
     }
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     u64::try_from(crate::clock::now_unix_ms()).unwrap_or(0)
 }
 
@@ -256,6 +256,9 @@ impl Conn {
                 return Ok(());
             }
             Event::FetchChunk { plan, uids } => self.fetch_chunk(session, &plan, &uids).await?,
+            Event::Search(program) => self.search(session, program).await?,
+            Event::Sort { search, sort } => self.sort(session, search, sort).await?,
+            Event::Thread { search, thread } => self.thread(session, search, thread).await?,
             Event::Sync { .. } => {
                 let answer = self.sync(&event).await;
                 session.answer(answer);
@@ -288,10 +291,9 @@ impl Conn {
             }
             Event::FetchSeen(uids) => self.fetch_seen(uids).await,
             Event::ExpungedSince { since } => self.expunged_since(since),
-            Event::Search(program) => self.search(program).await,
-            Event::Sort { search, sort } => self.sort(search, sort).await,
-            Event::Thread { search, thread } => self.thread(search, thread).await,
             Event::Quota { mailbox } => self.quota(mailbox.as_deref()).await,
+            Event::GetMetadata { mailboxes } => self.get_metadata(mailboxes).await,
+            Event::SetMetadata { mailbox, entries } => self.set_metadata(mailbox, entries).await,
             Event::Store { uids, mode, flags, keywords, unchanged_since, report_unchanged } => {
                 self.store(uids, mode, flags, keywords, unchanged_since, report_unchanged).await
             }
@@ -326,7 +328,7 @@ impl Conn {
     }
 
     /// Writes out everything the session queued.
-    async fn write_out(&mut self, session: &mut Session) -> std::io::Result<()> {
+    pub(crate) async fn write_out(&mut self, session: &mut Session) -> std::io::Result<()> {
         let Conn { io, files, .. } = self;
         let stream = io.stream()?;
         super::output::write_all(stream, session, files).await?;

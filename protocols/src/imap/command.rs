@@ -7,8 +7,8 @@
 //! decoded here, because whether it applies depends on the session's UTF-8 mode.
 
 use super::types::{
-    FetchAttr, FetchModifier, Flag, ListCommand, SearchCommand, SelectParams, SequenceSet, SortCommand,
-    StatusAttr, StoreMode, Tag, ThreadAlgorithm,
+    FetchAttr, FetchModifier, Flag, ListCommand, MetadataDepth, SearchCommand, SelectParams, SequenceSet,
+    SortCommand, StatusAttr, StoreMode, Tag, ThreadAlgorithm,
 };
 
 /// One command with its tag.
@@ -171,6 +171,25 @@ pub enum CommandBody {
         /// Resource names (upper case) and limits.
         resources: Vec<(String, u64)>,
     },
+    /// `GETMETADATA [options] mailbox entries` (RFC 5464 §4.2); the mailbox `""` names
+    /// the server's entries.
+    GetMetadata {
+        /// The mailbox, as sent.
+        mailbox: String,
+        /// Entry names, lower case, checked by `metadata_entry_name`.
+        entries: Vec<String>,
+        /// MAXSIZE: leave out values longer than this (RFC 5464 §4.2.1).
+        max_size: Option<u64>,
+        /// DEPTH (RFC 5464 §4.2.2).
+        depth: MetadataDepth,
+    },
+    /// `SETMETADATA mailbox (entry value ...)` (RFC 5464 §4.3); `NIL` removes.
+    SetMetadata {
+        /// The mailbox, as sent (`""`: the server).
+        mailbox: String,
+        /// Entry names (lower case) and values.
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    },
     /// `FETCH` or `UID FETCH`.
     Fetch {
         /// `UID FETCH` (the answer then includes UID, RFC 9051 §6.4.9).
@@ -258,6 +277,8 @@ impl CommandBody {
             C::GetQuota { .. } => "getquota",
             C::GetQuotaRoot { .. } => "getquotaroot",
             C::SetQuota { .. } => "setquota",
+            C::GetMetadata { .. } => "getmetadata",
+            C::SetMetadata { .. } => "setmetadata",
             C::CancelUpdate(_) => "cancelupdate",
             C::Fetch { uid: true, .. } => "uid fetch",
             C::Fetch { .. } => "fetch",

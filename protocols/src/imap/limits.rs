@@ -65,3 +65,13 @@ pub const ID_FIELDS_MAX: usize = 30;
 /// Most criteria in one SORT: RFC 5256 §3 has nine keys (RFC 5957 adds two), each useful
 /// once; 16 leaves room for repeats and keeps a sort's per-message key small.
 pub const SORT_CRITERIA_MAX: usize = 16;
+
+/// Longest METADATA entry name (RFC 5464 §3.2), in bytes: 256. The RFC sets none; the
+/// registered names are a few dozen bytes, vendor names a few more, and the store keys
+/// an entry by its name (LMDB keys are at most 511 bytes). Longer names get BAD.
+pub const METADATA_ENTRY_NAME_BYTES_MAX: usize = 256;
+
+/// Most entries named in one GETMETADATA, SETMETADATA or LIST RETURN (METADATA ...):
+/// 100, the number one mailbox may hold (the store's `METADATA_ENTRIES_PER_MAILBOX_MAX`);
+/// bounds what parsing one command holds beside the literal limits. More get BAD.
+pub const METADATA_COMMAND_ENTRIES_MAX: usize = 100;

@@ -2,7 +2,7 @@
 //! literal continuations, streamed APPEND messages, IDLE's DONE and SASL responses.
 //!
 //! RFC 9051 §2.2.1 and §4.3 (command lines, synchronizing literals), RFC 7888 (LITERAL+
-//! non-synchronizing literals), RFC 3516 §4.4 (`~{n}` literal8 in APPEND), RFC 3502
+//! non-synchronizing literals), RFC 3516 §4.4 (`~{n}` literal8 in APPEND; RFC 5464 §5 allows it in SETMETADATA too), RFC 3502
 //! (MULTIAPPEND), RFC 6855 §4 (`UTF8 (~{n})`), RFC 7889 (APPENDLIMIT), RFC 2177 (IDLE),
 //! RFC 4959 and RFC 9051 §6.2.2 (SASL responses).
 //!
@@ -31,7 +31,8 @@ use super::limits::{
     IDLE_BUFFER_BYTES_MAX, LINE_BYTES_MAX, LITERAL_BYTES_MAX, NESTING_MAX, NUMBER_DIGITS_MAX,
 };
 use super::parser::{
-    AppendStart, ReplaceTarget, is_append, parse_append_next, parse_append_start, parse_command, parse_tag,
+    AppendStart, ReplaceTarget, is_append, is_setmetadata, parse_append_next, parse_append_start,
+    parse_command, parse_tag,
 };
 use super::types::{Flag, Tag};
 
@@ -574,7 +575,7 @@ impl CommandReader {
                 }
             }
         }
-        if literal.binary {
+        if literal.binary && !is_setmetadata(&self.buf) {
             let error = ReadError::new(tag, ReadErrorKind::Syntax, "binary literal outside APPEND");
             return self.refuse(error, Some(literal));
         }

@@ -112,6 +112,17 @@ pub enum ResponseCode {
     MailboxId(String),
     /// `LIMIT`.
     Limit,
+    /// `INPROGRESS ("tag" done total)` (RFC 9585): a long command's progress.
+    InProgress {
+        /// The command's tag.
+        tag: String,
+        /// Units of work done.
+        done: u64,
+        /// Units of work in all.
+        total: u64,
+    },
+    /// `METADATA ...` (RFC 5464 §4.2.1, §4.3).
+    Metadata(MetadataCode),
     /// `MODIFIED set` (RFC 7162 §3.1.3).
     Modified(String),
     /// `NOUPDATE "tag"` (RFC 5267 §4.2): the SEARCH of that tag got no UPDATE context.
@@ -155,6 +166,19 @@ pub enum ResponseCode {
     UnknownCte,
     /// `UNSEEN n` (IMAP4rev1).
     Unseen(u32),
+}
+
+/// The `METADATA` response codes (RFC 5464 §4.2.1, §4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MetadataCode {
+    /// `LONGENTRIES n`: MAXSIZE left out values; the longest was n octets.
+    LongEntries(u64),
+    /// `MAXSIZE n`: a value is over the server's limit of n octets.
+    MaxSize(u64),
+    /// `TOOMANY`: the entry cannot be added, too many entries.
+    TooMany,
+    /// `NOPRIVATE`: private entries are not supported.
+    NoPrivate,
 }
 
 impl ResponseCode {
@@ -252,6 +276,17 @@ impl ResponseCode {
             Self::UidNext(n) => fmt_to(out, format_args!("UIDNEXT {n}")),
             Self::UidValidity(n) => fmt_to(out, format_args!("UIDVALIDITY {n}")),
             Self::Unseen(n) => fmt_to(out, format_args!("UNSEEN {n}")),
+            Self::InProgress { tag, done, total } => {
+                out.extend_from_slice(b"INPROGRESS (");
+                write_string(out, tag.as_bytes());
+                fmt_to(out, format_args!(" {done} {total})"));
+            }
+            Self::Metadata(code) => match code {
+                MetadataCode::LongEntries(n) => fmt_to(out, format_args!("METADATA LONGENTRIES {n}")),
+                MetadataCode::MaxSize(n) => fmt_to(out, format_args!("METADATA MAXSIZE {n}")),
+                MetadataCode::TooMany => out.extend_from_slice(b"METADATA TOOMANY"),
+                MetadataCode::NoPrivate => out.extend_from_slice(b"METADATA NOPRIVATE"),
+            },
             Self::NoUpdate(tag) => {
                 out.extend_from_slice(b"NOUPDATE ");
                 write_string(out, tag.as_bytes());
@@ -384,6 +419,29 @@ pub fn write_mailbox(out: &mut Vec<u8>, name: &str, utf8: bool) {
     } else {
         write_literal(out, name.as_bytes());
     }
+}
+
+/// `* METADATA mailbox (entry value *(SP entry value))` (RFC 5464 §4.4.1): a value is
+/// `NIL`, a string, or a literal8 when it holds NUL (RFC 5464 §5).
+pub fn write_metadata(out: &mut Vec<u8>, mailbox: &str, utf8: bool, entries: &[(&str, Option<&[u8]>)]) {
+    out.extend_from_slice(b"* METADATA ");
+    write_mailbox(out, mailbox, utf8);
+    out.extend_from_slice(b" (");
+    for (i, (name, value)) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        write_astring(out, name);
+        out.push(b' ');
+        match value {
+            Some(value) if value.contains(&0) => {
+                write_literal_header(out, value.len() as u64, true);
+                out.extend_from_slice(value);
+            }
+            value => write_nstring(out, *value),
+        }
+    }
+    out.extend_from_slice(b")\r\n");
 }
 
 /// `{n}\r\n` or, for literal8 (RFC 3516 §4.3), `~{n}\r\n`; the caller writes the n

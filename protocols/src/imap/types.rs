@@ -659,9 +659,24 @@ pub struct ListCommand {
     pub return_special_use: bool,
     /// Return option `STATUS (...)` (RFC 5819).
     pub return_status: Option<Vec<StatusAttr>>,
+    /// Return option `METADATA (entries)` (RFC 9590 §3): entry names, lower case.
+    pub return_metadata: Option<Vec<String>>,
     /// Whether any LIST-EXTENDED syntax was used (select options, a pattern list or
     /// return options), which changes the response rules (RFC 5258 §3).
     pub extended: bool,
+}
+
+/// GETMETADATA's DEPTH option (RFC 5464 §4.2.2): which entries below a named one are
+/// returned too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MetadataDepth {
+    /// `0` (the default): only the named entries.
+    #[default]
+    Zero,
+    /// `1`: the named entries and their immediate children.
+    One,
+    /// `infinity`: the named entries and everything below them.
+    Infinity,
 }
 
 /// `QRESYNC (...)` parameters of SELECT/EXAMINE (RFC 7162 §3.2.5).

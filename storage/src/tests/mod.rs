@@ -14,6 +14,7 @@ mod faults;
 mod global;
 mod mailboxes;
 mod map;
+mod metadata;
 mod names;
 mod password;
 mod queue;

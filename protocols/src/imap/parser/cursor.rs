@@ -148,6 +148,31 @@ impl<'a> Cursor<'a> {
         self.input.get(self.pos..self.pos + 2) == Some(b"~{")
     }
 
+    /// What is left of the input (for a look ahead with a second cursor).
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        self.input.get(self.pos..).unwrap_or_default()
+    }
+
+    /// `nstring / literal8` (RFC 5464 §5's metadata value): as [`Cursor::nstring`], and
+    /// a `~{n}` literal, which may hold NUL (RFC 3516 §4.3).
+    pub(crate) fn nstring_or_literal8(&mut self) -> ParseResult<Option<Vec<u8>>> {
+        if !self.at_literal8() {
+            return self.nstring();
+        }
+        self.pos += 1;
+        self.byte(b'{', "expected a literal")?;
+        let length = self.number64()?;
+        self.take(b'+');
+        self.byte(b'}', "bad literal announcement")?;
+        self.byte(b'\r', "expected CRLF after literal announcement")?;
+        self.byte(b'\n', "expected CRLF after literal announcement")?;
+        let length = usize::try_from(length).map_err(|_| ParseError::syntax("literal too long"))?;
+        let end = self.pos.checked_add(length).ok_or(ParseError::syntax("literal too long"))?;
+        let bytes = self.input.get(self.pos..end).ok_or(ParseError::syntax("literal data missing"))?;
+        self.pos = end;
+        Ok(Some(bytes.to_vec()))
+    }
+
     /// `nstring`: `NIL` or a string.
     pub(crate) fn nstring(&mut self) -> ParseResult<Option<Vec<u8>>> {
         if self.keyword("NIL") { Ok(None) } else { self.string().map(Some) }

@@ -1,7 +1,7 @@
 //! Mailbox commands: SELECT/EXAMINE with CONDSTORE/QRESYNC parameters (RFC 7162
 //! §3.1.8, §3.2.5), CREATE with USE (RFC 6154 §3), LIST with LIST-EXTENDED (RFC 5258),
-//! LIST-STATUS (RFC 5819) and SPECIAL-USE options, and STATUS (RFC 9051 §6.3.11,
-//! RFC 8438, RFC 7162 §3.1.6).
+//! LIST-STATUS (RFC 5819), LIST-METADATA (RFC 9590) and SPECIAL-USE options, and STATUS
+//! (RFC 9051 §6.3.11, RFC 8438, RFC 7162 §3.1.6).
 
 use super::super::command::CommandBody;
 use super::super::error::{ParseError, ParseResult};
@@ -198,6 +198,9 @@ fn parse_return_options(c: &mut Cursor<'_>, list: &mut ListCommand) -> ParseResu
             "STATUS" if list.return_status.is_none() => {
                 c.sp()?;
                 list.return_status = Some(parse_status_attrs(c)?);
+            }
+            "METADATA" if list.return_metadata.is_none() => {
+                list.return_metadata = Some(super::metadata::parse_list_return(c)?);
             }
             _ => return Err(ParseError::syntax("unknown or repeated return option")),
         }

@@ -10,6 +10,7 @@ mod append;
 mod cursor;
 mod fetch;
 mod mailbox;
+mod metadata;
 mod quota;
 mod search;
 mod sort;
@@ -25,6 +26,7 @@ pub use append::ReplaceTarget;
 pub(crate) use append::{AppendStart, is_append, parse_append_next, parse_append_start};
 pub(crate) use cursor::Cursor;
 use cursor::utf8;
+pub(crate) use metadata::is_setmetadata;
 
 /// A tag character: ASTRING-CHAR except `+` (RFC 9051 §9 `tag`), ASCII only.
 fn is_tag_char(b: u8) -> bool {
@@ -117,6 +119,8 @@ fn parse_body(c: &mut Cursor<'_>, name: &str, nesting_max: usize) -> ParseResult
         "GETQUOTA" => quota::parse_getquota(c)?,
         "GETQUOTAROOT" => quota::parse_getquotaroot(c)?,
         "SETQUOTA" => quota::parse_setquota(c)?,
+        "GETMETADATA" => metadata::parse_getmetadata(c)?,
+        "SETMETADATA" => metadata::parse_setmetadata(c)?,
         "CANCELUPDATE" => search::parse_cancel_update(c)?,
         "THREAD" => sort::parse_thread(c, false, nesting_max)?,
         "FETCH" => fetch::parse_fetch(c, false)?,

@@ -89,6 +89,10 @@ impl Session {
             C::GetQuota { root } => self.get_quota(&root),
             C::GetQuotaRoot { mailbox } => self.get_quota_root(&mailbox),
             C::SetQuota { .. } => self.set_quota(),
+            C::GetMetadata { mailbox, entries, max_size, depth } => {
+                self.get_metadata(&mailbox, entries, max_size, depth);
+            }
+            C::SetMetadata { mailbox, entries } => self.set_metadata(&mailbox, entries),
             body if self.selected.is_none() => {
                 drop(body);
                 self.finish(Err(CommandError::bad("select a mailbox first")));

@@ -79,7 +79,8 @@ struct Entry<'a> {
 }
 
 /// Writes the LIST responses for `list` (patterns already joined with the reference and
-/// converted to stored names), with STATUS lines for RETURN (STATUS ...).
+/// converted to stored names), with STATUS lines for RETURN (STATUS ...). Returns the
+/// listed names that exist (for RETURN (METADATA ...)).
 pub(crate) fn write_list_responses(
     out: &mut Vec<u8>,
     list: &ListCommand,
@@ -87,7 +88,7 @@ pub(crate) fn write_list_responses(
     facts: &MailboxList,
     utf8: bool,
     append_limit: u64,
-) {
+) -> Vec<String> {
     let compiled = Patterns::new(patterns.iter().map(String::as_str));
     let mailboxes: BTreeMap<&str, &MailboxFacts> =
         facts.mailboxes.iter().map(|m| (m.name.as_str(), m)).collect();
@@ -126,7 +127,11 @@ pub(crate) fn write_list_responses(
     }
     entries.sort_by(|a, b| sort_key(a.0).cmp(&sort_key(b.0)));
     let show_subscribed = list.return_subscribed || list.select_subscribed;
+    let mut listed = Vec::new();
     for (name, entry) in entries {
+        if entry.facts.is_some() && list.return_metadata.is_some() {
+            listed.push(name.to_owned());
+        }
         let mut attributes: Vec<&str> = Vec::new();
         match entry.facts {
             None => attributes.push("\\NonExistent"),
@@ -147,6 +152,7 @@ pub(crate) fn write_list_responses(
             write_status_response(out, facts, attrs, utf8, append_limit);
         }
     }
+    listed
 }
 
 /// Writes the LSUB responses for one pattern (see the module doc).

@@ -250,8 +250,12 @@ impl Session {
         let append_limit = self.config.reader.append_bytes_max;
         match job {
             ListJob::List { list, patterns } => {
-                write_list_responses(self.out.buf(), &list, &patterns, &facts, utf8, append_limit);
-                self.finish(Ok(Done::ok("LIST completed")));
+                let listed =
+                    write_list_responses(self.out.buf(), &list, &patterns, &facts, utf8, append_limit);
+                match list.return_metadata {
+                    Some(entries) => self.list_metadata(listed, entries),
+                    None => self.finish(Ok(Done::ok("LIST completed"))),
+                }
             }
             ListJob::Lsub { pattern } => {
                 write_lsub_responses(self.out.buf(), &pattern, &facts, utf8);

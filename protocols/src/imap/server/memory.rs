@@ -62,6 +62,8 @@ struct Mailbox {
     kept: BTreeMap<u32, Message>,
     /// The highest UID ever made `\Recent`.
     recent_mark: u32,
+    /// METADATA entries (RFC 5464): they follow RENAME and go with DELETE.
+    metadata: BTreeMap<String, Vec<u8>>,
 }
 
 /// An account in memory.
@@ -84,6 +86,13 @@ pub struct Account {
     /// The account's message-count limit (RFC 9208 MESSAGE), `None` for none. Reported,
     /// not enforced.
     pub quota_messages: Option<u64>,
+    /// The server's METADATA entries (RFC 5464 §3.2.1).
+    server_metadata: BTreeMap<String, Vec<u8>>,
+    /// The value of `/shared/admin`, from the configuration.
+    pub admin_uri: Option<String>,
+    /// Most METADATA entries per mailbox (and for the server): SETMETADATA past it is
+    /// `NO [METADATA TOOMANY]`.
+    pub metadata_entries_max: usize,
 }
 
 /// An account shared by several connections (sessions on one account).
@@ -106,6 +115,9 @@ impl Account {
             now_ms: 1_700_000_000_000,
             quota_bytes: None,
             quota_messages: None,
+            server_metadata: BTreeMap::new(),
+            admin_uri: None,
+            metadata_entries_max: 100,
         };
         account.create("INBOX", None);
         for (name, special) in [
@@ -437,6 +449,8 @@ impl Connection {
             Event::Sort { search, sort } => Some(Answer::Sorted(self.sort(&search, &sort))),
             Event::Thread { search, thread } => Some(Answer::Threaded(self.thread(&search, thread))),
             Event::Quota { mailbox } => Some(self.quota(mailbox.as_deref())),
+            Event::GetMetadata { mailboxes } => Some(self.get_metadata(&mailboxes)),
+            Event::SetMetadata { mailbox, entries } => Some(self.set_metadata(&mailbox, entries)),
             Event::Store { uids, mode, flags, keywords, unchanged_since, report_unchanged } => {
                 Some(self.store(&uids, (mode, flags, &keywords), unchanged_since, report_unchanged))
             }
@@ -639,6 +653,56 @@ impl Connection {
             return Answer::Failed(CommandError::no_such_mailbox(from));
         };
         account.mailboxes[index].name = to.to_owned();
+        account.version += 1;
+        Answer::Done
+    }
+
+    fn get_metadata(&self, mailboxes: &[String]) -> Answer {
+        let account = self.account.borrow();
+        let scopes = mailboxes
+            .iter()
+            .map(|name| {
+                if name.is_empty() {
+                    let mut entries: Vec<(String, Vec<u8>)> =
+                        account.server_metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                    if let Some(uri) = &account.admin_uri {
+                        entries.push((super::SERVER_ADMIN_ENTRY.to_owned(), uri.clone().into_bytes()));
+                        entries.sort();
+                    }
+                    return Some(entries);
+                }
+                let index = account.index(name)?;
+                Some(account.mailboxes[index].metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            })
+            .collect();
+        Answer::Metadata(scopes)
+    }
+
+    fn set_metadata(&mut self, mailbox: &str, entries: Vec<(String, Option<Vec<u8>>)>) -> Answer {
+        let mut account = self.account.borrow_mut();
+        let max = account.metadata_entries_max;
+        let mut scope = if mailbox.is_empty() {
+            account.server_metadata.clone()
+        } else {
+            match account.index(mailbox) {
+                Some(index) => account.mailboxes[index].metadata.clone(),
+                None => return Answer::Failed(CommandError::no_such_mailbox(mailbox)),
+            }
+        };
+        for (name, value) in entries {
+            match value {
+                Some(value) => scope.insert(name, value),
+                None => scope.remove(&name),
+            };
+        }
+        if scope.len() > max {
+            let code = ResponseCode::Metadata(crate::imap::response::MetadataCode::TooMany);
+            return Answer::Failed(CommandError::no(code, "too many entries"));
+        }
+        match account.index(mailbox) {
+            Some(index) => account.mailboxes[index].metadata = scope,
+            None => account.server_metadata = scope,
+        }
         account.version += 1;
         Answer::Done
     }

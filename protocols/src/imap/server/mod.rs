@@ -54,8 +54,10 @@ mod list;
 mod mailbox;
 pub mod memory;
 mod messages;
+mod metadata;
 pub mod objectid;
 mod output;
+mod progress;
 mod quota;
 mod search;
 mod selected;
@@ -77,7 +79,9 @@ pub use fetch::{
     FETCH_CHUNK_MAX, FETCH_INDEX_CHUNK_MAX, FETCH_INLINE_BYTES_MAX, FetchPlan, MESSAGE_WORK_BYTES_MAX,
 };
 pub use flags::{ANNOUNCED_KEYWORDS_MAX, WELL_KNOWN_KEYWORDS};
+pub use metadata::{METADATA_VALUE_BYTES_MAX, MetadataEntries, SERVER_ADMIN_ENTRY};
 pub use output::{OUTPUT_BUDGET_BYTES, Output};
+pub use progress::{INPROGRESS_DELAY_MS_MIN, INPROGRESS_INTERVAL_MS_MIN};
 pub use quota::{QUOTA_ROOT, QuotaFacts};
 pub use search::{SearchContent, SearchNeed, SearchProgram, TextSearch, Verdict};
 pub use sort::{SortProgram, SortRecord};
@@ -136,6 +140,9 @@ pub const CAPABILITIES: &[&str] = &[
     "UIDONLY",
     "OBJECTID",
     "PREVIEW",
+    "METADATA",
+    "LIST-METADATA",
+    "INPROGRESS",
 ];
 
 /// Commands answered BAD in a row before the session says BYE: 20, as Dovecot allows. A
@@ -266,6 +273,23 @@ pub enum Event<'a> {
     Quota {
         /// GETQUOTAROOT's mailbox, as stored names go.
         mailbox: Option<String>,
+    },
+    /// GETMETADATA, and LIST RETURN (METADATA) (RFC 5464 §4.2, RFC 9590 §3): every
+    /// stored entry of each mailbox (`""`: the server's entries, with
+    /// [`SERVER_ADMIN_ENTRY`] from the configuration). Answer `Metadata`, one item per
+    /// mailbox in order, `None` for a mailbox that does not exist.
+    GetMetadata {
+        /// Mailboxes, as stored names go; `""` is the server.
+        mailboxes: Vec<String>,
+    },
+    /// SETMETADATA (RFC 5464 §4.3): set (or, for `None`, remove) the entries of the
+    /// mailbox (`""`: the server), all or nothing. Answer `Done` or `Failed`
+    /// (`no_such_mailbox`, `NO [METADATA TOOMANY]`).
+    SetMetadata {
+        /// The mailbox, as stored names go; `""` is the server.
+        mailbox: String,
+        /// Entry names (checked, lower case) and values.
+        entries: Vec<(String, Option<Vec<u8>>)>,
     },
     /// CREATE (RFC 9051 §6.3.4, CREATE-SPECIAL-USE RFC 6154 §3). Answer `Done`/`Failed`.
     Create {
@@ -444,6 +468,8 @@ impl Event<'_> {
             Event::Sort { search, sort } => Event::Sort { search, sort },
             Event::Thread { search, thread } => Event::Thread { search, thread },
             Event::Quota { mailbox } => Event::Quota { mailbox },
+            Event::GetMetadata { mailboxes } => Event::GetMetadata { mailboxes },
+            Event::SetMetadata { mailbox, entries } => Event::SetMetadata { mailbox, entries },
             Event::Store { uids, mode, flags, keywords, unchanged_since, report_unchanged } => {
                 Event::Store { uids, mode, flags, keywords, unchanged_since, report_unchanged }
             }
@@ -502,6 +528,8 @@ pub enum Answer {
     Threaded(Threads),
     /// GETQUOTA/GETQUOTAROOT's quota.
     Quota(QuotaFacts),
+    /// GetMetadata's entries, per asked mailbox (`None`: no such mailbox).
+    Metadata(Vec<Option<MetadataEntries>>),
     /// A FETCH chunk was fed.
     ChunkDone,
     /// An APPEND message's spool is ready.
@@ -538,6 +566,7 @@ pub(crate) enum Job {
     Sort(sort::SortJob),
     Thread(thread::ThreadJob),
     Quota(quota::QuotaJob),
+    Metadata(metadata::MetadataJob),
     Store(messages::StoreJob),
     Copy(messages::CopyJob),
     Expunge,
@@ -565,6 +594,8 @@ pub(crate) struct Running {
     pub(crate) force_sync: bool,
     /// This command enabled CONDSTORE (RFC 7162 §3.1): its OK carries HIGHESTMODSEQ.
     pub(crate) condstore_enabled: bool,
+    /// When its last INPROGRESS response went out (RFC 9585, `progress`).
+    pub(crate) progress_ms: Option<u64>,
     /// The result, while the final sync runs.
     pub(crate) result: Option<CommandResult>,
 }
@@ -884,6 +915,7 @@ impl Session {
             Job::Sort(sort) => self.sort_answered(sort, answer),
             Job::Thread(thread) => self.thread_answered(thread, answer),
             Job::Quota(quota) => self.quota_answered(quota, answer),
+            Job::Metadata(metadata) => self.metadata_answered(metadata, answer),
             Job::Store(store) => self.store_answered(store, answer),
             Job::Copy(copy) => self.copy_answered(copy, answer),
             Job::Expunge => self.expunge_answered(answer),
@@ -1030,6 +1062,7 @@ impl Session {
             allow_expunge,
             force_sync,
             condstore_enabled: false,
+            progress_ms: None,
             result: None,
         });
     }
