@@ -158,13 +158,13 @@ fn entries_follow_rename_and_go_with_delete() {
          C: a3 RENAME Work Job\r\nC: a4 GETMETADATA Job /shared/comment\r\n\
          C: a5 DELETE Job\r\nC: a6 CREATE Job\r\nC: a7 GETMETADATA Job /shared/comment\r\n",
         &[
-            "S: a1 OK CREATE completed",
+            "S: a1 OK [MAILBOXID (F000003ef00000007)] CREATE completed",
             "S: a2 OK SETMETADATA completed",
             "S: a3 OK RENAME completed",
             "S: * METADATA Job (/shared/comment \"w\")",
             "S: a4 OK GETMETADATA completed",
             "S: a5 OK DELETE completed",
-            "S: a6 OK CREATE completed",
+            "S: a6 OK [MAILBOXID (F000003f000000008)] CREATE completed",
             "S: a7 OK GETMETADATA completed",
         ],
     );

@@ -21,8 +21,8 @@ use std::os::unix::fs::FileExt as _;
 use std::sync::Arc;
 
 use moxide_protocols::imap::server::{
-    Answer, CommandError, MessageFacts, SearchContent, SearchHit, SearchNeed, SearchProgram, Session, Verdict,
-    objectid,
+    Answer, CommandError, MessageFacts, SearchContent, SearchHit, SearchNeed, SearchProgram, Session,
+    Verdict, objectid,
 };
 use moxide_protocols::mime::{self, Glance, MessageSummary};
 use moxide_storage::{AccountStore, MailboxId, MessageInfo, StorageError, Uid};
