@@ -586,7 +586,7 @@ pub fn dns_records(data_dir: &std::path::Path, domain: &DomainSpec, hostname: &s
                 name: format!("{selector}._domainkey.{}.", domain.name),
                 record_type: "TXT".into(),
                 value,
-                purpose: "DKIM public key (RFC 6376, Ed25519 by RFC 8463): receivers verify the domain's signatures".into(),
+                purpose: "DKIM public key (RFC 6376; Ed25519 keys: RFC 8463): receivers verify the domain's signatures".into(),
             }),
             Err(error) => tracing::warn!(%error, "DKIM key left out of the DNS records"),
         }

@@ -5,7 +5,8 @@
 //! Keys are Ed25519 (RFC 8463), made with ring (the process's one crypto provider): a
 //! key pair needs no parameters to choose, and its public key fits a DNS TXT string.
 //! RSA keys, which receivers that do not verify Ed25519 need, cannot be made with ring;
-//! they come with signing.
+//! an RSA key an operator places in a domain's key directory (PKCS#8 PEM) signs too, and
+//! its record is printed like the Ed25519 one.
 //!
 //! Layout: `data/dkim/<domain>/<selector>.pem`, PKCS#8, mode 0600, in a 0700 directory.
 //! The selector names the day the key was made (`20261206e`: `e` for Ed25519), so a
@@ -15,7 +16,7 @@
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use ring::signature::{Ed25519KeyPair, KeyPair as _};
+use ring::signature::{Ed25519KeyPair, KeyPair as _, RsaKeyPair};
 
 /// Why a key could not be made or read.
 #[derive(Debug, thiserror::Error)]
@@ -28,8 +29,8 @@ pub enum DkimError {
         /// The cause.
         source: std::io::Error,
     },
-    /// The key file is not an Ed25519 PKCS#8 PEM, or the random source failed.
-    #[error("DKIM key {0}: not a usable Ed25519 key")]
+    /// The key file is not an Ed25519 or RSA PKCS#8 PEM, or the random source failed.
+    #[error("DKIM key {0}: not a usable Ed25519 or RSA key")]
     Key(PathBuf),
 }
 
@@ -62,16 +63,55 @@ pub fn generate(data_dir: &Path, domain: &str, selector: &str) -> Result<(), Dki
     crate::auth::write_atomically(&path, pem.as_bytes(), 0o600).map_err(io)
 }
 
-/// Blocking: the DKIM TXT record's value for the stored key (RFC 6376 §3.6.1, RFC 8463
-/// §4: `k=ed25519`, `p=` the raw 32-byte public key in base64).
+/// Blocking: the DKIM TXT record's value for the stored key (RFC 6376 §3.6.1): for
+/// Ed25519 (RFC 8463 §4) `k=ed25519` and the raw 32-byte public key; for an RSA key an
+/// operator placed in the key directory, `k=rsa` and the SubjectPublicKeyInfo DER (what
+/// `openssl rsa -pubout` writes and every verifier reads), in strings of at most 255
+/// characters (a TXT string's limit, RFC 1035 §3.3).
 pub fn record_value(data_dir: &Path, domain: &str, selector: &str) -> Result<String, DkimError> {
     let path = key_path(data_dir, domain, selector);
     let text =
         std::fs::read_to_string(&path).map_err(|source| DkimError::Io { path: path.clone(), source })?;
     let der = pem_decode(&text, "PRIVATE KEY").ok_or_else(|| DkimError::Key(path.clone()))?;
-    let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).map_err(|_| DkimError::Key(path.clone()))?;
-    let public = base64::engine::general_purpose::STANDARD.encode(pair.public_key().as_ref());
-    Ok(format!("\"v=DKIM1; k=ed25519; h=sha256; p={public}\""))
+    let encode = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    if let Ok(pair) = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der) {
+        let public = encode(pair.public_key().as_ref());
+        return Ok(format!("\"v=DKIM1; k=ed25519; h=sha256; p={public}\""));
+    }
+    let pair = RsaKeyPair::from_pkcs8(&der).map_err(|_| DkimError::Key(path.clone()))?;
+    let value = format!("v=DKIM1; k=rsa; h=sha256; p={}", encode(&rsa_spki(pair.public_key().as_ref())));
+    let strings: Vec<String> =
+        value.as_bytes().chunks(255).map(|chunk| format!("\"{}\"", String::from_utf8_lossy(chunk))).collect();
+    Ok(strings.join(" "))
+}
+
+/// SubjectPublicKeyInfo (RFC 5280 §4.1) around a PKCS#1 RSAPublicKey (ring's form):
+/// algorithm rsaEncryption with NULL parameters (RFC 3279 §2.3.1), the key as a BIT
+/// STRING.
+fn rsa_spki(rsa_public_key: &[u8]) -> Vec<u8> {
+    const RSA_ALGORITHM: [u8; 15] =
+        [0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00];
+    let mut bit_string = vec![0u8];
+    bit_string.extend_from_slice(rsa_public_key);
+    let mut body = RSA_ALGORITHM.to_vec();
+    der_element(&mut body, 0x03, &bit_string);
+    let mut out = Vec::new();
+    der_element(&mut out, 0x30, &body);
+    out
+}
+
+/// Appends a DER element: tag, definite length (short or long form), contents.
+fn der_element(out: &mut Vec<u8>, tag: u8, contents: &[u8]) {
+    out.push(tag);
+    let length = contents.len();
+    if length < 0x80 {
+        out.push(length as u8);
+    } else {
+        let bytes: Vec<u8> = length.to_be_bytes().into_iter().skip_while(|&b| b == 0).collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend_from_slice(&bytes);
+    }
+    out.extend_from_slice(contents);
 }
 
 fn pem_encode(label: &str, der: &[u8]) -> String {
@@ -140,5 +180,25 @@ mod tests {
         assert_eq!(mode(&dir.path().join("dkim")), 0o700);
         std::fs::write(&path, "not a key").unwrap();
         assert!(matches!(record_value(dir.path(), "example.org", "20261206e"), Err(DkimError::Key(_))));
+    }
+
+    #[test]
+    fn an_rsa_key_gives_the_public_key_openssl_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = key_path(dir.path(), "example.org", "rsa2048");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let openssl = |args: &[&str]| {
+            let output = std::process::Command::new("openssl").args(args).output().expect("openssl runs");
+            assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+            output.stdout
+        };
+        let key = path.to_str().unwrap();
+        openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key]);
+        let spki = openssl(&["pkey", "-in", key, "-pubout", "-outform", "DER"]);
+        let value = record_value(dir.path(), "example.org", "rsa2048").unwrap();
+        let joined: String = value.split('"').filter(|s| !s.trim().is_empty()).collect();
+        let public = joined.strip_prefix("v=DKIM1; k=rsa; h=sha256; p=").unwrap();
+        assert_eq!(base64::engine::general_purpose::STANDARD.decode(public).unwrap(), spki);
+        assert!(value.split("\" \"").all(|s| s.trim_matches('"').len() <= 255), "{value}");
     }
 }
