@@ -15,6 +15,9 @@ imaplib.Commands.setdefault("SORT", ("SELECTED",))
 
 PROGRESS = re.compile(rb'^\("([^"]*)" (\d+) (\d+)\)$')
 
+# SEARCH ALL over the whole mailbox answers in one line longer than imaplib's 1 MB default.
+imaplib._MAXLINE = 10_000_000
+
 
 def run(imap, name, messages, *args):
     """Runs one command; returns (seconds, progress responses as (tag, done, total))."""
@@ -55,7 +58,7 @@ def main():
     imap.login(user, password)
     print("CAPABILITY =>", "INPROGRESS" in imap.capabilities)
     imap.select("INBOX")
-    long_ones = 0
+    reported = 0
     for name, args in [
         ("SEARCH", ("TEXT", '"no such words"')),
         ("SEARCH", ("BODY", '"nothing here"')),
@@ -64,10 +67,10 @@ def main():
     ]:
         expected, elapsed, seen = run(imap, name, messages, *args)
         count = check(name, expected, elapsed, seen, messages)
-        long_ones += elapsed >= 2.5
+        reported += count > 0
         print(f"{name} {args[0]}: {elapsed:.1f} s, {count} progress responses", file=sys.stderr)
     print("rules kept =>", True)
-    print("long commands seen =>", long_ones > 0)
+    print("progress seen =>", reported > 0)
     imap.logout()
 
 
