@@ -86,8 +86,7 @@ pub fn record_value(data_dir: &Path, domain: &str, selector: &str) -> Result<Str
 }
 
 /// SubjectPublicKeyInfo (RFC 5280 §4.1) around a PKCS#1 RSAPublicKey (ring's form):
-/// algorithm rsaEncryption with NULL parameters (RFC 3279 §2.3.1), the key as a BIT
-/// STRING.
+/// algorithm rsaEncryption with NULL parameters, the key as a BIT STRING.
 fn rsa_spki(rsa_public_key: &[u8]) -> Vec<u8> {
     const RSA_ALGORITHM: [u8; 15] =
         [0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00];
