@@ -53,15 +53,31 @@ pub(crate) fn call(
     path: &str,
     body: Option<&serde_json::Value>,
 ) -> Result<serde_json::Value, Error> {
-    let mut stream = connect(socket)?;
     let body = body.map(serde_json::Value::to_string).unwrap_or_default();
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: moxide\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body.as_bytes())?;
-    read_answer(stream)
+    let started = std::time::Instant::now();
+    loop {
+        let mut stream = connect(socket)?;
+        let sent = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body.as_bytes()));
+        match sent {
+            Ok(()) => return read_answer(stream),
+            // Closed before it took the whole request (a server still starting or one
+            // at its connection limit): nothing was acted on, so sending again is safe.
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+                ) && started.elapsed() < CONNECT_WAIT =>
+            {
+                tracing::debug!(%error, "control socket closed the request; sending it again");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
 }
 
 /// Reads a JSON answer to its end: the value (`Null` for none), or the server's message.
