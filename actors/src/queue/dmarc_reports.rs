@@ -10,7 +10,8 @@
 //! Rules of §7.1 and §7.2.1: an address outside the policy domain's organizational
 //! domain gets reports only if `<policy-domain>._report._dmarc.<its domain>` holds a
 //! `v=DMARC1` record; a report larger than an address's `!size` limit is not sent to
-//! it; a domain whose record is gone gets none.
+//! it; a domain whose record is gone gets none (a failed lookup keeps the day for a
+//! later run).
 //!
 //! What a crash costs: counts gathered since the last flush (at most a minute of them;
 //! a graceful stop flushes); a report queued but not yet removed from the store is sent
@@ -29,7 +30,7 @@ use moxide_protocols::auth::dmarc::{DmarcRecord, is_dmarc_record};
 use moxide_protocols::dmarcrpt::{
     self, DkimAuth, PublishedPolicy, Report, ReportMessage, Row, authorization_name, parse_rua,
 };
-use moxide_protocols::dns::{DomainName, Question, RecordType, Resolver};
+use moxide_protocols::dns::{DomainName, Question, RecordType, ResolveError, Resolver};
 use moxide_protocols::smtp::rfc5322_date;
 use moxide_storage::dmarc_evaluations::{
     DmarcEvalStore, STORED_ROWS_MAX, StoredDmarcDay, StoredDmarcPolicy, StoredDmarcRow,
@@ -244,16 +245,28 @@ pub(super) fn next_run_ms(now_ms: i64) -> i64 {
     next_daily_run_ms(now_ms, DMARC_REPORT_DELAY_MS_MAX)
 }
 
-/// The `v=DMARC1` record at `_dmarc.<domain>`, if there is exactly one that parses.
-async fn current_record(resolver: &BoxedResolver, domain: &str) -> Result<DmarcRecord, String> {
-    let name = DomainName::parse(&format!("_dmarc.{domain}")).map_err(|e| e.to_string())?;
-    let answer = resolver.lookup(&Question::new(name, RecordType::Txt)).await.map_err(|e| e.to_string())?;
+/// The `v=DMARC1` record at `_dmarc.<domain>`: `Ok(Ok(record))` when there is exactly
+/// one that parses, `Ok(Err(why))` when there is none to use, `Err` when the lookup failed
+/// (the day is kept and reported by a later run).
+async fn current_record(
+    resolver: &BoxedResolver,
+    domain: &str,
+) -> Result<Result<DmarcRecord, String>, String> {
+    let Ok(name) = DomainName::parse(&format!("_dmarc.{domain}")) else {
+        return Ok(Err("not a domain name".into()));
+    };
+    let answer = match resolver.lookup(&Question::new(name, RecordType::Txt)).await {
+        Ok(answer) => answer,
+        // No such name and no TXT record are answers (empty), not errors.
+        Err(ResolveError::InvalidName) => return Ok(Err("not a name to ask about".into())),
+        Err(error) => return Err(error.to_string()),
+    };
     let mut found = answer.records.iter().map(|r| r.txt_joined()).filter(|t| is_dmarc_record(t));
-    match (found.next(), found.next()) {
+    Ok(match (found.next(), found.next()) {
         (Some(text), None) => DmarcRecord::parse(&text).map_err(|e| e.to_string()),
         (None, _) => Err("no DMARC record".into()),
         (Some(_), Some(_)) => Err("several DMARC records".into()),
-    }
+    })
 }
 
 /// Whether `name` holds a `v=DMARC1` record: the report address's domain agrees to
@@ -331,10 +344,10 @@ impl QueueRunner {
         now_ms: i64,
     ) -> Result<usize, String> {
         let domain = &day.domain;
-        let record = match current_record(&settings.resolver, domain).await {
+        let record = match current_record(&settings.resolver, domain).await? {
             Ok(record) => record,
-            Err(error) => {
-                tracing::info!(%domain, day = day.day, %error, "no DMARC report sent: no usable record now");
+            Err(why) => {
+                tracing::info!(%domain, day = day.day, %why, "no DMARC report sent: no usable record now");
                 return Ok(0);
             }
         };
