@@ -11,10 +11,11 @@
 //! row and [`RUA_URIS_MAX`] report URIs per record.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 
 use crate::auth::dmarc::organizational_domain;
 use crate::dns::DomainName;
+pub use crate::report_mail::ReportMessage;
+use crate::report_mail::{self, Layout};
 
 /// Most DKIM results kept per row: a message with more signatures than this is rare
 /// and the extra ones would only make its row unlike every other.
@@ -181,85 +182,26 @@ pub fn compose(report: &Report, submitter: &str) -> (Vec<u8>, Vec<u8>, String) {
     }
     out.push_str("</feedback>\r\n");
     let xml = out.into_bytes();
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    // Writing to a Vec cannot fail.
-    let gzip = encoder.write_all(&xml).and_then(|()| encoder.finish()).unwrap_or_default();
+    let gzip = report_mail::gzip(&xml);
     let name = format!("{submitter}!{}!{begin}!{end}!{}.xml.gz", policy.domain, report.report_id);
     (xml, gzip, name)
 }
-
-/// What the mail carrying one report says about it (RFC 7489 §7.2.1.1).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportMessage<'a> {
-    /// `From:`: our reporting address, in the submitter domain (its DKIM keys sign).
-    pub from: &'a str,
-    /// `To:`: the `rua` address.
-    pub to: &'a str,
-    /// The policy domain the report is about.
-    pub policy_domain: &'a str,
-    /// Our domain.
-    pub submitter: &'a str,
-    /// The report's id, as in the document and the file name.
-    pub report_id: &'a str,
-    /// `Date:` (RFC 5322 date-time).
-    pub date: &'a str,
-    /// `Message-ID:` without the angle brackets.
-    pub message_id: &'a str,
-    /// The MIME boundary (letters, digits, `-`).
-    pub boundary: &'a str,
-    /// The attachment's file name ([`compose`]'s).
-    pub file_name: &'a str,
-    /// The gzip'ed document ([`compose`]'s).
-    pub gzip: &'a [u8],
-}
-
-/// Base64 line length in the attachment: RFC 2045 §6.8 allows at most 76 characters.
-const BASE64_LINE_CHARS_MAX: usize = 76;
 
 /// The report's mail (RFC 7489 §7.2.1.1): the subject its ABNF gives, a short text part
 /// and the gzip'ed document as an `application/gzip` attachment, in `multipart/mixed`.
 /// CRLF line ends; the caller signs it with DKIM.
 pub fn compose_message(message: &ReportMessage<'_>) -> Vec<u8> {
-    use base64::Engine as _;
-    let clean = |text: &str| -> String { text.chars().filter(|c| !c.is_control()).collect() };
-    let policy_domain = clean(message.policy_domain);
-    let submitter = clean(message.submitter);
-    let boundary = clean(message.boundary);
-    let mut out = String::new();
-    let mut line = |text: &str| {
-        out.push_str(text);
-        out.push_str("\r\n");
+    let layout = Layout {
+        subject_report_id: &format!("<{}>", message.report_id),
+        extra_fields: &[],
+        multipart: "multipart/mixed",
+        text: &format!(
+            "This is a DMARC aggregate report (RFC 7489) for {} from {}.",
+            message.policy_domain, message.submitter
+        ),
+        attachment_type: "application/gzip",
     };
-    line(&format!("From: <{}>", clean(message.from)));
-    line(&format!("To: <{}>", clean(message.to)));
-    line(&format!(
-        "Subject: Report Domain: {policy_domain} Submitter: {submitter} Report-ID: <{}>",
-        clean(message.report_id)
-    ));
-    line(&format!("Date: {}", clean(message.date)));
-    line(&format!("Message-ID: <{}>", clean(message.message_id)));
-    // RFC 3834 §5: generated automatically; no automatic answer wanted.
-    line("Auto-Submitted: auto-generated");
-    line("MIME-Version: 1.0");
-    line(&format!("Content-Type: multipart/mixed; boundary=\"{boundary}\""));
-    line("");
-    line(&format!("--{boundary}"));
-    line("Content-Type: text/plain; charset=us-ascii");
-    line("");
-    line(&format!("This is a DMARC aggregate report (RFC 7489) for {policy_domain} from {submitter}."));
-    line("");
-    line(&format!("--{boundary}"));
-    line("Content-Type: application/gzip");
-    line("Content-Transfer-Encoding: base64");
-    line(&format!("Content-Disposition: attachment; filename=\"{}\"", clean(message.file_name)));
-    line("");
-    let encoded = base64::engine::general_purpose::STANDARD.encode(message.gzip);
-    for chunk in encoded.as_bytes().chunks(BASE64_LINE_CHARS_MAX) {
-        // Base64 output is ASCII.
-        line(std::str::from_utf8(chunk).unwrap_or_default());
-    }
-    line(&format!("--{boundary}--"));
-    out.into_bytes()
+    report_mail::compose(message, &layout)
 }
 
 /// A `mailto:` report URI of a DMARC record's `rua` (RFC 7489 §6.2, §6.4).

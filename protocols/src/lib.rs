@@ -35,6 +35,7 @@
 //! - [`tlsrpt`]: TLS reports to send (RFC 8460): the `_smtp._tls` record, the JSON report;
 //! - [`dmarcrpt`]: DMARC aggregate reports to send (RFC 7489 §7.2): rows, the XML
 //!   report, its message, `rua` URIs;
+//! - [`report_mail`]: the mail both kinds of report travel in;
 //! - [`mtasts`]: MTA-STS records, policies and their HTTP fetch (RFC 8461), sans-IO;
 //! - [`auth`]: incoming mail authentication (SPF, DKIM, DMARC, iprev, ARC) and the
 //!   Authentication-Results header.
@@ -51,6 +52,7 @@ pub mod dns;
 pub mod imap;
 pub mod mime;
 pub mod mtasts;
+pub mod report_mail;
 pub mod reports;
 pub mod sasl;
 pub mod smtp;

@@ -8,9 +8,10 @@
 //! Bounded: at most [`RUA_URIS_MAX`] report URIs per record; the report holds what the
 //! caller passes (the queue keeps at most 64 failure kinds per domain and day).
 
-use std::io::Write as _;
-
 use serde_json::json;
+
+pub use crate::report_mail::ReportMessage;
+use crate::report_mail::{self, Layout, clean};
 
 /// Most `rua` URIs used from one record: RFC 8460 §3 lets a domain name several; a
 /// handful is plenty, and each means one report message.
@@ -151,89 +152,30 @@ pub fn compose(report: &Report, sender: &str) -> (Vec<u8>, Vec<u8>, String) {
         "policies": policies,
     });
     let text = document.to_string().into_bytes();
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    // Writing to a Vec cannot fail.
-    let gzip = encoder.write_all(&text).and_then(|()| encoder.finish()).unwrap_or_default();
+    let gzip = report_mail::gzip(&text);
     let domain = report.policies.first().map_or("", |policy| policy.policy_domain.as_str());
     let name = format!("{sender}!{domain}!{begin}!{end}!{}.json.gz", report.report_id);
     (text, gzip, name)
 }
-
-/// What the mail carrying one report says about it (RFC 8460 §5.3).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportMessage<'a> {
-    /// `From:`: our reporting address, in the submitter domain (its DKIM keys sign).
-    pub from: &'a str,
-    /// `To:`: the `rua` address.
-    pub to: &'a str,
-    /// The policy domain the report is about (`TLS-Report-Domain`).
-    pub policy_domain: &'a str,
-    /// Our domain (`TLS-Report-Submitter`; the file name's sender and `From:`'s domain).
-    pub submitter: &'a str,
-    /// The report's id (letters and digits), as in the JSON and the file name.
-    pub report_id: &'a str,
-    /// `Date:` (RFC 5322 date-time).
-    pub date: &'a str,
-    /// `Message-ID:` without the angle brackets.
-    pub message_id: &'a str,
-    /// The MIME boundary (letters, digits, `-`).
-    pub boundary: &'a str,
-    /// The attachment's file name ([`compose`]'s).
-    pub file_name: &'a str,
-    /// The gzip-compressed JSON ([`compose`]'s).
-    pub gzip: &'a [u8],
-}
-
-/// Base64 line length in the attachment: RFC 2045 §6.8 allows at most 76 characters.
-const BASE64_LINE_CHARS_MAX: usize = 76;
 
 /// The report's mail (RFC 8460 §5.3): `multipart/report` with `report-type="tlsrpt"`,
 /// a short text part and the gzip'ed JSON as `application/tlsrpt+gzip`, with the
 /// `TLS-Report-Domain` and `TLS-Report-Submitter` fields the section requires and the
 /// subject its ABNF gives. CRLF line ends; the caller signs it (DKIM, required by §5.3).
 pub fn compose_message(message: &ReportMessage<'_>) -> Vec<u8> {
-    use base64::Engine as _;
-    let clean = |text: &str| -> String { text.chars().filter(|c| !c.is_control()).collect() };
     let policy_domain = clean(message.policy_domain);
     let submitter = clean(message.submitter);
-    let report_id = clean(message.report_id);
-    let boundary = clean(message.boundary);
-    let mut out = String::new();
-    let mut line = |text: &str| {
-        out.push_str(text);
-        out.push_str("\r\n");
+    let layout = Layout {
+        subject_report_id: &format!("<{}@{submitter}>", message.report_id),
+        extra_fields: &[
+            format!("TLS-Report-Domain: {policy_domain}"),
+            format!("TLS-Report-Submitter: {submitter}"),
+        ],
+        multipart: "multipart/report; report-type=\"tlsrpt\"",
+        text: &format!("This is an SMTP TLS report (RFC 8460) for {policy_domain} from {submitter}."),
+        attachment_type: "application/tlsrpt+gzip",
     };
-    line(&format!("From: <{}>", clean(message.from)));
-    line(&format!("To: <{}>", clean(message.to)));
-    line(&format!(
-        "Subject: Report Domain: {policy_domain} Submitter: {submitter} Report-ID: <{report_id}@{submitter}>"
-    ));
-    line(&format!("Date: {}", clean(message.date)));
-    line(&format!("Message-ID: <{}>", clean(message.message_id)));
-    line(&format!("TLS-Report-Domain: {policy_domain}"));
-    line(&format!("TLS-Report-Submitter: {submitter}"));
-    // RFC 3834 §5: generated automatically; no automatic answer wanted.
-    line("Auto-Submitted: auto-generated");
-    line("MIME-Version: 1.0");
-    line(&format!("Content-Type: multipart/report; report-type=\"tlsrpt\"; boundary=\"{boundary}\""));
-    line("");
-    line(&format!("--{boundary}"));
-    line("Content-Type: text/plain; charset=us-ascii");
-    line("");
-    line(&format!("This is an SMTP TLS report (RFC 8460) for {policy_domain} from {submitter}."));
-    line("");
-    line(&format!("--{boundary}"));
-    line("Content-Type: application/tlsrpt+gzip");
-    line("Content-Transfer-Encoding: base64");
-    line(&format!("Content-Disposition: attachment; filename=\"{}\"", clean(message.file_name)));
-    line("");
-    let encoded = base64::engine::general_purpose::STANDARD.encode(message.gzip);
-    for chunk in encoded.as_bytes().chunks(BASE64_LINE_CHARS_MAX) {
-        // Base64 output is ASCII.
-        line(std::str::from_utf8(chunk).unwrap_or_default());
-    }
-    line(&format!("--{boundary}--"));
-    out.into_bytes()
+    report_mail::compose(message, &layout)
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for Unix seconds.
