@@ -263,11 +263,10 @@ pub(crate) fn domain(command: DomainCommand) -> Result<ExitCode, Error> {
                 }
                 Target::Offline(_lock) => {
                     let now_secs = moxide_actors::clock::now_unix_ms().div_euclid(1000);
-                    let selector = moxide_web::dkim::selector_for(now_secs);
                     let spec = DomainSpec {
                         name: domain.trim_end_matches('.').to_lowercase(),
                         localpart_separators,
-                        dkim_selectors: vec![selector.clone()],
+                        dkim_selectors: moxide_web::dkim::selectors_for(now_secs),
                         ..Default::default()
                     };
                     let change = DirectoryChange::AddDomain(spec.clone());
@@ -275,7 +274,7 @@ pub(crate) fn domain(command: DomainCommand) -> Result<ExitCode, Error> {
                     // Validated before the key is made: the name becomes a directory name.
                     file.load()?.apply(&change)?;
                     let data_dir = &config.static_config.data_dir;
-                    moxide_web::dkim::generate(data_dir, &spec.name, &selector)?;
+                    moxide_web::dkim::generate_all(data_dir, &spec.name, now_secs)?;
                     change_offline(&config, &change)?;
                     println!("domain {domain} added; publish these DNS records:");
                     let records =

@@ -1,7 +1,7 @@
 //! The DKIM keys the queue signs with: a domain's configured selectors
 //! (`dkim_selectors` in the domains file), else every key file found in
-//! `data/dkim/<domain>/`; a domain with neither gets an Ed25519 key made at start
-//! (`moxide_web::dkim::generate`), so signing works with no extra step. `moxide dns
+//! `data/dkim/<domain>/`; a domain with neither gets an Ed25519 and an RSA-2048 key made
+//! at start (`moxide_web::dkim::generate_all`), so signing works with no extra step. `moxide dns
 //! records DOMAIN` prints the records to publish for them.
 
 use std::path::Path;
@@ -42,13 +42,12 @@ pub(crate) fn ensure_and_load(config: &Config, now_secs: i64) -> DkimKeys {
     for (domain, entry) in &config.domains.domains {
         let mut names = selectors(data_dir, domain, &entry.dkim_selectors);
         if names.is_empty() {
-            let selector = moxide_web::dkim::selector_for(now_secs);
-            match moxide_web::dkim::generate(data_dir, domain, &selector) {
-                Ok(()) => {
-                    tracing::info!(%domain, %selector, "made a DKIM key; publish it: moxide dns records {domain}");
-                    names.push(selector);
+            match moxide_web::dkim::generate_all(data_dir, domain, now_secs) {
+                Ok(made) => {
+                    tracing::info!(%domain, selectors = ?made, "made DKIM keys; publish them: moxide dns records {domain}");
+                    names = made;
                 }
-                Err(error) => tracing::error!(%domain, %error, "cannot make a DKIM key; mail goes unsigned"),
+                Err(error) => tracing::error!(%domain, %error, "cannot make DKIM keys; mail goes unsigned"),
             }
         }
         for selector in names {

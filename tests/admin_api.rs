@@ -150,8 +150,9 @@ fn cli_and_reload() {
     let added = ok(&moxide(&["domain", "add", "--config", config, "example.com"], None));
     assert!(added.contains("MX 10 localhost."), "{added}");
     assert!(added.contains("e._domainkey.example.com. TXT \"v=DKIM1; k=ed25519;"), "{added}");
+    assert!(added.contains("r._domainkey.example.com. TXT \"v=DKIM1; k=rsa; h=sha256; p="), "{added}");
     let key_dir = dir.path().join("data/dkim/example.com");
-    assert_eq!(std::fs::read_dir(&key_dir).unwrap().count(), 1, "one key in {}", key_dir.display());
+    assert_eq!(std::fs::read_dir(&key_dir).unwrap().count(), 2, "two keys in {}", key_dir.display());
     let socket = std::fs::metadata(dir.path().join("data/ctl.sock")).unwrap();
     assert_eq!(std::os::unix::fs::PermissionsExt::mode(&socket.permissions()) & 0o777, 0o600);
     ok(&moxide(&["account", "add", "--config", config, "bob", "bob@example.com"], None));

@@ -155,10 +155,14 @@ fn submitted_mail_reaches_the_recipient_server_over_starttls() {
     assert!(file.contains("\r\nReceived: from client.example"), "the sender's trace header: {file}");
     let prefix = String::from_utf8_lossy(&stored[0].info.prefix).to_string();
     assert!(prefix.contains("with ESMTPS"), "received over TLS: {prefix}");
-    // Signed with the Ed25519 key made at the sender's first start; dkimpy verifies it
-    // against the record `moxide dns records` prints.
+    // Signed with the Ed25519 and the RSA-2048 key made at the sender's first start;
+    // dkimpy verifies both signatures against the records `moxide dns records` prints.
     assert!(
         file.starts_with("DKIM-Signature: v=1; a=ed25519-sha256; c=relaxed/relaxed; d=example.org;"),
+        "{file}"
+    );
+    assert!(
+        file.contains("\r\nDKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.org;"),
         "{file}"
     );
     let records = Command::new(env!("CARGO_BIN_EXE_moxide"))
@@ -168,12 +172,16 @@ fn submitted_mail_reaches_the_recipient_server_over_starttls() {
         .output()
         .unwrap();
     let records = String::from_utf8(records.stdout).unwrap();
-    let dkim_line = records.lines().find(|l| l.contains("._domainkey.example.org. TXT")).expect(&records);
-    let value = dkim_line.split('"').nth(1).unwrap();
+    let dkim_lines: Vec<&str> =
+        records.lines().filter(|l| l.contains("._domainkey.example.org. TXT")).collect();
+    assert_eq!(dkim_lines.len(), 2, "{records}");
+    assert!(records.contains("k=rsa; h=sha256; p="), "{records}");
     let message = sending.path().join("received.eml");
     std::fs::write(&message, [stored[0].info.prefix.as_slice(), &stored[0].file].concat()).unwrap();
-    let script = "import sys, dkim\nmsg = open(sys.argv[1], 'rb').read()\ntxt = sys.argv[2].encode()\nok = dkim.verify(msg, dnsfunc=lambda name, timeout=5: txt)\nprint('verified' if ok else 'failed')\nsys.exit(0 if ok else 1)\n";
-    let output = Command::new("python3").args(["-c", script]).arg(&message).arg(value).output().unwrap();
+    // Each record line: `<selector>._domainkey.<domain>. TXT "..." ["..."]`.
+    let script = "import sys, dkim\nmsg = open(sys.argv[1], 'rb').read()\nzone = {}\nfor line in sys.argv[2:]:\n    name, _, value = line.split(' ', 2)\n    zone[name.encode()] = ''.join(value.split('\"')[1::2]).encode()\nd = dkim.DKIM(msg)\nresults = [d.verify(idx=i, dnsfunc=lambda name, timeout=5: zone.get(name, b'')) for i in range(2)]\nprint(results)\nsys.exit(0 if all(results) else 1)\n";
+    let output =
+        Command::new("python3").args(["-c", script]).arg(&message).args(&dkim_lines).output().unwrap();
     assert!(
         output.status.success(),
         "dkimpy: {}{}",

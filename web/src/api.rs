@@ -533,11 +533,11 @@ pub(crate) async fn domain_add(ctx: &Ctx, create: DomainCreate) -> Result<Reply,
             }
         }
     }
-    let selector = crate::dkim::selector_for(moxide_actors::clock::now_unix_ms().div_euclid(1000));
+    let now_secs = moxide_actors::clock::now_unix_ms().div_euclid(1000);
     let spec = DomainSpec {
         name: create.name.trim_end_matches('.').to_lowercase(),
         localpart_separators: separators,
-        dkim_selectors: vec![selector.clone()],
+        dkim_selectors: crate::dkim::selectors_for(now_secs),
         ..Default::default()
     };
     let change = DirectoryChange::AddDomain(spec.clone());
@@ -545,7 +545,7 @@ pub(crate) async fn domain_add(ctx: &Ctx, create: DomainCreate) -> Result<Reply,
     ctx.services.live.spec().apply(&change)?;
     let data_dir = ctx.services.data_dir.clone();
     let (name, hostname) = (spec.name.clone(), ctx.services.hostname.clone());
-    blocking(move || crate::dkim::generate(&data_dir, &name, &selector))
+    blocking(move || crate::dkim::generate_all(&data_dir, &name, now_secs))
         .await?
         .map_err(ApiError::internal)?;
     live::apply(&ctx.node, &ctx.services.live, change).await?;

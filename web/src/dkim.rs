@@ -1,17 +1,18 @@
-//! DKIM keys for local domains (RFC 6376): made when a domain is added, kept in the data
-//! directory, and published as DNS records. Signing outgoing mail comes with the outbound
-//! queue; the keys and selectors made here are the ones it will use.
+//! DKIM keys for local domains (RFC 6376): made when a domain is added (or at start for a
+//! domain that has none), kept in the data directory, and published as DNS records; the
+//! outbound queue signs with every key a domain has.
 //!
-//! Keys are Ed25519 (RFC 8463), made with ring (the process's one crypto provider): a
-//! key pair needs no parameters to choose, and its public key fits a DNS TXT string.
-//! RSA keys, which receivers that do not verify Ed25519 need, cannot be made with ring;
-//! an RSA key an operator places in a domain's key directory (PKCS#8 PEM) signs too, and
-//! its record is printed like the Ed25519 one.
+//! Each domain gets two keys, as mox makes them: Ed25519 (RFC 8463), made with ring (the
+//! process's one crypto provider), short and fast; and RSA-2048 (RFC 8301 §3.2: at least
+//! 1024 bits, 2048 recommended), for receivers that do not verify Ed25519 yet. ring cannot
+//! make RSA keys, so the `rsa` crate makes them and nothing else: ring still does all
+//! signing. An RSA key an operator places in a domain's key directory (PKCS#8 PEM) signs
+//! too, and its record is printed the same way.
 //!
 //! Layout: `data/dkim/<domain>/<selector>.pem`, PKCS#8, mode 0600, in a 0700 directory.
-//! The selector names the day the key was made (`20261206e`: `e` for Ed25519), so a
-//! later key for the same domain gets a new selector and both can be published during
-//! a rotation.
+//! The selector names the day the key was made and its kind (`20261206e` for Ed25519,
+//! `20261206r` for RSA), so a later key for the same domain gets a new selector and both
+//! can be published during a rotation.
 
 use std::path::{Path, PathBuf};
 
@@ -39,19 +40,58 @@ pub fn key_path(data_dir: &Path, domain: &str, selector: &str) -> PathBuf {
     data_dir.join("dkim").join(domain).join(format!("{selector}.pem"))
 }
 
-/// The selector for a key made at `unix_secs`: `YYYYMMDDe`.
-pub fn selector_for(unix_secs: i64) -> String {
-    let (year, month, day) = civil_from_days(unix_secs.div_euclid(86_400));
-    format!("{year:04}{month:02}{day:02}e")
+/// RSA modulus size of a generated key (RFC 8301 §3.2 recommends 2048 bits; 4096-bit
+/// records do not fit in many DNS providers' forms, and verifiers cap key sizes).
+pub const RSA_KEY_BITS: usize = 2048;
+
+/// The kind of key a generated selector holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// Ed25519 (RFC 8463), selector suffix `e`.
+    Ed25519,
+    /// RSA of [`RSA_KEY_BITS`], selector suffix `r`.
+    Rsa,
 }
 
-/// Blocking: makes an Ed25519 key for `domain` and stores it under `selector`
+/// The selector for a key of `kind` made at `unix_secs`: `YYYYMMDDe` or `YYYYMMDDr`.
+pub fn selector_for(unix_secs: i64, kind: KeyKind) -> String {
+    let (year, month, day) = civil_from_days(unix_secs.div_euclid(86_400));
+    let suffix = match kind {
+        KeyKind::Ed25519 => 'e',
+        KeyKind::Rsa => 'r',
+    };
+    format!("{year:04}{month:02}{day:02}{suffix}")
+}
+
+/// The selectors of the keys [`generate_all`] makes at `unix_secs`: Ed25519 and RSA.
+pub fn selectors_for(unix_secs: i64) -> Vec<String> {
+    [KeyKind::Ed25519, KeyKind::Rsa].into_iter().map(|kind| selector_for(unix_secs, kind)).collect()
+}
+
+/// Blocking (an RSA key takes up to a second or so): makes a domain's Ed25519 and RSA keys
+/// under [`selectors_for`]`(unix_secs)` and returns those selectors.
+pub fn generate_all(data_dir: &Path, domain: &str, unix_secs: i64) -> Result<Vec<String>, DkimError> {
+    let mut made = Vec::new();
+    for kind in [KeyKind::Ed25519, KeyKind::Rsa] {
+        let selector = selector_for(unix_secs, kind);
+        generate(data_dir, domain, &selector, kind)?;
+        made.push(selector);
+    }
+    Ok(made)
+}
+
+/// Blocking: makes a key of `kind` for `domain` and stores it under `selector`
 /// (replacing an older file of that name, which only a second key on the same day has).
-pub fn generate(data_dir: &Path, domain: &str, selector: &str) -> Result<(), DkimError> {
+pub fn generate(data_dir: &Path, domain: &str, selector: &str, kind: KeyKind) -> Result<(), DkimError> {
     let path = key_path(data_dir, domain, selector);
     let io = |source| DkimError::Io { path: path.clone(), source };
-    let document = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
-        .map_err(|_| DkimError::Key(path.clone()))?;
+    let document = match kind {
+        KeyKind::Ed25519 => Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+            .map_err(|_| DkimError::Key(path.clone()))?
+            .as_ref()
+            .to_vec(),
+        KeyKind::Rsa => rsa_pkcs8().ok_or_else(|| DkimError::Key(path.clone()))?,
+    };
     let dir = path.parent().unwrap_or(data_dir);
     std::fs::create_dir_all(dir).map_err(io)?;
     // Private keys: neither the directory of all domains' keys nor a domain's is
@@ -59,9 +99,49 @@ pub fn generate(data_dir: &Path, domain: &str, selector: &str) -> Result<(), Dki
     for private in [dir, dir.parent().unwrap_or(dir)] {
         std::fs::set_permissions(private, std::os::unix::fs::PermissionsExt::from_mode(0o700)).map_err(io)?;
     }
-    let pem = pem_encode("PRIVATE KEY", document.as_ref());
+    let pem = pem_encode("PRIVATE KEY", &document);
     crate::auth::write_atomically(&path, pem.as_bytes(), 0o600).map_err(io)
 }
+
+/// A new RSA key as PKCS#8 DER, checked by loading it the way the signer will (ring).
+fn rsa_pkcs8() -> Option<Vec<u8>> {
+    use rsa::pkcs8::EncodePrivateKey as _;
+    let key = rsa::PrivateKey::new(&mut RingRandom(ring::rand::SystemRandom::new()), RSA_KEY_BITS).ok()?;
+    let der = key.to_pkcs8_der().ok()?.as_bytes().to_vec();
+    RsaKeyPair::from_pkcs8(&der).ok()?;
+    Some(der)
+}
+
+/// The operating system's random source through ring, as the `rsa` crate's generator
+/// wants it: one random source for every key the process makes.
+struct RingRandom(ring::rand::SystemRandom);
+
+/// ring's random source failed (the kernel's getrandom did).
+#[derive(Debug, thiserror::Error)]
+#[error("random source unavailable")]
+struct RandomUnavailable;
+
+impl rsa::rand_core::TryRng for RingRandom {
+    type Error = RandomUnavailable;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut bytes = [0u8; 4];
+        self.try_fill_bytes(&mut bytes)?;
+        Ok(u32::from_le_bytes(bytes))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut bytes = [0u8; 8];
+        self.try_fill_bytes(&mut bytes)?;
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        ring::rand::SecureRandom::fill(&self.0, dst).map_err(|_| RandomUnavailable)
+    }
+}
+
+impl rsa::rand_core::TryCryptoRng for RingRandom {}
 
 /// Blocking: the DKIM TXT record's value for the stored key (RFC 6376 §3.6.1): for
 /// Ed25519 (RFC 8463 §4) `k=ed25519` and the raw 32-byte public key; for an RSA key an
@@ -156,16 +236,16 @@ mod tests {
 
     #[test]
     fn selectors_name_the_day() {
-        assert_eq!(selector_for(0), "19700101e");
-        assert_eq!(selector_for(951_782_400), "20000229e");
-        assert_eq!(selector_for(1_798_761_599), "20261231e");
-        assert_eq!(selector_for(1_798_761_600), "20270101e");
+        assert_eq!(selector_for(0, KeyKind::Ed25519), "19700101e");
+        assert_eq!(selector_for(951_782_400, KeyKind::Ed25519), "20000229e");
+        assert_eq!(selector_for(1_798_761_599, KeyKind::Rsa), "20261231r");
+        assert_eq!(selectors_for(1_798_761_600), ["20270101e", "20270101r"]);
     }
 
     #[test]
     fn a_generated_key_gives_its_record_and_stays_private() {
         let dir = tempfile::tempdir().unwrap();
-        generate(dir.path(), "example.org", "20261206e").unwrap();
+        generate(dir.path(), "example.org", "20261206e", KeyKind::Ed25519).unwrap();
         let value = record_value(dir.path(), "example.org", "20261206e").unwrap();
         let public =
             value.strip_prefix("\"v=DKIM1; k=ed25519; h=sha256; p=").unwrap().strip_suffix('"').unwrap();
@@ -199,5 +279,30 @@ mod tests {
         let public = joined.strip_prefix("v=DKIM1; k=rsa; h=sha256; p=").unwrap();
         assert_eq!(base64::engine::general_purpose::STANDARD.decode(public).unwrap(), spki);
         assert!(value.split("\" \"").all(|s| s.trim_matches('"').len() <= 255), "{value}");
+    }
+
+    /// A made RSA key is 2048 bits, private like the Ed25519 one, readable by openssl as
+    /// PKCS#8, and its record carries the public key openssl derives from it.
+    #[test]
+    fn a_generated_rsa_key_is_2048_bits_and_openssl_agrees() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = generate_all(dir.path(), "example.org", 1_798_761_600).unwrap();
+        assert_eq!(made, ["20270101e", "20270101r"]);
+        let path = key_path(dir.path(), "example.org", "20270101r");
+        let key = path.to_str().unwrap();
+        let openssl = |args: &[&str]| {
+            let output = std::process::Command::new("openssl").args(args).output().expect("openssl runs");
+            assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+            output.stdout
+        };
+        let text = String::from_utf8(openssl(&["pkey", "-in", key, "-noout", "-text"])).unwrap();
+        assert!(text.contains("Private-Key: (2048 bit, 2 primes)"), "{text}");
+        let spki = openssl(&["pkey", "-in", key, "-pubout", "-outform", "DER"]);
+        let value = record_value(dir.path(), "example.org", "20270101r").unwrap();
+        let joined: String = value.split('"').filter(|s| !s.trim().is_empty()).collect();
+        let public = joined.strip_prefix("v=DKIM1; k=rsa; h=sha256; p=").unwrap();
+        assert_eq!(base64::engine::general_purpose::STANDARD.decode(public).unwrap(), spki);
+        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o600);
     }
 }
