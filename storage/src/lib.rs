@@ -147,6 +147,7 @@ pub mod fault;
 mod files;
 pub mod flags;
 mod global;
+mod group_commit;
 pub mod ids;
 mod keys;
 mod lmdb;

@@ -56,6 +56,8 @@ mod policy;
 mod records;
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use crate::group_commit::GroupCommit;
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -187,6 +189,15 @@ pub struct QueueStore {
     dbs: QueueDatabases,
     msg_dir: PathBuf,
     durable_dirs: DurableDirs,
+    /// Enqueues and attempt results of concurrent callers share one transaction.
+    group: GroupCommit<Apply, Result<Vec<QueueId>, StorageError>>,
+}
+
+/// One caller's [`QueueStore::apply_with`] (an enqueue is one with only `new`).
+struct Apply {
+    updates: Vec<QueueUpdate>,
+    new: Vec<NewQueued>,
+    suppressions: Vec<Suppression>,
 }
 
 impl fmt::Debug for QueueStore {
@@ -265,7 +276,7 @@ impl QueueStore {
         };
         let durable_dirs =
             DurableDirs::new(vec![msg_dir.clone(), index_dir, queue_dir, data.root().to_path_buf()]);
-        Ok(QueueStore { lmdb, dbs, msg_dir, durable_dirs })
+        Ok(QueueStore { lmdb, dbs, msg_dir, durable_dirs, group: GroupCommit::default() })
     }
 
     /// The file of a queued message.
@@ -287,29 +298,7 @@ impl QueueStore {
     /// Queues a batch of messages in one transaction; returns their ids, in order.
     /// Durable when it returns (see the module doc for the order of steps).
     pub fn enqueue(&self, batch: &[NewQueued]) -> Result<Vec<QueueId>, StorageError> {
-        for new in batch {
-            check_new(new)?;
-        }
-        let writer = self.begin_write()?;
-        let first = self.read_next_id(&writer)?;
-        let ids: Vec<QueueId> = (0..batch.len() as u64).map(|i| QueueId(first + i)).collect();
-        let linked = self.link_all(batch, &ids)?;
-        let result = self.lmdb.write(&writer, |wtxn| {
-            self.dbs.meta.put(wtxn, META_NEXT_QUEUE_ID, &(first + batch.len() as u64).to_be_bytes())?;
-            for (new, &id) in batch.iter().zip(&ids) {
-                self.put_new(wtxn, new, id)?;
-            }
-            Ok(())
-        });
-        match result {
-            Ok(()) => Ok(ids),
-            Err(error) => {
-                if !matches!(error, StorageError::CommitUnknown { .. }) {
-                    remove_files(&linked);
-                }
-                Err(error)
-            }
-        }
+        self.apply_with(&[], batch, &[])
     }
 
     fn read_next_id(&self, writer: &WriterGuard<'_>) -> Result<u64, StorageError> {
@@ -488,6 +477,12 @@ impl QueueStore {
 
     /// [`Self::apply`], also adding `suppressions` (hard bounces of the attempt) in the
     /// same transaction.
+    ///
+    /// Group commit: calls that overlap (sessions queueing on several helper threads, the
+    /// queue recording attempts) share one transaction and its flushes; each returns when
+    /// the transaction with its part is durable, with its own ids. A group whose
+    /// transaction fails is committed again one call at a time, so each gets the outcome
+    /// it would have had alone (a commit of unknown outcome is never repeated).
     pub fn apply_with(
         &self,
         updates: &[QueueUpdate],
@@ -497,6 +492,48 @@ impl QueueStore {
         for item in new {
             check_new(item)?;
         }
+        let request =
+            Apply { updates: updates.to_vec(), new: new.to_vec(), suppressions: suppressions.to_vec() };
+        self.group.run(request, |group| self.commit_group(group))
+    }
+
+    fn commit_group(&self, group: Vec<Apply>) -> Vec<Result<Vec<QueueId>, StorageError>> {
+        if group.len() == 1 {
+            return group.iter().map(|apply| self.commit(apply)).collect();
+        }
+        let joined = Apply {
+            updates: group.iter().flat_map(|a| a.updates.iter().cloned()).collect(),
+            new: group.iter().flat_map(|a| a.new.iter().cloned()).collect(),
+            suppressions: group.iter().flat_map(|a| a.suppressions.iter().cloned()).collect(),
+        };
+        match self.commit(&joined) {
+            Ok(ids) => {
+                let mut rest = ids.as_slice();
+                group
+                    .iter()
+                    .map(|apply| {
+                        let (mine, after) = rest.split_at(apply.new.len().min(rest.len()));
+                        rest = after;
+                        Ok(mine.to_vec())
+                    })
+                    .collect()
+            }
+            Err(StorageError::CommitUnknown { source }) => group
+                .iter()
+                .map(|_| {
+                    Err(StorageError::CommitUnknown {
+                        source: Box::new(StorageError::Lmdb { message: source.to_string() }),
+                    })
+                })
+                .collect(),
+            Err(_) => group.iter().map(|apply| self.commit(apply)).collect(),
+        }
+    }
+
+    /// One transaction: links and records `new`, adds the suppressions, applies the
+    /// updates; removes the files of messages left without destinations after the commit.
+    fn commit(&self, apply: &Apply) -> Result<Vec<QueueId>, StorageError> {
+        let Apply { updates, new, suppressions } = apply;
         let writer = self.begin_write()?;
         let first = self.read_next_id(&writer)?;
         let ids: Vec<QueueId> = (0..new.len() as u64).map(|i| QueueId(first + i)).collect();

@@ -412,3 +412,63 @@ fn a_removed_account_is_forgotten_and_its_neighbours_are_not() {
     assert_eq!(rules.iter().map(|r| r.account.as_deref()).collect::<Vec<_>>(), [Some("bob")]);
     assert_eq!(store.forget_account("alice").unwrap(), (0, 0));
 }
+
+/// Enqueues from eight threads at once (as sessions on several helper threads do) share
+/// transactions: every call gets ids of its own messages only, no id twice, every record
+/// and file there after a reopen.
+#[test]
+fn concurrent_enqueues_share_commits_and_keep_their_own_ids() {
+    let fixture = fixture();
+    let store = open(&fixture);
+    let calls: Vec<Vec<NewQueued>> = (0..8u32)
+        .flat_map(|thread| (0..10u32).map(move |call| (thread, call)))
+        .map(|(thread, call)| {
+            // Calls of one or two messages; each message's body names its thread and call.
+            (0..1 + call % 2)
+                .map(|n| {
+                    let body = format!("Subject: t{thread} c{call} n{n}\r\n\r\nbody\r\n");
+                    let mut new = new_queued(&fixture, body.as_bytes(), &["r@x.example"], 1000);
+                    new.message.sender_account = format!("t{thread}");
+                    new
+                })
+                .collect()
+        })
+        .collect();
+    let expected: usize = calls.iter().map(Vec::len).sum();
+    let mut per_thread: Vec<Vec<Vec<NewQueued>>> = vec![Vec::new(); 8];
+    for (index, call) in calls.into_iter().enumerate() {
+        per_thread[index / 10].push(call);
+    }
+    let results: Vec<Vec<(Vec<NewQueued>, Vec<QueueId>)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = per_thread
+            .into_iter()
+            .map(|calls| {
+                let store = &store;
+                scope.spawn(move || {
+                    calls
+                        .into_iter()
+                        .map(|call| {
+                            let ids = store.enqueue(&call).unwrap();
+                            (call, ids)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    drop(store);
+    let store = open(&fixture);
+    let mut seen = std::collections::BTreeSet::new();
+    for (call, ids) in results.iter().flatten() {
+        assert_eq!(call.len(), ids.len());
+        for (new, id) in call.iter().zip(ids) {
+            assert!(seen.insert(*id), "{id:?} given twice");
+            let stored = store.message(*id).unwrap().unwrap();
+            assert_eq!(stored.sender_account, new.message.sender_account);
+            assert_eq!(fs::read(store.message_path(*id)).unwrap(), fs::read(&new.spool).unwrap());
+        }
+    }
+    assert_eq!(seen.len(), expected);
+    assert_eq!(queue_files(&fixture), expected);
+}
