@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use moxide_actors::queue::QUEUE_CONNECTIONS_PER_DOMAIN_MAX;
 use moxide_actors::queue::schedule::{ATTEMPTS_MAX, retry_delay_ms};
 use moxide_actors::queue::transport::{Route, Routing, Smarthost, SmarthostTls, Transport};
 use moxide_actors::queue::{Host, HostSource, QueueRunner, QueueSettings, StaticRoutes};
@@ -294,7 +295,7 @@ fn a_temporary_refusal_is_retried_on_schedule_then_delivered() {
 }
 
 #[test]
-fn two_messages_to_one_domain_share_one_connection() {
+fn messages_to_one_domain_share_connections() {
     let temp = tempfile::tempdir().unwrap();
     let (peer, received, connections) = counting_peer(vec![Peer::Accept]);
     let data = temp.path().to_path_buf();
@@ -303,18 +304,23 @@ fn two_messages_to_one_domain_share_one_connection() {
         let received = Arc::clone(&received);
         let connections = Arc::clone(&connections);
         async move {
+            // One more message than connections: one connection carries two, RSET between.
+            let lanes = QUEUE_CONNECTIONS_PER_DOMAIN_MAX;
             let first = enqueue(&data, queue.store(), &["bob@remote.example"], T0);
             let second = enqueue(&data, queue.store(), &["carol@remote.example", "dave@remote.example"], T0);
-            assert_eq!(queue.run_due(T0).await.unwrap(), 2);
+            for n in 2..=lanes {
+                enqueue(&data, queue.store(), &[&format!("r{n}@remote.example")], T0);
+            }
+            assert_eq!(queue.run_due(T0).await.unwrap(), lanes + 1);
             assert_eq!(queue.store().message(first).unwrap(), None, "delivered");
             assert_eq!(queue.store().message(second).unwrap(), None, "delivered");
-            assert_eq!(received.lock().unwrap().len(), 2);
-            assert_eq!(connections.load(Ordering::SeqCst), 1, "one connection, RSET between");
-            // The next run opens a new one (the kept connection ended with the run).
+            assert_eq!(received.lock().unwrap().len(), lanes + 1);
+            assert_eq!(connections.load(Ordering::SeqCst), lanes, "one connection reused");
+            // The next run opens a new one (the kept connections ended with the run).
             enqueue(&data, queue.store(), &["erin@remote.example"], T0 + 1);
             assert_eq!(queue.run_due(T0 + 1).await.unwrap(), 1);
-            assert_eq!(received.lock().unwrap().len(), 3);
-            assert_eq!(connections.load(Ordering::SeqCst), 2);
+            assert_eq!(received.lock().unwrap().len(), lanes + 2);
+            assert_eq!(connections.load(Ordering::SeqCst), lanes + 1);
         }
     });
 }

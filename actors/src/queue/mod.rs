@@ -60,9 +60,15 @@ use schedule::RecipientOutcome;
 use crate::kernel::join_all;
 use crate::node::Node;
 
-/// Domains attempted at once: mox's 10 concurrent deliveries. One connection per
-/// domain at a time keeps us polite to each destination.
+/// Domains attempted at once: mox's 10 concurrent deliveries.
 pub const QUEUE_DOMAINS_CONCURRENT_MAX: usize = 10;
+
+/// Connections to one domain at once, when it has that many messages due: 4, a fifth of
+/// Postfix's default per-destination concurrency (20), polite to receivers that count
+/// connections, and enough that a backlog to one domain (a smarthost takes everything)
+/// drains at more than one transaction's round trips and commit at a time. A domain with
+/// one message due gets one connection.
+pub const QUEUE_CONNECTIONS_PER_DOMAIN_MAX: usize = 4;
 
 /// How often the running queue looks for due work: 250 ms. A submission's first attempt
 /// waits at most this long; each look is one LMDB read.
@@ -185,6 +191,32 @@ async fn blocking<R: Send + 'static>(
         .map_err(QueueError::from)
 }
 
+/// Splits due destinations into lanes, one connection each: by domain (at most
+/// [`QUEUE_DOMAINS_CONCURRENT_MAX`] domains; the others wait for the next run), each
+/// domain's destinations dealt round-robin over up to
+/// [`QUEUE_CONNECTIONS_PER_DOMAIN_MAX`] lanes.
+fn lanes(due: Vec<Destination>) -> Vec<Vec<Destination>> {
+    let mut domains: Vec<(String, Vec<Destination>)> = Vec::new();
+    for destination in due {
+        let full = domains.len() >= QUEUE_DOMAINS_CONCURRENT_MAX;
+        match domains.iter_mut().find(|(domain, _)| *domain == destination.domain) {
+            Some((_, list)) => list.push(destination),
+            None if !full => domains.push((destination.domain.clone(), vec![destination])),
+            None => {}
+        }
+    }
+    let mut lanes = Vec::new();
+    for (_, list) in domains {
+        let count = list.len().min(QUEUE_CONNECTIONS_PER_DOMAIN_MAX);
+        let mut dealt: Vec<Vec<Destination>> = (0..count).map(|_| Vec::new()).collect();
+        for (index, destination) in list.into_iter().enumerate() {
+            dealt[index % count].push(destination);
+        }
+        lanes.extend(dealt);
+    }
+    lanes
+}
+
 /// The queue actor of one process (on core 0).
 pub struct QueueRunner {
     store: Arc<QueueStore>,
@@ -211,25 +243,18 @@ impl QueueRunner {
 
     /// Attempts destinations due at `now_ms` (wall clock, Unix ms): at most
     /// [`QUEUE_DOMAINS_CONCURRENT_MAX`] domains, concurrently, each domain's
-    /// destinations one after the other. Returns how many destinations were attempted;
+    /// destinations over at most [`QUEUE_CONNECTIONS_PER_DOMAIN_MAX`] connections, one
+    /// after the other on each. Returns how many destinations were attempted;
     /// call again while it returns more than 0 and work is due.
     pub async fn run_due(&self, now_ms: i64) -> Result<usize, QueueError> {
         let store = Arc::clone(&self.store);
         let due = blocking(move || store.due(now_ms, QUEUE_DUE_BATCH_MAX)).await?;
-        let mut groups: Vec<(String, Vec<Destination>)> = Vec::new();
-        for destination in due {
-            let full = groups.len() >= QUEUE_DOMAINS_CONCURRENT_MAX;
-            match groups.iter_mut().find(|(domain, _)| *domain == destination.domain) {
-                Some((_, list)) => list.push(destination),
-                None if !full => groups.push((destination.domain.clone(), vec![destination])),
-                None => {}
-            }
-        }
-        let attempted = groups.iter().map(|(_, list)| list.len()).sum();
+        let groups = lanes(due);
+        let attempted = groups.iter().map(Vec::len).sum();
         let runs = groups
             .into_iter()
-            .map(|(_, list)| async move {
-                // One domain's destinations share a connection to the same host.
+            .map(|list| async move {
+                // A lane's destinations share a connection to the same host.
                 let kept = std::cell::RefCell::new(None);
                 for destination in list {
                     if let Err(error) = self.attempt(destination, now_ms, &kept).await {
@@ -456,4 +481,44 @@ impl QueueRunner {
 /// A reply standing for a problem found here (no remote host said it).
 fn local_reply(code: u16, enhanced: (u8, u16, u16), text: &str) -> StoredReply {
     StoredReply { code, enhanced: Some(enhanced), text: text.to_owned(), remote_host: String::new() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moxide_storage::queue::{DestinationKey, QueueId};
+
+    fn due(message: u64, domain: &str) -> Destination {
+        Destination {
+            key: DestinationKey { message: QueueId(message), index: 0 },
+            domain: domain.to_owned(),
+            attempts: 0,
+            next_attempt_ms: 0,
+            last_attempt_ms: None,
+            held: false,
+            delay_dsn_sent: false,
+            recipients: Vec::new(),
+        }
+    }
+
+    fn messages(lane: &[Destination]) -> Vec<(u64, &str)> {
+        lane.iter().map(|d| (d.key.message.0, d.domain.as_str())).collect()
+    }
+
+    /// A backlog to one domain goes over several connections, dealt in due order; a
+    /// domain with one message gets one; domains past the limit wait.
+    #[test]
+    fn lanes_split_a_busy_domain_and_cap_domains() {
+        let mut list: Vec<Destination> = (1..=6).map(|n| due(n, "busy.example")).collect();
+        list.push(due(7, "quiet.example"));
+        list.extend((0..QUEUE_DOMAINS_CONCURRENT_MAX as u64).map(|n| due(100 + n, &format!("d{n}.example"))));
+        let lanes = lanes(list);
+        assert_eq!(lanes.len(), QUEUE_CONNECTIONS_PER_DOMAIN_MAX + 1 + QUEUE_DOMAINS_CONCURRENT_MAX - 2);
+        assert_eq!(messages(&lanes[0]), [(1, "busy.example"), (5, "busy.example")]);
+        assert_eq!(messages(&lanes[3]), [(4, "busy.example")]);
+        assert_eq!(messages(&lanes[4]), [(7, "quiet.example")]);
+        assert!(
+            lanes.iter().flatten().all(|d| d.key.message.0 < 100 + QUEUE_DOMAINS_CONCURRENT_MAX as u64 - 2)
+        );
+    }
 }
