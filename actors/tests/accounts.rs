@@ -462,10 +462,12 @@ fn metadata_writes_are_committed_and_published() {
         node.set_metadata(&account, None, vec![set("/shared/comment")]).await.unwrap();
         node.set_metadata(&account, Some("INBOX".to_owned()), vec![set("/private/comment")]).await.unwrap();
         let Notification::Changes(batch) = subscription.next().await else { panic!("overflow") };
-        assert!(matches!(batch.changes[..], [Change::ServerMetadata]), "{batch:?}");
+        assert!(matches!(batch.changes[..], [Change::ServerMetadata { .. }]), "{batch:?}");
         let Notification::Changes(batch) = subscription.next().await else { panic!("overflow") };
         assert!(matches!(batch.changes[..], [Change::MailboxMetadata { .. }]), "{batch:?}");
         assert_eq!(batch.changes[0].mailbox(), None, "a metadata change wakes no message view");
+        let Change::MailboxMetadata { entries, .. } = &batch.changes[0] else { panic!("{batch:?}") };
+        assert_eq!(entries, &["/private/comment".to_owned()], "NOTIFY names the entries");
         let many: Vec<_> = (0..=moxide_storage::METADATA_ENTRIES_PER_MAILBOX_MAX)
             .map(|n| set(&format!("/shared/e{n}")))
             .collect();

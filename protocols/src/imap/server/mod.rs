@@ -55,6 +55,7 @@ mod mailbox;
 pub mod memory;
 mod messages;
 mod metadata;
+mod notify;
 pub mod objectid;
 mod output;
 mod progress;
@@ -80,6 +81,7 @@ pub use fetch::{
 };
 pub use flags::{ANNOUNCED_KEYWORDS_MAX, WELL_KNOWN_KEYWORDS};
 pub use metadata::{METADATA_VALUE_BYTES_MAX, MetadataEntries, SERVER_ADMIN_ENTRY};
+pub use notify::{MessageChanges, NOTIFY_EVENTS_SUPPORTED, NOTIFY_OUTPUT_BYTES_MAX, Notice};
 pub use output::{OUTPUT_BUDGET_BYTES, Output};
 pub use progress::{INPROGRESS_DELAY_MS_MIN, INPROGRESS_INTERVAL_MS_MIN};
 pub use quota::{QUOTA_ROOT, QuotaFacts};
@@ -573,6 +575,8 @@ pub(crate) enum Job {
     /// CLOSE: expunge silently, then deselect.
     Close,
     Append(append::AppendJob),
+    /// NOTIFY SET STATUS: the mailboxes to send STATUS for (RFC 5465 §3).
+    Notify,
     /// IDLE: updates flow until DONE.
     Idle,
     /// Waiting for the TLS handshake.
@@ -637,6 +641,11 @@ pub struct Session {
     pub(crate) hidden_capabilities: Vec<String>,
     /// COMPRESS=DEFLATE is on (RFC 4978).
     pub(crate) compressed: bool,
+    /// NOTIFY's state (RFC 5465); `None` until the client sends NOTIFY.
+    pub(crate) notify: Option<notify::Notify>,
+    /// A sync asked for between commands (NOTIFY SELECTED) waits; whether it may
+    /// report expunges.
+    pub(crate) unsolicited: Option<bool>,
 }
 
 impl Session {
@@ -668,6 +677,8 @@ impl Session {
             refreshing: None,
             hidden_capabilities: Vec::new(),
             compressed: false,
+            notify: None,
+            unsolicited: None,
         }
     }
 
@@ -791,11 +802,38 @@ impl Session {
     /// The selected mailbox changed (a change event for it arrived): the next point
     /// that allows updates reads what changed; in IDLE that is now.
     pub fn mailbox_changed(&mut self) {
+        let updates = self.selected_updates();
+        if updates == notify::SelectedUpdates::Off {
+            return; // RFC 5465 §3: NOTIFY without SELECTED wants none
+        }
         if let Some(selected) = self.selected.as_mut() {
             selected.dirty = true;
         }
         if self.is_idling() {
             self.queue_sync(true);
+        } else if self.running.is_none() && !self.awaiting && self.queued.is_none() && !self.closing {
+            // RFC 5465 §6: SELECTED sends updates at once; SELECTED-DELAYED keeps
+            // expunges for a command that allows them.
+            match updates {
+                notify::SelectedUpdates::Immediate => self.queue_unsolicited_sync(true),
+                notify::SelectedUpdates::Delayed => self.queue_unsolicited_sync(false),
+                _ => {}
+            }
+        }
+    }
+
+    fn queue_unsolicited_sync(&mut self, allow_expunge: bool) {
+        if self.selected.is_some() && self.reader.is_idle() {
+            self.unsolicited = Some(allow_expunge);
+            self.queue_sync(allow_expunge);
+        }
+    }
+
+    /// The answer to a sync asked for between commands.
+    fn unsolicited_answered(&mut self, answer: Answer, allow_expunge: bool) {
+        let updates = self.updates(allow_expunge);
+        if let (Some(selected), Answer::Changes(changes)) = (self.selected.as_mut(), answer) {
+            selected.apply(changes, &mut self.out, updates);
         }
     }
 
@@ -869,6 +907,9 @@ impl Session {
             return;
         }
         self.awaiting = false;
+        if let Some(allow_expunge) = self.unsolicited.take() {
+            return self.unsolicited_answered(answer, allow_expunge);
+        }
         if let Some(index) = self.refreshing.take() {
             return self.context_searched(index, answer);
         }
@@ -921,6 +962,7 @@ impl Session {
             Job::Expunge => self.expunge_answered(answer),
             Job::Close => self.close_answered(answer),
             Job::Append(append) => self.append_answered(append, answer),
+            Job::Notify => self.notify_listed(answer),
             Job::Idle | Job::StartTls => self.finish(Err(CommandError::Internal)),
         }
     }
@@ -973,13 +1015,15 @@ impl Session {
     /// Ends the running command: syncs first when the view may be behind, then writes
     /// the tagged response.
     pub(crate) fn finish(&mut self, result: CommandResult) {
+        // RFC 5465 §3: after NOTIFY without SELECTED the client wants no updates.
+        let updates_on = self.selected_updates() != notify::SelectedUpdates::Off;
         let Some(running) = self.running.as_mut() else { return };
         // Stale contexts (RFC 5267 §4) are brought up to date where updates may go out.
         let dirty = self
             .selected
             .as_ref()
             .is_some_and(|selected| selected.dirty || (selected.contexts_stale && running.allow_expunge));
-        if self.selected.is_some() && (dirty || running.force_sync) && !self.closing {
+        if self.selected.is_some() && (dirty || running.force_sync) && !self.closing && updates_on {
             running.result = Some(result);
             let allow_expunge = running.allow_expunge;
             self.queue_sync(allow_expunge);
