@@ -211,3 +211,73 @@ fn without_a_selected_filter_the_selected_mailbox_gets_no_updates() {
     selected_run("NOTIFY SET (PERSONAL (MessageNew MessageExpunge))", &[], &["S: a4 OK done"]);
     selected_run("NOTIFY NONE", &[], &["S: a4 OK done"]);
 }
+
+/// MessageNew's FETCH attributes (RFC 5465 §5.2): after EXISTS, a FETCH of each new
+/// message, between commands and in IDLE, without setting `\Seen`.
+#[test]
+fn message_new_fetches_the_attributes_asked_for() {
+    let account = account();
+    let mut a = Client::logged_in(&account);
+    a.send("a1 ENABLE IMAP4rev2\r\na2 SELECT INBOX\r\n");
+    let got = a.send(
+        "a3 NOTIFY SET (SELECTED (MessageNew (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)]) MessageExpunge))\r\n",
+    );
+    assert_lines(&got, &["S: a3 OK NOTIFY completed"]);
+    account.borrow_mut().deliver("INBOX", &message(4), SystemFlags::default(), &[]);
+    a.run(0);
+    assert_lines(
+        &a.take_output(),
+        &[
+            "S: * 4 EXISTS",
+            "S: * 4 FETCH (UID 4 FLAGS () BODY[HEADER.FIELDS (SUBJECT)] {22}",
+            "S: Subject: message 4",
+            "S: ",
+            "S: )",
+        ],
+    );
+    assert_lines(&a.send("a4 IDLE\r\n"), &["S: + idling"]);
+    account.borrow_mut().deliver("INBOX", &message(5), SystemFlags::default(), &[]);
+    account.borrow_mut().deliver("INBOX", &message(6), SystemFlags::default(), &[]);
+    a.run(0);
+    assert_lines(
+        &a.take_output(),
+        &[
+            "S: * 6 EXISTS",
+            "S: * 5 FETCH (UID 5 FLAGS () BODY[HEADER.FIELDS (SUBJECT)] {22}",
+            "S: Subject: message 5",
+            "S: ",
+            "S: )",
+            "S: * 6 FETCH (UID 6 FLAGS () BODY[HEADER.FIELDS (SUBJECT)] {22}",
+            "S: Subject: message 6",
+            "S: ",
+            "S: )",
+        ],
+    );
+    assert_lines(&a.send("DONE\r\n"), &["S: a4 OK IDLE terminated"]);
+    // Nothing was marked \Seen.
+    assert_lines(
+        &a.send("a5 FETCH 4:6 FLAGS\r\n"),
+        &[
+            "S: * 4 FETCH (FLAGS ())",
+            "S: * 5 FETCH (FLAGS ())",
+            "S: * 6 FETCH (FLAGS ())",
+            "S: a5 OK FETCH completed",
+        ],
+    );
+}
+
+/// A message that arrives while a command runs is fetched at the command's end, before
+/// its tagged response.
+#[test]
+fn message_new_fetch_goes_before_the_tagged_response() {
+    let account = account();
+    let mut a = Client::logged_in(&account);
+    a.send("a1 ENABLE IMAP4rev2\r\na2 SELECT INBOX\r\n");
+    a.send("a3 NOTIFY SET (SELECTED-DELAYED (MessageNew (UID) MessageExpunge))\r\n");
+    // APPEND by this session: its final sync finds the new message.
+    let got = a.send("a4 APPEND INBOX {5+}\r\nhello\r\n");
+    assert_lines(
+        &got,
+        &["S: * 4 EXISTS", "S: * 4 FETCH (UID 4)", "S: a4 OK [APPENDUID 1001 4] APPEND completed"],
+    );
+}

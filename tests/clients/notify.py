@@ -135,6 +135,30 @@ def events():
     untagged, ok = a.command("a4", "NOTIFY NONE")
     print("NOTIFY NONE =>", ok.split(" ", 1)[1])
 
+    # The selected mailbox: MessageNew's FETCH attributes, expunges between commands.
+    a.command("a5", "SELECT INBOX")
+    _, ok = a.command(
+        "a6",
+        "NOTIFY SET (SELECTED (MessageNew (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)]) "
+        "MessageExpunge FlagChange))",
+    )
+    print("NOTIFY SET SELECTED =>", ok.split(" ", 1)[1])
+    smtp = smtplib.SMTP(HOST, SMTP_PORT)
+    smtp.sendmail("alice@example.org", [USER], b"Subject: second\r\n\r\nhi\r\n")
+    smtp.quit()
+    print("SMTP delivery =>", a.expect(r"EXISTS$"))
+    fetched = [a.expect(r"^\* 2 FETCH ")]
+    while fetched[-1] != ")":
+        fetched.append(a.line(30))
+    print("MessageNew FETCH =>", fetched)
+    b = other()
+    b.select("INBOX")
+    b.store("1", "+FLAGS", "(\\Deleted)")
+    print("STORE by B =>", a.expect(r"^\* 1 FETCH "))
+    b.expunge()
+    print("EXPUNGE by B =>", a.expect(r"EXPUNGE$"))
+    b.logout()
+
 
 def overflow():
     b = other()

@@ -11,7 +11,8 @@
 //! reports progress with [`Session::advance_output`], or, when the output asks to read a
 //! file ([`Output::Read`]: decoded BINARY data, filtered headers), reads it and hands the
 //! bytes to [`Session::file_read`]. It tells the session when the
-//! selected mailbox changed ([`Session::mailbox_changed`]), when TLS started
+//! selected mailbox changed ([`Session::mailbox_changed`]), what changed elsewhere in
+//! the account when NOTIFY asks for it ([`Session::notice`]), when TLS started
 //! ([`Session::tls_started`]), and when the client stayed silent too long
 //! ([`Session::timed_out`], see [`Session::deadline_ms`]).
 //!
@@ -145,6 +146,7 @@ pub const CAPABILITIES: &[&str] = &[
     "METADATA",
     "LIST-METADATA",
     "INPROGRESS",
+    "NOTIFY",
 ];
 
 /// Commands answered BAD in a row before the session says BYE: 20, as Dovecot allows. A
@@ -646,6 +648,8 @@ pub struct Session {
     /// A sync asked for between commands (NOTIFY SELECTED) waits; whether it may
     /// report expunges.
     pub(crate) unsolicited: Option<bool>,
+    /// NOTIFY's FETCH of new messages while its event is out (RFC 5465 §5.2).
+    pub(crate) notify_fetch: Option<messages::FetchJob>,
 }
 
 impl Session {
@@ -679,6 +683,7 @@ impl Session {
             compressed: false,
             notify: None,
             unsolicited: None,
+            notify_fetch: None,
         }
     }
 
@@ -832,9 +837,11 @@ impl Session {
     /// The answer to a sync asked for between commands.
     fn unsolicited_answered(&mut self, answer: Answer, allow_expunge: bool) {
         let updates = self.updates(allow_expunge);
+        let above = self.selected.as_ref().map_or(0, Selected::max_uid);
         if let (Some(selected), Answer::Changes(changes)) = (self.selected.as_mut(), answer) {
             selected.apply(changes, &mut self.out, updates);
         }
+        self.start_notify_fetch(above);
     }
 
     /// The TLS handshake after STARTTLS succeeded; `mechanisms` are those offered now.
@@ -907,6 +914,9 @@ impl Session {
             return;
         }
         self.awaiting = false;
+        if let Some(job) = self.notify_fetch.take() {
+            return self.fetch_answered(job, answer);
+        }
         if let Some(allow_expunge) = self.unsolicited.take() {
             return self.unsolicited_answered(answer, allow_expunge);
         }
@@ -916,9 +926,13 @@ impl Session {
         let Some(running) = self.running.as_mut() else { return };
         if running.result.is_some() {
             // The final sync of a command.
+            let above = self.selected.as_ref().map_or(0, Selected::max_uid);
             match answer {
                 Answer::Changes(changes) => self.apply_changes(changes),
                 _ => self.apply_changes(MailboxChanges::default()),
+            }
+            if self.start_notify_fetch(above) {
+                return; // the tagged response waits for NOTIFY's FETCH
             }
             if self.refresh_contexts() {
                 return; // the tagged response waits for the contexts' updates
@@ -931,8 +945,11 @@ impl Session {
         match (&running.job, answer) {
             // IDLE: updates as they come; the command goes on.
             (Job::Idle, Answer::Changes(changes)) => {
+                let above = self.selected.as_ref().map_or(0, Selected::max_uid);
                 self.apply_changes(changes);
-                self.refresh_contexts();
+                if !self.start_notify_fetch(above) {
+                    self.refresh_contexts();
+                }
             }
             (_, answer) => self.continue_job(answer),
         }

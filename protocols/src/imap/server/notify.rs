@@ -383,6 +383,10 @@ impl Session {
                         return Err(CommandError::bad("SELECTED takes message events only"));
                     }
                     if !fetch.is_empty() {
+                        let mut fetch = fetch;
+                        if !fetch.contains(&FetchAttr::Uid) {
+                            fetch.insert(0, FetchAttr::Uid);
+                        }
                         notify.fetch = Some(Arc::new(FetchPlan::new(fetch, None, true)));
                     }
                     Filter::Selected { delayed: group.filter == MailboxFilter::SelectedDelayed }
@@ -396,6 +400,38 @@ impl Session {
             notify.groups.push(Group { filter, events });
         }
         Ok((notify, set.status))
+    }
+
+    /// After a sync added messages above UID `above`: MessageNew's FETCH of them (RFC
+    /// 5465 §5.2), when the SELECTED filter asked for attributes. True when it started;
+    /// its events follow, and [`Session::notify_fetch_done`] runs at its end.
+    pub(crate) fn start_notify_fetch(&mut self, above: u32) -> bool {
+        let Some(plan) = self.notify.as_ref().and_then(|notify| notify.fetch.clone()) else { return false };
+        if matches!(self.selected_updates(), SelectedUpdates::Off | SelectedUpdates::Standard) {
+            return false;
+        }
+        let Some(last) = self.selected.as_ref().and_then(|selected| selected.uids.last()) else {
+            return false;
+        };
+        if last <= above {
+            return false;
+        }
+        self.next_fetch_chunk(super::messages::FetchJob::notification(plan, above + 1..=last));
+        true
+    }
+
+    /// NOTIFY's FETCH ended; a command whose final sync started it gets its tagged
+    /// response now (after its SEARCH contexts' updates).
+    pub(crate) fn notify_fetch_done(&mut self) {
+        if self.running.as_ref().is_none_or(|running| running.result.is_none()) {
+            return;
+        }
+        if self.refresh_contexts() {
+            return;
+        }
+        if let Some(result) = self.running.as_mut().and_then(|running| running.result.take()) {
+            self.write_tagged(result);
+        }
     }
 
     fn stored_names(&self, names: Vec<String>) -> Vec<String> {
