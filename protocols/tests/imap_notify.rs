@@ -281,3 +281,12 @@ fn message_new_fetch_goes_before_the_tagged_response() {
         &["S: * 4 EXISTS", "S: * 4 FETCH (UID 4)", "S: a4 OK [APPENDUID 1001 4] APPEND completed"],
     );
 }
+
+#[test]
+fn selected_without_flag_change_hides_other_sessions_flag_changes() {
+    selected_run(
+        "NOTIFY SET (SELECTED (MessageNew MessageExpunge))",
+        &["S: * 2 EXPUNGE", "S: * 3 EXISTS"],
+        &["S: a4 OK done"],
+    );
+}

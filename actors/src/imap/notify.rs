@@ -4,8 +4,8 @@
 //!
 //! A batch costs one read transaction on this core and one mailbox record read per
 //! mailbox it touched (the record keeps MESSAGES, UIDNEXT, UNSEEN and HIGHESTMODSEQ as
-//! counters), plus the subscription names when a SUBSCRIBED filter is on: never a walk
-//! over a mailbox's messages, whatever its size.
+//! counters), plus the subscription names when a SUBSCRIBED filter is on or a mailbox
+//! was created or renamed: never a walk over a mailbox's messages, whatever its size.
 
 use moxide_protocols::imap::server::{MessageChanges, Notice, Session};
 use moxide_storage::{MailboxId, ReadView, StorageError};
@@ -42,7 +42,10 @@ impl Conn {
         };
         let Some(login) = &self.login else { return };
         let selected = self.selected.as_ref().map(|selected| selected.mailbox);
-        let subscriptions = session.notify_needs_subscriptions();
+        // A new or renamed name's LIST says `\Subscribed` when it is (mailbox-list
+        // changes are rare; message changes read the names only for SUBSCRIBED).
+        let subscriptions = session.notify_needs_subscriptions()
+            || batch.changes.iter().any(|change| matches!(change, Change::MailboxName { .. }));
         let read = login.store.read(|view| notices(view, &batch, selected, subscriptions));
         match read {
             Ok(notices) => notices.into_iter().for_each(|notice| session.notice(notice)),

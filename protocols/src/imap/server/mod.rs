@@ -999,6 +999,7 @@ impl Session {
             condstore: self.enabled.condstore,
             uidonly: self.enabled.uidonly,
             rev1: !self.enabled.rev2,
+            hide_flag_changes: self.notify.as_ref().is_some_and(notify::Notify::hides_flag_changes),
         }
     }
 

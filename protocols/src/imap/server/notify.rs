@@ -195,6 +195,15 @@ impl Notify {
         false
     }
 
+    /// The SELECTED filter leaves out FlagChange: other sessions' flag changes to the
+    /// selected mailbox are not told.
+    pub(crate) fn hides_flag_changes(&self) -> bool {
+        self.groups
+            .iter()
+            .find(|group| matches!(group.filter, Filter::Selected { .. }))
+            .is_some_and(|group| !group.events.has(Events::FLAGS))
+    }
+
     fn selected(&self) -> SelectedUpdates {
         for group in &self.groups {
             if let Filter::Selected { delayed } = group.filter {
