@@ -268,5 +268,8 @@ mod tests {
         };
         assert!(parse_command(names(NOTIFY_MAILBOXES_MAX).as_bytes(), 8).is_ok());
         assert!(parse_command(names(NOTIFY_MAILBOXES_MAX + 1).as_bytes(), 8).is_err());
+        let events = |n: usize| format!("a NOTIFY SET (PERSONAL ({}))", vec!["MailboxName"; n].join(" "));
+        assert!(parse_command(events(NOTIFY_EVENTS_MAX).as_bytes(), 8).is_ok());
+        assert!(parse_command(events(NOTIFY_EVENTS_MAX + 1).as_bytes(), 8).is_err());
     }
 }
