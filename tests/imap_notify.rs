@@ -4,7 +4,8 @@
 //! SUBSCRIBE, APPEND, SETMETADATA and DELETE reach A as STATUS, LIST and METADATA
 //! responses read straight from the socket; with INBOX selected and SELECTED's
 //! MessageNew FETCH attributes, a delivery brings EXISTS and the FETCH, and B's STORE
-//! and EXPUNGE their FETCH and EXPUNGE, all without a command. Then the overflow: A stops reading (a 4 KiB
+//! and EXPUNGE their FETCH and EXPUNGE, all without a command; in IDLE both kinds
+//! arrive too. Then the overflow: A stops reading (a 4 KiB
 //! receive buffer) while B makes 600 METADATA changes of 25 KiB of entry names each
 //! (15 MB of notifications); the server's RSS stays bounded, and once A reads it finds
 //! `* OK [NOTIFICATIONOVERFLOW]` and no notification after it.
@@ -53,6 +54,10 @@ SMTP delivery => * 2 EXISTS
 MessageNew FETCH => ['* 2 FETCH (UID 2 BODY[HEADER.FIELDS (SUBJECT)] {19}', 'Subject: second', '', ')']
 STORE by B => * 1 FETCH (UID 1 FLAGS (\\Seen \\Deleted))
 EXPUNGE by B => * 1 EXPUNGE
+IDLE => + idling
+CREATE in IDLE => * LIST () \"/\" Idle-box
+APPEND in IDLE => * 2 EXISTS
+DONE => a8 OK IDLE terminated
 ";
 
 #[test]

@@ -157,6 +157,17 @@ def events():
     print("STORE by B =>", a.expect(r"^\* 1 FETCH "))
     b.expunge()
     print("EXPUNGE by B =>", a.expect(r"EXPUNGE$"))
+
+    # In IDLE: other mailboxes' events as well as the selected one's.
+    a.command("a7", "NOTIFY SET (SELECTED (MessageNew MessageExpunge)) (PERSONAL (MailboxName))")
+    a.sock.sendall(b"a8 IDLE\r\n")
+    print("IDLE =>", a.line(30))
+    b.create("Idle-box")
+    print("CREATE in IDLE =>", a.expect(r"^\* LIST "))
+    b.append("INBOX", None, None, b"Subject: third\r\n\r\nhi\r\n")
+    print("APPEND in IDLE =>", a.expect(r"EXISTS$"))
+    a.sock.sendall(b"DONE\r\n")
+    print("DONE =>", a.expect(r"^a8 "))
     b.logout()
 
 
