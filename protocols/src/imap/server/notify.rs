@@ -15,6 +15,10 @@
 //!   at NOOP (RFC 5465 §3: the client asked for none). MessageNew's FETCH attributes
 //!   for the selected mailbox are sent after EXISTS for the new messages.
 //!
+//! Spec question: whether a NOTIFY without SELECTED (or NOTIFY NONE) also silences the
+//! updates RFC 9051 §7.5.1 would send at command ends. We read RFC 5465 §3 as yes (mox
+//! does the same); the session's own commands still report their own results.
+//!
 //! Invariants: the notifications a session has not written out are bounded
 //! ([`NOTIFY_OUTPUT_BYTES_MAX`]; the caller's subscription bounds the change batches
 //! waiting for it); past the bound, or when the caller's subscription overflowed, the
@@ -482,7 +486,7 @@ fn group_events(events: &[NotifyEvent]) -> Result<(Events, Vec<FetchAttr>), Comm
     Ok((bits, fetch))
 }
 
-/// FETCH items that would change the message (RFC 5465 §5.1: a notification must not
+/// FETCH items that would change the message (RFC 5465 §5.2: a notification must not
 /// change state; the client can ask for the `.PEEK` forms).
 fn sets_seen(attr: &FetchAttr) -> bool {
     matches!(
@@ -495,7 +499,7 @@ fn sets_seen(attr: &FetchAttr) -> bool {
 }
 
 /// `* STATUS name (MESSAGES n UIDNEXT n UIDVALIDITY n UNSEEN n [HIGHESTMODSEQ n])`: what
-/// RFC 5465 §5.2-§5.3 ask for MessageNew, MessageExpunge and FlagChange in a mailbox
+/// RFC 5465 §5.1-§5.3 ask for FlagChange, MessageNew and MessageExpunge in a mailbox
 /// that is not selected, in one response.
 fn write_notify_status(out: &mut Vec<u8>, facts: &MailboxFacts, utf8: bool, condstore: bool) {
     let mut items = vec![
@@ -529,7 +533,7 @@ fn write_mailbox_name(out: &mut Vec<u8>, from: Option<&str>, to: Option<&str>, s
 }
 
 /// `* METADATA mailbox entry *(SP entry)` (RFC 5464 §4.4.2, unsolicited: names without
-/// values, RFC 5465 §5.7).
+/// values, RFC 5465 §5.6, §5.7).
 fn write_metadata_names(out: &mut Vec<u8>, mailbox: &str, entries: &[String], utf8: bool) {
     if entries.is_empty() {
         return;

@@ -41,7 +41,7 @@ pub(crate) struct Updates {
     /// An IMAP4rev1 session: RECENT responses and the `\Recent` flag.
     pub(crate) rev1: bool,
     /// Other sessions' flag changes are not reported (NOTIFY's SELECTED filter without
-    /// FlagChange, RFC 5465 §5.3).
+    /// FlagChange, RFC 5465 §5.1).
     pub(crate) hide_flag_changes: bool,
 }
 
