@@ -49,16 +49,35 @@ pub enum Change {
         /// Keywords now set.
         keywords: Vec<String>,
     },
-    /// Mailboxes were created, deleted or renamed (LIST results may differ).
-    Mailboxes,
+    /// A mailbox was created (`from` is None), deleted (`to` is None) or renamed (NOTIFY's
+    /// MailboxName event, RFC 5465 §5.4). A RENAME publishes one per mailbox it renamed
+    /// or created.
+    MailboxName {
+        /// The name before, as stored.
+        from: Option<String>,
+        /// The name after, as stored.
+        to: Option<String>,
+    },
+    /// A name was subscribed or unsubscribed (NOTIFY's SubscriptionChange, RFC 5465 §5.5).
+    Subscription {
+        /// The name, as stored (it need not exist).
+        name: String,
+        /// Subscribed now.
+        subscribed: bool,
+    },
     /// METADATA entries of a mailbox changed (RFC 5464; what NOTIFY's
     /// MailboxMetadataChange event reports).
     MailboxMetadata {
         /// The mailbox.
         mailbox: MailboxId,
+        /// The entry names set or removed.
+        entries: Vec<String>,
     },
     /// The server's METADATA entries changed (NOTIFY's ServerMetadataChange event).
-    ServerMetadata,
+    ServerMetadata {
+        /// The entry names set or removed.
+        entries: Vec<String>,
+    },
     /// Messages were expunged from a mailbox.
     Expunged {
         /// Their mailbox.
@@ -108,14 +127,17 @@ pub struct Subscription {
 }
 
 impl Change {
-    /// The mailbox whose messages the change is about (None for mailbox-list and
-    /// METADATA changes, which change no message view).
+    /// The mailbox whose messages the change is about (None for mailbox-list,
+    /// subscription and METADATA changes, which change no message view).
     pub fn mailbox(&self) -> Option<MailboxId> {
         match self {
             Change::Added { mailbox, .. }
             | Change::Flags { mailbox, .. }
             | Change::Expunged { mailbox, .. } => Some(*mailbox),
-            Change::Mailboxes | Change::MailboxMetadata { .. } | Change::ServerMetadata => None,
+            Change::MailboxName { .. }
+            | Change::Subscription { .. }
+            | Change::MailboxMetadata { .. }
+            | Change::ServerMetadata { .. } => None,
         }
     }
 }

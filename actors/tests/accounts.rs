@@ -452,6 +452,44 @@ fn expunged_files_stay_until_no_view_shows_them() {
 /// SETMETADATA goes through the account actor like every write: committed, then
 /// published as a metadata change (what NOTIFY will report), and refused whole past a
 /// limit.
+/// NOTIFY's MailboxName and SubscriptionChange (RFC 5465 §5.4, §5.5): a change per
+/// mailbox created, deleted or renamed (a RENAME names the ancestors it created and each
+/// renamed child with its old name), and per (un)subscription.
+#[test]
+fn mailbox_name_and_subscription_changes_are_published() {
+    let dir = tempfile::tempdir().unwrap();
+    with_nodes(1, dir.path(), move |node| async move {
+        let account: Arc<str> = Arc::from("bob");
+        let subscription = node.subscribe(&account).await.unwrap();
+        node.create_mailbox(&account, "a".to_owned(), None).await.unwrap();
+        node.create_mailbox(&account, "a/b".to_owned(), None).await.unwrap();
+        node.rename_mailbox(&account, "a".to_owned(), "x/y".to_owned()).await.unwrap();
+        node.set_subscribed(&account, "x/y".to_owned(), true).await.unwrap();
+        node.delete_mailbox(&account, "x/y/b".to_owned()).await.unwrap();
+        let mut changes = Vec::new();
+        while changes.len() < 7 {
+            let Notification::Changes(batch) = subscription.next().await else { panic!("overflow") };
+            changes.extend(batch.changes.iter().cloned());
+        }
+        let name = |from: Option<&str>, to: Option<&str>| Change::MailboxName {
+            from: from.map(str::to_owned),
+            to: to.map(str::to_owned),
+        };
+        assert_eq!(
+            changes,
+            vec![
+                name(None, Some("a")),
+                name(None, Some("a/b")),
+                name(None, Some("x")),
+                name(Some("a"), Some("x/y")),
+                name(Some("a/b"), Some("x/y/b")),
+                Change::Subscription { name: "x/y".to_owned(), subscribed: true },
+                name(Some("x/y/b"), None),
+            ]
+        );
+    });
+}
+
 #[test]
 fn metadata_writes_are_committed_and_published() {
     let dir = tempfile::tempdir().unwrap();
@@ -462,10 +500,12 @@ fn metadata_writes_are_committed_and_published() {
         node.set_metadata(&account, None, vec![set("/shared/comment")]).await.unwrap();
         node.set_metadata(&account, Some("INBOX".to_owned()), vec![set("/private/comment")]).await.unwrap();
         let Notification::Changes(batch) = subscription.next().await else { panic!("overflow") };
-        assert!(matches!(batch.changes[..], [Change::ServerMetadata]), "{batch:?}");
+        assert!(matches!(batch.changes[..], [Change::ServerMetadata { .. }]), "{batch:?}");
         let Notification::Changes(batch) = subscription.next().await else { panic!("overflow") };
         assert!(matches!(batch.changes[..], [Change::MailboxMetadata { .. }]), "{batch:?}");
         assert_eq!(batch.changes[0].mailbox(), None, "a metadata change wakes no message view");
+        let Change::MailboxMetadata { entries, .. } = &batch.changes[0] else { panic!("{batch:?}") };
+        assert_eq!(entries, &["/private/comment".to_owned()], "NOTIFY names the entries");
         let many: Vec<_> = (0..=moxide_storage::METADATA_ENTRIES_PER_MAILBOX_MAX)
             .map(|n| set(&format!("/shared/e{n}")))
             .collect();

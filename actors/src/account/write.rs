@@ -11,7 +11,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use moxide_storage::{
-    AccountStore, Copied, Delivered, Expunged, FlagsStored, MailboxId, NewMessage, StorageError,
+    AccountStore, Copied, Delivered, Expunged, FlagsStored, MailboxId, MailboxInfo, NewMessage, StorageError,
 };
 
 use super::{AccountError, AccountRequest, AccountResponse};
@@ -234,29 +234,49 @@ fn apply(store: &AccountStore, request: AccountRequest, now_ms: i64) -> Outcome 
         },
         AccountRequest::CreateMailbox { name, special_use } => {
             let result = store.create_mailbox(&name, special_use).map_err(storage);
-            (AccountResponse::MailboxCreated(result), vec![Change::Mailboxes])
+            let changes = match &result {
+                Ok(info) => vec![Change::MailboxName { from: None, to: Some(info.name.clone()) }],
+                Err(_) => vec![],
+            };
+            (AccountResponse::MailboxCreated(result), changes)
         }
         AccountRequest::DeleteMailbox { name } => {
             let result = store.delete_mailbox(&name).map_err(storage);
-            (AccountResponse::MailboxDeleted(result), vec![Change::Mailboxes])
+            let changes = match &result {
+                Ok(_) => vec![Change::MailboxName { from: Some(name), to: None }],
+                Err(_) => vec![],
+            };
+            (AccountResponse::MailboxDeleted(result), changes)
         }
         AccountRequest::RenameMailbox { from, to } => {
             let result = store.rename_mailbox(&from, &to).map_err(storage);
-            (AccountResponse::MailboxRenamed(result), vec![Change::Mailboxes])
+            let changes = match &result {
+                Ok(infos) => rename_changes(&from, &to, infos),
+                Err(_) => vec![],
+            };
+            (AccountResponse::MailboxRenamed(result), changes)
         }
         AccountRequest::SetSubscribed { name, subscribed } => {
             let result = store.set_subscribed(&name, subscribed).map_err(storage);
-            (AccountResponse::SubscriptionSet(result), vec![])
+            let changes = match &result {
+                Ok(()) => vec![Change::Subscription { name, subscribed }],
+                Err(_) => vec![],
+            };
+            (AccountResponse::SubscriptionSet(result), changes)
         }
-        AccountRequest::SetMetadata { mailbox, entries } => match store
-            .set_metadata(mailbox.as_deref(), &entries)
-        {
-            Ok(id) => {
-                let change = id.map_or(Change::ServerMetadata, |mailbox| Change::MailboxMetadata { mailbox });
-                (AccountResponse::MetadataSet(Ok(())), vec![change])
+        AccountRequest::SetMetadata { mailbox, entries } => {
+            match store.set_metadata(mailbox.as_deref(), &entries) {
+                Ok(id) => {
+                    let entries = entries.into_iter().map(|(name, _)| name).collect();
+                    let change = match id {
+                        Some(mailbox) => Change::MailboxMetadata { mailbox, entries },
+                        None => Change::ServerMetadata { entries },
+                    };
+                    (AccountResponse::MetadataSet(Ok(())), vec![change])
+                }
+                Err(error) => (AccountResponse::MetadataSet(Err(storage(error))), vec![]),
             }
-            Err(error) => (AccountResponse::MetadataSet(Err(storage(error))), vec![]),
-        },
+        }
         AccountRequest::Deliver(_)
         | AccountRequest::Subscribe { .. }
         | AccountRequest::Unsubscribe { .. } => {
@@ -278,6 +298,28 @@ fn append(store: &AccountStore, messages: &[NewMessage]) -> Outcome {
         }
         Err(error) => (AccountResponse::Appended(Err(storage(error))), vec![]),
     }
+}
+
+/// NOTIFY's MailboxName events of a RENAME (RFC 5465 §5.4): the storage returns the
+/// mailboxes it created (ancestors of the new name; for INBOX also the new name), then
+/// the renamed ones, the new name first and its children after it.
+fn rename_changes(from: &str, to: &str, infos: &[MailboxInfo]) -> Vec<Change> {
+    let created = |info: &MailboxInfo| Change::MailboxName { from: None, to: Some(info.name.clone()) };
+    let renamed = infos.iter().position(|info| info.name == to || info.name.eq_ignore_ascii_case(to));
+    let Some(renamed) = renamed.filter(|_| from != "INBOX") else {
+        return infos.iter().map(created).collect();
+    };
+    let to = infos[renamed].name.as_str();
+    let mut changes: Vec<Change> = infos[..renamed].iter().map(created).collect();
+    for info in &infos[renamed..] {
+        if let Some(rest) = info.name.strip_prefix(to) {
+            changes.push(Change::MailboxName {
+                from: Some(format!("{from}{rest}")),
+                to: Some(info.name.clone()),
+            });
+        }
+    }
+    changes
 }
 
 fn flag_changes(mailbox: MailboxId, stored: &FlagsStored) -> Vec<Change> {

@@ -17,6 +17,8 @@
 //! - `quota`: GETQUOTA/GETQUOTAROOT's limit (the directory's) and usage (the store's).
 //! - `metadata`: GETMETADATA/SETMETADATA and LIST RETURN (METADATA): stored entries
 //!   read in a read transaction, writes through the account actor, `/shared/admin`.
+//! - `notify`: NOTIFY's account-wide subscription and its change batches turned into
+//!   the session's notices (a mailbox record read per touched mailbox).
 //! - `output`: writing the session's output, message-file ranges with sendfile.
 //! - `facts`: store records to the session's storage-neutral facts.
 
@@ -29,6 +31,7 @@ mod fetch;
 mod mailboxes;
 mod messages;
 mod metadata;
+mod notify;
 mod ordering;
 mod output;
 mod quota;

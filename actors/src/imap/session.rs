@@ -69,6 +69,8 @@ pub(crate) struct Conn {
     pub(crate) selected: Option<SelectedMailbox>,
     /// AUTHENTICATE in progress.
     pub(crate) sasl: Option<Authenticator>,
+    /// The account's changes while NOTIFY wants those of other mailboxes (RFC 5465).
+    pub(crate) notify: Option<Subscription>,
     pub(crate) append: Appending,
     /// Message files the output may still name (the FETCH chunk's large files).
     pub(crate) files: Vec<(u64, Arc<File>)>,
@@ -106,6 +108,7 @@ pub(crate) async fn run_session(
         login: None,
         selected: None,
         sasl: None,
+        notify: None,
         append: Appending::default(),
         files: Vec::new(),
         idle_deadline_ms: None,
@@ -209,6 +212,7 @@ impl Conn {
     /// Does what the session asks until it waits for input.
     async fn run_events(&mut self, session: &mut Session) -> std::io::Result<()> {
         loop {
+            self.follow_notify(session).await;
             let event = match session.poll_event() {
                 None => return Ok(()),
                 Some(Event::AppendData(bytes)) => {
@@ -317,6 +321,9 @@ impl Conn {
     /// Takes queued change notifications; tells the session when one concerns its
     /// mailbox.
     fn absorb_changes(&mut self, session: &mut Session) {
+        while let Some(notification) = self.notify.as_ref().and_then(Subscription::try_next) {
+            self.notify_changes(session, notification);
+        }
         let Some(selected) = &self.selected else { return };
         let mut changed = false;
         while let Some(notification) = selected.subscription.try_next() {
@@ -347,7 +354,12 @@ impl Conn {
         let idling = session.is_idling();
         let now_ms = crate::clock::now_monotonic_ms();
         let deadline_ms = match self.idle_deadline_ms.take() {
-            Some(deadline_ms) if idling => deadline_ms,
+            // NOTIFY's wake-ups between commands keep the autologout too.
+            Some(deadline_ms)
+                if idling || self.notify.is_some() || session.wants_updates_between_commands() =>
+            {
+                deadline_ms
+            }
             _ => now_ms
                 .saturating_add(u64::try_from(self.read_timeout(session).as_millis()).unwrap_or(u64::MAX)),
         };
@@ -357,7 +369,8 @@ impl Conn {
             return Ok(false);
         }
         let between_commands = session.is_between_commands() && self.io.start == self.io.end;
-        let Conn { io, selected, .. } = self;
+        let between_updates = session.wants_updates_between_commands() && between_commands;
+        let Conn { io, selected, notify, .. } = self;
         let stream =
             io.stream.as_mut().ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))?;
         if idling {
@@ -375,10 +388,12 @@ impl Conn {
                 moxide_runtime::time::sleep(wait).await;
                 Err(std::io::Error::from(std::io::ErrorKind::TimedOut))
             };
-            Some(futures_lite::future::or(stream.read(&mut io.buffer[io.end..]), timed_out).await)
+            Some(Woken::Read(
+                futures_lite::future::or(stream.read(&mut io.buffer[io.end..]), timed_out).await,
+            ))
         };
-        let changed = async {
-            match selected.as_ref().filter(|_| idling) {
+        let changed_selected = async {
+            match selected.as_ref().filter(|_| idling || between_updates) {
                 // Changes to other mailboxes are dropped: IDLE reports the selected one.
                 Some(selected) => loop {
                     let notification = selected.subscription.next().await;
@@ -389,6 +404,14 @@ impl Conn {
                 None => std::future::pending().await,
             }
         };
+        // NOTIFY (RFC 5465 §5): other mailboxes' changes go out between commands too.
+        let changed_elsewhere = async {
+            match notify.as_ref().filter(|_| idling || between_commands) {
+                Some(notify) => Some(Woken::Notify(notify.next().await)),
+                None => std::future::pending().await,
+            }
+        };
+        let changed = futures_lite::future::or(changed_selected, changed_elsewhere);
         let waiting = async { Some(futures_lite::future::or(read, changed).await) };
         // The shutdown goes first: a client that keeps sending cannot outrun it.
         let Some(woken) = futures_lite::future::or(shutdown_due(between_commands), waiting).await else {
@@ -402,20 +425,35 @@ impl Conn {
                 session.mailbox_changed();
                 Ok(true)
             }
-            Some(Ok(0)) => Ok(false),
-            Some(Ok(n)) => {
+            Some(Woken::Notify(notification)) => {
+                self.idle_deadline_ms = Some(deadline_ms);
+                self.notify_changes(session, notification);
+                Ok(true)
+            }
+            Some(Woken::Read(Ok(0))) => Ok(false),
+            Some(Woken::Read(Ok(n))) => {
                 self.io.end += n;
                 Ok(true)
             }
-            Some(Err(error)) if error.kind() == std::io::ErrorKind::TimedOut => {
+            Some(Woken::Read(Err(error))) if error.kind() == std::io::ErrorKind::TimedOut => {
                 session.timed_out();
                 self.write_out(session).await?;
                 Ok(false)
             }
-            Some(Err(error)) => Err(error),
+            Some(Woken::Read(Err(error))) => Err(error),
         }
     }
+}
 
+/// What ended a wait for input.
+enum Woken {
+    /// The socket read (or timed out).
+    Read(std::io::Result<usize>),
+    /// NOTIFY's account-wide subscription had news.
+    Notify(Notification),
+}
+
+impl Conn {
     /// How long to wait for input: the autologout once logged in; before, the login
     /// timeout, cut to the session's deadline for the command being read.
     fn read_timeout(&self, session: &Session) -> Duration {

@@ -164,6 +164,8 @@ pub enum CommandBody {
     },
     /// `CANCELUPDATE tag *(SP tag)` (RFC 5267 §4.3): end these SEARCH contexts.
     CancelUpdate(Vec<String>),
+    /// `NOTIFY SET ...` (RFC 5465 §3); `None` for `NOTIFY NONE`.
+    Notify(Option<super::parser::NotifySet>),
     /// `SETQUOTA root (resource limit ...)` (RFC 9208 §4.1).
     SetQuota {
         /// The quota root's name.
@@ -280,6 +282,7 @@ impl CommandBody {
             C::GetMetadata { .. } => "getmetadata",
             C::SetMetadata { .. } => "setmetadata",
             C::CancelUpdate(_) => "cancelupdate",
+            C::Notify(_) => "notify",
             C::Fetch { uid: true, .. } => "uid fetch",
             C::Fetch { .. } => "fetch",
             C::Store { uid: true, .. } => "uid store",

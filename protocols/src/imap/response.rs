@@ -75,6 +75,9 @@ pub enum ResponseCode {
     AuthorizationFailed,
     /// `BADCHARSET (charsets)`.
     BadCharset(Vec<String>),
+    /// `BADEVENT (events)` (RFC 5465 §3.1): NOTIFY named an event the server does not
+    /// support; the list names those it does.
+    BadEvent(Vec<String>),
     /// `CANNOT`.
     Cannot,
     /// `CAPABILITY caps`.
@@ -127,6 +130,8 @@ pub enum ResponseCode {
     Modified(String),
     /// `NOUPDATE "tag"` (RFC 5267 §4.2): the SEARCH of that tag got no UPDATE context.
     NoUpdate(String),
+    /// `NOTIFICATIONOVERFLOW` (RFC 5465 §5.8): notifications stopped.
+    NotificationOverflow,
     /// `NOMODSEQ` (RFC 7162 §3.1.2.2).
     NoModSeq,
     /// `NONEXISTENT`.
@@ -201,6 +206,7 @@ impl ResponseCode {
             Self::InUse => "INUSE",
             Self::Limit => "LIMIT",
             Self::NoModSeq => "NOMODSEQ",
+            Self::NotificationOverflow => "NOTIFICATIONOVERFLOW",
             Self::NonExistent => "NONEXISTENT",
             Self::NoPerm => "NOPERM",
             Self::OverQuota => "OVERQUOTA",
@@ -245,6 +251,16 @@ impl ResponseCode {
                     }
                     out.push(b')');
                 }
+            }
+            Self::BadEvent(events) => {
+                out.extend_from_slice(b"BADEVENT (");
+                for (i, event) in events.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b' ');
+                    }
+                    write_atom_text(out, event);
+                }
+                out.push(b')');
             }
             Self::Capability(capabilities) => {
                 out.extend_from_slice(b"CAPABILITY");

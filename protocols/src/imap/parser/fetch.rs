@@ -22,7 +22,7 @@ pub(super) fn parse_fetch(c: &mut Cursor<'_>, uid: bool) -> ParseResult<CommandB
     Ok(CommandBody::Fetch { uid, set, attrs, modifiers })
 }
 
-fn parse_fetch_attrs(c: &mut Cursor<'_>) -> ParseResult<Vec<FetchAttr>> {
+pub(super) fn parse_fetch_attrs(c: &mut Cursor<'_>) -> ParseResult<Vec<FetchAttr>> {
     // RFC 9051 §6.4.5: the macros stand alone, never inside a list.
     let fast = [FetchAttr::Flags, FetchAttr::InternalDate, FetchAttr::Rfc822Size];
     if c.keyword("FAST") {

@@ -11,6 +11,7 @@ mod cursor;
 mod fetch;
 mod mailbox;
 mod metadata;
+mod notify;
 mod quota;
 mod search;
 mod sort;
@@ -27,6 +28,10 @@ pub(crate) use append::{AppendStart, is_append, parse_append_next, parse_append_
 pub(crate) use cursor::Cursor;
 use cursor::utf8;
 pub(crate) use metadata::is_setmetadata;
+pub use notify::{
+    EventGroup, MailboxFilter, NOTIFY_EVENTS_MAX, NOTIFY_GROUPS_MAX, NOTIFY_MAILBOXES_MAX, NotifyEvent,
+    NotifySet,
+};
 
 /// A tag character: ASTRING-CHAR except `+` (RFC 9051 §9 `tag`), ASCII only.
 fn is_tag_char(b: u8) -> bool {
@@ -121,6 +126,7 @@ fn parse_body(c: &mut Cursor<'_>, name: &str, nesting_max: usize) -> ParseResult
         "SETQUOTA" => quota::parse_setquota(c)?,
         "GETMETADATA" => metadata::parse_getmetadata(c)?,
         "SETMETADATA" => metadata::parse_setmetadata(c)?,
+        "NOTIFY" => notify::parse_notify(c)?,
         "CANCELUPDATE" => search::parse_cancel_update(c)?,
         "THREAD" => sort::parse_thread(c, false, nesting_max)?,
         "FETCH" => fetch::parse_fetch(c, false)?,

@@ -93,6 +93,7 @@ impl Session {
                 self.get_metadata(&mailbox, entries, max_size, depth);
             }
             C::SetMetadata { mailbox, entries } => self.set_metadata(&mailbox, entries),
+            C::Notify(set) => self.notify_command(set),
             body if self.selected.is_none() => {
                 drop(body);
                 self.finish(Err(CommandError::bad("select a mailbox first")));

@@ -147,7 +147,8 @@ impl Account {
         self.mailboxes.iter().position(|mailbox| mailbox.name == name)
     }
 
-    fn create(&mut self, name: &str, special_use: Option<&'static str>) -> bool {
+    /// Creates a mailbox as another session would; false when it exists.
+    pub fn create(&mut self, name: &str, special_use: Option<&'static str>) -> bool {
         if self.index(name).is_some() {
             return false;
         }

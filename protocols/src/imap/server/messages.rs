@@ -19,8 +19,8 @@ use crate::imap::response::{
     write_fetch_uid, write_uidfetch_open, write_untagged_status, write_vanished,
 };
 use crate::imap::types::{
-    FetchAttr, FetchModifier, Flag, PartialRange, SearchCommand, SearchReturn, SequenceSet, StoreMode,
-    format_uid_set,
+    FetchAttr, FetchModifier, Flag, PartialRange, SearchCommand, SearchReturn, SeqNumber, SeqRange,
+    SequenceSet, StoreMode, format_uid_set,
 };
 
 /// Walks the messages a set names, in ascending order, a chunk at a time, without
@@ -126,6 +126,29 @@ pub(crate) struct FetchJob {
     seen_now: Vec<u32>,
     /// The first failure; the rest of the FETCH is skipped.
     error: Option<CommandError>,
+    /// NOTIFY's FETCH of new messages (RFC 5465 §5.2): no command, no tagged response.
+    notification: bool,
+}
+
+impl FetchJob {
+    /// MessageNew's FETCH of the selected mailbox's messages with UIDs in `uids`.
+    pub(crate) fn notification(plan: Arc<FetchPlan>, uids: RangeInclusive<u32>) -> FetchJob {
+        let (first, last) = (*uids.start(), *uids.end());
+        let set = SequenceSet::Ranges(vec![SeqRange {
+            first: SeqNumber::Value(first),
+            last: SeqNumber::Value(last),
+        }]);
+        FetchJob {
+            plan,
+            cursor: Cursor { ranges: vec![uids], uid_mode: true, index: 0, next: 0 },
+            set,
+            phase: FetchPhase::Chunk,
+            chunk: Vec::new(),
+            seen_now: Vec::new(),
+            error: None,
+            notification: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,6 +231,7 @@ impl Session {
             chunk: Vec::new(),
             seen_now: Vec::new(),
             error: None,
+            notification: false,
         };
         match changed_since.filter(|_| vanished) {
             Some(since) => {
@@ -218,28 +242,49 @@ impl Session {
         }
     }
 
-    fn next_fetch_chunk(&mut self, mut job: FetchJob) {
-        let Some(selected) = &self.selected else { return self.finish(Err(CommandError::Internal)) };
+    pub(crate) fn next_fetch_chunk(&mut self, mut job: FetchJob) {
+        let Some(selected) = &self.selected else {
+            return self.fetch_ended(job.notification, Err(CommandError::Internal));
+        };
         if let Some(error) = job.error.take() {
-            return self.finish(Err(error));
+            return self.fetch_ended(job.notification, Err(error));
         }
         let n = if job.plan.index_only() { FETCH_INDEX_CHUNK_MAX } else { FETCH_CHUNK_MAX };
         let targets = job.cursor.take(&selected.uids, n);
         if targets.is_empty() {
-            return self.finish(Ok(Done::ok("FETCH completed")));
+            return self.fetch_ended(job.notification, Ok(Done::ok("FETCH completed")));
         }
         job.chunk = targets.into_iter().map(|(_, uid)| uid).collect();
         job.seen_now.clear();
         let uids = job.chunk.clone();
         if job.plan.marks_seen() {
             job.phase = FetchPhase::Seen;
-            self.set_job(Job::Fetch(job));
+            self.park_fetch(job);
             self.request(Event::FetchSeen(uids), true);
         } else {
             job.phase = FetchPhase::Chunk;
             let plan = Arc::clone(&job.plan);
-            self.set_job(Job::Fetch(job));
+            self.park_fetch(job);
             self.request(Event::FetchChunk { plan, uids }, true);
+        }
+    }
+
+    /// Keeps the FETCH while its event is out: a command's in its job, NOTIFY's aside
+    /// (it may run inside IDLE or before a command's tagged response).
+    fn park_fetch(&mut self, job: FetchJob) {
+        if job.notification {
+            self.notify_fetch = Some(job);
+        } else {
+            self.set_job(Job::Fetch(job));
+        }
+    }
+
+    /// A FETCH ended: a command's with its tagged response, NOTIFY's without.
+    fn fetch_ended(&mut self, notification: bool, result: super::error::CommandResult) {
+        if notification {
+            self.notify_fetch_done();
+        } else {
+            self.finish(result);
         }
     }
 
@@ -264,12 +309,12 @@ impl Session {
                 job.seen_now.sort_unstable();
                 job.phase = FetchPhase::Chunk;
                 let (plan, uids) = (Arc::clone(&job.plan), job.chunk.clone());
-                self.set_job(Job::Fetch(job));
+                self.park_fetch(job);
                 self.request(Event::FetchChunk { plan, uids }, true);
             }
             (FetchPhase::Chunk, Answer::ChunkDone) => self.next_fetch_chunk(job),
-            (_, Answer::Failed(error)) => self.finish(Err(error)),
-            _ => self.finish(Err(CommandError::Internal)),
+            (_, Answer::Failed(error)) => self.fetch_ended(job.notification, Err(error)),
+            _ => self.fetch_ended(job.notification, Err(CommandError::Internal)),
         }
     }
 
@@ -278,9 +323,13 @@ impl Session {
     pub fn fetch_message(&mut self, message: &FetchMessage<'_>) {
         let rev1 = !self.enabled.rev2;
         let uidonly = self.enabled.uidonly;
-        let Session { running, selected, out, .. } = self;
-        let (Some(running), Some(selected)) = (running.as_mut(), selected.as_mut()) else { return };
-        let Job::Fetch(job) = &mut running.job else { return };
+        let Session { running, selected, out, notify_fetch, .. } = self;
+        let Some(selected) = selected.as_mut() else { return };
+        let job = match (notify_fetch.as_mut(), running.as_mut()) {
+            (Some(job), _) => job,
+            (None, Some(super::Running { job: Job::Fetch(job), .. })) => job,
+            _ => return,
+        };
         let uid = message.facts.uid;
         if job.phase != FetchPhase::Chunk || job.error.is_some() || job.chunk.binary_search(&uid).is_err() {
             return;

@@ -11,7 +11,8 @@
 //! reports progress with [`Session::advance_output`], or, when the output asks to read a
 //! file ([`Output::Read`]: decoded BINARY data, filtered headers), reads it and hands the
 //! bytes to [`Session::file_read`]. It tells the session when the
-//! selected mailbox changed ([`Session::mailbox_changed`]), when TLS started
+//! selected mailbox changed ([`Session::mailbox_changed`]), what changed elsewhere in
+//! the account when NOTIFY asks for it ([`Session::notice`]), when TLS started
 //! ([`Session::tls_started`]), and when the client stayed silent too long
 //! ([`Session::timed_out`], see [`Session::deadline_ms`]).
 //!
@@ -55,6 +56,7 @@ mod mailbox;
 pub mod memory;
 mod messages;
 mod metadata;
+mod notify;
 pub mod objectid;
 mod output;
 mod progress;
@@ -80,6 +82,7 @@ pub use fetch::{
 };
 pub use flags::{ANNOUNCED_KEYWORDS_MAX, WELL_KNOWN_KEYWORDS};
 pub use metadata::{METADATA_VALUE_BYTES_MAX, MetadataEntries, SERVER_ADMIN_ENTRY};
+pub use notify::{MessageChanges, NOTIFY_EVENTS_SUPPORTED, NOTIFY_OUTPUT_BYTES_MAX, Notice};
 pub use output::{OUTPUT_BUDGET_BYTES, Output};
 pub use progress::{INPROGRESS_DELAY_MS_MIN, INPROGRESS_INTERVAL_MS_MIN};
 pub use quota::{QUOTA_ROOT, QuotaFacts};
@@ -143,6 +146,7 @@ pub const CAPABILITIES: &[&str] = &[
     "METADATA",
     "LIST-METADATA",
     "INPROGRESS",
+    "NOTIFY",
 ];
 
 /// Commands answered BAD in a row before the session says BYE: 20, as Dovecot allows. A
@@ -573,6 +577,8 @@ pub(crate) enum Job {
     /// CLOSE: expunge silently, then deselect.
     Close,
     Append(append::AppendJob),
+    /// NOTIFY SET STATUS: the mailboxes to send STATUS for (RFC 5465 §3).
+    Notify,
     /// IDLE: updates flow until DONE.
     Idle,
     /// Waiting for the TLS handshake.
@@ -637,6 +643,13 @@ pub struct Session {
     pub(crate) hidden_capabilities: Vec<String>,
     /// COMPRESS=DEFLATE is on (RFC 4978).
     pub(crate) compressed: bool,
+    /// NOTIFY's state (RFC 5465); `None` until the client sends NOTIFY.
+    pub(crate) notify: Option<notify::Notify>,
+    /// A sync asked for between commands (NOTIFY SELECTED) waits; whether it may
+    /// report expunges.
+    pub(crate) unsolicited: Option<bool>,
+    /// NOTIFY's FETCH of new messages while its event is out (RFC 5465 §5.2).
+    pub(crate) notify_fetch: Option<messages::FetchJob>,
 }
 
 impl Session {
@@ -668,6 +681,9 @@ impl Session {
             refreshing: None,
             hidden_capabilities: Vec::new(),
             compressed: false,
+            notify: None,
+            unsolicited: None,
+            notify_fetch: None,
         }
     }
 
@@ -791,12 +807,41 @@ impl Session {
     /// The selected mailbox changed (a change event for it arrived): the next point
     /// that allows updates reads what changed; in IDLE that is now.
     pub fn mailbox_changed(&mut self) {
+        let updates = self.selected_updates();
+        if updates == notify::SelectedUpdates::Off {
+            return; // RFC 5465 §3: NOTIFY without SELECTED wants none
+        }
         if let Some(selected) = self.selected.as_mut() {
             selected.dirty = true;
         }
         if self.is_idling() {
             self.queue_sync(true);
+        } else if self.running.is_none() && !self.awaiting && self.queued.is_none() && !self.closing {
+            // RFC 5465 §6: SELECTED sends updates at once; SELECTED-DELAYED keeps
+            // expunges for a command that allows them.
+            match updates {
+                notify::SelectedUpdates::Immediate => self.queue_unsolicited_sync(true),
+                notify::SelectedUpdates::Delayed => self.queue_unsolicited_sync(false),
+                _ => {}
+            }
         }
+    }
+
+    fn queue_unsolicited_sync(&mut self, allow_expunge: bool) {
+        if self.selected.is_some() && self.reader.is_idle() {
+            self.unsolicited = Some(allow_expunge);
+            self.queue_sync(allow_expunge);
+        }
+    }
+
+    /// The answer to a sync asked for between commands.
+    fn unsolicited_answered(&mut self, answer: Answer, allow_expunge: bool) {
+        let updates = self.updates(allow_expunge);
+        let above = self.selected.as_ref().map_or(0, Selected::max_uid);
+        if let (Some(selected), Answer::Changes(changes)) = (self.selected.as_mut(), answer) {
+            selected.apply(changes, &mut self.out, updates);
+        }
+        self.start_notify_fetch(above);
     }
 
     /// The TLS handshake after STARTTLS succeeded; `mechanisms` are those offered now.
@@ -869,15 +914,25 @@ impl Session {
             return;
         }
         self.awaiting = false;
+        if let Some(job) = self.notify_fetch.take() {
+            return self.fetch_answered(job, answer);
+        }
+        if let Some(allow_expunge) = self.unsolicited.take() {
+            return self.unsolicited_answered(answer, allow_expunge);
+        }
         if let Some(index) = self.refreshing.take() {
             return self.context_searched(index, answer);
         }
         let Some(running) = self.running.as_mut() else { return };
         if running.result.is_some() {
             // The final sync of a command.
+            let above = self.selected.as_ref().map_or(0, Selected::max_uid);
             match answer {
                 Answer::Changes(changes) => self.apply_changes(changes),
                 _ => self.apply_changes(MailboxChanges::default()),
+            }
+            if self.start_notify_fetch(above) {
+                return; // the tagged response waits for NOTIFY's FETCH
             }
             if self.refresh_contexts() {
                 return; // the tagged response waits for the contexts' updates
@@ -890,8 +945,11 @@ impl Session {
         match (&running.job, answer) {
             // IDLE: updates as they come; the command goes on.
             (Job::Idle, Answer::Changes(changes)) => {
+                let above = self.selected.as_ref().map_or(0, Selected::max_uid);
                 self.apply_changes(changes);
-                self.refresh_contexts();
+                if !self.start_notify_fetch(above) {
+                    self.refresh_contexts();
+                }
             }
             (_, answer) => self.continue_job(answer),
         }
@@ -921,6 +979,7 @@ impl Session {
             Job::Expunge => self.expunge_answered(answer),
             Job::Close => self.close_answered(answer),
             Job::Append(append) => self.append_answered(append, answer),
+            Job::Notify => self.notify_listed(answer),
             Job::Idle | Job::StartTls => self.finish(Err(CommandError::Internal)),
         }
     }
@@ -940,6 +999,7 @@ impl Session {
             condstore: self.enabled.condstore,
             uidonly: self.enabled.uidonly,
             rev1: !self.enabled.rev2,
+            hide_flag_changes: self.notify.as_ref().is_some_and(notify::Notify::hides_flag_changes),
         }
     }
 
@@ -973,13 +1033,15 @@ impl Session {
     /// Ends the running command: syncs first when the view may be behind, then writes
     /// the tagged response.
     pub(crate) fn finish(&mut self, result: CommandResult) {
+        // RFC 5465 §3: after NOTIFY without SELECTED the client wants no updates.
+        let updates_on = self.selected_updates() != notify::SelectedUpdates::Off;
         let Some(running) = self.running.as_mut() else { return };
         // Stale contexts (RFC 5267 §4) are brought up to date where updates may go out.
         let dirty = self
             .selected
             .as_ref()
             .is_some_and(|selected| selected.dirty || (selected.contexts_stale && running.allow_expunge));
-        if self.selected.is_some() && (dirty || running.force_sync) && !self.closing {
+        if self.selected.is_some() && (dirty || running.force_sync) && !self.closing && updates_on {
             running.result = Some(result);
             let allow_expunge = running.allow_expunge;
             self.queue_sync(allow_expunge);

@@ -40,6 +40,9 @@ pub(crate) struct Updates {
     pub(crate) uidonly: bool,
     /// An IMAP4rev1 session: RECENT responses and the `\Recent` flag.
     pub(crate) rev1: bool,
+    /// Other sessions' flag changes are not reported (NOTIFY's SELECTED filter without
+    /// FlagChange, RFC 5465 §5.1).
+    pub(crate) hide_flag_changes: bool,
 }
 
 /// The selected mailbox.
@@ -234,6 +237,9 @@ impl Selected {
         // A message new in this sync is announced by EXISTS; its flags are fetched.
         let reported = std::mem::take(&mut self.reported);
         changed.retain(|fact| fact.uid <= known_max && reported.get(&fact.uid) != Some(&fact.modseq));
+        if updates.hide_flag_changes {
+            changed.clear();
+        }
         self.queue_flags(out, changed, true, updates);
         self.last_modseq = self.last_modseq.max(highest_modseq);
         self.saw_modseq(self.last_modseq);
