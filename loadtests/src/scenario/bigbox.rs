@@ -9,7 +9,16 @@
 //! - `store`: `STORE` of [`STORE_MESSAGES`] random messages' `\Flagged` (CONDSTORE only,
 //!   so that CHANGEDSINCE has something to return);
 //! - `fetch_changedsince`: `UID FETCH 1:* (FLAGS) (CHANGEDSINCE m)` with m the
-//!   HIGHESTMODSEQ of the round's SELECT (RFC 7162 §3.1.4), only if CONDSTORE is offered.
+//!   HIGHESTMODSEQ of the round's SELECT (RFC 7162 §3.1.4), only if CONDSTORE is offered;
+//! - `sort_date`, `sort_subject`: `UID SORT (REVERSE DATE)` and `UID SORT (SUBJECT)` of
+//!   the whole mailbox (RFC 5256), what a client's message list asks, only if SORT is
+//!   offered; checked to return every message;
+//! - `thread`: `UID THREAD REFERENCES` of the whole mailbox, only if
+//!   THREAD=REFERENCES is offered; checked to name every message once.
+//!
+//! The first round's SORT and THREAD are the first ever on the mailbox (a server that
+//! builds sort or thread indexes builds them then): compare `max` for first runs, `p50`
+//! over several rounds for repeated ones.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -254,9 +263,51 @@ fn round(
         }
         store?;
     }
+    ordering(connection, exists, recorder, progress)?;
     all?;
     bodies?;
     Ok(())
+}
+
+/// The round's SORT and THREAD commands, those the server offers.
+fn ordering(
+    connection: &mut ImapConnection,
+    exists: u32,
+    recorder: &mut Recorder,
+    progress: &Progress,
+) -> Result<(), ImapError> {
+    if connection.has("SORT") {
+        for (kind, criteria) in [("sort_date", "(REVERSE DATE)"), ("sort_subject", "(SUBJECT)")] {
+            timed(recorder, progress, kind, || {
+                let got = count_numbers(connection, &format!("UID SORT {criteria} UTF-8 ALL"), "SORT")?;
+                check_count("SORT", got, u64::from(exists))
+            })?;
+        }
+    }
+    if connection.has("THREAD=REFERENCES") {
+        timed(recorder, progress, "thread", || {
+            let got = count_numbers(connection, "UID THREAD REFERENCES UTF-8 ALL", "THREAD")?;
+            check_count("THREAD", got, u64::from(exists))
+        })?;
+    }
+    Ok(())
+}
+
+/// Runs `command` and counts the numbers in its `* keyword ...` responses (a SORT's
+/// UIDs, or a THREAD's, whatever the parentheses around them).
+fn count_numbers(connection: &mut ImapConnection, command: &str, keyword: &str) -> Result<u64, ImapError> {
+    let mut count = 0u64;
+    connection.run(command, |untagged| {
+        if let Untagged::Other { keyword: got, rest } = untagged
+            && got.eq_ignore_ascii_case(keyword)
+        {
+            count += rest
+                .split(|c: char| !c.is_ascii_digit())
+                .filter(|token| !token.is_empty())
+                .count() as u64;
+        }
+    })?;
+    Ok(count)
 }
 
 fn check_count(what: &str, got: u64, expected: u64) -> Result<(), ImapError> {
