@@ -75,6 +75,9 @@ pub enum ResponseCode {
     AuthorizationFailed,
     /// `BADCHARSET (charsets)`.
     BadCharset(Vec<String>),
+    /// `BADURL url` (RFC 4469 §5 as corrected by erratum 4046: the URL bare, without
+    /// `]` or control characters, which are left out).
+    BadUrl(String),
     /// `CANNOT`.
     Cannot,
     /// `CAPABILITY caps`.
@@ -290,6 +293,11 @@ impl ResponseCode {
             Self::NoUpdate(tag) => {
                 out.extend_from_slice(b"NOUPDATE ");
                 write_string(out, tag.as_bytes());
+            }
+            Self::BadUrl(url) => {
+                out.extend_from_slice(b"BADURL ");
+                let text = url.bytes().filter(|&b| b != b']' && !b.is_ascii_control());
+                out.extend(text);
             }
             _ => {}
         }

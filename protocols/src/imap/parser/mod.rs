@@ -23,9 +23,13 @@ use super::error::{ParseError, ParseResult, ReadError, ReadErrorKind};
 use super::limits::{ID_FIELDS_MAX, TAG_BYTES_MAX};
 use super::types::Tag;
 pub use append::ReplaceTarget;
-pub(crate) use append::{AppendStart, is_append, parse_append_next, parse_append_start};
+pub(crate) use append::{
+    AppendItem, AppendLine, AppendPosition, AppendStart, LiteralRole, is_append, parse_append_items,
+    parse_append_start,
+};
 pub(crate) use cursor::Cursor;
 use cursor::utf8;
+pub(crate) use fetch::parse_url_section;
 pub(crate) use metadata::is_setmetadata;
 
 /// A tag character: ASTRING-CHAR except `+` (RFC 9051 §9 `tag`), ASCII only.
