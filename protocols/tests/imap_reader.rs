@@ -662,3 +662,22 @@ fn catenate_part_count_limit() {
     let tail = &run.events[run.events.len() - 2..];
     assert_eq!(tail, ["error a1 AppendTooBig: too many CATENATE parts", "a2 Noop"]);
 }
+
+#[test]
+fn catenate_after_a_mailbox_literal() {
+    assert_eq!(
+        check(b"a1 APPEND {6+}\r\nDrafts CATENATE (URL /INBOX/;UID=1)\r\na2 APPEND {6}\r\nDrafts CATENATE (TEXT {1+}\r\nx)\r\n"),
+        strings(&[
+            "append a1 Drafts [] - 0 catenate #0 accept",
+            "url /INBOX/;UID=1 accept",
+            "message end",
+            "append end a1",
+            "+",
+            "append a2 Drafts [] - 0 catenate #0 accept",
+            "text 1",
+            "data x",
+            "message end",
+            "append end a2",
+        ])
+    );
+}
