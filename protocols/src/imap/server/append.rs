@@ -211,8 +211,14 @@ impl Session {
             (AppendPhase::Url, Answer::Catenated(bytes)) => {
                 job.catenated = job.catenated.saturating_add(bytes);
                 job.phase = AppendPhase::Data;
+                // The caller was told the room left; past it the message is refused
+                // all the same.
+                let over = job.catenated > self.config.reader.append_bytes_max;
+                if over {
+                    job.failed = Some(too_big());
+                }
                 self.set_job(Job::Append(job));
-                self.reader.append_accept();
+                if over { self.reader.append_reject() } else { self.reader.append_accept() }
             }
             (AppendPhase::Message | AppendPhase::Url, Answer::Failed(error)) => {
                 job.failed = Some(super::messages::try_create(error));
