@@ -541,3 +541,143 @@ fn errors_map_to_bad_or_no_toobig() {
     assert_eq!(error(None, ReadErrorKind::BadBase64).status(), (Status::Bad, None));
     assert_eq!(error(None, ReadErrorKind::AppendTooBig).status(), (Status::No, Some(ResponseCode::TooBig)));
 }
+
+// ----- CATENATE (RFC 4469) -----
+
+#[test]
+fn catenate_parts_in_order() {
+    assert_eq!(
+        check(
+            b"a1 APPEND Drafts (\\Seen) CATENATE (URL \"/INBOX;UIDVALIDITY=7/;UID=3\" TEXT {5+}\r\n\
+              hello URL /INBOX/;UID=4/;SECTION=1 TEXT ~{2}\r\nxy)\r\na2 NOOP\r\n"
+        ),
+        strings(&[
+            "append a1 Drafts [\"\\\\Seen\"] - 0 catenate #0 accept",
+            "url /INBOX;UIDVALIDITY=7/;UID=3 accept",
+            "text 5",
+            "data hello",
+            "url /INBOX/;UID=4/;SECTION=1 accept",
+            "text 2 binary",
+            "+",
+            "data xy",
+            "message end",
+            "append end a1",
+            "a2 Noop",
+        ])
+    );
+}
+
+#[test]
+fn catenate_of_urls_only_needs_no_literal() {
+    assert_eq!(
+        check(b"a1 APPEND INBOX CATENATE (URL \"/INBOX/;UID=1\" URL \"/INBOX/;UID=2\")\r\na2 NOOP\r\n"),
+        strings(&[
+            "append a1 INBOX [] - 0 catenate #0 accept",
+            "url /INBOX/;UID=1 accept",
+            "url /INBOX/;UID=2 accept",
+            "message end",
+            "append end a1",
+            "a2 Noop",
+        ])
+    );
+}
+
+#[test]
+fn multiappend_mixes_catenate_and_literals() {
+    assert_eq!(
+        check(b"a1 APPEND INBOX {2+}\r\nab CATENATE (TEXT {1+}\r\nc) (\\Flagged) CATENATE (URL /INBOX/;UID=1)\r\n"),
+        strings(&[
+            "append a1 INBOX [] - 2 #0 accept",
+            "data ab",
+            "message end",
+            "append a1 INBOX [] - 0 catenate #1 accept",
+            "text 1",
+            "data c",
+            "message end",
+            "append a1 INBOX [\"\\\\Flagged\"] - 0 catenate #2 accept",
+            "url /INBOX/;UID=1 accept",
+            "message end",
+            "append end a1",
+        ])
+    );
+}
+
+/// RFC 4469 §5: after a BADURL the client may still send its non-synchronizing
+/// literals; they are dropped, and the next command is read as a command.
+#[test]
+fn refused_url_skips_the_rest_of_the_command() {
+    assert_eq!(
+        check(
+            b"a1 APPEND INBOX CATENATE (URL /bad/;UID=1 TEXT {9+}\r\na2 DELETE TEXT {4+}\r\nx\r\n) {3+}\r\nabc\r\na3 NOOP\r\n"
+        ),
+        strings(&[
+            "append a1 INBOX [] - 0 catenate #0 accept",
+            "url /bad/;UID=1 reject",
+            "append end a1 rejected",
+            "a3 Noop",
+        ])
+    );
+    // With a synchronizing literal the client waits for a continuation that never
+    // comes: the command ends at once.
+    assert_eq!(
+        check(b"a1 APPEND INBOX CATENATE (URL /bad/;UID=1 TEXT {9}\r\na3 NOOP\r\n"),
+        strings(&[
+            "append a1 INBOX [] - 0 catenate #0 accept",
+            "url /bad/;UID=1 reject",
+            "append end a1 rejected",
+            "a3 Noop",
+        ])
+    );
+}
+
+#[test]
+fn catenate_syntax_errors() {
+    assert_eq!(
+        check(
+            b"a1 APPEND INBOX CATENATE ()\r\na2 APPEND INBOX CATENATE (URL x\r\na3 APPEND INBOX CATENATE (FOO x)\r\n\
+              a4 APPEND INBOX CATENATE (URL {3+}\r\nabc)\r\na5 APPEND INBOX CATENATE (TEXT {1+}\r\nx URL y\r\na6 NOOP\r\n"
+        ),
+        strings(&[
+            "error a1 Syntax: APPEND: expected TEXT or URL",
+            "error a2 Syntax: APPEND: expected a space",
+            "error a3 Syntax: APPEND: expected TEXT or URL",
+            "error a4 Syntax: APPEND: expected a string or atom",
+            "append a5 INBOX [] - 0 catenate #0 accept",
+            "text 1",
+            "data x",
+            "error a5 Syntax: APPEND: expected a space",
+            "a6 Noop",
+        ])
+    );
+}
+
+#[test]
+fn catenate_part_count_limit() {
+    let mut input = b"a1 APPEND INBOX CATENATE (".to_vec();
+    for _ in 0..=moxide_protocols::imap::CATENATE_PARTS_MAX {
+        input.extend_from_slice(b"TEXT {0+}\r\n ");
+    }
+    input.extend_from_slice(b"TEXT {0+}\r\n)\r\na2 NOOP\r\n");
+    let run = drive(&ReaderConfig::default(), &input, input.len());
+    let tail = &run.events[run.events.len() - 2..];
+    assert_eq!(tail, ["error a1 AppendTooBig: too many CATENATE parts", "a2 Noop"]);
+}
+
+#[test]
+fn catenate_after_a_mailbox_literal() {
+    assert_eq!(
+        check(b"a1 APPEND {6+}\r\nDrafts CATENATE (URL /INBOX/;UID=1)\r\na2 APPEND {6}\r\nDrafts CATENATE (TEXT {1+}\r\nx)\r\n"),
+        strings(&[
+            "append a1 Drafts [] - 0 catenate #0 accept",
+            "url /INBOX/;UID=1 accept",
+            "message end",
+            "append end a1",
+            "+",
+            "append a2 Drafts [] - 0 catenate #0 accept",
+            "text 1",
+            "data x",
+            "message end",
+            "append end a2",
+        ])
+    );
+}

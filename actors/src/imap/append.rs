@@ -60,6 +60,11 @@ impl Appending {
         }
     }
 
+    /// Why the command fails, if a write failed (the failure stays for the end).
+    pub(crate) fn failure(&self) -> Option<CommandError> {
+        self.failed.clone()
+    }
+
     /// The current message is complete: make it durable.
     pub(crate) async fn message_end(&mut self) {
         let Some(Receiving { spool, summarizer, flags, keywords, received_ms }) = self.current.take() else {

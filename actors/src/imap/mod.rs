@@ -26,6 +26,7 @@ pub mod listener;
 
 mod append;
 mod auth;
+mod catenate;
 mod facts;
 mod fetch;
 mod mailboxes;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use moxide_protocols::imap::server::{Answer, Event, ServerConfig, Session};
+use moxide_protocols::imap::server::{Answer, CatenateTarget, Event, ServerConfig, Session};
 use moxide_runtime::Stream;
 use moxide_runtime::net::TcpStream;
 use moxide_storage::{AccountStore, MailboxId, View};
@@ -307,6 +307,10 @@ impl Conn {
                 self.append_message(&mailbox, flags, keywords, date_ms).await
             }
             Event::AppendEnd { store } => self.append_end(store).await,
+            Event::CatenateUrl { url, mailbox, uidvalidity, uid, section, partial, user, bytes_max } => {
+                let target = CatenateTarget { mailbox, uidvalidity, uid, section, partial, user };
+                self.catenate_url(&url, target, bytes_max).await
+            }
             _ => Answer::Failed(moxide_protocols::imap::server::CommandError::Internal),
         }
     }

@@ -1,5 +1,5 @@
 //! Fuzz target: the IMAP command reader and parser (RFC 9051, with LITERAL+ RFC 7888,
-//! BINARY RFC 3516, MULTIAPPEND RFC 3502) on arbitrary client bytes. The input is fed in
+//! BINARY RFC 3516, MULTIAPPEND RFC 3502, CATENATE RFC 4469) on arbitrary client bytes. The input is fed in
 //! reads whose size the first byte picks (it stays part of the traffic, so real
 //! transcripts work as seeds); APPEND messages are accepted or rejected by a pattern from
 //! the same byte; IDLE and AUTHENTICATE switch modes as a session would. Checks: no
@@ -35,6 +35,8 @@ fuzz_target!(|data: &[u8]| {
     let mut answers = 0u32;
     // Bytes still expected for the current accepted APPEND message.
     let mut expected: Option<u64> = None;
+    // The current message is a CATENATE: its data comes in TEXT parts.
+    let mut catenate = false;
     for _ in 0..ROUNDS_MAX {
         let (used, event) = reader.feed(&buffer);
         assert!(used <= buffer.len());
@@ -47,16 +49,39 @@ fuzz_target!(|data: &[u8]| {
                 expected = Some(left - bytes.len() as u64);
             }
             Some(ReadEvent::AppendMessageEnd) => {
-                assert_eq!(expected.take(), Some(0), "message data adds up to its size");
+                let left = if catenate { expected.take().unwrap_or(0) } else { expected.take().unwrap_or(1) };
+                assert_eq!(left, 0, "message data adds up to its size");
             }
-            Some(ReadEvent::AppendMessage { size, .. }) => {
+            Some(ReadEvent::AppendMessage { size, catenate: parts, .. }) => {
                 assert!(size <= 256);
+                assert!(!parts || size == 0);
+                catenate = parts;
                 answers = answers.wrapping_add(1);
                 if u32::from(first).wrapping_add(answers) % 5 == 0 {
                     reader.append_reject();
                 } else {
                     reader.append_accept();
+                    expected = (!parts).then_some(size);
+                }
+            }
+            Some(ReadEvent::CatenateText { size, .. }) => {
+                assert!(catenate && size <= 256);
+                assert_eq!(expected.unwrap_or(0), 0, "the previous part is complete");
+                answers = answers.wrapping_add(1);
+                if u32::from(first).wrapping_add(answers) % 7 == 0 {
+                    reader.append_reject();
+                } else {
+                    reader.append_accept();
                     expected = Some(size);
+                }
+            }
+            Some(ReadEvent::CatenateUrl(url)) => {
+                assert!(catenate && !url.contains('\n'));
+                answers = answers.wrapping_add(1);
+                if u32::from(first).wrapping_add(answers) % 7 == 0 {
+                    reader.append_reject();
+                } else {
+                    reader.append_accept();
                 }
             }
             Some(ReadEvent::Command(command)) => match command.body {

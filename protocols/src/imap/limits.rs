@@ -39,6 +39,13 @@ pub const COMMAND_LITERALS_MAX: usize = 32;
 /// is bounded; 1000 is more than any client uploads at once.
 pub const APPEND_MESSAGES_MAX: u32 = 1000;
 
+/// Most parts (TEXT and URL) in one CATENATE message (RFC 4469). Each part costs a
+/// decision and, for a URL, a lookup of the referenced message; the total size is
+/// bounded by APPENDLIMIT, but empty parts are not, so the count is. Composing a message
+/// from a draft takes a handful of parts; 256 leaves room for a message of many
+/// forwarded attachments.
+pub const CATENATE_PARTS_MAX: usize = 256;
+
 /// Largest piece of message data handed out in one
 /// [`ReadEvent::AppendData`](super::ReadEvent::AppendData): 64 KiB, a good size for one
 /// spool-file write.

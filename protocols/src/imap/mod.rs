@@ -17,7 +17,8 @@
 //! - [`utf7`]: modified UTF-7 mailbox names; [`datetime`]: IMAP dates;
 //! - [`error`]: [`ReadError`] and its mapping to `BAD` / `NO [TOOBIG]`;
 //! - [`limits`]: every limit with its reason;
-//! - [`wildcard`]: LIST patterns, matched without backtracking.
+//! - [`wildcard`]: LIST patterns, matched without backtracking;
+//! - [`url`]: IMAP URLs naming messages and sections (RFC 5092), for CATENATE.
 //!
 //! The session (in `moxide-actors`) owns the connection state (authenticated,
 //! selected, UTF-8 mode) and decides what each command means; nothing here does IO.
@@ -31,6 +32,7 @@ pub mod reader;
 pub mod response;
 pub mod server;
 pub mod types;
+pub mod url;
 pub mod utf7;
 pub mod wildcard;
 

@@ -3,7 +3,8 @@
 //!
 //! RFC 9051 §2.2.1 and §4.3 (command lines, synchronizing literals), RFC 7888 (LITERAL+
 //! non-synchronizing literals), RFC 3516 §4.4 (`~{n}` literal8 in APPEND; RFC 5464 §5 allows it in SETMETADATA too), RFC 3502
-//! (MULTIAPPEND), RFC 6855 §4 (`UTF8 (~{n})`), RFC 7889 (APPENDLIMIT), RFC 2177 (IDLE),
+//! (MULTIAPPEND), RFC 6855 §4 (`UTF8 (~{n})`), RFC 7889 (APPENDLIMIT), RFC 4469 (CATENATE
+//! parts, each URL and TEXT part decided by the session in turn), RFC 2177 (IDLE),
 //! RFC 4959 and RFC 9051 §6.2.2 (SASL responses).
 //!
 //! Invariants:
@@ -12,7 +13,9 @@
 //!   exact byte boundary;
 //! - memory is bounded by the config: one command's text (`line_bytes_max`) plus its
 //!   literals (`literal_bytes_max` each, `command_literals_max` of them); APPEND message
-//!   bytes are handed out as slices of the caller's input, never copied or buffered;
+//!   and CATENATE TEXT bytes are handed out as slices of the caller's input, never
+//!   copied or buffered; the CATENATE parts of one line wait in a queue bounded by the
+//!   line's length;
 //! - a refused command is skipped to its end, including the bytes of an announced
 //!   non-synchronizing literal, so nothing a client sent as data is read as a command;
 //!   a synchronizing literal that was refused ends the command, since the client sends
@@ -21,18 +24,20 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use std::collections::VecDeque;
+
 use memchr::memchr;
 
 use super::command::Command;
 use super::datetime::DateTime;
 use super::error::{ReadError, ReadErrorKind};
 use super::limits::{
-    APPEND_BYTES_MAX, APPEND_CHUNK_BYTES_MAX, APPEND_MESSAGES_MAX, COMMAND_LITERALS_MAX,
+    APPEND_BYTES_MAX, APPEND_CHUNK_BYTES_MAX, APPEND_MESSAGES_MAX, CATENATE_PARTS_MAX, COMMAND_LITERALS_MAX,
     IDLE_BUFFER_BYTES_MAX, LINE_BYTES_MAX, LITERAL_BYTES_MAX, NESTING_MAX, NUMBER_DIGITS_MAX,
 };
 use super::parser::{
-    AppendStart, ReplaceTarget, is_append, is_setmetadata, parse_append_next, parse_append_start,
-    parse_command, parse_tag,
+    AppendItem, AppendLine, AppendPosition, AppendStart, LiteralRole, ReplaceTarget, is_append,
+    is_setmetadata, parse_append_items, parse_append_start, parse_command, parse_tag,
 };
 use super::types::{Flag, Tag};
 
@@ -103,6 +108,22 @@ pub enum ReadEvent<'a> {
         index: u32,
         /// REPLACE (RFC 8508): the message this one replaces; its only message.
         replace: Option<ReplaceTarget>,
+        /// CATENATE (RFC 4469): the message is made of the parts that follow (`size` is
+        /// 0); `AppendMessageEnd` ends it.
+        catenate: bool,
+    },
+    /// A CATENATE `URL` part (RFC 4469 §5), as sent. The session must call
+    /// [`CommandReader::append_accept`] once its bytes were added, or
+    /// [`CommandReader::append_reject`] (`NO [BADURL]`, `NO [TOOBIG]`).
+    CatenateUrl(String),
+    /// A CATENATE `TEXT` literal of `size` octets: decided like an `AppendMessage`; once
+    /// accepted its bytes come as [`ReadEvent::AppendData`], with no `AppendMessageEnd`
+    /// after them.
+    CatenateText {
+        /// Octets.
+        size: u64,
+        /// Sent as `~{n}` literal8.
+        binary: bool,
     },
     /// Message bytes, in order, at most [`APPEND_CHUNK_BYTES_MAX`] at a time.
     AppendData(&'a [u8]),
@@ -205,11 +226,14 @@ impl Tail {
 struct AppendContext {
     tag: Tag,
     mailbox: String,
+    /// The index the next message gets.
     index: u32,
     /// REPLACE: one message only (RFC 8508 §6 has no MULTIAPPEND form).
     replace: Option<ReplaceTarget>,
-    /// The current message is inside `UTF8 (`: `)` follows it.
-    utf8: bool,
+    /// What the text after the current literal must be.
+    position: AppendPosition,
+    /// CATENATE parts of the current message so far.
+    parts: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,10 +242,16 @@ enum State {
     Line,
     /// Reading literal bytes into the buffer; `remaining` is never 0.
     Literal { remaining: usize },
-    /// An APPEND message was announced; waiting for accept/reject.
-    AppendDecision { size: u64, sync: bool },
-    /// Streaming an accepted APPEND message; at 0, `AppendMessageEnd` is due.
-    AppendData { remaining: u64 },
+    /// An APPEND message or CATENATE TEXT part (`text`) was announced; waiting for
+    /// accept/reject.
+    AppendDecision { size: u64, sync: bool, text: bool },
+    /// Streaming an accepted APPEND message; at 0, `AppendMessageEnd` is due (not after
+    /// a TEXT part).
+    AppendData { remaining: u64, text: bool },
+    /// Handing out the queued items of an APPEND line, then its literal.
+    AppendItems,
+    /// A CATENATE message start or URL part was handed out; waiting for accept/reject.
+    PartDecision,
     /// Reading the text after an APPEND message: the end, or the next message.
     AppendLine,
     /// Dropping a line up to its LF; then a non-synchronizing literal announced at its
@@ -257,6 +287,10 @@ pub struct CommandReader {
     /// Literals in the command so far.
     literals: usize,
     append: Option<AppendContext>,
+    /// The APPEND line's items not handed out yet.
+    items: VecDeque<AppendItem>,
+    /// The literal announced at the end of the APPEND line, handed out after `items`.
+    line_literal: Option<(Announcement, LiteralRole)>,
     /// An event to hand out before reading more.
     pending: Option<ReadEvent<'static>>,
 }
@@ -273,6 +307,8 @@ impl CommandReader {
             text_bytes: 0,
             literals: 0,
             append: None,
+            items: VecDeque::new(),
+            line_literal: None,
             pending: None,
         }
     }
@@ -305,9 +341,12 @@ impl CommandReader {
         }
         let mut used = 0;
         loop {
+            let before = std::mem::discriminant(&self.state);
             let (n, event) = self.step(input.get(used..).unwrap_or_default());
             used += n;
-            if event.is_some() || n == 0 {
+            // A step that only moved to another state (the end of a CATENATE TEXT part,
+            // a refused part) goes on at once: the input may hold what comes next.
+            if event.is_some() || (n == 0 && std::mem::discriminant(&self.state) == before) {
                 return (used, event);
             }
         }
@@ -317,27 +356,40 @@ impl CommandReader {
     /// [`ReadEvent::AppendData`] (after a [`ReadEvent::Continue`] for a synchronizing
     /// literal). Ignored unless an `AppendMessage` is waiting.
     pub fn append_accept(&mut self) {
-        if let State::AppendDecision { size, sync } = self.state {
-            self.state = State::AppendData { remaining: size };
-            if sync {
-                self.pending = Some(ReadEvent::Continue);
+        match self.state {
+            State::AppendDecision { size, sync, text } => {
+                self.state = State::AppendData { remaining: size, text };
+                if sync {
+                    self.pending = Some(ReadEvent::Continue);
+                }
             }
+            State::PartDecision => self.state = State::AppendItems,
+            _ => {}
         }
     }
 
     /// Rejects the announced APPEND message: the reader skips its bytes if they come
     /// anyway (non-synchronizing literal) and the rest of the command, then emits
     /// `AppendEnd { rejected: true }`. Ignored unless an `AppendMessage` is waiting.
+    ///
+    /// RFC 4469 §5: after a refused CATENATE part the client may still send the
+    /// command's remaining non-synchronizing literals; they are read and dropped, so the
+    /// connection stays usable. A synchronizing literal gets no continuation: the client
+    /// sends nothing more of the command.
     pub fn append_reject(&mut self) {
-        if let State::AppendDecision { size, sync } = self.state {
-            let tag = self.append.take().map(|context| context.tag).unwrap_or_else(|| Tag(String::new()));
-            let then = ReadEvent::AppendEnd { tag, rejected: true };
-            self.reset_command();
-            if sync {
+        let literal = match self.state {
+            State::AppendDecision { size, sync, .. } => Some((size, sync)),
+            State::PartDecision => self.line_literal.map(|(literal, _)| (literal.size, literal.sync)),
+            _ => return,
+        };
+        let tag = self.append.take().map(|context| context.tag).unwrap_or_else(|| Tag(String::new()));
+        let then = ReadEvent::AppendEnd { tag, rejected: true };
+        self.reset_command();
+        match literal {
+            Some((size, false)) => self.state = skip_literal(size, then),
+            _ => {
                 self.state = State::Line;
                 self.pending = Some(then);
-            } else {
-                self.state = skip_literal(size, then);
             }
         }
     }
@@ -357,14 +409,16 @@ impl CommandReader {
                 }
                 (n, None)
             }
-            State::AppendDecision { .. } => (0, None),
-            State::AppendData { remaining } => {
+            State::AppendDecision { .. } | State::PartDecision => (0, None),
+            State::AppendItems => (0, self.next_item()),
+            State::AppendData { remaining, text } => {
                 if *remaining == 0 {
+                    let text = *text;
                     self.state = State::AppendLine;
                     self.buf.clear();
                     self.line_start = 0;
                     self.text_bytes = 0;
-                    return (0, Some(ReadEvent::AppendMessageEnd));
+                    return if text { (0, None) } else { (0, Some(ReadEvent::AppendMessageEnd)) };
                 }
                 let n = usize::try_from(*remaining)
                     .unwrap_or(usize::MAX)
@@ -476,6 +530,8 @@ impl CommandReader {
         self.text_bytes = 0;
         self.literals = 0;
         self.append = None;
+        self.items.clear();
+        self.line_literal = None;
     }
 
     /// Refuses the current command: skips the literal announced at the end of its
@@ -544,6 +600,10 @@ impl CommandReader {
 
     /// A command line ended, with or without a literal announcement.
     fn command_line_complete(&mut self, announcement: Option<Announcement>) -> Option<ReadEvent<'static>> {
+        if announcement.is_none() && is_append(&self.buf) && !self.buf.is_empty() {
+            // CATENATE with URL parts only: the whole command is text.
+            return self.append_start(None);
+        }
         let Some(literal) = announcement else {
             let event = if self.buf.is_empty() {
                 ReadEvent::Error(ReadError::new(None, ReadErrorKind::Syntax, "empty command line"))
@@ -561,19 +621,13 @@ impl CommandReader {
             let error = ReadError::new(tag, ReadErrorKind::LineTooLong, "too many literals in one command");
             return self.refuse(error, Some(literal));
         }
-        if is_append(&self.buf) {
-            let prefix = self.buf.get(..self.line_start + literal.start).unwrap_or_default();
-            match parse_append_start(prefix) {
-                Ok(AppendStart::MailboxLiteral) => {}
-                Ok(AppendStart::Message { tag, mailbox, header, replace }) => {
-                    let context = AppendContext { tag, mailbox, index: 0, utf8: header.utf8, replace };
-                    return self.start_message(context, header.flags, header.date, literal);
-                }
-                Err(error) => {
-                    let error = ReadError::new(tag, error.kind, format!("APPEND: {}", error.detail));
-                    return self.refuse(error, Some(literal));
-                }
-            }
+        if is_append(&self.buf)
+            && let Some(event) = self.append_start(Some(literal))
+        {
+            return Some(event);
+        }
+        if self.state != State::Line {
+            return None;
         }
         if literal.binary && !is_setmetadata(&self.buf) {
             let error = ReadError::new(tag, ReadErrorKind::Syntax, "binary literal outside APPEND");
@@ -592,80 +646,174 @@ impl CommandReader {
         literal.sync.then_some(ReadEvent::Continue)
     }
 
-    /// The text after an APPEND message ended: the command's end or the next message.
+    /// An APPEND command's first line (up to `literal`, or whole) is in the buffer: the
+    /// mailbox literal (`None` returned, state unchanged: read it as any literal), or its
+    /// first message and what else the line says.
+    fn append_start(&mut self, literal: Option<Announcement>) -> Option<ReadEvent<'static>> {
+        let tag = parse_tag(&self.buf);
+        let end = literal.map_or(self.buf.len(), |literal| self.line_start + literal.start);
+        let prefix = self.buf.get(..end).unwrap_or_default();
+        match parse_append_start(prefix, literal.is_some()) {
+            Ok(AppendStart::MailboxLiteral) => None,
+            Ok(AppendStart::Message { tag, mailbox, replace, line }) => {
+                let position = AppendPosition::Between;
+                let context = AppendContext { tag, mailbox, index: 0, replace, position, parts: 0 };
+                self.reset_command();
+                self.append = Some(context);
+                self.queue_line(line, literal)
+            }
+            Err(error) => {
+                let error = ReadError::new(tag, error.kind, format!("APPEND: {}", error.detail));
+                self.refuse(error, literal)
+            }
+        }
+    }
+
+    /// The text after an APPEND literal ended: the command's end, CATENATE parts, or
+    /// the next message.
     fn append_line_complete(&mut self, announcement: Option<Announcement>) -> Option<ReadEvent<'static>> {
-        let Some(context) = self.append.take() else {
+        let Some(context) = self.append.as_ref() else {
             let error = ReadError::new(None, ReadErrorKind::Syntax, "APPEND state lost");
             return self.refuse(error, announcement);
         };
         let text_end = announcement.map_or(self.buf.len(), |literal| literal.start);
         let text = self.buf.get(..text_end).unwrap_or_default();
-        match parse_append_next(text, context.utf8, announcement.is_some()) {
-            Ok(None) => {
-                self.reset_command();
-                self.state = State::Line;
-                Some(ReadEvent::AppendEnd { tag: context.tag, rejected: false })
+        match parse_append_items(text, context.position, announcement.is_some()) {
+            Ok(line) => {
+                self.buf.clear();
+                self.line_start = 0;
+                self.text_bytes = 0;
+                self.queue_line(line, announcement)
             }
-            Ok(Some(_)) if context.replace.is_some() => self.refuse(
-                ReadError::new(Some(context.tag), ReadErrorKind::Syntax, "REPLACE takes one message"),
-                announcement,
-            ),
-            Ok(Some(header)) => match announcement {
-                Some(literal) => {
-                    let next = AppendContext { index: context.index + 1, utf8: header.utf8, ..context };
-                    self.start_message(next, header.flags, header.date, literal)
-                }
-                None => self.refuse(
-                    ReadError::new(Some(context.tag), ReadErrorKind::Syntax, "APPEND: expected a literal"),
-                    None,
-                ),
-            },
             Err(error) => {
-                let error =
-                    ReadError::new(Some(context.tag), error.kind, format!("APPEND: {}", error.detail));
+                let error = ReadError::new(
+                    Some(context.tag.clone()),
+                    error.kind,
+                    format!("APPEND: {}", error.detail),
+                );
                 self.refuse(error, announcement)
             }
         }
     }
 
-    /// An APPEND message literal was announced: checks the limits, then asks the
-    /// session.
-    fn start_message(
+    /// Queues a parsed APPEND line and hands out its first item.
+    fn queue_line(&mut self, line: AppendLine, literal: Option<Announcement>) -> Option<ReadEvent<'static>> {
+        let AppendLine { items, literal: role, next } = line;
+        if let Some(context) = self.append.as_mut() {
+            context.position = next;
+        }
+        self.items = items.into();
+        self.line_literal = literal.zip(role);
+        self.state = State::AppendItems;
+        self.next_item()
+    }
+
+    /// The next queued APPEND item as an event, then the line's literal, then the
+    /// command's end. `None` when the command was refused and a literal is being
+    /// skipped (the error comes after it).
+    fn next_item(&mut self) -> Option<ReadEvent<'static>> {
+        let Some(context) = self.append.as_mut() else {
+            return self.fail_append(ReadErrorKind::Syntax, "APPEND state lost");
+        };
+        match self.items.pop_front() {
+            Some(AppendItem::Message { header, catenate }) => {
+                if context.replace.is_some() && context.index > 0 {
+                    return self.fail_append(ReadErrorKind::Syntax, "REPLACE takes one message");
+                }
+                context.parts = 0;
+                if catenate {
+                    return self.message_event(header.flags, header.date, None);
+                }
+                match self.line_literal {
+                    Some((literal, LiteralRole::Message)) if self.items.is_empty() => {
+                        self.message_event(header.flags, header.date, Some(literal))
+                    }
+                    _ => self.fail_append(ReadErrorKind::Syntax, "APPEND: expected a message literal"),
+                }
+            }
+            Some(AppendItem::Url(url)) => {
+                context.parts += 1;
+                if context.parts > CATENATE_PARTS_MAX {
+                    return self.fail_append(ReadErrorKind::AppendTooBig, "too many CATENATE parts");
+                }
+                self.state = State::PartDecision;
+                Some(ReadEvent::CatenateUrl(url))
+            }
+            Some(AppendItem::CatenateEnd) => Some(ReadEvent::AppendMessageEnd),
+            None => match self.line_literal {
+                Some((literal, LiteralRole::Text)) => {
+                    context.parts += 1;
+                    if context.parts > CATENATE_PARTS_MAX {
+                        return self.fail_append(ReadErrorKind::AppendTooBig, "too many CATENATE parts");
+                    }
+                    if literal.size > self.config.append_bytes_max {
+                        return self
+                            .fail_append(ReadErrorKind::AppendTooBig, "message larger than APPENDLIMIT");
+                    }
+                    self.line_literal = None;
+                    self.state = State::AppendDecision { size: literal.size, sync: literal.sync, text: true };
+                    Some(ReadEvent::CatenateText { size: literal.size, binary: literal.binary })
+                }
+                Some((_, LiteralRole::Message)) => {
+                    self.fail_append(ReadErrorKind::Syntax, "APPEND: unexpected literal")
+                }
+                None => {
+                    // No literal ended the line: the command ends here (the parser
+                    // accepts a line's end only between messages).
+                    let tag = context.tag.clone();
+                    self.reset_command();
+                    self.state = State::Line;
+                    Some(ReadEvent::AppendEnd { tag, rejected: false })
+                }
+            },
+        }
+    }
+
+    /// Ends the APPEND in progress with an error, skipping what the client may still
+    /// send of it (the line's literal, when non-synchronizing, and the rest).
+    fn fail_append(&mut self, kind: ReadErrorKind, text: &'static str) -> Option<ReadEvent<'static>> {
+        let tag = self.append.as_ref().map(|context| context.tag.clone());
+        let literal = self.line_literal.take().map(|(literal, _)| literal);
+        self.refuse(ReadError::new(tag, kind, text), literal)
+    }
+
+    /// The `AppendMessage` event for the next message of the command: one sent as
+    /// `literal`, or (`None`) a CATENATE, whose parts follow.
+    fn message_event(
         &mut self,
-        context: AppendContext,
         flags: Vec<Flag>,
         date: Option<DateTime>,
-        literal: Announcement,
+        literal: Option<Announcement>,
     ) -> Option<ReadEvent<'static>> {
+        let Some(context) = self.append.as_mut() else {
+            return self.fail_append(ReadErrorKind::Syntax, "APPEND state lost");
+        };
         if context.index >= APPEND_MESSAGES_MAX {
-            let error = ReadError::new(
-                Some(context.tag),
-                ReadErrorKind::AppendTooBig,
-                "too many messages in one APPEND",
-            );
-            return self.refuse(error, Some(literal));
+            return self.fail_append(ReadErrorKind::AppendTooBig, "too many messages in one APPEND");
         }
-        if literal.size > self.config.append_bytes_max {
-            let error = ReadError::new(
-                Some(context.tag),
-                ReadErrorKind::AppendTooBig,
-                "message larger than APPENDLIMIT",
-            );
-            return self.refuse(error, Some(literal));
+        if literal.is_some_and(|literal| literal.size > self.config.append_bytes_max) {
+            return self.fail_append(ReadErrorKind::AppendTooBig, "message larger than APPENDLIMIT");
         }
+        let index = context.index;
+        context.index += 1;
         let event = ReadEvent::AppendMessage {
             tag: context.tag.clone(),
             mailbox: context.mailbox.clone(),
             flags,
             date,
-            size: literal.size,
-            binary: literal.binary,
-            index: context.index,
+            size: literal.map_or(0, |literal| literal.size),
+            binary: literal.is_some_and(|literal| literal.binary),
+            index,
             replace: context.replace,
+            catenate: literal.is_none(),
         };
-        self.reset_command();
-        self.append = Some(context);
-        self.state = State::AppendDecision { size: literal.size, sync: literal.sync };
+        self.state = match literal {
+            Some(literal) => {
+                self.line_literal = None;
+                State::AppendDecision { size: literal.size, sync: literal.sync, text: false }
+            }
+            None => State::PartDecision,
+        };
         Some(event)
     }
 }

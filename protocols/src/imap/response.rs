@@ -78,6 +78,9 @@ pub enum ResponseCode {
     /// `BADEVENT (events)` (RFC 5465 §3.1): NOTIFY named an event the server does not
     /// support; the list names those it does.
     BadEvent(Vec<String>),
+    /// `BADURL url` (RFC 4469 §5 as corrected by erratum 4046: the URL bare, without
+    /// `]` or control characters, which are left out).
+    BadUrl(String),
     /// `CANNOT`.
     Cannot,
     /// `CAPABILITY caps`.
@@ -306,6 +309,11 @@ impl ResponseCode {
             Self::NoUpdate(tag) => {
                 out.extend_from_slice(b"NOUPDATE ");
                 write_string(out, tag.as_bytes());
+            }
+            Self::BadUrl(url) => {
+                out.extend_from_slice(b"BADURL ");
+                let text = url.bytes().filter(|&b| b != b']' && !b.is_ascii_control());
+                out.extend(text);
             }
             _ => {}
         }

@@ -72,7 +72,7 @@ impl Recorder {
                 format!("{} {:?}", command.tag, command.body)
             }
             ReadEvent::Continue => "+".to_owned(),
-            ReadEvent::AppendMessage { tag, mailbox, flags, date, size, binary, index, .. } => {
+            ReadEvent::AppendMessage { tag, mailbox, flags, date, size, binary, index, catenate, .. } => {
                 let accept = accepts(&mailbox, index);
                 if accept {
                     reader.append_accept();
@@ -83,9 +83,24 @@ impl Recorder {
                 let date = date.map(|d| d.to_string()).unwrap_or_else(|| "-".to_owned());
                 let verdict = if accept { "accept" } else { "reject" };
                 format!(
-                    "append {tag} {mailbox} {flags:?} {date} {size}{} #{index} {verdict}",
-                    if binary { " binary" } else { "" }
+                    "append {tag} {mailbox} {flags:?} {date} {size}{}{} #{index} {verdict}",
+                    if binary { " binary" } else { "" },
+                    if catenate { " catenate" } else { "" }
                 )
+            }
+            ReadEvent::CatenateUrl(url) => {
+                // A URL with "bad" in it is refused, as a session does a BADURL.
+                let accept = !url.contains("bad");
+                if accept {
+                    reader.append_accept();
+                } else {
+                    reader.append_reject();
+                }
+                format!("url {url} {}", if accept { "accept" } else { "reject" })
+            }
+            ReadEvent::CatenateText { size, binary } => {
+                reader.append_accept();
+                format!("text {size}{}", if binary { " binary" } else { "" })
             }
             ReadEvent::AppendMessageEnd => "message end".to_owned(),
             ReadEvent::AppendEnd { tag, rejected } => {

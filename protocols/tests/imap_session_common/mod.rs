@@ -97,13 +97,10 @@ impl Client {
             }
             let used = self.session.handle_input(&self.pending, now_ms);
             self.pending.drain(..used);
-            if used == 0 {
-                self.connection.drive(&mut self.session);
-                let used = self.session.handle_input(&self.pending, now_ms);
-                self.pending.drain(..used);
-                if used == 0 {
-                    return;
-                }
+            // As the server's loop: go on while input was used or the session has work
+            // (an event can come without input, as CATENATE's parts of one line do).
+            if used == 0 && !self.session.has_work() {
+                return;
             }
         }
         panic!("the session made no progress");

@@ -101,6 +101,22 @@ fn parse_preview_modifiers(c: &mut Cursor<'_>) -> ParseResult<bool> {
     }
 }
 
+/// A URL's `;SECTION=` value (RFC 5092 §3: a `section-spec` of RFC 9051), already
+/// %-decoded: the FETCH section grammar without its brackets.
+pub(crate) fn parse_url_section(spec: &[u8]) -> ParseResult<Section> {
+    let mut bracketed = Vec::with_capacity(spec.len() + 2);
+    bracketed.push(b'[');
+    bracketed.extend_from_slice(spec);
+    bracketed.push(b']');
+    let mut c = Cursor::new(&bracketed);
+    let section = parse_section(&mut c)?;
+    c.end()?;
+    if section == Section::Full {
+        return Err(ParseError::syntax("empty section"));
+    }
+    Ok(section)
+}
+
 /// `section = "[" [section-spec] "]"`.
 fn parse_section(c: &mut Cursor<'_>) -> ParseResult<Section> {
     c.byte(b'[', "expected [")?;

@@ -24,9 +24,13 @@ use super::error::{ParseError, ParseResult, ReadError, ReadErrorKind};
 use super::limits::{ID_FIELDS_MAX, TAG_BYTES_MAX};
 use super::types::Tag;
 pub use append::ReplaceTarget;
-pub(crate) use append::{AppendStart, is_append, parse_append_next, parse_append_start};
+pub(crate) use append::{
+    AppendItem, AppendLine, AppendPosition, AppendStart, LiteralRole, is_append, parse_append_items,
+    parse_append_start,
+};
 pub(crate) use cursor::Cursor;
 use cursor::utf8;
+pub(crate) use fetch::parse_url_section;
 pub(crate) use metadata::is_setmetadata;
 pub use notify::{
     EventGroup, MailboxFilter, NOTIFY_EVENTS_MAX, NOTIFY_GROUPS_MAX, NOTIFY_MAILBOXES_MAX, NotifyEvent,

@@ -9,6 +9,13 @@
 //! append expunges nothing; a crash between the two leaves both messages, never
 //! neither. The APPENDUID goes in an untagged OK (§3.3), the expunge as EXPUNGE or
 //! VANISHED.
+//!
+//! CATENATE (RFC 4469) makes a message of TEXT literals and URL parts: the session
+//! parses each URL ([`crate::imap::url`]), checks that it names this server, and asks
+//! the caller to add the referenced bytes to the message being written
+//! ([`Event::CatenateUrl`]); it counts every part against APPENDLIMIT (`NO [TOOBIG]`).
+//! A URL that cannot be used fails the command with `NO [BADURL url]` (§5), and the
+//! reader drops what the client still sends of it.
 
 use super::error::{CommandError, Done};
 use super::facts::SystemFlags;
@@ -18,6 +25,7 @@ use crate::imap::datetime::DateTime;
 use crate::imap::parser::ReplaceTarget;
 use crate::imap::response::{ResponseCode, Status, write_untagged_status};
 use crate::imap::types::{Flag, StoreMode, Tag, format_uid_set};
+use crate::imap::url::parse_message_url;
 
 /// An APPEND in progress.
 #[derive(Debug)]
@@ -28,12 +36,17 @@ pub(crate) struct AppendJob {
     phase: AppendPhase,
     /// REPLACE: the UID of the message the new one replaces, in the selected mailbox.
     replace: Option<u32>,
+    /// Octets of the current CATENATE message so far (RFC 4469: APPENDLIMIT applies
+    /// to the whole).
+    catenated: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AppendPhase {
     /// Waiting for the caller to accept a message.
     Message,
+    /// Waiting for the caller to add a CATENATE URL's bytes.
+    Url,
     /// Streaming, or between messages.
     Data,
     /// Waiting for the caller to store or discard.
@@ -74,7 +87,8 @@ impl Session {
             };
             let failed = if self.authenticated { refusal } else { Some(CommandError::bad("log in first")) };
             let mailbox = self.mailbox_name(sent);
-            self.set_job(Job::Append(AppendJob { mailbox, failed, phase: AppendPhase::Data, replace }));
+            let phase = AppendPhase::Data;
+            self.set_job(Job::Append(AppendJob { mailbox, failed, phase, replace, catenated: 0 }));
         }
         let Some(Job::Append(job)) = self.running.as_mut().map(|running| &mut running.job) else {
             self.reader.append_reject();
@@ -93,6 +107,7 @@ impl Session {
             }
         };
         job.phase = AppendPhase::Message;
+        job.catenated = 0;
         let event = Event::AppendMessage {
             mailbox: job.mailbox.clone(),
             flags,
@@ -102,6 +117,67 @@ impl Session {
             index,
         };
         self.request(event, true);
+    }
+
+    /// A CATENATE TEXT part of `size` octets: within APPENDLIMIT with what came before,
+    /// its bytes follow as message data.
+    pub(crate) fn catenate_text(&mut self, size: u64) {
+        let limit = self.config.reader.append_bytes_max;
+        let Some(job) = self.append_job() else { return self.reader.append_reject() };
+        if job.failed.is_some() {
+            return self.reader.append_reject();
+        }
+        match job.catenated.checked_add(size).filter(|&total| total <= limit) {
+            Some(total) => {
+                job.catenated = total;
+                self.reader.append_accept();
+            }
+            None => {
+                job.failed = Some(too_big());
+                self.reader.append_reject();
+            }
+        }
+    }
+
+    /// A CATENATE URL part: parsed and checked here, its bytes added by the caller.
+    pub(crate) fn catenate_url(&mut self, url: String) {
+        let hostname = self.config.hostname.clone();
+        let limit = self.config.reader.append_bytes_max;
+        let Some(job) = self.append_job() else { return self.reader.append_reject() };
+        if job.failed.is_some() {
+            return self.reader.append_reject();
+        }
+        let parsed = match parse_message_url(&url) {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                job.failed = Some(bad_url(&url, error.text()));
+                return self.reader.append_reject();
+            }
+        };
+        // RFC 4469 §3: only this server's messages can be catenated.
+        if parsed.host.as_deref().is_some_and(|host| !host.eq_ignore_ascii_case(&hostname)) {
+            job.failed = Some(bad_url(&url, "URL names another server"));
+            return self.reader.append_reject();
+        }
+        job.phase = AppendPhase::Url;
+        let event = Event::CatenateUrl {
+            mailbox: canonical_inbox(parsed.mailbox),
+            uidvalidity: parsed.uidvalidity,
+            uid: parsed.uid,
+            section: parsed.section,
+            partial: parsed.partial,
+            user: parsed.user,
+            bytes_max: limit.saturating_sub(job.catenated),
+            url,
+        };
+        self.request(event, true);
+    }
+
+    fn append_job(&mut self) -> Option<&mut AppendJob> {
+        match self.running.as_mut().map(|running| &mut running.job) {
+            Some(Job::Append(job)) => Some(job),
+            _ => None,
+        }
     }
 
     /// The APPEND command ended (`rejected`: the reader skipped a refused message).
@@ -132,7 +208,19 @@ impl Session {
                 self.set_job(Job::Append(job));
                 self.reader.append_accept();
             }
-            (AppendPhase::Message, Answer::Failed(error)) => {
+            (AppendPhase::Url, Answer::Catenated(bytes)) => {
+                job.catenated = job.catenated.saturating_add(bytes);
+                job.phase = AppendPhase::Data;
+                // The caller was told the room left; past it the message is refused
+                // all the same.
+                let over = job.catenated > self.config.reader.append_bytes_max;
+                if over {
+                    job.failed = Some(too_big());
+                }
+                self.set_job(Job::Append(job));
+                if over { self.reader.append_reject() } else { self.reader.append_accept() }
+            }
+            (AppendPhase::Message | AppendPhase::Url, Answer::Failed(error)) => {
                 job.failed = Some(super::messages::try_create(error));
                 job.phase = AppendPhase::Data;
                 self.set_job(Job::Append(job));
@@ -224,5 +312,44 @@ impl Session {
             (_, Answer::Failed(error)) => self.finish(Err(error)),
             _ => self.finish(Err(CommandError::Internal)),
         }
+    }
+}
+
+/// What a CATENATE URL names, as [`Event::CatenateUrl`] gives it (a convenience for
+/// callers that pass it on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatenateTarget {
+    /// The mailbox, as stored names go.
+    pub mailbox: String,
+    /// The mailbox's UIDVALIDITY, when the URL gives one.
+    pub uidvalidity: Option<u32>,
+    /// The message.
+    pub uid: u32,
+    /// The section; `None` for the whole message.
+    pub section: Option<crate::imap::types::Section>,
+    /// The partial range.
+    pub partial: Option<crate::imap::types::Partial>,
+    /// The user an absolute URL names.
+    pub user: Option<String>,
+}
+
+/// `NO [BADURL url]` (RFC 4469 §5).
+pub(crate) fn bad_url(url: &str, why: &str) -> CommandError {
+    CommandError::no(ResponseCode::BadUrl(url.to_owned()), format!("CATENATE: {why}"))
+}
+
+/// `NO [TOOBIG]`: the parts together pass APPENDLIMIT (RFC 4469 §5, RFC 7889).
+fn too_big() -> CommandError {
+    CommandError::no(ResponseCode::TooBig, "CATENATE: message larger than APPENDLIMIT")
+}
+
+/// A URL's mailbox as names are stored: INBOX in any case is INBOX (RFC 9051 §5.1).
+fn canonical_inbox(name: String) -> String {
+    if name.eq_ignore_ascii_case("INBOX") {
+        return "INBOX".to_owned();
+    }
+    match name.get(..6) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("INBOX/") => format!("INBOX/{}", &name[6..]),
+        _ => name,
     }
 }

@@ -186,10 +186,12 @@ impl Session {
             }
             ReadEvent::SaslResponse(response) => self.sasl_response(Some(response)),
             ReadEvent::SaslCancel => self.sasl_response(None),
-            ReadEvent::AppendMessage { tag, mailbox, flags, date, size, binary: _, index, replace } => {
+            ReadEvent::AppendMessage { tag, mailbox, flags, date, size, index, replace, .. } => {
                 let start = super::append::MessageStart { tag, mailbox, flags, date, size, index, replace };
                 self.append_message(start);
             }
+            ReadEvent::CatenateUrl(url) => self.catenate_url(url),
+            ReadEvent::CatenateText { size, binary: _ } => self.catenate_text(size),
             ReadEvent::AppendMessageEnd => self.request(super::Event::AppendMessageEnd, false),
             ReadEvent::AppendEnd { tag, rejected } => self.append_end(tag, rejected),
             ReadEvent::Error(error) => self.read_error(error),

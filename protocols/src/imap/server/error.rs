@@ -35,6 +35,11 @@ impl CommandError {
         CommandError::BadCode(ResponseCode::UidRequired, "UIDONLY is enabled: use UIDs".into())
     }
 
+    /// `NO [BADURL url]`: a CATENATE URL that cannot be used (RFC 4469 §5).
+    pub fn bad_url(url: &str, why: &str) -> CommandError {
+        super::append::bad_url(url, why)
+    }
+
     /// `NO [NONEXISTENT]` for a mailbox that does not exist.
     pub fn no_such_mailbox(name: &str) -> CommandError {
         CommandError::no(ResponseCode::NonExistent, format!("no mailbox {name:?}"))

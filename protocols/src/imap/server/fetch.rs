@@ -441,6 +441,53 @@ fn section_pieces<'a>(
     }
 }
 
+/// A piece of what a URL names: bytes of the stored delivery prefix, or a range of the
+/// message file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlPiece {
+    /// Bytes from the record (the delivery prefix, small).
+    Bytes(Vec<u8>),
+    /// A range of the message file.
+    File(Range<u64>),
+}
+
+/// The pieces of a message, or of its section and partial range, that a URL names
+/// (RFC 5092, for CATENATE RFC 4469 §3): the bytes `FETCH BODY.PEEK[section]<partial>`
+/// serves, by the same code. `Ok(None)`: no such part. HEADER.FIELDS sections are
+/// refused: they are filtered, not ranges of the message. `summary` is needed unless
+/// `section` is `None`.
+pub fn url_pieces(
+    prefix: &[u8],
+    file_bytes: u64,
+    summary: Option<&MessageSummary>,
+    section: Option<&Section>,
+    partial: Option<Partial>,
+) -> Result<Option<Vec<UrlPiece>>, CommandError> {
+    let section = section.unwrap_or(&Section::Full);
+    if header_fields_of(section).is_some() {
+        return Ok(None);
+    }
+    let facts = super::facts::MessageFacts {
+        uid: 0,
+        modseq: 0,
+        flags: SystemFlags::default(),
+        keywords: &[],
+        internal_date_ms: 0,
+        save_date_ms: 0,
+        file_bytes,
+        prefix,
+        email_id: 0,
+    };
+    let message = FetchMessage { facts, summary, loaded: &[], file: 0 };
+    let Some(pieces) = section_pieces(&message, section)? else { return Ok(None) };
+    let pieces = apply_partial(pieces, partial).into_iter().map(|piece| match piece {
+        Piece::Memory(bytes) => UrlPiece::Bytes(bytes),
+        Piece::Slice(bytes) => UrlPiece::Bytes(bytes.to_vec()),
+        Piece::File(range) => UrlPiece::File(range),
+    });
+    Ok(Some(pieces.filter(|piece| !matches!(piece, UrlPiece::Bytes(b) if b.is_empty())).collect()))
+}
+
 /// HEADER.FIELDS (or .NOT) of a section: the field names, whether NOT, and whether the
 /// delivery prefix comes before the block (the message's own header).
 fn header_fields_of(section: &Section) -> Option<(&[String], bool, bool)> {

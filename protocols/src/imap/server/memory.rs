@@ -465,8 +465,61 @@ impl Connection {
                 self.append_current = Some((Vec::new(), flags, keywords, date_ms));
                 Some(Answer::Accepted)
             }
+            Event::CatenateUrl { url, mailbox, uidvalidity, uid, section, partial, user, bytes_max } => {
+                let target = super::CatenateTarget { mailbox, uidvalidity, uid, section, partial, user };
+                Some(self.catenate_url(&url, target, bytes_max))
+            }
             Event::AppendEnd { store } => Some(self.append_end(store)),
         }
+    }
+
+    /// CATENATE's URL part (RFC 4469 §3): the named bytes, as the real glue finds them.
+    fn catenate_url(&mut self, url: &str, target: super::CatenateTarget, bytes_max: u64) -> Answer {
+        let account = self.account.borrow();
+        if target.user.as_ref().is_some_and(|user| *user != account.user) {
+            return Answer::Failed(CommandError::bad_url(url, "URL names another user"));
+        }
+        let Some(mailbox) = account.index(&target.mailbox).map(|index| &account.mailboxes[index]) else {
+            return Answer::Failed(CommandError::bad_url(url, "no such mailbox"));
+        };
+        if target.uidvalidity.is_some_and(|uidvalidity| uidvalidity != mailbox.uidvalidity) {
+            return Answer::Failed(CommandError::bad_url(url, "UIDVALIDITY differs"));
+        }
+        let Some(message) = mailbox.messages.get(&target.uid) else {
+            return Answer::Failed(CommandError::bad_url(url, "no such message"));
+        };
+        let pieces = super::url_pieces(
+            &[],
+            message.bytes.len() as u64,
+            Some(&message.summary),
+            target.section.as_ref(),
+            target.partial,
+        );
+        let pieces = match pieces {
+            Ok(Some(pieces)) => pieces,
+            Ok(None) => return Answer::Failed(CommandError::bad_url(url, "no such part")),
+            Err(error) => return Answer::Failed(error),
+        };
+        let mut bytes = Vec::new();
+        for piece in pieces {
+            match piece {
+                super::UrlPiece::Bytes(data) => bytes.extend_from_slice(&data),
+                super::UrlPiece::File(range) => {
+                    let start = usize::try_from(range.start).unwrap_or(usize::MAX).min(message.bytes.len());
+                    let end = usize::try_from(range.end).unwrap_or(usize::MAX).min(message.bytes.len());
+                    bytes.extend_from_slice(&message.bytes[start..end]);
+                }
+            }
+        }
+        if bytes.len() as u64 > bytes_max {
+            return Answer::Failed(CommandError::no(ResponseCode::TooBig, "message larger than APPENDLIMIT"));
+        }
+        drop(account);
+        let added = bytes.len() as u64;
+        if let Some(current) = self.append_current.as_mut() {
+            current.0.extend_from_slice(&bytes);
+        }
+        Answer::Catenated(added)
     }
 
     fn no_answer(&mut self, event: Event<'_>) {

@@ -79,6 +79,7 @@ pub use facts::{
 };
 pub use fetch::{
     FETCH_CHUNK_MAX, FETCH_INDEX_CHUNK_MAX, FETCH_INLINE_BYTES_MAX, FetchPlan, MESSAGE_WORK_BYTES_MAX,
+    UrlPiece, url_pieces,
 };
 pub use flags::{ANNOUNCED_KEYWORDS_MAX, WELL_KNOWN_KEYWORDS};
 pub use metadata::{METADATA_VALUE_BYTES_MAX, MetadataEntries, SERVER_ADMIN_ENTRY};
@@ -92,12 +93,14 @@ pub use thread::{ThreadFacts, ThreadProgram, Threads};
 pub use transform::TRANSFORM_READ_BYTES_MAX;
 pub use uids::UidList;
 
+pub use append::CatenateTarget;
+
 use self::error::{CommandResult, Done};
 use self::output::OutputQueue;
 use self::selected::{Selected, Updates};
 use super::reader::{CommandReader, ReadEvent, ReaderConfig};
 use super::response::{ResponseCode, Status, write_tagged, write_untagged_status};
-use super::types::{SequenceSet, StoreMode, Tag};
+use super::types::{Partial, Section, SequenceSet, StoreMode, Tag};
 
 /// What we advertise in every state (RFC 9051 §7.2.2); APPENDLIMIT, STARTTLS,
 /// LOGINDISABLED, SASL-IR and the AUTH= mechanisms are added per connection and state.
@@ -147,6 +150,7 @@ pub const CAPABILITIES: &[&str] = &[
     "LIST-METADATA",
     "INPROGRESS",
     "NOTIFY",
+    "CATENATE",
 ];
 
 /// Commands answered BAD in a row before the session says BYE: 20, as Dovecot allows. A
@@ -426,6 +430,30 @@ pub enum Event<'a> {
         /// 0 for the first message of the command.
         index: u32,
     },
+    /// CATENATE (RFC 4469 §3): add the bytes of the message (or its section, or the
+    /// partial range of either) this URL names to the message being written, without
+    /// setting `\Seen` on it. Check that `user`, when given, is the logged-in user and
+    /// that the UIDVALIDITY matches; resolve the section with [`url_pieces`]. Answer
+    /// `Catenated` with the octets added, or `Failed`: `NO [BADURL url]`
+    /// ([`CommandError::bad_url`]) or, over `bytes_max`, `NO [TOOBIG]`.
+    CatenateUrl {
+        /// The URL as sent (for BADURL).
+        url: String,
+        /// The mailbox, as stored names go.
+        mailbox: String,
+        /// The mailbox's UIDVALIDITY, when the URL gives one.
+        uidvalidity: Option<u32>,
+        /// The message.
+        uid: u32,
+        /// The section; `None` for the whole message.
+        section: Option<Section>,
+        /// A range of the message or section (`length` `u32::MAX`: to the end).
+        partial: Option<Partial>,
+        /// The user an absolute URL names.
+        user: Option<String>,
+        /// Octets the message may still grow by (APPENDLIMIT).
+        bytes_max: u64,
+    },
     /// Message bytes, in order. No answer.
     AppendData(&'a [u8]),
     /// The current message is complete. No answer.
@@ -483,6 +511,9 @@ impl Event<'_> {
             Event::AppendMessage { mailbox, flags, keywords, date_ms, size, index } => {
                 Event::AppendMessage { mailbox, flags, keywords, date_ms, size, index }
             }
+            Event::CatenateUrl { url, mailbox, uidvalidity, uid, section, partial, user, bytes_max } => {
+                Event::CatenateUrl { url, mailbox, uidvalidity, uid, section, partial, user, bytes_max }
+            }
             Event::AppendMessageEnd => Event::AppendMessageEnd,
             Event::AppendEnd { store } => Event::AppendEnd { store },
         })
@@ -538,6 +569,8 @@ pub enum Answer {
     ChunkDone,
     /// An APPEND message's spool is ready.
     Accepted,
+    /// A CATENATE URL's bytes were added: this many octets.
+    Catenated(u64),
     /// APPEND stored its messages.
     Appended(AppendOutcome),
 }
@@ -865,20 +898,29 @@ impl Session {
         {
             return 0;
         }
-        let (used, event) = self.reader.feed(input);
-        self.track_deadline(used, event.is_some(), now_ms);
-        let Some(event) = event else { return used };
-        let rest = input.len() - used;
-        match event {
-            ReadEvent::AppendData(bytes) => {
-                self.append_chunk.clear();
-                self.append_chunk.extend_from_slice(bytes);
-                self.append_data = true;
+        let mut used = 0;
+        loop {
+            let (n, event) = self.reader.feed(input.get(used..).unwrap_or_default());
+            used += n;
+            self.track_deadline(n, event.is_some(), now_ms);
+            let Some(event) = event else { return used };
+            let rest = input.len() - used;
+            match event {
+                ReadEvent::AppendData(bytes) => {
+                    self.append_chunk.clear();
+                    self.append_chunk.extend_from_slice(bytes);
+                    self.append_data = true;
+                }
+                ReadEvent::Command(command) => self.command(command, rest > 0),
+                other => self.read_event(other),
             }
-            ReadEvent::Command(command) => self.command(command, rest > 0),
-            other => self.read_event(other),
+            // An event the session decided alone (a CATENATE TEXT part accepted, a
+            // refused part) leaves nothing for the caller: read on, or the caller
+            // would wait for input the client already sent.
+            if self.closing || self.awaiting || self.has_work() || self.running.is_none() {
+                return used;
+            }
         }
-        used
     }
 
     fn track_deadline(&mut self, used: usize, event: bool, now_ms: u64) {
