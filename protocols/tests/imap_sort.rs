@@ -330,3 +330,18 @@ fn esort_return_options() {
         ]),
     );
 }
+
+/// What a SORT reads from the stored summary: nothing for ARRIVAL/SIZE, the date for
+/// DATE, the envelope as soon as one key needs it.
+#[test]
+fn a_sort_reads_only_what_its_keys_need() {
+    use moxide_protocols::imap::server::{SortNeeds, SortProgram};
+    use moxide_protocols::imap::types::{SortCriterion, SortKey};
+    let program = |keys: &[SortKey]| {
+        SortProgram::new(keys.iter().map(|&key| SortCriterion { reverse: false, key }).collect()).needs()
+    };
+    assert_eq!(program(&[SortKey::Arrival, SortKey::Size]), SortNeeds::Nothing);
+    assert_eq!(program(&[SortKey::Size, SortKey::Date]), SortNeeds::Date);
+    assert_eq!(program(&[SortKey::Date, SortKey::Subject]), SortNeeds::Envelope);
+    assert_eq!(program(&[SortKey::DisplayTo]), SortNeeds::Envelope);
+}

@@ -1,16 +1,16 @@
 //! SORT and THREAD, the storage side: the search runs as for SEARCH; then, on a helper
-//! thread, one read transaction walks the matches' records and their stored summaries'
-//! envelopes and References (never the message files while a summary exists) and the
+//! thread, one read transaction walks the matches' records and what the keys need of
+//! their stored summaries (nothing for ARRIVAL/SIZE, the date for DATE, else the
+//! envelopes and References; never the message files while a summary exists) and the
 //! session's program orders or threads them. The executor only waits. Summaries stored
 //! before References was kept (format 1) make THREAD=REFERENCES read those messages'
 //! header blocks, once per command.
 
-use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use moxide_protocols::imap::server::{
-    Answer, CommandError, SearchHit, SearchProgram, Session, SortProgram, SortRecord, ThreadFacts,
+    Answer, CommandError, SearchHit, SearchProgram, Session, SortNeeds, SortProgram, SortRecord, ThreadFacts,
     ThreadProgram, Threads,
 };
 use moxide_protocols::mime::{Envelope, MessageSummary, StoredEnvelope};
@@ -79,11 +79,11 @@ fn thread_hits(
     hits: &[SearchHit],
 ) -> Result<Threads, StorageError> {
     let Some((first, last)) = uid_bounds(hits) else { return Ok(Threads::default()) };
-    let wanted: HashSet<u32> = hits.iter().map(|hit| hit.uid).collect();
+    let mut wanted = Wanted::new(hits);
     let mut facts: Vec<ThreadFacts> = Vec::with_capacity(hits.len());
     store.read(|view| {
         view.for_each_message(mailbox, Uid(first), Uid(last), |record| {
-            if !wanted.contains(&record.uid().0) {
+            if !wanted.contains(record.uid().0) {
                 return ControlFlow::Continue(());
             }
             let record_facts = record_facts(record, &[]);
@@ -129,22 +129,62 @@ fn sort_hits(
     hits: &[SearchHit],
 ) -> Result<Vec<SearchHit>, StorageError> {
     let Some((first, last)) = uid_bounds(hits) else { return Ok(Vec::new()) };
-    let wanted: HashSet<u32> = hits.iter().map(|hit| hit.uid).collect();
+    let mut wanted = Wanted::new(hits);
+    let needs = sort.needs();
+    let empty = Envelope::default();
     let mut records: Vec<SortRecord> = Vec::with_capacity(hits.len());
     store.read(|view| {
         view.for_each_message(mailbox, Uid(first), Uid(last), |record| {
-            if !wanted.contains(&record.uid().0) {
+            if !wanted.contains(record.uid().0) {
                 return ControlFlow::Continue(());
             }
             let keywords: Vec<&str> = record.keywords().collect();
             let facts = record_facts(record, &keywords);
-            let stored = view.summary(record.id()).ok().flatten();
-            let heading = heading_of(store, stored, record.id(), record.size());
-            records.push(sort.record(&facts, heading.date_unix_secs, &heading.envelope));
+            let stored = || view.summary(record.id()).ok().flatten();
+            let date_only = |bytes: Option<&[u8]>| bytes.and_then(|b| MessageSummary::decode_date(b).ok());
+            records.push(match needs {
+                SortNeeds::Nothing => sort.record(&facts, None, &empty),
+                SortNeeds::Date => match date_only(stored()) {
+                    Some(date) => sort.record(&facts, date, &empty),
+                    None => {
+                        let heading = heading_of(store, stored(), record.id(), record.size());
+                        sort.record(&facts, heading.date_unix_secs, &empty)
+                    }
+                },
+                SortNeeds::Envelope => {
+                    let heading = heading_of(store, stored(), record.id(), record.size());
+                    sort.record(&facts, heading.date_unix_secs, &heading.envelope)
+                }
+            });
             ControlFlow::Continue(())
         })
     })?;
     Ok(sort.order(records))
+}
+
+/// The UIDs of a search's hits, asked in ascending order as the mailbox walk meets
+/// them: a step through a sorted list instead of a hash lookup per message.
+struct Wanted {
+    uids: Vec<u32>,
+    next: usize,
+}
+
+impl Wanted {
+    fn new(hits: &[SearchHit]) -> Wanted {
+        let mut uids: Vec<u32> = hits.iter().map(|hit| hit.uid).collect();
+        if !uids.is_sorted() {
+            uids.sort_unstable();
+        }
+        Wanted { uids, next: 0 }
+    }
+
+    /// Whether `uid` is a hit; calls must come with ascending UIDs.
+    fn contains(&mut self, uid: u32) -> bool {
+        while self.uids.get(self.next).is_some_and(|&hit| hit < uid) {
+            self.next += 1;
+        }
+        self.uids.get(self.next) == Some(&uid)
+    }
 }
 
 /// The lowest and highest UID of `hits`.

@@ -77,6 +77,15 @@ impl MessageSummary {
         Ok(MessageSummary { envelope, root, date_unix_secs: start.date_unix_secs, references, preview })
     }
 
+    /// Only the Date: header's time of a stored summary (SORT by DATE): the fields
+    /// before the envelope are read, nothing after them.
+    ///
+    /// # Errors
+    /// [`SummaryError`] when the leading fields are not well-formed.
+    pub fn decode_date(bytes: &[u8]) -> Result<Option<i64>, SummaryError> {
+        Reader::start(bytes).map(|(_, start)| start.date_unix_secs)
+    }
+
     /// Reads only the leading fields of a stored summary, up to the envelope (SORT and
     /// THREAD need no MIME structure); the parts after them are not checked.
     ///

@@ -88,7 +88,7 @@ pub use output::{OUTPUT_BUDGET_BYTES, Output};
 pub use progress::{INPROGRESS_DELAY_MS_MIN, INPROGRESS_INTERVAL_MS_MIN};
 pub use quota::{QUOTA_ROOT, QuotaFacts};
 pub use search::{SearchContent, SearchNeed, SearchProgram, TextSearch, Verdict};
-pub use sort::{SortProgram, SortRecord};
+pub use sort::{SortNeeds, SortProgram, SortRecord};
 pub use thread::{ThreadFacts, ThreadProgram, Threads};
 pub use transform::TRANSFORM_READ_BYTES_MAX;
 pub use uids::UidList;
