@@ -58,6 +58,12 @@ pub(super) fn parse_return_opts(c: &mut Cursor<'_>) -> ParseResult<Vec<SearchRet
     }
     loop {
         let opt = match c.atom()?.to_ascii_uppercase().as_str() {
+            // RFC 5267 §4.2: CONTEXT is a hint a server may ignore; we keep no cache.
+            "CONTEXT" if c.take(b')') => return finish_return_opts(opts),
+            "CONTEXT" => {
+                c.sp()?;
+                continue;
+            }
             "MIN" => SearchReturn::Min,
             "MAX" => SearchReturn::Max,
             "ALL" => SearchReturn::All,
@@ -79,15 +85,20 @@ pub(super) fn parse_return_opts(c: &mut Cursor<'_>) -> ParseResult<Vec<SearchRet
             opts.push(opt);
         }
         if c.take(b')') {
-            let partial = opts.iter().any(|opt| matches!(opt, SearchReturn::Partial(_)));
-            if partial && opts.contains(&SearchReturn::All) {
-                // RFC 9394 §3.1: ALL and PARTIAL are mutually exclusive.
-                return Err(ParseError::syntax("ALL and PARTIAL together"));
-            }
-            return Ok(opts);
+            return finish_return_opts(opts);
         }
         c.sp()?;
     }
+}
+
+/// The options once `)` closed them.
+fn finish_return_opts(opts: Vec<SearchReturn>) -> ParseResult<Vec<SearchReturn>> {
+    let partial = opts.iter().any(|opt| matches!(opt, SearchReturn::Partial(_)));
+    if partial && opts.contains(&SearchReturn::All) {
+        // RFC 9394 §3.1: ALL and PARTIAL are mutually exclusive.
+        return Err(ParseError::syntax("ALL and PARTIAL together"));
+    }
+    Ok(opts)
 }
 
 /// `partial-range = partial-range-first / partial-range-last`: `nz-number ":" nz-number`

@@ -333,7 +333,11 @@ impl Session {
         }
         let asks_update =
             search.return_opts.as_ref().is_some_and(|opts| opts.contains(&SearchReturn::Update));
-        let update = asks_update && self.context_allowed(&search.key);
+        let update = match asks_update.then(|| self.context_allowed(&search.key)) {
+            None => false,
+            Some(Ok(allowed)) => allowed,
+            Some(Err(error)) => return self.finish(Err(error)),
+        };
         let Some(selected) = &self.selected else { return self.finish(Err(CommandError::Internal)) };
         let now_ms = i64::try_from(self.now_ms).unwrap_or(i64::MAX);
         let program = SearchProgram::new(

@@ -69,7 +69,7 @@ mod uids;
 use std::sync::Arc;
 
 pub use auth::HIDDEN_CAPABILITIES_MAX;
-pub use context::SEARCH_CONTEXTS_MAX;
+pub use context::{SEARCH_CONTEXTS_MAX, SORT_CONTEXT_MESSAGES_MAX};
 pub use error::{CommandError, Completed, Outcome};
 pub use facts::{
     AppendOutcome, AuthFailure, CopyOutcome, FetchMessage, FlagFact, MailboxChanges, MailboxFacts,
@@ -130,6 +130,7 @@ pub const CAPABILITIES: &[&str] = &[
     "ESORT",
     "PARTIAL",
     "CONTEXT=SEARCH",
+    "CONTEXT=SORT",
     "THREAD=ORDEREDSUBJECT",
     "THREAD=REFERENCES",
     "THREAD=REFS",
