@@ -7,8 +7,8 @@
 //! decoded here, because whether it applies depends on the session's UTF-8 mode.
 
 use super::types::{
-    FetchAttr, FetchModifier, Flag, ListCommand, MetadataDepth, SearchCommand, SelectParams, SequenceSet,
-    SortCommand, StatusAttr, StoreMode, Tag, ThreadAlgorithm,
+    FetchAttr, FetchModifier, Flag, ListCommand, MailboxFilter, MetadataDepth, SearchCommand, SelectParams,
+    SequenceSet, SortCommand, StatusAttr, StoreMode, Tag, ThreadAlgorithm,
 };
 
 /// One command with its tag.
@@ -164,6 +164,14 @@ pub enum CommandBody {
     },
     /// `CANCELUPDATE tag *(SP tag)` (RFC 5267 §4.3): end these SEARCH contexts.
     CancelUpdate(Vec<String>),
+    /// `ESEARCH [IN (sources)] ...` (RFC 7377 §2): a UID search of the mailboxes the
+    /// sources name.
+    Esearch {
+        /// The mailbox filters; empty: the selected mailbox (RFC 7377 §2.2).
+        sources: Vec<MailboxFilter>,
+        /// Charset, return options and keys.
+        search: SearchCommand,
+    },
     /// `SETQUOTA root (resource limit ...)` (RFC 9208 §4.1).
     SetQuota {
         /// The quota root's name.
@@ -280,6 +288,7 @@ impl CommandBody {
             C::GetMetadata { .. } => "getmetadata",
             C::SetMetadata { .. } => "setmetadata",
             C::CancelUpdate(_) => "cancelupdate",
+            C::Esearch { .. } => "esearch",
             C::Fetch { uid: true, .. } => "uid fetch",
             C::Fetch { .. } => "fetch",
             C::Store { uid: true, .. } => "uid store",

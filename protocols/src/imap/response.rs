@@ -692,6 +692,20 @@ pub struct EsearchResponse<'a> {
     /// `PARTIAL (range set)` (RFC 9394 §3.1): the range as asked and the set in it
     /// (empty: `NIL`).
     pub partial: Option<(PartialRange, &'a str)>,
+    /// MULTISEARCH's correlators after the tag (RFC 7377 §2.1).
+    pub mailbox: Option<MailboxCorrelator<'a>>,
+}
+
+/// The `MAILBOX` and `UIDVALIDITY` correlators of an ESEARCH response to MULTISEARCH
+/// (RFC 7377 §2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct MailboxCorrelator<'a> {
+    /// The mailbox's stored name.
+    pub name: &'a str,
+    /// Names go out in UTF-8 (else modified UTF-7).
+    pub utf8: bool,
+    /// Its UIDVALIDITY.
+    pub uidvalidity: u32,
 }
 
 /// `* ESEARCH [(TAG "t")] [UID] [MIN n] [MAX n] [ALL set] [COUNT n] [MODSEQ n]`.
@@ -700,6 +714,11 @@ pub fn write_esearch(out: &mut Vec<u8>, response: &EsearchResponse<'_>) {
     if let Some(tag) = response.tag {
         out.extend_from_slice(b" (TAG ");
         write_string(out, tag.0.as_bytes());
+        if let Some(mailbox) = response.mailbox {
+            out.extend_from_slice(b" MAILBOX ");
+            write_mailbox(out, mailbox.name, mailbox.utf8);
+            fmt_to(out, format_args!(" UIDVALIDITY {}", mailbox.uidvalidity));
+        }
         out.push(b')');
     }
     if response.uid {

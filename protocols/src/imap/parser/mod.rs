@@ -11,6 +11,7 @@ mod cursor;
 mod fetch;
 mod mailbox;
 mod metadata;
+mod multisearch;
 mod quota;
 mod search;
 mod sort;
@@ -27,6 +28,7 @@ pub(crate) use append::{AppendStart, is_append, parse_append_next, parse_append_
 pub(crate) use cursor::Cursor;
 use cursor::utf8;
 pub(crate) use metadata::is_setmetadata;
+pub use multisearch::MULTISEARCH_SOURCE_NAMES_MAX;
 
 /// A tag character: ASTRING-CHAR except `+` (RFC 9051 §9 `tag`), ASCII only.
 fn is_tag_char(b: u8) -> bool {
@@ -122,6 +124,7 @@ fn parse_body(c: &mut Cursor<'_>, name: &str, nesting_max: usize) -> ParseResult
         "GETMETADATA" => metadata::parse_getmetadata(c)?,
         "SETMETADATA" => metadata::parse_setmetadata(c)?,
         "CANCELUPDATE" => search::parse_cancel_update(c)?,
+        "ESEARCH" => multisearch::parse_esearch(c, nesting_max)?,
         "THREAD" => sort::parse_thread(c, false, nesting_max)?,
         "FETCH" => fetch::parse_fetch(c, false)?,
         "STORE" => fetch::parse_store(c, false)?,

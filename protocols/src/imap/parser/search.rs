@@ -28,6 +28,13 @@ enum Frame {
 /// *(SP search-key)`.
 pub(super) fn parse_search(c: &mut Cursor<'_>, uid: bool, nesting_max: usize) -> ParseResult<CommandBody> {
     c.sp()?;
+    let search = parse_search_arguments(c, nesting_max)?;
+    Ok(CommandBody::Search { uid, search })
+}
+
+/// SEARCH's arguments after the space that follows its name: `[RETURN (opts) SP]
+/// [CHARSET charset SP] program` (also MULTISEARCH's, RFC 7377 §4).
+pub(super) fn parse_search_arguments(c: &mut Cursor<'_>, nesting_max: usize) -> ParseResult<SearchCommand> {
     let mut return_opts = None;
     if c.keyword("RETURN") {
         c.sp()?;
@@ -46,7 +53,7 @@ pub(super) fn parse_search(c: &mut Cursor<'_>, uid: bool, nesting_max: usize) ->
         .as_deref()
         .is_some_and(|name| !name.eq_ignore_ascii_case("UTF-8") && !name.eq_ignore_ascii_case("US-ASCII"));
     let key = parse_program(c, nesting_max, lossy)?;
-    Ok(CommandBody::Search { uid, search: SearchCommand { charset, return_opts, key } })
+    Ok(SearchCommand { charset, return_opts, key })
 }
 
 /// `"(" [search-return-opt *(SP search-return-opt)] ")"`.

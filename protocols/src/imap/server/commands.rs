@@ -93,6 +93,7 @@ impl Session {
                 self.get_metadata(&mailbox, entries, max_size, depth);
             }
             C::SetMetadata { mailbox, entries } => self.set_metadata(&mailbox, entries),
+            C::Esearch { sources, search } => self.esearch(sources, search),
             body if self.selected.is_none() => {
                 drop(body);
                 self.finish(Err(CommandError::bad("select a mailbox first")));
@@ -250,7 +251,7 @@ fn uses_sequence_numbers(body: &CommandBody) -> bool {
 
 /// Whether a search program has a sequence-set key, walked with an explicit stack (the
 /// parser bounded its nesting).
-fn search_has_sequence_numbers(key: &SearchKey) -> bool {
+pub(crate) fn search_has_sequence_numbers(key: &SearchKey) -> bool {
     let mut stack = vec![key];
     while let Some(key) = stack.pop() {
         match key {

@@ -365,7 +365,7 @@ impl Session {
             hits.into_iter().filter_map(|hit| selected.seq_of(hit.uid).map(|seq| (seq, hit))).collect();
         numbered.sort_unstable();
         numbered.dedup();
-        let answer = write_answer(&mut self.out, &tag, &job.search, job.uid, rev2, &numbered);
+        let answer = write_answer(&mut self.out, &tag, &job.search, job.uid, rev2, &numbered, None);
         if let Some(mut saved) = answer.saved {
             saved.sort_unstable();
             selected.saved = UidList::from_sorted(saved);

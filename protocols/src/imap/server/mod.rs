@@ -55,6 +55,7 @@ mod mailbox;
 pub mod memory;
 mod messages;
 mod metadata;
+mod multisearch;
 pub mod objectid;
 mod output;
 mod progress;
@@ -144,6 +145,7 @@ pub const CAPABILITIES: &[&str] = &[
     "METADATA",
     "LIST-METADATA",
     "INPROGRESS",
+    "MULTISEARCH",
 ];
 
 /// Commands answered BAD in a row before the session says BYE: 20, as Dovecot allows. A
@@ -356,6 +358,19 @@ pub enum Event<'a> {
     },
     /// SEARCH: run the program over the selected mailbox. Answer `Searched`.
     Search(Arc<SearchProgram>),
+    /// ESEARCH (MULTISEARCH, RFC 7377): run the program over the account's mailbox
+    /// `mailbox` (any, selected or not). With `view_given` the program's view is the
+    /// session's (the selected mailbox); otherwise give it every message of the mailbox
+    /// with [`SearchProgram::with_view`]. Answer `MailboxSearched`, or `Failed`
+    /// (`no_such_mailbox`: the session skips the mailbox).
+    SearchMailbox {
+        /// The mailbox, as stored names go.
+        mailbox: String,
+        /// What to look for.
+        program: Arc<SearchProgram>,
+        /// The program's view is the session's.
+        view_given: bool,
+    },
     /// SORT (RFC 5256): run the search, then order its matches with the sort program
     /// (see [`SortProgram`]). Answer `Sorted`.
     Sort {
@@ -466,6 +481,9 @@ impl Event<'_> {
             Event::FetchChunk { plan, uids } => Event::FetchChunk { plan, uids },
             Event::ExpungedSince { since } => Event::ExpungedSince { since },
             Event::Search(program) => Event::Search(program),
+            Event::SearchMailbox { mailbox, program, view_given } => {
+                Event::SearchMailbox { mailbox, program, view_given }
+            }
             Event::Sort { search, sort } => Event::Sort { search, sort },
             Event::Thread { search, thread } => Event::Thread { search, thread },
             Event::Quota { mailbox } => Event::Quota { mailbox },
@@ -525,6 +543,13 @@ pub enum Answer {
     Searched(Vec<SearchHit>),
     /// SORT's matches, in order.
     Sorted(Vec<SearchHit>),
+    /// SearchMailbox's matches, and the mailbox's UIDVALIDITY.
+    MailboxSearched {
+        /// The mailbox's UIDVALIDITY.
+        uidvalidity: u32,
+        /// The matches.
+        hits: Vec<SearchHit>,
+    },
     /// THREAD's threads.
     Threaded(Threads),
     /// GETQUOTA/GETQUOTAROOT's quota.
@@ -565,6 +590,7 @@ pub(crate) enum Job {
     Fetch(messages::FetchJob),
     Search(messages::SearchJob),
     Sort(sort::SortJob),
+    MultiSearch(multisearch::MultiSearchJob),
     Thread(thread::ThreadJob),
     Quota(quota::QuotaJob),
     Metadata(metadata::MetadataJob),
@@ -914,6 +940,7 @@ impl Session {
             Job::Fetch(fetch) => self.fetch_answered(fetch, answer),
             Job::Search(search) => self.search_answered(search, answer),
             Job::Sort(sort) => self.sort_answered(sort, answer),
+            Job::MultiSearch(search) => self.multisearch_answered(search, answer),
             Job::Thread(thread) => self.thread_answered(thread, answer),
             Job::Quota(quota) => self.quota_answered(quota, answer),
             Job::Metadata(metadata) => self.metadata_answered(metadata, answer),

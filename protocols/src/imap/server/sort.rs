@@ -270,6 +270,7 @@ fn write_esort(
         count: options.contains(&SearchReturn::Count).then_some(numbers.len() as u32),
         modseq,
         partial: partial.zip(window.as_deref()),
+        mailbox: None,
     };
     write_esearch(out, &response);
 }
