@@ -1106,12 +1106,52 @@ fn an_account_may_hide_capabilities_from_its_clients() {
         "SORT".to_owned(),
         "list-metadata".to_owned(),
     ]);
-    client.feed(b"a1 CAPABILITY\r\na2 SELECT INBOX\r\na3 THREAD REFS UTF-8 ALL\r\n", 0, 0);
+    client.feed(
+        b"a1 CAPABILITY\r\na2 SELECT INBOX\r\na3 THREAD REFS UTF-8 ALL\r\na4 UID SORT (DATE) UTF-8 ALL\r\n\
+          a5 GETQUOTAROOT INBOX\r\n",
+        0,
+        0,
+    );
     let lines = client.take_output();
-    // `thread` hides every THREAD=, SORT hides SORT=DISPLAY too; the commands still work.
+    // `thread` hides every THREAD=, SORT hides SORT=DISPLAY, ESORT and CONTEXT=SORT too.
     assert_eq!(
         lines[0],
-        "S: * CAPABILITY IMAP4rev2 IMAP4rev1 ENABLE LITERAL+ IDLE BINARY UNSELECT UIDPLUS ESEARCH SEARCHRES MOVE UTF8=ACCEPT LIST-EXTENDED SPECIAL-USE CREATE-SPECIAL-USE LIST-STATUS ID NAMESPACE CONDSTORE QRESYNC STATUS=SIZE MULTIAPPEND SAVEDATE WITHIN CHILDREN ESORT PARTIAL CONTEXT=SEARCH CONTEXT=SORT QUOTA QUOTA=RES-STORAGE REPLACE UIDONLY OBJECTID PREVIEW METADATA INPROGRESS MULTISEARCH APPENDLIMIT=10000 COMPRESS=DEFLATE"
+        "S: * CAPABILITY IMAP4rev2 IMAP4rev1 ENABLE LITERAL+ IDLE BINARY UNSELECT UIDPLUS ESEARCH SEARCHRES MOVE UTF8=ACCEPT LIST-EXTENDED SPECIAL-USE CREATE-SPECIAL-USE LIST-STATUS ID NAMESPACE CONDSTORE QRESYNC STATUS=SIZE MULTIAPPEND SAVEDATE WITHIN CHILDREN PARTIAL CONTEXT=SEARCH QUOTA QUOTA=RES-STORAGE REPLACE UIDONLY OBJECTID PREVIEW METADATA INPROGRESS MULTISEARCH APPENDLIMIT=10000 COMPRESS=DEFLATE"
     );
-    assert!(lines.iter().any(|line| line == "S: * THREAD (1)(2)(3)"), "{lines:?}");
+    // Their commands are unknown now; QUOTA's are not (only a resource is hidden).
+    assert!(lines.iter().any(|line| line == "S: a3 BAD unknown command"), "{lines:?}");
+    assert!(lines.iter().any(|line| line == "S: a4 BAD unknown command"), "{lines:?}");
+    assert!(lines.iter().any(|line| line.starts_with("S: a5 OK")), "{lines:?}");
+}
+
+/// Hiding METADATA hides LIST-METADATA with it, and every way in: GETMETADATA,
+/// SETMETADATA, LIST RETURN (METADATA). ENABLE leaves a hidden extension off.
+#[test]
+fn hidden_metadata_is_absent_throughout() {
+    let account = account();
+    let mut client = Client::logged_in(&account);
+    client.session.hide_capabilities(&["METADATA".to_owned(), "condstore".to_owned()]);
+    client.feed(
+        b"a1 CAPABILITY\r\na2 GETMETADATA \"\" /shared/comment\r\n\
+          a3 SETMETADATA INBOX (/private/comment \"x\")\r\na4 LIST \"\" INBOX RETURN (METADATA (/private/comment))\r\n\
+          a5 ENABLE CONDSTORE QRESYNC UTF8=ACCEPT\r\na6 LIST \"\" INBOX\r\n",
+        0,
+        0,
+    );
+    let lines = client.take_output();
+    assert!(!lines[0].contains("METADATA"), "{lines:?}");
+    assert!(!lines[0].contains("CONDSTORE") && !lines[0].contains("QRESYNC"), "{lines:?}");
+    assert_lines(
+        &lines[1..],
+        &[
+            "S: a1 OK capabilities listed",
+            "S: a2 BAD unknown command",
+            "S: a3 BAD unknown command",
+            "S: a4 BAD unknown command",
+            "S: * ENABLED UTF8=ACCEPT",
+            "S: a5 OK ENABLE completed",
+            "S: * LIST (\\HasNoChildren) \"/\" INBOX",
+            "S: a6 OK ...",
+        ],
+    );
 }

@@ -67,6 +67,9 @@ impl Session {
 
     fn authenticated_command(&mut self, body: CommandBody) {
         use CommandBody as C;
+        if self.hides_command(&body) {
+            return self.finish(Err(CommandError::bad("unknown command")));
+        }
         match body {
             C::Enable(names) => self.enable(&names),
             C::Compress { mechanism } => self.compress(&mechanism),
@@ -146,6 +149,8 @@ impl Session {
         for name in names {
             let upper = name.to_ascii_uppercase();
             let newly = match upper.as_str() {
+                // What the account hides is not supported as far as its clients know.
+                hidden if self.is_hidden(hidden) => false,
                 "CONDSTORE" => !std::mem::replace(&mut self.enabled.condstore, true),
                 "QRESYNC" => {
                     self.enabled.condstore = true;

@@ -49,6 +49,7 @@ mod error;
 mod facts;
 mod fetch;
 mod flags;
+mod hidden;
 mod lines;
 mod list;
 mod mailbox;
