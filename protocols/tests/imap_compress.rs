@@ -70,8 +70,8 @@ fn an_account_may_hide_compress() {
     client.session.hide_capabilities(&["compress".to_owned()]);
     let got = client.send("a1 CAPABILITY\r\na2 COMPRESS DEFLATE\r\n");
     assert!(!got[0].contains("COMPRESS"), "{got:?}");
-    // Hiding is for clients that misuse an extension: the command still works.
-    assert_lines(&got[1..], &["S: a1 OK capabilities listed", "S: a2 OK DEFLATE active"]);
+    // A hidden extension is absent: its command is unknown (`server/hidden.rs`).
+    assert_lines(&got[1..], &["S: a1 OK capabilities listed", "S: a2 BAD unknown command"]);
 }
 
 /// Bytes after the command are compressed ones: the session must not read them until the

@@ -5,11 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use moxide_protocols::imap::{
-    DateTime, EsearchResponse, Flag, ListExtendedItem, ResponseCode, Status, StatusAttr, Tag, format_uid_set,
-    write_astring, write_capability, write_continuation, write_datetime, write_enabled, write_esearch,
-    write_exists, write_expunge, write_flags, write_id, write_list, write_literal_header, write_lsub,
-    write_mailbox, write_namespace, write_nstring, write_search, write_status, write_string, write_tagged,
-    write_untagged, write_untagged_status, write_vanished,
+    DateTime, EsearchResponse, Flag, ListExtendedItem, MailboxCorrelator, ResponseCode, Status, StatusAttr,
+    Tag, format_uid_set, write_astring, write_capability, write_continuation, write_datetime, write_enabled,
+    write_esearch, write_exists, write_expunge, write_flags, write_id, write_list, write_literal_header,
+    write_lsub, write_mailbox, write_namespace, write_nstring, write_search, write_status, write_string,
+    write_tagged, write_untagged, write_untagged_status, write_vanished,
 };
 
 fn out(f: impl FnOnce(&mut Vec<u8>)) -> String {
@@ -261,6 +261,7 @@ fn esearch() {
         count: Some(3),
         modseq: Some(9),
         partial: None,
+        mailbox: None,
     };
     assert_eq!(
         out(|o| write_esearch(o, &all)),
@@ -269,6 +270,13 @@ fn esearch() {
     let empty =
         EsearchResponse { tag: Some(&t), count: Some(0), all: Some(""), ..EsearchResponse::default() };
     assert_eq!(out(|o| write_esearch(o, &empty)), "* ESEARCH (TAG \"a1\") COUNT 0\r\n");
+    // MULTISEARCH's correlators (RFC 7377 §2.1); a name in modified UTF-7 unless UTF-8.
+    let mailbox = MailboxCorrelator { name: "Entwürfe", utf8: false, uidvalidity: 7 };
+    let found = EsearchResponse { tag: Some(&t), uid: true, all: Some("1"), mailbox: Some(mailbox), ..empty };
+    assert_eq!(
+        out(|o| write_esearch(o, &found)),
+        "* ESEARCH (TAG \"a1\" MAILBOX Entw&APw-rfe UIDVALIDITY 7) UID ALL 1 COUNT 0\r\n"
+    );
 }
 
 #[test]

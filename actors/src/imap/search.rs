@@ -8,6 +8,9 @@
 //! the program needs: the header block, or for BODY and TEXT the ranges each
 //! `ContentSearch` names, fed in [`SEARCH_READ_BYTES`] pieces (never a whole message).
 //!
+//! MULTISEARCH (RFC 7377) runs the same search over one mailbox at a time, selected or
+//! not ([`Conn::search_mailbox`]), giving the core back before each.
+//!
 //! A search still running after a second reports its progress (INPROGRESS, RFC 9585)
 //! between slices and chunks, at most once a second (the session's rule).
 //!
@@ -22,7 +25,7 @@ use std::sync::Arc;
 
 use moxide_protocols::imap::server::{
     Answer, CommandError, MessageFacts, SearchContent, SearchHit, SearchNeed, SearchProgram, Session,
-    Verdict, objectid,
+    UidList, Verdict, objectid,
 };
 use moxide_protocols::mime::{self, Glance, MessageSummary};
 use moxide_storage::{AccountStore, MailboxId, MessageInfo, StorageError, Uid};
@@ -68,6 +71,68 @@ impl Conn {
             (Ok((_, store)), Some(selected)) => (store, selected.mailbox),
             _ => return Ok(Answer::Failed(CommandError::Internal)),
         };
+        self.search_in(session, store, mailbox, program).await
+    }
+
+    /// MULTISEARCH (RFC 7377): one mailbox of the account, selected or not. The core is
+    /// given back first, so a search of many small mailboxes (each judged here in one
+    /// slice) never holds it for more than one of them; a mailbox that is not the
+    /// session's gets all its messages as the program's view, read on a helper thread
+    /// when it is larger than a slice.
+    pub(crate) async fn search_mailbox(
+        &mut self,
+        session: &mut Session,
+        name: &str,
+        program: Arc<SearchProgram>,
+        view_given: bool,
+    ) -> std::io::Result<Answer> {
+        moxide_runtime::task::yield_now().await;
+        let store = match self.account_store() {
+            Ok((_, store)) => store,
+            Err(error) => return Ok(Answer::Failed(error)),
+        };
+        let info = match store.read(|view| view.mailbox_by_name(name)) {
+            Ok(Some(info)) => info,
+            Ok(None) => return Ok(Answer::Failed(CommandError::no_such_mailbox(name))),
+            Err(error) => return Ok(Answer::Failed(storage_error(error))),
+        };
+        let program = if view_given {
+            program
+        } else {
+            let (uid_store, mailbox) = (Arc::clone(&store), info.id);
+            let read = move || uid_store.read(|view| view.uids(mailbox));
+            let uids = if info.messages as usize <= SEARCH_SLICE_MESSAGES_MAX {
+                read()
+            } else {
+                match moxide_runtime::offload(read).await {
+                    Ok(uids) => uids,
+                    Err(panic) => {
+                        tracing::error!(%panic, "reading a mailbox's UIDs panicked");
+                        return Ok(Answer::Failed(CommandError::Internal));
+                    }
+                }
+            };
+            match uids {
+                Ok(uids) => {
+                    Arc::new(program.with_view(UidList::from_sorted(uids.into_iter().map(|uid| uid.0))))
+                }
+                Err(error) => return Ok(Answer::Failed(storage_error(error))),
+            }
+        };
+        Ok(match self.search_in(session, Arc::clone(&store), info.id, program).await? {
+            Answer::Searched(hits) => Answer::MailboxSearched { uidvalidity: info.uidvalidity.0, hits },
+            other => other,
+        })
+    }
+
+    /// The search of `mailbox`, in two phases (see the module doc).
+    async fn search_in(
+        &mut self,
+        session: &mut Session,
+        store: Arc<AccountStore>,
+        mailbox: MailboxId,
+        program: Arc<SearchProgram>,
+    ) -> std::io::Result<Answer> {
         let total = u64::from(program.view_len());
         let inline = usize::try_from(program.view_len()).unwrap_or(usize::MAX) <= SEARCH_SLICE_MESSAGES_MAX;
         let (mut hits, mut undecided, mut judged) = (Vec::new(), Vec::new(), 0u64);

@@ -261,6 +261,9 @@ impl Conn {
             }
             Event::FetchChunk { plan, uids } => self.fetch_chunk(session, &plan, &uids).await?,
             Event::Search(program) => self.search(session, program).await?,
+            Event::SearchMailbox { mailbox, program, view_given } => {
+                self.search_mailbox(session, &mailbox, program, view_given).await?
+            }
             Event::Sort { search, sort } => self.sort(session, search, sort).await?,
             Event::Thread { search, thread } => self.thread(session, search, thread).await?,
             Event::Sync { .. } => {

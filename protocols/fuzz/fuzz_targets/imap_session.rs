@@ -3,7 +3,8 @@
 //! event (`imap::server::memory`), so every command reaches its real handling, the
 //! selected state included. The first byte picks the read size (it stays part of the
 //! traffic, so real transcripts work as seeds) and, in its low bit, whether the client
-//! starts logged in (PREAUTH). Checks: no panic; never more used than given; progress
+//! starts logged in (PREAUTH); its high bit hides some capabilities for the account, as
+//! its settings may (their commands are then refused, `server/hidden.rs`). Checks: no panic; never more used than given; progress
 //! or a wait for input on every round; the output is well-formed IMAP (lines that are
 //! untagged, continuations or tagged, literals of exactly their announced size); and
 //! after the tagged OK of LOGOUT nothing more is written.
@@ -47,6 +48,10 @@ fuzz_target!(|data: &[u8]| {
     account.deliver("INBOX", MULTIPART, SystemFlags::SEEN, &[]);
     let mut connection = Connection::new(account.shared());
     let mut session = Session::new(config, false, vec!["PLAIN".to_owned()]);
+    if first & 0x80 != 0 {
+        let hidden = ["METADATA", "SORT", "COMPRESS", "MULTISEARCH", "CONDSTORE", "THREAD=REFS"];
+        session.hide_capabilities(&hidden.map(str::to_owned));
+    }
     session.start(first & 1 != 0);
     let mut buffer: Vec<u8> = Vec::new();
     let mut rest = data;

@@ -7,8 +7,8 @@
 //! decoded here, because whether it applies depends on the session's UTF-8 mode.
 
 use super::types::{
-    FetchAttr, FetchModifier, Flag, ListCommand, MetadataDepth, SearchCommand, SelectParams, SequenceSet,
-    SortCommand, StatusAttr, StoreMode, Tag, ThreadAlgorithm,
+    FetchAttr, FetchModifier, Flag, ListCommand, MailboxFilter, MetadataDepth, SearchCommand, SelectParams,
+    SequenceSet, SortCommand, StatusAttr, StoreMode, Tag, ThreadAlgorithm,
 };
 
 /// One command with its tag.
@@ -166,6 +166,14 @@ pub enum CommandBody {
     CancelUpdate(Vec<String>),
     /// `NOTIFY SET ...` (RFC 5465 §3); `None` for `NOTIFY NONE`.
     Notify(Option<super::parser::NotifySet>),
+    /// `ESEARCH [IN (sources)] ...` (RFC 7377 §2): a UID search of the mailboxes the
+    /// sources name.
+    Esearch {
+        /// The mailbox filters; empty: the selected mailbox (RFC 7377 §2.2).
+        sources: Vec<MailboxFilter>,
+        /// Charset, return options and keys.
+        search: SearchCommand,
+    },
     /// `SETQUOTA root (resource limit ...)` (RFC 9208 §4.1).
     SetQuota {
         /// The quota root's name.
@@ -283,6 +291,7 @@ impl CommandBody {
             C::SetMetadata { .. } => "setmetadata",
             C::CancelUpdate(_) => "cancelupdate",
             C::Notify(_) => "notify",
+            C::Esearch { .. } => "esearch",
             C::Fetch { uid: true, .. } => "uid fetch",
             C::Fetch { .. } => "fetch",
             C::Store { uid: true, .. } => "uid store",

@@ -43,16 +43,16 @@ pub use limits::*;
 pub use parser::parse_command;
 pub use reader::{CommandReader, ReadEvent, ReadMode, ReaderConfig};
 pub use response::{
-    EsearchResponse, ListExtendedItem, MetadataCode, Namespace, ResponseCode, Status, write_astring,
-    write_capability, write_continuation, write_datetime, write_enabled, write_esearch, write_exists,
-    write_expunge, write_flags, write_id, write_list, write_literal_header, write_lsub, write_mailbox,
-    write_metadata, write_namespace, write_nstring, write_search, write_sort, write_status, write_string,
-    write_tagged, write_untagged, write_untagged_status, write_vanished,
+    EsearchResponse, ListExtendedItem, MailboxCorrelator, MetadataCode, Namespace, ResponseCode, Status,
+    write_astring, write_capability, write_continuation, write_datetime, write_enabled, write_esearch,
+    write_exists, write_expunge, write_flags, write_id, write_list, write_literal_header, write_lsub,
+    write_mailbox, write_metadata, write_namespace, write_nstring, write_search, write_sort, write_status,
+    write_string, write_tagged, write_untagged, write_untagged_status, write_vanished,
 };
 pub use types::{
-    FetchAttr, FetchModifier, Flag, ListCommand, MetadataDepth, Partial, PartialRange, QresyncParams,
-    SearchCommand, SearchKey, SearchReturn, Section, SectionText, SelectParams, SeqNumber, SeqRange,
-    SequenceSet, SortCommand, SortCriterion, SortKey, StatusAttr, StoreMode, Tag, ThreadAlgorithm,
+    FetchAttr, FetchModifier, Flag, ListCommand, MailboxFilter, MetadataDepth, Partial, PartialRange,
+    QresyncParams, SearchCommand, SearchKey, SearchReturn, Section, SectionText, SelectParams, SeqNumber,
+    SeqRange, SequenceSet, SortCommand, SortCriterion, SortKey, StatusAttr, StoreMode, Tag, ThreadAlgorithm,
     format_uid_set,
 };
 pub use utf7::Utf7Error;

@@ -716,6 +716,20 @@ pub struct EsearchResponse<'a> {
     /// `PARTIAL (range set)` (RFC 9394 §3.1): the range as asked and the set in it
     /// (empty: `NIL`).
     pub partial: Option<(PartialRange, &'a str)>,
+    /// MULTISEARCH's correlators after the tag (RFC 7377 §2.1).
+    pub mailbox: Option<MailboxCorrelator<'a>>,
+}
+
+/// The `MAILBOX` and `UIDVALIDITY` correlators of an ESEARCH response to MULTISEARCH
+/// (RFC 7377 §2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct MailboxCorrelator<'a> {
+    /// The mailbox's stored name.
+    pub name: &'a str,
+    /// Names go out in UTF-8 (else modified UTF-7).
+    pub utf8: bool,
+    /// Its UIDVALIDITY.
+    pub uidvalidity: u32,
 }
 
 /// `* ESEARCH [(TAG "t")] [UID] [MIN n] [MAX n] [ALL set] [COUNT n] [MODSEQ n]`.
@@ -724,6 +738,11 @@ pub fn write_esearch(out: &mut Vec<u8>, response: &EsearchResponse<'_>) {
     if let Some(tag) = response.tag {
         out.extend_from_slice(b" (TAG ");
         write_string(out, tag.0.as_bytes());
+        if let Some(mailbox) = response.mailbox {
+            out.extend_from_slice(b" MAILBOX ");
+            write_mailbox(out, mailbox.name, mailbox.utf8);
+            fmt_to(out, format_args!(" UIDVALIDITY {}", mailbox.uidvalidity));
+        }
         out.push(b')');
     }
     if response.uid {
@@ -757,21 +776,41 @@ pub fn write_esearch(out: &mut Vec<u8>, response: &EsearchResponse<'_>) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// `* ESEARCH (TAG "t") [UID] [REMOVEFROM (0 set)] [ADDTO (0 set)]` (RFC 5267 §4.3): how
-/// an unsorted UPDATE context's result changed (position 0); empty sets are left out.
-pub fn write_esearch_update(out: &mut Vec<u8>, tag: &str, uid: bool, removed: &str, added: &str) {
+/// One pair of an ADDTO or REMOVEFROM (RFC 5267 §4.3.3, §4.3.4): a context position
+/// (0 for an unsorted SEARCH context) and a set in the context's order (from
+/// [`super::format_uid_set`]).
+pub type ContextPair = (u32, String);
+
+/// `* ESEARCH (TAG "t") [UID] [REMOVEFROM (p set ...)] [ADDTO (p set ...)]` (RFC 5267
+/// §4.3): how an UPDATE context's result changed; the client applies the pairs in
+/// order, removals first. Empty lists are left out.
+pub fn write_esearch_update(
+    out: &mut Vec<u8>,
+    tag: &str,
+    uid: bool,
+    removed: &[ContextPair],
+    added: &[ContextPair],
+) {
     out.extend_from_slice(b"* ESEARCH (TAG ");
     write_string(out, tag.as_bytes());
     out.push(b')');
     if uid {
         out.extend_from_slice(b" UID");
     }
-    for (name, set) in [("REMOVEFROM", removed), ("ADDTO", added)] {
-        if !set.is_empty() {
-            fmt_to(out, format_args!(" {name} (0 "));
-            write_set_text(out, set);
-            out.push(b')');
+    for (name, pairs) in [("REMOVEFROM", removed), ("ADDTO", added)] {
+        let mut pairs = pairs.iter().filter(|(_, set)| !set.is_empty()).peekable();
+        if pairs.peek().is_none() {
+            continue;
         }
+        fmt_to(out, format_args!(" {name} ("));
+        for (n, (position, set)) in pairs.enumerate() {
+            if n > 0 {
+                out.push(b' ');
+            }
+            fmt_to(out, format_args!("{position} "));
+            write_set_text(out, set);
+        }
+        out.push(b')');
     }
     out.extend_from_slice(b"\r\n");
 }

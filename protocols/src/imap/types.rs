@@ -510,6 +510,27 @@ impl std::fmt::Display for PartialRange {
     }
 }
 
+/// A mailbox specifier of MULTISEARCH's source options (RFC 7377 §2.2, the
+/// `filter-mailboxes` of NOTIFY without `selected-delayed`, with `subtree-one`).
+/// Names are as sent (the session decodes them).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum MailboxFilter {
+    /// `selected`: the selected mailbox.
+    Selected,
+    /// `inboxes`: the mailboxes mail is delivered to (here, INBOX).
+    Inboxes,
+    /// `personal`: every mailbox of the account.
+    Personal,
+    /// `subscribed`: the subscribed mailboxes.
+    Subscribed,
+    /// `subtree`: these mailboxes and all below them.
+    Subtree(Vec<String>),
+    /// `subtree-one` (RFC 7377 §2.2): these mailboxes and their children.
+    SubtreeOne(Vec<String>),
+    /// `mailboxes`: these mailboxes.
+    Mailboxes(Vec<String>),
+}
+
 /// A SEARCH command's arguments.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SearchCommand {

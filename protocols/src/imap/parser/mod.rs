@@ -11,6 +11,7 @@ mod cursor;
 mod fetch;
 mod mailbox;
 mod metadata;
+mod multisearch;
 mod notify;
 mod quota;
 mod search;
@@ -32,6 +33,7 @@ pub(crate) use cursor::Cursor;
 use cursor::utf8;
 pub(crate) use fetch::parse_url_section;
 pub(crate) use metadata::is_setmetadata;
+pub use multisearch::MULTISEARCH_SOURCE_NAMES_MAX;
 pub use notify::{
     EventGroup, MailboxFilter, NOTIFY_EVENTS_MAX, NOTIFY_GROUPS_MAX, NOTIFY_MAILBOXES_MAX, NotifyEvent,
     NotifySet,
@@ -132,6 +134,7 @@ fn parse_body(c: &mut Cursor<'_>, name: &str, nesting_max: usize) -> ParseResult
         "SETMETADATA" => metadata::parse_setmetadata(c)?,
         "NOTIFY" => notify::parse_notify(c)?,
         "CANCELUPDATE" => search::parse_cancel_update(c)?,
+        "ESEARCH" => multisearch::parse_esearch(c, nesting_max)?,
         "THREAD" => sort::parse_thread(c, false, nesting_max)?,
         "FETCH" => fetch::parse_fetch(c, false)?,
         "STORE" => fetch::parse_store(c, false)?,

@@ -28,6 +28,13 @@ enum Frame {
 /// *(SP search-key)`.
 pub(super) fn parse_search(c: &mut Cursor<'_>, uid: bool, nesting_max: usize) -> ParseResult<CommandBody> {
     c.sp()?;
+    let search = parse_search_arguments(c, nesting_max)?;
+    Ok(CommandBody::Search { uid, search })
+}
+
+/// SEARCH's arguments after the space that follows its name: `[RETURN (opts) SP]
+/// [CHARSET charset SP] program` (also MULTISEARCH's, RFC 7377 §4).
+pub(super) fn parse_search_arguments(c: &mut Cursor<'_>, nesting_max: usize) -> ParseResult<SearchCommand> {
     let mut return_opts = None;
     if c.keyword("RETURN") {
         c.sp()?;
@@ -46,7 +53,7 @@ pub(super) fn parse_search(c: &mut Cursor<'_>, uid: bool, nesting_max: usize) ->
         .as_deref()
         .is_some_and(|name| !name.eq_ignore_ascii_case("UTF-8") && !name.eq_ignore_ascii_case("US-ASCII"));
     let key = parse_program(c, nesting_max, lossy)?;
-    Ok(CommandBody::Search { uid, search: SearchCommand { charset, return_opts, key } })
+    Ok(SearchCommand { charset, return_opts, key })
 }
 
 /// `"(" [search-return-opt *(SP search-return-opt)] ")"`.
@@ -58,6 +65,12 @@ pub(super) fn parse_return_opts(c: &mut Cursor<'_>) -> ParseResult<Vec<SearchRet
     }
     loop {
         let opt = match c.atom()?.to_ascii_uppercase().as_str() {
+            // RFC 5267 §4.2: CONTEXT is a hint a server may ignore; we keep no cache.
+            "CONTEXT" if c.take(b')') => return finish_return_opts(opts),
+            "CONTEXT" => {
+                c.sp()?;
+                continue;
+            }
             "MIN" => SearchReturn::Min,
             "MAX" => SearchReturn::Max,
             "ALL" => SearchReturn::All,
@@ -79,15 +92,20 @@ pub(super) fn parse_return_opts(c: &mut Cursor<'_>) -> ParseResult<Vec<SearchRet
             opts.push(opt);
         }
         if c.take(b')') {
-            let partial = opts.iter().any(|opt| matches!(opt, SearchReturn::Partial(_)));
-            if partial && opts.contains(&SearchReturn::All) {
-                // RFC 9394 §3.1: ALL and PARTIAL are mutually exclusive.
-                return Err(ParseError::syntax("ALL and PARTIAL together"));
-            }
-            return Ok(opts);
+            return finish_return_opts(opts);
         }
         c.sp()?;
     }
+}
+
+/// The options once `)` closed them.
+fn finish_return_opts(opts: Vec<SearchReturn>) -> ParseResult<Vec<SearchReturn>> {
+    let partial = opts.iter().any(|opt| matches!(opt, SearchReturn::Partial(_)));
+    if partial && opts.contains(&SearchReturn::All) {
+        // RFC 9394 §3.1: ALL and PARTIAL are mutually exclusive.
+        return Err(ParseError::syntax("ALL and PARTIAL together"));
+    }
+    Ok(opts)
 }
 
 /// `partial-range = partial-range-first / partial-range-last`: `nz-number ":" nz-number`

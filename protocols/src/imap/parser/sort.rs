@@ -23,10 +23,6 @@ pub(super) fn parse_sort(c: &mut Cursor<'_>, uid: bool, nesting_max: usize) -> P
             // RFC 5182 defines SAVE for SEARCH; `$` holds a set, which has no order.
             return Err(ParseError::syntax("SAVE is not supported with SORT"));
         }
-        if opts.contains(&SearchReturn::Update) {
-            // CONTEXT=SORT (RFC 5267 §4) is not offered.
-            return Err(ParseError::syntax("UPDATE is not supported with SORT"));
-        }
         return_opts = Some(opts);
         c.sp()?;
     }

@@ -52,16 +52,25 @@ impl Session {
     }
 
     /// Whether the account asked to keep `cap` out of CAPABILITY: a hidden name hides
-    /// itself and, as `NAME`, every `NAME=...` (`THREAD` hides all THREAD algorithms).
-    fn is_hidden(&self, cap: &str) -> bool {
-        self.hidden_capabilities.iter().any(|hidden| {
-            let family = cap.split_once('=').map_or(cap, |(name, _)| name);
-            hidden.eq_ignore_ascii_case(cap) || hidden.eq_ignore_ascii_case(family)
-        })
+    /// itself and, as `NAME`, every `NAME=...` (`THREAD` hides all THREAD algorithms),
+    /// and the extensions that build on it ([`super::hidden::BUILDS_ON`]: METADATA
+    /// hides LIST-METADATA).
+    pub(crate) fn is_hidden(&self, cap: &str) -> bool {
+        let hidden = |cap: &str| {
+            self.hidden_capabilities.iter().any(|hidden| {
+                let family = cap.split_once('=').map_or(cap, |(name, _)| name);
+                hidden.eq_ignore_ascii_case(cap) || hidden.eq_ignore_ascii_case(family)
+            })
+        };
+        hidden(cap)
+            || super::hidden::BUILDS_ON
+                .iter()
+                .any(|(extension, base)| extension.eq_ignore_ascii_case(cap) && hidden(base))
     }
 
     /// The account's capabilities to leave out of CAPABILITY lists once logged in (an
-    /// interop setting for clients that misuse an extension; the commands still work).
+    /// interop setting for clients that misuse an extension); the commands of a hidden
+    /// extension are refused as unknown ([`super::hidden`]).
     /// At most [`HIDDEN_CAPABILITIES_MAX`] are kept. Call before answering the login.
     pub fn hide_capabilities(&mut self, names: &[String]) {
         self.hidden_capabilities = names.iter().take(HIDDEN_CAPABILITIES_MAX).cloned().collect();

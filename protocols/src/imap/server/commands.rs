@@ -67,6 +67,9 @@ impl Session {
 
     fn authenticated_command(&mut self, body: CommandBody) {
         use CommandBody as C;
+        if self.hides_command(&body) {
+            return self.finish(Err(CommandError::bad("unknown command")));
+        }
         match body {
             C::Enable(names) => self.enable(&names),
             C::Compress { mechanism } => self.compress(&mechanism),
@@ -94,6 +97,7 @@ impl Session {
             }
             C::SetMetadata { mailbox, entries } => self.set_metadata(&mailbox, entries),
             C::Notify(set) => self.notify_command(set),
+            C::Esearch { sources, search } => self.esearch(sources, search),
             body if self.selected.is_none() => {
                 drop(body);
                 self.finish(Err(CommandError::bad("select a mailbox first")));
@@ -146,6 +150,8 @@ impl Session {
         for name in names {
             let upper = name.to_ascii_uppercase();
             let newly = match upper.as_str() {
+                // What the account hides is not supported as far as its clients know.
+                hidden if self.is_hidden(hidden) => false,
                 "CONDSTORE" => !std::mem::replace(&mut self.enabled.condstore, true),
                 "QRESYNC" => {
                     self.enabled.condstore = true;
@@ -253,7 +259,7 @@ fn uses_sequence_numbers(body: &CommandBody) -> bool {
 
 /// Whether a search program has a sequence-set key, walked with an explicit stack (the
 /// parser bounded its nesting).
-fn search_has_sequence_numbers(key: &SearchKey) -> bool {
+pub(crate) fn search_has_sequence_numbers(key: &SearchKey) -> bool {
     let mut stack = vec![key];
     while let Some(key) = stack.pop() {
         match key {

@@ -147,6 +147,15 @@ impl Account {
         self.mailboxes.iter().position(|mailbox| mailbox.name == name)
     }
 
+    /// Creates mailbox `name` (and subscribes to it when `subscribed`); false when it
+    /// exists.
+    pub fn add_mailbox(&mut self, name: &str, subscribed: bool) -> bool {
+        if subscribed {
+            self.subscriptions.insert(name.to_owned());
+        }
+        self.create(name, None)
+    }
+
     /// Creates a mailbox as another session would; false when it exists.
     pub fn create(&mut self, name: &str, special_use: Option<&'static str>) -> bool {
         if self.index(name).is_some() {
@@ -447,6 +456,9 @@ impl Connection {
             }
             Event::ExpungedSince { since } => Some(Answer::Uids(self.expunged_since(since))),
             Event::Search(program) => Some(Answer::Searched(self.search(&program))),
+            Event::SearchMailbox { mailbox, program, view_given } => {
+                Some(self.search_mailbox(&mailbox, &program, view_given))
+            }
             Event::Sort { search, sort } => Some(Answer::Sorted(self.sort(&search, &sort))),
             Event::Thread { search, thread } => Some(Answer::Threaded(self.thread(&search, thread))),
             Event::Quota { mailbox } => Some(self.quota(mailbox.as_deref())),
@@ -855,6 +867,28 @@ impl Connection {
 
     fn search(&self, program: &super::SearchProgram) -> Vec<SearchHit> {
         let Some(index) = self.selected else { return Vec::new() };
+        self.search_in(index, program)
+    }
+
+    /// MULTISEARCH's search of one mailbox (RFC 7377).
+    fn search_mailbox(&self, name: &str, program: &super::SearchProgram, view_given: bool) -> Answer {
+        let Some(index) = self.account.borrow().index(name) else {
+            return Answer::Failed(super::CommandError::no_such_mailbox(name));
+        };
+        let (uidvalidity, view) = {
+            let account = self.account.borrow();
+            let mailbox = &account.mailboxes[index];
+            (mailbox.uidvalidity, super::UidList::from_sorted(mailbox.messages.keys().copied()))
+        };
+        let hits = if view_given {
+            self.search_in(index, program)
+        } else {
+            self.search_in(index, &program.with_view(view))
+        };
+        Answer::MailboxSearched { uidvalidity, hits }
+    }
+
+    fn search_in(&self, index: usize, program: &super::SearchProgram) -> Vec<SearchHit> {
         let account = self.account.borrow();
         let mut hits = Vec::new();
         for (&uid, message) in &account.mailboxes[index].messages {

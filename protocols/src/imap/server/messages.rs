@@ -382,7 +382,11 @@ impl Session {
         }
         let asks_update =
             search.return_opts.as_ref().is_some_and(|opts| opts.contains(&SearchReturn::Update));
-        let update = asks_update && self.context_allowed(&search.key);
+        let update = match asks_update.then(|| self.context_allowed(&search.key)) {
+            None => false,
+            Some(Ok(allowed)) => allowed,
+            Some(Err(error)) => return self.finish(Err(error)),
+        };
         let Some(selected) = &self.selected else { return self.finish(Err(CommandError::Internal)) };
         let now_ms = i64::try_from(self.now_ms).unwrap_or(i64::MAX);
         let program = SearchProgram::new(
@@ -410,7 +414,7 @@ impl Session {
             hits.into_iter().filter_map(|hit| selected.seq_of(hit.uid).map(|seq| (seq, hit))).collect();
         numbered.sort_unstable();
         numbered.dedup();
-        let answer = write_answer(&mut self.out, &tag, &job.search, job.uid, rev2, &numbered);
+        let answer = write_answer(&mut self.out, &tag, &job.search, job.uid, rev2, &numbered, None);
         if let Some(mut saved) = answer.saved {
             saved.sort_unstable();
             selected.saved = UidList::from_sorted(saved);

@@ -50,12 +50,14 @@ mod error;
 mod facts;
 mod fetch;
 mod flags;
+mod hidden;
 mod lines;
 mod list;
 mod mailbox;
 pub mod memory;
 mod messages;
 mod metadata;
+mod multisearch;
 mod notify;
 pub mod objectid;
 mod output;
@@ -71,7 +73,7 @@ mod uids;
 use std::sync::Arc;
 
 pub use auth::HIDDEN_CAPABILITIES_MAX;
-pub use context::SEARCH_CONTEXTS_MAX;
+pub use context::{SEARCH_CONTEXTS_MAX, SORT_CONTEXT_MESSAGES_MAX};
 pub use error::{CommandError, Completed, Outcome};
 pub use facts::{
     AppendOutcome, AuthFailure, CopyOutcome, FetchMessage, FlagFact, MailboxChanges, MailboxFacts,
@@ -136,6 +138,7 @@ pub const CAPABILITIES: &[&str] = &[
     "ESORT",
     "PARTIAL",
     "CONTEXT=SEARCH",
+    "CONTEXT=SORT",
     "THREAD=ORDEREDSUBJECT",
     "THREAD=REFERENCES",
     "THREAD=REFS",
@@ -151,6 +154,7 @@ pub const CAPABILITIES: &[&str] = &[
     "INPROGRESS",
     "NOTIFY",
     "CATENATE",
+    "MULTISEARCH",
 ];
 
 /// Commands answered BAD in a row before the session says BYE: 20, as Dovecot allows. A
@@ -363,6 +367,19 @@ pub enum Event<'a> {
     },
     /// SEARCH: run the program over the selected mailbox. Answer `Searched`.
     Search(Arc<SearchProgram>),
+    /// ESEARCH (MULTISEARCH, RFC 7377): run the program over the account's mailbox
+    /// `mailbox` (any, selected or not). With `view_given` the program's view is the
+    /// session's (the selected mailbox); otherwise give it every message of the mailbox
+    /// with [`SearchProgram::with_view`]. Answer `MailboxSearched`, or `Failed`
+    /// (`no_such_mailbox`: the session skips the mailbox).
+    SearchMailbox {
+        /// The mailbox, as stored names go.
+        mailbox: String,
+        /// What to look for.
+        program: Arc<SearchProgram>,
+        /// The program's view is the session's.
+        view_given: bool,
+    },
     /// SORT (RFC 5256): run the search, then order its matches with the sort program
     /// (see [`SortProgram`]). Answer `Sorted`.
     Sort {
@@ -497,6 +514,9 @@ impl Event<'_> {
             Event::FetchChunk { plan, uids } => Event::FetchChunk { plan, uids },
             Event::ExpungedSince { since } => Event::ExpungedSince { since },
             Event::Search(program) => Event::Search(program),
+            Event::SearchMailbox { mailbox, program, view_given } => {
+                Event::SearchMailbox { mailbox, program, view_given }
+            }
             Event::Sort { search, sort } => Event::Sort { search, sort },
             Event::Thread { search, thread } => Event::Thread { search, thread },
             Event::Quota { mailbox } => Event::Quota { mailbox },
@@ -559,6 +579,13 @@ pub enum Answer {
     Searched(Vec<SearchHit>),
     /// SORT's matches, in order.
     Sorted(Vec<SearchHit>),
+    /// SearchMailbox's matches, and the mailbox's UIDVALIDITY.
+    MailboxSearched {
+        /// The mailbox's UIDVALIDITY.
+        uidvalidity: u32,
+        /// The matches.
+        hits: Vec<SearchHit>,
+    },
     /// THREAD's threads.
     Threaded(Threads),
     /// GETQUOTA/GETQUOTAROOT's quota.
@@ -601,6 +628,7 @@ pub(crate) enum Job {
     Fetch(messages::FetchJob),
     Search(messages::SearchJob),
     Sort(sort::SortJob),
+    MultiSearch(multisearch::MultiSearchJob),
     Thread(thread::ThreadJob),
     Quota(quota::QuotaJob),
     Metadata(metadata::MetadataJob),
@@ -1013,6 +1041,7 @@ impl Session {
             Job::Fetch(fetch) => self.fetch_answered(fetch, answer),
             Job::Search(search) => self.search_answered(search, answer),
             Job::Sort(sort) => self.sort_answered(sort, answer),
+            Job::MultiSearch(search) => self.multisearch_answered(search, answer),
             Job::Thread(thread) => self.thread_answered(thread, answer),
             Job::Quota(quota) => self.quota_answered(quota, answer),
             Job::Metadata(metadata) => self.metadata_answered(metadata, answer),

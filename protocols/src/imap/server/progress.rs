@@ -30,6 +30,12 @@ impl Session {
             return false;
         }
         running.progress_ms = Some(now_ms);
+        // MULTISEARCH (RFC 7377): the storage side counts one mailbox's messages; the
+        // command's progress counts all of them.
+        let (done, total) = match &running.job {
+            super::Job::MultiSearch(job) => (job.messages_done.saturating_add(done), job.messages_total),
+            _ => (done, total),
+        };
         let code = ResponseCode::InProgress { tag: running.tag.0.clone(), done: done.min(total), total };
         write_untagged_status(self.out.buf(), Status::Ok, Some(&code), "still working");
         true

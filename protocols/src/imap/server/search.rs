@@ -20,7 +20,7 @@ use super::facts::{MessageFacts, SearchHit, SystemFlags};
 use super::lines::Lines;
 use super::output::OutputQueue;
 use super::uids::UidList;
-use crate::imap::response::{EsearchResponse, write_esearch};
+use crate::imap::response::{EsearchResponse, MailboxCorrelator, write_esearch};
 use crate::imap::types::{
     PartialRange, SearchCommand, SearchKey, SearchReturn, SequenceSet, Tag, format_uid_set,
 };
@@ -150,6 +150,13 @@ impl SearchProgram {
     /// What the content phase reads for an undecided message.
     pub fn need(&self) -> SearchNeed {
         self.need
+    }
+
+    /// The same program over another view: MULTISEARCH (RFC 7377) gives a mailbox that
+    /// is not selected all its messages (`view`, ascending UIDs), numbered 1 to n.
+    #[must_use]
+    pub fn with_view(&self, view: UidList) -> SearchProgram {
+        SearchProgram { view, ..self.clone() }
     }
 
     /// How many messages the session's view holds: the most the first phase judges.
@@ -374,6 +381,7 @@ pub(crate) fn write_answer(
     uid_mode: bool,
     rev2: bool,
     hits: &[(u32, SearchHit)],
+    mailbox: Option<MailboxCorrelator<'_>>,
 ) -> SearchAnswer {
     let numbers: Vec<u32> = hits.iter().map(|(seq, hit)| if uid_mode { hit.uid } else { *seq }).collect();
     let modseq = uses_modseq(&search.key).then(|| hits.iter().map(|(_, hit)| hit.modseq).max()).flatten();
@@ -434,6 +442,7 @@ pub(crate) fn write_answer(
         count: count.then_some(numbers.len() as u32),
         modseq,
         partial: partial.zip(window.as_deref()),
+        mailbox,
     };
     write_esearch(out.buf(), &response);
     SearchAnswer { saved }

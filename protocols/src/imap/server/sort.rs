@@ -1,5 +1,6 @@
-//! SORT and UID SORT (RFC 5256 §3, SORT=DISPLAY RFC 5957, ESORT RFC 5267 §3): the
-//! session's half, and the ordering the storage side runs.
+//! SORT and UID SORT (RFC 5256 §3, SORT=DISPLAY RFC 5957, ESORT RFC 5267 §3, CONTEXT=SORT
+//! RFC 5267 §4 through [`super::context`]): the session's half, and the ordering the
+//! storage side runs.
 //!
 //! The storage side answers [`Event::Sort`] by running the search program as for SEARCH,
 //! then building one [`SortRecord`] per match from the stored summary's envelope and the
@@ -20,7 +21,9 @@ use super::facts::{MessageFacts, SearchHit};
 use super::search::{SearchProgram, partial_of, uses_modseq, window_of};
 use super::{Answer, Event, Job, Session};
 use crate::imap::response::{EsearchResponse, ResponseCode, write_esearch, write_sort};
-use crate::imap::types::{SearchCommand, SearchReturn, SortCommand, SortCriterion, SortKey, format_uid_set};
+use crate::imap::types::{
+    SearchCommand, SearchKey, SearchReturn, SortCommand, SortCriterion, SortKey, format_uid_set,
+};
 use crate::mime::{Address, BaseSubject, Envelope, decode_phrase, fold_for_sort};
 
 /// A SORT's criteria, ready for the storage side.
@@ -176,6 +179,9 @@ pub(crate) struct SortJob {
     modseq: bool,
     /// ESORT's return options (RFC 5267 §3), when RETURN was given.
     return_opts: Option<Vec<SearchReturn>>,
+    /// RETURN (UPDATE) and a context may be kept (CONTEXT=SORT, RFC 5267 §4): the key
+    /// and order it runs again.
+    update: Option<(SearchKey, Arc<SortProgram>)>,
 }
 
 impl Session {
@@ -211,9 +217,16 @@ impl Session {
         };
         let modseq = uses_modseq(&sort.search.key);
         let return_opts = sort.search.return_opts.clone();
-        self.set_job(Job::Sort(SortJob { uid, modseq, return_opts }));
-        let event = Event::Sort { search: Arc::new(search), sort: Arc::new(SortProgram::new(sort.criteria)) };
-        self.request(event, true);
+        let asks_update = return_opts.as_ref().is_some_and(|opts| opts.contains(&SearchReturn::Update));
+        let update = match asks_update.then(|| self.context_allowed(&sort.search.key)) {
+            None => false,
+            Some(Ok(allowed)) => allowed,
+            Some(Err(error)) => return self.finish(Err(error)),
+        };
+        let program = Arc::new(SortProgram::new(sort.criteria));
+        let update = update.then(|| (sort.search.key, Arc::clone(&program)));
+        self.set_job(Job::Sort(SortJob { uid, modseq, return_opts, update }));
+        self.request(Event::Sort { search: Arc::new(search), sort: program }, true);
     }
 
     pub(crate) fn sort_answered(&mut self, job: SortJob, answer: Answer) {
@@ -224,12 +237,16 @@ impl Session {
         };
         let Some(selected) = self.selected.as_ref() else { return self.finish(Err(CommandError::Internal)) };
         let mut numbers = Vec::with_capacity(hits.len());
+        let mut uids = Vec::with_capacity(if job.update.is_some() { hits.len() } else { 0 });
         let mut highest = 0;
         for hit in hits {
             // Only messages the client was told about have a number.
             if let Some(seq) = selected.seq_of(hit.uid) {
                 numbers.push(if job.uid { hit.uid } else { seq });
                 highest = highest.max(hit.modseq);
+                if job.update.is_some() {
+                    uids.push(hit.uid);
+                }
             }
         }
         // RFC 7162 §3.1.5: with MODSEQ, the highest modseq of the matches.
@@ -238,8 +255,17 @@ impl Session {
             None => write_sort(self.out.buf(), &numbers, modseq),
             Some(options) => {
                 let Some(tag) = self.tag().cloned() else { return self.finish(Err(CommandError::Internal)) };
-                write_esort(self.out.buf(), &tag, job.uid, options, &numbers, modseq);
+                // RFC 5267 §4.3: UPDATE does not mix with the others; alone it asks for
+                // no result now, only the updates (as for SEARCH).
+                let others: Vec<SearchReturn> =
+                    options.iter().copied().filter(|option| *option != SearchReturn::Update).collect();
+                if others.len() == options.len() || !others.is_empty() {
+                    write_esort(self.out.buf(), &tag, job.uid, &others, &numbers, modseq);
+                }
             }
+        }
+        if let Some((key, program)) = job.update {
+            self.add_sort_context(job.uid, key, program, uids);
         }
         self.finish(Ok(Done::ok("SORT completed")));
     }
@@ -270,6 +296,7 @@ fn write_esort(
         count: options.contains(&SearchReturn::Count).then_some(numbers.len() as u32),
         modseq,
         partial: partial.zip(window.as_deref()),
+        mailbox: None,
     };
     write_esearch(out, &response);
 }
