@@ -8,6 +8,8 @@
 //! TLSRPT parser stores the report with the right counts (the preferred MX's TLSA
 //! record matches nothing: one `tlsa-invalid` failure, then one success on the next), and dkimpy verifies the
 //! mail's DKIM signature against the key `moxide dns records` prints for the sender.
+//! The record's second rua, `https:`, gets the same report POSTed (§5.3.2) to a Python
+//! HTTPS server whose certificate the sender trusts through `queue.tls_roots_extra`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -43,15 +45,32 @@ fn openssl(args: &[&str], dir: &Path) {
     assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
 }
 
-/// A self-signed certificate for `host` in `dir`: `<host>.pem`, `<host>.key`.
+/// A self-signed certificate for `host` in `dir`: `<host>.pem`, `<host>.key`. Marked
+/// not a CA, so WebPKI takes it as a server's own certificate when it is also the
+/// trusted root (`queue.tls_roots_extra`).
 fn certificate(dir: &Path, host: &str) {
     let subject = format!("/CN={host}");
     let san = format!("subjectAltName=DNS:{host}");
     let (key, pem) = (format!("{host}.key"), format!("{host}.pem"));
     openssl(
         &[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", &subject, "-addext",
-            &san, "-keyout", &key, "-out", &pem,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &subject,
+            "-addext",
+            &san,
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-keyout",
+            &key,
+            "-out",
+            &pem,
         ],
         dir,
     );
@@ -65,6 +84,50 @@ fn spki_sha256(dir: &Path, file: &str) -> String {
     let output = Command::new("sh").args(["-c", &script]).current_dir(dir).output().unwrap();
     assert!(output.status.success());
     String::from_utf8(output.stdout).unwrap().rsplit(' ').next().unwrap().trim().to_owned()
+}
+
+/// A Python HTTPS server on a kernel-chosen loopback port with `<host>.pem` of `dir`:
+/// it answers every POST with 201 and writes its body and Content-Type to `dir/posted`
+/// and `dir/posted.type`. Stopped when the returned guard is dropped (a failed test too).
+fn https_receiver(dir: &Path, host: &str) -> (KillOnDrop, u16) {
+    use std::io::{BufRead, BufReader};
+    let script = format!(
+        r#"
+import http.server, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        open("posted.type", "w").write(self.headers["Content-Type"])
+        open("posted", "wb").write(body)
+        self.send_response(201); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *args): pass
+server = http.server.HTTPServer(("127.0.0.1", 0), H)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain("{host}.pem", "{host}.key")
+server.socket = context.wrap_socket(server.socket, server_side=True)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#
+    );
+    let mut child = Command::new("python3")
+        .args(["-c", &script])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let port = line.trim().parse().expect("the HTTPS receiver's port");
+    (KillOnDrop(child), port)
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn stop(mut server: Server) {
@@ -91,6 +154,8 @@ fn dkimpy_verifies(message: &[u8], txt: &str) -> (bool, String) {
 fn a_days_tls_report_reaches_the_rua_signed_and_parsed() {
     let pki = tempfile::tempdir().unwrap();
     certificate(pki.path(), "mx.remote.example");
+    certificate(pki.path(), "r.remote.example");
+    let (https, https_port) = https_receiver(pki.path(), "r.remote.example");
     let receiving = tempfile::tempdir().unwrap();
     let sending = tempfile::tempdir().unwrap();
     let zone = sending.path().join("zone");
@@ -102,7 +167,8 @@ fn a_days_tls_report_reaches_the_rua_signed_and_parsed() {
              mx.remote.example. 300 IN A 127.0.0.1\n\
              mx0.remote.example. 300 IN A 127.0.0.1\n\
              _25._tcp.mx0.remote.example. 300 IN TLSA 3 1 1 {}\n\
-             _smtp._tls.remote.example. 300 IN TXT \"v=TLSRPTv1; rua=mailto:reports@remote.example,https://r.remote.example/tlsrpt\"\n\
+             r.remote.example. 300 IN A 127.0.0.1\n\
+             _smtp._tls.remote.example. 300 IN TXT \"v=TLSRPTv1; rua=mailto:reports@remote.example,https://r.remote.example:{https_port}/tlsrpt\"\n\
              _25._tcp.mx.remote.example. 300 IN TLSA 3 1 1 {}\n",
             "ab".repeat(32),
             spki_sha256(pki.path(), "mx.remote.example.pem")
@@ -127,9 +193,10 @@ fn a_days_tls_report_reaches_the_rua_signed_and_parsed() {
     let config = write_serve_config(sending.path(), "", &[("submission", ""), ("smtp", "")], SENDER_DOMAINS);
     let mut text = format!("inbound_checks = false\n{}", std::fs::read_to_string(&config).unwrap());
     text.push_str(&format!(
-        "[dns]\nresolvers = [\"{}\"]\ntrust_ad = true\n[queue]\nmx_port = {}\ntls_report_organization = \"Example Org\"\n",
+        "[dns]\nresolvers = [\"{}\"]\ntrust_ad = true\n[queue]\nmx_port = {}\ntls_report_organization = \"Example Org\"\ntls_roots_file = \"\"\ntls_roots_extra = [\"{}\"]\n",
         dns.address,
-        receiver.smtp.port()
+        receiver.smtp.port(),
+        pki.path().join("r.remote.example.pem").display()
     ));
     std::fs::write(&config, text).unwrap();
     set_password(&config, "alice", PASSWORD);
@@ -152,7 +219,7 @@ fn a_days_tls_report_reaches_the_rua_signed_and_parsed() {
     sender.wait_for_log("TLS report queued", 1);
     sender.wait_for_log("moxide_actors::queue: delivered", 2);
     receiver.wait_for_log("stored reports", 1);
-    assert!(sender.log().contains("https: TLS report URIs are not supported"), "{}", sender.log());
+    sender.wait_for_log("TLS report posted", 1);
     assert!(!trigger.exists(), "the hook's file is consumed");
     stop(sender);
     stop(receiver);
@@ -191,6 +258,15 @@ fn a_days_tls_report_reaches_the_rua_signed_and_parsed() {
     // The first MX's TLSA matches nothing (a failure), the second delivers (a success).
     assert_eq!((report.policies[0].successful, report.policies[0].failed), (1, 1), "{report:?}");
     assert_eq!(report.policies[0].failure_types, vec!["tlsa-invalid".to_owned()], "{report:?}");
+
+    // The same report, POSTed to the https: rua (RFC 8460 §5.3.2).
+    drop(https);
+    assert_eq!(std::fs::read_to_string(pki.path().join("posted.type")).unwrap(), "application/tlsrpt+gzip");
+    let posted = Command::new("gzip").arg("-dc").arg(pki.path().join("posted")).output().unwrap();
+    assert!(posted.status.success(), "the POSTed body is gzip");
+    let over_https = moxide_protocols::reports::tlsrpt::parse(&posted.stdout).unwrap();
+    assert_eq!(over_https.organization, "Example Org");
+    assert_eq!(over_https.policies, report.policies);
 
     // DKIM-valid against the sender's published key.
     let records = Command::new(env!("CARGO_BIN_EXE_moxide"))

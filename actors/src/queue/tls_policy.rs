@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use futures_lite::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use moxide_protocols::dns::{DomainName, Question, RecordData, RecordType, Resolver};
-use moxide_protocols::mtasts::http::{ResponseReader, policy_request};
+use moxide_protocols::mtasts::http::{HttpsUrl, ResponseReader, policy_request, report_post_head};
 use moxide_protocols::mtasts::{Mode, Policy, parse_policy, parse_records};
 use moxide_protocols::tlsrpt::ReportUri;
 use moxide_runtime::net::TcpStream;
@@ -567,8 +567,64 @@ impl<R: Resolver> TlsPolicies<R> {
         reader.finish().map_err(|error| error.to_string())
     }
 
+    /// POSTs a gzip'ed TLS report to an `https:` rua (RFC 8460 §5.3.2), the server's
+    /// certificate verified with WebPKI for the URL's host; `Ok` on a 2xx answer. Each
+    /// address of the host is tried until one answers; at most
+    /// [`STS_FETCH_TIMEOUT_MS`] in all.
+    pub async fn post_report(&self, url: &HttpsUrl, gzip: &[u8]) -> Result<u16, String> {
+        let post = async {
+            let connector = self.webpki.as_ref().ok_or("no WebPKI roots")?;
+            let name = DomainName::parse(&url.host).map_err(|error| format!("{}: {error}", url.host))?;
+            let mut last = format!("{}: no address", url.host);
+            for address in self.addresses_on(&name, url.port).await {
+                match self.post_to(connector, url, address, gzip).await {
+                    Ok(status) if (200..300).contains(&status) => return Ok(status),
+                    Ok(status) => return Err(format!("{} ({address}): HTTP status {status}", url.host)),
+                    Err(error) => last = format!("{} ({address}): {error}", url.host),
+                }
+            }
+            Err(last)
+        };
+        match moxide_runtime::time::timeout(Duration::from_millis(STS_FETCH_TIMEOUT_MS), post).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("{}: timed out", url.host)),
+        }
+    }
+
+    async fn post_to(
+        &self,
+        connector: &TlsConnector,
+        url: &HttpsUrl,
+        address: SocketAddr,
+        gzip: &[u8],
+    ) -> Result<u16, String> {
+        let tcp = TcpStream::connect(address).await.map_err(|error| format!("connect: {error}"))?;
+        let mut tls = connector.connect(&url.host, tcp).await.map_err(|error| format!("TLS: {error}"))?;
+        let head = report_post_head(&url.host, &url.path, gzip.len());
+        for piece in [head.as_slice(), gzip] {
+            tls.write_all(piece).await.map_err(|error| format!("write: {error}"))?;
+        }
+        tls.flush().await.map_err(|error| format!("write: {error}"))?;
+        // Only the status matters; the header block is bounded by the reader.
+        let mut reader = ResponseReader::new();
+        let mut buffer = vec![0; 4096];
+        while reader.status().is_none() {
+            let n = tls.read(&mut buffer).await.map_err(|error| format!("read: {error}"))?;
+            if n == 0 {
+                return Err("closed before the status".into());
+            }
+            reader.feed(&buffer[..n]).map_err(|error| error.to_string())?;
+        }
+        reader.status().ok_or_else(|| "no status".into())
+    }
+
     /// AAAA then A addresses of `name` on the policy port.
     async fn addresses(&self, name: &DomainName) -> Vec<SocketAddr> {
+        self.addresses_on(name, self.settings.mta_sts_port).await
+    }
+
+    /// AAAA then A addresses of `name` on `port`.
+    async fn addresses_on(&self, name: &DomainName, port: u16) -> Vec<SocketAddr> {
         let mut addresses = Vec::new();
         for record_type in [RecordType::Aaaa, RecordType::A] {
             if let Ok(answer) = self.resolver.lookup(&Question::new(name.clone(), record_type)).await {
@@ -579,7 +635,7 @@ impl<R: Resolver> TlsPolicies<R> {
                         _ => continue,
                     };
                     if addresses.len() < super::mx::HOST_ADDRESSES_MAX {
-                        addresses.push(SocketAddr::new(ip, self.settings.mta_sts_port));
+                        addresses.push(SocketAddr::new(ip, port));
                     }
                 }
             }

@@ -3,7 +3,10 @@
 //! go (`rua`); the report (`moxide_protocols::tlsrpt::compose`, the §4.4 JSON, gzip'ed)
 //! travels in a message of its own per `mailto:` address (§5.3, `compose_message`),
 //! DKIM-signed by our reporting domain (§5.3 requires a valid signature), queued from
-//! the null reverse path like a DSN. `https:` report URIs are not supported (logged).
+//! the null reverse path like a DSN; to each `https:` URI it is POSTed (§5.3.2,
+//! `application/tlsrpt+gzip`, the server's certificate verified with WebPKI), in a task
+//! of its own so a slow report server does not hold up the queue; a failed POST is
+//! logged, not repeated (§5.3.2 leaves retries to the sender).
 //!
 //! When: [`QueueRunner::run`] sends at startup the days not reported yet that are
 //! still kept (yesterday's; results are kept two days), then once a day after the UTC
@@ -16,11 +19,12 @@
 //! between sends that report again after the restart (at least once, never lost).
 //!
 //! Bounded: at most [`TLS_REPORT_DOMAINS_MAX`] domains per run and
-//! [`TLS_REPORT_RECIPIENTS_MAX`] `mailto:` addresses per domain.
+//! [`TLS_REPORT_RECIPIENTS_MAX`] `mailto:` addresses and as many `https:` URIs per domain.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use moxide_protocols::mtasts::http::{HttpsUrl, parse_https_url};
 use moxide_protocols::smtp::rfc5322_date;
 use moxide_protocols::tlsrpt::{PolicyResults, Report, ReportMessage, ReportUri, compose, compose_message};
 
@@ -35,8 +39,9 @@ use super::tls_policy::{DayResults, PolicyType};
 /// while their results are kept, else not at all (logged).
 pub const TLS_REPORT_DOMAINS_MAX: usize = 1000;
 
-/// `mailto:` addresses a domain's report is sent to: RFC 8460 §3 allows several; a
-/// record naming more than two is unusual, and each costs a message.
+/// `mailto:` addresses, and `https:` URIs, a domain's report is sent to: RFC 8460 §3
+/// allows several; a record naming more than two of a kind is unusual, and each costs
+/// a message or a connection.
 pub const TLS_REPORT_RECIPIENTS_MAX: usize = 2;
 
 /// Most random delay after the UTC day ends before its reports go: one hour, so that
@@ -116,21 +121,35 @@ impl QueueRunner {
         let before = if include_today { today + 1 } else { today };
         let mut queued = 0;
         for (domain, day, results) in policies.results_before(before, TLS_REPORT_DOMAINS_MAX) {
-            let addresses = match policies.report_uris(&domain).await {
-                Ok(uris) => mailto_addresses(&domain, uris),
+            let (addresses, urls) = match policies.report_uris(&domain).await {
+                Ok(uris) => report_destinations(&domain, uris),
                 Err(error) => {
                     tracing::info!(%domain, day, %error, "no TLS report sent: no usable TLSRPT record");
-                    Vec::new()
+                    (Vec::new(), Vec::new())
                 }
             };
+            let report = Report {
+                organization: settings.organization.clone(),
+                contact: settings.contact.clone(),
+                report_id: random_hex(10),
+                day,
+                policies: policies_of(&domain, &results, policies.sts_policy_strings(&domain)),
+            };
+            if !urls.is_empty() {
+                let (_, gzip, _) = compose(&report, &settings.submitter);
+                let (policies, domain) = (policies.clone(), domain.clone());
+                moxide_runtime::spawn_detached(async move {
+                    for url in urls {
+                        match policies.post_report(&url, &gzip).await {
+                            Ok(status) => {
+                                tracing::info!(%domain, day, host = %url.host, status, "TLS report posted")
+                            }
+                            Err(error) => tracing::warn!(%domain, day, %error, "TLS report post failed"),
+                        }
+                    }
+                });
+            }
             if !addresses.is_empty() {
-                let report = Report {
-                    organization: settings.organization.clone(),
-                    contact: settings.contact.clone(),
-                    report_id: random_hex(10),
-                    day,
-                    policies: policies_of(&domain, &results, policies.sts_policy_strings(&domain)),
-                };
                 match self.queue_report(settings, &report, &domain, &addresses, now_ms).await {
                     Ok(count) => {
                         tracing::info!(%domain, day, to = ?addresses, "TLS report queued");
@@ -183,9 +202,11 @@ impl QueueRunner {
     }
 }
 
-/// The `mailto:` addresses among `uris`, at most [`TLS_REPORT_RECIPIENTS_MAX`].
-fn mailto_addresses(domain: &str, uris: Vec<ReportUri>) -> Vec<String> {
+/// The `mailto:` addresses and the `https:` URLs among `uris`, at most
+/// [`TLS_REPORT_RECIPIENTS_MAX`] of each.
+fn report_destinations(domain: &str, uris: Vec<ReportUri>) -> (Vec<String>, Vec<HttpsUrl>) {
     let mut addresses = Vec::new();
+    let mut urls = Vec::new();
     for uri in uris {
         match uri {
             ReportUri::Mailto(address) if addresses.len() < TLS_REPORT_RECIPIENTS_MAX => {
@@ -199,12 +220,14 @@ fn mailto_addresses(domain: &str, uris: Vec<ReportUri>) -> Vec<String> {
                 }
             }
             ReportUri::Mailto(_) => {}
-            ReportUri::Https(url) => {
-                tracing::info!(%domain, %url, "https: TLS report URIs are not supported; skipped");
-            }
+            ReportUri::Https(url) if urls.len() < TLS_REPORT_RECIPIENTS_MAX => match parse_https_url(&url) {
+                Some(parsed) => urls.push(parsed),
+                None => tracing::info!(%domain, %url, "unusable https: TLS report URI; skipped"),
+            },
+            ReportUri::Https(_) => {}
         }
     }
-    addresses
+    (addresses, urls)
 }
 
 #[cfg(test)]
@@ -233,15 +256,21 @@ mod tests {
     }
 
     #[test]
-    fn only_plain_mailto_addresses_up_to_the_limit() {
+    fn plain_mailto_addresses_and_https_urls_up_to_the_limit() {
         let uris = vec![
             ReportUri::Https("https://r.example/".into()),
+            ReportUri::Https("https://127.0.0.1/".into()),
             ReportUri::Mailto("a@r.example?subject=x".into()),
             ReportUri::Mailto("bad <x>@r.example".into()),
             ReportUri::Mailto("b@r.example".into()),
+            ReportUri::Https("https://s.example:8443/in".into()),
+            ReportUri::Https("https://t.example/".into()),
             ReportUri::Mailto("c@r.example".into()),
         ];
-        assert_eq!(mailto_addresses("r.example", uris), vec!["a@r.example", "b@r.example"]);
+        let (addresses, urls) = report_destinations("r.example", uris);
+        assert_eq!(addresses, vec!["a@r.example", "b@r.example"]);
+        let hosts: Vec<(&str, u16)> = urls.iter().map(|u| (u.host.as_str(), u.port)).collect();
+        assert_eq!(hosts, [("r.example", 443), ("s.example", 8443)]);
         let day = 20_000 * DAY_MS;
         let next = next_run_ms(day + 5);
         assert!(next >= day + DAY_MS && next <= day + DAY_MS + TLS_REPORT_DELAY_MS_MAX);

@@ -43,6 +43,49 @@ pub fn policy_request(host: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The header block of a TLS report POST (RFC 8460 §5.3.2): `body_bytes` of gzip'ed
+/// JSON follow it. Also answered by a [`ResponseReader`]; any 2xx is success
+/// ([`ResponseReader::status`]).
+pub fn report_post_head(host: &str, path: &str, body_bytes: usize) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: moxide\r\nContent-Type: application/tlsrpt+gzip\r\nContent-Length: {body_bytes}\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// The parts of an `https:` URL a request needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpsUrl {
+    /// The host name (lower case), never an IP literal: its certificate is checked
+    /// against the name.
+    pub host: String,
+    /// The port, 443 unless the URL names one.
+    pub port: u16,
+    /// Path and query, `/` when empty.
+    pub path: String,
+}
+
+/// Reads `https://host[:port][/path]` (an `https:` rua, RFC 8460 §3); `None` for anything else
+/// (userinfo, an IP literal, a fragment, spaces or controls).
+pub fn parse_https_url(url: &str) -> Option<HttpsUrl> {
+    let rest = url.get(..8).filter(|scheme| scheme.eq_ignore_ascii_case("https://")).map(|_| &url[8..])?;
+    if rest.bytes().any(|b| b.is_ascii_control() || b == b' ' || b == b'#') {
+        return None;
+    }
+    let (authority, path) = rest.find('/').map_or((rest, "/"), |at| (&rest[..at], &rest[at..]));
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) => (host, port.parse::<u16>().ok().filter(|&p| p != 0)?),
+        None => (authority, 443),
+    };
+    let valid =
+        |label: &str| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let ip_literal = host.starts_with('[') || host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    if ip_literal || host.contains('@') || !host.split('.').all(valid) {
+        return None;
+    }
+    Some(HttpsUrl { host: host.to_ascii_lowercase(), port, path: path.to_owned() })
+}
+
 /// How the body ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Framing {
@@ -92,6 +135,11 @@ impl ResponseReader {
         }
         self.raw_body.extend_from_slice(bytes);
         Ok(())
+    }
+
+    /// The response's status code, once its header block has arrived.
+    pub fn status(&self) -> Option<u16> {
+        self.head.map(|(status, _)| status)
     }
 
     /// Whether the whole body has arrived (a `Content-Length` body, or a chunked body
@@ -241,5 +289,33 @@ mod tests {
                 .unwrap()
                 .starts_with("GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.example.com\r\n")
         );
+    }
+
+    #[test]
+    fn https_urls_for_report_posts() {
+        let url = parse_https_url("HTTPS://Reports.Example:8443/tlsrpt?x=1").unwrap();
+        assert_eq!(url, HttpsUrl { host: "reports.example".into(), port: 8443, path: "/tlsrpt?x=1".into() });
+        assert_eq!(parse_https_url("https://r.example").unwrap().path, "/");
+        assert_eq!(parse_https_url("https://r.example/").unwrap().port, 443);
+        for bad in [
+            "http://r.example/",
+            "https://user@r.example/",
+            "https://127.0.0.1/",
+            "https://[::1]/",
+            "https://r.example:0/",
+            "https://r.example:x/",
+            "https://r..example/",
+            "https://r.example/a b",
+            "https://r.example/#f",
+            "https:",
+        ] {
+            assert_eq!(parse_https_url(bad), None, "{bad}");
+        }
+        let head = String::from_utf8(report_post_head("r.example", "/t", 42)).unwrap();
+        assert!(head.starts_with("POST /t HTTP/1.1\r\nHost: r.example\r\n"), "{head}");
+        assert!(head.contains("Content-Type: application/tlsrpt+gzip\r\nContent-Length: 42\r\n"));
+        let mut reader = ResponseReader::new();
+        reader.feed(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n").unwrap();
+        assert_eq!(reader.status(), Some(201));
     }
 }
