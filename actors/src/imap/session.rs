@@ -263,6 +263,7 @@ impl Conn {
             Event::Search(program) => self.search(session, program).await?,
             Event::Sort { search, sort } => self.sort(session, search, sort).await?,
             Event::Thread { search, thread } => self.thread(session, search, thread).await?,
+            Event::UrlFetch(url) => return self.urlfetch(session, &url).await,
             Event::Sync { .. } => {
                 let answer = self.sync(&event).await;
                 session.answer(answer);
@@ -307,6 +308,8 @@ impl Conn {
                 self.append_message(&mailbox, flags, keywords, date_ms).await
             }
             Event::AppendEnd { store } => self.append_end(store).await,
+            Event::UrlAuthKey { user, mailbox } => self.urlauth_key(&user, mailbox).await,
+            Event::ResetUrlAuthKeys { mailbox } => self.reset_urlauth_keys(mailbox).await,
             Event::CatenateUrl { url, mailbox, uidvalidity, uid, section, partial, user, bytes_max } => {
                 let target = CatenateTarget { mailbox, uidvalidity, uid, section, partial, user };
                 self.catenate_url(&url, target, bytes_max).await

@@ -301,10 +301,8 @@ fn count_numbers(connection: &mut ImapConnection, command: &str, keyword: &str) 
         if let Untagged::Other { keyword: got, rest } = untagged
             && got.eq_ignore_ascii_case(keyword)
         {
-            count += rest
-                .split(|c: char| !c.is_ascii_digit())
-                .filter(|token| !token.is_empty())
-                .count() as u64;
+            count +=
+                rest.split(|c: char| !c.is_ascii_digit()).filter(|token| !token.is_empty()).count() as u64;
         }
     })?;
     Ok(count)

@@ -15,6 +15,7 @@ mod notify;
 mod quota;
 mod search;
 mod sort;
+mod urlauth;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -131,6 +132,9 @@ fn parse_body(c: &mut Cursor<'_>, name: &str, nesting_max: usize) -> ParseResult
         "GETMETADATA" => metadata::parse_getmetadata(c)?,
         "SETMETADATA" => metadata::parse_setmetadata(c)?,
         "NOTIFY" => notify::parse_notify(c)?,
+        "GENURLAUTH" => urlauth::parse_genurlauth(c)?,
+        "RESETKEY" => urlauth::parse_resetkey(c)?,
+        "URLFETCH" => urlauth::parse_urlfetch(c)?,
         "CANCELUPDATE" => search::parse_cancel_update(c)?,
         "THREAD" => sort::parse_thread(c, false, nesting_max)?,
         "FETCH" => fetch::parse_fetch(c, false)?,
