@@ -153,6 +153,7 @@ pub const CAPABILITIES: &[&str] = &[
     "INPROGRESS",
     "NOTIFY",
     "CATENATE",
+    "URLAUTH",
 ];
 
 /// Commands answered BAD in a row before the session says BYE: 20, as Dovecot allows. A
