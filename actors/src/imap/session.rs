@@ -328,7 +328,11 @@ impl Conn {
     /// Takes queued change notifications; tells the session when one concerns its
     /// mailbox.
     fn absorb_changes(&mut self, session: &mut Session) {
-        while let Some(notification) = self.notify.as_ref().and_then(Subscription::try_next) {
+        // NOTIFY's responses wait while a URLFETCH response is open (see
+        // `Session::response_open`).
+        while !session.response_open()
+            && let Some(notification) = self.notify.as_ref().and_then(Subscription::try_next)
+        {
             self.notify_changes(session, notification);
         }
         let Some(selected) = &self.selected else { return };

@@ -50,6 +50,14 @@ pub(crate) enum UrlAuthJob {
 }
 
 impl Session {
+    /// A response line is open across events (URLFETCH's, RFC 4467 §6: one response for
+    /// all URLs): the caller must not call [`Session::notice`] until it closes, or a
+    /// NOTIFY response would land inside it. Notifications wait in the caller's bounded
+    /// subscription meanwhile.
+    pub fn response_open(&self) -> bool {
+        matches!(&self.running, Some(running) if matches!(running.job, Job::UrlAuth(UrlAuthJob::Fetch { .. })))
+    }
+
     /// `GENURLAUTH 1*(SP url SP mechanism)` (RFC 4467 §5).
     pub(crate) fn genurlauth(&mut self, urls: Vec<(String, String)>) {
         if urls.len() > URLAUTH_URLS_MAX {
