@@ -138,3 +138,31 @@ fn resetkey_invalidates_and_generation_refusals() {
         ],
     );
 }
+
+#[test]
+fn pipelined_commands_fed_in_pieces() {
+    let rump = format!("{BASE}2/;SECTION=1;URLAUTH=authuser");
+    let signed = format!("{rump}:INTERNAL:{}", urlauth_mac(&[1; 32], &rump));
+    let script = format!(
+        "C: g1 GENURLAUTH \"{rump}\" INTERNAL \"{rump}\" internal\r\n\
+         C: f1 URLFETCH \"{signed}\" {{{}+}}\r\n{signed} \"{signed}x\"\r\n\
+         C: r1 RESETKEY\r\n\
+         C: f2 URLFETCH \"{signed}\"\r\n",
+        signed.len()
+    );
+    imap_session_common::check_with(
+        account,
+        &script,
+        &[
+            &format!("S: * GENURLAUTH \"{signed}\" \"{signed}\""),
+            "S: g1 OK GENURLAUTH completed",
+            &format!("S: * URLFETCH \"{signed}\" {{10}}"),
+            &format!("S: first part \"{signed}\" {{10}}"),
+            &format!("S: first part \"{signed}x\" NIL"),
+            "S: f1 OK URLFETCH completed",
+            "S: r1 OK RESETKEY completed",
+            &format!("S: * URLFETCH \"{signed}\" NIL"),
+            "S: f2 OK URLFETCH completed",
+        ],
+    );
+}

@@ -48,3 +48,25 @@ fn keys_made_once_reset_and_deleted() {
     assert_eq!(key(&store, "Drafts2"), None);
     assert_consistent(&store);
 }
+
+#[test]
+fn a_key_of_a_missing_mailbox_or_of_a_wrong_length_is_reported() {
+    let fixture = fixture();
+    let store = fixture.open("a");
+    let mut missing = b"urlauth_key".to_vec();
+    missing.extend_from_slice(&999u32.to_be_bytes());
+    let mut short = b"urlauth_key".to_vec();
+    short.extend_from_slice(&id(&store, "INBOX").0.to_be_bytes());
+    let writer = store.lmdb.lock_writer();
+    store
+        .lmdb
+        .write(&writer, |wtxn| {
+            store.dbs.meta.put(wtxn, &missing, &[7; 32])?;
+            Ok(store.dbs.meta.put(wtxn, &short, &[7; 5])?)
+        })
+        .unwrap();
+    drop(writer);
+    let report = format!("{:?}", store.check_consistency().unwrap());
+    assert!(report.contains("urlauth key of mailbox 999, which does not exist"), "{report}");
+    assert!(report.contains("has 5 bytes"), "{report}");
+}
