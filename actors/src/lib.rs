@@ -40,6 +40,7 @@ pub mod ratelimit;
 pub mod reports;
 pub mod smtp;
 mod summary;
+pub mod urlauth;
 
 pub use account::{AccountError, AccountRequest, AccountResponse};
 pub use change::{Change, ChangeBatch, Notification, Subscription};

@@ -409,6 +409,31 @@ impl Node {
         }
     }
 
+    /// The URLAUTH access key of `mailbox` (RFC 4467 §7), storing `fresh` when it has none.
+    pub async fn urlauth_key(
+        &self,
+        account: &Arc<str>,
+        mailbox: String,
+        fresh: [u8; moxide_storage::URLAUTH_KEY_BYTES],
+    ) -> Result<[u8; moxide_storage::URLAUTH_KEY_BYTES], AccountError> {
+        match self.call(account, AccountRequest::UrlAuthKey { mailbox, fresh }).await? {
+            AccountResponse::UrlAuthKey(result) => result,
+            _ => Err(AccountError::UnexpectedReply),
+        }
+    }
+
+    /// RESETKEY (RFC 4467 §4): removes the URLAUTH access key of `mailbox`, or of all.
+    pub async fn reset_urlauth_keys(
+        &self,
+        account: &Arc<str>,
+        mailbox: Option<String>,
+    ) -> Result<(), AccountError> {
+        match self.call(account, AccountRequest::ResetUrlAuthKeys { mailbox }).await? {
+            AccountResponse::UrlAuthKeysReset(result) => result,
+            _ => Err(AccountError::UnexpectedReply),
+        }
+    }
+
     /// Subscribes to `account`'s changes. Returns once the subscription is in place:
     /// every change committed after this returns will be delivered to it.
     pub async fn subscribe(&self, account: &Arc<str>) -> Result<Subscription, AccountError> {

@@ -214,6 +214,9 @@ fn check_index(
     for problem in crate::metadata::check(txn, dbs)? {
         problems.add(problem);
     }
+    for problem in crate::urlauth::check(txn, dbs)? {
+        problems.add(problem);
+    }
     Ok((files, records))
 }
 

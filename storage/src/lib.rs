@@ -56,7 +56,7 @@
 //!
 //! | database        | key                                  | value |
 //! |-----------------|--------------------------------------|-------|
-//! | `meta`          | ASCII name                           | `schema_version` u32, `next_message_id` u64, `next_mailbox_id` u32, `next_uidvalidity` u32, `highest_modseq` u64 (all BE), `credentials` (version byte + rkyv record, [`StoredCredentials`]), `password` (PHC string, schema 2; replaced by `credentials` on the next set) |
+//! | `meta`          | ASCII name                           | `schema_version` u32, `next_message_id` u64, `next_mailbox_id` u32, `next_uidvalidity` u32, `highest_modseq` u64 (all BE), `credentials` (version byte + rkyv record, [`StoredCredentials`]), `password` (PHC string, schema 2; replaced by `credentials` on the next set), `urlauth_key` + MailboxId u32 BE (32-byte URLAUTH access key, RFC 4467 §7, `urlauth.rs`; no schema change: older code never walks `meta`) |
 //! | `mailboxes`     | MailboxId                            | version byte + rkyv `MailboxRecord` |
 //! | `mailbox_names` | UTF-8 name (`INBOX` upper case)      | MailboxId |
 //! | `messages`      | MessageId                            | version byte + rkyv [`MessageRecord`] (v2; v1 read too) |
@@ -166,6 +166,7 @@ mod store;
 mod tls_keys;
 pub mod tls_policy;
 mod tombstones;
+mod urlauth;
 mod view;
 mod views;
 
@@ -206,6 +207,7 @@ pub use tls_keys::{
     LOGIN_ADDRESS_BYTES_MAX, SPKI_BYTES_MAX, TLS_PUBLIC_KEY_NAME_BYTES_MAX, TLS_PUBLIC_KEYS_PER_ACCOUNT_MAX,
     TlsPublicKey,
 };
+pub use urlauth::URLAUTH_KEY_BYTES;
 pub use view::ReadView;
 pub use views::{View, Views};
 

@@ -213,6 +213,7 @@ fn delete_in(
     let removed = dbs.uids.delete_range(wtxn, &short)?;
     tombstones::delete_mailbox(wtxn, dbs, id)?;
     crate::metadata::delete_mailbox(wtxn, dbs, id)?;
+    crate::urlauth::delete_mailbox(wtxn, dbs, id)?;
     let (first, last) = keys::mailbox_key_bounds::<16>(id);
     dbs.modseqs.delete_range(wtxn, &(Bound::Included(&first[..]), Bound::Included(&last[..])))?;
     dbs.mailboxes.delete(wtxn, &keys::mailbox_key(id))?;

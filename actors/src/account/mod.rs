@@ -125,6 +125,19 @@ pub enum AccountRequest {
         /// Entry names (checked by the IMAP parser) and values.
         entries: Vec<(String, Option<Vec<u8>>)>,
     },
+    /// GENURLAUTH (RFC 4467 §5): the mailbox's URLAUTH access key, storing `fresh` (drawn
+    /// from the system random source by the caller) when it has none.
+    UrlAuthKey {
+        /// The mailbox's name.
+        mailbox: String,
+        /// The key to store when the mailbox has none.
+        fresh: [u8; moxide_storage::URLAUTH_KEY_BYTES],
+    },
+    /// RESETKEY (RFC 4467 §4): remove the access key of a mailbox or (`None`) of all.
+    ResetUrlAuthKeys {
+        /// The mailbox's name; `None`: every mailbox.
+        mailbox: Option<String>,
+    },
     /// Core `core` has sessions that want this account's changes (counted: one per
     /// first local subscriber on that core).
     Subscribe {
@@ -163,6 +176,10 @@ pub enum AccountResponse {
     SubscriptionSet(Result<(), AccountError>),
     /// Reply to `SetMetadata`.
     MetadataSet(Result<(), AccountError>),
+    /// Reply to `UrlAuthKey`: the mailbox's key.
+    UrlAuthKey(Result<[u8; moxide_storage::URLAUTH_KEY_BYTES], AccountError>),
+    /// Reply to `ResetUrlAuthKeys`.
+    UrlAuthKeysReset(Result<(), AccountError>),
     /// Reply to `Subscribe`.
     Subscribed,
     /// Reply to `Unsubscribe`.

@@ -31,6 +31,8 @@ pub(super) enum RequestKind {
     RenameMailbox,
     SetSubscribed,
     SetMetadata,
+    UrlAuthKey,
+    ResetUrlAuthKeys,
     Subscribe,
     Unsubscribe,
 }
@@ -49,6 +51,8 @@ impl RequestKind {
             AccountRequest::RenameMailbox { .. } => RequestKind::RenameMailbox,
             AccountRequest::SetSubscribed { .. } => RequestKind::SetSubscribed,
             AccountRequest::SetMetadata { .. } => RequestKind::SetMetadata,
+            AccountRequest::UrlAuthKey { .. } => RequestKind::UrlAuthKey,
+            AccountRequest::ResetUrlAuthKeys { .. } => RequestKind::ResetUrlAuthKeys,
             AccountRequest::Subscribe { .. } => RequestKind::Subscribe,
             AccountRequest::Unsubscribe { .. } => RequestKind::Unsubscribe,
         }
@@ -67,6 +71,8 @@ impl RequestKind {
             RequestKind::RenameMailbox => AccountResponse::MailboxRenamed(Err(error)),
             RequestKind::SetSubscribed => AccountResponse::SubscriptionSet(Err(error)),
             RequestKind::SetMetadata => AccountResponse::MetadataSet(Err(error)),
+            RequestKind::UrlAuthKey => AccountResponse::UrlAuthKey(Err(error)),
+            RequestKind::ResetUrlAuthKeys => AccountResponse::UrlAuthKeysReset(Err(error)),
             RequestKind::Subscribe => AccountResponse::Subscribed,
             RequestKind::Unsubscribe => AccountResponse::Unsubscribed,
         }
@@ -276,6 +282,14 @@ fn apply(store: &AccountStore, request: AccountRequest, now_ms: i64) -> Outcome 
                 }
                 Err(error) => (AccountResponse::MetadataSet(Err(storage(error))), vec![]),
             }
+        }
+        AccountRequest::UrlAuthKey { mailbox, fresh } => {
+            let result = store.urlauth_key_or_insert(&mailbox, fresh).map(|(_, key)| key).map_err(storage);
+            (AccountResponse::UrlAuthKey(result), vec![])
+        }
+        AccountRequest::ResetUrlAuthKeys { mailbox } => {
+            let result = store.remove_urlauth_keys(mailbox.as_deref()).map_err(storage);
+            (AccountResponse::UrlAuthKeysReset(result), vec![])
         }
         AccountRequest::Deliver(_)
         | AccountRequest::Subscribe { .. }

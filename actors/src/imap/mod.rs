@@ -38,6 +38,7 @@ mod output;
 mod quota;
 mod search;
 mod session;
+mod urlauth;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -110,4 +111,11 @@ impl ImapSettings {
             ..ServerConfig::default()
         }
     }
+}
+
+/// Storage failures of URL resolution as IMAP command errors (for [`crate::urlauth`]).
+pub(crate) fn storage_error_for_urlauth(
+    error: moxide_storage::StorageError,
+) -> moxide_protocols::imap::server::CommandError {
+    facts::storage_error(error)
 }

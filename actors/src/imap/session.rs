@@ -266,6 +266,7 @@ impl Conn {
             }
             Event::Sort { search, sort } => self.sort(session, search, sort).await?,
             Event::Thread { search, thread } => self.thread(session, search, thread).await?,
+            Event::UrlFetch(url) => return self.urlfetch(session, &url).await,
             Event::Sync { .. } => {
                 let answer = self.sync(&event).await;
                 session.answer(answer);
@@ -310,6 +311,8 @@ impl Conn {
                 self.append_message(&mailbox, flags, keywords, date_ms).await
             }
             Event::AppendEnd { store } => self.append_end(store).await,
+            Event::UrlAuthKey { user, mailbox } => self.urlauth_key(&user, mailbox).await,
+            Event::ResetUrlAuthKeys { mailbox } => self.reset_urlauth_keys(mailbox).await,
             Event::CatenateUrl { url, mailbox, uidvalidity, uid, section, partial, user, bytes_max } => {
                 let target = CatenateTarget { mailbox, uidvalidity, uid, section, partial, user };
                 self.catenate_url(&url, target, bytes_max).await
@@ -328,7 +331,11 @@ impl Conn {
     /// Takes queued change notifications; tells the session when one concerns its
     /// mailbox.
     fn absorb_changes(&mut self, session: &mut Session) {
-        while let Some(notification) = self.notify.as_ref().and_then(Subscription::try_next) {
+        // NOTIFY's responses wait while a URLFETCH response is open (see
+        // `Session::response_open`).
+        while !session.response_open()
+            && let Some(notification) = self.notify.as_ref().and_then(Subscription::try_next)
+        {
             self.notify_changes(session, notification);
         }
         let Some(selected) = &self.selected else { return };

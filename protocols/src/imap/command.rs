@@ -162,6 +162,17 @@ pub enum CommandBody {
         /// The mailbox, as sent.
         mailbox: String,
     },
+    /// `GENURLAUTH 1*(SP url SP mechanism)` (RFC 4467 §5): URLs and mechanisms as sent.
+    GenUrlAuth(Vec<(String, String)>),
+    /// `RESETKEY [SP mailbox *(SP mechanism)]` (RFC 4467 §4).
+    ResetKey {
+        /// The mailbox, as sent; `None`: every mailbox.
+        mailbox: Option<String>,
+        /// Mechanisms, as sent.
+        mechanisms: Vec<String>,
+    },
+    /// `URLFETCH 1*(SP url)` (RFC 4467 §6).
+    UrlFetch(Vec<String>),
     /// `CANCELUPDATE tag *(SP tag)` (RFC 5267 §4.3): end these SEARCH contexts.
     CancelUpdate(Vec<String>),
     /// `NOTIFY SET ...` (RFC 5465 §3); `None` for `NOTIFY NONE`.
@@ -290,6 +301,9 @@ impl CommandBody {
             C::GetMetadata { .. } => "getmetadata",
             C::SetMetadata { .. } => "setmetadata",
             C::CancelUpdate(_) => "cancelupdate",
+            C::GenUrlAuth(_) => "genurlauth",
+            C::ResetKey { .. } => "resetkey",
+            C::UrlFetch(_) => "urlfetch",
             C::Notify(_) => "notify",
             C::Esearch { .. } => "esearch",
             C::Fetch { uid: true, .. } => "uid fetch",

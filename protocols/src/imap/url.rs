@@ -3,8 +3,16 @@
 //! or the same from `/mailbox` on, relative to the session's own server and user.
 //!
 //! Only the message-part forms are accepted (a mailbox, a UID, maybe a section and a
-//! partial range); the URLAUTH suffix (RFC 5092 §3.2) is recognized so that such a URL
-//! is refused clearly rather than misread. Pure functions, no IO.
+//! partial range). [`parse_message_url`] recognizes the URLAUTH suffix (RFC 5092 §3.2)
+//! and refuses it clearly rather than misreading it; [`parse_auth_url`] takes it, for
+//! GENURLAUTH and URLFETCH (RFC 4467 §3): `;EXPIRE=date-time`, `;URLAUTH=access` and,
+//! once authorized, `:INTERNAL:` and the MAC. [`urlauth_mac`] and [`urlauth_verify`]
+//! make and check the MAC (HMAC-SHA256 over the URL up to the access identifier, keyed
+//! with the mailbox's access key; RFC 4467 §7 leaves the algorithm to the server).
+//! Pure functions, no IO.
+
+use hmac::{Hmac, Mac as _};
+use sha2::Sha256;
 
 use super::parser::parse_url_section;
 use super::types::{Partial, Section};
@@ -101,6 +109,170 @@ pub fn parse_message_url(url: &str) -> Result<MessageUrl, UrlError> {
         return Err(UrlError::Syntax("unexpected text after the URL"));
     }
     Ok(MessageUrl { user, host, mailbox, uidvalidity, uid, section, partial })
+}
+
+/// Who may fetch a URLAUTH URL (RFC 4467 §3 `access`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlAccess {
+    /// `submit+user`: the submission server, sending for this user.
+    Submit(String),
+    /// `user+user`: an IMAP session logged in as this user.
+    User(String),
+    /// `authuser`: any logged-in IMAP session.
+    AuthUser,
+    /// `anonymous`: anyone (this server refuses to authorize it).
+    Anonymous,
+}
+
+/// The only URLAUTH mechanism this server has (RFC 4467 §3: `INTERNAL` is the one every
+/// server must support; its MAC is ours to define).
+pub const URLAUTH_MECHANISM: &str = "INTERNAL";
+
+/// A URLAUTH URL (RFC 4467 §3): a message URL with an access identifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthUrl {
+    /// The message (always absolute: a URLAUTH URL names its user and server).
+    pub message: MessageUrl,
+    /// `;EXPIRE=`, Unix seconds.
+    pub expire_secs: Option<i64>,
+    /// `;URLAUTH=access`.
+    pub access: UrlAccess,
+    /// The URL up to and including the access identifier (RFC 4467 §2.4's "rump"): what
+    /// the MAC covers, and what GENURLAUTH extends.
+    pub rump: String,
+    /// `:mechanism:mac` after the access identifier (URLFETCH's form): the mechanism,
+    /// upper case, and the MAC as sent; `None` for GENURLAUTH's input.
+    pub mac: Option<(String, String)>,
+}
+
+/// Parses a URLAUTH URL (see [`AuthUrl`]).
+pub fn parse_auth_url(url: &str) -> Result<AuthUrl, UrlError> {
+    if url.len() > URL_BYTES_MAX {
+        return Err(UrlError::TooLong);
+    }
+    let (before, auth) = rsplit_keyword(url, ";URLAUTH=").ok_or(UrlError::Syntax("URL without ;URLAUTH="))?;
+    let (access_text, mac) = match auth.split_once(':') {
+        Some((access, rest)) => {
+            let (mechanism, mac) = rest.split_once(':').ok_or(UrlError::Syntax("URLAUTH without a MAC"))?;
+            let mechanism_ok = !mechanism.is_empty()
+                && mechanism.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            let mac_ok = mac.len() >= 32 && mac.bytes().all(|b| b.is_ascii_hexdigit());
+            if !mechanism_ok || !mac_ok {
+                return Err(UrlError::Syntax("invalid URLAUTH mechanism or MAC"));
+            }
+            (access, Some((mechanism.to_ascii_uppercase(), mac.to_owned())))
+        }
+        None => (auth, None),
+    };
+    let access = parse_access(access_text)?;
+    let rump = url[..before.len() + ";URLAUTH=".len() + access_text.len()].to_owned();
+    let (message_text, expire_secs) = match rsplit_keyword(before, ";EXPIRE=") {
+        Some((message, expire)) => {
+            let secs = crate::smtp::release::parse_holduntil(expire)
+                .ok_or(UrlError::Syntax("invalid ;EXPIRE= date-time"))?;
+            (message, Some(secs))
+        }
+        None => (before, None),
+    };
+    let message = parse_message_url(message_text)?;
+    if message.user.is_none() || message.host.is_none() {
+        return Err(UrlError::Syntax("a URLAUTH URL names its user and server"));
+    }
+    Ok(AuthUrl { message, expire_secs, access, rump, mac })
+}
+
+/// RFC 4467 §3 `access`.
+fn parse_access(text: &str) -> Result<UrlAccess, UrlError> {
+    let user = |rest: &str| -> Result<String, UrlError> {
+        if rest.is_empty() {
+            return Err(UrlError::Syntax("access identifier without a user"));
+        }
+        percent_decode(rest)
+    };
+    if let Some(rest) = strip_prefix_ignore_case(text, "submit+") {
+        return Ok(UrlAccess::Submit(user(rest)?));
+    }
+    if let Some(rest) = strip_prefix_ignore_case(text, "user+") {
+        return Ok(UrlAccess::User(user(rest)?));
+    }
+    if text.eq_ignore_ascii_case("authuser") {
+        return Ok(UrlAccess::AuthUser);
+    }
+    if text.eq_ignore_ascii_case("anonymous") {
+        return Ok(UrlAccess::Anonymous);
+    }
+    Err(UrlError::Syntax("unknown URLAUTH access identifier"))
+}
+
+/// The MAC of a URLAUTH URL's rump: HMAC-SHA256 keyed with the mailbox's access key, in
+/// lower-case hex (64 digits, above RFC 4467 §3's minimum of 32).
+pub fn urlauth_mac(key: &[u8], rump: &str) -> String {
+    let bytes = mac_of(key, rump).finalize().into_bytes();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `mac` (hex, any case) is the MAC of `rump` under `key`, compared in constant
+/// time (the HMAC crate's `verify_slice`): a client must not learn a MAC byte by byte
+/// from response timing.
+pub fn urlauth_verify(key: &[u8], rump: &str, mac: &str) -> bool {
+    if mac.len() != 64 {
+        return false;
+    }
+    let mut sent = [0u8; 32];
+    for (at, pair) in mac.as_bytes().chunks(2).enumerate() {
+        let Some(byte) = std::str::from_utf8(pair).ok().and_then(|hex| u8::from_str_radix(hex, 16).ok())
+        else {
+            return false;
+        };
+        sent[at] = byte;
+    }
+    mac_of(key, rump).verify_slice(&sent).is_ok()
+}
+
+/// Who asks for a URLAUTH URL's content.
+#[derive(Clone, Copy)]
+pub enum UrlFetcher<'a> {
+    /// An IMAP session (URLFETCH); the function says whether a user name names its
+    /// logged-in account.
+    Imap(&'a dyn Fn(&str) -> bool),
+    /// The submission server (BURL, RFC 4468) sending for an account; the function says
+    /// whether a user name names it.
+    Submit(&'a dyn Fn(&str) -> bool),
+}
+
+/// Whether `fetcher` may have the content of `url` at `now_secs`, with `key` the access
+/// key of the URL's mailbox (RFC 4467 §6-7): the URL carries our mechanism and a MAC that
+/// verifies (in constant time), it has not expired, and its access identifier names the
+/// fetcher: `authuser` any IMAP user, `user+name` the IMAP user `name`, `submit+name`
+/// only the submission server sending for `name`, `anonymous` nobody (never issued).
+pub fn urlauth_allows(url: &AuthUrl, key: &[u8], now_secs: i64, fetcher: UrlFetcher<'_>) -> bool {
+    let Some((mechanism, mac)) = &url.mac else { return false };
+    if mechanism != URLAUTH_MECHANISM || !urlauth_verify(key, &url.rump, mac) {
+        return false;
+    }
+    if url.expire_secs.is_some_and(|expire| expire <= now_secs) {
+        return false;
+    }
+    match (&url.access, fetcher) {
+        (UrlAccess::AuthUser, UrlFetcher::Imap(_)) => true,
+        (UrlAccess::User(name), UrlFetcher::Imap(is_user)) => is_user(name),
+        (UrlAccess::Submit(name), UrlFetcher::Submit(is_user)) => is_user(name),
+        _ => false,
+    }
+}
+
+fn mac_of(key: &[u8], rump: &str) -> Hmac<Sha256> {
+    // HMAC takes a key of any length; `new_from_slice` cannot fail for it.
+    let mut mac = <Hmac<Sha256> as hmac::Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    mac.update(rump.as_bytes());
+    mac
+}
+
+/// Splits at the last `keyword` (ASCII case-insensitive): before it, and after it.
+fn rsplit_keyword<'a>(text: &'a str, keyword: &str) -> Option<(&'a str, &'a str)> {
+    let upper = text.to_ascii_uppercase();
+    let at = upper.rfind(keyword)?;
+    Some((&text[..at], &text[at + keyword.len()..]))
 }
 
 /// `[iuserinfo "@"] host [":" port]`: the user (without `;AUTH=`) and the host.
@@ -266,5 +438,60 @@ mod tests {
             assert!(parse_message_url(bad).is_err(), "{bad:?}");
         }
         assert_eq!(parse_message_url(&"/x".repeat(1001)), Err(UrlError::TooLong));
+    }
+
+    #[test]
+    fn urlauth_urls() {
+        let url = parse_auth_url(
+            "imap://joe@example.com/INBOX;UIDVALIDITY=9/;UID=20/;SECTION=1.2;EXPIRE=2026-12-31T23:59:59Z;URLAUTH=submit+fred%40example.com",
+        )
+        .unwrap();
+        assert_eq!(url.message.uid, 20);
+        assert_eq!(url.message.section, Some(Section::Part(vec![1, 2], None)));
+        assert_eq!(url.expire_secs, Some(1_798_761_599));
+        assert_eq!(url.access, UrlAccess::Submit("fred@example.com".to_owned()));
+        assert!(url.rump.ends_with(";URLAUTH=submit+fred%40example.com"));
+        assert_eq!(url.mac, None);
+        let mac = urlauth_mac(b"key", &url.rump);
+        assert_eq!(mac.len(), 64);
+        let full = format!("{}:internal:{mac}", url.rump);
+        let fetched = parse_auth_url(&full).unwrap();
+        assert_eq!(fetched.rump, url.rump);
+        assert_eq!(fetched.mac, Some(("INTERNAL".to_owned(), mac.clone())));
+        assert!(urlauth_verify(b"key", &fetched.rump, &mac));
+        assert!(urlauth_verify(b"key", &fetched.rump, &mac.to_ascii_uppercase()));
+        assert!(!urlauth_verify(b"other", &fetched.rump, &mac));
+        let mut tampered = mac.clone().into_bytes();
+        tampered[10] = if tampered[10] == b'0' { b'1' } else { b'0' };
+        assert!(!urlauth_verify(b"key", &fetched.rump, std::str::from_utf8(&tampered).unwrap()));
+        assert!(!urlauth_verify(b"key", &fetched.rump, &mac[..62]));
+        let fred = |name: &str| name == "fred@example.com";
+        let before = 1_798_761_599 - 1;
+        assert!(urlauth_allows(&fetched, b"key", before, UrlFetcher::Submit(&fred)));
+        assert!(!urlauth_allows(&fetched, b"key", before + 1, UrlFetcher::Submit(&fred)));
+        assert!(!urlauth_allows(&fetched, b"key", before, UrlFetcher::Imap(&fred)));
+        assert!(!urlauth_allows(&fetched, b"other", before, UrlFetcher::Submit(&fred)));
+        assert!(!urlauth_allows(&url, b"key", before, UrlFetcher::Submit(&fred)));
+        let url = parse_auth_url("imap://joe@h/INBOX/;UID=1;URLAUTH=AUTHUSER").unwrap();
+        assert_eq!((url.access, url.expire_secs), (UrlAccess::AuthUser, None));
+        let url = parse_auth_url("imap://joe@h/INBOX/;UID=1;URLAUTH=user+joe").unwrap();
+        assert_eq!(url.access, UrlAccess::User("joe".to_owned()));
+    }
+
+    #[test]
+    fn bad_urlauth_urls() {
+        for bad in [
+            "imap://joe@h/INBOX/;UID=1",
+            "/INBOX/;UID=1;URLAUTH=authuser",
+            "imap://h/INBOX/;UID=1;URLAUTH=authuser",
+            "imap://joe@h/INBOX/;UID=1;URLAUTH=someone",
+            "imap://joe@h/INBOX/;UID=1;URLAUTH=user+",
+            "imap://joe@h/INBOX/;UID=1;URLAUTH=authuser:INTERNAL",
+            "imap://joe@h/INBOX/;UID=1;URLAUTH=authuser:INTERNAL:abc",
+            "imap://joe@h/INBOX/;UID=1;URLAUTH=authuser:INTERNAL:zz000000000000000000000000000000",
+            "imap://joe@h/INBOX/;UID=1;EXPIRE=tomorrow;URLAUTH=authuser",
+        ] {
+            assert!(parse_auth_url(bad).is_err(), "{bad:?}");
+        }
     }
 }

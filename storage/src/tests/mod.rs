@@ -20,6 +20,7 @@ mod password;
 mod queue;
 mod records;
 mod schema;
+mod urlauth;
 
 use std::fs::File;
 use std::io::Write;

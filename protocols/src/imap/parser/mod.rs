@@ -16,6 +16,7 @@ mod notify;
 mod quota;
 mod search;
 mod sort;
+mod urlauth;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -133,6 +134,9 @@ fn parse_body(c: &mut Cursor<'_>, name: &str, nesting_max: usize) -> ParseResult
         "GETMETADATA" => metadata::parse_getmetadata(c)?,
         "SETMETADATA" => metadata::parse_setmetadata(c)?,
         "NOTIFY" => notify::parse_notify(c)?,
+        "GENURLAUTH" => urlauth::parse_genurlauth(c)?,
+        "RESETKEY" => urlauth::parse_resetkey(c)?,
+        "URLFETCH" => urlauth::parse_urlfetch(c)?,
         "CANCELUPDATE" => search::parse_cancel_update(c)?,
         "ESEARCH" => multisearch::parse_esearch(c, nesting_max)?,
         "THREAD" => sort::parse_thread(c, false, nesting_max)?,

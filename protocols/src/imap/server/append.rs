@@ -344,7 +344,7 @@ fn too_big() -> CommandError {
 }
 
 /// A URL's mailbox as names are stored: INBOX in any case is INBOX (RFC 9051 §5.1).
-fn canonical_inbox(name: String) -> String {
+pub(crate) fn canonical_inbox(name: String) -> String {
     if name.eq_ignore_ascii_case("INBOX") {
         return "INBOX".to_owned();
     }

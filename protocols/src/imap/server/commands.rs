@@ -98,6 +98,9 @@ impl Session {
             C::SetMetadata { mailbox, entries } => self.set_metadata(&mailbox, entries),
             C::Notify(set) => self.notify_command(set),
             C::Esearch { sources, search } => self.esearch(sources, search),
+            C::GenUrlAuth(urls) => self.genurlauth(urls),
+            C::ResetKey { mailbox, mechanisms } => self.resetkey(mailbox, &mechanisms),
+            C::UrlFetch(urls) => self.urlfetch(urls),
             body if self.selected.is_none() => {
                 drop(body);
                 self.finish(Err(CommandError::bad("select a mailbox first")));

@@ -55,6 +55,7 @@ impl Session {
             },
             C::Esearch { .. } => &["MULTISEARCH"],
             C::Notify(_) => &["NOTIFY"],
+            C::GenUrlAuth(_) | C::ResetKey { .. } | C::UrlFetch(_) => &["URLAUTH"],
             C::Compress { .. } => &["COMPRESS=DEFLATE"],
             // CANCELUPDATE serves both kinds of context.
             C::CancelUpdate(_) => return self.is_hidden("CONTEXT=SEARCH") && self.is_hidden("CONTEXT=SORT"),

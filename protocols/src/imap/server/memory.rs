@@ -64,6 +64,8 @@ struct Mailbox {
     recent_mark: u32,
     /// METADATA entries (RFC 5464): they follow RENAME and go with DELETE.
     metadata: BTreeMap<String, Vec<u8>>,
+    /// The URLAUTH access key (RFC 4467 §7), made by GENURLAUTH, removed by RESETKEY.
+    urlauth_key: Option<Vec<u8>>,
 }
 
 /// An account in memory.
@@ -93,6 +95,9 @@ pub struct Account {
     /// Most METADATA entries per mailbox (and for the server): SETMETADATA past it is
     /// `NO [METADATA TOOMANY]`.
     pub metadata_entries_max: usize,
+    /// URLAUTH keys made so far: the next key is this count in every byte (the real
+    /// glue draws keys from the system random source).
+    urlauth_keys_made: u8,
 }
 
 /// An account shared by several connections (sessions on one account).
@@ -118,6 +123,7 @@ impl Account {
             server_metadata: BTreeMap::new(),
             admin_uri: None,
             metadata_entries_max: 100,
+            urlauth_keys_made: 0,
         };
         account.create("INBOX", None);
         for (name, special) in [
@@ -482,7 +488,65 @@ impl Connection {
                 Some(self.catenate_url(&url, target, bytes_max))
             }
             Event::AppendEnd { store } => Some(self.append_end(store)),
+            Event::UrlAuthKey { user, mailbox } => Some(self.urlauth_key(&user, &mailbox)),
+            Event::ResetUrlAuthKeys { mailbox } => {
+                let mut account = self.account.borrow_mut();
+                match mailbox {
+                    Some(name) => match account.index(&name) {
+                        Some(index) => account.mailboxes[index].urlauth_key = None,
+                        None => return Some(Answer::Failed(CommandError::no_such_mailbox(&name))),
+                    },
+                    None => account.mailboxes.iter_mut().for_each(|mailbox| mailbox.urlauth_key = None),
+                }
+                Some(Answer::Done)
+            }
+            Event::UrlFetch(url) => Some(Answer::UrlFetched(self.urlfetch(&url))),
         }
+    }
+
+    /// GENURLAUTH's key (RFC 4467 §5), as the real glue keeps it.
+    fn urlauth_key(&mut self, user: &str, mailbox: &str) -> Answer {
+        let mut account = self.account.borrow_mut();
+        if user != account.user {
+            return Answer::Failed(CommandError::no(ResponseCode::NoPerm, "URL names another user"));
+        }
+        let Some(index) = account.index(mailbox) else {
+            return Answer::Failed(CommandError::no_such_mailbox(mailbox));
+        };
+        if let Some(key) = &account.mailboxes[index].urlauth_key {
+            return Answer::UrlAuthKey(key.clone());
+        }
+        account.urlauth_keys_made = account.urlauth_keys_made.wrapping_add(1);
+        let key = vec![account.urlauth_keys_made; 32];
+        account.mailboxes[index].urlauth_key = Some(key.clone());
+        Answer::UrlAuthKey(key)
+    }
+
+    /// URLFETCH of one URL (RFC 4467 §6): its pieces, or `None` for `NIL`.
+    fn urlfetch(&self, url: &crate::imap::url::AuthUrl) -> Option<super::UrlContent> {
+        use crate::imap::url::{UrlFetcher, urlauth_allows};
+        let account = self.account.borrow();
+        if url.message.user.as_deref() != Some(account.user.as_str()) {
+            return None;
+        }
+        let mailbox = &account.mailboxes[account.index(&url.message.mailbox)?];
+        let key = mailbox.urlauth_key.as_ref()?;
+        let is_user = |name: &str| name == account.user;
+        if !urlauth_allows(url, key, account.now_ms / 1000, UrlFetcher::Imap(&is_user)) {
+            return None;
+        }
+        if url.message.uidvalidity.is_some_and(|uidvalidity| uidvalidity != mailbox.uidvalidity) {
+            return None;
+        }
+        let message = mailbox.messages.get(&url.message.uid)?;
+        let pieces = super::url_pieces(
+            &[],
+            message.bytes.len() as u64,
+            Some(&message.summary),
+            url.message.section.as_ref(),
+            url.message.partial,
+        );
+        Some(super::UrlContent { file: message.id, pieces: pieces.ok()?? })
     }
 
     /// CATENATE's URL part (RFC 4469 §3): the named bytes, as the real glue finds them.

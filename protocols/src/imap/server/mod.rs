@@ -69,6 +69,7 @@ mod sort;
 mod thread;
 mod transform;
 mod uids;
+mod urlauth;
 
 use std::sync::Arc;
 
@@ -94,6 +95,7 @@ pub use sort::{SortNeeds, SortProgram, SortRecord};
 pub use thread::{ThreadFacts, ThreadProgram, Threads};
 pub use transform::TRANSFORM_READ_BYTES_MAX;
 pub use uids::UidList;
+pub use urlauth::{URLAUTH_URLS_MAX, UrlContent};
 
 pub use append::CatenateTarget;
 
@@ -155,6 +157,7 @@ pub const CAPABILITIES: &[&str] = &[
     "NOTIFY",
     "CATENATE",
     "MULTISEARCH",
+    "URLAUTH",
 ];
 
 /// Commands answered BAD in a row before the session says BYE: 20, as Dovecot allows. A
@@ -471,6 +474,29 @@ pub enum Event<'a> {
         /// Octets the message may still grow by (APPENDLIMIT).
         bytes_max: u64,
     },
+    /// GENURLAUTH (RFC 4467 §5): the URLAUTH access key of the mailbox, made (at least
+    /// 128 random bits) when it has none. Check that `user` is the logged-in user (any
+    /// of its login names). Answer `UrlAuthKey` or `Failed`.
+    UrlAuthKey {
+        /// The user the URL names.
+        user: String,
+        /// The mailbox, as stored names go.
+        mailbox: String,
+    },
+    /// RESETKEY (RFC 4467 §4): remove the access key of the mailbox, or of every one.
+    /// Answer `Done` or `Failed` (`no_such_mailbox`).
+    ResetUrlAuthKeys {
+        /// The mailbox, as stored names go; `None`: all.
+        mailbox: Option<String>,
+    },
+    /// URLFETCH (RFC 4467 §6) of one URL, whose syntax, host and mechanism the session
+    /// checked: find the account of its user, the mailbox's key, verify the MAC in
+    /// constant time, the expiry, and that its access identifier lets the logged-in user
+    /// fetch it (`authuser`, or `user+` one of its names; never `submit+`), then resolve
+    /// the message (UIDVALIDITY, UID) and its section with [`url_pieces`]. Answer
+    /// `UrlFetched(None)` when any of that fails, else with the pieces and the open file
+    /// (kept open until the session's output is written).
+    UrlFetch(Box<crate::imap::url::AuthUrl>),
     /// Message bytes, in order. No answer.
     AppendData(&'a [u8]),
     /// The current message is complete. No answer.
@@ -534,6 +560,9 @@ impl Event<'_> {
             Event::CatenateUrl { url, mailbox, uidvalidity, uid, section, partial, user, bytes_max } => {
                 Event::CatenateUrl { url, mailbox, uidvalidity, uid, section, partial, user, bytes_max }
             }
+            Event::UrlAuthKey { user, mailbox } => Event::UrlAuthKey { user, mailbox },
+            Event::ResetUrlAuthKeys { mailbox } => Event::ResetUrlAuthKeys { mailbox },
+            Event::UrlFetch(url) => Event::UrlFetch(url),
             Event::AppendMessageEnd => Event::AppendMessageEnd,
             Event::AppendEnd { store } => Event::AppendEnd { store },
         })
@@ -600,6 +629,10 @@ pub enum Answer {
     Catenated(u64),
     /// APPEND stored its messages.
     Appended(AppendOutcome),
+    /// A mailbox's URLAUTH access key.
+    UrlAuthKey(Vec<u8>),
+    /// A URLFETCH URL's content; `None`: `NIL` (invalid, expired, not for this user).
+    UrlFetched(Option<UrlContent>),
 }
 
 /// Extensions the client enabled (RFC 5161) or turned on by use.
@@ -638,6 +671,8 @@ pub(crate) enum Job {
     /// CLOSE: expunge silently, then deselect.
     Close,
     Append(append::AppendJob),
+    /// GENURLAUTH or URLFETCH (RFC 4467).
+    UrlAuth(urlauth::UrlAuthJob),
     /// NOTIFY SET STATUS: the mailboxes to send STATUS for (RFC 5465 §3).
     Notify,
     /// IDLE: updates flow until DONE.
@@ -1051,6 +1086,7 @@ impl Session {
             Job::Close => self.close_answered(answer),
             Job::Append(append) => self.append_answered(append, answer),
             Job::Notify => self.notify_listed(answer),
+            Job::UrlAuth(job) => self.urlauth_answered(job, answer),
             Job::Idle | Job::StartTls => self.finish(Err(CommandError::Internal)),
         }
     }

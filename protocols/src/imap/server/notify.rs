@@ -260,6 +260,7 @@ impl Session {
     }
 
     /// A change elsewhere in the account (see [`Notice`]): writes what NOTIFY asks for.
+    /// Not while [`Session::response_open`].
     pub fn notice(&mut self, notice: Notice) {
         let Some(notify) = &self.notify else { return };
         if self.closing || notify.groups.is_empty() {
