@@ -56,8 +56,6 @@ mod policy;
 mod records;
 
 use std::collections::{BTreeMap, BTreeSet};
-
-use crate::group_commit::GroupCommit;
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -80,6 +78,7 @@ use records::{
 use crate::datadir::DataDir;
 use crate::error::StorageError;
 use crate::files::{DurableDirs, ensure_dir, link_message, remove_if_exists, sync_dir};
+use crate::group_commit::GroupCommit;
 use crate::keys;
 use crate::lmdb::{Lmdb, WriterGuard};
 use crate::schema::{Db, Versions, check_empty, create_databases, probe, stored_version};
