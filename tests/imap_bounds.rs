@@ -47,31 +47,14 @@ const PASSWORD: &str = "moxmoxmox";
 
 // ---- the server's memory ----
 
-fn status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|line| line.starts_with(field)).unwrap_or_else(|| panic!("no {field}"));
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
-/// Runs `command` and returns how far the server's peak resident set rose above its
-/// resident set before it, in bytes.
-fn rss_growth(pid: u32, command: impl FnOnce()) -> u64 {
-    // "5" resets the peak (VmHWM) to the current resident set (proc(5), Linux 4.0).
-    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
-    let before = status_kib(pid, "VmRSS:");
-    command();
-    let peak = status_kib(pid, "VmHWM:");
-    peak.saturating_sub(before) * 1024
-}
-
 fn assert_bounded(pid: u32, what: &str, command: impl FnOnce()) {
     let started = Instant::now();
     // The peak counts pages of the store's memory map the command touched first (file
     // pages, shared with the page cache) as well as allocations: the after-before
     // difference of the file part says how much of the peak was the map.
-    let file_before = status_kib(pid, "RssFile:");
-    let growth = rss_growth(pid, command);
-    let file_growth = status_kib(pid, "RssFile:").saturating_sub(file_before);
+    let file_before = common::status_kib(pid, "RssFile:");
+    let ((), growth) = common::rss_growth(pid, command);
+    let file_growth = common::status_kib(pid, "RssFile:").saturating_sub(file_before);
     eprintln!(
         "{what}: peak RSS +{:.1} MiB (mapped file pages +{:.1} MiB), {:.1} s",
         growth as f64 / 1048576.0,

@@ -45,12 +45,6 @@ const LARGE_BYTES: usize = 20 * 1024 * 1024;
 /// below its size, so a copy held in memory fails the test.
 const RSS_GROWTH_BYTES_MAX: u64 = 8 * 1024 * 1024;
 
-fn status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|line| line.starts_with(field)).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 /// Sends `command` (whole, literals included) and reads to the line starting `tag `.
 fn command(stream: &mut TcpStream, tag: &str, command: &[u8]) -> String {
     stream.write_all(command).unwrap();
@@ -96,12 +90,8 @@ fn catenating_a_large_message_does_not_grow_the_server() {
     drop(append);
 
     let pid = server.pid();
-    // "5" resets the peak (VmHWM) to the current resident set (proc(5), Linux 4.0).
-    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
-    let before = status_kib(pid, "VmRSS:");
     let catenate = format!("a3 APPEND INBOX CATENATE (TEXT {{4+}}\r\nX: 1 URL \"/INBOX/;UID={uid}\")\r\n");
-    let answer = command(&mut stream, "a3", catenate.as_bytes());
-    let growth = status_kib(pid, "VmHWM:").saturating_sub(before) * 1024;
+    let (answer, growth) = common::rss_growth(pid, || command(&mut stream, "a3", catenate.as_bytes()));
     assert!(answer.contains("OK [APPENDUID"), "{answer}");
     eprintln!("CATENATE of {} MiB: peak RSS +{:.1} MiB", LARGE_BYTES >> 20, growth as f64 / 1048576.0);
     assert!(growth < RSS_GROWTH_BYTES_MAX, "the server's RSS grew by {growth} bytes");

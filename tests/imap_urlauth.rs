@@ -13,7 +13,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::Server;
@@ -43,17 +43,7 @@ URLFETCH after RESETKEY of all => NIL
 
 /// Runs a `moxide` CLI verb, with `input` on its stdin; it must succeed.
 fn moxide(args: &[&str], input: Option<&str>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_moxide"))
-        .args(args)
-        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(input) = input {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    }
-    let output = child.wait_with_output().unwrap();
+    let output = common::moxide_cli(args, input);
     assert!(output.status.success(), "moxide {args:?}: {}", String::from_utf8_lossy(&output.stderr));
 }
 
@@ -109,12 +99,6 @@ const LARGE_BYTES: usize = 20 * 1024 * 1024;
 /// Most the server's peak resident set may rise while sending the large message: far
 /// below its size, so a copy held in memory fails the test.
 const RSS_GROWTH_BYTES_MAX: u64 = 8 * 1024 * 1024;
-
-fn status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|line| line.starts_with(field)).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
 
 /// Sends `command` and reads to the line starting `tag `; returns the untagged lines
 /// (of at most 4 KiB each, the rest dropped), the tagged line, and the octets read.
@@ -179,11 +163,9 @@ fn urlfetch_of_a_large_message_does_not_grow_the_server() {
     let url = untagged[0].strip_prefix("* GENURLAUTH \"").unwrap().trim_end_matches('"').to_owned();
 
     let pid = server.pid();
-    // "5" resets the peak (VmHWM) to the current resident set (proc(5), Linux 4.0).
-    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
-    let before = status_kib(pid, "VmRSS:");
-    let (untagged, done, total) = command(&mut stream, "a4", format!("a4 URLFETCH \"{url}\"\r\n").as_bytes());
-    let growth = status_kib(pid, "VmHWM:").saturating_sub(before) * 1024;
+    let fetch = format!("a4 URLFETCH \"{url}\"\r\n");
+    let ((untagged, done, total), growth) =
+        common::rss_growth(pid, || command(&mut stream, "a4", fetch.as_bytes()));
     assert!(done.contains("OK"), "{done}");
     assert!(untagged[0].ends_with(&format!(" {{{}}}", large.len())), "{}", untagged[0]);
     assert!(total > large.len(), "{total} octets read");

@@ -55,7 +55,7 @@ pub async fn resolve_auth_url(
     let (key, found) = match store.read(|view| lookup(view, url)) {
         Ok(Some(found)) => found,
         Ok(None) => return Ok(None),
-        Err(error) => return Err(crate::imap::storage_error_for_urlauth(error)),
+        Err(error) => return Err(crate::imap::storage_error(error)),
     };
     let (account, is_submit) = match requester {
         UrlRequester::Imap(account) => (account, false),
@@ -106,7 +106,7 @@ async fn open_store(node: &Node, account: &Arc<str>) -> Result<Arc<AccountStore>
     let name = account.to_string();
     match moxide_runtime::offload(move || stores.get(&name)).await {
         Ok(Ok(store)) => Ok(store),
-        Ok(Err(error)) => Err(crate::imap::storage_error_for_urlauth(error)),
+        Ok(Err(error)) => Err(crate::imap::storage_error(error)),
         Err(panic) => {
             tracing::error!(%panic, "urlauth: opening an account store panicked");
             Err(CommandError::Internal)
@@ -115,8 +115,9 @@ async fn open_store(node: &Node, account: &Arc<str>) -> Result<Arc<AccountStore>
 }
 
 /// Opens the message file on a helper thread and, for a section, decodes its summary
-/// there (or computes it from the file for a message stored without one).
-async fn open_with_summary(
+/// there (or computes it from the file for a message stored without one). Shared with
+/// CATENATE's URL parts (`imap::catenate`).
+pub(crate) async fn open_with_summary(
     store: &Arc<AccountStore>,
     info: &MessageInfo,
     needs_summary: bool,
@@ -137,9 +138,9 @@ async fn open_with_summary(
     .await;
     match opened {
         Ok(Ok(opened)) => Ok(opened),
-        Ok(Err(error)) => Err(crate::imap::storage_error_for_urlauth(error)),
+        Ok(Err(error)) => Err(crate::imap::storage_error(error)),
         Err(panic) => {
-            tracing::error!(%panic, "urlauth: opening a message panicked");
+            tracing::error!(%panic, "opening a message a URL names panicked");
             Err(CommandError::Internal)
         }
     }

@@ -629,3 +629,36 @@ pub fn issue(dir: &Path, ca: &str, host: &str) {
     let chain = [std::fs::read(dir.join(&leaf)).unwrap(), std::fs::read(dir.join(&ca_pem)).unwrap()].concat();
     std::fs::write(dir.join(format!("{host}.pem")), chain).unwrap();
 }
+
+/// A field of `/proc/<pid>/status` in KiB (`VmRSS:`, `VmHWM:`).
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|line| line.starts_with(field)).unwrap_or_else(|| panic!("no {field}"));
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Runs `work` and returns its result and how far the process's peak resident set rose
+/// above its resident set before it, in bytes.
+pub fn rss_growth<T>(pid: u32, work: impl FnOnce() -> T) -> (T, u64) {
+    // "5" resets the peak (VmHWM) to the current resident set (proc(5), Linux 4.0).
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
+    let before = status_kib(pid, "VmRSS:");
+    let result = work();
+    let peak = status_kib(pid, "VmHWM:");
+    (result, peak.saturating_sub(before) * 1024)
+}
+
+/// Runs a `moxide` CLI verb with `input` on its standard input (none: /dev/null).
+pub fn moxide_cli(args: &[&str], input: Option<&str>) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_moxide"))
+        .args(args)
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = input {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}

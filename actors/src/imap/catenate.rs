@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use moxide_protocols::imap::ResponseCode;
 use moxide_protocols::imap::server::{Answer, CatenateTarget, CommandError, UrlPiece, url_pieces};
-use moxide_protocols::mime::MessageSummary;
 use moxide_storage::{AccountStore, MessageInfo, StorageError, Uid};
 
 use super::facts::{io_failure, storage_error};
@@ -46,9 +45,10 @@ impl Conn {
             Ok(Err(why)) => return Answer::Failed(CommandError::bad_url(url, why)),
             Err(error) => return Answer::Failed(storage_error(error)),
         };
-        let (file, summary) = match open_with_summary(&store, &info, target.section.is_some(), stored).await {
+        let opened = crate::urlauth::open_with_summary(&store, &info, target.section.is_some(), stored).await;
+        let (file, summary) = match opened {
             Ok(opened) => opened,
-            Err(answer) => return answer,
+            Err(error) => return Answer::Failed(error),
         };
         let pieces = match url_pieces(
             &info.prefix,
@@ -139,37 +139,6 @@ fn resolve(
     };
     let stored = if target.section.is_some() { view.summary(info.id)?.map(<[u8]>::to_vec) } else { None };
     Ok(Ok((info, stored)))
-}
-
-/// Opens the message file on a helper thread and, when a section is named, decodes the
-/// stored summary there (or computes it from the file for messages stored without one).
-async fn open_with_summary(
-    store: &Arc<AccountStore>,
-    info: &MessageInfo,
-    needs_summary: bool,
-    stored: Option<Vec<u8>>,
-) -> Result<(Arc<File>, Option<MessageSummary>), Answer> {
-    let (opening, id, size) = (Arc::clone(store), info.id, info.size);
-    let opened = moxide_runtime::offload(move || {
-        let file = opening.open_message_file(id, size)?;
-        let summary = if needs_summary {
-            let summary = crate::summary::summary_or_file(stored.as_deref(), &file)
-                .map_err(|source| StorageError::Io { path: opening.message_path(id), source })?;
-            Some(summary)
-        } else {
-            None
-        };
-        Ok::<_, StorageError>((Arc::new(file), summary))
-    })
-    .await;
-    match opened {
-        Ok(Ok(opened)) => Ok(opened),
-        Ok(Err(error)) => Err(Answer::Failed(storage_error(error))),
-        Err(panic) => {
-            tracing::error!(%panic, "catenate: opening a message panicked");
-            Err(Answer::Failed(CommandError::Internal))
-        }
-    }
 }
 
 fn piece_len(piece: &UrlPiece) -> u64 {

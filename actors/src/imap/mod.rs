@@ -113,9 +113,5 @@ impl ImapSettings {
     }
 }
 
-/// Storage failures of URL resolution as IMAP command errors (for [`crate::urlauth`]).
-pub(crate) fn storage_error_for_urlauth(
-    error: moxide_storage::StorageError,
-) -> moxide_protocols::imap::server::CommandError {
-    facts::storage_error(error)
-}
+/// Storage failures as IMAP command errors, also for URL resolution ([`crate::urlauth`]).
+pub(crate) use facts::storage_error;
