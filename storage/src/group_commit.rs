@@ -156,4 +156,51 @@ mod tests {
         assert_eq!(group.run(2, |requests| requests), 2);
         assert!(group.lock().abandoned.is_empty());
     }
+
+    /// Callers that pile up behind a running commit are taken at most
+    /// [`GROUP_REQUESTS_MAX`] per transaction, in arrival order; the rest go next.
+    #[test]
+    fn a_group_takes_at_most_the_limit() {
+        let group: Arc<GroupCommit<u64, u64>> = Arc::default();
+        let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let waiting = GROUP_REQUESTS_MAX as u64 + 10;
+        let commit = move |group: Arc<GroupCommit<u64, u64>>, sizes: Arc<std::sync::Mutex<Vec<Vec<u64>>>>| {
+            move |requests: Vec<u64>| {
+                // The first commit holds on until every other caller is queued.
+                if requests == [0] {
+                    while (group.lock().pending.len() as u64) < waiting {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                }
+                sizes.lock().unwrap().push(requests.clone());
+                requests
+            }
+        };
+        let first = {
+            let (g, s) = (Arc::clone(&group), Arc::clone(&sizes));
+            std::thread::spawn(move || g.run(0, commit(Arc::clone(&g), s)))
+        };
+        while !group.lock().committing {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let others: Vec<_> = (1..=waiting)
+            .map(|n| {
+                let (g, s) = (Arc::clone(&group), Arc::clone(&sizes));
+                let handle = std::thread::spawn(move || g.run(n, commit(Arc::clone(&g), s)));
+                // One at a time into the queue, so arrival order is known.
+                while (group.lock().pending.len() as u64) < n {
+                    std::thread::sleep(std::time::Duration::from_micros(100));
+                }
+                handle
+            })
+            .collect();
+        assert_eq!(first.join().unwrap(), 0);
+        for (n, handle) in (1..=waiting).zip(others) {
+            assert_eq!(handle.join().unwrap(), n);
+        }
+        let sizes = sizes.lock().unwrap();
+        assert_eq!(sizes[0], [0]);
+        assert_eq!(sizes[1], (1..=GROUP_REQUESTS_MAX as u64).collect::<Vec<_>>());
+        assert_eq!(sizes[2], (GROUP_REQUESTS_MAX as u64 + 1..=waiting).collect::<Vec<_>>());
+    }
 }

@@ -4,9 +4,9 @@
 //! travels in a message of its own per `mailto:` address (§5.3, `compose_message`),
 //! DKIM-signed by our reporting domain (§5.3 requires a valid signature), queued from
 //! the null reverse path like a DSN; to each `https:` URI it is POSTed (§5.3.2,
-//! `application/tlsrpt+gzip`, the server's certificate verified with WebPKI), in a task
-//! of its own so a slow report server does not hold up the queue; a failed POST is
-//! logged, not repeated (§5.3.2 leaves retries to the sender).
+//! `application/tlsrpt+gzip`, the server's certificate verified with WebPKI), one after
+//! the other by a task of the run's own so a slow report server does not hold up the
+//! queue; a failed POST is logged, not repeated (§5.3.2 leaves retries to the sender).
 //!
 //! When: [`QueueRunner::run`] sends at startup the days not reported yet that are
 //! still kept (yesterday's; results are kept two days), then once a day after the UTC
@@ -120,6 +120,8 @@ impl QueueRunner {
         let today = now_ms.div_euclid(DAY_MS);
         let before = if include_today { today + 1 } else { today };
         let mut queued = 0;
+        // The POSTs of this run, made one after the other by one task of their own.
+        let mut posts = Vec::new();
         for (domain, day, results) in policies.results_before(before, TLS_REPORT_DOMAINS_MAX) {
             let (addresses, urls) = match policies.report_uris(&domain).await {
                 Ok(uris) => report_destinations(&domain, uris),
@@ -137,17 +139,7 @@ impl QueueRunner {
             };
             if !urls.is_empty() {
                 let (_, gzip, _) = compose(&report, &settings.submitter);
-                let (policies, domain) = (policies.clone(), domain.clone());
-                moxide_runtime::spawn_detached(async move {
-                    for url in urls {
-                        match policies.post_report(&url, &gzip).await {
-                            Ok(status) => {
-                                tracing::info!(%domain, day, host = %url.host, status, "TLS report posted")
-                            }
-                            Err(error) => tracing::warn!(%domain, day, %error, "TLS report post failed"),
-                        }
-                    }
-                });
+                posts.push((domain.clone(), day, urls, gzip));
             }
             if !addresses.is_empty() {
                 match self.queue_report(settings, &report, &domain, &addresses, now_ms).await {
@@ -163,6 +155,21 @@ impl QueueRunner {
                 }
             }
             policies.forget_results(&domain, day).await;
+        }
+        if !posts.is_empty() {
+            let policies = policies.clone();
+            moxide_runtime::spawn_detached(async move {
+                for (domain, day, urls, gzip) in posts {
+                    for url in urls {
+                        match policies.post_report(&url, &gzip).await {
+                            Ok(status) => {
+                                tracing::info!(%domain, day, host = %url.host, status, "TLS report posted")
+                            }
+                            Err(error) => tracing::warn!(%domain, day, %error, "TLS report post failed"),
+                        }
+                    }
+                }
+            });
         }
         queued
     }
