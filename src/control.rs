@@ -104,7 +104,18 @@ pub(crate) fn connect(socket: &Path) -> Result<UnixStream, Error> {
     let started = std::time::Instant::now();
     let stream = loop {
         match UnixStream::connect(socket) {
-            Ok(stream) => break stream,
+            Ok(stream) if listened_by_live_server(socket, &stream) => break stream,
+            Ok(_) if started.elapsed() < CONNECT_WAIT => {
+                tracing::debug!("control socket is a stopped server's; waiting for the new one");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Ok(_) => {
+                return Err(format!(
+                    "the control socket {} is not the running server's (a server still starting?)",
+                    socket.display()
+                )
+                .into());
+            }
             Err(error) if started.elapsed() < CONNECT_WAIT => {
                 tracing::debug!(%error, "control socket not ready yet");
                 std::thread::sleep(Duration::from_millis(100));
@@ -120,4 +131,15 @@ pub(crate) fn connect(socket: &Path) -> Result<UnixStream, Error> {
     };
     stream.set_read_timeout(Some(ANSWER_TIMEOUT))?;
     Ok(stream)
+}
+
+/// Whether the socket `stream` reached belongs to a live server: one killed with `kill -9`
+/// can leave its listener accepting for a moment after it is gone (see
+/// [`moxide_runtime::unix::peer_pid`]), and a request sent there is reset unanswered.
+/// The listener is the lock holder's, or at least a process that still exists (a server
+/// in another pid namespace shows as 0 or under another id: trusted).
+fn listened_by_live_server(socket: &Path, stream: &UnixStream) -> bool {
+    let Ok(listener) = moxide_runtime::unix::peer_pid(stream) else { return true };
+    let holder = socket.parent().and_then(DataDirLock::holder_pid);
+    listener == 0 || holder == Some(listener) || Path::new(&format!("/proc/{listener}")).exists()
 }

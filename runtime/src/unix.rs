@@ -90,3 +90,32 @@ impl AsyncWrite for UnixStream {
         Pin::new(&mut self.inner).poll_close(cx)
     }
 }
+
+/// The process id of the process that made the listening socket `stream` is connected
+/// to (`SO_PEERCRED`; for a Unix stream socket, the credentials at `listen(2)`).
+///
+/// Why the CLI asks: after `kill -9`, a server's listening socket can outlive the process
+/// for a moment (its io_uring is torn down by a kernel worker after the exit), so a
+/// connect to the stale `ctl.sock` may succeed and then be reset unanswered. The
+/// listener's process id tells that apart from the new server.
+pub fn peer_pid(stream: &std::os::unix::net::UnixStream) -> io::Result<u32> {
+    use std::os::fd::AsRawFd as _;
+    let mut credentials = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let mut length =
+        libc::socklen_t::try_from(std::mem::size_of::<libc::ucred>()).unwrap_or(libc::socklen_t::MAX);
+    // SAFETY: the descriptor is open for the borrow of `stream`; the kernel writes at most
+    // `length` bytes into `credentials`, a `ucred` of exactly that size.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            std::ptr::addr_of_mut!(credentials).cast(),
+            &mut length,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    u32::try_from(credentials.pid).map_err(|_| io::Error::other("no peer process id"))
+}

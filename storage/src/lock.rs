@@ -70,6 +70,13 @@ impl DataDirLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The process id written in `root`'s lock file (meaningful while someone holds the
+    /// lock; `None` if none is written yet or the file is missing).
+    pub fn holder_pid(root: &Path) -> Option<u32> {
+        let mut file = File::open(root.join(LOCK_FILE_NAME)).ok()?;
+        read_holder(&mut file)
+    }
 }
 
 /// The process id the holder wrote, if it has written one yet (it writes right after
