@@ -5,7 +5,8 @@
 //! responses read straight from the socket; with INBOX selected and SELECTED's
 //! MessageNew FETCH attributes, a delivery brings EXISTS and the FETCH, and B's STORE
 //! and EXPUNGE their FETCH and EXPUNGE, all without a command; in IDLE both kinds
-//! arrive too. Then the overflow: A stops reading (a 4 KiB
+//! arrive too, and B's RENAME of INBOX brings the new name and INBOX's expunges; A's
+//! own RENAME of INBOX reports them in its response, once. Then the overflow: A stops reading (a 4 KiB
 //! receive buffer) while B makes 600 METADATA changes of 25 KiB of entry names each
 //! (15 MB of notifications); the server's RSS stays bounded, and once A reads it finds
 //! `* OK [NOTIFICATIONOVERFLOW]` and no notification after it.
@@ -57,7 +58,11 @@ EXPUNGE by B => * 1 EXPUNGE
 IDLE => + idling
 CREATE in IDLE => * LIST () \"/\" Idle-box
 APPEND in IDLE => * 2 EXISTS
+RENAME INBOX in IDLE => * LIST () \"/\" Old-inbox
+its expunges => * 2 EXPUNGE * 1 EXPUNGE
 DONE => a8 OK IDLE terminated
+own RENAME INBOX => OK RENAME completed ['* LIST () \"/\" Again', '* 2 EXPUNGE', '* 1 EXPUNGE']
+NOOP => OK done []
 ";
 
 #[test]

@@ -15,7 +15,9 @@ use moxide_actors::{
 };
 use moxide_runtime::{RuntimeConfig, run};
 use moxide_storage::fault::{FaultAction, FaultPoint};
-use moxide_storage::{DataDir, FlagOp, Flags, MailboxTarget, NewMessage, StoreCache, StoreOptions, Uid};
+use moxide_storage::{
+    DataDir, FlagOp, Flags, MailboxId, MailboxTarget, NewMessage, StoreCache, StoreOptions, Uid,
+};
 
 fn directory() -> Arc<Directory> {
     let accounts = ["alice", "bob", "carol"]
@@ -449,9 +451,6 @@ fn expunged_files_stay_until_no_view_shows_them() {
     });
 }
 
-/// SETMETADATA goes through the account actor like every write: committed, then
-/// published as a metadata change (what NOTIFY will report), and refused whole past a
-/// limit.
 /// NOTIFY's MailboxName and SubscriptionChange (RFC 5465 §5.4, §5.5): a change per
 /// mailbox created, deleted or renamed (a RENAME names the ancestors it created and each
 /// renamed child with its old name), and per (un)subscription.
@@ -490,6 +489,45 @@ fn mailbox_name_and_subscription_changes_are_published() {
     });
 }
 
+/// RENAME INBOX moves every message (RFC 9051 §6.3.6), so it publishes what a MOVE does
+/// after the new mailbox's name: the messages added there and expunged from INBOX. A
+/// session showing INBOX sees the expunges at once, and NOTIFY reports both mailboxes.
+#[test]
+fn rename_inbox_publishes_the_moved_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    with_nodes(1, dir.path(), move |node| {
+        let root = root.clone();
+        async move {
+            let account: Arc<str> = Arc::from("bob");
+            let path = spool(&root, "m", b"a\r\n");
+            for _ in 0..2 {
+                node.deliver(&account, new_message(path.clone(), 3)).await.unwrap();
+            }
+            let subscription = node.subscribe(&account).await.unwrap();
+            node.rename_mailbox(&account, "INBOX".to_owned(), "Old".to_owned()).await.unwrap();
+            let Notification::Changes(batch) = subscription.next().await else { panic!("overflow") };
+            let changes = &batch.changes[..];
+            assert_eq!(changes.len(), 4, "{changes:?}");
+            assert_eq!(changes[0], Change::MailboxName { from: None, to: Some("Old".to_owned()) });
+            let added: Vec<(MailboxId, u32)> = changes[1..3]
+                .iter()
+                .map(|c| match c {
+                    Change::Added { mailbox, uid, .. } => (*mailbox, uid.0),
+                    other => panic!("not an addition: {other:?}"),
+                })
+                .collect();
+            assert_eq!(added.iter().map(|a| a.1).collect::<Vec<_>>(), [1, 2]);
+            let Change::Expunged { mailbox, uids, .. } = &changes[3] else { panic!("{changes:?}") };
+            assert_ne!(*mailbox, added[0].0, "expunged from INBOX, added to Old");
+            assert_eq!(uids.iter().map(|u| u.0).collect::<Vec<_>>(), [1, 2]);
+        }
+    });
+}
+
+/// SETMETADATA goes through the account actor like every write: committed, then
+/// published as a metadata change (what NOTIFY will report), and refused whole past a
+/// limit.
 #[test]
 fn metadata_writes_are_committed_and_published() {
     let dir = tempfile::tempdir().unwrap();

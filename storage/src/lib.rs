@@ -200,6 +200,7 @@ pub use names::{
 pub use orphans::OrphanSweep;
 pub use password::{PASSWORD_BYTES_MAX, hash_password, verify_password_hash};
 pub use records::{ArchivedMessageRecord, MessageInfo, MessageRecord};
+pub use rename::{InboxMoved, Renamed};
 pub use reports::{REPORT_FILES_MAX, ReportStore};
 pub use schema::{SCHEMA_VERSION, SCHEMA_VERSION_OLDEST};
 pub use store::{AccountStore, StoreOptions};

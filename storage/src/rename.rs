@@ -14,7 +14,8 @@ use std::ops::Bound;
 
 use heed::RwTxn;
 
-use crate::copy::move_in;
+use crate::change::Expunged;
+use crate::copy::{Copied, move_in};
 use crate::error::StorageError;
 use crate::ids::{MailboxId, MessageId, Uid};
 use crate::keys;
@@ -25,6 +26,29 @@ use crate::schema::Databases;
 use crate::store::AccountStore;
 use crate::tombstones;
 use crate::view::{mailbox_id_by_name, mailbox_record, message_record, put_mailbox};
+
+/// A RENAME done: the mailboxes as [`AccountStore::rename_mailbox`] returns them, and for
+/// INBOX the messages it moved.
+#[derive(Debug)]
+pub struct Renamed {
+    /// Created, then renamed mailboxes, as they are now.
+    pub mailboxes: Vec<MailboxInfo>,
+    /// INBOX's messages, moved to the new mailbox (only when INBOX was renamed).
+    pub moved: Option<InboxMoved>,
+}
+
+/// What a RENAME of INBOX moved: MOVE's two halves (RFC 9051 §6.3.6).
+#[derive(Debug)]
+pub struct InboxMoved {
+    /// INBOX, where the messages are now expunged.
+    pub inbox: MailboxId,
+    /// The new mailbox that took them.
+    pub to: MailboxId,
+    /// The messages in the new mailbox.
+    pub copied: Copied,
+    /// INBOX's tombstones.
+    pub expunged: Vec<Expunged>,
+}
 
 impl AccountStore {
     /// RENAME: the mailbox `from` and all its children (names under `from/`) get the
@@ -44,29 +68,39 @@ impl AccountStore {
     /// is too deep, or the parents to create would pass the number of mailboxes). One
     /// transaction: on error nothing changed.
     pub fn rename_mailbox(&self, from: &str, to: &str) -> Result<Vec<MailboxInfo>, StorageError> {
+        Ok(self.rename_mailbox_moving(from, to)?.mailboxes)
+    }
+
+    /// As [`AccountStore::rename_mailbox`], and for INBOX also what moved: the account
+    /// actor publishes those as a MOVE's changes, so sessions showing INBOX see the
+    /// expunges at once and NOTIFY reports the new mailbox's messages (RFC 5465 §5.2,
+    /// §5.3).
+    pub fn rename_mailbox_moving(&self, from: &str, to: &str) -> Result<Renamed, StorageError> {
         let to = canonical_mailbox_name(to)?;
         self.mailbox_limits.check_depth(&to)?;
         let writer = self.begin_write()?;
-        let infos = self.lmdb.write(&writer, |wtxn| {
+        let renamed = self.lmdb.write(&writer, |wtxn| {
             let id = mailbox_id_by_name(wtxn, &self.dbs, from)?.ok_or(StorageError::NoSuchMailbox)?;
             let record = mailbox_record(wtxn, &self.dbs, id)?.ok_or_else(|| {
                 StorageError::corrupt(format!("mailbox name {from:?} -> {id} without record"))
             })?;
             let before = self.dbs.mailbox_names.len(wtxn)?;
-            let records = if record.name == INBOX {
-                rename_inbox_in(wtxn, &self.dbs, record, &to)?
+            let (records, moved) = if record.name == INBOX {
+                let (records, moved) = rename_inbox_in(wtxn, &self.dbs, record, &to)?;
+                (records, Some(moved))
             } else {
-                rename_in(wtxn, &self.dbs, record, &to, &self.mailbox_limits)?
+                (rename_in(wtxn, &self.dbs, record, &to, &self.mailbox_limits)?, None)
             };
             self.mailbox_limits.check_count(wtxn, &self.dbs, before)?;
             // Inside the transaction, so that no error follows the commit.
-            records.iter().map(MailboxRecord::to_info).collect::<Result<Vec<_>, _>>()
+            let mailboxes = records.iter().map(MailboxRecord::to_info).collect::<Result<Vec<_>, _>>()?;
+            Ok(Renamed { mailboxes, moved })
         })?;
         // Renaming INBOX moves its messages, which keeps their INBOX records for the
         // sessions showing INBOX (`expunged.rs`); the next purge looks for them.
         self.note_kept(crate::ids::ModSeq(1));
         drop(writer);
-        Ok(infos)
+        Ok(renamed)
     }
 
     /// DELETE: removes the mailbox `name` with its messages (records, index entries,
@@ -148,7 +182,7 @@ fn rename_inbox_in(
     dbs: &Databases,
     inbox: MailboxRecord,
     to: &str,
-) -> Result<Vec<MailboxRecord>, StorageError> {
+) -> Result<(Vec<MailboxRecord>, InboxMoved), StorageError> {
     if to == INBOX || dbs.mailbox_names.get(wtxn, to.as_bytes())?.is_some() {
         return Err(StorageError::MailboxExists);
     }
@@ -156,12 +190,13 @@ fn rename_inbox_in(
     let target = MailboxId(insert_mailbox(wtxn, dbs, to, None)?.id);
     let inbox = MailboxId(inbox.id);
     let uids: Vec<Uid> = located_uids(wtxn, dbs, inbox)?.into_iter().map(|(uid, _)| uid).collect();
-    let (copied, _) = move_in(wtxn, dbs, (inbox, &uids), target, None)?;
+    let (copied, expunged) = move_in(wtxn, dbs, (inbox, &uids), target, None)?;
     assert_eq!(copied.pairs.len(), uids.len());
+    let moved = InboxMoved { inbox, to: target, copied, expunged };
     let target = mailbox_record(wtxn, dbs, target)?
         .ok_or_else(|| StorageError::corrupt(format!("new mailbox {target} vanished")))?;
     created.push(target);
-    Ok(created)
+    Ok((created, moved))
 }
 
 /// (UID, message id) of every message of `mailbox`, from the uid index, in UID order.

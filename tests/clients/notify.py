@@ -166,9 +166,20 @@ def events():
     print("CREATE in IDLE =>", a.expect(r"^\* LIST "))
     b.append("INBOX", None, None, b"Subject: third\r\n\r\nhi\r\n")
     print("APPEND in IDLE =>", a.expect(r"EXISTS$"))
+    # RENAME INBOX moves its messages (RFC 9051 §6.3.6): a new name, and INBOX's expunges.
+    b.rename("INBOX", "Old-inbox")
+    print("RENAME INBOX in IDLE =>", a.expect(r"^\* LIST "))
+    print("its expunges =>", a.expect(r"EXPUNGE$"), a.expect(r"EXPUNGE$"))
     a.sock.sendall(b"DONE\r\n")
     print("DONE =>", a.expect(r"^a8 "))
     b.logout()
+    # The session that renames INBOX while showing it sees each expunge once.
+    for n in (1, 2):
+        a.command(f"a9{n}", "APPEND INBOX {8+}\r\nx: y\r\n\r\n")
+    untagged, ok = a.command("a10", "RENAME INBOX Again")
+    print("own RENAME INBOX =>", ok.split(" ", 1)[1], untagged)
+    untagged, ok = a.command("a11", "NOOP")
+    print("NOOP =>", ok.split(" ", 1)[1], untagged)
 
 
 def overflow():

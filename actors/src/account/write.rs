@@ -255,12 +255,19 @@ fn apply(store: &AccountStore, request: AccountRequest, now_ms: i64) -> Outcome 
             (AccountResponse::MailboxDeleted(result), changes)
         }
         AccountRequest::RenameMailbox { from, to } => {
-            let result = store.rename_mailbox(&from, &to).map_err(storage);
-            let changes = match &result {
-                Ok(infos) => rename_changes(&from, &to, infos),
-                Err(_) => vec![],
-            };
-            (AccountResponse::MailboxRenamed(result), changes)
+            match store.rename_mailbox_moving(&from, &to) {
+                Ok(renamed) => {
+                    let mut changes = rename_changes(&from, &to, &renamed.mailboxes);
+                    // RENAME INBOX is a MOVE of every message (RFC 9051 §6.3.6): the same
+                    // changes, after the new mailbox's MailboxName event.
+                    if let Some(moved) = &renamed.moved {
+                        changes.extend(copy_changes(moved.to, &moved.copied));
+                        changes.extend(expunge_changes(moved.inbox, &moved.expunged));
+                    }
+                    (AccountResponse::MailboxRenamed(Ok(renamed.mailboxes)), changes)
+                }
+                Err(error) => (AccountResponse::MailboxRenamed(Err(storage(error))), vec![]),
+            }
         }
         AccountRequest::SetSubscribed { name, subscribed } => {
             let result = store.set_subscribed(&name, subscribed).map_err(storage);

@@ -198,10 +198,22 @@ impl Session {
 
     pub(crate) fn rename(&mut self, from: &str, to: &str) {
         let (from, to) = (self.mailbox_name(from), self.mailbox_name(to));
-        if let Some(selected) = self.selected.as_mut()
-            && selected.name == from
-        {
-            selected.name.clone_from(&to);
+        if let Some(selected) = self.selected.as_mut() {
+            if from == "INBOX" {
+                // RFC 9051 §6.3.6: INBOX stays and its messages move to `to`; a session
+                // showing INBOX reports their expunges with this command's response.
+                if selected.name == from
+                    && let Some(running) = self.running.as_mut()
+                {
+                    running.force_sync = true;
+                }
+            } else if selected.name == from {
+                selected.name.clone_from(&to);
+            } else if let Some(rest) = selected.name.strip_prefix(&from).filter(|rest| rest.starts_with('/'))
+            {
+                // A child of the renamed mailbox is renamed with it.
+                selected.name = format!("{to}{rest}");
+            }
         }
         self.set_job(Job::Simple("RENAME completed"));
         self.request(Event::Rename { from, to }, true);
