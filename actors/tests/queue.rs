@@ -248,6 +248,7 @@ fn enqueue_with(
             .collect(),
         first_attempt_ms: now_ms,
         held: false,
+        send_quota: None,
     };
     let id = store.enqueue(&[new]).unwrap()[0];
     std::fs::remove_file(spool).unwrap();

@@ -47,6 +47,15 @@ pub enum StorageError {
         #[source]
         source: Box<StorageError>,
     },
+    /// A submission would pass its account's send limit
+    /// ([`crate::queue::NewQueued::send_quota`]); nothing of it was queued.
+    #[error("send limit reached: {max} {kind:?} per day")]
+    SendLimit {
+        /// Which limit.
+        kind: crate::queue::SendLimitKind,
+        /// Its value.
+        max: u32,
+    },
     /// One message of an all-or-nothing batch ([`crate::AccountStore::deliver_all`]) was
     /// refused; nothing of the batch was stored.
     #[error("message {index} of the batch refused: {source}")]

@@ -119,6 +119,7 @@ pub fn make_blocking(
         }],
         first_attempt_ms: now_ms,
         held: false,
+        send_quota: None,
     })
 }
 

@@ -113,6 +113,7 @@ fn new_queued(spool: PathBuf, bytes: &[u8], prefix: Vec<u8>, address: &str, now_
         }],
         first_attempt_ms: now_ms,
         held: false,
+        send_quota: None,
     }
 }
 

@@ -28,11 +28,11 @@ use moxide_protocols::smtp::{
     BodyType, EnhancedCode, ForwardPath, MailFrom, ReceivedTrace, Reply, ReversePath, Verdict,
     received_header,
 };
-use moxide_storage::queue::{NewQueued, QueueId, QueuedBody, QueuedMessage, QueuedRecipient};
-use moxide_storage::{Flags, MailboxTarget, NewMessage, SpecialUse};
+use moxide_storage::queue::{NewQueued, QueueId, QueuedBody, QueuedMessage, QueuedRecipient, SendQuota};
+use moxide_storage::{Flags, MailboxTarget, NewMessage, SpecialUse, StorageError};
 
 use super::SmtpSettings;
-use super::session::local_failure;
+use super::session::{local_failure, send_limit_reply};
 use crate::account::AccountError;
 use crate::kernel::join_all;
 use crate::node::Node;
@@ -72,6 +72,8 @@ pub struct Envelope {
     pub recipients: Vec<Recipient>,
     /// Accepted recipients in other domains (submission), for the outbound queue.
     pub remote: Vec<String>,
+    /// Submission: the account's send limits, checked again when the message is queued.
+    pub send_quota: Option<SendQuota>,
 }
 
 /// What the inbound checks add to a delivery (see `inbound`).
@@ -124,6 +126,7 @@ pub(crate) async fn deliver_spooled(
         };
         return match queue_message(settings, envelope, &queued, &held).await {
             Ok(()) => Verdict::AcceptWith(format!("message accepted as {message_id}, held for release")),
+            Err(QueueingFailed { send_limit: Some(reply), .. }) => Verdict::Reject(reply),
             Err(failed) => Verdict::Reject(local_failure(failed.no_space)),
         };
     }
@@ -174,6 +177,9 @@ pub(crate) async fn deliver_spooled(
             }
             Err(error) => tracing::error!(%account, %error, id = %message_id, "delivery failed"),
         }
+    }
+    if let Err(QueueingFailed { send_limit: Some(reply), .. }) = queued {
+        return Verdict::Reject(reply);
     }
     if over_quota && !no_space {
         return Verdict::Reject(match settings.over_quota_permanent {
@@ -248,6 +254,8 @@ fn account_copies(
 /// Queueing failed (logged where it happened).
 struct QueueingFailed {
     no_space: bool,
+    /// The submission would pass a send limit: its `451 4.7.1`, not a local failure.
+    send_limit: Option<Reply>,
 }
 
 /// What queueing needs of the received message.
@@ -283,7 +291,7 @@ async fn queue_message(
     }
     let Some(queue) = settings.queue.as_ref() else {
         tracing::error!(id = %message_id, "no queue for a local retry");
-        return Err(QueueingFailed { no_space: false });
+        return Err(QueueingFailed { no_space: false, send_limit: None });
     };
     let queue = Arc::clone(queue);
     let result = moxide_runtime::offload(move || queue.enqueue(&batch)).await;
@@ -292,13 +300,17 @@ async fn queue_message(
             tracing::info!(id = %message_id, queued = ?ids, remote = envelope.remote.len(), locals = locals.len(), "message queued");
             Ok(())
         }
+        Ok(Err(StorageError::SendLimit { kind, max })) => {
+            tracing::warn!(id = %message_id, account = ?envelope.account, ?kind, max, "submission refused at queueing: send limit");
+            Err(QueueingFailed { no_space: false, send_limit: Some(send_limit_reply(kind, max)) })
+        }
         Ok(Err(error)) => {
             tracing::error!(id = %message_id, %error, "queueing failed");
-            Err(QueueingFailed { no_space: error.is_no_space() })
+            Err(QueueingFailed { no_space: error.is_no_space(), send_limit: None })
         }
         Err(panic) => {
             tracing::error!(id = %message_id, panic = %panic.0, "queueing panicked");
-            Err(QueueingFailed { no_space: false })
+            Err(QueueingFailed { no_space: false, send_limit: None })
         }
     }
 }
@@ -349,6 +361,7 @@ fn local_retry(envelope: &Envelope, queueing: &Queueing<'_>, copy: &AccountCopy)
         }],
         first_attempt_ms: queueing.retry_at_ms,
         held: false,
+        send_quota: None,
     }
 }
 
@@ -409,6 +422,7 @@ async fn remote_queued(
             .collect(),
         first_attempt_ms: envelope.release_ms.unwrap_or(received_ms),
         held: false,
+        send_quota: envelope.send_quota,
     })
 }
 

@@ -39,6 +39,7 @@ use moxide_runtime::Stream;
 use moxide_runtime::fs::SpoolFile;
 use moxide_runtime::net::TcpStream;
 use moxide_runtime::shutdown::Shutdown;
+use moxide_storage::queue::{SendLimitKind, SendQuota};
 
 use super::SmtpSettings;
 use super::delivery::{Annotations, Recipient, deliver_spooled};
@@ -646,9 +647,10 @@ impl Connection {
 
     /// Submission: the account's send limits (`directory::SendLimits`) over the last 24
     /// hours, counting this message's recipients in other domains. Over a limit: `451
-    /// 4.7.1` (temporary: the window slides on), nothing stored. The counts are read
-    /// before the enqueue that records this message, so two submissions racing at the
-    /// limit may both pass (at most one message per concurrent session over it).
+    /// 4.7.1` (temporary: the window slides on), nothing stored. This early check reads
+    /// before the enqueue that records the message; the enqueue checks again in its own
+    /// transaction ([`SendQuota`]), so two submissions racing at the limit cannot both
+    /// pass.
     async fn check_send_limits(&self, remote: &[String]) -> Option<Reply> {
         let queue = self.settings.queue.as_ref().filter(|_| !remote.is_empty())?;
         let account = self.authenticated.as_ref()?.account.to_string();
@@ -672,26 +674,15 @@ impl Connection {
         let messages = counts.recipients + remote.len() as u64;
         if messages > u64::from(limits.messages_per_day_max) {
             tracing::warn!(%account, limit = limits.messages_per_day_max, "submission refused: messages per day");
-            return Some(Reply::new(
-                451,
-                Some(EnhancedCode(4, 7, 1)),
-                format!(
-                    "this account reached its limit of {} messages in 24 hours; try again later",
-                    limits.messages_per_day_max
-                ),
-            ));
+            return Some(send_limit_reply(SendLimitKind::Messages, limits.messages_per_day_max));
         }
         if first_time > 0
             && counts.first_time + first_time > u64::from(limits.first_time_recipients_per_day_max)
         {
             tracing::warn!(%account, limit = limits.first_time_recipients_per_day_max, "submission refused: first-time recipients per day");
-            return Some(Reply::new(
-                451,
-                Some(EnhancedCode(4, 7, 1)),
-                format!(
-                    "this account reached its limit of {} new recipients in 24 hours; try again later",
-                    limits.first_time_recipients_per_day_max
-                ),
+            return Some(send_limit_reply(
+                SendLimitKind::FirstTimeRecipients,
+                limits.first_time_recipients_per_day_max,
             ));
         }
         None
@@ -780,6 +771,13 @@ impl Connection {
             mail_from: transaction.mail_from,
             recipients: transaction.recipients,
             remote: transaction.remote,
+            send_quota: self.authenticated.as_ref().map(|a| {
+                let limits = self.node.directory().send_limits(&a.account);
+                SendQuota {
+                    messages_max: limits.messages_per_day_max,
+                    first_time_max: limits.first_time_recipients_per_day_max,
+                }
+            }),
         };
         let mut summary = transaction.summarizer.map(|summarizer| summarizer.finish().encode());
         let (path, size, annotations) =
@@ -954,4 +952,17 @@ fn count_transaction(verdict: &Verdict) {
         Verdict::Reject(_) => "failed",
     };
     crate::metrics::metrics().smtp_transactions.get_or_create(&crate::metrics::ResultLabels { result }).inc();
+}
+
+/// `451 4.7.1` for a submission over a send limit (temporary: the window slides on).
+pub(crate) fn send_limit_reply(kind: SendLimitKind, max: u32) -> Reply {
+    let what = match kind {
+        SendLimitKind::Messages => "messages",
+        SendLimitKind::FirstTimeRecipients => "new recipients",
+    };
+    Reply::new(
+        451,
+        Some(EnhancedCode(4, 7, 1)),
+        format!("this account reached its limit of {max} {what} in 24 hours; try again later"),
+    )
 }

@@ -64,7 +64,7 @@ use heed::{RoTxn, RwTxn};
 
 pub use policy::{
     HoldRule, POLICY_LIST_MAX, POLICY_PAGE_MAX, SEND_WINDOW_MS, SUPPRESSION_REASON_BYTES_MAX, SendCounts,
-    Suppression,
+    SendLimitKind, SendQuota, Suppression,
 };
 pub use records::{
     Destination, DestinationKey, QUEUE_ADDRESS_BYTES_MAX, QUEUE_DESTINATION_RECIPIENTS_MAX,
@@ -154,6 +154,9 @@ pub struct NewQueued {
     pub first_attempt_ms: i64,
     /// Queue it held.
     pub held: bool,
+    /// A submission's send limits, checked in the enqueue's transaction: over one, the
+    /// enqueue fails with [`StorageError::SendLimit`] and nothing of it is stored.
+    pub send_quota: Option<SendQuota>,
 }
 
 /// A change to one destination after an attempt (or an operator's command).
@@ -226,6 +229,26 @@ fn decode_destination_key(bytes: &[u8]) -> Result<DestinationKey, StorageError> 
         .and_then(|(id, rest)| Some((*id, <[u8; 4]>::try_from(rest).ok()?)))
         .ok_or_else(|| StorageError::corrupt("queue destination key of the wrong length"))?;
     Ok(DestinationKey { message: QueueId(u64::from_be_bytes(id)), index: u32::from_be_bytes(index) })
+}
+
+/// The send limits (mox's rule: each recipient counts as a message; first-time
+/// recipients count only when this message has some).
+fn check_quota(
+    quota: &SendQuota,
+    window: &SendCounts,
+    count: u32,
+    first_time: u32,
+) -> Result<(), StorageError> {
+    if window.recipients + u64::from(count) > u64::from(quota.messages_max) {
+        return Err(StorageError::SendLimit { kind: SendLimitKind::Messages, max: quota.messages_max });
+    }
+    if first_time > 0 && window.first_time + u64::from(first_time) > u64::from(quota.first_time_max) {
+        return Err(StorageError::SendLimit {
+            kind: SendLimitKind::FirstTimeRecipients,
+            max: quota.first_time_max,
+        });
+    }
+    Ok(())
 }
 
 /// The domain of `address` (after the last `@`), lower case: the grouping key.
@@ -715,7 +738,9 @@ impl QueueStore {
     /// The send record of a submitted message, in the enqueue's transaction: one `sent`
     /// entry (recipients, first-time recipients) and each recipient as known. Entries
     /// of the account older than the window go. Nothing for DSNs, forwards and local
-    /// retries (no submitting account, or recipients pinned to a local account).
+    /// retries (no submitting account, or recipients pinned to a local account). With a
+    /// [`SendQuota`], the window's counts (this transaction's earlier messages included:
+    /// a group commit's are in it) plus this message's must stay within it.
     fn record_sent(&self, wtxn: &mut RwTxn<'_>, new: &NewQueued, id: QueueId) -> Result<(), StorageError> {
         let account = &new.message.sender_account;
         let submitted: Vec<&QueuedRecipient> =
@@ -730,22 +755,32 @@ impl QueueStore {
             if self.dbs.known_recipients.get(wtxn, &key)?.is_none() {
                 first_time += 1;
             }
-            let at = u64::try_from(now_ms.max(0)).unwrap_or(0).to_be_bytes();
-            self.dbs.known_recipients.put(wtxn, &key, &at)?;
         }
         let count = u32::try_from(submitted.len()).unwrap_or(u32::MAX);
-        let key = policy::sent_key(account, now_ms, id.0);
-        self.dbs.sent.put(wtxn, &key, &policy::encode_sent(count, first_time))?;
         let prefix = policy::account_prefix(account);
         let cutoff = now_ms - SEND_WINDOW_MS;
         let mut old = Vec::new();
+        let mut window = SendCounts::default();
         for entry in self.dbs.sent.prefix_iter(wtxn, &prefix)? {
-            let (key, _) = entry?;
-            if policy::sent_key_ms(key, prefix.len())? >= cutoff {
-                break;
+            let (key, value) = entry?;
+            if policy::sent_key_ms(key, prefix.len())? < cutoff {
+                old.push(key.to_vec());
+                continue;
             }
-            old.push(key.to_vec());
+            let (recipients, first) = policy::decode_sent(value)?;
+            window.recipients += u64::from(recipients);
+            window.first_time += u64::from(first);
         }
+        if let Some(quota) = new.send_quota {
+            check_quota(&quota, &window, count, first_time)?;
+        }
+        for recipient in &submitted {
+            let key = policy::account_address_key(account, &recipient.address)?;
+            let at = u64::try_from(now_ms.max(0)).unwrap_or(0).to_be_bytes();
+            self.dbs.known_recipients.put(wtxn, &key, &at)?;
+        }
+        let key = policy::sent_key(account, now_ms, id.0);
+        self.dbs.sent.put(wtxn, &key, &policy::encode_sent(count, first_time))?;
         for key in old {
             self.dbs.sent.delete(wtxn, &key)?;
         }

@@ -75,6 +75,26 @@ impl HoldRule {
     }
 }
 
+/// An account's send limits, checked again inside the enqueue's transaction so that
+/// two submissions at the limit cannot both pass (the session's early check reads
+/// before either is recorded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendQuota {
+    /// Recipients in other domains per window (each recipient counts as a message).
+    pub messages_max: u32,
+    /// Recipients the account never sent to before, per window.
+    pub first_time_max: u32,
+}
+
+/// Which send limit a submission would pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendLimitKind {
+    /// [`SendQuota::messages_max`].
+    Messages,
+    /// [`SendQuota::first_time_max`].
+    FirstTimeRecipients,
+}
+
 /// What an account queued in the send window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SendCounts {

@@ -11,7 +11,7 @@ use super::{Fixture, fixture};
 use crate::fault::{FaultAction, FaultPoint, disarm};
 use crate::queue::{
     Destination, HoldRule, NewQueued, QueueFilter, QueueId, QueueStore, QueueUpdate, QueuedBody,
-    QueuedMessage, QueuedRecipient, SEND_WINDOW_MS, StoredReply, Suppression,
+    QueuedMessage, QueuedRecipient, SEND_WINDOW_MS, SendLimitKind, SendQuota, StoredReply, Suppression,
 };
 use crate::{StorageError, StoreOptions};
 
@@ -50,6 +50,7 @@ fn new_queued(fixture: &Fixture, bytes: &[u8], recipients: &[&str], at_ms: i64) 
         recipients: recipients.iter().map(|r| recipient(r)).collect(),
         first_attempt_ms: at_ms,
         held: false,
+        send_quota: None,
     }
 }
 
@@ -281,6 +282,59 @@ fn the_send_record_counts_submitted_recipients_in_the_window() {
     store.enqueue(&[new_queued(&fixture, b"3", &["a@x.example"], later)]).unwrap();
     let (counts, new) = store.send_counts("alice", &asked, later).unwrap();
     assert_eq!((counts.recipients, counts.first_time, new), (1, 0, 1));
+}
+
+/// The send limits hold inside the enqueue's transaction: a message that would pass one
+/// is refused whole (no record, no file, nothing counted), and of concurrent submissions
+/// at the limit exactly as many pass as fit, group commit or not.
+#[test]
+fn send_quotas_are_checked_in_the_enqueue_transaction() {
+    let fixture = fixture();
+    let store = open(&fixture);
+    let quota = SendQuota { messages_max: 3, first_time_max: 100 };
+    let with_quota = |body: &[u8], recipients: &[&str]| {
+        let mut new = new_queued(&fixture, body, recipients, 1000);
+        new.send_quota = Some(quota);
+        new
+    };
+    store.enqueue(&[with_quota(b"1", &["a@x.example", "b@x.example"])]).unwrap();
+    let refused = store.enqueue(&[with_quota(b"2", &["c@x.example", "d@y.example"])]).unwrap_err();
+    assert!(
+        matches!(refused, StorageError::SendLimit { kind: SendLimitKind::Messages, max: 3 }),
+        "{refused}"
+    );
+    assert_eq!(store.list().unwrap().len(), 1, "nothing of the refused message stored");
+    assert_eq!(queue_files(&fixture), 1);
+    let asked = ["c@x.example".to_owned()];
+    assert_eq!(
+        store.send_counts("alice", &asked, 1000).unwrap(),
+        (crate::queue::SendCounts { recipients: 2, first_time: 2 }, 1)
+    );
+    // First-time recipients: known ones do not count.
+    let quota = SendQuota { messages_max: 100, first_time_max: 3 };
+    let mut known = new_queued(&fixture, b"3", &["a@x.example", "e@x.example", "f@x.example"], 1000);
+    known.send_quota = Some(quota);
+    let refused = store.enqueue(&[known]).unwrap_err();
+    assert!(matches!(refused, StorageError::SendLimit { kind: SendLimitKind::FirstTimeRecipients, .. }));
+    let mut known = new_queued(&fixture, b"4", &["a@x.example", "b@x.example", "c@x.example"], 1000);
+    known.send_quota = Some(quota);
+    store.enqueue(&[known]).unwrap();
+    // Racing submissions of another account, one recipient each, limit 5: five pass.
+    let quota = SendQuota { messages_max: 5, first_time_max: 100 };
+    let passed: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..12)
+            .map(|n| {
+                let mut new = new_queued(&fixture, format!("race {n}").as_bytes(), &["r@z.example"], 1000);
+                new.message.sender_account = "racer".into();
+                new.send_quota = Some(quota);
+                let store = &store;
+                scope.spawn(move || store.enqueue(&[new]).is_ok())
+            })
+            .collect();
+        handles.into_iter().map(|h| usize::from(h.join().unwrap())).sum()
+    });
+    assert_eq!(passed, 5);
+    assert_eq!(store.send_counts("racer", &[], 1000).unwrap().0.recipients, 5);
 }
 
 #[test]
