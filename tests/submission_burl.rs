@@ -7,7 +7,9 @@
 //! with RFC 4468's replies while the session goes on; BURL without LAST then BDAT LAST
 //! builds one message. A raw client then sends a 20 MiB draft by BURL while the
 //! server's peak resident set is watched (`VmHWM`): the bytes go from the message file
-//! to the spool in bounded pieces, never held whole. `verifydata` is clean after each.
+//! to the spool in bounded pieces, never held whole. Last, with `moxide serve` and a
+//! queue routed to a second server, a draft sent by BURL to another domain is queued,
+//! DKIM-signed and delivered as the draft. `verifydata` is clean after the first two.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -178,4 +180,115 @@ fn burl_of_a_large_draft_does_not_grow_the_server() {
     assert!(delivered.file.ends_with(&large), "the delivered message differs from the draft");
     let (clean, report) = common::verifydata(dir.path());
     assert!(clean, "{report}");
+}
+
+const SENDER_DOMAINS: &str = r#"
+postmaster_account = "alice"
+[domains."example.org"]
+[accounts.alice]
+addresses = ["alice@example.org"]
+"#;
+
+const RECEIVER_DOMAINS: &str = r#"
+postmaster_account = "carol"
+[domains."remote.example"]
+[accounts.carol]
+addresses = ["carol@remote.example"]
+"#;
+
+const PASSWORD: &str = "correct horse battery";
+
+/// The draft of the queued submission; its `From:` is the account's, as submission
+/// requires.
+const REMOTE_DRAFT: &str = "From: alice@example.org\r\nTo: carol@remote.example\r\nSubject: burl to a remote domain\r\nMessage-ID: <burl-remote@example.org>\r\n\r\nhello from a draft\r\n";
+
+fn queue_list(config: &Path) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_moxide"))
+        .args(["queue", "--config"])
+        .arg(config)
+        .arg("list")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// `moxide serve` with a queue routed to a second server: a draft sent by BURL to
+/// another domain is queued, DKIM-signed and delivered like any other submission.
+#[test]
+fn a_burl_submission_to_another_domain_is_signed_and_queued() {
+    let receiving = tempfile::tempdir().unwrap();
+    let receiver_config = common::write_serve_config(receiving.path(), "", &[("smtp", "")], RECEIVER_DOMAINS);
+    let text = format!("inbound_checks = false\n{}", std::fs::read_to_string(&receiver_config).unwrap());
+    std::fs::write(&receiver_config, text).unwrap();
+    let receiver_arg = receiver_config.display().to_string();
+    let receiver = Server::start_args(receiving.path(), &["serve", "--config", &receiver_arg], &[]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_serve_config(
+        dir.path(),
+        "",
+        &[("submission", ""), ("smtp", ""), ("imap", "")],
+        SENDER_DOMAINS,
+    );
+    let route = format!(
+        "[queue]\nstarttls = false\n[[queue.routes]]\ndomain = \"remote.example\"\nhost = \"mx.remote.example\"\naddress = \"{}\"\n",
+        receiver.smtp
+    );
+    let text = format!("inbound_checks = false\n{}{route}", std::fs::read_to_string(&config).unwrap());
+    std::fs::write(&config, text).unwrap();
+    common::set_password(&config, "alice", PASSWORD);
+    let config_arg = config.display().to_string();
+    let server = Server::start_args(dir.path(), &["serve", "--config", &config_arg], &[]);
+    let imap_port = server.listener("imap").port();
+    let submission_port = server.listener("submission").port();
+    let script = format!(
+        r#"
+import imaplib, smtplib
+imap = imaplib.IMAP4("127.0.0.1", {imap_port})
+imap.login("alice@example.org", "{PASSWORD}")
+imap.create("Drafts")
+typ, data = imap.append("Drafts", None, None, b"{draft}")
+assert typ == "OK", data
+uidvalidity, uid = data[0].split(b"APPENDUID ")[1].split(b"]")[0].split()
+rump = b"imap://alice%%40example.org@mx.example.org/Drafts;UIDVALIDITY=%s/;UID=%s;URLAUTH=submit+alice%%40example.org" % (uidvalidity, uid)
+tag = imap._new_tag()
+imap.tagged_commands[tag] = None
+imap.send(tag + b' GENURLAUTH "' + rump + b'" INTERNAL\r\n')
+typ, _ = imap._command_complete("GENURLAUTH", tag)
+assert typ == "OK", typ
+url = imap.untagged_responses.pop("GENURLAUTH")[0].strip().strip(b'"').decode()
+s = smtplib.SMTP("127.0.0.1", {submission_port}, timeout=60)
+s.ehlo("client.example")
+s.login("alice@example.org", "{PASSWORD}")
+assert s.mail("alice@example.org")[0] == 250
+assert s.rcpt("carol@remote.example")[0] == 250
+code, text = s.docmd("BURL", url + " LAST")
+print(code, text.decode().split(" ", 1)[0])
+s.quit()
+"#,
+        draft = REMOTE_DRAFT.replace("\r\n", "\\r\\n")
+    );
+    let output = Command::new("python3").arg("-c").arg(script).output().unwrap();
+    assert!(
+        output.status.success(),
+        "python: {}{}\nlog:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+        server.log()
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "250 2.0.0\n");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !queue_list(&config).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the queue did not empty:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(server);
+    drop(receiver);
+    let stored = common::stored_messages(receiving.path(), "carol");
+    assert_eq!(stored.len(), 1);
+    let text = String::from_utf8_lossy(&stored[0].file).into_owned();
+    assert!(text.ends_with(REMOTE_DRAFT), "the draft as written: {text}");
+    assert!(text.lines().any(|l| l.starts_with("DKIM-Signature:")), "signed: {text}");
+    assert!(text.contains("d=example.org;"), "signed for the From: domain: {text}");
 }

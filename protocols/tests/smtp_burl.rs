@@ -203,3 +203,18 @@ fn rset_bad_burl_and_data_end_an_open_message() {
     let script = format!("{ENVELOPE}C: BURL {url}\r\nC: DATA\r\n");
     check_with(&burl_config(), script, &replies(&[WAITING, "S: 503 5.5.1 DATA not allowed after BDAT"]));
 }
+
+#[test]
+fn fuzz_seed_for_burl_drives_the_session() {
+    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/smtp_server/burl_submission");
+    let input = std::fs::read(seed).unwrap();
+    // The seed's first byte (`R`) picks submission mode in the fuzz target; its AUTHs
+    // (a wrong password, then PLAIN with the response on its own line) suit both the
+    // fuzz target's alternating answers and this driver's toy SASL.
+    let t = common::drive(&burl_config(), &input, &[input.len()]);
+    assert!(t.events.contains(&"burl Drafts/5 room=997".to_owned()), "{:?}", t.events);
+    assert!(t.events.contains(&"burl Drafts/6 room=992 LAST".to_owned()), "{:?}", t.events);
+    assert!(t.replies.contains(&TRUST.to_owned()), "{:?}", t.replies);
+    assert!(t.events.contains(&"aborted Reset".to_owned()), "{:?}", t.events);
+    assert!(t.closed);
+}
