@@ -78,6 +78,10 @@ impl Connection {
     ) -> std::io::Result<()> {
         let mut offset = range.start;
         while offset < range.end {
+            if self.transaction.spool_failed {
+                // The message fails at its end (`on_message_end`); reading on is waste.
+                return Ok(());
+            }
             let length = usize::try_from(range.end - offset).unwrap_or(usize::MAX).min(BURL_READ_BYTES_MAX);
             let reading = Arc::clone(file);
             let mut taken = std::mem::take(buffer);
