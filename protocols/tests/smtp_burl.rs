@@ -218,3 +218,18 @@ fn fuzz_seed_for_burl_drives_the_session() {
     assert!(t.events.contains(&"aborted Reset".to_owned()), "{:?}", t.events);
     assert!(t.closed);
 }
+
+#[test]
+fn message_start_rejected_for_burl_ends_the_transaction_unresolved() {
+    let script = format!(
+        "C: EHLO client.example\r\nC: AUTH PLAIN AGJvYgBzZWNyZXQ=\r\nC: MAIL FROM:<nodata@mx.example>\r\n\
+         C: RCPT TO:<carol@mx.example>\r\nC: BURL {} LAST\r\nC: BDAT 0 LAST\r\n",
+        url("Drafts", 5)
+    );
+    let t = check_with(
+        &burl_config(),
+        script,
+        &[EHLO, AUTH_OK, MAIL_OK, RCPT_OK, "S: 554 5.7.1 not from you", MAIL_FIRST],
+    );
+    assert!(!t.events.iter().any(|e| e.starts_with("burl")), "{:?}", t.events);
+}

@@ -148,9 +148,9 @@ pub enum Event<'a> {
     /// Needs `answer`. Accept -> `250 2.1.5`. Past `recipients_max` the session replies
     /// `452 4.5.3` itself and emits no event.
     RcptTo(ForwardPath),
-    /// First DATA or BDAT of a transaction with at least one recipient. Needs `answer`:
-    /// Accept -> DATA gets `354` and the body follows, BDAT goes on reading its chunk;
-    /// Reject -> that reply (a BDAT chunk's bytes are still consumed and dropped) and
+    /// First DATA, BDAT or BURL of a transaction with at least one recipient. Needs
+    /// `answer`: Accept -> DATA gets `354` and the body follows, BDAT goes on reading its
+    /// chunk, BURL asks for its URL (`Burl`); Reject -> that reply (a BDAT chunk's bytes are still consumed and dropped) and
     /// the transaction ends with no further event.
     MessageStart,
     /// Message bytes in order: dot-unstuffed for DATA, raw for BDAT. At most
