@@ -220,7 +220,7 @@ fn fuzz_seed_for_burl_drives_the_session() {
 }
 
 #[test]
-fn message_start_rejected_for_burl_ends_the_transaction_unresolved() {
+fn message_start_rejected_for_burl_resolves_nothing() {
     let script = format!(
         "C: EHLO client.example\r\nC: AUTH PLAIN AGJvYgBzZWNyZXQ=\r\nC: MAIL FROM:<nodata@mx.example>\r\n\
          C: RCPT TO:<carol@mx.example>\r\nC: BURL {} LAST\r\nC: BDAT 0 LAST\r\n",
