@@ -1,6 +1,6 @@
-//! URLAUTH URLs (RFC 4467) resolved against the store, for URLFETCH on IMAP and, later,
-//! BURL on submission (RFC 4468): [`resolve_auth_url`] finds the account the URL's user
-//! names, checks the URL with its mailbox's access key ([`urlauth_allows`]: MAC in
+//! URLAUTH URLs (RFC 4467) resolved against the store, for URLFETCH on IMAP and BURL on
+//! submission (RFC 4468, `smtp::session::burl`): [`resolve_auth_url`] finds the account
+//! the URL's user names, checks the URL with its mailbox's access key ([`urlauth_allows`]: MAC in
 //! constant time, expiry, access identifier against the fetcher), and returns the open
 //! message file with the pieces the URL names ([`url_pieces`], FETCH's section code).
 //! The caller streams the pieces (file ranges and small prefix bytes); nothing here

@@ -50,6 +50,9 @@ use crate::auth::{
 use crate::directory::{Lookup, Poster};
 use crate::node::Node;
 
+mod burl;
+pub use burl::BURL_READ_BYTES_MAX;
+
 /// Bytes read from the socket at a time. Must hold a whole command line (and a whole SASL
 /// response line) so the session can tell a long line from a short read.
 pub const READ_BUFFER_BYTES: usize = 32 * 1024;
@@ -176,6 +179,9 @@ fn connection_config(settings: &SmtpSettings, stream: &Stream, auth: &AuthConnec
     config.starttls = settings.tls.is_some() && !stream.is_tls();
     config.requiretls = true;
     config.auth_requires_tls = !settings.plaintext_auth;
+    // RFC 4468 §3.1: BURL on submission only; URLAUTH URLs of our host resolve against
+    // this node's stores (`crate::urlauth`).
+    config.burl = config.submission;
     // Submission with a queue: the release time advertised is computed now; a
     // connection's EHLO is answered within minutes of it.
     config.futurerelease =
@@ -210,6 +216,10 @@ impl Connection {
                         self.auth_start(session, &mechanism, initial.as_deref()).await
                     }
                     Event::AuthResponse(response) => self.auth_respond(session, &response).await,
+                    Event::Burl { url, room_bytes, .. } => {
+                        let outcome = self.on_burl(&url, room_bytes).await;
+                        session.burl_done(outcome);
+                    }
                     Event::AuthCancel => {
                         self.authenticator = None;
                         self.pending_success = None;
@@ -468,7 +478,11 @@ impl Connection {
                 self.abandon_transaction().await;
                 None
             }
-            Event::StartTls { .. } | Event::Auth { .. } | Event::AuthResponse(_) | Event::AuthCancel => None,
+            Event::StartTls { .. }
+            | Event::Auth { .. }
+            | Event::AuthResponse(_)
+            | Event::AuthCancel
+            | Event::Burl { .. } => None,
         }
     }
 

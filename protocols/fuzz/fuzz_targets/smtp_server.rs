@@ -2,9 +2,10 @@
 //! RFC 3207, AUTH RFC 4954) on arbitrary client bytes. The input is fed in two reads
 //! split at a point the fuzzer picks (from the first byte, which stays part of the
 //! traffic so that real transcripts work as seeds; its low bits also pick implicit TLS
-//! and submission mode); every event that needs an answer is answered, alternating
-//! accept and reject by a fuzzer-chosen pattern, and AUTH steps alternate challenge,
-//! success and failure the same way. Checks: no panic, output made of well-formed reply
+//! and submission mode, with BURL RFC 4468); every event that needs an answer is
+//! answered, alternating accept and reject by a fuzzer-chosen pattern, AUTH steps
+//! alternate challenge, success and failure the same way, and BURLs are appended (within
+//! the room given), too large or unresolved. Checks: no panic, output made of well-formed reply
 //! lines, every Body within its size bound, the session never reports using more bytes
 //! than it was given, a STARTTLS handshake only ever starts with no plaintext left
 //! over, and nothing happens after a refused STARTTLS. The clock advances by the first
@@ -16,7 +17,7 @@ use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use moxide_protocols::smtp::{
-    BODY_CHUNK_BYTES_MAX, EnhancedCode, Event, Reply, ServerConfig, ServerSession, Verdict,
+    BODY_CHUNK_BYTES_MAX, BurlOutcome, EnhancedCode, Event, Reply, ServerConfig, ServerSession, Verdict,
 };
 
 /// Bounds the drive loop; each round either uses input, emits something, or feeds.
@@ -38,6 +39,7 @@ fuzz_target!(|data: &[u8]| {
         auth_mechanisms: vec!["PLAIN".to_owned(), "LOGIN".to_owned()],
         auth_requires_tls: first & 4 != 0,
         requiretls: true,
+        burl: first & 2 != 0,
         ..ServerConfig::default()
     };
     let mut session = if first & 1 != 0 {
@@ -67,6 +69,16 @@ fuzz_target!(|data: &[u8]| {
                 }
                 Event::MailFrom(_) | Event::RcptTo(_) | Event::MessageStart => true,
                 Event::MessageEnd => true,
+                Event::Burl { room_bytes, .. } => {
+                    answers = answers.wrapping_add(1);
+                    let outcome = match u32::from(first).wrapping_add(answers) % 5 {
+                        0 => BurlOutcome::TooLarge,
+                        1 => BurlOutcome::Unresolved,
+                        _ => BurlOutcome::Appended(room_bytes.min(u64::from(first))),
+                    };
+                    session.burl_done(outcome);
+                    false
+                }
                 Event::StartTls { pipelined: true } => {
                     assert!(session.wants_close());
                     refused_starttls = true;

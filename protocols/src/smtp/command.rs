@@ -3,7 +3,8 @@
 //!
 //! RFC 5321 §4.1.1 commands; MAIL parameters SIZE (RFC 1870), BODY (RFC 6152, RFC 3030
 //! §3), SMTPUTF8 (RFC 6531), AUTH (RFC 4954 §5, accepted and ignored), REQUIRETLS
-//! (RFC 8689) and HOLDFOR/HOLDUNTIL (RFC 4865, `release`); BDAT (RFC 3030 §2); STARTTLS (RFC 3207 §4); AUTH and its responses
+//! (RFC 8689) and HOLDFOR/HOLDUNTIL (RFC 4865, `release`); BDAT (RFC 3030 §2); BURL
+//! (RFC 4468 §3.5); STARTTLS (RFC 3207 §4); AUTH and its responses
 //! (RFC 4954 §4). Verbs and keywords match without regard to case (RFC 5321 §2.4). Lines
 //! with control characters or invalid UTF-8 are refused before any verb is looked at.
 //! Base64 is strict (padding required, no whitespace), so one response has one meaning.
@@ -60,6 +61,7 @@ pub(crate) enum Command {
     Rcpt(ForwardPath),
     Data,
     Bdat { size: u64, last: bool },
+    Burl { url: String, last: bool },
     Rset,
     Noop,
     Quit,
@@ -156,6 +158,8 @@ pub(crate) fn parse_command(line: &[u8]) -> Result<Command, CommandError> {
         Ok(Command::Rcpt(parse_rcpt(args)?))
     } else if verb_is("BDAT") {
         parse_bdat(args)
+    } else if verb_is("BURL") {
+        parse_burl(args)
     } else if verb_is("AUTH") {
         parse_auth(args)
     } else {
@@ -295,6 +299,23 @@ fn parse_bdat(args: &str) -> Result<Command, CommandError> {
     Ok(Command::Bdat { size, last })
 }
 
+/// `BURL SP absolute-URI [SP end-marker]` (RFC 4468 §3.5). A URI has no spaces; what
+/// it says is for the session (and the URL parser) to judge.
+fn parse_burl(args: &str) -> Result<Command, CommandError> {
+    const USAGE: &str = "BURL absolute-URI [LAST]";
+    let mut words = args.split(' ');
+    let url = words.next().filter(|word| !word.is_empty()).ok_or(CommandError::Syntax(USAGE))?;
+    let last = match words.next() {
+        None => false,
+        Some(word) if word.eq_ignore_ascii_case("LAST") => true,
+        Some(_) => return Err(CommandError::Syntax(USAGE)),
+    };
+    if words.next().is_some() {
+        return Err(CommandError::Syntax(USAGE));
+    }
+    Ok(Command::Burl { url: url.to_owned(), last })
+}
+
 /// `AUTH SP sasl-mech [SP initial-response]` (RFC 4954 §4); the mechanism is checked
 /// against the offered ones by the session.
 fn parse_auth(args: &str) -> Result<Command, CommandError> {
@@ -386,6 +407,13 @@ fn parse_body_type(value: &str) -> Option<BodyType> {
 /// transaction even when the command's arguments do not parse (RFC 3030 §2).
 pub(crate) fn is_bdat_line(line: &[u8]) -> bool {
     line.get(..4).is_some_and(|verb| verb.eq_ignore_ascii_case(b"BDAT"))
+        && matches!(line.get(4), None | Some(b' '))
+}
+
+/// True when `line` starts with the BURL verb: a bad BURL fails an open message as a
+/// bad BDAT does (RFC 4468 §3.2).
+pub(crate) fn is_burl_line(line: &[u8]) -> bool {
+    line.get(..4).is_some_and(|verb| verb.eq_ignore_ascii_case(b"BURL"))
         && matches!(line.get(4), None | Some(b' '))
 }
 
@@ -542,6 +570,20 @@ mod tests {
         for bad in ["BDAT", "BDAT x", "BDAT 1 FIRST", "BDAT 1 LAST x", "BDAT -1"] {
             assert!(matches!(parse(bad), Err(CommandError::Syntax(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn burl() {
+        let burl = |url: &str, last| Ok(Command::Burl { url: url.to_owned(), last });
+        assert_eq!(
+            parse("BURL imap://a@b/INBOX/;UID=1;URLAUTH=submit+a:INTERNAL:00"),
+            burl("imap://a@b/INBOX/;UID=1;URLAUTH=submit+a:INTERNAL:00", false)
+        );
+        assert_eq!(parse("burl x last"), burl("x", true));
+        for bad in ["BURL", "BURL  x", "BURL x FIRST", "BURL x LAST y"] {
+            assert!(matches!(parse(bad), Err(CommandError::Syntax(_))), "{bad}");
+        }
+        assert!(is_burl_line(b"BURL") && is_burl_line(b"burl x") && !is_burl_line(b"BURLX"));
     }
 
     #[test]

@@ -39,5 +39,5 @@ pub use limits::*;
 pub use received::{ReceivedTrace, received_header, rfc5322_date};
 pub use release::{FutureRelease, Release};
 pub use reply::{EnhancedCode, Reply};
-pub use server::{AbortReason, Event, ServerConfig, ServerSession, Transaction, Verdict};
+pub use server::{AbortReason, BurlOutcome, Event, ServerConfig, ServerSession, Transaction, Verdict};
 pub use transparency::dot_stuff;

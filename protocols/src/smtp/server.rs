@@ -2,7 +2,7 @@
 //! RFC 1870, 8BITMIME RFC 6152, SMTPUTF8 RFC 6531, ENHANCEDSTATUSCODES RFC 2034/3463,
 //! PIPELINING RFC 2920, CHUNKING and BINARYMIME RFC 3030, LIMITS RFC 9422, STARTTLS
 //! RFC 3207 and implicit TLS RFC 8314, AUTH RFC 4954, submission RFC 6409, REQUIRETLS
-//! RFC 8689). STARTTLS lives in `starttls`, AUTH in `auth`.
+//! RFC 8689, BURL RFC 4468). STARTTLS lives in `starttls`, AUTH in `auth`, BURL in `burl`.
 //!
 //! The caller owns the socket and the clock. It feeds bytes to
 //! [`ServerSession::handle_input`], drains [`ServerSession::poll_event`], answers the
@@ -15,6 +15,9 @@
 //!   the rest of the body is read and dropped, never executed as commands;
 //! - every byte of a BDAT chunk is consumed as data, even when the chunk is refused
 //!   (RFC 3030 §2), so chunk contents are never executed as commands either;
+//! - a message is built from DATA, or from BDAT chunks and BURL contents in any order,
+//!   the last one marked `LAST` (RFC 4468 §3.2); BURL content never passes through the
+//!   session: the caller appends it and reports its size;
 //! - buffers are bounded: no command line over the limit is held, body bytes are handed
 //!   out in pieces of [`BODY_CHUNK_BYTES_MAX`], output stops growing past
 //!   [`OUTPUT_BYTES_MAX`] until the caller flushes;
@@ -34,7 +37,7 @@ use std::sync::Arc;
 use memchr::memchr;
 
 use super::address::ForwardPath;
-use super::command::{BodyType, Command, CommandError, MailFrom, is_bdat_line, parse_command};
+use super::command::{BodyType, Command, CommandError, MailFrom, is_bdat_line, is_burl_line, parse_command};
 use super::data::DataDecoder;
 use super::limits::{
     BODY_CHUNK_BYTES_MAX, COMMAND_LINE_BYTES_MAX, COMMAND_LINE_BYTES_MIN, COMMAND_TIMEOUT_MS,
@@ -42,10 +45,14 @@ use super::limits::{
     MESSAGE_BYTES_MAX, OUTPUT_BYTES_MAX, RECIPIENTS_MAX,
 };
 use super::reply::{EnhancedCode, Reply};
+use crate::imap::url::AuthUrl;
 
 mod auth;
+mod burl;
 mod deadline;
 mod starttls;
+
+pub use burl::BurlOutcome;
 
 /// Events queued at once: a command yields at most two (e.g. `MessageAborted` + `Quit`,
 /// `Reset` + `Helo`, `Body` + `MessageEnd`) and an external close adds one.
@@ -96,6 +103,10 @@ pub struct ServerConfig {
     /// HOLDUNTIL; `None`: neither (a parameter of an extension not offered, RFC 5321
     /// §4.1.1.11).
     pub futurerelease: Option<super::release::FutureRelease>,
+    /// Advertise `BURL imap` (RFC 4468) and take BURL from authenticated clients: for
+    /// submission listeners whose caller resolves URLAUTH URLs of our own host (RFC 4468
+    /// §3.1: never on port 25).
+    pub burl: bool,
 }
 
 impl Default for ServerConfig {
@@ -116,6 +127,7 @@ impl Default for ServerConfig {
             auth_requires_tls: true,
             requiretls: false,
             futurerelease: None,
+            burl: false,
         }
     }
 }
@@ -136,9 +148,9 @@ pub enum Event<'a> {
     /// Needs `answer`. Accept -> `250 2.1.5`. Past `recipients_max` the session replies
     /// `452 4.5.3` itself and emits no event.
     RcptTo(ForwardPath),
-    /// First DATA or BDAT of a transaction with at least one recipient. Needs `answer`:
-    /// Accept -> DATA gets `354` and the body follows, BDAT goes on reading its chunk;
-    /// Reject -> that reply (a BDAT chunk's bytes are still consumed and dropped) and
+    /// First DATA, BDAT or BURL of a transaction with at least one recipient. Needs
+    /// `answer`: Accept -> DATA gets `354` and the body follows, BDAT goes on reading its
+    /// chunk, BURL asks for its URL (`Burl`); Reject -> that reply (a BDAT chunk's bytes are still consumed and dropped) and
     /// the transaction ends with no further event.
     MessageStart,
     /// Message bytes in order: dot-unstuffed for DATA, raw for BDAT. At most
@@ -148,6 +160,21 @@ pub enum Event<'a> {
     /// message is durable: Accept/AcceptWith -> `250 2.0.0`, Reject -> that reply. Either
     /// way the transaction ends.
     MessageEnd,
+    /// BURL (RFC 4468) after `MessageStart`: resolve `url` for the authenticated
+    /// client (the session checked it names our host), and append its content to the
+    /// message as raw bytes, as a BDAT chunk's. Needs [`ServerSession::burl_done`]:
+    /// `Appended(octets)` when it fitted in `room_bytes` (then `250 2.5.0`, or for
+    /// `last` a `MessageEnd` follows), `TooLarge` when it would not (nothing appended),
+    /// `Unresolved` for any failed check. On failure a `MessageAborted` follows.
+    Burl {
+        /// The URLAUTH URL, parsed.
+        url: AuthUrl,
+        /// `LAST`: the message ends with this content.
+        last: bool,
+        /// Octets the message may still grow by (`message_bytes_max` minus what BDAT
+        /// and earlier BURLs gave).
+        room_bytes: u64,
+    },
     /// The message being received was dropped by the session; discard what was
     /// spooled. The transaction is over too (no `Reset` follows). The session sends its
     /// error reply where the RFC says (after the message's end for DATA).
@@ -199,6 +226,8 @@ pub enum AbortReason {
     Reset,
     /// A BDAT transaction failed: a bad BDAT command, or DATA after BDAT (RFC 3030 §2).
     BdatFailed,
+    /// A BURL failed (RFC 4468 §3.2: the whole transaction fails); the reply is sent.
+    BurlFailed,
     /// The session is closing (QUIT, timeout, shutdown, too many errors).
     Closed,
 }
@@ -232,6 +261,7 @@ enum Queued {
     RcptTo(ForwardPath),
     MessageStart,
     Body,
+    Burl { url: AuthUrl, last: bool },
     MessageEnd,
     MessageAborted(AbortReason),
     Reset,
@@ -244,13 +274,15 @@ enum Queued {
 
 /// The question an outstanding event asked. `Tls` waits for `tls_started`,
 /// `tls_failed` or `tls_refused_injection`; `AuthStep` for `auth_challenge`,
-/// `auth_success` or `auth_failure`; the others for `answer`.
+/// `auth_success` or `auth_failure`; `Burl` for `burl_done`; the others for `answer`.
 #[derive(Debug)]
 enum Awaiting {
     Mail(MailFrom),
     Rcpt(ForwardPath),
     DataStart,
     BdatStart { size: u64, last: bool },
+    BurlStart { url: AuthUrl, last: bool },
+    Burl { last: bool },
     MessageEnd,
     Tls,
     AuthStep,
@@ -259,7 +291,7 @@ enum Awaiting {
 impl Awaiting {
     /// True for the questions [`ServerSession::answer`] answers.
     fn takes_verdict(&self) -> bool {
-        !matches!(self, Self::Tls | Self::AuthStep)
+        !matches!(self, Self::Tls | Self::AuthStep | Self::Burl { .. })
     }
 }
 
@@ -424,6 +456,7 @@ impl ServerSession {
             Queued::RcptTo(path) => Event::RcptTo(path),
             Queued::MessageStart => Event::MessageStart,
             Queued::Body => Event::Body(&self.body),
+            Queued::Burl { url, last } => Event::Burl { url, last, room_bytes: self.burl_room_bytes() },
             Queued::MessageEnd => Event::MessageEnd,
             Queued::MessageAborted(reason) => Event::MessageAborted(reason),
             Queued::Reset => Event::Reset,
@@ -453,8 +486,9 @@ impl ServerSession {
             Awaiting::Rcpt(path) => self.answer_rcpt(path, verdict),
             Awaiting::DataStart => self.answer_data_start(verdict),
             Awaiting::BdatStart { size, last } => self.answer_bdat_start(size, last, verdict),
+            Awaiting::BurlStart { url, last } => self.answer_burl_start(url, last, verdict),
             Awaiting::MessageEnd => self.answer_message_end(verdict),
-            Awaiting::Tls | Awaiting::AuthStep => {}
+            Awaiting::Tls | Awaiting::AuthStep | Awaiting::Burl { .. } => {}
         }
     }
 
@@ -556,7 +590,7 @@ impl ServerSession {
         match parse_command(line) {
             Ok(command) => self.execute(command, input.len() > used),
             Err(error) => {
-                if is_bdat_line(line) && self.message_open {
+                if (is_bdat_line(line) || is_burl_line(line)) && self.message_open {
                     self.abort_message(AbortReason::BdatFailed);
                 }
                 self.reply_error(error.reply());
@@ -676,6 +710,7 @@ impl ServerSession {
             Command::Rcpt(path) => self.cmd_rcpt(path),
             Command::Data => self.cmd_data(),
             Command::Bdat { size, last } => self.cmd_bdat(size, last),
+            Command::Burl { url, last } => self.cmd_burl(url, last),
             Command::Rset => {
                 if self.count_command_without_mail() {
                     self.end_transaction(AbortReason::Reset);
@@ -749,6 +784,14 @@ impl ServerSession {
         if self.auth_offered() {
             capabilities.push(format!("AUTH {}", self.config.auth_mechanisms.join(" ")));
         }
+        if self.config.burl {
+            // RFC 4468 §3.1/§3.3: `imap` says we resolve `submit+` URLAUTH URLs of our own
+            // host. Advertised before AUTH too: the argument does not depend on who logs
+            // in (every account's URLs resolve here), and clients seldom send EHLO again
+            // after AUTH, so the no-argument form the RFC allows before AUTH would hide it
+            // from them. BURL itself still needs AUTH (`530 5.7.0`).
+            capabilities.push("BURL imap".to_owned());
+        }
         if let Some(release) = &self.config.futurerelease {
             // RFC 4865 §3: FUTURERELEASE <max-future-release-interval> <max-future-release-date-time>.
             capabilities
@@ -818,7 +861,8 @@ impl ServerSession {
         let binary = transaction.mail_from.body == BodyType::BinaryMime;
         if self.message_open {
             // RFC 3030 §2: DATA after BDAT in one transaction is 503; the state is left
-            // undefined, we end the transaction.
+            // undefined, we end the transaction. The same after BURL (RFC 4468 §3.2
+            // mixes BURL with BDAT only).
             self.abort_message(AbortReason::BdatFailed);
             self.reply_error(Reply::new(503, code(5, 5, 1), "DATA not allowed after BDAT"));
         } else if no_recipients {

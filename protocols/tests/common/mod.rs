@@ -17,8 +17,8 @@
 use std::sync::Arc;
 
 use moxide_protocols::smtp::{
-    BODY_CHUNK_BYTES_MAX, EnhancedCode, Event, MailFrom, REPLY_LINE_BYTES_MAX, Reply, ReversePath,
-    ServerConfig, ServerSession, Verdict,
+    BODY_CHUNK_BYTES_MAX, BurlOutcome, EnhancedCode, Event, MailFrom, REPLY_LINE_BYTES_MAX, Reply,
+    ReversePath, ServerConfig, ServerSession, Verdict,
 };
 
 /// Stands for the whole multi-line EHLO reply on a plain connection.
@@ -70,6 +70,9 @@ pub(crate) fn ehlo_lines(config: &ServerConfig, tls: bool) -> Vec<String> {
     if !config.auth_mechanisms.is_empty() && (tls || !config.auth_requires_tls) {
         capabilities.push(format!("AUTH {}", config.auth_mechanisms.join(" ")));
     }
+    if config.burl {
+        capabilities.push("BURL imap".to_owned());
+    }
     let last = capabilities.len() - 1;
     capabilities
         .iter()
@@ -113,6 +116,7 @@ enum Action {
     Challenge(Vec<u8>),
     AuthOk(String),
     AuthFail(Reply),
+    Burl(BurlOutcome),
 }
 
 /// Where the toy SASL exchange stands.
@@ -202,6 +206,12 @@ impl Script {
                 self.message.extend_from_slice(bytes);
                 Action::Nothing
             }
+            Event::Burl { url, last, room_bytes } => {
+                let message = &url.message;
+                let marker = if last { " LAST" } else { "" };
+                self.record(format!("burl {}/{} room={room_bytes}{marker}", message.mailbox, message.uid));
+                Action::Burl(self.resolve_burl(&message.mailbox, message.uid, room_bytes))
+            }
             Event::MessageEnd => {
                 self.record("end".to_owned());
                 let rejected = self.message.windows(8).any(|w| w == b"REJECTME");
@@ -227,6 +237,20 @@ impl Script {
                 Action::Nothing
             }
             other => self.react_tls_auth(other),
+        }
+    }
+
+    /// The toy URL store: mailbox `Drafts` holds, at UID n, n octets of `x`; `Broken`
+    /// fails on our side; every other mailbox names nothing.
+    fn resolve_burl(&mut self, mailbox: &str, uid: u32, room_bytes: u64) -> BurlOutcome {
+        match mailbox {
+            "Drafts" if u64::from(uid) > room_bytes => BurlOutcome::TooLarge,
+            "Drafts" => {
+                self.message.extend(std::iter::repeat_n(b'x', uid as usize));
+                BurlOutcome::Appended(u64::from(uid))
+            }
+            "Broken" => BurlOutcome::Failed(Reply::new(451, Some(EnhancedCode(4, 3, 0)), "try again later")),
+            _ => BurlOutcome::Unresolved,
         }
     }
 
@@ -403,6 +427,7 @@ fn apply(session: &mut ServerSession, action: Action, buffer: &[u8]) {
         Action::Challenge(challenge) => session.auth_challenge(&challenge),
         Action::AuthOk(identity) => session.auth_success(identity),
         Action::AuthFail(reply) => session.auth_failure(reply),
+        Action::Burl(outcome) => session.burl_done(outcome),
     }
 }
 
