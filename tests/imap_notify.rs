@@ -6,7 +6,8 @@
 //! MessageNew FETCH attributes, a delivery brings EXISTS and the FETCH, and B's STORE
 //! and EXPUNGE their FETCH and EXPUNGE, all without a command; in IDLE both kinds
 //! arrive too, and B's RENAME of INBOX brings the new name and INBOX's expunges; A's
-//! own RENAME of INBOX reports them in its response, once. Then the overflow: A stops reading (a 4 KiB
+//! own RENAME of INBOX reports them in its response, once, and a selected child of a
+//! mailbox A renames is renamed with it (DELETE by the new name closes it). Then the overflow: A stops reading (a 4 KiB
 //! receive buffer) while B makes 600 METADATA changes of 25 KiB of entry names each
 //! (15 MB of notifications); the server's RSS stays bounded, and once A reads it finds
 //! `* OK [NOTIFICATIONOVERFLOW]` and no notification after it.
@@ -63,6 +64,8 @@ its expunges => * 2 EXPUNGE * 1 EXPUNGE
 DONE => a8 OK IDLE terminated
 own RENAME INBOX => OK RENAME completed ['* LIST () \"/\" Again', '* 2 EXPUNGE', '* 1 EXPUNGE']
 NOOP => OK done []
+DELETE renamed selected child => OK DELETE completed
+then FETCH => BAD select a mailbox first
 ";
 
 #[test]

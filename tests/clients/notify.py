@@ -180,6 +180,16 @@ def events():
     print("own RENAME INBOX =>", ok.split(" ", 1)[1], untagged)
     untagged, ok = a.command("a11", "NOOP")
     print("NOOP =>", ok.split(" ", 1)[1], untagged)
+    # A selected child of a renamed mailbox is renamed with it: deleting it by its new
+    # name closes it.
+    a.command("a12", "NOTIFY NONE")
+    a.command("a13", "CREATE p/q")
+    a.command("a14", "SELECT p/q")
+    a.command("a15", "RENAME p r")
+    untagged, ok = a.command("a16", "DELETE r/q")
+    print("DELETE renamed selected child =>", ok.split(" ", 1)[1])
+    untagged, ok = a.command("a17", "FETCH 1 FLAGS")
+    print("then FETCH =>", ok.split(" ", 1)[1])
 
 
 def overflow():
