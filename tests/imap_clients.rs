@@ -58,6 +58,7 @@ fn imaplib_flows() {
     eprintln!("{}", idle.trim());
     python(&["twosessions", &port]);
     python(&["qresync", &port]);
+    python(&["changedsince", &port]);
     python(&["rev2", &port]);
 }
 

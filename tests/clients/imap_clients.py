@@ -337,6 +337,37 @@ def qresync(port):
     sock.close()
 
 
+def changedsince(port):
+    """RFC 7162 §3.1.4: CHANGEDSINCE reports exactly the messages changed after the
+    modseq, here read from the store's modseq index: another session's flag change, and a
+    message it expunged that this session still shows (its FETCH comes from the kept
+    record; UID FETCH may report the expunge instead)."""
+    a, cmd_a = raw_session(port)
+    b, cmd_b = raw_session(port)
+    cmd_a("CREATE Changes")
+    for i in range(40):
+        text = simple("change %d" % i)
+        cmd_a("APPEND Changes {%d+}\r\n%s" % (len(text), text.decode()))
+    data = cmd_a("SELECT Changes (CONDSTORE)")
+    modseq = int(re.search(rb"HIGHESTMODSEQ (\d+)", data).group(1))
+    cmd_b("SELECT Changes")
+    cmd_b("UID STORE 30 +FLAGS.SILENT ($Test)")
+    cmd_b("UID STORE 10 +FLAGS.SILENT (\\Deleted)")
+    cmd_b("EXPUNGE")
+    data = cmd_a("FETCH 1:* (UID FLAGS) (CHANGEDSINCE %d)" % modseq)
+    fetched = sorted(int(u) for u in re.findall(rb"\* \d+ FETCH \(UID (\d+)", data))
+    assert fetched == [10, 30], data
+    assert b"EXPUNGE" not in data, data
+    data = cmd_a("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d)" % modseq)
+    assert re.search(rb"\* \d+ FETCH \(UID 30 FLAGS \([^)]*\$Test", data), data
+    data = cmd_a("FETCH 1:* (FLAGS) (CHANGEDSINCE 1)")
+    assert len(re.findall(rb"\* \d+ FETCH ", data)) == 39, data
+    data = cmd_a("FETCH 1:* (FLAGS) (CHANGEDSINCE %d)" % (modseq + 1000))
+    assert not re.search(rb"\* \d+ FETCH ", data), data
+    a.close()
+    b.close()
+
+
 def rev2(port):
     """RFC 9051: an IMAP4rev2 client gets ESEARCH, a LIST in SELECT and no RECENT."""
     sock, cmd = raw_session(port)
@@ -546,6 +577,8 @@ def main():
         qresync(port)
     elif mode == "rev2":
         rev2(port)
+    elif mode == "changedsince":
+        changedsince(port)
     elif mode == "status":
         status(port)
     elif mode == "bigbox":

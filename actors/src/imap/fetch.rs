@@ -94,6 +94,19 @@ impl Conn {
         }
     }
 
+    /// The UIDs a CHANGEDSINCE `since` FETCH can report, at most `max` (see
+    /// [`moxide_storage::ReadView::changed_uids_since`]): bounded work, here on the core.
+    pub(crate) fn changed_since(&self, since: u64, max: usize) -> Answer {
+        let (_, store, mailbox) = match self.selected_mailbox() {
+            Ok(selected) => selected,
+            Err(error) => return Answer::Failed(error),
+        };
+        match store.read(|view| view.changed_uids_since(mailbox, ModSeq(since), max)) {
+            Ok(uids) => Answer::ChangedUids(uids),
+            Err(error) => Answer::Failed(storage_error(error)),
+        }
+    }
+
     /// Feeds one chunk to the session; the answer to give when done.
     pub(crate) async fn fetch_chunk(
         &mut self,

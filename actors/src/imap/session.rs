@@ -299,6 +299,7 @@ impl Conn {
             }
             Event::FetchSeen(uids) => self.fetch_seen(uids).await,
             Event::ExpungedSince { since } => self.expunged_since(since),
+            Event::ChangedSince { since, max } => self.changed_since(since, max),
             Event::Quota { mailbox } => self.quota(mailbox.as_deref()).await,
             Event::GetMetadata { mailboxes } => self.get_metadata(mailboxes).await,
             Event::SetMetadata { mailbox, entries } => self.set_metadata(mailbox, entries).await,

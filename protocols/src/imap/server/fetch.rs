@@ -65,6 +65,16 @@ pub const FETCH_CHUNK_MAX: usize = 64;
 /// one read transaction of modest length.
 pub const FETCH_INDEX_CHUNK_MAX: usize = 512;
 
+/// Most UIDs a CHANGEDSINCE FETCH asks the store for first (64 KiB of them): a client's
+/// sync finds a handful; past this many changes the FETCH walks its whole set as it
+/// would without CHANGEDSINCE (its output is that large anyway).
+pub const CHANGED_SINCE_UIDS_MAX: usize = 16 * 1024;
+
+/// Messages of the set a CHANGEDSINCE FETCH walks past without a match before it sends
+/// an (empty) chunk anyway: the round trip is a yield, so a long walk never holds the
+/// core (RFC 7162 §3.1.4 syncs of a 1M-message set take 32 of them).
+pub const CHANGED_SINCE_WALK_MAX: usize = 32 * 1024;
+
 /// What a FETCH needs and writes.
 #[derive(Debug, Clone)]
 pub struct FetchPlan {

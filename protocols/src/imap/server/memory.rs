@@ -461,6 +461,7 @@ impl Connection {
                 Some(Answer::ChunkDone)
             }
             Event::ExpungedSince { since } => Some(Answer::Uids(self.expunged_since(since))),
+            Event::ChangedSince { since, max } => Some(Answer::ChangedUids(self.changed_since(since, max))),
             Event::Search(program) => Some(Answer::Searched(self.search(&program))),
             Event::SearchMailbox { mailbox, program, view_given } => {
                 Some(self.search_mailbox(&mailbox, &program, view_given))
@@ -927,6 +928,18 @@ impl Connection {
             .filter(|&(_, &when)| when > since)
             .map(|(&uid, _)| uid)
             .collect()
+    }
+
+    fn changed_since(&self, since: u64, max: usize) -> Option<Vec<u32>> {
+        let Some(index) = self.selected else { return Some(Vec::new()) };
+        let account = self.account.borrow();
+        let mailbox = &account.mailboxes[index];
+        let changed = mailbox.messages.iter().filter(|(_, m)| m.modseq > since).map(|(&uid, _)| uid);
+        let gone = mailbox.tombstones.iter().filter(|&(_, &when)| when > since).map(|(&uid, _)| uid);
+        let mut uids: Vec<u32> = changed.chain(gone).collect();
+        uids.sort_unstable();
+        uids.dedup();
+        (uids.len() <= max).then_some(uids)
     }
 
     fn search(&self, program: &super::SearchProgram) -> Vec<SearchHit> {

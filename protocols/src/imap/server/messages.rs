@@ -9,7 +9,10 @@ use std::sync::Arc;
 
 use super::error::{CommandError, Done};
 use super::facts::{FetchMessage, SearchHit, StoreOutcome};
-use super::fetch::{FETCH_CHUNK_MAX, FETCH_INDEX_CHUNK_MAX, FetchPlan, MessageContext, write_message};
+use super::fetch::{
+    CHANGED_SINCE_UIDS_MAX, CHANGED_SINCE_WALK_MAX, FETCH_CHUNK_MAX, FETCH_INDEX_CHUNK_MAX, FetchPlan,
+    MessageContext, write_message,
+};
 use super::flags::split;
 use super::search::{SearchProgram, uses_modseq, write_answer};
 use super::uids::UidList;
@@ -128,6 +131,8 @@ pub(crate) struct FetchJob {
     error: Option<CommandError>,
     /// NOTIFY's FETCH of new messages (RFC 5465 §5.2): no command, no tagged response.
     notification: bool,
+    /// CHANGEDSINCE: the only UIDs that can match (sorted); `None`: every UID of the set.
+    only: Option<Vec<u32>>,
 }
 
 impl FetchJob {
@@ -147,6 +152,7 @@ impl FetchJob {
             seen_now: Vec::new(),
             error: None,
             notification: true,
+            only: None,
         }
     }
 }
@@ -154,6 +160,7 @@ impl FetchJob {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum FetchPhase {
     Vanished,
+    Changed,
     Seen,
     Chunk,
 }
@@ -232,13 +239,26 @@ impl Session {
             seen_now: Vec::new(),
             error: None,
             notification: false,
+            only: None,
         };
         match changed_since.filter(|_| vanished) {
             Some(since) => {
                 self.set_job(Job::Fetch(FetchJob { phase: FetchPhase::Vanished, ..job }));
                 self.request(Event::ExpungedSince { since }, true);
             }
-            None => self.next_fetch_chunk(job),
+            None => self.fetch_changed_or_chunk(job),
+        }
+    }
+
+    /// With CHANGEDSINCE, first the UIDs that can match (from the store's modseq index),
+    /// so a sync of a big mailbox walks what changed, not every message; else the chunks.
+    fn fetch_changed_or_chunk(&mut self, job: FetchJob) {
+        match job.plan.changed_since() {
+            Some(since) if !job.notification => {
+                self.set_job(Job::Fetch(FetchJob { phase: FetchPhase::Changed, ..job }));
+                self.request(Event::ChangedSince { since, max: CHANGED_SINCE_UIDS_MAX }, true);
+            }
+            _ => self.next_fetch_chunk(job),
         }
     }
 
@@ -250,11 +270,24 @@ impl Session {
             return self.fetch_ended(job.notification, Err(error));
         }
         let n = if job.plan.index_only() { FETCH_INDEX_CHUNK_MAX } else { FETCH_CHUNK_MAX };
-        let targets = job.cursor.take(&selected.uids, n);
-        if targets.is_empty() {
-            return self.fetch_ended(job.notification, Ok(Done::ok("FETCH completed")));
-        }
-        job.chunk = targets.into_iter().map(|(_, uid)| uid).collect();
+        let mut walked = 0;
+        let chunk: Vec<u32> = loop {
+            let targets = job.cursor.take(&selected.uids, n);
+            if targets.is_empty() {
+                return self.fetch_ended(job.notification, Ok(Done::ok("FETCH completed")));
+            }
+            walked += targets.len();
+            let mut chunk: Vec<u32> = targets.into_iter().map(|(_, uid)| uid).collect();
+            if let Some(only) = &job.only {
+                chunk.retain(|uid| only.binary_search(uid).is_ok());
+            }
+            // An empty chunk after CHANGED_SINCE_WALK_MAX messages still goes out: the
+            // round trip lets other work run while a long set is walked.
+            if !chunk.is_empty() || walked >= CHANGED_SINCE_WALK_MAX {
+                break chunk;
+            }
+        };
+        job.chunk = chunk;
         job.seen_now.clear();
         let uids = job.chunk.clone();
         if job.plan.marks_seen() {
@@ -297,6 +330,10 @@ impl Session {
                 if !gone.is_empty() {
                     write_vanished(self.out.buf(), true, &format_uid_set(&gone));
                 }
+                self.fetch_changed_or_chunk(job);
+            }
+            (FetchPhase::Changed, Answer::ChangedUids(only)) => {
+                job.only = only;
                 self.next_fetch_chunk(job);
             }
             (FetchPhase::Seen, Answer::Stored(outcome)) => {

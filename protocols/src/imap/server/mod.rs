@@ -81,8 +81,8 @@ pub use facts::{
     MailboxList, MailboxSnapshot, MessageFacts, QresyncFacts, SearchHit, StoreOutcome, SystemFlags,
 };
 pub use fetch::{
-    FETCH_CHUNK_MAX, FETCH_INDEX_CHUNK_MAX, FETCH_INLINE_BYTES_MAX, FetchPlan, MESSAGE_WORK_BYTES_MAX,
-    UrlPiece, url_pieces,
+    CHANGED_SINCE_UIDS_MAX, CHANGED_SINCE_WALK_MAX, FETCH_CHUNK_MAX, FETCH_INDEX_CHUNK_MAX,
+    FETCH_INLINE_BYTES_MAX, FetchPlan, MESSAGE_WORK_BYTES_MAX, UrlPiece, url_pieces,
 };
 pub use flags::{ANNOUNCED_KEYWORDS_MAX, WELL_KNOWN_KEYWORDS};
 pub use metadata::{METADATA_VALUE_BYTES_MAX, MetadataEntries, SERVER_ADMIN_ENTRY};
@@ -368,6 +368,14 @@ pub enum Event<'a> {
         /// The modseq.
         since: u64,
     },
+    /// The UIDs a CHANGEDSINCE FETCH can report: the selected mailbox's messages changed
+    /// or expunged after `since` (RFC 7162 §3.1.4), at most `max`. Answer `ChangedUids`.
+    ChangedSince {
+        /// The modseq.
+        since: u64,
+        /// Most UIDs wanted; more: the answer is `ChangedUids(None)`.
+        max: usize,
+    },
     /// SEARCH: run the program over the selected mailbox. Answer `Searched`.
     Search(Arc<SearchProgram>),
     /// ESEARCH (MULTISEARCH, RFC 7377): run the program over the account's mailbox
@@ -539,6 +547,7 @@ impl Event<'_> {
             Event::FetchSeen(uids) => Event::FetchSeen(uids),
             Event::FetchChunk { plan, uids } => Event::FetchChunk { plan, uids },
             Event::ExpungedSince { since } => Event::ExpungedSince { since },
+            Event::ChangedSince { since, max } => Event::ChangedSince { since, max },
             Event::Search(program) => Event::Search(program),
             Event::SearchMailbox { mailbox, program, view_given } => {
                 Event::SearchMailbox { mailbox, program, view_given }
@@ -604,6 +613,8 @@ pub enum Answer {
     Expunged(Vec<u32>, u64),
     /// UIDs (ExpungedSince).
     Uids(Vec<u32>),
+    /// ChangedSince's UIDs, sorted; `None`: more than it asked for.
+    ChangedUids(Option<Vec<u32>>),
     /// SEARCH's matches.
     Searched(Vec<SearchHit>),
     /// SORT's matches, in order.
