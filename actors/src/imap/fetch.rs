@@ -119,6 +119,11 @@ impl Conn {
             Err(error) => return Ok(Answer::Failed(error)),
         };
         self.files.clear();
+        if uids.is_empty() {
+            // A CHANGEDSINCE walk past messages that cannot match: let other work run.
+            moxide_runtime::yield_now().await;
+            return Ok(Answer::ChunkDone);
+        }
         if plan.index_only() {
             if let Err(error) = feed_index(session, &store, mailbox, uids) {
                 return Ok(Answer::Failed(storage_error(error)));
