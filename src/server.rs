@@ -657,7 +657,7 @@ fn web_services(
     data: &DataDir,
 ) -> Result<Arc<moxide_web::WebServices>, ServerError> {
     let static_config = &config.static_config;
-    let file = TomlDomainsFile { path: static_config.domains_file.clone() };
+    let file = TomlDomainsFile::of(config);
     let live = moxide_web::LiveConfig::new(crate::config::directory_spec(&config.domains), Box::new(file));
     let admin = moxide_web::AdminStore::open(&static_config.data_dir).map_err(ServerError::Admin)?;
     let limits = &static_config.limits;
@@ -676,6 +676,8 @@ fn web_services(
         message_bytes_max: limits.message_bytes_max,
         queue: queue.cloned(),
         reports: moxide_storage::ReportStore::new(data),
+        // Checked when the configuration was loaded.
+        transports: static_config.queue.routing().unwrap_or_default(),
     }))
 }
 
