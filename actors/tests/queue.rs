@@ -236,6 +236,7 @@ fn enqueue_with(
             return_headers_only: false,
             to_junk: false,
             tls_optional: false,
+            tls_report: false,
         },
         recipients: recipients
             .iter()

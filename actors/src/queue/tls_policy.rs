@@ -643,20 +643,33 @@ impl<R: Resolver> TlsPolicies<R> {
         addresses
     }
 
-    /// What TLS `host` of `domain` gets, given the domain's MTA-STS state.
+    /// What TLS `host` of `domain` gets, given the domain's MTA-STS state; the policy
+    /// failures it finds are counted for TLSRPT.
     pub async fn host_tls(&self, domain: &str, host: &Host, sts: &StsState, now_ms: i64) -> HostTls {
+        self.host_tls_counted(domain, host, sts, now_ms, true).await
+    }
+
+    /// [`TlsPolicies::host_tls`], counting the failures it finds only when `counted`
+    /// (not for a TLS report's own delivery, RFC 8460 §3).
+    pub async fn host_tls_counted(
+        &self,
+        domain: &str,
+        host: &Host,
+        sts: &StsState,
+        now_ms: i64,
+        counted: bool,
+    ) -> HostTls {
+        let record_failure = |policy, result| {
+            if counted {
+                self.record_failure(domain, policy, result, &host.name, now_ms);
+            }
+        };
         if self.settings.dane && host.source == (HostSource::Mx { authentic: true }) {
             match self.tlsa(&host.name).await {
                 Ok(records) if !records.is_empty() => return HostTls::Dane(records),
                 Ok(_) => {}
                 Err(error) => {
-                    self.record_failure(
-                        domain,
-                        PolicyType::Tlsa,
-                        ResultType::DnssecInvalid,
-                        &host.name,
-                        now_ms,
-                    );
+                    record_failure(PolicyType::Tlsa, ResultType::DnssecInvalid);
                     return HostTls::Defer(format!("TLSA lookup for {}: {error}", host.name));
                 }
             }
@@ -666,13 +679,7 @@ impl<R: Resolver> TlsPolicies<R> {
                 if policy.matches(&host.name) {
                     HostTls::StsEnforce
                 } else {
-                    self.record_failure(
-                        domain,
-                        PolicyType::Sts,
-                        ResultType::ValidationFailure,
-                        &host.name,
-                        now_ms,
-                    );
+                    record_failure(PolicyType::Sts, ResultType::ValidationFailure);
                     HostTls::Defer(format!(
                         "{} is not an MX host of the MTA-STS policy of {domain}",
                         host.name
@@ -681,13 +688,7 @@ impl<R: Resolver> TlsPolicies<R> {
             }
             StsState::Policy(policy) if policy.mode == Mode::Testing => {
                 if !policy.matches(&host.name) {
-                    self.record_failure(
-                        domain,
-                        PolicyType::Sts,
-                        ResultType::ValidationFailure,
-                        &host.name,
-                        now_ms,
-                    );
+                    record_failure(PolicyType::Sts, ResultType::ValidationFailure);
                 }
                 HostTls::StsTesting
             }
