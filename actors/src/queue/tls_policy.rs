@@ -249,6 +249,10 @@ pub struct TlsPolicySettings {
     pub dane: bool,
     /// Port of policy servers: 443; another only for tests.
     pub mta_sts_port: u16,
+    /// How long after a check a cached policy's `_mta-sts` record is asked again when
+    /// the policy is used: [`STS_RECORD_CHECK_INTERVAL_MS`]; shorter only in tests
+    /// (the binary's test hook), which change the record's id and deliver at once.
+    pub record_check_interval_ms: i64,
 }
 
 /// Policies, memory and results for the queue (one per process, on the queue's core).
@@ -349,7 +353,7 @@ impl<R: Resolver> TlsPolicies<R> {
         }
         let cached = self.policies.borrow().get(domain).cloned().filter(|c| c.expires_ms > now_ms);
         if let Some(cached) = &cached
-            && now_ms - cached.checked_ms < STS_RECORD_CHECK_INTERVAL_MS
+            && now_ms - cached.checked_ms < self.settings.record_check_interval_ms
         {
             return state_of(&cached.policy);
         }
@@ -1153,7 +1157,13 @@ mod tests {
     }
 
     fn policies(table: Table) -> TlsPolicies<Table> {
-        let settings = TlsPolicySettings { store: None, roots: None, dane: true, mta_sts_port: 443 };
+        let settings = TlsPolicySettings {
+            store: None,
+            roots: None,
+            dane: true,
+            mta_sts_port: 443,
+            record_check_interval_ms: STS_RECORD_CHECK_INTERVAL_MS,
+        };
         TlsPolicies::new(table, settings, Vec::new(), Vec::new())
     }
 
