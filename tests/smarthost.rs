@@ -333,16 +333,23 @@ fn minimum_attempts_sends_retries_through_the_smarthost() {
     assert!(relay.terminate(Duration::from_secs(30)).0.is_some_and(|s| s.success()));
 }
 
-/// `GET /api/v0/admin/routes` over the sender's control socket (curl).
+/// `GET /api/v0/admin/routes` over the sender's control socket (curl), retried while
+/// the socket is not there yet (it is bound once the first core runs).
 fn routes_api(dir: &Path) -> serde_json::Value {
-    let output = Command::new("curl")
-        .args(["-sS", "--fail", "--unix-socket"])
-        .arg(dir.join("data/ctl.sock"))
-        .arg("http://localhost/api/v0/admin/routes")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).unwrap()
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let output = Command::new("curl")
+            .args(["-sS", "--fail", "--unix-socket"])
+            .arg(dir.join("data/ctl.sock"))
+            .arg("http://localhost/api/v0/admin/routes")
+            .output()
+            .unwrap();
+        if output.status.success() {
+            return serde_json::from_slice(&output.stdout).unwrap();
+        }
+        assert!(Instant::now() < deadline, "{}", String::from_utf8_lossy(&output.stderr));
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// How many attempts the log says went through transport `name`.
