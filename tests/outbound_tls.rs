@@ -489,9 +489,13 @@ fn a_new_policy_id_brings_the_new_policy_to_the_next_delivery() {
 
 /// RFC 8461 §5.1: a new id whose policy cannot be fetched (the policy host is gone)
 /// keeps the cached policy in force: the message it holds stays held, where without a
-/// policy it would go out over opportunistic TLS.
+/// policy it would go out over opportunistic TLS. The failed fetch is not tried again
+/// at once: the next attempt within the check interval uses the cached policy without
+/// asking (a policy host that swallows connections would otherwise hold every attempt
+/// for the fetch timeout).
 #[test]
 fn an_unreachable_policy_host_keeps_the_cached_policy() {
+    const INTERVAL: Duration = Duration::from_secs(4);
     let (pki_dir, receiving, sending) = directories();
     let receiver = receiver(receiving.path(), pki_dir.path(), "mx.remote.example");
     let policy = PolicyServer::start(
@@ -501,25 +505,37 @@ fn an_unreachable_policy_host_keeps_the_cached_policy() {
     let zone = zone(sending.path(), &sts_record(1));
     let dns = DnsServer::start_with(&zone, false);
     let ports = (receiver.smtp.port(), policy.port);
-    let (sender, config) = sender_with(sending.path(), pki_dir.path(), &dns, ports, &[STS_RECORD_CHECK_HOOK]);
+    let interval = INTERVAL.as_millis().to_string();
+    let hook = [(STS_RECORD_CHECK_HOOK.0, interval.as_str())];
+    let (sender, config) = sender_with(sending.path(), pki_dir.path(), &dns, ports, &hook);
     submit(&sender, "bob@remote.example", "held@client.example", false);
     wait_for_log(&sender, "moxide_actors::queue: will retry");
+    let fetched = Instant::now();
     assert!(sender.log().contains("is not an MX host of the MTA-STS policy"), "{}", sender.log());
     // A new id, and the policy host unreachable.
     drop(policy);
     std::fs::write(&zone, std::fs::read_to_string(&zone).unwrap().replace("id=1", "id=2")).unwrap();
-    let retry = Command::new(env!("CARGO_BIN_EXE_moxide"))
-        .args(["queue", "--config"])
-        .arg(&config)
-        .args(["retry", "--domain", "remote.example"])
-        .output()
-        .unwrap();
-    assert!(retry.status.success(), "{}", String::from_utf8_lossy(&retry.stderr));
+    let retry = || {
+        let output = Command::new(env!("CARGO_BIN_EXE_moxide"))
+            .args(["queue", "--config"])
+            .arg(&config)
+            .args(["retry", "--domain", "remote.example"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    };
+    // Once the interval has passed the record is asked again: the new policy's fetch
+    // fails and the cached one holds the message.
+    std::thread::sleep(INTERVAL.saturating_sub(fetched.elapsed()) + Duration::from_millis(500));
+    retry();
     wait_for_count(&sender, "moxide_actors::queue: will retry", 2);
+    // At once again: the cached policy, with no new fetch.
+    retry();
+    wait_for_count(&sender, "moxide_actors::queue: will retry", 3);
     let log = sender.log();
-    assert!(log.contains("MTA-STS policy fetch failed"), "{log}");
+    assert_eq!(log.matches("MTA-STS policy fetch failed").count(), 1, "{log}");
     assert_eq!(log.matches("MTA-STS policy fetched").count(), 1, "{log}");
-    assert_eq!(log.matches("host deferred by TLS policy").count(), 2, "{log}");
+    assert_eq!(log.matches("host deferred by TLS policy").count(), 3, "{log}");
     stop(sender);
     stop(receiver);
     assert!(stored_messages(receiving.path(), "bob").is_empty(), "nothing delivered");

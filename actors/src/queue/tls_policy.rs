@@ -386,7 +386,16 @@ impl<R: Resolver> TlsPolicies<R> {
             Err((kind, error)) => {
                 tracing::info!(%domain, %error, "MTA-STS policy fetch failed");
                 match cached {
-                    Some(cached) => state_of(&cached.policy),
+                    Some(cached) => {
+                        // The cached policy holds (§5.1); the new one is tried again after
+                        // the check interval, not at every delivery: a policy host that
+                        // swallows connections would otherwise hold each attempt to the
+                        // domain for the whole fetch timeout.
+                        if let Some(entry) = self.policies.borrow_mut().get_mut(domain) {
+                            entry.checked_ms = now_ms;
+                        }
+                        state_of(&cached.policy)
+                    }
                     None => StsState::FetchFailed(kind, error),
                 }
             }
