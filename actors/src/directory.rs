@@ -1005,6 +1005,26 @@ mod tests {
         assert!(matches!(s.apply(&nobody), Err(DirectoryError::NoSuchAccount(_))));
     }
 
+    /// The routes travel in the specification: a change of something else keeps them,
+    /// and the built directory holds them by level, domains in lower case.
+    #[test]
+    fn routes_stay_through_changes_and_reach_the_directory() {
+        let route = |transport: &str| Route { transport: transport.into(), ..Route::default() };
+        let mut s = spec();
+        s.routes = vec![route("global")];
+        s.domains[0].routes = vec![route("domain")];
+        s.accounts[0].routes = vec![route("account")];
+        let update = AccountUpdate { quota_messages: Some(Some(3)), ..Default::default() };
+        let (s2, d2) = s.apply(&DirectoryChange::UpdateAccount { account: "alice".into(), update }).unwrap();
+        assert_eq!((&s2.routes, &s2.accounts[0].routes), (&s.routes, &s.accounts[0].routes));
+        let expected = Routes::new(
+            HashMap::from([("alice".to_owned(), vec![route("account")])]),
+            HashMap::from([("example.org".to_owned(), vec![route("domain")])]),
+            &[route("global")],
+        );
+        assert_eq!(**d2.routes(), expected);
+    }
+
     #[test]
     fn configuration_mistakes_are_named() {
         let mut s = spec();
