@@ -29,7 +29,7 @@ pub(crate) fn segment(text: &str) -> String {
 /// Makes `change` with no server running: validated as a whole, the domains file
 /// rewritten atomically. The caller holds the lock.
 fn change_offline(config: &Config, change: &DirectoryChange) -> Result<(), Error> {
-    let file = TomlDomainsFile { path: config.static_config.domains_file.clone() };
+    let file = TomlDomainsFile::of(config);
     let spec = file.load()?;
     let (spec, _) = spec.apply(change)?;
     file.store(&spec)?;
@@ -228,7 +228,7 @@ pub(crate) fn address(command: AddressCommand) -> Result<ExitCode, Error> {
         }
         AddressCommand::Rm { config, address } => {
             let config = Config::load(&config)?;
-            let spec = TomlDomainsFile { path: config.static_config.domains_file.clone() }.load()?;
+            let spec = TomlDomainsFile::of(&config).load()?;
             let account = spec
                 .accounts
                 .iter()
@@ -270,7 +270,7 @@ pub(crate) fn domain(command: DomainCommand) -> Result<ExitCode, Error> {
                         ..Default::default()
                     };
                     let change = DirectoryChange::AddDomain(spec.clone());
-                    let file = TomlDomainsFile { path: config.static_config.domains_file.clone() };
+                    let file = TomlDomainsFile::of(&config);
                     // Validated before the key is made: the name becomes a directory name.
                     file.load()?.apply(&change)?;
                     let data_dir = &config.static_config.data_dir;

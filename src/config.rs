@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use moxide_actors::directory::SendLimits;
+use moxide_actors::queue::transport::{DIRECT, Route};
 use moxide_actors::{AccountSpec, AliasSpec, Directory, DirectoryError, DirectorySpec, DomainSpec};
 use moxide_protocols::smtp::ServerConfig;
 use serde::{Deserialize, Serialize};
@@ -135,16 +136,11 @@ impl DnsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct QueueConfig {
-    /// Global routes, after the account's and the sender domain's: each either a fixed
-    /// host for a recipient domain (`domain` + `address`, tried in order instead of its
-    /// MX hosts), or a `transport` chosen by conditions.
+    /// Fixed hosts for recipient domains (`domain` + `address`, tried in order instead
+    /// of their MX hosts). The routes that choose transports are in the domains file.
     pub(crate) routes: Vec<RouteConfig>,
     /// Named transports (smarthosts, or direct delivery with options).
     pub(crate) transports: BTreeMap<String, TransportConfig>,
-    /// Routes for mail from a domain (the `MAIL FROM` domain), before the global ones.
-    pub(crate) domain_routes: BTreeMap<String, Vec<RouteConfig>>,
-    /// Routes for mail an account submitted, before all others.
-    pub(crate) account_routes: BTreeMap<String, Vec<RouteConfig>>,
     /// Use STARTTLS when a server offers it (opportunistic, certificate not verified).
     pub(crate) starttls: bool,
     /// Port of the hosts found by MX lookup: 25; another only for tests.
@@ -177,8 +173,6 @@ impl Default for QueueConfig {
         QueueConfig {
             routes: Vec::new(),
             transports: BTreeMap::new(),
-            domain_routes: BTreeMap::new(),
-            account_routes: BTreeMap::new(),
             starttls: true,
             mx_port: 25,
             mta_sts: true,
@@ -198,50 +192,72 @@ impl Default for QueueConfig {
 /// Debian's bundle of the system's trusted roots (the `ca-certificates` package).
 pub(crate) const SYSTEM_ROOTS_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
-/// One route. Either the fixed form, `domain` + `address` (+ `host`): mail for the
-/// recipient domain goes to that address instead of its MX hosts (direct delivery);
-/// or the transport form: `transport` with optional `from_domain`, `to_domain` and
-/// `minimum_attempts`.
+/// A fixed route (`[[queue.routes]]`): mail for the recipient domain goes to `address`
+/// instead of its MX hosts (direct delivery). The fields of transport routes are read
+/// only to say that those are in the domains file now.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RouteConfig {
-    /// Fixed form: the recipient domain.
+    /// The recipient domain.
     pub(crate) domain: Option<String>,
-    /// Fixed form: the host's name (TLS SNI, logs, DSNs); default: the address.
+    /// The host's name (TLS SNI, logs, DSNs); default: the address.
     pub(crate) host: Option<String>,
-    /// Fixed form: where it listens.
+    /// Where it listens.
     pub(crate) address: Option<SocketAddr>,
-    /// Transport form: the transport's name (`direct`, or one of `queue.transports`).
+    /// A transport route's transport (refused here: the domains file has them).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) transport: Option<String>,
-    /// Transport form: `MAIL FROM` domains it applies to; empty: any.
+    /// A transport route's condition (refused here, likewise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) from_domain: Vec<String>,
-    /// Transport form: recipient domains it applies to; empty: any.
+    /// A transport route's condition (refused here, likewise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) to_domain: Vec<String>,
-    /// Transport form: attempts already made before it applies; 0: from the first.
+    /// A transport route's condition (refused here, likewise).
+    #[serde(skip_serializing_if = "is_zero")]
     pub(crate) minimum_attempts: u32,
 }
 
-impl RouteConfig {
-    fn is_fixed(&self) -> bool {
-        self.address.is_some() || self.domain.is_some() || self.host.is_some()
-    }
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
 
-    fn route(&self) -> Result<moxide_actors::queue::transport::Route, String> {
-        if self.is_fixed() {
-            return Err("a route with domain/address/host is a fixed route: it takes no transport, \
-                        from_domain, to_domain or minimum_attempts, and it belongs in the global \
-                        [[queue.routes]] only"
-                .into());
-        }
-        let Some(transport) = self.transport.clone() else {
-            return Err("a route needs either transport or domain + address".into());
-        };
-        Ok(moxide_actors::queue::transport::Route {
+/// A route that chooses a transport, in the domains file (global `[[routes]]`,
+/// `[[domains.<name>.routes]]`, `[[accounts.<name>.routes]]`): reloaded live, as mox
+/// keeps its routes in domains.conf and its transports in mox.conf.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RouteEntry {
+    /// The transport's name (`direct`, or one of the static file's `queue.transports`).
+    pub(crate) transport: String,
+    /// `MAIL FROM` domains it applies to; empty: any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) from_domain: Vec<String>,
+    /// Recipient domains it applies to; empty: any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) to_domain: Vec<String>,
+    /// Attempts already made before it applies; 0: from the first.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) minimum_attempts: u32,
+}
+
+impl RouteEntry {
+    fn route(&self) -> Route {
+        Route {
             from_domains: self.from_domain.clone(),
             to_domains: self.to_domain.clone(),
             minimum_attempts: self.minimum_attempts,
-            transport,
-        })
+            transport: self.transport.clone(),
+        }
+    }
+
+    fn of(route: &Route) -> RouteEntry {
+        RouteEntry {
+            transport: route.transport.clone(),
+            from_domain: route.from_domains.clone(),
+            to_domain: route.to_domains.clone(),
+            minimum_attempts: route.minimum_attempts,
+        }
     }
 }
 
@@ -375,49 +391,34 @@ impl QueueConfig {
         self.transports.values().any(|t| t.password.is_some())
     }
 
-    /// The queue's routing: transports and the transport-form routes at three levels.
-    /// The error names the route or transport that is wrong.
+    /// The queue's transports, checked; the error names the one that is wrong, or a
+    /// transport route left in `[[queue.routes]]` (they are in the domains file).
     pub(crate) fn routing(&self) -> Result<moxide_actors::queue::transport::Routing, String> {
         let mut transports = std::collections::HashMap::new();
         for (name, config) in &self.transports {
             transports.insert(name.clone(), config.transport(name)?);
         }
-        let level = |label: &str, map: &BTreeMap<String, Vec<RouteConfig>>| {
-            map.iter()
-                .map(|(key, routes)| {
-                    let routes = routes
-                        .iter()
-                        .enumerate()
-                        .map(|(i, r)| r.route().map_err(|e| format!("queue.{label}.{key:?}[{i}]: {e}")))
-                        .collect::<Result<Vec<_>, String>>()?;
-                    Ok((key.clone(), routes))
-                })
-                .collect::<Result<std::collections::HashMap<_, _>, String>>()
-        };
-        let accounts = level("account_routes", &self.account_routes)?;
-        let domains = level("domain_routes", &self.domain_routes)?;
-        let mut global = Vec::new();
         for (i, route) in self.routes.iter().enumerate() {
-            if route.is_fixed() {
-                if route.domain.is_none() || route.address.is_none() {
-                    return Err(format!("queue.routes[{i}]: a fixed route needs domain and address"));
-                }
-                if route.transport.is_some()
-                    || !route.from_domain.is_empty()
-                    || !route.to_domain.is_empty()
-                    || route.minimum_attempts != 0
-                {
-                    return Err(format!(
-                        "queue.routes[{i}]: a fixed route (domain + address) takes no transport, from_domain, \
-                         to_domain or minimum_attempts"
-                    ));
-                }
-                continue;
+            if route.transport.is_some()
+                || !route.from_domain.is_empty()
+                || !route.to_domain.is_empty()
+                || route.minimum_attempts != 0
+            {
+                return Err(format!(
+                    "queue.routes[{i}]: routes that choose a transport are in the domains file now \
+                     ([[routes]]); here only fixed routes (domain + address)"
+                ));
             }
-            global.push(route.route().map_err(|e| format!("queue.routes[{i}]: {e}"))?);
+            if route.domain.is_none() || route.address.is_none() {
+                return Err(format!("queue.routes[{i}]: a fixed route needs domain and address"));
+            }
         }
-        moxide_actors::queue::transport::Routing::new(transports, accounts, domains, global)
-            .map_err(|e| format!("queue: {e}"))
+        Ok(moxide_actors::queue::transport::Routing::new(transports))
+    }
+
+    /// The names routes may use: `direct` and the configured transports.
+    pub(crate) fn transport_names(&self) -> Vec<String> {
+        self.transports.keys().cloned().collect()
     }
 
     /// The fixed routes (`domain` + `address`).
@@ -616,6 +617,9 @@ pub(crate) struct DomainsFile {
     /// Aliases by address.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub(crate) aliases: std::collections::BTreeMap<String, AliasEntry>,
+    /// The queue's global routes, after the account's and the sender domain's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) routes: Vec<RouteEntry>,
 }
 
 /// An alias's settings.
@@ -652,6 +656,9 @@ pub(crate) struct DomainEntry {
     /// Local part whose mail holds SMTP TLS reports (the `rua=` of `_smtp._tls`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) tls_reports: Option<String>,
+    /// The queue's routes for mail from this domain (its `MAIL FROM` domain).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) routes: Vec<RouteEntry>,
 }
 
 /// The answer to a DMARC `p=reject` failure.
@@ -694,6 +701,9 @@ pub(crate) struct AccountEntry {
     /// Recipients it never sent to before it may queue for in 24 hours; absent: 200.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) first_time_recipients_per_day_max: Option<u32>,
+    /// The queue's routes for mail the account submits, checked first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) routes: Vec<RouteEntry>,
 }
 
 /// Both files, loaded and checked.
@@ -777,18 +787,8 @@ impl Config {
                 });
             }
         }
-        let queue = &static_config.queue;
-        let unknown_account = queue.account_routes.keys().find(|a| !directory.has_account(a));
-        let unknown_domain = queue.domain_routes.keys().find(|d| !directory.is_local_domain(d));
-        if let Some(name) = unknown_account.or(unknown_domain) {
-            return Err(ConfigError::Invalid {
-                path: path.clone(),
-                message: format!(
-                    "queue.account_routes/domain_routes: {name:?} is not an account or domain of {}",
-                    static_config.domains_file.display()
-                ),
-            });
-        }
+        check_routes(&directory_spec(&domains), &static_config.queue.transport_names())
+            .map_err(|message| ConfigError::Invalid { path: static_config.domains_file.clone(), message })?;
         Ok(Config { static_config, domains, directory })
     }
 
@@ -916,6 +916,7 @@ pub(crate) fn domains_file_of(spec: &DirectorySpec) -> DomainsFile {
                     dmarc_reject: if d.dmarc_reject_mark { DmarcReject::Mark } else { DmarcReject::Refuse },
                     dmarc_reports: d.dmarc_reports.clone(),
                     tls_reports: d.tls_reports.clone(),
+                    routes: d.routes.iter().map(RouteEntry::of).collect(),
                 };
                 (d.name.clone(), entry)
             })
@@ -935,6 +936,7 @@ pub(crate) fn domains_file_of(spec: &DirectorySpec) -> DomainsFile {
                         .filter(|&n| n != defaults.messages_per_day_max),
                     first_time_recipients_per_day_max: Some(limits.first_time_recipients_per_day_max)
                         .filter(|&n| n != defaults.first_time_recipients_per_day_max),
+                    routes: a.routes.iter().map(RouteEntry::of).collect(),
                 };
                 (a.name.clone(), entry)
             })
@@ -951,6 +953,7 @@ pub(crate) fn domains_file_of(spec: &DirectorySpec) -> DomainsFile {
                 (a.address.clone(), entry)
             })
             .collect(),
+        routes: spec.routes.iter().map(RouteEntry::of).collect(),
     }
 }
 
@@ -958,6 +961,8 @@ pub(crate) fn domains_file_of(spec: &DirectorySpec) -> DomainsFile {
 pub(crate) struct TomlDomainsFile {
     /// Where it is.
     pub(crate) path: PathBuf,
+    /// The transports its routes may name (the static file's).
+    pub(crate) transports: Vec<String>,
 }
 
 /// The first line of a domains file written by moxide.
@@ -965,10 +970,21 @@ const DOMAINS_FILE_HEADER: &str = "# Domains and accounts. moxide rewrites this 
 # them (comments are not kept); edit it by hand too, then run `moxide config reload`.\n";
 
 impl TomlDomainsFile {
+    /// The domains file `config` names, its routes checked against its transports.
+    pub(crate) fn of(config: &Config) -> TomlDomainsFile {
+        TomlDomainsFile {
+            path: config.static_config.domains_file.clone(),
+            transports: config.static_config.queue.transport_names(),
+        }
+    }
+
     /// Reads and validates the file.
     pub(crate) fn load(&self) -> Result<DirectorySpec, ConfigError> {
         let file: DomainsFile = read_toml(&self.path)?;
-        Ok(directory_spec(&file))
+        let spec = directory_spec(&file);
+        check_routes(&spec, &self.transports)
+            .map_err(|message| ConfigError::Invalid { path: self.path.clone(), message })?;
+        Ok(spec)
     }
 
     /// Replaces the file atomically with `spec`.
@@ -1006,6 +1022,7 @@ pub(crate) fn directory_spec(domains: &DomainsFile) -> DirectorySpec {
                 dmarc_reject_mark: entry.dmarc_reject == DmarcReject::Mark,
                 dmarc_reports: entry.dmarc_reports.clone(),
                 tls_reports: entry.tls_reports.clone(),
+                routes: entry.routes.iter().map(RouteEntry::route).collect(),
             })
             .collect(),
         accounts: domains
@@ -1027,6 +1044,7 @@ pub(crate) fn directory_spec(domains: &DomainsFile) -> DirectorySpec {
                             .first_time_recipients_per_day_max
                             .unwrap_or(defaults.first_time_recipients_per_day_max),
                     },
+                    routes: entry.routes.iter().map(RouteEntry::route).collect(),
                 }
             })
             .collect(),
@@ -1041,7 +1059,26 @@ pub(crate) fn directory_spec(domains: &DomainsFile) -> DirectorySpec {
             })
             .collect(),
         postmaster_account: domains.postmaster_account.clone(),
+        routes: domains.routes.iter().map(RouteEntry::route).collect(),
     }
+}
+
+/// Checks that every route of `spec` names `direct` or one of `transports` (the static
+/// file's); the error says which route does not.
+pub(crate) fn check_routes(spec: &DirectorySpec, transports: &[String]) -> Result<(), String> {
+    let known = |route: &Route| route.transport == DIRECT || transports.contains(&route.transport);
+    let levels = std::iter::once(("routes".to_string(), &spec.routes))
+        .chain(spec.domains.iter().map(|d| (format!("domains.{:?}.routes", d.name), &d.routes)))
+        .chain(spec.accounts.iter().map(|a| (format!("accounts.{:?}.routes", a.name), &a.routes)));
+    for (label, routes) in levels {
+        if let Some((i, route)) = routes.iter().enumerate().find(|(_, r)| !known(r)) {
+            return Err(format!(
+                "{label}[{i}]: transport {:?} is not configured (the static file's queue.transports, or \"direct\")",
+                route.transport
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1065,6 +1102,9 @@ dmarc_reports = "dmarc-reports"
 addresses = ["alice@example.org", "@example.org"]
 quota_messages = 5000
 imap_hidden_capabilities = ["THREAD", "PARTIAL"]
+[[accounts.alice.routes]]
+transport = "direct"
+to_domain = ["y.example"]
 "#;
 
     #[test]
@@ -1084,10 +1124,12 @@ imap_hidden_capabilities = ["THREAD", "PARTIAL"]
         assert_eq!(config.smtp_protocol().hostname, "mx.example.org");
         assert!(config.directory.has_account("alice"));
         // The domains file round-trips through the form the live configuration writes.
-        let file = TomlDomainsFile { path: dir.path().join("domains.toml") };
+        let file = TomlDomainsFile::of(&config);
         let spec = file.load().unwrap();
         file.store(&spec).unwrap();
         assert_eq!(file.load().unwrap(), spec);
+        // So do the routes.
+        assert_eq!(spec.accounts[0].routes[0].to_domains, ["y.example"]);
         // Per-domain inbound choices survive a rewrite and reach the directory.
         assert!(spec.domains[0].dmarc_reject_mark);
         assert!(config.directory.marks_dmarc_rejects("Example.org"));
@@ -1135,43 +1177,47 @@ imap_hidden_capabilities = ["THREAD", "PARTIAL"]
         );
         assert!(Config::load(&bad).unwrap_err().to_string().contains("postmaster account"));
 
-        let unknown_transport = write(
+        let transport_route = write(
             dir.path(),
             "t.toml",
             &format!("{base}[[queue.routes]]\ntransport = \"relay\"\nfrom_domain = [\"example.org\"]\n"),
         );
-        let error = Config::load(&unknown_transport).unwrap_err().to_string();
-        assert!(
-            error.contains("t.toml") && error.contains("\"relay\"") && error.contains("not configured"),
-            "{error}"
-        );
-        let mixed = write(
-            dir.path(),
-            "m.toml",
-            &format!(
-                "{base}[[queue.routes]]\ndomain = \"x.example\"\naddress = \"127.0.0.1:25\"\ntransport = \"direct\"\n"
-            ),
-        );
-        assert!(Config::load(&mixed).unwrap_err().to_string().contains("fixed route"));
+        let error = Config::load(&transport_route).unwrap_err().to_string();
+        assert!(error.contains("t.toml") && error.contains("domains file"), "{error}");
+        let no_address =
+            write(dir.path(), "m.toml", &format!("{base}[[queue.routes]]\ndomain = \"x.example\"\n"));
+        assert!(Config::load(&no_address).unwrap_err().to_string().contains("fixed route"));
         let no_host =
             write(dir.path(), "n.toml", &format!("{base}[queue.transports.relay]\nkind = \"submissions\"\n"));
         assert!(Config::load(&no_host).unwrap_err().to_string().contains("needs a host"));
-        let account = write(
+        let old_level = write(
             dir.path(),
             "u.toml",
-            &format!("{base}[[queue.account_routes.carol]]\ntransport = \"direct\"\n"),
+            &format!("{base}[[queue.account_routes.alice]]\ntransport = \"direct\"\n"),
         );
-        assert!(Config::load(&account).unwrap_err().to_string().contains("\"carol\""));
+        assert!(Config::load(&old_level).unwrap_err().to_string().contains("account_routes"));
+        // A route in the domains file naming a transport the static file lacks.
+        write(
+            dir.path(),
+            "routes-domains.toml",
+            &format!("{DOMAINS}[[routes]]\ntransport = \"relay\"\nminimum_attempts = 1\n"),
+        );
+        let routed = "hostname = \"mx\"\ndata_dir = \"d\"\ndomains_file = \"routes-domains.toml\"\n\
+             [[queue.routes]]\ndomain = \"x.example\"\naddress = \"127.0.0.1:25\"\n";
+        let unknown_transport = write(dir.path(), "rt.toml", routed);
+        let error = Config::load(&unknown_transport).unwrap_err().to_string();
+        assert!(
+            error.contains("routes-domains.toml")
+                && error.contains("\"relay\"")
+                && error.contains("not configured"),
+            "{error}"
+        );
         let good = write(
             dir.path(),
             "ok.toml",
             &format!(
-                "{base}[queue.transports.relay]\nkind = \"submission\"\nhost = \"smtp.provider.example\"\n\
-                 username = \"u\"\npassword = \"p\"\nmechanisms = [\"scram-sha-256\"]\n\
-                 [queue.transports.v6]\nkind = \"direct\"\nipv4 = false\n\
-                 [[queue.routes]]\ndomain = \"x.example\"\naddress = \"127.0.0.1:25\"\n\
-                 [[queue.routes]]\ntransport = \"relay\"\nminimum_attempts = 1\n\
-                 [[queue.account_routes.alice]]\ntransport = \"v6\"\nto_domain = [\"y.example\"]\n"
+                "{routed}[queue.transports.relay]\nkind = \"submission\"\nhost = \"smtp.provider.example\"\n\
+                 username = \"u\"\npassword = \"p\"\nmechanisms = [\"scram-sha-256\"]\n"
             ),
         );
         let config = Config::load(&good).unwrap();
@@ -1182,9 +1228,10 @@ imap_hidden_capabilities = ["THREAD", "PARTIAL"]
             to_domain: "y.example",
             attempts_made,
         };
-        assert_eq!(routing.choose(&query("alice", 0)).0, "v6");
-        assert_eq!(routing.choose(&query("bob", 0)).0, "direct");
-        assert_eq!(routing.choose(&query("bob", 1)).0, "relay");
+        let routes = config.directory.routes();
+        assert_eq!(routing.choose(routes, &query("alice", 1)).0, "direct");
+        assert_eq!(routing.choose(routes, &query("bob", 0)).0, "direct");
+        assert_eq!(routing.choose(routes, &query("bob", 1)).0, "relay");
         assert!(!format!("{:?}", config.static_config.queue).contains("\"p\""));
         assert_eq!(config.static_config.queue.fixed_routes().count(), 1);
 

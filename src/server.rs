@@ -546,6 +546,11 @@ const TLS_REPORTS_TRIGGER_ENV: &str = "MOXIDE_TEST_TLS_REPORTS_TRIGGER";
 /// reports at once, the current day included. Never set in production.
 const DMARC_REPORTS_TRIGGER_ENV: &str = "MOXIDE_TEST_DMARC_REPORTS_TRIGGER";
 
+/// Test hook: milliseconds after which a cached MTA-STS policy's `_mta-sts` record is
+/// asked again when the policy is used (hourly otherwise), so a test sees a changed
+/// policy id at once. Never set in production.
+const STS_RECORD_CHECK_ENV: &str = "MOXIDE_TEST_STS_RECORD_CHECK_MS";
+
 /// Who sends our reports (TLS and DMARC): the configured address, else `postmaster@`
 /// our hostname's local domain (the longest local domain the hostname is in, else the
 /// hostname); and the reporting domain, the address's, whose DKIM keys sign them.
@@ -643,7 +648,17 @@ fn tls_policies(shared: &Shared, dns: Dns) -> QueueTlsPolicies {
         }
         None => (None, Vec::new(), Vec::new(), Vec::new()),
     };
-    let settings = TlsPolicySettings { store, roots, dane: config.dane, mta_sts_port: config.mta_sts_port };
+    let record_check_interval_ms = std::env::var(STS_RECORD_CHECK_ENV)
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or(moxide_actors::queue::tls_policy::STS_RECORD_CHECK_INTERVAL_MS);
+    let settings = TlsPolicySettings {
+        store,
+        roots,
+        dane: config.dane,
+        mta_sts_port: config.mta_sts_port,
+        record_check_interval_ms,
+    };
     QueueTlsPolicies::new(BoxedResolver::new(dns), settings, stored, results).with_domain_tls(domain_tls)
 }
 
@@ -657,7 +672,7 @@ fn web_services(
     data: &DataDir,
 ) -> Result<Arc<moxide_web::WebServices>, ServerError> {
     let static_config = &config.static_config;
-    let file = TomlDomainsFile { path: static_config.domains_file.clone() };
+    let file = TomlDomainsFile::of(config);
     let live = moxide_web::LiveConfig::new(crate::config::directory_spec(&config.domains), Box::new(file));
     let admin = moxide_web::AdminStore::open(&static_config.data_dir).map_err(ServerError::Admin)?;
     let limits = &static_config.limits;
@@ -676,6 +691,8 @@ fn web_services(
         message_bytes_max: limits.message_bytes_max,
         queue: queue.cloned(),
         reports: moxide_storage::ReportStore::new(data),
+        // Checked when the configuration was loaded.
+        transports: static_config.queue.routing().unwrap_or_default(),
     }))
 }
 

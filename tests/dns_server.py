@@ -10,7 +10,9 @@ is followed within the zone); a name with other types only gets NODATA, an unkno
 NXDOMAIN, both with the zone's SOA (or a made-up one, minimum 60 s) for negative caching.
 Each question is appended to QUERYLOG as "name type" when given. With DNS_AD=1 in the
 environment every answer has the AD bit set, as a validating resolver on loopback would
-(the zone stands for DNSSEC-signed data; the tests of DANE need it).
+(the zone stands for DNSSEC-signed data; the tests of DANE need it). The zone file is
+read again when its modification time changes, so a test can change records while the
+server runs (e.g. a new MTA-STS policy id).
 """
 import os
 import socket
@@ -22,16 +24,28 @@ from dnslib.server import BaseResolver, DNSServer
 
 
 class ZoneFileResolver(BaseResolver):
-    def __init__(self, zone_text, query_log):
+    def __init__(self, zone_path, query_log):
         self.authentic = os.environ.get("DNS_AD") == "1"
-        self.records = RR.fromZone(zone_text)
+        self.zone_path = zone_path
+        self.zone_mtime = None
         self.query_log = query_log
         self.lock = threading.Lock()
+        self.load()
+
+    def load(self):
+        """Reads the zone file when it changed since it was last read."""
+        mtime = os.stat(self.zone_path).st_mtime_ns
+        if mtime == self.zone_mtime:
+            return
+        self.zone_mtime = mtime
+        self.records = RR.fromZone(open(self.zone_path).read())
         soas = [rr for rr in self.records if rr.rtype == QTYPE.SOA]
         self.soa = soas[0] if soas else RR("invalid.", QTYPE.SOA, ttl=60,
                                            rdata=SOA("ns.invalid.", "hostmaster.invalid.", (1, 3600, 600, 86400, 60)))
 
     def resolve(self, request, handler):
+        with self.lock:
+            self.load()
         reply = request.reply()
         if self.authentic:
             reply.header.ad = 1
@@ -59,9 +73,8 @@ class ZoneFileResolver(BaseResolver):
 
 
 def main():
-    zone_text = open(sys.argv[1]).read()
     query_log = sys.argv[2] if len(sys.argv) > 2 else None
-    resolver = ZoneFileResolver(zone_text, query_log)
+    resolver = ZoneFileResolver(sys.argv[1], query_log)
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]

@@ -5,7 +5,8 @@
 Usage: mta_sts_server.py CERT KEY POLICYFILE
 
 Prints "port N" once it listens; serves until its standard input closes. Every other
-path gets 404. Each request's path is printed to stderr.
+path gets 404. Each request's path is printed to stderr. POLICYFILE is read at each
+request, so a test can change the policy while the server runs.
 """
 import http.server
 import ssl
@@ -15,7 +16,6 @@ import threading
 
 def main():
     cert, key, policy_file = sys.argv[1:4]
-    policy = open(policy_file, "rb").read()
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
@@ -24,6 +24,7 @@ def main():
                 self.send_response(404)
                 self.end_headers()
                 return
+            policy = open(policy_file, "rb").read()
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(policy)))

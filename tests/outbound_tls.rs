@@ -12,7 +12,9 @@
 //! from an unknown CA defers (RFC 8461 §5), also after a restart with the policy server
 //! gone (the stored policy holds); testing mode delivers anyway; a REQUIRETLS
 //! message (RFC 8689) goes over DANE-verified TLS, and one to a domain with no verified
-//! TLS fails with a DSN.
+//! TLS fails with a DSN; a new `_mta-sts` id brings the new policy to the next
+//! delivery, and a new id whose policy host is unreachable keeps the cached policy
+//! (RFC 8461 §5.1; the record is checked at every delivery through a test hook).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -77,6 +79,17 @@ fn receiver(dir: &Path, pki: &Path, host: &str) -> Server {
 /// The sending server: DNS from `dns` (AD trusted), MX and policy ports, the private CA
 /// `ca.pem` of `pki` as its only root; STARTTLS on submission with its own certificate.
 fn sender(dir: &Path, pki: &Path, dns: &DnsServer, mx_port: u16, sts_port: u16) -> (Server, PathBuf) {
+    sender_with(dir, pki, dns, (mx_port, sts_port), &[])
+}
+
+/// [`sender`] with `env` in the server's environment (test hooks).
+fn sender_with(
+    dir: &Path,
+    pki: &Path,
+    dns: &DnsServer,
+    (mx_port, sts_port): (u16, u16),
+    env: &[(&str, &str)],
+) -> (Server, PathBuf) {
     let config = write_serve_config(dir, "", &[("submission", ""), ("smtp", "")], SENDER_DOMAINS);
     let mut text = format!("inbound_checks = false\n{}", std::fs::read_to_string(&config).unwrap());
     text.push_str(&format!(
@@ -89,7 +102,7 @@ fn sender(dir: &Path, pki: &Path, dns: &DnsServer, mx_port: u16, sts_port: u16) 
     std::fs::write(&config, text).unwrap();
     set_password(&config, "alice", PASSWORD);
     let arg = config.display().to_string();
-    (Server::start_args(dir, &["serve", "--config", &arg], &[]), config)
+    (Server::start_args(dir, &["serve", "--config", &arg], env), config)
 }
 
 /// The policy server: `policy` served over HTTPS with `<host>.pem` of `pki`.
@@ -410,4 +423,120 @@ fn mta_sts_enforce_with_a_trusted_certificate_delivers() {
     stop(sender);
     stop(receiver);
     assert_eq!(stored_messages(receiving.path(), "bob").len(), 1);
+}
+
+/// The test hook that makes a cached policy's `_mta-sts` record be asked again at every
+/// delivery instead of at most hourly, so a changed id is seen at once.
+const STS_RECORD_CHECK_HOOK: (&str, &str) = ("MOXIDE_TEST_STS_RECORD_CHECK_MS", "0");
+
+/// remote.example's `_mta-sts` record with policy id `id`, TTL 0 (never cached).
+fn sts_record(id: u32) -> String {
+    format!("_mta-sts.remote.example. 0 IN TXT \"v=STSv1; id={id}\"\n")
+}
+
+/// How many times the log says `needle`, waited for until it is `count`.
+fn wait_for_count(server: &Server, needle: &str, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.log().matches(needle).count() < count {
+        assert!(Instant::now() < deadline, "not {count} × {needle:?} in the log:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// RFC 8461 §5.1: a cached policy's record is checked again, and a new id fetches the
+/// new policy, which applies to the next delivery: here the domain's new policy no
+/// longer lists the MX host, so the second message is held (enforce), not sent.
+#[test]
+fn a_new_policy_id_brings_the_new_policy_to_the_next_delivery() {
+    let (pki_dir, receiving, sending) = directories();
+    let receiver = receiver(receiving.path(), pki_dir.path(), "mx.remote.example");
+    let policy = PolicyServer::start(
+        pki_dir.path(),
+        "version: STSv1\nmode: enforce\nmx: mx.remote.example\nmax_age: 86400\n",
+    );
+    let zone = zone(sending.path(), &sts_record(1));
+    let dns = DnsServer::start_with(&zone, false);
+    let ports = (receiver.smtp.port(), policy.port);
+    let (sender, config) = sender_with(sending.path(), pki_dir.path(), &dns, ports, &[STS_RECORD_CHECK_HOOK]);
+    submit(&sender, "bob@remote.example", "first@client.example", false);
+    wait_for_log(&sender, "moxide_actors::queue: delivered");
+    // Same id, changed file: the cached policy stays (no fetch without a new id).
+    std::fs::write(
+        pki_dir.path().join("policy.txt"),
+        "version: STSv1\nmode: enforce\nmx: elsewhere.remote.example\nmax_age: 86400\n",
+    )
+    .unwrap();
+    submit(&sender, "bob@remote.example", "second@client.example", false);
+    wait_for_count(&sender, "moxide_actors::queue: delivered", 2);
+    assert_eq!(sender.log().matches("MTA-STS policy fetched").count(), 1, "{}", sender.log());
+    // The new id: fetched again, and the MX is no longer in the policy.
+    std::fs::write(&zone, std::fs::read_to_string(&zone).unwrap().replace("id=1", "id=2")).unwrap();
+    submit(&sender, "bob@remote.example", "third@client.example", false);
+    wait_for_log(&sender, "moxide_actors::queue: will retry");
+    assert_eq!(sender.log().matches("MTA-STS policy fetched").count(), 2, "{}", sender.log());
+    assert!(sender.log().contains("is not an MX host of the MTA-STS policy"), "{}", sender.log());
+    let listed = Command::new(env!("CARGO_BIN_EXE_moxide"))
+        .args(["queue", "--config"])
+        .arg(&config)
+        .arg("list")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("remote.example"), "third message still queued");
+    stop(sender);
+    stop(receiver);
+    assert_eq!(stored_messages(receiving.path(), "bob").len(), 2);
+}
+
+/// RFC 8461 §5.1: a new id whose policy cannot be fetched (the policy host is gone)
+/// keeps the cached policy in force: the message it holds stays held, where without a
+/// policy it would go out over opportunistic TLS. The failed fetch is not tried again
+/// at once: the next attempt within the check interval uses the cached policy without
+/// asking (a policy host that swallows connections would otherwise hold every attempt
+/// for the fetch timeout).
+#[test]
+fn an_unreachable_policy_host_keeps_the_cached_policy() {
+    const INTERVAL: Duration = Duration::from_secs(4);
+    let (pki_dir, receiving, sending) = directories();
+    let receiver = receiver(receiving.path(), pki_dir.path(), "mx.remote.example");
+    let policy = PolicyServer::start(
+        pki_dir.path(),
+        "version: STSv1\nmode: enforce\nmx: elsewhere.remote.example\nmax_age: 86400\n",
+    );
+    let zone = zone(sending.path(), &sts_record(1));
+    let dns = DnsServer::start_with(&zone, false);
+    let ports = (receiver.smtp.port(), policy.port);
+    let interval = INTERVAL.as_millis().to_string();
+    let hook = [(STS_RECORD_CHECK_HOOK.0, interval.as_str())];
+    let (sender, config) = sender_with(sending.path(), pki_dir.path(), &dns, ports, &hook);
+    submit(&sender, "bob@remote.example", "held@client.example", false);
+    wait_for_log(&sender, "moxide_actors::queue: will retry");
+    let fetched = Instant::now();
+    assert!(sender.log().contains("is not an MX host of the MTA-STS policy"), "{}", sender.log());
+    // A new id, and the policy host unreachable.
+    drop(policy);
+    std::fs::write(&zone, std::fs::read_to_string(&zone).unwrap().replace("id=1", "id=2")).unwrap();
+    let retry = || {
+        let output = Command::new(env!("CARGO_BIN_EXE_moxide"))
+            .args(["queue", "--config"])
+            .arg(&config)
+            .args(["retry", "--domain", "remote.example"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    };
+    // Once the interval has passed the record is asked again: the new policy's fetch
+    // fails and the cached one holds the message.
+    std::thread::sleep(INTERVAL.saturating_sub(fetched.elapsed()) + Duration::from_millis(500));
+    retry();
+    wait_for_count(&sender, "moxide_actors::queue: will retry", 2);
+    // At once again: the cached policy, with no new fetch.
+    retry();
+    wait_for_count(&sender, "moxide_actors::queue: will retry", 3);
+    let log = sender.log();
+    assert_eq!(log.matches("MTA-STS policy fetch failed").count(), 1, "{log}");
+    assert_eq!(log.matches("MTA-STS policy fetched").count(), 1, "{log}");
+    assert_eq!(log.matches("host deferred by TLS policy").count(), 3, "{log}");
+    stop(sender);
+    stop(receiver);
+    assert!(stored_messages(receiving.path(), "bob").is_empty(), "nothing delivered");
 }

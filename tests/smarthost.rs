@@ -11,8 +11,11 @@
 //! Python's imaplib); a wrong password (`535`) fails the message for good with a DSN
 //! naming the smarthost as Remote-MTA; a route with `minimum_attempts = 1` leaves the
 //! first attempt to direct delivery (a peer answering `451`) and takes the retry
-//! (made due with `moxide queue retry`, no sleeping) through the smarthost; and
-//! `moxide config check` refuses a route naming a transport that does not exist.
+//! (made due with `moxide queue retry`, no sleeping) through the smarthost; routes
+//! changed in the domains file and reloaded (SIGHUP, `moxide config reload`) apply to
+//! the next message, a reload naming an unknown transport is refused, and the admin
+//! API shows them; and `moxide config check` refuses a route naming a transport that
+//! does not exist.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -83,9 +86,11 @@ fn smarthost(dir: &Path, pki: &Path) -> Server {
 }
 
 /// The sending server: DNS from `dns`, the CA of `pki` as its only root, `queue` the
-/// lines of its `[queue]` table and after (transports, routes).
-fn sender(dir: &Path, pki: &Path, dns: &DnsServer, queue: &str) -> (Server, PathBuf) {
-    let config = write_serve_config(dir, "", &[("smtp", ""), ("submission", "")], SENDER_DOMAINS);
+/// lines of its `[queue]` table and after (transports, fixed routes), `routes` the
+/// domains file's routes.
+fn sender(dir: &Path, pki: &Path, dns: &DnsServer, queue: &str, routes: &str) -> (Server, PathBuf) {
+    let domains = format!("{SENDER_DOMAINS}{routes}");
+    let config = write_serve_config(dir, "", &[("smtp", ""), ("submission", "")], &domains);
     let mut text = format!("inbound_checks = false\n{}", std::fs::read_to_string(&config).unwrap());
     text.push_str(&format!(
         "[dns]\nresolvers = [\"{}\"]\n[queue]\ntls_roots_file = \"\"\ntls_roots_extra = [\"{}\"]\n{queue}",
@@ -197,13 +202,16 @@ fn routes_relay_through_a_smarthost_with_scram_and_plain() {
             "[queue.transports.port25]\nkind = \"smtp\"\nhost = \"smarthost.example\"\nport = {}\n",
             relay.smtp.port()
         ),
-        "[[queue.routes]]\ntransport = \"port25\"\nto_domain = [\"fourth.example\"]\n".into(),
-        "[[queue.routes]]\ntransport = \"scram\"\nto_domain = [\"remote.example\"]\n".into(),
-        "[[queue.routes]]\ntransport = \"plain\"\nto_domain = [\"other.example\"]\n".into(),
-        "[[queue.routes]]\ntransport = \"strongest\"\nfrom_domain = [\"example.org\"]\n".into(),
     ]
     .concat();
-    let (mut sender, _config) = sender(sending.path(), pki_dir.path(), &dns, &queue);
+    let routes = [
+        "[[routes]]\ntransport = \"port25\"\nto_domain = [\"fourth.example\"]\n",
+        "[[routes]]\ntransport = \"scram\"\nto_domain = [\"remote.example\"]\n",
+        "[[routes]]\ntransport = \"plain\"\nto_domain = [\"other.example\"]\n",
+        "[[routes]]\ntransport = \"strongest\"\nfrom_domain = [\"example.org\"]\n",
+    ]
+    .concat();
+    let (mut sender, _config) = sender(sending.path(), pki_dir.path(), &dns, &queue, &routes);
     submit(&sender, "scram@client.example", "bob@remote.example");
     submit(&sender, "plain@client.example", "bob@other.example");
     submit(&sender, "plus@client.example", "bob@third.example");
@@ -239,12 +247,9 @@ fn a_wrong_password_fails_for_good_with_a_dsn_naming_the_smarthost() {
     pki(pki_dir.path());
     let dns = dns(sending.path());
     let mut relay = smarthost(relaying.path(), pki_dir.path());
-    let queue = [
-        transport("relay", "submissions", relay.listener("submissions").port(), "wrong password", ""),
-        "[[queue.routes]]\ntransport = \"relay\"\n".into(),
-    ]
-    .concat();
-    let (mut sender, config) = sender(sending.path(), pki_dir.path(), &dns, &queue);
+    let queue = transport("relay", "submissions", relay.listener("submissions").port(), "wrong password", "");
+    let routes = "[[routes]]\ntransport = \"relay\"\n";
+    let (mut sender, config) = sender(sending.path(), pki_dir.path(), &dns, &queue, routes);
     submit(&sender, "denied@client.example", "bob@remote.example");
     wait_for_log(&sender, "moxide_actors::queue: failed", 1);
     // The DSN is queued to alice (local) and delivered; then the queue is empty.
@@ -309,10 +314,11 @@ fn minimum_attempts_sends_retries_through_the_smarthost() {
         transport("relay", "submission", relay.listener("submission").port(), RELAY_PASSWORD, ""),
         // Direct delivery goes to the refusing peer (a fixed route).
         format!("[[queue.routes]]\ndomain = \"remote.example\"\naddress = \"{peer}\"\n"),
-        "[[queue.routes]]\ntransport = \"relay\"\nminimum_attempts = 1\n".into(),
     ]
     .concat();
-    let (mut sender, config) = sender(sending.path(), pki_dir.path(), &dns, &queue);
+    // The domain's routes: alice's mail is from example.org.
+    let routes = "[[domains.\"example.org\".routes]]\ntransport = \"relay\"\nminimum_attempts = 1\n";
+    let (mut sender, config) = sender(sending.path(), pki_dir.path(), &dns, &queue, routes);
     submit(&sender, "retried@client.example", "bob@remote.example");
     wait_for_log(&sender, "moxide_actors::queue: will retry", 1);
     assert_eq!(connections.load(Ordering::SeqCst), 1, "the first attempt went direct");
@@ -327,13 +333,122 @@ fn minimum_attempts_sends_retries_through_the_smarthost() {
     assert!(relay.terminate(Duration::from_secs(30)).0.is_some_and(|s| s.success()));
 }
 
+/// `GET /api/v0/admin/routes` over the sender's control socket (curl), retried while
+/// the socket is not there yet (it is bound once the first core runs).
+fn routes_api(dir: &Path) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let output = Command::new("curl")
+            .args(["-sS", "--fail", "--unix-socket"])
+            .arg(dir.join("data/ctl.sock"))
+            .arg("http://localhost/api/v0/admin/routes")
+            .output()
+            .unwrap();
+        if output.status.success() {
+            return serde_json::from_slice(&output.stdout).unwrap();
+        }
+        assert!(Instant::now() < deadline, "{}", String::from_utf8_lossy(&output.stderr));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// How many attempts the log says went through transport `name`.
+fn through(server: &Server, name: &str) -> usize {
+    let needle = format!("transport=\"{name}\"");
+    server.log().lines().filter(|l| l.contains("through a smarthost") && l.contains(&needle)).count()
+}
+
+/// Routes are live configuration: the domains file rewritten and reloaded (SIGHUP, then
+/// `moxide config reload`, which is the API's reload), the next message takes the new
+/// route; a route naming a transport that does not exist is refused and the running
+/// routes stay. The admin API shows the routes that apply and the transports without
+/// their credentials.
+#[test]
+fn routes_change_with_a_reload() {
+    let pki_dir = tempfile::tempdir().unwrap();
+    let relaying = tempfile::tempdir().unwrap();
+    let sending = tempfile::tempdir().unwrap();
+    pki(pki_dir.path());
+    let dns = dns(sending.path());
+    let mut relay = smarthost(relaying.path(), pki_dir.path());
+    let queue = [
+        transport("relay", "submissions", relay.listener("submissions").port(), RELAY_PASSWORD, ""),
+        format!(
+            "[queue.transports.port25]\nkind = \"smtp\"\nhost = \"smarthost.example\"\nport = {}\n",
+            relay.smtp.port()
+        ),
+    ]
+    .concat();
+    let routes = |transport: &str| {
+        format!("[[routes]]\ntransport = \"{transport}\"\nto_domain = [\"remote.example\"]\n")
+    };
+    let (mut sender, config) = sender(sending.path(), pki_dir.path(), &dns, &queue, &routes("relay"));
+    let shown = routes_api(sending.path());
+    assert_eq!(shown["routes"][0]["transport"], "relay", "{shown}");
+    assert_eq!(shown["transports"][0]["name"], "port25", "{shown}");
+    assert_eq!(shown["transports"][1]["auth"], true, "{shown}");
+    assert!(!shown.to_string().contains(RELAY_PASSWORD), "{shown}");
+
+    submit(&sender, "first@client.example", "bob@remote.example");
+    wait_for_log(&sender, "moxide_actors::queue: delivered", 1);
+    assert_eq!((through(&sender, "relay"), through(&sender, "port25")), (1, 0), "{}", sender.log());
+
+    // Rewritten and reloaded by SIGHUP: the next message goes through port25.
+    let domains = sending.path().join("domains.toml");
+    std::fs::write(&domains, format!("{SENDER_DOMAINS}{}", routes("port25"))).unwrap();
+    sender.signal("HUP");
+    wait_for_log(&sender, "configuration reloaded", 1);
+    assert_eq!(routes_api(sending.path())["routes"][0]["transport"], "port25");
+    submit(&sender, "second@client.example", "bob@remote.example");
+    wait_for_log(&sender, "moxide_actors::queue: delivered", 2);
+    assert_eq!((through(&sender, "relay"), through(&sender, "port25")), (1, 1), "{}", sender.log());
+
+    // A route to a transport that does not exist: refused, port25 stays.
+    std::fs::write(&domains, format!("{SENDER_DOMAINS}{}", routes("nope"))).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_moxide"))
+        .args(["config", "reload", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(!output.status.success() && stderr.contains("\"nope\""), "{stderr}");
+    assert_eq!(routes_api(sending.path())["routes"][0]["transport"], "port25");
+    submit(&sender, "third@client.example", "bob@remote.example");
+    wait_for_log(&sender, "moxide_actors::queue: delivered", 3);
+    assert_eq!((through(&sender, "relay"), through(&sender, "port25")), (1, 2), "{}", sender.log());
+
+    // Back to relay through the API's reload (the CLI's way).
+    std::fs::write(&domains, format!("{SENDER_DOMAINS}{}", routes("relay"))).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_moxide"))
+        .args(["config", "reload", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    submit(&sender, "fourth@client.example", "bob@remote.example");
+    wait_for_log(&sender, "moxide_actors::queue: delivered", 4);
+    assert_eq!((through(&sender, "relay"), through(&sender, "port25")), (2, 2), "{}", sender.log());
+    let mut ids = inbox_message_ids(&relay, 4);
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            "Message-ID: <first@client.example>",
+            "Message-ID: <fourth@client.example>",
+            "Message-ID: <second@client.example>",
+            "Message-ID: <third@client.example>"
+        ]
+    );
+    assert!(sender.terminate(Duration::from_secs(30)).0.is_some_and(|s| s.success()));
+    assert!(relay.terminate(Duration::from_secs(30)).0.is_some_and(|s| s.success()));
+}
+
 #[test]
 fn config_check_names_an_unknown_transport() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_serve_config(dir.path(), "", &[("smtp", "")], SENDER_DOMAINS);
+    let domains = format!("{SENDER_DOMAINS}[[accounts.alice.routes]]\ntransport = \"provider\"\n");
+    let config = write_serve_config(dir.path(), "", &[("smtp", "")], &domains);
     let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str("[queue]\n[[queue.routes]]\ntransport = \"provider\"\nfrom_domain = [\"example.org\"]\n");
-    std::fs::write(&config, &text).unwrap();
     let check = || {
         Command::new(env!("CARGO_BIN_EXE_moxide"))
             .args(["config", "check", "--config"])

@@ -21,6 +21,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::queue::transport::{Route, Routes};
+
 /// A local domain as configured.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DomainSpec {
@@ -39,6 +41,8 @@ pub struct DomainSpec {
     pub dmarc_reports: Option<String>,
     /// Local part receiving SMTP TLS reports (RFC 8460), likewise.
     pub tls_reports: Option<String>,
+    /// Routes for mail from the domain (its `MAIL FROM` domain), after the account's.
+    pub routes: Vec<Route>,
 }
 
 /// An account as configured.
@@ -57,6 +61,8 @@ pub struct AccountSpec {
     pub hidden_capabilities: Vec<String>,
     /// What it may queue for other domains per day.
     pub send_limits: SendLimits,
+    /// Routes for mail it submits, before all others.
+    pub routes: Vec<Route>,
 }
 
 /// Capabilities an account may hide: the IMAP session keeps no more
@@ -165,6 +171,8 @@ pub struct DirectorySpec {
     pub aliases: Vec<AliasSpec>,
     /// Account receiving postmaster mail (RFC 5321 §4.5.1 requires it to exist).
     pub postmaster_account: String,
+    /// Global routes, after the account's and the sender domain's.
+    pub routes: Vec<Route>,
 }
 
 /// A configuration mistake, found when the directory is built.
@@ -497,6 +505,19 @@ pub struct Directory {
     hidden_capabilities: HashMap<String, Arc<[String]>>,
     send_limits: HashMap<String, SendLimits>,
     postmaster: Arc<str>,
+    routes: Arc<Routes>,
+}
+
+/// The routes of a specification, by level (empty lists left out).
+fn routes_of(spec: &DirectorySpec) -> Routes {
+    let accounts =
+        spec.accounts.iter().filter(|a| !a.routes.is_empty()).map(|a| (a.name.clone(), a.routes.clone()));
+    let domains = spec
+        .domains
+        .iter()
+        .filter(|d| !d.routes.is_empty())
+        .map(|d| (normalize_domain(&d.name), d.routes.clone()));
+    Routes::new(accounts.collect(), domains.collect(), &spec.routes)
 }
 
 impl Directory {
@@ -533,6 +554,7 @@ impl Directory {
             hidden_capabilities: HashMap::new(),
             send_limits: HashMap::new(),
             postmaster: Arc::from(spec.postmaster_account.as_str()),
+            routes: Arc::new(routes_of(spec)),
         };
         for account in &spec.accounts {
             directory.add_account(account)?;
@@ -736,6 +758,11 @@ impl Directory {
         self.send_limits.get(account).copied().unwrap_or_default()
     }
 
+    /// The queue's routes (account, sender domain, global), as the domains file has them.
+    pub fn routes(&self) -> &Arc<Routes> {
+        &self.routes
+    }
+
     /// The account that receives postmaster mail.
     pub fn postmaster(&self) -> &Arc<str> {
         &self.postmaster
@@ -834,6 +861,7 @@ mod tests {
                 allowed_senders: Vec::new(),
             }],
             postmaster_account: "alice".into(),
+            routes: Vec::new(),
         }
     }
 
@@ -975,6 +1003,26 @@ mod tests {
         let nobody =
             DirectoryChange::UpdateAccount { account: "zed".into(), update: AccountUpdate::default() };
         assert!(matches!(s.apply(&nobody), Err(DirectoryError::NoSuchAccount(_))));
+    }
+
+    /// The routes travel in the specification: a change of something else keeps them,
+    /// and the built directory holds them by level, domains in lower case.
+    #[test]
+    fn routes_stay_through_changes_and_reach_the_directory() {
+        let route = |transport: &str| Route { transport: transport.into(), ..Route::default() };
+        let mut s = spec();
+        s.routes = vec![route("global")];
+        s.domains[0].routes = vec![route("domain")];
+        s.accounts[0].routes = vec![route("account")];
+        let update = AccountUpdate { quota_messages: Some(Some(3)), ..Default::default() };
+        let (s2, d2) = s.apply(&DirectoryChange::UpdateAccount { account: "alice".into(), update }).unwrap();
+        assert_eq!((&s2.routes, &s2.accounts[0].routes), (&s.routes, &s.accounts[0].routes));
+        let expected = Routes::new(
+            HashMap::from([("alice".to_owned(), vec![route("account")])]),
+            HashMap::from([("example.org".to_owned(), vec![route("domain")])]),
+            &[route("global")],
+        );
+        assert_eq!(**d2.routes(), expected);
     }
 
     #[test]

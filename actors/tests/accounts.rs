@@ -42,6 +42,7 @@ fn directory() -> Arc<Directory> {
         accounts,
         aliases: vec![],
         postmaster_account: "alice".into(),
+        routes: Vec::new(),
     };
     Arc::new(Directory::new(&spec).unwrap())
 }

@@ -131,7 +131,7 @@ fn serve(stream: std::net::TcpStream, behavior: Peer, record: &Mutex<Vec<Vec<u8>
     }
 }
 
-fn directory() -> Arc<Directory> {
+fn directory(routes: Vec<Route>) -> Arc<Directory> {
     let spec = DirectorySpec {
         domains: vec![DomainSpec { name: "local.example".into(), ..Default::default() }],
         accounts: vec![AccountSpec {
@@ -141,6 +141,7 @@ fn directory() -> Arc<Directory> {
         }],
         aliases: vec![],
         postmaster_account: "alice".into(),
+        routes,
     };
     Arc::new(Directory::new(&spec).unwrap())
 }
@@ -152,11 +153,11 @@ where
     F: Fn(Node, QueueRunner) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
 {
-    with_queue_routed(data, peer, Routing::default(), test);
+    with_queue_routed(data, peer, (Routing::default(), Vec::new()), test);
 }
 
-/// [`with_queue`] with transports and routes.
-fn with_queue_routed<F, Fut>(data: &Path, peer: SocketAddr, routing: Routing, test: F)
+/// [`with_queue`] with transports and (global) routes, the routes in the directory.
+fn with_queue_routed<F, Fut>(data: &Path, peer: SocketAddr, (routing, routes): (Routing, Vec<Route>), test: F)
 where
     F: Fn(Node, QueueRunner) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
@@ -165,7 +166,7 @@ where
     let queue = Arc::new(QueueStore::open(&data, &StoreOptions::default()).unwrap());
     let services = NodeServices {
         stores: Arc::new(StoreCache::new(data.clone(), StoreOptions::default(), 10)),
-        directory: directory(),
+        directory: directory(routes),
         account_idle: Duration::from_secs(60),
     };
     let done = Arc::new(AtomicBool::new(false));
@@ -235,6 +236,7 @@ fn enqueue_with(
             return_headers_only: false,
             to_junk: false,
             tls_optional: false,
+            tls_report: false,
         },
         recipients: recipients
             .iter()
@@ -359,7 +361,7 @@ fn a_direct_transport_without_ipv4_leaves_ipv4_hosts_alone() {
     let transports = HashMap::from([("v6".to_owned(), Transport::Direct { ipv4: false, ipv6: true })]);
     let route =
         Route { transport: "v6".into(), to_domains: vec!["remote.example".into()], ..Route::default() };
-    let routing = Routing::new(transports, HashMap::new(), HashMap::new(), vec![route]).unwrap();
+    let routing = (Routing::new(transports), vec![route]);
     with_queue_routed(temp.path(), peer, routing, move |_node, queue| {
         let data = data.clone();
         let received = Arc::clone(&received);
@@ -473,7 +475,7 @@ fn requiretls_is_failed_not_sent_without_verified_tls() {
 }
 
 /// Everything through an opportunistic `smtp` smarthost at `peer` (by IP address).
-fn through_relay(peer: SocketAddr) -> Routing {
+fn through_relay(peer: SocketAddr) -> (Routing, Vec<Route>) {
     let relay = Smarthost {
         host: peer.ip().to_string(),
         port: peer.port(),
@@ -482,7 +484,7 @@ fn through_relay(peer: SocketAddr) -> Routing {
     };
     let transports = HashMap::from([("relay".to_owned(), Transport::Smarthost(relay))]);
     let route = Route { transport: "relay".into(), ..Route::default() };
-    Routing::new(transports, HashMap::new(), HashMap::new(), vec![route]).unwrap()
+    (Routing::new(transports), vec![route])
 }
 
 #[test]

@@ -234,6 +234,7 @@ async fn admin_route(
             Ok(no_content())
         }
         (&Method::POST, ["config", "reload"]) => config_reload(ctx).await,
+        (&Method::GET, ["routes"]) => routes_show(ctx),
         (&Method::PUT, ["password"]) => admin_password(ctx, read_json(body).await?).await,
         (&Method::GET, ["tokens"]) => tokens_list(ctx),
         (&Method::POST, ["tokens"]) => token_add(ctx, read_json(body).await?).await,
@@ -252,7 +253,7 @@ async fn admin_route(
             | ["domains", _, "records"]
             | ["accounts", _, "addresses" | "tlspubkeys", _],
         ) => Err(ApiError::method_not_allowed()),
-        (_, ["config", "reload"] | ["password"]) => Err(ApiError::method_not_allowed()),
+        (_, ["config", "reload"] | ["password"] | ["routes"]) => Err(ApiError::method_not_allowed()),
         (_, ["queue"] | ["queue", _] | ["reports", _] | ["reports", "dmarc" | "tlsrpt", _]) => {
             Err(ApiError::method_not_allowed())
         }
@@ -719,6 +720,7 @@ pub(crate) async fn account_add(ctx: &Ctx, create: AccountCreate) -> Result<Repl
                 .first_time_recipients_per_day_max
                 .unwrap_or(moxide_actors::directory::SEND_FIRST_TIME_RECIPIENTS_PER_DAY_MAX),
         },
+        routes: Vec::new(),
     };
     live::apply(&ctx.node, &ctx.services.live, DirectoryChange::AddAccount(spec.clone())).await?;
     let stores = Arc::clone(ctx.node.stores());
@@ -1030,6 +1032,67 @@ pub(crate) async fn config_reload(ctx: &Ctx) -> Result<Reply, ApiError> {
         accounts: u32::try_from(reloaded.accounts).unwrap_or(u32::MAX),
     };
     Ok(json(StatusCode::OK, &result))
+}
+
+/// The outbound queue's transports and routes as they apply now: routes from the
+/// domains file (a reload changes them for the next delivery attempt), transports from
+/// the static file (without credentials).
+#[utoipa::path(get, path = "/api/v0/admin/routes", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = QueueRouting), CommonErrors))]
+pub(crate) fn routes_show(ctx: &Ctx) -> Result<Reply, ApiError> {
+    use moxide_actors::queue::transport::{Route, SmarthostTls, Transport};
+    let view = |routes: &[Route]| -> Vec<RouteView> {
+        routes
+            .iter()
+            .map(|r| RouteView {
+                transport: r.transport.clone(),
+                from_domain: r.from_domains.clone(),
+                to_domain: r.to_domains.clone(),
+                minimum_attempts: r.minimum_attempts,
+            })
+            .collect()
+    };
+    let level = |name: &str, routes: &[Route]| {
+        (!routes.is_empty()).then(|| RouteLevel { name: name.to_string(), routes: view(routes) })
+    };
+    let spec = ctx.services.live.spec();
+    let transports = ctx
+        .services
+        .transports
+        .transports()
+        .map(|(name, transport)| match transport {
+            Transport::Direct { ipv4, ipv6 } => TransportView {
+                name: name.clone(),
+                kind: "direct".into(),
+                host: None,
+                port: None,
+                auth: false,
+                ipv4: *ipv4,
+                ipv6: *ipv6,
+            },
+            Transport::Smarthost(smarthost) => TransportView {
+                name: name.clone(),
+                kind: match smarthost.tls {
+                    SmarthostTls::Implicit => "submissions",
+                    SmarthostTls::StartTlsRequired => "starttls",
+                    SmarthostTls::StartTlsOpportunistic => "smtp",
+                }
+                .into(),
+                host: Some(smarthost.host.clone()),
+                port: Some(smarthost.port),
+                auth: smarthost.auth.is_some(),
+                ipv4: true,
+                ipv6: true,
+            },
+        })
+        .collect();
+    let routing = QueueRouting {
+        transports,
+        account_routes: spec.accounts.iter().filter_map(|a| level(&a.name, &a.routes)).collect(),
+        domain_routes: spec.domains.iter().filter_map(|d| level(&d.name, &d.routes)).collect(),
+        routes: view(&spec.routes),
+    };
+    Ok(json(StatusCode::OK, &routing))
 }
 
 /// Sets the admin password.

@@ -94,6 +94,8 @@ pub struct WebServices {
     pub queue: Option<Arc<moxide_storage::queue::QueueStore>>,
     /// Received DMARC and TLS reports.
     pub reports: moxide_storage::ReportStore,
+    /// The queue's transports (static; shown by `GET /api/v0/admin/routes`).
+    pub transports: moxide_actors::queue::transport::Routing,
 }
 
 /// The metrics registry: every series of `moxide_actors::metrics` plus the store cache.

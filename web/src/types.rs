@@ -182,6 +182,65 @@ pub struct Alias {
     pub allowed_senders: Vec<String>,
 }
 
+/// One route of the outbound queue: when its conditions hold, the transport it names
+/// carries the attempt.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RouteView {
+    /// The transport's name (`direct`, or one of `transports`).
+    pub transport: String,
+    /// `MAIL FROM` domains it applies to; empty: any.
+    pub from_domain: Vec<String>,
+    /// Recipient domains it applies to; empty: any.
+    pub to_domain: Vec<String>,
+    /// Attempts already made before it applies; 0: from the first.
+    pub minimum_attempts: u32,
+}
+
+/// The routes of one account or one sender domain.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RouteLevel {
+    /// The account's or the domain's name.
+    pub name: String,
+    /// Its routes, in order.
+    pub routes: Vec<RouteView>,
+}
+
+/// A named transport (static configuration). Credentials are never shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransportView {
+    /// Its name, as routes use it.
+    pub name: String,
+    /// `direct`, or how a smarthost is reached: `submissions` (TLS on connect),
+    /// `starttls` (STARTTLS required and verified), `smtp` (STARTTLS opportunistic).
+    pub kind: String,
+    /// The smarthost's host name or address; absent for `direct`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The smarthost's port; absent for `direct`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Whether it authenticates at the smarthost (SMTP AUTH).
+    pub auth: bool,
+    /// `direct`: whether IPv4 addresses are used.
+    pub ipv4: bool,
+    /// `direct`: whether IPv6 addresses are used.
+    pub ipv6: bool,
+}
+
+/// The outbound queue's transports and routes as they apply now: the routes come from
+/// the domains file (reloaded live), the transports from the static file.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueRouting {
+    /// Named transports (besides the built-in `direct`).
+    pub transports: Vec<TransportView>,
+    /// Routes per submitting account, checked first.
+    pub account_routes: Vec<RouteLevel>,
+    /// Routes per sender (`MAIL FROM`) domain, checked next.
+    pub domain_routes: Vec<RouteLevel>,
+    /// Global routes, checked last; no match: `direct`.
+    pub routes: Vec<RouteView>,
+}
+
 /// An alias's members, to create it or replace them.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -109,6 +109,7 @@ pub fn make_blocking(
             return_headers_only: true,
             to_junk: false,
             tls_optional: false,
+            tls_report: false,
         },
         recipients: vec![QueuedRecipient {
             address: message.mail_from.clone(),

@@ -162,7 +162,8 @@ pub struct QueueSettings {
     /// Daily DMARC aggregate reports (RFC 7489 §7.2); `None`: off (and no evaluations
     /// are counted).
     pub dmarc_reports: Option<dmarc_reports::DmarcReportSettings>,
-    /// Transports and routes; the default: everything direct.
+    /// Transports (the routes come from the directory, live); the default: only
+    /// `direct`.
     pub routing: transport::Routing,
     /// Client TLS verifying with WebPKI (the trusted roots) for smarthosts; `None`:
     /// smarthosts that require TLS cannot be used (attempts are retried).
@@ -423,7 +424,11 @@ impl QueueRunner {
             to_domain: &destination.domain,
             attempts_made: destination.attempts,
         };
-        let (name, chosen) = self.settings.routing.choose(&query);
+        // Chosen once per attempt from the routes current now: a reload applies from
+        // the next attempt on, never to one under way.
+        let routes = std::sync::Arc::clone(self.node.directory().routes());
+        let (name, chosen) = self.settings.routing.choose(&routes, &query);
+        let name = name.as_str();
         let attempt = remote::RemoteAttempt {
             hostname: &self.settings.hostname,
             tls: self.settings.tls.as_ref(),
@@ -433,7 +438,7 @@ impl QueueRunner {
             now_ms,
             kept: Some(kept),
         };
-        let (ipv4, ipv6) = match chosen {
+        let (ipv4, ipv6) = match &chosen {
             transport::Transport::Smarthost(smarthost) => {
                 tracing::info!(id = %destination.key.message, transport = name, host = %smarthost.host, "through a smarthost");
                 return match self.destinations.host(&smarthost.host, smarthost.port).await {

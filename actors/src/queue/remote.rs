@@ -144,6 +144,15 @@ pub(crate) struct RemoteAttempt<'a> {
     pub(crate) kept: Option<&'a RefCell<Option<Kept>>>,
 }
 
+impl RemoteAttempt<'_> {
+    /// Where this attempt's TLSRPT results are counted: nowhere for a TLS report, whose
+    /// sessions are not reported (RFC 8460 §3), so a domain whose TLS fails does not get
+    /// reports about the delivery of its reports.
+    fn results(&self) -> Option<&QueueTlsPolicies> {
+        self.policies.filter(|_| !self.message.tls_report)
+    }
+}
+
 /// Most messages one connection carries before it is closed: a bound on how long one
 /// peer holds one of our connections, and on the damage of a session that went wrong
 /// unnoticed. Postfix has no count limit by default but a 300 s time limit; 100
@@ -287,7 +296,7 @@ pub(crate) async fn attempt(
         Some(policies) if !routed => policies.sts(domain, attempt.now_ms).await,
         _ => StsState::None,
     };
-    if let (Some(policies), StsState::FetchFailed(kind, _)) = (attempt.policies, &sts) {
+    if let (Some(policies), StsState::FetchFailed(kind, _)) = (attempt.results(), &sts) {
         policies.record_failure(domain, PolicyType::Sts, *kind, "", attempt.now_ms);
     }
     let mut last = reply("no host to deliver to", 451, EnhancedCode(4, 4, 4), "");
@@ -295,7 +304,8 @@ pub(crate) async fn attempt(
     for host in hosts {
         let plan = match attempt.policies {
             Some(policies) if host.source != HostSource::Route => {
-                policies.host_tls(domain, host, &sts, attempt.now_ms).await
+                let counted = attempt.results().is_some();
+                policies.host_tls_counted(domain, host, &sts, attempt.now_ms, counted).await
             }
             _ => HostTls::Opportunistic { required: false },
         };
@@ -413,7 +423,7 @@ pub(crate) async fn attempt_smarthost(
 }
 
 /// The first way to connect under `plan`. A message whose TLS is optional (RFC 8689 §5,
-/// RFC 8460 §5.3) tries the plan's verified TLS without requiring it: a failure falls
+/// RFC 8460 §3) tries the plan's verified TLS without requiring it: a failure falls
 /// back to unverified TLS, then plaintext, and a deferring plan connects as without a
 /// policy.
 fn first_try(attempt: &RemoteAttempt<'_>, plan: &HostTls) -> Result<TlsTry, String> {
@@ -473,7 +483,7 @@ async fn attempt_address(
         let hop = Hop { tls_label: label, ..Hop::mx(host, address, connector, required) };
         match deliver_to(attempt, destination, &hop).await {
             Ok(delivered) => {
-                if let Some(policies) = attempt.policies {
+                if let Some(policies) = attempt.results() {
                     if verified && delivered.tls {
                         policies.record_success(domain, plan, now_ms);
                     } else if matches!(plan, HostTls::StsTesting) && !delivered.tls {
@@ -485,11 +495,13 @@ async fn attempt_address(
                             now_ms,
                         );
                     }
-                    // A TLS-optional message may have fallen back to plaintext: what it
-                    // saw must not erase the domain's STARTTLS memory (a downgrade).
-                    if !attempt.message.tls_optional {
-                        policies.remember_tls(domain, delivered.tls, verified && delivered.tls, now_ms);
-                    }
+                }
+                // A TLS-optional message may have fallen back to plaintext: what it saw
+                // must not erase the domain's STARTTLS memory (a downgrade).
+                if let Some(policies) = attempt.policies
+                    && !attempt.message.tls_optional
+                {
+                    policies.remember_tls(domain, delivered.tls, verified && delivered.tls, now_ms);
                 }
                 return Ok(delivered.outcomes);
             }
@@ -498,7 +510,7 @@ async fn attempt_address(
                 return Err(failure);
             }
             Err(HostFailure::NoStartTls) => {
-                if let Some(policies) = attempt.policies {
+                if let Some(policies) = attempt.results() {
                     policies.record_failure_for(
                         domain,
                         plan,
@@ -512,7 +524,7 @@ async fn attempt_address(
             }
             Err(HostFailure::Tls(error)) => {
                 tracing::info!(host = %host.name, %address, %error, "TLS failed");
-                if verified && let Some(policies) = attempt.policies {
+                if verified && let Some(policies) = attempt.results() {
                     policies.record_failure_for(domain, plan, handshake_result(&error), &host.name, now_ms);
                 }
                 next = match next {

@@ -22,12 +22,14 @@ pub(super) struct Signer<'a> {
 
 impl QueueRunner {
     /// Spools, signs and queues `messages` (recipient, bytes) in one transaction;
-    /// `kind` names the spool files; `tls_optional`: TLS policies may not stop delivery
-    /// (RFC 8460 §5.3 asks it for TLS reports). Returns how many were queued.
+    /// `kind` names the spool files; `tls_report`: TLS reports, which TLS policies may
+    /// not stop and whose sessions are not counted in the next TLS reports (RFC 8460 §3:
+    /// reports are delivered despite TLS failures, and their sessions not reported).
+    /// Returns how many were queued.
     pub(super) async fn queue_report_messages(
         &self,
         kind: &str,
-        tls_optional: bool,
+        tls_report: bool,
         signer: Signer<'_>,
         messages: Vec<(String, Vec<u8>)>,
         now_ms: i64,
@@ -62,7 +64,8 @@ impl QueueRunner {
                 None => Vec::new(),
             };
             let mut new = new_queued(spool, &bytes, prefix, &address, now_ms);
-            new.message.tls_optional = tls_optional;
+            new.message.tls_optional = tls_report;
+            new.message.tls_report = tls_report;
             batch.push(new);
         }
         let count = batch.len();
@@ -103,6 +106,7 @@ fn new_queued(spool: PathBuf, bytes: &[u8], prefix: Vec<u8>, address: &str, now_
             return_headers_only: true,
             to_junk: false,
             tls_optional: false,
+            tls_report: false,
         },
         recipients: vec![QueuedRecipient {
             address: address.to_owned(),

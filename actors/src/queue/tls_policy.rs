@@ -249,6 +249,10 @@ pub struct TlsPolicySettings {
     pub dane: bool,
     /// Port of policy servers: 443; another only for tests.
     pub mta_sts_port: u16,
+    /// How long after a check a cached policy's `_mta-sts` record is asked again when
+    /// the policy is used: [`STS_RECORD_CHECK_INTERVAL_MS`]; shorter only in tests
+    /// (the binary's test hook), which change the record's id and deliver at once.
+    pub record_check_interval_ms: i64,
 }
 
 /// Policies, memory and results for the queue (one per process, on the queue's core).
@@ -349,7 +353,7 @@ impl<R: Resolver> TlsPolicies<R> {
         }
         let cached = self.policies.borrow().get(domain).cloned().filter(|c| c.expires_ms > now_ms);
         if let Some(cached) = &cached
-            && now_ms - cached.checked_ms < STS_RECORD_CHECK_INTERVAL_MS
+            && now_ms - cached.checked_ms < self.settings.record_check_interval_ms
         {
             return state_of(&cached.policy);
         }
@@ -382,7 +386,16 @@ impl<R: Resolver> TlsPolicies<R> {
             Err((kind, error)) => {
                 tracing::info!(%domain, %error, "MTA-STS policy fetch failed");
                 match cached {
-                    Some(cached) => state_of(&cached.policy),
+                    Some(cached) => {
+                        // The cached policy holds (§5.1); the new one is tried again after
+                        // the check interval, not at every delivery: a policy host that
+                        // swallows connections would otherwise hold each attempt to the
+                        // domain for the whole fetch timeout.
+                        if let Some(entry) = self.policies.borrow_mut().get_mut(domain) {
+                            entry.checked_ms = now_ms;
+                        }
+                        state_of(&cached.policy)
+                    }
                     None => StsState::FetchFailed(kind, error),
                 }
             }
@@ -643,20 +656,33 @@ impl<R: Resolver> TlsPolicies<R> {
         addresses
     }
 
-    /// What TLS `host` of `domain` gets, given the domain's MTA-STS state.
+    /// What TLS `host` of `domain` gets, given the domain's MTA-STS state; the policy
+    /// failures it finds are counted for TLSRPT.
     pub async fn host_tls(&self, domain: &str, host: &Host, sts: &StsState, now_ms: i64) -> HostTls {
+        self.host_tls_counted(domain, host, sts, now_ms, true).await
+    }
+
+    /// [`TlsPolicies::host_tls`], counting the failures it finds only when `counted`
+    /// (not for a TLS report's own delivery, RFC 8460 §3).
+    pub async fn host_tls_counted(
+        &self,
+        domain: &str,
+        host: &Host,
+        sts: &StsState,
+        now_ms: i64,
+        counted: bool,
+    ) -> HostTls {
+        let record_failure = |policy, result| {
+            if counted {
+                self.record_failure(domain, policy, result, &host.name, now_ms);
+            }
+        };
         if self.settings.dane && host.source == (HostSource::Mx { authentic: true }) {
             match self.tlsa(&host.name).await {
                 Ok(records) if !records.is_empty() => return HostTls::Dane(records),
                 Ok(_) => {}
                 Err(error) => {
-                    self.record_failure(
-                        domain,
-                        PolicyType::Tlsa,
-                        ResultType::DnssecInvalid,
-                        &host.name,
-                        now_ms,
-                    );
+                    record_failure(PolicyType::Tlsa, ResultType::DnssecInvalid);
                     return HostTls::Defer(format!("TLSA lookup for {}: {error}", host.name));
                 }
             }
@@ -666,13 +692,7 @@ impl<R: Resolver> TlsPolicies<R> {
                 if policy.matches(&host.name) {
                     HostTls::StsEnforce
                 } else {
-                    self.record_failure(
-                        domain,
-                        PolicyType::Sts,
-                        ResultType::ValidationFailure,
-                        &host.name,
-                        now_ms,
-                    );
+                    record_failure(PolicyType::Sts, ResultType::ValidationFailure);
                     HostTls::Defer(format!(
                         "{} is not an MX host of the MTA-STS policy of {domain}",
                         host.name
@@ -681,13 +701,7 @@ impl<R: Resolver> TlsPolicies<R> {
             }
             StsState::Policy(policy) if policy.mode == Mode::Testing => {
                 if !policy.matches(&host.name) {
-                    self.record_failure(
-                        domain,
-                        PolicyType::Sts,
-                        ResultType::ValidationFailure,
-                        &host.name,
-                        now_ms,
-                    );
+                    record_failure(PolicyType::Sts, ResultType::ValidationFailure);
                 }
                 HostTls::StsTesting
             }
@@ -1152,7 +1166,13 @@ mod tests {
     }
 
     fn policies(table: Table) -> TlsPolicies<Table> {
-        let settings = TlsPolicySettings { store: None, roots: None, dane: true, mta_sts_port: 443 };
+        let settings = TlsPolicySettings {
+            store: None,
+            roots: None,
+            dane: true,
+            mta_sts_port: 443,
+            record_check_interval_ms: STS_RECORD_CHECK_INTERVAL_MS,
+        };
         TlsPolicies::new(table, settings, Vec::new(), Vec::new())
     }
 

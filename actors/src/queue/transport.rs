@@ -12,6 +12,10 @@
 //! relay), and no TLSRPT results are recorded (RFC 8460 §3: results are per policy
 //! domain, and a smarthost delivery reaches none).
 //!
+//! Transports are static configuration (they hold credentials); the routes are live
+//! ([`Routes`], carried by the directory and replaced when the domains file is
+//! reloaded), as mox splits them between mox.conf and domains.conf.
+//!
 //! [`Routing::choose`]: the first matching route of the sender's account, then of the
 //! sender's domain, then the global ones; none: `direct`. A route matches when every
 //! condition it has holds: `from_domain` lists the `MAIL FROM` domain, `to_domain` the
@@ -116,13 +120,50 @@ impl Route {
     }
 }
 
-/// Named transports and the routes at the three levels.
-#[derive(Debug, Clone, Default)]
-pub struct Routing {
-    transports: HashMap<String, Transport>,
+/// The routes at the three levels, as the live configuration (the domains file) has
+/// them: the directory carries them, so a reload changes them for the next attempt.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Routes {
     accounts: HashMap<String, Vec<Route>>,
     domains: HashMap<String, Vec<Route>>,
     global: Vec<Route>,
+}
+
+fn lower(routes: &[Route]) -> Vec<Route> {
+    routes
+        .iter()
+        .map(|r| Route {
+            from_domains: r.from_domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
+            to_domains: r.to_domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
+            ..r.clone()
+        })
+        .collect()
+}
+
+impl Routes {
+    /// Routes per account, per sender domain and global (domains compare in lower case).
+    pub fn new(
+        accounts: HashMap<String, Vec<Route>>,
+        domains: HashMap<String, Vec<Route>>,
+        global: &[Route],
+    ) -> Routes {
+        Routes {
+            accounts: accounts.into_iter().map(|(a, r)| (a, lower(&r))).collect(),
+            domains: domains.into_iter().map(|(d, r)| (d.to_ascii_lowercase(), lower(&r))).collect(),
+            global: lower(global),
+        }
+    }
+
+    /// Every route, account ones first.
+    fn all(&self) -> impl Iterator<Item = &Route> {
+        self.accounts.values().chain(self.domains.values()).flatten().chain(&self.global)
+    }
+}
+
+/// The named transports (static configuration: they hold credentials).
+#[derive(Debug, Clone, Default)]
+pub struct Routing {
+    transports: HashMap<String, Transport>,
 }
 
 /// What a route choice depends on.
@@ -139,55 +180,50 @@ pub struct RouteQuery<'a> {
 }
 
 impl Routing {
-    /// Routing over `transports` with routes per account, per sender domain and global.
-    /// Every route's transport must be named in `transports` (or be [`DIRECT`]); the
-    /// error says which is not.
-    pub fn new(
-        transports: HashMap<String, Transport>,
-        accounts: HashMap<String, Vec<Route>>,
-        domains: HashMap<String, Vec<Route>>,
-        global: Vec<Route>,
-    ) -> Result<Routing, String> {
-        let lower = |routes: Vec<Route>| -> Vec<Route> {
-            routes
-                .into_iter()
-                .map(|r| Route {
-                    from_domains: r.from_domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
-                    to_domains: r.to_domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
-                    ..r
-                })
-                .collect()
-        };
-        let routing = Routing {
-            transports,
-            accounts: accounts.into_iter().map(|(a, r)| (a, lower(r))).collect(),
-            domains: domains.into_iter().map(|(d, r)| (d.to_ascii_lowercase(), lower(r))).collect(),
-            global: lower(global),
-        };
-        let all = routing.accounts.values().chain(routing.domains.values()).flatten().chain(&routing.global);
-        for route in all {
-            if route.transport != DIRECT && !routing.transports.contains_key(&route.transport) {
-                return Err(format!("route names transport {:?}, which is not configured", route.transport));
-            }
-        }
-        Ok(routing)
+    /// Routing over `transports`.
+    pub fn new(transports: HashMap<String, Transport>) -> Routing {
+        Routing { transports }
     }
 
-    /// The transport for one attempt, and its name.
-    pub fn choose(&self, query: &RouteQuery<'_>) -> (&str, &Transport) {
+    /// The configured transports by name, sorted.
+    pub fn transports(&self) -> impl Iterator<Item = (&String, &Transport)> {
+        let mut all: Vec<_> = self.transports.iter().collect();
+        all.sort_by(|a, b| a.0.cmp(b.0));
+        all.into_iter()
+    }
+
+    /// Whether `name` is a transport routes may name ([`DIRECT`] or a configured one).
+    pub fn knows(&self, name: &str) -> bool {
+        name == DIRECT || self.transports.contains_key(name)
+    }
+
+    /// Checks that every route of `routes` names a known transport; the error says
+    /// which does not.
+    pub fn check(&self, routes: &Routes) -> Result<(), String> {
+        match routes.all().find(|route| !self.knows(&route.transport)) {
+            Some(route) => {
+                Err(format!("route names transport {:?}, which is not configured", route.transport))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The transport for one attempt under `routes`, and its name. A route naming a
+    /// transport that is not configured (refused at load, so never in practice) is
+    /// passed over.
+    pub fn choose(&self, routes: &Routes, query: &RouteQuery<'_>) -> (String, Transport) {
         let levels =
-            [self.accounts.get(query.account), self.domains.get(query.from_domain), Some(&self.global)];
-        let found = levels
-            .into_iter()
-            .flatten()
-            .flatten()
-            .find(|route| route.matches(query.from_domain, query.to_domain, query.attempts_made));
+            [routes.accounts.get(query.account), routes.domains.get(query.from_domain), Some(&routes.global)];
+        let found = levels.into_iter().flatten().flatten().find(|route| {
+            self.knows(&route.transport)
+                && route.matches(query.from_domain, query.to_domain, query.attempts_made)
+        });
         match found {
             Some(route) => {
                 let transport = self.transports.get(&route.transport).unwrap_or(&DIRECT_TRANSPORT);
-                (route.transport.as_str(), transport)
+                (route.transport.clone(), transport.clone())
             }
-            None => (DIRECT, &DIRECT_TRANSPORT),
+            None => (DIRECT.to_owned(), DIRECT_TRANSPORT),
         }
     }
 }
@@ -217,32 +253,33 @@ mod tests {
     #[test]
     fn account_then_domain_then_global_first_match_wins() {
         let transports = HashMap::from([("a".to_string(), relay("a")), ("b".to_string(), relay("b"))]);
-        let routing = Routing::new(
-            transports,
+        let routing = Routing::new(transports);
+        let routes = Routes::new(
             HashMap::from([("alice".to_string(), vec![route("a", &[], &["Remote.Example"], 0)])]),
             HashMap::from([("Example.org".to_string(), vec![route("b", &[], &[], 0)])]),
-            vec![route("a", &[], &[], 2), route(DIRECT, &[], &[], 0)],
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+            &[route("a", &[], &[], 2), route(DIRECT, &[], &[], 0)],
+        );
+        assert_eq!(routing.check(&routes), Ok(()));
         let query = |account, from_domain, to_domain, attempts_made| RouteQuery {
             account,
             from_domain,
             to_domain,
             attempts_made,
         };
-        assert_eq!(routing.choose(&query("alice", "example.org", "remote.example", 0)).0, "a");
-        assert_eq!(routing.choose(&query("alice", "example.org", "other.example", 0)).0, "b");
-        assert_eq!(routing.choose(&query("bob", "example.net", "other.example", 0)).0, DIRECT);
-        assert_eq!(routing.choose(&query("bob", "example.net", "other.example", 2)).0, "a");
-        assert_eq!(Routing::default().choose(&query("", "", "x.example", 9)).1, &DIRECT_TRANSPORT);
+        assert_eq!(routing.choose(&routes, &query("alice", "example.org", "remote.example", 0)).0, "a");
+        assert_eq!(routing.choose(&routes, &query("alice", "example.org", "other.example", 0)).0, "b");
+        assert_eq!(routing.choose(&routes, &query("bob", "example.net", "other.example", 0)).0, DIRECT);
+        assert_eq!(routing.choose(&routes, &query("bob", "example.net", "other.example", 2)).0, "a");
+        assert_eq!(
+            Routing::default().choose(&Routes::default(), &query("", "", "x.example", 9)).1,
+            DIRECT_TRANSPORT
+        );
     }
 
     #[test]
     fn unknown_transports_are_refused() {
-        let error =
-            Routing::new(HashMap::new(), HashMap::new(), HashMap::new(), vec![route("nope", &[], &[], 0)])
-                .err()
-                .unwrap_or_default();
+        let routes = Routes::new(HashMap::new(), HashMap::new(), &[route("nope", &[], &[], 0)]);
+        let error = Routing::default().check(&routes).err().unwrap_or_default();
         assert!(error.contains("\"nope\""), "{error}");
     }
 }

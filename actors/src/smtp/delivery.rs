@@ -340,6 +340,7 @@ fn queued_message(envelope: &Envelope, size: u64, received_ms: i64, prefix: Vec<
         to_junk: false,
         // RFC 8689 §5: REQUIRETLS, when given, wins over the header field.
         tls_optional: envelope.tls_required_no && !mail_from.is_some_and(|m| m.requiretls),
+        tls_report: false,
     }
 }
 

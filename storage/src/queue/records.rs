@@ -32,8 +32,10 @@ pub const QUEUE_REPLY_TEXT_BYTES_MAX: usize = 2048;
 pub const QUEUE_PREFIX_BYTES_MAX: usize = 64 * 1024;
 
 /// Version 2 added `to_junk` (a local retry for a message DMARC quarantined), version 3
-/// `tls_optional` (`TLS-Required: No`, TLS reports); older records still read, as `false`.
-pub(crate) const MESSAGE_RECORD_VERSION: u8 = 3;
+/// `tls_optional` (`TLS-Required: No`, TLS reports), version 4 `tls_report`; older
+/// records still read, the newer fields `false`.
+pub(crate) const MESSAGE_RECORD_VERSION: u8 = 4;
+const MESSAGE_RECORD_VERSION_V3: u8 = 3;
 const MESSAGE_RECORD_VERSION_V2: u8 = 2;
 const MESSAGE_RECORD_VERSION_V1: u8 = 1;
 /// Version 2 added each recipient's `account` (a local retry pinned to one account);
@@ -103,8 +105,12 @@ pub struct QueuedMessage {
     /// The recipient domains' TLS policies (MTA-STS, DANE, the STARTTLS memory) may not
     /// stop delivery: verified TLS is tried, then unverified, then plaintext. Set for a
     /// submitted message with `TLS-Required: No` (RFC 8689 §5) and for TLS reports
-    /// (RFC 8460 §5.3), which must reach a domain whose TLS is broken.
+    /// (RFC 8460 §3), which must reach a domain whose TLS is broken.
     pub tls_optional: bool,
+    /// A TLS report (RFC 8460): the TLS results of its delivery are not counted in the
+    /// next reports (RFC 8460 §3), so a domain whose TLS fails is not sent reports
+    /// about the failed sessions of the reports about its failures.
+    pub tls_report: bool,
 }
 
 /// A recipient.
@@ -182,6 +188,12 @@ pub(crate) struct MessageRecordV2 {
 pub(crate) struct MessageRecordV3 {
     v2: MessageRecordV2,
     tls_optional: bool,
+}
+
+#[derive(Archive, Serialize, Deserialize)]
+pub(crate) struct MessageRecordV4 {
+    v3: MessageRecordV3,
+    tls_report: bool,
 }
 
 #[derive(Archive, Serialize, Deserialize)]
@@ -285,26 +297,33 @@ pub(crate) fn encode_message(message: &QueuedMessage) -> Result<Vec<u8>, Storage
         return_headers_only: message.return_headers_only,
     };
     let v2 = MessageRecordV2 { v1, to_junk: message.to_junk };
-    encode(MESSAGE_RECORD_VERSION, &MessageRecordV3 { v2, tls_optional: message.tls_optional })
+    let v3 = MessageRecordV3 { v2, tls_optional: message.tls_optional };
+    encode(MESSAGE_RECORD_VERSION, &MessageRecordV4 { v3, tls_report: message.tls_report })
 }
 
 pub(crate) fn decode_message(id: QueueId, value: &[u8]) -> Result<QueuedMessage, StorageError> {
     let what = format!("queued message {id}");
     let corrupt = |error: BoxedError| StorageError::corrupt(format!("{what}: {error}"));
-    let (record, to_junk, tls_optional) = if value.first() == Some(&MESSAGE_RECORD_VERSION_V1) {
+    let (record, to_junk, tls_optional, tls_report) = if value.first() == Some(&MESSAGE_RECORD_VERSION_V1) {
         let archive = archive_bytes(value, MESSAGE_RECORD_VERSION_V1, &what)?;
         let archived = rkyv::access::<ArchivedMessageRecordV1, BoxedError>(archive).map_err(corrupt)?;
-        (rkyv::deserialize::<MessageRecordV1, BoxedError>(archived).map_err(corrupt)?, false, false)
+        (rkyv::deserialize::<MessageRecordV1, BoxedError>(archived).map_err(corrupt)?, false, false, false)
     } else if value.first() == Some(&MESSAGE_RECORD_VERSION_V2) {
         let archive = archive_bytes(value, MESSAGE_RECORD_VERSION_V2, &what)?;
         let archived = rkyv::access::<ArchivedMessageRecordV2, BoxedError>(archive).map_err(corrupt)?;
         let record = rkyv::deserialize::<MessageRecordV2, BoxedError>(archived).map_err(corrupt)?;
-        (record.v1, record.to_junk, false)
-    } else {
-        let archive = archive_bytes(value, MESSAGE_RECORD_VERSION, &what)?;
+        (record.v1, record.to_junk, false, false)
+    } else if value.first() == Some(&MESSAGE_RECORD_VERSION_V3) {
+        let archive = archive_bytes(value, MESSAGE_RECORD_VERSION_V3, &what)?;
         let archived = rkyv::access::<ArchivedMessageRecordV3, BoxedError>(archive).map_err(corrupt)?;
         let record = rkyv::deserialize::<MessageRecordV3, BoxedError>(archived).map_err(corrupt)?;
-        (record.v2.v1, record.v2.to_junk, record.tls_optional)
+        (record.v2.v1, record.v2.to_junk, record.tls_optional, false)
+    } else {
+        let archive = archive_bytes(value, MESSAGE_RECORD_VERSION, &what)?;
+        let archived = rkyv::access::<ArchivedMessageRecordV4, BoxedError>(archive).map_err(corrupt)?;
+        let record = rkyv::deserialize::<MessageRecordV4, BoxedError>(archived).map_err(corrupt)?;
+        let v3 = record.v3;
+        (v3.v2.v1, v3.v2.to_junk, v3.tls_optional, record.tls_report)
     };
     let body = match record.body {
         0 => QueuedBody::SevenBit,
@@ -326,6 +345,7 @@ pub(crate) fn decode_message(id: QueueId, value: &[u8]) -> Result<QueuedMessage,
         return_headers_only: record.return_headers_only,
         to_junk,
         tls_optional,
+        tls_report,
     };
     check_message(&message).map_err(|reason| StorageError::corrupt(format!("{what}: {reason}")))?;
     Ok(message)
@@ -439,12 +459,19 @@ mod tests {
         let value = encode(MESSAGE_RECORD_VERSION_V1, &message).unwrap();
         let decoded = decode_message(QueueId(4), &value).unwrap();
         assert_eq!((decoded.queued_ms, decoded.body, decoded.to_junk), (7, QueuedBody::EightBit, false));
-        let value =
-            encode(MESSAGE_RECORD_VERSION_V2, &MessageRecordV2 { v1: message, to_junk: true }).unwrap();
+        let v2 = MessageRecordV2 { v1: message, to_junk: true };
+        let value = encode(MESSAGE_RECORD_VERSION_V2, &v2).unwrap();
         let decoded = decode_message(QueueId(4), &value).unwrap();
         assert_eq!((decoded.queued_ms, decoded.to_junk, decoded.tls_optional), (7, true, false));
         let reencoded = decode_message(QueueId(4), &encode_message(&decoded).unwrap()).unwrap();
         assert_eq!(reencoded, decoded);
+        // Version 3 (before `tls_report`) reads with it false; version 4 keeps it.
+        let value = encode(MESSAGE_RECORD_VERSION_V3, &MessageRecordV3 { v2, tls_optional: true }).unwrap();
+        let decoded = decode_message(QueueId(4), &value).unwrap();
+        assert_eq!((decoded.to_junk, decoded.tls_optional, decoded.tls_report), (true, true, false));
+        let report = QueuedMessage { tls_report: true, ..decoded };
+        let reencoded = decode_message(QueueId(4), &encode_message(&report).unwrap()).unwrap();
+        assert_eq!(reencoded, report);
         let recipient = RecipientRecordV1 {
             address: "a@y.example".into(),
             notify: Some("FAILURE".into()),

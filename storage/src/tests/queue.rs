@@ -46,6 +46,7 @@ fn new_queued(fixture: &Fixture, bytes: &[u8], recipients: &[&str], at_ms: i64) 
             return_headers_only: false,
             to_junk: false,
             tls_optional: false,
+            tls_report: false,
         },
         recipients: recipients.iter().map(|r| recipient(r)).collect(),
         first_attempt_ms: at_ms,
