@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use moxide_protocols::imap::server::ordering_keys::{self, OrderingKeys};
 use moxide_protocols::imap::server::{
-    Answer, CommandError, SearchHit, SearchProgram, Session, SortProgram, ThreadProgram, Threads,
+    Answer, CommandError, SearchHit, SearchProgram, Session, SortNeeds, SortProgram, ThreadProgram, Threads,
 };
 use moxide_protocols::mime::{Envelope, MessageSummary, StoredEnvelope};
 use moxide_storage::{AccountStore, MailboxId, ReadView, StorageError, Uid};
@@ -143,7 +143,8 @@ fn thread_hits(
     thread: ThreadProgram,
     hits: Vec<SearchHit>,
 ) -> Result<Threads, StorageError> {
-    with_keys(store, mailbox, hits, thread.needs_references(), |keyed| {
+    let need = if thread.needs_references() { Need::References } else { Need::Envelope };
+    with_keys(store, mailbox, hits, need, |keyed| {
         let facts = keyed.iter().map(|k| thread.facts(k.hit.uid, k.arrival_ms, k.keys)).collect();
         thread.thread(facts)
     })
@@ -156,7 +157,12 @@ fn sort_hits(
     sort: &SortProgram,
     hits: Vec<SearchHit>,
 ) -> Result<Vec<SearchHit>, StorageError> {
-    with_keys(store, mailbox, hits, false, |keyed| {
+    let need = match sort.needs() {
+        SortNeeds::Nothing => Need::Nothing,
+        SortNeeds::Date => Need::Date,
+        SortNeeds::Envelope => Need::Envelope,
+    };
+    with_keys(store, mailbox, hits, need, |keyed| {
         let records = keyed.iter().map(|k| sort.record(k.hit, k.arrival_ms, k.size, k.keys)).collect();
         sort.order(records)
     })
@@ -168,7 +174,7 @@ fn with_keys<R>(
     store: &AccountStore,
     mailbox: MailboxId,
     mut hits: Vec<SearchHit>,
-    references: bool,
+    need: Need,
     order: impl FnOnce(Vec<Keyed<'_>>) -> R,
 ) -> Result<R, StorageError> {
     if !hits.is_sorted_by_key(|hit| hit.uid) {
@@ -194,7 +200,7 @@ fn with_keys<R>(
         let mut made: Vec<Vec<u8>> = Vec::new();
         for (hit, source) in &mut sources {
             if source.is_none() {
-                *source = made_keys(store, view, mailbox, hit.uid, references, &mut made)?;
+                *source = made_keys(store, view, (mailbox, hit.uid), need, &mut made)?;
             }
         }
         let keyed = sources
@@ -211,27 +217,53 @@ fn with_keys<R>(
     })
 }
 
+/// What the keys made for a match without stored ones must hold: a SORT by ARRIVAL,
+/// SIZE or DATE over messages stored before the keys were kept reads no more of their
+/// summaries than it did before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// Nothing beyond the record (ARRIVAL, SIZE).
+    Nothing,
+    /// The sent date (DATE).
+    Date,
+    /// Every key but the References chain (other SORT keys, ORDEREDSUBJECT).
+    Envelope,
+    /// Every key (REFERENCES, REFS).
+    References,
+}
+
 /// The keys of a match without stored ones, made from its summary (or file) into
 /// `made`; `None` when the message is gone.
 fn made_keys(
     store: &AccountStore,
     view: &ReadView<'_>,
-    mailbox: MailboxId,
-    uid: u32,
-    references: bool,
+    (mailbox, uid): (MailboxId, u32),
+    need: Need,
     made: &mut Vec<Vec<u8>>,
 ) -> Result<Option<Source<'static>>, StorageError> {
     let Some(info) = view.message_by_uid(mailbox, Uid(uid))? else { return Ok(None) };
     let stored = view.summary(info.id).ok().flatten();
-    let keys = match stored.and_then(ordering_keys::of_summary) {
-        Some(keys) => keys,
-        None => {
-            let mut heading = heading_of(store, stored, info.id, info.size);
-            if references && !heading.references_known {
-                heading.references = stored_references(store, stored, info.id, info.size);
+    let date_only = match need {
+        Need::Nothing => Some(None),
+        Need::Date => stored.and_then(|bytes| MessageSummary::decode_date(bytes).ok()),
+        Need::Envelope | Need::References => None,
+    };
+    let keys = match date_only {
+        Some(date) => ordering_keys::encode(date, &Envelope::default(), None),
+        None => match stored.and_then(ordering_keys::of_summary) {
+            Some(keys) => keys,
+            None => {
+                let mut heading = heading_of(store, stored, info.id, info.size);
+                if need == Need::References && !heading.references_known {
+                    heading.references = stored_references(store, stored, info.id, info.size);
+                }
+                ordering_keys::encode(
+                    heading.date_unix_secs,
+                    &heading.envelope,
+                    heading.references.as_deref(),
+                )
             }
-            ordering_keys::encode(heading.date_unix_secs, &heading.envelope, heading.references.as_deref())
-        }
+        },
     };
     made.push(keys);
     let size = info.size.saturating_add(info.prefix.len() as u64);
