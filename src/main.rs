@@ -380,6 +380,8 @@ enum TlsPubkeyCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    // Every message stored from here on gets its SORT/THREAD keys (storage sortkeys.rs).
+    moxide_storage::set_sort_keys_deriver(moxide_protocols::imap::server::ordering_keys::of_summary);
     match run(cli.command) {
         Ok(code) => code,
         Err(error) => {

@@ -248,6 +248,7 @@ fn expunge_in(
             dbs.uids.delete(wtxn, &uid_key)?,
             dbs.modseqs.delete(wtxn, &keys::modseq_key(mailbox, old_modseq, uid))?,
         ];
+        crate::sortkeys::remove(wtxn, dbs, (mailbox, uid))?;
         if gone.contains(&false) {
             return Err(StorageError::corrupt(format!(
                 "message {id} ({mailbox}, {uid}) lacks an index entry"

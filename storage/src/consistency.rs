@@ -208,6 +208,7 @@ fn check_index(
     let mut files = files;
     check_expunged(txn, dbs, &counters, &mut files, problems)?;
     check_summaries(txn, dbs, &files, problems)?;
+    check_sort_keys(txn, dbs, problems)?;
     for problem in credential_problems(txn, dbs)? {
         problems.add(problem);
     }
@@ -436,6 +437,35 @@ fn check_expunged(
         }
         if owns_file && files.insert(id, record.size()).is_some() {
             problems.add(format!("{here}: owns the file of a live message"));
+        }
+    }
+    Ok(())
+}
+
+/// Every `sortkeys` entry belongs to a live message (a uid index entry) and agrees with
+/// its record on INTERNALDATE and served size.
+fn check_sort_keys(txn: &RoTxn<'_>, dbs: &Databases, problems: &mut Problems) -> Result<(), StorageError> {
+    for entry in dbs.sortkeys.iter(txn)? {
+        let (key, value) = entry?;
+        let Ok((mailbox, uid)) = keys::decode_uid_key(key) else {
+            problems.add(format!("sort keys key {key:?} malformed"));
+            continue;
+        };
+        let entry = match crate::sortkeys::decode(uid, value) {
+            Ok(entry) => entry,
+            Err(error) => {
+                problems.add(format!("sort keys of ({mailbox}, {uid}): {error}"));
+                continue;
+            }
+        };
+        match crate::view::message_record_by_uid(txn, dbs, mailbox, uid)? {
+            None => problems.add(format!("sort keys of ({mailbox}, {uid}), which has no message")),
+            Some(record)
+                if record.received_ms() != entry.received_ms || record.served_size() != entry.served_size =>
+            {
+                problems.add(format!("sort keys of ({mailbox}, {uid}) disagree with its record"));
+            }
+            Some(_) => {}
         }
     }
     Ok(())

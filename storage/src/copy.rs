@@ -228,6 +228,7 @@ fn copy_in(
         let source = message_record(wtxn, dbs, copy.source_id)?
             .ok_or_else(|| StorageError::corrupt(format!("message {} vanished", copy.source_id)))?;
         let mut record = source.to_record();
+        let from = (source.mailbox(), source.uid());
         let summary = dbs.summaries.get(wtxn, &keys::message_key(copy.source_id))?.map(<[u8]>::to_vec);
         modseq = next_modseq(modseq)?;
         let uid = target.take_uid()?;
@@ -237,6 +238,7 @@ fn copy_in(
         record.modseq = modseq;
         record.saved_ms = now_ms;
         put_located(wtxn, dbs, &record)?;
+        crate::sortkeys::copy(wtxn, dbs, from, (to, uid))?;
         if let Some(summary) = summary {
             dbs.summaries.put(wtxn, &keys::message_key(copy.id), &summary)?;
         }
@@ -319,6 +321,7 @@ pub(crate) fn move_in(
         record.modseq = modseq;
         record.saved_ms = saved_ms.unwrap_or(record.saved_ms);
         put_located(wtxn, dbs, &record)?;
+        crate::sortkeys::rekey(wtxn, dbs, (from, uid), (to, new_uid))?;
         let id = MessageId(record.id);
         copied.pairs.push((uid, new_uid));
         copied.created.push(Delivered {

@@ -473,6 +473,9 @@ fn index_message(
         None => {}
     }
     dbs.uids.put(wtxn, &keys::uid_key(planned.mailbox, uid), &id_key)?;
+    let stored_summary = message.summary.as_deref().filter(|summary| summary.len() <= SUMMARY_BYTES_MAX);
+    let place = (planned.mailbox, uid);
+    crate::sortkeys::put_new(wtxn, dbs, place, stored_summary, message.received_ms, record.served_size())?;
     dbs.modseqs.put(wtxn, &keys::modseq_key(planned.mailbox, modseq, uid), &[])?;
     mailbox.count_in(message.flags, record.served_size())?;
     mailbox.highest_modseq = modseq.0;

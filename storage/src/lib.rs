@@ -68,6 +68,7 @@
 //! | `expunged`      | (ModSeq of the expunge, MailboxId, Uid) | MessageId, owns-file byte, the record as it was in `messages` (schema 4) |
 //! | `vanished`      | (MailboxId, ModSeq of the expunge, Uid) | empty: `tombstones` by modseq (schema 5) |
 //! | `metadata`      | (scope u32: 0 server, else MailboxId; entry name) | the value's bytes: RFC 5464 entries (schema 6, `metadata.rs`) |
+//! | `sortkeys`      | (MailboxId, Uid)                     | received_ms i64 LE, served size u64 LE, SORT/THREAD keys (opaque; schema 7, `sortkeys.rs`), optional per message |
 //!
 //! Records are rkyv 0.8 archives built with the `unaligned` feature (LMDB values have no
 //! alignment) and are read in place after validation (`rkyv::access`, never the unchecked
@@ -89,7 +90,9 @@
 //! added `vanished`, the tombstones by modseq, so "expunged since M" reads only its
 //! answer; the 4 → 5 step fills it from `tombstones` (`tombstones.rs`). Version 6 added
 //! `metadata`, the server's and mailboxes' METADATA entries (RFC 5464); the 5 → 6 step
-//! only creates it.
+//! only creates it. Version 7 added `sortkeys`, what SORT and
+//! THREAD order by, per (mailbox, UID); the 6 → 7 step only creates it, and messages
+//! stored before have no entry (ordered from their summaries).
 //!
 //! ## Mailbox names
 //!
@@ -162,6 +165,7 @@ mod records;
 mod rename;
 mod reports;
 mod schema;
+mod sortkeys;
 mod store;
 mod tls_keys;
 pub mod tls_policy;
@@ -203,6 +207,9 @@ pub use records::{ArchivedMessageRecord, MessageInfo, MessageRecord};
 pub use rename::{InboxMoved, Renamed};
 pub use reports::{REPORT_FILES_MAX, ReportStore};
 pub use schema::{SCHEMA_VERSION, SCHEMA_VERSION_OLDEST};
+pub use sortkeys::{
+    SORT_KEYS_BYTES_MAX, SORT_KEYS_HEADER_BYTES, SortKeysDeriver, SortKeysEntry, set_sort_keys_deriver,
+};
 pub use store::{AccountStore, StoreOptions};
 pub use tls_keys::{
     LOGIN_ADDRESS_BYTES_MAX, SPKI_BYTES_MAX, TLS_PUBLIC_KEY_NAME_BYTES_MAX, TLS_PUBLIC_KEYS_PER_ACCOUNT_MAX,

@@ -246,6 +246,7 @@ fn delete_in(
     let (first, last) = keys::mailbox_key_bounds::<8>(id);
     let short = (Bound::Included(&first[..]), Bound::Included(&last[..]));
     let removed = dbs.uids.delete_range(wtxn, &short)?;
+    crate::sortkeys::delete_mailbox(wtxn, dbs, id)?;
     tombstones::delete_mailbox(wtxn, dbs, id)?;
     crate::metadata::delete_mailbox(wtxn, dbs, id)?;
     crate::urlauth::delete_mailbox(wtxn, dbs, id)?;

@@ -27,8 +27,10 @@ use crate::names::INBOX;
 /// Version 4 added the `expunged` database (expunged messages kept for the sessions not
 /// told yet, `expunged.rs`). Version 5 added the `vanished` database (tombstones by
 /// modseq, `tombstones.rs`). Version 6 added the `metadata` database (RFC 5464 entries,
-/// `metadata.rs`).
-pub const SCHEMA_VERSION: u32 = 6;
+/// `metadata.rs`). Version 7 added the `sortkeys` database (SORT and THREAD keys by
+/// mailbox and UID, `sortkeys.rs`); messages stored before it have no entry and are
+/// ordered from their summaries.
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// Oldest schema version the migrations can bring up to [`SCHEMA_VERSION`].
 pub const SCHEMA_VERSION_OLDEST: u32 = 1;
@@ -63,7 +65,7 @@ impl Versions {
 pub(crate) type Db = Database<'static, Bytes, Bytes>;
 
 /// How many databases the schema has.
-const DATABASE_COUNT: usize = 12;
+const DATABASE_COUNT: usize = 13;
 
 /// Names of the databases, in the order of [`Databases::from_array`]. Part of the schema.
 /// The first seven are schema 1's; `meta` must stay first (the probe reads it).
@@ -80,6 +82,7 @@ const DATABASE_NAMES: [&str; DATABASE_COUNT] = [
     "expunged",
     "vanished",
     "metadata",
+    "sortkeys",
 ];
 
 /// The databases of the current schema (see the table in lib.rs).
@@ -97,6 +100,7 @@ pub(crate) struct Databases {
     pub(crate) expunged: Db,
     pub(crate) vanished: Db,
     pub(crate) metadata: Db,
+    pub(crate) sortkeys: Db,
 }
 
 impl Databases {
@@ -114,6 +118,7 @@ impl Databases {
             expunged,
             vanished,
             metadata,
+            sortkeys,
         ] = dbs;
         Databases {
             meta,
@@ -128,6 +133,7 @@ impl Databases {
             expunged,
             vanished,
             metadata,
+            sortkeys,
         }
     }
 
@@ -146,6 +152,7 @@ impl Databases {
             self.expunged,
             self.vanished,
             self.metadata,
+            self.sortkeys,
         ]
     }
 }
@@ -311,6 +318,7 @@ const MIGRATIONS: &[(u32, MigrationStep)] = &[
     (3, migrate_3_to_4),
     (4, migrate_4_to_5),
     (5, migrate_5_to_6),
+    (6, migrate_6_to_7),
 ];
 
 /// Schema 1 to 2: `summaries` and `subscriptions` were created (empty) by
@@ -357,6 +365,16 @@ fn migrate_4_to_5(wtxn: &mut RwTxn<'_>, dbs: &Databases) -> Result<(), StorageEr
 fn migrate_5_to_6(wtxn: &mut RwTxn<'_>, dbs: &Databases) -> Result<(), StorageError> {
     if !dbs.metadata.is_empty(wtxn)? {
         return Err(StorageError::corrupt("schema 5 environment with schema 6 data"));
+    }
+    Ok(())
+}
+
+/// Schema 6 to 7: `sortkeys` was created (empty) by `create_databases`. It is not
+/// filled here (that would make opening a large account one huge transaction): messages
+/// without an entry are ordered from their summaries, as before.
+fn migrate_6_to_7(wtxn: &mut RwTxn<'_>, dbs: &Databases) -> Result<(), StorageError> {
+    if !dbs.sortkeys.is_empty(wtxn)? {
+        return Err(StorageError::corrupt("schema 6 environment with schema 7 data"));
     }
     Ok(())
 }

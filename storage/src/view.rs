@@ -295,6 +295,19 @@ impl<'t> ReadView<'t> {
         Ok(self.dbs.summaries.get(self.txn, &keys::message_key(id))?)
     }
 
+    /// The `sortkeys` entries of `mailbox` with UIDs in `[first, last]`, in UID order,
+    /// borrowed from the transaction (`sortkeys.rs`). Messages without an entry are not
+    /// visited; an entry exists only for a live message.
+    pub fn for_each_sort_keys(
+        &self,
+        mailbox: MailboxId,
+        first: Uid,
+        last: Uid,
+        f: impl FnMut(crate::SortKeysEntry<'t>) -> ControlFlow<()>,
+    ) -> Result<(), StorageError> {
+        crate::sortkeys::visit(self.txn, self.dbs, mailbox, (first, last), f)
+    }
+
     /// The subscribed mailbox names (RFC 9051 §6.3.7 SUBSCRIBE), sorted by bytes. They
     /// need not exist as mailboxes.
     pub fn subscriptions(&self) -> Result<Vec<String>, StorageError> {

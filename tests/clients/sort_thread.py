@@ -1,10 +1,20 @@
 """SORT and THREAD on a small corpus, for comparing servers (RFC 5256, RFC 5957).
 
-Usage: sort_thread.py HOST PORT USER PASSWORD
+Usage: sort_thread.py HOST PORT USER PASSWORD [PREFIX KEPT]
 APPENDs the corpus into two new mailboxes (with INTERNALDATEs), runs SORT and THREAD
 commands and prints a line per command, sorted: `command => status result`. The
 corpora are those of protocols/tests/imap_sort.rs.
+
+With PREFIX and KEPT, the mailboxes PREFIX + "sort" and PREFIX + "thread" exist already
+and hold the first messages of each corpus (all of them for KEPT "all", the first half
+for "half", stored by the test itself); only the others are APPENDed.
+
+Usage: sort_thread.py corpus DIR
+Writes the corpora to DIR, one file per message named `sort-N-T.eml` or
+`thread-N-T.eml` (N its index, T its INTERNALDATE in Unix seconds), for a test to store.
 """
+
+import os
 
 import imaplib
 import sys
@@ -54,21 +64,52 @@ ESORTS = [
 THREADS = ["REFERENCES UTF-8 ALL", "ORDEREDSUBJECT UTF-8 ALL", "REFERENCES US-ASCII NOT 9", "REFS UTF-8 ALL"]
 
 
-def append_all(imap, mailbox, messages):
-    imap.create(mailbox)
+def kept(messages, how):
+    """How many of `messages` a test stored already (see the module docs)."""
+    return {"all": len(messages), "half": len(messages) // 2}.get(how, 0)
+
+
+def corpora():
+    sort = [(msg(h, pad), JAN_1 + days * DAY) for h, pad, days in SORT_CORPUS]
+    thread = [(msg(h, 10), JAN_1 + (n + 1) * DAY) for n, h in enumerate(THREAD_CORPUS)]
+    return sort, thread
+
+
+def write_corpora(directory):
+    os.makedirs(directory, exist_ok=True)
+    sort, thread = corpora()
+    for name, messages in (("sort", sort), ("thread", thread)):
+        for n, (body, when) in enumerate(messages):
+            with open(os.path.join(directory, f"{name}-{n}-{when}.eml"), "wb") as f:
+                f.write(body)
+
+
+def append_all(imap, mailbox, messages, create=True):
+    if create:
+        imap.create(mailbox)
     for body, when in messages:
         typ, _ = imap.append(mailbox, None, imaplib.Time2Internaldate(when), body)
         assert typ == "OK", typ
 
 
 def main():
+    if sys.argv[1] == "corpus":
+        write_corpora(sys.argv[2])
+        return
     host, port, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
     imap = imaplib.IMAP4(host, port)
     imap.login(user, password)
-    stamp = str(int(time.time() * 1000))
-    sort_box, thread_box = "sort" + stamp, "thread" + stamp
-    append_all(imap, sort_box, [(msg(h, pad), JAN_1 + days * DAY) for h, pad, days in SORT_CORPUS])
-    append_all(imap, thread_box, [(msg(h, 10), JAN_1 + (n + 1) * DAY) for n, h in enumerate(THREAD_CORPUS)])
+    sort, thread = corpora()
+    if len(sys.argv) > 6:
+        prefix, how = sys.argv[5], sys.argv[6]
+        sort_box, thread_box = prefix + "sort", prefix + "thread"
+        append_all(imap, sort_box, sort[kept(sort, how):], create=False)
+        append_all(imap, thread_box, thread[kept(thread, how):], create=False)
+    else:
+        stamp = str(int(time.time() * 1000))
+        sort_box, thread_box = "sort" + stamp, "thread" + stamp
+        append_all(imap, sort_box, sort)
+        append_all(imap, thread_box, thread)
     results = {}
     imap.select(sort_box)
     for command in SORTS:

@@ -1,40 +1,63 @@
-//! SORT and THREAD, the storage side: the search runs as for SEARCH; then, on a helper
-//! thread, one read transaction walks the matches' records and what the keys need of
-//! their stored summaries (nothing for ARRIVAL/SIZE, the date for DATE, else the
-//! envelopes and References; never the message files while a summary exists) and the
-//! session's program orders or threads them. The executor only waits. Summaries stored
-//! before References was kept (format 1) make THREAD=REFERENCES read those messages'
-//! header blocks, once per command.
+//! SORT and THREAD, the storage side: the search runs as for SEARCH (not at all for
+//! ALL: the session's view is the answer); then, on a helper thread, one read
+//! transaction scans the mailbox's stored ordering keys (`sortkeys`, by UID: one range
+//! scan, no lookup per message) over the matches' UID range, and the session's program
+//! orders or threads the matches with the keys borrowed from the transaction. The
+//! executor only waits.
+//!
+//! A match without stored keys (a message stored before they were kept, or whose keys
+//! were too large to keep) gets them made from its stored summary (its file when it has
+//! none; its header block for THREAD when the summary predates References), the same
+//! bytes delivery would have stored, so old and new messages order alike.
+//!
+//! Memory: per command O(matches) fixed-size entries (UID, modseq, dates, size and a
+//! borrowed slice, about 60 bytes each) plus the made keys of matches without stored
+//! ones; the stored keys are read in place from the map.
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
+use moxide_protocols::imap::server::ordering_keys::{self, OrderingKeys};
 use moxide_protocols::imap::server::{
-    Answer, CommandError, SearchHit, SearchProgram, Session, SortNeeds, SortProgram, SortRecord, ThreadFacts,
-    ThreadProgram, Threads,
+    Answer, CommandError, SearchHit, SearchProgram, Session, SortNeeds, SortProgram, ThreadProgram, Threads,
 };
 use moxide_protocols::mime::{Envelope, MessageSummary, StoredEnvelope};
-use moxide_storage::{AccountStore, MailboxId, StorageError, Uid};
+use moxide_storage::{AccountStore, MailboxId, ReadView, StorageError, Uid};
 
-use super::facts::{record_facts, storage_error};
+use super::facts::storage_error;
 use super::session::Conn;
 
 impl Conn {
+    /// The matches of a SORT's or THREAD's search: the view for ALL, else the search's.
+    async fn matches(
+        &mut self,
+        session: &mut Session,
+        search: Arc<SearchProgram>,
+    ) -> std::io::Result<Result<Matches, Answer>> {
+        if search.all_of_view().is_some() {
+            return Ok(Ok(Matches::View(search)));
+        }
+        Ok(match self.search(session, search).await? {
+            Answer::Searched(hits) => Ok(Matches::Found(hits)),
+            other => Err(other),
+        })
+    }
+
     pub(crate) async fn sort(
         &mut self,
         session: &mut Session,
         search: Arc<SearchProgram>,
         sort: Arc<SortProgram>,
     ) -> std::io::Result<Answer> {
-        let hits = match self.search(session, search).await? {
-            Answer::Searched(hits) => hits,
-            other => return Ok(other),
+        let hits = match self.matches(session, search).await? {
+            Ok(hits) => hits,
+            Err(answer) => return Ok(answer),
         };
         let (store, mailbox) = match (self.account_store(), self.selected.as_ref()) {
             (Ok((_, store)), Some(selected)) => (store, selected.mailbox),
             _ => return Ok(Answer::Failed(CommandError::Internal)),
         };
-        Ok(match moxide_runtime::offload(move || sort_hits(&store, mailbox, &sort, &hits)).await {
+        Ok(match moxide_runtime::offload(move || sort_hits(&store, mailbox, &sort, hits.into_hits())).await {
             Ok(Ok(sorted)) => Answer::Sorted(sorted),
             Ok(Err(error)) => Answer::Failed(storage_error(error)),
             Err(panic) => {
@@ -52,23 +75,65 @@ impl Conn {
         search: Arc<SearchProgram>,
         thread: ThreadProgram,
     ) -> std::io::Result<Answer> {
-        let hits = match self.search(session, search).await? {
-            Answer::Searched(hits) => hits,
-            other => return Ok(other),
+        let hits = match self.matches(session, search).await? {
+            Ok(hits) => hits,
+            Err(answer) => return Ok(answer),
         };
         let (store, mailbox) = match (self.account_store(), self.selected.as_ref()) {
             (Ok((_, store)), Some(selected)) => (store, selected.mailbox),
             _ => return Ok(Answer::Failed(CommandError::Internal)),
         };
-        Ok(match moxide_runtime::offload(move || thread_hits(&store, mailbox, thread, &hits)).await {
-            Ok(Ok(threads)) => Answer::Threaded(threads),
-            Ok(Err(error)) => Answer::Failed(storage_error(error)),
-            Err(panic) => {
-                tracing::error!(%panic, "thread panicked");
-                Answer::Failed(CommandError::Internal)
-            }
-        })
+        Ok(
+            match moxide_runtime::offload(move || thread_hits(&store, mailbox, thread, hits.into_hits()))
+                .await
+            {
+                Ok(Ok(threads)) => Answer::Threaded(threads),
+                Ok(Err(error)) => Answer::Failed(storage_error(error)),
+                Err(panic) => {
+                    tracing::error!(%panic, "thread panicked");
+                    Answer::Failed(CommandError::Internal)
+                }
+            },
+        )
     }
+}
+
+/// What a SORT or THREAD orders.
+enum Matches {
+    /// Every message of the session's view (the search key is ALL).
+    View(Arc<SearchProgram>),
+    /// The search's matches.
+    Found(Vec<SearchHit>),
+}
+
+impl Matches {
+    /// The matches, in ascending UID order; on a helper thread (the view may be large).
+    fn into_hits(self) -> Vec<SearchHit> {
+        match self {
+            // ALL has no MODSEQ criterion: the hits' modseqs are never written.
+            Matches::View(search) => search
+                .all_of_view()
+                .map(|view| view.iter().map(|uid| SearchHit { uid, modseq: 0 }).collect())
+                .unwrap_or_default(),
+            Matches::Found(hits) => hits,
+        }
+    }
+}
+
+/// One match with what it is ordered by.
+struct Keyed<'a> {
+    hit: SearchHit,
+    arrival_ms: i64,
+    size: u64,
+    keys: OrderingKeys<'a>,
+}
+
+/// Where a match's keys come from.
+enum Source<'t> {
+    /// The `sortkeys` entry: INTERNALDATE, served size, keys.
+    Stored(i64, u64, &'t [u8]),
+    /// Made now, at this index of the made keys.
+    Made(i64, u64, usize),
 }
 
 /// On a helper thread: the threads of `hits`.
@@ -76,32 +141,133 @@ fn thread_hits(
     store: &AccountStore,
     mailbox: MailboxId,
     thread: ThreadProgram,
-    hits: &[SearchHit],
+    hits: Vec<SearchHit>,
 ) -> Result<Threads, StorageError> {
-    let Some((first, last)) = uid_bounds(hits) else { return Ok(Threads::default()) };
-    let mut wanted = Wanted::new(hits);
-    let mut facts: Vec<ThreadFacts> = Vec::with_capacity(hits.len());
+    let need = if thread.needs_references() { Need::References } else { Need::Envelope };
+    with_keys(store, mailbox, hits, need, |keyed| {
+        let facts = keyed.iter().map(|k| thread.facts(k.hit.uid, k.arrival_ms, k.keys)).collect();
+        thread.thread(facts)
+    })
+}
+
+/// On a helper thread: `hits` in the order of `sort`.
+fn sort_hits(
+    store: &AccountStore,
+    mailbox: MailboxId,
+    sort: &SortProgram,
+    hits: Vec<SearchHit>,
+) -> Result<Vec<SearchHit>, StorageError> {
+    let need = match sort.needs() {
+        SortNeeds::Nothing => Need::Nothing,
+        SortNeeds::Date => Need::Date,
+        SortNeeds::Envelope => Need::Envelope,
+    };
+    with_keys(store, mailbox, hits, need, |keyed| {
+        let records = keyed.iter().map(|k| sort.record(k.hit, k.arrival_ms, k.size, k.keys)).collect();
+        sort.order(records)
+    })
+}
+
+/// Runs `order` on the matches still in the mailbox, in UID order, each with its keys,
+/// inside one read transaction (the stored keys are borrowed from it).
+fn with_keys<R>(
+    store: &AccountStore,
+    mailbox: MailboxId,
+    mut hits: Vec<SearchHit>,
+    need: Need,
+    order: impl FnOnce(Vec<Keyed<'_>>) -> R,
+) -> Result<R, StorageError> {
+    if !hits.is_sorted_by_key(|hit| hit.uid) {
+        hits.sort_unstable_by_key(|hit| hit.uid);
+    }
+    let (Some(first), Some(last)) = (hits.first(), hits.last()) else { return Ok(order(Vec::new())) };
+    let (first, last) = (first.uid, last.uid);
     store.read(|view| {
-        view.for_each_message(mailbox, Uid(first), Uid(last), |record| {
-            if !wanted.contains(record.uid().0) {
-                return ControlFlow::Continue(());
+        let mut sources: Vec<(SearchHit, Option<Source<'_>>)> = hits.iter().map(|&hit| (hit, None)).collect();
+        let mut next = 0;
+        view.for_each_sort_keys(mailbox, Uid(first), Uid(last), |entry| {
+            while sources.get(next).is_some_and(|(hit, _)| hit.uid < entry.uid.0) {
+                next += 1;
             }
-            let record_facts = record_facts(record, &[]);
-            let stored = view.summary(record.id()).ok().flatten();
-            let mut heading = heading_of(store, stored, record.id(), record.size());
-            if thread.needs_references() && !heading.references_known {
-                heading.references = stored_references(store, stored, record.id(), record.size());
+            if let Some((hit, source)) = sources.get_mut(next)
+                && hit.uid == entry.uid.0
+                && OrderingKeys::parse(entry.keys).is_some()
+            {
+                *source = Some(Source::Stored(entry.received_ms, entry.served_size, entry.keys));
             }
-            facts.push(thread.facts(
-                &record_facts,
-                heading.date_unix_secs,
-                &heading.envelope,
-                heading.references.as_deref(),
-            ));
             ControlFlow::Continue(())
-        })
-    })?;
-    Ok(thread.thread(facts))
+        })?;
+        let mut made: Vec<Vec<u8>> = Vec::new();
+        for (hit, source) in &mut sources {
+            if source.is_none() {
+                *source = made_keys(store, view, (mailbox, hit.uid), need, &mut made)?;
+            }
+        }
+        let keyed = sources
+            .into_iter()
+            .filter_map(|(hit, source)| {
+                let (arrival_ms, size, bytes) = match source? {
+                    Source::Stored(arrival, size, bytes) => (arrival, size, bytes),
+                    Source::Made(arrival, size, index) => (arrival, size, made.get(index)?.as_slice()),
+                };
+                Some(Keyed { hit, arrival_ms, size, keys: OrderingKeys::parse(bytes)? })
+            })
+            .collect();
+        Ok(order(keyed))
+    })
+}
+
+/// What the keys made for a match without stored ones must hold: a SORT by ARRIVAL,
+/// SIZE or DATE over messages stored before the keys were kept reads no more of their
+/// summaries than it did before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// Nothing beyond the record (ARRIVAL, SIZE).
+    Nothing,
+    /// The sent date (DATE).
+    Date,
+    /// Every key but the References chain (other SORT keys, ORDEREDSUBJECT).
+    Envelope,
+    /// Every key (REFERENCES, REFS).
+    References,
+}
+
+/// The keys of a match without stored ones, made from its summary (or file) into
+/// `made`; `None` when the message is gone.
+fn made_keys(
+    store: &AccountStore,
+    view: &ReadView<'_>,
+    (mailbox, uid): (MailboxId, u32),
+    need: Need,
+    made: &mut Vec<Vec<u8>>,
+) -> Result<Option<Source<'static>>, StorageError> {
+    let Some(info) = view.message_by_uid(mailbox, Uid(uid))? else { return Ok(None) };
+    let stored = view.summary(info.id).ok().flatten();
+    let date_only = match need {
+        Need::Nothing => Some(None),
+        Need::Date => stored.and_then(|bytes| MessageSummary::decode_date(bytes).ok()),
+        Need::Envelope | Need::References => None,
+    };
+    let keys = match date_only {
+        Some(date) => ordering_keys::encode(date, &Envelope::default(), None),
+        None => match stored.and_then(ordering_keys::of_summary) {
+            Some(keys) => keys,
+            None => {
+                let mut heading = heading_of(store, stored, info.id, info.size);
+                if need == Need::References && !heading.references_known {
+                    heading.references = stored_references(store, stored, info.id, info.size);
+                }
+                ordering_keys::encode(
+                    heading.date_unix_secs,
+                    &heading.envelope,
+                    heading.references.as_deref(),
+                )
+            }
+        },
+    };
+    made.push(keys);
+    let size = info.size.saturating_add(info.prefix.len() as u64);
+    Ok(Some(Source::Made(info.received_ms, size, made.len() - 1)))
 }
 
 /// The References of a message whose summary predates them: its header block, read
@@ -119,79 +285,6 @@ fn stored_references(
     let file = store.open_message_file(id, size).ok()?;
     file.read_exact_at(&mut header, 0).ok()?;
     moxide_protocols::mime::summarize(&header).references
-}
-
-/// On a helper thread: the sort records of `hits`, ordered.
-fn sort_hits(
-    store: &AccountStore,
-    mailbox: MailboxId,
-    sort: &SortProgram,
-    hits: &[SearchHit],
-) -> Result<Vec<SearchHit>, StorageError> {
-    let Some((first, last)) = uid_bounds(hits) else { return Ok(Vec::new()) };
-    let mut wanted = Wanted::new(hits);
-    let needs = sort.needs();
-    let empty = Envelope::default();
-    let mut records: Vec<SortRecord> = Vec::with_capacity(hits.len());
-    store.read(|view| {
-        view.for_each_message(mailbox, Uid(first), Uid(last), |record| {
-            if !wanted.contains(record.uid().0) {
-                return ControlFlow::Continue(());
-            }
-            let keywords: Vec<&str> = record.keywords().collect();
-            let facts = record_facts(record, &keywords);
-            let stored = || view.summary(record.id()).ok().flatten();
-            let date_only = |bytes: Option<&[u8]>| bytes.and_then(|b| MessageSummary::decode_date(b).ok());
-            records.push(match needs {
-                SortNeeds::Nothing => sort.record(&facts, None, &empty),
-                SortNeeds::Date => match date_only(stored()) {
-                    Some(date) => sort.record(&facts, date, &empty),
-                    None => {
-                        let heading = heading_of(store, stored(), record.id(), record.size());
-                        sort.record(&facts, heading.date_unix_secs, &empty)
-                    }
-                },
-                SortNeeds::Envelope => {
-                    let heading = heading_of(store, stored(), record.id(), record.size());
-                    sort.record(&facts, heading.date_unix_secs, &heading.envelope)
-                }
-            });
-            ControlFlow::Continue(())
-        })
-    })?;
-    Ok(sort.order(records))
-}
-
-/// The UIDs of a search's hits, asked in ascending order as the mailbox walk meets
-/// them: a step through a sorted list instead of a hash lookup per message.
-struct Wanted {
-    uids: Vec<u32>,
-    next: usize,
-}
-
-impl Wanted {
-    fn new(hits: &[SearchHit]) -> Wanted {
-        let mut uids: Vec<u32> = hits.iter().map(|hit| hit.uid).collect();
-        if !uids.is_sorted() {
-            uids.sort_unstable();
-        }
-        Wanted { uids, next: 0 }
-    }
-
-    /// Whether `uid` is a hit; calls must come with ascending UIDs.
-    fn contains(&mut self, uid: u32) -> bool {
-        while self.uids.get(self.next).is_some_and(|&hit| hit < uid) {
-            self.next += 1;
-        }
-        self.uids.get(self.next) == Some(&uid)
-    }
-}
-
-/// The lowest and highest UID of `hits`.
-fn uid_bounds(hits: &[SearchHit]) -> Option<(u32, u32)> {
-    let first = hits.iter().map(|hit| hit.uid).min()?;
-    let last = hits.iter().map(|hit| hit.uid).max()?;
-    Some((first, last))
 }
 
 /// The leading fields of the stored summary; a message stored without one (its spool

@@ -20,6 +20,7 @@ mod password;
 mod queue;
 mod records;
 mod schema;
+mod sortkeys;
 mod urlauth;
 
 use std::fs::File;

@@ -22,6 +22,7 @@ use super::facts::{
     AppendOutcome, AuthFailure, CopyOutcome, FetchMessage, FlagFact, MailboxChanges, MailboxFacts,
     MailboxList, MailboxSnapshot, MessageFacts, QresyncFacts, SearchHit, StoreOutcome, SystemFlags,
 };
+use super::ordering_keys;
 use super::search::{SearchContent, Verdict};
 use super::uids::UidList;
 use super::{Answer, CommandError, Event, Output, RecentMode, Session};
@@ -1000,13 +1001,26 @@ impl Connection {
         let Some(index) = self.selected else { return Vec::new() };
         let account = self.account.borrow();
         let messages = &account.mailboxes[index].messages;
-        let records = hits
+        let keyed: Vec<(SearchHit, &Message, Vec<u8>)> = hits
             .iter()
             .filter_map(|hit| {
                 let message = messages.get(&hit.uid)?;
+                let summary = &message.summary;
+                let keys = ordering_keys::encode(
+                    summary.date_unix_secs,
+                    &summary.envelope,
+                    summary.references.as_deref(),
+                );
+                Some((*hit, message, keys))
+            })
+            .collect();
+        let records = keyed
+            .iter()
+            .filter_map(|(hit, message, keys)| {
                 let keywords: Vec<&str> = message.keywords.iter().map(String::as_str).collect();
                 let facts = facts_of(hit.uid, message, &keywords);
-                Some(sort.record(&facts, message.summary.date_unix_secs, &message.summary.envelope))
+                let keys = ordering_keys::OrderingKeys::parse(keys)?;
+                Some(sort.record(*hit, facts.internal_date_ms, facts.served_size(), keys))
             })
             .collect();
         sort.order(records)
@@ -1034,18 +1048,24 @@ impl Connection {
         let Some(index) = self.selected else { return super::Threads::default() };
         let account = self.account.borrow();
         let messages = &account.mailboxes[index].messages;
-        let facts = hits
+        let keyed: Vec<(u32, i64, Vec<u8>)> = hits
             .iter()
             .filter_map(|hit| {
                 let message = messages.get(&hit.uid)?;
                 let facts = facts_of(hit.uid, message, &[]);
                 let summary = &message.summary;
-                Some(thread.facts(
-                    &facts,
+                let keys = ordering_keys::encode(
                     summary.date_unix_secs,
                     &summary.envelope,
                     summary.references.as_deref(),
-                ))
+                );
+                Some((hit.uid, facts.internal_date_ms, keys))
+            })
+            .collect();
+        let facts = keyed
+            .iter()
+            .filter_map(|(uid, date, keys)| {
+                Some(thread.facts(*uid, *date, ordering_keys::OrderingKeys::parse(keys)?))
             })
             .collect();
         thread.thread(facts)

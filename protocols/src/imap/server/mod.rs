@@ -60,6 +60,7 @@ mod metadata;
 mod multisearch;
 mod notify;
 pub mod objectid;
+pub mod ordering_keys;
 mod output;
 mod progress;
 mod quota;

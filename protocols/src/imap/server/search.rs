@@ -159,6 +159,12 @@ impl SearchProgram {
         SearchProgram { view, ..self.clone() }
     }
 
+    /// The session's view when the key is ALL: every message in it matches, so SORT and
+    /// THREAD need no search pass (their own walk skips the messages gone meanwhile).
+    pub fn all_of_view(&self) -> Option<&UidList> {
+        is_all(&self.key).then_some(&self.view)
+    }
+
     /// How many messages the session's view holds: the most the first phase judges.
     pub fn view_len(&self) -> u32 {
         self.view.len()
@@ -339,6 +345,15 @@ fn has_key(key: &SearchKey, test: &dyn Fn(&SearchKey) -> bool) -> bool {
 
 /// Whether the key uses MODSEQ (RFC 7162 §3.1.5: then the answer carries the highest
 /// modseq of the matches, and CONDSTORE is enabled by use).
+/// Whether `key` matches every message: ALL, or a list of ALLs.
+fn is_all(key: &SearchKey) -> bool {
+    match key {
+        SearchKey::All => true,
+        SearchKey::And(keys) => keys.iter().all(is_all),
+        _ => false,
+    }
+}
+
 pub(crate) fn uses_modseq(key: &SearchKey) -> bool {
     match key {
         SearchKey::ModSeq { .. } => true,

@@ -2,11 +2,11 @@
 //! RFC 5267 §4 through [`super::context`]): the session's half, and the ordering the
 //! storage side runs.
 //!
-//! The storage side answers [`Event::Sort`] by running the search program as for SEARCH,
-//! then building one [`SortRecord`] per match from the stored summary's envelope and the
-//! index record ([`SortProgram::record`]), and ordering them with
-//! [`SortProgram::order`], off the executor: keys come from the summary, never from the
-//! message file. The session turns the UIDs into numbers and writes `* SORT`.
+//! The storage side answers [`Event::Sort`] by finding the matches as for SEARCH, then
+//! building one [`SortRecord`] per match from its INTERNALDATE, size and ordering keys
+//! ([`super::ordering_keys`], kept per message by the store, else made from the stored
+//! summary) and ordering them with [`SortProgram::order`], off the executor; never from
+//! the message file. The session turns the UIDs into numbers and writes `* SORT`.
 //!
 //! Keys (RFC 5256 §3): strings compare after folding (see [`crate::mime::BaseSubject`]);
 //! a missing string is the empty string, which sorts first; DATE is the Date: header in
@@ -17,14 +17,14 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 use super::error::{CommandError, Done};
-use super::facts::{MessageFacts, SearchHit};
+use super::facts::SearchHit;
+use super::ordering_keys::OrderingKeys;
 use super::search::{SearchProgram, partial_of, uses_modseq, window_of};
 use super::{Answer, Event, Job, Session};
 use crate::imap::response::{EsearchResponse, ResponseCode, write_esearch, write_sort};
 use crate::imap::types::{
     SearchCommand, SearchKey, SearchReturn, SortCommand, SortCriterion, SortKey, format_uid_set,
 };
-use crate::mime::{Address, BaseSubject, Envelope, decode_phrase, fold_for_sort};
 
 /// A SORT's criteria, ready for the storage side.
 #[derive(Debug, Clone)]
@@ -43,18 +43,13 @@ pub enum SortNeeds {
     Envelope,
 }
 
-/// One key's value for one message.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum SortValue {
-    Number(i64),
-    Text(Box<str>),
-}
-
-/// One matching message with its sort keys, as [`SortProgram::record`] made it.
-#[derive(Debug, Clone)]
-pub struct SortRecord {
+/// One matching message with what it sorts by, as [`SortProgram::record`] made it.
+#[derive(Debug, Clone, Copy)]
+pub struct SortRecord<'a> {
     hit: SearchHit,
-    values: Vec<SortValue>,
+    arrival_ms: i64,
+    size: u64,
+    keys: OrderingKeys<'a>,
 }
 
 impl SortProgram {
@@ -63,9 +58,9 @@ impl SortProgram {
         SortProgram { criteria }
     }
 
-    /// What [`Self::record`] reads from the stored summary: ARRIVAL and SIZE need
-    /// nothing of it, DATE only its date, the others the envelope. A 100k-message SORT
-    /// by arrival or date skips the envelopes' decoding (most of its time).
+    /// What the criteria need beyond the index record: ARRIVAL and SIZE nothing, DATE
+    /// only the sent date, the others the envelope. A storage side that has no stored
+    /// ordering keys for a message can read less for the first two.
     pub fn needs(&self) -> SortNeeds {
         let envelope =
             self.criteria.iter().any(|c| !matches!(c.key, SortKey::Arrival | SortKey::Size | SortKey::Date));
@@ -78,50 +73,37 @@ impl SortProgram {
         }
     }
 
-    /// A match's keys. `date_unix_secs` and `envelope` come from the stored summary
-    /// (`None` and an empty envelope when it has none).
-    pub fn record(
+    /// A match's record: its INTERNALDATE, served size and ordering keys
+    /// ([`super::ordering_keys`]).
+    pub fn record<'a>(
         &self,
-        facts: &MessageFacts<'_>,
-        date_unix_secs: Option<i64>,
-        envelope: &Envelope,
-    ) -> SortRecord {
-        let values = self
-            .criteria
-            .iter()
-            .map(|criterion| match criterion.key {
-                SortKey::Arrival => SortValue::Number(facts.internal_date_ms),
-                SortKey::Date => SortValue::Number(
-                    date_unix_secs.map_or(facts.internal_date_ms, |secs| secs.saturating_mul(1000)),
-                ),
-                SortKey::Size => SortValue::Number(i64::try_from(facts.served_size()).unwrap_or(i64::MAX)),
-                SortKey::Subject => SortValue::Text(
-                    envelope
-                        .subject
-                        .as_deref()
-                        .map(|raw| BaseSubject::of(raw).text)
-                        .unwrap_or_default()
-                        .into(),
-                ),
-                SortKey::From => text(first_mailbox(&envelope.from)),
-                SortKey::To => text(first_mailbox(&envelope.to)),
-                SortKey::Cc => text(first_mailbox(&envelope.cc)),
-                SortKey::DisplayFrom => SortValue::Text(display(&envelope.from).into()),
-                SortKey::DisplayTo => SortValue::Text(display(&envelope.to).into()),
-            })
-            .collect();
-        SortRecord { hit: SearchHit { uid: facts.uid, modseq: facts.modseq }, values }
+        hit: SearchHit,
+        arrival_ms: i64,
+        size: u64,
+        keys: OrderingKeys<'a>,
+    ) -> SortRecord<'a> {
+        SortRecord { hit, arrival_ms, size, keys }
     }
 
     /// The matches in the requested order; ties keep mailbox (UID) order (RFC 5256 §3).
-    pub fn order(&self, mut records: Vec<SortRecord>) -> Vec<SearchHit> {
+    pub fn order(&self, mut records: Vec<SortRecord<'_>>) -> Vec<SearchHit> {
         records.sort_unstable_by(|a, b| self.compare(a, b));
         records.into_iter().map(|record| record.hit).collect()
     }
 
-    fn compare(&self, a: &SortRecord, b: &SortRecord) -> Ordering {
-        for ((criterion, left), right) in self.criteria.iter().zip(&a.values).zip(&b.values) {
-            let ordering = left.cmp(right);
+    fn compare(&self, a: &SortRecord<'_>, b: &SortRecord<'_>) -> Ordering {
+        for criterion in &self.criteria {
+            let ordering = match criterion.key {
+                SortKey::Arrival => a.arrival_ms.cmp(&b.arrival_ms),
+                SortKey::Date => sent_ms(a).cmp(&sent_ms(b)),
+                SortKey::Size => a.size.cmp(&b.size),
+                SortKey::Subject => a.keys.subject().cmp(b.keys.subject()),
+                SortKey::From => a.keys.from().cmp(b.keys.from()),
+                SortKey::To => a.keys.to().cmp(b.keys.to()),
+                SortKey::Cc => a.keys.cc().cmp(b.keys.cc()),
+                SortKey::DisplayFrom => a.keys.display_from().cmp(b.keys.display_from()),
+                SortKey::DisplayTo => a.keys.display_to().cmp(b.keys.display_to()),
+            };
             let ordering = if criterion.reverse { ordering.reverse() } else { ordering };
             if ordering != Ordering::Equal {
                 return ordering;
@@ -131,45 +113,9 @@ impl SortProgram {
     }
 }
 
-fn text(value: Option<&[u8]>) -> SortValue {
-    let value = value.map(String::from_utf8_lossy).unwrap_or_default();
-    SortValue::Text(fold_for_sort(&value).into())
-}
-
-/// The first mailbox of a list, group members included.
-fn first_address(list: &[Address]) -> Option<&Address> {
-    list.iter()
-        .flat_map(|address| match address {
-            Address::Mailbox { .. } => std::slice::from_ref(address),
-            Address::Group { members, .. } => members.as_slice(),
-        })
-        .find(|address| matches!(address, Address::Mailbox { .. }))
-}
-
-/// RFC 5256 §3: the addr-mailbox (local part) of the first address.
-fn first_mailbox(list: &[Address]) -> Option<&[u8]> {
-    match first_address(list)? {
-        Address::Mailbox { mailbox, .. } => mailbox.as_deref(),
-        Address::Group { .. } => None,
-    }
-}
-
-/// RFC 5957 §3: the decoded display name of the first address when it has a non-empty
-/// one, otherwise its address (`mailbox@host`), folded.
-fn display(list: &[Address]) -> String {
-    let Some(Address::Mailbox { name, mailbox, host, .. }) = first_address(list) else {
-        return String::new();
-    };
-    let name = name.as_deref().map(decode_phrase).unwrap_or_default();
-    if !name.trim().is_empty() {
-        return fold_for_sort(name.trim());
-    }
-    let mut address = String::from_utf8_lossy(mailbox.as_deref().unwrap_or_default()).into_owned();
-    if let Some(host) = host.as_deref().filter(|host| !host.is_empty()) {
-        address.push('@');
-        address.push_str(&String::from_utf8_lossy(host));
-    }
-    fold_for_sort(&address)
+/// DATE: the Date: header in UTC, or INTERNALDATE when it has none that parses.
+fn sent_ms(record: &SortRecord<'_>) -> i64 {
+    record.keys.date_unix_secs().map_or(record.arrival_ms, |secs| secs.saturating_mul(1000))
 }
 
 /// The running SORT.
