@@ -48,5 +48,7 @@ pub use directory::{
     ALIAS_MEMBERS_MAX, AccountSpec, AccountUpdate, AliasSpec, Directory, DirectoryChange, DirectoryError,
     DirectorySpec, DomainSpec, Lookup, Poster,
 };
-pub use node::{Node, NodeSeed, NodeServices, NodeStats, node_seeds};
+pub use node::{
+    FANOUT_BATCHES_MAX, FANOUT_WAKES_PER_TURN_MAX, Node, NodeSeed, NodeServices, NodeStats, node_seeds,
+};
 pub use summary::{SummaryFeed, summary_message_id};

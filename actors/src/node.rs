@@ -12,7 +12,7 @@
 //! elsewhere crosses the mesh once each way.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
@@ -37,6 +37,18 @@ use crate::kernel::{home_core, mailbox, oneshot};
 /// An account actor with no requests and no subscribers for this long stops (its store
 /// stays in the cache until the LRU closes it).
 pub const ACCOUNT_IDLE_DEFAULT: Duration = Duration::from_secs(60);
+
+/// Subscribers a fan-out wakes before it lets the core's reactor and other tasks run
+/// (issue 16): one delivery to a mailbox with N idling sessions wakes N tasks, each
+/// ~10 µs of work (the EXISTS and its `send`), and waking all at once put the
+/// delivering SMTP session's next step, and every socket on the core, behind all N.
+/// With 64, anything else waits for at most ~1 ms of the fan-out.
+pub const FANOUT_WAKES_PER_TURN_MAX: usize = 64;
+
+/// Batches the fan-out task may have queued before it stops yielding and delivers them
+/// all at once (the way without the task): deliveries faster than the sessions can be
+/// woken then cost each subscription its own bounded backlog, not a growing queue here.
+pub const FANOUT_BATCHES_MAX: usize = 64;
 
 /// What crosses the mesh between nodes. Opaque outside this crate.
 pub struct CoreMessage(Message);
@@ -106,6 +118,11 @@ struct Inner {
     stores: Arc<StoreCache>,
     account_idle: Duration,
     stats: Cell<NodeStats>,
+    /// Change batches waiting for the fan-out task, in commit order (see
+    /// [`FANOUT_WAKES_PER_TURN_MAX`]; about [`FANOUT_BATCHES_MAX`] at most).
+    fanout: RefCell<VecDeque<ChangeBatch>>,
+    /// The fan-out task is running.
+    fanout_running: Cell<bool>,
 }
 
 /// Counters of the account actors on one core (for metrics and tests).
@@ -145,6 +162,8 @@ impl Node {
             stores: services.stores,
             account_idle: services.account_idle,
             stats: Cell::new(NodeStats::default()),
+            fanout: RefCell::new(VecDeque::new()),
+            fanout_running: Cell::new(false),
         });
         let node = Node { inner };
         let handler_node = node.clone();
@@ -603,12 +622,56 @@ impl Node {
         }
     }
 
+    /// Hands a batch to this core's subscribers of its account: at once when they are
+    /// few, else through the fan-out task, which wakes [`FANOUT_WAKES_PER_TURN_MAX`] at
+    /// a time and lets the reactor run in between. Once that task runs, every batch
+    /// goes through it, so each subscriber still gets the batches in commit order.
     fn dispatch_local(&self, batch: &ChangeBatch) {
-        let subscribers = self.inner.subscribers.borrow();
-        if let Some(local) = subscribers.get(&batch.account) {
-            for slot in local.slots.iter().filter_map(Weak::upgrade) {
-                slot.borrow_mut().push(batch);
+        if !self.inner.fanout_running.get() {
+            let subscribers = self.inner.subscribers.borrow();
+            let Some(local) = subscribers.get(&batch.account) else { return };
+            if local.slots.len() <= FANOUT_WAKES_PER_TURN_MAX {
+                for slot in local.slots.iter().filter_map(Weak::upgrade) {
+                    slot.borrow_mut().push(batch);
+                }
+                return;
             }
+        }
+        self.inner.fanout.borrow_mut().push_back(batch.clone());
+        if !self.inner.fanout_running.replace(true) {
+            spawn_detached(self.clone().fan_out());
+        }
+    }
+
+    /// The fan-out task: delivers the queued batches in order, waking at most
+    /// [`FANOUT_WAKES_PER_TURN_MAX`] subscribers per turn of the core. A session that
+    /// subscribes meanwhile may get a batch committed just before (it then finds that
+    /// change already in its view); one that leaves is skipped.
+    async fn fan_out(self) {
+        loop {
+            let Some(batch) = self.inner.fanout.borrow_mut().pop_front() else { break };
+            let slots = match self.inner.subscribers.borrow().get(&batch.account) {
+                Some(local) => local.slots.clone(),
+                None => continue,
+            };
+            for (turn, chunk) in slots.chunks(FANOUT_WAKES_PER_TURN_MAX).enumerate() {
+                if turn > 0 {
+                    self.fan_out_pause().await;
+                }
+                for slot in chunk.iter().filter_map(Weak::upgrade) {
+                    slot.borrow_mut().push(&batch);
+                }
+            }
+            self.fan_out_pause().await;
+        }
+        self.inner.fanout_running.set(false);
+    }
+
+    /// Lets the reactor and the woken sessions run, unless the queue is over
+    /// [`FANOUT_BATCHES_MAX`].
+    async fn fan_out_pause(&self) {
+        if self.inner.fanout.borrow().len() < FANOUT_BATCHES_MAX {
+            moxide_runtime::task::yield_to_reactor().await;
         }
     }
 

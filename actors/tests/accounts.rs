@@ -554,3 +554,50 @@ fn metadata_writes_are_committed_and_published() {
         assert!(error.is_err());
     });
 }
+
+#[test]
+fn a_fan_out_to_many_subscribers_keeps_each_one_in_commit_order() {
+    // More subscribers than one turn of the fan-out wakes: the rest are woken in later
+    // turns, and batches committed meanwhile queue behind, never overtaking.
+    const SUBSCRIBERS: usize = 3 * moxide_actors::FANOUT_WAKES_PER_TURN_MAX + 5;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    with_nodes(2, dir.path(), move |node| {
+        let root = root.clone();
+        async move {
+            let account = remote_account(2);
+            let mut subscriptions = Vec::new();
+            for _ in 0..SUBSCRIBERS {
+                subscriptions.push(node.subscribe(&account).await.unwrap());
+            }
+            let path = spool(&root, "m", b"a\r\n");
+            let deliveries = (0..6).map(|_| node.deliver(&account, new_message(path.clone(), 3))).collect();
+            for delivered in join_all(deliveries).await {
+                delivered.unwrap();
+            }
+            let inbox = node
+                .stores()
+                .get(&account)
+                .unwrap()
+                .read(|v| Ok(v.mailbox_by_name("INBOX")?.unwrap()))
+                .unwrap();
+            node.expunge(&account, inbox.id, vec![Uid(2)]).await.unwrap();
+            for subscription in &subscriptions {
+                let mut seen = Vec::new();
+                while seen.len() < 7 {
+                    let Notification::Changes(batch) = subscription.next().await else {
+                        panic!("no overflow expected")
+                    };
+                    for change in batch.changes.iter() {
+                        match change {
+                            Change::Added { uid, .. } => seen.push(uid.0),
+                            Change::Expunged { uids, .. } => seen.extend(uids.iter().map(|uid| 100 + uid.0)),
+                            other => panic!("unexpected {other:?}"),
+                        }
+                    }
+                }
+                assert_eq!(seen, vec![1, 2, 3, 4, 5, 6, 102]);
+            }
+        }
+    });
+}

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 /// A spawned task's result. Dropping the handle cancels the task; call
 /// [`JoinHandle::detach`] to let it run on its own.
@@ -46,4 +47,20 @@ where
 /// Lets other tasks on this core run before continuing.
 pub async fn yield_now() {
     futures_lite::future::yield_now().await;
+}
+
+/// How long [`yield_to_reactor`] waits at most when nothing else is ready: long enough
+/// that its timer is not yet due when first polled (so the task really waits for the
+/// reactor), short enough to cost nothing a client could notice.
+const REACTOR_YIELD_MIN: Duration = Duration::from_micros(20);
+
+/// Lets the core's reactor take in what completed (socket readiness, file operations)
+/// and the tasks that wakes run, besides those already woken, before continuing.
+/// [`yield_now`] only lets already woken tasks run: glommio polls its rings when the run
+/// queue is empty or its preemption timer fires (100 ms), so a task that loops with
+/// `yield_now` keeps every socket on the core waiting. A short timer does it: the task
+/// then runs again once the reactor was polled, at most [`REACTOR_YIELD_MIN`] later if
+/// the core has nothing else to do.
+pub async fn yield_to_reactor() {
+    glommio::timer::Timer::new(REACTOR_YIELD_MIN).await;
 }

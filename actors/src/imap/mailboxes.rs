@@ -120,14 +120,7 @@ impl Conn {
         if let (RecentMode::Claim, Some(&last)) = (recent, changes.added.last()) {
             changes.recent = selected
                 .view
-                .claim_recent(mailbox, Uid(last), || {
-                    store
-                        .read(|read| {
-                            let uids = read.uids(mailbox)?;
-                            Ok(old_mark(read, &store, mailbox, &uids))
-                        })
-                        .unwrap_or(Uid(0))
-                })
+                .claim_recent(mailbox, Uid(last), || recent_mark_at_open(&store, mailbox))
                 .map(|(a, b)| a.0..=b.0);
         }
         Answer::Changes(changes)
@@ -309,6 +302,17 @@ fn snapshot(
         recent,
         qresync,
     })
+}
+
+/// [`old_mark`] in a read of its own: where `\Recent` claims of `mailbox` start, read
+/// once per mailbox, at its first claim.
+pub(crate) fn recent_mark_at_open(store: &AccountStore, mailbox: MailboxId) -> Uid {
+    store
+        .read(|read| {
+            let uids = read.uids(mailbox)?;
+            Ok(old_mark(read, store, mailbox, &uids))
+        })
+        .unwrap_or(Uid(0))
 }
 
 /// The highest UID of `mailbox` saved before the store opened: the messages above it

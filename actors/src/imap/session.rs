@@ -9,21 +9,24 @@
 
 use std::fs::File;
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use moxide_protocols::imap::server::{Answer, CatenateTarget, Event, ServerConfig, Session};
+use moxide_protocols::imap::server::{
+    AddedEvent, Answer, CatenateTarget, Event, RecentMode, ServerConfig, Session,
+};
 use moxide_runtime::Stream;
 use moxide_runtime::net::TcpStream;
-use moxide_storage::{AccountStore, MailboxId, View};
+use moxide_storage::{AccountStore, MailboxId, Uid, View};
 
 use super::ImapSettings;
 use super::append::Appending;
 use super::output::WRITE_TIMEOUT;
 use crate::auth::Authenticator;
-use crate::change::{Notification, Subscription};
+use crate::change::{Change, Notification, Subscription};
 use crate::node::Node;
 
 /// Read buffer of an idle connection: small, because tens of thousands of IMAP
@@ -339,13 +342,36 @@ impl Conn {
         {
             self.notify_changes(session, notification);
         }
-        let Some(selected) = &self.selected else { return };
-        let mut changed = false;
-        while let Some(notification) = selected.subscription.try_next() {
-            changed |= concerns(&notification, selected.mailbox);
+        while let Some(notification) =
+            self.selected.as_ref().and_then(|selected| selected.subscription.try_next())
+        {
+            self.selected_changed(session, &notification);
         }
-        if changed {
-            session.mailbox_changed();
+    }
+
+    /// Tells the session about a notification of the selected mailbox's subscription: a
+    /// pure delivery is reported from the event when the session's view is current
+    /// (`protocols/src/imap/server/added.rs`); anything else makes it read storage.
+    fn selected_changed(&mut self, session: &mut Session, notification: &Notification) {
+        let Some(selected) = &self.selected else { return };
+        let mailbox = selected.mailbox;
+        let (uids, modseq) = match what_changed(notification, mailbox) {
+            Changed::Nothing => return,
+            Changed::Other => return session.mailbox_changed(),
+            Changed::Added { uids, modseq } => (uids, modseq),
+        };
+        let (Some(&first), Some(&last)) = (uids.first(), uids.last()) else { return };
+        match session.messages_added(first, last, modseq) {
+            AddedEvent::Known => {}
+            AddedEvent::Sync => session.mailbox_changed(),
+            AddedEvent::Apply(recent) => {
+                let recent = match (recent, &self.login) {
+                    (RecentMode::Claim, Some(login)) => claim_recent(&login.store, selected, Uid(last)),
+                    _ => None,
+                };
+                session.apply_added(uids, modseq, recent);
+                self.advance_view(session);
+            }
         }
     }
 
@@ -403,9 +429,7 @@ impl Conn {
                 moxide_runtime::time::sleep(wait).await;
                 Err(std::io::Error::from(std::io::ErrorKind::TimedOut))
             };
-            Some(Woken::Read(
-                futures_lite::future::or(stream.read(&mut io.buffer[io.end..]), timed_out).await,
-            ))
+            Woken::Read(futures_lite::future::or(stream.read(&mut io.buffer[io.end..]), timed_out).await)
         };
         let changed_selected = async {
             match selected.as_ref().filter(|_| idling || between_updates) {
@@ -413,7 +437,7 @@ impl Conn {
                 Some(selected) => loop {
                     let notification = selected.subscription.next().await;
                     if concerns(&notification, selected.mailbox) {
-                        break None;
+                        break Woken::Selected(notification);
                     }
                 },
                 None => std::future::pending().await,
@@ -422,7 +446,7 @@ impl Conn {
         // NOTIFY (RFC 5465 §5): other mailboxes' changes go out between commands too.
         let changed_elsewhere = async {
             match notify.as_ref().filter(|_| idling || between_commands) {
-                Some(notify) => Some(Woken::Notify(notify.next().await)),
+                Some(notify) => Woken::Notify(notify.next().await),
                 None => std::future::pending().await,
             }
         };
@@ -435,27 +459,27 @@ impl Conn {
             return Ok(false);
         };
         match woken {
-            None => {
+            Woken::Selected(notification) => {
                 self.idle_deadline_ms = Some(deadline_ms);
-                session.mailbox_changed();
+                self.selected_changed(session, &notification);
                 Ok(true)
             }
-            Some(Woken::Notify(notification)) => {
+            Woken::Notify(notification) => {
                 self.idle_deadline_ms = Some(deadline_ms);
                 self.notify_changes(session, notification);
                 Ok(true)
             }
-            Some(Woken::Read(Ok(0))) => Ok(false),
-            Some(Woken::Read(Ok(n))) => {
+            Woken::Read(Ok(0)) => Ok(false),
+            Woken::Read(Ok(n)) => {
                 self.io.end += n;
                 Ok(true)
             }
-            Some(Woken::Read(Err(error))) if error.kind() == std::io::ErrorKind::TimedOut => {
+            Woken::Read(Err(error)) if error.kind() == std::io::ErrorKind::TimedOut => {
                 session.timed_out();
                 self.write_out(session).await?;
                 Ok(false)
             }
-            Some(Woken::Read(Err(error))) => Err(error),
+            Woken::Read(Err(error)) => Err(error),
         }
     }
 }
@@ -466,6 +490,8 @@ enum Woken {
     Read(std::io::Result<usize>),
     /// NOTIFY's account-wide subscription had news.
     Notify(Notification),
+    /// The selected mailbox's subscription had news about it.
+    Selected(Notification),
 }
 
 impl Conn {
@@ -508,6 +534,49 @@ fn concerns(notification: &Notification, mailbox: MailboxId) -> bool {
         Notification::Overflowed => true,
         Notification::Changes(batch) => batch.changes.iter().any(|change| change.mailbox() == Some(mailbox)),
     }
+}
+
+/// What a notification changed in one mailbox.
+#[derive(Debug, PartialEq, Eq)]
+enum Changed {
+    /// Nothing.
+    Nothing,
+    /// Messages were added and nothing else changed: their UIDs (ascending) and the
+    /// highest modseq among them.
+    Added { uids: Vec<u32>, modseq: u64 },
+    /// Something else, or the subscription overflowed: only storage can tell.
+    Other,
+}
+
+fn what_changed(notification: &Notification, mailbox: MailboxId) -> Changed {
+    let Notification::Changes(batch) = notification else { return Changed::Other };
+    let mut uids = Vec::new();
+    let mut highest = 0;
+    for change in batch.changes.iter().filter(|change| change.mailbox() == Some(mailbox)) {
+        match change {
+            Change::Added { uid, modseq, .. } => {
+                uids.push(uid.0);
+                highest = highest.max(modseq.0);
+            }
+            _ => return Changed::Other,
+        }
+    }
+    if uids.is_empty() {
+        return Changed::Nothing;
+    }
+    uids.sort_unstable();
+    uids.dedup();
+    Changed::Added { uids, modseq: highest }
+}
+
+/// `\Recent` for new messages up to `last` (RFC 3501 §2.3.2), claimed as a sync would
+/// claim it (`mailboxes.rs`).
+fn claim_recent(store: &AccountStore, selected: &SelectedMailbox, last: Uid) -> Option<RangeInclusive<u32>> {
+    let mailbox = selected.mailbox;
+    selected
+        .view
+        .claim_recent(mailbox, last, || super::mailboxes::recent_mark_at_open(store, mailbox))
+        .map(|(a, b)| a.0..=b.0)
 }
 
 // ----- graceful shutdown (issue 10) -----

@@ -144,6 +144,11 @@ impl Account {
         Rc::new(RefCell::new(self))
     }
 
+    /// The modseq of the account's latest change (what a change event carries).
+    pub fn highest_modseq(&self) -> u64 {
+        self.modseq
+    }
+
     fn next_modseq(&mut self) -> u64 {
         self.modseq += 1;
         self.version += 1;
@@ -344,6 +349,27 @@ impl Connection {
             append_target: None,
             written: Vec::new(),
         }
+    }
+
+    /// The caller told the session about the account's changes itself, as the server's
+    /// change events do ([`Session::messages_added`]): [`Connection::drive`] does not
+    /// tell it again.
+    pub fn seen_changes(&mut self) {
+        self.seen_version = self.account.borrow().version;
+    }
+
+    /// Claims `\Recent` for the selected mailbox's messages up to `last`, as a sync
+    /// with [`RecentMode::Claim`] does: the UIDs no session claimed before.
+    pub fn claim_recent(&mut self, last: u32) -> Option<RangeInclusive<u32>> {
+        let index = self.selected?;
+        let mut account = self.account.borrow_mut();
+        let mailbox = &mut account.mailboxes[index];
+        if last <= mailbox.recent_mark {
+            return None;
+        }
+        let claimed = mailbox.recent_mark + 1..=last;
+        mailbox.recent_mark = last;
+        Some(claimed)
     }
 
     /// Answers every event the session has, tells it about other sessions' changes,

@@ -41,6 +41,7 @@
 //! - never panics on peer bytes or on an answer that does not fit (that is a
 //!   `NO [SERVERBUG]`).
 
+mod added;
 mod append;
 mod auth;
 mod commands;
@@ -74,6 +75,7 @@ mod urlauth;
 
 use std::sync::Arc;
 
+pub use added::AddedEvent;
 pub use auth::HIDDEN_CAPABILITIES_MAX;
 pub use context::{SEARCH_CONTEXTS_MAX, SORT_CONTEXT_MESSAGES_MAX};
 pub use error::{CommandError, Completed, Outcome};
@@ -1061,14 +1063,18 @@ impl Session {
         }
         match (&running.job, answer) {
             // IDLE: updates as they come; the command goes on.
-            (Job::Idle, Answer::Changes(changes)) => {
-                let above = self.selected.as_ref().map_or(0, Selected::max_uid);
-                self.apply_changes(changes);
-                if !self.start_notify_fetch(above) {
-                    self.refresh_contexts();
-                }
-            }
+            (Job::Idle, Answer::Changes(changes)) => self.apply_idle_changes(changes),
             (_, answer) => self.continue_job(answer),
+        }
+    }
+
+    /// IDLE's updates: what changed, then NOTIFY's MessageNew FETCH of the new
+    /// messages, or else the SEARCH contexts' updates.
+    pub(crate) fn apply_idle_changes(&mut self, changes: MailboxChanges) {
+        let above = self.selected.as_ref().map_or(0, Selected::max_uid);
+        self.apply_changes(changes);
+        if !self.start_notify_fetch(above) {
+            self.refresh_contexts();
         }
     }
 
