@@ -134,7 +134,14 @@ impl View {
         }
         let claimed = (recent.mark + 1, highest.0);
         recent.mark = highest.0;
-        recent.held.push((self.id, claimed.0, claimed.1));
+        // A session that keeps claiming new mail (IDLE on INBOX for weeks) extends its
+        // last range instead of adding one per delivery.
+        match recent.held.last_mut() {
+            Some((id, _, last)) if *id == self.id && last.checked_add(1) == Some(claimed.0) => {
+                *last = claimed.1;
+            }
+            _ => recent.held.push((self.id, claimed.0, claimed.1)),
+        }
         Some((Uid(claimed.0), Uid(claimed.1)))
     }
 
@@ -195,5 +202,24 @@ mod tests {
         a.release_recent(inbox);
         drop(b);
         assert_eq!(views.recent_ranges(inbox), Some(vec![(Uid(8), Uid(u32::MAX))]));
+    }
+
+    #[test]
+    fn one_view_claiming_delivery_after_delivery_holds_one_range() {
+        let views = Arc::new(Views::default());
+        let inbox = MailboxId(1);
+        let idler = views.open(ModSeq(1));
+        for uid in 1..=1000 {
+            assert_eq!(idler.claim_recent(inbox, Uid(uid), || Uid(0)), Some((Uid(uid), Uid(uid))));
+        }
+        assert_eq!(views.recent_ranges(inbox), Some(vec![(Uid(1), Uid(1000)), (Uid(1001), Uid(u32::MAX))]));
+        let other = views.open(ModSeq(1));
+        assert_eq!(other.claim_recent(inbox, Uid(1001), || Uid(0)), Some((Uid(1001), Uid(1001))));
+        assert_eq!(idler.claim_recent(inbox, Uid(1002), || Uid(0)), Some((Uid(1002), Uid(1002))));
+        assert_eq!(
+            views.recent_ranges(inbox).map(|r| r.len()),
+            Some(4),
+            "another's claim between: a new range"
+        );
     }
 }
