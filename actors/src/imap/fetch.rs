@@ -120,8 +120,9 @@ impl Conn {
         };
         self.files.clear();
         if uids.is_empty() {
-            // A CHANGEDSINCE walk past messages that cannot match: let other work run.
-            moxide_runtime::yield_now().await;
+            // A CHANGEDSINCE walk past messages that cannot match: let the core's other
+            // work (sockets included) run.
+            moxide_runtime::task::yield_to_reactor().await;
             return Ok(Answer::ChunkDone);
         }
         if plan.index_only() {
