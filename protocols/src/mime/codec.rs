@@ -73,7 +73,12 @@ impl MessageSummary {
             return Err(SummaryError::TrailingBytes);
         }
         let references = start.references.map(<[u8]>::to_vec);
-        let preview = start.preview.map(str::to_owned);
+        let preview = match start.preview {
+            Some(text) => Some(
+                std::str::from_utf8(text).map_err(|_| SummaryError::Invalid { what: "preview" })?.to_owned(),
+            ),
+            None => None,
+        };
         Ok(MessageSummary { envelope, root, date_unix_secs: start.date_unix_secs, references, preview })
     }
 
@@ -121,7 +126,10 @@ struct Start<'a> {
     date_unix_secs: Option<i64>,
     references: Option<&'a [u8]>,
     references_known: bool,
-    preview: Option<&'a str>,
+    /// Checked to be UTF-8 only by a full decode: the readers of the leading fields
+    /// (SEARCH's glance, SORT's date) never look at it, and checking it cost SEARCH
+    /// SUBJECT a tenth of its time.
+    preview: Option<&'a [u8]>,
 }
 
 /// What SEARCH SUBJECT and SENT* need of a stored summary, borrowed from its bytes
@@ -323,12 +331,7 @@ impl<'a> Reader<'a> {
         let references_known = version >= FORMAT_VERSION_WITHOUT_PREVIEW;
         let references = if references_known { reader.optional_slice()? } else { None };
         let preview = match version {
-            FORMAT_VERSION => match reader.optional_slice()? {
-                Some(text) => {
-                    Some(std::str::from_utf8(text).map_err(|_| SummaryError::Invalid { what: "preview" })?)
-                }
-                None => None,
-            },
+            FORMAT_VERSION => reader.optional_slice()?,
             _ => None,
         };
         Ok((reader, Start { date_unix_secs, references, references_known, preview }))
