@@ -42,7 +42,6 @@ pub mod tls_reports;
 pub mod transport;
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -343,23 +342,28 @@ impl QueueRunner {
     ) -> Result<(), QueueError> {
         let id = destination.key.message;
         let store = Arc::clone(&self.store);
-        let Some(message) = blocking(move || store.message(id)).await? else {
+        let path = self.store.message_path(id);
+        // One hand-off to a helper thread for the record, the file and, when it fits one
+        // read, the message itself, where there were three: each costs context switches
+        // and passes of the reactor (docs/benchmarks-analysis.md, the relay's profile).
+        let found = blocking({
+            let path = path.clone();
+            move || {
+                let Some(message) = store.message(id)? else { return Ok(None) };
+                let opened = remote::MessageFile::open(&path, message.size_bytes);
+                Ok(Some((message, opened)))
+            }
+        })
+        .await?;
+        let Some((message, opened)) = found else {
             return Ok(()); // removed meanwhile
         };
-        let path = self.store.message_path(id);
-        let opened = moxide_runtime::offload({
-            let path = path.clone();
-            move || File::open(path)
-        })
-        .await
-        .map_err(|panic| QueueError::Offload(panic.0))?;
         let outcomes = match opened {
             Ok(file) => {
-                let file = Arc::new(file);
-                self.outcomes(&message, &destination, (path.clone(), file), now_ms, kept).await
+                self.outcomes(&message, &destination, (path.clone(), Arc::new(file)), now_ms, kept).await
             }
             Err(error) => {
-                tracing::error!(%id, %error, "queued message file cannot be opened");
+                tracing::error!(%id, %error, "queued message file cannot be read");
                 let reply = local_reply(451, (4, 3, 0), &format!("message file: {error}"));
                 destination.recipients.iter().map(|_| RecipientOutcome::Retry(reply.clone())).collect()
             }
@@ -406,7 +410,7 @@ impl QueueRunner {
         &self,
         message: &moxide_storage::queue::QueuedMessage,
         destination: &Destination,
-        (path, file): (PathBuf, Arc<File>),
+        (path, file): (PathBuf, Arc<remote::MessageFile>),
         now_ms: i64,
         kept: &std::cell::RefCell<Option<remote::Kept>>,
     ) -> Vec<RecipientOutcome> {

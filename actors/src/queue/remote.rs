@@ -136,12 +136,37 @@ pub(crate) struct RemoteAttempt<'a> {
     /// DANE, MTA-STS, TLS memory and TLSRPT results; `None`: opportunistic TLS only.
     pub(crate) policies: Option<&'a QueueTlsPolicies>,
     pub(crate) message: &'a QueuedMessage,
-    pub(crate) file: Arc<File>,
+    pub(crate) file: Arc<MessageFile>,
     /// Wall clock, Unix ms (policy cache ages, TLSRPT days).
     pub(crate) now_ms: i64,
     /// Where a connection is kept between the destinations of one run (`None`: every
     /// session ends with QUIT).
     pub(crate) kept: Option<&'a RefCell<Option<Kept>>>,
+}
+
+/// A queued message's file, open, with its bytes when they fit one read.
+#[derive(Debug)]
+pub(crate) struct MessageFile {
+    file: File,
+    /// The whole file, read with the open when it is at most [`READ_BUFFER_BYTES`].
+    small: Option<Vec<u8>>,
+}
+
+impl MessageFile {
+    /// Opens the file of a message of `size` bytes (blocking: on a helper thread).
+    pub(crate) fn open(path: &std::path::Path, size: u64) -> io::Result<MessageFile> {
+        use std::os::unix::fs::FileExt as _;
+        let file = File::open(path)?;
+        let small = match usize::try_from(size) {
+            Ok(length) if length <= READ_BUFFER_BYTES => {
+                let mut bytes = vec![0; length];
+                file.read_exact_at(&mut bytes, 0)?;
+                Some(bytes)
+            }
+            _ => None,
+        };
+        Ok(MessageFile { file, small })
+    }
 }
 
 impl RemoteAttempt<'_> {
@@ -984,6 +1009,11 @@ impl<'h> Driver<'h> {
     /// Streams the prefix, then the file in pieces read on a helper thread.
     async fn send_body(&mut self, attempt: &RemoteAttempt<'_>) -> Result<(), HostFailure> {
         self.feed(&attempt.message.prefix).await?;
+        if let Some(bytes) = &attempt.file.small {
+            self.feed(bytes).await?;
+            self.session.body_end(now_monotonic_ms());
+            return Ok(());
+        }
         let mut offset = 0u64;
         while offset < attempt.message.size_bytes {
             let file = Arc::clone(&attempt.file);
@@ -992,7 +1022,7 @@ impl<'h> Driver<'h> {
             let chunk = moxide_runtime::offload(move || {
                 use std::os::unix::fs::FileExt as _;
                 let mut chunk = vec![0; want];
-                file.read_exact_at(&mut chunk, offset).map(|()| chunk)
+                file.file.read_exact_at(&mut chunk, offset).map(|()| chunk)
             })
             .await
             .map_err(|panic| {
