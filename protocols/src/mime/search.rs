@@ -29,8 +29,27 @@ pub fn header_matches(header_block: &[u8], name: &str, needle: &str) -> bool {
 /// stored envelope's Subject without reading the message.
 #[must_use]
 pub fn value_matches(raw_value: &[u8], needle: &str) -> bool {
+    if let Some(plain) = plain_ascii(raw_value)
+        && needle.is_ascii()
+    {
+        return contains_ignore_ascii_case(plain, needle.as_bytes());
+    }
     let needle = fold(needle);
     needle.is_empty() || fold(&decode_text_field(raw_value)).contains(&needle)
+}
+
+/// The decoded text of a field value that decoding would not change beyond trimming its
+/// ends: printable ASCII, no encoded word, no run of spaces. Most subjects are; matching
+/// them needs no allocation (SEARCH SUBJECT judges every message of a mailbox). For ASCII
+/// text, simple case folding is ASCII lower-casing.
+fn plain_ascii(value: &[u8]) -> Option<&[u8]> {
+    let printable = value.iter().all(|&byte| (b' '..=b'~').contains(&byte));
+    let plain = printable && !value.windows(2).any(|pair| pair == b"=?" || pair == b"  ");
+    plain.then(|| value.trim_ascii())
+}
+
+fn contains_ignore_ascii_case(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|window| window.eq_ignore_ascii_case(needle))
 }
 
 /// FROM/TO/CC/BCC: true if a field called `field` contains `needle` in an address's
@@ -195,6 +214,23 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+
+    proptest::proptest! {
+        /// The allocation-free path for plain ASCII values answers as decoding and folding
+        /// do, whatever the value (spaces, `=?`, control and non-ASCII bytes) and needle.
+        #[test]
+        fn plain_values_match_as_decoded_ones(
+            value in proptest::collection::vec(proptest::sample::select(
+                b" \t\r\n=?aAbBzZ09.-_:~\x7f\xc3\xa9".to_vec()), 0..24),
+            needle in "[ aAbBzZ09.=?é\u{212a}ſK-]{0,5}",
+        ) {
+            let slow = {
+                let folded = fold(&needle);
+                folded.is_empty() || fold(&decode_text_field(&value)).contains(&folded)
+            };
+            proptest::prop_assert_eq!(value_matches(&value, &needle), slow);
+        }
+    }
 
     #[test]
     fn folding() {
