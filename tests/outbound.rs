@@ -19,23 +19,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{DnsServer, Server, set_password, stored_messages, write_serve_config};
-
-const SENDER_DOMAINS: &str = r#"
-postmaster_account = "alice"
-[domains."example.org"]
-[accounts.alice]
-addresses = ["alice@example.org"]
-"#;
-
-const RECEIVER_DOMAINS: &str = r#"
-postmaster_account = "bob"
-[domains."remote.example"]
-[accounts.bob]
-addresses = ["bob@remote.example"]
-"#;
-
-const PASSWORD: &str = "correct horse battery";
+use common::{
+    DnsServer, PASSWORD, RECEIVER_DOMAINS, SENDER_DOMAINS, Server, set_password, stored_messages,
+    write_serve_config,
+};
 
 /// A receiving server with a self-signed certificate (STARTTLS offered).
 fn receiver(dir: &Path) -> Server {

@@ -19,16 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{DnsServer, Server, set_password, write_serve_config};
-
-const SENDER_DOMAINS: &str = r#"
-postmaster_account = "alice"
-[domains."example.org"]
-[accounts.alice]
-addresses = ["alice@example.org"]
-"#;
-
-const PASSWORD: &str = "correct horse battery";
+use common::{DnsServer, PASSWORD, SENDER_DOMAINS, Server, set_password, write_serve_config};
 
 const HELPER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/postfix_mx.py");
 

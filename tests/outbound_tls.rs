@@ -25,23 +25,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{DnsServer, Server, issue, make_ca, set_password, stored_messages, write_serve_config};
-
-const SENDER_DOMAINS: &str = r#"
-postmaster_account = "alice"
-[domains."example.org"]
-[accounts.alice]
-addresses = ["alice@example.org"]
-"#;
-
-const RECEIVER_DOMAINS: &str = r#"
-postmaster_account = "bob"
-[domains."remote.example"]
-[accounts.bob]
-addresses = ["bob@remote.example"]
-"#;
-
-const PASSWORD: &str = "correct horse battery";
+use common::{
+    DnsServer, PASSWORD, RECEIVER_DOMAINS, SENDER_DOMAINS, Server, issue, make_ca, set_password,
+    stored_messages, write_serve_config,
+};
 
 /// SHA-256 of the SubjectPublicKeyInfo of certificate file `file`, hex (TLSA x 1 1 data).
 fn spki_sha256(dir: &Path, file: &str) -> String {

@@ -17,7 +17,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{
-    Client, Server, message_for, message_id_of, set_password, stored_messages, verifydata, write_serve_config,
+    Client, PASSWORD, Server, message_for, message_id_of, set_password, stored_messages, verifydata,
+    write_serve_config,
 };
 
 const DOMAINS: &str = r#"
@@ -28,8 +29,6 @@ addresses = ["alice@example.org"]
 [accounts.bob]
 addresses = ["bob@example.org"]
 "#;
-
-const PASSWORD: &str = "correct horse battery";
 
 fn config_with(dir: &Path, extra: &str) -> PathBuf {
     config_with_domains(dir, extra, DOMAINS)

@@ -29,14 +29,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{DnsServer, Server, issue, make_ca, set_password, stored_messages, write_serve_config};
-
-const SENDER_DOMAINS: &str = r#"
-postmaster_account = "alice"
-[domains."example.org"]
-[accounts.alice]
-addresses = ["alice@example.org"]
-"#;
+use common::{
+    DnsServer, PASSWORD, SENDER_DOMAINS, Server, issue, make_ca, set_password, stored_messages,
+    write_serve_config,
+};
 
 /// The smarthost's accounts: `relay` (the sender's login there, which may send as
 /// alice@example.org) and `bob`, the recipient of every test message.
@@ -53,7 +49,6 @@ addresses = ["alice@example.org"]
 addresses = ["bob@remote.example", "bob@other.example", "bob@third.example", "bob@fourth.example"]
 "#;
 
-const PASSWORD: &str = "correct horse battery";
 const RELAY_PASSWORD: &str = "relay secret 123";
 
 /// The test PKI in `dir`: CA `ca` and a certificate for smarthost.example.

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Server, set_password, stored_messages, write_serve_config};
+use common::{PASSWORD, Server, set_password, stored_messages, write_serve_config};
 
 const DOMAINS: &str = r#"
 postmaster_account = "alice"
@@ -23,8 +23,6 @@ addresses = ["alice@example.org", "al@example.org"]
 [accounts.bob]
 addresses = ["bob@example.org"]
 "#;
-
-const PASSWORD: &str = "correct horse battery";
 
 #[test]
 fn submission_checks_the_author_and_authzid_and_paths_their_length() {

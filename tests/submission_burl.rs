@@ -21,7 +21,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Client, Server};
+use common::{Client, PASSWORD, SENDER_DOMAINS, Server};
 
 const EXPECTED: &str = "\
 EHLO before AUTH => imap
@@ -182,21 +182,12 @@ fn burl_of_a_large_draft_does_not_grow_the_server() {
     assert!(clean, "{report}");
 }
 
-const SENDER_DOMAINS: &str = r#"
-postmaster_account = "alice"
-[domains."example.org"]
-[accounts.alice]
-addresses = ["alice@example.org"]
-"#;
-
 const RECEIVER_DOMAINS: &str = r#"
 postmaster_account = "carol"
 [domains."remote.example"]
 [accounts.carol]
 addresses = ["carol@remote.example"]
 "#;
-
-const PASSWORD: &str = "correct horse battery";
 
 /// The draft of the queued submission; its `From:` is the account's, as submission
 /// requires.

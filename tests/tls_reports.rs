@@ -21,14 +21,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{DnsServer, Server, set_password, stored_messages, write_serve_config};
-
-const SENDER_DOMAINS: &str = r#"
-postmaster_account = "alice"
-[domains."example.org"]
-[accounts.alice]
-addresses = ["alice@example.org"]
-"#;
+use common::{
+    DnsServer, PASSWORD, SENDER_DOMAINS, Server, set_password, stored_messages, write_serve_config,
+};
 
 const RECEIVER_DOMAINS: &str = r#"
 postmaster_account = "bob"
@@ -39,8 +34,6 @@ addresses = ["bob@remote.example"]
 [accounts.reports]
 addresses = ["reports@remote.example"]
 "#;
-
-const PASSWORD: &str = "correct horse battery";
 
 fn openssl(args: &[&str], dir: &Path) {
     let output = Command::new("openssl").args(args).current_dir(dir).output().unwrap();

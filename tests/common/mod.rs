@@ -13,6 +13,25 @@ use std::time::{Duration, Instant};
 
 use moxide_storage::{AccountStore, DataDir, MessageInfo, StoreOptions};
 
+/// The sending server's domains file in the outbound tests: alice@example.org.
+pub const SENDER_DOMAINS: &str = r#"
+postmaster_account = "alice"
+[domains."example.org"]
+[accounts.alice]
+addresses = ["alice@example.org"]
+"#;
+
+/// The receiving server's domains file in the outbound tests: bob@remote.example.
+pub const RECEIVER_DOMAINS: &str = r#"
+postmaster_account = "bob"
+[domains."remote.example"]
+[accounts.bob]
+addresses = ["bob@remote.example"]
+"#;
+
+/// The password the tests set for their accounts.
+pub const PASSWORD: &str = "correct horse battery";
+
 /// How long a server may take to print "ready" (a debug build on a loaded 2-core box).
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 
