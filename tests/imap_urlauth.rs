@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
@@ -100,37 +100,6 @@ const LARGE_BYTES: usize = 20 * 1024 * 1024;
 /// below its size, so a copy held in memory fails the test.
 const RSS_GROWTH_BYTES_MAX: u64 = 8 * 1024 * 1024;
 
-/// Sends `command` and reads to the line starting `tag `; returns the untagged lines
-/// (of at most 4 KiB each, the rest dropped), the tagged line, and the octets read.
-fn command(stream: &mut TcpStream, tag: &str, command: &[u8]) -> (Vec<String>, String, usize) {
-    stream.write_all(command).unwrap();
-    let mut line = Vec::new();
-    let mut untagged = Vec::new();
-    let mut total = 0;
-    let mut buffer = [0u8; 65536];
-    loop {
-        let n = stream.read(&mut buffer).unwrap();
-        assert!(n > 0, "connection closed");
-        total += n;
-        for &byte in &buffer[..n] {
-            if byte != b'\n' {
-                if line.len() < 4096 {
-                    line.push(byte);
-                }
-                continue;
-            }
-            let text = String::from_utf8_lossy(&line).trim_end().to_owned();
-            line.clear();
-            if text.starts_with(&format!("{tag} ")) {
-                return (untagged, text, total);
-            }
-            if text.starts_with("* ") {
-                untagged.push(text);
-            }
-        }
-    }
-}
-
 #[test]
 fn urlfetch_of_a_large_message_does_not_grow_the_server() {
     let dir = tempfile::tempdir().unwrap();
@@ -141,7 +110,9 @@ fn urlfetch_of_a_large_message_does_not_grow_the_server() {
     stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
     let mut greeting = [0u8; 1024];
     let _ = stream.read(&mut greeting).unwrap();
-    assert!(command(&mut stream, "a1", b"a1 LOGIN mox@localhost moxmoxmox\r\n").1.contains("OK"));
+    assert!(
+        common::imap_command(&mut stream, "a1", b"a1 LOGIN mox@localhost moxmoxmox\r\n").1.contains("OK")
+    );
     let mut large = b"Subject: large\r\n\r\n".to_vec();
     while large.len() < LARGE_BYTES {
         large.extend_from_slice(
@@ -151,21 +122,21 @@ fn urlfetch_of_a_large_message_does_not_grow_the_server() {
     let mut append = format!("a2 APPEND INBOX {{{}+}}\r\n", large.len()).into_bytes();
     append.extend_from_slice(&large);
     append.extend_from_slice(b"\r\n");
-    let (_, appended, _) = command(&mut stream, "a2", &append);
+    let (_, appended, _) = common::imap_command(&mut stream, "a2", &append);
     assert!(appended.contains("OK [APPENDUID"), "{appended}");
     let uid = appended.split_whitespace().nth(4).unwrap().trim_end_matches(']').to_owned();
     drop(append);
     let generate = format!(
         "a3 GENURLAUTH \"imap://mox%40localhost@localhost/INBOX/;UID={uid};URLAUTH=authuser\" INTERNAL\r\n"
     );
-    let (untagged, done, _) = command(&mut stream, "a3", generate.as_bytes());
+    let (untagged, done, _) = common::imap_command(&mut stream, "a3", generate.as_bytes());
     assert!(done.contains("OK"), "{done}");
     let url = untagged[0].strip_prefix("* GENURLAUTH \"").unwrap().trim_end_matches('"').to_owned();
 
     let pid = server.pid();
     let fetch = format!("a4 URLFETCH \"{url}\"\r\n");
     let ((untagged, done, total), growth) =
-        common::rss_growth(pid, || command(&mut stream, "a4", fetch.as_bytes()));
+        common::rss_growth(pid, || common::imap_command(&mut stream, "a4", fetch.as_bytes()));
     assert!(done.contains("OK"), "{done}");
     assert!(untagged[0].ends_with(&format!(" {{{}}}", large.len())), "{}", untagged[0]);
     assert!(total > large.len(), "{total} octets read");

@@ -15,7 +15,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
@@ -98,53 +98,26 @@ const LARGE_BYTES: usize = 20 * 1024 * 1024;
 /// spool and delivers it: far below its size, so a copy held in memory fails the test.
 const RSS_GROWTH_BYTES_MAX: u64 = 8 * 1024 * 1024;
 
-/// Sends an IMAP `command` and reads to the line starting `tag `; returns the untagged
-/// lines (at most 4 KiB each) and the tagged line.
-fn imap_command(stream: &mut TcpStream, tag: &str, command: &[u8]) -> (Vec<String>, String) {
-    stream.write_all(command).unwrap();
-    let mut line = Vec::new();
-    let mut untagged = Vec::new();
-    let mut buffer = [0u8; 65536];
-    loop {
-        let n = stream.read(&mut buffer).unwrap();
-        assert!(n > 0, "connection closed");
-        for &byte in &buffer[..n] {
-            if byte != b'\n' {
-                if line.len() < 4096 {
-                    line.push(byte);
-                }
-                continue;
-            }
-            let text = String::from_utf8_lossy(&line).trim_end().to_owned();
-            line.clear();
-            if text.starts_with(&format!("{tag} ")) {
-                return (untagged, text);
-            }
-            if text.starts_with("* ") {
-                untagged.push(text);
-            }
-        }
-    }
-}
-
 /// Appends `message` to Drafts and signs a `submit+` URL for it.
 fn signed_draft_url(address: SocketAddr, message: &[u8]) -> String {
     let mut stream = TcpStream::connect(address).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
     let mut greeting = [0u8; 1024];
     let _ = stream.read(&mut greeting).unwrap();
-    assert!(imap_command(&mut stream, "a1", b"a1 LOGIN mox@localhost moxmoxmox\r\n").1.contains("OK"));
-    let _ = imap_command(&mut stream, "a2", b"a2 CREATE Drafts\r\n");
+    assert!(
+        common::imap_command(&mut stream, "a1", b"a1 LOGIN mox@localhost moxmoxmox\r\n").1.contains("OK")
+    );
+    let _ = common::imap_command(&mut stream, "a2", b"a2 CREATE Drafts\r\n");
     let mut append = format!("a3 APPEND Drafts {{{}+}}\r\n", message.len()).into_bytes();
     append.extend_from_slice(message);
     append.extend_from_slice(b"\r\n");
-    let (_, appended) = imap_command(&mut stream, "a3", &append);
+    let (_, appended, _) = common::imap_command(&mut stream, "a3", &append);
     assert!(appended.contains("OK [APPENDUID"), "{appended}");
     let uid = appended.split_whitespace().nth(4).unwrap().trim_end_matches(']').to_owned();
     let generate = format!(
         "a4 GENURLAUTH \"imap://mox%40localhost@localhost/Drafts/;UID={uid};URLAUTH=submit+mox%40localhost\" INTERNAL\r\n"
     );
-    let (untagged, done) = imap_command(&mut stream, "a4", generate.as_bytes());
+    let (untagged, done, _) = common::imap_command(&mut stream, "a4", generate.as_bytes());
     assert!(done.contains("OK"), "{done}");
     untagged[0].strip_prefix("* GENURLAUTH \"").unwrap().trim_end_matches('"').to_owned()
 }

@@ -681,3 +681,35 @@ pub fn moxide_cli(args: &[&str], input: Option<&str>) -> std::process::Output {
     }
     child.wait_with_output().unwrap()
 }
+
+/// Sends a raw IMAP `command` (whole, literals included) and reads to the line starting
+/// `tag `; returns the untagged lines (at most 4 KiB each, the rest dropped), the tagged
+/// line, and the octets read. Memory stays bounded however much the server sends.
+pub fn imap_command(stream: &mut TcpStream, tag: &str, command: &[u8]) -> (Vec<String>, String, usize) {
+    stream.write_all(command).unwrap();
+    let mut line = Vec::new();
+    let mut untagged = Vec::new();
+    let mut total = 0;
+    let mut buffer = [0u8; 65536];
+    loop {
+        let n = stream.read(&mut buffer).unwrap();
+        assert!(n > 0, "connection closed");
+        total += n;
+        for &byte in &buffer[..n] {
+            if byte != b'\n' {
+                if line.len() < 4096 {
+                    line.push(byte);
+                }
+                continue;
+            }
+            let text = String::from_utf8_lossy(&line).trim_end().to_owned();
+            line.clear();
+            if text.starts_with(&format!("{tag} ")) {
+                return (untagged, text, total);
+            }
+            if text.starts_with("* ") {
+                untagged.push(text);
+            }
+        }
+    }
+}
