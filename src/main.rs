@@ -382,6 +382,8 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     // Every message stored from here on gets its SORT/THREAD keys (storage sortkeys.rs).
     moxide_storage::set_sort_keys_deriver(moxide_protocols::imap::server::ordering_keys::of_summary);
+    // ... and its text signature, which SEARCH BODY and TEXT filter with (textsigs.rs).
+    moxide_storage::set_text_signature_deriver(moxide_actors::text_signature_of_file);
     match run(cli.command) {
         Ok(code) => code,
         Err(error) => {

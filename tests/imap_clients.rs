@@ -47,6 +47,16 @@ fn deliver(server: &Server, prefix: &str, count: usize) {
     }
 }
 
+/// SEARCH BODY and TEXT with imaplib over messages delivered by SMTP (so each has its
+/// text signature): every charset and encoding path, present and absent needles, in a
+/// COPY and after an EXPUNGE, each against the expected messages.
+#[test]
+fn imaplib_text_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), 2);
+    python(&["textsearch", &imap_port(&server), &server.smtp.port().to_string()]);
+}
+
 #[test]
 fn imaplib_flows() {
     let dir = tempfile::tempdir().unwrap();

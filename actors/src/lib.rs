@@ -51,4 +51,4 @@ pub use directory::{
 pub use node::{
     FANOUT_BATCHES_MAX, FANOUT_WAKES_PER_TURN_MAX, Node, NodeSeed, NodeServices, NodeStats, node_seeds,
 };
-pub use summary::{SummaryFeed, summary_message_id};
+pub use summary::{SummaryFeed, summary_message_id, text_signature_of_file};

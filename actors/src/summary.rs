@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt as _;
 
-use moxide_protocols::mime::{MessageSummary, Summarizer, preview_source, preview_text};
+use moxide_protocols::mime::{MessageSummary, SignatureBuilder, Summarizer, preview_source, preview_text};
 
 /// Bytes read from a message file at a time when summarizing it: the summarizer holds no
 /// more of the message than this buffer (plus its bounded header buffer).
@@ -31,6 +31,31 @@ pub(crate) fn summarize_file(file: &File) -> std::io::Result<MessageSummary> {
             Err(error) => return Err(error),
         }
     }
+}
+
+/// The text signature of a message about to be stored (`mime::SignatureBuilder`), from
+/// its encoded summary and its file, read [`FILE_READ_BYTES`] at a time: the store's
+/// deriver (`moxide_storage::set_text_signature_deriver`). `None` when the summary does
+/// not decode, the file is shorter than the summary says, or the text is too large.
+/// Blocking: the store calls it on the delivering helper thread.
+pub fn text_signature_of_file(summary: &[u8], file: &File) -> Option<Vec<u8>> {
+    let summary = MessageSummary::decode(summary).ok()?;
+    let mut builder = SignatureBuilder::new(&summary);
+    let mut buffer = vec![0u8; FILE_READ_BYTES];
+    while let Some(range) = builder.next_range() {
+        let length = usize::try_from(range.end - range.start).unwrap_or(usize::MAX).min(buffer.len());
+        let read = loop {
+            match file.read_at(&mut buffer[..length], range.start) {
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                other => break other.ok()?,
+            }
+        };
+        if read == 0 {
+            return None;
+        }
+        builder.feed(&buffer[..read]);
+    }
+    builder.finish()
 }
 
 /// A message summary computed from bytes as they pass, for code outside this crate that

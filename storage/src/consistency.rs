@@ -208,6 +208,7 @@ fn check_index(
     let mut files = files;
     check_expunged(txn, dbs, &counters, &mut files, problems)?;
     check_summaries(txn, dbs, &files, problems)?;
+    check_text_signatures(txn, dbs, problems)?;
     check_sort_keys(txn, dbs, problems)?;
     for problem in credential_problems(txn, dbs)? {
         problems.add(problem);
@@ -466,6 +467,24 @@ fn check_sort_keys(txn: &RoTxn<'_>, dbs: &Databases, problems: &mut Problems) ->
                 problems.add(format!("sort keys of ({mailbox}, {uid}) disagree with its record"));
             }
             Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Every text signature sits beside a summary (`textsigs.rs`).
+fn check_text_signatures(
+    txn: &RoTxn<'_>,
+    dbs: &Databases,
+    problems: &mut Problems,
+) -> Result<(), StorageError> {
+    for entry in dbs.textsigs.iter(txn)? {
+        let (key, _) = entry?;
+        if dbs.summaries.get(txn, key)?.is_none() {
+            match keys::decode_message_key(key) {
+                Ok(id) => problems.add(format!("text signature of message {id}, which has no summary")),
+                Err(_) => problems.add(format!("text signature key {key:?} malformed")),
+            }
         }
     }
     Ok(())

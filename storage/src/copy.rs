@@ -241,6 +241,7 @@ fn copy_in(
         crate::sortkeys::copy(wtxn, dbs, from, (to, uid))?;
         if let Some(summary) = summary {
             dbs.summaries.put(wtxn, &keys::message_key(copy.id), &summary)?;
+            crate::textsigs::copy(wtxn, dbs, copy.source_id, copy.id)?;
         }
         target.count_in(Flags(record.flags), record.served_size())?;
         target.highest_modseq = modseq;

@@ -183,6 +183,11 @@ impl AccountStore {
         if batch.len() > DELIVERY_BATCH_MAX {
             return Err(StorageError::BatchTooLarge { count: batch.len(), max: DELIVERY_BATCH_MAX });
         }
+        // Before the write lock: making a signature reads the message's text.
+        let signatures: Vec<Option<Vec<u8>>> = batch
+            .iter()
+            .map(|message| crate::textsigs::derive(stored_summary(message), &message.spool_path))
+            .collect();
         let writer = self.begin_write()?;
         let mut outcomes: Outcomes = batch.iter().map(|_| None).collect();
         let mut plan = self.plan_delivery(&writer, batch, &mut outcomes)?;
@@ -199,7 +204,7 @@ impl AccountStore {
         }
         if !plan.planned.is_empty() {
             let indexed = self.lmdb.write(&writer, |wtxn| {
-                let delivered = index_batch(wtxn, &self.dbs, batch, &plan)?;
+                let delivered = index_batch(wtxn, &self.dbs, batch, &signatures, &plan)?;
                 // Checked before the commit: a failed assertion aborts the transaction,
                 // so a panic never follows a commit.
                 assert_delivered(&plan, &delivered);
@@ -407,6 +412,7 @@ fn index_batch(
     wtxn: &mut RwTxn<'_>,
     dbs: &Databases,
     batch: &[NewMessage],
+    signatures: &[Option<Vec<u8>>],
     plan: &Plan,
 ) -> Result<Vec<Delivered>, StorageError> {
     let stored_next = meta_u64(wtxn, dbs, keys::META_NEXT_MESSAGE_ID)?;
@@ -431,6 +437,11 @@ fn index_batch(
         };
         modseq = modseq.checked_add(1).ok_or_else(|| StorageError::corrupt("modseq exhausted"))?;
         let stored = index_message(wtxn, dbs, message, planned, mailbox, ModSeq(modseq))?;
+        if let Some(Some(signature)) = signatures.get(planned.index)
+            && stored_summary(message).is_some()
+        {
+            dbs.textsigs.put(wtxn, &keys::message_key(planned.id), signature)?;
+        }
         delivered.push(stored);
     }
     for record in mailboxes.values() {
@@ -473,13 +484,24 @@ fn index_message(
         None => {}
     }
     dbs.uids.put(wtxn, &keys::uid_key(planned.mailbox, uid), &id_key)?;
-    let stored_summary = message.summary.as_deref().filter(|summary| summary.len() <= SUMMARY_BYTES_MAX);
     let place = (planned.mailbox, uid);
-    crate::sortkeys::put_new(wtxn, dbs, place, stored_summary, message.received_ms, record.served_size())?;
+    crate::sortkeys::put_new(
+        wtxn,
+        dbs,
+        place,
+        stored_summary(message),
+        message.received_ms,
+        record.served_size(),
+    )?;
     dbs.modseqs.put(wtxn, &keys::modseq_key(planned.mailbox, modseq, uid), &[])?;
     mailbox.count_in(message.flags, record.served_size())?;
     mailbox.highest_modseq = modseq.0;
     Ok(Delivered { id: planned.id, mailbox: planned.mailbox, uid, modseq, size: message.size })
+}
+
+/// The summary the store keeps for `message`: none when it has none or it is too large.
+fn stored_summary(message: &NewMessage) -> Option<&[u8]> {
+    message.summary.as_deref().filter(|summary| summary.len() <= SUMMARY_BYTES_MAX)
 }
 
 /// What the batch must have made true (STYLE example 4): per mailbox, contiguous UIDs

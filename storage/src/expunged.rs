@@ -180,6 +180,7 @@ fn purge_in(
                 return Err(StorageError::corrupt(format!("expunged message {id} still has a record")));
             }
             dbs.summaries.delete(wtxn, &keys::message_key(*id))?;
+            crate::textsigs::remove(wtxn, dbs, *id)?;
             owned.push(*id);
         }
     }

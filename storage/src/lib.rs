@@ -69,6 +69,7 @@
 //! | `vanished`      | (MailboxId, ModSeq of the expunge, Uid) | empty: `tombstones` by modseq (schema 5) |
 //! | `metadata`      | (scope u32: 0 server, else MailboxId; entry name) | the value's bytes: RFC 5464 entries (schema 6, `metadata.rs`) |
 //! | `sortkeys`      | (MailboxId, Uid)                     | received_ms i64 LE, served size u64 LE, SORT/THREAD keys (opaque; schema 7, `sortkeys.rs`), optional per message |
+//! | `textsigs`      | MessageId                            | text signature for SEARCH BODY/TEXT (opaque; schema 8, `textsigs.rs`), optional per message, only beside a summary |
 //!
 //! Records are rkyv 0.8 archives built with the `unaligned` feature (LMDB values have no
 //! alignment) and are read in place after validation (`rkyv::access`, never the unchecked
@@ -92,7 +93,9 @@
 //! `metadata`, the server's and mailboxes' METADATA entries (RFC 5464); the 5 → 6 step
 //! only creates it. Version 7 added `sortkeys`, what SORT and
 //! THREAD order by, per (mailbox, UID); the 6 → 7 step only creates it, and messages
-//! stored before have no entry (ordered from their summaries).
+//! stored before have no entry (ordered from their summaries). Version 8 added
+//! `textsigs`, per message the trigram signature SEARCH BODY and TEXT filter with; the
+//! 7 → 8 step only creates it, and messages stored before have none (always read).
 //!
 //! ## Mailbox names
 //!
@@ -167,6 +170,7 @@ mod reports;
 mod schema;
 mod sortkeys;
 mod store;
+mod textsigs;
 mod tls_keys;
 pub mod tls_policy;
 mod tombstones;
@@ -211,6 +215,7 @@ pub use sortkeys::{
     SORT_KEYS_BYTES_MAX, SORT_KEYS_HEADER_BYTES, SortKeysDeriver, SortKeysEntry, set_sort_keys_deriver,
 };
 pub use store::{AccountStore, StoreOptions};
+pub use textsigs::{TEXT_SIGNATURE_BYTES_MAX, TextSignatureDeriver, set_text_signature_deriver};
 pub use tls_keys::{
     LOGIN_ADDRESS_BYTES_MAX, SPKI_BYTES_MAX, TLS_PUBLIC_KEY_NAME_BYTES_MAX, TLS_PUBLIC_KEYS_PER_ACCOUNT_MAX,
     TlsPublicKey,

@@ -242,6 +242,7 @@ fn delete_in(
         }
         dbs.messages.delete(wtxn, &keys::message_key(message))?;
         dbs.summaries.delete(wtxn, &keys::message_key(message))?;
+        crate::textsigs::remove(wtxn, dbs, message)?;
     }
     let (first, last) = keys::mailbox_key_bounds::<8>(id);
     let short = (Bound::Included(&first[..]), Bound::Included(&last[..]));

@@ -29,8 +29,10 @@ use crate::names::INBOX;
 /// modseq, `tombstones.rs`). Version 6 added the `metadata` database (RFC 5464 entries,
 /// `metadata.rs`). Version 7 added the `sortkeys` database (SORT and THREAD keys by
 /// mailbox and UID, `sortkeys.rs`); messages stored before it have no entry and are
-/// ordered from their summaries.
-pub const SCHEMA_VERSION: u32 = 7;
+/// ordered from their summaries. Version 8 added the `textsigs` database (text
+/// signatures by message, `textsigs.rs`); messages stored before it have none and are
+/// always read by SEARCH BODY and TEXT.
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// Oldest schema version the migrations can bring up to [`SCHEMA_VERSION`].
 pub const SCHEMA_VERSION_OLDEST: u32 = 1;
@@ -65,7 +67,7 @@ impl Versions {
 pub(crate) type Db = Database<'static, Bytes, Bytes>;
 
 /// How many databases the schema has.
-const DATABASE_COUNT: usize = 13;
+const DATABASE_COUNT: usize = 14;
 
 /// Names of the databases, in the order of [`Databases::from_array`]. Part of the schema.
 /// The first seven are schema 1's; `meta` must stay first (the probe reads it).
@@ -83,6 +85,7 @@ const DATABASE_NAMES: [&str; DATABASE_COUNT] = [
     "vanished",
     "metadata",
     "sortkeys",
+    "textsigs",
 ];
 
 /// The databases of the current schema (see the table in lib.rs).
@@ -101,6 +104,7 @@ pub(crate) struct Databases {
     pub(crate) vanished: Db,
     pub(crate) metadata: Db,
     pub(crate) sortkeys: Db,
+    pub(crate) textsigs: Db,
 }
 
 impl Databases {
@@ -119,6 +123,7 @@ impl Databases {
             vanished,
             metadata,
             sortkeys,
+            textsigs,
         ] = dbs;
         Databases {
             meta,
@@ -134,6 +139,7 @@ impl Databases {
             vanished,
             metadata,
             sortkeys,
+            textsigs,
         }
     }
 
@@ -153,6 +159,7 @@ impl Databases {
             self.vanished,
             self.metadata,
             self.sortkeys,
+            self.textsigs,
         ]
     }
 }
@@ -319,6 +326,7 @@ const MIGRATIONS: &[(u32, MigrationStep)] = &[
     (4, migrate_4_to_5),
     (5, migrate_5_to_6),
     (6, migrate_6_to_7),
+    (7, migrate_7_to_8),
 ];
 
 /// Schema 1 to 2: `summaries` and `subscriptions` were created (empty) by
@@ -375,6 +383,16 @@ fn migrate_5_to_6(wtxn: &mut RwTxn<'_>, dbs: &Databases) -> Result<(), StorageEr
 fn migrate_6_to_7(wtxn: &mut RwTxn<'_>, dbs: &Databases) -> Result<(), StorageError> {
     if !dbs.sortkeys.is_empty(wtxn)? {
         return Err(StorageError::corrupt("schema 6 environment with schema 7 data"));
+    }
+    Ok(())
+}
+
+/// Schema 7 to 8: `textsigs` was created (empty) by `create_databases`. Not filled here
+/// (that would read every message file while opening the account): messages without a
+/// signature are read by SEARCH BODY and TEXT, as before.
+fn migrate_7_to_8(wtxn: &mut RwTxn<'_>, dbs: &Databases) -> Result<(), StorageError> {
+    if !dbs.textsigs.is_empty(wtxn)? {
+        return Err(StorageError::corrupt("schema 7 environment with schema 8 data"));
     }
     Ok(())
 }

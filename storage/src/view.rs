@@ -295,6 +295,12 @@ impl<'t> ReadView<'t> {
         Ok(self.dbs.summaries.get(self.txn, &keys::message_key(id))?)
     }
 
+    /// The message's text signature (`textsigs.rs`), borrowed from the transaction;
+    /// `None` when it has none.
+    pub fn text_signature(&self, id: MessageId) -> Result<Option<&[u8]>, StorageError> {
+        Ok(self.dbs.textsigs.get(self.txn, &keys::message_key(id))?)
+    }
+
     /// The `sortkeys` entries of `mailbox` with UIDs in `[first, last]`, in UID order,
     /// borrowed from the transaction (`sortkeys.rs`). Messages without an entry are not
     /// visited; an entry exists only for a live message.

@@ -13,6 +13,7 @@ Usage:
 
 Exits 0 on success; an AssertionError says what went wrong.
 """
+import base64
 import imaplib
 import re
 import smtplib
@@ -273,6 +274,70 @@ def idle(port, smtp_port):
     sock.sendall(b"d LOGOUT\r\n")
     read_until(sock, rb"d OK", 10)
     print("idle wakeup after SMTP 250: %.1f ms" % (waited * 1000))
+
+
+TEXT_SEARCH_MESSAGES = [
+    b"Subject: plain one\r\n\r\nThe quick brown fox jumps.\r\n",
+    b"Subject: two\r\nContent-Type: text/plain; charset=iso-8859-1\r\n"
+    b"Content-Transfer-Encoding: quoted-printable\r\n\r\nCaf=E9 cr=E8me br=FB=\r\nl=E9e\r\n",
+    b"Subject: three\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    + base64.encodebytes("Grüße aus Köln, quetzalcoatl".encode()).replace(b"\n", b"\r\n"),
+    b"Subject: four\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Hello <b>wor</b>ld</p>\r\n",
+    b"Subject: five\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+    b"Content-Type: text/plain\r\n\r\nattached below\r\n--b\r\n"
+    b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    + base64.b64encode(b"secretword") + b"\r\n--b--\r\n",
+    b"Subject: six\r\nX-Note: zanzibar\r\n\r\nplain text\r\n",
+]
+
+# (search criteria, expected sequence numbers), for the messages above in order.
+TEXT_SEARCHES = [
+    ('BODY "QUICK BROWN"', [1]),
+    ('TEXT "plain one"', [1]),
+    ('BODY "plain one"', []),
+    ('BODY "cr\xc3\xa8me br\xc3\xbbl\xc3\xa9e"', [2]),
+    ('BODY "K\xc3\xb6ln"', [3]),
+    ('BODY "quetzalcoatl"', [3]),
+    ('BODY "hello world"', [4]),
+    ('BODY "attached below"', [5]),
+    ('BODY "secretword"', []),
+    ('TEXT "zanzibar"', [6]),
+    ('BODY "zanzibar"', []),
+    ('BODY "nowhere-at-all"', []),
+    ('BODY "o"', [1, 3, 4, 5]),
+    ('NOT BODY "quetzalcoatl"', [1, 2, 4, 5, 6]),
+    ('OR BODY "quick" TEXT "zanzibar"', [1, 6]),
+]
+
+
+def textsearch(port, smtp_port):
+    """SEARCH BODY and TEXT over delivered messages (each with its text signature),
+    charsets and encodings of every kind, needles present and absent, short and long;
+    again in a COPY of the mailbox and after an EXPUNGE."""
+    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as smtp:
+        for message in TEXT_SEARCH_MESSAGES:
+            smtp.sendmail("search@example.org", ["mox@localhost"], message)
+    imap = connect(port)
+    ok(imap.login(USER, PASSWORD))
+    ok(imap.select("INBOX"))
+
+    def check(mailbox_numbers):
+        for criteria, expected in TEXT_SEARCHES:
+            raw = criteria.encode("latin-1")
+            charset = "UTF-8" if any(byte >= 0x80 for byte in raw) else None
+            found = [int(n) for n in ok(imap.search(charset, raw), criteria)[0].split()]
+            want = [mailbox_numbers[n] for n in expected if n in mailbox_numbers]
+            assert found == want, (criteria, found, want)
+
+    check({n: n for n in range(1, 7)})
+    ok(imap.create("Searched"))
+    ok(imap.copy("1:*", "Searched"))
+    ok(imap.select("Searched"))
+    check({n: n for n in range(1, 7)})
+    ok(imap.store("3", "+FLAGS.SILENT", r"(\Deleted)"))
+    ok(imap.expunge())
+    check({1: 1, 2: 2, 4: 3, 5: 4, 6: 5})
+    imap.logout()
 
 
 def twosessions(port):
@@ -573,6 +638,8 @@ def main():
         idle(port, int(sys.argv[3]))
     elif mode == "twosessions":
         twosessions(port)
+    elif mode == "textsearch":
+        textsearch(port, int(sys.argv[3]))
     elif mode == "qresync":
         qresync(port)
     elif mode == "rev2":

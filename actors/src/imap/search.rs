@@ -1,7 +1,8 @@
 //! SEARCH, the storage side: runs the session's [`SearchProgram`] over the selected
 //! mailbox in two phases. First every message is judged on its record in place (EMAILID
 //! too: it is the record's id) and, for SUBJECT and SENT*, a glance at its stored summary
-//! (for THREADID, its stored envelope and References), in slices of
+//! (for THREADID, its stored envelope and References; for BODY and TEXT, its stored text
+//! signature, which rules out most messages without the needle), in slices of
 //! [`SEARCH_SLICE_MESSAGES_MAX`] records, one read transaction each; a mailbox larger than
 //! one slice is judged on a helper thread, so the core stays free for other sessions. The
 //! messages still undecided are then read on a helper thread, in chunks, only as far as
@@ -228,6 +229,13 @@ fn judge_slice(
             let keywords: Vec<&str> = record.keywords().collect();
             let facts = record_facts(record, &keywords);
             let mut verdict = program.judge(&facts, None);
+            if verdict == Verdict::NeedsContent
+                && !program.texts().is_empty()
+                && let Ok(Some(signature)) = view.text_signature(record.id())
+            {
+                // Most messages without a BODY/TEXT needle are ruled out here, unread.
+                verdict = program.judge_with_signature(&facts, signature);
+            }
             if verdict == Verdict::NeedsContent && program.need() == SearchNeed::Summary {
                 // A summary that is missing or unreadable leaves the message to the
                 // content phase, which rebuilds it from the file.

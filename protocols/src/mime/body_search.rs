@@ -38,6 +38,17 @@ pub const SEARCH_PIECE_BYTES_MAX: usize = 64 * 1024;
 /// rest of such a part is not searched.
 pub const SEARCH_BUFFERED_BYTES_MAX: usize = 1024 * 1024;
 
+/// Where a text part's converted text goes, one part (or one header field) at a time:
+/// the needle matcher of a search, or the trigram set of a text signature
+/// (`text_signature.rs`). Both see exactly the same text, which is what makes a
+/// signature's "absent" answer exact.
+pub trait TextSink {
+    /// The next piece of the current unit's text (unfolded).
+    fn feed(&mut self, text: &str);
+    /// Nothing more fed can change the outcome: the feeder may stop converting.
+    fn settled(&self) -> bool;
+}
+
 /// A case-insensitive (simple case folding) needle found in text fed in pieces.
 #[derive(Debug, Clone)]
 pub struct TextMatcher {
@@ -78,6 +89,16 @@ impl TextMatcher {
     }
 }
 
+impl TextSink for TextMatcher {
+    fn feed(&mut self, text: &str) {
+        TextMatcher::feed(self, text);
+    }
+
+    fn settled(&self) -> bool {
+        self.found
+    }
+}
+
 /// How a part's charset is converted.
 #[derive(Debug, Clone, Copy)]
 enum Conversion {
@@ -107,9 +128,10 @@ fn conversion_of(part: &Part) -> Conversion {
     }
 }
 
-/// Matches one text/* part: its body bytes as stored (transfer-encoded), in pieces.
+/// One text/* part's body bytes as stored (transfer-encoded), in pieces, turned into its
+/// text for a [`TextSink`].
 #[derive(Debug)]
-pub struct PartMatcher {
+pub struct PartText<S> {
     decoder: TransferDecoder,
     conversion: Conversion,
     html: bool,
@@ -118,30 +140,46 @@ pub struct PartMatcher {
     pending: Vec<u8>,
     /// Converted text of an HTML part, reduced to text at the end.
     html_text: String,
-    matcher: TextMatcher,
+    sink: S,
     decoded: Vec<u8>,
 }
 
-impl PartMatcher {
+/// Matches one text/* part: its body bytes as stored, in pieces.
+pub type PartMatcher = PartText<TextMatcher>;
+
+impl PartText<TextMatcher> {
     /// A matcher for `part` (a text/* part of a summary) and `needle`.
     #[must_use]
     pub fn new(part: &Part, needle: &str) -> PartMatcher {
+        PartText::with_sink(part, TextMatcher::new(needle))
+    }
+
+    /// The end of the body: true if the part contains the needle.
+    #[must_use]
+    pub fn finish(self) -> bool {
+        self.finish_into().found()
+    }
+}
+
+impl<S: TextSink> PartText<S> {
+    /// The text of `part` (a text/* part of a summary), for `sink`.
+    pub fn with_sink(part: &Part, sink: S) -> PartText<S> {
         // Unknown encodings are searched as they are, as the whole-buffer matcher does.
         let encoding = TransferEncoding::from_name(&part.encoding).unwrap_or(TransferEncoding::Identity);
-        PartMatcher {
+        PartText {
             decoder: TransferDecoder::new(encoding),
             conversion: conversion_of(part),
             html: part.media_subtype.eq_ignore_ascii_case(b"html"),
             pending: Vec::new(),
             html_text: String::new(),
-            matcher: TextMatcher::new(needle),
+            sink,
             decoded: Vec::new(),
         }
     }
 
     /// Takes the next piece of the part's body.
     pub fn feed(&mut self, body: &[u8]) {
-        if self.matcher.found() {
+        if self.sink.settled() {
             return;
         }
         let mut decoded = std::mem::take(&mut self.decoded);
@@ -151,21 +189,20 @@ impl PartMatcher {
         self.decoded = decoded;
     }
 
-    /// The end of the body: true if the part contains the needle.
-    #[must_use]
-    pub fn finish(mut self) -> bool {
-        if !self.matcher.found() {
+    /// The end of the body: the sink, having seen the part's whole text.
+    pub fn finish_into(mut self) -> S {
+        if !self.sink.settled() {
             let mut decoded = Vec::new();
             let decoder =
                 std::mem::replace(&mut self.decoder, TransferDecoder::new(TransferEncoding::Identity));
             decoder.finish(&mut decoded);
             self.convert(&decoded, true);
         }
-        if self.html && !self.matcher.found() {
+        if self.html && !self.sink.settled() {
             let text = mail_parser::decoders::html::html_to_text(&self.html_text);
-            self.matcher.feed(&text);
+            self.sink.feed(&text);
         }
-        self.matcher.found()
+        self.sink
     }
 
     fn convert(&mut self, decoded: &[u8], last: bool) {
@@ -218,7 +255,7 @@ impl PartMatcher {
             }
             self.html_text.push_str(&text[..end]);
         } else {
-            self.matcher.feed(text);
+            self.sink.feed(text);
         }
     }
 }
@@ -257,12 +294,35 @@ pub enum SearchScope {
 
 /// One range of the message file the search reads.
 #[derive(Debug, Clone)]
-struct Segment {
-    range: Range<u64>,
+pub(crate) struct Segment {
+    pub(crate) range: Range<u64>,
     /// `None`: a header block; else the text part (in summary order) whose body it is.
-    part: Option<usize>,
+    pub(crate) part: Option<usize>,
     /// A header block longer than the range (cut at [`HEADER_BYTES_MAX`]).
-    cut: bool,
+    pub(crate) cut: bool,
+}
+
+/// The text parts of the message `summary` describes and the ranges of its file a
+/// search of `scope` reads, in file order (a part's header block before its body).
+pub(crate) fn segments(summary: &MessageSummary, scope: SearchScope) -> (Vec<&Part>, Vec<Segment>) {
+    let mut parts = Vec::new();
+    let mut segments = Vec::new();
+    let mut stack = vec![&summary.root];
+    while let Some(part) = stack.pop() {
+        if scope == SearchScope::Text {
+            let end = part.header.end.min(part.header.start.saturating_add(HEADER_BYTES_MAX as u64));
+            segments.push(Segment { range: part.header.start..end, part: None, cut: end < part.header.end });
+        }
+        if part.is_text() {
+            segments.push(Segment { range: part.body.clone(), part: Some(parts.len()), cut: false });
+            parts.push(part);
+        }
+        stack.extend(part.children.iter().rev());
+        if let Some(embedded) = &part.message {
+            stack.push(&embedded.1);
+        }
+    }
+    (parts, segments)
 }
 
 /// SEARCH BODY/TEXT over one message: ask [`ContentSearch::next_range`] which bytes of the
@@ -287,27 +347,7 @@ impl<'a> ContentSearch<'a> {
     /// A search for `needle` in the message `summary` describes.
     #[must_use]
     pub fn new(summary: &'a MessageSummary, scope: SearchScope, needle: &str) -> ContentSearch<'a> {
-        let mut parts = Vec::new();
-        let mut segments = Vec::new();
-        let mut stack = vec![&summary.root];
-        while let Some(part) = stack.pop() {
-            if scope == SearchScope::Text {
-                let end = part.header.end.min(part.header.start.saturating_add(HEADER_BYTES_MAX as u64));
-                segments.push(Segment {
-                    range: part.header.start..end,
-                    part: None,
-                    cut: end < part.header.end,
-                });
-            }
-            if part.is_text() {
-                segments.push(Segment { range: part.body.clone(), part: Some(parts.len()), cut: false });
-                parts.push(part);
-            }
-            stack.extend(part.children.iter().rev());
-            if let Some(embedded) = &part.message {
-                stack.push(&embedded.1);
-            }
-        }
+        let (parts, segments) = segments(summary, scope);
         let mut search = ContentSearch {
             needle: needle.to_string(),
             parts,
@@ -383,31 +423,35 @@ impl<'a> ContentSearch<'a> {
     fn end_segment_now(&mut self) {
         let found = match self.part.take() {
             Some(matcher) => matcher.finish(),
-            None => {
-                // Cut: the fields run past what was read, and a line crossing the limit is
-                // left out, as the summary considers it.
-                let fields_length =
-                    if self.header_cut { usize::MAX } else { header::header_extent(&self.header).0 };
-                let fields = considered(&self.header, fields_length, HEADER_BYTES_MAX);
-                header_contains(fields, &self.needle)
-            }
+            None => header_contains(&self.header, self.header_cut, &self.needle),
         };
         self.found |= found;
         self.next += 1;
     }
 }
 
-/// TEXT on one header block: a field `name: decoded value` contains the needle.
-fn header_contains(block: &[u8], needle: &str) -> bool {
+/// TEXT on one header block as read (`cut`: its first [`HEADER_BYTES_MAX`] bytes only):
+/// a field `name: decoded value` contains the needle.
+fn header_contains(block: &[u8], cut: bool, needle: &str) -> bool {
     let needle = fold(needle);
-    header::fields(block).any(|field| {
+    header_field_texts(block, cut).any(|text| fold(&text).contains(&needle))
+}
+
+/// Each field of a header block as read (`cut`: its first [`HEADER_BYTES_MAX`] bytes
+/// only) as TEXT searches it: `name: decoded value`, unfolded.
+pub(crate) fn header_field_texts(block: &[u8], cut: bool) -> impl Iterator<Item = String> + '_ {
+    // Cut: the fields run past what was read, and a line crossing the limit is left out,
+    // as the summary considers it.
+    let fields_length = if cut { usize::MAX } else { header::header_extent(block).0 };
+    let fields = considered(block, fields_length, HEADER_BYTES_MAX);
+    header::fields(fields).map(|field| {
         let mut text = String::from_utf8_lossy(field.name).into_owned();
         text.push_str(": ");
         text.push_str(&decode_text_field(field.value));
-        fold(&text).contains(&needle)
+        text
     })
 }
 
 #[cfg(test)]
 #[path = "body_search_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -133,7 +133,7 @@ fn corpus_verdicts_are_equal() {
     }
 }
 
-const FRAGMENTS: &[&str] = &[
+pub(crate) const FRAGMENTS: &[&str] = &[
     "Content-Type: multipart/mixed; boundary=a\r\n",
     "Content-Type: text/html; charset=iso-8859-1\r\n",
     "Content-Type: text/plain; charset=utf-8\r\n",

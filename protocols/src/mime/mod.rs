@@ -57,13 +57,15 @@ mod section;
 mod structure;
 mod subject;
 mod summarizer;
+mod text_signature;
 mod transfer;
 mod write;
 
 use std::ops::Range;
 
 pub use body_search::{
-    ContentSearch, PartMatcher, SEARCH_BUFFERED_BYTES_MAX, SEARCH_PIECE_BYTES_MAX, SearchScope, TextMatcher,
+    ContentSearch, PartMatcher, PartText, SEARCH_BUFFERED_BYTES_MAX, SEARCH_PIECE_BYTES_MAX, SearchScope,
+    TextMatcher, TextSink,
 };
 pub use codec::{Glance, StoredEnvelope};
 pub use envelope::sent_day;
@@ -75,6 +77,9 @@ pub use section::{SectionKind, section_part, section_range};
 pub use structure::summarize;
 pub use subject::{BaseSubject, decode_phrase, fold_for_sort};
 pub use summarizer::Summarizer;
+pub use text_signature::{
+    SIGNATURE_SOURCE_BYTES_MAX, SIGNATURE_VERSION, SignatureBuilder, SignatureProbe, signature_of,
+};
 pub use transfer::{
     DecodeProgress, DecodedSize, PartialDecoder, QUOTED_PRINTABLE_SPACE_BYTES_MAX, TransferDecoder,
     TransferEncoding, decode_body,

@@ -21,6 +21,7 @@ mod queue;
 mod records;
 mod schema;
 mod sortkeys;
+mod textsigs;
 mod urlauth;
 
 use std::fs::File;

@@ -5,7 +5,9 @@
 //! The storage side runs a [`SearchProgram`] in two phases. First every message of the
 //! mailbox is judged on its index facts (flags, keywords, sizes, dates, UID, modseq): each
 //! key is true, false or "needs the content". Keys the stored summary answers (SUBJECT,
-//! SENT*) are decided in the same pass from a glance at the summary. Only the messages
+//! SENT*) are decided in the same pass from a glance at the summary, and BODY and TEXT
+//! keys whose needle a message's text signature rules out
+//! ([`SearchProgram::judge_with_signature`]) are false there. Only the messages
 //! still undecided are then read, as far as [`SearchProgram::need`] says: the header
 //! block for address and HEADER keys, and for BODY and TEXT the ranges each of
 //! [`SearchProgram::texts`] names, fed in pieces to a [`mime::ContentSearch`]: the caller
@@ -102,7 +104,20 @@ pub struct SearchProgram {
     now_ms: i64,
     need: SearchNeed,
     texts: Vec<TextSearch>,
+    /// Each of `texts`' needle as a text-signature probe.
+    probes: Vec<mime::SignatureProbe>,
     needs_thread_id: bool,
+}
+
+/// What a judgement knows of a message beyond its index facts.
+#[derive(Clone, Copy)]
+enum Known<'a> {
+    /// Nothing: content keys need the content.
+    Nothing,
+    /// Which of [`SearchProgram::texts`] its text signature rules out.
+    RuledOut(&'a [bool]),
+    /// Its content.
+    Content(&'a SearchContent<'a>),
 }
 
 impl SearchProgram {
@@ -111,7 +126,8 @@ impl SearchProgram {
         let mut texts = Vec::new();
         text_searches(&key, &mut texts);
         let needs_thread_id = has_key(&key, &|key| matches!(key, SearchKey::ThreadId(_)));
-        SearchProgram { key, view, recent, saved, now_ms, need, texts, needs_thread_id }
+        let probes = texts.iter().map(|text| mime::SignatureProbe::new(&text.needle)).collect();
+        SearchProgram { key, view, recent, saved, now_ms, need, texts, probes, needs_thread_id }
     }
 
     /// A THREADID key is among the keys: the content must carry the message's
@@ -179,7 +195,18 @@ impl SearchProgram {
     /// [`Verdict::NeedsContent`]; with it, every key is decided.
     pub fn judge(&self, facts: &MessageFacts<'_>, content: Option<&SearchContent<'_>>) -> Verdict {
         let Some(seq) = self.view.seq_of(facts.uid) else { return Verdict::No };
-        self.judge_key(&self.key, seq, facts, content)
+        let known = content.map_or(Known::Nothing, Known::Content);
+        self.judge_key(&self.key, seq, facts, known)
+    }
+
+    /// Judges a message without its content but with its stored text signature
+    /// (`mime::SignatureBuilder`): a BODY or TEXT key whose needle the signature rules
+    /// out is false; other content keys still answer [`Verdict::NeedsContent`]. So
+    /// `SEARCH BODY x` decides most messages without x here, without opening a file.
+    pub fn judge_with_signature(&self, facts: &MessageFacts<'_>, signature: &[u8]) -> Verdict {
+        let Some(seq) = self.view.seq_of(facts.uid) else { return Verdict::No };
+        let ruled_out: Vec<bool> = self.probes.iter().map(|probe| !probe.may_match(signature)).collect();
+        self.judge_key(&self.key, seq, facts, Known::RuledOut(&ruled_out))
     }
 
     fn in_set(&self, set: &SequenceSet, n: u32, star: u32, uid: u32) -> bool {
@@ -189,13 +216,7 @@ impl SearchProgram {
         }
     }
 
-    fn judge_key(
-        &self,
-        key: &SearchKey,
-        seq: u32,
-        facts: &MessageFacts<'_>,
-        content: Option<&SearchContent<'_>>,
-    ) -> Verdict {
+    fn judge_key(&self, key: &SearchKey, seq: u32, facts: &MessageFacts<'_>, known: Known<'_>) -> Verdict {
         use SearchKey as K;
         let flags = facts.flags;
         let day = |ms: i64| ms.div_euclid(DAY_MS);
@@ -239,13 +260,13 @@ impl SearchProgram {
             // RFC 7162 §3.1.5: messages with a modseq at or above the value.
             K::ModSeq { modseq, .. } => Verdict::from_bool(facts.modseq >= *modseq),
             K::EmailId(id) => Verdict::from_bool(super::objectid::parse_email_id(id) == Some(facts.email_id)),
-            K::Not(inner) => match self.judge_key(inner, seq, facts, content) {
+            K::Not(inner) => match self.judge_key(inner, seq, facts, known) {
                 Verdict::Yes => Verdict::No,
                 Verdict::No => Verdict::Yes,
                 Verdict::NeedsContent => Verdict::NeedsContent,
             },
             K::Or(a, b) => {
-                match (self.judge_key(a, seq, facts, content), self.judge_key(b, seq, facts, content)) {
+                match (self.judge_key(a, seq, facts, known), self.judge_key(b, seq, facts, known)) {
                     (Verdict::Yes, _) | (_, Verdict::Yes) => Verdict::Yes,
                     (Verdict::No, Verdict::No) => Verdict::No,
                     _ => Verdict::NeedsContent,
@@ -254,7 +275,7 @@ impl SearchProgram {
             K::And(keys) => {
                 let mut verdict = Verdict::Yes;
                 for key in keys {
-                    match self.judge_key(key, seq, facts, content) {
+                    match self.judge_key(key, seq, facts, known) {
                         Verdict::No => return Verdict::No,
                         Verdict::NeedsContent => verdict = Verdict::NeedsContent,
                         Verdict::Yes => {}
@@ -262,9 +283,14 @@ impl SearchProgram {
                 }
                 verdict
             }
-            content_key => match content {
-                None => Verdict::NeedsContent,
-                Some(content) => Verdict::from_bool(self.judge_content_key(content_key, content)),
+            content_key => match known {
+                Known::Nothing => Verdict::NeedsContent,
+                Known::RuledOut(ruled_out) => match content_key {
+                    K::Body(needle) if self.ruled_out(SearchScope::Body, needle, ruled_out) => Verdict::No,
+                    K::Text(needle) if self.ruled_out(SearchScope::Text, needle, ruled_out) => Verdict::No,
+                    _ => Verdict::NeedsContent,
+                },
+                Known::Content(content) => Verdict::from_bool(self.judge_content_key(content_key, content)),
             },
         }
     }
@@ -293,6 +319,11 @@ impl SearchProgram {
             K::SentSince(date) => sent_day().is_some_and(|d| d >= date.days_since_epoch()),
             _ => false,
         }
+    }
+
+    fn ruled_out(&self, scope: SearchScope, needle: &str, ruled_out: &[bool]) -> bool {
+        let index = self.texts.iter().position(|text| text.scope == scope && text.needle == needle);
+        index.and_then(|index| ruled_out.get(index)).copied().unwrap_or(false)
     }
 
     fn text_verdict(&self, scope: SearchScope, needle: &str, content: &SearchContent<'_>) -> bool {
@@ -462,4 +493,60 @@ pub(crate) fn write_answer(
     };
     write_esearch(out.buf(), &response);
     SearchAnswer { saved }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::imap::server::facts::SystemFlags;
+
+    fn program(key: SearchKey) -> SearchProgram {
+        let view = UidList::from_sorted([1]);
+        SearchProgram::new(key, view, UidList::default(), UidList::default(), 0)
+    }
+
+    fn facts(flags: SystemFlags) -> MessageFacts<'static> {
+        MessageFacts {
+            uid: 1,
+            modseq: 1,
+            flags,
+            keywords: &[],
+            internal_date_ms: 0,
+            save_date_ms: 0,
+            file_bytes: 10,
+            prefix: b"",
+            email_id: 1,
+        }
+    }
+
+    /// A needle the signature rules out makes its key false, so NOT and OR around it
+    /// decide too; a needle it may hold, or another content key, still needs the content.
+    #[test]
+    fn signatures_decide_ruled_out_text_keys() {
+        let message = b"Subject: hello\r\n\r\nA plain body about nothing.\r\n";
+        let signature = mime::signature_of(message, &mime::summarize(message)).unwrap();
+        let body = |needle: &str| SearchKey::Body(needle.to_string());
+        let text = |needle: &str| SearchKey::Text(needle.to_string());
+        let seen = facts(SystemFlags::SEEN);
+        let cases = [
+            (body("quetzalcoatl"), Verdict::No),
+            (text("quetzalcoatl"), Verdict::No),
+            (body("PLAIN body"), Verdict::NeedsContent),
+            (text("subject: hello"), Verdict::NeedsContent),
+            (SearchKey::Not(Box::new(body("quetzalcoatl"))), Verdict::Yes),
+            (SearchKey::Or(Box::new(body("quetzalcoatl")), Box::new(SearchKey::Seen)), Verdict::Yes),
+            (SearchKey::Or(Box::new(body("quetzalcoatl")), Box::new(body("nothing"))), Verdict::NeedsContent),
+            (SearchKey::And(vec![body("quetzalcoatl"), SearchKey::From("x".into())]), Verdict::No),
+            (SearchKey::And(vec![body("nothing"), SearchKey::From("x".into())]), Verdict::NeedsContent),
+            (body("ab"), Verdict::NeedsContent),
+        ];
+        for (key, verdict) in cases {
+            let program = program(key.clone());
+            assert_eq!(program.judge_with_signature(&seen, &signature), verdict, "{key:?}");
+        }
+        // A damaged signature rules nothing out.
+        assert_eq!(program(body("quetzalcoatl")).judge_with_signature(&seen, b"\x09"), Verdict::NeedsContent);
+    }
 }
