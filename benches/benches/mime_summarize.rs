@@ -1,7 +1,8 @@
 //! `mime_summarize`: computing a message's MIME summary (RFC 2045/2046 structure, RFC
 //! 5322 envelope) at delivery, whole and streamed in 32 KiB pieces as the SMTP session
 //! feeds it, and encoding/decoding its stored form; streaming BINARY decoding (RFC 3516)
-//! of the multipart fixture's body. See the crate doc of `moxide-benches`.
+//! of the multipart fixture's body; the text signature SEARCH BODY/TEXT filter with. See
+//! the crate doc of `moxide-benches`.
 
 #![allow(clippy::expect_used, reason = "bench setup: a broken fixture must stop the run loudly")]
 
@@ -10,7 +11,8 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use moxide_benches::corpus::{TEXT_MESSAGE_BYTES, multipart_message, text_message};
 use moxide_protocols::mime::{
-    DecodedSize, MessageSummary, Summarizer, TransferDecoder, TransferEncoding, summarize,
+    DecodedSize, MessageSummary, SignatureProbe, Summarizer, TransferDecoder, TransferEncoding, signature_of,
+    summarize,
 };
 
 fn summaries(c: &mut Criterion) {
@@ -57,6 +59,15 @@ fn summaries(c: &mut Criterion) {
         group.bench_function(format!("encode_{name}"), |b| b.iter(|| black_box(&summary).encode()));
         group.bench_function(format!("decode_{name}"), |b| {
             b.iter(|| MessageSummary::decode(black_box(&encoded)).expect("the summary decodes"))
+        });
+        // The text signature made at delivery (issue 16), and one SEARCH BODY probe of it.
+        group.bench_function(format!("text_signature_{name}"), |b| {
+            b.iter(|| signature_of(black_box(message), &summary))
+        });
+        let signature = signature_of(message, &summary).expect("the fixture gets a signature");
+        let probe = SignatureProbe::new("quetzalcoatl");
+        group.bench_function(format!("signature_probe_{name}"), |b| {
+            b.iter(|| black_box(&probe).may_match(black_box(&signature)))
         });
     }
     group.finish();

@@ -42,47 +42,66 @@ const BUILD_WORDS: usize = (1 << BUILD_BITS_LOG2) / 64;
 /// The smallest signature, in bits.
 const MIN_BITS_LOG2: u8 = 6;
 
-/// The hash of one trigram, in `0..2^16`: the top bits of a multiplicative hash.
-fn trigram_hash(a: u8, b: u8, c: u8) -> u32 {
-    let packed = u32::from(a) | u32::from(b) << 8 | u32::from(c) << 16;
+/// The hash of one trigram (its three bytes in the low 24 bits, first byte highest), in
+/// `0..2^16`: the top bits of a multiplicative hash.
+fn trigram_hash(packed: u32) -> u32 {
     packed.wrapping_mul(0x9e37_79b1) >> (32 - u32::from(BUILD_BITS_LOG2))
+}
+
+/// Calls `each` with every folded byte of `text`: ASCII lowercased in place, any other
+/// character through the matchers' `fold_char`, as UTF-8.
+fn folded_bytes(text: &str, mut each: impl FnMut(u8)) {
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        if byte.is_ascii() {
+            each(byte.to_ascii_lowercase());
+            at += 1;
+            continue;
+        }
+        // `at` is a character boundary: everything before it was whole characters.
+        let Some(character) = text.get(at..).and_then(|rest| rest.chars().next()) else { return };
+        let mut buffer = [0u8; 4];
+        fold_char(character).encode_utf8(&mut buffer).bytes().for_each(&mut each);
+        at += character.len_utf8();
+    }
+}
+
+/// A sliding window over a unit's folded bytes: the packed trigram ending at each byte.
+#[derive(Default)]
+struct Window {
+    /// The last three bytes, the latest lowest.
+    packed: u32,
+    /// Bytes of the current unit so far, counted up to 3.
+    seen: u8,
+}
+
+impl Window {
+    /// Takes the next byte; the trigram it ends, if the unit has three bytes yet.
+    fn push(&mut self, byte: u8) -> Option<u32> {
+        self.packed = (self.packed << 8 | u32::from(byte)) & 0x00ff_ffff;
+        if self.seen < 2 {
+            self.seen += 1;
+            return None;
+        }
+        Some(self.packed)
+    }
 }
 
 /// The trigram set being built: a [`TextSink`] fed unit by unit.
 struct Trigrams {
     bits: Box<[u64]>,
-    /// The last two folded bytes of the current unit.
-    tail: [u8; 2],
-    tail_len: usize,
-    folded: String,
+    window: Window,
 }
 
 impl Trigrams {
     fn new() -> Trigrams {
-        Trigrams {
-            bits: vec![0u64; BUILD_WORDS].into_boxed_slice(),
-            tail: [0; 2],
-            tail_len: 0,
-            folded: String::new(),
-        }
+        Trigrams { bits: vec![0u64; BUILD_WORDS].into_boxed_slice(), window: Window::default() }
     }
 
     /// The current unit ended: no trigram spans it and the next.
     fn end_unit(&mut self) {
-        self.tail_len = 0;
-    }
-
-    fn add_folded(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            if self.tail_len == 2 {
-                let hash = trigram_hash(self.tail[0], self.tail[1], byte) as usize;
-                self.bits[hash / 64] |= 1 << (hash % 64);
-                self.tail = [self.tail[1], byte];
-            } else {
-                self.tail[self.tail_len] = byte;
-                self.tail_len += 1;
-            }
-        }
+        self.window = Window::default();
     }
 
     /// The stored form, folded down to its size (see the module doc).
@@ -109,11 +128,15 @@ impl Trigrams {
 
 impl TextSink for Trigrams {
     fn feed(&mut self, text: &str) {
-        let mut folded = std::mem::take(&mut self.folded);
-        folded.clear();
-        folded.extend(text.chars().map(fold_char));
-        self.add_folded(folded.as_bytes());
-        self.folded = folded;
+        let (bits, window) = (&mut self.bits, &mut self.window);
+        folded_bytes(text, |byte| {
+            if let Some(trigram) = window.push(byte) {
+                let hash = trigram_hash(trigram) as usize;
+                if let Some(word) = bits.get_mut(hash / 64) {
+                    *word |= 1 << (hash % 64);
+                }
+            }
+        });
     }
 
     fn settled(&self) -> bool {
@@ -251,9 +274,9 @@ impl SignatureProbe {
     /// rules nothing out.
     #[must_use]
     pub fn new(needle: &str) -> SignatureProbe {
-        let folded: String = needle.chars().map(fold_char).collect();
-        let mut hashes: Vec<u32> =
-            folded.as_bytes().windows(3).map(|three| trigram_hash(three[0], three[1], three[2])).collect();
+        let mut window = Window::default();
+        let mut hashes = Vec::new();
+        folded_bytes(needle, |byte| hashes.extend(window.push(byte).map(trigram_hash)));
         hashes.sort_unstable();
         hashes.dedup();
         SignatureProbe { hashes }
