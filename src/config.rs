@@ -294,6 +294,10 @@ pub(crate) struct TransportConfig {
     /// Smarthost: AUTH password (keep this file private: mode 0600).
     #[serde(default)]
     pub(crate) password: Option<String>,
+    /// Smarthost: a file whose first line is the AUTH password, instead of `password`
+    /// (relative to the static file's directory; read at start).
+    #[serde(default)]
+    pub(crate) password_file: Option<std::path::PathBuf>,
     /// Smarthost: AUTH mechanisms allowed (SCRAM-SHA-256-PLUS, SCRAM-SHA-256,
     /// SCRAM-SHA-1-PLUS, SCRAM-SHA-1, PLAIN); empty: all, strongest first.
     #[serde(default)]
@@ -330,6 +334,7 @@ impl TransportConfig {
                     || self.port.is_some()
                     || self.username.is_some()
                     || self.password.is_some()
+                    || self.password_file.is_some()
                     || !self.mechanisms.is_empty()
                     || self.require_tls;
                 if smarthost_only {
@@ -370,9 +375,17 @@ impl TransportConfig {
                 }
             }
         }
-        let auth = match (&self.username, &self.password) {
+        let password = match (&self.password, &self.password_file) {
+            (Some(_), Some(_)) => {
+                return Err(format!("transport {name:?}: password or password_file, not both"));
+            }
+            (Some(password), None) => Some(password.clone()),
+            (None, Some(path)) => Some(read_password_file(name, path)?),
+            (None, None) => None,
+        };
+        let auth = match (&self.username, password) {
             (Some(username), Some(password)) => {
-                Some(SmarthostAuth { username: username.clone(), password: password.clone(), mechanisms })
+                Some(SmarthostAuth { username: username.clone(), password, mechanisms })
             }
             (None, None) if mechanisms.is_empty() => None,
             _ => {
@@ -383,6 +396,22 @@ impl TransportConfig {
         };
         Ok(Transport::Smarthost(Smarthost { host, port: self.port.unwrap_or(port), tls, auth }))
     }
+}
+
+/// A transport's `password_file`: its first line, without the line ending. Warns when
+/// others may read the file, as for a password in the static file.
+fn read_password_file(name: &str, path: &Path) -> Result<String, String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| format!("transport {name:?}: password_file {}: {error}", path.display()))?;
+    let password = text.lines().next().unwrap_or("").to_string();
+    if password.is_empty() {
+        return Err(format!("transport {name:?}: password_file {} has an empty first line", path.display()));
+    }
+    if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+        tracing::warn!(transport = name, file = %path.display(), "the smarthost password file is readable by others: chmod 600");
+    }
+    Ok(password)
 }
 
 impl QueueConfig {
@@ -768,6 +797,11 @@ impl Config {
         static_config.domains_file = base.join(&static_config.domains_file);
         for roots in &mut static_config.queue.tls_roots_extra {
             *roots = base.join(&*roots);
+        }
+        for transport in static_config.queue.transports.values_mut() {
+            if let Some(file) = &mut transport.password_file {
+                *file = base.join(&*file);
+            }
         }
         for certificate in &mut static_config.tls.certificates {
             certificate.chain = base.join(&certificate.chain);
@@ -1237,5 +1271,36 @@ to_domain = ["y.example"]
 
         let missing = dir.path().join("nope.toml");
         assert!(matches!(Config::load(&missing), Err(ConfigError::Read { .. })));
+    }
+
+    /// A smarthost password read from `password_file`, relative to the static file: its
+    /// first line; with `password` too, missing or empty, the file does not load.
+    #[test]
+    fn transport_password_file() {
+        use moxide_actors::queue::transport::Transport;
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "domains.toml", DOMAINS);
+        let relay = |auth: &str| {
+            format!(
+                "hostname = \"mx\"\ndata_dir = \"d\"\ndomains_file = \"domains.toml\"\n\
+                 [queue.transports.relay]\nkind = \"submission\"\nhost = \"smtp.provider.example\"\n\
+                 username = \"u\"\n{auth}"
+            )
+        };
+        write(dir.path(), "relay.pass", "s3cret word\nnot this\n");
+        let good = write(dir.path(), "p.toml", &relay("password_file = \"relay.pass\"\n"));
+        let config = Config::load(&good).unwrap();
+        let transport = config.static_config.queue.transports["relay"].transport("relay").unwrap();
+        let Transport::Smarthost(smarthost) = transport else { panic!("a smarthost") };
+        assert_eq!(smarthost.auth.unwrap().password, "s3cret word");
+        assert!(!config.static_config.queue.has_secrets());
+
+        let both = write(dir.path(), "b.toml", &relay("password = \"p\"\npassword_file = \"relay.pass\"\n"));
+        assert!(Config::load(&both).unwrap_err().to_string().contains("not both"));
+        let missing = write(dir.path(), "m.toml", &relay("password_file = \"nope.pass\"\n"));
+        assert!(Config::load(&missing).unwrap_err().to_string().contains("nope.pass"));
+        write(dir.path(), "empty.pass", "\n");
+        let empty = write(dir.path(), "e.toml", &relay("password_file = \"empty.pass\"\n"));
+        assert!(Config::load(&empty).unwrap_err().to_string().contains("empty first line"));
     }
 }
