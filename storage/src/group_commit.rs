@@ -187,8 +187,11 @@ mod tests {
             .map(|n| {
                 let (g, s) = (Arc::clone(&group), Arc::clone(&sizes));
                 let handle = std::thread::spawn(move || g.run(n, commit(Arc::clone(&g), s)));
-                // One at a time into the queue, so arrival order is known.
-                while (group.lock().pending.len() as u64) < n {
+                // One at a time into the queue, so arrival order is known. Waits on the
+                // tickets handed out, which only grow: the queue itself empties as soon as
+                // the last caller is in (the first commit lets go then), and a poll that
+                // missed that moment waited for ever on a loaded machine.
+                while group.lock().next_ticket <= n {
                     std::thread::sleep(std::time::Duration::from_micros(100));
                 }
                 handle
