@@ -41,9 +41,14 @@ pub(crate) fn summarize_file(file: &File) -> std::io::Result<MessageSummary> {
 pub fn text_signature_of_file(summary: &[u8], file: &File) -> Option<Vec<u8>> {
     let summary = MessageSummary::decode(summary).ok()?;
     let mut builder = SignatureBuilder::new(&summary);
-    let mut buffer = vec![0u8; FILE_READ_BYTES];
+    // Grown to the longest range read, at most FILE_READ_BYTES: a small message's text
+    // does not pay for zeroing 64 KiB.
+    let mut buffer = Vec::new();
     while let Some(range) = builder.next_range() {
-        let length = usize::try_from(range.end - range.start).unwrap_or(usize::MAX).min(buffer.len());
+        let length = usize::try_from(range.end - range.start).unwrap_or(usize::MAX).min(FILE_READ_BYTES);
+        if buffer.len() < length {
+            buffer.resize(length, 0);
+        }
         let read = loop {
             match file.read_at(&mut buffer[..length], range.start) {
                 Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
