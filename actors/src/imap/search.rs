@@ -286,6 +286,9 @@ fn judge_content(
     uids: &[u32],
 ) -> Result<Vec<SearchHit>, StorageError> {
     let mut hits = Vec::new();
+    // One read buffer for the chunk, grown to the longest range read (at most
+    // SEARCH_READ_BYTES), rather than 64 KiB zeroed per message.
+    let mut buffer = Vec::new();
     for &uid in uids {
         // A short read transaction per message: files are read outside it.
         let found = store.read(|view| {
@@ -294,7 +297,7 @@ fn judge_content(
             Ok(Some((info, summary)))
         })?;
         let Some((info, stored)) = found else { continue };
-        match judge_message(store, program, &info, stored) {
+        match judge_message(store, program, &info, stored, &mut buffer) {
             Ok(true) => hits.push(SearchHit { uid: info.uid.0, modseq: info.modseq.0 }),
             Ok(false) => {}
             Err(error) => {
@@ -312,6 +315,7 @@ fn judge_message(
     program: &SearchProgram,
     info: &MessageInfo,
     stored: Option<MessageSummary>,
+    buffer: &mut Vec<u8>,
 ) -> Result<bool, StorageError> {
     let need = program.need();
     let io_error = |source| StorageError::Io { path: store.message_path(info.id), source };
@@ -338,7 +342,7 @@ fn judge_message(
         let read = read_full_at(file, &mut header[start..], 0).map_err(io_error)?;
         header.truncate(start + read);
         if need == SearchNeed::Whole {
-            texts = text_verdicts(file, program, &summary).map_err(io_error)?;
+            texts = text_verdicts(file, program, &summary, buffer).map_err(io_error)?;
         }
     }
     let thread = program
@@ -356,18 +360,22 @@ fn judge_message(
 }
 
 /// Each BODY and TEXT key's verdict on the message in `file`: its `ContentSearch` names
-/// the ranges, read [`SEARCH_READ_BYTES`] at a time.
+/// the ranges, read at most [`SEARCH_READ_BYTES`] at a time into `buffer`.
 fn text_verdicts(
     file: &File,
     program: &SearchProgram,
     summary: &MessageSummary,
+    buffer: &mut Vec<u8>,
 ) -> std::io::Result<Vec<bool>> {
-    let mut buffer = vec![0u8; SEARCH_READ_BYTES];
     let mut verdicts = Vec::with_capacity(program.texts().len());
     for text in program.texts() {
         let mut search = text.start(summary);
         while let Some(range) = search.next_range() {
-            let length = usize::try_from(range.end - range.start).unwrap_or(usize::MAX).min(buffer.len());
+            let length =
+                usize::try_from(range.end - range.start).unwrap_or(usize::MAX).min(SEARCH_READ_BYTES);
+            if buffer.len() < length {
+                buffer.resize(length, 0);
+            }
             let read = read_full_at(file, &mut buffer[..length], range.start)?;
             if read == 0 {
                 // The summary names bytes past the end of the file.

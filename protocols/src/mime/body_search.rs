@@ -104,8 +104,10 @@ impl TextSink for TextMatcher {
 enum Conversion {
     /// UTF-8 (or no known charset): lossy, an incomplete sequence carried to the next piece.
     Utf8,
-    /// An ASCII-compatible charset: converted in pieces ending after a line feed.
-    Lines(fn(&[u8]) -> String),
+    /// An ASCII-compatible charset: converted in pieces ending after a line feed; `true`
+    /// when the decoder maps every ASCII byte to itself, so an all-ASCII piece (most lines
+    /// of Latin-1 or windows-1252 mail) is its own text and skips the decoder.
+    Lines(fn(&[u8]) -> String, bool),
     /// A stateful charset: converted once at the end.
     Whole(fn(&[u8]) -> String),
 }
@@ -124,7 +126,7 @@ fn conversion_of(part: &Part) -> Conversion {
     if stateful.iter().any(|prefix| name.starts_with(prefix)) {
         Conversion::Whole(decoder)
     } else {
-        Conversion::Lines(decoder)
+        Conversion::Lines(decoder, maps_ascii_to_itself(decoder))
     }
 }
 
@@ -142,6 +144,14 @@ pub struct PartText<S> {
     html_text: String,
     sink: S,
     decoded: Vec<u8>,
+}
+
+/// Whether `decoder` turns each ASCII byte into the same character, checked on all 128 of
+/// them at once (the charset tables and the ASCII-compatible multi-byte charsets do; the
+/// check keeps the shortcut exact for any that would not).
+fn maps_ascii_to_itself(decoder: fn(&[u8]) -> String) -> bool {
+    let ascii: [u8; 128] = std::array::from_fn(|byte| byte as u8);
+    decoder(&ascii).as_bytes() == ascii
 }
 
 /// Matches one text/* part: its body bytes as stored, in pieces.
@@ -208,13 +218,15 @@ impl<S: TextSink> PartText<S> {
     fn convert(&mut self, decoded: &[u8], last: bool) {
         match self.conversion {
             Conversion::Utf8 => {
-                self.pending.extend_from_slice(decoded);
-                let complete = if last { self.pending.len() } else { utf8_complete(&self.pending) };
-                let text = String::from_utf8_lossy(&self.pending[..complete]).into_owned();
-                self.pending.drain(..complete);
-                self.emit(&text);
+                // Taken out so valid UTF-8 is emitted borrowed, not copied.
+                let mut pending = std::mem::take(&mut self.pending);
+                pending.extend_from_slice(decoded);
+                let complete = if last { pending.len() } else { utf8_complete(&pending) };
+                self.emit(&String::from_utf8_lossy(&pending[..complete]));
+                pending.drain(..complete);
+                self.pending = pending;
             }
-            Conversion::Lines(decoder) => {
+            Conversion::Lines(decoder, ascii) => {
                 let mut rest = decoded;
                 while !rest.is_empty() {
                     let room = SEARCH_PIECE_BYTES_MAX - self.pending.len();
@@ -223,15 +235,11 @@ impl<S: TextSink> PartText<S> {
                     self.pending.extend_from_slice(&rest[..take]);
                     rest = &rest[take..];
                     if self.pending.ends_with(b"\n") || self.pending.len() == SEARCH_PIECE_BYTES_MAX {
-                        let text = decoder(&self.pending);
-                        self.pending.clear();
-                        self.emit(&text);
+                        self.emit_pending(decoder, ascii);
                     }
                 }
                 if last && !self.pending.is_empty() {
-                    let text = decoder(&self.pending);
-                    self.pending.clear();
-                    self.emit(&text);
+                    self.emit_pending(decoder, ascii);
                 }
             }
             Conversion::Whole(decoder) => {
@@ -244,6 +252,18 @@ impl<S: TextSink> PartText<S> {
                 }
             }
         }
+    }
+
+    /// Converts and emits the pending piece of an ASCII-compatible charset, then empties
+    /// it; an all-ASCII piece is emitted as it is when the decoder would not change it.
+    fn emit_pending(&mut self, decoder: fn(&[u8]) -> String, maps_ascii: bool) {
+        let piece = std::mem::take(&mut self.pending);
+        match std::str::from_utf8(&piece) {
+            Ok(text) if maps_ascii && piece.is_ascii() => self.emit(text),
+            _ => self.emit(&decoder(&piece)),
+        }
+        self.pending = piece;
+        self.pending.clear();
     }
 
     fn emit(&mut self, text: &str) {

@@ -165,3 +165,31 @@ proptest! {
         check(message.as_bytes(), needle, piece);
     }
 }
+
+/// The ASCII shortcut applies to the ASCII-compatible charsets mail uses, so their
+/// all-ASCII lines skip the decoder; the verdicts stay those of the decoder (above).
+#[test]
+fn ascii_compatible_charsets_take_the_ascii_shortcut() {
+    for charset in [
+        "iso-8859-1",
+        "iso-8859-2",
+        "iso-8859-15",
+        "windows-1252",
+        "windows-1251",
+        "koi8-r",
+        "shift_jis",
+        "euc-jp",
+        "gbk",
+        "big5",
+    ] {
+        let decoder = mail_parser::decoders::charsets::map::charset_decoder(charset.as_bytes())
+            .unwrap_or_else(|| panic!("{charset} is known"));
+        assert!(maps_ascii_to_itself(decoder), "{charset}");
+    }
+    let lines = b"Content-Type: text/plain; charset=windows-1252\r\n\r\nplain line\r\ncaf\xe9 line\r\nlast";
+    for needle in ["plain line", "café line", "last", "LINE\r\ncaf"] {
+        for piece in [1, 5, 64] {
+            check(lines, needle, piece);
+        }
+    }
+}
