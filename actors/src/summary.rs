@@ -161,6 +161,29 @@ mod tests {
         assert_eq!(summary_or_file(Some(b"junk"), &file).unwrap(), summarize(&message));
     }
 
+    /// The deriver the store calls: the file read in pieces gives the signature of the
+    /// whole message; a file shorter than its summary says, or a summary that does not
+    /// decode, gives none.
+    #[test]
+    fn text_signatures_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("message");
+        let mut message = b"Subject: big\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\n".to_vec();
+        while message.len() < 3 * FILE_READ_BYTES {
+            message.extend_from_slice(b"a line of caf\xe9 text, long enough to cross the read buffer\r\n");
+        }
+        std::fs::write(&path, &message).unwrap();
+        let summary = summarize(&message);
+        let expected = moxide_protocols::mime::signature_of(&message, &summary).unwrap();
+        let encoded = summary.encode();
+        let file = File::open(&path).unwrap();
+        assert_eq!(text_signature_of_file(&encoded, &file), Some(expected));
+        assert_eq!(text_signature_of_file(b"junk", &file), None);
+        std::fs::write(&path, &message[..message.len() / 2]).unwrap();
+        let short = File::open(&path).unwrap();
+        assert_eq!(text_signature_of_file(&encoded, &short), None);
+    }
+
     #[test]
     fn a_summary_stored_without_a_preview_gets_it_from_the_file() {
         let dir = tempfile::tempdir().unwrap();

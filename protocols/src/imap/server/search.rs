@@ -205,8 +205,21 @@ impl SearchProgram {
     /// `SEARCH BODY x` decides most messages without x here, without opening a file.
     pub fn judge_with_signature(&self, facts: &MessageFacts<'_>, signature: &[u8]) -> Verdict {
         let Some(seq) = self.view.seq_of(facts.uid) else { return Verdict::No };
-        let ruled_out: Vec<bool> = self.probes.iter().map(|probe| !probe.may_match(signature)).collect();
-        self.judge_key(&self.key, seq, facts, Known::RuledOut(&ruled_out))
+        // Runs once per message of the mailbox: no allocation for the usual few needles.
+        let ruled = |probe: &mime::SignatureProbe| !probe.may_match(signature);
+        let mut few = [false; 8];
+        let many: Vec<bool>;
+        let ruled_out: &[bool] = match few.get_mut(..self.probes.len()) {
+            Some(slots) => {
+                slots.iter_mut().zip(&self.probes).for_each(|(slot, probe)| *slot = ruled(probe));
+                slots
+            }
+            None => {
+                many = self.probes.iter().map(ruled).collect();
+                &many
+            }
+        };
+        self.judge_key(&self.key, seq, facts, Known::RuledOut(ruled_out))
     }
 
     fn in_set(&self, set: &SequenceSet, n: u32, star: u32, uid: u32) -> bool {
@@ -546,6 +559,9 @@ mod tests {
             let program = program(key.clone());
             assert_eq!(program.judge_with_signature(&seen, &signature), verdict, "{key:?}");
         }
+        // More needles than the judgement keeps on the stack.
+        let many: Vec<SearchKey> = (0..9).map(|n| body(&format!("nothing{n}"))).collect();
+        assert_eq!(program(SearchKey::And(many)).judge_with_signature(&seen, &signature), Verdict::No);
         // A damaged signature rules nothing out.
         assert_eq!(program(body("quetzalcoatl")).judge_with_signature(&seen, b"\x09"), Verdict::NeedsContent);
     }
