@@ -75,12 +75,25 @@ class ZoneFileResolver(BaseResolver):
 def main():
     query_log = sys.argv[2] if len(sys.argv) > 2 else None
     resolver = ZoneFileResolver(sys.argv[1], query_log)
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    udp = DNSServer(resolver, port=port, address="127.0.0.1", logger=Quiet())
-    tcp = DNSServer(resolver, port=port, address="127.0.0.1", tcp=True, logger=Quiet())
+    # One port number for UDP and TCP: the kernel picks a free UDP port, and the same
+    # number may be taken for TCP (an outgoing connection's ephemeral port), so try again.
+    for _attempt in range(100):
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        try:
+            udp = DNSServer(resolver, port=port, address="127.0.0.1", logger=Quiet())
+        except OSError:
+            continue
+        try:
+            tcp = DNSServer(resolver, port=port, address="127.0.0.1", tcp=True, logger=Quiet())
+        except OSError:
+            udp.server.server_close()
+            continue
+        break
+    else:
+        sys.exit("no port free for both UDP and TCP")
     udp.start_thread()
     tcp.start_thread()
     print("port %d" % port, flush=True)
