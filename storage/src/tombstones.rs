@@ -33,26 +33,31 @@ pub(crate) fn put(
 }
 
 /// (UID, modseq of the expunge) of the messages of `mailbox` expunged after `modseq`, in
-/// UID order. Reads only the entries it returns.
+/// UID order; `None` when there are more than `max`. Reads only the entries it returns
+/// (at most `max + 1`).
 pub(crate) fn since(
     txn: &RoTxn<'_>,
     dbs: &Databases,
     mailbox: MailboxId,
     modseq: ModSeq,
-) -> Result<Vec<(Uid, ModSeq)>, StorageError> {
+    max: usize,
+) -> Result<Option<Vec<(Uid, ModSeq)>>, StorageError> {
     let Some(after) = modseq.0.checked_add(1) else {
-        return Ok(Vec::new());
+        return Ok(Some(Vec::new()));
     };
     let start = keys::modseq_key(mailbox, ModSeq(after), Uid(0));
     let end = keys::modseq_key(mailbox, ModSeq(u64::MAX), Uid(u32::MAX));
     let mut gone = Vec::new();
     for entry in dbs.vanished.range(txn, &(Bound::Included(&start[..]), Bound::Included(&end[..])))? {
+        if gone.len() == max {
+            return Ok(None);
+        }
         let (key, _) = entry?;
         let (_, when, uid) = keys::decode_modseq_key(key)?;
         gone.push((uid, when));
     }
     gone.sort_unstable_by_key(|&(uid, _)| uid);
-    Ok(gone)
+    Ok(Some(gone))
 }
 
 /// Removes every tombstone of `mailbox` (the mailbox is being deleted).

@@ -420,19 +420,34 @@ impl<'t> ReadView<'t> {
         mailbox: MailboxId,
         modseq: ModSeq,
     ) -> Result<Vec<(Uid, ModSeq)>, StorageError> {
+        Ok(self.changed_since_at_most(mailbox, modseq, usize::MAX)?.unwrap_or_default())
+    }
+
+    /// [`ReadView::changed_since`], or `None` when more than `max` messages changed
+    /// (reads at most `max + 1` index entries): lets a caller do a small read here and
+    /// a large one elsewhere.
+    pub fn changed_since_at_most(
+        &self,
+        mailbox: MailboxId,
+        modseq: ModSeq,
+        max: usize,
+    ) -> Result<Option<Vec<(Uid, ModSeq)>>, StorageError> {
         let Some(after) = modseq.0.checked_add(1) else {
-            return Ok(Vec::new());
+            return Ok(Some(Vec::new()));
         };
         let start = keys::modseq_key(mailbox, ModSeq(after), Uid(0));
         let end = keys::modseq_key(mailbox, ModSeq(u64::MAX), Uid(u32::MAX));
         let range = (Bound::Included(&start[..]), Bound::Included(&end[..]));
         let mut changed = Vec::new();
         for entry in self.dbs.modseqs.range(self.txn, &range)? {
+            if changed.len() == max {
+                return Ok(None);
+            }
             let (key, _) = entry?;
             let (_, change, uid) = keys::decode_modseq_key(key)?;
             changed.push((uid, change));
         }
-        Ok(changed)
+        Ok(Some(changed))
     }
 
     /// The UIDs a CHANGEDSINCE `modseq` FETCH can report (RFC 7162 §3.1.4): messages of
@@ -475,6 +490,17 @@ impl<'t> ReadView<'t> {
         mailbox: MailboxId,
         modseq: ModSeq,
     ) -> Result<Vec<(Uid, ModSeq)>, StorageError> {
-        crate::tombstones::since(self.txn, self.dbs, mailbox, modseq)
+        Ok(crate::tombstones::since(self.txn, self.dbs, mailbox, modseq, usize::MAX)?.unwrap_or_default())
+    }
+
+    /// [`ReadView::expunged_since`], or `None` when more than `max` messages were
+    /// expunged (reads at most `max + 1` index entries).
+    pub fn expunged_since_at_most(
+        &self,
+        mailbox: MailboxId,
+        modseq: ModSeq,
+        max: usize,
+    ) -> Result<Option<Vec<(Uid, ModSeq)>>, StorageError> {
+        crate::tombstones::since(self.txn, self.dbs, mailbox, modseq, max)
     }
 }

@@ -51,20 +51,24 @@ impl Conn {
         };
         // The snapshot walks up to every record of the mailbox (UIDs, the first unseen,
         // `\Recent`, QRESYNC's changes): on a helper thread, so a 100k-message mailbox
-        // does not hold this core.
-        let read_store = Arc::clone(&store);
+        // does not hold this core; a small one without QRESYNC is read here.
         let mailbox = info.id;
-        let read = moxide_runtime::offload(move || {
-            let snapshot =
-                read_store.read(|read| snapshot(read, &read_store, &view, mailbox, recent, qresync.as_ref()));
-            (snapshot, view)
-        })
-        .await;
-        let (snapshot, view) = match read {
-            Ok(read) => read,
-            Err(panic) => {
-                tracing::error!(%panic, "reading a mailbox snapshot panicked");
-                return Answer::Failed(CommandError::Internal);
+        let (snapshot, view) = if info.messages <= SELECT_HERE_MESSAGES_MAX && qresync.is_none() {
+            (store.read(|read| snapshot(read, &store, &view, mailbox, recent, None)), view)
+        } else {
+            let read_store = Arc::clone(&store);
+            let read = moxide_runtime::offload(move || {
+                let snapshot = read_store
+                    .read(|read| snapshot(read, &read_store, &view, mailbox, recent, qresync.as_ref()));
+                (snapshot, view)
+            })
+            .await;
+            match read {
+                Ok(read) => read,
+                Err(panic) => {
+                    tracing::error!(%panic, "reading a mailbox snapshot panicked");
+                    return Answer::Failed(CommandError::Internal);
+                }
             }
         };
         match snapshot {
@@ -79,8 +83,9 @@ impl Conn {
     }
 
     /// What changed in the selected mailbox (see [`Event::Sync`]). The mailbox record,
-    /// read on this core, tells whether anything did; what changed (up to every message
-    /// of the mailbox after a large delivery or expunge elsewhere) is read on a helper
+    /// read on this core, tells whether anything did; what changed is read here when it
+    /// is small (at most [`SYNC_INLINE_ENTRIES_MAX`] of each kind), else (up to every
+    /// message of the mailbox after a large delivery or expunge elsewhere) on a helper
     /// thread.
     pub(crate) async fn sync(&self, event: &Event<'static>) -> Answer {
         let &Event::Sync { since_modseq, above_uid, expunges, recent } = event else {
@@ -101,13 +106,24 @@ impl Conn {
                 return Answer::Changes(unchanged);
             }
         }
-        let read_store = Arc::clone(&store);
-        let read = moxide_runtime::offload(move || {
-            read_store.read(|view| changes(view, mailbox, (since_modseq, above_uid), expunges))
-        })
-        .await;
+        // A small change (a session's own STORE, a delivery: the common syncs) is read
+        // here; past the budget the read goes to a helper thread.
+        let since = (since_modseq, above_uid);
+        let small = store.read(|view| changes(view, mailbox, since, expunges, SYNC_INLINE_ENTRIES_MAX));
+        let read = match small {
+            Ok(Some(changes)) => Ok(Ok(Some(changes))),
+            Ok(None) => {
+                let read_store = Arc::clone(&store);
+                moxide_runtime::offload(move || {
+                    read_store.read(|view| changes(view, mailbox, since, expunges, usize::MAX))
+                })
+                .await
+            }
+            Err(error) => Ok(Err(error)),
+        };
         let mut changes = match read {
-            Ok(Ok(changes)) => changes,
+            Ok(Ok(Some(changes))) => changes,
+            Ok(Ok(None)) => return Answer::Changes(unchanged),
             Ok(Err(error)) => {
                 tracing::error!(peer = %self.peer, %error, "reading mailbox changes failed");
                 return Answer::Changes(unchanged);
@@ -372,24 +388,51 @@ fn qresync_facts(
     Ok(QresyncFacts { vanished, changed })
 }
 
+/// Messages (as the mailbox record counted them just before) of a mailbox whose SELECT
+/// snapshot is read on the session's core: walking a thousand archived records in place
+/// takes tens of microseconds, less than handing the read to a helper thread and back.
+const SELECT_HERE_MESSAGES_MAX: u32 = 1_000;
+
+/// New messages, expunges and flag changes a sync reads on the session's core, each: a
+/// sync after the session's own STORE or EXPUNGE, or after a delivery, has a few; up to
+/// 3 × 64 index entries and 64 record lookups cost tens of microseconds, less than
+/// handing the read to a helper thread and back.
+const SYNC_INLINE_ENTRIES_MAX: usize = 64;
+
 /// What changed in the selected mailbox since `since` (new UIDs above `above`, and with
-/// `expunges` the expunges and flag changes), claiming `\Recent` on the new ones.
+/// `expunges` the expunges and flag changes); `None` when there are more than `max`
+/// new, expunged or changed messages (each kind counted on its own).
 fn changes(
     read: &ReadView<'_>,
     mailbox: MailboxId,
     (since, above): (u64, u32),
     expunges: bool,
-) -> Result<MailboxChanges, StorageError> {
+    max: usize,
+) -> Result<Option<MailboxChanges>, StorageError> {
     let highest_modseq = read.mailbox(mailbox)?.map_or(since, |info| info.highest_modseq.0);
     let mut added = Vec::new();
+    let mut over = false;
     read.for_each_message(mailbox, Uid(above.saturating_add(1)), Uid(u32::MAX), |record| {
+        if added.len() == max {
+            over = true;
+            return ControlFlow::Break(());
+        }
         added.push(record.uid().0);
         ControlFlow::Continue(())
     })?;
+    if over {
+        return Ok(None);
+    }
     let (mut expunged, mut changed) = (Vec::new(), Vec::new());
     if expunges && highest_modseq > since {
-        expunged = read.expunged_since(mailbox, ModSeq(since))?.into_iter().map(|(uid, _)| uid.0).collect();
-        for (uid, _) in read.changed_since(mailbox, ModSeq(since))? {
+        let Some(gone) = read.expunged_since_at_most(mailbox, ModSeq(since), max)? else {
+            return Ok(None);
+        };
+        let Some(flagged) = read.changed_since_at_most(mailbox, ModSeq(since), max)? else {
+            return Ok(None);
+        };
+        expunged = gone.into_iter().map(|(uid, _)| uid.0).collect();
+        for (uid, _) in flagged {
             if uid.0 <= above
                 && let Some(info) = read.message_by_uid(mailbox, uid)?
             {
@@ -397,5 +440,5 @@ fn changes(
             }
         }
     }
-    Ok(MailboxChanges { highest_modseq, added, recent: None, expunged, changed })
+    Ok(Some(MailboxChanges { highest_modseq, added, recent: None, expunged, changed }))
 }

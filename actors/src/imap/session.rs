@@ -301,7 +301,7 @@ impl Conn {
                 self.status(&mailbox, recent, deleted_bytes).await
             }
             Event::FetchSeen(uids) => self.fetch_seen(uids).await,
-            Event::ExpungedSince { since } => self.expunged_since(since),
+            Event::ExpungedSince { since } => self.expunged_since(since).await,
             Event::ChangedSince { since, max } => self.changed_since(since, max),
             Event::Quota { mailbox } => self.quota(mailbox.as_deref()).await,
             Event::GetMetadata { mailboxes } => self.get_metadata(mailboxes).await,
