@@ -39,7 +39,9 @@ struct Receiving {
 #[derive(Default)]
 pub(crate) struct Appending {
     target: Option<(MailboxId, u32)>,
-    current: Option<Receiving>,
+    /// Boxed: a summarizer and a spool file are large, and every idle connection holds
+    /// an `Appending`.
+    current: Option<Box<Receiving>>,
     done: Vec<Spooled>,
     /// Why the command fails (a spool file could not be written: a full disk is
     /// `NO [OVERQUOTA]`).
@@ -67,9 +69,10 @@ impl Appending {
 
     /// The current message is complete: make it durable.
     pub(crate) async fn message_end(&mut self) {
-        let Some(Receiving { spool, summarizer, flags, keywords, received_ms }) = self.current.take() else {
+        let Some(receiving) = self.current.take() else {
             return;
         };
+        let Receiving { spool, summarizer, flags, keywords, received_ms } = *receiving;
         let path = spool.path().to_path_buf();
         if self.failed.is_some() {
             let _ = spool.discard().await;
@@ -83,6 +86,11 @@ impl Appending {
                 self.failed = Some(io_failure("append: spool sync failed", &error));
             }
         }
+    }
+
+    /// Whether anything is spooled that [`Appending::abandon`] would remove.
+    pub(crate) fn holds_files(&self) -> bool {
+        self.current.is_some() || !self.done.is_empty()
     }
 
     /// Drops everything spooled (an APPEND that failed, or a connection that ended).
@@ -123,7 +131,8 @@ impl Conn {
         match SpoolFile::create(&path).await {
             Ok(spool) => {
                 let summarizer = Summarizer::new();
-                self.append.current = Some(Receiving { spool, summarizer, flags, keywords, received_ms });
+                self.append.current =
+                    Some(Box::new(Receiving { spool, summarizer, flags, keywords, received_ms }));
                 Answer::Accepted
             }
             Err(error) => Answer::Failed(io_failure("append: cannot create spool file", &error)),

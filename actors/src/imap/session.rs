@@ -119,7 +119,10 @@ pub(crate) async fn run_session(
     let mechanisms = conn.mechanisms();
     let tls = conn.is_tls();
     let mut session = Session::new(protocol, tls, mechanisms);
-    let preauth = conn.preauth().await;
+    // Boxed, as the abandon below: an await's state is part of the session's future for
+    // the connection's whole life, and these run once (docs/benchmarks-analysis.md, the
+    // memory of an idle connection).
+    let preauth = Box::pin(conn.preauth()).await;
     if let Some(login) = conn.login.as_ref().filter(|_| preauth) {
         session.hide_capabilities(&conn.node.directory().hidden_capabilities(&login.account));
     }
@@ -127,7 +130,9 @@ pub(crate) async fn run_session(
     if let Err(error) = Box::pin(conn.serve(&mut session)).await {
         tracing::debug!(%peer, %error, "imap connection ended by an IO error");
     }
-    conn.append.abandon().await;
+    if conn.append.holds_files() {
+        Box::pin(conn.append.abandon()).await;
+    }
     if let Some(mut stream) = conn.io.stream.take() {
         let _ = stream.close().await;
     }
