@@ -168,6 +168,16 @@ fn compressed_connections_in_idle_hold_little_memory() {
     );
 }
 
+/// A plain idle connection stays within the 16 KiB the project aims for at scale (about
+/// 12 KiB in a release build with 4,000 connections, docs/benchmarks-analysis.md). This
+/// debug build with 25 connections measures 13–15 KiB; a connection task that held the
+/// session's future twice measured 22–25 KiB here.
+#[test]
+fn a_plain_idle_connection_holds_little_memory() {
+    let plain_kib = idle_connection_kib("plain");
+    assert!(plain_kib < 18, "{plain_kib} KiB per idle plain connection");
+}
+
 /// The server's resident memory per connection in IDLE (`deflate` or `plain`), over a
 /// server that served one such connection first (store, actor, allocator warm).
 fn idle_connection_kib(mode: &str) -> u64 {

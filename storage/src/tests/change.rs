@@ -132,6 +132,13 @@ fn expunge_leaves_tombstones_and_the_purge_removes_files() {
     assert_eq!(later, vec![(Uid(4), expunged[1].modseq)]);
     let changed = store.read(|view| view.changed_since(inbox, ModSeq(1))).unwrap();
     assert!(changed.iter().all(|(uid, _)| *uid != Uid(2) && *uid != Uid(4)));
+    // The bounded reads: the whole answer up to the limit, nothing past it.
+    let at_most = |max| store.read(|view| view.expunged_since_at_most(inbox, before, max)).unwrap();
+    assert_eq!(at_most(2), Some(since.clone()));
+    assert_eq!(at_most(1), None);
+    let changed_at_most = |max| store.read(|view| view.changed_since_at_most(inbox, ModSeq(1), max)).unwrap();
+    assert_eq!(changed_at_most(changed.len()), Some(changed.clone()));
+    assert_eq!(changed_at_most(changed.len() - 1), None);
 
     let mut visited = Vec::new();
     store
