@@ -248,6 +248,9 @@ pub(crate) struct BigboxArgs {
     /// Times the sequence of timed operations runs.
     #[arg(long, value_name = "R", default_value_t = 3)]
     pub(crate) rounds: u64,
+    /// Messages per timed full-body FETCH (the whole mailbox when it holds fewer).
+    #[arg(long, value_name = "N", default_value_t = crate::scenario::bigbox::BODY_RANGE_DEFAULT)]
+    pub(crate) fetch_bodies: u32,
 }
 
 /// `stress` options.

@@ -36,7 +36,7 @@
 //! | smtp | accepted messages | `transaction` (MAIL → final 250), `connect` (TCP, greeting, EHLO), `verify` (errors only) |
 //! | imap | operations of the mix (or sessions with `--login-churn`) | one per mix name, `session_setup`, `login_session` |
 //! | idle | connections that reached IDLE (`seconds` = setup time) | `idle_setup` (connect → `+ idling`), `probe_smtp`, `exists` (SMTP 250 → `* n EXISTS`), `idle` (errors only) |
-//! | bigbox | timed operations | `select`, `fetch_all_flags`, `fetch_bodies`, `search_body`, `store`, `fetch_changedsince`, `append` (filling, per command) |
+//! | bigbox | timed operations | `select`, `fetch_all_flags`, `fetch_bodies`, `search_body`, `search_text`, `store`, `fetch_changedsince`, `append` (filling, per command) |
 //! | stress | sessions from connect to the server's close without an error | `session`, `connect`, `login`, `capability`, `enable`, `select`, `fetch`, `fetch_body`, `store`, `expunge`, `append`, `noop`, `logout` (per command) |
 //!
 //! # JSON output (`--json`)
@@ -204,6 +204,10 @@ fn run(scenario: ScenarioArgs) -> Result<(Report, bool), UsageError> {
                 messages: cli::check_count("--messages", args.messages, false)?,
                 size: cli::check_size(args.size)?,
                 rounds: cli::check_count("--rounds", args.rounds, false)?,
+                fetch_bodies: {
+                    cli::check_count("--fetch-bodies", u64::from(args.fetch_bodies), false)?;
+                    args.fetch_bodies
+                },
             };
             Ok((scenario::bigbox::run(&settings, &plan), settings.json))
         }

@@ -166,6 +166,8 @@ pub(crate) struct BigboxDetails {
     pub(crate) rounds: u64,
     /// Messages the last `SEARCH BODY` matched.
     pub(crate) search_matches: u64,
+    /// Messages the last `SEARCH TEXT` matched.
+    pub(crate) search_text_matches: u64,
     /// Messages the last CHANGEDSINCE fetch returned.
     pub(crate) changedsince_results: u64,
 }

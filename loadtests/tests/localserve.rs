@@ -420,12 +420,26 @@ fn bigbox_fills_then_times_whole_mailbox_operations() {
     assert_eq!(bigbox["condstore"], true);
     assert!(bigbox["search_matches"].as_u64().unwrap() > 0, "{report:#}");
     assert!(bigbox["changedsince_results"].as_u64().unwrap() > 0, "{report:#}");
-    for kind in ["select", "fetch_all_flags", "fetch_bodies", "search_body", "store", "fetch_changedsince"] {
+    // TEXT looks at headers too: it finds at least what BODY finds.
+    assert!(bigbox["search_text_matches"].as_u64().unwrap() >= bigbox["search_matches"].as_u64().unwrap());
+    for kind in [
+        "select",
+        "fetch_all_flags",
+        "fetch_bodies",
+        "search_body",
+        "search_text",
+        "store",
+        "fetch_changedsince",
+    ] {
         assert_eq!(report["latency_ms"][kind]["count"], 2, "{kind}: {report:#}");
     }
-    // A second run finds the mailbox full and appends nothing.
-    let report = server.load_json(&["bigbox", "--messages", "300", "--rounds", "1"]);
+    // A second run finds the mailbox full and appends nothing; its body FETCH asks for
+    // more than the mailbox holds, so it fetches (and checks it got) all 300.
+    let report =
+        server.load_json(&["bigbox", "--messages", "300", "--rounds", "1", "--fetch-bodies", "1000"]);
     assert_eq!(report["bigbox"]["appended"], 0);
+    assert_eq!(report["latency_ms"]["fetch_bodies"]["count"], 1, "{report:#}");
+    assert_eq!(report["errors"], 0, "{report:#}");
 }
 
 /// Kinds of `stress` violations moxide is known to produce, tolerated by the test below;

@@ -4,8 +4,10 @@
 //!
 //! - `select`: SELECT of the big mailbox;
 //! - `fetch_all_flags`: `FETCH 1:* (FLAGS UID RFC822.SIZE)`, checked to return every message;
-//! - `fetch_bodies`: `FETCH a:b (BODY.PEEK[])` of [`BODY_RANGE_MAX`] messages;
+//! - `fetch_bodies`: `FETCH a:b (BODY.PEEK[])` of `--fetch-bodies` messages (default
+//!   [`BODY_RANGE_DEFAULT`]; the whole mailbox when it holds no more);
 //! - `search_body`: `SEARCH BODY <word>` (a word about a tenth of generated messages hold);
+//! - `search_text`: `SEARCH TEXT <word>`, the same word in headers and body;
 //! - `store`: `STORE` of [`STORE_MESSAGES`] random messages' `\Flagged` (CONDSTORE only,
 //!   so that CHANGEDSINCE has something to return);
 //! - `fetch_changedsince`: `UID FETCH 1:* (FLAGS) (CHANGEDSINCE m)` with m the
@@ -30,8 +32,9 @@ use crate::progress::{self, Progress};
 use crate::report::{BigboxDetails, Report};
 use crate::stats::{Recorder, round3};
 
-/// Messages per full-body FETCH: a client downloading a page of messages for offline use.
-pub(crate) const BODY_RANGE_MAX: u32 = 100;
+/// Messages per full-body FETCH unless `--fetch-bodies` says otherwise: a client
+/// downloading a page of messages for offline use.
+pub(crate) const BODY_RANGE_DEFAULT: u32 = 100;
 
 /// Messages whose flags each round changes before CHANGEDSINCE.
 pub(crate) const STORE_MESSAGES: u32 = 10;
@@ -45,6 +48,8 @@ pub(crate) struct BigboxPlan {
     pub(crate) size: usize,
     /// Rounds of timed operations.
     pub(crate) rounds: u64,
+    /// Messages per full-body FETCH.
+    pub(crate) fetch_bodies: u32,
 }
 
 /// Runs the scenario.
@@ -82,7 +87,12 @@ pub(crate) fn run(settings: &Settings, plan: &BigboxPlan) -> Report {
         };
 
     progress.phase("measuring");
-    let mut rounds = Rounds { rng: super::worker_rng(settings, 0), flagged: Vec::new(), condstore };
+    let mut rounds = Rounds {
+        rng: super::worker_rng(settings, 0),
+        flagged: Vec::new(),
+        condstore,
+        fetch_bodies: plan.fetch_bodies,
+    };
     let started = Instant::now();
     while details.rounds < plan.rounds && Instant::now() < deadline {
         match round(&mut connection, settings, &mut rounds, &mut recorder, &mut details, &progress) {
@@ -104,10 +114,18 @@ pub(crate) fn run(settings: &Settings, plan: &BigboxPlan) -> Report {
             format!("mailbox has {} of {} messages", details.messages_in_mailbox, plan.messages),
         );
     }
-    let ok: u64 = ["select", "fetch_all_flags", "fetch_bodies", "search_body", "store", "fetch_changedsince"]
-        .iter()
-        .map(|kind| recorder.count(kind))
-        .sum();
+    let ok: u64 = [
+        "select",
+        "fetch_all_flags",
+        "fetch_bodies",
+        "search_body",
+        "search_text",
+        "store",
+        "fetch_changedsince",
+    ]
+    .iter()
+    .map(|kind| recorder.count(kind))
+    .sum();
     let mut report = Report::new("bigbox", &recorder, seconds, 1);
     // Appends ran during filling, not during the measured rounds: rate over the fill time.
     if let Some(append) = report.latency_ms.get_mut("append") {
@@ -200,6 +218,7 @@ struct Rounds {
     /// changes flags (and modseqs) and CHANGEDSINCE always has results.
     flagged: Vec<u32>,
     condstore: bool,
+    fetch_bodies: u32,
 }
 
 fn round(
@@ -220,23 +239,19 @@ fn round(
         let got = count_fetches(connection, "FETCH 1:* (FLAGS UID RFC822.SIZE)")?;
         check_count("FETCH 1:*", got, u64::from(exists))
     });
-    let range = BODY_RANGE_MAX.min(exists);
+    let range = rounds.fetch_bodies.min(exists);
     let start = 1 + rounds.rng.below(u64::from(exists - range + 1)) as u32;
     let bodies = timed(recorder, progress, "fetch_bodies", || {
         let got = count_fetches(connection, &format!("FETCH {start}:{} (BODY.PEEK[])", start + range - 1))?;
         check_count("FETCH BODY[]", got, u64::from(range))
     });
-    let search = timed(recorder, progress, "search_body", || {
-        let mut matches = 0u64;
-        connection.run(&format!("SEARCH BODY {}", message::SEARCH_WORD), |untagged| {
-            if let Untagged::Search(found) = untagged {
-                matches += found.len() as u64;
-            }
-        })?;
-        Ok(matches)
-    });
+    let search = timed(recorder, progress, "search_body", || search_count(connection, "BODY"));
     if let Ok(matches) = search {
         details.search_matches = matches;
+    }
+    let search_text = timed(recorder, progress, "search_text", || search_count(connection, "TEXT"));
+    if let Ok(matches) = search_text {
+        details.search_text_matches = matches;
     }
     if rounds.condstore {
         let since = selected.highest_modseq.unwrap_or(0);
@@ -291,6 +306,17 @@ fn ordering(
         })?;
     }
     Ok(())
+}
+
+/// `SEARCH <key> <word>`: the number of messages it matched.
+fn search_count(connection: &mut ImapConnection, key: &str) -> Result<u64, ImapError> {
+    let mut matches = 0u64;
+    connection.run(&format!("SEARCH {key} {}", message::SEARCH_WORD), |untagged| {
+        if let Untagged::Search(found) = untagged {
+            matches += found.len() as u64;
+        }
+    })?;
+    Ok(matches)
 }
 
 /// Runs `command` and counts the numbers in its `* keyword ...` responses (a SORT's
