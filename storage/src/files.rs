@@ -145,3 +145,36 @@ fn copy_message(source: &Path, target: &Path, size: u64) -> Result<Result<(), De
         .map_err(|error| StorageError::io(target, error))?;
     Ok(Ok(()))
 }
+
+/// A directory held open (`O_PATH`) so that files in it are opened by a name relative
+/// to it: the kernel then walks one or two components instead of the whole path from
+/// `/`, which was a quarter of the server's CPU in a FETCH of whole messages.
+#[derive(Debug)]
+pub(crate) struct DirHandle {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl DirHandle {
+    pub(crate) fn open(dir: &Path) -> io::Result<DirHandle> {
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(dir)?;
+        Ok(DirHandle { fd: file.into() })
+    }
+
+    /// Opens `relative` (a path below the directory, no `..`) for reading.
+    #[expect(unsafe_code, reason = "openat(2) has no safe std wrapper")]
+    pub(crate) fn open_read(&self, relative: &std::ffi::CStr) -> io::Result<File> {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        // SAFETY: the directory fd is owned by `self` and open for this call; `relative`
+        // is a NUL-terminated string that outlives it; the flags create nothing.
+        let fd =
+            unsafe { libc::openat(self.fd.as_raw_fd(), relative.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: openat returned a new descriptor that nothing else owns.
+        Ok(unsafe { File::from_raw_fd(fd) })
+    }
+}

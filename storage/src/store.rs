@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::datadir::DataDir;
 use crate::error::StorageError;
-use crate::files::{DurableDirs, ensure_dir, remove_if_exists, sync_dir};
+use crate::files::{DirHandle, DurableDirs, ensure_dir, remove_if_exists, sync_dir};
 use crate::ids::{MessageId, ModSeq};
 use crate::lmdb::Lmdb;
 use crate::lmdb::WriterGuard;
@@ -75,6 +75,8 @@ pub struct AccountStore {
     /// innermost first: `msg/`, `index/`, the account's, `accounts/`, the data root.
     durable_dirs: DurableDirs,
     pub(crate) message_dir: PathBuf,
+    /// `message_dir` held open: message files are opened relative to it.
+    message_dir_handle: DirHandle,
     pub(crate) lmdb: Lmdb,
     pub(crate) dbs: Databases,
     /// Set when a `msg/<hi>` directory was created and `msg/` not fsynced since.
@@ -112,6 +114,8 @@ impl AccountStore {
         for dir in [&account_dir, &index_dir, &message_dir] {
             ensure_dir(dir)?;
         }
+        let message_dir_handle =
+            DirHandle::open(&message_dir).map_err(|error| StorageError::io(&message_dir, error))?;
         let lmdb = Lmdb::open(
             &index_dir,
             account,
@@ -138,6 +142,7 @@ impl AccountStore {
             ]),
             account_dir,
             message_dir,
+            message_dir_handle,
             lmdb,
             dbs,
             message_dir_dirty: AtomicBool::new(false),
@@ -263,19 +268,73 @@ impl AccountStore {
     /// record's): a shorter or longer file is [`StorageError::MessageFileMismatch`] and a
     /// missing one [`StorageError::MessageFileMissing`], to be reported, never served.
     pub fn open_message_file(&self, id: MessageId, size: u64) -> Result<File, StorageError> {
-        let path = self.message_path(id);
-        let file = match File::open(&path) {
-            Ok(file) => file,
-            Err(error) if error.kind() == ErrorKind::NotFound => {
-                return Err(StorageError::MessageFileMissing { path });
+        let file = self.open_message_file_unchecked(id)?;
+        let found = file.metadata().map_err(|error| StorageError::io(self.message_path(id), error))?.len();
+        self.check_message_length(id, size, found)?;
+        Ok(file)
+    }
+
+    /// Opens message `id`'s file and reads all of it (`size` bytes, the record's), with
+    /// the checks of [`AccountStore::open_message_file`] but without its `fstat`: one
+    /// read asks for a byte more than `size`, and a regular file's read returns fewer
+    /// bytes than asked only at its end, so getting exactly `size` proves the length.
+    /// For small messages: the whole file is in memory.
+    pub fn read_message_file(&self, id: MessageId, size: u64) -> Result<(File, Vec<u8>), StorageError> {
+        use std::os::unix::fs::FileExt;
+        let file = self.open_message_file_unchecked(id)?;
+        let io_error = |error| StorageError::io(self.message_path(id), error);
+        let wanted =
+            usize::try_from(size).map_err(|_| io_error(std::io::Error::other("message too large")))?;
+        let mut bytes = vec![0u8; wanted + 1];
+        let mut got = 0;
+        loop {
+            let read = match file.read_at(&mut bytes[got..], got as u64) {
+                Ok(read) => read,
+                Err(error) if error.kind() == ErrorKind::Interrupted => continue,
+                Err(error) => return Err(io_error(error)),
+            };
+            got += read;
+            // Exactly `size` is the end (a short read of a regular file); otherwise
+            // read on until the end or the byte past `size`.
+            if read == 0 || got >= wanted {
+                break;
             }
-            Err(error) => return Err(StorageError::io(path, error)),
-        };
-        let found = file.metadata().map_err(|error| StorageError::io(&path, error))?.len();
+        }
+        if got != wanted {
+            let found = if got > wanted { file.metadata().map_err(io_error)?.len() } else { got as u64 };
+            self.check_message_length(id, size, found)?;
+        }
+        bytes.truncate(wanted);
+        Ok((file, bytes))
+    }
+
+    fn check_message_length(&self, id: MessageId, size: u64, found: u64) -> Result<(), StorageError> {
         if found != size {
+            let path = self.message_path(id);
             tracing::error!(path = %path.display(), expected = size, found, "message file size mismatch");
             return Err(StorageError::MessageFileMismatch { path, expected: size, found });
         }
-        Ok(file)
+        Ok(())
+    }
+
+    /// Opens message `id`'s file relative to the held `msg/` directory.
+    fn open_message_file_unchecked(&self, id: MessageId) -> Result<File, StorageError> {
+        // `<hi>/<id>\0`: two u64 in decimal fit in 42 bytes.
+        let mut name = [0u8; 48];
+        let mut cursor = std::io::Cursor::new(&mut name[..]);
+        let relative = std::io::Write::write_fmt(&mut cursor, format_args!("{}/{}\0", id.dir_index(), id.0))
+            .ok()
+            .and_then(|()| std::ffi::CStr::from_bytes_until_nul(&name).ok());
+        let opened = match relative {
+            Some(relative) => self.message_dir_handle.open_read(relative),
+            None => File::open(self.message_path(id)),
+        };
+        match opened {
+            Ok(file) => Ok(file),
+            Err(error) if error.kind() == ErrorKind::NotFound => {
+                Err(StorageError::MessageFileMissing { path: self.message_path(id) })
+            }
+            Err(error) => Err(StorageError::io(self.message_path(id), error)),
+        }
     }
 }

@@ -340,8 +340,17 @@ fn load_chunk(
     for (info, summary_bytes) in stored {
         // The file is opened only when an item reads it or no summary was stored.
         let mut file = None;
+        // A small message the plan reads whole: read with the open, its length checked
+        // by the read (no fstat).
+        let mut whole = None;
         if plan.needs_file() || summary_bytes.is_none() {
-            file = Some(store.open_message_file(info.id, info.size)?);
+            if plan.reads_whole(info.size) {
+                let (opened, bytes) = store.read_message_file(info.id, info.size)?;
+                file = Some(opened);
+                whole = Some(bytes);
+            } else {
+                file = Some(store.open_message_file(info.id, info.size)?);
+            }
         }
         let mut summary = match (&file, plan.needs_summary_for(info.size)) {
             (_, false) => None,
@@ -363,7 +372,11 @@ fn load_chunk(
         let mut pieces = Vec::new();
         if let Some(file) = &file {
             for range in plan.reads(info.size, summary.as_ref()) {
-                pieces.push((range.start, read_range(store, file, &info, range)?));
+                let bytes = match whole.take() {
+                    Some(bytes) if range == (0..info.size) => bytes,
+                    _ => read_range(store, file, &info, range.clone())?,
+                };
+                pieces.push((range.start, bytes));
             }
         }
         // Kept open even when loaded whole: past the output budget the session sends

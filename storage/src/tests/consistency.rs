@@ -1,4 +1,4 @@
-//! check_consistency and open_message_file on damaged stores.
+//! check_consistency, open_message_file and read_message_file on damaged stores.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs::{self, OpenOptions};
@@ -52,6 +52,29 @@ fn finds_truncated_missing_and_orphan_files() {
         store.open_message_file(third.id, third.size + 1),
         Err(StorageError::MessageFileMismatch { .. })
     ));
+
+    // The same checks when the read itself measures the file (no fstat).
+    assert!(matches!(
+        store.read_message_file(first.id, first.size),
+        Err(StorageError::MessageFileMismatch { expected, found, .. })
+            if expected == first.size && found == first.size - 5
+    ));
+    assert!(matches!(
+        store.read_message_file(second.id, second.size),
+        Err(StorageError::MessageFileMissing { .. })
+    ));
+    let (_, bytes) = store.read_message_file(third.id, third.size).unwrap();
+    assert_eq!(bytes, body(3));
+    for (asked, found) in [(third.size + 1, third.size), (third.size - 1, third.size), (0, third.size)] {
+        assert!(
+            matches!(
+                store.read_message_file(third.id, asked),
+                Err(StorageError::MessageFileMismatch { expected, found: got, .. })
+                    if expected == asked && got == found
+            ),
+            "asked {asked}"
+        );
+    }
 }
 
 #[test]

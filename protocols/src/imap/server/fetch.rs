@@ -153,6 +153,11 @@ impl FetchPlan {
         self.marks_seen
     }
 
+    /// [`FetchPlan::reads`] is the whole file of `file_bytes` bytes, whatever its summary.
+    pub fn reads_whole(&self, file_bytes: u64) -> bool {
+        self.needs_file && file_bytes <= FETCH_INLINE_BYTES_MAX
+    }
+
     /// The ranges of a message file (of `file_bytes` bytes, with `summary`) to load into
     /// memory: the whole file when it is at most [`FETCH_INLINE_BYTES_MAX`] and any
     /// content is needed; otherwise the header blocks HEADER.FIELDS filters and the
@@ -162,7 +167,7 @@ impl FetchPlan {
         if !self.needs_file {
             return Vec::new();
         }
-        if file_bytes <= FETCH_INLINE_BYTES_MAX {
+        if self.reads_whole(file_bytes) {
             return std::iter::once(0..file_bytes).collect();
         }
         let Some(summary) = summary else { return Vec::new() };
