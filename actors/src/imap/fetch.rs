@@ -288,7 +288,13 @@ fn stored_summaries(
         if plan.changed_since().is_some_and(|since| info.modseq.0 <= since) {
             continue;
         }
-        let summary = view.summary(info.id)?.map(<[u8]>::to_vec);
+        // A message read whole for its content alone (BODY[], RFC822) needs no summary:
+        // neither looked up nor copied.
+        let summary = if plan.needs_file() && !plan.needs_summary_for(info.size) {
+            None
+        } else {
+            view.summary(info.id)?.map(<[u8]>::to_vec)
+        };
         summary_bytes += summary.as_ref().map_or(0, Vec::len);
         out.push((info, summary));
     }
