@@ -503,8 +503,44 @@ def bigbox(port, count):
     found = ok(imap.uid("SEARCH", "UID %d:* SUBJECT \"odd\"" % (count - 9)))[0].split()
     assert found == [str(u).encode() for u in range(count - 9, count + 1) if u % 2 == 0], found
     bigbox_sort_thread(imap, count)
+    bigbox_preview(imap)
+    bigbox_vanished(imap)
     print("bigbox: %d messages checked in %.1f s" % (count, time.time() - start))
     imap.logout()
+
+
+def bigbox_preview(imap):
+    """PREVIEW (RFC 8970) of messages whose stored summary has one (odd UIDs) and of
+    messages stored without (even UIDs: made from the file on a helper thread)."""
+    typ, data = imap.fetch("1:4", "(PREVIEW)")
+    assert typ == "OK" and len(data) == 4, data
+    for n, line in enumerate(data, 1):
+        kind = "even" if n % 2 else "odd"
+        assert line == b'%d (PREVIEW "bulk body %s")' % (n, kind.encode()), line
+
+
+def bigbox_vanished(imap):
+    """VANISHED (EARLIER) (RFC 7162 3.2.10) of 5,000 expunges, more than a session reads
+    on its core (4,096: the rest are read on a helper thread), then of 100 (on the core).
+    UIDs are sequence numbers in this mailbox until the first expunge."""
+    ok(imap.unselect())  # ENABLE is for the authenticated state (RFC 5161 3.1)
+    ok(imap.enable("QRESYNC"))
+    ok(imap.select("INBOX"))
+    for first, gone in ((1, 5000), (5001, 100)):
+        status = ok(imap.status("INBOX", "(HIGHESTMODSEQ)"))[0]
+        since = int(re.search(rb"HIGHESTMODSEQ (\d+)", status).group(1))
+        ok(imap.store("1:%d" % gone, "+FLAGS.SILENT", r"(\Deleted)"))
+        ok(imap.expunge())
+        imap.untagged_responses.pop("VANISHED", None)
+        typ, data = imap.uid("FETCH", "1:*", "(FLAGS)", "(CHANGEDSINCE %d VANISHED)" % since)
+        assert typ == "OK" and data == [None], data[:3]
+        vanished = set()
+        for line in imap.untagged_responses.pop("VANISHED", []):
+            assert line.startswith(b"(EARLIER) "), line
+            for part in line.split()[1].split(b","):
+                low, _, high = part.partition(b":")
+                vanished.update(range(int(low), int(high or low) + 1))
+        assert vanished == set(range(first, first + gone)), (gone, sorted(vanished)[:5], len(vanished))
 
 
 def bigbox_sort_thread(imap, count):
