@@ -51,8 +51,9 @@ const CONTROL_CONNECTIONS_MAX: usize = 16;
 /// How often each core adds its executor busy time to the metrics.
 const BUSY_SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Account stores kept open at once; each costs 3 descriptors and its map's address
-/// space (CRATE-NOTES: ~6k fit a 20k descriptor limit), so stay well below.
+/// Account stores kept open at once; each costs 4 descriptors and its map's address
+/// space (CRATE-NOTES: ~6k environments of 3 descriptors fit a 20k limit, so ~5k stores
+/// of 4), so stay well below.
 pub(crate) const OPEN_STORES_MAX: usize = 1000;
 
 /// A store nobody used for this long is closed (its descriptors and mappings freed);

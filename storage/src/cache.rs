@@ -6,7 +6,7 @@
 //! open anyway); a store is closed only when the cache holds its last `Arc`, so nobody
 //! ever uses a closed environment; and it is closed before the cache's lock is released,
 //! so no `get` can open an account whose previous environment is still closing. Closing
-//! (munmap and three `close`s) is short; opening already happens under the lock. Each open environment costs 3 descriptors, ~3 mmaps
+//! (munmap and four `close`s) is short; opening already happens under the lock. Each open store costs 4 descriptors (its environment's 3 and its held `msg/` directory), ~3 mmaps
 //! and its map's address space, which is what `open_max` bounds.
 
 use std::collections::HashMap;

@@ -214,7 +214,7 @@ pub use schema::{SCHEMA_VERSION, SCHEMA_VERSION_OLDEST};
 pub use sortkeys::{
     SORT_KEYS_BYTES_MAX, SORT_KEYS_HEADER_BYTES, SortKeysDeriver, SortKeysEntry, set_sort_keys_deriver,
 };
-pub use store::{AccountStore, StoreOptions};
+pub use store::{AccountStore, READ_WHOLE_BYTES_MAX, StoreOptions};
 pub use textsigs::{TEXT_SIGNATURE_BYTES_MAX, TextSignatureDeriver, set_text_signature_deriver};
 pub use tls_keys::{
     LOGIN_ADDRESS_BYTES_MAX, SPKI_BYTES_MAX, TLS_PUBLIC_KEY_NAME_BYTES_MAX, TLS_PUBLIC_KEYS_PER_ACCOUNT_MAX,

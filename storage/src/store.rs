@@ -65,6 +65,10 @@ fn now_unix_ms() -> i64 {
         .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// Largest message [`AccountStore::read_message_file`] reads into memory; larger ones are
+/// read in ranges from [`AccountStore::open_message_file`].
+pub const READ_WHOLE_BYTES_MAX: u64 = 1024 * 1024;
+
 /// One account's store. `Send + Sync`: share it as `Arc<AccountStore>`. Writes are
 /// serialized internally (the account actor is the one writer by design); reads run
 /// concurrently from any thread.
@@ -278,13 +282,16 @@ impl AccountStore {
     /// the checks of [`AccountStore::open_message_file`] but without its `fstat`: one
     /// read asks for a byte more than `size`, and a regular file's read returns fewer
     /// bytes than asked only at its end, so getting exactly `size` proves the length.
-    /// For small messages: the whole file is in memory.
+    /// For small messages: the whole file is in memory, so a `size` above
+    /// [`READ_WHOLE_BYTES_MAX`] is refused (an I/O error of kind `InvalidInput`).
     pub fn read_message_file(&self, id: MessageId, size: u64) -> Result<(File, Vec<u8>), StorageError> {
         use std::os::unix::fs::FileExt;
-        let file = self.open_message_file_unchecked(id)?;
         let io_error = |error| StorageError::io(self.message_path(id), error);
         let wanted =
-            usize::try_from(size).map_err(|_| io_error(std::io::Error::other("message too large")))?;
+            usize::try_from(size).ok().filter(|&size| size as u64 <= READ_WHOLE_BYTES_MAX).ok_or_else(
+                || io_error(std::io::Error::new(ErrorKind::InvalidInput, "message too large to read whole")),
+            )?;
+        let file = self.open_message_file_unchecked(id)?;
         let mut bytes = vec![0u8; wanted + 1];
         let mut got = 0;
         loop {

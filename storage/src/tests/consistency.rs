@@ -65,6 +65,10 @@ fn finds_truncated_missing_and_orphan_files() {
     ));
     let (_, bytes) = store.read_message_file(third.id, third.size).unwrap();
     assert_eq!(bytes, body(3));
+    assert!(matches!(
+        store.read_message_file(third.id, crate::READ_WHOLE_BYTES_MAX + 1),
+        Err(StorageError::Io { source, .. }) if source.kind() == std::io::ErrorKind::InvalidInput
+    ));
     for (asked, found) in [(third.size + 1, third.size), (third.size - 1, third.size), (0, third.size)] {
         assert!(
             matches!(
