@@ -1,11 +1,12 @@
 //! What one request/response round trip on a loopback TCP connection costs a server that
-//! does nothing else, on this crate's executors and on a plain epoll loop: the two ends
-//! of the question issue 16 leaves open ("if glommio's reactor itself is the wall,
-//! runtime/ may grow its own io_uring loop"). `scripts/reactor-floor` drives both, and
+//! does nothing else: on this crate's executors, on a plain epoll loop and on a plain
+//! io_uring loop. Issue 16 leaves open whether glommio's reactor is the wall ("runtime/
+//! may grow its own io_uring loop ... decide by an A/B measurement"); the two plain loops
+//! are what such a loop could reach. `scripts/reactor-floor` drives the three, and
 //! `moxide localserve` answering IMAP NOOP, with the same client and reads the server's
 //! CPU from /proc.
 //!
-//! Both servers answer every line received with one IMAP-like status line, as a mail
+//! Every mode answers each line received with one IMAP-like status line, as a mail
 //! server answers a command: one read, one write per round trip when the client waits
 //! for each answer.
 //!
@@ -95,7 +96,6 @@ fn on_threads(
             socket.set_reuse_port(true)?;
             socket.bind(&address.into())?;
             socket.listen(1024)?;
-            socket.set_nonblocking(true)?;
             let listener: std::net::TcpListener = socket.into();
             Ok(std::thread::spawn(move || serve(&listener)))
         })
@@ -109,6 +109,8 @@ fn on_threads(
 
 fn epoll_loop(listener: &std::net::TcpListener) -> io::Result<()> {
     const LISTENER: u64 = u64::MAX;
+    // Accepts until EAGAIN after each readiness event.
+    listener.set_nonblocking(true)?;
     let poller = epoll::create(CreateFlags::CLOEXEC)?;
     epoll::add(&poller, listener.as_fd(), EventData::new_u64(LISTENER), EventFlags::IN)?;
     let mut streams: Vec<Option<std::net::TcpStream>> = Vec::new();
