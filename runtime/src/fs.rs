@@ -1,6 +1,8 @@
-//! Spool files: the bytes of a message being received, written through io_uring and made
-//! durable with `fdatasync` before any account is asked to store the message (the first
-//! step of the delivery write order, see docs/architecture.md).
+//! Spool files: the bytes of a message being received, written through io_uring. They
+//! are not synced here: the store makes a spool's data durable when it links the file
+//! (with the other files of its group commit, before the directory fsyncs and the commit
+//! that index it; the delivery write order in docs/architecture.md). A spool nothing
+//! linked is removed, or swept at the next start.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -8,7 +10,7 @@ use std::path::{Path, PathBuf};
 use glommio::io::{BufferedFile, OpenOptions};
 
 /// Bytes gathered in memory before a write is issued. Most mail is smaller, so a typical
-/// message is one write and one fdatasync; larger ones stream in 64 KiB writes.
+/// message is one write; larger ones stream in 64 KiB writes.
 pub const SPOOL_WRITE_BYTES_MAX: usize = 64 * 1024;
 
 /// A spool file being written.
@@ -70,11 +72,10 @@ impl SpoolFile {
         Ok(())
     }
 
-    /// Writes what is buffered, makes the data durable (fdatasync) and closes the file.
-    /// Returns the file's length.
+    /// Writes what is buffered and closes the file; returns its length. Not synced: the
+    /// store syncs what it links (see the module doc).
     pub async fn finish(mut self) -> io::Result<u64> {
         self.flush().await?;
-        self.file.fdatasync().await.map_err(io::Error::from)?;
         let length = self.written;
         self.file.close().await.map_err(io::Error::from)?;
         Ok(length)

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use heed::{RoTxn, RwTxn};
 
 use crate::error::{DeliveryError, StorageError};
-use crate::files::{link_message, remove_if_exists};
+use crate::files::{link_message, remove_if_exists, sync_linked};
 use crate::flags::{Flags, SpecialUse};
 use crate::ids::{MailboxId, MessageId, ModSeq, Uid};
 use crate::keys;
@@ -308,7 +308,8 @@ impl AccountStore {
                 Err(error) => outcomes[message.index] = Some(Err(error)),
             }
         }
-        Ok(())
+        let linked_paths = planned.iter().zip(linked.iter()).filter(|(_, linked)| **linked);
+        sync_linked(linked_paths.map(|(message, _)| message.path.as_path()))
     }
 }
 

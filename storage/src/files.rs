@@ -69,6 +69,39 @@ impl DurableDirs {
     }
 }
 
+/// Makes the data of message files just linked durable, before the directory fsyncs and
+/// the commit that index them: the spool is written without a sync (runtime's
+/// `SpoolFile::finish`), so a group commit's files are synced here together. Writeback
+/// of every file is started first, then each is waited for with `fdatasync`: the device
+/// gets the writes at once and, on a journaling filesystem, the first wait's journal
+/// commit carries the others' block allocations (and the links), so the later waits
+/// mostly find nothing left to do. Syncing a file already durable (a second name of a
+/// spool another account linked) costs little.
+pub(crate) fn sync_linked<'p>(paths: impl Iterator<Item = &'p Path>) -> Result<(), StorageError> {
+    let mut files = Vec::new();
+    for path in paths {
+        let file = File::open(path).map_err(|error| StorageError::io(path, error))?;
+        start_writeback(&file);
+        files.push((file, path));
+    }
+    for (file, path) in files {
+        fault::around(FaultPoint::Fsync, path, || file.sync_data())
+            .map_err(|error| StorageError::io(path, error))?;
+    }
+    Ok(())
+}
+
+/// Starts writing `file`'s dirty pages out without waiting (`sync_file_range(2)` with
+/// `SYNC_FILE_RANGE_WRITE`). Only a hint: durability comes from the `fdatasync` after
+/// it, so a failure here is ignored (that sync reports any real error).
+#[expect(unsafe_code, reason = "sync_file_range(2) has no safe std wrapper")]
+fn start_writeback(file: &File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is open for the duration of the call; the call reads no
+    // memory of ours.
+    let _ = unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+}
+
 /// Removes a file; a missing file is fine.
 pub(crate) fn remove_if_exists(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {
@@ -77,8 +110,9 @@ pub(crate) fn remove_if_exists(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Gives the spool file `source` (of `size` bytes, fsynced by the caller) the name
-/// `target`: a hard link, or a copy + fsync where links cannot be made. An existing
+/// Gives the spool file `source` (of `size` bytes) the name `target`: a hard link (whose
+/// data the caller then syncs, [`sync_linked`]), or a copy + fsync where links cannot be
+/// made. An existing
 /// `target` is an orphan and is replaced. The outer error fails the batch (the target
 /// side); the inner one only this message (the spool side).
 pub(crate) fn link_message(

@@ -1,7 +1,7 @@
 //! APPEND and MULTIAPPEND, the storage side: each message is streamed to a spool file
 //! as it arrives (never into memory) and summarized from the same bytes as they pass (a
-//! `Summarizer`, as SMTP does: the spool is never read back), then fdatasynced; a
-//! command's messages are stored in one request to the account actor, all or nothing,
+//! `Summarizer`, as SMTP does: the spool is never read back), synced by the store when
+//! it links it; a command's messages are stored in one request to the account actor, all or nothing,
 //! and the spool files are removed either way.
 
 use std::path::PathBuf;

@@ -1,6 +1,7 @@
 //! Delivering a spooled message to its recipients' accounts.
 //!
-//! The spool file is already durable (fdatasync'd). Each distinct recipient account gets a
+//! The spool file is written but not synced: each store that links it (an account, the
+//! queue) makes its data durable before indexing it. Each distinct recipient account gets a
 //! `Deliver` request, all in parallel, each with its own `Received:` header (RFC 5321
 //! §4.4) naming that account's recipient when there is exactly one. `250` is answered only
 //! when every recipient is durably taken care of: stored by its account, or in the

@@ -77,7 +77,7 @@ use records::{
 
 use crate::datadir::DataDir;
 use crate::error::StorageError;
-use crate::files::{DurableDirs, ensure_dir, link_message, remove_if_exists, sync_dir};
+use crate::files::{DurableDirs, ensure_dir, link_message, remove_if_exists, sync_dir, sync_linked};
 use crate::group_commit::GroupCommit;
 use crate::keys;
 use crate::lmdb::{Lmdb, WriterGuard};
@@ -348,6 +348,7 @@ impl QueueStore {
                 })?;
                 linked.push(target);
             }
+            sync_linked(linked.iter().map(PathBuf::as_path))?;
             for dir in &dirs {
                 sync_dir(dir)?;
             }
