@@ -77,19 +77,27 @@ impl DurableDirs {
 /// commit carries the others' block allocations (and the links), so the later waits
 /// mostly find nothing left to do. Syncing a file already durable (a second name of a
 /// spool another account linked) costs little.
+/// Files are held open [`SYNC_LINKED_OPEN_MAX`] at a time, so a large batch costs a
+/// bounded number of descriptors.
 pub(crate) fn sync_linked<'p>(paths: impl Iterator<Item = &'p Path>) -> Result<(), StorageError> {
-    let mut files = Vec::new();
-    for path in paths {
-        let file = File::open(path).map_err(|error| StorageError::io(path, error))?;
-        start_writeback(&file);
-        files.push((file, path));
-    }
-    for (file, path) in files {
-        fault::around(FaultPoint::Fsync, path, || file.sync_data())
-            .map_err(|error| StorageError::io(path, error))?;
+    let mut paths = paths.peekable();
+    let mut files = Vec::with_capacity(SYNC_LINKED_OPEN_MAX);
+    while paths.peek().is_some() {
+        for path in paths.by_ref().take(SYNC_LINKED_OPEN_MAX) {
+            let file = File::open(path).map_err(|error| StorageError::io(path, error))?;
+            start_writeback(&file);
+            files.push((file, path));
+        }
+        for (file, path) in files.drain(..) {
+            fault::around(FaultPoint::Fsync, path, || file.sync_data())
+                .map_err(|error| StorageError::io(path, error))?;
+        }
     }
     Ok(())
 }
+
+/// Most files [`sync_linked`] holds open at once (docs/operations.md counts them).
+const SYNC_LINKED_OPEN_MAX: usize = 64;
 
 /// Starts writing `file`'s dirty pages out without waiting (`sync_file_range(2)` with
 /// `SYNC_FILE_RANGE_WRITE`). Only a hint: durability comes from the `fdatasync` after
@@ -112,9 +120,8 @@ pub(crate) fn remove_if_exists(path: &Path) -> io::Result<()> {
 
 /// Gives the spool file `source` (of `size` bytes) the name `target`: a hard link (whose
 /// data the caller then syncs, [`sync_linked`]), or a copy + fsync where links cannot be
-/// made. An existing
-/// `target` is an orphan and is replaced. The outer error fails the batch (the target
-/// side); the inner one only this message (the spool side).
+/// made. An existing `target` is an orphan and is replaced. The outer error fails the
+/// batch (the target side); the inner one only this message (the spool side).
 pub(crate) fn link_message(
     source: &Path,
     target: &Path,
@@ -211,5 +218,29 @@ impl DirHandle {
         }
         // SAFETY: openat returned a new descriptor that nothing else owns.
         Ok(unsafe { File::from_raw_fd(fd) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn sync_linked_takes_batches_larger_than_its_open_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = (0..SYNC_LINKED_OPEN_MAX * 2 + 3)
+            .map(|n| {
+                let path = dir.path().join(n.to_string());
+                fs::write(&path, b"x").unwrap();
+                path
+            })
+            .collect();
+        sync_linked(paths.iter().map(PathBuf::as_path)).unwrap();
+        sync_linked(std::iter::empty()).unwrap();
+        // A name that is gone is an error for the batch, past the first chunk too.
+        let missing = dir.path().join("missing");
+        let with_missing = paths.iter().map(PathBuf::as_path).chain(std::iter::once(missing.as_path()));
+        assert!(matches!(sync_linked(with_missing), Err(StorageError::Io { .. })));
     }
 }
