@@ -23,9 +23,12 @@ use common::{Client, Server, message_for, message_id_of, stored_messages};
 
 /// One SMTP case: the fault, and the reply code the client must get.
 const SMTP_CASES: &[(&str, u16)] = &[
-    // A directory fsync before the commit fails: nothing indexed, links removed.
+    // An fsync before the commit fails: nothing indexed, links removed. The first is the
+    // linked message file's data sync, the next a directory's.
     ("fsync fail", 451),
     ("fsync fail-after", 451),
+    ("fsync fail 1", 451),
+    ("fsync fail-after 1", 451),
     ("link fail", 451),
     ("link nospace", 452),
     // The commit fails with its outcome unknown (not visible): 451, file kept as orphan.

@@ -113,6 +113,39 @@ fn failures_before_the_commit_remove_the_links() {
     }
 }
 
+/// Every fsync a delivery does before its commit, in turn (the linked files' data, then
+/// the directories): each one failing fails the batch and removes its links. Past the
+/// last of them the fault finds nothing to fail and the batch is stored.
+#[test]
+fn each_fsync_before_the_commit_fails_the_batch() {
+    let count = 3;
+    let mut failed = 0;
+    loop {
+        let fixture = fixture();
+        let store = fixture.open("alice");
+        let guard = armed(fixture.data.root(), FaultPoint::Fsync, FaultAction::Fail, failed);
+        let outcome = store.deliver(&messages(&fixture, count));
+        drop(guard);
+        disarm();
+        match outcome {
+            Err(error) => {
+                assert!(matches!(error, StorageError::Io { .. }), "fsync {failed}: {error:?}");
+                assert_eq!(message_count(&store), 0, "fsync {failed}");
+                assert_eq!(message_files(&store), 0, "fsync {failed}");
+                super::assert_consistent(&store);
+                failed += 1;
+                assert!(failed < 64, "more fsyncs than a delivery can do");
+            }
+            Ok(results) => {
+                assert!(results.iter().all(Result::is_ok));
+                break;
+            }
+        }
+    }
+    // One data sync per linked file, then at least the `msg/<hi>` directory.
+    assert!(failed > count, "only {failed} fsyncs before the commit");
+}
+
 /// ENOSPC anywhere is reported as a full disk (SMTP 452 4.3.1, IMAP OVERQUOTA).
 #[test]
 fn a_full_disk_is_reported_as_no_space() {
