@@ -458,7 +458,13 @@ fn start_listeners(
     inbound: Option<&InboundAuth>,
 ) {
     for (plan, socket) in shared.plans.iter().zip(sockets) {
-        let listener = socket.into_listener();
+        let listener = match socket.into_listener() {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::error!(%error, protocol = ?plan.protocol, "listener not started on this core");
+                continue;
+            }
+        };
         let limiter = plan.limiter.clone();
         let ip_limits = Arc::clone(&shared.ip_limits);
         match plan.protocol {
@@ -715,7 +721,13 @@ fn start_control(shared: &Shared, node: &Node) {
         let node = node.clone();
         let live = Arc::clone(&shared.web.live);
         spawn_detached(async move {
-            let mut hangups = hangup.start();
+            let mut hangups = match hangup.start() {
+                Ok(hangups) => hangups,
+                Err(error) => {
+                    tracing::error!(%error, "watching for SIGHUP; reload with `moxide config reload` instead");
+                    return;
+                }
+            };
             while hangups.next().await {
                 tracing::info!("SIGHUP: reloading the domains file");
                 if let Err(error) = moxide_web::live::reload(&node, &live).await {

@@ -60,7 +60,7 @@ fn lines_in(bytes: &[u8]) -> usize {
 fn on_runtime(sockets: Vec<moxide_runtime::net::ListenerSocket>) -> Result<(), moxide_runtime::RuntimeError> {
     let config = moxide_runtime::RuntimeConfig { pin_to_cpus: true, ..Default::default() };
     moxide_runtime::run(&config, sockets, |_, socket| async move {
-        let listener = socket.into_listener();
+        let Ok(listener) = socket.into_listener() else { return };
         while let Ok(mut stream) = listener.accept().await {
             moxide_runtime::spawn_detached(async move {
                 let mut buffer = vec![0u8; READ_BYTES];

@@ -7,11 +7,6 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
-
-use glommio::{CpuSet, LocalExecutorBuilder, Placement, PoolPlacement};
-
-use crate::memlock::{MemlockTooLow, check_memlock};
 
 /// Helper threads per executor for blocking work when the config says 0. fsync-bound work
 /// (group commits of different accounts) benefits from a few in flight per core.
@@ -30,21 +25,13 @@ pub struct RuntimeConfig {
     /// Helper threads per executor for [`crate::offload`]; 0 picks
     /// [`BLOCKING_THREADS_PER_CORE_DEFAULT`].
     pub blocking_threads_per_core: usize,
-    /// Spin this long before parking an idle executor: trades CPU for cross-core latency
-    /// (85 µs → ~15 µs per round trip on glommio 0.9). Zero disables spinning.
-    pub spin_before_park: Duration,
     /// Thread name prefix.
     pub name: String,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        RuntimeConfig {
-            pin_to_cpus: true,
-            blocking_threads_per_core: 0,
-            spin_before_park: Duration::ZERO,
-            name: "moxide".to_string(),
-        }
+        RuntimeConfig { pin_to_cpus: true, blocking_threads_per_core: 0, name: "moxide".to_string() }
     }
 }
 
@@ -61,9 +48,6 @@ pub struct CoreContext {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RuntimeError {
-    /// RLIMIT_MEMLOCK too low for io_uring.
-    #[error(transparent)]
-    Memlock(#[from] MemlockTooLow),
     /// Zero or too many cores requested.
     #[error("cannot run {requested} executors (1..={CORES_MAX})")]
     CoreCount {
@@ -78,7 +62,7 @@ pub enum RuntimeError {
     ExecutorStart {
         /// Core index.
         core: usize,
-        /// glommio's error text.
+        /// The system's error text.
         message: String,
     },
     /// An executor thread panicked or its executor failed.
@@ -106,9 +90,9 @@ pub fn online_cpus() -> usize {
 }
 
 /// Starts one executor per seed and runs `init(core, seed)` on each; returns once every
-/// executor's init future has completed (servers keep it pending until shutdown).
+/// executor's init future has completed (servers keep it pending until shutdown). Tasks
+/// still pending on a core when its init future completes are dropped.
 ///
-/// The memlock check runs first, so a too-low limit is a clear error instead of a hang.
 /// If an executor fails to start, the error is returned at once; executors already started
 /// are left running detached (the caller is expected to exit the process).
 pub fn run<S, F, Fut>(config: &RuntimeConfig, seeds: Vec<S>, init: F) -> Result<(), RuntimeError>
@@ -117,13 +101,12 @@ where
     F: Fn(CoreContext, S) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + 'static,
 {
-    check_memlock()?;
     crate::memory::pin_mmap_threshold();
     let count = seeds.len();
     if count == 0 || count > CORES_MAX {
         return Err(RuntimeError::CoreCount { requested: count });
     }
-    let cpus = if config.pin_to_cpus { online_cpu_ids()? } else { Vec::new() };
+    let cpus = if config.pin_to_cpus { allowed_cpu_ids()? } else { Vec::new() };
     let blocking_threads = match config.blocking_threads_per_core {
         0 => BLOCKING_THREADS_PER_CORE_DEFAULT,
         n => n,
@@ -131,37 +114,56 @@ where
     let init = Arc::new(init);
     let mut handles = Vec::with_capacity(count);
     for (index, seed) in seeds.into_iter().enumerate() {
-        let placement = match cpus.get(index % cpus.len().max(1)) {
-            Some(&cpu) => Placement::Fixed(cpu),
-            None => Placement::Unbound,
-        };
-        let mut builder = LocalExecutorBuilder::new(placement)
-            .name(&format!("{}-{index}", config.name))
-            .blocking_thread_pool_placement(PoolPlacement::Unbound(blocking_threads));
-        if !config.spin_before_park.is_zero() {
-            builder = builder.spin_before_park(config.spin_before_park);
-        }
+        let cpu = cpus.get(index % cpus.len().max(1)).copied();
         let context = CoreContext { index, count };
         let init = Arc::clone(&init);
-        let handle = builder
-            .spawn(move || async move {
+        let name = format!("{}-{index}", config.name);
+        let helper_name = format!("{}-{index}-helper", config.name);
+        let handle = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || -> Result<(), String> {
+                if let Some(cpu) = cpu {
+                    let mut set = rustix::thread::CpuSet::new();
+                    set.set(cpu);
+                    rustix::thread::sched_setaffinity(None, &set)
+                        .map_err(|e| format!("pinning to CPU {cpu}: {e}"))?;
+                }
+                let pool =
+                    crate::offload::Pool::start(blocking_threads, &helper_name).map_err(|e| e.to_string())?;
+                crate::offload::install(pool);
                 CORE.with(|core| core.set(Some(context)));
-                init(context, seed).await;
+                let result = crate::scheduler::run_core(init(context, seed)).map_err(|e| e.to_string());
+                CORE.with(|core| core.set(None));
+                crate::offload::uninstall();
+                result
             })
             .map_err(|e| RuntimeError::ExecutorStart { core: index, message: e.to_string() })?;
         handles.push(handle);
     }
     for (core, handle) in handles.into_iter().enumerate() {
-        handle.join().map_err(|e| RuntimeError::ExecutorFailed { core, message: e.to_string() })?;
+        match handle.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => return Err(RuntimeError::ExecutorFailed { core, message }),
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "panicked".to_string());
+                return Err(RuntimeError::ExecutorFailed { core, message });
+            }
+        }
     }
     Ok(())
 }
 
-fn online_cpu_ids() -> Result<Vec<usize>, RuntimeError> {
-    let set = CpuSet::online().map_err(|e| RuntimeError::Topology(e.to_string()))?;
-    let mut ids: Vec<usize> = set.into_iter().map(|location| location.cpu).collect();
-    ids.sort_unstable();
-    ids.dedup();
+/// The CPUs this process may run on (its affinity mask), in order.
+fn allowed_cpu_ids() -> Result<Vec<usize>, RuntimeError> {
+    let set = rustix::thread::sched_getaffinity(None).map_err(|e| RuntimeError::Topology(e.to_string()))?;
+    let ids: Vec<usize> = (0..rustix::thread::CpuSet::MAX_CPU).filter(|&cpu| set.is_set(cpu)).collect();
+    if ids.is_empty() {
+        return Err(RuntimeError::Topology("empty CPU affinity mask".to_string()));
+    }
     Ok(ids)
 }
 

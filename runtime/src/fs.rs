@@ -1,5 +1,9 @@
-//! Spool files: the bytes of a message being received, written through io_uring. They
-//! are not synced here: the store makes a spool's data durable when it links the file
+//! Spool files: the bytes of a message being received. They are written with plain
+//! `pwrite(2)` on the executor: at most [`SPOOL_WRITE_BYTES_MAX`] per call, copied into
+//! the page cache (ext4 offers no non-blocking buffered write to try first, and a hand-off
+//! to a helper thread per write costs more than the copy). The one wait such a write can
+//! meet is the kernel's dirty-page throttling when writeback lags far behind; that stalls
+//! the core as it stalls any process writing files. They are not synced here: the store makes a spool's data durable when it links the file
 //! (with the other files of its group commit, before the directory fsyncs and the commit
 //! that index it; the delivery write order in docs/architecture.md). A spool nothing
 //! linked is removed, or swept at the next start.
@@ -7,7 +11,8 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use glommio::io::{BufferedFile, OpenOptions};
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 
 /// Bytes gathered in memory before a write is issued. Most mail is smaller, so a typical
 /// message is one write; larger ones stream in 64 KiB writes.
@@ -15,7 +20,7 @@ pub const SPOOL_WRITE_BYTES_MAX: usize = 64 * 1024;
 
 /// A spool file being written.
 pub struct SpoolFile {
-    file: BufferedFile,
+    file: File,
     path: PathBuf,
     buffer: Vec<u8>,
     written: u64,
@@ -24,13 +29,7 @@ pub struct SpoolFile {
 impl SpoolFile {
     /// Creates `path` (which must not exist), mode 0600.
     pub async fn create(path: &Path) -> io::Result<SpoolFile> {
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .buffered_open(path)
-            .await
-            .map_err(io::Error::from)?;
+        let file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
         Ok(SpoolFile { file, path: path.to_path_buf(), buffer: Vec::new(), written: 0 })
     }
 
@@ -59,16 +58,9 @@ impl SpoolFile {
     }
 
     async fn flush(&mut self) -> io::Result<()> {
-        let mut pending = std::mem::take(&mut self.buffer);
-        while !pending.is_empty() {
-            let length = pending.len();
-            let written = self.file.write_at(pending.clone(), self.written).await.map_err(io::Error::from)?;
-            if written == 0 {
-                return Err(io::Error::new(io::ErrorKind::WriteZero, "spool write wrote nothing"));
-            }
-            self.written += written as u64;
-            pending = if written < length { pending.split_off(written) } else { Vec::new() };
-        }
+        self.file.write_all_at(&self.buffer, self.written)?;
+        self.written += self.buffer.len() as u64;
+        self.buffer.clear();
         Ok(())
     }
 
@@ -76,15 +68,13 @@ impl SpoolFile {
     /// store syncs what it links (see the module doc).
     pub async fn finish(mut self) -> io::Result<u64> {
         self.flush().await?;
-        let length = self.written;
-        self.file.close().await.map_err(io::Error::from)?;
-        Ok(length)
+        Ok(self.written)
     }
 
     /// Closes and removes the file (the message was refused or the client went away).
     pub async fn discard(self) -> io::Result<()> {
-        let path = self.path.clone();
-        self.file.close().await.map_err(io::Error::from)?;
+        let SpoolFile { file, path, .. } = self;
+        drop(file);
         remove_file(path).await
     }
 }

@@ -2,7 +2,6 @@
 //! and delivered to one core as a stream of notices (one per signal; signals that arrive
 //! while a reload runs are merged, which is what a reload wants).
 
-use std::os::fd::{FromRawFd, IntoRawFd};
 use std::os::unix::net::UnixStream;
 
 use futures_lite::AsyncReadExt;
@@ -31,17 +30,14 @@ pub fn catch_hangup() -> std::io::Result<HangupSeed> {
 
 /// SIGHUP notices on the core that started them.
 pub struct Hangups {
-    wake: glommio::net::UnixStream,
+    wake: crate::unix::UnixStream,
 }
 
 impl HangupSeed {
     /// On the core that will act on SIGHUP.
-    pub fn start(self) -> Hangups {
-        let raw = self.wake.into_raw_fd();
-        // SAFETY: `raw` is the descriptor `into_raw_fd` just released; nothing else owns
-        // it, and the glommio stream takes ownership (it closes it when dropped).
-        let wake = unsafe { glommio::net::UnixStream::from_raw_fd(raw) };
-        Hangups { wake }
+    pub fn start(self) -> std::io::Result<Hangups> {
+        let wake = crate::unix::UnixStream::from_std(self.wake)?;
+        Ok(Hangups { wake })
     }
 }
 

@@ -4,24 +4,27 @@
 //!
 //! One executor per core, each pinned to a CPU, runs connection and actor tasks that never
 //! move between threads (`Rc`, `RefCell` and `!Send` futures are fine inside a core). The
-//! executor is glommio 0.9, and this crate is the only one that names it: no glommio type
-//! appears in the public API, so the executor can be replaced (compio, or an io_uring loop
-//! of our own) without touching the rest of the workspace.
+//! executor is this crate's own: a run queue of `async-task` tasks ([`scheduler`]) and an
+//! epoll reactor with the core's timers ([`reactor`]); nothing of either appears in the
+//! public API.
 //!
 //! - [`executor`]: starts the executors ([`run`]) and says which core a task is on.
+//! - `scheduler`: one core's loop: run queue, remote wakes from other threads, parking.
+//! - `reactor`: epoll (edge-triggered, registered once per socket), the eventfd other
+//!   threads wake a parked core with, and the core's timers.
+//! - `channel`: the bounded cross-thread channel under the mesh.
 //! - [`net`]: listeners bound once per core with `SO_REUSEPORT` (the kernel spreads
 //!   accepts), TCP streams with `TCP_NODELAY` set, a connection limit.
 //! - [`mesh`]: a typed cross-core channel mesh (send a value to core N).
 //! - [`offload`]: blocking work (fsync, LMDB commits, password hashing) on helper threads
 //!   so no executor ever blocks.
-//! - [`fs`]: spool files written and synced through io_uring.
+//! - [`fs`]: spool files being received.
 //! - [`tls`]: server TLS (rustls, ring provider): certificates by SNI with reload,
 //!   ALPN, client certificates by public key, channel binding, self-signed certificates.
 //! - [`stream`]: [`Stream`], a connection that is plain or TLS, with the STARTTLS upgrade
 //!   and COMPRESS=DEFLATE on top ([`compress`]: bounded deflate/inflate halves).
 //! - [`time`]: timers and timeouts.
 //! - [`task`]: spawning tasks on the current core.
-//! - [`memlock`]: the RLIMIT_MEMLOCK check glommio needs at startup.
 //! - [`shutdown`]: SIGTERM/SIGINT caught once and told to every core, which stops in
 //!   stages (draining, then closing), with a forced exit as the bound.
 //! - [`hangup`]: SIGHUP as a stream of reload notices on one core.
@@ -31,20 +34,23 @@
 //! - [`exchange`]: one length-prefixed request/reply over TCP (DNS over TCP).
 //!
 //! Architecture invariant: every function that can block for longer than a memory access
-//! either goes through io_uring or through [`offload`]; nothing here calls `fsync`,
-//! `sendfile` or a lock that another core holds for long on an executor thread.
+//! goes through [`offload`] (spool writes into the page cache excepted, see [`fs`]);
+//! nothing here calls `fsync`, `sendfile` or a lock that another core holds for long on an
+//! executor thread.
 
+mod channel;
 pub mod compress;
 pub mod exchange;
 pub mod executor;
 pub mod fs;
 pub mod hangup;
-pub mod memlock;
 pub mod memory;
 pub mod mesh;
 pub mod net;
 pub mod offload;
 pub mod random;
+mod reactor;
+mod scheduler;
 pub mod shutdown;
 pub mod stats;
 pub mod stream;

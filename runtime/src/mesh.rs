@@ -2,8 +2,8 @@
 //!
 //! [`mesh`] creates one bounded channel per ordered pair of cores before the executors
 //! start and hands out one [`MeshSeed`] per core. On its core, [`MeshSeed::connect`]
-//! connects all of them at once (glommio's shared channels wait for both ends) and starts
-//! one receive loop per peer, which gives each arriving value to the core's handler.
+//! starts one receive loop per peer, which gives each arriving value to the core's
+//! handler.
 //! Request/reply is built on top by the caller with correlation ids (creating a channel
 //! per request would cost far more than the message).
 //!
@@ -13,12 +13,12 @@
 
 use std::rc::Rc;
 
-use glommio::channels::shared_channel::{self, ConnectedSender, SharedReceiver, SharedSender};
+use crate::channel::{Receiver, Sender, bounded};
 
 use crate::task::spawn_detached;
 
-/// Values in flight per ordered pair of cores before a sender waits. Bounded (glommio's
-/// shared channels must be); 1024 covers a burst of pipelined deliveries to one account.
+/// Values in flight per ordered pair of cores before a sender waits. Bounded, so a core
+/// that stops receiving cannot grow another's memory; 1024 covers a burst of pipelined deliveries to one account.
 pub const MESH_CHANNEL_CAPACITY_MAX: usize = 1024;
 
 /// Why a value could not be sent.
@@ -36,8 +36,8 @@ pub enum MeshError {
 /// One core's unconnected ends of the mesh; `Send`, created on the main thread.
 pub struct MeshSeed<M: Send + 'static> {
     index: usize,
-    senders: Vec<Option<SharedSender<M>>>,
-    receivers: Vec<Option<SharedReceiver<M>>>,
+    senders: Vec<Option<Sender<M>>>,
+    receivers: Vec<Option<Receiver<M>>>,
 }
 
 /// Creates the mesh for `cores` cores; element N is core N's seed.
@@ -54,7 +54,7 @@ pub fn mesh<M: Send + 'static>(cores: usize) -> Vec<MeshSeed<M>> {
             if from == to {
                 continue;
             }
-            let (sender, receiver) = shared_channel::new_bounded(MESH_CHANNEL_CAPACITY_MAX);
+            let (sender, receiver) = bounded(MESH_CHANNEL_CAPACITY_MAX);
             seeds[from].senders[to] = Some(sender);
             seeds[to].receivers[from] = Some(receiver);
         }
@@ -72,7 +72,7 @@ pub struct Mesh<M: Send + 'static> {
 struct MeshShared<M: Send + 'static> {
     index: usize,
     count: usize,
-    senders: Vec<Option<ConnectedSender<M>>>,
+    senders: Vec<Option<Sender<M>>>,
     handler: Handler<M>,
 }
 
@@ -83,32 +83,16 @@ impl<M: Send + 'static> Clone for Mesh<M> {
 }
 
 impl<M: Send + 'static> MeshSeed<M> {
-    /// Connects this core's ends (waits until every peer core connects too) and starts
-    /// delivering arriving values to `handler(mesh, from_core, value)`. Must run on the
+    /// Starts delivering arriving values to `handler(mesh, from_core, value)`. Must run on the
     /// core the seed was made for. The handler gets the mesh so it can answer.
     pub async fn connect(self, handler: impl Fn(&Mesh<M>, usize, M) + 'static) -> Mesh<M> {
         let count = self.senders.len();
         let handler: Handler<M> = Rc::new(handler);
-        let mut pending_senders = Vec::new();
-        for (to, sender) in self.senders.into_iter().enumerate() {
-            if let Some(sender) = sender {
-                pending_senders.push((to, crate::task::spawn(sender.connect())));
-            }
-        }
-        let mut pending_receivers = Vec::new();
-        for (from, receiver) in self.receivers.into_iter().enumerate() {
-            if let Some(receiver) = receiver {
-                pending_receivers.push((from, crate::task::spawn(receiver.connect())));
-            }
-        }
-        let mut senders: Vec<Option<ConnectedSender<M>>> = (0..count).map(|_| None).collect();
-        for (to, pending) in pending_senders {
-            senders[to] = Some(pending.await);
-        }
-        let shared = MeshShared { index: self.index, count, senders, handler: Rc::clone(&handler) };
+        let shared =
+            MeshShared { index: self.index, count, senders: self.senders, handler: Rc::clone(&handler) };
         let mesh = Mesh { shared: Rc::new(shared) };
-        for (from, pending) in pending_receivers {
-            let receiver = pending.await;
+        for (from, receiver) in self.receivers.into_iter().enumerate() {
+            let Some(receiver) = receiver else { continue };
             let handler = Rc::clone(&handler);
             let mesh = mesh.clone();
             spawn_detached(async move {

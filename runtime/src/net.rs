@@ -10,9 +10,10 @@
 //! Every accepted or connected stream gets `TCP_NODELAY`: SMTP and IMAP are chatty, and
 //! with Nagle each request/response stalls ~40 ms.
 
-use std::io;
+use std::cell::Cell;
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,7 +21,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_lite::io::{AsyncRead, AsyncWrite};
+use rustix::net::SocketFlags;
 use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::reactor::{Async, Direction, Timer};
 
 /// Pending-connection queue per listening socket. Per core, so the machine-wide queue is
 /// this times the number of cores; 1024 matches common `somaxconn` defaults.
@@ -34,14 +38,12 @@ pub struct ListenerSocket {
 }
 
 impl ListenerSocket {
-    /// Turns the socket into a listener driven by the current core's executor. Must be
+    /// Turns the socket into a listener driven by the current core's reactor. Must be
     /// called on an executor thread.
-    pub fn into_listener(self) -> TcpListener {
-        let fd = self.socket.into_raw_fd();
-        // SAFETY: `fd` is a bound, listening TCP socket we own (into_raw_fd gave up the
-        // Socket's ownership), which is what glommio's from_raw_fd requires.
-        let inner = unsafe { glommio::net::TcpListener::from_raw_fd(fd) };
-        TcpListener { inner }
+    pub fn into_listener(self) -> io::Result<TcpListener> {
+        self.socket.set_nonblocking(true)?;
+        let listener: std::net::TcpListener = self.socket.into();
+        Ok(TcpListener { inner: Async::new(listener)? })
     }
 }
 
@@ -84,65 +86,113 @@ fn new_socket(address: SocketAddr) -> io::Result<Socket> {
 }
 
 /// A listening socket on the current core.
-#[derive(Debug)]
 pub struct TcpListener {
-    inner: glommio::net::TcpListener,
+    inner: Async<std::net::TcpListener>,
+}
+
+impl std::fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpListener").field("local", &self.inner.get_ref().local_addr().ok()).finish()
+    }
 }
 
 impl TcpListener {
     /// Waits for the next connection; the stream has `TCP_NODELAY` set.
     pub async fn accept(&self) -> io::Result<TcpStream> {
-        let stream = self.inner.accept().await.map_err(io::Error::from)?;
-        stream.set_nodelay(true).map_err(io::Error::from)?;
-        Ok(TcpStream { inner: stream })
+        let fd = std::future::poll_fn(|cx| {
+            self.inner.poll_io(Direction::Read, cx, |listener| {
+                rustix::net::accept_with(listener, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC)
+                    .map_err(io::Error::from)
+            })
+        })
+        .await?;
+        TcpStream::from_connected(std::net::TcpStream::from(fd))
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr().map_err(io::Error::from)
+        self.inner.get_ref().local_addr()
     }
 }
 
 /// A TCP connection on the current core: `AsyncRead` + `AsyncWrite`.
-#[derive(Debug)]
 pub struct TcpStream {
-    inner: glommio::net::TcpStream,
+    inner: Async<std::net::TcpStream>,
+    read_timeout: Cell<Option<Duration>>,
+    write_timeout: Cell<Option<Duration>>,
+    /// The deadline of the read (write) that is waiting, armed when it first waits.
+    read_timer: Option<Timer>,
+    write_timer: Option<Timer>,
+}
+
+impl std::fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpStream").field("peer", &self.inner.get_ref().peer_addr().ok()).finish()
+    }
 }
 
 impl TcpStream {
+    /// A connected, non-blocking stream: `TCP_NODELAY` set, registered with the reactor.
+    fn from_connected(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        stream.set_nodelay(true)?;
+        Ok(TcpStream {
+            inner: Async::new(stream)?,
+            read_timeout: Cell::new(None),
+            write_timeout: Cell::new(None),
+            read_timer: None,
+            write_timer: None,
+        })
+    }
+
     /// Connects to `address` (with `TCP_NODELAY`).
     pub async fn connect(address: SocketAddr) -> io::Result<TcpStream> {
-        let stream = glommio::net::TcpStream::connect(address).await.map_err(io::Error::from)?;
-        stream.set_nodelay(true).map_err(io::Error::from)?;
-        Ok(TcpStream { inner: stream })
+        let domain = if address.is_ipv6() { Domain::IPV6 } else { Domain::IPV4 };
+        let socket = Socket::new(domain, Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
+        match socket.connect(&address.into()) {
+            Ok(()) => {}
+            Err(error) if error.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(error) => return Err(error),
+        }
+        let stream = TcpStream::from_connected(socket.into())?;
+        // A non-blocking connect has ended once the socket turns writable; SO_ERROR says
+        // how it ended.
+        stream.inner.clear(Direction::Write);
+        stream.inner.ready(Direction::Write).await;
+        match stream.inner.get_ref().take_error()? {
+            Some(error) => Err(error),
+            None => Ok(stream),
+        }
     }
 
     /// The remote address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.peer_addr().map_err(io::Error::from)
+        self.inner.get_ref().peer_addr()
     }
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr().map_err(io::Error::from)
+        self.inner.get_ref().local_addr()
     }
 
     /// Reads fail with `ErrorKind::TimedOut` after `timeout` without data (`None`: never).
-    /// Cheaper than wrapping each read in a timer: the reactor arms one per pending read.
+    /// Cheaper than wrapping each read in a timer future: the deadline is armed only
+    /// when a read has to wait.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.set_read_timeout(timeout).map_err(io::Error::from)
+        self.read_timeout.set(timeout);
+        Ok(())
     }
 
     /// Writes fail with `ErrorKind::TimedOut` after `timeout` without progress.
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.set_write_timeout(timeout).map_err(io::Error::from)
+        self.write_timeout.set(timeout);
+        Ok(())
     }
 
     /// Sends up to `length` bytes of `file` from `offset` straight from the page cache
-    /// (`sendfile(2)`), on a helper thread so the executor never blocks. Waits at most
-    /// `step` for socket space; returns the bytes sent (0 when the peer's window stayed
-    /// full for `step`: the caller retries and applies its own write timeout). A slow
-    /// reader therefore holds a helper thread for at most `step` at a time.
+    /// (`sendfile(2)`), on a helper thread so the executor never waits for the disk.
+    /// Waits at most `step` for socket space; returns the bytes sent (0 when the peer's
+    /// window stayed full for `step`: the caller retries and applies its own write
+    /// timeout).
     ///
     /// The caller must have flushed everything written before through this stream.
     pub async fn send_file_step(
@@ -152,82 +202,137 @@ impl TcpStream {
         length: u64,
         step: Duration,
     ) -> io::Result<u64> {
-        // SAFETY: dup only creates a new descriptor for the socket we hold; the OwnedFd
-        // closes it when the helper thread is done. The original stays owned by glommio.
-        let socket = unsafe { libc::dup(self.as_raw_fd()) };
-        if socket < 0 {
-            return Err(io::Error::last_os_error());
+        let deadline = std::time::Instant::now() + step;
+        loop {
+            let writable = async {
+                self.inner.ready(Direction::Write).await;
+                true
+            };
+            let expired = async {
+                Timer::at(deadline).await;
+                false
+            };
+            if !futures_lite::future::or(writable, expired).await {
+                return Ok(0);
+            }
+            // SAFETY: dup only creates a new descriptor for the socket we hold; the
+            // OwnedFd closes it when the helper thread is done, whatever becomes of this
+            // stream meanwhile.
+            let socket = unsafe { libc::dup(self.as_raw_fd()) };
+            if socket < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: `socket` is a fresh descriptor from dup above, owned by nobody else.
+            let socket = unsafe { std::os::fd::OwnedFd::from_raw_fd(socket) };
+            let file = std::sync::Arc::clone(file);
+            let (sent, blocked) =
+                crate::offload(move || send_file_nonblocking(&socket, &file, offset, length))
+                    .await
+                    .map_err(|panic| io::Error::other(panic.to_string()))??;
+            if blocked {
+                self.inner.clear(Direction::Write);
+            }
+            if sent > 0 || !blocked {
+                return Ok(sent);
+            }
         }
-        // SAFETY: `socket` is a fresh descriptor from dup above, owned by nobody else.
-        let socket = unsafe { std::os::fd::OwnedFd::from_raw_fd(socket) };
-        let file = std::sync::Arc::clone(file);
-        crate::offload(move || send_file_blocking(&socket, &file, offset, length, step))
-            .await
-            .map_err(|panic| io::Error::other(panic.to_string()))?
     }
 
     /// Shuts down the write half (the peer reads end-of-stream).
     pub async fn shutdown_write(&self) -> io::Result<()> {
-        self.inner.shutdown(std::net::Shutdown::Write).await.map_err(io::Error::from)
+        self.inner.get_ref().shutdown(std::net::Shutdown::Write)
     }
 }
 
 impl AsRawFd for TcpStream {
     fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
+        self.inner.get_ref().as_raw_fd()
+    }
+}
+
+/// Polls `timer` (armed now for `timeout` if not yet) after an I/O attempt went pending:
+/// `Ready` with `TimedOut` once it expired.
+fn poll_deadline(
+    timer: &mut Option<Timer>,
+    timeout: Option<Duration>,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    let Some(timeout) = timeout else { return Poll::Pending };
+    let armed = timer.get_or_insert_with(|| Timer::at(std::time::Instant::now() + timeout));
+    match armed.poll_expired(cx) {
+        Poll::Ready(()) => {
+            *timer = None;
+            Poll::Ready(Err(io::Error::from(io::ErrorKind::TimedOut)))
+        }
+        Poll::Pending => Poll::Pending,
     }
 }
 
 impl AsyncRead for TcpStream {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let wanted = buf.len();
+        match this.inner.poll_io(Direction::Read, cx, |mut stream| stream.read(buf)) {
+            Poll::Ready(result) => {
+                this.read_timer = None;
+                // Edge-triggered: a short read drained the socket, and anything that
+                // arrives later raises a new event. End of stream keeps the flag so later
+                // reads see it again.
+                if let Ok(read) = result
+                    && read > 0
+                    && read < wanted
+                {
+                    this.inner.clear(Direction::Read);
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => poll_deadline(&mut this.read_timer, this.read_timeout.get(), cx),
+        }
     }
 }
 
 impl AsyncWrite for TcpStream {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match this.inner.poll_io(Direction::Write, cx, |mut stream| stream.write(buf)) {
+            Poll::Ready(result) => {
+                this.write_timer = None;
+                if let Ok(written) = result
+                    && written < buf.len()
+                {
+                    this.inner.clear(Direction::Write);
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => poll_deadline(&mut this.write_timer, this.write_timeout.get(), cx),
+        }
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Nothing is buffered here: a completed write is in the socket.
+        Poll::Ready(Ok(()))
     }
 
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_close(cx)
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.inner.get_ref().shutdown(std::net::Shutdown::Write) {
+            Err(error) if error.kind() != io::ErrorKind::NotConnected => Poll::Ready(Err(error)),
+            _ => Poll::Ready(Ok(())),
+        }
     }
 }
 
 /// Largest single sendfile call; keeps one step's latency bounded on fast links too.
 const SEND_FILE_CALL_BYTES_MAX: u64 = 1 << 20;
 
-fn send_file_blocking(
+/// Sends from `file` on a non-blocking socket until done or the socket is full; returns
+/// the bytes sent and whether it stopped because the socket was full.
+fn send_file_nonblocking(
     socket: &std::os::fd::OwnedFd,
     file: &std::fs::File,
     offset: u64,
     length: u64,
-    step: Duration,
-) -> io::Result<u64> {
+) -> io::Result<(u64, bool)> {
     use std::os::fd::AsRawFd as _;
-    let timeout = libc::timeval {
-        tv_sec: libc::time_t::try_from(step.as_secs()).unwrap_or(libc::time_t::MAX),
-        tv_usec: libc::suseconds_t::from(step.subsec_micros()),
-    };
-    // SAFETY: setsockopt reads `timeout` (a valid timeval) for its stated size. The option
-    // is per socket; glommio never blocks on this socket (it sends with MSG_DONTWAIT), so
-    // only our blocking sendfile is affected.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDTIMEO,
-            (&raw const timeout).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
     let mut sent = 0u64;
     while sent < length {
         let mut position =
@@ -239,7 +344,7 @@ fn send_file_blocking(
         if n < 0 {
             let error = io::Error::last_os_error();
             match error.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => return Ok(sent),
+                io::ErrorKind::WouldBlock => return Ok((sent, true)),
                 io::ErrorKind::Interrupted => continue,
                 _ => return Err(error),
             }
@@ -249,7 +354,7 @@ fn send_file_blocking(
         }
         sent += n as u64;
     }
-    Ok(sent)
+    Ok((sent, false))
 }
 
 /// A limit on concurrent connections shared by all cores (one atomic counter).
@@ -342,7 +447,7 @@ mod tests {
         run(&config, sockets, move |_, socket| {
             let path = path.clone();
             async move {
-                let listener = socket.into_listener();
+                let listener = socket.into_listener().unwrap();
                 let mut stream = listener.accept().await.unwrap();
                 let file = Arc::new(std::fs::File::open(&path).unwrap());
                 let (mut offset, mut left) = (1000u64, 2_500_000u64);
@@ -392,7 +497,7 @@ mod tests {
             let served = Arc::clone(&served_in);
             let total = Arc::clone(&total);
             async move {
-                let listener = socket.into_listener();
+                let listener = socket.into_listener().unwrap();
                 while total.load(Ordering::SeqCst) < 20 {
                     let accept = crate::time::timeout(Duration::from_millis(50), listener.accept()).await;
                     let Ok(stream) = accept else { continue };

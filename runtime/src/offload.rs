@@ -1,16 +1,107 @@
 //! Blocking work off the executors: fsync, LMDB write commits, opening environments,
-//! password hashing. Each executor has a small pool of helper threads; the executor awaits
-//! the result without blocking.
+//! password hashing, sendfile. Each executor has a small pool of helper threads fed from
+//! one queue; the executor awaits the result without blocking, and the helper that
+//! finishes wakes the waiting task through the core's remote queue.
 //!
-//! A panic in the closure is caught and returned as [`OffloadPanic`]: glommio's own
-//! `spawn_blocking` would otherwise read an uninitialized result.
+//! A panic in the closure is caught and returned as [`OffloadPanic`].
 
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::{Poll, Waker};
 
 /// The offloaded closure panicked; the text is the panic message when it was a string.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("blocking task panicked: {0}")]
 pub struct OffloadPanic(pub String);
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// One core's helper threads and their queue.
+pub(crate) struct Pool {
+    shared: Arc<PoolShared>,
+}
+
+#[derive(Default)]
+struct PoolShared {
+    jobs: Mutex<PoolQueue>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct PoolQueue {
+    jobs: VecDeque<Job>,
+    closed: bool,
+}
+
+impl PoolShared {
+    fn lock(&self) -> MutexGuard<'_, PoolQueue> {
+        self.jobs.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Pool {
+    /// Starts `threads` helper threads named `name`.
+    pub(crate) fn start(threads: usize, name: &str) -> std::io::Result<Pool> {
+        let shared = Arc::new(PoolShared::default());
+        for _ in 0..threads.max(1) {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new().name(name.to_string()).spawn(move || helper(&shared))?;
+        }
+        Ok(Pool { shared })
+    }
+
+    fn submit(&self, job: Job) {
+        self.shared.lock().jobs.push_back(job);
+        self.shared.ready.notify_one();
+    }
+}
+
+impl Drop for Pool {
+    /// Helpers finish the jobs queued and exit; nobody waits for them.
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.ready.notify_all();
+    }
+}
+
+fn helper(shared: &PoolShared) {
+    loop {
+        let job = {
+            let mut queue = shared.lock();
+            loop {
+                if let Some(job) = queue.jobs.pop_front() {
+                    break job;
+                }
+                if queue.closed {
+                    return;
+                }
+                queue = shared.ready.wait(queue).unwrap_or_else(PoisonError::into_inner);
+            }
+        };
+        job();
+    }
+}
+
+std::thread_local! {
+    static POOL: std::cell::RefCell<Option<Pool>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Gives the calling executor thread its pool (until [`uninstall`]).
+pub(crate) fn install(pool: Pool) {
+    POOL.with(|slot| *slot.borrow_mut() = Some(pool));
+}
+
+/// Drops the calling executor thread's pool: its helpers exit once idle.
+pub(crate) fn uninstall() {
+    let pool = POOL.with(|slot| slot.borrow_mut().take());
+    drop(pool);
+}
+
+/// Where a helper leaves the result for the waiting task.
+struct Slot<R> {
+    state: Mutex<(Option<std::thread::Result<R>>, Option<Waker>)>,
+}
 
 /// Runs `work` on one of this core's helper threads and returns its result.
 /// Must be called from inside the runtime.
@@ -19,16 +110,45 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    glommio::executor().spawn_blocking(move || catch_unwind(AssertUnwindSafe(work))).await.map_err(
-        |payload| {
-            let text = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "non-string panic payload".to_string());
-            OffloadPanic(text)
-        },
-    )
+    let slot = Arc::new(Slot { state: Mutex::new((None, None)) });
+    let filled = Arc::clone(&slot);
+    let job: Job = Box::new(move || {
+        let result = catch_unwind(AssertUnwindSafe(work));
+        let waker = {
+            let mut state = filled.state.lock().unwrap_or_else(PoisonError::into_inner);
+            state.0 = Some(result);
+            state.1.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    });
+    let submitted = POOL.with(|pool| pool.borrow().as_ref().map(|pool| pool.submit(job)));
+    if submitted.is_none() {
+        panic!("moxide-runtime offload outside the runtime");
+    }
+    let result = std::future::poll_fn(|cx| {
+        let mut state = slot.state.lock().unwrap_or_else(PoisonError::into_inner);
+        match state.0.take() {
+            Some(result) => Poll::Ready(result),
+            None => {
+                match &state.1 {
+                    Some(waker) if waker.will_wake(cx.waker()) => {}
+                    _ => state.1 = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+        }
+    })
+    .await;
+    result.map_err(|payload| {
+        let text = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "non-string panic payload".to_string());
+        OffloadPanic(text)
+    })
 }
 
 #[cfg(test)]

@@ -22,7 +22,6 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
 use std::io::Write;
-use std::os::fd::{FromRawFd, IntoRawFd};
 use std::os::unix::net::UnixStream;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -104,21 +103,24 @@ impl ShutdownSeed {
     /// Draining when it comes and to Closing after the grace.
     pub fn start(self) -> Shutdown {
         let shutdown = notice();
-        let raw = self.wake.into_raw_fd();
-        // SAFETY: `raw` is the descriptor `into_raw_fd` just released; nothing else owns
-        // it, and the glommio stream takes ownership (it closes it when dropped).
-        let mut wake = unsafe { glommio::net::UnixStream::from_raw_fd(raw) };
+        let mut wake = match crate::unix::UnixStream::from_std(self.wake) {
+            Ok(wake) => wake,
+            Err(error) => {
+                // This core then learns of a shutdown only by the forced exit's bound.
+                tracing::error!(%error, "watching for the shutdown signal");
+                return shutdown;
+            }
+        };
         let watched = shutdown.clone();
         let grace = self.grace;
-        glommio::spawn_local(async move {
+        crate::task::spawn_detached(async move {
             let mut byte = [0u8; 1];
             // One byte means "begin"; end of stream (the watcher thread gone) never comes
             // before process exit, and an error leaves the core running as it was.
             if matches!(wake.read(&mut byte).await, Ok(1)) {
                 watched.begin(grace);
             }
-        })
-        .detach();
+        });
         shutdown
     }
 }
@@ -203,12 +205,11 @@ impl Shutdown {
         self.inner.stage.set(ShutdownStage::Draining);
         self.inner.draining.set();
         let inner = Rc::clone(&self.inner);
-        glommio::spawn_local(async move {
+        crate::task::spawn_detached(async move {
             crate::time::sleep(grace).await;
             inner.stage.set(ShutdownStage::Closing);
             inner.closing.set();
-        })
-        .detach();
+        });
     }
 }
 

@@ -4,12 +4,11 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 /// A spawned task's result. Dropping the handle cancels the task; call
 /// [`JoinHandle::detach`] to let it run on its own.
 #[must_use = "dropping a JoinHandle cancels the task; detach() it to let it run"]
-pub struct JoinHandle<T>(glommio::Task<T>);
+pub struct JoinHandle<T>(async_task::Task<T>);
 
 impl<T> JoinHandle<T> {
     /// Lets the task run to completion without anyone awaiting it.
@@ -32,7 +31,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    JoinHandle(glommio::spawn_local(future))
+    JoinHandle(crate::scheduler::spawn_local(future))
 }
 
 /// Spawns `future` and lets it run on its own.
@@ -41,7 +40,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    glommio::spawn_local(future).detach();
+    crate::scheduler::spawn_local(future).detach();
 }
 
 /// Lets other tasks on this core run before continuing.
@@ -49,18 +48,19 @@ pub async fn yield_now() {
     futures_lite::future::yield_now().await;
 }
 
-/// How long [`yield_to_reactor`] waits at most when nothing else is ready: long enough
-/// that its timer is not yet due when first polled (so the task really waits for the
-/// reactor), short enough to cost nothing a client could notice.
-const REACTOR_YIELD_MIN: Duration = Duration::from_micros(20);
-
-/// Lets the core's reactor take in what completed (socket readiness, file operations)
-/// and the tasks that wakes run, besides those already woken, before continuing.
-/// [`yield_now`] only lets already woken tasks run: glommio polls its rings when the run
-/// queue is empty or its preemption timer fires (100 ms), so a task that loops with
-/// `yield_now` keeps every socket on the core waiting. A short timer does it: the task
-/// then runs again once the reactor was polled, at most [`REACTOR_YIELD_MIN`] later if
-/// the core has nothing else to do.
+/// Lets the core's reactor take in what completed (socket readiness, timers) and the
+/// tasks that wakes, besides those already woken, run before continuing. [`yield_now`]
+/// alone would only let already woken tasks run before this one again; a task that loops
+/// over a long job calls this between steps so every socket on the core stays served.
 pub async fn yield_to_reactor() {
-    glommio::timer::Timer::new(REACTOR_YIELD_MIN).await;
+    let mut registered = false;
+    std::future::poll_fn(|cx| {
+        if registered {
+            return Poll::Ready(());
+        }
+        registered = true;
+        crate::scheduler::with_reactor(|reactor| reactor.add_yielder(cx.waker()));
+        Poll::Pending
+    })
+    .await;
 }

@@ -1,7 +1,7 @@
 //! Timers and timeouts on the current core.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A timeout fired before the future completed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -10,7 +10,12 @@ pub struct Elapsed;
 
 /// Waits `duration` without blocking the executor.
 pub async fn sleep(duration: Duration) {
-    glommio::timer::Timer::new(duration).await;
+    sleep_until(Instant::now() + duration).await;
+}
+
+/// Waits until `deadline` without blocking the executor.
+pub async fn sleep_until(deadline: Instant) {
+    crate::reactor::Timer::at(deadline).await;
 }
 
 /// Runs `future`, giving up after `duration`.
@@ -27,7 +32,6 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::{RuntimeConfig, run};
-    use std::time::Instant;
 
     #[test]
     fn timeout_fires_and_passes() {

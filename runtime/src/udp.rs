@@ -1,4 +1,4 @@
-//! UDP sockets on the current core (io_uring through the executor), for the DNS stub
+//! UDP sockets on the current core (readiness through the core's reactor), for the DNS stub
 //! resolver: one socket per query, bound to port 0 so the kernel picks a random source
 //! port (RFC 5452 §9.2), with receive deadlines.
 
@@ -6,20 +6,27 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
+use crate::reactor::{Async, Direction};
 use crate::time::{Elapsed, timeout};
 
 /// A bound UDP socket on the current core.
-#[derive(Debug)]
 pub struct UdpSocket {
-    inner: glommio::net::UdpSocket,
+    inner: Async<std::net::UdpSocket>,
+}
+
+impl std::fmt::Debug for UdpSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UdpSocket").field("local", &self.inner.get_ref().local_addr().ok()).finish()
+    }
 }
 
 impl UdpSocket {
     /// Binds `address` (port 0: the kernel picks a random ephemeral port). Must be called
     /// on an executor thread.
     pub fn bind(address: SocketAddr) -> io::Result<UdpSocket> {
-        let inner = glommio::net::UdpSocket::bind(address).map_err(io::Error::from)?;
-        Ok(UdpSocket { inner })
+        let socket = std::net::UdpSocket::bind(address)?;
+        socket.set_nonblocking(true)?;
+        Ok(UdpSocket { inner: Async::new(socket)? })
     }
 
     /// Binds the unspecified address of `peer`'s family on a random port: the socket to
@@ -32,17 +39,23 @@ impl UdpSocket {
 
     /// The bound address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr().map_err(io::Error::from)
+        self.inner.get_ref().local_addr()
     }
 
     /// Sends one datagram.
     pub async fn send_to(&self, bytes: &[u8], peer: SocketAddr) -> io::Result<usize> {
-        self.inner.send_to(bytes, peer).await.map_err(io::Error::from)
+        std::future::poll_fn(|cx| {
+            self.inner.poll_io(Direction::Write, cx, |socket| socket.send_to(bytes, peer))
+        })
+        .await
     }
 
     /// Receives one datagram into `buf`; a longer datagram is cut to `buf`'s length.
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.inner.recv_from(buf).await.map_err(io::Error::from)
+        std::future::poll_fn(|cx| {
+            self.inner.poll_io(Direction::Read, cx, |socket| socket.recv_from(&mut *buf))
+        })
+        .await
     }
 
     /// Receives one datagram, giving up after `wait`.

@@ -7,7 +7,7 @@
 //! (rename keeps the bound socket working), so no client of another user can connect in
 //! a window between bind and chmod, whatever the process umask is.
 
-use std::io;
+use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -15,9 +15,11 @@ use std::task::{Context, Poll};
 
 use futures_lite::io::{AsyncRead, AsyncWrite};
 
+use crate::reactor::{Async, Direction};
+
 /// A listening control socket on the current core.
 pub struct UnixListener {
-    inner: glommio::net::UnixListener,
+    inner: Async<std::os::unix::net::UnixListener>,
     path: PathBuf,
 }
 
@@ -31,7 +33,7 @@ impl UnixListener {
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::DirBuilder::new().mode(0o700).create(&staging)?;
         let staged = staging.join("s");
-        let bound = glommio::net::UnixListener::bind(&staged).map_err(io::Error::from);
+        let bound = std::os::unix::net::UnixListener::bind(&staged);
         let result = bound.and_then(|inner| {
             std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))?;
             match std::fs::remove_file(path) {
@@ -40,16 +42,19 @@ impl UnixListener {
                 Err(error) => return Err(error),
             }
             std::fs::rename(&staged, path)?;
+            inner.set_nonblocking(true)?;
             Ok(inner)
         });
         let _ = std::fs::remove_dir_all(&staging);
-        Ok(UnixListener { inner: result?, path: path.to_path_buf() })
+        Ok(UnixListener { inner: Async::new(result?)?, path: path.to_path_buf() })
     }
 
     /// Waits for the next connection.
     pub async fn accept(&self) -> io::Result<UnixStream> {
-        let inner = self.inner.accept().await.map_err(io::Error::from)?;
-        Ok(UnixStream { inner })
+        let (stream, _) =
+            std::future::poll_fn(|cx| self.inner.poll_io(Direction::Read, cx, |listener| listener.accept()))
+                .await?;
+        UnixStream::from_std(stream)
     }
 
     /// Where the socket is.
@@ -68,26 +73,37 @@ impl Drop for UnixListener {
 
 /// A connection on the control socket: `AsyncRead` + `AsyncWrite`.
 pub struct UnixStream {
-    inner: glommio::net::UnixStream,
+    inner: Async<std::os::unix::net::UnixStream>,
+}
+
+impl UnixStream {
+    /// Drives a connected std stream (made non-blocking here) on the current core.
+    pub(crate) fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
+        stream.set_nonblocking(true)?;
+        Ok(UnixStream { inner: Async::new(stream)? })
+    }
 }
 
 impl AsyncRead for UnixStream {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.inner.poll_io(Direction::Read, cx, |mut stream| stream.read(&mut *buf))
     }
 }
 
 impl AsyncWrite for UnixStream {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.inner.poll_io(Direction::Write, cx, |mut stream| stream.write(buf))
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_close(cx)
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.inner.get_ref().shutdown(std::net::Shutdown::Write) {
+            Err(error) if error.kind() != io::ErrorKind::NotConnected => Poll::Ready(Err(error)),
+            _ => Poll::Ready(Ok(())),
+        }
     }
 }
 

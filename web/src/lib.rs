@@ -25,7 +25,7 @@
 //!   Maildir) and import (stored to `tmp/`, then read on a helper thread and stored
 //!   through the account actor), with progress.
 //!
-//! Architecture invariants: no glommio and no `unsafe` here (`#![forbid(unsafe_code)]`);
+//! Architecture invariants: no executor internals and no `unsafe` here (`#![forbid(unsafe_code)]`);
 //! serde types live only in this crate (actor messages stay plain); every blocking step
 //! (argon2, LMDB writes, the domains file) runs on a helper thread; no request makes the
 //! server hold more than `API_BODY_BYTES_MAX` of its body.

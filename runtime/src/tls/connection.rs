@@ -1,5 +1,5 @@
 //! An established server-side TLS connection over our [`TcpStream`]: reads and writes go
-//! through rustls (futures-rustls drives it on glommio's futures-io stream).
+//! through rustls (futures-rustls drives it on the runtime's futures-io stream).
 //!
 //! Invariants: the negotiated parameters ([`TlsInfo`]) are read once, right after the
 //! handshake, and never change (rustls does no renegotiation, so a TLS 1.2 peer cannot
@@ -119,7 +119,7 @@ impl TlsStream {
         if written > 0 {
             // Push what rustls holds towards the socket within this step; what doesn't
             // fit now goes out with the next write. The futures-rustls flush is cancel
-            // safe: glommio's socket writes are readiness-based, nothing is in flight.
+            // safe: the runtime's socket writes are readiness-based, nothing is in flight.
             let budget = deadline.saturating_duration_since(Instant::now());
             if let Ok(flushed) = crate::time::timeout(budget, self.inner.flush()).await {
                 flushed?;

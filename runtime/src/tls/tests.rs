@@ -221,7 +221,7 @@ where
                 crate::time::sleep(Duration::from_millis(20)).await;
             }
         };
-        futures_lite::future::or(server(socket.into_listener()), client_gone).await;
+        futures_lite::future::or(server(socket.into_listener().unwrap()), client_gone).await;
     })
     .unwrap();
     match client.join().unwrap() {
