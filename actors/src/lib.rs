@@ -18,7 +18,7 @@
 //!                                                      Change events --> subscribed cores --> sessions
 //! ```
 //!
-//! Architecture invariants: no type here touches glommio (only `moxide-runtime` does);
+//! Architecture invariants: no executor internals here (only `moxide-runtime`'s public API);
 //! no executor thread blocks (commits, opens and removes go through `offload`); an
 //! acknowledged delivery is durable; an actor's request enum is its whole API.
 

@@ -1,12 +1,16 @@
-//! Spool files: the bytes of a message being received. They are written with plain
-//! `pwrite(2)` on the executor: at most [`SPOOL_WRITE_BYTES_MAX`] per call, copied into
-//! the page cache (ext4 offers no non-blocking buffered write to try first, and a hand-off
-//! to a helper thread per write costs more than the copy). The one wait such a write can
-//! meet is the kernel's dirty-page throttling when writeback lags far behind; that stalls
-//! the core as it stalls any process writing files. They are not synced here: the store makes a spool's data durable when it links the file
-//! (with the other files of its group commit, before the directory fsyncs and the commit
-//! that index it; the delivery write order in docs/architecture.md). A spool nothing
-//! linked is removed, or swept at the next start.
+//! Spool files: the bytes of a message being received. They are created and written with
+//! plain system calls on the executor: at most [`SPOOL_WRITE_BYTES_MAX`] per write, copied
+//! into the page cache. ext4 offers no non-blocking buffered write to try first, and
+//! doing the create, the writes and the close on helper threads cost 10% more server CPU
+//! per SMTP message with no gain in rate, measured (docs/benchmarks-analysis.md, "The
+//! runtime's own executor"), although each of those calls takes a journal handle, which
+//! can wait while a journal commit closes. The other wait such a write can meet is the
+//! kernel's dirty-page throttling when writeback lags far behind; that stalls the core as
+//! it stalls any process writing files. Spools are not synced here: the store makes a
+//! spool's data durable when it links the file (with the other files of its group
+//! commit, before the directory fsyncs and the commit that index it; the delivery write
+//! order in docs/architecture.md). A spool nothing linked is removed, or swept at the
+//! next start.
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -426,7 +426,7 @@ mod tests {
         assert!(limiter.try_acquire().is_some());
     }
 
-    /// sendfile from a file to a glommio stream; a std client reads it all.
+    /// sendfile from a file to a runtime stream; a std client reads it all.
     #[test]
     fn send_file_reaches_the_peer() {
         let dir = std::env::temp_dir().join(format!("moxide-sendfile-{}", std::process::id()));

@@ -1,4 +1,4 @@
-//! Executor statistics for metrics: time each core spent running tasks and polling I/O.
+//! Executor statistics for metrics: the time each core spent running tasks.
 
 use std::time::Duration;
 

@@ -424,10 +424,10 @@ impl Conn {
             // inflate state meanwhile (write_out flushed everything before this read).
             stream.release_idle_state();
         }
-        // Our own timer, not the socket's read timeout: glommio arms that once per pending
-        // read and keeps it when the read is dropped (IDLE's notifications, the shutdown),
-        // so a later read would wait with an earlier, stale deadline. Dropping a pending
-        // read loses no bytes: the runtime's streams read only when polled ready.
+        // Our own timer, not the socket's read timeout: that one is per pending read, and
+        // this deadline must span several (IDLE's notifications, the shutdown). Dropping
+        // a pending read loses no bytes: the runtime's streams read only when polled
+        // ready.
         let read = async {
             let wait = Duration::from_millis(deadline_ms - now_ms);
             let timed_out = async {
