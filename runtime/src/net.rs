@@ -465,6 +465,58 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// A read with a timeout fails with TimedOut when nothing comes, the stream stays
+    /// usable, and data that arrives later is read with a fresh deadline (the timer is
+    /// armed per waiting read, not once per stream).
+    #[test]
+    fn read_timeout_fires_per_waiting_read() {
+        let (address, sockets) = bind_per_core("127.0.0.1:0".parse().unwrap(), 1).unwrap();
+        let client = std::thread::spawn(move || {
+            let mut stream = std::net::TcpStream::connect(address).unwrap();
+            std::thread::sleep(Duration::from_millis(150));
+            stream.write_all(b"late").unwrap();
+            let mut end = Vec::new();
+            stream.read_to_end(&mut end).unwrap();
+        });
+        let config = RuntimeConfig { pin_to_cpus: false, ..RuntimeConfig::default() };
+        run(&config, sockets, |_, socket| async move {
+            let listener = socket.into_listener().unwrap();
+            let mut stream = listener.accept().await.unwrap();
+            stream.set_read_timeout(Some(Duration::from_millis(40))).unwrap();
+            let mut buf = [0u8; 16];
+            let started = std::time::Instant::now();
+            let error = stream.read(&mut buf).await.unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+            assert!(started.elapsed() >= Duration::from_millis(40));
+            stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let n = stream.read(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"late");
+            stream.close().await.unwrap();
+        })
+        .unwrap();
+        client.join().unwrap();
+    }
+
+    /// connect() to a port nobody listens on fails (the error comes through SO_ERROR
+    /// once the socket turns writable); to a listener it succeeds.
+    #[test]
+    fn connect_reports_refusal_and_success() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let refused = closed.local_addr().unwrap();
+        drop(closed);
+        let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let reachable = open.local_addr().unwrap();
+        let config = RuntimeConfig { pin_to_cpus: false, ..RuntimeConfig::default() };
+        run(&config, vec![()], move |_, ()| async move {
+            let error = TcpStream::connect(refused).await.unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::ConnectionRefused);
+            let stream = TcpStream::connect(reachable).await.unwrap();
+            assert_eq!(stream.peer_addr().unwrap(), reachable);
+        })
+        .unwrap();
+        drop(open);
+    }
+
     #[test]
     fn port_in_use_is_refused() {
         let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -257,6 +257,20 @@ impl Reactor {
     }
 }
 
+impl Drop for Reactor {
+    /// The core ended: the tasks still waiting on a socket hold that socket's source, and
+    /// the source holds their wakers, a cycle that would keep both alive. Taking the
+    /// wakers out lets those tasks be dropped (on this thread, see the scheduler).
+    fn drop(&mut self) {
+        let mut wakers = Vec::new();
+        for source in self.sources.get_mut().entries.iter().flatten() {
+            wakers.extend(source.reader.take());
+            wakers.extend(source.writer.take());
+        }
+        drop(wakers);
+    }
+}
+
 /// Wakes a parked core from any thread (helper threads, other cores).
 pub(crate) struct WakeHandle {
     fd: OwnedFd,

@@ -105,7 +105,7 @@ pub(crate) fn try_with_reactor<R>(f: impl FnOnce(&Reactor) -> R) -> Option<R> {
     current().map(|local| f(&local.reactor))
 }
 
-/// Time this core spent running tasks and handling events (for [`crate::stats`]).
+/// Time this core spent running tasks (for [`crate::stats`]).
 pub(crate) fn busy_time() -> Duration {
     current().map_or(Duration::ZERO, |local| local.busy.get())
 }
@@ -130,7 +130,7 @@ fn schedule(remote: &Arc<Remote>, runnable: Runnable) {
     }
 }
 
-/// Spawns a task on the current core; the caller schedules the returned runnable.
+/// Spawns a task on the current core and queues its first poll.
 pub(crate) fn spawn_local<F>(future: F) -> async_task::Task<F::Output>
 where
     F: Future + 'static,
@@ -237,4 +237,129 @@ fn shut_down(local: Rc<Local>) {
     let queued = std::mem::take(&mut *local.queue.borrow_mut());
     drop(queued);
     drop(local);
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::{RuntimeConfig, run, spawn, spawn_detached};
+    use std::sync::atomic::AtomicUsize;
+    use std::task::{Poll, Waker};
+
+    fn one_core<Fut: Future<Output = ()> + 'static>(init: impl Fn() -> Fut + Send + Sync + 'static) {
+        let config = RuntimeConfig { pin_to_cpus: false, ..RuntimeConfig::default() };
+        run(&config, vec![()], move |_, ()| init()).unwrap();
+    }
+
+    /// A core with nothing to do parks in epoll without a timeout; a waker fired from a
+    /// plain thread must still reach it (remote queue + eventfd).
+    #[test]
+    fn a_wake_from_another_thread_reaches_a_parked_core() {
+        one_core(|| async {
+            let slot: Arc<Mutex<(bool, Option<Waker>)>> = Arc::new(Mutex::new((false, None)));
+            let waker_side = Arc::clone(&slot);
+            std::thread::spawn(move || {
+                for _ in 0..3 {
+                    std::thread::sleep(Duration::from_millis(30));
+                    let waker = {
+                        let mut state = waker_side.lock().unwrap();
+                        state.0 = true;
+                        state.1.take()
+                    };
+                    if let Some(waker) = waker {
+                        waker.wake();
+                        return;
+                    }
+                }
+            });
+            std::future::poll_fn(|cx| {
+                let mut state = slot.lock().unwrap();
+                if state.0 {
+                    return Poll::Ready(());
+                }
+                state.1 = Some(cx.waker().clone());
+                Poll::Pending
+            })
+            .await;
+        });
+    }
+
+    /// Dropping a JoinHandle cancels the task: its future is dropped on the core and
+    /// never completes.
+    #[test]
+    fn a_dropped_join_handle_cancels_the_task() {
+        one_core(|| async {
+            let finished = Rc::new(Cell::new(false));
+            let set = Rc::clone(&finished);
+            let handle = spawn(async move {
+                crate::time::sleep(Duration::from_millis(20)).await;
+                set.set(true);
+            });
+            drop(handle);
+            crate::time::sleep(Duration::from_millis(60)).await;
+            assert!(!finished.get());
+        });
+    }
+
+    /// Tasks still pending when the core's root completes are dropped on the core's own
+    /// thread (async-task's local tasks must not be dropped elsewhere), timers and
+    /// sockets included.
+    #[test]
+    fn pending_tasks_are_dropped_on_the_core_when_it_ends() {
+        struct Guard(Arc<AtomicUsize>, std::thread::ThreadId);
+        impl Drop for Guard {
+            fn drop(&mut self) {
+                assert_eq!(std::thread::current().id(), self.1, "dropped on another thread");
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&dropped);
+        one_core(move || {
+            let counter = Arc::clone(&counter);
+            async move {
+                let here = std::thread::current().id();
+                for _ in 0..10 {
+                    let guard = Guard(Arc::clone(&counter), here);
+                    spawn_detached(async move {
+                        let _guard = guard;
+                        crate::time::sleep(Duration::from_secs(3600)).await;
+                    });
+                }
+                let guard = Guard(Arc::clone(&counter), here);
+                let socket = crate::udp::UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+                spawn_detached(async move {
+                    let _guard = guard;
+                    let mut buf = [0u8; 8];
+                    let _ = socket.recv_from(&mut buf).await;
+                });
+                crate::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+        assert_eq!(dropped.load(Ordering::SeqCst), 11);
+    }
+
+    /// A task that loops with yield_to_reactor lets a socket's data in between its
+    /// steps, even though it is never idle.
+    #[test]
+    fn yield_to_reactor_lets_socket_events_in() {
+        one_core(|| async {
+            let receiver = crate::udp::UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let address = receiver.local_addr().unwrap();
+            let received = Rc::new(Cell::new(false));
+            let flag = Rc::clone(&received);
+            spawn_detached(async move {
+                let mut buf = [0u8; 8];
+                receiver.recv_from(&mut buf).await.unwrap();
+                flag.set(true);
+            });
+            std::net::UdpSocket::bind("127.0.0.1:0").unwrap().send_to(b"x", address).unwrap();
+            let started = Instant::now();
+            while !received.get() {
+                assert!(started.elapsed() < Duration::from_secs(5), "the datagram never came in");
+                crate::task::yield_to_reactor().await;
+            }
+        });
+    }
 }

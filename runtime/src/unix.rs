@@ -110,10 +110,10 @@ impl AsyncWrite for UnixStream {
 /// The process id of the process that made the listening socket `stream` is connected
 /// to (`SO_PEERCRED`; for a Unix stream socket, the credentials at `listen(2)`).
 ///
-/// Why the CLI asks: after `kill -9`, a server's listening socket can outlive the process
-/// for a moment (its io_uring is torn down by a kernel worker after the exit), so a
-/// connect to the stale `ctl.sock` may succeed and then be reset unanswered. The
-/// listener's process id tells that apart from the new server.
+/// Why the CLI asks: after `kill -9`, a server's listening socket could outlive the
+/// process for a moment (builds on glommio's io_uring had it torn down by a kernel worker
+/// after the exit), so a connect to a stale `ctl.sock` may succeed and then be reset
+/// unanswered. The listener's process id tells that apart from the new server.
 pub fn peer_pid(stream: &std::os::unix::net::UnixStream) -> io::Result<u32> {
     use std::os::fd::AsRawFd as _;
     let mut credentials = libc::ucred { pid: 0, uid: 0, gid: 0 };
