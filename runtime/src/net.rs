@@ -314,10 +314,9 @@ impl AsyncWrite for TcpStream {
     }
 
     fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.inner.get_ref().shutdown(std::net::Shutdown::Write) {
-            Err(error) if error.kind() != io::ErrorKind::NotConnected => Poll::Ready(Err(error)),
-            _ => Poll::Ready(Ok(())),
-        }
+        Poll::Ready(crate::reactor::write_half_closed(
+            self.inner.get_ref().shutdown(std::net::Shutdown::Write),
+        ))
     }
 }
 

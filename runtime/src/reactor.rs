@@ -354,6 +354,15 @@ impl<T: AsFd> Drop for Async<T> {
     }
 }
 
+/// What closing a stream answers after shutting down its write half: a peer that is
+/// already gone is no error.
+pub(crate) fn write_half_closed(shutdown: io::Result<()>) -> io::Result<()> {
+    match shutdown {
+        Err(error) if error.kind() != io::ErrorKind::NotConnected => Err(error),
+        _ => Ok(()),
+    }
+}
+
 /// A timer on the current core: ready once `deadline` has passed.
 pub(crate) struct Timer {
     deadline: Instant,
