@@ -132,3 +132,55 @@ impl<T> Drop for Receiver<T> {
         senders.into_iter().for_each(Waker::wake);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::{RuntimeConfig, run};
+    use std::time::Duration;
+
+    /// A full channel makes the sender wait until the receiver takes a value (across
+    /// threads: the receiver is a plain thread here); a gone receiver fails the send and
+    /// gives the value back; a gone sender ends the stream after what it queued.
+    #[test]
+    fn full_waits_gone_receiver_fails_gone_sender_ends() {
+        let (sender, receiver) = bounded::<u32>(1);
+        let (done_sender, done_receiver) = bounded::<u32>(4);
+        let reader = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            let first = futures_lite::future::block_on(receiver.recv());
+            let second = futures_lite::future::block_on(receiver.recv());
+            drop(receiver);
+            (first, second)
+        });
+        let config = RuntimeConfig { pin_to_cpus: false, ..RuntimeConfig::default() };
+        let slot = std::sync::Mutex::new(Some((sender, done_sender)));
+        run(&config, vec![()], move |_, ()| {
+            let (sender, done_sender) = slot.lock().unwrap().take().unwrap();
+            async move {
+                sender.send(1).await.unwrap();
+                let started = std::time::Instant::now();
+                // Full: waits for the reader's first recv (after its 50 ms sleep).
+                sender.send(2).await.unwrap();
+                assert!(started.elapsed() >= Duration::from_millis(30));
+                while crate::time::timeout(Duration::from_millis(5), sender.send(3))
+                    .await
+                    .is_ok_and(|r| r.is_ok())
+                {}
+                assert_eq!(crate::time::timeout(Duration::from_secs(5), sender.send(4)).await, Ok(Err(4)));
+                done_sender.send(9).await.unwrap();
+            }
+        })
+        .unwrap();
+        assert_eq!(reader.join().unwrap(), (Some(1), Some(2)));
+        let drained = futures_lite::future::block_on(async {
+            let mut values = Vec::new();
+            while let Some(value) = done_receiver.recv().await {
+                values.push(value);
+            }
+            values
+        });
+        assert_eq!(drained, vec![9]);
+    }
+}

@@ -145,11 +145,7 @@ where
             Ok(Ok(())) => {}
             Ok(Err(message)) => return Err(RuntimeError::ExecutorFailed { core, message }),
             Err(panic) => {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "panicked".to_string());
+                let message = crate::offload::panic_text(panic.as_ref());
                 return Err(RuntimeError::ExecutorFailed { core, message });
             }
         }

@@ -141,14 +141,16 @@ where
         }
     })
     .await;
-    result.map_err(|payload| {
-        let text = payload
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "non-string panic payload".to_string());
-        OffloadPanic(text)
-    })
+    result.map_err(|payload| OffloadPanic(panic_text(payload.as_ref())))
+}
+
+/// A panic's message when it was a string (what `panic!` with text makes).
+pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_string())
 }
 
 #[cfg(test)]
