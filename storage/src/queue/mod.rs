@@ -38,7 +38,7 @@
 //! | `destinations` | (QueueId u64, index u32)                    | version byte + rkyv destination record |
 //! | `due`          | (next attempt ms u64, QueueId u64, index u32) | empty; only destinations not held |
 //! | `suppressions` | account NUL address                         | version byte + rkyv (added, reason) |
-//! | `sent`         | account NUL ms u64 QueueId u64              | recipients u32, first-time recipients u32 |
+//! | `sent`         | account NUL minute-ms u64; account NUL (totals) | recipients u32, first-time recipients u32; totals as u64, u64 |
 //! | `known_recipients` | account NUL address                     | last queued ms u64 |
 //! | `hold_rules`   | rule id u64                                 | version byte + rkyv rule |
 //!
@@ -50,7 +50,9 @@
 //! Schema history: version 1 is the first. Version 2 added the policy databases,
 //! message records of version 2 (`to_junk`) and destination records of version 2 (each
 //! recipient's pinned `account`); version-1 records stay valid, so the migration only
-//! creates the databases.
+//! creates the databases. Version 3 keeps the send record by minute, with the account's
+//! totals (an older moxide would take the totals record for a corrupt entry, hence the
+//! version); version 2's per-message entries still read and leave with the window.
 
 mod policy;
 mod records;
@@ -85,7 +87,7 @@ use crate::schema::{Db, Versions, check_empty, create_databases, probe, stored_v
 use crate::store::StoreOptions;
 
 /// Schema version of the queue store this build writes.
-pub const QUEUE_SCHEMA_VERSION: u32 = 2;
+pub const QUEUE_SCHEMA_VERSION: u32 = 3;
 const QUEUE_VERSIONS: Versions = Versions { current: QUEUE_SCHEMA_VERSION, oldest: 1 };
 
 /// Most destinations one [`QueueStore::due`] call returns: the queue actor takes them in
@@ -233,6 +235,26 @@ fn decode_destination_key(bytes: &[u8]) -> Result<DestinationKey, StorageError> 
 
 /// The send limits (mox's rule: each recipient counts as a message; first-time
 /// recipients count only when this message has some).
+/// Most entries that left the send window one enqueue deletes: a store from before
+/// minute entries may hold a day of per-message ones; later enqueues take the rest.
+const SENT_STALE_DELETE_MAX: usize = 4096;
+
+/// An account's send record as [`QueueStore::scan_sent`] read it.
+struct SentScan {
+    /// Sums of every entry stored (what the totals record holds).
+    stored: SendCounts,
+    /// Sums of the stored entries that left the window.
+    expired: SendCounts,
+    /// The first of those (at most [`SENT_STALE_DELETE_MAX`]), oldest first, to delete.
+    stale: Vec<(Vec<u8>, SendCounts)>,
+}
+
+impl SentScan {
+    fn window(&self) -> SendCounts {
+        self.stored.minus(self.expired)
+    }
+}
+
 fn check_quota(
     quota: &SendQuota,
     window: &SendCounts,
@@ -369,7 +391,7 @@ impl QueueStore {
     fn put_new(&self, wtxn: &mut RwTxn<'_>, new: &NewQueued, id: QueueId) -> Result<(), StorageError> {
         let message = QueuedMessage { id, ..new.message.clone() };
         self.dbs.messages.put(wtxn, &id.0.to_be_bytes(), &encode_message(&message)?)?;
-        self.record_sent(wtxn, new, id)?;
+        self.record_sent(wtxn, new)?;
         let rules = self.hold_rules_in(wtxn)?;
         let mut groups: Vec<(String, Vec<QueuedRecipient>)> = Vec::new();
         for recipient in &new.recipients {
@@ -736,13 +758,14 @@ impl QueueStore {
         Ok(updates.len())
     }
 
-    /// The send record of a submitted message, in the enqueue's transaction: one `sent`
-    /// entry (recipients, first-time recipients) and each recipient as known. Entries
-    /// of the account older than the window go. Nothing for DSNs, forwards and local
+    /// The send record of a submitted message, in the enqueue's transaction: its
+    /// recipients and first-time recipients added to the `sent` entry of its minute and
+    /// to the account's totals, and each recipient as known. Entries of the account
+    /// that left the window go (and leave the totals). Nothing for DSNs, forwards and local
     /// retries (no submitting account, or recipients pinned to a local account). With a
     /// [`SendQuota`], the window's counts (this transaction's earlier messages included:
     /// a group commit's are in it) plus this message's must stay within it.
-    fn record_sent(&self, wtxn: &mut RwTxn<'_>, new: &NewQueued, id: QueueId) -> Result<(), StorageError> {
+    fn record_sent(&self, wtxn: &mut RwTxn<'_>, new: &NewQueued) -> Result<(), StorageError> {
         let account = &new.message.sender_account;
         let submitted: Vec<&QueuedRecipient> =
             new.recipients.iter().filter(|r| r.account.is_none()).collect();
@@ -758,34 +781,63 @@ impl QueueStore {
             }
         }
         let count = u32::try_from(submitted.len()).unwrap_or(u32::MAX);
-        let prefix = policy::account_prefix(account);
-        let cutoff = now_ms - SEND_WINDOW_MS;
-        let mut old = Vec::new();
-        let mut window = SendCounts::default();
-        for entry in self.dbs.sent.prefix_iter(wtxn, &prefix)? {
-            let (key, value) = entry?;
-            if policy::sent_key_ms(key, prefix.len())? < cutoff {
-                old.push(key.to_vec());
-                continue;
-            }
-            let (recipients, first) = policy::decode_sent(value)?;
-            window.recipients += u64::from(recipients);
-            window.first_time += u64::from(first);
-        }
+        let scan = self.scan_sent(wtxn, account, now_ms)?;
         if let Some(quota) = new.send_quota {
-            check_quota(&quota, &window, count, first_time)?;
+            check_quota(&quota, &scan.window(), count, first_time)?;
         }
         for recipient in &submitted {
             let key = policy::account_address_key(account, &recipient.address)?;
             let at = u64::try_from(now_ms.max(0)).unwrap_or(0).to_be_bytes();
             self.dbs.known_recipients.put(wtxn, &key, &at)?;
         }
-        let key = policy::sent_key(account, now_ms, id.0);
-        self.dbs.sent.put(wtxn, &key, &policy::encode_sent(count, first_time))?;
-        for key in old {
-            self.dbs.sent.delete(wtxn, &key)?;
+        let mut stored = scan.stored;
+        for (key, counts) in &scan.stale {
+            self.dbs.sent.delete(wtxn, key)?;
+            stored = stored.minus(*counts);
         }
+        let added = SendCounts { recipients: u64::from(count), first_time: u64::from(first_time) };
+        let key = policy::sent_bucket_key(account, now_ms);
+        let minute = match self.dbs.sent.get(wtxn, &key)? {
+            Some(value) => policy::decode_sent(value)?.plus(added),
+            None => added,
+        };
+        self.dbs.sent.put(wtxn, &key, &policy::encode_sent(minute))?;
+        let totals = policy::encode_sent_totals(stored.plus(added));
+        self.dbs.sent.put(wtxn, &policy::account_prefix(account), &totals)?;
         Ok(())
+    }
+
+    /// Reads `account`'s send record as of `now_ms`: its totals (summed from the entries
+    /// when a store from before the totals record has none), and the entries that left
+    /// the window, oldest first. With the totals record this reads only those and the
+    /// first entry still in the window: a day's minutes at most, usually one or two.
+    fn scan_sent(&self, txn: &RoTxn<'_>, account: &str, now_ms: i64) -> Result<SentScan, StorageError> {
+        let prefix = policy::account_prefix(account);
+        let cutoff = now_ms.saturating_sub(SEND_WINDOW_MS);
+        let totals = self.dbs.sent.get(txn, &prefix)?.map(policy::decode_sent_totals).transpose()?;
+        let mut scan =
+            SentScan { stored: SendCounts::default(), expired: SendCounts::default(), stale: Vec::new() };
+        for entry in self.dbs.sent.prefix_iter(txn, &prefix)? {
+            let (key, value) = entry?;
+            if key.len() == prefix.len() {
+                continue;
+            }
+            let counts = policy::decode_sent(value)?;
+            if policy::sent_entry_end(key, prefix.len())? <= cutoff {
+                scan.expired = scan.expired.plus(counts);
+                if scan.stale.len() < SENT_STALE_DELETE_MAX {
+                    scan.stale.push((key.to_vec(), counts));
+                }
+            } else if totals.is_some() {
+                // Keys sort by time: the rest is in the window, and the totals hold it.
+                break;
+            }
+            scan.stored = scan.stored.plus(counts);
+        }
+        if let Some(totals) = totals {
+            scan.stored = totals;
+        }
+        Ok(scan)
     }
 
     /// What `account` queued for other domains in the window before `now_ms`, and how
@@ -797,17 +849,7 @@ impl QueueStore {
         now_ms: i64,
     ) -> Result<(SendCounts, u64), StorageError> {
         self.read(|txn| {
-            let prefix = policy::account_prefix(account);
-            let mut counts = SendCounts::default();
-            for entry in self.dbs.sent.prefix_iter(txn, &prefix)? {
-                let (key, value) = entry?;
-                if policy::sent_key_ms(key, prefix.len())? < now_ms - SEND_WINDOW_MS {
-                    continue;
-                }
-                let (recipients, first_time) = policy::decode_sent(value)?;
-                counts.recipients += u64::from(recipients);
-                counts.first_time += u64::from(first_time);
-            }
+            let counts = self.scan_sent(txn, account, now_ms)?.window();
             let mut new_recipients = 0;
             for address in recipients {
                 let key = policy::account_address_key(account, address)?;
@@ -817,6 +859,30 @@ impl QueueStore {
             }
             Ok((counts, new_recipients))
         })
+    }
+
+    /// How many `sent` records `account` has (totals included): tests of its bound.
+    #[cfg(test)]
+    pub(crate) fn sent_entries(&self, account: &str) -> Result<usize, StorageError> {
+        let prefix = policy::account_prefix(account);
+        self.read(|txn| Ok(self.dbs.sent.prefix_iter(txn, &prefix)?.count()))
+    }
+
+    /// Writes a per-message `sent` entry as stores before minute entries kept them.
+    #[cfg(test)]
+    pub(crate) fn put_legacy_sent(
+        &self,
+        account: &str,
+        at_ms: i64,
+        id: u64,
+        recipients: u64,
+    ) -> Result<(), StorageError> {
+        let mut key = policy::account_prefix(account);
+        key.extend_from_slice(&u64::try_from(at_ms).unwrap_or(0).to_be_bytes());
+        key.extend_from_slice(&id.to_be_bytes());
+        let value = policy::encode_sent(SendCounts { recipients, first_time: 0 });
+        let writer = self.begin_write()?;
+        self.lmdb.write(&writer, |wtxn| Ok(self.dbs.sent.put(wtxn, &key, &value)?))
     }
 
     /// Whether `account` has `address` on its suppression list; the entry if so.
@@ -1074,7 +1140,8 @@ fn set_up(wtxn: &mut RwTxn<'_>, dbs: &QueueDatabases) -> Result<(), StorageError
             QUEUE_VERSIONS.check(version)?;
             if version < QUEUE_SCHEMA_VERSION {
                 // 1 -> 2: the policy databases, created empty above; records of both
-                // versions read.
+                // versions read. 2 -> 3: the send record by minute with totals; the
+                // per-message entries of 2 are read until they leave the window.
                 dbs.meta.put(wtxn, keys::META_SCHEMA_VERSION, &QUEUE_SCHEMA_VERSION.to_be_bytes())?;
                 tracing::info!(from = version, to = QUEUE_SCHEMA_VERSION, "migrated queue schema");
             }

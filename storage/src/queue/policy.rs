@@ -10,7 +10,8 @@
 //!   domain) are queued held, until an operator releases them.
 //!
 //! Keys: `suppressions` and `known_recipients` are `account NUL address` (address lower
-//! case); `sent` is `account NUL ms(u64 BE) queue-id(u64 BE)`; `hold_rules` is the rule id
+//! case); `sent` is `account NUL minute-ms(u64 BE)` per minute of submissions, with the
+//! account's totals at `account NUL` (see [`encode_sent_totals`]); `hold_rules` is the rule id
 //! (u64 BE). Values are a record-version byte and an rkyv archive, as the other records.
 
 use rkyv::rancor::BoxedError;
@@ -140,35 +141,86 @@ pub(crate) fn account_prefix(account: &str) -> Vec<u8> {
     key
 }
 
-/// `account NUL ms queue-id`: one entry of the send record.
-pub(crate) fn sent_key(account: &str, at_ms: i64, id: u64) -> Vec<u8> {
+/// The span of one entry of the send record: an account's submissions of one minute
+/// share an entry, so an account keeps at most a day's minutes of them (1,441) however
+/// much it sends, and the window slides by whole minutes.
+pub(crate) const SENT_BUCKET_MS: i64 = 60_000;
+
+/// `account NUL minute-ms`: the send record's entry for the minute holding `at_ms`.
+pub(crate) fn sent_bucket_key(account: &str, at_ms: i64) -> Vec<u8> {
+    let minute = at_ms.max(0) - at_ms.max(0) % SENT_BUCKET_MS;
     let mut key = account_prefix(account);
-    key.extend_from_slice(&u64::try_from(at_ms.max(0)).unwrap_or(0).to_be_bytes());
-    key.extend_from_slice(&id.to_be_bytes());
+    key.extend_from_slice(&u64::try_from(minute).unwrap_or(0).to_be_bytes());
     key
 }
 
-/// The time in a `sent` key (after the account prefix).
-pub(crate) fn sent_key_ms(key: &[u8], prefix_len: usize) -> Result<i64, StorageError> {
+/// The first instant at which the `sent` entry `key` (after an account prefix of
+/// `prefix_len`) no longer counts: the end of its minute, or for a per-message entry
+/// (`account NUL ms queue-id`, schema 2 before minute entries; they leave within a day)
+/// just after its own time. An entry counts while this is after the window's start, so
+/// a minute counts whole until all of it has left (the limits err on the strict side).
+pub(crate) fn sent_entry_end(key: &[u8], prefix_len: usize) -> Result<i64, StorageError> {
+    let span = match key.len().checked_sub(prefix_len) {
+        Some(8) => SENT_BUCKET_MS,
+        Some(16) => 1,
+        _ => return Err(StorageError::corrupt("queue send record key of the wrong length")),
+    };
     let bytes = key
         .get(prefix_len..prefix_len + 8)
         .and_then(|b| <[u8; 8]>::try_from(b).ok())
         .ok_or_else(|| StorageError::corrupt("queue send record key of the wrong length"))?;
-    Ok(i64::try_from(u64::from_be_bytes(bytes)).unwrap_or(i64::MAX))
+    Ok(i64::try_from(u64::from_be_bytes(bytes)).unwrap_or(i64::MAX).saturating_add(span))
 }
 
-/// A `sent` value: recipients and first-time recipients of one queued message.
-pub(crate) fn encode_sent(recipients: u32, first_time: u32) -> [u8; 8] {
+/// A `sent` entry's value: recipients and first-time recipients.
+pub(crate) fn encode_sent(counts: SendCounts) -> [u8; 8] {
+    let narrow = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
     let mut out = [0; 8];
-    out[..4].copy_from_slice(&recipients.to_be_bytes());
-    out[4..].copy_from_slice(&first_time.to_be_bytes());
+    out[..4].copy_from_slice(&narrow(counts.recipients).to_be_bytes());
+    out[4..].copy_from_slice(&narrow(counts.first_time).to_be_bytes());
     out
 }
 
-pub(crate) fn decode_sent(value: &[u8]) -> Result<(u32, u32), StorageError> {
+pub(crate) fn decode_sent(value: &[u8]) -> Result<SendCounts, StorageError> {
     let bytes = <[u8; 8]>::try_from(value).map_err(|_| StorageError::corrupt("queue send record value"))?;
     let [a, b, c, d, e, f, g, h] = bytes;
-    Ok((u32::from_be_bytes([a, b, c, d]), u32::from_be_bytes([e, f, g, h])))
+    Ok(SendCounts {
+        recipients: u64::from(u32::from_be_bytes([a, b, c, d])),
+        first_time: u64::from(u32::from_be_bytes([e, f, g, h])),
+    })
+}
+
+/// The `sent` totals record (key `account NUL`, sorting before the account's entries):
+/// the sums of every entry the account has stored, kept by each enqueue, so a limit
+/// check reads it and the few entries that left the window instead of the whole day.
+pub(crate) fn encode_sent_totals(totals: SendCounts) -> [u8; 16] {
+    let mut out = [0; 16];
+    out[..8].copy_from_slice(&totals.recipients.to_be_bytes());
+    out[8..].copy_from_slice(&totals.first_time.to_be_bytes());
+    out
+}
+
+pub(crate) fn decode_sent_totals(value: &[u8]) -> Result<SendCounts, StorageError> {
+    let bytes = <[u8; 16]>::try_from(value).map_err(|_| StorageError::corrupt("queue send totals value"))?;
+    let (recipients, first_time) = bytes.split_at(8);
+    let word = |b: &[u8]| <[u8; 8]>::try_from(b).map(u64::from_be_bytes).unwrap_or(0);
+    Ok(SendCounts { recipients: word(recipients), first_time: word(first_time) })
+}
+
+impl SendCounts {
+    pub(crate) fn plus(self, other: SendCounts) -> SendCounts {
+        SendCounts {
+            recipients: self.recipients.saturating_add(other.recipients),
+            first_time: self.first_time.saturating_add(other.first_time),
+        }
+    }
+
+    pub(crate) fn minus(self, other: SendCounts) -> SendCounts {
+        SendCounts {
+            recipients: self.recipients.saturating_sub(other.recipients),
+            first_time: self.first_time.saturating_sub(other.first_time),
+        }
+    }
 }
 
 pub(crate) fn encode_suppression(added_ms: i64, reason: &str) -> Result<Vec<u8>, StorageError> {

@@ -277,12 +277,83 @@ fn the_send_record_counts_submitted_recipients_in_the_window() {
     retry.recipients[0].account = Some("bob".into());
     store.enqueue(&[retry]).unwrap();
     assert_eq!(store.send_counts("alice", &asked, 3000).unwrap().0.recipients, 2);
-    // After the window the old entry no longer counts, and a later enqueue prunes it.
-    let later = 1000 + SEND_WINDOW_MS + 1;
+    // Submissions count by the minute: the entry of minute 0 counts until all of that
+    // minute has left the window, then no longer, and a later enqueue prunes it.
+    assert_eq!(store.send_counts("alice", &asked, 1000 + SEND_WINDOW_MS + 1).unwrap().0.recipients, 2);
+    let later = 60_000 + SEND_WINDOW_MS;
     assert_eq!(store.send_counts("alice", &asked, later).unwrap().0.recipients, 0);
     store.enqueue(&[new_queued(&fixture, b"3", &["a@x.example"], later)]).unwrap();
     let (counts, new) = store.send_counts("alice", &asked, later).unwrap();
     assert_eq!((counts.recipients, counts.first_time, new), (1, 0, 1));
+}
+
+/// The window's counts against a model of it (sums of the minutes whose end is after
+/// the window's start), over enqueues spread across two days in batches; and only the
+/// minutes in the window are kept.
+#[test]
+fn the_send_record_keeps_minutes_and_totals_that_match_the_window() {
+    let fixture = fixture();
+    let store = open(&fixture);
+    let mut model: Vec<(i64, u64, u64)> = Vec::new();
+    let mut known = std::collections::BTreeSet::new();
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut at = 5_000_i64;
+    let asked = ["fresh@x.example".to_owned()];
+    for round in 0..40 {
+        let batch: Vec<NewQueued> = (0..30)
+            .map(|n| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                at += i64::try_from(seed % 300_000).unwrap();
+                let recipients = ["a@x.example", "b@y.example", "c@z.example"];
+                let count = usize::try_from(seed % 3).unwrap() + 1;
+                let first = recipients[..count].iter().filter(|r| known.insert(**r)).count();
+                model.push((at - at % 60_000, count as u64, first as u64));
+                new_queued(&fixture, format!("{round} {n}").as_bytes(), &recipients[..count], at)
+            })
+            .collect();
+        store.enqueue(&batch).unwrap();
+        for probe in [at, at + 30_000, at + SEND_WINDOW_MS / 2] {
+            let cutoff = probe - SEND_WINDOW_MS;
+            let counted = model.iter().filter(|(minute, ..)| minute + 60_000 > cutoff);
+            let expected = counted.fold((0, 0), |(all, new), (_, n, first)| (all + n, new + first));
+            let (counts, _) = store.send_counts("alice", &asked, probe).unwrap();
+            assert_eq!((counts.recipients, counts.first_time), expected, "round {round}, probe {probe}");
+        }
+    }
+    assert!(at > 2 * SEND_WINDOW_MS, "the run spans two days");
+    // The last enqueue pruned what had left the window: the totals, and one entry per
+    // minute still in it (at most a day's minutes, whatever the volume).
+    let minutes: std::collections::BTreeSet<i64> = model
+        .iter()
+        .map(|(minute, ..)| *minute)
+        .filter(|minute| minute + 60_000 > at - SEND_WINDOW_MS)
+        .collect();
+    assert_eq!(store.sent_entries("alice").unwrap(), 1 + minutes.len());
+}
+
+/// A store whose send record predates the totals record (one entry per message) is
+/// counted from its entries, and the next enqueue writes the totals and prunes the
+/// entries that left the window.
+#[test]
+fn a_send_record_without_totals_is_summed_then_kept() {
+    let fixture = fixture();
+    let store = open(&fixture);
+    for (n, at) in [1_000_i64, 2_000, 50_000_000, 50_000_500].into_iter().enumerate() {
+        store.put_legacy_sent("alice", at, n as u64 + 1, 2).unwrap();
+    }
+    let asked = [];
+    let now = SEND_WINDOW_MS + 10_000_000;
+    assert_eq!(store.send_counts("alice", &asked, now).unwrap().0.recipients, 4, "the two of the last day");
+    store.enqueue(&[new_queued(&fixture, b"1", &["a@x.example"], now)]).unwrap();
+    assert_eq!(store.sent_entries("alice").unwrap(), 4, "totals, two in the window, the new minute");
+    assert_eq!(store.send_counts("alice", &asked, now).unwrap().0.recipients, 5);
+    let (counts, _) = store.send_counts("alice", &asked, 50_000_500 + SEND_WINDOW_MS + 1).unwrap();
+    assert_eq!(counts.recipients, 1, "the legacy entries leave at their own time");
+    store.enqueue(&[new_queued(&fixture, b"2", &["b@x.example"], 2 * SEND_WINDOW_MS)]).unwrap();
+    assert_eq!(store.sent_entries("alice").unwrap(), 3, "totals and two minutes");
+    assert_eq!(store.send_counts("alice", &asked, 2 * SEND_WINDOW_MS).unwrap().0.recipients, 2);
 }
 
 /// The send limits hold inside the enqueue's transaction: a message that would pass one
