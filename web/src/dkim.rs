@@ -3,10 +3,9 @@
 //! outbound queue signs with every key a domain has.
 //!
 //! Each domain gets two keys, as mox makes them: Ed25519 (RFC 8463), made with ring (the
-//! process's one crypto provider), short and fast; and RSA-2048 (RFC 8301 §3.2: at least
-//! 1024 bits, 2048 recommended), for receivers that do not verify Ed25519 yet. ring cannot
-//! make RSA keys, so the `rsa` crate makes them and nothing else: ring still does all
-//! signing. An RSA key an operator places in a domain's key directory (PKCS#8 PEM) signs
+//! TLS provider), short and fast; and RSA-2048 (RFC 8301 §3.2: at least 1024 bits, 2048
+//! recommended), for receivers that do not verify Ed25519 yet, made with AWS-LC, which
+//! signs with it (ring cannot make RSA keys, and signs RSA at half AWS-LC's speed). An RSA key an operator places in a domain's key directory (PKCS#8 PEM) signs
 //! too, and its record is printed the same way.
 //!
 //! Layout: `data/dkim/<domain>/<selector>.pem`, PKCS#8, mode 0600, in a 0700 directory.
@@ -103,45 +102,20 @@ pub fn generate(data_dir: &Path, domain: &str, selector: &str, kind: KeyKind) ->
     crate::auth::write_atomically(&path, pem.as_bytes(), 0o600).map_err(io)
 }
 
-/// A new RSA key as PKCS#8 DER, checked by loading it the way the signer will (ring).
+/// A new RSA key as PKCS#8 DER, made by AWS-LC (which signs with it) and checked by
+/// loading it the way the signer will.
 fn rsa_pkcs8() -> Option<Vec<u8>> {
-    use rsa::pkcs8::EncodePrivateKey as _;
-    let key = rsa::PrivateKey::new(&mut RingRandom(ring::rand::SystemRandom::new()), RSA_KEY_BITS).ok()?;
-    let der = key.to_pkcs8_der().ok()?.as_bytes().to_vec();
-    RsaKeyPair::from_pkcs8(&der).ok()?;
+    use aws_lc_rs::encoding::{AsDer as _, Pkcs8V1Der};
+    let size = match RSA_KEY_BITS {
+        2048 => aws_lc_rs::rsa::KeySize::Rsa2048,
+        _ => return None,
+    };
+    let pair = aws_lc_rs::rsa::KeyPair::generate(size).ok()?;
+    let der: Pkcs8V1Der<'static> = pair.as_der().ok()?;
+    let der = der.as_ref().to_vec();
+    aws_lc_rs::signature::RsaKeyPair::from_pkcs8(&der).ok()?;
     Some(der)
 }
-
-/// The operating system's random source through ring, as the `rsa` crate's generator
-/// wants it: one random source for every key the process makes.
-struct RingRandom(ring::rand::SystemRandom);
-
-/// ring's random source failed (the kernel's getrandom did).
-#[derive(Debug, thiserror::Error)]
-#[error("random source unavailable")]
-struct RandomUnavailable;
-
-impl rsa::rand_core::TryRng for RingRandom {
-    type Error = RandomUnavailable;
-
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        let mut bytes = [0u8; 4];
-        self.try_fill_bytes(&mut bytes)?;
-        Ok(u32::from_le_bytes(bytes))
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        let mut bytes = [0u8; 8];
-        self.try_fill_bytes(&mut bytes)?;
-        Ok(u64::from_le_bytes(bytes))
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        ring::rand::SecureRandom::fill(&self.0, dst).map_err(|_| RandomUnavailable)
-    }
-}
-
-impl rsa::rand_core::TryCryptoRng for RingRandom {}
 
 /// Blocking: the DKIM TXT record's value for the stored key (RFC 6376 §3.6.1): for
 /// Ed25519 (RFC 8463 §4) `k=ed25519` and the raw 32-byte public key; for an RSA key an

@@ -68,10 +68,9 @@ pub(crate) async fn sign_spool(
                 signer.feed(&buffer[..read]);
             }
         }
-        let random = ring::rand::SystemRandom::new();
         let mut fields = Vec::new();
         for signer in signers {
-            match signer.finish(now_secs, &random) {
+            match signer.finish(now_secs) {
                 Ok(field) => fields.extend_from_slice(field.as_bytes()),
                 Err(error) => tracing::warn!(%error, "message not DKIM-signed"),
             }
