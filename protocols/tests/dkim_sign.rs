@@ -1,7 +1,8 @@
 //! DKIM signing (RFC 6376 §5, RFC 8463) checked by our own verifier: ed25519-sha256 and
 //! rsa-sha256 (a 2048-bit key made by openssl), the message fed whole, in 7-byte pieces
 //! and bytewise; relaxed canonicalization survives refolding; a changed body, a changed
-//! From and an added Subject (oversigned) all fail.
+//! From and an added Subject (oversigned) all fail; several keys in one pass give each
+//! key's own field.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -105,4 +106,28 @@ fn a_message_without_a_body_is_signed_too() {
     assert!(
         field.starts_with("DKIM-Signature: v=1; a=ed25519-sha256; c=relaxed/relaxed; d=example.org; s=sel;")
     );
+}
+
+/// Several keys of one domain share one pass over the message: each field is the one
+/// that key alone gives.
+#[test]
+fn a_signer_with_several_keys_gives_each_keys_own_field() {
+    let random = ring::rand::SystemRandom::new();
+    let keys: Vec<SigningKey> = (0..2)
+        .map(|_| {
+            let document = ring::signature::Ed25519KeyPair::generate_pkcs8(&random).unwrap();
+            SigningKey::from_pkcs8(document.as_ref()).unwrap()
+        })
+        .collect();
+    let mut both = Signer::with_keys("example.org", [("one", &keys[0]), ("two", &keys[1])]);
+    for chunk in MESSAGE.chunks(5) {
+        both.feed(chunk);
+    }
+    let fields = both.finish_each(1_800_000_000);
+    assert_eq!(fields.len(), 2);
+    for ((selector, key), field) in ["one", "two"].into_iter().zip(&keys).zip(fields) {
+        let mut alone = Signer::new("example.org", selector, key);
+        alone.feed(MESSAGE);
+        assert_eq!(field.unwrap(), alone.finish(1_800_000_000).unwrap(), "{selector}");
+    }
 }

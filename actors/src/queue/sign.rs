@@ -55,8 +55,8 @@ pub(crate) async fn sign_spool(
     }
     let result = moxide_runtime::offload(move || -> std::io::Result<Vec<u8>> {
         let Some(list) = keys.domains.get(&domain.to_ascii_lowercase()) else { return Ok(Vec::new()) };
-        let mut signers: Vec<Signer<'_>> =
-            list.iter().map(|(selector, key)| Signer::new(&domain, selector, key)).collect();
+        let mut signer =
+            Signer::with_keys(&domain, list.iter().map(|(selector, key)| (selector.as_str(), key)));
         let mut file = std::fs::File::open(&spool)?;
         let mut buffer = vec![0; SIGN_READ_BYTES];
         loop {
@@ -64,13 +64,11 @@ pub(crate) async fn sign_spool(
             if read == 0 {
                 break;
             }
-            for signer in &mut signers {
-                signer.feed(&buffer[..read]);
-            }
+            signer.feed(&buffer[..read]);
         }
         let mut fields = Vec::new();
-        for signer in signers {
-            match signer.finish(now_secs) {
+        for signed in signer.finish_each(now_secs) {
+            match signed {
                 Ok(field) => fields.extend_from_slice(field.as_bytes()),
                 Err(error) => tracing::warn!(%error, "message not DKIM-signed"),
             }

@@ -87,11 +87,12 @@ pub enum SignError {
     Crypto,
 }
 
-/// Signs one message as it streams by.
+/// Signs one message as it streams by, with one key or several of one domain: every
+/// signature is relaxed/relaxed over the same fields, so the body is hashed once.
 pub struct Signer<'k> {
     domain: String,
-    selector: String,
-    key: &'k SigningKey,
+    /// (selector, key), in the order their fields are given.
+    keys: Vec<(String, &'k SigningKey)>,
     header: Vec<u8>,
     in_header: bool,
     too_long: bool,
@@ -101,10 +102,17 @@ pub struct Signer<'k> {
 impl<'k> Signer<'k> {
     /// A signer for `domain` (the `d=` tag) with `key` published under `selector`.
     pub fn new(domain: &str, selector: &str, key: &'k SigningKey) -> Signer<'k> {
+        Signer::with_keys(domain, [(selector, key)])
+    }
+
+    /// A signer for `domain` with each of `keys` (selector, key): one field per key.
+    pub fn with_keys<'s>(
+        domain: &str,
+        keys: impl IntoIterator<Item = (&'s str, &'k SigningKey)>,
+    ) -> Signer<'k> {
         Signer {
             domain: domain.to_ascii_lowercase(),
-            selector: selector.to_owned(),
-            key,
+            keys: keys.into_iter().map(|(selector, key)| (selector.to_owned(), key)).collect(),
             header: Vec::new(),
             in_header: true,
             too_long: false,
@@ -145,10 +153,16 @@ impl<'k> Signer<'k> {
     }
 
     /// The `DKIM-Signature` field (with its CRLF) for the message fed, signed at
-    /// `now_secs`.
+    /// `now_secs` by the first key (the one of [`Signer::new`]).
     pub fn finish(self, now_secs: i64) -> Result<String, SignError> {
+        self.finish_each(now_secs).into_iter().next().unwrap_or(Err(SignError::Crypto))
+    }
+
+    /// One `DKIM-Signature` field (with its CRLF) per key, in the keys' order, for the
+    /// message fed, signed at `now_secs`.
+    pub fn finish_each(self, now_secs: i64) -> Vec<Result<String, SignError>> {
         if self.too_long {
-            return Err(SignError::HeaderTooLong);
+            return self.keys.iter().map(|_| Err(SignError::HeaderTooLong)).collect();
         }
         let mut header = self.header;
         if self.in_header && !header.ends_with(b"\r\n") && !header.is_empty() {
@@ -156,17 +170,10 @@ impl<'k> Signer<'k> {
         }
         let fields = split_fields(&header);
         let names = signed_names(&fields);
-        let body_hash = self.body.finish().unwrap_or_default();
-        let mut field = format!(
-            "DKIM-Signature: v=1; a={}; c=relaxed/relaxed; d={}; s={};\r\n\tt={}; h={};\r\n\tbh={}; b=",
-            self.key.algorithm(),
-            self.domain,
-            self.selector,
-            now_secs,
-            names.join(":"),
-            STANDARD.encode(body_hash),
-        );
-        let mut data = Vec::new();
+        let body_hash = STANDARD.encode(self.body.finish().unwrap_or_default());
+        // RFC 6376 §5.4.2: the fields hashed, in `h=` order, instances taken from the
+        // bottom up; the same for every key.
+        let mut hashed = Vec::new();
         let mut used: Vec<(String, usize)> = Vec::new();
         for name in &names {
             let lower = name.to_ascii_lowercase();
@@ -178,27 +185,42 @@ impl<'k> Signer<'k> {
                 used.push((lower.clone(), 1));
                 1
             });
-            // RFC 6376 §5.4.2: instances are taken from the bottom up.
             if let Some(raw) =
                 fields.iter().rev().filter(|(n, _)| n.eq_ignore_ascii_case(&lower)).nth(nth - 1)
             {
-                header_field(raw.1, Canonicalization::Relaxed, &mut data);
+                header_field(raw.1, Canonicalization::Relaxed, &mut hashed);
             }
         }
-        let mut own = Vec::new();
-        header_field(format!("{field}\r\n").as_bytes(), Canonicalization::Relaxed, &mut own);
-        own.truncate(own.len().saturating_sub(2)); // §3.7: without its trailing CRLF
-        data.extend_from_slice(&own);
-        let signature = sign(self.key, &data)?;
-        let encoded = STANDARD.encode(signature);
-        for (i, chunk) in encoded.as_bytes().chunks(72).enumerate() {
-            if i > 0 {
-                field.push_str("\r\n\t");
-            }
-            field.push_str(&String::from_utf8_lossy(chunk));
-        }
-        field.push_str("\r\n");
-        Ok(field)
+        let names = names.join(":");
+        self.keys
+            .iter()
+            .map(|(selector, key)| {
+                let mut field = format!(
+                    "DKIM-Signature: v=1; a={}; c=relaxed/relaxed; d={}; s={};\r\n\tt={}; h={};\r\n\tbh={}; b=",
+                    key.algorithm(),
+                    self.domain,
+                    selector,
+                    now_secs,
+                    names,
+                    body_hash,
+                );
+                let mut data = hashed.clone();
+                let mut own = Vec::new();
+                header_field(format!("{field}\r\n").as_bytes(), Canonicalization::Relaxed, &mut own);
+                own.truncate(own.len().saturating_sub(2)); // §3.7: without its trailing CRLF
+                data.extend_from_slice(&own);
+                let signature = sign(key, &data)?;
+                let encoded = STANDARD.encode(signature);
+                for (i, chunk) in encoded.as_bytes().chunks(72).enumerate() {
+                    if i > 0 {
+                        field.push_str("\r\n\t");
+                    }
+                    field.push_str(&String::from_utf8_lossy(chunk));
+                }
+                field.push_str("\r\n");
+                Ok(field)
+            })
+            .collect()
     }
 }
 
