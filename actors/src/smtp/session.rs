@@ -59,6 +59,11 @@ pub const READ_BUFFER_BYTES: usize = 32 * 1024;
 const _: () = assert!(READ_BUFFER_BYTES >= moxide_protocols::smtp::COMMAND_LINE_BYTES_MAX);
 const _: () = assert!(READ_BUFFER_BYTES >= moxide_protocols::smtp::SASL_LINE_BYTES_MAX);
 
+/// Most entries of an account's send record a submission reads on its core for the send
+/// limits (the totals and the minutes that left the window; one a day idle has up to a
+/// day's minutes, read on a helper thread, and the enqueue then removes them).
+const SEND_RECORD_INLINE_ENTRIES_MAX: usize = 64;
+
 /// Replies queued before we write them even though input remains (a long pipelined burst).
 pub const OUTPUT_FLUSH_BYTES: usize = 16 * 1024;
 
@@ -631,12 +636,11 @@ impl Connection {
             return verdict;
         };
         let Some(address) = self.transaction.remote.last().cloned() else { return verdict };
-        let queue = Arc::clone(queue);
-        let account = authenticated.account.to_string();
-        let lookup = address.clone();
-        match moxide_runtime::offload(move || queue.suppressed(&account, &lookup)).await {
-            Ok(Ok(None)) => verdict,
-            Ok(Ok(Some(entry))) => {
+        // One lookup in the queue's memory map: read here, not handed to a helper thread
+        // (as the small IMAP reads are).
+        match queue.suppressed(&authenticated.account, &address) {
+            Ok(None) => verdict,
+            Ok(Some(entry)) => {
                 self.transaction.remote.pop();
                 tracing::info!(peer = %self.peer, account = %authenticated.account, to = %address, reason = %entry.reason, "submission refused: suppressed recipient");
                 Verdict::Reject(Reply::new(
@@ -646,14 +650,9 @@ impl Connection {
                      an administrator can remove it",
                 ))
             }
-            Ok(Err(error)) => {
+            Err(error) => {
                 self.transaction.remote.pop();
                 tracing::error!(%error, "suppression list lookup failed");
-                Verdict::Reject(temporary_failure())
-            }
-            Err(panic) => {
-                self.transaction.remote.pop();
-                tracing::error!(panic = %panic.0, "suppression list lookup panicked");
                 Verdict::Reject(temporary_failure())
             }
         }
@@ -669,11 +668,20 @@ impl Connection {
         let queue = self.settings.queue.as_ref().filter(|_| !remote.is_empty())?;
         let account = self.authenticated.as_ref()?.account.to_string();
         let limits = self.node.directory().send_limits(&account);
-        let queue = Arc::clone(queue);
-        let recipients = remote.to_vec();
         let now_ms = crate::clock::now_unix_ms();
-        let lookup = account.clone();
-        let counts = moxide_runtime::offload(move || queue.send_counts(&lookup, &recipients, now_ms)).await;
+        // Read here when the send record is its usual few entries (the totals and the
+        // minutes that left the window); a helper thread reads a longer one.
+        let counts = match queue.send_counts_within(&account, remote, now_ms, SEND_RECORD_INLINE_ENTRIES_MAX)
+        {
+            Ok(Some(counts)) => Ok(Ok(counts)),
+            Ok(None) => {
+                let queue = Arc::clone(queue);
+                let recipients = remote.to_vec();
+                let lookup = account.clone();
+                moxide_runtime::offload(move || queue.send_counts(&lookup, &recipients, now_ms)).await
+            }
+            Err(error) => Ok(Err(error)),
+        };
         let (counts, first_time) = match counts {
             Ok(Ok(counts)) => counts,
             Ok(Err(error)) => {

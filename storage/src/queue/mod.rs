@@ -812,12 +812,28 @@ impl QueueStore {
     /// the window, oldest first. With the totals record this reads only those and the
     /// first entry still in the window: a day's minutes at most, usually one or two.
     fn scan_sent(&self, txn: &RoTxn<'_>, account: &str, now_ms: i64) -> Result<SentScan, StorageError> {
+        self.scan_sent_within(txn, account, now_ms, usize::MAX)?
+            .ok_or_else(|| StorageError::corrupt("send record scan stopped without a limit"))
+    }
+
+    /// [`QueueStore::scan_sent`], or `None` once it would read more than `entries_max`
+    /// entries.
+    fn scan_sent_within(
+        &self,
+        txn: &RoTxn<'_>,
+        account: &str,
+        now_ms: i64,
+        entries_max: usize,
+    ) -> Result<Option<SentScan>, StorageError> {
         let prefix = policy::account_prefix(account);
         let cutoff = now_ms.saturating_sub(SEND_WINDOW_MS);
         let totals = self.dbs.sent.get(txn, &prefix)?.map(policy::decode_sent_totals).transpose()?;
         let mut scan =
             SentScan { stored: SendCounts::default(), expired: SendCounts::default(), stale: Vec::new() };
-        for entry in self.dbs.sent.prefix_iter(txn, &prefix)? {
+        for (read, entry) in self.dbs.sent.prefix_iter(txn, &prefix)?.enumerate() {
+            if read >= entries_max {
+                return Ok(None);
+            }
             let (key, value) = entry?;
             if key.len() == prefix.len() {
                 continue;
@@ -837,7 +853,7 @@ impl QueueStore {
         if let Some(totals) = totals {
             scan.stored = totals;
         }
-        Ok(scan)
+        Ok(Some(scan))
     }
 
     /// What `account` queued for other domains in the window before `now_ms`, and how
@@ -848,8 +864,25 @@ impl QueueStore {
         recipients: &[String],
         now_ms: i64,
     ) -> Result<(SendCounts, u64), StorageError> {
+        self.send_counts_within(account, recipients, now_ms, usize::MAX)?
+            .ok_or_else(|| StorageError::corrupt("send record scan stopped without a limit"))
+    }
+
+    /// [`QueueStore::send_counts`] if that reads at most `entries_max` entries of the
+    /// send record (besides one known-recipient lookup per recipient), else `None`: a
+    /// bounded read an executor may do itself instead of handing it to a helper thread.
+    /// Usually two entries: the totals and the first minute still in the window.
+    pub fn send_counts_within(
+        &self,
+        account: &str,
+        recipients: &[String],
+        now_ms: i64,
+        entries_max: usize,
+    ) -> Result<Option<(SendCounts, u64)>, StorageError> {
         self.read(|txn| {
-            let counts = self.scan_sent(txn, account, now_ms)?.window();
+            let Some(scan) = self.scan_sent_within(txn, account, now_ms, entries_max)? else {
+                return Ok(None);
+            };
             let mut new_recipients = 0;
             for address in recipients {
                 let key = policy::account_address_key(account, address)?;
@@ -857,7 +890,7 @@ impl QueueStore {
                     new_recipients += 1;
                 }
             }
-            Ok((counts, new_recipients))
+            Ok(Some((scan.window(), new_recipients)))
         })
     }
 

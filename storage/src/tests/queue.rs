@@ -335,7 +335,7 @@ fn the_send_record_keeps_minutes_and_totals_that_match_the_window() {
 
 /// A store whose send record predates the totals record (one entry per message) is
 /// counted from its entries, and the next enqueue writes the totals and prunes the
-/// entries that left the window.
+/// entries that left the window; then a check reads two entries.
 #[test]
 fn a_send_record_without_totals_is_summed_then_kept() {
     let fixture = fixture();
@@ -346,7 +346,16 @@ fn a_send_record_without_totals_is_summed_then_kept() {
     let asked = [];
     let now = SEND_WINDOW_MS + 10_000_000;
     assert_eq!(store.send_counts("alice", &asked, now).unwrap().0.recipients, 4, "the two of the last day");
+    assert_eq!(store.send_counts_within("alice", &asked, now, 3).unwrap(), None, "every entry is read");
+    let within = store.send_counts_within("alice", &asked, now, 4).unwrap();
+    assert_eq!(within, Some(store.send_counts("alice", &asked, now).unwrap()));
     store.enqueue(&[new_queued(&fixture, b"1", &["a@x.example"], now)]).unwrap();
+    let within = store.send_counts_within("alice", &asked, now, 2).unwrap();
+    assert_eq!(
+        within.map(|(counts, _)| counts.recipients),
+        Some(5),
+        "the totals and the first minute in the window"
+    );
     assert_eq!(store.sent_entries("alice").unwrap(), 4, "totals, two in the window, the new minute");
     assert_eq!(store.send_counts("alice", &asked, now).unwrap().0.recipients, 5);
     let (counts, _) = store.send_counts("alice", &asked, 50_000_500 + SEND_WINDOW_MS + 1).unwrap();
