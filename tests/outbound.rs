@@ -107,6 +107,20 @@ fn queue_command(config: &Path, args: &[&str]) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
+/// An attempt's result is stored just after its log line: wait until the listing has
+/// `needle`.
+fn wait_for_listing(config: &Path, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed = queue_command(config, &["list"]);
+        if listed.contains(needle) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never listed {needle:?}: {listed}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The result is stored just after the "delivered" log line: wait for it.
 fn wait_for_empty_queue(config: &Path) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -188,6 +202,8 @@ fn a_queued_message_survives_kill_9_and_is_delivered_once() {
     let mut sender = start_sender(sending.path(), &config);
     submit(&sender, "survivor@client.example");
     wait_for_log(&sender, "moxide_actors::queue: will retry", Duration::from_secs(30));
+    // The attempt is stored just after the log line (as a delivery is).
+    wait_for_listing(&config, "remote.example recipients 1 attempts 1");
     sender.kill();
     let listed = queue_command(&config, &["list"]);
     assert!(listed.contains("remote.example recipients 1 attempts 1"), "{listed}");

@@ -51,7 +51,9 @@ use std::time::Duration;
 
 use moxide_runtime::tls::TlsConnector;
 use moxide_storage::StorageError;
-use moxide_storage::queue::{Destination, NewQueued, QUEUE_DUE_BATCH_MAX, QueueStore, StoredReply};
+use moxide_storage::queue::{
+    Destination, NewQueued, QUEUE_DUE_BATCH_MAX, QueueStore, QueueUpdate, StoredReply, Suppression,
+};
 
 pub use remote::{Host, HostSource};
 use schedule::RecipientOutcome;
@@ -217,6 +219,19 @@ fn lanes(due: Vec<Destination>) -> Vec<Vec<Destination>> {
     lanes
 }
 
+/// What an attempt decided, for [`QueueRunner::record`] to store.
+struct Attempted {
+    update: QueueUpdate,
+    dsns: Vec<NewQueued>,
+    suppressions: Vec<Suppression>,
+}
+
+fn log_unrecorded(recorded: Option<Result<(), QueueError>>) {
+    if let Some(Err(error)) = recorded {
+        tracing::error!(%error, "queue attempt could not be recorded");
+    }
+}
+
 /// The queue actor of one process (on core 0).
 pub struct QueueRunner {
     store: Arc<QueueStore>,
@@ -254,13 +269,33 @@ impl QueueRunner {
         let runs = groups
             .into_iter()
             .map(|list| async move {
-                // A lane's destinations share a connection to the same host.
+                // A lane's destinations share a connection to the same host. An attempt's
+                // outcome is committed while the lane's next message is sent: the commit
+                // waits for the disk, the transaction for the peer, and doing them one
+                // after the other bound a lane's rate by the sum (the relay's profile in
+                // docs/benchmarks-analysis.md). At most one commit is outstanding.
                 let kept = std::cell::RefCell::new(None);
+                let mut recording: Option<Pin<Box<dyn Future<Output = _> + '_>>> = None;
                 for destination in list {
-                    if let Err(error) = self.attempt(destination, now_ms, &kept).await {
-                        tracing::error!(%error, "queue attempt could not be recorded");
+                    let attempted = self.attempt(destination, now_ms, &kept);
+                    let (recorded, attempted) = match recording.take() {
+                        Some(recording) => {
+                            let (recorded, attempted) = futures_lite::future::zip(recording, attempted).await;
+                            (Some(recorded), attempted)
+                        }
+                        None => (None, attempted.await),
+                    };
+                    log_unrecorded(recorded);
+                    match attempted {
+                        Ok(Some(attempted)) => recording = Some(Box::pin(self.record(attempted))),
+                        Ok(None) => {}
+                        Err(error) => tracing::error!(%error, "queue attempt could not be recorded"),
                     }
                 }
+                log_unrecorded(match recording {
+                    Some(recording) => Some(recording.await),
+                    None => None,
+                });
                 remote::close_kept(kept.take()).await;
             })
             .collect();
@@ -333,13 +368,14 @@ impl QueueRunner {
         }
     }
 
-    /// One attempt for one destination, and its results stored.
+    /// One attempt for one destination: what [`QueueRunner::record`] then stores
+    /// (`None` when the message was removed meanwhile).
     async fn attempt(
         &self,
         destination: Destination,
         now_ms: i64,
         kept: &std::cell::RefCell<Option<remote::Kept>>,
-    ) -> Result<(), QueueError> {
+    ) -> Result<Option<Attempted>, QueueError> {
         let id = destination.key.message;
         let store = Arc::clone(&self.store);
         let path = self.store.message_path(id);
@@ -356,7 +392,7 @@ impl QueueRunner {
         })
         .await?;
         let Some((message, opened)) = found else {
-            return Ok(()); // removed meanwhile
+            return Ok(None); // removed meanwhile
         };
         let outcomes = match opened {
             Ok(file) => {
@@ -395,8 +431,14 @@ impl QueueRunner {
         for entry in &suppressions {
             tracing::info!(%id, account = %entry.account, address = %entry.address, "suppressed after a hard bounce");
         }
+        Ok(Some(Attempted { update: planned.update, dsns, suppressions }))
+    }
+
+    /// Stores an attempt's outcome, its DSNs and hard bounces in one (group) commit.
+    /// Until it is durable, a crash sends the message again at the next start.
+    async fn record(&self, attempted: Attempted) -> Result<(), QueueError> {
+        let Attempted { update, dsns, suppressions } = attempted;
         let store = Arc::clone(&self.store);
-        let update = planned.update.clone();
         let batch = dsns.clone();
         let applied = blocking(move || store.apply_with(&[update], &batch, &suppressions)).await;
         for dsn in &dsns {
