@@ -60,8 +60,9 @@ const _: () = assert!(READ_BUFFER_BYTES >= moxide_protocols::smtp::COMMAND_LINE_
 const _: () = assert!(READ_BUFFER_BYTES >= moxide_protocols::smtp::SASL_LINE_BYTES_MAX);
 
 /// Most entries of an account's send record a submission reads on its core for the send
-/// limits (the totals and the minutes that left the window; one a day idle has up to a
-/// day's minutes, read on a helper thread, and the enqueue then removes them).
+/// limits (the totals and the minutes that left the window). An account idle for most
+/// of a day has up to a day's minutes: a helper thread reads those, and its next enqueue
+/// removes them.
 const SEND_RECORD_INLINE_ENTRIES_MAX: usize = 64;
 
 /// Replies queued before we write them even though input remains (a long pipelined burst).

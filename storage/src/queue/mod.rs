@@ -233,8 +233,6 @@ fn decode_destination_key(bytes: &[u8]) -> Result<DestinationKey, StorageError> 
     Ok(DestinationKey { message: QueueId(u64::from_be_bytes(id)), index: u32::from_be_bytes(index) })
 }
 
-/// The send limits (mox's rule: each recipient counts as a message; first-time
-/// recipients count only when this message has some).
 /// Most entries that left the send window one enqueue deletes: a store from before
 /// minute entries may hold a day of per-message ones; later enqueues take the rest.
 const SENT_STALE_DELETE_MAX: usize = 4096;
@@ -255,6 +253,8 @@ impl SentScan {
     }
 }
 
+/// The send limits (mox's rule: each recipient counts as a message; first-time
+/// recipients count only when this message has some).
 fn check_quota(
     quota: &SendQuota,
     window: &SendCounts,
