@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use futures_lite::{AsyncWriteExt, FutureExt};
 use moxide_runtime::net::{ConnectionLimiter, TcpListener, TcpStream};
+use moxide_runtime::offload::panic_text;
 use moxide_runtime::spawn_detached;
 
 use crate::ratelimit::Limiter;
@@ -290,15 +291,6 @@ impl RefusalLog {
 async fn refuse(mut stream: TcpStream, line: Rc<[u8]>) {
     let _ = stream.write_all(&line).await;
     let _ = stream.close().await;
-}
-
-/// The message of a panic payload, when it has one.
-pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".to_string())
 }
 
 #[cfg(test)]

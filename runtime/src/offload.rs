@@ -144,8 +144,9 @@ where
     result.map_err(|payload| OffloadPanic(panic_text(payload.as_ref())))
 }
 
-/// A panic's message when it was a string (what `panic!` with text makes).
-pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+/// A panic's message when it was a string (what `panic!` with text makes): for every
+/// place that catches a panic and reports it.
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_string())

@@ -10,6 +10,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
+use moxide_runtime::offload::panic_text;
 use moxide_storage::{
     AccountStore, Copied, Delivered, Expunged, FlagsStored, MailboxId, MailboxInfo, NewMessage, StorageError,
 };
@@ -153,17 +154,6 @@ pub(super) fn commit_batch(
             }
         };
         record(ledger, slot, outcome);
-    }
-}
-
-/// The message of a caught panic.
-pub(super) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(text) = panic.downcast_ref::<&str>() {
-        (*text).to_string()
-    } else if let Some(text) = panic.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "panic".to_string()
     }
 }
 
