@@ -145,6 +145,8 @@ pub(crate) struct QueueConfig {
     pub(crate) starttls: bool,
     /// Port of the hosts found by MX lookup: 25; another only for tests.
     pub(crate) mx_port: u16,
+    /// Most connections to one recipient domain (or smarthost) at once.
+    pub(crate) connections_per_domain: usize,
     /// Apply recipient domains' MTA-STS policies (RFC 8461).
     pub(crate) mta_sts: bool,
     /// Apply DANE (RFC 7672) to MX hosts found through authentic DNS answers.
@@ -175,6 +177,7 @@ impl Default for QueueConfig {
             transports: BTreeMap::new(),
             starttls: true,
             mx_port: 25,
+            connections_per_domain: moxide_actors::queue::QUEUE_CONNECTIONS_PER_DOMAIN_DEFAULT,
             mta_sts: true,
             dane: true,
             tls_roots_file: PathBuf::from(SYSTEM_ROOTS_FILE),
@@ -919,6 +922,13 @@ fn check_static(path: &Path, config: &StaticConfig) -> Result<(), ConfigError> {
         }
     }
     config.queue.routing().map_err(invalid)?;
+    let limit = moxide_actors::queue::QUEUE_CONNECTIONS_PER_DOMAIN_LIMIT;
+    if !(1..=limit).contains(&config.queue.connections_per_domain) {
+        return Err(invalid(format!(
+            "queue.connections_per_domain is {}: it must be 1 to {limit}",
+            config.queue.connections_per_domain
+        )));
+    }
     if config.queue.has_secrets() {
         use std::os::unix::fs::PermissionsExt as _;
         if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
@@ -1202,6 +1212,28 @@ to_domain = ["y.example"]
         assert!(Config::load(&rate).unwrap_err().to_string().contains("input_rate_bytes_per_second_min"));
         let grace = write(dir.path(), "g.toml", &format!("{base}[limits]\nshutdown_grace_secs = 601\n"));
         assert!(Config::load(&grace).unwrap_err().to_string().contains("shutdown_grace_secs"));
+        for count in [0, 101] {
+            let lanes = write(
+                dir.path(),
+                "q.toml",
+                &format!(
+                    "{base}[queue]
+connections_per_domain = {count}
+"
+                ),
+            );
+            assert!(Config::load(&lanes).unwrap_err().to_string().contains("connections_per_domain"));
+        }
+        let lanes = write(
+            dir.path(),
+            "q.toml",
+            &format!(
+                "{base}[queue]
+connections_per_domain = 20
+"
+            ),
+        );
+        assert_eq!(Config::load(&lanes).unwrap().static_config.queue.connections_per_domain, 20);
 
         write(dir.path(), "bad-domains.toml", "postmaster_account = \"x\"\n");
         let bad = write(

@@ -539,6 +539,7 @@ fn start_queue(shared: &Shared, node: &Node, dns: Option<Dns>) {
         dmarc_reports: dmarc_report_settings(shared, node, dns.clone()),
         routing,
         verified_tls,
+        connections_per_domain: shared.queue_config.connections_per_domain,
     };
     let destinations = MxDestinations::new(dns, StaticRoutes::new(routes), shared.queue_config.mx_port);
     let runner = QueueRunner::new(store, node.clone(), settings, Rc::new(destinations));

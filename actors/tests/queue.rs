@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use moxide_actors::queue::QUEUE_CONNECTIONS_PER_DOMAIN_MAX;
+use moxide_actors::queue::QUEUE_CONNECTIONS_PER_DOMAIN_DEFAULT;
 use moxide_actors::queue::schedule::{ATTEMPTS_MAX, retry_delay_ms};
 use moxide_actors::queue::transport::{Route, Routing, Smarthost, SmarthostTls, Transport};
 use moxide_actors::queue::{Host, HostSource, QueueRunner, QueueSettings, StaticRoutes};
@@ -195,6 +195,7 @@ where
                 dmarc_reports: None,
                 routing,
                 verified_tls: None,
+                connections_per_domain: QUEUE_CONNECTIONS_PER_DOMAIN_DEFAULT,
             };
             let runner = QueueRunner::new(queue, node.clone(), settings, Rc::new(routes));
             test(node, runner).await;
@@ -308,7 +309,7 @@ fn messages_to_one_domain_share_connections() {
         let connections = Arc::clone(&connections);
         async move {
             // One more message than connections: one connection carries two, RSET between.
-            let lanes = QUEUE_CONNECTIONS_PER_DOMAIN_MAX;
+            let lanes = QUEUE_CONNECTIONS_PER_DOMAIN_DEFAULT;
             let first = enqueue(&data, queue.store(), &["bob@remote.example"], T0);
             let second = enqueue(&data, queue.store(), &["carol@remote.example", "dave@remote.example"], T0);
             for n in 2..=lanes {

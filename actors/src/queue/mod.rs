@@ -64,12 +64,19 @@ use crate::node::Node;
 /// Domains attempted at once: mox's 10 concurrent deliveries.
 pub const QUEUE_DOMAINS_CONCURRENT_MAX: usize = 10;
 
-/// Connections to one domain at once, when it has that many messages due: 4, a fifth of
-/// Postfix's default per-destination concurrency (20), polite to receivers that count
-/// connections, and enough that a backlog to one domain (a smarthost takes everything)
-/// drains at more than one transaction's round trips and commit at a time. A domain with
-/// one message due gets one connection.
-pub const QUEUE_CONNECTIONS_PER_DOMAIN_MAX: usize = 4;
+/// Connections to one domain at once, when it has that many messages due, unless
+/// configured (`queue.connections_per_domain`): 4, a fifth of Postfix's default
+/// per-destination concurrency (20), polite to receivers that count connections, and
+/// enough that a backlog to one domain (a smarthost takes everything) drains at more than
+/// one transaction's round trips and commit at a time. A domain with one message due gets
+/// one connection.
+pub const QUEUE_CONNECTIONS_PER_DOMAIN_DEFAULT: usize = 4;
+
+/// The most `queue.connections_per_domain` may ask for: 100. Each connection holds a
+/// socket, a TLS session and a lane's message in memory on the queue's core; more than a
+/// receiver's own per-client limit (Postfix's `smtpd_client_connection_count_limit` is
+/// 50) only earns `421` replies.
+pub const QUEUE_CONNECTIONS_PER_DOMAIN_LIMIT: usize = 100;
 
 /// How often the running queue looks for due work: 250 ms. A submission's first attempt
 /// waits at most this long; each look is one LMDB read.
@@ -169,6 +176,9 @@ pub struct QueueSettings {
     /// Client TLS verifying with WebPKI (the trusted roots) for smarthosts; `None`:
     /// smarthosts that require TLS cannot be used (attempts are retried).
     pub verified_tls: Option<TlsConnector>,
+    /// Most connections to one domain at once ([`QUEUE_CONNECTIONS_PER_DOMAIN_DEFAULT`];
+    /// clamped to 1..=[`QUEUE_CONNECTIONS_PER_DOMAIN_LIMIT`]).
+    pub connections_per_domain: usize,
 }
 
 /// Why a queue run failed.
@@ -195,9 +205,9 @@ async fn blocking<R: Send + 'static>(
 
 /// Splits due destinations into lanes, one connection each: by domain (at most
 /// [`QUEUE_DOMAINS_CONCURRENT_MAX`] domains; the others wait for the next run), each
-/// domain's destinations dealt round-robin over up to
-/// [`QUEUE_CONNECTIONS_PER_DOMAIN_MAX`] lanes.
-fn lanes(due: Vec<Destination>) -> Vec<Vec<Destination>> {
+/// domain's destinations dealt round-robin over up to `per_domain` lanes.
+fn lanes(due: Vec<Destination>, per_domain: usize) -> Vec<Vec<Destination>> {
+    let per_domain = per_domain.clamp(1, QUEUE_CONNECTIONS_PER_DOMAIN_LIMIT);
     let mut domains: Vec<(String, Vec<Destination>)> = Vec::new();
     for destination in due {
         let full = domains.len() >= QUEUE_DOMAINS_CONCURRENT_MAX;
@@ -209,7 +219,7 @@ fn lanes(due: Vec<Destination>) -> Vec<Vec<Destination>> {
     }
     let mut lanes = Vec::new();
     for (_, list) in domains {
-        let count = list.len().min(QUEUE_CONNECTIONS_PER_DOMAIN_MAX);
+        let count = list.len().min(per_domain);
         let mut dealt: Vec<Vec<Destination>> = (0..count).map(|_| Vec::new()).collect();
         for (index, destination) in list.into_iter().enumerate() {
             dealt[index % count].push(destination);
@@ -258,13 +268,13 @@ impl QueueRunner {
 
     /// Attempts destinations due at `now_ms` (wall clock, Unix ms): at most
     /// [`QUEUE_DOMAINS_CONCURRENT_MAX`] domains, concurrently, each domain's
-    /// destinations over at most [`QUEUE_CONNECTIONS_PER_DOMAIN_MAX`] connections, one
+    /// destinations over at most `connections_per_domain` connections, one
     /// after the other on each. Returns how many destinations were attempted;
     /// call again while it returns more than 0 and work is due.
     pub async fn run_due(&self, now_ms: i64) -> Result<usize, QueueError> {
         let store = Arc::clone(&self.store);
         let due = blocking(move || store.due(now_ms, QUEUE_DUE_BATCH_MAX)).await?;
-        let groups = lanes(due);
+        let groups = lanes(due, self.settings.connections_per_domain);
         let attempted = groups.iter().map(Vec::len).sum();
         let runs = groups
             .into_iter()
@@ -563,13 +573,31 @@ mod tests {
         let mut list: Vec<Destination> = (1..=6).map(|n| due(n, "busy.example")).collect();
         list.push(due(7, "quiet.example"));
         list.extend((0..QUEUE_DOMAINS_CONCURRENT_MAX as u64).map(|n| due(100 + n, &format!("d{n}.example"))));
-        let lanes = lanes(list);
-        assert_eq!(lanes.len(), QUEUE_CONNECTIONS_PER_DOMAIN_MAX + 1 + QUEUE_DOMAINS_CONCURRENT_MAX - 2);
+        let lanes = lanes(list, QUEUE_CONNECTIONS_PER_DOMAIN_DEFAULT);
+        assert_eq!(lanes.len(), QUEUE_CONNECTIONS_PER_DOMAIN_DEFAULT + 1 + QUEUE_DOMAINS_CONCURRENT_MAX - 2);
         assert_eq!(messages(&lanes[0]), [(1, "busy.example"), (5, "busy.example")]);
         assert_eq!(messages(&lanes[3]), [(4, "busy.example")]);
         assert_eq!(messages(&lanes[4]), [(7, "quiet.example")]);
         assert!(
             lanes.iter().flatten().all(|d| d.key.message.0 < 100 + QUEUE_DOMAINS_CONCURRENT_MAX as u64 - 2)
         );
+    }
+    /// The configured count: one connection per domain keeps a domain's messages in due
+    /// order on one lane; 0 means one; more than a domain has due gives one lane each.
+    #[test]
+    fn lanes_follow_the_configured_count() {
+        let list = || -> Vec<Destination> {
+            let mut list: Vec<Destination> = (1..=5).map(|n| due(n, "busy.example")).collect();
+            list.push(due(6, "quiet.example"));
+            list
+        };
+        for one in [1, 0] {
+            let lanes = lanes(list(), one);
+            assert_eq!(lanes.len(), 2);
+            assert_eq!(messages(&lanes[0]).iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+        }
+        let lanes = lanes(list(), 20);
+        assert_eq!(lanes.len(), 6);
+        assert!(lanes.iter().all(|lane| lane.len() == 1));
     }
 }
