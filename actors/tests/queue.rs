@@ -37,7 +37,13 @@ enum Peer {
     TwoPerTransaction,
     /// Accepts one message, then closes the connection without a word.
     CloseAfterMessage,
+    /// Greets, then reads commands without answering until the test lets it go (a
+    /// tarpit: RFC 5321 4.5.3.2 gives each reply minutes).
+    Stall,
 }
+
+/// Set when a [`Peer::Stall`] peer may close its connections.
+static STALL_RELEASED: AtomicBool = AtomicBool::new(false);
 
 /// The messages a peer received, in order.
 type Received = Arc<Mutex<Vec<Vec<u8>>>>;
@@ -80,6 +86,12 @@ fn serve(stream: std::net::TcpStream, behavior: Peer, record: &Mutex<Vec<Vec<u8>
             return Ok(());
         }
         let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+        if behavior == Peer::Stall && verb != "EHLO" {
+            while !STALL_RELEASED.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            return Ok(());
+        }
         let reply: &[u8] = match verb.as_str() {
             "EHLO" if behavior == Peer::TwoPerTransaction => {
                 b"250-peer.example\r\n250-PIPELINING\r\n250-LIMITS RCPTMAX=2\r\n250 8BITMIME\r\n"
@@ -157,8 +169,21 @@ where
 }
 
 /// [`with_queue`] with transports and (global) routes, the routes in the directory.
-fn with_queue_routed<F, Fut>(data: &Path, peer: SocketAddr, (routing, routes): (Routing, Vec<Route>), test: F)
+fn with_queue_routed<F, Fut>(data: &Path, peer: SocketAddr, routing: (Routing, Vec<Route>), test: F)
 where
+    F: Fn(Node, QueueRunner) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    with_queue_peers(data, vec![("remote.example", peer)], routing, test);
+}
+
+/// [`with_queue_routed`] with a peer for each of several domains.
+fn with_queue_peers<F, Fut>(
+    data: &Path,
+    peers: Vec<(&'static str, SocketAddr)>,
+    (routing, routes): (Routing, Vec<Route>),
+    test: F,
+) where
     F: Fn(Node, QueueRunner) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
 {
@@ -179,12 +204,14 @@ where
         let test = Arc::clone(&test);
         let done = Arc::clone(&done);
         let routing = routing.clone();
+        let peers = peers.clone();
         async move {
             let node = Node::start(core, seed, services).await;
-            let routes = StaticRoutes::new([(
-                "remote.example".to_owned(),
-                Host { name: "peer.example".into(), addresses: vec![peer], source: HostSource::Route },
-            )]);
+            let routes = StaticRoutes::new(peers.into_iter().map(|(domain, peer)| {
+                let host =
+                    Host { name: "peer.example".into(), addresses: vec![peer], source: HostSource::Route };
+                (domain.to_owned(), host)
+            }));
             let settings = QueueSettings {
                 hostname: "mx.local.example".into(),
                 tls: None,
@@ -294,6 +321,49 @@ fn a_temporary_refusal_is_retried_on_schedule_then_delivered() {
             let received = received.lock().unwrap();
             assert_eq!(received.len(), 1);
             assert_eq!(received[0], [b"Received: from test\r\n".as_slice(), BODY].concat());
+        }
+    });
+}
+
+/// The run loop does not hold every domain's mail behind a slow one: a message queued
+/// while another domain's receiver stalls mid-transaction goes out at the next look.
+#[test]
+fn a_stalled_domain_does_not_hold_up_another() {
+    let temp = tempfile::tempdir().unwrap();
+    let (slow, _, slow_connections) = counting_peer(vec![Peer::Stall]);
+    let (fast, received, _) = counting_peer(vec![Peer::Accept]);
+    let data = temp.path().to_path_buf();
+    let peers = vec![("slow.example", slow), ("remote.example", fast)];
+    with_queue_peers(temp.path(), peers, (Routing::default(), Vec::new()), move |_node, queue| {
+        let data = data.clone();
+        let received = Arc::clone(&received);
+        let slow_connections = Arc::clone(&slow_connections);
+        async move {
+            let now = moxide_actors::clock::now_unix_ms;
+            let stalled = enqueue(&data, queue.store(), &["bob@slow.example"], now());
+            let store = Arc::clone(queue.store());
+            let runner = moxide_runtime::spawn(queue.run());
+            let mut ticks = 0;
+            while slow_connections.load(Ordering::SeqCst) == 0 {
+                ticks += 1;
+                assert!(ticks < 500, "the slow peer was never reached");
+                moxide_runtime::time::sleep(Duration::from_millis(20)).await;
+            }
+            let prompt = enqueue(&data, &store, &["carol@remote.example"], now() + 1);
+            ticks = 0;
+            while received.lock().unwrap().is_empty() {
+                ticks += 1;
+                assert!(ticks < 250, "the other domain's message waited for the stalled one");
+                moxide_runtime::time::sleep(Duration::from_millis(20)).await;
+            }
+            assert_eq!(store.message(prompt).unwrap(), None, "delivered and recorded");
+            assert!(store.message(stalled).unwrap().is_some(), "still under way");
+            STALL_RELEASED.store(true, Ordering::SeqCst);
+            moxide_runtime::shutdown::notice().begin(Duration::from_secs(10));
+            runner.await;
+            let destinations = store.destinations(stalled).unwrap();
+            assert_eq!(destinations.len(), 1, "the stalled message stays queued, to be retried");
+            assert_eq!(destinations[0].attempts, 1);
         }
     });
 }

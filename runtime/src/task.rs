@@ -15,6 +15,11 @@ impl<T> JoinHandle<T> {
     pub fn detach(self) {
         self.0.detach();
     }
+
+    /// Whether the task has ended (its result is ready; awaiting it returns at once).
+    pub fn is_finished(&self) -> bool {
+        self.0.is_finished()
+    }
 }
 
 impl<T> Future for JoinHandle<T> {

@@ -203,30 +203,65 @@ async fn blocking<R: Send + 'static>(
         .map_err(QueueError::from)
 }
 
-/// Splits due destinations into lanes, one connection each: by domain (at most
-/// [`QUEUE_DOMAINS_CONCURRENT_MAX`] domains; the others wait for the next run), each
-/// domain's destinations dealt round-robin over up to `per_domain` lanes.
-fn lanes(due: Vec<Destination>, per_domain: usize) -> Vec<Vec<Destination>> {
+/// Splits due destinations into lanes, one connection each, grouped by domain: at most
+/// `domains_max` domains (the others wait for a later look), each domain's destinations
+/// dealt round-robin over up to `per_domain` lanes.
+fn domain_lanes(
+    due: Vec<Destination>,
+    per_domain: usize,
+    domains_max: usize,
+) -> Vec<(String, Vec<Vec<Destination>>)> {
     let per_domain = per_domain.clamp(1, QUEUE_CONNECTIONS_PER_DOMAIN_LIMIT);
     let mut domains: Vec<(String, Vec<Destination>)> = Vec::new();
     for destination in due {
-        let full = domains.len() >= QUEUE_DOMAINS_CONCURRENT_MAX;
+        let full = domains.len() >= domains_max;
         match domains.iter_mut().find(|(domain, _)| *domain == destination.domain) {
             Some((_, list)) => list.push(destination),
             None if !full => domains.push((destination.domain.clone(), vec![destination])),
             None => {}
         }
     }
-    let mut lanes = Vec::new();
-    for (_, list) in domains {
-        let count = list.len().min(per_domain);
-        let mut dealt: Vec<Vec<Destination>> = (0..count).map(|_| Vec::new()).collect();
-        for (index, destination) in list.into_iter().enumerate() {
-            dealt[index % count].push(destination);
+    domains
+        .into_iter()
+        .map(|(domain, list)| {
+            let count = list.len().min(per_domain);
+            let mut dealt: Vec<Vec<Destination>> = (0..count).map(|_| Vec::new()).collect();
+            for (index, destination) in list.into_iter().enumerate() {
+                dealt[index % count].push(destination);
+            }
+            (domain, dealt)
+        })
+        .collect()
+}
+
+/// [`domain_lanes`] for every domain, flattened: one run's lanes.
+#[cfg(test)]
+fn lanes(due: Vec<Destination>, per_domain: usize) -> Vec<Vec<Destination>> {
+    domain_lanes(due, per_domain, QUEUE_DOMAINS_CONCURRENT_MAX)
+        .into_iter()
+        .flat_map(|(_, lanes)| lanes)
+        .collect()
+}
+
+/// A domain's lanes, running as a task of their own (the run loop's).
+struct Running {
+    domain: String,
+    task: moxide_runtime::JoinHandle<()>,
+}
+
+/// Waits until one of `running` ends and removes it; never, when there are none.
+async fn one_ended(running: &mut Vec<Running>) {
+    std::future::poll_fn(|cx| {
+        for index in 0..running.len() {
+            if Pin::new(&mut running[index].task).poll(cx).is_ready() {
+                // A finished task is never polled again: it leaves the list now.
+                running.swap_remove(index);
+                return std::task::Poll::Ready(());
+            }
         }
-        lanes.extend(dealt);
-    }
-    lanes
+        std::task::Poll::Pending
+    })
+    .await;
 }
 
 /// What an attempt decided, for [`QueueRunner::record`] to store.
@@ -269,81 +304,113 @@ impl QueueRunner {
     /// Attempts destinations due at `now_ms` (wall clock, Unix ms): at most
     /// [`QUEUE_DOMAINS_CONCURRENT_MAX`] domains, concurrently, each domain's
     /// destinations over at most `connections_per_domain` connections, one
-    /// after the other on each. Returns how many destinations were attempted;
-    /// call again while it returns more than 0 and work is due.
+    /// after the other on each; returns when all are attempted, with how many were.
+    /// (The run loop, [`QueueRunner::run`], does not wait for one domain's attempts
+    /// before starting another's.)
     pub async fn run_due(&self, now_ms: i64) -> Result<usize, QueueError> {
         let store = Arc::clone(&self.store);
         let due = blocking(move || store.due(now_ms, QUEUE_DUE_BATCH_MAX)).await?;
-        let groups = lanes(due, self.settings.connections_per_domain);
-        let attempted = groups.iter().map(Vec::len).sum();
-        let runs = groups
-            .into_iter()
-            .map(|list| async move {
-                // A lane's destinations share a connection to the same host. An attempt's
-                // outcome is committed while the lane's next message is sent: the commit
-                // waits for the disk, the transaction for the peer, and doing them one
-                // after the other bound a lane's rate by the sum (the relay's profile in
-                // docs/benchmarks-analysis.md). At most one commit is outstanding.
-                let kept = std::cell::RefCell::new(None);
-                let mut recording: Option<Pin<Box<dyn Future<Output = _> + '_>>> = None;
-                for destination in list {
-                    let attempted = self.attempt(destination, now_ms, &kept);
-                    let (recorded, attempted) = match recording.take() {
-                        Some(recording) => {
-                            let (recorded, attempted) = futures_lite::future::zip(recording, attempted).await;
-                            (Some(recorded), attempted)
-                        }
-                        None => (None, attempted.await),
-                    };
-                    log_unrecorded(recorded);
-                    match attempted {
-                        Ok(Some(attempted)) => recording = Some(Box::pin(self.record(attempted))),
-                        Ok(None) => {}
-                        Err(error) => tracing::error!(%error, "queue attempt could not be recorded"),
-                    }
-                }
-                log_unrecorded(match recording {
-                    Some(recording) => Some(recording.await),
-                    None => None,
-                });
-                remote::close_kept(kept.take()).await;
-            })
-            .collect();
-        join_all(runs).await;
+        let groups = domain_lanes(due, self.settings.connections_per_domain, QUEUE_DOMAINS_CONCURRENT_MAX);
+        let lanes: Vec<Vec<Destination>> = groups.into_iter().flat_map(|(_, lanes)| lanes).collect();
+        let attempted = lanes.iter().map(Vec::len).sum();
+        join_all(lanes.into_iter().map(|lane| self.run_lane(lane, now_ms)).collect()).await;
         Ok(attempted)
+    }
+
+    /// Starts the due destinations of domains not in `running` as tasks of their own, one
+    /// per domain, while fewer than [`QUEUE_DOMAINS_CONCURRENT_MAX`] domains run. A slow
+    /// receiver (RFC 5321 4.5.3.2 lets each reply take minutes) then holds up only its
+    /// own domain's mail. Returns how many destinations were started.
+    async fn start_due(
+        self: &Rc<Self>,
+        now_ms: i64,
+        running: &mut Vec<Running>,
+    ) -> Result<usize, QueueError> {
+        let free = QUEUE_DOMAINS_CONCURRENT_MAX.saturating_sub(running.len());
+        if free == 0 {
+            return Ok(0);
+        }
+        let busy: std::collections::HashSet<String> = running.iter().map(|r| r.domain.clone()).collect();
+        let store = Arc::clone(&self.store);
+        let due =
+            blocking(move || store.due_where(now_ms, QUEUE_DUE_BATCH_MAX, |d| !busy.contains(&d.domain)))
+                .await?;
+        let mut started = 0;
+        for (domain, lanes) in domain_lanes(due, self.settings.connections_per_domain, free) {
+            started += lanes.iter().map(Vec::len).sum::<usize>();
+            let runner = Rc::clone(self);
+            let task = moxide_runtime::spawn(async move {
+                join_all(lanes.into_iter().map(|lane| runner.run_lane(lane, now_ms)).collect()).await;
+            });
+            running.push(Running { domain, task });
+        }
+        Ok(started)
+    }
+
+    /// One lane: its destinations one after the other over one connection to the same
+    /// host. An attempt's outcome is committed while the lane's next message is sent:
+    /// the commit waits for the disk, the transaction for the peer, and doing them one
+    /// after the other bound a lane's rate by the sum (the relay's profile in
+    /// docs/benchmarks-analysis.md). At most one commit is outstanding.
+    async fn run_lane(&self, lane: Vec<Destination>, now_ms: i64) {
+        let kept = std::cell::RefCell::new(None);
+        let mut recording: Option<Pin<Box<dyn Future<Output = _> + '_>>> = None;
+        for destination in lane {
+            let attempted = self.attempt(destination, now_ms, &kept);
+            let (recorded, attempted) = match recording.take() {
+                Some(recording) => {
+                    let (recorded, attempted) = futures_lite::future::zip(recording, attempted).await;
+                    (Some(recorded), attempted)
+                }
+                None => (None, attempted.await),
+            };
+            log_unrecorded(recorded);
+            match attempted {
+                Ok(Some(attempted)) => recording = Some(Box::pin(self.record(attempted))),
+                Ok(None) => {}
+                Err(error) => tracing::error!(%error, "queue attempt could not be recorded"),
+            }
+        }
+        log_unrecorded(match recording {
+            Some(recording) => Some(recording.await),
+            None => None,
+        });
+        remote::close_kept(kept.take()).await;
     }
 
     /// Runs until the core drains: attempts due work, then looks again every
     /// [`QUEUE_POLL_INTERVAL_MS`].
     pub async fn run(self) {
+        let this = Rc::new(self);
         let shutdown = moxide_runtime::shutdown::notice();
+        let mut running: Vec<Running> = Vec::new();
         tracing::info!("queue started");
         // At startup: the ended days not reported yet (kept across the restart).
-        let mut next_reports_ms = if self.settings.tls_reports.is_some() { 0 } else { i64::MAX };
-        let mut next_dmarc_ms = if self.settings.dmarc_reports.is_some() { 0 } else { i64::MAX };
+        let mut next_reports_ms = if this.settings.tls_reports.is_some() { 0 } else { i64::MAX };
+        let mut next_dmarc_ms = if this.settings.dmarc_reports.is_some() { 0 } else { i64::MAX };
         let mut next_flush_ms = 0;
         let mut next_sts_refresh_ms = 0;
         loop {
             let now_ms = crate::clock::now_unix_ms();
             if now_ms >= next_reports_ms {
-                self.send_tls_reports(now_ms, false).await;
+                this.send_tls_reports(now_ms, false).await;
                 next_reports_ms = tls_reports::next_run_ms(now_ms);
             }
-            let tls_trigger = self.settings.tls_reports.as_ref().and_then(|s| s.trigger.as_ref());
+            let tls_trigger = this.settings.tls_reports.as_ref().and_then(|s| s.trigger.as_ref());
             if report_mail::triggered(tls_trigger).await {
-                self.send_tls_reports(now_ms, true).await;
+                this.send_tls_reports(now_ms, true).await;
             }
             if now_ms >= next_dmarc_ms {
-                self.send_dmarc_reports(now_ms, false).await;
+                this.send_dmarc_reports(now_ms, false).await;
                 next_dmarc_ms = dmarc_reports::next_run_ms(now_ms);
             }
-            let dmarc_trigger = self.settings.dmarc_reports.as_ref().and_then(|s| s.trigger.as_ref());
+            let dmarc_trigger = this.settings.dmarc_reports.as_ref().and_then(|s| s.trigger.as_ref());
             if report_mail::triggered(dmarc_trigger).await {
-                self.send_dmarc_reports(now_ms, true).await;
+                this.send_dmarc_reports(now_ms, true).await;
             }
             if now_ms >= next_sts_refresh_ms {
                 // Its own task: fetches may take 30 s each, and the queue must not wait.
-                if let Some(policies) = self.settings.policies.clone() {
+                if let Some(policies) = this.settings.policies.clone() {
                     moxide_runtime::spawn_detached(async move {
                         policies.refresh_expiring(now_ms).await;
                     });
@@ -351,18 +418,20 @@ impl QueueRunner {
                 next_sts_refresh_ms = now_ms + tls_policy::STS_REFRESH_INTERVAL_MS;
             }
             if now_ms >= next_flush_ms {
-                self.flush_dmarc_evaluations(now_ms).await;
+                this.flush_dmarc_evaluations(now_ms).await;
                 next_flush_ms = now_ms + dmarc_reports::DMARC_FLUSH_INTERVAL_MS;
             }
-            match self.run_due(now_ms).await {
-                Ok(attempted) if attempted > 0 => continue,
-                Ok(_) => {}
+            match this.start_due(now_ms, &mut running).await {
+                Ok(0) => {}
+                Ok(started) => tracing::debug!(started, domains = running.len(), "queue attempts started"),
                 Err(error) => tracing::error!(%error, "queue run failed"),
             }
+            // Look again when a domain's attempts end (its backlog, or another domain
+            // waiting for a free place, can start) or after the poll interval.
             let pause = moxide_runtime::time::sleep(Duration::from_millis(QUEUE_POLL_INTERVAL_MS));
             let stop = futures_lite::future::or(
                 async {
-                    pause.await;
+                    futures_lite::future::or(pause, one_ended(&mut running)).await;
                     false
                 },
                 async {
@@ -372,6 +441,25 @@ impl QueueRunner {
             )
             .await;
             if stop {
+                // Attempts under way finish (and are recorded) within the grace; what is
+                // still running when it ends is left to finish on its own.
+                let ended = async {
+                    while let Some(run) = running.last_mut() {
+                        (&mut run.task).await;
+                        running.pop();
+                    }
+                    true
+                };
+                if !futures_lite::future::or(ended, async {
+                    shutdown.closing().await;
+                    false
+                })
+                .await
+                {
+                    for run in running {
+                        run.task.detach();
+                    }
+                }
                 tracing::info!("queue stopped");
                 return;
             }
@@ -582,6 +670,7 @@ mod tests {
             lanes.iter().flatten().all(|d| d.key.message.0 < 100 + QUEUE_DOMAINS_CONCURRENT_MAX as u64 - 2)
         );
     }
+
     /// The configured count: one connection per domain keeps a domain's messages in due
     /// order on one lane; 0 means one; more than a domain has due gives one lane each.
     #[test]
@@ -599,5 +688,10 @@ mod tests {
         let lanes = lanes(list(), 20);
         assert_eq!(lanes.len(), 6);
         assert!(lanes.iter().all(|lane| lane.len() == 1));
+        // The run loop with one free place for a domain: the earliest due domain only.
+        let groups = domain_lanes(list(), 4, 1);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].0, "busy.example");
+        assert_eq!(groups[0].1.iter().map(Vec::len).sum::<usize>(), 5);
     }
 }

@@ -94,6 +94,11 @@ const QUEUE_VERSIONS: Versions = Versions { current: QUEUE_SCHEMA_VERSION, oldes
 /// rounds; 1000 destinations' records are a few hundred KiB.
 pub const QUEUE_DUE_BATCH_MAX: usize = 1000;
 
+/// Most due entries one [`QueueStore::due_where`] call looks at: 4,000 (a few
+/// milliseconds of a helper thread). Past a larger backlog of refused destinations, other
+/// domains' mail waits until that backlog's attempts end.
+pub const QUEUE_DUE_SCAN_MAX: usize = 4000;
+
 /// Most messages one [`QueueStore::list`] returns (a listing for an operator).
 pub const QUEUE_LIST_MAX: usize = 10_000;
 
@@ -485,11 +490,23 @@ impl QueueStore {
     /// Destinations due at `now_ms` (not held), earliest first, at most `limit` (and
     /// [`QUEUE_DUE_BATCH_MAX`]).
     pub fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<Destination>, StorageError> {
+        self.due_where(now_ms, limit, |_| true)
+    }
+
+    /// [`QueueStore::due`] leaving out the destinations `wanted` refuses (the queue's
+    /// domains already being attempted), looking at most at [`QUEUE_DUE_SCAN_MAX`] due
+    /// entries: the work of one call is bounded however large a refused backlog is.
+    pub fn due_where(
+        &self,
+        now_ms: i64,
+        limit: usize,
+        wanted: impl Fn(&Destination) -> bool,
+    ) -> Result<Vec<Destination>, StorageError> {
         let limit = limit.min(QUEUE_DUE_BATCH_MAX);
         let end = due_key(now_ms, DestinationKey { message: QueueId(u64::MAX), index: u32::MAX });
         self.read(|txn| {
             let mut out = Vec::new();
-            for entry in self.dbs.due.iter(txn)? {
+            for entry in self.dbs.due.iter(txn)?.take(QUEUE_DUE_SCAN_MAX) {
                 let (key, _) = entry?;
                 if key > end.as_slice() || out.len() >= limit {
                     break;
@@ -498,7 +515,9 @@ impl QueueStore {
                 let destination = self
                     .get_destination(txn, destination_key)?
                     .ok_or_else(|| StorageError::corrupt("queue schedule entry without its destination"))?;
-                out.push(destination);
+                if wanted(&destination) {
+                    out.push(destination);
+                }
             }
             Ok(out)
         })

@@ -10,8 +10,9 @@ use super::faults::armed;
 use super::{Fixture, fixture};
 use crate::fault::{FaultAction, FaultPoint, disarm};
 use crate::queue::{
-    Destination, HoldRule, NewQueued, QueueFilter, QueueId, QueueStore, QueueUpdate, QueuedBody,
-    QueuedMessage, QueuedRecipient, SEND_WINDOW_MS, SendLimitKind, SendQuota, StoredReply, Suppression,
+    Destination, HoldRule, NewQueued, QUEUE_DUE_BATCH_MAX, QUEUE_DUE_SCAN_MAX, QueueFilter, QueueId,
+    QueueStore, QueueUpdate, QueuedBody, QueuedMessage, QueuedRecipient, SEND_WINDOW_MS, SendLimitKind,
+    SendQuota, StoredReply, Suppression,
 };
 use crate::{StorageError, StoreOptions};
 
@@ -101,6 +102,24 @@ fn the_schedule_gives_due_destinations_earliest_first() {
     let domains: Vec<&str> = due.iter().map(|d| d.domain.as_str()).collect();
     assert_eq!(domains, ["y.example", "x.example"]);
     assert_eq!(store.due(5000, 1).unwrap().len(), 1);
+}
+
+/// The run loop's look: busy domains left out, and at most `QUEUE_DUE_SCAN_MAX` due
+/// entries read, so a backlog it refuses bounds the work of each look.
+#[test]
+fn due_where_leaves_out_refused_domains_within_its_scan() {
+    let fixture = fixture();
+    let store = open(&fixture);
+    let busy: Vec<NewQueued> =
+        (0..QUEUE_DUE_SCAN_MAX).map(|n| new_queued(&fixture, b"b", &["a@busy.example"], n as i64)).collect();
+    store.enqueue(&busy).unwrap();
+    store.enqueue(&[new_queued(&fixture, b"o", &["a@other.example"], 1_000_000)]).unwrap();
+    let not_busy = |d: &Destination| d.domain != "busy.example";
+    assert!(store.due_where(1_000_000, 10, not_busy).unwrap().is_empty(), "past the scan");
+    assert_eq!(store.due(1_000_000, 5000).unwrap().len(), QUEUE_DUE_BATCH_MAX);
+    store.enqueue(&[new_queued(&fixture, b"p", &["a@other.example"], 0)]).unwrap();
+    let due = store.due_where(1_000_000, 10, not_busy).unwrap();
+    assert_eq!(due.iter().map(|d| d.domain.as_str()).collect::<Vec<_>>(), ["other.example"]);
 }
 
 fn reply(code: u16, text: &str) -> StoredReply {
