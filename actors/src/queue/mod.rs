@@ -378,8 +378,9 @@ impl QueueRunner {
         remote::close_kept(kept.take()).await;
     }
 
-    /// Runs until the core drains: attempts due work, then looks again every
-    /// [`QUEUE_POLL_INTERVAL_MS`].
+    /// Runs until the core drains: starts each domain's due work as a task of its own,
+    /// and looks again every [`QUEUE_POLL_INTERVAL_MS`] and whenever such a task ends;
+    /// draining, waits for the tasks under way until the grace ends.
     pub async fn run(self) {
         let this = Rc::new(self);
         let shutdown = moxide_runtime::shutdown::notice();
