@@ -62,6 +62,6 @@ pub mod udp;
 pub mod unix;
 
 pub use executor::{CoreContext, RuntimeConfig, RuntimeError, current_core, online_cpus, run};
-pub use offload::{OffloadPanic, offload};
+pub use offload::{OffloadPanic, offload, offload_detached};
 pub use stream::Stream;
 pub use task::{JoinHandle, spawn, spawn_detached, yield_now};

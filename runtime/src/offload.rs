@@ -144,6 +144,27 @@ where
     result.map_err(|payload| OffloadPanic(panic_text(payload.as_ref())))
 }
 
+/// Runs `work` on one of this core's helper threads without waiting for it: for work
+/// that must finish whether or not anyone is still interested (a group commit that
+/// other tasks await). A panic in it is caught and logged. Outside the runtime the work
+/// comes back as the error, for the caller to run where it may block.
+pub fn offload_detached<F>(work: F) -> Result<(), F>
+where
+    F: FnOnce() + Send + 'static,
+{
+    POOL.with(|pool| match pool.borrow().as_ref() {
+        Some(pool) => {
+            pool.submit(Box::new(move || {
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(work)) {
+                    tracing::error!(panic = %panic_text(payload.as_ref()), "detached helper job panicked");
+                }
+            }));
+            Ok(())
+        }
+        None => Err(work),
+    })
+}
+
 /// A panic's message when it was a string (what `panic!` with text makes): for every
 /// place that catches a panic and reports it.
 pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
@@ -161,6 +182,12 @@ mod tests {
     use crate::{RuntimeConfig, run};
 
     #[test]
+    fn detached_work_outside_the_runtime_comes_back() {
+        let work = offload_detached(|| ()).unwrap_err();
+        work();
+    }
+
+    #[test]
     fn result_and_panic_come_back() {
         let config = RuntimeConfig { pin_to_cpus: false, ..RuntimeConfig::default() };
         run(&config, vec![()], |_, ()| async {
@@ -170,6 +197,12 @@ mod tests {
             assert_ne!(thread, executor_thread);
             let panicked = offload(|| -> u32 { panic!("boom") }).await.unwrap_err();
             assert_eq!(panicked.0, "boom");
+            // A detached job runs on a helper; one that panics leaves the helper working.
+            let (sender, receiver) = std::sync::mpsc::channel();
+            assert!(offload_detached(|| panic!("detached boom")).is_ok());
+            assert!(offload_detached(move || sender.send(std::thread::current().id()).unwrap()).is_ok());
+            let thread = offload(move || receiver.recv().unwrap()).await.unwrap();
+            assert_ne!(thread, executor_thread);
         })
         .unwrap();
     }
