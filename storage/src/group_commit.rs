@@ -1,14 +1,23 @@
-//! Group commit for a store written from many threads at once: callers that arrive while
-//! a commit runs wait, and the next of them commits all their requests in one
-//! transaction (one set of device flushes) and hands each its own result. A caller
-//! returns only after the transaction holding its request is durable, exactly as if it
-//! had committed alone; only the flushes are shared.
+//! Group commit for a store written from many threads and tasks at once: requests that
+//! arrive while a commit runs wait, and the next commit takes all of them in one
+//! transaction (one set of device flushes) and hands each its own result. A request's
+//! result is published only after the transaction holding it is durable, exactly as if
+//! it had committed alone; only the flushes are shared.
 //!
-//! Blocking (a `Mutex` and a `Condvar`): for the helper threads that run store writes,
-//! never for an executor.
+//! One committer at a time commits groups until none is pending. A blocking caller
+//! ([`GroupCommit::run`]) that finds no committer becomes it on its own thread, and waits
+//! on a `Condvar` otherwise. A caller on an executor ([`GroupCommit::submit`] then
+//! [`GroupCommit::result`]) starts the committer as a job on a helper thread and awaits
+//! its result without holding a thread: many sessions waiting for one commit's flushes
+//! must not occupy every helper thread of their core (signing, reading and the
+//! commit itself need them).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 
 /// Requests one transaction takes at most: bounds the transaction's size (and so the
 /// time others wait behind it) when many callers pile up; the rest go in the next one.
@@ -16,93 +25,202 @@ pub(crate) const GROUP_REQUESTS_MAX: usize = 64;
 
 /// The queue of requests and the results not yet collected.
 pub(crate) struct GroupCommit<T, R> {
+    shared: Arc<Shared<T, R>>,
+}
+
+struct Shared<T, R> {
     state: Mutex<State<T, R>>,
     finished: Condvar,
 }
 
 struct State<T, R> {
-    pending: Vec<(u64, T)>,
+    pending: VecDeque<(u64, T)>,
     results: HashMap<u64, R>,
-    /// Tickets of a group whose commit panicked: their callers panic too.
+    /// Tickets of a group whose commit panicked.
     abandoned: HashSet<u64>,
+    /// Tickets whose awaiting future was dropped: their results are discarded.
+    orphaned: HashSet<u64>,
+    /// Tasks awaiting a result.
+    wakers: HashMap<u64, Waker>,
     committing: bool,
     next_ticket: u64,
 }
 
+/// A request's place in line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ticket(u64);
+
+/// The commit of a request's group panicked: its outcome is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Abandoned;
+
 impl<T, R> Default for GroupCommit<T, R> {
     fn default() -> Self {
         GroupCommit {
-            state: Mutex::new(State {
-                pending: Vec::new(),
-                results: HashMap::new(),
-                abandoned: HashSet::new(),
-                committing: false,
-                next_ticket: 0,
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    pending: VecDeque::new(),
+                    results: HashMap::new(),
+                    abandoned: HashSet::new(),
+                    orphaned: HashSet::new(),
+                    wakers: HashMap::new(),
+                    committing: false,
+                    next_ticket: 0,
+                }),
+                finished: Condvar::new(),
             }),
-            finished: Condvar::new(),
         }
+    }
+}
+
+impl<T, R> Shared<T, R> {
+    fn lock(&self) -> MutexGuard<'_, State<T, R>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl<T, R> GroupCommit<T, R> {
+    #[cfg(test)]
     fn lock(&self) -> MutexGuard<'_, State<T, R>> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.shared.lock()
     }
 
-    /// Commits `request`, alone or with others: `commit` gets the requests of one group
-    /// (at most [`GROUP_REQUESTS_MAX`], in arrival order) and must return one result per
-    /// request, in the same order. Whichever caller finds no commit running runs
-    /// `commit` for everyone waiting; the others sleep until their result is in.
-    pub(crate) fn run(&self, request: T, mut commit: impl FnMut(Vec<T>) -> Vec<R>) -> R {
-        let mut state = self.lock();
+    /// Puts `request` in line. The flag is true when no committer runs: the caller must
+    /// then run [`GroupCommit::commit_pending`] (on a thread that may block), which
+    /// commits this request and every one that arrives meanwhile.
+    pub(crate) fn submit(&self, request: T) -> (Ticket, bool) {
+        let mut state = self.shared.lock();
         let ticket = state.next_ticket;
         state.next_ticket += 1;
-        state.pending.push((ticket, request));
+        state.pending.push_back((ticket, request));
+        let start = !state.committing;
+        state.committing = true;
+        (Ticket(ticket), start)
+    }
+
+    /// The committer: commits groups (at most [`GROUP_REQUESTS_MAX`] requests each, in
+    /// arrival order) until none is pending, publishing each group's results as soon as
+    /// its commit returns. `commit` must return one result per request, in order. A
+    /// panicking commit abandons its group's requests; the committer goes on.
+    pub(crate) fn commit_pending(&self, mut commit: impl FnMut(Vec<T>) -> Vec<R>) {
         loop {
-            if let Some(result) = state.results.remove(&ticket) {
+            let (tickets, requests): (Vec<u64>, Vec<T>) = {
+                let mut state = self.shared.lock();
+                if state.pending.is_empty() {
+                    state.committing = false;
+                    return;
+                }
+                let take = state.pending.len().min(GROUP_REQUESTS_MAX);
+                state.pending.drain(..take).unzip()
+            };
+            let outcome = catch_unwind(AssertUnwindSafe(|| commit(requests)));
+            let mut state = self.shared.lock();
+            let mut wake = Vec::with_capacity(tickets.len());
+            match outcome {
+                Ok(results) => {
+                    debug_assert_eq!(results.len(), tickets.len(), "one result per request");
+                    for (ticket, result) in tickets.into_iter().zip(results) {
+                        if !state.orphaned.remove(&ticket) {
+                            state.results.insert(ticket, result);
+                            wake.extend(state.wakers.remove(&ticket));
+                        }
+                    }
+                }
+                Err(_) => {
+                    for ticket in tickets {
+                        if !state.orphaned.remove(&ticket) {
+                            state.abandoned.insert(ticket);
+                            wake.extend(state.wakers.remove(&ticket));
+                        }
+                    }
+                }
+            }
+            drop(state);
+            self.shared.finished.notify_all();
+            for waker in wake {
+                waker.wake();
+            }
+        }
+    }
+
+    /// Commits `request`, alone or with others, blocking the calling thread until its
+    /// transaction is durable. With no committer running, the caller commits on its own
+    /// thread (everything pending, its request first among them).
+    ///
+    /// # Panics
+    ///
+    /// When the commit of the request's group panicked (as the caller's own commit
+    /// would have).
+    pub(crate) fn run(&self, request: T, commit: impl FnMut(Vec<T>) -> Vec<R>) -> R {
+        let (ticket, start) = self.submit(request);
+        if start {
+            self.commit_pending(commit);
+        }
+        let mut state = self.shared.lock();
+        loop {
+            if let Some(result) = state.results.remove(&ticket.0) {
                 return result;
             }
-            if state.abandoned.remove(&ticket) {
+            if state.abandoned.remove(&ticket.0) {
                 drop(state);
                 panic!("the group commit holding this request panicked");
             }
-            if state.committing {
-                state = self.finished.wait(state).unwrap_or_else(PoisonError::into_inner);
-                continue;
-            }
-            state.committing = true;
-            let take = state.pending.len().min(GROUP_REQUESTS_MAX);
-            let (tickets, requests): (Vec<u64>, Vec<T>) = state.pending.drain(..take).unzip();
-            drop(state);
-            // A panicking commit must not leave the others waiting for ever: the callers
-            // of its group panic too (as they would have alone), the rest go on.
-            let guard = Reopen { group: self, tickets: &tickets, own: ticket };
-            let results = commit(requests);
-            std::mem::forget(guard);
-            state = self.lock();
-            state.committing = false;
-            debug_assert_eq!(results.len(), tickets.len(), "one result per request");
-            state.results.extend(tickets.into_iter().zip(results));
-            self.finished.notify_all();
+            state = self.shared.finished.wait(state).unwrap_or_else(PoisonError::into_inner);
         }
+    }
+
+    /// The result of a [`GroupCommit::submit`]ted request, awaited without blocking.
+    /// Dropping the future before it is ready leaves the request in line (it is still
+    /// committed) and discards its result.
+    pub(crate) fn result(&self, ticket: Ticket) -> GroupResult<T, R> {
+        GroupResult { shared: Some(Arc::clone(&self.shared)), ticket: ticket.0 }
     }
 }
 
-/// If the committing caller unwinds: marks its group's tickets abandoned and clears
-/// `committing`.
-struct Reopen<'a, T, R> {
-    group: &'a GroupCommit<T, R>,
-    tickets: &'a [u64],
-    own: u64,
+/// Future of one request's result ([`GroupCommit::result`]).
+pub(crate) struct GroupResult<T, R> {
+    /// `None` once the result was taken.
+    shared: Option<Arc<Shared<T, R>>>,
+    ticket: u64,
 }
 
-impl<T, R> Drop for Reopen<'_, T, R> {
-    fn drop(&mut self) {
-        let mut state = self.group.lock();
-        state.committing = false;
-        state.abandoned.extend(self.tickets.iter().copied().filter(|&t| t != self.own));
+impl<T, R> Future for GroupResult<T, R> {
+    type Output = Result<R, Abandoned>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let ticket = self.ticket;
+        let Some(shared) = self.shared.as_ref() else {
+            return Poll::Ready(Err(Abandoned));
+        };
+        let mut state = shared.lock();
+        let ready = if let Some(result) = state.results.remove(&ticket) {
+            Ok(result)
+        } else if state.abandoned.remove(&ticket) {
+            Err(Abandoned)
+        } else {
+            match state.wakers.get(&ticket) {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                _ => {
+                    state.wakers.insert(ticket, cx.waker().clone());
+                }
+            }
+            return Poll::Pending;
+        };
         drop(state);
-        self.group.finished.notify_all();
+        self.shared = None;
+        Poll::Ready(ready)
+    }
+}
+
+impl<T, R> Drop for GroupResult<T, R> {
+    fn drop(&mut self) {
+        let Some(shared) = self.shared.take() else { return };
+        let mut state = shared.lock();
+        state.wakers.remove(&self.ticket);
+        let published = state.results.remove(&self.ticket).is_some() || state.abandoned.remove(&self.ticket);
+        if !published {
+            state.orphaned.insert(self.ticket);
+        }
     }
 }
 
@@ -154,6 +272,98 @@ mod tests {
         };
         assert!(first.join().is_err());
         assert_eq!(group.run(2, |requests| requests), 2);
+        assert!(group.lock().abandoned.is_empty());
+    }
+
+    /// A waker that unparks a thread: awaits a result in a test without a runtime.
+    struct Unpark(std::thread::Thread);
+
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+
+    fn block_on<F: Future>(future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                return output;
+            }
+            std::thread::park();
+        }
+    }
+
+    /// A hundred requests submitted from one thread wait as futures, not as threads; the
+    /// one committer takes them in groups of at most the limit and each future gets its
+    /// own result. Once the committer has ended, the next request starts another.
+    #[test]
+    fn submitted_requests_wait_without_a_thread_and_share_commits() {
+        let group: Arc<GroupCommit<u64, u64>> = Arc::default();
+        let mut waiting = Vec::new();
+        for n in 0..100u64 {
+            let (ticket, start) = group.submit(n);
+            assert_eq!(start, n == 0, "only the first request finds no committer");
+            waiting.push((n, group.result(ticket)));
+        }
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let committer = {
+            let (group, sizes) = (Arc::clone(&group), Arc::clone(&sizes));
+            std::thread::spawn(move || {
+                group.commit_pending(|requests| {
+                    sizes.lock().unwrap().push(requests.len());
+                    requests.iter().map(|r| r * 2).collect()
+                })
+            })
+        };
+        for (n, result) in waiting {
+            assert_eq!(block_on(result), Ok(n * 2));
+        }
+        committer.join().unwrap();
+        assert_eq!(*sizes.lock().unwrap(), [GROUP_REQUESTS_MAX, 100 - GROUP_REQUESTS_MAX]);
+        {
+            let state = group.lock();
+            assert!(state.results.is_empty() && state.wakers.is_empty() && !state.committing);
+        }
+        assert!(group.submit(7).1, "a request after the committer ended starts one");
+    }
+
+    /// A future dropped before its result leaves the request in line: it is committed,
+    /// and its result is discarded rather than kept for ever.
+    #[test]
+    fn a_dropped_wait_is_still_committed_and_its_result_discarded() {
+        let group = GroupCommit::<u64, u64>::default();
+        let (first, _) = group.submit(1);
+        drop(group.result(first));
+        let (second, _) = group.submit(2);
+        let committed = Mutex::new(Vec::<u64>::new());
+        group.commit_pending(|requests| {
+            committed.lock().unwrap().extend(&requests);
+            requests
+        });
+        assert_eq!(*committed.lock().unwrap(), [1, 2]);
+        assert_eq!(block_on(group.result(second)), Ok(2));
+        let state = group.lock();
+        assert!(state.results.is_empty() && state.orphaned.is_empty() && state.wakers.is_empty());
+    }
+
+    /// Awaited requests whose group's commit panicked get `Abandoned`; the committer
+    /// survives the panic and commits the next group.
+    #[test]
+    fn awaited_requests_of_a_panicking_commit_are_abandoned() {
+        let group = GroupCommit::<u64, u64>::default();
+        let tickets: Vec<Ticket> = (0..=GROUP_REQUESTS_MAX as u64).map(|n| group.submit(n).0).collect();
+        group.commit_pending(|requests| {
+            assert!(!requests.contains(&0), "commit failed");
+            requests
+        });
+        let last = GROUP_REQUESTS_MAX as u64;
+        for (n, ticket) in (0..=last).zip(tickets) {
+            let expected = if n == last { Ok(last) } else { Err(Abandoned) };
+            assert_eq!(block_on(group.result(ticket)), expected);
+        }
         assert!(group.lock().abandoned.is_empty());
     }
 

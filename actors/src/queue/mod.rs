@@ -52,7 +52,7 @@ use std::time::Duration;
 use moxide_runtime::tls::TlsConnector;
 use moxide_storage::StorageError;
 use moxide_storage::queue::{
-    Destination, NewQueued, QUEUE_DUE_BATCH_MAX, QueueStore, QueueUpdate, StoredReply, Suppression,
+    Destination, NewQueued, QUEUE_DUE_BATCH_MAX, QueueId, QueueStore, QueueUpdate, StoredReply, Suppression,
 };
 
 pub use remote::{Host, HostSource};
@@ -201,6 +201,23 @@ async fn blocking<R: Send + 'static>(
         .await
         .map_err(|panic| QueueError::Offload(panic.0))?
         .map_err(QueueError::from)
+}
+
+/// Applies attempt results and queues messages on the queue store's group commit
+/// ([`QueueStore::apply_waiting`]): resolves when durable, and the waiting holds no
+/// helper thread (the committer runs on one while anything is pending).
+pub(crate) async fn apply(
+    store: &Arc<QueueStore>,
+    updates: &[QueueUpdate],
+    new: &[NewQueued],
+    suppressions: &[Suppression],
+) -> Result<Vec<QueueId>, StorageError> {
+    let waiting = store.apply_waiting(updates, new, suppressions, |job| {
+        if let Err(job) = moxide_runtime::offload_detached(job) {
+            job();
+        }
+    })?;
+    waiting.await
 }
 
 /// Splits due destinations into lanes, one connection each, grouped by domain: at most
@@ -537,9 +554,7 @@ impl QueueRunner {
     /// Until it is durable, a crash sends the message again at the next start.
     async fn record(&self, attempted: Attempted) -> Result<(), QueueError> {
         let Attempted { update, dsns, suppressions } = attempted;
-        let store = Arc::clone(&self.store);
-        let batch = dsns.clone();
-        let applied = blocking(move || store.apply_with(&[update], &batch, &suppressions)).await;
+        let applied = apply(&self.store, &[update], &dsns, &suppressions).await.map_err(QueueError::from);
         for dsn in &dsns {
             let spool = dsn.spool.clone();
             let _ = moxide_runtime::offload(move || std::fs::remove_file(spool)).await;

@@ -71,14 +71,10 @@ impl QueueRunner {
         let count = batch.len();
         let enqueued = match failure {
             Some(error) => Err(error),
-            None => {
-                let store = Arc::clone(self.store());
-                match moxide_runtime::offload(move || store.enqueue(&batch)).await {
-                    Ok(Ok(_)) => Ok(count),
-                    Ok(Err(error)) => Err(error.to_string()),
-                    Err(panic) => Err(panic.0),
-                }
-            }
+            None => match super::apply(self.store(), &[], &batch, &[]).await {
+                Ok(_) => Ok(count),
+                Err(error) => Err(error.to_string()),
+            },
         };
         for spool in spools {
             let _ = moxide_runtime::offload(move || std::fs::remove_file(spool)).await;

@@ -294,24 +294,18 @@ async fn queue_message(
         tracing::error!(id = %message_id, "no queue for a local retry");
         return Err(QueueingFailed { no_space: false, send_limit: None });
     };
-    let queue = Arc::clone(queue);
-    let result = moxide_runtime::offload(move || queue.enqueue(&batch)).await;
-    match result {
-        Ok(Ok(ids)) => {
+    match crate::queue::apply(queue, &[], &batch, &[]).await {
+        Ok(ids) => {
             tracing::info!(id = %message_id, queued = ?ids, remote = envelope.remote.len(), locals = locals.len(), "message queued");
             Ok(())
         }
-        Ok(Err(StorageError::SendLimit { kind, max })) => {
+        Err(StorageError::SendLimit { kind, max }) => {
             tracing::warn!(id = %message_id, account = ?envelope.account, ?kind, max, "submission refused at queueing: send limit");
             Err(QueueingFailed { no_space: false, send_limit: Some(send_limit_reply(kind, max)) })
         }
-        Ok(Err(error)) => {
+        Err(error) => {
             tracing::error!(id = %message_id, %error, "queueing failed");
             Err(QueueingFailed { no_space: error.is_no_space(), send_limit: None })
-        }
-        Err(panic) => {
-            tracing::error!(id = %message_id, panic = %panic.0, "queueing panicked");
-            Err(QueueingFailed { no_space: false, send_limit: None })
         }
     }
 }

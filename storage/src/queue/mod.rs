@@ -61,6 +61,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use heed::{RoTxn, RwTxn};
 
@@ -80,7 +81,7 @@ use records::{
 use crate::datadir::DataDir;
 use crate::error::StorageError;
 use crate::files::{DurableDirs, ensure_dir, link_message, remove_if_exists, sync_dir, sync_linked};
-use crate::group_commit::GroupCommit;
+use crate::group_commit::{Abandoned, GroupCommit};
 use crate::keys;
 use crate::lmdb::{Lmdb, WriterGuard};
 use crate::schema::{Db, Versions, check_empty, create_databases, probe, stored_version};
@@ -559,6 +560,44 @@ impl QueueStore {
         let request =
             Apply { updates: updates.to_vec(), new: new.to_vec(), suppressions: suppressions.to_vec() };
         self.group.run(request, |group| self.commit_group(group))
+    }
+
+    /// [`Self::apply_with`] for a caller on an executor: the returned future resolves
+    /// when the transaction holding the request is durable, and waiting for it holds no
+    /// thread. When no commit is under way, `start` gets the committer (a job that
+    /// commits until nothing is pending, blocking) to run on a helper thread. Dropping
+    /// the future leaves the request to be committed and discards its result, as a
+    /// blocking call whose caller went away would.
+    ///
+    /// # Errors
+    ///
+    /// A request that is invalid on its face, at once; the commit's outcome through the
+    /// future (a panicking commit as [`StorageError::CommitUnknown`]).
+    pub fn apply_waiting(
+        self: &Arc<Self>,
+        updates: &[QueueUpdate],
+        new: &[NewQueued],
+        suppressions: &[Suppression],
+        start: impl FnOnce(Box<dyn FnOnce() + Send>),
+    ) -> Result<impl Future<Output = Result<Vec<QueueId>, StorageError>> + 'static, StorageError> {
+        for item in new {
+            check_new(item)?;
+        }
+        let request =
+            Apply { updates: updates.to_vec(), new: new.to_vec(), suppressions: suppressions.to_vec() };
+        let (ticket, committer) = self.group.submit(request);
+        if committer {
+            let store = Arc::clone(self);
+            start(Box::new(move || store.group.commit_pending(|group| store.commit_group(group))));
+        }
+        let result = self.group.result(ticket);
+        Ok(async move {
+            result.await.unwrap_or_else(|Abandoned| {
+                Err(StorageError::CommitUnknown {
+                    source: Box::new(StorageError::Lmdb { message: "the group commit panicked".to_string() }),
+                })
+            })
+        })
     }
 
     fn commit_group(&self, group: Vec<Apply>) -> Vec<Result<Vec<QueueId>, StorageError>> {
