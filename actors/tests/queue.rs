@@ -40,6 +40,8 @@ enum Peer {
     /// Greets, then reads commands without answering until the test lets it go (a
     /// tarpit: RFC 5321 4.5.3.2 gives each reply minutes).
     Stall,
+    /// Greets, then reads commands and never answers, until the client goes away.
+    Silent,
 }
 
 /// Set when a [`Peer::Stall`] peer may close its connections.
@@ -84,6 +86,9 @@ fn serve(stream: std::net::TcpStream, behavior: Peer, record: &Mutex<Vec<Vec<u8>
         line.clear();
         if reader.read_line(&mut line)? == 0 {
             return Ok(());
+        }
+        if behavior == Peer::Silent {
+            continue;
         }
         let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
         if behavior == Peer::Stall && verb != "EHLO" {
@@ -364,6 +369,42 @@ fn a_stalled_domain_does_not_hold_up_another() {
             let destinations = store.destinations(stalled).unwrap();
             assert_eq!(destinations.len(), 1, "the stalled message stays queued, to be retried");
             assert_eq!(destinations[0].attempts, 1);
+        }
+    });
+}
+
+/// At shutdown the queue waits for the attempts under way only until the grace ends: a
+/// receiver that never answers does not hold the process, and its message stays queued
+/// as it was (the unfinished attempt is not recorded), to be attempted again.
+#[test]
+fn an_attempt_past_the_grace_is_left_and_its_message_stays_queued() {
+    let temp = tempfile::tempdir().unwrap();
+    let (silent, _, connections) = counting_peer(vec![Peer::Silent]);
+    let data = temp.path().to_path_buf();
+    with_queue(temp.path(), silent, move |_node, queue| {
+        let data = data.clone();
+        let connections = Arc::clone(&connections);
+        async move {
+            let id =
+                enqueue(&data, queue.store(), &["bob@remote.example"], moxide_actors::clock::now_unix_ms());
+            let store = Arc::clone(queue.store());
+            let runner = moxide_runtime::spawn(queue.run());
+            let mut ticks = 0;
+            while connections.load(Ordering::SeqCst) == 0 {
+                ticks += 1;
+                assert!(ticks < 500, "the silent peer was never reached");
+                moxide_runtime::time::sleep(Duration::from_millis(20)).await;
+            }
+            let grace = Duration::from_millis(300);
+            let began = std::time::Instant::now();
+            moxide_runtime::shutdown::notice().begin(grace);
+            runner.await;
+            let waited = began.elapsed();
+            assert!(waited >= grace, "{waited:?}: the queue stopped before the grace ended");
+            assert!(waited < Duration::from_secs(10), "{waited:?}: the silent receiver held the shutdown");
+            let destinations = store.destinations(id).unwrap();
+            assert_eq!(destinations.len(), 1, "the message stays queued");
+            assert_eq!(destinations[0].attempts, 0, "the unfinished attempt is not recorded");
         }
     });
 }
