@@ -4,18 +4,17 @@
 //! result is published only after the transaction holding it is durable, exactly as if
 //! it had committed alone; only the flushes are shared.
 //!
-//! One committer at a time commits groups until none is pending. A blocking caller
-//! ([`GroupCommit::run`]) that finds no committer becomes it on its own thread, and waits
-//! on a `Condvar` otherwise. A caller on an executor ([`GroupCommit::submit`] then
-//! [`GroupCommit::result`]) starts the committer as a job on a helper thread and awaits
-//! its result without holding a thread: many sessions waiting for one commit's flushes
-//! must not occupy every helper thread of their core (signing, reading and the
-//! commit itself need them).
+//! One committer at a time commits groups until none is pending. A caller on an
+//! executor ([`GroupCommit::submit`] then [`GroupCommit::result`]) starts the committer
+//! as a job on a helper thread when none runs, and awaits its result without holding a
+//! thread: many sessions waiting for one commit's flushes must not occupy every helper
+//! thread of their core (signing, reading and the commit itself need them). A blocking
+//! caller ([`GroupCommit::run`]) that finds no committer commits on its own thread until
+//! its own request is durable, then hands what is pending over to those requests' owners
+//! ([`Turn::Lead`]); otherwise it waits on a `Condvar`.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
@@ -49,10 +48,6 @@ struct State<T, R> {
 /// A request's place in line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Ticket(u64);
-
-/// The commit of a request's group panicked: its outcome is unknown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Abandoned;
 
 impl<T, R> Default for GroupCommit<T, R> {
     fn default() -> Self {
@@ -102,12 +97,25 @@ impl<T, R> GroupCommit<T, R> {
     /// arrival order) until none is pending, publishing each group's results as soon as
     /// its commit returns. `commit` must return one result per request, in order. A
     /// panicking commit abandons its group's requests; the committer goes on.
-    pub(crate) fn commit_pending(&self, mut commit: impl FnMut(Vec<T>) -> Vec<R>) {
+    pub(crate) fn commit_pending(&self, commit: impl FnMut(Vec<T>) -> Vec<R>) {
+        self.commit_until(None, commit);
+    }
+
+    /// [`GroupCommit::commit_pending`], stopping once `own`'s result is published: a
+    /// blocking caller leads only until its own request is durable, then hands what is
+    /// still pending over to the requests' owners (the first of them to look starts the
+    /// next committer), so its call is not held for ever by others' steady arrivals.
+    fn commit_until(&self, own: Option<u64>, mut commit: impl FnMut(Vec<T>) -> Vec<R>) {
         loop {
             let (tickets, requests): (Vec<u64>, Vec<T>) = {
                 let mut state = self.shared.lock();
-                if state.pending.is_empty() {
+                let own_done =
+                    own.is_some_and(|own| state.results.contains_key(&own) || state.abandoned.contains(&own));
+                if state.pending.is_empty() || own_done {
                     state.committing = false;
+                    let wake = hand_over(&mut state);
+                    drop(state);
+                    self.wake(wake);
                     return;
                 }
                 let take = state.pending.len().min(GROUP_REQUESTS_MAX);
@@ -136,25 +144,30 @@ impl<T, R> GroupCommit<T, R> {
                 }
             }
             drop(state);
-            self.shared.finished.notify_all();
-            for waker in wake {
-                waker.wake();
-            }
+            self.wake(wake);
+        }
+    }
+
+    /// Wakes blocking callers (all: each checks its own ticket) and the given tasks.
+    fn wake(&self, wakers: Vec<Waker>) {
+        self.shared.finished.notify_all();
+        for waker in wakers {
+            waker.wake();
         }
     }
 
     /// Commits `request`, alone or with others, blocking the calling thread until its
     /// transaction is durable. With no committer running, the caller commits on its own
-    /// thread (everything pending, its request first among them).
+    /// thread (what is pending, its request among it) until its request is durable.
     ///
     /// # Panics
     ///
     /// When the commit of the request's group panicked (as the caller's own commit
     /// would have).
-    pub(crate) fn run(&self, request: T, commit: impl FnMut(Vec<T>) -> Vec<R>) -> R {
+    pub(crate) fn run(&self, request: T, mut commit: impl FnMut(Vec<T>) -> Vec<R>) -> R {
         let (ticket, start) = self.submit(request);
         if start {
-            self.commit_pending(commit);
+            self.commit_until(Some(ticket.0), &mut commit);
         }
         let mut state = self.shared.lock();
         loop {
@@ -165,38 +178,76 @@ impl<T, R> GroupCommit<T, R> {
                 drop(state);
                 panic!("the group commit holding this request panicked");
             }
+            if !state.committing {
+                // Handed over by a caller that led before: this one leads now.
+                state.committing = true;
+                drop(state);
+                self.commit_until(Some(ticket.0), &mut commit);
+                state = self.shared.lock();
+                continue;
+            }
             state = self.shared.finished.wait(state).unwrap_or_else(PoisonError::into_inner);
         }
     }
 
-    /// The result of a [`GroupCommit::submit`]ted request, awaited without blocking.
-    /// Dropping the future before it is ready leaves the request in line (it is still
-    /// committed) and discards its result.
+    /// The outcome of a [`GroupCommit::submit`]ted request, awaited without blocking
+    /// ([`GroupResult::turn`]). Dropping it before the result leaves the request in line
+    /// (it is still committed) and discards the result.
     pub(crate) fn result(&self, ticket: Ticket) -> GroupResult<T, R> {
         GroupResult { shared: Some(Arc::clone(&self.shared)), ticket: ticket.0 }
     }
 }
 
-/// Future of one request's result ([`GroupCommit::result`]).
+/// With no committer running and requests pending: the wakers of those requests'
+/// owners, taken out, for the first of them to look to start the next committer.
+fn hand_over<T, R>(state: &mut State<T, R>) -> Vec<Waker> {
+    if state.committing || state.pending.is_empty() {
+        return Vec::new();
+    }
+    let tickets: Vec<u64> = state.pending.iter().map(|(ticket, _)| *ticket).collect();
+    tickets.into_iter().filter_map(|ticket| state.wakers.remove(&ticket)).collect()
+}
+
+/// What awaiting a request gives ([`GroupResult::turn`]).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Turn<R> {
+    /// The request's transaction is durable; its result.
+    Done(R),
+    /// The commit of the request's group panicked: its outcome is unknown.
+    Abandoned,
+    /// No committer runs and requests are pending (a blocking caller led, and handed
+    /// over when its own request was durable): the caller must start the committer, as
+    /// when [`GroupCommit::submit`] says so, then await the turn again.
+    Lead,
+}
+
+/// One request's place in line, for a task ([`GroupCommit::result`]).
 pub(crate) struct GroupResult<T, R> {
     /// `None` once the result was taken.
     shared: Option<Arc<Shared<T, R>>>,
     ticket: u64,
 }
 
-impl<T, R> Future for GroupResult<T, R> {
-    type Output = Result<R, Abandoned>;
+impl<T, R> GroupResult<T, R> {
+    /// The request's outcome, or [`Turn::Lead`] (after which the caller awaits again).
+    pub(crate) async fn turn(&mut self) -> Turn<R> {
+        std::future::poll_fn(|cx| self.poll_turn(cx)).await
+    }
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll_turn(&mut self, cx: &mut Context<'_>) -> Poll<Turn<R>> {
         let ticket = self.ticket;
         let Some(shared) = self.shared.as_ref() else {
-            return Poll::Ready(Err(Abandoned));
+            return Poll::Ready(Turn::Abandoned);
         };
         let mut state = shared.lock();
         let ready = if let Some(result) = state.results.remove(&ticket) {
-            Ok(result)
+            Turn::Done(result)
         } else if state.abandoned.remove(&ticket) {
-            Err(Abandoned)
+            Turn::Abandoned
+        } else if !state.committing {
+            // Pending (not published, so still in line) with nobody committing.
+            state.committing = true;
+            return Poll::Ready(Turn::Lead);
         } else {
             match state.wakers.get(&ticket) {
                 Some(waker) if waker.will_wake(cx.waker()) => {}
@@ -213,6 +264,7 @@ impl<T, R> Future for GroupResult<T, R> {
 }
 
 impl<T, R> Drop for GroupResult<T, R> {
+    /// Discards the result; a hand-over this owner was woken for passes to the others.
     fn drop(&mut self) {
         let Some(shared) = self.shared.take() else { return };
         let mut state = shared.lock();
@@ -220,6 +272,12 @@ impl<T, R> Drop for GroupResult<T, R> {
         let published = state.results.remove(&self.ticket).is_some() || state.abandoned.remove(&self.ticket);
         if !published {
             state.orphaned.insert(self.ticket);
+        }
+        let wake = hand_over(&mut state);
+        drop(state);
+        shared.finished.notify_all();
+        for waker in wake {
+            waker.wake();
         }
     }
 }
@@ -318,8 +376,8 @@ mod tests {
                 })
             })
         };
-        for (n, result) in waiting {
-            assert_eq!(block_on(result), Ok(n * 2));
+        for (n, mut result) in waiting {
+            assert_eq!(block_on(result.turn()), Turn::Done(n * 2));
         }
         committer.join().unwrap();
         assert_eq!(*sizes.lock().unwrap(), [GROUP_REQUESTS_MAX, 100 - GROUP_REQUESTS_MAX]);
@@ -344,9 +402,40 @@ mod tests {
             requests
         });
         assert_eq!(*committed.lock().unwrap(), [1, 2]);
-        assert_eq!(block_on(group.result(second)), Ok(2));
+        assert_eq!(block_on(group.result(second).turn()), Turn::Done(2));
         let state = group.lock();
         assert!(state.results.is_empty() && state.orphaned.is_empty() && state.wakers.is_empty());
+    }
+
+    /// A blocking caller that found no committer commits only until its own request is
+    /// durable: a request that arrived meanwhile is handed over to its awaiting owner,
+    /// which is told to start the committer.
+    #[test]
+    fn a_blocking_caller_leads_until_its_own_result_then_hands_over() {
+        let group: Arc<GroupCommit<u64, u64>> = Arc::default();
+        let (started, commit_started) = std::sync::mpsc::channel();
+        let (go, proceed) = std::sync::mpsc::channel::<()>();
+        let blocking = {
+            let group = Arc::clone(&group);
+            std::thread::spawn(move || {
+                group.run(1, |requests| {
+                    assert_eq!(requests, [1], "the blocking caller committed another's request");
+                    started.send(()).unwrap();
+                    proceed.recv().unwrap();
+                    requests
+                })
+            })
+        };
+        commit_started.recv().unwrap();
+        let (ticket, start) = group.submit(2);
+        assert!(!start, "a commit is under way");
+        let mut result = group.result(ticket);
+        go.send(()).unwrap();
+        assert_eq!(blocking.join().unwrap(), 1);
+        assert_eq!(block_on(result.turn()), Turn::Lead);
+        group.commit_pending(|requests| requests);
+        assert_eq!(block_on(result.turn()), Turn::Done(2));
+        assert!(!group.lock().committing);
     }
 
     /// Awaited requests whose group's commit panicked get `Abandoned`; the committer
@@ -361,8 +450,8 @@ mod tests {
         });
         let last = GROUP_REQUESTS_MAX as u64;
         for (n, ticket) in (0..=last).zip(tickets) {
-            let expected = if n == last { Ok(last) } else { Err(Abandoned) };
-            assert_eq!(block_on(group.result(ticket)), expected);
+            let expected = if n == last { Turn::Done(last) } else { Turn::Abandoned };
+            assert_eq!(block_on(group.result(ticket).turn()), expected);
         }
         assert!(group.lock().abandoned.is_empty());
     }

@@ -81,7 +81,7 @@ use records::{
 use crate::datadir::DataDir;
 use crate::error::StorageError;
 use crate::files::{DurableDirs, ensure_dir, link_message, remove_if_exists, sync_dir, sync_linked};
-use crate::group_commit::{Abandoned, GroupCommit};
+use crate::group_commit::{GroupCommit, Turn};
 use crate::keys;
 use crate::lmdb::{Lmdb, WriterGuard};
 use crate::schema::{Db, Versions, check_empty, create_databases, probe, stored_version};
@@ -565,7 +565,8 @@ impl QueueStore {
     /// [`Self::apply_with`] for a caller on an executor: the returned future resolves
     /// when the transaction holding the request is durable, and waiting for it holds no
     /// thread. When no commit is under way, `start` gets the committer (a job that
-    /// commits until nothing is pending, blocking) to run on a helper thread. Dropping
+    /// commits until nothing is pending, blocking) to run on a helper thread; again if a
+    /// blocking caller ([`Self::apply_with`]) committed and handed the rest over. Dropping
     /// the future leaves the request to be committed and discards its result, as a
     /// blocking call whose caller went away would.
     ///
@@ -578,25 +579,38 @@ impl QueueStore {
         updates: &[QueueUpdate],
         new: &[NewQueued],
         suppressions: &[Suppression],
-        start: impl FnOnce(Box<dyn FnOnce() + Send>),
+        start: impl Fn(Box<dyn FnOnce() + Send>) + 'static,
     ) -> Result<impl Future<Output = Result<Vec<QueueId>, StorageError>> + 'static, StorageError> {
         for item in new {
             check_new(item)?;
         }
         let request =
             Apply { updates: updates.to_vec(), new: new.to_vec(), suppressions: suppressions.to_vec() };
-        let (ticket, committer) = self.group.submit(request);
-        if committer {
-            let store = Arc::clone(self);
-            start(Box::new(move || store.group.commit_pending(|group| store.commit_group(group))));
+        let committer = |store: &Arc<QueueStore>| -> Box<dyn FnOnce() + Send> {
+            let store = Arc::clone(store);
+            Box::new(move || store.group.commit_pending(|group| store.commit_group(group)))
+        };
+        let (ticket, first) = self.group.submit(request);
+        if first {
+            start(committer(self));
         }
-        let result = self.group.result(ticket);
+        let mut result = self.group.result(ticket);
+        let store = Arc::clone(self);
         Ok(async move {
-            result.await.unwrap_or_else(|Abandoned| {
-                Err(StorageError::CommitUnknown {
-                    source: Box::new(StorageError::Lmdb { message: "the group commit panicked".to_string() }),
-                })
-            })
+            loop {
+                match result.turn().await {
+                    Turn::Done(result) => return result,
+                    Turn::Abandoned => {
+                        return Err(StorageError::CommitUnknown {
+                            source: Box::new(StorageError::Lmdb {
+                                message: "the group commit panicked".to_string(),
+                            }),
+                        });
+                    }
+                    // A blocking caller committed and handed the rest over.
+                    Turn::Lead => start(committer(&store)),
+                }
+            }
         })
     }
 
