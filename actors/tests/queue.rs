@@ -330,6 +330,17 @@ fn a_temporary_refusal_is_retried_on_schedule_then_delivered() {
     });
 }
 
+/// Waits (up to 10 s) until a [`counting_peer`] has accepted a connection.
+async fn until_reached(connections: &AtomicUsize, peer: &str) {
+    for _ in 0..500 {
+        if connections.load(Ordering::SeqCst) > 0 {
+            return;
+        }
+        moxide_runtime::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the {peer} peer was never reached");
+}
+
 /// The run loop does not hold every domain's mail behind a slow one: a message queued
 /// while another domain's receiver stalls mid-transaction goes out at the next look.
 #[test]
@@ -348,14 +359,9 @@ fn a_stalled_domain_does_not_hold_up_another() {
             let stalled = enqueue(&data, queue.store(), &["bob@slow.example"], now());
             let store = Arc::clone(queue.store());
             let runner = moxide_runtime::spawn(queue.run());
-            let mut ticks = 0;
-            while slow_connections.load(Ordering::SeqCst) == 0 {
-                ticks += 1;
-                assert!(ticks < 500, "the slow peer was never reached");
-                moxide_runtime::time::sleep(Duration::from_millis(20)).await;
-            }
+            until_reached(&slow_connections, "slow").await;
             let prompt = enqueue(&data, &store, &["carol@remote.example"], now() + 1);
-            ticks = 0;
+            let mut ticks = 0;
             while received.lock().unwrap().is_empty() {
                 ticks += 1;
                 assert!(ticks < 250, "the other domain's message waited for the stalled one");
@@ -389,12 +395,7 @@ fn an_attempt_past_the_grace_is_left_and_its_message_stays_queued() {
                 enqueue(&data, queue.store(), &["bob@remote.example"], moxide_actors::clock::now_unix_ms());
             let store = Arc::clone(queue.store());
             let runner = moxide_runtime::spawn(queue.run());
-            let mut ticks = 0;
-            while connections.load(Ordering::SeqCst) == 0 {
-                ticks += 1;
-                assert!(ticks < 500, "the silent peer was never reached");
-                moxide_runtime::time::sleep(Duration::from_millis(20)).await;
-            }
+            until_reached(&connections, "silent").await;
             let grace = Duration::from_millis(300);
             let began = std::time::Instant::now();
             moxide_runtime::shutdown::notice().begin(grace);
