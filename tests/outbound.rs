@@ -8,20 +8,27 @@
 //! the domain's MX and the host's A record), and a null MX fails at once with a DSN;
 //! `moxide queue bounce` fails a queued message with a DSN to its sender; the admin
 //! API's queue endpoints (curl over the control socket) list with filters and pages,
-//! show, hold, release, retry, drop and bounce, and the running queue acts on each.
+//! show, hold, release, retry, drop and bounce, and the running queue acts on each;
+//! and messages submitted over many connections at once while the sender is killed with
+//! `kill -9`, again and again, each reach the recipient exactly once if acknowledged,
+//! at most once if not.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
+use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use common::{
-    DnsServer, PASSWORD, RECEIVER_DOMAINS, SENDER_DOMAINS, Server, set_password, stored_messages,
-    write_serve_config,
+    Client, DnsServer, PASSWORD, RECEIVER_DOMAINS, Rng, SENDER_DOMAINS, Server, message_for, message_id_of,
+    set_password, stored_messages, write_serve_config,
 };
 
 /// A receiving server with a self-signed certificate (STARTTLS offered).
@@ -221,6 +228,127 @@ fn a_queued_message_survives_kill_9_and_is_delivered_once() {
     assert!(String::from_utf8_lossy(&stored[0].file).contains("Message-ID: <survivor@client.example>"));
     let leftovers = std::fs::read_dir(sending.path().join("data/queue/msg/0")).map_or(0, |d| d.count());
     assert_eq!(leftovers, 0, "no queue file left");
+}
+
+/// What the submitting clients sent: every message started (id -> bytes) and the ids
+/// that got `250`.
+#[derive(Default)]
+struct Submitted {
+    sent: HashMap<String, Vec<u8>>,
+    acknowledged: HashSet<String>,
+}
+
+/// One submission client: AUTH PLAIN as alice, then messages to bob@remote.example until
+/// told to stop or the server dies under it.
+fn submit_loop(address: SocketAddr, name: String, submitted: Arc<Mutex<Submitted>>, stop: Arc<AtomicBool>) {
+    let Ok(mut client) = Client::connect(address) else { return };
+    if client.hello().is_err() {
+        return;
+    }
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("\0alice\0{PASSWORD}"));
+    match client.command(&format!("AUTH PLAIN {token}")) {
+        Ok(reply) if reply.code == 235 => {}
+        Ok(reply) => panic!("{name}: AUTH refused: {reply:?}"),
+        Err(_) => return,
+    }
+    let mut n = 0;
+    while !stop.load(Ordering::SeqCst) {
+        let id = format!("{name}-m{n}");
+        n += 1;
+        // Mostly small, now and then one that spans several spool writes.
+        let size = if n % 9 == 0 { 120_000 } else { 300 + (n * 37) % 6_000 };
+        let message = String::from_utf8(message_for(&id, size))
+            .unwrap()
+            .replacen("From: <sender@example.org>", "From: <alice@example.org>", 1)
+            .into_bytes();
+        submitted.lock().unwrap().sent.insert(id.clone(), message.clone());
+        match client.deliver("alice@example.org", &["bob@remote.example"], &message) {
+            Ok(reply) if reply.code == 250 => {
+                submitted.lock().unwrap().acknowledged.insert(id);
+            }
+            Ok(reply) => panic!("{id}: unexpected reply {reply:?}"),
+            Err(_) => return,
+        }
+    }
+}
+
+/// The queue's promise under concurrent submission and crashes: a message that got `250`
+/// is queued durably whatever moment the server dies (its group commit shared with other
+/// sessions' messages and with the queue's own attempt results), and once the recipient's
+/// server can be reached every queued message is delivered once, its bytes intact; no
+/// queue or spool file is left behind.
+#[test]
+fn concurrently_submitted_mail_survives_kill_9_and_is_delivered_once() {
+    const ROUNDS: usize = 3;
+    const CONNECTIONS: usize = 8;
+    let (mut rng, seed) = Rng::from_env_or_time("QUEUE_CRASH_SEED");
+    let replay = format!("replay: QUEUE_CRASH_SEED={seed}");
+    let receiving = tempfile::tempdir().unwrap();
+    let sending = tempfile::tempdir().unwrap();
+    // The route leads nowhere while the sender is killed: attempts fail and are recorded
+    // while sessions queue messages.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let config = sender_config(sending.path(), closed);
+    set_password(&config, "alice", PASSWORD);
+    // Above the default daily send limit: the clients are fast.
+    std::fs::write(
+        sending.path().join("domains.toml"),
+        format!("{SENDER_DOMAINS}outgoing_messages_per_day_max = 100000\n"),
+    )
+    .unwrap();
+    let submitted = Arc::new(Mutex::new(Submitted::default()));
+    for round in 0..ROUNDS {
+        let mut sender = start_sender(sending.path(), &config);
+        let address = sender.listener("submission");
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients: Vec<_> = (0..CONNECTIONS)
+            .map(|client| {
+                let (submitted, stop) = (Arc::clone(&submitted), Arc::clone(&stop));
+                let name = format!("r{round}-c{client}");
+                std::thread::spawn(move || submit_loop(address, name, submitted, stop))
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(200 + rng.below(800)));
+        sender.kill();
+        stop.store(true, Ordering::SeqCst);
+        for client in clients {
+            client.join().unwrap_or_else(|_| panic!("a client panicked; {replay}"));
+        }
+    }
+    let acknowledged = submitted.lock().unwrap().acknowledged.len();
+    assert!(acknowledged > ROUNDS * CONNECTIONS, "too few acknowledged to mean anything: {acknowledged}");
+
+    let mut receiver = receiver(receiving.path());
+    let config = sender_config(sending.path(), receiver.smtp);
+    let mut sender = start_sender(sending.path(), &config);
+    queue_command(&config, &["retry", "--domain", "remote.example"]);
+    wait_for_empty_queue(&config);
+    assert!(sender.terminate(Duration::from_secs(30)).0.is_some_and(|s| s.success()));
+    assert!(receiver.terminate(Duration::from_secs(30)).0.is_some_and(|s| s.success()));
+
+    let submitted = submitted.lock().unwrap();
+    let mut seen = HashSet::new();
+    for message in stored_messages(receiving.path(), "bob") {
+        let id = message_id_of(&message.file)
+            .unwrap_or_else(|| panic!("a stored message without a test id; {replay}"));
+        assert!(seen.insert(id.clone()), "{id} delivered twice; {replay}");
+        let sent =
+            submitted.sent.get(&id).unwrap_or_else(|| panic!("{id} delivered but never sent; {replay}"));
+        assert!(message.file.ends_with(sent), "{id} arrived changed or partial; {replay}");
+    }
+    for id in &submitted.acknowledged {
+        assert!(seen.contains(id), "{id} got 250 but never arrived; {replay}");
+    }
+    let queue_files: usize = std::fs::read_dir(sending.path().join("data/queue/msg"))
+        .map_or(0, |dirs| dirs.flatten().map(|d| std::fs::read_dir(d.path()).map_or(0, |f| f.count())).sum());
+    assert_eq!(queue_files, 0, "queue files left behind; {replay}");
+    let spool = std::fs::read_dir(sending.path().join("data/tmp")).map_or(0, |d| d.count());
+    assert_eq!(spool, 0, "spool files left behind; {replay}");
+    eprintln!(
+        "queue crash test: seed {seed}, {} sent, {acknowledged} acknowledged, {} delivered",
+        submitted.sent.len(),
+        seen.len()
+    );
 }
 
 #[test]
