@@ -322,12 +322,25 @@ fn a_temporary_refusal_is_retried_on_schedule_then_delivered() {
             assert_eq!(queue.run_due(T0 + retry_delay_ms(1) - 1).await.unwrap(), 0, "not due yet");
             assert_eq!(queue.run_due(T0 + retry_delay_ms(1)).await.unwrap(), 1);
             assert_eq!(queue.store().message(id).unwrap(), None, "delivered and removed");
-            assert!(!queue.store().message_path(id).exists());
+            let path = queue.store().message_path(id);
+            eventually("the delivered message's file removed", || !path.exists()).await;
             let received = received.lock().unwrap();
             assert_eq!(received.len(), 1);
             assert_eq!(received[0], [b"Received: from test\r\n".as_slice(), BODY].concat());
         }
     });
+}
+
+/// Waits (up to 10 s) until `check` holds: for what the queue store does just after a
+/// commit's results are out (removing files and kept bytes of messages that left).
+async fn eventually(what: &str, check: impl Fn() -> bool) {
+    for _ in 0..1000 {
+        if check() {
+            return;
+        }
+        moxide_runtime::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("not within 10 s: {what}");
 }
 
 /// Waits (up to 10 s) until a [`counting_peer`] has accepted a connection.
@@ -506,6 +519,43 @@ fn a_connection_dropped_after_data_is_retried_not_lost() {
             assert_eq!(queue.store().message(id).unwrap(), None);
             // At least once: the peer read it twice (it never confirmed the first).
             assert_eq!(received.lock().unwrap().len(), 2);
+        }
+    });
+}
+
+/// A message whose bytes the submitting session left in memory is sent from them (its
+/// file is not read: here it is gone) and they are dropped once it is delivered; one
+/// that was not remembered is read from its file as before.
+#[test]
+fn a_remembered_message_is_sent_from_memory_and_forgotten_when_delivered() {
+    let temp = tempfile::tempdir().unwrap();
+    let (peer, received) = scripted_peer(vec![Peer::Accept]);
+    let data = temp.path().to_path_buf();
+    with_queue(temp.path(), peer, move |_node, queue| {
+        let data = data.clone();
+        let received = Arc::clone(&received);
+        async move {
+            let store = queue.store();
+            let remembered = enqueue(&data, store, &["bob@remote.example"], T0);
+            store.remember_file(remembered, Arc::from(BODY));
+            std::fs::remove_file(store.message_path(remembered)).unwrap();
+            let from_file = enqueue(&data, store, &["carol@remote.example"], T0 + 1);
+            assert_eq!(queue.run_due(T0 + 1).await.unwrap(), 2);
+            assert_eq!(store.message(remembered).unwrap(), None, "delivered");
+            assert_eq!(store.message(from_file).unwrap(), None, "delivered");
+            eventually("the kept bytes dropped once delivered", || {
+                store.remembered_file(remembered).is_none()
+            })
+            .await;
+            let received = received.lock().unwrap();
+            assert_eq!(received.len(), 2);
+            for message in received.iter() {
+                assert_eq!(
+                    message.as_slice(),
+                    [&b"Received: from test\r\n"[..], BODY].concat(),
+                    "prefix and bytes as queued"
+                );
+            }
         }
     });
 }

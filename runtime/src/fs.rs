@@ -62,8 +62,7 @@ impl SpoolFile {
     }
 
     async fn flush(&mut self) -> io::Result<()> {
-        self.file.write_all_at(&self.buffer, self.written)?;
-        self.written += self.buffer.len() as u64;
+        self.flush_keeping().await?;
         self.buffer.clear();
         Ok(())
     }
@@ -73,6 +72,23 @@ impl SpoolFile {
     pub async fn finish(mut self) -> io::Result<u64> {
         self.flush().await?;
         Ok(self.written)
+    }
+
+    /// [`SpoolFile::finish`], also giving back the whole file's bytes when they never
+    /// left memory (fewer than [`SPOOL_WRITE_BYTES_MAX`]: written in this one write), so
+    /// a reader of a small message needs no read of the file.
+    pub async fn finish_with_bytes(mut self) -> io::Result<(u64, Option<Vec<u8>>)> {
+        if self.written > 0 {
+            return self.finish().await.map(|size| (size, None));
+        }
+        self.flush_keeping().await?;
+        Ok((self.written, Some(std::mem::take(&mut self.buffer))))
+    }
+
+    async fn flush_keeping(&mut self) -> io::Result<()> {
+        self.file.write_all_at(&self.buffer, self.written)?;
+        self.written += self.buffer.len() as u64;
+        Ok(())
     }
 
     /// Closes and removes the file (the message was refused or the client went away).
@@ -126,6 +142,21 @@ mod tests {
                 spool.append(b"partial").await.unwrap();
                 spool.discard().await.unwrap();
                 assert!(!other.exists());
+
+                // A message that never left memory comes back with its size; one that
+                // reached the write size does not.
+                let small = dir.join("c");
+                let mut spool = SpoolFile::create(&small).await.unwrap();
+                spool.append(b"small ").await.unwrap();
+                spool.append(b"message").await.unwrap();
+                assert_eq!(spool.finish_with_bytes().await.unwrap(), (13, Some(b"small message".to_vec())));
+                assert_eq!(std::fs::read(&small).unwrap(), b"small message");
+                let large = dir.join("d");
+                let mut spool = SpoolFile::create(&large).await.unwrap();
+                spool.append(&chunk).await.unwrap();
+                spool.append(b"tail").await.unwrap();
+                assert_eq!(spool.finish_with_bytes().await.unwrap(), (100_004, None));
+                assert_eq!(std::fs::read(&large).unwrap().len(), 100_004);
             }
         })
         .unwrap();

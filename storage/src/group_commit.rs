@@ -95,17 +95,24 @@ impl<T, R> GroupCommit<T, R> {
 
     /// The committer: commits groups (at most [`GROUP_REQUESTS_MAX`] requests each, in
     /// arrival order) until none is pending, publishing each group's results as soon as
-    /// its commit returns. `commit` must return one result per request, in order. A
-    /// panicking commit abandons its group's requests; the committer goes on.
-    pub(crate) fn commit_pending(&self, commit: impl FnMut(Vec<T>) -> Vec<R>) {
-        self.commit_until(None, commit);
+    /// its commit returns. `commit` must return one result per request, in order;
+    /// `after` runs once each group's results are out (work that need not delay them,
+    /// such as removing files the commit made unreferenced). A panicking commit abandons
+    /// its group's requests; the committer goes on.
+    pub(crate) fn commit_pending(&self, commit: impl FnMut(Vec<T>) -> Vec<R>, after: impl FnMut()) {
+        self.commit_until(None, commit, after);
     }
 
     /// [`GroupCommit::commit_pending`], stopping once `own`'s result is published: a
     /// blocking caller leads only until its own request is durable, then hands what is
     /// still pending over to the requests' owners (the first of them to look starts the
     /// next committer), so its call is not held for ever by others' steady arrivals.
-    fn commit_until(&self, own: Option<u64>, mut commit: impl FnMut(Vec<T>) -> Vec<R>) {
+    fn commit_until(
+        &self,
+        own: Option<u64>,
+        mut commit: impl FnMut(Vec<T>) -> Vec<R>,
+        mut after: impl FnMut(),
+    ) {
         loop {
             let (tickets, requests): (Vec<u64>, Vec<T>) = {
                 let mut state = self.shared.lock();
@@ -145,6 +152,7 @@ impl<T, R> GroupCommit<T, R> {
             }
             drop(state);
             self.wake(wake);
+            after();
         }
     }
 
@@ -158,16 +166,22 @@ impl<T, R> GroupCommit<T, R> {
 
     /// Commits `request`, alone or with others, blocking the calling thread until its
     /// transaction is durable. With no committer running, the caller commits on its own
-    /// thread (what is pending, its request among it) until its request is durable.
+    /// thread (what is pending, its request among it) until its request is durable;
+    /// `after` as in [`GroupCommit::commit_pending`].
     ///
     /// # Panics
     ///
     /// When the commit of the request's group panicked (as the caller's own commit
     /// would have).
-    pub(crate) fn run(&self, request: T, mut commit: impl FnMut(Vec<T>) -> Vec<R>) -> R {
+    pub(crate) fn run(
+        &self,
+        request: T,
+        mut commit: impl FnMut(Vec<T>) -> Vec<R>,
+        mut after: impl FnMut(),
+    ) -> R {
         let (ticket, start) = self.submit(request);
         if start {
-            self.commit_until(Some(ticket.0), &mut commit);
+            self.commit_until(Some(ticket.0), &mut commit, &mut after);
         }
         let mut state = self.shared.lock();
         loop {
@@ -182,7 +196,7 @@ impl<T, R> GroupCommit<T, R> {
                 // Handed over by a caller that led before: this one leads now.
                 state.committing = true;
                 drop(state);
-                self.commit_until(Some(ticket.0), &mut commit);
+                self.commit_until(Some(ticket.0), &mut commit, &mut after);
                 state = self.shared.lock();
                 continue;
             }
@@ -301,11 +315,15 @@ mod tests {
                 std::thread::spawn(move || {
                     for n in 0..50u64 {
                         let request = thread * 1000 + n;
-                        let result = group.run(request, |requests| {
-                            commits.fetch_add(1, Ordering::Relaxed);
-                            std::thread::sleep(std::time::Duration::from_micros(200));
-                            requests.iter().map(|r| r * 2).collect()
-                        });
+                        let result = group.run(
+                            request,
+                            |requests| {
+                                commits.fetch_add(1, Ordering::Relaxed);
+                                std::thread::sleep(std::time::Duration::from_micros(200));
+                                requests.iter().map(|r| r * 2).collect()
+                            },
+                            || {},
+                        );
                         assert_eq!(result, request * 2);
                     }
                 })
@@ -326,10 +344,10 @@ mod tests {
         let group: Arc<GroupCommit<u64, u64>> = Arc::default();
         let first = {
             let group = Arc::clone(&group);
-            std::thread::spawn(move || group.run(1, |_| panic!("commit failed")))
+            std::thread::spawn(move || group.run(1, |_| panic!("commit failed"), || {}))
         };
         assert!(first.join().is_err());
-        assert_eq!(group.run(2, |requests| requests), 2);
+        assert_eq!(group.run(2, |requests| requests, || {}), 2);
         assert!(group.lock().abandoned.is_empty());
     }
 
@@ -370,10 +388,13 @@ mod tests {
         let committer = {
             let (group, sizes) = (Arc::clone(&group), Arc::clone(&sizes));
             std::thread::spawn(move || {
-                group.commit_pending(|requests| {
-                    sizes.lock().unwrap().push(requests.len());
-                    requests.iter().map(|r| r * 2).collect()
-                })
+                group.commit_pending(
+                    |requests| {
+                        sizes.lock().unwrap().push(requests.len());
+                        requests.iter().map(|r| r * 2).collect()
+                    },
+                    || {},
+                )
             })
         };
         for (n, mut result) in waiting {
@@ -397,11 +418,23 @@ mod tests {
         drop(group.result(first));
         let (second, _) = group.submit(2);
         let committed = Mutex::new(Vec::<u64>::new());
-        group.commit_pending(|requests| {
-            committed.lock().unwrap().extend(&requests);
-            requests
-        });
+        let mut afters = 0;
+        group.commit_pending(
+            |requests| {
+                committed.lock().unwrap().extend(&requests);
+                requests
+            },
+            || {
+                // Runs once the group's results are out, not before.
+                assert!(
+                    group.lock().results.contains_key(&second.0),
+                    "after ran before the results were out"
+                );
+                afters += 1;
+            },
+        );
         assert_eq!(*committed.lock().unwrap(), [1, 2]);
+        assert_eq!(afters, 1, "once per group");
         assert_eq!(block_on(group.result(second).turn()), Turn::Done(2));
         let state = group.lock();
         assert!(state.results.is_empty() && state.orphaned.is_empty() && state.wakers.is_empty());
@@ -418,12 +451,16 @@ mod tests {
         let blocking = {
             let group = Arc::clone(&group);
             std::thread::spawn(move || {
-                group.run(1, |requests| {
-                    assert_eq!(requests, [1], "the blocking caller committed another's request");
-                    started.send(()).unwrap();
-                    proceed.recv().unwrap();
-                    requests
-                })
+                group.run(
+                    1,
+                    |requests| {
+                        assert_eq!(requests, [1], "the blocking caller committed another's request");
+                        started.send(()).unwrap();
+                        proceed.recv().unwrap();
+                        requests
+                    },
+                    || {},
+                )
             })
         };
         commit_started.recv().unwrap();
@@ -433,7 +470,7 @@ mod tests {
         go.send(()).unwrap();
         assert_eq!(blocking.join().unwrap(), 1);
         assert_eq!(block_on(result.turn()), Turn::Lead);
-        group.commit_pending(|requests| requests);
+        group.commit_pending(|requests| requests, || {});
         assert_eq!(block_on(result.turn()), Turn::Done(2));
         assert!(!group.lock().committing);
     }
@@ -444,10 +481,13 @@ mod tests {
     fn awaited_requests_of_a_panicking_commit_are_abandoned() {
         let group = GroupCommit::<u64, u64>::default();
         let tickets: Vec<Ticket> = (0..=GROUP_REQUESTS_MAX as u64).map(|n| group.submit(n).0).collect();
-        group.commit_pending(|requests| {
-            assert!(!requests.contains(&0), "commit failed");
-            requests
-        });
+        group.commit_pending(
+            |requests| {
+                assert!(!requests.contains(&0), "commit failed");
+                requests
+            },
+            || {},
+        );
         let last = GROUP_REQUESTS_MAX as u64;
         for (n, ticket) in (0..=last).zip(tickets) {
             let expected = if n == last { Turn::Done(last) } else { Turn::Abandoned };
@@ -477,7 +517,7 @@ mod tests {
         };
         let first = {
             let (g, s) = (Arc::clone(&group), Arc::clone(&sizes));
-            std::thread::spawn(move || g.run(0, commit(Arc::clone(&g), s)))
+            std::thread::spawn(move || g.run(0, commit(Arc::clone(&g), s), || {}))
         };
         while !group.lock().committing {
             std::thread::sleep(std::time::Duration::from_millis(1));
@@ -485,7 +525,7 @@ mod tests {
         let others: Vec<_> = (1..=waiting)
             .map(|n| {
                 let (g, s) = (Arc::clone(&group), Arc::clone(&sizes));
-                let handle = std::thread::spawn(move || g.run(n, commit(Arc::clone(&g), s)));
+                let handle = std::thread::spawn(move || g.run(n, commit(Arc::clone(&g), s), || {}));
                 // One at a time into the queue, so arrival order is known. Waits on the
                 // tickets handed out, which only grow: the queue itself empties as soon as
                 // the last caller is in (the first commit lets go then), and a poll that

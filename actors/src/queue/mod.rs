@@ -499,15 +499,23 @@ impl QueueRunner {
         // One hand-off to a helper thread for the record, the file and, when it fits one
         // read, the message itself, where there were three: each costs context switches
         // and passes of the reactor (docs/benchmarks-analysis.md, the relay's profile).
-        let found = blocking({
-            let path = path.clone();
-            move || {
-                let Some(message) = store.message(id)? else { return Ok(None) };
-                let opened = remote::MessageFile::open(&path, message.size_bytes);
-                Ok(Some((message, opened)))
+        // A message queued moments ago is usually still in memory: then its record is
+        // read here (a short read of pages the enqueue just wrote) and nothing waits for
+        // a helper thread.
+        let found = match self.store.remembered_file(id) {
+            Some(bytes) => store.message(id)?.map(|message| (message, Ok(remote::MessageFile::Small(bytes)))),
+            None => {
+                blocking({
+                    let path = path.clone();
+                    move || {
+                        let Some(message) = store.message(id)? else { return Ok(None) };
+                        let opened = remote::MessageFile::open(&path, message.size_bytes);
+                        Ok(Some((message, opened)))
+                    }
+                })
+                .await?
             }
-        })
-        .await?;
+        };
         let Some((message, opened)) = found else {
             return Ok(None); // removed meanwhile
         };

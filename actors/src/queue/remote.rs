@@ -144,12 +144,14 @@ pub(crate) struct RemoteAttempt<'a> {
     pub(crate) kept: Option<&'a RefCell<Option<Kept>>>,
 }
 
-/// A queued message's file, open, with its bytes when they fit one read.
+/// A queued message's file: its bytes when they fit one read, else the open file.
 #[derive(Debug)]
-pub(crate) struct MessageFile {
-    file: File,
-    /// The whole file, read with the open when it is at most [`READ_BUFFER_BYTES`].
-    small: Option<Vec<u8>>,
+pub(crate) enum MessageFile {
+    /// The whole file, read with the open (at most [`READ_BUFFER_BYTES`]) or kept in
+    /// memory since it was queued (`QueueStore::remembered_file`).
+    Small(Arc<[u8]>),
+    /// Read in pieces as it is sent.
+    Open(File),
 }
 
 impl MessageFile {
@@ -157,15 +159,14 @@ impl MessageFile {
     pub(crate) fn open(path: &std::path::Path, size: u64) -> io::Result<MessageFile> {
         use std::os::unix::fs::FileExt as _;
         let file = File::open(path)?;
-        let small = match usize::try_from(size) {
+        match usize::try_from(size) {
             Ok(length) if length <= READ_BUFFER_BYTES => {
                 let mut bytes = vec![0; length];
                 file.read_exact_at(&mut bytes, 0)?;
-                Some(bytes)
+                Ok(MessageFile::Small(Arc::from(bytes)))
             }
-            _ => None,
-        };
-        Ok(MessageFile { file, small })
+            _ => Ok(MessageFile::Open(file)),
+        }
     }
 }
 
@@ -1009,7 +1010,7 @@ impl<'h> Driver<'h> {
     /// Streams the prefix, then the file in pieces read on a helper thread.
     async fn send_body(&mut self, attempt: &RemoteAttempt<'_>) -> Result<(), HostFailure> {
         self.feed(&attempt.message.prefix).await?;
-        if let Some(bytes) = &attempt.file.small {
+        if let MessageFile::Small(bytes) = &*attempt.file {
             self.feed(bytes).await?;
             self.session.body_end(now_monotonic_ms());
             return Ok(());
@@ -1022,7 +1023,15 @@ impl<'h> Driver<'h> {
             let chunk = moxide_runtime::offload(move || {
                 use std::os::unix::fs::FileExt as _;
                 let mut chunk = vec![0; want];
-                file.file.read_exact_at(&mut chunk, offset).map(|()| chunk)
+                match &*file {
+                    MessageFile::Open(file) => file.read_exact_at(&mut chunk, offset).map(|()| chunk),
+                    MessageFile::Small(bytes) => {
+                        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+                        bytes.get(start..start.saturating_add(want)).map(<[u8]>::to_vec).ok_or_else(|| {
+                            io::Error::new(io::ErrorKind::UnexpectedEof, "shorter than its record")
+                        })
+                    }
+                }
             })
             .await
             .map_err(|panic| {

@@ -98,6 +98,16 @@ struct AccountCopy {
     message: NewMessage,
 }
 
+/// A received message in its spool file.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Spooled<'a> {
+    pub(crate) path: &'a Path,
+    pub(crate) size: u64,
+    /// The whole message, when it is still in memory (a small one): signing it then
+    /// reads no file.
+    pub(crate) bytes: Option<&'a [u8]>,
+}
+
 /// Stores the spooled message in every recipient account; the verdict for the client.
 /// `summary` is the message's encoded MIME summary, computed while it streamed into the
 /// spool (`None` if that failed: the store then computes it when first needed).
@@ -105,11 +115,11 @@ pub(crate) async fn deliver_spooled(
     node: &Node,
     settings: &SmtpSettings,
     envelope: &Envelope,
-    spool: &Path,
-    size: u64,
+    spooled: Spooled<'_>,
     summary: Option<Vec<u8>>,
     annotations: &Annotations,
 ) -> Verdict {
+    let Spooled { path: spool, size, .. } = spooled;
     let received_ms = crate::clock::now_unix_ms();
     let message_id = spool.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let copies =
@@ -117,14 +127,8 @@ pub(crate) async fn deliver_spooled(
     if let (Some(release_ms), Some(_)) = (envelope.release_ms, &settings.queue) {
         // FUTURERELEASE (RFC 4865): local recipients wait in the queue too.
         let held: Vec<&AccountCopy> = copies.iter().collect();
-        let queued = Queueing {
-            spool,
-            size,
-            received_ms,
-            message_id: &message_id,
-            annotations,
-            retry_at_ms: release_ms,
-        };
+        let queued =
+            Queueing { spooled, received_ms, message_id: &message_id, annotations, retry_at_ms: release_ms };
         return match queue_message(settings, envelope, &queued, &held).await {
             Ok(()) => Verdict::AcceptWith(format!("message accepted as {message_id}, held for release")),
             Err(QueueingFailed { send_limit: Some(reply), .. }) => Verdict::Reject(reply),
@@ -143,8 +147,7 @@ pub(crate) async fn deliver_spooled(
     if failed.is_empty() || queue_failed {
         let retries: Vec<&AccountCopy> = if queue_failed { failed.clone() } else { Vec::new() };
         let queueing = Queueing {
-            spool,
-            size,
+            spooled,
             received_ms,
             message_id: &message_id,
             annotations,
@@ -261,8 +264,7 @@ struct QueueingFailed {
 
 /// What queueing needs of the received message.
 struct Queueing<'a> {
-    spool: &'a Path,
-    size: u64,
+    spooled: Spooled<'a>,
     received_ms: i64,
     message_id: &'a str,
     annotations: &'a Annotations,
@@ -279,11 +281,11 @@ async fn queue_message(
     queueing: &Queueing<'_>,
     locals: &[&AccountCopy],
 ) -> Result<(), QueueingFailed> {
-    let Queueing { spool, size, received_ms, message_id, .. } = *queueing;
+    let Queueing { spooled, received_ms, message_id, .. } = *queueing;
     let mut batch = Vec::new();
-    if let Some(remote) = remote_queued(settings, envelope, spool, size, received_ms, message_id).await {
-        batch.push(remote);
-    }
+    let remote = remote_queued(settings, envelope, spooled, received_ms, message_id).await;
+    let remote_bytes = remote.as_ref().and(spooled.bytes);
+    batch.extend(remote);
     for copy in locals {
         batch.push(local_retry(envelope, queueing, copy));
     }
@@ -296,6 +298,11 @@ async fn queue_message(
     };
     match crate::queue::apply(queue, &[], &batch, &[]).await {
         Ok(ids) => {
+            // The remote message is first in the batch; its first attempt, usually
+            // within the queue's poll interval, then reads no file.
+            if let (Some(bytes), Some(&id)) = (remote_bytes, ids.first()) {
+                queue.remember_file(id, Arc::from(bytes));
+            }
             tracing::info!(id = %message_id, queued = ?ids, remote = envelope.remote.len(), locals = locals.len(), "message queued");
             Ok(())
         }
@@ -343,10 +350,10 @@ fn queued_message(envelope: &Envelope, size: u64, received_ms: i64, prefix: Vec<
 /// mailbox, the account pinned.
 fn local_retry(envelope: &Envelope, queueing: &Queueing<'_>, copy: &AccountCopy) -> NewQueued {
     let mut message =
-        queued_message(envelope, queueing.size, queueing.received_ms, copy.message.prefix.clone());
+        queued_message(envelope, queueing.spooled.size, queueing.received_ms, copy.message.prefix.clone());
     message.to_junk = queueing.annotations.junk;
     NewQueued {
-        spool: queueing.spool.to_path_buf(),
+        spool: queueing.spooled.path.to_path_buf(),
         message,
         recipients: vec![QueuedRecipient {
             address: copy.address.clone(),
@@ -366,11 +373,11 @@ fn local_retry(envelope: &Envelope, queueing: &Queueing<'_>, copy: &AccountCopy)
 async fn remote_queued(
     settings: &SmtpSettings,
     envelope: &Envelope,
-    spool: &Path,
-    size: u64,
+    spooled: Spooled<'_>,
     received_ms: i64,
     message_id: &str,
 ) -> Option<NewQueued> {
+    let Spooled { path: spool, size, bytes } = spooled;
     settings.queue.as_ref().filter(|_| !envelope.remote.is_empty())?;
     let mail_from = envelope.mail_from.as_ref()?;
     let tls_version = envelope.tls.as_ref().map(|t| t.version.to_string());
@@ -396,8 +403,12 @@ async fn remote_queued(
     });
     if let (Some(keys), Some(domain)) = (&settings.dkim, signing_domain) {
         let now_secs = received_ms.div_euclid(1000);
-        prefix =
-            crate::queue::sign::sign_spool(Arc::clone(keys), domain, spool.to_path_buf(), now_secs).await;
+        prefix = match bytes {
+            Some(bytes) => crate::queue::sign::sign_bytes(keys, &domain, bytes, now_secs),
+            None => {
+                crate::queue::sign::sign_spool(Arc::clone(keys), domain, spool.to_path_buf(), now_secs).await
+            }
+        };
     }
     prefix.extend_from_slice(received_header(&trace).as_bytes());
     let mut message = queued_message(envelope, size, received_ms, prefix);

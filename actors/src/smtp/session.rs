@@ -42,7 +42,7 @@ use moxide_runtime::shutdown::Shutdown;
 use moxide_storage::queue::{SendLimitKind, SendQuota};
 
 use super::SmtpSettings;
-use super::delivery::{Annotations, Recipient, deliver_spooled};
+use super::delivery::{Annotations, Recipient, Spooled, deliver_spooled};
 use super::inbound::Screened;
 use crate::auth::{
     AuthConnection, AuthFailure, AuthProgress, Authenticated, Authenticator, offered_mechanisms,
@@ -769,8 +769,10 @@ impl Connection {
             return Verdict::Reject(refusal);
         }
         let path = spool.path().to_path_buf();
-        let size = match spool.finish().await {
-            Ok(size) => size,
+        // Kept only for a submission to other domains: signed and sent from memory.
+        let remote = !transaction.remote.is_empty();
+        let (size, bytes) = match spool.finish_with_bytes().await {
+            Ok((size, bytes)) => (size, bytes.filter(|_| remote)),
             Err(error) => {
                 tracing::error!(path = %path.display(), %error, "spool sync failed");
                 let _ = moxide_runtime::fs::remove_file(path).await;
@@ -803,20 +805,23 @@ impl Connection {
             }),
         };
         let mut summary = transaction.summarizer.map(|summarizer| summarizer.finish().encode());
+        let mut bytes = bytes;
         let (path, size, annotations) =
             match self.screen(transaction.auth_intake, &envelope, path, size).await {
                 Ok(Some((path, size, annotations, rewritten))) => {
                     if rewritten {
                         // The summary's byte ranges are of the original bytes.
                         summary = None;
+                        bytes = None;
                     }
                     (path, size, annotations)
                 }
                 Ok(None) => return Verdict::Reject(temporary_failure()),
                 Err(reply) => return Verdict::Reject(reply),
             };
+        let spooled = Spooled { path: &path, size, bytes: bytes.as_deref() };
         let verdict =
-            deliver_spooled(&self.node, &self.settings, &envelope, &path, size, summary, &annotations).await;
+            deliver_spooled(&self.node, &self.settings, &envelope, spooled, summary, &annotations).await;
         let delivered = !matches!(verdict, Verdict::Reject(_));
         let reports = self
             .settings
@@ -826,7 +831,25 @@ impl Connection {
         if let (true, Some(store)) = (delivered, reports) {
             super::inbound::store_reports(store.clone(), path.clone()).await;
         }
-        if let Err(error) = moxide_runtime::fs::remove_file(path.clone()).await {
+        // Delivered, the file has another name (in an account or the queue): removing the
+        // spool's name is a directory entry, done here as its creation was (the
+        // runtime's fs module doc). Otherwise this frees the file: a helper's job,
+        // not waited for (a crash before it leaves a spool file the next start sweeps).
+        let removed = if delivered {
+            std::fs::remove_file(&path)
+        } else {
+            let name = path.clone();
+            let job = move || {
+                if let Err(error) = std::fs::remove_file(&name) {
+                    tracing::warn!(path = %name.display(), %error, "could not remove spool file");
+                }
+            };
+            moxide_runtime::offload_detached(job).or_else(|job| {
+                job();
+                Ok(())
+            })
+        };
+        if let Err(error) = removed {
             tracing::warn!(path = %path.display(), %error, "could not remove spool file");
         }
         verdict

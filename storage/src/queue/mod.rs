@@ -12,16 +12,18 @@
 //!
 //! # Write order and crash safety (as the account stores, `lib.rs`)
 //!
-//! [`QueueStore::enqueue`]: the caller fsynced each spool file; we hard-link it to its
-//! queue path, fsync the touched directories, then write every record of the batch in
+//! [`QueueStore::enqueue`]: the caller wrote each spool file; we hard-link it to its
+//! queue path, sync the linked files' data and the touched directories, then write every record of the batch in
 //! one LMDB transaction whose commit is durable before the call returns. Only then may
 //! the submitter be told `250`. A crash before the commit leaves at worst a file whose
 //! id has no record: [`QueueStore::open`] removes such files (nothing refers to them;
 //! the id is taken again by the next enqueue). An error before the commit removes the
 //! files this call linked; [`StorageError::CommitUnknown`] keeps them (the sweep at the
 //! next open decides). Removing a message (delivered, failed, dropped) is the reverse:
-//! its records go in a transaction, its file after the commit; a crash between leaves
-//! an orphan file, swept at the next open. So there is never a record without its file.
+//! its records go in a transaction, its file after the commit (once the commit's group
+//! has its results); a crash between leaves an orphan file, swept at the next open. So
+//! there is never a record without its file. Ids of committed messages are never
+//! reused (the next id only grows), which the kept bytes of `fresh.rs` rely on.
 //!
 //! [`QueueStore::apply`] replaces or removes destinations after an attempt and enqueues
 //! the DSNs the attempt produced in the same transaction, so a delivery result and the
@@ -54,6 +56,7 @@
 //! totals (an older moxide would take the totals record for a corrupt entry, hence the
 //! version); version 2's per-message entries still read and leave with the window.
 
+mod fresh;
 mod policy;
 mod records;
 
@@ -61,7 +64,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use heed::{RoTxn, RwTxn};
 
@@ -201,6 +204,11 @@ pub struct QueueStore {
     durable_dirs: DurableDirs,
     /// Enqueues and attempt results of concurrent callers share one transaction.
     group: GroupCommit<Apply, Result<Vec<QueueId>, StorageError>>,
+    /// Messages a commit removed, their files unlinked once the group's results are
+    /// out (their waiters need not wait for the unlinks); at most one group's worth.
+    unreferenced: Mutex<Vec<QueueId>>,
+    /// Recently queued small messages' bytes (`fresh.rs`).
+    fresh: fresh::FreshFiles,
 }
 
 /// One caller's [`QueueStore::apply_with`] (an enqueue is one with only `new`).
@@ -326,7 +334,15 @@ impl QueueStore {
         };
         let durable_dirs =
             DurableDirs::new(vec![msg_dir.clone(), index_dir, queue_dir, data.root().to_path_buf()]);
-        Ok(QueueStore { lmdb, dbs, msg_dir, durable_dirs, group: GroupCommit::default() })
+        Ok(QueueStore {
+            lmdb,
+            dbs,
+            msg_dir,
+            durable_dirs,
+            group: GroupCommit::default(),
+            unreferenced: Mutex::new(Vec::new()),
+            fresh: fresh::FreshFiles::default(),
+        })
     }
 
     /// The file of a queued message.
@@ -559,7 +575,7 @@ impl QueueStore {
         }
         let request =
             Apply { updates: updates.to_vec(), new: new.to_vec(), suppressions: suppressions.to_vec() };
-        self.group.run(request, |group| self.commit_group(group))
+        self.group.run(request, |group| self.commit_group(group), || self.remove_unreferenced())
     }
 
     /// [`Self::apply_with`] for a caller on an executor: the returned future resolves
@@ -588,7 +604,9 @@ impl QueueStore {
             Apply { updates: updates.to_vec(), new: new.to_vec(), suppressions: suppressions.to_vec() };
         let committer = |store: &Arc<QueueStore>| -> Box<dyn FnOnce() + Send> {
             let store = Arc::clone(store);
-            Box::new(move || store.group.commit_pending(|group| store.commit_group(group)))
+            Box::new(move || {
+                store.group.commit_pending(|group| store.commit_group(group), || store.remove_unreferenced())
+            })
         };
         let (ticket, first) = self.group.submit(request);
         if first {
@@ -648,7 +666,8 @@ impl QueueStore {
     }
 
     /// One transaction: links and records `new`, adds the suppressions, applies the
-    /// updates; removes the files of messages left without destinations after the commit.
+    /// updates; the files of messages left without destinations are removed after the
+    /// commit, once the group's results are out ([`Self::remove_unreferenced`]).
     fn commit(&self, apply: &Apply) -> Result<Vec<QueueId>, StorageError> {
         let Apply { updates, new, suppressions } = apply;
         let writer = self.begin_write()?;
@@ -667,8 +686,7 @@ impl QueueStore {
         });
         match result {
             Ok(emptied) => {
-                let paths: Vec<PathBuf> = emptied.iter().map(|&id| self.message_path(id)).collect();
-                remove_files(&paths);
+                self.unreferenced_messages().extend(emptied);
                 Ok(ids)
             }
             Err(error) => {
@@ -678,6 +696,32 @@ impl QueueStore {
                 Err(error)
             }
         }
+    }
+
+    fn unreferenced_messages(&self) -> MutexGuard<'_, Vec<QueueId>> {
+        self.unreferenced.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Unlinks the files of messages the last commits removed. Their records are gone
+    /// and ids are never reused, so nothing can reach them meanwhile; a crash before
+    /// this leaves orphans the sweep at the next open removes.
+    fn remove_unreferenced(&self) {
+        let ids = std::mem::take(&mut *self.unreferenced_messages());
+        self.fresh.forget(&ids);
+        let paths: Vec<PathBuf> = ids.iter().map(|&id| self.message_path(id)).collect();
+        remove_files(&paths);
+    }
+
+    /// Keeps the bytes of queued message `id`'s file (all of it, as linked) in memory for
+    /// its attempts, within a bound (`fresh.rs`); a message over 64 KiB is not kept.
+    pub fn remember_file(&self, id: QueueId, bytes: Arc<[u8]>) {
+        self.fresh.remember(id, bytes);
+    }
+
+    /// The bytes [`Self::remember_file`] kept for `id`, if still kept. Use them only
+    /// after finding the message's record: they may outlive it briefly.
+    pub fn remembered_file(&self, id: QueueId) -> Option<Arc<[u8]>> {
+        self.fresh.get(id)
     }
 
     /// The updates inside a write; returns the messages left without destinations,
