@@ -715,3 +715,38 @@ fn reset_before_reuse_makes_the_session_ready_or_failed() {
     session.handle_input(b"451 4.3.0 no\r\n", 4);
     assert!(matches!(session.poll_event(), Some(Event::Failed(f)) if f.stage == Stage::Rset));
 }
+
+/// With PIPELINING the RSET before reuse is not a round trip of its own: `Ready` comes at
+/// once and the RSET leads the next transaction's group (RFC 2920 §3.1); a refused RSET
+/// fails the session before any message byte goes out; QUIT drops a pending RSET.
+#[test]
+fn pipelined_reset_leads_the_next_envelope() {
+    let ready = || {
+        let mut session = ClientSession::new(ClientConfig { hostname: "c.example".into() }, 0);
+        session.handle_input(b"220 x\r\n250-x\r\n250 PIPELINING\r\n", 0);
+        assert_eq!(session.poll_event(), Some(Event::Ready));
+        session.advance_output(session.pending_output().len());
+        assert!(session.reset(1));
+        assert_eq!(session.poll_event(), Some(Event::Ready), "ready at once");
+        assert!(session.pending_output().is_empty(), "nothing written yet");
+        session
+    };
+    let mut session = ready();
+    session.send(&envelope(&["b@y.example"], b"hi\r\n"), 2).unwrap();
+    let group = String::from_utf8(session.pending_output().to_vec()).unwrap();
+    assert!(group.starts_with("RSET\r\nMAIL FROM:<alice@client.example>"), "{group}");
+    assert!(group.ends_with("\r\nRCPT TO:<b@y.example>\r\nDATA\r\n"), "{group}");
+    session.advance_output(session.pending_output().len());
+    session.handle_input(b"250 2.0.0 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n", 3);
+    assert_eq!(session.poll_event(), Some(Event::SendBody));
+
+    let mut session = ready();
+    session.send(&envelope(&["b@y.example"], b"hi\r\n"), 2).unwrap();
+    session.advance_output(session.pending_output().len());
+    session.handle_input(b"451 4.3.0 no\r\n503 bad sequence\r\n", 3);
+    assert!(matches!(session.poll_event(), Some(Event::Failed(f)) if f.stage == Stage::Rset));
+
+    let mut session = ready();
+    assert!(session.quit(2));
+    assert_eq!(session.pending_output(), b"QUIT\r\n");
+}

@@ -267,6 +267,9 @@ enum Awaiting {
     Rset,
     /// RSET before a kept connection is used again.
     Reset,
+    /// The same RSET leading the next transaction's pipelined group: its `250` gives no
+    /// event (the envelope's replies follow).
+    ResetInGroup,
     Quit,
 }
 
@@ -283,7 +286,7 @@ impl Awaiting {
             Self::Data => Stage::Data,
             Self::Bdat { last: false } => Stage::Body,
             Self::Bdat { last: true } | Self::DataEnd => Stage::DataEnd,
-            Self::Rset | Self::Reset => Stage::Rset,
+            Self::Rset | Self::Reset | Self::ResetInGroup => Stage::Rset,
             Self::Quit => Stage::Quit,
         }
     }
@@ -343,6 +346,8 @@ pub struct ClientSession {
     events: VecDeque<Event>,
     out: Vec<u8>,
     out_sent: usize,
+    /// A RSET to lead the next transaction's pipelined group ([`ClientSession::reset`]).
+    reset_pending: bool,
 }
 
 mod session;

@@ -52,6 +52,8 @@ impl ClientSession {
             Awaiting::Rset => self.finish_transaction(),
             Awaiting::Reset if positive => self.events.push_back(Event::Ready),
             Awaiting::Reset => self.fail_with(Awaiting::Reset, reply),
+            Awaiting::ResetInGroup if positive => {}
+            Awaiting::ResetInGroup => self.fail_with(Awaiting::ResetInGroup, reply),
             Awaiting::Quit => {
                 self.phase = Phase::Closed;
                 self.events.push_back(Event::Closed);
