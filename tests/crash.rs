@@ -13,23 +13,15 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Client, Rng, Server, message_for, message_id_of, stored_messages};
+use common::{Client, Ledger, Rng, Server, message_for, message_id_of, stored_messages};
 
 const ROUNDS: usize = 5;
 const CONNECTIONS: usize = 4;
-
-#[derive(Default)]
-struct Ledger {
-    /// Every message a client started to send: id -> exact bytes.
-    sent: HashMap<String, Vec<u8>>,
-    /// Messages that got 250 after their data.
-    acknowledged: HashSet<String>,
-}
 
 fn client_loop(
     server: std::net::SocketAddr,
@@ -55,13 +47,8 @@ fn client_loop(
             200 + rng.below(8_000) as usize
         };
         let message = message_for(&id, size);
-        ledger.lock().unwrap().sent.insert(id.clone(), message.clone());
-        match client.deliver("crash@example.org", &["mox@localhost"], &message) {
-            Ok(reply) if reply.code == 250 => {
-                ledger.lock().unwrap().acknowledged.insert(id);
-            }
-            Ok(reply) => panic!("{id}: unexpected reply {reply:?}"),
-            Err(_) => return, // the server died under us
+        if !Ledger::deliver(&ledger, &mut client, ("crash@example.org", &["mox@localhost"]), id, &message) {
+            return; // the server died under us
         }
     }
 }

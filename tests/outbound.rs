@@ -17,7 +17,7 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use common::{
-    Client, DnsServer, PASSWORD, RECEIVER_DOMAINS, Rng, SENDER_DOMAINS, Server, message_for, message_id_of,
-    set_password, stored_messages, write_serve_config,
+    Client, DnsServer, Ledger, PASSWORD, RECEIVER_DOMAINS, Rng, SENDER_DOMAINS, Server, message_for,
+    message_id_of, set_password, stored_messages, write_serve_config,
 };
 
 /// A receiving server with a self-signed certificate (STARTTLS offered).
@@ -230,17 +230,9 @@ fn a_queued_message_survives_kill_9_and_is_delivered_once() {
     assert_eq!(leftovers, 0, "no queue file left");
 }
 
-/// What the submitting clients sent: every message started (id -> bytes) and the ids
-/// that got `250`.
-#[derive(Default)]
-struct Submitted {
-    sent: HashMap<String, Vec<u8>>,
-    acknowledged: HashSet<String>,
-}
-
 /// One submission client: AUTH PLAIN as alice, then messages to bob@remote.example until
 /// told to stop or the server dies under it.
-fn submit_loop(address: SocketAddr, name: String, submitted: Arc<Mutex<Submitted>>, stop: Arc<AtomicBool>) {
+fn submit_loop(address: SocketAddr, name: String, submitted: Arc<Mutex<Ledger>>, stop: Arc<AtomicBool>) {
     let Ok(mut client) = Client::connect(address) else { return };
     if client.hello().is_err() {
         return;
@@ -261,13 +253,14 @@ fn submit_loop(address: SocketAddr, name: String, submitted: Arc<Mutex<Submitted
             .unwrap()
             .replacen("From: <sender@example.org>", "From: <alice@example.org>", 1)
             .into_bytes();
-        submitted.lock().unwrap().sent.insert(id.clone(), message.clone());
-        match client.deliver("alice@example.org", &["bob@remote.example"], &message) {
-            Ok(reply) if reply.code == 250 => {
-                submitted.lock().unwrap().acknowledged.insert(id);
-            }
-            Ok(reply) => panic!("{id}: unexpected reply {reply:?}"),
-            Err(_) => return,
+        if !Ledger::deliver(
+            &submitted,
+            &mut client,
+            ("alice@example.org", &["bob@remote.example"]),
+            id,
+            &message,
+        ) {
+            return;
         }
     }
 }
@@ -296,7 +289,7 @@ fn concurrently_submitted_mail_survives_kill_9_and_is_delivered_once() {
         format!("{SENDER_DOMAINS}outgoing_messages_per_day_max = 100000\n"),
     )
     .unwrap();
-    let submitted = Arc::new(Mutex::new(Submitted::default()));
+    let submitted = Arc::new(Mutex::new(Ledger::default()));
     for round in 0..ROUNDS {
         let mut sender = start_sender(sending.path(), &config);
         let address = sender.listener("submission");

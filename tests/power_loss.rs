@@ -21,14 +21,14 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Client, Server, message_for, message_id_of, stored_messages};
+use common::{Client, Ledger, Server, message_for, message_id_of, stored_messages};
 
 /// Concurrent SMTP connections during the run.
 const CONNECTIONS: usize = 3;
@@ -89,12 +89,6 @@ impl Drop for CrashFs {
     }
 }
 
-#[derive(Default)]
-struct Ledger {
-    sent: HashMap<String, Vec<u8>>,
-    acknowledged: HashSet<String>,
-}
-
 fn client_loop(
     server: std::net::SocketAddr,
     worker: usize,
@@ -110,13 +104,8 @@ fn client_loop(
         let id = format!("p-w{worker}-m{n}");
         n += 1;
         let message = message_for(&id, 300 + (n * 997) % 6000);
-        ledger.lock().unwrap().sent.insert(id.clone(), message.clone());
-        match client.deliver("power@example.org", &["mox@localhost"], &message) {
-            Ok(reply) if reply.code == 250 => {
-                ledger.lock().unwrap().acknowledged.insert(id);
-            }
-            Ok(reply) => panic!("{id}: unexpected reply {reply:?}"),
-            Err(_) => return,
+        if !Ledger::deliver(&ledger, &mut client, ("power@example.org", &["mox@localhost"]), id, &message) {
+            return;
         }
     }
 }

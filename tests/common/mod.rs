@@ -4,11 +4,12 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
 
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use moxide_storage::{AccountStore, DataDir, MessageInfo, StoreOptions};
@@ -244,6 +245,37 @@ pub struct Reply {
 impl Reply {
     pub fn text(&self) -> String {
         self.lines.join("\n")
+    }
+}
+
+/// What test clients sent, for checking a store after a crash: every message a client
+/// started to send (id -> exact bytes) and the ids that got `250` after their data.
+#[derive(Default)]
+pub struct Ledger {
+    pub sent: HashMap<String, Vec<u8>>,
+    pub acknowledged: HashSet<String>,
+}
+
+impl Ledger {
+    /// One transaction of `message` (test id `id`) over `client`, recorded as sent
+    /// before and as acknowledged after its `250`. False when the connection failed (the
+    /// server died under it); any other reply is a test failure.
+    pub fn deliver(
+        ledger: &Mutex<Ledger>,
+        client: &mut Client,
+        (from, to): (&str, &[&str]),
+        id: String,
+        message: &[u8],
+    ) -> bool {
+        ledger.lock().unwrap().sent.insert(id.clone(), message.to_vec());
+        match client.deliver(from, to, message) {
+            Ok(reply) if reply.code == 250 => {
+                ledger.lock().unwrap().acknowledged.insert(id);
+                true
+            }
+            Ok(reply) => panic!("{id}: unexpected reply {reply:?}"),
+            Err(_) => false,
+        }
     }
 }
 
