@@ -152,7 +152,9 @@ impl<T, R> GroupCommit<T, R> {
             }
             drop(state);
             self.wake(wake);
-            after();
+            // A panic here must not leave `committing` set with nobody committing (the
+            // panic hook has reported it).
+            let _ = catch_unwind(AssertUnwindSafe(&mut after));
         }
     }
 
@@ -473,6 +475,18 @@ mod tests {
         group.commit_pending(|requests| requests, || {});
         assert_eq!(block_on(result.turn()), Turn::Done(2));
         assert!(!group.lock().committing);
+    }
+
+    /// A panicking `after` step neither loses the group's results nor leaves the group
+    /// commit believing a committer still runs.
+    #[test]
+    fn a_panicking_after_step_leaves_the_results_and_the_next_commit() {
+        let group = GroupCommit::<u64, u64>::default();
+        let (ticket, start) = group.submit(1);
+        assert!(start);
+        group.commit_pending(|requests| requests, || panic!("after failed"));
+        assert_eq!(block_on(group.result(ticket).turn()), Turn::Done(1));
+        assert!(group.submit(2).1, "the next request starts a committer");
     }
 
     /// Awaited requests whose group's commit panicked get `Abandoned`; the committer

@@ -13,17 +13,18 @@
 //! # Write order and crash safety (as the account stores, `lib.rs`)
 //!
 //! [`QueueStore::enqueue`]: the caller wrote each spool file; we hard-link it to its
-//! queue path, sync the linked files' data and the touched directories, then write every record of the batch in
-//! one LMDB transaction whose commit is durable before the call returns. Only then may
-//! the submitter be told `250`. A crash before the commit leaves at worst a file whose
-//! id has no record: [`QueueStore::open`] removes such files (nothing refers to them;
-//! the id is taken again by the next enqueue). An error before the commit removes the
-//! files this call linked; [`StorageError::CommitUnknown`] keeps them (the sweep at the
-//! next open decides). Removing a message (delivered, failed, dropped) is the reverse:
-//! its records go in a transaction, its file after the commit (once the commit's group
-//! has its results); a crash between leaves an orphan file, swept at the next open. So
-//! there is never a record without its file. Ids of committed messages are never
-//! reused (the next id only grows), which the kept bytes of `fresh.rs` rely on.
+//! queue path, sync the linked files' data and the touched directories, then write
+//! every record of the batch in one LMDB transaction whose commit is durable before the
+//! call returns. Only then may the submitter be told `250`. A crash before the commit
+//! leaves at worst a file whose id has no record: [`QueueStore::open`] removes such
+//! files (nothing refers to them; the id is taken again by the next enqueue). An error
+//! before the commit removes the files this call linked;
+//! [`StorageError::CommitUnknown`] keeps them (the sweep at the next open decides).
+//! Removing a message (delivered, failed, dropped) is the reverse: its records go in a
+//! transaction, its file after the commit (once the commit's group has its results); a
+//! crash between leaves an orphan file, swept at the next open. So there is never a
+//! record without its file. Ids of committed messages are never reused (the next id
+//! only grows), which the kept bytes of `fresh.rs` rely on.
 //!
 //! [`QueueStore::apply`] replaces or removes destinations after an attempt and enqueues
 //! the DSNs the attempt produced in the same transaction, so a delivery result and the
@@ -703,8 +704,8 @@ impl QueueStore {
     }
 
     /// Unlinks the files of messages the last commits removed. Their records are gone
-    /// and ids are never reused, so nothing can reach them meanwhile; a crash before
-    /// this leaves orphans the sweep at the next open removes.
+    /// and their ids are never given out again, so nothing reaches the files meanwhile;
+    /// a crash before this leaves orphans the sweep at the next open removes.
     fn remove_unreferenced(&self) {
         let ids = std::mem::take(&mut *self.unreferenced_messages());
         self.fresh.forget(&ids);
