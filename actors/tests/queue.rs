@@ -331,8 +331,9 @@ fn a_temporary_refusal_is_retried_on_schedule_then_delivered() {
     });
 }
 
-/// Waits (up to 10 s) until `check` holds: for what the queue store does just after a
-/// commit's results are out (removing files and kept bytes of messages that left).
+/// Waits (up to 10 s) until `check` holds: a [`counting_peer`] reached, or what the queue
+/// store does just after a commit's results are out (removing files and kept bytes of
+/// messages that left).
 async fn eventually(what: &str, check: impl Fn() -> bool) {
     for _ in 0..1000 {
         if check() {
@@ -341,17 +342,6 @@ async fn eventually(what: &str, check: impl Fn() -> bool) {
         moxide_runtime::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("not within 10 s: {what}");
-}
-
-/// Waits (up to 10 s) until a [`counting_peer`] has accepted a connection.
-async fn until_reached(connections: &AtomicUsize, peer: &str) {
-    for _ in 0..500 {
-        if connections.load(Ordering::SeqCst) > 0 {
-            return;
-        }
-        moxide_runtime::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("the {peer} peer was never reached");
 }
 
 /// The run loop does not hold every domain's mail behind a slow one: a message queued
@@ -372,7 +362,7 @@ fn a_stalled_domain_does_not_hold_up_another() {
             let stalled = enqueue(&data, queue.store(), &["bob@slow.example"], now());
             let store = Arc::clone(queue.store());
             let runner = moxide_runtime::spawn(queue.run());
-            until_reached(&slow_connections, "slow").await;
+            eventually("the slow peer reached", || slow_connections.load(Ordering::SeqCst) > 0).await;
             let prompt = enqueue(&data, &store, &["carol@remote.example"], now() + 1);
             let mut ticks = 0;
             while received.lock().unwrap().is_empty() {
@@ -408,7 +398,7 @@ fn an_attempt_past_the_grace_is_left_and_its_message_stays_queued() {
                 enqueue(&data, queue.store(), &["bob@remote.example"], moxide_actors::clock::now_unix_ms());
             let store = Arc::clone(queue.store());
             let runner = moxide_runtime::spawn(queue.run());
-            until_reached(&connections, "silent").await;
+            eventually("the silent peer reached", || connections.load(Ordering::SeqCst) > 0).await;
             let grace = Duration::from_millis(300);
             let began = std::time::Instant::now();
             moxide_runtime::shutdown::notice().begin(grace);

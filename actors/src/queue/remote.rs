@@ -151,7 +151,7 @@ pub(crate) enum MessageFile {
     /// memory since it was queued (`QueueStore::remembered_file`).
     Small(Arc<[u8]>),
     /// Read in pieces as it is sent.
-    Open(File),
+    Open(Arc<File>),
 }
 
 impl MessageFile {
@@ -165,7 +165,7 @@ impl MessageFile {
                 file.read_exact_at(&mut bytes, 0)?;
                 Ok(MessageFile::Small(Arc::from(bytes)))
             }
-            _ => Ok(MessageFile::Open(file)),
+            _ => Ok(MessageFile::Open(Arc::new(file))),
         }
     }
 }
@@ -1010,28 +1010,23 @@ impl<'h> Driver<'h> {
     /// Streams the prefix, then the file in pieces read on a helper thread.
     async fn send_body(&mut self, attempt: &RemoteAttempt<'_>) -> Result<(), HostFailure> {
         self.feed(&attempt.message.prefix).await?;
-        if let MessageFile::Small(bytes) = &*attempt.file {
-            self.feed(bytes).await?;
-            self.session.body_end(now_monotonic_ms());
-            return Ok(());
-        }
+        let file = match &*attempt.file {
+            MessageFile::Small(bytes) => {
+                self.feed(bytes).await?;
+                self.session.body_end(now_monotonic_ms());
+                return Ok(());
+            }
+            MessageFile::Open(file) => file,
+        };
         let mut offset = 0u64;
         while offset < attempt.message.size_bytes {
-            let file = Arc::clone(&attempt.file);
+            let file = Arc::clone(file);
             let want = usize::try_from((attempt.message.size_bytes - offset).min(READ_BUFFER_BYTES as u64))
                 .unwrap_or(READ_BUFFER_BYTES);
             let chunk = moxide_runtime::offload(move || {
                 use std::os::unix::fs::FileExt as _;
                 let mut chunk = vec![0; want];
-                match &*file {
-                    MessageFile::Open(file) => file.read_exact_at(&mut chunk, offset).map(|()| chunk),
-                    MessageFile::Small(bytes) => {
-                        let start = usize::try_from(offset).unwrap_or(usize::MAX);
-                        bytes.get(start..start.saturating_add(want)).map(<[u8]>::to_vec).ok_or_else(|| {
-                            io::Error::new(io::ErrorKind::UnexpectedEof, "shorter than its record")
-                        })
-                    }
-                }
+                file.read_exact_at(&mut chunk, offset).map(|()| chunk)
             })
             .await
             .map_err(|panic| {
