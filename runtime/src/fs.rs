@@ -10,7 +10,8 @@
 //! spool's data durable when it links the file (with the other files of its group
 //! commit, before the directory fsyncs and the commit that index it; the delivery write
 //! order in docs/architecture.md). A spool nothing linked is removed, or swept at the
-//! next start.
+//! next start. A deferred spool (the SMTP session's) is created at its first write, so a
+//! small message that only the queue takes, stored in its database, makes no file.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -24,20 +25,37 @@ pub const SPOOL_WRITE_BYTES_MAX: usize = 64 * 1024;
 
 /// A spool file being written.
 pub struct SpoolFile {
-    file: File,
+    /// `None` until the first write of a deferred spool ([`SpoolFile::deferred`]).
+    file: Option<File>,
     path: PathBuf,
     buffer: Vec<u8>,
     written: u64,
 }
 
+/// How [`SpoolFile::finish_in_memory`] left a message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Finished {
+    /// In its file, of this many bytes.
+    File(u64),
+    /// Never written: the whole message, and no file exists.
+    Memory(Vec<u8>),
+}
+
 impl SpoolFile {
     /// Creates `path` (which must not exist), mode 0600.
     pub async fn create(path: &Path) -> io::Result<SpoolFile> {
-        let file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
-        Ok(SpoolFile { file, path: path.to_path_buf(), buffer: Vec::new(), written: 0 })
+        let file = create_new(path)?;
+        Ok(SpoolFile { file: Some(file), path: path.to_path_buf(), buffer: Vec::new(), written: 0 })
     }
 
-    /// The file's path.
+    /// A spool whose file is created (as by [`SpoolFile::create`]) only when it is first
+    /// written: a message that ends within [`SPOOL_WRITE_BYTES_MAX`] and that no store
+    /// needs as a file ([`SpoolFile::finish_in_memory`]) never touches the disk.
+    pub fn deferred(path: &Path) -> SpoolFile {
+        SpoolFile { file: None, path: path.to_path_buf(), buffer: Vec::new(), written: 0 }
+    }
+
+    /// The file's path (where it is or will be).
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -85,18 +103,43 @@ impl SpoolFile {
         Ok((self.written, Some(std::mem::take(&mut self.buffer))))
     }
 
+    /// Ends the message without writing it when it never left memory: then no file
+    /// exists (a deferred spool) and the bytes come back; otherwise as
+    /// [`SpoolFile::finish`]. For a message that goes only where bytes suffice (the
+    /// queue's inline store).
+    pub async fn finish_in_memory(mut self) -> io::Result<Finished> {
+        if self.file.is_none() {
+            return Ok(Finished::Memory(std::mem::take(&mut self.buffer)));
+        }
+        self.finish().await.map(Finished::File)
+    }
+
     async fn flush_keeping(&mut self) -> io::Result<()> {
-        self.file.write_all_at(&self.buffer, self.written)?;
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => self.file.insert(create_new(&self.path)?),
+        };
+        file.write_all_at(&self.buffer, self.written)?;
         self.written += self.buffer.len() as u64;
         Ok(())
     }
 
-    /// Closes and removes the file (the message was refused or the client went away).
+    /// Closes and removes the file (the message was refused or the client went away);
+    /// a deferred spool never written has none.
     pub async fn discard(self) -> io::Result<()> {
         let SpoolFile { file, path, .. } = self;
-        drop(file);
-        remove_file(path).await
+        match file {
+            Some(file) => {
+                drop(file);
+                remove_file(path).await
+            }
+            None => Ok(()),
+        }
     }
+}
+
+fn create_new(path: &Path) -> io::Result<File> {
+    OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
 }
 
 /// Removes a file without blocking the executor.
@@ -157,6 +200,34 @@ mod tests {
                 spool.append(b"tail").await.unwrap();
                 assert_eq!(spool.finish_with_bytes().await.unwrap(), (100_004, None));
                 assert_eq!(std::fs::read(&large).unwrap().len(), 100_004);
+
+                // A deferred spool: no file until a write; a small message can end
+                // without one; a large one, or a finish that wants the file, has it.
+                let deferred = dir.join("e");
+                let mut spool = SpoolFile::deferred(&deferred);
+                spool.append(b"in memory").await.unwrap();
+                assert!(!deferred.exists());
+                assert_eq!(spool.finish_in_memory().await.unwrap(), Finished::Memory(b"in memory".to_vec()));
+                assert!(!deferred.exists());
+                let mut spool = SpoolFile::deferred(&deferred);
+                spool.append(&chunk).await.unwrap();
+                assert!(deferred.exists(), "a full buffer is written");
+                spool.append(b"!").await.unwrap();
+                assert_eq!(spool.finish_in_memory().await.unwrap(), Finished::File(100_001));
+                assert_eq!(std::fs::read(&deferred).unwrap().len(), 100_001);
+                let mut spool = SpoolFile::deferred(&deferred);
+                spool.append(b"x").await.unwrap();
+                assert!(spool.finish().await.is_err(), "the deferred create must not clobber either");
+                std::fs::remove_file(&deferred).unwrap();
+                let mut spool = SpoolFile::deferred(&deferred);
+                spool.append(b"small").await.unwrap();
+                assert_eq!(spool.finish_with_bytes().await.unwrap(), (5, Some(b"small".to_vec())));
+                assert_eq!(std::fs::read(&deferred).unwrap(), b"small");
+                let never = dir.join("f");
+                let mut spool = SpoolFile::deferred(&never);
+                spool.append(b"gone").await.unwrap();
+                spool.discard().await.unwrap();
+                assert!(!never.exists());
             }
         })
         .unwrap();
