@@ -23,7 +23,10 @@ use moxide_actors::queue::transport::{Route, Routing, Smarthost, SmarthostTls, T
 use moxide_actors::queue::{Host, HostSource, QueueRunner, QueueSettings, StaticRoutes};
 use moxide_actors::{AccountSpec, Directory, DirectorySpec, DomainSpec, Node, NodeServices, node_seeds};
 use moxide_runtime::{RuntimeConfig, run};
-use moxide_storage::queue::{NewQueued, QueueId, QueueStore, QueuedBody, QueuedMessage, QueuedRecipient};
+use moxide_storage::queue::{
+    NewQueued, QUEUE_INLINE_BYTES_MAX, QueueId, QueueStore, QueuedBody, QueuedContent, QueuedMessage,
+    QueuedRecipient,
+};
 use moxide_storage::{DataDir, StoreCache, StoreOptions, Uid};
 
 /// How a scripted peer handles one connection.
@@ -253,14 +256,37 @@ fn enqueue_with(
 ) -> QueueId {
     let spool = data.join("tmp").join(format!("spool-{now_ms}-{}", recipients.len()));
     std::fs::write(&spool, BODY).unwrap();
-    let new = NewQueued {
-        spool: spool.clone(),
+    let new = new_queued(QueuedContent::File(spool.clone()), BODY.len(), recipients, now_ms, requiretls);
+    let id = store.enqueue(&[new]).unwrap()[0];
+    std::fs::remove_file(spool).unwrap();
+    id
+}
+
+/// Queues `body` inline (in the queue's database, as a session does for a small
+/// submitted message).
+fn enqueue_inline(store: &QueueStore, recipients: &[&str], now_ms: i64, body: &[u8]) -> QueueId {
+    store.enqueue(&[inline(recipients, now_ms, body)]).unwrap()[0]
+}
+
+fn inline(recipients: &[&str], now_ms: i64, body: &[u8]) -> NewQueued {
+    new_queued(QueuedContent::Inline(Arc::from(body)), body.len(), recipients, now_ms, false)
+}
+
+fn new_queued(
+    content: QueuedContent,
+    size: usize,
+    recipients: &[&str],
+    now_ms: i64,
+    requiretls: bool,
+) -> NewQueued {
+    NewQueued {
+        content,
         message: QueuedMessage {
             id: QueueId(0),
             queued_ms: now_ms,
             sender_account: "alice".into(),
             mail_from: "alice@local.example".into(),
-            size_bytes: BODY.len() as u64,
+            size_bytes: size as u64,
             prefix: b"Received: from test\r\n".to_vec(),
             smtputf8: false,
             body: QueuedBody::SevenBit,
@@ -284,10 +310,7 @@ fn enqueue_with(
         first_attempt_ms: now_ms,
         held: false,
         send_quota: None,
-    };
-    let id = store.enqueue(&[new]).unwrap()[0];
-    std::fs::remove_file(spool).unwrap();
-    id
+    }
 }
 
 /// Messages in alice's inbox, as bytes.
@@ -370,7 +393,8 @@ fn a_stalled_domain_does_not_hold_up_another() {
                 assert!(ticks < 250, "the other domain's message waited for the stalled one");
                 moxide_runtime::time::sleep(Duration::from_millis(20)).await;
             }
-            assert_eq!(store.message(prompt).unwrap(), None, "delivered and recorded");
+            // The peer has the message; the queue records the result just after.
+            eventually("delivered and recorded", || store.message(prompt).unwrap().is_none()).await;
             assert!(store.message(stalled).unwrap().is_some(), "still under way");
             STALL_RELEASED.store(true, Ordering::SeqCst);
             moxide_runtime::shutdown::notice().begin(Duration::from_secs(10));
@@ -513,11 +537,11 @@ fn a_connection_dropped_after_data_is_retried_not_lost() {
     });
 }
 
-/// A message whose bytes the submitting session left in memory is sent from them (its
-/// file is not read: here it is gone) and they are dropped once it is delivered; one
-/// that was not remembered is read from its file as before.
+/// An inline message (no file) is sent from the copy the store keeps in memory, or from
+/// the queue's database once that copy was evicted; the copy goes once it is delivered,
+/// and no file is ever made in the queue.
 #[test]
-fn a_remembered_message_is_sent_from_memory_and_forgotten_when_delivered() {
+fn inline_messages_are_sent_from_memory_or_from_the_database() {
     let temp = tempfile::tempdir().unwrap();
     let (peer, received) = scripted_peer(vec![Peer::Accept]);
     let data = temp.path().to_path_buf();
@@ -526,17 +550,19 @@ fn a_remembered_message_is_sent_from_memory_and_forgotten_when_delivered() {
         let received = Arc::clone(&received);
         async move {
             let store = queue.store();
-            let remembered = enqueue(&data, store, &["bob@remote.example"], T0);
-            store.remember_file(remembered, Arc::from(BODY));
-            std::fs::remove_file(store.message_path(remembered)).unwrap();
-            let from_file = enqueue(&data, store, &["carol@remote.example"], T0 + 1);
+            let evicted = enqueue_inline(store, &["bob@remote.example"], T0, BODY);
+            // Later messages, due later, past the bound of the kept copies (16 MiB).
+            let large = vec![b'x'; QUEUE_INLINE_BYTES_MAX];
+            let later: Vec<NewQueued> =
+                (0..257).map(|_| inline(&["x@later.example"], T0 + 3_600_000, &large)).collect();
+            store.enqueue(&later).unwrap();
+            assert!(store.remembered(evicted).is_none(), "the oldest copy went first");
+            let kept = enqueue_inline(store, &["carol@remote.example"], T0 + 1, BODY);
+            assert!(store.remembered(kept).is_some());
             assert_eq!(queue.run_due(T0 + 1).await.unwrap(), 2);
-            assert_eq!(store.message(remembered).unwrap(), None, "delivered");
-            assert_eq!(store.message(from_file).unwrap(), None, "delivered");
-            eventually("the kept bytes dropped once delivered", || {
-                store.remembered_file(remembered).is_none()
-            })
-            .await;
+            assert_eq!(store.message(evicted).unwrap(), None, "delivered");
+            assert_eq!(store.message(kept).unwrap(), None, "delivered");
+            eventually("the kept bytes dropped once delivered", || store.remembered(kept).is_none()).await;
             let received = received.lock().unwrap();
             assert_eq!(received.len(), 2);
             for message in received.iter() {
@@ -546,6 +572,8 @@ fn a_remembered_message_is_sent_from_memory_and_forgotten_when_delivered() {
                     "prefix and bytes as queued"
                 );
             }
+            let files = std::fs::read_dir(data.join("queue/msg")).unwrap().count();
+            assert_eq!(files, 0, "no message directory, no file");
         }
     });
 }

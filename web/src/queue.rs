@@ -186,7 +186,13 @@ fn bounce_matching(
     };
     let mut bounced = 0;
     for (message, destinations) in store.list()? {
-        for destination in destinations.into_iter().filter(|d| filter.matches(d)) {
+        let mut selected = destinations.into_iter().filter(|d| filter.matches(d)).peekable();
+        if selected.peek().is_none() {
+            continue;
+        }
+        // Its bytes, for the DSN's copy of the header (gone meanwhile: nothing to bounce).
+        let Some((_, content)) = store.message_with_content(message.id)? else { continue };
+        for destination in selected {
             let recipients: Vec<QueuedRecipient> = destination
                 .recipients
                 .iter()
@@ -196,14 +202,14 @@ fn bounce_matching(
                 context.hostname,
                 context.spool_dir,
                 &message,
-                &store.message_path(message.id),
+                &content,
                 &recipients,
                 false,
                 now_ms,
             );
             let result = store.apply(&[QueueUpdate::Remove(destination.key)], dsn.as_slice());
-            if let Some(dsn) = &dsn {
-                let _ = std::fs::remove_file(&dsn.spool);
+            if let Some(spool) = dsn.as_ref().and_then(moxide_actors::queue::dsn::spool_of) {
+                let _ = std::fs::remove_file(spool);
             }
             result?;
             bounced += 1;

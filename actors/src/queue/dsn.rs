@@ -1,12 +1,13 @@
 //! Making a DSN (RFC 3464) for recipients that failed or are delayed: the report is
-//! composed by `moxide_protocols::smtp::dsn`, written to a spool file, and handed back
-//! as a message to queue (to the original sender, from `<>`), which the caller stores
+//! composed by `moxide_protocols::smtp::dsn` and handed back as a message to queue (to
+//! the original sender, from `<>`), inline when it fits the queue's limit for that
+//! (it does, unless a prefix is huge) or else in a spool file, which the caller stores
 //! in the same transaction as the results that caused it. No DSN for a message from
 //! `<>` (RFC 5321 §4.5.5: that would loop), and none a recipient's NOTIFY declined.
 //!
 //! [`make_blocking`] does it all on the calling thread (reads the original header,
-//! writes and fsyncs the spool file); the queue runs it on a helper thread, the `moxide
-//! queue bounce` command directly.
+//! writes and fsyncs a spool file if one is needed); the queue runs it on a helper
+//! thread, the `moxide queue bounce` command directly.
 
 use std::io::{Read as _, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -14,7 +15,9 @@ use std::path::{Path, PathBuf};
 
 use moxide_protocols::smtp::dsn::{DSN_HEADER_BYTES_MAX, DsnAction, DsnRecipient, DsnReport, compose};
 use moxide_protocols::smtp::{EnhancedCode, Reply, rfc5322_date};
-use moxide_storage::queue::{NewQueued, QueueId, QueuedBody, QueuedMessage, QueuedRecipient};
+use moxide_storage::queue::{
+    NewQueued, QUEUE_INLINE_BYTES_MAX, QueueId, QueuedBody, QueuedContent, QueuedMessage, QueuedRecipient,
+};
 
 use super::QueueSettings;
 use super::schedule::{last_attempt_ms, wants_dsn};
@@ -27,7 +30,7 @@ pub(super) fn hex(bytes: &[u8]) -> String {
 pub(super) async fn make(
     settings: &QueueSettings,
     message: &QueuedMessage,
-    file: PathBuf,
+    content: QueuedContent,
     recipients: &[QueuedRecipient],
     delay: bool,
     now_ms: i64,
@@ -37,21 +40,22 @@ pub(super) async fn make(
     let message = message.clone();
     let recipients = recipients.to_vec();
     moxide_runtime::offload(move || {
-        make_blocking(&hostname, &spool_dir, &message, &file, &recipients, delay, now_ms)
+        make_blocking(&hostname, &spool_dir, &message, &content, &recipients, delay, now_ms)
     })
     .await
     .ok()
     .flatten()
 }
 
-/// Blocking: the DSN for `recipients` of `message` (whose file is `file`), written to a
-/// new spool file in `spool_dir`, as a message to queue; `None` when none is due or it
-/// cannot be written (logged). The caller removes the spool file after queueing it.
+/// Blocking: the DSN for `recipients` of `message` (whose bytes are `content`), as a
+/// message to queue, inline or written to a new spool file in `spool_dir`; `None` when
+/// none is due or it cannot be written (logged). The caller removes the spool file, if
+/// any ([`spool_of`]), after queueing it.
 pub fn make_blocking(
     hostname: &str,
     spool_dir: &Path,
     message: &QueuedMessage,
-    file: &Path,
+    content: &QueuedContent,
     recipients: &[QueuedRecipient],
     delay: bool,
     now_ms: i64,
@@ -66,8 +70,7 @@ pub fn make_blocking(
     let mut random = [0u8; 24];
     moxide_runtime::random::fill(&mut random);
     let id = hex(&random[..12]);
-    let spool = spool_dir.join(format!("dsn-{id}"));
-    let header = read_header(message, file);
+    let header = read_header(message, content);
     let report_recipients: Vec<DsnRecipient> = wanted.iter().map(|r| report_recipient(r)).collect();
     let date = rfc5322_date(now_ms.div_euclid(1000));
     let arrival = rfc5322_date(message.queued_ms.div_euclid(1000));
@@ -89,12 +92,18 @@ pub fn make_blocking(
         original_header: &header,
     };
     let bytes = compose(&report);
-    if let Err(error) = write_spool(&spool, &bytes) {
-        tracing::error!(path = %spool.display(), %error, "cannot write a DSN; it is not sent");
-        return None;
-    }
+    let content = if bytes.len() <= QUEUE_INLINE_BYTES_MAX {
+        QueuedContent::Inline(std::sync::Arc::from(bytes.as_slice()))
+    } else {
+        let spool = spool_dir.join(format!("dsn-{id}"));
+        if let Err(error) = write_spool(&spool, &bytes) {
+            tracing::error!(path = %spool.display(), %error, "cannot write a DSN; it is not sent");
+            return None;
+        }
+        QueuedContent::File(spool)
+    };
     Some(NewQueued {
-        spool,
+        content,
         message: QueuedMessage {
             id: QueueId(0),
             queued_ms: now_ms,
@@ -143,14 +152,29 @@ pub(super) fn write_spool(spool: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// The original header: the queued prefix, then the file's bytes up to the limit.
-fn read_header(message: &QueuedMessage, path: &Path) -> Vec<u8> {
+/// The original header: the queued prefix, then the message's bytes up to the limit.
+fn read_header(message: &QueuedMessage, content: &QueuedContent) -> Vec<u8> {
     let mut header = message.prefix.clone();
     let room = DSN_HEADER_BYTES_MAX.saturating_sub(header.len());
-    let mut bytes = Vec::new();
-    let read = std::fs::File::open(path).and_then(|file| file.take(room as u64).read_to_end(&mut bytes));
-    if read.is_ok() {
-        header.extend_from_slice(&bytes);
+    match content {
+        QueuedContent::Inline(bytes) => header.extend_from_slice(&bytes[..room.min(bytes.len())]),
+        QueuedContent::File(path) => {
+            let mut bytes = Vec::new();
+            let read =
+                std::fs::File::open(path).and_then(|file| file.take(room as u64).read_to_end(&mut bytes));
+            if read.is_ok() {
+                header.extend_from_slice(&bytes);
+            }
+        }
     }
     header
+}
+
+/// The spool file a DSN or report to queue was written to, which its maker removes once
+/// it is queued (or not); `None` for one queued inline.
+pub fn spool_of(new: &NewQueued) -> Option<PathBuf> {
+    match &new.content {
+        QueuedContent::File(path) => Some(path.clone()),
+        QueuedContent::Inline(_) => None,
+    }
 }

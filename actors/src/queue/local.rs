@@ -4,10 +4,15 @@
 //! pinned to an account (`QueuedRecipient::account`, an account that failed
 //! temporarily at reception) goes to that account alone, to `\Junk` when the message
 //! was quarantined, and is not looked up again.
+//!
+//! An inline message (kept in the queue's database) is first written to a spool file,
+//! which the accounts link as they link any delivery, then removed: rare, as mail for a
+//! local domain is stored at reception, and local retries and DSNs of large originals
+//! come with their file.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use moxide_storage::queue::{Destination, QueuedMessage};
+use moxide_storage::queue::{Destination, QueuedContent, QueuedMessage};
 use moxide_storage::{Flags, MailboxTarget, NewMessage, SpecialUse};
 
 use super::local_reply;
@@ -16,6 +21,38 @@ use crate::directory::Lookup;
 use crate::node::Node;
 
 pub(super) async fn deliver(
+    node: &Node,
+    spool_dir: &Path,
+    message: &QueuedMessage,
+    destination: &Destination,
+    content: &QueuedContent,
+    now_ms: i64,
+) -> Vec<RecipientOutcome> {
+    let bytes = match content {
+        QueuedContent::File(path) => {
+            return deliver_file(node, message, destination, path.clone(), now_ms).await;
+        }
+        QueuedContent::Inline(bytes) => std::sync::Arc::clone(bytes),
+    };
+    let spool = spool_dir.join(crate::smtp::spool_name(node.core().index));
+    let written = moxide_runtime::offload({
+        let spool = spool.clone();
+        move || super::dsn::write_spool(&spool, &bytes)
+    })
+    .await;
+    if let Err(error) = written.map_err(|panic| std::io::Error::other(panic.to_string())).and_then(|r| r) {
+        tracing::error!(path = %spool.display(), %error, "cannot write an inline message for local delivery");
+        let reply = local_reply(451, (4, 3, 0), "local delivery: cannot write the message");
+        return destination.recipients.iter().map(|_| RecipientOutcome::Retry(reply.clone())).collect();
+    }
+    let outcomes = deliver_file(node, message, destination, spool.clone(), now_ms).await;
+    if let Err(error) = moxide_runtime::fs::remove_file(spool.clone()).await {
+        tracing::warn!(path = %spool.display(), %error, "could not remove spool file");
+    }
+    outcomes
+}
+
+async fn deliver_file(
     node: &Node,
     message: &QueuedMessage,
     destination: &Destination,

@@ -52,7 +52,8 @@ use std::time::Duration;
 use moxide_runtime::tls::TlsConnector;
 use moxide_storage::StorageError;
 use moxide_storage::queue::{
-    Destination, NewQueued, QUEUE_DUE_BATCH_MAX, QueueId, QueueStore, QueueUpdate, StoredReply, Suppression,
+    Destination, NewQueued, QUEUE_DUE_BATCH_MAX, QueueId, QueueStore, QueueUpdate, QueuedContent,
+    StoredReply, Suppression,
 };
 
 pub use remote::{Host, HostSource};
@@ -495,34 +496,34 @@ impl QueueRunner {
     ) -> Result<Option<Attempted>, QueueError> {
         let id = destination.key.message;
         let store = Arc::clone(&self.store);
-        let path = self.store.message_path(id);
-        // One hand-off to a helper thread for the record, the file and, when it fits one
-        // read, the message itself, where there were three: each costs context switches
-        // and passes of the reactor (docs/benchmarks-analysis.md, the relay's profile).
-        // A message queued moments ago is usually still in memory: then its record is
-        // read here (a short read of pages the enqueue just wrote) and nothing waits for
-        // a helper thread.
-        let found = match self.store.remembered_file(id) {
-            Some(bytes) => store.message(id)?.map(|message| (message, Ok(remote::MessageFile::Small(bytes)))),
+        // One hand-off to a helper thread for the record, the bytes or the file and, when
+        // it fits one read, the message itself, where there were three: each costs
+        // context switches and passes of the reactor (docs/benchmarks-analysis.md, the
+        // relay's profile). An inline message queued moments ago is usually still in
+        // memory: then its record is read here (a short read of pages the enqueue just
+        // wrote) and nothing waits for a helper thread.
+        let found = match self.store.remembered(id) {
+            Some(bytes) => store.message(id)?.map(|message| {
+                let file = Ok(remote::MessageFile::Small(Arc::clone(&bytes)));
+                (message, QueuedContent::Inline(bytes), file)
+            }),
             None => {
-                blocking({
-                    let path = path.clone();
-                    move || {
-                        let Some(message) = store.message(id)? else { return Ok(None) };
-                        let opened = remote::MessageFile::open(&path, message.size_bytes);
-                        Ok(Some((message, opened)))
-                    }
+                blocking(move || {
+                    let Some((message, content)) = store.message_with_content(id)? else { return Ok(None) };
+                    let opened = match &content {
+                        QueuedContent::Inline(bytes) => Ok(remote::MessageFile::Small(Arc::clone(bytes))),
+                        QueuedContent::File(path) => remote::MessageFile::open(path, message.size_bytes),
+                    };
+                    Ok(Some((message, content, opened)))
                 })
                 .await?
             }
         };
-        let Some((message, opened)) = found else {
+        let Some((message, content, opened)) = found else {
             return Ok(None); // removed meanwhile
         };
         let outcomes = match opened {
-            Ok(file) => {
-                self.outcomes(&message, &destination, (path.clone(), Arc::new(file)), now_ms, kept).await
-            }
+            Ok(file) => self.outcomes(&message, &destination, (&content, Arc::new(file)), now_ms, kept).await,
             Err(error) => {
                 tracing::error!(%id, %error, "queued message file cannot be read");
                 let reply = local_reply(451, (4, 3, 0), &format!("message file: {error}"));
@@ -547,7 +548,7 @@ impl QueueRunner {
         let mut dsns: Vec<NewQueued> = Vec::new();
         for (recipients, delay) in [(&planned.failed, false), (&planned.delayed, true)] {
             if let Some(dsn) =
-                dsn::make(&self.settings, &message, path.clone(), recipients, delay, now_ms).await
+                dsn::make(&self.settings, &message, content.clone(), recipients, delay, now_ms).await
             {
                 dsns.push(dsn);
             }
@@ -564,8 +565,7 @@ impl QueueRunner {
     async fn record(&self, attempted: Attempted) -> Result<(), QueueError> {
         let Attempted { update, dsns, suppressions } = attempted;
         let applied = apply(&self.store, &[update], &dsns, &suppressions).await.map_err(QueueError::from);
-        for dsn in &dsns {
-            let spool = dsn.spool.clone();
+        for spool in dsns.iter().filter_map(dsn::spool_of) {
             let _ = moxide_runtime::offload(move || std::fs::remove_file(spool)).await;
         }
         applied.map(|_| ())
@@ -575,13 +575,14 @@ impl QueueRunner {
         &self,
         message: &moxide_storage::queue::QueuedMessage,
         destination: &Destination,
-        (path, file): (PathBuf, Arc<remote::MessageFile>),
+        (content, file): (&QueuedContent, Arc<remote::MessageFile>),
         now_ms: i64,
         kept: &std::cell::RefCell<Option<remote::Kept>>,
     ) -> Vec<RecipientOutcome> {
         let pinned = destination.recipients.iter().any(|r| r.account.is_some());
         if pinned || self.node.directory().is_local_domain(&destination.domain) {
-            return local::deliver(&self.node, message, destination, path, now_ms).await;
+            let spool_dir = &self.settings.spool_dir;
+            return local::deliver(&self.node, spool_dir, message, destination, content, now_ms).await;
         }
         let all =
             |outcome: RecipientOutcome| destination.recipients.iter().map(|_| outcome.clone()).collect();

@@ -147,8 +147,8 @@ pub(crate) struct RemoteAttempt<'a> {
 /// A queued message's file: its bytes when they fit one read, else the open file.
 #[derive(Debug)]
 pub(crate) enum MessageFile {
-    /// The whole file, read with the open (at most [`READ_BUFFER_BYTES`]) or kept in
-    /// memory since it was queued (`QueueStore::remembered_file`).
+    /// The whole message: a small file read with the open (at most
+    /// [`READ_BUFFER_BYTES`]), or an inline message (`QueuedContent::Inline`).
     Small(Arc<[u8]>),
     /// Read in pieces as it is sent.
     Open(Arc<File>),

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use moxide_storage::queue::{NewQueued, QueueId, QueuedBody, QueuedMessage, QueuedRecipient};
+use moxide_storage::queue::{NewQueued, QueueId, QueuedBody, QueuedContent, QueuedMessage, QueuedRecipient};
 
 use super::QueueRunner;
 use super::dsn::{hex, write_spool};
@@ -87,7 +87,7 @@ impl QueueRunner {
 /// cannot be delivered causes no bounce, RFC 5321 §4.5.5's reasoning for automatic mail).
 fn new_queued(spool: PathBuf, bytes: &[u8], prefix: Vec<u8>, address: &str, now_ms: i64) -> NewQueued {
     NewQueued {
-        spool,
+        content: QueuedContent::File(spool),
         message: QueuedMessage {
             id: QueueId(0),
             queued_ms: now_ms,

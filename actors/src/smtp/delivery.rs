@@ -29,7 +29,9 @@ use moxide_protocols::smtp::{
     BodyType, EnhancedCode, ForwardPath, MailFrom, ReceivedTrace, Reply, ReversePath, Verdict,
     received_header,
 };
-use moxide_storage::queue::{NewQueued, QueueId, QueuedBody, QueuedMessage, QueuedRecipient, SendQuota};
+use moxide_storage::queue::{
+    NewQueued, QueueId, QueuedBody, QueuedContent, QueuedMessage, QueuedRecipient, SendQuota,
+};
 use moxide_storage::{Flags, MailboxTarget, NewMessage, SpecialUse, StorageError};
 
 use super::SmtpSettings;
@@ -98,13 +100,15 @@ struct AccountCopy {
     message: NewMessage,
 }
 
-/// A received message in its spool file.
+/// A received message in its spool file (or, small and only for the queue, in memory).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Spooled<'a> {
+    /// The spool file's path; its name is the message's id in logs and traces.
     pub(crate) path: &'a Path,
     pub(crate) size: u64,
     /// The whole message, when it is still in memory (a small one): signing it then
-    /// reads no file.
+    /// reads no file, and the queue stores it inline. Without a local recipient it may
+    /// be the only copy: the session then wrote no file (`SpoolFile::finish_in_memory`).
     pub(crate) bytes: Option<&'a [u8]>,
 }
 
@@ -283,9 +287,7 @@ async fn queue_message(
 ) -> Result<(), QueueingFailed> {
     let Queueing { spooled, received_ms, message_id, .. } = *queueing;
     let mut batch = Vec::new();
-    let remote = remote_queued(settings, envelope, spooled, received_ms, message_id).await;
-    let remote_bytes = remote.as_ref().and(spooled.bytes);
-    batch.extend(remote);
+    batch.extend(remote_queued(settings, envelope, spooled, received_ms, message_id).await);
     for copy in locals {
         batch.push(local_retry(envelope, queueing, copy));
     }
@@ -298,11 +300,6 @@ async fn queue_message(
     };
     match crate::queue::apply(queue, &[], &batch, &[]).await {
         Ok(ids) => {
-            // The remote message is first in the batch; its first attempt, usually
-            // within the queue's poll interval, then reads no file.
-            if let (Some(bytes), Some(&id)) = (remote_bytes, ids.first()) {
-                queue.remember_file(id, Arc::from(bytes));
-            }
             tracing::info!(id = %message_id, queued = ?ids, remote = envelope.remote.len(), locals = locals.len(), "message queued");
             Ok(())
         }
@@ -353,7 +350,7 @@ fn local_retry(envelope: &Envelope, queueing: &Queueing<'_>, copy: &AccountCopy)
         queued_message(envelope, queueing.spooled.size, queueing.received_ms, copy.message.prefix.clone());
     message.to_junk = queueing.annotations.junk;
     NewQueued {
-        spool: queueing.spooled.path.to_path_buf(),
+        content: QueuedContent::File(queueing.spooled.path.to_path_buf()),
         message,
         recipients: vec![QueuedRecipient {
             address: copy.address.clone(),
@@ -377,7 +374,7 @@ async fn remote_queued(
     received_ms: i64,
     message_id: &str,
 ) -> Option<NewQueued> {
-    let Spooled { path: spool, size, bytes } = spooled;
+    let Spooled { path: spool, size, bytes, .. } = spooled;
     settings.queue.as_ref().filter(|_| !envelope.remote.is_empty())?;
     let mail_from = envelope.mail_from.as_ref()?;
     let tls_version = envelope.tls.as_ref().map(|t| t.version.to_string());
@@ -413,8 +410,14 @@ async fn remote_queued(
     prefix.extend_from_slice(received_header(&trace).as_bytes());
     let mut message = queued_message(envelope, size, received_ms, prefix);
     message.requiretls = mail_from.requiretls;
+    // A small message goes into the queue's database (its first attempt sends it from
+    // the copy the store keeps in memory); a larger one's spool file is linked.
+    let content = match bytes {
+        Some(bytes) => QueuedContent::Inline(Arc::from(bytes)),
+        None => QueuedContent::File(spool.to_path_buf()),
+    };
     Some(NewQueued {
-        spool: spool.to_path_buf(),
+        content,
         message,
         recipients: envelope
             .remote

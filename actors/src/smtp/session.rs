@@ -36,7 +36,7 @@ use moxide_protocols::smtp::{
     ServerConfig, ServerSession, Verdict,
 };
 use moxide_runtime::Stream;
-use moxide_runtime::fs::SpoolFile;
+use moxide_runtime::fs::{Finished, SpoolFile};
 use moxide_runtime::net::TcpStream;
 use moxide_runtime::shutdown::Shutdown;
 use moxide_storage::queue::{SendLimitKind, SendQuota};
@@ -713,21 +713,15 @@ impl Connection {
 
     async fn on_message_start(&mut self) -> Verdict {
         let path = self.settings.spool_dir.join(super::spool_name(self.node.core().index));
-        match SpoolFile::create(&path).await {
-            Ok(spool) => {
-                self.transaction.spool = Some(spool);
-                self.transaction.spool_failed = false;
-                self.transaction.summarizer = Some(Summarizer::new());
-                self.transaction.author = self.author_checked().then(FromScanner::new);
-                let checked = self.settings.inbound.is_some() && self.authenticated.is_none();
-                self.transaction.auth_intake = checked.then(Intake::new);
-                Verdict::Accept
-            }
-            Err(error) => {
-                tracing::error!(path = %path.display(), %error, "cannot create spool file");
-                Verdict::Reject(local_failure(is_no_space(&error)))
-            }
-        }
+        // Created at its first write: a small message only the queue takes is never a
+        // file (see `on_message_end`); a failure to create it is a failed write.
+        self.transaction.spool = Some(SpoolFile::deferred(&path));
+        self.transaction.spool_failed = false;
+        self.transaction.summarizer = Some(Summarizer::new());
+        self.transaction.author = self.author_checked().then(FromScanner::new);
+        let checked = self.settings.inbound.is_some() && self.authenticated.is_none();
+        self.transaction.auth_intake = checked.then(Intake::new);
+        Verdict::Accept
     }
 
     async fn on_body(&mut self, bytes: &[u8]) {
@@ -769,12 +763,24 @@ impl Connection {
             return Verdict::Reject(refusal);
         }
         let path = spool.path().to_path_buf();
-        // Kept only for a submission to other domains: signed and sent from memory.
+        // Kept only for a submission to other domains: signed from memory and stored in
+        // the queue's database. When nothing else takes it (no local recipient, no
+        // inbound checks reading the file), a small one is never written to a file.
         let remote = !transaction.remote.is_empty();
-        let (size, bytes) = match spool.finish_with_bytes().await {
-            Ok((size, bytes)) => (size, bytes.filter(|_| remote)),
+        let file_needed = !remote || !transaction.recipients.is_empty() || transaction.auth_intake.is_some();
+        let finished = match file_needed {
+            true => {
+                spool.finish_with_bytes().await.map(|(size, bytes)| (size, bytes.filter(|_| remote), true))
+            }
+            false => spool.finish_in_memory().await.map(|finished| match finished {
+                Finished::File(size) => (size, None, true),
+                Finished::Memory(bytes) => (bytes.len() as u64, Some(bytes), false),
+            }),
+        };
+        let (size, bytes, on_disk) = match finished {
+            Ok(finished) => finished,
             Err(error) => {
-                tracing::error!(path = %path.display(), %error, "spool sync failed");
+                tracing::error!(path = %path.display(), %error, "spool write failed");
                 let _ = moxide_runtime::fs::remove_file(path).await;
                 return Verdict::Reject(local_failure(is_no_space(&error)));
             }
@@ -831,11 +837,14 @@ impl Connection {
         if let (true, Some(store)) = (delivered, reports) {
             super::inbound::store_reports(store.clone(), path.clone()).await;
         }
-        // Delivered, the file has another name (in an account or the queue): removing the
-        // spool's name is a directory entry, done here as its creation was (the
-        // runtime's fs module doc). Otherwise this frees the file: a helper's job,
-        // not waited for (a crash before it leaves a spool file the next start sweeps).
-        let removed = if delivered {
+        // No file: nothing to remove. Delivered, the file has another name (in an
+        // account or the queue): removing the spool's name is a directory entry, done
+        // here as its creation was (the runtime's fs module doc). Otherwise this frees
+        // the file: a helper's job, not waited for (a crash before it leaves a spool
+        // file the next start sweeps).
+        let removed = if !on_disk {
+            Ok(())
+        } else if delivered {
             std::fs::remove_file(&path)
         } else {
             let name = path.clone();

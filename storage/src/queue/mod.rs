@@ -8,14 +8,16 @@
 //! A schedule index (`due`) orders destinations by their next attempt, so finding due
 //! work never scans the queue. A message's file is linked once, from the spool file the
 //! SMTP session wrote (the same inode the account deliveries link), never copied per
-//! recipient.
+//! recipient. A message of at most 64 KiB that the session still holds in memory is
+//! instead stored inline, in the `bodies` database (`content.rs`), written and removed
+//! in the same transactions as its records.
 //!
 //! # Write order and crash safety (as the account stores, `lib.rs`)
 //!
 //! [`QueueStore::enqueue`]: the caller wrote each spool file; we hard-link it to its
 //! queue path, sync the linked files' data and the touched directories, then write
-//! every record of the batch in one LMDB transaction whose commit is durable before the
-//! call returns. Only then may the submitter be told `250`. A crash before the commit
+//! every record of the batch (and the inline messages' bytes) in one LMDB transaction
+//! whose commit is durable before the call returns. Only then may the submitter be told `250`. A crash before the commit
 //! leaves at worst a file whose id has no record: [`QueueStore::open`] removes such
 //! files (nothing refers to them; the id is taken again by the next enqueue). An error
 //! before the commit removes the files this call linked;
@@ -23,7 +25,7 @@
 //! Removing a message (delivered, failed, dropped) is the reverse: its records go in a
 //! transaction, its file after the commit (once the commit's group has its results); a
 //! crash between leaves an orphan file, swept at the next open. So there is never a
-//! record without its file. Ids of committed messages are never reused (the next id
+//! record without its file (or its inline bytes, which go with it). Ids of committed messages are never reused (the next id
 //! only grows), which the kept bytes of `fresh.rs` rely on.
 //!
 //! [`QueueStore::apply`] replaces or removes destinations after an attempt and enqueues
@@ -44,6 +46,7 @@
 //! | `sent`         | account NUL minute-ms u64; account NUL (totals) | recipients u32, first-time recipients u32; totals as u64, u64 |
 //! | `known_recipients` | account NUL address                     | last queued ms u64 |
 //! | `hold_rules`   | rule id u64                                 | version byte + rkyv rule |
+//! | `bodies`       | (QueueId u64, chunk u16)                    | up to 2,000 bytes of an inline message |
 //!
 //! The last four are the sending policy (`policy.rs`). An enqueue writes, in its one
 //! transaction, the send record of a submitted message (so a limit check and the counts
@@ -56,7 +59,10 @@
 //! creates the databases. Version 3 keeps the send record by minute, with the account's
 //! totals (an older moxide would take the totals record for a corrupt entry, hence the
 //! version); version 2's per-message entries still read and leave with the window.
+//! Version 4 added `bodies` (inline messages; an older moxide would find their records
+//! without a file); the migration only creates it.
 
+mod content;
 mod fresh;
 mod policy;
 mod records;
@@ -69,6 +75,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use heed::{RoTxn, RwTxn};
 
+pub use content::{QUEUE_INLINE_BYTES_MAX, QueuedContent};
 pub use policy::{
     HoldRule, POLICY_LIST_MAX, POLICY_PAGE_MAX, SEND_WINDOW_MS, SUPPRESSION_REASON_BYTES_MAX, SendCounts,
     SendLimitKind, SendQuota, Suppression,
@@ -92,7 +99,7 @@ use crate::schema::{Db, Versions, check_empty, create_databases, probe, stored_v
 use crate::store::StoreOptions;
 
 /// Schema version of the queue store this build writes.
-pub const QUEUE_SCHEMA_VERSION: u32 = 3;
+pub const QUEUE_SCHEMA_VERSION: u32 = 4;
 const QUEUE_VERSIONS: Versions = Versions { current: QUEUE_SCHEMA_VERSION, oldest: 1 };
 
 /// Most destinations one [`QueueStore::due`] call returns: the queue actor takes them in
@@ -126,8 +133,17 @@ pub struct QueuePage {
     last_seen: Option<QueueId>,
 }
 
-const QUEUE_DATABASE_NAMES: [&str; 8] =
-    ["meta", "messages", "destinations", "due", "suppressions", "sent", "known_recipients", "hold_rules"];
+const QUEUE_DATABASE_NAMES: [&str; 9] = [
+    "meta",
+    "messages",
+    "destinations",
+    "due",
+    "suppressions",
+    "sent",
+    "known_recipients",
+    "hold_rules",
+    "bodies",
+];
 const META_NEXT_HOLD_RULE_ID: &[u8] = b"next_hold_rule_id";
 const META_NEXT_QUEUE_ID: &[u8] = b"next_queue_id";
 const QUEUE_LABEL: &str = "queue";
@@ -144,20 +160,33 @@ struct QueueDatabases {
     sent: Db,
     known_recipients: Db,
     hold_rules: Db,
+    bodies: Db,
 }
 
 impl QueueDatabases {
-    fn from_array(dbs: [Db; 8]) -> Self {
-        let [meta, messages, destinations, due, suppressions, sent, known_recipients, hold_rules] = dbs;
-        QueueDatabases { meta, messages, destinations, due, suppressions, sent, known_recipients, hold_rules }
+    fn from_array(dbs: [Db; 9]) -> Self {
+        let [meta, messages, destinations, due, suppressions, sent, known_recipients, hold_rules, bodies] =
+            dbs;
+        QueueDatabases {
+            meta,
+            messages,
+            destinations,
+            due,
+            suppressions,
+            sent,
+            known_recipients,
+            hold_rules,
+            bodies,
+        }
     }
 }
 
-/// A message to queue: its spool file (fsynced by the caller), envelope and recipients.
+/// A message to queue: its bytes, envelope and recipients.
 #[derive(Debug, Clone)]
 pub struct NewQueued {
-    /// The spool file, linked (not moved) into the queue.
-    pub spool: PathBuf,
+    /// The bytes: a spool file, linked (not moved) into the queue and synced there, or
+    /// the message itself, stored in the queue's database.
+    pub content: QueuedContent,
     /// The envelope; `id` is ignored (the store assigns one).
     pub message: QueuedMessage,
     /// The recipients, in order; grouped by domain into destinations.
@@ -205,9 +234,11 @@ pub struct QueueStore {
     durable_dirs: DurableDirs,
     /// Enqueues and attempt results of concurrent callers share one transaction.
     group: GroupCommit<Apply, Result<Vec<QueueId>, StorageError>>,
-    /// Messages a commit removed, their files unlinked once the group's results are
+    /// Messages a commit removed that had a file, unlinked once the group's results are
     /// out (their waiters need not wait for the unlinks); at most one group's worth.
     unreferenced: Mutex<Vec<QueueId>>,
+    /// Messages a commit removed whose bytes were inline: only forgotten by `fresh`.
+    forgotten: Mutex<Vec<QueueId>>,
     /// Recently queued small messages' bytes (`fresh.rs`).
     fresh: fresh::FreshFiles,
 }
@@ -342,6 +373,7 @@ impl QueueStore {
             durable_dirs,
             group: GroupCommit::default(),
             unreferenced: Mutex::new(Vec::new()),
+            forgotten: Mutex::new(Vec::new()),
             fresh: fresh::FreshFiles::default(),
         })
     }
@@ -376,21 +408,22 @@ impl QueueStore {
         }
     }
 
-    /// Links every spool file to its queue path and fsyncs the touched directories.
+    /// Links every spool file to its queue path and fsyncs the touched directories
+    /// (inline messages have no file: nothing to do for them).
     fn link_all(&self, batch: &[NewQueued], ids: &[QueueId]) -> Result<Vec<PathBuf>, StorageError> {
-        let mut linked = Vec::with_capacity(batch.len());
+        let mut linked = Vec::new();
         let mut dirs = BTreeSet::new();
         let mut new_dir = false;
         let outcome = (|| {
             for (new, &id) in batch.iter().zip(ids) {
+                let QueuedContent::File(spool) = &new.content else { continue };
                 let target = self.message_path(id);
                 if let Some(dir) = target.parent() {
                     new_dir |= ensure_dir(dir)?;
                     dirs.insert(dir.to_path_buf());
                 }
-                link_message(&new.spool, &target, new.message.size_bytes)?.map_err(|error| {
-                    StorageError::io(&new.spool, std::io::Error::other(error.to_string()))
-                })?;
+                link_message(spool, &target, new.message.size_bytes)?
+                    .map_err(|error| StorageError::io(spool, std::io::Error::other(error.to_string())))?;
                 linked.push(target);
             }
             sync_linked(linked.iter().map(PathBuf::as_path))?;
@@ -414,6 +447,9 @@ impl QueueStore {
     fn put_new(&self, wtxn: &mut RwTxn<'_>, new: &NewQueued, id: QueueId) -> Result<(), StorageError> {
         let message = QueuedMessage { id, ..new.message.clone() };
         self.dbs.messages.put(wtxn, &id.0.to_be_bytes(), &encode_message(&message)?)?;
+        if let QueuedContent::Inline(bytes) = &new.content {
+            content::put(&self.dbs.bodies, wtxn, id, bytes)?;
+        }
         self.record_sent(wtxn, new)?;
         let rules = self.hold_rules_in(wtxn)?;
         let mut groups: Vec<(String, Vec<QueuedRecipient>)> = Vec::new();
@@ -687,7 +723,18 @@ impl QueueStore {
         });
         match result {
             Ok(emptied) => {
-                self.unreferenced_messages().extend(emptied);
+                for (id, inline) in emptied {
+                    match inline {
+                        true => lock(&self.forgotten).push(id),
+                        false => lock(&self.unreferenced).push(id),
+                    }
+                }
+                // Sent from memory by their first attempt, as long as `fresh` keeps them.
+                for (item, &id) in new.iter().zip(&ids) {
+                    if let QueuedContent::Inline(bytes) = &item.content {
+                        self.fresh.remember(id, Arc::clone(bytes));
+                    }
+                }
                 Ok(ids)
             }
             Err(error) => {
@@ -699,39 +746,50 @@ impl QueueStore {
         }
     }
 
-    fn unreferenced_messages(&self) -> MutexGuard<'_, Vec<QueueId>> {
-        self.unreferenced.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Unlinks the files of messages the last commits removed. Their records are gone
     /// and their ids are never given out again, so nothing reaches the files meanwhile;
     /// a crash before this leaves orphans the sweep at the next open removes.
     fn remove_unreferenced(&self) {
-        let ids = std::mem::take(&mut *self.unreferenced_messages());
+        let forgotten = std::mem::take(&mut *lock(&self.forgotten));
+        self.fresh.forget(&forgotten);
+        let ids = std::mem::take(&mut *lock(&self.unreferenced));
         self.fresh.forget(&ids);
         let paths: Vec<PathBuf> = ids.iter().map(|&id| self.message_path(id)).collect();
         remove_files(&paths);
     }
 
-    /// Keeps the bytes of queued message `id`'s file (all of it, as linked) in memory for
-    /// its attempts, within a bound (`fresh.rs`); a message over 64 KiB is not kept.
-    pub fn remember_file(&self, id: QueueId, bytes: Arc<[u8]>) {
-        self.fresh.remember(id, bytes);
-    }
-
-    /// The bytes [`Self::remember_file`] kept for `id`, if still kept. Use them only
-    /// after finding the message's record: they may outlive it briefly.
-    pub fn remembered_file(&self, id: QueueId) -> Option<Arc<[u8]>> {
+    /// The bytes of inline message `id` kept in memory since its enqueue (`fresh.rs`),
+    /// if still kept. Use them only after finding the message's record: they may outlive
+    /// it briefly.
+    pub fn remembered(&self, id: QueueId) -> Option<Arc<[u8]>> {
         self.fresh.get(id)
     }
 
+    /// The message's record and where its bytes are (the queue's file, or its inline
+    /// bytes read out), if queued.
+    pub fn message_with_content(
+        &self,
+        id: QueueId,
+    ) -> Result<Option<(QueuedMessage, QueuedContent)>, StorageError> {
+        self.read(|txn| {
+            let Some(value) = self.dbs.messages.get(txn, &id.0.to_be_bytes())? else { return Ok(None) };
+            let message = decode_message(id, value)?;
+            let content = match content::get(&self.dbs.bodies, txn, id)? {
+                Some(bytes) => QueuedContent::Inline(bytes),
+                None => QueuedContent::File(self.message_path(id)),
+            };
+            Ok(Some((message, content)))
+        })
+    }
+
     /// The updates inside a write; returns the messages left without destinations,
-    /// whose records are deleted here.
+    /// whose records (and inline bytes) are deleted here, each with whether it was
+    /// inline (has no file).
     fn apply_updates(
         &self,
         wtxn: &mut RwTxn<'_>,
         updates: &[QueueUpdate],
-    ) -> Result<Vec<QueueId>, StorageError> {
+    ) -> Result<Vec<(QueueId, bool)>, StorageError> {
         let mut touched = BTreeSet::new();
         for update in updates {
             let key = match update {
@@ -763,7 +821,7 @@ impl QueueStore {
         for id in touched {
             if self.dbs.destinations.prefix_iter(wtxn, &id.0.to_be_bytes())?.next().is_none() {
                 self.dbs.messages.delete(wtxn, &id.0.to_be_bytes())?;
-                emptied.push(id);
+                emptied.push((id, content::delete(&self.dbs.bodies, wtxn, id)?));
             }
         }
         Ok(emptied)
@@ -1263,10 +1321,19 @@ fn read_dir_paths(dir: &Path) -> Result<Vec<PathBuf>, StorageError> {
 fn check_new(new: &NewQueued) -> Result<(), StorageError> {
     let invalid = |reason: &str| StorageError::corrupt(format!("message to queue: {reason}"));
     check_message(&new.message).map_err(invalid)?;
+    if let QueuedContent::Inline(bytes) = &new.content
+        && (bytes.len() > QUEUE_INLINE_BYTES_MAX || bytes.len() as u64 != new.message.size_bytes)
+    {
+        return Err(invalid("inline bytes over the limit or not of the message's size"));
+    }
     if new.recipients.is_empty() || new.recipients.len() > QUEUE_DESTINATION_RECIPIENTS_MAX {
         return Err(invalid("no recipients, or too many"));
     }
     Ok(())
+}
+
+fn lock(ids: &Mutex<Vec<QueueId>>) -> MutexGuard<'_, Vec<QueueId>> {
+    ids.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn remove_files(paths: &[PathBuf]) {
@@ -1282,7 +1349,7 @@ fn remove_files(paths: &[PathBuf]) {
 fn set_up(wtxn: &mut RwTxn<'_>, dbs: &QueueDatabases) -> Result<(), StorageError> {
     match stored_version(&dbs.meta, wtxn)? {
         None => {
-            check_empty(wtxn, &[dbs.meta, dbs.messages, dbs.destinations, dbs.due])?;
+            check_empty(wtxn, &[dbs.meta, dbs.messages, dbs.destinations, dbs.due, dbs.bodies])?;
             dbs.meta.put(wtxn, keys::META_SCHEMA_VERSION, &QUEUE_SCHEMA_VERSION.to_be_bytes())?;
             Ok(())
         }
@@ -1292,6 +1359,7 @@ fn set_up(wtxn: &mut RwTxn<'_>, dbs: &QueueDatabases) -> Result<(), StorageError
                 // 1 -> 2: the policy databases, created empty above; records of both
                 // versions read. 2 -> 3: the send record by minute with totals; the
                 // per-message entries of 2 are read until they leave the window.
+                // 3 -> 4: `bodies`, created empty above.
                 dbs.meta.put(wtxn, keys::META_SCHEMA_VERSION, &QUEUE_SCHEMA_VERSION.to_be_bytes())?;
                 tracing::info!(from = version, to = QUEUE_SCHEMA_VERSION, "migrated queue schema");
             }

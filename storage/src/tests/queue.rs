@@ -10,9 +10,9 @@ use super::faults::armed;
 use super::{Fixture, fixture};
 use crate::fault::{FaultAction, FaultPoint, disarm};
 use crate::queue::{
-    Destination, HoldRule, NewQueued, QUEUE_DUE_BATCH_MAX, QUEUE_DUE_SCAN_MAX, QueueFilter, QueueId,
-    QueueStore, QueueUpdate, QueuedBody, QueuedMessage, QueuedRecipient, SEND_WINDOW_MS, SendLimitKind,
-    SendQuota, StoredReply, Suppression,
+    Destination, HoldRule, NewQueued, QUEUE_DUE_BATCH_MAX, QUEUE_DUE_SCAN_MAX, QUEUE_INLINE_BYTES_MAX,
+    QueueFilter, QueueId, QueueStore, QueueUpdate, QueuedBody, QueuedContent, QueuedMessage, QueuedRecipient,
+    SEND_WINDOW_MS, SendLimitKind, SendQuota, StoredReply, Suppression,
 };
 use crate::{StorageError, StoreOptions};
 
@@ -31,14 +31,23 @@ fn recipient(address: &str) -> QueuedRecipient {
 }
 
 fn new_queued(fixture: &Fixture, bytes: &[u8], recipients: &[&str], at_ms: i64) -> NewQueued {
+    queued(QueuedContent::File(fixture.spool(bytes)), bytes.len(), recipients, at_ms)
+}
+
+/// [`new_queued`] with its bytes inline (no spool file).
+fn new_inline(bytes: &[u8], recipients: &[&str], at_ms: i64) -> NewQueued {
+    queued(QueuedContent::Inline(std::sync::Arc::from(bytes)), bytes.len(), recipients, at_ms)
+}
+
+fn queued(content: QueuedContent, size: usize, recipients: &[&str], at_ms: i64) -> NewQueued {
     NewQueued {
-        spool: fixture.spool(bytes),
+        content,
         message: QueuedMessage {
             id: QueueId(0),
             queued_ms: at_ms,
             sender_account: "alice".into(),
             mail_from: "alice@local.example".into(),
-            size_bytes: bytes.len() as u64,
+            size_bytes: size as u64,
             prefix: b"DKIM-Signature: x\r\n".to_vec(),
             smtputf8: false,
             body: QueuedBody::SevenBit,
@@ -71,7 +80,7 @@ fn enqueue_groups_by_domain_and_survives_reopen() {
         &["a@x.example", "b@Y.example", "c@X.EXAMPLE"],
         1000,
     );
-    let spool = new.spool.clone();
+    let QueuedContent::File(spool) = new.content.clone() else { unreachable!() };
     let ids = store.enqueue(std::slice::from_ref(&new)).unwrap();
     assert_eq!(ids, [QueueId(1)]);
     drop(store);
@@ -88,6 +97,74 @@ fn enqueue_groups_by_domain_and_survives_reopen() {
     use std::os::unix::fs::MetadataExt;
     assert_eq!(fs::metadata(&path).unwrap().ino(), fs::metadata(&spool).unwrap().ino());
     assert_eq!(store.enqueue(&[new_queued(&fixture, b"x", &["d@z.example"], 0)]).unwrap(), [QueueId(2)]);
+}
+
+/// A small message kept inline: no file anywhere in the queue, its bytes back exactly
+/// (one chunk, several, the largest allowed, none) after a reopen, and gone with its
+/// records when its last destination is removed.
+#[test]
+fn inline_messages_live_and_leave_with_their_records() {
+    let fixture = fixture();
+    let store = open(&fixture);
+    let sizes = [0, 1, 1999, 2000, 2001, 10_000, QUEUE_INLINE_BYTES_MAX];
+    let bodies: Vec<Vec<u8>> =
+        sizes.iter().map(|&n| (0..n).map(|i| b"abcdefghij\r\n"[i % 12]).collect()).collect();
+    let batch: Vec<NewQueued> = bodies.iter().map(|b| new_inline(b, &["a@x.example"], 0)).collect();
+    let ids = store.enqueue(&batch).unwrap();
+    // A file-backed message between inline ones keeps its file.
+    let filed = store.enqueue(&[new_queued(&fixture, b"filed", &["a@y.example"], 0)]).unwrap()[0];
+    let after = store.enqueue(&[new_inline(b"after", &["a@z.example"], 0)]).unwrap()[0];
+    assert_eq!(queue_files(&fixture), 1);
+    assert_eq!(store.remembered(ids[1]).as_deref(), Some(&bodies[1][..]));
+    drop(store);
+    let store = open(&fixture);
+    assert_eq!(queue_files(&fixture), 1, "the sweep at open leaves inline messages alone");
+    for (id, body) in ids.iter().zip(&bodies) {
+        let (message, content) = store.message_with_content(*id).unwrap().unwrap();
+        assert_eq!(message.size_bytes, body.len() as u64);
+        assert!(matches!(content, QueuedContent::Inline(bytes) if bytes[..] == body[..]), "{}", body.len());
+    }
+    let (_, content) = store.message_with_content(filed).unwrap().unwrap();
+    assert!(matches!(content, QueuedContent::File(path) if path == store.message_path(filed)));
+    assert!(
+        matches!(store.message_with_content(after).unwrap(), Some((_, QueuedContent::Inline(b))) if &b[..] == b"after")
+    );
+    // Removing every destination removes the bytes; the neighbours keep theirs.
+    let removed =
+        store.remove(&QueueFilter { domain: Some("x.example".into()), ..Default::default() }).unwrap();
+    assert_eq!(removed, sizes.len());
+    for id in &ids {
+        assert!(store.message_with_content(*id).unwrap().is_none());
+        assert!(store.remembered(*id).is_none());
+    }
+    assert!(
+        matches!(store.message_with_content(after).unwrap(), Some((_, QueuedContent::Inline(b))) if &b[..] == b"after")
+    );
+    assert_eq!(queue_files(&fixture), 1);
+    // More messages after the removals still append behind the last id.
+    let later = store.enqueue(&[new_inline(b"later", &["a@x.example"], 0)]).unwrap()[0];
+    assert!(later > after);
+    assert!(
+        matches!(store.message_with_content(later).unwrap(), Some((_, QueuedContent::Inline(b))) if &b[..] == b"later")
+    );
+}
+
+/// Inline bytes over the limit, or not the size the record says, are refused before
+/// anything is written.
+#[test]
+fn inline_bytes_must_fit_and_match_the_size() {
+    let fixture = fixture();
+    let store = open(&fixture);
+    let too_big = vec![b'x'; QUEUE_INLINE_BYTES_MAX + 1];
+    assert!(matches!(
+        store.enqueue(&[new_inline(&too_big, &["a@x.example"], 0)]),
+        Err(StorageError::Corrupt { .. })
+    ));
+    let mut lying = new_inline(b"four", &["a@x.example"], 0);
+    lying.message.size_bytes = 5;
+    assert!(matches!(store.enqueue(&[lying]), Err(StorageError::Corrupt { .. })));
+    assert_eq!(store.list().unwrap().len(), 0);
+    assert_eq!(store.enqueue(&[new_inline(b"four", &["a@x.example"], 0)]).unwrap(), [QueueId(1)]);
 }
 
 #[test]
@@ -229,7 +306,7 @@ fn operator_changes_and_attempt_results_do_not_overwrite_each_other() {
 /// record exists, and no file is left once the store opens again; a commit that
 /// landed but reported an error counts as done.
 #[test]
-fn crash_points_leave_no_record_without_its_file() {
+fn crash_points_leave_no_record_without_its_bytes() {
     for (point, action) in [
         (FaultPoint::Link, FaultAction::Fail),
         (FaultPoint::Fsync, FaultAction::Fail),
@@ -240,6 +317,7 @@ fn crash_points_leave_no_record_without_its_file() {
         let store = open(&fixture);
         let batch = [
             new_queued(&fixture, b"a", &["a@x.example"], 0),
+            new_inline(b"i", &["i@x.example"], 0),
             new_queued(&fixture, b"b", &["b@x.example"], 0),
         ];
         let skip = u64::from(point != FaultPoint::Commit);
@@ -251,8 +329,8 @@ fn crash_points_leave_no_record_without_its_file() {
         match result {
             Ok(ids) => {
                 assert_eq!((point, action), (FaultPoint::Commit, FaultAction::FailAfter));
-                assert_eq!(ids.len(), 2);
-                assert_eq!(listed.len(), 2);
+                assert_eq!(ids.len(), 3);
+                assert_eq!(listed.len(), 3);
             }
             Err(error) => {
                 assert!(listed.is_empty(), "{point:?} {action:?}: {error:?}");
@@ -263,9 +341,16 @@ fn crash_points_leave_no_record_without_its_file() {
         drop(store);
         let store = open(&fixture);
         let listed = store.list().unwrap();
-        assert_eq!(queue_files(&fixture), listed.len(), "{point:?} {action:?}: every file has its record");
+        assert_eq!(
+            queue_files(&fixture),
+            listed.len().saturating_sub(1),
+            "{point:?} {action:?}: every file has its record"
+        );
         for (message, _) in &listed {
-            assert!(store.message_path(message.id).exists());
+            match store.message_with_content(message.id).unwrap().unwrap().1 {
+                QueuedContent::File(path) => assert!(path.exists()),
+                QueuedContent::Inline(bytes) => assert_eq!(&bytes[..], b"i"),
+            }
         }
     }
 }
@@ -620,7 +705,8 @@ fn concurrent_enqueues_share_commits_and_keep_their_own_ids() {
             assert!(seen.insert(*id), "{id:?} given twice");
             let stored = store.message(*id).unwrap().unwrap();
             assert_eq!(stored.sender_account, new.message.sender_account);
-            assert_eq!(fs::read(store.message_path(*id)).unwrap(), fs::read(&new.spool).unwrap());
+            let QueuedContent::File(spool) = &new.content else { unreachable!() };
+            assert_eq!(fs::read(store.message_path(*id)).unwrap(), fs::read(spool).unwrap());
         }
     }
     assert_eq!(seen.len(), expected);
