@@ -22,72 +22,17 @@
 mod common;
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::crashfs::CrashFs;
 use common::{Client, Ledger, Server, message_for, message_id_of, stored_messages};
 
 /// Concurrent SMTP connections during the run.
 const CONNECTIONS: usize = 3;
 /// How long mail flows before the power loss.
 const RUN: Duration = Duration::from_secs(4);
-
-/// The FUSE filesystem process and its mount; unmounted (lazily) when dropped.
-struct CrashFs {
-    child: Option<Child>,
-    mountpoint: PathBuf,
-}
-
-impl CrashFs {
-    fn mount(backing: &Path, mountpoint: &Path) -> CrashFs {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/crashfs.py");
-        let log = std::fs::File::create(backing.with_extension("log")).unwrap();
-        let child = Command::new("python3")
-            .arg(script)
-            .arg(backing)
-            .arg(mountpoint)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("python3 runs tests/crashfs.py (needs the mfusepy package and /dev/fuse)");
-        let fs = CrashFs { child: Some(child), mountpoint: mountpoint.to_path_buf() };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !fs.mounted() {
-            assert!(
-                Instant::now() < deadline,
-                "crashfs did not mount: {}",
-                std::fs::read_to_string(backing.with_extension("log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        fs
-    }
-
-    fn mounted(&self) -> bool {
-        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-        let point = self.mountpoint.display().to_string();
-        mounts.lines().any(|line| line.split(' ').nth(1) == Some(point.as_str()))
-    }
-
-    /// The power loss: the filesystem process dies with its memory.
-    fn crash(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = Command::new("umount").arg("-l").arg(&self.mountpoint).status();
-    }
-}
-
-impl Drop for CrashFs {
-    fn drop(&mut self) {
-        self.crash();
-    }
-}
 
 fn client_loop(
     server: std::net::SocketAddr,

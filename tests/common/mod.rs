@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use moxide_storage::{AccountStore, DataDir, MessageInfo, StoreOptions};
 
+pub mod crashfs;
+
 /// The sending server's domains file in the outbound tests: alice@example.org.
 pub const SENDER_DOMAINS: &str = r#"
 postmaster_account = "alice"
