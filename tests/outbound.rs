@@ -266,6 +266,25 @@ fn submit_loop(address: SocketAddr, name: String, submitted: Arc<Mutex<Ledger>>,
     }
 }
 
+/// `count` clients running [`submit_loop`] against `address`, named `{prefix}-c{n}`, until
+/// the returned flag is set.
+fn submitters(
+    address: SocketAddr,
+    count: usize,
+    prefix: &str,
+    submitted: &Arc<Mutex<Ledger>>,
+) -> (Arc<AtomicBool>, Vec<std::thread::JoinHandle<()>>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = (0..count)
+        .map(|client| {
+            let (submitted, stop) = (Arc::clone(submitted), Arc::clone(&stop));
+            let name = format!("{prefix}-c{client}");
+            std::thread::spawn(move || submit_loop(address, name, submitted, stop))
+        })
+        .collect();
+    (stop, clients)
+}
+
 /// The queue's promise under concurrent submission and crashes: a message that got `250`
 /// is queued durably whatever moment the server dies (its group commit shared with other
 /// sessions' messages and with the queue's own attempt results), and once the recipient's
@@ -285,15 +304,8 @@ fn concurrently_submitted_mail_survives_kill_9_and_is_delivered_once() {
     let submitted = Arc::new(Mutex::new(Ledger::default()));
     for round in 0..ROUNDS {
         let mut sender = start_sender(sending.path(), &config);
-        let address = sender.listener("submission");
-        let stop = Arc::new(AtomicBool::new(false));
-        let clients: Vec<_> = (0..CONNECTIONS)
-            .map(|client| {
-                let (submitted, stop) = (Arc::clone(&submitted), Arc::clone(&stop));
-                let name = format!("r{round}-c{client}");
-                std::thread::spawn(move || submit_loop(address, name, submitted, stop))
-            })
-            .collect();
+        let (stop, clients) =
+            submitters(sender.listener("submission"), CONNECTIONS, &format!("r{round}"), &submitted);
         std::thread::sleep(Duration::from_millis(200 + rng.below(800)));
         sender.kill();
         stop.store(true, Ordering::SeqCst);
@@ -382,14 +394,7 @@ fn submitted_mail_survives_losing_everything_not_fsynced() {
 
     let submitted = Arc::new(Mutex::new(Ledger::default()));
     let mut sender = start_sender(sending.path(), &config);
-    let address = sender.listener("submission");
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..CONNECTIONS)
-        .map(|client| {
-            let (submitted, stop) = (Arc::clone(&submitted), Arc::clone(&stop));
-            std::thread::spawn(move || submit_loop(address, format!("p-c{client}"), submitted, stop))
-        })
-        .collect();
+    let (stop, clients) = submitters(sender.listener("submission"), CONNECTIONS, "p", &submitted);
     std::thread::sleep(Duration::from_secs(3));
     sender.kill();
     fs.crash();
