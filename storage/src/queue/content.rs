@@ -34,13 +34,24 @@ pub const QUEUE_INLINE_BYTES_MAX: usize = 64 * 1024;
 const CHUNK_BYTES: usize = 2000;
 
 /// Where a queued message's bytes are.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum QueuedContent {
     /// A file: to enqueue, the spool file to link; read back, the queue's own file.
     File(PathBuf),
     /// The whole message, kept in the queue's database (at most
     /// [`QUEUE_INLINE_BYTES_MAX`] bytes).
     Inline(Arc<[u8]>),
+}
+
+/// The length of inline bytes, not the bytes: a message in a log line would be up to
+/// 64 KiB of someone's mail.
+impl std::fmt::Debug for QueuedContent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueuedContent::File(path) => f.debug_tuple("File").field(path).finish(),
+            QueuedContent::Inline(bytes) => write!(f, "Inline({} bytes)", bytes.len()),
+        }
+    }
 }
 
 fn chunk_key(id: QueueId, chunk: u16) -> [u8; 10] {

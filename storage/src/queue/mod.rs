@@ -17,16 +17,17 @@
 //! [`QueueStore::enqueue`]: the caller wrote each spool file; we hard-link it to its
 //! queue path, sync the linked files' data and the touched directories, then write
 //! every record of the batch (and the inline messages' bytes) in one LMDB transaction
-//! whose commit is durable before the call returns. Only then may the submitter be told `250`. A crash before the commit
-//! leaves at worst a file whose id has no record: [`QueueStore::open`] removes such
+//! whose commit is durable before the call returns. Only then may the submitter be
+//! told `250`. A crash before the commit leaves at worst a file whose id has no record: [`QueueStore::open`] removes such
 //! files (nothing refers to them; the id is taken again by the next enqueue). An error
 //! before the commit removes the files this call linked;
 //! [`StorageError::CommitUnknown`] keeps them (the sweep at the next open decides).
 //! Removing a message (delivered, failed, dropped) is the reverse: its records go in a
 //! transaction, its file after the commit (once the commit's group has its results); a
 //! crash between leaves an orphan file, swept at the next open. So there is never a
-//! record without its file (or its inline bytes, which go with it). Ids of committed messages are never reused (the next id
-//! only grows), which the kept bytes of `fresh.rs` rely on.
+//! record without its file (or its inline bytes, which go with it). Ids of committed
+//! messages are never reused (the next id only grows), which the kept bytes of
+//! `fresh.rs` and the appended chunks of `content.rs` rely on.
 //!
 //! [`QueueStore::apply`] replaces or removes destinations after an attempt and enqueues
 //! the DSNs the attempt produced in the same transaction, so a delivery result and the
@@ -48,7 +49,7 @@
 //! | `hold_rules`   | rule id u64                                 | version byte + rkyv rule |
 //! | `bodies`       | (QueueId u64, chunk u16)                    | up to 2,000 bytes of an inline message |
 //!
-//! The last four are the sending policy (`policy.rs`). An enqueue writes, in its one
+//! `suppressions` to `hold_rules` are the sending policy (`policy.rs`). An enqueue writes, in its one
 //! transaction, the send record of a submitted message (so a limit check and the counts
 //! it read cannot be undone by a crash between them) and decides each destination's
 //! hold flag from the hold rules.
@@ -234,11 +235,10 @@ pub struct QueueStore {
     durable_dirs: DurableDirs,
     /// Enqueues and attempt results of concurrent callers share one transaction.
     group: GroupCommit<Apply, Result<Vec<QueueId>, StorageError>>,
-    /// Messages a commit removed that had a file, unlinked once the group's results are
-    /// out (their waiters need not wait for the unlinks); at most one group's worth.
-    unreferenced: Mutex<Vec<QueueId>>,
-    /// Messages a commit removed whose bytes were inline: only forgotten by `fresh`.
-    forgotten: Mutex<Vec<QueueId>>,
+    /// Messages a commit removed, each with whether it had a file (not inline): dropped
+    /// from `fresh` and their files unlinked once the group's results are out (their
+    /// waiters need not wait for the unlinks); at most one group's worth.
+    unreferenced: Mutex<Vec<(QueueId, bool)>>,
     /// Recently queued small messages' bytes (`fresh.rs`).
     fresh: fresh::FreshFiles,
 }
@@ -373,7 +373,6 @@ impl QueueStore {
             durable_dirs,
             group: GroupCommit::default(),
             unreferenced: Mutex::new(Vec::new()),
-            forgotten: Mutex::new(Vec::new()),
             fresh: fresh::FreshFiles::default(),
         })
     }
@@ -723,12 +722,7 @@ impl QueueStore {
         });
         match result {
             Ok(emptied) => {
-                for (id, inline) in emptied {
-                    match inline {
-                        true => lock(&self.forgotten).push(id),
-                        false => lock(&self.unreferenced).push(id),
-                    }
-                }
+                self.unreferenced_messages().extend(emptied);
                 // Sent from memory by their first attempt, as long as `fresh` keeps them.
                 for (item, &id) in new.iter().zip(&ids) {
                     if let QueuedContent::Inline(bytes) = &item.content {
@@ -750,12 +744,16 @@ impl QueueStore {
     /// and their ids are never given out again, so nothing reaches the files meanwhile;
     /// a crash before this leaves orphans the sweep at the next open removes.
     fn remove_unreferenced(&self) {
-        let forgotten = std::mem::take(&mut *lock(&self.forgotten));
-        self.fresh.forget(&forgotten);
-        let ids = std::mem::take(&mut *lock(&self.unreferenced));
+        let removed = std::mem::take(&mut *self.unreferenced_messages());
+        let ids: Vec<QueueId> = removed.iter().map(|&(id, _)| id).collect();
         self.fresh.forget(&ids);
-        let paths: Vec<PathBuf> = ids.iter().map(|&id| self.message_path(id)).collect();
+        let paths: Vec<PathBuf> =
+            removed.iter().filter(|&&(_, file)| file).map(|&(id, _)| self.message_path(id)).collect();
         remove_files(&paths);
+    }
+
+    fn unreferenced_messages(&self) -> MutexGuard<'_, Vec<(QueueId, bool)>> {
+        self.unreferenced.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The bytes of inline message `id` kept in memory since its enqueue (`fresh.rs`),
@@ -783,8 +781,8 @@ impl QueueStore {
     }
 
     /// The updates inside a write; returns the messages left without destinations,
-    /// whose records (and inline bytes) are deleted here, each with whether it was
-    /// inline (has no file).
+    /// whose records (and inline bytes) are deleted here, each with whether it has a
+    /// file (was not inline).
     fn apply_updates(
         &self,
         wtxn: &mut RwTxn<'_>,
@@ -821,7 +819,8 @@ impl QueueStore {
         for id in touched {
             if self.dbs.destinations.prefix_iter(wtxn, &id.0.to_be_bytes())?.next().is_none() {
                 self.dbs.messages.delete(wtxn, &id.0.to_be_bytes())?;
-                emptied.push((id, content::delete(&self.dbs.bodies, wtxn, id)?));
+                let inline = content::delete(&self.dbs.bodies, wtxn, id)?;
+                emptied.push((id, !inline));
             }
         }
         Ok(emptied)
@@ -1330,10 +1329,6 @@ fn check_new(new: &NewQueued) -> Result<(), StorageError> {
         return Err(invalid("no recipients, or too many"));
     }
     Ok(())
-}
-
-fn lock(ids: &Mutex<Vec<QueueId>>) -> MutexGuard<'_, Vec<QueueId>> {
-    ids.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn remove_files(paths: &[PathBuf]) {
