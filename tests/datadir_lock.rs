@@ -80,8 +80,9 @@ fn second_server_is_refused_and_harms_nothing() {
     let pid = server.pid();
     let data_dir = dir.join("data");
 
-    // An SMTP transaction in the middle of DATA.
-    let body = message_for("smtp-during-refusal", 20_000);
+    // An SMTP transaction in the middle of DATA, past the spool's first 64 KiB write
+    // (a spool is created at its first write).
+    let body = message_for("smtp-during-refusal", 200_000);
     let mut smtp = Client::connect(server.smtp).unwrap();
     smtp.hello().unwrap();
     assert_eq!(smtp.command("MAIL FROM:<a@example.org>").unwrap().code, 250);
