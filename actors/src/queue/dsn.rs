@@ -6,8 +6,8 @@
 //! `<>` (RFC 5321 §4.5.5: that would loop), and none a recipient's NOTIFY declined.
 //!
 //! [`make_blocking`] does it all on the calling thread (reads the original header,
-//! writes and fsyncs a spool file if one is needed); the queue runs it on a helper
-//! thread, the `moxide queue bounce` command directly.
+//! writes a spool file if one is needed); the queue runs it on a helper thread, the
+//! `moxide queue bounce` command directly.
 
 use std::io::{Read as _, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -146,10 +146,12 @@ fn report_recipient(recipient: &QueuedRecipient) -> DsnRecipient {
     }
 }
 
+/// Writes a new spool file (mode 0600) without a sync: whichever store links it (the
+/// queue, an account) syncs what it links before its commit, as for the SMTP session's
+/// spools.
 pub(super) fn write_spool(spool: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(spool)?;
-    file.write_all(bytes)?;
-    file.sync_all()
+    file.write_all(bytes)
 }
 
 /// The original header: the queued prefix, then the message's bytes up to the limit.

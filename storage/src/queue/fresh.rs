@@ -1,22 +1,19 @@
-//! The bytes of recently queued small messages, kept in memory so their first attempt
-//! sends without opening and reading the file: the session that received a message has
-//! it in memory anyway, and the queue usually attempts it within a poll interval. Bounded
-//! by [`FRESH_BYTES_MAX`] in all, the oldest entries going first; an entry leaves when
-//! its message leaves the queue. Only an optimization: a miss reads the file, and an
-//! entry is used only after the message's record was found (entries are made after the
+//! The bytes of recently queued inline messages (`content.rs`), kept in memory so their
+//! first attempt sends without a helper thread reading them back: the commit that stored
+//! them had them in memory anyway, and the queue usually attempts a message within a poll
+//! interval. Bounded by [`FRESH_BYTES_MAX`] in all, the oldest entries going first; an
+//! entry leaves when its message leaves the queue. Only an optimization: a miss reads the
+//! queue's database, and an entry is used only after the message's record was found (entries are made after the
 //! commit, and ids of committed messages are never reused, so an entry can never stand
 //! for another message's bytes).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use super::QueueId;
+use super::{QUEUE_INLINE_BYTES_MAX, QueueId};
 
 /// Most bytes kept in all: a few seconds of a busy relay's small messages.
 pub(crate) const FRESH_BYTES_MAX: usize = 16 * 1024 * 1024;
-
-/// Largest message kept (the session's spool buffer).
-pub(crate) const FRESH_MESSAGE_BYTES_MAX: usize = 64 * 1024;
 
 #[derive(Default)]
 pub(crate) struct FreshFiles {
@@ -36,9 +33,9 @@ impl FreshFiles {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Keeps `bytes` as the file of `id`; too large a message is not kept.
+    /// Keeps `bytes` as the message `id`'s; too large a message is not kept.
     pub(crate) fn remember(&self, id: QueueId, bytes: Arc<[u8]>) {
-        if bytes.len() > FRESH_MESSAGE_BYTES_MAX {
+        if bytes.len() > QUEUE_INLINE_BYTES_MAX {
             return;
         }
         let mut state = self.lock();
@@ -95,12 +92,12 @@ mod tests {
         assert_eq!(fresh.get(QueueId(1)), None);
         assert_eq!(fresh.bytes(), 0);
 
-        fresh.remember(QueueId(2), Arc::from(vec![0; FRESH_MESSAGE_BYTES_MAX + 1]));
+        fresh.remember(QueueId(2), Arc::from(vec![0; QUEUE_INLINE_BYTES_MAX + 1]));
         assert_eq!(fresh.get(QueueId(2)), None, "too large to keep");
 
-        let count = FRESH_BYTES_MAX / FRESH_MESSAGE_BYTES_MAX;
+        let count = FRESH_BYTES_MAX / QUEUE_INLINE_BYTES_MAX;
         for n in 0..count as u64 + 3 {
-            fresh.remember(QueueId(100 + n), Arc::from(vec![0; FRESH_MESSAGE_BYTES_MAX]));
+            fresh.remember(QueueId(100 + n), Arc::from(vec![0; QUEUE_INLINE_BYTES_MAX]));
             assert!(fresh.bytes() <= FRESH_BYTES_MAX);
         }
         assert_eq!(fresh.get(QueueId(100)), None, "the oldest went first");
